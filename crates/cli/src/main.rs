@@ -1,0 +1,322 @@
+//! The `sendwell` binary: a thin shell over the server and store crates.
+
+mod bench;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use sendwell_core::WorkspaceId;
+use sendwell_server::config::{Overrides, SecretSource, Settings};
+use sendwell_server::App;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "sendwell",
+    version,
+    about = "A permission-first email sending platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where to find the configuration and the database.
+#[derive(Args, Clone, Debug, Default)]
+struct Location {
+    /// A TOML configuration file (also SENDWELL_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Where the SQLite database and generated secrets live (also SENDWELL_DATA_DIR) [default: ./sendwell-data].
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// postgres://USER@HOST/DB to use PostgreSQL instead of SQLite (also SENDWELL_DATABASE_URL).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API.
+    Serve {
+        /// HOST:PORT to listen on (also SENDWELL_LISTEN) [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<String>,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Workspaces (operator).
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
+    /// The consent ledger.
+    Consent {
+        #[command(subcommand)]
+        command: ConsentCommand,
+    },
+    /// The sending guidelines (operator).
+    Guidelines {
+        #[command(subcommand)]
+        command: GuidelinesCommand,
+    },
+    /// Measure throughput; prints one JSON line.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// List workspaces with their sending state.
+    List {
+        #[command(flatten)]
+        location: Location,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConsentCommand {
+    /// Check a workspace's whole consent chain; names the first broken link.
+    /// Exits 0 when intact, 1 when broken.
+    Verify {
+        #[arg(long)]
+        workspace: String,
+        #[command(flatten)]
+        location: Location,
+    },
+}
+
+#[derive(Subcommand)]
+enum GuidelinesCommand {
+    /// Publish a new version from a Markdown file; every workspace must accept it again.
+    Publish {
+        file: PathBuf,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Print the current version.
+    Show {
+        #[command(flatten)]
+        location: Location,
+    },
+}
+
+fn settings(location: Location, listen: Option<String>) -> anyhow::Result<Settings> {
+    Ok(Settings::load(
+        Overrides {
+            config: location.config,
+            listen,
+            data_dir: location.data_dir,
+            database_url: location.database_url,
+        },
+        |k| std::env::var(k).ok(),
+    )?)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SENDWELL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { listen, location } => serve(settings(location, listen)?).await,
+        Command::Migrate { location } => {
+            let app = App::prepare(settings(location, None)?).await?;
+            println!("database is up to date: {}", app.database_description);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Workspace {
+            command: WorkspaceCommand::List { location },
+        } => {
+            let app = App::prepare(settings(location, None)?).await?;
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = app
+                    .state
+                    .store
+                    .list_workspaces(cursor.as_deref(), 500)
+                    .await?;
+                for ws in &page {
+                    println!("{}\t{}\t{}", ws.id, ws.state, ws.name);
+                }
+                match page.last() {
+                    Some(last) if page.len() == 500 => cursor = Some(last.id.to_string()),
+                    _ => break,
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Consent {
+            command:
+                ConsentCommand::Verify {
+                    workspace,
+                    location,
+                },
+        } => {
+            let id = WorkspaceId::parse(&workspace)?;
+            let app = App::prepare(settings(location, None)?).await?;
+            if app.state.store.workspace(&id).await?.is_none() {
+                anyhow::bail!("there is no workspace {id} in {}", app.database_description);
+            }
+            let verification = app.state.store.verify_ledger(&id).await?;
+            let view = sendwell_server::api::consent::verification_view(&verification);
+            let line = serde_json::json!({
+                "workspace": id.to_string(),
+                "valid": view.valid,
+                "events": view.events,
+                "erased_events": view.erased_events,
+                "first_broken": view.first_broken.as_ref().map(|b| serde_json::json!({
+                    "seq": b.seq, "event_id": b.event_id, "problem": b.problem,
+                })),
+            });
+            println!("{line}");
+            if let Some(b) = &view.first_broken {
+                eprintln!(
+                    "the consent ledger of {id} is broken at event {}{}: {}",
+                    b.seq,
+                    b.event_id
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default(),
+                    b.problem
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Guidelines { command } => match command {
+            GuidelinesCommand::Publish { file, location } => {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                if text.trim().len() < 20 {
+                    anyhow::bail!(
+                        "{} is empty or too short to be the guidelines",
+                        file.display()
+                    );
+                }
+                let app = App::prepare(settings(location, None)?).await?;
+                let g = app
+                    .state
+                    .store
+                    .publish_guidelines(text.trim(), "operator (cli)")
+                    .await?;
+                println!(
+                    "published guidelines version {}; every workspace must accept it before its next send",
+                    g.version
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            GuidelinesCommand::Show { location } => {
+                let app = App::prepare(settings(location, None)?).await?;
+                let g = app.state.store.current_guidelines().await?;
+                println!(
+                    "version {} (published {} by {})\n\n{}",
+                    g.version, g.published_at, g.published_by, g.text
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Command::Bench { command } => bench::run(command).await,
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let app = App::prepare(settings).await?;
+    let listener = app.bind().await?;
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}");
+    println!(
+        "sendwell {} is listening on {url}",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("  database: {}", app.database_description);
+    let token_hint = match &app.operator_token_source {
+        SecretSource::Given => {
+            println!("  operator token: from SENDWELL_OPERATOR_TOKEN or the configuration file");
+            "$SENDWELL_OPERATOR_TOKEN".to_owned()
+        }
+        SecretSource::File { path, created } => {
+            println!(
+                "  operator token: {} {}(mode 0600; keep it secret)",
+                path.display(),
+                if *created { "(generated now) " } else { "" }
+            );
+            format!("$(cat {})", path.display())
+        }
+    };
+    println!();
+    println!("Next: create a workspace as the operator; the answer holds its first admin API key:");
+    println!(
+        "  curl -s -X POST {url}/v1/workspaces -H \"Authorization: Bearer {token_hint}\" \
+         -H 'Content-Type: application/json' -d '{{\"name\": \"Acme\"}}'"
+    );
+    println!(
+        "Then, with that key: set the physical address (PATCH /v1/workspace), read and accept the"
+    );
+    println!("guidelines (GET /v1/guidelines, POST /v1/guidelines/accept), and check GET /v1/workspace/sending-status.");
+    println!("The whole API is described at {url}/openapi.json");
+    use std::io::Write;
+    std::io::stdout().flush().ok();
+    app.serve(listener, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,153 @@
+//! Identifiers: a short type prefix and a 26-character, time-ordered body
+//! (48 bits of milliseconds, 80 random bits, Crockford base32), so ids sort
+//! roughly by creation and make stable pagination cursors.
+
+use crate::secret::random_bytes;
+use crate::time::Timestamp;
+use std::fmt;
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const BODY_LEN: usize = 26;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("'{given}' is not a valid {what} id (expected '{prefix}' followed by 26 characters)")]
+pub struct IdError {
+    given: String,
+    what: &'static str,
+    prefix: &'static str,
+}
+
+/// The last id body handed out, so that ids made in the same millisecond by
+/// this process still sort in the order they were made (as ULID's monotonic
+/// mode does): a later id in the same millisecond is the earlier one plus one.
+static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
+
+fn new_body(now: Timestamp) -> String {
+    let ms = u128::from(u64::try_from(now.millis()).unwrap_or(0) & 0xFFFF_FFFF_FFFF);
+    let random = u128::from_be_bytes({
+        let mut b = [0u8; 16];
+        b[6..].copy_from_slice(&random_bytes::<10>());
+        b
+    });
+    let fresh = (ms << 80) | random;
+    let value = match LAST.lock() {
+        Ok(mut last) => {
+            let v = if (*last >> 80) >= ms {
+                last.wrapping_add(1)
+            } else {
+                fresh
+            };
+            *last = v;
+            v
+        }
+        Err(_) => fresh,
+    };
+    (0..BODY_LEN)
+        .rev()
+        .map(|i| {
+            let idx = ((value >> (i * 5)) & 0x1F) as usize;
+            char::from(CROCKFORD[idx])
+        })
+        .collect()
+}
+
+fn body_is_valid(body: &str) -> bool {
+    body.len() == BODY_LEN && body.bytes().all(|b| CROCKFORD.contains(&b))
+}
+
+macro_rules! define_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            pub fn generate(now: Timestamp) -> Self {
+                Self(format!("{}{}", $prefix, new_body(now)))
+            }
+
+            pub fn parse(text: &str) -> Result<Self, IdError> {
+                match text.strip_prefix($prefix) {
+                    Some(body) if body_is_valid(body) => Ok(Self(text.to_owned())),
+                    _ => Err(IdError {
+                        given: text.chars().take(64).collect(),
+                        what: $what,
+                        prefix: $prefix,
+                    }),
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+    };
+}
+
+define_id!(
+    /// A workspace: one business sending to its own users.
+    WorkspaceId, "ws_", "workspace"
+);
+define_id!(
+    /// A contact inside one workspace.
+    ContactId, "ct_", "contact"
+);
+define_id!(
+    /// An API key (the id part, never the secret).
+    ApiKeyId, "key_", "API key"
+);
+define_id!(
+    /// One event of the consent ledger.
+    ConsentEventId, "ce_", "consent event"
+);
+define_id!(
+    /// One entry of a workspace's audit log.
+    AuditId, "au_", "audit entry"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_parse_and_sort_by_time() {
+        let a = ContactId::generate(Timestamp::from_millis(1_000));
+        let b = ContactId::generate(Timestamp::from_millis(2_000));
+        assert!(a < b);
+        assert_eq!(ContactId::parse(a.as_str()), Ok(a.clone()));
+        assert_eq!(a.as_str().len(), 3 + 26);
+    }
+
+    #[test]
+    fn ids_made_in_one_millisecond_keep_their_order() {
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let ids: Vec<AuditId> = (0..100).map(|_| AuditId::generate(now)).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn wrong_prefix_or_body_is_refused() {
+        let ws = WorkspaceId::generate(Timestamp::from_millis(5));
+        assert!(ContactId::parse(ws.as_str()).is_err());
+        assert!(ContactId::parse("ct_short").is_err());
+        assert!(ContactId::parse("ct_0000000000000000000000000u").is_err());
+        let err = ContactId::parse("nope").expect_err("refused");
+        assert!(err.to_string().contains("contact id"));
+    }
+}

@@ -1,0 +1,27 @@
+//! The domain of sendwell, with no IO: who may send (workspaces, their sending
+//! state and the guidelines gate), who may be mailed (contacts and their typed
+//! attributes) and the proof that they agreed (the hash-chained consent ledger).
+//!
+//! Every type here parses rather than validates: an [`EmailAddress`], a
+//! [`WorkspaceId`] or a [`consent::ConsentEvent`] cannot exist in an invalid
+//! state. Verdicts (may this workspace send? is this chain intact?) are values,
+//! not errors.
+
+pub mod attribute;
+pub mod consent;
+pub mod email;
+pub mod gate;
+pub mod guidelines;
+pub mod id;
+pub mod role;
+pub mod secret;
+pub mod text;
+pub mod time;
+pub mod workspace;
+
+pub use attribute::{AttributeName, AttributeType, AttributeValue};
+pub use email::EmailAddress;
+pub use id::{ApiKeyId, AuditId, ConsentEventId, ContactId, WorkspaceId};
+pub use role::{Permission, Role};
+pub use time::{Clock, SystemClock, Timestamp};
+pub use workspace::{SendingState, StateEvent};

@@ -1,0 +1,75 @@
+//! API key roles and what each may do.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Everything in the workspace, including keys, guidelines and erasure.
+    Admin,
+    /// Writes contacts and consent, sends; cannot manage the workspace.
+    Sender,
+    /// Reads only.
+    Viewer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    Read,
+    WriteContacts,
+    RecordConsent,
+    ExportContacts,
+    EraseContacts,
+    ManageWorkspace,
+    ManageKeys,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Sender => "sender",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "admin" => Some(Self::Admin),
+            "sender" => Some(Self::Sender),
+            "viewer" => Some(Self::Viewer),
+            _ => None,
+        }
+    }
+
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Self::Admin => true,
+            Self::Sender => matches!(permission, Read | WriteContacts | RecordConsent),
+            Self::Viewer => matches!(permission, Read),
+        }
+    }
+
+    /// The least role that has `permission`, for error messages.
+    pub fn least_for(permission: Permission) -> Role {
+        [Self::Viewer, Self::Sender, Self::Admin]
+            .into_iter()
+            .find(|r| r.allows(permission))
+            .unwrap_or(Self::Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_nest() {
+        assert!(Role::Viewer.allows(Permission::Read));
+        assert!(!Role::Viewer.allows(Permission::WriteContacts));
+        assert!(Role::Sender.allows(Permission::RecordConsent));
+        assert!(!Role::Sender.allows(Permission::ManageKeys));
+        assert!(!Role::Sender.allows(Permission::EraseContacts));
+        assert!(Role::Admin.allows(Permission::ManageKeys));
+        assert_eq!(Role::least_for(Permission::WriteContacts), Role::Sender);
+        assert_eq!(Role::least_for(Permission::ManageWorkspace), Role::Admin);
+    }
+}

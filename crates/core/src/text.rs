@@ -1,0 +1,146 @@
+//! Bounded pieces of text that users give us: single-line labels (names,
+//! "accepted by") and the business's physical postal address. None may carry
+//! control characters, so none can break a header or a log line.
+
+use std::fmt;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TextError {
+    #[error("{field} is empty")]
+    Empty { field: &'static str },
+    #[error("{field} is {len} characters long; the limit is {max}")]
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("{field} contains a control character (such as a line break, tab or NUL); remove it")]
+    ControlCharacter { field: &'static str },
+    #[error(
+        "{field} is too short to be a postal address: give street, city, postal code and country"
+    )]
+    TooShort { field: &'static str },
+}
+
+/// A single line of user text, trimmed, 1..=max characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Label(String);
+
+impl Label {
+    pub fn parse(field: &'static str, text: &str, max: usize) -> Result<Self, TextError> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(TextError::Empty { field });
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(TextError::ControlCharacter { field });
+        }
+        let len = trimmed.chars().count();
+        if len > max {
+            return Err(TextError::TooLong { field, len, max });
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The business's physical postal address, printed in every message footer.
+/// Several lines are allowed (stored with `\n`), other control characters not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhysicalAddress(String);
+
+impl PhysicalAddress {
+    const FIELD: &'static str = "physical_address";
+    const MIN: usize = 10;
+    const MAX: usize = 500;
+
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        let field = Self::FIELD;
+        let normalised = text.replace("\r\n", "\n");
+        let lines: Vec<&str> = normalised
+            .split('\n')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let joined = lines.join("\n");
+        if joined.is_empty() {
+            return Err(TextError::Empty { field });
+        }
+        if lines.iter().any(|l| l.chars().any(char::is_control)) {
+            return Err(TextError::ControlCharacter { field });
+        }
+        let len = joined.chars().count();
+        if len > Self::MAX {
+            return Err(TextError::TooLong {
+                field,
+                len,
+                max: Self::MAX,
+            });
+        }
+        if len < Self::MIN {
+            return Err(TextError::TooShort { field });
+        }
+        Ok(Self(joined))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_trimmed_and_bounded() {
+        assert_eq!(
+            Label::parse("name", "  Acme  ", 10).expect("ok").as_str(),
+            "Acme"
+        );
+        assert_eq!(
+            Label::parse("name", " ", 10),
+            Err(TextError::Empty { field: "name" })
+        );
+        assert!(matches!(
+            Label::parse("name", "abcdefghijk", 10),
+            Err(TextError::TooLong { .. })
+        ));
+        assert!(matches!(
+            Label::parse("name", "a\r\nBcc: x", 100),
+            Err(TextError::ControlCharacter { .. })
+        ));
+    }
+
+    #[test]
+    fn addresses_keep_lines_and_refuse_junk() {
+        let a = PhysicalAddress::parse("Acme Ltd\r\n 1 Main Street \n\nSpringfield 12345\n")
+            .expect("ok");
+        assert_eq!(a.as_str(), "Acme Ltd\n1 Main Street\nSpringfield 12345");
+        assert!(matches!(
+            PhysicalAddress::parse("x"),
+            Err(TextError::TooShort { .. })
+        ));
+        assert!(matches!(
+            PhysicalAddress::parse("1 Main Street\tSpringfield"),
+            Err(TextError::ControlCharacter { .. })
+        ));
+        assert!(matches!(
+            PhysicalAddress::parse("\n \n"),
+            Err(TextError::Empty { .. })
+        ));
+    }
+}

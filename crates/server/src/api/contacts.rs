@@ -1,0 +1,606 @@
+//! Contacts: upsert one or a batch of up to 1000 (one transaction), read,
+//! list with a cursor, export everything held on one, erase one.
+
+use super::consent::ConsentEventView;
+use super::page_limit;
+use crate::error::{ApiError, ApiResult, FieldProblem};
+use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sendwell_core::attribute::MAX_ATTRIBUTES;
+use sendwell_core::text::Label;
+use sendwell_core::{ContactId, EmailAddress, Permission, Timestamp};
+use sendwell_store::{BatchItemError, BatchItemProblem, Contact, ContactInput, UpsertStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+pub const MAX_BATCH: usize = 1000;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactWrite {
+    /// Matched case-insensitively; at least one of email and external_id is required.
+    pub email: Option<String>,
+    /// Your own id for the person; matched before email.
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    /// Custom attributes: strings, numbers, booleans or dates. The first
+    /// value fixes an attribute's type; `null` removes an attribute.
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Map<String, Value>>,
+    /// When the person signed up with you: RFC 3339 or Unix seconds.
+    #[schema(value_type = Option<String>)]
+    pub created_at: Option<Value>,
+    /// When you last saw the person: RFC 3339 or Unix seconds.
+    #[schema(value_type = Option<String>)]
+    pub last_seen_at: Option<Value>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// 1 to 1000 contacts, written in one transaction.
+    pub contacts: Vec<ContactWrite>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchItemResult {
+    pub index: usize,
+    pub id: String,
+    /// `created` or `updated`.
+    pub status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchResponse {
+    pub created: usize,
+    pub updated: usize,
+    pub results: Vec<BatchItemResult>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SuppressionView {
+    /// e.g. `erased`, `unsubscribed`, `bounced`, `complained`.
+    pub reason: String,
+    pub source: String,
+    pub since: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TopicConsentView {
+    /// `opted_in` or `opted_out`.
+    pub status: &'static str,
+    pub double_opt_in: bool,
+    pub since: String,
+    pub event_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContactView {
+    pub id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub external_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub attributes: Map<String, Value>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_seen_at: Option<String>,
+    /// Set when the address must not be mailed.
+    pub suppression: Option<SuppressionView>,
+    /// Current consent per topic, derived from the ledger.
+    pub consent: BTreeMap<String, TopicConsentView>,
+}
+
+impl ContactView {
+    pub fn from(c: Contact) -> Self {
+        Self {
+            id: c.id.to_string(),
+            email: c.email,
+            name: c.name,
+            external_id: c.external_id,
+            attributes: c.attributes,
+            created_at: c.created_at.to_rfc3339(),
+            updated_at: c.updated_at.to_rfc3339(),
+            last_seen_at: c.last_seen_at.map(Timestamp::to_rfc3339),
+            suppression: c.suppression.map(|s| SuppressionView {
+                reason: s.reason,
+                source: s.source,
+                since: s.since.to_rfc3339(),
+            }),
+            consent: c
+                .consent
+                .into_iter()
+                .map(|(topic, tc)| {
+                    (
+                        topic.as_str().to_owned(),
+                        TopicConsentView {
+                            status: tc.status.as_str(),
+                            double_opt_in: tc.double_opt_in,
+                            since: tc.since.to_rfc3339(),
+                            event_id: tc.event_id.to_string(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContactPageView {
+    pub items: Vec<ContactView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ContactQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+    /// Only the contact with this address.
+    pub email: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContactExportView {
+    pub exported_at: String,
+    pub contact: ContactView,
+    /// The type of each of the contact's attributes in the workspace schema.
+    pub attribute_types: BTreeMap<String, String>,
+    pub consent_events: Vec<ConsentEventView>,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/contacts", post(upsert).get(list))
+        .route("/v1/contacts/batch", post(batch))
+        .route("/v1/contacts/{id}", get(get_one).delete(erase))
+        .route("/v1/contacts/{id}/export", get(export))
+}
+
+pub(crate) fn contact_id(id: &str) -> Result<ContactId, ApiError> {
+    ContactId::parse(id).map_err(|_| not_found(id))
+}
+
+pub(crate) fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("This workspace has no contact '{id}'."))
+}
+
+fn parse_time(value: &Value) -> Result<Timestamp, String> {
+    match value {
+        Value::String(s) => Timestamp::parse(s).map_err(|e| e.to_string()),
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(Timestamp::from_unix_seconds)
+            .ok_or_else(|| "Unix seconds must be a whole number".to_owned()),
+        _ => Err("give an RFC 3339 time (2026-01-31T12:00:00Z) or Unix seconds".to_owned()),
+    }
+}
+
+/// Parses one contact, collecting every problem under `prefix`.
+fn parse_write(
+    state: &AppState,
+    w: ContactWrite,
+    prefix: &str,
+) -> Result<ContactInput, Vec<FieldProblem>> {
+    let mut problems = Vec::new();
+    let mut problem = |field: &str, detail: String| {
+        problems.push(FieldProblem {
+            pointer: format!("{prefix}/{field}"),
+            detail,
+        })
+    };
+    let email = match w.email.as_deref() {
+        Some(text) => match EmailAddress::parse(text) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                problem("email", e.to_string());
+                None
+            }
+        },
+        None => None,
+    };
+    let external_id = match w.external_id.as_deref() {
+        Some(text) => match Label::parse("external_id", text, 255) {
+            Ok(l) => Some(l.into_string()),
+            Err(e) => {
+                problem("external_id", e.to_string());
+                None
+            }
+        },
+        None => None,
+    };
+    if w.email.is_none() && w.external_id.is_none() {
+        problem(
+            "email",
+            "give an email, an external_id, or both, to say which contact this is".to_owned(),
+        );
+    }
+    let name = match w.name.as_deref() {
+        Some(text) => match Label::parse("name", text, 255) {
+            Ok(l) => Some(l.into_string()),
+            Err(e) => {
+                problem("name", e.to_string());
+                None
+            }
+        },
+        None => None,
+    };
+    let mut times = [None, None];
+    for (slot, (field, value)) in times.iter_mut().zip([
+        ("created_at", &w.created_at),
+        ("last_seen_at", &w.last_seen_at),
+    ]) {
+        if let Some(v) = value.as_ref().filter(|v| !v.is_null()) {
+            match parse_time(v) {
+                Ok(t) => *slot = Some(t),
+                Err(e) => problem(field, format!("{field}: {e}")),
+            }
+        }
+    }
+    let attributes = w.attributes.unwrap_or_default();
+    if attributes.len() > MAX_ATTRIBUTES {
+        problem(
+            "attributes",
+            format!(
+                "a contact can have at most {MAX_ATTRIBUTES} attributes; {} were given",
+                attributes.len()
+            ),
+        );
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let email_hash = email.as_ref().map(|e| state.address_hash(e));
+    Ok(ContactInput {
+        email,
+        email_hash,
+        external_id,
+        name,
+        attributes,
+        created_at: times[0],
+        last_seen_at: times[1],
+    })
+}
+
+fn escape_pointer(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// Turns the store's item errors into one problem: 409 when every error is
+/// a conflict between contacts, 422 otherwise.
+fn batch_problem(errors: Vec<BatchItemError>, prefix: impl Fn(usize) -> String) -> ApiError {
+    let all_conflicts = errors
+        .iter()
+        .all(|e| matches!(e.problem, BatchItemProblem::Conflict(_)));
+    let problems: Vec<FieldProblem> = errors
+        .into_iter()
+        .map(|e| match e.problem {
+            BatchItemProblem::Attribute(a) => FieldProblem {
+                pointer: match a.attribute() {
+                    Some(name) => {
+                        format!("{}/attributes/{}", prefix(e.index), escape_pointer(name))
+                    }
+                    None => format!("{}/attributes", prefix(e.index)),
+                },
+                detail: a.to_string(),
+            },
+            BatchItemProblem::Conflict(message) => FieldProblem {
+                pointer: prefix(e.index),
+                detail: message,
+            },
+        })
+        .collect();
+    let summary = if problems.len() == 1 {
+        problems[0].detail.clone()
+    } else {
+        format!(
+            "{} problems; see errors. Nothing was written.",
+            problems.len()
+        )
+    };
+    let base = if all_conflicts {
+        ApiError::conflict("contact-conflict", summary)
+    } else {
+        ApiError::invalid(summary)
+    };
+    base.with_errors(problems)
+}
+
+/// Creates or updates one contact, matched by external_id, then by email.
+#[utoipa::path(post, path = "/v1/contacts", tag = "contacts", security(("bearer" = [])),
+    request_body = ContactWrite,
+    responses((status = 201, description = "created", body = ContactView), (status = 200, description = "updated", body = ContactView),
+        (status = 422, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn upsert(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiJson(write): ApiJson<ContactWrite>,
+) -> ApiResult<(StatusCode, Json<ContactView>)> {
+    caller.require(Permission::WriteContacts)?;
+    let input = parse_write(&state, write, "").map_err(|problems| {
+        let summary = problems[0].detail.clone();
+        ApiError::invalid(summary).with_errors(problems)
+    })?;
+    let outcome = state
+        .store
+        .upsert_contacts(caller.workspace(), std::slice::from_ref(&input))
+        .await?
+        .map_err(|errors| batch_problem(errors, |_| String::new()))?;
+    let Some(first) = outcome.first() else {
+        return Err(ApiError::internal(
+            &"an upsert of one contact returned no outcome",
+        ));
+    };
+    let contact = state
+        .store
+        .contact(caller.workspace(), &first.id)
+        .await?
+        .ok_or_else(|| ApiError::internal(&"an upserted contact could not be read back"))?;
+    let status = match first.status {
+        UpsertStatus::Created => StatusCode::CREATED,
+        UpsertStatus::Updated => StatusCode::OK,
+    };
+    Ok((status, Json(ContactView::from(contact))))
+}
+
+/// Creates or updates up to 1000 contacts in one transaction: all of them, or
+/// none and a list of every problem.
+#[utoipa::path(post, path = "/v1/contacts/batch", tag = "contacts", security(("bearer" = [])),
+    request_body = BatchRequest,
+    responses((status = 200, body = BatchResponse), (status = 422, body = crate::error::Problem), (status = 413, body = crate::error::Problem)))]
+pub async fn batch(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiJson(req): ApiJson<BatchRequest>,
+) -> ApiResult<Json<BatchResponse>> {
+    caller.require(Permission::WriteContacts)?;
+    let n = req.contacts.len();
+    if n == 0 || n > MAX_BATCH {
+        return Err(ApiError::invalid_field(
+            "/contacts",
+            format!("a batch holds 1 to {MAX_BATCH} contacts; this one has {n}: split it into several requests"),
+        ));
+    }
+    let mut inputs = Vec::with_capacity(n);
+    let mut problems = Vec::new();
+    for (i, write) in req.contacts.into_iter().enumerate() {
+        match parse_write(&state, write, &format!("/contacts/{i}")) {
+            Ok(input) => inputs.push(input),
+            Err(p) => problems.extend(p),
+        }
+    }
+    if !problems.is_empty() {
+        let summary = format!(
+            "{} problem{} in the batch; see errors. Nothing was written.",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+        return Err(ApiError::invalid(summary).with_errors(problems));
+    }
+    let outcomes = state
+        .store
+        .upsert_contacts(caller.workspace(), &inputs)
+        .await?
+        .map_err(|errors| batch_problem(errors, |i| format!("/contacts/{i}")))?;
+    let created = outcomes
+        .iter()
+        .filter(|o| o.status == UpsertStatus::Created)
+        .count();
+    Ok(Json(BatchResponse {
+        created,
+        updated: outcomes.len() - created,
+        results: outcomes
+            .into_iter()
+            .map(|o| BatchItemResult {
+                index: o.index,
+                id: o.id.to_string(),
+                status: match o.status {
+                    UpsertStatus::Created => "created",
+                    UpsertStatus::Updated => "updated",
+                },
+            })
+            .collect(),
+    }))
+}
+
+/// Lists contacts in a stable order, a page at a time.
+#[utoipa::path(get, path = "/v1/contacts", tag = "contacts", security(("bearer" = [])),
+    params(ContactQuery), responses((status = 200, body = ContactPageView)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiQuery(query): ApiQuery<ContactQuery>,
+) -> ApiResult<Json<ContactPageView>> {
+    caller.require(Permission::Read)?;
+    let limit = page_limit(query.limit)?;
+    let cursor = match query.cursor.as_deref() {
+        Some(c) => Some(ContactId::parse(c).map_err(|_| {
+            ApiError::invalid_field(
+                "/cursor",
+                "cursor is not one this API returned; pass next_cursor as given",
+            )
+        })?),
+        None => None,
+    };
+    let email = match query.email.as_deref() {
+        Some(e) => Some(
+            EmailAddress::parse(e)
+                .map_err(|err| ApiError::invalid_field("/email", err.to_string()))?,
+        ),
+        None => None,
+    };
+    let page = state
+        .store
+        .list_contacts(caller.workspace(), cursor.as_ref(), limit, email.as_ref())
+        .await?;
+    Ok(Json(ContactPageView {
+        items: page.items.into_iter().map(ContactView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One contact.
+#[utoipa::path(get, path = "/v1/contacts/{id}", tag = "contacts", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = ContactView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ContactView>> {
+    caller.require(Permission::Read)?;
+    let contact = state
+        .store
+        .contact(caller.workspace(), &contact_id(&id)?)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Json(ContactView::from(contact)))
+}
+
+/// Erases a contact (admin): personal data and consent evidence are removed;
+/// a keyed hash of the address stays suppressed so it is never mailed again;
+/// the consent ledger stays verifiable.
+#[utoipa::path(delete, path = "/v1/contacts/{id}", tag = "contacts", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 204, description = "erased"), (status = 404, body = crate::error::Problem)))]
+pub async fn erase(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Permission::EraseContacts)?;
+    if state
+        .store
+        .erase_contact(caller.workspace(), &contact_id(&id)?, &caller.actor())
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(&id))
+    }
+}
+
+/// Everything held on one contact (admin), for a data subject's access request.
+#[utoipa::path(get, path = "/v1/contacts/{id}/export", tag = "contacts", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = ContactExportView), (status = 404, body = crate::error::Problem)))]
+pub async fn export(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ContactExportView>> {
+    caller.require(Permission::ExportContacts)?;
+    let export = state
+        .store
+        .export_contact(caller.workspace(), &contact_id(&id)?)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    let schema = state.store.attribute_schema(caller.workspace()).await?;
+    let attribute_types = schema
+        .into_iter()
+        .filter(|(name, _, _)| export.contact.attributes.contains_key(name))
+        .map(|(name, kind, _)| (name, kind.as_str().to_owned()))
+        .collect();
+    Ok(Json(ContactExportView {
+        exported_at: state.store.now().to_rfc3339(),
+        contact: ContactView::from(export.contact),
+        attribute_types,
+        consent_events: export
+            .consent_events
+            .iter()
+            .map(ConsentEventView::from)
+            .collect(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttributeView {
+    pub name: String,
+    /// `string`, `number`, `boolean` or `date`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttributeList {
+    pub items: Vec<AttributeView>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclareAttribute {
+    pub name: String,
+    /// `string`, `number`, `boolean` or `date`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+pub fn attribute_routes() -> Router<AppState> {
+    Router::new().route(
+        "/v1/attributes",
+        get(list_attributes).post(declare_attribute),
+    )
+}
+
+/// The workspace's attribute schema: each custom attribute and its type.
+#[utoipa::path(get, path = "/v1/attributes", tag = "contacts", security(("bearer" = [])),
+    responses((status = 200, body = AttributeList)))]
+pub async fn list_attributes(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+) -> ApiResult<Json<AttributeList>> {
+    caller.require(Permission::Read)?;
+    let schema = state.store.attribute_schema(caller.workspace()).await?;
+    Ok(Json(AttributeList {
+        items: schema
+            .into_iter()
+            .map(|(name, kind, created_at)| AttributeView {
+                name,
+                kind: kind.as_str(),
+                created_at: created_at.to_rfc3339(),
+            })
+            .collect(),
+    }))
+}
+
+/// Fixes an attribute's type before its first use (sender or admin).
+#[utoipa::path(post, path = "/v1/attributes", tag = "contacts", security(("bearer" = [])),
+    request_body = DeclareAttribute,
+    responses((status = 201, body = AttributeView), (status = 200, body = AttributeView), (status = 409, body = crate::error::Problem)))]
+pub async fn declare_attribute(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiJson(req): ApiJson<DeclareAttribute>,
+) -> ApiResult<(StatusCode, Json<AttributeView>)> {
+    caller.require(Permission::WriteContacts)?;
+    let name = sendwell_core::AttributeName::parse(&req.name)
+        .map_err(|e| ApiError::invalid_field("/name", e.to_string()))?;
+    let kind = sendwell_core::AttributeType::parse(&req.kind).ok_or_else(|| {
+        ApiError::invalid_field(
+            "/type",
+            format!(
+                "type '{}' is not one of string, number, boolean, date",
+                req.kind
+            ),
+        )
+    })?;
+    match state.store.declare_attribute(caller.workspace(), &name, kind).await? {
+        Ok(created) => Ok((
+            if created { StatusCode::CREATED } else { StatusCode::OK },
+            Json(AttributeView {
+                name: name.as_str().to_owned(),
+                kind: kind.as_str(),
+                created_at: state.store.now().to_rfc3339(),
+            }),
+        )),
+        Err(existing) => Err(ApiError::conflict(
+            "attribute-type-fixed",
+            format!("attribute '{name}' already has the type {existing}; an attribute's type never changes"),
+        )),
+    }
+}

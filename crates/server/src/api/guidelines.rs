@@ -1,0 +1,147 @@
+//! The sending guidelines: read them (no key needed) and accept the current
+//! version (admin). Acceptance records version, who, when and from where.
+
+use super::workspace::{SendingStatusView, WorkspaceView};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, WorkspaceCaller};
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sendwell_core::gate;
+use sendwell_core::text::Label;
+use sendwell_core::Permission;
+use sendwell_store::{AcceptError, Guidelines};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct GuidelinesView {
+    pub version: i64,
+    /// Markdown.
+    pub text: String,
+    pub published_at: String,
+}
+
+impl GuidelinesView {
+    pub fn from(g: Guidelines) -> Self {
+        Self {
+            version: g.version,
+            text: g.text,
+            published_at: g.published_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptRequest {
+    /// Must be the current version.
+    pub version: i64,
+    /// The person accepting, e.g. "Ada Lovelace <ada@example.org>".
+    pub accepted_by: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AcceptResponse {
+    pub accepted_version: i64,
+    pub accepted_by: String,
+    pub workspace: WorkspaceView,
+    pub sending_status: SendingStatusView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AcceptanceView {
+    pub version: i64,
+    pub accepted_by: String,
+    pub api_key_id: String,
+    pub ip: Option<String>,
+    pub accepted_at: String,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/guidelines", get(current))
+        .route("/v1/guidelines/accept", post(accept))
+        .route("/v1/guidelines/acceptances", get(acceptances))
+}
+
+/// The current sending guidelines. No key needed.
+#[utoipa::path(get, path = "/v1/guidelines", tag = "guidelines", responses((status = 200, body = GuidelinesView)))]
+pub async fn current(State(state): State<AppState>) -> ApiResult<Json<GuidelinesView>> {
+    Ok(Json(GuidelinesView::from(
+        state.store.current_guidelines().await?,
+    )))
+}
+
+/// Accepts the current guidelines for the workspace (admin).
+#[utoipa::path(post, path = "/v1/guidelines/accept", tag = "guidelines", security(("bearer" = [])),
+    request_body = AcceptRequest,
+    responses((status = 200, body = AcceptResponse), (status = 409, body = crate::error::Problem)))]
+pub async fn accept(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: WorkspaceCaller,
+    ApiJson(req): ApiJson<AcceptRequest>,
+) -> ApiResult<Json<AcceptResponse>> {
+    caller.require(Permission::ManageWorkspace)?;
+    let accepted_by = Label::parse("accepted_by", &req.accepted_by, 200)
+        .map_err(|e| ApiError::invalid_field("/accepted_by", e.to_string()))?;
+    let ip = peer.ip().to_string();
+    let outcome = state
+        .store
+        .accept_guidelines(
+            caller.workspace(),
+            req.version,
+            accepted_by.as_str(),
+            &caller.key.id,
+            Some(&ip),
+        )
+        .await?;
+    let update = match outcome {
+        Ok(update) => update,
+        Err(AcceptError::NotCurrent { current }) => {
+            return Err(ApiError::conflict(
+                "guidelines-version-not-current",
+                format!(
+                    "Version {} is not the current version of the guidelines; the current version is {current}. \
+                     Read it with GET /v1/guidelines and accept version {current}.",
+                    req.version
+                ),
+            ))
+        }
+        Err(AcceptError::WorkspaceNotFound) => {
+            return Err(ApiError::not_found("The workspace of this key no longer exists."))
+        }
+    };
+    let status = gate::evaluate(update.workspace.gate_input());
+    Ok(Json(AcceptResponse {
+        accepted_version: req.version,
+        accepted_by: accepted_by.into_string(),
+        workspace: WorkspaceView::from(&update.workspace),
+        sending_status: SendingStatusView::from(&status),
+    }))
+}
+
+/// Every acceptance of the guidelines by this workspace.
+#[utoipa::path(get, path = "/v1/guidelines/acceptances", tag = "guidelines", security(("bearer" = [])),
+    responses((status = 200, body = Vec<AcceptanceView>)))]
+pub async fn acceptances(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+) -> ApiResult<Json<Vec<AcceptanceView>>> {
+    caller.require(Permission::Read)?;
+    let list = state.store.acceptances(caller.workspace()).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|a| AcceptanceView {
+                version: a.version,
+                accepted_by: a.accepted_by,
+                api_key_id: a.api_key_id,
+                ip: a.ip,
+                accepted_at: a.accepted_at.to_rfc3339(),
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,54 @@
+//! The HTTP API under `/v1`, one module per resource, each exposing its
+//! routes. Handlers parse input into domain types, call the store once, and
+//! shape the answer; they hold no SQL.
+
+pub mod consent;
+pub mod contacts;
+pub mod guidelines;
+pub mod health;
+pub mod keys;
+pub mod operator;
+pub mod workspace;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.max_body_bytes();
+    Router::new()
+        .merge(health::routes())
+        .merge(operator::routes())
+        .merge(workspace::routes())
+        .merge(guidelines::routes())
+        .merge(keys::routes())
+        .merge(contacts::routes())
+        .merge(contacts::attribute_routes())
+        .merge(consent::routes())
+        .fallback(|| async {
+            ApiError::not_found("There is no such endpoint; GET /openapi.json lists them all.")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "This endpoint does not take that HTTP method; GET /openapi.json lists what it takes.",
+            )
+        })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Page sizes: `limit` defaults to 50 and may be 1 to 1000.
+pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::invalid_field(
+            "/limit",
+            format!("limit must be between 1 and 1000; {n} was given"),
+        )),
+    }
+}

@@ -1,0 +1,187 @@
+//! Operator endpoints (the operator token): create and inspect workspaces,
+//! read their audit logs, publish new guidelines.
+
+use super::guidelines::GuidelinesView;
+use super::page_limit;
+use super::workspace::{audit_page, AuditLogPage, PageQuery, SendingStatusView, WorkspaceView};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery, OperatorCaller};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sendwell_core::gate;
+use sendwell_core::secret::ApiKeyToken;
+use sendwell_core::text::Label;
+use sendwell_core::{ApiKeyId, Role, WorkspaceId};
+use sendwell_store::NewKeyRow;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWorkspace {
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedWorkspace {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    /// The workspace's first admin key. Shown only in this response.
+    pub api_key: String,
+    pub api_key_id: String,
+    pub sending_status: SendingStatusView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkspacePage {
+    pub items: Vec<WorkspaceView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishGuidelines {
+    /// The full text, in Markdown.
+    pub text: String,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/workspaces",
+            post(create_workspace).get(list_workspaces),
+        )
+        .route("/v1/workspaces/{id}", get(get_workspace))
+        .route(
+            "/v1/operator/workspaces/{id}/audit-log",
+            get(workspace_audit_log),
+        )
+        .route("/v1/operator/guidelines", post(publish_guidelines))
+}
+
+fn workspace_id(id: &str) -> Result<WorkspaceId, ApiError> {
+    WorkspaceId::parse(id)
+        .map_err(|_| ApiError::not_found(format!("There is no workspace '{id}'.")))
+}
+
+/// Creates a workspace in `onboarding`, with its first admin key (operator).
+#[utoipa::path(post, path = "/v1/workspaces", tag = "operator", security(("bearer" = [])),
+    request_body = CreateWorkspace,
+    responses((status = 201, body = CreatedWorkspace), (status = 403, body = crate::error::Problem)))]
+pub async fn create_workspace(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    ApiJson(req): ApiJson<CreateWorkspace>,
+) -> ApiResult<(StatusCode, Json<CreatedWorkspace>)> {
+    let name = Label::parse("name", &req.name, 200)
+        .map_err(|e| ApiError::invalid_field("/name", e.to_string()))?;
+    let token = ApiKeyToken::generate(ApiKeyId::generate(state.store.now()));
+    let hash = token.secret_hash();
+    let ws = state
+        .store
+        .create_workspace(
+            name.as_str(),
+            NewKeyRow {
+                id: &token.key_id,
+                name: "first admin key",
+                role: Role::Admin,
+                secret_hash: &hash,
+            },
+            OperatorCaller::ACTOR,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedWorkspace {
+            id: ws.id.to_string(),
+            name: ws.name.clone(),
+            state: ws.state.as_str().to_owned(),
+            api_key: token.reveal(),
+            api_key_id: token.key_id.to_string(),
+            sending_status: SendingStatusView::from(&gate::evaluate(ws.gate_input())),
+        }),
+    ))
+}
+
+/// Lists workspaces (operator).
+#[utoipa::path(get, path = "/v1/workspaces", tag = "operator", security(("bearer" = [])),
+    params(PageQuery), responses((status = 200, body = WorkspacePage)))]
+pub async fn list_workspaces(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<Json<WorkspacePage>> {
+    let limit = page_limit(query.limit)?;
+    let mut items = state
+        .store
+        .list_workspaces(query.cursor.as_deref(), limit + 1)
+        .await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(usize::try_from(limit).unwrap_or(50));
+    Ok(Json(WorkspacePage {
+        next_cursor: if more {
+            items.last().map(|w| w.id.to_string())
+        } else {
+            None
+        },
+        items: items.iter().map(WorkspaceView::from).collect(),
+    }))
+}
+
+/// One workspace (operator).
+#[utoipa::path(get, path = "/v1/workspaces/{id}", tag = "operator", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = WorkspaceView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_workspace(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WorkspaceView>> {
+    let ws = super::workspace::load(&state, &workspace_id(&id)?).await?;
+    Ok(Json(WorkspaceView::from(&ws)))
+}
+
+/// A workspace's audit log (operator).
+#[utoipa::path(get, path = "/v1/operator/workspaces/{id}/audit-log", tag = "operator", security(("bearer" = [])),
+    params(("id" = String, Path), PageQuery), responses((status = 200, body = AuditLogPage)))]
+pub async fn workspace_audit_log(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<Json<AuditLogPage>> {
+    let ws = super::workspace::load(&state, &workspace_id(&id)?).await?;
+    Ok(Json(audit_page(&state, &ws.id, query).await?))
+}
+
+/// Publishes a new version of the guidelines (operator). Every workspace
+/// must accept it before its next send.
+#[utoipa::path(post, path = "/v1/operator/guidelines", tag = "operator", security(("bearer" = [])),
+    request_body = PublishGuidelines, responses((status = 201, body = GuidelinesView)))]
+pub async fn publish_guidelines(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    ApiJson(req): ApiJson<PublishGuidelines>,
+) -> ApiResult<(StatusCode, Json<GuidelinesView>)> {
+    let text = req.text.trim();
+    if text.len() < 20 {
+        return Err(ApiError::invalid_field(
+            "/text",
+            "The guidelines text is empty or too short; send the full text in Markdown.",
+        ));
+    }
+    if text.len() > 200_000 {
+        return Err(ApiError::invalid_field(
+            "/text",
+            "The guidelines text is over 200,000 bytes.",
+        ));
+    }
+    let published = state
+        .store
+        .publish_guidelines(text, OperatorCaller::ACTOR)
+        .await?;
+    Ok((StatusCode::CREATED, Json(GuidelinesView::from(published))))
+}

@@ -1,0 +1,230 @@
+//! The caller's own workspace: its details, physical address, sending
+//! status and audit log.
+
+use super::page_limit;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use sendwell_core::gate::{self, SendingStatus};
+use sendwell_core::text::PhysicalAddress;
+use sendwell_core::{Permission, WorkspaceId};
+use sendwell_store::{AuditEntry, Workspace};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Serialize, ToSchema)]
+pub struct GuidelinesState {
+    /// The version every workspace must have accepted to send.
+    pub current_version: i64,
+    /// The newest version an admin of this workspace accepted, if any.
+    pub accepted_version: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkspaceView {
+    pub id: String,
+    pub name: String,
+    /// `onboarding`, `active`, `under_review`, `suspended`, `probation` or `withdrawn`.
+    pub state: String,
+    pub physical_address: Option<String>,
+    pub guidelines: GuidelinesState,
+    pub can_send: bool,
+    pub created_at: String,
+}
+
+impl WorkspaceView {
+    pub fn from(ws: &Workspace) -> Self {
+        Self {
+            id: ws.id.to_string(),
+            name: ws.name.clone(),
+            state: ws.state.as_str().to_owned(),
+            physical_address: ws.physical_address.clone(),
+            guidelines: GuidelinesState {
+                current_version: ws.current_guidelines,
+                accepted_version: ws.accepted_guidelines,
+            },
+            can_send: gate::evaluate(ws.gate_input()).can_send(),
+            created_at: ws.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BlockerView {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SendingStatusView {
+    pub can_send: bool,
+    /// Every reason the workspace cannot send now, each with how to clear it.
+    pub blockers: Vec<BlockerView>,
+}
+
+impl SendingStatusView {
+    pub fn from(status: &SendingStatus) -> Self {
+        Self {
+            can_send: status.can_send(),
+            blockers: status
+                .blockers
+                .iter()
+                .map(|b| BlockerView {
+                    code: b.code.to_owned(),
+                    message: b.message.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspacePatch {
+    /// The business's physical postal address, printed in every footer.
+    pub physical_address: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntryView {
+    pub id: String,
+    pub actor: String,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub reason: String,
+    pub created_at: String,
+}
+
+impl AuditEntryView {
+    fn from(e: AuditEntry) -> Self {
+        Self {
+            id: e.id,
+            actor: e.actor,
+            action: e.action,
+            from_state: e.from_state,
+            to_state: e.to_state,
+            reason: e.reason,
+            created_at: e.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditLogPage {
+    pub items: Vec<AuditEntryView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 1000; 50 when not given.
+    pub limit: Option<i64>,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/workspace", get(get_workspace).patch(patch_workspace))
+        .route("/v1/workspace/sending-status", get(sending_status))
+        .route("/v1/workspace/audit-log", get(audit_log))
+}
+
+pub(crate) async fn load(state: &AppState, id: &WorkspaceId) -> ApiResult<Workspace> {
+    state
+        .store
+        .workspace(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("There is no workspace {id}.")))
+}
+
+/// The workspace the API key belongs to.
+#[utoipa::path(get, path = "/v1/workspace", tag = "workspace", security(("bearer" = [])),
+    responses((status = 200, body = WorkspaceView), (status = 401, body = crate::error::Problem)))]
+pub async fn get_workspace(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+) -> ApiResult<Json<WorkspaceView>> {
+    caller.require(Permission::Read)?;
+    let ws = load(&state, caller.workspace()).await?;
+    Ok(Json(WorkspaceView::from(&ws)))
+}
+
+/// Updates the workspace's physical postal address (admin).
+#[utoipa::path(patch, path = "/v1/workspace", tag = "workspace", security(("bearer" = [])),
+    request_body = WorkspacePatch,
+    responses((status = 200, body = WorkspaceView), (status = 422, body = crate::error::Problem)))]
+pub async fn patch_workspace(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiJson(patch): ApiJson<WorkspacePatch>,
+) -> ApiResult<Json<WorkspaceView>> {
+    caller.require(Permission::ManageWorkspace)?;
+    let Some(raw) = patch.physical_address else {
+        return Err(ApiError::invalid(
+            "Nothing to change: send {\"physical_address\": \"...\"}.",
+        ));
+    };
+    let address = PhysicalAddress::parse(&raw)
+        .map_err(|e| ApiError::invalid_field("/physical_address", e.to_string()))?;
+    let update = state
+        .store
+        .set_physical_address(caller.workspace(), &address, &caller.actor())
+        .await?
+        .ok_or_else(|| ApiError::not_found("The workspace of this key no longer exists."))?;
+    Ok(Json(WorkspaceView::from(&update.workspace)))
+}
+
+/// Whether the workspace may send now, with every blocker at once.
+#[utoipa::path(get, path = "/v1/workspace/sending-status", tag = "workspace", security(("bearer" = [])),
+    responses((status = 200, body = SendingStatusView)))]
+pub async fn sending_status(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+) -> ApiResult<Json<SendingStatusView>> {
+    caller.require(Permission::Read)?;
+    let ws = load(&state, caller.workspace()).await?;
+    Ok(Json(SendingStatusView::from(&gate::evaluate(
+        ws.gate_input(),
+    ))))
+}
+
+pub(crate) async fn audit_page(
+    state: &AppState,
+    ws: &WorkspaceId,
+    query: PageQuery,
+) -> ApiResult<AuditLogPage> {
+    let limit = page_limit(query.limit)?;
+    let mut items = state
+        .store
+        .audit_log(ws, query.cursor.as_deref(), limit + 1)
+        .await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(usize::try_from(limit).unwrap_or(50));
+    let next_cursor = if more {
+        items.last().map(|e| e.id.clone())
+    } else {
+        None
+    };
+    Ok(AuditLogPage {
+        items: items.into_iter().map(AuditEntryView::from).collect(),
+        next_cursor,
+    })
+}
+
+/// The workspace's audit log: state changes, acceptances, keys, erasures.
+#[utoipa::path(get, path = "/v1/workspace/audit-log", tag = "workspace", security(("bearer" = [])),
+    params(PageQuery), responses((status = 200, body = AuditLogPage)))]
+pub async fn audit_log(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<Json<AuditLogPage>> {
+    caller.require(Permission::Read)?;
+    Ok(Json(audit_page(&state, caller.workspace(), query).await?))
+}

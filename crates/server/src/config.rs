@@ -1,0 +1,346 @@
+//! Settings: built-in defaults, then a TOML file, then `SENDWELL_*`
+//! environment variables, then command-line flags, each overriding the one
+//! before. Secrets the operator does not give are generated on first start
+//! and kept in the data directory with mode 0600.
+
+use sendwell_core::secret::{random_bytes, to_hex, SecretKey};
+use serde::Deserialize;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./sendwell-data";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+const OPERATOR_TOKEN_FILE: &str = "operator-token";
+const SECRET_KEY_FILE: &str = "secret-key";
+const MIN_OPERATOR_TOKEN_LEN: usize = 24;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub operator_token: Option<String>,
+    pub secret_key: Option<String>,
+    pub max_body_bytes: usize,
+}
+
+/// Values from the command line; `None` means "not given".
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+/// The TOML file's shape. Unknown keys are refused, so a typo is not silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    operator_token: Option<String>,
+    secret_key: Option<String>,
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the configuration file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{what} '{value}' is not a valid listen address: write it as HOST:PORT, for example 127.0.0.1:8080")]
+    Listen { what: String, value: String },
+    #[error("{what} '{value}' is not a whole number of bytes")]
+    Number { what: String, value: String },
+    #[error("the operator token from {0} is shorter than 24 characters; use a long random value, for example from `openssl rand -hex 32`")]
+    WeakOperatorToken(String),
+    #[error("the secret key from {0} is not valid: {1}")]
+    SecretKey(String, sendwell_core::secret::SecretKeyError),
+}
+
+/// Where a secret came from, to tell the operator on start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    Given,
+    File { path: PathBuf, created: bool },
+}
+
+impl Settings {
+    /// Loads settings with `env` as the environment (tests pass their own).
+    pub fn load(
+        overrides: Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let config_path = overrides
+            .config
+            .clone()
+            .or_else(|| env("SENDWELL_CONFIG").map(PathBuf::from));
+        let file = match &config_path {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let listen_text = overrides
+            .listen
+            .map(|v| ("--listen".to_owned(), v))
+            .or_else(|| env("SENDWELL_LISTEN").map(|v| ("SENDWELL_LISTEN".to_owned(), v)))
+            .or_else(|| {
+                file.listen
+                    .map(|v| ("listen in the configuration file".to_owned(), v))
+            })
+            .unwrap_or_else(|| ("the default".to_owned(), DEFAULT_LISTEN.to_owned()));
+        let listen = listen_text.1.parse().map_err(|_| ConfigError::Listen {
+            what: listen_text.0,
+            value: listen_text.1.clone(),
+        })?;
+        let data_dir = overrides
+            .data_dir
+            .or_else(|| env("SENDWELL_DATA_DIR").map(PathBuf::from))
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database_url = overrides
+            .database_url
+            .or_else(|| env("SENDWELL_DATABASE_URL"))
+            .or(file.database_url)
+            .filter(|u| !u.trim().is_empty());
+        let operator_token = env("SENDWELL_OPERATOR_TOKEN")
+            .map(|t| ("SENDWELL_OPERATOR_TOKEN", t))
+            .or_else(|| file.operator_token.map(|t| ("the configuration file", t)));
+        if let Some((from, token)) = &operator_token {
+            if token.trim().len() < MIN_OPERATOR_TOKEN_LEN {
+                return Err(ConfigError::WeakOperatorToken((*from).to_owned()));
+            }
+        }
+        let secret_key = env("SENDWELL_SECRET_KEY")
+            .map(|k| ("SENDWELL_SECRET_KEY", k))
+            .or_else(|| file.secret_key.map(|k| ("the configuration file", k)));
+        if let Some((from, key)) = &secret_key {
+            SecretKey::parse_hex(key).map_err(|e| ConfigError::SecretKey((*from).to_owned(), e))?;
+        }
+        let max_body_bytes = match env("SENDWELL_MAX_BODY_BYTES") {
+            Some(v) => v.trim().parse().map_err(|_| ConfigError::Number {
+                what: "SENDWELL_MAX_BODY_BYTES".to_owned(),
+                value: v.clone(),
+            })?,
+            None => file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        };
+        Ok(Self {
+            listen,
+            data_dir,
+            database_url,
+            operator_token: operator_token.map(|(_, t)| t.trim().to_owned()),
+            secret_key: secret_key.map(|(_, k)| k),
+            max_body_bytes,
+        })
+    }
+
+    /// Settings for a fresh instance in `data_dir` with nothing else given.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            database_url: None,
+            operator_token: None,
+            secret_key: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// The database URL given, or the SQLite file in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("sendwell.db").display()),
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string().trim().to_owned(),
+    })
+}
+
+/// The operator token: given, or read from (or created in) the data directory.
+pub fn operator_token(settings: &Settings) -> std::io::Result<(String, SecretSource)> {
+    if let Some(token) = &settings.operator_token {
+        return Ok((token.clone(), SecretSource::Given));
+    }
+    let path = settings.data_dir.join(OPERATOR_TOKEN_FILE);
+    let (token, created) =
+        read_or_create_secret(&path, || format!("swop_{}", to_hex(&random_bytes::<32>())))?;
+    Ok((token, SecretSource::File { path, created }))
+}
+
+/// The instance secret that keys address hashes.
+pub fn secret_key(settings: &Settings) -> std::io::Result<SecretKey> {
+    if let Some(hex) = &settings.secret_key {
+        // Checked when the settings were loaded.
+        return SecretKey::parse_hex(hex)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()));
+    }
+    let path = settings.data_dir.join(SECRET_KEY_FILE);
+    let (hex, _) = read_or_create_secret(&path, || SecretKey::generate().to_hex())?;
+    SecretKey::parse_hex(&hex).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })
+}
+
+fn read_or_create_secret(
+    path: &Path,
+    make: impl FnOnce() -> String,
+) -> std::io::Result<(String, bool)> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => return Ok((text.trim().to_owned(), false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let value = make();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(mut file) => {
+            file.write_all(value.as_bytes())?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+            Ok((value, true))
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok((std::fs::read_to_string(path)?.trim().to_owned(), false))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_given() {
+        let s = Settings::load(Overrides::default(), env_of(&[])).expect("defaults");
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert!(s.effective_database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn flags_beat_environment_beats_file() {
+        let dir = std::env::temp_dir().join(format!("sw-config-{}", to_hex(&random_bytes::<6>())));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("sendwell.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:7000\"\ndata_dir = \"/from/file\"\nmax_body_bytes = 1000\n",
+        )
+        .expect("write");
+        let env = env_of(&[("SENDWELL_LISTEN", "127.0.0.1:7001")]);
+        let s = Settings::load(
+            Overrides {
+                config: Some(file.clone()),
+                ..Overrides::default()
+            },
+            &env,
+        )
+        .expect("load");
+        assert_eq!(s.listen.port(), 7001);
+        assert_eq!(s.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(s.max_body_bytes, 1000);
+        let s = Settings::load(
+            Overrides {
+                config: Some(file),
+                listen: Some("127.0.0.1:7002".into()),
+                ..Overrides::default()
+            },
+            &env,
+        )
+        .expect("load");
+        assert_eq!(s.listen.port(), 7002);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_are_errors_that_say_what() {
+        let dir = std::env::temp_dir().join(format!("sw-config-{}", to_hex(&random_bytes::<6>())));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "listn = \"127.0.0.1:1\"\n").expect("write");
+        let err = Settings::load(
+            Overrides {
+                config: Some(file),
+                ..Overrides::default()
+            },
+            env_of(&[]),
+        )
+        .expect_err("typo refused");
+        assert!(err.to_string().contains("listn"), "{err}");
+        let err = Settings::load(
+            Overrides::default(),
+            env_of(&[("SENDWELL_LISTEN", "eight")]),
+        )
+        .expect_err("bad");
+        assert!(err.to_string().contains("HOST:PORT"), "{err}");
+        let err = Settings::load(
+            Overrides::default(),
+            env_of(&[("SENDWELL_OPERATOR_TOKEN", "short")]),
+        )
+        .expect_err("weak");
+        assert!(err.to_string().contains("24 characters"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn generated_secrets_are_private_and_stable() {
+        let dir = std::env::temp_dir().join(format!("sw-secret-{}", to_hex(&random_bytes::<6>())));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let settings = Settings::for_data_dir(&dir);
+        let (token, source) = operator_token(&settings).expect("token");
+        let SecretSource::File { path, created } = source else {
+            panic!("file expected")
+        };
+        assert!(created);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let (again, source) = operator_token(&settings).expect("token");
+        assert_eq!(token, again);
+        assert!(matches!(source, SecretSource::File { created: false, .. }));
+        let a = secret_key(&settings).expect("key");
+        let b = secret_key(&settings).expect("key");
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

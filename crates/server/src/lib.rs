@@ -1,0 +1,122 @@
+//! The sendwell server: configuration, start-up, and the HTTP API.
+//!
+//! [`App::prepare`] turns [`config::Settings`] into a running database and
+//! secrets; [`App::router`] is the whole HTTP surface; [`App::serve`] runs it
+//! on a listener. Tests spawn it on port 0 with a fresh database each.
+
+pub mod api;
+pub mod config;
+mod error;
+mod extract;
+pub mod openapi;
+mod state;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+use config::{SecretSource, Settings};
+use sendwell_core::secret::SecretKey;
+use sendwell_core::{Clock, SystemClock};
+use sendwell_store::Store;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    Store(#[from] sendwell_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A prepared server: database migrated, secrets loaded.
+pub struct App {
+    pub state: AppState,
+    pub settings: Settings,
+    /// Where the operator token came from, to tell the person starting the server.
+    pub operator_token_source: SecretSource,
+    pub database_description: String,
+}
+
+impl App {
+    pub async fn prepare(settings: Settings) -> Result<Self, StartError> {
+        Self::prepare_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn prepare_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        let data_dir = settings.data_dir.clone();
+        ensure_dir(&data_dir)?;
+        let (operator_token, operator_token_source) =
+            config::operator_token(&settings).map_err(|e| dir_error(&data_dir, e))?;
+        let secret = config::secret_key(&settings).map_err(|e| dir_error(&data_dir, e))?;
+        let url = settings.effective_database_url();
+        let store = Store::open(&url, clock).await?;
+        store
+            .check_secret_fingerprint(&SecretKey::fingerprint(&secret))
+            .await?;
+        let database_description = match store.backend() {
+            sendwell_store::Backend::Sqlite => format!("SQLite ({url})"),
+            sendwell_store::Backend::Postgres => {
+                format!("PostgreSQL ({})", sendwell_store::redact(&url))
+            }
+        };
+        let state = AppState::new(store, &operator_token, secret, settings.max_body_bytes);
+        Ok(Self {
+            state,
+            settings,
+            operator_token_source,
+            database_description,
+        })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        api::router(self.state.clone())
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = self.router();
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+
+    pub async fn bind(&self) -> Result<tokio::net::TcpListener, StartError> {
+        let addr = self.settings.listen;
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })
+    }
+}
+
+fn ensure_dir(path: &Path) -> Result<(), StartError> {
+    std::fs::create_dir_all(path).map_err(|e| dir_error(path, e))
+}
+
+fn dir_error(path: &Path, source: std::io::Error) -> StartError {
+    StartError::DataDir {
+        path: path.to_owned(),
+        source,
+    }
+}

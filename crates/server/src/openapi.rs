@@ -1,0 +1,65 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use crate::api::{consent, contacts, guidelines, health, keys, operator, workspace};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "sendwell",
+        description = "A permission-first email sending platform. Workspace endpoints take a workspace API key, \
+                       operator endpoints the operator token, both as `Authorization: Bearer`. Errors are RFC 9457 \
+                       problem documents."
+    ),
+    paths(
+        health::healthz,
+        health::openapi,
+        operator::create_workspace,
+        operator::list_workspaces,
+        operator::get_workspace,
+        operator::workspace_audit_log,
+        operator::publish_guidelines,
+        workspace::get_workspace,
+        workspace::patch_workspace,
+        workspace::sending_status,
+        workspace::audit_log,
+        guidelines::current,
+        guidelines::accept,
+        guidelines::acceptances,
+        keys::create,
+        keys::list,
+        keys::revoke,
+        contacts::upsert,
+        contacts::batch,
+        contacts::list,
+        contacts::get_one,
+        contacts::erase,
+        contacts::export,
+        contacts::list_attributes,
+        contacts::declare_attribute,
+        consent::record,
+        consent::proof,
+        consent::verify,
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}

@@ -1,0 +1,757 @@
+//! Contacts, the workspace's attribute schema, suppressions and erasure.
+//!
+//! A batch upsert resolves every item against the schema and the existing
+//! contacts before it writes anything, and writes everything in one
+//! transaction: it succeeds whole or leaves the database as it was.
+
+use crate::audit::{self, NewAudit};
+use crate::{
+    corrupt, get_opt_str, get_opt_ts, get_str, get_ts, placeholders, Backend, Result, Store,
+    StoreError,
+};
+use sendwell_core::attribute::{apply_changes, AttributeChange, AttributeError, AttributeSchema};
+use sendwell_core::consent::{ConsentStatus, Topic, TopicConsent};
+use sendwell_core::{
+    AttributeName, AttributeType, ConsentEventId, ContactId, EmailAddress, Timestamp, WorkspaceId,
+};
+use serde_json::{Map, Value};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use std::collections::{BTreeMap, HashMap};
+
+/// One contact to create or update, already parsed.
+#[derive(Clone, Debug, Default)]
+pub struct ContactInput {
+    pub email: Option<EmailAddress>,
+    /// The keyed hash of `email.key()`, computed by the caller with the instance secret.
+    pub email_hash: Option<String>,
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    /// Raw attributes, checked against the schema inside the write.
+    pub attributes: Map<String, Value>,
+    pub created_at: Option<Timestamp>,
+    pub last_seen_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpsertStatus {
+    Created,
+    Updated,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpsertOutcome {
+    pub index: usize,
+    pub id: ContactId,
+    pub status: UpsertStatus,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchItemProblem {
+    Attribute(AttributeError),
+    /// The item names two different existing contacts, or an id already taken.
+    Conflict(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchItemError {
+    pub index: usize,
+    pub problem: BatchItemProblem,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suppression {
+    pub reason: String,
+    pub source: String,
+    pub since: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Contact {
+    pub id: ContactId,
+    pub email: Option<String>,
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub attributes: Map<String, Value>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_seen_at: Option<Timestamp>,
+    pub suppression: Option<Suppression>,
+    pub consent: BTreeMap<Topic, TopicConsent>,
+    email_hash: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ContactPage {
+    pub items: Vec<Contact>,
+    pub next_cursor: Option<String>,
+}
+
+/// Everything held on one contact.
+#[derive(Clone, Debug)]
+pub struct ContactExport {
+    pub contact: Contact,
+    pub consent_events: Vec<sendwell_core::consent::ConsentEvent>,
+}
+
+/// A contact row while a batch is being worked out.
+#[derive(Clone, Debug)]
+struct Row_ {
+    id: ContactId,
+    email: Option<String>,
+    email_key: Option<String>,
+    email_hash: Option<String>,
+    external_id: Option<String>,
+    name: Option<String>,
+    attributes: Map<String, Value>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    last_seen_at: Option<Timestamp>,
+    stored: bool,
+    dirty: bool,
+}
+
+impl Store {
+    fn attributes_column(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "attributes",
+            Backend::Postgres => "attributes::text AS attributes",
+        }
+    }
+
+    fn json_param(&self, n: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("${n}"),
+            Backend::Postgres => format!("CAST(${n} AS jsonb)"),
+        }
+    }
+
+    fn contact_columns(&self) -> String {
+        format!(
+            "id, email, email_key, email_hash, external_id, name, {}, created_at, updated_at, last_seen_at",
+            self.attributes_column()
+        )
+    }
+}
+
+fn row_from(row: &AnyRow) -> Result<Row_> {
+    let id = get_str(row, "id")?;
+    let raw = get_str(row, "attributes")?;
+    let attributes = match serde_json::from_str::<Value>(&raw) {
+        Ok(Value::Object(map)) => map,
+        _ => return Err(corrupt("contact attributes of", &id)),
+    };
+    Ok(Row_ {
+        id: ContactId::parse(&id).map_err(|_| corrupt("contact id", &id))?,
+        email: get_opt_str(row, "email")?,
+        email_key: get_opt_str(row, "email_key")?,
+        email_hash: get_opt_str(row, "email_hash")?,
+        external_id: get_opt_str(row, "external_id")?,
+        name: get_opt_str(row, "name")?,
+        attributes,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
+        last_seen_at: get_opt_ts(row, "last_seen_at")?,
+        stored: true,
+        dirty: false,
+    })
+}
+
+fn contact_from(row: Row_) -> Contact {
+    Contact {
+        id: row.id,
+        email: row.email,
+        external_id: row.external_id,
+        name: row.name,
+        attributes: row.attributes,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        last_seen_at: row.last_seen_at,
+        suppression: None,
+        consent: BTreeMap::new(),
+        email_hash: row.email_hash,
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+async fn load_schema(tx: &mut Transaction<'_, Any>, ws: &WorkspaceId) -> Result<AttributeSchema> {
+    let rows = sqlx::query("SELECT name, kind FROM attribute_schema WHERE workspace_id = $1")
+        .bind(ws.as_str().to_owned())
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut types = Vec::with_capacity(rows.len());
+    for row in rows {
+        let name = get_str(&row, "name")?;
+        let kind = get_str(&row, "kind")?;
+        types.push((
+            AttributeName::parse(&name).map_err(|_| corrupt("attribute name", &name))?,
+            AttributeType::parse(&kind).ok_or_else(|| corrupt("attribute type", &kind))?,
+        ));
+    }
+    Ok(AttributeSchema::new(types))
+}
+
+/// Stores attribute types first seen in this write. On PostgreSQL a
+/// concurrent write may have fixed a different type in the meantime: then
+/// the item that disagrees fails like any other wrong-type value.
+async fn save_new_types(
+    tx: &mut Transaction<'_, Any>,
+    ws: &WorkspaceId,
+    before: &AttributeSchema,
+    after: &AttributeSchema,
+    now: Timestamp,
+) -> Result<std::result::Result<(), AttributeError>> {
+    for (name, kind) in after.iter() {
+        if before.get(name).is_some() {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO attribute_schema (workspace_id, name, kind, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (workspace_id, name) DO NOTHING",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(name.as_str().to_owned())
+        .bind(kind.as_str())
+        .bind(now.millis())
+        .execute(&mut **tx)
+        .await?;
+        let stored: String =
+            sqlx::query("SELECT kind FROM attribute_schema WHERE workspace_id = $1 AND name = $2")
+                .bind(ws.as_str().to_owned())
+                .bind(name.as_str().to_owned())
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("kind")?;
+        if stored != kind.as_str() {
+            let expected =
+                AttributeType::parse(&stored).ok_or_else(|| corrupt("attribute type", &stored))?;
+            return Ok(Err(AttributeError::WrongType {
+                name: name.as_str().to_owned(),
+                expected,
+                given: format!("a value of type {kind}"),
+                hint: "a value of the attribute's type (it was fixed by a concurrent request)",
+            }));
+        }
+    }
+    Ok(Ok(()))
+}
+
+impl Store {
+    /// Creates or updates contacts, matched by `external_id` first, then by
+    /// email. All or nothing: on any item error nothing is written and every
+    /// item error is returned.
+    pub async fn upsert_contacts(
+        &self,
+        ws: &WorkspaceId,
+        items: &[ContactInput],
+    ) -> Result<std::result::Result<Vec<UpsertOutcome>, Vec<BatchItemError>>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let before = load_schema(&mut tx, ws).await?;
+        let mut schema = before.clone();
+
+        // 1. Types: every item against the schema, fixing types on first use.
+        let mut errors = Vec::new();
+        let mut changes: Vec<Vec<AttributeChange>> = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            match schema.resolve(&item.attributes) {
+                Ok(c) => changes.push(c),
+                Err(errs) => {
+                    errors.extend(errs.into_iter().map(|e| BatchItemError {
+                        index,
+                        problem: BatchItemProblem::Attribute(e),
+                    }));
+                    changes.push(Vec::new());
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Ok(Err(errors));
+        }
+
+        // 2. Identity: which existing contact each item is.
+        let mut rows = self.prefetch(&mut tx, ws, items).await?;
+        let mut by_email: HashMap<String, usize> = HashMap::new();
+        let mut by_ext: HashMap<String, usize> = HashMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            if let Some(k) = &r.email_key {
+                by_email.insert(k.clone(), i);
+            }
+            if let Some(x) = &r.external_id {
+                by_ext.insert(x.clone(), i);
+            }
+        }
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (index, (item, item_changes)) in items.iter().zip(&changes).enumerate() {
+            let email_key = item.email.as_ref().map(EmailAddress::key);
+            let found_ext = item
+                .external_id
+                .as_ref()
+                .and_then(|x| by_ext.get(x).copied());
+            let found_email = email_key.as_ref().and_then(|k| by_email.get(k).copied());
+            let conflict = |msg: String| BatchItemError {
+                index,
+                problem: BatchItemProblem::Conflict(msg),
+            };
+            let target = match (found_ext, found_email) {
+                (Some(a), Some(b)) if a != b => {
+                    errors.push(conflict(format!(
+                        "external_id '{}' belongs to contact {} but email '{}' belongs to contact {}; \
+                         change or remove one of them",
+                        item.external_id.as_deref().unwrap_or(""),
+                        rows[a].id,
+                        item.email.as_ref().map(EmailAddress::as_str).unwrap_or(""),
+                        rows[b].id
+                    )));
+                    continue;
+                }
+                (Some(a), _) => Some(a),
+                (None, Some(b)) => {
+                    if let (Some(theirs), Some(ours)) = (&rows[b].external_id, &item.external_id) {
+                        errors.push(conflict(format!(
+                            "email '{}' belongs to contact {} whose external_id is '{theirs}', not '{ours}'",
+                            item.email.as_ref().map(EmailAddress::as_str).unwrap_or(""),
+                            rows[b].id
+                        )));
+                        continue;
+                    }
+                    Some(b)
+                }
+                (None, None) => None,
+            };
+            let (i, status) = match target {
+                Some(i) => (i, UpsertStatus::Updated),
+                None => {
+                    rows.push(Row_ {
+                        id: ContactId::generate(now),
+                        email: None,
+                        email_key: None,
+                        email_hash: None,
+                        external_id: None,
+                        name: None,
+                        attributes: Map::new(),
+                        created_at: item.created_at.unwrap_or(now),
+                        updated_at: now,
+                        last_seen_at: None,
+                        stored: false,
+                        dirty: true,
+                    });
+                    (rows.len() - 1, UpsertStatus::Created)
+                }
+            };
+            let row = &mut rows[i];
+            if let (Some(email), Some(key)) = (&item.email, &email_key) {
+                if row.email_key.as_deref() != Some(key.as_str()) {
+                    if let Some(old) = row.email_key.take() {
+                        by_email.remove(&old);
+                    }
+                    by_email.insert(key.clone(), i);
+                }
+                row.email = Some(email.as_str().to_owned());
+                row.email_key = Some(key.clone());
+                row.email_hash.clone_from(&item.email_hash);
+            }
+            if let Some(x) = &item.external_id {
+                by_ext.insert(x.clone(), i);
+                row.external_id = Some(x.clone());
+            }
+            if let Some(name) = &item.name {
+                row.name = Some(name.clone());
+            }
+            if let Some(created) = item.created_at {
+                row.created_at = created;
+            }
+            if let Some(seen) = item.last_seen_at {
+                row.last_seen_at = Some(seen);
+            }
+            apply_changes(&mut row.attributes, item_changes);
+            row.updated_at = now;
+            row.dirty = true;
+            outcomes.push(UpsertOutcome {
+                index,
+                id: row.id.clone(),
+                status,
+            });
+        }
+        if !errors.is_empty() {
+            return Ok(Err(errors));
+        }
+
+        // 3. Write.
+        if let Err(e) = save_new_types(&mut tx, ws, &before, &schema, now).await? {
+            return Ok(Err(vec![BatchItemError {
+                index: 0,
+                problem: BatchItemProblem::Attribute(e),
+            }]));
+        }
+        let insert = format!(
+            "INSERT INTO contacts (id, workspace_id, email, email_key, email_hash, external_id, name, attributes, \
+             created_at, updated_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, {}, $9, $10, $11)",
+            self.json_param(8)
+        );
+        let update = format!(
+            "UPDATE contacts SET email = $3, email_key = $4, email_hash = $5, external_id = $6, name = $7, \
+             attributes = {}, created_at = $9, updated_at = $10, last_seen_at = $11 \
+             WHERE id = $1 AND workspace_id = $2",
+            self.json_param(8)
+        );
+        for row in rows.iter().filter(|r| r.dirty) {
+            let sql = if row.stored { &update } else { &insert };
+            let result = sqlx::query(sql)
+                .bind(row.id.as_str().to_owned())
+                .bind(ws.as_str().to_owned())
+                .bind(row.email.clone())
+                .bind(row.email_key.clone())
+                .bind(row.email_hash.clone())
+                .bind(row.external_id.clone())
+                .bind(row.name.clone())
+                .bind(Value::Object(row.attributes.clone()).to_string())
+                .bind(row.created_at.millis())
+                .bind(row.updated_at.millis())
+                .bind(row.last_seen_at.map(Timestamp::millis))
+                .execute(&mut *tx)
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict(
+                    "another request created a contact with the same email or external_id at the \
+                         same time; send the request again"
+                        .to_owned(),
+                )),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tx.commit().await?;
+        Ok(Ok(outcomes))
+    }
+
+    /// Existing contacts that any item could match, by email key or external id.
+    async fn prefetch(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        ws: &WorkspaceId,
+        items: &[ContactInput],
+    ) -> Result<Vec<Row_>> {
+        let mut keys: Vec<String> = items
+            .iter()
+            .filter_map(|i| i.email.as_ref().map(EmailAddress::key))
+            .collect();
+        let mut exts: Vec<String> = items.iter().filter_map(|i| i.external_id.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        exts.sort();
+        exts.dedup();
+        let mut found: Vec<Row_> = Vec::new();
+        let columns = self.contact_columns();
+        for (column, values) in [("email_key", &keys), ("external_id", &exts)] {
+            for chunk in values.chunks(500) {
+                let sql = format!(
+                    "SELECT {columns} FROM contacts WHERE workspace_id = $1 AND {column} IN ({})",
+                    placeholders(2, chunk.len())
+                );
+                let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
+                for v in chunk {
+                    q = q.bind(v.clone());
+                }
+                for r in q.fetch_all(&mut **tx).await? {
+                    let row = row_from(&r)?;
+                    if !found.iter().any(|f| f.id == row.id) {
+                        found.push(row);
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    pub async fn contact(&self, ws: &WorkspaceId, id: &ContactId) -> Result<Option<Contact>> {
+        let sql = format!(
+            "SELECT {} FROM contacts WHERE workspace_id = $1 AND id = $2",
+            self.contact_columns()
+        );
+        let row = sqlx::query(&sql)
+            .bind(ws.as_str().to_owned())
+            .bind(id.as_str().to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut contacts = vec![contact_from(row_from(&row)?)];
+        self.decorate(ws, &mut contacts).await?;
+        Ok(contacts.pop())
+    }
+
+    /// A page of contacts in id order, after `cursor`; optionally only the one with `email`.
+    pub async fn list_contacts(
+        &self,
+        ws: &WorkspaceId,
+        cursor: Option<&ContactId>,
+        limit: i64,
+        email: Option<&EmailAddress>,
+    ) -> Result<ContactPage> {
+        let mut sql = format!(
+            "SELECT {} FROM contacts WHERE workspace_id = $1 AND id > $2",
+            self.contact_columns()
+        );
+        if email.is_some() {
+            sql.push_str(" AND email_key = $4");
+        }
+        sql.push_str(" ORDER BY id LIMIT $3");
+        let mut q = sqlx::query(&sql)
+            .bind(ws.as_str().to_owned())
+            .bind(cursor.map_or(String::new(), |c| c.as_str().to_owned()))
+            .bind(limit + 1);
+        if let Some(e) = email {
+            q = q.bind(e.key());
+        }
+        let rows = q.fetch_all(&self.read).await?;
+        let mut items = rows
+            .iter()
+            .map(|r| row_from(r).map(contact_from))
+            .collect::<Result<Vec<_>>>()?;
+        let more = usize::try_from(limit).is_ok_and(|l| items.len() > l);
+        if more {
+            items.pop();
+        }
+        self.decorate(ws, &mut items).await?;
+        let next_cursor = if more {
+            items.last().map(|c| c.id.as_str().to_owned())
+        } else {
+            None
+        };
+        Ok(ContactPage { items, next_cursor })
+    }
+
+    /// Fills in suppression and current consent for a page of contacts.
+    async fn decorate(&self, ws: &WorkspaceId, contacts: &mut [Contact]) -> Result<()> {
+        if contacts.is_empty() {
+            return Ok(());
+        }
+        let hashes: Vec<String> = contacts
+            .iter()
+            .filter_map(|c| c.email_hash.clone())
+            .collect();
+        let suppressions = self.suppressions_by_hash(ws, &hashes).await?;
+        let sql = format!(
+            "SELECT contact_id, topic, status, double_opt_in, since, event_id FROM contact_consent \
+             WHERE workspace_id = $1 AND contact_id IN ({})",
+            placeholders(2, contacts.len())
+        );
+        let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
+        for c in contacts.iter() {
+            q = q.bind(c.id.as_str().to_owned());
+        }
+        let mut consent: HashMap<String, BTreeMap<Topic, TopicConsent>> = HashMap::new();
+        for row in q.fetch_all(&self.read).await? {
+            let topic = get_str(&row, "topic")?;
+            let status = get_str(&row, "status")?;
+            let event_id = get_str(&row, "event_id")?;
+            consent
+                .entry(get_str(&row, "contact_id")?)
+                .or_default()
+                .insert(
+                    Topic::parse(&topic).map_err(|_| corrupt("topic", &topic))?,
+                    TopicConsent {
+                        status: ConsentStatus::parse(&status)
+                            .ok_or_else(|| corrupt("consent status", &status))?,
+                        double_opt_in: row.try_get::<i64, _>("double_opt_in")? != 0,
+                        since: get_ts(&row, "since")?,
+                        event_id: ConsentEventId::parse(&event_id)
+                            .map_err(|_| corrupt("event id", &event_id))?,
+                    },
+                );
+        }
+        for c in contacts.iter_mut() {
+            c.suppression = c
+                .email_hash
+                .as_ref()
+                .and_then(|h| suppressions.get(h).cloned());
+            c.consent = consent.remove(c.id.as_str()).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    async fn suppressions_by_hash(
+        &self,
+        ws: &WorkspaceId,
+        hashes: &[String],
+    ) -> Result<HashMap<String, Suppression>> {
+        let mut out = HashMap::new();
+        for chunk in hashes.chunks(500) {
+            let sql = format!(
+                "SELECT email_hash, reason, source, created_at FROM suppressions \
+                 WHERE workspace_id = $1 AND email_hash IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
+            for h in chunk {
+                q = q.bind(h.clone());
+            }
+            for row in q.fetch_all(&self.read).await? {
+                out.insert(
+                    get_str(&row, "email_hash")?,
+                    Suppression {
+                        reason: get_str(&row, "reason")?,
+                        source: get_str(&row, "source")?,
+                        since: get_ts(&row, "created_at")?,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// The workspace's attribute schema with the time each type was fixed.
+    pub async fn attribute_schema(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<Vec<(String, AttributeType, Timestamp)>> {
+        let rows = sqlx::query("SELECT name, kind, created_at FROM attribute_schema WHERE workspace_id = $1 ORDER BY name")
+            .bind(ws.as_str().to_owned())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let kind = get_str(row, "kind")?;
+                Ok((
+                    get_str(row, "name")?,
+                    AttributeType::parse(&kind).ok_or_else(|| corrupt("attribute type", &kind))?,
+                    get_ts(row, "created_at")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Declares an attribute's type ahead of first use. `Ok(Err(existing))`
+    /// when it already has another type.
+    pub async fn declare_attribute(
+        &self,
+        ws: &WorkspaceId,
+        name: &AttributeName,
+        kind: AttributeType,
+    ) -> Result<std::result::Result<bool, AttributeType>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let before = load_schema(&mut tx, ws).await?;
+        if let Some(existing) = before.get(name) {
+            return Ok(if existing == kind {
+                Ok(false)
+            } else {
+                Err(existing)
+            });
+        }
+        let mut after = before.clone();
+        if after.declare(name.clone(), kind).is_err() {
+            return Ok(Err(kind));
+        }
+        if let Err(AttributeError::WrongType { expected, .. }) =
+            save_new_types(&mut tx, ws, &before, &after, now).await?
+        {
+            return Ok(Err(expected));
+        }
+        tx.commit().await?;
+        Ok(Ok(true))
+    }
+
+    /// Erases a contact: personal data goes, a keyed hash of the address stays
+    /// on the suppression list, the ledger's evidence for the contact is
+    /// removed while its chain stays checkable. `false` when there is no such contact.
+    pub async fn erase_contact(
+        &self,
+        ws: &WorkspaceId,
+        id: &ContactId,
+        actor: &str,
+    ) -> Result<bool> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let row =
+            sqlx::query("SELECT email_hash FROM contacts WHERE workspace_id = $1 AND id = $2")
+                .bind(ws.as_str().to_owned())
+                .bind(id.as_str().to_owned())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(row) = row else { return Ok(false) };
+        if let Some(hash) = get_opt_str(&row, "email_hash")? {
+            sqlx::query(
+                "INSERT INTO suppressions (workspace_id, email_hash, reason, source, created_at) \
+                 VALUES ($1, $2, 'erased', 'erasure', $3) ON CONFLICT (workspace_id, email_hash) \
+                 DO UPDATE SET reason = 'erased', source = 'erasure', created_at = excluded.created_at",
+            )
+            .bind(ws.as_str().to_owned())
+            .bind(hash)
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let ws_s = ws.as_str().to_owned();
+        let id_s = id.as_str().to_owned();
+        sqlx::query(
+            "UPDATE consent_events SET evidence = NULL, evidence_salt = NULL, erased_at = $3 \
+             WHERE workspace_id = $1 AND contact_id = $2",
+        )
+        .bind(ws_s.clone())
+        .bind(id_s.clone())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        for sql in [
+            "DELETE FROM contact_consent WHERE workspace_id = $1 AND contact_id = $2",
+            "DELETE FROM contacts WHERE workspace_id = $1 AND id = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(ws_s.clone())
+                .bind(id_s.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("INSERT INTO erasures (contact_id, workspace_id, erased_at, actor) VALUES ($1, $2, $3, $4)")
+            .bind(id_s.clone())
+            .bind(ws_s)
+            .bind(now.millis())
+            .bind(actor.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut tx,
+            NewAudit {
+                workspace_id: ws,
+                actor,
+                action: "contact.erased",
+                transition: None,
+                reason: &format!(
+                    "contact {id} erased on request; its address stays suppressed by hash"
+                ),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn export_contact(
+        &self,
+        ws: &WorkspaceId,
+        id: &ContactId,
+    ) -> Result<Option<ContactExport>> {
+        let Some(contact) = self.contact(ws, id).await? else {
+            return Ok(None);
+        };
+        let consent_events = self.contact_consent_events(ws, id).await?;
+        Ok(Some(ContactExport {
+            contact,
+            consent_events,
+        }))
+    }
+
+    pub async fn contact_exists(&self, ws: &WorkspaceId, id: &ContactId) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM contacts WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str().to_owned())
+            .bind(id.as_str().to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.is_some())
+    }
+}

@@ -1,0 +1,223 @@
+//! API keys: stored as a digest of their secret, looked up by id on every
+//! request, revoked rather than deleted so the audit trail keeps them.
+
+use crate::audit::{self, NewAudit};
+use crate::{corrupt, get_opt_ts, get_str, get_ts, Result, Store};
+use sendwell_core::{ApiKeyId, Role, Timestamp, WorkspaceId};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+/// A key about to be stored.
+pub struct NewKeyRow<'a> {
+    pub id: &'a ApiKeyId,
+    pub name: &'a str,
+    pub role: Role,
+    pub secret_hash: &'a str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// What authentication needs: the record and the digest to compare with.
+#[derive(Clone, Debug)]
+pub struct AuthKey {
+    pub record: ApiKeyRecord,
+    pub secret_hash: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RevokeError {
+    NotFound,
+    AlreadyRevoked,
+    /// Revoking it would leave the workspace without an admin key.
+    LastAdmin,
+}
+
+const SELECT_KEY: &str =
+    "SELECT id, workspace_id, name, role, secret_hash, created_at, last_used_at, revoked_at FROM api_keys";
+
+fn from_row(row: &AnyRow) -> Result<AuthKey> {
+    let id = get_str(row, "id")?;
+    let ws = get_str(row, "workspace_id")?;
+    let role = get_str(row, "role")?;
+    Ok(AuthKey {
+        record: ApiKeyRecord {
+            id: ApiKeyId::parse(&id).map_err(|_| corrupt("key id", &id))?,
+            workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
+            name: get_str(row, "name")?,
+            role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+            created_at: get_ts(row, "created_at")?,
+            last_used_at: get_opt_ts(row, "last_used_at")?,
+            revoked_at: get_opt_ts(row, "revoked_at")?,
+        },
+        secret_hash: get_str(row, "secret_hash")?,
+    })
+}
+
+pub(crate) async fn insert_key(
+    tx: &mut Transaction<'_, Any>,
+    ws: &WorkspaceId,
+    key: NewKeyRow<'_>,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, workspace_id, name, role, secret_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(key.id.as_str().to_owned())
+    .bind(ws.as_str().to_owned())
+    .bind(key.name.to_owned())
+    .bind(key.role.as_str())
+    .bind(key.secret_hash.to_owned())
+    .bind(now.millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// How stale `last_used_at` may get before a request refreshes it; keeps
+/// authentication from writing on every request.
+const TOUCH_INTERVAL_MS: i64 = 60_000;
+
+impl Store {
+    pub async fn create_api_key(
+        &self,
+        ws: &WorkspaceId,
+        key: NewKeyRow<'_>,
+        actor: &str,
+    ) -> Result<ApiKeyRecord> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let reason = format!(
+            "API key {} '{}' created with role {}",
+            key.id,
+            key.name,
+            key.role.as_str()
+        );
+        let id = key.id.clone();
+        insert_key(&mut tx, ws, key, now).await?;
+        audit::record(
+            &mut tx,
+            NewAudit {
+                workspace_id: ws,
+                actor,
+                action: "api_key.created",
+                transition: None,
+                reason: &reason,
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.api_key(ws, &id)
+            .await?
+            .ok_or_else(|| crate::StoreError::Integrity("created key not found".to_owned()))
+    }
+
+    pub async fn api_key(&self, ws: &WorkspaceId, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>> {
+        let row = sqlx::query(&format!("{SELECT_KEY} WHERE workspace_id = $1 AND id = $2"))
+            .bind(ws.as_str().to_owned())
+            .bind(id.as_str().to_owned())
+            .fetch_optional(&self.write)
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?.map(|k| k.record))
+    }
+
+    pub async fn list_api_keys(&self, ws: &WorkspaceId) -> Result<Vec<ApiKeyRecord>> {
+        let rows = sqlx::query(&format!("{SELECT_KEY} WHERE workspace_id = $1 ORDER BY id"))
+            .bind(ws.as_str().to_owned())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(|r| from_row(r).map(|k| k.record)).collect()
+    }
+
+    /// The key for authentication, revoked or not (the caller decides).
+    pub async fn key_for_auth(&self, id: &ApiKeyId) -> Result<Option<AuthKey>> {
+        let row = sqlx::query(&format!("{SELECT_KEY} WHERE id = $1"))
+            .bind(id.as_str().to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Records use of a key, at most once a minute.
+    pub async fn touch_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
+        let now = self.now();
+        let stale = key
+            .last_used_at
+            .is_none_or(|t| now.millis() - t.millis() > TOUCH_INTERVAL_MS);
+        if stale {
+            sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+                .bind(now.millis())
+                .bind(key.id.as_str().to_owned())
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn revoke_api_key(
+        &self,
+        ws: &WorkspaceId,
+        id: &ApiKeyId,
+        actor: &str,
+    ) -> Result<Result<ApiKeyRecord, RevokeError>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(&format!("{SELECT_KEY} WHERE workspace_id = $1 AND id = $2"))
+            .bind(ws.as_str().to_owned())
+            .bind(id.as_str().to_owned())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(key) = row.as_ref().map(from_row).transpose()? else {
+            return Ok(Err(RevokeError::NotFound));
+        };
+        if key.record.revoked_at.is_some() {
+            return Ok(Err(RevokeError::AlreadyRevoked));
+        }
+        if key.record.role == Role::Admin {
+            let others: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM api_keys WHERE workspace_id = $1 AND role = 'admin' \
+                 AND revoked_at IS NULL AND id <> $2",
+            )
+            .bind(ws.as_str().to_owned())
+            .bind(id.as_str().to_owned())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+            if others == 0 {
+                return Ok(Err(RevokeError::LastAdmin));
+            }
+        }
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now.millis())
+            .bind(id.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut tx,
+            NewAudit {
+                workspace_id: ws,
+                actor,
+                action: "api_key.revoked",
+                transition: None,
+                reason: &format!("API key {} '{}' revoked", id, key.record.name),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(ApiKeyRecord {
+            revoked_at: Some(now),
+            ..key.record
+        }))
+    }
+}

@@ -1,0 +1,266 @@
+//! Persistence for sendwell: one [`Store`] over SQLite (the embedded default)
+//! or PostgreSQL (for scale-out), with its own migrations. Every SQL statement
+//! of the project lives in this crate. Statements are written once for both
+//! backends where the dialects agree (both take `$1` placeholders) and per
+//! backend where they do not (JSON columns).
+//!
+//! On SQLite, writes go through a pool of one connection, so write
+//! transactions queue instead of failing with SQLITE_BUSY; reads use their
+//! own pool and see committed data (WAL). On PostgreSQL both are one pool,
+//! and appends that must be serial (the consent chain) take a row lock.
+
+mod audit;
+mod consent;
+mod contact;
+mod guidelines;
+mod key;
+mod migrate;
+mod workspace;
+
+pub use audit::AuditEntry;
+pub use consent::{ContactProof, LedgerVerification};
+pub use contact::{
+    BatchItemError, BatchItemProblem, Contact, ContactExport, ContactInput, ContactPage,
+    Suppression, UpsertOutcome, UpsertStatus,
+};
+pub use guidelines::{AcceptError, Acceptance, Guidelines};
+pub use key::{ApiKeyRecord, AuthKey, NewKeyRow, RevokeError};
+pub use workspace::{Workspace, WorkspaceUpdate};
+
+use sendwell_core::{Clock, Timestamp};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    #[error("migration {version} ({name}) failed: {reason}")]
+    Migration {
+        version: i64,
+        name: String,
+        reason: String,
+    },
+    #[error("{0}")]
+    Integrity(String),
+    /// A concurrent write got there first; the request can be sent again.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    read: AnyPool,
+    write: AnyPool,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://...`), creating a
+    /// SQLite file if needed, and applies pending migrations.
+    pub async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact(url)));
+        };
+        let (read, write) = match backend {
+            Backend::Sqlite => {
+                let url = if url.contains('?') {
+                    url.to_owned()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let write = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .after_connect(sqlite_pragmas)
+                    .connect(&url)
+                    .await?;
+                let read = AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(sqlite_pragmas)
+                    .connect(&url)
+                    .await?;
+                (read, write)
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                (pool.clone(), pool)
+            }
+        };
+        let store = Self {
+            backend,
+            read,
+            write,
+            clock,
+        };
+        migrate::run(&store).await?;
+        store.install_bundled_guidelines().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Checks that the instance secret matches the one this database was
+    /// first used with; records it on first use.
+    pub async fn check_secret_fingerprint(&self, fingerprint: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO instance_settings (key, value) VALUES ('secret_fingerprint', $1) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(fingerprint)
+        .execute(&self.write)
+        .await?;
+        let row =
+            sqlx::query("SELECT value FROM instance_settings WHERE key = 'secret_fingerprint'")
+                .fetch_one(&self.write)
+                .await?;
+        let stored: String = row.try_get("value")?;
+        if stored != fingerprint {
+            return Err(StoreError::Integrity(
+                "this database was set up with a different secret key: start sendwell with the \
+                 same SENDWELL_SECRET_KEY (or data directory) it was first started with"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// Hides a password in a database URL before it reaches a message.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `$start, $start+1, ...` for `count` values.
+fn placeholders(start: usize, count: usize) -> String {
+    (start..start + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn get_str(row: &AnyRow, col: &str) -> Result<String> {
+    Ok(row.try_get::<String, _>(col)?)
+}
+
+fn get_opt_str(row: &AnyRow, col: &str) -> Result<Option<String>> {
+    Ok(row.try_get::<Option<String>, _>(col)?)
+}
+
+fn get_i64(row: &AnyRow, col: &str) -> Result<i64> {
+    Ok(row.try_get::<i64, _>(col)?)
+}
+
+fn get_ts(row: &AnyRow, col: &str) -> Result<Timestamp> {
+    Ok(Timestamp::from_millis(get_i64(row, col)?))
+}
+
+fn get_opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>> {
+    Ok(row
+        .try_get::<Option<i64>, _>(col)?
+        .map(Timestamp::from_millis))
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} '{value}'"))
+}
+
+fn sqlite_pragmas(
+    conn: &mut sqlx::AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures_core_box::BoxFuture<'_, std::result::Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        sqlx::Executor::execute(conn, SQLITE_PRAGMAS).await?;
+        Ok(())
+    })
+}
+
+mod futures_core_box {
+    pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden_in_urls() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn placeholders_count_from_start() {
+        assert_eq!(placeholders(2, 3), "$2, $3, $4");
+    }
+}

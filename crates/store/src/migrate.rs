@@ -1,0 +1,112 @@
+//! Migrations, embedded in the binary, one list per backend. Applied
+//! migrations never change: each is recorded with a checksum, and a database
+//! whose recorded checksum differs, or that is newer than this binary, is
+//! refused with a message rather than touched.
+
+use crate::{Backend, Result, Store, StoreError};
+use sendwell_core::secret::sha256_hex;
+use sqlx::Row;
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sql: include_str!("../../../migrations/sqlite/0001_foundation.sql"),
+}];
+
+const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sql: include_str!("../../../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// An arbitrary constant naming sendwell's migration lock on PostgreSQL.
+const PG_LOCK_KEY: i64 = 0x5E4D_3E11;
+
+pub(crate) async fn run(store: &Store) -> Result<()> {
+    let migrations = match store.backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    };
+    let mut conn = store.write.acquire().await?;
+    if store.backend == Backend::Postgres {
+        // Several servers may start at once against one database.
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(PG_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let outcome = apply(&mut conn, migrations, store.now().millis()).await;
+    if store.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(PG_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+    }
+    outcome
+}
+
+async fn apply(conn: &mut sqlx::AnyConnection, migrations: &[Migration], now: i64) -> Result<()> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, \
+         name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let rows = sqlx::query("SELECT version, checksum FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut applied = Vec::with_capacity(rows.len());
+    for row in rows {
+        applied.push((
+            row.try_get::<i64, _>("version")?,
+            row.try_get::<String, _>("checksum")?,
+        ));
+    }
+    let newest_known = migrations.last().map_or(0, |m| m.version);
+    if let Some((v, _)) = applied.iter().find(|(v, _)| *v > newest_known) {
+        return Err(StoreError::Integrity(format!(
+            "the database has migration {v}, newer than this sendwell knows (up to {newest_known}): \
+             run a sendwell at least as new as the one that migrated it"
+        )));
+    }
+    for m in migrations {
+        let checksum = sha256_hex(m.sql.as_bytes());
+        match applied.iter().find(|(v, _)| *v == m.version) {
+            Some((_, recorded)) if *recorded == checksum => continue,
+            Some(_) => {
+                return Err(StoreError::Migration {
+                    version: m.version,
+                    name: m.name.to_owned(),
+                    reason: "it was changed after it was applied to this database".to_owned(),
+                })
+            }
+            None => {}
+        }
+        let failed = |e: sqlx::Error| StoreError::Migration {
+            version: m.version,
+            name: m.name.to_owned(),
+            reason: e.to_string(),
+        };
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::raw_sql(m.sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        sqlx::query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(checksum)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+    }
+    Ok(())
+}

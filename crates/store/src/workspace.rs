@@ -1,0 +1,272 @@
+//! Workspaces: creation (with the first admin key), the physical address,
+//! and state transitions, each recorded in the audit log.
+
+use crate::audit::{self, NewAudit};
+use crate::key::{insert_key, NewKeyRow};
+use crate::{corrupt, get_opt_str, get_str, get_ts, Result, Store, StoreError};
+use sendwell_core::gate::GateInput;
+use sendwell_core::text::PhysicalAddress;
+use sendwell_core::workspace::TransitionError;
+use sendwell_core::{SendingState, StateEvent, Timestamp, WorkspaceId};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub state: SendingState,
+    pub physical_address: Option<String>,
+    pub created_at: Timestamp,
+    pub current_guidelines: i64,
+    pub accepted_guidelines: Option<i64>,
+}
+
+impl Workspace {
+    pub fn gate_input(&self) -> GateInput {
+        GateInput {
+            state: self.state,
+            has_physical_address: self.physical_address.is_some(),
+            current_guidelines: self.current_guidelines,
+            accepted_guidelines: self.accepted_guidelines,
+        }
+    }
+}
+
+/// The outcome of a change that may also have activated the workspace.
+#[derive(Clone, Debug)]
+pub struct WorkspaceUpdate {
+    pub workspace: Workspace,
+    pub activated: bool,
+}
+
+const SELECT_WORKSPACE: &str = "SELECT w.id, w.name, w.state, w.physical_address, w.created_at, \
+     (SELECT MAX(version) FROM guidelines) AS current_guidelines, \
+     (SELECT MAX(a.version) FROM guideline_acceptances a WHERE a.workspace_id = w.id) AS accepted_guidelines \
+     FROM workspaces w";
+
+fn from_row(row: &AnyRow) -> Result<Workspace> {
+    let id = get_str(row, "id")?;
+    let state = get_str(row, "state")?;
+    Ok(Workspace {
+        id: WorkspaceId::parse(&id).map_err(|_| corrupt("workspace id", &id))?,
+        name: get_str(row, "name")?,
+        state: SendingState::parse(&state).ok_or_else(|| corrupt("workspace state", &state))?,
+        physical_address: get_opt_str(row, "physical_address")?,
+        created_at: get_ts(row, "created_at")?,
+        current_guidelines: row
+            .try_get::<Option<i64>, _>("current_guidelines")?
+            .unwrap_or(0),
+        accepted_guidelines: row.try_get::<Option<i64>, _>("accepted_guidelines")?,
+    })
+}
+
+pub(crate) async fn load_in_tx(
+    tx: &mut Transaction<'_, Any>,
+    ws: &WorkspaceId,
+) -> Result<Option<Workspace>> {
+    let row = sqlx::query(&format!("{SELECT_WORKSPACE} WHERE w.id = $1"))
+        .bind(ws.as_str().to_owned())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Moves the workspace to the state `event` leads to, with an audit entry.
+pub(crate) async fn transition_in_tx(
+    tx: &mut Transaction<'_, Any>,
+    ws: &Workspace,
+    event: StateEvent,
+    actor: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Result<SendingState, TransitionError>> {
+    let next = match ws.state.apply(event) {
+        Ok(next) => next,
+        Err(e) => return Ok(Err(e)),
+    };
+    // Compare-and-set: a concurrent transition on PostgreSQL makes this one fail
+    // loudly instead of overwriting a state it never saw.
+    let done = sqlx::query(
+        "UPDATE workspaces SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4",
+    )
+    .bind(next.as_str())
+    .bind(now.millis())
+    .bind(ws.id.as_str().to_owned())
+    .bind(ws.state.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Integrity(format!(
+            "workspace {} changed state while this change was being made; try again",
+            ws.id
+        )));
+    }
+    audit::record(
+        tx,
+        NewAudit {
+            workspace_id: &ws.id,
+            actor,
+            action: "state.changed",
+            transition: Some((ws.state, next)),
+            reason,
+        },
+        now,
+    )
+    .await?;
+    Ok(Ok(next))
+}
+
+/// Leaves onboarding once the workspace meets its obligations.
+pub(crate) async fn activate_if_ready(
+    tx: &mut Transaction<'_, Any>,
+    ws: &WorkspaceId,
+    actor: &str,
+    now: Timestamp,
+) -> Result<WorkspaceUpdate> {
+    let workspace = load_in_tx(tx, ws)
+        .await?
+        .ok_or_else(|| StoreError::Integrity(format!("workspace {ws} vanished mid-transaction")))?;
+    if workspace.state != SendingState::Onboarding || !workspace.gate_input().obligations_met() {
+        return Ok(WorkspaceUpdate {
+            workspace,
+            activated: false,
+        });
+    }
+    let reason = format!(
+        "physical address set and guidelines version {} accepted",
+        workspace.current_guidelines
+    );
+    let state = transition_in_tx(tx, &workspace, StateEvent::Activate, actor, &reason, now)
+        .await?
+        .map_err(|e| StoreError::Integrity(e.to_string()))?;
+    Ok(WorkspaceUpdate {
+        workspace: Workspace { state, ..workspace },
+        activated: true,
+    })
+}
+
+impl Store {
+    /// Creates a workspace in `onboarding` with its first admin key.
+    pub async fn create_workspace(
+        &self,
+        name: &str,
+        first_key: NewKeyRow<'_>,
+        actor: &str,
+    ) -> Result<Workspace> {
+        let now = self.now();
+        let id = WorkspaceId::generate(now);
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO workspaces (id, name, state, physical_address, created_at, updated_at) \
+             VALUES ($1, $2, $3, NULL, $4, $4)",
+        )
+        .bind(id.as_str().to_owned())
+        .bind(name.to_owned())
+        .bind(SendingState::Onboarding.as_str())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO consent_heads (workspace_id, seq, hash) VALUES ($1, 0, $2)")
+            .bind(id.as_str().to_owned())
+            .bind(sendwell_core::consent::GENESIS_HASH)
+            .execute(&mut *tx)
+            .await?;
+        insert_key(&mut tx, &id, first_key, now).await?;
+        audit::record(
+            &mut tx,
+            NewAudit {
+                workspace_id: &id,
+                actor,
+                action: "workspace.created",
+                transition: None,
+                reason: &format!("workspace '{name}' created in state onboarding"),
+            },
+            now,
+        )
+        .await?;
+        let ws = load_in_tx(&mut tx, &id)
+            .await?
+            .ok_or_else(|| StoreError::Integrity("created workspace not found".to_owned()))?;
+        tx.commit().await?;
+        Ok(ws)
+    }
+
+    pub async fn workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>> {
+        let row = sqlx::query(&format!("{SELECT_WORKSPACE} WHERE w.id = $1"))
+            .bind(id.as_str().to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn list_workspaces(&self, after: Option<&str>, limit: i64) -> Result<Vec<Workspace>> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_WORKSPACE} WHERE w.id > $1 ORDER BY w.id LIMIT $2"
+        ))
+        .bind(after.unwrap_or("").to_owned())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Sets the physical address; activates the workspace if that was the
+    /// last obligation. `None` when the workspace does not exist.
+    pub async fn set_physical_address(
+        &self,
+        ws: &WorkspaceId,
+        address: &PhysicalAddress,
+        actor: &str,
+    ) -> Result<Option<WorkspaceUpdate>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE workspaces SET physical_address = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(address.as_str().to_owned())
+        .bind(now.millis())
+        .bind(ws.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        audit::record(
+            &mut tx,
+            NewAudit {
+                workspace_id: ws,
+                actor,
+                action: "workspace.address_set",
+                transition: None,
+                reason: "physical postal address updated",
+            },
+            now,
+        )
+        .await?;
+        let update = activate_if_ready(&mut tx, ws, actor, now).await?;
+        tx.commit().await?;
+        Ok(Some(update))
+    }
+
+    /// Applies a state event (for the reputation monitor and the operator).
+    /// `Ok(None)` when the workspace does not exist.
+    pub async fn transition_workspace(
+        &self,
+        ws: &WorkspaceId,
+        event: StateEvent,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Option<Result<SendingState, TransitionError>>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let Some(workspace) = load_in_tx(&mut tx, ws).await? else {
+            return Ok(None);
+        };
+        let outcome = transition_in_tx(&mut tx, &workspace, event, actor, reason, now).await?;
+        if outcome.is_ok() {
+            tx.commit().await?;
+        }
+        Ok(Some(outcome))
+    }
+}

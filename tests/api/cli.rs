@@ -1,0 +1,113 @@
+//! The `sendwell` binary as a person runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+#[tokio::test]
+async fn serve_starts_on_embedded_defaults_and_says_what_to_do_next() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let child = Command::new(env!("CARGO_BIN_EXE_sendwell"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("SENDWELL_DATABASE_URL")
+        .env_remove("SENDWELL_OPERATOR_TOKEN")
+        .env_remove("SENDWELL_CONFIG")
+        .env("SENDWELL_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sendwell serve");
+    let mut child = Child(child);
+    let stdout = child.0.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a line").expect("text");
+    let url = first.rsplit(' ').next().expect("url").to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{first}");
+    let mut rest = String::new();
+    for line in lines.by_ref().take(8) {
+        rest.push_str(&line.expect("text"));
+        rest.push('\n');
+    }
+    assert!(rest.contains("SQLite"), "{rest}");
+    assert!(rest.contains("operator-token"), "{rest}");
+    assert!(
+        rest.contains("/v1/workspaces"),
+        "the next step is printed: {rest}"
+    );
+
+    let token_file = data.join("operator-token");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file)
+            .expect("token file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(
+        data.join("sendwell.db").exists(),
+        "the SQLite file is created on first start"
+    );
+    let token = std::fs::read_to_string(&token_file)
+        .expect("token")
+        .trim()
+        .to_owned();
+    let client = reqwest::Client::new();
+    let health: serde_json::Value = client
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["status"], "ok");
+    let created = client
+        .post(format!("{url}/v1/workspaces"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Acme"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status().as_u16(), 201);
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("sendwell.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\ndatabse_url = \"x\"\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_sendwell"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("databse_url"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_sendwell"))
+        .args([
+            "migrate",
+            "--database-url",
+            "mysql://localhost/x",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite://PATH or postgres://"));
+}

@@ -1,0 +1,24 @@
+//! End-to-end tests against a sendwell server spawned on port 0 with a fresh
+//! database each. Every test in a module listed with `on_both!` runs twice:
+//! on SQLite, and on PostgreSQL when SENDWELL_TEST_DATABASE_URL is set (each
+//! test then gets its own schema in that database).
+//!
+//! - `workspaces`: creation, the sending gate, guidelines, audit log
+//! - `keys`: API keys, roles, operator/workspace separation
+//! - `contacts`: upsert, batch, attributes, pagination
+//! - `consent`: the ledger, proof bundles, tamper detection
+//! - `privacy`: export and erasure
+//! - `isolation`: one workspace never sees another's data
+//! - `bad_input`: malformed and hostile requests
+//! - `cli`: the `sendwell` binary itself
+
+mod support;
+
+mod bad_input;
+mod cli;
+mod consent;
+mod contacts;
+mod isolation;
+mod keys;
+mod privacy;
+mod workspaces;

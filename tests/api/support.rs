@@ -1,0 +1,262 @@
+//! The test harness: `TestApp` spawns a server in this process on port 0.
+
+use reqwest::StatusCode;
+use sendwell_server::config::Settings;
+use sendwell_server::App;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+pub const PG_ENV: &str = "SENDWELL_TEST_DATABASE_URL";
+
+/// Generates `sqlite` and `postgres` variants of each listed test function.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::support::TestApp::sqlite().await).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    if let Some(app) = $crate::support::TestApp::postgres().await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Value,
+    pub content_type: String,
+}
+
+impl Resp {
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self.body
+    }
+}
+
+pub struct Workspace {
+    pub id: String,
+    pub key: String,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub operator: String,
+    pub dir: TempDir,
+    pub database_url: Option<String>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+    }
+}
+
+fn random_hex() -> String {
+    sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<8>())
+}
+
+/// A fresh schema in the PostgreSQL database named by SENDWELL_TEST_DATABASE_URL.
+pub async fn postgres_url() -> Option<String> {
+    let base = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty())?;
+    let schema = format!("t_{}", random_hex());
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("{PG_ENV} is set but PostgreSQL does not answer: {e}"));
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .expect("create schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+impl TestApp {
+    pub async fn sqlite() -> Self {
+        Self::spawn(None).await
+    }
+
+    /// `None` (and a note on stderr) when PostgreSQL tests are not switched on.
+    pub async fn postgres() -> Option<Self> {
+        match postgres_url().await {
+            Some(url) => Some(Self::spawn(Some(url)).await),
+            None => {
+                assert!(
+                    std::env::var_os("SENDWELL_REQUIRE_POSTGRES").is_none(),
+                    "SENDWELL_REQUIRE_POSTGRES is set, so {PG_ENV} must name a PostgreSQL database"
+                );
+                eprintln!("skipped: set {PG_ENV} to run the PostgreSQL variant");
+                None
+            }
+        }
+    }
+
+    pub async fn spawn(database_url: Option<String>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::for_data_dir(dir.path());
+        settings.database_url = database_url.clone();
+        let operator = format!("test-operator-{}", random_hex());
+        settings.operator_token = Some(operator.clone());
+        let app = App::prepare(settings).await.expect("server prepares");
+        let listener = app.bind().await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.serve(listener, async {
+            stopped.await.ok();
+        }));
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            operator,
+            dir,
+            database_url,
+            stop: Some(stop),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = resp.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Resp {
+            status,
+            body,
+            content_type,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.send(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.send(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.send(reqwest::Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.send(reqwest::Method::DELETE, path, Some(token), None)
+            .await
+    }
+
+    /// A new workspace in `onboarding`, with its first admin key.
+    pub async fn workspace(&self, name: &str) -> Workspace {
+        let body = self
+            .post("/v1/workspaces", &self.operator, json!({"name": name}))
+            .await
+            .expect(201);
+        Workspace {
+            id: body["id"].as_str().expect("id").to_owned(),
+            key: body["api_key"].as_str().expect("api_key").to_owned(),
+        }
+    }
+
+    /// A workspace that may send: address set, current guidelines accepted.
+    pub async fn ready_workspace(&self, name: &str) -> Workspace {
+        let ws = self.workspace(name).await;
+        self.patch(
+            "/v1/workspace",
+            &ws.key,
+            json!({"physical_address": "Acme Ltd, 1 Main Street, Springfield 12345, USA"}),
+        )
+        .await
+        .expect(200);
+        let version = self.get("/v1/guidelines", &ws.key).await.expect(200)["version"].clone();
+        self.post(
+            "/v1/guidelines/accept",
+            &ws.key,
+            json!({"version": version, "accepted_by": "Ada Admin"}),
+        )
+        .await
+        .expect(200);
+        ws
+    }
+
+    /// Creates a contact and returns its id.
+    pub async fn contact(&self, key: &str, body: Value) -> String {
+        let resp = self.post("/v1/contacts", key, body).await;
+        assert!(
+            resp.status.is_success(),
+            "contact upsert failed: {}",
+            resp.body
+        );
+        resp.body["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn new_key(&self, admin_key: &str, role: &str) -> String {
+        let body = self
+            .post(
+                "/v1/api-keys",
+                admin_key,
+                json!({"name": format!("{role} key"), "role": role}),
+            )
+            .await
+            .expect(201);
+        body["api_key"].as_str().expect("api_key").to_owned()
+    }
+
+    /// A connection to this app's own database, for tests that must tamper with it.
+    pub async fn raw_db(&self) -> sqlx::AnyConnection {
+        sqlx::any::install_default_drivers();
+        let url = match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}", self.dir.path().join("sendwell.db").display()),
+        };
+        <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+            .await
+            .expect("raw db connection")
+    }
+}
