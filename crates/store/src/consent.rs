@@ -2,9 +2,7 @@
 //! chain intact under concurrency, the derived current consent per contact
 //! and topic (updated in the same transaction), and verification.
 
-use crate::{
-    corrupt, get_i64, get_opt_str, get_str, get_ts, placeholders, Result, Store, StoreError,
-};
+use crate::{corrupt, get_i64, get_opt_str, get_str, get_ts, Result, Store, StoreError};
 use sendwell_core::consent::{
     check_event, fold, BrokenLink, ChainProblem, ChainVerdict, ChainVerifier, ConsentAction,
     ConsentEvent, ConsentMethod, ConsentStatus, Evidence, NewConsentEvent, SealedEvidence, Topic,
@@ -197,8 +195,9 @@ impl Store {
         let mut links: HashMap<i64, (String, String)> = HashMap::new();
         for chunk in neighbours.chunks(500) {
             let sql = format!(
-                "SELECT seq, prev_hash, hash FROM consent_events WHERE workspace_id = $1 AND seq IN ({})",
-                placeholders(2, chunk.len())
+                "SELECT seq, prev_hash, hash FROM consent_events WHERE workspace_id = {} AND seq IN ({})",
+                self.param(1),
+                self.params(2, chunk.len())
             );
             let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
             for s in chunk {

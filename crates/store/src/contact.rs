@@ -6,8 +6,7 @@
 
 use crate::audit::{self, NewAudit};
 use crate::{
-    corrupt, get_opt_str, get_opt_ts, get_str, get_ts, placeholders, Backend, Result, Store,
-    StoreError,
+    corrupt, get_opt_str, get_opt_ts, get_str, get_ts, Backend, Result, Store, StoreError,
 };
 use sendwell_core::attribute::{apply_changes, AttributeChange, AttributeError, AttributeSchema};
 use sendwell_core::consent::{ConsentStatus, Topic, TopicConsent};
@@ -18,6 +17,11 @@ use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, HashMap};
+
+/// Bound values per contact row in a multi-row write.
+const CONTACT_PARAMS: usize = 11;
+/// Rows per statement: 2,200 parameters, well inside both backends' limits.
+const WRITE_CHUNK: usize = 200;
 
 /// One contact to create or update, already parsed.
 #[derive(Clone, Debug, Default)]
@@ -107,7 +111,6 @@ struct Row_ {
     created_at: Timestamp,
     updated_at: Timestamp,
     last_seen_at: Option<Timestamp>,
-    stored: bool,
     dirty: bool,
 }
 
@@ -121,9 +124,36 @@ impl Store {
 
     fn json_param(&self, n: usize) -> String {
         match self.backend {
-            Backend::Sqlite => format!("${n}"),
+            Backend::Sqlite => self.param(n),
             Backend::Postgres => format!("CAST(${n} AS jsonb)"),
         }
+    }
+
+    /// Inserts `n` contacts, updating those whose id exists (in this workspace).
+    fn upsert_sql(&self, n: usize) -> String {
+        let mut sql = String::from(
+            "INSERT INTO contacts (id, workspace_id, email, email_key, email_hash, external_id, name, attributes, \
+             created_at, updated_at, last_seen_at) VALUES ",
+        );
+        for i in 0..n {
+            let p = i * CONTACT_PARAMS;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "({}, {}, {})",
+                self.params(p + 1, 7),
+                self.json_param(p + 8),
+                self.params(p + 9, 3)
+            ));
+        }
+        sql.push_str(
+            " ON CONFLICT (id) DO UPDATE SET email = excluded.email, email_key = excluded.email_key, \
+             email_hash = excluded.email_hash, external_id = excluded.external_id, name = excluded.name, \
+             attributes = excluded.attributes, created_at = excluded.created_at, updated_at = excluded.updated_at, \
+             last_seen_at = excluded.last_seen_at WHERE contacts.workspace_id = excluded.workspace_id",
+        );
+        sql
     }
 
     fn contact_columns(&self) -> String {
@@ -152,7 +182,6 @@ fn row_from(row: &AnyRow) -> Result<Row_> {
         created_at: get_ts(row, "created_at")?,
         updated_at: get_ts(row, "updated_at")?,
         last_seen_at: get_opt_ts(row, "last_seen_at")?,
-        stored: true,
         dirty: false,
     })
 }
@@ -336,7 +365,6 @@ impl Store {
                         created_at: item.created_at.unwrap_or(now),
                         updated_at: now,
                         last_seen_at: None,
-                        stored: false,
                         dirty: true,
                     });
                     (rows.len() - 1, UpsertStatus::Created)
@@ -387,34 +415,26 @@ impl Store {
                 problem: BatchItemProblem::Attribute(e),
             }]));
         }
-        let insert = format!(
-            "INSERT INTO contacts (id, workspace_id, email, email_key, email_hash, external_id, name, attributes, \
-             created_at, updated_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, {}, $9, $10, $11)",
-            self.json_param(8)
-        );
-        let update = format!(
-            "UPDATE contacts SET email = $3, email_key = $4, email_hash = $5, external_id = $6, name = $7, \
-             attributes = {}, created_at = $9, updated_at = $10, last_seen_at = $11 \
-             WHERE id = $1 AND workspace_id = $2",
-            self.json_param(8)
-        );
-        for row in rows.iter().filter(|r| r.dirty) {
-            let sql = if row.stored { &update } else { &insert };
-            let result = sqlx::query(sql)
-                .bind(row.id.as_str().to_owned())
-                .bind(ws.as_str().to_owned())
-                .bind(row.email.clone())
-                .bind(row.email_key.clone())
-                .bind(row.email_hash.clone())
-                .bind(row.external_id.clone())
-                .bind(row.name.clone())
-                .bind(Value::Object(row.attributes.clone()).to_string())
-                .bind(row.created_at.millis())
-                .bind(row.updated_at.millis())
-                .bind(row.last_seen_at.map(Timestamp::millis))
-                .execute(&mut *tx)
-                .await;
-            match result {
+        // One multi-row statement per chunk: a round trip per statement, not per contact.
+        let dirty: Vec<&Row_> = rows.iter().filter(|r| r.dirty).collect();
+        for chunk in dirty.chunks(WRITE_CHUNK) {
+            let sql = self.upsert_sql(chunk.len());
+            let mut q = sqlx::query(&sql);
+            for row in chunk {
+                q = q
+                    .bind(row.id.as_str().to_owned())
+                    .bind(ws.as_str().to_owned())
+                    .bind(row.email.clone())
+                    .bind(row.email_key.clone())
+                    .bind(row.email_hash.clone())
+                    .bind(row.external_id.clone())
+                    .bind(row.name.clone())
+                    .bind(Value::Object(row.attributes.clone()).to_string())
+                    .bind(row.created_at.millis())
+                    .bind(row.updated_at.millis())
+                    .bind(row.last_seen_at.map(Timestamp::millis));
+            }
+            match q.execute(&mut *tx).await {
                 Ok(_) => {}
                 Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict(
                     "another request created a contact with the same email or external_id at the \
@@ -447,10 +467,11 @@ impl Store {
         let mut found: Vec<Row_> = Vec::new();
         let columns = self.contact_columns();
         for (column, values) in [("email_key", &keys), ("external_id", &exts)] {
-            for chunk in values.chunks(500) {
+            for chunk in values.chunks(1000) {
                 let sql = format!(
-                    "SELECT {columns} FROM contacts WHERE workspace_id = $1 AND {column} IN ({})",
-                    placeholders(2, chunk.len())
+                    "SELECT {columns} FROM contacts WHERE workspace_id = {} AND {column} IN ({})",
+                    self.param(1),
+                    self.params(2, chunk.len())
                 );
                 let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
                 for v in chunk {
@@ -536,8 +557,9 @@ impl Store {
         let suppressions = self.suppressions_by_hash(ws, &hashes).await?;
         let sql = format!(
             "SELECT contact_id, topic, status, double_opt_in, since, event_id FROM contact_consent \
-             WHERE workspace_id = $1 AND contact_id IN ({})",
-            placeholders(2, contacts.len())
+             WHERE workspace_id = {} AND contact_id IN ({})",
+            self.param(1),
+            self.params(2, contacts.len())
         );
         let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
         for c in contacts.iter() {
@@ -582,8 +604,9 @@ impl Store {
         for chunk in hashes.chunks(500) {
             let sql = format!(
                 "SELECT email_hash, reason, source, created_at FROM suppressions \
-                 WHERE workspace_id = $1 AND email_hash IN ({})",
-                placeholders(2, chunk.len())
+                 WHERE workspace_id = {} AND email_hash IN ({})",
+                self.param(1),
+                self.params(2, chunk.len())
             );
             let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
             for h in chunk {

@@ -126,6 +126,7 @@ impl Store {
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(postgres_session)
                     .connect(url)
                     .await?;
                 (pool.clone(), pool)
@@ -200,12 +201,25 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// `$start, $start+1, ...` for `count` values.
-fn placeholders(start: usize, count: usize) -> String {
-    (start..start + count)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+impl Store {
+    /// The placeholder for the `n`th bound value of a statement whose values
+    /// are all bound in order. SQLite gets anonymous `?`: sqlx looks up the
+    /// name of every numbered parameter, and SQLite finds a name by walking a
+    /// list, which made statements with thousands of `$n` quadratic.
+    fn param(&self, n: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${n}"),
+        }
+    }
+
+    /// Placeholders for `count` values starting at the `start`th.
+    fn params(&self, start: usize, count: usize) -> String {
+        (start..start + count)
+            .map(|i| self.param(i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 fn get_str(row: &AnyRow, col: &str) -> Result<String> {
@@ -244,6 +258,19 @@ fn sqlite_pragmas(
     })
 }
 
+/// Plans every execution for its own parameters. A cached generic plan for
+/// the batch look-ups (`IN` lists of up to 1,000 values) was seen choosing a
+/// sequential scan once a workspace grew, taking a second per batch.
+fn postgres_session(
+    conn: &mut sqlx::AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures_core_box::BoxFuture<'_, std::result::Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        sqlx::Executor::execute(conn, "SET plan_cache_mode = force_custom_plan").await?;
+        Ok(())
+    })
+}
+
 mod futures_core_box {
     pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 }
@@ -257,10 +284,5 @@ mod tests {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
-    }
-
-    #[test]
-    fn placeholders_count_from_start() {
-        assert_eq!(placeholders(2, 3), "$2, $3, $4");
     }
 }
