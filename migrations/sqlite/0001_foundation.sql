@@ -66,8 +66,11 @@ CREATE TABLE attribute_schema (
     PRIMARY KEY (workspace_id, name)
 );
 
+-- Keyed by workspace first: every look-up and page is within one workspace.
+-- email_hash has no index of its own: suppressions are found through their
+-- own key, and a random-valued index made every batch write scattered pages.
 CREATE TABLE contacts (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
     workspace_id TEXT NOT NULL REFERENCES workspaces(id),
     email TEXT,
     email_key TEXT,
@@ -77,12 +80,11 @@ CREATE TABLE contacts (
     attributes TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
-    last_seen_at BIGINT
+    last_seen_at BIGINT,
+    PRIMARY KEY (workspace_id, id)
 );
 CREATE UNIQUE INDEX contacts_by_email ON contacts(workspace_id, email_key);
 CREATE UNIQUE INDEX contacts_by_external_id ON contacts(workspace_id, external_id);
-CREATE INDEX contacts_by_workspace ON contacts(workspace_id, id);
-CREATE INDEX contacts_by_email_hash ON contacts(workspace_id, email_hash);
 
 CREATE TABLE suppressions (
     workspace_id TEXT NOT NULL REFERENCES workspaces(id),

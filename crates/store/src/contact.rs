@@ -148,10 +148,10 @@ impl Store {
             ));
         }
         sql.push_str(
-            " ON CONFLICT (id) DO UPDATE SET email = excluded.email, email_key = excluded.email_key, \
+            " ON CONFLICT (workspace_id, id) DO UPDATE SET email = excluded.email, email_key = excluded.email_key, \
              email_hash = excluded.email_hash, external_id = excluded.external_id, name = excluded.name, \
              attributes = excluded.attributes, created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             last_seen_at = excluded.last_seen_at WHERE contacts.workspace_id = excluded.workspace_id",
+             last_seen_at = excluded.last_seen_at",
         );
         sql
     }

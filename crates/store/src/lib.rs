@@ -88,7 +88,8 @@ impl std::fmt::Debug for Store {
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+     PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;";
 
 impl Store {
     /// Connects to `url` (`sqlite://PATH` or `postgres://...`), creating a
