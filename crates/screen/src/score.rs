@@ -1,0 +1,296 @@
+//! The list-quality score of an import: the signals of a bought, rented or
+//! scraped list, weighed into a score from 0 (certainly bought) to 100
+//! (looks like the workspace's own users), and the status that follows.
+//! Every signal that costs points is listed with its share, so the operator
+//! and the workspace see why.
+
+use serde::Serialize;
+
+/// What an import found, row by row.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ImportCounts {
+    /// Data rows in the file.
+    pub rows: u64,
+    /// Rows stored (created or updated).
+    pub imported: u64,
+    pub created: u64,
+    pub updated: u64,
+    /// Rows not stored, each listed in the rejects report with its reason.
+    pub rejected: u64,
+    /// Rows whose address was checked (had an email).
+    pub checked: u64,
+    pub invalid: u64,
+    pub risky: u64,
+    pub role: u64,
+    pub disposable: u64,
+    pub typo: u64,
+    /// Rows repeating an address seen earlier in the same file.
+    pub duplicates: u64,
+    /// Addresses on another workspace's suppression list (compared by keyed hash).
+    pub suppressed_elsewhere: u64,
+    /// Addresses on this workspace's own suppression list.
+    pub suppressed_here: u64,
+    /// Addresses matching the operator's trap list.
+    pub trap: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Thresholds {
+    /// At or above: accepted.
+    pub accept_at: u32,
+    /// Below: quarantined. Between: accepted with warnings.
+    pub quarantine_below: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            accept_at: 90,
+            quarantine_below: 70,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportStatus {
+    Accepted,
+    AcceptedWithWarnings,
+    Quarantined,
+}
+
+impl ImportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::AcceptedWithWarnings => "accepted_with_warnings",
+            Self::Quarantined => "quarantined",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Signal {
+    pub code: &'static str,
+    /// Share of checked rows, 0 to 1.
+    pub share: f64,
+    /// Points taken off the score.
+    pub points: f64,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Assessment {
+    pub score: u32,
+    pub status: ImportStatus,
+    pub signals: Vec<Signal>,
+}
+
+/// Context beyond the counts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Context {
+    /// Contacts the workspace had before this import. "Never seen before"
+    /// means nothing for a first import, so it only counts when there were some.
+    pub existing_contacts: u64,
+    /// The most common domain's share of checked rows, when it is not a
+    /// large mailbox provider (a list concentrated on one company's domain).
+    pub top_domain_share: f64,
+}
+
+fn share(n: u64, of: u64) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        n as f64 / of as f64
+    }
+}
+
+pub fn assess(counts: &ImportCounts, context: Context, thresholds: Thresholds) -> Assessment {
+    let of = counts.checked;
+    let mut signals = Vec::new();
+    let mut add = |code: &'static str, share: f64, points: f64, detail: String| {
+        if points >= 0.5 {
+            signals.push(Signal {
+                code,
+                share: (share * 1000.0).round() / 1000.0,
+                points: (points * 10.0).round() / 10.0,
+                detail,
+            });
+        }
+    };
+    let pct = |s: f64| format!("{:.1}%", s * 100.0);
+    let s = share(counts.invalid, of);
+    add("invalid", s, 100.0 * s, format!("{} of the addresses are invalid: a list kept by a business that mails its users rarely has many", pct(s)));
+    let s = share(counts.disposable, of);
+    add(
+        "disposable",
+        s,
+        100.0 * s,
+        format!("{} use throwaway mailbox services", pct(s)),
+    );
+    let s = share(counts.suppressed_elsewhere, of);
+    add(
+        "suppressed_elsewhere",
+        s,
+        150.0 * s,
+        format!(
+            "{} already bounced, complained or unsubscribed with other senders on this platform",
+            pct(s)
+        ),
+    );
+    let s = share(counts.role, of);
+    add(
+        "role",
+        s,
+        50.0 * s,
+        format!(
+            "{} are role accounts (info@, admin@, ...) rather than people",
+            pct(s)
+        ),
+    );
+    let s = share(counts.typo, of);
+    add(
+        "typo",
+        s,
+        50.0 * s,
+        format!("{} look like misspelt domains", pct(s)),
+    );
+    let s = share(counts.duplicates, counts.rows);
+    add(
+        "duplicates",
+        s,
+        25.0 * s,
+        format!("{} of the rows repeat an address", pct(s)),
+    );
+    if context.existing_contacts >= 100 {
+        let s = share(counts.created, counts.created + counts.updated);
+        add(
+            "never_seen",
+            s,
+            30.0 * ((s - 0.5) / 0.5).max(0.0),
+            format!(
+                "{} of the addresses were never seen before in this workspace",
+                pct(s)
+            ),
+        );
+    }
+    if of >= 100 && context.top_domain_share > 0.5 {
+        let s = context.top_domain_share;
+        add(
+            "concentrated",
+            s,
+            20.0 * (s - 0.5) / 0.5,
+            format!("{} of the addresses share one domain", pct(s)),
+        );
+    }
+    let points: f64 = signals.iter().map(|s| s.points).sum();
+    let score = (100.0 - points).clamp(0.0, 100.0).round() as u32;
+    if counts.trap > 0 {
+        signals.push(Signal {
+            code: "trap",
+            share: share(counts.trap, of),
+            points: 0.0,
+            detail: format!("{} addresses match the operator's spam-trap list; such a list was not collected from people", counts.trap),
+        });
+    }
+    let status = if counts.trap > 0 || score < thresholds.quarantine_below {
+        ImportStatus::Quarantined
+    } else if score < thresholds.accept_at {
+        ImportStatus::AcceptedWithWarnings
+    } else {
+        ImportStatus::Accepted
+    };
+    Assessment {
+        score,
+        status,
+        signals,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(rows: u64) -> ImportCounts {
+        ImportCounts {
+            rows,
+            checked: rows,
+            created: rows,
+            ..ImportCounts::default()
+        }
+    }
+
+    #[test]
+    fn a_clean_export_of_users_is_accepted() {
+        let mut c = counts(1000);
+        c.invalid = 5;
+        c.role = 10;
+        let a = assess(&c, Context::default(), Thresholds::default());
+        assert_eq!(a.status, ImportStatus::Accepted);
+        assert!(a.score >= 98, "{a:?}");
+    }
+
+    #[test]
+    fn a_list_that_looks_bought_is_quarantined_and_says_why() {
+        let mut c = counts(1000);
+        c.invalid = 300;
+        c.role = 200;
+        let a = assess(
+            &c,
+            Context {
+                existing_contacts: 500,
+                top_domain_share: 0.1,
+            },
+            Thresholds::default(),
+        );
+        assert_eq!(a.status, ImportStatus::Quarantined);
+        let codes: Vec<&str> = a.signals.iter().map(|s| s.code).collect();
+        assert_eq!(codes, ["invalid", "role", "never_seen"]);
+        assert!(a.signals[0].detail.contains("30.0%"));
+        assert!(a.score < 70);
+    }
+
+    #[test]
+    fn middling_lists_are_accepted_with_warnings_and_traps_always_quarantine() {
+        let mut c = counts(1000);
+        c.invalid = 150;
+        let a = assess(&c, Context::default(), Thresholds::default());
+        assert_eq!(
+            (a.score, a.status),
+            (85, ImportStatus::AcceptedWithWarnings)
+        );
+        let mut c = counts(1000);
+        c.trap = 1;
+        let a = assess(&c, Context::default(), Thresholds::default());
+        assert_eq!(a.status, ImportStatus::Quarantined);
+        assert_eq!(a.score, 100);
+        let strict = Thresholds {
+            accept_at: 99,
+            quarantine_below: 95,
+        };
+        let mut c = counts(1000);
+        c.role = 150;
+        assert_eq!(
+            assess(&c, Context::default(), strict).status,
+            ImportStatus::Quarantined
+        );
+    }
+
+    #[test]
+    fn never_seen_counts_only_when_the_workspace_had_contacts() {
+        let c = counts(1000);
+        assert_eq!(
+            assess(&c, Context::default(), Thresholds::default()).score,
+            100
+        );
+        let a = assess(
+            &c,
+            Context {
+                existing_contacts: 1000,
+                top_domain_share: 0.0,
+            },
+            Thresholds::default(),
+        );
+        assert_eq!(a.score, 70);
+    }
+}
