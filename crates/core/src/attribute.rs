@@ -164,6 +164,8 @@ pub enum AttributeError {
     TooLong { name: String, len: usize },
     #[error("a contact can have at most 200 attributes; this one would have {0}")]
     TooMany(usize),
+    #[error("attribute '{name}' contains a control character such as NUL; remove it")]
+    ControlCharacter { name: String },
 }
 
 impl AttributeError {
@@ -173,7 +175,8 @@ impl AttributeError {
             Self::InvalidName { name, .. }
             | Self::WrongType { name, .. }
             | Self::Unsupported { name, .. }
-            | Self::TooLong { name, .. } => Some(name),
+            | Self::TooLong { name, .. }
+            | Self::ControlCharacter { name } => Some(name),
             Self::TooMany(_) => None,
         }
     }
@@ -287,6 +290,13 @@ impl AttributeSchema {
 }
 
 fn check_string(name: &AttributeName, s: &str) -> Result<(), AttributeError> {
+    // Line breaks and tabs are text; NUL and other control characters are not
+    // (PostgreSQL cannot even store NUL in JSON).
+    if s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(AttributeError::ControlCharacter {
+            name: name.0.clone(),
+        });
+    }
     let len = s.chars().count();
     if len > MAX_STRING_LEN {
         return Err(AttributeError::TooLong {
@@ -439,6 +449,14 @@ mod tests {
             .resolve(&map(json!({"tags": ["a"]})))
             .expect_err("list");
         assert!(errs[0].to_string().contains("a list"));
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_line_breaks_kept() {
+        let mut schema = AttributeSchema::default();
+        let errs = schema.resolve(&map(json!({"note": "a\u{0}b"}))).expect_err("NUL");
+        assert!(matches!(errs[0], AttributeError::ControlCharacter { .. }));
+        assert!(schema.resolve(&map(json!({"note": "line one\nline two\ttab"}))).is_ok());
     }
 
     #[test]

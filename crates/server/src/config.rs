@@ -16,7 +16,7 @@ const OPERATOR_TOKEN_FILE: &str = "operator-token";
 const SECRET_KEY_FILE: &str = "secret-key";
 const MIN_OPERATOR_TOKEN_LEN: usize = 24;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
@@ -24,6 +24,20 @@ pub struct Settings {
     pub operator_token: Option<String>,
     pub secret_key: Option<String>,
     pub max_body_bytes: usize,
+}
+
+/// Secrets and the database URL (which may hold a password) never reach a log.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_deref().map(sendwell_store::redact))
+            .field("operator_token", &self.operator_token.as_ref().map(|_| "(set)"))
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "(set)"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
 }
 
 /// Values from the command line; `None` means "not given".

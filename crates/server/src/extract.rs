@@ -140,9 +140,15 @@ async fn identify(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
             "This API key was revoked at {revoked}; ask an admin of the workspace for a new key."
         )));
     }
-    if let Err(e) = state.store.touch_api_key(&key.record).await {
-        tracing::warn!(error = %e, "could not record API key use");
-    }
+    // Recording use is a write; it must not make a read wait behind a long
+    // write on SQLite's single writer, so it happens beside the request.
+    let store = state.store.clone();
+    let record = key.record.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.touch_api_key(&record).await {
+            tracing::warn!(error = %e, "could not record API key use");
+        }
+    });
     Ok(Caller::Workspace(key.record))
 }
 

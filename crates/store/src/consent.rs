@@ -82,15 +82,6 @@ impl Store {
     ) -> Result<Option<ConsentEvent>> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
-        let exists =
-            sqlx::query("SELECT 1 AS one FROM contacts WHERE workspace_id = $1 AND id = $2")
-                .bind(ws.as_str().to_owned())
-                .bind(new.contact_id.as_str().to_owned())
-                .fetch_optional(&mut *tx)
-                .await?;
-        if exists.is_none() {
-            return Ok(None);
-        }
         // Updating the head first takes its row lock (PostgreSQL) or the write
         // lock (SQLite), so appends to one workspace's chain are serial.
         let head = sqlx::query(
@@ -102,6 +93,15 @@ impl Store {
         .ok_or_else(|| {
             StoreError::Integrity(format!("workspace {ws} has no consent ledger head"))
         })?;
+        // Checked under the head's lock, so an erasure cannot slip in between.
+        let exists = sqlx::query("SELECT 1 AS one FROM contacts WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str().to_owned())
+            .bind(new.contact_id.as_str().to_owned())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
         let seq = get_i64(&head, "seq")?;
         let prev_hash = get_str(&head, "hash")?;
         let previous = current_for(&mut tx, ws, &new.contact_id, &new.topic).await?;
@@ -247,27 +247,31 @@ impl Store {
             .bind(ws.as_str().to_owned())
             .fetch_optional(&self.read)
             .await?;
-        let head = match head {
-            Some(row) => Some((get_i64(&row, "seq")?, get_str(&row, "hash")?)),
-            None => None,
+        // Every workspace gets a head when it is created: a missing one was removed.
+        let Some(head) = head else {
+            return Ok(LedgerVerification {
+                verdict: ChainVerdict::Broken(BrokenLink {
+                    seq: 1,
+                    event_id: None,
+                    problem: ChainProblem::HeadMismatch { head_seq: 0 },
+                }),
+                erased_events: 0,
+            });
         };
-        let erased: HashSet<String> =
-            sqlx::query("SELECT contact_id FROM erasures WHERE workspace_id = $1")
-                .bind(ws.as_str().to_owned())
-                .fetch_all(&self.read)
-                .await?
-                .iter()
-                .map(|r| get_str(r, "contact_id"))
-                .collect::<Result<_>>()?;
+        let head = (get_i64(&head, "seq")?, get_str(&head, "hash")?);
         let mut verifier = ChainVerifier::default();
-        let mut erased_events = 0;
+        let mut without_evidence = Vec::new();
         let mut after = 0i64;
+        // The walk stops at the head read above, so appends made meanwhile
+        // are not mistaken for a broken end.
         'pages: loop {
             let rows = sqlx::query(&format!(
-                "SELECT {EVENT_COLUMNS} FROM consent_events WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT 1000"
+                "SELECT {EVENT_COLUMNS} FROM consent_events WHERE workspace_id = $1 AND seq > $2 \
+                 AND seq <= $3 ORDER BY seq LIMIT 1000"
             ))
             .bind(ws.as_str().to_owned())
             .bind(after)
+            .bind(head.0)
             .fetch_all(&self.read)
             .await?;
             if rows.is_empty() {
@@ -276,16 +280,47 @@ impl Store {
             for row in &rows {
                 let event = event_from(row)?;
                 after = event.seq;
-                let is_erased = erased.contains(event.contact_id.as_str());
-                if event.evidence.is_none() && is_erased {
-                    erased_events += 1;
+                if event.evidence.is_none() {
+                    without_evidence.push((event.seq, event.id.clone(), event.contact_id.clone()));
                 }
-                if !verifier.feed(&event, is_erased) {
+                // Whether a removal of evidence was an erasure is judged below.
+                if !verifier.feed(&event, true) {
                     break 'pages;
                 }
             }
         }
-        let verdict = verifier.finish(head.as_ref().map(|(s, h)| (*s, h.as_str())));
+        let mut verdict = verifier.finish(Some((head.0, head.1.as_str())));
+        // Read after the walk, so an erasure committed during it is included.
+        let erased: HashSet<String> =
+            sqlx::query("SELECT contact_id FROM erasures WHERE workspace_id = $1")
+                .bind(ws.as_str().to_owned())
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|r| get_str(r, "contact_id"))
+                .collect::<Result<_>>()?;
+        let mut erased_events = 0;
+        for (seq, id, contact) in without_evidence {
+            // An erasure also removed the contact; evidence gone from a
+            // contact that is still there, or never erased, was removed by hand.
+            let erasure = erased.contains(contact.as_str()) && !self.contact_exists(ws, &contact).await?;
+            if erasure {
+                erased_events += 1;
+                continue;
+            }
+            let first = match &verdict {
+                ChainVerdict::Broken(b) => seq < b.seq,
+                ChainVerdict::Intact { .. } => true,
+            };
+            if first {
+                verdict = ChainVerdict::Broken(BrokenLink {
+                    seq,
+                    event_id: Some(id),
+                    problem: ChainProblem::EvidenceRemoved,
+                });
+            }
+            break;
+        }
         Ok(LedgerVerification {
             verdict,
             erased_events,
@@ -317,4 +352,141 @@ async fn current_for(
         since: get_ts(&row, "since")?,
         event_id: ConsentEventId::parse(&event_id).map_err(|_| corrupt("event id", &event_id))?,
     }))
+}
+
+/// Values per row in the multi-row writes below.
+const EVENT_PARAMS: usize = 14;
+const STATE_PARAMS: usize = 7;
+
+/// Appends many events in one transaction (an import's declared consent):
+/// the head is locked once, the chain is built in memory, rows are written
+/// many per statement. An opt-in for a contact whose current choice on the
+/// topic is an opt-out is not recorded: a list cannot overrule a person.
+pub(crate) async fn append_bulk_in_tx(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    events: Vec<NewConsentEvent>,
+    now: sendwell_core::Timestamp,
+) -> Result<u64> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let head = sqlx::query("UPDATE consent_heads SET seq = seq WHERE workspace_id = $1 RETURNING seq, hash")
+        .bind(ws.as_str().to_owned())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::Integrity(format!("workspace {ws} has no consent ledger head")))?;
+    let mut seq = get_i64(&head, "seq")?;
+    let mut prev_hash = get_str(&head, "hash")?;
+    // Current state of the contacts concerned.
+    let mut current: HashMap<(String, String), TopicConsent> = HashMap::new();
+    let ids: Vec<String> = {
+        let mut v: Vec<String> = events.iter().map(|e| e.contact_id.as_str().to_owned()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    for chunk in ids.chunks(1000) {
+        let sql = format!(
+            "SELECT contact_id, topic, status, double_opt_in, since, event_id FROM contact_consent \
+             WHERE workspace_id = {} AND contact_id IN ({})",
+            store.param(1),
+            store.params(2, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            let status = get_str(&row, "status")?;
+            let event_id = get_str(&row, "event_id")?;
+            current.insert(
+                (get_str(&row, "contact_id")?, get_str(&row, "topic")?),
+                TopicConsent {
+                    status: ConsentStatus::parse(&status).ok_or_else(|| corrupt("consent status", &status))?,
+                    double_opt_in: row.try_get::<i64, _>("double_opt_in")? != 0,
+                    since: get_ts(&row, "since")?,
+                    event_id: ConsentEventId::parse(&event_id).map_err(|_| corrupt("event id", &event_id))?,
+                },
+            );
+        }
+    }
+    let mut sealed = Vec::with_capacity(events.len());
+    for new in events {
+        let key = (new.contact_id.as_str().to_owned(), new.topic.as_str().to_owned());
+        let previous = current.get(&key);
+        if new.action != ConsentAction::OptOut && previous.is_some_and(|p| p.status == ConsentStatus::OptedOut) {
+            continue;
+        }
+        seq += 1;
+        let event = ConsentEvent::append(new, ws.clone(), seq, prev_hash.clone(), now);
+        prev_hash.clone_from(&event.hash);
+        let state = fold(previous, &event);
+        current.insert(key, state);
+        sealed.push(event);
+    }
+    for chunk in sealed.chunks(150) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", store.params(i * EVENT_PARAMS + 1, EVENT_PARAMS)))
+            .collect();
+        let sql = format!("INSERT INTO consent_events ({EVENT_COLUMNS}) VALUES {}", rows.join(", "));
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            let (json, salt) = match &e.evidence {
+                Some(s) => (Some(s.canonical_json()), Some(s.salt.clone())),
+                None => (None, None),
+            };
+            q = q
+                .bind(e.id.as_str().to_owned())
+                .bind(ws.as_str().to_owned())
+                .bind(e.seq)
+                .bind(e.contact_id.as_str().to_owned())
+                .bind(e.action.as_str())
+                .bind(e.topic.as_str().to_owned())
+                .bind(e.method.as_str())
+                .bind(e.actor.clone())
+                .bind(e.occurred_at.millis())
+                .bind(json)
+                .bind(salt)
+                .bind(e.evidence_digest.clone())
+                .bind(e.prev_hash.clone())
+                .bind(e.hash.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let states: Vec<(&(String, String), &TopicConsent)> = current
+        .iter()
+        .filter(|(_, s)| sealed.iter().any(|e| e.id == s.event_id))
+        .collect();
+    for chunk in states.chunks(300) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", store.params(i * STATE_PARAMS + 1, STATE_PARAMS)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO contact_consent (workspace_id, contact_id, topic, status, double_opt_in, since, event_id) \
+             VALUES {} ON CONFLICT (workspace_id, contact_id, topic) DO UPDATE SET status = excluded.status, \
+             double_opt_in = excluded.double_opt_in, since = excluded.since, event_id = excluded.event_id",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for ((contact, topic), s) in chunk {
+            q = q
+                .bind(ws.as_str().to_owned())
+                .bind(contact.clone())
+                .bind(topic.clone())
+                .bind(s.status.as_str())
+                .bind(i64::from(s.double_opt_in))
+                .bind(s.since.millis())
+                .bind(s.event_id.as_str().to_owned());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    sqlx::query("UPDATE consent_heads SET seq = $1, hash = $2 WHERE workspace_id = $3")
+        .bind(seq)
+        .bind(prev_hash)
+        .bind(ws.as_str().to_owned())
+        .execute(&mut **tx)
+        .await?;
+    Ok(sealed.len() as u64)
 }

@@ -8,7 +8,9 @@ use crate::audit::{self, NewAudit};
 use crate::{
     corrupt, get_opt_str, get_opt_ts, get_str, get_ts, Backend, Result, Store, StoreError,
 };
-use sendwell_core::attribute::{apply_changes, AttributeChange, AttributeError, AttributeSchema};
+use sendwell_core::attribute::{
+    apply_changes, AttributeChange, AttributeError, AttributeSchema, MAX_ATTRIBUTES,
+};
 use sendwell_core::consent::{ConsentStatus, Topic, TopicConsent};
 use sendwell_core::{
     AttributeName, AttributeType, ConsentEventId, ContactId, EmailAddress, Timestamp, WorkspaceId,
@@ -19,9 +21,25 @@ use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, HashMap};
 
 /// Bound values per contact row in a multi-row write.
-const CONTACT_PARAMS: usize = 11;
-/// Rows per statement: 2,200 parameters, well inside both backends' limits.
+const CONTACT_PARAMS: usize = 15;
+/// Rows per statement: 3,000 parameters, well inside both backends' limits.
 const WRITE_CHUNK: usize = 200;
+
+/// The verdict of the address checks, stored with the contact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressStamp {
+    /// `valid`, `risky` or `invalid`.
+    pub verdict: String,
+    /// The whole check as JSON (reasons, suggestion), for display.
+    pub json: String,
+}
+
+/// Marks contacts an import creates, and whether they wait for review.
+#[derive(Clone, Debug)]
+pub struct CreateTag {
+    pub import_id: String,
+    pub quarantine: bool,
+}
 
 /// One contact to create or update, already parsed.
 #[derive(Clone, Debug, Default)]
@@ -35,6 +53,8 @@ pub struct ContactInput {
     pub attributes: Map<String, Value>,
     pub created_at: Option<Timestamp>,
     pub last_seen_at: Option<Timestamp>,
+    /// The address checks' verdict for `email`; replaces the stored one when given.
+    pub address: Option<AddressStamp>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +102,24 @@ pub struct Contact {
     pub last_seen_at: Option<Timestamp>,
     pub suppression: Option<Suppression>,
     pub consent: BTreeMap<Topic, TopicConsent>,
+    /// `valid`, `risky` or `invalid`, when the address was checked.
+    pub address_verdict: Option<String>,
+    pub address_check: Option<Value>,
+    /// The import that created the contact.
+    pub import_id: Option<String>,
+    /// Created by an import that waits for the operator's review: not mailable until approved.
+    pub quarantined: bool,
     email_hash: Option<String>,
+}
+
+impl Contact {
+    /// Whether sendwell may mail this contact at all (consent is judged per message).
+    pub fn mailable(&self) -> bool {
+        self.email.is_some()
+            && self.suppression.is_none()
+            && !self.quarantined
+            && self.address_verdict.as_deref() != Some("invalid")
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -111,6 +148,10 @@ struct Row_ {
     created_at: Timestamp,
     updated_at: Timestamp,
     last_seen_at: Option<Timestamp>,
+    address_verdict: Option<String>,
+    address_check: Option<String>,
+    import_id: Option<String>,
+    quarantined: bool,
     dirty: bool,
 }
 
@@ -133,7 +174,7 @@ impl Store {
     fn upsert_sql(&self, n: usize) -> String {
         let mut sql = String::from(
             "INSERT INTO contacts (id, workspace_id, email, email_key, email_hash, external_id, name, attributes, \
-             created_at, updated_at, last_seen_at) VALUES ",
+             created_at, updated_at, last_seen_at, address_verdict, address_check, import_id, quarantined) VALUES ",
         );
         for i in 0..n {
             let p = i * CONTACT_PARAMS;
@@ -144,21 +185,23 @@ impl Store {
                 "({}, {}, {})",
                 self.params(p + 1, 7),
                 self.json_param(p + 8),
-                self.params(p + 9, 3)
+                self.params(p + 9, 7)
             ));
         }
         sql.push_str(
             " ON CONFLICT (workspace_id, id) DO UPDATE SET email = excluded.email, email_key = excluded.email_key, \
              email_hash = excluded.email_hash, external_id = excluded.external_id, name = excluded.name, \
              attributes = excluded.attributes, created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             last_seen_at = excluded.last_seen_at",
+             last_seen_at = excluded.last_seen_at, address_verdict = excluded.address_verdict, \
+             address_check = excluded.address_check",
         );
         sql
     }
 
     fn contact_columns(&self) -> String {
         format!(
-            "id, email, email_key, email_hash, external_id, name, {}, created_at, updated_at, last_seen_at",
+            "id, email, email_key, email_hash, external_id, name, {}, created_at, updated_at, last_seen_at, \
+             address_verdict, address_check, import_id, quarantined",
             self.attributes_column()
         )
     }
@@ -182,6 +225,10 @@ fn row_from(row: &AnyRow) -> Result<Row_> {
         created_at: get_ts(row, "created_at")?,
         updated_at: get_ts(row, "updated_at")?,
         last_seen_at: get_opt_ts(row, "last_seen_at")?,
+        address_verdict: get_opt_str(row, "address_verdict")?,
+        address_check: get_opt_str(row, "address_check")?,
+        import_id: get_opt_str(row, "import_id")?,
+        quarantined: row.try_get::<i64, _>("quarantined")? != 0,
         dirty: false,
     })
 }
@@ -198,6 +245,10 @@ fn contact_from(row: Row_) -> Contact {
         last_seen_at: row.last_seen_at,
         suppression: None,
         consent: BTreeMap::new(),
+        address_verdict: row.address_verdict,
+        address_check: row.address_check.and_then(|j| serde_json::from_str(&j).ok()),
+        import_id: row.import_id,
+        quarantined: row.quarantined,
         email_hash: row.email_hash,
     }
 }
@@ -206,7 +257,7 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-async fn load_schema(tx: &mut Transaction<'_, Any>, ws: &WorkspaceId) -> Result<AttributeSchema> {
+pub(crate) async fn load_schema(tx: &mut Transaction<'_, Any>, ws: &WorkspaceId) -> Result<AttributeSchema> {
     let rows = sqlx::query("SELECT name, kind FROM attribute_schema WHERE workspace_id = $1")
         .bind(ws.as_str().to_owned())
         .fetch_all(&mut **tx)
@@ -225,14 +276,15 @@ async fn load_schema(tx: &mut Transaction<'_, Any>, ws: &WorkspaceId) -> Result<
 
 /// Stores attribute types first seen in this write. On PostgreSQL a
 /// concurrent write may have fixed a different type in the meantime: then
-/// the item that disagrees fails like any other wrong-type value.
-async fn save_new_types(
+/// the items that used the attribute fail like any other wrong-type value.
+pub(crate) async fn save_new_types(
     tx: &mut Transaction<'_, Any>,
     ws: &WorkspaceId,
     before: &AttributeSchema,
     after: &AttributeSchema,
+    items: &[ContactInput],
     now: Timestamp,
-) -> Result<std::result::Result<(), AttributeError>> {
+) -> Result<std::result::Result<(), Vec<BatchItemError>>> {
     for (name, kind) in after.iter() {
         if before.get(name).is_some() {
             continue;
@@ -257,15 +309,32 @@ async fn save_new_types(
         if stored != kind.as_str() {
             let expected =
                 AttributeType::parse(&stored).ok_or_else(|| corrupt("attribute type", &stored))?;
-            return Ok(Err(AttributeError::WrongType {
-                name: name.as_str().to_owned(),
-                expected,
-                given: format!("a value of type {kind}"),
-                hint: "a value of the attribute's type (it was fixed by a concurrent request)",
-            }));
+            let errors = items
+                .iter()
+                .enumerate()
+                .filter(|(_, item)| item.attributes.contains_key(name.as_str()))
+                .map(|(index, _)| BatchItemError {
+                    index,
+                    problem: BatchItemProblem::Attribute(AttributeError::WrongType {
+                        name: name.as_str().to_owned(),
+                        expected,
+                        given: format!("a value of type {kind}"),
+                        hint: "a value of the attribute's type (it was fixed by a concurrent request)",
+                    }),
+                })
+                .collect();
+            return Ok(Err(errors));
         }
     }
     Ok(Ok(()))
+}
+
+/// Whether one item's error fails the whole write (the API) or only that
+/// item (an import, which reports bad rows and goes on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnItemError {
+    FailAll,
+    SkipItem,
 }
 
 impl Store {
@@ -277,32 +346,55 @@ impl Store {
         ws: &WorkspaceId,
         items: &[ContactInput],
     ) -> Result<std::result::Result<Vec<UpsertOutcome>, Vec<BatchItemError>>> {
-        let now = self.now();
         let mut tx = self.write.begin().await?;
         let before = load_schema(&mut tx, ws).await?;
         let mut schema = before.clone();
+        let (outcomes, errors) =
+            self.upsert_in_tx(&mut tx, ws, &mut schema, items, None, OnItemError::FailAll).await?;
+        if !errors.is_empty() {
+            return Ok(Err(errors));
+        }
+        if let Err(errors) = save_new_types(&mut tx, ws, &before, &schema, items, self.now()).await? {
+            return Ok(Err(errors));
+        }
+        tx.commit().await?;
+        Ok(Ok(outcomes))
+    }
 
+    /// The shared body of every contact write. Resolves types (fixing new
+    /// ones in `schema`, which the caller saves), matches items to existing
+    /// contacts, and writes. With `FailAll`, writes nothing when any item fails.
+    pub(crate) async fn upsert_in_tx(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        ws: &WorkspaceId,
+        schema: &mut AttributeSchema,
+        items: &[ContactInput],
+        tag: Option<&CreateTag>,
+        on_error: OnItemError,
+    ) -> Result<(Vec<UpsertOutcome>, Vec<BatchItemError>)> {
+        let now = self.now();
         // 1. Types: every item against the schema, fixing types on first use.
         let mut errors = Vec::new();
-        let mut changes: Vec<Vec<AttributeChange>> = Vec::with_capacity(items.len());
+        let mut changes: Vec<Option<Vec<AttributeChange>>> = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
             match schema.resolve(&item.attributes) {
-                Ok(c) => changes.push(c),
+                Ok(c) => changes.push(Some(c)),
                 Err(errs) => {
                     errors.extend(errs.into_iter().map(|e| BatchItemError {
                         index,
                         problem: BatchItemProblem::Attribute(e),
                     }));
-                    changes.push(Vec::new());
+                    changes.push(None);
                 }
             }
         }
-        if !errors.is_empty() {
-            return Ok(Err(errors));
+        if !errors.is_empty() && on_error == OnItemError::FailAll {
+            return Ok((Vec::new(), errors));
         }
 
         // 2. Identity: which existing contact each item is.
-        let mut rows = self.prefetch(&mut tx, ws, items).await?;
+        let mut rows = self.prefetch(tx, ws, items).await?;
         let mut by_email: HashMap<String, usize> = HashMap::new();
         let mut by_ext: HashMap<String, usize> = HashMap::new();
         for (i, r) in rows.iter().enumerate() {
@@ -313,13 +405,13 @@ impl Store {
                 by_ext.insert(x.clone(), i);
             }
         }
+        let stored = rows.len();
+        let original_keys: Vec<Option<String>> = rows.iter().map(|r| r.email_key.clone()).collect();
         let mut outcomes = Vec::with_capacity(items.len());
         for (index, (item, item_changes)) in items.iter().zip(&changes).enumerate() {
+            let Some(item_changes) = item_changes else { continue };
             let email_key = item.email.as_ref().map(EmailAddress::key);
-            let found_ext = item
-                .external_id
-                .as_ref()
-                .and_then(|x| by_ext.get(x).copied());
+            let found_ext = item.external_id.as_ref().and_then(|x| by_ext.get(x).copied());
             let found_email = email_key.as_ref().and_then(|k| by_email.get(k).copied());
             let conflict = |msg: String| BatchItemError {
                 index,
@@ -351,6 +443,18 @@ impl Store {
                 }
                 (None, None) => None,
             };
+            let mut merged = match target {
+                Some(i) => rows[i].attributes.clone(),
+                None => Map::new(),
+            };
+            apply_changes(&mut merged, item_changes);
+            if merged.len() > MAX_ATTRIBUTES {
+                errors.push(BatchItemError {
+                    index,
+                    problem: BatchItemProblem::Attribute(AttributeError::TooMany(merged.len())),
+                });
+                continue;
+            }
             let (i, status) = match target {
                 Some(i) => (i, UpsertStatus::Updated),
                 None => {
@@ -365,6 +469,10 @@ impl Store {
                         created_at: item.created_at.unwrap_or(now),
                         updated_at: now,
                         last_seen_at: None,
+                        address_verdict: None,
+                        address_check: None,
+                        import_id: tag.map(|t| t.import_id.clone()),
+                        quarantined: tag.is_some_and(|t| t.quarantine),
                         dirty: true,
                     });
                     (rows.len() - 1, UpsertStatus::Created)
@@ -382,6 +490,10 @@ impl Store {
                 row.email_key = Some(key.clone());
                 row.email_hash.clone_from(&item.email_hash);
             }
+            if let Some(stamp) = &item.address {
+                row.address_verdict = Some(stamp.verdict.clone());
+                row.address_check = Some(stamp.json.clone());
+            }
             if let Some(x) = &item.external_id {
                 by_ext.insert(x.clone(), i);
                 row.external_id = Some(x.clone());
@@ -395,7 +507,7 @@ impl Store {
             if let Some(seen) = item.last_seen_at {
                 row.last_seen_at = Some(seen);
             }
-            apply_changes(&mut row.attributes, item_changes);
+            row.attributes = merged;
             row.updated_at = now;
             row.dirty = true;
             outcomes.push(UpsertOutcome {
@@ -404,16 +516,29 @@ impl Store {
                 status,
             });
         }
-        if !errors.is_empty() {
-            return Ok(Err(errors));
+        if !errors.is_empty() && on_error == OnItemError::FailAll {
+            return Ok((Vec::new(), errors));
         }
 
-        // 3. Write.
-        if let Err(e) = save_new_types(&mut tx, ws, &before, &schema, now).await? {
-            return Ok(Err(vec![BatchItemError {
-                index: 0,
-                problem: BatchItemProblem::Attribute(e),
-            }]));
+        // 3. Write. Addresses that move between stored contacts are released
+        // first, so the unique index never sees one address on two rows.
+        let moved: Vec<String> = rows[..stored]
+            .iter()
+            .zip(&original_keys)
+            .filter(|(r, original)| r.dirty && original.is_some() && r.email_key != **original)
+            .map(|(r, _)| r.id.as_str().to_owned())
+            .collect();
+        for chunk in moved.chunks(1000) {
+            let sql = format!(
+                "UPDATE contacts SET email_key = NULL WHERE workspace_id = {} AND id IN ({})",
+                self.param(1),
+                self.params(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            q.execute(&mut **tx).await?;
         }
         // One multi-row statement per chunk: a round trip per statement, not per contact.
         let dirty: Vec<&Row_> = rows.iter().filter(|r| r.dirty).collect();
@@ -432,20 +557,25 @@ impl Store {
                     .bind(Value::Object(row.attributes.clone()).to_string())
                     .bind(row.created_at.millis())
                     .bind(row.updated_at.millis())
-                    .bind(row.last_seen_at.map(Timestamp::millis));
+                    .bind(row.last_seen_at.map(Timestamp::millis))
+                    .bind(row.address_verdict.clone())
+                    .bind(row.address_check.clone())
+                    .bind(row.import_id.clone())
+                    .bind(i64::from(row.quarantined));
             }
-            match q.execute(&mut *tx).await {
+            match q.execute(&mut **tx).await {
                 Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict(
-                    "another request created a contact with the same email or external_id at the \
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::Conflict(
+                        "another request created a contact with the same email or external_id at the \
                          same time; send the request again"
-                        .to_owned(),
-                )),
+                            .to_owned(),
+                    ))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
-        tx.commit().await?;
-        Ok(Ok(outcomes))
+        Ok((outcomes, errors))
     }
 
     /// Existing contacts that any item could match, by email key or external id.
@@ -468,8 +598,14 @@ impl Store {
         let columns = self.contact_columns();
         for (column, values) in [("email_key", &keys), ("external_id", &exts)] {
             for chunk in values.chunks(1000) {
+                // On PostgreSQL the rows are locked, so a concurrent erasure or
+                // update waits for this write instead of being undone by it.
+                let lock = match self.backend {
+                    Backend::Sqlite => "",
+                    Backend::Postgres => " FOR UPDATE",
+                };
                 let sql = format!(
-                    "SELECT {columns} FROM contacts WHERE workspace_id = {} AND {column} IN ({})",
+                    "SELECT {columns} FROM contacts WHERE workspace_id = {} AND {column} IN ({}){lock}",
                     self.param(1),
                     self.params(2, chunk.len())
                 );
@@ -669,10 +805,9 @@ impl Store {
         if after.declare(name.clone(), kind).is_err() {
             return Ok(Err(kind));
         }
-        if let Err(AttributeError::WrongType { expected, .. }) =
-            save_new_types(&mut tx, ws, &before, &after, now).await?
-        {
-            return Ok(Err(expected));
+        if save_new_types(&mut tx, ws, &before, &after, &[], now).await?.is_err() {
+            let current = load_schema(&mut tx, ws).await?;
+            return Ok(Err(current.get(name).unwrap_or(kind)));
         }
         tx.commit().await?;
         Ok(Ok(true))
@@ -689,6 +824,13 @@ impl Store {
     ) -> Result<bool> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
+        // Take the ledger's head first: an append for this contact either
+        // finished before (its evidence is erased below) or waits and then
+        // finds no contact.
+        sqlx::query("UPDATE consent_heads SET seq = seq WHERE workspace_id = $1")
+            .bind(ws.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
         let row =
             sqlx::query("SELECT email_hash FROM contacts WHERE workspace_id = $1 AND id = $2")
                 .bind(ws.as_str().to_owned())
@@ -729,7 +871,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("INSERT INTO erasures (contact_id, workspace_id, erased_at, actor) VALUES ($1, $2, $3, $4)")
+        sqlx::query(
+            "INSERT INTO erasures (contact_id, workspace_id, erased_at, actor) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (contact_id) DO NOTHING",
+        )
             .bind(id_s.clone())
             .bind(ws_s)
             .bind(now.millis())

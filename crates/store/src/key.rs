@@ -172,6 +172,12 @@ impl Store {
     ) -> Result<Result<ApiKeyRecord, RevokeError>> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
+        // Serialises revocations per workspace (a row lock on PostgreSQL), so
+        // two admins revoking each other's keys cannot both succeed.
+        sqlx::query("UPDATE workspaces SET updated_at = updated_at WHERE id = $1")
+            .bind(ws.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
         let row = sqlx::query(&format!("{SELECT_KEY} WHERE workspace_id = $1 AND id = $2"))
             .bind(ws.as_str().to_owned())
             .bind(id.as_str().to_owned())

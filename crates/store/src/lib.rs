@@ -13,14 +13,16 @@ mod audit;
 mod consent;
 mod contact;
 mod guidelines;
+mod import;
 mod key;
 mod migrate;
+mod suppression;
 mod workspace;
 
 pub use audit::AuditEntry;
 pub use consent::{ContactProof, LedgerVerification};
 pub use contact::{
-    BatchItemError, BatchItemProblem, Contact, ContactExport, ContactInput, ContactPage,
+    AddressStamp, BatchItemError, BatchItemProblem, Contact, ContactExport, ContactInput, ContactPage,
     Suppression, UpsertOutcome, UpsertStatus,
 };
 pub use guidelines::{AcceptError, Acceptance, Guidelines};

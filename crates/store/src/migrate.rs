@@ -13,17 +13,31 @@ struct Migration {
     sql: &'static str,
 }
 
-const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sql: include_str!("../../../migrations/sqlite/0001_foundation.sql"),
-}];
+const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sql: include_str!("../../../migrations/sqlite/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "valid_users",
+        sql: include_str!("../../../migrations/sqlite/0002_valid_users.sql"),
+    },
+];
 
-const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sql: include_str!("../../../migrations/postgres/0001_foundation.sql"),
-}];
+const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sql: include_str!("../../../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "valid_users",
+        sql: include_str!("../../../migrations/postgres/0002_valid_users.sql"),
+    },
+];
 
 /// An arbitrary constant naming sendwell's migration lock on PostgreSQL.
 const PG_LOCK_KEY: i64 = 0x5E4D_3E11;

@@ -97,7 +97,7 @@ pub(crate) async fn transition_in_tx(
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() != 1 {
-        return Err(StoreError::Integrity(format!(
+        return Err(StoreError::Conflict(format!(
             "workspace {} changed state while this change was being made; try again",
             ws.id
         )));

@@ -1,0 +1,339 @@
+//! Imports: one transaction from the first row to the verdict, so a failed
+//! import leaves nothing behind. Contacts an import creates are written
+//! quarantined; the verdict at the end releases them, or leaves them for the
+//! operator's review.
+
+use crate::consent::append_bulk_in_tx;
+use crate::contact::{load_schema, save_new_types, BatchItemError, ContactInput, CreateTag, OnItemError, UpsertOutcome};
+use crate::{get_opt_str, get_opt_ts, get_str, get_ts, Result, Store};
+use sendwell_core::attribute::AttributeSchema;
+use sendwell_core::consent::NewConsentEvent;
+use sendwell_core::{AuditId, Timestamp, WorkspaceId};
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use std::collections::HashSet;
+
+/// What an import declares about itself.
+#[derive(Clone, Debug)]
+pub struct NewImport {
+    pub source: String,
+    pub description: Option<String>,
+    /// `none`, `opt_in` or `double_opt_in`.
+    pub consent: String,
+    pub consent_topic: Option<String>,
+    pub consent_statement: Option<String>,
+    pub actor: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportRecord {
+    pub id: String,
+    pub workspace_id: String,
+    pub source: String,
+    pub description: Option<String>,
+    pub consent: String,
+    pub consent_topic: Option<String>,
+    pub consent_statement: Option<String>,
+    /// `accepted`, `accepted_with_warnings`, `quarantined`, `approved`, `rejected`.
+    pub status: String,
+    pub score: Option<i64>,
+    pub counts: Option<Value>,
+    pub signals: Option<Value>,
+    pub actor: String,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub reviewed_at: Option<Timestamp>,
+    pub review_note: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReviewError {
+    NotFound,
+    NotQuarantined(String),
+}
+
+const IMPORT_COLUMNS: &str = "id, workspace_id, source, description, consent, consent_topic, consent_statement, \
+     status, score, counts, signals, actor, created_at, finished_at, reviewed_at, review_note";
+
+fn record_from(row: &AnyRow) -> Result<ImportRecord> {
+    let json = |col: &str| -> Result<Option<Value>> {
+        Ok(get_opt_str(row, col)?.and_then(|t| serde_json::from_str(&t).ok()))
+    };
+    Ok(ImportRecord {
+        id: get_str(row, "id")?,
+        workspace_id: get_str(row, "workspace_id")?,
+        source: get_str(row, "source")?,
+        description: get_opt_str(row, "description")?,
+        consent: get_str(row, "consent")?,
+        consent_topic: get_opt_str(row, "consent_topic")?,
+        consent_statement: get_opt_str(row, "consent_statement")?,
+        status: get_str(row, "status")?,
+        score: row.try_get::<Option<i64>, _>("score")?,
+        counts: json("counts")?,
+        signals: json("signals")?,
+        actor: get_str(row, "actor")?,
+        created_at: get_ts(row, "created_at")?,
+        finished_at: get_opt_ts(row, "finished_at")?,
+        reviewed_at: get_opt_ts(row, "reviewed_at")?,
+        review_note: get_opt_str(row, "review_note")?,
+    })
+}
+
+/// An import in progress: everything it writes is in `tx` until `finish`.
+pub struct ImportSession {
+    store: Store,
+    tx: Transaction<'static, Any>,
+    ws: WorkspaceId,
+    pub id: String,
+    before: AttributeSchema,
+    schema: AttributeSchema,
+    /// Contacts the workspace had before the import.
+    pub existing_contacts: u64,
+}
+
+/// How an import ends.
+#[derive(Clone, Debug)]
+pub struct ImportVerdict {
+    pub status: String,
+    pub score: i64,
+    pub counts: Value,
+    pub signals: Value,
+    pub rejects_csv: String,
+}
+
+impl Store {
+    pub async fn begin_import(&self, ws: &WorkspaceId, meta: &NewImport) -> Result<ImportSession> {
+        let now = self.now();
+        let id = format!("imp_{}", &AuditId::generate(now).as_str()[3..]);
+        let mut tx = self.write.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO imports ({IMPORT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', NULL, NULL, NULL, \
+             $8, $9, NULL, NULL, NULL)"
+        ))
+        .bind(id.clone())
+        .bind(ws.as_str().to_owned())
+        .bind(meta.source.clone())
+        .bind(meta.description.clone())
+        .bind(meta.consent.clone())
+        .bind(meta.consent_topic.clone())
+        .bind(meta.consent_statement.clone())
+        .bind(meta.actor.clone())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        let existing: i64 = sqlx::query("SELECT COUNT(*) AS n FROM contacts WHERE workspace_id = $1")
+            .bind(ws.as_str().to_owned())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        let before = load_schema(&mut tx, ws).await?;
+        Ok(ImportSession {
+            store: self.clone(),
+            tx,
+            ws: ws.clone(),
+            id,
+            schema: before.clone(),
+            before,
+            existing_contacts: u64::try_from(existing).unwrap_or(0),
+        })
+    }
+
+    pub async fn import_record(&self, ws: Option<&WorkspaceId>, id: &str) -> Result<Option<ImportRecord>> {
+        let mut sql = format!("SELECT {IMPORT_COLUMNS} FROM imports WHERE id = $1");
+        if ws.is_some() {
+            sql.push_str(" AND workspace_id = $2");
+        }
+        let mut q = sqlx::query(&sql).bind(id.to_owned());
+        if let Some(ws) = ws {
+            q = q.bind(ws.as_str().to_owned());
+        }
+        let row = q.fetch_optional(&self.read).await?;
+        row.as_ref().map(record_from).transpose()
+    }
+
+    pub async fn import_rejects(&self, ws: &WorkspaceId, id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT rejects FROM imports WHERE id = $1 AND workspace_id = $2")
+            .bind(id.to_owned())
+            .bind(ws.as_str().to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        match row {
+            Some(r) => Ok(Some(get_opt_str(&r, "rejects")?.unwrap_or_default())),
+            None => Ok(None),
+        }
+    }
+
+    /// Imports of one workspace, or (for the operator) of all, optionally by status.
+    pub async fn list_imports(
+        &self,
+        ws: Option<&WorkspaceId>,
+        status: Option<&str>,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ImportRecord>> {
+        let mut sql = format!("SELECT {IMPORT_COLUMNS} FROM imports WHERE id > $1");
+        let mut n = 2;
+        if ws.is_some() {
+            sql.push_str(&format!(" AND workspace_id = ${n}"));
+            n += 1;
+        }
+        if status.is_some() {
+            sql.push_str(&format!(" AND status = ${n}"));
+            n += 1;
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT ${n}"));
+        let mut q = sqlx::query(&sql).bind(cursor.unwrap_or("").to_owned());
+        if let Some(ws) = ws {
+            q = q.bind(ws.as_str().to_owned());
+        }
+        if let Some(status) = status {
+            q = q.bind(status.to_owned());
+        }
+        let rows = q.bind(limit).fetch_all(&self.read).await?;
+        rows.iter().map(record_from).collect()
+    }
+
+    /// The operator's decision on a quarantined import: approval makes its
+    /// contacts mailable; rejection keeps them unmailable (they stay visible
+    /// to the workspace, which may erase them).
+    pub async fn review_import(
+        &self,
+        id: &str,
+        approve: bool,
+        note: &str,
+    ) -> Result<std::result::Result<ImportRecord, ReviewError>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(&format!("SELECT {IMPORT_COLUMNS} FROM imports WHERE id = $1"))
+            .bind(id.to_owned())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(record) = row.as_ref().map(record_from).transpose()? else {
+            return Ok(Err(ReviewError::NotFound));
+        };
+        if record.status != "quarantined" {
+            return Ok(Err(ReviewError::NotQuarantined(record.status)));
+        }
+        let status = if approve { "approved" } else { "rejected" };
+        sqlx::query("UPDATE imports SET status = $1, reviewed_at = $2, review_note = $3 WHERE id = $4")
+            .bind(status)
+            .bind(now.millis())
+            .bind(note.to_owned())
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        if approve {
+            sqlx::query("UPDATE contacts SET quarantined = 0 WHERE workspace_id = $1 AND import_id = $2")
+                .bind(record.workspace_id.clone())
+                .bind(id.to_owned())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let ws = WorkspaceId::parse(&record.workspace_id)
+            .map_err(|_| crate::corrupt("workspace id", &record.workspace_id))?;
+        crate::audit::record(
+            &mut tx,
+            crate::audit::NewAudit {
+                workspace_id: &ws,
+                actor: "operator",
+                action: if approve { "import.approved" } else { "import.rejected" },
+                transition: None,
+                reason: &format!("import {id} {status} by the operator: {note}"),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(ImportRecord {
+            status: status.to_owned(),
+            reviewed_at: Some(now),
+            review_note: Some(note.to_owned()),
+            ..record
+        }))
+    }
+}
+
+impl ImportSession {
+    /// Writes one batch; rows with errors are skipped and returned.
+    pub async fn write(&mut self, items: &[ContactInput]) -> Result<(Vec<UpsertOutcome>, Vec<BatchItemError>)> {
+        let tag = CreateTag {
+            import_id: self.id.clone(),
+            quarantine: true,
+        };
+        let store = self.store.clone();
+        store
+            .upsert_in_tx(&mut self.tx, &self.ws, &mut self.schema, items, Some(&tag), OnItemError::SkipItem)
+            .await
+    }
+
+    /// Which of these address hashes this workspace, and other workspaces, suppress.
+    pub async fn suppressed(&mut self, hashes: &[String]) -> Result<(HashSet<String>, HashSet<String>)> {
+        let mut here = HashSet::new();
+        let mut elsewhere = HashSet::new();
+        for chunk in hashes.chunks(1000) {
+            let sql = format!(
+                "SELECT email_hash, workspace_id FROM suppressions WHERE email_hash IN ({})",
+                self.store.params(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for h in chunk {
+                q = q.bind(h.clone());
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                let hash = get_str(&row, "email_hash")?;
+                if get_str(&row, "workspace_id")? == self.ws.as_str() {
+                    here.insert(hash);
+                } else {
+                    elsewhere.insert(hash);
+                }
+            }
+        }
+        Ok((here, elsewhere))
+    }
+
+    /// Records declared consent; contacts who opted out keep their choice.
+    /// Returns how many events were recorded.
+    pub async fn record_consent(&mut self, events: Vec<NewConsentEvent>) -> Result<u64> {
+        let now = self.store.now();
+        let store = self.store.clone();
+        append_bulk_in_tx(&store, &mut self.tx, &self.ws, events, now).await
+    }
+
+    /// Saves the verdict; releases the created contacts unless quarantined.
+    pub async fn finish(mut self, verdict: ImportVerdict) -> Result<std::result::Result<ImportRecord, Vec<BatchItemError>>> {
+        let now = self.store.now();
+        if let Err(errors) = save_new_types(&mut self.tx, &self.ws, &self.before, &self.schema, &[], now).await? {
+            return Ok(Err(errors));
+        }
+        if verdict.status != "quarantined" {
+            sqlx::query("UPDATE contacts SET quarantined = 0 WHERE workspace_id = $1 AND import_id = $2")
+                .bind(self.ws.as_str().to_owned())
+                .bind(self.id.clone())
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE imports SET status = $1, score = $2, counts = $3, signals = $4, rejects = $5, finished_at = $6 \
+             WHERE id = $7",
+        )
+        .bind(verdict.status.clone())
+        .bind(verdict.score)
+        .bind(verdict.counts.to_string())
+        .bind(verdict.signals.to_string())
+        .bind(verdict.rejects_csv)
+        .bind(now.millis())
+        .bind(self.id.clone())
+        .execute(&mut *self.tx)
+        .await?;
+        let id = self.id.clone();
+        self.tx.commit().await?;
+        let record = self
+            .store
+            .import_record(None, &id)
+            .await?
+            .ok_or_else(|| crate::StoreError::Integrity("finished import not found".to_owned()))?;
+        Ok(Ok(record))
+    }
+}
+

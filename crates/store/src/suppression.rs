@@ -1,0 +1,247 @@
+//! Suppression lists: a workspace's own (by keyed address hash, with the
+//! address where the workspace may know it) and the operator's platform-wide
+//! trap list (domains, and addresses by hash).
+
+use crate::{get_opt_str, get_str, get_ts, Result, Store};
+use sendwell_core::{AuditId, Timestamp, WorkspaceId};
+use sqlx::any::AnyRow;
+
+/// Reasons that only the person can lift, by opting in again.
+pub const PERSON_REASONS: &[&str] = &["unsubscribed", "complained", "erased"];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuppressionEntry {
+    pub email: Option<String>,
+    pub email_hash: String,
+    pub reason: String,
+    pub source: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum UnsuppressError {
+    NotFound,
+    /// Only the person can lift it.
+    PersonsChoice(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrapEntry {
+    pub id: String,
+    /// `domain` or `address` (an address is kept as its keyed hash).
+    pub kind: String,
+    pub value: String,
+    pub note: String,
+    pub created_at: Timestamp,
+}
+
+/// The operator's trap list, loaded for matching.
+#[derive(Clone, Debug, Default)]
+pub struct TrapList {
+    pub domains: std::collections::HashSet<String>,
+    pub address_hashes: std::collections::HashSet<String>,
+}
+
+impl TrapList {
+    /// Whether an address (ASCII domain, keyed hash) is on the list; a listed
+    /// domain covers its subdomains.
+    pub fn matches(&self, domain: &str, hash: &str) -> bool {
+        if self.address_hashes.contains(hash) {
+            return true;
+        }
+        let mut rest = domain;
+        loop {
+            if self.domains.contains(rest) {
+                return true;
+            }
+            match rest.split_once('.') {
+                Some((_, parent)) => rest = parent,
+                None => return false,
+            }
+        }
+    }
+}
+
+fn entry_from(row: &AnyRow) -> Result<SuppressionEntry> {
+    Ok(SuppressionEntry {
+        email: get_opt_str(row, "email")?,
+        email_hash: get_str(row, "email_hash")?,
+        reason: get_str(row, "reason")?,
+        source: get_str(row, "source")?,
+        created_at: get_ts(row, "created_at")?,
+    })
+}
+
+impl Store {
+    /// A page of the workspace's suppressions, newest hash order, after `cursor` (a hash).
+    pub async fn list_suppressions(
+        &self,
+        ws: &WorkspaceId,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SuppressionEntry>> {
+        let rows = sqlx::query(
+            "SELECT email, email_hash, reason, source, created_at FROM suppressions \
+             WHERE workspace_id = $1 AND email_hash > $2 ORDER BY email_hash LIMIT $3",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(cursor.unwrap_or("").to_owned())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(entry_from).collect()
+    }
+
+    pub async fn suppression(&self, ws: &WorkspaceId, hash: &str) -> Result<Option<SuppressionEntry>> {
+        let row = sqlx::query(
+            "SELECT email, email_hash, reason, source, created_at FROM suppressions \
+             WHERE workspace_id = $1 AND email_hash = $2",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(hash.to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(entry_from).transpose()
+    }
+
+    /// Adds a suppression; an existing one keeps its (first) reason.
+    /// Returns the entry as stored and whether it was new.
+    pub async fn add_suppression(
+        &self,
+        ws: &WorkspaceId,
+        email: &str,
+        hash: &str,
+        reason: &str,
+        source: &str,
+    ) -> Result<(SuppressionEntry, bool)> {
+        let now = self.now();
+        let done = sqlx::query(
+            "INSERT INTO suppressions (workspace_id, email_hash, reason, source, created_at, email) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, email_hash) DO NOTHING",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(hash.to_owned())
+        .bind(reason.to_owned())
+        .bind(source.to_owned())
+        .bind(now.millis())
+        .bind(email.to_owned())
+        .execute(&self.write)
+        .await?;
+        let entry = sqlx::query(
+            "SELECT email, email_hash, reason, source, created_at FROM suppressions \
+             WHERE workspace_id = $1 AND email_hash = $2",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(hash.to_owned())
+        .fetch_one(&self.write)
+        .await?;
+        Ok((entry_from(&entry)?, done.rows_affected() == 1))
+    }
+
+    /// Lifts a suppression the workspace added (or a bounce); refuses the
+    /// ones only the person can lift.
+    pub async fn remove_suppression(
+        &self,
+        ws: &WorkspaceId,
+        hash: &str,
+    ) -> Result<std::result::Result<SuppressionEntry, UnsuppressError>> {
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(
+            "SELECT email, email_hash, reason, source, created_at FROM suppressions \
+             WHERE workspace_id = $1 AND email_hash = $2",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(hash.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(entry) = row.as_ref().map(entry_from).transpose()? else {
+            return Ok(Err(UnsuppressError::NotFound));
+        };
+        if PERSON_REASONS.contains(&entry.reason.as_str()) {
+            return Ok(Err(UnsuppressError::PersonsChoice(entry.reason)));
+        }
+        sqlx::query("DELETE FROM suppressions WHERE workspace_id = $1 AND email_hash = $2")
+            .bind(ws.as_str().to_owned())
+            .bind(hash.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(entry))
+    }
+
+    pub async fn trap_entries(&self) -> Result<Vec<TrapEntry>> {
+        let rows = sqlx::query("SELECT id, kind, value, note, created_at FROM operator_suppressions ORDER BY id")
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TrapEntry {
+                    id: get_str(r, "id")?,
+                    kind: get_str(r, "kind")?,
+                    value: get_str(r, "value")?,
+                    note: get_str(r, "note")?,
+                    created_at: get_ts(r, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn trap_list(&self) -> Result<TrapList> {
+        let mut list = TrapList::default();
+        for e in self.trap_entries().await? {
+            match e.kind.as_str() {
+                "domain" => list.domains.insert(e.value),
+                _ => list.address_hashes.insert(e.value),
+            };
+        }
+        Ok(list)
+    }
+
+    /// Adds a trap entry; `None` when the same one exists.
+    pub async fn add_trap(&self, kind: &str, value: &str, note: &str) -> Result<Option<TrapEntry>> {
+        let now = self.now();
+        let id = format!("trap_{}", &AuditId::generate(now).as_str()[3..]);
+        let done = sqlx::query(
+            "INSERT INTO operator_suppressions (id, kind, value, note, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (kind, value) DO NOTHING",
+        )
+        .bind(id.clone())
+        .bind(kind.to_owned())
+        .bind(value.to_owned())
+        .bind(note.to_owned())
+        .bind(now.millis())
+        .execute(&self.write)
+        .await?;
+        Ok((done.rows_affected() == 1).then(|| TrapEntry {
+            id,
+            kind: kind.to_owned(),
+            value: value.to_owned(),
+            note: note.to_owned(),
+            created_at: now,
+        }))
+    }
+
+    pub async fn remove_trap(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM operator_suppressions WHERE id = $1")
+            .bind(id.to_owned())
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trap_domain_covers_its_subdomains() {
+        let mut list = TrapList::default();
+        list.domains.insert("traps.example.net".into());
+        list.address_hashes.insert("abc".into());
+        assert!(list.matches("traps.example.net", "x"));
+        assert!(list.matches("a.traps.example.net", "x"));
+        assert!(!list.matches("example.net", "x"));
+        assert!(list.matches("gmail.com", "abc"));
+    }
+}
