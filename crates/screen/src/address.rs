@@ -385,6 +385,11 @@ impl Checker {
     }
 }
 
+/// Whether the domain is a large mailbox provider (many unrelated people share it).
+pub fn is_mailbox_provider(domain: &str) -> bool {
+    PROVIDERS.contains(&domain)
+}
+
 /// The provider a domain is one slip away from, if any.
 fn likely_typo(domain: &str) -> Option<String> {
     if PROVIDERS.contains(&domain) {

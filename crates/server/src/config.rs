@@ -24,6 +24,9 @@ pub struct Settings {
     pub operator_token: Option<String>,
     pub secret_key: Option<String>,
     pub max_body_bytes: usize,
+    /// Whether address checks may ask DNS (off: only offline checks).
+    pub dns: bool,
+    pub import_thresholds: sendwell_screen::score::Thresholds,
 }
 
 /// Secrets and the database URL (which may hold a password) never reach a log.
@@ -36,6 +39,8 @@ impl std::fmt::Debug for Settings {
             .field("operator_token", &self.operator_token.as_ref().map(|_| "(set)"))
             .field("secret_key", &self.secret_key.as_ref().map(|_| "(set)"))
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("dns", &self.dns)
+            .field("import_thresholds", &self.import_thresholds)
             .finish()
     }
 }
@@ -59,6 +64,9 @@ struct FileSettings {
     operator_token: Option<String>,
     secret_key: Option<String>,
     max_body_bytes: Option<usize>,
+    dns: Option<bool>,
+    import_accept_score: Option<u32>,
+    import_quarantine_below: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +80,7 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("{what} '{value}' is not a valid listen address: write it as HOST:PORT, for example 127.0.0.1:8080")]
     Listen { what: String, value: String },
-    #[error("{what} '{value}' is not a whole number of bytes")]
+    #[error("{what} '{value}' is not a valid value")]
     Number { what: String, value: String },
     #[error("the operator token from {0} is shorter than 24 characters; use a long random value, for example from `openssl rand -hex 32`")]
     WeakOperatorToken(String),
@@ -145,6 +153,39 @@ impl Settings {
             })?,
             None => file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
         };
+        let dns = match env("SENDWELL_DNS").as_deref().map(str::trim) {
+            Some("on" | "true" | "1" | "system") => true,
+            Some("off" | "false" | "0") => false,
+            Some(other) => {
+                return Err(ConfigError::Number {
+                    what: "SENDWELL_DNS (on or off)".to_owned(),
+                    value: other.to_owned(),
+                })
+            }
+            None => file.dns.unwrap_or(true),
+        };
+        let mut thresholds = sendwell_screen::score::Thresholds::default();
+        let number = |name: &str, from_file: Option<u32>| -> Result<Option<u32>, ConfigError> {
+            match env(name) {
+                Some(v) => v
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= 100)
+                    .map(Some)
+                    .ok_or(ConfigError::Number {
+                        what: format!("{name} (a score from 0 to 100)"),
+                        value: v.clone(),
+                    }),
+                None => Ok(from_file),
+            }
+        };
+        if let Some(v) = number("SENDWELL_IMPORT_ACCEPT_SCORE", file.import_accept_score)? {
+            thresholds.accept_at = v;
+        }
+        if let Some(v) = number("SENDWELL_IMPORT_QUARANTINE_BELOW", file.import_quarantine_below)? {
+            thresholds.quarantine_below = v;
+        }
         Ok(Self {
             listen,
             data_dir,
@@ -152,6 +193,8 @@ impl Settings {
             operator_token: operator_token.map(|(_, t)| t.trim().to_owned()),
             secret_key: secret_key.map(|(_, k)| k),
             max_body_bytes,
+            dns,
+            import_thresholds: thresholds,
         })
     }
 
@@ -164,6 +207,8 @@ impl Settings {
             operator_token: None,
             secret_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            dns: true,
+            import_thresholds: sendwell_screen::score::Thresholds::default(),
         }
     }
 

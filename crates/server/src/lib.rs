@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod config;
+pub mod dns;
 mod error;
 mod extract;
 pub mod openapi;
@@ -17,6 +18,7 @@ pub use state::AppState;
 use config::{SecretSource, Settings};
 use sendwell_core::secret::SecretKey;
 use sendwell_core::{Clock, SystemClock};
+use sendwell_screen::dns::{CachingResolver, MailDomainResolver};
 use sendwell_store::Store;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -58,13 +60,29 @@ impl App {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
+        let resolver: Arc<dyn MailDomainResolver> = match settings.dns {
+            true => match dns::SystemResolver::new() {
+                Some(r) => Arc::new(r),
+                None => Arc::new(dns::NoResolver),
+            },
+            false => Arc::new(dns::NoResolver),
+        };
+        Self::prepare_with(settings, clock, resolver).await
+    }
+
+    /// Start-up with the clock and DNS given (tests pass their own).
+    pub async fn prepare_with(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        resolver: Arc<dyn MailDomainResolver>,
+    ) -> Result<Self, StartError> {
         let data_dir = settings.data_dir.clone();
         ensure_dir(&data_dir)?;
         let (operator_token, operator_token_source) =
             config::operator_token(&settings).map_err(|e| dir_error(&data_dir, e))?;
         let secret = config::secret_key(&settings).map_err(|e| dir_error(&data_dir, e))?;
         let url = settings.effective_database_url();
-        let store = Store::open(&url, clock).await?;
+        let store = Store::open(&url, clock.clone()).await?;
         store
             .check_secret_fingerprint(&SecretKey::fingerprint(&secret))
             .await?;
@@ -74,7 +92,11 @@ impl App {
                 format!("PostgreSQL ({})", sendwell_store::redact(&url))
             }
         };
-        let state = AppState::new(store, &operator_token, secret, settings.max_body_bytes);
+        let screening = state::Screening {
+            resolver: CachingResolver::new(resolver, clock),
+            thresholds: settings.import_thresholds,
+        };
+        let state = AppState::new(store, &operator_token, secret, settings.max_body_bytes, screening);
         Ok(Self {
             state,
             settings,

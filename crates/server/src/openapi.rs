@@ -1,6 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::api::{consent, contacts, guidelines, health, keys, operator, workspace};
+use crate::api::{
+    addresses, consent, contacts, guidelines, health, imports, keys, operator, suppressions, workspace,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -41,6 +43,22 @@ use utoipa::{Modify, OpenApi};
         consent::record,
         consent::proof,
         consent::verify,
+        addresses::check,
+        suppressions::list,
+        suppressions::add,
+        suppressions::remove,
+        suppressions::export_csv,
+        suppressions::list_traps,
+        suppressions::add_trap,
+        suppressions::remove_trap,
+        imports::create,
+        imports::list,
+        imports::get_one,
+        imports::rejects,
+        imports::operator_list,
+        imports::operator_get,
+        imports::approve,
+        imports::reject,
     ),
     modifiers(&BearerAuth)
 )]

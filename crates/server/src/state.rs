@@ -2,6 +2,9 @@
 
 use sendwell_core::secret::{constant_time_eq, SecretKey};
 use sendwell_core::EmailAddress;
+use sendwell_screen::dns::CachingResolver;
+use sendwell_screen::score::Thresholds;
+use sendwell_screen::Checker;
 use sendwell_store::Store;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -16,6 +19,15 @@ struct Inner {
     operator_token_digest: [u8; 32],
     secret: SecretKey,
     max_body_bytes: usize,
+    checker: Checker,
+    resolver: CachingResolver,
+    thresholds: Thresholds,
+}
+
+/// What the address checks and imports need besides the store.
+pub struct Screening {
+    pub resolver: CachingResolver,
+    pub thresholds: Thresholds,
 }
 
 impl AppState {
@@ -24,6 +36,7 @@ impl AppState {
         operator_token: &str,
         secret: SecretKey,
         max_body_bytes: usize,
+        screening: Screening,
     ) -> Self {
         Self {
             store,
@@ -31,8 +44,29 @@ impl AppState {
                 operator_token_digest: Sha256::digest(operator_token.as_bytes()).into(),
                 secret,
                 max_body_bytes,
+                checker: Checker::new(),
+                resolver: screening.resolver,
+                thresholds: screening.thresholds,
             }),
         }
+    }
+
+    pub fn checker(&self) -> &Checker {
+        &self.inner.checker
+    }
+
+    /// DNS, cached for each answer's TTL.
+    pub fn resolver(&self) -> &CachingResolver {
+        &self.inner.resolver
+    }
+
+    pub fn thresholds(&self) -> Thresholds {
+        self.inner.thresholds
+    }
+
+    /// Keyed hash of an already-normalised address key.
+    pub fn key_hash(&self, email_key: &str) -> String {
+        self.inner.secret.address_hash(email_key)
     }
 
     /// Compares digests, so the comparison takes the same time whatever the token.

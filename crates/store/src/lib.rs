@@ -26,6 +26,8 @@ pub use contact::{
     Suppression, UpsertOutcome, UpsertStatus,
 };
 pub use guidelines::{AcceptError, Acceptance, Guidelines};
+pub use import::{ImportRecord, ImportSession, ImportVerdict, NewImport, ReviewError};
+pub use suppression::{SuppressionEntry, TrapEntry, TrapList, UnsuppressError, PERSON_REASONS};
 pub use key::{ApiKeyRecord, AuthKey, NewKeyRow, RevokeError};
 pub use workspace::{Workspace, WorkspaceUpdate};
 

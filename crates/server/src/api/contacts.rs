@@ -95,11 +95,26 @@ pub struct ContactView {
     pub suppression: Option<SuppressionView>,
     /// Current consent per topic, derived from the ledger.
     pub consent: BTreeMap<String, TopicConsentView>,
+    /// The address checks' verdict, reasons and suggestion.
+    #[schema(value_type = Option<Object>)]
+    pub address_check: Option<Value>,
+    /// The import that created the contact.
+    pub import_id: Option<String>,
+    /// Waiting for the operator's review of its import: not mailable until approved.
+    pub quarantined: bool,
+    /// Whether sendwell may mail the address at all (has an email, not
+    /// suppressed, not invalid, not quarantined). Consent is judged per message.
+    pub mailable: bool,
 }
 
 impl ContactView {
     pub fn from(c: Contact) -> Self {
+        let mailable = c.mailable();
         Self {
+            address_check: c.address_check.clone(),
+            import_id: c.import_id.clone(),
+            quarantined: c.quarantined,
+            mailable,
             id: c.id.to_string(),
             email: c.email,
             name: c.name,
@@ -258,7 +273,9 @@ fn parse_write(
         return Err(problems);
     }
     let email_hash = email.as_ref().map(|e| state.address_hash(e));
+    let address = w.email.as_deref().map(|text| stamp(&state.checker().offline(text)));
     Ok(ContactInput {
+        address,
         email,
         email_hash,
         external_id,
@@ -267,6 +284,14 @@ fn parse_write(
         created_at: times[0],
         last_seen_at: times[1],
     })
+}
+
+/// The offline check's verdict, as stored with the contact.
+pub(crate) fn stamp(check: &sendwell_screen::AddressCheck) -> sendwell_store::AddressStamp {
+    sendwell_store::AddressStamp {
+        verdict: check.verdict.as_str().to_owned(),
+        json: serde_json::to_string(&super::addresses::CheckView::from(check)).unwrap_or_default(),
+    }
 }
 
 fn escape_pointer(token: &str) -> String {

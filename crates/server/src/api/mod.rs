@@ -2,12 +2,15 @@
 //! routes. Handlers parse input into domain types, call the store once, and
 //! shape the answer; they hold no SQL.
 
+pub mod addresses;
 pub mod consent;
 pub mod contacts;
 pub mod guidelines;
 pub mod health;
+pub mod imports;
 pub mod keys;
 pub mod operator;
+pub mod suppressions;
 pub mod workspace;
 
 use crate::error::ApiError;
@@ -26,6 +29,9 @@ pub fn router(state: AppState) -> Router {
         .merge(contacts::routes())
         .merge(contacts::attribute_routes())
         .merge(consent::routes())
+        .merge(addresses::routes())
+        .merge(suppressions::routes())
+        .merge(imports::routes())
         .fallback(|| async {
             ApiError::not_found("There is no such endpoint; GET /openapi.json lists them all.")
         })

@@ -1,0 +1,127 @@
+//! `POST /v1/addresses/check`: the address checks over HTTP.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, WorkspaceCaller};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use sendwell_core::Permission;
+use sendwell_screen::{AddressCheck, Verdict};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub const MAX_ADDRESSES: usize = 1000;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// 1 to 1000 addresses.
+    pub addresses: Vec<String>,
+    /// Skip the DNS checks.
+    #[serde(default)]
+    pub offline: bool,
+}
+
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct ReasonView {
+    pub code: String,
+    pub detail: String,
+}
+
+/// One address's verdict: the same shape as `sendwell check-address` prints.
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct CheckView {
+    pub address: String,
+    /// `valid`, `risky` or `invalid`.
+    pub verdict: &'static str,
+    /// Reason codes: syntax, reserved_domain, no_public_suffix, null_mx,
+    /// no_mail_server, dns_unavailable, disposable, role_account,
+    /// likely_typo, quoted_local_part, utf8_local_part, trap.
+    pub reasons: Vec<String>,
+    pub details: Vec<ReasonView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub normalized: Option<String>,
+}
+
+impl CheckView {
+    pub fn from(c: &AddressCheck) -> Self {
+        Self {
+            address: c.input.clone(),
+            verdict: c.verdict.as_str(),
+            reasons: c.reasons.iter().map(|r| r.code.to_owned()).collect(),
+            details: c
+                .reasons
+                .iter()
+                .map(|r| ReasonView {
+                    code: r.code.to_owned(),
+                    detail: r.detail.clone(),
+                })
+                .collect(),
+            suggestion: c.suggestion.clone(),
+            normalized: c.normalized.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckResponse {
+    pub results: Vec<CheckView>,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/addresses/check", post(check))
+}
+
+/// Runs the checks for one address: offline, then DNS (cached per domain)
+/// unless `offline`, then the operator's trap list.
+pub(crate) async fn check_one(
+    state: &AppState,
+    address: &str,
+    offline: bool,
+    traps: &sendwell_store::TrapList,
+) -> AddressCheck {
+    let mut check = state.checker().offline(address);
+    if !offline && check.verdict != Verdict::Invalid {
+        if let Some(domain) = check.domain.clone() {
+            let resolved = sendwell_screen::MailDomainResolver::resolve(state.resolver(), &domain).await;
+            check = check.with_dns(&resolved.answer);
+        }
+    }
+    if let (Some(domain), Some(normalized)) = (check.domain.clone(), check.normalized.clone()) {
+        if traps.matches(&domain, &state.key_hash(&normalized.to_lowercase())) {
+            check.reasons.push(sendwell_screen::Reason {
+                code: "trap",
+                detail: "the operator lists this address or domain as a spam trap; it is never mailed".to_owned(),
+            });
+            check.verdict = Verdict::Invalid;
+        }
+    }
+    check
+}
+
+/// Checks addresses: syntax, domain, DNS, disposable, role, typo, trap list.
+#[utoipa::path(post, path = "/v1/addresses/check", tag = "addresses", security(("bearer" = [])),
+    request_body = CheckRequest, responses((status = 200, body = CheckResponse), (status = 422, body = crate::error::Problem)))]
+pub async fn check(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiJson(req): ApiJson<CheckRequest>,
+) -> ApiResult<Json<CheckResponse>> {
+    caller.require(Permission::Read)?;
+    let n = req.addresses.len();
+    if n == 0 || n > MAX_ADDRESSES {
+        return Err(ApiError::invalid_field(
+            "/addresses",
+            format!("send 1 to {MAX_ADDRESSES} addresses; this request has {n}"),
+        ));
+    }
+    let traps = state.store.trap_list().await?;
+    let mut results = Vec::with_capacity(n);
+    for a in &req.addresses {
+        results.push(CheckView::from(&check_one(&state, a, req.offline, &traps).await));
+    }
+    Ok(Json(CheckResponse { results }))
+}

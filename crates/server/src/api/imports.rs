@@ -1,0 +1,823 @@
+//! Imports: a CSV of contacts with its declared provenance and consent,
+//! streamed (up to 1,000,000 rows), checked row by row, scored for the
+//! signals of a bought or scraped list, and accepted, accepted with warnings,
+//! or quarantined for the operator's review. One transaction throughout: a
+//! failed import leaves nothing behind.
+
+use super::addresses::CheckView;
+use super::contacts::stamp;
+use super::suppressions::csv_field;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery, OperatorCaller, WorkspaceCaller};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::{Stream, StreamExt};
+use sendwell_core::consent::{ConsentAction, ConsentMethod, Evidence, NewConsentEvent, Topic};
+use sendwell_core::text::Label;
+use sendwell_core::{AttributeName, AttributeType, EmailAddress, Permission, Timestamp};
+use sendwell_screen::score::{assess, Context, ImportCounts};
+use sendwell_screen::{AddressCheck, MailDomainResolver, Verdict};
+use sendwell_store::{BatchItemProblem, ContactInput, ImportRecord, ImportVerdict, NewImport, ReviewError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use utoipa::{IntoParams, ToSchema};
+
+pub const MAX_ROWS: u64 = 1_000_000;
+/// Bodies up to this size are read; 1,000,000 rows of a few columns fit.
+pub const MAX_IMPORT_BYTES: usize = 1024 * 1024 * 1024;
+const BATCH: usize = 2000;
+
+/// How a list was procured. The refused kinds are refused by name.
+const SOURCES: &[&str] = &["signup_form", "product_users", "event_signup", "customer_records", "migration", "other"];
+const REFUSED_SOURCES: &[&str] = &["purchased", "rented", "scraped", "borrowed", "bought", "list_broker"];
+const CONSENTS: &[&str] = &["none", "opt_in", "double_opt_in"];
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// How the list was procured: signup_form, product_users, event_signup,
+    /// customer_records, migration, or other (with a description).
+    pub source: Option<String>,
+    pub description: Option<String>,
+    /// Whether the people on the list agreed to marketing: none (default),
+    /// opt_in or double_opt_in. Declared consent becomes ledger events.
+    pub consent: Option<String>,
+    /// How consent was collected (required unless consent is none), e.g.
+    /// "Checkbox 'Email me product news' on our sign-up form, 2024-2026".
+    pub consent_statement: Option<String>,
+    /// Defaults to marketing.
+    pub consent_topic: Option<String>,
+    /// offline (default) or dns: DNS asks once per distinct domain.
+    pub checks: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImportView {
+    pub id: String,
+    /// accepted, accepted_with_warnings, quarantined, approved or rejected.
+    pub status: String,
+    /// 0 (looks bought) to 100 (looks like the workspace's own users).
+    pub score: Option<i64>,
+    pub source: String,
+    pub description: Option<String>,
+    pub consent: String,
+    pub consent_statement: Option<String>,
+    #[schema(value_type = Object)]
+    pub counts: Value,
+    /// Why points were taken off the score.
+    #[schema(value_type = Vec<Object>)]
+    pub signals: Value,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub reviewed_at: Option<String>,
+    pub review_note: Option<String>,
+    /// The rejected rows, with their reasons, as CSV.
+    pub rejects_url: String,
+}
+
+impl ImportView {
+    fn from(r: ImportRecord) -> Self {
+        Self {
+            rejects_url: format!("/v1/imports/{}/rejects.csv", r.id),
+            id: r.id,
+            status: r.status,
+            score: r.score,
+            source: r.source,
+            description: r.description,
+            consent: r.consent,
+            consent_statement: r.consent_statement,
+            counts: r.counts.unwrap_or(Value::Null),
+            signals: r.signals.unwrap_or(Value::Array(Vec::new())),
+            created_at: r.created_at.to_rfc3339(),
+            finished_at: r.finished_at.map(Timestamp::to_rfc3339),
+            reviewed_at: r.reviewed_at.map(Timestamp::to_rfc3339),
+            review_note: r.review_note,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImportList {
+    pub items: Vec<ImportView>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    /// What the operator found; the workspace sees it.
+    pub note: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorImportQuery {
+    /// e.g. quarantined
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/imports",
+            post(create).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)).get(list),
+        )
+        .route("/v1/imports/{id}", get(get_one))
+        .route("/v1/imports/{id}/rejects.csv", get(rejects))
+        .route("/v1/operator/imports", get(operator_list))
+        .route("/v1/operator/imports/{id}", get(operator_get))
+        .route("/v1/operator/imports/{id}/approve", post(approve))
+        .route("/v1/operator/imports/{id}/reject", post(reject))
+}
+
+/// The declaration, parsed.
+struct Declaration {
+    meta: NewImport,
+    consent: Option<(ConsentAction, Topic, String)>,
+    dns: bool,
+}
+
+fn declaration(q: ImportQuery, actor: String) -> Result<Declaration, ApiError> {
+    let source = q.source.as_deref().map(|s| s.trim().to_lowercase()).ok_or_else(|| {
+        ApiError::invalid_field(
+            "/source",
+            format!("say how this list was procured: source={}", SOURCES.join(" | ")),
+        )
+    })?;
+    if REFUSED_SOURCES.contains(&source.as_str()) {
+        return Err(ApiError::invalid_field(
+            "/source",
+            format!(
+                "lists that were {source} cannot be imported: the sending guidelines (section 2, \"Mail only your own, \
+                 real users\") allow only people who signed up with you or bought from you. Bought, rented, borrowed \
+                 and scraped lists are not allowed, however they are labelled."
+            ),
+        ));
+    }
+    if !SOURCES.contains(&source.as_str()) {
+        return Err(ApiError::invalid_field(
+            "/source",
+            format!("source '{source}' is not one of {}", SOURCES.join(", ")),
+        ));
+    }
+    let description = match q.description.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        Some(d) => Some(Label::parse("description", d, 1000).map_err(|e| ApiError::invalid_field("/description", e.to_string()))?.into_string()),
+        None => None,
+    };
+    if source == "other" && description.is_none() {
+        return Err(ApiError::invalid_field(
+            "/description",
+            "source=other needs a description of how the list was procured",
+        ));
+    }
+    let consent = q.consent.as_deref().unwrap_or("none").trim().to_lowercase();
+    if !CONSENTS.contains(&consent.as_str()) {
+        return Err(ApiError::invalid_field("/consent", format!("consent '{consent}' is not one of {}", CONSENTS.join(", "))));
+    }
+    let topic = match q.consent_topic.as_deref() {
+        Some(t) => Topic::parse(t).map_err(|e| ApiError::invalid_field("/consent_topic", e.to_string()))?,
+        None => Topic::marketing(),
+    };
+    let statement = match q.consent_statement.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => Some(Label::parse("consent_statement", s, 2000).map_err(|e| ApiError::invalid_field("/consent_statement", e.to_string()))?.into_string()),
+        None => None,
+    };
+    let consent_event = match consent.as_str() {
+        "none" => None,
+        other => {
+            let statement = statement.clone().ok_or_else(|| {
+                ApiError::invalid_field(
+                    "/consent_statement",
+                    "declared consent needs consent_statement: how and when these people agreed, in words you could show them",
+                )
+            })?;
+            let action = if other == "double_opt_in" { ConsentAction::DoubleOptInConfirmed } else { ConsentAction::OptIn };
+            Some((action, topic.clone(), statement))
+        }
+    };
+    let dns = match q.checks.as_deref().unwrap_or("offline") {
+        "offline" => false,
+        "dns" => true,
+        other => return Err(ApiError::invalid_field("/checks", format!("checks '{other}' is not one of offline, dns"))),
+    };
+    Ok(Declaration {
+        meta: NewImport {
+            source,
+            description,
+            consent,
+            consent_topic: consent_event.as_ref().map(|(_, t, _)| t.as_str().to_owned()),
+            consent_statement: statement,
+            actor,
+        },
+        consent: consent_event,
+        dns,
+    })
+}
+
+/// The request body as a stream of bytes: a CSV body, or the first file of a multipart form.
+async fn body_stream(
+    req: Request,
+    state: &AppState,
+) -> Result<std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let io_err = |e: String| std::io::Error::other(e);
+    match content_type.as_str() {
+        "text/csv" | "application/csv" | "text/plain" => Ok(Box::pin(
+            req.into_body().into_data_stream().map(move |r| r.map_err(|e| io_err(e.to_string()))),
+        )),
+        "multipart/form-data" => {
+            let mut form = axum::extract::Multipart::from_request(req, state)
+                .await
+                .map_err(|e| ApiError::bad_request(format!("The multipart body could not be read: {e}.")))?;
+            // A field borrows the form, so a task owns both and passes the
+            // file's chunks on; the channel keeps memory flat.
+            let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
+            let (found_tx, found_rx) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
+            tokio::spawn(async move {
+                let mut found_tx = Some(found_tx);
+                loop {
+                    let field = match form.next_field().await {
+                        Ok(Some(f)) => f,
+                        Ok(None) => {
+                            if let Some(f) = found_tx.take() {
+                                let _ = f.send(Err(ApiError::invalid(
+                                    "The form has no file: send the CSV in a field named file.",
+                                )));
+                            }
+                            return;
+                        }
+                        Err(e) => {
+                            let err = format!("The multipart body could not be read: {e}.");
+                            match found_tx.take() {
+                                Some(f) => {
+                                    let _ = f.send(Err(ApiError::bad_request(err)));
+                                }
+                                None => {
+                                    let _ = tx.send(Err(std::io::Error::other(err))).await;
+                                }
+                            }
+                            return;
+                        }
+                    };
+                    if field.name() != Some("file") && field.file_name().is_none() {
+                        continue;
+                    }
+                    if let Some(f) = found_tx.take() {
+                        let _ = f.send(Ok(()));
+                    }
+                    let mut field = field;
+                    loop {
+                        match field.chunk().await {
+                            Ok(Some(bytes)) => {
+                                if tx.send(Ok(bytes)).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(None) => return,
+                            Err(e) => {
+                                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+            found_rx
+                .await
+                .map_err(|_| ApiError::bad_request("The multipart body ended early."))??;
+            let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+            Ok(Box::pin(stream))
+        }
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "The body must be CSV",
+            "Send the CSV as the body with Content-Type: text/csv, or as a multipart/form-data field named file.",
+        )),
+    }
+}
+
+/// What the CSV reader hands to the writer.
+enum Parsed {
+    Batch(Vec<Row>),
+    Fatal(ApiError),
+}
+
+struct Row {
+    line: u64,
+    email: String,
+    outcome: Result<(AddressCheck, ContactInput), String>,
+}
+
+#[derive(Clone, Copy)]
+enum Column {
+    Email,
+    ExternalId,
+    Name,
+    CreatedAt,
+    LastSeenAt,
+    Attribute(usize),
+}
+
+fn normalise_header(h: &str) -> String {
+    h.trim().trim_start_matches('\u{feff}').to_lowercase().replace([' ', '-', '.'], "_")
+}
+
+fn columns(headers: &csv::StringRecord, known: &HashMap<String, AttributeType>) -> Result<(Vec<Column>, Vec<(String, Option<AttributeType>)>), ApiError> {
+    let mut cols = Vec::new();
+    let mut attrs: Vec<(String, Option<AttributeType>)> = Vec::new();
+    let mut seen = HashSet::new();
+    for h in headers {
+        let name = normalise_header(h);
+        let col = match name.as_str() {
+            "email" | "email_address" | "e_mail" | "mail" => Column::Email,
+            "external_id" | "user_id" | "id" => Column::ExternalId,
+            "name" | "full_name" => Column::Name,
+            "created_at" | "signed_up_at" => Column::CreatedAt,
+            "last_seen_at" => Column::LastSeenAt,
+            other => {
+                let attr = AttributeName::parse(other).map_err(|e| {
+                    ApiError::invalid_field("/header", format!("column '{h}' cannot be imported: {e}"))
+                })?;
+                attrs.push((attr.as_str().to_owned(), known.get(attr.as_str()).copied()));
+                Column::Attribute(attrs.len() - 1)
+            }
+        };
+        let key = match col {
+            Column::Attribute(_) => name.clone(),
+            Column::Email => "email".into(),
+            Column::ExternalId => "external_id".into(),
+            Column::Name => "name".into(),
+            Column::CreatedAt => "created_at".into(),
+            Column::LastSeenAt => "last_seen_at".into(),
+        };
+        if !seen.insert(key.clone()) {
+            return Err(ApiError::invalid_field("/header", format!("two columns mean '{key}'; keep one")));
+        }
+        cols.push(col);
+    }
+    if !cols.iter().any(|c| matches!(c, Column::Email)) {
+        return Err(ApiError::invalid_field(
+            "/header",
+            "the CSV has no email column: the first line must name the columns, one of them email",
+        ));
+    }
+    Ok((cols, attrs))
+}
+
+fn looks_boolean(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "y" | "1" => Some(true),
+        "false" | "no" | "n" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+fn number(v: &str) -> Option<serde_json::Number> {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    let leading_zero = digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.");
+    if leading_zero || digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    if let Ok(i) = v.parse::<i64>() {
+        return Some(i.into());
+    }
+    v.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
+}
+
+/// The type a column takes from its first value, when the schema has none.
+fn infer(v: &str) -> AttributeType {
+    if matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no") {
+        AttributeType::Boolean
+    } else if number(v).is_some() {
+        AttributeType::Number
+    } else if v.len() >= 10 && Timestamp::parse(v).is_ok() && v.as_bytes().get(4) == Some(&b'-') {
+        AttributeType::Date
+    } else {
+        AttributeType::String
+    }
+}
+
+fn convert(column: &str, kind: AttributeType, v: &str) -> Result<Value, String> {
+    match kind {
+        AttributeType::String => Ok(Value::String(v.to_owned())),
+        AttributeType::Number => number(v).map(Value::Number).ok_or_else(|| format!("column {column}: '{v}' is not a number")),
+        AttributeType::Boolean => looks_boolean(v).map(Value::Bool).ok_or_else(|| format!("column {column}: '{v}' is not true or false")),
+        AttributeType::Date => {
+            if v.chars().all(|c| c.is_ascii_digit()) {
+                number(v).map(Value::Number).ok_or_else(|| format!("column {column}: '{v}' is not a date"))
+            } else {
+                Ok(Value::String(v.to_owned()))
+            }
+        }
+    }
+}
+
+/// Reads the CSV on a blocking thread, checking each address offline.
+fn read_csv(
+    reader: impl std::io::Read,
+    state: AppState,
+    known: HashMap<String, AttributeType>,
+    out: tokio::sync::mpsc::Sender<Parsed>,
+) {
+    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let headers = match csv.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            let _ = out.blocking_send(Parsed::Fatal(ApiError::bad_request(format!("The CSV could not be read: {e}."))));
+            return;
+        }
+    };
+    let (cols, mut attrs) = match columns(&headers, &known) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = out.blocking_send(Parsed::Fatal(e));
+            return;
+        }
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0u64;
+    loop {
+        match csv.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let _ = out.blocking_send(Parsed::Fatal(ApiError::bad_request(format!("The CSV could not be read: {e}."))));
+                return;
+            }
+        }
+        rows += 1;
+        if rows > MAX_ROWS {
+            let _ = out.blocking_send(Parsed::Fatal(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-many-rows",
+                "The file has too many rows",
+                format!("An import takes at most {MAX_ROWS} rows; split the file. Nothing was imported."),
+            )));
+            return;
+        }
+        let line = record.position().map_or(rows + 1, |p| p.line());
+        batch.push(parse_row(&record, line, &cols, &mut attrs, &state, headers.len()));
+        if batch.len() == BATCH && out.blocking_send(Parsed::Batch(std::mem::take(&mut batch))).is_err() {
+            return;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = out.blocking_send(Parsed::Batch(batch));
+    }
+}
+
+fn parse_row(
+    record: &csv::ByteRecord,
+    line: u64,
+    cols: &[Column],
+    attrs: &mut [(String, Option<AttributeType>)],
+    state: &AppState,
+    width: usize,
+) -> Row {
+    let mut email = String::new();
+    let mut input = ContactInput::default();
+    let mut failure: Option<String> = None;
+    if record.len() != width {
+        failure = Some(format!("the row has {} fields; the header has {width}", record.len()));
+    }
+    for (field, col) in record.iter().zip(cols) {
+        let Ok(value) = std::str::from_utf8(field) else {
+            failure.get_or_insert_with(|| "the row is not valid UTF-8".to_owned());
+            continue;
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let result: Result<(), String> = match col {
+            Column::Email => {
+                email = value.to_owned();
+                Ok(())
+            }
+            Column::ExternalId => Label::parse("external_id", value, 255).map(|l| input.external_id = Some(l.into_string())).map_err(|e| e.to_string()),
+            Column::Name => Label::parse("name", value, 255).map(|l| input.name = Some(l.into_string())).map_err(|e| e.to_string()),
+            Column::CreatedAt => Timestamp::parse(value).map(|t| input.created_at = Some(t)).map_err(|e| e.to_string()),
+            Column::LastSeenAt => Timestamp::parse(value).map(|t| input.last_seen_at = Some(t)).map_err(|e| e.to_string()),
+            Column::Attribute(i) => {
+                let (name, kind) = &mut attrs[*i];
+                let kind = *kind.get_or_insert_with(|| infer(value));
+                convert(name, kind, value).map(|v| {
+                    input.attributes.insert(name.clone(), v);
+                })
+            }
+        };
+        if let Err(e) = result {
+            failure.get_or_insert(e);
+        }
+    }
+    if let Some(reason) = failure {
+        return Row { line, email, outcome: Err(reason) };
+    }
+    if email.is_empty() {
+        return Row { line, email, outcome: Err("no email address".to_owned()) };
+    }
+    let check = state.checker().offline(&email);
+    let outcome = match EmailAddress::parse(&email) {
+        Ok(parsed) if check.verdict != Verdict::Invalid => {
+            input.email_hash = Some(state.address_hash(&parsed));
+            input.email = Some(parsed);
+            Ok((check, input))
+        }
+        _ => Err(check_reason(&check)),
+    };
+    Row { line, email, outcome }
+}
+
+fn check_reason(check: &AddressCheck) -> String {
+    let view = CheckView::from(check);
+    let details: Vec<String> = view.details.iter().map(|d| format!("{}: {}", d.code, d.detail)).collect();
+    format!("invalid address ({})", details.join("; "))
+}
+
+fn key_hash(key: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// Imports a CSV of contacts.
+#[utoipa::path(post, path = "/v1/imports", tag = "imports", security(("bearer" = [])), params(ImportQuery),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 201, body = ImportView), (status = 422, body = crate::error::Problem), (status = 413, body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiQuery(query): ApiQuery<ImportQuery>,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<ImportView>)> {
+    caller.require(Permission::WriteContacts)?;
+    let decl = declaration(query, caller.actor())?;
+    let stream = body_stream(req, &state).await?;
+    let ws = caller.workspace().clone();
+    let known: HashMap<String, AttributeType> = state
+        .store
+        .attribute_schema(&ws)
+        .await?
+        .into_iter()
+        .map(|(n, t, _)| (n, t))
+        .collect();
+    let traps = state.store.trap_list().await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Parsed>(4);
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let reader_state = state.clone();
+    let reader_task = tokio::task::spawn_blocking(move || read_csv(reader, reader_state, known, tx));
+
+    let mut session = state.store.begin_import(&ws, &decl.meta).await?;
+    let mut counts = ImportCounts::default();
+    let mut rejects = String::from("line,email,reason\n");
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut domains: HashMap<String, u64> = HashMap::new();
+    let mut consent_recorded = 0u64;
+    while let Some(msg) = rx.recv().await {
+        let rows = match msg {
+            Parsed::Batch(rows) => rows,
+            Parsed::Fatal(e) => return Err(e),
+        };
+        counts.rows += rows.len() as u64;
+        let mut items = Vec::with_capacity(rows.len());
+        let mut lines = Vec::with_capacity(rows.len());
+        let mut reject = |line: u64, email: &str, reason: &str, counts: &mut ImportCounts| {
+            counts.rejected += 1;
+            rejects.push_str(&format!("{line},{},{}\n", csv_field(email), csv_field(reason)));
+        };
+        for row in rows {
+            let (mut check, mut input) = match row.outcome {
+                Ok(ok) => ok,
+                Err(reason) => {
+                    if reason.starts_with("invalid address") {
+                        counts.checked += 1;
+                        counts.invalid += 1;
+                    }
+                    reject(row.line, &row.email, &reason, &mut counts);
+                    continue;
+                }
+            };
+            counts.checked += 1;
+            if decl.dns {
+                if let Some(domain) = check.domain.clone() {
+                    check = check.with_dns(&state.resolver().resolve(&domain).await.answer);
+                }
+                if check.verdict == Verdict::Invalid {
+                    counts.invalid += 1;
+                    reject(row.line, &row.email, &check_reason(&check), &mut counts);
+                    continue;
+                }
+            }
+            let domain = check.domain.clone().unwrap_or_default();
+            if traps.matches(&domain, input.email_hash.as_deref().unwrap_or("")) {
+                counts.trap += 1;
+                reject(row.line, &row.email, "the address or its domain is on the operator's spam-trap list", &mut counts);
+                continue;
+            }
+            if check.verdict == Verdict::Risky {
+                counts.risky += 1;
+            }
+            counts.role += u64::from(check.has("role_account"));
+            counts.disposable += u64::from(check.has("disposable"));
+            counts.typo += u64::from(check.has("likely_typo"));
+            let key = input.email.as_ref().map(EmailAddress::key).unwrap_or_default();
+            if !seen.insert(key_hash(&key)) {
+                counts.duplicates += 1;
+            }
+            if !sendwell_screen::address::is_mailbox_provider(&domain) {
+                *domains.entry(domain).or_default() += 1;
+            }
+            input.address = Some(stamp(&check));
+            items.push(input);
+            lines.push((row.line, row.email));
+        }
+        let hashes: Vec<String> = items.iter().filter_map(|i| i.email_hash.clone()).collect();
+        let (here, elsewhere) = session.suppressed(&hashes).await?;
+        counts.suppressed_here += here.len() as u64;
+        counts.suppressed_elsewhere += elsewhere.len() as u64;
+        let (outcomes, errors) = session.write(&items).await?;
+        for e in errors {
+            let (line, email) = &lines[e.index];
+            let reason = match e.problem {
+                BatchItemProblem::Attribute(a) => a.to_string(),
+                BatchItemProblem::Conflict(c) => c,
+            };
+            reject(*line, email, &reason, &mut counts);
+        }
+        for o in &outcomes {
+            match o.status {
+                sendwell_store::UpsertStatus::Created => counts.created += 1,
+                sendwell_store::UpsertStatus::Updated => counts.updated += 1,
+            }
+        }
+        counts.imported += outcomes.len() as u64;
+        if let Some((action, topic, statement)) = &decl.consent {
+            let events: Vec<NewConsentEvent> = outcomes
+                .iter()
+                .map(|o| NewConsentEvent {
+                    contact_id: o.id.clone(),
+                    action: *action,
+                    topic: topic.clone(),
+                    method: ConsentMethod::Import,
+                    actor: caller.actor(),
+                    evidence: Evidence {
+                        declaration: Some(format!(
+                            "{statement} (declared with import {} from source {}, line {})",
+                            session.id, decl.meta.source, lines[o.index].0
+                        )),
+                        ..Evidence::default()
+                    },
+                })
+                .collect();
+            consent_recorded += session.record_consent(events).await?;
+        }
+    }
+    reader_task
+        .await
+        .map_err(|e| ApiError::internal(&format!("the CSV reader stopped: {e}")))?;
+    let top = domains.values().max().copied().unwrap_or(0);
+    let context = Context {
+        existing_contacts: session.existing_contacts,
+        top_domain_share: if counts.checked == 0 { 0.0 } else { top as f64 / counts.checked as f64 },
+    };
+    let assessment = assess(&counts, context, state.thresholds());
+    let mut counts_json = serde_json::to_value(&counts).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut counts_json {
+        m.insert("consent_recorded".into(), Value::from(consent_recorded));
+    }
+    let verdict = ImportVerdict {
+        status: assessment.status.as_str().to_owned(),
+        score: i64::from(assessment.score),
+        counts: counts_json,
+        signals: serde_json::to_value(&assessment.signals).unwrap_or(Value::Null),
+        rejects_csv: rejects,
+    };
+    let record = session.finish(verdict).await?.map_err(|errors| {
+        ApiError::conflict(
+            "concurrent-change",
+            format!("{} attribute types were fixed by a concurrent request; import again", errors.len()),
+        )
+    })?;
+    Ok((StatusCode::CREATED, Json(ImportView::from(record))))
+}
+
+/// The workspace's imports.
+#[utoipa::path(get, path = "/v1/imports", tag = "imports", security(("bearer" = [])), responses((status = 200, body = ImportList)))]
+pub async fn list(State(state): State<AppState>, caller: WorkspaceCaller) -> ApiResult<Json<ImportList>> {
+    caller.require(Permission::Read)?;
+    let items = state.store.list_imports(Some(caller.workspace()), None, None, 1000).await?;
+    Ok(Json(ImportList {
+        items: items.into_iter().map(ImportView::from).collect(),
+    }))
+}
+
+fn import_not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("There is no import '{id}'."))
+}
+
+/// One import's report.
+#[utoipa::path(get, path = "/v1/imports/{id}", tag = "imports", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = ImportView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_one(State(state): State<AppState>, caller: WorkspaceCaller, Path(id): Path<String>) -> ApiResult<Json<ImportView>> {
+    caller.require(Permission::Read)?;
+    let r = state.store.import_record(Some(caller.workspace()), &id).await?.ok_or_else(|| import_not_found(&id))?;
+    Ok(Json(ImportView::from(r)))
+}
+
+/// The rows an import did not store, with the reason for each, as CSV.
+#[utoipa::path(get, path = "/v1/imports/{id}/rejects.csv", tag = "imports", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, content_type = "text/csv", body = String)))]
+pub async fn rejects(State(state): State<AppState>, caller: WorkspaceCaller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    caller.require(Permission::Read)?;
+    let csv = state.store.import_rejects(caller.workspace(), &id).await?.ok_or_else(|| import_not_found(&id))?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv))
+}
+
+/// Imports across workspaces, e.g. `?status=quarantined` (operator).
+#[utoipa::path(get, path = "/v1/operator/imports", tag = "operator", security(("bearer" = [])),
+    params(OperatorImportQuery), responses((status = 200, body = ImportList)))]
+pub async fn operator_list(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    ApiQuery(q): ApiQuery<OperatorImportQuery>,
+) -> ApiResult<Json<ImportList>> {
+    let limit = super::page_limit(q.limit)?;
+    let items = state.store.list_imports(None, q.status.as_deref(), q.cursor.as_deref(), limit).await?;
+    Ok(Json(ImportList {
+        items: items.into_iter().map(ImportView::from).collect(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OperatorImportView {
+    pub workspace_id: String,
+    #[serde(flatten)]
+    pub import: ImportView,
+}
+
+/// One import with its workspace (operator).
+#[utoipa::path(get, path = "/v1/operator/imports/{id}", tag = "operator", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = OperatorImportView)))]
+pub async fn operator_get(State(state): State<AppState>, _operator: OperatorCaller, Path(id): Path<String>) -> ApiResult<Json<OperatorImportView>> {
+    let r = state.store.import_record(None, &id).await?.ok_or_else(|| import_not_found(&id))?;
+    Ok(Json(OperatorImportView {
+        workspace_id: r.workspace_id.clone(),
+        import: ImportView::from(r),
+    }))
+}
+
+async fn review(state: &AppState, id: &str, approve: bool, note: &str) -> ApiResult<Json<ImportView>> {
+    let note = Label::parse("note", note, 2000).map_err(|e| ApiError::invalid_field("/note", e.to_string()))?;
+    match state.store.review_import(id, approve, note.as_str()).await? {
+        Ok(r) => Ok(Json(ImportView::from(r))),
+        Err(ReviewError::NotFound) => Err(import_not_found(id)),
+        Err(ReviewError::NotQuarantined(status)) => Err(ApiError::conflict(
+            "not-quarantined",
+            format!("import {id} is {status}, not quarantined: there is nothing to review"),
+        )),
+    }
+}
+
+/// Approves a quarantined import: its contacts become mailable (operator).
+#[utoipa::path(post, path = "/v1/operator/imports/{id}/approve", tag = "operator", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ReviewRequest, responses((status = 200, body = ImportView)))]
+pub async fn approve(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ReviewRequest>,
+) -> ApiResult<Json<ImportView>> {
+    review(&state, &id, true, &req.note).await
+}
+
+/// Rejects a quarantined import: its contacts stay unmailable (operator).
+#[utoipa::path(post, path = "/v1/operator/imports/{id}/reject", tag = "operator", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ReviewRequest, responses((status = 200, body = ImportView)))]
+pub async fn reject(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ReviewRequest>,
+) -> ApiResult<Json<ImportView>> {
+    review(&state, &id, false, &req.note).await
+}
+

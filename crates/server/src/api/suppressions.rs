@@ -1,0 +1,271 @@
+//! A workspace's suppression list, and the operator's platform-wide trap list.
+
+use super::page_limit;
+use super::workspace::PageQuery;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery, OperatorCaller, WorkspaceCaller};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use sendwell_core::text::Label;
+use sendwell_core::{EmailAddress, Permission};
+use sendwell_store::{SuppressionEntry, TrapEntry, UnsuppressError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Reasons a workspace may record itself.
+const WORKSPACE_REASONS: &[&str] = &["manual", "unsubscribed", "complained", "bounced"];
+
+#[derive(Serialize, ToSchema)]
+pub struct SuppressionView {
+    /// `null` when only the keyed hash is kept (after an erasure).
+    pub email: Option<String>,
+    pub email_hash: String,
+    pub reason: String,
+    pub source: String,
+    pub created_at: String,
+    /// Whether the workspace may lift it; unsubscribes, complaints and
+    /// erasures are lifted only by the person opting in again.
+    pub removable: bool,
+}
+
+impl SuppressionView {
+    fn from(e: SuppressionEntry) -> Self {
+        Self {
+            removable: !sendwell_store::PERSON_REASONS.contains(&e.reason.as_str()),
+            email: e.email,
+            email_hash: e.email_hash,
+            reason: e.reason,
+            source: e.source,
+            created_at: e.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SuppressionPage {
+    pub items: Vec<SuppressionView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddSuppression {
+    pub email: String,
+    /// `manual` (default), `unsubscribed`, `complained` or `bounced`.
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TrapView {
+    pub id: String,
+    /// `domain` or `address`.
+    pub kind: String,
+    /// The domain, or for an address its keyed hash.
+    pub value: String,
+    pub note: String,
+    pub created_at: String,
+}
+
+impl TrapView {
+    fn from(t: TrapEntry) -> Self {
+        Self {
+            id: t.id,
+            kind: t.kind,
+            value: t.value,
+            note: t.note,
+            created_at: t.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddTrap {
+    /// `domain` or `address`.
+    pub kind: String,
+    pub value: String,
+    pub note: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TrapList {
+    pub items: Vec<TrapView>,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/suppressions", get(list).post(add))
+        .route("/v1/suppressions.csv", get(export_csv))
+        .route("/v1/suppressions/{address}", delete(remove))
+        .route("/v1/operator/suppressions", get(list_traps).post(add_trap))
+        .route("/v1/operator/suppressions/{id}", delete(remove_trap))
+}
+
+fn parse_address(text: &str, pointer: &str) -> Result<EmailAddress, ApiError> {
+    EmailAddress::parse(text).map_err(|e| ApiError::invalid_field(pointer, e.to_string()))
+}
+
+/// The workspace's suppressions, a page at a time.
+#[utoipa::path(get, path = "/v1/suppressions", tag = "suppressions", security(("bearer" = [])),
+    params(PageQuery), responses((status = 200, body = SuppressionPage)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<Json<SuppressionPage>> {
+    caller.require(Permission::Read)?;
+    let limit = page_limit(query.limit)?;
+    let mut items = state
+        .store
+        .list_suppressions(caller.workspace(), query.cursor.as_deref(), limit + 1)
+        .await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(usize::try_from(limit).unwrap_or(50));
+    let next_cursor = if more { items.last().map(|e| e.email_hash.clone()) } else { None };
+    Ok(Json(SuppressionPage {
+        items: items.into_iter().map(SuppressionView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Suppresses an address for the workspace (sender or admin).
+#[utoipa::path(post, path = "/v1/suppressions", tag = "suppressions", security(("bearer" = [])),
+    request_body = AddSuppression, responses((status = 201, body = SuppressionView), (status = 200, body = SuppressionView)))]
+pub async fn add(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiJson(req): ApiJson<AddSuppression>,
+) -> ApiResult<(StatusCode, Json<SuppressionView>)> {
+    caller.require(Permission::WriteContacts)?;
+    let email = parse_address(&req.email, "/email")?;
+    let reason = req.reason.as_deref().unwrap_or("manual");
+    if !WORKSPACE_REASONS.contains(&reason) {
+        return Err(ApiError::invalid_field(
+            "/reason",
+            format!("reason '{reason}' is not one of {}", WORKSPACE_REASONS.join(", ")),
+        ));
+    }
+    let (entry, created) = state
+        .store
+        .add_suppression(caller.workspace(), email.as_str(), &state.address_hash(&email), reason, "api")
+        .await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(SuppressionView::from(entry))))
+}
+
+/// Lifts a suppression (admin). Unsubscribes, complaints and erasures cannot
+/// be lifted here: only the person, by opting in again.
+#[utoipa::path(delete, path = "/v1/suppressions/{address}", tag = "suppressions", security(("bearer" = [])),
+    params(("address" = String, Path)),
+    responses((status = 200, body = SuppressionView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(address): Path<String>,
+) -> ApiResult<Json<SuppressionView>> {
+    caller.require(Permission::ManageWorkspace)?;
+    let email = parse_address(&address, "/address")?;
+    match state.store.remove_suppression(caller.workspace(), &state.address_hash(&email)).await? {
+        Ok(entry) => Ok(Json(SuppressionView::from(entry))),
+        Err(UnsuppressError::NotFound) => Err(ApiError::not_found(format!("{address} is not suppressed in this workspace."))),
+        Err(UnsuppressError::PersonsChoice(reason)) => Err(ApiError::conflict(
+            "suppression-is-the-persons-choice",
+            format!(
+                "{address} is suppressed because it was {reason}; only the person can lift that, by opting in again \
+                 (for example through an opt-in link), which the consent ledger records."
+            ),
+        )),
+    }
+}
+
+/// The whole suppression list as CSV: email, email_hash, reason, source, created_at.
+#[utoipa::path(get, path = "/v1/suppressions.csv", tag = "suppressions", security(("bearer" = [])),
+    responses((status = 200, content_type = "text/csv", body = String)))]
+pub async fn export_csv(State(state): State<AppState>, caller: WorkspaceCaller) -> ApiResult<impl IntoResponse> {
+    caller.require(Permission::Read)?;
+    let mut out = String::from("email,email_hash,reason,source,created_at\n");
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = state.store.list_suppressions(caller.workspace(), cursor.as_deref(), 1000).await?;
+        for e in &page {
+            out.push_str(&format!(
+                "{},{},{},{},{}\n",
+                csv_field(e.email.as_deref().unwrap_or("")),
+                e.email_hash,
+                csv_field(&e.reason),
+                csv_field(&e.source),
+                e.created_at.to_rfc3339()
+            ));
+        }
+        match page.last() {
+            Some(last) if page.len() == 1000 => cursor = Some(last.email_hash.clone()),
+            _ => break,
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out))
+}
+
+/// Quotes a CSV field when it needs it, and defuses spreadsheet formulas.
+pub(crate) fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) { format!("'{value}") } else { value.to_owned() };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+/// The operator's trap list.
+#[utoipa::path(get, path = "/v1/operator/suppressions", tag = "operator", security(("bearer" = [])),
+    responses((status = 200, body = TrapList)))]
+pub async fn list_traps(State(state): State<AppState>, _operator: OperatorCaller) -> ApiResult<Json<TrapList>> {
+    let items = state.store.trap_entries().await?;
+    Ok(Json(TrapList {
+        items: items.into_iter().map(TrapView::from).collect(),
+    }))
+}
+
+/// Adds a known spam-trap domain or address to the platform-wide list (operator).
+#[utoipa::path(post, path = "/v1/operator/suppressions", tag = "operator", security(("bearer" = [])),
+    request_body = AddTrap, responses((status = 201, body = TrapView), (status = 409, body = crate::error::Problem)))]
+pub async fn add_trap(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    ApiJson(req): ApiJson<AddTrap>,
+) -> ApiResult<(StatusCode, Json<TrapView>)> {
+    let note = Label::parse("note", &req.note, 500).map_err(|e| ApiError::invalid_field("/note", e.to_string()))?;
+    let value = match req.kind.as_str() {
+        "domain" => {
+            let probe = format!("x@{}", req.value.trim());
+            let check = state.checker().offline(&probe);
+            check.domain.ok_or_else(|| ApiError::invalid_field("/value", format!("'{}' is not a domain name", req.value)))?
+        }
+        "address" => state.address_hash(&parse_address(&req.value, "/value")?),
+        other => {
+            return Err(ApiError::invalid_field("/kind", format!("kind '{other}' is not one of domain, address")))
+        }
+    };
+    match state.store.add_trap(&req.kind, &value, note.as_str()).await? {
+        Some(entry) => Ok((StatusCode::CREATED, Json(TrapView::from(entry)))),
+        None => Err(ApiError::conflict("already-listed", format!("that {} is already on the trap list", req.kind))),
+    }
+}
+
+/// Removes an entry from the trap list (operator).
+#[utoipa::path(delete, path = "/v1/operator/suppressions/{id}", tag = "operator", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 204, description = "removed"), (status = 404, body = crate::error::Problem)))]
+pub async fn remove_trap(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if state.store.remove_trap(&id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("There is no trap entry '{id}'.")))
+    }
+}
