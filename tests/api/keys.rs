@@ -40,14 +40,23 @@ async fn a_key_is_shown_once_and_listed_without_its_secret(app: TestApp) {
         .any(|k| k["name"] == "CRM sync" && k["role"] == "sender" && k["revoked_at"].is_null()));
     // The new key works, and its use is recorded.
     app.get("/v1/workspace", &secret).await.expect(200);
-    let list = app.get("/v1/api-keys", &ws.key).await.expect(200);
-    let used = list["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|k| k["name"] == "CRM sync")
-        .cloned();
-    assert!(used.expect("listed")["last_used_at"].is_string());
+    // Use is recorded beside the request, so give it a moment.
+    let mut recorded = false;
+    for _ in 0..100 {
+        let list = app.get("/v1/api-keys", &ws.key).await.expect(200);
+        let used = list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|k| k["name"] == "CRM sync")
+            .cloned();
+        if used.expect("listed")["last_used_at"].is_string() {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(recorded, "the key's use was recorded");
 
     let bad_role = app
         .post(

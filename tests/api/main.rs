@@ -10,14 +10,18 @@
 //! - `privacy`: export and erasure
 //! - `isolation`: one workspace never sees another's data
 //! - `bad_input`: malformed and hostile requests
+//! - `addresses`: address checks, verdicts on contacts, suppression lists
+//! - `imports`: CSV imports, provenance, scoring, quarantine and review
 //! - `cli`: the `sendwell` binary itself
 
 mod support;
 
+mod addresses;
 mod bad_input;
 mod cli;
 mod consent;
 mod contacts;
+mod imports;
 mod isolation;
 mod keys;
 mod privacy;

@@ -1,12 +1,32 @@
 //! The test harness: `TestApp` spawns a server in this process on port 0.
 
 use reqwest::StatusCode;
+use sendwell_core::SystemClock;
+use sendwell_screen::dns::{DomainMail, StaticResolver};
 use sendwell_server::config::Settings;
 use sendwell_server::App;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use tempfile::TempDir;
 
 pub const PG_ENV: &str = "SENDWELL_TEST_DATABASE_URL";
+
+/// DNS for the tests: nothing outside this machine answers here.
+pub fn test_dns() -> StaticResolver {
+    StaticResolver::new()
+        .with(
+            "gmail.com",
+            DomainMail::Mx(vec!["gmail-smtp-in.l.google.com".into()]),
+            3600,
+        )
+        .with(
+            "acme-mail.com",
+            DomainMail::Mx(vec!["mx1.acme-mail.com".into()]),
+            3600,
+        )
+        .with("fallback-host.com", DomainMail::AddressFallback, 3600)
+        .with("nullmx-domain.com", DomainMail::NullMx, 3600)
+}
 
 /// Generates `sqlite` and `postgres` variants of each listed test function.
 #[macro_export]
@@ -59,6 +79,8 @@ pub struct TestApp {
     pub operator: String,
     pub dir: TempDir,
     pub database_url: Option<String>,
+    /// The DNS the server asks, to see what it asked.
+    pub dns: Arc<StaticResolver>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -116,7 +138,10 @@ impl TestApp {
         settings.database_url = database_url.clone();
         let operator = format!("test-operator-{}", random_hex());
         settings.operator_token = Some(operator.clone());
-        let app = App::prepare(settings).await.expect("server prepares");
+        let dns = Arc::new(test_dns());
+        let app = App::prepare_with(settings, Arc::new(SystemClock), dns.clone())
+            .await
+            .expect("server prepares");
         let listener = app.bind().await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -129,6 +154,7 @@ impl TestApp {
             operator,
             dir,
             database_url,
+            dns,
             stop: Some(stop),
         }
     }
@@ -246,6 +272,32 @@ impl TestApp {
             .await
             .expect(201);
         body["api_key"].as_str().expect("api_key").to_owned()
+    }
+
+    /// Posts a CSV import; `query` is the query string without `?`.
+    pub async fn import(&self, key: &str, query: &str, csv: &str) -> Resp {
+        let resp = self
+            .client
+            .post(self.url(&format!("/v1/imports?{query}")))
+            .bearer_auth(key)
+            .header("content-type", "text/csv")
+            .body(csv.to_owned())
+            .send()
+            .await
+            .expect("import sent");
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = resp.text().await.expect("body");
+        Resp {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            content_type,
+        }
     }
 
     /// A connection to this app's own database, for tests that must tamper with it.

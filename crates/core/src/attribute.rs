@@ -292,7 +292,9 @@ impl AttributeSchema {
 fn check_string(name: &AttributeName, s: &str) -> Result<(), AttributeError> {
     // Line breaks and tabs are text; NUL and other control characters are not
     // (PostgreSQL cannot even store NUL in JSON).
-    if s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+    if s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
         return Err(AttributeError::ControlCharacter {
             name: name.0.clone(),
         });
@@ -454,9 +456,13 @@ mod tests {
     #[test]
     fn control_characters_are_refused_but_line_breaks_kept() {
         let mut schema = AttributeSchema::default();
-        let errs = schema.resolve(&map(json!({"note": "a\u{0}b"}))).expect_err("NUL");
+        let errs = schema
+            .resolve(&map(json!({"note": "a\u{0}b"})))
+            .expect_err("NUL");
         assert!(matches!(errs[0], AttributeError::ControlCharacter { .. }));
-        assert!(schema.resolve(&map(json!({"note": "line one\nline two\ttab"}))).is_ok());
+        assert!(schema
+            .resolve(&map(json!({"note": "line one\nline two\ttab"})))
+            .is_ok());
     }
 
     #[test]

@@ -35,8 +35,14 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
-            .field("database_url", &self.database_url.as_deref().map(sendwell_store::redact))
-            .field("operator_token", &self.operator_token.as_ref().map(|_| "(set)"))
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(sendwell_store::redact),
+            )
+            .field(
+                "operator_token",
+                &self.operator_token.as_ref().map(|_| "(set)"),
+            )
             .field("secret_key", &self.secret_key.as_ref().map(|_| "(set)"))
             .field("max_body_bytes", &self.max_body_bytes)
             .field("dns", &self.dns)
@@ -183,7 +189,10 @@ impl Settings {
         if let Some(v) = number("SENDWELL_IMPORT_ACCEPT_SCORE", file.import_accept_score)? {
             thresholds.accept_at = v;
         }
-        if let Some(v) = number("SENDWELL_IMPORT_QUARANTINE_BELOW", file.import_quarantine_below)? {
+        if let Some(v) = number(
+            "SENDWELL_IMPORT_QUARANTINE_BELOW",
+            file.import_quarantine_below,
+        )? {
             thresholds.quarantine_below = v;
         }
         Ok(Self {

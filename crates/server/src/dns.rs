@@ -37,7 +37,12 @@ impl MailDomainResolver for SystemResolver {
                     let ttl = ttl_until(mx.valid_until());
                     let mut records: Vec<(u16, String)> = mx
                         .iter()
-                        .map(|r| (r.preference(), r.exchange().to_utf8().trim_end_matches('.').to_owned()))
+                        .map(|r| {
+                            (
+                                r.preference(),
+                                r.exchange().to_utf8().trim_end_matches('.').to_owned(),
+                            )
+                        })
                         .collect();
                     records.sort();
                     let answer = if records.len() == 1 && records[0].1.is_empty() {
@@ -51,24 +56,26 @@ impl MailDomainResolver for SystemResolver {
                     answer: DomainMail::NoMail,
                     ttl: Duration::from_secs(300),
                 },
-                Err(e) if e.is_no_records_found() => match self.resolver.lookup_ip(fqdn.as_str()).await {
-                    Ok(ips) if ips.iter().next().is_some() => Resolved {
-                        answer: DomainMail::AddressFallback,
-                        ttl: ttl_until(ips.valid_until()),
-                    },
-                    Ok(_) => Resolved {
-                        answer: DomainMail::NoMail,
-                        ttl: Duration::from_secs(300),
-                    },
-                    Err(e) if e.is_no_records_found() || e.is_nx_domain() => Resolved {
-                        answer: DomainMail::NoMail,
-                        ttl: Duration::from_secs(300),
-                    },
-                    Err(e) => Resolved {
-                        answer: DomainMail::TempFail(e.to_string()),
-                        ttl: Duration::ZERO,
-                    },
-                },
+                Err(e) if e.is_no_records_found() => {
+                    match self.resolver.lookup_ip(fqdn.as_str()).await {
+                        Ok(ips) if ips.iter().next().is_some() => Resolved {
+                            answer: DomainMail::AddressFallback,
+                            ttl: ttl_until(ips.valid_until()),
+                        },
+                        Ok(_) => Resolved {
+                            answer: DomainMail::NoMail,
+                            ttl: Duration::from_secs(300),
+                        },
+                        Err(e) if e.is_no_records_found() || e.is_nx_domain() => Resolved {
+                            answer: DomainMail::NoMail,
+                            ttl: Duration::from_secs(300),
+                        },
+                        Err(e) => Resolved {
+                            answer: DomainMail::TempFail(e.to_string()),
+                            ttl: Duration::ZERO,
+                        },
+                    }
+                }
                 Err(e) => Resolved {
                     answer: DomainMail::TempFail(e.to_string()),
                     ttl: Duration::ZERO,

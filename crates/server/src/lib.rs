@@ -96,7 +96,13 @@ impl App {
             resolver: CachingResolver::new(resolver, clock),
             thresholds: settings.import_thresholds,
         };
-        let state = AppState::new(store, &operator_token, secret, settings.max_body_bytes, screening);
+        let state = AppState::new(
+            store,
+            &operator_token,
+            secret,
+            settings.max_body_bytes,
+            screening,
+        );
         Ok(Self {
             state,
             settings,

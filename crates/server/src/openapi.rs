@@ -1,7 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use crate::api::{
-    addresses, consent, contacts, guidelines, health, imports, keys, operator, suppressions, workspace,
+    addresses, consent, contacts, guidelines, health, imports, keys, operator, suppressions,
+    workspace,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};

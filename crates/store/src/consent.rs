@@ -94,11 +94,12 @@ impl Store {
             StoreError::Integrity(format!("workspace {ws} has no consent ledger head"))
         })?;
         // Checked under the head's lock, so an erasure cannot slip in between.
-        let exists = sqlx::query("SELECT 1 AS one FROM contacts WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.as_str().to_owned())
-            .bind(new.contact_id.as_str().to_owned())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists =
+            sqlx::query("SELECT 1 AS one FROM contacts WHERE workspace_id = $1 AND id = $2")
+                .bind(ws.as_str().to_owned())
+                .bind(new.contact_id.as_str().to_owned())
+                .fetch_optional(&mut *tx)
+                .await?;
         if exists.is_none() {
             return Ok(None);
         }
@@ -303,7 +304,8 @@ impl Store {
         for (seq, id, contact) in without_evidence {
             // An erasure also removed the contact; evidence gone from a
             // contact that is still there, or never erased, was removed by hand.
-            let erasure = erased.contains(contact.as_str()) && !self.contact_exists(ws, &contact).await?;
+            let erasure =
+                erased.contains(contact.as_str()) && !self.contact_exists(ws, &contact).await?;
             if erasure {
                 erased_events += 1;
                 continue;
@@ -372,17 +374,22 @@ pub(crate) async fn append_bulk_in_tx(
     if events.is_empty() {
         return Ok(0);
     }
-    let head = sqlx::query("UPDATE consent_heads SET seq = seq WHERE workspace_id = $1 RETURNING seq, hash")
-        .bind(ws.as_str().to_owned())
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| StoreError::Integrity(format!("workspace {ws} has no consent ledger head")))?;
+    let head = sqlx::query(
+        "UPDATE consent_heads SET seq = seq WHERE workspace_id = $1 RETURNING seq, hash",
+    )
+    .bind(ws.as_str().to_owned())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| StoreError::Integrity(format!("workspace {ws} has no consent ledger head")))?;
     let mut seq = get_i64(&head, "seq")?;
     let mut prev_hash = get_str(&head, "hash")?;
     // Current state of the contacts concerned.
     let mut current: HashMap<(String, String), TopicConsent> = HashMap::new();
     let ids: Vec<String> = {
-        let mut v: Vec<String> = events.iter().map(|e| e.contact_id.as_str().to_owned()).collect();
+        let mut v: Vec<String> = events
+            .iter()
+            .map(|e| e.contact_id.as_str().to_owned())
+            .collect();
         v.sort();
         v.dedup();
         v
@@ -404,19 +411,26 @@ pub(crate) async fn append_bulk_in_tx(
             current.insert(
                 (get_str(&row, "contact_id")?, get_str(&row, "topic")?),
                 TopicConsent {
-                    status: ConsentStatus::parse(&status).ok_or_else(|| corrupt("consent status", &status))?,
+                    status: ConsentStatus::parse(&status)
+                        .ok_or_else(|| corrupt("consent status", &status))?,
                     double_opt_in: row.try_get::<i64, _>("double_opt_in")? != 0,
                     since: get_ts(&row, "since")?,
-                    event_id: ConsentEventId::parse(&event_id).map_err(|_| corrupt("event id", &event_id))?,
+                    event_id: ConsentEventId::parse(&event_id)
+                        .map_err(|_| corrupt("event id", &event_id))?,
                 },
             );
         }
     }
     let mut sealed = Vec::with_capacity(events.len());
     for new in events {
-        let key = (new.contact_id.as_str().to_owned(), new.topic.as_str().to_owned());
+        let key = (
+            new.contact_id.as_str().to_owned(),
+            new.topic.as_str().to_owned(),
+        );
         let previous = current.get(&key);
-        if new.action != ConsentAction::OptOut && previous.is_some_and(|p| p.status == ConsentStatus::OptedOut) {
+        if new.action != ConsentAction::OptOut
+            && previous.is_some_and(|p| p.status == ConsentStatus::OptedOut)
+        {
             continue;
         }
         seq += 1;
@@ -430,7 +444,10 @@ pub(crate) async fn append_bulk_in_tx(
         let rows: Vec<String> = (0..chunk.len())
             .map(|i| format!("({})", store.params(i * EVENT_PARAMS + 1, EVENT_PARAMS)))
             .collect();
-        let sql = format!("INSERT INTO consent_events ({EVENT_COLUMNS}) VALUES {}", rows.join(", "));
+        let sql = format!(
+            "INSERT INTO consent_events ({EVENT_COLUMNS}) VALUES {}",
+            rows.join(", ")
+        );
         let mut q = sqlx::query(&sql);
         for e in chunk {
             let (json, salt) = match &e.evidence {

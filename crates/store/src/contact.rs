@@ -246,7 +246,9 @@ fn contact_from(row: Row_) -> Contact {
         suppression: None,
         consent: BTreeMap::new(),
         address_verdict: row.address_verdict,
-        address_check: row.address_check.and_then(|j| serde_json::from_str(&j).ok()),
+        address_check: row
+            .address_check
+            .and_then(|j| serde_json::from_str(&j).ok()),
         import_id: row.import_id,
         quarantined: row.quarantined,
         email_hash: row.email_hash,
@@ -257,7 +259,10 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-pub(crate) async fn load_schema(tx: &mut Transaction<'_, Any>, ws: &WorkspaceId) -> Result<AttributeSchema> {
+pub(crate) async fn load_schema(
+    tx: &mut Transaction<'_, Any>,
+    ws: &WorkspaceId,
+) -> Result<AttributeSchema> {
     let rows = sqlx::query("SELECT name, kind FROM attribute_schema WHERE workspace_id = $1")
         .bind(ws.as_str().to_owned())
         .fetch_all(&mut **tx)
@@ -349,12 +354,15 @@ impl Store {
         let mut tx = self.write.begin().await?;
         let before = load_schema(&mut tx, ws).await?;
         let mut schema = before.clone();
-        let (outcomes, errors) =
-            self.upsert_in_tx(&mut tx, ws, &mut schema, items, None, OnItemError::FailAll).await?;
+        let (outcomes, errors) = self
+            .upsert_in_tx(&mut tx, ws, &mut schema, items, None, OnItemError::FailAll)
+            .await?;
         if !errors.is_empty() {
             return Ok(Err(errors));
         }
-        if let Err(errors) = save_new_types(&mut tx, ws, &before, &schema, items, self.now()).await? {
+        if let Err(errors) =
+            save_new_types(&mut tx, ws, &before, &schema, items, self.now()).await?
+        {
             return Ok(Err(errors));
         }
         tx.commit().await?;
@@ -409,9 +417,14 @@ impl Store {
         let original_keys: Vec<Option<String>> = rows.iter().map(|r| r.email_key.clone()).collect();
         let mut outcomes = Vec::with_capacity(items.len());
         for (index, (item, item_changes)) in items.iter().zip(&changes).enumerate() {
-            let Some(item_changes) = item_changes else { continue };
+            let Some(item_changes) = item_changes else {
+                continue;
+            };
             let email_key = item.email.as_ref().map(EmailAddress::key);
-            let found_ext = item.external_id.as_ref().and_then(|x| by_ext.get(x).copied());
+            let found_ext = item
+                .external_id
+                .as_ref()
+                .and_then(|x| by_ext.get(x).copied());
             let found_email = email_key.as_ref().and_then(|k| by_email.get(k).copied());
             let conflict = |msg: String| BatchItemError {
                 index,
@@ -565,13 +578,11 @@ impl Store {
             }
             match q.execute(&mut **tx).await {
                 Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => {
-                    return Err(StoreError::Conflict(
-                        "another request created a contact with the same email or external_id at the \
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict(
+                    "another request created a contact with the same email or external_id at the \
                          same time; send the request again"
-                            .to_owned(),
-                    ))
-                }
+                        .to_owned(),
+                )),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -805,7 +816,10 @@ impl Store {
         if after.declare(name.clone(), kind).is_err() {
             return Ok(Err(kind));
         }
-        if save_new_types(&mut tx, ws, &before, &after, &[], now).await?.is_err() {
+        if save_new_types(&mut tx, ws, &before, &after, &[], now)
+            .await?
+            .is_err()
+        {
             let current = load_schema(&mut tx, ws).await?;
             return Ok(Err(current.get(name).unwrap_or(kind)));
         }

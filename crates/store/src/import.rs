@@ -4,7 +4,10 @@
 //! operator's review.
 
 use crate::consent::append_bulk_in_tx;
-use crate::contact::{load_schema, save_new_types, BatchItemError, ContactInput, CreateTag, OnItemError, UpsertOutcome};
+use crate::contact::{
+    load_schema, save_new_types, BatchItemError, ContactInput, CreateTag, OnItemError,
+    UpsertOutcome,
+};
 use crate::{get_opt_str, get_opt_ts, get_str, get_ts, Result, Store};
 use sendwell_core::attribute::AttributeSchema;
 use sendwell_core::consent::NewConsentEvent;
@@ -53,7 +56,8 @@ pub enum ReviewError {
     NotQuarantined(String),
 }
 
-const IMPORT_COLUMNS: &str = "id, workspace_id, source, description, consent, consent_topic, consent_statement, \
+const IMPORT_COLUMNS: &str =
+    "id, workspace_id, source, description, consent, consent_topic, consent_statement, \
      status, score, counts, signals, actor, created_at, finished_at, reviewed_at, review_note";
 
 fn record_from(row: &AnyRow) -> Result<ImportRecord> {
@@ -122,11 +126,12 @@ impl Store {
         .bind(now.millis())
         .execute(&mut *tx)
         .await?;
-        let existing: i64 = sqlx::query("SELECT COUNT(*) AS n FROM contacts WHERE workspace_id = $1")
-            .bind(ws.as_str().to_owned())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
+        let existing: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM contacts WHERE workspace_id = $1")
+                .bind(ws.as_str().to_owned())
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("n")?;
         let before = load_schema(&mut tx, ws).await?;
         Ok(ImportSession {
             store: self.clone(),
@@ -139,7 +144,11 @@ impl Store {
         })
     }
 
-    pub async fn import_record(&self, ws: Option<&WorkspaceId>, id: &str) -> Result<Option<ImportRecord>> {
+    pub async fn import_record(
+        &self,
+        ws: Option<&WorkspaceId>,
+        id: &str,
+    ) -> Result<Option<ImportRecord>> {
         let mut sql = format!("SELECT {IMPORT_COLUMNS} FROM imports WHERE id = $1");
         if ws.is_some() {
             sql.push_str(" AND workspace_id = $2");
@@ -205,10 +214,12 @@ impl Store {
     ) -> Result<std::result::Result<ImportRecord, ReviewError>> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
-        let row = sqlx::query(&format!("SELECT {IMPORT_COLUMNS} FROM imports WHERE id = $1"))
-            .bind(id.to_owned())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {IMPORT_COLUMNS} FROM imports WHERE id = $1"
+        ))
+        .bind(id.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(record) = row.as_ref().map(record_from).transpose()? else {
             return Ok(Err(ReviewError::NotFound));
         };
@@ -216,19 +227,23 @@ impl Store {
             return Ok(Err(ReviewError::NotQuarantined(record.status)));
         }
         let status = if approve { "approved" } else { "rejected" };
-        sqlx::query("UPDATE imports SET status = $1, reviewed_at = $2, review_note = $3 WHERE id = $4")
-            .bind(status)
-            .bind(now.millis())
-            .bind(note.to_owned())
+        sqlx::query(
+            "UPDATE imports SET status = $1, reviewed_at = $2, review_note = $3 WHERE id = $4",
+        )
+        .bind(status)
+        .bind(now.millis())
+        .bind(note.to_owned())
+        .bind(id.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        if approve {
+            sqlx::query(
+                "UPDATE contacts SET quarantined = 0 WHERE workspace_id = $1 AND import_id = $2",
+            )
+            .bind(record.workspace_id.clone())
             .bind(id.to_owned())
             .execute(&mut *tx)
             .await?;
-        if approve {
-            sqlx::query("UPDATE contacts SET quarantined = 0 WHERE workspace_id = $1 AND import_id = $2")
-                .bind(record.workspace_id.clone())
-                .bind(id.to_owned())
-                .execute(&mut *tx)
-                .await?;
         }
         let ws = WorkspaceId::parse(&record.workspace_id)
             .map_err(|_| crate::corrupt("workspace id", &record.workspace_id))?;
@@ -237,7 +252,11 @@ impl Store {
             crate::audit::NewAudit {
                 workspace_id: &ws,
                 actor: "operator",
-                action: if approve { "import.approved" } else { "import.rejected" },
+                action: if approve {
+                    "import.approved"
+                } else {
+                    "import.rejected"
+                },
                 transition: None,
                 reason: &format!("import {id} {status} by the operator: {note}"),
             },
@@ -256,19 +275,32 @@ impl Store {
 
 impl ImportSession {
     /// Writes one batch; rows with errors are skipped and returned.
-    pub async fn write(&mut self, items: &[ContactInput]) -> Result<(Vec<UpsertOutcome>, Vec<BatchItemError>)> {
+    pub async fn write(
+        &mut self,
+        items: &[ContactInput],
+    ) -> Result<(Vec<UpsertOutcome>, Vec<BatchItemError>)> {
         let tag = CreateTag {
             import_id: self.id.clone(),
             quarantine: true,
         };
         let store = self.store.clone();
         store
-            .upsert_in_tx(&mut self.tx, &self.ws, &mut self.schema, items, Some(&tag), OnItemError::SkipItem)
+            .upsert_in_tx(
+                &mut self.tx,
+                &self.ws,
+                &mut self.schema,
+                items,
+                Some(&tag),
+                OnItemError::SkipItem,
+            )
             .await
     }
 
     /// Which of these address hashes this workspace, and other workspaces, suppress.
-    pub async fn suppressed(&mut self, hashes: &[String]) -> Result<(HashSet<String>, HashSet<String>)> {
+    pub async fn suppressed(
+        &mut self,
+        hashes: &[String],
+    ) -> Result<(HashSet<String>, HashSet<String>)> {
         let mut here = HashSet::new();
         let mut elsewhere = HashSet::new();
         for chunk in hashes.chunks(1000) {
@@ -301,17 +333,24 @@ impl ImportSession {
     }
 
     /// Saves the verdict; releases the created contacts unless quarantined.
-    pub async fn finish(mut self, verdict: ImportVerdict) -> Result<std::result::Result<ImportRecord, Vec<BatchItemError>>> {
+    pub async fn finish(
+        mut self,
+        verdict: ImportVerdict,
+    ) -> Result<std::result::Result<ImportRecord, Vec<BatchItemError>>> {
         let now = self.store.now();
-        if let Err(errors) = save_new_types(&mut self.tx, &self.ws, &self.before, &self.schema, &[], now).await? {
+        if let Err(errors) =
+            save_new_types(&mut self.tx, &self.ws, &self.before, &self.schema, &[], now).await?
+        {
             return Ok(Err(errors));
         }
         if verdict.status != "quarantined" {
-            sqlx::query("UPDATE contacts SET quarantined = 0 WHERE workspace_id = $1 AND import_id = $2")
-                .bind(self.ws.as_str().to_owned())
-                .bind(self.id.clone())
-                .execute(&mut *self.tx)
-                .await?;
+            sqlx::query(
+                "UPDATE contacts SET quarantined = 0 WHERE workspace_id = $1 AND import_id = $2",
+            )
+            .bind(self.ws.as_str().to_owned())
+            .bind(self.id.clone())
+            .execute(&mut *self.tx)
+            .await?;
         }
         sqlx::query(
             "UPDATE imports SET status = $1, score = $2, counts = $3, signals = $4, rejects = $5, finished_at = $6 \
@@ -328,12 +367,10 @@ impl ImportSession {
         .await?;
         let id = self.id.clone();
         self.tx.commit().await?;
-        let record = self
-            .store
-            .import_record(None, &id)
-            .await?
-            .ok_or_else(|| crate::StoreError::Integrity("finished import not found".to_owned()))?;
+        let record =
+            self.store.import_record(None, &id).await?.ok_or_else(|| {
+                crate::StoreError::Integrity("finished import not found".to_owned())
+            })?;
         Ok(Ok(record))
     }
 }
-

@@ -22,13 +22,13 @@ mod workspace;
 pub use audit::AuditEntry;
 pub use consent::{ContactProof, LedgerVerification};
 pub use contact::{
-    AddressStamp, BatchItemError, BatchItemProblem, Contact, ContactExport, ContactInput, ContactPage,
-    Suppression, UpsertOutcome, UpsertStatus,
+    AddressStamp, BatchItemError, BatchItemProblem, Contact, ContactExport, ContactInput,
+    ContactPage, Suppression, UpsertOutcome, UpsertStatus,
 };
 pub use guidelines::{AcceptError, Acceptance, Guidelines};
 pub use import::{ImportRecord, ImportSession, ImportVerdict, NewImport, ReviewError};
-pub use suppression::{SuppressionEntry, TrapEntry, TrapList, UnsuppressError, PERSON_REASONS};
 pub use key::{ApiKeyRecord, AuthKey, NewKeyRow, RevokeError};
+pub use suppression::{SuppressionEntry, TrapEntry, TrapList, UnsuppressError, PERSON_REASONS};
 pub use workspace::{Workspace, WorkspaceUpdate};
 
 use sendwell_core::{Clock, Timestamp};

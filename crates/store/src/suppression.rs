@@ -92,7 +92,11 @@ impl Store {
         rows.iter().map(entry_from).collect()
     }
 
-    pub async fn suppression(&self, ws: &WorkspaceId, hash: &str) -> Result<Option<SuppressionEntry>> {
+    pub async fn suppression(
+        &self,
+        ws: &WorkspaceId,
+        hash: &str,
+    ) -> Result<Option<SuppressionEntry>> {
         let row = sqlx::query(
             "SELECT email, email_hash, reason, source, created_at FROM suppressions \
              WHERE workspace_id = $1 AND email_hash = $2",
@@ -170,9 +174,11 @@ impl Store {
     }
 
     pub async fn trap_entries(&self) -> Result<Vec<TrapEntry>> {
-        let rows = sqlx::query("SELECT id, kind, value, note, created_at FROM operator_suppressions ORDER BY id")
-            .fetch_all(&self.read)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, kind, value, note, created_at FROM operator_suppressions ORDER BY id",
+        )
+        .fetch_all(&self.read)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(TrapEntry {

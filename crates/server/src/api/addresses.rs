@@ -86,7 +86,8 @@ pub(crate) async fn check_one(
     let mut check = state.checker().offline(address);
     if !offline && check.verdict != Verdict::Invalid {
         if let Some(domain) = check.domain.clone() {
-            let resolved = sendwell_screen::MailDomainResolver::resolve(state.resolver(), &domain).await;
+            let resolved =
+                sendwell_screen::MailDomainResolver::resolve(state.resolver(), &domain).await;
             check = check.with_dns(&resolved.answer);
         }
     }
@@ -94,7 +95,9 @@ pub(crate) async fn check_one(
         if traps.matches(&domain, &state.key_hash(&normalized.to_lowercase())) {
             check.reasons.push(sendwell_screen::Reason {
                 code: "trap",
-                detail: "the operator lists this address or domain as a spam trap; it is never mailed".to_owned(),
+                detail:
+                    "the operator lists this address or domain as a spam trap; it is never mailed"
+                        .to_owned(),
             });
             check.verdict = Verdict::Invalid;
         }
@@ -121,7 +124,9 @@ pub async fn check(
     let traps = state.store.trap_list().await?;
     let mut results = Vec::with_capacity(n);
     for a in &req.addresses {
-        results.push(CheckView::from(&check_one(&state, a, req.offline, &traps).await));
+        results.push(CheckView::from(
+            &check_one(&state, a, req.offline, &traps).await,
+        ));
     }
     Ok(Json(CheckResponse { results }))
 }

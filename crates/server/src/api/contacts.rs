@@ -273,7 +273,10 @@ fn parse_write(
         return Err(problems);
     }
     let email_hash = email.as_ref().map(|e| state.address_hash(e));
-    let address = w.email.as_deref().map(|text| stamp(&state.checker().offline(text)));
+    let address = w
+        .email
+        .as_deref()
+        .map(|text| stamp(&state.checker().offline(text)));
     Ok(ContactInput {
         address,
         email,

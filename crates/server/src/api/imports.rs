@@ -22,7 +22,9 @@ use sendwell_core::text::Label;
 use sendwell_core::{AttributeName, AttributeType, EmailAddress, Permission, Timestamp};
 use sendwell_screen::score::{assess, Context, ImportCounts};
 use sendwell_screen::{AddressCheck, MailDomainResolver, Verdict};
-use sendwell_store::{BatchItemProblem, ContactInput, ImportRecord, ImportVerdict, NewImport, ReviewError};
+use sendwell_store::{
+    BatchItemProblem, ContactInput, ImportRecord, ImportVerdict, NewImport, ReviewError,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -35,8 +37,22 @@ pub const MAX_IMPORT_BYTES: usize = 1024 * 1024 * 1024;
 const BATCH: usize = 2000;
 
 /// How a list was procured. The refused kinds are refused by name.
-const SOURCES: &[&str] = &["signup_form", "product_users", "event_signup", "customer_records", "migration", "other"];
-const REFUSED_SOURCES: &[&str] = &["purchased", "rented", "scraped", "borrowed", "bought", "list_broker"];
+const SOURCES: &[&str] = &[
+    "signup_form",
+    "product_users",
+    "event_signup",
+    "customer_records",
+    "migration",
+    "other",
+];
+const REFUSED_SOURCES: &[&str] = &[
+    "purchased",
+    "rented",
+    "scraped",
+    "borrowed",
+    "bought",
+    "list_broker",
+];
 const CONSENTS: &[&str] = &["none", "opt_in", "double_opt_in"];
 
 #[derive(Deserialize, IntoParams)]
@@ -128,7 +144,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/v1/imports",
-            post(create).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)).get(list),
+            post(create)
+                .layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES))
+                .get(list),
         )
         .route("/v1/imports/{id}", get(get_one))
         .route("/v1/imports/{id}/rejects.csv", get(rejects))
@@ -146,12 +164,19 @@ struct Declaration {
 }
 
 fn declaration(q: ImportQuery, actor: String) -> Result<Declaration, ApiError> {
-    let source = q.source.as_deref().map(|s| s.trim().to_lowercase()).ok_or_else(|| {
-        ApiError::invalid_field(
-            "/source",
-            format!("say how this list was procured: source={}", SOURCES.join(" | ")),
-        )
-    })?;
+    let source = q
+        .source
+        .as_deref()
+        .map(|s| s.trim().to_lowercase())
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "/source",
+                format!(
+                    "say how this list was procured: source={}",
+                    SOURCES.join(" | ")
+                ),
+            )
+        })?;
     if REFUSED_SOURCES.contains(&source.as_str()) {
         return Err(ApiError::invalid_field(
             "/source",
@@ -168,8 +193,17 @@ fn declaration(q: ImportQuery, actor: String) -> Result<Declaration, ApiError> {
             format!("source '{source}' is not one of {}", SOURCES.join(", ")),
         ));
     }
-    let description = match q.description.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
-        Some(d) => Some(Label::parse("description", d, 1000).map_err(|e| ApiError::invalid_field("/description", e.to_string()))?.into_string()),
+    let description = match q
+        .description
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        Some(d) => Some(
+            Label::parse("description", d, 1000)
+                .map_err(|e| ApiError::invalid_field("/description", e.to_string()))?
+                .into_string(),
+        ),
         None => None,
     };
     if source == "other" && description.is_none() {
@@ -180,14 +214,28 @@ fn declaration(q: ImportQuery, actor: String) -> Result<Declaration, ApiError> {
     }
     let consent = q.consent.as_deref().unwrap_or("none").trim().to_lowercase();
     if !CONSENTS.contains(&consent.as_str()) {
-        return Err(ApiError::invalid_field("/consent", format!("consent '{consent}' is not one of {}", CONSENTS.join(", "))));
+        return Err(ApiError::invalid_field(
+            "/consent",
+            format!("consent '{consent}' is not one of {}", CONSENTS.join(", ")),
+        ));
     }
     let topic = match q.consent_topic.as_deref() {
-        Some(t) => Topic::parse(t).map_err(|e| ApiError::invalid_field("/consent_topic", e.to_string()))?,
+        Some(t) => {
+            Topic::parse(t).map_err(|e| ApiError::invalid_field("/consent_topic", e.to_string()))?
+        }
         None => Topic::marketing(),
     };
-    let statement = match q.consent_statement.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(s) => Some(Label::parse("consent_statement", s, 2000).map_err(|e| ApiError::invalid_field("/consent_statement", e.to_string()))?.into_string()),
+    let statement = match q
+        .consent_statement
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(s) => Some(
+            Label::parse("consent_statement", s, 2000)
+                .map_err(|e| ApiError::invalid_field("/consent_statement", e.to_string()))?
+                .into_string(),
+        ),
         None => None,
     };
     let consent_event = match consent.as_str() {
@@ -199,21 +247,32 @@ fn declaration(q: ImportQuery, actor: String) -> Result<Declaration, ApiError> {
                     "declared consent needs consent_statement: how and when these people agreed, in words you could show them",
                 )
             })?;
-            let action = if other == "double_opt_in" { ConsentAction::DoubleOptInConfirmed } else { ConsentAction::OptIn };
+            let action = if other == "double_opt_in" {
+                ConsentAction::DoubleOptInConfirmed
+            } else {
+                ConsentAction::OptIn
+            };
             Some((action, topic.clone(), statement))
         }
     };
     let dns = match q.checks.as_deref().unwrap_or("offline") {
         "offline" => false,
         "dns" => true,
-        other => return Err(ApiError::invalid_field("/checks", format!("checks '{other}' is not one of offline, dns"))),
+        other => {
+            return Err(ApiError::invalid_field(
+                "/checks",
+                format!("checks '{other}' is not one of offline, dns"),
+            ))
+        }
     };
     Ok(Declaration {
         meta: NewImport {
             source,
             description,
             consent,
-            consent_topic: consent_event.as_ref().map(|(_, t, _)| t.as_str().to_owned()),
+            consent_topic: consent_event
+                .as_ref()
+                .map(|(_, t, _)| t.as_str().to_owned()),
             consent_statement: statement,
             actor,
         },
@@ -326,6 +385,9 @@ struct Row {
     outcome: Result<(AddressCheck, ContactInput), String>,
 }
 
+/// Attribute columns: name, and type once known (from the schema or the first value).
+type AttributeColumns = Vec<(String, Option<AttributeType>)>;
+
 #[derive(Clone, Copy)]
 enum Column {
     Email,
@@ -337,10 +399,16 @@ enum Column {
 }
 
 fn normalise_header(h: &str) -> String {
-    h.trim().trim_start_matches('\u{feff}').to_lowercase().replace([' ', '-', '.'], "_")
+    h.trim()
+        .trim_start_matches('\u{feff}')
+        .to_lowercase()
+        .replace([' ', '-', '.'], "_")
 }
 
-fn columns(headers: &csv::StringRecord, known: &HashMap<String, AttributeType>) -> Result<(Vec<Column>, Vec<(String, Option<AttributeType>)>), ApiError> {
+fn columns(
+    headers: &csv::StringRecord,
+    known: &HashMap<String, AttributeType>,
+) -> Result<(Vec<Column>, AttributeColumns), ApiError> {
     let mut cols = Vec::new();
     let mut attrs: Vec<(String, Option<AttributeType>)> = Vec::new();
     let mut seen = HashSet::new();
@@ -354,7 +422,10 @@ fn columns(headers: &csv::StringRecord, known: &HashMap<String, AttributeType>) 
             "last_seen_at" => Column::LastSeenAt,
             other => {
                 let attr = AttributeName::parse(other).map_err(|e| {
-                    ApiError::invalid_field("/header", format!("column '{h}' cannot be imported: {e}"))
+                    ApiError::invalid_field(
+                        "/header",
+                        format!("column '{h}' cannot be imported: {e}"),
+                    )
                 })?;
                 attrs.push((attr.as_str().to_owned(), known.get(attr.as_str()).copied()));
                 Column::Attribute(attrs.len() - 1)
@@ -369,7 +440,10 @@ fn columns(headers: &csv::StringRecord, known: &HashMap<String, AttributeType>) 
             Column::LastSeenAt => "last_seen_at".into(),
         };
         if !seen.insert(key.clone()) {
-            return Err(ApiError::invalid_field("/header", format!("two columns mean '{key}'; keep one")));
+            return Err(ApiError::invalid_field(
+                "/header",
+                format!("two columns mean '{key}'; keep one"),
+            ));
         }
         cols.push(col);
     }
@@ -393,7 +467,8 @@ fn looks_boolean(v: &str) -> Option<bool> {
 fn number(v: &str) -> Option<serde_json::Number> {
     let digits = v.strip_prefix('-').unwrap_or(v);
     let leading_zero = digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.");
-    if leading_zero || digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
+    if leading_zero || digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+    {
         return None;
     }
     if let Ok(i) = v.parse::<i64>() {
@@ -404,7 +479,10 @@ fn number(v: &str) -> Option<serde_json::Number> {
 
 /// The type a column takes from its first value, when the schema has none.
 fn infer(v: &str) -> AttributeType {
-    if matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no") {
+    if matches!(
+        v.to_ascii_lowercase().as_str(),
+        "true" | "false" | "yes" | "no"
+    ) {
         AttributeType::Boolean
     } else if number(v).is_some() {
         AttributeType::Number
@@ -418,11 +496,17 @@ fn infer(v: &str) -> AttributeType {
 fn convert(column: &str, kind: AttributeType, v: &str) -> Result<Value, String> {
     match kind {
         AttributeType::String => Ok(Value::String(v.to_owned())),
-        AttributeType::Number => number(v).map(Value::Number).ok_or_else(|| format!("column {column}: '{v}' is not a number")),
-        AttributeType::Boolean => looks_boolean(v).map(Value::Bool).ok_or_else(|| format!("column {column}: '{v}' is not true or false")),
+        AttributeType::Number => number(v)
+            .map(Value::Number)
+            .ok_or_else(|| format!("column {column}: '{v}' is not a number")),
+        AttributeType::Boolean => looks_boolean(v)
+            .map(Value::Bool)
+            .ok_or_else(|| format!("column {column}: '{v}' is not true or false")),
         AttributeType::Date => {
             if v.chars().all(|c| c.is_ascii_digit()) {
-                number(v).map(Value::Number).ok_or_else(|| format!("column {column}: '{v}' is not a date"))
+                number(v)
+                    .map(Value::Number)
+                    .ok_or_else(|| format!("column {column}: '{v}' is not a date"))
             } else {
                 Ok(Value::String(v.to_owned()))
             }
@@ -441,7 +525,9 @@ fn read_csv(
     let headers = match csv.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            let _ = out.blocking_send(Parsed::Fatal(ApiError::bad_request(format!("The CSV could not be read: {e}."))));
+            let _ = out.blocking_send(Parsed::Fatal(ApiError::bad_request(format!(
+                "The CSV could not be read: {e}."
+            ))));
             return;
         }
     };
@@ -460,7 +546,9 @@ fn read_csv(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let _ = out.blocking_send(Parsed::Fatal(ApiError::bad_request(format!("The CSV could not be read: {e}."))));
+                let _ = out.blocking_send(Parsed::Fatal(ApiError::bad_request(format!(
+                    "The CSV could not be read: {e}."
+                ))));
                 return;
             }
         }
@@ -475,8 +563,19 @@ fn read_csv(
             return;
         }
         let line = record.position().map_or(rows + 1, |p| p.line());
-        batch.push(parse_row(&record, line, &cols, &mut attrs, &state, headers.len()));
-        if batch.len() == BATCH && out.blocking_send(Parsed::Batch(std::mem::take(&mut batch))).is_err() {
+        batch.push(parse_row(
+            &record,
+            line,
+            &cols,
+            &mut attrs,
+            &state,
+            headers.len(),
+        ));
+        if batch.len() == BATCH
+            && out
+                .blocking_send(Parsed::Batch(std::mem::take(&mut batch)))
+                .is_err()
+        {
             return;
         }
     }
@@ -497,7 +596,10 @@ fn parse_row(
     let mut input = ContactInput::default();
     let mut failure: Option<String> = None;
     if record.len() != width {
-        failure = Some(format!("the row has {} fields; the header has {width}", record.len()));
+        failure = Some(format!(
+            "the row has {} fields; the header has {width}",
+            record.len()
+        ));
     }
     for (field, col) in record.iter().zip(cols) {
         let Ok(value) = std::str::from_utf8(field) else {
@@ -513,10 +615,18 @@ fn parse_row(
                 email = value.to_owned();
                 Ok(())
             }
-            Column::ExternalId => Label::parse("external_id", value, 255).map(|l| input.external_id = Some(l.into_string())).map_err(|e| e.to_string()),
-            Column::Name => Label::parse("name", value, 255).map(|l| input.name = Some(l.into_string())).map_err(|e| e.to_string()),
-            Column::CreatedAt => Timestamp::parse(value).map(|t| input.created_at = Some(t)).map_err(|e| e.to_string()),
-            Column::LastSeenAt => Timestamp::parse(value).map(|t| input.last_seen_at = Some(t)).map_err(|e| e.to_string()),
+            Column::ExternalId => Label::parse("external_id", value, 255)
+                .map(|l| input.external_id = Some(l.into_string()))
+                .map_err(|e| e.to_string()),
+            Column::Name => Label::parse("name", value, 255)
+                .map(|l| input.name = Some(l.into_string()))
+                .map_err(|e| e.to_string()),
+            Column::CreatedAt => Timestamp::parse(value)
+                .map(|t| input.created_at = Some(t))
+                .map_err(|e| e.to_string()),
+            Column::LastSeenAt => Timestamp::parse(value)
+                .map(|t| input.last_seen_at = Some(t))
+                .map_err(|e| e.to_string()),
             Column::Attribute(i) => {
                 let (name, kind) = &mut attrs[*i];
                 let kind = *kind.get_or_insert_with(|| infer(value));
@@ -530,10 +640,18 @@ fn parse_row(
         }
     }
     if let Some(reason) = failure {
-        return Row { line, email, outcome: Err(reason) };
+        return Row {
+            line,
+            email,
+            outcome: Err(reason),
+        };
     }
     if email.is_empty() {
-        return Row { line, email, outcome: Err("no email address".to_owned()) };
+        return Row {
+            line,
+            email,
+            outcome: Err("no email address".to_owned()),
+        };
     }
     let check = state.checker().offline(&email);
     let outcome = match EmailAddress::parse(&email) {
@@ -544,12 +662,20 @@ fn parse_row(
         }
         _ => Err(check_reason(&check)),
     };
-    Row { line, email, outcome }
+    Row {
+        line,
+        email,
+        outcome,
+    }
 }
 
 fn check_reason(check: &AddressCheck) -> String {
     let view = CheckView::from(check);
-    let details: Vec<String> = view.details.iter().map(|d| format!("{}: {}", d.code, d.detail)).collect();
+    let details: Vec<String> = view
+        .details
+        .iter()
+        .map(|d| format!("{}: {}", d.code, d.detail))
+        .collect();
     format!("invalid address ({})", details.join("; "))
 }
 
@@ -584,7 +710,8 @@ pub async fn create(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Parsed>(4);
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let reader_state = state.clone();
-    let reader_task = tokio::task::spawn_blocking(move || read_csv(reader, reader_state, known, tx));
+    let reader_task =
+        tokio::task::spawn_blocking(move || read_csv(reader, reader_state, known, tx));
 
     let mut session = state.store.begin_import(&ws, &decl.meta).await?;
     let mut counts = ImportCounts::default();
@@ -602,7 +729,11 @@ pub async fn create(
         let mut lines = Vec::with_capacity(rows.len());
         let mut reject = |line: u64, email: &str, reason: &str, counts: &mut ImportCounts| {
             counts.rejected += 1;
-            rejects.push_str(&format!("{line},{},{}\n", csv_field(email), csv_field(reason)));
+            rejects.push_str(&format!(
+                "{line},{},{}\n",
+                csv_field(email),
+                csv_field(reason)
+            ));
         };
         for row in rows {
             let (mut check, mut input) = match row.outcome {
@@ -630,7 +761,12 @@ pub async fn create(
             let domain = check.domain.clone().unwrap_or_default();
             if traps.matches(&domain, input.email_hash.as_deref().unwrap_or("")) {
                 counts.trap += 1;
-                reject(row.line, &row.email, "the address or its domain is on the operator's spam-trap list", &mut counts);
+                reject(
+                    row.line,
+                    &row.email,
+                    "the address or its domain is on the operator's spam-trap list",
+                    &mut counts,
+                );
                 continue;
             }
             if check.verdict == Verdict::Risky {
@@ -639,7 +775,11 @@ pub async fn create(
             counts.role += u64::from(check.has("role_account"));
             counts.disposable += u64::from(check.has("disposable"));
             counts.typo += u64::from(check.has("likely_typo"));
-            let key = input.email.as_ref().map(EmailAddress::key).unwrap_or_default();
+            let key = input
+                .email
+                .as_ref()
+                .map(EmailAddress::key)
+                .unwrap_or_default();
             if !seen.insert(key_hash(&key)) {
                 counts.duplicates += 1;
             }
@@ -697,7 +837,11 @@ pub async fn create(
     let top = domains.values().max().copied().unwrap_or(0);
     let context = Context {
         existing_contacts: session.existing_contacts,
-        top_domain_share: if counts.checked == 0 { 0.0 } else { top as f64 / counts.checked as f64 },
+        top_domain_share: if counts.checked == 0 {
+            0.0
+        } else {
+            top as f64 / counts.checked as f64
+        },
     };
     let assessment = assess(&counts, context, state.thresholds());
     let mut counts_json = serde_json::to_value(&counts).unwrap_or(Value::Null);
@@ -714,7 +858,10 @@ pub async fn create(
     let record = session.finish(verdict).await?.map_err(|errors| {
         ApiError::conflict(
             "concurrent-change",
-            format!("{} attribute types were fixed by a concurrent request; import again", errors.len()),
+            format!(
+                "{} attribute types were fixed by a concurrent request; import again",
+                errors.len()
+            ),
         )
     })?;
     Ok((StatusCode::CREATED, Json(ImportView::from(record))))
@@ -722,9 +869,15 @@ pub async fn create(
 
 /// The workspace's imports.
 #[utoipa::path(get, path = "/v1/imports", tag = "imports", security(("bearer" = [])), responses((status = 200, body = ImportList)))]
-pub async fn list(State(state): State<AppState>, caller: WorkspaceCaller) -> ApiResult<Json<ImportList>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+) -> ApiResult<Json<ImportList>> {
     caller.require(Permission::Read)?;
-    let items = state.store.list_imports(Some(caller.workspace()), None, None, 1000).await?;
+    let items = state
+        .store
+        .list_imports(Some(caller.workspace()), None, None, 1000)
+        .await?;
     Ok(Json(ImportList {
         items: items.into_iter().map(ImportView::from).collect(),
     }))
@@ -737,18 +890,34 @@ fn import_not_found(id: &str) -> ApiError {
 /// One import's report.
 #[utoipa::path(get, path = "/v1/imports/{id}", tag = "imports", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = ImportView), (status = 404, body = crate::error::Problem)))]
-pub async fn get_one(State(state): State<AppState>, caller: WorkspaceCaller, Path(id): Path<String>) -> ApiResult<Json<ImportView>> {
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ImportView>> {
     caller.require(Permission::Read)?;
-    let r = state.store.import_record(Some(caller.workspace()), &id).await?.ok_or_else(|| import_not_found(&id))?;
+    let r = state
+        .store
+        .import_record(Some(caller.workspace()), &id)
+        .await?
+        .ok_or_else(|| import_not_found(&id))?;
     Ok(Json(ImportView::from(r)))
 }
 
 /// The rows an import did not store, with the reason for each, as CSV.
 #[utoipa::path(get, path = "/v1/imports/{id}/rejects.csv", tag = "imports", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, content_type = "text/csv", body = String)))]
-pub async fn rejects(State(state): State<AppState>, caller: WorkspaceCaller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn rejects(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     caller.require(Permission::Read)?;
-    let csv = state.store.import_rejects(caller.workspace(), &id).await?.ok_or_else(|| import_not_found(&id))?;
+    let csv = state
+        .store
+        .import_rejects(caller.workspace(), &id)
+        .await?
+        .ok_or_else(|| import_not_found(&id))?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv))
 }
 
@@ -761,7 +930,10 @@ pub async fn operator_list(
     ApiQuery(q): ApiQuery<OperatorImportQuery>,
 ) -> ApiResult<Json<ImportList>> {
     let limit = super::page_limit(q.limit)?;
-    let items = state.store.list_imports(None, q.status.as_deref(), q.cursor.as_deref(), limit).await?;
+    let items = state
+        .store
+        .list_imports(None, q.status.as_deref(), q.cursor.as_deref(), limit)
+        .await?;
     Ok(Json(ImportList {
         items: items.into_iter().map(ImportView::from).collect(),
     }))
@@ -777,17 +949,35 @@ pub struct OperatorImportView {
 /// One import with its workspace (operator).
 #[utoipa::path(get, path = "/v1/operator/imports/{id}", tag = "operator", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = OperatorImportView)))]
-pub async fn operator_get(State(state): State<AppState>, _operator: OperatorCaller, Path(id): Path<String>) -> ApiResult<Json<OperatorImportView>> {
-    let r = state.store.import_record(None, &id).await?.ok_or_else(|| import_not_found(&id))?;
+pub async fn operator_get(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OperatorImportView>> {
+    let r = state
+        .store
+        .import_record(None, &id)
+        .await?
+        .ok_or_else(|| import_not_found(&id))?;
     Ok(Json(OperatorImportView {
         workspace_id: r.workspace_id.clone(),
         import: ImportView::from(r),
     }))
 }
 
-async fn review(state: &AppState, id: &str, approve: bool, note: &str) -> ApiResult<Json<ImportView>> {
-    let note = Label::parse("note", note, 2000).map_err(|e| ApiError::invalid_field("/note", e.to_string()))?;
-    match state.store.review_import(id, approve, note.as_str()).await? {
+async fn review(
+    state: &AppState,
+    id: &str,
+    approve: bool,
+    note: &str,
+) -> ApiResult<Json<ImportView>> {
+    let note = Label::parse("note", note, 2000)
+        .map_err(|e| ApiError::invalid_field("/note", e.to_string()))?;
+    match state
+        .store
+        .review_import(id, approve, note.as_str())
+        .await?
+    {
         Ok(r) => Ok(Json(ImportView::from(r))),
         Err(ReviewError::NotFound) => Err(import_not_found(id)),
         Err(ReviewError::NotQuarantined(status)) => Err(ApiError::conflict(
@@ -820,4 +1010,3 @@ pub async fn reject(
 ) -> ApiResult<Json<ImportView>> {
     review(&state, &id, false, &req.note).await
 }
-

@@ -125,7 +125,11 @@ pub async fn list(
         .await?;
     let more = items.len() as i64 > limit;
     items.truncate(usize::try_from(limit).unwrap_or(50));
-    let next_cursor = if more { items.last().map(|e| e.email_hash.clone()) } else { None };
+    let next_cursor = if more {
+        items.last().map(|e| e.email_hash.clone())
+    } else {
+        None
+    };
     Ok(Json(SuppressionPage {
         items: items.into_iter().map(SuppressionView::from).collect(),
         next_cursor,
@@ -146,14 +150,27 @@ pub async fn add(
     if !WORKSPACE_REASONS.contains(&reason) {
         return Err(ApiError::invalid_field(
             "/reason",
-            format!("reason '{reason}' is not one of {}", WORKSPACE_REASONS.join(", ")),
+            format!(
+                "reason '{reason}' is not one of {}",
+                WORKSPACE_REASONS.join(", ")
+            ),
         ));
     }
     let (entry, created) = state
         .store
-        .add_suppression(caller.workspace(), email.as_str(), &state.address_hash(&email), reason, "api")
+        .add_suppression(
+            caller.workspace(),
+            email.as_str(),
+            &state.address_hash(&email),
+            reason,
+            "api",
+        )
         .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(SuppressionView::from(entry))))
 }
 
@@ -185,12 +202,18 @@ pub async fn remove(
 /// The whole suppression list as CSV: email, email_hash, reason, source, created_at.
 #[utoipa::path(get, path = "/v1/suppressions.csv", tag = "suppressions", security(("bearer" = [])),
     responses((status = 200, content_type = "text/csv", body = String)))]
-pub async fn export_csv(State(state): State<AppState>, caller: WorkspaceCaller) -> ApiResult<impl IntoResponse> {
+pub async fn export_csv(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+) -> ApiResult<impl IntoResponse> {
     caller.require(Permission::Read)?;
     let mut out = String::from("email,email_hash,reason,source,created_at\n");
     let mut cursor: Option<String> = None;
     loop {
-        let page = state.store.list_suppressions(caller.workspace(), cursor.as_deref(), 1000).await?;
+        let page = state
+            .store
+            .list_suppressions(caller.workspace(), cursor.as_deref(), 1000)
+            .await?;
         for e in &page {
             out.push_str(&format!(
                 "{},{},{},{},{}\n",
@@ -211,7 +234,11 @@ pub async fn export_csv(State(state): State<AppState>, caller: WorkspaceCaller) 
 
 /// Quotes a CSV field when it needs it, and defuses spreadsheet formulas.
 pub(crate) fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) { format!("'{value}") } else { value.to_owned() };
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
@@ -222,7 +249,10 @@ pub(crate) fn csv_field(value: &str) -> String {
 /// The operator's trap list.
 #[utoipa::path(get, path = "/v1/operator/suppressions", tag = "operator", security(("bearer" = [])),
     responses((status = 200, body = TrapList)))]
-pub async fn list_traps(State(state): State<AppState>, _operator: OperatorCaller) -> ApiResult<Json<TrapList>> {
+pub async fn list_traps(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+) -> ApiResult<Json<TrapList>> {
     let items = state.store.trap_entries().await?;
     Ok(Json(TrapList {
         items: items.into_iter().map(TrapView::from).collect(),
@@ -237,21 +267,34 @@ pub async fn add_trap(
     _operator: OperatorCaller,
     ApiJson(req): ApiJson<AddTrap>,
 ) -> ApiResult<(StatusCode, Json<TrapView>)> {
-    let note = Label::parse("note", &req.note, 500).map_err(|e| ApiError::invalid_field("/note", e.to_string()))?;
+    let note = Label::parse("note", &req.note, 500)
+        .map_err(|e| ApiError::invalid_field("/note", e.to_string()))?;
     let value = match req.kind.as_str() {
         "domain" => {
             let probe = format!("x@{}", req.value.trim());
             let check = state.checker().offline(&probe);
-            check.domain.ok_or_else(|| ApiError::invalid_field("/value", format!("'{}' is not a domain name", req.value)))?
+            check.domain.ok_or_else(|| {
+                ApiError::invalid_field("/value", format!("'{}' is not a domain name", req.value))
+            })?
         }
         "address" => state.address_hash(&parse_address(&req.value, "/value")?),
         other => {
-            return Err(ApiError::invalid_field("/kind", format!("kind '{other}' is not one of domain, address")))
+            return Err(ApiError::invalid_field(
+                "/kind",
+                format!("kind '{other}' is not one of domain, address"),
+            ))
         }
     };
-    match state.store.add_trap(&req.kind, &value, note.as_str()).await? {
+    match state
+        .store
+        .add_trap(&req.kind, &value, note.as_str())
+        .await?
+    {
         Some(entry) => Ok((StatusCode::CREATED, Json(TrapView::from(entry)))),
-        None => Err(ApiError::conflict("already-listed", format!("that {} is already on the trap list", req.kind))),
+        None => Err(ApiError::conflict(
+            "already-listed",
+            format!("that {} is already on the trap list", req.kind),
+        )),
     }
 }
 
@@ -266,6 +309,8 @@ pub async fn remove_trap(
     if state.store.remove_trap(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("There is no trap entry '{id}'.")))
+        Err(ApiError::not_found(format!(
+            "There is no trap entry '{id}'."
+        )))
     }
 }
