@@ -2,11 +2,11 @@
 -- imports with their provenance and score, suppression management, and the
 -- operator's platform-wide trap list.
 
+-- A contact created by an import is quarantined while that import's status
+-- says so: approving an import changes one row, not a million.
 ALTER TABLE contacts ADD COLUMN address_verdict TEXT;
 ALTER TABLE contacts ADD COLUMN address_check TEXT;
 ALTER TABLE contacts ADD COLUMN import_id TEXT;
-ALTER TABLE contacts ADD COLUMN quarantined BIGINT NOT NULL DEFAULT 0;
-CREATE INDEX contacts_by_import ON contacts(workspace_id, import_id);
 
 -- The address in clear where the workspace may know it (not after erasure).
 ALTER TABLE suppressions ADD COLUMN email TEXT;

@@ -11,6 +11,21 @@ use std::time::Instant;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// Import N rows of CSV through POST /v1/imports (streamed from a file).
+    Import {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Also run the DNS checks, against a stub resolver that counts
+        /// lookups (this machine has no DNS).
+        #[arg(long)]
+        dns: bool,
+        /// Distinct company domains in the generated file (besides gmail.com).
+        #[arg(long, default_value_t = 5_000)]
+        domains: u64,
+        /// PostgreSQL URL; a fresh SQLite database in a temporary directory when not given.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Load N contacts through POST /v1/contacts/batch.
     Contacts {
         /// How many contacts.
@@ -30,6 +45,12 @@ pub enum BenchCommand {
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
+        BenchCommand::Import {
+            rows,
+            dns,
+            domains,
+            database_url,
+        } => import(rows, dns, domains, database_url).await,
         BenchCommand::Contacts {
             count,
             batch,
@@ -148,5 +169,153 @@ async fn contacts(
             "contacts_per_second": (count as f64 / seconds).round(),
         })
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Peak resident memory of this process so far, in MB (Linux).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
+}
+
+async fn import(
+    rows: u64,
+    dns: bool,
+    domains: u64,
+    database_url: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    use sendwell_screen::dns::{DomainMail, StaticResolver};
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!(
+        "sendwell-bench-{}",
+        sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir)?;
+    // The file: users of a product, a third on gmail.com, the rest spread
+    // over company domains; a few role accounts and typos, as real exports have.
+    let path = dir.join("users.csv");
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        writeln!(out, "email,name,user_id,plan,seats,signed_up_at")?;
+        for i in 0..rows {
+            let domain = if i % 3 == 0 {
+                "gmail.com".to_owned()
+            } else {
+                format!("company{}.com", i % domains.max(1))
+            };
+            let local = if i % 97 == 0 {
+                "info".to_owned()
+            } else {
+                format!("user{i}")
+            };
+            writeln!(
+                out,
+                "{local}.{i}@{domain},User {i},u{i},{},{},2025-{:02}-15",
+                if i % 2 == 0 { "pro" } else { "free" },
+                i % 50,
+                1 + i % 12
+            )?;
+        }
+    }
+    let bytes = std::fs::metadata(&path)?.len();
+    let mut resolver = StaticResolver::new().with(
+        "gmail.com",
+        DomainMail::Mx(vec!["mx.gmail.com".into()]),
+        3600,
+    );
+    for d in 0..domains.max(1) {
+        resolver = resolver.with(
+            &format!("company{d}.com"),
+            DomainMail::Mx(vec![format!("mx.company{d}.com")]),
+            3600,
+        );
+    }
+    let resolver = std::sync::Arc::new(resolver);
+    let mut settings = Settings::for_data_dir(dir.join("data"));
+    settings.database_url = database_url;
+    settings.operator_token = Some(sendwell_core::secret::to_hex(
+        &sendwell_core::secret::random_bytes::<24>(),
+    ));
+    let token = settings.operator_token.clone().unwrap_or_default();
+    let app = App::prepare_with(
+        settings,
+        std::sync::Arc::new(sendwell_core::SystemClock),
+        resolver.clone(),
+    )
+    .await?;
+    let backend = app.state.store.backend().name();
+    let listener = app.bind().await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.serve(listener, async {
+        stop_rx.await.ok();
+    }));
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{base}/v1/workspaces"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "bench"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let key = created["api_key"]
+        .as_str()
+        .context("no api_key in the answer")?
+        .to_owned();
+    let file = tokio::fs::File::open(&path).await?;
+    let stream = futures_util::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 256 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(buf), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    });
+    let started = Instant::now();
+    let resp = client
+        .post(format!("{base}/v1/imports"))
+        .query(&[
+            ("source", "product_users"),
+            ("checks", if dns { "dns" } else { "offline" }),
+        ])
+        .bearer_auth(&key)
+        .header("content-type", "text/csv")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await?;
+    let status = resp.status();
+    let report: Value = resp.json().await?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !status.is_success() {
+        bail!("import failed: {status} {report}");
+    }
+    stop_tx.send(()).ok();
+    server.await??;
+    std::fs::remove_dir_all(&dir).ok();
+    let mut line = json!({
+        "bench": "import",
+        "backend": backend,
+        "rows": rows,
+        "bytes": bytes,
+        "checks": if dns { "dns" } else { "offline" },
+        "seconds": (seconds * 1000.0).round() / 1000.0,
+        "rows_per_second": (rows as f64 / seconds).round(),
+        "imported": report["counts"]["imported"],
+        "status": report["status"],
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    if dns {
+        line["distinct_domains"] = json!(domains.max(1) + 1);
+        line["dns_lookups"] = json!(resolver.asked().len());
+    }
+    println!("{line}");
     Ok(ExitCode::SUCCESS)
 }

@@ -403,8 +403,22 @@ fn likely_typo(domain: &str) -> Option<String> {
             return Some(fixed);
         }
     }
+    // A slip rarely changes both of the first two letters; checking that first
+    // spares most comparisons (this runs for every imported row).
+    let first_two = |s: &str| -> (u8, u8) {
+        let b = s.as_bytes();
+        (
+            b.first().copied().unwrap_or(0),
+            b.get(1).copied().unwrap_or(0),
+        )
+    };
+    let (d0, d1) = first_two(domain);
     PROVIDERS
         .iter()
+        .filter(|p| {
+            let (p0, p1) = first_two(p);
+            (p0 == d0 || p1 == d1) && p.len().abs_diff(domain.len()) <= 2
+        })
         .filter(|p| {
             let limit = if p.len() >= 10 { 2 } else { 1 };
             edit_distance(domain, p) <= limit

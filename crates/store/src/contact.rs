@@ -21,7 +21,7 @@ use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, HashMap};
 
 /// Bound values per contact row in a multi-row write.
-const CONTACT_PARAMS: usize = 15;
+const CONTACT_PARAMS: usize = 14;
 /// Rows per statement: 3,000 parameters, well inside both backends' limits.
 const WRITE_CHUNK: usize = 200;
 
@@ -30,16 +30,19 @@ const WRITE_CHUNK: usize = 200;
 pub struct AddressStamp {
     /// `valid`, `risky` or `invalid`.
     pub verdict: String,
-    /// The whole check as JSON (reasons, suggestion), for display.
+    /// Reasons and suggestion as JSON, for display; empty when there are none.
     pub json: String,
 }
 
-/// Marks contacts an import creates, and whether they wait for review.
+/// Marks contacts an import creates; they are quarantined while that
+/// import's status says so.
 #[derive(Clone, Debug)]
 pub struct CreateTag {
     pub import_id: String,
-    pub quarantine: bool,
 }
+
+/// Import statuses whose contacts may not be mailed.
+pub const QUARANTINE_STATUSES: &[&str] = &["running", "quarantined", "rejected"];
 
 /// One contact to create or update, already parsed.
 #[derive(Clone, Debug, Default)]
@@ -174,7 +177,7 @@ impl Store {
     fn upsert_sql(&self, n: usize) -> String {
         let mut sql = String::from(
             "INSERT INTO contacts (id, workspace_id, email, email_key, email_hash, external_id, name, attributes, \
-             created_at, updated_at, last_seen_at, address_verdict, address_check, import_id, quarantined) VALUES ",
+             created_at, updated_at, last_seen_at, address_verdict, address_check, import_id) VALUES ",
         );
         for i in 0..n {
             let p = i * CONTACT_PARAMS;
@@ -185,7 +188,7 @@ impl Store {
                 "({}, {}, {})",
                 self.params(p + 1, 7),
                 self.json_param(p + 8),
-                self.params(p + 9, 7)
+                self.params(p + 9, 6)
             ));
         }
         sql.push_str(
@@ -201,7 +204,8 @@ impl Store {
     fn contact_columns(&self) -> String {
         format!(
             "id, email, email_key, email_hash, external_id, name, {}, created_at, updated_at, last_seen_at, \
-             address_verdict, address_check, import_id, quarantined",
+             address_verdict, address_check, import_id, \
+             (SELECT i.status FROM imports i WHERE i.id = contacts.import_id) AS import_status",
             self.attributes_column()
         )
     }
@@ -228,7 +232,8 @@ fn row_from(row: &AnyRow) -> Result<Row_> {
         address_verdict: get_opt_str(row, "address_verdict")?,
         address_check: get_opt_str(row, "address_check")?,
         import_id: get_opt_str(row, "import_id")?,
-        quarantined: row.try_get::<i64, _>("quarantined")? != 0,
+        quarantined: get_opt_str(row, "import_status")?
+            .is_some_and(|s| QUARANTINE_STATUSES.contains(&s.as_str())),
         dirty: false,
     })
 }
@@ -485,7 +490,7 @@ impl Store {
                         address_verdict: None,
                         address_check: None,
                         import_id: tag.map(|t| t.import_id.clone()),
-                        quarantined: tag.is_some_and(|t| t.quarantine),
+                        quarantined: tag.is_some(),
                         dirty: true,
                     });
                     (rows.len() - 1, UpsertStatus::Created)
@@ -505,7 +510,7 @@ impl Store {
             }
             if let Some(stamp) = &item.address {
                 row.address_verdict = Some(stamp.verdict.clone());
-                row.address_check = Some(stamp.json.clone());
+                row.address_check = (!stamp.json.is_empty()).then(|| stamp.json.clone());
             }
             if let Some(x) = &item.external_id {
                 by_ext.insert(x.clone(), i);
@@ -573,8 +578,7 @@ impl Store {
                     .bind(row.last_seen_at.map(Timestamp::millis))
                     .bind(row.address_verdict.clone())
                     .bind(row.address_check.clone())
-                    .bind(row.import_id.clone())
-                    .bind(i64::from(row.quarantined));
+                    .bind(row.import_id.clone());
             }
             match q.execute(&mut **tx).await {
                 Ok(_) => {}

@@ -1,7 +1,7 @@
 //! Imports: one transaction from the first row to the verdict, so a failed
-//! import leaves nothing behind. Contacts an import creates are written
-//! quarantined; the verdict at the end releases them, or leaves them for the
-//! operator's review.
+//! import leaves nothing behind. Contacts an import creates carry its id and
+//! are quarantined while its status is quarantined (or rejected): the verdict,
+//! and later the operator's review, change one row.
 
 use crate::consent::append_bulk_in_tx;
 use crate::contact::{
@@ -236,15 +236,6 @@ impl Store {
         .bind(id.to_owned())
         .execute(&mut *tx)
         .await?;
-        if approve {
-            sqlx::query(
-                "UPDATE contacts SET quarantined = 0 WHERE workspace_id = $1 AND import_id = $2",
-            )
-            .bind(record.workspace_id.clone())
-            .bind(id.to_owned())
-            .execute(&mut *tx)
-            .await?;
-        }
         let ws = WorkspaceId::parse(&record.workspace_id)
             .map_err(|_| crate::corrupt("workspace id", &record.workspace_id))?;
         crate::audit::record(
@@ -281,7 +272,6 @@ impl ImportSession {
     ) -> Result<(Vec<UpsertOutcome>, Vec<BatchItemError>)> {
         let tag = CreateTag {
             import_id: self.id.clone(),
-            quarantine: true,
         };
         let store = self.store.clone();
         store
@@ -332,7 +322,7 @@ impl ImportSession {
         append_bulk_in_tx(&store, &mut self.tx, &self.ws, events, now).await
     }
 
-    /// Saves the verdict; releases the created contacts unless quarantined.
+    /// Saves the verdict; the created contacts are mailable unless it is `quarantined`.
     pub async fn finish(
         mut self,
         verdict: ImportVerdict,
@@ -342,15 +332,6 @@ impl ImportSession {
             save_new_types(&mut self.tx, &self.ws, &self.before, &self.schema, &[], now).await?
         {
             return Ok(Err(errors));
-        }
-        if verdict.status != "quarantined" {
-            sqlx::query(
-                "UPDATE contacts SET quarantined = 0 WHERE workspace_id = $1 AND import_id = $2",
-            )
-            .bind(self.ws.as_str().to_owned())
-            .bind(self.id.clone())
-            .execute(&mut *self.tx)
-            .await?;
         }
         sqlx::query(
             "UPDATE imports SET status = $1, score = $2, counts = $3, signals = $4, rejects = $5, finished_at = $6 \

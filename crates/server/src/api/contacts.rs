@@ -110,8 +110,13 @@ pub struct ContactView {
 impl ContactView {
     pub fn from(c: Contact) -> Self {
         let mailable = c.mailable();
+        let address_check = c.address_check.clone().or_else(|| {
+            c.address_verdict
+                .as_ref()
+                .map(|v| serde_json::json!({"verdict": v, "reasons": []}))
+        });
         Self {
-            address_check: c.address_check.clone(),
+            address_check,
             import_id: c.import_id.clone(),
             quarantined: c.quarantined,
             mailable,
@@ -289,11 +294,23 @@ fn parse_write(
     })
 }
 
-/// The offline check's verdict, as stored with the contact.
+/// The check's verdict, as stored with the contact: the verdict, and for a
+/// risky or invalid address its reason codes and suggestion (kept small: an
+/// import writes one per row).
 pub(crate) fn stamp(check: &sendwell_screen::AddressCheck) -> sendwell_store::AddressStamp {
+    let json = if check.reasons.is_empty() && check.suggestion.is_none() {
+        String::new()
+    } else {
+        let reasons: Vec<&str> = check.reasons.iter().map(|r| r.code).collect();
+        let mut v = serde_json::json!({"verdict": check.verdict.as_str(), "reasons": reasons});
+        if let Some(s) = &check.suggestion {
+            v["suggestion"] = Value::String(s.clone());
+        }
+        v.to_string()
+    };
     sendwell_store::AddressStamp {
         verdict: check.verdict.as_str().to_owned(),
-        json: serde_json::to_string(&super::addresses::CheckView::from(check)).unwrap_or_default(),
+        json,
     }
 }
 

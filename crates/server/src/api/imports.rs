@@ -719,7 +719,11 @@ pub async fn create(
     let mut seen: HashSet<u64> = HashSet::new();
     let mut domains: HashMap<String, u64> = HashMap::new();
     let mut consent_recorded = 0u64;
+    let mut timing = [std::time::Duration::ZERO; 4];
+    let mut mark = std::time::Instant::now();
     while let Some(msg) = rx.recv().await {
+        timing[0] += mark.elapsed();
+        mark = std::time::Instant::now();
         let rows = match msg {
             Parsed::Batch(rows) => rows,
             Parsed::Fatal(e) => return Err(e),
@@ -790,8 +794,12 @@ pub async fn create(
             items.push(input);
             lines.push((row.line, row.email));
         }
+        timing[1] += mark.elapsed();
+        mark = std::time::Instant::now();
         let hashes: Vec<String> = items.iter().filter_map(|i| i.email_hash.clone()).collect();
         let (here, elsewhere) = session.suppressed(&hashes).await?;
+        timing[2] += mark.elapsed();
+        mark = std::time::Instant::now();
         counts.suppressed_here += here.len() as u64;
         counts.suppressed_elsewhere += elsewhere.len() as u64;
         let (outcomes, errors) = session.write(&items).await?;
@@ -810,6 +818,8 @@ pub async fn create(
             }
         }
         counts.imported += outcomes.len() as u64;
+        timing[3] += mark.elapsed();
+        mark = std::time::Instant::now();
         if let Some((action, topic, statement)) = &decl.consent {
             let events: Vec<NewConsentEvent> = outcomes
                 .iter()
@@ -831,6 +841,15 @@ pub async fn create(
             consent_recorded += session.record_consent(events).await?;
         }
     }
+    tracing::info!(
+        import = %session.id,
+        rows = counts.rows,
+        waiting_for_rows_ms = timing[0].as_millis() as u64,
+        checks_ms = timing[1].as_millis() as u64,
+        suppression_lookups_ms = timing[2].as_millis() as u64,
+        writes_ms = timing[3].as_millis() as u64,
+        "import read; times are where the importing request spent its time"
+    );
     reader_task
         .await
         .map_err(|e| ApiError::internal(&format!("the CSV reader stopped: {e}")))?;
