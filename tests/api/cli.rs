@@ -111,3 +111,77 @@ fn a_bad_setting_stops_start_up_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite://PATH or postgres://"));
 }
+
+#[test]
+fn check_address_prints_one_json_line_per_address() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sendwell"))
+        .args([
+            "check-address",
+            "--offline",
+            "ann@gmail.com",
+            "info@acme-corp.com",
+            "bob@gmial.com",
+            "x@example.com",
+            "broken@",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(
+        (lines[0]["address"].as_str(), lines[0]["verdict"].as_str()),
+        (Some("ann@gmail.com"), Some("valid"))
+    );
+    assert_eq!(lines[1]["verdict"], "risky");
+    assert_eq!(lines[1]["reasons"], serde_json::json!(["role_account"]));
+    assert_eq!(lines[2]["suggestion"], "bob@gmail.com");
+    assert_eq!(lines[3]["reasons"], serde_json::json!(["reserved_domain"]));
+    assert_eq!(lines[4]["verdict"], "invalid");
+    assert_eq!(lines[4]["reasons"], serde_json::json!(["syntax"]));
+}
+
+#[tokio::test]
+async fn import_streams_a_file_with_a_progress_bar() {
+    let app = crate::support::TestApp::sqlite().await;
+    let ws = app.workspace("Acme").await;
+    let file = app.dir.path().join("users.csv");
+    let mut csv = String::from("email,name\n");
+    for i in 0..500 {
+        csv.push_str(&format!("user{i}@gmail.com,User {i}\n"));
+    }
+    std::fs::write(&file, csv).expect("write csv");
+    // The command runs on a blocking thread so this test's runtime keeps serving.
+    let run = |source: &'static str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sendwell"));
+        cmd.arg("import").arg(&file).args([
+            "--source",
+            source,
+            "--description",
+            "our app's users",
+            "--server",
+            &app.base,
+            "--api-key",
+            &ws.key,
+        ]);
+        tokio::task::spawn_blocking(move || cmd.output())
+    };
+    let out = run("product_users").await.expect("joined").expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("100%"), "a progress bar: {stderr}");
+    assert!(stderr.contains("accepted"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the report as JSON");
+    assert_eq!(report["counts"]["imported"], 500);
+    let out = run("purchased").await.expect("joined").expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not allowed"));
+}
