@@ -70,6 +70,9 @@ pub struct AddressCheck {
     /// The ASCII domain, for the DNS step.
     #[serde(skip)]
     pub domain: Option<String>,
+    /// The parsed address, when its syntax is valid.
+    #[serde(skip)]
+    pub parsed: Option<EmailAddress>,
 }
 
 impl AddressCheck {
@@ -220,6 +223,35 @@ const RESERVED_SUFFIXES: &[&str] = &[
 ];
 const RESERVED_DOMAINS: &[&str] = &["example.com", "example.net", "example.org"];
 
+/// What the offline checks learnt about one domain.
+#[derive(Debug)]
+pub struct DomainFacts {
+    /// The ASCII (punycode) form, or why there is none.
+    ascii: Result<String, String>,
+    reasons: Vec<Reason>,
+    /// The domain the writer probably meant.
+    fix: Option<String>,
+}
+
+/// Domain facts by domain, for checking many addresses.
+#[derive(Debug, Default)]
+pub struct DomainCache {
+    facts: std::collections::HashMap<String, std::sync::Arc<DomainFacts>>,
+}
+
+impl DomainCache {
+    /// Bounds memory on a file with ever new domains.
+    const MAX: usize = 100_000;
+}
+
+/// `domain` is `zone` or a name below it.
+fn same_or_below(domain: &str, zone: &str) -> bool {
+    domain == zone
+        || (domain.len() > zone.len()
+            && domain.ends_with(zone)
+            && domain.as_bytes()[domain.len() - zone.len() - 1] == b'.')
+}
+
 pub struct Checker {
     disposable: HashSet<&'static str>,
     /// Whether the outgoing transport supports SMTPUTF8 (RFC 6531).
@@ -246,6 +278,12 @@ impl Checker {
 
     /// Every check that needs no network.
     pub fn offline(&self, input: &str) -> AddressCheck {
+        self.offline_cached(input, &mut DomainCache::default())
+    }
+
+    /// The same, remembering what it learnt about each domain in `cache`
+    /// (an import sees the same few thousand domains a million times).
+    pub fn offline_cached(&self, input: &str, cache: &mut DomainCache) -> AddressCheck {
         let mut check = AddressCheck {
             input: input.to_owned(),
             normalized: None,
@@ -253,6 +291,7 @@ impl Checker {
             reasons: Vec::new(),
             suggestion: None,
             domain: None,
+            parsed: None,
         };
         let parsed = match EmailAddress::parse(input) {
             Ok(p) => p,
@@ -264,20 +303,28 @@ impl Checker {
                 return check.finish();
             }
         };
-        let domain = match idna::domain_to_ascii(parsed.domain()) {
-            Ok(d) if !d.is_empty() => d,
-            _ => {
+        if cache.facts.len() >= DomainCache::MAX {
+            cache.facts.clear();
+        }
+        let facts = match cache.facts.get(parsed.domain()) {
+            Some(f) => f.clone(),
+            None => {
+                let f = std::sync::Arc::new(self.domain_facts(parsed.domain()));
+                cache.facts.insert(parsed.domain().to_owned(), f.clone());
+                f
+            }
+        };
+        let local = parsed.local_part();
+        let domain = match &facts.ascii {
+            Ok(d) => d.clone(),
+            Err(why) => {
                 check.reasons.push(Reason {
                     code: "syntax",
-                    detail: format!(
-                        "the domain '{}' is not a valid internationalised domain name",
-                        parsed.domain()
-                    ),
+                    detail: why.clone(),
                 });
                 return check.finish();
             }
         };
-        let local = parsed.local_part();
         let normalized = format!("{local}@{domain}");
         if normalized.len() > 254 {
             check.reasons.push(Reason {
@@ -289,62 +336,78 @@ impl Checker {
             });
             return check.finish();
         }
+        check.reasons.extend(facts.reasons.iter().cloned());
+        if let Some(fixed) = &facts.fix {
+            check.suggestion = Some(format!("{local}@{fixed}"));
+        }
         check.normalized = Some(normalized);
-        check.domain = Some(domain.clone());
-        self.check_domain(&mut check, local, &domain);
+        check.domain = Some(domain);
         self.check_local(&mut check, local);
+        check.parsed = Some(parsed);
         check.finish()
     }
 
-    fn check_domain(&self, check: &mut AddressCheck, local: &str, domain: &str) {
+    /// What can be said of a domain (as written, lowercased) without DNS.
+    fn domain_facts(&self, written: &str) -> DomainFacts {
+        let mut facts = DomainFacts {
+            ascii: Ok(String::new()),
+            reasons: Vec::new(),
+            fix: None,
+        };
+        let domain = match idna::domain_to_ascii(written) {
+            Ok(d) if !d.is_empty() => d,
+            _ => {
+                facts.ascii = Err(format!(
+                    "the domain '{written}' is not a valid internationalised domain name"
+                ));
+                return facts;
+            }
+        };
         let reserved = RESERVED_DOMAINS
             .iter()
-            .any(|r| domain == *r || domain.ends_with(&format!(".{r}")))
-            || RESERVED_SUFFIXES
-                .iter()
-                .any(|s| domain == *s || domain.ends_with(&format!(".{s}")));
+            .chain(RESERVED_SUFFIXES)
+            .any(|r| same_or_below(&domain, r));
         if reserved {
-            check.reasons.push(Reason {
+            facts.reasons.push(Reason {
                 code: "reserved_domain",
                 detail: format!(
                     "{domain} is reserved for examples, tests or local use and never receives mail"
                 ),
             });
-            return;
-        }
-        let known_suffix = psl::suffix(domain.as_bytes()).is_some_and(|s| s.is_known());
-        let registrable = psl::domain(domain.as_bytes()).is_some();
-        if !known_suffix || !registrable {
-            let tld = domain.rsplit('.').next().unwrap_or(domain);
-            let fixed = COM_TYPOS
-                .contains(&tld)
-                .then(|| format!("{}.com", &domain[..domain.len() - tld.len() - 1]));
-            check.reasons.push(Reason {
-                code: "no_public_suffix",
-                detail: format!(
-                    "{domain} does not end in a public suffix (top-level domain) that exists"
-                ),
-            });
-            if let Some(fixed) = fixed {
-                check.suggestion = Some(format!("{local}@{fixed}"));
+        } else {
+            let known_suffix = psl::suffix(domain.as_bytes()).is_some_and(|s| s.is_known());
+            let registrable = psl::domain(domain.as_bytes()).is_some();
+            if !known_suffix || !registrable {
+                let tld = domain.rsplit('.').next().unwrap_or(&domain);
+                facts.fix = COM_TYPOS
+                    .contains(&tld)
+                    .then(|| format!("{}.com", &domain[..domain.len() - tld.len() - 1]));
+                facts.reasons.push(Reason {
+                    code: "no_public_suffix",
+                    detail: format!(
+                        "{domain} does not end in a public suffix (top-level domain) that exists"
+                    ),
+                });
+            } else {
+                if self.is_disposable(&domain) {
+                    facts.reasons.push(Reason {
+                        code: "disposable",
+                        detail: format!(
+                            "{domain} hands out throwaway addresses that expire within hours or days"
+                        ),
+                    });
+                }
+                if let Some(fixed) = likely_typo(&domain) {
+                    facts.reasons.push(Reason {
+                        code: "likely_typo",
+                        detail: format!("{domain} looks like a misspelling of {fixed}"),
+                    });
+                    facts.fix = Some(fixed);
+                }
             }
-            return;
         }
-        if self.is_disposable(domain) {
-            check.reasons.push(Reason {
-                code: "disposable",
-                detail: format!(
-                    "{domain} hands out throwaway addresses that expire within hours or days"
-                ),
-            });
-        }
-        if let Some(fixed) = likely_typo(domain) {
-            check.reasons.push(Reason {
-                code: "likely_typo",
-                detail: format!("{domain} looks like a misspelling of {fixed}"),
-            });
-            check.suggestion = Some(format!("{local}@{fixed}"));
-        }
+        facts.ascii = Ok(domain);
+        facts
     }
 
     fn check_local(&self, check: &mut AddressCheck, local: &str) {

@@ -572,7 +572,9 @@ impl Store {
                     .bind(row.email_hash.clone())
                     .bind(row.external_id.clone())
                     .bind(row.name.clone())
-                    .bind(Value::Object(row.attributes.clone()).to_string())
+                    .bind(
+                        serde_json::to_string(&row.attributes).unwrap_or_else(|_| "{}".to_owned()),
+                    )
                     .bind(row.created_at.millis())
                     .bind(row.updated_at.millis())
                     .bind(row.last_seen_at.map(Timestamp::millis))

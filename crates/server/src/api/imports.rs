@@ -540,6 +540,7 @@ fn read_csv(
     };
     let mut batch = Vec::with_capacity(BATCH);
     let mut record = csv::ByteRecord::new();
+    let mut domains = sendwell_screen::address::DomainCache::default();
     let mut rows = 0u64;
     loop {
         match csv.read_byte_record(&mut record) {
@@ -570,6 +571,7 @@ fn read_csv(
             &mut attrs,
             &state,
             headers.len(),
+            &mut domains,
         ));
         if batch.len() == BATCH
             && out
@@ -591,6 +593,7 @@ fn parse_row(
     attrs: &mut [(String, Option<AttributeType>)],
     state: &AppState,
     width: usize,
+    domains: &mut sendwell_screen::address::DomainCache,
 ) -> Row {
     let mut email = String::new();
     let mut input = ContactInput::default();
@@ -653,9 +656,9 @@ fn parse_row(
             outcome: Err("no email address".to_owned()),
         };
     }
-    let check = state.checker().offline(&email);
-    let outcome = match EmailAddress::parse(&email) {
-        Ok(parsed) if check.verdict != Verdict::Invalid => {
+    let mut check = state.checker().offline_cached(&email, domains);
+    let outcome = match check.parsed.take() {
+        Some(parsed) if check.verdict != Verdict::Invalid => {
             input.email_hash = Some(state.address_hash(&parsed));
             input.email = Some(parsed);
             Ok((check, input))
