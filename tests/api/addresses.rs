@@ -108,6 +108,25 @@ async fn contacts_carry_the_verdict_of_their_address(app: TestApp) {
         .expect(201);
     assert_eq!(fine["address_check"]["verdict"], "valid");
     assert_eq!(fine["quarantined"], false);
+    // The operator's trap list applies on the way in too.
+    app.post(
+        "/v1/operator/suppressions",
+        &app.operator,
+        json!({"kind": "domain", "value": "trap-net.com", "note": "trap network"}),
+    )
+    .await
+    .expect(201);
+    let trap = app
+        .post(
+            "/v1/contacts",
+            &ws.key,
+            json!({"email": "who@mx.trap-net.com"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(trap["address_check"]["verdict"], "invalid");
+    assert_eq!(trap["address_check"]["reasons"], json!(["trap"]));
+    assert_eq!(trap["mailable"], false);
     // A new address gets a new verdict; an update without email keeps it.
     let moved = app
         .post(

@@ -91,8 +91,19 @@ pub(crate) async fn check_one(
             check = check.with_dns(&resolved.answer);
         }
     }
-    if let (Some(domain), Some(normalized)) = (check.domain.clone(), check.normalized.clone()) {
-        if traps.matches(&domain, &state.key_hash(&normalized.to_lowercase())) {
+    flag_trap(state, &mut check, traps);
+    check
+}
+
+/// Marks an address on the operator's trap list: invalid, never mailed.
+pub(crate) fn flag_trap(
+    state: &AppState,
+    check: &mut AddressCheck,
+    traps: &sendwell_store::TrapList,
+) {
+    // The hash is of the address as the contact stores it (EmailAddress::key).
+    if let (Some(domain), Some(parsed)) = (&check.domain, &check.parsed) {
+        if traps.matches(domain, &state.address_hash(parsed)) {
             check.reasons.push(sendwell_screen::Reason {
                 code: "trap",
                 detail:
@@ -102,7 +113,6 @@ pub(crate) async fn check_one(
             check.verdict = Verdict::Invalid;
         }
     }
-    check
 }
 
 /// Checks addresses: syntax, domain, DNS, disposable, role, typo, trap list.

@@ -208,6 +208,7 @@ fn parse_write(
     state: &AppState,
     w: ContactWrite,
     prefix: &str,
+    traps: &sendwell_store::TrapList,
 ) -> Result<ContactInput, Vec<FieldProblem>> {
     let mut problems = Vec::new();
     let mut problem = |field: &str, detail: String| {
@@ -278,10 +279,11 @@ fn parse_write(
         return Err(problems);
     }
     let email_hash = email.as_ref().map(|e| state.address_hash(e));
-    let address = w
-        .email
-        .as_deref()
-        .map(|text| stamp(&state.checker().offline(text)));
+    let address = w.email.as_deref().map(|text| {
+        let mut check = state.checker().offline(text);
+        super::addresses::flag_trap(state, &mut check, traps);
+        stamp(&check)
+    });
     Ok(ContactInput {
         address,
         email,
@@ -369,7 +371,8 @@ pub async fn upsert(
     ApiJson(write): ApiJson<ContactWrite>,
 ) -> ApiResult<(StatusCode, Json<ContactView>)> {
     caller.require(Permission::WriteContacts)?;
-    let input = parse_write(&state, write, "").map_err(|problems| {
+    let traps = state.store.trap_list().await?;
+    let input = parse_write(&state, write, "", &traps).map_err(|problems| {
         let summary = problems[0].detail.clone();
         ApiError::invalid(summary).with_errors(problems)
     })?;
@@ -415,8 +418,9 @@ pub async fn batch(
     }
     let mut inputs = Vec::with_capacity(n);
     let mut problems = Vec::new();
+    let traps = state.store.trap_list().await?;
     for (i, write) in req.contacts.into_iter().enumerate() {
-        match parse_write(&state, write, &format!("/contacts/{i}")) {
+        match parse_write(&state, write, &format!("/contacts/{i}"), &traps) {
             Ok(input) => inputs.push(input),
             Err(p) => problems.extend(p),
         }
