@@ -59,7 +59,7 @@ async fn addresses_are_checked_with_reasons_dns_and_traps(app: TestApp) {
     expect("x@nullmx-domain.com", "invalid", &["null_mx"]);
     expect("y@ghost-domain.com", "invalid", &["no_mail_server"]);
     expect("bob@example.com", "invalid", &["reserved_domain"]);
-    expect("trap@acme-mail.com", "invalid", &["trap"]);
+    expect("trap@acme-mail.com", "invalid", &["blocked"]);
     expect("kim@fallback-host.com", "valid", &[]);
     expect("broken@", "invalid", &["syntax"]);
     let typo = by_address(&r, "ann@gmial.com");
@@ -125,7 +125,7 @@ async fn contacts_carry_the_verdict_of_their_address(app: TestApp) {
         .await
         .expect(201);
     assert_eq!(trap["address_check"]["verdict"], "invalid");
-    assert_eq!(trap["address_check"]["reasons"], json!(["trap"]));
+    assert_eq!(trap["address_check"]["reasons"], json!(["blocked"]));
     assert_eq!(trap["mailable"], false);
     // A new address gets a new verdict; an update without email keeps it.
     let moved = app

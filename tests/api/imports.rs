@@ -14,6 +14,7 @@ on_both!(
     a_trap_address_quarantines_the_import,
     dns_checks_ask_once_per_distinct_domain,
     a_multipart_upload_is_accepted,
+    an_import_that_moves_an_address_quarantines_it_too,
 );
 
 const PRODUCT: &str = "source=product_users&description=Export%20of%20our%20app%27s%20users";
@@ -403,7 +404,9 @@ async fn a_trap_address_quarantines_the_import(app: TestApp) {
     let report = app.import(&ws.key, PRODUCT, &csv).await.expect(201);
     assert_eq!(report["status"], "quarantined");
     assert_eq!(report["counts"]["trap"], 1);
-    assert!(report["signals"].to_string().contains("spam-trap"));
+    assert!(report["signals"]
+        .to_string()
+        .contains("blocked by the platform operator"));
     let fan = contact_by_email(&app, &ws.key, "fan1@gmail.com").await;
     assert_eq!(fan["mailable"], false);
 }
@@ -463,5 +466,68 @@ async fn a_multipart_upload_is_accepted(app: TestApp) {
     assert_eq!(
         contact_by_email(&app, &ws.key, "mp@gmail.com").await["name"],
         "Multi Part"
+    );
+}
+
+async fn an_import_that_moves_an_address_quarantines_it_too(app: TestApp) {
+    let ws = app.workspace("Acme").await;
+    app.post(
+        "/v1/operator/suppressions",
+        &app.operator,
+        json!({"kind": "domain", "value": "blocked-net.com", "note": "trap"}),
+    )
+    .await
+    .expect(201);
+    let id = app
+        .contact(
+            &ws.key,
+            json!({"external_id": "u1", "email": "old@gmail.com"}),
+        )
+        .await;
+    let csv = "email,user_id\nnew@gmail.com,u1\nx@blocked-net.com,u2\n";
+    let report = app.import(&ws.key, PRODUCT, csv).await.expect(201);
+    assert_eq!(report["status"], "quarantined");
+    assert_eq!(
+        report["counts"].get("suppressed_elsewhere"),
+        None,
+        "not the workspace's to see"
+    );
+    let moved = app
+        .get(&format!("/v1/contacts/{id}"), &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(moved["email"], "new@gmail.com");
+    assert_eq!(
+        moved["quarantined"], true,
+        "the import vouched for the new address"
+    );
+    assert_eq!(moved["mailable"], false);
+    let rejects = app
+        .client
+        .get(app.url(report["rejects_url"].as_str().expect("url")))
+        .bearer_auth(&ws.key)
+        .send()
+        .await
+        .expect("rejects")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        rejects.contains("blocked by the platform operator") && !rejects.contains("trap"),
+        "{rejects}"
+    );
+    let op = app
+        .get(
+            &format!(
+                "/v1/operator/imports/{}",
+                report["id"].as_str().expect("id")
+            ),
+            &app.operator,
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        op["counts"]["suppressed_elsewhere"], 0,
+        "the operator sees it"
     );
 }

@@ -38,6 +38,8 @@ pub struct EmailAddress {
     /// As given, with the domain lowercased.
     address: String,
     at: usize,
+    /// The domain in ASCII (punycode) form, for comparing and hashing.
+    ascii_domain: String,
 }
 
 impl EmailAddress {
@@ -56,8 +58,25 @@ impl EmailAddress {
         let (local, domain) = (&text[..at], &text[at + 1..]);
         parse_local(local)?;
         let domain = parse_domain(domain)?;
+        let ascii_domain = if domain.is_ascii() {
+            domain.clone()
+        } else {
+            match idna::domain_to_ascii(&domain) {
+                Ok(d) if !d.is_empty() => d,
+                _ => {
+                    return Err(EmailError::InvalidDomain(
+                        domain,
+                        "it is not a valid internationalised domain name",
+                    ))
+                }
+            }
+        };
         let address = format!("{local}@{domain}");
-        Ok(Self { address, at })
+        Ok(Self {
+            address,
+            at,
+            ascii_domain,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -73,10 +92,11 @@ impl EmailAddress {
     }
 
     /// The form used to decide that two addresses are the same person's:
-    /// lowercased throughout. Mailbox providers treat local parts
+    /// lowercased throughout, the domain in ASCII form (so `bücher.de` and
+    /// `xn--bcher-kva.de` are one domain). Mailbox providers treat local parts
     /// case-insensitively in practice, and so do listmonk and Intercom.
     pub fn key(&self) -> String {
-        self.address.to_lowercase()
+        format!("{}@{}", self.local_part().to_lowercase(), self.ascii_domain)
     }
 
     /// Whether the local part is a quoted string (legal, but a sign of a
@@ -209,6 +229,14 @@ mod tests {
         assert_eq!(e.key(), "ada.lovelace+news@example.org");
         assert_eq!(e.local_part(), "Ada.Lovelace+news");
         assert_eq!(e.domain(), "example.org");
+    }
+
+    #[test]
+    fn an_idn_domain_and_its_punycode_are_one_key() {
+        let a = EmailAddress::parse("Jörg@Bücher.de").expect("unicode");
+        let b = EmailAddress::parse("jörg@xn--bcher-kva.de").expect("punycode");
+        assert_eq!(a.key(), b.key());
+        assert_eq!(a.key(), "jörg@xn--bcher-kva.de");
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub trait MailDomainResolver: Send + Sync {
 /// A failed lookup is cached briefly, so a flapping resolver is retried soon.
 const TEMP_FAIL_TTL: Duration = Duration::from_secs(30);
 const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Bounds the cache: expired answers go first, then everything.
+const MAX_ENTRIES: usize = 200_000;
 
 /// Keeps each answer until its TTL runs out, by the clock it is given.
 pub struct CachingResolver {
@@ -98,6 +100,13 @@ impl MailDomainResolver for CachingResolver {
                     .saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
             );
             if let Ok(mut entries) = self.entries.lock() {
+                if entries.len() >= MAX_ENTRIES {
+                    let now = self.clock.now();
+                    entries.retain(|_, (_, until)| *until > now);
+                    if entries.len() >= MAX_ENTRIES {
+                        entries.clear();
+                    }
+                }
                 entries.insert(domain.to_owned(), (resolved.answer.clone(), expires));
             }
             resolved

@@ -128,16 +128,17 @@ pub fn assess(counts: &ImportCounts, context: Context, thresholds: Thresholds) -
         100.0 * s,
         format!("{} use throwaway mailbox services", pct(s)),
     );
-    let s = share(counts.suppressed_elsewhere, of);
-    add(
-        "suppressed_elsewhere",
-        s,
-        150.0 * s,
-        format!(
-            "{} already bounced, complained or unsubscribed with other senders on this platform",
-            pct(s)
-        ),
-    );
+    // Counted only on a list of some size and with several matches, so that
+    // a small import cannot be used to ask about single addresses.
+    if of >= 100 && counts.suppressed_elsewhere >= 5 {
+        let s = share(counts.suppressed_elsewhere, of);
+        add(
+            "suppressed_elsewhere",
+            s,
+            150.0 * s,
+            format!("{} already bounced, complained or unsubscribed with other senders on this platform", pct(s)),
+        );
+    }
     let s = share(counts.role, of);
     add(
         "role",
@@ -190,7 +191,7 @@ pub fn assess(counts: &ImportCounts, context: Context, thresholds: Thresholds) -
             code: "trap",
             share: share(counts.trap, of),
             points: 0.0,
-            detail: format!("{} addresses match the operator's spam-trap list; such a list was not collected from people", counts.trap),
+            detail: format!("{} addresses are blocked by the platform operator; a list collected from people rarely has any", counts.trap),
         });
     }
     let status = if counts.trap > 0 || score < thresholds.quarantine_below {

@@ -345,15 +345,19 @@ async fn current_for(
     .bind(topic.as_str().to_owned())
     .fetch_optional(&mut **tx)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let status = get_str(&row, "status")?;
-    let event_id = get_str(&row, "event_id")?;
-    Ok(Some(TopicConsent {
+    row.as_ref().map(topic_consent_from).transpose()
+}
+
+/// A `contact_consent` row (status, double_opt_in, since, event_id).
+pub(crate) fn topic_consent_from(row: &AnyRow) -> Result<TopicConsent> {
+    let status = get_str(row, "status")?;
+    let event_id = get_str(row, "event_id")?;
+    Ok(TopicConsent {
         status: ConsentStatus::parse(&status).ok_or_else(|| corrupt("consent status", &status))?,
         double_opt_in: row.try_get::<i64, _>("double_opt_in")? != 0,
-        since: get_ts(&row, "since")?,
+        since: get_ts(row, "since")?,
         event_id: ConsentEventId::parse(&event_id).map_err(|_| corrupt("event id", &event_id))?,
-    }))
+    })
 }
 
 /// Values per row in the multi-row writes below.
@@ -406,18 +410,9 @@ pub(crate) async fn append_bulk_in_tx(
             q = q.bind(id.clone());
         }
         for row in q.fetch_all(&mut **tx).await? {
-            let status = get_str(&row, "status")?;
-            let event_id = get_str(&row, "event_id")?;
             current.insert(
                 (get_str(&row, "contact_id")?, get_str(&row, "topic")?),
-                TopicConsent {
-                    status: ConsentStatus::parse(&status)
-                        .ok_or_else(|| corrupt("consent status", &status))?,
-                    double_opt_in: row.try_get::<i64, _>("double_opt_in")? != 0,
-                    since: get_ts(&row, "since")?,
-                    event_id: ConsentEventId::parse(&event_id)
-                        .map_err(|_| corrupt("event id", &event_id))?,
-                },
+                topic_consent_from(&row)?,
             );
         }
     }
@@ -472,9 +467,10 @@ pub(crate) async fn append_bulk_in_tx(
         }
         q.execute(&mut **tx).await?;
     }
+    let new_ids: HashSet<&ConsentEventId> = sealed.iter().map(|e| &e.id).collect();
     let states: Vec<(&(String, String), &TopicConsent)> = current
         .iter()
-        .filter(|(_, s)| sealed.iter().any(|e| e.id == s.event_id))
+        .filter(|(_, s)| new_ids.contains(&s.event_id))
         .collect();
     for chunk in states.chunks(300) {
         let rows: Vec<String> = (0..chunk.len())

@@ -11,9 +11,9 @@ use crate::{
 use sendwell_core::attribute::{
     apply_changes, AttributeChange, AttributeError, AttributeSchema, MAX_ATTRIBUTES,
 };
-use sendwell_core::consent::{ConsentStatus, Topic, TopicConsent};
+use sendwell_core::consent::{Topic, TopicConsent};
 use sendwell_core::{
-    AttributeName, AttributeType, ConsentEventId, ContactId, EmailAddress, Timestamp, WorkspaceId,
+    AttributeName, AttributeType, ContactId, EmailAddress, Timestamp, WorkspaceId,
 };
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
@@ -196,7 +196,7 @@ impl Store {
              email_hash = excluded.email_hash, external_id = excluded.external_id, name = excluded.name, \
              attributes = excluded.attributes, created_at = excluded.created_at, updated_at = excluded.updated_at, \
              last_seen_at = excluded.last_seen_at, address_verdict = excluded.address_verdict, \
-             address_check = excluded.address_check",
+             address_check = excluded.address_check, import_id = excluded.import_id",
         );
         sql
     }
@@ -501,6 +501,12 @@ impl Store {
                 if row.email_key.as_deref() != Some(key.as_str()) {
                     if let Some(old) = row.email_key.take() {
                         by_email.remove(&old);
+                        // An import that gives a stored contact a new address
+                        // vouches for that address: it is quarantined with the import.
+                        if let Some(tag) = tag {
+                            row.import_id = Some(tag.import_id.clone());
+                            row.quarantined = true;
+                        }
                     }
                     by_email.insert(key.clone(), i);
                 }
@@ -721,21 +727,12 @@ impl Store {
         let mut consent: HashMap<String, BTreeMap<Topic, TopicConsent>> = HashMap::new();
         for row in q.fetch_all(&self.read).await? {
             let topic = get_str(&row, "topic")?;
-            let status = get_str(&row, "status")?;
-            let event_id = get_str(&row, "event_id")?;
             consent
                 .entry(get_str(&row, "contact_id")?)
                 .or_default()
                 .insert(
                     Topic::parse(&topic).map_err(|_| corrupt("topic", &topic))?,
-                    TopicConsent {
-                        status: ConsentStatus::parse(&status)
-                            .ok_or_else(|| corrupt("consent status", &status))?,
-                        double_opt_in: row.try_get::<i64, _>("double_opt_in")? != 0,
-                        since: get_ts(&row, "since")?,
-                        event_id: ConsentEventId::parse(&event_id)
-                            .map_err(|_| corrupt("event id", &event_id))?,
-                    },
+                    crate::consent::topic_consent_from(&row)?,
                 );
         }
         for c in contacts.iter_mut() {
@@ -862,7 +859,7 @@ impl Store {
             sqlx::query(
                 "INSERT INTO suppressions (workspace_id, email_hash, reason, source, created_at) \
                  VALUES ($1, $2, 'erased', 'erasure', $3) ON CONFLICT (workspace_id, email_hash) \
-                 DO UPDATE SET reason = 'erased', source = 'erasure', created_at = excluded.created_at",
+                 DO UPDATE SET reason = 'erased', source = 'erasure', created_at = excluded.created_at, email = NULL",
             )
             .bind(ws.as_str().to_owned())
             .bind(hash)

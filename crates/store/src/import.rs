@@ -17,6 +17,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::HashSet;
 
+/// Suppressions elsewhere that say something about the address itself.
+const ELSEWHERE_REASONS: &[&str] = &["bounced", "complained", "unsubscribed"];
+
 /// What an import declares about itself.
 #[derive(Clone, Debug)]
 pub struct NewImport {
@@ -181,7 +184,8 @@ impl Store {
         cursor: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ImportRecord>> {
-        let mut sql = format!("SELECT {IMPORT_COLUMNS} FROM imports WHERE id > $1");
+        // Newest first; the cursor is the last id of the previous page.
+        let mut sql = format!("SELECT {IMPORT_COLUMNS} FROM imports WHERE id < $1");
         let mut n = 2;
         if ws.is_some() {
             sql.push_str(&format!(" AND workspace_id = ${n}"));
@@ -191,8 +195,8 @@ impl Store {
             sql.push_str(&format!(" AND status = ${n}"));
             n += 1;
         }
-        sql.push_str(&format!(" ORDER BY id LIMIT ${n}"));
-        let mut q = sqlx::query(&sql).bind(cursor.unwrap_or("").to_owned());
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${n}"));
+        let mut q = sqlx::query(&sql).bind(cursor.unwrap_or("~").to_owned());
         if let Some(ws) = ws {
             q = q.bind(ws.as_str().to_owned());
         }
@@ -227,8 +231,9 @@ impl Store {
             return Ok(Err(ReviewError::NotQuarantined(record.status)));
         }
         let status = if approve { "approved" } else { "rejected" };
-        sqlx::query(
-            "UPDATE imports SET status = $1, reviewed_at = $2, review_note = $3 WHERE id = $4",
+        let done = sqlx::query(
+            "UPDATE imports SET status = $1, reviewed_at = $2, review_note = $3 \
+             WHERE id = $4 AND status = 'quarantined'",
         )
         .bind(status)
         .bind(now.millis())
@@ -236,6 +241,12 @@ impl Store {
         .bind(id.to_owned())
         .execute(&mut *tx)
         .await?;
+        // A concurrent review got there first.
+        if done.rows_affected() != 1 {
+            return Ok(Err(ReviewError::NotQuarantined(
+                "already reviewed".to_owned(),
+            )));
+        }
         let ws = WorkspaceId::parse(&record.workspace_id)
             .map_err(|_| crate::corrupt("workspace id", &record.workspace_id))?;
         crate::audit::record(
@@ -295,7 +306,7 @@ impl ImportSession {
         let mut elsewhere = HashSet::new();
         for chunk in hashes.chunks(1000) {
             let sql = format!(
-                "SELECT email_hash, workspace_id FROM suppressions WHERE email_hash IN ({})",
+                "SELECT email_hash, workspace_id, reason FROM suppressions WHERE email_hash IN ({})",
                 self.store.params(1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
@@ -306,7 +317,9 @@ impl ImportSession {
                 let hash = get_str(&row, "email_hash")?;
                 if get_str(&row, "workspace_id")? == self.ws.as_str() {
                     here.insert(hash);
-                } else {
+                } else if ELSEWHERE_REASONS.contains(&get_str(&row, "reason")?.as_str()) {
+                    // Only what the address did (bounce, complain, leave); never an
+                    // erasure or another workspace's own choice.
                     elsewhere.insert(hash);
                 }
             }

@@ -108,7 +108,9 @@ impl Store {
         row.as_ref().map(entry_from).transpose()
     }
 
-    /// Adds a suppression; an existing one keeps its (first) reason.
+    /// Adds a suppression. An existing one keeps its reason, except that a
+    /// person's own choice (unsubscribed, complained, erased) replaces a
+    /// reason the workspace could lift, so it can no longer be lifted.
     /// Returns the entry as stored and whether it was new.
     pub async fn add_suppression(
         &self,
@@ -119,9 +121,21 @@ impl Store {
         source: &str,
     ) -> Result<(SuppressionEntry, bool)> {
         let now = self.now();
-        let done = sqlx::query(
+        let mut tx = self.write.begin().await?;
+        let existed = sqlx::query(
+            "SELECT 1 AS one FROM suppressions WHERE workspace_id = $1 AND email_hash = $2",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(hash.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        sqlx::query(
             "INSERT INTO suppressions (workspace_id, email_hash, reason, source, created_at, email) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, email_hash) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, email_hash) DO UPDATE SET \
+             reason = excluded.reason, source = excluded.source, created_at = excluded.created_at \
+             WHERE excluded.reason IN ('unsubscribed', 'complained', 'erased') \
+             AND suppressions.reason NOT IN ('unsubscribed', 'complained', 'erased')",
         )
         .bind(ws.as_str().to_owned())
         .bind(hash.to_owned())
@@ -129,7 +143,7 @@ impl Store {
         .bind(source.to_owned())
         .bind(now.millis())
         .bind(email.to_owned())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
         let entry = sqlx::query(
             "SELECT email, email_hash, reason, source, created_at FROM suppressions \
@@ -137,9 +151,10 @@ impl Store {
         )
         .bind(ws.as_str().to_owned())
         .bind(hash.to_owned())
-        .fetch_one(&self.write)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok((entry_from(&entry)?, done.rows_affected() == 1))
+        tx.commit().await?;
+        Ok((entry_from(&entry)?, !existed))
     }
 
     /// Lifts a suppression the workspace added (or a bounce); refuses the

@@ -37,7 +37,7 @@ pub struct CheckView {
     pub verdict: &'static str,
     /// Reason codes: syntax, reserved_domain, no_public_suffix, null_mx,
     /// no_mail_server, dns_unavailable, disposable, role_account,
-    /// likely_typo, quoted_local_part, utf8_local_part, trap.
+    /// likely_typo, quoted_local_part, utf8_local_part, blocked.
     pub reasons: Vec<String>,
     pub details: Vec<ReasonView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,11 +104,10 @@ pub(crate) fn flag_trap(
     // The hash is of the address as the contact stores it (EmailAddress::key).
     if let (Some(domain), Some(parsed)) = (&check.domain, &check.parsed) {
         if traps.matches(domain, &state.address_hash(parsed)) {
+            // Named as blocked, not as a trap: the list stays the operator's.
             check.reasons.push(sendwell_screen::Reason {
-                code: "trap",
-                detail:
-                    "the operator lists this address or domain as a spam trap; it is never mailed"
-                        .to_owned(),
+                code: "blocked",
+                detail: "the platform operator blocks this address; it is never mailed".to_owned(),
             });
             check.verdict = Verdict::Invalid;
         }

@@ -99,7 +99,17 @@ pub struct ImportView {
 }
 
 impl ImportView {
+    /// The workspace's view: how many addresses other workspaces suppress is
+    /// the operator's to see (it would tell one tenant about another's list).
     fn from(r: ImportRecord) -> Self {
+        let mut view = Self::for_operator(r);
+        if let Value::Object(counts) = &mut view.counts {
+            counts.remove("suppressed_elsewhere");
+        }
+        view
+    }
+
+    fn for_operator(r: ImportRecord) -> Self {
         Self {
             rejects_url: format!("/v1/imports/{}/rejects.csv", r.id),
             id: r.id,
@@ -298,9 +308,11 @@ async fn body_stream(
         .to_ascii_lowercase();
     let io_err = |e: String| std::io::Error::other(e);
     match content_type.as_str() {
-        "text/csv" | "application/csv" | "text/plain" => Ok(Box::pin(
-            req.into_body().into_data_stream().map(move |r| r.map_err(|e| io_err(e.to_string()))),
-        )),
+        "text/csv" | "application/csv" | "text/plain" => Ok(Box::pin(with_stall_limit(
+            axum::RequestExt::into_limited_body(req)
+                .into_data_stream()
+                .map(move |r| r.map_err(|e| io_err(e.to_string()))),
+        ))),
         "multipart/form-data" => {
             let mut form = axum::extract::Multipart::from_request(req, state)
                 .await
@@ -362,7 +374,7 @@ async fn body_stream(
                 .await
                 .map_err(|_| ApiError::bad_request("The multipart body ended early."))??;
             let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-            Ok(Box::pin(stream))
+            Ok(Box::pin(with_stall_limit(stream)))
         }
         _ => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -372,6 +384,34 @@ async fn body_stream(
         )),
     }
 }
+
+/// How long an upload may send nothing before it is abandoned: an import
+/// holds a write transaction (on SQLite, the only writer) while it reads.
+const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn with_stall_limit(
+    stream: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+) -> impl Stream<Item = std::io::Result<Bytes>> + Send {
+    futures_util::stream::unfold(Box::pin(stream), |mut stream| async move {
+        match tokio::time::timeout(STALL_LIMIT, stream.next()).await {
+            Ok(Some(item)) => Some((item, stream)),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the upload sent nothing for 30 seconds",
+                )),
+                stream,
+            )),
+        }
+    })
+}
+
+/// The reason given for a row on the operator's block list.
+const BLOCKED: &str = "blocked by the platform operator; this address is never mailed";
+
+/// At most this many rejected rows are listed in the report; the count covers all.
+const MAX_LISTED_REJECTS: u64 = 100_000;
 
 /// What the CSV reader hands to the writer.
 enum Parsed {
@@ -722,6 +762,7 @@ pub async fn create(
     let mut seen: HashSet<u64> = HashSet::new();
     let mut domains: HashMap<String, u64> = HashMap::new();
     let mut consent_recorded = 0u64;
+    let mut trap_domains = sendwell_screen::address::DomainCache::default();
     let mut timing = [std::time::Duration::ZERO; 4];
     let mut mark = std::time::Instant::now();
     while let Some(msg) = rx.recv().await {
@@ -736,13 +777,34 @@ pub async fn create(
         let mut lines = Vec::with_capacity(rows.len());
         let mut reject = |line: u64, email: &str, reason: &str, counts: &mut ImportCounts| {
             counts.rejected += 1;
-            rejects.push_str(&format!(
-                "{line},{},{}\n",
-                csv_field(email),
-                csv_field(reason)
-            ));
+            if counts.rejected <= MAX_LISTED_REJECTS {
+                let short = |t: &str| t.chars().take(300).collect::<String>();
+                rejects.push_str(&format!(
+                    "{line},{},{}\n",
+                    csv_field(&short(email)),
+                    csv_field(&short(reason))
+                ));
+            }
         };
         for row in rows {
+            // The trap list is consulted first, whatever else is wrong with the
+            // row, and reported without naming the list: the workspace learns
+            // that the row is blocked, not which entry matched.
+            if let Ok(parsed) = EmailAddress::parse(&row.email) {
+                let ascii = state
+                    .checker()
+                    .offline_cached(&row.email, &mut trap_domains)
+                    .domain;
+                if traps.matches(
+                    ascii.as_deref().unwrap_or(parsed.domain()),
+                    &state.address_hash(&parsed),
+                ) {
+                    counts.checked += 1;
+                    counts.trap += 1;
+                    reject(row.line, &row.email, BLOCKED, &mut counts);
+                    continue;
+                }
+            }
             let (mut check, mut input) = match row.outcome {
                 Ok(ok) => ok,
                 Err(reason) => {
@@ -766,16 +828,6 @@ pub async fn create(
                 }
             }
             let domain = check.domain.clone().unwrap_or_default();
-            if traps.matches(&domain, input.email_hash.as_deref().unwrap_or("")) {
-                counts.trap += 1;
-                reject(
-                    row.line,
-                    &row.email,
-                    "the address or its domain is on the operator's spam-trap list",
-                    &mut counts,
-                );
-                continue;
-            }
             if check.verdict == Verdict::Risky {
                 counts.risky += 1;
             }
@@ -869,6 +921,12 @@ pub async fn create(
     let mut counts_json = serde_json::to_value(&counts).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut counts_json {
         m.insert("consent_recorded".into(), Value::from(consent_recorded));
+    }
+    if counts.rejected > MAX_LISTED_REJECTS {
+        rejects.push_str(&format!(
+            ",,\"and {} more rejected rows, counted but not listed\"\n",
+            counts.rejected - MAX_LISTED_REJECTS
+        ));
     }
     let verdict = ImportVerdict {
         status: assessment.status.as_str().to_owned(),
@@ -983,7 +1041,7 @@ pub async fn operator_get(
         .ok_or_else(|| import_not_found(&id))?;
     Ok(Json(OperatorImportView {
         workspace_id: r.workspace_id.clone(),
-        import: ImportView::from(r),
+        import: ImportView::for_operator(r),
     }))
 }
 
