@@ -58,6 +58,10 @@ pub struct ContactInput {
     pub last_seen_at: Option<Timestamp>,
     /// The address checks' verdict for `email`; replaces the stored one when given.
     pub address: Option<AddressStamp>,
+    /// Set when the caller knows no stored contact can match (an import into
+    /// an empty workspace, for an address not seen earlier in the file): the
+    /// look-up is skipped.
+    pub known_new: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -610,9 +614,14 @@ impl Store {
     ) -> Result<Vec<Row_>> {
         let mut keys: Vec<String> = items
             .iter()
+            .filter(|i| !i.known_new)
             .filter_map(|i| i.email.as_ref().map(EmailAddress::key))
             .collect();
-        let mut exts: Vec<String> = items.iter().filter_map(|i| i.external_id.clone()).collect();
+        let mut exts: Vec<String> = items
+            .iter()
+            .filter(|i| !i.known_new)
+            .filter_map(|i| i.external_id.clone())
+            .collect();
         keys.sort();
         keys.dedup();
         exts.sort();

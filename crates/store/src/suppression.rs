@@ -43,6 +43,10 @@ pub struct TrapList {
 }
 
 impl TrapList {
+    pub fn is_empty(&self) -> bool {
+        self.domains.is_empty() && self.address_hashes.is_empty()
+    }
+
     /// Whether an address (ASCII domain, keyed hash) is on the list; a listed
     /// domain covers its subdomains.
     pub fn matches(&self, domain: &str, hash: &str) -> bool {
@@ -186,6 +190,15 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(Ok(entry))
+    }
+
+    /// Whether any workspace has any suppression (an import skips the
+    /// per-batch look-ups on an instance that has none).
+    pub async fn any_suppressions(&self) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM suppressions LIMIT 1")
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.is_some())
     }
 
     pub async fn trap_entries(&self) -> Result<Vec<TrapEntry>> {

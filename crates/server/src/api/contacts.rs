@@ -285,6 +285,7 @@ fn parse_write(
         stamp(&check)
     });
     Ok(ContactInput {
+        known_new: false,
         address,
         email,
         email_hash,

@@ -763,6 +763,8 @@ pub async fn create(
     let mut domains: HashMap<String, u64> = HashMap::new();
     let mut consent_recorded = 0u64;
     let mut trap_domains = sendwell_screen::address::DomainCache::default();
+    let any_suppressions = state.store.any_suppressions().await?;
+    let mut seen_ext: HashSet<u64> = HashSet::new();
     let mut timing = [std::time::Duration::ZERO; 4];
     let mut mark = std::time::Instant::now();
     while let Some(msg) = rx.recv().await {
@@ -790,20 +792,31 @@ pub async fn create(
             // The trap list is consulted first, whatever else is wrong with the
             // row, and reported without naming the list: the workspace learns
             // that the row is blocked, not which entry matched.
-            if let Ok(parsed) = EmailAddress::parse(&row.email) {
-                let ascii = state
-                    .checker()
-                    .offline_cached(&row.email, &mut trap_domains)
-                    .domain;
-                if traps.matches(
-                    ascii.as_deref().unwrap_or(parsed.domain()),
-                    &state.address_hash(&parsed),
-                ) {
-                    counts.checked += 1;
-                    counts.trap += 1;
-                    reject(row.line, &row.email, BLOCKED, &mut counts);
-                    continue;
-                }
+            let trapped = match &row.outcome {
+                Ok((check, input)) => traps.matches(
+                    check.domain.as_deref().unwrap_or(""),
+                    input.email_hash.as_deref().unwrap_or(""),
+                ),
+                // A row rejected for another reason may still be a trap.
+                Err(_) if !traps.is_empty() => match EmailAddress::parse(&row.email) {
+                    Ok(parsed) => {
+                        let check = state
+                            .checker()
+                            .offline_cached(&row.email, &mut trap_domains);
+                        traps.matches(
+                            check.domain.as_deref().unwrap_or(parsed.domain()),
+                            &state.address_hash(&parsed),
+                        )
+                    }
+                    Err(_) => false,
+                },
+                Err(_) => false,
+            };
+            if trapped {
+                counts.checked += 1;
+                counts.trap += 1;
+                reject(row.line, &row.email, BLOCKED, &mut counts);
+                continue;
             }
             let (mut check, mut input) = match row.outcome {
                 Ok(ok) => ok,
@@ -839,9 +852,17 @@ pub async fn create(
                 .as_ref()
                 .map(EmailAddress::key)
                 .unwrap_or_default();
-            if !seen.insert(key_hash(&key)) {
+            let repeated_email = !seen.insert(key_hash(&key));
+            if repeated_email {
                 counts.duplicates += 1;
             }
+            let repeated_ext = input
+                .external_id
+                .as_deref()
+                .is_some_and(|x| !seen_ext.insert(key_hash(x)));
+            // In a workspace that was empty, only a repeat within this file can
+            // match a stored contact, so the others skip the look-up.
+            input.known_new = session.existing_contacts == 0 && !repeated_email && !repeated_ext;
             if !sendwell_screen::address::is_mailbox_provider(&domain) {
                 *domains.entry(domain).or_default() += 1;
             }
@@ -852,7 +873,11 @@ pub async fn create(
         timing[1] += mark.elapsed();
         mark = std::time::Instant::now();
         let hashes: Vec<String> = items.iter().filter_map(|i| i.email_hash.clone()).collect();
-        let (here, elsewhere) = session.suppressed(&hashes).await?;
+        let (here, elsewhere) = if any_suppressions {
+            session.suppressed(&hashes).await?
+        } else {
+            Default::default()
+        };
         timing[2] += mark.elapsed();
         mark = std::time::Instant::now();
         counts.suppressed_here += here.len() as u64;
