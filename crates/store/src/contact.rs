@@ -573,24 +573,26 @@ impl Store {
         for chunk in dirty.chunks(WRITE_CHUNK) {
             let sql = self.upsert_sql(chunk.len());
             let mut q = sqlx::query(&sql);
+            // Values are bound by reference: the rows outlive the statement,
+            // and a million-row import should not copy every string again.
             for row in chunk {
                 q = q
-                    .bind(row.id.as_str().to_owned())
-                    .bind(ws.as_str().to_owned())
-                    .bind(row.email.clone())
-                    .bind(row.email_key.clone())
-                    .bind(row.email_hash.clone())
-                    .bind(row.external_id.clone())
-                    .bind(row.name.clone())
+                    .bind(row.id.as_str())
+                    .bind(ws.as_str())
+                    .bind(row.email.as_deref())
+                    .bind(row.email_key.as_deref())
+                    .bind(row.email_hash.as_deref())
+                    .bind(row.external_id.as_deref())
+                    .bind(row.name.as_deref())
                     .bind(
                         serde_json::to_string(&row.attributes).unwrap_or_else(|_| "{}".to_owned()),
                     )
                     .bind(row.created_at.millis())
                     .bind(row.updated_at.millis())
                     .bind(row.last_seen_at.map(Timestamp::millis))
-                    .bind(row.address_verdict.clone())
-                    .bind(row.address_check.clone())
-                    .bind(row.import_id.clone());
+                    .bind(row.address_verdict.as_deref())
+                    .bind(row.address_check.as_deref())
+                    .bind(row.import_id.as_deref());
             }
             match q.execute(&mut **tx).await {
                 Ok(_) => {}

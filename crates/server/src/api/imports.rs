@@ -415,14 +415,138 @@ const MAX_LISTED_REJECTS: u64 = 100_000;
 
 /// What the CSV reader hands to the writer.
 enum Parsed {
-    Batch(Vec<Row>),
+    Batch(Batch),
+    /// The reader's tallies, once the file is read.
+    Done(Box<Tally>),
     Fatal(ApiError),
+}
+
+#[derive(Default)]
+struct Batch {
+    ready: Vec<Ready>,
+    rejected: Vec<(u64, String, String)>,
+}
+
+/// A row that passed the offline checks, ready to be written.
+struct Ready {
+    line: u64,
+    email: String,
+    check: AddressCheck,
+    input: ContactInput,
 }
 
 struct Row {
     line: u64,
     email: String,
     outcome: Result<(AddressCheck, ContactInput), String>,
+}
+
+/// The per-row bookkeeping, kept by the reader so the writer only writes.
+#[derive(Default)]
+struct Tally {
+    counts: ImportCounts,
+    seen: HashSet<u64>,
+    seen_ext: HashSet<u64>,
+    domains: HashMap<String, u64>,
+}
+
+impl Tally {
+    /// Counts a checked row; `Err` with the reason when it is not to be written.
+    fn take(
+        &mut self,
+        row: Row,
+        state: &AppState,
+        traps: &sendwell_store::TrapList,
+        cache: &mut sendwell_screen::address::DomainCache,
+        workspace_was_empty: bool,
+    ) -> Result<Ready, (u64, String, String)> {
+        let counts = &mut self.counts;
+        // The trap list is consulted first, whatever else is wrong with the
+        // row, and reported without naming the list: the workspace learns
+        // that the row is blocked, not which entry matched.
+        let trapped = match &row.outcome {
+            Ok((check, input)) => traps.matches(
+                check.domain.as_deref().unwrap_or(""),
+                input.email_hash.as_deref().unwrap_or(""),
+            ),
+            Err(_) if !traps.is_empty() => match EmailAddress::parse(&row.email) {
+                Ok(parsed) => {
+                    let check = state.checker().offline_cached(&row.email, cache);
+                    traps.matches(
+                        check.domain.as_deref().unwrap_or(parsed.domain()),
+                        &state.address_hash(&parsed),
+                    )
+                }
+                Err(_) => false,
+            },
+            Err(_) => false,
+        };
+        if trapped {
+            counts.checked += 1;
+            counts.trap += 1;
+            return Err((row.line, row.email, BLOCKED.to_owned()));
+        }
+        let (check, mut input) = match row.outcome {
+            Ok(ok) => ok,
+            Err(reason) => {
+                if reason.starts_with("invalid address") {
+                    counts.checked += 1;
+                    counts.invalid += 1;
+                }
+                return Err((row.line, row.email, reason));
+            }
+        };
+        counts.checked += 1;
+        if check.verdict == Verdict::Risky {
+            counts.risky += 1;
+        }
+        counts.role += u64::from(check.has("role_account"));
+        counts.disposable += u64::from(check.has("disposable"));
+        counts.typo += u64::from(check.has("likely_typo"));
+        let key = input
+            .email
+            .as_ref()
+            .map(EmailAddress::key)
+            .unwrap_or_default();
+        let repeated_email = !self.seen.insert(key_hash(&key));
+        if repeated_email {
+            counts.duplicates += 1;
+        }
+        let repeated_ext = input
+            .external_id
+            .as_deref()
+            .is_some_and(|x| !self.seen_ext.insert(key_hash(x)));
+        // In a workspace that was empty, only a repeat within this file can
+        // match a stored contact, so the others skip the look-up.
+        input.known_new = workspace_was_empty && !repeated_email && !repeated_ext;
+        if let Some(domain) = check.domain.as_deref() {
+            if !sendwell_screen::address::is_mailbox_provider(domain) {
+                match self.domains.get_mut(domain) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.domains.insert(domain.to_owned(), 1);
+                    }
+                }
+            }
+        }
+        input.address = Some(stamp(&check));
+        Ok(Ready {
+            line: row.line,
+            email: row.email,
+            check,
+            input,
+        })
+    }
+
+    /// Takes back the counts of a row that DNS then found invalid.
+    fn undo(&mut self, check: &AddressCheck) {
+        let counts = &mut self.counts;
+        counts.risky -= u64::from(check.verdict == Verdict::Risky);
+        counts.role -= u64::from(check.has("role_account"));
+        counts.disposable -= u64::from(check.has("disposable"));
+        counts.typo -= u64::from(check.has("likely_typo"));
+        counts.invalid += 1;
+    }
 }
 
 /// Attribute columns: name, and type once known (from the schema or the first value).
@@ -555,12 +679,26 @@ fn convert(column: &str, kind: AttributeType, v: &str) -> Result<Value, String> 
 }
 
 /// Reads the CSV on a blocking thread, checking each address offline.
-fn read_csv(
-    reader: impl std::io::Read,
+/// What the reader thread needs besides the file.
+struct ReaderContext {
     state: AppState,
     known: HashMap<String, AttributeType>,
+    traps: sendwell_store::TrapList,
+    workspace_was_empty: bool,
+}
+
+fn read_csv(
+    reader: impl std::io::Read,
+    context: ReaderContext,
     out: tokio::sync::mpsc::Sender<Parsed>,
 ) {
+    let ReaderContext {
+        state,
+        known,
+        traps,
+        workspace_was_empty,
+    } = context;
+    let mut tally = Tally::default();
     let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
     let headers = match csv.headers() {
         Ok(h) => h.clone(),
@@ -578,7 +716,7 @@ fn read_csv(
             return;
         }
     };
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Batch::default();
     let mut record = csv::ByteRecord::new();
     let mut domains = sendwell_screen::address::DomainCache::default();
     let mut rows = 0u64;
@@ -604,7 +742,7 @@ fn read_csv(
             return;
         }
         let line = record.position().map_or(rows + 1, |p| p.line());
-        batch.push(parse_row(
+        let row = parse_row(
             &record,
             line,
             &cols,
@@ -612,8 +750,12 @@ fn read_csv(
             &state,
             headers.len(),
             &mut domains,
-        ));
-        if batch.len() == BATCH
+        );
+        match tally.take(row, &state, &traps, &mut domains, workspace_was_empty) {
+            Ok(ready) => batch.ready.push(ready),
+            Err(rejected) => batch.rejected.push(rejected),
+        }
+        if batch.ready.len() + batch.rejected.len() >= BATCH
             && out
                 .blocking_send(Parsed::Batch(std::mem::take(&mut batch)))
                 .is_err()
@@ -621,9 +763,13 @@ fn read_csv(
             return;
         }
     }
-    if !batch.is_empty() {
-        let _ = out.blocking_send(Parsed::Batch(batch));
+    tally.counts.rows = rows;
+    if (!batch.ready.is_empty() || !batch.rejected.is_empty())
+        && out.blocking_send(Parsed::Batch(batch)).is_err()
+    {
+        return;
     }
+    let _ = out.blocking_send(Parsed::Done(Box::new(tally)));
 }
 
 fn parse_row(
@@ -750,130 +896,77 @@ pub async fn create(
         .map(|(n, t, _)| (n, t))
         .collect();
     let traps = state.store.trap_list().await?;
+    let any_suppressions = state.store.any_suppressions().await?;
+    let mut session = state.store.begin_import(&ws, &decl.meta).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Parsed>(4);
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-    let reader_state = state.clone();
-    let reader_task =
-        tokio::task::spawn_blocking(move || read_csv(reader, reader_state, known, tx));
+    let context = ReaderContext {
+        state: state.clone(),
+        known,
+        traps,
+        workspace_was_empty: session.existing_contacts == 0,
+    };
+    let reader_task = tokio::task::spawn_blocking(move || read_csv(reader, context, tx));
 
-    let mut session = state.store.begin_import(&ws, &decl.meta).await?;
+    // Counts made here: what DNS, the suppression lists and the write add.
     let mut counts = ImportCounts::default();
+    let mut tally: Option<Box<Tally>> = None;
+    let mut dns_undone: Vec<AddressCheck> = Vec::new();
     let mut rejects = String::from("line,email,reason\n");
-    let mut seen: HashSet<u64> = HashSet::new();
-    let mut domains: HashMap<String, u64> = HashMap::new();
     let mut consent_recorded = 0u64;
-    let mut trap_domains = sendwell_screen::address::DomainCache::default();
-    let any_suppressions = state.store.any_suppressions().await?;
-    let mut seen_ext: HashSet<u64> = HashSet::new();
     let mut timing = [std::time::Duration::ZERO; 4];
     let mut mark = std::time::Instant::now();
+    let mut reject = |line: u64, email: &str, reason: &str, counts: &mut ImportCounts| {
+        counts.rejected += 1;
+        if counts.rejected <= MAX_LISTED_REJECTS {
+            let short = |t: &str| t.chars().take(300).collect::<String>();
+            rejects.push_str(&format!(
+                "{line},{},{}\n",
+                csv_field(&short(email)),
+                csv_field(&short(reason))
+            ));
+        }
+    };
     while let Some(msg) = rx.recv().await {
         timing[0] += mark.elapsed();
         mark = std::time::Instant::now();
-        let rows = match msg {
-            Parsed::Batch(rows) => rows,
-            Parsed::Fatal(e) => return Err(e),
-        };
-        counts.rows += rows.len() as u64;
-        let mut items = Vec::with_capacity(rows.len());
-        let mut lines = Vec::with_capacity(rows.len());
-        let mut reject = |line: u64, email: &str, reason: &str, counts: &mut ImportCounts| {
-            counts.rejected += 1;
-            if counts.rejected <= MAX_LISTED_REJECTS {
-                let short = |t: &str| t.chars().take(300).collect::<String>();
-                rejects.push_str(&format!(
-                    "{line},{},{}\n",
-                    csv_field(&short(email)),
-                    csv_field(&short(reason))
-                ));
-            }
-        };
-        for row in rows {
-            // The trap list is consulted first, whatever else is wrong with the
-            // row, and reported without naming the list: the workspace learns
-            // that the row is blocked, not which entry matched.
-            let trapped = match &row.outcome {
-                Ok((check, input)) => traps.matches(
-                    check.domain.as_deref().unwrap_or(""),
-                    input.email_hash.as_deref().unwrap_or(""),
-                ),
-                // A row rejected for another reason may still be a trap.
-                Err(_) if !traps.is_empty() => match EmailAddress::parse(&row.email) {
-                    Ok(parsed) => {
-                        let check = state
-                            .checker()
-                            .offline_cached(&row.email, &mut trap_domains);
-                        traps.matches(
-                            check.domain.as_deref().unwrap_or(parsed.domain()),
-                            &state.address_hash(&parsed),
-                        )
-                    }
-                    Err(_) => false,
-                },
-                Err(_) => false,
-            };
-            if trapped {
-                counts.checked += 1;
-                counts.trap += 1;
-                reject(row.line, &row.email, BLOCKED, &mut counts);
+        let batch = match msg {
+            Parsed::Batch(batch) => batch,
+            Parsed::Done(t) => {
+                tally = Some(t);
                 continue;
             }
-            let (mut check, mut input) = match row.outcome {
-                Ok(ok) => ok,
-                Err(reason) => {
-                    if reason.starts_with("invalid address") {
-                        counts.checked += 1;
-                        counts.invalid += 1;
-                    }
-                    reject(row.line, &row.email, &reason, &mut counts);
-                    continue;
-                }
-            };
-            counts.checked += 1;
+            Parsed::Fatal(e) => return Err(e),
+        };
+        for (line, email, reason) in &batch.rejected {
+            reject(*line, email, reason, &mut counts);
+        }
+        let mut items = Vec::with_capacity(batch.ready.len());
+        let mut lines = Vec::with_capacity(batch.ready.len());
+        for mut row in batch.ready {
             if decl.dns {
-                if let Some(domain) = check.domain.clone() {
-                    check = check.with_dns(&state.resolver().resolve(&domain).await.answer);
+                if let Some(domain) = row.check.domain.clone() {
+                    let before = row.check.clone();
+                    row.check = row
+                        .check
+                        .with_dns(&state.resolver().resolve(&domain).await.answer);
+                    if row.check.verdict == Verdict::Invalid {
+                        reject(row.line, &row.email, &check_reason(&row.check), &mut counts);
+                        dns_undone.push(before);
+                        continue;
+                    }
+                    if row.check.verdict != before.verdict {
+                        row.input.address = Some(stamp(&row.check));
+                    }
                 }
-                if check.verdict == Verdict::Invalid {
-                    counts.invalid += 1;
-                    reject(row.line, &row.email, &check_reason(&check), &mut counts);
-                    continue;
-                }
             }
-            let domain = check.domain.clone().unwrap_or_default();
-            if check.verdict == Verdict::Risky {
-                counts.risky += 1;
-            }
-            counts.role += u64::from(check.has("role_account"));
-            counts.disposable += u64::from(check.has("disposable"));
-            counts.typo += u64::from(check.has("likely_typo"));
-            let key = input
-                .email
-                .as_ref()
-                .map(EmailAddress::key)
-                .unwrap_or_default();
-            let repeated_email = !seen.insert(key_hash(&key));
-            if repeated_email {
-                counts.duplicates += 1;
-            }
-            let repeated_ext = input
-                .external_id
-                .as_deref()
-                .is_some_and(|x| !seen_ext.insert(key_hash(x)));
-            // In a workspace that was empty, only a repeat within this file can
-            // match a stored contact, so the others skip the look-up.
-            input.known_new = session.existing_contacts == 0 && !repeated_email && !repeated_ext;
-            if !sendwell_screen::address::is_mailbox_provider(&domain) {
-                *domains.entry(domain).or_default() += 1;
-            }
-            input.address = Some(stamp(&check));
-            items.push(input);
+            items.push(row.input);
             lines.push((row.line, row.email));
         }
         timing[1] += mark.elapsed();
         mark = std::time::Instant::now();
-        let hashes: Vec<String> = items.iter().filter_map(|i| i.email_hash.clone()).collect();
         let (here, elsewhere) = if any_suppressions {
+            let hashes: Vec<String> = items.iter().filter_map(|i| i.email_hash.clone()).collect();
             session.suppressed(&hashes).await?
         } else {
             Default::default()
@@ -921,6 +1014,25 @@ pub async fn create(
             consent_recorded += session.record_consent(events).await?;
         }
     }
+    reader_task
+        .await
+        .map_err(|e| ApiError::internal(&format!("the CSV reader stopped: {e}")))?;
+    let mut tally =
+        tally.ok_or_else(|| ApiError::internal(&"the CSV reader ended without its tallies"))?;
+    for check in &dns_undone {
+        tally.undo(check);
+    }
+    let own = tally.counts.clone();
+    counts.rows = own.rows;
+    counts.checked = own.checked;
+    counts.invalid = own.invalid;
+    counts.risky = own.risky;
+    counts.role = own.role;
+    counts.disposable = own.disposable;
+    counts.typo = own.typo;
+    counts.duplicates = own.duplicates;
+    counts.trap = own.trap;
+    let domains = std::mem::take(&mut tally.domains);
     tracing::info!(
         import = %session.id,
         rows = counts.rows,
@@ -930,9 +1042,6 @@ pub async fn create(
         writes_ms = timing[3].as_millis() as u64,
         "import read; times are where the importing request spent its time"
     );
-    reader_task
-        .await
-        .map_err(|e| ApiError::internal(&format!("the CSV reader stopped: {e}")))?;
     let top = domains.values().max().copied().unwrap_or(0);
     let context = Context {
         existing_contacts: session.existing_contacts,
