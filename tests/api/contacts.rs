@@ -168,18 +168,7 @@ async fn attribute_types_are_fixed_on_first_use(app: TestApp) {
         json!({"email": "a@example.org", "attributes": {"plan": "pro", "seats": 2, "opt_in": true, "renews_at": "2027-01-01"}}),
     )
     .await;
-    let schema = app.get("/v1/attributes", &ws.key).await.expect(200);
-    let types: Vec<(String, String)> = schema["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|a| {
-            (
-                a["name"].as_str().expect("n").to_owned(),
-                a["type"].as_str().expect("t").to_owned(),
-            )
-        })
-        .collect();
+    let types = app.attribute_types(&ws.key).await;
     assert_eq!(
         types,
         [

@@ -88,16 +88,7 @@ async fn an_import_that_looks_bought_is_quarantined_until_the_operator_approves(
     );
 
     // The rejected rows, with reasons, as CSV.
-    let rejects = app
-        .client
-        .get(app.url(report["rejects_url"].as_str().expect("url")))
-        .bearer_auth(&ws.key)
-        .send()
-        .await
-        .expect("rejects")
-        .text()
-        .await
-        .expect("text");
+    let rejects = app.rejects(&ws.key, &report).await;
     let lines: Vec<&str> = rejects.lines().collect();
     assert_eq!(lines[0], "line,email,reason");
     assert_eq!(lines.len(), 61);
@@ -189,18 +180,7 @@ async fn a_clean_export_of_product_users_is_accepted_with_its_consent_recorded(a
     assert_eq!(user["attributes"]["seats"], 4);
     assert_eq!(user["attributes"]["beta"], false);
     assert_eq!(user["consent"]["marketing"]["status"], "opted_in");
-    let schema = app.get("/v1/attributes", &ws.key).await.expect(200);
-    let types: Vec<(String, String)> = schema["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|a| {
-            (
-                a["name"].as_str().expect("n").to_owned(),
-                a["type"].as_str().expect("t").to_owned(),
-            )
-        })
-        .collect();
+    let types = app.attribute_types(&ws.key).await;
     assert!(
         types.contains(&("seats".into(), "number".into()))
             && types.contains(&("beta".into(), "boolean".into())),
@@ -322,16 +302,7 @@ async fn bad_rows_are_reported_with_reasons_and_the_rest_is_imported(app: TestAp
     assert_eq!(counts["imported"], 2, "{report}");
     assert_eq!(counts["rejected"], 6);
     assert_eq!(counts["duplicates"], 1);
-    let rejects = app
-        .client
-        .get(app.url(report["rejects_url"].as_str().expect("url")))
-        .bearer_auth(&ws.key)
-        .send()
-        .await
-        .expect("rejects")
-        .text()
-        .await
-        .expect("text");
+    let rejects = app.rejects(&ws.key, &report).await;
     for (line, says) in [
         ("3,ok2@gmail.com", "not a number"),
         ("4,", "no email"),
@@ -502,16 +473,7 @@ async fn an_import_that_moves_an_address_quarantines_it_too(app: TestApp) {
         "the import vouched for the new address"
     );
     assert_eq!(moved["mailable"], false);
-    let rejects = app
-        .client
-        .get(app.url(report["rejects_url"].as_str().expect("url")))
-        .bearer_auth(&ws.key)
-        .send()
-        .await
-        .expect("rejects")
-        .text()
-        .await
-        .expect("text");
+    let rejects = app.rejects(&ws.key, &report).await;
     assert!(
         rejects.contains("blocked by the platform operator") && !rejects.contains("trap"),
         "{rejects}"

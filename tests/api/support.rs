@@ -68,6 +68,27 @@ impl Resp {
     }
 }
 
+async fn read_resp(resp: reqwest::Response) -> Resp {
+    let status = resp.status();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let text = resp.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Resp {
+        status,
+        body,
+        content_type,
+    }
+}
+
 pub struct Workspace {
     pub id: String,
     pub key: String,
@@ -177,25 +198,7 @@ impl TestApp {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.expect("request sent");
-        let status = resp.status();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let text = resp.text().await.expect("body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Resp {
-            status,
-            body,
-            content_type,
-        }
+        read_resp(req.send().await.expect("request sent")).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
@@ -285,19 +288,36 @@ impl TestApp {
             .send()
             .await
             .expect("import sent");
-        let status = resp.status();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let text = resp.text().await.expect("body");
-        Resp {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            content_type,
-        }
+        read_resp(resp).await
+    }
+
+    /// The attribute schema as (name, type) pairs, in name order.
+    pub async fn attribute_types(&self, key: &str) -> Vec<(String, String)> {
+        let schema = self.get("/v1/attributes", key).await.expect(200);
+        schema["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|a| {
+                (
+                    a["name"].as_str().expect("name").to_owned(),
+                    a["type"].as_str().expect("type").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The rejected-rows CSV of an import report.
+    pub async fn rejects(&self, key: &str, report: &Value) -> String {
+        self.client
+            .get(self.url(report["rejects_url"].as_str().expect("rejects_url")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("rejects")
+            .text()
+            .await
+            .expect("text")
     }
 
     /// A connection to this app's own database, for tests that must tamper with it.

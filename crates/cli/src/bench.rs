@@ -75,32 +75,9 @@ async fn contacts(
     ));
     let mut settings = Settings::for_data_dir(&dir);
     settings.database_url = database_url;
-    settings.operator_token = Some(sendwell_core::secret::to_hex(
-        &sendwell_core::secret::random_bytes::<24>(),
-    ));
-    let token = settings.operator_token.clone().unwrap_or_default();
-    let app = App::prepare(settings).await?;
-    let backend = app.state.store.backend().name();
-    let listener = app.bind().await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.serve(listener, async {
-        stop_rx.await.ok();
-    }));
+    let bench = BenchServer::start(settings, None).await?;
+    let (base, key, backend) = (bench.base.clone(), bench.key.clone(), bench.backend);
     let client = reqwest::Client::new();
-    let created: Value = client
-        .post(format!("{base}/v1/workspaces"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "bench"}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let key = created["api_key"]
-        .as_str()
-        .context("no api_key in the answer")?
-        .to_owned();
     // Bodies are built before the clock starts: the figure is the server's.
     let bodies: Vec<Vec<u8>> = (0..count.div_ceil(batch))
         .map(|b| {
@@ -154,8 +131,7 @@ async fn contacts(
         w.await??;
     }
     let seconds = started.elapsed().as_secs_f64();
-    stop_tx.send(()).ok();
-    server.await??;
+    bench.stop().await?;
     std::fs::remove_dir_all(&dir).ok();
     println!(
         "{}",
@@ -235,37 +211,9 @@ async fn import(
     let resolver = std::sync::Arc::new(resolver);
     let mut settings = Settings::for_data_dir(dir.join("data"));
     settings.database_url = database_url;
-    settings.operator_token = Some(sendwell_core::secret::to_hex(
-        &sendwell_core::secret::random_bytes::<24>(),
-    ));
-    let token = settings.operator_token.clone().unwrap_or_default();
-    let app = App::prepare_with(
-        settings,
-        std::sync::Arc::new(sendwell_core::SystemClock),
-        resolver.clone(),
-    )
-    .await?;
-    let backend = app.state.store.backend().name();
-    let listener = app.bind().await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.serve(listener, async {
-        stop_rx.await.ok();
-    }));
+    let bench = BenchServer::start(settings, Some(resolver.clone())).await?;
+    let (base, key, backend) = (bench.base.clone(), bench.key.clone(), bench.backend);
     let client = reqwest::Client::new();
-    let created: Value = client
-        .post(format!("{base}/v1/workspaces"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "bench"}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let key = created["api_key"]
-        .as_str()
-        .context("no api_key in the answer")?
-        .to_owned();
     let file = tokio::fs::File::open(&path).await?;
     let stream = futures_util::stream::unfold(file, |mut file| async move {
         use tokio::io::AsyncReadExt;
@@ -297,8 +245,7 @@ async fn import(
     if !status.is_success() {
         bail!("import failed: {status} {report}");
     }
-    stop_tx.send(()).ok();
-    server.await??;
+    bench.stop().await?;
     std::fs::remove_dir_all(&dir).ok();
     let mut line = json!({
         "bench": "import",
@@ -318,4 +265,65 @@ async fn import(
     }
     println!("{line}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A server started in this process for a benchmark, with one workspace.
+struct BenchServer {
+    base: String,
+    key: String,
+    backend: &'static str,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl BenchServer {
+    async fn start(
+        mut settings: Settings,
+        resolver: Option<std::sync::Arc<dyn sendwell_screen::MailDomainResolver>>,
+    ) -> anyhow::Result<Self> {
+        settings.operator_token = Some(sendwell_core::secret::to_hex(
+            &sendwell_core::secret::random_bytes::<24>(),
+        ));
+        let token = settings.operator_token.clone().unwrap_or_default();
+        let app = match resolver {
+            Some(r) => {
+                App::prepare_with(settings, std::sync::Arc::new(sendwell_core::SystemClock), r)
+                    .await?
+            }
+            None => App::prepare(settings).await?,
+        };
+        let backend = app.state.store.backend().name();
+        let listener = app.bind().await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.serve(listener, async {
+            stopped.await.ok();
+        }));
+        let created: Value = reqwest::Client::new()
+            .post(format!("{base}/v1/workspaces"))
+            .bearer_auth(&token)
+            .json(&json!({"name": "bench"}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let key = created["api_key"]
+            .as_str()
+            .context("no api_key in the answer")?
+            .to_owned();
+        Ok(Self {
+            base,
+            key,
+            backend,
+            stop,
+            server,
+        })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        self.stop.send(()).ok();
+        self.server.await??;
+        Ok(())
+    }
 }
