@@ -45,16 +45,32 @@ pub async fn check_addresses(
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(clap::Args)]
 pub struct ImportArgs {
-    pub file: PathBuf,
-    pub source: String,
-    pub description: Option<String>,
-    pub consent: Option<String>,
-    pub consent_statement: Option<String>,
-    pub consent_topic: Option<String>,
-    pub dns: bool,
-    pub server: String,
-    pub api_key: String,
+    file: PathBuf,
+    /// How the list was procured: signup_form, product_users, event_signup,
+    /// customer_records, migration or other.
+    #[arg(long)]
+    source: String,
+    #[arg(long)]
+    description: Option<String>,
+    /// none, opt_in or double_opt_in.
+    #[arg(long)]
+    consent: Option<String>,
+    /// How consent was collected (needed unless consent is none).
+    #[arg(long)]
+    consent_statement: Option<String>,
+    #[arg(long)]
+    consent_topic: Option<String>,
+    /// Also check each distinct domain in DNS.
+    #[arg(long)]
+    dns: bool,
+    /// The sendwell server.
+    #[arg(long, env = "SENDWELL_URL", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// A workspace API key (sender or admin).
+    #[arg(long, env = "SENDWELL_API_KEY", hide_env_values = true)]
+    api_key: String,
 }
 
 fn progress(sent: u64, total: u64) {

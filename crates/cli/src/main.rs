@@ -78,32 +78,7 @@ enum Command {
         smtputf8: bool,
     },
     /// Import a CSV of contacts into a workspace through the API, with a progress bar.
-    Import {
-        file: PathBuf,
-        /// How the list was procured: signup_form, product_users, event_signup,
-        /// customer_records, migration or other.
-        #[arg(long)]
-        source: String,
-        #[arg(long)]
-        description: Option<String>,
-        /// none, opt_in or double_opt_in.
-        #[arg(long)]
-        consent: Option<String>,
-        /// How consent was collected (needed unless consent is none).
-        #[arg(long)]
-        consent_statement: Option<String>,
-        #[arg(long)]
-        consent_topic: Option<String>,
-        /// Also check each distinct domain in DNS.
-        #[arg(long)]
-        dns: bool,
-        /// The sendwell server.
-        #[arg(long, env = "SENDWELL_URL", default_value = "http://127.0.0.1:8080")]
-        server: String,
-        /// A workspace API key (sender or admin).
-        #[arg(long, env = "SENDWELL_API_KEY", hide_env_values = true)]
-        api_key: String,
-    },
+    Import(import::ImportArgs),
     /// Measure throughput; prints one JSON line.
     Bench {
         #[command(subcommand)]
@@ -296,30 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             offline,
             smtputf8,
         } => import::check_addresses(addresses, offline, smtputf8).await,
-        Command::Import {
-            file,
-            source,
-            description,
-            consent,
-            consent_statement,
-            consent_topic,
-            dns,
-            server,
-            api_key,
-        } => {
-            import::import(import::ImportArgs {
-                file,
-                source,
-                description,
-                consent,
-                consent_statement,
-                consent_topic,
-                dns,
-                server,
-                api_key,
-            })
-            .await
-        }
+        Command::Import(args) => import::import(args).await,
     }
 }
 

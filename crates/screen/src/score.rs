@@ -4,6 +4,7 @@
 //! Every signal that costs points is listed with its share, so the operator
 //! and the workspace see why.
 
+use crate::address::{AddressCheck, Verdict};
 use serde::Serialize;
 
 /// What an import found, row by row.
@@ -32,6 +33,46 @@ pub struct ImportCounts {
     pub suppressed_here: u64,
     /// Addresses matching the operator's trap list.
     pub trap: u64,
+}
+
+impl ImportCounts {
+    /// Counts what an address check found: risky, role, disposable, typo.
+    pub fn count_verdict(&mut self, check: &AddressCheck) {
+        self.risky += u64::from(check.verdict == Verdict::Risky);
+        self.role += u64::from(check.has("role_account"));
+        self.disposable += u64::from(check.has("disposable"));
+        self.typo += u64::from(check.has("likely_typo"));
+    }
+
+    /// Takes back the verdict counts of addresses later found invalid, and
+    /// counts them as invalid.
+    pub fn take_back(&mut self, found_invalid: &ImportCounts, how_many: u64) {
+        self.risky = self.risky.saturating_sub(found_invalid.risky);
+        self.role = self.role.saturating_sub(found_invalid.role);
+        self.disposable = self.disposable.saturating_sub(found_invalid.disposable);
+        self.typo = self.typo.saturating_sub(found_invalid.typo);
+        self.invalid += how_many;
+    }
+
+    /// Adds every count of `other` (counts kept in two places, each
+    /// leaving the other's at zero).
+    pub fn add(&mut self, other: &ImportCounts) {
+        self.rows += other.rows;
+        self.imported += other.imported;
+        self.created += other.created;
+        self.updated += other.updated;
+        self.rejected += other.rejected;
+        self.checked += other.checked;
+        self.invalid += other.invalid;
+        self.risky += other.risky;
+        self.role += other.role;
+        self.disposable += other.disposable;
+        self.typo += other.typo;
+        self.duplicates += other.duplicates;
+        self.suppressed_elsewhere += other.suppressed_elsewhere;
+        self.suppressed_here += other.suppressed_here;
+        self.trap += other.trap;
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -64,11 +64,6 @@ impl AppState {
         self.inner.thresholds
     }
 
-    /// Keyed hash of an already-normalised address key.
-    pub fn key_hash(&self, email_key: &str) -> String {
-        self.inner.secret.address_hash(email_key)
-    }
-
     /// Compares digests, so the comparison takes the same time whatever the token.
     pub fn is_operator_token(&self, presented: &str) -> bool {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();

@@ -301,11 +301,20 @@ impl Store {
                 .map(|r| get_str(r, "contact_id"))
                 .collect::<Result<_>>()?;
         let mut erased_events = 0;
+        // Whether each erased contact is really gone, asked once per contact.
+        let mut gone: HashMap<ContactId, bool> = HashMap::new();
         for (seq, id, contact) in without_evidence {
             // An erasure also removed the contact; evidence gone from a
             // contact that is still there, or never erased, was removed by hand.
-            let erasure =
-                erased.contains(contact.as_str()) && !self.contact_exists(ws, &contact).await?;
+            let erasure = erased.contains(contact.as_str())
+                && match gone.get(&contact) {
+                    Some(g) => *g,
+                    None => {
+                        let g = !self.contact_exists(ws, &contact).await?;
+                        gone.insert(contact.clone(), g);
+                        g
+                    }
+                };
             if erasure {
                 erased_events += 1;
                 continue;

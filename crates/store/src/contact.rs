@@ -158,7 +158,8 @@ struct Row_ {
     address_verdict: Option<String>,
     address_check: Option<String>,
     import_id: Option<String>,
-    quarantined: bool,
+    /// The status of `import_id`'s import, as read (quarantine is derived from it).
+    import_status: Option<String>,
     dirty: bool,
 }
 
@@ -236,8 +237,7 @@ fn row_from(row: &AnyRow) -> Result<Row_> {
         address_verdict: get_opt_str(row, "address_verdict")?,
         address_check: get_opt_str(row, "address_check")?,
         import_id: get_opt_str(row, "import_id")?,
-        quarantined: get_opt_str(row, "import_status")?
-            .is_some_and(|s| QUARANTINE_STATUSES.contains(&s.as_str())),
+        import_status: get_opt_str(row, "import_status")?,
         dirty: false,
     })
 }
@@ -259,7 +259,9 @@ fn contact_from(row: Row_) -> Contact {
             .address_check
             .and_then(|j| serde_json::from_str(&j).ok()),
         import_id: row.import_id,
-        quarantined: row.quarantined,
+        quarantined: row
+            .import_status
+            .is_some_and(|s| QUARANTINE_STATUSES.contains(&s.as_str())),
         email_hash: row.email_hash,
     }
 }
@@ -494,7 +496,7 @@ impl Store {
                         address_verdict: None,
                         address_check: None,
                         import_id: tag.map(|t| t.import_id.clone()),
-                        quarantined: tag.is_some(),
+                        import_status: None,
                         dirty: true,
                     });
                     (rows.len() - 1, UpsertStatus::Created)
@@ -509,7 +511,6 @@ impl Store {
                         // vouches for that address: it is quarantined with the import.
                         if let Some(tag) = tag {
                             row.import_id = Some(tag.import_id.clone());
-                            row.quarantined = true;
                         }
                     }
                     by_email.insert(key.clone(), i);

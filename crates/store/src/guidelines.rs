@@ -67,16 +67,6 @@ impl Store {
         from_row(&row)
     }
 
-    pub async fn guidelines_version(&self, version: i64) -> Result<Option<Guidelines>> {
-        let row = sqlx::query(
-            "SELECT version, text, published_at, published_by FROM guidelines WHERE version = $1",
-        )
-        .bind(version)
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(from_row).transpose()
-    }
-
     /// Publishes a new version; every workspace must accept it before its next send.
     pub async fn publish_guidelines(&self, text: &str, actor: &str) -> Result<Guidelines> {
         let now = self.now();

@@ -13,31 +13,34 @@ struct Migration {
     sql: &'static str,
 }
 
-const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "foundation",
-        sql: include_str!("../../../migrations/sqlite/0001_foundation.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "valid_users",
-        sql: include_str!("../../../migrations/sqlite/0002_valid_users.sql"),
-    },
-];
+/// The migrations of one backend, from `migrations/<dir>/`, in order.
+macro_rules! migrations {
+    ($dir:literal) => {
+        &[
+            Migration {
+                version: 1,
+                name: "foundation",
+                sql: include_str!(concat!(
+                    "../../../migrations/",
+                    $dir,
+                    "/0001_foundation.sql"
+                )),
+            },
+            Migration {
+                version: 2,
+                name: "valid_users",
+                sql: include_str!(concat!(
+                    "../../../migrations/",
+                    $dir,
+                    "/0002_valid_users.sql"
+                )),
+            },
+        ]
+    };
+}
 
-const POSTGRES: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "foundation",
-        sql: include_str!("../../../migrations/postgres/0001_foundation.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "valid_users",
-        sql: include_str!("../../../migrations/postgres/0002_valid_users.sql"),
-    },
-];
+const SQLITE: &[Migration] = migrations!("sqlite");
+const POSTGRES: &[Migration] = migrations!("postgres");
 
 /// An arbitrary constant naming sendwell's migration lock on PostgreSQL.
 const PG_LOCK_KEY: i64 = 0x5E4D_3E11;

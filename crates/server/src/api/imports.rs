@@ -497,12 +497,7 @@ impl Tally {
             }
         };
         counts.checked += 1;
-        if check.verdict == Verdict::Risky {
-            counts.risky += 1;
-        }
-        counts.role += u64::from(check.has("role_account"));
-        counts.disposable += u64::from(check.has("disposable"));
-        counts.typo += u64::from(check.has("likely_typo"));
+        counts.count_verdict(&check);
         let key = input
             .email
             .as_ref()
@@ -536,16 +531,6 @@ impl Tally {
             check,
             input,
         })
-    }
-
-    /// Takes back the counts of a row that DNS then found invalid.
-    fn undo(&mut self, check: &AddressCheck) {
-        let counts = &mut self.counts;
-        counts.risky -= u64::from(check.verdict == Verdict::Risky);
-        counts.role -= u64::from(check.has("role_account"));
-        counts.disposable -= u64::from(check.has("disposable"));
-        counts.typo -= u64::from(check.has("likely_typo"));
-        counts.invalid += 1;
     }
 }
 
@@ -911,7 +896,8 @@ pub async fn create(
     // Counts made here: what DNS, the suppression lists and the write add.
     let mut counts = ImportCounts::default();
     let mut tally: Option<Box<Tally>> = None;
-    let mut dns_undone: Vec<AddressCheck> = Vec::new();
+    // Verdict counts of rows the reader counted and DNS then found invalid.
+    let mut found_invalid = ImportCounts::default();
     let mut rejects = String::from("line,email,reason\n");
     let mut consent_recorded = 0u64;
     let mut timing = [std::time::Duration::ZERO; 4];
@@ -952,7 +938,8 @@ pub async fn create(
                         .with_dns(&state.resolver().resolve(&domain).await.answer);
                     if row.check.verdict == Verdict::Invalid {
                         reject(row.line, &row.email, &check_reason(&row.check), &mut counts);
-                        dns_undone.push(before);
+                        found_invalid.count_verdict(&before);
+                        found_invalid.invalid += 1;
                         continue;
                     }
                     if row.check.verdict != before.verdict {
@@ -1017,22 +1004,16 @@ pub async fn create(
     reader_task
         .await
         .map_err(|e| ApiError::internal(&format!("the CSV reader stopped: {e}")))?;
-    let mut tally =
+    let tally =
         tally.ok_or_else(|| ApiError::internal(&"the CSV reader ended without its tallies"))?;
-    for check in &dns_undone {
-        tally.undo(check);
-    }
-    let own = tally.counts.clone();
-    counts.rows = own.rows;
-    counts.checked = own.checked;
-    counts.invalid = own.invalid;
-    counts.risky = own.risky;
-    counts.role = own.role;
-    counts.disposable = own.disposable;
-    counts.typo = own.typo;
-    counts.duplicates = own.duplicates;
-    counts.trap = own.trap;
-    let domains = std::mem::take(&mut tally.domains);
+    let Tally {
+        counts: mut total,
+        domains,
+        ..
+    } = *tally;
+    total.add(&counts);
+    total.take_back(&found_invalid, found_invalid.invalid);
+    let counts = total;
     tracing::info!(
         import = %session.id,
         rows = counts.rows,
