@@ -15,6 +15,7 @@ on_both!(
     dns_checks_ask_once_per_distinct_domain,
     a_multipart_upload_is_accepted,
     an_import_that_moves_an_address_quarantines_it_too,
+    semicolon_and_tab_separated_files_are_read,
 );
 
 const PRODUCT: &str = "source=product_users&description=Export%20of%20our%20app%27s%20users";
@@ -245,6 +246,14 @@ async fn bought_lists_and_incomplete_declarations_are_refused_before_anything_is
         .contains("consent_statement"));
     let p = app.import(&ws.key, "description=x", csv).await.expect(422);
     assert!(p["detail"].as_str().expect("detail").contains("procured"));
+    let p = app
+        .import(&ws.key, "source=signup_form", "")
+        .await
+        .expect(422);
+    assert!(p["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("the file is empty"));
     let p = app
         .import(&ws.key, "source=signup_form", "name,plan\nAnn,pro\n")
         .await
@@ -491,5 +500,36 @@ async fn an_import_that_moves_an_address_quarantines_it_too(app: TestApp) {
     assert_eq!(
         op["counts"]["suppressed_elsewhere"], 0,
         "the operator sees it"
+    );
+}
+
+async fn semicolon_and_tab_separated_files_are_read(app: TestApp) {
+    let ws = app.workspace("Acme").await;
+    let report = app
+        .import(
+            &ws.key,
+            PRODUCT,
+            "\u{feff}Email;Name;plan\nsemi@gmail.com;Semi Colon;pro\n",
+        )
+        .await
+        .expect(201);
+    assert_eq!(report["counts"]["imported"], 1, "{report}");
+    let semi = contact_by_email(&app, &ws.key, "semi@gmail.com").await;
+    assert_eq!(
+        (semi["name"].as_str(), semi["attributes"]["plan"].as_str()),
+        (Some("Semi Colon"), Some("pro"))
+    );
+    let report = app
+        .import(
+            &ws.key,
+            PRODUCT,
+            "email\tname\ntab@gmail.com\tTab, Separated\n",
+        )
+        .await
+        .expect(201);
+    assert_eq!(report["counts"]["imported"], 1, "{report}");
+    assert_eq!(
+        contact_by_email(&app, &ws.key, "tab@gmail.com").await["name"],
+        "Tab, Separated"
     );
 }

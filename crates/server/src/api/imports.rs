@@ -573,7 +573,10 @@ fn columns(
                 let attr = AttributeName::parse(other).map_err(|e| {
                     ApiError::invalid_field(
                         "/header",
-                        format!("column '{h}' cannot be imported: {e}"),
+                        format!(
+                            "column '{}' cannot be imported: {e}",
+                            h.chars().take(80).collect::<String>()
+                        ),
                     )
                 })?;
                 attrs.push((attr.as_str().to_owned(), known.get(attr.as_str()).copied()));
@@ -595,6 +598,12 @@ fn columns(
             ));
         }
         cols.push(col);
+    }
+    if headers.iter().all(|h| h.trim().is_empty()) {
+        return Err(ApiError::invalid_field(
+            "/header",
+            "the file is empty: send a CSV whose first line names the columns, one of them email",
+        ));
     }
     if !cols.iter().any(|c| matches!(c, Column::Email)) {
         return Err(ApiError::invalid_field(
@@ -672,6 +681,18 @@ struct ReaderContext {
     workspace_was_empty: bool,
 }
 
+/// The separator of the header line: a comma, or the semicolon or tab that
+/// spreadsheets write in some locales, whichever the line has most of.
+fn sniff_delimiter(start: &[u8]) -> u8 {
+    let line = start.split(|b| *b == b'\n').next().unwrap_or(start);
+    let count = |d: u8| line.iter().filter(|b| **b == d).count();
+    [b';', b'\t']
+        .into_iter()
+        .filter(|d| count(*d) > count(b','))
+        .max_by_key(|d| count(*d))
+        .unwrap_or(b',')
+}
+
 fn read_csv(
     reader: impl std::io::Read,
     context: ReaderContext,
@@ -684,7 +705,20 @@ fn read_csv(
         workspace_was_empty,
     } = context;
     let mut tally = Tally::default();
-    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
+    let delimiter = match std::io::BufRead::fill_buf(&mut reader) {
+        Ok(start) => sniff_delimiter(start),
+        Err(e) => {
+            let _ = out.blocking_send(Parsed::Fatal(ApiError::bad_request(format!(
+                "The CSV could not be read: {e}."
+            ))));
+            return;
+        }
+    };
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(reader);
     let headers = match csv.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
