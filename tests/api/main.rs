@@ -12,6 +12,8 @@
 //! - `bad_input`: malformed and hostile requests
 //! - `addresses`: address checks, verdicts on contacts, suppression lists
 //! - `imports`: CSV imports, provenance, scoring, quarantine and review
+//! - `messages`: audiences, templates, the compliance renderer, signed links,
+//!   unsubscribe and opt-in, sending and the capture outbox
 //! - `cli`: the `sendwell` binary itself
 
 mod support;
@@ -24,5 +26,6 @@ mod contacts;
 mod imports;
 mod isolation;
 mod keys;
+mod messages;
 mod privacy;
 mod workspaces;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod import;
+mod send;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -79,6 +80,10 @@ enum Command {
     },
     /// Import a CSV of contacts into a workspace through the API, with a progress bar.
     Import(import::ImportArgs),
+    /// Sends a composed message (or composes one from a JSON file and sends it).
+    Send(send::SendArgs),
+    /// Lists the mails the capture transport stored, or prints one raw.
+    Outbox(send::OutboxArgs),
     /// Measure throughput; prints one JSON line.
     Bench {
         #[command(subcommand)]
@@ -272,6 +277,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             smtputf8,
         } => import::check_addresses(addresses, offline, smtputf8).await,
         Command::Import(args) => import::import(args).await,
+        Command::Send(args) => send::send(args).await,
+        Command::Outbox(args) => send::outbox(args).await,
     }
 }
 

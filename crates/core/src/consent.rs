@@ -136,6 +136,9 @@ pub struct Evidence {
     pub wording: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// The subject of the mail the choice was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// A sender's own statement, e.g. an import's declaration of how consent was collected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declaration: Option<String>,
@@ -194,6 +197,7 @@ impl Evidence {
         field(&mut self.source_url, "source_url", 2_000, false)?;
         field(&mut self.wording, "wording", 5_000, true)?;
         field(&mut self.message_id, "message_id", 998, false)?;
+        field(&mut self.subject, "subject", 998, false)?;
         field(&mut self.declaration, "declaration", 5_000, true)?;
         if let Some(ip) = &self.ip {
             if ip.parse::<std::net::IpAddr>().is_err() {

@@ -118,6 +118,22 @@ define_id!(
     /// One entry of a workspace's audit log.
     AuditId, "au_", "audit entry"
 );
+define_id!(
+    /// A message: one mail composed once and sent to an audience.
+    MessageId, "msg_", "message"
+);
+define_id!(
+    /// A saved template.
+    TemplateId, "tpl_", "template"
+);
+define_id!(
+    /// One captured mail in the outbox.
+    OutboxId, "ob_", "outbox mail"
+);
+define_id!(
+    /// One recorded click, open or other link event.
+    LinkEventId, "le_", "link event"
+);
 
 #[cfg(test)]
 mod tests {

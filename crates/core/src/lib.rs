@@ -10,9 +10,11 @@
 pub mod attribute;
 pub mod consent;
 pub mod email;
+pub mod filter;
 pub mod gate;
 pub mod guidelines;
 pub mod id;
+pub mod message;
 pub mod role;
 pub mod secret;
 pub mod text;
@@ -21,7 +23,11 @@ pub mod workspace;
 
 pub use attribute::{AttributeName, AttributeType, AttributeValue};
 pub use email::EmailAddress;
-pub use id::{ApiKeyId, AuditId, ConsentEventId, ContactId, WorkspaceId};
+pub use id::{
+    ApiKeyId, AuditId, ConsentEventId, ContactId, LinkEventId, MessageId, OutboxId, TemplateId,
+    WorkspaceId,
+};
+pub use message::MessageKind;
 pub use role::{Permission, Role};
 pub use time::{Clock, SystemClock, Timestamp};
 pub use workspace::{SendingState, StateEvent};

@@ -19,6 +19,8 @@ pub enum Permission {
     EraseContacts,
     ManageWorkspace,
     ManageKeys,
+    /// Compose and send messages.
+    Send,
 }
 
 impl Role {
@@ -43,7 +45,7 @@ impl Role {
         use Permission::*;
         match self {
             Self::Admin => true,
-            Self::Sender => matches!(permission, Read | WriteContacts | RecordConsent),
+            Self::Sender => matches!(permission, Read | WriteContacts | RecordConsent | Send),
             Self::Viewer => matches!(permission, Read),
         }
     }

@@ -93,6 +93,19 @@ impl SecretKey {
         self.mac("address", email_key.as_bytes())
     }
 
+    /// A key for one purpose (signing links, ...), derived from this one so
+    /// that a token made for one use can never pass as another's.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.0) {
+            Ok(m) => m,
+            Err(_) => unreachable!("HMAC accepts keys of any length"),
+        };
+        mac.update(b"derive");
+        mac.update(&[0]);
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// A value that identifies the key without revealing it, stored in the
     /// database so a server started with a different key refuses to run.
     pub fn fingerprint(&self) -> String {

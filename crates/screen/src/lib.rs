@@ -4,6 +4,7 @@
 //! deterministic in tests.
 
 pub mod address;
+pub mod authenticity;
 pub mod dns;
 pub mod score;
 

@@ -27,6 +27,13 @@ pub struct Settings {
     /// Whether address checks may ask DNS (off: only offline checks).
     pub dns: bool,
     pub import_thresholds: sendwell_screen::score::Thresholds,
+    /// The address recipients reach this server at, for the links in mail
+    /// (unsubscribe, opt-in, click tracking). Default: `http://` + listen.
+    pub public_url: Option<String>,
+    /// An opt-in request goes to a contact at most once in this many days.
+    pub opt_in_request_interval_days: u32,
+    /// How often the delivery worker looks for due mail when idle.
+    pub worker_idle_ms: u64,
 }
 
 /// Secrets and the database URL (which may hold a password) never reach a log.
@@ -47,6 +54,11 @@ impl std::fmt::Debug for Settings {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("dns", &self.dns)
             .field("import_thresholds", &self.import_thresholds)
+            .field("public_url", &self.public_url)
+            .field(
+                "opt_in_request_interval_days",
+                &self.opt_in_request_interval_days,
+            )
             .finish()
     }
 }
@@ -73,6 +85,8 @@ struct FileSettings {
     dns: Option<bool>,
     import_accept_score: Option<u32>,
     import_quarantine_below: Option<u32>,
+    public_url: Option<String>,
+    opt_in_request_interval_days: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +102,8 @@ pub enum ConfigError {
     Listen { what: String, value: String },
     #[error("{what} '{value}' is not a valid value")]
     Number { what: String, value: String },
+    #[error("{what} '{value}' is not usable: give an address such as https://mail.example.com, without a path")]
+    PublicUrl { what: String, value: String },
     #[error("the operator token from {0} is shorter than 24 characters; use a long random value, for example from `openssl rand -hex 32`")]
     WeakOperatorToken(String),
     #[error("the secret key from {0} is not valid: {1}")]
@@ -195,7 +211,25 @@ impl Settings {
         )? {
             thresholds.quarantine_below = v;
         }
+        let public_url = env("SENDWELL_PUBLIC_URL")
+            .map(|v| ("SENDWELL_PUBLIC_URL", v))
+            .or_else(|| {
+                file.public_url
+                    .map(|v| ("public_url in the configuration file", v))
+            })
+            .map(|(what, v)| check_public_url(what, &v))
+            .transpose()?;
+        let opt_in_request_interval_days = match env("SENDWELL_OPT_IN_REQUEST_INTERVAL_DAYS") {
+            Some(v) => v.trim().parse().map_err(|_| ConfigError::Number {
+                what: "SENDWELL_OPT_IN_REQUEST_INTERVAL_DAYS (whole days)".to_owned(),
+                value: v.clone(),
+            })?,
+            None => file.opt_in_request_interval_days.unwrap_or(30),
+        };
         Ok(Self {
+            public_url,
+            opt_in_request_interval_days,
+            worker_idle_ms: 250,
             listen,
             data_dir,
             database_url,
@@ -218,6 +252,17 @@ impl Settings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             dns: true,
             import_thresholds: sendwell_screen::score::Thresholds::default(),
+            public_url: None,
+            opt_in_request_interval_days: 30,
+            worker_idle_ms: 250,
+        }
+    }
+
+    /// The base of every link in mail, without a trailing slash.
+    pub fn effective_public_url(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{bound}"),
         }
     }
 
@@ -227,6 +272,24 @@ impl Settings {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", self.data_dir.join("sendwell.db").display()),
         }
+    }
+}
+
+/// A public URL must be absolute http(s), with no path, query or fragment
+/// beyond a trailing slash, which is removed.
+fn check_public_url(what: &str, value: &str) -> Result<String, ConfigError> {
+    let v = value.trim().trim_end_matches('/');
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ', '"', '<', '>']) => {
+            Ok(v.to_owned())
+        }
+        _ => Err(ConfigError::PublicUrl {
+            what: what.to_owned(),
+            value: value.to_owned(),
+        }),
     }
 }
 

@@ -22,6 +22,14 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     errors: Vec<FieldProblem>,
+    blockers: Vec<BlockerView>,
+}
+
+/// Something that stops a send, with how to clear it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct BlockerView {
+    pub code: String,
+    pub message: String,
 }
 
 /// The problem document (RFC 9457).
@@ -34,6 +42,9 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
+    /// What stops a send (an extension member, RFC 9457 section 3.2).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blockers: Vec<BlockerView>,
 }
 
 impl ApiError {
@@ -49,7 +60,13 @@ impl ApiError {
             title,
             detail: detail.into(),
             errors: Vec::new(),
+            blockers: Vec::new(),
         }
+    }
+
+    pub fn with_blockers(mut self, blockers: Vec<BlockerView>) -> Self {
+        self.blockers = blockers;
+        self
     }
 
     pub fn with_errors(mut self, errors: Vec<FieldProblem>) -> Self {
@@ -133,6 +150,7 @@ impl ApiError {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             errors: self.errors.clone(),
+            blockers: self.blockers.clone(),
         }
     }
 }

@@ -218,3 +218,10 @@ impl FromRequestParts<AppState> for OperatorCaller {
         }
     }
 }
+
+/// The client's address as evidence records it: the TCP peer. (Behind a
+/// reverse proxy this is the proxy; a trusted-proxy setting does not exist
+/// yet, so forwarded headers are not believed.)
+pub fn client_ip(_headers: &axum::http::HeaderMap, peer: std::net::SocketAddr) -> String {
+    peer.ip().to_string()
+}

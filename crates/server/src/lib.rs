@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod config;
+pub mod delivery;
 pub mod dns;
 mod error;
 mod extract;
@@ -102,6 +103,10 @@ impl App {
             secret,
             settings.max_body_bytes,
             screening,
+            state::Sending {
+                public_url: settings.public_url.clone(),
+                opt_in_request_interval_days: settings.opt_in_request_interval_days,
+            },
         );
         Ok(Self {
             state,
@@ -121,13 +126,22 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        if let Ok(addr) = listener.local_addr() {
+            self.state.set_public_url_if_unset(format!("http://{addr}"));
+        }
         let router = self.router();
-        axum::serve(
+        let worker = delivery::DeliveryWorker::new(self.state.clone());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let worker_task = tokio::spawn(worker.run(stop.clone(), self.settings.worker_idle_ms));
+        let served = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        stop.cancel();
+        let _ = worker_task.await;
+        served
     }
 
     pub async fn bind(&self) -> Result<tokio::net::TcpListener, StartError> {

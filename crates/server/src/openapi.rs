@@ -1,8 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use crate::api::{
-    addresses, consent, contacts, guidelines, health, imports, keys, operator, suppressions,
-    workspace,
+    addresses, consent, contacts, guidelines, health, imports, keys, messages, operator,
+    suppressions, templates, workspace,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -60,6 +60,19 @@ use utoipa::{Modify, OpenApi};
         imports::operator_get,
         imports::approve,
         imports::reject,
+        templates::create,
+        templates::list,
+        templates::show,
+        templates::update,
+        messages::preview,
+        messages::create,
+        messages::list,
+        messages::show,
+        messages::preflight,
+        messages::send,
+        messages::transactional,
+        messages::outbox,
+        messages::outbox_raw,
     ),
     modifiers(&BearerAuth)
 )]

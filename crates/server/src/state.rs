@@ -2,12 +2,14 @@
 
 use sendwell_core::secret::{constant_time_eq, SecretKey};
 use sendwell_core::EmailAddress;
+use sendwell_mail::LinkSigner;
 use sendwell_screen::dns::CachingResolver;
 use sendwell_screen::score::Thresholds;
 use sendwell_screen::Checker;
 use sendwell_store::Store;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::Notify;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,12 +24,24 @@ struct Inner {
     checker: Checker,
     resolver: CachingResolver,
     thresholds: Thresholds,
+    links: LinkSigner,
+    public_url: OnceLock<String>,
+    opt_in_request_interval_days: u32,
+    /// Wakes the delivery worker when mail is queued.
+    queued: Notify,
 }
 
 /// What the address checks and imports need besides the store.
 pub struct Screening {
     pub resolver: CachingResolver,
     pub thresholds: Thresholds,
+}
+
+/// What sending needs besides the store.
+pub struct Sending {
+    /// Known at start when configured; else set once the server is bound.
+    pub public_url: Option<String>,
+    pub opt_in_request_interval_days: u32,
 }
 
 impl AppState {
@@ -37,7 +51,13 @@ impl AppState {
         secret: SecretKey,
         max_body_bytes: usize,
         screening: Screening,
+        sending: Sending,
     ) -> Self {
+        let links = LinkSigner::new(secret.derive("links"));
+        let public_url = OnceLock::new();
+        if let Some(url) = sending.public_url {
+            let _ = public_url.set(url);
+        }
         Self {
             store,
             inner: Arc::new(Inner {
@@ -47,6 +67,10 @@ impl AppState {
                 checker: Checker::new(),
                 resolver: screening.resolver,
                 thresholds: screening.thresholds,
+                links,
+                public_url,
+                opt_in_request_interval_days: sending.opt_in_request_interval_days,
+                queued: Notify::new(),
             }),
         }
     }
@@ -72,6 +96,57 @@ impl AppState {
 
     pub fn address_hash(&self, email: &EmailAddress) -> String {
         self.inner.secret.address_hash(&email.key())
+    }
+
+    pub fn links(&self) -> &LinkSigner {
+        &self.inner.links
+    }
+
+    /// The base of every link in mail, without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        self.inner
+            .public_url
+            .get()
+            .map(String::as_str)
+            .unwrap_or("http://localhost")
+    }
+
+    /// Sets the public URL from the bound address when none was configured.
+    pub fn set_public_url_if_unset(&self, url: String) {
+        let _ = self.inner.public_url.set(url);
+    }
+
+    /// The host part of the public URL, for Message-ID and List-Id.
+    pub fn public_host(&self) -> String {
+        let url = self.public_url();
+        let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+        let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        let host = host.rsplit_once('@').map(|(_, h)| h).unwrap_or(host);
+        let host = if host.starts_with('[') {
+            host.split(']')
+                .next()
+                .unwrap_or(host)
+                .trim_start_matches('[')
+        } else {
+            host.split(':').next().unwrap_or(host)
+        };
+        if host.is_empty() || host.parse::<std::net::IpAddr>().is_ok() {
+            "sendwell.localhost".to_owned()
+        } else {
+            host.to_ascii_lowercase()
+        }
+    }
+
+    pub fn opt_in_request_interval_days(&self) -> u32 {
+        self.inner.opt_in_request_interval_days
+    }
+
+    pub fn notify_queued(&self) {
+        self.inner.queued.notify_one();
+    }
+
+    pub async fn queued_notified(&self) {
+        self.inner.queued.notified().await;
     }
 
     pub fn max_body_bytes(&self) -> usize {

@@ -8,7 +8,7 @@ use sendwell_core::consent::{
     ConsentEvent, ConsentMethod, ConsentStatus, Evidence, NewConsentEvent, SealedEvidence, Topic,
     TopicConsent,
 };
-use sendwell_core::{ConsentEventId, ContactId, WorkspaceId};
+use sendwell_core::{ConsentEventId, ContactId, Timestamp, WorkspaceId};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
@@ -80,79 +80,12 @@ impl Store {
         ws: &WorkspaceId,
         new: NewConsentEvent,
     ) -> Result<Option<ConsentEvent>> {
-        let now = self.now();
         let mut tx = self.write.begin().await?;
-        // Updating the head first takes its row lock (PostgreSQL) or the write
-        // lock (SQLite), so appends to one workspace's chain are serial.
-        let head = sqlx::query(
-            "UPDATE consent_heads SET seq = seq + 1 WHERE workspace_id = $1 RETURNING seq, hash",
-        )
-        .bind(ws.as_str().to_owned())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| {
-            StoreError::Integrity(format!("workspace {ws} has no consent ledger head"))
-        })?;
-        // Checked under the head's lock, so an erasure cannot slip in between.
-        let exists =
-            sqlx::query("SELECT 1 AS one FROM contacts WHERE workspace_id = $1 AND id = $2")
-                .bind(ws.as_str().to_owned())
-                .bind(new.contact_id.as_str().to_owned())
-                .fetch_optional(&mut *tx)
-                .await?;
-        if exists.is_none() {
-            return Ok(None);
+        let event = append_in_tx(&mut tx, ws, new, self.now()).await?;
+        if event.is_some() {
+            tx.commit().await?;
         }
-        let seq = get_i64(&head, "seq")?;
-        let prev_hash = get_str(&head, "hash")?;
-        let previous = current_for(&mut tx, ws, &new.contact_id, &new.topic).await?;
-        let event = ConsentEvent::append(new, ws.clone(), seq, prev_hash, now);
-        let sealed = event
-            .evidence
-            .as_ref()
-            .ok_or_else(|| StoreError::Integrity("a new event has no evidence".to_owned()))?;
-        sqlx::query(&format!(
-            "INSERT INTO consent_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        ))
-        .bind(event.id.as_str().to_owned())
-        .bind(ws.as_str().to_owned())
-        .bind(event.seq)
-        .bind(event.contact_id.as_str().to_owned())
-        .bind(event.action.as_str())
-        .bind(event.topic.as_str().to_owned())
-        .bind(event.method.as_str())
-        .bind(event.actor.clone())
-        .bind(event.occurred_at.millis())
-        .bind(sealed.canonical_json())
-        .bind(sealed.salt.clone())
-        .bind(event.evidence_digest.clone())
-        .bind(event.prev_hash.clone())
-        .bind(event.hash.clone())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE consent_heads SET hash = $1 WHERE workspace_id = $2")
-            .bind(event.hash.clone())
-            .bind(ws.as_str().to_owned())
-            .execute(&mut *tx)
-            .await?;
-        let state = fold(previous.as_ref(), &event);
-        sqlx::query(
-            "INSERT INTO contact_consent (workspace_id, contact_id, topic, status, double_opt_in, since, event_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (workspace_id, contact_id, topic) DO UPDATE SET \
-             status = excluded.status, double_opt_in = excluded.double_opt_in, since = excluded.since, \
-             event_id = excluded.event_id",
-        )
-        .bind(ws.as_str().to_owned())
-        .bind(event.contact_id.as_str().to_owned())
-        .bind(event.topic.as_str().to_owned())
-        .bind(state.status.as_str())
-        .bind(i64::from(state.double_opt_in))
-        .bind(state.since.millis())
-        .bind(state.event_id.as_str().to_owned())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(event))
+        Ok(event)
     }
 
     pub async fn contact_consent_events(
@@ -511,4 +444,80 @@ pub(crate) async fn append_bulk_in_tx(
         .execute(&mut **tx)
         .await?;
     Ok(sealed.len() as u64)
+}
+
+/// Appends an event inside the caller's transaction (see `append_consent`).
+pub(crate) async fn append_in_tx(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    new: NewConsentEvent,
+    now: Timestamp,
+) -> Result<Option<ConsentEvent>> {
+    // Updating the head first takes its row lock (PostgreSQL) or the write
+    // lock (SQLite), so appends to one workspace's chain are serial.
+    let head = sqlx::query(
+        "UPDATE consent_heads SET seq = seq + 1 WHERE workspace_id = $1 RETURNING seq, hash",
+    )
+    .bind(ws.as_str().to_owned())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| StoreError::Integrity(format!("workspace {ws} has no consent ledger head")))?;
+    // Checked under the head's lock, so an erasure cannot slip in between.
+    let exists = sqlx::query("SELECT 1 AS one FROM contacts WHERE workspace_id = $1 AND id = $2")
+        .bind(ws.as_str().to_owned())
+        .bind(new.contact_id.as_str().to_owned())
+        .fetch_optional(&mut **tx)
+        .await?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let seq = get_i64(&head, "seq")?;
+    let prev_hash = get_str(&head, "hash")?;
+    let previous = current_for(tx, ws, &new.contact_id, &new.topic).await?;
+    let event = ConsentEvent::append(new, ws.clone(), seq, prev_hash, now);
+    let sealed = event
+        .evidence
+        .as_ref()
+        .ok_or_else(|| StoreError::Integrity("a new event has no evidence".to_owned()))?;
+    sqlx::query(&format!(
+        "INSERT INTO consent_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    ))
+    .bind(event.id.as_str().to_owned())
+    .bind(ws.as_str().to_owned())
+    .bind(event.seq)
+    .bind(event.contact_id.as_str().to_owned())
+    .bind(event.action.as_str())
+    .bind(event.topic.as_str().to_owned())
+    .bind(event.method.as_str())
+    .bind(event.actor.clone())
+    .bind(event.occurred_at.millis())
+    .bind(sealed.canonical_json())
+    .bind(sealed.salt.clone())
+    .bind(event.evidence_digest.clone())
+    .bind(event.prev_hash.clone())
+    .bind(event.hash.clone())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE consent_heads SET hash = $1 WHERE workspace_id = $2")
+        .bind(event.hash.clone())
+        .bind(ws.as_str().to_owned())
+        .execute(&mut **tx)
+        .await?;
+    let state = fold(previous.as_ref(), &event);
+    sqlx::query(
+        "INSERT INTO contact_consent (workspace_id, contact_id, topic, status, double_opt_in, since, event_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (workspace_id, contact_id, topic) DO UPDATE SET \
+         status = excluded.status, double_opt_in = excluded.double_opt_in, since = excluded.since, \
+         event_id = excluded.event_id",
+    )
+    .bind(ws.as_str().to_owned())
+    .bind(event.contact_id.as_str().to_owned())
+    .bind(event.topic.as_str().to_owned())
+    .bind(state.status.as_str())
+    .bind(i64::from(state.double_opt_in))
+    .bind(state.since.millis())
+    .bind(state.event_id.as_str().to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(Some(event))
 }

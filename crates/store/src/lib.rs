@@ -9,16 +9,19 @@
 //! own pool and see committed data (WAL). On PostgreSQL both are one pool,
 //! and appends that must be serial (the consent chain) take a row lock.
 
+mod audience;
 mod audit;
 mod consent;
 mod contact;
 mod guidelines;
 mod import;
 mod key;
+mod message;
 mod migrate;
 mod suppression;
 mod workspace;
 
+pub use audience::{AudienceCounts, AudienceSpec, Excluded, SampleContact};
 pub use audit::AuditEntry;
 pub use consent::{ContactProof, LedgerVerification};
 pub use contact::{
@@ -28,6 +31,10 @@ pub use contact::{
 pub use guidelines::{AcceptError, Acceptance, Guidelines};
 pub use import::{ImportRecord, ImportSession, ImportVerdict, NewImport, ReviewError};
 pub use key::{ApiKeyRecord, AuthKey, NewKeyRow, RevokeError};
+pub use message::{
+    ClaimedDelivery, DeliveryOutcome, LinkEvent, MessageRecord, NewMessage, NewTemplate,
+    OutboxEntry, QueueError, TemplateRecord,
+};
 pub use suppression::{SuppressionEntry, TrapEntry, TrapList, UnsuppressError, PERSON_REASONS};
 pub use workspace::{Workspace, WorkspaceUpdate};
 

@@ -35,6 +35,11 @@ macro_rules! migrations {
                     "/0002_valid_users.sql"
                 )),
             },
+            Migration {
+                version: 3,
+                name: "messages",
+                sql: include_str!(concat!("../../../migrations/", $dir, "/0003_messages.sql")),
+            },
         ]
     };
 }

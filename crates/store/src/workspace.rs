@@ -17,6 +17,8 @@ pub struct Workspace {
     pub name: String,
     pub state: SendingState,
     pub physical_address: Option<String>,
+    /// Where the opt-in button sends a person after confirming.
+    pub opt_in_landing_url: Option<String>,
     pub created_at: Timestamp,
     pub current_guidelines: i64,
     pub accepted_guidelines: Option<i64>,
@@ -40,7 +42,7 @@ pub struct WorkspaceUpdate {
     pub activated: bool,
 }
 
-const SELECT_WORKSPACE: &str = "SELECT w.id, w.name, w.state, w.physical_address, w.created_at, \
+const SELECT_WORKSPACE: &str = "SELECT w.id, w.name, w.state, w.physical_address, w.opt_in_landing_url, w.created_at, \
      (SELECT MAX(version) FROM guidelines) AS current_guidelines, \
      (SELECT MAX(a.version) FROM guideline_acceptances a WHERE a.workspace_id = w.id) AS accepted_guidelines \
      FROM workspaces w";
@@ -53,6 +55,7 @@ fn from_row(row: &AnyRow) -> Result<Workspace> {
         name: get_str(row, "name")?,
         state: SendingState::parse(&state).ok_or_else(|| corrupt("workspace state", &state))?,
         physical_address: get_opt_str(row, "physical_address")?,
+        opt_in_landing_url: get_opt_str(row, "opt_in_landing_url")?,
         created_at: get_ts(row, "created_at")?,
         current_guidelines: row
             .try_get::<Option<i64>, _>("current_guidelines")?

@@ -9,8 +9,11 @@ pub mod guidelines;
 pub mod health;
 pub mod imports;
 pub mod keys;
+pub mod links;
+pub mod messages;
 pub mod operator;
 pub mod suppressions;
+pub mod templates;
 pub mod workspace;
 
 use crate::error::ApiError;
@@ -32,6 +35,9 @@ pub fn router(state: AppState) -> Router {
         .merge(addresses::routes())
         .merge(suppressions::routes())
         .merge(imports::routes())
+        .merge(templates::routes())
+        .merge(messages::routes())
+        .merge(links::routes())
         .fallback(|| async {
             ApiError::not_found("There is no such endpoint; GET /openapi.json lists them all.")
         })

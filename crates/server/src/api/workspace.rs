@@ -30,6 +30,8 @@ pub struct WorkspaceView {
     /// `onboarding`, `active`, `under_review`, `suspended`, `probation` or `withdrawn`.
     pub state: String,
     pub physical_address: Option<String>,
+    /// Where the opt-in button sends a person after confirming (else a thank-you page).
+    pub opt_in_landing_url: Option<String>,
     pub guidelines: GuidelinesState,
     pub can_send: bool,
     pub created_at: String,
@@ -42,6 +44,7 @@ impl WorkspaceView {
             name: ws.name.clone(),
             state: ws.state.as_str().to_owned(),
             physical_address: ws.physical_address.clone(),
+            opt_in_landing_url: ws.opt_in_landing_url.clone(),
             guidelines: GuidelinesState {
                 current_version: ws.current_guidelines,
                 accepted_version: ws.accepted_guidelines,
@@ -86,6 +89,9 @@ impl SendingStatusView {
 pub struct WorkspacePatch {
     /// The business's physical postal address, printed in every footer.
     pub physical_address: Option<String>,
+    /// Where the opt-in button sends a person after confirming: an https://
+    /// (or http://) address; an empty string removes it.
+    pub opt_in_landing_url: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -165,19 +171,58 @@ pub async fn patch_workspace(
     ApiJson(patch): ApiJson<WorkspacePatch>,
 ) -> ApiResult<Json<WorkspaceView>> {
     caller.require(Permission::ManageWorkspace)?;
-    let Some(raw) = patch.physical_address else {
+    if patch.physical_address.is_none() && patch.opt_in_landing_url.is_none() {
         return Err(ApiError::invalid(
-            "Nothing to change: send {\"physical_address\": \"...\"}.",
+            "Nothing to change: send {\"physical_address\": \"...\"} or {\"opt_in_landing_url\": \"https://...\"}.",
         ));
+    }
+    // Everything is checked before anything is written.
+    let address = match &patch.physical_address {
+        Some(raw) => Some(
+            PhysicalAddress::parse(raw)
+                .map_err(|e| ApiError::invalid_field("/physical_address", e.to_string()))?,
+        ),
+        None => None,
     };
-    let address = PhysicalAddress::parse(&raw)
-        .map_err(|e| ApiError::invalid_field("/physical_address", e.to_string()))?;
-    let update = state
-        .store
-        .set_physical_address(caller.workspace(), &address, &caller.actor())
-        .await?
-        .ok_or_else(|| ApiError::not_found("The workspace of this key no longer exists."))?;
-    Ok(Json(WorkspaceView::from(&update.workspace)))
+    let landing = match patch.opt_in_landing_url.as_deref().map(str::trim) {
+        Some("") => Some(None),
+        Some(url) => {
+            let lower = url.to_ascii_lowercase();
+            let ok = (lower.starts_with("https://") || lower.starts_with("http://"))
+                && url.len() <= 2000
+                && !url.chars().any(|c| {
+                    c.is_control() || c.is_whitespace() || c == '"' || c == '<' || c == '>'
+                });
+            if !ok {
+                return Err(ApiError::invalid_field(
+                    "/opt_in_landing_url",
+                    "opt_in_landing_url must be an https:// (or http://) address of at most 2,000 characters, without spaces",
+                ));
+            }
+            Some(Some(url.to_owned()))
+        }
+        None => None,
+    };
+    if let Some(landing) = landing {
+        if !state
+            .store
+            .set_opt_in_landing_url(caller.workspace(), landing.as_deref())
+            .await?
+        {
+            return Err(ApiError::not_found(
+                "The workspace of this key no longer exists.",
+            ));
+        }
+    }
+    if let Some(address) = address {
+        state
+            .store
+            .set_physical_address(caller.workspace(), &address, &caller.actor())
+            .await?
+            .ok_or_else(|| ApiError::not_found("The workspace of this key no longer exists."))?;
+    }
+    let ws = load(&state, caller.workspace()).await?;
+    Ok(Json(WorkspaceView::from(&ws)))
 }
 
 /// Whether the workspace may send now, with every blocker at once.

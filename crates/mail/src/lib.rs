@@ -1,0 +1,19 @@
+//! Mail, with no IO: templates compiled once per message ([`template`]),
+//! rendered per contact by the compliance renderer ([`render`]) that keeps
+//! the unsubscribe link and the physical address in every mail
+//! ([`compliance`]), signed links ([`link`]), HTML to text ([`html_text`])
+//! and MIME building ([`mime`]).
+
+pub mod compliance;
+pub mod html_text;
+pub mod link;
+pub mod mime;
+pub mod render;
+pub mod template;
+
+pub use link::{LinkClaims, LinkSigner, MailLinks, Purpose};
+pub use mime::Mailbox;
+pub use render::{render_mail, Envelope, Recipient, RenderError, RenderedMail};
+pub use template::{
+    CompileInput, CompiledTemplate, Layout, TemplateError, TemplateSource, TemplateWarning,
+};

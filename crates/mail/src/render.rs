@@ -1,0 +1,430 @@
+//! The compliance renderer: one compiled template rendered for one contact
+//! into a complete mail. Whatever the template does, the result carries a
+//! visible unsubscribe link and the workspace's physical address in both
+//! parts (a footer is added for what the template does not place itself),
+//! and a bulk mail carries List-Unsubscribe, one-click List-Unsubscribe-Post
+//! (RFC 8058) and List-Id. Links are rewritten to signed click links and an
+//! open pixel is added unless the message turned tracking off.
+
+use crate::compliance::{inject_html_footer, inject_text_footer};
+use crate::link::MailLinks;
+use crate::mime::{Mailbox, OutgoingMail};
+use crate::template::CompiledTemplate;
+use liquid::model::{Object, Value as LValue};
+use sendwell_core::{MessageKind, Timestamp};
+use serde_json::{Map, Value};
+
+/// The contact a mail is made for.
+#[derive(Clone, Debug)]
+pub struct Recipient<'a> {
+    pub contact_id: &'a str,
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+    pub attributes: &'a Map<String, Value>,
+    /// Per-call data of a transactional send.
+    pub data: Option<&'a Map<String, Value>>,
+}
+
+/// What is the same for every mail of a message.
+#[derive(Clone, Debug)]
+pub struct Envelope<'a> {
+    pub from: &'a Mailbox,
+    pub reply_to: Option<&'a Mailbox>,
+    pub kind: MessageKind,
+    pub topic: &'a str,
+    pub workspace_id: &'a str,
+    pub workspace_name: &'a str,
+    pub physical_address: &'a str,
+    /// The host name of this sendwell, for Message-ID, List-Id and the
+    /// unsubscribe mailto.
+    pub host: &'a str,
+    pub track_clicks: bool,
+    pub track_opens: bool,
+    pub date: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderedMail {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    pub unsubscribe_url: String,
+    pub raw: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the {part} could not be rendered: {reason}")]
+pub struct RenderError {
+    pub part: &'static str,
+    pub reason: String,
+}
+
+fn html_escape(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+}
+
+fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    html_escape(text, &mut out);
+    out
+}
+
+/// A JSON value as Liquid sees it; strings HTML-escaped for the HTML part,
+/// so no contact data can add markup to a mail.
+fn to_liquid(value: &Value, html: bool) -> LValue {
+    match value {
+        Value::Null => LValue::Nil,
+        Value::Bool(b) => LValue::scalar(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => LValue::scalar(i),
+            None => LValue::scalar(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => {
+            if html {
+                LValue::scalar(escaped(s))
+            } else {
+                LValue::scalar(s.clone())
+            }
+        }
+        Value::Array(items) => LValue::Array(items.iter().map(|v| to_liquid(v, html)).collect()),
+        Value::Object(map) => {
+            let mut obj = Object::new();
+            for (k, v) in map {
+                obj.insert(k.clone().into(), to_liquid(v, html));
+            }
+            LValue::Object(obj)
+        }
+    }
+}
+
+fn text_value(text: &str, html: bool) -> LValue {
+    if html {
+        LValue::scalar(escaped(text))
+    } else {
+        LValue::scalar(text.to_owned())
+    }
+}
+
+struct Globals {
+    html: Object,
+    text: Object,
+}
+
+fn globals(
+    t: &CompiledTemplate,
+    env: &Envelope<'_>,
+    rcpt: &Recipient<'_>,
+    links: &MailLinks<'_>,
+    unsubscribe_url: &str,
+) -> Globals {
+    let mut html = Object::new();
+    let mut text = Object::new();
+    let (first, last) = match rcpt.name {
+        Some(name) => match name.trim().split_once(char::is_whitespace) {
+            Some((f, l)) => (Some(f), Some(l.trim())),
+            None => (Some(name.trim()), None),
+        },
+        None => (None, None),
+    };
+    for name in &t.variables {
+        let plain: Option<String> = match name.as_str() {
+            "email" => Some(rcpt.email.to_owned()),
+            "name" => rcpt.name.map(str::to_owned),
+            "first_name" => first.map(str::to_owned),
+            "last_name" => last.map(str::to_owned),
+            "external_id" => rcpt.external_id.map(str::to_owned),
+            "contact_id" => Some(rcpt.contact_id.to_owned()),
+            "unsubscribe_url" => Some(unsubscribe_url.to_owned()),
+            "opt_in_url" => Some(links.opt_in()),
+            "workspace_name" => Some(env.workspace_name.to_owned()),
+            "physical_address" => {
+                let h = escaped(env.physical_address).replace('\n', "<br>");
+                html.insert(name.clone().into(), LValue::scalar(h));
+                text.insert(
+                    name.clone().into(),
+                    LValue::scalar(env.physical_address.to_owned()),
+                );
+                continue;
+            }
+            "data" => {
+                let data = Value::Object(rcpt.data.cloned().unwrap_or_default());
+                html.insert(name.clone().into(), to_liquid(&data, true));
+                text.insert(name.clone().into(), to_liquid(&data, false));
+                continue;
+            }
+            other => {
+                let value = rcpt
+                    .data
+                    .and_then(|d| d.get(other))
+                    .or_else(|| rcpt.attributes.get(other));
+                if let Some(value) = value {
+                    html.insert(name.clone().into(), to_liquid(value, true));
+                    text.insert(name.clone().into(), to_liquid(value, false));
+                    continue;
+                }
+                None
+            }
+        };
+        match plain {
+            Some(raw) => {
+                html.insert(name.clone().into(), text_value(&raw, true));
+                text.insert(name.clone().into(), LValue::scalar(raw));
+            }
+            None => {
+                html.insert(name.clone().into(), LValue::Nil);
+                text.insert(name.clone().into(), LValue::Nil);
+            }
+        }
+    }
+    Globals { html, text }
+}
+
+/// Rewrites the `href` of every `<a>` to an http(s) destination into a
+/// signed click link, leaving sendwell's own links and other schemes alone.
+pub fn rewrite_links(
+    html: &str,
+    own_prefix: &str,
+    mut click: impl FnMut(&str) -> String,
+) -> String {
+    let mut out = String::with_capacity(html.len() + 512);
+    let bytes = html.as_bytes();
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(pos) = html[i..].find('<') {
+        let tag_start = i + pos;
+        i = tag_start + 1;
+        let is_anchor = bytes
+            .get(tag_start + 1)
+            .is_some_and(|b| b.eq_ignore_ascii_case(&b'a'))
+            && bytes
+                .get(tag_start + 2)
+                .is_some_and(|b| b.is_ascii_whitespace());
+        if !is_anchor {
+            continue;
+        }
+        // The end of the tag, skipping quoted attribute values.
+        let mut j = tag_start + 2;
+        let mut quote = 0u8;
+        while j < bytes.len() {
+            let b = bytes[j];
+            if quote != 0 {
+                if b == quote {
+                    quote = 0;
+                }
+            } else if b == b'"' || b == b'\'' {
+                quote = b;
+            } else if b == b'>' {
+                break;
+            }
+            j += 1;
+        }
+        let tag = &html[tag_start..j];
+        if let Some((value_start, value_end)) = find_href(tag) {
+            let value = &tag[value_start..value_end];
+            let url = value.replace("&amp;", "&").replace("&#38;", "&");
+            let lower = url.trim_start().to_ascii_lowercase();
+            let web = lower.starts_with("http://") || lower.starts_with("https://");
+            if web && !url.starts_with(own_prefix) {
+                out.push_str(&html[copied..tag_start + value_start]);
+                out.push_str(&click(url.trim()));
+                copied = tag_start + value_end;
+            }
+        }
+        i = j;
+    }
+    out.push_str(&html[copied..]);
+    out
+}
+
+/// The byte range of the `href` value inside one tag's text.
+fn find_href(tag: &str) -> Option<(usize, usize)> {
+    let lower = tag.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find("href") {
+        let at = from + pos;
+        from = at + 4;
+        let before_ok = at > 0 && bytes[at - 1].is_ascii_whitespace();
+        if !before_ok {
+            continue;
+        }
+        let mut k = at + 4;
+        while k < bytes.len() && bytes[k].is_ascii_whitespace() {
+            k += 1;
+        }
+        if bytes.get(k) != Some(&b'=') {
+            continue;
+        }
+        k += 1;
+        while k < bytes.len() && bytes[k].is_ascii_whitespace() {
+            k += 1;
+        }
+        return match bytes.get(k) {
+            Some(&q) if q == b'"' || q == b'\'' => {
+                let end = lower[k + 1..].find(q as char).map(|e| k + 1 + e)?;
+                Some((k + 1, end))
+            }
+            Some(_) => {
+                let end = lower[k..]
+                    .find(|c: char| c.is_ascii_whitespace() || c == '>')
+                    .map(|e| k + e)
+                    .unwrap_or(lower.len());
+                Some((k, end))
+            }
+            None => None,
+        };
+    }
+    None
+}
+
+fn html_footer(address: Option<&str>, unsubscribe: Option<&str>, workspace_name: &str) -> String {
+    let mut out = String::with_capacity(512);
+    out.push_str("<div style=\"margin:32px auto 0 auto;max-width:600px;padding:16px 24px;border-top:1px solid #dddddd;font-family:Arial,Helvetica,sans-serif;font-size:12px;line-height:1.5;color:#555555;background-color:#ffffff;text-align:center;\">");
+    out.push_str("<p style=\"margin:0 0 8px 0;color:#555555;\">");
+    html_escape(workspace_name, &mut out);
+    if let Some(address) = address {
+        out.push_str("<br>");
+        out.push_str(&escaped(address).replace('\n', "<br>"));
+    }
+    out.push_str("</p>");
+    if let Some(url) = unsubscribe {
+        out.push_str("<p style=\"margin:0;color:#555555;\"><a href=\"");
+        out.push_str(url);
+        out.push_str("\" style=\"color:#555555;text-decoration:underline;\">Unsubscribe</a></p>");
+    }
+    out.push_str("</div>\n");
+    out
+}
+
+fn text_footer(address: Option<&str>, unsubscribe: Option<&str>, workspace_name: &str) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str(workspace_name);
+    if let Some(address) = address {
+        out.push('\n');
+        out.push_str(address);
+    }
+    if let Some(url) = unsubscribe {
+        out.push_str("\nUnsubscribe: ");
+        out.push_str(url);
+    }
+    out
+}
+
+/// Renders one mail. Errors only when Liquid itself fails at run time
+/// (which compiling makes rare: every name a template uses gets a value).
+pub fn render_mail(
+    t: &CompiledTemplate,
+    env: &Envelope<'_>,
+    rcpt: &Recipient<'_>,
+    links: &MailLinks<'_>,
+    message_id: &str,
+) -> Result<RenderedMail, RenderError> {
+    let unsubscribe_url = links.unsubscribe();
+    let g = globals(t, env, rcpt, links, &unsubscribe_url);
+    let fail = |part: &'static str| {
+        move |e: liquid::Error| RenderError {
+            part,
+            reason: e.to_string(),
+        }
+    };
+    let subject = t.subject.render(&g.text).map_err(fail("subject"))?;
+    let subject = subject.trim().to_owned();
+    let mut html = t.html.render(&g.html).map_err(fail("HTML part"))?;
+    let mut text = t.text.render(&g.text).map_err(fail("text part"))?;
+
+    // What the template shows itself is checked on the result, so a
+    // placeholder inside a condition that was false still gets a footer.
+    let address_html = escaped(env.physical_address).replace('\n', "<br>");
+    let html_has_unsub = html.contains(&unsubscribe_url);
+    let html_has_address =
+        html.contains(&address_html) || html.contains(&escaped(env.physical_address));
+    if !(html_has_unsub && html_has_address) {
+        let footer = html_footer(
+            (!html_has_address).then_some(env.physical_address),
+            (!html_has_unsub).then_some(unsubscribe_url.as_str()),
+            env.workspace_name,
+        );
+        html = inject_html_footer(&html, &footer);
+    }
+    let text_has_unsub = text.contains(&unsubscribe_url);
+    let text_has_address = text.contains(env.physical_address);
+    if !(text_has_unsub && text_has_address) {
+        let footer = text_footer(
+            (!text_has_address).then_some(env.physical_address),
+            (!text_has_unsub).then_some(unsubscribe_url.as_str()),
+            env.workspace_name,
+        );
+        text = inject_text_footer(&text, &footer);
+    }
+    if env.track_clicks {
+        html = rewrite_links(&html, links.base_url, |url| links.click(url));
+    }
+    if env.track_opens {
+        let pixel = format!(
+            "<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0;width:1px;height:1px;\">\n",
+            links.open_pixel()
+        );
+        html = inject_html_footer(&html, &pixel);
+    }
+
+    let mut headers: Vec<(&str, String)> = Vec::with_capacity(3);
+    if env.kind.is_bulk() {
+        headers.push((
+            "List-Unsubscribe",
+            format!(
+                "<{unsubscribe_url}>, <mailto:unsubscribe@{}?subject=unsubscribe%20{}>",
+                env.host,
+                links.unsubscribe_token()
+            ),
+        ));
+        headers.push((
+            "List-Unsubscribe-Post",
+            "List-Unsubscribe=One-Click".to_owned(),
+        ));
+        headers.push((
+            "List-Id",
+            format!(
+                "<{}.{}.{}>",
+                env.topic,
+                env.workspace_id.to_ascii_lowercase().replace('_', "-"),
+                env.host
+            ),
+        ));
+    }
+    let to = Mailbox {
+        name: rcpt.name.map(str::to_owned),
+        address: rcpt.email.to_owned(),
+    };
+    let mail = OutgoingMail {
+        from: env.from,
+        to: &to,
+        reply_to: env.reply_to,
+        subject: &subject,
+        date: env.date,
+        message_id,
+        headers: &headers,
+        text: &text,
+        html: Some(&html),
+    };
+    let raw = mail.build().map_err(|e| RenderError {
+        part: "MIME message",
+        reason: e.to_string(),
+    })?;
+    Ok(RenderedMail {
+        subject,
+        html,
+        text,
+        unsubscribe_url,
+        raw,
+    })
+}

@@ -1,0 +1,850 @@
+//! Templates: what a workspace writes (a layout with its parts, in Liquid)
+//! compiled once per message into the subject, HTML and text templates that
+//! are rendered for every contact.
+//!
+//! Liquid as liquid-rust runs it fails on a variable it does not know. A
+//! mail must never fail at send time because a contact lacks an attribute,
+//! so compiling collects every variable a template names, and rendering
+//! gives each one a value (empty when the contact has none). `fallback:` is
+//! accepted as another name for `default:`.
+
+use crate::compliance::{self, Placeholder, Visibility};
+use crate::html_text::html_to_text;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// Text and simple HTML: a clean, readable mail.
+    Plain,
+    /// A letter from a named teammate, signed by them.
+    Personal,
+    /// A heading, an image and a button around the body.
+    Announcement,
+    /// The workspace's own complete HTML document.
+    Custom,
+}
+
+impl Layout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Personal => "personal",
+            Self::Announcement => "announcement",
+            Self::Custom => "custom",
+        }
+    }
+}
+
+/// A template as the workspace writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSource {
+    pub layout: Layout,
+    /// The body (a fragment), or for `custom` the whole document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// The text part; derived from the HTML when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// `announcement`: the heading above the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heading: Option<String>,
+    /// `announcement`: an image below the heading (https URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_alt: Option<String>,
+    /// `announcement`: a button below the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button_url: Option<String>,
+    /// `personal`: the teammate's signature (default: the sender's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// A template that cannot be used, with where and how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateError {
+    /// The part at fault: `subject`, `html`, `text`, `heading`, ...
+    pub field: &'static str,
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl TemplateError {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+            line: None,
+            column: None,
+        }
+    }
+}
+
+/// Something to look at, not a reason to refuse the template.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TemplateWarning {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Variables every template may use besides the workspace's attributes.
+pub const BUILTIN_VARIABLES: &[&str] = &[
+    "email",
+    "name",
+    "first_name",
+    "last_name",
+    "external_id",
+    "contact_id",
+    "unsubscribe_url",
+    "opt_in_url",
+    "physical_address",
+    "workspace_name",
+    "data",
+];
+
+/// The most a template part may hold.
+pub const MAX_TEMPLATE_BYTES: usize = 512 * 1024;
+
+fn parser() -> Result<&'static liquid::Parser, TemplateError> {
+    static PARSER: OnceLock<Option<liquid::Parser>> = OnceLock::new();
+    PARSER
+        .get_or_init(|| liquid::ParserBuilder::with_stdlib().build().ok())
+        .as_ref()
+        .ok_or_else(|| TemplateError::new("html", "the template engine could not start"))
+}
+
+/// A template ready to render for many contacts.
+pub struct CompiledTemplate {
+    pub(crate) subject: liquid::Template,
+    pub(crate) html: liquid::Template,
+    pub(crate) text: liquid::Template,
+    /// Every top-level name the template parts use.
+    pub(crate) variables: Vec<String>,
+    /// The wording of the opt-in button, when the template has one.
+    pub opt_in_wording: Option<String>,
+    /// Where the template itself places the unsubscribe link and the
+    /// address; the renderer adds a footer for what is missing.
+    pub places: Places,
+    pub warnings: Vec<TemplateWarning>,
+}
+
+impl std::fmt::Debug for CompiledTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledTemplate")
+            .field("variables", &self.variables)
+            .field("places", &self.places)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Places {
+    pub html_unsubscribe: bool,
+    pub html_address: bool,
+    pub text_unsubscribe: bool,
+    pub text_address: bool,
+}
+
+/// What compiling needs besides the source.
+#[derive(Clone, Debug)]
+pub struct CompileInput<'a> {
+    pub source: &'a TemplateSource,
+    pub subject: &'a str,
+    /// The sender's display name, for the `personal` signature.
+    pub from_name: Option<&'a str>,
+    /// The workspace's attribute names, for the "not in the schema" warning.
+    pub attributes: &'a [String],
+}
+
+impl CompiledTemplate {
+    pub fn compile(input: &CompileInput<'_>) -> Result<Self, TemplateError> {
+        let source = input.source;
+        check_size("subject", input.subject)?;
+        for (field, part) in [
+            ("html", &source.html),
+            ("text", &source.text),
+            ("heading", &source.heading),
+            ("signature", &source.signature),
+            ("button_text", &source.button_text),
+            ("image_alt", &source.image_alt),
+        ] {
+            if let Some(part) = part {
+                check_size(field, part)?;
+            }
+        }
+        for (field, url) in [
+            ("image_url", &source.image_url),
+            ("button_url", &source.button_url),
+        ] {
+            if let Some(url) = url {
+                if !(url.starts_with("https://") || url.starts_with("http://"))
+                    || url.contains(['"', '<', '>', ' '])
+                {
+                    return Err(TemplateError::new(
+                        field,
+                        format!("{field} must be an http:// or https:// address without spaces or quotes"),
+                    ));
+                }
+            }
+        }
+        let html_source = compose_html(input)?;
+        if source.layout == Layout::Custom {
+            check_hidden(&html_source)?;
+        }
+        let text_source = match &source.text {
+            Some(text) => text.clone(),
+            None => html_to_text(&html_source),
+        };
+        let mut wording = None;
+        let html_ready = preprocess(&html_source, Part::Html, &mut wording);
+        let text_ready = preprocess(&text_source, Part::Text, &mut wording);
+        let subject_ready = preprocess(input.subject, Part::Text, &mut None);
+        if subject_ready.contains(['\r', '\n']) {
+            // Replaced by spaces when the mail is built; said here so the
+            // workspace knows.
+        }
+        let parse = |field: &'static str, text: &str| {
+            parser()?.parse(text).map_err(|e| liquid_error(field, &e))
+        };
+        let subject = parse("subject", &subject_ready)?;
+        let html = parse(
+            if source.layout == Layout::Custom || source.html.is_some() {
+                "html"
+            } else {
+                "text"
+            },
+            &html_ready,
+        )?;
+        let text = parse("text", &text_ready)?;
+
+        let mut names = BTreeSet::new();
+        for part in [&subject_ready, &html_ready, &text_ready] {
+            collect_variables(part, &mut names);
+        }
+        let mut warnings = Vec::new();
+        for name in &names {
+            if !BUILTIN_VARIABLES.contains(&name.as_str())
+                && !input.attributes.iter().any(|a| a == name)
+            {
+                warnings.push(TemplateWarning {
+                    code: "unknown_attribute",
+                    message: format!(
+                        "'{name}' is not an attribute of this workspace yet: it renders empty for every contact until contacts have it (check the spelling, or give a fallback with {{{{ {name} | fallback: \"...\" }}}})"
+                    ),
+                });
+            }
+        }
+        let places = Places {
+            html_unsubscribe: compliance::contains_placeholder(
+                &html_source,
+                Placeholder::UnsubscribeUrl,
+            ),
+            html_address: compliance::contains_placeholder(
+                &html_source,
+                Placeholder::PhysicalAddress,
+            ),
+            text_unsubscribe: compliance::contains_placeholder(
+                &text_source,
+                Placeholder::UnsubscribeUrl,
+            ),
+            text_address: compliance::contains_placeholder(
+                &text_source,
+                Placeholder::PhysicalAddress,
+            ),
+        };
+        if source.layout == Layout::Custom && !(places.html_unsubscribe && places.html_address) {
+            warnings.push(TemplateWarning {
+                code: "footer_added",
+                message: "the template does not place {{ unsubscribe_url }} and {{ physical_address }} itself: sendwell adds a footer with them to every mail".to_owned(),
+            });
+        }
+        Ok(Self {
+            subject,
+            html,
+            text,
+            variables: names.into_iter().collect(),
+            opt_in_wording: wording,
+            places,
+            warnings,
+        })
+    }
+}
+
+fn check_size(field: &'static str, text: &str) -> Result<(), TemplateError> {
+    if text.len() > MAX_TEMPLATE_BYTES {
+        return Err(TemplateError::new(
+            field,
+            format!(
+                "{field} is longer than {} KiB; shorten it",
+                MAX_TEMPLATE_BYTES / 1024
+            ),
+        ));
+    }
+    if text.contains('\0') {
+        return Err(TemplateError::new(
+            field,
+            format!("{field} contains a NUL character; remove it"),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a template that places the unsubscribe link or the address where
+/// a reader cannot see it.
+fn check_hidden(html: &str) -> Result<(), TemplateError> {
+    for used in compliance::placeholder_uses(html) {
+        if let Visibility::Hidden(how) = &used.visibility {
+            let what = match used.placeholder {
+                Placeholder::UnsubscribeUrl => "the unsubscribe link ({{ unsubscribe_url }})",
+                Placeholder::PhysicalAddress => "the physical address ({{ physical_address }})",
+            };
+            return Err(TemplateError {
+                field: "html",
+                message: format!(
+                    "{what} at line {}, column {} is hidden from readers: {}",
+                    used.line,
+                    used.column,
+                    how.explain()
+                ),
+                line: Some(used.line),
+                column: Some(used.column),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Line and column from liquid's error text (`--> 3:14`), when it has them.
+fn liquid_error(field: &'static str, e: &liquid::Error) -> TemplateError {
+    let text = e.to_string();
+    let mut line = None;
+    let mut column = None;
+    if let Some(at) = text.find("--> ") {
+        let rest = &text[at + 4..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == ':'))
+            .unwrap_or(rest.len());
+        if let Some((l, c)) = rest[..end].split_once(':') {
+            line = l.parse().ok();
+            column = c.parse().ok();
+        }
+    }
+    let detail: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            l.starts_with('=')
+                || l.starts_with("liquid:")
+                || l.starts_with("expected")
+                || l.starts_with("unexpected")
+        })
+        .map(|l| l.trim_start_matches('=').trim())
+        .collect();
+    let detail = if detail.is_empty() {
+        text.lines().next().unwrap_or("syntax error").to_owned()
+    } else {
+        detail.join("; ")
+    };
+    let at = match (line, column) {
+        (Some(l), Some(c)) => format!(" at line {l}, column {c}"),
+        _ => String::new(),
+    };
+    TemplateError {
+        field,
+        message: format!("the {field} template has a Liquid syntax error{at}: {detail}"),
+        line,
+        column,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Html,
+    Text,
+}
+
+/// Rewrites sendwell's additions to plain Liquid: `fallback:` becomes
+/// `default:`, and `{% opt_in_button "wording" %}` a link to the opt-in URL.
+fn preprocess(source: &str, part: Part, wording: &mut Option<String>) -> String {
+    let mut out = String::with_capacity(source.len() + 64);
+    let mut rest = source;
+    while let Some(start) = rest.find("{%") {
+        out.push_str(&rest[..start]);
+        let tag = &rest[start..];
+        let Some(end) = tag.find("%}") else {
+            out.push_str(tag);
+            rest = "";
+            break;
+        };
+        let inner = tag[2..end].trim_matches(|c: char| c == '-' || c.is_whitespace());
+        if let Some(arg) = inner.strip_prefix("opt_in_button") {
+            let text = parse_quoted(arg.trim()).unwrap_or_else(|| "Yes, keep me posted".to_owned());
+            match part {
+                Part::Html => {
+                    out.push_str(
+                        "<a href=\"{{ opt_in_url }}\" style=\"display:inline-block;padding:12px 24px;background-color:#1a73e8;color:#ffffff;text-decoration:none;border-radius:4px;font-weight:bold;\">",
+                    );
+                    out.push_str(&escape_literal_html(&text));
+                    out.push_str("</a>");
+                }
+                Part::Text => {
+                    out.push_str(&text.replace(['{', '}'], ""));
+                    out.push_str(": {{ opt_in_url }}");
+                }
+            }
+            if wording.is_none() {
+                *wording = Some(text);
+            }
+        } else {
+            out.push_str(&tag[..end + 2]);
+        }
+        rest = &tag[end + 2..];
+    }
+    out.push_str(rest);
+    replace_fallback(&out)
+}
+
+fn replace_fallback(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let expr = &rest[start..];
+        let end = expr.find("}}").map(|e| e + 2).unwrap_or(expr.len());
+        out.push_str(
+            &expr[..end]
+                .replace("| fallback:", "| default:")
+                .replace("|fallback:", "|default:"),
+        );
+        rest = &expr[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn parse_quoted(text: &str) -> Option<String> {
+    let quote = text.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let body = &text[1..];
+    let end = body.find(quote)?;
+    Some(body[..end].to_owned())
+}
+
+/// Escapes text placed literally in the HTML source: HTML specials, and
+/// braces, so a literal cannot turn into Liquid.
+pub(crate) fn escape_literal_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '{' => out.push_str("&#123;"),
+            '}' => out.push_str("&#125;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text with Liquid kept intact and everything else escaped for HTML, with
+/// blank lines as paragraphs and single line breaks as `<br>`.
+fn text_to_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+    for para in normalized
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        out.push_str("<p style=\"margin:0 0 16px 0;\">");
+        out.push_str(&escape_outside_liquid(para));
+        out.push_str("</p>\n");
+    }
+    out
+}
+
+/// Escapes text for HTML, leaving `{{ }}` and `{% %}` as they are.
+fn escape_outside_liquid(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    loop {
+        let next = [rest.find("{{"), rest.find("{%")]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(start) = next else {
+            out.push_str(&escape_text(rest));
+            break;
+        };
+        out.push_str(&escape_text(&rest[..start]));
+        let closer = if rest[start..].starts_with("{{") {
+            "}}"
+        } else {
+            "%}"
+        };
+        let end = rest[start..]
+            .find(closer)
+            .map(|e| start + e + 2)
+            .unwrap_or(rest.len());
+        out.push_str(&rest[start..end]);
+        rest = &rest[end..];
+    }
+    out
+}
+
+fn escape_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\n', "<br>\n")
+}
+
+const SHELL_START: &str = "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n</head>\n<body style=\"margin:0;padding:0;background-color:#ffffff;\">\n<div style=\"max-width:600px;margin:0 auto;padding:24px;font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.5;color:#222222;\">\n";
+const SHELL_END: &str = "</div>\n</body>\n</html>\n";
+
+/// The full HTML document of a template, still in Liquid.
+fn compose_html(input: &CompileInput<'_>) -> Result<String, TemplateError> {
+    let source = input.source;
+    let body = || -> Result<String, TemplateError> {
+        match (&source.html, &source.text) {
+            (Some(html), _) => Ok(html.clone()),
+            (None, Some(text)) => Ok(text_to_html(text)),
+            (None, None) => Err(TemplateError::new(
+                "html",
+                format!(
+                    "a '{}' template needs its body: give \"html\" or \"text\"",
+                    source.layout.as_str()
+                ),
+            )),
+        }
+    };
+    let mut out = String::with_capacity(4096);
+    match source.layout {
+        Layout::Custom => {
+            let html = source.html.clone().ok_or_else(|| {
+                TemplateError::new(
+                    "html",
+                    "a 'custom' template needs \"html\": the whole HTML document",
+                )
+            })?;
+            return Ok(html);
+        }
+        Layout::Plain => {
+            out.push_str(SHELL_START);
+            out.push_str(&body()?);
+        }
+        Layout::Personal => {
+            out.push_str(SHELL_START);
+            out.push_str(&body()?);
+            let signature = source
+                .signature
+                .as_deref()
+                .or(input.from_name)
+                .ok_or_else(|| {
+                    TemplateError::new(
+                        "signature",
+                        "a 'personal' template is a letter from a teammate: give \"signature\" (for example \"Anna, founder\") or a sender name",
+                    )
+                })?;
+            out.push_str("\n<p style=\"margin:24px 0 0 0;\">");
+            out.push_str(&escape_literal_html(signature).replace('\n', "<br>\n"));
+            out.push_str("</p>\n");
+        }
+        Layout::Announcement => {
+            out.push_str(SHELL_START);
+            let heading = source.heading.as_deref().ok_or_else(|| {
+                TemplateError::new("heading", "an 'announcement' template needs \"heading\"")
+            })?;
+            out.push_str("<h1 style=\"font-size:28px;line-height:1.25;margin:0 0 16px 0;\">");
+            out.push_str(&escape_outside_liquid(heading));
+            out.push_str("</h1>\n");
+            if let Some(url) = &source.image_url {
+                out.push_str("<img src=\"");
+                out.push_str(url);
+                out.push_str("\" alt=\"");
+                out.push_str(&escape_literal_html(
+                    source.image_alt.as_deref().unwrap_or(""),
+                ));
+                out.push_str("\" width=\"552\" style=\"display:block;max-width:100%;height:auto;margin:0 0 16px 0;border:0;\">\n");
+            }
+            out.push_str(&body()?);
+            match (&source.button_text, &source.button_url) {
+                (Some(text), Some(url)) => {
+                    out.push_str("\n<p style=\"margin:24px 0;\"><a href=\"");
+                    out.push_str(url);
+                    out.push_str("\" style=\"display:inline-block;padding:12px 24px;background-color:#1a73e8;color:#ffffff;text-decoration:none;border-radius:4px;font-weight:bold;\">");
+                    out.push_str(&escape_literal_html(text));
+                    out.push_str("</a></p>\n");
+                }
+                (None, None) => {}
+                _ => {
+                    return Err(TemplateError::new(
+                        "button_url",
+                        "an announcement button needs both \"button_text\" and \"button_url\"",
+                    ))
+                }
+            }
+        }
+    }
+    out.push_str(SHELL_END);
+    Ok(out)
+}
+
+const KEYWORDS: &[&str] = &[
+    "if",
+    "elsif",
+    "else",
+    "endif",
+    "unless",
+    "endunless",
+    "for",
+    "in",
+    "endfor",
+    "case",
+    "when",
+    "endcase",
+    "assign",
+    "capture",
+    "endcapture",
+    "and",
+    "or",
+    "not",
+    "contains",
+    "true",
+    "false",
+    "nil",
+    "null",
+    "empty",
+    "blank",
+    "limit",
+    "offset",
+    "reversed",
+    "cycle",
+    "raw",
+    "endraw",
+    "comment",
+    "endcomment",
+    "break",
+    "continue",
+    "increment",
+    "decrement",
+    "include",
+    "render",
+    "tablerow",
+    "endtablerow",
+    "with",
+    "as",
+    "liquid",
+    "echo",
+    "forloop",
+    "tablerowloop",
+    "by",
+];
+
+/// Adds every top-level variable name used inside `{{ }}` and `{% %}`.
+pub(crate) fn collect_variables(source: &str, names: &mut BTreeSet<String>) {
+    let mut rest = source;
+    loop {
+        let next = [rest.find("{{"), rest.find("{%")]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(start) = next else { break };
+        let closer = if rest[start..].starts_with("{{") {
+            "}}"
+        } else {
+            "%}"
+        };
+        let body_start = start + 2;
+        let end = rest[body_start..]
+            .find(closer)
+            .map(|e| body_start + e)
+            .unwrap_or(rest.len());
+        scan_expression(&rest[body_start..end], names);
+        rest = &rest[(end + 2).min(rest.len())..];
+    }
+}
+
+fn scan_expression(expr: &str, names: &mut BTreeSet<String>) {
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    // The token before: '.', '|' or ':' decides whether a word is a name.
+    let mut previous = b' ';
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'"' || b == b'\'' {
+            let close = expr[i + 1..]
+                .find(b as char)
+                .map(|e| i + 2 + e)
+                .unwrap_or(bytes.len());
+            i = close;
+            previous = b'"';
+            continue;
+        }
+        if b.is_ascii_alphabetic() || b == b'_' {
+            let start = i;
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'-')
+            {
+                i += 1;
+            }
+            let word = &expr[start..i];
+            // A filter name follows '|'; a named argument is followed by ':'.
+            let next = expr[i..].trim_start().as_bytes().first().copied();
+            let is_name = previous != b'.'
+                && previous != b'|'
+                && next != Some(b':')
+                && !KEYWORDS.contains(&word.to_ascii_lowercase().as_str());
+            if is_name {
+                names.insert(word.to_owned());
+            }
+            previous = b'a';
+            continue;
+        }
+        if !b.is_ascii_whitespace() {
+            previous = b;
+        }
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(source: TemplateSource) -> Result<CompiledTemplate, TemplateError> {
+        CompiledTemplate::compile(&CompileInput {
+            source: &source,
+            subject: "Hello {{ first_name | fallback: \"there\" }}",
+            from_name: Some("Anna"),
+            attributes: &["plan".to_owned()],
+        })
+    }
+
+    fn custom(html: &str) -> TemplateSource {
+        TemplateSource {
+            layout: Layout::Custom,
+            html: Some(html.to_owned()),
+            text: None,
+            heading: None,
+            image_url: None,
+            image_alt: None,
+            button_text: None,
+            button_url: None,
+            signature: None,
+        }
+    }
+
+    #[test]
+    fn variables_are_collected_without_filters_keywords_or_members() {
+        let mut names = BTreeSet::new();
+        collect_variables(
+            "{{ first_name | default: \"x\" }} {% if plan == 'pro' and seats > 3 %}{{ company.name | upcase }}{% endif %}{% for i in items %}{{ i }}{% endfor %}",
+            &mut names,
+        );
+        let got: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(
+            got,
+            ["company", "first_name", "i", "items", "plan", "seats"]
+        );
+    }
+
+    #[test]
+    fn unknown_attributes_are_warnings_not_errors() {
+        let t =
+            compile(custom("<html><body>{{ plan }} {{ plna }}</body></html>")).expect("compiles");
+        let codes: Vec<&str> = t.warnings.iter().map(|w| w.code).collect();
+        assert!(codes.contains(&"unknown_attribute"));
+        assert!(t.warnings.iter().any(|w| w.message.contains("'plna'")));
+        assert!(!t.warnings.iter().any(|w| w.message.contains("'plan'")));
+    }
+
+    #[test]
+    fn a_liquid_syntax_error_names_line_and_column() {
+        let err = compile(custom(
+            "<html><body>\n<p>{% if plan %}open</p>\n</body></html>",
+        ))
+        .expect_err("unclosed if");
+        assert_eq!(err.field, "html");
+        assert!(
+            err.message.contains("Liquid syntax error"),
+            "{}",
+            err.message
+        );
+        let err = compile(custom("<html>\n<body>{{ first_name | }}</body></html>"))
+            .expect_err("bad filter");
+        assert_eq!(err.line, Some(2), "{}", err.message);
+        assert!(err.column.is_some(), "{}", err.message);
+    }
+
+    #[test]
+    fn opt_in_button_becomes_a_link_to_the_opt_in_url_and_keeps_its_wording() {
+        let t = compile(custom(
+            "<html><body>{% opt_in_button \"Yes, keep me posted\" %}</body></html>",
+        ))
+        .expect("compiles");
+        assert_eq!(t.opt_in_wording.as_deref(), Some("Yes, keep me posted"));
+        assert!(t.variables.iter().any(|v| v == "opt_in_url"));
+    }
+
+    #[test]
+    fn layouts_check_their_parts() {
+        let mut announcement = custom("<p>Body</p>");
+        announcement.layout = Layout::Announcement;
+        assert_eq!(
+            compile(announcement.clone()).expect_err("no heading").field,
+            "heading"
+        );
+        announcement.heading = Some("News".into());
+        announcement.button_text = Some("Go".into());
+        assert_eq!(
+            compile(announcement.clone())
+                .expect_err("half a button")
+                .field,
+            "button_url"
+        );
+        announcement.button_url = Some("javascript:alert(1)".into());
+        assert_eq!(
+            compile(announcement.clone()).expect_err("bad url").field,
+            "button_url"
+        );
+        announcement.button_url = Some("https://example.com/".into());
+        assert!(compile(announcement).is_ok());
+        let mut custom_without_html = custom("");
+        custom_without_html.html = None;
+        assert_eq!(
+            compile(custom_without_html).expect_err("no html").field,
+            "html"
+        );
+    }
+
+    #[test]
+    fn a_custom_template_that_hides_the_unsubscribe_link_is_refused() {
+        let err = compile(custom(
+            "<html><body><p>Hi</p><div style=\"display:none\"><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a> {{ physical_address }}</div></body></html>",
+        ))
+        .expect_err("hidden");
+        assert!(err.message.contains("unsubscribe link"), "{}", err.message);
+        assert!(err.line.is_some());
+    }
+
+    #[test]
+    fn text_to_html_escapes_text_and_keeps_liquid() {
+        let html = text_to_html(
+            "Hi {{ first_name }} & <friends>\nline two\n\nnext {% if a %}x{% endif %}",
+        );
+        assert!(html.contains("Hi {{ first_name }} &amp; &lt;friends&gt;<br>"));
+        assert!(html.contains("<p style=\"margin:0 0 16px 0;\">next {% if a %}x{% endif %}</p>"));
+    }
+}

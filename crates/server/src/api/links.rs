@@ -1,0 +1,550 @@
+//! The pages behind the signed links in mail: unsubscribe, opt-in, click
+//! tracking and the open pixel. No login, no cookies: the token is the
+//! authority, and a token that does not check gives a bare 404.
+//!
+//! Unsubscribe follows RFC 8058: `POST /u/{token}` with the body
+//! `List-Unsubscribe=One-Click` unsubscribes at once and answers 200, with no
+//! redirect. A bare `GET` never changes anything, for unsubscribe and opt-in
+//! alike: mail scanners and link previews follow links, so a person's
+//! choice is taken only from a POST (a button press on the page, or a mail
+//! client's one-click request).
+
+use crate::extract::client_ip;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use sendwell_core::consent::{ConsentAction, ConsentMethod, Evidence, NewConsentEvent, Topic};
+use sendwell_core::{AttributeName, ContactId, EmailAddress, MessageId, WorkspaceId};
+use sendwell_mail::{LinkClaims, Purpose};
+use sendwell_store::{LinkEvent, MessageRecord, Workspace};
+use std::net::SocketAddr;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+        .route("/optin/{token}", get(opt_in_page).post(opt_in))
+        .route("/c/{token}", get(click))
+        .route("/o/{token}", get(open))
+}
+
+/// The answer to any token that does not check: nothing more is said.
+fn gone() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(page("Link not valid", "<p>This link is not valid.</p>")),
+    )
+        .into_response()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"robots\" content=\"noindex\">\n<title>{}</title>\n\
+         <style>body{{font-family:Arial,Helvetica,sans-serif;max-width:520px;margin:48px auto;padding:0 16px;color:#222;line-height:1.5}}\
+         button{{font-size:16px;padding:10px 20px;border:0;border-radius:4px;background:#1a73e8;color:#fff;cursor:pointer}}\
+         label{{display:block;margin:6px 0}}</style>\n</head>\n<body>\n{}\n</body>\n</html>\n",
+        escape(title),
+        body
+    )
+}
+
+fn html(status: StatusCode, title: &str, body: &str) -> Response {
+    (
+        status,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        Html(page(title, body)),
+    )
+        .into_response()
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().filter(|c| !c.is_control()).take(1000).collect())
+}
+
+/// What a checked token names, loaded: the workspace, the contact and the message.
+struct Target {
+    claims: LinkClaims,
+    workspace: Workspace,
+    contact: ContactId,
+    message: Option<MessageRecord>,
+}
+
+async fn target(state: &AppState, token: &str, purpose: Purpose) -> Result<Target, Response> {
+    let Some(claims) = state.links().verify(token, purpose, state.store.now()) else {
+        return Err(gone());
+    };
+    let ws = WorkspaceId::parse(&claims.workspace).map_err(|_| gone())?;
+    let contact = ContactId::parse(&claims.contact).map_err(|_| gone())?;
+    let workspace = match state.store.workspace(&ws).await {
+        Ok(Some(w)) => w,
+        Ok(None) => return Err(gone()),
+        Err(e) => return Err(internal(&e)),
+    };
+    let message = match MessageId::parse(&claims.message) {
+        Ok(id) => match state.store.message(&ws, &id).await {
+            Ok(m) => m,
+            Err(e) => return Err(internal(&e)),
+        },
+        Err(_) => None,
+    };
+    Ok(Target {
+        claims,
+        workspace,
+        contact,
+        message,
+    })
+}
+
+fn internal(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "link page failed");
+    html(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "<p>Something went wrong on our side. Please try again in a moment.</p>",
+    )
+}
+
+// ---- unsubscribe -------------------------------------------------------------------
+
+/// The unsubscribe page: who is asking, and a button to confirm.
+pub async fn unsubscribe_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Response {
+    let t = match target(&state, &token, Purpose::Unsubscribe).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let name = escape(&t.workspace.name);
+    let topics = match state.store.workspace_topics(&t.workspace.id).await {
+        Ok(t) => t,
+        Err(e) => return internal(&e),
+    };
+    let mut body = format!(
+        "<h1>Unsubscribe</h1>\n<p>Stop receiving emails from <strong>{name}</strong>?</p>\n\
+         <form method=\"post\">\n<input type=\"hidden\" name=\"confirm\" value=\"all\">\n\
+         <button type=\"submit\">Unsubscribe from all emails</button>\n</form>\n"
+    );
+    if topics.len() > 1 {
+        body.push_str("<h2>Or choose what to stop</h2>\n<form method=\"post\">\n");
+        for topic in &topics {
+            let t = escape(topic);
+            body.push_str(&format!(
+                "<label><input type=\"checkbox\" name=\"topic\" value=\"{t}\"> {t}</label>\n"
+            ));
+        }
+        body.push_str(
+            "<button type=\"submit\">Unsubscribe from the chosen topics</button>\n</form>\n",
+        );
+    }
+    html(
+        StatusCode::OK,
+        &format!("Unsubscribe from {}", t.workspace.name),
+        &body,
+    )
+}
+
+/// Unsubscribes: one-click (RFC 8058) or the page's button.
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Response {
+    let t = match target(&state, &token, Purpose::Unsubscribe).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let form: Vec<(String, String)> = form_urlencoded(&body);
+    let one_click = form
+        .iter()
+        .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click");
+    let chosen: Vec<&str> = form
+        .iter()
+        .filter(|(k, _)| k == "topic")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let method = if one_click {
+        ConsentMethod::OneClick
+    } else {
+        ConsentMethod::UnsubscribeLink
+    };
+    let all_topics = match state.store.workspace_topics(&t.workspace.id).await {
+        Ok(t) => t,
+        Err(e) => return internal(&e),
+    };
+    // One-click and "all" leave every topic and suppress the address;
+    // chosen topics leave only those.
+    let (topics, everything): (Vec<String>, bool) = if one_click || chosen.is_empty() {
+        let mut all = all_topics.clone();
+        if let Some(m) = &t.message {
+            if !all.contains(&m.topic) && m.kind.is_bulk() {
+                all.push(m.topic.clone());
+            }
+        }
+        if all.is_empty() {
+            all.push(sendwell_core::consent::DEFAULT_TOPIC.to_owned());
+        }
+        (all, true)
+    } else {
+        let picked: Vec<String> = chosen
+            .iter()
+            .filter(|c| all_topics.iter().any(|t| t == *c))
+            .map(|c| (*c).to_owned())
+            .collect();
+        let everything = picked.len() == all_topics.len();
+        (picked, everything)
+    };
+    let ip = client_ip(&headers, peer);
+    let evidence = Evidence {
+        ip: Some(ip.clone()),
+        user_agent: user_agent(&headers),
+        message_id: t.message.as_ref().map(|m| m.id.to_string()),
+        subject: t
+            .message
+            .as_ref()
+            .map(|m| m.subject.chars().take(998).collect()),
+        wording: Some(if one_click {
+            "List-Unsubscribe=One-Click (RFC 8058) from the mail client".to_owned()
+        } else {
+            "Unsubscribe button on the unsubscribe page".to_owned()
+        }),
+        ..Evidence::default()
+    };
+    let evidence = evidence.checked().unwrap_or_default();
+    let mut events = Vec::with_capacity(topics.len());
+    for topic in &topics {
+        let Ok(topic) = Topic::parse(topic) else {
+            continue;
+        };
+        events.push(NewConsentEvent {
+            contact_id: t.contact.clone(),
+            action: ConsentAction::OptOut,
+            topic,
+            method,
+            actor: "recipient".to_owned(),
+            evidence: evidence.clone(),
+        });
+    }
+    let contact = match state.store.contact(&t.workspace.id, &t.contact).await {
+        Ok(c) => c,
+        Err(e) => return internal(&e),
+    };
+    let suppress = match (everything, contact.as_ref().and_then(|c| c.email.clone())) {
+        (true, Some(email)) => EmailAddress::parse(&email)
+            .ok()
+            .map(|e| (email, state.address_hash(&e))),
+        _ => None,
+    };
+    let outcome = state
+        .store
+        .unsubscribe(
+            &t.workspace.id,
+            events,
+            suppress.as_ref().map(|(e, h)| (e.as_str(), h.as_str())),
+            if one_click {
+                "one_click"
+            } else {
+                "unsubscribe_link"
+            },
+        )
+        .await;
+    match outcome {
+        Ok(_) => {}
+        Err(e) => return internal(&e),
+    }
+    let _ = state
+        .store
+        .record_link_event(&LinkEvent {
+            workspace_id: &t.workspace.id,
+            message_id: &t.claims.message,
+            contact_id: &t.claims.contact,
+            kind: "unsubscribe",
+            url: None,
+            ip: Some(&ip),
+            user_agent: None,
+        })
+        .await;
+    let name = escape(&t.workspace.name);
+    html(
+        StatusCode::OK,
+        "Unsubscribed",
+        &format!(
+            "<h1>You are unsubscribed</h1>\n<p>{name} will not send you these emails any more.</p>"
+        ),
+    )
+}
+
+/// `application/x-www-form-urlencoded` pairs; anything unreadable is skipped.
+fn form_urlencoded(body: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+// ---- opt-in --------------------------------------------------------------------------
+
+/// The opt-in page: the button's wording and one confirming press.
+pub async fn opt_in_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let t = match target(&state, &token, Purpose::OptIn).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let name = escape(&t.workspace.name);
+    let wording = t
+        .message
+        .as_ref()
+        .and_then(button_wording)
+        .unwrap_or_else(|| "Yes, keep me posted".to_owned());
+    let body = format!(
+        "<h1>{name}</h1>\n<p>Confirm that you want to receive emails from <strong>{name}</strong>.</p>\n\
+         <form method=\"post\">\n<button type=\"submit\">{}</button>\n</form>\n\
+         <p><small>You can unsubscribe at any time from the link in every email.</small></p>",
+        escape(&wording)
+    );
+    html(
+        StatusCode::OK,
+        &format!("Confirm: {}", t.workspace.name),
+        &body,
+    )
+}
+
+/// The wording of the message's opt-in button, as the recipient saw it.
+fn button_wording(m: &MessageRecord) -> Option<String> {
+    let source: sendwell_mail::TemplateSource = serde_json::from_value(m.template.clone()).ok()?;
+    let compiled = sendwell_mail::CompiledTemplate::compile(&sendwell_mail::CompileInput {
+        source: &source,
+        subject: &m.subject,
+        from_name: m.from_name.as_deref().or(Some("sender")),
+        attributes: &[],
+    })
+    .ok()?;
+    compiled.opt_in_wording
+}
+
+/// Records the opt-in with its evidence, sets the message's opt-in
+/// attribute, and sends the person on.
+pub async fn opt_in(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let t = match target(&state, &token, Purpose::OptIn).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let Some(message) = &t.message else {
+        return gone();
+    };
+    let Ok(topic) = Topic::parse(&message.topic) else {
+        return gone();
+    };
+    let Ok(attribute) = AttributeName::parse(&message.opt_in_attribute) else {
+        return gone();
+    };
+    let ip = client_ip(&headers, peer);
+    let evidence = Evidence {
+        ip: Some(ip.clone()),
+        user_agent: user_agent(&headers),
+        message_id: Some(message.id.to_string()),
+        subject: Some(message.subject.chars().take(998).collect()),
+        wording: Some(button_wording(message).unwrap_or_else(|| "Yes, keep me posted".to_owned())),
+        ..Evidence::default()
+    };
+    let evidence = evidence.checked().unwrap_or_default();
+    let event = NewConsentEvent {
+        contact_id: t.contact.clone(),
+        action: ConsentAction::OptIn,
+        topic,
+        method: ConsentMethod::OptInLink,
+        actor: "recipient".to_owned(),
+        evidence,
+    };
+    match state
+        .store
+        .confirm_opt_in(&t.workspace.id, event, &attribute)
+        .await
+    {
+        Ok(Ok(Some(_))) => {}
+        Ok(Ok(None)) => return gone(),
+        Ok(Err(kind)) => {
+            tracing::warn!(attribute = %attribute, kind = kind.as_str(), "opt-in attribute has another type");
+            return html(
+                StatusCode::CONFLICT,
+                "Not recorded",
+                "<p>Your choice could not be recorded because of a setting of the sender. Please contact them.</p>",
+            );
+        }
+        Err(e) => return internal(&e),
+    }
+    let _ = state
+        .store
+        .record_link_event(&LinkEvent {
+            workspace_id: &t.workspace.id,
+            message_id: &t.claims.message,
+            contact_id: &t.claims.contact,
+            kind: "opt_in",
+            url: None,
+            ip: Some(&ip),
+            user_agent: None,
+        })
+        .await;
+    match state.store.opt_in_landing_url(&t.workspace.id).await {
+        Ok(Some(url)) => Redirect::to(&url).into_response(),
+        Ok(None) => {
+            let name = escape(&t.workspace.name);
+            html(
+                StatusCode::OK,
+                "Thank you",
+                &format!("<h1>Thank you</h1>\n<p>You will now receive emails from {name}. You can unsubscribe at any time.</p>"),
+            )
+        }
+        Err(e) => internal(&e),
+    }
+}
+
+// ---- click and open --------------------------------------------------------------------
+
+/// Redirects to the URL signed into the token, and only to that.
+pub async fn click(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let Some(claims) = state
+        .links()
+        .verify(&token, Purpose::Click, state.store.now())
+    else {
+        return gone();
+    };
+    let Some(url) = claims.url.clone() else {
+        return gone();
+    };
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://"))
+        || url.contains(['\r', '\n'])
+    {
+        return gone();
+    }
+    if let Ok(ws) = WorkspaceId::parse(&claims.workspace) {
+        let ip = client_ip(&headers, peer);
+        let _ = state
+            .store
+            .record_link_event(&LinkEvent {
+                workspace_id: &ws,
+                message_id: &claims.message,
+                contact_id: &claims.contact,
+                kind: "click",
+                url: Some(&url),
+                ip: Some(&ip),
+                user_agent: None,
+            })
+            .await;
+    }
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, url.as_str()),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+    )
+        .into_response()
+}
+
+/// A transparent 1x1 GIF.
+const PIXEL: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+pub async fn open(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let Some(claims) = state
+        .links()
+        .verify(&token, Purpose::Open, state.store.now())
+    else {
+        return gone();
+    };
+    if let Ok(ws) = WorkspaceId::parse(&claims.workspace) {
+        let ip = client_ip(&headers, peer);
+        let _ = state
+            .store
+            .record_link_event(&LinkEvent {
+                workspace_id: &ws,
+                message_id: &claims.message,
+                contact_id: &claims.contact,
+                kind: "open",
+                url: None,
+                ip: Some(&ip),
+                user_agent: None,
+            })
+            .await;
+    }
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        PIXEL,
+    )
+        .into_response()
+}

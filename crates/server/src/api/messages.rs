@@ -1,0 +1,1162 @@
+//! Audiences, messages, transactional sends and the capture outbox.
+//!
+//! A message is composed once (sender, subject, template, audience) and
+//! checked by preflight: the sending gate, the audience numbers, the
+//! compliance renderer's footer and headers on a sample mail, template
+//! warnings and sender authenticity. `send` refuses with 409 and the
+//! blockers when anything blocks; otherwise it queues one delivery per
+//! eligible contact inside the database and answers 202.
+
+use super::page_limit;
+use super::templates::{parse_source, template_error};
+use crate::delivery::{compile_message, prepare};
+use crate::error::{ApiError, ApiResult, BlockerView, FieldProblem};
+use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sendwell_core::attribute::AttributeSchema;
+use sendwell_core::consent::Topic;
+use sendwell_core::filter::{Filter, FilterError, FilterLocation};
+use sendwell_core::text::Label;
+use sendwell_core::{
+    gate, AttributeName, ContactId, EmailAddress, MessageId, MessageKind, OutboxId, Permission,
+    TemplateId, WorkspaceId,
+};
+use sendwell_mail::{render_mail, Envelope, MailLinks, Recipient};
+use sendwell_screen::authenticity::{check_sender, AuthenticityProblem, SenderFacts};
+use sendwell_store::{
+    AudienceCounts, AudienceSpec, MessageRecord, NewMessage, QueueError, SampleContact,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/audiences/preview", post(preview))
+        .route("/v1/messages", get(list).post(create))
+        .route("/v1/messages/{id}", get(show))
+        .route("/v1/messages/{id}/preflight", post(preflight))
+        .route("/v1/messages/{id}/send", post(send))
+        .route("/v1/transactional", post(transactional))
+        .route("/v1/outbox", get(outbox))
+        .route("/v1/outbox/{id}/raw", get(outbox_raw))
+}
+
+// ---- shared parsing ----------------------------------------------------------
+
+fn parse_kind(text: &str, pointer: &str) -> Result<MessageKind, ApiError> {
+    MessageKind::parse(text).ok_or_else(|| {
+        ApiError::invalid_field(
+            pointer,
+            format!(
+                "kind '{}' is not one of marketing (needs the contact's opt-in for the topic), \
+                 opt_in_request (asks for permission) or transactional (receipts, password resets)",
+                text.chars().take(40).collect::<String>()
+            ),
+        )
+    })
+}
+
+fn parse_topic(text: Option<&str>, pointer: &str) -> Result<Topic, ApiError> {
+    match text {
+        None => Ok(Topic::marketing()),
+        Some(t) => Topic::parse(t).map_err(|e| ApiError::invalid_field(pointer, e.to_string())),
+    }
+}
+
+/// A filter error as a 422 pointing at the bad part.
+fn filter_error(e: FilterError, pointer: &str) -> ApiError {
+    let (at, detail) = match &e.at {
+        FilterLocation::Json { pointer: inner } => (format!("{pointer}{inner}"), e.to_string()),
+        FilterLocation::Text { .. } => (pointer.to_owned(), e.to_string()),
+    };
+    ApiError::invalid(format!("The audience filter is not valid: {detail}")).with_errors(vec![
+        FieldProblem {
+            pointer: at,
+            detail,
+        },
+    ])
+}
+
+fn parse_filter(
+    value: Option<&Value>,
+    schema: &AttributeSchema,
+    pointer: &str,
+) -> Result<Option<Filter>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(v @ (Value::String(_) | Value::Object(_))) => Filter::parse(v, schema)
+            .map(Some)
+            .map_err(|e| filter_error(e, pointer)),
+        Some(_) => Err(ApiError::invalid_field(
+            pointer,
+            "the filter is a JSON object ({\"field\": ..., \"op\": ..., \"value\": ...} or {\"and\": [...]}) \
+             or a text such as 'plan is \"pro\" and last_seen_at less than 30 days ago'",
+        )),
+    }
+}
+
+/// Header text a person typed: one line, no control characters.
+fn header_text(text: &str, pointer: &str, what: &str, max: usize) -> Result<String, ApiError> {
+    if text.chars().any(|c| c.is_control()) {
+        return Err(ApiError::invalid_field(
+            pointer,
+            format!("{what} contains a line break or another control character; a mail header is one line of text"),
+        ));
+    }
+    let trimmed = text.trim();
+    if trimmed.chars().count() > max {
+        return Err(ApiError::invalid_field(
+            pointer,
+            format!("{what} is longer than {max} characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn parse_address(text: &str, pointer: &str) -> Result<EmailAddress, ApiError> {
+    EmailAddress::parse(text).map_err(|e| ApiError::invalid_field(pointer, e.to_string()))
+}
+
+// ---- audience preview ----------------------------------------------------------
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    /// A JSON filter object, or the same filter as text. Absent: every contact.
+    #[schema(value_type = Object)]
+    #[serde(default)]
+    pub filter: Option<Value>,
+    /// `marketing`, `opt_in_request` or `transactional`.
+    pub kind: String,
+    /// The consent topic (default `marketing`).
+    #[serde(default)]
+    pub topic: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreviewResponse {
+    pub matched: i64,
+    pub eligible: i64,
+    #[schema(value_type = Object)]
+    pub excluded: sendwell_store::Excluded,
+    #[schema(value_type = Vec<Object>)]
+    pub sample: Vec<SampleContact>,
+    /// The filter in its canonical text form.
+    pub filter_text: Option<String>,
+}
+
+/// How many contacts a filter matches, how many a message of this kind may
+/// reach, and why the others are left out.
+#[utoipa::path(post, path = "/v1/audiences/preview", tag = "messages", security(("bearer" = [])),
+    request_body = PreviewRequest,
+    responses((status = 200, body = PreviewResponse), (status = 422, body = crate::error::Problem)))]
+pub async fn preview(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiJson(req): ApiJson<PreviewRequest>,
+) -> ApiResult<Json<PreviewResponse>> {
+    caller.require(Permission::Read)?;
+    let kind = parse_kind(&req.kind, "/kind")?;
+    let topic = parse_topic(req.topic.as_deref(), "/topic")?;
+    let schema = state.store.schema(caller.workspace()).await?;
+    let filter = parse_filter(req.filter.as_ref(), &schema, "/filter")?;
+    let spec = AudienceSpec {
+        workspace: caller.workspace(),
+        filter: filter.as_ref(),
+        kind,
+        topic: topic.as_str(),
+        opt_in_request_interval_days: state.opt_in_request_interval_days(),
+    };
+    let counts = state.store.audience_counts(&spec).await?;
+    let sample = state.store.audience_sample(&spec, 10).await?;
+    Ok(Json(PreviewResponse {
+        matched: counts.matched,
+        eligible: counts.eligible,
+        excluded: counts.excluded,
+        sample,
+        filter_text: filter.as_ref().map(Filter::to_text),
+    }))
+}
+
+// ---- messages ------------------------------------------------------------------------
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FromRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub address: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AudienceRequest {
+    #[schema(value_type = Object)]
+    #[serde(default)]
+    pub filter: Option<Value>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageRequest {
+    pub name: String,
+    /// `marketing`, `opt_in_request` or `transactional`.
+    pub kind: String,
+    #[serde(default)]
+    pub topic: Option<String>,
+    pub from: FromRequest,
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    pub subject: String,
+    /// The template's parts (`layout`, `html`, `text`, ...) or `{"template_id": "tpl_..."}`.
+    #[schema(value_type = Object)]
+    pub template: Value,
+    #[serde(default)]
+    pub audience: Option<AudienceRequest>,
+    /// The attribute the opt-in button sets to true (default `opt_in`).
+    #[serde(default)]
+    pub opt_in_attribute: Option<String>,
+    /// Rewrite links for click tracking (default true).
+    #[serde(default)]
+    pub track_clicks: Option<bool>,
+    /// Add an open pixel (default true).
+    #[serde(default)]
+    pub track_opens: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub topic: String,
+    /// `draft`, `sending` (deliveries pending) or `sent`.
+    pub state: String,
+    pub from: FromView,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    #[schema(value_type = Object)]
+    pub template: Value,
+    #[schema(value_type = Object)]
+    pub audience: Option<Value>,
+    pub opt_in_attribute: String,
+    pub track_clicks: bool,
+    pub track_opens: bool,
+    pub queued: i64,
+    /// Deliveries by state: queued, sending, delivered, deferred, bounced, failed, held, skipped.
+    pub counts: BTreeMap<String, i64>,
+    /// Recipient actions by kind: click, open, unsubscribe, opt_in.
+    pub events: BTreeMap<String, i64>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FromView {
+    pub name: Option<String>,
+    pub address: String,
+}
+
+const DELIVERY_STATES: &[&str] = &[
+    "queued",
+    "sending",
+    "delivered",
+    "deferred",
+    "bounced",
+    "failed",
+    "held",
+    "skipped",
+];
+
+async fn view(state: &AppState, m: MessageRecord) -> ApiResult<MessageView> {
+    let mut counts = state.store.delivery_counts(&m.id).await?;
+    for s in DELIVERY_STATES {
+        counts.entry((*s).to_owned()).or_insert(0);
+    }
+    let events = state.store.link_event_counts(&m.id).await?;
+    let pending = counts["queued"] + counts["sending"] + counts["deferred"];
+    let shown_state = match m.state.as_str() {
+        "draft" => "draft",
+        _ if pending > 0 => "sending",
+        _ => "sent",
+    };
+    Ok(MessageView {
+        id: m.id.to_string(),
+        name: m.name,
+        kind: m.kind.as_str().to_owned(),
+        topic: m.topic,
+        state: shown_state.to_owned(),
+        from: FromView {
+            name: m.from_name,
+            address: m.from_address,
+        },
+        reply_to: m.reply_to,
+        subject: m.subject,
+        template: m.template,
+        audience: m.audience,
+        opt_in_attribute: m.opt_in_attribute,
+        track_clicks: m.track_clicks,
+        track_opens: m.track_opens,
+        queued: m.queued,
+        counts,
+        events,
+        created_at: m.created_at.to_rfc3339(),
+        sent_at: m.sent_at.map(|t| t.to_rfc3339()),
+    })
+}
+
+/// Resolves `{"template_id": ...}` to the saved template's parts.
+async fn resolve_template(state: &AppState, ws: &WorkspaceId, value: &Value) -> ApiResult<Value> {
+    let Some(obj) = value.as_object() else {
+        return Err(ApiError::invalid_field(
+            "/template",
+            "the template is an object: its parts ({\"layout\": ..., \"html\": ...}) or {\"template_id\": \"tpl_...\"}",
+        ));
+    };
+    let Some(id) = obj.get("template_id") else {
+        let source = parse_source(value, "/template")?;
+        return serde_json::to_value(source).map_err(|e| ApiError::internal(&e));
+    };
+    if obj.len() > 1 {
+        return Err(ApiError::invalid_field(
+            "/template",
+            "give either \"template_id\" or the template's parts, not both",
+        ));
+    }
+    let id = id
+        .as_str()
+        .and_then(|s| TemplateId::parse(s).ok())
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "/template/template_id",
+                "template_id is a saved template's id (tpl_...)",
+            )
+        })?;
+    match state.store.template(ws, &id).await? {
+        Some(t) => Ok(t.source),
+        None => Err(ApiError::invalid_field(
+            "/template/template_id",
+            format!("there is no template {id} in this workspace"),
+        )),
+    }
+}
+
+struct Composed {
+    new: NewMessage,
+}
+
+async fn compose(
+    state: &AppState,
+    caller: &WorkspaceCaller,
+    req: &MessageRequest,
+) -> ApiResult<Composed> {
+    let ws = caller.workspace();
+    let name = Label::parse("name", &req.name, 200)
+        .map_err(|e| ApiError::invalid_field("/name", e.to_string()))?;
+    let kind = parse_kind(&req.kind, "/kind")?;
+    let topic = match kind {
+        MessageKind::Transactional if req.topic.is_none() => {
+            Topic::parse("transactional").map_err(|e| ApiError::internal(&e))?
+        }
+        _ => parse_topic(req.topic.as_deref(), "/topic")?,
+    };
+    let from_address = parse_address(&req.from.address, "/from/address")?;
+    let from_name = match &req.from.name {
+        Some(n) if !n.trim().is_empty() => Some(header_text(n, "/from/name", "from.name", 200)?),
+        _ => None,
+    };
+    let reply_to = match &req.reply_to {
+        Some(r) => Some(parse_address(r, "/reply_to")?.as_str().to_owned()),
+        None => None,
+    };
+    let subject = header_text(&req.subject, "/subject", "subject", 500)?;
+    if subject.is_empty() {
+        return Err(ApiError::invalid_field(
+            "/subject",
+            "subject is empty; every mail needs one",
+        ));
+    }
+    let schema = state.store.schema(ws).await?;
+    let filter = parse_filter(
+        req.audience.as_ref().and_then(|a| a.filter.as_ref()),
+        &schema,
+        "/audience/filter",
+    )?;
+    let opt_in_attribute = match &req.opt_in_attribute {
+        Some(a) => AttributeName::parse(a)
+            .map_err(|e| ApiError::invalid_field("/opt_in_attribute", e.to_string()))?,
+        None => AttributeName::parse("opt_in").map_err(|e| ApiError::internal(&e))?,
+    };
+    if let Some(kind) = schema.get(&opt_in_attribute) {
+        if kind != sendwell_core::AttributeType::Boolean {
+            return Err(ApiError::invalid_field(
+                "/opt_in_attribute",
+                format!(
+                    "'{opt_in_attribute}' is a {} attribute; the opt-in button sets a boolean attribute to true: name another one",
+                    kind.as_str()
+                ),
+            ));
+        }
+    }
+    let template = resolve_template(state, ws, &req.template).await?;
+    let new = NewMessage {
+        name: name.as_str().to_owned(),
+        kind,
+        topic: topic.as_str().to_owned(),
+        from_name,
+        from_address: from_address.as_str().to_owned(),
+        reply_to,
+        subject,
+        template,
+        audience: filter.as_ref().map(Filter::to_json),
+        opt_in_attribute: opt_in_attribute.as_str().to_owned(),
+        track_clicks: req.track_clicks.unwrap_or(true),
+        track_opens: req.track_opens.unwrap_or(true),
+        data: None,
+        created_by: caller.actor(),
+    };
+    // Compiled now, so a broken template is refused before it is stored.
+    let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
+    let probe = MessageRecord {
+        id: MessageId::generate(state.store.now()),
+        workspace_id: ws.clone(),
+        name: new.name.clone(),
+        kind: new.kind,
+        topic: new.topic.clone(),
+        from_name: new.from_name.clone(),
+        from_address: new.from_address.clone(),
+        reply_to: new.reply_to.clone(),
+        subject: new.subject.clone(),
+        template: new.template.clone(),
+        audience: new.audience.clone(),
+        opt_in_attribute: new.opt_in_attribute.clone(),
+        track_clicks: new.track_clicks,
+        track_opens: new.track_opens,
+        data: None,
+        state: "draft".to_owned(),
+        queued: 0,
+        created_by: new.created_by.clone(),
+        created_at: state.store.now(),
+        sent_at: None,
+    };
+    compile_message(&probe, &names).map_err(|e| template_error(e, "/template"))?;
+    Ok(Composed { new })
+}
+
+/// Composes a message (sender or admin). It is a draft until sent.
+#[utoipa::path(post, path = "/v1/messages", tag = "messages", security(("bearer" = [])),
+    request_body = MessageRequest,
+    responses((status = 201, body = MessageView), (status = 422, body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiJson(req): ApiJson<MessageRequest>,
+) -> ApiResult<(StatusCode, Json<MessageView>)> {
+    caller.require(Permission::Send)?;
+    let composed = compose(&state, &caller, &req).await?;
+    let saved = state
+        .store
+        .create_message(caller.workspace(), &composed.new)
+        .await?;
+    Ok((StatusCode::CREATED, Json(view(&state, saved).await?)))
+}
+
+fn parse_message_id(id: &str) -> Result<MessageId, ApiError> {
+    MessageId::parse(id).map_err(|e| ApiError::not_found(e.to_string()))
+}
+
+async fn load(state: &AppState, ws: &WorkspaceId, id: &str) -> ApiResult<MessageRecord> {
+    let id = parse_message_id(id)?;
+    state
+        .store
+        .message(ws, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("There is no message {id} in this workspace.")))
+}
+
+#[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = MessageView), (status = 404, body = crate::error::Problem)))]
+pub async fn show(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MessageView>> {
+    caller.require(Permission::Read)?;
+    let m = load(&state, caller.workspace(), &id).await?;
+    Ok(Json(view(&state, m).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessagePage {
+    pub items: Vec<MessageView>,
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/messages", tag = "messages", security(("bearer" = [])),
+    params(ListQuery), responses((status = 200, body = MessagePage)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<Json<MessagePage>> {
+    caller.require(Permission::Read)?;
+    let limit = page_limit(query.limit)?;
+    let mut items = state
+        .store
+        .list_messages(caller.workspace(), query.cursor.as_deref(), limit + 1)
+        .await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(usize::try_from(limit).unwrap_or(50));
+    let next_cursor = if more {
+        items.last().map(|m| m.id.to_string())
+    } else {
+        None
+    };
+    let mut views = Vec::with_capacity(items.len());
+    for m in items {
+        views.push(view(&state, m).await?);
+    }
+    Ok(Json(MessagePage {
+        items: views,
+        next_cursor,
+    }))
+}
+
+// ---- preflight -----------------------------------------------------------------------
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Finding {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ComplianceView {
+    /// `template` when the template shows it itself, `footer` when sendwell adds it.
+    pub unsubscribe_link: String,
+    pub physical_address: String,
+    /// Checked on a sample mail rendered now.
+    pub html_has_unsubscribe: bool,
+    pub html_has_address: bool,
+    pub text_has_unsubscribe: bool,
+    pub text_has_address: bool,
+    pub list_unsubscribe: bool,
+    pub list_unsubscribe_post: bool,
+    pub list_id: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreflightReport {
+    /// True when nothing blocks: `send` will queue the message.
+    pub ready: bool,
+    pub blockers: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+    #[schema(value_type = Object)]
+    pub audience: AudienceCounts,
+    pub compliance: Option<ComplianceView>,
+    pub template_warnings: Vec<Finding>,
+    pub authenticity: Vec<Finding>,
+}
+
+fn authenticity_blocks(p: &AuthenticityProblem) -> bool {
+    matches!(
+        p.code(),
+        "fake_reply" | "poses_as_relative" | "poses_as_brand"
+    )
+}
+
+async fn report(state: &AppState, m: &MessageRecord) -> ApiResult<PreflightReport> {
+    let ws = &m.workspace_id;
+    let workspace = state
+        .store
+        .workspace(ws)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The workspace no longer exists."))?;
+    let mut blockers = Vec::new();
+    let mut warnings = Vec::new();
+    for b in gate::evaluate(workspace.gate_input()).blockers {
+        blockers.push(Finding {
+            code: b.code.to_owned(),
+            message: b.message,
+        });
+    }
+    if m.state != "draft" {
+        blockers.push(Finding {
+            code: "already_sent".to_owned(),
+            message: "This message was sent already; compose a new message to send again."
+                .to_owned(),
+        });
+    }
+    let schema = state.store.schema(ws).await?;
+    let filter = match &m.audience {
+        Some(v) => Some(Filter::parse(v, &schema).map_err(|e| {
+            ApiError::conflict(
+                "audience-no-longer-valid",
+                format!("The message's audience filter no longer fits the attribute schema: {e}"),
+            )
+        })?),
+        None => None,
+    };
+    let spec = AudienceSpec {
+        workspace: ws,
+        filter: filter.as_ref(),
+        kind: m.kind,
+        topic: &m.topic,
+        opt_in_request_interval_days: state.opt_in_request_interval_days(),
+    };
+    let audience = state.store.audience_counts(&spec).await?;
+    if audience.eligible == 0 && m.state == "draft" {
+        blockers.push(Finding {
+            code: "no_eligible_recipients".to_owned(),
+            message: format!(
+                "No contact may receive this message: {} match the filter, none is eligible. {}",
+                audience.matched,
+                match m.kind {
+                    MessageKind::Marketing => "Marketing goes only to contacts who opted in to the topic; ask for permission first with an opt_in_request message.",
+                    MessageKind::OptInRequest => "Opt-in requests go only to contacts with no recorded choice who were not asked recently.",
+                    MessageKind::Transactional => "Check the filter and the suppression list.",
+                }
+            ),
+        });
+    }
+    let facts = SenderFacts {
+        from_name: m.from_name.as_deref(),
+        from_address: &m.from_address,
+        subject: &m.subject,
+        is_reply: false,
+        owned_domains: &[],
+    };
+    let mut authenticity = Vec::new();
+    for p in check_sender(&facts) {
+        let finding = Finding {
+            code: p.code().to_owned(),
+            message: p.explain(),
+        };
+        if authenticity_blocks(&p) {
+            blockers.push(finding.clone());
+        } else {
+            warnings.push(finding.clone());
+        }
+        authenticity.push(finding);
+    }
+    warnings.push(Finding {
+        code: "sender_domain_unverified".to_owned(),
+        message: format!(
+            "{} is not a verified sender domain. On the capture transport mail is only stored, so this does not block; \
+             real delivery will need the domain verified with DKIM.",
+            m.from_address.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
+        ),
+    });
+    let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
+    let mut template_warnings = Vec::new();
+    let compliance = match prepare(m.clone(), &names) {
+        Err(e) => {
+            blockers.push(Finding {
+                code: "template_invalid".to_owned(),
+                message: e.to_string(),
+            });
+            None
+        }
+        Ok(prepared) => {
+            for w in &prepared.template.warnings {
+                template_warnings.push(Finding {
+                    code: w.code.to_owned(),
+                    message: w.message.clone(),
+                });
+            }
+            let sample = state.store.audience_sample(&spec, 1).await?;
+            let attributes = Map::new();
+            let sample_contact = sample.first();
+            let contact = match sample_contact {
+                Some(s) => ContactId::parse(&s.id)
+                    .ok()
+                    .map(|id| (id, s.email.clone(), s.name.clone())),
+                None => None,
+            };
+            let full = match &contact {
+                Some((id, _, _)) => state.store.contact(ws, id).await?,
+                None => None,
+            };
+            let email = full
+                .as_ref()
+                .and_then(|c| c.email.clone())
+                .unwrap_or_else(|| "preview@sendwell.invalid".to_owned());
+            let address = workspace.physical_address.clone().unwrap_or_default();
+            let host = state.public_host();
+            let now = state.store.now();
+            let envelope = Envelope {
+                from: &prepared.from,
+                reply_to: prepared.reply_to.as_ref(),
+                kind: m.kind,
+                topic: &m.topic,
+                workspace_id: ws.as_str(),
+                workspace_name: &workspace.name,
+                physical_address: &address,
+                host: &host,
+                track_clicks: m.track_clicks,
+                track_opens: m.track_opens,
+                date: now,
+            };
+            let contact_id = full
+                .as_ref()
+                .map(|c| c.id.to_string())
+                .unwrap_or_else(|| "ct_preview".to_owned());
+            let links = MailLinks {
+                signer: state.links(),
+                base_url: state.public_url(),
+                workspace: ws.as_str(),
+                contact: &contact_id,
+                message: m.id.as_str(),
+                now,
+            };
+            let recipient = Recipient {
+                contact_id: &contact_id,
+                email: &email,
+                name: full.as_ref().and_then(|c| c.name.as_deref()),
+                external_id: full.as_ref().and_then(|c| c.external_id.as_deref()),
+                attributes: full.as_ref().map(|c| &c.attributes).unwrap_or(&attributes),
+                data: None,
+            };
+            match render_mail(
+                &prepared.template,
+                &envelope,
+                &recipient,
+                &links,
+                &format!("preflight@{host}"),
+            ) {
+                Err(e) => {
+                    blockers.push(Finding {
+                        code: "template_render_failed".to_owned(),
+                        message: e.to_string(),
+                    });
+                    None
+                }
+                Ok(mail) => {
+                    let raw = String::from_utf8_lossy(&mail.raw);
+                    let head = raw
+                        .split("\r\n\r\n")
+                        .next()
+                        .unwrap_or("")
+                        .to_ascii_lowercase();
+                    let has = |name: &str| head.lines().any(|l| l.starts_with(name));
+                    let html_has_address = address.is_empty()
+                        || mail
+                            .html
+                            .contains(&html_escape_min(&address).replace('\n', "<br>"))
+                        || mail.html.contains(&html_escape_min(&address));
+                    let places = prepared.template.places;
+                    Some(ComplianceView {
+                        unsubscribe_link: if places.html_unsubscribe {
+                            "template"
+                        } else {
+                            "footer"
+                        }
+                        .to_owned(),
+                        physical_address: if places.html_address {
+                            "template"
+                        } else {
+                            "footer"
+                        }
+                        .to_owned(),
+                        html_has_unsubscribe: mail.html.contains(&mail.unsubscribe_url),
+                        html_has_address,
+                        text_has_unsubscribe: mail.text.contains(&mail.unsubscribe_url),
+                        text_has_address: mail.text.contains(&address),
+                        list_unsubscribe: has("list-unsubscribe:"),
+                        list_unsubscribe_post: has("list-unsubscribe-post:"),
+                        list_id: has("list-id:"),
+                    })
+                }
+            }
+        }
+    };
+    Ok(PreflightReport {
+        ready: blockers.is_empty(),
+        blockers,
+        warnings,
+        audience,
+        compliance,
+        template_warnings,
+        authenticity,
+    })
+}
+
+fn html_escape_min(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The compliance report of a message: what blocks it, who it reaches,
+/// and what the renderer adds.
+#[utoipa::path(post, path = "/v1/messages/{id}/preflight", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = PreflightReport), (status = 404, body = crate::error::Problem)))]
+pub async fn preflight(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PreflightReport>> {
+    caller.require(Permission::Read)?;
+    let m = load(&state, caller.workspace(), &id).await?;
+    Ok(Json(report(&state, &m).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SendResponse {
+    pub id: String,
+    pub queued: i64,
+}
+
+fn blocked(blockers: Vec<Finding>) -> ApiError {
+    let summary: Vec<String> = blockers.iter().map(|b| b.code.clone()).collect();
+    ApiError::conflict(
+        "message-blocked",
+        format!(
+            "The message cannot be sent: {}. Each blocker says how to clear it; POST /v1/messages/{{id}}/preflight shows the full report.",
+            summary.join(", ")
+        ),
+    )
+    .with_blockers(
+        blockers
+            .into_iter()
+            .map(|b| BlockerView {
+                code: b.code,
+                message: b.message,
+            })
+            .collect(),
+    )
+}
+
+/// Queues the message for every eligible contact (sender or admin), or
+/// refuses with 409 and the blockers.
+#[utoipa::path(post, path = "/v1/messages/{id}/send", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 202, body = SendResponse), (status = 409, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn send(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<SendResponse>)> {
+    caller.require(Permission::Send)?;
+    let m = load(&state, caller.workspace(), &id).await?;
+    let r = report(&state, &m).await?;
+    if !r.ready {
+        return Err(blocked(r.blockers));
+    }
+    let schema = state.store.schema(caller.workspace()).await?;
+    let filter = match &m.audience {
+        Some(v) => Some(Filter::parse(v, &schema).map_err(|e| ApiError::internal(&e))?),
+        None => None,
+    };
+    let spec = AudienceSpec {
+        workspace: caller.workspace(),
+        filter: filter.as_ref(),
+        kind: m.kind,
+        topic: &m.topic,
+        opt_in_request_interval_days: state.opt_in_request_interval_days(),
+    };
+    match state.store.queue_message(&m.id, &spec).await? {
+        Ok(queued) => {
+            state.notify_queued();
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(SendResponse {
+                    id: m.id.to_string(),
+                    queued,
+                }),
+            ))
+        }
+        Err(QueueError::AlreadyQueued) => Err(blocked(vec![Finding {
+            code: "already_sent".to_owned(),
+            message: "This message was sent already; compose a new message to send again."
+                .to_owned(),
+        }])),
+        Err(QueueError::NotFound) => Err(ApiError::not_found(format!(
+            "There is no message {id} in this workspace."
+        ))),
+    }
+}
+
+// ---- transactional -------------------------------------------------------------------
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRef {
+    pub id: Option<String>,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionalRequest {
+    /// The contact, by one of id, external_id or email.
+    pub to: ContactRef,
+    pub from: FromRequest,
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    pub subject: String,
+    #[schema(value_type = Object)]
+    pub template: Value,
+    /// Values for this one mail, available in the template by name and under `data`.
+    #[schema(value_type = Object)]
+    #[serde(default)]
+    pub data: Option<Value>,
+    /// A name for the send in lists (default "transactional").
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub track_clicks: Option<bool>,
+    #[serde(default)]
+    pub track_opens: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TransactionalResponse {
+    pub message_id: String,
+    pub delivery_id: String,
+    pub queued: i64,
+}
+
+/// Sends one transactional mail to one contact at once (sender or admin).
+#[utoipa::path(post, path = "/v1/transactional", tag = "messages", security(("bearer" = [])),
+    request_body = TransactionalRequest,
+    responses((status = 202, body = TransactionalResponse), (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn transactional(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiJson(req): ApiJson<TransactionalRequest>,
+) -> ApiResult<(StatusCode, Json<TransactionalResponse>)> {
+    caller.require(Permission::Send)?;
+    let ws = caller.workspace().clone();
+    let given = [
+        req.to.id.is_some(),
+        req.to.external_id.is_some(),
+        req.to.email.is_some(),
+    ]
+    .iter()
+    .filter(|g| **g)
+    .count();
+    if given != 1 {
+        return Err(ApiError::invalid_field(
+            "/to",
+            "name the contact by exactly one of \"id\", \"external_id\" or \"email\"",
+        ));
+    }
+    let contact_id = if let Some(id) = &req.to.id {
+        let id =
+            ContactId::parse(id).map_err(|e| ApiError::invalid_field("/to/id", e.to_string()))?;
+        state.store.contact_exists(&ws, &id).await?.then_some(id)
+    } else if let Some(ext) = &req.to.external_id {
+        state.store.find_contact_id(&ws, Some(ext), None).await?
+    } else {
+        let email = parse_address(req.to.email.as_deref().unwrap_or(""), "/to/email")?;
+        state
+            .store
+            .find_contact_id(&ws, None, Some(&email.key()))
+            .await?
+    };
+    let Some(contact_id) = contact_id else {
+        return Err(ApiError::not_found(
+            "There is no such contact in this workspace; create it first with POST /v1/contacts.",
+        ));
+    };
+    let data = match &req.data {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => {
+            if map.len() > 200 {
+                return Err(ApiError::invalid_field(
+                    "/data",
+                    "data has more than 200 keys",
+                ));
+            }
+            Some(Value::Object(map.clone()))
+        }
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "/data",
+                "data is a JSON object of values for the template",
+            ))
+        }
+    };
+    let message_req = MessageRequest {
+        name: req
+            .name
+            .clone()
+            .unwrap_or_else(|| "transactional".to_owned()),
+        kind: "transactional".to_owned(),
+        topic: None,
+        from: FromRequest {
+            name: req.from.name.clone(),
+            address: req.from.address.clone(),
+        },
+        reply_to: req.reply_to.clone(),
+        subject: req.subject.clone(),
+        template: req.template.clone(),
+        audience: None,
+        opt_in_attribute: None,
+        track_clicks: req.track_clicks,
+        track_opens: req.track_opens,
+    };
+    let mut composed = compose(&state, &caller, &message_req).await?;
+    composed.new.data = data;
+    let workspace = state
+        .store
+        .workspace(&ws)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The workspace no longer exists."))?;
+    let status = gate::evaluate(workspace.gate_input());
+    if !status.can_send() {
+        return Err(blocked(
+            status
+                .blockers
+                .into_iter()
+                .map(|b| Finding {
+                    code: b.code.to_owned(),
+                    message: b.message,
+                })
+                .collect(),
+        ));
+    }
+    let spec = AudienceSpec {
+        workspace: &ws,
+        filter: None,
+        kind: MessageKind::Transactional,
+        topic: &composed.new.topic,
+        opt_in_request_interval_days: 0,
+    };
+    if let Some(reason) = state.store.contact_category(&spec, &contact_id).await? {
+        return Err(blocked(vec![Finding {
+            code: format!("contact_{reason}"),
+            message: format!(
+                "This contact cannot receive mail: the address is {reason}. Transactional mail is not sent to bounced, \
+                 complaining, invalid or erased addresses."
+            ),
+        }]));
+    }
+    let (message, delivery_id) = state
+        .store
+        .queue_single(&ws, &composed.new, &contact_id)
+        .await?;
+    state.notify_queued();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(TransactionalResponse {
+            message_id: message.id.to_string(),
+            delivery_id,
+            queued: 1,
+        }),
+    ))
+}
+
+// ---- outbox --------------------------------------------------------------------------
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxQuery {
+    pub message_id: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OutboxItem {
+    pub id: String,
+    pub message_id: String,
+    pub to: String,
+    pub subject: String,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OutboxPage {
+    pub items: Vec<OutboxItem>,
+    pub next_cursor: Option<String>,
+}
+
+/// Mails stored by the capture transport.
+#[utoipa::path(get, path = "/v1/outbox", tag = "messages", security(("bearer" = [])),
+    params(OutboxQuery), responses((status = 200, body = OutboxPage)))]
+pub async fn outbox(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiQuery(query): ApiQuery<OutboxQuery>,
+) -> ApiResult<Json<OutboxPage>> {
+    caller.require(Permission::Read)?;
+    let limit = page_limit(query.limit)?;
+    let message = match &query.message_id {
+        Some(m) => Some(
+            MessageId::parse(m)
+                .map_err(|e| ApiError::invalid_field("/message_id", e.to_string()))?,
+        ),
+        None => None,
+    };
+    let mut items = state
+        .store
+        .list_outbox(
+            caller.workspace(),
+            message.as_ref(),
+            query.cursor.as_deref(),
+            limit + 1,
+        )
+        .await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(usize::try_from(limit).unwrap_or(50));
+    let next_cursor = if more {
+        items.last().map(|e| e.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(OutboxPage {
+        items: items
+            .into_iter()
+            .map(|e| OutboxItem {
+                id: e.id.to_string(),
+                message_id: e.message_id,
+                to: e.to,
+                subject: e.subject,
+                created_at: e.created_at.to_rfc3339(),
+            })
+            .collect(),
+        next_cursor,
+    }))
+}
+
+/// The RFC 5322 bytes of a captured mail.
+#[utoipa::path(get, path = "/v1/outbox/{id}/raw", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, content_type = "message/rfc822", body = String), (status = 404, body = crate::error::Problem)))]
+pub async fn outbox_raw(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    caller.require(Permission::Read)?;
+    let id = OutboxId::parse(&id).map_err(|e| ApiError::not_found(e.to_string()))?;
+    match state.store.outbox_raw(caller.workspace(), &id).await? {
+        Some(raw) => Ok(([(header::CONTENT_TYPE, "message/rfc822")], raw)),
+        None => Err(ApiError::not_found(format!(
+            "There is no captured mail {id} in this workspace."
+        ))),
+    }
+}

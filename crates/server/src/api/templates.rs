@@ -1,0 +1,242 @@
+//! Saved templates: Liquid in one of four layouts, checked when saved (a
+//! syntax error is refused with its line and column; an unsubscribe link or
+//! address hidden from readers is refused; a variable that is not an
+//! attribute yet is a warning).
+
+use super::page_limit;
+use super::workspace::PageQuery;
+use crate::error::{ApiError, ApiResult, FieldProblem};
+use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use sendwell_core::text::Label;
+use sendwell_core::{Permission, TemplateId, WorkspaceId};
+use sendwell_mail::template::{
+    CompileInput, CompiledTemplate, TemplateError, TemplateSource, TemplateWarning,
+};
+use sendwell_store::{NewTemplate, TemplateRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRequest {
+    pub name: String,
+    /// `subject` is only used to check the template; a message has its own.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// `{"layout": "plain" | "personal" | "announcement" | "custom", "html"?, "text"?,
+    /// "heading"?, "image_url"?, "image_alt"?, "button_text"?, "button_url"?, "signature"?}`
+    #[schema(value_type = Object)]
+    pub template: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TemplateView {
+    pub id: String,
+    pub name: String,
+    pub layout: String,
+    #[schema(value_type = Object)]
+    pub template: Value,
+    #[schema(value_type = Vec<Object>)]
+    pub warnings: Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl TemplateView {
+    fn from(t: TemplateRecord) -> Self {
+        Self {
+            id: t.id.to_string(),
+            name: t.name,
+            layout: t.layout,
+            template: t.source,
+            warnings: t.warnings,
+            created_at: t.created_at.to_rfc3339(),
+            updated_at: t.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TemplatePage {
+    pub items: Vec<TemplateView>,
+    pub next_cursor: Option<String>,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/templates", get(list).post(create))
+        .route("/v1/templates/{id}", get(show).put(update))
+}
+
+/// A template source from JSON, with errors located under `pointer`.
+pub(crate) fn parse_source(value: &Value, pointer: &str) -> Result<TemplateSource, ApiError> {
+    serde_json::from_value::<TemplateSource>(value.clone()).map_err(|e| {
+        ApiError::invalid_field(
+            pointer,
+            format!(
+                "the template cannot be read: {e}. It is an object with \"layout\" (plain, personal, announcement \
+                 or custom) and its parts: \"html\", \"text\", \"heading\", \"image_url\", \"image_alt\", \
+                 \"button_text\", \"button_url\", \"signature\""
+            ),
+        )
+    })
+}
+
+/// A template error as a 422 pointing at the part at fault.
+pub(crate) fn template_error(e: TemplateError, pointer: &str) -> ApiError {
+    let field_pointer = if e.field == "subject" {
+        "/subject".to_owned()
+    } else {
+        format!("{pointer}/{}", e.field)
+    };
+    let mut problem = FieldProblem {
+        pointer: field_pointer,
+        detail: e.message.clone(),
+    };
+    if let (Some(line), Some(column)) = (e.line, e.column) {
+        problem.detail = format!("{} (line {line}, column {column})", e.message);
+    }
+    ApiError::invalid(e.message).with_errors(vec![problem])
+}
+
+pub(crate) async fn attribute_names(state: &AppState, ws: &WorkspaceId) -> ApiResult<Vec<String>> {
+    let schema = state.store.schema(ws).await?;
+    Ok(schema.iter().map(|(n, _)| n.as_str().to_owned()).collect())
+}
+
+async fn checked(
+    state: &AppState,
+    ws: &WorkspaceId,
+    req: &TemplateRequest,
+) -> ApiResult<(NewTemplate, Vec<TemplateWarning>)> {
+    let name = Label::parse("name", &req.name, 200)
+        .map_err(|e| ApiError::invalid_field("/name", e.to_string()))?;
+    let source = parse_source(&req.template, "/template")?;
+    let attributes = attribute_names(state, ws).await?;
+    let compiled = CompiledTemplate::compile(&CompileInput {
+        source: &source,
+        subject: req.subject.as_deref().unwrap_or(""),
+        from_name: None,
+        attributes: &attributes,
+    })
+    .or_else(|e| {
+        // A personal template may take its signature from each message's sender.
+        if e.field == "signature" {
+            CompiledTemplate::compile(&CompileInput {
+                source: &source,
+                subject: req.subject.as_deref().unwrap_or(""),
+                from_name: Some("the sender"),
+                attributes: &attributes,
+            })
+        } else {
+            Err(e)
+        }
+    })
+    .map_err(|e| template_error(e, "/template"))?;
+    let warnings = compiled.warnings.clone();
+    let new = NewTemplate {
+        name: name.as_str().to_owned(),
+        layout: source.layout.as_str().to_owned(),
+        source: serde_json::to_value(&source).map_err(|e| ApiError::internal(&e))?,
+        warnings: serde_json::to_value(&warnings).map_err(|e| ApiError::internal(&e))?,
+    };
+    Ok((new, warnings))
+}
+
+/// Saves a template (sender or admin).
+#[utoipa::path(post, path = "/v1/templates", tag = "templates", security(("bearer" = [])),
+    request_body = TemplateRequest,
+    responses((status = 201, body = TemplateView), (status = 422, body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiJson(req): ApiJson<TemplateRequest>,
+) -> ApiResult<(StatusCode, Json<TemplateView>)> {
+    caller.require(Permission::Send)?;
+    let (new, _) = checked(&state, caller.workspace(), &req).await?;
+    let saved = state
+        .store
+        .create_template(caller.workspace(), &new)
+        .await?;
+    Ok((StatusCode::CREATED, Json(TemplateView::from(saved))))
+}
+
+/// Replaces a template (sender or admin). Messages already composed keep
+/// the version they were made with.
+#[utoipa::path(put, path = "/v1/templates/{id}", tag = "templates", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = TemplateRequest,
+    responses((status = 200, body = TemplateView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<TemplateRequest>,
+) -> ApiResult<Json<TemplateView>> {
+    caller.require(Permission::Send)?;
+    let id = parse_id(&id)?;
+    let (new, _) = checked(&state, caller.workspace(), &req).await?;
+    match state
+        .store
+        .update_template(caller.workspace(), &id, &new)
+        .await?
+    {
+        Some(saved) => Ok(Json(TemplateView::from(saved))),
+        None => Err(ApiError::not_found(format!(
+            "There is no template {id} in this workspace."
+        ))),
+    }
+}
+
+fn parse_id(id: &str) -> Result<TemplateId, ApiError> {
+    TemplateId::parse(id).map_err(|e| ApiError::not_found(e.to_string()))
+}
+
+#[utoipa::path(get, path = "/v1/templates/{id}", tag = "templates", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = TemplateView), (status = 404, body = crate::error::Problem)))]
+pub async fn show(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TemplateView>> {
+    caller.require(Permission::Read)?;
+    let id = parse_id(&id)?;
+    match state.store.template(caller.workspace(), &id).await? {
+        Some(t) => Ok(Json(TemplateView::from(t))),
+        None => Err(ApiError::not_found(format!(
+            "There is no template {id} in this workspace."
+        ))),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/templates", tag = "templates", security(("bearer" = [])),
+    params(PageQuery), responses((status = 200, body = TemplatePage)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<Json<TemplatePage>> {
+    caller.require(Permission::Read)?;
+    let limit = page_limit(query.limit)?;
+    let mut items = state
+        .store
+        .list_templates(caller.workspace(), query.cursor.as_deref(), limit + 1)
+        .await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(usize::try_from(limit).unwrap_or(50));
+    let next_cursor = if more {
+        items.last().map(|t| t.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(TemplatePage {
+        items: items.into_iter().map(TemplateView::from).collect(),
+        next_cursor,
+    }))
+}

@@ -1,0 +1,538 @@
+//! Audiences: a workspace's filter compiled to parameterised SQL, with the
+//! guards the platform adds to every audience whatever the filter says.
+//!
+//! Every value of a filter is bound as a parameter, attribute names too (as
+//! JSON paths or keys): nothing a workspace wrote is ever spliced into SQL.
+//! Each contact the filter matches falls into exactly one exclusion
+//! category, or none (eligible); the same expression counts a preview and
+//! selects the rows a send queues, so the two cannot disagree.
+
+use crate::{Backend, Result, Store};
+use sendwell_core::filter::{Field, Filter, Literal, Op};
+use sendwell_core::{AttributeType, MessageKind, Timestamp, WorkspaceId};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Row};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Who may receive a message, and why the others may not.
+#[derive(Clone, Debug)]
+pub struct AudienceSpec<'a> {
+    pub workspace: &'a WorkspaceId,
+    pub filter: Option<&'a Filter>,
+    pub kind: MessageKind,
+    pub topic: &'a str,
+    /// An opt-in request is sent to a contact at most once in this period.
+    pub opt_in_request_interval_days: u32,
+}
+
+/// The numbers of a preview.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AudienceCounts {
+    pub matched: i64,
+    pub eligible: i64,
+    pub excluded: Excluded,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Excluded {
+    pub no_consent: i64,
+    pub unsubscribed: i64,
+    pub bounced: i64,
+    pub complained: i64,
+    pub invalid: i64,
+    pub erased: i64,
+    /// Created by an import that waits for the operator's review.
+    pub quarantined: i64,
+    /// Asked for permission too recently (opt-in requests only).
+    pub recently_asked: i64,
+}
+
+impl Excluded {
+    fn add(&mut self, category: &str, n: i64) {
+        match category {
+            "no_consent" => self.no_consent += n,
+            "unsubscribed" => self.unsubscribed += n,
+            "bounced" => self.bounced += n,
+            "complained" => self.complained += n,
+            "invalid" => self.invalid += n,
+            "erased" => self.erased += n,
+            "quarantined" => self.quarantined += n,
+            "recently_asked" => self.recently_asked += n,
+            _ => {}
+        }
+    }
+}
+
+/// One eligible contact, as a preview shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SampleContact {
+    pub id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+    Float(f64),
+}
+
+/// SQL text with its values, in the order their placeholders appear.
+#[derive(Clone, Debug)]
+pub(crate) struct Sql {
+    backend: Backend,
+    pub(crate) text: String,
+    pub(crate) params: Vec<Param>,
+}
+
+impl Sql {
+    pub(crate) fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            text: String::with_capacity(512),
+            params: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `param`.
+    pub(crate) fn bind(&mut self, param: Param) -> &mut Self {
+        self.params.push(param);
+        match self.backend {
+            Backend::Sqlite => self.text.push('?'),
+            Backend::Postgres => {
+                let n = self.params.len();
+                self.text.push('$');
+                self.text.push_str(&n.to_string());
+                // Untyped parameters would leave operators such as ->>
+                // ambiguous; say what each one is.
+                self.text.push_str(match self.params[n - 1] {
+                    Param::Text(_) => "::text",
+                    Param::Int(_) => "::bigint",
+                    Param::Float(_) => "::double precision",
+                });
+            }
+        }
+        self
+    }
+
+    pub(crate) fn text(&mut self, value: &str) -> &mut Self {
+        self.bind(Param::Text(value.to_owned()))
+    }
+
+    pub(crate) fn int(&mut self, value: i64) -> &mut Self {
+        self.bind(Param::Int(value))
+    }
+
+    pub(crate) fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
+        let mut q = sqlx::query(&self.text);
+        for p in &self.params {
+            q = match p {
+                Param::Text(s) => q.bind(s.clone()),
+                Param::Int(i) => q.bind(*i),
+                Param::Float(f) => q.bind(*f),
+            };
+        }
+        q
+    }
+}
+
+/// How a field reads in SQL, and in what form its values compare.
+enum Column {
+    /// A text column or a JSON string attribute.
+    Text,
+    /// Milliseconds in a BIGINT column.
+    Millis,
+    /// An RFC 3339 string inside the attributes JSON.
+    DateText,
+    Number,
+    Boolean,
+}
+
+fn push_field(sql: &mut Sql, field: &Field) -> Column {
+    let column = |sql: &mut Sql, name: &str| {
+        sql.push("c.").push(name);
+    };
+    match field {
+        Field::Email => {
+            column(sql, "email");
+            Column::Text
+        }
+        Field::Name => {
+            column(sql, "name");
+            Column::Text
+        }
+        Field::ExternalId => {
+            column(sql, "external_id");
+            Column::Text
+        }
+        Field::CreatedAt => {
+            column(sql, "created_at");
+            Column::Millis
+        }
+        Field::UpdatedAt => {
+            column(sql, "updated_at");
+            Column::Millis
+        }
+        Field::LastSeenAt => {
+            column(sql, "last_seen_at");
+            Column::Millis
+        }
+        Field::Attribute(name, kind) => {
+            match (sql.backend, kind) {
+                (Backend::Sqlite, _) => {
+                    sql.push("json_extract(c.attributes, ");
+                    sql.text(&format!("$.\"{}\"", name.as_str()));
+                    sql.push(")");
+                }
+                (Backend::Postgres, AttributeType::Number) => {
+                    sql.push("(c.attributes->>");
+                    sql.text(name.as_str());
+                    sql.push(")::double precision");
+                }
+                (Backend::Postgres, AttributeType::Date) => {
+                    // Byte order: a locale's collation may weigh the
+                    // punctuation of an RFC 3339 time differently.
+                    sql.push("((c.attributes->>");
+                    sql.text(name.as_str());
+                    sql.push(") COLLATE \"C\")");
+                }
+                (Backend::Postgres, _) => {
+                    sql.push("(c.attributes->>");
+                    sql.text(name.as_str());
+                    sql.push(")");
+                }
+            }
+            match kind {
+                AttributeType::String => Column::Text,
+                AttributeType::Number => Column::Number,
+                AttributeType::Boolean => Column::Boolean,
+                AttributeType::Date => Column::DateText,
+            }
+        }
+    }
+}
+
+fn bind_literal(sql: &mut Sql, column: &Column, literal: &Literal) {
+    match (column, literal) {
+        (Column::Millis, Literal::Date(t)) => sql.int(t.millis()),
+        (_, Literal::Date(t)) => sql.text(&t.to_rfc3339()),
+        (Column::Boolean, Literal::Boolean(b)) => match sql.backend {
+            // json_extract gives 1 or 0 for JSON true and false.
+            Backend::Sqlite => sql.int(i64::from(*b)),
+            Backend::Postgres => sql.text(if *b { "true" } else { "false" }),
+        },
+        (_, Literal::Boolean(b)) => sql.text(if *b { "true" } else { "false" }),
+        (_, Literal::Number(n)) => sql.bind(Param::Float(*n)),
+        (_, Literal::String(s)) => sql.text(s),
+    };
+}
+
+fn bind_time(sql: &mut Sql, column: &Column, t: Timestamp) {
+    match column {
+        Column::Millis => sql.int(t.millis()),
+        _ => sql.text(&t.to_rfc3339()),
+    };
+}
+
+/// Appends a predicate that is true, false or (for a missing value) NULL.
+fn push_predicate(sql: &mut Sql, field: &Field, op: &Op, now: Timestamp) {
+    let f = |sql: &mut Sql| push_field(sql, field);
+    sql.push("(");
+    match op {
+        Op::HasAnyValue | Op::HasNoValue => {
+            let any = matches!(op, Op::HasAnyValue);
+            let column = f(sql);
+            sql.push(if any { " IS NOT NULL" } else { " IS NULL" });
+            if matches!(column, Column::Text) {
+                sql.push(if any { " AND " } else { " OR " });
+                f(sql);
+                sql.push(if any { " <> ''" } else { " = ''" });
+            }
+        }
+        Op::Is(lit) | Op::IsNot(lit) => {
+            let negate = matches!(op, Op::IsNot(_));
+            if negate {
+                f(sql);
+                sql.push(" IS NULL OR NOT (");
+            }
+            let column = f(sql);
+            match (&column, lit) {
+                // A date is the whole UTC day it falls on.
+                (Column::Millis | Column::DateText, Literal::Date(t)) => {
+                    let start = t.millis().div_euclid(DAY_MS) * DAY_MS;
+                    sql.push(" >= ");
+                    bind_time(sql, &column, Timestamp::from_millis(start));
+                    sql.push(" AND ");
+                    f(sql);
+                    sql.push(" < ");
+                    bind_time(sql, &column, Timestamp::from_millis(start + DAY_MS));
+                }
+                _ => {
+                    sql.push(" = ");
+                    bind_literal(sql, &column, lit);
+                }
+            }
+            if negate {
+                sql.push(")");
+            }
+        }
+        Op::Contains(s) | Op::DoesNotContain(s) => {
+            let negate = matches!(op, Op::DoesNotContain(_));
+            if negate {
+                f(sql);
+                sql.push(" IS NULL OR ");
+            }
+            sql.push(match sql.backend {
+                Backend::Sqlite => "instr(lower(",
+                Backend::Postgres => "strpos(lower(",
+            });
+            f(sql);
+            sql.push("), lower(");
+            sql.text(s);
+            sql.push(if negate { ")) = 0" } else { ")) > 0" });
+        }
+        Op::StartsWith(s) => {
+            sql.push("substr(lower(");
+            f(sql);
+            // substr takes INTEGER on PostgreSQL, not BIGINT.
+            sql.push("), 1, CAST(");
+            sql.int(s.chars().count() as i64);
+            sql.push(" AS INTEGER)) = lower(");
+            sql.text(s);
+            sql.push(")");
+        }
+        Op::EndsWith(s) => {
+            let n = s.chars().count() as i64;
+            sql.push("length(");
+            f(sql);
+            sql.push(") >= ");
+            sql.int(n);
+            sql.push(" AND substr(lower(");
+            f(sql);
+            sql.push("), CAST(length(");
+            f(sql);
+            sql.push(") - ");
+            sql.int(n - 1);
+            sql.push(" AS INTEGER)) = lower(");
+            sql.text(s);
+            sql.push(")");
+        }
+        Op::GreaterThan(lit) | Op::LessThan(lit) => {
+            let column = f(sql);
+            sql.push(if matches!(op, Op::GreaterThan(_)) {
+                " > "
+            } else {
+                " < "
+            });
+            bind_literal(sql, &column, lit);
+        }
+        Op::Between(low, high) => {
+            let column = f(sql);
+            sql.push(" BETWEEN ");
+            bind_literal(sql, &column, low);
+            sql.push(" AND ");
+            bind_literal(sql, &column, high);
+        }
+        Op::In(list) => {
+            let column = f(sql);
+            sql.push(" IN (");
+            for (i, lit) in list.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                bind_literal(sql, &column, lit);
+            }
+            sql.push(")");
+        }
+        Op::Before(t) | Op::After(t) => {
+            let column = f(sql);
+            sql.push(if matches!(op, Op::Before(_)) {
+                " < "
+            } else {
+                " > "
+            });
+            bind_time(sql, &column, *t);
+        }
+        Op::MoreThanDaysAgo(days) | Op::LessThanDaysAgo(days) => {
+            let column = f(sql);
+            let edge = Timestamp::from_millis(now.millis() - i64::from(*days) * DAY_MS);
+            sql.push(if matches!(op, Op::MoreThanDaysAgo(_)) {
+                " < "
+            } else {
+                " > "
+            });
+            bind_time(sql, &column, edge);
+        }
+    }
+    sql.push(")");
+}
+
+pub(crate) fn push_filter(sql: &mut Sql, filter: &Filter, now: Timestamp) {
+    match filter {
+        Filter::And(parts) | Filter::Or(parts) => {
+            let joiner = if matches!(filter, Filter::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            sql.push("(");
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 {
+                    sql.push(joiner);
+                }
+                push_filter(sql, part, now);
+            }
+            sql.push(")");
+        }
+        // A missing value makes a comparison unknown; "not" of unknown is
+        // taken as true, as a person reading the filter would expect.
+        Filter::Not(inner) => {
+            sql.push("(NOT COALESCE(");
+            push_filter(sql, inner, now);
+            sql.push(", FALSE))");
+        }
+        Filter::Predicate(p) => push_predicate(sql, &p.field, &p.op, now),
+    }
+}
+
+/// The exclusion category of the contact `c` joined with its suppression
+/// `s`: NULL when the contact may receive the message.
+fn push_category(sql: &mut Sql, spec: &AudienceSpec<'_>, now: Timestamp) {
+    sql.push(
+        "CASE WHEN s.reason = 'erased' THEN 'erased' \
+         WHEN s.reason = 'complained' THEN 'complained' \
+         WHEN s.reason = 'bounced' THEN 'bounced' ",
+    );
+    match spec.kind {
+        // A receipt still reaches someone who left the newsletter; a
+        // suppression the workspace set by hand still holds.
+        MessageKind::Transactional => sql.push("WHEN s.reason = 'manual' THEN 'unsubscribed' "),
+        _ => sql.push("WHEN s.reason IS NOT NULL THEN 'unsubscribed' "),
+    };
+    sql.push(
+        "WHEN c.email IS NULL OR c.address_verdict = 'invalid' THEN 'invalid' \
+         WHEN c.import_id IS NOT NULL AND EXISTS (SELECT 1 FROM imports i WHERE i.id = c.import_id \
+         AND i.status IN ('running', 'quarantined', 'rejected')) THEN 'quarantined' ",
+    );
+    match spec.kind {
+        MessageKind::Marketing => {
+            sql.push(
+                "WHEN EXISTS (SELECT 1 FROM contact_consent cc WHERE cc.workspace_id = c.workspace_id \
+                 AND cc.contact_id = c.id AND cc.topic = ",
+            );
+            sql.text(spec.topic);
+            sql.push(" AND cc.status = 'opted_out') THEN 'unsubscribed' ");
+            sql.push(
+                "WHEN NOT EXISTS (SELECT 1 FROM contact_consent cc WHERE cc.workspace_id = c.workspace_id \
+                 AND cc.contact_id = c.id AND cc.topic = ",
+            );
+            sql.text(spec.topic);
+            sql.push(" AND cc.status = 'opted_in') THEN 'no_consent' ");
+        }
+        MessageKind::OptInRequest => {
+            sql.push(
+                "WHEN EXISTS (SELECT 1 FROM contact_consent cc WHERE cc.workspace_id = c.workspace_id \
+                 AND cc.contact_id = c.id AND cc.status = 'opted_out') THEN 'unsubscribed' ",
+            );
+            sql.push(
+                "WHEN EXISTS (SELECT 1 FROM contact_consent cc WHERE cc.workspace_id = c.workspace_id \
+                 AND cc.contact_id = c.id AND cc.topic = ",
+            );
+            sql.text(spec.topic);
+            sql.push(") THEN 'no_consent' ");
+            sql.push(
+                "WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.workspace_id = c.workspace_id \
+                 AND d.contact_id = c.id AND d.kind = 'opt_in_request' AND d.created_at > ",
+            );
+            let since = now.millis() - i64::from(spec.opt_in_request_interval_days) * DAY_MS;
+            sql.int(since);
+            sql.push(") THEN 'recently_asked' ");
+        }
+        MessageKind::Transactional => {}
+    }
+    sql.push("ELSE NULL END");
+}
+
+/// `FROM contacts c LEFT JOIN suppressions s ... WHERE <workspace and filter>`.
+pub(crate) fn push_from_where(sql: &mut Sql, spec: &AudienceSpec<'_>, now: Timestamp) {
+    sql.push(
+        " FROM contacts c LEFT JOIN suppressions s ON s.workspace_id = c.workspace_id \
+         AND s.email_hash = c.email_hash WHERE c.workspace_id = ",
+    );
+    sql.text(spec.workspace.as_str());
+    if let Some(filter) = spec.filter {
+        sql.push(" AND ");
+        push_filter(sql, filter, now);
+    }
+}
+
+impl Store {
+    /// Counts the contacts a filter matches and, of those, the ones the
+    /// message may go to, with the reason for every one left out.
+    pub async fn audience_counts(&self, spec: &AudienceSpec<'_>) -> Result<AudienceCounts> {
+        let now = self.now();
+        let mut sql = Sql::new(self.backend);
+        sql.push("SELECT category, COUNT(*) AS n FROM (SELECT ");
+        push_category(&mut sql, spec, now);
+        sql.push(" AS category");
+        push_from_where(&mut sql, spec, now);
+        sql.push(") t GROUP BY category");
+        let rows = sql.query().fetch_all(&self.read).await?;
+        let mut counts = AudienceCounts::default();
+        for row in rows {
+            let category: Option<String> = row.try_get("category")?;
+            let n: i64 = row.try_get("n")?;
+            counts.matched += n;
+            match category {
+                None => counts.eligible += n,
+                Some(c) => counts.excluded.add(&c, n),
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The first `limit` eligible contacts, by id.
+    pub async fn audience_sample(
+        &self,
+        spec: &AudienceSpec<'_>,
+        limit: i64,
+    ) -> Result<Vec<SampleContact>> {
+        let now = self.now();
+        let mut sql = Sql::new(self.backend);
+        sql.push("SELECT c.id, c.email, c.name");
+        push_from_where(&mut sql, spec, now);
+        sql.push(" AND (");
+        push_category(&mut sql, spec, now);
+        sql.push(") IS NULL ORDER BY c.id LIMIT ");
+        sql.int(limit);
+        let rows = sql.query().fetch_all(&self.read).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SampleContact {
+                    id: row.try_get("id")?,
+                    email: row.try_get("email")?,
+                    name: row.try_get("name")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The category of one contact for a message: `None` when it may
+    /// receive it. The delivery worker asks again just before sending.
+    pub(crate) fn push_contact_category(
+        &self,
+        sql: &mut Sql,
+        spec: &AudienceSpec<'_>,
+        now: Timestamp,
+    ) {
+        push_category(sql, spec, now);
+    }
+}

@@ -1,0 +1,961 @@
+//! Templates, messages, the delivery queue and the capture outbox.
+//!
+//! Sending a message queues one delivery per eligible contact with a single
+//! `INSERT ... SELECT`: the audience never passes through memory. Workers
+//! claim due deliveries with a lease (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL), so a killed worker's claims return to the queue, and every
+//! claimed delivery ends in a recorded state.
+
+use crate::audience::{push_from_where, AudienceSpec, Sql};
+use crate::{
+    consent::append_in_tx, corrupt, get_i64, get_opt_str, get_opt_ts, get_str, get_ts, Backend,
+    Result, Store,
+};
+use sendwell_core::consent::{ConsentEvent, NewConsentEvent};
+use sendwell_core::{
+    AttributeName, AttributeType, ContactId, LinkEventId, MessageId, MessageKind, OutboxId,
+    TemplateId, Timestamp, WorkspaceId,
+};
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// A saved template, as the workspace wrote it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateRecord {
+    pub id: TemplateId,
+    pub name: String,
+    pub layout: String,
+    pub source: Value,
+    pub warnings: Value,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewTemplate {
+    pub name: String,
+    pub layout: String,
+    pub source: Value,
+    pub warnings: Value,
+}
+
+/// A message, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MessageRecord {
+    pub id: MessageId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    pub kind: MessageKind,
+    pub topic: String,
+    pub from_name: Option<String>,
+    pub from_address: String,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    /// The template, resolved at creation (a saved template is copied in, so
+    /// a later edit of it does not change a message already composed).
+    pub template: Value,
+    /// The audience filter in its canonical JSON form.
+    pub audience: Option<Value>,
+    pub opt_in_attribute: String,
+    pub track_clicks: bool,
+    pub track_opens: bool,
+    /// Per-call template data of a transactional send.
+    pub data: Option<Value>,
+    /// `draft` or `queued`.
+    pub state: String,
+    pub queued: i64,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewMessage {
+    pub name: String,
+    pub kind: MessageKind,
+    pub topic: String,
+    pub from_name: Option<String>,
+    pub from_address: String,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub template: Value,
+    pub audience: Option<Value>,
+    pub opt_in_attribute: String,
+    pub track_clicks: bool,
+    pub track_opens: bool,
+    pub data: Option<Value>,
+    pub created_by: String,
+}
+
+/// Why a message could not be queued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueError {
+    NotFound,
+    AlreadyQueued,
+}
+
+/// A delivery claimed by a worker, leased until it records an outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimedDelivery {
+    pub id: String,
+    pub workspace_id: WorkspaceId,
+    pub message_id: MessageId,
+    pub contact_id: ContactId,
+    pub kind: MessageKind,
+    pub attempts: i64,
+}
+
+/// How a claimed delivery ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Stored in the outbox by the capture transport.
+    Captured {
+        recipient: String,
+        subject: String,
+        raw: String,
+    },
+    /// The contact may no longer receive it (suppressed, unsubscribed,
+    /// erased since queueing); the reason is kept.
+    Skipped { reason: String },
+    /// The workspace may not send now; kept for later.
+    Held { reason: String },
+    /// It could not be made (a template that fails for this contact).
+    Failed { reason: String },
+}
+
+/// One mail in the capture outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: OutboxId,
+    pub message_id: String,
+    pub delivery_id: String,
+    pub to: String,
+    pub subject: String,
+    pub created_at: Timestamp,
+}
+
+/// A recipient's action on a link of a mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkEvent<'a> {
+    pub workspace_id: &'a WorkspaceId,
+    pub message_id: &'a str,
+    pub contact_id: &'a str,
+    pub kind: &'a str,
+    pub url: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+const TEMPLATE_COLUMNS: &str = "id, name, layout, source, warnings, created_at, updated_at";
+const MESSAGE_COLUMNS: &str = "id, workspace_id, name, kind, topic, from_name, from_address, reply_to, \
+     subject, template, audience, opt_in_attribute, track_clicks, track_opens, data, state, queued, \
+     created_by, created_at, sent_at";
+
+fn json_column(row: &AnyRow, col: &str) -> Result<Value> {
+    let raw = get_str(row, col)?;
+    serde_json::from_str(&raw).map_err(|_| corrupt(col, &raw))
+}
+
+fn opt_json_column(row: &AnyRow, col: &str) -> Result<Option<Value>> {
+    match get_opt_str(row, col)? {
+        Some(raw) => Ok(Some(
+            serde_json::from_str(&raw).map_err(|_| corrupt(col, &raw))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+fn template_from(row: &AnyRow) -> Result<TemplateRecord> {
+    let id = get_str(row, "id")?;
+    Ok(TemplateRecord {
+        id: TemplateId::parse(&id).map_err(|_| corrupt("template id", &id))?,
+        name: get_str(row, "name")?,
+        layout: get_str(row, "layout")?,
+        source: json_column(row, "source")?,
+        warnings: json_column(row, "warnings")?,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
+    })
+}
+
+fn message_from(row: &AnyRow) -> Result<MessageRecord> {
+    let id = get_str(row, "id")?;
+    let ws = get_str(row, "workspace_id")?;
+    let kind = get_str(row, "kind")?;
+    Ok(MessageRecord {
+        id: MessageId::parse(&id).map_err(|_| corrupt("message id", &id))?,
+        workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
+        name: get_str(row, "name")?,
+        kind: MessageKind::parse(&kind).ok_or_else(|| corrupt("message kind", &kind))?,
+        topic: get_str(row, "topic")?,
+        from_name: get_opt_str(row, "from_name")?,
+        from_address: get_str(row, "from_address")?,
+        reply_to: get_opt_str(row, "reply_to")?,
+        subject: get_str(row, "subject")?,
+        template: json_column(row, "template")?,
+        audience: opt_json_column(row, "audience")?,
+        opt_in_attribute: get_str(row, "opt_in_attribute")?,
+        track_clicks: get_i64(row, "track_clicks")? != 0,
+        track_opens: get_i64(row, "track_opens")? != 0,
+        data: opt_json_column(row, "data")?,
+        state: get_str(row, "state")?,
+        queued: get_i64(row, "queued")?,
+        created_by: get_str(row, "created_by")?,
+        created_at: get_ts(row, "created_at")?,
+        sent_at: get_opt_ts(row, "sent_at")?,
+    })
+}
+
+fn claimed_from(row: &AnyRow) -> Result<ClaimedDelivery> {
+    let ws = get_str(row, "workspace_id")?;
+    let msg = get_str(row, "message_id")?;
+    let ct = get_str(row, "contact_id")?;
+    let kind = get_str(row, "kind")?;
+    Ok(ClaimedDelivery {
+        id: get_str(row, "id")?,
+        workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
+        message_id: MessageId::parse(&msg).map_err(|_| corrupt("message id", &msg))?,
+        contact_id: ContactId::parse(&ct).map_err(|_| corrupt("contact id", &ct))?,
+        kind: MessageKind::parse(&kind).ok_or_else(|| corrupt("message kind", &kind))?,
+        attempts: get_i64(row, "attempts")?,
+    })
+}
+
+fn to_json_text(value: &Value) -> String {
+    value.to_string()
+}
+
+impl Store {
+    // ---- templates -------------------------------------------------------
+
+    pub async fn create_template(
+        &self,
+        ws: &WorkspaceId,
+        new: &NewTemplate,
+    ) -> Result<TemplateRecord> {
+        let now = self.now();
+        let id = TemplateId::generate(now);
+        sqlx::query(
+            "INSERT INTO templates (id, workspace_id, name, layout, source, warnings, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id.as_str().to_owned())
+        .bind(ws.as_str().to_owned())
+        .bind(new.name.clone())
+        .bind(new.layout.clone())
+        .bind(to_json_text(&new.source))
+        .bind(to_json_text(&new.warnings))
+        .bind(now.millis())
+        .bind(now.millis())
+        .execute(&self.write)
+        .await?;
+        Ok(TemplateRecord {
+            id,
+            name: new.name.clone(),
+            layout: new.layout.clone(),
+            source: new.source.clone(),
+            warnings: new.warnings.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    pub async fn template(
+        &self,
+        ws: &WorkspaceId,
+        id: &TemplateId,
+    ) -> Result<Option<TemplateRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE workspace_id = $1 AND id = $2"
+        ))
+        .bind(ws.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(template_from).transpose()
+    }
+
+    pub async fn list_templates(
+        &self,
+        ws: &WorkspaceId,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<TemplateRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(ws.as_str().to_owned())
+        .bind(after.unwrap_or("").to_owned())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(template_from).collect()
+    }
+
+    /// Replaces a template; `None` when it does not exist in the workspace.
+    pub async fn update_template(
+        &self,
+        ws: &WorkspaceId,
+        id: &TemplateId,
+        new: &NewTemplate,
+    ) -> Result<Option<TemplateRecord>> {
+        let now = self.now();
+        let done = sqlx::query(
+            "UPDATE templates SET name = $1, layout = $2, source = $3, warnings = $4, updated_at = $5 \
+             WHERE workspace_id = $6 AND id = $7",
+        )
+        .bind(new.name.clone())
+        .bind(new.layout.clone())
+        .bind(to_json_text(&new.source))
+        .bind(to_json_text(&new.warnings))
+        .bind(now.millis())
+        .bind(ws.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE workspace_id = $1 AND id = $2"
+        ))
+        .bind(ws.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .fetch_optional(&self.write)
+        .await?;
+        row.as_ref().map(template_from).transpose()
+    }
+
+    // ---- messages --------------------------------------------------------
+
+    pub async fn create_message(
+        &self,
+        ws: &WorkspaceId,
+        new: &NewMessage,
+    ) -> Result<MessageRecord> {
+        let mut tx = self.write.begin().await?;
+        let message = insert_message(&mut tx, ws, new, self.now()).await?;
+        tx.commit().await?;
+        Ok(message)
+    }
+
+    pub async fn message(&self, ws: &WorkspaceId, id: &MessageId) -> Result<Option<MessageRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE workspace_id = $1 AND id = $2"
+        ))
+        .bind(ws.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(message_from).transpose()
+    }
+
+    /// A message by id alone, for workers and signed links (which name the
+    /// workspace themselves).
+    pub async fn message_by_id(&self, id: &MessageId) -> Result<Option<MessageRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
+        ))
+        .bind(id.as_str().to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(message_from).transpose()
+    }
+
+    pub async fn list_messages(
+        &self,
+        ws: &WorkspaceId,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MessageRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(ws.as_str().to_owned())
+        .bind(after.unwrap_or("").to_owned())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(message_from).collect()
+    }
+
+    /// Deliveries of a message by state.
+    pub async fn delivery_counts(&self, id: &MessageId) -> Result<BTreeMap<String, i64>> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n FROM deliveries WHERE message_id = $1 GROUP BY state",
+        )
+        .bind(id.as_str().to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        let mut counts = BTreeMap::new();
+        for row in rows {
+            counts.insert(get_str(&row, "state")?, get_i64(&row, "n")?);
+        }
+        Ok(counts)
+    }
+
+    /// Queues one delivery per eligible contact of a draft message, in one
+    /// transaction, and marks the message queued. Returns how many.
+    pub async fn queue_message(
+        &self,
+        id: &MessageId,
+        spec: &AudienceSpec<'_>,
+    ) -> Result<std::result::Result<i64, QueueError>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let claimed = sqlx::query(
+            "UPDATE messages SET state = 'queued', sent_at = $1, updated_at = $1 \
+             WHERE workspace_id = $2 AND id = $3 AND state = 'draft'",
+        )
+        .bind(now.millis())
+        .bind(spec.workspace.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            let exists =
+                sqlx::query("SELECT 1 AS one FROM messages WHERE workspace_id = $1 AND id = $2")
+                    .bind(spec.workspace.as_str().to_owned())
+                    .bind(id.as_str().to_owned())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Ok(Err(if exists.is_some() {
+                QueueError::AlreadyQueued
+            } else {
+                QueueError::NotFound
+            }));
+        }
+        let mut sql = Sql::new(self.backend);
+        sql.push(
+            "INSERT INTO deliveries (id, workspace_id, message_id, contact_id, kind, state, attempts, \
+             next_attempt_at, created_at, updated_at) SELECT ",
+        );
+        sql.text(id.as_str());
+        sql.push(" || '.' || c.id, c.workspace_id, ");
+        sql.text(id.as_str());
+        sql.push(", c.id, ");
+        sql.text(spec.kind.as_str());
+        sql.push(", 'queued', 0, ");
+        sql.int(now.millis());
+        sql.push(", ");
+        sql.int(now.millis());
+        sql.push(", ");
+        sql.int(now.millis());
+        push_from_where(&mut sql, spec, now);
+        sql.push(" AND (");
+        self.push_contact_category(&mut sql, spec, now);
+        sql.push(") IS NULL");
+        let inserted = sql.query().execute(&mut *tx).await?.rows_affected();
+        let queued = i64::try_from(inserted).unwrap_or(i64::MAX);
+        sqlx::query("UPDATE messages SET queued = $1 WHERE id = $2")
+            .bind(queued)
+            .bind(id.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(queued))
+    }
+
+    /// Creates a one-recipient message (a transactional send) and queues its
+    /// delivery, both or neither.
+    pub async fn queue_single(
+        &self,
+        ws: &WorkspaceId,
+        new: &NewMessage,
+        contact: &ContactId,
+    ) -> Result<(MessageRecord, String)> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let mut message = insert_message(&mut tx, ws, new, now).await?;
+        let delivery_id = format!("{}.{}", message.id, contact);
+        sqlx::query(
+            "INSERT INTO deliveries (id, workspace_id, message_id, contact_id, kind, state, attempts, \
+             next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6)",
+        )
+        .bind(delivery_id.clone())
+        .bind(ws.as_str().to_owned())
+        .bind(message.id.as_str().to_owned())
+        .bind(contact.as_str().to_owned())
+        .bind(new.kind.as_str())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE messages SET state = 'queued', queued = 1, sent_at = $1 WHERE id = $2")
+            .bind(now.millis())
+            .bind(message.id.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        message.state = "queued".to_owned();
+        message.queued = 1;
+        message.sent_at = Some(now);
+        Ok((message, delivery_id))
+    }
+
+    /// The exclusion category of one contact for a message right now, or
+    /// `None` when it may still receive it.
+    pub async fn contact_category(
+        &self,
+        spec: &AudienceSpec<'_>,
+        contact: &ContactId,
+    ) -> Result<Option<String>> {
+        let now = self.now();
+        let mut sql = Sql::new(self.backend);
+        sql.push("SELECT ");
+        self.push_contact_category(&mut sql, spec, now);
+        sql.push(" AS category");
+        let unfiltered = AudienceSpec {
+            filter: None,
+            ..spec.clone()
+        };
+        push_from_where(&mut sql, &unfiltered, now);
+        sql.push(" AND c.id = ");
+        sql.text(contact.as_str());
+        match sql.query().fetch_optional(&self.read).await? {
+            Some(row) => Ok(row.try_get::<Option<String>, _>("category")?),
+            None => Ok(Some("erased".to_owned())),
+        }
+    }
+
+    // ---- the queue ---------------------------------------------------------
+
+    /// Claims up to `limit` due deliveries for `lease_ms`. Deliveries whose
+    /// lease ran out (a worker died) are due again.
+    pub async fn claim_deliveries(
+        &self,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let now = self.now();
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE deliveries SET state = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2 \
+             WHERE id IN (SELECT id FROM deliveries WHERE \
+             (state IN ('queued', 'deferred') AND next_attempt_at <= $3) OR (state = 'sending' AND lease_until < $4) \
+             ORDER BY next_attempt_at LIMIT $5{lock}) \
+             RETURNING id, workspace_id, message_id, contact_id, kind, attempts"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now.millis() + lease_ms)
+            .bind(now.millis())
+            .bind(now.millis())
+            .bind(now.millis())
+            .bind(limit)
+            .fetch_all(&self.write)
+            .await?;
+        rows.iter().map(claimed_from).collect()
+    }
+
+    /// Records the outcomes of claimed deliveries in one transaction.
+    pub async fn record_outcomes(
+        &self,
+        outcomes: &[(ClaimedDelivery, DeliveryOutcome)],
+    ) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        for (delivery, outcome) in outcomes {
+            let (state, reply) = match outcome {
+                DeliveryOutcome::Captured {
+                    recipient,
+                    subject,
+                    raw,
+                } => {
+                    sqlx::query(
+                        "INSERT INTO outbox (id, workspace_id, message_id, delivery_id, recipient, subject, raw, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(OutboxId::generate(now).as_str().to_owned())
+                    .bind(delivery.workspace_id.as_str().to_owned())
+                    .bind(delivery.message_id.as_str().to_owned())
+                    .bind(delivery.id.clone())
+                    .bind(recipient.clone())
+                    .bind(subject.clone())
+                    .bind(raw.clone())
+                    .bind(now.millis())
+                    .execute(&mut *tx)
+                    .await?;
+                    ("delivered", "captured".to_owned())
+                }
+                DeliveryOutcome::Skipped { reason } => ("skipped", reason.clone()),
+                DeliveryOutcome::Held { reason } => ("held", reason.clone()),
+                DeliveryOutcome::Failed { reason } => ("failed", reason.clone()),
+            };
+            sqlx::query(
+                "UPDATE deliveries SET state = $1, last_reply = $2, lease_until = NULL, updated_at = $3 \
+                 WHERE id = $4 AND state = 'sending'",
+            )
+            .bind(state)
+            .bind(reply)
+            .bind(now.millis())
+            .bind(delivery.id.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Returns a workspace's held deliveries to the queue (once it may send again).
+    pub async fn release_held(&self, ws: &WorkspaceId) -> Result<u64> {
+        let now = self.now();
+        let done = sqlx::query(
+            "UPDATE deliveries SET state = 'queued', next_attempt_at = $1, updated_at = $1 \
+             WHERE workspace_id = $2 AND state = 'held'",
+        )
+        .bind(now.millis())
+        .bind(ws.as_str().to_owned())
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- the outbox --------------------------------------------------------
+
+    pub async fn list_outbox(
+        &self,
+        ws: &WorkspaceId,
+        message: Option<&MessageId>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, message_id, delivery_id, recipient, subject, created_at FROM outbox \
+             WHERE workspace_id = $1 AND ($2 = '' OR message_id = $3) AND id > $4 ORDER BY id LIMIT $5",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(message.map(|m| m.as_str().to_owned()).unwrap_or_default())
+        .bind(message.map(|m| m.as_str().to_owned()).unwrap_or_default())
+        .bind(after.unwrap_or("").to_owned())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id = get_str(row, "id")?;
+                Ok(OutboxEntry {
+                    id: OutboxId::parse(&id).map_err(|_| corrupt("outbox id", &id))?,
+                    message_id: get_str(row, "message_id")?,
+                    delivery_id: get_str(row, "delivery_id")?,
+                    to: get_str(row, "recipient")?,
+                    subject: get_str(row, "subject")?,
+                    created_at: get_ts(row, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn outbox_raw(&self, ws: &WorkspaceId, id: &OutboxId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT raw FROM outbox WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.as_str().to_owned())
+            .bind(id.as_str().to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| get_str(&r, "raw")).transpose()
+    }
+
+    // ---- what recipients do -------------------------------------------------
+
+    pub async fn record_link_event(&self, event: &LinkEvent<'_>) -> Result<()> {
+        let now = self.now();
+        sqlx::query(
+            "INSERT INTO link_events (id, workspace_id, message_id, contact_id, kind, url, ip, user_agent, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(LinkEventId::generate(now).as_str().to_owned())
+        .bind(event.workspace_id.as_str().to_owned())
+        .bind(event.message_id.to_owned())
+        .bind(event.contact_id.to_owned())
+        .bind(event.kind.to_owned())
+        .bind(event.url.map(str::to_owned))
+        .bind(event.ip.map(str::to_owned))
+        .bind(event.user_agent.map(str::to_owned))
+        .bind(now.millis())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Link events of a message by kind.
+    pub async fn link_event_counts(&self, id: &MessageId) -> Result<BTreeMap<String, i64>> {
+        let rows = sqlx::query(
+            "SELECT kind, COUNT(*) AS n FROM link_events WHERE message_id = $1 GROUP BY kind",
+        )
+        .bind(id.as_str().to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        let mut counts = BTreeMap::new();
+        for row in rows {
+            counts.insert(get_str(&row, "kind")?, get_i64(&row, "n")?);
+        }
+        Ok(counts)
+    }
+
+    /// Records opt-outs and, when `suppress` is given (every topic left), a
+    /// suppression of the address, all in one transaction. Events for topics
+    /// already opted out are not repeated: doing it twice changes nothing.
+    /// Returns the events appended; `None` when the contact no longer exists.
+    pub async fn unsubscribe(
+        &self,
+        ws: &WorkspaceId,
+        events: Vec<NewConsentEvent>,
+        suppress: Option<(&str, &str)>,
+        source: &str,
+    ) -> Result<Option<Vec<ConsentEvent>>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let mut appended = Vec::new();
+        for new in events {
+            let current: Option<String> = sqlx::query(
+                "SELECT status FROM contact_consent WHERE workspace_id = $1 AND contact_id = $2 AND topic = $3",
+            )
+            .bind(ws.as_str().to_owned())
+            .bind(new.contact_id.as_str().to_owned())
+            .bind(new.topic.as_str().to_owned())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| get_str(&row, "status"))
+            .transpose()?;
+            if current.as_deref() == Some("opted_out") {
+                continue;
+            }
+            match append_in_tx(&mut tx, ws, new, now).await? {
+                Some(event) => appended.push(event),
+                None => return Ok(None),
+            }
+        }
+        if let Some((email, hash)) = suppress {
+            sqlx::query(
+                "INSERT INTO suppressions (workspace_id, email_hash, reason, source, created_at, email) \
+                 VALUES ($1, $2, 'unsubscribed', $3, $4, $5) ON CONFLICT (workspace_id, email_hash) DO UPDATE SET \
+                 reason = excluded.reason, source = excluded.source, created_at = excluded.created_at \
+                 WHERE suppressions.reason NOT IN ('unsubscribed', 'complained', 'erased')",
+            )
+            .bind(ws.as_str().to_owned())
+            .bind(hash.to_owned())
+            .bind(source.to_owned())
+            .bind(now.millis())
+            .bind(email.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(appended))
+    }
+
+    /// Records an opt-in from a signed button and sets the message's opt-in
+    /// attribute to true, in one transaction. The attribute takes the
+    /// boolean type if it has none yet; `Err` names the type it has when
+    /// that is not boolean (nothing is written then).
+    pub async fn confirm_opt_in(
+        &self,
+        ws: &WorkspaceId,
+        event: NewConsentEvent,
+        attribute: &AttributeName,
+    ) -> Result<std::result::Result<Option<ConsentEvent>, AttributeType>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let contact = event.contact_id.clone();
+        let Some(appended) = append_in_tx(&mut tx, ws, event, now).await? else {
+            return Ok(Ok(None));
+        };
+        sqlx::query(
+            "INSERT INTO attribute_schema (workspace_id, name, kind, created_at) VALUES ($1, $2, 'boolean', $3) \
+             ON CONFLICT (workspace_id, name) DO NOTHING",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(attribute.as_str().to_owned())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        let kind: String =
+            sqlx::query("SELECT kind FROM attribute_schema WHERE workspace_id = $1 AND name = $2")
+                .bind(ws.as_str().to_owned())
+                .bind(attribute.as_str().to_owned())
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("kind")?;
+        if kind != "boolean" {
+            let kind =
+                AttributeType::parse(&kind).ok_or_else(|| corrupt("attribute type", &kind))?;
+            return Ok(Err(kind));
+        }
+        let read = match self.backend {
+            Backend::Sqlite => "SELECT attributes FROM contacts WHERE workspace_id = $1 AND id = $2",
+            Backend::Postgres => {
+                "SELECT attributes::text AS attributes FROM contacts WHERE workspace_id = $1 AND id = $2"
+            }
+        };
+        let raw: String = sqlx::query(read)
+            .bind(ws.as_str().to_owned())
+            .bind(contact.as_str().to_owned())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("attributes")?;
+        let mut attributes: serde_json::Map<String, Value> =
+            serde_json::from_str(&raw).map_err(|_| corrupt("attributes", &raw))?;
+        attributes.insert(attribute.as_str().to_owned(), Value::Bool(true));
+        let write = match self.backend {
+            Backend::Sqlite => {
+                "UPDATE contacts SET attributes = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4"
+            }
+            Backend::Postgres => {
+                "UPDATE contacts SET attributes = $1::jsonb, updated_at = $2 WHERE workspace_id = $3 AND id = $4"
+            }
+        };
+        sqlx::query(write)
+            .bind(Value::Object(attributes).to_string())
+            .bind(now.millis())
+            .bind(ws.as_str().to_owned())
+            .bind(contact.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(Some(appended)))
+    }
+
+    /// The workspace's attribute schema as the domain type.
+    pub async fn schema(
+        &self,
+        ws: &WorkspaceId,
+    ) -> Result<sendwell_core::attribute::AttributeSchema> {
+        let rows = self.attribute_schema(ws).await?;
+        let mut types = Vec::with_capacity(rows.len());
+        for (name, kind, _) in rows {
+            types.push((
+                AttributeName::parse(&name).map_err(|_| corrupt("attribute name", &name))?,
+                kind,
+            ));
+        }
+        Ok(sendwell_core::attribute::AttributeSchema::new(types))
+    }
+
+    /// The id of the contact with this external id or address key.
+    pub async fn find_contact_id(
+        &self,
+        ws: &WorkspaceId,
+        external_id: Option<&str>,
+        email_key: Option<&str>,
+    ) -> Result<Option<ContactId>> {
+        let row = sqlx::query(
+            "SELECT id FROM contacts WHERE workspace_id = $1 AND (external_id = $2 OR email_key = $3) \
+             ORDER BY CASE WHEN external_id = $4 THEN 0 ELSE 1 END LIMIT 1",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(external_id.map(str::to_owned))
+        .bind(email_key.map(str::to_owned))
+        .bind(external_id.map(str::to_owned))
+        .fetch_optional(&self.read)
+        .await?;
+        match row {
+            Some(row) => {
+                let id = get_str(&row, "id")?;
+                Ok(Some(
+                    ContactId::parse(&id).map_err(|_| corrupt("contact id", &id))?,
+                ))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Topics on which a workspace records choices or sends, for the
+    /// preferences of the unsubscribe page.
+    pub async fn workspace_topics(&self, ws: &WorkspaceId) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT topic FROM messages WHERE workspace_id = $1 AND kind <> 'transactional' \
+             UNION SELECT DISTINCT topic FROM contact_consent WHERE workspace_id = $2 ORDER BY topic",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(ws.as_str().to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(|r| get_str(r, "topic")).collect()
+    }
+
+    /// Sets where the opt-in button sends a person afterwards.
+    pub async fn set_opt_in_landing_url(
+        &self,
+        ws: &WorkspaceId,
+        url: Option<&str>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE workspaces SET opt_in_landing_url = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(url.map(str::to_owned))
+        .bind(self.now().millis())
+        .bind(ws.as_str().to_owned())
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn opt_in_landing_url(&self, ws: &WorkspaceId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT opt_in_landing_url FROM workspaces WHERE id = $1")
+            .bind(ws.as_str().to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row
+            .map(|r| get_opt_str(&r, "opt_in_landing_url"))
+            .transpose()?
+            .flatten())
+    }
+}
+
+async fn insert_message(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    new: &NewMessage,
+    now: Timestamp,
+) -> Result<MessageRecord> {
+    let id = MessageId::generate(now);
+    sqlx::query(&format!(
+        "INSERT INTO messages ({MESSAGE_COLUMNS}, updated_at) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', 0, $16, $17, NULL, $18)"
+    ))
+    .bind(id.as_str().to_owned())
+    .bind(ws.as_str().to_owned())
+    .bind(new.name.clone())
+    .bind(new.kind.as_str())
+    .bind(new.topic.clone())
+    .bind(new.from_name.clone())
+    .bind(new.from_address.clone())
+    .bind(new.reply_to.clone())
+    .bind(new.subject.clone())
+    .bind(to_json_text(&new.template))
+    .bind(new.audience.as_ref().map(to_json_text))
+    .bind(new.opt_in_attribute.clone())
+    .bind(i64::from(new.track_clicks))
+    .bind(i64::from(new.track_opens))
+    .bind(new.data.as_ref().map(to_json_text))
+    .bind(new.created_by.clone())
+    .bind(now.millis())
+    .bind(now.millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(MessageRecord {
+        id,
+        workspace_id: ws.clone(),
+        name: new.name.clone(),
+        kind: new.kind,
+        topic: new.topic.clone(),
+        from_name: new.from_name.clone(),
+        from_address: new.from_address.clone(),
+        reply_to: new.reply_to.clone(),
+        subject: new.subject.clone(),
+        template: new.template.clone(),
+        audience: new.audience.clone(),
+        opt_in_attribute: new.opt_in_attribute.clone(),
+        track_clicks: new.track_clicks,
+        track_opens: new.track_opens,
+        data: new.data.clone(),
+        state: "draft".to_owned(),
+        queued: 0,
+        created_by: new.created_by.clone(),
+        created_at: now,
+        sent_at: None,
+    })
+}
