@@ -41,6 +41,23 @@ pub enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Render N mails of an announcement with 10 links: Liquid, footer,
+    /// link signing and rewriting, open pixel, MIME; one thread.
+    Render {
+        #[arg(long, default_value_t = 50_000)]
+        mails: u64,
+    },
+    /// Count an audience over N imported contacts with a three-predicate filter.
+    Audience {
+        #[arg(long, default_value_t = 1_000_000)]
+        contacts: u64,
+        /// Timed runs of each preview.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        /// PostgreSQL URL; a fresh SQLite database in a temporary directory when not given.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -57,6 +74,12 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             concurrency,
             database_url,
         } => contacts(count, batch, concurrency, database_url).await,
+        BenchCommand::Render { mails } => crate::bench_mail::render(mails),
+        BenchCommand::Audience {
+            contacts,
+            runs,
+            database_url,
+        } => crate::bench_mail::audience(contacts, runs, database_url).await,
     }
 }
 
@@ -149,7 +172,7 @@ async fn contacts(
 }
 
 /// Peak resident memory of this process so far, in MB (Linux).
-fn peak_rss_mb() -> Option<f64> {
+pub(crate) fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -268,16 +291,19 @@ async fn import(
 }
 
 /// A server started in this process for a benchmark, with one workspace.
-struct BenchServer {
-    base: String,
-    key: String,
-    backend: &'static str,
+pub(crate) struct BenchServer {
+    pub(crate) base: String,
+    pub(crate) operator: String,
+    pub(crate) key: String,
+    pub(crate) backend: &'static str,
+    pub(crate) database_url: String,
+    pub(crate) workspace: String,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl BenchServer {
-    async fn start(
+    pub(crate) async fn start(
         mut settings: Settings,
         resolver: Option<std::sync::Arc<dyn sendwell_screen::MailDomainResolver>>,
     ) -> anyhow::Result<Self> {
@@ -293,6 +319,7 @@ impl BenchServer {
             None => App::prepare(settings).await?,
         };
         let backend = app.state.store.backend().name();
+        let database_url = app.settings.effective_database_url();
         let listener = app.bind().await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -312,8 +339,15 @@ impl BenchServer {
             .as_str()
             .context("no api_key in the answer")?
             .to_owned();
+        let workspace = created["id"]
+            .as_str()
+            .context("no id in the answer")?
+            .to_owned();
         Ok(Self {
+            database_url,
+            workspace,
             base,
+            operator: token,
             key,
             backend,
             stop,
@@ -321,7 +355,7 @@ impl BenchServer {
         })
     }
 
-    async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         self.stop.send(()).ok();
         self.server.await??;
         Ok(())

@@ -1,6 +1,7 @@
 //! The `sendwell` binary: a thin shell over the server and store crates.
 
 mod bench;
+mod bench_mail;
 mod import;
 mod send;
 

@@ -166,14 +166,16 @@ struct Row_ {
 impl Store {
     fn attributes_column(&self) -> &'static str {
         match self.backend {
-            Backend::Sqlite => "attributes",
+            // Stored as SQLite's binary JSON, so audience filters read
+            // attributes without parsing text for every contact.
+            Backend::Sqlite => "json(attributes) AS attributes",
             Backend::Postgres => "attributes::text AS attributes",
         }
     }
 
     fn json_param(&self, n: usize) -> String {
         match self.backend {
-            Backend::Sqlite => self.param(n),
+            Backend::Sqlite => format!("jsonb({})", self.param(n)),
             Backend::Postgres => format!("CAST(${n} AS jsonb)"),
         }
     }

@@ -428,6 +428,7 @@ impl Store {
             }));
         }
         let mut sql = Sql::new(self.backend);
+        sql.scan = self.scan_whole_table(spec.workspace).await?;
         sql.push(
             "INSERT INTO deliveries (id, workspace_id, message_id, contact_id, kind, state, attempts, \
              next_attempt_at, created_at, updated_at) SELECT ",
@@ -785,7 +786,9 @@ impl Store {
             return Ok(Err(kind));
         }
         let read = match self.backend {
-            Backend::Sqlite => "SELECT attributes FROM contacts WHERE workspace_id = $1 AND id = $2",
+            Backend::Sqlite => {
+                "SELECT json(attributes) AS attributes FROM contacts WHERE workspace_id = $1 AND id = $2"
+            }
             Backend::Postgres => {
                 "SELECT attributes::text AS attributes FROM contacts WHERE workspace_id = $1 AND id = $2"
             }
@@ -801,7 +804,7 @@ impl Store {
         attributes.insert(attribute.as_str().to_owned(), Value::Bool(true));
         let write = match self.backend {
             Backend::Sqlite => {
-                "UPDATE contacts SET attributes = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4"
+                "UPDATE contacts SET attributes = jsonb($1), updated_at = $2 WHERE workspace_id = $3 AND id = $4"
             }
             Backend::Postgres => {
                 "UPDATE contacts SET attributes = $1::jsonb, updated_at = $2 WHERE workspace_id = $3 AND id = $4"
