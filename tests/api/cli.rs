@@ -185,3 +185,84 @@ async fn import_streams_a_file_with_a_progress_bar() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not allowed"));
 }
+
+#[tokio::test]
+async fn send_composes_checks_and_sends_and_outbox_lists_and_prints_the_mails() {
+    let app = crate::support::TestApp::sqlite().await;
+    let ws = app.ready_workspace("Acme").await;
+    let id = app
+        .contact(
+            &ws.key,
+            serde_json::json!({"email": "ann@gmail.com", "name": "Ann"}),
+        )
+        .await;
+    app.post(
+        &format!("/v1/contacts/{id}/consent"),
+        &ws.key,
+        serde_json::json!({"action": "opt_in", "method": "form", "evidence": {"wording": "News please"}}),
+    )
+    .await
+    .expect(201);
+    let file = app.dir.path().join("message.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "name": "CLI news", "kind": "marketing",
+            "from": {"name": "Acme", "address": "news@acme-mail.com"},
+            "subject": "Hello {{ first_name }}",
+            "template": {"layout": "plain", "text": "Hi {{ first_name }}."}
+        })
+        .to_string(),
+    )
+    .expect("write");
+    let run = |args: Vec<String>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sendwell"));
+        cmd.args(args)
+            .args(["--server", &app.base, "--api-key", &ws.key]);
+        tokio::task::spawn_blocking(move || cmd.output())
+    };
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<String>>();
+    let out = run(s(&["send", "--file", file.to_str().expect("path")]))
+        .await
+        .expect("joined")
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(sent["queued"], 1);
+    let message = sent["id"].as_str().expect("id").to_owned();
+    // Sending the same message again is refused with the reason.
+    let out = run(s(&["send", &message]))
+        .await
+        .expect("joined")
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already_sent"));
+    let mut listed = String::new();
+    for _ in 0..200 {
+        let out = run(s(&["outbox", "--message", &message]))
+            .await
+            .expect("joined")
+            .expect("run");
+        assert!(out.status.success());
+        listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let item: serde_json::Value =
+        serde_json::from_str(listed.lines().next().expect("a line")).expect("json");
+    assert_eq!(item["to"], "ann@gmail.com");
+    assert_eq!(item["subject"], "Hello Ann");
+    let out = run(s(&["outbox", "--raw", item["id"].as_str().expect("id")]))
+        .await
+        .expect("joined")
+        .expect("run");
+    let raw = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{raw}"
+    );
+    assert!(raw.contains("Subject: Hello Ann"), "{raw}");
+}

@@ -20,6 +20,8 @@ on_both!(
     send_is_refused_with_blockers_and_preflight_says_why,
     transactional_mail_reaches_unsubscribed_but_not_bounced_contacts,
     messages_and_outbox_are_private_to_their_workspace,
+    consent_declared_by_an_import_makes_contacts_eligible_for_marketing,
+    regression_unsubscribe_keeps_a_bounce_and_opting_in_again_lifts_the_unsubscribe,
 );
 
 const ADDRESS: &str = "Acme Ltd, 1 Main Street, Springfield 12345, USA";
@@ -397,6 +399,10 @@ async fn opt_in_request_button_confirm_sets_attribute_records_evidence_and_joins
     assert_eq!(event["evidence"]["subject"], "May we keep you posted?");
     assert_eq!(event["evidence"]["message_id"], id.as_str());
     assert_eq!(event["evidence"]["user_agent"], "TestBrowser/1.0");
+    assert_eq!(
+        event["actor"], "captured-mail-reader",
+        "a mail the capture transport only stored never reached the person"
+    );
     assert!(event["evidence"]["ip"].is_string());
     let after = app
         .post(
@@ -1141,4 +1147,192 @@ async fn messages_and_outbox_are_private_to_their_workspace(app: TestApp) {
         .await
         .expect(200);
     assert_eq!(preview["matched"], 0);
+}
+
+async fn consent_declared_by_an_import_makes_contacts_eligible_for_marketing(app: TestApp) {
+    let ws = app.ready_workspace("Acme").await;
+    let mut csv = String::from("email,name,plan\n");
+    for i in 0..40 {
+        csv.push_str(&format!(
+            "user{i}@gmail.com,User {i},{}\n",
+            if i % 2 == 0 { "pro" } else { "free" }
+        ));
+    }
+    let report = app
+        .import(
+            &ws.key,
+            "source=product_users&consent=opt_in&consent_statement=Ticked%20the%20box%20at%20sign-up",
+            &csv,
+        )
+        .await
+        .expect(201);
+    assert_eq!(report["counts"]["consent_recorded"], 40, "{report}");
+    let preview = app
+        .post(
+            "/v1/audiences/preview",
+            &ws.key,
+            json!({"kind": "marketing", "filter": "plan is \"pro\""}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(preview["eligible"], 20, "{preview}");
+    // One of them leaves through the API: the audience follows at once.
+    let first = preview["sample"][0]["id"].as_str().expect("id").to_owned();
+    app.post(
+        &format!("/v1/contacts/{first}/consent"),
+        &ws.key,
+        json!({"action": "opt_out", "method": "form", "evidence": {"wording": "Stop"}}),
+    )
+    .await
+    .expect(201);
+    let preview = app
+        .post(
+            "/v1/audiences/preview",
+            &ws.key,
+            json!({"kind": "marketing", "filter": "plan is \"pro\""}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(preview["eligible"], 19);
+    assert_eq!(preview["excluded"]["unsubscribed"], 1);
+    let requests = app
+        .post(
+            "/v1/audiences/preview",
+            &ws.key,
+            json!({"kind": "opt_in_request"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        requests["eligible"], 0,
+        "everyone made a choice: {requests}"
+    );
+}
+
+async fn regression_unsubscribe_keeps_a_bounce_and_opting_in_again_lifts_the_unsubscribe(
+    app: TestApp,
+) {
+    let ws = app.ready_workspace("Acme").await;
+    opted_in(&app, &ws, "ann@gmail.com", "Ann", json!({})).await;
+    opted_in(&app, &ws, "bob@gmail.com", "Bob", json!({})).await;
+    let plain = json!({"layout": "plain", "text": "News."});
+    let (id, _) = create_and_send(&app, &ws, marketing("First", plain.clone())).await;
+    drained(&app, &ws.key, &id).await;
+    let raws = captured(&app, &ws, &id).await;
+    let url_of = |who: &str| {
+        let raw = raws.iter().find(|r| r.contains(who)).expect("mail");
+        raw_header(raw, "List-Unsubscribe")
+            .expect("header")
+            .trim_start_matches('<')
+            .split('>')
+            .next()
+            .expect("url")
+            .to_owned()
+    };
+    // Ann bounced, then unsubscribed from an older mail: still bounced.
+    app.post(
+        "/v1/suppressions",
+        &ws.key,
+        json!({"email": "ann@gmail.com", "reason": "bounced"}),
+    )
+    .await;
+    let resp = app
+        .client
+        .post(url_of("ann@gmail.com"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("one-click");
+    assert_eq!(resp.status().as_u16(), 200);
+    let refused = app
+        .post(
+            "/v1/transactional",
+            &ws.key,
+            json!({"to": {"email": "ann@gmail.com"}, "from": {"address": "billing@acme-mail.com"},
+                   "subject": "Receipt", "template": {"layout": "plain", "text": "Thanks."}}),
+        )
+        .await
+        .expect(409);
+    assert_eq!(refused["blockers"][0]["code"], "contact_bounced");
+    // Bob unsubscribed, then opted in again through an opt-in request's button.
+    app.client
+        .post(url_of("bob@gmail.com"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("one-click");
+    let sup = app.get("/v1/suppressions", &ws.key).await.expect(200);
+    assert!(sup["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .any(|i| i["email"] == "bob@gmail.com" && i["reason"] == "unsubscribed"));
+    // An opt-in request never goes to someone who opted out...
+    let request = json!({
+        "name": "Ask", "kind": "opt_in_request",
+        "from": {"address": "hello@acme-mail.com"}, "subject": "May we?",
+        "template": {"layout": "plain", "html": "{% opt_in_button \"Yes\" %}"},
+    });
+    let m = app.post("/v1/messages", &ws.key, request).await.expect(201);
+    let blocked = app
+        .post(
+            &format!("/v1/messages/{}/send", m["id"].as_str().expect("id")),
+            &ws.key,
+            json!({}),
+        )
+        .await
+        .expect(409);
+    assert!(blocked["blockers"]
+        .as_array()
+        .expect("b")
+        .iter()
+        .any(|b| b["code"] == "no_eligible_recipients"));
+    // ...but a person may still press the button of an older one; that lifts the unsubscribe.
+    let bob = app
+        .get("/v1/contacts?email=bob@gmail.com", &ws.key)
+        .await
+        .expect(200)["items"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let body = json!({"to": {"id": bob}, "from": {"address": "hello@acme-mail.com"}, "subject": "Confirm",
+                      "template": {"layout": "plain", "html": "{% opt_in_button \"Yes, again\" %}"}});
+    let sent = app
+        .post("/v1/transactional", &ws.key, body)
+        .await
+        .expect(202);
+    let mid = sent["message_id"].as_str().expect("id").to_owned();
+    drained(&app, &ws.key, &mid).await;
+    let raws = captured(&app, &ws, &mid).await;
+    let parsed = MessageParser::default()
+        .parse(raws[0].as_bytes())
+        .expect("parses");
+    let url = link(
+        &parsed.body_html(0).expect("html"),
+        &format!("{}/optin/", app.base),
+    )
+    .expect("link");
+    assert_eq!(
+        app.client
+            .post(&url)
+            .send()
+            .await
+            .expect("confirm")
+            .status()
+            .as_u16(),
+        200
+    );
+    let sup = app.get("/v1/suppressions", &ws.key).await.expect(200);
+    assert!(!sup["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .any(|i| i["email"] == "bob@gmail.com"));
+    // Transactional mail to many is refused: it would be bulk mail without consent.
+    let mut bulk = marketing("Bulk", json!({"layout": "plain", "text": "x"}));
+    bulk["kind"] = json!("transactional");
+    let r = app.post("/v1/messages", &ws.key, bulk).await.expect(422);
+    assert_eq!(r["errors"][0]["pointer"], "/kind");
 }

@@ -231,7 +231,7 @@ pub fn rewrite_links(
         let tag = &html[tag_start..j];
         if let Some((value_start, value_end)) = find_href(tag) {
             let value = &tag[value_start..value_end];
-            let url = value.replace("&amp;", "&").replace("&#38;", "&");
+            let url = decode_entities(value);
             let lower = url.trim_start().to_ascii_lowercase();
             let web = lower.starts_with("http://") || lower.starts_with("https://");
             if web && !url.starts_with(own_prefix) {
@@ -243,6 +243,51 @@ pub fn rewrite_links(
         i = j;
     }
     out.push_str(&html[copied..]);
+    out
+}
+
+/// An attribute value as the browser reads it: character references decoded.
+fn decode_entities(value: &str) -> String {
+    if !value.contains('&') {
+        return value.to_owned();
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let end = tail[1..].find(';').map(|e| e + 1).filter(|e| *e <= 10);
+        let decoded = end.and_then(|end| {
+            let name = &tail[1..end];
+            let c = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                _ => {
+                    let num = name.strip_prefix('#')?;
+                    let code = match num.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => num.parse().ok()?,
+                    };
+                    char::from_u32(code)
+                }
+            }?;
+            Some((c, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -344,10 +389,12 @@ pub fn render_mail(
 
     // What the template shows itself is checked on the result, so a
     // placeholder inside a condition that was false still gets a footer.
+    // Only the template's own (visible, checked when compiled) placeholders
+    // count: the same text elsewhere, say in a comment, does not.
+    let places = t.places;
     let address_html = escaped(env.physical_address).replace('\n', "<br>");
-    let html_has_unsub = html.contains(&unsubscribe_url);
-    let html_has_address =
-        html.contains(&address_html) || html.contains(&escaped(env.physical_address));
+    let html_has_unsub = places.html_unsubscribe && html.contains(&unsubscribe_url);
+    let html_has_address = places.html_address && html.contains(&address_html);
     if !(html_has_unsub && html_has_address) {
         let footer = html_footer(
             (!html_has_address).then_some(env.physical_address),
@@ -356,8 +403,8 @@ pub fn render_mail(
         );
         html = inject_html_footer(&html, &footer);
     }
-    let text_has_unsub = text.contains(&unsubscribe_url);
-    let text_has_address = text.contains(env.physical_address);
+    let text_has_unsub = places.text_unsubscribe && text.contains(&unsubscribe_url);
+    let text_has_address = places.text_address && text.contains(env.physical_address);
     if !(text_has_unsub && text_has_address) {
         let footer = text_footer(
             (!text_has_address).then_some(env.physical_address),
@@ -427,4 +474,31 @@ pub fn render_mail(
         unsubscribe_url,
         raw,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_rewritten_with_their_html_references_decoded() {
+        let html = "<p><a href=\"https://shop.example/?a=1&amp;ref=a&#39;b&#x26;c\">x</a> <A HREF='https://own.example/u/t'>u</A> <a href=\"mailto:a@b.example\">m</a> <link href=\"https://cdn.example/s.css\"></p>";
+        let mut seen = Vec::new();
+        let out = rewrite_links(html, "https://own.example", |u| {
+            seen.push(u.to_owned());
+            "https://own.example/c/T".to_owned()
+        });
+        assert_eq!(seen, ["https://shop.example/?a=1&ref=a'b&c"]);
+        assert!(out.contains("<a href=\"https://own.example/c/T\">x</a>"));
+        assert!(out.contains("https://own.example/u/t"));
+        assert!(out.contains("mailto:a@b.example"));
+        assert!(
+            out.contains("https://cdn.example/s.css"),
+            "only <a> links: {out}"
+        );
+        assert_eq!(
+            decode_entities("a&bogus;b&#9999999999;&"),
+            "a&bogus;b&#9999999999;&"
+        );
+    }
 }

@@ -197,9 +197,7 @@ impl CompiledTemplate {
             }
         }
         let html_source = compose_html(input)?;
-        if source.layout == Layout::Custom {
-            check_hidden(&html_source)?;
-        }
+        check_hidden(&html_source)?;
         let text_source = match &source.text {
             Some(text) => text.clone(),
             None => html_to_text(&html_source),
@@ -837,6 +835,14 @@ mod tests {
         .expect_err("hidden");
         assert!(err.message.contains("unsubscribe link"), "{}", err.message);
         assert!(err.line.is_some());
+    }
+
+    #[test]
+    fn regression_hidden_placeholders_are_refused_in_every_layout() {
+        let mut plain = custom("<p>Hi</p><!-- {{ unsubscribe_url }} {{ physical_address }} -->");
+        plain.layout = Layout::Plain;
+        let err = compile(plain).expect_err("hidden in a comment");
+        assert!(err.message.contains("hidden"), "{}", err.message);
     }
 
     #[test]

@@ -104,7 +104,11 @@ impl DeliveryWorker {
             };
             match outcome {
                 Ok(Outcome::Worked(_)) => continue,
-                Ok(Outcome::Idle) => {}
+                Ok(Outcome::Idle) => {
+                    if let Err(e) = self.release_held().await {
+                        tracing::error!(error = %e, "delivery worker: could not release held mail");
+                    }
+                }
                 Err(e) => tracing::error!(error = %e, "delivery worker: batch failed; retrying"),
             }
             tokio::select! {
@@ -138,6 +142,21 @@ impl DeliveryWorker {
             }
             Err(e) => Ok(Err(e.to_string())),
         }
+    }
+
+    /// Returns held mail to the queue for every workspace that may send again.
+    pub async fn release_held(&self) -> Result<u64, StoreError> {
+        let store = &self.state.store;
+        let mut released = 0;
+        for ws in store.workspaces_with_held().await? {
+            let Some(workspace) = store.workspace(&ws).await? else {
+                continue;
+            };
+            if gate::evaluate(workspace.gate_input()).can_send() {
+                released += store.release_held(&ws).await?;
+            }
+        }
+        Ok(released)
     }
 
     /// Claims one batch of due deliveries and records an outcome for each.

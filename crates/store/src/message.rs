@@ -561,32 +561,14 @@ impl Store {
         let mut tx = self.write.begin().await?;
         for (delivery, outcome) in outcomes {
             let (state, reply) = match outcome {
-                DeliveryOutcome::Captured {
-                    recipient,
-                    subject,
-                    raw,
-                } => {
-                    sqlx::query(
-                        "INSERT INTO outbox (id, workspace_id, message_id, delivery_id, recipient, subject, raw, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(OutboxId::generate(now).as_str().to_owned())
-                    .bind(delivery.workspace_id.as_str().to_owned())
-                    .bind(delivery.message_id.as_str().to_owned())
-                    .bind(delivery.id.clone())
-                    .bind(recipient.clone())
-                    .bind(subject.clone())
-                    .bind(raw.clone())
-                    .bind(now.millis())
-                    .execute(&mut *tx)
-                    .await?;
-                    ("delivered", "captured".to_owned())
-                }
+                DeliveryOutcome::Captured { .. } => ("delivered", "captured".to_owned()),
                 DeliveryOutcome::Skipped { reason } => ("skipped", reason.clone()),
                 DeliveryOutcome::Held { reason } => ("held", reason.clone()),
                 DeliveryOutcome::Failed { reason } => ("failed", reason.clone()),
             };
-            sqlx::query(
+            // Only a delivery still leased to this worker is recorded: one
+            // whose lease ran out belongs to another worker now.
+            let done = sqlx::query(
                 "UPDATE deliveries SET state = $1, last_reply = $2, lease_until = NULL, updated_at = $3 \
                  WHERE id = $4 AND state = 'sending'",
             )
@@ -596,9 +578,56 @@ impl Store {
             .bind(delivery.id.clone())
             .execute(&mut *tx)
             .await?;
+            if done.rows_affected() == 0 {
+                continue;
+            }
+            if let DeliveryOutcome::Captured {
+                recipient,
+                subject,
+                raw,
+            } = outcome
+            {
+                sqlx::query(
+                    "INSERT INTO outbox (id, workspace_id, message_id, delivery_id, recipient, subject, raw, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(OutboxId::generate(now).as_str().to_owned())
+                .bind(delivery.workspace_id.as_str().to_owned())
+                .bind(delivery.message_id.as_str().to_owned())
+                .bind(delivery.id.clone())
+                .bind(recipient.clone())
+                .bind(subject.clone())
+                .bind(raw.clone())
+                .bind(now.millis())
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Workspaces that have held deliveries.
+    pub async fn workspaces_with_held(&self) -> Result<Vec<WorkspaceId>> {
+        let rows = sqlx::query("SELECT DISTINCT workspace_id FROM deliveries WHERE state = 'held'")
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let id = get_str(r, "workspace_id")?;
+                WorkspaceId::parse(&id).map_err(|_| corrupt("workspace id", &id))
+            })
+            .collect()
+    }
+
+    /// Whether the contact's delivery of a message was only captured (never
+    /// left this server).
+    pub async fn delivery_was_captured(&self, message: &str, contact: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM outbox WHERE delivery_id = $1")
+            .bind(format!("{message}.{contact}"))
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.is_some())
     }
 
     /// Returns a workspace's held deliveries to the queue (once it may send again).
@@ -732,9 +761,7 @@ impl Store {
         if let Some((email, hash)) = suppress {
             sqlx::query(
                 "INSERT INTO suppressions (workspace_id, email_hash, reason, source, created_at, email) \
-                 VALUES ($1, $2, 'unsubscribed', $3, $4, $5) ON CONFLICT (workspace_id, email_hash) DO UPDATE SET \
-                 reason = excluded.reason, source = excluded.source, created_at = excluded.created_at \
-                 WHERE suppressions.reason NOT IN ('unsubscribed', 'complained', 'erased')",
+                 VALUES ($1, $2, 'unsubscribed', $3, $4, $5) ON CONFLICT (workspace_id, email_hash) DO NOTHING",
             )
             .bind(ws.as_str().to_owned())
             .bind(hash.to_owned())
@@ -785,38 +812,38 @@ impl Store {
                 AttributeType::parse(&kind).ok_or_else(|| corrupt("attribute type", &kind))?;
             return Ok(Err(kind));
         }
-        let read = match self.backend {
-            Backend::Sqlite => {
-                "SELECT json(attributes) AS attributes FROM contacts WHERE workspace_id = $1 AND id = $2"
-            }
-            Backend::Postgres => {
-                "SELECT attributes::text AS attributes FROM contacts WHERE workspace_id = $1 AND id = $2"
-            }
-        };
-        let raw: String = sqlx::query(read)
-            .bind(ws.as_str().to_owned())
-            .bind(contact.as_str().to_owned())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("attributes")?;
-        let mut attributes: serde_json::Map<String, Value> =
-            serde_json::from_str(&raw).map_err(|_| corrupt("attributes", &raw))?;
-        attributes.insert(attribute.as_str().to_owned(), Value::Bool(true));
+        // Set in place, so a concurrent update of other attributes is kept.
         let write = match self.backend {
             Backend::Sqlite => {
-                "UPDATE contacts SET attributes = jsonb($1), updated_at = $2 WHERE workspace_id = $3 AND id = $4"
+                "UPDATE contacts SET attributes = jsonb_set(attributes, $1, json('true')), updated_at = $2 \
+                 WHERE workspace_id = $3 AND id = $4"
             }
             Backend::Postgres => {
-                "UPDATE contacts SET attributes = $1::jsonb, updated_at = $2 WHERE workspace_id = $3 AND id = $4"
+                "UPDATE contacts SET attributes = jsonb_set(attributes, ARRAY[$1::text], 'true'::jsonb), updated_at = $2 \
+                 WHERE workspace_id = $3 AND id = $4"
             }
         };
+        let key = match self.backend {
+            Backend::Sqlite => format!("$.\"{}\"", attribute.as_str()),
+            Backend::Postgres => attribute.as_str().to_owned(),
+        };
         sqlx::query(write)
-            .bind(Value::Object(attributes).to_string())
+            .bind(key)
             .bind(now.millis())
             .bind(ws.as_str().to_owned())
             .bind(contact.as_str().to_owned())
             .execute(&mut *tx)
             .await?;
+        // Opting in again is how a person lifts their own unsubscribe.
+        sqlx::query(
+            "DELETE FROM suppressions WHERE workspace_id = $1 AND reason = 'unsubscribed' AND email_hash = \
+             (SELECT email_hash FROM contacts WHERE workspace_id = $2 AND id = $3)",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(ws.as_str().to_owned())
+        .bind(contact.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(Ok(Some(appended)))
     }

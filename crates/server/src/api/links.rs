@@ -208,11 +208,13 @@ pub async fn unsubscribe(
         }
         (all, true)
     } else {
-        let picked: Vec<String> = chosen
+        let mut picked: Vec<String> = chosen
             .iter()
             .filter(|c| all_topics.iter().any(|t| t == *c))
             .map(|c| (*c).to_owned())
             .collect();
+        picked.sort();
+        picked.dedup();
         let everything = picked.len() == all_topics.len();
         (picked, everything)
     };
@@ -403,12 +405,27 @@ pub async fn opt_in(
         ..Evidence::default()
     };
     let evidence = evidence.checked().unwrap_or_default();
+    // A mail the capture transport only stored never reached the person:
+    // whoever pressed its button is not known to be them, and the ledger
+    // says so.
+    let captured = match state
+        .store
+        .delivery_was_captured(message.id.as_str(), t.contact.as_str())
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return internal(&e),
+    };
     let event = NewConsentEvent {
         contact_id: t.contact.clone(),
         action: ConsentAction::OptIn,
         topic,
         method: ConsentMethod::OptInLink,
-        actor: "recipient".to_owned(),
+        actor: if captured {
+            "captured-mail-reader".to_owned()
+        } else {
+            "recipient".to_owned()
+        },
         evidence,
     };
     match state

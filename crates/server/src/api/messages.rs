@@ -238,7 +238,8 @@ pub struct MessageView {
     pub name: String,
     pub kind: String,
     pub topic: String,
-    /// `draft`, `sending` (deliveries pending) or `sent`.
+    /// `draft`, `sending` (deliveries pending), `held` (the workspace may not
+    /// send now; kept, not lost) or `sent`.
     pub state: String,
     pub from: FromView,
     pub reply_to: Option<String>,
@@ -286,6 +287,8 @@ async fn view(state: &AppState, m: MessageRecord) -> ApiResult<MessageView> {
     let shown_state = match m.state.as_str() {
         "draft" => "draft",
         _ if pending > 0 => "sending",
+        // Kept until the workspace may send again.
+        _ if counts["held"] > 0 => "held",
         _ => "sent",
     };
     Ok(MessageView {
@@ -461,6 +464,15 @@ pub async fn create(
     ApiJson(req): ApiJson<MessageRequest>,
 ) -> ApiResult<(StatusCode, Json<MessageView>)> {
     caller.require(Permission::Send)?;
+    // Transactional mail needs no consent; sent to a filtered audience it
+    // would be bulk mail without an opt-in or List-Unsubscribe.
+    if req.kind == "transactional" {
+        return Err(ApiError::invalid_field(
+            "/kind",
+            "transactional mail goes to one contact at a time: use POST /v1/transactional; \
+             mail to many contacts is marketing (needs their opt-in) or an opt_in_request",
+        ));
+    }
     let composed = compose(&state, &caller, &req).await?;
     let saved = state
         .store
