@@ -47,9 +47,16 @@ CREATE TABLE messages (
     created_by TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
-    sent_at BIGINT
+    sent_at BIGINT,
+    -- The content screen's verdict when it was sent, and the operator's
+    -- review when that verdict was `review`.
+    screening TEXT,
+    review_state TEXT,
+    review_note TEXT,
+    reviewed_at BIGINT
 );
 CREATE INDEX messages_by_workspace ON messages(workspace_id, id);
+CREATE INDEX messages_by_review ON messages(review_state, id);
 
 -- One row per (message, contact); its id is derived from both, so queueing
 -- the same contact twice for one message is impossible.

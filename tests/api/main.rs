@@ -14,6 +14,7 @@
 //! - `imports`: CSV imports, provenance, scoring, quarantine and review
 //! - `messages`: audiences, templates, the compliance renderer, signed links,
 //!   unsubscribe and opt-in, sending and the capture outbox
+//! - `screening`: content screening in the send path and the operator's review
 //! - `cli`: the `sendwell` binary itself
 
 mod support;
@@ -28,4 +29,5 @@ mod isolation;
 mod keys;
 mod messages;
 mod privacy;
+mod screening;
 mod workspaces;

@@ -47,6 +47,14 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 50_000)]
         mails: u64,
     },
+    /// Screen every message of a corpus (parse + rules + classifier), one thread.
+    Screen {
+        #[arg(long, default_value = "../shared/corpus/content")]
+        corpus: std::path::PathBuf,
+        /// Passes over the corpus.
+        #[arg(long, default_value_t = 3)]
+        passes: u32,
+    },
     /// Count an audience over N imported contacts with a three-predicate filter.
     Audience {
         #[arg(long, default_value_t = 1_000_000)]
@@ -75,6 +83,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             database_url,
         } => contacts(count, batch, concurrency, database_url).await,
         BenchCommand::Render { mails } => crate::bench_mail::render(mails),
+        BenchCommand::Screen { corpus, passes } => crate::bench_mail::screen(&corpus, passes),
         BenchCommand::Audience {
             contacts,
             runs,

@@ -351,3 +351,59 @@ pub async fn audience(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Every file named in the corpus's labels.jsonl, read into memory.
+fn corpus_files(dir: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let labels = std::fs::read_to_string(dir.join("labels.jsonl"))
+        .with_context(|| format!("cannot read {}/labels.jsonl", dir.display()))?;
+    let mut files = Vec::new();
+    for line in labels.lines().filter(|l| !l.trim().is_empty()) {
+        let row: Value = serde_json::from_str(line)?;
+        let name = row["file"].as_str().context("a label without file")?;
+        files.push(std::fs::read(dir.join(name))?);
+    }
+    Ok(files)
+}
+
+pub fn screen(corpus: &std::path::Path, passes: u32) -> anyhow::Result<ExitCode> {
+    use sendwell_screen::content::{AuthoredMail, Screener};
+    let files = corpus_files(corpus)?;
+    let bytes: usize = files.iter().map(Vec::len).sum();
+    let n = files.len() as u64 * u64::from(passes.max(1));
+    // Baseline, same run: parsing alone.
+    let started = Instant::now();
+    let mut parsed = 0usize;
+    for _ in 0..passes.max(1) {
+        for f in &files {
+            parsed += usize::from(AuthoredMail::from_eml(f).is_some());
+        }
+    }
+    let parse = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut flagged = 0usize;
+    for _ in 0..passes.max(1) {
+        for f in &files {
+            if let Some(mail) = AuthoredMail::from_eml(f) {
+                let s = Screener::screen(&mail, &[]);
+                flagged += usize::from(s.verdict != sendwell_screen::content::ContentVerdict::Send);
+            }
+        }
+    }
+    let full = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({
+            "bench": "screen",
+            "messages": n,
+            "avg_message_bytes": bytes / files.len().max(1),
+            "threads": 1,
+            "seconds": round3(full),
+            "messages_per_second": (n as f64 / full).round(),
+            "baseline_parse_only_messages_per_second": (n as f64 / parse).round(),
+            "full_vs_parse_time_ratio": round3(full / parse),
+            "parsed": parsed,
+            "flagged": flagged,
+        })
+    );
+    Ok(ExitCode::SUCCESS)
+}

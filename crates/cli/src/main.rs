@@ -3,6 +3,7 @@
 mod bench;
 mod bench_mail;
 mod import;
+mod screen;
 mod send;
 
 use anyhow::Context;
@@ -85,6 +86,10 @@ enum Command {
     Send(send::SendArgs),
     /// Lists the mails the capture transport stored, or prints one raw.
     Outbox(send::OutboxArgs),
+    /// Screens saved messages (.eml): one JSON line per file with the verdict and every rule that fired.
+    Screen(screen::ScreenArgs),
+    /// Retrains the content screen's token classifier from a labelled corpus.
+    ScreenTrain(screen::TrainArgs),
     /// Measure throughput; prints one JSON line.
     Bench {
         #[command(subcommand)]
@@ -280,6 +285,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::import(args).await,
         Command::Send(args) => send::send(args).await,
         Command::Outbox(args) => send::outbox(args).await,
+        Command::Screen(args) => screen::screen(args),
+        Command::ScreenTrain(args) => screen::train(args),
     }
 }
 

@@ -272,8 +272,9 @@ fn words(text: &str) -> Vec<String> {
 }
 
 /// Cyrillic and Greek letters that look like Latin ones, folded so
-/// "Pаypal" with a Cyrillic а still reads as PayPal.
-fn fold_lookalike(c: char) -> char {
+/// "Pаypal" with a Cyrillic а still reads as PayPal. Other characters are
+/// returned unchanged.
+pub fn fold_lookalike(c: char) -> char {
     match c {
         'а' | 'А' | 'α' | 'Α' => 'a',
         'е' | 'Е' | 'ε' | 'Ε' => 'e',
@@ -530,29 +531,38 @@ fn brands_named(facts: &SenderFacts) -> Vec<&'static Brand> {
         .from_address
         .rsplit_once('@')
         .map_or(facts.from_address, |(local, _)| local);
-    let texts = [facts.from_name.unwrap_or(""), local];
+    // Split and join once, not once per brand: this runs for every message
+    // screened.
+    let texts = [words(facts.from_name.unwrap_or("")), words(local)];
+    let runs = [key_runs(&texts[0]), key_runs(&texts[1])];
     BRANDS
         .iter()
-        .filter(|brand| texts.iter().any(|text| names_brand(&words(text), brand)))
+        .filter(|brand| {
+            texts.iter().zip(&runs).any(|(words, runs)| {
+                runs.iter().any(|(joined, start, end)| {
+                    brand.keys.contains(&joined.as_str())
+                        && in_context(words, *start, *end, brand.context)
+                })
+            })
+        })
         .collect()
 }
 
-fn names_brand(words: &[String], brand: &Brand) -> bool {
+/// Every run of adjacent words short enough to be a brand key, joined
+/// ("pay" + "pal"), with where it starts and ends in `words`.
+fn key_runs(words: &[String]) -> Vec<(String, usize, usize)> {
+    let mut runs = Vec::new();
     for start in 0..words.len() {
         let mut joined = String::new();
-        for end in start..words.len() {
-            joined.push_str(&words[end]);
+        for (end, word) in words.iter().enumerate().skip(start) {
+            joined.push_str(word);
             if joined.len() > LONGEST_KEY {
                 break;
             }
-            if brand.keys.contains(&joined.as_str())
-                && in_context(words, start, end + 1, brand.context)
-            {
-                return true;
-            }
+            runs.push((joined.clone(), start, end + 1));
         }
     }
-    false
+    runs
 }
 
 /// Whether the brand key found at `words[start..end]` names the brand, given
@@ -567,6 +577,58 @@ fn in_context(words: &[String], start: usize, end: usize, context: Context) -> b
             words.len() > end - start && words[..start].iter().chain(&words[end..]).all(is_role)
         }
     }
+}
+
+/// The brands a free text (a subject, a sentence) names, each once, in
+/// table order, as people write them ("PayPal"). A made-up brand word counts
+/// anywhere; a brand that is also an ordinary word or a first name only
+/// right beside a sender-role word ("your Apple ID", "Amazon account", "Chase
+/// Bank"), so "apple pie" and "Chase Thompson" name none.
+pub fn brands_mentioned(text: &str) -> Vec<&'static str> {
+    let words = words(text);
+    let runs = key_runs(&words);
+    let role =
+        |w: &String| ROLE_WORDS.contains(&w.as_str()) && !MENTION_FILLERS.contains(&w.as_str());
+    let beside_role = |start: usize, end: usize| {
+        (start > 0 && role(&words[start - 1])) || words.get(end).is_some_and(role)
+    };
+    BRANDS
+        .iter()
+        .filter(|brand| {
+            runs.iter().any(|(joined, start, end)| {
+                brand.keys.contains(&joined.as_str())
+                    && (brand.context == Context::None || beside_role(*start, *end))
+            })
+        })
+        .map(|brand| brand.name)
+        .collect()
+}
+
+/// Role words too common beside any word to make a mention a brand's.
+const MENTION_FILLERS: &[&str] = &[
+    "the", "your", "at", "by", "from", "via", "no", "not", "do", "plus", "store", "shop",
+];
+
+/// The brand (as people write it) a domain belongs to, by the label before
+/// its public suffix: `PayPal` for `www.paypal.co.uk`.
+pub fn brand_of_domain(domain: &str) -> Option<&'static str> {
+    let label = registrable_label(domain)?;
+    BRANDS
+        .iter()
+        .find(|brand| brand.labels.contains(&label.as_str()))
+        .map(|brand| brand.name)
+}
+
+/// Whether one of `domains` belongs to the brand named `brand` (a name
+/// returned by [`brands_mentioned`] or [`brand_of_domain`]).
+pub fn brand_owned_by(brand: &str, domains: &[&str]) -> bool {
+    let Some(brand) = BRANDS.iter().find(|b| b.name == brand) else {
+        return false;
+    };
+    domains
+        .iter()
+        .filter_map(|domain| registrable_label(domain))
+        .any(|label| brand.labels.contains(&label.as_str()))
 }
 
 // ---------------------------------------------------------------------------
@@ -904,6 +966,35 @@ mod tests {
             assert!(name_problems(name, "news@acme.test").is_empty(), "{name}");
         }
         assert!(check_sender(&facts(None, "chase@acme.test", "Hi")).is_empty());
+    }
+
+    #[test]
+    fn brands_mentioned_in_free_text() {
+        assert_eq!(
+            brands_mentioned("Your PayPal account is limited"),
+            vec!["PayPal"]
+        );
+        assert_eq!(brands_mentioned("Confirm your Apple ID"), vec!["Apple"]);
+        assert_eq!(brands_mentioned("Chase Bank alert"), vec!["Chase"]);
+        for text in [
+            "Apple pie recipes for the autumn",
+            "The apple harvest is in",
+            "Chase Thompson joins the team",
+            "Ups and downs of the market",
+        ] {
+            assert!(brands_mentioned(text).is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn domains_of_brands() {
+        assert_eq!(brand_of_domain("www.paypal.co.uk"), Some("PayPal"));
+        assert_eq!(brand_of_domain("accounts.google.com"), Some("Google"));
+        assert_eq!(brand_of_domain("paypal.com.evil.example"), None);
+        assert_eq!(brand_of_domain("acme.test"), None);
+        assert!(brand_owned_by("PayPal", &["acme.test", "mail.paypal.com"]));
+        assert!(!brand_owned_by("PayPal", &["paypal-secure.com"]));
+        assert!(!brand_owned_by("Nobody", &["paypal.com"]));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod address;
 pub mod authenticity;
+pub mod content;
 pub mod dns;
 pub mod score;
 

@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use crate::api::{
-    addresses, consent, contacts, guidelines, health, imports, keys, messages, operator,
+    addresses, consent, contacts, guidelines, health, imports, keys, messages, operator, reviews,
     suppressions, templates, workspace,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -73,6 +73,9 @@ use utoipa::{Modify, OpenApi};
         messages::transactional,
         messages::outbox,
         messages::outbox_raw,
+        reviews::list,
+        reviews::approve,
+        reviews::reject,
     ),
     modifiers(&BearerAuth)
 )]

@@ -69,6 +69,13 @@ pub struct MessageRecord {
     pub created_by: String,
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
+    /// The content screen's report, stored when the message was sent.
+    pub screening: Option<Value>,
+    /// `pending`, `approved` or `rejected` when the screen asked for review.
+    pub review_state: Option<String>,
+    /// The operator's note, which the workspace sees.
+    pub review_note: Option<String>,
+    pub reviewed_at: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -151,7 +158,7 @@ pub struct LinkEvent<'a> {
 const TEMPLATE_COLUMNS: &str = "id, name, layout, source, warnings, created_at, updated_at";
 const MESSAGE_COLUMNS: &str = "id, workspace_id, name, kind, topic, from_name, from_address, reply_to, \
      subject, template, audience, opt_in_attribute, track_clicks, track_opens, data, state, queued, \
-     created_by, created_at, sent_at";
+     created_by, created_at, sent_at, screening, review_state, review_note, reviewed_at";
 
 fn json_column(row: &AnyRow, col: &str) -> Result<Value> {
     let raw = get_str(row, col)?;
@@ -205,6 +212,10 @@ fn message_from(row: &AnyRow) -> Result<MessageRecord> {
         created_by: get_str(row, "created_by")?,
         created_at: get_ts(row, "created_at")?,
         sent_at: get_opt_ts(row, "sent_at")?,
+        screening: opt_json_column(row, "screening")?,
+        review_state: get_opt_str(row, "review_state")?,
+        review_note: get_opt_str(row, "review_note")?,
+        reviewed_at: get_opt_ts(row, "reviewed_at")?,
     })
 }
 
@@ -402,14 +413,18 @@ impl Store {
         &self,
         id: &MessageId,
         spec: &AudienceSpec<'_>,
+        screening: &Value,
+        review: bool,
     ) -> Result<std::result::Result<i64, QueueError>> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
         let claimed = sqlx::query(
-            "UPDATE messages SET state = 'queued', sent_at = $1, updated_at = $1 \
-             WHERE workspace_id = $2 AND id = $3 AND state = 'draft'",
+            "UPDATE messages SET state = 'queued', sent_at = $1, updated_at = $1, screening = $2, review_state = $3 \
+             WHERE workspace_id = $4 AND id = $5 AND state = 'draft'",
         )
         .bind(now.millis())
+        .bind(to_json_text(screening))
+        .bind(review.then(|| "pending".to_owned()))
         .bind(spec.workspace.as_str().to_owned())
         .bind(id.as_str().to_owned())
         .execute(&mut *tx)
@@ -438,7 +453,12 @@ impl Store {
         sql.text(id.as_str());
         sql.push(", c.id, ");
         sql.text(spec.kind.as_str());
-        sql.push(", 'queued', 0, ");
+        // Held in `review` until the operator approves the content.
+        sql.push(if review {
+            ", 'review', 0, "
+        } else {
+            ", 'queued', 0, "
+        });
         sql.int(now.millis());
         sql.push(", ");
         sql.int(now.millis());
@@ -466,6 +486,8 @@ impl Store {
         ws: &WorkspaceId,
         new: &NewMessage,
         contact: &ContactId,
+        screening: &Value,
+        review: bool,
     ) -> Result<(MessageRecord, String)> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
@@ -473,22 +495,30 @@ impl Store {
         let delivery_id = format!("{}.{}", message.id, contact);
         sqlx::query(
             "INSERT INTO deliveries (id, workspace_id, message_id, contact_id, kind, state, attempts, \
-             next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6)",
+             next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, $7)",
         )
         .bind(delivery_id.clone())
         .bind(ws.as_str().to_owned())
         .bind(message.id.as_str().to_owned())
         .bind(contact.as_str().to_owned())
         .bind(new.kind.as_str())
+        .bind(if review { "review" } else { "queued" })
         .bind(now.millis())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE messages SET state = 'queued', queued = 1, sent_at = $1 WHERE id = $2")
-            .bind(now.millis())
-            .bind(message.id.as_str().to_owned())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE messages SET state = 'queued', queued = 1, sent_at = $1, screening = $2, review_state = $3 \
+             WHERE id = $4",
+        )
+        .bind(now.millis())
+        .bind(to_json_text(screening))
+        .bind(review.then(|| "pending".to_owned()))
+        .bind(message.id.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
+        message.screening = Some(screening.clone());
+        message.review_state = review.then(|| "pending".to_owned());
         message.state = "queued".to_owned();
         message.queued = 1;
         message.sent_at = Some(now);
@@ -605,6 +635,76 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Messages waiting for the operator's content review, oldest first.
+    pub async fn messages_in_review(
+        &self,
+        state: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MessageRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE review_state = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(state.to_owned())
+        .bind(after.unwrap_or("").to_owned())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(message_from).collect()
+    }
+
+    /// The operator's decision on a message in review: approved mail is
+    /// queued, rejected mail is skipped with the note as its reason. Both or
+    /// neither; `None` when the message is not waiting for review.
+    pub async fn decide_review(
+        &self,
+        id: &MessageId,
+        approve: bool,
+        note: &str,
+    ) -> Result<Option<MessageRecord>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE messages SET review_state = $1, review_note = $2, reviewed_at = $3, updated_at = $3 \
+             WHERE id = $4 AND review_state = 'pending'",
+        )
+        .bind(if approve { "approved" } else { "rejected" })
+        .bind(note.to_owned())
+        .bind(now.millis())
+        .bind(id.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let (state, reply) = if approve {
+            ("queued", None)
+        } else {
+            (
+                "skipped",
+                Some(format!("content rejected by the operator: {note}")),
+            )
+        };
+        sqlx::query(
+            "UPDATE deliveries SET state = $1, last_reply = $2, next_attempt_at = $3, updated_at = $3 \
+             WHERE message_id = $4 AND state = 'review'",
+        )
+        .bind(state)
+        .bind(reply)
+        .bind(now.millis())
+        .bind(id.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
+        ))
+        .bind(id.as_str().to_owned())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(message_from(&row)?))
     }
 
     /// Workspaces that have held deliveries.
@@ -944,7 +1044,7 @@ async fn insert_message(
     let id = MessageId::generate(now);
     sqlx::query(&format!(
         "INSERT INTO messages ({MESSAGE_COLUMNS}, updated_at) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', 0, $16, $17, NULL, $18)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', 0, $16, $17, NULL, NULL, NULL, NULL, NULL, $18)"
     ))
     .bind(id.as_str().to_owned())
     .bind(ws.as_str().to_owned())
@@ -987,5 +1087,9 @@ async fn insert_message(
         created_by: new.created_by.clone(),
         created_at: now,
         sent_at: None,
+        screening: None,
+        review_state: None,
+        review_note: None,
+        reviewed_at: None,
     })
 }

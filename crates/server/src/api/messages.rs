@@ -28,6 +28,7 @@ use sendwell_core::{
 };
 use sendwell_mail::{render_mail, Envelope, MailLinks, Recipient};
 use sendwell_screen::authenticity::{check_sender, AuthenticityProblem, SenderFacts};
+use sendwell_screen::content::{AuthoredMail, ContentVerdict, Screener, Screening};
 use sendwell_store::{
     AudienceCounts, AudienceSpec, MessageRecord, NewMessage, QueueError, SampleContact,
 };
@@ -238,8 +239,10 @@ pub struct MessageView {
     pub name: String,
     pub kind: String,
     pub topic: String,
-    /// `draft`, `sending` (deliveries pending), `held` (the workspace may not
-    /// send now; kept, not lost) or `sent`.
+    /// `draft`, `in_review` (an operator checks the content first),
+    /// `rejected` (the operator refused it; see `review.note`), `sending`
+    /// (deliveries pending), `held` (the workspace may not send now; kept,
+    /// not lost) or `sent`.
     pub state: String,
     pub from: FromView,
     pub reply_to: Option<String>,
@@ -258,6 +261,20 @@ pub struct MessageView {
     pub events: BTreeMap<String, i64>,
     pub created_at: String,
     pub sent_at: Option<String>,
+    /// The content screen's report when the message was sent.
+    #[schema(value_type = Object)]
+    pub screening: Option<Value>,
+    /// The operator's content review, when the screen asked for one.
+    pub review: Option<ReviewView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewView {
+    /// `pending`, `approved` or `rejected`.
+    pub state: String,
+    /// The operator's note.
+    pub note: Option<String>,
+    pub reviewed_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -267,6 +284,7 @@ pub struct FromView {
 }
 
 const DELIVERY_STATES: &[&str] = &[
+    "review",
     "queued",
     "sending",
     "delivered",
@@ -286,6 +304,8 @@ async fn view(state: &AppState, m: MessageRecord) -> ApiResult<MessageView> {
     let pending = counts["queued"] + counts["sending"] + counts["deferred"];
     let shown_state = match m.state.as_str() {
         "draft" => "draft",
+        _ if m.review_state.as_deref() == Some("pending") => "in_review",
+        _ if m.review_state.as_deref() == Some("rejected") => "rejected",
         _ if pending > 0 => "sending",
         // Kept until the workspace may send again.
         _ if counts["held"] > 0 => "held",
@@ -313,6 +333,12 @@ async fn view(state: &AppState, m: MessageRecord) -> ApiResult<MessageView> {
         events,
         created_at: m.created_at.to_rfc3339(),
         sent_at: m.sent_at.map(|t| t.to_rfc3339()),
+        screening: m.screening,
+        review: m.review_state.map(|state| ReviewView {
+            state,
+            note: m.review_note,
+            reviewed_at: m.reviewed_at.map(|t| t.to_rfc3339()),
+        }),
     })
 }
 
@@ -354,6 +380,8 @@ async fn resolve_template(state: &AppState, ws: &WorkspaceId, value: &Value) -> 
 
 struct Composed {
     new: NewMessage,
+    /// The message as it would be stored, for checks before storing it.
+    probe: MessageRecord,
 }
 
 async fn compose(
@@ -449,9 +477,13 @@ async fn compose(
         created_by: new.created_by.clone(),
         created_at: state.store.now(),
         sent_at: None,
+        screening: None,
+        review_state: None,
+        review_note: None,
+        reviewed_at: None,
     };
     compile_message(&probe, &names).map_err(|e| template_error(e, "/template"))?;
-    Ok(Composed { new })
+    Ok(Composed { new, probe })
 }
 
 /// Composes a message (sender or admin). It is a draft until sent.
@@ -584,6 +616,10 @@ pub struct PreflightReport {
     pub compliance: Option<ComplianceView>,
     pub template_warnings: Vec<Finding>,
     pub authenticity: Vec<Finding>,
+    /// The content screen's verdict on a sample mail: `send`, `review`
+    /// (an operator looks first) or `block`, with every rule that fired.
+    #[schema(value_type = Object)]
+    pub content: Option<Screening>,
 }
 
 fn authenticity_blocks(p: &AuthenticityProblem) -> bool {
@@ -677,6 +713,7 @@ async fn report(state: &AppState, m: &MessageRecord) -> ApiResult<PreflightRepor
     });
     let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
     let mut template_warnings = Vec::new();
+    let mut content: Option<Screening> = None;
     let compliance = match prepare(m.clone(), &names) {
         Err(e) => {
             blockers.push(Finding {
@@ -760,6 +797,28 @@ async fn report(state: &AppState, m: &MessageRecord) -> ApiResult<PreflightRepor
                     None
                 }
                 Ok(mail) => {
+                    // The screen judges what the workspace wrote: the same
+                    // mail without click tracking or the open pixel.
+                    let untracked = Envelope {
+                        track_clicks: false,
+                        track_opens: false,
+                        ..envelope.clone()
+                    };
+                    if let Ok(plain) = render_mail(
+                        &prepared.template,
+                        &untracked,
+                        &recipient,
+                        &links,
+                        &format!("preflight@{host}"),
+                    ) {
+                        content = Some(screen_rendered(
+                            state,
+                            m,
+                            &plain.subject,
+                            &plain.text,
+                            &plain.html,
+                        ));
+                    }
                     let raw = String::from_utf8_lossy(&mail.raw);
                     let head = raw
                         .split("\r\n\r\n")
@@ -798,7 +857,40 @@ async fn report(state: &AppState, m: &MessageRecord) -> ApiResult<PreflightRepor
             }
         }
     };
+    if let Some(screening) = &content {
+        match screening.verdict {
+            ContentVerdict::Block => {
+                for hit in &screening.hits {
+                    blockers.push(Finding {
+                        code: format!("content.{}", hit.rule),
+                        message: format!("{} (\"{}\")", hit.explanation, hit.snippet),
+                    });
+                }
+                if screening.hits.is_empty() {
+                    blockers.push(Finding {
+                        code: "content_blocked".to_owned(),
+                        message: "The content screen blocks this message.".to_owned(),
+                    });
+                }
+            }
+            ContentVerdict::Review => warnings.push(Finding {
+                code: "content_review".to_owned(),
+                message: format!(
+                    "The content screen asks an operator to review this message before it goes out (score {:.1}): {}",
+                    screening.score,
+                    screening
+                        .hits
+                        .iter()
+                        .map(|h| h.explanation.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            }),
+            ContentVerdict::Send => {}
+        }
+    }
     Ok(PreflightReport {
+        content,
         ready: blockers.is_empty(),
         blockers,
         warnings,
@@ -807,6 +899,37 @@ async fn report(state: &AppState, m: &MessageRecord) -> ApiResult<PreflightRepor
         template_warnings,
         authenticity,
     })
+}
+
+/// Screens a rendered mail's authored content. sendwell's own links (the
+/// unsubscribe link of the footer, opt-in buttons) are not the workspace's
+/// writing: they are taken out first, so a server reached by IP address in
+/// development does not look like a phishing link.
+pub(crate) fn screen_rendered(
+    state: &AppState,
+    m: &MessageRecord,
+    subject: &str,
+    text: &str,
+    html: &str,
+) -> Screening {
+    const OWN: &str = "https://sendwell.invalid";
+    let base = state.public_url();
+    let text = text.replace(base, OWN);
+    let html = html.replace(base, OWN);
+    let mut mail = AuthoredMail::from_parts(
+        m.from_name.as_deref(),
+        &m.from_address,
+        subject,
+        &text,
+        Some(&html),
+    );
+    mail.links.retain(|l| !l.href.starts_with(OWN));
+    let own = m
+        .from_address
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or("");
+    Screener::screen(&mail, &[own, "sendwell.invalid"])
 }
 
 fn html_escape_min(text: &str) -> String {
@@ -836,6 +959,10 @@ pub async fn preflight(
 pub struct SendResponse {
     pub id: String,
     pub queued: i64,
+    /// `pending` when the content screen asked for review: the deliveries
+    /// wait until an operator approves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<String>,
 }
 
 fn blocked(blockers: Vec<Finding>) -> ApiError {
@@ -886,7 +1013,20 @@ pub async fn send(
         topic: &m.topic,
         opt_in_request_interval_days: state.opt_in_request_interval_days(),
     };
-    match state.store.queue_message(&m.id, &spec).await? {
+    let screening = r
+        .content
+        .as_ref()
+        .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
+    let review = r
+        .content
+        .as_ref()
+        .is_some_and(|c| c.verdict == ContentVerdict::Review);
+    match state
+        .store
+        .queue_message(&m.id, &spec, &screening, review)
+        .await?
+    {
         Ok(queued) => {
             state.notify_queued();
             Ok((
@@ -894,6 +1034,7 @@ pub async fn send(
                 Json(SendResponse {
                     id: m.id.to_string(),
                     queued,
+                    review: review.then(|| "pending".to_owned()),
                 }),
             ))
         }
@@ -947,6 +1088,74 @@ pub struct TransactionalResponse {
     pub message_id: String,
     pub delivery_id: String,
     pub queued: i64,
+    /// `pending` when the content screen asked for an operator's review first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<String>,
+}
+
+/// Renders the message for one contact without tracking and screens it.
+async fn screen_for_contact(
+    state: &AppState,
+    workspace: &sendwell_store::Workspace,
+    m: &MessageRecord,
+    contact_id: &ContactId,
+) -> ApiResult<Screening> {
+    let schema = state.store.schema(&workspace.id).await?;
+    let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
+    let prepared = prepare(m.clone(), &names).map_err(|e| template_error(e, "/template"))?;
+    let contact = state
+        .store
+        .contact(&workspace.id, contact_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The contact no longer exists."))?;
+    let email = contact.email.clone().unwrap_or_default();
+    let address = workspace.physical_address.clone().unwrap_or_default();
+    let host = state.public_host();
+    let now = state.store.now();
+    let envelope = Envelope {
+        from: &prepared.from,
+        reply_to: prepared.reply_to.as_ref(),
+        kind: m.kind,
+        topic: &m.topic,
+        workspace_id: workspace.id.as_str(),
+        workspace_name: &workspace.name,
+        physical_address: &address,
+        host: &host,
+        track_clicks: false,
+        track_opens: false,
+        date: now,
+    };
+    let links = MailLinks {
+        signer: state.links(),
+        base_url: state.public_url(),
+        workspace: workspace.id.as_str(),
+        contact: contact.id.as_str(),
+        message: m.id.as_str(),
+        now,
+    };
+    let recipient = Recipient {
+        contact_id: contact.id.as_str(),
+        email: &email,
+        name: contact.name.as_deref(),
+        external_id: contact.external_id.as_deref(),
+        attributes: &contact.attributes,
+        data: m.data.as_ref().and_then(|d| d.as_object()),
+    };
+    let mail = render_mail(
+        &prepared.template,
+        &envelope,
+        &recipient,
+        &links,
+        &format!("screen@{host}"),
+    )
+    .map_err(|e| ApiError::invalid_field("/template", e.to_string()))?;
+    Ok(screen_rendered(
+        state,
+        m,
+        &mail.subject,
+        &mail.text,
+        &mail.html,
+    ))
 }
 
 /// Sends one transactional mail to one contact at once (sender or admin).
@@ -1066,9 +1275,26 @@ pub async fn transactional(
             ),
         }]));
     }
+    // Screened for this contact, with this call's data, before anything is stored.
+    composed.probe.data = composed.new.data.clone();
+    let screening = screen_for_contact(&state, &workspace, &composed.probe, &contact_id).await?;
+    if screening.verdict == ContentVerdict::Block {
+        return Err(blocked(
+            screening
+                .hits
+                .iter()
+                .map(|hit| Finding {
+                    code: format!("content.{}", hit.rule),
+                    message: format!("{} (\"{}\")", hit.explanation, hit.snippet),
+                })
+                .collect(),
+        ));
+    }
+    let review = screening.verdict == ContentVerdict::Review;
+    let screening = serde_json::to_value(&screening).map_err(|e| ApiError::internal(&e))?;
     let (message, delivery_id) = state
         .store
-        .queue_single(&ws, &composed.new, &contact_id)
+        .queue_single(&ws, &composed.new, &contact_id, &screening, review)
         .await?;
     state.notify_queued();
     Ok((
@@ -1077,6 +1303,7 @@ pub async fn transactional(
             message_id: message.id.to_string(),
             delivery_id,
             queued: 1,
+            review: review.then(|| "pending".to_owned()),
         }),
     ))
 }

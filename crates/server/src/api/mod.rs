@@ -12,6 +12,7 @@ pub mod keys;
 pub mod links;
 pub mod messages;
 pub mod operator;
+pub mod reviews;
 pub mod suppressions;
 pub mod templates;
 pub mod workspace;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(templates::routes())
         .merge(messages::routes())
         .merge(links::routes())
+        .merge(reviews::routes())
         .fallback(|| async {
             ApiError::not_found("There is no such endpoint; GET /openapi.json lists them all.")
         })

@@ -1,0 +1,170 @@
+//! The operator's content review queue: messages the content screen judged
+//! `review` wait here; the operator approves (the deliveries go out) or
+//! rejects them with a note the workspace sees.
+
+use super::page_limit;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery, OperatorCaller};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sendwell_core::text::Label;
+use sendwell_core::MessageId;
+use sendwell_store::MessageRecord;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/operator/reviews", get(list))
+        .route("/v1/operator/reviews/{id}/approve", post(approve))
+        .route("/v1/operator/reviews/{id}/reject", post(reject))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewQuery {
+    /// `pending` (default), `approved` or `rejected`.
+    pub state: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewItem {
+    pub message_id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub kind: String,
+    pub from: String,
+    pub subject: String,
+    /// The screen's verdict, score and every rule that fired.
+    #[schema(value_type = Object)]
+    pub screening: Option<Value>,
+    pub queued: i64,
+    pub state: String,
+    pub note: Option<String>,
+    pub sent_at: Option<String>,
+}
+
+impl ReviewItem {
+    fn from(m: MessageRecord) -> Self {
+        Self {
+            message_id: m.id.to_string(),
+            workspace_id: m.workspace_id.to_string(),
+            name: m.name,
+            kind: m.kind.as_str().to_owned(),
+            from: match m.from_name {
+                Some(n) => format!("{n} <{}>", m.from_address),
+                None => m.from_address,
+            },
+            subject: m.subject,
+            screening: m.screening,
+            queued: m.queued,
+            state: m.review_state.unwrap_or_default(),
+            note: m.review_note,
+            sent_at: m.sent_at.map(|t| t.to_rfc3339()),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewPage {
+    pub items: Vec<ReviewItem>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// What the operator found; the workspace sees it.
+    pub note: String,
+}
+
+/// Messages waiting for (or decided in) content review.
+#[utoipa::path(get, path = "/v1/operator/reviews", tag = "operator", security(("bearer" = [])),
+    params(ReviewQuery), responses((status = 200, body = ReviewPage)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    ApiQuery(query): ApiQuery<ReviewQuery>,
+) -> ApiResult<Json<ReviewPage>> {
+    let wanted = query.state.as_deref().unwrap_or("pending");
+    if !["pending", "approved", "rejected"].contains(&wanted) {
+        return Err(ApiError::invalid_field(
+            "/state",
+            format!("state '{wanted}' is not one of pending, approved, rejected"),
+        ));
+    }
+    let limit = page_limit(query.limit)?;
+    let mut items = state
+        .store
+        .messages_in_review(wanted, query.cursor.as_deref(), limit + 1)
+        .await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(usize::try_from(limit).unwrap_or(50));
+    let next_cursor = if more {
+        items.last().map(|m| m.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(ReviewPage {
+        items: items.into_iter().map(ReviewItem::from).collect(),
+        next_cursor,
+    }))
+}
+
+async fn decide(
+    state: &AppState,
+    id: &str,
+    approve: bool,
+    note: &str,
+) -> ApiResult<Json<ReviewItem>> {
+    let id = MessageId::parse(id).map_err(|e| ApiError::not_found(e.to_string()))?;
+    let note = Label::parse("note", note, 2000)
+        .map_err(|e| ApiError::invalid_field("/note", e.to_string()))?;
+    match state
+        .store
+        .decide_review(&id, approve, note.as_str())
+        .await?
+    {
+        Some(m) => {
+            if approve {
+                state.notify_queued();
+            }
+            Ok(Json(ReviewItem::from(m)))
+        }
+        None => Err(ApiError::conflict(
+            "not-in-review",
+            format!("Message {id} is not waiting for review (it may have been decided already)."),
+        )),
+    }
+}
+
+/// Approves a message in review: its deliveries are queued.
+#[utoipa::path(post, path = "/v1/operator/reviews/{id}/approve", tag = "operator", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = Decision,
+    responses((status = 200, body = ReviewItem), (status = 409, body = crate::error::Problem)))]
+pub async fn approve(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<Decision>,
+) -> ApiResult<Json<ReviewItem>> {
+    decide(&state, &id, true, &req.note).await
+}
+
+/// Rejects a message in review: nothing is sent and the workspace sees the note.
+#[utoipa::path(post, path = "/v1/operator/reviews/{id}/reject", tag = "operator", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = Decision,
+    responses((status = 200, body = ReviewItem), (status = 409, body = crate::error::Problem)))]
+pub async fn reject(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<Decision>,
+) -> ApiResult<Json<ReviewItem>> {
+    decide(&state, &id, false, &req.note).await
+}
