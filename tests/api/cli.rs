@@ -266,3 +266,52 @@ async fn send_composes_checks_and_sends_and_outbox_lists_and_prints_the_mails() 
     );
     assert!(raw.contains("Subject: Hello Ann"), "{raw}");
 }
+
+#[test]
+fn screen_prints_one_json_line_per_file_with_verdict_and_hits() {
+    let dir = tempfile::tempdir().expect("dir");
+    let scam = dir.path().join("scam.eml");
+    let sale = dir.path().join("sale.eml");
+    std::fs::write(
+        &scam,
+        "From: Barrister James <james@lawyer-mail.com>\r\nSubject: Confidential: your inheritance\r\n\r\n\
+         I am the solicitor of your long-lost relative, who left an inheritance of $15,500,000 in a Swiss bank \
+         account. As next of kin you receive 40% of the funds. Send your bank account number and a processing \
+         fee of $450 to release the transfer. Keep this strictly confidential.\r\n",
+    )
+    .expect("write");
+    std::fs::write(
+        &sale,
+        "From: Acme <news@acme-mail.com>\r\nSubject: Spring sale: 30% off this weekend\r\n\r\n\
+         Our spring sale starts Friday: 30% off everything in the shop until Sunday with the code SPRING30.\r\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_sendwell"))
+        .arg("screen")
+        .arg(&scam)
+        .arg(&sale)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a file that is not `send` gives exit code 1"
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["file"], scam.display().to_string());
+    assert_eq!(lines[0]["verdict"], "block");
+    assert!(lines[0]["score"].as_f64().expect("score") >= 10.0);
+    let hit = &lines[0]["hits"][0];
+    for key in ["rule", "explanation", "snippet"] {
+        assert!(
+            hit[key].as_str().is_some_and(|s| !s.is_empty()),
+            "{key} in {hit}"
+        );
+    }
+    assert_eq!(lines[1]["verdict"], "send", "{}", lines[1]);
+    assert_eq!(lines[1]["hits"].as_array().expect("hits").len(), 0);
+}
