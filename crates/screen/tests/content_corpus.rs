@@ -175,7 +175,7 @@ fn shipped_model_is_up_to_date() {
     assert!(trained_on >= 3000, "trained on {trained_on} messages only");
     assert!(
         &model == Model::embedded(),
-        "data/content_model.txt is stale: regenerate it with `sendwell screen train --corpus \
+        "data/content_model.txt is stale: regenerate it with `sendwell screen-train --corpus \
          ../shared/corpus/content` (or `SENDWELL_WRITE_MODEL=1 cargo test --release -p \
          sendwell-screen --test content_corpus -- --ignored write_shipped_model`)"
     );

@@ -147,7 +147,7 @@ impl Model {
         out.push_str(
             "# sendwell content classifier: token counts from the development corpus\n\
              # (SpamAssassin public corpus 2002-2005, data PDDL-1.0, contents CC0).\n\
-             # Regenerate with: sendwell screen train --corpus ../shared/corpus/content\n\
+             # Regenerate with: sendwell screen-train --corpus ../shared/corpus/content\n\
              # Format: a header, the number of spam and legitimate training messages,\n\
              # then token<TAB>spam messages with it<TAB>legitimate messages with it.\n",
         );
@@ -1059,7 +1059,7 @@ mod tests {
         let model = Model::train(corpus.iter().map(|(m, s)| (m, *s)));
         let text = model.to_text();
         assert!(text.starts_with("# sendwell content classifier"));
-        assert!(text.contains("sendwell screen train --corpus ../shared/corpus/content"));
+        assert!(text.contains("sendwell screen-train --corpus ../shared/corpus/content"));
         assert_eq!(Model::from_text(&text), Some(model));
         for bad in [
             "",
