@@ -12,7 +12,9 @@ use crate::state::AppState;
 use sendwell_core::gate;
 use sendwell_core::{MessageId, Timestamp, WorkspaceId};
 use sendwell_mail::template::{CompileInput, CompiledTemplate, TemplateError, TemplateSource};
-use sendwell_mail::{render_mail, Envelope, MailLinks, Mailbox, Recipient};
+use sendwell_mail::{
+    render_mail, Envelope, MailLinks, Mailbox, Recipient, RenderError, RenderedMail,
+};
 use sendwell_store::{
     AudienceSpec, ClaimedDelivery, DeliveryOutcome, MessageRecord, StoreError, Workspace,
 };
@@ -80,6 +82,67 @@ pub fn prepare(message: MessageRecord, attributes: &[String]) -> Result<Prepared
         from,
         reply_to,
     })
+}
+
+/// The contact one mail is rendered for.
+pub struct MailContact<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+    pub attributes: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// Renders a prepared message for one contact, with the message's tracking
+/// settings (`tracked`) or none, as the content screen reads it.
+pub fn render_for(
+    state: &AppState,
+    workspace: &Workspace,
+    prepared: &Prepared,
+    contact: &MailContact<'_>,
+    tracked: bool,
+    message_id: &str,
+    now: Timestamp,
+) -> Result<RenderedMail, RenderError> {
+    let message = &prepared.message;
+    let address = workspace.physical_address.clone().unwrap_or_default();
+    let host = state.public_host();
+    let envelope = Envelope {
+        from: &prepared.from,
+        reply_to: prepared.reply_to.as_ref(),
+        kind: message.kind,
+        topic: &message.topic,
+        workspace_id: workspace.id.as_str(),
+        workspace_name: &workspace.name,
+        physical_address: &address,
+        host: &host,
+        track_clicks: tracked && message.track_clicks,
+        track_opens: tracked && message.track_opens,
+        date: now,
+    };
+    let links = MailLinks {
+        signer: state.links(),
+        base_url: state.public_url(),
+        workspace: workspace.id.as_str(),
+        contact: contact.id,
+        message: message.id.as_str(),
+        now,
+    };
+    let recipient = Recipient {
+        contact_id: contact.id,
+        email: contact.email,
+        name: contact.name,
+        external_id: contact.external_id,
+        attributes: contact.attributes,
+        data: message.data.as_ref().and_then(|d| d.as_object()),
+    };
+    render_mail(
+        &prepared.template,
+        &envelope,
+        &recipient,
+        &links,
+        message_id,
+    )
 }
 
 pub struct DeliveryWorker {
@@ -231,45 +294,22 @@ impl DeliveryWorker {
                 reason: "invalid".to_owned(),
             });
         };
-        let address = workspace.physical_address.clone().unwrap_or_default();
-        let host = self.state.public_host();
-        let envelope = Envelope {
-            from: &prepared.from,
-            reply_to: prepared.reply_to.as_ref(),
-            kind: message.kind,
-            topic: &message.topic,
-            workspace_id: workspace.id.as_str(),
-            workspace_name: &workspace.name,
-            physical_address: &address,
-            host: &host,
-            track_clicks: message.track_clicks,
-            track_opens: message.track_opens,
-            date: now,
-        };
-        let links = MailLinks {
-            signer: self.state.links(),
-            base_url: self.state.public_url(),
-            workspace: workspace.id.as_str(),
-            contact: contact.id.as_str(),
-            message: message.id.as_str(),
-            now,
-        };
-        let data = message.data.as_ref().and_then(|d| d.as_object());
-        let recipient = Recipient {
-            contact_id: contact.id.as_str(),
+        let message_id = format!("{}@{}", delivery.id, self.state.public_host());
+        let person = MailContact {
+            id: contact.id.as_str(),
             email,
             name: contact.name.as_deref(),
             external_id: contact.external_id.as_deref(),
             attributes: &contact.attributes,
-            data,
         };
-        let message_id = format!("{}@{}", delivery.id, host);
-        match render_mail(
-            &prepared.template,
-            &envelope,
-            &recipient,
-            &links,
+        match render_for(
+            &self.state,
+            workspace,
+            &prepared,
+            &person,
+            true,
             &message_id,
+            now,
         ) {
             Ok(mail) => Ok(DeliveryOutcome::Captured {
                 recipient: email.to_owned(),

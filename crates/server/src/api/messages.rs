@@ -9,7 +9,7 @@
 
 use super::page_limit;
 use super::templates::{parse_source, template_error};
-use crate::delivery::{compile_message, prepare};
+use crate::delivery::{compile_message, prepare, render_for, MailContact};
 use crate::error::{ApiError, ApiResult, BlockerView, FieldProblem};
 use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
 use crate::state::AppState;
@@ -26,7 +26,6 @@ use sendwell_core::{
     gate, AttributeName, ContactId, EmailAddress, MessageId, MessageKind, OutboxId, Permission,
     TemplateId, WorkspaceId,
 };
-use sendwell_mail::{render_mail, Envelope, MailLinks, Recipient};
 use sendwell_screen::authenticity::{check_sender, AuthenticityProblem, SenderFacts};
 use sendwell_screen::content::{AuthoredMail, ContentVerdict, Screener, Screening};
 use sendwell_store::{
@@ -749,45 +748,26 @@ async fn report(state: &AppState, m: &MessageRecord) -> ApiResult<PreflightRepor
             let address = workspace.physical_address.clone().unwrap_or_default();
             let host = state.public_host();
             let now = state.store.now();
-            let envelope = Envelope {
-                from: &prepared.from,
-                reply_to: prepared.reply_to.as_ref(),
-                kind: m.kind,
-                topic: &m.topic,
-                workspace_id: ws.as_str(),
-                workspace_name: &workspace.name,
-                physical_address: &address,
-                host: &host,
-                track_clicks: m.track_clicks,
-                track_opens: m.track_opens,
-                date: now,
-            };
             let contact_id = full
                 .as_ref()
                 .map(|c| c.id.to_string())
                 .unwrap_or_else(|| "ct_preview".to_owned());
-            let links = MailLinks {
-                signer: state.links(),
-                base_url: state.public_url(),
-                workspace: ws.as_str(),
-                contact: &contact_id,
-                message: m.id.as_str(),
-                now,
-            };
-            let recipient = Recipient {
-                contact_id: &contact_id,
+            let person = MailContact {
+                id: &contact_id,
                 email: &email,
                 name: full.as_ref().and_then(|c| c.name.as_deref()),
                 external_id: full.as_ref().and_then(|c| c.external_id.as_deref()),
                 attributes: full.as_ref().map(|c| &c.attributes).unwrap_or(&attributes),
-                data: None,
             };
-            match render_mail(
-                &prepared.template,
-                &envelope,
-                &recipient,
-                &links,
-                &format!("preflight@{host}"),
+            let message_id = format!("preflight@{host}");
+            match render_for(
+                state,
+                &workspace,
+                &prepared,
+                &person,
+                true,
+                &message_id,
+                now,
             ) {
                 Err(e) => {
                     blockers.push(Finding {
@@ -799,17 +779,14 @@ async fn report(state: &AppState, m: &MessageRecord) -> ApiResult<PreflightRepor
                 Ok(mail) => {
                     // The screen judges what the workspace wrote: the same
                     // mail without click tracking or the open pixel.
-                    let untracked = Envelope {
-                        track_clicks: false,
-                        track_opens: false,
-                        ..envelope.clone()
-                    };
-                    if let Ok(plain) = render_mail(
-                        &prepared.template,
-                        &untracked,
-                        &recipient,
-                        &links,
-                        &format!("preflight@{host}"),
+                    if let Ok(plain) = render_for(
+                        state,
+                        &workspace,
+                        &prepared,
+                        &person,
+                        false,
+                        &message_id,
+                        now,
                     ) {
                         content = Some(screen_rendered(
                             state,
@@ -1109,44 +1086,22 @@ async fn screen_for_contact(
         .await?
         .ok_or_else(|| ApiError::not_found("The contact no longer exists."))?;
     let email = contact.email.clone().unwrap_or_default();
-    let address = workspace.physical_address.clone().unwrap_or_default();
-    let host = state.public_host();
-    let now = state.store.now();
-    let envelope = Envelope {
-        from: &prepared.from,
-        reply_to: prepared.reply_to.as_ref(),
-        kind: m.kind,
-        topic: &m.topic,
-        workspace_id: workspace.id.as_str(),
-        workspace_name: &workspace.name,
-        physical_address: &address,
-        host: &host,
-        track_clicks: false,
-        track_opens: false,
-        date: now,
-    };
-    let links = MailLinks {
-        signer: state.links(),
-        base_url: state.public_url(),
-        workspace: workspace.id.as_str(),
-        contact: contact.id.as_str(),
-        message: m.id.as_str(),
-        now,
-    };
-    let recipient = Recipient {
-        contact_id: contact.id.as_str(),
+    let person = MailContact {
+        id: contact.id.as_str(),
         email: &email,
         name: contact.name.as_deref(),
         external_id: contact.external_id.as_deref(),
         attributes: &contact.attributes,
-        data: m.data.as_ref().and_then(|d| d.as_object()),
     };
-    let mail = render_mail(
-        &prepared.template,
-        &envelope,
-        &recipient,
-        &links,
-        &format!("screen@{host}"),
+    let message_id = format!("screen@{}", state.public_host());
+    let mail = render_for(
+        state,
+        workspace,
+        &prepared,
+        &person,
+        false,
+        &message_id,
+        state.store.now(),
     )
     .map_err(|e| ApiError::invalid_field("/template", e.to_string()))?;
     Ok(screen_rendered(
