@@ -124,6 +124,29 @@ fn internal(e: &dyn std::fmt::Display) -> Response {
     )
 }
 
+/// Records what a recipient did; a failure is logged, never shown to them.
+async fn record(
+    state: &AppState,
+    ws: &WorkspaceId,
+    claims: &LinkClaims,
+    kind: &str,
+    url: Option<&str>,
+    ip: &str,
+) {
+    let event = LinkEvent {
+        workspace_id: ws,
+        message_id: &claims.message,
+        contact_id: &claims.contact,
+        kind,
+        url,
+        ip: Some(ip),
+        user_agent: None,
+    };
+    if let Err(e) = state.store.record_link_event(&event).await {
+        tracing::warn!(error = %e, kind, "a link event was not recorded");
+    }
+}
+
 // ---- unsubscribe -------------------------------------------------------------------
 
 /// The unsubscribe page: who is asking, and a button to confirm.
@@ -276,18 +299,7 @@ pub async fn unsubscribe(
         Ok(_) => {}
         Err(e) => return internal(&e),
     }
-    let _ = state
-        .store
-        .record_link_event(&LinkEvent {
-            workspace_id: &t.workspace.id,
-            message_id: &t.claims.message,
-            contact_id: &t.claims.contact,
-            kind: "unsubscribe",
-            url: None,
-            ip: Some(&ip),
-            user_agent: None,
-        })
-        .await;
+    record(&state, &t.workspace.id, &t.claims, "unsubscribe", None, &ip).await;
     let name = escape(&t.workspace.name);
     html(
         StatusCode::OK,
@@ -445,18 +457,7 @@ pub async fn opt_in(
         }
         Err(e) => return internal(&e),
     }
-    let _ = state
-        .store
-        .record_link_event(&LinkEvent {
-            workspace_id: &t.workspace.id,
-            message_id: &t.claims.message,
-            contact_id: &t.claims.contact,
-            kind: "opt_in",
-            url: None,
-            ip: Some(&ip),
-            user_agent: None,
-        })
-        .await;
+    record(&state, &t.workspace.id, &t.claims, "opt_in", None, &ip).await;
     match state.store.opt_in_landing_url(&t.workspace.id).await {
         Ok(Some(url)) => Redirect::to(&url).into_response(),
         Ok(None) => {
@@ -497,18 +498,7 @@ pub async fn click(
     }
     if let Ok(ws) = WorkspaceId::parse(&claims.workspace) {
         let ip = client_ip(&headers, peer);
-        let _ = state
-            .store
-            .record_link_event(&LinkEvent {
-                workspace_id: &ws,
-                message_id: &claims.message,
-                contact_id: &claims.contact,
-                kind: "click",
-                url: Some(&url),
-                ip: Some(&ip),
-                user_agent: None,
-            })
-            .await;
+        record(&state, &ws, &claims, "click", Some(&url), &ip).await;
     }
     (
         StatusCode::FOUND,
@@ -542,18 +532,7 @@ pub async fn open(
     };
     if let Ok(ws) = WorkspaceId::parse(&claims.workspace) {
         let ip = client_ip(&headers, peer);
-        let _ = state
-            .store
-            .record_link_event(&LinkEvent {
-                workspace_id: &ws,
-                message_id: &claims.message,
-                contact_id: &claims.contact,
-                kind: "open",
-                url: None,
-                ip: Some(&ip),
-                user_agent: None,
-            })
-            .await;
+        record(&state, &ws, &claims, "open", None, &ip).await;
     }
     (
         StatusCode::OK,
