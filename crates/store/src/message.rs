@@ -78,6 +78,43 @@ pub struct MessageRecord {
     pub reviewed_at: Option<Timestamp>,
 }
 
+impl MessageRecord {
+    /// A draft as `new` makes it, before anything about sending is known.
+    pub fn draft(
+        id: MessageId,
+        workspace_id: WorkspaceId,
+        new: &NewMessage,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            workspace_id,
+            name: new.name.clone(),
+            kind: new.kind,
+            topic: new.topic.clone(),
+            from_name: new.from_name.clone(),
+            from_address: new.from_address.clone(),
+            reply_to: new.reply_to.clone(),
+            subject: new.subject.clone(),
+            template: new.template.clone(),
+            audience: new.audience.clone(),
+            opt_in_attribute: new.opt_in_attribute.clone(),
+            track_clicks: new.track_clicks,
+            track_opens: new.track_opens,
+            data: new.data.clone(),
+            state: "draft".to_owned(),
+            queued: 0,
+            created_by: new.created_by.clone(),
+            created_at: now,
+            sent_at: None,
+            screening: None,
+            review_state: None,
+            review_note: None,
+            reviewed_at: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewMessage {
     pub name: String,
@@ -1066,30 +1103,5 @@ async fn insert_message(
     .bind(now.millis())
     .execute(&mut **tx)
     .await?;
-    Ok(MessageRecord {
-        id,
-        workspace_id: ws.clone(),
-        name: new.name.clone(),
-        kind: new.kind,
-        topic: new.topic.clone(),
-        from_name: new.from_name.clone(),
-        from_address: new.from_address.clone(),
-        reply_to: new.reply_to.clone(),
-        subject: new.subject.clone(),
-        template: new.template.clone(),
-        audience: new.audience.clone(),
-        opt_in_attribute: new.opt_in_attribute.clone(),
-        track_clicks: new.track_clicks,
-        track_opens: new.track_opens,
-        data: new.data.clone(),
-        state: "draft".to_owned(),
-        queued: 0,
-        created_by: new.created_by.clone(),
-        created_at: now,
-        sent_at: None,
-        screening: None,
-        review_state: None,
-        review_note: None,
-        reviewed_at: None,
-    })
+    Ok(MessageRecord::draft(id, ws.clone(), new, now))
 }

@@ -455,32 +455,8 @@ async fn compose(
     };
     // Compiled now, so a broken template is refused before it is stored.
     let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
-    let probe = MessageRecord {
-        id: MessageId::generate(state.store.now()),
-        workspace_id: ws.clone(),
-        name: new.name.clone(),
-        kind: new.kind,
-        topic: new.topic.clone(),
-        from_name: new.from_name.clone(),
-        from_address: new.from_address.clone(),
-        reply_to: new.reply_to.clone(),
-        subject: new.subject.clone(),
-        template: new.template.clone(),
-        audience: new.audience.clone(),
-        opt_in_attribute: new.opt_in_attribute.clone(),
-        track_clicks: new.track_clicks,
-        track_opens: new.track_opens,
-        data: None,
-        state: "draft".to_owned(),
-        queued: 0,
-        created_by: new.created_by.clone(),
-        created_at: state.store.now(),
-        sent_at: None,
-        screening: None,
-        review_state: None,
-        review_note: None,
-        reviewed_at: None,
-    };
+    let now = state.store.now();
+    let probe = MessageRecord::draft(MessageId::generate(now), ws.clone(), &new, now);
     compile_message(&probe, &names).map_err(|e| template_error(e, "/template"))?;
     Ok(Composed { new, probe })
 }
@@ -628,7 +604,12 @@ fn authenticity_blocks(p: &AuthenticityProblem) -> bool {
     )
 }
 
-async fn report(state: &AppState, m: &MessageRecord) -> ApiResult<PreflightReport> {
+/// The preflight report, and the message's audience filter parsed on the
+/// way (which `send` queues with).
+async fn report(
+    state: &AppState,
+    m: &MessageRecord,
+) -> ApiResult<(PreflightReport, Option<Filter>)> {
     let ws = &m.workspace_id;
     let workspace = state
         .store
@@ -866,7 +847,7 @@ async fn report(state: &AppState, m: &MessageRecord) -> ApiResult<PreflightRepor
             ContentVerdict::Send => {}
         }
     }
-    Ok(PreflightReport {
+    let report = PreflightReport {
         content,
         ready: blockers.is_empty(),
         blockers,
@@ -875,7 +856,8 @@ async fn report(state: &AppState, m: &MessageRecord) -> ApiResult<PreflightRepor
         compliance,
         template_warnings,
         authenticity,
-    })
+    };
+    Ok((report, filter))
 }
 
 /// Screens a rendered mail's authored content. sendwell's own links (the
@@ -929,7 +911,7 @@ pub async fn preflight(
 ) -> ApiResult<Json<PreflightReport>> {
     caller.require(Permission::Read)?;
     let m = load(&state, caller.workspace(), &id).await?;
-    Ok(Json(report(&state, &m).await?))
+    Ok(Json(report(&state, &m).await?.0))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -974,15 +956,10 @@ pub async fn send(
 ) -> ApiResult<(StatusCode, Json<SendResponse>)> {
     caller.require(Permission::Send)?;
     let m = load(&state, caller.workspace(), &id).await?;
-    let r = report(&state, &m).await?;
+    let (r, filter) = report(&state, &m).await?;
     if !r.ready {
         return Err(blocked(r.blockers));
     }
-    let schema = state.store.schema(caller.workspace()).await?;
-    let filter = match &m.audience {
-        Some(v) => Some(Filter::parse(v, &schema).map_err(|e| ApiError::internal(&e))?),
-        None => None,
-    };
     let spec = AudienceSpec {
         workspace: caller.workspace(),
         filter: filter.as_ref(),
@@ -1231,7 +1208,7 @@ pub async fn transactional(
         }]));
     }
     // Screened for this contact, with this call's data, before anything is stored.
-    composed.probe.data = composed.new.data.clone();
+    composed.probe.data.clone_from(&composed.new.data);
     let screening = screen_for_contact(&state, &workspace, &composed.probe, &contact_id).await?;
     if screening.verdict == ContentVerdict::Block {
         return Err(blocked(
