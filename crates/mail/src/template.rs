@@ -429,6 +429,16 @@ fn replace_fallback(text: &str) -> String {
     out
 }
 
+/// The wording of a template's opt-in button, without compiling it (the
+/// opt-in page shows it and the ledger records it).
+pub fn opt_in_wording(source: &TemplateSource) -> Option<String> {
+    let mut wording = None;
+    for part in [&source.html, &source.text].into_iter().flatten() {
+        preprocess(part, Part::Text, &mut wording);
+    }
+    wording
+}
+
 fn parse_quoted(text: &str) -> Option<String> {
     let quote = text.chars().next().filter(|c| *c == '"' || *c == '\'')?;
     let body = &text[1..];
@@ -793,6 +803,12 @@ mod tests {
         ))
         .expect("compiles");
         assert_eq!(t.opt_in_wording.as_deref(), Some("Yes, keep me posted"));
+        let source =
+            custom("<html><body>{% opt_in_button \"Yes, keep me posted\" %}</body></html>");
+        assert_eq!(
+            opt_in_wording(&source).as_deref(),
+            Some("Yes, keep me posted")
+        );
         assert!(t.variables.iter().any(|v| v == "opt_in_url"));
     }
 

@@ -376,14 +376,7 @@ pub async fn opt_in_page(State(state): State<AppState>, Path(token): Path<String
 /// The wording of the message's opt-in button, as the recipient saw it.
 fn button_wording(m: &MessageRecord) -> Option<String> {
     let source: sendwell_mail::TemplateSource = serde_json::from_value(m.template.clone()).ok()?;
-    let compiled = sendwell_mail::CompiledTemplate::compile(&sendwell_mail::CompileInput {
-        source: &source,
-        subject: &m.subject,
-        from_name: m.from_name.as_deref().or(Some("sender")),
-        attributes: &[],
-    })
-    .ok()?;
-    compiled.opt_in_wording
+    sendwell_mail::template::opt_in_wording(&source)
 }
 
 /// Records the opt-in with its evidence, sets the message's opt-in
