@@ -5,11 +5,13 @@
 //! and MIME building ([`mime`]).
 
 pub mod compliance;
+pub mod dkim;
 pub mod html_text;
 pub mod link;
 pub mod mime;
 pub mod render;
 pub mod template;
+pub mod verp;
 
 pub use link::{LinkClaims, LinkSigner, MailLinks, Purpose};
 pub use mime::Mailbox;
@@ -17,3 +19,4 @@ pub use render::{render_mail, Envelope, Recipient, RenderError, RenderedMail};
 pub use template::{
     CompileInput, CompiledTemplate, Layout, TemplateError, TemplateSource, TemplateWarning,
 };
+pub use verp::VerpSigner;
