@@ -24,6 +24,7 @@ mod bad_input;
 mod cli;
 mod consent;
 mod contacts;
+mod delivery;
 mod imports;
 mod isolation;
 mod keys;

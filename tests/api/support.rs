@@ -102,6 +102,8 @@ pub struct TestApp {
     pub database_url: Option<String>,
     /// The DNS the server asks, to see what it asked.
     pub dns: Arc<StaticResolver>,
+    /// The server's state, for tests that step the worker or use the store.
+    pub state: sendwell_server::AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -133,6 +135,15 @@ pub async fn postgres_url() -> Option<String> {
     Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
 }
 
+/// Says that a PostgreSQL variant was skipped, unless PostgreSQL is required.
+pub fn postgres_skipped() {
+    assert!(
+        std::env::var_os("SENDWELL_REQUIRE_POSTGRES").is_none(),
+        "SENDWELL_REQUIRE_POSTGRES is set, so {PG_ENV} must name a PostgreSQL database"
+    );
+    eprintln!("skipped: set {PG_ENV} to run the PostgreSQL variant");
+}
+
 impl TestApp {
     pub async fn sqlite() -> Self {
         Self::spawn(None).await
@@ -154,9 +165,18 @@ impl TestApp {
     }
 
     pub async fn spawn(database_url: Option<String>) -> Self {
+        Self::spawn_with(database_url, |_| {}).await
+    }
+
+    /// A server with settings changed by `customize` (transport, retries...).
+    pub async fn spawn_with(
+        database_url: Option<String>,
+        customize: impl FnOnce(&mut Settings),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::for_data_dir(dir.path());
         settings.database_url = database_url.clone();
+        customize(&mut settings);
         let operator = format!("test-operator-{}", random_hex());
         settings.operator_token = Some(operator.clone());
         let dns = Arc::new(test_dns());
@@ -164,6 +184,7 @@ impl TestApp {
             .await
             .expect("server prepares");
         let listener = app.bind().await.expect("bind");
+        let state = app.state.clone();
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.serve(listener, async {
@@ -176,6 +197,7 @@ impl TestApp {
             dir,
             database_url,
             dns,
+            state,
             stop: Some(stop),
         }
     }

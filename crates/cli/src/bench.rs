@@ -55,6 +55,25 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         passes: u32,
     },
+    /// Send an announcement with 10 links to N opted-in contacts through the
+    /// whole pipeline (render, footer, link signing, DKIM, SMTP, outcomes).
+    Deliver {
+        #[arg(long, default_value_t = 100_000)]
+        recipients: u64,
+        /// HOST:PORT of the SMTP server to deliver to (e.g. Postfix's smtp-sink);
+        /// sendwell's own in-process sink when not given.
+        #[arg(long)]
+        smtp: Option<String>,
+        /// rsa (RSA-2048), ed25519, both, or none.
+        #[arg(long, default_value = "none")]
+        dkim: String,
+        /// Delivery workers in this process, each with its own leases.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// PostgreSQL URL; a fresh SQLite database in a temporary directory when not given.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Count an audience over N imported contacts with a three-predicate filter.
     Audience {
         #[arg(long, default_value_t = 1_000_000)]
@@ -82,6 +101,22 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             concurrency,
             database_url,
         } => contacts(count, batch, concurrency, database_url).await,
+        BenchCommand::Deliver {
+            recipients,
+            smtp,
+            dkim,
+            workers,
+            database_url,
+        } => {
+            crate::bench_deliver::deliver(crate::bench_deliver::DeliverArgs {
+                recipients,
+                smtp,
+                dkim,
+                database_url,
+                workers,
+            })
+            .await
+        }
         BenchCommand::Render { mails } => crate::bench_mail::render(mails),
         BenchCommand::Screen { corpus, passes } => crate::bench_mail::screen(&corpus, passes),
         BenchCommand::Audience {
@@ -307,6 +342,7 @@ pub(crate) struct BenchServer {
     pub(crate) backend: &'static str,
     pub(crate) database_url: String,
     pub(crate) workspace: String,
+    pub(crate) state: sendwell_server::AppState,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -328,6 +364,7 @@ impl BenchServer {
             None => App::prepare(settings).await?,
         };
         let backend = app.state.store.backend().name();
+        let state = app.state.clone();
         let database_url = app.settings.effective_database_url();
         let listener = app.bind().await?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -353,6 +390,7 @@ impl BenchServer {
             .context("no id in the answer")?
             .to_owned();
         Ok(Self {
+            state,
             database_url,
             workspace,
             base,

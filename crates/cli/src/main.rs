@@ -1,6 +1,7 @@
 //! The `sendwell` binary: a thin shell over the server and store crates.
 
 mod bench;
+mod bench_deliver;
 mod bench_mail;
 mod import;
 mod screen;
@@ -39,15 +40,50 @@ struct Location {
     database_url: Option<String>,
 }
 
+/// How mail leaves (each also from the configuration file and SENDWELL_* variables).
+#[derive(Args, Clone, Debug, Default)]
+struct DeliveryFlags {
+    /// capture (store mail in the outbox; the default), smtp (through a relay) or mx (direct) (also SENDWELL_TRANSPORT).
+    #[arg(long)]
+    transport: Option<String>,
+    /// HOST:PORT of the relay for --transport smtp (also SENDWELL_SMTP_RELAY).
+    #[arg(long)]
+    smtp_relay: Option<String>,
+    /// User name for AUTH at the relay (also SENDWELL_SMTP_USER).
+    #[arg(long)]
+    smtp_user: Option<String>,
+    /// Password for AUTH at the relay (better: SENDWELL_SMTP_PASSWORD, which stays out of the process list).
+    #[arg(long)]
+    smtp_password: Option<String>,
+    /// opportunistic (STARTTLS when offered; the default), starttls (required), tls (implicit, port 465) or none (also SENDWELL_SMTP_TLS).
+    #[arg(long)]
+    smtp_tls: Option<String>,
+    /// The domain of the VERP return path, bounces+TOKEN@DOMAIN (also SENDWELL_BOUNCE_DOMAIN) [default: the public URL's host].
+    #[arg(long)]
+    bounce_domain: Option<String>,
+    /// Let unverified sender domains send (tests, local relays); preflight and the log warn.
+    #[arg(long)]
+    insecure_skip_domain_verification: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP API.
+    /// Run the HTTP API (and a delivery worker).
     Serve {
         /// HOST:PORT to listen on (also SENDWELL_LISTEN) [default: 127.0.0.1:8080].
         #[arg(long)]
         listen: Option<String>,
         #[command(flatten)]
         location: Location,
+        #[command(flatten)]
+        delivery: DeliveryFlags,
+    },
+    /// Run delivery only: several workers and servers may share one PostgreSQL database.
+    Worker {
+        #[command(flatten)]
+        location: Location,
+        #[command(flatten)]
+        delivery: DeliveryFlags,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -134,12 +170,27 @@ enum GuidelinesCommand {
 }
 
 fn settings(location: Location, listen: Option<String>) -> anyhow::Result<Settings> {
+    delivery_settings(location, listen, DeliveryFlags::default())
+}
+
+fn delivery_settings(
+    location: Location,
+    listen: Option<String>,
+    d: DeliveryFlags,
+) -> anyhow::Result<Settings> {
     Ok(Settings::load(
         Overrides {
             config: location.config,
             listen,
             data_dir: location.data_dir,
             database_url: location.database_url,
+            transport: d.transport,
+            smtp_relay: d.smtp_relay,
+            smtp_user: d.smtp_user,
+            smtp_password: d.smtp_password,
+            smtp_tls: d.smtp_tls,
+            bounce_domain: d.bounce_domain,
+            insecure_skip_domain_verification: d.insecure_skip_domain_verification,
         },
         |k| std::env::var(k).ok(),
     )?)
@@ -179,7 +230,14 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { listen, location } => serve(settings(location, listen)?).await,
+        Command::Serve {
+            listen,
+            location,
+            delivery,
+        } => serve(delivery_settings(location, listen, delivery)?).await,
+        Command::Worker { location, delivery } => {
+            worker(delivery_settings(location, None, delivery)?).await
+        }
         Command::Migrate { location } => {
             let app = App::prepare(settings(location, None)?).await?;
             println!("database is up to date: {}", app.database_description);
@@ -293,6 +351,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let app = App::prepare(settings).await?;
     let listener = app.bind().await?;
+    if app.settings.delivery.insecure_skip_domain_verification {
+        tracing::warn!("--insecure-skip-domain-verification: mail may leave from sender domains nobody verified");
+    }
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
     println!(
@@ -328,6 +389,26 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     use std::io::Write;
     std::io::stdout().flush().ok();
     app.serve(listener, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Delivery only, until SIGTERM or Ctrl-C.
+async fn worker(settings: Settings) -> anyhow::Result<ExitCode> {
+    if settings.public_url.is_none() {
+        tracing::warn!(
+            "SENDWELL_PUBLIC_URL is not set: links in mail will point at http://localhost"
+        );
+    }
+    let transport = settings.delivery.transport.kind.as_str();
+    let app = App::prepare(settings).await?;
+    println!(
+        "sendwell {} worker: delivering through the {transport} transport from {}",
+        env!("CARGO_PKG_VERSION"),
+        app.database_description
+    );
+    use std::io::Write;
+    std::io::stdout().flush().ok();
+    app.work(shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
 }
 

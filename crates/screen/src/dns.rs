@@ -33,9 +33,30 @@ pub struct Resolved {
 
 pub type ResolveFuture<'a> = Pin<Box<dyn Future<Output = Resolved> + Send + 'a>>;
 
-/// Looks up whether a domain (already in ASCII form) accepts mail.
+/// The TXT records at a name (a DKIM key record, say).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxtAnswer {
+    /// Each record with its strings joined.
+    Records(Vec<String>),
+    /// The name has no TXT record, or does not exist.
+    NotFound,
+    /// DNS did not answer.
+    TempFail(String),
+}
+
+pub type TxtFuture<'a> = Pin<Box<dyn Future<Output = TxtAnswer> + Send + 'a>>;
+
+/// Looks up whether a domain (already in ASCII form) accepts mail, and
+/// TXT records.
 pub trait MailDomainResolver: Send + Sync {
     fn resolve<'a>(&'a self, domain: &'a str) -> ResolveFuture<'a>;
+
+    /// TXT records are never cached: a check wants to see a record just published.
+    fn txt<'a>(&'a self, _name: &'a str) -> TxtFuture<'a> {
+        Box::pin(async {
+            TxtAnswer::TempFail("this resolver does not look up TXT records".to_owned())
+        })
+    }
 }
 
 /// A failed lookup is cached briefly, so a flapping resolver is retried soon.
@@ -112,6 +133,10 @@ impl MailDomainResolver for CachingResolver {
             resolved
         })
     }
+
+    fn txt<'a>(&'a self, name: &'a str) -> TxtFuture<'a> {
+        self.inner.txt(name)
+    }
 }
 
 /// Answers from a fixed table: for tests and for benchmarks on a machine
@@ -120,6 +145,7 @@ impl MailDomainResolver for CachingResolver {
 pub struct StaticResolver {
     answers: HashMap<String, Resolved>,
     asked: Mutex<Vec<String>>,
+    txt: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl StaticResolver {
@@ -138,6 +164,13 @@ impl StaticResolver {
         self
     }
 
+    /// Publishes TXT records at a name (tests publish a DKIM key this way).
+    pub fn set_txt(&self, name: &str, records: Vec<String>) {
+        if let Ok(mut txt) = self.txt.lock() {
+            txt.insert(name.trim_end_matches('.').to_ascii_lowercase(), records);
+        }
+    }
+
     /// Every domain asked for, in order.
     pub fn asked(&self) -> Vec<String> {
         self.asked.lock().map(|a| a.clone()).unwrap_or_default()
@@ -154,6 +187,16 @@ impl MailDomainResolver for StaticResolver {
                 answer: DomainMail::NoMail,
                 ttl: Duration::from_secs(300),
             })
+        })
+    }
+
+    fn txt<'a>(&'a self, name: &'a str) -> TxtFuture<'a> {
+        Box::pin(async move {
+            let key = name.trim_end_matches('.').to_ascii_lowercase();
+            match self.txt.lock().ok().and_then(|t| t.get(&key).cloned()) {
+                Some(records) => TxtAnswer::Records(records),
+                None => TxtAnswer::NotFound,
+            }
         })
     }
 }

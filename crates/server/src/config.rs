@@ -3,11 +3,15 @@
 //! before. Secrets the operator does not give are generated on first start
 //! and kept in the data directory with mode 0600.
 
+use crate::smtp::client::{Credentials, TlsMode};
+use crate::transport::{Relay, TransportKind, TransportSettings};
 use sendwell_core::secret::{random_bytes, to_hex, SecretKey};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./sendwell-data";
@@ -34,6 +38,51 @@ pub struct Settings {
     pub opt_in_request_interval_days: u32,
     /// How often the delivery worker looks for due mail when idle.
     pub worker_idle_ms: u64,
+    pub delivery: DeliverySettings,
+}
+
+/// How mail leaves, and how the delivery workers behave.
+#[derive(Clone, Debug)]
+pub struct DeliverySettings {
+    pub transport: TransportSettings,
+    /// The domain of the VERP return path (`bounces+TOKEN@DOMAIN`); by
+    /// default the public URL's host.
+    pub bounce_domain: Option<String>,
+    /// Lets unverified sender domains send (tests, local relays); preflight
+    /// and the log warn.
+    pub insecure_skip_domain_verification: bool,
+    /// Deliveries claimed at once by one worker loop.
+    pub batch: i64,
+    /// Worker loops per process.
+    pub pipelines: usize,
+    /// A claimed delivery returns to the queue if not recorded within this.
+    pub lease_ms: i64,
+    /// The first retry waits this long; each next one twice as long.
+    pub retry_base: Duration,
+    /// Transient failures are retried until this long after the first attempt.
+    pub give_up_after: Duration,
+    /// At most this many mails per second per workspace (per process).
+    pub workspace_rate: Option<u32>,
+    /// Whether `serve` runs a delivery worker beside the API (off when
+    /// separate `sendwell worker` processes deliver).
+    pub serve_worker: bool,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            transport: TransportSettings::capture(),
+            bounce_domain: None,
+            insecure_skip_domain_verification: false,
+            batch: 500,
+            pipelines: 2,
+            lease_ms: 5 * 60 * 1000,
+            retry_base: Duration::from_secs(5 * 60),
+            give_up_after: Duration::from_secs(72 * 3600),
+            workspace_rate: None,
+            serve_worker: true,
+        }
+    }
 }
 
 /// Secrets and the database URL (which may hold a password) never reach a log.
@@ -59,6 +108,7 @@ impl std::fmt::Debug for Settings {
                 "opt_in_request_interval_days",
                 &self.opt_in_request_interval_days,
             )
+            .field("delivery", &self.delivery)
             .finish()
     }
 }
@@ -70,6 +120,13 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub transport: Option<String>,
+    pub smtp_relay: Option<String>,
+    pub smtp_user: Option<String>,
+    pub smtp_password: Option<String>,
+    pub smtp_tls: Option<String>,
+    pub bounce_domain: Option<String>,
+    pub insecure_skip_domain_verification: bool,
 }
 
 /// The TOML file's shape. Unknown keys are refused, so a typo is not silently ignored.
@@ -87,6 +144,26 @@ struct FileSettings {
     import_quarantine_below: Option<u32>,
     public_url: Option<String>,
     opt_in_request_interval_days: Option<u32>,
+    transport: Option<String>,
+    smtp_relay: Option<String>,
+    smtp_user: Option<String>,
+    smtp_password: Option<String>,
+    smtp_tls: Option<String>,
+    bounce_domain: Option<String>,
+    insecure_skip_domain_verification: Option<bool>,
+    helo_name: Option<String>,
+    mx_port: Option<u16>,
+    max_connections: Option<usize>,
+    connections_per_domain: Option<usize>,
+    domain_limits: Option<HashMap<String, usize>>,
+    messages_per_connection: Option<u64>,
+    workspace_rate: Option<u32>,
+    retry_base_seconds: Option<u64>,
+    retry_give_up_hours: Option<u64>,
+    worker_lease_seconds: Option<u64>,
+    worker_batch: Option<i64>,
+    worker_pipelines: Option<usize>,
+    serve_worker: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +183,12 @@ pub enum ConfigError {
     PublicUrl { what: String, value: String },
     #[error("the operator token from {0} is shorter than 24 characters; use a long random value, for example from `openssl rand -hex 32`")]
     WeakOperatorToken(String),
+    #[error("{what} '{value}' is not valid: {hint}")]
+    Delivery {
+        what: String,
+        value: String,
+        hint: &'static str,
+    },
     #[error("the secret key from {0} is not valid: {1}")]
     SecretKey(String, sendwell_core::secret::SecretKeyError),
 }
@@ -127,10 +210,12 @@ impl Settings {
             .config
             .clone()
             .or_else(|| env("SENDWELL_CONFIG").map(PathBuf::from));
+        let overrides_delivery = overrides.clone();
         let file = match &config_path {
             Some(path) => read_file(path)?,
             None => FileSettings::default(),
         };
+        let delivery = delivery_settings(&overrides_delivery, &file, &env)?;
         let listen_text = overrides
             .listen
             .map(|v| ("--listen".to_owned(), v))
@@ -227,6 +312,7 @@ impl Settings {
             None => file.opt_in_request_interval_days.unwrap_or(30),
         };
         Ok(Self {
+            delivery,
             public_url,
             opt_in_request_interval_days,
             worker_idle_ms: 250,
@@ -255,6 +341,7 @@ impl Settings {
             public_url: None,
             opt_in_request_interval_days: 30,
             worker_idle_ms: 250,
+            delivery: DeliverySettings::default(),
         }
     }
 
@@ -277,6 +364,296 @@ impl Settings {
 
 /// A public URL must be absolute http(s), with no path, query or fragment
 /// beyond a trailing slash, which is removed.
+/// The first of: the flag, the environment variable, the file's value.
+fn pick<T: std::str::FromStr>(
+    flag: Option<&str>,
+    env: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    file: Option<T>,
+    hint: &'static str,
+) -> Result<Option<T>, ConfigError> {
+    let given = flag
+        .map(|v| {
+            (
+                format!(
+                    "--{}",
+                    name.trim_start_matches("SENDWELL_")
+                        .to_ascii_lowercase()
+                        .replace('_', "-")
+                ),
+                v.to_owned(),
+            )
+        })
+        .or_else(|| env(name).map(|v| (name.to_owned(), v)));
+    match given {
+        Some((what, v)) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::Delivery {
+                what,
+                value: v,
+                hint,
+            }),
+        None => Ok(file),
+    }
+}
+
+fn delivery_settings(
+    o: &Overrides,
+    file: &FileSettings,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<DeliverySettings, ConfigError> {
+    let mut d = DeliverySettings::default();
+    let t = &mut d.transport;
+    let kind: Option<String> = pick(
+        o.transport.as_deref(),
+        env,
+        "SENDWELL_TRANSPORT",
+        file.transport.clone(),
+        "use capture, smtp or mx",
+    )?;
+    if let Some(k) = kind {
+        t.kind = TransportKind::parse(&k).ok_or(ConfigError::Delivery {
+            what: "the transport".to_owned(),
+            value: k.clone(),
+            hint: "use capture (store mail in the outbox), smtp (a relay) or mx (direct)",
+        })?;
+    }
+    let relay: Option<String> = pick(
+        o.smtp_relay.as_deref(),
+        env,
+        "SENDWELL_SMTP_RELAY",
+        file.smtp_relay.clone(),
+        "write HOST:PORT",
+    )?;
+    let tls: Option<String> = pick(
+        o.smtp_tls.as_deref(),
+        env,
+        "SENDWELL_SMTP_TLS",
+        file.smtp_tls.clone(),
+        "use starttls, tls or none",
+    )?;
+    let tls_mode = match tls.as_deref().map(str::trim) {
+        None | Some("opportunistic") => TlsMode::StartTls { required: false },
+        Some("starttls") => TlsMode::StartTls { required: true },
+        Some("tls" | "implicit") => TlsMode::Implicit,
+        Some("none") => TlsMode::None,
+        Some(other) => {
+            return Err(ConfigError::Delivery {
+                what: "the SMTP TLS mode".to_owned(),
+                value: other.to_owned(),
+                hint: "use starttls (required), opportunistic (STARTTLS when offered, the default), tls (implicit, port 465) or none",
+            })
+        }
+    };
+    let user: Option<String> = pick(
+        o.smtp_user.as_deref(),
+        env,
+        "SENDWELL_SMTP_USER",
+        file.smtp_user.clone(),
+        "a user name",
+    )?;
+    let password: Option<String> = pick(
+        o.smtp_password.as_deref(),
+        env,
+        "SENDWELL_SMTP_PASSWORD",
+        file.smtp_password.clone(),
+        "a password",
+    )?;
+    if let Some(r) = relay {
+        let (host, port) = match r.trim().rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), p.parse::<u16>().ok()),
+            None => (r.trim().to_owned(), Some(25)),
+        };
+        let Some(port) = port.filter(|_| !host.is_empty()) else {
+            return Err(ConfigError::Delivery {
+                what: "the SMTP relay".to_owned(),
+                value: r,
+                hint: "write HOST:PORT, for example smtp.example.com:587",
+            });
+        };
+        t.relay = Some(Relay {
+            host,
+            port,
+            tls: tls_mode,
+            credentials: match (user, password) {
+                (Some(username), Some(password)) => Some(Credentials { username, password }),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::Delivery {
+                        what: "the SMTP credentials".to_owned(),
+                        value: "(one of user and password)".to_owned(),
+                        hint: "give both --smtp-user and --smtp-password, or neither",
+                    })
+                }
+            },
+        });
+    }
+    if t.kind == TransportKind::Smtp && t.relay.is_none() {
+        return Err(ConfigError::Delivery {
+            what: "the smtp transport".to_owned(),
+            value: "(no relay)".to_owned(),
+            hint: "name the relay with --smtp-relay HOST:PORT (or SENDWELL_SMTP_RELAY)",
+        });
+    }
+    if let Some(h) = pick(
+        None,
+        env,
+        "SENDWELL_HELO_NAME",
+        file.helo_name.clone(),
+        "a host name",
+    )? {
+        t.helo_name = h;
+    }
+    if let Some(v) = pick(None, env, "SENDWELL_MX_PORT", file.mx_port, "a port number")? {
+        t.mx_port = v;
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_MAX_CONNECTIONS",
+        file.max_connections,
+        "a whole number",
+    )? {
+        t.max_connections = v;
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_CONNECTIONS_PER_DOMAIN",
+        file.connections_per_domain,
+        "a whole number",
+    )? {
+        t.connections_per_domain = v;
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_MESSAGES_PER_CONNECTION",
+        file.messages_per_connection,
+        "a whole number",
+    )? {
+        t.messages_per_connection = v;
+    }
+    if let Some(limits) = &file.domain_limits {
+        t.domain_limits
+            .extend(limits.iter().map(|(k, v)| (k.to_ascii_lowercase(), *v)));
+    }
+    if let Some(text) = env("SENDWELL_DOMAIN_LIMITS") {
+        for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+            let parsed = part.split_once('=').and_then(|(d, n)| {
+                Some((
+                    d.trim().to_ascii_lowercase(),
+                    n.trim().parse::<usize>().ok()?,
+                ))
+            });
+            let Some((domain, n)) = parsed else {
+                return Err(ConfigError::Delivery {
+                    what: "SENDWELL_DOMAIN_LIMITS".to_owned(),
+                    value: text.clone(),
+                    hint: "write DOMAIN=CONNECTIONS pairs separated by commas, for example gmail.com=2,outlook.com=2",
+                });
+            };
+            t.domain_limits.insert(domain, n);
+        }
+    }
+    d.bounce_domain = pick(
+        o.bounce_domain.as_deref(),
+        env,
+        "SENDWELL_BOUNCE_DOMAIN",
+        file.bounce_domain.clone(),
+        "a domain",
+    )?
+    .map(|b: String| b.trim().to_ascii_lowercase());
+    if let Some(b) = &d.bounce_domain {
+        if b.is_empty()
+            || !b
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
+            return Err(ConfigError::Delivery {
+                what: "the bounce domain".to_owned(),
+                value: b.clone(),
+                hint:
+                    "give a domain name such as bounces.example.com, whose MX points at this server",
+            });
+        }
+    }
+    d.insecure_skip_domain_verification = o.insecure_skip_domain_verification
+        || pick(
+            None,
+            env,
+            "SENDWELL_INSECURE_SKIP_DOMAIN_VERIFICATION",
+            file.insecure_skip_domain_verification,
+            "true or false",
+        )?
+        .unwrap_or(false);
+    d.workspace_rate = pick(
+        None,
+        env,
+        "SENDWELL_WORKSPACE_RATE",
+        file.workspace_rate,
+        "mails per second",
+    )?
+    .filter(|r| *r > 0);
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_RETRY_BASE_SECONDS",
+        file.retry_base_seconds,
+        "seconds",
+    )? {
+        d.retry_base = Duration::from_secs(v.max(1));
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_RETRY_GIVE_UP_HOURS",
+        file.retry_give_up_hours,
+        "hours",
+    )? {
+        d.give_up_after = Duration::from_secs(v.saturating_mul(3600));
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_WORKER_LEASE_SECONDS",
+        file.worker_lease_seconds,
+        "seconds",
+    )? {
+        d.lease_ms = i64::try_from(v.max(1).saturating_mul(1000)).unwrap_or(i64::MAX);
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_WORKER_BATCH",
+        file.worker_batch,
+        "a whole number",
+    )? {
+        d.batch = v.clamp(1, 5000);
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_WORKER_PIPELINES",
+        file.worker_pipelines,
+        "a whole number",
+    )? {
+        d.pipelines = v.clamp(1, 16);
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_SERVE_WORKER",
+        file.serve_worker,
+        "true or false",
+    )? {
+        d.serve_worker = v;
+    }
+    Ok(d)
+}
+
 fn check_public_url(what: &str, value: &str) -> Result<String, ConfigError> {
     let v = value.trim().trim_end_matches('/');
     let rest = v

@@ -1,34 +1,47 @@
-//! The delivery worker: claims due deliveries from the queue, checks once
-//! more that each may still go (the workspace may send, the contact is not
-//! suppressed or unsubscribed since queueing), renders it with the
-//! compliance renderer and hands it to the transport. The transport here is
-//! `capture`: the mail is stored in the outbox. Every claimed delivery ends
-//! in a recorded state.
+//! The delivery worker: claims a batch of due deliveries under a lease,
+//! checks once more that each may still go (the workspace may send, the
+//! contact is not suppressed or unsubscribed since queueing), renders it
+//! with the compliance renderer, signs it with the sender domain's DKIM
+//! keys, and hands it to the transport with a VERP return path naming the
+//! delivery. Every claimed delivery ends in a recorded state: delivered,
+//! deferred (with the time of the next attempt), bounced, failed, skipped,
+//! held or cancelled.
+//!
+//! Retries follow RFC 5321 §4.5.4.1: transient failures wait, twice as
+//! long each time (from `retry_base`, at most four hours), until
+//! `give_up_after` from the first attempt; then the delivery fails with the
+//! last reply kept.
 //!
 //! `run_once` does one batch and says whether there was work, so tests can
 //! step the worker; `run` loops until cancelled.
 
+use crate::dkim_keys::signing_domain;
+use crate::smtp::client::Reply;
 use crate::state::AppState;
+use crate::transport::{Outgoing, SendResult, SmtpTransport, TransportKind};
 use sendwell_core::gate;
+use sendwell_core::SendingState;
 use sendwell_core::{MessageId, Timestamp, WorkspaceId};
+use sendwell_mail::dkim::DkimSigner;
 use sendwell_mail::template::{CompileInput, CompiledTemplate, TemplateError, TemplateSource};
 use sendwell_mail::{
     render_mail, Envelope, MailLinks, Mailbox, Recipient, RenderError, RenderedMail,
 };
 use sendwell_store::{
-    AudienceSpec, ClaimedDelivery, DeliveryOutcome, MessageRecord, StoreError, Workspace,
+    AudienceSpec, ClaimedDelivery, DeliveryOutcome, MailTarget, MessageRecord, ReplyRecord,
+    SenderDomain, StoreError, Workspace,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// Deliveries claimed per batch.
-const BATCH: i64 = 200;
-/// A claimed delivery returns to the queue if not recorded within this.
-const LEASE_MS: i64 = 5 * 60 * 1000;
 /// Prepared messages kept; older ones are compiled again when needed.
 const CACHE_LIMIT: usize = 64;
+/// How long a workspace's sender domains and keys are kept before reading again.
+const KEYS_TTL: Duration = Duration::from_secs(30);
+/// The longest pause between two attempts.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(4 * 3600);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -145,21 +158,100 @@ pub fn render_for(
     )
 }
 
+/// A workspace's sender domains, and the signers made from their keys.
+struct WorkspaceKeys {
+    loaded: Instant,
+    domains: Vec<SenderDomain>,
+    signers: HashMap<String, Result<Arc<Vec<DkimSigner>>, String>>,
+}
+
+/// A mail rendered and signed, waiting for the transport.
+struct Ready {
+    index: usize,
+    outgoing: Outgoing,
+}
+
 pub struct DeliveryWorker {
     state: AppState,
+    /// Names this worker's leases.
+    owner: String,
+    transport: Option<Arc<SmtpTransport>>,
     cache: Mutex<HashMap<MessageId, Arc<Prepared>>>,
+    keys: Mutex<HashMap<WorkspaceId, Arc<Mutex<WorkspaceKeys>>>>,
+    /// Per-workspace rate limit: the earliest time the next mail may go.
+    pace: Mutex<HashMap<WorkspaceId, Instant>>,
+}
+
+/// The pause before the attempt after `attempts` attempts.
+pub fn retry_pause(base: Duration, attempts: i64) -> Duration {
+    let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    base.saturating_mul(1u32 << doublings.min(20))
+        .min(MAX_RETRY_PAUSE)
+}
+
+fn record(reply: &Reply) -> ReplyRecord {
+    ReplyRecord {
+        code: reply.code,
+        enhanced: reply.enhanced.clone(),
+        line: reply.to_line(),
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl DeliveryWorker {
     pub fn new(state: AppState) -> Self {
+        let settings = &state.delivery().transport;
+        let transport = match settings.kind {
+            TransportKind::Capture => None,
+            TransportKind::Smtp | TransportKind::Mx => Some(Arc::new(SmtpTransport::new(
+                settings.clone(),
+                Some(state.resolver_arc()),
+            ))),
+        };
+        let owner = format!(
+            "w-{}",
+            sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<6>())
+        );
         Self {
             state,
+            owner,
+            transport,
             cache: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
+            pace: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Loops until cancelled, sleeping when idle (or until mail is queued).
+    /// The name this worker's leases carry.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Runs `pipelines` batch loops until cancelled, so one batch's database
+    /// work overlaps another's SMTP conversation.
     pub async fn run(self, stop: CancellationToken, idle_ms: u64) {
+        let pipelines = self.state.delivery().pipelines.max(1);
+        let me = Arc::new(self);
+        let mut loops = Vec::new();
+        for n in 0..pipelines {
+            let me = me.clone();
+            let stop = stop.clone();
+            loops.push(tokio::spawn(async move {
+                me.run_loop(stop, idle_ms, n == 0).await
+            }));
+        }
+        for l in loops {
+            let _ = l.await;
+        }
+        if let Some(t) = &me.transport {
+            t.close_idle().await;
+        }
+    }
+
+    async fn run_loop(&self, stop: CancellationToken, idle_ms: u64, housekeeper: bool) {
         loop {
             let outcome = tokio::select! {
                 _ = stop.cancelled() => return,
@@ -168,8 +260,10 @@ impl DeliveryWorker {
             match outcome {
                 Ok(Outcome::Worked(_)) => continue,
                 Ok(Outcome::Idle) => {
-                    if let Err(e) = self.release_held().await {
-                        tracing::error!(error = %e, "delivery worker: could not release held mail");
+                    if housekeeper {
+                        if let Err(e) = self.release_held().await {
+                            tracing::error!(error = %e, "delivery worker: could not release held mail");
+                        }
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "delivery worker: batch failed; retrying"),
@@ -207,7 +301,8 @@ impl DeliveryWorker {
         }
     }
 
-    /// Returns held mail to the queue for every workspace that may send again.
+    /// Returns held mail to the queue for every workspace that may send
+    /// again, and cancels it for every workspace whose sending was withdrawn.
     pub async fn release_held(&self) -> Result<u64, StoreError> {
         let store = &self.state.store;
         let mut released = 0;
@@ -215,62 +310,207 @@ impl DeliveryWorker {
             let Some(workspace) = store.workspace(&ws).await? else {
                 continue;
             };
-            if gate::evaluate(workspace.gate_input()).can_send() {
+            if workspace.state == SendingState::Withdrawn {
+                store
+                    .cancel_pending(&ws, "cancelled: the workspace's sending was withdrawn")
+                    .await?;
+            } else if gate::evaluate(workspace.gate_input()).can_send() {
                 released += store.release_held(&ws).await?;
             }
         }
         Ok(released)
     }
 
+    /// The signers for mail from `from_domain`, or why there are none.
+    /// `Ok(None)`: no key, and none is needed (capture, or checks skipped).
+    async fn signers_for(
+        &self,
+        ws: &WorkspaceId,
+        from_domain: &str,
+    ) -> Result<Result<Option<Arc<Vec<DkimSigner>>>, String>, StoreError> {
+        let entry = {
+            let map = self.keys.lock().ok();
+            map.and_then(|m| m.get(ws).cloned())
+        };
+        let entry = match entry {
+            Some(e) if e.lock().is_ok_and(|k| k.loaded.elapsed() < KEYS_TTL) => e,
+            _ => {
+                let domains = self.state.store.sender_domains(ws).await?;
+                let e = Arc::new(Mutex::new(WorkspaceKeys {
+                    loaded: Instant::now(),
+                    domains,
+                    signers: HashMap::new(),
+                }));
+                if let Ok(mut m) = self.keys.lock() {
+                    m.insert(ws.clone(), e.clone());
+                }
+                e
+            }
+        };
+        let Ok(mut keys) = entry.lock() else {
+            return Ok(Err("the key cache is unusable".to_owned()));
+        };
+        let required = self.state.requires_verified_domain();
+        let Some(domain) = signing_domain(&keys.domains, from_domain, required).cloned() else {
+            return Ok(if required {
+                Err(format!(
+                    "{from_domain} is not a verified sender domain of this workspace: add it with \
+                     POST /v1/sender-domains, publish its DKIM record and verify it"
+                ))
+            } else {
+                Ok(None)
+            });
+        };
+        let sealer = self.state.sealer();
+        let signers = keys
+            .signers
+            .entry(domain.domain.clone())
+            .or_insert_with(|| sealer.signers(&domain).map(Arc::new))
+            .clone();
+        Ok(signers.map(Some))
+    }
+
+    /// Waits out the workspace's rate limit: the answer is when this mail
+    /// may go, if not now.
+    fn paced(&self, ws: &WorkspaceId) -> Option<Instant> {
+        let rate = self.state.delivery().workspace_rate?;
+        let gap = Duration::from_secs(1) / rate.max(1);
+        let mut pace = self.pace.lock().ok()?;
+        let now = Instant::now();
+        let next = pace.entry(ws.clone()).or_insert(now);
+        if *next > now + Duration::from_secs(1) {
+            return Some(*next);
+        }
+        *next = (*next).max(now) + gap;
+        None
+    }
+
     /// Claims one batch of due deliveries and records an outcome for each.
     pub async fn run_once(&self) -> Result<Outcome, StoreError> {
         let store = &self.state.store;
-        let claimed = store.claim_deliveries(BATCH, LEASE_MS).await?;
+        let settings = self.state.delivery();
+        let claimed = store
+            .claim_deliveries(&self.owner, settings.batch, settings.lease_ms)
+            .await?;
         if claimed.is_empty() {
             return Ok(Outcome::Idle);
         }
-        let mut workspaces: HashMap<WorkspaceId, Option<Workspace>> = HashMap::new();
-        let mut outcomes = Vec::with_capacity(claimed.len());
         let now = store.now();
-        for delivery in claimed {
-            let outcome = self.deliver(&delivery, &mut workspaces, now).await?;
-            outcomes.push((delivery, outcome));
+        let mut outcomes: Vec<Option<DeliveryOutcome>> = vec![None; claimed.len()];
+        let mut ready: Vec<Ready> = Vec::new();
+        let mut workspaces: HashMap<WorkspaceId, Option<Workspace>> = HashMap::new();
+        // Deliveries of one message are rendered together, with the contacts
+        // read in one query.
+        let mut by_message: HashMap<MessageId, Vec<usize>> = HashMap::new();
+        for (i, d) in claimed.iter().enumerate() {
+            by_message.entry(d.message_id.clone()).or_default().push(i);
         }
-        let n = outcomes.len();
-        store.record_outcomes(&outcomes).await?;
+        for (message_id, indexes) in by_message {
+            let ws_id = &claimed[indexes[0]].workspace_id;
+            if !workspaces.contains_key(ws_id) {
+                let ws = store.workspace(ws_id).await?;
+                workspaces.insert(ws_id.clone(), ws);
+            }
+            let verdict = match workspaces.get(ws_id) {
+                Some(Some(w)) => Ok(w),
+                _ => Err(DeliveryOutcome::Failed {
+                    reason: "the workspace no longer exists".to_owned(),
+                    reply: None,
+                }),
+            }
+            .and_then(|w| {
+                if w.state == SendingState::Withdrawn {
+                    return Err(DeliveryOutcome::Cancelled {
+                        reason: "cancelled: the workspace's sending was withdrawn".to_owned(),
+                    });
+                }
+                let status = gate::evaluate(w.gate_input());
+                if status.can_send() {
+                    Ok(w)
+                } else {
+                    let codes: Vec<&str> = status.blockers.iter().map(|b| b.code).collect();
+                    Err(DeliveryOutcome::Held {
+                        reason: format!("the workspace may not send now: {}", codes.join(", ")),
+                    })
+                }
+            });
+            let workspace = match verdict {
+                Ok(w) => w.clone(),
+                Err(outcome) => {
+                    for i in indexes {
+                        outcomes[i] = Some(outcome.clone());
+                    }
+                    continue;
+                }
+            };
+            let prepared = match self.prepared(&message_id).await? {
+                Ok(p) => p,
+                Err(reason) => {
+                    for i in indexes {
+                        outcomes[i] = Some(DeliveryOutcome::Failed {
+                            reason: reason.clone(),
+                            reply: None,
+                        });
+                    }
+                    continue;
+                }
+            };
+            self.render_message(
+                &workspace,
+                &prepared,
+                &claimed,
+                &indexes,
+                now,
+                &mut outcomes,
+                &mut ready,
+            )
+            .await?;
+        }
+        if !ready.is_empty() {
+            self.hand_over(ready, &claimed, now, &mut outcomes).await;
+        }
+        let finished: Vec<(ClaimedDelivery, DeliveryOutcome)> = claimed
+            .into_iter()
+            .zip(outcomes)
+            .map(|(d, o)| {
+                let o = o.unwrap_or(DeliveryOutcome::Failed {
+                    reason: "no outcome was reached (a bug)".to_owned(),
+                    reply: None,
+                });
+                (d, o)
+            })
+            .collect();
+        let n = finished.len();
+        store.record_outcomes(&self.owner, &finished).await?;
+        let metrics = self.state.metrics();
+        for (_, o) in &finished {
+            metrics.outcome(o.state());
+            if let DeliveryOutcome::Deferred {
+                domain: Some(domain),
+                ..
+            } = o
+            {
+                metrics.deferral(domain);
+            }
+        }
         Ok(Outcome::Worked(n))
     }
 
-    async fn deliver(
+    #[allow(clippy::too_many_arguments)]
+    async fn render_message(
         &self,
-        delivery: &ClaimedDelivery,
-        workspaces: &mut HashMap<WorkspaceId, Option<Workspace>>,
+        workspace: &Workspace,
+        prepared: &Prepared,
+        claimed: &[ClaimedDelivery],
+        indexes: &[usize],
         now: Timestamp,
-    ) -> Result<DeliveryOutcome, StoreError> {
+        outcomes: &mut [Option<DeliveryOutcome>],
+        ready: &mut Vec<Ready>,
+    ) -> Result<(), StoreError> {
         let store = &self.state.store;
-        if !workspaces.contains_key(&delivery.workspace_id) {
-            let ws = store.workspace(&delivery.workspace_id).await?;
-            workspaces.insert(delivery.workspace_id.clone(), ws);
-        }
-        let Some(Some(workspace)) = workspaces.get(&delivery.workspace_id) else {
-            return Ok(DeliveryOutcome::Failed {
-                reason: "the workspace no longer exists".to_owned(),
-            });
-        };
-        let status = gate::evaluate(workspace.gate_input());
-        if !status.can_send() {
-            let codes: Vec<&str> = status.blockers.iter().map(|b| b.code).collect();
-            return Ok(DeliveryOutcome::Held {
-                reason: format!("the workspace may not send now: {}", codes.join(", ")),
-            });
-        }
-        let prepared = match self.prepared(&delivery.message_id).await? {
-            Ok(p) => p,
-            Err(reason) => return Ok(DeliveryOutcome::Failed { reason }),
-        };
         let message = &prepared.message;
         let spec = AudienceSpec {
-            workspace: &delivery.workspace_id,
+            workspace: &workspace.id,
             filter: None,
             kind: message.kind,
             topic: &message.topic,
@@ -278,47 +518,219 @@ impl DeliveryWorker {
             // earlier request: only the other guards apply here.
             opt_in_request_interval_days: 0,
         };
-        if let Some(reason) = store.contact_category(&spec, &delivery.contact_id).await? {
-            return Ok(DeliveryOutcome::Skipped { reason });
-        }
-        let Some(contact) = store
-            .contact(&delivery.workspace_id, &delivery.contact_id)
+        let ids: Vec<_> = indexes
+            .iter()
+            .map(|&i| claimed[i].contact_id.clone())
+            .collect();
+        let targets: HashMap<_, MailTarget> = store
+            .mail_targets(&spec, &ids)
             .await?
-        else {
-            return Ok(DeliveryOutcome::Skipped {
-                reason: "erased".to_owned(),
+            .into_iter()
+            .map(|t| (t.contact_id.clone(), t))
+            .collect();
+        let from_domain = message
+            .from_address
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+            .unwrap_or_default();
+        let capture = self.transport.is_none();
+        let signers = self.signers_for(&workspace.id, &from_domain).await?;
+        let host = self.state.public_host();
+        let bounce_domain = self.state.bounce_domain();
+        for &i in indexes {
+            let delivery = &claimed[i];
+            let Some(target) = targets.get(&delivery.contact_id) else {
+                outcomes[i] = Some(DeliveryOutcome::Skipped {
+                    reason: "erased".to_owned(),
+                });
+                continue;
+            };
+            if let Some(reason) = &target.category {
+                outcomes[i] = Some(DeliveryOutcome::Skipped {
+                    reason: reason.clone(),
+                });
+                continue;
+            }
+            let Some(email) = target.email.as_deref() else {
+                outcomes[i] = Some(DeliveryOutcome::Skipped {
+                    reason: "invalid".to_owned(),
+                });
+                continue;
+            };
+            let signers = match &signers {
+                Ok(s) => s,
+                Err(reason) => {
+                    outcomes[i] = Some(DeliveryOutcome::Failed {
+                        reason: reason.clone(),
+                        reply: None,
+                    });
+                    continue;
+                }
+            };
+            if !capture {
+                if let Some(at) = self.paced(&workspace.id) {
+                    let wait = at.saturating_duration_since(Instant::now());
+                    outcomes[i] = Some(DeliveryOutcome::Deferred {
+                        domain: None,
+                        reply: None,
+                        reason: "the workspace's sending rate limit".to_owned(),
+                        retry_at: Timestamp::from_millis(now.millis() + ms(wait)),
+                    });
+                    continue;
+                }
+            }
+            let message_id = format!("{}@{host}", delivery.id);
+            let person = MailContact {
+                id: target.contact_id.as_str(),
+                email,
+                name: target.name.as_deref(),
+                external_id: target.external_id.as_deref(),
+                attributes: &target.attributes,
+            };
+            let mail = match render_for(
+                &self.state,
+                workspace,
+                prepared,
+                &person,
+                true,
+                &message_id,
+                now,
+            ) {
+                Ok(m) => m,
+                Err(e) => {
+                    outcomes[i] = Some(DeliveryOutcome::Failed {
+                        reason: e.to_string(),
+                        reply: None,
+                    });
+                    continue;
+                }
+            };
+            let raw = match signers {
+                Some(s) => match sendwell_mail::dkim::sign(s, &mail.raw, now) {
+                    Ok(signed) => signed,
+                    Err(e) => {
+                        outcomes[i] = Some(DeliveryOutcome::Failed {
+                            reason: format!("DKIM signing failed: {e}"),
+                            reply: None,
+                        });
+                        continue;
+                    }
+                },
+                None => mail.raw,
+            };
+            if capture {
+                outcomes[i] = Some(DeliveryOutcome::Captured {
+                    recipient: email.to_owned(),
+                    subject: mail.subject,
+                    raw: String::from_utf8_lossy(&raw).into_owned(),
+                });
+                continue;
+            }
+            let Some(return_path) = self.state.verp().return_path(&delivery.id, &bounce_domain)
+            else {
+                outcomes[i] = Some(DeliveryOutcome::Failed {
+                    reason: format!("the delivery id {} cannot be a return path", delivery.id),
+                    reply: None,
+                });
+                continue;
+            };
+            let domain = email
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_ascii_lowercase())
+                .unwrap_or_default();
+            ready.push(Ready {
+                index: i,
+                outgoing: Outgoing {
+                    return_path,
+                    recipient: email.to_owned(),
+                    domain,
+                    data: raw,
+                },
             });
-        };
-        let Some(email) = contact.email.as_deref() else {
-            return Ok(DeliveryOutcome::Skipped {
-                reason: "invalid".to_owned(),
-            });
-        };
-        let message_id = format!("{}@{}", delivery.id, self.state.public_host());
-        let person = MailContact {
-            id: contact.id.as_str(),
-            email,
-            name: contact.name.as_deref(),
-            external_id: contact.external_id.as_deref(),
-            attributes: &contact.attributes,
-        };
-        match render_for(
-            &self.state,
-            workspace,
-            &prepared,
-            &person,
-            true,
-            &message_id,
-            now,
-        ) {
-            Ok(mail) => Ok(DeliveryOutcome::Captured {
-                recipient: email.to_owned(),
-                subject: mail.subject,
-                raw: String::from_utf8_lossy(&mail.raw).into_owned(),
-            }),
-            Err(e) => Ok(DeliveryOutcome::Failed {
-                reason: e.to_string(),
-            }),
         }
+        Ok(())
+    }
+
+    /// Sends the rendered mails and turns each result into an outcome.
+    async fn hand_over(
+        &self,
+        ready: Vec<Ready>,
+        claimed: &[ClaimedDelivery],
+        now: Timestamp,
+        outcomes: &mut [Option<DeliveryOutcome>],
+    ) {
+        let Some(transport) = &self.transport else {
+            return;
+        };
+        let settings = self.state.delivery();
+        let (indexes, mails): (Vec<usize>, Vec<Outgoing>) =
+            ready.into_iter().map(|r| (r.index, r.outgoing)).unzip();
+        let domains: Vec<String> = mails.iter().map(|m| m.domain.clone()).collect();
+        let results = transport.send_all(mails).await;
+        let metrics = self.state.metrics();
+        for ((i, domain), result) in indexes.into_iter().zip(domains).zip(results) {
+            let delivery = &claimed[i];
+            let outcome = match result {
+                SendResult::Accepted(reply) => {
+                    metrics.reply(Some(reply.code));
+                    DeliveryOutcome::Delivered {
+                        domain,
+                        reply: record(&reply),
+                    }
+                }
+                SendResult::Rejected(reply) => {
+                    metrics.reply(Some(reply.code));
+                    DeliveryOutcome::Bounced {
+                        domain,
+                        reply: record(&reply),
+                    }
+                }
+                SendResult::Transient {
+                    reply,
+                    reason,
+                    wait,
+                } => {
+                    metrics.reply(reply.as_ref().map(|r| r.code));
+                    let reply = reply.as_ref().map(record);
+                    let deadline = delivery.first_attempt_at.millis() + ms(settings.give_up_after);
+                    if now.millis() >= deadline {
+                        DeliveryOutcome::Failed {
+                            reason: format!(
+                                "gave up after {} hours of temporary failures; the last: {reason}",
+                                settings.give_up_after.as_secs() / 3600
+                            ),
+                            reply,
+                        }
+                    } else {
+                        let pause = retry_pause(settings.retry_base, delivery.attempts)
+                            .max(wait.unwrap_or(Duration::ZERO));
+                        DeliveryOutcome::Deferred {
+                            domain: Some(domain),
+                            reply,
+                            reason,
+                            retry_at: Timestamp::from_millis(
+                                (now.millis() + ms(pause)).min(deadline),
+                            ),
+                        }
+                    }
+                }
+            };
+            outcomes[i] = Some(outcome);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_doubling_up_to_four_hours() {
+        let base = Duration::from_secs(300);
+        assert_eq!(retry_pause(base, 1), Duration::from_secs(300));
+        assert_eq!(retry_pause(base, 2), Duration::from_secs(600));
+        assert_eq!(retry_pause(base, 4), Duration::from_secs(2400));
+        assert_eq!(retry_pause(base, 30), MAX_RETRY_PAUSE);
+        assert_eq!(retry_pause(base, 0), Duration::from_secs(300));
     }
 }

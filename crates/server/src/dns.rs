@@ -2,7 +2,9 @@
 //! the system's resolver configuration.
 
 use hickory_resolver::TokioResolver;
-use sendwell_screen::dns::{DomainMail, MailDomainResolver, ResolveFuture, Resolved};
+use sendwell_screen::dns::{
+    DomainMail, MailDomainResolver, ResolveFuture, Resolved, TxtAnswer, TxtFuture,
+};
 use std::time::{Duration, Instant};
 
 pub struct SystemResolver {
@@ -80,6 +82,27 @@ impl MailDomainResolver for SystemResolver {
                     answer: DomainMail::TempFail(e.to_string()),
                     ttl: Duration::ZERO,
                 },
+            }
+        })
+    }
+
+    fn txt<'a>(&'a self, name: &'a str) -> TxtFuture<'a> {
+        Box::pin(async move {
+            let fqdn = format!("{}.", name.trim_end_matches('.'));
+            match self.resolver.txt_lookup(fqdn.as_str()).await {
+                Ok(found) => TxtAnswer::Records(
+                    found
+                        .iter()
+                        .map(|txt| {
+                            txt.txt_data()
+                                .iter()
+                                .map(|part| String::from_utf8_lossy(part).into_owned())
+                                .collect::<String>()
+                        })
+                        .collect(),
+                ),
+                Err(e) if e.is_nx_domain() || e.is_no_records_found() => TxtAnswer::NotFound,
+                Err(e) => TxtAnswer::TempFail(e.to_string()),
             }
         })
     }

@@ -7,11 +7,15 @@
 pub mod api;
 pub mod config;
 pub mod delivery;
+pub mod dkim_keys;
 pub mod dns;
 mod error;
 mod extract;
+pub mod metrics;
 pub mod openapi;
+pub mod smtp;
 mod state;
+pub mod transport;
 
 pub use error::ApiError;
 pub use state::AppState;
@@ -36,6 +40,8 @@ pub enum StartError {
     },
     #[error("cannot open the database: {0}")]
     Store(#[from] sendwell_store::StoreError),
+    #[error("cannot prepare the key store: {0}")]
+    Keys(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -106,8 +112,10 @@ impl App {
             state::Sending {
                 public_url: settings.public_url.clone(),
                 opt_in_request_interval_days: settings.opt_in_request_interval_days,
+                delivery: settings.delivery.clone(),
             },
-        );
+        )
+        .map_err(|e| StartError::Keys(e.to_string()))?;
         Ok(Self {
             state,
             settings,
@@ -130,9 +138,11 @@ impl App {
             self.state.set_public_url_if_unset(format!("http://{addr}"));
         }
         let router = self.router();
-        let worker = delivery::DeliveryWorker::new(self.state.clone());
         let stop = tokio_util::sync::CancellationToken::new();
-        let worker_task = tokio::spawn(worker.run(stop.clone(), self.settings.worker_idle_ms));
+        let worker_task = self.settings.delivery.serve_worker.then(|| {
+            let worker = delivery::DeliveryWorker::new(self.state.clone());
+            tokio::spawn(worker.run(stop.clone(), self.settings.worker_idle_ms))
+        });
         let served = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -140,8 +150,20 @@ impl App {
         .with_graceful_shutdown(shutdown)
         .await;
         stop.cancel();
-        let _ = worker_task.await;
+        if let Some(task) = worker_task {
+            let _ = task.await;
+        }
         served
+    }
+
+    /// Runs only the delivery worker until `shutdown` resolves.
+    pub async fn work(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+        let worker = delivery::DeliveryWorker::new(self.state.clone());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(worker.run(stop.clone(), self.settings.worker_idle_ms));
+        shutdown.await;
+        stop.cancel();
+        let _ = task.await;
     }
 
     pub async fn bind(&self) -> Result<tokio::net::TcpListener, StartError> {

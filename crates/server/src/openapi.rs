@@ -2,7 +2,7 @@
 
 use crate::api::{
     addresses, consent, contacts, guidelines, health, imports, keys, messages, operator, reviews,
-    suppressions, templates, workspace,
+    sender_domains, suppressions, templates, workspace,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         health::healthz,
         health::openapi,
+        health::metrics,
         operator::create_workspace,
         operator::list_workspaces,
         operator::get_workspace,
@@ -76,6 +77,11 @@ use utoipa::{Modify, OpenApi};
         reviews::list,
         reviews::approve,
         reviews::reject,
+        sender_domains::create,
+        sender_domains::list,
+        sender_domains::show,
+        sender_domains::remove,
+        sender_domains::verify,
     ),
     modifiers(&BearerAuth)
 )]

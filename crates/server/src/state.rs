@@ -1,8 +1,13 @@
 //! What every request handler shares.
 
+use crate::config::DeliverySettings;
+use crate::dkim_keys::{KeySealer, SealError};
+use crate::metrics::Metrics;
+use crate::transport::TransportKind;
 use sendwell_core::secret::{constant_time_eq, SecretKey};
 use sendwell_core::EmailAddress;
 use sendwell_mail::LinkSigner;
+use sendwell_mail::VerpSigner;
 use sendwell_screen::dns::CachingResolver;
 use sendwell_screen::score::Thresholds;
 use sendwell_screen::Checker;
@@ -22,13 +27,17 @@ struct Inner {
     secret: SecretKey,
     max_body_bytes: usize,
     checker: Checker,
-    resolver: CachingResolver,
+    resolver: Arc<CachingResolver>,
     thresholds: Thresholds,
     links: LinkSigner,
     public_url: OnceLock<String>,
     opt_in_request_interval_days: u32,
     /// Wakes the delivery worker when mail is queued.
     queued: Notify,
+    delivery: DeliverySettings,
+    sealer: KeySealer,
+    verp: VerpSigner,
+    metrics: Metrics,
 }
 
 /// What the address checks and imports need besides the store.
@@ -42,6 +51,7 @@ pub struct Sending {
     /// Known at start when configured; else set once the server is bound.
     pub public_url: Option<String>,
     pub opt_in_request_interval_days: u32,
+    pub delivery: DeliverySettings,
 }
 
 impl AppState {
@@ -52,27 +62,65 @@ impl AppState {
         max_body_bytes: usize,
         screening: Screening,
         sending: Sending,
-    ) -> Self {
+    ) -> Result<Self, SealError> {
         let links = LinkSigner::new(secret.derive("links"));
+        let verp = VerpSigner::new(secret.derive("verp"));
+        let sealer = KeySealer::new(secret.derive("dkim-keys"))?;
         let public_url = OnceLock::new();
         if let Some(url) = sending.public_url {
             let _ = public_url.set(url);
         }
-        Self {
+        Ok(Self {
             store,
             inner: Arc::new(Inner {
                 operator_token_digest: Sha256::digest(operator_token.as_bytes()).into(),
                 secret,
                 max_body_bytes,
                 checker: Checker::new(),
-                resolver: screening.resolver,
+                resolver: Arc::new(screening.resolver),
                 thresholds: screening.thresholds,
                 links,
                 public_url,
                 opt_in_request_interval_days: sending.opt_in_request_interval_days,
                 queued: Notify::new(),
+                delivery: sending.delivery,
+                sealer,
+                verp,
+                metrics: Metrics::default(),
             }),
-        }
+        })
+    }
+
+    pub fn delivery(&self) -> &DeliverySettings {
+        &self.inner.delivery
+    }
+
+    pub fn sealer(&self) -> &KeySealer {
+        &self.inner.sealer
+    }
+
+    pub fn verp(&self) -> &VerpSigner {
+        &self.inner.verp
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Whether mail may only leave from verified sender domains: on every
+    /// transport but `capture`, unless the operator chose to skip the check.
+    pub fn requires_verified_domain(&self) -> bool {
+        self.inner.delivery.transport.kind != TransportKind::Capture
+            && !self.inner.delivery.insecure_skip_domain_verification
+    }
+
+    /// The domain of the VERP return path.
+    pub fn bounce_domain(&self) -> String {
+        self.inner
+            .delivery
+            .bounce_domain
+            .clone()
+            .unwrap_or_else(|| self.public_host())
     }
 
     pub fn checker(&self) -> &Checker {
@@ -80,6 +128,10 @@ impl AppState {
     }
 
     /// DNS, cached for each answer's TTL.
+    pub fn resolver_arc(&self) -> Arc<CachingResolver> {
+        self.inner.resolver.clone()
+    }
+
     pub fn resolver(&self) -> &CachingResolver {
         &self.inner.resolver
     }

@@ -13,11 +13,13 @@ mod audience;
 mod audit;
 mod consent;
 mod contact;
+mod delivery;
 mod guidelines;
 mod import;
 mod key;
 mod message;
 mod migrate;
+mod sender;
 mod suppression;
 mod workspace;
 
@@ -28,13 +30,14 @@ pub use contact::{
     AddressStamp, BatchItemError, BatchItemProblem, Contact, ContactExport, ContactInput,
     ContactPage, Suppression, UpsertOutcome, UpsertStatus,
 };
+pub use delivery::{ClaimedDelivery, DeliveryOutcome, DeliveryState, MailTarget, ReplyRecord};
 pub use guidelines::{AcceptError, Acceptance, Guidelines};
 pub use import::{ImportRecord, ImportSession, ImportVerdict, NewImport, ReviewError};
 pub use key::{ApiKeyRecord, AuthKey, NewKeyRow, RevokeError};
 pub use message::{
-    ClaimedDelivery, DeliveryOutcome, LinkEvent, MessageRecord, NewMessage, NewTemplate,
-    OutboxEntry, QueueError, TemplateRecord,
+    LinkEvent, MessageRecord, NewMessage, NewTemplate, OutboxEntry, QueueError, TemplateRecord,
 };
+pub use sender::SenderDomain;
 pub use suppression::{SuppressionEntry, TrapEntry, TrapList, UnsuppressError, PERSON_REASONS};
 pub use workspace::{Workspace, WorkspaceUpdate};
 

@@ -140,35 +140,6 @@ pub enum QueueError {
     AlreadyQueued,
 }
 
-/// A delivery claimed by a worker, leased until it records an outcome.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClaimedDelivery {
-    pub id: String,
-    pub workspace_id: WorkspaceId,
-    pub message_id: MessageId,
-    pub contact_id: ContactId,
-    pub kind: MessageKind,
-    pub attempts: i64,
-}
-
-/// How a claimed delivery ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DeliveryOutcome {
-    /// Stored in the outbox by the capture transport.
-    Captured {
-        recipient: String,
-        subject: String,
-        raw: String,
-    },
-    /// The contact may no longer receive it (suppressed, unsubscribed,
-    /// erased since queueing); the reason is kept.
-    Skipped { reason: String },
-    /// The workspace may not send now; kept for later.
-    Held { reason: String },
-    /// It could not be made (a template that fails for this contact).
-    Failed { reason: String },
-}
-
 /// One mail in the capture outbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxEntry {
@@ -253,21 +224,6 @@ fn message_from(row: &AnyRow) -> Result<MessageRecord> {
         review_state: get_opt_str(row, "review_state")?,
         review_note: get_opt_str(row, "review_note")?,
         reviewed_at: get_opt_ts(row, "reviewed_at")?,
-    })
-}
-
-fn claimed_from(row: &AnyRow) -> Result<ClaimedDelivery> {
-    let ws = get_str(row, "workspace_id")?;
-    let msg = get_str(row, "message_id")?;
-    let ct = get_str(row, "contact_id")?;
-    let kind = get_str(row, "kind")?;
-    Ok(ClaimedDelivery {
-        id: get_str(row, "id")?,
-        workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
-        message_id: MessageId::parse(&msg).map_err(|_| corrupt("message id", &msg))?,
-        contact_id: ContactId::parse(&ct).map_err(|_| corrupt("contact id", &ct))?,
-        kind: MessageKind::parse(&kind).ok_or_else(|| corrupt("message kind", &kind))?,
-        attempts: get_i64(row, "attempts")?,
     })
 }
 
@@ -587,93 +543,6 @@ impl Store {
         }
     }
 
-    // ---- the queue ---------------------------------------------------------
-
-    /// Claims up to `limit` due deliveries for `lease_ms`. Deliveries whose
-    /// lease ran out (a worker died) are due again.
-    pub async fn claim_deliveries(
-        &self,
-        limit: i64,
-        lease_ms: i64,
-    ) -> Result<Vec<ClaimedDelivery>> {
-        let now = self.now();
-        let lock = match self.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        };
-        let sql = format!(
-            "UPDATE deliveries SET state = 'sending', lease_until = $1, attempts = attempts + 1, updated_at = $2 \
-             WHERE id IN (SELECT id FROM deliveries WHERE \
-             (state IN ('queued', 'deferred') AND next_attempt_at <= $3) OR (state = 'sending' AND lease_until < $4) \
-             ORDER BY next_attempt_at LIMIT $5{lock}) \
-             RETURNING id, workspace_id, message_id, contact_id, kind, attempts"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(now.millis() + lease_ms)
-            .bind(now.millis())
-            .bind(now.millis())
-            .bind(now.millis())
-            .bind(limit)
-            .fetch_all(&self.write)
-            .await?;
-        rows.iter().map(claimed_from).collect()
-    }
-
-    /// Records the outcomes of claimed deliveries in one transaction.
-    pub async fn record_outcomes(
-        &self,
-        outcomes: &[(ClaimedDelivery, DeliveryOutcome)],
-    ) -> Result<()> {
-        let now = self.now();
-        let mut tx = self.write.begin().await?;
-        for (delivery, outcome) in outcomes {
-            let (state, reply) = match outcome {
-                DeliveryOutcome::Captured { .. } => ("delivered", "captured".to_owned()),
-                DeliveryOutcome::Skipped { reason } => ("skipped", reason.clone()),
-                DeliveryOutcome::Held { reason } => ("held", reason.clone()),
-                DeliveryOutcome::Failed { reason } => ("failed", reason.clone()),
-            };
-            // Only a delivery still leased to this worker is recorded: one
-            // whose lease ran out belongs to another worker now.
-            let done = sqlx::query(
-                "UPDATE deliveries SET state = $1, last_reply = $2, lease_until = NULL, updated_at = $3 \
-                 WHERE id = $4 AND state = 'sending'",
-            )
-            .bind(state)
-            .bind(reply)
-            .bind(now.millis())
-            .bind(delivery.id.clone())
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                continue;
-            }
-            if let DeliveryOutcome::Captured {
-                recipient,
-                subject,
-                raw,
-            } = outcome
-            {
-                sqlx::query(
-                    "INSERT INTO outbox (id, workspace_id, message_id, delivery_id, recipient, subject, raw, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(OutboxId::generate(now).as_str().to_owned())
-                .bind(delivery.workspace_id.as_str().to_owned())
-                .bind(delivery.message_id.as_str().to_owned())
-                .bind(delivery.id.clone())
-                .bind(recipient.clone())
-                .bind(subject.clone())
-                .bind(raw.clone())
-                .bind(now.millis())
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Messages waiting for the operator's content review, oldest first.
     pub async fn messages_in_review(
         &self,
@@ -744,19 +613,6 @@ impl Store {
         Ok(Some(message_from(&row)?))
     }
 
-    /// Workspaces that have held deliveries.
-    pub async fn workspaces_with_held(&self) -> Result<Vec<WorkspaceId>> {
-        let rows = sqlx::query("SELECT DISTINCT workspace_id FROM deliveries WHERE state = 'held'")
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let id = get_str(r, "workspace_id")?;
-                WorkspaceId::parse(&id).map_err(|_| corrupt("workspace id", &id))
-            })
-            .collect()
-    }
-
     /// Whether the contact's delivery of a message was only captured (never
     /// left this server).
     pub async fn delivery_was_captured(&self, message: &str, contact: &str) -> Result<bool> {
@@ -765,20 +621,6 @@ impl Store {
             .fetch_optional(&self.read)
             .await?;
         Ok(row.is_some())
-    }
-
-    /// Returns a workspace's held deliveries to the queue (once it may send again).
-    pub async fn release_held(&self, ws: &WorkspaceId) -> Result<u64> {
-        let now = self.now();
-        let done = sqlx::query(
-            "UPDATE deliveries SET state = 'queued', next_attempt_at = $1, updated_at = $1 \
-             WHERE workspace_id = $2 AND state = 'held'",
-        )
-        .bind(now.millis())
-        .bind(ws.as_str().to_owned())
-        .execute(&self.write)
-        .await?;
-        Ok(done.rows_affected())
     }
 
     // ---- the outbox --------------------------------------------------------

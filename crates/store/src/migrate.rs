@@ -40,6 +40,11 @@ macro_rules! migrations {
                 name: "messages",
                 sql: include_str!(concat!("../../../migrations/", $dir, "/0003_messages.sql")),
             },
+            Migration {
+                version: 4,
+                name: "delivery",
+                sql: include_str!(concat!("../../../migrations/", $dir, "/0004_delivery.sql")),
+            },
         ]
     };
 }

@@ -19,6 +19,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
 }
 
 /// Whether the server and its database answer.
@@ -46,4 +47,24 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
 #[utoipa::path(get, path = "/openapi.json", tag = "system", responses((status = 200, description = "OpenAPI document")))]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::document())
+}
+
+/// Prometheus metrics (operator token): queue depth by state from the
+/// database; deliveries by outcome, SMTP reply classes and deferrals by
+/// domain as counted by this process's worker. Recipient domains of every
+/// workspace appear here, so it is not public.
+#[utoipa::path(get, path = "/metrics", tag = "system", security(("bearer" = [])),
+    responses((status = 200, description = "Prometheus text exposition format"), (status = 401, body = crate::error::Problem)))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    _operator: crate::extract::OperatorCaller,
+) -> crate::error::ApiResult<([(axum::http::header::HeaderName, &'static str); 1], String)> {
+    let queue = state.store.queue_depth().await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics().render(&queue),
+    ))
 }

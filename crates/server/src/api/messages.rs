@@ -254,7 +254,7 @@ pub struct MessageView {
     pub track_clicks: bool,
     pub track_opens: bool,
     pub queued: i64,
-    /// Deliveries by state: queued, sending, delivered, deferred, bounced, failed, held, skipped.
+    /// Deliveries by state: review, queued, sending, delivered, deferred, bounced, failed, held, skipped, cancelled.
     pub counts: BTreeMap<String, i64>,
     /// Recipient actions by kind: click, open, unsubscribe, opt_in.
     pub events: BTreeMap<String, i64>,
@@ -292,6 +292,7 @@ const DELIVERY_STATES: &[&str] = &[
     "failed",
     "held",
     "skipped",
+    "cancelled",
 ];
 
 async fn view(state: &AppState, m: MessageRecord) -> ApiResult<MessageView> {
@@ -683,14 +684,19 @@ async fn report(
         }
         authenticity.push(finding);
     }
-    warnings.push(Finding {
-        code: "sender_domain_unverified".to_owned(),
-        message: format!(
-            "{} is not a verified sender domain. On the capture transport mail is only stored, so this does not block; \
-             real delivery will need the domain verified with DKIM.",
-            m.from_address.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
-        ),
-    });
+    if let Some((blocks, message)) =
+        super::sender_domains::sender_domain_problem(state, ws, &m.from_address).await?
+    {
+        let finding = Finding {
+            code: "sender_domain_unverified".to_owned(),
+            message,
+        };
+        if blocks {
+            blockers.push(finding);
+        } else {
+            warnings.push(finding);
+        }
+    }
     let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
     let mut template_warnings = Vec::new();
     let mut content: Option<Screening> = None;
@@ -1198,6 +1204,15 @@ pub async fn transactional(
         topic: &composed.new.topic,
         opt_in_request_interval_days: 0,
     };
+    if let Some((true, message)) =
+        super::sender_domains::sender_domain_problem(&state, &ws, &composed.new.from_address)
+            .await?
+    {
+        return Err(blocked(vec![Finding {
+            code: "sender_domain_unverified".to_owned(),
+            message,
+        }]));
+    }
     if let Some(reason) = state.store.contact_category(&spec, &contact_id).await? {
         return Err(blocked(vec![Finding {
             code: format!("contact_{reason}"),

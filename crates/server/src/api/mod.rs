@@ -13,6 +13,7 @@ pub mod links;
 pub mod messages;
 pub mod operator;
 pub mod reviews;
+pub mod sender_domains;
 pub mod suppressions;
 pub mod templates;
 pub mod workspace;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(messages::routes())
         .merge(links::routes())
         .merge(reviews::routes())
+        .merge(sender_domains::routes())
         .fallback(|| async {
             ApiError::not_found("There is no such endpoint; GET /openapi.json lists them all.")
         })

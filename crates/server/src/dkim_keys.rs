@@ -1,0 +1,166 @@
+//! DKIM private keys at rest, and the signers made from them.
+//!
+//! Keys are sealed with AES-256-GCM under a key derived from the instance
+//! secret (`SecretKey::derive("dkim-keys")`), with the workspace, domain
+//! and algorithm as associated data: a sealed key copied to another row
+//! does not open. Sealed form: base64 of nonce (12 bytes) then ciphertext
+//! and tag.
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use base64::Engine as _;
+use sendwell_core::WorkspaceId;
+use sendwell_mail::dkim::{DkimAlgorithm, DkimSigner};
+use sendwell_store::SenderDomain;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+pub struct KeySealer {
+    key: LessSafeKey,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error(
+        "the stored DKIM key cannot be read (it was sealed with another secret key, or changed)"
+    )]
+    Open,
+    #[error("the DKIM key could not be sealed")]
+    Seal,
+}
+
+impl KeySealer {
+    pub fn new(key: [u8; 32]) -> Result<Self, SealError> {
+        let unbound = UnboundKey::new(&AES_256_GCM, &key).map_err(|_| SealError::Seal)?;
+        Ok(Self {
+            key: LessSafeKey::new(unbound),
+        })
+    }
+
+    fn aad(ws: &WorkspaceId, domain: &str, alg: DkimAlgorithm) -> String {
+        format!("dkim|{}|{domain}|{}", ws.as_str(), alg.as_str())
+    }
+
+    pub fn seal(
+        &self,
+        ws: &WorkspaceId,
+        domain: &str,
+        alg: DkimAlgorithm,
+        plain: &[u8],
+    ) -> Result<String, SealError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| SealError::Seal)?;
+        let mut buf = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(Self::aad(ws, domain, alg).as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| SealError::Seal)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(B64.encode(out))
+    }
+
+    pub fn open(
+        &self,
+        ws: &WorkspaceId,
+        domain: &str,
+        alg: DkimAlgorithm,
+        sealed: &str,
+    ) -> Result<Vec<u8>, SealError> {
+        let raw = B64.decode(sealed.trim()).map_err(|_| SealError::Open)?;
+        if raw.len() < NONCE_LEN {
+            return Err(SealError::Open);
+        }
+        let (nonce, rest) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Open)?;
+        let mut buf = rest.to_vec();
+        let plain = self
+            .key
+            .open_in_place(
+                nonce,
+                Aad::from(Self::aad(ws, domain, alg).as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| SealError::Open)?;
+        Ok(plain.to_vec())
+    }
+
+    /// The signers of a sender domain: one per key it has.
+    pub fn signers(&self, d: &SenderDomain) -> Result<Vec<DkimSigner>, String> {
+        let mut out = Vec::new();
+        for (alg, selector, sealed) in [
+            (DkimAlgorithm::Rsa, &d.rsa_selector, &d.rsa_key),
+            (DkimAlgorithm::Ed25519, &d.ed25519_selector, &d.ed25519_key),
+        ] {
+            let (Some(selector), Some(sealed)) = (selector, sealed) else {
+                continue;
+            };
+            let pkcs8 = self
+                .open(&d.workspace_id, &d.domain, alg, sealed)
+                .map_err(|e| format!("{}: {e}", d.domain))?;
+            out.push(
+                DkimSigner::new(alg, &d.domain, selector, &pkcs8)
+                    .map_err(|e| format!("{}: {e}", d.domain))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// The sender domain that signs mail from `from_domain`: the domain itself,
+/// or the closest parent the workspace verified (its signature aligns
+/// with From under relaxed DMARC alignment).
+pub fn signing_domain<'a>(
+    domains: &'a [SenderDomain],
+    from_domain: &str,
+    verified_only: bool,
+) -> Option<&'a SenderDomain> {
+    let from = from_domain.to_ascii_lowercase();
+    let mut best: Option<&SenderDomain> = None;
+    for d in domains {
+        if verified_only && d.verified_at.is_none() {
+            continue;
+        }
+        let fits = from == d.domain || from.ends_with(&format!(".{}", d.domain));
+        if fits && best.is_none_or(|b| d.domain.len() > b.domain.len()) {
+            best = Some(d);
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_keys_open_only_for_their_row_and_secret() {
+        let ws = WorkspaceId::parse("ws_01J9ZK3Q4R5S6T7V8W9X0Y1Z2A").expect("id");
+        let other = WorkspaceId::parse("ws_01J9ZK3Q4R5S6T7V8W9X0Y1Z2B").expect("id");
+        let s = KeySealer::new([1; 32]).expect("sealer");
+        let sealed = s
+            .seal(&ws, "example.com", DkimAlgorithm::Rsa, b"private key")
+            .expect("seal");
+        assert!(!sealed.contains("private"));
+        assert_eq!(
+            s.open(&ws, "example.com", DkimAlgorithm::Rsa, &sealed)
+                .expect("open"),
+            b"private key"
+        );
+        assert!(s
+            .open(&other, "example.com", DkimAlgorithm::Rsa, &sealed)
+            .is_err());
+        assert!(s
+            .open(&ws, "example.org", DkimAlgorithm::Rsa, &sealed)
+            .is_err());
+        assert!(s
+            .open(&ws, "example.com", DkimAlgorithm::Ed25519, &sealed)
+            .is_err());
+        let t = KeySealer::new([2; 32]).expect("sealer");
+        assert!(t
+            .open(&ws, "example.com", DkimAlgorithm::Rsa, &sealed)
+            .is_err());
+    }
+}

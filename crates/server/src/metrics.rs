@@ -1,0 +1,148 @@
+//! Counters for `GET /metrics` (Prometheus text format): deliveries by
+//! outcome, SMTP replies by class, deferrals by destination domain. The
+//! counters are this process's; queue depth by state is read from the
+//! database when scraped, so it covers every worker.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+/// Distinct domains counted before the rest go under `other`.
+const MAX_DOMAINS: usize = 500;
+
+#[derive(Default)]
+pub struct Metrics {
+    outcomes: Mutex<BTreeMap<&'static str, u64>>,
+    replies: Mutex<BTreeMap<&'static str, u64>>,
+    deferrals: Mutex<BTreeMap<String, u64>>,
+}
+
+fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K, by: u64) {
+    if let Ok(mut m) = map.lock() {
+        *m.entry(key).or_insert(0) += by;
+    }
+}
+
+/// Label values are escaped as the exposition format asks.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    pub fn outcome(&self, state: &'static str) {
+        bump(&self.outcomes, state, 1);
+    }
+
+    /// An SMTP reply code (or none, for a connection that failed).
+    pub fn reply(&self, code: Option<u16>) {
+        let class = match code {
+            Some(200..=299) => "2xx",
+            Some(300..=399) => "3xx",
+            Some(400..=499) => "4xx",
+            Some(500..=599) => "5xx",
+            _ => "none",
+        };
+        bump(&self.replies, class, 1);
+    }
+
+    pub fn deferral(&self, domain: &str) {
+        let Ok(mut m) = self.deferrals.lock() else {
+            return;
+        };
+        let key = if m.contains_key(domain) || m.len() < MAX_DOMAINS {
+            domain.to_owned()
+        } else {
+            "other".to_owned()
+        };
+        *m.entry(key).or_insert(0) += 1;
+    }
+
+    pub fn render(&self, queue: &BTreeMap<String, i64>) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP sendwell_queue_deliveries Deliveries in each state, over all workspaces."
+        );
+        let _ = writeln!(out, "# TYPE sendwell_queue_deliveries gauge");
+        for state in [
+            "review",
+            "queued",
+            "sending",
+            "delivered",
+            "deferred",
+            "bounced",
+            "failed",
+            "held",
+            "skipped",
+            "cancelled",
+        ] {
+            let n = queue.get(state).copied().unwrap_or(0);
+            let _ = writeln!(out, "sendwell_queue_deliveries{{state=\"{state}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sendwell_deliveries_total Deliveries this process finished, by outcome."
+        );
+        let _ = writeln!(out, "# TYPE sendwell_deliveries_total counter");
+        if let Ok(m) = self.outcomes.lock() {
+            for (k, v) in m.iter() {
+                let _ = writeln!(out, "sendwell_deliveries_total{{outcome=\"{k}\"}} {v}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sendwell_smtp_replies_total SMTP replies this process received, by class."
+        );
+        let _ = writeln!(out, "# TYPE sendwell_smtp_replies_total counter");
+        if let Ok(m) = self.replies.lock() {
+            for (k, v) in m.iter() {
+                let _ = writeln!(out, "sendwell_smtp_replies_total{{class=\"{k}\"}} {v}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sendwell_deferrals_total Deferred deliveries, by recipient domain."
+        );
+        let _ = writeln!(out, "# TYPE sendwell_deferrals_total counter");
+        if let Ok(m) = self.deferrals.lock() {
+            for (k, v) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "sendwell_deferrals_total{{domain=\"{}\"}} {v}",
+                    escape(k)
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_render_in_exposition_format() {
+        let m = Metrics::default();
+        m.outcome("delivered");
+        m.outcome("delivered");
+        m.reply(Some(250));
+        m.reply(Some(451));
+        m.reply(None);
+        m.deferral("example.com");
+        m.deferral("ex\"ample.org");
+        let mut q = BTreeMap::new();
+        q.insert("queued".to_owned(), 7);
+        let text = m.render(&q);
+        assert!(text.contains("sendwell_queue_deliveries{state=\"queued\"} 7"));
+        assert!(text.contains("sendwell_queue_deliveries{state=\"held\"} 0"));
+        assert!(text.contains("sendwell_deliveries_total{outcome=\"delivered\"} 2"));
+        assert!(text.contains("sendwell_smtp_replies_total{class=\"4xx\"} 1"));
+        assert!(text.contains("sendwell_smtp_replies_total{class=\"none\"} 1"));
+        assert!(text.contains("sendwell_deferrals_total{domain=\"example.com\"} 1"));
+        assert!(text.contains("domain=\"ex\\\"ample.org\""));
+    }
+}

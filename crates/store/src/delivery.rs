@@ -1,0 +1,409 @@
+//! The delivery queue as workers see it: claiming due deliveries under a
+//! lease owned by one worker, loading what each mail needs in one query per
+//! message, and recording how each ended.
+//!
+//! A claim commits `sending` with `lease_owner` and `lease_until` before any
+//! mail leaves. A worker that dies leaves its claims to expire; any worker
+//! then takes them over. An outcome is recorded only while the delivery is
+//! still leased to the worker that claimed it, so a slow worker whose lease
+//! ran out cannot overwrite what its successor recorded. A recipient gets a
+//! second copy only when a worker died between the server's 250 and the
+//! commit of its outcome.
+
+use crate::audience::{push_from_where, AudienceSpec, Sql};
+use crate::{corrupt, get_i64, get_opt_str, get_str, Backend, Result, Store};
+use sendwell_core::{ContactId, MessageId, MessageKind, OutboxId, Timestamp, WorkspaceId};
+use serde_json::{Map, Value};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// A delivery claimed by a worker, leased until it records an outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimedDelivery {
+    pub id: String,
+    pub workspace_id: WorkspaceId,
+    pub message_id: MessageId,
+    pub contact_id: ContactId,
+    pub kind: MessageKind,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    /// When the first attempt was made (now, for a first attempt).
+    pub first_attempt_at: Timestamp,
+}
+
+/// An SMTP reply as it is kept on a delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplyRecord {
+    pub code: u16,
+    pub enhanced: Option<String>,
+    /// The whole reply, code first: `550 5.1.1 no such user`.
+    pub line: String,
+}
+
+/// How a claimed delivery ended (or when it will be tried again).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Stored in the outbox by the capture transport.
+    Captured {
+        recipient: String,
+        subject: String,
+        raw: String,
+    },
+    /// The receiving server accepted it.
+    Delivered { domain: String, reply: ReplyRecord },
+    /// A transient failure: tried again at `retry_at`.
+    Deferred {
+        domain: Option<String>,
+        reply: Option<ReplyRecord>,
+        reason: String,
+        retry_at: Timestamp,
+    },
+    /// A permanent failure (5xx): the reply is kept for classification.
+    Bounced { domain: String, reply: ReplyRecord },
+    /// Given up: made impossible, or transient failures for too long.
+    Failed {
+        reason: String,
+        reply: Option<ReplyRecord>,
+    },
+    /// The contact may no longer receive it (suppressed, unsubscribed,
+    /// erased since queueing); the reason is kept.
+    Skipped { reason: String },
+    /// The workspace may not send now; kept for later.
+    Held { reason: String },
+    /// The workspace's sending was withdrawn: it will never go.
+    Cancelled { reason: String },
+}
+
+impl DeliveryOutcome {
+    /// The state the delivery takes.
+    pub fn state(&self) -> &'static str {
+        match self {
+            Self::Captured { .. } | Self::Delivered { .. } => "delivered",
+            Self::Deferred { .. } => "deferred",
+            Self::Bounced { .. } => "bounced",
+            Self::Failed { .. } => "failed",
+            Self::Skipped { .. } => "skipped",
+            Self::Held { .. } => "held",
+            Self::Cancelled { .. } => "cancelled",
+        }
+    }
+
+    /// Whether the delivery is finished for good.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Self::Deferred { .. } | Self::Held { .. })
+    }
+
+    fn reply(&self) -> Option<&ReplyRecord> {
+        match self {
+            Self::Delivered { reply, .. } | Self::Bounced { reply, .. } => Some(reply),
+            Self::Deferred { reply, .. } | Self::Failed { reply, .. } => reply.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// What is kept as `last_reply`: the server's reply, or our reason.
+    fn last_reply(&self) -> String {
+        match self {
+            Self::Captured { .. } => "captured".to_owned(),
+            Self::Delivered { reply, .. } | Self::Bounced { reply, .. } => reply.line.clone(),
+            Self::Deferred { reply, reason, .. } | Self::Failed { reply, reason } => match reply {
+                Some(r) if r.line != *reason => format!("{reason}: {}", r.line),
+                _ => reason.clone(),
+            },
+            Self::Skipped { reason } | Self::Held { reason } | Self::Cancelled { reason } => {
+                reason.clone()
+            }
+        }
+    }
+
+    fn domain(&self) -> Option<&str> {
+        match self {
+            Self::Delivered { domain, .. } | Self::Bounced { domain, .. } => Some(domain),
+            Self::Deferred { domain, .. } => domain.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// What one mail needs of its contact, with the reason it may no longer
+/// receive the message (`category`), if any.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MailTarget {
+    pub contact_id: ContactId,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub external_id: Option<String>,
+    pub attributes: Map<String, Value>,
+    pub category: Option<String>,
+}
+
+fn claimed_from(row: &AnyRow, now: Timestamp) -> Result<ClaimedDelivery> {
+    let ws = get_str(row, "workspace_id")?;
+    let msg = get_str(row, "message_id")?;
+    let ct = get_str(row, "contact_id")?;
+    let kind = get_str(row, "kind")?;
+    let first: Option<i64> = row.try_get("first_attempt_at")?;
+    Ok(ClaimedDelivery {
+        id: get_str(row, "id")?,
+        workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
+        message_id: MessageId::parse(&msg).map_err(|_| corrupt("message id", &msg))?,
+        contact_id: ContactId::parse(&ct).map_err(|_| corrupt("contact id", &ct))?,
+        kind: MessageKind::parse(&kind).ok_or_else(|| corrupt("message kind", &kind))?,
+        attempts: get_i64(row, "attempts")?,
+        first_attempt_at: first.map(Timestamp::from_millis).unwrap_or(now),
+    })
+}
+
+impl Store {
+    /// Claims up to `limit` due deliveries for `owner` for `lease_ms`.
+    /// Deliveries whose lease ran out (a worker died) are due again.
+    pub async fn claim_deliveries(
+        &self,
+        owner: &str,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let now = self.now();
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE deliveries SET state = 'sending', lease_owner = $1, lease_until = $2, \
+             attempts = attempts + 1, updated_at = $3 \
+             WHERE id IN (SELECT id FROM deliveries WHERE \
+             (state IN ('queued', 'deferred') AND next_attempt_at <= $4) OR (state = 'sending' AND lease_until < $5) \
+             ORDER BY next_attempt_at LIMIT $6{lock}) \
+             RETURNING id, workspace_id, message_id, contact_id, kind, attempts, first_attempt_at"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(owner.to_owned())
+            .bind(now.millis() + lease_ms)
+            .bind(now.millis())
+            .bind(now.millis())
+            .bind(now.millis())
+            .bind(limit)
+            .fetch_all(&self.write)
+            .await?;
+        rows.iter().map(|r| claimed_from(r, now)).collect()
+    }
+
+    /// The contacts of one message's claimed deliveries, with the category
+    /// that now keeps each from receiving it (suppressed, unsubscribed,
+    /// erased since queueing), in one query. A contact that no longer
+    /// exists is missing from the answer.
+    pub async fn mail_targets(
+        &self,
+        spec: &AudienceSpec<'_>,
+        contacts: &[ContactId],
+    ) -> Result<Vec<MailTarget>> {
+        if contacts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now();
+        let mut sql = Sql::new(self.backend);
+        sql.push("SELECT c.id, c.email, c.name, c.external_id, ");
+        sql.push(match self.backend {
+            Backend::Sqlite => "json(c.attributes) AS attributes, ",
+            Backend::Postgres => "c.attributes::text AS attributes, ",
+        });
+        self.push_contact_category(&mut sql, spec, now);
+        sql.push(" AS category");
+        let unfiltered = AudienceSpec {
+            filter: None,
+            ..spec.clone()
+        };
+        push_from_where(&mut sql, &unfiltered, now);
+        sql.push(" AND c.id IN (");
+        for (i, id) in contacts.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.text(id.as_str());
+        }
+        sql.push(")");
+        let rows = sql.query().fetch_all(&self.read).await?;
+        rows.iter()
+            .map(|row| {
+                let id = get_str(row, "id")?;
+                let raw = get_str(row, "attributes")?;
+                let attributes = match serde_json::from_str::<Value>(&raw) {
+                    Ok(Value::Object(map)) => map,
+                    _ => return Err(corrupt("contact attributes of", &id)),
+                };
+                Ok(MailTarget {
+                    contact_id: ContactId::parse(&id).map_err(|_| corrupt("contact id", &id))?,
+                    email: get_opt_str(row, "email")?,
+                    name: get_opt_str(row, "name")?,
+                    external_id: get_opt_str(row, "external_id")?,
+                    attributes,
+                    category: row.try_get::<Option<String>, _>("category")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records the outcomes of `owner`'s claimed deliveries in one
+    /// transaction. A delivery no longer leased to `owner` is left alone;
+    /// the answer counts the ones recorded.
+    pub async fn record_outcomes(
+        &self,
+        owner: &str,
+        outcomes: &[(ClaimedDelivery, DeliveryOutcome)],
+    ) -> Result<usize> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let mut recorded = 0;
+        for (delivery, outcome) in outcomes {
+            let reply = outcome.reply();
+            let next_attempt = match outcome {
+                DeliveryOutcome::Deferred { retry_at, .. } => Some(retry_at.millis()),
+                _ => None,
+            };
+            let attempted = !matches!(
+                outcome,
+                DeliveryOutcome::Held { .. }
+                    | DeliveryOutcome::Skipped { .. }
+                    | DeliveryOutcome::Cancelled { .. }
+            );
+            let done = sqlx::query(
+                "UPDATE deliveries SET state = $1, last_reply = $2, reply_code = $3, enhanced_status = $4, \
+                 recipient_domain = COALESCE($5, recipient_domain), \
+                 next_attempt_at = COALESCE($6, next_attempt_at), \
+                 first_attempt_at = COALESCE(first_attempt_at, $7), done_at = $8, \
+                 lease_until = NULL, lease_owner = NULL, updated_at = $9 \
+                 WHERE id = $10 AND state = 'sending' AND lease_owner = $11",
+            )
+            .bind(outcome.state())
+            .bind(outcome.last_reply())
+            .bind(reply.map(|r| i64::from(r.code)))
+            .bind(reply.and_then(|r| r.enhanced.clone()))
+            .bind(outcome.domain().map(str::to_owned))
+            .bind(next_attempt)
+            .bind(attempted.then_some(delivery.first_attempt_at.millis()))
+            .bind(outcome.is_final().then_some(now.millis()))
+            .bind(now.millis())
+            .bind(delivery.id.clone())
+            .bind(owner.to_owned())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                continue;
+            }
+            recorded += 1;
+            if let DeliveryOutcome::Captured {
+                recipient,
+                subject,
+                raw,
+            } = outcome
+            {
+                sqlx::query(
+                    "INSERT INTO outbox (id, workspace_id, message_id, delivery_id, recipient, subject, raw, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(OutboxId::generate(now).as_str().to_owned())
+                .bind(delivery.workspace_id.as_str().to_owned())
+                .bind(delivery.message_id.as_str().to_owned())
+                .bind(delivery.id.clone())
+                .bind(recipient.clone())
+                .bind(subject.clone())
+                .bind(raw.clone())
+                .bind(now.millis())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Workspaces that have held deliveries.
+    pub async fn workspaces_with_held(&self) -> Result<Vec<WorkspaceId>> {
+        let rows = sqlx::query("SELECT DISTINCT workspace_id FROM deliveries WHERE state = 'held'")
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let id = get_str(r, "workspace_id")?;
+                WorkspaceId::parse(&id).map_err(|_| corrupt("workspace id", &id))
+            })
+            .collect()
+    }
+
+    /// Returns a workspace's held deliveries to the queue (once it may send again).
+    pub async fn release_held(&self, ws: &WorkspaceId) -> Result<u64> {
+        let now = self.now();
+        let done = sqlx::query(
+            "UPDATE deliveries SET state = 'queued', next_attempt_at = $1, updated_at = $1 \
+             WHERE workspace_id = $2 AND state = 'held'",
+        )
+        .bind(now.millis())
+        .bind(ws.as_str().to_owned())
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Cancels every delivery of a workspace that has not gone yet (its
+    /// sending was withdrawn), each with the reason. Returns how many.
+    pub async fn cancel_pending(&self, ws: &WorkspaceId, reason: &str) -> Result<u64> {
+        let now = self.now();
+        let done = sqlx::query(
+            "UPDATE deliveries SET state = 'cancelled', last_reply = $1, done_at = $2, updated_at = $2, \
+             lease_until = NULL, lease_owner = NULL \
+             WHERE workspace_id = $3 AND state IN ('queued', 'deferred', 'held', 'review')",
+        )
+        .bind(reason.to_owned())
+        .bind(now.millis())
+        .bind(ws.as_str().to_owned())
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// How many deliveries are in each state, over all workspaces.
+    pub async fn queue_depth(&self) -> Result<BTreeMap<String, i64>> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
+            .fetch_all(&self.read)
+            .await?;
+        let mut counts = BTreeMap::new();
+        for row in rows {
+            counts.insert(get_str(&row, "state")?, get_i64(&row, "n")?);
+        }
+        Ok(counts)
+    }
+
+    /// One delivery's state and last reply, for tests and the API.
+    pub async fn delivery_state(&self, id: &str) -> Result<Option<DeliveryState>> {
+        let row = sqlx::query(
+            "SELECT state, attempts, last_reply, reply_code, enhanced_status, next_attempt_at \
+             FROM deliveries WHERE id = $1",
+        )
+        .bind(id.to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok(DeliveryState {
+                state: get_str(&r, "state")?,
+                attempts: get_i64(&r, "attempts")?,
+                last_reply: get_opt_str(&r, "last_reply")?,
+                reply_code: r.try_get::<Option<i64>, _>("reply_code")?,
+                enhanced_status: get_opt_str(&r, "enhanced_status")?,
+                next_attempt_at: Timestamp::from_millis(get_i64(&r, "next_attempt_at")?),
+            })
+        })
+        .transpose()
+    }
+}
+
+/// What a delivery's row says now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryState {
+    pub state: String,
+    pub attempts: i64,
+    pub last_reply: Option<String>,
+    pub reply_code: Option<i64>,
+    pub enhanced_status: Option<String>,
+    pub next_attempt_at: Timestamp,
+}
