@@ -117,6 +117,19 @@ fn n(c: &Value, state: &str) -> i64 {
 /// dkimpy's verdict on every DKIM signature of `raw`, with the TXT records
 /// given here instead of DNS.
 fn dkimpy_verifies(raw: &[u8], records: &HashMap<String, String>) -> bool {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let importable = std::process::Command::new("python3")
+            .args(["-c", "import dkim, nacl"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !importable {
+            // A fresh machine gets the independent verifier from PyPI once.
+            let _ = std::process::Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "dkimpy", "pynacl"])
+                .status();
+        }
+    });
     let dir = tempfile::tempdir().expect("dir");
     let mail = dir.path().join("mail.eml");
     let recs = dir.path().join("records.json");

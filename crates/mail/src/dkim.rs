@@ -1046,10 +1046,19 @@ mod tests {
     fn dkimpy_verifies(message: &[u8], records: &[(String, String)]) -> Option<bool> {
         static AVAILABLE: OnceLock<bool> = OnceLock::new();
         let available = *AVAILABLE.get_or_init(|| {
-            Command::new("python3")
-                .args(["-c", "import dkim, nacl"])
-                .output()
-                .is_ok_and(|o| o.status.success())
+            let importable = || {
+                Command::new("python3")
+                    .args(["-c", "import dkim, nacl"])
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            };
+            // A fresh machine gets the verifier from PyPI once.
+            importable()
+                || (Command::new("python3")
+                    .args(["-m", "pip", "install", "--quiet", "dkimpy", "pynacl"])
+                    .status()
+                    .is_ok_and(|s| s.success())
+                    && importable())
         });
         if !available {
             if std::env::var("SENDWELL_SKIP_DKIMPY").as_deref() == Ok("1") {
