@@ -902,3 +902,71 @@ async fn dkim_signed_mail_through_postfix_verifies_with_dkimpy() {
     assert_ne!(tampered, text);
     assert!(!dkimpy_verifies(tampered.as_bytes(), &records));
 }
+
+/// Direct delivery: each recipient domain's MX hosts (here the sink, on
+/// its port), A/AAAA fallback, and a null MX that means never.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mx_transport_follows_mx_records_and_never_sends_to_a_null_mx() {
+    use sendwell_screen::dns::DomainMail;
+    let sink = SmtpSink::start(
+        Arc::new(sendwell_server::smtp::sink::AcceptAll),
+        SinkOptions::default(),
+    )
+    .await
+    .expect("sink");
+    let port = sink.addr().port();
+    let app = TestApp::spawn_with(None, |s| {
+        s.delivery.transport.kind = TransportKind::Mx;
+        s.delivery.transport.mx_port = port;
+        s.delivery.insecure_skip_domain_verification = true;
+        s.delivery.retry_base = Duration::from_secs(600);
+        s.public_url = Some("https://mail.sendwell.test".to_owned());
+    })
+    .await;
+    let ws = app.ready_workspace("Acme").await;
+    opted_in(&app, &ws, "ada@with-mx.net").await;
+    opted_in(&app, &ws, "bob@null-mx.net").await;
+    // Address checks ran on the way in; the answers change afterwards, as DNS does.
+    app.dns.set(
+        "with-mx.net",
+        DomainMail::Mx(vec!["127.0.0.1".to_owned()]),
+        300,
+    );
+    app.dns.set("null-mx.net", DomainMail::NullMx, 300);
+    let m = app
+        .post("/v1/messages", &ws.key, announcement())
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    let c = wait_for(&app, &ws.key, &id, Duration::from_secs(30), |c| {
+        n(c, "delivered") + n(c, "bounced") == 2
+    })
+    .await;
+    assert_eq!((n(&c, "delivered"), n(&c, "bounced")), (1, 1), "{c}");
+    let got = sink.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].to, vec!["ada@with-mx.net".to_owned()]);
+    let list = app.get("/v1/contacts?limit=10", &ws.key).await.expect(200);
+    let bob = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|c| c["email"] == "bob@null-mx.net")
+        .expect("bob")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let d = app
+        .state
+        .store
+        .delivery_state(&format!("{id}.{bob}"))
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(d.reply_code, Some(556));
+    assert_eq!(d.enhanced_status.as_deref(), Some("5.1.10"));
+    assert!(d.last_reply.unwrap_or_default().contains("null MX"));
+}

@@ -143,7 +143,7 @@ impl MailDomainResolver for CachingResolver {
 /// without DNS. Domains not in the table have no mail.
 #[derive(Default)]
 pub struct StaticResolver {
-    answers: HashMap<String, Resolved>,
+    answers: Mutex<HashMap<String, Resolved>>,
     asked: Mutex<Vec<String>>,
     txt: Mutex<HashMap<String, Vec<String>>>,
 }
@@ -153,15 +153,23 @@ impl StaticResolver {
         Self::default()
     }
 
-    pub fn with(mut self, domain: &str, answer: DomainMail, ttl_seconds: u64) -> Self {
-        self.answers.insert(
+    pub fn with(self, domain: &str, answer: DomainMail, ttl_seconds: u64) -> Self {
+        self.set(domain, answer, ttl_seconds);
+        self
+    }
+
+    /// Sets (or replaces) the answer for a domain.
+    pub fn set(&self, domain: &str, answer: DomainMail, ttl_seconds: u64) {
+        let Ok(mut answers) = self.answers.lock() else {
+            return;
+        };
+        answers.insert(
             domain.to_owned(),
             Resolved {
                 answer,
                 ttl: Duration::from_secs(ttl_seconds),
             },
         );
-        self
     }
 
     /// Publishes TXT records at a name (tests publish a DKIM key this way).
@@ -183,7 +191,12 @@ impl MailDomainResolver for StaticResolver {
             if let Ok(mut asked) = self.asked.lock() {
                 asked.push(domain.to_owned());
             }
-            self.answers.get(domain).cloned().unwrap_or(Resolved {
+            let known = self
+                .answers
+                .lock()
+                .ok()
+                .and_then(|a| a.get(domain).cloned());
+            known.unwrap_or(Resolved {
                 answer: DomainMail::NoMail,
                 ttl: Duration::from_secs(300),
             })

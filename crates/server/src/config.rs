@@ -851,4 +851,64 @@ mod tests {
         assert_eq!(a.fingerprint(), b.fingerprint());
         std::fs::remove_dir_all(dir).ok();
     }
+
+    #[test]
+    fn delivery_settings_come_from_flags_environment_and_file() {
+        let s = Settings::load(
+            Overrides {
+                transport: Some("smtp".into()),
+                smtp_relay: Some("relay.example.net:587".into()),
+                smtp_user: Some("u".into()),
+                bounce_domain: Some("Bounces.Example.NET".into()),
+                ..Overrides::default()
+            },
+            env_of(&[
+                ("SENDWELL_SMTP_PASSWORD", "secret-password"),
+                ("SENDWELL_SMTP_TLS", "starttls"),
+                ("SENDWELL_DOMAIN_LIMITS", "gmail.com=2, outlook.com=3"),
+                ("SENDWELL_RETRY_GIVE_UP_HOURS", "48"),
+            ]),
+        )
+        .expect("load");
+        let d = &s.delivery;
+        assert_eq!(d.transport.kind, TransportKind::Smtp);
+        let relay = d.transport.relay.as_ref().expect("relay");
+        assert_eq!(
+            (relay.host.as_str(), relay.port),
+            ("relay.example.net", 587)
+        );
+        assert_eq!(relay.tls, TlsMode::StartTls { required: true });
+        assert_eq!(d.transport.domain_limits.get("gmail.com"), Some(&2));
+        assert_eq!(d.transport.domain_limits.get("outlook.com"), Some(&3));
+        assert_eq!(d.give_up_after, Duration::from_secs(48 * 3600));
+        assert_eq!(d.bounce_domain.as_deref(), Some("bounces.example.net"));
+        assert!(
+            !format!("{s:?}").contains("secret-password"),
+            "the password never reaches a log"
+        );
+        let err = Settings::load(
+            Overrides {
+                transport: Some("smtp".into()),
+                ..Overrides::default()
+            },
+            env_of(&[]),
+        )
+        .expect_err("smtp without a relay");
+        assert!(err.to_string().contains("--smtp-relay"), "{err}");
+        let err = Settings::load(
+            Overrides::default(),
+            env_of(&[("SENDWELL_TRANSPORT", "carrier-pigeon")]),
+        )
+        .expect_err("unknown transport");
+        assert!(
+            err.to_string().contains("capture") && err.to_string().contains("carrier-pigeon"),
+            "{err}"
+        );
+        let err = Settings::load(
+            Overrides::default(),
+            env_of(&[("SENDWELL_DOMAIN_LIMITS", "gmail.com")]),
+        )
+        .expect_err("bad limits");
+        assert!(err.to_string().contains("DOMAIN=CONNECTIONS"), "{err}");
+    }
 }
