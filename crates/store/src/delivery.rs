@@ -245,77 +245,125 @@ impl Store {
     }
 
     /// Records the outcomes of `owner`'s claimed deliveries in one
-    /// transaction. A delivery no longer leased to `owner` is left alone;
-    /// the answer counts the ones recorded.
+    /// transaction, one `UPDATE ... FROM (VALUES ...)` per chunk of rows. A
+    /// delivery no longer leased to `owner` is left alone; the answer counts
+    /// the ones recorded.
     pub async fn record_outcomes(
         &self,
         owner: &str,
         outcomes: &[(ClaimedDelivery, DeliveryOutcome)],
     ) -> Result<usize> {
+        /// Rows per statement: 9 parameters each stays far below both
+        /// backends' parameter limits.
+        const CHUNK: usize = 500;
         let now = self.now();
         let mut tx = self.write.begin().await?;
-        let mut recorded = 0;
-        for (delivery, outcome) in outcomes {
-            let reply = outcome.reply();
-            let next_attempt = match outcome {
-                DeliveryOutcome::Deferred { retry_at, .. } => Some(retry_at.millis()),
-                _ => None,
-            };
-            let attempted = !matches!(
-                outcome,
-                DeliveryOutcome::Held { .. }
-                    | DeliveryOutcome::Skipped { .. }
-                    | DeliveryOutcome::Cancelled { .. }
+        let mut recorded = std::collections::HashSet::new();
+        for chunk in outcomes.chunks(CHUNK) {
+            let mut sql = String::from(
+                "UPDATE deliveries AS d SET state = v.state, last_reply = v.last_reply, \
+                 reply_code = v.reply_code, enhanced_status = v.enhanced, \
+                 recipient_domain = COALESCE(v.domain, d.recipient_domain), \
+                 next_attempt_at = COALESCE(v.next_at, d.next_attempt_at), \
+                 first_attempt_at = COALESCE(d.first_attempt_at, v.first_at), done_at = v.done_at, \
+                 lease_until = NULL, lease_owner = NULL, updated_at = $1 \
+                 FROM (SELECT column1 AS vid, column2 AS state, column3 AS last_reply, column4 AS reply_code, \
+                 column5 AS enhanced, column6 AS domain, column7 AS next_at, column8 AS first_at, \
+                 column9 AS done_at FROM (VALUES ",
             );
-            let done = sqlx::query(
-                "UPDATE deliveries SET state = $1, last_reply = $2, reply_code = $3, enhanced_status = $4, \
-                 recipient_domain = COALESCE($5, recipient_domain), \
-                 next_attempt_at = COALESCE($6, next_attempt_at), \
-                 first_attempt_at = COALESCE(first_attempt_at, $7), done_at = $8, \
-                 lease_until = NULL, lease_owner = NULL, updated_at = $9 \
-                 WHERE id = $10 AND state = 'sending' AND lease_owner = $11",
-            )
-            .bind(outcome.state())
-            .bind(outcome.last_reply())
-            .bind(reply.map(|r| i64::from(r.code)))
-            .bind(reply.and_then(|r| r.enhanced.clone()))
-            .bind(outcome.domain().map(str::to_owned))
-            .bind(next_attempt)
-            .bind(attempted.then_some(delivery.first_attempt_at.millis()))
-            .bind(outcome.is_final().then_some(now.millis()))
-            .bind(now.millis())
-            .bind(delivery.id.clone())
-            .bind(owner.to_owned())
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                continue;
+            let mut n = 3;
+            for (k, _) in chunk.iter().enumerate() {
+                if k > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for c in 0..9 {
+                    if c > 0 {
+                        sql.push_str(", ");
+                    }
+                    // The first row fixes each column's type for PostgreSQL.
+                    match (k, c) {
+                        (0, 3 | 6 | 7 | 8) => sql.push_str(&format!("CAST(${n} AS BIGINT)")),
+                        (0, _) => sql.push_str(&format!("CAST(${n} AS TEXT)")),
+                        _ => sql.push_str(&format!("${n}")),
+                    }
+                    n += 1;
+                }
+                sql.push(')');
             }
-            recorded += 1;
-            if let DeliveryOutcome::Captured {
+            sql.push_str(
+                ") AS x) AS v WHERE d.id = v.vid AND d.state = 'sending' AND d.lease_owner = $2 RETURNING id",
+            );
+            let mut q = sqlx::query(&sql).bind(now.millis()).bind(owner.to_owned());
+            for (delivery, outcome) in chunk {
+                let reply = outcome.reply();
+                let next_attempt = match outcome {
+                    DeliveryOutcome::Deferred { retry_at, .. } => Some(retry_at.millis()),
+                    _ => None,
+                };
+                let attempted = !matches!(
+                    outcome,
+                    DeliveryOutcome::Held { .. }
+                        | DeliveryOutcome::Skipped { .. }
+                        | DeliveryOutcome::Cancelled { .. }
+                );
+                q = q
+                    .bind(delivery.id.clone())
+                    .bind(outcome.state())
+                    .bind(outcome.last_reply())
+                    .bind(reply.map(|r| i64::from(r.code)))
+                    .bind(reply.and_then(|r| r.enhanced.clone()))
+                    .bind(outcome.domain().map(str::to_owned))
+                    .bind(next_attempt)
+                    .bind(attempted.then_some(delivery.first_attempt_at.millis()))
+                    .bind(outcome.is_final().then_some(now.millis()));
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                recorded.insert(get_str(&row, "id")?);
+            }
+        }
+        for (delivery, outcome) in outcomes {
+            let DeliveryOutcome::Captured {
                 recipient,
                 subject,
                 raw,
             } = outcome
-            {
-                sqlx::query(
-                    "INSERT INTO outbox (id, workspace_id, message_id, delivery_id, recipient, subject, raw, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(OutboxId::generate(now).as_str().to_owned())
-                .bind(delivery.workspace_id.as_str().to_owned())
-                .bind(delivery.message_id.as_str().to_owned())
-                .bind(delivery.id.clone())
-                .bind(recipient.clone())
-                .bind(subject.clone())
-                .bind(raw.clone())
-                .bind(now.millis())
-                .execute(&mut *tx)
-                .await?;
+            else {
+                continue;
+            };
+            if !recorded.contains(&delivery.id) {
+                continue;
             }
+            sqlx::query(
+                "INSERT INTO outbox (id, workspace_id, message_id, delivery_id, recipient, subject, raw, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(OutboxId::generate(now).as_str().to_owned())
+            .bind(delivery.workspace_id.as_str().to_owned())
+            .bind(delivery.message_id.as_str().to_owned())
+            .bind(delivery.id.clone())
+            .bind(recipient.clone())
+            .bind(subject.clone())
+            .bind(raw.clone())
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
-        Ok(recorded)
+        Ok(recorded.len())
+    }
+
+    /// Whether a message still has deliveries waiting (queued, being sent,
+    /// or deferred).
+    pub async fn message_pending(&self, id: &MessageId) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM deliveries WHERE message_id = $1 \
+             AND state IN ('queued', 'sending', 'deferred') LIMIT 1",
+        )
+        .bind(id.as_str().to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.is_some())
     }
 
     /// Workspaces that have held deliveries.

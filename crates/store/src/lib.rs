@@ -101,9 +101,15 @@ impl std::fmt::Debug for Store {
     }
 }
 
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+/// The writer keeps a 32 MB page cache, each of the four readers 16 MB,
+/// and each maps at most 64 MB of the file: a million-recipient send stays
+/// within about 200 MB of memory (docs/BENCHMARKS.md).
+const SQLITE_WRITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-     PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;";
+     PRAGMA cache_size = -32768; PRAGMA mmap_size = 67108864;";
+const SQLITE_READ_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+     PRAGMA cache_size = -16384; PRAGMA mmap_size = 67108864;";
 
 impl Store {
     /// Connects to `url` (`sqlite://PATH` or `postgres://...`), creating a
@@ -127,12 +133,22 @@ impl Store {
                 let write = AnyPoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(60))
-                    .after_connect(sqlite_pragmas)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            sqlx::Executor::execute(conn, SQLITE_WRITE_PRAGMAS).await?;
+                            Ok(())
+                        })
+                    })
                     .connect(&url)
                     .await?;
                 let read = AnyPoolOptions::new()
                     .max_connections(4)
-                    .after_connect(sqlite_pragmas)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            sqlx::Executor::execute(conn, SQLITE_READ_PRAGMAS).await?;
+                            Ok(())
+                        })
+                    })
                     .connect(&url)
                     .await?;
                 (read, write)
@@ -261,16 +277,6 @@ fn get_opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>> {
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} '{value}'"))
-}
-
-fn sqlite_pragmas(
-    conn: &mut sqlx::AnyConnection,
-    _meta: sqlx::pool::PoolConnectionMetadata,
-) -> futures_core_box::BoxFuture<'_, std::result::Result<(), sqlx::Error>> {
-    Box::pin(async move {
-        sqlx::Executor::execute(conn, SQLITE_PRAGMAS).await?;
-        Ok(())
-    })
 }
 
 /// Plans every execution for its own parameters. A cached generic plan for
