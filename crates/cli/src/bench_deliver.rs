@@ -288,6 +288,7 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let queued = sent["queued"].as_i64().unwrap_or(0);
+    let queue_seconds = started.elapsed().as_secs_f64();
     // Polled with a cheap indexed query: counting the deliveries by state
     // every few milliseconds would be a load of its own.
     let message_id = sendwell_core::MessageId::parse(&id).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -312,6 +313,7 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
     for t in extra {
         t.await.ok();
     }
+    let (anon, file) = (status_mb("RssAnon:"), status_mb("RssFile:"));
     let backend = bench.backend;
     bench.stop().await?;
     std::fs::remove_dir_all(&dir).ok();
@@ -326,9 +328,12 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
         "delivered": delivered,
         "deliveries": counts,
         "seconds": (seconds * 1000.0).round() / 1000.0,
+        "queue_seconds": (queue_seconds * 1000.0).round() / 1000.0,
         "messages_per_second": (delivered as f64 / seconds).round(),
         "peak_rss_mb": peak_rss_mb(),
         "setup_peak_rss_mb": setup_peak,
+        "rss_at_end_anon_mb": anon,
+        "rss_at_end_file_mb": file,
     });
     if let Some(sink) = &sink {
         line["sink"] = json!("in-process");
@@ -349,4 +354,12 @@ fn reset_peak_rss() {
     if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
         eprintln!("note: cannot reset the peak RSS count ({e}); peak_rss_mb includes the import");
     }
+}
+
+/// A line of /proc/self/status in MB (Linux): what the memory is made of.
+fn status_mb(key: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
 }

@@ -223,7 +223,9 @@ impl Store {
             sql.text(id.as_str());
         }
         sql.push(")");
-        let rows = sql.query().fetch_all(&self.read).await?;
+        // Not kept as a prepared statement: the IN list's length varies, and
+        // each length would stay cached on every connection.
+        let rows = sql.query().persistent(false).fetch_all(&self.read).await?;
         rows.iter()
             .map(|row| {
                 let id = get_str(row, "id")?;
@@ -294,7 +296,12 @@ impl Store {
             sql.push_str(
                 ") AS x) AS v WHERE d.id = v.vid AND d.state = 'sending' AND d.lease_owner = $2 RETURNING id",
             );
-            let mut q = sqlx::query(&sql).bind(now.millis()).bind(owner.to_owned());
+            // Full chunks share one prepared statement; a shorter last chunk
+            // is not kept.
+            let mut q = sqlx::query(&sql)
+                .persistent(chunk.len() == CHUNK)
+                .bind(now.millis())
+                .bind(owner.to_owned());
             for (delivery, outcome) in chunk {
                 let reply = outcome.reply();
                 let next_attempt = match outcome {

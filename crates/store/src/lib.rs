@@ -101,15 +101,15 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// The writer keeps a 32 MB page cache, each of the four readers 16 MB,
-/// and each maps at most 64 MB of the file: a million-recipient send stays
+/// The writer keeps a 32 MB page cache, each of the four readers 8 MB,
+/// and none maps the file into memory: a million-recipient send stays
 /// within about 200 MB of memory (docs/BENCHMARKS.md).
 const SQLITE_WRITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-     PRAGMA cache_size = -32768; PRAGMA mmap_size = 67108864;";
+     PRAGMA cache_size = -32768; PRAGMA mmap_size = 0;";
 const SQLITE_READ_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-     PRAGMA cache_size = -16384; PRAGMA mmap_size = 67108864;";
+     PRAGMA cache_size = -8192; PRAGMA mmap_size = 0;";
 
 impl Store {
     /// Connects to `url` (`sqlite://PATH` or `postgres://...`), creating a
