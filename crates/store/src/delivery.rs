@@ -215,14 +215,26 @@ impl Store {
             ..spec.clone()
         };
         push_from_where(&mut sql, &unfiltered, now);
-        sql.push(" AND c.id IN (");
-        for (i, id) in contacts.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
+        match self.backend {
+            // One JSON array parameter: the SQLite driver's binding of many
+            // parameters costs time in their square.
+            Backend::Sqlite => {
+                let ids: Vec<&str> = contacts.iter().map(ContactId::as_str).collect();
+                sql.push(" AND c.id IN (SELECT value FROM json_each(");
+                sql.text(&Value::from(ids).to_string());
+                sql.push("))");
             }
-            sql.text(id.as_str());
+            Backend::Postgres => {
+                sql.push(" AND c.id IN (");
+                for (i, id) in contacts.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.text(id.as_str());
+                }
+                sql.push(")");
+            }
         }
-        sql.push(")");
         // Not kept as a prepared statement: the IN list's length varies, and
         // each length would stay cached on every connection.
         let rows = sql.query().persistent(false).fetch_all(&self.read).await?;
@@ -261,7 +273,13 @@ impl Store {
         let now = self.now();
         let mut tx = self.write.begin().await?;
         let mut recorded = std::collections::HashSet::new();
-        for chunk in outcomes.chunks(CHUNK) {
+        // SQLite runs in this process: one cached statement per row is cheap,
+        // while binding thousands of parameters to one statement is not.
+        let chunk_size = match self.backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => CHUNK,
+        };
+        for chunk in outcomes.chunks(chunk_size) {
             let mut sql = String::from(
                 "UPDATE deliveries AS d SET state = v.state, last_reply = v.last_reply, \
                  reply_code = v.reply_code, enhanced_status = v.enhanced, \
@@ -299,7 +317,7 @@ impl Store {
             // Full chunks share one prepared statement; a shorter last chunk
             // is not kept.
             let mut q = sqlx::query(&sql)
-                .persistent(chunk.len() == CHUNK)
+                .persistent(chunk.len() == chunk_size)
                 .bind(now.millis())
                 .bind(owner.to_owned());
             for (delivery, outcome) in chunk {
