@@ -3,6 +3,7 @@
 mod bench;
 mod bench_deliver;
 mod bench_mail;
+mod bounce;
 mod import;
 mod screen;
 mod send;
@@ -126,6 +127,8 @@ enum Command {
     Screen(screen::ScreenArgs),
     /// Retrains the content screen's token classifier from a labelled corpus.
     ScreenTrain(screen::TrainArgs),
+    /// Parses bounce and complaint messages: one JSON line per bounced recipient.
+    ParseBounce(bounce::ParseBounceArgs),
     /// Measure throughput; prints one JSON line.
     Bench {
         #[command(subcommand)]
@@ -345,6 +348,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Outbox(args) => send::outbox(args).await,
         Command::Screen(args) => screen::screen(args),
         Command::ScreenTrain(args) => screen::train(args),
+        Command::ParseBounce(args) => bounce::parse_bounce(args),
     }
 }
 

@@ -4,6 +4,7 @@
 //! ([`compliance`]), signed links ([`link`]), HTML to text ([`html_text`])
 //! and MIME building ([`mime`]).
 
+pub mod bounce;
 pub mod compliance;
 pub mod dkim;
 pub mod html_text;
