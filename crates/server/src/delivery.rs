@@ -40,6 +40,8 @@ use tokio_util::sync::CancellationToken;
 const CACHE_LIMIT: usize = 64;
 /// How long a workspace's sender domains and keys are kept before reading again.
 const KEYS_TTL: Duration = Duration::from_secs(30);
+/// How often a busy worker looks for held mail it may release.
+const RELEASE_EVERY: Duration = Duration::from_secs(5);
 /// The longest pause between two attempts.
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(4 * 3600);
 
@@ -252,20 +254,24 @@ impl DeliveryWorker {
     }
 
     async fn run_loop(&self, stop: CancellationToken, idle_ms: u64, housekeeper: bool) {
+        let mut last_release: Option<Instant> = None;
         loop {
             let outcome = tokio::select! {
                 _ = stop.cancelled() => return,
                 outcome = self.run_once() => outcome,
             };
+            // Held mail is looked at when idle, and every few seconds while
+            // busy, so a reinstated workspace does not wait for a quiet moment.
+            let due = last_release.is_none_or(|t| t.elapsed() >= RELEASE_EVERY);
+            if housekeeper && (matches!(outcome, Ok(Outcome::Idle)) || due) {
+                last_release = Some(Instant::now());
+                if let Err(e) = self.release_held().await {
+                    tracing::error!(error = %e, "delivery worker: could not release held mail");
+                }
+            }
             match outcome {
                 Ok(Outcome::Worked(_)) => continue,
-                Ok(Outcome::Idle) => {
-                    if housekeeper {
-                        if let Err(e) = self.release_held().await {
-                            tracing::error!(error = %e, "delivery worker: could not release held mail");
-                        }
-                    }
-                }
+                Ok(Outcome::Idle) => {}
                 Err(e) => tracing::error!(error = %e, "delivery worker: batch failed; retrying"),
             }
             tokio::select! {
