@@ -17,7 +17,14 @@ async fn serve_starts_on_embedded_defaults_and_says_what_to_do_next() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
     let child = Command::new(env!("CARGO_BIN_EXE_sendwell"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--smtp-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&data)
         .env_remove("SENDWELL_DATABASE_URL")
         .env_remove("SENDWELL_OPERATOR_TOKEN")

@@ -65,6 +65,9 @@ struct DeliveryFlags {
     /// Let unverified sender domains send (tests, local relays); preflight and the log warn.
     #[arg(long)]
     insecure_skip_domain_verification: bool,
+    /// HOST:PORT of the inbound SMTP listener for bounces and complaints, or off (also SENDWELL_SMTP_LISTEN) [default: 127.0.0.1:2525].
+    #[arg(long)]
+    smtp_listen: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -194,6 +197,7 @@ fn delivery_settings(
             smtp_tls: d.smtp_tls,
             bounce_domain: d.bounce_domain,
             insecure_skip_domain_verification: d.insecure_skip_domain_verification,
+            smtp_listen: d.smtp_listen,
         },
         |k| std::env::var(k).ok(),
     )?)

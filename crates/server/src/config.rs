@@ -39,7 +39,12 @@ pub struct Settings {
     /// How often the delivery worker looks for due mail when idle.
     pub worker_idle_ms: u64,
     pub delivery: DeliverySettings,
+    /// Where the inbound SMTP listener for bounces and complaints listens
+    /// (`None`: not started).
+    pub smtp_listen: Option<SocketAddr>,
 }
+
+pub const DEFAULT_SMTP_LISTEN: &str = "127.0.0.1:2525";
 
 /// How mail leaves, and how the delivery workers behave.
 #[derive(Clone, Debug)]
@@ -127,6 +132,7 @@ pub struct Overrides {
     pub smtp_tls: Option<String>,
     pub bounce_domain: Option<String>,
     pub insecure_skip_domain_verification: bool,
+    pub smtp_listen: Option<String>,
 }
 
 /// The TOML file's shape. Unknown keys are refused, so a typo is not silently ignored.
@@ -164,6 +170,7 @@ struct FileSettings {
     worker_batch: Option<i64>,
     worker_pipelines: Option<usize>,
     serve_worker: Option<bool>,
+    smtp_listen: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -311,7 +318,26 @@ impl Settings {
             })?,
             None => file.opt_in_request_interval_days.unwrap_or(30),
         };
+        let listen_text = overrides
+            .smtp_listen
+            .clone()
+            .map(|v| ("--smtp-listen".to_owned(), v))
+            .or_else(|| env("SENDWELL_SMTP_LISTEN").map(|v| ("SENDWELL_SMTP_LISTEN".to_owned(), v)))
+            .or_else(|| {
+                file.smtp_listen
+                    .clone()
+                    .map(|v| ("smtp_listen in the configuration file".to_owned(), v))
+            })
+            .unwrap_or_else(|| ("the default".to_owned(), DEFAULT_SMTP_LISTEN.to_owned()));
+        let smtp_listen = match listen_text.1.trim() {
+            "off" | "none" | "" => None,
+            v => Some(v.parse().map_err(|_| ConfigError::Listen {
+                what: listen_text.0.clone(),
+                value: v.to_owned(),
+            })?),
+        };
         Ok(Self {
+            smtp_listen,
             delivery,
             public_url,
             opt_in_request_interval_days,
@@ -342,6 +368,7 @@ impl Settings {
             opt_in_request_interval_days: 30,
             worker_idle_ms: 250,
             delivery: DeliverySettings::default(),
+            smtp_listen: None,
         }
     }
 

@@ -11,6 +11,8 @@ pub mod dkim_keys;
 pub mod dns;
 mod error;
 mod extract;
+pub mod feedback;
+pub mod inbound;
 pub mod metrics;
 pub mod openapi;
 pub mod smtp;
@@ -138,6 +140,23 @@ impl App {
             self.state.set_public_url_if_unset(format!("http://{addr}"));
         }
         let router = self.router();
+        // Held until serving ends: dropping it stops the listener.
+        let _inbound = match self.settings.smtp_listen {
+            Some(addr) => match inbound::start(self.state.clone(), addr).await {
+                Ok(sink) => {
+                    self.state.set_inbound_addr(sink.addr());
+                    tracing::info!(%addr, bounce_domain = %self.state.bounce_domain(), "inbound SMTP listener for bounces and complaints");
+                    Some(sink)
+                }
+                Err(e) => {
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!("cannot start the inbound SMTP listener on {addr}: {e} (set --smtp-listen to another address, or off)"),
+                    ))
+                }
+            },
+            None => None,
+        };
         let stop = tokio_util::sync::CancellationToken::new();
         let worker_task = self.settings.delivery.serve_worker.then(|| {
             let worker = delivery::DeliveryWorker::new(self.state.clone());

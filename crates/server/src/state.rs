@@ -38,6 +38,8 @@ struct Inner {
     sealer: KeySealer,
     verp: VerpSigner,
     metrics: Metrics,
+    /// Where the inbound SMTP listener listens, once started.
+    inbound: OnceLock<std::net::SocketAddr>,
 }
 
 /// What the address checks and imports need besides the store.
@@ -87,6 +89,7 @@ impl AppState {
                 sealer,
                 verp,
                 metrics: Metrics::default(),
+                inbound: OnceLock::new(),
             }),
         })
     }
@@ -101,6 +104,15 @@ impl AppState {
 
     pub fn verp(&self) -> &VerpSigner {
         &self.inner.verp
+    }
+
+    /// The inbound SMTP listener's address, once it is listening.
+    pub fn inbound_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.inbound.get().copied()
+    }
+
+    pub(crate) fn set_inbound_addr(&self, addr: std::net::SocketAddr) {
+        let _ = self.inner.inbound.set(addr);
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -14,6 +14,7 @@ mod audit;
 mod consent;
 mod contact;
 mod delivery;
+mod feedback;
 mod guidelines;
 mod import;
 mod key;
@@ -31,6 +32,7 @@ pub use contact::{
     ContactPage, Suppression, UpsertOutcome, UpsertStatus,
 };
 pub use delivery::{ClaimedDelivery, DeliveryOutcome, DeliveryState, MailTarget, ReplyRecord};
+pub use feedback::{DeliveryRef, Feedback, FeedbackOutcome};
 pub use guidelines::{AcceptError, Acceptance, Guidelines};
 pub use import::{ImportRecord, ImportSession, ImportVerdict, NewImport, ReviewError};
 pub use key::{ApiKeyRecord, AuthKey, NewKeyRow, RevokeError};

@@ -45,6 +45,11 @@ macro_rules! migrations {
                 name: "delivery",
                 sql: include_str!(concat!("../../../migrations/", $dir, "/0004_delivery.sql")),
             },
+            Migration {
+                version: 5,
+                name: "feedback",
+                sql: include_str!(concat!("../../../migrations/", $dir, "/0005_feedback.sql")),
+            },
         ]
     };
 }

@@ -132,6 +132,17 @@ impl SmtpSink {
                 format!("the SMTP sink listens on loopback addresses only, not {addr}"),
             ));
         }
+        Self::listen(addr, script, options).await
+    }
+
+    /// Starts the server on any address: the inbound listener for bounces
+    /// and complaints runs on this, with a script that refuses every
+    /// recipient but its own (never an open relay).
+    pub async fn listen(
+        addr: SocketAddr,
+        script: Arc<dyn Script>,
+        options: SinkOptions,
+    ) -> std::io::Result<SmtpSink> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());

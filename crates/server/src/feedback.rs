@@ -1,0 +1,249 @@
+//! From a parsed bounce or complaint to its consequences: the delivery it
+//! answers is found by the VERP address it came back to (signed, so it
+//! cannot be forged) or, failing that, by the original Message-ID with the
+//! recipient checked against the contact; then
+//! - a hard bounce suppresses the address for the workspace;
+//! - a soft bounce is counted, and suppresses the address after
+//!   `SOFT_BOUNCES` of the contact's last `SOFT_WINDOW` deliveries bounced;
+//! - a complaint suppresses it at once and appends `opt_out` events (method
+//!   `complaint`) for every topic to the consent ledger;
+//! - a reputation block (blocked, badreputation, spamdetected,
+//!   policyviolation) is recorded against the workspace but suppresses
+//!   nothing: the address is not bad;
+//! - an auto-reply, a delay warning or a success notice is recorded or
+//!   ignored, never held against anyone.
+
+use crate::state::AppState;
+use sendwell_core::consent::{ConsentAction, ConsentMethod, Evidence, NewConsentEvent, Topic};
+use sendwell_core::EmailAddress;
+use sendwell_mail::bounce::{BounceReport, BouncedRecipient, Reason, ReportKind};
+use sendwell_store::{DeliveryRef, Feedback, StoreError};
+
+/// Soft bounces among the contact's last deliveries that suppress it.
+pub const SOFT_BOUNCES: i64 = 3;
+pub const SOFT_WINDOW: i64 = 5;
+
+/// What became of one recipient of a report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Recorded on the delivery; `suppressed` names the reason if the
+    /// address was suppressed.
+    Recorded {
+        delivery: String,
+        kind: &'static str,
+        reason: String,
+        suppressed: Option<String>,
+    },
+    /// The same feedback for this delivery came before.
+    Duplicate { delivery: String },
+    /// Nothing to act on (a delay warning, a success notice, not a bounce).
+    Ignored { why: String },
+    /// No delivery of ours matches.
+    Unmatched { recipient: String },
+}
+
+fn is_reputation(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::Blocked | Reason::BadReputation | Reason::SpamDetected | Reason::PolicyViolation
+    )
+}
+
+/// The delivery a Message-ID of ours names: `<DELIVERY@host>`.
+fn delivery_of_message_id(message_id: &str) -> Option<String> {
+    let inner = message_id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    let (local, _) = inner.rsplit_once('@')?;
+    (local.starts_with("msg_") && local.contains(".ct_")).then(|| local.to_owned())
+}
+
+/// Applies a parsed report that reached us for `envelope_rcpts` (the
+/// addresses it was sent to: our VERP addresses, or abuse@ for reports).
+pub async fn apply_report(
+    state: &AppState,
+    report: &BounceReport,
+    envelope_rcpts: &[String],
+    source: &str,
+) -> Result<Vec<Applied>, StoreError> {
+    if !report.is_bounce() && report.kind != ReportKind::AutoReply {
+        return Ok(vec![Applied::Ignored {
+            why: "not a bounce or complaint".to_owned(),
+        }]);
+    }
+    // The signed VERP address names the delivery for sure; a Message-ID or
+    // an address quoted inside the report only with the recipient checked.
+    let signed = envelope_rcpts
+        .iter()
+        .find_map(|r| state.verp().delivery_of(r));
+    let quoted = report
+        .verp_address
+        .as_deref()
+        .and_then(|a| state.verp().delivery_of(a))
+        .or_else(|| {
+            report
+                .original_message_id
+                .as_deref()
+                .and_then(delivery_of_message_id)
+        });
+    let mut out = Vec::new();
+    let recipients: Vec<BouncedRecipient> = if report.recipients.is_empty() {
+        Vec::new()
+    } else {
+        report.recipients.clone()
+    };
+    if recipients.is_empty() {
+        return Ok(vec![Applied::Ignored {
+            why: "the report names no recipient".to_owned(),
+        }]);
+    }
+    for r in &recipients {
+        let mut found: Option<DeliveryRef> = None;
+        if let Some(id) = &signed {
+            found = state.store.delivery_ref(id).await?;
+        }
+        if found.is_none() {
+            if let Some(id) = &quoted {
+                found = state.store.delivery_ref(id).await?.filter(|d| {
+                    d.email
+                        .as_deref()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(r.recipient.trim()))
+                        || r.recipient.is_empty()
+                });
+            }
+        }
+        let Some(delivery) = found else {
+            out.push(Applied::Unmatched {
+                recipient: r.recipient.clone(),
+            });
+            continue;
+        };
+        out.push(apply_one(state, report, r, &delivery, source).await?);
+    }
+    Ok(out)
+}
+
+async fn apply_one(
+    state: &AppState,
+    report: &BounceReport,
+    r: &BouncedRecipient,
+    d: &DeliveryRef,
+    source: &str,
+) -> Result<Applied, StoreError> {
+    let delayed = r
+        .action
+        .as_deref()
+        .is_some_and(|a| a.eq_ignore_ascii_case("delayed") || a.eq_ignore_ascii_case("relayed"));
+    if matches!(r.reason, Reason::Delivered) || delayed {
+        return Ok(Applied::Ignored {
+            why: format!(
+                "a {} notice, not a failure",
+                r.action.as_deref().unwrap_or("delivery")
+            ),
+        });
+    }
+    let kind: &'static str = match report.kind {
+        ReportKind::Complaint => "complaint",
+        ReportKind::AutoReply => "auto_reply",
+        _ if matches!(r.reason, Reason::Feedback) => "complaint",
+        _ if matches!(r.reason, Reason::Vacation) => "auto_reply",
+        _ => "bounce",
+    };
+    let email = d.email.clone().unwrap_or_default();
+    let hash = EmailAddress::parse(&email)
+        .ok()
+        .map(|e| state.address_hash(&e));
+    let reason = r.reason.as_str().to_owned();
+    let mut suppress = None;
+    let mut soft_rule = None;
+    let mut opt_outs = Vec::new();
+    if let Some(hash) = hash.as_deref() {
+        match kind {
+            "complaint" => {
+                suppress = Some(("complained", email.as_str(), hash));
+                let evidence = Evidence {
+                    message_id: Some(d.message_id.to_string()),
+                    wording: Some(format!(
+                        "complaint report ({}) from {}",
+                        r.feedback_type.as_deref().unwrap_or("abuse"),
+                        report.reporting_mta.as_deref().unwrap_or(source)
+                    )),
+                    ..Evidence::default()
+                };
+                let evidence = evidence.checked().unwrap_or_default();
+                let mut topics = state.store.workspace_topics(&d.workspace_id).await?;
+                if topics.is_empty() {
+                    topics.push(sendwell_core::consent::DEFAULT_TOPIC.to_owned());
+                }
+                for topic in topics {
+                    let Ok(topic) = Topic::parse(&topic) else {
+                        continue;
+                    };
+                    opt_outs.push(NewConsentEvent {
+                        contact_id: d.contact_id.clone(),
+                        action: ConsentAction::OptOut,
+                        topic,
+                        method: ConsentMethod::Complaint,
+                        actor: format!("feedback:{source}"),
+                        evidence: evidence.clone(),
+                    });
+                }
+            }
+            "bounce" if is_reputation(r.reason) => {}
+            "bounce" if r.hardbounce => suppress = Some(("bounced", email.as_str(), hash)),
+            "bounce" => soft_rule = Some((SOFT_BOUNCES, SOFT_WINDOW, email.as_str(), hash)),
+            _ => {}
+        }
+    }
+    let outcome = state
+        .store
+        .record_feedback(Feedback {
+            delivery: d,
+            kind,
+            reason: &reason,
+            hard: r.hardbounce,
+            status: r.status.as_deref(),
+            reply_code: r.replycode.as_deref(),
+            feedback_type: r.feedback_type.as_deref(),
+            diagnostic: Some(r.diagnostic.as_str()).filter(|t| !t.is_empty()),
+            source,
+            suppress,
+            soft_rule,
+            opt_outs,
+        })
+        .await?;
+    if outcome.duplicate {
+        return Ok(Applied::Duplicate {
+            delivery: d.id.clone(),
+        });
+    }
+    tracing::info!(
+        delivery = %d.id,
+        kind,
+        reason = %reason,
+        suppressed = ?outcome.suppressed,
+        "feedback recorded"
+    );
+    Ok(Applied::Recorded {
+        delivery: d.id.clone(),
+        kind,
+        reason,
+        suppressed: outcome.suppressed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_message_ids_name_their_delivery() {
+        assert_eq!(
+            delivery_of_message_id("<msg_01ABC.ct_01DEF@mail.example.com>").as_deref(),
+            Some("msg_01ABC.ct_01DEF")
+        );
+        assert_eq!(delivery_of_message_id("<abc@example.com>"), None);
+        assert_eq!(delivery_of_message_id("no-at-sign"), None);
+    }
+}

@@ -1,0 +1,221 @@
+//! Feedback on sent mail: a bounce, complaint or auto-reply becomes an
+//! event on the delivery it answers, and its consequence for the address
+//! (a suppression, opt-outs in the consent ledger) is written in the same
+//! transaction.
+
+use crate::consent::append_in_tx;
+use crate::{corrupt, get_opt_str, get_str, Result, Store};
+use sendwell_core::consent::NewConsentEvent;
+use sendwell_core::{ContactId, MessageId, WorkspaceId};
+use sqlx::Row;
+
+/// A delivery as feedback needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRef {
+    pub id: String,
+    pub workspace_id: WorkspaceId,
+    pub message_id: MessageId,
+    pub contact_id: ContactId,
+    /// The contact's address now (`None` once erased).
+    pub email: Option<String>,
+    pub state: String,
+}
+
+/// What to write for one piece of feedback.
+#[derive(Clone, Debug)]
+pub struct Feedback<'a> {
+    pub delivery: &'a DeliveryRef,
+    /// `bounce`, `complaint` or `auto_reply`.
+    pub kind: &'a str,
+    pub reason: &'a str,
+    pub hard: bool,
+    pub status: Option<&'a str>,
+    pub reply_code: Option<&'a str>,
+    pub feedback_type: Option<&'a str>,
+    pub diagnostic: Option<&'a str>,
+    /// Where it came from: `smtp`, `ses`, `sendgrid`, ...
+    pub source: &'a str,
+    /// Suppress the address at once, with this reason (and its key hash).
+    pub suppress: Option<(&'a str, &'a str, &'a str)>,
+    /// A soft bounce suppresses the address when the contact's last
+    /// `of_last` deliveries include `count` soft bounces (this one too).
+    pub soft_rule: Option<(i64, i64, &'a str, &'a str)>,
+    /// Opt-outs to append to the consent ledger (a complaint).
+    pub opt_outs: Vec<NewConsentEvent>,
+}
+
+/// What recording it did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedbackOutcome {
+    /// The same kind of feedback for this delivery was recorded before:
+    /// nothing was written again.
+    pub duplicate: bool,
+    /// The suppression reason written, if any.
+    pub suppressed: Option<String>,
+    pub opt_outs: usize,
+}
+
+impl Store {
+    pub async fn delivery_ref(&self, id: &str) -> Result<Option<DeliveryRef>> {
+        let row = sqlx::query(
+            "SELECT d.id, d.workspace_id, d.message_id, d.contact_id, d.state, c.email \
+             FROM deliveries d LEFT JOIN contacts c ON c.workspace_id = d.workspace_id AND c.id = d.contact_id \
+             WHERE d.id = $1",
+        )
+        .bind(id.to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let ws = get_str(&row, "workspace_id")?;
+        let msg = get_str(&row, "message_id")?;
+        let ct = get_str(&row, "contact_id")?;
+        Ok(Some(DeliveryRef {
+            id: get_str(&row, "id")?,
+            workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
+            message_id: MessageId::parse(&msg).map_err(|_| corrupt("message id", &msg))?,
+            contact_id: ContactId::parse(&ct).map_err(|_| corrupt("contact id", &ct))?,
+            email: get_opt_str(&row, "email")?,
+            state: get_str(&row, "state")?,
+        }))
+    }
+
+    /// Records one piece of feedback and its consequences, all or nothing.
+    pub async fn record_feedback(&self, f: Feedback<'_>) -> Result<FeedbackOutcome> {
+        let now = self.now();
+        let d = f.delivery;
+        let mut tx = self.write.begin().await?;
+        let seen = sqlx::query(
+            "SELECT 1 AS one FROM delivery_events WHERE delivery_id = $1 AND kind = $2 LIMIT 1",
+        )
+        .bind(d.id.clone())
+        .bind(f.kind.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if seen.is_some() {
+            return Ok(FeedbackOutcome {
+                duplicate: true,
+                suppressed: None,
+                opt_outs: 0,
+            });
+        }
+        let id = format!(
+            "ev_{}",
+            sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<12>())
+        );
+        sqlx::query(
+            "INSERT INTO delivery_events (id, workspace_id, delivery_id, message_id, contact_id, kind, reason, \
+             hard, status, reply_code, feedback_type, diagnostic, source, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(id)
+        .bind(d.workspace_id.as_str().to_owned())
+        .bind(d.id.clone())
+        .bind(d.message_id.as_str().to_owned())
+        .bind(d.contact_id.as_str().to_owned())
+        .bind(f.kind.to_owned())
+        .bind(f.reason.to_owned())
+        .bind(i64::from(f.hard))
+        .bind(f.status.map(str::to_owned))
+        .bind(f.reply_code.map(str::to_owned))
+        .bind(f.feedback_type.map(str::to_owned))
+        .bind(f.diagnostic.map(|t| t.chars().take(2000).collect::<String>()))
+        .bind(f.source.to_owned())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        if f.kind == "bounce" && f.hard {
+            // A bounce that arrives after the receiving server said 250.
+            sqlx::query(
+                "UPDATE deliveries SET state = 'bounced', last_reply = $1, reply_code = $2, \
+                 enhanced_status = $3, updated_at = $4 WHERE id = $5 AND state = 'delivered'",
+            )
+            .bind(format!(
+                "bounced later: {}",
+                f.diagnostic
+                    .unwrap_or(f.reason)
+                    .chars()
+                    .take(500)
+                    .collect::<String>()
+            ))
+            .bind(f.reply_code.and_then(|c| c.parse::<i64>().ok()))
+            .bind(f.status.map(str::to_owned))
+            .bind(now.millis())
+            .bind(d.id.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut suppress = f.suppress;
+        if let (None, Some((count, of_last, email, hash))) = (suppress, f.soft_rule) {
+            let row = sqlx::query(
+                "SELECT COUNT(DISTINCT e.delivery_id) AS n FROM delivery_events e \
+                 WHERE e.workspace_id = $1 AND e.contact_id = $2 AND e.kind = 'bounce' AND e.hard = 0 \
+                 AND e.delivery_id IN (SELECT x.id FROM deliveries x WHERE x.workspace_id = $3 \
+                 AND x.contact_id = $4 ORDER BY x.created_at DESC LIMIT $5)",
+            )
+            .bind(d.workspace_id.as_str().to_owned())
+            .bind(d.contact_id.as_str().to_owned())
+            .bind(d.workspace_id.as_str().to_owned())
+            .bind(d.contact_id.as_str().to_owned())
+            .bind(of_last)
+            .fetch_one(&mut *tx)
+            .await?;
+            let n: i64 = row.try_get("n")?;
+            if n >= count {
+                suppress = Some(("bounced", email, hash));
+            }
+        }
+        let mut opt_outs = 0;
+        for event in f.opt_outs {
+            if append_in_tx(&mut tx, &d.workspace_id, event, now)
+                .await?
+                .is_some()
+            {
+                opt_outs += 1;
+            }
+        }
+        if let Some((reason, email, hash)) = suppress {
+            // A person's own choice (complained) replaces a reason the
+            // workspace could lift; nothing replaces a person's choice.
+            sqlx::query(
+                "INSERT INTO suppressions (workspace_id, email_hash, reason, source, created_at, email) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, email_hash) DO UPDATE SET \
+                 reason = excluded.reason, source = excluded.source, created_at = excluded.created_at \
+                 WHERE excluded.reason IN ('unsubscribed', 'complained', 'erased') \
+                 AND suppressions.reason NOT IN ('unsubscribed', 'complained', 'erased')",
+            )
+            .bind(d.workspace_id.as_str().to_owned())
+            .bind(hash.to_owned())
+            .bind(reason.to_owned())
+            .bind(format!("{}:{}", f.kind, f.source))
+            .bind(now.millis())
+            .bind(email.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(FeedbackOutcome {
+            duplicate: false,
+            suppressed: suppress.map(|(r, _, _)| r.to_owned()),
+            opt_outs,
+        })
+    }
+
+    /// Feedback events of a delivery, oldest first: (kind, reason, source).
+    pub async fn delivery_events(&self, delivery: &str) -> Result<Vec<(String, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT kind, reason, source FROM delivery_events WHERE delivery_id = $1 ORDER BY created_at, id",
+        )
+        .bind(delivery.to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    get_str(r, "kind")?,
+                    get_str(r, "reason")?,
+                    get_str(r, "source")?,
+                ))
+            })
+            .collect()
+    }
+}

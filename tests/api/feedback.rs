@@ -1,0 +1,474 @@
+//! Bounces and complaints coming back by SMTP to the inbound listener:
+//! matched to their delivery by the VERP address (or the Message-ID of a
+//! complaint report), and turned into suppressions and ledger opt-outs.
+
+use crate::support::{TestApp, Workspace};
+use sendwell_server::smtp::client::{ClientOptions, SmtpConnection, TlsMode};
+use sendwell_server::smtp::sink::{AcceptAll, SinkOptions, SmtpSink};
+use sendwell_server::transport::{Relay, TransportKind};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+macro_rules! on_both_db {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(None).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    match $crate::support::postgres_url().await {
+                        Some(url) => super::$name(Some(url)).await,
+                        None => $crate::support::postgres_skipped(),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+on_both_db!(
+    bounces_and_complaints_by_smtp_become_suppressions_and_opt_outs,
+    three_soft_bounces_in_the_last_five_sends_suppress_the_address,
+);
+
+const BOUNCE_DOMAIN: &str = "bounces.sendwell.test";
+
+fn dsn(verp: &str, rcpt: &str, status: &str, diagnostic: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.receiver-mail.net (Mail Delivery System)\r\n\
+         To: <{verp}>\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\n\
+         Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n\
+         Auto-Submitted: auto-replied\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"BOUNDARY\"\r\n\
+         \r\n\
+         --BOUNDARY\r\n\
+         Content-Type: text/plain\r\n\
+         \r\n\
+         This is the mail system at host mx.receiver-mail.net.\r\n\
+         I'm sorry to have to inform you that your message could not be delivered.\r\n\
+         \r\n\
+         --BOUNDARY\r\n\
+         Content-Type: message/delivery-status\r\n\
+         \r\n\
+         Reporting-MTA: dns; mx.receiver-mail.net\r\n\
+         \r\n\
+         Final-Recipient: rfc822; {rcpt}\r\n\
+         Original-Recipient: rfc822;{rcpt}\r\n\
+         Action: failed\r\n\
+         Status: {status}\r\n\
+         Remote-MTA: dns; mailstore.receiver-mail.net\r\n\
+         Diagnostic-Code: smtp; {diagnostic}\r\n\
+         \r\n\
+         --BOUNDARY\r\n\
+         Content-Type: text/rfc822-headers\r\n\
+         \r\n\
+         Return-Path: <{verp}>\r\n\
+         From: Acme News <news@acme-mail.com>\r\n\
+         To: {rcpt}\r\n\
+         Subject: The spring release\r\n\
+         \r\n\
+         --BOUNDARY--\r\n"
+    )
+}
+
+fn arf(rcpt: &str, original: &str) -> String {
+    format!(
+        "From: feedback@receiver-mail.net\r\n\
+         To: abuse@{BOUNCE_DOMAIN}\r\n\
+         Subject: complaint about message from acme-mail.com\r\n\
+         Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=feedback-report; boundary=\"ARF\"\r\n\
+         \r\n\
+         --ARF\r\n\
+         Content-Type: text/plain\r\n\
+         \r\n\
+         This is an email abuse report for an email message received from IP 192.0.2.1.\r\n\
+         \r\n\
+         --ARF\r\n\
+         Content-Type: message/feedback-report\r\n\
+         \r\n\
+         Feedback-Type: abuse\r\n\
+         User-Agent: ReceiverFBL/1.0\r\n\
+         Version: 1\r\n\
+         Original-Mail-From: <bounces@{BOUNCE_DOMAIN}>\r\n\
+         Original-Rcpt-To: <{rcpt}>\r\n\
+         Source-IP: 192.0.2.1\r\n\
+         \r\n\
+         --ARF\r\n\
+         Content-Type: message/rfc822\r\n\
+         \r\n\
+         {original}\r\n\
+         --ARF--\r\n"
+    )
+}
+
+/// Sends one message to the inbound listener; the final reply.
+async fn deliver_to(addr: SocketAddr, rcpt: &str, data: &str) -> u16 {
+    let options = ClientOptions {
+        tls: TlsMode::None,
+        ..ClientOptions::default()
+    };
+    let mut c = SmtpConnection::connect("localhost", addr, &options)
+        .await
+        .expect("the inbound listener answers");
+    let reply = c
+        .send("", rcpt, data.as_bytes())
+        .await
+        .expect("an SMTP answer");
+    c.quit().await;
+    reply.code
+}
+
+async fn opted_in(app: &TestApp, ws: &Workspace, email: &str) -> String {
+    let id = app.contact(&ws.key, json!({"email": email})).await;
+    app.post(
+        &format!("/v1/contacts/{id}/consent"),
+        &ws.key,
+        json!({"action": "opt_in", "method": "form",
+               "evidence": {"ip": "203.0.113.9", "wording": "Send me news"}}),
+    )
+    .await
+    .expect(201);
+    id
+}
+
+async fn suppressions(app: &TestApp, key: &str) -> HashMap<String, String> {
+    app.get("/v1/suppressions?limit=100", key).await.expect(200)["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|s| {
+            (
+                s["email"].as_str().unwrap_or_default().to_owned(),
+                s["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn bounces_and_complaints_by_smtp_become_suppressions_and_opt_outs(db: Option<String>) {
+    let sink = SmtpSink::start(Arc::new(AcceptAll), SinkOptions::default())
+        .await
+        .expect("sink");
+    let app = TestApp::spawn_with(db, |s| {
+        let d = &mut s.delivery;
+        d.transport.kind = TransportKind::Smtp;
+        d.transport.relay = Some(Relay {
+            host: "127.0.0.1".to_owned(),
+            port: sink.addr().port(),
+            tls: TlsMode::None,
+            credentials: None,
+        });
+        d.bounce_domain = Some(BOUNCE_DOMAIN.to_owned());
+        d.insecure_skip_domain_verification = true;
+        s.public_url = Some("https://mail.sendwell.test".to_owned());
+        s.smtp_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    })
+    .await;
+    // The listener starts with the server, in its own task.
+    let started = Instant::now();
+    let inbound = loop {
+        if let Some(a) = app.state.inbound_addr() {
+            break a;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the listener runs"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let ws = app.ready_workspace("Acme").await;
+    let mut ids = HashMap::new();
+    for who in ["hard", "soft", "complain", "blocked"] {
+        let email = format!("{who}@receiver-mail.net");
+        ids.insert(who, opted_in(&app, &ws, &email).await);
+    }
+    let m = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({
+                "name": "Spring", "kind": "marketing",
+                "from": {"name": "Acme News", "address": "news@acme-mail.com"},
+                "subject": "The spring release",
+                "template": {"layout": "plain", "html": "<p>Hello, here is what is new.</p>"},
+            }),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    let s = &sink;
+    let started = Instant::now();
+    while s.received().len() < 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the four mails went out"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Each recipient's mail and the return path it carried.
+    let mails: HashMap<String, (String, String)> = sink
+        .received()
+        .into_iter()
+        .map(|r| {
+            (
+                r.to[0].split('@').next().unwrap_or_default().to_owned(),
+                (
+                    r.from.clone(),
+                    String::from_utf8_lossy(&r.data).into_owned(),
+                ),
+            )
+        })
+        .collect();
+
+    // Never an open relay: other domains, unknown or forged mailboxes are refused.
+    let data = dsn(
+        "x@example.org",
+        "x@example.org",
+        "5.1.1",
+        "550 5.1.1 unknown",
+    );
+    for rcpt in [
+        "someone@example.org".to_owned(),
+        format!("bounces+msg_1.ct_1=00ff@{BOUNCE_DOMAIN}"),
+        format!("someone@{BOUNCE_DOMAIN}"),
+    ] {
+        assert_eq!(
+            deliver_to(inbound, &rcpt, &data).await,
+            550,
+            "{rcpt} refused"
+        );
+    }
+
+    let (hard_verp, _) = &mails["hard"];
+    assert!(hard_verp.ends_with(BOUNCE_DOMAIN));
+    let hard_dsn = dsn(
+        hard_verp,
+        "hard@receiver-mail.net",
+        "5.1.1",
+        "550 5.1.1 <hard@receiver-mail.net>: Recipient address rejected: User unknown in local recipient table",
+    );
+    assert_eq!(deliver_to(inbound, hard_verp, &hard_dsn).await, 250);
+    let (soft_verp, _) = &mails["soft"];
+    let soft_dsn = dsn(
+        soft_verp,
+        "soft@receiver-mail.net",
+        "4.2.2",
+        "452 4.2.2 <soft@receiver-mail.net>: Mailbox full, quota exceeded",
+    );
+    assert_eq!(deliver_to(inbound, soft_verp, &soft_dsn).await, 250);
+    let (blocked_verp, _) = &mails["blocked"];
+    let blocked_dsn = dsn(
+        blocked_verp,
+        "blocked@receiver-mail.net",
+        "5.7.1",
+        "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org",
+    );
+    assert_eq!(deliver_to(inbound, blocked_verp, &blocked_dsn).await, 250);
+    // The complaint comes to abuse@, with the original mail attached.
+    let (_, original) = &mails["complain"];
+    let report = arf("complain@receiver-mail.net", original);
+    assert_eq!(
+        deliver_to(inbound, &format!("abuse@{BOUNCE_DOMAIN}"), &report).await,
+        250
+    );
+
+    let started = Instant::now();
+    let found = loop {
+        let s = suppressions(&app, &ws.key).await;
+        if s.len() >= 2 {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the hard bounce and the complaint did not suppress: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        found.get("hard@receiver-mail.net").map(String::as_str),
+        Some("bounced")
+    );
+    assert_eq!(
+        found.get("complain@receiver-mail.net").map(String::as_str),
+        Some("complained")
+    );
+    // Give the last two a moment; neither suppresses.
+    let store = &app.state.store;
+    let blocked_delivery = format!("{id}.{}", ids["blocked"]);
+    let soft_delivery = format!("{id}.{}", ids["soft"]);
+    let started = Instant::now();
+    while store
+        .delivery_events(&blocked_delivery)
+        .await
+        .expect("events")
+        .is_empty()
+        || store
+            .delivery_events(&soft_delivery)
+            .await
+            .expect("events")
+            .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "soft and blocked recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let found = suppressions(&app, &ws.key).await;
+    assert!(
+        !found.contains_key("soft@receiver-mail.net"),
+        "one soft bounce only counts"
+    );
+    assert!(
+        !found.contains_key("blocked@receiver-mail.net"),
+        "a reputation block is not a bad address"
+    );
+    let blocked = store
+        .delivery_events(&blocked_delivery)
+        .await
+        .expect("events");
+    assert_eq!(blocked[0].0, "bounce");
+    assert_eq!(blocked[0].1, "blocked");
+    // The hard bounce turned its delivery from delivered into bounced.
+    let d = store
+        .delivery_state(&format!("{id}.{}", ids["hard"]))
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(d.state, "bounced");
+    assert_eq!(d.enhanced_status.as_deref(), Some("5.1.1"));
+    // The complaint is an opt-out in the ledger, method complaint.
+    let contact: Value = app
+        .get(&format!("/v1/contacts/{}", ids["complain"]), &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(
+        contact["consent"]["marketing"]["status"], "opted_out",
+        "{contact}"
+    );
+    let proof = app
+        .get(
+            &format!("/v1/contacts/{}/consent", ids["complain"]),
+            &ws.key,
+        )
+        .await
+        .expect(200);
+    let text = proof.to_string();
+    assert!(text.contains("\"complaint\""), "{text}");
+    // The same bounce again changes nothing.
+    assert_eq!(deliver_to(inbound, hard_verp, &hard_dsn).await, 250);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = store
+        .delivery_events(&format!("{id}.{}", ids["hard"]))
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 1, "{events:?}");
+}
+
+async fn three_soft_bounces_in_the_last_five_sends_suppress_the_address(db: Option<String>) {
+    let sink = SmtpSink::start(Arc::new(AcceptAll), SinkOptions::default())
+        .await
+        .expect("sink");
+    let app = TestApp::spawn_with(db, |s| {
+        let d = &mut s.delivery;
+        d.transport.kind = TransportKind::Smtp;
+        d.transport.relay = Some(Relay {
+            host: "127.0.0.1".to_owned(),
+            port: sink.addr().port(),
+            tls: TlsMode::None,
+            credentials: None,
+        });
+        d.bounce_domain = Some(BOUNCE_DOMAIN.to_owned());
+        d.insecure_skip_domain_verification = true;
+        s.public_url = Some("https://mail.sendwell.test".to_owned());
+        s.smtp_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    })
+    .await;
+    let started = Instant::now();
+    let inbound = loop {
+        if let Some(a) = app.state.inbound_addr() {
+            break a;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the listener runs"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let ws = app.ready_workspace("Acme").await;
+    app.contact(&ws.key, json!({"email": "full@receiver-mail.net"}))
+        .await;
+    let store = &app.state.store;
+    for n in 1..=3 {
+        let sent = app
+            .post(
+                "/v1/transactional",
+                &ws.key,
+                json!({
+                    "to": {"email": "full@receiver-mail.net"},
+                    "from": {"name": "Acme", "address": "receipts@acme-mail.com"},
+                    "subject": format!("Receipt {n}"),
+                    "template": {"layout": "plain", "html": "<p>Thank you for your order.</p>"},
+                }),
+            )
+            .await
+            .expect(202);
+        let delivery = sent["delivery_id"].as_str().expect("delivery").to_owned();
+        let started = Instant::now();
+        while sink.received().len() < n {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "receipt {n} went out"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let verp = sink.received()[n - 1].from.clone();
+        let bounce = dsn(
+            &verp,
+            "full@receiver-mail.net",
+            "4.2.2",
+            "452 4.2.2 <full@receiver-mail.net>: Mailbox full",
+        );
+        assert_eq!(deliver_to(inbound, &verp, &bounce).await, 250);
+        let started = Instant::now();
+        while store
+            .delivery_events(&delivery)
+            .await
+            .expect("events")
+            .is_empty()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "bounce {n} recorded"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let found = suppressions(&app, &ws.key).await;
+        if n < 3 {
+            assert!(
+                found.is_empty(),
+                "{n} soft bounces do not suppress yet: {found:?}"
+            );
+        } else {
+            assert_eq!(
+                found.get("full@receiver-mail.net").map(String::as_str),
+                Some("bounced"),
+                "the third soft bounce suppresses"
+            );
+        }
+    }
+}
