@@ -20,3 +20,45 @@ CREATE TABLE delivery_events (
 CREATE INDEX delivery_events_by_delivery ON delivery_events(delivery_id);
 CREATE INDEX delivery_events_by_contact ON delivery_events(workspace_id, contact_id, created_at);
 CREATE INDEX delivery_events_by_workspace ON delivery_events(workspace_id, created_at);
+
+-- The reputation monitor's counts, kept incrementally: per workspace and
+-- day (a rolling window sums at most its days), and per message.
+CREATE TABLE reputation_days (
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    day BIGINT NOT NULL,
+    sends BIGINT NOT NULL DEFAULT 0,
+    hard_bounces BIGINT NOT NULL DEFAULT 0,
+    complaints BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (workspace_id, day)
+);
+ALTER TABLE messages ADD COLUMN sends BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN hard_bounces BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN complaints BIGINT NOT NULL DEFAULT 0;
+-- Set when the campaign circuit breaker paused the message.
+ALTER TABLE messages ADD COLUMN paused_reason TEXT;
+ALTER TABLE workspaces ADD COLUMN probation_until BIGINT;
+
+-- The operator's enforcement policy (one row), and review cases.
+CREATE TABLE operator_policy (
+    id BIGINT PRIMARY KEY,
+    policy TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE review_cases (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    resolution TEXT,
+    opened_at BIGINT NOT NULL,
+    closed_at BIGINT
+);
+CREATE INDEX review_cases_by_workspace ON review_cases(workspace_id, state);
+CREATE TABLE case_notes (
+    id TEXT PRIMARY KEY,
+    case_id TEXT NOT NULL REFERENCES review_cases(id),
+    author TEXT NOT NULL,
+    note TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);

@@ -25,6 +25,7 @@ mod cli;
 mod consent;
 mod contacts;
 mod delivery;
+mod enforcement;
 mod feedback;
 mod imports;
 mod isolation;

@@ -15,6 +15,7 @@ pub mod gate;
 pub mod guidelines;
 pub mod id;
 pub mod message;
+pub mod reputation;
 pub mod role;
 pub mod secret;
 pub mod text;

@@ -265,6 +265,9 @@ impl DeliveryWorker {
             let due = last_release.is_none_or(|t| t.elapsed() >= RELEASE_EVERY);
             if housekeeper && (matches!(outcome, Ok(Outcome::Idle)) || due) {
                 last_release = Some(Instant::now());
+                if let Err(e) = crate::reputation::end_probations(&self.state).await {
+                    tracing::error!(error = %e, "delivery worker: could not end probations");
+                }
                 if let Err(e) = self.release_held().await {
                     tracing::error!(error = %e, "delivery worker: could not release held mail");
                 }
@@ -472,9 +475,11 @@ impl DeliveryWorker {
             )
             .await?;
         }
-        if !ready.is_empty() {
-            self.hand_over(ready, &claimed, now, &mut outcomes).await;
-        }
+        let refused = if ready.is_empty() {
+            Vec::new()
+        } else {
+            self.hand_over(ready, &claimed, now, &mut outcomes).await
+        };
         let finished: Vec<(ClaimedDelivery, DeliveryOutcome)> = claimed
             .into_iter()
             .zip(outcomes)
@@ -488,6 +493,31 @@ impl DeliveryWorker {
             .collect();
         let n = finished.len();
         store.record_outcomes(&self.owner, &finished).await?;
+        for (ws, email) in refused {
+            if let Ok(address) = sendwell_core::EmailAddress::parse(&email) {
+                let hash = self.state.address_hash(&address);
+                store
+                    .add_suppression(&ws, &email, &hash, "bounced", "smtp")
+                    .await?;
+            }
+        }
+        // The reputation monitor judges what this batch sent.
+        let mut judged: Vec<(&WorkspaceId, &MessageId)> = finished
+            .iter()
+            .filter(|(_, o)| {
+                matches!(
+                    o,
+                    DeliveryOutcome::Delivered { .. } | DeliveryOutcome::Bounced { .. }
+                )
+            })
+            .map(|(d, _)| (&d.workspace_id, &d.message_id))
+            .collect();
+        judged.sort();
+        judged.dedup();
+        for (ws, msg) in judged {
+            crate::reputation::evaluate_message(&self.state, msg).await?;
+            crate::reputation::evaluate_workspace(&self.state, ws).await?;
+        }
         let metrics = self.state.metrics();
         for (_, o) in &finished {
             metrics.outcome(o.state());
@@ -664,17 +694,24 @@ impl DeliveryWorker {
         claimed: &[ClaimedDelivery],
         now: Timestamp,
         outcomes: &mut [Option<DeliveryOutcome>],
-    ) {
+    ) -> Vec<(WorkspaceId, String)> {
+        let mut refused = Vec::new();
         let Some(transport) = &self.transport else {
-            return;
+            return refused;
         };
         let settings = self.state.delivery();
         let (indexes, mails): (Vec<usize>, Vec<Outgoing>) =
             ready.into_iter().map(|r| (r.index, r.outgoing)).unzip();
+        let recipients: Vec<String> = mails.iter().map(|m| m.recipient.clone()).collect();
         let domains: Vec<String> = mails.iter().map(|m| m.domain.clone()).collect();
         let results = transport.send_all(mails).await;
         let metrics = self.state.metrics();
-        for ((i, domain), result) in indexes.into_iter().zip(domains).zip(results) {
+        for (((i, domain), result), recipient) in indexes
+            .into_iter()
+            .zip(domains)
+            .zip(results)
+            .zip(recipients)
+        {
             let delivery = &claimed[i];
             let outcome = match result {
                 SendResult::Accepted(reply) => {
@@ -686,6 +723,15 @@ impl DeliveryWorker {
                 }
                 SendResult::Rejected(reply) => {
                     metrics.reply(Some(reply.code));
+                    // The address itself was refused (5.1.x: no such
+                    // mailbox or domain): it is suppressed.
+                    if reply
+                        .enhanced
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with("5.1."))
+                    {
+                        refused.push((delivery.workspace_id.clone(), recipient));
+                    }
                     DeliveryOutcome::Bounced {
                         domain,
                         reply: record(&reply),
@@ -723,6 +769,7 @@ impl DeliveryWorker {
             };
             outcomes[i] = Some(outcome);
         }
+        refused
     }
 }
 

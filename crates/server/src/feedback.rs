@@ -218,6 +218,8 @@ async fn apply_one(
             delivery: d.id.clone(),
         });
     }
+    crate::reputation::evaluate_message(state, &d.message_id).await?;
+    crate::reputation::evaluate_workspace(state, &d.workspace_id).await?;
     tracing::info!(
         delivery = %d.id,
         kind,

@@ -15,6 +15,7 @@ pub mod feedback;
 pub mod inbound;
 pub mod metrics;
 pub mod openapi;
+pub mod reputation;
 pub mod smtp;
 mod state;
 pub mod transport;

@@ -1,8 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use crate::api::{
-    addresses, consent, contacts, guidelines, health, imports, keys, messages, operator, reviews,
-    sender_domains, suppressions, templates, workspace,
+    addresses, consent, contacts, enforcement, guidelines, health, imports, keys, messages,
+    operator, reviews, sender_domains, suppressions, templates, workspace,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -82,6 +82,12 @@ use utoipa::{Modify, OpenApi};
         sender_domains::show,
         sender_domains::remove,
         sender_domains::verify,
+        enforcement::get_policy,
+        enforcement::put_policy,
+        enforcement::list_cases,
+        enforcement::add_note,
+        enforcement::reinstate,
+        enforcement::withdraw,
     ),
     modifiers(&BearerAuth)
 )]

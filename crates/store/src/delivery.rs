@@ -12,6 +12,7 @@
 
 use crate::audience::{push_from_where, AudienceSpec, Sql};
 use crate::{corrupt, get_i64, get_opt_str, get_str, Backend, Result, Store};
+use sendwell_core::reputation::Counts;
 use sendwell_core::{ContactId, MessageId, MessageKind, OutboxId, Timestamp, WorkspaceId};
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
@@ -347,6 +348,32 @@ impl Store {
                 recorded.insert(get_str(&row, "id")?);
             }
         }
+        // The reputation monitor's counts, in the same transaction: a send
+        // is a mail the receiving server answered; a hard bounce is a
+        // permanent refusal of the address (5.1.x).
+        let mut counts: std::collections::HashMap<(WorkspaceId, MessageId), Counts> =
+            std::collections::HashMap::new();
+        for (delivery, outcome) in outcomes {
+            if !recorded.contains(&delivery.id) {
+                continue;
+            }
+            let hard = match outcome {
+                DeliveryOutcome::Delivered { .. } => false,
+                DeliveryOutcome::Bounced { reply, .. } => reply
+                    .enhanced
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("5.1.")),
+                _ => continue,
+            };
+            let c = counts
+                .entry((delivery.workspace_id.clone(), delivery.message_id.clone()))
+                .or_default();
+            c.sends += 1;
+            c.hard_bounces += u64::from(hard);
+        }
+        for ((ws, msg), add) in counts {
+            crate::reputation::count_in_tx(&mut tx, &ws, &msg, add, now).await?;
+        }
         for (delivery, outcome) in outcomes {
             let DeliveryOutcome::Captured {
                 recipient,
@@ -409,9 +436,11 @@ impl Store {
         let now = self.now();
         let done = sqlx::query(
             "UPDATE deliveries SET state = 'queued', next_attempt_at = $1, updated_at = $1 \
-             WHERE workspace_id = $2 AND state = 'held'",
+             WHERE workspace_id = $2 AND state = 'held' \
+             AND message_id NOT IN (SELECT id FROM messages WHERE workspace_id = $3 AND paused_reason IS NOT NULL)",
         )
         .bind(now.millis())
+        .bind(ws.as_str().to_owned())
         .bind(ws.as_str().to_owned())
         .execute(&self.write)
         .await?;

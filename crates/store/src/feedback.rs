@@ -123,9 +123,13 @@ impl Store {
         .bind(now.millis())
         .execute(&mut *tx)
         .await?;
+        let mut add = sendwell_core::reputation::Counts::default();
+        if f.kind == "complaint" {
+            add.complaints = 1;
+        }
         if f.kind == "bounce" && f.hard {
             // A bounce that arrives after the receiving server said 250.
-            sqlx::query(
+            let turned = sqlx::query(
                 "UPDATE deliveries SET state = 'bounced', last_reply = $1, reply_code = $2, \
                  enhanced_status = $3, updated_at = $4 WHERE id = $5 AND state = 'delivered'",
             )
@@ -143,7 +147,9 @@ impl Store {
             .bind(d.id.clone())
             .execute(&mut *tx)
             .await?;
+            add.hard_bounces = turned.rows_affected();
         }
+        crate::reputation::count_in_tx(&mut tx, &d.workspace_id, &d.message_id, add, now).await?;
         let mut suppress = f.suppress;
         if let (None, Some((count, of_last, email, hash))) = (suppress, f.soft_rule) {
             let row = sqlx::query(

@@ -20,6 +20,7 @@ mod import;
 mod key;
 mod message;
 mod migrate;
+mod reputation;
 mod sender;
 mod suppression;
 mod workspace;
@@ -39,6 +40,7 @@ pub use key::{ApiKeyRecord, AuthKey, NewKeyRow, RevokeError};
 pub use message::{
     LinkEvent, MessageRecord, NewMessage, NewTemplate, OutboxEntry, QueueError, TemplateRecord,
 };
+pub use reputation::{CaseNote, ReviewCase};
 pub use sender::SenderDomain;
 pub use suppression::{SuppressionEntry, TrapEntry, TrapList, UnsuppressError, PERSON_REASONS};
 pub use workspace::{Workspace, WorkspaceUpdate};

@@ -5,6 +5,7 @@
 pub mod addresses;
 pub mod consent;
 pub mod contacts;
+pub mod enforcement;
 pub mod guidelines;
 pub mod health;
 pub mod imports;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(links::routes())
         .merge(reviews::routes())
         .merge(sender_domains::routes())
+        .merge(enforcement::routes())
         .fallback(|| async {
             ApiError::not_found("There is no such endpoint; GET /openapi.json lists them all.")
         })

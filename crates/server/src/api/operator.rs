@@ -134,14 +134,26 @@ pub async fn list_workspaces(
 
 /// One workspace (operator).
 #[utoipa::path(get, path = "/v1/workspaces/{id}", tag = "operator", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = WorkspaceView), (status = 404, body = crate::error::Problem)))]
+    params(("id" = String, Path)), responses((status = 200, body = OperatorWorkspaceView), (status = 404, body = crate::error::Problem)))]
 pub async fn get_workspace(
     State(state): State<AppState>,
     _operator: OperatorCaller,
     Path(id): Path<String>,
-) -> ApiResult<Json<WorkspaceView>> {
+) -> ApiResult<Json<OperatorWorkspaceView>> {
     let ws = super::workspace::load(&state, &workspace_id(&id)?).await?;
-    Ok(Json(WorkspaceView::from(&ws)))
+    Ok(Json(OperatorWorkspaceView {
+        reputation: super::enforcement::reputation_view(&state, &ws.id).await?,
+        workspace: WorkspaceView::from(&ws),
+    }))
+}
+
+/// A workspace as the operator sees it: its state, its current rates and
+/// its open review case.
+#[derive(Serialize, ToSchema)]
+pub struct OperatorWorkspaceView {
+    #[serde(flatten)]
+    pub workspace: WorkspaceView,
+    pub reputation: super::enforcement::ReputationView,
 }
 
 /// A workspace's audit log (operator).

@@ -1,0 +1,328 @@
+//! The operator's side of enforcement: the policy (thresholds, window,
+//! minimum volume, circuit breaker, probation), review cases with notes,
+//! reinstatement on probation and withdrawal.
+
+use crate::error::{ApiError, ApiResult, FieldProblem};
+use crate::extract::{ApiJson, ApiQuery, OperatorCaller};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sendwell_core::reputation::{judge, Policy, Verdict};
+use sendwell_core::{StateEvent, Timestamp, WorkspaceId};
+use sendwell_store::ReviewCase;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/operator/policy", get(get_policy).put(put_policy))
+        .route("/v1/operator/cases", get(list_cases))
+        .route("/v1/operator/cases/{id}/notes", post(add_note))
+        .route("/v1/operator/workspaces/{id}/reinstate", post(reinstate))
+        .route("/v1/operator/workspaces/{id}/withdraw", post(withdraw))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaseNoteView {
+    pub author: String,
+    pub note: String,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaseView {
+    pub id: String,
+    pub workspace_id: String,
+    /// `open` or `closed`.
+    pub state: String,
+    /// Why it opened: the rates and the lines they crossed.
+    pub reason: String,
+    /// Rates by day, top bouncing domains, recent imports and their
+    /// provenance, recent messages.
+    #[schema(value_type = Object)]
+    pub evidence: serde_json::Value,
+    pub resolution: Option<String>,
+    pub notes: Vec<CaseNoteView>,
+    pub opened_at: String,
+    pub closed_at: Option<String>,
+}
+
+impl CaseView {
+    pub fn from(c: ReviewCase) -> Self {
+        Self {
+            id: c.id,
+            workspace_id: c.workspace_id.to_string(),
+            state: c.state,
+            reason: c.reason,
+            evidence: c.evidence,
+            resolution: c.resolution,
+            notes: c
+                .notes
+                .into_iter()
+                .map(|n| CaseNoteView {
+                    author: n.author,
+                    note: n.note,
+                    created_at: n.created_at.to_rfc3339(),
+                })
+                .collect(),
+            opened_at: c.opened_at.to_rfc3339(),
+            closed_at: c.closed_at.map(|t| t.to_rfc3339()),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaseList {
+    pub items: Vec<CaseView>,
+}
+
+/// A workspace's standing with the reputation monitor.
+#[derive(Serialize, ToSchema)]
+pub struct ReputationView {
+    pub window_days: u32,
+    pub sends: u64,
+    pub hard_bounces: u64,
+    pub complaints: u64,
+    pub hard_bounce_rate: f64,
+    pub complaint_rate: f64,
+    /// `too_few_sends`, `fine`, `review` or `suspend`.
+    pub verdict: String,
+    pub probation_until: Option<String>,
+    pub open_case: Option<CaseView>,
+}
+
+pub(crate) async fn reputation_view(
+    state: &AppState,
+    ws: &WorkspaceId,
+) -> ApiResult<ReputationView> {
+    let policy = state.store.policy().await?;
+    let counts = state
+        .store
+        .reputation_counts(ws, policy.window_days)
+        .await?;
+    let verdict = match judge(&policy, &counts, policy.min_sends) {
+        Verdict::TooFew => "too_few_sends",
+        Verdict::Fine => "fine",
+        Verdict::Review(_) => "review",
+        Verdict::Suspend(_) => "suspend",
+    };
+    Ok(ReputationView {
+        window_days: policy.window_days,
+        sends: counts.sends,
+        hard_bounces: counts.hard_bounces,
+        complaints: counts.complaints,
+        hard_bounce_rate: counts.hard_bounce_rate(),
+        complaint_rate: counts.complaint_rate(),
+        verdict: verdict.to_owned(),
+        probation_until: state
+            .store
+            .probation_until(ws)
+            .await?
+            .map(|t| t.to_rfc3339()),
+        open_case: state.store.open_case_of(ws).await?.map(CaseView::from),
+    })
+}
+
+/// The enforcement policy (operator).
+#[utoipa::path(get, path = "/v1/operator/policy", tag = "operator", security(("bearer" = [])),
+    responses((status = 200, description = "The policy: review_hard_bounce_rate, suspend_hard_bounce_rate, review_complaint_rate, suspend_complaint_rate, window_days, min_sends, breaker_min_deliveries, probation_days")))]
+pub async fn get_policy(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+) -> ApiResult<Json<Policy>> {
+    Ok(Json(state.store.policy().await?))
+}
+
+/// Replaces the enforcement policy (operator); fields left out keep their defaults.
+#[utoipa::path(put, path = "/v1/operator/policy", tag = "operator", security(("bearer" = [])),
+    responses((status = 200, description = "The policy as stored"), (status = 422, body = crate::error::Problem)))]
+pub async fn put_policy(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    ApiJson(policy): ApiJson<Policy>,
+) -> ApiResult<Json<Policy>> {
+    let problems = policy.problems();
+    if let Some((_, first)) = problems.first() {
+        return Err(
+            ApiError::invalid(format!("The policy cannot be used: {first}.")).with_errors(
+                problems
+                    .iter()
+                    .map(|(pointer, detail)| FieldProblem {
+                        pointer: pointer.clone(),
+                        detail: detail.clone(),
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    state.store.set_policy(&policy).await?;
+    Ok(Json(policy))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CaseQuery {
+    /// `open` or `closed`; all when left out.
+    pub state: Option<String>,
+}
+
+/// Review cases, newest first (operator).
+#[utoipa::path(get, path = "/v1/operator/cases", tag = "operator", security(("bearer" = [])),
+    params(CaseQuery), responses((status = 200, body = CaseList)))]
+pub async fn list_cases(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    ApiQuery(q): ApiQuery<CaseQuery>,
+) -> ApiResult<Json<CaseList>> {
+    if let Some(s) = q.state.as_deref() {
+        if !matches!(s, "open" | "closed") {
+            return Err(ApiError::invalid_field(
+                "/state",
+                format!("state is open or closed; '{s}' was given"),
+            ));
+        }
+    }
+    let items = state
+        .store
+        .cases(q.state.as_deref())
+        .await?
+        .into_iter()
+        .map(CaseView::from)
+        .collect();
+    Ok(Json(CaseList { items }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    pub note: String,
+    /// Who writes it (shown with the note); "operator" when left out.
+    #[serde(default)]
+    pub author: Option<String>,
+}
+
+fn text(pointer: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > max || v.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::invalid_field(
+            pointer,
+            format!("give 1 to {max} characters of text without control characters"),
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+/// Adds a note to a case (operator).
+#[utoipa::path(post, path = "/v1/operator/cases/{id}/notes", tag = "operator", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = NoteRequest,
+    responses((status = 200, body = CaseView), (status = 404, body = crate::error::Problem)))]
+pub async fn add_note(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<NoteRequest>,
+) -> ApiResult<Json<CaseView>> {
+    let note = text("/note", &req.note, 4000)?;
+    let author = match &req.author {
+        Some(a) => text("/author", a, 200)?,
+        None => "operator".to_owned(),
+    };
+    match state.store.add_case_note(&id, &author, &note).await? {
+        Some(c) => Ok(Json(CaseView::from(c))),
+        None => Err(ApiError::not_found(format!(
+            "There is no review case {id}."
+        ))),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReinstateRequest {
+    /// Days of probation; the policy's default (14) when left out.
+    #[serde(default)]
+    pub probation_days: Option<u32>,
+    pub note: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawRequest {
+    pub reason: String,
+}
+
+fn parse_ws(id: &str) -> Result<WorkspaceId, ApiError> {
+    WorkspaceId::parse(id).map_err(|e| ApiError::not_found(e.to_string()))
+}
+
+/// Reinstates a suspended workspace on probation (operator): its held mail
+/// is released; at the end of probation it becomes active if its rates are
+/// under the review lines, and is withdrawn otherwise.
+#[utoipa::path(post, path = "/v1/operator/workspaces/{id}/reinstate", tag = "operator", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ReinstateRequest,
+    responses((status = 200, body = ReputationView), (status = 409, body = crate::error::Problem)))]
+pub async fn reinstate(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ReinstateRequest>,
+) -> ApiResult<Json<ReputationView>> {
+    let ws = parse_ws(&id)?;
+    let note = text("/note", &req.note, 4000)?;
+    let policy = state.store.policy().await?;
+    let days = req.probation_days.unwrap_or(policy.probation_days);
+    if days > 365 {
+        return Err(ApiError::invalid_field(
+            "/probation_days",
+            format!("probation is at most 365 days; {days} was given"),
+        ));
+    }
+    let reason = format!("reinstated on probation for {days} days: {note}");
+    match state
+        .store
+        .transition_workspace(&ws, StateEvent::ReinstateOnProbation, "operator", &reason)
+        .await?
+    {
+        None => return Err(ApiError::not_found(format!("There is no workspace {id}."))),
+        Some(Err(e)) => {
+            return Err(ApiError::conflict(
+                "invalid-transition",
+                format!("{e}: only a suspended workspace can be reinstated."),
+            ))
+        }
+        Some(Ok(_)) => {}
+    }
+    let until = Timestamp::from_millis(
+        state
+            .store
+            .now()
+            .millis()
+            .saturating_add(i64::from(days) * 86_400_000),
+    );
+    state.store.set_probation_until(&ws, Some(until)).await?;
+    state.store.close_cases(&ws, &reason).await?;
+    state.notify_queued();
+    Ok(Json(reputation_view(&state, &ws).await?))
+}
+
+/// Withdraws a workspace's sending (operator): pending mail is cancelled,
+/// each delivery with the reason; its data stays exportable.
+#[utoipa::path(post, path = "/v1/operator/workspaces/{id}/withdraw", tag = "operator", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = WithdrawRequest,
+    responses((status = 200, body = ReputationView), (status = 409, body = crate::error::Problem)))]
+pub async fn withdraw(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<WithdrawRequest>,
+) -> ApiResult<Json<ReputationView>> {
+    let ws = parse_ws(&id)?;
+    let reason = text("/reason", &req.reason, 4000)?;
+    match crate::reputation::withdraw(&state, &ws, &reason, "operator").await? {
+        Ok(()) => Ok(Json(reputation_view(&state, &ws).await?)),
+        Err(why) if why.contains("no such") => {
+            Err(ApiError::not_found(format!("There is no workspace {id}.")))
+        }
+        Err(why) => Err(ApiError::conflict("invalid-transition", format!("{why}."))),
+    }
+}

@@ -1,0 +1,459 @@
+//! The reputation monitor's state: counts kept incrementally per workspace
+//! and day and per message, the operator's policy, review cases with their
+//! evidence and notes, probation, and paused messages.
+
+use crate::{corrupt, get_i64, get_opt_str, get_opt_ts, get_str, get_ts, Result, Store};
+use sendwell_core::reputation::{Counts, Policy};
+use sendwell_core::{MessageId, Timestamp, WorkspaceId};
+use serde_json::{json, Value};
+use sqlx::any::AnyRow;
+
+pub(crate) const DAY_MS: i64 = 86_400_000;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaseNote {
+    pub author: String,
+    pub note: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReviewCase {
+    pub id: String,
+    pub workspace_id: WorkspaceId,
+    /// `open` or `closed`.
+    pub state: String,
+    pub reason: String,
+    pub evidence: Value,
+    pub resolution: Option<String>,
+    pub opened_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+    pub notes: Vec<CaseNote>,
+}
+
+fn u(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn case_from(row: &AnyRow) -> Result<ReviewCase> {
+    let ws = get_str(row, "workspace_id")?;
+    Ok(ReviewCase {
+        id: get_str(row, "id")?,
+        workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
+        state: get_str(row, "state")?,
+        reason: get_str(row, "reason")?,
+        evidence: serde_json::from_str(&get_str(row, "evidence")?).unwrap_or(Value::Null),
+        resolution: get_opt_str(row, "resolution")?,
+        opened_at: get_ts(row, "opened_at")?,
+        closed_at: get_opt_ts(row, "closed_at")?,
+        notes: Vec::new(),
+    })
+}
+
+/// Adds sends and bad outcomes to a workspace's day and to its message.
+pub(crate) async fn count_in_tx(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    message: &MessageId,
+    add: Counts,
+    now: Timestamp,
+) -> Result<()> {
+    if add == Counts::default() {
+        return Ok(());
+    }
+    let (s, h, c) = (
+        i64::try_from(add.sends).unwrap_or(i64::MAX),
+        i64::try_from(add.hard_bounces).unwrap_or(i64::MAX),
+        i64::try_from(add.complaints).unwrap_or(i64::MAX),
+    );
+    sqlx::query(
+        "INSERT INTO reputation_days (workspace_id, day, sends, hard_bounces, complaints) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace_id, day) DO UPDATE SET \
+         sends = reputation_days.sends + excluded.sends, \
+         hard_bounces = reputation_days.hard_bounces + excluded.hard_bounces, \
+         complaints = reputation_days.complaints + excluded.complaints",
+    )
+    .bind(ws.as_str().to_owned())
+    .bind(now.millis() / DAY_MS)
+    .bind(s)
+    .bind(h)
+    .bind(c)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE messages SET sends = sends + $1, hard_bounces = hard_bounces + $2, \
+         complaints = complaints + $3 WHERE id = $4",
+    )
+    .bind(s)
+    .bind(h)
+    .bind(c)
+    .bind(message.as_str().to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// A workspace's counts over the last `window_days` days (today included).
+    pub async fn reputation_counts(&self, ws: &WorkspaceId, window_days: u32) -> Result<Counts> {
+        let today = self.now().millis() / DAY_MS;
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(sends), 0) AS BIGINT) AS s, \
+             CAST(COALESCE(SUM(hard_bounces), 0) AS BIGINT) AS h, \
+             CAST(COALESCE(SUM(complaints), 0) AS BIGINT) AS c \
+             FROM reputation_days WHERE workspace_id = $1 AND day > $2",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(today - i64::from(window_days))
+        .fetch_one(&self.read)
+        .await?;
+        Ok(Counts {
+            sends: u(get_i64(&row, "s")?),
+            hard_bounces: u(get_i64(&row, "h")?),
+            complaints: u(get_i64(&row, "c")?),
+        })
+    }
+
+    /// A message's own counts.
+    pub async fn message_counts(&self, id: &MessageId) -> Result<Counts> {
+        let row = sqlx::query("SELECT sends, hard_bounces, complaints FROM messages WHERE id = $1")
+            .bind(id.as_str().to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(match row {
+            Some(r) => Counts {
+                sends: u(get_i64(&r, "sends")?),
+                hard_bounces: u(get_i64(&r, "hard_bounces")?),
+                complaints: u(get_i64(&r, "complaints")?),
+            },
+            None => Counts::default(),
+        })
+    }
+
+    /// The operator's policy (the defaults until one is set).
+    pub async fn policy(&self) -> Result<Policy> {
+        let row = sqlx::query("SELECT policy FROM operator_policy WHERE id = 1")
+            .fetch_optional(&self.read)
+            .await?;
+        match row {
+            Some(r) => {
+                let text = get_str(&r, "policy")?;
+                serde_json::from_str(&text).map_err(|_| corrupt("policy", &text))
+            }
+            None => Ok(Policy::default()),
+        }
+    }
+
+    pub async fn set_policy(&self, policy: &Policy) -> Result<()> {
+        let text = serde_json::to_string(policy).map_err(|e| corrupt("policy", &e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO operator_policy (id, policy, updated_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at",
+        )
+        .bind(text)
+        .bind(self.now().millis())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// What the operator sees when a case opens: rates by day, the domains
+    /// that bounced most, recent imports and their provenance, recent
+    /// messages. Bounded reads of the window only.
+    pub async fn case_evidence(&self, ws: &WorkspaceId, window_days: u32) -> Result<Value> {
+        let now = self.now();
+        let today = now.millis() / DAY_MS;
+        let days = sqlx::query(
+            "SELECT day, sends, hard_bounces, complaints FROM reputation_days \
+             WHERE workspace_id = $1 AND day > $2 ORDER BY day",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(today - i64::from(window_days))
+        .fetch_all(&self.read)
+        .await?;
+        let mut by_day = Vec::new();
+        for d in &days {
+            let day = get_i64(d, "day")?;
+            by_day.push(json!({
+                "day": Timestamp::from_millis(day * DAY_MS).to_rfc3339().get(..10).unwrap_or_default(),
+                "sends": get_i64(d, "sends")?,
+                "hard_bounces": get_i64(d, "hard_bounces")?,
+                "complaints": get_i64(d, "complaints")?,
+            }));
+        }
+        let since = now.millis() - i64::from(window_days) * DAY_MS;
+        let domains = sqlx::query(
+            "SELECT recipient_domain AS domain, COUNT(*) AS n FROM deliveries \
+             WHERE workspace_id = $1 AND updated_at > $2 AND state = 'bounced' \
+             GROUP BY recipient_domain ORDER BY n DESC LIMIT 10",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(since)
+        .fetch_all(&self.read)
+        .await?;
+        let mut top = Vec::new();
+        for r in &domains {
+            top.push(json!({
+                "domain": get_opt_str(r, "domain")?,
+                "bounces": get_i64(r, "n")?,
+            }));
+        }
+        let imports = sqlx::query(
+            "SELECT id, source, description, status, score, created_at FROM imports \
+             WHERE workspace_id = $1 ORDER BY created_at DESC LIMIT 10",
+        )
+        .bind(ws.as_str().to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        let mut recent_imports = Vec::new();
+        for r in &imports {
+            recent_imports.push(json!({
+                "id": get_str(r, "id")?,
+                "source": get_opt_str(r, "source")?,
+                "description": get_opt_str(r, "description")?,
+                "status": get_opt_str(r, "status")?,
+                "score": r.try_get::<Option<i64>, _>("score").ok().flatten(),
+                "created_at": get_ts(r, "created_at")?.to_rfc3339(),
+            }));
+        }
+        let messages = sqlx::query(
+            "SELECT id, name, kind, subject, sends, hard_bounces, complaints, created_at FROM messages \
+             WHERE workspace_id = $1 ORDER BY created_at DESC LIMIT 10",
+        )
+        .bind(ws.as_str().to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        let mut recent_messages = Vec::new();
+        for r in &messages {
+            recent_messages.push(json!({
+                "id": get_str(r, "id")?,
+                "name": get_str(r, "name")?,
+                "kind": get_str(r, "kind")?,
+                "subject": get_str(r, "subject")?,
+                "sends": get_i64(r, "sends")?,
+                "hard_bounces": get_i64(r, "hard_bounces")?,
+                "complaints": get_i64(r, "complaints")?,
+            }));
+        }
+        Ok(json!({
+            "window_days": window_days,
+            "by_day": by_day,
+            "top_bouncing_domains": top,
+            "recent_imports": recent_imports,
+            "recent_messages": recent_messages,
+        }))
+    }
+
+    /// Opens a review case for the workspace, or returns the one open.
+    pub async fn open_case(
+        &self,
+        ws: &WorkspaceId,
+        reason: &str,
+        evidence: &Value,
+    ) -> Result<ReviewCase> {
+        if let Some(open) = self.open_case_of(ws).await? {
+            return Ok(open);
+        }
+        let id = format!(
+            "case_{}",
+            sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<10>())
+        );
+        sqlx::query(
+            "INSERT INTO review_cases (id, workspace_id, state, reason, evidence, resolution, opened_at, closed_at) \
+             VALUES ($1, $2, 'open', $3, $4, NULL, $5, NULL)",
+        )
+        .bind(id.clone())
+        .bind(ws.as_str().to_owned())
+        .bind(reason.to_owned())
+        .bind(evidence.to_string())
+        .bind(self.now().millis())
+        .execute(&self.write)
+        .await?;
+        self.case(&id)
+            .await?
+            .ok_or_else(|| corrupt("review case", &id))
+    }
+
+    pub async fn case(&self, id: &str) -> Result<Option<ReviewCase>> {
+        let row = sqlx::query("SELECT * FROM review_cases WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut case = case_from(&row)?;
+        case.notes = self.case_notes(&case.id).await?;
+        Ok(Some(case))
+    }
+
+    async fn case_notes(&self, case: &str) -> Result<Vec<CaseNote>> {
+        let rows = sqlx::query(
+            "SELECT author, note, created_at FROM case_notes WHERE case_id = $1 ORDER BY created_at, id",
+        )
+        .bind(case.to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CaseNote {
+                    author: get_str(r, "author")?,
+                    note: get_str(r, "note")?,
+                    created_at: get_ts(r, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn open_case_of(&self, ws: &WorkspaceId) -> Result<Option<ReviewCase>> {
+        let row = sqlx::query(
+            "SELECT id FROM review_cases WHERE workspace_id = $1 AND state = 'open' ORDER BY opened_at DESC LIMIT 1",
+        )
+        .bind(ws.as_str().to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        match row {
+            Some(r) => self.case(&get_str(&r, "id")?).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Cases, newest first; only those in `state` when given.
+    pub async fn cases(&self, state: Option<&str>) -> Result<Vec<ReviewCase>> {
+        let rows = sqlx::query(
+            "SELECT * FROM review_cases WHERE ($1 = '' OR state = $2) ORDER BY opened_at DESC LIMIT 200",
+        )
+        .bind(state.unwrap_or("").to_owned())
+        .bind(state.unwrap_or("").to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let mut c = case_from(r)?;
+            c.notes = self.case_notes(&c.id).await?;
+            out.push(c);
+        }
+        Ok(out)
+    }
+
+    /// Adds a note; `None` when there is no such case.
+    pub async fn add_case_note(
+        &self,
+        case: &str,
+        author: &str,
+        note: &str,
+    ) -> Result<Option<ReviewCase>> {
+        if self.case(case).await?.is_none() {
+            return Ok(None);
+        }
+        sqlx::query(
+            "INSERT INTO case_notes (id, case_id, author, note, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(format!(
+            "note_{}",
+            sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<10>())
+        ))
+        .bind(case.to_owned())
+        .bind(author.to_owned())
+        .bind(note.to_owned())
+        .bind(self.now().millis())
+        .execute(&self.write)
+        .await?;
+        self.case(case).await
+    }
+
+    /// Closes a workspace's open cases with the resolution.
+    pub async fn close_cases(&self, ws: &WorkspaceId, resolution: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE review_cases SET state = 'closed', resolution = $1, closed_at = $2 \
+             WHERE workspace_id = $3 AND state = 'open'",
+        )
+        .bind(resolution.to_owned())
+        .bind(self.now().millis())
+        .bind(ws.as_str().to_owned())
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn set_probation_until(
+        &self,
+        ws: &WorkspaceId,
+        until: Option<Timestamp>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE workspaces SET probation_until = $1 WHERE id = $2")
+            .bind(until.map(|t| t.millis()))
+            .bind(ws.as_str().to_owned())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn probation_until(&self, ws: &WorkspaceId) -> Result<Option<Timestamp>> {
+        let row = sqlx::query("SELECT probation_until FROM workspaces WHERE id = $1")
+            .bind(ws.as_str().to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(match row {
+            Some(r) => get_opt_ts(&r, "probation_until")?,
+            None => None,
+        })
+    }
+
+    /// Workspaces on probation whose period has ended.
+    pub async fn probation_ended(&self) -> Result<Vec<WorkspaceId>> {
+        let rows = sqlx::query(
+            "SELECT id FROM workspaces WHERE state = 'probation' AND probation_until IS NOT NULL \
+             AND probation_until <= $1",
+        )
+        .bind(self.now().millis())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id = get_str(r, "id")?;
+                WorkspaceId::parse(&id).map_err(|_| corrupt("workspace id", &id))
+            })
+            .collect()
+    }
+
+    /// Pauses a message (the circuit breaker): its waiting deliveries are
+    /// held with the reason. `false` when it was paused already.
+    pub async fn pause_message(&self, id: &MessageId, reason: &str) -> Result<bool> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE messages SET paused_reason = $1 WHERE id = $2 AND paused_reason IS NULL",
+        )
+        .bind(reason.to_owned())
+        .bind(id.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE deliveries SET state = 'held', last_reply = $1, updated_at = $2 \
+             WHERE message_id = $3 AND state IN ('queued', 'deferred')",
+        )
+        .bind(format!("paused: {reason}"))
+        .bind(now.millis())
+        .bind(id.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Why a message is paused, if it is.
+    pub async fn message_paused(&self, id: &MessageId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT paused_reason FROM messages WHERE id = $1")
+            .bind(id.as_str().to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(match row {
+            Some(r) => get_opt_str(&r, "paused_reason")?,
+            None => None,
+        })
+    }
+}
+
+use sqlx::Row;
