@@ -62,3 +62,17 @@ CREATE TABLE case_notes (
     note TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
+
+-- Concerns reported by recipients or anyone (POST /v1/reports): each
+-- counts as a complaint and reaches the operator, linked to its workspace.
+CREATE TABLE concern_reports (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    delivery_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    reporter TEXT,
+    ip TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX concern_reports_by_time ON concern_reports(created_at);

@@ -36,6 +36,7 @@ macro_rules! on_both_db {
 on_both_db!(
     bounces_and_complaints_by_smtp_become_suppressions_and_opt_outs,
     three_soft_bounces_in_the_last_five_sends_suppress_the_address,
+    a_recipient_reports_a_message_by_its_footer_link_and_it_counts_as_a_complaint,
 );
 
 const BOUNCE_DOMAIN: &str = "bounces.sendwell.test";
@@ -471,4 +472,101 @@ async fn three_soft_bounces_in_the_last_five_sends_suppress_the_address(db: Opti
             );
         }
     }
+}
+
+async fn a_recipient_reports_a_message_by_its_footer_link_and_it_counts_as_a_complaint(
+    db: Option<String>,
+) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    opted_in(&app, &ws, "reader@receiver-mail.net").await;
+    let m = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({
+                "name": "Spring", "kind": "marketing",
+                "from": {"name": "Acme News", "address": "news@acme-mail.com"},
+                "subject": "The spring release",
+                "template": {"layout": "plain", "html": "<p>Hello, here is what is new.</p>"},
+            }),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    let started = Instant::now();
+    let entry = loop {
+        let out = app
+            .get(&format!("/v1/outbox?message_id={id}"), &ws.key)
+            .await
+            .expect(200);
+        if let Some(e) = out["items"].as_array().and_then(|i| i.first()).cloned() {
+            break e;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the mail was captured"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let raw = app
+        .client
+        .get(app.url(&format!(
+            "/v1/outbox/{}/raw",
+            entry["id"].as_str().expect("id")
+        )))
+        .bearer_auth(&ws.key)
+        .send()
+        .await
+        .expect("raw")
+        .text()
+        .await
+        .expect("text");
+    let link = raw
+        .split(['<', '>', '"', ' ', '\r', '\n'])
+        .find(|p| p.contains("/u/"))
+        .expect("an unsubscribe link")
+        .to_owned();
+    let anonymous = |body: Value| app.client.post(app.url("/v1/reports")).json(&body).send();
+    // Nothing to find the message by: refused, saying what to give.
+    let r = anonymous(json!({"reason": "spam"})).await.expect("sent");
+    assert_eq!(r.status(), 422);
+    let r = anonymous(json!({"link": "https://x/u/forged.token", "reason": "spam"}))
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 422, "a forged link finds nothing");
+    let r = anonymous(json!({"link": link, "reason": "I never signed up for this", "reporter": "reader@receiver-mail.net"}))
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["workspace_id"], ws.id.as_str());
+    // It counts as a complaint: suppressed, opted out.
+    let found = suppressions(&app, &ws.key).await;
+    assert_eq!(
+        found.get("reader@receiver-mail.net").map(String::as_str),
+        Some("complained")
+    );
+    // The operator sees it.
+    let listed = app
+        .get("/v1/operator/reports", &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(listed["items"][0]["reason"], "I never signed up for this");
+    app.get("/v1/operator/reports", &ws.key).await.expect(403);
+    // Rate-limited: ten an hour from one address (three were used above).
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let r = anonymous(json!({"reason": "spam"})).await.expect("sent");
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 422).count(),
+        7,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 }

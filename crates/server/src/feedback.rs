@@ -50,7 +50,7 @@ fn is_reputation(reason: Reason) -> bool {
 }
 
 /// The delivery a Message-ID of ours names: `<DELIVERY@host>`.
-fn delivery_of_message_id(message_id: &str) -> Option<String> {
+pub(crate) fn delivery_of_message_id(message_id: &str) -> Option<String> {
     let inner = message_id
         .trim()
         .trim_start_matches('<')
@@ -233,6 +233,40 @@ async fn apply_one(
         reason,
         suppressed: outcome.suppressed,
     })
+}
+
+/// Records a complaint that did not come as a report from a mailbox
+/// provider (a recipient's report through `POST /v1/reports`, a provider
+/// webhook): the same consequences as an ARF report.
+pub async fn apply_complaint(
+    state: &AppState,
+    d: &DeliveryRef,
+    source: &str,
+    feedback_type: &str,
+    detail: &str,
+) -> Result<Applied, StoreError> {
+    let recipient = BouncedRecipient {
+        recipient: d.email.clone().unwrap_or_default(),
+        reason: Reason::Feedback,
+        hardbounce: false,
+        status: None,
+        replycode: None,
+        diagnostic: detail.chars().take(2000).collect(),
+        command: None,
+        action: None,
+        remote_mta: None,
+        feedback_type: Some(feedback_type.to_owned()),
+    };
+    let report = BounceReport {
+        kind: ReportKind::Complaint,
+        recipients: vec![recipient.clone()],
+        original_message_id: None,
+        original_sender: None,
+        verp_address: None,
+        original_from: None,
+        reporting_mta: Some(source.to_owned()),
+    };
+    apply_one(state, &report, &recipient, d, source).await
 }
 
 #[cfg(test)]

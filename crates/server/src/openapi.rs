@@ -2,7 +2,7 @@
 
 use crate::api::{
     addresses, consent, contacts, enforcement, guidelines, health, imports, keys, messages,
-    operator, reviews, sender_domains, suppressions, templates, workspace,
+    operator, reports, reviews, sender_domains, suppressions, templates, workspace,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -88,6 +88,8 @@ use utoipa::{Modify, OpenApi};
         enforcement::add_note,
         enforcement::reinstate,
         enforcement::withdraw,
+        reports::report,
+        reports::list,
     ),
     modifiers(&BearerAuth)
 )]

@@ -40,6 +40,8 @@ struct Inner {
     metrics: Metrics,
     /// Where the inbound SMTP listener listens, once started.
     inbound: OnceLock<std::net::SocketAddr>,
+    /// Concern reports per client address in the current hour.
+    reports: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>,
 }
 
 /// What the address checks and imports need besides the store.
@@ -90,6 +92,7 @@ impl AppState {
                 verp,
                 metrics: Metrics::default(),
                 inbound: OnceLock::new(),
+                reports: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
         })
     }
@@ -113,6 +116,24 @@ impl AppState {
 
     pub(crate) fn set_inbound_addr(&self, addr: std::net::SocketAddr) {
         let _ = self.inner.inbound.set(addr);
+    }
+
+    /// Whether another concern report from `ip` is allowed: 10 an hour.
+    pub fn allow_report(&self, ip: &str) -> bool {
+        const PER_HOUR: u32 = 10;
+        let Ok(mut map) = self.inner.reports.lock() else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        if map.len() > 100_000 {
+            map.retain(|_, (start, _)| now.duration_since(*start).as_secs() < 3600);
+        }
+        let entry = map.entry(ip.to_owned()).or_insert((now, 0));
+        if now.duration_since(entry.0).as_secs() >= 3600 {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= PER_HOUR
     }
 
     pub fn metrics(&self) -> &Metrics {

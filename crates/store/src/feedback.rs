@@ -225,3 +225,83 @@ impl Store {
             .collect()
     }
 }
+
+/// A concern someone reported about a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConcernReport {
+    pub id: String,
+    pub workspace_id: WorkspaceId,
+    pub delivery_id: String,
+    pub message_id: String,
+    pub reason: String,
+    pub reporter: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: sendwell_core::Timestamp,
+}
+
+impl Store {
+    pub async fn add_concern_report(
+        &self,
+        d: &DeliveryRef,
+        reason: &str,
+        reporter: Option<&str>,
+        ip: Option<&str>,
+    ) -> Result<ConcernReport> {
+        let now = self.now();
+        let report = ConcernReport {
+            id: format!(
+                "rep_{}",
+                sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<10>())
+            ),
+            workspace_id: d.workspace_id.clone(),
+            delivery_id: d.id.clone(),
+            message_id: d.message_id.to_string(),
+            reason: reason.to_owned(),
+            reporter: reporter.map(str::to_owned),
+            ip: ip.map(str::to_owned),
+            created_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO concern_reports (id, workspace_id, delivery_id, message_id, reason, reporter, ip, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(report.id.clone())
+        .bind(report.workspace_id.as_str().to_owned())
+        .bind(report.delivery_id.clone())
+        .bind(report.message_id.clone())
+        .bind(report.reason.clone())
+        .bind(report.reporter.clone())
+        .bind(report.ip.clone())
+        .bind(now.millis())
+        .execute(&self.write)
+        .await?;
+        Ok(report)
+    }
+
+    /// Reports, newest first.
+    pub async fn concern_reports(&self, limit: i64) -> Result<Vec<ConcernReport>> {
+        let rows = sqlx::query(
+            "SELECT id, workspace_id, delivery_id, message_id, reason, reporter, ip, created_at \
+             FROM concern_reports ORDER BY created_at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let ws = get_str(r, "workspace_id")?;
+                Ok(ConcernReport {
+                    id: get_str(r, "id")?,
+                    workspace_id: WorkspaceId::parse(&ws)
+                        .map_err(|_| corrupt("workspace id", &ws))?,
+                    delivery_id: get_str(r, "delivery_id")?,
+                    message_id: get_str(r, "message_id")?,
+                    reason: get_str(r, "reason")?,
+                    reporter: get_opt_str(r, "reporter")?,
+                    ip: get_opt_str(r, "ip")?,
+                    created_at: crate::get_ts(r, "created_at")?,
+                })
+            })
+            .collect()
+    }
+}

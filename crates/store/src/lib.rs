@@ -33,7 +33,7 @@ pub use contact::{
     ContactPage, Suppression, UpsertOutcome, UpsertStatus,
 };
 pub use delivery::{ClaimedDelivery, DeliveryOutcome, DeliveryState, MailTarget, ReplyRecord};
-pub use feedback::{DeliveryRef, Feedback, FeedbackOutcome};
+pub use feedback::{ConcernReport, DeliveryRef, Feedback, FeedbackOutcome};
 pub use guidelines::{AcceptError, Acceptance, Guidelines};
 pub use import::{ImportRecord, ImportSession, ImportVerdict, NewImport, ReviewError};
 pub use key::{ApiKeyRecord, AuthKey, NewKeyRow, RevokeError};

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod links;
 pub mod messages;
 pub mod operator;
+pub mod reports;
 pub mod reviews;
 pub mod sender_domains;
 pub mod suppressions;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(reviews::routes())
         .merge(sender_domains::routes())
         .merge(enforcement::routes())
+        .merge(reports::routes())
         .fallback(|| async {
             ApiError::not_found("There is no such endpoint; GET /openapi.json lists them all.")
         })

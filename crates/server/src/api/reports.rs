@@ -1,0 +1,162 @@
+//! Report a concern: anyone who received a message (or saw one) can report
+//! it, by the link in its footer or its Message-ID, without an account.
+//! A report reaches the operator linked to the workspace, and counts as a
+//! complaint: the recipient is suppressed and opted out of every topic.
+//! Rate-limited per client address.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{client_ip, ApiJson, OperatorCaller};
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sendwell_mail::Purpose;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use utoipa::ToSchema;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/reports", post(report))
+        .route("/v1/operator/reports", get(list))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportRequest {
+    /// The unsubscribe link from the message's footer (or only its token).
+    #[serde(default)]
+    pub link: Option<String>,
+    /// Or the message's Message-ID header, e.g. `<msg_...@mail.example.com>`.
+    #[serde(default)]
+    pub message_id: Option<String>,
+    /// What is wrong with it.
+    pub reason: String,
+    /// How to reach the person reporting, if they want an answer.
+    #[serde(default)]
+    pub reporter: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportView {
+    pub id: String,
+    pub workspace_id: String,
+    pub message_id: String,
+    pub reason: String,
+    pub reporter: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportList {
+    pub items: Vec<ReportView>,
+}
+
+/// Reports a message (no authentication; at most 10 reports an hour from one address).
+#[utoipa::path(post, path = "/v1/reports", tag = "reports", request_body = ReportRequest,
+    responses((status = 202, body = ReportView), (status = 422, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
+pub async fn report(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<ReportRequest>,
+) -> ApiResult<(StatusCode, Json<ReportView>)> {
+    let ip = client_ip(&headers, peer);
+    if !state.allow_report(&ip) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-reports",
+            "Too many reports",
+            "This address sent many reports in the last hour; try again later.",
+        ));
+    }
+    let reason = req.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 2000 {
+        return Err(ApiError::invalid_field(
+            "/reason",
+            "say in 1 to 2,000 characters what is wrong with the message",
+        ));
+    }
+    let reporter = match req
+        .reporter
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        Some(r) if r.chars().count() > 320 || r.chars().any(char::is_control) => {
+            return Err(ApiError::invalid_field(
+                "/reporter",
+                "give an email address or a name of at most 320 characters",
+            ))
+        }
+        other => other.map(str::to_owned),
+    };
+    let from_link = req.link.as_deref().and_then(|l| {
+        let token = l
+            .trim()
+            .rsplit('/')
+            .next()
+            .unwrap_or(l)
+            .split(['?', '#'])
+            .next()?;
+        state
+            .links()
+            .verify(token, Purpose::Unsubscribe, state.store.now())
+            .map(|c| format!("{}.{}", c.message, c.contact))
+    });
+    let delivery_id = from_link.or_else(|| {
+        req.message_id
+            .as_deref()
+            .and_then(crate::feedback::delivery_of_message_id)
+    });
+    let delivery = match delivery_id {
+        Some(id) => state.store.delivery_ref(&id).await?,
+        None => None,
+    };
+    let Some(delivery) = delivery else {
+        return Err(ApiError::invalid(
+            "The message could not be found: give the unsubscribe link from its footer (\"link\") or its Message-ID header (\"message_id\").",
+        ));
+    };
+    let saved = state
+        .store
+        .add_concern_report(&delivery, reason, reporter.as_deref(), Some(&ip))
+        .await?;
+    crate::feedback::apply_complaint(&state, &delivery, "report", "abuse", reason).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ReportView {
+            id: saved.id,
+            workspace_id: saved.workspace_id.to_string(),
+            message_id: saved.message_id,
+            reason: saved.reason,
+            reporter: saved.reporter,
+            created_at: saved.created_at.to_rfc3339(),
+        }),
+    ))
+}
+
+/// Reported concerns, newest first (operator).
+#[utoipa::path(get, path = "/v1/operator/reports", tag = "operator", security(("bearer" = [])),
+    responses((status = 200, body = ReportList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+) -> ApiResult<Json<ReportList>> {
+    let items = state
+        .store
+        .concern_reports(200)
+        .await?
+        .into_iter()
+        .map(|r| ReportView {
+            id: r.id,
+            workspace_id: r.workspace_id.to_string(),
+            message_id: r.message_id,
+            reason: r.reason,
+            reporter: r.reporter,
+            created_at: r.created_at.to_rfc3339(),
+        })
+        .collect();
+    Ok(Json(ReportList { items }))
+}
