@@ -76,3 +76,32 @@ CREATE TABLE concern_reports (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX concern_reports_by_time ON concern_reports(created_at);
+
+-- Outgoing webhooks (Standard Webhooks): endpoints per workspace, and one
+-- row per event and endpoint, retried with back-off, kept as the log.
+CREATE TABLE webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    events TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    disabled_at INTEGER
+);
+CREATE INDEX webhook_endpoints_by_workspace ON webhook_endpoints(workspace_id);
+CREATE TABLE webhook_messages (
+    id TEXT PRIMARY KEY,
+    endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id),
+    workspace_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    done_at INTEGER
+);
+CREATE INDEX webhook_messages_due ON webhook_messages(state, next_attempt_at);
+CREATE INDEX webhook_messages_by_endpoint ON webhook_messages(endpoint_id, created_at);

@@ -70,6 +70,7 @@ async fn serve_starts_on_embedded_defaults_and_says_what_to_do_next() {
         .expect("token")
         .trim()
         .to_owned();
+    sendwell_server::install_crypto_provider();
     let client = reqwest::Client::new();
     let health: serde_json::Value = client
         .get(format!("{url}/healthz"))

@@ -33,4 +33,5 @@ mod keys;
 mod messages;
 mod privacy;
 mod screening;
+mod webhooks;
 mod workspaces;

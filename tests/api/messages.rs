@@ -240,6 +240,7 @@ async fn custom_template_without_footer_gets_unsubscribe_link_and_address_in_bot
 }
 
 fn no_redirect_client() -> reqwest::Client {
+    sendwell_server::install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

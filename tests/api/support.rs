@@ -173,6 +173,7 @@ impl TestApp {
         database_url: Option<String>,
         customize: impl FnOnce(&mut Settings),
     ) -> Self {
+        sendwell_server::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::for_data_dir(dir.path());
         settings.database_url = database_url.clone();

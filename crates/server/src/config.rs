@@ -71,6 +71,11 @@ pub struct DeliverySettings {
     /// Whether `serve` runs a delivery worker beside the API (off when
     /// separate `sendwell worker` processes deliver).
     pub serve_worker: bool,
+    /// The first webhook retry waits this long; later ones longer.
+    pub webhook_retry_base: Duration,
+    /// Webhook endpoints may be plain http and on private or loopback
+    /// addresses (tests, a private network); otherwise https and public.
+    pub webhook_allow_private: bool,
 }
 
 impl Default for DeliverySettings {
@@ -86,6 +91,8 @@ impl Default for DeliverySettings {
             give_up_after: Duration::from_secs(72 * 3600),
             workspace_rate: None,
             serve_worker: true,
+            webhook_retry_base: Duration::from_secs(5),
+            webhook_allow_private: false,
         }
     }
 }
@@ -171,6 +178,7 @@ struct FileSettings {
     worker_pipelines: Option<usize>,
     serve_worker: Option<bool>,
     smtp_listen: Option<String>,
+    webhook_allow_private: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -677,6 +685,15 @@ fn delivery_settings(
         "true or false",
     )? {
         d.serve_worker = v;
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_WEBHOOK_ALLOW_PRIVATE",
+        file.webhook_allow_private,
+        "true or false",
+    )? {
+        d.webhook_allow_private = v;
     }
     Ok(d)
 }

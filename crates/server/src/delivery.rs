@@ -501,6 +501,7 @@ impl DeliveryWorker {
                     .await?;
             }
         }
+        self.emit_delivery_webhooks(&finished).await?;
         // The reputation monitor judges what this batch sent.
         let mut judged: Vec<(&WorkspaceId, &MessageId)> = finished
             .iter()
@@ -530,6 +531,49 @@ impl DeliveryWorker {
             }
         }
         Ok(Outcome::Worked(n))
+    }
+
+    /// `delivery` webhooks for the outcomes that end a delivery, for the
+    /// workspaces with an endpoint that wants them.
+    async fn emit_delivery_webhooks(
+        &self,
+        finished: &[(ClaimedDelivery, DeliveryOutcome)],
+    ) -> Result<(), StoreError> {
+        let mut by_ws: HashMap<&WorkspaceId, Vec<serde_json::Value>> = HashMap::new();
+        for (d, o) in finished {
+            if !matches!(
+                o,
+                DeliveryOutcome::Delivered { .. }
+                    | DeliveryOutcome::Captured { .. }
+                    | DeliveryOutcome::Bounced { .. }
+                    | DeliveryOutcome::Failed { .. }
+            ) {
+                continue;
+            }
+            let reply = match o {
+                DeliveryOutcome::Delivered { reply, .. }
+                | DeliveryOutcome::Bounced { reply, .. } => Some(reply.line.clone()),
+                DeliveryOutcome::Failed { reason, .. } => Some(reason.clone()),
+                _ => None,
+            };
+            by_ws
+                .entry(&d.workspace_id)
+                .or_default()
+                .push(serde_json::json!({
+                    "delivery_id": d.id,
+                    "message_id": d.message_id.as_str(),
+                    "contact_id": d.contact_id.as_str(),
+                    "state": o.state(),
+                    "attempts": d.attempts,
+                    "reply": reply,
+                }));
+        }
+        for (ws, data) in by_ws {
+            if self.state.store.wants_webhook(ws, "delivery").await? {
+                crate::webhooks::emit(&self.state, ws, "delivery", data).await;
+            }
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]

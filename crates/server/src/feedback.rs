@@ -218,6 +218,27 @@ async fn apply_one(
             delivery: d.id.clone(),
         });
     }
+    if kind != "auto_reply" {
+        crate::webhooks::emit(
+            state,
+            &d.workspace_id,
+            kind,
+            vec![serde_json::json!({
+                "delivery_id": d.id,
+                "message_id": d.message_id.as_str(),
+                "contact_id": d.contact_id.as_str(),
+                "email": d.email,
+                "reason": reason,
+                "hard": r.hardbounce,
+                "status": r.status,
+                "reply_code": r.replycode,
+                "feedback_type": r.feedback_type,
+                "source": source,
+                "suppressed": outcome.suppressed,
+            })],
+        )
+        .await;
+    }
     crate::reputation::evaluate_message(state, &d.message_id).await?;
     crate::reputation::evaluate_workspace(state, &d.workspace_id).await?;
     tracing::info!(

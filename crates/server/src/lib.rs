@@ -19,6 +19,7 @@ pub mod reputation;
 pub mod smtp;
 mod state;
 pub mod transport;
+pub mod webhooks;
 
 pub use error::ApiError;
 pub use state::AppState;
@@ -86,6 +87,7 @@ impl App {
         clock: Arc<dyn Clock>,
         resolver: Arc<dyn MailDomainResolver>,
     ) -> Result<Self, StartError> {
+        install_crypto_provider();
         let data_dir = settings.data_dir.clone();
         ensure_dir(&data_dir)?;
         let (operator_token, operator_token_source) =
@@ -163,6 +165,11 @@ impl App {
             let worker = delivery::DeliveryWorker::new(self.state.clone());
             tokio::spawn(worker.run(stop.clone(), self.settings.worker_idle_ms))
         });
+        let webhook_task = self
+            .settings
+            .delivery
+            .serve_worker
+            .then(|| tokio::spawn(webhooks::run(self.state.clone(), stop.clone())));
         let served = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -173,6 +180,9 @@ impl App {
         if let Some(task) = worker_task {
             let _ = task.await;
         }
+        if let Some(task) = webhook_task {
+            let _ = task.await;
+        }
         served
     }
 
@@ -181,9 +191,11 @@ impl App {
         let worker = delivery::DeliveryWorker::new(self.state.clone());
         let stop = tokio_util::sync::CancellationToken::new();
         let task = tokio::spawn(worker.run(stop.clone(), self.settings.worker_idle_ms));
+        let hooks = tokio::spawn(webhooks::run(self.state.clone(), stop.clone()));
         shutdown.await;
         stop.cancel();
         let _ = task.await;
+        let _ = hooks.await;
     }
 
     pub async fn bind(&self) -> Result<tokio::net::TcpListener, StartError> {
@@ -192,6 +204,12 @@ impl App {
             .await
             .map_err(|source| StartError::Listen { addr, source })
     }
+}
+
+/// Makes aws-lc-rs the process's TLS crypto provider (for HTTP clients
+/// that do not bring their own configuration). Doing it twice is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 fn ensure_dir(path: &Path) -> Result<(), StartError> {

@@ -2,7 +2,7 @@
 
 use crate::api::{
     addresses, consent, contacts, enforcement, guidelines, health, imports, keys, messages,
-    operator, reports, reviews, sender_domains, suppressions, templates, workspace,
+    operator, reports, reviews, sender_domains, suppressions, templates, webhooks, workspace,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -90,6 +90,10 @@ use utoipa::{Modify, OpenApi};
         enforcement::withdraw,
         reports::report,
         reports::list,
+        webhooks::create,
+        webhooks::list,
+        webhooks::remove,
+        webhooks::log,
     ),
     modifiers(&BearerAuth)
 )]

@@ -31,6 +31,7 @@ async fn transition(
     {
         Ok(Some(Ok(next))) => {
             tracing::warn!(workspace = %ws, state = %next, reason, "reputation monitor changed a workspace's state");
+            state_changed(state, ws, next.as_str(), reason, ACTOR).await;
             Ok(true)
         }
         Ok(_) => Ok(false),
@@ -38,6 +39,23 @@ async fn transition(
         Err(StoreError::Conflict(_)) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Tells the workspace's webhooks its sending state changed.
+pub async fn state_changed(
+    state: &AppState,
+    ws: &WorkspaceId,
+    to: &str,
+    reason: &str,
+    actor: &str,
+) {
+    crate::webhooks::emit(
+        state,
+        ws,
+        "state_change",
+        vec![serde_json::json!({"state": to, "reason": reason, "actor": actor})],
+    )
+    .await;
 }
 
 /// Suspends a workspace and opens its review case with the evidence.
@@ -152,7 +170,7 @@ pub async fn withdraw(
         .transition_workspace(ws, StateEvent::Withdraw, actor, reason)
         .await?
     {
-        Some(Ok(_)) => {}
+        Some(Ok(_)) => state_changed(state, ws, "withdrawn", reason, actor).await,
         Some(Err(e)) => return Ok(Err(e.to_string())),
         None => return Ok(Err("there is no such workspace".to_owned())),
     }

@@ -23,6 +23,7 @@ mod migrate;
 mod reputation;
 mod sender;
 mod suppression;
+mod webhook;
 mod workspace;
 
 pub use audience::{AudienceCounts, AudienceSpec, Excluded, SampleContact};
@@ -43,6 +44,7 @@ pub use message::{
 pub use reputation::{CaseNote, ReviewCase};
 pub use sender::SenderDomain;
 pub use suppression::{SuppressionEntry, TrapEntry, TrapList, UnsuppressError, PERSON_REASONS};
+pub use webhook::{DueWebhook, WebhookAttempt, WebhookEndpoint, WebhookMessage, WEBHOOK_EVENTS};
 pub use workspace::{Workspace, WorkspaceUpdate};
 
 use sendwell_core::{Clock, Timestamp};

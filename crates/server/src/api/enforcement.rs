@@ -300,6 +300,7 @@ pub async fn reinstate(
             .saturating_add(i64::from(days) * 86_400_000),
     );
     state.store.set_probation_until(&ws, Some(until)).await?;
+    crate::reputation::state_changed(&state, &ws, "probation", &reason, "operator").await;
     state.store.close_cases(&ws, &reason).await?;
     state.notify_queued();
     Ok(Json(reputation_view(&state, &ws).await?))

@@ -296,6 +296,22 @@ pub async fn unsubscribe(
         )
         .await;
     match outcome {
+        Ok(Some(events)) if !events.is_empty() => {
+            let topics: Vec<String> = events.iter().map(|e| e.topic.to_string()).collect();
+            crate::webhooks::emit(
+                &state,
+                &t.workspace.id,
+                "unsubscribe",
+                vec![serde_json::json!({
+                    "contact_id": t.contact.as_str(),
+                    "message_id": t.message.as_ref().map(|m| m.id.to_string()),
+                    "topics": topics,
+                    "everything": everything,
+                    "method": if one_click { "one_click" } else { "unsubscribe_link" },
+                })],
+            )
+            .await;
+        }
         Ok(_) => {}
         Err(e) => return internal(&e),
     }
@@ -438,7 +454,20 @@ pub async fn opt_in(
         .confirm_opt_in(&t.workspace.id, event, &attribute)
         .await
     {
-        Ok(Ok(Some(_))) => {}
+        Ok(Ok(Some(appended))) => {
+            crate::webhooks::emit(
+                &state,
+                &t.workspace.id,
+                "opt_in",
+                vec![serde_json::json!({
+                    "contact_id": t.contact.as_str(),
+                    "message_id": t.message.as_ref().map(|m| m.id.to_string()),
+                    "topic": appended.topic.to_string(),
+                    "method": "opt_in_link",
+                })],
+            )
+            .await;
+        }
         Ok(Ok(None)) => return gone(),
         Ok(Err(kind)) => {
             tracing::warn!(attribute = %attribute, kind = kind.as_str(), "opt-in attribute has another type");

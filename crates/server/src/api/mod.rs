@@ -18,6 +18,7 @@ pub mod reviews;
 pub mod sender_domains;
 pub mod suppressions;
 pub mod templates;
+pub mod webhooks;
 pub mod workspace;
 
 use crate::error::ApiError;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sender_domains::routes())
         .merge(enforcement::routes())
         .merge(reports::routes())
+        .merge(webhooks::routes())
         .fallback(|| async {
             ApiError::not_found("There is no such endpoint; GET /openapi.json lists them all.")
         })

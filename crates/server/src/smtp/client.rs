@@ -526,7 +526,7 @@ fn tls_config(check: CertCheck) -> Result<Arc<rustls::ClientConfig>, SmtpError> 
         .map_err(SmtpError::Tls)
 }
 
-fn build_tls_config(check: CertCheck) -> Result<rustls::ClientConfig, String> {
+pub(crate) fn build_tls_config(check: CertCheck) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

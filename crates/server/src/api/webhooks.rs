@@ -1,0 +1,291 @@
+//! A workspace's webhook endpoints (Standard Webhooks) and their delivery
+//! log. The signing secret is shown once, when the endpoint is made.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, WorkspaceCaller};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use sendwell_core::Permission;
+use sendwell_store::{WebhookEndpoint, WebhookMessage, WEBHOOK_EVENTS};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use utoipa::ToSchema;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/webhooks", get(list).post(create))
+        .route("/v1/webhooks/{id}", axum::routing::delete(remove))
+        .route("/v1/webhooks/{id}/deliveries", get(log))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointRequest {
+    /// Where to POST events: an https URL.
+    pub url: String,
+    /// Of delivery, bounce, complaint, unsubscribe, opt_in, state_change; all when left out.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EndpointView {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    /// The signing secret (`whsec_...`): only in the answer that made the endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub created_at: String,
+}
+
+impl EndpointView {
+    fn from(e: WebhookEndpoint, with_secret: bool) -> Self {
+        Self {
+            id: e.id,
+            url: e.url,
+            events: e.events,
+            secret: with_secret.then_some(e.secret),
+            created_at: e.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EndpointList {
+    pub items: Vec<EndpointView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryLogEntry {
+    pub id: String,
+    pub event_type: String,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub created_at: String,
+    pub done_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryLog {
+    pub items: Vec<DeliveryLogEntry>,
+}
+
+fn private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xC0) == 64
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Checks an endpoint URL: https with a public host, unless the operator
+/// allows private endpoints.
+fn check_url(text: &str, allow_private: bool) -> Result<String, String> {
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| {
+        format!("'{text}' is not a URL ({e}); give one such as https://hooks.example.com/sendwell")
+    })?;
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase();
+    if host.is_empty() {
+        return Err("the URL has no host".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "put no credentials in the URL: verify the webhook-signature header instead".to_owned(),
+        );
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_private => {}
+        other => {
+            return Err(format!(
+                "webhooks go to https URLs only ('{other}' was given), so events cannot be read on the way"
+            ))
+        }
+    }
+    if !allow_private {
+        let internal = host == "localhost"
+            || host.ends_with(".localhost")
+            || host.ends_with(".internal")
+            || host.parse::<IpAddr>().is_ok_and(private);
+        if internal {
+            return Err(format!(
+                "{host} is a private or loopback address; webhooks go to public hosts (the operator can allow private ones with SENDWELL_WEBHOOK_ALLOW_PRIVATE)"
+            ));
+        }
+    }
+    Ok(url.to_string())
+}
+
+/// Adds a webhook endpoint (admin); the answer holds its signing secret.
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
+    request_body = EndpointRequest,
+    responses((status = 201, body = EndpointView), (status = 422, body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiJson(req): ApiJson<EndpointRequest>,
+) -> ApiResult<(StatusCode, Json<EndpointView>)> {
+    caller.require(Permission::ManageWorkspace)?;
+    let url = check_url(&req.url, state.delivery().webhook_allow_private)
+        .map_err(|e| ApiError::invalid_field("/url", e))?;
+    let mut events = Vec::new();
+    match &req.events {
+        None => events.extend(WEBHOOK_EVENTS.iter().map(|e| (*e).to_owned())),
+        Some(list) => {
+            for (i, e) in list.iter().enumerate() {
+                let e = e.trim().to_ascii_lowercase();
+                if !WEBHOOK_EVENTS.contains(&e.as_str()) {
+                    return Err(ApiError::invalid_field(
+                        &format!("/events/{i}"),
+                        format!(
+                            "'{e}' is not an event; the events are {}",
+                            WEBHOOK_EVENTS.join(", ")
+                        ),
+                    ));
+                }
+                if !events.contains(&e) {
+                    events.push(e);
+                }
+            }
+            if events.is_empty() {
+                return Err(ApiError::invalid_field(
+                    "/events",
+                    "name at least one event",
+                ));
+            }
+        }
+    }
+    let secret = crate::webhooks::new_secret();
+    let e = state
+        .store
+        .create_webhook_endpoint(caller.workspace(), &url, &secret, &events)
+        .await?;
+    Ok((StatusCode::CREATED, Json(EndpointView::from(e, true))))
+}
+
+#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 200, body = EndpointList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+) -> ApiResult<Json<EndpointList>> {
+    caller.require(Permission::Read)?;
+    let items = state
+        .store
+        .webhook_endpoints(caller.workspace())
+        .await?
+        .into_iter()
+        .map(|e| EndpointView::from(e, false))
+        .collect();
+    Ok(Json(EndpointList { items }))
+}
+
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = crate::error::Problem)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Permission::ManageWorkspace)?;
+    if state
+        .store
+        .delete_webhook_endpoint(caller.workspace(), &id)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "There is no webhook endpoint {id} in this workspace."
+        )))
+    }
+}
+
+/// The endpoint's delivery log, newest first: each event, its attempts, the last answer.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = DeliveryLog), (status = 404, body = crate::error::Problem)))]
+pub async fn log(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DeliveryLog>> {
+    caller.require(Permission::Read)?;
+    if state
+        .store
+        .webhook_endpoint(caller.workspace(), &id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "There is no webhook endpoint {id} in this workspace."
+        )));
+    }
+    let items = state
+        .store
+        .webhook_log(caller.workspace(), &id, 200)
+        .await?
+        .into_iter()
+        .map(|m: WebhookMessage| DeliveryLogEntry {
+            next_attempt_at: (m.state == "pending").then(|| m.next_attempt_at.to_rfc3339()),
+            id: m.id,
+            event_type: m.event_type,
+            state: m.state,
+            attempts: m.attempts,
+            last_status: m.last_status,
+            last_error: m.last_error,
+            created_at: m.created_at.to_rfc3339(),
+            done_at: m.done_at.map(|t| t.to_rfc3339()),
+        })
+        .collect();
+    Ok(Json(DeliveryLog { items }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_urls_must_be_public_https_unless_allowed() {
+        assert!(check_url("https://hooks.example.com/x", false).is_ok());
+        for bad in [
+            "http://hooks.example.com/x",
+            "https://127.0.0.1/x",
+            "https://10.1.2.3/x",
+            "https://[::1]/x",
+            "https://localhost:8080/x",
+            "https://169.254.169.254/latest",
+            "https://user:pw@hooks.example.com/",
+            "ftp://hooks.example.com/",
+            "not a url",
+        ] {
+            assert!(check_url(bad, false).is_err(), "{bad}");
+        }
+        assert!(check_url("http://127.0.0.1:9000/x", true).is_ok());
+    }
+}

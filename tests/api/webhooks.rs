@@ -1,0 +1,220 @@
+//! Outgoing webhooks: events signed as Standard Webhooks says, retried
+//! after a failure, with a delivery log.
+
+use crate::support::TestApp;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+macro_rules! on_both_db {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(None).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    match $crate::support::postgres_url().await {
+                        Some(url) => super::$name(Some(url)).await,
+                        None => $crate::support::postgres_skipped(),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+on_both_db!(events_reach_a_webhook_signed_retried_and_logged);
+
+#[derive(Clone, Default)]
+struct Received {
+    calls: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+}
+
+/// An HTTP receiver that fails the first request and takes the rest.
+async fn receiver() -> (String, Received) {
+    let got = Received::default();
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let g = g.clone();
+            async move {
+                let mut calls = g.calls.lock().expect("lock");
+                calls.push((headers, body));
+                if calls.len() == 1 {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    (url, got)
+}
+
+async fn events_reach_a_webhook_signed_retried_and_logged(db: Option<String>) {
+    let (url, got) = receiver().await;
+    let app = TestApp::spawn_with(db, |s| {
+        s.delivery.webhook_allow_private = true;
+        s.delivery.webhook_retry_base = Duration::from_millis(100);
+    })
+    .await;
+    let ws = app.ready_workspace("Acme").await;
+    let bad = app
+        .post(
+            "/v1/webhooks",
+            &ws.key,
+            json!({"url": url, "events": ["bounce", "nonsense"]}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(bad["errors"][0]["pointer"], "/events/1");
+    let hook = app
+        .post(
+            "/v1/webhooks",
+            &ws.key,
+            json!({"url": url, "events": ["delivery", "complaint"]}),
+        )
+        .await
+        .expect(201);
+    let secret = hook["secret"]
+        .as_str()
+        .expect("secret shown once")
+        .to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let hook_id = hook["id"].as_str().expect("id").to_owned();
+    let listed = app.get("/v1/webhooks", &ws.key).await.expect(200);
+    assert!(listed["items"][0].get("secret").is_none(), "{listed}");
+
+    let contact = app
+        .contact(&ws.key, json!({"email": "reader@receiver-mail.net"}))
+        .await;
+    app.post(
+        &format!("/v1/contacts/{contact}/consent"),
+        &ws.key,
+        json!({"action": "opt_in", "method": "form",
+               "evidence": {"ip": "203.0.113.9", "wording": "Send me news"}}),
+    )
+    .await
+    .expect(201);
+    let m = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({"name": "n", "kind": "marketing",
+                   "from": {"name": "Acme", "address": "news@acme-mail.com"},
+                   "subject": "News", "template": {"layout": "plain", "html": "<p>News.</p>"}}),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    // A concern reported by its Message-ID counts as a complaint.
+    let started = Instant::now();
+    loop {
+        let out = app
+            .get(&format!("/v1/outbox?message_id={id}"), &ws.key)
+            .await
+            .expect(200);
+        if out["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the mail was captured"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = app
+        .client
+        .post(app.url("/v1/reports"))
+        .json(&json!({"message_id": format!("<{id}.{contact}@sendwell.localhost>"), "reason": "spam"}))
+        .send()
+        .await
+        .expect("report");
+    assert_eq!(r.status(), 202);
+
+    // Both events arrive; the first attempt was refused and retried.
+    let started = Instant::now();
+    let calls = loop {
+        let calls = got.calls.lock().expect("lock").clone();
+        let types: Vec<String> = calls
+            .iter()
+            .skip(1)
+            .filter_map(|(_, b)| serde_json::from_str::<Value>(b).ok())
+            .map(|v| v["type"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if types.contains(&"delivery".to_owned()) && types.contains(&"complaint".to_owned()) {
+            break calls;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "webhooks arrived: {types:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for (headers, body) in &calls {
+        let hid = headers["webhook-id"].to_str().expect("id");
+        let ts: i64 = headers["webhook-timestamp"]
+            .to_str()
+            .expect("ts")
+            .parse()
+            .expect("number");
+        let sig = headers["webhook-signature"].to_str().expect("sig");
+        assert_eq!(
+            sendwell_server::webhooks::sign(&secret, hid, ts, body).as_deref(),
+            Some(sig),
+            "signed over id.timestamp.body"
+        );
+        let wrong = sendwell_server::webhooks::sign(&secret, hid, ts, &body.replace("spam", "ham"));
+        if body.contains("spam") {
+            assert_ne!(wrong.as_deref(), Some(sig));
+        }
+    }
+    let complaint: Value = calls
+        .iter()
+        .filter_map(|(_, b)| serde_json::from_str::<Value>(b).ok())
+        .find(|v| v["type"] == "complaint")
+        .expect("complaint");
+    assert_eq!(complaint["data"]["contact_id"], contact.as_str());
+    assert_eq!(complaint["data"]["suppressed"], "complained");
+    assert_eq!(complaint["workspace_id"], ws.id.as_str());
+    // The log shows the retried message.
+    let log = app
+        .get(&format!("/v1/webhooks/{hook_id}/deliveries"), &ws.key)
+        .await
+        .expect(200);
+    let items = log["items"].as_array().expect("items");
+    assert!(items.iter().all(|i| i["state"] == "delivered"), "{log}");
+    assert!(
+        items.iter().any(|i| i["attempts"] == 2),
+        "one was retried: {log}"
+    );
+    assert!(items.iter().all(|i| i["last_status"] == 204), "{log}");
+    // Another workspace cannot see or remove it.
+    let other = app.ready_workspace("Other").await;
+    app.get(&format!("/v1/webhooks/{hook_id}/deliveries"), &other.key)
+        .await
+        .expect(404);
+    app.delete(&format!("/v1/webhooks/{hook_id}"), &other.key)
+        .await
+        .expect(404);
+    app.delete(&format!("/v1/webhooks/{hook_id}"), &ws.key)
+        .await
+        .expect(204);
+    app.get(&format!("/v1/webhooks/{hook_id}/deliveries"), &ws.key)
+        .await
+        .expect(404);
+}
