@@ -37,6 +37,7 @@ on_both_db!(
     bounces_and_complaints_by_smtp_become_suppressions_and_opt_outs,
     three_soft_bounces_in_the_last_five_sends_suppress_the_address,
     a_recipient_reports_a_message_by_its_footer_link_and_it_counts_as_a_complaint,
+    provider_webhooks_are_checked_by_their_signatures_and_applied,
 );
 
 const BOUNCE_DOMAIN: &str = "bounces.sendwell.test";
@@ -569,4 +570,217 @@ async fn a_recipient_reports_a_message_by_its_footer_link_and_it_counts_as_a_com
         "{statuses:?}"
     );
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+}
+
+const MAILGUN_KEY: &str = "key-mailgun-test-0123456789";
+const POSTMARK_TOKEN: &str = "postmark-token-0123456789abcdef";
+
+fn mailgun_body(key: &str, ts: i64, event: Value) -> Value {
+    use hmac::Mac;
+    let token = "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0";
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("key");
+    mac.update(format!("{ts}{token}").as_bytes());
+    let sig: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    json!({"signature": {"timestamp": ts.to_string(), "token": token, "signature": sig}, "event-data": event})
+}
+
+async fn provider_webhooks_are_checked_by_their_signatures_and_applied(db: Option<String>) {
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let sendgrid = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).expect("key");
+    let mut spki = vec![
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
+    spki.extend_from_slice(sendgrid.public_key().as_ref());
+    let sendgrid_key = b64.encode(&spki);
+    let app = TestApp::spawn_with(db, |s| {
+        s.delivery.providers.mailgun_signing_key = Some(MAILGUN_KEY.to_owned());
+        s.delivery.providers.sendgrid_verification_key = Some(sendgrid_key.clone());
+        s.delivery.providers.postmark_webhook_token = Some(POSTMARK_TOKEN.to_owned());
+    })
+    .await;
+    let ws = app.ready_workspace("Acme").await;
+    let mut ids = HashMap::new();
+    for who in ["mg", "sg", "pm"] {
+        ids.insert(
+            who,
+            opted_in(&app, &ws, &format!("{who}@receiver-mail.net")).await,
+        );
+    }
+    let m = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({"name": "n", "kind": "marketing",
+                   "from": {"name": "Acme", "address": "news@acme-mail.com"},
+                   "subject": "News", "template": {"layout": "plain", "html": "<p>News.</p>"}}),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    let started = Instant::now();
+    loop {
+        let c = app
+            .get(&format!("/v1/messages/{id}"), &ws.key)
+            .await
+            .expect(200);
+        if c["counts"]["delivered"] == 3 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "sent: {c}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mid = |who: &str| format!("<{id}.{}@sendwell.localhost>", ids[who]);
+    let now = app.state.store.now().millis() / 1000;
+    let post_raw = |path: &str, body: Vec<u8>, headers: Vec<(&'static str, String)>| {
+        let mut req = app.client.post(app.url(path)).body(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+
+    // Mailgun: a permanent failure.
+    let event = json!({"event": "failed", "severity": "permanent", "recipient": "mg@receiver-mail.net",
+        "message": {"headers": {"message-id": mid("mg")}},
+        "delivery-status": {"code": 550, "enhanced-code": "5.1.1", "description": "No such user", "message": "550 5.1.1 No such user"}});
+    let forged = mailgun_body("not-the-key", now, event.clone());
+    let r = post_raw(
+        "/v1/webhooks/mailgun",
+        forged.to_string().into_bytes(),
+        vec![],
+    )
+    .await
+    .expect("sent");
+    assert_eq!(r.status(), 401);
+    let stale = mailgun_body(MAILGUN_KEY, now - 3600, event.clone());
+    let r = post_raw(
+        "/v1/webhooks/mailgun",
+        stale.to_string().into_bytes(),
+        vec![],
+    )
+    .await
+    .expect("sent");
+    assert_eq!(r.status(), 401, "an old event is a replay");
+    let good = mailgun_body(MAILGUN_KEY, now, event);
+    let r = post_raw(
+        "/v1/webhooks/mailgun",
+        good.to_string().into_bytes(),
+        vec![],
+    )
+    .await
+    .expect("sent");
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["recorded"], 1, "{body}");
+
+    // SendGrid: a spam report, signed over timestamp and body.
+    let events = json!([{"email": "sg@receiver-mail.net", "event": "spamreport", "smtp-id": mid("sg"), "timestamp": now},
+                        {"email": "sg@receiver-mail.net", "event": "open", "smtp-id": mid("sg")}]).to_string();
+    let ts = now.to_string();
+    let mut signed = ts.as_bytes().to_vec();
+    signed.extend_from_slice(events.as_bytes());
+    let sig = b64.encode(sendgrid.sign(&rng, &signed).expect("sign").as_ref());
+    let headers = |sig: &str| {
+        vec![
+            ("x-twilio-email-event-webhook-signature", sig.to_owned()),
+            ("x-twilio-email-event-webhook-timestamp", ts.clone()),
+            ("content-type", "application/json".to_owned()),
+        ]
+    };
+    let tampered = events.replace("spamreport", "delivered");
+    let r = post_raw(
+        "/v1/webhooks/sendgrid",
+        tampered.into_bytes(),
+        headers(&sig),
+    )
+    .await
+    .expect("sent");
+    assert_eq!(r.status(), 401);
+    let r = post_raw(
+        "/v1/webhooks/sendgrid",
+        events.clone().into_bytes(),
+        headers(&sig),
+    )
+    .await
+    .expect("sent");
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(
+        (body["recorded"].clone(), body["ignored"].clone()),
+        (json!(1), json!(1)),
+        "{body}"
+    );
+
+    // Postmark: a hard bounce, with the token in the URL.
+    let bounce =
+        json!({"RecordType": "Bounce", "Type": "HardBounce", "Email": "pm@receiver-mail.net",
+        "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist",
+        "Headers": [{"Name": "Message-ID", "Value": mid("pm")}]})
+        .to_string();
+    let r = post_raw(
+        "/v1/webhooks/postmark?token=wrong",
+        bounce.clone().into_bytes(),
+        vec![],
+    )
+    .await
+    .expect("sent");
+    assert_eq!(r.status(), 401);
+    let r = post_raw(
+        &format!("/v1/webhooks/postmark?token={POSTMARK_TOKEN}"),
+        bounce.into_bytes(),
+        vec![],
+    )
+    .await
+    .expect("sent");
+    assert_eq!(r.status(), 200);
+    // A Message-ID of ours with another recipient does not match.
+    let wrong = json!({"RecordType": "Bounce", "Type": "HardBounce", "Email": "someone@else.net",
+        "Headers": [{"Name": "Message-ID", "Value": mid("mg")}]})
+    .to_string();
+    let r = post_raw(
+        &format!("/v1/webhooks/postmark?token={POSTMARK_TOKEN}"),
+        wrong.into_bytes(),
+        vec![],
+    )
+    .await
+    .expect("sent");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["unmatched"], 1, "{body}");
+
+    let found = suppressions(&app, &ws.key).await;
+    assert_eq!(
+        found.get("mg@receiver-mail.net").map(String::as_str),
+        Some("bounced")
+    );
+    assert_eq!(
+        found.get("sg@receiver-mail.net").map(String::as_str),
+        Some("complained")
+    );
+    assert_eq!(
+        found.get("pm@receiver-mail.net").map(String::as_str),
+        Some("bounced")
+    );
+
+    // A server without the keys has no such endpoints.
+    let plain = TestApp::spawn(None).await;
+    let r = plain
+        .client
+        .post(plain.url("/v1/webhooks/mailgun"))
+        .body("{}")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 404);
 }

@@ -76,6 +76,29 @@ pub struct DeliverySettings {
     /// Webhook endpoints may be plain http and on private or loopback
     /// addresses (tests, a private network); otherwise https and public.
     pub webhook_allow_private: bool,
+    /// Keys of the sending providers whose bounce webhooks are accepted.
+    pub providers: ProviderKeys,
+}
+
+/// What checks each provider's webhook; an endpoint without its key is off.
+#[derive(Clone, Default)]
+pub struct ProviderKeys {
+    pub mailgun_signing_key: Option<String>,
+    /// Base64 DER public key of SendGrid's signed event webhook.
+    pub sendgrid_verification_key: Option<String>,
+    /// The secret in Postmark's webhook URL (`?token=`).
+    pub postmark_webhook_token: Option<String>,
+}
+
+/// Which keys are set, never their values.
+impl std::fmt::Debug for ProviderKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderKeys")
+            .field("mailgun", &self.mailgun_signing_key.is_some())
+            .field("sendgrid", &self.sendgrid_verification_key.is_some())
+            .field("postmark", &self.postmark_webhook_token.is_some())
+            .finish()
+    }
 }
 
 impl Default for DeliverySettings {
@@ -93,6 +116,7 @@ impl Default for DeliverySettings {
             serve_worker: true,
             webhook_retry_base: Duration::from_secs(5),
             webhook_allow_private: false,
+            providers: ProviderKeys::default(),
         }
     }
 }
@@ -179,6 +203,9 @@ struct FileSettings {
     serve_worker: Option<bool>,
     smtp_listen: Option<String>,
     webhook_allow_private: Option<bool>,
+    mailgun_signing_key: Option<String>,
+    sendgrid_verification_key: Option<String>,
+    postmark_webhook_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -695,6 +722,17 @@ fn delivery_settings(
     )? {
         d.webhook_allow_private = v;
     }
+    d.providers = ProviderKeys {
+        mailgun_signing_key: env("SENDWELL_MAILGUN_SIGNING_KEY")
+            .or_else(|| file.mailgun_signing_key.clone())
+            .filter(|k| !k.trim().is_empty()),
+        sendgrid_verification_key: env("SENDWELL_SENDGRID_VERIFICATION_KEY")
+            .or_else(|| file.sendgrid_verification_key.clone())
+            .filter(|k| !k.trim().is_empty()),
+        postmark_webhook_token: env("SENDWELL_POSTMARK_WEBHOOK_TOKEN")
+            .or_else(|| file.postmark_webhook_token.clone())
+            .filter(|k| k.trim().len() >= 16),
+    };
     Ok(d)
 }
 

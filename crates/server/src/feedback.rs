@@ -256,30 +256,39 @@ async fn apply_one(
     })
 }
 
-/// Records a complaint that did not come as a report from a mailbox
-/// provider (a recipient's report through `POST /v1/reports`, a provider
-/// webhook): the same consequences as an ARF report.
-pub async fn apply_complaint(
+/// Records one event that did not come as a mail (a provider webhook, a
+/// recipient's report): the same consequences as a bounce or complaint
+/// that came by SMTP.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply_one_event(
     state: &AppState,
     d: &DeliveryRef,
     source: &str,
-    feedback_type: &str,
+    complaint: bool,
+    reason: Reason,
+    hard: bool,
+    status: Option<&str>,
+    reply_code: Option<&str>,
     detail: &str,
 ) -> Result<Applied, StoreError> {
     let recipient = BouncedRecipient {
         recipient: d.email.clone().unwrap_or_default(),
-        reason: Reason::Feedback,
-        hardbounce: false,
-        status: None,
-        replycode: None,
+        reason: if complaint { Reason::Feedback } else { reason },
+        hardbounce: hard && !complaint,
+        status: status.map(str::to_owned),
+        replycode: reply_code.map(str::to_owned),
         diagnostic: detail.chars().take(2000).collect(),
         command: None,
         action: None,
         remote_mta: None,
-        feedback_type: Some(feedback_type.to_owned()),
+        feedback_type: complaint.then(|| "abuse".to_owned()),
     };
     let report = BounceReport {
-        kind: ReportKind::Complaint,
+        kind: if complaint {
+            ReportKind::Complaint
+        } else {
+            ReportKind::Bounce
+        },
         recipients: vec![recipient.clone()],
         original_message_id: None,
         original_sender: None,
@@ -288,6 +297,27 @@ pub async fn apply_complaint(
         reporting_mta: Some(source.to_owned()),
     };
     apply_one(state, &report, &recipient, d, source).await
+}
+
+/// Records a complaint reported through `POST /v1/reports`.
+pub async fn apply_complaint(
+    state: &AppState,
+    d: &DeliveryRef,
+    source: &str,
+    detail: &str,
+) -> Result<Applied, StoreError> {
+    apply_one_event(
+        state,
+        d,
+        source,
+        true,
+        Reason::Feedback,
+        false,
+        None,
+        None,
+        detail,
+    )
+    .await
 }
 
 #[cfg(test)]

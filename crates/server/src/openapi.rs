@@ -2,7 +2,8 @@
 
 use crate::api::{
     addresses, consent, contacts, enforcement, guidelines, health, imports, keys, messages,
-    operator, reports, reviews, sender_domains, suppressions, templates, webhooks, workspace,
+    operator, provider_hooks, reports, reviews, sender_domains, suppressions, templates, webhooks,
+    workspace,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -94,6 +95,9 @@ use utoipa::{Modify, OpenApi};
         webhooks::list,
         webhooks::remove,
         webhooks::log,
+        provider_hooks::mailgun,
+        provider_hooks::sendgrid,
+        provider_hooks::postmark,
     ),
     modifiers(&BearerAuth)
 )]

@@ -97,6 +97,10 @@ impl AppState {
         })
     }
 
+    pub fn provider_keys(&self) -> &crate::config::ProviderKeys {
+        &self.inner.delivery.providers
+    }
+
     pub fn delivery(&self) -> &DeliverySettings {
         &self.inner.delivery
     }

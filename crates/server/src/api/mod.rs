@@ -13,6 +13,7 @@ pub mod keys;
 pub mod links;
 pub mod messages;
 pub mod operator;
+pub mod provider_hooks;
 pub mod reports;
 pub mod reviews;
 pub mod sender_domains;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(enforcement::routes())
         .merge(reports::routes())
         .merge(webhooks::routes())
+        .merge(provider_hooks::routes())
         .fallback(|| async {
             ApiError::not_found("There is no such endpoint; GET /openapi.json lists them all.")
         })

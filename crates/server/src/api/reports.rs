@@ -123,7 +123,7 @@ pub async fn report(
         .store
         .add_concern_report(&delivery, reason, reporter.as_deref(), Some(&ip))
         .await?;
-    crate::feedback::apply_complaint(&state, &delivery, "report", "abuse", reason).await?;
+    crate::feedback::apply_complaint(&state, &delivery, "report", reason).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(ReportView {

@@ -1,0 +1,389 @@
+//! Bounce and complaint events from sending providers, for operators who
+//! relay through one: each is checked by the provider's own signature
+//! scheme and mapped to its delivery by the Message-ID we gave the mail
+//! (which names the delivery), with the recipient checked against the
+//! contact. Then it is applied like a bounce or complaint that came by
+//! SMTP.
+//!
+//! - `POST /v1/webhooks/mailgun`: HMAC-SHA256 of timestamp and token under
+//!   the signing key (`SENDWELL_MAILGUN_SIGNING_KEY`).
+//! - `POST /v1/webhooks/sendgrid`: the signed event webhook, ECDSA P-256
+//!   over timestamp and body, checked with the verification key
+//!   (`SENDWELL_SENDGRID_VERIFICATION_KEY`, base64 DER).
+//! - `POST /v1/webhooks/postmark`: Postmark does not sign; the URL carries
+//!   a shared secret (`?token=`, `SENDWELL_POSTMARK_WEBHOOK_TOKEN`).
+//!
+//! An endpoint whose key is not configured answers 404: it is not there.
+//! Events older than 15 minutes are refused (replays).
+
+use crate::error::{ApiError, ApiResult};
+use crate::feedback::{apply_one_event, delivery_of_message_id, Applied};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sendwell_mail::bounce::Reason;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::Sha256;
+use utoipa::ToSchema;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+/// How old a signed event may be.
+const TOLERANCE_S: i64 = 15 * 60;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/webhooks/mailgun", post(mailgun))
+        .route("/v1/webhooks/sendgrid", post(sendgrid))
+        .route("/v1/webhooks/postmark", post(postmark))
+}
+
+/// What the events were turned into.
+#[derive(Serialize, ToSchema)]
+pub struct ProviderResult {
+    pub recorded: usize,
+    pub duplicates: usize,
+    pub unmatched: usize,
+    pub ignored: usize,
+}
+
+/// One provider event, in our terms.
+struct Event {
+    message_id: Option<String>,
+    recipient: String,
+    complaint: bool,
+    hard: bool,
+    reason: Reason,
+    status: Option<String>,
+    reply_code: Option<String>,
+    detail: String,
+}
+
+fn not_configured(provider: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "The {provider} webhook is not configured on this server."
+    ))
+}
+
+fn unauthorized(why: &str) -> ApiError {
+    ApiError::unauthorized(format!("The event is not signed by the provider: {why}."))
+}
+
+fn fresh(state: &AppState, timestamp: i64) -> bool {
+    (state.store.now().millis() / 1000 - timestamp).abs() <= TOLERANCE_S
+}
+
+/// A reason from an enhanced status code and the reply text.
+fn reason_of(status: Option<&str>, text: &str, hard: bool) -> Reason {
+    let t = text.to_ascii_lowercase();
+    match status.unwrap_or("") {
+        s if s.starts_with("5.1.") || s.starts_with("4.1.") => {
+            if s.ends_with(".2") || s.ends_with(".10") {
+                Reason::HostUnknown
+            } else {
+                Reason::UserUnknown
+            }
+        }
+        s if s.ends_with(".2.2") => Reason::MailboxFull,
+        _ if t.contains("blocklist") || t.contains("blacklist") || t.contains("blocked") => {
+            Reason::Blocked
+        }
+        _ if t.contains("spam") => Reason::SpamDetected,
+        _ if t.contains("mailbox full") || t.contains("quota") => Reason::MailboxFull,
+        _ if t.contains("does not exist")
+            || t.contains("unknown user")
+            || t.contains("no such user") =>
+        {
+            Reason::UserUnknown
+        }
+        _ if hard => Reason::UserUnknown,
+        _ => Reason::Undefined,
+    }
+}
+
+async fn apply(state: &AppState, events: Vec<Event>, source: &str) -> ApiResult<ProviderResult> {
+    let mut result = ProviderResult {
+        recorded: 0,
+        duplicates: 0,
+        unmatched: 0,
+        ignored: 0,
+    };
+    for e in events {
+        let delivery = match e.message_id.as_deref().and_then(delivery_of_message_id) {
+            Some(id) => state.store.delivery_ref(&id).await?.filter(|d| {
+                d.email
+                    .as_deref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(e.recipient.trim()))
+            }),
+            None => None,
+        };
+        let Some(d) = delivery else {
+            result.unmatched += 1;
+            continue;
+        };
+        let applied = apply_one_event(
+            state,
+            &d,
+            source,
+            e.complaint,
+            e.reason,
+            e.hard,
+            e.status.as_deref(),
+            e.reply_code.as_deref(),
+            &e.detail,
+        )
+        .await?;
+        match applied {
+            Applied::Recorded { .. } => result.recorded += 1,
+            Applied::Duplicate { .. } => result.duplicates += 1,
+            Applied::Unmatched { .. } => result.unmatched += 1,
+            Applied::Ignored { .. } => result.ignored += 1,
+        }
+    }
+    Ok(result)
+}
+
+fn s(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Mailgun's webhook (a `failed` or `complained` event).
+#[utoipa::path(post, path = "/v1/webhooks/mailgun", tag = "feedback",
+    responses((status = 200, body = ProviderResult), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn mailgun(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> ApiResult<Json<ProviderResult>> {
+    let Some(key) = state.provider_keys().mailgun_signing_key.clone() else {
+        return Err(not_configured("Mailgun"));
+    };
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("The body is not JSON: {e}.")))?;
+    let sig = &v["signature"];
+    let (Some(ts), Some(token), Some(given)) =
+        (s(&sig["timestamp"]), s(&sig["token"]), s(&sig["signature"]))
+    else {
+        return Err(unauthorized(
+            "signature.timestamp, signature.token and signature.signature are needed",
+        ));
+    };
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.as_bytes()).map_err(|e| ApiError::internal(&e))?;
+    mac.update(ts.as_bytes());
+    mac.update(token.as_bytes());
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if !sendwell_core::secret::constant_time_eq(
+        expected.as_bytes(),
+        given.to_ascii_lowercase().as_bytes(),
+    ) {
+        return Err(unauthorized("the signature does not match"));
+    }
+    if !ts.parse::<i64>().is_ok_and(|t| fresh(&state, t)) {
+        return Err(unauthorized("the timestamp is more than 15 minutes away"));
+    }
+    let ev = &v["event-data"];
+    let kind = ev["event"].as_str().unwrap_or_default();
+    let complaint = kind == "complained";
+    if !complaint && kind != "failed" {
+        return Ok(Json(ProviderResult {
+            recorded: 0,
+            duplicates: 0,
+            unmatched: 0,
+            ignored: 1,
+        }));
+    }
+    let hard = ev["severity"].as_str() == Some("permanent");
+    let status = s(&ev["delivery-status"]["enhanced-code"]).filter(|x| !x.is_empty());
+    let detail = s(&ev["delivery-status"]["description"])
+        .filter(|x| !x.is_empty())
+        .or_else(|| s(&ev["delivery-status"]["message"]))
+        .unwrap_or_default();
+    let event = Event {
+        message_id: s(&ev["message"]["headers"]["message-id"]),
+        recipient: s(&ev["recipient"]).unwrap_or_default(),
+        complaint,
+        hard: hard && !complaint,
+        reason: if complaint {
+            Reason::Feedback
+        } else {
+            reason_of(status.as_deref(), &detail, hard)
+        },
+        status,
+        reply_code: s(&ev["delivery-status"]["code"]),
+        detail,
+    };
+    Ok(Json(apply(&state, vec![event], "mailgun").await?))
+}
+
+/// SendGrid's signed event webhook (`bounce`, `dropped`, `spamreport`).
+#[utoipa::path(post, path = "/v1/webhooks/sendgrid", tag = "feedback",
+    responses((status = 200, body = ProviderResult), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn sendgrid(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<ProviderResult>> {
+    let Some(key) = state.provider_keys().sendgrid_verification_key.clone() else {
+        return Err(not_configured("SendGrid"));
+    };
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (Some(sig), Some(ts)) = (
+        header("x-twilio-email-event-webhook-signature"),
+        header("x-twilio-email-event-webhook-timestamp"),
+    ) else {
+        return Err(unauthorized(
+            "the signature and timestamp headers are missing",
+        ));
+    };
+    let sig = B64
+        .decode(sig.trim())
+        .map_err(|_| unauthorized("the signature is not base64"))?;
+    let spki = B64
+        .decode(key.trim())
+        .map_err(|_| ApiError::internal(&"the SendGrid key is not base64"))?;
+    // The key is a DER SubjectPublicKeyInfo; its last 65 bytes are the point.
+    let point = spki
+        .get(spki.len().saturating_sub(65)..)
+        .unwrap_or_default();
+    let mut signed = ts.as_bytes().to_vec();
+    signed.extend_from_slice(&body);
+    let verifier = aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
+        point,
+    );
+    if verifier.verify(&signed, &sig).is_err() {
+        return Err(unauthorized("the signature does not match"));
+    }
+    if !ts.trim().parse::<i64>().is_ok_and(|t| fresh(&state, t)) {
+        return Err(unauthorized("the timestamp is more than 15 minutes away"));
+    }
+    let list: Vec<Value> = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("The body is not a JSON array of events: {e}.")))?;
+    let mut events = Vec::new();
+    let mut ignored = 0;
+    for ev in list {
+        let kind = ev["event"].as_str().unwrap_or_default();
+        let complaint = kind == "spamreport";
+        if !complaint && kind != "bounce" && kind != "dropped" {
+            ignored += 1;
+            continue;
+        }
+        let status = s(&ev["status"]);
+        let detail = s(&ev["reason"]).unwrap_or_default();
+        let blocked = ev["type"].as_str() == Some("blocked");
+        let hard = !complaint && !blocked && status.as_deref().is_some_and(|x| x.starts_with('5'));
+        events.push(Event {
+            message_id: s(&ev["smtp-id"]),
+            recipient: s(&ev["email"]).unwrap_or_default(),
+            complaint,
+            hard,
+            reason: if complaint {
+                Reason::Feedback
+            } else if blocked {
+                Reason::Blocked
+            } else {
+                reason_of(status.as_deref(), &detail, hard)
+            },
+            status,
+            reply_code: None,
+            detail,
+        });
+    }
+    let mut result = apply(&state, events, "sendgrid").await?;
+    result.ignored += ignored;
+    Ok(Json(result))
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Postmark's bounce and spam-complaint webhooks.
+#[utoipa::path(post, path = "/v1/webhooks/postmark", tag = "feedback",
+    params(("token" = String, Query, description = "The shared secret configured for Postmark")),
+    responses((status = 200, body = ProviderResult), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn postmark(
+    State(state): State<AppState>,
+    Query(q): Query<TokenQuery>,
+    body: Bytes,
+) -> ApiResult<Json<ProviderResult>> {
+    let Some(secret) = state.provider_keys().postmark_webhook_token.clone() else {
+        return Err(not_configured("Postmark"));
+    };
+    let given = q.token.unwrap_or_default();
+    if !sendwell_core::secret::constant_time_eq(secret.as_bytes(), given.as_bytes()) {
+        return Err(unauthorized("the token in the URL is wrong"));
+    }
+    let ev: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("The body is not JSON: {e}.")))?;
+    let record = ev["RecordType"].as_str().unwrap_or_default();
+    let complaint = record == "SpamComplaint";
+    if !complaint && record != "Bounce" {
+        return Ok(Json(ProviderResult {
+            recorded: 0,
+            duplicates: 0,
+            unmatched: 0,
+            ignored: 1,
+        }));
+    }
+    let kind = ev["Type"].as_str().unwrap_or_default();
+    let hard = matches!(
+        kind,
+        "HardBounce" | "BadEmailAddress" | "ManuallyDeactivated"
+    );
+    let detail = s(&ev["Details"])
+        .or_else(|| s(&ev["Description"]))
+        .unwrap_or_default();
+    // Postmark reports its own message id; ours comes back in the
+    // metadata when the mail carried it, or in the headers of the content.
+    let message_id = s(&ev["Metadata"]["message_id"]).or_else(|| {
+        ev["Headers"].as_array().and_then(|h| {
+            h.iter()
+                .find(|x| {
+                    x["Name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case("Message-ID"))
+                })
+                .and_then(|x| s(&x["Value"]))
+        })
+    });
+    let event = Event {
+        message_id,
+        recipient: s(&ev["Email"]).unwrap_or_default(),
+        complaint,
+        hard: hard && !complaint,
+        reason: if complaint {
+            Reason::Feedback
+        } else if kind == "SpamNotification" {
+            Reason::SpamDetected
+        } else if kind == "SoftBounce" {
+            Reason::MailboxFull
+        } else {
+            reason_of(None, &detail, hard)
+        },
+        status: None,
+        reply_code: None,
+        detail,
+    };
+    Ok(Json(apply(&state, vec![event], "postmark").await?))
+}
