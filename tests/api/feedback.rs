@@ -38,6 +38,7 @@ on_both_db!(
     three_soft_bounces_in_the_last_five_sends_suppress_the_address,
     a_recipient_reports_a_message_by_its_footer_link_and_it_counts_as_a_complaint,
     provider_webhooks_are_checked_by_their_signatures_and_applied,
+    ses_notifications_through_sns_are_verified_by_the_signing_certificate,
 );
 
 const BOUNCE_DOMAIN: &str = "bounces.sendwell.test";
@@ -783,4 +784,185 @@ async fn provider_webhooks_are_checked_by_their_signatures_and_applied(db: Optio
         .await
         .expect("sent");
     assert_eq!(r.status(), 404);
+}
+
+/// Signs like SNS (SignatureVersion 2) with openssl, an independent signer.
+fn sns_sign(dir: &std::path::Path, v: &mut Value) {
+    let kind = v["Type"].as_str().expect("type").to_owned();
+    let fields: &[&str] = if kind == "Notification" {
+        &[
+            "Message",
+            "MessageId",
+            "Subject",
+            "Timestamp",
+            "TopicArn",
+            "Type",
+        ]
+    } else {
+        &[
+            "Message",
+            "MessageId",
+            "SubscribeURL",
+            "Timestamp",
+            "Token",
+            "TopicArn",
+            "Type",
+        ]
+    };
+    let mut canonical = String::new();
+    for f in fields {
+        if let Some(x) = v[*f].as_str() {
+            canonical.push_str(&format!("{f}\n{x}\n"));
+        }
+    }
+    let data = dir.join("canonical.txt");
+    std::fs::write(&data, canonical).expect("write");
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(dir.join("key.pem"))
+        .arg(&data)
+        .output()
+        .expect("openssl signs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use base64::Engine as _;
+    v["Signature"] = json!(base64::engine::general_purpose::STANDARD.encode(out.stdout));
+}
+
+async fn ses_notifications_through_sns_are_verified_by_the_signing_certificate(db: Option<String>) {
+    const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:sendwell-ses";
+    const CERT_URL: &str = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem";
+    let dir = tempfile::tempdir().expect("dir");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=sns.amazonaws.com",
+            "-keyout",
+        ])
+        .arg(dir.path().join("key.pem"))
+        .arg("-out")
+        .arg(dir.path().join("cert.pem"))
+        .output()
+        .expect("openssl makes a certificate");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let pem = std::fs::read(dir.path().join("cert.pem")).expect("pem");
+    let app = TestApp::spawn_with(db, |s| {
+        s.delivery.providers.ses_topic_arns = vec![TOPIC.to_owned()];
+    })
+    .await;
+    let fetched: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let f = fetched.clone();
+    app.state.set_sns_fetch(Arc::new(move |url: String| {
+        let pem = pem.clone();
+        let f = f.clone();
+        Box::pin(async move {
+            f.lock().expect("lock").push(url.clone());
+            Ok(if url == CERT_URL {
+                pem
+            } else {
+                b"confirmed".to_vec()
+            })
+        })
+    }));
+    let ws = app.ready_workspace("Acme").await;
+    let contact = opted_in(&app, &ws, "ses@receiver-mail.net").await;
+    let m = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({"name": "n", "kind": "marketing",
+                   "from": {"name": "Acme", "address": "news@acme-mail.com"},
+                   "subject": "News", "template": {"layout": "plain", "html": "<p>News.</p>"}}),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    let started = Instant::now();
+    loop {
+        let c = app
+            .get(&format!("/v1/messages/{id}"), &ws.key)
+            .await
+            .expect(200);
+        if c["counts"]["delivered"] == 1 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "sent: {c}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let now = app.state.store.now().to_rfc3339();
+    let ses = json!({
+        "notificationType": "Bounce",
+        "bounce": {"bounceType": "Permanent", "bouncedRecipients": [
+            {"emailAddress": "ses@receiver-mail.net", "status": "5.1.1", "action": "failed",
+             "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]},
+        "mail": {"messageId": "0100018c-ses-id", "headers": [
+            {"name": "Message-ID", "value": format!("<{id}.{contact}@sendwell.localhost>")}]}
+    });
+    let mut note = json!({
+        "Type": "Notification", "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+        "TopicArn": TOPIC, "Message": ses.to_string(), "Timestamp": now,
+        "SignatureVersion": "2", "SigningCertURL": CERT_URL,
+    });
+    sns_sign(dir.path(), &mut note);
+    let post = |body: Value| {
+        app.client
+            .post(app.url("/v1/webhooks/ses"))
+            .body(body.to_string())
+            .send()
+    };
+    // Changed after signing: refused.
+    let mut forged = note.clone();
+    forged["Message"] = json!(ses.to_string().replace("Permanent", "Transient"));
+    assert_eq!(post(forged).await.expect("sent").status(), 401);
+    // Signed, but by another account's topic: refused.
+    let mut other = note.clone();
+    other["TopicArn"] = json!("arn:aws:sns:eu-west-1:999999999999:theirs");
+    sns_sign(dir.path(), &mut other);
+    assert_eq!(post(other).await.expect("sent").status(), 401);
+    // A certificate from anywhere but SNS: refused without fetching it.
+    let mut elsewhere = note.clone();
+    elsewhere["SigningCertURL"] = json!("https://evil.example.com/cert.pem");
+    assert_eq!(post(elsewhere).await.expect("sent").status(), 401);
+    let r = post(note).await.expect("sent");
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["recorded"], 1, "{body}");
+    let found = suppressions(&app, &ws.key).await;
+    assert_eq!(
+        found.get("ses@receiver-mail.net").map(String::as_str),
+        Some("bounced")
+    );
+    // A subscription confirmation is confirmed by fetching its URL.
+    let mut sub = json!({
+        "Type": "SubscriptionConfirmation", "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
+        "Token": "2336412f37", "TopicArn": TOPIC,
+        "Message": "You have chosen to subscribe to the topic.",
+        "SubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=2336412f37",
+        "Timestamp": now, "SignatureVersion": "2", "SigningCertURL": CERT_URL,
+    });
+    sns_sign(dir.path(), &mut sub);
+    assert_eq!(post(sub).await.expect("sent").status(), 200);
+    let calls = fetched.lock().expect("lock").clone();
+    assert!(
+        calls.iter().any(|u| u.contains("ConfirmSubscription")),
+        "{calls:?}"
+    );
+    assert!(!calls.iter().any(|u| u.contains("evil")), "{calls:?}");
 }

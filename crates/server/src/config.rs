@@ -88,6 +88,8 @@ pub struct ProviderKeys {
     pub sendgrid_verification_key: Option<String>,
     /// The secret in Postmark's webhook URL (`?token=`).
     pub postmark_webhook_token: Option<String>,
+    /// The SNS topics whose SES notifications are accepted.
+    pub ses_topic_arns: Vec<String>,
 }
 
 /// Which keys are set, never their values.
@@ -97,6 +99,7 @@ impl std::fmt::Debug for ProviderKeys {
             .field("mailgun", &self.mailgun_signing_key.is_some())
             .field("sendgrid", &self.sendgrid_verification_key.is_some())
             .field("postmark", &self.postmark_webhook_token.is_some())
+            .field("ses_topic_arns", &self.ses_topic_arns)
             .finish()
     }
 }
@@ -206,6 +209,7 @@ struct FileSettings {
     mailgun_signing_key: Option<String>,
     sendgrid_verification_key: Option<String>,
     postmark_webhook_token: Option<String>,
+    ses_topic_arns: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -732,6 +736,14 @@ fn delivery_settings(
         postmark_webhook_token: env("SENDWELL_POSTMARK_WEBHOOK_TOKEN")
             .or_else(|| file.postmark_webhook_token.clone())
             .filter(|k| k.trim().len() >= 16),
+        ses_topic_arns: match env("SENDWELL_SES_TOPIC_ARNS") {
+            Some(v) => v
+                .split(',')
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            None => file.ses_topic_arns.clone().unwrap_or_default(),
+        },
     };
     Ok(d)
 }

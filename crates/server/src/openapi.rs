@@ -98,6 +98,7 @@ use utoipa::{Modify, OpenApi};
         provider_hooks::mailgun,
         provider_hooks::sendgrid,
         provider_hooks::postmark,
+        provider_hooks::ses,
     ),
     modifiers(&BearerAuth)
 )]

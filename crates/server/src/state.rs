@@ -40,6 +40,9 @@ struct Inner {
     metrics: Metrics,
     /// Where the inbound SMTP listener listens, once started.
     inbound: OnceLock<std::net::SocketAddr>,
+    /// Fetches SNS certificates (tests put their own), and the ones fetched.
+    sns_fetch: OnceLock<crate::api::provider_hooks::SnsFetch>,
+    sns_certs: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
     /// Concern reports per client address in the current hour.
     reports: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>,
 }
@@ -92,6 +95,8 @@ impl AppState {
                 verp,
                 metrics: Metrics::default(),
                 inbound: OnceLock::new(),
+                sns_fetch: OnceLock::new(),
+                sns_certs: std::sync::Mutex::new(std::collections::HashMap::new()),
                 reports: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
         })
@@ -120,6 +125,39 @@ impl AppState {
 
     pub(crate) fn set_inbound_addr(&self, addr: std::net::SocketAddr) {
         let _ = self.inner.inbound.set(addr);
+    }
+
+    /// Replaces how SNS URLs are fetched (tests); only before the first use.
+    pub fn set_sns_fetch(&self, fetch: crate::api::provider_hooks::SnsFetch) {
+        let _ = self.inner.sns_fetch.set(fetch);
+    }
+
+    pub fn sns_fetch(&self) -> crate::api::provider_hooks::SnsFetch {
+        self.inner
+            .sns_fetch
+            .get_or_init(crate::api::provider_hooks::http_sns_fetch)
+            .clone()
+    }
+
+    /// An SNS signing certificate, fetched once per URL.
+    pub async fn sns_certificate(&self, url: &str) -> Result<Vec<u8>, String> {
+        if let Some(pem) = self
+            .inner
+            .sns_certs
+            .lock()
+            .ok()
+            .and_then(|c| c.get(url).cloned())
+        {
+            return Ok(pem);
+        }
+        let pem = self.sns_fetch()(url.to_owned()).await?;
+        if let Ok(mut cache) = self.inner.sns_certs.lock() {
+            if cache.len() > 100 {
+                cache.clear();
+            }
+            cache.insert(url.to_owned(), pem.clone());
+        }
+        Ok(pem)
     }
 
     /// Whether another concern report from `ip` is allowed: 10 an hour.

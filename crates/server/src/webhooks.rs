@@ -55,7 +55,7 @@ pub async fn emit(state: &AppState, ws: &WorkspaceId, event: &str, data: Vec<Val
     }
 }
 
-fn client() -> Result<reqwest::Client, String> {
+pub(crate) fn client() -> Result<reqwest::Client, String> {
     let tls = crate::smtp::client::build_tls_config(crate::smtp::client::CertCheck::WebPki)?;
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)

@@ -12,6 +12,10 @@
 //!   (`SENDWELL_SENDGRID_VERIFICATION_KEY`, base64 DER).
 //! - `POST /v1/webhooks/postmark`: Postmark does not sign; the URL carries
 //!   a shared secret (`?token=`, `SENDWELL_POSTMARK_WEBHOOK_TOKEN`).
+//! - `POST /v1/webhooks/ses`: SNS notifications (SignatureVersion 2),
+//!   checked with the certificate SNS names (fetched over HTTPS from an
+//!   `sns.REGION.amazonaws.com` host, cached), from the topics listed in
+//!   `SENDWELL_SES_TOPIC_ARNS`; subscription confirmations are confirmed.
 //!
 //! An endpoint whose key is not configured answers 404: it is not there.
 //! Events older than 15 minutes are refused (replays).
@@ -41,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/webhooks/mailgun", post(mailgun))
         .route("/v1/webhooks/sendgrid", post(sendgrid))
         .route("/v1/webhooks/postmark", post(postmark))
+        .route("/v1/webhooks/ses", post(ses))
 }
 
 /// What the events were turned into.
@@ -386,4 +391,234 @@ pub async fn postmark(
         detail,
     };
     Ok(Json(apply(&state, vec![event], "postmark").await?))
+}
+
+// ---- Amazon SES through SNS ----------------------------------------------------
+
+/// Fetches an SNS signing certificate (or confirms a subscription): the
+/// real one speaks HTTPS to amazonaws.com; tests put their own.
+pub type SnsFetch = std::sync::Arc<
+    dyn Fn(
+            String,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Whether a URL is SNS's own: https on sns.REGION.amazonaws.com.
+fn is_sns_url(url: &str) -> bool {
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let host = u.host_str().unwrap_or_default();
+    let region_host = host
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| host.strip_suffix(".amazonaws.com.cn"))
+        .and_then(|h| h.strip_prefix("sns."));
+    u.scheme() == "https"
+        && u.port().is_none()
+        && region_host.is_some_and(|r| {
+            !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// The default fetcher: HTTPS with the web PKI, to SNS hosts only.
+pub fn http_sns_fetch() -> SnsFetch {
+    std::sync::Arc::new(|url: String| {
+        Box::pin(async move {
+            let client = crate::webhooks::client()?;
+            let resp = client.get(&url).send().await.map_err(|e| e.to_string())?;
+            if !resp.status().is_success() {
+                return Err(format!("{url} answered {}", resp.status()));
+            }
+            Ok(resp.bytes().await.map_err(|e| e.to_string())?.to_vec())
+        })
+    })
+}
+
+/// The string SNS signs, from the message's fields in its fixed order.
+fn sns_canonical(v: &Value) -> Option<String> {
+    let kind = v["Type"].as_str()?;
+    let fields: &[&str] = match kind {
+        "Notification" => &[
+            "Message",
+            "MessageId",
+            "Subject",
+            "Timestamp",
+            "TopicArn",
+            "Type",
+        ],
+        "SubscriptionConfirmation" | "UnsubscribeConfirmation" => &[
+            "Message",
+            "MessageId",
+            "SubscribeURL",
+            "Timestamp",
+            "Token",
+            "TopicArn",
+            "Type",
+        ],
+        _ => return None,
+    };
+    let mut out = String::new();
+    for f in fields {
+        match v[*f].as_str() {
+            Some(x) => {
+                out.push_str(f);
+                out.push('\n');
+                out.push_str(x);
+                out.push('\n');
+            }
+            None if *f == "Subject" => {}
+            None => return None,
+        }
+    }
+    Some(out)
+}
+
+async fn sns_verified(state: &AppState, v: &Value) -> Result<(), ApiError> {
+    if v["SignatureVersion"].as_str() != Some("2") {
+        return Err(unauthorized(
+            "only SignatureVersion 2 (SHA256withRSA) is accepted; set it on the SNS topic",
+        ));
+    }
+    let cert_url = v["SigningCertURL"].as_str().unwrap_or_default();
+    if !is_sns_url(cert_url) || !cert_url.ends_with(".pem") {
+        return Err(unauthorized("the signing certificate is not SNS's"));
+    }
+    let canonical = sns_canonical(v).ok_or_else(|| unauthorized("fields SNS signs are missing"))?;
+    let sig = B64
+        .decode(v["Signature"].as_str().unwrap_or_default())
+        .map_err(|_| unauthorized("the signature is not base64"))?;
+    let pem = state.sns_certificate(cert_url).await.map_err(|e| {
+        tracing::warn!(url = cert_url, error = %e, "cannot fetch the SNS signing certificate");
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "sns-certificate-unavailable",
+            "Certificate unavailable",
+            "The SNS signing certificate could not be fetched; SNS will retry.",
+        )
+    })?;
+    use rustls::pki_types::pem::PemObject;
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(&pem)
+        .map_err(|_| unauthorized("the signing certificate is not a PEM certificate"))?;
+    let cert = webpki::EndEntityCert::try_from(&der)
+        .map_err(|_| unauthorized("the signing certificate cannot be read"))?;
+    cert.verify_signature(
+        webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
+        canonical.as_bytes(),
+        &sig,
+    )
+    .map_err(|_| unauthorized("the signature does not match"))?;
+    let ts = v["Timestamp"].as_str().unwrap_or_default();
+    let fresh_enough =
+        time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
+            .is_ok_and(|t| fresh(state, t.unix_timestamp()));
+    if !fresh_enough {
+        return Err(unauthorized("the timestamp is more than 15 minutes away"));
+    }
+    Ok(())
+}
+
+/// Amazon SES bounce and complaint notifications, delivered by SNS.
+#[utoipa::path(post, path = "/v1/webhooks/ses", tag = "feedback",
+    responses((status = 200, body = ProviderResult), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub async fn ses(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<ProviderResult>> {
+    let topics = state.provider_keys().ses_topic_arns.clone();
+    if topics.is_empty() {
+        return Err(not_configured("Amazon SES"));
+    }
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("The body is not an SNS message: {e}.")))?;
+    let topic = v["TopicArn"].as_str().unwrap_or_default();
+    if !topics.iter().any(|t| t == topic) {
+        // Signed by SNS proves only that it came from some AWS account's topic.
+        return Err(unauthorized(
+            "the topic is not one this server subscribed to",
+        ));
+    }
+    sns_verified(&state, &v).await?;
+    let empty = ProviderResult {
+        recorded: 0,
+        duplicates: 0,
+        unmatched: 0,
+        ignored: 1,
+    };
+    match v["Type"].as_str() {
+        Some("SubscriptionConfirmation") => {
+            let url = v["SubscribeURL"].as_str().unwrap_or_default();
+            if !is_sns_url(url) {
+                return Err(unauthorized("the subscription URL is not SNS's"));
+            }
+            state.sns_fetch()(url.to_owned())
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
+            tracing::info!(topic, "confirmed the SNS subscription");
+            return Ok(Json(empty));
+        }
+        Some("Notification") => {}
+        _ => return Ok(Json(empty)),
+    }
+    let msg: Value = serde_json::from_str(v["Message"].as_str().unwrap_or_default())
+        .map_err(|e| ApiError::invalid(format!("The SES notification is not JSON: {e}.")))?;
+    let kind = msg["notificationType"]
+        .as_str()
+        .or_else(|| msg["eventType"].as_str())
+        .unwrap_or_default();
+    let message_id = msg["mail"]["headers"]
+        .as_array()
+        .and_then(|h| {
+            h.iter()
+                .find(|x| {
+                    x["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case("Message-ID"))
+                })
+                .and_then(|x| s(&x["value"]))
+        })
+        .or_else(|| s(&msg["mail"]["commonHeaders"]["messageId"]));
+    let mut events = Vec::new();
+    match kind {
+        "Bounce" => {
+            let hard = msg["bounce"]["bounceType"].as_str() == Some("Permanent");
+            for r in msg["bounce"]["bouncedRecipients"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
+                let status = s(&r["status"]);
+                let detail = s(&r["diagnosticCode"]).unwrap_or_default();
+                events.push(Event {
+                    message_id: message_id.clone(),
+                    recipient: s(&r["emailAddress"]).unwrap_or_default(),
+                    complaint: false,
+                    hard,
+                    reason: reason_of(status.as_deref(), &detail, hard),
+                    status,
+                    reply_code: None,
+                    detail,
+                });
+            }
+        }
+        "Complaint" => {
+            for r in msg["complaint"]["complainedRecipients"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
+                events.push(Event {
+                    message_id: message_id.clone(),
+                    recipient: s(&r["emailAddress"]).unwrap_or_default(),
+                    complaint: true,
+                    hard: false,
+                    reason: Reason::Feedback,
+                    status: None,
+                    reply_code: None,
+                    detail: s(&msg["complaint"]["complaintFeedbackType"]).unwrap_or_default(),
+                });
+            }
+        }
+        _ => return Ok(Json(empty)),
+    }
+    Ok(Json(apply(&state, events, "ses").await?))
 }
