@@ -37,6 +37,12 @@ ALTER TABLE messages ADD COLUMN complaints INTEGER NOT NULL DEFAULT 0;
 -- Set when the campaign circuit breaker paused the message.
 ALTER TABLE messages ADD COLUMN paused_reason TEXT;
 ALTER TABLE workspaces ADD COLUMN probation_until INTEGER;
+-- At reinstatement: the counts so far, so that the rates judged from then
+-- on are the workspace's since, not the ones that got it suspended.
+ALTER TABLE workspaces ADD COLUMN reinstated_at INTEGER;
+ALTER TABLE workspaces ADD COLUMN base_sends INTEGER;
+ALTER TABLE workspaces ADD COLUMN base_hard_bounces INTEGER;
+ALTER TABLE workspaces ADD COLUMN base_complaints INTEGER;
 
 -- The operator's enforcement policy (one row), and review cases.
 CREATE TABLE operator_policy (

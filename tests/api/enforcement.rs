@@ -35,6 +35,8 @@ macro_rules! on_both_db {
 }
 
 on_both_db!(
+    a_thousand_contacts_suspend_and_a_clean_probation_ends_active,
+    a_thousand_contacts_suspend_and_bounces_going_on_in_probation_withdraw,
     bounce_rates_review_then_suspend_and_a_failed_probation_withdraws,
     the_circuit_breaker_pauses_a_message_that_bounces_too_much,
 );
@@ -275,8 +277,8 @@ async fn bounce_rates_review_then_suspend_and_a_failed_probation_withdraws(db: O
     .expect(404);
     // Workspace keys cannot reach operator endpoints.
     app.get("/v1/operator/cases", &ws.key).await.expect(403);
-    // Reinstated on a probation that ends at once, with the rates unchanged:
-    // withdrawn automatically.
+    // Reinstated on a probation that ends at once, with no sends since:
+    // nothing held against it, so active again.
     let r = app
         .post(
             &format!("/v1/operator/workspaces/{}/reinstate", ws.id),
@@ -286,8 +288,11 @@ async fn bounce_rates_review_then_suspend_and_a_failed_probation_withdraws(db: O
         .await
         .expect(200);
     assert!(r["open_case"].is_null(), "the case closed: {r}");
-    let v = wait_state(&app, &ws, "withdrawn").await;
-    assert!(v["reputation"]["open_case"].is_null());
+    let v = wait_state(&app, &ws, "active").await;
+    assert_eq!(
+        v["reputation"]["verdict"], "too_few_sends",
+        "judged since reinstatement: {v}"
+    );
     let audit = app
         .get(
             &format!("/v1/operator/workspaces/{}/audit-log", ws.id),
@@ -296,11 +301,11 @@ async fn bounce_rates_review_then_suspend_and_a_failed_probation_withdraws(db: O
         .await
         .expect(200)
         .to_string();
-    for step in ["under_review", "suspended", "probation", "withdrawn"] {
+    for step in ["under_review", "suspended", "probation"] {
         assert!(audit.contains(step), "{step} is in the audit log: {audit}");
     }
-    assert!(audit.contains("reputation-monitor") && audit.contains("did not improve"));
-    // Reinstating a withdrawn workspace is refused.
+    assert!(audit.contains("reputation-monitor"));
+    // Only a suspended workspace can be reinstated.
     app.post(
         &format!("/v1/operator/workspaces/{}/reinstate", ws.id),
         &app.operator,
@@ -339,4 +344,226 @@ async fn the_circuit_breaker_pauses_a_message_that_bounces_too_much(db: Option<S
     // The workspace itself is judged by its own monitor (too few sends here).
     let v = operator_view(&app, &ws).await;
     assert_eq!(v["state"], "active");
+}
+
+const BOUNCE_DOMAIN: &str = "bounces.sendwell.test";
+
+/// Refuses the `bad...@` recipients as unknown; keeps what it accepts.
+struct TwelvePercent;
+
+impl Script for TwelvePercent {
+    fn on_rcpt(&self, to: &str) -> Action {
+        if to.starts_with("bad") {
+            Action::Reply(550, "5.1.1 no such user".to_owned())
+        } else {
+            Action::Accept
+        }
+    }
+}
+
+fn arf(rcpt: &str, original: &str) -> String {
+    format!(
+        "From: fbl@receiver-mail.net\r\nTo: abuse@{BOUNCE_DOMAIN}\r\nSubject: complaint\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"ARF\"\r\n\r\n\
+         --ARF\r\nContent-Type: text/plain\r\n\r\nAn abuse report.\r\n\r\n\
+         --ARF\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: FBL/1.0\r\n\
+         Version: 1\r\nOriginal-Rcpt-To: <{rcpt}>\r\n\r\n\
+         --ARF\r\nContent-Type: message/rfc822\r\n\r\n{original}\r\n--ARF--\r\n"
+    )
+}
+
+/// 1,000 opted-in contacts by import: `good` ones and 120 `bad` ones (12%).
+async fn thousand(app: &TestApp, ws: &Workspace, prefix_bad: &str, bad: usize, good: usize) {
+    let mut csv = String::from("email\n");
+    for i in 0..good {
+        csv.push_str(&format!("good{i}@receiver-mail.net\n"));
+    }
+    for i in 0..bad {
+        csv.push_str(&format!("{prefix_bad}{i}@receiver-mail.net\n"));
+    }
+    let resp = app
+        .client
+        .post(app.url(
+            "/v1/imports?source=product_users&consent=opt_in&consent_statement=Ticked%20the%20box%20at%20sign-up",
+        ))
+        .bearer_auth(&ws.key)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("import");
+    assert!(resp.status().is_success(), "import: {}", resp.status());
+    let report: Value = resp.json().await.expect("report");
+    if report["status"] == "quarantined" {
+        // A list of addresses never seen before looks bought; the operator
+        // lets it through here, as the test's premise.
+        app.post(
+            &format!(
+                "/v1/operator/imports/{}/approve",
+                report["id"].as_str().expect("id")
+            ),
+            &app.operator,
+            json!({"note": "test data"}),
+        )
+        .await
+        .expect(200);
+    }
+}
+
+/// The issue's end-to-end run: 1,000 contacts, 12% refused with 550 5.1.1,
+/// 0.5% complaining by ARF: suspended, mail held, a case open; reinstated
+/// on probation; then either a clean send (`active` when probation ends)
+/// or bounces going on (`withdrawn`).
+async fn suspension_run(db: Option<String>, bounces_go_on: bool) {
+    use crate::support::ShiftedClock;
+    use sendwell_server::smtp::client::{ClientOptions, SmtpConnection};
+    let sink = SmtpSink::start(Arc::new(TwelvePercent), SinkOptions::default())
+        .await
+        .expect("sink");
+    let addr = sink.addr();
+    let clock = Arc::new(ShiftedClock::default());
+    let app = TestApp::spawn_with_clock(db, clock.clone(), move |s| {
+        let d = &mut s.delivery;
+        d.transport.kind = TransportKind::Smtp;
+        d.transport.relay = Some(Relay {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            tls: TlsMode::None,
+            credentials: None,
+        });
+        d.insecure_skip_domain_verification = true;
+        d.bounce_domain = Some(BOUNCE_DOMAIN.to_owned());
+        d.batch = 1000;
+        d.pipelines = 1;
+        s.worker_idle_ms = 50;
+        s.public_url = Some("https://mail.sendwell.test".to_owned());
+        s.smtp_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    })
+    .await;
+    let started = Instant::now();
+    let inbound = loop {
+        if let Some(a) = app.state.inbound_addr() {
+            break a;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the listener runs"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let ws = app.ready_workspace("Acme").await;
+    thousand(&app, &ws, "bad", 120, 880).await;
+    // The first send goes out in one batch; the second is queued behind it.
+    let (first, queued) = send(&app, &ws, "first").await;
+    assert_eq!(queued, 1000);
+    let (second, _) = send(&app, &ws, "second").await;
+    settled(&app, &ws.key, &first).await;
+    // 0.5% complain: five ARF reports to abuse@.
+    let mails = sink.received();
+    let options = ClientOptions {
+        tls: TlsMode::None,
+        ..ClientOptions::default()
+    };
+    for who in 0..5 {
+        let rcpt = format!("good{who}@receiver-mail.net");
+        let original = mails
+            .iter()
+            .find(|m| m.to[0] == rcpt)
+            .map(|m| String::from_utf8_lossy(&m.data).into_owned())
+            .expect("the mail arrived");
+        let mut c = SmtpConnection::connect("localhost", inbound, &options)
+            .await
+            .expect("listener");
+        let reply = c
+            .send(
+                "",
+                &format!("abuse@{BOUNCE_DOMAIN}"),
+                arf(&rcpt, &original).as_bytes(),
+            )
+            .await
+            .expect("answer");
+        assert_eq!(reply.code, 250);
+        c.quit().await;
+    }
+    let v = wait_state(&app, &ws, "suspended").await;
+    assert_eq!(v["reputation"]["hard_bounces"], 120, "{v}");
+    let started = Instant::now();
+    loop {
+        let v = operator_view(&app, &ws).await;
+        if v["reputation"]["complaints"] == 5 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "complaints counted: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The second message is held, not lost; a case is open.
+    let m = settled(&app, &ws.key, &second).await;
+    assert_eq!(m["state"], "held", "{m}");
+    assert_eq!(m["counts"]["held"], 1000, "{m}");
+    let cases = app
+        .get("/v1/operator/cases?state=open", &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(cases["items"][0]["workspace_id"], ws.id.as_str());
+    // Reinstated on probation: the held message goes, without the 120
+    // bounced and 5 complaining addresses (suppressed meanwhile).
+    app.post(
+        &format!("/v1/operator/workspaces/{}/reinstate", ws.id),
+        &app.operator,
+        json!({"probation_days": 14, "note": "The customer removed the bought addresses."}),
+    )
+    .await
+    .expect(200);
+    let started = Instant::now();
+    let m = loop {
+        let m = app
+            .get(&format!("/v1/messages/{second}"), &ws.key)
+            .await
+            .expect(200);
+        if m["counts"]["held"] == 0 && m["state"] != "sending" {
+            break m;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "released: {m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(m["counts"]["delivered"], 875, "{m}");
+    assert_eq!(m["counts"]["skipped"], 125, "{m}");
+    if bounces_go_on {
+        // New addresses bounce at the same rate during probation.
+        thousand(&app, &ws, "badnew", 120, 0).await;
+        let (third, _) = send(&app, &ws, "third").await;
+        settled(&app, &ws.key, &third).await;
+    }
+    let v = operator_view(&app, &ws).await;
+    assert_eq!(v["state"], "probation", "{v}");
+    // Fifteen days later, probation is over.
+    clock.advance_days(15);
+    let expected = if bounces_go_on { "withdrawn" } else { "active" };
+    let v = wait_state(&app, &ws, expected).await;
+    if bounces_go_on {
+        let audit = app
+            .get(
+                &format!("/v1/operator/workspaces/{}/audit-log", ws.id),
+                &app.operator,
+            )
+            .await
+            .expect(200)
+            .to_string();
+        assert!(audit.contains("did not improve"), "{audit}");
+    } else {
+        assert!(v["reputation"]["probation_until"].is_null(), "{v}");
+    }
+}
+
+async fn a_thousand_contacts_suspend_and_a_clean_probation_ends_active(db: Option<String>) {
+    suspension_run(db, false).await;
+}
+
+async fn a_thousand_contacts_suspend_and_bounces_going_on_in_probation_withdraw(
+    db: Option<String>,
+) {
+    suspension_run(db, true).await;
 }

@@ -144,6 +144,28 @@ pub fn postgres_skipped() {
     eprintln!("skipped: set {PG_ENV} to run the PostgreSQL variant");
 }
 
+/// The system's time, moved on by whatever the test says.
+#[derive(Default)]
+pub struct ShiftedClock {
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl ShiftedClock {
+    pub fn advance_days(&self, days: i64) {
+        self.offset_ms
+            .fetch_add(days * 86_400_000, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl sendwell_core::Clock for ShiftedClock {
+    fn now(&self) -> sendwell_core::Timestamp {
+        let real = sendwell_core::Clock::now(&SystemClock).millis();
+        sendwell_core::Timestamp::from_millis(
+            real + self.offset_ms.load(std::sync::atomic::Ordering::SeqCst),
+        )
+    }
+}
+
 impl TestApp {
     pub async fn sqlite() -> Self {
         Self::spawn(None).await
@@ -173,6 +195,15 @@ impl TestApp {
         database_url: Option<String>,
         customize: impl FnOnce(&mut Settings),
     ) -> Self {
+        Self::spawn_with_clock(database_url, Arc::new(SystemClock), customize).await
+    }
+
+    /// A server on a clock of the test's own (to let days pass).
+    pub async fn spawn_with_clock(
+        database_url: Option<String>,
+        clock: Arc<dyn sendwell_core::Clock>,
+        customize: impl FnOnce(&mut Settings),
+    ) -> Self {
         sendwell_server::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::for_data_dir(dir.path());
@@ -181,7 +212,7 @@ impl TestApp {
         let operator = format!("test-operator-{}", random_hex());
         settings.operator_token = Some(operator.clone());
         let dns = Arc::new(test_dns());
-        let app = App::prepare_with(settings, Arc::new(SystemClock), dns.clone())
+        let app = App::prepare_with(settings, clock, dns.clone())
             .await
             .expect("server prepares");
         let listener = app.bind().await.expect("bind");

@@ -1,8 +1,9 @@
 //! The bounce parser on the development corpus (`../shared/corpus/bounces`,
 //! from sisimai/set-of-emails, see its README): the accuracy floors of
 //! issue 5 — reason on at least 97% of the labelled rows, hard/soft on at
-//! least 98%, recipient on at least 98% — over the LF files and their CRLF
-//! (`dos/`) and CR (`mac/`) copies, and the non-bounces.
+//! least 98%, recipient on at least 98% — over all rows (the non-bounces
+//! included), and separately over the LF files (`bsd/`), their CRLF copies
+//! (`dos/`) and their CR copies (`mac/`).
 //!
 //! Run with output: `cargo test -p sendwell-mail --test bounce_corpus -- --nocapture`
 //! (`BOUNCE_CORPUS_VERBOSE=1` also lists every missed row, `BOUNCE_CORPUS_SHOW=NAME`
@@ -60,6 +61,11 @@ fn rows(dir: &std::path::Path) -> Vec<Row> {
         .collect()
 }
 
+/// The accuracy floors of issue 5, in percent of the labelled rows.
+const REASON_FLOOR: f64 = 97.0;
+const HARD_FLOOR: f64 = 98.0;
+const RECIPIENT_FLOOR: f64 = 98.0;
+
 #[derive(Default, Clone, Copy)]
 struct Tally {
     rows: usize,
@@ -84,6 +90,26 @@ impl Tally {
         }
     }
 
+    /// One message per figure below its floor.
+    fn below_floors(&self, name: &str) -> Vec<String> {
+        [
+            ("reason", self.reason, REASON_FLOOR),
+            ("hard/soft", self.hard, HARD_FLOOR),
+            ("recipient", self.recipient, RECIPIENT_FLOOR),
+        ]
+        .into_iter()
+        .filter_map(|(what, n, floor)| {
+            let pct = Self::pct(n, self.rows);
+            (pct < floor).then(|| {
+                format!(
+                    "{name}: {what} matches on {pct:.2}% of rows ({n}/{}, < {floor}%)",
+                    self.rows
+                )
+            })
+        })
+        .collect()
+    }
+
     fn line(&self, name: &str) -> String {
         format!(
             "{name:<6} rows {:>4}  reason {:>6.2}%  hard/soft {:>6.2}%  recipient {:>6.2}%",
@@ -93,6 +119,25 @@ impl Tally {
             Self::pct(self.recipient, self.rows)
         )
     }
+}
+
+/// Rows whose recipient label disagrees with the message it labels. In
+/// lhost-apachejames-01 the bounce says `RCPT TO: 000000000000@vtext.example.com`
+/// (twelve zeros) and the label has eleven: the reference parser's module
+/// for Apache James cuts one character too many from that line (the same
+/// layout in lhost-verizon-02 is labelled with the whole address). The
+/// test expects what the message says, in all three line-ending copies.
+const LABEL_CORRECTIONS: &[(&str, &str, &str)] = &[(
+    "lhost-apachejames-01.eml",
+    "00000000000@vtext.example.com",
+    "000000000000@vtext.example.com",
+)];
+
+fn corrected_recipient<'a>(file: &str, label: &'a str) -> &'a str {
+    LABEL_CORRECTIONS
+        .iter()
+        .find(|(f, wrong, _)| file.ends_with(f) && label.eq_ignore_ascii_case(wrong))
+        .map_or(label, |(_, _, right)| right)
 }
 
 #[test]
@@ -136,10 +181,11 @@ fn corpus_accuracy() {
             };
             (ok, ok, ok, got)
         } else {
+            let expected = corrected_recipient(&row.file, &row.recipient);
             let by_addr = report
                 .recipients
                 .iter()
-                .find(|r| r.recipient.eq_ignore_ascii_case(&row.recipient));
+                .find(|r| r.recipient.eq_ignore_ascii_case(expected));
             let rcpt_ok = by_addr.is_some();
             let r = by_addr.or_else(|| report.recipients.get(row.index.saturating_sub(1)));
             match r {
@@ -193,7 +239,14 @@ fn corpus_accuracy() {
         reports.len()
     );
     for (set, t) in &by_set {
-        println!("  {}", t.line(set));
+        let label = match set.as_str() {
+            "bsd" => " (LF)",
+            "dos" => " (CRLF copies)",
+            "mac" => " (CR copies)",
+            "not" => " (non-bounces)",
+            _ => "",
+        };
+        println!("  {}{label}", t.line(set));
     }
     println!("  {}", total.line("all"));
     if !confusion.is_empty() {
@@ -229,20 +282,30 @@ fn corpus_accuracy() {
         }
     }
 
-    let reason = Tally::pct(total.reason, total.rows);
-    let hard = Tally::pct(total.hard, total.rows);
-    let rcpt = Tally::pct(total.recipient, total.rows);
-    assert!(
-        reason >= 97.0,
-        "reason matches on {reason:.2}% of rows (< 97%)"
+    // The floors hold over all rows, and separately over the LF files and
+    // over each of their CRLF and CR copies: the line endings must not
+    // matter.
+    let mut failures: Vec<String> = Vec::new();
+    for set in ["bsd", "dos", "mac"] {
+        match by_set.get(set) {
+            Some(t) if t.rows > 0 => failures.extend(t.below_floors(set)),
+            _ => failures.push(format!("{set}: no labelled rows")),
+        }
+    }
+    failures.extend(total.below_floors("all"));
+    println!(
+        "floors (reason >= {REASON_FLOOR}%, hard/soft >= {HARD_FLOOR}%, recipient >= \
+         {RECIPIENT_FLOOR}%) on bsd, dos, mac and all: {}",
+        if failures.is_empty() {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     assert!(
-        hard >= 98.0,
-        "hard/soft matches on {hard:.2}% of rows (< 98%)"
-    );
-    assert!(
-        rcpt >= 98.0,
-        "recipient matches on {rcpt:.2}% of rows (< 98%)"
+        failures.is_empty(),
+        "below the floors:\n  {}",
+        failures.join("\n  ")
     );
 }
 

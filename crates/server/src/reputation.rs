@@ -65,10 +65,7 @@ pub async fn suspend(state: &AppState, ws: &WorkspaceId, reason: &str) -> Result
     }
     let policy = state.store.policy().await?;
     let mut evidence = state.store.case_evidence(ws, policy.window_days).await?;
-    let counts = state
-        .store
-        .reputation_counts(ws, policy.window_days)
-        .await?;
+    let counts = state.store.judged_counts(ws, policy.window_days).await?;
     evidence["counts"] = serde_json::json!(counts);
     evidence["hard_bounce_rate"] = serde_json::json!(counts.hard_bounce_rate());
     evidence["complaint_rate"] = serde_json::json!(counts.complaint_rate());
@@ -82,16 +79,17 @@ pub async fn evaluate_workspace(state: &AppState, ws: &WorkspaceId) -> Result<()
         return Ok(());
     };
     let policy = state.store.policy().await?;
-    let counts = state
-        .store
-        .reputation_counts(ws, policy.window_days)
-        .await?;
+    let counts = state.store.judged_counts(ws, policy.window_days).await?;
     match (judge(&policy, &counts, policy.min_sends), workspace.state) {
-        (
-            Verdict::Suspend(why),
-            SendingState::Active | SendingState::UnderReview | SendingState::Probation,
-        ) => {
+        (Verdict::Suspend(why), SendingState::Active | SendingState::UnderReview) => {
             suspend(state, ws, &why).await?;
+        }
+        // On probation, crossing the suspend line again ends it: withdrawn.
+        (Verdict::Suspend(why), SendingState::Probation) => {
+            let reason = format!("crossed the suspend line again while on probation: {why}");
+            if let Err(e) = withdraw(state, ws, &reason, ACTOR).await? {
+                tracing::warn!(workspace = %ws, error = %e, "could not withdraw");
+            }
         }
         (Verdict::Review(why), SendingState::Active) => {
             transition(state, ws, StateEvent::OpenReview, &why).await?;
@@ -129,10 +127,7 @@ pub async fn evaluate_message(state: &AppState, id: &MessageId) -> Result<bool, 
 pub async fn end_probations(state: &AppState) -> Result<(), StoreError> {
     let policy = state.store.policy().await?;
     for ws in state.store.probation_ended().await? {
-        let counts = state
-            .store
-            .reputation_counts(&ws, policy.window_days)
-            .await?;
+        let counts = state.store.judged_counts(&ws, policy.window_days).await?;
         match judge(&policy, &counts, policy.min_sends) {
             Verdict::TooFew | Verdict::Fine => {
                 if transition(

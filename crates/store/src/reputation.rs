@@ -114,6 +114,70 @@ impl Store {
         })
     }
 
+    /// A workspace's counts of all time (one row per day it sent).
+    async fn all_time_counts(&self, ws: &WorkspaceId) -> Result<Counts> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(sends), 0) AS BIGINT) AS s, \
+             CAST(COALESCE(SUM(hard_bounces), 0) AS BIGINT) AS h, \
+             CAST(COALESCE(SUM(complaints), 0) AS BIGINT) AS c \
+             FROM reputation_days WHERE workspace_id = $1",
+        )
+        .bind(ws.as_str().to_owned())
+        .fetch_one(&self.read)
+        .await?;
+        Ok(Counts {
+            sends: u(get_i64(&row, "s")?),
+            hard_bounces: u(get_i64(&row, "h")?),
+            complaints: u(get_i64(&row, "c")?),
+        })
+    }
+
+    /// The counts the monitor judges: the window's, or, when the workspace
+    /// was reinstated within the window, only those since reinstatement
+    /// (the sends that got it suspended were judged already).
+    pub async fn judged_counts(&self, ws: &WorkspaceId, window_days: u32) -> Result<Counts> {
+        let row = sqlx::query(
+            "SELECT reinstated_at, base_sends, base_hard_bounces, base_complaints FROM workspaces WHERE id = $1",
+        )
+        .bind(ws.as_str().to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        let since = self.now().millis() - i64::from(window_days) * DAY_MS;
+        if let Some(r) = row {
+            let at: Option<i64> = r.try_get("reinstated_at")?;
+            if at.is_some_and(|t| t > since) {
+                let base = |c: &str| -> Result<u64> {
+                    Ok(u(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0)))
+                };
+                let all = self.all_time_counts(ws).await?;
+                return Ok(Counts {
+                    sends: all.sends.saturating_sub(base("base_sends")?),
+                    hard_bounces: all.hard_bounces.saturating_sub(base("base_hard_bounces")?),
+                    complaints: all.complaints.saturating_sub(base("base_complaints")?),
+                });
+            }
+        }
+        self.reputation_counts(ws, window_days).await
+    }
+
+    /// Starts probation until `until`, counting afresh from now.
+    pub async fn start_probation(&self, ws: &WorkspaceId, until: Timestamp) -> Result<()> {
+        let base = self.all_time_counts(ws).await?;
+        sqlx::query(
+            "UPDATE workspaces SET probation_until = $1, reinstated_at = $2, base_sends = $3, \
+             base_hard_bounces = $4, base_complaints = $5 WHERE id = $6",
+        )
+        .bind(until.millis())
+        .bind(self.now().millis())
+        .bind(i64::try_from(base.sends).unwrap_or(i64::MAX))
+        .bind(i64::try_from(base.hard_bounces).unwrap_or(i64::MAX))
+        .bind(i64::try_from(base.complaints).unwrap_or(i64::MAX))
+        .bind(ws.as_str().to_owned())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
     /// A message's own counts.
     pub async fn message_counts(&self, id: &MessageId) -> Result<Counts> {
         let row = sqlx::query("SELECT sends, hard_bounces, complaints FROM messages WHERE id = $1")

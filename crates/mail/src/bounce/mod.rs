@@ -787,29 +787,44 @@ fn parse_text(ctx: &Context<'_>) -> Option<BounceReport> {
             return None;
         }
     }
-    if found.is_empty() {
-        for v in ctx.parsed.headers.all("x-failed-recipients") {
-            for f in address::find_all(v, true) {
-                found.push((f.address, String::new()));
-            }
-        }
-    }
     if found.is_empty() && headers_say {
-        // Nothing names the recipient: the returned message's To does.
+        // The text names nobody: the X-Failed-Recipients header does, or
+        // else the returned message's To. A delivery-status part without
+        // any recipient block says the MTA refused the whole message (the
+        // sender's relay or alias failed) before any recipient was tried:
+        // the returned message's addressees failed then, first of all.
+        let failed: Vec<String> = ctx
+            .parsed
+            .headers
+            .all("x-failed-recipients")
+            .flat_map(|v| address::find_all(v, true))
+            .map(|f| f.address)
+            .collect();
+        let mut to: Vec<String> = Vec::new();
         if let Some(h) = &ctx.original {
             for v in h.all("to") {
                 for f in address::find_all(v, true) {
                     if !address::is_system_address(&f.address) {
-                        found.push((f.address, String::new()));
+                        to.push(f.address);
                     }
                 }
             }
         }
+        let names: Vec<String> = if failed.is_empty() {
+            to
+        } else if whole_message_refused(ctx) {
+            to.into_iter().chain(failed).collect()
+        } else {
+            failed
+        };
+        found.extend(names.into_iter().map(|a| (a, String::new())));
     }
     if found.is_empty() {
         return None;
     }
-    let single = found.len() == 1;
+    // One recipient, or only ones the headers name: the text's preamble
+    // is about them all.
+    let single = found.len() == 1 || found.iter().all(|(_, d)| d.is_empty());
     let mut out: Vec<BouncedRecipient> = Vec::new();
     for (addr, diag) in found {
         if out.iter().any(|o| address::same(&o.recipient, &addr)) {
@@ -849,6 +864,26 @@ fn parse_text(ctx: &Context<'_>) -> Option<BounceReport> {
         original_from: None,
         reporting_mta: None,
     })
+}
+
+/// A `message/delivery-status` part with no per-recipient block: the MTA
+/// reports a failure of the whole message, not of a recipient.
+fn whole_message_refused(ctx: &Context<'_>) -> bool {
+    let mut dsn_parts = ctx
+        .parsed
+        .leaves
+        .iter()
+        .filter(|l| l.kind == LeafKind::DeliveryStatus)
+        .peekable();
+    dsn_parts.peek().is_some()
+        && dsn_parts.all(|l| {
+            !l.text.lines().any(|line| {
+                let lower = line.trim_start().to_ascii_lowercase();
+                lower.starts_with("final-recipient:")
+                    || lower.starts_with("original-recipient:")
+                    || lower.starts_with("x-actual-recipient:")
+            })
+        })
 }
 
 /// What a known MTA's layout implies when its text does not say.
@@ -1009,6 +1044,27 @@ Subject: AWS Notification Message
         // A person quoting a failure is not a bounce.
         let human = "From: Carol <carol@example.org>\nSubject: Re: news\n\nMy colleague says the mail could not be delivered to him either.\n\ndave@example.org\n";
         assert!(!parse(human.as_bytes()).is_bounce());
+    }
+
+    #[test]
+    fn a_whole_message_refusal_names_the_returned_messages_addressees() {
+        // Gmail's "Send mail as" failure: an empty delivery-status part, a
+        // text that names nobody, and an X-Failed-Recipients header that
+        // the returned message does not name.
+        let raw = "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\nSubject: Delivery Status Notification (Failure)\nX-Failed-Recipients: list@groups.example\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\n** Message not delivered **\n\nThe settings for your 'Send mail as' account are misconfigured.\n\nThe response was:\n\nUnspecified Error (SENT_SECOND_EHLO): Smtp server does not advertise AUTH capability\n\n--B\nContent-Type: message/delivery-status\n\n\n--B\nContent-Type: message/rfc822\n\nFrom: <me@a.example>\nTo: <you@b.example>\nSubject: hi\n\nhello\n--B--\n";
+        let r = parse(raw.as_bytes());
+        let names: Vec<&str> = r.recipients.iter().map(|x| x.recipient.as_str()).collect();
+        assert_eq!(names, ["you@b.example", "list@groups.example"]);
+        let cr = raw.replace('\n', "\r");
+        assert_eq!(parse(cr.as_bytes()), r);
+        // With a recipient block, the header names the failed recipient.
+        let with_block = raw.replace(
+            "message/delivery-status\n\n",
+            "message/delivery-status\n\nFinal-Recipient: rfc822; /var/mail/x\nAction: failed\n",
+        );
+        let r = parse(with_block.as_bytes());
+        let names: Vec<&str> = r.recipients.iter().map(|x| x.recipient.as_str()).collect();
+        assert_eq!(names, ["list@groups.example"]);
     }
 
     #[test]

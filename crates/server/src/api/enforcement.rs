@@ -97,10 +97,7 @@ pub(crate) async fn reputation_view(
     ws: &WorkspaceId,
 ) -> ApiResult<ReputationView> {
     let policy = state.store.policy().await?;
-    let counts = state
-        .store
-        .reputation_counts(ws, policy.window_days)
-        .await?;
+    let counts = state.store.judged_counts(ws, policy.window_days).await?;
     let verdict = match judge(&policy, &counts, policy.min_sends) {
         Verdict::TooFew => "too_few_sends",
         Verdict::Fine => "fine",
@@ -299,7 +296,7 @@ pub async fn reinstate(
             .millis()
             .saturating_add(i64::from(days) * 86_400_000),
     );
-    state.store.set_probation_until(&ws, Some(until)).await?;
+    state.store.start_probation(&ws, until).await?;
     crate::reputation::state_changed(&state, &ws, "probation", &reason, "operator").await;
     state.store.close_cases(&ws, &reason).await?;
     state.notify_queued();
