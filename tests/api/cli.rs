@@ -323,3 +323,70 @@ fn screen_prints_one_json_line_per_file_with_verdict_and_hits() {
     assert_eq!(lines[1]["verdict"], "send", "{}", lines[1]);
     assert_eq!(lines[1]["hits"].as_array().expect("hits").len(), 0);
 }
+
+#[test]
+fn parse_bounce_prints_one_line_per_bounced_recipient() {
+    let dir = tempfile::tempdir().expect("dir");
+    let dsn = dir.path().join("dsn.eml");
+    std::fs::write(
+        &dsn,
+        "From: MAILER-DAEMON@mx.example.net\nTo: <bounces@example.org>\nSubject: Undelivered Mail Returned to Sender\n\
+         MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n\
+         --B\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n\
+         --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n\
+         Final-Recipient: rfc822; gone@example.net\nAction: failed\nStatus: 5.1.1\n\
+         Diagnostic-Code: smtp; 550 5.1.1 <gone@example.net>: Recipient address rejected: User unknown\n\n\
+         Final-Recipient: rfc822; full@example.net\nAction: failed\nStatus: 4.2.2\n\
+         Diagnostic-Code: smtp; 452 4.2.2 <full@example.net>: Mailbox full\n\n--B--\n",
+    )
+    .expect("write");
+    let hello = dir.path().join("hello.eml");
+    std::fs::write(
+        &hello,
+        "From: ada@example.org\nTo: bob@example.net\nSubject: lunch?\n\nShall we meet at noon?\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_sendwell"))
+        .arg("parse-bounce")
+        .arg(&dsn)
+        .arg(&hello)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["index"], 1);
+    assert_eq!(lines[0]["recipient"], "gone@example.net");
+    assert_eq!(lines[0]["reason"], "userunknown");
+    assert_eq!(lines[0]["hardbounce"], true);
+    assert_eq!(lines[0]["status"], "5.1.1");
+    assert_eq!(lines[0]["replycode"], "550");
+    assert_eq!(lines[1]["index"], 2);
+    assert_eq!(lines[1]["recipient"], "full@example.net");
+    assert_eq!(lines[1]["reason"], "mailboxfull");
+    assert_eq!(lines[1]["hardbounce"], false);
+    assert!(lines[2]["file"]
+        .as_str()
+        .expect("file")
+        .ends_with("hello.eml"));
+    assert_eq!(lines[2]["index"], 0, "not a bounce");
+    for key in [
+        "file",
+        "index",
+        "recipient",
+        "reason",
+        "hardbounce",
+        "status",
+        "replycode",
+        "feedbacktype",
+    ] {
+        assert!(lines[0].get(key).is_some(), "{key} is in every line");
+    }
+}

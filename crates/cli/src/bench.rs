@@ -74,6 +74,21 @@ pub enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Parse every message of the bounce corpus, one thread.
+    Bounces {
+        #[arg(long, default_value = "../shared/corpus/bounces")]
+        corpus: std::path::PathBuf,
+        #[arg(long, default_value_t = 20)]
+        passes: u32,
+    },
+    /// The reputation monitor's cost per event as the event history grows.
+    Monitor {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// PostgreSQL URL; a fresh SQLite database in a temporary directory when not given.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Count an audience over N imported contacts with a three-predicate filter.
     Audience {
         #[arg(long, default_value_t = 1_000_000)]
@@ -117,6 +132,11 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             })
             .await
         }
+        BenchCommand::Bounces { corpus, passes } => crate::bench_feedback::bounces(&corpus, passes),
+        BenchCommand::Monitor {
+            events,
+            database_url,
+        } => crate::bench_feedback::monitor(events, database_url).await,
         BenchCommand::Render { mails } => crate::bench_mail::render(mails),
         BenchCommand::Screen { corpus, passes } => crate::bench_mail::screen(&corpus, passes),
         BenchCommand::Audience {

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_deliver;
+mod bench_feedback;
 mod bench_mail;
 mod bounce;
 mod import;
