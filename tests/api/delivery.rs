@@ -2,11 +2,9 @@
 //! loopback (scripted to refuse, defer, throttle and hang up on cue), a
 //! Postfix relay when CI provides one, and DKIM checked by dkimpy.
 
-use crate::support::{postgres_url, TestApp, Workspace};
-use sendwell_server::config::Settings;
+use crate::support::{opted_in, postgres_url, relay_to, TestApp, Workspace};
 use sendwell_server::smtp::sink::{Action, Script, SinkOptions, SmtpSink};
-use sendwell_server::smtp::TlsMode;
-use sendwell_server::transport::{Relay, TransportKind};
+use sendwell_server::transport::TransportKind;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,28 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-macro_rules! on_both_db {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(None).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    match $crate::support::postgres_url().await {
-                        Some(url) => super::$name(Some(url)).await,
-                        None => $crate::support::postgres_skipped(),
-                    }
-                }
-            }
-        )*
-    };
-}
-
-on_both_db!(
+crate::on_both_db!(
     smtp_delivery_is_dkim_signed_with_a_verp_return_path_and_keeps_every_reply,
     transient_failures_are_retried_with_back_off_and_given_up_with_the_last_reply,
     a_worker_killed_mid_send_loses_nothing_and_repeats_at_most_its_window,
@@ -43,33 +20,6 @@ on_both_db!(
 
 /// Deliveries one worker process may have in flight: batch × pipelines.
 const WINDOW: usize = 500 * 2;
-
-fn relay_to(settings: &mut Settings, sink: SocketAddr) {
-    let d = &mut settings.delivery;
-    d.transport.kind = TransportKind::Smtp;
-    d.transport.relay = Some(Relay {
-        host: sink.ip().to_string(),
-        port: sink.port(),
-        tls: TlsMode::None,
-        credentials: None,
-    });
-    d.bounce_domain = Some("bounces.sendwell.test".to_owned());
-    settings.public_url = Some("https://mail.sendwell.test".to_owned());
-}
-
-/// A contact who opted in to marketing through a form.
-async fn opted_in(app: &TestApp, ws: &Workspace, email: &str) -> String {
-    let id = app.contact(&ws.key, json!({"email": email})).await;
-    app.post(
-        &format!("/v1/contacts/{id}/consent"),
-        &ws.key,
-        json!({"action": "opt_in", "method": "form",
-               "evidence": {"ip": "203.0.113.9", "wording": "Send me news"}}),
-    )
-    .await
-    .expect(201);
-    id
-}
 
 fn announcement() -> Value {
     json!({

@@ -4,37 +4,15 @@
 //! still past the lines withdraws it. The campaign circuit breaker pauses
 //! a message whose own deliveries bounce too much.
 
-use crate::support::{TestApp, Workspace};
+use crate::support::{opted_in, relay_to, TestApp, Workspace};
 use sendwell_server::smtp::sink::{Action, Script, SinkOptions, SmtpSink};
 use sendwell_server::smtp::TlsMode;
-use sendwell_server::transport::{Relay, TransportKind};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-macro_rules! on_both_db {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(None).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    match $crate::support::postgres_url().await {
-                        Some(url) => super::$name(Some(url)).await,
-                        None => $crate::support::postgres_skipped(),
-                    }
-                }
-            }
-        )*
-    };
-}
-
-on_both_db!(
+crate::on_both_db!(
     a_thousand_contacts_suspend_and_a_clean_probation_ends_active,
     a_thousand_contacts_suspend_and_bounces_going_on_in_probation_withdraw,
     bounce_rates_review_then_suspend_and_a_failed_probation_withdraws,
@@ -66,14 +44,8 @@ async fn app_with_sink(db: Option<String>, batch: i64) -> (TestApp, SmtpSink) {
     .expect("sink");
     let addr: SocketAddr = sink.addr();
     let app = TestApp::spawn_with(db, move |s| {
+        relay_to(s, addr);
         let d = &mut s.delivery;
-        d.transport.kind = TransportKind::Smtp;
-        d.transport.relay = Some(Relay {
-            host: addr.ip().to_string(),
-            port: addr.port(),
-            tls: TlsMode::None,
-            credentials: None,
-        });
         d.insecure_skip_domain_verification = true;
         d.batch = batch;
         d.pipelines = 1;
@@ -81,18 +53,6 @@ async fn app_with_sink(db: Option<String>, batch: i64) -> (TestApp, SmtpSink) {
     })
     .await;
     (app, sink)
-}
-
-async fn opted_in(app: &TestApp, ws: &Workspace, email: &str) {
-    let id = app.contact(&ws.key, json!({"email": email})).await;
-    app.post(
-        &format!("/v1/contacts/{id}/consent"),
-        &ws.key,
-        json!({"action": "opt_in", "method": "form",
-               "evidence": {"ip": "203.0.113.9", "wording": "Send me news"}}),
-    )
-    .await
-    .expect(201);
 }
 
 async fn send(app: &TestApp, ws: &Workspace, name: &str) -> (String, i64) {
@@ -423,20 +383,12 @@ async fn suspension_run(db: Option<String>, bounces_go_on: bool) {
     let addr = sink.addr();
     let clock = Arc::new(ShiftedClock::default());
     let app = TestApp::spawn_with_clock(db, clock.clone(), move |s| {
+        relay_to(s, addr);
         let d = &mut s.delivery;
-        d.transport.kind = TransportKind::Smtp;
-        d.transport.relay = Some(Relay {
-            host: addr.ip().to_string(),
-            port: addr.port(),
-            tls: TlsMode::None,
-            credentials: None,
-        });
         d.insecure_skip_domain_verification = true;
-        d.bounce_domain = Some(BOUNCE_DOMAIN.to_owned());
         d.batch = 1000;
         d.pipelines = 1;
         s.worker_idle_ms = 50;
-        s.public_url = Some("https://mail.sendwell.test".to_owned());
         s.smtp_listen = Some("127.0.0.1:0".parse().expect("addr"));
     })
     .await;

@@ -2,38 +2,16 @@
 //! matched to their delivery by the VERP address (or the Message-ID of a
 //! complaint report), and turned into suppressions and ledger opt-outs.
 
-use crate::support::{TestApp, Workspace};
+use crate::support::{opted_in, relay_to, TestApp};
 use sendwell_server::smtp::client::{ClientOptions, SmtpConnection, TlsMode};
 use sendwell_server::smtp::sink::{AcceptAll, SinkOptions, SmtpSink};
-use sendwell_server::transport::{Relay, TransportKind};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-macro_rules! on_both_db {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(None).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    match $crate::support::postgres_url().await {
-                        Some(url) => super::$name(Some(url)).await,
-                        None => $crate::support::postgres_skipped(),
-                    }
-                }
-            }
-        )*
-    };
-}
-
-on_both_db!(
+crate::on_both_db!(
     bounces_and_complaints_by_smtp_become_suppressions_and_opt_outs,
     three_soft_bounces_in_the_last_five_sends_suppress_the_address,
     a_recipient_reports_a_message_by_its_footer_link_and_it_counts_as_a_complaint,
@@ -132,19 +110,6 @@ async fn deliver_to(addr: SocketAddr, rcpt: &str, data: &str) -> u16 {
     reply.code
 }
 
-async fn opted_in(app: &TestApp, ws: &Workspace, email: &str) -> String {
-    let id = app.contact(&ws.key, json!({"email": email})).await;
-    app.post(
-        &format!("/v1/contacts/{id}/consent"),
-        &ws.key,
-        json!({"action": "opt_in", "method": "form",
-               "evidence": {"ip": "203.0.113.9", "wording": "Send me news"}}),
-    )
-    .await
-    .expect(201);
-    id
-}
-
 async fn suppressions(app: &TestApp, key: &str) -> HashMap<String, String> {
     app.get("/v1/suppressions?limit=100", key).await.expect(200)["items"]
         .as_array()
@@ -164,17 +129,8 @@ async fn bounces_and_complaints_by_smtp_become_suppressions_and_opt_outs(db: Opt
         .await
         .expect("sink");
     let app = TestApp::spawn_with(db, |s| {
-        let d = &mut s.delivery;
-        d.transport.kind = TransportKind::Smtp;
-        d.transport.relay = Some(Relay {
-            host: "127.0.0.1".to_owned(),
-            port: sink.addr().port(),
-            tls: TlsMode::None,
-            credentials: None,
-        });
-        d.bounce_domain = Some(BOUNCE_DOMAIN.to_owned());
-        d.insecure_skip_domain_verification = true;
-        s.public_url = Some("https://mail.sendwell.test".to_owned());
+        relay_to(s, sink.addr());
+        s.delivery.insecure_skip_domain_verification = true;
         s.smtp_listen = Some("127.0.0.1:0".parse().expect("addr"));
     })
     .await;
@@ -387,17 +343,8 @@ async fn three_soft_bounces_in_the_last_five_sends_suppress_the_address(db: Opti
         .await
         .expect("sink");
     let app = TestApp::spawn_with(db, |s| {
-        let d = &mut s.delivery;
-        d.transport.kind = TransportKind::Smtp;
-        d.transport.relay = Some(Relay {
-            host: "127.0.0.1".to_owned(),
-            port: sink.addr().port(),
-            tls: TlsMode::None,
-            credentials: None,
-        });
-        d.bounce_domain = Some(BOUNCE_DOMAIN.to_owned());
-        d.insecure_skip_domain_verification = true;
-        s.public_url = Some("https://mail.sendwell.test".to_owned());
+        relay_to(s, sink.addr());
+        s.delivery.insecure_skip_domain_verification = true;
         s.smtp_listen = Some("127.0.0.1:0".parse().expect("addr"));
     })
     .await;

@@ -50,6 +50,60 @@ macro_rules! on_both {
     };
 }
 
+/// Like `on_both!`, for tests that build their server themselves: each
+/// listed function takes the database URL (`None` for SQLite) and runs on
+/// a two-thread runtime (the worker and the test's own servers run beside it).
+#[macro_export]
+macro_rules! on_both_db {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(None).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    match $crate::support::postgres_url().await {
+                        Some(url) => super::$name(Some(url)).await,
+                        None => $crate::support::postgres_skipped(),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// Settings that send through the SMTP server at `sink` (plain, no AUTH),
+/// with VERP to bounces.sendwell.test and links to mail.sendwell.test.
+pub fn relay_to(settings: &mut Settings, sink: std::net::SocketAddr) {
+    let d = &mut settings.delivery;
+    d.transport.kind = sendwell_server::transport::TransportKind::Smtp;
+    d.transport.relay = Some(sendwell_server::transport::Relay {
+        host: sink.ip().to_string(),
+        port: sink.port(),
+        tls: sendwell_server::smtp::TlsMode::None,
+        credentials: None,
+    });
+    d.bounce_domain = Some("bounces.sendwell.test".to_owned());
+    settings.public_url = Some("https://mail.sendwell.test".to_owned());
+}
+
+/// A contact who opted in to marketing through a form; its id.
+pub async fn opted_in(app: &TestApp, ws: &Workspace, email: &str) -> String {
+    let id = app.contact(&ws.key, json!({"email": email})).await;
+    app.post(
+        &format!("/v1/contacts/{id}/consent"),
+        &ws.key,
+        json!({"action": "opt_in", "method": "form",
+               "evidence": {"ip": "203.0.113.9", "wording": "Send me news"}}),
+    )
+    .await
+    .expect(201);
+    id
+}
+
 pub struct Resp {
     pub status: StatusCode,
     pub body: Value,

@@ -7,28 +7,7 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-macro_rules! on_both_db {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(None).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    match $crate::support::postgres_url().await {
-                        Some(url) => super::$name(Some(url)).await,
-                        None => $crate::support::postgres_skipped(),
-                    }
-                }
-            }
-        )*
-    };
-}
-
-on_both_db!(events_reach_a_webhook_signed_retried_and_logged);
+crate::on_both_db!(events_reach_a_webhook_signed_retried_and_logged);
 
 #[derive(Clone, Default)]
 struct Received {
