@@ -15,6 +15,13 @@
 //! - `messages`: audiences, templates, the compliance renderer, signed links,
 //!   unsubscribe and opt-in, sending and the capture outbox
 //! - `screening`: content screening in the send path and the operator's review
+//! - `delivery`: the smtp and mx transports against SMTP servers of the
+//!   test's own and a real Postfix, DKIM checked by dkimpy, retries, hold,
+//!   a worker killed mid-send, three workers on PostgreSQL
+//! - `feedback`: bounces and complaints by SMTP, provider webhooks, reports
+//! - `enforcement`: the reputation monitor, cases, probation, withdrawal,
+//!   the circuit breaker
+//! - `webhooks`: outgoing Standard Webhooks
 //! - `cli`: the `sendwell` binary itself
 
 mod support;
