@@ -109,10 +109,12 @@ impl std::fmt::Debug for Store {
 
 /// The writer keeps a 32 MB page cache, each of the four readers 8 MB,
 /// and none maps the file into memory: a million-recipient send stays
-/// within about 200 MB of memory (docs/BENCHMARKS.md).
+/// within about 200 MB of memory. The writer checkpoints the WAL every
+/// 20,000 pages (80 MB) rather than every 1,000: a large import rewrote the
+/// same pages at every checkpoint (docs/BENCHMARKS.md).
 const SQLITE_WRITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-     PRAGMA cache_size = -32768; PRAGMA mmap_size = 0;";
+     PRAGMA cache_size = -32768; PRAGMA mmap_size = 0; PRAGMA wal_autocheckpoint = 20000;";
 const SQLITE_READ_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
      PRAGMA cache_size = -8192; PRAGMA mmap_size = 0;";
