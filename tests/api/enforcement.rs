@@ -4,7 +4,7 @@
 //! still past the lines withdraws it. The campaign circuit breaker pauses
 //! a message whose own deliveries bounce too much.
 
-use crate::support::{opted_in, relay_to, TestApp, Workspace};
+use crate::support::{opted_in, relay_to, send_news, TestApp, Workspace};
 use sendwell_server::smtp::sink::{Action, Script, SinkOptions, SmtpSink};
 use sendwell_server::smtp::TlsMode;
 use serde_json::{json, Value};
@@ -53,28 +53,6 @@ async fn app_with_sink(db: Option<String>, batch: i64) -> (TestApp, SmtpSink) {
     })
     .await;
     (app, sink)
-}
-
-async fn send(app: &TestApp, ws: &Workspace, name: &str) -> (String, i64) {
-    let m = app
-        .post(
-            "/v1/messages",
-            &ws.key,
-            json!({
-                "name": name, "kind": "marketing",
-                "from": {"name": "Acme News", "address": "news@acme-mail.com"},
-                "subject": "News",
-                "template": {"layout": "plain", "html": "<p>Hello, here is what is new.</p>"},
-            }),
-        )
-        .await
-        .expect(201);
-    let id = m["id"].as_str().expect("id").to_owned();
-    let sent = app
-        .post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
-        .await
-        .expect(202);
-    (id, sent["queued"].as_i64().expect("queued"))
 }
 
 async fn settled(app: &TestApp, key: &str, id: &str) -> Value {
@@ -152,7 +130,7 @@ async fn bounce_rates_review_then_suspend_and_a_failed_probation_withdraws(db: O
     }
     opted_in(&app, &ws, "gone0@receiver-mail.net").await;
     // 1 of 20 bounces hard: 5%, the review line.
-    let (first, queued) = send(&app, &ws, "first").await;
+    let (first, queued) = send_news(&app, &ws, "first").await;
     assert_eq!(queued, 20);
     settled(&app, &ws.key, &first).await;
     let v = wait_state(&app, &ws, "under_review").await;
@@ -170,7 +148,7 @@ async fn bounce_rates_review_then_suspend_and_a_failed_probation_withdraws(db: O
     for i in 1..=4 {
         opted_in(&app, &ws, &format!("gone{i}@receiver-mail.net")).await;
     }
-    let (second, queued) = send(&app, &ws, "second").await;
+    let (second, queued) = send_news(&app, &ws, "second").await;
     assert_eq!(queued, 23);
     settled(&app, &ws.key, &second).await;
     let v = wait_state(&app, &ws, "suspended").await;
@@ -292,7 +270,7 @@ async fn the_circuit_breaker_pauses_a_message_that_bounces_too_much(db: Option<S
     for i in 0..16 {
         opted_in(&app, &ws, &format!("gone{i}@receiver-mail.net")).await;
     }
-    let (id, queued) = send(&app, &ws, "risky").await;
+    let (id, queued) = send_news(&app, &ws, "risky").await;
     assert_eq!(queued, 20);
     let m = settled(&app, &ws.key, &id).await;
     let c = &m["counts"];
@@ -392,23 +370,13 @@ async fn suspension_run(db: Option<String>, bounces_go_on: bool) {
         s.smtp_listen = Some("127.0.0.1:0".parse().expect("addr"));
     })
     .await;
-    let started = Instant::now();
-    let inbound = loop {
-        if let Some(a) = app.state.inbound_addr() {
-            break a;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the listener runs"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let inbound = app.inbound().await;
     let ws = app.ready_workspace("Acme").await;
     thousand(&app, &ws, "bad", 120, 880).await;
     // The first send goes out in one batch; the second is queued behind it.
-    let (first, queued) = send(&app, &ws, "first").await;
+    let (first, queued) = send_news(&app, &ws, "first").await;
     assert_eq!(queued, 1000);
-    let (second, _) = send(&app, &ws, "second").await;
+    let (second, _) = send_news(&app, &ws, "second").await;
     settled(&app, &ws.key, &first).await;
     // 0.5% complain: five ARF reports to abuse@.
     let mails = sink.received();
@@ -486,7 +454,7 @@ async fn suspension_run(db: Option<String>, bounces_go_on: bool) {
     if bounces_go_on {
         // New addresses bounce at the same rate during probation.
         thousand(&app, &ws, "badnew", 120, 0).await;
-        let (third, _) = send(&app, &ws, "third").await;
+        let (third, _) = send_news(&app, &ws, "third").await;
         settled(&app, &ws.key, &third).await;
     }
     let v = operator_view(&app, &ws).await;

@@ -2,7 +2,7 @@
 //! matched to their delivery by the VERP address (or the Message-ID of a
 //! complaint report), and turned into suppressions and ledger opt-outs.
 
-use crate::support::{opted_in, relay_to, TestApp};
+use crate::support::{opted_in, relay_to, send_news, TestApp};
 use sendwell_server::smtp::client::{ClientOptions, SmtpConnection, TlsMode};
 use sendwell_server::smtp::sink::{AcceptAll, SinkOptions, SmtpSink};
 use serde_json::{json, Value};
@@ -134,41 +134,14 @@ async fn bounces_and_complaints_by_smtp_become_suppressions_and_opt_outs(db: Opt
         s.smtp_listen = Some("127.0.0.1:0".parse().expect("addr"));
     })
     .await;
-    // The listener starts with the server, in its own task.
-    let started = Instant::now();
-    let inbound = loop {
-        if let Some(a) = app.state.inbound_addr() {
-            break a;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the listener runs"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let inbound = app.inbound().await;
     let ws = app.ready_workspace("Acme").await;
     let mut ids = HashMap::new();
     for who in ["hard", "soft", "complain", "blocked"] {
         let email = format!("{who}@receiver-mail.net");
         ids.insert(who, opted_in(&app, &ws, &email).await);
     }
-    let m = app
-        .post(
-            "/v1/messages",
-            &ws.key,
-            json!({
-                "name": "Spring", "kind": "marketing",
-                "from": {"name": "Acme News", "address": "news@acme-mail.com"},
-                "subject": "The spring release",
-                "template": {"layout": "plain", "html": "<p>Hello, here is what is new.</p>"},
-            }),
-        )
-        .await
-        .expect(201);
-    let id = m["id"].as_str().expect("id").to_owned();
-    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
-        .await
-        .expect(202);
+    let (id, _) = send_news(&app, &ws, "news").await;
     let s = &sink;
     let started = Instant::now();
     while s.received().len() < 4 {
@@ -348,17 +321,7 @@ async fn three_soft_bounces_in_the_last_five_sends_suppress_the_address(db: Opti
         s.smtp_listen = Some("127.0.0.1:0".parse().expect("addr"));
     })
     .await;
-    let started = Instant::now();
-    let inbound = loop {
-        if let Some(a) = app.state.inbound_addr() {
-            break a;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the listener runs"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let inbound = app.inbound().await;
     let ws = app.ready_workspace("Acme").await;
     app.contact(&ws.key, json!({"email": "full@receiver-mail.net"}))
         .await;
@@ -429,23 +392,7 @@ async fn a_recipient_reports_a_message_by_its_footer_link_and_it_counts_as_a_com
     let app = TestApp::spawn(db).await;
     let ws = app.ready_workspace("Acme").await;
     opted_in(&app, &ws, "reader@receiver-mail.net").await;
-    let m = app
-        .post(
-            "/v1/messages",
-            &ws.key,
-            json!({
-                "name": "Spring", "kind": "marketing",
-                "from": {"name": "Acme News", "address": "news@acme-mail.com"},
-                "subject": "The spring release",
-                "template": {"layout": "plain", "html": "<p>Hello, here is what is new.</p>"},
-            }),
-        )
-        .await
-        .expect(201);
-    let id = m["id"].as_str().expect("id").to_owned();
-    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
-        .await
-        .expect(202);
+    let (id, _) = send_news(&app, &ws, "news").await;
     let started = Instant::now();
     let entry = loop {
         let out = app
@@ -563,20 +510,7 @@ async fn provider_webhooks_are_checked_by_their_signatures_and_applied(db: Optio
             opted_in(&app, &ws, &format!("{who}@receiver-mail.net")).await,
         );
     }
-    let m = app
-        .post(
-            "/v1/messages",
-            &ws.key,
-            json!({"name": "n", "kind": "marketing",
-                   "from": {"name": "Acme", "address": "news@acme-mail.com"},
-                   "subject": "News", "template": {"layout": "plain", "html": "<p>News.</p>"}}),
-        )
-        .await
-        .expect(201);
-    let id = m["id"].as_str().expect("id").to_owned();
-    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
-        .await
-        .expect(202);
+    let (id, _) = send_news(&app, &ws, "news").await;
     let started = Instant::now();
     loop {
         let c = app
@@ -827,20 +761,7 @@ async fn ses_notifications_through_sns_are_verified_by_the_signing_certificate(d
     }));
     let ws = app.ready_workspace("Acme").await;
     let contact = opted_in(&app, &ws, "ses@receiver-mail.net").await;
-    let m = app
-        .post(
-            "/v1/messages",
-            &ws.key,
-            json!({"name": "n", "kind": "marketing",
-                   "from": {"name": "Acme", "address": "news@acme-mail.com"},
-                   "subject": "News", "template": {"layout": "plain", "html": "<p>News.</p>"}}),
-        )
-        .await
-        .expect(201);
-    let id = m["id"].as_str().expect("id").to_owned();
-    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
-        .await
-        .expect(202);
+    let (id, _) = send_news(&app, &ws, "news").await;
     let started = Instant::now();
     loop {
         let c = app

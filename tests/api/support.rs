@@ -90,6 +90,28 @@ pub fn relay_to(settings: &mut Settings, sink: std::net::SocketAddr) {
     settings.public_url = Some("https://mail.sendwell.test".to_owned());
 }
 
+/// Composes a plain marketing message from news@acme-mail.com and sends
+/// it; its id and how many deliveries were queued.
+pub async fn send_news(app: &TestApp, ws: &Workspace, name: &str) -> (String, i64) {
+    let m = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({"name": name, "kind": "marketing",
+                   "from": {"name": "Acme News", "address": "news@acme-mail.com"},
+                   "subject": "The spring release",
+                   "template": {"layout": "plain", "html": "<p>Hello, here is what is new.</p>"}}),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    let sent = app
+        .post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    (id, sent["queued"].as_i64().expect("queued"))
+}
+
 /// A contact who opted in to marketing through a form; its id.
 pub async fn opted_in(app: &TestApp, ws: &Workspace, email: &str) -> String {
     let id = app.contact(&ws.key, json!({"email": email})).await;
@@ -285,6 +307,22 @@ impl TestApp {
             dns,
             state,
             stop: Some(stop),
+        }
+    }
+
+    /// The inbound SMTP listener's address (it starts with the server, in
+    /// its own task).
+    pub async fn inbound(&self) -> std::net::SocketAddr {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(a) = self.state.inbound_addr() {
+                return a;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "the inbound listener runs (set smtp_listen)"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 

@@ -1,7 +1,7 @@
 //! Outgoing webhooks: events signed as Standard Webhooks says, retried
 //! after a failure, with a delivery log.
 
-use crate::support::TestApp;
+use crate::support::{send_news, TestApp};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -86,20 +86,7 @@ async fn events_reach_a_webhook_signed_retried_and_logged(db: Option<String>) {
     )
     .await
     .expect(201);
-    let m = app
-        .post(
-            "/v1/messages",
-            &ws.key,
-            json!({"name": "n", "kind": "marketing",
-                   "from": {"name": "Acme", "address": "news@acme-mail.com"},
-                   "subject": "News", "template": {"layout": "plain", "html": "<p>News.</p>"}}),
-        )
-        .await
-        .expect(201);
-    let id = m["id"].as_str().expect("id").to_owned();
-    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
-        .await
-        .expect(202);
+    let (id, _) = send_news(&app, &ws, "news").await;
     // A concern reported by its Message-ID counts as a complaint.
     let started = Instant::now();
     loop {

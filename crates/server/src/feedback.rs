@@ -87,39 +87,52 @@ pub async fn apply_report(
                 .as_deref()
                 .and_then(delivery_of_message_id)
         });
-    let mut out = Vec::new();
-    let recipients: Vec<BouncedRecipient> = if report.recipients.is_empty() {
-        Vec::new()
-    } else {
-        report.recipients.clone()
-    };
-    if recipients.is_empty() {
+    if report.recipients.is_empty() {
         return Ok(vec![Applied::Ignored {
             why: "the report names no recipient".to_owned(),
         }]);
     }
-    for r in &recipients {
-        let mut found: Option<DeliveryRef> = None;
-        if let Some(id) = &signed {
-            found = state.store.delivery_ref(id).await?;
-        }
-        if found.is_none() {
-            if let Some(id) = &quoted {
-                found = state.store.delivery_ref(id).await?.filter(|d| {
-                    d.email
-                        .as_deref()
-                        .is_some_and(|e| e.eq_ignore_ascii_case(r.recipient.trim()))
-                        || r.recipient.is_empty()
+    // Each delivery is looked up once, whatever the number of recipients.
+    let signed = match &signed {
+        Some(id) => state.store.delivery_ref(id).await?,
+        None => None,
+    };
+    let quoted = match &quoted {
+        Some(id) if signed.is_none() => state.store.delivery_ref(id).await?,
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for (i, r) in report.recipients.iter().enumerate() {
+        // A VERP mail had one recipient: the report's first (or the one
+        // with the contact's address) is it.
+        let found = match (&signed, &quoted) {
+            (Some(d), _) => {
+                let named = d.email.as_deref().is_some_and(|e| {
+                    report
+                        .recipients
+                        .iter()
+                        .any(|x| x.recipient.trim().eq_ignore_ascii_case(e))
                 });
+                let this = d
+                    .email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(r.recipient.trim()));
+                (this || (!named && i == 0)).then_some(d)
             }
-        }
+            (None, Some(d)) => d
+                .email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(r.recipient.trim()))
+                .then_some(d),
+            (None, None) => None,
+        };
         let Some(delivery) = found else {
             out.push(Applied::Unmatched {
                 recipient: r.recipient.clone(),
             });
             continue;
         };
-        out.push(apply_one(state, report, r, &delivery, source).await?);
+        out.push(apply_one(state, report, r, delivery, source).await?);
     }
     Ok(out)
 }

@@ -57,6 +57,18 @@ pub struct ProviderResult {
     pub ignored: usize,
 }
 
+impl ProviderResult {
+    /// Nothing to act on (an event type that is not a bounce or complaint).
+    fn ignored() -> Self {
+        Self {
+            recorded: 0,
+            duplicates: 0,
+            unmatched: 0,
+            ignored: 1,
+        }
+    }
+}
+
 /// One provider event, in our terms.
 struct Event {
     message_id: Option<String>,
@@ -204,12 +216,7 @@ pub async fn mailgun(
     let kind = ev["event"].as_str().unwrap_or_default();
     let complaint = kind == "complained";
     if !complaint && kind != "failed" {
-        return Ok(Json(ProviderResult {
-            recorded: 0,
-            duplicates: 0,
-            unmatched: 0,
-            ignored: 1,
-        }));
+        return Ok(Json(ProviderResult::ignored()));
     }
     let hard = ev["severity"].as_str() == Some("permanent");
     let status = s(&ev["delivery-status"]["enhanced-code"]).filter(|x| !x.is_empty());
@@ -344,12 +351,7 @@ pub async fn postmark(
     let record = ev["RecordType"].as_str().unwrap_or_default();
     let complaint = record == "SpamComplaint";
     if !complaint && record != "Bounce" {
-        return Ok(Json(ProviderResult {
-            recorded: 0,
-            duplicates: 0,
-            unmatched: 0,
-            ignored: 1,
-        }));
+        return Ok(Json(ProviderResult::ignored()));
     }
     let kind = ev["Type"].as_str().unwrap_or_default();
     let hard = matches!(
@@ -538,12 +540,6 @@ pub async fn ses(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<P
         ));
     }
     sns_verified(&state, &v).await?;
-    let empty = ProviderResult {
-        recorded: 0,
-        duplicates: 0,
-        unmatched: 0,
-        ignored: 1,
-    };
     match v["Type"].as_str() {
         Some("SubscriptionConfirmation") => {
             let url = v["SubscribeURL"].as_str().unwrap_or_default();
@@ -554,10 +550,10 @@ pub async fn ses(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<P
                 .await
                 .map_err(|e| ApiError::internal(&e))?;
             tracing::info!(topic, "confirmed the SNS subscription");
-            return Ok(Json(empty));
+            return Ok(Json(ProviderResult::ignored()));
         }
         Some("Notification") => {}
-        _ => return Ok(Json(empty)),
+        _ => return Ok(Json(ProviderResult::ignored())),
     }
     let msg: Value = serde_json::from_str(v["Message"].as_str().unwrap_or_default())
         .map_err(|e| ApiError::invalid(format!("The SES notification is not JSON: {e}.")))?;
@@ -618,7 +614,7 @@ pub async fn ses(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<P
                 });
             }
         }
-        _ => return Ok(Json(empty)),
+        _ => return Ok(Json(ProviderResult::ignored())),
     }
     Ok(Json(apply(&state, events, "ses").await?))
 }
