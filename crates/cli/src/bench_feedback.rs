@@ -123,8 +123,7 @@ pub async fn monitor(events: u64, database_url: Option<String>) -> anyhow::Resul
                 opt_outs: Vec::new(),
             })
             .await?;
-        sendwell_server::reputation::evaluate_message(&state, &message).await?;
-        sendwell_server::reputation::evaluate_workspace(&state, &ws).await?;
+        sendwell_server::reputation::evaluate(&state, &ws, &message).await?;
         if i % window == 0
             && (i == window || i.is_power_of_two() || i % (window * 10) == 0 || i == events)
         {

@@ -516,8 +516,7 @@ impl DeliveryWorker {
         judged.sort();
         judged.dedup();
         for (ws, msg) in judged {
-            crate::reputation::evaluate_message(&self.state, msg).await?;
-            crate::reputation::evaluate_workspace(&self.state, ws).await?;
+            crate::reputation::evaluate(&self.state, ws, msg).await?;
         }
         let metrics = self.state.metrics();
         for (_, o) in &finished {

@@ -252,8 +252,7 @@ async fn apply_one(
         )
         .await;
     }
-    crate::reputation::evaluate_message(state, &d.message_id).await?;
-    crate::reputation::evaluate_workspace(state, &d.workspace_id).await?;
+    crate::reputation::evaluate(state, &d.workspace_id, &d.message_id).await?;
     tracing::info!(
         delivery = %d.id,
         kind,

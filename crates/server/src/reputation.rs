@@ -12,7 +12,7 @@
 //!   → `withdrawn` (pending mail cancelled). Every step is in the audit log.
 
 use crate::state::AppState;
-use sendwell_core::reputation::{judge, Verdict};
+use sendwell_core::reputation::{judge, Policy, Verdict};
 use sendwell_core::{MessageId, SendingState, StateEvent, WorkspaceId};
 use sendwell_store::StoreError;
 
@@ -73,14 +73,29 @@ pub async fn suspend(state: &AppState, ws: &WorkspaceId, reason: &str) -> Result
     Ok(true)
 }
 
-/// Judges a workspace by its window's counts and moves it if it must.
-pub async fn evaluate_workspace(state: &AppState, ws: &WorkspaceId) -> Result<(), StoreError> {
+/// Judges a message (the circuit breaker) and its workspace after sends or
+/// feedback, reading the policy once.
+pub async fn evaluate(
+    state: &AppState,
+    ws: &WorkspaceId,
+    msg: &MessageId,
+) -> Result<(), StoreError> {
+    let policy = state.store.policy().await?;
+    evaluate_message(state, msg, &policy).await?;
+    evaluate_workspace(state, ws, &policy).await
+}
+
+/// Judges a workspace by its counts and moves it if it must.
+async fn evaluate_workspace(
+    state: &AppState,
+    ws: &WorkspaceId,
+    policy: &Policy,
+) -> Result<(), StoreError> {
     let Some(workspace) = state.store.workspace(ws).await? else {
         return Ok(());
     };
-    let policy = state.store.policy().await?;
     let counts = state.store.judged_counts(ws, policy.window_days).await?;
-    match (judge(&policy, &counts, policy.min_sends), workspace.state) {
+    match (judge(policy, &counts, policy.min_sends), workspace.state) {
         (Verdict::Suspend(why), SendingState::Active | SendingState::UnderReview) => {
             suspend(state, ws, &why).await?;
         }
@@ -110,10 +125,13 @@ pub async fn evaluate_workspace(state: &AppState, ws: &WorkspaceId) -> Result<()
 
 /// The campaign circuit breaker: pauses a message whose own rates, after
 /// the policy's sample, are past a suspend line.
-pub async fn evaluate_message(state: &AppState, id: &MessageId) -> Result<bool, StoreError> {
-    let policy = state.store.policy().await?;
+async fn evaluate_message(
+    state: &AppState,
+    id: &MessageId,
+    policy: &Policy,
+) -> Result<bool, StoreError> {
     let counts = state.store.message_counts(id).await?;
-    if let Verdict::Suspend(why) = judge(&policy, &counts, policy.breaker_min_deliveries) {
+    if let Verdict::Suspend(why) = judge(policy, &counts, policy.breaker_min_deliveries) {
         let reason = format!("the campaign circuit breaker: {why}");
         if state.store.pause_message(id, &reason).await? {
             tracing::warn!(message = %id, %reason, "message paused");

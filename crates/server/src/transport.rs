@@ -274,8 +274,8 @@ impl SmtpTransport {
             groups.entry(key).or_default().push((i, mail));
         }
         let mut tasks = Vec::new();
-        for (key, group) in groups {
-            tasks.push(self.send_group(key, group));
+        for group in groups.into_values() {
+            tasks.push(self.send_group(group));
         }
         let mut results: Vec<Option<SendResult>> = vec![None; n];
         for done in futures_util::future::join_all(tasks).await {
@@ -372,11 +372,8 @@ impl SmtpTransport {
         })
     }
 
-    async fn send_group(
-        &self,
-        key: String,
-        group: Vec<(usize, Outgoing)>,
-    ) -> Vec<(usize, SendResult)> {
+    /// Sends mails for one destination (all of them, for a relay).
+    async fn send_group(&self, group: Vec<(usize, Outgoing)>) -> Vec<(usize, SendResult)> {
         let domain = group
             .first()
             .map(|(_, m)| m.domain.clone())
@@ -385,7 +382,6 @@ impl SmtpTransport {
             Ok(d) => d,
             Err(r) => return group.into_iter().map(|(i, _)| (i, r.clone())).collect(),
         };
-        debug_assert!(key.is_empty() || key == dest.key);
         let limit = self.limit_for(&dest.key);
         let lanes = limit.min(group.len().div_ceil(20)).max(1);
         let per_lane = group.len().div_ceil(lanes);
