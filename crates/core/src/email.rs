@@ -38,8 +38,8 @@ pub struct EmailAddress {
     /// As given, with the domain lowercased.
     address: String,
     at: usize,
-    /// The domain in ASCII (punycode) form, for comparing and hashing.
-    ascii_domain: String,
+    /// `key()`, worked out once: an import asks for it several times a row.
+    key: String,
 }
 
 impl EmailAddress {
@@ -71,11 +71,22 @@ impl EmailAddress {
                 }
             }
         };
-        let address = format!("{local}@{domain}");
+        let mut address = String::with_capacity(local.len() + 1 + domain.len());
+        address.push_str(local);
+        address.push('@');
+        address.push_str(&domain);
+        let mut key = String::with_capacity(local.len() + 1 + ascii_domain.len());
+        if local.bytes().any(|b| b.is_ascii_uppercase()) || !local.is_ascii() {
+            key.push_str(&local.to_lowercase());
+        } else {
+            key.push_str(local);
+        }
+        key.push('@');
+        key.push_str(&ascii_domain);
         Ok(Self {
             address,
             at,
-            ascii_domain,
+            key,
         })
     }
 
@@ -95,8 +106,8 @@ impl EmailAddress {
     /// lowercased throughout, the domain in ASCII form (so `bücher.de` and
     /// `xn--bcher-kva.de` are one domain). Mailbox providers treat local parts
     /// case-insensitively in practice, and so do listmonk and Intercom.
-    pub fn key(&self) -> String {
-        format!("{}@{}", self.local_part().to_lowercase(), self.ascii_domain)
+    pub fn key(&self) -> &str {
+        &self.key
     }
 
     /// Whether the local part is a quoted string (legal, but a sign of a

@@ -22,33 +22,38 @@ pub struct IdError {
 /// mode does): a later id in the same millisecond is the earlier one plus one.
 static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
 
-fn new_body(now: Timestamp) -> String {
+/// Writes a new id body after `prefix`. The operating system's random
+/// generator is asked only when the millisecond changes: within one, the
+/// next id is the last plus one (an import makes thousands a millisecond).
+fn new_id(prefix: &str, now: Timestamp) -> String {
     let ms = u128::from(u64::try_from(now.millis()).unwrap_or(0) & 0xFFFF_FFFF_FFFF);
-    let random = u128::from_be_bytes({
-        let mut b = [0u8; 16];
-        b[6..].copy_from_slice(&random_bytes::<10>());
-        b
-    });
-    let fresh = (ms << 80) | random;
+    let fresh = || {
+        let random = u128::from_be_bytes({
+            let mut b = [0u8; 16];
+            b[6..].copy_from_slice(&random_bytes::<10>());
+            b
+        });
+        (ms << 80) | random
+    };
     let value = match LAST.lock() {
         Ok(mut last) => {
             let v = if (*last >> 80) >= ms {
                 last.wrapping_add(1)
             } else {
-                fresh
+                fresh()
             };
             *last = v;
             v
         }
-        Err(_) => fresh,
+        Err(_) => fresh(),
     };
-    (0..BODY_LEN)
-        .rev()
-        .map(|i| {
-            let idx = ((value >> (i * 5)) & 0x1F) as usize;
-            char::from(CROCKFORD[idx])
-        })
-        .collect()
+    let mut id = String::with_capacity(prefix.len() + BODY_LEN);
+    id.push_str(prefix);
+    id.extend((0..BODY_LEN).rev().map(|i| {
+        let idx = ((value >> (i * 5)) & 0x1F) as usize;
+        char::from(CROCKFORD[idx])
+    }));
+    id
 }
 
 fn body_is_valid(body: &str) -> bool {
@@ -65,7 +70,7 @@ macro_rules! define_id {
             pub const PREFIX: &'static str = $prefix;
 
             pub fn generate(now: Timestamp) -> Self {
-                Self(format!("{}{}", $prefix, new_body(now)))
+                Self(new_id($prefix, now))
             }
 
             pub fn parse(text: &str) -> Result<Self, IdError> {

@@ -222,7 +222,7 @@ impl AppState {
     }
 
     pub fn address_hash(&self, email: &EmailAddress) -> String {
-        self.inner.secret.address_hash(&email.key())
+        self.inner.secret.address_hash(email.key())
     }
 
     pub fn links(&self) -> &LinkSigner {

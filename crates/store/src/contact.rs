@@ -16,7 +16,9 @@ use sendwell_core::{
     AttributeName, AttributeType, ContactId, EmailAddress, Timestamp, WorkspaceId,
 };
 use serde_json::{Map, Value};
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow, AnyTypeInfoKind};
+use sqlx_core::any::AnyValueKind;
+use std::borrow::Cow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, HashMap};
 
@@ -144,7 +146,7 @@ pub struct ContactExport {
 
 /// A contact row while a batch is being worked out.
 #[derive(Clone, Debug)]
-struct Row_ {
+pub(crate) struct Row_ {
     id: ContactId,
     email: Option<String>,
     email_key: Option<String>,
@@ -163,7 +165,90 @@ struct Row_ {
     dirty: bool,
 }
 
+/// A contact write worked out by `plan_upsert`, not yet in the database.
+pub(crate) struct PlannedWrite {
+    /// Stored contacts whose address moves: their old address is released first.
+    moved: Vec<String>,
+    /// One upsert statement per chunk of rows: how many rows, and their values.
+    chunks: Vec<(usize, AnyArguments<'static>)>,
+}
+
+/// The values of a chunk of rows, moved in rather than bound by reference.
+///
+/// `bind(&str)` makes the SQLite driver copy every string on the database's
+/// path (`into_static`), and `bind(String)` copies it when binding. Values
+/// built here from owned strings are moved all the way to SQLite, and are
+/// built while the previous chunk is being written.
+struct ChunkValues(Vec<AnyValueKind<'static>>);
+
+impl ChunkValues {
+    fn with_rows(rows: usize) -> Self {
+        Self(Vec::with_capacity(rows * CONTACT_PARAMS))
+    }
+
+    fn text(&mut self, v: String) {
+        self.0.push(AnyValueKind::Text(Cow::Owned(v)));
+    }
+
+    fn opt_text(&mut self, v: Option<String>) {
+        match v {
+            Some(v) => self.text(v),
+            None => self.0.push(AnyValueKind::Null(AnyTypeInfoKind::Text)),
+        }
+    }
+
+    fn int(&mut self, v: Option<i64>) {
+        self.0.push(match v {
+            Some(v) => AnyValueKind::BigInt(v),
+            None => AnyValueKind::Null(AnyTypeInfoKind::BigInt),
+        });
+    }
+
+    /// One row, in the column order of `upsert_sql`.
+    fn row(&mut self, ws: &WorkspaceId, row: Row_) {
+        let attributes = serde_json::to_string(&row.attributes).unwrap_or_else(|_| "{}".to_owned());
+        self.text(row.id.as_str().to_owned());
+        self.text(ws.as_str().to_owned());
+        self.opt_text(row.email);
+        self.opt_text(row.email_key);
+        self.opt_text(row.email_hash);
+        self.opt_text(row.external_id);
+        self.opt_text(row.name);
+        self.text(attributes);
+        self.int(Some(row.created_at.millis()));
+        self.int(Some(row.updated_at.millis()));
+        self.int(row.last_seen_at.map(Timestamp::millis));
+        self.opt_text(row.address_verdict);
+        self.opt_text(row.address_check);
+        self.opt_text(row.import_id);
+    }
+
+    fn into_arguments(self) -> AnyArguments<'static> {
+        let mut args = AnyArguments::default();
+        args.values.0 = self.0;
+        args
+    }
+}
+
+pub(crate) struct PlannedUpsert {
+    pub(crate) write: PlannedWrite,
+    pub(crate) outcomes: Vec<UpsertOutcome>,
+    pub(crate) errors: Vec<BatchItemError>,
+}
+
+/// The statement for a full chunk, made once per backend.
+static FULL_UPSERT_SQL: [std::sync::OnceLock<String>; 2] =
+    [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+
 impl Store {
+    fn full_upsert_sql(&self) -> &'static str {
+        let slot = match self.backend {
+            Backend::Sqlite => &FULL_UPSERT_SQL[0],
+            Backend::Postgres => &FULL_UPSERT_SQL[1],
+        };
+        slot.get_or_init(|| self.upsert_sql(WRITE_CHUNK))
+    }
+
     fn attributes_column(&self) -> &'static str {
         match self.backend {
             // Stored as SQLite's binary JSON, so audience filters read
@@ -347,14 +432,6 @@ pub(crate) async fn save_new_types(
     Ok(Ok(()))
 }
 
-/// Whether one item's error fails the whole write (the API) or only that
-/// item (an import, which reports bad rows and goes on).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum OnItemError {
-    FailAll,
-    SkipItem,
-}
-
 impl Store {
     /// Creates or updates contacts, matched by `external_id` first, then by
     /// email. All or nothing: on any item error nothing is written and every
@@ -367,33 +444,32 @@ impl Store {
         let mut tx = self.write.begin().await?;
         let before = load_schema(&mut tx, ws).await?;
         let mut schema = before.clone();
-        let (outcomes, errors) = self
-            .upsert_in_tx(&mut tx, ws, &mut schema, items, None, OnItemError::FailAll)
-            .await?;
-        if !errors.is_empty() {
-            return Ok(Err(errors));
+        let stored = self.prefetch(&mut tx, ws, items).await?;
+        let planned = self.plan_upsert(ws, &mut schema, items, stored, None);
+        if !planned.errors.is_empty() {
+            return Ok(Err(planned.errors));
         }
         if let Err(errors) =
             save_new_types(&mut tx, ws, &before, &schema, items, self.now()).await?
         {
             return Ok(Err(errors));
         }
+        self.apply_upsert(&mut tx, ws, planned.write).await?;
         tx.commit().await?;
-        Ok(Ok(outcomes))
+        Ok(Ok(planned.outcomes))
     }
 
-    /// The shared body of every contact write. Resolves types (fixing new
-    /// ones in `schema`, which the caller saves), matches items to existing
-    /// contacts, and writes. With `FailAll`, writes nothing when any item fails.
-    pub(crate) async fn upsert_in_tx(
+    /// Works out a contact write without touching the database: types
+    /// (fixing new ones in `schema`), which of `stored` (the contacts any
+    /// item could match, from `prefetch`) each item is, and the rows to write.
+    pub(crate) fn plan_upsert(
         &self,
-        tx: &mut Transaction<'_, Any>,
         ws: &WorkspaceId,
         schema: &mut AttributeSchema,
         items: &[ContactInput],
+        mut rows: Vec<Row_>,
         tag: Option<&CreateTag>,
-        on_error: OnItemError,
-    ) -> Result<(Vec<UpsertOutcome>, Vec<BatchItemError>)> {
+    ) -> PlannedUpsert {
         let now = self.now();
         // 1. Types: every item against the schema, fixing types on first use.
         let mut errors = Vec::new();
@@ -410,14 +486,10 @@ impl Store {
                 }
             }
         }
-        if !errors.is_empty() && on_error == OnItemError::FailAll {
-            return Ok((Vec::new(), errors));
-        }
 
         // 2. Identity: which existing contact each item is.
-        let mut rows = self.prefetch(tx, ws, items).await?;
-        let mut by_email: HashMap<String, usize> = HashMap::new();
-        let mut by_ext: HashMap<String, usize> = HashMap::new();
+        let mut by_email: HashMap<String, usize> = HashMap::with_capacity(items.len());
+        let mut by_ext: HashMap<String, usize> = HashMap::with_capacity(items.len());
         for (i, r) in rows.iter().enumerate() {
             if let Some(k) = &r.email_key {
                 by_email.insert(k.clone(), i);
@@ -428,6 +500,7 @@ impl Store {
         }
         let stored = rows.len();
         let original_keys: Vec<Option<String>> = rows.iter().map(|r| r.email_key.clone()).collect();
+        rows.reserve(items.len());
         let mut outcomes = Vec::with_capacity(items.len());
         for (index, (item, item_changes)) in items.iter().zip(&changes).enumerate() {
             let Some(item_changes) = item_changes else {
@@ -438,7 +511,7 @@ impl Store {
                 .external_id
                 .as_ref()
                 .and_then(|x| by_ext.get(x).copied());
-            let found_email = email_key.as_ref().and_then(|k| by_email.get(k).copied());
+            let found_email = email_key.and_then(|k| by_email.get(k).copied());
             let conflict = |msg: String| BatchItemError {
                 index,
                 problem: BatchItemProblem::Conflict(msg),
@@ -505,8 +578,8 @@ impl Store {
                 }
             };
             let row = &mut rows[i];
-            if let (Some(email), Some(key)) = (&item.email, &email_key) {
-                if row.email_key.as_deref() != Some(key.as_str()) {
+            if let (Some(email), Some(key)) = (&item.email, email_key) {
+                if row.email_key.as_deref() != Some(key) {
                     if let Some(old) = row.email_key.take() {
                         by_email.remove(&old);
                         // An import that gives a stored contact a new address
@@ -515,10 +588,10 @@ impl Store {
                             row.import_id = Some(tag.import_id.clone());
                         }
                     }
-                    by_email.insert(key.clone(), i);
+                    by_email.insert(key.to_owned(), i);
+                    row.email_key = Some(key.to_owned());
                 }
                 row.email = Some(email.as_str().to_owned());
-                row.email_key = Some(key.clone());
                 row.email_hash.clone_from(&item.email_hash);
             }
             if let Some(stamp) = &item.address {
@@ -547,19 +620,46 @@ impl Store {
                 status,
             });
         }
-        if !errors.is_empty() && on_error == OnItemError::FailAll {
-            return Ok((Vec::new(), errors));
-        }
 
-        // 3. Write. Addresses that move between stored contacts are released
-        // first, so the unique index never sees one address on two rows.
+        // Addresses that move between stored contacts are released first,
+        // so the unique index never sees one address on two rows.
         let moved: Vec<String> = rows[..stored]
             .iter()
             .zip(&original_keys)
             .filter(|(r, original)| r.dirty && original.is_some() && r.email_key != **original)
             .map(|(r, _)| r.id.as_str().to_owned())
             .collect();
-        for chunk in moved.chunks(1000) {
+        let dirty = rows.iter().filter(|r| r.dirty).count();
+        let mut chunks = Vec::with_capacity(dirty.div_ceil(WRITE_CHUNK));
+        let mut values = ChunkValues::with_rows(dirty.min(WRITE_CHUNK));
+        let mut in_chunk = 0;
+        for row in rows.into_iter().filter(|r| r.dirty) {
+            values.row(ws, row);
+            in_chunk += 1;
+            if in_chunk == WRITE_CHUNK {
+                let next = ChunkValues::with_rows((dirty - chunks.len() * WRITE_CHUNK - in_chunk).min(WRITE_CHUNK));
+                chunks.push((in_chunk, std::mem::replace(&mut values, next).into_arguments()));
+                in_chunk = 0;
+            }
+        }
+        if in_chunk > 0 {
+            chunks.push((in_chunk, values.into_arguments()));
+        }
+        PlannedUpsert {
+            write: PlannedWrite { moved, chunks },
+            outcomes,
+            errors,
+        }
+    }
+
+    /// Writes what `plan_upsert` worked out.
+    pub(crate) async fn apply_upsert(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        ws: &WorkspaceId,
+        write: PlannedWrite,
+    ) -> Result<()> {
+        for chunk in write.moved.chunks(1000) {
             let sql = format!(
                 "UPDATE contacts SET email_key = NULL WHERE workspace_id = {} AND id IN ({})",
                 self.param(1),
@@ -572,32 +672,15 @@ impl Store {
             q.execute(&mut **tx).await?;
         }
         // One multi-row statement per chunk: a round trip per statement, not per contact.
-        let dirty: Vec<&Row_> = rows.iter().filter(|r| r.dirty).collect();
-        for chunk in dirty.chunks(WRITE_CHUNK) {
-            let sql = self.upsert_sql(chunk.len());
-            let mut q = sqlx::query(&sql);
-            // Values are bound by reference: the rows outlive the statement,
-            // and a million-row import should not copy every string again.
-            for row in chunk {
-                q = q
-                    .bind(row.id.as_str())
-                    .bind(ws.as_str())
-                    .bind(row.email.as_deref())
-                    .bind(row.email_key.as_deref())
-                    .bind(row.email_hash.as_deref())
-                    .bind(row.external_id.as_deref())
-                    .bind(row.name.as_deref())
-                    .bind(
-                        serde_json::to_string(&row.attributes).unwrap_or_else(|_| "{}".to_owned()),
-                    )
-                    .bind(row.created_at.millis())
-                    .bind(row.updated_at.millis())
-                    .bind(row.last_seen_at.map(Timestamp::millis))
-                    .bind(row.address_verdict.as_deref())
-                    .bind(row.address_check.as_deref())
-                    .bind(row.import_id.as_deref());
-            }
-            match q.execute(&mut **tx).await {
+        for (rows, values) in write.chunks {
+            let owned;
+            let sql = if rows == WRITE_CHUNK {
+                self.full_upsert_sql()
+            } else {
+                owned = self.upsert_sql(rows);
+                owned.as_str()
+            };
+            match sqlx::query_with(sql, values).execute(&mut **tx).await {
                 Ok(_) => {}
                 Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict(
                     "another request created a contact with the same email or external_id at the \
@@ -607,11 +690,11 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok((outcomes, errors))
+        Ok(())
     }
 
     /// Existing contacts that any item could match, by email key or external id.
-    async fn prefetch(
+    pub(crate) async fn prefetch(
         &self,
         tx: &mut Transaction<'_, Any>,
         ws: &WorkspaceId,
@@ -620,7 +703,7 @@ impl Store {
         let mut keys: Vec<String> = items
             .iter()
             .filter(|i| !i.known_new)
-            .filter_map(|i| i.email.as_ref().map(EmailAddress::key))
+            .filter_map(|i| i.email.as_ref().map(|e| e.key().to_owned()))
             .collect();
         let mut exts: Vec<String> = items
             .iter()

@@ -5,7 +5,7 @@
 
 use crate::consent::append_bulk_in_tx;
 use crate::contact::{
-    load_schema, save_new_types, BatchItemError, ContactInput, CreateTag, OnItemError,
+    load_schema, save_new_types, BatchItemError, ContactInput, CreateTag, PlannedWrite,
     UpsertOutcome,
 };
 use crate::{get_opt_str, get_opt_ts, get_str, get_ts, Result, Store};
@@ -87,16 +87,79 @@ fn record_from(row: &AnyRow) -> Result<ImportRecord> {
     })
 }
 
-/// An import in progress: everything it writes is in `tx` until `finish`.
+/// An import in progress: everything it writes is in its transaction until
+/// `finish`.
+///
+/// Writes are pipelined: `write` works a batch out and queues it for a
+/// writer task that owns the transaction meanwhile, so the next batch is
+/// worked out while the database writes this one. Whatever needs the
+/// transaction itself (looking up stored contacts, finishing) waits for the
+/// writer to drain and takes the transaction back.
 pub struct ImportSession {
     store: Store,
-    tx: Transaction<'static, Any>,
+    /// `None` while the writer task holds the transaction.
+    tx: Option<Transaction<'static, Any>>,
+    writer: Option<Writer>,
     ws: WorkspaceId,
     pub id: String,
     before: AttributeSchema,
     schema: AttributeSchema,
     /// Contacts the workspace had before the import.
     pub existing_contacts: u64,
+    /// Consent events recorded by writers that have drained.
+    consent_recorded: u64,
+}
+
+/// Work queued for the writer task, done in order.
+enum Queued {
+    Contacts(PlannedWrite),
+    Consent(Vec<NewConsentEvent>, Timestamp),
+}
+
+struct Writer {
+    queue: tokio::sync::mpsc::Sender<Queued>,
+    done: tokio::task::JoinHandle<Drained>,
+}
+
+/// What a writer hands back when its queue closes or a write fails.
+struct Drained {
+    tx: Transaction<'static, Any>,
+    result: Result<()>,
+    consent_recorded: u64,
+}
+
+/// Batches worked out ahead of the database: two, so one is always waiting.
+const QUEUED_BATCHES: usize = 2;
+
+async fn run_writer(
+    store: Store,
+    ws: WorkspaceId,
+    mut tx: Transaction<'static, Any>,
+    mut queue: tokio::sync::mpsc::Receiver<Queued>,
+) -> Drained {
+    let mut consent_recorded = 0;
+    while let Some(work) = queue.recv().await {
+        let result = match work {
+            Queued::Contacts(write) => store.apply_upsert(&mut tx, &ws, write).await,
+            Queued::Consent(events, now) => append_bulk_in_tx(&store, &mut tx, &ws, events, now)
+                .await
+                .map(|n| consent_recorded += n),
+        };
+        if result.is_err() {
+            // Dropping the queue makes the session's next send fail, and
+            // the session then collects this error.
+            return Drained {
+                tx,
+                result,
+                consent_recorded,
+            };
+        }
+    }
+    Drained {
+        tx,
+        result: Ok(()),
+        consent_recorded,
+    }
 }
 
 /// How an import ends.
@@ -138,12 +201,14 @@ impl Store {
         let before = load_schema(&mut tx, ws).await?;
         Ok(ImportSession {
             store: self.clone(),
-            tx,
+            tx: Some(tx),
+            writer: None,
             ws: ws.clone(),
             id,
             schema: before.clone(),
             before,
             existing_contacts: u64::try_from(existing).unwrap_or(0),
+            consent_recorded: 0,
         })
     }
 
@@ -276,7 +341,55 @@ impl Store {
 }
 
 impl ImportSession {
-    /// Writes one batch; rows with errors are skipped and returned.
+    /// The transaction, once the writer task (if any) has written all it
+    /// was given; its first error, if it had one.
+    async fn drained(&mut self) -> Result<&mut Transaction<'static, Any>> {
+        if let Some(Writer { queue, done }) = self.writer.take() {
+            drop(queue);
+            let drained = done.await.map_err(|e| {
+                crate::StoreError::Integrity(format!("the import's writer stopped: {e}"))
+            })?;
+            self.consent_recorded += drained.consent_recorded;
+            self.tx = Some(drained.tx);
+            drained.result?;
+        }
+        self.tx.as_mut().ok_or_else(|| {
+            crate::StoreError::Integrity("the import's transaction was lost".to_owned())
+        })
+    }
+
+    /// Hands work to the writer task, starting it if needed.
+    async fn queue(&mut self, work: Queued) -> Result<()> {
+        if self.writer.is_none() {
+            let tx = self.tx.take().ok_or_else(|| {
+                crate::StoreError::Integrity("the import's transaction was lost".to_owned())
+            })?;
+            let (queue, receiver) = tokio::sync::mpsc::channel(QUEUED_BATCHES);
+            let done = tokio::spawn(run_writer(
+                self.store.clone(),
+                self.ws.clone(),
+                tx,
+                receiver,
+            ));
+            self.writer = Some(Writer { queue, done });
+        }
+        let sent = match &self.writer {
+            Some(writer) => writer.queue.send(work).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            // The writer stopped on an error: collect it.
+            self.drained().await?;
+            return Err(crate::StoreError::Integrity(
+                "the import's writer stopped without saying why".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Works one batch out and queues it to be written; rows with errors are
+    /// skipped and returned. The outcomes are final unless the import fails
+    /// as a whole (a write error fails the next call, or `finish`).
     pub async fn write(
         &mut self,
         items: &[ContactInput],
@@ -284,17 +397,21 @@ impl ImportSession {
         let tag = CreateTag {
             import_id: self.id.clone(),
         };
-        let store = self.store.clone();
-        store
-            .upsert_in_tx(
-                &mut self.tx,
-                &self.ws,
-                &mut self.schema,
-                items,
-                Some(&tag),
-                OnItemError::SkipItem,
-            )
-            .await
+        // Items that may match a stored contact are looked up in the
+        // transaction, after every earlier batch is written.
+        let stored = if items.iter().all(|i| i.known_new) {
+            Vec::new()
+        } else {
+            let store = self.store.clone();
+            let ws = self.ws.clone();
+            let tx = self.drained().await?;
+            store.prefetch(tx, &ws, items).await?
+        };
+        let planned = self
+            .store
+            .plan_upsert(&self.ws, &mut self.schema, items, stored, Some(&tag));
+        self.queue(Queued::Contacts(planned.write)).await?;
+        Ok((planned.outcomes, planned.errors))
     }
 
     /// Which of these address hashes this workspace, and other workspaces, suppress.
@@ -313,7 +430,9 @@ impl ImportSession {
             for h in chunk {
                 q = q.bind(h.clone());
             }
-            for row in q.fetch_all(&mut *self.tx).await? {
+            // The suppression lists are not written by an import: they are
+            // read beside it, so the writer need not stop for them.
+            for row in q.fetch_all(&self.store.read).await? {
                 let hash = get_str(&row, "email_hash")?;
                 if get_str(&row, "workspace_id")? == self.ws.as_str() {
                     here.insert(hash);
@@ -327,12 +446,17 @@ impl ImportSession {
         Ok((here, elsewhere))
     }
 
-    /// Records declared consent; contacts who opted out keep their choice.
-    /// Returns how many events were recorded.
-    pub async fn record_consent(&mut self, events: Vec<NewConsentEvent>) -> Result<u64> {
+    /// Queues declared consent for contacts of batches already queued;
+    /// contacts who opted out keep their choice.
+    pub async fn record_consent(&mut self, events: Vec<NewConsentEvent>) -> Result<()> {
         let now = self.store.now();
-        let store = self.store.clone();
-        append_bulk_in_tx(&store, &mut self.tx, &self.ws, events, now).await
+        self.queue(Queued::Consent(events, now)).await
+    }
+
+    /// How many consent events were recorded, once everything queued is written.
+    pub async fn consent_recorded(&mut self) -> Result<u64> {
+        self.drained().await?;
+        Ok(self.consent_recorded)
     }
 
     /// Saves the verdict; the created contacts are mailable unless it is `quarantined`.
@@ -341,8 +465,14 @@ impl ImportSession {
         verdict: ImportVerdict,
     ) -> Result<std::result::Result<ImportRecord, Vec<BatchItemError>>> {
         let now = self.store.now();
+        self.drained().await?;
+        let Some(mut tx) = self.tx.take() else {
+            return Err(crate::StoreError::Integrity(
+                "the import's transaction was lost".to_owned(),
+            ));
+        };
         if let Err(errors) =
-            save_new_types(&mut self.tx, &self.ws, &self.before, &self.schema, &[], now).await?
+            save_new_types(&mut tx, &self.ws, &self.before, &self.schema, &[], now).await?
         {
             return Ok(Err(errors));
         }
@@ -357,10 +487,10 @@ impl ImportSession {
         .bind(verdict.rejects_csv)
         .bind(now.millis())
         .bind(self.id.clone())
-        .execute(&mut *self.tx)
+        .execute(&mut *tx)
         .await?;
         let id = self.id.clone();
-        self.tx.commit().await?;
+        tx.commit().await?;
         let record =
             self.store.import_record(None, &id).await?.ok_or_else(|| {
                 crate::StoreError::Integrity("finished import not found".to_owned())

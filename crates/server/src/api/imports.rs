@@ -427,6 +427,17 @@ struct Batch {
     rejected: Vec<(u64, String, String)>,
 }
 
+impl Batch {
+    /// Room for a whole batch of rows: growing the vector row by row moved
+    /// every row several times and kept the allocator busy.
+    fn with_capacity() -> Self {
+        Self {
+            ready: Vec::with_capacity(BATCH),
+            rejected: Vec::new(),
+        }
+    }
+}
+
 /// A row that passed the offline checks, ready to be written.
 struct Ready {
     line: u64,
@@ -503,7 +514,7 @@ impl Tally {
             .as_ref()
             .map(EmailAddress::key)
             .unwrap_or_default();
-        let repeated_email = !self.seen.insert(key_hash(&key));
+        let repeated_email = !self.seen.insert(key_hash(key));
         if repeated_email {
             counts.duplicates += 1;
         }
@@ -735,7 +746,7 @@ fn read_csv(
             return;
         }
     };
-    let mut batch = Batch::default();
+    let mut batch = Batch::with_capacity();
     let mut record = csv::ByteRecord::new();
     let mut domains = sendwell_screen::address::DomainCache::default();
     let mut rows = 0u64;
@@ -776,7 +787,10 @@ fn read_csv(
         }
         if batch.ready.len() + batch.rejected.len() >= BATCH
             && out
-                .blocking_send(Parsed::Batch(std::mem::take(&mut batch)))
+                .blocking_send(Parsed::Batch(std::mem::replace(
+                    &mut batch,
+                    Batch::with_capacity(),
+                )))
                 .is_err()
         {
             return;
@@ -933,7 +947,6 @@ pub async fn create(
     // Verdict counts of rows the reader counted and DNS then found invalid.
     let mut found_invalid = ImportCounts::default();
     let mut rejects = String::from("line,email,reason\n");
-    let mut consent_recorded = 0u64;
     let mut timing = [std::time::Duration::ZERO; 4];
     let mut mark = std::time::Instant::now();
     let mut reject = |line: u64, email: &str, reason: &str, counts: &mut ImportCounts| {
@@ -1032,12 +1045,13 @@ pub async fn create(
                     },
                 })
                 .collect();
-            consent_recorded += session.record_consent(events).await?;
+            session.record_consent(events).await?;
         }
     }
     reader_task
         .await
         .map_err(|e| ApiError::internal(&format!("the CSV reader stopped: {e}")))?;
+    let consent_recorded = session.consent_recorded().await?;
     let tally =
         tally.ok_or_else(|| ApiError::internal(&"the CSV reader ended without its tallies"))?;
     let Tally {

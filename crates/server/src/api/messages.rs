@@ -1132,7 +1132,7 @@ pub async fn transactional(
         let email = parse_address(req.to.email.as_deref().unwrap_or(""), "/to/email")?;
         state
             .store
-            .find_contact_id(&ws, None, Some(&email.key()))
+            .find_contact_id(&ws, None, Some(email.key()))
             .await?
     };
     let Some(contact_id) = contact_id else {
