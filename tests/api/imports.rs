@@ -16,6 +16,8 @@ on_both!(
     a_multipart_upload_is_accepted,
     an_import_that_moves_an_address_quarantines_it_too,
     semicolon_and_tab_separated_files_are_read,
+    a_large_import_is_written_batch_after_batch,
+    an_import_that_breaks_off_midway_leaves_nothing_behind,
 );
 
 const PRODUCT: &str = "source=product_users&description=Export%20of%20our%20app%27s%20users";
@@ -532,4 +534,83 @@ async fn semicolon_and_tab_separated_files_are_read(app: TestApp) {
         contact_by_email(&app, &ws.key, "tab@gmail.com").await["name"],
         "Tab, Separated"
     );
+}
+
+/// More rows than one batch: the import works the next batch out while the
+/// database writes the last. A row repeated after several batches must find
+/// the contact an earlier batch wrote, and the consent declared for every
+/// batch must land after its contacts.
+async fn a_large_import_is_written_batch_after_batch(app: TestApp) {
+    let ws = app.workspace("Acme").await;
+    let mut csv = String::from("email,name,user_id,seats\n");
+    for i in 0..5_000 {
+        csv.push_str(&format!("user{i}@gmail.com,User {i},u{i},{}\n", i % 9));
+    }
+    // The same person again, three batches later, under a new name.
+    csv.push_str("USER10@gmail.com,Renamed Ten,u10,3\n");
+    let query = format!("{PRODUCT}&consent=opt_in&consent_statement=Ticked%20the%20box");
+    let report = app.import(&ws.key, &query, &csv).await.expect(201);
+    assert_eq!(report["status"], "accepted", "{report}");
+    assert_eq!(report["counts"]["rows"], 5_001, "{report}");
+    assert_eq!(report["counts"]["created"], 5_000, "{report}");
+    assert_eq!(report["counts"]["updated"], 1, "{report}");
+    assert_eq!(report["counts"]["duplicates"], 1, "{report}");
+    assert_eq!(report["counts"]["consent_recorded"], 5_001, "{report}");
+    let ten = contact_by_email(&app, &ws.key, "user10@gmail.com").await;
+    assert_eq!(ten["name"], "Renamed Ten");
+    assert_eq!(ten["attributes"]["seats"], 3);
+    assert_eq!(ten["consent"]["marketing"]["status"], "opted_in");
+    for i in [0, 1_999, 2_000, 4_001, 4_999] {
+        let c = contact_by_email(&app, &ws.key, &format!("user{i}@gmail.com")).await;
+        assert_eq!(c["name"], format!("User {i}"), "row {i}");
+        assert_eq!(c["mailable"], true, "row {i}");
+    }
+    let verify = app.get("/v1/consent/verify", &ws.key).await.expect(200);
+    assert_eq!(verify["valid"], true, "{verify}");
+    assert_eq!(verify["events"], 5_001, "{verify}");
+}
+
+/// A body that breaks off after several batches were handed to the database:
+/// the import fails and everything it wrote is rolled back, its own record
+/// included; the next import goes through.
+async fn an_import_that_breaks_off_midway_leaves_nothing_behind(app: TestApp) {
+    let ws = app.workspace("Acme").await;
+    let mut body = String::from(
+        "--cut\r\nContent-Disposition: form-data; name=\"file\"; filename=\"users.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\nemail,name\n",
+    );
+    for i in 0..7_000 {
+        body.push_str(&format!("user{i}@gmail.com,User {i}\n"));
+    }
+    // No closing boundary: the multipart body ends in the middle of the file.
+    let resp = app
+        .client
+        .post(app.url(&format!("/v1/imports?{PRODUCT}")))
+        .bearer_auth(&ws.key)
+        .header("content-type", "multipart/form-data; boundary=cut")
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    let status = resp.status().as_u16();
+    let problem: Value = resp.json().await.expect("json");
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("could not be read")),
+        "{problem}"
+    );
+    let none = app
+        .get("/v1/contacts?email=user1@gmail.com", &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(none["items"], json!([]), "{none}");
+    let imports = app.get("/v1/imports", &ws.key).await.expect(200);
+    assert_eq!(imports["items"], json!([]), "{imports}");
+    let report = app
+        .import(&ws.key, PRODUCT, "email,name\nuser1@gmail.com,User One\n")
+        .await
+        .expect(201);
+    assert_eq!(report["counts"]["created"], 1, "{report}");
 }

@@ -83,11 +83,7 @@ impl EmailAddress {
         }
         key.push('@');
         key.push_str(&ascii_domain);
-        Ok(Self {
-            address,
-            at,
-            key,
-        })
+        Ok(Self { address, at, key })
     }
 
     pub fn as_str(&self) -> &str {

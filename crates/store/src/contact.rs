@@ -17,9 +17,9 @@ use sendwell_core::{
 };
 use serde_json::{Map, Value};
 use sqlx::any::{AnyArguments, AnyRow, AnyTypeInfoKind};
+use sqlx::{Any, Row, Transaction};
 use sqlx_core::any::AnyValueKind;
 use std::borrow::Cow;
-use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, HashMap};
 
 /// Bound values per contact row in a multi-row write.
@@ -637,8 +637,13 @@ impl Store {
             values.row(ws, row);
             in_chunk += 1;
             if in_chunk == WRITE_CHUNK {
-                let next = ChunkValues::with_rows((dirty - chunks.len() * WRITE_CHUNK - in_chunk).min(WRITE_CHUNK));
-                chunks.push((in_chunk, std::mem::replace(&mut values, next).into_arguments()));
+                let next = ChunkValues::with_rows(
+                    (dirty - chunks.len() * WRITE_CHUNK - in_chunk).min(WRITE_CHUNK),
+                );
+                chunks.push((
+                    in_chunk,
+                    std::mem::replace(&mut values, next).into_arguments(),
+                ));
                 in_chunk = 0;
             }
         }
