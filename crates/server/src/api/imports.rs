@@ -442,7 +442,10 @@ impl Batch {
 struct Ready {
     line: u64,
     email: String,
-    check: AddressCheck,
+    /// The offline checks, kept only when DNS is to be asked as well:
+    /// otherwise the reader drops them itself, which is cheaper than the
+    /// writer freeing memory another thread allocated.
+    check: Option<AddressCheck>,
     input: ContactInput,
 }
 
@@ -539,7 +542,7 @@ impl Tally {
         Ok(Ready {
             line: row.line,
             email: row.email,
-            check,
+            check: Some(check),
             input,
         })
     }
@@ -690,6 +693,8 @@ struct ReaderContext {
     known: HashMap<String, AttributeType>,
     traps: sendwell_store::TrapList,
     workspace_was_empty: bool,
+    /// Whether the writer asks DNS about each row's domain.
+    dns: bool,
 }
 
 /// The separator of the header line: a comma, or the semicolon or tab that
@@ -714,6 +719,7 @@ fn read_csv(
         known,
         traps,
         workspace_was_empty,
+        dns,
     } = context;
     let mut tally = Tally::default();
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
@@ -782,7 +788,12 @@ fn read_csv(
             &mut domains,
         );
         match tally.take(row, &state, &traps, &mut domains, workspace_was_empty) {
-            Ok(ready) => batch.ready.push(ready),
+            Ok(mut ready) => {
+                if !dns {
+                    ready.check = None;
+                }
+                batch.ready.push(ready);
+            }
             Err(rejected) => batch.rejected.push(rejected),
         }
         if batch.ready.len() + batch.rejected.len() >= BATCH
@@ -938,6 +949,7 @@ pub async fn create(
         known,
         traps,
         workspace_was_empty: session.existing_contacts == 0,
+        dns: decl.dns,
     };
     let reader_task = tokio::task::spawn_blocking(move || read_csv(reader, context, tx));
 
@@ -977,20 +989,19 @@ pub async fn create(
         let mut items = Vec::with_capacity(batch.ready.len());
         let mut lines = Vec::with_capacity(batch.ready.len());
         for mut row in batch.ready {
-            if decl.dns {
-                if let Some(domain) = row.check.domain.clone() {
-                    let before = row.check.clone();
-                    row.check = row
-                        .check
-                        .with_dns(&state.resolver().resolve(&domain).await.answer);
-                    if row.check.verdict == Verdict::Invalid {
-                        reject(row.line, &row.email, &check_reason(&row.check), &mut counts);
+            if let Some(before) = row.check.take() {
+                if let Some(domain) = before.domain.as_deref() {
+                    let check = before
+                        .clone()
+                        .with_dns(&state.resolver().resolve(domain).await.answer);
+                    if check.verdict == Verdict::Invalid {
+                        reject(row.line, &row.email, &check_reason(&check), &mut counts);
                         found_invalid.count_verdict(&before);
                         found_invalid.invalid += 1;
                         continue;
                     }
-                    if row.check.verdict != before.verdict {
-                        row.input.address = Some(stamp(&row.check));
+                    if check.verdict != before.verdict {
+                        row.input.address = Some(stamp(&check));
                     }
                 }
             }
