@@ -18,6 +18,7 @@ on_both!(
     semicolon_and_tab_separated_files_are_read,
     a_large_import_is_written_batch_after_batch,
     an_import_that_breaks_off_midway_leaves_nothing_behind,
+    two_imports_of_one_list_at_once_create_each_contact_once,
 );
 
 const PRODUCT: &str = "source=product_users&description=Export%20of%20our%20app%27s%20users";
@@ -613,4 +614,52 @@ async fn an_import_that_breaks_off_midway_leaves_nothing_behind(app: TestApp) {
         .await
         .expect(201);
     assert_eq!(report["counts"]["created"], 1, "{report}");
+}
+
+/// Two imports of the same list into an empty workspace at the same time.
+/// SQLite has one writer, so they run one after the other and the second
+/// updates. On PostgreSQL both write at once: the unique index stops the
+/// second when the first commits, its writer fails, and the import answers
+/// 409 and leaves nothing behind. Either way each contact exists once.
+async fn two_imports_of_one_list_at_once_create_each_contact_once(app: TestApp) {
+    let ws = app.workspace("Acme").await;
+    let mut csv = String::from("email,name\n");
+    for i in 0..5_000 {
+        csv.push_str(&format!("user{i}@gmail.com,User {i}\n"));
+    }
+    let (a, b) = tokio::join!(
+        app.import(&ws.key, PRODUCT, &csv),
+        app.import(&ws.key, PRODUCT, &csv)
+    );
+    let mut created = 0;
+    let mut succeeded = 0;
+    for resp in [a, b] {
+        match resp.status.as_u16() {
+            201 => {
+                succeeded += 1;
+                created += resp.body["counts"]["created"].as_u64().expect("created");
+            }
+            409 => assert!(
+                resp.body["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("send the request again")),
+                "{}",
+                resp.body
+            ),
+            other => panic!("unexpected status {other}: {}", resp.body),
+        }
+    }
+    assert!(succeeded >= 1, "neither import went through");
+    assert_eq!(created, 5_000, "each contact is created once");
+    let imports = app.get("/v1/imports", &ws.key).await.expect(200);
+    assert_eq!(
+        imports["items"].as_array().map(Vec::len),
+        Some(succeeded),
+        "a failed import leaves no record: {imports}"
+    );
+    let one = app
+        .get("/v1/contacts?email=user4999@gmail.com", &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(one["items"].as_array().map(Vec::len), Some(1), "{one}");
 }
