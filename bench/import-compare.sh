@@ -7,16 +7,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REV="${1:?give the commit to compare against}"
 ROUNDS="${2:-2}"
-export SENDWELL_LOG=warn
+export SENDWELL_LOG=error
 out=$(mktemp -d)
 trap 'git worktree remove --force "$out/tree" >/dev/null 2>&1 || true; rm -rf "$out"' EXIT
 cargo build --release -q -p sendwell
 cp target/release/sendwell "$out/now"
 git worktree add -q "$out/tree" "$REV"
-# The same target directory: only the workspace's own crates are rebuilt.
-(cd "$out/tree" && CARGO_TARGET_DIR="$OLDPWD/target" cargo build --release -q -p sendwell)
-cp target/release/sendwell "$out/then"
-cargo build --release -q -p sendwell
+# A target directory of its own: sharing target/ would let cargo, which
+# judges by file times, take the older commit's crates for this checkout's.
+# It is kept, so later comparisons rebuild only the workspace's crates.
+(cd "$out/tree" && CARGO_TARGET_DIR="$OLDPWD/target/compare" cargo build --release -q -p sendwell)
+cp target/compare/release/sendwell "$out/then"
 for _ in $(seq "$ROUNDS"); do
   for bin in then now; do
     if [ "$bin" = then ]; then printf '%s: ' "$REV"; else printf 'this checkout: '; fi
