@@ -629,26 +629,20 @@ impl Store {
             .filter(|(r, original)| r.dirty && original.is_some() && r.email_key != **original)
             .map(|(r, _)| r.id.as_str().to_owned())
             .collect();
-        let dirty = rows.iter().filter(|r| r.dirty).count();
-        let mut chunks = Vec::with_capacity(dirty.div_ceil(WRITE_CHUNK));
-        let mut values = ChunkValues::with_rows(dirty.min(WRITE_CHUNK));
-        let mut in_chunk = 0;
-        for row in rows.into_iter().filter(|r| r.dirty) {
-            values.row(ws, row);
-            in_chunk += 1;
-            if in_chunk == WRITE_CHUNK {
-                let next = ChunkValues::with_rows(
-                    (dirty - chunks.len() * WRITE_CHUNK - in_chunk).min(WRITE_CHUNK),
-                );
-                chunks.push((
-                    in_chunk,
-                    std::mem::replace(&mut values, next).into_arguments(),
-                ));
-                in_chunk = 0;
-            }
-        }
-        if in_chunk > 0 {
-            chunks.push((in_chunk, values.into_arguments()));
+        let mut dirty = rows
+            .into_iter()
+            .filter(|r| r.dirty)
+            .collect::<Vec<_>>()
+            .into_iter();
+        let mut chunks = Vec::with_capacity(dirty.len().div_ceil(WRITE_CHUNK));
+        while dirty.len() > 0 {
+            let mut values = ChunkValues::with_rows(dirty.len().min(WRITE_CHUNK));
+            let rows = dirty
+                .by_ref()
+                .take(WRITE_CHUNK)
+                .map(|row| values.row(ws, row))
+                .count();
+            chunks.push((rows, values.into_arguments()));
         }
         PlannedUpsert {
             write: PlannedWrite { moved, chunks },
