@@ -23,6 +23,7 @@
 //!   the circuit breaker
 //! - `webhooks`: outgoing Standard Webhooks
 //! - `cli`: the `sendwell` binary itself
+//! - `hardening`: attacks by co-tenants, recipients and anyone (issue #13)
 
 mod support;
 
@@ -34,6 +35,7 @@ mod contacts;
 mod delivery;
 mod enforcement;
 mod feedback;
+mod hardening;
 mod imports;
 mod isolation;
 mod keys;

@@ -87,26 +87,14 @@ async fn events_reach_a_webhook_signed_retried_and_logged(db: Option<String>) {
     .await
     .expect(201);
     let (id, _) = send_news(&app, &ws, "news").await;
-    // A concern reported by its Message-ID counts as a complaint.
-    let started = Instant::now();
-    loop {
-        let out = app
-            .get(&format!("/v1/outbox?message_id={id}"), &ws.key)
-            .await
-            .expect(200);
-        if out["items"].as_array().is_some_and(|i| !i.is_empty()) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the mail was captured"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // A concern reported by its (signed) Message-ID counts as a complaint.
+    let mails = crate::hardening::captured(&app, &ws.key, &id, 1).await;
+    let message_id = crate::hardening::header(&mails["reader@receiver-mail.net"], "Message-ID");
+    assert!(message_id.contains(&contact), "{message_id}");
     let r = app
         .client
         .post(app.url("/v1/reports"))
-        .json(&json!({"message_id": format!("<{id}.{contact}@sendwell.localhost>"), "reason": "spam"}))
+        .json(&json!({"message_id": message_id, "reason": "spam"}))
         .send()
         .await
         .expect("report");

@@ -66,6 +66,7 @@ pub fn render(mails: u64) -> anyhow::Result<ExitCode> {
         track_clicks: true,
         track_opens: true,
         date: now,
+        limits: sendwell_mail::RenderLimits::default(),
     };
     let people: Vec<(String, String, String, Map<String, Value>)> = (0..1000)
         .map(|i| {

@@ -18,27 +18,57 @@ pub struct IdError {
 }
 
 /// The last id body handed out, so that ids made in the same millisecond by
-/// this process still sort in the order they were made (as ULID's monotonic
-/// mode does): a later id in the same millisecond is the earlier one plus one.
+/// this process still sort in the order they were made: a later id in the
+/// same millisecond is the earlier one plus a random step of 1 to 2^40.
+/// Every id carries fresh random bits, so knowing one id does not tell
+/// another (a plain counter let a recipient name their neighbours).
 static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
 
-/// Writes a new id body after `prefix`. The operating system's random
-/// generator is asked only when the millisecond changes: within one, the
-/// next id is the last plus one (an import makes thousands a millisecond).
+/// Bits of randomness in the step between two ids of one millisecond.
+const STEP_BITS: u32 = 40;
+
+thread_local! {
+    /// Random bytes fetched from the operating system in blocks, so that an
+    /// import making thousands of ids a millisecond asks it once per 51 ids.
+    static POOL: std::cell::RefCell<([u8; 512], usize)> = const { std::cell::RefCell::new(([0; 512], 512)) };
+}
+
+/// `N` random bytes from this thread's pool.
+fn pooled<const N: usize>() -> [u8; N] {
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let (bytes, used) = &mut *pool;
+        if *used + N > bytes.len() {
+            *bytes = random_bytes::<512>();
+            *used = 0;
+        }
+        let mut out = [0u8; N];
+        out.copy_from_slice(&bytes[*used..*used + N]);
+        *used += N;
+        out
+    })
+}
+
+/// Writes a new id body after `prefix`.
 fn new_id(prefix: &str, now: Timestamp) -> String {
     let ms = u128::from(u64::try_from(now.millis()).unwrap_or(0) & 0xFFFF_FFFF_FFFF);
     let fresh = || {
         let random = u128::from_be_bytes({
             let mut b = [0u8; 16];
-            b[6..].copy_from_slice(&random_bytes::<10>());
+            b[6..].copy_from_slice(&pooled::<10>());
             b
         });
         (ms << 80) | random
     };
+    let step = || {
+        let mut b = [0u8; 8];
+        b[3..].copy_from_slice(&pooled::<5>());
+        1 + u128::from(u64::from_be_bytes(b) & ((1 << STEP_BITS) - 1))
+    };
     let value = match LAST.lock() {
         Ok(mut last) => {
             let v = if (*last >> 80) >= ms {
-                last.wrapping_add(1)
+                last.wrapping_add(step())
             } else {
                 fresh()
             };
@@ -160,6 +190,33 @@ mod tests {
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted);
+    }
+
+    /// Regression: ids made in one millisecond were the last plus one, so
+    /// a recipient could name the contacts created next to them.
+    #[test]
+    fn regression_ids_made_in_one_millisecond_are_not_a_counter() {
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let ids: Vec<ContactId> = (0..200).map(|_| ContactId::generate(now)).collect();
+        let value = |id: &ContactId| {
+            id.as_str()[3..].bytes().fold(0u128, |acc, b| {
+                let digit = CROCKFORD.iter().position(|c| *c == b).unwrap_or(0);
+                (acc << 5) | digit as u128
+            })
+        };
+        let steps: Vec<u128> = ids
+            .windows(2)
+            .map(|w| value(&w[1]) - value(&w[0]))
+            .collect();
+        assert!(steps.iter().all(|s| *s >= 1), "ids keep their order");
+        let small = steps.iter().filter(|s| **s < 1 << 20).count();
+        assert!(
+            small <= 2,
+            "{small} of 199 steps were guessable: {:?}",
+            &steps[..5]
+        );
+        let distinct: std::collections::HashSet<_> = steps.iter().collect();
+        assert!(distinct.len() > 190, "steps are random, not one constant");
     }
 
     #[test]

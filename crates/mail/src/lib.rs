@@ -5,6 +5,7 @@
 //! and MIME building ([`mime`]).
 
 pub mod bounce;
+pub mod budget;
 pub mod compliance;
 pub mod dkim;
 pub mod html_text;
@@ -14,9 +15,10 @@ pub mod render;
 pub mod template;
 pub mod verp;
 
+pub use budget::{Exceeded, RenderLimits};
 pub use link::{LinkClaims, LinkSigner, MailLinks, Purpose};
 pub use mime::Mailbox;
-pub use render::{render_mail, Envelope, Recipient, RenderError, RenderedMail};
+pub use render::{render_mail, trial_render, Envelope, Recipient, RenderError, RenderedMail};
 pub use template::{
     CompileInput, CompiledTemplate, Layout, TemplateError, TemplateSource, TemplateWarning,
 };

@@ -6,6 +6,7 @@
 //! (RFC 8058) and List-Id. Links are rewritten to signed click links and an
 //! open pixel is added unless the message turned tracking off.
 
+use crate::budget::{render_bounded, within, Exceeded, RenderLimits};
 use crate::compliance::{inject_html_footer, inject_text_footer};
 use crate::link::MailLinks;
 use crate::mime::{Mailbox, OutgoingMail};
@@ -42,6 +43,8 @@ pub struct Envelope<'a> {
     pub track_clicks: bool,
     pub track_opens: bool,
     pub date: Timestamp,
+    /// What rendering one mail may use.
+    pub limits: RenderLimits,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +61,21 @@ pub struct RenderedMail {
 pub struct RenderError {
     pub part: &'static str,
     pub reason: String,
+    /// The render limit that ran out, when one did.
+    pub exceeded: Option<Exceeded>,
+    /// Whether the template engine panicked (caught: it ends this mail only).
+    pub crashed: bool,
+}
+
+impl RenderError {
+    fn new(part: &'static str, reason: String) -> Self {
+        Self {
+            part,
+            reason,
+            exceeded: None,
+            crashed: false,
+        }
+    }
 }
 
 fn html_escape(text: &str, out: &mut String) {
@@ -365,9 +383,99 @@ fn text_footer(address: Option<&str>, unsubscribe: Option<&str>, workspace_name:
     out
 }
 
-/// Renders one mail. Errors only when Liquid itself fails at run time
-/// (which compiling makes rare: every name a template uses gets a value).
+/// Renders one mail within `env.limits`. Errors when Liquid fails at run
+/// time (which compiling makes rare: every name a template uses gets a
+/// value), when a render limit runs out, and when the template engine
+/// panics: the panic is caught, so it ends this one mail and nothing else.
 pub fn render_mail(
+    t: &CompiledTemplate,
+    env: &Envelope<'_>,
+    rcpt: &Recipient<'_>,
+    links: &MailLinks<'_>,
+    message_id: &str,
+) -> Result<RenderedMail, RenderError> {
+    let run = || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            render_unguarded(t, env, rcpt, links, message_id)
+        }))
+    };
+    match within(env.limits, run) {
+        (Ok(Ok(mail)), _) => Ok(mail),
+        (Ok(Err(mut e)), exceeded) => {
+            e.exceeded = exceeded;
+            if let Some(what) = exceeded {
+                e.reason = what.describe(&env.limits);
+            }
+            Err(e)
+        }
+        (Err(panic), _) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            Err(RenderError {
+                part: "template",
+                reason: format!("the template engine crashed ({what}); change the template"),
+                exceeded: None,
+                crashed: true,
+            })
+        }
+    }
+}
+
+/// Renders `t` once for a contact with no attributes, to find out before a
+/// template is stored whether it runs out of a render limit or crashes the
+/// template engine whatever the contact. Only those failures are returned:
+/// anything else is for the usual checks.
+pub fn trial_render(
+    t: &CompiledTemplate,
+    kind: MessageKind,
+    limits: RenderLimits,
+) -> Result<(), RenderError> {
+    let from = Mailbox {
+        name: Some("Sender".to_owned()),
+        address: "sender@sendwell.invalid".to_owned(),
+    };
+    let env = Envelope {
+        from: &from,
+        reply_to: None,
+        kind,
+        topic: "general",
+        workspace_id: "ws_00000000000000000000000000",
+        workspace_name: "Workspace",
+        physical_address: "1 Main Street, Springfield",
+        host: "sendwell.invalid",
+        track_clicks: true,
+        track_opens: true,
+        date: Timestamp::from_millis(0),
+        limits,
+    };
+    let attributes = Map::new();
+    let rcpt = Recipient {
+        contact_id: "ct_00000000000000000000000000",
+        email: "contact@sendwell.invalid",
+        name: None,
+        external_id: None,
+        attributes: &attributes,
+        data: None,
+    };
+    let signer = crate::link::LinkSigner::new([0; 32]);
+    let links = MailLinks {
+        signer: &signer,
+        base_url: "https://sendwell.invalid",
+        workspace: env.workspace_id,
+        contact: rcpt.contact_id,
+        message: "msg_00000000000000000000000000",
+        now: env.date,
+    };
+    match render_mail(t, &env, &rcpt, &links, "trial@sendwell.invalid") {
+        Err(e) if e.exceeded.is_some() || e.crashed => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn render_unguarded(
     t: &CompiledTemplate,
     env: &Envelope<'_>,
     rcpt: &Recipient<'_>,
@@ -376,16 +484,11 @@ pub fn render_mail(
 ) -> Result<RenderedMail, RenderError> {
     let unsubscribe_url = links.unsubscribe();
     let g = globals(t, env, rcpt, links, &unsubscribe_url);
-    let fail = |part: &'static str| {
-        move |e: liquid::Error| RenderError {
-            part,
-            reason: e.to_string(),
-        }
-    };
-    let subject = t.subject.render(&g.text).map_err(fail("subject"))?;
+    let fail = |part: &'static str| move |e: liquid::Error| RenderError::new(part, e.to_string());
+    let subject = render_bounded(&t.subject, &g.text).map_err(fail("subject"))?;
     let subject = subject.trim().to_owned();
-    let mut html = t.html.render(&g.html).map_err(fail("HTML part"))?;
-    let mut text = t.text.render(&g.text).map_err(fail("text part"))?;
+    let mut html = render_bounded(&t.html, &g.html).map_err(fail("HTML part"))?;
+    let mut text = render_bounded(&t.text, &g.text).map_err(fail("text part"))?;
 
     // What the template shows itself is checked on the result, so a
     // placeholder inside a condition that was false still gets a footer.
@@ -463,10 +566,9 @@ pub fn render_mail(
         text: &text,
         html: Some(&html),
     };
-    let raw = mail.build().map_err(|e| RenderError {
-        part: "MIME message",
-        reason: e.to_string(),
-    })?;
+    let raw = mail
+        .build()
+        .map_err(|e| RenderError::new("MIME message", e.to_string()))?;
     Ok(RenderedMail {
         subject,
         html,

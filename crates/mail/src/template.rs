@@ -117,7 +117,7 @@ pub const MAX_TEMPLATE_BYTES: usize = 512 * 1024;
 fn parser() -> Result<&'static liquid::Parser, TemplateError> {
     static PARSER: OnceLock<Option<liquid::Parser>> = OnceLock::new();
     PARSER
-        .get_or_init(|| liquid::ParserBuilder::with_stdlib().build().ok())
+        .get_or_init(|| crate::budget::parser_builder().build().ok())
         .as_ref()
         .ok_or_else(|| TemplateError::new("html", "the template engine could not start"))
 }
@@ -211,6 +211,7 @@ impl CompiledTemplate {
             // workspace knows.
         }
         let parse = |field: &'static str, text: &str| {
+            check_nesting(field, text)?;
             parser()?.parse(text).map_err(|e| liquid_error(field, &e))
         };
         let subject = parse("subject", &subject_ready)?;
@@ -292,6 +293,54 @@ fn check_size(field: &'static str, text: &str) -> Result<(), TemplateError> {
             field,
             format!("{field} contains a NUL character; remove it"),
         ));
+    }
+    Ok(())
+}
+
+/// How deep blocks may nest. Liquid's parser recurses once per level, so
+/// thousands of nested `{% if %}` would overflow the stack of the thread
+/// that compiles them (a crash no panic handler catches).
+pub const MAX_NESTING: usize = 32;
+
+const BLOCKS: &[&str] = &[
+    "if",
+    "unless",
+    "for",
+    "case",
+    "capture",
+    "comment",
+    "raw",
+    "ifchanged",
+    "tablerow",
+];
+
+/// Refuses blocks nested deeper than [`MAX_NESTING`], before parsing.
+fn check_nesting(field: &'static str, text: &str) -> Result<(), TemplateError> {
+    let mut depth = 0usize;
+    let mut rest = text;
+    while let Some(start) = rest.find("{%") {
+        let tag = &rest[start + 2..];
+        let end = tag.find("%}").unwrap_or(tag.len());
+        let name = tag[..end]
+            .trim_start_matches(['-', ' ', '\t', '\r', '\n'])
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .next()
+            .unwrap_or("");
+        if BLOCKS.contains(&name) {
+            depth += 1;
+            if depth > MAX_NESTING {
+                return Err(TemplateError::new(
+                    field,
+                    format!("{field} nests blocks more than {MAX_NESTING} deep; flatten it"),
+                ));
+            }
+        } else if name
+            .strip_prefix("end")
+            .is_some_and(|b| BLOCKS.contains(&b))
+        {
+            depth = depth.saturating_sub(1);
+        }
+        rest = &tag[end.min(tag.len())..];
     }
     Ok(())
 }
@@ -700,6 +749,12 @@ fn scan_expression(expr: &str, names: &mut BTreeSet<String>) {
             previous = b'"';
             continue;
         }
+        // `..` in a range `(a..b)` is not member access: `b` is a name.
+        if b == b'.' && bytes.get(i + 1) == Some(&b'.') {
+            previous = b' ';
+            i += 2;
+            continue;
+        }
         if b.is_ascii_alphabetic() || b == b'_' {
             let start = i;
             while i < bytes.len()
@@ -765,6 +820,16 @@ mod tests {
         assert_eq!(
             got,
             ["company", "first_name", "i", "items", "plan", "seats"]
+        );
+    }
+
+    #[test]
+    fn regression_names_in_a_range_are_variables() {
+        let mut names = BTreeSet::new();
+        collect_variables("{% for i in (from..reps) %}{{ i }}{% endfor %}", &mut names);
+        assert!(
+            names.contains("reps") && names.contains("from"),
+            "{names:?}"
         );
     }
 
@@ -859,6 +924,17 @@ mod tests {
         plain.layout = Layout::Plain;
         let err = compile(plain).expect_err("hidden in a comment");
         assert!(err.message.contains("hidden"), "{}", err.message);
+    }
+
+    /// Regression: thousands of nested blocks overflowed the stack of the
+    /// thread that parsed them, which takes the whole process down.
+    #[test]
+    fn regression_deeply_nested_blocks_are_refused_before_parsing() {
+        let deep = "{% if true %}".repeat(20_000) + &"{% endif %}".repeat(20_000);
+        let err = compile(custom(&format!("<p>{deep}</p>"))).expect_err("refused");
+        assert!(err.message.contains("nests blocks"), "{}", err.message);
+        let fine = "{% if true %}".repeat(10) + "x" + &"{% endif %}".repeat(10);
+        assert!(compile(custom(&format!("<p>{fine}</p>"))).is_ok());
     }
 
     #[test]

@@ -37,12 +37,18 @@ impl VerpSigner {
     }
 
     fn mac_hex(&self, delivery: &str) -> String {
+        self.tagged_mac_hex(b"verp|", delivery)
+    }
+
+    /// The MAC of `delivery` under one use's tag, so a Message-ID's MAC is
+    /// never a valid return path's and the other way round.
+    fn tagged_mac_hex(&self, tag: &[u8], delivery: &str) -> String {
         // The key is 32 bytes, which HMAC always accepts.
         let mut mac = match Hmac::<Sha256>::new_from_slice(&self.key) {
             Ok(m) => m,
             Err(_) => unreachable_hmac(),
         };
-        mac.update(b"verp|");
+        mac.update(tag);
         mac.update(delivery.to_ascii_uppercase().as_bytes());
         let out = mac.finalize().into_bytes();
         out[..MAC_BYTES]
@@ -84,6 +90,59 @@ impl VerpSigner {
             None
         }
     }
+}
+
+impl VerpSigner {
+    /// The Message-ID (without angle brackets) of one delivery:
+    /// `DELIVERY.MAC@host`. The MAC lets a report that quotes the header
+    /// prove that its sender saw the mail; ids alone are not secret.
+    pub fn message_id(&self, delivery: &str, host: &str) -> String {
+        format!(
+            "{delivery}.{}@{host}",
+            self.tagged_mac_hex(b"mid|", delivery)
+        )
+    }
+
+    /// The delivery a Message-ID of ours names, when its MAC is right
+    /// (angle brackets and surrounding space are allowed).
+    pub fn delivery_of_message_id(&self, message_id: &str) -> Option<String> {
+        let (delivery, mac) = split_message_id(message_id)?;
+        let mac = mac?;
+        let expected = self.tagged_mac_hex(b"mid|", delivery);
+        sendwell_core::secret::constant_time_eq(
+            expected.as_bytes(),
+            mac.to_ascii_lowercase().as_bytes(),
+        )
+        .then(|| canonical_delivery(delivery))
+    }
+}
+
+/// The delivery a Message-ID of ours names, *without* checking its MAC:
+/// only for events whose sender is authenticated another way (a provider's
+/// signed webhook) and whose recipient is checked against the contact.
+/// Mail sent before Message-IDs carried a MAC has none.
+pub fn unverified_delivery_of_message_id(message_id: &str) -> Option<String> {
+    split_message_id(message_id).map(|(d, _)| canonical_delivery(d))
+}
+
+/// `msg_X.ct_Y[.MAC]` from `<msg_X.ct_Y[.MAC]@host>`.
+fn split_message_id(message_id: &str) -> Option<(&str, Option<&str>)> {
+    let inner = message_id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    let (local, _) = inner.rsplit_once('@')?;
+    let mut parts = local.split('.');
+    let msg = parts.next()?;
+    let ct = parts.next()?;
+    let mac = parts.next();
+    let well_formed = msg.len() > 4
+        && msg[..4].eq_ignore_ascii_case("msg_")
+        && ct.len() > 3
+        && ct[..3].eq_ignore_ascii_case("ct_")
+        && parts.next().is_none()
+        && local.chars().all(is_delivery_char);
+    well_formed.then(|| (&local[..msg.len() + 1 + ct.len()], mac))
 }
 
 /// Ids are `prefix_BODY` parts joined by `.`: a lower-case prefix and an
@@ -151,5 +210,51 @@ mod tests {
         assert_eq!(s.delivery_of("bounces@b.example"), None);
         assert_eq!(s.delivery_of("someone+x=y@b.example"), None);
         assert_eq!(s.return_path("msg_1\r\nRCPT", "b.example"), None);
+    }
+
+    #[test]
+    fn a_message_id_carries_a_mac_that_a_neighbour_cannot_forge() {
+        let s = VerpSigner::new([7; 32]);
+        let mid = s.message_id(DELIVERY, "mail.example.com");
+        assert!(
+            mid.starts_with(DELIVERY) && mid.ends_with("@mail.example.com"),
+            "{mid}"
+        );
+        assert_eq!(
+            s.delivery_of_message_id(&format!("<{mid}>")).as_deref(),
+            Some(DELIVERY)
+        );
+        assert_eq!(
+            s.delivery_of_message_id(&mid.to_ascii_uppercase())
+                .as_deref(),
+            Some(DELIVERY)
+        );
+        // The bare delivery id, a neighbour's id with this MAC, another
+        // key's MAC and a return path's MAC are all refused.
+        assert_eq!(
+            s.delivery_of_message_id(&format!("<{DELIVERY}@mail.example.com>")),
+            None
+        );
+        let neighbour = mid.replace("Z2B.", "Z2C.");
+        assert_eq!(s.delivery_of_message_id(&neighbour), None);
+        assert_eq!(VerpSigner::new([8; 32]).delivery_of_message_id(&mid), None);
+        let rp = s.return_path(DELIVERY, "b.example").expect("path");
+        let verp_mac = rp
+            .rsplit_once('=')
+            .map(|(_, m)| m.split('@').next().unwrap_or(""))
+            .unwrap_or("");
+        assert_eq!(
+            s.delivery_of_message_id(&format!("{DELIVERY}.{verp_mac}@h")),
+            None
+        );
+        assert_eq!(
+            unverified_delivery_of_message_id(&format!("<{DELIVERY}@h>")).as_deref(),
+            Some(DELIVERY)
+        );
+        assert_eq!(
+            unverified_delivery_of_message_id(&mid).as_deref(),
+            Some(DELIVERY)
+        );
+        assert_eq!(unverified_delivery_of_message_id("<abc@example.com>"), None);
     }
 }

@@ -76,6 +76,14 @@ pub struct DeliverySettings {
     /// Webhook endpoints may be plain http and on private or loopback
     /// addresses (tests, a private network); otherwise https and public.
     pub webhook_allow_private: bool,
+    /// What rendering one mail may use (bytes, loop iterations, time).
+    pub render: sendwell_mail::RenderLimits,
+    /// A delivery whose lease ran out this many times without an outcome
+    /// (its worker crashed or hung on it each time) fails.
+    pub max_crashes: i64,
+    /// A delivery pipeline that makes no progress for this long is
+    /// reported by `/healthz`.
+    pub stall_after: Duration,
     /// Keys of the sending providers whose bounce webhooks are accepted.
     pub providers: ProviderKeys,
 }
@@ -119,6 +127,9 @@ impl Default for DeliverySettings {
             serve_worker: true,
             webhook_retry_base: Duration::from_secs(5),
             webhook_allow_private: false,
+            render: sendwell_mail::RenderLimits::default(),
+            max_crashes: 3,
+            stall_after: Duration::from_secs(120),
             providers: ProviderKeys::default(),
         }
     }
@@ -206,6 +217,11 @@ struct FileSettings {
     serve_worker: Option<bool>,
     smtp_listen: Option<String>,
     webhook_allow_private: Option<bool>,
+    render_max_output_bytes: Option<usize>,
+    render_max_iterations: Option<u64>,
+    render_max_time_ms: Option<u64>,
+    worker_max_crashes: Option<i64>,
+    worker_stall_seconds: Option<u64>,
     mailgun_signing_key: Option<String>,
     sendgrid_verification_key: Option<String>,
     postmark_webhook_token: Option<String>,
@@ -725,6 +741,51 @@ fn delivery_settings(
         "true or false",
     )? {
         d.webhook_allow_private = v;
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_RENDER_MAX_OUTPUT_BYTES",
+        file.render_max_output_bytes,
+        "bytes",
+    )? {
+        d.render.max_output_bytes = v.max(1024);
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_RENDER_MAX_ITERATIONS",
+        file.render_max_iterations,
+        "a whole number",
+    )? {
+        d.render.max_iterations = v;
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_RENDER_MAX_TIME_MS",
+        file.render_max_time_ms,
+        "milliseconds",
+    )? {
+        d.render.max_time = Duration::from_millis(v.max(1));
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_WORKER_MAX_CRASHES",
+        file.worker_max_crashes,
+        "a whole number",
+    )? {
+        d.max_crashes = v.max(1);
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_WORKER_STALL_SECONDS",
+        file.worker_stall_seconds,
+        "seconds",
+    )? {
+        d.stall_after = Duration::from_secs(v.max(1));
     }
     d.providers = ProviderKeys {
         mailgun_signing_key: env("SENDWELL_MAILGUN_SIGNING_KEY")

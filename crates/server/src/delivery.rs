@@ -134,6 +134,7 @@ pub fn render_for(
         track_clicks: tracked && message.track_clicks,
         track_opens: tracked && message.track_opens,
         date: now,
+        limits: state.delivery().render,
     };
     let links = MailLinks {
         signer: state.links(),
@@ -160,11 +161,145 @@ pub fn render_for(
     )
 }
 
+/// A contact's data, owned, for a render on another thread.
+pub struct OwnedContact {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub external_id: Option<String>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// [`render_for`] on a blocking thread: a render may take up to its time
+/// limit, and the runtime's threads serve every other request meanwhile.
+pub async fn render_off_runtime(
+    state: &AppState,
+    workspace: &Workspace,
+    prepared: Arc<Prepared>,
+    contact: OwnedContact,
+    tracked: bool,
+    message_id: String,
+    now: Timestamp,
+) -> Result<RenderedMail, RenderError> {
+    let state = state.clone();
+    let workspace = workspace.clone();
+    tokio::task::spawn_blocking(move || {
+        let person = MailContact {
+            id: &contact.id,
+            email: &contact.email,
+            name: contact.name.as_deref(),
+            external_id: contact.external_id.as_deref(),
+            attributes: &contact.attributes,
+        };
+        render_for(
+            &state,
+            &workspace,
+            &prepared,
+            &person,
+            tracked,
+            &message_id,
+            now,
+        )
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(RenderError {
+            part: "template",
+            reason: format!("the render task failed: {e}"),
+            exceeded: None,
+            crashed: true,
+        })
+    })
+}
+
 /// A workspace's sender domains, and the signers made from their keys.
 struct WorkspaceKeys {
     loaded: Instant,
     domains: Vec<SenderDomain>,
     signers: HashMap<String, Result<Arc<Vec<DkimSigner>>, String>>,
+}
+
+/// One mail to render: the delivery's index in its batch, its Message-ID
+/// and its contact.
+struct RenderJob {
+    index: usize,
+    message_id: String,
+    target: MailTarget,
+}
+
+/// What rendering one job came to: its index, its recipient, and the
+/// signed mail with its subject or the outcome that ends the delivery.
+type Rendered = (usize, String, Result<(Vec<u8>, String), DeliveryOutcome>);
+
+/// Renders and signs `jobs` (on a blocking thread). A template that runs
+/// out of time for one contact fails the rest of its batch at once rather
+/// than spending the limit again on each.
+fn render_jobs(
+    state: &AppState,
+    workspace: &Workspace,
+    prepared: &Prepared,
+    signers: Option<&Vec<DkimSigner>>,
+    jobs: Vec<RenderJob>,
+    now: Timestamp,
+) -> Vec<Rendered> {
+    let mut out = Vec::with_capacity(jobs.len());
+    let mut too_slow: Option<String> = None;
+    for job in jobs {
+        let email = job.target.email.clone().unwrap_or_default();
+        let failed = |reason: String| DeliveryOutcome::Failed {
+            reason,
+            reply: None,
+        };
+        if let Some(reason) = &too_slow {
+            out.push((job.index, email, Err(failed(reason.clone()))));
+            continue;
+        }
+        let person = MailContact {
+            id: job.target.contact_id.as_str(),
+            email: &email,
+            name: job.target.name.as_deref(),
+            external_id: job.target.external_id.as_deref(),
+            attributes: &job.target.attributes,
+        };
+        let mail = match render_for(
+            state,
+            workspace,
+            prepared,
+            &person,
+            true,
+            &job.message_id,
+            now,
+        ) {
+            Ok(m) => m,
+            Err(e) => {
+                if e.crashed {
+                    tracing::error!(message = %prepared.message.id, "delivery worker: the template engine panicked; the delivery fails");
+                }
+                let reason = e.to_string();
+                if e.exceeded == Some(sendwell_mail::Exceeded::Time) {
+                    too_slow = Some(reason.clone());
+                }
+                out.push((job.index, email, Err(failed(reason))));
+                continue;
+            }
+        };
+        let raw = match signers {
+            Some(s) => match sendwell_mail::dkim::sign(s, &mail.raw, now) {
+                Ok(signed) => signed,
+                Err(e) => {
+                    out.push((
+                        job.index,
+                        email,
+                        Err(failed(format!("DKIM signing failed: {e}"))),
+                    ));
+                    continue;
+                }
+            },
+            None => mail.raw,
+        };
+        out.push((job.index, email, Ok((raw, mail.subject))));
+    }
+    out
 }
 
 /// A mail rendered and signed, waiting for the transport.
@@ -233,33 +368,66 @@ impl DeliveryWorker {
     }
 
     /// Runs `pipelines` batch loops until cancelled, so one batch's database
-    /// work overlaps another's SMTP conversation.
+    /// work overlaps another's SMTP conversation. A loop that ends other than
+    /// by cancellation (a panic) is logged and started again: one bad batch
+    /// must not stop delivery for everyone.
     pub async fn run(self, stop: CancellationToken, idle_ms: u64) {
         let pipelines = self.state.delivery().pipelines.max(1);
         let me = Arc::new(self);
-        let mut loops = Vec::new();
-        for n in 0..pipelines {
+        let mut loops = tokio::task::JoinSet::new();
+        let mut names = HashMap::new();
+        let start = |loops: &mut tokio::task::JoinSet<()>, n: usize| {
             let me = me.clone();
             let stop = stop.clone();
-            loops.push(tokio::spawn(async move {
-                me.run_loop(stop, idle_ms, n == 0).await
-            }));
+            loops
+                .spawn(async move { me.run_loop(stop, idle_ms, n).await })
+                .id()
+        };
+        for n in 0..pipelines {
+            names.insert(start(&mut loops, n), n);
         }
-        for l in loops {
-            let _ = l.await;
+        while let Some(ended) = loops.join_next_with_id().await {
+            let (id, panicked) = match ended {
+                Ok((id, ())) => (id, false),
+                Err(e) => (e.id(), e.is_panic()),
+            };
+            let Some(n) = names.remove(&id) else {
+                continue;
+            };
+            me.state.worker_gone(&me.pipeline_name(n));
+            if panicked && !stop.is_cancelled() {
+                tracing::error!(
+                    pipeline = n,
+                    "delivery worker: a pipeline crashed; starting it again"
+                );
+                me.state.metrics().pipeline_restart();
+                tokio::select! {
+                    _ = stop.cancelled() => continue,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+                names.insert(start(&mut loops, n), n);
+            }
         }
         if let Some(t) = &me.transport {
             t.close_idle().await;
         }
     }
 
-    async fn run_loop(&self, stop: CancellationToken, idle_ms: u64, housekeeper: bool) {
+    fn pipeline_name(&self, n: usize) -> String {
+        format!("{}/{n}", self.owner)
+    }
+
+    async fn run_loop(&self, stop: CancellationToken, idle_ms: u64, n: usize) {
+        let housekeeper = n == 0;
+        let name = self.pipeline_name(n);
+        self.state.worker_beat(&name);
         let mut last_release: Option<Instant> = None;
         loop {
             let outcome = tokio::select! {
                 _ = stop.cancelled() => return,
                 outcome = self.run_once() => outcome,
             };
+            self.state.worker_beat(&name);
             // Held mail is looked at when idle, and every few seconds while
             // busy, so a reinstated workspace does not wait for a quiet moment.
             let due = last_release.is_none_or(|t| t.elapsed() >= RELEASE_EVERY);
@@ -282,6 +450,7 @@ impl DeliveryWorker {
                 _ = self.state.queued_notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(idle_ms)) => {}
             }
+            self.state.worker_beat(&name);
         }
     }
 
@@ -579,7 +748,7 @@ impl DeliveryWorker {
     async fn render_message(
         &self,
         workspace: &Workspace,
-        prepared: &Prepared,
+        prepared: &Arc<Prepared>,
         claimed: &[ClaimedDelivery],
         indexes: &[usize],
         now: Timestamp,
@@ -601,7 +770,7 @@ impl DeliveryWorker {
             .iter()
             .map(|&i| claimed[i].contact_id.clone())
             .collect();
-        let targets: HashMap<_, MailTarget> = store
+        let mut targets: HashMap<_, MailTarget> = store
             .mail_targets(&spec, &ids)
             .await?
             .into_iter()
@@ -616,9 +785,23 @@ impl DeliveryWorker {
         let signers = self.signers_for(&workspace.id, &from_domain).await?;
         let host = self.state.public_host();
         let bounce_domain = self.state.bounce_domain();
+        let max_crashes = self.state.delivery().max_crashes;
+        let mut jobs: Vec<RenderJob> = Vec::new();
         for &i in indexes {
             let delivery = &claimed[i];
-            let Some(target) = targets.get(&delivery.contact_id) else {
+            // A delivery whose worker died on it again and again is not
+            // handed to this one: it fails, with the reason on record.
+            if delivery.lease_expiries >= max_crashes {
+                outcomes[i] = Some(DeliveryOutcome::Failed {
+                    reason: format!(
+                        "the worker stopped without an outcome {} times while sending this mail (a crash or hang in rendering or sending); it was given up",
+                        delivery.lease_expiries
+                    ),
+                    reply: None,
+                });
+                continue;
+            }
+            let Some(target) = targets.remove(&delivery.contact_id) else {
                 outcomes[i] = Some(DeliveryOutcome::Skipped {
                     reason: "erased".to_owned(),
                 });
@@ -630,22 +813,19 @@ impl DeliveryWorker {
                 });
                 continue;
             }
-            let Some(email) = target.email.as_deref() else {
+            if target.email.is_none() {
                 outcomes[i] = Some(DeliveryOutcome::Skipped {
                     reason: "invalid".to_owned(),
                 });
                 continue;
-            };
-            let signers = match &signers {
-                Ok(s) => s,
-                Err(reason) => {
-                    outcomes[i] = Some(DeliveryOutcome::Failed {
-                        reason: reason.clone(),
-                        reply: None,
-                    });
-                    continue;
-                }
-            };
+            }
+            if let Err(reason) = &signers {
+                outcomes[i] = Some(DeliveryOutcome::Failed {
+                    reason: reason.clone(),
+                    reply: None,
+                });
+                continue;
+            }
             if !capture {
                 if let Some(at) = self.paced(&workspace.id) {
                     let wait = at.saturating_duration_since(Instant::now());
@@ -658,49 +838,54 @@ impl DeliveryWorker {
                     continue;
                 }
             }
-            let message_id = format!("{}@{host}", delivery.id);
-            let person = MailContact {
-                id: target.contact_id.as_str(),
-                email,
-                name: target.name.as_deref(),
-                external_id: target.external_id.as_deref(),
-                attributes: &target.attributes,
-            };
-            let mail = match render_for(
-                &self.state,
-                workspace,
-                prepared,
-                &person,
-                true,
-                &message_id,
-                now,
-            ) {
-                Ok(m) => m,
-                Err(e) => {
-                    outcomes[i] = Some(DeliveryOutcome::Failed {
-                        reason: e.to_string(),
+            jobs.push(RenderJob {
+                index: i,
+                message_id: self.state.verp().message_id(&delivery.id, &host),
+                target,
+            });
+        }
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let signers = signers.ok().flatten();
+        // Rendering and signing are CPU work: they run on a blocking thread,
+        // never on the runtime's threads that serve the API.
+        let rendered = {
+            let state = self.state.clone();
+            let workspace = workspace.clone();
+            let prepared = prepared.clone();
+            tokio::task::spawn_blocking(move || {
+                render_jobs(&state, &workspace, &prepared, signers.as_deref(), jobs, now)
+            })
+            .await
+        };
+        let rendered = match rendered {
+            Ok(r) => r,
+            Err(e) => {
+                // Every panic inside is caught per mail; this is a bug.
+                tracing::error!(error = %e, "delivery worker: the render task failed");
+                for &i in indexes {
+                    outcomes[i].get_or_insert(DeliveryOutcome::Failed {
+                        reason: "rendering failed unexpectedly".to_owned(),
                         reply: None,
                     });
+                }
+                return Ok(());
+            }
+        };
+        for (i, email, result) in rendered {
+            let delivery = &claimed[i];
+            let (raw, subject) = match result {
+                Ok(r) => r,
+                Err(outcome) => {
+                    outcomes[i] = Some(outcome);
                     continue;
                 }
             };
-            let raw = match signers {
-                Some(s) => match sendwell_mail::dkim::sign(s, &mail.raw, now) {
-                    Ok(signed) => signed,
-                    Err(e) => {
-                        outcomes[i] = Some(DeliveryOutcome::Failed {
-                            reason: format!("DKIM signing failed: {e}"),
-                            reply: None,
-                        });
-                        continue;
-                    }
-                },
-                None => mail.raw,
-            };
             if capture {
                 outcomes[i] = Some(DeliveryOutcome::Captured {
-                    recipient: email.to_owned(),
-                    subject: mail.subject,
+                    recipient: email,
+                    subject,
                     raw: String::from_utf8_lossy(&raw).into_owned(),
                 });
                 continue;
@@ -721,7 +906,7 @@ impl DeliveryWorker {
                 index: i,
                 outgoing: Outgoing {
                     return_path,
-                    recipient: email.to_owned(),
+                    recipient: email,
                     domain,
                     data: raw,
                 },

@@ -49,16 +49,6 @@ fn is_reputation(reason: Reason) -> bool {
     )
 }
 
-/// The delivery a Message-ID of ours names: `<DELIVERY@host>`.
-pub(crate) fn delivery_of_message_id(message_id: &str) -> Option<String> {
-    let inner = message_id
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>');
-    let (local, _) = inner.rsplit_once('@')?;
-    (local.starts_with("msg_") && local.contains(".ct_")).then(|| local.to_owned())
-}
-
 /// Applies a parsed report that reached us for `envelope_rcpts` (the
 /// addresses it was sent to: our VERP addresses, or abuse@ for reports).
 pub async fn apply_report(
@@ -85,7 +75,7 @@ pub async fn apply_report(
             report
                 .original_message_id
                 .as_deref()
-                .and_then(delivery_of_message_id)
+                .and_then(|m| state.verp().delivery_of_message_id(m))
         });
     if report.recipients.is_empty() {
         return Ok(vec![Applied::Ignored {
@@ -330,19 +320,4 @@ pub async fn apply_complaint(
         detail,
     )
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn our_message_ids_name_their_delivery() {
-        assert_eq!(
-            delivery_of_message_id("<msg_01ABC.ct_01DEF@mail.example.com>").as_deref(),
-            Some("msg_01ABC.ct_01DEF")
-        );
-        assert_eq!(delivery_of_message_id("<abc@example.com>"), None);
-        assert_eq!(delivery_of_message_id("no-at-sign"), None);
-    }
 }

@@ -15,6 +15,7 @@ pub struct Metrics {
     outcomes: Mutex<BTreeMap<&'static str, u64>>,
     replies: Mutex<BTreeMap<&'static str, u64>>,
     deferrals: Mutex<BTreeMap<String, u64>>,
+    pipeline_restarts: std::sync::atomic::AtomicU64,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K, by: u64) {
@@ -46,6 +47,12 @@ impl Metrics {
             _ => "none",
         };
         bump(&self.replies, class, 1);
+    }
+
+    /// A delivery pipeline crashed and was started again.
+    pub fn pipeline_restart(&self) {
+        self.pipeline_restarts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn deferral(&self, domain: &str) {
@@ -116,6 +123,17 @@ impl Metrics {
                 );
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP sendwell_pipeline_restarts_total Delivery pipelines that crashed and were started again."
+        );
+        let _ = writeln!(out, "# TYPE sendwell_pipeline_restarts_total counter");
+        let _ = writeln!(
+            out,
+            "sendwell_pipeline_restarts_total {}",
+            self.pipeline_restarts
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
         out
     }
 }

@@ -45,6 +45,8 @@ struct Inner {
     sns_certs: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
     /// Concern reports per client address in the current hour.
     reports: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>,
+    /// When each running delivery pipeline last made progress.
+    heartbeats: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 /// What the address checks and imports need besides the store.
@@ -98,8 +100,39 @@ impl AppState {
                 sns_fetch: OnceLock::new(),
                 sns_certs: std::sync::Mutex::new(std::collections::HashMap::new()),
                 reports: std::sync::Mutex::new(std::collections::HashMap::new()),
+                heartbeats: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
         })
+    }
+
+    /// A delivery pipeline made progress (finished a batch, or found none).
+    pub fn worker_beat(&self, pipeline: &str) {
+        if let Ok(mut beats) = self.inner.heartbeats.lock() {
+            beats.insert(pipeline.to_owned(), std::time::Instant::now());
+        }
+    }
+
+    /// A delivery pipeline stopped on purpose: it is no longer watched.
+    pub fn worker_gone(&self, pipeline: &str) {
+        if let Ok(mut beats) = self.inner.heartbeats.lock() {
+            beats.remove(pipeline);
+        }
+    }
+
+    /// The pipelines that made no progress for longer than the stall
+    /// limit, with how long.
+    pub fn stalled_workers(&self) -> Vec<(String, std::time::Duration)> {
+        let limit = self.inner.delivery.stall_after;
+        let Ok(beats) = self.inner.heartbeats.lock() else {
+            return vec![("unknown".to_owned(), limit)];
+        };
+        let mut stalled: Vec<_> = beats
+            .iter()
+            .map(|(k, t)| (k.clone(), t.elapsed()))
+            .filter(|(_, d)| *d > limit)
+            .collect();
+        stalled.sort();
+        stalled
     }
 
     pub fn provider_keys(&self) -> &crate::config::ProviderKeys {

@@ -31,6 +31,9 @@ pub struct ClaimedDelivery {
     pub attempts: i64,
     /// When the first attempt was made (now, for a first attempt).
     pub first_attempt_at: Timestamp,
+    /// How often a lease on it ran out before an outcome was recorded (a
+    /// worker died or hung on it), this claim included.
+    pub lease_expiries: i64,
 }
 
 /// An SMTP reply as it is kept on a delivery.
@@ -153,6 +156,7 @@ fn claimed_from(row: &AnyRow, now: Timestamp) -> Result<ClaimedDelivery> {
         kind: MessageKind::parse(&kind).ok_or_else(|| corrupt("message kind", &kind))?,
         attempts: get_i64(row, "attempts")?,
         first_attempt_at: first.map(Timestamp::from_millis).unwrap_or(now),
+        lease_expiries: get_i64(row, "lease_expiries")?,
     })
 }
 
@@ -172,11 +176,12 @@ impl Store {
         };
         let sql = format!(
             "UPDATE deliveries SET state = 'sending', lease_owner = $1, lease_until = $2, \
-             attempts = attempts + 1, updated_at = $3 \
+             attempts = attempts + 1, updated_at = $3, \
+             lease_expiries = lease_expiries + CASE WHEN state = 'sending' THEN 1 ELSE 0 END \
              WHERE id IN (SELECT id FROM deliveries WHERE \
              (state IN ('queued', 'deferred') AND next_attempt_at <= $4) OR (state = 'sending' AND lease_until < $5) \
              ORDER BY next_attempt_at LIMIT $6{lock}) \
-             RETURNING id, workspace_id, message_id, contact_id, kind, attempts, first_attempt_at"
+             RETURNING id, workspace_id, message_id, contact_id, kind, attempts, first_attempt_at, lease_expiries"
         );
         let rows = sqlx::query(&sql)
             .bind(owner.to_owned())

@@ -236,6 +236,9 @@ pub struct ConcernReport {
     pub reason: String,
     pub reporter: Option<String>,
     pub ip: Option<String>,
+    /// Whether the report proved receipt of the mail (a signed link or a
+    /// Message-ID with its MAC). Only a proven report counts as a complaint.
+    pub proven: bool,
     pub created_at: sendwell_core::Timestamp,
 }
 
@@ -246,6 +249,7 @@ impl Store {
         reason: &str,
         reporter: Option<&str>,
         ip: Option<&str>,
+        proven: bool,
     ) -> Result<ConcernReport> {
         let now = self.now();
         let report = ConcernReport {
@@ -259,11 +263,12 @@ impl Store {
             reason: reason.to_owned(),
             reporter: reporter.map(str::to_owned),
             ip: ip.map(str::to_owned),
+            proven,
             created_at: now,
         };
         sqlx::query(
-            "INSERT INTO concern_reports (id, workspace_id, delivery_id, message_id, reason, reporter, ip, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO concern_reports (id, workspace_id, delivery_id, message_id, reason, reporter, ip, proven, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(report.id.clone())
         .bind(report.workspace_id.as_str().to_owned())
@@ -272,6 +277,7 @@ impl Store {
         .bind(report.reason.clone())
         .bind(report.reporter.clone())
         .bind(report.ip.clone())
+        .bind(i64::from(proven))
         .bind(now.millis())
         .execute(&self.write)
         .await?;
@@ -281,7 +287,7 @@ impl Store {
     /// Reports, newest first.
     pub async fn concern_reports(&self, limit: i64) -> Result<Vec<ConcernReport>> {
         let rows = sqlx::query(
-            "SELECT id, workspace_id, delivery_id, message_id, reason, reporter, ip, created_at \
+            "SELECT id, workspace_id, delivery_id, message_id, reason, reporter, ip, proven, created_at \
              FROM concern_reports ORDER BY created_at DESC, id DESC LIMIT $1",
         )
         .bind(limit)
@@ -299,6 +305,7 @@ impl Store {
                     reason: get_str(r, "reason")?,
                     reporter: get_opt_str(r, "reporter")?,
                     ip: get_opt_str(r, "ip")?,
+                    proven: crate::get_i64(r, "proven")? != 0,
                     created_at: crate::get_ts(r, "created_at")?,
                 })
             })

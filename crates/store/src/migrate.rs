@@ -50,6 +50,11 @@ macro_rules! migrations {
                 name: "feedback",
                 sql: include_str!(concat!("../../../migrations/", $dir, "/0005_feedback.sql")),
             },
+            Migration {
+                version: 6,
+                name: "hardening",
+                sql: include_str!(concat!("../../../migrations/", $dir, "/0006_hardening.sql")),
+            },
         ]
     };
 }

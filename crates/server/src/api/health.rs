@@ -9,10 +9,22 @@ use serde::Serialize;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `ok`, or `degraded` when the database does not answer.
+    /// `ok`, or `degraded` when the database does not answer or a delivery
+    /// pipeline has made no progress for longer than the stall limit.
     pub status: &'static str,
     pub database: &'static str,
+    /// `ok`, or `stalled` when a delivery pipeline is stuck.
+    pub worker: &'static str,
+    /// The stuck pipelines, with the seconds since each last made progress.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stalled: Vec<Stalled>,
     pub version: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Stalled {
+    pub pipeline: String,
+    pub seconds: u64,
 }
 
 pub fn routes() -> Router<AppState> {
@@ -33,11 +45,30 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
             ("degraded", StatusCode::SERVICE_UNAVAILABLE, "unreachable")
         }
     };
+    let stalled: Vec<Stalled> = state
+        .stalled_workers()
+        .into_iter()
+        .map(|(pipeline, d)| Stalled {
+            pipeline,
+            seconds: d.as_secs(),
+        })
+        .collect();
+    let (status, code, worker) = if stalled.is_empty() {
+        (status, code, "ok")
+    } else {
+        tracing::warn!(
+            pipelines = stalled.len(),
+            "health check: a delivery pipeline makes no progress"
+        );
+        ("degraded", StatusCode::SERVICE_UNAVAILABLE, "stalled")
+    };
     (
         code,
         Json(Health {
             status,
             database,
+            worker,
+            stalled,
             version: env!("CARGO_PKG_VERSION"),
         }),
     )

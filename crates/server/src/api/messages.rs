@@ -9,7 +9,7 @@
 
 use super::page_limit;
 use super::templates::{parse_source, template_error};
-use crate::delivery::{compile_message, prepare, render_for, MailContact};
+use crate::delivery::{compile_message, prepare, render_off_runtime, OwnedContact};
 use crate::error::{ApiError, ApiResult, BlockerView, FieldProblem};
 use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
 use crate::state::AppState;
@@ -34,6 +34,7 @@ use sendwell_store::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 pub fn routes() -> Router<AppState> {
@@ -458,7 +459,8 @@ async fn compose(
     let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
     let now = state.store.now();
     let probe = MessageRecord::draft(MessageId::generate(now), ws.clone(), &new, now);
-    compile_message(&probe, &names).map_err(|e| template_error(e, "/template"))?;
+    let compiled = compile_message(&probe, &names).map_err(|e| template_error(e, "/template"))?;
+    super::templates::check_render_budget(state, compiled, kind).await?;
     Ok(Composed { new, probe })
 }
 
@@ -739,23 +741,33 @@ async fn report(
                 .as_ref()
                 .map(|c| c.id.to_string())
                 .unwrap_or_else(|| "ct_preview".to_owned());
-            let person = MailContact {
-                id: &contact_id,
-                email: &email,
-                name: full.as_ref().and_then(|c| c.name.as_deref()),
-                external_id: full.as_ref().and_then(|c| c.external_id.as_deref()),
-                attributes: full.as_ref().map(|c| &c.attributes).unwrap_or(&attributes),
+            let person = OwnedContact {
+                id: contact_id,
+                email,
+                name: full.as_ref().and_then(|c| c.name.clone()),
+                external_id: full.as_ref().and_then(|c| c.external_id.clone()),
+                attributes: full.map(|c| c.attributes).unwrap_or(attributes),
             };
             let message_id = format!("preflight@{host}");
-            match render_for(
+            let prepared = Arc::new(prepared);
+            let untracked = OwnedContact {
+                id: person.id.clone(),
+                email: person.email.clone(),
+                name: person.name.clone(),
+                external_id: person.external_id.clone(),
+                attributes: person.attributes.clone(),
+            };
+            let tracked = render_off_runtime(
                 state,
                 &workspace,
-                &prepared,
-                &person,
+                prepared.clone(),
+                person,
                 true,
-                &message_id,
+                message_id.clone(),
                 now,
-            ) {
+            )
+            .await;
+            match tracked {
                 Err(e) => {
                     blockers.push(Finding {
                         code: "template_render_failed".to_owned(),
@@ -766,15 +778,17 @@ async fn report(
                 Ok(mail) => {
                     // The screen judges what the workspace wrote: the same
                     // mail without click tracking or the open pixel.
-                    if let Ok(plain) = render_for(
+                    if let Ok(plain) = render_off_runtime(
                         state,
                         &workspace,
-                        &prepared,
-                        &person,
+                        prepared.clone(),
+                        untracked,
                         false,
-                        &message_id,
+                        message_id,
                         now,
-                    ) {
+                    )
+                    .await
+                    {
                         content = Some(screen_rendered(
                             state,
                             m,
@@ -1068,24 +1082,24 @@ async fn screen_for_contact(
         .contact(&workspace.id, contact_id)
         .await?
         .ok_or_else(|| ApiError::not_found("The contact no longer exists."))?;
-    let email = contact.email.clone().unwrap_or_default();
-    let person = MailContact {
-        id: contact.id.as_str(),
-        email: &email,
-        name: contact.name.as_deref(),
-        external_id: contact.external_id.as_deref(),
-        attributes: &contact.attributes,
+    let person = OwnedContact {
+        id: contact.id.to_string(),
+        email: contact.email.clone().unwrap_or_default(),
+        name: contact.name.clone(),
+        external_id: contact.external_id.clone(),
+        attributes: contact.attributes,
     };
     let message_id = format!("screen@{}", state.public_host());
-    let mail = render_for(
+    let mail = render_off_runtime(
         state,
         workspace,
-        &prepared,
-        &person,
+        Arc::new(prepared),
+        person,
         false,
-        &message_id,
+        message_id,
         state.store.now(),
     )
+    .await
     .map_err(|e| ApiError::invalid_field("/template", e.to_string()))?;
     Ok(screen_rendered(
         state,

@@ -21,7 +21,7 @@
 //! Events older than 15 minutes are refused (replays).
 
 use crate::error::{ApiError, ApiResult};
-use crate::feedback::{apply_one_event, delivery_of_message_id, Applied};
+use crate::feedback::{apply_one_event, Applied};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -31,6 +31,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sendwell_mail::bounce::Reason;
+use sendwell_mail::verp::unverified_delivery_of_message_id;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
@@ -131,7 +132,11 @@ async fn apply(state: &AppState, events: Vec<Event>, source: &str) -> ApiResult<
         ignored: 0,
     };
     for e in events {
-        let delivery = match e.message_id.as_deref().and_then(delivery_of_message_id) {
+        let delivery = match e
+            .message_id
+            .as_deref()
+            .and_then(unverified_delivery_of_message_id)
+        {
             Some(id) => state.store.delivery_ref(&id).await?.filter(|d| {
                 d.email
                     .as_deref()

@@ -1,8 +1,12 @@
 //! Report a concern: anyone who received a message (or saw one) can report
 //! it, by the link in its footer or its Message-ID, without an account.
-//! A report reaches the operator linked to the workspace, and counts as a
-//! complaint: the recipient is suppressed and opted out of every topic.
-//! Rate-limited per client address.
+//! A report reaches the operator linked to the workspace. It counts as a
+//! complaint (the recipient is suppressed and opted out of every topic, and
+//! the workspace's complaint rate rises) only when it proves that its
+//! sender received the mail: the signed unsubscribe link from the footer,
+//! or the Message-ID header with the MAC sendwell puts in it. A bare id
+//! proves nothing (ids are not secret), so such a report is kept for the
+//! operator and changes nothing else. Rate-limited per client address.
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{client_ip, ApiJson, OperatorCaller};
@@ -45,7 +49,24 @@ pub struct ReportView {
     pub message_id: String,
     pub reason: String,
     pub reporter: Option<String>,
+    /// Whether the report proved receipt of the mail; only a proven report
+    /// counts as a complaint.
+    pub proven: bool,
     pub created_at: String,
+}
+
+impl From<sendwell_store::ConcernReport> for ReportView {
+    fn from(r: sendwell_store::ConcernReport) -> Self {
+        Self {
+            id: r.id,
+            workspace_id: r.workspace_id.to_string(),
+            message_id: r.message_id,
+            reason: r.reason,
+            reporter: r.reporter,
+            proven: r.proven,
+            created_at: r.created_at.to_rfc3339(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -105,10 +126,18 @@ pub async fn report(
             .verify(token, Purpose::Unsubscribe, state.store.now())
             .map(|c| format!("{}.{}", c.message, c.contact))
     });
-    let delivery_id = from_link.or_else(|| {
+    // Proof of receipt first; a bare Message-ID names a delivery without
+    // proving anything.
+    let proven_id = from_link.or_else(|| {
         req.message_id
             .as_deref()
-            .and_then(crate::feedback::delivery_of_message_id)
+            .and_then(|m| state.verp().delivery_of_message_id(m))
+    });
+    let proven = proven_id.is_some();
+    let delivery_id = proven_id.or_else(|| {
+        req.message_id
+            .as_deref()
+            .and_then(sendwell_mail::verp::unverified_delivery_of_message_id)
     });
     let delivery = match delivery_id {
         Some(id) => state.store.delivery_ref(&id).await?,
@@ -121,20 +150,17 @@ pub async fn report(
     };
     let saved = state
         .store
-        .add_concern_report(&delivery, reason, reporter.as_deref(), Some(&ip))
+        .add_concern_report(&delivery, reason, reporter.as_deref(), Some(&ip), proven)
         .await?;
-    crate::feedback::apply_complaint(&state, &delivery, "report", reason).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ReportView {
-            id: saved.id,
-            workspace_id: saved.workspace_id.to_string(),
-            message_id: saved.message_id,
-            reason: saved.reason,
-            reporter: saved.reporter,
-            created_at: saved.created_at.to_rfc3339(),
-        }),
-    ))
+    if proven {
+        crate::feedback::apply_complaint(&state, &delivery, "report", reason).await?;
+    } else {
+        tracing::info!(
+            workspace = %delivery.workspace_id,
+            "an unproven report reached the operator's queue"
+        );
+    }
+    Ok((StatusCode::ACCEPTED, Json(ReportView::from(saved))))
 }
 
 /// Reported concerns, newest first (operator).
@@ -149,14 +175,7 @@ pub async fn list(
         .concern_reports(200)
         .await?
         .into_iter()
-        .map(|r| ReportView {
-            id: r.id,
-            workspace_id: r.workspace_id.to_string(),
-            message_id: r.message_id,
-            reason: r.reason,
-            reporter: r.reporter,
-            created_at: r.created_at.to_rfc3339(),
-        })
+        .map(ReportView::from)
         .collect();
     Ok(Json(ReportList { items }))
 }

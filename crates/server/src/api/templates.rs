@@ -89,6 +89,28 @@ pub(crate) fn parse_source(value: &Value, pointer: &str) -> Result<TemplateSourc
 }
 
 /// A template error as a 422 pointing at the part at fault.
+/// Renders a compiled template once for a contact with no attributes, off
+/// the async runtime, and refuses it (422, naming the limit) when that
+/// alone runs out of a render limit or crashes the template engine.
+pub(crate) async fn check_render_budget(
+    state: &AppState,
+    compiled: CompiledTemplate,
+    kind: sendwell_core::MessageKind,
+) -> ApiResult<()> {
+    let limits = state.delivery().render;
+    let outcome =
+        tokio::task::spawn_blocking(move || sendwell_mail::trial_render(&compiled, kind, limits))
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    outcome.map_err(|e| {
+        let detail = format!("the template cannot be rendered: {}", e.reason);
+        ApiError::invalid(detail.clone()).with_errors(vec![FieldProblem {
+            pointer: "/template".to_owned(),
+            detail,
+        }])
+    })
+}
+
 pub(crate) fn template_error(e: TemplateError, pointer: &str) -> ApiError {
     let field_pointer = if e.field == "subject" {
         "/subject".to_owned()
@@ -140,6 +162,7 @@ async fn checked(
     })
     .map_err(|e| template_error(e, "/template"))?;
     let warnings = compiled.warnings.clone();
+    check_render_budget(state, compiled, sendwell_core::MessageKind::Marketing).await?;
     let new = NewTemplate {
         name: name.as_str().to_owned(),
         layout: source.layout.as_str().to_owned(),

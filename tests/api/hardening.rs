@@ -1,0 +1,389 @@
+//! Regression tests for issue #13: attacks by a co-tenant, a recipient or
+//! anyone on the internet that must not work. Each test carries out the
+//! attack as it was carried out against the release binary and asserts
+//! that it fails.
+
+use crate::support::{opted_in, send_news, TestApp};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+crate::on_both_db!(
+    regression_a_bare_message_id_cannot_file_a_complaint_for_a_neighbour,
+    regression_a_template_that_crashes_the_engine_fails_one_delivery_and_mail_keeps_flowing,
+    regression_a_delivery_whose_worker_died_three_times_fails,
+    regression_a_runaway_template_is_refused_when_saved_and_stopped_when_sent,
+);
+
+/// A contact with `attributes` who opted in to marketing by a form; its id.
+async fn opted_in_with(app: &TestApp, key: &str, email: &str, attributes: Value) -> String {
+    let id = app
+        .contact(key, json!({"email": email, "attributes": attributes}))
+        .await;
+    app.post(
+        &format!("/v1/contacts/{id}/consent"),
+        key,
+        json!({"action": "opt_in", "method": "form",
+               "evidence": {"ip": "203.0.113.9", "wording": "Send me news"}}),
+    )
+    .await
+    .expect(201);
+    id
+}
+
+/// Composes and sends a marketing mail with `html` as its body; its id.
+async fn send_html(app: &TestApp, key: &str, html: &str) -> String {
+    let m = app
+        .post(
+            "/v1/messages",
+            key,
+            json!({"name": "news", "kind": "marketing",
+                   "from": {"name": "Acme News", "address": "news@acme-mail.com"},
+                   "subject": "News", "template": {"layout": "plain", "html": html}}),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    app.post(&format!("/v1/messages/{id}/send"), key, json!({}))
+        .await
+        .expect(202);
+    id
+}
+
+/// The state and last reply of delivery `id`, once it is no longer queued
+/// or being sent.
+async fn settled(app: &TestApp, id: &str) -> (String, String) {
+    let started = Instant::now();
+    loop {
+        let d = app
+            .state
+            .store
+            .delivery_state(id)
+            .await
+            .expect("read")
+            .expect("the delivery exists");
+        if !matches!(d.state.as_str(), "queued" | "sending") {
+            return (d.state, d.last_reply.unwrap_or_default());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "delivery {id} settled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The raw mails captured for message `id`, by recipient, once `n` are there.
+pub async fn captured(app: &TestApp, key: &str, id: &str, n: usize) -> HashMap<String, String> {
+    let started = Instant::now();
+    loop {
+        let out = app
+            .get(&format!("/v1/outbox?message_id={id}"), key)
+            .await
+            .expect(200);
+        let items = out["items"].as_array().cloned().unwrap_or_default();
+        if items.len() >= n {
+            let mut mails = HashMap::new();
+            for item in items {
+                let raw = app
+                    .client
+                    .get(app.url(&format!(
+                        "/v1/outbox/{}/raw",
+                        item["id"].as_str().expect("id")
+                    )))
+                    .bearer_auth(key)
+                    .send()
+                    .await
+                    .expect("raw")
+                    .text()
+                    .await
+                    .expect("text");
+                mails.insert(item["to"].as_str().expect("to").to_owned(), raw);
+            }
+            return mails;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{n} mails were captured"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of header `name` in a raw mail.
+pub fn header(raw: &str, name: &str) -> String {
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    raw.lines()
+        .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+        .map(|l| l[prefix.len()..].trim().to_owned())
+        .unwrap_or_else(|| panic!("the mail has a {name} header"))
+}
+
+/// Attack 1: Message-IDs named the delivery (`msg_X.ct_Y`), contact ids
+/// were a counter, and `POST /v1/reports` took a bare Message-ID, so one
+/// recipient filed complaints for the contacts next to them and suspended
+/// the workspace in two requests.
+async fn regression_a_bare_message_id_cannot_file_a_complaint_for_a_neighbour(db: Option<String>) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    let mut contacts = Vec::new();
+    for who in ["attacker", "next1", "next2"] {
+        let email = format!("{who}@receiver-mail.net");
+        contacts.push((email.clone(), opted_in(&app, &ws, &email).await));
+    }
+    let (id, queued) = send_news(&app, &ws, "news").await;
+    assert_eq!(queued, 3);
+    let mails = captured(&app, &ws.key, &id, 3).await;
+    let own = header(&mails["attacker@receiver-mail.net"], "Message-ID");
+    assert!(own.contains(&contacts[0].1), "{own}");
+
+    let report = |message_id: String| {
+        app.client
+            .post(app.url("/v1/reports"))
+            .json(&json!({"message_id": message_id, "reason": "spam"}))
+            .send()
+    };
+    // The attack: the attacker's Message-ID with a neighbour's contact id,
+    // with and without the attacker's MAC, filed for both neighbours.
+    for (_, neighbour) in &contacts[1..] {
+        let forged = own.replace(&contacts[0].1, neighbour);
+        let bare = format!("<{id}.{neighbour}@sendwell.localhost>");
+        for mid in [forged, bare] {
+            let r = report(mid.clone()).await.expect("report");
+            assert_eq!(r.status(), 202, "kept for the operator: {mid}");
+            let body: Value = r.json().await.expect("json");
+            assert_eq!(body["proven"], false, "{mid}");
+        }
+    }
+    let suppressed = app.get("/v1/suppressions", &ws.key).await.expect(200);
+    assert_eq!(suppressed["items"], json!([]), "nobody was suppressed");
+    let status = app.get("/v1/workspace", &ws.key).await.expect(200);
+    assert_eq!(status["state"], "active", "the workspace still sends");
+    let listed = app
+        .get("/v1/operator/reports", &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(4),
+        "the operator sees them all"
+    );
+
+    // The attacker's own, signed Message-ID proves receipt and counts.
+    let r = report(own).await.expect("report");
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["proven"], true);
+    let suppressed = app.get("/v1/suppressions", &ws.key).await.expect(200);
+    let emails: Vec<&str> = suppressed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|s| s["email"].as_str())
+        .collect();
+    assert_eq!(emails, vec!["attacker@receiver-mail.net"]);
+}
+
+/// Attack 2: one template that panics inside the template engine ended the
+/// worker's pipeline, and after the lease ran out the same deliveries took
+/// the restarted worker down again: nobody's mail left. The panic now ends
+/// that one delivery, `failed` with the reason, and everyone else's mail
+/// (the same message's other contacts, another workspace's) goes out.
+async fn regression_a_template_that_crashes_the_engine_fails_one_delivery_and_mail_keeps_flowing(
+    db: Option<String>,
+) {
+    let app = TestApp::spawn(db).await;
+    let evil = app.ready_workspace("Evil").await;
+    let good = app.ready_workspace("Good").await;
+    let fine = opted_in_with(
+        &app,
+        &evil.key,
+        "fine@receiver-mail.net",
+        json!({"code": "42"}),
+    )
+    .await;
+    // i64::MIN divided by -1 overflows: the engine panics, in release too.
+    let poison = opted_in_with(
+        &app,
+        &evil.key,
+        "poison@receiver-mail.net",
+        json!({"code": "-9223372036854775808"}),
+    )
+    .await;
+    opted_in(&app, &good, "reader@receiver-mail.net").await;
+    let evil_msg = send_html(
+        &app,
+        &evil.key,
+        "<p>Your code: {{ code | divided_by: -1 }}</p>",
+    )
+    .await;
+    let (good_msg, _) = send_news(&app, &good, "news").await;
+
+    let (state, reason) = settled(&app, &format!("{evil_msg}.{poison}")).await;
+    assert_eq!(state, "failed", "{reason}");
+    assert!(reason.contains("crashed"), "{reason}");
+    let (state, _) = settled(&app, &format!("{evil_msg}.{fine}")).await;
+    assert_eq!(state, "delivered");
+    let mails = captured(&app, &evil.key, &evil_msg, 1).await;
+    assert!(mails["fine@receiver-mail.net"].contains("Your code: -42"));
+    captured(&app, &good.key, &good_msg, 1).await;
+    // The worker is alive and says so.
+    let health = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+    let health: Value = health.json().await.expect("json");
+    assert_eq!(health["worker"], "ok", "{health}");
+}
+
+/// A worker that dies while rendering or sending (an abort, the OOM killer)
+/// leaves its deliveries `sending` with a lease that runs out; the next
+/// worker took them again, and died again. After three such lease
+/// expiries the delivery fails instead, with the reason.
+async fn regression_a_delivery_whose_worker_died_three_times_fails(db: Option<String>) {
+    let app = TestApp::spawn_with(db, |s| s.delivery.serve_worker = false).await;
+    let ws = app.ready_workspace("Acme").await;
+    let once = opted_in(&app, &ws, "once@receiver-mail.net").await;
+    let thrice = opted_in(&app, &ws, "thrice@receiver-mail.net").await;
+    let (id, queued) = send_news(&app, &ws, "news").await;
+    assert_eq!(queued, 2);
+    // What dead workers leave behind: a claim whose lease ran out, once
+    // before for one delivery and twice before for the other.
+    let mut db = app.raw_db().await;
+    for (contact, before) in [(&once, 0), (&thrice, 2)] {
+        let sql = format!(
+            "UPDATE deliveries SET state = 'sending', lease_owner = 'w-dead', lease_until = 1, \
+             lease_expiries = {before} WHERE id = '{id}.{contact}'"
+        );
+        sqlx::query(&sql).execute(&mut db).await.expect("update");
+    }
+    let worker = sendwell_server::delivery::DeliveryWorker::new(app.state.clone());
+    worker.run_once().await.expect("batch");
+    let (state, _) = settled(&app, &format!("{id}.{once}")).await;
+    assert_eq!(state, "delivered", "one lost lease is retried");
+    let (state, reason) = settled(&app, &format!("{id}.{thrice}")).await;
+    assert_eq!(state, "failed");
+    assert!(reason.contains("3 times"), "{reason}");
+}
+
+/// Attack 3: a 3000 x 3000 nested loop rendered for 10 s and 1.6 GB each
+/// time it was previewed or sent. Such a template is refused when saved or
+/// composed, naming the limit; one that runs away only for some contacts'
+/// data fails those deliveries, naming the limit, and the rest go out.
+async fn regression_a_runaway_template_is_refused_when_saved_and_stopped_when_sent(
+    db: Option<String>,
+) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    let nested = "{% for i in (1..3000) %}{% for j in (1..3000) %}{{ i }}{% endfor %}{% endfor %}";
+    let huge = "{% for i in (1..9223372036854775807) %}x{% endfor %}";
+    let doubling = "{% assign s = 'xxxxxxxx' %}{% for i in (1..40) %}{% assign s = s | append: s %}{% endfor %}{{ s }}";
+    for (html, limit) in [
+        (nested, "SENDWELL_RENDER_MAX_ITERATIONS"),
+        (huge, "SENDWELL_RENDER_MAX_ITERATIONS"),
+        (doubling, "SENDWELL_RENDER_MAX_OUTPUT_BYTES"),
+    ] {
+        let t = app
+            .post(
+                "/v1/templates",
+                &ws.key,
+                json!({"name": "t", "template": {"layout": "plain", "html": html}}),
+            )
+            .await
+            .expect(422);
+        assert!(t.to_string().contains(limit), "{t}");
+        let m = app
+            .post(
+                "/v1/messages",
+                &ws.key,
+                json!({"name": "news", "kind": "marketing",
+                       "from": {"name": "Acme", "address": "news@acme-mail.com"},
+                       "subject": "News", "template": {"layout": "plain", "html": html}}),
+            )
+            .await
+            .expect(422);
+        assert!(m.to_string().contains(limit), "{m}");
+    }
+    // Driven by the contact's data: fine for one, runaway for the other.
+    let small = opted_in_with(&app, &ws.key, "small@receiver-mail.net", json!({"reps": 2})).await;
+    let big = opted_in_with(
+        &app,
+        &ws.key,
+        "big@receiver-mail.net",
+        json!({"reps": 3000}),
+    )
+    .await;
+    let id = send_html(
+        &app,
+        &ws.key,
+        "<p>{% for i in (1..reps) %}{% for j in (1..reps) %}x{% endfor %}{% endfor %}</p>",
+    )
+    .await;
+    let (state, reason) = settled(&app, &format!("{id}.{big}")).await;
+    assert_eq!(state, "failed");
+    assert!(
+        reason.contains("SENDWELL_RENDER_MAX_ITERATIONS"),
+        "{reason}"
+    );
+    let (state, _) = settled(&app, &format!("{id}.{small}")).await;
+    assert_eq!(state, "delivered");
+    let mails = captured(&app, &ws.key, &id, 1).await;
+    assert!(mails["small@receiver-mail.net"].contains("<p>xxxx</p>"));
+}
+
+/// `/healthz` said "ok" while no mail moved. A pipeline stuck on a relay
+/// that accepts connections and never answers is reported once it has made
+/// no progress for the stall limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_healthz_reports_a_worker_that_makes_no_progress() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = silent.local_addr().expect("addr");
+    let held = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = silent.accept().await {
+            keep.lock().await.push(conn);
+        }
+    });
+    let app = TestApp::spawn_with(None, |s| {
+        crate::support::relay_to(s, addr);
+        s.delivery.insecure_skip_domain_verification = true;
+        s.delivery.stall_after = Duration::from_secs(1);
+    })
+    .await;
+    let health = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200, "a fresh worker is fine");
+    let ws = app.ready_workspace("Acme").await;
+    opted_in(&app, &ws, "reader@receiver-mail.net").await;
+    send_news(&app, &ws, "news").await;
+    let started = Instant::now();
+    loop {
+        let r = app
+            .client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .expect("healthz");
+        if r.status() == 503 {
+            let body: Value = r.json().await.expect("json");
+            assert_eq!(body["worker"], "stalled", "{body}");
+            assert!(body["stalled"][0]["seconds"].as_u64().is_some(), "{body}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the stall was reported"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
