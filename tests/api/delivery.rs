@@ -251,9 +251,18 @@ async fn smtp_delivery_is_dkim_signed_with_a_verp_return_path_and_keeps_every_re
     );
     assert!(delivery.starts_with(&format!("{id}.")), "{delivery}");
     let raw = String::from_utf8_lossy(&mail.data).into_owned();
-    assert!(
-        raw.contains(&format!("Message-ID: <{delivery}@mail.sendwell.test>")),
-        "{raw}"
+    // The Message-ID names the delivery too, with a MAC of its own.
+    let message_id = format!(
+        "<{}>",
+        app.state.verp().message_id(&delivery, "mail.sendwell.test")
+    );
+    assert!(raw.contains(&format!("Message-ID: {message_id}")), "{raw}");
+    assert_eq!(
+        app.state
+            .verp()
+            .delivery_of_message_id(&message_id)
+            .as_deref(),
+        Some(delivery.as_str())
     );
     assert_eq!(raw.matches("DKIM-Signature:").count(), 2, "RSA and Ed25519");
     assert!(raw.contains("a=rsa-sha256") && raw.contains("a=ed25519-sha256"));

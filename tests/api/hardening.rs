@@ -13,6 +13,7 @@ crate::on_both_db!(
     regression_a_template_that_crashes_the_engine_fails_one_delivery_and_mail_keeps_flowing,
     regression_a_delivery_whose_worker_died_three_times_fails,
     regression_a_runaway_template_is_refused_when_saved_and_stopped_when_sent,
+    regression_the_sender_cannot_forge_opt_in_link_consent,
 );
 
 /// A contact with `attributes` who opted in to marketing by a form; its id.
@@ -386,4 +387,100 @@ async fn regression_healthz_reports_a_worker_that_makes_no_progress() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Attack 5: `{{ opt_in_url }}` worked anywhere (an image URL delivered the
+/// token to the sender's pixel server on open), the confirming POST needed
+/// nothing but the token and did not look at the message's kind, and every
+/// replay appended another opt-in. Now the link exists only as an opt-in
+/// request's button, the POST needs the page's nonce, the page cannot be
+/// framed, and pressing again records nothing new.
+async fn regression_the_sender_cannot_forge_opt_in_link_consent(db: Option<String>) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    let compose = |kind: &str, html: &str| {
+        json!({"name": "ask", "kind": kind, "from": {"address": "hello@acme-mail.com"},
+               "subject": "May we?", "template": {"layout": "plain", "html": html}})
+    };
+    for (kind, html) in [
+        ("marketing", "<p><img src=\"https://pixel.acme-mail.com/p.gif?t={{ opt_in_url }}\"></p>"),
+        ("opt_in_request", "<p><img src=\"https://pixel.acme-mail.com/{{opt_in_url}}\"></p>{% opt_in_button \"Yes\" %}"),
+        ("marketing", "<p>News</p>{% opt_in_button \"Yes\" %}"),
+    ] {
+        let r = app.post("/v1/messages", &ws.key, compose(kind, html)).await.expect(422);
+        assert_eq!(r["errors"][0]["pointer"].as_str().map(|p| p.starts_with("/template")), Some(true), "{r}");
+    }
+    let contact = app
+        .contact(&ws.key, json!({"email": "dee@receiver-mail.net"}))
+        .await;
+    let m = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            compose(
+                "opt_in_request",
+                "<p>News?</p>{% opt_in_button \"Yes please\" %}",
+            ),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    let mails = captured(&app, &ws.key, &id, 1).await;
+    let raw = mails["dee@receiver-mail.net"]
+        .replace("=\r\n", "")
+        .replace("=3D", "=");
+    let base = format!("{}/optin/", app.base);
+    let at = raw.find(&base).expect("the button's link");
+    let url: String = raw[at..]
+        .chars()
+        .take_while(|c| !matches!(c, '"' | '<' | '>' | ' ' | '\r' | '\n'))
+        .collect();
+
+    let path = format!("/v1/contacts/{contact}/consent");
+    let events = || async {
+        app.get(&path, &ws.key).await.expect(200)["events"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0)
+    };
+    // A blind POST of the token (what a pixel server that collected it
+    // would send) records nothing.
+    let blind = app.client.post(&url).send().await.expect("post");
+    assert_eq!(blind.status(), 403);
+    let forged = app
+        .client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("nonce=AAAAAAAAAAAAAAAAAAAAAA&expires=99999999999")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status(), 403);
+    assert_eq!(events().await, 0);
+    // The page cannot be framed and allows no script.
+    let page = app.client.get(&url).send().await.expect("page");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    // The person's press counts once, however often it is sent.
+    for _ in 0..3 {
+        let r = crate::support::confirm_opt_in(&app.client, &url).await;
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(events().await, 1);
+    let proof = app
+        .get(&format!("/v1/contacts/{contact}/consent"), &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(proof["events"][0]["method"], "opt_in_link");
+    assert_eq!(proof["events"][0]["evidence"]["wording"], "Yes please");
 }

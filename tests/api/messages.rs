@@ -373,14 +373,15 @@ async fn opt_in_request_button_confirm_sets_attribute_records_evidence_and_joins
         .await
         .expect(200);
     assert!(contact["consent"].get("marketing").is_none());
+    // A POST without the page's nonce (a replayed or forged press) does nothing.
+    let forged = app.client.post(&url).send().await.expect("post");
+    assert_eq!(forged.status().as_u16(), 403);
     // The confirming press.
-    let resp = app
-        .client
-        .post(&url)
-        .header("user-agent", "TestBrowser/1.0")
-        .send()
-        .await
-        .expect("confirm");
+    let browser = reqwest::Client::builder()
+        .user_agent("TestBrowser/1.0")
+        .build()
+        .expect("client");
+    let resp = crate::support::confirm_opt_in(&browser, &url).await;
     assert_eq!(resp.status().as_u16(), 200);
     assert!(resp.text().await.expect("text").contains("Thank you"));
     let contact = app
@@ -447,11 +448,7 @@ async fn opt_in_request_button_confirm_sets_attribute_records_evidence_and_joins
         &format!("{}/optin/", app.base),
     )
     .expect("link");
-    let resp = no_redirect_client()
-        .post(&url)
-        .send()
-        .await
-        .expect("confirm");
+    let resp = crate::support::confirm_opt_in(&no_redirect_client(), &url).await;
     assert_eq!(resp.status().as_u16(), 303);
     assert_eq!(resp.headers()["location"], "https://acme-mail.com/welcome");
     let contact = app
@@ -886,8 +883,31 @@ async fn header_injection_never_adds_a_header_and_non_ascii_round_trips(app: Tes
 async fn tampered_tokens_are_404_and_click_links_redirect_only_to_their_url(app: TestApp) {
     let ws = app.ready_workspace("Acme").await;
     opted_in(&app, &ws, "ann@gmail.com", "Ann", json!({})).await;
-    let template = json!({"layout": "plain", "html": "<p><a href=\"https://acme-mail.com/a\">A</a></p>{% opt_in_button \"Yes\" %}"});
+    let template =
+        json!({"layout": "plain", "html": "<p><a href=\"https://acme-mail.com/a\">A</a></p>"});
     let (id, _) = create_and_send(&app, &ws, marketing("Links", template)).await;
+    // The opt-in button is only for opt-in requests.
+    let button = json!({"layout": "plain", "html": "<p>Hi</p>{% opt_in_button \"Yes\" %}"});
+    let refused = app
+        .post("/v1/messages", &ws.key, marketing("Button", button))
+        .await
+        .expect(422);
+    assert!(refused.to_string().contains("opt_in_request"), "{refused}");
+    let carl = app
+        .contact(&ws.key, json!({"email": "carl@gmail.com"}))
+        .await;
+    let ask = json!({"name": "Ask", "kind": "opt_in_request", "from": {"address": "hello@acme-mail.com"},
+                     "subject": "May we?", "template": {"layout": "plain", "html": "{% opt_in_button \"Yes\" %}"}});
+    let (ask_id, _) = create_and_send(&app, &ws, ask).await;
+    drained(&app, &ws.key, &ask_id).await;
+    let asked = captured(&app, &ws, &ask_id).await;
+    assert!(
+        asked[0].contains("carl@gmail.com"),
+        "only Carl has no recorded choice ({carl})"
+    );
+    let asked = MessageParser::default()
+        .parse(asked[0].as_bytes())
+        .expect("parses");
     drained(&app, &ws.key, &id).await;
     let raws = captured(&app, &ws, &id).await;
     let parsed = MessageParser::default()
@@ -896,7 +916,11 @@ async fn tampered_tokens_are_404_and_click_links_redirect_only_to_their_url(app:
     let html = parsed.body_html(0).expect("html").to_string();
     let click = link(&html, &format!("{}/c/", app.base)).expect("click");
     let unsub = link(&html, &format!("{}/u/", app.base)).expect("unsubscribe");
-    let optin = link(&html, &format!("{}/optin/", app.base)).expect("opt-in");
+    let optin = link(
+        &asked.body_html(0).expect("html"),
+        &format!("{}/optin/", app.base),
+    )
+    .expect("opt-in");
     let client = no_redirect_client();
     for url in [&click, &unsub, &optin] {
         // Flip one character of the signature.
@@ -1290,23 +1314,24 @@ async fn regression_unsubscribe_keeps_a_bounce_and_opting_in_again_lifts_the_uns
         .expect("b")
         .iter()
         .any(|b| b["code"] == "no_eligible_recipients"));
-    // ...but a person may still press the button of an older one; that lifts the unsubscribe.
-    let bob = app
-        .get("/v1/contacts?email=bob@gmail.com", &ws.key)
-        .await
-        .expect(200)["items"][0]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let body = json!({"to": {"id": bob}, "from": {"address": "hello@acme-mail.com"}, "subject": "Confirm",
+    // ...and no other mail may carry the button...
+    let body = json!({"to": {"email": "bob@gmail.com"}, "from": {"address": "hello@acme-mail.com"}, "subject": "Confirm",
                       "template": {"layout": "plain", "html": "{% opt_in_button \"Yes, again\" %}"}});
-    let sent = app
-        .post("/v1/transactional", &ws.key, body)
+    app.post("/v1/transactional", &ws.key, body)
         .await
-        .expect(202);
-    let mid = sent["message_id"].as_str().expect("id").to_owned();
+        .expect(422);
+    // ...but a person who pressed an opt-in request's button, and
+    // unsubscribed since, may press it again; that lifts the unsubscribe.
+    let cy = app.contact(&ws.key, json!({"email": "cy@gmail.com"})).await;
+    let request = json!({
+        "name": "Ask again", "kind": "opt_in_request",
+        "from": {"address": "hello@acme-mail.com"}, "subject": "May we?",
+        "template": {"layout": "plain", "html": "{% opt_in_button \"Yes\" %}"},
+    });
+    let (mid, _) = create_and_send(&app, &ws, request).await;
     drained(&app, &ws.key, &mid).await;
     let raws = captured(&app, &ws, &mid).await;
+    assert_eq!(raws.len(), 1, "only Cy has no recorded choice");
     let parsed = MessageParser::default()
         .parse(raws[0].as_bytes())
         .expect("parses");
@@ -1315,22 +1340,47 @@ async fn regression_unsubscribe_keeps_a_bounce_and_opting_in_again_lifts_the_uns
         &format!("{}/optin/", app.base),
     )
     .expect("link");
-    assert_eq!(
-        app.client
-            .post(&url)
-            .send()
-            .await
-            .expect("confirm")
-            .status()
-            .as_u16(),
-        200
-    );
+    let unsubscribe = raw_header(&raws[0], "List-Unsubscribe")
+        .expect("header")
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .expect("url")
+        .to_owned();
+    let press = crate::support::confirm_opt_in(&app.client, &url).await;
+    assert_eq!(press.status().as_u16(), 200);
+    app.client
+        .post(&unsubscribe)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("one-click");
+    let sup = app.get("/v1/suppressions", &ws.key).await.expect(200);
+    assert!(sup["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .any(|i| i["email"] == "cy@gmail.com" && i["reason"] == "unsubscribed"));
+    let press = crate::support::confirm_opt_in(&app.client, &url).await;
+    assert_eq!(press.status().as_u16(), 200);
     let sup = app.get("/v1/suppressions", &ws.key).await.expect(200);
     assert!(!sup["items"]
         .as_array()
         .expect("items")
         .iter()
-        .any(|i| i["email"] == "bob@gmail.com"));
+        .any(|i| i["email"] == "cy@gmail.com"));
+    let proof = app
+        .get(&format!("/v1/contacts/{cy}/consent"), &ws.key)
+        .await
+        .expect(200);
+    let actions: Vec<&str> = proof["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["opt_in", "opt_out", "opt_in"]);
     // Transactional mail to many is refused: it would be bulk mail without consent.
     let mut bulk = marketing("Bulk", json!({"layout": "plain", "text": "x"}));
     bulk["kind"] = json!("transactional");

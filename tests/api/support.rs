@@ -112,6 +112,38 @@ pub async fn send_news(app: &TestApp, ws: &Workspace, name: &str) -> (String, i6
     (id, sent["queued"].as_i64().expect("queued"))
 }
 
+/// Presses the button on the opt-in page behind `url` as a browser would:
+/// loads the page, then posts its form with the nonce the page carries.
+pub async fn confirm_opt_in(client: &reqwest::Client, url: &str) -> reqwest::Response {
+    let page = client
+        .get(url)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let at = page
+            .find(&marker)
+            .unwrap_or_else(|| panic!("the page has {name}: {page}"));
+        let rest = &page[at + marker.len()..];
+        rest[..rest.find('"').expect("closing quote")].to_owned()
+    };
+    client
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "nonce={}&expires={}",
+            field("nonce"),
+            field("expires")
+        ))
+        .send()
+        .await
+        .expect("confirm")
+}
+
 /// A contact who opted in to marketing through a form; its id.
 pub async fn opted_in(app: &TestApp, ws: &Workspace, email: &str) -> String {
     let id = app.contact(&ws.key, json!({"email": email})).await;

@@ -111,6 +111,28 @@ impl LinkSigner {
         token
     }
 
+    /// A nonce for the form on the page behind `token`, valid until
+    /// `expires` (seconds since the epoch): the confirming POST must carry
+    /// it, so a POST needs the page first (no blind replays of a link
+    /// that leaked, say through an image URL or a referrer).
+    pub fn form_nonce(&self, token: &str, expires: i64) -> String {
+        let mut mac = self.mac();
+        mac.update(b"form-nonce|");
+        mac.update(token.as_bytes());
+        mac.update(b"|");
+        mac.update(expires.to_string().as_bytes());
+        URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..MAC_LEN])
+    }
+
+    /// Whether `nonce` was made for `token` with `expires`, not yet past.
+    pub fn check_form_nonce(&self, token: &str, expires: i64, nonce: &str, now: Timestamp) -> bool {
+        if now.millis() / 1000 > expires {
+            return false;
+        }
+        let expected = self.form_nonce(token, expires);
+        sendwell_core::secret::constant_time_eq(expected.as_bytes(), nonce.as_bytes())
+    }
+
     /// The claims of a token made by this signer for `purpose` and not yet
     /// expired at `now`; `None` for anything else, without saying why.
     pub fn verify(&self, token: &str, purpose: Purpose, now: Timestamp) -> Option<LinkClaims> {

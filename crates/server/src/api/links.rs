@@ -33,12 +33,11 @@ pub fn routes() -> Router<AppState> {
 
 /// The answer to any token that does not check: nothing more is said.
 fn gone() -> Response {
-    (
+    html(
         StatusCode::NOT_FOUND,
-        [(header::CACHE_CONTROL, "no-store")],
-        Html(page("Link not valid", "<p>This link is not valid.</p>")),
+        "Link not valid",
+        "<p>This link is not valid.</p>",
     )
-        .into_response()
 }
 
 fn escape(text: &str) -> String {
@@ -49,29 +48,56 @@ fn escape(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// The pages' only style sheet; the CSP allows it by its hash, so no inline
+/// style or script of anyone else's can run.
+const STYLE: &str = "body{font-family:Arial,Helvetica,sans-serif;max-width:520px;margin:48px auto;padding:0 16px;color:#222;line-height:1.5}\
+button{font-size:16px;padding:10px 20px;border:0;border-radius:4px;background:#1a73e8;color:#fff;cursor:pointer}\
+label{display:block;margin:6px 0}";
+
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"robots\" content=\"noindex\">\n<title>{}</title>\n\
-         <style>body{{font-family:Arial,Helvetica,sans-serif;max-width:520px;margin:48px auto;padding:0 16px;color:#222;line-height:1.5}}\
-         button{{font-size:16px;padding:10px 20px;border:0;border-radius:4px;background:#1a73e8;color:#fff;cursor:pointer}}\
-         label{{display:block;margin:6px 0}}</style>\n</head>\n<body>\n{}\n</body>\n</html>\n",
+         <style>{STYLE}</style>\n</head>\n<body>\n{}\n</body>\n</html>\n",
         escape(title),
         body
     )
 }
 
+/// The Content-Security-Policy of every page sendwell serves: nothing
+/// loads but the page's own style sheet (by its hash), no script at all,
+/// forms post only back here, and no other site may frame the page (a
+/// framed opt-in button could be clicked by a trick).
+pub(crate) fn content_security_policy() -> &'static str {
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
+        format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; base-uri 'none'; frame-ancestors 'none'"
+        )
+    })
+}
+
+/// The headers every HTML page carries.
+pub(crate) fn page_headers() -> [(header::HeaderName, &'static str); 6] {
+    [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CONTENT_SECURITY_POLICY, content_security_policy()),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+    ]
+}
+
 fn html(status: StatusCode, title: &str, body: &str) -> Response {
-    (
-        status,
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        Html(page(title, body)),
-    )
-        .into_response()
+    (status, page_headers(), Html(page(title, body))).into_response()
 }
 
 fn user_agent(headers: &HeaderMap) -> Option<String> {
@@ -370,15 +396,17 @@ pub async fn opt_in_page(State(state): State<AppState>, Path(token): Path<String
         Ok(t) => t,
         Err(r) => return r,
     };
+    let Some(wording) = t.message.as_ref().and_then(opt_in_button) else {
+        return gone();
+    };
     let name = escape(&t.workspace.name);
-    let wording = t
-        .message
-        .as_ref()
-        .and_then(button_wording)
-        .unwrap_or_else(|| "Yes, keep me posted".to_owned());
+    let expires = state.store.now().millis() / 1000 + OPT_IN_FORM_SECONDS;
+    let nonce = state.links().form_nonce(&token, expires);
     let body = format!(
         "<h1>{name}</h1>\n<p>Confirm that you want to receive emails from <strong>{name}</strong>.</p>\n\
-         <form method=\"post\">\n<button type=\"submit\">{}</button>\n</form>\n\
+         <form method=\"post\">\n<input type=\"hidden\" name=\"nonce\" value=\"{nonce}\">\n\
+         <input type=\"hidden\" name=\"expires\" value=\"{expires}\">\n\
+         <button type=\"submit\">{}</button>\n</form>\n\
          <p><small>You can unsubscribe at any time from the link in every email.</small></p>",
         escape(&wording)
     );
@@ -387,6 +415,19 @@ pub async fn opt_in_page(State(state): State<AppState>, Path(token): Path<String
         &format!("Confirm: {}", t.workspace.name),
         &body,
     )
+}
+
+/// How long the opt-in page's form may be sent after the page was shown.
+const OPT_IN_FORM_SECONDS: i64 = 3600;
+
+/// The wording of an opt-in request's button, as the recipient saw it;
+/// `None` for any other message, or one without a button: it has no
+/// working opt-in link.
+fn opt_in_button(m: &MessageRecord) -> Option<String> {
+    if m.kind != sendwell_core::MessageKind::OptInRequest {
+        return None;
+    }
+    button_wording(m)
 }
 
 /// The wording of the message's opt-in button, as the recipient saw it.
@@ -402,6 +443,7 @@ pub async fn opt_in(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(token): Path<String>,
+    body: Bytes,
 ) -> Response {
     let t = match target(&state, &token, Purpose::OptIn).await {
         Ok(t) => t,
@@ -410,6 +452,35 @@ pub async fn opt_in(
     let Some(message) = &t.message else {
         return gone();
     };
+    let Some(wording) = opt_in_button(message) else {
+        return gone();
+    };
+    // Only a press of the page's own button counts: the form carries a
+    // nonce the page made for this token, an hour at most before.
+    let form = form_urlencoded(&body);
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let fresh = match (
+        field("nonce"),
+        field("expires").and_then(|e| e.parse::<i64>().ok()),
+    ) {
+        (Some(nonce), Some(expires)) => {
+            state
+                .links()
+                .check_form_nonce(&token, expires, nonce, state.store.now())
+        }
+        _ => false,
+    };
+    if !fresh {
+        return html(
+            StatusCode::FORBIDDEN,
+            "Please confirm again",
+            "<p>This confirmation is too old or did not come from the confirmation page. Open the link in the email again and press the button.</p>",
+        );
+    }
     let Ok(topic) = Topic::parse(&message.topic) else {
         return gone();
     };
@@ -422,7 +493,7 @@ pub async fn opt_in(
         user_agent: user_agent(&headers),
         message_id: Some(message.id.to_string()),
         subject: Some(message.subject.chars().take(998).collect()),
-        wording: Some(button_wording(message).unwrap_or_else(|| "Yes, keep me posted".to_owned())),
+        wording: Some(wording),
         ..Evidence::default()
     };
     let evidence = evidence.checked().unwrap_or_default();
@@ -437,6 +508,23 @@ pub async fn opt_in(
         Ok(c) => c,
         Err(e) => return internal(&e),
     };
+    // Pressing again (or replaying the form) records nothing new.
+    let events = match state
+        .store
+        .contact_consent_events(&t.workspace.id, &t.contact)
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => return internal(&e),
+    };
+    let current = events
+        .iter()
+        .rev()
+        .find(|e| e.topic == topic)
+        .map(|e| e.action);
+    if current == Some(ConsentAction::OptIn) {
+        return thanks(&state, &t).await;
+    }
     let event = NewConsentEvent {
         contact_id: t.contact.clone(),
         action: ConsentAction::OptIn,
@@ -480,6 +568,11 @@ pub async fn opt_in(
         Err(e) => return internal(&e),
     }
     record(&state, &t.workspace.id, &t.claims, "opt_in", None, &ip).await;
+    thanks(&state, &t).await
+}
+
+/// The answer to a confirmed opt-in: the workspace's landing page, or ours.
+async fn thanks(state: &AppState, t: &Target) -> Response {
     match state.store.opt_in_landing_url(&t.workspace.id).await {
         Ok(Some(url)) => Redirect::to(&url).into_response(),
         Ok(None) => {

@@ -460,6 +460,12 @@ async fn compose(
     let now = state.store.now();
     let probe = MessageRecord::draft(MessageId::generate(now), ws.clone(), &new, now);
     let compiled = compile_message(&probe, &names).map_err(|e| template_error(e, "/template"))?;
+    if compiled.opt_in_wording.is_some() && kind != MessageKind::OptInRequest {
+        return Err(ApiError::invalid_field(
+            "/template",
+            "the opt-in button belongs only in an opt_in_request message (kind \"opt_in_request\"): remove it, or send this as an opt-in request",
+        ));
+    }
     super::templates::check_render_budget(state, compiled, kind).await?;
     Ok(Composed { new, probe })
 }
