@@ -14,6 +14,8 @@ crate::on_both_db!(
     regression_a_delivery_whose_worker_died_three_times_fails,
     regression_a_runaway_template_is_refused_when_saved_and_stopped_when_sent,
     regression_the_sender_cannot_forge_opt_in_link_consent,
+    regression_webhooks_never_reach_private_addresses,
+    regression_an_mx_on_a_private_address_is_never_connected_to,
 );
 
 /// A contact with `attributes` who opted in to marketing by a form; its id.
@@ -483,4 +485,134 @@ async fn regression_the_sender_cannot_forge_opt_in_link_consent(db: Option<Strin
         .expect(200);
     assert_eq!(proof["events"][0]["method"], "opt_in_link");
     assert_eq!(proof["events"][0]["evidence"]["wording"], "Yes please");
+}
+
+/// Attack 6: the private-address check read the URL's text once, when the
+/// endpoint was made: each of these hosts was accepted, and a webhook to a
+/// single-label name reached a listener on loopback. Now the host is
+/// checked against every special-purpose range when the endpoint is made
+/// and again at every delivery (names through a resolver that only hands
+/// out checked addresses).
+async fn regression_webhooks_never_reach_private_addresses(db: Option<String>) {
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((_conn, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let app = TestApp::spawn_with(db, |s| {
+        s.delivery.webhook_retry_base = Duration::from_millis(50);
+    })
+    .await;
+    let ws = app.ready_workspace("Acme").await;
+    for url in [
+        "https://localhost./hook",
+        "https://vm/hook",
+        "https://[::127.0.0.1]/hook",
+        "https://[64:ff9b::a9fe:a9fe]/hook",
+        "https://[fec0::1]/hook",
+        "https://0.1.2.3/hook",
+        "https://198.18.0.1/hook",
+        "https://240.0.0.1/hook",
+        "https://127.1/hook",
+        "https://2130706433/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://metadata.google.internal/",
+        &format!("https://127.0.0.1:{port}/hook"),
+    ] {
+        let r = app
+            .post(
+                "/v1/webhooks",
+                &ws.key,
+                json!({"url": url, "events": ["delivery"]}),
+            )
+            .await
+            .expect(422);
+        assert!(
+            r.to_string().contains("SENDWELL_WEBHOOK_ALLOW_PRIVATE"),
+            "{url}: {r}"
+        );
+    }
+    // An endpoint whose address became private after it was saved (here
+    // changed in the database, as a DNS change would) is refused when the
+    // event is posted: the listener on loopback hears nothing.
+    let hook = app
+        .post(
+            "/v1/webhooks",
+            &ws.key,
+            json!({"url": "https://hooks.acme-mail.com/sendwell", "events": ["delivery"]}),
+        )
+        .await
+        .expect(201);
+    let hook_id = hook["id"].as_str().expect("id").to_owned();
+    let mut db = app.raw_db().await;
+    sqlx::query(&format!(
+        "UPDATE webhook_endpoints SET url = 'https://127.0.0.1:{port}/hook' WHERE id = '{hook_id}'"
+    ))
+    .execute(&mut db)
+    .await
+    .expect("update");
+    opted_in(&app, &ws, "reader@receiver-mail.net").await;
+    send_news(&app, &ws, "news").await;
+    let started = Instant::now();
+    let error = loop {
+        let log = app
+            .get(&format!("/v1/webhooks/{hook_id}/deliveries"), &ws.key)
+            .await
+            .expect(200);
+        if let Some(e) = log["items"][0]["last_error"].as_str() {
+            break e.to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the webhook was tried: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(error.contains("special-purpose"), "{error}");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing reached loopback"
+    );
+}
+
+/// A recipient's domain names its MX hosts: one that points at this
+/// machine (or a private network) would have sendwell speak SMTP to
+/// services behind the firewall. Unless the operator allows private MX
+/// hosts, such a delivery bounces with the reason, and nothing connects.
+async fn regression_an_mx_on_a_private_address_is_never_connected_to(db: Option<String>) {
+    use sendwell_screen::dns::DomainMail;
+    use sendwell_server::smtp::sink::{AcceptAll, SinkOptions, SmtpSink};
+    let sink = SmtpSink::start(std::sync::Arc::new(AcceptAll), SinkOptions::default())
+        .await
+        .expect("sink");
+    let port = sink.addr().port();
+    let app = TestApp::spawn_with(db, |s| {
+        s.delivery.transport.kind = sendwell_server::transport::TransportKind::Mx;
+        s.delivery.transport.mx_port = port;
+        s.delivery.insecure_skip_domain_verification = true;
+        s.public_url = Some("https://mail.sendwell.test".to_owned());
+    })
+    .await;
+    let ws = app.ready_workspace("Acme").await;
+    let eve = opted_in(&app, &ws, "eve@inside-mx.net").await;
+    app.dns.set(
+        "inside-mx.net",
+        DomainMail::Mx(vec!["127.0.0.1".to_owned()]),
+        300,
+    );
+    let (id, _) = send_news(&app, &ws, "news").await;
+    let (state, reason) = settled(&app, &format!("{id}.{eve}")).await;
+    assert_eq!(state, "bounced", "{reason}");
+    assert!(reason.contains("not on the public internet"), "{reason}");
+    assert!(
+        sink.received().is_empty(),
+        "nothing connected to the private MX"
+    );
 }

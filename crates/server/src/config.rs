@@ -204,6 +204,7 @@ struct FileSettings {
     insecure_skip_domain_verification: Option<bool>,
     helo_name: Option<String>,
     mx_port: Option<u16>,
+    mx_allow_private: Option<bool>,
     max_connections: Option<usize>,
     connections_per_domain: Option<usize>,
     domain_limits: Option<HashMap<String, usize>>,
@@ -587,6 +588,15 @@ fn delivery_settings(
         "a host name",
     )? {
         t.helo_name = h;
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_MX_ALLOW_PRIVATE",
+        file.mx_allow_private,
+        "true or false",
+    )? {
+        t.mx_allow_private = v;
     }
     if let Some(v) = pick(None, env, "SENDWELL_MX_PORT", file.mx_port, "a port number")? {
         t.mx_port = v;

@@ -14,6 +14,7 @@ mod extract;
 pub mod feedback;
 pub mod inbound;
 pub mod metrics;
+pub mod netguard;
 pub mod openapi;
 pub mod reputation;
 pub mod smtp;

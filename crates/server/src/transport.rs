@@ -76,6 +76,10 @@ pub struct TransportSettings {
     pub relay: Option<Relay>,
     /// The port MX hosts are reached on (25; tests use another).
     pub mx_port: u16,
+    /// MX hosts may have private or loopback addresses (tests, a private
+    /// network); otherwise such an MX is refused, as a recipient's domain
+    /// could otherwise aim sendwell at this machine's own services.
+    pub mx_allow_private: bool,
     /// The name given in EHLO.
     pub helo_name: String,
     pub max_connections: usize,
@@ -93,6 +97,7 @@ impl TransportSettings {
             kind: TransportKind::Capture,
             relay: None,
             mx_port: 25,
+            mx_allow_private: false,
             helo_name: "localhost".to_owned(),
             max_connections: 8,
             connections_per_domain: 4,
@@ -348,11 +353,25 @@ impl SmtpTransport {
             }
         };
         let mut hosts = Vec::new();
+        let mut refused = None;
         for name in names {
             match resolve(&name, self.settings.mx_port).await {
-                Ok(addrs) => hosts.extend(addrs.into_iter().map(|a| (name.clone(), a))),
+                Ok(addrs) if self.settings.mx_allow_private => {
+                    hosts.extend(addrs.into_iter().map(|a| (name.clone(), a)))
+                }
+                Ok(addrs) => match crate::netguard::checked(&name, addrs) {
+                    Ok(addrs) => hosts.extend(addrs.into_iter().map(|a| (name.clone(), a))),
+                    Err(e) => refused = Some(e),
+                },
                 Err(e) => tracing::debug!(host = %name, error = %e, "MX host does not resolve"),
             }
+        }
+        if let (true, Some(e)) = (hosts.is_empty(), refused) {
+            return Err(SendResult::Rejected(synthetic(
+                550,
+                "5.4.4",
+                &format!("the MX of {domain} is not on the public internet: {e}"),
+            )));
         }
         if hosts.is_empty() {
             return Err(SendResult::Transient {

@@ -55,19 +55,40 @@ pub async fn emit(state: &AppState, ws: &WorkspaceId, event: &str, data: Vec<Val
     }
 }
 
-pub(crate) fn client() -> Result<reqwest::Client, String> {
+/// The HTTP client for webhooks and SNS certificates: no redirects, a
+/// deadline, and unless private destinations are allowed, every host name
+/// resolved through the guard so only public addresses are ever reached.
+pub(crate) fn client(allow_private: bool) -> Result<reqwest::Client, String> {
     let tls = crate::smtp::client::build_tls_config(crate::smtp::client::CertCheck::WebPki)?;
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .timeout(Duration::from_secs(15))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none());
+    let builder = if allow_private {
+        builder
+    } else {
+        builder.dns_resolver(std::sync::Arc::new(crate::netguard::GuardedResolver))
+    };
+    builder.build().map_err(|e| e.to_string())
+}
+
+/// An error with its causes, so "the address is private" is not lost
+/// behind "error sending request".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 /// Posts due webhook messages until cancelled.
 pub async fn run(state: AppState, stop: CancellationToken) {
-    let client = match client() {
+    let client = match client(state.delivery().webhook_allow_private) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "webhooks: cannot build the HTTP client; no webhooks will be sent");
@@ -118,19 +139,35 @@ pub async fn send_due(
                 .await?;
             continue;
         };
-        let result = client
-            .post(&d.url)
-            .header("content-type", "application/json")
-            .header("webhook-id", &m.id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .header(
-                "user-agent",
-                concat!("sendwell/", env!("CARGO_PKG_VERSION")),
-            )
-            .body(m.payload.clone())
-            .send()
-            .await;
+        // The endpoint's address is checked again at every delivery: an
+        // address literal here, a name by the client's guarded resolver.
+        let allowed = if state.delivery().webhook_allow_private {
+            Ok(())
+        } else {
+            reqwest::Url::parse(&d.url)
+                .map_err(|e| e.to_string())
+                .and_then(|u| {
+                    crate::netguard::check_host(u.host_str().unwrap_or_default())
+                        .map_err(|e| e.to_string())
+                })
+        };
+        let result = match allowed {
+            Err(e) => Err(e),
+            Ok(()) => client
+                .post(&d.url)
+                .header("content-type", "application/json")
+                .header("webhook-id", &m.id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header("webhook-signature", signature)
+                .header(
+                    "user-agent",
+                    concat!("sendwell/", env!("CARGO_PKG_VERSION")),
+                )
+                .body(m.payload.clone())
+                .send()
+                .await
+                .map_err(|e| format!("the request failed: {}", error_chain(&e))),
+        };
         let (status, error) = match result {
             Ok(resp) if resp.status().is_success() => {
                 state
@@ -148,7 +185,7 @@ pub async fn send_due(
                 Some(i64::from(resp.status().as_u16())),
                 format!("the endpoint answered {}", resp.status()),
             ),
-            Err(e) => (None, format!("the request failed: {e}")),
+            Err(e) => (None, e),
         };
         let attempt = usize::try_from(m.attempts).unwrap_or(usize::MAX);
         let outcome = match SCHEDULE.get(attempt.saturating_sub(1)) {

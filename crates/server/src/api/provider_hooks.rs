@@ -413,28 +413,45 @@ pub type SnsFetch = std::sync::Arc<
         + Sync,
 >;
 
-/// Whether a URL is SNS's own: https on sns.REGION.amazonaws.com.
+/// Whether a URL is SNS's own: https on `sns.REGION.amazonaws.com` (or
+/// `.amazonaws.com.cn`), where REGION is a region name such as
+/// `eu-west-1` or `us-gov-west-1`: letters, then words, then a number.
+/// `sns.s3.amazonaws.com` is S3, where anyone can host a file.
 fn is_sns_url(url: &str) -> bool {
     let Ok(u) = reqwest::Url::parse(url) else {
         return false;
     };
     let host = u.host_str().unwrap_or_default();
-    let region_host = host
+    let region = host
         .strip_suffix(".amazonaws.com")
         .or_else(|| host.strip_suffix(".amazonaws.com.cn"))
         .and_then(|h| h.strip_prefix("sns."));
     u.scheme() == "https"
         && u.port().is_none()
-        && region_host.is_some_and(|r| {
-            !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
+        && u.username().is_empty()
+        && region.is_some_and(is_region)
+}
+
+/// `eu-west-1`, `us-gov-west-1`, `cn-north-1`, `ap-southeast-3`.
+fn is_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    let Some((number, words)) = parts.split_last() else {
+        return false;
+    };
+    words.len() >= 2
+        && words[0].len() == 2
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The default fetcher: HTTPS with the web PKI, to SNS hosts only.
 pub fn http_sns_fetch() -> SnsFetch {
     std::sync::Arc::new(|url: String| {
         Box::pin(async move {
-            let client = crate::webhooks::client()?;
+            let client = crate::webhooks::client(false)?;
             let resp = client.get(&url).send().await.map_err(|e| e.to_string())?;
             if !resp.status().is_success() {
                 return Err(format!("{url} answered {}", resp.status()));
@@ -622,4 +639,32 @@ pub async fn ses(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<P
         _ => return Ok(Json(ProviderResult::ignored())),
     }
     Ok(Json(apply(&state, events, "ses").await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: `sns.s3.amazonaws.com` passed, and S3 serves anyone's files.
+    #[test]
+    fn regression_only_sns_region_hosts_serve_certificates() {
+        for ok in [
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem",
+            "https://sns.us-gov-west-1.amazonaws.com/x.pem",
+            "https://sns.cn-north-1.amazonaws.com.cn/x.pem",
+        ] {
+            assert!(is_sns_url(ok), "{ok}");
+        }
+        for bad in [
+            "https://sns.s3.amazonaws.com/x.pem",
+            "https://sns.evil.amazonaws.com/x.pem",
+            "https://sns.eu-west.amazonaws.com/x.pem",
+            "https://sns.eu-west-1.amazonaws.com:8443/x.pem",
+            "http://sns.eu-west-1.amazonaws.com/x.pem",
+            "https://user@sns.eu-west-1.amazonaws.com/x.pem",
+            "https://sns.eu-west-1.amazonaws.com.evil.example/x.pem",
+        ] {
+            assert!(!is_sns_url(bad), "{bad}");
+        }
+    }
 }

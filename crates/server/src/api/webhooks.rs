@@ -11,7 +11,6 @@ use axum::{Json, Router};
 use sendwell_core::Permission;
 use sendwell_store::{WebhookEndpoint, WebhookMessage, WEBHOOK_EVENTS};
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
 use utoipa::ToSchema;
 
 pub fn routes() -> Router<AppState> {
@@ -78,28 +77,6 @@ pub struct DeliveryLog {
     pub items: Vec<DeliveryLogEntry>,
 }
 
-fn private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xC0) == 64
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| private(IpAddr::V4(v4)))
-        }
-    }
-}
-
 /// Checks an endpoint URL: https with a public host, unless the operator
 /// allows private endpoints.
 fn check_url(text: &str, allow_private: bool) -> Result<String, String> {
@@ -129,13 +106,9 @@ fn check_url(text: &str, allow_private: bool) -> Result<String, String> {
         }
     }
     if !allow_private {
-        let internal = host == "localhost"
-            || host.ends_with(".localhost")
-            || host.ends_with(".internal")
-            || host.parse::<IpAddr>().is_ok_and(private);
-        if internal {
+        if let Err(e) = crate::netguard::check_host(&host) {
             return Err(format!(
-                "{host} is a private or loopback address; webhooks go to public hosts (the operator can allow private ones with SENDWELL_WEBHOOK_ALLOW_PRIVATE)"
+                "{e}; webhooks go to public hosts (the operator can allow private ones with SENDWELL_WEBHOOK_ALLOW_PRIVATE)"
             ));
         }
     }
