@@ -616,3 +616,76 @@ async fn regression_an_mx_on_a_private_address_is_never_connected_to(db: Option<
         "nothing connected to the private MX"
     );
 }
+
+/// Attack 8: 1,000 slow-header connections and 200 silent ones stayed open
+/// for a minute. Now a connection must send its headers within the header
+/// timeout (idle keep-alive connections too), and one client address holds
+/// at most so many connections: `/healthz` answers another client at once
+/// while one address floods the server, and the flood is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_slow_and_silent_connections_do_not_hold_the_http_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(None, |s| {
+        s.http.header_timeout = Duration::from_secs(1);
+        s.http.max_per_ip = 40;
+        s.http.max_connections = 200;
+    })
+    .await;
+    let addr: std::net::SocketAddr = app
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    // The flood comes from another loopback address than the health check.
+    let mut flood = Vec::new();
+    for i in 0..300 {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind("127.0.0.2:0".parse().expect("addr"))
+            .expect("bind 127.0.0.2");
+        let Ok(mut conn) = socket.connect(addr).await else {
+            continue;
+        };
+        if i % 2 == 0 {
+            // Slow headers: a start, and never the end.
+            let _ = conn
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await;
+        }
+        flood.push(conn);
+    }
+    assert_eq!(flood.len(), 300);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let health = client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz answers");
+    assert_eq!(health.status(), 200);
+    // Within a few header timeouts, every flood connection has been closed
+    // by the server (a read ends), none answered with a page.
+    let mut closed = 0;
+    for conn in &mut flood {
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => closed += 1,
+            Ok(Ok(n)) => {
+                // hyper may say 408 before closing a slow request.
+                let text = String::from_utf8_lossy(&buf[..n]);
+                assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+                closed += 1;
+            }
+            Err(_) => {}
+        }
+    }
+    assert_eq!(closed, 300, "every slow or silent connection was closed");
+    let health = client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz answers");
+    assert_eq!(health.status(), 200);
+}

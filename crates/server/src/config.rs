@@ -42,6 +42,8 @@ pub struct Settings {
     /// Where the inbound SMTP listener for bounces and complaints listens
     /// (`None`: not started).
     pub smtp_listen: Option<SocketAddr>,
+    /// Header timeout and connection caps of the HTTP server.
+    pub http: crate::http::HttpLimits,
 }
 
 pub const DEFAULT_SMTP_LISTEN: &str = "127.0.0.1:2525";
@@ -205,6 +207,9 @@ struct FileSettings {
     helo_name: Option<String>,
     mx_port: Option<u16>,
     mx_allow_private: Option<bool>,
+    http_header_timeout_seconds: Option<u64>,
+    http_max_connections: Option<usize>,
+    http_max_connections_per_ip: Option<usize>,
     max_connections: Option<usize>,
     connections_per_domain: Option<usize>,
     domain_limits: Option<HashMap<String, usize>>,
@@ -392,7 +397,36 @@ impl Settings {
                 value: v.to_owned(),
             })?),
         };
+        let mut http = crate::http::HttpLimits::default();
+        if let Some(v) = pick(
+            None,
+            &env,
+            "SENDWELL_HTTP_HEADER_TIMEOUT_SECONDS",
+            file.http_header_timeout_seconds,
+            "seconds",
+        )? {
+            http.header_timeout = std::time::Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = pick(
+            None,
+            &env,
+            "SENDWELL_HTTP_MAX_CONNECTIONS",
+            file.http_max_connections,
+            "a whole number",
+        )? {
+            http.max_connections = v.max(1);
+        }
+        if let Some(v) = pick(
+            None,
+            &env,
+            "SENDWELL_HTTP_MAX_CONNECTIONS_PER_IP",
+            file.http_max_connections_per_ip,
+            "a whole number",
+        )? {
+            http.max_per_ip = v.max(1);
+        }
         Ok(Self {
+            http,
             smtp_listen,
             delivery,
             public_url,
@@ -425,6 +459,7 @@ impl Settings {
             worker_idle_ms: 250,
             delivery: DeliverySettings::default(),
             smtp_listen: None,
+            http: crate::http::HttpLimits::default(),
         }
     }
 

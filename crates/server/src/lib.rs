@@ -12,6 +12,7 @@ pub mod dns;
 mod error;
 mod extract;
 pub mod feedback;
+pub mod http;
 pub mod inbound;
 pub mod metrics;
 pub mod netguard;
@@ -171,12 +172,7 @@ impl App {
             .delivery
             .serve_worker
             .then(|| tokio::spawn(webhooks::run(self.state.clone(), stop.clone())));
-        let served = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = http::serve(listener, router, self.settings.http, shutdown).await;
         stop.cancel();
         if let Some(task) = worker_task {
             let _ = task.await;

@@ -1,0 +1,157 @@
+//! The HTTP server loop: axum's router behind hyper's HTTP/1 connection,
+//! with the limits a public server needs and `axum::serve` does not have.
+//!
+//! - A client must send a request's headers within the header timeout,
+//!   and an idle keep-alive connection is closed after it too (hyper's
+//!   header read timer runs while waiting for the next request), so slow
+//!   or silent connections cannot pile up.
+//! - At most `max_connections` connections are open at once, and at most
+//!   `max_per_ip` from one client address; a connection over either cap is
+//!   closed at once, before anything is read.
+//! - On shutdown, no new connection is accepted, and open ones finish the
+//!   request in hand (up to 30 s).
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+/// What one HTTP server allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Time to send a request's headers, and to start the next request on
+    /// a kept-alive connection.
+    pub header_timeout: Duration,
+    pub max_connections: usize,
+    pub max_per_ip: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_per_ip: 128,
+        }
+    }
+}
+
+/// Open connections per client address.
+#[derive(Default)]
+struct PerIp(Mutex<HashMap<IpAddr, usize>>);
+
+/// One client's connection slot, given back when dropped.
+struct Slot {
+    table: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    fn take(table: &Arc<PerIp>, ip: IpAddr, max: usize) -> Option<Slot> {
+        let mut map = table.0.lock().ok()?;
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            table: table.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.table.0.lock() {
+            if let Some(n) = map.get_mut(&self.ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: HttpLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let total = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_ip = Arc::new(PerIp::default());
+    let stop = CancellationToken::new();
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors, or a connection reset before it
+                    // was taken: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "http: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = total.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "http: connection cap reached; closed");
+            continue;
+        };
+        let Some(slot) = PerIp::take(&per_ip, peer.ip(), limits.max_per_ip.max(1)) else {
+            tracing::debug!(%peer, "http: per-client connection cap reached; closed");
+            continue;
+        };
+        let router = router.clone();
+        let stop = stop.clone();
+        connections.spawn(async move {
+            let _held = (permit, slot);
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    router.clone().oneshot(req.map(axum::body::Body::new))
+                },
+            );
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(64 * 1024);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, error = %e, "http: connection ended");
+                    }
+                }
+                _ = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    stop.cancel();
+    let drained = tokio::time::timeout(Duration::from_secs(30), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("http: connections still open 30 s after shutdown; closing them");
+    }
+    Ok(())
+}
