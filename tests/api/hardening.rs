@@ -689,3 +689,205 @@ async fn regression_slow_and_silent_connections_do_not_hold_the_http_server() {
         .expect("healthz answers");
     assert_eq!(health.status(), 200);
 }
+
+mod inbound_smtp {
+    //! Attack 7: the inbound listener was the test sink: no idle or command
+    //! timeouts, no connection cap, a queue of 1,024 messages of up to
+    //! 20 MiB each. It now runs on a server of its own with each limit.
+
+    use sendwell_server::smtp::server::{Inbound, InboundLimits, InboundServer, Recipients};
+    use sendwell_server::smtp::{CertCheck, ClientOptions, SmtpConnection, TlsMode};
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpStream;
+    use tokio::sync::mpsc::UnboundedReceiver;
+
+    async fn server(
+        limits: InboundLimits,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> (InboundServer, UnboundedReceiver<Inbound>) {
+        let all: Recipients = Arc::new(|_: &str| Ok(()));
+        InboundServer::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            "bounces.sendwell.test",
+            limits,
+            all,
+            tls,
+        )
+        .await
+        .expect("starts")
+    }
+
+    /// Connects from `source` (a loopback address) and reads the greeting.
+    async fn connect(addr: SocketAddr, source: &str) -> (BufReader<TcpStream>, String) {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(format!("{source}:0").parse().expect("addr"))
+            .expect("bind");
+        let stream = socket.connect(addr).await.expect("connect");
+        let mut conn = BufReader::new(stream);
+        let mut greeting = String::new();
+        conn.read_line(&mut greeting).await.expect("greeting");
+        (conn, greeting)
+    }
+
+    async fn say(conn: &mut BufReader<TcpStream>, line: &str) -> String {
+        conn.get_mut()
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .expect("write");
+        let mut out = String::new();
+        loop {
+            let mut l = String::new();
+            if conn.read_line(&mut l).await.expect("read") == 0 {
+                return out;
+            }
+            out.push_str(&l);
+            if l.len() < 4 || l.as_bytes()[3] != b'-' {
+                return out;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn idle_sessions_time_out_and_connections_are_capped_per_client_and_in_all() {
+        let limits = InboundLimits {
+            command_timeout: Duration::from_secs(1),
+            max_per_ip: 3,
+            max_connections: 5,
+            ..InboundLimits::default()
+        };
+        let (srv, _rx) = server(limits, None).await;
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let (conn, greeting) = connect(srv.addr(), "127.0.0.1").await;
+            assert!(greeting.starts_with("220 "), "{greeting}");
+            held.push(conn);
+        }
+        let (_, over) = connect(srv.addr(), "127.0.0.1").await;
+        assert!(
+            over.starts_with("421 "),
+            "one client holds at most 3: {over}"
+        );
+        for _ in 0..2 {
+            let (conn, greeting) = connect(srv.addr(), "127.0.0.2").await;
+            assert!(greeting.starts_with("220 "), "{greeting}");
+            held.push(conn);
+        }
+        let (_, over) = connect(srv.addr(), "127.0.0.3").await;
+        assert!(over.starts_with("421 "), "at most 5 in all: {over}");
+        // Silent sessions are told and closed after the command timeout.
+        for conn in &mut held {
+            let mut line = String::new();
+            let read =
+                tokio::time::timeout(Duration::from_secs(10), conn.read_line(&mut line)).await;
+            assert!(line.starts_with("421 4.4.2"), "{read:?} {line}");
+            let mut rest = String::new();
+            assert_eq!(conn.read_line(&mut rest).await.expect("eof"), 0, "closed");
+        }
+        let (mut conn, greeting) = connect(srv.addr(), "127.0.0.1").await;
+        assert!(
+            greeting.starts_with("220 "),
+            "slots are free again: {greeting}"
+        );
+        assert!(say(&mut conn, "QUIT").await.starts_with("221"));
+    }
+
+    #[tokio::test]
+    async fn messages_are_held_to_the_size_limit_and_the_queue_to_its_bytes() {
+        let limits = InboundLimits {
+            max_message_bytes: 10_000,
+            queue_bytes: 20_000,
+            ..InboundLimits::default()
+        };
+        let (srv, mut rx) = server(limits, None).await;
+        let (mut conn, _) = connect(srv.addr(), "127.0.0.1").await;
+        assert!(say(&mut conn, "EHLO mx.receiver-mail.net")
+            .await
+            .contains("SIZE 10000"));
+        let big = say(&mut conn, "MAIL FROM:<> SIZE=20000").await;
+        assert!(big.starts_with("552"), "{big}");
+        let body = format!("Subject: x\r\n\r\n{}\r\n", "y".repeat(7_900));
+        let huge = format!("Subject: x\r\n\r\n{}\r\n", "z".repeat(12_000));
+        let mut answers = Vec::new();
+        for data in [&body, &body, &body, &huge] {
+            assert!(say(&mut conn, "MAIL FROM:<>").await.starts_with("250"));
+            assert!(say(&mut conn, "RCPT TO:<abuse@bounces.sendwell.test>")
+                .await
+                .starts_with("250"));
+            assert!(say(&mut conn, "DATA").await.starts_with("354"));
+            conn.get_mut()
+                .write_all(data.as_bytes())
+                .await
+                .expect("write");
+            answers.push(say(&mut conn, "\r\n.").await);
+        }
+        assert!(
+            answers[0].starts_with("250") && answers[1].starts_with("250"),
+            "{answers:?}"
+        );
+        assert!(
+            answers[2].starts_with("451 4.3.2"),
+            "the queue is full: {answers:?}"
+        );
+        assert!(answers[3].starts_with("552"), "too big: {answers:?}");
+        // Processing the queued messages gives their bytes back.
+        let first = rx.recv().await.expect("queued");
+        assert_eq!(first.to, ["abuse@bounces.sendwell.test"]);
+        drop(first);
+        drop(rx.recv().await.expect("queued"));
+        assert!(say(&mut conn, "MAIL FROM:<>").await.starts_with("250"));
+        assert!(say(&mut conn, "RCPT TO:<abuse@bounces.sendwell.test>")
+            .await
+            .starts_with("250"));
+        assert!(say(&mut conn, "DATA").await.starts_with("354"));
+        conn.get_mut()
+            .write_all(body.as_bytes())
+            .await
+            .expect("write");
+        assert!(say(&mut conn, "\r\n.").await.starts_with("250"));
+    }
+
+    #[tokio::test]
+    async fn starttls_is_offered_with_a_certificate_and_mail_comes_through_it() {
+        sendwell_server::install_crypto_provider();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/inbound-tls");
+        let tls =
+            sendwell_server::smtp::server::load_tls(&dir.join("cert.pem"), &dir.join("key.pem"))
+                .expect("the fixture identity loads");
+        let (srv, mut rx) = server(InboundLimits::default(), Some(tls)).await;
+        let (mut plain, _) = connect(srv.addr(), "127.0.0.1").await;
+        assert!(say(&mut plain, "EHLO mx.receiver-mail.net")
+            .await
+            .contains("STARTTLS"));
+        let options = ClientOptions {
+            tls: TlsMode::StartTls { required: true },
+            cert_check: CertCheck::AcceptAny,
+            ..ClientOptions::default()
+        };
+        let mut c = SmtpConnection::connect("bounces.sendwell.test", srv.addr(), &options)
+            .await
+            .expect("STARTTLS session");
+        let reply = c
+            .send(
+                "",
+                "abuse@bounces.sendwell.test",
+                b"Subject: over TLS\r\n\r\nhello\r\n",
+            )
+            .await
+            .expect("answer");
+        assert_eq!(reply.code, 250);
+        let got = rx.recv().await.expect("queued");
+        assert!(String::from_utf8_lossy(&got.data).contains("over TLS"));
+        // Without a certificate there is no STARTTLS.
+        let (srv, _rx) = server(InboundLimits::default(), None).await;
+        let (mut plain, _) = connect(srv.addr(), "127.0.0.1").await;
+        assert!(!say(&mut plain, "EHLO mx.receiver-mail.net")
+            .await
+            .contains("STARTTLS"));
+        assert!(say(&mut plain, "STARTTLS").await.starts_with("502"));
+    }
+}

@@ -44,6 +44,11 @@ pub struct Settings {
     pub smtp_listen: Option<SocketAddr>,
     /// Header timeout and connection caps of the HTTP server.
     pub http: crate::http::HttpLimits,
+    /// Timeouts, caps and sizes of the inbound SMTP listener.
+    pub inbound: crate::smtp::server::InboundLimits,
+    /// The inbound listener's STARTTLS identity, when a certificate and key
+    /// are configured.
+    pub inbound_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 pub const DEFAULT_SMTP_LISTEN: &str = "127.0.0.1:2525";
@@ -208,6 +213,13 @@ struct FileSettings {
     mx_port: Option<u16>,
     mx_allow_private: Option<bool>,
     http_header_timeout_seconds: Option<u64>,
+    smtp_max_connections: Option<usize>,
+    smtp_max_connections_per_ip: Option<usize>,
+    smtp_max_message_bytes: Option<usize>,
+    smtp_queue_bytes: Option<usize>,
+    smtp_timeout_seconds: Option<u64>,
+    smtp_tls_cert: Option<String>,
+    smtp_tls_key: Option<String>,
     http_max_connections: Option<usize>,
     http_max_connections_per_ip: Option<usize>,
     max_connections: Option<usize>,
@@ -257,6 +269,8 @@ pub enum ConfigError {
         value: String,
         hint: &'static str,
     },
+    #[error("the inbound listener's TLS identity is not usable: {0}")]
+    Tls(String),
     #[error("the secret key from {0} is not valid: {1}")]
     SecretKey(String, sendwell_core::secret::SecretKeyError),
 }
@@ -425,7 +439,72 @@ impl Settings {
         )? {
             http.max_per_ip = v.max(1);
         }
+        let mut inbound = crate::smtp::server::InboundLimits::default();
+        if let Some(v) = pick(
+            None,
+            &env,
+            "SENDWELL_SMTP_MAX_CONNECTIONS",
+            file.smtp_max_connections,
+            "a whole number",
+        )? {
+            inbound.max_connections = v.max(1);
+        }
+        if let Some(v) = pick(
+            None,
+            &env,
+            "SENDWELL_SMTP_MAX_CONNECTIONS_PER_IP",
+            file.smtp_max_connections_per_ip,
+            "a whole number",
+        )? {
+            inbound.max_per_ip = v.max(1);
+        }
+        if let Some(v) = pick(
+            None,
+            &env,
+            "SENDWELL_SMTP_MAX_MESSAGE_BYTES",
+            file.smtp_max_message_bytes,
+            "bytes",
+        )? {
+            inbound.max_message_bytes = v.max(1024);
+        }
+        if let Some(v) = pick(
+            None,
+            &env,
+            "SENDWELL_SMTP_QUEUE_BYTES",
+            file.smtp_queue_bytes,
+            "bytes",
+        )? {
+            inbound.queue_bytes = v.max(1024);
+        }
+        if let Some(v) = pick(
+            None,
+            &env,
+            "SENDWELL_SMTP_TIMEOUT_SECONDS",
+            file.smtp_timeout_seconds,
+            "seconds",
+        )? {
+            inbound.command_timeout = std::time::Duration::from_secs(v.max(1));
+            inbound.data_timeout = std::time::Duration::from_secs(v.max(1));
+        }
+        let cert = env("SENDWELL_SMTP_TLS_CERT").or(file.smtp_tls_cert.clone());
+        let key = env("SENDWELL_SMTP_TLS_KEY").or(file.smtp_tls_key.clone());
+        let inbound_tls = match (cert, key) {
+            (Some(cert), Some(key)) => Some(
+                crate::smtp::server::load_tls(
+                    std::path::Path::new(&cert),
+                    std::path::Path::new(&key),
+                )
+                .map_err(ConfigError::Tls)?,
+            ),
+            (None, None) => None,
+            _ => return Err(ConfigError::Tls(
+                "set both SENDWELL_SMTP_TLS_CERT and SENDWELL_SMTP_TLS_KEY (PEM files), or neither"
+                    .to_owned(),
+            )),
+        };
         Ok(Self {
+            inbound,
+            inbound_tls,
             http,
             smtp_listen,
             delivery,
@@ -460,6 +539,8 @@ impl Settings {
             delivery: DeliverySettings::default(),
             smtp_listen: None,
             http: crate::http::HttpLimits::default(),
+            inbound: crate::smtp::server::InboundLimits::default(),
+            inbound_tls: None,
         }
     }
 

@@ -147,7 +147,14 @@ impl App {
         let router = self.router();
         // Held until serving ends: dropping it stops the listener.
         let _inbound = match self.settings.smtp_listen {
-            Some(addr) => match inbound::start(self.state.clone(), addr).await {
+            Some(addr) => match inbound::start(
+                self.state.clone(),
+                addr,
+                self.settings.inbound.clone(),
+                self.settings.inbound_tls.clone(),
+            )
+            .await
+            {
                 Ok(sink) => {
                     self.state.set_inbound_addr(sink.addr());
                     tracing::info!(%addr, bounce_domain = %self.state.bounce_domain(), "inbound SMTP listener for bounces and complaints");

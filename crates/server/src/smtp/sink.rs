@@ -8,12 +8,13 @@
 //! no certificate, so no STARTTLS.
 
 use super::client::{read_line_limited, LineRead};
+use super::wire::{discard_line, path_argument, trim_ending, verb};
 use base64::Engine as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufRead, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -132,17 +133,6 @@ impl SmtpSink {
                 format!("the SMTP sink listens on loopback addresses only, not {addr}"),
             ));
         }
-        Self::listen(addr, script, options).await
-    }
-
-    /// Starts the server on any address: the inbound listener for bounces
-    /// and complaints runs on this, with a script that refuses every
-    /// recipient but its own (never an open relay).
-    pub async fn listen(
-        addr: SocketAddr,
-        script: Arc<dyn Script>,
-        options: SinkOptions,
-    ) -> std::io::Result<SmtpSink> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
@@ -309,24 +299,6 @@ async fn serve(stream: TcpStream, n: u64, config: &Config, shared: &Shared) -> s
 
 /// A line longer than allowed.
 struct TooLong;
-
-/// The command's verb: the text up to the first space.
-fn verb(line: &str) -> &str {
-    line.split(' ').next().unwrap_or("")
-}
-
-/// The address inside `<...>` after a `FROM:`/`TO:` prefix, and the
-/// parameters after it.
-fn path_argument<'l>(args: &'l str, prefix: &str) -> Option<(&'l str, &'l str)> {
-    let head = args.get(..prefix.len())?;
-    if !head.eq_ignore_ascii_case(prefix) {
-        return None;
-    }
-    let rest = args[prefix.len()..].trim_start();
-    let rest = rest.strip_prefix('<')?;
-    let end = rest.find('>')?;
-    Some((&rest[..end], rest[end + 1..].trim()))
-}
 
 fn decode_base64(s: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD
@@ -683,33 +655,6 @@ impl Session<'_> {
                 std::io::ErrorKind::UnexpectedEof,
                 "client hung up during AUTH",
             )),
-        }
-    }
-}
-
-/// The line without its CRLF or LF.
-fn trim_ending(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-/// Drops input up to and including the next LF.
-async fn discard_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> std::io::Result<()> {
-    use tokio::io::AsyncBufReadExt;
-    loop {
-        let (done, used) = {
-            let buf = reader.fill_buf().await?;
-            if buf.is_empty() {
-                return Ok(());
-            }
-            match buf.iter().position(|&b| b == b'\n') {
-                Some(i) => (true, i + 1),
-                None => (false, buf.len()),
-            }
-        };
-        reader.consume(used);
-        if done {
-            return Ok(());
         }
     }
 }
