@@ -891,3 +891,225 @@ mod inbound_smtp {
         assert!(say(&mut plain, "STARTTLS").await.starts_with("502"));
     }
 }
+
+/// A CSV body that arrives one row every `gap`, `rows` rows in all.
+fn trickle(rows: usize, gap: Duration) -> reqwest::Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    tokio::spawn(async move {
+        let _ = tx.send(Ok(b"email\n".to_vec())).await;
+        for i in 0..rows {
+            tokio::time::sleep(gap).await;
+            if tx
+                .send(Ok(format!("slow{i}@receiver-mail.net\n").into_bytes()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+crate::on_both_db!(regression_a_trickled_upload_blocks_no_one_elses_writes,);
+
+/// Attack 4: an import held SQLite's only write transaction for as long as
+/// its client trickled the CSV, and a recipient's one-click unsubscribe
+/// failed after 60 s. The upload is now spooled before the import's
+/// transaction opens: an unsubscribe, a consent change and a new workspace
+/// go through while it trickles, and the import still lands.
+async fn regression_a_trickled_upload_blocks_no_one_elses_writes(db: Option<String>) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    opted_in(&app, &ws, "reader@receiver-mail.net").await;
+    let other = app
+        .contact(&ws.key, json!({"email": "other@receiver-mail.net"}))
+        .await;
+    let (id, _) = send_news(&app, &ws, "news").await;
+    let mails = captured(&app, &ws.key, &id, 1).await;
+    let unsubscribe = header(&mails["reader@receiver-mail.net"], "List-Unsubscribe")
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .expect("url")
+        .to_owned();
+    let upload = {
+        let url = app.url("/v1/imports?source=product_users");
+        let key = ws.key.clone();
+        let client = app.client.clone();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(key)
+                .header("content-type", "text/csv")
+                .body(trickle(12, Duration::from_millis(500)))
+                .send()
+                .await
+                .expect("import sent")
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client");
+    let r = quick
+        .post(&unsubscribe)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("the unsubscribe answers while the upload trickles");
+    assert_eq!(r.status(), 200);
+    let r = quick
+        .post(app.url(&format!("/v1/contacts/{other}/consent")))
+        .bearer_auth(&ws.key)
+        .json(&json!({"action": "opt_in", "method": "form", "evidence": {"ip": "203.0.113.9"}}))
+        .send()
+        .await
+        .expect("a consent change answers while the upload trickles");
+    assert_eq!(r.status(), 201);
+    let r = quick
+        .post(app.url("/v1/workspaces"))
+        .bearer_auth(&app.operator)
+        .json(&json!({"name": "Newco"}))
+        .send()
+        .await
+        .expect("a new workspace answers while the upload trickles");
+    assert_eq!(r.status(), 201);
+    assert!(!upload.is_finished(), "the upload was still trickling");
+    let done = upload.await.expect("upload task");
+    assert_eq!(done.status(), 201);
+    let body: Value = done.json().await.expect("json");
+    assert_eq!(body["counts"]["imported"], 12, "{body}");
+    let suppressed = app.get("/v1/suppressions", &ws.key).await.expect(200);
+    assert!(
+        suppressed.to_string().contains("reader@receiver-mail.net"),
+        "{suppressed}"
+    );
+}
+
+/// An upload that is too slow on average, or takes too long in all, is
+/// refused with 408 and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_an_upload_has_a_deadline_and_a_minimum_rate() {
+    let app = TestApp::spawn_with(None, |s| {
+        s.delivery.upload.grace = Duration::from_millis(500);
+        s.delivery.upload.min_rate = 10_000;
+    })
+    .await;
+    let ws = app.ready_workspace("Acme").await;
+    let send = |body: reqwest::Body| {
+        app.client
+            .post(app.url("/v1/imports?source=product_users"))
+            .bearer_auth(&ws.key)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+    };
+    let slow = send(trickle(10, Duration::from_millis(300)))
+        .await
+        .expect("sent");
+    assert_eq!(slow.status(), 408);
+    let problem: Value = slow.json().await.expect("json");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("bytes a second"),
+        "{problem}"
+    );
+    let app = TestApp::spawn_with(None, |s| {
+        s.delivery.upload.deadline = Duration::from_secs(1);
+    })
+    .await;
+    let ws2 = app.ready_workspace("Acme").await;
+    let late = app
+        .client
+        .post(app.url("/v1/imports?source=product_users"))
+        .bearer_auth(&ws2.key)
+        .header("content-type", "text/csv")
+        .body(trickle(10, Duration::from_millis(300)))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(late.status(), 408);
+    let contacts = app.get("/v1/contacts", &ws2.key).await.expect(200);
+    assert_eq!(contacts["items"], json!([]), "nothing was imported");
+    let imports = app.get("/v1/imports", &ws2.key).await.expect(200);
+    assert_eq!(imports["items"], json!([]), "no import record either");
+}
+
+/// An unsubscribe whose write cannot finish (here SQLite's write lock is
+/// held by another connection) is answered at once, journaled to disk, and
+/// applied once the database takes writes again: never lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_an_unsubscribe_whose_write_fails_is_journaled_and_applied_later() {
+    let app = TestApp::spawn(None).await;
+    let ws = app.ready_workspace("Acme").await;
+    opted_in(&app, &ws, "reader@receiver-mail.net").await;
+    let (id, _) = send_news(&app, &ws, "news").await;
+    let mails = captured(&app, &ws.key, &id, 1).await;
+    let unsubscribe = header(&mails["reader@receiver-mail.net"], "List-Unsubscribe")
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .expect("url")
+        .to_owned();
+    let mut db = app.raw_db().await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut db)
+        .await
+        .expect("write lock");
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .expect("client");
+    let r = quick
+        .post(&unsubscribe)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("answered although the database takes no writes");
+    assert_eq!(r.status(), 200);
+    assert!(
+        app.dir.path().join("pending-unsubscribes.jsonl").exists(),
+        "journaled"
+    );
+    sqlx::query("ROLLBACK")
+        .execute(&mut db)
+        .await
+        .expect("release");
+    let started = Instant::now();
+    loop {
+        let s = app.get("/v1/suppressions", &ws.key).await.expect(200);
+        if s.to_string().contains("reader@receiver-mail.net") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the journaled unsubscribe was applied"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let contact = app
+        .get("/v1/contacts?email=reader@receiver-mail.net", &ws.key)
+        .await
+        .expect(200);
+    let cid = contact["items"][0]["id"].as_str().expect("id").to_owned();
+    let proof = app
+        .get(&format!("/v1/contacts/{cid}/consent"), &ws.key)
+        .await
+        .expect(200);
+    let opt_outs = proof["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["action"] == "opt_out")
+        .count();
+    assert!(opt_outs >= 1, "{proof}");
+}

@@ -91,6 +91,8 @@ pub struct DeliverySettings {
     /// A delivery pipeline that makes no progress for this long is
     /// reported by `/healthz`.
     pub stall_after: Duration,
+    /// How an import's upload must arrive.
+    pub upload: crate::api::imports::UploadLimits,
     /// Keys of the sending providers whose bounce webhooks are accepted.
     pub providers: ProviderKeys,
 }
@@ -137,6 +139,7 @@ impl Default for DeliverySettings {
             render: sendwell_mail::RenderLimits::default(),
             max_crashes: 3,
             stall_after: Duration::from_secs(120),
+            upload: crate::api::imports::UploadLimits::default(),
             providers: ProviderKeys::default(),
         }
     }
@@ -240,6 +243,8 @@ struct FileSettings {
     render_max_time_ms: Option<u64>,
     worker_max_crashes: Option<i64>,
     worker_stall_seconds: Option<u64>,
+    import_upload_seconds: Option<u64>,
+    import_min_bytes_per_second: Option<u64>,
     mailgun_signing_key: Option<String>,
     sendgrid_verification_key: Option<String>,
     postmark_webhook_token: Option<String>,
@@ -912,6 +917,24 @@ fn delivery_settings(
         "seconds",
     )? {
         d.stall_after = Duration::from_secs(v.max(1));
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_IMPORT_UPLOAD_SECONDS",
+        file.import_upload_seconds,
+        "seconds",
+    )? {
+        d.upload.deadline = Duration::from_secs(v.max(1));
+    }
+    if let Some(v) = pick(
+        None,
+        env,
+        "SENDWELL_IMPORT_MIN_BYTES_PER_SECOND",
+        file.import_min_bytes_per_second,
+        "bytes a second",
+    )? {
+        d.upload.min_rate = v;
     }
     d.providers = ProviderKeys {
         mailgun_signing_key: env("SENDWELL_MAILGUN_SIGNING_KEY")

@@ -14,6 +14,7 @@ mod extract;
 pub mod feedback;
 pub mod http;
 pub mod inbound;
+pub mod journal;
 pub mod metrics;
 pub mod netguard;
 pub mod openapi;
@@ -120,6 +121,7 @@ impl App {
                 public_url: settings.public_url.clone(),
                 opt_in_request_interval_days: settings.opt_in_request_interval_days,
                 delivery: settings.delivery.clone(),
+                journal_dir: data_dir.clone(),
             },
         )
         .map_err(|e| StartError::Keys(e.to_string()))?;
@@ -170,6 +172,7 @@ impl App {
             None => None,
         };
         let stop = tokio_util::sync::CancellationToken::new();
+        let journal_task = tokio::spawn(replay_journal(self.state.clone(), stop.clone()));
         let worker_task = self.settings.delivery.serve_worker.then(|| {
             let worker = delivery::DeliveryWorker::new(self.state.clone());
             tokio::spawn(worker.run(stop.clone(), self.settings.worker_idle_ms))
@@ -181,6 +184,7 @@ impl App {
             .then(|| tokio::spawn(webhooks::run(self.state.clone(), stop.clone())));
         let served = http::serve(listener, router, self.settings.http, shutdown).await;
         stop.cancel();
+        let _ = journal_task.await;
         if let Some(task) = worker_task {
             let _ = task.await;
         }
@@ -208,6 +212,55 @@ impl App {
             .await
             .map_err(|source| StartError::Listen { addr, source })
     }
+}
+
+/// Applies journaled unsubscribes (see [`journal`]) every few seconds until
+/// cancelled, and once more on the way out.
+pub async fn replay_journal(state: AppState, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        replay_journal_once(&state).await;
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+        }
+    }
+    replay_journal_once(&state).await;
+}
+
+/// One pass over the unsubscribe journal: every entry applied, the ones
+/// that failed kept for the next pass.
+pub async fn replay_journal_once(state: &AppState) -> usize {
+    let journal = state.journal();
+    if journal.is_empty() {
+        return 0;
+    }
+    let taken = {
+        let journal = journal.clone();
+        tokio::task::spawn_blocking(move || journal.take()).await
+    };
+    let entries = match taken {
+        Ok(Ok(e)) => e,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "unsubscribe journal: cannot be read");
+            return 0;
+        }
+        Err(_) => return 0,
+    };
+    let mut failed = Vec::new();
+    let mut applied = 0;
+    for entry in entries {
+        match api::links::replay_unsubscribe(state, &entry).await {
+            Ok(()) => applied += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, "unsubscribe journal: an entry did not apply yet");
+                failed.push(entry);
+            }
+        }
+    }
+    if let Err(e) = tokio::task::spawn_blocking(move || journal.give_back(&failed)).await {
+        tracing::error!(error = %e, "unsubscribe journal: failed entries could not be kept");
+    }
+    applied
 }
 
 /// Makes aws-lc-rs the process's TLS crypto provider (for HTTP clients

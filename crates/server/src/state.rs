@@ -45,6 +45,8 @@ struct Inner {
     sns_certs: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
     /// Concern reports per client address in the current hour.
     reports: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>,
+    /// Unsubscribes whose write is still to be applied.
+    journal: Arc<crate::journal::Journal>,
     /// When each running delivery pipeline last made progress.
     heartbeats: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
@@ -61,6 +63,8 @@ pub struct Sending {
     pub public_url: Option<String>,
     pub opt_in_request_interval_days: u32,
     pub delivery: DeliverySettings,
+    /// Where the unsubscribe journal lives (the data directory).
+    pub journal_dir: std::path::PathBuf,
 }
 
 impl AppState {
@@ -101,8 +105,13 @@ impl AppState {
                 sns_certs: std::sync::Mutex::new(std::collections::HashMap::new()),
                 reports: std::sync::Mutex::new(std::collections::HashMap::new()),
                 heartbeats: std::sync::Mutex::new(std::collections::HashMap::new()),
+                journal: Arc::new(crate::journal::Journal::new(sending.journal_dir)),
             }),
         })
+    }
+
+    pub fn journal(&self) -> Arc<crate::journal::Journal> {
+        self.inner.journal.clone()
     }
 
     /// A delivery pipeline made progress (finished a batch, or found none).

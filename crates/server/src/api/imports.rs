@@ -1,8 +1,13 @@
 //! Imports: a CSV of contacts with its declared provenance and consent,
 //! streamed (up to 1,000,000 rows), checked row by row, scored for the
 //! signals of a bought or scraped list, and accepted, accepted with warnings,
-//! or quarantined for the operator's review. One transaction throughout: a
-//! failed import leaves nothing behind.
+//! or quarantined for the operator's review.
+//!
+//! The upload is spooled to a temporary file first, within an overall
+//! deadline and at a minimum rate; only then does the import's write
+//! transaction open, and it runs at the speed of the disk, not of the
+//! client: a client trickling its CSV holds nothing that anyone else waits
+//! for. One transaction throughout: a failed import leaves nothing behind.
 
 use super::addresses::CheckView;
 use super::contacts::stamp;
@@ -385,8 +390,7 @@ async fn body_stream(
     }
 }
 
-/// How long an upload may send nothing before it is abandoned: an import
-/// holds a write transaction (on SQLite, the only writer) while it reads.
+/// How long an upload may send nothing before it is abandoned.
 const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn with_stall_limit(
@@ -405,6 +409,103 @@ fn with_stall_limit(
             )),
         }
     })
+}
+
+/// How an upload must arrive before an import starts on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// The whole upload, from the first byte to the last.
+    pub deadline: std::time::Duration,
+    /// Bytes a second on average, once the grace period is over.
+    pub min_rate: u64,
+    pub grace: std::time::Duration,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self {
+            deadline: std::time::Duration::from_secs(30 * 60),
+            min_rate: 8 * 1024,
+            grace: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+fn upload_too_slow(detail: String) -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "upload-too-slow",
+        "The upload was too slow",
+        format!("{detail}. Nothing was imported; send the file again over a faster connection, or split it."),
+    )
+}
+
+/// Writes the upload to an anonymous temporary file (gone when dropped),
+/// holding it to the deadline, the minimum rate and the stall limit, and
+/// hands the file back at its start.
+async fn spool(
+    mut stream: std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>,
+    limits: UploadLimits,
+) -> Result<std::fs::File, ApiError> {
+    use tokio::io::AsyncWriteExt;
+    let file = tokio::task::spawn_blocking(tempfile::tempfile)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&format!("cannot make a spool file: {e}")))?;
+    let mut file = tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
+    let started = std::time::Instant::now();
+    let mut total: u64 = 0;
+    loop {
+        let left = limits.deadline.saturating_sub(started.elapsed());
+        let chunk = match tokio::time::timeout(left, stream.next()).await {
+            Err(_) => {
+                return Err(upload_too_slow(format!(
+                    "The upload took longer than {} seconds",
+                    limits.deadline.as_secs()
+                )))
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(upload_too_slow(format!("The upload stopped: {e}")))
+            }
+            Ok(Some(Err(e))) => {
+                let text = e.to_string();
+                if text.contains("length limit") {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "file-too-large",
+                        "The file is too large",
+                        format!("An import takes at most {MAX_IMPORT_BYTES} bytes; split the file. Nothing was imported."),
+                    ));
+                }
+                return Err(ApiError::bad_request(format!(
+                    "The upload could not be read: {text}."
+                )));
+            }
+            Ok(Some(Ok(bytes))) => bytes,
+        };
+        total += chunk.len() as u64;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::internal(&format!("cannot write the spool file: {e}")))?;
+        let elapsed = started.elapsed();
+        if let Some(timed) = elapsed.checked_sub(limits.grace) {
+            let needed = limits.min_rate.saturating_mul(timed.as_secs());
+            if total < needed {
+                return Err(upload_too_slow(format!(
+                    "The upload arrived at less than {} bytes a second",
+                    limits.min_rate
+                )));
+            }
+        }
+    }
+    file.flush()
+        .await
+        .map_err(|e| ApiError::internal(&format!("cannot write the spool file: {e}")))?;
+    let mut file = file.into_inner().into_std().await;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))
+        .map_err(|e| ApiError::internal(&format!("cannot read the spool file: {e}")))?;
+    Ok(file)
 }
 
 /// The reason given for a row on the operator's block list.
@@ -931,6 +1032,7 @@ pub async fn create(
     caller.require(Permission::WriteContacts)?;
     let decl = declaration(query, caller.actor())?;
     let stream = body_stream(req, &state).await?;
+    let spooled = spool(stream, state.delivery().upload).await?;
     let ws = caller.workspace().clone();
     let known: HashMap<String, AttributeType> = state
         .store
@@ -943,7 +1045,7 @@ pub async fn create(
     let any_suppressions = state.store.any_suppressions().await?;
     let mut session = state.store.begin_import(&ws, &decl.meta).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Parsed>(4);
-    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let reader = spooled;
     let context = ReaderContext {
         state: state.clone(),
         known,

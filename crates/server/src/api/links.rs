@@ -213,7 +213,13 @@ pub async fn unsubscribe_page(
     )
 }
 
-/// Unsubscribes: one-click (RFC 8058) or the page's button.
+/// How long an unsubscribe's write may take before the request goes to the
+/// journal instead (and is applied from there).
+const UNSUBSCRIBE_WRITE_LIMIT: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// Unsubscribes: one-click (RFC 8058) or the page's button. The answer
+/// comes within a second whatever the database is doing: a write that
+/// takes longer is journaled to disk and applied from there.
 pub async fn unsubscribe(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -225,7 +231,80 @@ pub async fn unsubscribe(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let form: Vec<(String, String)> = form_urlencoded(&body);
+    let ip = client_ip(&headers, peer);
+    let agent = user_agent(&headers);
+    let applied = tokio::time::timeout(
+        UNSUBSCRIBE_WRITE_LIMIT,
+        apply_unsubscribe(&state, &t, &body, &ip, agent.clone()),
+    )
+    .await;
+    match applied {
+        Ok(Ok(())) => {}
+        failed => {
+            if let Ok(Err(e)) = &failed {
+                tracing::warn!(error = %e, "unsubscribe: the write failed; journaled to retry");
+            }
+            let entry = crate::journal::PendingUnsubscribe {
+                token: token.clone(),
+                body: String::from_utf8_lossy(&body).chars().take(4096).collect(),
+                ip,
+                user_agent: agent,
+                received_at: state.store.now().millis(),
+            };
+            let journal = state.journal();
+            let appended = tokio::task::spawn_blocking(move || journal.append(&entry)).await;
+            if !matches!(appended, Ok(Ok(()))) {
+                tracing::error!("unsubscribe: neither written nor journaled");
+                return internal(&"the unsubscribe could not be recorded");
+            }
+        }
+    }
+    let name = escape(&t.workspace.name);
+    html(
+        StatusCode::OK,
+        "Unsubscribed",
+        &format!(
+            "<h1>You are unsubscribed</h1>\n<p>{name} will not send you these emails any more.</p>"
+        ),
+    )
+}
+
+/// Applies one journaled unsubscribe; `Ok` when it stuck (or its token no
+/// longer names anything: there is nothing left to do).
+pub async fn replay_unsubscribe(
+    state: &AppState,
+    entry: &crate::journal::PendingUnsubscribe,
+) -> Result<(), String> {
+    if state
+        .links()
+        .verify(&entry.token, Purpose::Unsubscribe, state.store.now())
+        .is_none()
+    {
+        return Ok(());
+    }
+    let t = target(state, &entry.token, Purpose::Unsubscribe)
+        .await
+        .map_err(|r| format!("the link's target could not be read ({})", r.status()))?;
+    apply_unsubscribe(
+        state,
+        &t,
+        entry.body.as_bytes(),
+        &entry.ip,
+        entry.user_agent.clone(),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// Records an unsubscribe in the ledger and the suppression list.
+async fn apply_unsubscribe(
+    state: &AppState,
+    t: &Target,
+    body: &[u8],
+    ip: &str,
+    user_agent: Option<String>,
+) -> Result<(), sendwell_store::StoreError> {
+    let form: Vec<(String, String)> = form_urlencoded(body);
     let one_click = form
         .iter()
         .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click");
@@ -241,7 +320,7 @@ pub async fn unsubscribe(
     };
     let all_topics = match state.store.workspace_topics(&t.workspace.id).await {
         Ok(t) => t,
-        Err(e) => return internal(&e),
+        Err(e) => return Err(e),
     };
     // One-click and "all" leave every topic and suppress the address;
     // chosen topics leave only those.
@@ -267,10 +346,9 @@ pub async fn unsubscribe(
         let everything = picked.len() == all_topics.len();
         (picked, everything)
     };
-    let ip = client_ip(&headers, peer);
     let evidence = Evidence {
-        ip: Some(ip.clone()),
-        user_agent: user_agent(&headers),
+        ip: Some(ip.to_owned()),
+        user_agent: user_agent.clone(),
         message_id: t.message.as_ref().map(|m| m.id.to_string()),
         subject: t
             .message
@@ -300,7 +378,7 @@ pub async fn unsubscribe(
     }
     let contact = match state.store.contact(&t.workspace.id, &t.contact).await {
         Ok(c) => c,
-        Err(e) => return internal(&e),
+        Err(e) => return Err(e),
     };
     let suppress = match (everything, contact.as_ref().and_then(|c| c.email.clone())) {
         (true, Some(email)) => EmailAddress::parse(&email)
@@ -325,7 +403,7 @@ pub async fn unsubscribe(
         Ok(Some(events)) if !events.is_empty() => {
             let topics: Vec<String> = events.iter().map(|e| e.topic.to_string()).collect();
             crate::webhooks::emit(
-                &state,
+                state,
                 &t.workspace.id,
                 "unsubscribe",
                 vec![serde_json::json!({
@@ -339,17 +417,10 @@ pub async fn unsubscribe(
             .await;
         }
         Ok(_) => {}
-        Err(e) => return internal(&e),
+        Err(e) => return Err(e),
     }
-    record(&state, &t.workspace.id, &t.claims, "unsubscribe", None, &ip).await;
-    let name = escape(&t.workspace.name);
-    html(
-        StatusCode::OK,
-        "Unsubscribed",
-        &format!(
-            "<h1>You are unsubscribed</h1>\n<p>{name} will not send you these emails any more.</p>"
-        ),
-    )
+    record(state, &t.workspace.id, &t.claims, "unsubscribe", None, ip).await;
+    Ok(())
 }
 
 /// `application/x-www-form-urlencoded` pairs; anything unreadable is skipped.
