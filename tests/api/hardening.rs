@@ -1113,3 +1113,76 @@ async fn regression_an_unsubscribe_whose_write_fails_is_journaled_and_applied_la
         .count();
     assert!(opt_outs >= 1, "{proof}");
 }
+
+crate::on_both_db!(
+    regression_an_import_tells_a_workspace_nothing_about_another_workspaces_suppressions,
+);
+
+/// Attack 9: an import's score and the share of its `suppressed_elsewhere`
+/// signal moved with one address on another workspace's suppression list
+/// (padding defeated the 100-row / 5-match guard). Two imports that differ
+/// only in one such address now read back the same to the workspace; the
+/// operator sees the difference.
+async fn regression_an_import_tells_a_workspace_nothing_about_another_workspaces_suppressions(
+    db: Option<String>,
+) {
+    let app = TestApp::spawn(db).await;
+    let victim = app.ready_workspace("Victim").await;
+    for i in 0..6 {
+        app.post(
+            "/v1/suppressions",
+            &victim.key,
+            json!({"email": format!("known{i}@receiver-mail.net"), "reason": "bounced"}),
+        )
+        .await
+        .expect(201);
+    }
+    let list = |tag: &str, last: &str| {
+        let mut csv = String::from("email\n");
+        for i in 0..100 {
+            csv.push_str(&format!("{tag}{i}@receiver-mail.net\n"));
+        }
+        for i in 0..5 {
+            csv.push_str(&format!("known{i}@receiver-mail.net\n"));
+        }
+        csv.push_str(last);
+        csv.push('\n');
+        csv
+    };
+    // The same padding of five known addresses; the last row is a fresh
+    // address in one import and the probed one in the other.
+    let without = app.ready_workspace("Prober A").await;
+    let with = app.ready_workspace("Prober B").await;
+    let a = app
+        .import(
+            &without.key,
+            "source=product_users",
+            &list("pad", "fresh@receiver-mail.net"),
+        )
+        .await
+        .expect(201);
+    let b = app
+        .import(
+            &with.key,
+            "source=product_users",
+            &list("pad", "known5@receiver-mail.net"),
+        )
+        .await
+        .expect(201);
+    for field in ["status", "score", "signals", "counts"] {
+        assert_eq!(
+            a[field], b[field],
+            "{field} tells the probe apart: {a} / {b}"
+        );
+    }
+    let id = b["id"].as_str().expect("id");
+    let operator = app
+        .get(&format!("/v1/operator/imports/{id}"), &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(operator["counts"]["suppressed_elsewhere"], 6, "{operator}");
+    assert_eq!(
+        operator["counts"]["cross_tenant"]["suppressed_elsewhere"], 6,
+        "{operator}"
+    );
+}

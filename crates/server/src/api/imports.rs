@@ -103,6 +103,11 @@ pub struct ImportView {
     pub rejects_url: String,
 }
 
+/// The operator's part of an import's counts: what other workspaces'
+/// suppressions say about the list, and the score and status they would
+/// give it.
+const CROSS_TENANT: &str = "cross_tenant";
+
 impl ImportView {
     /// The workspace's view: how many addresses other workspaces suppress is
     /// the operator's to see (it would tell one tenant about another's list).
@@ -110,6 +115,7 @@ impl ImportView {
         let mut view = Self::for_operator(r);
         if let Value::Object(counts) = &mut view.counts {
             counts.remove("suppressed_elsewhere");
+            counts.remove(CROSS_TENANT);
         }
         view
     }
@@ -1193,10 +1199,28 @@ pub async fn create(
             top as f64 / counts.checked as f64
         },
     };
-    let assessment = assess(&counts, context, state.thresholds());
+    // What other workspaces suppress is the operator's to know: the
+    // workspace's score, status and signals are worked out without it (any
+    // threshold on it could be probed one address at a time by a tenant
+    // with a second workspace), and the operator sees what it would change.
+    let own_counts = ImportCounts {
+        suppressed_elsewhere: 0,
+        ..counts.clone()
+    };
+    let assessment = assess(&own_counts, context, state.thresholds());
+    let with_others = assess(&counts, context, state.thresholds());
     let mut counts_json = serde_json::to_value(&counts).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut counts_json {
         m.insert("consent_recorded".into(), Value::from(consent_recorded));
+        m.insert(
+            CROSS_TENANT.into(),
+            serde_json::json!({
+                "suppressed_elsewhere": counts.suppressed_elsewhere,
+                "score": with_others.score,
+                "status": with_others.status.as_str(),
+                "signals": with_others.signals.iter().filter(|s| s.code == "suppressed_elsewhere").collect::<Vec<_>>(),
+            }),
+        );
     }
     if counts.rejected > MAX_LISTED_REJECTS {
         rejects.push_str(&format!(
