@@ -1186,3 +1186,140 @@ async fn regression_an_import_tells_a_workspace_nothing_about_another_workspaces
         "{operator}"
     );
 }
+
+/// The rest of what #13 closes: the data directory and database files are
+/// the server user's alone, webhook secrets are sealed at rest, every
+/// answer says nosniff and may not be framed, and a link followed over and
+/// over is counted once per person and throttled per client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_files_secrets_headers_and_link_limits() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let app = TestApp::spawn_with(None, |s| s.delivery.webhook_allow_private = true).await;
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(app.dir.path()), 0o700);
+    assert_eq!(mode(&app.dir.path().join("sendwell.db")), 0o600);
+
+    let ws = app.ready_workspace("Acme").await;
+    let hook = app
+        .post(
+            "/v1/webhooks",
+            &ws.key,
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["delivery"]}),
+        )
+        .await
+        .expect(201);
+    let secret = hook["secret"].as_str().expect("shown once").to_owned();
+    let mut db = app.raw_db().await;
+    let stored: (String,) = sqlx::query_as("SELECT secret FROM webhook_endpoints")
+        .fetch_one(&mut db)
+        .await
+        .expect("row");
+    assert!(
+        stored.0.starts_with("sealed:") && !stored.0.contains(&secret[6..]),
+        "{}",
+        stored.0
+    );
+
+    let r = app
+        .client
+        .get(app.url("/v1/nothing-here"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .contains("frame-ancestors 'none'"));
+
+    opted_in(&app, &ws, "reader@receiver-mail.net").await;
+    let m = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({"name": "news", "kind": "marketing", "from": {"address": "news@acme-mail.com"},
+                   "subject": "News", "template": {"layout": "plain", "html": "<p><a href=\"https://acme-mail.com/a\">A</a></p>"}}),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    let mails = captured(&app, &ws.key, &id, 1).await;
+    let raw = mails["reader@receiver-mail.net"]
+        .replace("=\r\n", "")
+        .replace("=3D", "=");
+    let base = format!("{}/c/", app.base);
+    let at = raw.find(&base).expect("a click link");
+    let click: String = raw[at..]
+        .chars()
+        .take_while(|c| !matches!(c, '"' | '<' | '>' | ' ' | '\r' | '\n'))
+        .collect();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..320 {
+        let r = client.get(&click).send().await.expect("click");
+        *statuses.entry(r.status().as_u16()).or_insert(0) += 1;
+    }
+    assert_eq!(statuses.get(&302), Some(&300), "{statuses:?}");
+    assert_eq!(statuses.get(&429), Some(&20), "{statuses:?}");
+    let view = app
+        .get(&format!("/v1/messages/{id}"), &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(view["events"]["unique_click"], 1, "{view}");
+    assert_eq!(
+        view["events"]["click"], 10,
+        "recorded at most ten times an hour: {view}"
+    );
+}
+
+/// The report limit counts the client a trusted proxy names, and a client
+/// cannot escape it by naming addresses in X-Forwarded-For itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_the_report_limit_sees_through_trusted_proxies_only() {
+    let report = |app: &TestApp, forwarded: &str| {
+        app.client
+            .post(app.url("/v1/reports"))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"reason": "spam"}))
+            .send()
+    };
+    // Not a trusted proxy: the header is ignored, all reports are one client's.
+    let app = TestApp::spawn(None).await;
+    let mut last = 0;
+    for i in 0..11 {
+        last = report(&app, &format!("198.51.100.{i}"))
+            .await
+            .expect("sent")
+            .status()
+            .as_u16();
+    }
+    assert_eq!(
+        last, 429,
+        "forged forwarded addresses do not reset the limit"
+    );
+    // Behind a trusted proxy (loopback here), each forwarded client has its own.
+    let app = TestApp::spawn_with(None, |s| {
+        s.trusted_proxies =
+            vec![sendwell_server::config::IpNet::parse("127.0.0.0/8").expect("net")];
+    })
+    .await;
+    for _ in 0..10 {
+        report(&app, "203.0.113.7").await.expect("sent");
+    }
+    assert_eq!(
+        report(&app, "203.0.113.7").await.expect("sent").status(),
+        429
+    );
+    assert_eq!(
+        report(&app, "203.0.113.8").await.expect("sent").status(),
+        422,
+        "another client"
+    );
+}

@@ -26,6 +26,9 @@ use std::fmt;
 pub const MAX_PREDICATES: usize = 100;
 pub const MAX_DEPTH: usize = 16;
 pub const MAX_IN_VALUES: usize = 1_000;
+/// Values in a whole filter (each becomes a bound parameter; PostgreSQL
+/// takes at most 65,535 in one statement, and the guards add their own).
+pub const MAX_VALUES: usize = 10_000;
 pub const MAX_TEXT_BYTES: usize = 10_000;
 pub const MAX_VALUE_CHARS: usize = 1_000;
 pub const MAX_DAYS: u32 = 36_500;
@@ -299,15 +302,43 @@ impl Filter {
             predicates: 0,
             nesting: 0,
         };
-        parser.parse()
+        let filter = parser.parse()?;
+        match filter.too_many_values() {
+            Some(message) => Err(text_error(text, 0, message)),
+            None => Ok(filter),
+        }
+    }
+
+    /// Why the filter has too many values, when it has.
+    fn too_many_values(&self) -> Option<String> {
+        let n = self.values();
+        (n > MAX_VALUES).then(|| {
+            format!("a filter may hold at most {MAX_VALUES} values in all; this one has {n}: split the audience, or use an attribute that marks it")
+        })
+    }
+
+    /// Values in the filter: the members of `in` lists, one for any other condition.
+    fn values(&self) -> usize {
+        match self {
+            Self::And(items) | Self::Or(items) => items.iter().map(Self::values).sum(),
+            Self::Not(inner) => inner.values(),
+            Self::Predicate(p) => match &p.op {
+                Op::In(items) => items.len().max(1),
+                _ => 1,
+            },
+        }
     }
 
     pub fn parse_json(value: &Value, schema: &AttributeSchema) -> Result<Filter, FilterError> {
-        JsonReader {
+        let filter = JsonReader {
             schema,
             predicates: 0,
         }
-        .filter(value, "", 0)
+        .filter(value, "", 0)?;
+        match filter.too_many_values() {
+            Some(message) => Err(json_error("", message)),
+            None => Ok(filter),
+        }
     }
 
     /// The canonical JSON form.
@@ -2274,6 +2305,13 @@ mod tests {
         let e = text_err(&format!("seats in ({})", values(1001)));
         assert!(e.message.contains("at most 1000 values"), "{e}");
         assert_eq!(spot(&e).0, "seats in (".len() + values(1000).len() + 1);
+        // Regression: 100 lists of 1,000 values were 100,000 parameters, and
+        // PostgreSQL refused the statement with a 500.
+        let many: Vec<serde_json::Value> = (0..11)
+            .map(|_| json!({"field": "seats", "op": "in", "value": vec![1; 1000]}))
+            .collect();
+        let e = json_err(json!({ "or": many }));
+        assert!(e.message.contains("at most 10000 values"), "{}", e.message);
         let e = json_err(json!({"field": "seats", "op": "in", "value": vec![1; 1001]}));
         assert_eq!(pointer(&e), "/value/1000");
 

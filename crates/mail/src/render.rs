@@ -257,9 +257,12 @@ pub fn rewrite_links(
             let url = decode_entities(value);
             let lower = url.trim_start().to_ascii_lowercase();
             let web = lower.starts_with("http://") || lower.starts_with("https://");
-            if web && !url.starts_with(own_prefix) {
+            // A URL that cannot be a Location header (control characters)
+            // gets no click link: sendwell never redirects to it.
+            let safe = header_safe_url(url.trim());
+            if let (true, false, Some(safe)) = (web, url.starts_with(own_prefix), safe) {
                 out.push_str(&html[copied..tag_start + value_start]);
-                out.push_str(&click(url.trim()));
+                out.push_str(&click(&safe));
                 copied = tag_start + value_end;
             }
         }
@@ -267,6 +270,55 @@ pub fn rewrite_links(
     }
     out.push_str(&html[copied..]);
     out
+}
+
+/// `url` as a Location header can carry it: bytes outside visible ASCII
+/// percent-encoded; `None` when it holds control characters (a line
+/// break in a redirect would split the header).
+pub fn header_safe_url(url: &str) -> Option<String> {
+    if url.chars().any(char::is_control) {
+        return None;
+    }
+    let mut out = String::with_capacity(url.len());
+    for b in url.bytes() {
+        if b == b' ' || b > 0x7E {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(char::from(b));
+        }
+    }
+    Some(out)
+}
+
+/// The web links in `html` that could not be tracked (see
+/// [`header_safe_url`]), as the browser would read them.
+pub fn untrackable_links(html: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("href") {
+        let start = from + at + 4;
+        from = start;
+        let tail = html[start..].trim_start();
+        let Some(v) = tail.strip_prefix('=').map(str::trim_start) else {
+            continue;
+        };
+        let value = match v.chars().next() {
+            Some(q @ ('"' | '\'')) => v[1..].split(q).next().unwrap_or(""),
+            _ => v
+                .split(|c: char| c.is_ascii_whitespace() || c == '>')
+                .next()
+                .unwrap_or(""),
+        };
+        let url = decode_entities(value);
+        let lower_url = url.trim_start().to_ascii_lowercase();
+        if (lower_url.starts_with("http://") || lower_url.starts_with("https://"))
+            && header_safe_url(url.trim()).is_none()
+        {
+            found.push(url);
+        }
+    }
+    found
 }
 
 /// An attribute value as the browser reads it: character references decoded.

@@ -199,6 +199,15 @@ impl CompiledTemplate {
         check_opt_in_placement(input)?;
         let html_source = compose_html(input)?;
         check_hidden(&html_source)?;
+        if let Some(bad) = crate::render::untrackable_links(&html_source).first() {
+            return Err(TemplateError::new(
+                "html",
+                format!(
+                    "the link {:?} holds a line break or other control character: no mail client could follow it; remove it",
+                    bad.chars().take(200).collect::<String>()
+                ),
+            ));
+        }
         let text_source = match &source.text {
             Some(text) => text.clone(),
             None => html_to_text(&html_source),
@@ -894,6 +903,21 @@ mod tests {
             "<p>Would you like news?</p>{% opt_in_button \"Yes\" %}"
         ))
         .is_ok());
+    }
+
+    /// Regression: a link whose URL held a line break (written as `&#10;`)
+    /// became a click link whose redirect could not be a header.
+    #[test]
+    fn regression_a_link_with_a_line_break_is_refused() {
+        let err = compile(custom(
+            "<p><a href=\"https://shop.example/&#10;Set-Cookie: x=1\">x</a></p>",
+        ))
+        .expect_err("refused");
+        assert!(err.message.contains("control character"), "{}", err.message);
+        assert_eq!(
+            crate::render::header_safe_url("https://shop.example/über uns").as_deref(),
+            Some("https://shop.example/%C3%BCber%20uns")
+        );
     }
 
     #[test]

@@ -46,12 +46,52 @@ pub struct Settings {
     pub http: crate::http::HttpLimits,
     /// Timeouts, caps and sizes of the inbound SMTP listener.
     pub inbound: crate::smtp::server::InboundLimits,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
     /// The inbound listener's STARTTLS identity, when a certificate and key
     /// are configured.
     pub inbound_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 pub const DEFAULT_SMTP_LISTEN: &str = "127.0.0.1:2525";
+
+/// An address range such as `10.0.0.0/8` or `::1/128` (a bare address is
+/// the range of itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    base: std::net::IpAddr,
+    bits: u8,
+}
+
+impl IpNet {
+    pub fn parse(text: &str) -> Option<Self> {
+        let (addr, bits) = match text.trim().split_once('/') {
+            Some((a, b)) => (a.trim(), Some(b.trim().parse::<u8>().ok()?)),
+            None => (text.trim(), None),
+        };
+        let base: std::net::IpAddr = addr.parse().ok()?;
+        let max = if base.is_ipv4() { 32 } else { 128 };
+        let bits = bits.unwrap_or(max);
+        (bits <= max).then_some(Self { base, bits })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let (a, b, width) = match (self.base, ip) {
+            (std::net::IpAddr::V4(a), std::net::IpAddr::V4(b)) => {
+                (u128::from(u32::from(a)), u128::from(u32::from(b)), 32)
+            }
+            (std::net::IpAddr::V6(a), std::net::IpAddr::V6(b)) => {
+                (u128::from(a), u128::from(b), 128)
+            }
+            _ => return false,
+        };
+        let shift = width - u32::from(self.bits);
+        if shift >= 128 {
+            return true;
+        }
+        (a >> shift) == (b >> shift)
+    }
+}
 
 /// How mail leaves, and how the delivery workers behave.
 #[derive(Clone, Debug)]
@@ -223,6 +263,7 @@ struct FileSettings {
     smtp_timeout_seconds: Option<u64>,
     smtp_tls_cert: Option<String>,
     smtp_tls_key: Option<String>,
+    trusted_proxies: Option<String>,
     http_max_connections: Option<usize>,
     http_max_connections_per_ip: Option<usize>,
     max_connections: Option<usize>,
@@ -507,7 +548,22 @@ impl Settings {
                     .to_owned(),
             )),
         };
+        let proxies_text = env("SENDWELL_TRUSTED_PROXIES").or(file.trusted_proxies.clone());
+        let mut trusted_proxies = Vec::new();
+        for part in proxies_text
+            .iter()
+            .flat_map(|t| t.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            trusted_proxies.push(IpNet::parse(part).ok_or_else(|| ConfigError::Number {
+                what: "SENDWELL_TRUSTED_PROXIES (addresses or ranges such as 10.0.0.0/8, separated by commas)"
+                    .to_owned(),
+                value: part.to_owned(),
+            })?);
+        }
         Ok(Self {
+            trusted_proxies,
             inbound,
             inbound_tls,
             http,
@@ -546,6 +602,7 @@ impl Settings {
             http: crate::http::HttpLimits::default(),
             inbound: crate::smtp::server::InboundLimits::default(),
             inbound_tls: None,
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -1042,6 +1099,26 @@ fn read_or_create_secret(
             Ok((std::fs::read_to_string(path)?.trim().to_owned(), false))
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod ip_net_tests {
+    use super::IpNet;
+
+    #[test]
+    fn ranges_contain_their_addresses() {
+        let net = IpNet::parse("10.0.0.0/8").expect("net");
+        assert!(net.contains("10.1.2.3".parse().expect("ip")));
+        assert!(!net.contains("11.0.0.1".parse().expect("ip")));
+        assert!(IpNet::parse("::1")
+            .expect("net")
+            .contains("::1".parse().expect("ip")));
+        assert!(IpNet::parse("0.0.0.0/0")
+            .expect("net")
+            .contains("8.8.8.8".parse().expect("ip")));
+        assert!(IpNet::parse("10.0.0.0/33").is_none());
+        assert!(IpNet::parse("ten").is_none());
     }
 }
 

@@ -28,6 +28,9 @@ pub enum SealError {
     Seal,
 }
 
+/// What a sealed secret starts with in the database.
+const SEALED_PREFIX: &str = "sealed:";
+
 impl KeySealer {
     pub fn new(key: [u8; 32]) -> Result<Self, SealError> {
         let unbound = UnboundKey::new(&AES_256_GCM, &key).map_err(|_| SealError::Seal)?;
@@ -47,19 +50,7 @@ impl KeySealer {
         alg: DkimAlgorithm,
         plain: &[u8],
     ) -> Result<String, SealError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| SealError::Seal)?;
-        let mut buf = plain.to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(Self::aad(ws, domain, alg).as_bytes()),
-                &mut buf,
-            )
-            .map_err(|_| SealError::Seal)?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&buf);
-        Ok(B64.encode(out))
+        self.seal_for(&Self::aad(ws, domain, alg), plain)
     }
 
     pub fn open(
@@ -69,6 +60,48 @@ impl KeySealer {
         alg: DkimAlgorithm,
         sealed: &str,
     ) -> Result<Vec<u8>, SealError> {
+        self.open_for(&Self::aad(ws, domain, alg), sealed)
+    }
+
+    /// A webhook endpoint's signing secret, sealed for that endpoint alone.
+    pub fn seal_webhook_secret(&self, endpoint: &str, secret: &str) -> Result<String, SealError> {
+        Ok(format!(
+            "{SEALED_PREFIX}{}",
+            self.seal_for(&format!("webhook|{endpoint}"), secret.as_bytes())?
+        ))
+    }
+
+    /// The signing secret as stored: sealed, or (made before secrets were
+    /// sealed) as it was given.
+    pub fn open_webhook_secret(&self, endpoint: &str, stored: &str) -> Result<String, SealError> {
+        match stored.strip_prefix(SEALED_PREFIX) {
+            Some(sealed) => {
+                let plain = self.open_for(&format!("webhook|{endpoint}"), sealed)?;
+                String::from_utf8(plain).map_err(|_| SealError::Open)
+            }
+            None => Ok(stored.to_owned()),
+        }
+    }
+
+    /// Seals `plain` bound to `aad` (what it belongs to: a sealed value
+    /// moved to another row does not open).
+    fn seal_for(&self, aad: &str, plain: &[u8]) -> Result<String, SealError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| SealError::Seal)?;
+        let mut buf = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| SealError::Seal)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(B64.encode(out))
+    }
+
+    fn open_for(&self, aad: &str, sealed: &str) -> Result<Vec<u8>, SealError> {
         let raw = B64.decode(sealed.trim()).map_err(|_| SealError::Open)?;
         if raw.len() < NONCE_LEN {
             return Err(SealError::Open);
@@ -78,11 +111,7 @@ impl KeySealer {
         let mut buf = rest.to_vec();
         let plain = self
             .key
-            .open_in_place(
-                nonce,
-                Aad::from(Self::aad(ws, domain, alg).as_bytes()),
-                &mut buf,
-            )
+            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf)
             .map_err(|_| SealError::Open)?;
         Ok(plain.to_vec())
     }

@@ -219,9 +219,33 @@ impl FromRequestParts<AppState> for OperatorCaller {
     }
 }
 
-/// The client's address as evidence records it: the TCP peer. (Behind a
-/// reverse proxy this is the proxy; a trusted-proxy setting does not exist
-/// yet, so forwarded headers are not believed.)
-pub fn client_ip(_headers: &axum::http::HeaderMap, peer: std::net::SocketAddr) -> String {
-    peer.ip().to_string()
+/// The client's address: the TCP peer, or, when the peer is one of the
+/// operator's trusted proxies (`SENDWELL_TRUSTED_PROXIES`), the nearest
+/// address in `X-Forwarded-For` that is not itself a trusted proxy. The
+/// header is never believed from anyone else: a client could name any
+/// address there and escape every per-client limit.
+pub fn client_ip(
+    trusted: &[crate::config::IpNet],
+    headers: &axum::http::HeaderMap,
+    peer: std::net::SocketAddr,
+) -> String {
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(peer.ip()) {
+        return peer.ip().to_string();
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(**ip))
+        .or(forwarded.first())
+        .copied()
+        .unwrap_or(peer.ip())
+        .to_string()
 }

@@ -98,6 +98,7 @@ impl App {
         let secret = config::secret_key(&settings).map_err(|e| dir_error(&data_dir, e))?;
         let url = settings.effective_database_url();
         let store = Store::open(&url, clock.clone()).await?;
+        restrict_files(&data_dir);
         store
             .check_secret_fingerprint(&SecretKey::fingerprint(&secret))
             .await?;
@@ -122,6 +123,7 @@ impl App {
                 opt_in_request_interval_days: settings.opt_in_request_interval_days,
                 delivery: settings.delivery.clone(),
                 journal_dir: data_dir.clone(),
+                trusted_proxies: settings.trusted_proxies.clone(),
             },
         )
         .map_err(|e| StartError::Keys(e.to_string()))?;
@@ -269,8 +271,40 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
+/// Makes the data directory (0700: it holds the database, the secret key
+/// and the operator token, for this user alone).
 fn ensure_dir(path: &Path) -> Result<(), StartError> {
-    std::fs::create_dir_all(path).map_err(|e| dir_error(path, e))
+    std::fs::create_dir_all(path).map_err(|e| dir_error(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| dir_error(path, e))?;
+    }
+    Ok(())
+}
+
+/// The files in the data directory are this user's alone (0600): SQLite
+/// makes its database, WAL and shared-memory files with the umask's mode.
+fn restrict_files(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
+                if let Err(e) =
+                    std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600))
+                {
+                    tracing::warn!(path = %entry.path().display(), error = %e, "cannot make the file private");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
 }
 
 fn dir_error(path: &Path, source: std::io::Error) -> StartError {

@@ -43,8 +43,12 @@ struct Inner {
     /// Fetches SNS certificates (tests put their own), and the ones fetched.
     sns_fetch: OnceLock<crate::api::provider_hooks::SnsFetch>,
     sns_certs: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
-    /// Concern reports per client address in the current hour.
-    reports: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>,
+    trusted_proxies: Vec<crate::config::IpNet>,
+    /// Per-key counters of the rate limits: (limit, key) to the window's
+    /// start and the count in it.
+    limits: std::sync::Mutex<
+        std::collections::HashMap<(&'static str, String), (std::time::Instant, u32)>,
+    >,
     /// Unsubscribes whose write is still to be applied.
     journal: Arc<crate::journal::Journal>,
     /// When each running delivery pipeline last made progress.
@@ -65,6 +69,8 @@ pub struct Sending {
     pub delivery: DeliverySettings,
     /// Where the unsubscribe journal lives (the data directory).
     pub journal_dir: std::path::PathBuf,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<crate::config::IpNet>,
 }
 
 impl AppState {
@@ -103,9 +109,10 @@ impl AppState {
                 inbound: OnceLock::new(),
                 sns_fetch: OnceLock::new(),
                 sns_certs: std::sync::Mutex::new(std::collections::HashMap::new()),
-                reports: std::sync::Mutex::new(std::collections::HashMap::new()),
                 heartbeats: std::sync::Mutex::new(std::collections::HashMap::new()),
                 journal: Arc::new(crate::journal::Journal::new(sending.journal_dir)),
+                trusted_proxies: sending.trusted_proxies,
+                limits: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
         })
     }
@@ -203,21 +210,42 @@ impl AppState {
     }
 
     /// Whether another concern report from `ip` is allowed: 10 an hour.
+    /// Concern reports: at most 10 an hour from one client.
     pub fn allow_report(&self, ip: &str) -> bool {
-        const PER_HOUR: u32 = 10;
-        let Ok(mut map) = self.inner.reports.lock() else {
+        self.allow("report", ip, 10, std::time::Duration::from_secs(3600))
+    }
+
+    /// Counts one use of `key` against `limit` uses per `window` of the
+    /// limit named `bucket`; whether it is allowed. The table is bounded:
+    /// when it grows past 200,000 keys, windows that ended are dropped.
+    pub fn allow(
+        &self,
+        bucket: &'static str,
+        key: &str,
+        limit: u32,
+        window: std::time::Duration,
+    ) -> bool {
+        let Ok(mut map) = self.inner.limits.lock() else {
             return false;
         };
         let now = std::time::Instant::now();
-        if map.len() > 100_000 {
-            map.retain(|_, (start, _)| now.duration_since(*start).as_secs() < 3600);
+        if map.len() > 200_000 {
+            map.retain(|_, (start, _)| now.duration_since(*start) < window);
+            if map.len() > 200_000 {
+                return false;
+            }
         }
-        let entry = map.entry(ip.to_owned()).or_insert((now, 0));
-        if now.duration_since(entry.0).as_secs() >= 3600 {
+        let entry = map.entry((bucket, key.to_owned())).or_insert((now, 0));
+        if now.duration_since(entry.0) >= window {
             *entry = (now, 0);
         }
-        entry.1 += 1;
-        entry.1 <= PER_HOUR
+        entry.1 = entry.1.saturating_add(1);
+        entry.1 <= limit
+    }
+
+    /// The reverse proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &[crate::config::IpNet] {
+        &self.inner.trusted_proxies
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -127,7 +127,11 @@ pub async fn send_due(
     for d in due {
         let m = &d.message;
         let timestamp = state.store.now().millis() / 1000;
-        let Some(signature) = sign(&d.secret, &m.id, timestamp, &m.payload) else {
+        let secret = state
+            .sealer()
+            .open_webhook_secret(&m.endpoint_id, &d.secret)
+            .unwrap_or_default();
+        let Some(signature) = sign(&secret, &m.id, timestamp, &m.payload) else {
             state
                 .store
                 .record_webhook_attempt(

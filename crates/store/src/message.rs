@@ -689,17 +689,22 @@ impl Store {
         Ok(())
     }
 
-    /// Link events of a message by kind.
+    /// Link events of a message by kind: `click`, `open`, ... count every
+    /// recorded event, `unique_click`, `unique_open`, ... the contacts
+    /// behind them (one person opening a mail ten times is one).
     pub async fn link_event_counts(&self, id: &MessageId) -> Result<BTreeMap<String, i64>> {
         let rows = sqlx::query(
-            "SELECT kind, COUNT(*) AS n FROM link_events WHERE message_id = $1 GROUP BY kind",
+            "SELECT kind, COUNT(*) AS n, COUNT(DISTINCT contact_id) AS people FROM link_events \
+             WHERE message_id = $1 GROUP BY kind",
         )
         .bind(id.as_str().to_owned())
         .fetch_all(&self.read)
         .await?;
         let mut counts = BTreeMap::new();
         for row in rows {
-            counts.insert(get_str(&row, "kind")?, get_i64(&row, "n")?);
+            let kind = get_str(&row, "kind")?;
+            counts.insert(format!("unique_{kind}"), get_i64(&row, "people")?);
+            counts.insert(kind, get_i64(&row, "n")?);
         }
         Ok(counts)
     }

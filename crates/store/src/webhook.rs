@@ -95,14 +95,22 @@ const MESSAGE_COLUMNS: &str = "m.id, m.endpoint_id, m.event_type, m.payload, m.s
      m.next_attempt_at, m.last_status, m.last_error, m.created_at, m.done_at";
 
 impl Store {
+    /// A new endpoint's id, for the caller to seal its secret to before
+    /// [`Store::create_webhook_endpoint`].
+    pub fn new_webhook_endpoint_id() -> String {
+        new_id("we")
+    }
+
+    /// Adds an endpoint; `secret` is stored as given (sealed by the caller).
     pub async fn create_webhook_endpoint(
         &self,
         ws: &WorkspaceId,
+        id: &str,
         url: &str,
         secret: &str,
         events: &[String],
     ) -> Result<WebhookEndpoint> {
-        let id = new_id("we");
+        let id = id.to_owned();
         sqlx::query(
             "INSERT INTO webhook_endpoints (id, workspace_id, url, secret, events, created_at, disabled_at) \
              VALUES ($1, $2, $3, $4, $5, $6, NULL)",

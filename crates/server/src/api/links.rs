@@ -31,6 +31,33 @@ pub fn routes() -> Router<AppState> {
         .route("/o/{token}", get(open))
 }
 
+/// Recorded events per link and hour; more are answered but not recorded.
+const LINK_EVENTS_PER_HOUR: u32 = 10;
+/// Link requests one client may make in a minute.
+const LINK_REQUESTS_PER_MINUTE: u32 = 300;
+
+/// `Some(429)` when `ip` has followed too many links this minute.
+fn throttled(state: &AppState, ip: &str) -> Option<Response> {
+    if state.allow(
+        "link-client",
+        ip,
+        LINK_REQUESTS_PER_MINUTE,
+        std::time::Duration::from_secs(60),
+    ) {
+        return None;
+    }
+    let mut r = html(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests",
+        "<p>Too many links were opened from your address in the last minute. Please wait a minute and try again.</p>",
+    );
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("60"),
+    );
+    Some(r)
+}
+
 /// The answer to any token that does not check: nothing more is said.
 fn gone() -> Response {
     html(
@@ -159,6 +186,23 @@ async fn record(
     url: Option<&str>,
     ip: &str,
 ) {
+    // One link followed over and over (a scanner, a script) is recorded a
+    // few times an hour, not once a request: the table stays the size of
+    // what people did.
+    let key = format!(
+        "{kind}|{}|{}|{}",
+        claims.message,
+        claims.contact,
+        url.unwrap_or("")
+    );
+    if !state.allow(
+        "link-event",
+        &key,
+        LINK_EVENTS_PER_HOUR,
+        std::time::Duration::from_secs(3600),
+    ) {
+        return;
+    }
     let event = LinkEvent {
         workspace_id: ws,
         message_id: &claims.message,
@@ -178,8 +222,13 @@ async fn record(
 /// The unsubscribe page: who is asking, and a button to confirm.
 pub async fn unsubscribe_page(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
+    if let Some(r) = throttled(&state, &client_ip(state.trusted_proxies(), &headers, peer)) {
+        return r;
+    }
     let t = match target(&state, &token, Purpose::Unsubscribe).await {
         Ok(t) => t,
         Err(r) => return r,
@@ -231,7 +280,7 @@ pub async fn unsubscribe(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let ip = client_ip(&headers, peer);
+    let ip = client_ip(state.trusted_proxies(), &headers, peer);
     let agent = user_agent(&headers);
     let applied = tokio::time::timeout(
         UNSUBSCRIBE_WRITE_LIMIT,
@@ -462,7 +511,15 @@ fn percent_decode(text: &str) -> String {
 // ---- opt-in --------------------------------------------------------------------------
 
 /// The opt-in page: the button's wording and one confirming press.
-pub async fn opt_in_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+pub async fn opt_in_page(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    if let Some(r) = throttled(&state, &client_ip(state.trusted_proxies(), &headers, peer)) {
+        return r;
+    }
     let t = match target(&state, &token, Purpose::OptIn).await {
         Ok(t) => t,
         Err(r) => return r,
@@ -558,7 +615,7 @@ pub async fn opt_in(
     let Ok(attribute) = AttributeName::parse(&message.opt_in_attribute) else {
         return gone();
     };
-    let ip = client_ip(&headers, peer);
+    let ip = client_ip(state.trusted_proxies(), &headers, peer);
     let evidence = Evidence {
         ip: Some(ip.clone()),
         user_agent: user_agent(&headers),
@@ -667,6 +724,9 @@ pub async fn click(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
+    if let Some(r) = throttled(&state, &client_ip(state.trusted_proxies(), &headers, peer)) {
+        return r;
+    }
     let Some(claims) = state
         .links()
         .verify(&token, Purpose::Click, state.store.now())
@@ -683,7 +743,7 @@ pub async fn click(
         return gone();
     }
     if let Ok(ws) = WorkspaceId::parse(&claims.workspace) {
-        let ip = client_ip(&headers, peer);
+        let ip = client_ip(state.trusted_proxies(), &headers, peer);
         record(&state, &ws, &claims, "click", Some(&url), &ip).await;
     }
     (
@@ -710,6 +770,9 @@ pub async fn open(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
+    if let Some(r) = throttled(&state, &client_ip(state.trusted_proxies(), &headers, peer)) {
+        return r;
+    }
     let Some(claims) = state
         .links()
         .verify(&token, Purpose::Open, state.store.now())
@@ -717,7 +780,7 @@ pub async fn open(
         return gone();
     };
     if let Ok(ws) = WorkspaceId::parse(&claims.workspace) {
-        let ip = client_ip(&headers, peer);
+        let ip = client_ip(state.trusted_proxies(), &headers, peer);
         record(&state, &ws, &claims, "open", None, &ip).await;
     }
     (

@@ -83,7 +83,7 @@ pub async fn report(
     headers: HeaderMap,
     ApiJson(req): ApiJson<ReportRequest>,
 ) -> ApiResult<(StatusCode, Json<ReportView>)> {
-    let ip = client_ip(&headers, peer);
+    let ip = client_ip(state.trusted_proxies(), &headers, peer);
     if !state.allow_report(&ip) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -155,10 +155,18 @@ pub async fn create(
         }
     }
     let secret = crate::webhooks::new_secret();
-    let e = state
+    // Sealed at rest, as DKIM keys are: a copy of the database alone does
+    // not let anyone sign events as sendwell.
+    let id = sendwell_store::Store::new_webhook_endpoint_id();
+    let sealed = state
+        .sealer()
+        .seal_webhook_secret(&id, &secret)
+        .map_err(|e| ApiError::internal(&e))?;
+    let mut e = state
         .store
-        .create_webhook_endpoint(caller.workspace(), &url, &secret, &events)
+        .create_webhook_endpoint(caller.workspace(), &id, &url, &sealed, &events)
         .await?;
+    e.secret = secret;
     Ok((StatusCode::CREATED, Json(EndpointView::from(e, true))))
 }
 
