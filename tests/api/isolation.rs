@@ -82,3 +82,170 @@ async fn another_workspaces_ids_are_not_found(app: TestApp) {
     let b_log = app.get("/v1/workspace/audit-log", &b.key).await.expect(200);
     assert!(!b_log.to_string().contains(&a.id));
 }
+
+on_both!(every_route_with_an_id_refuses_another_workspaces_ids);
+
+/// Walks every route of `/openapi.json` that takes an id, a domain or an
+/// address, with workspace A's values and workspace B's key: each answers
+/// 403 or 404 (or 422 for a body it would refuse anyway), shows nothing of
+/// A's, and A's data are unchanged afterwards. A new route with a new kind
+/// of parameter fails the test until it is added here.
+async fn every_route_with_an_id_refuses_another_workspaces_ids(app: TestApp) {
+    let a = app.ready_workspace("Acme").await;
+    let b = app.ready_workspace("Globex").await;
+    let contact = app
+        .contact(
+            &a.key,
+            json!({"email": "ceo@acme-mail.com", "name": "Secret Person"}),
+        )
+        .await;
+    app.post(
+        &format!("/v1/contacts/{contact}/consent"),
+        &a.key,
+        json!({"action": "opt_in", "method": "form", "evidence": {"wording": "Yes"}}),
+    )
+    .await
+    .expect(201);
+    let template = app
+        .post(
+            "/v1/templates",
+            &a.key,
+            json!({"name": "t", "template": {"layout": "plain", "text": "Hi"}}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (message, _) = crate::support::send_news(&app, &a, "news").await;
+    let outbox = crate::hardening::captured(&app, &a.key, &message, 1).await;
+    assert_eq!(outbox.len(), 1);
+    let outbox_id = app
+        .get(&format!("/v1/outbox?message_id={message}"), &a.key)
+        .await
+        .expect(200)["items"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let key_id = app.get("/v1/api-keys", &a.key).await.expect(200)["items"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let webhook = app
+        .post(
+            "/v1/webhooks",
+            &a.key,
+            json!({"url": "https://hooks.acme-mail.com/x", "events": ["state_change"]}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.post(
+        "/v1/sender-domains",
+        &a.key,
+        json!({"domain": "acme-mail.com"}),
+    )
+    .await
+    .expect(201);
+    app.post(
+        "/v1/suppressions",
+        &a.key,
+        json!({"email": "gone@acme-mail.com", "reason": "bounced"}),
+    )
+    .await
+    .expect(201);
+    let import = app
+        .import(&a.key, "source=product_users", "email\nann@acme-mail.com\n")
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let value_for = |path: &str, param: &str| -> String {
+        match (param, path) {
+            ("id", p) if p.starts_with("/v1/contacts/") => contact.clone(),
+            ("id", p) if p.starts_with("/v1/templates/") => template.clone(),
+            ("id", p) if p.starts_with("/v1/messages/") => message.clone(),
+            ("id", p) if p.starts_with("/v1/outbox/") => outbox_id.clone(),
+            ("id", p) if p.starts_with("/v1/api-keys/") => key_id.clone(),
+            ("id", p) if p.starts_with("/v1/webhooks/") => webhook.clone(),
+            ("id", p)
+                if p.starts_with("/v1/imports/") || p.starts_with("/v1/operator/imports/") =>
+            {
+                import.clone()
+            }
+            ("id", p)
+                if p.starts_with("/v1/workspaces/")
+                    || p.starts_with("/v1/operator/workspaces/") =>
+            {
+                a.id.clone()
+            }
+            ("id", p) if p.starts_with("/v1/operator/") => message.clone(),
+            ("domain", _) => "acme-mail.com".to_owned(),
+            ("address", _) => "gone@acme-mail.com".to_owned(),
+            other => panic!("no value of workspace A for {other:?}: add one to this test"),
+        }
+    };
+    let doc = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("doc")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    let mut walked = 0;
+    for (template_path, item) in doc["paths"].as_object().expect("paths") {
+        if !template_path.contains('{') {
+            continue;
+        }
+        for (method, _) in item.as_object().expect("methods") {
+            let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
+                continue;
+            };
+            let mut path = template_path.clone();
+            while let Some(start) = path.find('{') {
+                let end = path[start..].find('}').expect("closing brace") + start;
+                let param = path[start + 1..end].to_owned();
+                path.replace_range(start..=end, &value_for(template_path, &param));
+            }
+            let body =
+                matches!(method, Method::POST | Method::PUT | Method::PATCH).then(|| json!({}));
+            let resp = app.send(method.clone(), &path, Some(&b.key), body).await;
+            let status = resp.status.as_u16();
+            assert!(
+                matches!(status, 403 | 404 | 422),
+                "{method} {path} with another workspace's key answered {status}: {}",
+                resp.body
+            );
+            let text = resp.body.to_string();
+            assert!(
+                !text.contains("Secret Person")
+                    && !text.contains("ceo@acme-mail.com")
+                    && !text.contains(&contact),
+                "{method} {path} leaked: {text}"
+            );
+            walked += 1;
+        }
+    }
+    assert!(walked >= 25, "only {walked} routes were walked");
+    // A's things are all still there, unchanged.
+    for path in [
+        format!("/v1/contacts/{contact}"),
+        format!("/v1/templates/{template}"),
+        format!("/v1/messages/{message}"),
+        format!("/v1/webhooks/{webhook}/deliveries"),
+        "/v1/sender-domains/acme-mail.com".to_owned(),
+        format!("/v1/imports/{import}"),
+    ] {
+        app.get(&path, &a.key).await.expect(200);
+    }
+    let keys = app.get("/v1/api-keys", &a.key).await.expect(200);
+    assert!(keys.to_string().contains(&key_id));
+    let sup = app.get("/v1/suppressions", &a.key).await.expect(200);
+    assert!(sup.to_string().contains("gone@acme-mail.com"));
+}

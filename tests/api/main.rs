@@ -23,6 +23,7 @@
 //!   the circuit breaker
 //! - `webhooks`: outgoing Standard Webhooks
 //! - `cli`: the `sendwell` binary itself
+//! - `fuzz`: property tests of provider webhooks, CSV imports, inbound SMTP
 //! - `hardening`: attacks by co-tenants, recipients and anyone (issue #13)
 
 mod support;
@@ -35,6 +36,7 @@ mod contacts;
 mod delivery;
 mod enforcement;
 mod feedback;
+mod fuzz;
 mod hardening;
 mod imports;
 mod isolation;

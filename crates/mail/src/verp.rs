@@ -136,12 +136,13 @@ fn split_message_id(message_id: &str) -> Option<(&str, Option<&str>)> {
     let msg = parts.next()?;
     let ct = parts.next()?;
     let mac = parts.next();
-    let well_formed = msg.len() > 4
-        && msg[..4].eq_ignore_ascii_case("msg_")
+    // Checked for our characters first, so the prefixes below are ASCII.
+    let well_formed = local.chars().all(is_delivery_char)
+        && msg.len() > 4
+        && msg.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("msg_"))
         && ct.len() > 3
-        && ct[..3].eq_ignore_ascii_case("ct_")
-        && parts.next().is_none()
-        && local.chars().all(is_delivery_char);
+        && ct.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("ct_"))
+        && parts.next().is_none();
     well_formed.then(|| (&local[..msg.len() + 1 + ct.len()], mac))
 }
 
@@ -256,5 +257,9 @@ mod tests {
             Some(DELIVERY)
         );
         assert_eq!(unverified_delivery_of_message_id("<abc@example.com>"), None);
+        // Found by the property test: a multi-byte character where the
+        // prefix was cut used to panic.
+        assert_eq!(unverified_delivery_of_message_id("q\"\u{1166a}?x@h"), None);
+        assert_eq!(s.delivery_of_message_id("<m\u{1166a}g_x.ct_y@h>"), None);
     }
 }

@@ -16,6 +16,10 @@ use sha2::{Digest, Sha256};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::Notify;
 
+/// Per-key counters of the rate limits: (limit, key) to the window's
+/// start and the count in it.
+type RateCounters = std::collections::HashMap<(&'static str, String), (std::time::Instant, u32)>;
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
@@ -46,9 +50,7 @@ struct Inner {
     trusted_proxies: Vec<crate::config::IpNet>,
     /// Per-key counters of the rate limits: (limit, key) to the window's
     /// start and the count in it.
-    limits: std::sync::Mutex<
-        std::collections::HashMap<(&'static str, String), (std::time::Instant, u32)>,
-    >,
+    limits: std::sync::Mutex<RateCounters>,
     /// Unsubscribes whose write is still to be applied.
     journal: Arc<crate::journal::Journal>,
     /// When each running delivery pipeline last made progress.
