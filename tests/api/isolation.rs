@@ -223,10 +223,9 @@ async fn every_route_with_an_id_refuses_another_workspaces_ids(app: TestApp) {
                 resp.body
             );
             let text = resp.body.to_string();
+            // The id the caller gave may be echoed; nothing else of A's.
             assert!(
-                !text.contains("Secret Person")
-                    && !text.contains("ceo@acme-mail.com")
-                    && !text.contains(&contact),
+                !text.contains("Secret Person") && !text.contains("ceo@acme-mail.com"),
                 "{method} {path} leaked: {text}"
             );
             walked += 1;

@@ -116,7 +116,40 @@ enum Caller {
     Workspace(ApiKeyRecord),
 }
 
+/// Failed authentications one client may make in a minute; then 429.
+const AUTH_FAILURES_PER_MINUTE: u32 = 20;
+
 async fn identify(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let client = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| client_ip(state.trusted_proxies(), &parts.headers, c.0))
+        .unwrap_or_default();
+    let window = std::time::Duration::from_secs(60);
+    let too_many = || {
+        ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too-many-failed-logins",
+            "Too many failed authentications",
+            "Too many requests from this address had a wrong key or token in the last minute; wait a minute and try again.",
+        )
+    };
+    if state.over_limit("auth-fail", &client, AUTH_FAILURES_PER_MINUTE, window) {
+        return Err(too_many());
+    }
+    match authenticate(parts, state).await {
+        Err(e) if e.status() == axum::http::StatusCode::UNAUTHORIZED => {
+            if state.allow("auth-fail", &client, AUTH_FAILURES_PER_MINUTE, window) {
+                Err(e)
+            } else {
+                Err(too_many())
+            }
+        }
+        other => other,
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
     let token = bearer(parts)?;
     if state.is_operator_token(token) {
         return Ok(Caller::Operator);
