@@ -222,7 +222,16 @@ impl CompiledTemplate {
         }
         let parse = |field: &'static str, text: &str| {
             check_nesting(field, text)?;
-            parser()?.parse(text).map_err(|e| liquid_error(field, &e))
+            let parser = parser()?;
+            // The engine's parser is not ours: a panic in it ends this
+            // template's compilation, never the request or the worker.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(text))) {
+                Ok(parsed) => parsed.map_err(|e| liquid_error(field, &e)),
+                Err(_) => Err(TemplateError::new(
+                    field,
+                    format!("the template engine could not read {field}; simplify it"),
+                )),
+            }
         };
         let subject = parse("subject", &subject_ready)?;
         let html = parse(
@@ -491,7 +500,8 @@ fn preprocess(source: &str, part: Part, wording: &mut Option<String>) -> String 
     while let Some(start) = rest.find("{%") {
         out.push_str(&rest[..start]);
         let tag = &rest[start..];
-        let Some(end) = tag.find("%}") else {
+        // The closing `%}` after the opening one: in `{%}` they overlap.
+        let Some(end) = tag[2..].find("%}").map(|e| e + 2) else {
             out.push_str(tag);
             rest = "";
             break;
@@ -918,6 +928,15 @@ mod tests {
             crate::render::header_safe_url("https://shop.example/über uns").as_deref(),
             Some("https://shop.example/%C3%BCber%20uns")
         );
+    }
+
+    /// Found by the property test: `{%}` (the opening and closing marks
+    /// overlapping) panicked the compiler, in the API handler.
+    #[test]
+    fn regression_overlapping_tag_marks_do_not_panic() {
+        let _ = compile(custom("<p>{%}x</p>"));
+        let mut wording = None;
+        assert_eq!(preprocess("{%}", Part::Html, &mut wording), "{%}");
     }
 
     #[test]
