@@ -113,6 +113,29 @@ pub async fn captured(app: &TestApp, key: &str, id: &str, n: usize) -> HashMap<S
     }
 }
 
+/// The first link under `prefix` in a raw mail (its quoted-printable soft
+/// breaks and `=3D` undone).
+pub fn link_in(raw: &str, prefix: &str) -> String {
+    let raw = raw.replace("=\r\n", "").replace("=3D", "=");
+    let at = raw
+        .find(prefix)
+        .unwrap_or_else(|| panic!("the mail has a link under {prefix}"));
+    raw[at..]
+        .chars()
+        .take_while(|c| !matches!(c, '"' | '<' | '>' | ' ' | '\r' | '\n'))
+        .collect()
+}
+
+/// The https unsubscribe URL of a raw mail's List-Unsubscribe header.
+pub fn list_unsubscribe(raw: &str) -> String {
+    header(raw, "List-Unsubscribe")
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .expect("url")
+        .to_owned()
+}
+
 /// The value of header `name` in a raw mail.
 pub fn header(raw: &str, name: &str) -> String {
     let prefix = format!("{}:", name.to_ascii_lowercase());
@@ -431,15 +454,10 @@ async fn regression_the_sender_cannot_forge_opt_in_link_consent(db: Option<Strin
         .await
         .expect(202);
     let mails = captured(&app, &ws.key, &id, 1).await;
-    let raw = mails["dee@receiver-mail.net"]
-        .replace("=\r\n", "")
-        .replace("=3D", "=");
-    let base = format!("{}/optin/", app.base);
-    let at = raw.find(&base).expect("the button's link");
-    let url: String = raw[at..]
-        .chars()
-        .take_while(|c| !matches!(c, '"' | '<' | '>' | ' ' | '\r' | '\n'))
-        .collect();
+    let url = link_in(
+        &mails["dee@receiver-mail.net"],
+        &format!("{}/optin/", app.base),
+    );
 
     let path = format!("/v1/contacts/{contact}/consent");
     let events = || async {
@@ -930,12 +948,7 @@ async fn regression_a_trickled_upload_blocks_no_one_elses_writes(db: Option<Stri
         .await;
     let (id, _) = send_news(&app, &ws, "news").await;
     let mails = captured(&app, &ws.key, &id, 1).await;
-    let unsubscribe = header(&mails["reader@receiver-mail.net"], "List-Unsubscribe")
-        .trim_start_matches('<')
-        .split('>')
-        .next()
-        .expect("url")
-        .to_owned();
+    let unsubscribe = list_unsubscribe(&mails["reader@receiver-mail.net"]);
     let upload = {
         let url = app.url("/v1/imports?source=product_users");
         let key = ws.key.clone();
@@ -1053,12 +1066,7 @@ async fn regression_an_unsubscribe_whose_write_fails_is_journaled_and_applied_la
     opted_in(&app, &ws, "reader@receiver-mail.net").await;
     let (id, _) = send_news(&app, &ws, "news").await;
     let mails = captured(&app, &ws.key, &id, 1).await;
-    let unsubscribe = header(&mails["reader@receiver-mail.net"], "List-Unsubscribe")
-        .trim_start_matches('<')
-        .split('>')
-        .next()
-        .expect("url")
-        .to_owned();
+    let unsubscribe = list_unsubscribe(&mails["reader@receiver-mail.net"]);
     let mut db = app.raw_db().await;
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut db)
@@ -1234,29 +1242,17 @@ async fn regression_files_secrets_headers_and_link_limits() {
         .contains("frame-ancestors 'none'"));
 
     opted_in(&app, &ws, "reader@receiver-mail.net").await;
-    let m = app
-        .post(
-            "/v1/messages",
-            &ws.key,
-            json!({"name": "news", "kind": "marketing", "from": {"address": "news@acme-mail.com"},
-                   "subject": "News", "template": {"layout": "plain", "html": "<p><a href=\"https://acme-mail.com/a\">A</a></p>"}}),
-        )
-        .await
-        .expect(201);
-    let id = m["id"].as_str().expect("id").to_owned();
-    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
-        .await
-        .expect(202);
+    let id = send_html(
+        &app,
+        &ws.key,
+        "<p><a href=\"https://acme-mail.com/a\">A</a></p>",
+    )
+    .await;
     let mails = captured(&app, &ws.key, &id, 1).await;
-    let raw = mails["reader@receiver-mail.net"]
-        .replace("=\r\n", "")
-        .replace("=3D", "=");
-    let base = format!("{}/c/", app.base);
-    let at = raw.find(&base).expect("a click link");
-    let click: String = raw[at..]
-        .chars()
-        .take_while(|c| !matches!(c, '"' | '<' | '>' | ' ' | '\r' | '\n'))
-        .collect();
+    let click = link_in(
+        &mails["reader@receiver-mail.net"],
+        &format!("{}/c/", app.base),
+    );
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -337,6 +337,9 @@ impl BoundedFilter {
 
     /// The most this filter can make of `input`.
     fn bound(&self, input: &dyn ValueView, runtime: &dyn Runtime) -> usize {
+        if self.growth == Growth::Linear {
+            return 0;
+        }
         let n = size_of(input);
         match self.growth {
             Growth::Linear => 0,

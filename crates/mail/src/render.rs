@@ -275,11 +275,14 @@ pub fn rewrite_links(
 /// `url` as a Location header can carry it: bytes outside visible ASCII
 /// percent-encoded; `None` when it holds control characters (a line
 /// break in a redirect would split the header).
-pub fn header_safe_url(url: &str) -> Option<String> {
+pub fn header_safe_url(url: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if url.bytes().all(|b| (0x21..=0x7E).contains(&b)) {
+        return Some(std::borrow::Cow::Borrowed(url));
+    }
     if url.chars().any(char::is_control) {
         return None;
     }
-    let mut out = String::with_capacity(url.len());
+    let mut out = String::with_capacity(url.len() + 16);
     for b in url.bytes() {
         if b == b' ' || b > 0x7E {
             out.push_str(&format!("%{b:02X}"));
@@ -287,7 +290,7 @@ pub fn header_safe_url(url: &str) -> Option<String> {
             out.push(char::from(b));
         }
     }
-    Some(out)
+    Some(std::borrow::Cow::Owned(out))
 }
 
 /// The web links in `html` that could not be tracked (see

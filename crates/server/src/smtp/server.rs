@@ -19,7 +19,7 @@
 //! returns, each holding its share of the queue until dropped.
 
 use super::client::{read_line_limited, LineRead};
-use super::wire::{discard_line, path_argument, trim_ending, verb};
+use super::wire::{check_mail_parameters, discard_line, path_argument, trim_ending, verb};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -430,21 +430,10 @@ impl<'a> Session<'a> {
         let Some((from, params)) = path_argument(args, "FROM:") else {
             return self.error(501, "5.5.4 Syntax: MAIL FROM:<address>").await;
         };
-        for param in params.split_whitespace() {
-            let (key, value) = param.split_once('=').unwrap_or((param, ""));
-            match key.to_ascii_uppercase().as_str() {
-                "SIZE" => match value.parse::<u64>() {
-                    Ok(size) if size > self.config.limits.max_message_bytes as u64 => {
-                        return self.error(552, "5.3.4 Message too big").await;
-                    }
-                    Ok(_) => {}
-                    Err(_) => return self.error(501, "5.5.4 Bad SIZE").await,
-                },
-                "BODY"
-                    if value.eq_ignore_ascii_case("8BITMIME")
-                        || value.eq_ignore_ascii_case("7BIT") => {}
-                _ => return self.error(555, "5.5.4 Unsupported parameter").await,
-            }
+        if let Err((code, text)) =
+            check_mail_parameters(params, self.config.limits.max_message_bytes)
+        {
+            return self.error(code, text).await;
         }
         self.from = Some(from.to_owned());
         self.ok(250, "2.1.0 Ok").await
