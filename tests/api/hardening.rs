@@ -136,13 +136,22 @@ pub fn list_unsubscribe(raw: &str) -> String {
         .to_owned()
 }
 
-/// The value of header `name` in a raw mail.
+/// The value of header `name` in a raw mail, folded lines joined.
 pub fn header(raw: &str, name: &str) -> String {
     let prefix = format!("{}:", name.to_ascii_lowercase());
-    raw.lines()
-        .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
-        .map(|l| l[prefix.len()..].trim().to_owned())
-        .unwrap_or_else(|| panic!("the mail has a {name} header"))
+    let head = raw.split("\r\n\r\n").next().unwrap_or(raw);
+    let mut lines = head
+        .split("\r\n")
+        .skip_while(|l| !l.to_ascii_lowercase().starts_with(&prefix));
+    let first = lines
+        .next()
+        .unwrap_or_else(|| panic!("the mail has a {name} header"));
+    let mut value = first[prefix.len()..].trim().to_owned();
+    for l in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+        value.push(' ');
+        value.push_str(l.trim());
+    }
+    value
 }
 
 /// Attack 1: Message-IDs named the delivery (`msg_X.ct_Y`), contact ids

@@ -23,6 +23,7 @@
 //!   the circuit breaker
 //! - `webhooks`: outgoing Standard Webhooks
 //! - `cli`: the `sendwell` binary itself
+//! - `promises`: advertised guarantees walked as a user would (issue #14)
 //! - `fuzz`: property tests of provider webhooks, CSV imports, inbound SMTP
 //! - `hardening`: attacks by co-tenants, recipients and anyone (issue #13)
 
@@ -43,6 +44,7 @@ mod isolation;
 mod keys;
 mod messages;
 mod privacy;
+mod promises;
 mod screening;
 mod webhooks;
 mod workspaces;

@@ -63,6 +63,7 @@ pub fn render(mails: u64) -> anyhow::Result<ExitCode> {
         workspace_name: "Acme",
         physical_address: "Acme Ltd, 1 Main Street, Springfield 12345, USA",
         host: "mail.acme-mail.com",
+        mailto_domain: "mail.acme-mail.com",
         track_clicks: true,
         track_opens: true,
         date: now,

@@ -68,6 +68,7 @@ string_enum!(
         Import => "import",
         UnsubscribeLink => "unsubscribe_link",
         OneClick => "one_click",
+        Mailto => "mailto",
         Complaint => "complaint",
         Operator => "operator",
     }

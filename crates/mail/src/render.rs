@@ -37,9 +37,11 @@ pub struct Envelope<'a> {
     pub workspace_id: &'a str,
     pub workspace_name: &'a str,
     pub physical_address: &'a str,
-    /// The host name of this sendwell, for Message-ID, List-Id and the
-    /// unsubscribe mailto.
+    /// The host name of this sendwell, for Message-ID and List-Id.
     pub host: &'a str,
+    /// The domain of the unsubscribe mailto: the bounce domain, whose MX
+    /// is sendwell's inbound listener.
+    pub mailto_domain: &'a str,
     pub track_clicks: bool,
     pub track_opens: bool,
     pub date: Timestamp,
@@ -506,6 +508,7 @@ pub fn trial_render(
         workspace_name: "Workspace",
         physical_address: "1 Main Street, Springfield",
         host: "sendwell.invalid",
+        mailto_domain: "sendwell.invalid",
         track_clicks: true,
         track_opens: true,
         date: Timestamp::from_millis(0),
@@ -593,7 +596,7 @@ fn render_unguarded(
             "List-Unsubscribe",
             format!(
                 "<{unsubscribe_url}>, <mailto:unsubscribe@{}?subject=unsubscribe%20{}>",
-                env.host,
+                env.mailto_domain,
                 links.unsubscribe_token()
             ),
         ));

@@ -147,6 +147,7 @@ fn render_one(html: &str, code: &str) {
         workspace_name: "Acme",
         physical_address: "1 Main Street",
         host: "mail.example.com",
+        mailto_domain: "mail.example.com",
         track_clicks: true,
         track_opens: true,
         date: Timestamp::from_millis(1_700_000_000_000),

@@ -122,6 +122,7 @@ pub fn render_for(
     let message = &prepared.message;
     let address = workspace.physical_address.clone().unwrap_or_default();
     let host = state.public_host();
+    let bounce_domain = state.bounce_domain();
     let envelope = Envelope {
         from: &prepared.from,
         reply_to: prepared.reply_to.as_ref(),
@@ -131,6 +132,7 @@ pub fn render_for(
         workspace_name: &workspace.name,
         physical_address: &address,
         host: &host,
+        mailto_domain: &bounce_domain,
         track_clicks: tracked && message.track_clicks,
         track_opens: tracked && message.track_opens,
         date: now,

@@ -13,6 +13,40 @@ use crate::state::AppState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// The local part of the List-Unsubscribe mailto address.
+const UNSUBSCRIBE: &str = "unsubscribe";
+
+/// The signed token of a mailto unsubscribe: the word after "unsubscribe"
+/// in the Subject (as the mailto URL sets it), or else anywhere in the
+/// first lines of the body, as some clients put it there.
+fn unsubscribe_token(data: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(&data[..data.len().min(64 * 1024)]);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut subject = String::new();
+    let mut in_subject = false;
+    for line in head.split("\r\n") {
+        if in_subject && line.starts_with([' ', '\t']) {
+            subject.push_str(line.trim_start());
+            continue;
+        }
+        in_subject = line.len() >= 8 && line[..8].eq_ignore_ascii_case("subject:");
+        if in_subject {
+            subject.push_str(&line[8..]);
+        }
+    }
+    let token_of = |text: &str| {
+        text.split(|c: char| c.is_whitespace() || c == '<' || c == '>')
+            .find(|w| {
+                w.len() > 20
+                    && w.contains('.')
+                    && w.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            })
+            .map(str::to_owned)
+    };
+    token_of(&subject).or_else(|| token_of(&body.chars().take(4096).collect::<String>()))
+}
+
 /// The answer to a recipient of the bounce domain.
 fn take_recipient(state: &AppState, bounce_domain: &str, to: &str) -> Result<(), (u16, String)> {
     let Some((local, domain)) = to.rsplit_once('@') else {
@@ -25,7 +59,7 @@ fn take_recipient(state: &AppState, bounce_domain: &str, to: &str) -> Result<(),
         ));
     }
     let local = local.to_ascii_lowercase();
-    if matches!(local.as_str(), "abuse" | "postmaster" | "fbl") {
+    if matches!(local.as_str(), "abuse" | "postmaster" | "fbl" | UNSUBSCRIBE) {
         return Ok(());
     }
     if state.verp().delivery_of(to).is_some() {
@@ -53,6 +87,28 @@ pub async fn start(
         InboundServer::start(addr, &bounce_domain, limits, recipients, tls).await?;
     tokio::spawn(async move {
         while let Some(message) = rx.recv().await {
+            let to_unsubscribe = message.to.iter().any(|r| {
+                r.rsplit_once('@')
+                    .is_some_and(|(l, _)| l.eq_ignore_ascii_case(UNSUBSCRIBE))
+            });
+            if to_unsubscribe {
+                match unsubscribe_token(&message.data) {
+                    Some(token) => {
+                        let peer = message.peer.ip().to_string();
+                        match crate::api::links::unsubscribe_by_mail(&state, &token, &peer).await {
+                            Ok(true) => {}
+                            Ok(false) => tracing::info!(
+                                "a mailto unsubscribe with a token that does not check"
+                            ),
+                            Err(e) => {
+                                tracing::error!(error = %e, "a mailto unsubscribe could not be recorded")
+                            }
+                        }
+                    }
+                    None => tracing::info!("a mailto unsubscribe without a token"),
+                }
+                continue;
+            }
             let data = message.data.clone();
             // Parsing is CPU work on input from anyone: off the runtime.
             let report = match tokio::task::spawn_blocking(move || {

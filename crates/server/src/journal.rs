@@ -23,6 +23,9 @@ pub struct PendingUnsubscribe {
     pub user_agent: Option<String>,
     /// When the request came in (milliseconds since the epoch).
     pub received_at: i64,
+    /// It came by mail to the List-Unsubscribe mailto address.
+    #[serde(default)]
+    pub mailto: bool,
 }
 
 pub struct Journal {
@@ -121,6 +124,7 @@ mod tests {
             ip: "203.0.113.9".to_owned(),
             user_agent: None,
             received_at: 1,
+            mailto: false,
         }
     }
 

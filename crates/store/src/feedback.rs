@@ -180,23 +180,17 @@ impl Store {
             }
         }
         if let Some((reason, email, hash)) = suppress {
-            // A person's own choice (complained) replaces a reason the
-            // workspace could lift; nothing replaces a person's choice.
-            sqlx::query(
-                "INSERT INTO suppressions (workspace_id, email_hash, reason, source, created_at, email) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, email_hash) DO UPDATE SET \
-                 reason = excluded.reason, source = excluded.source, created_at = excluded.created_at \
-                 WHERE excluded.reason IN ('unsubscribed', 'complained', 'erased') \
-                 AND suppressions.reason NOT IN ('unsubscribed', 'complained', 'erased')",
-            )
-            .bind(d.workspace_id.as_str().to_owned())
-            .bind(hash.to_owned())
-            .bind(reason.to_owned())
-            .bind(format!("{}:{}", f.kind, f.source))
-            .bind(now.millis())
-            .bind(email.to_owned())
-            .execute(&mut *tx)
-            .await?;
+            // The stronger reason wins: a complaint or a hard bounce after
+            // an unsubscribe takes the row.
+            sqlx::query(crate::suppression::UPSERT_SUPPRESSION)
+                .bind(d.workspace_id.as_str().to_owned())
+                .bind(hash.to_owned())
+                .bind(reason.to_owned())
+                .bind(format!("{}:{}", f.kind, f.source))
+                .bind(now.millis())
+                .bind(email.to_owned())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(FeedbackOutcome {

@@ -743,17 +743,15 @@ impl Store {
             }
         }
         if let Some((email, hash)) = suppress {
-            sqlx::query(
-                "INSERT INTO suppressions (workspace_id, email_hash, reason, source, created_at, email) \
-                 VALUES ($1, $2, 'unsubscribed', $3, $4, $5) ON CONFLICT (workspace_id, email_hash) DO NOTHING",
-            )
-            .bind(ws.as_str().to_owned())
-            .bind(hash.to_owned())
-            .bind(source.to_owned())
-            .bind(now.millis())
-            .bind(email.to_owned())
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(crate::suppression::UPSERT_SUPPRESSION)
+                .bind(ws.as_str().to_owned())
+                .bind(hash.to_owned())
+                .bind("unsubscribed")
+                .bind(source.to_owned())
+                .bind(now.millis())
+                .bind(email.to_owned())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(Some(appended))

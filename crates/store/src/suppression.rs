@@ -9,6 +9,18 @@ use sqlx::any::AnyRow;
 /// Reasons that only the person can lift, by opting in again.
 pub const PERSON_REASONS: &[&str] = &["unsubscribed", "complained", "erased"];
 
+/// Adds a suppression, or strengthens the one there: reasons rank
+/// erased > complained > bounced > unsubscribed > manual, and the stronger
+/// one wins (a complaint after an unsubscribe keeps transactional mail
+/// away too). Parameters: workspace, hash, reason, source, time, email.
+pub(crate) const UPSERT_SUPPRESSION: &str = "INSERT INTO suppressions \
+     (workspace_id, email_hash, reason, source, created_at, email) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (workspace_id, email_hash) DO UPDATE SET \
+     reason = excluded.reason, source = excluded.source, created_at = excluded.created_at \
+     WHERE (CASE excluded.reason WHEN 'erased' THEN 5 WHEN 'complained' THEN 4 WHEN 'bounced' THEN 3 \
+     WHEN 'unsubscribed' THEN 2 ELSE 1 END) > (CASE suppressions.reason WHEN 'erased' THEN 5 \
+     WHEN 'complained' THEN 4 WHEN 'bounced' THEN 3 WHEN 'unsubscribed' THEN 2 ELSE 1 END)";
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SuppressionEntry {
     pub email: Option<String>,
@@ -134,21 +146,15 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .is_some();
-        sqlx::query(
-            "INSERT INTO suppressions (workspace_id, email_hash, reason, source, created_at, email) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, email_hash) DO UPDATE SET \
-             reason = excluded.reason, source = excluded.source, created_at = excluded.created_at \
-             WHERE excluded.reason IN ('unsubscribed', 'complained', 'erased') \
-             AND suppressions.reason NOT IN ('unsubscribed', 'complained', 'erased')",
-        )
-        .bind(ws.as_str().to_owned())
-        .bind(hash.to_owned())
-        .bind(reason.to_owned())
-        .bind(source.to_owned())
-        .bind(now.millis())
-        .bind(email.to_owned())
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(UPSERT_SUPPRESSION)
+            .bind(ws.as_str().to_owned())
+            .bind(hash.to_owned())
+            .bind(reason.to_owned())
+            .bind(source.to_owned())
+            .bind(now.millis())
+            .bind(email.to_owned())
+            .execute(&mut *tx)
+            .await?;
         let entry = sqlx::query(
             "SELECT email, email_hash, reason, source, created_at FROM suppressions \
              WHERE workspace_id = $1 AND email_hash = $2",
@@ -182,6 +188,31 @@ impl Store {
         };
         if PERSON_REASONS.contains(&entry.reason.as_str()) {
             return Ok(Err(UnsuppressError::PersonsChoice(entry.reason)));
+        }
+        // A bounce or a manual entry may be lifted, but a person who also
+        // opted out stays suppressed for that: the stronger reason took the
+        // row, and the ledger still says so.
+        let opted_out = sqlx::query(
+            "SELECT 1 AS one FROM contacts WHERE workspace_id = $1 AND email_hash = $2 \
+             AND consent_state LIKE '%:out|%'",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(hash.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        if opted_out {
+            sqlx::query(
+                "UPDATE suppressions SET reason = 'unsubscribed' WHERE workspace_id = $1 AND email_hash = $2",
+            )
+            .bind(ws.as_str().to_owned())
+            .bind(hash.to_owned())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(Err(UnsuppressError::PersonsChoice(
+                "unsubscribed".to_owned(),
+            )));
         }
         sqlx::query("DELETE FROM suppressions WHERE workspace_id = $1 AND email_hash = $2")
             .bind(ws.as_str().to_owned())

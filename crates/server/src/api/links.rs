@@ -280,11 +280,20 @@ pub async fn unsubscribe(
         Ok(t) => t,
         Err(r) => return r,
     };
+    // Only the two bodies an unsubscribe takes: a bare or odd POST (a
+    // scanner, a prefetch) changes nothing.
+    if !is_unsubscribe_form(&body) {
+        return html(
+            StatusCode::BAD_REQUEST,
+            "Nothing was changed",
+            "<p>This address unsubscribes with the button on its page, or with a mail client's one-click request (<code>List-Unsubscribe=One-Click</code>). Nothing was changed.</p>",
+        );
+    }
     let ip = client_ip(state.trusted_proxies(), &headers, peer);
     let agent = user_agent(&headers);
     let applied = tokio::time::timeout(
         UNSUBSCRIBE_WRITE_LIMIT,
-        apply_unsubscribe(&state, &t, &body, &ip, agent.clone()),
+        apply_unsubscribe(&state, &t, &body, &ip, agent.clone(), false),
     )
     .await;
     match applied {
@@ -299,6 +308,7 @@ pub async fn unsubscribe(
                 ip,
                 user_agent: agent,
                 received_at: state.store.now().millis(),
+                mailto: false,
             };
             let journal = state.journal();
             let appended = tokio::task::spawn_blocking(move || journal.append(&entry)).await;
@@ -340,29 +350,79 @@ pub async fn replay_unsubscribe(
         entry.body.as_bytes(),
         &entry.ip,
         entry.user_agent.clone(),
+        entry.mailto,
     )
     .await
     .map_err(|e| e.to_string())
 }
 
-/// Records an unsubscribe in the ledger and the suppression list.
+/// Whether a POST body is one of the two an unsubscribe takes: RFC 8058's
+/// `List-Unsubscribe=One-Click`, or the confirmation page's own form.
+fn is_unsubscribe_form(body: &[u8]) -> bool {
+    form_urlencoded(body).iter().any(|(k, v)| {
+        (k == "List-Unsubscribe" && v == "One-Click")
+            || (k == "confirm" && v == "all")
+            || k == "topic"
+    })
+}
+
+/// Unsubscribes the person a mailto unsubscribe (RFC 2369) names by its
+/// signed token: every topic, and the address suppressed, as one-click
+/// does. `Ok(false)` when the token does not check.
+pub async fn unsubscribe_by_mail(
+    state: &AppState,
+    token: &str,
+    peer: &str,
+) -> Result<bool, String> {
+    let Ok(t) = target(state, token, Purpose::Unsubscribe).await else {
+        return Ok(false);
+    };
+    let applied = tokio::time::timeout(
+        UNSUBSCRIBE_WRITE_LIMIT,
+        apply_unsubscribe(state, &t, b"", peer, None, true),
+    )
+    .await;
+    if !matches!(applied, Ok(Ok(()))) {
+        let entry = crate::journal::PendingUnsubscribe {
+            token: token.to_owned(),
+            body: String::new(),
+            ip: peer.to_owned(),
+            user_agent: None,
+            received_at: state.store.now().millis(),
+            mailto: true,
+        };
+        let journal = state.journal();
+        tokio::task::spawn_blocking(move || journal.append(&entry))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(true)
+}
+
+/// Records an unsubscribe in the ledger and the suppression list; `mailto`
+/// when it came by mail (every topic, like one-click).
 async fn apply_unsubscribe(
     state: &AppState,
     t: &Target,
     body: &[u8],
     ip: &str,
     user_agent: Option<String>,
+    mailto: bool,
 ) -> Result<(), sendwell_store::StoreError> {
     let form: Vec<(String, String)> = form_urlencoded(body);
-    let one_click = form
-        .iter()
-        .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click");
+    let one_click = mailto
+        || form
+            .iter()
+            .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click");
     let chosen: Vec<&str> = form
         .iter()
         .filter(|(k, _)| k == "topic")
         .map(|(_, v)| v.as_str())
         .collect();
-    let method = if one_click {
+    let method = if mailto {
+        ConsentMethod::Mailto
+    } else if one_click {
         ConsentMethod::OneClick
     } else {
         ConsentMethod::UnsubscribeLink
@@ -403,7 +463,9 @@ async fn apply_unsubscribe(
             .message
             .as_ref()
             .map(|m| m.subject.chars().take(998).collect()),
-        wording: Some(if one_click {
+        wording: Some(if mailto {
+            "An unsubscribe mail to the List-Unsubscribe mailto address (RFC 2369)".to_owned()
+        } else if one_click {
             "List-Unsubscribe=One-Click (RFC 8058) from the mail client".to_owned()
         } else {
             "Unsubscribe button on the unsubscribe page".to_owned()
