@@ -107,7 +107,7 @@ async fn the_mailto_unsubscribe_works_over_smtp(db: Option<String>) {
     let mut c = SmtpConnection::connect("localhost", app.inbound().await, &options)
         .await
         .expect("connect");
-    let forged = subject.replace(|ch: char| ch == 'A', "B");
+    let forged = subject.replace('A', "B");
     let reply = c
         .send(
             "x@receiver-mail.net",
