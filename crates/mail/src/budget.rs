@@ -80,6 +80,8 @@ pub const BUDGET_ERROR: &str = "render limit exceeded";
 struct Active {
     limits: RenderLimits,
     iterations: u64,
+    /// Bytes of the values `assign` and `capture` made so far.
+    held: usize,
     deadline: Instant,
     exceeded: Option<Exceeded>,
 }
@@ -93,30 +95,26 @@ thread_local! {
 /// the call. Outside such a call, the default limits apply to each check
 /// with a fresh count (nothing in sendwell renders outside one).
 pub fn within<T>(limits: RenderLimits, render: impl FnOnce() -> T) -> (T, Option<Exceeded>) {
-    let previous = ACTIVE.with(|a| {
+    /// Puts the budget that was there back, even when `render` panics, so
+    /// a caught panic leaves no budget behind on this thread.
+    struct Restore(Option<Active>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            ACTIVE.with(|a| *a.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(ACTIVE.with(|a| {
         a.borrow_mut().replace(Active {
             limits,
             iterations: 0,
+            held: 0,
             deadline: Instant::now() + limits.max_time,
             exceeded: None,
         })
-    });
-    // Restored even when `render` panics, so a caught panic leaves no
-    // budget behind on this thread.
-    struct Restore(Option<Option<Active>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            if let Some(previous) = self.0.take() {
-                ACTIVE.with(|a| *a.borrow_mut() = previous);
-            }
-        }
-    }
-    let mut restore = Restore(Some(previous));
+    }));
     let out = render();
     let exceeded = ACTIVE.with(|a| a.borrow().as_ref().and_then(|a| a.exceeded));
-    if let Some(previous) = restore.0.take() {
-        ACTIVE.with(|a| *a.borrow_mut() = previous);
-    }
     (out, exceeded)
 }
 
@@ -164,6 +162,31 @@ fn charge(n: u64) -> Result<()> {
         return Err(exceeded(Exceeded::Iterations));
     }
     check_time()
+}
+
+/// Values that `assign` and `capture` make in one mail, in all, as a
+/// multiple of the output limit: each value is held to the output limit,
+/// and this keeps thousands of them (`{% assign a1 = s %}` ...) from adding
+/// up to gigabytes before the clock runs out.
+const HELD_VALUES_PER_OUTPUT_LIMIT: usize = 8;
+
+/// Takes `bytes` of new values from the budget, after checking the clock.
+fn hold(bytes: usize) -> Result<()> {
+    check_time()?;
+    let over = ACTIVE.with(|a| match a.borrow_mut().as_mut() {
+        Some(a) => {
+            a.held = a.held.saturating_add(bytes);
+            a.held
+                > a.limits
+                    .max_output_bytes
+                    .saturating_mul(HELD_VALUES_PER_OUTPUT_LIMIT)
+        }
+        None => bytes > RenderLimits::default().max_output_bytes,
+    });
+    if over {
+        return Err(exceeded(Exceeded::Output));
+    }
+    Ok(())
 }
 
 /// A writer that refuses to hold more than the output limit.
@@ -235,7 +258,7 @@ fn size_of(v: &dyn ValueView) -> usize {
 pub(crate) fn parser_builder() -> liquid::ParserBuilder {
     use liquid_lib::stdlib as s;
     let b = liquid::ParserBuilder::new()
-        .tag(s::AssignTag)
+        .tag(BudgetedAssign)
         .tag(s::BreakTag)
         .tag(s::ContinueTag)
         .tag(s::CycleTag)
@@ -373,6 +396,63 @@ impl Filter for BoundedFilter {
     }
 }
 
+/// `{% assign name = value | filters %}`, its value charged to the budget
+/// of held values.
+#[derive(Clone, Copy, Debug)]
+struct BudgetedAssign;
+
+impl liquid_core::TagReflection for BudgetedAssign {
+    fn tag(&self) -> &'static str {
+        "assign"
+    }
+    fn description(&self) -> &'static str {
+        ""
+    }
+}
+
+impl liquid_core::ParseTag for BudgetedAssign {
+    fn parse(
+        &self,
+        mut arguments: TagTokenIter<'_>,
+        options: &Language,
+    ) -> Result<Box<dyn Renderable>> {
+        let name = arguments
+            .expect_next("Identifier expected.")?
+            .expect_identifier()
+            .into_result()?;
+        let name = KString::from_ref(name);
+        arguments
+            .expect_next("Assignment operator \"=\" expected.")?
+            .expect_str("=")
+            .into_result_custom_msg("Assignment operator \"=\" expected.")?;
+        let value = arguments
+            .expect_next("FilterChain expected.")?
+            .expect_filter_chain(options)
+            .into_result()?;
+        arguments.expect_nothing()?;
+        Ok(Box::new(Assign { name, value }))
+    }
+
+    fn reflection(&self) -> &dyn liquid_core::TagReflection {
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Assign {
+    name: KString,
+    value: liquid_core::parser::FilterChain,
+}
+
+impl Renderable for Assign {
+    fn render_to(&self, _writer: &mut dyn Write, runtime: &dyn Runtime) -> Result<()> {
+        let value = self.value.evaluate(runtime)?.into_owned();
+        hold(size_of(&value))?;
+        runtime.set_global(self.name.clone(), value);
+        Ok(())
+    }
+}
+
 /// A block that Liquid has and mail templates do not.
 #[derive(Clone, Copy, Debug)]
 struct Unsupported(&'static str, &'static str, &'static str);
@@ -456,6 +536,7 @@ impl Renderable for Capture {
     fn render_to(&self, _writer: &mut dyn Write, runtime: &dyn Runtime) -> Result<()> {
         let mut out = BoundedWriter::new();
         self.template.render_to(&mut out, runtime)?;
+        hold(out.bytes.len())?;
         let text = String::from_utf8(out.bytes)
             .map_err(|_| Error::with_msg("the template rendered invalid UTF-8"))?;
         runtime.set_global(self.id.clone(), Value::scalar(text));
@@ -868,6 +949,38 @@ mod tests {
             "{% for i in (1..20) %}x{% endfor %}",
             tiny,
             Exceeded::Output,
+        );
+    }
+
+    /// Found reading the change again: thousands of `assign`s of one
+    /// large value each copied it, gigabytes before the clock ran out.
+    #[test]
+    fn regression_many_copies_of_a_large_value_stop_at_the_held_limit() {
+        let build = "{% assign s = 'xxxxxxxxxxxxxxxx' %}{% for i in (1..16) %}{% assign s = s | append: s %}{% endfor %}";
+        let copies: String = (0..200)
+            .map(|i| format!("{{% assign a{i} = s %}}"))
+            .collect();
+        refused(
+            &format!("{build}{copies}"),
+            RenderLimits::default(),
+            Exceeded::Output,
+        );
+        let captures: String = (0..200)
+            .map(|i| format!("{{% capture c{i} %}}{{{{ s }}}}{{% endcapture %}}"))
+            .collect();
+        refused(
+            &format!("{build}{captures}"),
+            RenderLimits::default(),
+            Exceeded::Output,
+        );
+        // A few copies are fine.
+        assert_eq!(
+            render(
+                &format!("{build}{{% assign b = s %}}{{{{ b | size }}}}"),
+                RenderLimits::default()
+            )
+            .1,
+            None
         );
     }
 
