@@ -129,7 +129,9 @@ pub struct DeliverySettings {
     /// (its worker crashed or hung on it each time) fails.
     pub max_crashes: i64,
     /// A delivery pipeline that makes no progress for this long is
-    /// reported by `/healthz`.
+    /// reported by `/healthz`: as long as the lease by default, since a
+    /// batch that takes longer is handed to another worker anyway (a slow
+    /// relay can hold a healthy batch for minutes).
     pub stall_after: Duration,
     /// How an import's upload must arrive.
     pub upload: crate::api::imports::UploadLimits,
@@ -178,7 +180,7 @@ impl Default for DeliverySettings {
             webhook_allow_private: false,
             render: sendwell_mail::RenderLimits::default(),
             max_crashes: 3,
-            stall_after: Duration::from_secs(120),
+            stall_after: Duration::from_secs(300),
             upload: crate::api::imports::UploadLimits::default(),
             providers: ProviderKeys::default(),
         }

@@ -211,7 +211,6 @@ impl AppState {
         Ok(pem)
     }
 
-    /// Whether another concern report from `ip` is allowed: 10 an hour.
     /// Concern reports: at most 10 an hour from one client.
     pub fn allow_report(&self, ip: &str) -> bool {
         self.allow("report", ip, 10, std::time::Duration::from_secs(3600))

@@ -33,23 +33,33 @@ pub fn routes() -> Router<AppState> {
 
 /// Recorded events per link and hour; more are answered but not recorded.
 const LINK_EVENTS_PER_HOUR: u32 = 10;
-/// Link requests one client may make in a minute.
-const LINK_REQUESTS_PER_MINUTE: u32 = 300;
+/// Requests for one link in a minute: a person follows a link a few times.
+const REQUESTS_PER_LINK_MINUTE: u32 = 300;
+/// Link requests from one client address in a minute. Mail providers
+/// fetch open pixels and send one-click unsubscribes for all their users
+/// from a few addresses, so this is far above what one person does.
+const REQUESTS_PER_CLIENT_MINUTE: u32 = 6_000;
 
-/// `Some(429)` when `ip` has followed too many links this minute.
-fn throttled(state: &AppState, ip: &str) -> Option<Response> {
-    if state.allow(
-        "link-client",
-        ip,
-        LINK_REQUESTS_PER_MINUTE,
-        std::time::Duration::from_secs(60),
-    ) {
+/// `Some(429)` when this link, or this client, has been followed too
+/// often this minute.
+fn throttled(
+    state: &AppState,
+    token: &str,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Option<Response> {
+    let minute = std::time::Duration::from_secs(60);
+    let ip = client_ip(state.trusted_proxies(), headers, peer);
+    let link = token.get(..token.len().min(200)).unwrap_or(token);
+    if state.allow("link-token", link, REQUESTS_PER_LINK_MINUTE, minute)
+        && state.allow("link-client", &ip, REQUESTS_PER_CLIENT_MINUTE, minute)
+    {
         return None;
     }
     let mut r = html(
         StatusCode::TOO_MANY_REQUESTS,
         "Too many requests",
-        "<p>Too many links were opened from your address in the last minute. Please wait a minute and try again.</p>",
+        "<p>This link was opened too often in the last minute. Please wait a minute and try again.</p>",
     );
     r.headers_mut().insert(
         header::RETRY_AFTER,
@@ -226,7 +236,7 @@ pub async fn unsubscribe_page(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    if let Some(r) = throttled(&state, &client_ip(state.trusted_proxies(), &headers, peer)) {
+    if let Some(r) = throttled(&state, &token, &headers, peer) {
         return r;
     }
     let t = match target(&state, &token, Purpose::Unsubscribe).await {
@@ -276,6 +286,9 @@ pub async fn unsubscribe(
     Path(token): Path<String>,
     body: Bytes,
 ) -> Response {
+    if let Some(r) = throttled(&state, &token, &headers, peer) {
+        return r;
+    }
     let t = match target(&state, &token, Purpose::Unsubscribe).await {
         Ok(t) => t,
         Err(r) => return r,
@@ -290,33 +303,17 @@ pub async fn unsubscribe(
         );
     }
     let ip = client_ip(state.trusted_proxies(), &headers, peer);
-    let agent = user_agent(&headers);
-    let applied = tokio::time::timeout(
-        UNSUBSCRIBE_WRITE_LIMIT,
-        apply_unsubscribe(&state, &t, &body, &ip, agent.clone(), false),
-    )
-    .await;
-    match applied {
-        Ok(Ok(())) => {}
-        failed => {
-            if let Ok(Err(e)) = &failed {
-                tracing::warn!(error = %e, "unsubscribe: the write failed; journaled to retry");
-            }
-            let entry = crate::journal::PendingUnsubscribe {
-                token: token.clone(),
-                body: String::from_utf8_lossy(&body).chars().take(4096).collect(),
-                ip,
-                user_agent: agent,
-                received_at: state.store.now().millis(),
-                mailto: false,
-            };
-            let journal = state.journal();
-            let appended = tokio::task::spawn_blocking(move || journal.append(&entry)).await;
-            if !matches!(appended, Ok(Ok(()))) {
-                tracing::error!("unsubscribe: neither written nor journaled");
-                return internal(&"the unsubscribe could not be recorded");
-            }
-        }
+    let request = crate::journal::PendingUnsubscribe {
+        token: token.clone(),
+        body: String::from_utf8_lossy(&body).chars().take(4096).collect(),
+        ip,
+        user_agent: user_agent(&headers),
+        received_at: state.store.now().millis(),
+        mailto: false,
+    };
+    if let Err(e) = apply_or_journal(&state, &t, request).await {
+        tracing::error!(error = %e, "unsubscribe: neither written nor journaled");
+        return internal(&"the unsubscribe could not be recorded");
     }
     let name = escape(&t.workspace.name);
     html(
@@ -356,6 +353,40 @@ pub async fn replay_unsubscribe(
     .map_err(|e| e.to_string())
 }
 
+/// Applies an unsubscribe, or journals it when its write does not finish
+/// within [`UNSUBSCRIBE_WRITE_LIMIT`] (it is applied from the journal then).
+/// `Err` only when it could be neither written nor journaled.
+async fn apply_or_journal(
+    state: &AppState,
+    t: &Target,
+    request: crate::journal::PendingUnsubscribe,
+) -> Result<(), String> {
+    let applied = tokio::time::timeout(
+        UNSUBSCRIBE_WRITE_LIMIT,
+        apply_unsubscribe(
+            state,
+            t,
+            request.body.as_bytes(),
+            &request.ip,
+            request.user_agent.clone(),
+            request.mailto,
+        ),
+    )
+    .await;
+    match applied {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "unsubscribe: the write failed; journaled to retry")
+        }
+        Err(_) => tracing::info!("unsubscribe: the write waits; journaled"),
+    }
+    let journal = state.journal();
+    tokio::task::spawn_blocking(move || journal.append(&request))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
 /// Whether a POST body is one of the two an unsubscribe takes: RFC 8058's
 /// `List-Unsubscribe=One-Click`, or the confirmation page's own form.
 fn is_unsubscribe_form(body: &[u8]) -> bool {
@@ -377,26 +408,15 @@ pub async fn unsubscribe_by_mail(
     let Ok(t) = target(state, token, Purpose::Unsubscribe).await else {
         return Ok(false);
     };
-    let applied = tokio::time::timeout(
-        UNSUBSCRIBE_WRITE_LIMIT,
-        apply_unsubscribe(state, &t, b"", peer, None, true),
-    )
-    .await;
-    if !matches!(applied, Ok(Ok(()))) {
-        let entry = crate::journal::PendingUnsubscribe {
-            token: token.to_owned(),
-            body: String::new(),
-            ip: peer.to_owned(),
-            user_agent: None,
-            received_at: state.store.now().millis(),
-            mailto: true,
-        };
-        let journal = state.journal();
-        tokio::task::spawn_blocking(move || journal.append(&entry))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-    }
+    let request = crate::journal::PendingUnsubscribe {
+        token: token.to_owned(),
+        body: String::new(),
+        ip: peer.to_owned(),
+        user_agent: None,
+        received_at: state.store.now().millis(),
+        mailto: true,
+    };
+    apply_or_journal(state, &t, request).await?;
     Ok(true)
 }
 
@@ -579,7 +599,7 @@ pub async fn opt_in_page(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    if let Some(r) = throttled(&state, &client_ip(state.trusted_proxies(), &headers, peer)) {
+    if let Some(r) = throttled(&state, &token, &headers, peer) {
         return r;
     }
     let t = match target(&state, &token, Purpose::OptIn).await {
@@ -635,6 +655,9 @@ pub async fn opt_in(
     Path(token): Path<String>,
     body: Bytes,
 ) -> Response {
+    if let Some(r) = throttled(&state, &token, &headers, peer) {
+        return r;
+    }
     let t = match target(&state, &token, Purpose::OptIn).await {
         Ok(t) => t,
         Err(r) => return r,
@@ -786,7 +809,7 @@ pub async fn click(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    if let Some(r) = throttled(&state, &client_ip(state.trusted_proxies(), &headers, peer)) {
+    if let Some(r) = throttled(&state, &token, &headers, peer) {
         return r;
     }
     let Some(claims) = state
@@ -832,7 +855,7 @@ pub async fn open(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    if let Some(r) = throttled(&state, &client_ip(state.trusted_proxies(), &headers, peer)) {
+    if let Some(r) = throttled(&state, &token, &headers, peer) {
         return r;
     }
     let Some(claims) = state
