@@ -14,11 +14,7 @@
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
@@ -42,44 +38,6 @@ impl Default for HttpLimits {
     }
 }
 
-/// Open connections per client address.
-#[derive(Default)]
-struct PerIp(Mutex<HashMap<IpAddr, usize>>);
-
-/// One client's connection slot, given back when dropped.
-struct Slot {
-    table: Arc<PerIp>,
-    ip: IpAddr,
-}
-
-impl PerIp {
-    fn take(table: &Arc<PerIp>, ip: IpAddr, max: usize) -> Option<Slot> {
-        let mut map = table.0.lock().ok()?;
-        let n = map.entry(ip).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(Slot {
-            table: table.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Ok(mut map) = self.table.0.lock() {
-            if let Some(n) = map.get_mut(&self.ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    map.remove(&self.ip);
-                }
-            }
-        }
-    }
-}
-
 /// Serves `router` on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -87,8 +45,7 @@ pub async fn serve(
     limits: HttpLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let total = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let per_ip = Arc::new(PerIp::default());
+    let admission = crate::admission::Admission::new(limits.max_connections, limits.max_per_ip);
     let stop = CancellationToken::new();
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
@@ -107,18 +64,14 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(permit) = total.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "http: connection cap reached; closed");
-            continue;
-        };
-        let Some(slot) = PerIp::take(&per_ip, peer.ip(), limits.max_per_ip.max(1)) else {
-            tracing::debug!(%peer, "http: per-client connection cap reached; closed");
+        let Some(ticket) = admission.admit(peer.ip()) else {
+            tracing::debug!(%peer, "http: a connection cap is reached; closed");
             continue;
         };
         let router = router.clone();
         let stop = stop.clone();
         connections.spawn(async move {
-            let _held = (permit, slot);
+            let _ticket = ticket;
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(ConnectInfo(peer));

@@ -20,9 +20,8 @@
 
 use super::client::{read_line_limited, LineRead};
 use super::wire::{check_mail_parameters, discard_line, path_argument, trim_ending, verb};
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -132,37 +131,9 @@ impl InboundServer {
     }
 }
 
-/// Open sessions per client address.
-type PerIp = Arc<Mutex<HashMap<IpAddr, usize>>>;
-
-struct Slot(PerIp, IpAddr);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Ok(mut map) = self.0.lock() {
-            if let Some(n) = map.get_mut(&self.1) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    map.remove(&self.1);
-                }
-            }
-        }
-    }
-}
-
-fn take_slot(per_ip: &PerIp, ip: IpAddr, max: usize) -> Option<Slot> {
-    let mut map = per_ip.lock().ok()?;
-    let n = map.entry(ip).or_insert(0);
-    if *n >= max {
-        return None;
-    }
-    *n += 1;
-    Some(Slot(per_ip.clone(), ip))
-}
-
 async fn accept_loop(listener: TcpListener, config: Arc<Config>, stop: CancellationToken) {
-    let sessions = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
-    let per_ip: PerIp = Arc::default();
+    let admission =
+        crate::admission::Admission::new(config.limits.max_connections, config.limits.max_per_ip);
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -177,9 +148,7 @@ async fn accept_loop(listener: TcpListener, config: Arc<Config>, stop: Cancellat
                 }
             },
         };
-        let permit = sessions.clone().try_acquire_owned().ok();
-        let slot = take_slot(&per_ip, peer.ip(), config.limits.max_per_ip.max(1));
-        let (Some(permit), Some(slot)) = (permit, slot) else {
+        let Some(ticket) = admission.admit(peer.ip()) else {
             // Said without waiting: a full send buffer just loses the words.
             let _ = stream.try_write(b"421 4.7.0 Too many connections, try again later\r\n");
             continue;
@@ -187,7 +156,7 @@ async fn accept_loop(listener: TcpListener, config: Arc<Config>, stop: Cancellat
         let config = config.clone();
         let stop = stop.clone();
         tasks.spawn(async move {
-            let _held = (permit, slot);
+            let _ticket = ticket;
             let session = Session::new(Box::new(stream), peer, &config);
             tokio::select! {
                 _ = stop.cancelled() => {}
