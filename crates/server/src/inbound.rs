@@ -26,12 +26,18 @@ fn unsubscribe_token(data: &[u8]) -> Option<String> {
     let mut in_subject = false;
     for line in head.split("\r\n") {
         if in_subject && line.starts_with([' ', '\t']) {
-            subject.push_str(line.trim_start());
+            // Unfolding removes the line break and keeps the white space.
+            subject.push_str(line);
             continue;
         }
-        in_subject = line.len() >= 8 && line[..8].eq_ignore_ascii_case("subject:");
-        if in_subject {
-            subject.push_str(&line[8..]);
+        // `get`: a header name with a multi-byte character must not panic
+        // the task that processes every inbound mail.
+        match line.get(..8).zip(line.get(8..)) {
+            Some((name, value)) if name.eq_ignore_ascii_case("subject:") => {
+                in_subject = true;
+                subject.push_str(value);
+            }
+            _ => in_subject = false,
         }
     }
     let token_of = |text: &str| {
@@ -138,4 +144,33 @@ pub async fn start(
         }
     });
     Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_read_from_the_subject_or_the_body() {
+        let token = "dW5zdWJzY3JpYmU.abcdefghijklmnop";
+        let mail = format!("From: a@b.example\r\nSubject: unsubscribe\r\n {token}\r\n\r\n");
+        assert_eq!(unsubscribe_token(mail.as_bytes()).as_deref(), Some(token));
+        let mail = format!("Subject: please\r\n\r\nunsubscribe {token}\r\n");
+        assert_eq!(unsubscribe_token(mail.as_bytes()).as_deref(), Some(token));
+        assert_eq!(
+            unsubscribe_token(b"Subject: hello\r\n\r\nno token here\r\n"),
+            None
+        );
+    }
+
+    /// Found reading the change again: a header name with a multi-byte
+    /// character where "Subject:" would end panicked the task that
+    /// processes every inbound mail.
+    #[test]
+    fn regression_a_multi_byte_header_name_does_not_panic() {
+        assert_eq!(
+            unsubscribe_token("Subjeé: x\r\nSubjéct: y\r\n\r\n".as_bytes()),
+            None
+        );
+    }
 }
