@@ -1328,3 +1328,31 @@ async fn regression_the_report_limit_sees_through_trusted_proxies_only() {
         "another client"
     );
 }
+
+/// Failed authentications are limited per client, and only failures: a
+/// valid key from the same address keeps working (a shared NAT must not
+/// let one guesser lock everyone out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_failed_logins_are_limited_without_locking_out_valid_keys() {
+    let app = TestApp::spawn(None).await;
+    let ws = app.ready_workspace("Acme").await;
+    let mut statuses = Vec::new();
+    for _ in 0..22 {
+        let r = app
+            .send(
+                reqwest::Method::GET,
+                "/v1/contacts",
+                Some("sw_key_wrong"),
+                None,
+            )
+            .await;
+        statuses.push(r.status.as_u16());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        20,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    app.get("/v1/contacts", &ws.key).await.expect(200);
+}

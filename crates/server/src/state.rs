@@ -244,22 +244,6 @@ impl AppState {
         entry.1 <= limit
     }
 
-    /// Whether `key` has used up `limit` in the current `window` of
-    /// `bucket`, without counting a use.
-    pub fn over_limit(
-        &self,
-        bucket: &'static str,
-        key: &str,
-        limit: u32,
-        window: std::time::Duration,
-    ) -> bool {
-        let Ok(map) = self.inner.limits.lock() else {
-            return true;
-        };
-        map.get(&(bucket, key.to_owned()))
-            .is_some_and(|(start, n)| start.elapsed() < window && *n >= limit)
-    }
-
     /// The reverse proxies whose `X-Forwarded-For` is believed.
     pub fn trusted_proxies(&self) -> &[crate::config::IpNet] {
         &self.inner.trusted_proxies

@@ -1051,7 +1051,6 @@ pub async fn create(
     let any_suppressions = state.store.any_suppressions().await?;
     let mut session = state.store.begin_import(&ws, &decl.meta).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Parsed>(4);
-    let reader = spooled;
     let context = ReaderContext {
         state: state.clone(),
         known,
@@ -1059,7 +1058,7 @@ pub async fn create(
         workspace_was_empty: session.existing_contacts == 0,
         dns: decl.dns,
     };
-    let reader_task = tokio::task::spawn_blocking(move || read_csv(reader, context, tx));
+    let reader_task = tokio::task::spawn_blocking(move || read_csv(spooled, context, tx));
 
     // Counts made here: what DNS, the suppression lists and the write add.
     let mut counts = ImportCounts::default();
