@@ -50,6 +50,8 @@ impl Default for RenderLimits {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exceeded {
     Output,
+    /// The values `assign` and `capture` made, added up.
+    Values,
     Iterations,
     Time,
 }
@@ -61,6 +63,10 @@ impl Exceeded {
             Self::Output => format!(
                 "the template makes more than {} bytes in one part or value (the render limit; the operator sets it with SENDWELL_RENDER_MAX_OUTPUT_BYTES)",
                 limits.max_output_bytes
+            ),
+            Self::Values => format!(
+                "the template's assign and capture make more than {} bytes of values for one mail (eight times the output limit; the operator sets it with SENDWELL_RENDER_MAX_OUTPUT_BYTES)",
+                limits.max_output_bytes.saturating_mul(HELD_VALUES_PER_OUTPUT_LIMIT)
             ),
             Self::Iterations => format!(
                 "the template runs more than {} loop iterations for one mail (the render limit; the operator sets it with SENDWELL_RENDER_MAX_ITERATIONS)",
@@ -184,7 +190,7 @@ fn hold(bytes: usize) -> Result<()> {
         None => bytes > RenderLimits::default().max_output_bytes,
     });
     if over {
-        return Err(exceeded(Exceeded::Output));
+        return Err(exceeded(Exceeded::Values));
     }
     Ok(())
 }
@@ -963,7 +969,7 @@ mod tests {
         refused(
             &format!("{build}{copies}"),
             RenderLimits::default(),
-            Exceeded::Output,
+            Exceeded::Values,
         );
         let captures: String = (0..200)
             .map(|i| format!("{{% capture c{i} %}}{{{{ s }}}}{{% endcapture %}}"))
@@ -971,7 +977,7 @@ mod tests {
         refused(
             &format!("{build}{captures}"),
             RenderLimits::default(),
-            Exceeded::Output,
+            Exceeded::Values,
         );
         // A few copies are fine.
         assert_eq!(
