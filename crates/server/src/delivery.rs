@@ -183,9 +183,11 @@ pub async fn render_off_runtime(
     message_id: String,
     now: Timestamp,
 ) -> Result<RenderedMail, RenderError> {
+    let turn = state.api_render_turn().await;
     let state = state.clone();
     let workspace = workspace.clone();
     tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         let person = MailContact {
             id: &contact.id,
             email: &contact.email,

@@ -53,6 +53,10 @@ struct Inner {
     limits: std::sync::Mutex<RateCounters>,
     /// Unsubscribes whose write is still to be applied.
     journal: Arc<crate::journal::Journal>,
+    /// Renders the API runs at once (previews, preflights, checks when a
+    /// template is saved): one per core, so keys that compose heavy
+    /// templates in parallel queue instead of taking every core.
+    api_renders: Arc<tokio::sync::Semaphore>,
     /// When each running delivery pipeline last made progress.
     heartbeats: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
@@ -115,8 +119,16 @@ impl AppState {
                 journal: Arc::new(crate::journal::Journal::new(sending.journal_dir)),
                 trusted_proxies: sending.trusted_proxies,
                 limits: std::sync::Mutex::new(std::collections::HashMap::new()),
+                api_renders: Arc::new(tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                )),
             }),
         })
+    }
+
+    /// A turn to render for an API request; held while the render runs.
+    pub async fn api_render_turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.inner.api_renders.clone().acquire_owned().await.ok()
     }
 
     pub fn journal(&self) -> Arc<crate::journal::Journal> {

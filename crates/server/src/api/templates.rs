@@ -98,10 +98,13 @@ pub(crate) async fn check_render_budget(
     kind: sendwell_core::MessageKind,
 ) -> ApiResult<()> {
     let limits = state.delivery().render;
-    let outcome =
-        tokio::task::spawn_blocking(move || sendwell_mail::trial_render(&compiled, kind, limits))
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
+    let turn = state.api_render_turn().await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        sendwell_mail::trial_render(&compiled, kind, limits)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
     outcome.map_err(|e| {
         let detail = format!("the template cannot be rendered: {}", e.reason);
         ApiError::invalid(detail.clone()).with_errors(vec![FieldProblem {
