@@ -176,7 +176,8 @@ async fn a_ten_megabyte_body_is_413(app: TestApp) {
         text.lines().next().unwrap_or("")
     );
     assert!(text.contains("application/problem+json"));
-    assert!(text.contains("at most 1000 per batch"));
+    assert!(text.contains("POST /v1/contacts/batch takes a JSON body of at most"));
+    assert!(text.contains("at most 1000"));
 }
 
 async fn a_body_that_is_not_json_is_415(app: TestApp) {

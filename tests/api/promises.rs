@@ -249,3 +249,288 @@ async fn a_complaint_after_an_unsubscribe_escalates_the_suppression(db: Option<S
         Some("unsubscribed")
     );
 }
+
+crate::on_both_db!(
+    an_opt_in_records_what_the_person_saw_once,
+    an_unsubscribe_counts_once_and_only_for_joined_topics,
+    captured_mail_counts_as_sent,
+);
+
+/// Items 7, 8 and 12: the ledger's evidence held the subject template
+/// (`News for {{ first_name ... }}`) instead of what the person read; a
+/// repeated confirmation wrote a second `opt_in`; an opt-in request without
+/// a button went out, and a button without wording was filled in silently.
+async fn an_opt_in_records_what_the_person_saw_once(db: Option<String>) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    let ann = app
+        .contact(
+            &ws.key,
+            json!({"email": "ann@receiver-mail.net", "name": "Ann Lee"}),
+        )
+        .await;
+    let ask = |html: &str| {
+        json!({"name": "Ask", "kind": "opt_in_request",
+               "from": {"name": "Acme", "address": "hello@acme-mail.com"},
+               "subject": "News for {{ first_name | fallback: \"you\" }}",
+               "template": {"layout": "plain", "html": html}})
+    };
+    // A button needs its wording.
+    let r = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            ask("<p>May we?</p>{% opt_in_button %}"),
+        )
+        .await
+        .expect(422);
+    assert!(r.to_string().contains("opt_in_button \\\""), "{r}");
+    // A request with no button cannot be sent: nobody could say yes.
+    let m = app
+        .post("/v1/messages", &ws.key, ask("<p>May we send you news?</p>"))
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id");
+    let pre = app
+        .post(&format!("/v1/messages/{id}/preflight"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    assert_eq!(pre["ready"], false, "{pre}");
+    assert!(pre["blockers"]
+        .as_array()
+        .expect("blockers")
+        .iter()
+        .any(|b| b["code"] == "opt_in_button_missing"));
+    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(409);
+
+    let m = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            ask("<p>May we?</p>{% opt_in_button \"Yes, send me the news\" %}"),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    let mails = captured(&app, &ws.key, &id, 1).await;
+    let url = crate::hardening::link_in(
+        &mails["ann@receiver-mail.net"],
+        &format!("{}/optin/", app.base),
+    );
+    for _ in 0..2 {
+        let r = crate::support::confirm_opt_in(&app.client, &url).await;
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    let ins: Vec<Value> = events(&app, &ws.key, &ann)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "opt_in")
+        .collect();
+    assert_eq!(ins.len(), 1, "pressing twice records one opt-in: {ins:?}");
+    let evidence = &ins[0]["evidence"];
+    assert_eq!(evidence["subject"], "News for Ann", "{evidence}");
+    assert_eq!(evidence["wording"], "Yes, send me the news");
+}
+
+/// Item 8: a second unsubscribe counted again in the message's stats, and
+/// an unsubscribe wrote opt-outs for topics the person never joined.
+async fn an_unsubscribe_counts_once_and_only_for_joined_topics(db: Option<String>) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    let reader = opted_in(&app, &ws, "reader@receiver-mail.net").await;
+    // Another person joined another topic, so the workspace has two.
+    let other = app
+        .contact(&ws.key, json!({"email": "other@receiver-mail.net"}))
+        .await;
+    app.post(
+        &format!("/v1/contacts/{other}/consent"),
+        &ws.key,
+        json!({"action": "opt_in", "method": "form", "topic": "events",
+               "evidence": {"ip": "203.0.113.9", "wording": "Invite me to events"}}),
+    )
+    .await
+    .expect(201);
+    let (id, _) = send_news(&app, &ws, "news").await;
+    let mails = captured(&app, &ws.key, &id, 1).await;
+    let url = list_unsubscribe(&mails["reader@receiver-mail.net"]);
+    for _ in 0..3 {
+        let r = app
+            .client
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 200);
+    }
+    let outs: Vec<Value> = events(&app, &ws.key, &reader)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "opt_out")
+        .collect();
+    assert_eq!(outs.len(), 1, "{outs:?}");
+    assert_eq!(outs[0]["topic"], "marketing");
+    let m = app
+        .get(&format!("/v1/messages/{id}"), &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(m["events"]["unsubscribe"], 1, "{m}");
+    assert_eq!(
+        suppression_reason(&app, &ws.key, "reader@receiver-mail.net")
+            .await
+            .as_deref(),
+        Some("unsubscribed")
+    );
+}
+
+/// Item 15: reputation showed `sends: 0` after captured deliveries while
+/// it counted complaints, so every rate was wrong.
+async fn captured_mail_counts_as_sent(db: Option<String>) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    for i in 0..3 {
+        opted_in(&app, &ws, &format!("reader{i}@receiver-mail.net")).await;
+    }
+    let (id, _) = send_news(&app, &ws, "news").await;
+    captured(&app, &ws.key, &id, 3).await;
+    let started = Instant::now();
+    loop {
+        let v = app
+            .get(&format!("/v1/workspaces/{}", ws.id), &app.operator)
+            .await
+            .expect(200);
+        if v["reputation"]["sends"] == 3 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let m = app
+        .get(&format!("/v1/messages/{id}"), &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(m["counts"]["delivered"], 3, "{m}");
+}
+
+crate::on_both_db!(attribute_names_and_sender_names_mean_one_thing,);
+
+/// Item 13: a custom `first_name` was accepted and then never seen by a
+/// template; a From name with Liquid went out with its braces.
+async fn attribute_names_and_sender_names_mean_one_thing(db: Option<String>) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    let r = app
+        .post(
+            "/v1/contacts",
+            &ws.key,
+            json!({"email": "ann@receiver-mail.net", "attributes": {"first_name": "Ann"}}),
+        )
+        .await
+        .expect(422);
+    assert!(r.to_string().contains("first_name"), "{r}");
+    // Nothing was written.
+    assert!(app
+        .attribute_types(&ws.key)
+        .await
+        .iter()
+        .all(|(n, _)| n != "first_name"));
+    // An import's first and last name columns make the contact's name.
+    let report = app
+        .import(
+            &ws.key,
+            "source=signup_form",
+            "email,first_name,last_name\nbea@receiver-mail.net,Bea,Stone\n",
+        )
+        .await
+        .expect(201);
+    assert_eq!(report["counts"]["imported"], 1, "{report}");
+    let list = app.get("/v1/contacts", &ws.key).await.expect(200);
+    assert!(list.to_string().contains("Bea Stone"), "{list}");
+    let r = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({"name": "x", "kind": "marketing",
+                   "from": {"name": "{{ workspace_name }} News", "address": "news@acme-mail.com"},
+                   "subject": "Hi", "template": {"layout": "plain", "text": "Hi."}}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(r["errors"][0]["pointer"], "/from/name", "{r}");
+}
+
+crate::on_both_db!(error_texts_speak_to_the_caller,);
+
+/// Item 25: a 413 named the contacts batch limit on every endpoint;
+/// serde's type names reached callers; a JSON body with a byte order mark
+/// was refused.
+async fn error_texts_speak_to_the_caller(db: Option<String>) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    let send_raw = |path: &str, body: Vec<u8>| {
+        app.client
+            .post(app.url(path))
+            .bearer_auth(&ws.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend_from_slice(br#"{"email": "bom@receiver-mail.net"}"#);
+    let r = send_raw("/v1/contacts", bom).await.expect("post");
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+
+    let huge = format!(r#"{{"name": "x", "subject": "{}"}}"#, "a".repeat(17 << 20));
+    let r = send_raw("/v1/messages", huge.into_bytes())
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 413);
+    let body: Value = r.json().await.expect("json");
+    let detail = body["detail"].as_str().expect("detail");
+    assert!(detail.contains("POST /v1/messages"), "{detail}");
+    assert!(detail.contains("KiB"), "{detail}");
+    assert!(!detail.contains("1000 per batch"), "{detail}");
+
+    for (path, body) in [
+        ("/v1/messages", json!([1, 2])),
+        (
+            "/v1/messages",
+            json!({"name": "x", "from": "news@acme-mail.com"}),
+        ),
+        ("/v1/contacts", json!({"email": 5})),
+        (
+            "/v1/contacts/batch",
+            json!({"contacts": [{"email": "a@b.c", "attributes": 3}]}),
+        ),
+    ] {
+        let r = app.post(path, &ws.key, body.clone()).await;
+        assert_eq!(r.status.as_u16(), 422, "{body}: {}", r.body);
+        let text = r.body.to_string();
+        for rust in [
+            "struct ",
+            "enum ",
+            "MessageRequest",
+            "ContactInput",
+            "ContactRequest",
+            "BatchRequest",
+        ] {
+            assert!(!text.contains(rust), "{body}: {text}");
+        }
+    }
+    // The pointer says where the problem is.
+    let r = app
+        .post(
+            "/v1/contacts/batch",
+            &ws.key,
+            json!({"contacts": [{"email": "a@receiver-mail.net"}, {"email": 7}]}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(r["errors"][0]["pointer"], "/contacts/1/email", "{r}");
+}

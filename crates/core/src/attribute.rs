@@ -28,6 +28,21 @@ pub const STANDARD_FIELDS: &[&str] = &[
     "consent",
 ];
 
+/// Names templates give their own meaning (`{{ first_name }}` is the first
+/// word of the contact's name): an attribute with one of these names would
+/// never be seen by a template, so it is refused.
+pub const TEMPLATE_NAMES: &[&str] = &[
+    "first_name",
+    "last_name",
+    "contact_id",
+    "unsubscribe_url",
+    "opt_in_url",
+    "report_url",
+    "workspace_name",
+    "physical_address",
+    "data",
+];
+
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AttributeName(String);
 
@@ -54,6 +69,11 @@ impl AttributeName {
         }
         if STANDARD_FIELDS.contains(&text) {
             return Err(bad("it is a standard contact field; set it at the top level of the contact, not under attributes"));
+        }
+        if TEMPLATE_NAMES.contains(&text) {
+            return Err(bad(
+                "templates give this name its own meaning (first_name and last_name come from the contact's name; the others are sendwell's links, the workspace's name and address, and transactional data): choose another name",
+            ));
         }
         Ok(Self(text.to_owned()))
     }

@@ -350,6 +350,27 @@ fn check_opt_in_placement(input: &CompileInput<'_>) -> Result<(), TemplateError>
             ));
         }
     }
+    for (field, part) in [
+        ("html", source.html.as_deref()),
+        ("text", source.text.as_deref()),
+    ] {
+        let Some(mut rest) = part else { continue };
+        while let Some(start) = rest.find("{%") {
+            let tag = &rest[start + 2..];
+            let Some(end) = tag.find("%}") else { break };
+            let inner = tag[..end].trim_matches(|c: char| c == '-' || c.is_whitespace());
+            if let Some(arg) = inner.strip_prefix("opt_in_button") {
+                let wording = parse_quoted(arg.trim());
+                if wording.as_deref().map_or(true, |w| w.trim().is_empty()) {
+                    return Err(TemplateError::new(
+                        field,
+                        "the opt-in button needs the words the person agrees to, in quotes: write {% opt_in_button \"Yes, send me the monthly newsletter\" %}",
+                    ));
+                }
+            }
+            rest = &tag[end + 2..];
+        }
+    }
     if let Some(html) = source.html.as_deref() {
         let mut rest = html;
         let mut before = String::new();

@@ -216,6 +216,49 @@ pub async fn render_off_runtime(
     })
 }
 
+/// A message rendered for one stored contact, as its mail would be (its
+/// tracking settings applied when `tracked`). `Ok(None)` when the contact
+/// no longer exists or has no address.
+pub async fn render_for_contact(
+    state: &AppState,
+    workspace: &Workspace,
+    message: &MessageRecord,
+    contact: &sendwell_core::ContactId,
+    tracked: bool,
+) -> Result<Option<RenderedMail>, crate::error::ApiError> {
+    let Some(c) = state.store.contact(&workspace.id, contact).await? else {
+        return Ok(None);
+    };
+    let Some(email) = c.email.clone() else {
+        return Ok(None);
+    };
+    let schema = state.store.schema(&workspace.id).await?;
+    let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
+    let prepared = prepare(message.clone(), &names)
+        .map_err(|e| crate::error::ApiError::invalid_field("/template", e.to_string()))?;
+    let now = state.store.now();
+    let person = OwnedContact {
+        id: c.id.to_string(),
+        email,
+        name: c.name.clone(),
+        external_id: c.external_id.clone(),
+        attributes: c.attributes.clone(),
+    };
+    let message_id = format!("preview.{}@{}", message.id, state.public_host());
+    render_off_runtime(
+        state,
+        workspace,
+        Arc::new(prepared),
+        person,
+        tracked,
+        message_id,
+        now,
+    )
+    .await
+    .map(Some)
+    .map_err(|e| crate::error::ApiError::invalid_field("/template", e.to_string()))
+}
+
 /// A workspace's sender domains, and the signers made from their keys.
 struct WorkspaceKeys {
     loaded: Instant,

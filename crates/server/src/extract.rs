@@ -46,14 +46,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "Send the body as JSON with the header Content-Type: application/json.",
             ));
         }
+        let limit = req.extensions().get::<BodyLimit>().map(|l| l.0);
+        let endpoint = format!("{} {}", req.method(), req.uri().path());
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                let limit = match limit {
+                    Some(n) => format!("at most {} KiB ({n} bytes)", n / 1024),
+                    None => "less than was sent".to_owned(),
+                };
+                let hint = if endpoint.ends_with("/contacts/batch") {
+                    " Send fewer contacts per batch (at most 1000), or import a CSV file with POST /v1/imports."
+                } else {
+                    " Shorten the body, or split it across requests."
+                };
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "body-too-large",
                     "The body is too large",
-                    "The request body is larger than this server accepts; send fewer items per request \
-                     (for contacts, at most 1000 per batch).",
+                    format!("{endpoint} takes a JSON body of {limit}; this one is larger.{hint}"),
                 )
             } else {
                 ApiError::bad_request(format!("The request body could not be read: {rejection}"))
@@ -66,18 +76,105 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 /// Parses JSON: a syntax error is 400 (with line and column), a value of the
 /// wrong shape or an unknown field is 422.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    // A byte order mark is not JSON, but editors on Windows write one, and
+    // it says nothing that UTF-8 does not.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         use serde_json::error::Category;
+        let pointer = json_pointer(e.path());
+        let e = e.into_inner();
         match e.classify() {
             Category::Syntax | Category::Eof | Category::Io => {
                 ApiError::bad_request(format!("The body is not valid JSON: {e}."))
             }
-            Category::Data => ApiError::invalid(format!(
-                "The JSON body does not have the expected shape: {e}."
-            )),
+            Category::Data => {
+                let detail = humane(&e.to_string());
+                let at = if pointer.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (at {pointer})")
+                };
+                let message =
+                    format!("The JSON body does not have the expected shape{at}: {detail}.");
+                if pointer.is_empty() {
+                    ApiError::invalid(message)
+                } else {
+                    ApiError::invalid_field(&pointer, message)
+                }
+            }
         }
-    })
+    })?;
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}.")))?;
+    Ok(value)
 }
+
+/// The JSON pointer (RFC 6901) of a deserializer's path: `contacts[3].email`
+/// becomes `/contacts/3/email`.
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("/{index}")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out.push('/');
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// serde's wording without the names of our Rust types, which mean nothing
+/// to a caller: "expected struct MessageRequest" says "expected an object".
+pub fn humane(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let hit = [
+            (
+                "data did not match any variant of untagged enum ",
+                "the value has none of the accepted forms",
+            ),
+            ("expected struct variant ", "expected an object"),
+            ("expected unit struct ", "expected null"),
+            ("expected tuple struct ", "expected a list"),
+            ("expected struct ", "expected an object"),
+            ("expected enum ", "expected one of the documented values"),
+            (
+                "expected variant identifier",
+                "expected one of the documented values",
+            ),
+            ("expected field identifier", "expected a field name"),
+        ]
+        .into_iter()
+        .filter_map(|(from, to)| rest.find(from).map(|at| (at, from, to)))
+        .min_by_key(|(at, _, _)| *at);
+        let Some((at, from, to)) = hit else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at]);
+        out.push_str(to);
+        rest = &rest[at + from.len()..];
+        // The type name follows the phrase (except after "identifier").
+        if !from.ends_with("identifier") {
+            let end = rest
+                .find(|c: char| {
+                    !(c.is_alphanumeric() || c == '_' || c == ':' || c == '<' || c == '>')
+                })
+                .unwrap_or(rest.len());
+            rest = &rest[end..];
+        }
+    }
+}
+
+/// The body limit of the routes a request reaches, for the 413's wording.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
 
 /// A query string, with errors as problem documents.
 pub struct ApiQuery<T>(pub T);
@@ -90,7 +187,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .await
             .map(|q| ApiQuery(q.0))
             .map_err(|e| {
-                ApiError::bad_request(format!("The query string is not valid: {}.", e.body_text()))
+                let text = e.body_text();
+                let text = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                ApiError::bad_request(format!("The query string is not valid: {}.", humane(text)))
             })
     }
 }

@@ -354,7 +354,7 @@ impl Store {
             }
         }
         // The reputation monitor's counts, in the same transaction: a send
-        // is a mail the receiving server answered; a hard bounce is a
+        // is a mail the receiving server (or the capture outbox) took; a hard bounce is a
         // permanent refusal of the address (5.1.x).
         let mut counts: std::collections::HashMap<(WorkspaceId, MessageId), Counts> =
             std::collections::HashMap::new();
@@ -363,7 +363,10 @@ impl Store {
                 continue;
             }
             let hard = match outcome {
-                DeliveryOutcome::Delivered { .. } => false,
+                // A captured mail was delivered too, to the outbox: the
+                // rates must count it, or complaints about captured mail
+                // would be measured against no sends at all.
+                DeliveryOutcome::Delivered { .. } | DeliveryOutcome::Captured { .. } => false,
                 DeliveryOutcome::Bounced { reply, .. } => reply
                     .enhanced
                     .as_deref()

@@ -712,11 +712,15 @@ impl Store {
     /// Records opt-outs and, when `suppress` is given (every topic left), a
     /// suppression of the address, all in one transaction. Events for topics
     /// already opted out are not repeated: doing it twice changes nothing.
-    /// Returns the events appended; `None` when the contact no longer exists.
+    /// Nor is an opt-out recorded for a topic the person never had a choice
+    /// in, except `own_topic` (the topic of the mail they answer: an opt-in
+    /// request's recipient says no to it). Returns the events appended;
+    /// `None` when the contact no longer exists.
     pub async fn unsubscribe(
         &self,
         ws: &WorkspaceId,
         events: Vec<NewConsentEvent>,
+        own_topic: Option<&str>,
         suppress: Option<(&str, &str)>,
         source: &str,
     ) -> Result<Option<Vec<ConsentEvent>>> {
@@ -734,7 +738,8 @@ impl Store {
             .await?
             .map(|row| get_str(&row, "status"))
             .transpose()?;
-            if current.as_deref() == Some("opted_out") {
+            let never_chosen = current.is_none() && own_topic != Some(new.topic.as_str());
+            if current.as_deref() == Some("opted_out") || never_chosen {
                 continue;
             }
             match append_in_tx(&mut tx, ws, new, now).await? {

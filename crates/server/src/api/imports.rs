@@ -663,6 +663,9 @@ enum Column {
     Email,
     ExternalId,
     Name,
+    /// `first_name` and `last_name` columns make up the contact's name.
+    FirstName,
+    LastName,
     CreatedAt,
     LastSeenAt,
     Attribute(usize),
@@ -688,6 +691,8 @@ fn columns(
             "email" | "email_address" | "e_mail" | "mail" => Column::Email,
             "external_id" | "user_id" | "id" => Column::ExternalId,
             "name" | "full_name" => Column::Name,
+            "first_name" | "firstname" | "given_name" => Column::FirstName,
+            "last_name" | "lastname" | "surname" | "family_name" => Column::LastName,
             "created_at" | "signed_up_at" => Column::CreatedAt,
             "last_seen_at" => Column::LastSeenAt,
             other => {
@@ -709,6 +714,8 @@ fn columns(
             Column::Email => "email".into(),
             Column::ExternalId => "external_id".into(),
             Column::Name => "name".into(),
+            Column::FirstName => "first_name".into(),
+            Column::LastName => "last_name".into(),
             Column::CreatedAt => "created_at".into(),
             Column::LastSeenAt => "last_seen_at".into(),
         };
@@ -719,6 +726,16 @@ fn columns(
             ));
         }
         cols.push(col);
+    }
+    if cols.iter().any(|c| matches!(c, Column::Name))
+        && cols
+            .iter()
+            .any(|c| matches!(c, Column::FirstName | Column::LastName))
+    {
+        return Err(ApiError::invalid_field(
+            "/header",
+            "the CSV has a name column and first or last name columns; the name is made from either, so keep one or the other",
+        ));
     }
     if headers.iter().all(|h| h.trim().is_empty()) {
         return Err(ApiError::invalid_field(
@@ -935,6 +952,7 @@ fn parse_row(
     let mut email = String::new();
     let mut input = ContactInput::default();
     let mut failure: Option<String> = None;
+    let (mut first, mut last) = (None::<&str>, None::<&str>);
     if record.len() != width {
         failure = Some(format!(
             "the row has {} fields; the header has {width}",
@@ -961,6 +979,14 @@ fn parse_row(
             Column::Name => Label::parse("name", value, 255)
                 .map(|l| input.name = Some(l.into_string()))
                 .map_err(|e| e.to_string()),
+            Column::FirstName => {
+                first = Some(value);
+                Ok(())
+            }
+            Column::LastName => {
+                last = Some(value);
+                Ok(())
+            }
             Column::CreatedAt => Timestamp::parse(value)
                 .map(|t| input.created_at = Some(t))
                 .map_err(|e| e.to_string()),
@@ -977,6 +1003,17 @@ fn parse_row(
         };
         if let Err(e) = result {
             failure.get_or_insert(e);
+        }
+    }
+    if first.is_some() || last.is_some() {
+        let name = [first, last]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if let Err(e) = Label::parse("name", &name, 255).map(|l| input.name = Some(l.into_string()))
+        {
+            failure.get_or_insert(e.to_string());
         }
     }
     if let Some(reason) = failure {

@@ -522,6 +522,7 @@ async fn apply_unsubscribe(
         .unsubscribe(
             &t.workspace.id,
             events,
+            t.message.as_ref().map(|m| m.topic.as_str()),
             suppress.as_ref().map(|(e, h)| (e.as_str(), h.as_str())),
             if one_click {
                 "one_click"
@@ -542,15 +543,17 @@ async fn apply_unsubscribe(
                     "message_id": t.message.as_ref().map(|m| m.id.to_string()),
                     "topics": topics,
                     "everything": everything,
-                    "method": if one_click { "one_click" } else { "unsubscribe_link" },
+                    "method": method.as_str(),
                 })],
             )
             .await;
+            // Counted once: a second press changes nothing, so the
+            // message's stats do not move either.
+            record(state, &t.workspace.id, &t.claims, "unsubscribe", None, ip).await;
         }
         Ok(_) => {}
         Err(e) => return Err(e),
     }
-    record(state, &t.workspace.id, &t.claims, "unsubscribe", None, ip).await;
     Ok(())
 }
 
@@ -701,11 +704,20 @@ pub async fn opt_in(
         return gone();
     };
     let ip = client_ip(state.trusted_proxies(), &headers, peer);
+    // The evidence holds what this person saw: the subject rendered for
+    // them (the button's wording is literal text, never Liquid).
+    let subject =
+        match crate::delivery::render_for_contact(&state, &t.workspace, message, &t.contact, false)
+            .await
+        {
+            Ok(Some(mail)) => mail.subject,
+            _ => message.subject.clone(),
+        };
     let evidence = Evidence {
         ip: Some(ip.clone()),
         user_agent: user_agent(&headers),
         message_id: Some(message.id.to_string()),
-        subject: Some(message.subject.chars().take(998).collect()),
+        subject: Some(subject.chars().take(998).collect()),
         wording: Some(wording),
         ..Evidence::default()
     };

@@ -405,6 +405,16 @@ async fn compose(
         Some(n) if !n.trim().is_empty() => Some(header_text(n, "/from/name", "from.name", 200)?),
         _ => None,
     };
+    // The From name is a header, not a template: Liquid in it would reach
+    // the inbox as braces.
+    if let Some(n) = &from_name {
+        if n.contains("{{") || n.contains("{%") {
+            return Err(ApiError::invalid_field(
+                "/from/name",
+                "from.name is sent as written and cannot hold Liquid ({{ ... }} or {% ... %}): write the sender's name, such as \"Ann at Acme\"",
+            ));
+        }
+    }
     let reply_to = match &req.reply_to {
         Some(r) => Some(parse_address(r, "/reply_to")?.as_str().to_owned()),
         None => None,
@@ -717,6 +727,14 @@ async fn report(
             None
         }
         Ok(prepared) => {
+            if m.kind == MessageKind::OptInRequest && prepared.template.opt_in_wording.is_none() {
+                blockers.push(Finding {
+                    code: "opt_in_button_missing".to_owned(),
+                    message: "An opt-in request needs the button the person presses to agree: \
+                              add {% opt_in_button \"Yes, send me the newsletter\" %} to the body."
+                        .to_owned(),
+                });
+            }
             for w in &prepared.template.warnings {
                 template_warnings.push(Finding {
                     code: w.code.to_owned(),

@@ -62,6 +62,13 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::map_request(
+            move |mut req: axum::extract::Request| async move {
+                req.extensions_mut()
+                    .insert(crate::extract::BodyLimit(limit));
+                req
+            },
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
