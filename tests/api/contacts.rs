@@ -392,8 +392,8 @@ async fn a_batch_with_one_bad_item_writes_nothing(app: TestApp) {
         .collect();
     assert_eq!(
         pointers,
-        ["/contacts/3/email"],
-        "syntax problems are reported before type checks"
+        ["/contacts/3/email", "/contacts/6/attributes/plan"],
+        "address and type problems are reported together (issue #14, item 18)"
     );
     contacts[3] = json!({"email": "fixed@example.org"});
     let problem = app

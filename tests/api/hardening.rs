@@ -35,7 +35,7 @@ async fn opted_in_with(app: &TestApp, key: &str, email: &str, attributes: Value)
 }
 
 /// Composes and sends a marketing mail with `html` as its body; its id.
-async fn send_html(app: &TestApp, key: &str, html: &str) -> String {
+pub async fn send_html(app: &TestApp, key: &str, html: &str) -> String {
     let m = app
         .post(
             "/v1/messages",

@@ -12,7 +12,7 @@ async fn another_workspaces_ids_are_not_found(app: TestApp) {
     let a = app.ready_workspace("Acme").await;
     let b = app.ready_workspace("Globex").await;
     let secret = app
-        .contact(&a.key, json!({"email": "ceo@acme.example", "name": "Secret Person", "attributes": {"salary": 1}}))
+        .contact(&a.key, json!({"email": "ceo@acme.example", "name": "Secret Person", "attributes": {"salary": 1, "a_only": true}}))
         .await;
     app.post(
         &format!("/v1/contacts/{secret}/consent"),
@@ -185,6 +185,7 @@ async fn every_route_with_an_id_refuses_another_workspaces_ids(app: TestApp) {
             }
             ("id", p) if p.starts_with("/v1/operator/") => message.clone(),
             ("domain", _) => "acme-mail.com".to_owned(),
+            ("name", "/v1/attributes/{name}") => "a_only".to_owned(),
             ("address", _) => "gone@acme-mail.com".to_owned(),
             other => panic!("no value of workspace A for {other:?}: add one to this test"),
         }

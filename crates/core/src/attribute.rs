@@ -31,6 +31,9 @@ pub const STANDARD_FIELDS: &[&str] = &[
 /// Names templates give their own meaning (`{{ first_name }}` is the first
 /// word of the contact's name): an attribute with one of these names would
 /// never be seen by a template, so it is refused.
+/// How many attributes a workspace's schema holds unless configured otherwise.
+pub const DEFAULT_MAX_SCHEMA_ATTRIBUTES: usize = 200;
+
 pub const TEMPLATE_NAMES: &[&str] = &[
     "first_name",
     "last_name",
@@ -186,6 +189,11 @@ pub enum AttributeError {
     TooMany(usize),
     #[error("attribute '{name}' contains a control character such as NUL; remove it")]
     ControlCharacter { name: String },
+    #[error(
+        "attribute '{name}' would be new, and the workspace already has its limit of {limit} attributes: \
+         use an existing attribute, or delete unused ones with DELETE /v1/attributes/{{name}}"
+    )]
+    SchemaFull { name: String, limit: usize },
 }
 
 impl AttributeError {
@@ -196,7 +204,8 @@ impl AttributeError {
             | Self::WrongType { name, .. }
             | Self::Unsupported { name, .. }
             | Self::TooLong { name, .. }
-            | Self::ControlCharacter { name } => Some(name),
+            | Self::ControlCharacter { name }
+            | Self::SchemaFull { name, .. } => Some(name),
             Self::TooMany(_) => None,
         }
     }

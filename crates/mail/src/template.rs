@@ -361,7 +361,7 @@ fn check_opt_in_placement(input: &CompileInput<'_>) -> Result<(), TemplateError>
             let inner = tag[..end].trim_matches(|c: char| c == '-' || c.is_whitespace());
             if let Some(arg) = inner.strip_prefix("opt_in_button") {
                 let wording = parse_quoted(arg.trim());
-                if wording.as_deref().map_or(true, |w| w.trim().is_empty()) {
+                if wording.as_deref().is_none_or(|w| w.trim().is_empty()) {
                     return Err(TemplateError::new(
                         field,
                         "the opt-in button needs the words the person agrees to, in quotes: write {% opt_in_button \"Yes, send me the monthly newsletter\" %}",
@@ -805,7 +805,7 @@ const KEYWORDS: &[&str] = &[
 ];
 
 /// Adds every top-level variable name used inside `{{ }}` and `{% %}`.
-pub(crate) fn collect_variables(source: &str, names: &mut BTreeSet<String>) {
+pub fn collect_variables(source: &str, names: &mut BTreeSet<String>) {
     let mut rest = source;
     loop {
         let next = [rest.find("{{"), rest.find("{%")]

@@ -28,6 +28,8 @@ pub struct Settings {
     pub operator_token: Option<String>,
     pub secret_key: Option<String>,
     pub max_body_bytes: usize,
+    /// The most custom attributes a workspace's schema may hold.
+    pub max_attributes: usize,
     /// Whether address checks may ask DNS (off: only offline checks).
     pub dns: bool,
     pub import_thresholds: sendwell_screen::score::Thresholds,
@@ -203,6 +205,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("secret_key", &self.secret_key.as_ref().map(|_| "(set)"))
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_attributes", &self.max_attributes)
             .field("dns", &self.dns)
             .field("import_thresholds", &self.import_thresholds)
             .field("public_url", &self.public_url)
@@ -242,6 +245,7 @@ struct FileSettings {
     operator_token: Option<String>,
     secret_key: Option<String>,
     max_body_bytes: Option<usize>,
+    max_attributes: Option<usize>,
     dns: Option<bool>,
     import_accept_score: Option<u32>,
     import_quarantine_below: Option<u32>,
@@ -389,6 +393,15 @@ impl Settings {
                 value: v.clone(),
             })?,
             None => file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        };
+        let max_attributes = match env("SENDWELL_MAX_ATTRIBUTES") {
+            Some(v) => v.trim().parse().map_err(|_| ConfigError::Number {
+                what: "SENDWELL_MAX_ATTRIBUTES".to_owned(),
+                value: v.clone(),
+            })?,
+            None => file
+                .max_attributes
+                .unwrap_or(sendwell_core::attribute::DEFAULT_MAX_SCHEMA_ATTRIBUTES),
         };
         let dns = match env("SENDWELL_DNS").as_deref().map(str::trim) {
             Some("on" | "true" | "1" | "system") => true,
@@ -580,6 +593,7 @@ impl Settings {
             operator_token: operator_token.map(|(_, t)| t.trim().to_owned()),
             secret_key: secret_key.map(|(_, k)| k),
             max_body_bytes,
+            max_attributes,
             dns,
             import_thresholds: thresholds,
         })
@@ -594,6 +608,7 @@ impl Settings {
             operator_token: None,
             secret_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_attributes: sendwell_core::attribute::DEFAULT_MAX_SCHEMA_ATTRIBUTES,
             dns: true,
             import_thresholds: sendwell_screen::score::Thresholds::default(),
             public_url: None,

@@ -98,7 +98,9 @@ impl App {
             config::operator_token(&settings).map_err(|e| dir_error(&data_dir, e))?;
         let secret = config::secret_key(&settings).map_err(|e| dir_error(&data_dir, e))?;
         let url = settings.effective_database_url();
-        let store = Store::open(&url, clock.clone()).await?;
+        let store = Store::open(&url, clock.clone())
+            .await?
+            .with_max_attributes(settings.max_attributes);
         restrict_files(&data_dir);
         store
             .check_secret_fingerprint(&SecretKey::fingerprint(&secret))

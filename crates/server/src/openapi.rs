@@ -43,6 +43,7 @@ use utoipa::{Modify, OpenApi};
         contacts::export,
         contacts::list_attributes,
         contacts::declare_attribute,
+        contacts::delete_attribute,
         consent::record,
         consent::proof,
         consent::verify,

@@ -86,6 +86,15 @@ pub enum BatchItemProblem {
     Conflict(String),
 }
 
+/// Why an attribute could not be declared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeclareRefusal {
+    /// It exists with this other type.
+    OtherType(AttributeType),
+    /// The schema holds its limit of attributes.
+    SchemaFull(usize),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchItemError {
     pub index: usize,
@@ -142,6 +151,51 @@ pub struct ContactPage {
 pub struct ContactExport {
     pub contact: Contact,
     pub consent_events: Vec<sendwell_core::consent::ConsentEvent>,
+    /// Everything else held on the person, each a list of JSON objects:
+    /// `deliveries`, `mails`, `link_events`, `feedback`, `reports`,
+    /// `imports`, `held_consent`, `suppressions`.
+    pub activity: Map<String, Value>,
+}
+
+/// A column of an export query, and how to read it.
+#[derive(Clone, Copy)]
+enum Col {
+    Text(&'static str),
+    Int(&'static str),
+    Time(&'static str),
+    Json(&'static str),
+}
+
+fn export_row(row: &AnyRow, cols: &[Col]) -> Result<Value> {
+    let mut out = Map::new();
+    for col in cols {
+        let (name, value) = match *col {
+            Col::Text(n) => (
+                n,
+                get_opt_str(row, n)?.map(Value::from).unwrap_or(Value::Null),
+            ),
+            Col::Int(n) => (
+                n,
+                row.try_get::<Option<i64>, _>(n)?
+                    .map(Value::from)
+                    .unwrap_or(Value::Null),
+            ),
+            Col::Time(n) => (
+                n,
+                get_opt_ts(row, n)?
+                    .map(|t| Value::from(t.to_rfc3339()))
+                    .unwrap_or(Value::Null),
+            ),
+            Col::Json(n) => (
+                n,
+                get_opt_str(row, n)?
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or(Value::Null),
+            ),
+        };
+        out.insert(name.to_owned(), value);
+    }
+    Ok(Value::Object(out))
 }
 
 /// A contact row while a batch is being worked out.
@@ -387,7 +441,49 @@ pub(crate) async fn save_new_types(
     after: &AttributeSchema,
     items: &[ContactInput],
     now: Timestamp,
+    limit: usize,
 ) -> Result<std::result::Result<(), Vec<BatchItemError>>> {
+    // The cap is checked before anything is written: the names already
+    // stored (a concurrent write may have added some) plus the new ones.
+    let new: Vec<&AttributeName> = after
+        .iter()
+        .filter(|(n, _)| before.get(n).is_none())
+        .map(|(n, _)| n)
+        .collect();
+    if !new.is_empty() {
+        let stored: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM attribute_schema WHERE workspace_id = $1")
+                .bind(ws.as_str().to_owned())
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("n")?;
+        let stored = usize::try_from(stored).unwrap_or(usize::MAX);
+        if stored.saturating_add(new.len()) > limit {
+            let full = |name: &AttributeName| AttributeError::SchemaFull {
+                name: name.as_str().to_owned(),
+                limit,
+            };
+            let mut errors: Vec<BatchItemError> = items
+                .iter()
+                .enumerate()
+                .filter_map(|(index, item)| {
+                    new.iter()
+                        .find(|n| item.attributes.contains_key(n.as_str()))
+                        .map(|n| BatchItemError {
+                            index,
+                            problem: BatchItemProblem::Attribute(full(n)),
+                        })
+                })
+                .collect();
+            if errors.is_empty() {
+                errors.push(BatchItemError {
+                    index: 0,
+                    problem: BatchItemProblem::Attribute(full(new[0])),
+                });
+            }
+            return Ok(Err(errors));
+        }
+    }
     for (name, kind) in after.iter() {
         if before.get(name).is_some() {
             continue;
@@ -449,8 +545,16 @@ impl Store {
         if !planned.errors.is_empty() {
             return Ok(Err(planned.errors));
         }
-        if let Err(errors) =
-            save_new_types(&mut tx, ws, &before, &schema, items, self.now()).await?
+        if let Err(errors) = save_new_types(
+            &mut tx,
+            ws,
+            &before,
+            &schema,
+            items,
+            self.now(),
+            self.max_attributes,
+        )
+        .await?
         {
             return Ok(Err(errors));
         }
@@ -900,7 +1004,8 @@ impl Store {
         ws: &WorkspaceId,
         name: &AttributeName,
         kind: AttributeType,
-    ) -> Result<std::result::Result<bool, AttributeType>> {
+        actor: &str,
+    ) -> Result<std::result::Result<bool, DeclareRefusal>> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
         let before = load_schema(&mut tx, ws).await?;
@@ -908,22 +1013,95 @@ impl Store {
             return Ok(if existing == kind {
                 Ok(false)
             } else {
-                Err(existing)
+                Err(DeclareRefusal::OtherType(existing))
             });
         }
         let mut after = before.clone();
         if after.declare(name.clone(), kind).is_err() {
-            return Ok(Err(kind));
+            return Ok(Err(DeclareRefusal::OtherType(kind)));
         }
-        if save_new_types(&mut tx, ws, &before, &after, &[], now)
-            .await?
-            .is_err()
+        if let Err(errors) =
+            save_new_types(&mut tx, ws, &before, &after, &[], now, self.max_attributes).await?
         {
+            if let Some(BatchItemError {
+                problem: BatchItemProblem::Attribute(AttributeError::SchemaFull { limit, .. }),
+                ..
+            }) = errors.first()
+            {
+                return Ok(Err(DeclareRefusal::SchemaFull(*limit)));
+            }
             let current = load_schema(&mut tx, ws).await?;
-            return Ok(Err(current.get(name).unwrap_or(kind)));
+            return Ok(Err(DeclareRefusal::OtherType(
+                current.get(name).unwrap_or(kind),
+            )));
         }
+        audit::record(
+            &mut tx,
+            NewAudit {
+                workspace_id: ws,
+                actor,
+                action: "attribute.declared",
+                transition: None,
+                reason: &format!("attribute '{name}' declared as {kind}"),
+            },
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Ok(true))
+    }
+
+    /// Removes an attribute from the schema and from every contact of the
+    /// workspace, with an audit entry. `false` when there is no such attribute.
+    pub async fn delete_attribute(
+        &self,
+        ws: &WorkspaceId,
+        name: &AttributeName,
+        actor: &str,
+    ) -> Result<bool> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let gone =
+            sqlx::query("DELETE FROM attribute_schema WHERE workspace_id = $1 AND name = $2")
+                .bind(ws.as_str().to_owned())
+                .bind(name.as_str().to_owned())
+                .execute(&mut *tx)
+                .await?;
+        if gone.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let (sql, key) = match self.backend {
+            Backend::Sqlite => (
+                "UPDATE contacts SET attributes = jsonb_remove(attributes, $1) \
+                 WHERE workspace_id = $2 AND json_type(attributes, $3) IS NOT NULL",
+                format!("$.\"{}\"", name.as_str()),
+            ),
+            Backend::Postgres => (
+                "UPDATE contacts SET attributes = attributes - $1 \
+                 WHERE workspace_id = $2 AND jsonb_exists(attributes, $3)",
+                name.as_str().to_owned(),
+            ),
+        };
+        sqlx::query(sql)
+            .bind(key.clone())
+            .bind(ws.as_str().to_owned())
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut tx,
+            NewAudit {
+                workspace_id: ws,
+                actor,
+                action: "attribute.deleted",
+                transition: None,
+                reason: &format!("attribute '{name}' deleted, with its values on every contact"),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Erases a contact: personal data goes, a keyed hash of the address stays
@@ -974,7 +1152,40 @@ impl Store {
         .bind(now.millis())
         .execute(&mut *tx)
         .await?;
+        // Every other copy of what identifies the person: the mails kept in
+        // the outbox, the replies and reports that quote the address, what
+        // the person's clicks and opens recorded, consent an import still
+        // holds, and webhook payloads about them. What stays is the
+        // pseudonymous id, so counts and the ledger's chain still add up.
         for sql in [
+            "DELETE FROM outbox WHERE workspace_id = $1 AND delivery_id IN \
+             (SELECT id FROM deliveries WHERE workspace_id = $2 AND contact_id = $3)",
+            "UPDATE concern_reports SET reporter = NULL, ip = NULL, reason = '(erased)' \
+             WHERE workspace_id = $1 AND delivery_id IN \
+             (SELECT id FROM deliveries WHERE workspace_id = $2 AND contact_id = $3)",
+        ] {
+            sqlx::query(sql)
+                .bind(ws_s.clone())
+                .bind(ws_s.clone())
+                .bind(id_s.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE webhook_messages SET payload = $1 WHERE workspace_id = $2 AND payload LIKE $3",
+        )
+        .bind(serde_json::json!({"contact_id": id_s, "erased": true}).to_string())
+        .bind(ws_s.clone())
+        .bind(format!("%\"{id_s}\"%"))
+        .execute(&mut *tx)
+        .await?;
+        for sql in [
+            "UPDATE deliveries SET last_reply = NULL, recipient_domain = NULL \
+             WHERE workspace_id = $1 AND contact_id = $2",
+            "UPDATE delivery_events SET diagnostic = NULL WHERE workspace_id = $1 AND contact_id = $2",
+            "UPDATE link_events SET ip = NULL, user_agent = NULL, url = NULL \
+             WHERE workspace_id = $1 AND contact_id = $2",
+            "DELETE FROM import_consent WHERE workspace_id = $1 AND contact_id = $2",
             "DELETE FROM contact_consent WHERE workspace_id = $1 AND contact_id = $2",
             "DELETE FROM contacts WHERE workspace_id = $1 AND id = $2",
         ] {
@@ -1021,9 +1232,177 @@ impl Store {
             return Ok(None);
         };
         let consent_events = self.contact_consent_events(ws, id).await?;
+        use Col::{Int, Json, Text, Time};
+        /// Rows per list: far more than one person gathers.
+        const MAX: i64 = 100_000;
+        let by_contact = |sql: &str| format!("{sql} LIMIT {MAX}");
+        let queries: Vec<(&str, String, Vec<Col>)> = vec![
+            (
+                "deliveries",
+                by_contact(
+                    "SELECT d.id, d.message_id, m.name AS message_name, d.kind, d.state, d.attempts, \
+                     d.last_reply, d.reply_code, d.enhanced_status, d.created_at, d.done_at \
+                     FROM deliveries d LEFT JOIN messages m ON m.id = d.message_id \
+                     WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY d.id",
+                ),
+                vec![
+                    Text("id"), Text("message_id"), Text("message_name"), Text("kind"), Text("state"),
+                    Int("attempts"), Text("last_reply"), Int("reply_code"), Text("enhanced_status"),
+                    Time("created_at"), Time("done_at"),
+                ],
+            ),
+            (
+                "mails",
+                by_contact(
+                    "SELECT o.id, o.message_id, o.delivery_id, o.recipient, o.subject, o.raw, o.created_at \
+                     FROM outbox o JOIN deliveries d ON d.id = o.delivery_id \
+                     WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY o.id",
+                ),
+                vec![
+                    Text("id"), Text("message_id"), Text("delivery_id"), Text("recipient"), Text("subject"),
+                    Text("raw"), Time("created_at"),
+                ],
+            ),
+            (
+                "link_events",
+                by_contact(
+                    "SELECT id, message_id, kind, url, ip, user_agent, created_at FROM link_events \
+                     WHERE workspace_id = $1 AND contact_id = $2 ORDER BY id",
+                ),
+                vec![
+                    Text("id"), Text("message_id"), Text("kind"), Text("url"), Text("ip"),
+                    Text("user_agent"), Time("created_at"),
+                ],
+            ),
+            (
+                "feedback",
+                by_contact(
+                    "SELECT id, delivery_id, message_id, kind, reason, hard, status, reply_code, \
+                     feedback_type, diagnostic, source, created_at FROM delivery_events \
+                     WHERE workspace_id = $1 AND contact_id = $2 ORDER BY id",
+                ),
+                vec![
+                    Text("id"), Text("delivery_id"), Text("message_id"), Text("kind"), Text("reason"),
+                    Int("hard"), Text("status"), Text("reply_code"), Text("feedback_type"),
+                    Text("diagnostic"), Text("source"), Time("created_at"),
+                ],
+            ),
+            (
+                "reports",
+                by_contact(
+                    "SELECT r.id, r.delivery_id, r.message_id, r.reason, r.reporter, r.ip, r.proven, r.created_at \
+                     FROM concern_reports r JOIN deliveries d ON d.id = r.delivery_id \
+                     WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY r.id",
+                ),
+                vec![
+                    Text("id"), Text("delivery_id"), Text("message_id"), Text("reason"), Text("reporter"),
+                    Text("ip"), Int("proven"), Time("created_at"),
+                ],
+            ),
+            (
+                "held_consent",
+                by_contact(
+                    "SELECT import_id, action, topic, method, evidence FROM import_consent \
+                     WHERE workspace_id = $1 AND contact_id = $2 ORDER BY import_id, seq",
+                ),
+                vec![Text("import_id"), Text("action"), Text("topic"), Text("method"), Json("evidence")],
+            ),
+        ];
+        let mut activity = Map::new();
+        for (name, sql, cols) in queries {
+            let rows = sqlx::query(&sql)
+                .bind(ws.as_str().to_owned())
+                .bind(id.as_str().to_owned())
+                .fetch_all(&self.read)
+                .await?;
+            let list = rows
+                .iter()
+                .map(|r| export_row(r, &cols))
+                .collect::<Result<Vec<_>>>()?;
+            activity.insert(name.to_owned(), Value::Array(list));
+        }
+        // The import that brought the contact in, and those that declared
+        // consent for it (named in the ledger's evidence or still held).
+        let mut import_ids: Vec<String> = contact.import_id.iter().cloned().collect();
+        for e in &consent_events {
+            if let Some(d) = &e
+                .evidence
+                .as_ref()
+                .and_then(|ev| ev.evidence.declaration.clone())
+            {
+                if let Some(at) = d.find("declared with import ") {
+                    let rest = &d[at + "declared with import ".len()..];
+                    let id: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    import_ids.push(id);
+                }
+            }
+        }
+        if let Some(Value::Array(held)) = activity.get("held_consent") {
+            for h in held {
+                if let Some(i) = h["import_id"].as_str() {
+                    import_ids.push(i.to_owned());
+                }
+            }
+        }
+        import_ids.sort();
+        import_ids.dedup();
+        let mut imports = Vec::new();
+        for import in import_ids {
+            let row = sqlx::query(
+                "SELECT id, source, description, consent, consent_topic, consent_statement, status, created_at, finished_at \
+                 FROM imports WHERE workspace_id = $1 AND id = $2",
+            )
+            .bind(ws.as_str().to_owned())
+            .bind(import)
+            .fetch_optional(&self.read)
+            .await?;
+            if let Some(row) = row {
+                imports.push(export_row(
+                    &row,
+                    &[
+                        Text("id"),
+                        Text("source"),
+                        Text("description"),
+                        Text("consent"),
+                        Text("consent_topic"),
+                        Text("consent_statement"),
+                        Text("status"),
+                        Time("created_at"),
+                        Time("finished_at"),
+                    ],
+                )?);
+            }
+        }
+        activity.insert("imports".to_owned(), Value::Array(imports));
+        let mut suppressions = Vec::new();
+        if let Some(hash) = &contact.email_hash {
+            let rows = sqlx::query(
+                "SELECT reason, source, email, created_at FROM suppressions WHERE workspace_id = $1 AND email_hash = $2",
+            )
+            .bind(ws.as_str().to_owned())
+            .bind(hash.clone())
+            .fetch_all(&self.read)
+            .await?;
+            for r in &rows {
+                suppressions.push(export_row(
+                    r,
+                    &[
+                        Text("reason"),
+                        Text("source"),
+                        Text("email"),
+                        Time("created_at"),
+                    ],
+                )?);
+            }
+        }
+        activity.insert("suppressions".to_owned(), Value::Array(suppressions));
         Ok(Some(ContactExport {
             contact,
             consent_events,
+            activity,
         }))
     }
 

@@ -104,16 +104,19 @@ pub struct ImportSession {
     pub id: String,
     before: AttributeSchema,
     schema: AttributeSchema,
+    /// Attributes that rows actually written carry: only these join the
+    /// schema (a rejected row's columns leave it as it was).
+    used: HashSet<String>,
     /// Contacts the workspace had before the import.
     pub existing_contacts: u64,
-    /// Consent events recorded by writers that have drained.
-    consent_recorded: u64,
+    /// Consent events held by writers that have drained.
+    consent_held: u64,
 }
 
 /// Work queued for the writer task, done in order.
 enum Queued {
     Contacts(PlannedWrite),
-    Consent(Vec<NewConsentEvent>, Timestamp),
+    Consent(Vec<NewConsentEvent>),
 }
 
 struct Writer {
@@ -125,7 +128,7 @@ struct Writer {
 struct Drained {
     tx: Transaction<'static, Any>,
     result: Result<()>,
-    consent_recorded: u64,
+    consent_held: u64,
 }
 
 /// Batches worked out ahead of the database: two, so one is always waiting.
@@ -134,16 +137,20 @@ const QUEUED_BATCHES: usize = 2;
 async fn run_writer(
     store: Store,
     ws: WorkspaceId,
+    import_id: String,
+    first_seq: u64,
     mut tx: Transaction<'static, Any>,
     mut queue: tokio::sync::mpsc::Receiver<Queued>,
 ) -> Drained {
-    let mut consent_recorded = 0;
+    let mut consent_held = 0;
     while let Some(work) = queue.recv().await {
         let result = match work {
             Queued::Contacts(write) => store.apply_upsert(&mut tx, &ws, write).await,
-            Queued::Consent(events, now) => append_bulk_in_tx(&store, &mut tx, &ws, events, now)
-                .await
-                .map(|n| consent_recorded += n),
+            Queued::Consent(events) => {
+                hold_consent(&mut tx, &ws, &import_id, first_seq + consent_held, &events)
+                    .await
+                    .map(|n| consent_held += n)
+            }
         };
         if result.is_err() {
             // Dropping the queue makes the session's next send fail, and
@@ -151,15 +158,129 @@ async fn run_writer(
             return Drained {
                 tx,
                 result,
-                consent_recorded,
+                consent_held,
             };
         }
     }
     Drained {
         tx,
         result: Ok(()),
-        consent_recorded,
+        consent_held,
     }
+}
+
+/// Keeps an import's declared consent aside until the import's verdict
+/// (or the operator's review) says whether it counts.
+async fn hold_consent(
+    tx: &mut Transaction<'static, Any>,
+    ws: &WorkspaceId,
+    import_id: &str,
+    first_seq: u64,
+    events: &[NewConsentEvent],
+) -> Result<u64> {
+    const CHUNK: usize = 400;
+    let mut seq = i64::try_from(first_seq).unwrap_or(i64::MAX);
+    for chunk in events.chunks(CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO import_consent (import_id, seq, workspace_id, contact_id, action, topic, method, actor, evidence) VALUES ",
+        );
+        let mut n = 1;
+        for (k, _) in chunk.iter().enumerate() {
+            if k > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 0..9 {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${n}"));
+                n += 1;
+            }
+            sql.push(')');
+        }
+        let mut q = sqlx::query(&sql).persistent(chunk.len() == CHUNK);
+        for e in chunk {
+            q = q
+                .bind(import_id.to_owned())
+                .bind(seq)
+                .bind(ws.as_str().to_owned())
+                .bind(e.contact_id.as_str().to_owned())
+                .bind(e.action.as_str())
+                .bind(e.topic.as_str().to_owned())
+                .bind(e.method.as_str())
+                .bind(e.actor.clone())
+                .bind(serde_json::to_string(&e.evidence).unwrap_or_else(|_| "{}".to_owned()));
+            seq += 1;
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(events.len() as u64)
+}
+
+/// Appends an import's held consent to the ledger (people who opted out
+/// since keep their choice) and lets it go; the events appended.
+async fn apply_held_consent(
+    store: &Store,
+    tx: &mut Transaction<'_, Any>,
+    ws: &WorkspaceId,
+    import_id: &str,
+    now: Timestamp,
+) -> Result<u64> {
+    use sendwell_core::consent::{ConsentAction, ConsentMethod, Evidence, Topic};
+    use sendwell_core::ContactId;
+    const PAGE: i64 = 5000;
+    let mut after = -1i64;
+    let mut appended = 0;
+    loop {
+        let rows = sqlx::query(
+            "SELECT seq, contact_id, action, topic, method, actor, evidence FROM import_consent \
+             WHERE import_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(import_id.to_owned())
+        .bind(after)
+        .bind(PAGE)
+        .fetch_all(&mut **tx)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.try_get::<i64, _>("seq")?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let contact = get_str(row, "contact_id")?;
+            let action = get_str(row, "action")?;
+            let topic = get_str(row, "topic")?;
+            let method = get_str(row, "method")?;
+            let evidence = get_str(row, "evidence")?;
+            events.push(NewConsentEvent {
+                contact_id: ContactId::parse(&contact)
+                    .map_err(|_| crate::corrupt("contact id", &contact))?,
+                action: ConsentAction::parse(&action)
+                    .ok_or_else(|| crate::corrupt("consent action", &action))?,
+                topic: Topic::parse(&topic).map_err(|_| crate::corrupt("topic", &topic))?,
+                method: ConsentMethod::parse(&method)
+                    .ok_or_else(|| crate::corrupt("consent method", &method))?,
+                actor: get_str(row, "actor")?,
+                evidence: serde_json::from_str::<Evidence>(&evidence)
+                    .map_err(|_| crate::corrupt("evidence", &evidence))?,
+            });
+        }
+        // An erased contact's held events went with it; one erased since
+        // the hold would fail the append, so only live contacts count.
+        appended += append_bulk_in_tx(store, tx, ws, events, now).await?;
+        if rows.len() < usize::try_from(PAGE).unwrap_or(usize::MAX) {
+            break;
+        }
+    }
+    drop_held_consent(tx, import_id).await?;
+    Ok(appended)
+}
+
+async fn drop_held_consent(tx: &mut Transaction<'_, Any>, import_id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM import_consent WHERE import_id = $1")
+        .bind(import_id.to_owned())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// How an import ends.
@@ -207,8 +328,9 @@ impl Store {
             id,
             schema: before.clone(),
             before,
+            used: HashSet::new(),
             existing_contacts: u64::try_from(existing).unwrap_or(0),
-            consent_recorded: 0,
+            consent_held: 0,
         })
     }
 
@@ -314,6 +436,25 @@ impl Store {
         }
         let ws = WorkspaceId::parse(&record.workspace_id)
             .map_err(|_| crate::corrupt("workspace id", &record.workspace_id))?;
+        let consent = if approve {
+            apply_held_consent(self, &mut tx, &ws, id, now).await?
+        } else {
+            drop_held_consent(&mut tx, id).await?;
+            0
+        };
+        let mut counts = record
+            .counts
+            .clone()
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        if let Value::Object(m) = &mut counts {
+            m.insert("consent_recorded".into(), Value::from(consent));
+            m.insert("consent_held".into(), Value::from(0));
+        }
+        sqlx::query("UPDATE imports SET counts = $1 WHERE id = $2")
+            .bind(counts.to_string())
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await?;
         crate::audit::record(
             &mut tx,
             crate::audit::NewAudit {
@@ -332,6 +473,7 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(Ok(ImportRecord {
+            counts: Some(counts),
             status: status.to_owned(),
             reviewed_at: Some(now),
             review_note: Some(note.to_owned()),
@@ -349,7 +491,7 @@ impl ImportSession {
             let drained = done.await.map_err(|e| {
                 crate::StoreError::Integrity(format!("the import's writer stopped: {e}"))
             })?;
-            self.consent_recorded += drained.consent_recorded;
+            self.consent_held += drained.consent_held;
             self.tx = Some(drained.tx);
             drained.result?;
         }
@@ -368,6 +510,8 @@ impl ImportSession {
             let done = tokio::spawn(run_writer(
                 self.store.clone(),
                 self.ws.clone(),
+                self.id.clone(),
+                self.consent_held,
                 tx,
                 receiver,
             ));
@@ -410,6 +554,12 @@ impl ImportSession {
         let planned = self
             .store
             .plan_upsert(&self.ws, &mut self.schema, items, stored, Some(&tag));
+        let failed: HashSet<usize> = planned.errors.iter().map(|e| e.index).collect();
+        for (index, item) in items.iter().enumerate() {
+            if !failed.contains(&index) {
+                self.used.extend(item.attributes.keys().cloned());
+            }
+        }
         self.queue(Queued::Contacts(planned.write)).await?;
         Ok((planned.outcomes, planned.errors))
     }
@@ -449,14 +599,15 @@ impl ImportSession {
     /// Queues declared consent for contacts of batches already queued;
     /// contacts who opted out keep their choice.
     pub async fn record_consent(&mut self, events: Vec<NewConsentEvent>) -> Result<()> {
-        let now = self.store.now();
-        self.queue(Queued::Consent(events, now)).await
+        self.queue(Queued::Consent(events)).await
     }
 
-    /// How many consent events were recorded, once everything queued is written.
-    pub async fn consent_recorded(&mut self) -> Result<u64> {
+    /// How many consent events the import declared, once everything
+    /// queued is written. They reach the ledger when the import is
+    /// accepted, at `finish`, or approved.
+    pub async fn consent_declared(&mut self) -> Result<u64> {
         self.drained().await?;
-        Ok(self.consent_recorded)
+        Ok(self.consent_held)
     }
 
     /// Saves the verdict; the created contacts are mailable unless it is `quarantined`.
@@ -471,10 +622,43 @@ impl ImportSession {
                 "the import's transaction was lost".to_owned(),
             ));
         };
-        if let Err(errors) =
-            save_new_types(&mut tx, &self.ws, &self.before, &self.schema, &[], now).await?
+        let written = AttributeSchema::new(
+            self.schema
+                .iter()
+                .filter(|(n, _)| self.before.get(n).is_some() || self.used.contains(n.as_str()))
+                .map(|(n, k)| (n.clone(), k)),
+        );
+        if let Err(errors) = save_new_types(
+            &mut tx,
+            &self.ws,
+            &self.before,
+            &written,
+            &[],
+            now,
+            self.store.max_attributes(),
+        )
+        .await?
         {
             return Ok(Err(errors));
+        }
+        // Declared consent counts once the import does: now when it is
+        // accepted, at the operator's approval when it is quarantined,
+        // never when it is rejected.
+        let mut counts = verdict.counts.clone();
+        let (recorded, held) = match verdict.status.as_str() {
+            "accepted" | "accepted_with_warnings" => (
+                apply_held_consent(&self.store, &mut tx, &self.ws, &self.id, now).await?,
+                0,
+            ),
+            "quarantined" => (0, self.consent_held),
+            _ => {
+                drop_held_consent(&mut tx, &self.id).await?;
+                (0, 0)
+            }
+        };
+        if let Value::Object(m) = &mut counts {
+            m.insert("consent_recorded".into(), Value::from(recorded));
+            m.insert("consent_held".into(), Value::from(held));
         }
         sqlx::query(
             "UPDATE imports SET status = $1, score = $2, counts = $3, signals = $4, rejects = $5, finished_at = $6 \
@@ -482,7 +666,7 @@ impl ImportSession {
         )
         .bind(verdict.status.clone())
         .bind(verdict.score)
-        .bind(verdict.counts.to_string())
+        .bind(counts.to_string())
         .bind(verdict.signals.to_string())
         .bind(verdict.rejects_csv)
         .bind(now.millis())

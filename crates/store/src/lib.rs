@@ -31,7 +31,7 @@ pub use audit::AuditEntry;
 pub use consent::{ContactProof, LedgerVerification};
 pub use contact::{
     AddressStamp, BatchItemError, BatchItemProblem, Contact, ContactExport, ContactInput,
-    ContactPage, Suppression, UpsertOutcome, UpsertStatus,
+    ContactPage, DeclareRefusal, Suppression, UpsertOutcome, UpsertStatus,
 };
 pub use delivery::{ClaimedDelivery, DeliveryOutcome, DeliveryState, MailTarget, ReplyRecord};
 pub use feedback::{ConcernReport, DeliveryRef, Feedback, FeedbackOutcome};
@@ -97,6 +97,8 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     clock: Arc<dyn Clock>,
+    /// The most attributes a workspace's schema may hold.
+    max_attributes: usize,
 }
 
 impl std::fmt::Debug for Store {
@@ -176,10 +178,21 @@ impl Store {
             read,
             write,
             clock,
+            max_attributes: sendwell_core::attribute::DEFAULT_MAX_SCHEMA_ATTRIBUTES,
         };
         migrate::run(&store).await?;
         store.install_bundled_guidelines().await?;
         Ok(store)
+    }
+
+    /// Sets the most attributes a workspace's schema may hold.
+    pub fn with_max_attributes(mut self, max: usize) -> Self {
+        self.max_attributes = max;
+        self
+    }
+
+    pub fn max_attributes(&self) -> usize {
+        self.max_attributes
     }
 
     pub fn backend(&self) -> Backend {

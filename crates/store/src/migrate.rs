@@ -55,6 +55,11 @@ macro_rules! migrations {
                 name: "hardening",
                 sql: include_str!(concat!("../../../migrations/", $dir, "/0006_hardening.sql")),
             },
+            Migration {
+                version: 7,
+                name: "promises",
+                sql: include_str!(concat!("../../../migrations/", $dir, "/0007_promises.sql")),
+            },
         ]
     };
 }

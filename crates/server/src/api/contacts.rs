@@ -174,6 +174,14 @@ pub struct ContactExportView {
     /// The type of each of the contact's attributes in the workspace schema.
     pub attribute_types: BTreeMap<String, String>,
     pub consent_events: Vec<ConsentEventView>,
+    /// Everything else held on the person: `deliveries` (with their
+    /// outcomes), `mails` (the rendered copies the outbox keeps), `link_events`
+    /// (opens and clicks), `feedback` (bounces and complaints), `reports`,
+    /// `imports` (that brought the contact in or declared consent),
+    /// `held_consent` (declared by an import still under review) and
+    /// `suppressions`.
+    #[schema(value_type = Object)]
+    pub activity: serde_json::Map<String, serde_json::Value>,
 }
 
 pub fn routes() -> Router<AppState> {
@@ -420,13 +428,45 @@ pub async fn batch(
     let mut inputs = Vec::with_capacity(n);
     let mut problems = Vec::new();
     let traps = state.store.trap_list().await?;
+    let mut attribute_sets = Vec::with_capacity(n);
     for (i, write) in req.contacts.into_iter().enumerate() {
+        attribute_sets.push(write.attributes.clone().unwrap_or_default());
         match parse_write(&state, write, &format!("/contacts/{i}"), &traps) {
             Ok(input) => inputs.push(input),
             Err(p) => problems.extend(p),
         }
     }
     if !problems.is_empty() {
+        // Every kind of problem at once: the attribute types too, as the
+        // write would have judged them (a type fixed by an earlier item
+        // holds for later ones), so one round of fixes is enough.
+        let mut schema = state.store.schema(caller.workspace()).await?;
+        let mut typed = Vec::new();
+        for (i, attributes) in attribute_sets.iter().enumerate() {
+            if let Err(errors) = schema.resolve(attributes) {
+                for e in errors {
+                    let pointer = match e.attribute() {
+                        Some(name) => format!("/contacts/{i}/attributes/{}", escape_pointer(name)),
+                        None => format!("/contacts/{i}/attributes"),
+                    };
+                    if !problems.iter().any(|p| p.pointer == pointer) {
+                        typed.push(FieldProblem {
+                            pointer,
+                            detail: e.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        problems.extend(typed);
+        let index = |p: &FieldProblem| {
+            p.pointer
+                .split('/')
+                .nth(2)
+                .and_then(|i| i.parse::<usize>().ok())
+                .unwrap_or(usize::MAX)
+        };
+        problems.sort_by_key(index);
         let summary = format!(
             "{} problem{} in the batch; see errors. Nothing was written.",
             problems.len(),
@@ -564,6 +604,7 @@ pub async fn export(
             .iter()
             .map(ConsentEventView::from)
             .collect(),
+        activity: export.activity,
     }))
 }
 
@@ -591,10 +632,105 @@ pub struct DeclareAttribute {
 }
 
 pub fn attribute_routes() -> Router<AppState> {
-    Router::new().route(
-        "/v1/attributes",
-        get(list_attributes).post(declare_attribute),
-    )
+    Router::new()
+        .route(
+            "/v1/attributes",
+            get(list_attributes).post(declare_attribute),
+        )
+        .route(
+            "/v1/attributes/{name}",
+            axum::routing::delete(delete_attribute),
+        )
+}
+
+/// Whether a message uses the attribute: a variable of its subject or
+/// template, a name in its audience filter, or its opt-in attribute.
+fn message_uses(m: &sendwell_store::MessageRecord, name: &str) -> bool {
+    fn strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s),
+            serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let mut variables = std::collections::BTreeSet::new();
+    let mut texts = vec![m.subject.as_str()];
+    strings(&m.template, &mut texts);
+    for t in texts {
+        sendwell_mail::template::collect_variables(t, &mut variables);
+    }
+    let mut filter = Vec::new();
+    if let Some(a) = &m.audience {
+        strings(a, &mut filter);
+    }
+    variables.contains(name)
+        || filter.contains(&name)
+        || (m.kind == sendwell_core::MessageKind::OptInRequest && m.opt_in_attribute == name)
+}
+
+/// Removes an attribute no message still to be sent uses, with its value
+/// on every contact (admin). A message that uses it is named in the 409.
+#[utoipa::path(delete, path = "/v1/attributes/{name}", tag = "contacts", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn delete_attribute(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Permission::ManageWorkspace)?;
+    let ws = caller.workspace();
+    let not_found = || {
+        ApiError::not_found(format!(
+            "This workspace has no attribute '{}'; GET /v1/attributes lists them.",
+            name.chars().take(80).collect::<String>()
+        ))
+    };
+    let attribute = sendwell_core::AttributeName::parse(&name).map_err(|_| not_found())?;
+    let mut users = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = state.store.list_messages(ws, after.as_deref(), 500).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.to_string());
+        for m in &page {
+            if !message_uses(m, attribute.as_str()) {
+                continue;
+            }
+            // A sent message whose mail has all gone needs it no more.
+            let pending = if m.state == "draft" {
+                true
+            } else {
+                let counts = state.store.delivery_counts(&m.id).await?;
+                ["queued", "sending", "deferred", "held"]
+                    .iter()
+                    .any(|s| counts.get(*s).copied().unwrap_or(0) > 0)
+            };
+            if pending {
+                users.push(format!("{} ({})", m.name, m.id));
+            }
+        }
+    }
+    if !users.is_empty() {
+        return Err(ApiError::conflict(
+            "attribute-in-use",
+            format!(
+                "attribute '{attribute}' is used by {}: change or delete {} first",
+                users.join(", "),
+                if users.len() == 1 { "it" } else { "them" }
+            ),
+        ));
+    }
+    if state
+        .store
+        .delete_attribute(ws, &attribute, &caller.actor())
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found())
+    }
 }
 
 /// The workspace's attribute schema: each custom attribute and its type.
@@ -639,7 +775,7 @@ pub async fn declare_attribute(
             ),
         )
     })?;
-    match state.store.declare_attribute(caller.workspace(), &name, kind).await? {
+    match state.store.declare_attribute(caller.workspace(), &name, kind, &caller.actor()).await? {
         Ok(created) => Ok((
             if created { StatusCode::CREATED } else { StatusCode::OK },
             Json(AttributeView {
@@ -648,9 +784,13 @@ pub async fn declare_attribute(
                 created_at: state.store.now().to_rfc3339(),
             }),
         )),
-        Err(existing) => Err(ApiError::conflict(
+        Err(sendwell_store::DeclareRefusal::OtherType(existing)) => Err(ApiError::conflict(
             "attribute-type-fixed",
             format!("attribute '{name}' already has the type {existing}; an attribute's type never changes"),
+        )),
+        Err(sendwell_store::DeclareRefusal::SchemaFull(limit)) => Err(ApiError::conflict(
+            "attribute-limit",
+            format!("the workspace has its limit of {limit} attributes; delete unused ones with DELETE /v1/attributes/{{name}} first"),
         )),
     }
 }

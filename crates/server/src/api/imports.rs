@@ -77,6 +77,11 @@ pub struct ImportQuery {
     pub consent_topic: Option<String>,
     /// offline (default) or dns: DNS asks once per distinct domain.
     pub checks: Option<String>,
+    /// The file's text encoding, when it is not UTF-8: windows-1252,
+    /// iso-8859-1, utf-16le... (the `charset` of the Content-Type works
+    /// too). Without either, a file that is not UTF-8 is read as
+    /// windows-1252, and the report says so.
+    pub charset: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -821,6 +826,130 @@ struct ReaderContext {
     dns: bool,
 }
 
+/// The text encoding an upload is read with: `None` for UTF-8.
+struct Charset {
+    encoding: Option<&'static encoding_rs::Encoding>,
+    /// Whether it was guessed (the file is not UTF-8 and declared nothing).
+    guessed: bool,
+}
+
+/// Works out the file's encoding: the declared one, a UTF-16 byte order
+/// mark, UTF-8 if every byte of the file is, and windows-1252 (what
+/// spreadsheets write on most Western systems) otherwise.
+fn detect_charset(file: &mut std::fs::File, declared: Option<&str>) -> Result<Charset, ApiError> {
+    use std::io::{Read, Seek, SeekFrom};
+    if let Some(label) = declared {
+        let encoding = encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
+            ApiError::invalid_field(
+                "/charset",
+                format!(
+                    "charset '{}' is not an encoding sendwell knows: use utf-8, windows-1252, iso-8859-1, utf-16le or another WHATWG label",
+                    label.chars().take(40).collect::<String>()
+                ),
+            )
+        })?;
+        return Ok(Charset {
+            encoding: (encoding != encoding_rs::UTF_8).then_some(encoding),
+            guessed: false,
+        });
+    }
+    let io = |e: std::io::Error| ApiError::internal(&format!("cannot read the spool file: {e}"));
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carry = 0usize;
+    let mut first = true;
+    let utf8;
+    loop {
+        let n = file.read(&mut buf[carry..]).map_err(io)?;
+        let filled = carry + n;
+        if first {
+            first = false;
+            let bom = &buf[..filled.min(2)];
+            if bom == b"\xFF\xFE" || bom == b"\xFE\xFF" {
+                file.seek(SeekFrom::Start(0)).map_err(io)?;
+                return Ok(Charset {
+                    encoding: Some(if bom[0] == 0xFF {
+                        encoding_rs::UTF_16LE
+                    } else {
+                        encoding_rs::UTF_16BE
+                    }),
+                    guessed: false,
+                });
+            }
+        }
+        if n == 0 {
+            // What is left is an incomplete character at the end.
+            utf8 = carry == 0;
+            break;
+        }
+        match std::str::from_utf8(&buf[..filled]) {
+            Ok(_) => carry = 0,
+            // An incomplete character at the end of this read is finished
+            // by the next one.
+            Err(e) if e.error_len().is_none() => {
+                let valid = e.valid_up_to();
+                buf.copy_within(valid..filled, 0);
+                carry = filled - valid;
+            }
+            Err(_) => {
+                utf8 = false;
+                break;
+            }
+        }
+    }
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    Ok(Charset {
+        encoding: (!utf8).then_some(encoding_rs::WINDOWS_1252),
+        guessed: !utf8,
+    })
+}
+
+/// Reads `inner` in its encoding and gives UTF-8.
+struct Decoding<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    out: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl<R: std::io::Read> Decoding<R> {
+    fn new(inner: R, encoding: &'static encoding_rs::Encoding) -> Self {
+        Self {
+            inner,
+            decoder: encoding.new_decoder_with_bom_removal(),
+            out: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Decoding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.out.len() {
+            if self.done {
+                return Ok(0);
+            }
+            let mut chunk = [0u8; 16 * 1024];
+            let n = self.inner.read(&mut chunk)?;
+            let last = n == 0;
+            self.done = last;
+            let room = self
+                .decoder
+                .max_utf8_buffer_length(n)
+                .unwrap_or(n.saturating_mul(3).saturating_add(16));
+            let mut text = String::with_capacity(room);
+            let _ = self.decoder.decode_to_string(&chunk[..n], &mut text, last);
+            self.out = text.into_bytes();
+            self.pos = 0;
+        }
+        let k = buf.len().min(self.out.len() - self.pos);
+        buf[..k].copy_from_slice(&self.out[self.pos..self.pos + k]);
+        self.pos += k;
+        Ok(k)
+    }
+}
+
 /// The separator of the header line: a comma, or the semicolon or tab that
 /// spreadsheets write in some locales, whichever the line has most of.
 fn sniff_delimiter(start: &[u8]) -> u8 {
@@ -876,6 +1005,28 @@ fn read_csv(
             return;
         }
     };
+    // The schema's cap, before a row is read: a file with thousands of
+    // columns is refused whole, not written in part.
+    let new: Vec<&str> = attrs
+        .iter()
+        .filter(|(_, kind)| kind.is_none())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let limit = state.store.max_attributes();
+    if known.len().saturating_add(new.len()) > limit {
+        let _ = out.blocking_send(Parsed::Fatal(ApiError::invalid_field(
+            "/header",
+            format!(
+                "the file has {} columns that are not attributes yet, and the workspace has {} of its limit of {limit}: \
+                 drop the columns you do not need ({}{}), or delete unused attributes with DELETE /v1/attributes/{{name}}. Nothing was imported.",
+                new.len(),
+                known.len(),
+                new.iter().take(5).copied().collect::<Vec<_>>().join(", "),
+                if new.len() > 5 { ", ..." } else { "" }
+            ),
+        )));
+        return;
+    }
     let mut batch = Batch::with_capacity();
     let mut record = csv::ByteRecord::new();
     let mut domains = sendwell_screen::address::DomainCache::default();
@@ -1073,9 +1224,27 @@ pub async fn create(
     req: Request,
 ) -> ApiResult<(StatusCode, Json<ImportView>)> {
     caller.require(Permission::WriteContacts)?;
+    let declared_charset = query.charset.clone().or_else(|| {
+        req.headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.split(';')
+                    .filter_map(|p| p.trim().split_once('='))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
+                    .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+            })
+    });
     let decl = declaration(query, caller.actor())?;
     let stream = body_stream(req, &state).await?;
-    let spooled = spool(stream, state.delivery().upload).await?;
+    let mut spooled = spool(stream, state.delivery().upload).await?;
+    let (spooled, charset) = tokio::task::spawn_blocking(move || {
+        detect_charset(&mut spooled, declared_charset.as_deref()).map(|c| (spooled, c))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&format!("the charset check stopped: {e}")))??;
+    let charset_name = charset.encoding.map(|e| e.name().to_ascii_lowercase());
+    let guessed = charset.guessed;
     let ws = caller.workspace().clone();
     let known: HashMap<String, AttributeType> = state
         .store
@@ -1095,7 +1264,10 @@ pub async fn create(
         workspace_was_empty: session.existing_contacts == 0,
         dns: decl.dns,
     };
-    let reader_task = tokio::task::spawn_blocking(move || read_csv(spooled, context, tx));
+    let reader_task = tokio::task::spawn_blocking(move || match charset.encoding {
+        Some(encoding) => read_csv(Decoding::new(spooled, encoding), context, tx),
+        None => read_csv(spooled, context, tx),
+    });
 
     // Counts made here: what DNS, the suppression lists and the write add.
     let mut counts = ImportCounts::default();
@@ -1105,8 +1277,20 @@ pub async fn create(
     let mut rejects = String::from("line,email,reason\n");
     let mut timing = [std::time::Duration::ZERO; 4];
     let mut mark = std::time::Instant::now();
+    let mut reasons: HashMap<String, u64> = HashMap::new();
     let mut reject = |line: u64, email: &str, reason: &str, counts: &mut ImportCounts| {
         counts.rejected += 1;
+        let kind: String = reason
+            .split(['(', ':'])
+            .next()
+            .unwrap_or(reason)
+            .trim()
+            .chars()
+            .take(80)
+            .collect();
+        if reasons.len() < 100 || reasons.contains_key(&kind) {
+            *reasons.entry(kind).or_default() += 1;
+        }
         if counts.rejected <= MAX_LISTED_REJECTS {
             let short = |t: &str| t.chars().take(300).collect::<String>();
             rejects.push_str(&format!(
@@ -1206,7 +1390,7 @@ pub async fn create(
     reader_task
         .await
         .map_err(|e| ApiError::internal(&format!("the CSV reader stopped: {e}")))?;
-    let consent_recorded = session.consent_recorded().await?;
+    session.consent_declared().await?;
     let tally =
         tally.ok_or_else(|| ApiError::internal(&"the CSV reader ended without its tallies"))?;
     let Tally {
@@ -1247,7 +1431,6 @@ pub async fn create(
     let with_others = assess(&counts, context, state.thresholds());
     let mut counts_json = serde_json::to_value(&counts).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut counts_json {
-        m.insert("consent_recorded".into(), Value::from(consent_recorded));
         m.insert(
             CROSS_TENANT.into(),
             serde_json::json!({
@@ -1264,11 +1447,51 @@ pub async fn create(
             counts.rejected - MAX_LISTED_REJECTS
         ));
     }
+    if let Value::Object(m) = &mut counts_json {
+        m.insert(
+            "charset".into(),
+            Value::from(charset_name.clone().unwrap_or_else(|| "utf-8".to_owned())),
+        );
+        if guessed {
+            m.insert("charset_guessed".into(), Value::from(true));
+        }
+    }
+    let mut signals = serde_json::to_value(&assessment.signals).unwrap_or(Value::Null);
+    let mut status = assessment.status.as_str().to_owned();
+    let mut score = i64::from(assessment.score);
+    // An import that stored nothing failed, whatever its score says.
+    let nothing = counts.imported == 0;
+    if nothing {
+        status = "rejected".to_owned();
+        score = 0;
+        let mut top: Vec<(&String, &u64)> = reasons.iter().collect();
+        top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let why: Vec<String> = top
+            .iter()
+            .take(5)
+            .map(|(r, n)| format!("{r} ({n} rows)"))
+            .collect();
+        let detail = if counts.rows == 0 {
+            "The file has a header but no rows.".to_owned()
+        } else {
+            format!(
+                "No row could be imported: {}. GET /v1/imports/{}/rejects.csv lists each row with its reason.",
+                why.join("; "),
+                session.id
+            )
+        };
+        if let Value::Array(list) = &mut signals {
+            list.insert(
+                0,
+                serde_json::json!({"code": "nothing_imported", "share": 1.0, "points": 100.0, "detail": detail}),
+            );
+        }
+    }
     let verdict = ImportVerdict {
-        status: assessment.status.as_str().to_owned(),
-        score: i64::from(assessment.score),
+        status,
+        score,
         counts: counts_json,
-        signals: serde_json::to_value(&assessment.signals).unwrap_or(Value::Null),
+        signals,
         rejects_csv: rejects,
     };
     let record = session.finish(verdict).await?.map_err(|errors| {
@@ -1280,7 +1503,12 @@ pub async fn create(
             ),
         )
     })?;
-    Ok((StatusCode::CREATED, Json(ImportView::from(record))))
+    let status = if nothing {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(ImportView::from(record))))
 }
 
 /// The workspace's imports.

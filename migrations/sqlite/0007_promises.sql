@@ -1,0 +1,19 @@
+-- Consent declared by an import is held here until the import is accepted
+-- (at its end) or approved by the operator; a rejected import's is dropped.
+CREATE TABLE import_consent (
+    import_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    workspace_id TEXT NOT NULL,
+    contact_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    method TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    PRIMARY KEY (import_id, seq)
+);
+CREATE INDEX import_consent_by_contact ON import_consent(workspace_id, contact_id);
+
+-- Erasure finds every copy of a person's data by their contact id.
+CREATE INDEX link_events_by_contact ON link_events(workspace_id, contact_id);
+CREATE INDEX outbox_by_delivery ON outbox(delivery_id);
