@@ -31,10 +31,19 @@ async fn serve_starts_on_embedded_defaults_and_says_what_to_do_next() {
         .env_remove("SENDWELL_CONFIG")
         .env("SENDWELL_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn sendwell serve");
     let mut child = Child(child);
+    let stderr = child.0.stderr.take().expect("stderr");
+    let (warned, warnings) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if warned.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let stdout = child.0.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let first = lines.next().expect("a line").expect("text");
@@ -51,6 +60,18 @@ async fn serve_starts_on_embedded_defaults_and_says_what_to_do_next() {
         rest.contains("/v1/workspaces"),
         "the next step is printed: {rest}"
     );
+    // Without a public URL the links of every mail would point here: said
+    // at once, on standard error.
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.starts_with("warning: SENDWELL_PUBLIC_URL is not set"))
+    {
+        match warnings.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no warning about the public URL: {seen:?}"),
+        }
+    }
 
     let token_file = data.join("operator-token");
     #[cfg(unix)]

@@ -1069,3 +1069,67 @@ async fn the_openapi_document_passes_an_independent_validator(db: Option<String>
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+crate::on_both_db!(every_mail_says_how_to_report_it,);
+
+/// Item 23: a recipient had no way to report a mail but the API. Every
+/// footer now has "Report this email" beside Unsubscribe, to a page that
+/// files the report with the mail's signed token.
+async fn every_mail_says_how_to_report_it(db: Option<String>) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    opted_in(&app, &ws, "reader@receiver-mail.net").await;
+    // A custom template that places its own unsubscribe link and address
+    // still gets the report link.
+    let id = crate::hardening::send_html(
+        &app,
+        &ws.key,
+        "<p>News.</p><p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a> {{ physical_address }}</p>",
+    )
+    .await;
+    let mails = captured(&app, &ws.key, &id, 1).await;
+    let raw = &mails["reader@receiver-mail.net"];
+    let flat = raw.replace("=\r\n", "");
+    assert!(flat.contains("Report this email"), "{raw}");
+    let url = crate::hardening::link_in(raw, &format!("{}/report/", app.base));
+    let page = app.client.get(&url).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.expect("text");
+    assert!(page.contains("<textarea"), "{page}");
+    // A bare POST (a scanner) files nothing.
+    let r = app
+        .client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 400);
+    let r = app
+        .client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("reason=I+never+signed+up&reporter=reader%40receiver-mail.net")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    let reports = app
+        .get("/v1/operator/reports", &app.operator)
+        .await
+        .expect(200);
+    let report = &reports["items"][0];
+    assert_eq!(report["reason"], "I never signed up", "{reports}");
+    assert_eq!(report["proven"], true);
+    assert_eq!(
+        suppression_reason(&app, &ws.key, "reader@receiver-mail.net")
+            .await
+            .as_deref(),
+        Some("complained")
+    );
+    // A forged token is refused.
+    let forged = format!("{}/report/AAAA{}", app.base, &url[url.len() - 10..]);
+    let r = app.client.get(&forged).send().await.expect("get");
+    assert!(r.status().is_client_error(), "{}", r.status());
+}

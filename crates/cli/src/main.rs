@@ -370,6 +370,9 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         "sendwell {} is listening on {url}",
         env!("CARGO_PKG_VERSION")
     );
+    for warning in app.settings.mail_link_warnings(addr) {
+        eprintln!("warning: {warning}");
+    }
     println!("  database: {}", app.database_description);
     let token_hint = match &app.operator_token_source {
         SecretSource::Given => {
@@ -404,10 +407,9 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 
 /// Delivery only, until SIGTERM or Ctrl-C.
 async fn worker(settings: Settings) -> anyhow::Result<ExitCode> {
-    if settings.public_url.is_none() {
-        tracing::warn!(
-            "SENDWELL_PUBLIC_URL is not set: links in mail will point at http://localhost"
-        );
+    let unbound = std::net::SocketAddr::from(([127, 0, 0, 1], 8080));
+    for warning in settings.mail_link_warnings(unbound) {
+        eprintln!("warning: {warning}");
     }
     let transport = settings.delivery.transport.kind.as_str();
     let app = App::prepare(settings).await?;

@@ -212,6 +212,17 @@ impl MailLinks<'_> {
         self.link(Purpose::Unsubscribe, None, None)
     }
 
+    /// The page where the recipient reports the mail: it carries the
+    /// unsubscribe token, which proves the mail was received.
+    pub fn report(&self) -> String {
+        let token = self.unsubscribe_token();
+        let mut out = String::with_capacity(self.base_url.len() + token.len() + 8);
+        out.push_str(self.base_url);
+        out.push_str("/report/");
+        out.push_str(&token);
+        out
+    }
+
     pub fn opt_in(&self) -> String {
         let expires = self.now.millis() / 1000 + OPT_IN_LINK_DAYS * 86_400;
         self.link(Purpose::OptIn, Some(expires), None)

@@ -146,6 +146,7 @@ fn globals(
     rcpt: &Recipient<'_>,
     links: &MailLinks<'_>,
     unsubscribe_url: &str,
+    report_url: &str,
 ) -> Globals {
     let mut html = Object::new();
     let mut text = Object::new();
@@ -165,6 +166,7 @@ fn globals(
             "external_id" => rcpt.external_id.map(str::to_owned),
             "contact_id" => Some(rcpt.contact_id.to_owned()),
             "unsubscribe_url" => Some(unsubscribe_url.to_owned()),
+            "report_url" => Some(report_url.to_owned()),
             // Only an opt-in request carries a working opt-in link.
             "opt_in_url" => Some(if env.kind == MessageKind::OptInRequest {
                 links.opt_in()
@@ -412,37 +414,63 @@ fn find_href(tag: &str) -> Option<(usize, usize)> {
     None
 }
 
-fn html_footer(address: Option<&str>, unsubscribe: Option<&str>, workspace_name: &str) -> String {
-    let mut out = String::with_capacity(512);
+/// What a footer carries: the parts the template does not show itself.
+struct Footer<'a> {
+    address: Option<&'a str>,
+    unsubscribe: Option<&'a str>,
+    report: Option<&'a str>,
+    workspace_name: &'a str,
+}
+
+fn html_footer(f: &Footer<'_>) -> String {
+    let link = |url: &str, label: &str| {
+        format!("<a href=\"{url}\" style=\"color:#555555;text-decoration:underline;\">{label}</a>")
+    };
+    let mut out = String::with_capacity(640);
     out.push_str("<div style=\"margin:32px auto 0 auto;max-width:600px;padding:16px 24px;border-top:1px solid #dddddd;font-family:Arial,Helvetica,sans-serif;font-size:12px;line-height:1.5;color:#555555;background-color:#ffffff;text-align:center;\">");
-    out.push_str("<p style=\"margin:0 0 8px 0;color:#555555;\">");
-    html_escape(workspace_name, &mut out);
-    if let Some(address) = address {
-        out.push_str("<br>");
-        out.push_str(&escaped(address).replace('\n', "<br>"));
+    if f.address.is_some() || f.unsubscribe.is_some() {
+        out.push_str("<p style=\"margin:0 0 8px 0;color:#555555;\">");
+        html_escape(f.workspace_name, &mut out);
+        if let Some(address) = f.address {
+            out.push_str("<br>");
+            out.push_str(&escaped(address).replace('\n', "<br>"));
+        }
+        out.push_str("</p>");
     }
-    out.push_str("</p>");
-    if let Some(url) = unsubscribe {
-        out.push_str("<p style=\"margin:0;color:#555555;\"><a href=\"");
-        out.push_str(url);
-        out.push_str("\" style=\"color:#555555;text-decoration:underline;\">Unsubscribe</a></p>");
+    let links: Vec<String> = [
+        f.unsubscribe.map(|u| link(u, "Unsubscribe")),
+        f.report.map(|u| link(u, "Report this email")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !links.is_empty() {
+        out.push_str("<p style=\"margin:0;color:#555555;\">");
+        out.push_str(&links.join(" &middot; "));
+        out.push_str("</p>");
     }
     out.push_str("</div>\n");
     out
 }
 
-fn text_footer(address: Option<&str>, unsubscribe: Option<&str>, workspace_name: &str) -> String {
-    let mut out = String::with_capacity(256);
-    out.push_str(workspace_name);
-    if let Some(address) = address {
-        out.push('\n');
-        out.push_str(address);
+fn text_footer(f: &Footer<'_>) -> String {
+    let mut out = String::with_capacity(320);
+    if f.address.is_some() || f.unsubscribe.is_some() {
+        out.push_str(f.workspace_name);
+        if let Some(address) = f.address {
+            out.push('\n');
+            out.push_str(address);
+        }
     }
-    if let Some(url) = unsubscribe {
+    if let Some(url) = f.unsubscribe {
         out.push_str("\nUnsubscribe: ");
         out.push_str(url);
     }
-    out
+    if let Some(url) = f.report {
+        out.push_str("\nReport this email: ");
+        out.push_str(url);
+    }
+    out.trim_start().to_owned()
 }
 
 /// Renders one mail within `env.limits`. Errors when Liquid fails at run
@@ -546,7 +574,8 @@ fn render_unguarded(
     message_id: &str,
 ) -> Result<RenderedMail, RenderError> {
     let unsubscribe_url = links.unsubscribe();
-    let g = globals(t, env, rcpt, links, &unsubscribe_url);
+    let report_url = links.report();
+    let g = globals(t, env, rcpt, links, &unsubscribe_url, &report_url);
     let fail = |part: &'static str| move |e: liquid::Error| RenderError::new(part, e.to_string());
     let subject = render_bounded(&t.subject, &g.text).map_err(fail("subject"))?;
     let subject = subject.trim().to_owned();
@@ -561,22 +590,28 @@ fn render_unguarded(
     let address_html = escaped(env.physical_address).replace('\n', "<br>");
     let html_has_unsub = places.html_unsubscribe && html.contains(&unsubscribe_url);
     let html_has_address = places.html_address && html.contains(&address_html);
-    if !(html_has_unsub && html_has_address) {
-        let footer = html_footer(
-            (!html_has_address).then_some(env.physical_address),
-            (!html_has_unsub).then_some(unsubscribe_url.as_str()),
-            env.workspace_name,
-        );
+    // Every mail says how to report it; the template may place the link
+    // itself ({{ report_url }}), or the footer does.
+    let html_has_report = html.contains(&report_url);
+    if !(html_has_unsub && html_has_address && html_has_report) {
+        let footer = html_footer(&Footer {
+            address: (!html_has_address).then_some(env.physical_address),
+            unsubscribe: (!html_has_unsub).then_some(unsubscribe_url.as_str()),
+            report: (!html_has_report).then_some(report_url.as_str()),
+            workspace_name: env.workspace_name,
+        });
         html = inject_html_footer(&html, &footer);
     }
     let text_has_unsub = places.text_unsubscribe && text.contains(&unsubscribe_url);
     let text_has_address = places.text_address && text.contains(env.physical_address);
-    if !(text_has_unsub && text_has_address) {
-        let footer = text_footer(
-            (!text_has_address).then_some(env.physical_address),
-            (!text_has_unsub).then_some(unsubscribe_url.as_str()),
-            env.workspace_name,
-        );
+    let text_has_report = text.contains(&report_url);
+    if !(text_has_unsub && text_has_address && text_has_report) {
+        let footer = text_footer(&Footer {
+            address: (!text_has_address).then_some(env.physical_address),
+            unsubscribe: (!text_has_unsub).then_some(unsubscribe_url.as_str()),
+            report: (!text_has_report).then_some(report_url.as_str()),
+            workspace_name: env.workspace_name,
+        });
         text = inject_text_footer(&text, &footer);
     }
     if env.track_clicks {

@@ -105,6 +105,7 @@ pub const BUILTIN_VARIABLES: &[&str] = &[
     "external_id",
     "contact_id",
     "unsubscribe_url",
+    "report_url",
     "opt_in_url",
     "physical_address",
     "workspace_name",

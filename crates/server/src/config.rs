@@ -631,6 +631,51 @@ impl Settings {
         }
     }
 
+    /// What about the links and return paths of outgoing mail would make
+    /// it look like phishing or fail for its recipients, as warnings for
+    /// the start of `serve`.
+    pub fn mail_link_warnings(&self, bound: SocketAddr) -> Vec<String> {
+        let mut out = Vec::new();
+        let url = self.effective_public_url(bound);
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", url.as_str()));
+        let host = rest.split('/').next().unwrap_or("");
+        let host = match host.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => host,
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if self.public_url.is_none() {
+            out.push(format!(
+                "SENDWELL_PUBLIC_URL is not set: the links in mail (unsubscribe, opt-in, clicks) point at {url}, \
+                 which recipients cannot reach. Set it to the https address this server is reached at, \
+                 such as SENDWELL_PUBLIC_URL=https://mail.example.com"
+            ));
+        } else if scheme != "https" {
+            out.push(format!(
+                "The links in mail use {scheme}:// ({url}): mail with plain-http links is treated as suspicious \
+                 by receivers and browsers; serve sendwell behind https and set SENDWELL_PUBLIC_URL to that address"
+            ));
+        }
+        if self.public_url.is_some()
+            && (host.parse::<std::net::IpAddr>().is_ok()
+                || host == "localhost"
+                || host.ends_with(".localhost"))
+        {
+            out.push(format!(
+                "The links in mail point at {host}: links to a bare IP address or localhost look like phishing \
+                 and do not reach recipients; use a domain name"
+            ));
+        }
+        if self.delivery.bounce_domain.is_none() {
+            out.push(
+                "SENDWELL_BOUNCE_DOMAIN is not set: return paths and the mailto unsubscribe use sendwell.localhost, \
+                 which no receiver can answer; set it to a domain whose MX points at this server"
+                    .to_owned(),
+            );
+        }
+        out
+    }
+
     /// The database URL given, or the SQLite file in the data directory.
     pub fn effective_database_url(&self) -> String {
         match &self.database_url {
@@ -1150,6 +1195,28 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn serve_warns_about_links_that_look_like_phishing() {
+        let bound = SocketAddr::from(([127, 0, 0, 1], 8080));
+        let mut s = Settings::for_data_dir("/tmp/x");
+        let w = s.mail_link_warnings(bound).join("\n");
+        assert!(w.contains("SENDWELL_PUBLIC_URL is not set"), "{w}");
+        assert!(w.contains("SENDWELL_BOUNCE_DOMAIN is not set"), "{w}");
+        s.public_url = Some("http://203.0.113.7:8080".to_owned());
+        let w = s.mail_link_warnings(bound).join("\n");
+        assert!(w.contains("plain-http"), "{w}");
+        assert!(w.contains("bare IP address"), "{w}");
+        s.public_url = Some("https://[2001:db8::1]".to_owned());
+        let w = s.mail_link_warnings(bound).join("\n");
+        assert!(
+            !w.contains("plain-http") && w.contains("bare IP address"),
+            "{w}"
+        );
+        s.public_url = Some("https://mail.acme-mail.com".to_owned());
+        s.delivery.bounce_domain = Some("bounces.acme-mail.com".to_owned());
+        assert_eq!(s.mail_link_warnings(bound), Vec::<String>::new());
     }
 
     #[test]

@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+        .route("/report/{token}", get(report_page).post(report))
         .route("/optin/{token}", get(opt_in_page).post(opt_in))
         .route("/c/{token}", get(click))
         .route("/o/{token}", get(open))
@@ -591,6 +592,105 @@ fn percent_decode(text: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+// ---- report ----------------------------------------------------------------------------
+
+/// The page behind "Report this email" in every footer: what is wrong,
+/// and (if the person wants an answer) how to reach them.
+pub async fn report_page(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    if let Some(r) = throttled(&state, &token, &headers, peer) {
+        return r;
+    }
+    let t = match target(&state, &token, Purpose::Unsubscribe).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let name = escape(&t.workspace.name);
+    let body = format!(
+        "<h1>Report this email</h1>\n<p>Tell the operator of this sending service what is wrong with the email \
+         you received from <strong>{name}</strong>: you did not ask for it, it is a scam, it is offensive. \
+         Reporting also stops all email from {name} to you.</p>\n\
+         <form method=\"post\">\n<p><label for=\"reason\">What is wrong with it?</label><br>\n\
+         <textarea id=\"reason\" name=\"reason\" rows=\"5\" cols=\"50\" maxlength=\"2000\" required></textarea></p>\n\
+         <p><label for=\"reporter\">Your email address, if you want an answer (optional)</label><br>\n\
+         <input id=\"reporter\" name=\"reporter\" type=\"email\" maxlength=\"320\" autocomplete=\"email\"></p>\n\
+         <button type=\"submit\">Send the report</button>\n</form>\n"
+    );
+    html(StatusCode::OK, "Report this email", &body)
+}
+
+/// Files the report of the page's form: proven by the token, so it is a
+/// complaint (the sender stops mailing the person, and its rate counts it).
+pub async fn report(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = throttled(&state, &token, &headers, peer) {
+        return r;
+    }
+    let t = match target(&state, &token, Purpose::Unsubscribe).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let ip = client_ip(state.trusted_proxies(), &headers, peer);
+    if !state.allow_report(&ip) {
+        return html(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many reports",
+            "<p>This address sent many reports in the last hour; please try again later.</p>",
+        );
+    }
+    let form = form_urlencoded(&body);
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(reason) = field("reason").filter(|r| r.chars().count() <= 2000) else {
+        return html(
+            StatusCode::BAD_REQUEST,
+            "Say what is wrong",
+            "<p>The report needs a few words (at most 2,000 characters) on what is wrong with the email. Go back and write them.</p>",
+        );
+    };
+    let reporter =
+        field("reporter").filter(|r| r.chars().count() <= 320 && !r.chars().any(char::is_control));
+    let delivery_id = format!("{}.{}", t.claims.message, t.claims.contact);
+    let delivery = match state.store.delivery_ref(&delivery_id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return gone(),
+        Err(e) => return internal(&e),
+    };
+    match super::reports::file(state.clone(), delivery, &reason, reporter.as_deref(), &ip, true)
+        .await
+    {
+        Ok(_) => html(
+            StatusCode::OK,
+            "Thank you",
+            &format!(
+                "<h1>Thank you</h1>\n<p>Your report reached the operator, and {} will not email you again.</p>",
+                escape(&t.workspace.name)
+            ),
+        ),
+        Err(e) => {
+            tracing::warn!(error = ?e, "a report from the footer link was not filed");
+            html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Not filed",
+                "<p>The report could not be filed just now; please try again in a minute.</p>",
+            )
+        }
+    }
 }
 
 // ---- opt-in --------------------------------------------------------------------------

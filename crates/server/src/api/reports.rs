@@ -148,9 +148,22 @@ pub async fn report(
             "The message could not be found: give the unsubscribe link from its footer (\"link\") or its Message-ID header (\"message_id\").",
         ));
     };
+    let saved = file(state, delivery, reason, reporter.as_deref(), &ip, proven).await?;
+    Ok((StatusCode::ACCEPTED, Json(saved)))
+}
+
+/// Stores a report; a proven one is a complaint too.
+pub(crate) async fn file(
+    state: AppState,
+    delivery: sendwell_store::DeliveryRef,
+    reason: &str,
+    reporter: Option<&str>,
+    ip: &str,
+    proven: bool,
+) -> ApiResult<ReportView> {
     let saved = state
         .store
-        .add_concern_report(&delivery, reason, reporter.as_deref(), Some(&ip), proven)
+        .add_concern_report(&delivery, reason, reporter, Some(ip), proven)
         .await?;
     if proven {
         crate::feedback::apply_complaint(&state, &delivery, "report", reason).await?;
@@ -160,7 +173,7 @@ pub async fn report(
             "an unproven report reached the operator's queue"
         );
     }
-    Ok((StatusCode::ACCEPTED, Json(ReportView::from(saved))))
+    Ok(ReportView::from(saved))
 }
 
 /// Reported concerns, newest first (operator).
