@@ -411,3 +411,84 @@ fn parse_bounce_prints_one_line_per_bounced_recipient() {
         assert!(lines[0].get(key).is_some(), "{key} is in every line");
     }
 }
+
+/// Issue #14, item 24: read-only commands made a data directory where
+/// none was; a closed pipe panicked; `send --file --preflight` composed a
+/// draft.
+#[tokio::test]
+async fn the_cli_reads_without_writing_and_stops_quietly_at_a_closed_pipe() {
+    let dir = tempfile::tempdir().expect("dir");
+    let missing = dir.path().join("typo");
+    for args in [
+        vec!["workspace", "list"],
+        vec!["guidelines", "show"],
+        vec![
+            "consent",
+            "verify",
+            "--workspace",
+            "ws_00000000000000000000000000",
+        ],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sendwell"))
+            .args(&args)
+            .arg("--data-dir")
+            .arg(&missing)
+            .env_remove("SENDWELL_DATABASE_URL")
+            .env_remove("SENDWELL_CONFIG")
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("no sendwell data directory"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
+
+    // 5,000 lines into a reader that leaves after the first.
+    let addresses: Vec<String> = (0..5000).map(|i| format!("user{i}@gmail.com")).collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sendwell"))
+        .args(["check-address", "--offline"])
+        .args(&addresses)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    assert!(lines.next().is_some());
+    drop(lines);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+
+    // Checking a message from a file stores nothing.
+    let app = crate::support::TestApp::sqlite().await;
+    let ws = app.ready_workspace("Acme").await;
+    let file = app.dir.path().join("message.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "name": "Checked only", "kind": "marketing",
+            "from": {"name": "Acme", "address": "news@acme-mail.com"},
+            "subject": "Hello", "template": {"layout": "plain", "text": "Hi."}
+        })
+        .to_string(),
+    )
+    .expect("write");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sendwell"));
+    cmd.args(["send", "--preflight", "--file"])
+        .arg(&file)
+        .args(["--server", &app.base, "--api-key", &ws.key]);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("joined")
+        .expect("run");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a report");
+    assert!(report["blockers"].is_array(), "{report}");
+    let list = app.get("/v1/messages", &ws.key).await.expect(200);
+    assert_eq!(list["items"], serde_json::json!([]), "{list}");
+}

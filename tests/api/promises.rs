@@ -1133,3 +1133,141 @@ async fn every_mail_says_how_to_report_it(db: Option<String>) {
     let r = app.client.get(&forged).send().await.expect("get");
     assert!(r.status().is_client_error(), "{}", r.status());
 }
+
+crate::on_both_db!(a_message_can_be_previewed_for_a_contact_and_preflight_names_empty_attributes,);
+
+/// Item 10: no preview, and the README's own first mail rendered "Hi ,"
+/// with no warning.
+async fn a_message_can_be_previewed_for_a_contact_and_preflight_names_empty_attributes(
+    db: Option<String>,
+) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    let ann = app
+        .contact(
+            &ws.key,
+            json!({"email": "ann@receiver-mail.net", "name": "Ann Lee", "attributes": {"plan": "pro"}}),
+        )
+        .await;
+    for c in [&ann] {
+        app.post(
+            &format!("/v1/contacts/{c}/consent"),
+            &ws.key,
+            json!({"action": "opt_in", "method": "form", "evidence": {"wording": "News please"}}),
+        )
+        .await
+        .expect(201);
+    }
+    let bob = opted_in(&app, &ws, "bob@receiver-mail.net").await;
+    let m = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({"name": "News", "kind": "marketing",
+                   "from": {"name": "Acme", "address": "news@acme-mail.com"},
+                   "subject": "News for {{ first_name | fallback: \"you\" }}",
+                   "template": {"layout": "plain", "text": "Hi {{ first_name }}, your plan: {{ plan }}."}}),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    let pre = app
+        .post(&format!("/v1/messages/{id}/preflight"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    let empty: Vec<&str> = pre["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter(|w| w["code"] == "attribute_empty")
+        .map(|w| w["message"].as_str().expect("message"))
+        .collect();
+    assert_eq!(
+        empty.len(),
+        2,
+        "first_name (Bob has no name) and plan: {pre}"
+    );
+    assert!(empty
+        .iter()
+        .any(|w| w.contains("first_name") && w.contains("1 of the 2")));
+
+    let p = app
+        .post(
+            &format!("/v1/messages/{id}/preview"),
+            &ws.key,
+            json!({"contact_id": ann}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(p["subject"], "News for Ann", "{p}");
+    assert!(p["text"]
+        .as_str()
+        .expect("text")
+        .contains("Hi Ann, your plan: pro."));
+    assert!(p["html"].as_str().expect("html").contains("Ann"));
+    assert!(p["to"]
+        .as_str()
+        .expect("to")
+        .contains("ann@receiver-mail.net"));
+    assert!(p["headers"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .any(|h| h["name"] == "List-Unsubscribe"));
+    // A preview's links lead nowhere: it cannot unsubscribe Ann.
+    let text = p["text"].as_str().expect("text");
+    let at = text.find("/u/").expect("an unsubscribe link");
+    let token: String = text[at + 3..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let r = app
+        .client
+        .post(app.url(&format!("/u/{token}")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("post");
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(events(&app, &ws.key, &ann)
+        .await
+        .iter()
+        .all(|e| e["action"] != "opt_out"));
+    // Without a contact: one of the audience.
+    let p = app
+        .client
+        .post(app.url(&format!("/v1/messages/{id}/preview")))
+        .bearer_auth(&ws.key)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(p.status(), 200);
+    // Another workspace's contact is not found.
+    let other = app.ready_workspace("Globex").await;
+    let theirs = app
+        .contact(&other.key, json!({"email": "x@receiver-mail.net"}))
+        .await;
+    app.post(
+        &format!("/v1/messages/{id}/preview"),
+        &ws.key,
+        json!({"contact_id": theirs}),
+    )
+    .await
+    .expect(404);
+    let _ = bob;
+    // A draft checked before it is stored stays unstored.
+    let r = app
+        .post(
+            "/v1/messages/preflight",
+            &ws.key,
+            json!({"name": "Unsaved", "kind": "marketing",
+                   "from": {"address": "news@acme-mail.com"}, "subject": "Hi",
+                   "template": {"layout": "plain", "text": "Hi."}}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r["ready"], true, "{r}");
+    let list = app.get("/v1/messages", &ws.key).await.expect(200);
+    assert_eq!(list["items"].as_array().expect("items").len(), 1);
+}

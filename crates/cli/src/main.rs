@@ -180,6 +180,26 @@ fn settings(location: Location, listen: Option<String>) -> anyhow::Result<Settin
     delivery_settings(location, listen, DeliveryFlags::default())
 }
 
+/// Settings of a command that only reads: it must find an instance, never
+/// make one (a typo in --data-dir would otherwise create an empty one and
+/// answer from it).
+fn existing(location: Location) -> anyhow::Result<Settings> {
+    let s = settings(location, None)?;
+    if !s.data_dir.is_dir() {
+        anyhow::bail!(
+            "there is no sendwell data directory at {}: give the one `sendwell serve` uses with --data-dir (or SENDWELL_DATA_DIR)",
+            s.data_dir.display()
+        );
+    }
+    if s.database_url.is_none() && !s.data_dir.join("sendwell.db").is_file() {
+        anyhow::bail!(
+            "{} holds no sendwell database: give the data directory `sendwell serve` uses, or --database-url",
+            s.data_dir.display()
+        );
+    }
+    Ok(s)
+}
+
 fn delivery_settings(
     location: Location,
     listen: Option<String>,
@@ -214,8 +234,36 @@ fn init_logging() {
         .init();
 }
 
+/// What a shell reports for a process ended by SIGPIPE (128 + 13).
+const CLOSED_PIPE: u8 = 141;
+
+/// Whether an error comes from writing to a pipe whose reader has gone
+/// (`sendwell workspace list | head -1`).
+fn is_closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `println!` panics when the reader of stdout has gone; that ends the
+    // command as quietly as SIGPIPE ends other tools, instead of a panic
+    // message.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.starts_with("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(i32::from(CLOSED_PIPE));
+        }
+        default_hook(info);
+    }));
     init_logging();
     sendwell_server::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -230,6 +278,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        Err(e) if is_closed_pipe(&e) => ExitCode::from(CLOSED_PIPE),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -255,7 +304,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Workspace {
             command: WorkspaceCommand::List { location },
         } => {
-            let app = App::prepare(settings(location, None)?).await?;
+            let app = App::prepare(existing(location)?).await?;
             let mut cursor: Option<String> = None;
             loop {
                 let page = app
@@ -281,7 +330,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => {
             let id = WorkspaceId::parse(&workspace)?;
-            let app = App::prepare(settings(location, None)?).await?;
+            let app = App::prepare(existing(location)?).await?;
             if app.state.store.workspace(&id).await?.is_none() {
                 anyhow::bail!("there is no workspace {id} in {}", app.database_description);
             }
@@ -334,7 +383,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             GuidelinesCommand::Show { location } => {
-                let app = App::prepare(settings(location, None)?).await?;
+                let app = App::prepare(existing(location)?).await?;
                 let g = app.state.store.current_guidelines().await?;
                 println!(
                     "version {} (published {} by {})\n\n{}",

@@ -82,6 +82,27 @@ fn problem(body: &Value, text: &str) -> String {
 
 pub async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let c = &args.connection;
+    // Checking a message from a file composes nothing: the server judges
+    // the body as it would be stored, and stores nothing.
+    if let (None, Some(path), true) = (&args.message, &args.file, args.preflight) {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let body: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        let (status, json, text) = c
+            .call(reqwest::Method::POST, "/v1/messages/preflight", Some(&body))
+            .await?;
+        if status != 200 {
+            eprintln!("preflight failed ({status}): {}", problem(&json, &text));
+            return Ok(ExitCode::FAILURE);
+        }
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(if json["ready"] == true {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let id = match (&args.message, &args.file) {
         (Some(id), None) => id.clone(),
         (None, Some(path)) => {

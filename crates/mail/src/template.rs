@@ -167,6 +167,11 @@ pub struct CompileInput<'a> {
 }
 
 impl CompiledTemplate {
+    /// The top-level names the template reads.
+    pub fn variables(&self) -> &[String] {
+        &self.variables
+    }
+
     pub fn compile(input: &CompileInput<'_>) -> Result<Self, TemplateError> {
         let source = input.source;
         check_size("subject", input.subject)?;

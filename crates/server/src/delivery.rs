@@ -119,6 +119,24 @@ pub fn render_for(
     message_id: &str,
     now: Timestamp,
 ) -> Result<RenderedMail, RenderError> {
+    render_signed(
+        state, workspace, prepared, contact, tracked, false, message_id, now,
+    )
+}
+
+/// [`render_for`], with the links of a preview (`preview`: signed with a
+/// key that verifies nowhere) or of a real mail.
+#[allow(clippy::too_many_arguments)]
+pub fn render_signed(
+    state: &AppState,
+    workspace: &Workspace,
+    prepared: &Prepared,
+    contact: &MailContact<'_>,
+    tracked: bool,
+    preview: bool,
+    message_id: &str,
+    now: Timestamp,
+) -> Result<RenderedMail, RenderError> {
     let message = &prepared.message;
     let address = workspace.physical_address.clone().unwrap_or_default();
     let host = state.public_host();
@@ -139,7 +157,11 @@ pub fn render_for(
         limits: state.delivery().render,
     };
     let links = MailLinks {
-        signer: state.links(),
+        signer: if preview {
+            state.preview_links()
+        } else {
+            state.links()
+        },
         base_url: state.public_url(),
         workspace: workspace.id.as_str(),
         contact: contact.id,
@@ -183,6 +205,24 @@ pub async fn render_off_runtime(
     message_id: String,
     now: Timestamp,
 ) -> Result<RenderedMail, RenderError> {
+    render_off_runtime_as(
+        state, workspace, prepared, contact, tracked, false, message_id, now,
+    )
+    .await
+}
+
+/// [`render_off_runtime`], for a preview when `preview`.
+#[allow(clippy::too_many_arguments)]
+pub async fn render_off_runtime_as(
+    state: &AppState,
+    workspace: &Workspace,
+    prepared: Arc<Prepared>,
+    contact: OwnedContact,
+    tracked: bool,
+    preview: bool,
+    message_id: String,
+    now: Timestamp,
+) -> Result<RenderedMail, RenderError> {
     let turn = state.api_render_turn().await;
     let state = state.clone();
     let workspace = workspace.clone();
@@ -195,12 +235,13 @@ pub async fn render_off_runtime(
             external_id: contact.external_id.as_deref(),
             attributes: &contact.attributes,
         };
-        render_for(
+        render_signed(
             &state,
             &workspace,
             &prepared,
             &person,
             tracked,
+            preview,
             &message_id,
             now,
         )
@@ -225,6 +266,7 @@ pub async fn render_for_contact(
     message: &MessageRecord,
     contact: &sendwell_core::ContactId,
     tracked: bool,
+    preview: bool,
 ) -> Result<Option<RenderedMail>, crate::error::ApiError> {
     let Some(c) = state.store.contact(&workspace.id, contact).await? else {
         return Ok(None);
@@ -245,12 +287,13 @@ pub async fn render_for_contact(
         attributes: c.attributes.clone(),
     };
     let message_id = format!("preview.{}@{}", message.id, state.public_host());
-    render_off_runtime(
+    render_off_runtime_as(
         state,
         workspace,
         Arc::new(prepared),
         person,
         tracked,
+        preview,
         message_id,
         now,
     )

@@ -72,6 +72,8 @@ use utoipa::{Modify, OpenApi};
         messages::list,
         messages::show,
         messages::preflight,
+        messages::preflight_draft,
+        messages::preview_message,
         messages::send,
         messages::transactional,
         messages::outbox,

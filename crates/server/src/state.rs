@@ -34,6 +34,10 @@ struct Inner {
     resolver: Arc<CachingResolver>,
     thresholds: Thresholds,
     links: LinkSigner,
+    /// Signs the links of previews with a key nobody keeps: they look like
+    /// the real ones and verify nowhere, so a preview cannot be used to
+    /// unsubscribe or opt in a contact as if the contact had.
+    preview_links: LinkSigner,
     public_url: OnceLock<String>,
     opt_in_request_interval_days: u32,
     /// Wakes the delivery worker when mail is queued.
@@ -105,6 +109,7 @@ impl AppState {
                 resolver: Arc::new(screening.resolver),
                 thresholds: screening.thresholds,
                 links,
+                preview_links: LinkSigner::new(sendwell_core::secret::random_bytes::<32>()),
                 public_url,
                 opt_in_request_interval_days: sending.opt_in_request_interval_days,
                 queued: Notify::new(),
@@ -310,6 +315,10 @@ impl AppState {
 
     pub fn links(&self) -> &LinkSigner {
         &self.inner.links
+    }
+
+    pub fn preview_links(&self) -> &LinkSigner {
+        &self.inner.preview_links
     }
 
     /// The base of every link in mail, without a trailing slash.

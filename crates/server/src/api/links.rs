@@ -806,13 +806,19 @@ pub async fn opt_in(
     let ip = client_ip(state.trusted_proxies(), &headers, peer);
     // The evidence holds what this person saw: the subject rendered for
     // them (the button's wording is literal text, never Liquid).
-    let subject =
-        match crate::delivery::render_for_contact(&state, &t.workspace, message, &t.contact, false)
-            .await
-        {
-            Ok(Some(mail)) => mail.subject,
-            _ => message.subject.clone(),
-        };
+    let subject = match crate::delivery::render_for_contact(
+        &state,
+        &t.workspace,
+        message,
+        &t.contact,
+        false,
+        false,
+    )
+    .await
+    {
+        Ok(Some(mail)) => mail.subject,
+        _ => message.subject.clone(),
+    };
     let evidence = Evidence {
         ip: Some(ip.clone()),
         user_agent: user_agent(&headers),

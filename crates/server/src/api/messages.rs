@@ -42,7 +42,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audiences/preview", post(preview))
         .route("/v1/messages", get(list).post(create))
         .route("/v1/messages/{id}", get(show))
+        .route("/v1/messages/preflight", post(preflight_draft))
         .route("/v1/messages/{id}/preflight", post(preflight))
+        .route("/v1/messages/{id}/preview", post(preview_message))
         .route("/v1/messages/{id}/send", post(send))
         .route("/v1/transactional", post(transactional))
         .route("/v1/outbox", get(outbox))
@@ -717,6 +719,7 @@ async fn report(
     }
     let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
     let mut template_warnings = Vec::new();
+    let mut used_variables: Vec<String> = Vec::new();
     let mut content: Option<Screening> = None;
     let compliance = match prepare(m.clone(), &names) {
         Err(e) => {
@@ -727,6 +730,7 @@ async fn report(
             None
         }
         Ok(prepared) => {
+            used_variables = prepared.template.variables().to_vec();
             if m.kind == MessageKind::OptInRequest && prepared.template.opt_in_wording.is_none() {
                 blockers.push(Finding {
                     code: "opt_in_button_missing".to_owned(),
@@ -891,6 +895,40 @@ async fn report(
             ContentVerdict::Send => {}
         }
     }
+    // A used attribute that part of the audience lacks renders empty for
+    // them ("Hi ,"): say for how many, so the sender adds a fallback.
+    if audience.eligible > 0 {
+        for name in used_variables.iter().take(20) {
+            let field = match name.as_str() {
+                "first_name" | "last_name" | "name" => "name",
+                "external_id" => "external_id",
+                other if schema.iter().any(|(n, _)| n.as_str() == other) => other,
+                _ => continue,
+            };
+            let Ok(missing) = Filter::parse_text(&format!("{field} has no value"), &schema) else {
+                continue;
+            };
+            let combined = match &filter {
+                Some(f) => Filter::And(vec![f.clone(), missing]),
+                None => missing,
+            };
+            let spec = AudienceSpec {
+                filter: Some(&combined),
+                ..spec
+            };
+            let lacking = state.store.audience_counts(&spec).await?.eligible;
+            if lacking > 0 {
+                warnings.push(Finding {
+                    code: "attribute_empty".to_owned(),
+                    message: format!(
+                        "{{{{ {name} }}}} is empty for {lacking} of the {} recipients, so their mail shows nothing there; \
+                         give it a fallback, such as {{{{ {name} | fallback: \"there\" }}}}",
+                        audience.eligible
+                    ),
+                });
+            }
+        }
+    }
     let report = PreflightReport {
         content,
         ready: blockers.is_empty(),
@@ -956,6 +994,149 @@ pub async fn preflight(
     caller.require(Permission::Read)?;
     let m = load(&state, caller.workspace(), &id).await?;
     Ok(Json(report(&state, &m).await?.0))
+}
+
+/// The preflight report of a message not yet stored: compose and check in
+/// one call, with nothing written (sender or admin).
+#[utoipa::path(post, path = "/v1/messages/preflight", tag = "messages", security(("bearer" = [])),
+    request_body = MessageRequest,
+    responses((status = 200, body = PreflightReport), (status = 422, body = crate::error::Problem)))]
+pub async fn preflight_draft(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiJson(req): ApiJson<MessageRequest>,
+) -> ApiResult<Json<PreflightReport>> {
+    caller.require(Permission::Send)?;
+    if req.kind == "transactional" {
+        return Err(ApiError::invalid_field(
+            "/kind",
+            "transactional mail goes to one contact at a time: use POST /v1/transactional",
+        ));
+    }
+    let composed = compose(&state, &caller, &req).await?;
+    Ok(Json(report(&state, &composed.probe).await?.0))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MessagePreviewRequest {
+    /// The contact to render for; a contact of the message's audience when
+    /// not given.
+    #[serde(default)]
+    pub contact_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HeaderView {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreviewView {
+    pub contact_id: String,
+    pub to: String,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    pub headers: Vec<HeaderView>,
+    /// The preview's links look like the mail's and lead nowhere: they are
+    /// signed with a key that verifies nowhere.
+    pub links: &'static str,
+}
+
+/// The headers of a raw mail, unfolded.
+fn raw_headers(raw: &[u8]) -> Vec<HeaderView> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let mut out: Vec<HeaderView> = Vec::new();
+    for line in head.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = out.last_mut() {
+                last.value.push(' ');
+                last.value.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            out.push(HeaderView {
+                name: name.to_owned(),
+                value: value.trim().to_owned(),
+            });
+        }
+    }
+    out
+}
+
+/// Renders the message for one contact as its mail would be: subject,
+/// HTML, text and headers (read access). The links of a preview do not work.
+#[utoipa::path(post, path = "/v1/messages/{id}/preview", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = MessagePreviewRequest,
+    responses((status = 200, body = PreviewView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn preview_message(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<PreviewView>> {
+    caller.require(Permission::Read)?;
+    let req: MessagePreviewRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        MessagePreviewRequest::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let m = load(&state, caller.workspace(), &id).await?;
+    let workspace = state
+        .store
+        .workspace(caller.workspace())
+        .await?
+        .ok_or_else(|| ApiError::not_found("The workspace no longer exists."))?;
+    let contact = match &req.contact_id {
+        Some(c) => ContactId::parse(c)
+            .map_err(|e| ApiError::invalid_field("/contact_id", e.to_string()))?,
+        None => {
+            let schema = state.store.schema(caller.workspace()).await?;
+            let filter = match &m.audience {
+                Some(v) => Filter::parse(v, &schema).ok(),
+                None => None,
+            };
+            let spec = AudienceSpec {
+                workspace: caller.workspace(),
+                filter: filter.as_ref(),
+                kind: m.kind,
+                topic: &m.topic,
+                opt_in_request_interval_days: state.opt_in_request_interval_days(),
+            };
+            let sample = state.store.audience_sample(&spec, 1).await?;
+            let first = sample.first().ok_or_else(|| {
+                ApiError::conflict(
+                    "no-contact-to-preview",
+                    "No contact of the message's audience may receive it, so there is none to preview with: give contact_id.",
+                )
+            })?;
+            ContactId::parse(&first.id).map_err(|e| ApiError::internal(&e))?
+        }
+    };
+    let mail = crate::delivery::render_for_contact(&state, &workspace, &m, &contact, true, true)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "There is no contact {contact} with an address in this workspace."
+            ))
+        })?;
+    let headers = raw_headers(&mail.raw);
+    let to = headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("to"))
+        .map(|h| h.value.clone())
+        .unwrap_or_default();
+    Ok(Json(PreviewView {
+        contact_id: contact.to_string(),
+        to,
+        subject: mail.subject,
+        html: mail.html,
+        text: mail.text,
+        headers,
+        links: "signed with a preview key: they look like the mail's and work nowhere",
+    }))
 }
 
 #[derive(Serialize, ToSchema)]
