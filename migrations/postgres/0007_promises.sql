@@ -17,3 +17,7 @@ CREATE INDEX import_consent_by_contact ON import_consent(workspace_id, contact_i
 -- Erasure finds every copy of a person's data by their contact id.
 CREATE INDEX link_events_by_contact ON link_events(workspace_id, contact_id);
 CREATE INDEX outbox_by_delivery ON outbox(delivery_id);
+
+-- A new version of the guidelines gives workspaces a grace period to
+-- accept it, during which they send as before and are reminded.
+ALTER TABLE guidelines ADD COLUMN grace_until BIGINT;

@@ -1271,3 +1271,80 @@ async fn a_message_can_be_previewed_for_a_contact_and_preflight_names_empty_attr
     let list = app.get("/v1/messages", &ws.key).await.expect(200);
     assert_eq!(list["items"].as_array().expect("items").len(), 1);
 }
+
+crate::on_both_db!(new_guidelines_give_a_grace_period_and_never_stop_receipts,);
+
+/// Item 19: publishing a new version stopped all mail at once,
+/// transactional included.
+async fn new_guidelines_give_a_grace_period_and_never_stop_receipts(db: Option<String>) {
+    let clock = std::sync::Arc::new(crate::support::ShiftedClock::default());
+    let app = TestApp::spawn_with_clock(db, clock.clone(), |_| {}).await;
+    let ws = app.ready_workspace("Acme").await;
+    opted_in(&app, &ws, "reader@receiver-mail.net").await;
+    app.post(
+        "/v1/operator/guidelines",
+        &app.operator,
+        json!({"text": "# Guidelines v2\n\nEverything in version 1, and: be kind.", "grace_days": 101}),
+    )
+    .await
+    .expect(422);
+    app.post(
+        "/v1/operator/guidelines",
+        &app.operator,
+        json!({"text": "# Guidelines v2\n\nEverything in version 1, and: be kind."}),
+    )
+    .await
+    .expect(201);
+    // Within the 14 days: mail goes, and the workspace is reminded.
+    let status = app
+        .get("/v1/workspace/sending-status", &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(status["can_send"], true, "{status}");
+    assert_eq!(status["reminders"][0]["code"], "guidelines_update_pending");
+    let (id, queued) = send_news(&app, &ws, "during the grace period").await;
+    assert_eq!(queued, 1);
+    let pre = app
+        .post(&format!("/v1/messages/{id}/preflight"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    assert!(pre["warnings"]
+        .to_string()
+        .contains("guidelines_update_pending"));
+    let receipt = json!({"to": {"email": "reader@receiver-mail.net"},
+                         "from": {"address": "billing@acme-mail.com"},
+                         "subject": "Receipt", "template": {"layout": "plain", "text": "Thanks."}});
+    // After it: bulk mail stops, receipts do not.
+    clock.advance_days(15);
+    let status = app
+        .get("/v1/workspace/sending-status", &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(status["can_send"], false);
+    assert_eq!(status["can_send_transactional"], true);
+    assert_eq!(status["blockers"][0]["code"], "guidelines_outdated");
+    let m = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({"name": "after", "kind": "marketing", "from": {"address": "news@acme-mail.com"},
+                   "subject": "More", "template": {"layout": "plain", "text": "More."}}),
+        )
+        .await
+        .expect(201);
+    let blocked = app
+        .post(
+            &format!("/v1/messages/{}/send", m["id"].as_str().expect("id")),
+            &ws.key,
+            json!({}),
+        )
+        .await
+        .expect(409);
+    assert!(blocked.to_string().contains("guidelines_outdated"));
+    let sent = app
+        .post("/v1/transactional", &ws.key, receipt)
+        .await
+        .expect(202);
+    let receipt_id = sent["message_id"].as_str().expect("id").to_owned();
+    captured(&app, &ws.key, &receipt_id, 1).await;
+}

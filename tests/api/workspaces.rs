@@ -92,7 +92,10 @@ async fn address_and_acceptance_activate_the_workspace_and_are_audited(app: Test
         .get("/v1/workspace/sending-status", &ws.key)
         .await
         .expect(200);
-    assert_eq!(status, json!({"can_send": true, "blockers": []}));
+    assert_eq!(
+        status,
+        json!({"can_send": true, "can_send_transactional": true, "blockers": [], "reminders": []})
+    );
 
     let acceptances = app
         .get("/v1/guidelines/acceptances", &ws.key)
@@ -182,7 +185,7 @@ async fn a_new_guidelines_version_must_be_accepted_again(app: TestApp) {
         .post(
             "/v1/operator/guidelines",
             &app.operator,
-            json!({"text": "# Guidelines v2\n\nEverything in version 1, and: be kind."}),
+            json!({"text": "# Guidelines v2\n\nEverything in version 1, and: be kind.", "grace_days": 0}),
         )
         .await
         .expect(201);

@@ -166,6 +166,10 @@ enum GuidelinesCommand {
     /// Publish a new version from a Markdown file; every workspace must accept it again.
     Publish {
         file: PathBuf,
+        /// Days during which workspaces that accepted an earlier version
+        /// send as before and are reminded (0 to 90).
+        #[arg(long, default_value_t = sendwell_server::api::operator::DEFAULT_GRACE_DAYS)]
+        grace_days: u32,
         #[command(flatten)]
         location: Location,
     },
@@ -361,7 +365,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Guidelines { command } => match command {
-            GuidelinesCommand::Publish { file, location } => {
+            GuidelinesCommand::Publish {
+                file,
+                grace_days,
+                location,
+            } => {
+                if grace_days > 90 {
+                    anyhow::bail!("--grace-days is 0 to 90; {grace_days} was given");
+                }
                 let text = std::fs::read_to_string(&file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
                 if text.trim().len() < 20 {
@@ -374,10 +385,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let g = app
                     .state
                     .store
-                    .publish_guidelines(text.trim(), "operator (cli)")
+                    .publish_guidelines(text.trim(), "operator (cli)", grace_days)
                     .await?;
                 println!(
-                    "published guidelines version {}; every workspace must accept it before its next send",
+                    "published guidelines version {}; workspaces send as before for {grace_days} days and must accept it by then (transactional mail is never stopped by it)",
                     g.version
                 );
                 Ok(ExitCode::SUCCESS)

@@ -7,16 +7,28 @@ use crate::workspace::SendingState;
 pub struct Blocker {
     pub code: &'static str,
     pub message: String,
+    /// Whether it stops transactional mail too. Outdated guidelines stop
+    /// bulk mail only: a receipt or a password reset still goes.
+    pub blocks_transactional: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendingStatus {
     pub blockers: Vec<Blocker>,
+    /// What the workspace should do soon, without being stopped yet (a new
+    /// version of the guidelines within its grace period).
+    pub reminders: Vec<Blocker>,
 }
 
 impl SendingStatus {
+    /// Whether bulk mail (marketing, opt-in requests) may go.
     pub fn can_send(&self) -> bool {
         self.blockers.is_empty()
+    }
+
+    /// Whether transactional mail may go.
+    pub fn can_send_transactional(&self) -> bool {
+        !self.blockers.iter().any(|b| b.blocks_transactional)
     }
 }
 
@@ -28,6 +40,10 @@ pub struct GateInput {
     pub current_guidelines: i64,
     /// The highest guidelines version an admin of the workspace accepted.
     pub accepted_guidelines: Option<i64>,
+    /// Until when a workspace that accepted an earlier version may send
+    /// without accepting the current one.
+    pub grace_until: Option<crate::Timestamp>,
+    pub now: crate::Timestamp,
 }
 
 impl GateInput {
@@ -46,18 +62,35 @@ pub fn evaluate(input: GateInput) -> SendingStatus {
             message: "Set the business's physical postal address (PATCH /v1/workspace with \
                       {\"physical_address\": \"...\"}); it is printed in the footer of every message."
                 .to_owned(),
+            blocks_transactional: true,
         });
     }
+    let mut reminders = Vec::new();
     match input.accepted_guidelines {
         Some(v) if v == input.current_guidelines => {}
+        Some(v) if input.grace_until.is_some_and(|g| input.now < g) => reminders.push(Blocker {
+            code: "guidelines_update_pending",
+            message: format!(
+                "Version {} of the sending guidelines was published after your workspace accepted \
+                 version {v}. An admin should read it (GET /v1/guidelines) and accept it \
+                 (POST /v1/guidelines/accept with {{\"version\": {}, \"accepted_by\": \"...\"}}) \
+                 by {}; until then mail goes as before, after that only transactional mail does.",
+                input.current_guidelines,
+                input.current_guidelines,
+                input.grace_until.map(|g| g.to_rfc3339()).unwrap_or_default()
+            ),
+            blocks_transactional: false,
+        }),
         Some(v) => blockers.push(Blocker {
             code: "guidelines_outdated",
             message: format!(
                 "Version {} of the sending guidelines was published after your workspace accepted \
-                 version {v}. An admin must read it (GET /v1/guidelines) and accept it \
-                 (POST /v1/guidelines/accept with {{\"version\": {}, \"accepted_by\": \"...\"}}).",
+                 version {v}, and its grace period is over. An admin must read it (GET /v1/guidelines) and accept it \
+                 (POST /v1/guidelines/accept with {{\"version\": {}, \"accepted_by\": \"...\"}}) \
+                 before the next marketing mail; transactional mail still goes.",
                 input.current_guidelines, input.current_guidelines
             ),
+            blocks_transactional: false,
         }),
         None => blockers.push(Blocker {
             code: "guidelines_not_accepted",
@@ -67,6 +100,7 @@ pub fn evaluate(input: GateInput) -> SendingStatus {
                  before the first message.",
                 input.current_guidelines, input.current_guidelines
             ),
+            blocks_transactional: true,
         }),
     }
     match input.state {
@@ -76,20 +110,26 @@ pub fn evaluate(input: GateInput) -> SendingStatus {
                 "Sending is suspended while the delivery team reviews this workspace's bounce \
                       and complaint rates; queued mail is held, not lost."
                     .to_owned(),
+            blocks_transactional: true,
         }),
         SendingState::Withdrawn => blockers.push(Blocker {
             code: "workspace_withdrawn",
             message: "The operator has withdrawn this workspace's access to sending.".to_owned(),
+            blocks_transactional: true,
         }),
         SendingState::Onboarding if blockers.is_empty() => blockers.push(Blocker {
             code: "workspace_onboarding",
             message: "The workspace has not been activated yet; accepting the guidelines again \
                       activates it."
                 .to_owned(),
+            blocks_transactional: true,
         }),
         _ => {}
     }
-    SendingStatus { blockers }
+    SendingStatus {
+        blockers,
+        reminders,
+    }
 }
 
 #[cfg(test)]
@@ -102,6 +142,8 @@ mod tests {
             has_physical_address: addr,
             current_guidelines: 2,
             accepted_guidelines: accepted,
+            grace_until: None,
+            now: crate::Timestamp::from_millis(1_000_000),
         }
     }
 
@@ -125,6 +167,20 @@ mod tests {
         assert_eq!(codes(&s), ["guidelines_outdated"]);
         assert!(s.blockers[0].message.contains("\"version\": 2"));
         assert!(evaluate(input(SendingState::Active, true, Some(2))).can_send());
+    }
+
+    #[test]
+    fn a_new_version_within_its_grace_period_reminds_and_then_stops_bulk_mail_only() {
+        let mut i = input(SendingState::Active, true, Some(1));
+        i.grace_until = Some(crate::Timestamp::from_millis(2_000_000));
+        let s = evaluate(i);
+        assert!(s.can_send());
+        assert_eq!(s.reminders[0].code, "guidelines_update_pending");
+        i.now = crate::Timestamp::from_millis(2_000_000);
+        let s = evaluate(i);
+        assert!(!s.can_send());
+        assert!(s.can_send_transactional());
+        assert_eq!(codes(&s), ["guidelines_outdated"]);
     }
 
     #[test]

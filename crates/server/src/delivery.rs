@@ -582,8 +582,13 @@ impl DeliveryWorker {
                 store
                     .cancel_pending(&ws, "cancelled: the workspace's sending was withdrawn")
                     .await?;
-            } else if gate::evaluate(workspace.gate_input()).can_send() {
-                released += store.release_held(&ws).await?;
+            } else {
+                let status = gate::evaluate(workspace.gate_input(store.now()));
+                if status.can_send() {
+                    released += store.release_held(&ws, false).await?;
+                } else if status.can_send_transactional() {
+                    released += store.release_held(&ws, true).await?;
+                }
             }
         }
         Ok(released)
@@ -692,8 +697,13 @@ impl DeliveryWorker {
                         reason: "cancelled: the workspace's sending was withdrawn".to_owned(),
                     });
                 }
-                let status = gate::evaluate(w.gate_input());
-                if status.can_send() {
+                let status = gate::evaluate(w.gate_input(now));
+                let may = if claimed[indexes[0]].kind == sendwell_core::MessageKind::Transactional {
+                    status.can_send_transactional()
+                } else {
+                    status.can_send()
+                };
+                if may {
                     Ok(w)
                 } else {
                     let codes: Vec<&str> = status.blockers.iter().map(|b| b.code).collect();

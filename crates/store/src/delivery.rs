@@ -439,14 +439,20 @@ impl Store {
             .collect()
     }
 
-    /// Returns a workspace's held deliveries to the queue (once it may send again).
-    pub async fn release_held(&self, ws: &WorkspaceId) -> Result<u64> {
+    /// Returns a workspace's held deliveries to the queue (once it may send
+    /// again), or only its transactional ones.
+    pub async fn release_held(&self, ws: &WorkspaceId, transactional_only: bool) -> Result<u64> {
         let now = self.now();
-        let done = sqlx::query(
+        let kinds = if transactional_only {
+            " AND kind = 'transactional'"
+        } else {
+            ""
+        };
+        let done = sqlx::query(&format!(
             "UPDATE deliveries SET state = 'queued', next_attempt_at = $1, updated_at = $1 \
-             WHERE workspace_id = $2 AND state = 'held' \
-             AND message_id NOT IN (SELECT id FROM messages WHERE workspace_id = $3 AND paused_reason IS NOT NULL)",
-        )
+             WHERE workspace_id = $2 AND state = 'held'{kinds} \
+             AND message_id NOT IN (SELECT id FROM messages WHERE workspace_id = $3 AND paused_reason IS NOT NULL)"
+        ))
         .bind(now.millis())
         .bind(ws.as_str().to_owned())
         .bind(ws.as_str().to_owned())

@@ -68,16 +68,25 @@ impl Store {
     }
 
     /// Publishes a new version; every workspace must accept it before its next send.
-    pub async fn publish_guidelines(&self, text: &str, actor: &str) -> Result<Guidelines> {
+    /// Publishes a new version; workspaces that accepted an earlier one
+    /// send as before for `grace_days`.
+    pub async fn publish_guidelines(
+        &self,
+        text: &str,
+        actor: &str,
+        grace_days: u32,
+    ) -> Result<Guidelines> {
         let now = self.now();
+        let grace_until = now.millis() + i64::from(grace_days) * 86_400_000;
         let mut tx = self.write.begin().await?;
         let row = sqlx::query(
-            "INSERT INTO guidelines (version, text, published_at, published_by) \
-             SELECT COALESCE(MAX(version), 0) + 1, $1, $2, $3 FROM guidelines RETURNING version",
+            "INSERT INTO guidelines (version, text, published_at, published_by, grace_until) \
+             SELECT COALESCE(MAX(version), 0) + 1, $1, $2, $3, $4 FROM guidelines RETURNING version",
         )
         .bind(text.to_owned())
         .bind(now.millis())
         .bind(actor.to_owned())
+        .bind(grace_until)
         .fetch_one(&mut *tx)
         .await?;
         let version: i64 = row.try_get("version")?;

@@ -3,7 +3,7 @@
 
 use crate::audit::{self, NewAudit};
 use crate::key::{insert_key, NewKeyRow};
-use crate::{corrupt, get_opt_str, get_str, get_ts, Result, Store, StoreError};
+use crate::{corrupt, get_opt_str, get_opt_ts, get_str, get_ts, Result, Store, StoreError};
 use sendwell_core::gate::GateInput;
 use sendwell_core::text::PhysicalAddress;
 use sendwell_core::workspace::TransitionError;
@@ -22,15 +22,20 @@ pub struct Workspace {
     pub created_at: Timestamp,
     pub current_guidelines: i64,
     pub accepted_guidelines: Option<i64>,
+    /// Until when the current version may go unaccepted by a workspace
+    /// that accepted an earlier one.
+    pub guidelines_grace_until: Option<Timestamp>,
 }
 
 impl Workspace {
-    pub fn gate_input(&self) -> GateInput {
+    pub fn gate_input(&self, now: Timestamp) -> GateInput {
         GateInput {
             state: self.state,
             has_physical_address: self.physical_address.is_some(),
             current_guidelines: self.current_guidelines,
             accepted_guidelines: self.accepted_guidelines,
+            grace_until: self.guidelines_grace_until,
+            now,
         }
     }
 }
@@ -44,6 +49,7 @@ pub struct WorkspaceUpdate {
 
 const SELECT_WORKSPACE: &str = "SELECT w.id, w.name, w.state, w.physical_address, w.opt_in_landing_url, w.created_at, \
      (SELECT MAX(version) FROM guidelines) AS current_guidelines, \
+     (SELECT grace_until FROM guidelines ORDER BY version DESC LIMIT 1) AS guidelines_grace_until, \
      (SELECT MAX(a.version) FROM guideline_acceptances a WHERE a.workspace_id = w.id) AS accepted_guidelines \
      FROM workspaces w";
 
@@ -61,6 +67,7 @@ fn from_row(row: &AnyRow) -> Result<Workspace> {
             .try_get::<Option<i64>, _>("current_guidelines")?
             .unwrap_or(0),
         accepted_guidelines: row.try_get::<Option<i64>, _>("accepted_guidelines")?,
+        guidelines_grace_until: get_opt_ts(row, "guidelines_grace_until")?,
     })
 }
 
@@ -130,7 +137,7 @@ pub(crate) async fn activate_if_ready(
     let workspace = load_in_tx(tx, ws)
         .await?
         .ok_or_else(|| StoreError::Integrity(format!("workspace {ws} vanished mid-transaction")))?;
-    if workspace.state != SendingState::Onboarding || !workspace.gate_input().obligations_met() {
+    if workspace.state != SendingState::Onboarding || !workspace.gate_input(now).obligations_met() {
         return Ok(WorkspaceUpdate {
             workspace,
             activated: false,

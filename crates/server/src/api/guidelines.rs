@@ -115,11 +115,12 @@ pub async fn accept(
             return Err(ApiError::not_found("The workspace of this key no longer exists."))
         }
     };
-    let status = gate::evaluate(update.workspace.gate_input());
+    let now = state.store.now();
+    let status = gate::evaluate(update.workspace.gate_input(now));
     Ok(Json(AcceptResponse {
         accepted_version: req.version,
         accepted_by: accepted_by.into_string(),
-        workspace: WorkspaceView::from(&update.workspace),
+        workspace: WorkspaceView::from(&update.workspace, now),
         sending_status: SendingStatusView::from(&status),
     }))
 }

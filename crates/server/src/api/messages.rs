@@ -639,10 +639,17 @@ async fn report(
         .ok_or_else(|| ApiError::not_found("The workspace no longer exists."))?;
     let mut blockers = Vec::new();
     let mut warnings = Vec::new();
-    for b in gate::evaluate(workspace.gate_input()).blockers {
+    let gate = gate::evaluate(workspace.gate_input(state.store.now()));
+    for b in gate.blockers {
         blockers.push(Finding {
             code: b.code.to_owned(),
             message: b.message,
+        });
+    }
+    for r in gate.reminders {
+        warnings.push(Finding {
+            code: r.code.to_owned(),
+            message: r.message,
         });
     }
     if m.state != "draft" {
@@ -1403,12 +1410,13 @@ pub async fn transactional(
         .workspace(&ws)
         .await?
         .ok_or_else(|| ApiError::not_found("The workspace no longer exists."))?;
-    let status = gate::evaluate(workspace.gate_input());
-    if !status.can_send() {
+    let status = gate::evaluate(workspace.gate_input(state.store.now()));
+    if !status.can_send_transactional() {
         return Err(blocked(
             status
                 .blockers
                 .into_iter()
+                .filter(|b| b.blocks_transactional)
                 .map(|b| Finding {
                     code: b.code.to_owned(),
                     message: b.message,

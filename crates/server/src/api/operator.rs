@@ -47,7 +47,15 @@ pub struct WorkspacePage {
 pub struct PublishGuidelines {
     /// The full text, in Markdown.
     pub text: String,
+    /// Days during which workspaces that accepted an earlier version send
+    /// as before and are reminded; 0 to 90, default 14. Transactional mail
+    /// is never stopped by a new version.
+    #[serde(default)]
+    pub grace_days: Option<u32>,
 }
+
+/// The grace period of a new version unless the operator says otherwise.
+pub const DEFAULT_GRACE_DAYS: u32 = 14;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -102,7 +110,9 @@ pub async fn create_workspace(
             state: ws.state.as_str().to_owned(),
             api_key: token.reveal(),
             api_key_id: token.key_id.to_string(),
-            sending_status: SendingStatusView::from(&gate::evaluate(ws.gate_input())),
+            sending_status: SendingStatusView::from(&gate::evaluate(
+                ws.gate_input(state.store.now()),
+            )),
         }),
     ))
 }
@@ -128,7 +138,10 @@ pub async fn list_workspaces(
         } else {
             None
         },
-        items: items.iter().map(WorkspaceView::from).collect(),
+        items: items
+            .iter()
+            .map(|w| WorkspaceView::from(w, state.store.now()))
+            .collect(),
     }))
 }
 
@@ -143,7 +156,7 @@ pub async fn get_workspace(
     let ws = super::workspace::load(&state, &workspace_id(&id)?).await?;
     Ok(Json(OperatorWorkspaceView {
         reputation: super::enforcement::reputation_view(&state, &ws.id).await?,
-        workspace: WorkspaceView::from(&ws),
+        workspace: WorkspaceView::from(&ws, state.store.now()),
     }))
 }
 
@@ -191,9 +204,16 @@ pub async fn publish_guidelines(
             "The guidelines text is over 200,000 bytes.",
         ));
     }
+    let grace_days = req.grace_days.unwrap_or(DEFAULT_GRACE_DAYS);
+    if grace_days > 90 {
+        return Err(ApiError::invalid_field(
+            "/grace_days",
+            format!("grace_days is 0 to 90; {grace_days} was given"),
+        ));
+    }
     let published = state
         .store
-        .publish_guidelines(text, OperatorCaller::ACTOR)
+        .publish_guidelines(text, OperatorCaller::ACTOR, grace_days)
         .await?;
     Ok((StatusCode::CREATED, Json(GuidelinesView::from(published))))
 }

@@ -38,7 +38,7 @@ pub struct WorkspaceView {
 }
 
 impl WorkspaceView {
-    pub fn from(ws: &Workspace) -> Self {
+    pub fn from(ws: &Workspace, now: sendwell_core::Timestamp) -> Self {
         Self {
             id: ws.id.to_string(),
             name: ws.name.clone(),
@@ -49,7 +49,7 @@ impl WorkspaceView {
                 current_version: ws.current_guidelines,
                 accepted_version: ws.accepted_guidelines,
             },
-            can_send: gate::evaluate(ws.gate_input()).can_send(),
+            can_send: gate::evaluate(ws.gate_input(now)).can_send(),
             created_at: ws.created_at.to_rfc3339(),
         }
     }
@@ -63,15 +63,31 @@ pub struct BlockerView {
 
 #[derive(Serialize, ToSchema)]
 pub struct SendingStatusView {
+    /// Whether marketing and opt-in requests may go.
     pub can_send: bool,
+    /// Whether transactional mail may go (outdated guidelines stop bulk
+    /// mail only).
+    pub can_send_transactional: bool,
     /// Every reason the workspace cannot send now, each with how to clear it.
     pub blockers: Vec<BlockerView>,
+    /// What to do soon, before it blocks (a new version of the guidelines
+    /// within its grace period).
+    pub reminders: Vec<BlockerView>,
 }
 
 impl SendingStatusView {
     pub fn from(status: &SendingStatus) -> Self {
         Self {
             can_send: status.can_send(),
+            can_send_transactional: status.can_send_transactional(),
+            reminders: status
+                .reminders
+                .iter()
+                .map(|b| BlockerView {
+                    code: b.code.to_owned(),
+                    message: b.message.clone(),
+                })
+                .collect(),
             blockers: status
                 .blockers
                 .iter()
@@ -158,7 +174,7 @@ pub async fn get_workspace(
 ) -> ApiResult<Json<WorkspaceView>> {
     caller.require(Permission::Read)?;
     let ws = load(&state, caller.workspace()).await?;
-    Ok(Json(WorkspaceView::from(&ws)))
+    Ok(Json(WorkspaceView::from(&ws, state.store.now())))
 }
 
 /// Updates the workspace's physical postal address (admin).
@@ -222,7 +238,7 @@ pub async fn patch_workspace(
             .ok_or_else(|| ApiError::not_found("The workspace of this key no longer exists."))?;
     }
     let ws = load(&state, caller.workspace()).await?;
-    Ok(Json(WorkspaceView::from(&ws)))
+    Ok(Json(WorkspaceView::from(&ws, state.store.now())))
 }
 
 /// Whether the workspace may send now, with every blocker at once.
@@ -235,7 +251,7 @@ pub async fn sending_status(
     caller.require(Permission::Read)?;
     let ws = load(&state, caller.workspace()).await?;
     Ok(Json(SendingStatusView::from(&gate::evaluate(
-        ws.gate_input(),
+        ws.gate_input(state.store.now()),
     ))))
 }
 
