@@ -1348,3 +1348,140 @@ async fn new_guidelines_give_a_grace_period_and_never_stop_receipts(db: Option<S
     let receipt_id = sent["message_id"].as_str().expect("id").to_owned();
     captured(&app, &ws.key, &receipt_id, 1).await;
 }
+
+crate::on_both_db!(every_change_is_audited_and_a_withdrawal_can_be_undone,);
+
+/// Item 20: the audit log missed most of what a workspace changes;
+/// `withdraw` answered only the reputation; a withdrawal could not be undone.
+async fn every_change_is_audited_and_a_withdrawal_can_be_undone(db: Option<String>) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    app.patch(
+        "/v1/workspace",
+        &ws.key,
+        json!({"opt_in_landing_url": "https://acme-mail.com/thanks"}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        "/v1/sender-domains",
+        &ws.key,
+        json!({"domain": "acme-mail.com"}),
+    )
+    .await
+    .expect(201);
+    app.post(
+        "/v1/sender-domains/acme-mail.com/verify",
+        &ws.key,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    app.delete("/v1/sender-domains/acme-mail.com", &ws.key)
+        .await
+        .expect(204);
+    let hook = app
+        .post(
+            "/v1/webhooks",
+            &ws.key,
+            json!({"url": "https://hooks.acme-mail.com/sendwell", "events": ["bounce"]}),
+        )
+        .await
+        .expect(201);
+    app.delete(
+        &format!("/v1/webhooks/{}", hook["id"].as_str().expect("id")),
+        &ws.key,
+    )
+    .await
+    .expect(204);
+    app.post(
+        "/v1/suppressions",
+        &ws.key,
+        json!({"email": "gone@receiver-mail.net", "reason": "bounced"}),
+    )
+    .await;
+    app.delete("/v1/suppressions/gone@receiver-mail.net", &ws.key)
+        .await
+        .expect(200);
+    app.post(
+        "/v1/attributes",
+        &ws.key,
+        json!({"name": "plan", "type": "string"}),
+    )
+    .await
+    .expect(201);
+    let key = app.new_key(&ws.key, "viewer").await;
+    let _ = key;
+    let log = app
+        .get("/v1/workspace/audit-log?limit=1000", &ws.key)
+        .await
+        .expect(200);
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    for a in [
+        "workspace.landing_url_set",
+        "sender_domain.created",
+        "sender_domain.checked",
+        "sender_domain.deleted",
+        "webhook.created",
+        "webhook.deleted",
+        "suppression.added",
+        "suppression.lifted",
+        "attribute.declared",
+        "api_key.created",
+    ] {
+        assert!(actions.contains(&a), "{a} is missing from {actions:?}");
+    }
+    // No address in the log: it outlives an erasure.
+    assert!(!log.to_string().contains("gone@receiver-mail.net"), "{log}");
+
+    let path = |what: &str| format!("/v1/operator/workspaces/{}/{what}", ws.id);
+    let r = app
+        .post(
+            &path("withdraw"),
+            &app.operator,
+            json!({"reason": "Spam run"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r["state"], "withdrawn", "{r}");
+    assert_eq!(r["id"], ws.id.as_str());
+    app.post(&path("restore"), &app.operator, json!({"reason": ""}))
+        .await
+        .expect(422);
+    let r = app
+        .post(
+            &path("restore"),
+            &app.operator,
+            json!({"reason": "Withdrawn by mistake: the complaints were another tenant's"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r["state"], "suspended", "{r}");
+    app.post(&path("restore"), &app.operator, json!({"reason": "again"}))
+        .await
+        .expect(409);
+    app.post(
+        &path("reinstate"),
+        &app.operator,
+        json!({"note": "Back on probation"}),
+    )
+    .await
+    .expect(200);
+    let log = app
+        .get(
+            &format!("/v1/operator/workspaces/{}/audit-log?limit=1000", ws.id),
+            &app.operator,
+        )
+        .await
+        .expect(200);
+    assert!(
+        log.to_string()
+            .contains("withdrawal undone: Withdrawn by mistake"),
+        "{log}"
+    );
+}

@@ -37,6 +37,9 @@ pub enum StateEvent {
     ReinstateOnProbation,
     EndProbation,
     Withdraw,
+    /// The operator undoes a withdrawal (a mistake): the workspace is
+    /// suspended again, and reinstating it on probation is the way back.
+    Restore,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -88,6 +91,7 @@ impl SendingState {
             (Suspended, ReinstateOnProbation) => Probation,
             (Probation, EndProbation) => Active,
             (Onboarding | Active | UnderReview | Suspended | Probation, Withdraw) => Withdrawn,
+            (Withdrawn, Restore) => Suspended,
             (from, event) => return Err(TransitionError { from, event }),
         };
         Ok(next)
@@ -110,6 +114,7 @@ impl fmt::Display for StateEvent {
             Self::ReinstateOnProbation => "be reinstated on probation",
             Self::EndProbation => "end probation",
             Self::Withdraw => "be withdrawn",
+            Self::Restore => "be restored",
         })
     }
 }

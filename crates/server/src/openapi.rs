@@ -92,6 +92,7 @@ use utoipa::{Modify, OpenApi};
         enforcement::add_note,
         enforcement::reinstate,
         enforcement::withdraw,
+        enforcement::restore,
         reports::report,
         reports::list,
         webhooks::create,

@@ -60,6 +60,33 @@ fn from_row(row: &AnyRow) -> Result<AuditEntry> {
 }
 
 impl Store {
+    /// Records a change a workspace made that its own write does not record
+    /// (settings, sender domains, webhooks, suppressions).
+    pub async fn record_audit(
+        &self,
+        ws: &WorkspaceId,
+        actor: &str,
+        action: &str,
+        reason: &str,
+    ) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        record(
+            &mut tx,
+            NewAudit {
+                workspace_id: ws,
+                actor,
+                action,
+                transition: None,
+                reason,
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A workspace's audit log, oldest first, after the entry id `after`.
     pub async fn audit_log(
         &self,

@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/operator/cases/{id}/notes", post(add_note))
         .route("/v1/operator/workspaces/{id}/reinstate", post(reinstate))
         .route("/v1/operator/workspaces/{id}/withdraw", post(withdraw))
+        .route("/v1/operator/workspaces/{id}/restore", post(restore))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -303,21 +304,73 @@ pub async fn reinstate(
     Ok(Json(reputation_view(&state, &ws).await?))
 }
 
+/// The workspace as the operator sees it, after a change.
+async fn workspace_answer(
+    state: &AppState,
+    ws: &WorkspaceId,
+) -> ApiResult<super::operator::OperatorWorkspaceView> {
+    let w = super::workspace::load(state, ws).await?;
+    Ok(super::operator::OperatorWorkspaceView {
+        reputation: reputation_view(state, ws).await?,
+        workspace: super::workspace::WorkspaceView::from(&w, state.store.now()),
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreRequest {
+    /// Why the withdrawal is undone; kept in the audit log.
+    pub reason: String,
+}
+
+/// Undoes a withdrawal (operator): the workspace is `suspended` again, with
+/// the reason in its audit log; reinstating it on probation lets it send.
+/// Mail cancelled by the withdrawal stays cancelled.
+#[utoipa::path(post, path = "/v1/operator/workspaces/{id}/restore", tag = "operator", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = RestoreRequest,
+    responses((status = 200, body = super::operator::OperatorWorkspaceView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn restore(
+    State(state): State<AppState>,
+    _operator: OperatorCaller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RestoreRequest>,
+) -> ApiResult<Json<super::operator::OperatorWorkspaceView>> {
+    let ws = parse_ws(&id)?;
+    let reason = text("/reason", &req.reason, 4000)?;
+    let reason = format!("withdrawal undone: {reason}");
+    match state
+        .store
+        .transition_workspace(&ws, StateEvent::Restore, "operator", &reason)
+        .await?
+    {
+        None => return Err(ApiError::not_found(format!("There is no workspace {id}."))),
+        Some(Err(e)) => {
+            return Err(ApiError::conflict(
+                "invalid-transition",
+                format!("{e}: only a withdrawn workspace can be restored."),
+            ))
+        }
+        Some(Ok(_)) => {}
+    }
+    crate::reputation::state_changed(&state, &ws, "suspended", &reason, "operator").await;
+    Ok(Json(workspace_answer(&state, &ws).await?))
+}
+
 /// Withdraws a workspace's sending (operator): pending mail is cancelled,
 /// each delivery with the reason; its data stays exportable.
 #[utoipa::path(post, path = "/v1/operator/workspaces/{id}/withdraw", tag = "operator", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = WithdrawRequest,
-    responses((status = 200, body = ReputationView), (status = 409, body = crate::error::Problem)))]
+    responses((status = 200, body = super::operator::OperatorWorkspaceView), (status = 409, body = crate::error::Problem)))]
 pub async fn withdraw(
     State(state): State<AppState>,
     _operator: OperatorCaller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<WithdrawRequest>,
-) -> ApiResult<Json<ReputationView>> {
+) -> ApiResult<Json<super::operator::OperatorWorkspaceView>> {
     let ws = parse_ws(&id)?;
     let reason = text("/reason", &req.reason, 4000)?;
     match crate::reputation::withdraw(&state, &ws, &reason, "operator").await? {
-        Ok(()) => Ok(Json(reputation_view(&state, &ws).await?)),
+        Ok(()) => Ok(Json(workspace_answer(&state, &ws).await?)),
         Err(why) if why.contains("no such") => {
             Err(ApiError::not_found(format!("There is no workspace {id}.")))
         }

@@ -223,6 +223,15 @@ pub async fn create(
             format!("{domain} is already a sender domain of this workspace; GET /v1/sender-domains/{domain} shows its records."),
         ));
     }
+    state
+        .store
+        .record_audit(
+            caller.workspace(),
+            &caller.actor(),
+            "sender_domain.created",
+            &format!("sender domain {domain} added, with its DKIM keys"),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(view(&state, row)?)))
 }
 
@@ -269,6 +278,15 @@ pub async fn remove(
     state
         .store
         .delete_sender_domain(caller.workspace(), &d.domain)
+        .await?;
+    state
+        .store
+        .record_audit(
+            caller.workspace(),
+            &caller.actor(),
+            "sender_domain.deleted",
+            &format!("sender domain {} and its DKIM keys deleted", d.domain),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -327,6 +345,19 @@ pub async fn verify(
         .record_domain_check(ws, &d.domain, all_ok, &check)
         .await?
         .ok_or_else(|| ApiError::not_found("The sender domain was removed meanwhile."))?;
+    state
+        .store
+        .record_audit(
+            ws,
+            &caller.actor(),
+            "sender_domain.checked",
+            &format!(
+                "DNS records of {} checked: {}",
+                d.domain,
+                if all_ok { "verified" } else { "not verified" }
+            ),
+        )
+        .await?;
     Ok(Json(view(&state, updated)?))
 }
 

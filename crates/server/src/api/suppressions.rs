@@ -166,6 +166,19 @@ pub async fn add(
             "api",
         )
         .await?;
+    let hash = state.address_hash(&email);
+    state
+        .store
+        .record_audit(
+            caller.workspace(),
+            &caller.actor(),
+            "suppression.added",
+            &format!(
+                "suppression ({reason}) set for the address with key {}",
+                &hash[..hash.len().min(12)]
+            ),
+        )
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -186,8 +199,24 @@ pub async fn remove(
 ) -> ApiResult<Json<SuppressionView>> {
     caller.require(Permission::ManageWorkspace)?;
     let email = parse_address(&address, "/address")?;
-    match state.store.remove_suppression(caller.workspace(), &state.address_hash(&email)).await? {
-        Ok(entry) => Ok(Json(SuppressionView::from(entry))),
+    let hash = state.address_hash(&email);
+    match state.store.remove_suppression(caller.workspace(), &hash).await? {
+        Ok(entry) => {
+            state
+                .store
+                .record_audit(
+                    caller.workspace(),
+                    &caller.actor(),
+                    "suppression.lifted",
+                    &format!(
+                        "suppression ({}) lifted for the address with key {}",
+                        entry.reason,
+                        &hash[..hash.len().min(12)]
+                    ),
+                )
+                .await?;
+            Ok(Json(SuppressionView::from(entry)))
+        }
         Err(UnsuppressError::NotFound) => Err(ApiError::not_found(format!("{address} is not suppressed in this workspace."))),
         Err(UnsuppressError::PersonsChoice(reason)) => Err(ApiError::conflict(
             "suppression-is-the-persons-choice",

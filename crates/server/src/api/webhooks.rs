@@ -167,6 +167,18 @@ pub async fn create(
         .create_webhook_endpoint(caller.workspace(), &id, &url, &sealed, &events)
         .await?;
     e.secret = secret;
+    state
+        .store
+        .record_audit(
+            caller.workspace(),
+            &caller.actor(),
+            "webhook.created",
+            &format!(
+                "webhook endpoint {id} added for {url} ({})",
+                events.join(", ")
+            ),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(EndpointView::from(e, true))))
 }
 
@@ -200,6 +212,15 @@ pub async fn remove(
         .delete_webhook_endpoint(caller.workspace(), &id)
         .await?
     {
+        state
+            .store
+            .record_audit(
+                caller.workspace(),
+                &caller.actor(),
+                "webhook.deleted",
+                &format!("webhook endpoint {id} deleted"),
+            )
+            .await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(

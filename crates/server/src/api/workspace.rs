@@ -229,6 +229,18 @@ pub async fn patch_workspace(
                 "The workspace of this key no longer exists.",
             ));
         }
+        state
+            .store
+            .record_audit(
+                caller.workspace(),
+                &caller.actor(),
+                "workspace.landing_url_set",
+                &match &landing {
+                    Some(url) => format!("opt-in landing URL set to {url}"),
+                    None => "opt-in landing URL removed".to_owned(),
+                },
+            )
+            .await?;
     }
     if let Some(address) = address {
         state
