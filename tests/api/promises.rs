@@ -1485,3 +1485,39 @@ async fn every_change_is_audited_and_a_withdrawal_can_be_undone(db: Option<Strin
         "{log}"
     );
 }
+
+crate::on_both_db!(template_errors_point_at_what_was_written,);
+
+/// Item 16: "line 9, column 37" for a two-line template, and "Unknown
+/// filter" without its name.
+async fn template_errors_point_at_what_was_written(db: Option<String>) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    let r = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({"name": "x", "kind": "marketing", "from": {"address": "news@acme-mail.com"},
+                   "subject": "News", "template": {"layout": "plain",
+                   "text": "Hi {{ first_name | fallback: \"you\" }},\nyour plan: {{ plan | upcas }}."}}),
+        )
+        .await
+        .expect(422);
+    let detail = r["detail"].as_str().expect("detail");
+    assert!(detail.contains("'upcas'"), "{detail}");
+    assert!(detail.contains("line 2, column 22"), "{detail}");
+    assert!(detail.contains("did you mean 'upcase'"), "{detail}");
+    let r = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({"name": "x", "kind": "marketing", "from": {"address": "news@acme-mail.com"},
+                   "subject": "News", "template": {"layout": "plain",
+                   "text": "Hello,\n{% if plan %}pro"}}),
+        )
+        .await
+        .expect(422);
+    let detail = r["detail"].as_str().expect("detail");
+    assert!(detail.contains("text"), "{detail}");
+    assert!(!detail.contains("line 9"), "{detail}");
+}

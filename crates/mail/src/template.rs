@@ -203,6 +203,24 @@ impl CompiledTemplate {
             }
         }
         check_opt_in_placement(input)?;
+        // Each part is parsed as written first, so an error names the line
+        // and column of what the workspace wrote, not of the document a
+        // layout builds around it.
+        for (field, part) in [
+            ("subject", Some(input.subject)),
+            ("html", source.html.as_deref()),
+            ("text", source.text.as_deref()),
+            ("heading", source.heading.as_deref()),
+            ("signature", source.signature.as_deref()),
+            ("button_text", source.button_text.as_deref()),
+            ("button_url", source.button_url.as_deref()),
+            ("image_url", source.image_url.as_deref()),
+            ("image_alt", source.image_alt.as_deref()),
+        ] {
+            if let Some(part) = part {
+                check_as_written(field, part)?;
+            }
+        }
         let html_source = compose_html(input)?;
         check_hidden(&html_source)?;
         if let Some(bad) = crate::render::untrackable_links(&html_source).first() {
@@ -468,6 +486,126 @@ fn check_hidden(html: &str) -> Result<(), TemplateError> {
         }
     }
     Ok(())
+}
+
+/// Parses one part as the workspace wrote it: sendwell's own tag and
+/// filter are replaced by text of the same length, so positions stay.
+fn check_as_written(field: &'static str, text: &str) -> Result<(), TemplateError> {
+    check_nesting(field, text)?;
+    let mut masked = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{%") {
+        masked.push_str(&rest[..start]);
+        let tag = &rest[start..];
+        let Some(end) = tag[2..].find("%}").map(|e| e + 4) else {
+            masked.push_str(tag);
+            rest = "";
+            break;
+        };
+        let inner = tag[2..end - 2].trim_matches(|c: char| c == '-' || c.is_whitespace());
+        if inner.starts_with("opt_in_button") {
+            masked.extend(
+                tag[..end]
+                    .chars()
+                    .map(|c| if c == '\n' { '\n' } else { ' ' }),
+            );
+        } else {
+            masked.push_str(&tag[..end]);
+        }
+        rest = &tag[end..];
+    }
+    masked.push_str(rest);
+    let masked = masked.replace("fallback:", " default:");
+    let parser = parser()?;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(&masked))) {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(liquid_error_in(field, &e, Some(text))),
+        Err(_) => Err(TemplateError::new(
+            field,
+            format!("the template engine could not read {field}; simplify it"),
+        )),
+    }
+}
+
+/// Where `name` is used as a filter (`| name`) in `text`: line and column
+/// from 1, columns in characters.
+fn filter_position(text: &str, name: &str) -> Option<(usize, usize)> {
+    for (i, line) in text.lines().enumerate() {
+        let mut from = 0;
+        while let Some(at) = line[from..].find('|') {
+            let pipe = from + at;
+            let after = line[pipe + 1..].trim_start();
+            let start = line.len() - after.len();
+            let word: String = after
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if word == name {
+                return Some((i + 1, line[..start].chars().count() + 1));
+            }
+            from = pipe + 1;
+        }
+    }
+    None
+}
+
+/// The closest of `known` to `name`, if it is a likely typo.
+fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut cur = vec![i + 1; b.len() + 1];
+            for (j, cb) in b.iter().enumerate() {
+                cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1);
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+    known
+        .map(|k| (distance(name, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// A liquid error as a template error; with the part's text, an error
+/// liquid gives no position for (an unknown filter) is found in it.
+fn liquid_error_in(field: &'static str, e: &liquid::Error, text: Option<&str>) -> TemplateError {
+    let raw = e.to_string();
+    let requested = raw
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("requested filter="))
+        .map(str::trim);
+    let Some(name) = requested else {
+        return liquid_error(field, e);
+    };
+    let available: Vec<&str> = raw
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("available filters="))
+        .map(|l| l.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    let position = text.and_then(|t| filter_position(t, name));
+    let at = match position {
+        Some((l, c)) => format!(" at line {l}, column {c}"),
+        None => String::new(),
+    };
+    let hint = match closest(name, available.iter().copied().chain(["fallback"])) {
+        Some(k) => format!(" (did you mean '{k}'?)"),
+        None => String::new(),
+    };
+    TemplateError {
+        field,
+        message: format!(
+            "the {field} template uses the unknown filter '{name}'{at}{hint}; the filters are fallback, {}",
+            available.join(", ")
+        ),
+        line: position.map(|p| p.0),
+        column: position.map(|p| p.1),
+    }
 }
 
 /// Line and column from liquid's error text (`--> 3:14`), when it has them.
@@ -1002,6 +1140,70 @@ mod tests {
             .expect_err("bad filter");
         assert_eq!(err.line, Some(2), "{}", err.message);
         assert!(err.column.is_some(), "{}", err.message);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_column_of_the_field_written_and_the_filter() {
+        // A two-line plain text: the error is on its line 2, not on a line
+        // of the HTML document the layout makes of it.
+        let source = TemplateSource {
+            layout: Layout::Plain,
+            html: None,
+            text: Some(
+                "Hi {{ first_name | fallback: \"you\" }},\nsee {{ plan | upcas }} and {% if %}."
+                    .to_owned(),
+            ),
+            ..custom("")
+        };
+        let err = CompiledTemplate::compile(&CompileInput {
+            source: &source,
+            subject: "News",
+            from_name: None,
+            attributes: &[],
+        })
+        .expect_err("bad");
+        eprintln!("{}", err.message);
+        assert_eq!(err.field, "text", "{}", err.message);
+        assert_eq!(err.line, Some(2), "{}", err.message);
+        let source = TemplateSource {
+            layout: Layout::Plain,
+            html: None,
+            text: Some(
+                "Hi {{ first_name | fallback: \"you\" }},\nsee {{ plan | upcas }}.".to_owned(),
+            ),
+            ..custom("")
+        };
+        let err = CompiledTemplate::compile(&CompileInput {
+            source: &source,
+            subject: "News",
+            from_name: None,
+            attributes: &[],
+        })
+        .expect_err("unknown filter");
+        eprintln!("{}", err.message);
+        assert!(err.message.contains("upcas"), "{}", err.message);
+        assert_eq!(err.line, Some(2), "{}", err.message);
+        assert_eq!(err.column, Some(15), "{}", err.message);
+        // In the subject, after a fallback and an opt-in button elsewhere.
+        let source = TemplateSource {
+            layout: Layout::Custom,
+            ..custom("<html><body>\n<p>{% opt_in_button \"Yes\" %} {{ x | fallback: \"y\" }} {{ y | nope }}</p></body></html>")
+        };
+        let err = CompiledTemplate::compile(&CompileInput {
+            source: &source,
+            subject: "News",
+            from_name: None,
+            attributes: &[],
+        })
+        .expect_err("unknown filter");
+        assert_eq!(err.field, "html");
+        assert_eq!(
+            (err.line, err.column),
+            (Some(2), Some(61)),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("nope"), "{}", err.message);
     }
 
     #[test]
