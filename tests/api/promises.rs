@@ -1521,3 +1521,54 @@ async fn template_errors_point_at_what_was_written(db: Option<String>) {
     assert!(detail.contains("text"), "{detail}");
     assert!(!detail.contains("line 9"), "{detail}");
 }
+
+crate::on_both_db!(the_text_part_carries_what_the_html_says,);
+
+/// Item 11: the announcement's text part dropped the heading, the image's
+/// description and the button's address; the letter's dropped the signature.
+async fn the_text_part_carries_what_the_html_says(db: Option<String>) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    let reader = opted_in(&app, &ws, "reader@receiver-mail.net").await;
+    for (template, said) in [
+        (
+            json!({"layout": "announcement", "heading": "Spring is here",
+                   "image_url": "https://acme-mail.com/spring.png", "image_alt": "A field of tulips",
+                   "text": "Our spring release is out.",
+                   "button_text": "See what is new", "button_url": "https://acme-mail.com/spring"}),
+            vec![
+                "Spring is here",
+                "A field of tulips",
+                "See what is new",
+                "https://acme-mail.com/spring",
+            ],
+        ),
+        (
+            json!({"layout": "personal", "text": "Thanks for trying us.", "signature": "Anna, founder"}),
+            vec!["Thanks for trying us.", "Anna, founder"],
+        ),
+    ] {
+        let m = app
+            .post(
+                "/v1/messages",
+                &ws.key,
+                json!({"name": "x", "kind": "marketing",
+                       "from": {"name": "Acme", "address": "news@acme-mail.com"},
+                       "subject": "News", "template": template}),
+            )
+            .await
+            .expect(201);
+        let p = app
+            .post(
+                &format!("/v1/messages/{}/preview", m["id"].as_str().expect("id")),
+                &ws.key,
+                json!({"contact_id": reader}),
+            )
+            .await
+            .expect(200);
+        let text = p["text"].as_str().expect("text");
+        for s in said {
+            assert!(text.contains(s), "{s:?} is missing from {text:?}");
+        }
+    }
+}

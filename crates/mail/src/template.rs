@@ -233,7 +233,7 @@ impl CompiledTemplate {
             ));
         }
         let text_source = match &source.text {
-            Some(text) => text.clone(),
+            Some(text) => layout_text(source, input.from_name, text),
             None => html_to_text(&html_source),
         };
         let mut wording = None;
@@ -897,6 +897,41 @@ fn compose_html(input: &CompileInput<'_>) -> Result<String, TemplateError> {
     Ok(out)
 }
 
+/// The text part of a layout whose body text is given: everything the
+/// layout's HTML says around the body (the announcement's heading, image
+/// description and button with its address, the letter's signature), in
+/// the same order. The layout's own words are literal text, as in the HTML.
+fn layout_text(source: &TemplateSource, from_name: Option<&str>, body: &str) -> String {
+    let literal = |t: &str| t.replace(['{', '}'], "");
+    let mut out = String::with_capacity(body.len() + 256);
+    match source.layout {
+        Layout::Custom | Layout::Plain => out.push_str(body),
+        Layout::Personal => {
+            out.push_str(body.trim_end());
+            if let Some(signature) = source.signature.as_deref().or(from_name) {
+                out.push_str("\n\n");
+                out.push_str(&literal(signature));
+            }
+        }
+        Layout::Announcement => {
+            if let Some(heading) = &source.heading {
+                out.push_str(heading.trim());
+                out.push_str("\n\n");
+            }
+            if source.image_url.is_some() {
+                if let Some(alt) = source.image_alt.as_deref().filter(|a| !a.trim().is_empty()) {
+                    out.push_str(&format!("[{}]\n\n", literal(alt.trim())));
+                }
+            }
+            out.push_str(body.trim_end());
+            if let (Some(text), Some(url)) = (&source.button_text, &source.button_url) {
+                out.push_str(&format!("\n\n{}: {url}", literal(text.trim())));
+            }
+        }
+    }
+    out
+}
+
 const KEYWORDS: &[&str] = &[
     "if",
     "elsif",
@@ -1140,6 +1175,49 @@ mod tests {
             .expect_err("bad filter");
         assert_eq!(err.line, Some(2), "{}", err.message);
         assert!(err.column.is_some(), "{}", err.message);
+    }
+
+    #[test]
+    fn the_text_part_says_everything_the_layout_html_says() {
+        let announcement = TemplateSource {
+            layout: Layout::Announcement,
+            html: None,
+            text: Some("Our spring release is out.".to_owned()),
+            heading: Some("Spring is here".to_owned()),
+            image_url: Some("https://acme-mail.com/spring.png".to_owned()),
+            image_alt: Some("A field of tulips".to_owned()),
+            button_text: Some("See what is new".to_owned()),
+            button_url: Some("https://acme-mail.com/spring".to_owned()),
+            signature: None,
+        };
+        let derived = TemplateSource {
+            text: None,
+            html: Some("<p>Our spring release is out.</p>".to_owned()),
+            ..announcement.clone()
+        };
+        for source in [announcement, derived] {
+            let t = compile(source).expect("compiles");
+            let text = t.text.render(&liquid::object!({})).expect("renders");
+            for said in [
+                "Spring is here",
+                "A field of tulips",
+                "Our spring release is out.",
+                "See what is new",
+                "https://acme-mail.com/spring",
+            ] {
+                assert!(text.contains(said), "{said:?} is missing from {text:?}");
+            }
+        }
+        let letter = TemplateSource {
+            layout: Layout::Personal,
+            html: None,
+            text: Some("Thanks for trying us.".to_owned()),
+            signature: Some("Anna, founder".to_owned()),
+            ..custom("")
+        };
+        let t = compile(letter).expect("compiles");
+        let text = t.text.render(&liquid::object!({})).expect("renders");
+        assert!(text.contains("Anna, founder"), "{text}");
     }
 
     #[test]
