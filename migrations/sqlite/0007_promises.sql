@@ -21,3 +21,7 @@ CREATE INDEX outbox_by_delivery ON outbox(delivery_id);
 -- A new version of the guidelines gives workspaces a grace period to
 -- accept it, during which they send as before and are reminded.
 ALTER TABLE guidelines ADD COLUMN grace_until BIGINT;
+
+-- A message may leave out recipients whose addresses are risky (a likely
+-- typo, a disposable domain, a role account).
+ALTER TABLE messages ADD COLUMN exclude_risky BIGINT NOT NULL DEFAULT 0;

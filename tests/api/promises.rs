@@ -1572,3 +1572,105 @@ async fn the_text_part_carries_what_the_html_says(db: Option<String>) {
         }
     }
 }
+
+crate::on_both_db!(a_utf8_address_never_goes_to_a_server_without_smtputf8,);
+
+/// Item 14: a UTF-8 local part was handed to a relay that did not offer
+/// SMTPUTF8.
+async fn a_utf8_address_never_goes_to_a_server_without_smtputf8(db: Option<String>) {
+    use sendwell_server::smtp::sink::{AcceptAll, SinkOptions, SmtpSink};
+    let sink = SmtpSink::start(std::sync::Arc::new(AcceptAll), SinkOptions::default())
+        .await
+        .expect("sink");
+    let addr = sink.addr();
+    let app = TestApp::spawn_with(db, move |s| {
+        crate::support::relay_to(s, addr);
+        s.delivery.insecure_skip_domain_verification = true;
+    })
+    .await;
+    let ws = app.ready_workspace("Acme").await;
+    opted_in(&app, &ws, "josé@receiver-mail.net").await;
+    opted_in(&app, &ws, "plain@receiver-mail.net").await;
+    let (id, queued) = send_news(&app, &ws, "news").await;
+    assert_eq!(queued, 2);
+    let started = Instant::now();
+    let m = loop {
+        let m = app
+            .get(&format!("/v1/messages/{id}"), &ws.key)
+            .await
+            .expect(200);
+        if m["state"] == "sent" {
+            break m;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(m["counts"]["delivered"], 1, "{m}");
+    assert_eq!(m["counts"]["bounced"], 1, "{m}");
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].to, ["plain@receiver-mail.net"]);
+    assert!(received.iter().all(|r| r.to.iter().all(|t| t.is_ascii())));
+}
+
+crate::on_both_db!(risky_recipients_are_counted_and_can_be_left_out,);
+
+/// Item 14: risky addresses (typo, disposable, role) went out without a
+/// word.
+async fn risky_recipients_are_counted_and_can_be_left_out(db: Option<String>) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    for e in ["ann@gmail.com", "info@receiver-mail.net", "bob@gmial.com"] {
+        opted_in(&app, &ws, e).await;
+    }
+    let compose = |exclude: bool| {
+        json!({"name": "News", "kind": "marketing", "from": {"address": "news@acme-mail.com"},
+               "subject": "News", "template": {"layout": "plain", "text": "Hello."},
+               "exclude_risky": exclude})
+    };
+    let m = app
+        .post("/v1/messages", &ws.key, compose(false))
+        .await
+        .expect(201);
+    let pre = app
+        .post(
+            &format!("/v1/messages/{}/preflight", m["id"].as_str().expect("id")),
+            &ws.key,
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(pre["audience"]["eligible"], 3, "{pre}");
+    assert_eq!(pre["audience"]["risky"], 2, "{pre}");
+    let warning = pre["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .find(|w| w["code"] == "risky_recipients")
+        .unwrap_or_else(|| panic!("a risky_recipients warning: {pre}"));
+    assert!(warning["message"]
+        .as_str()
+        .expect("m")
+        .contains("2 of the 3"));
+
+    let m = app
+        .post("/v1/messages", &ws.key, compose(true))
+        .await
+        .expect(201);
+    assert_eq!(m["exclude_risky"], true);
+    let id = m["id"].as_str().expect("id").to_owned();
+    let pre = app
+        .post(&format!("/v1/messages/{id}/preflight"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    assert_eq!(pre["audience"]["eligible"], 1, "{pre}");
+    assert_eq!(pre["audience"]["excluded"]["risky"], 2, "{pre}");
+    assert!(!pre["warnings"].to_string().contains("risky_recipients"));
+    let sent = app
+        .post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    assert_eq!(sent["queued"], 1);
+    let mails = captured(&app, &ws.key, &id, 1).await;
+    assert!(mails.contains_key("ann@gmail.com"), "{:?}", mails.keys());
+}

@@ -317,6 +317,7 @@ pub async fn audience(
         kind: MessageKind::Marketing,
         topic: "marketing",
         opt_in_request_interval_days: 30,
+        exclude_risky: false,
     };
     let mut count_times = Vec::new();
     let mut sample_times = Vec::new();

@@ -865,6 +865,7 @@ impl DeliveryWorker {
             // Asked again now, the delivery itself would count as the
             // earlier request: only the other guards apply here.
             opt_in_request_interval_days: 0,
+            exclude_risky: message.exclude_risky,
         };
         let ids: Vec<_> = indexes
             .iter()

@@ -494,6 +494,21 @@ impl SmtpTransport {
                     },
                 },
             };
+            let needs_utf8 = !mail.recipient.is_ascii() || !mail.return_path.is_ascii();
+            if needs_utf8 && !c.supports_smtputf8() {
+                out.push((
+                    i,
+                    SendResult::Rejected(Reply {
+                        code: 553,
+                        enhanced: Some("5.6.7".to_owned()),
+                        text: "not sent: the address has a UTF-8 local part, and the receiving server \
+                               does not offer SMTPUTF8 (RFC 6531), which it needs"
+                            .to_owned(),
+                    }),
+                ));
+                conn = Some(c);
+                continue;
+            }
             match c.send(&mail.return_path, &mail.recipient, &mail.data).await {
                 Ok(reply) if reply.is_positive() => {
                     out.push((i, SendResult::Accepted(reply)));

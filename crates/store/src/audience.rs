@@ -25,6 +25,8 @@ pub struct AudienceSpec<'a> {
     pub topic: &'a str,
     /// An opt-in request is sent to a contact at most once in this period.
     pub opt_in_request_interval_days: u32,
+    /// Leave out contacts whose address check says `risky`.
+    pub exclude_risky: bool,
 }
 
 /// The numbers of a preview.
@@ -33,6 +35,9 @@ pub struct AudienceCounts {
     pub matched: i64,
     pub eligible: i64,
     pub excluded: Excluded,
+    /// Of the eligible, how many have an address the check calls `risky`
+    /// (a likely typo, a disposable domain, a role account).
+    pub risky: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -47,6 +52,8 @@ pub struct Excluded {
     pub quarantined: i64,
     /// Asked for permission too recently (opt-in requests only).
     pub recently_asked: i64,
+    /// A risky address, left out at the sender's choice.
+    pub risky: i64,
 }
 
 impl Excluded {
@@ -60,6 +67,7 @@ impl Excluded {
             "erased" => self.erased += n,
             "quarantined" => self.quarantined += n,
             "recently_asked" => self.recently_asked += n,
+            "risky" => self.risky += n,
             _ => {}
         }
     }
@@ -461,6 +469,9 @@ fn push_category(sql: &mut Sql, spec: &AudienceSpec<'_>, now: Timestamp) {
         }
         MessageKind::Transactional => {}
     }
+    if spec.exclude_risky {
+        sql.push("WHEN c.address_verdict = 'risky' THEN 'risky' ");
+    }
     sql.push("ELSE NULL END");
 }
 
@@ -511,19 +522,27 @@ impl Store {
         let now = self.now();
         let mut sql = Sql::new(self.backend);
         sql.scan = self.scan_whole_table(spec.workspace).await?;
-        sql.push("SELECT category, COUNT(*) AS n FROM (SELECT ");
+        sql.push("SELECT category, risky, COUNT(*) AS n FROM (SELECT ");
         push_category(&mut sql, spec, now);
-        sql.push(" AS category");
+        sql.push(" AS category, CASE WHEN c.address_verdict = 'risky' THEN 1 ELSE 0 END AS risky");
         push_from_where(&mut sql, spec, now);
-        sql.push(") t GROUP BY category");
+        sql.push(") t GROUP BY category, risky");
         let rows = sql.query().fetch_all(&self.read).await?;
         let mut counts = AudienceCounts::default();
         for row in rows {
             let category: Option<String> = row.try_get("category")?;
             let n: i64 = row.try_get("n")?;
+            let risky: i64 = row
+                .try_get::<i64, _>("risky")
+                .or_else(|_| row.try_get::<i32, _>("risky").map(i64::from))?;
             counts.matched += n;
             match category {
-                None => counts.eligible += n,
+                None => {
+                    counts.eligible += n;
+                    if risky != 0 {
+                        counts.risky += n;
+                    }
+                }
                 Some(c) => counts.excluded.add(&c, n),
             }
         }

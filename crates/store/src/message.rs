@@ -61,6 +61,8 @@ pub struct MessageRecord {
     pub opt_in_attribute: String,
     pub track_clicks: bool,
     pub track_opens: bool,
+    /// Leave out recipients whose address check says `risky`.
+    pub exclude_risky: bool,
     /// Per-call template data of a transactional send.
     pub data: Option<Value>,
     /// `draft` or `queued`.
@@ -101,6 +103,7 @@ impl MessageRecord {
             opt_in_attribute: new.opt_in_attribute.clone(),
             track_clicks: new.track_clicks,
             track_opens: new.track_opens,
+            exclude_risky: new.exclude_risky,
             data: new.data.clone(),
             state: "draft".to_owned(),
             queued: 0,
@@ -129,6 +132,7 @@ pub struct NewMessage {
     pub opt_in_attribute: String,
     pub track_clicks: bool,
     pub track_opens: bool,
+    pub exclude_risky: bool,
     pub data: Option<Value>,
     pub created_by: String,
 }
@@ -166,7 +170,7 @@ pub struct LinkEvent<'a> {
 const TEMPLATE_COLUMNS: &str = "id, name, layout, source, warnings, created_at, updated_at";
 const MESSAGE_COLUMNS: &str = "id, workspace_id, name, kind, topic, from_name, from_address, reply_to, \
      subject, template, audience, opt_in_attribute, track_clicks, track_opens, data, state, queued, \
-     created_by, created_at, sent_at, screening, review_state, review_note, reviewed_at";
+     created_by, created_at, sent_at, screening, review_state, review_note, reviewed_at, exclude_risky";
 
 fn json_column(row: &AnyRow, col: &str) -> Result<Value> {
     let raw = get_str(row, col)?;
@@ -214,6 +218,7 @@ fn message_from(row: &AnyRow) -> Result<MessageRecord> {
         opt_in_attribute: get_str(row, "opt_in_attribute")?,
         track_clicks: get_i64(row, "track_clicks")? != 0,
         track_opens: get_i64(row, "track_opens")? != 0,
+        exclude_risky: get_i64(row, "exclude_risky")? != 0,
         data: opt_json_column(row, "data")?,
         state: get_str(row, "state")?,
         queued: get_i64(row, "queued")?,
@@ -931,7 +936,7 @@ async fn insert_message(
     let id = MessageId::generate(now);
     sqlx::query(&format!(
         "INSERT INTO messages ({MESSAGE_COLUMNS}, updated_at) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', 0, $16, $17, NULL, NULL, NULL, NULL, NULL, $18)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', 0, $16, $17, NULL, NULL, NULL, NULL, NULL, $18, $19)"
     ))
     .bind(id.as_str().to_owned())
     .bind(ws.as_str().to_owned())
@@ -950,6 +955,7 @@ async fn insert_message(
     .bind(new.data.as_ref().map(to_json_text))
     .bind(new.created_by.clone())
     .bind(now.millis())
+    .bind(i64::from(new.exclude_risky))
     .bind(now.millis())
     .execute(&mut **tx)
     .await?;

@@ -142,6 +142,9 @@ pub struct PreviewRequest {
     /// The consent topic (default `marketing`).
     #[serde(default)]
     pub topic: Option<String>,
+    /// Leave out contacts whose address is risky (typo, disposable, role).
+    #[serde(default)]
+    pub exclude_risky: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -177,6 +180,7 @@ pub async fn preview(
         kind,
         topic: topic.as_str(),
         opt_in_request_interval_days: state.opt_in_request_interval_days(),
+        exclude_risky: req.exclude_risky.unwrap_or(false),
     };
     let counts = state.store.audience_counts(&spec).await?;
     let sample = state.store.audience_sample(&spec, 10).await?;
@@ -227,6 +231,10 @@ pub struct MessageRequest {
     /// The attribute the opt-in button sets to true (default `opt_in`).
     #[serde(default)]
     pub opt_in_attribute: Option<String>,
+    /// Leave out recipients whose address is risky: a likely typo, a
+    /// disposable domain, a role account (default false; preflight counts them).
+    #[serde(default)]
+    pub exclude_risky: Option<bool>,
     /// Rewrite links for click tracking (default true).
     #[serde(default)]
     pub track_clicks: Option<bool>,
@@ -256,6 +264,8 @@ pub struct MessageView {
     pub opt_in_attribute: String,
     pub track_clicks: bool,
     pub track_opens: bool,
+    /// Recipients with risky addresses are left out.
+    pub exclude_risky: bool,
     pub queued: i64,
     /// Deliveries by state: review, queued, sending, delivered, deferred, bounced, failed, held, skipped, cancelled.
     pub counts: BTreeMap<String, i64>,
@@ -331,6 +341,7 @@ async fn view(state: &AppState, m: MessageRecord) -> ApiResult<MessageView> {
         opt_in_attribute: m.opt_in_attribute,
         track_clicks: m.track_clicks,
         track_opens: m.track_opens,
+        exclude_risky: m.exclude_risky,
         queued: m.queued,
         counts,
         events,
@@ -464,6 +475,7 @@ async fn compose(
         opt_in_attribute: opt_in_attribute.as_str().to_owned(),
         track_clicks: req.track_clicks.unwrap_or(true),
         track_opens: req.track_opens.unwrap_or(true),
+        exclude_risky: req.exclude_risky.unwrap_or(false),
         data: None,
         created_by: caller.actor(),
     };
@@ -675,8 +687,20 @@ async fn report(
         kind: m.kind,
         topic: &m.topic,
         opt_in_request_interval_days: state.opt_in_request_interval_days(),
+        exclude_risky: m.exclude_risky,
     };
     let audience = state.store.audience_counts(&spec).await?;
+    if audience.risky > 0 {
+        warnings.push(Finding {
+            code: "risky_recipients".to_owned(),
+            message: format!(
+                "{} of the {} recipients have a risky address (a likely typo, a disposable domain or a role \
+                 account such as info@): mail to them bounces or reaches nobody in particular more often. \
+                 Compose with \"exclude_risky\": true to leave them out, or fix the addresses.",
+                audience.risky, audience.eligible
+            ),
+        });
+    }
     if audience.eligible == 0 && m.state == "draft" {
         blockers.push(Finding {
             code: "no_eligible_recipients".to_owned(),
@@ -1111,6 +1135,7 @@ pub async fn preview_message(
                 kind: m.kind,
                 topic: &m.topic,
                 opt_in_request_interval_days: state.opt_in_request_interval_days(),
+                exclude_risky: m.exclude_risky,
             };
             let sample = state.store.audience_sample(&spec, 1).await?;
             let first = sample.first().ok_or_else(|| {
@@ -1198,6 +1223,7 @@ pub async fn send(
         kind: m.kind,
         topic: &m.topic,
         opt_in_request_interval_days: state.opt_in_request_interval_days(),
+        exclude_risky: m.exclude_risky,
     };
     let screening = r
         .content
@@ -1402,6 +1428,7 @@ pub async fn transactional(
         opt_in_attribute: None,
         track_clicks: req.track_clicks,
         track_opens: req.track_opens,
+        exclude_risky: None,
     };
     let mut composed = compose(&state, &caller, &message_req).await?;
     composed.new.data = data;
@@ -1430,6 +1457,7 @@ pub async fn transactional(
         kind: MessageKind::Transactional,
         topic: &composed.new.topic,
         opt_in_request_interval_days: 0,
+        exclude_risky: false,
     };
     if let Some((true, message)) =
         super::sender_domains::sender_domain_problem(&state, &ws, &composed.new.from_address)

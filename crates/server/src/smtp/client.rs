@@ -252,6 +252,8 @@ pub(crate) struct Extensions {
     pub(crate) size: Option<u64>,
     pub(crate) auth_plain: bool,
     pub(crate) auth_login: bool,
+    /// RFC 6531: the server takes addresses with UTF-8 local parts.
+    pub(crate) smtputf8: bool,
 }
 
 impl Extensions {
@@ -269,6 +271,7 @@ impl Extensions {
                 "STARTTLS" => ext.starttls = true,
                 "8BITMIME" => ext.eight_bit_mime = true,
                 "ENHANCEDSTATUSCODES" => ext.enhanced_status_codes = true,
+                "SMTPUTF8" => ext.smtputf8 = true,
                 "SIZE" => {
                     ext.size = Some(words.next().and_then(|w| w.parse().ok()).unwrap_or(0));
                 }
@@ -791,6 +794,12 @@ impl SmtpConnection {
         self.ext.pipelining
     }
 
+    /// Whether the server offered SMTPUTF8 (RFC 6531), which an address
+    /// with a UTF-8 local part needs.
+    pub fn supports_smtputf8(&self) -> bool {
+        self.ext.smtputf8
+    }
+
     /// Transactions done on this connection: sends that returned `Ok`,
     /// whether the server took the message or not.
     pub fn sent(&self) -> u64 {
@@ -854,7 +863,19 @@ impl SmtpConnection {
     }
 
     async fn transaction(&mut self, from: &str, to: &str, data: &[u8]) -> Result<Reply, SmtpError> {
+        let utf8 = !from.is_ascii() || !to.is_ascii();
+        if utf8 && !self.ext.smtputf8 {
+            // Never handed over without the extension: a server that did not
+            // offer it may mangle the address or deliver to someone else.
+            return Err(SmtpError::Protocol(
+                "the address has a UTF-8 local part and the server does not offer SMTPUTF8"
+                    .to_owned(),
+            ));
+        }
         let mut mail = format!("MAIL FROM:<{from}>");
+        if utf8 {
+            mail.push_str(" SMTPUTF8");
+        }
         if self.ext.size.is_some() {
             mail.push_str(&format!(" SIZE={}", data.len()));
         }
@@ -1180,6 +1201,7 @@ mod tests {
                 size: Some(35882577),
                 auth_plain: true,
                 auth_login: true,
+                smtputf8: true,
             }
         );
         // The old AUTH= form, LF-only lines, a bare final code.
