@@ -25,3 +25,29 @@ ALTER TABLE guidelines ADD COLUMN grace_until BIGINT;
 -- A message may leave out recipients whose addresses are risky (a likely
 -- typo, a disposable domain, a role account).
 ALTER TABLE messages ADD COLUMN exclude_risky BIGINT NOT NULL DEFAULT 0;
+
+-- The workspace's own team addresses, which receive test sends once the
+-- address confirmed it (by a link mailed to it), and the test mails.
+CREATE TABLE team_addresses (
+    workspace_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    confirmed_at BIGINT,
+    PRIMARY KEY (workspace_id, email)
+);
+CREATE TABLE test_mails (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    message_id TEXT,
+    kind TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    state TEXT NOT NULL,
+    last_reply TEXT,
+    created_at BIGINT NOT NULL,
+    done_at BIGINT
+);
+CREATE INDEX test_mails_queued ON test_mails(state, id);
+CREATE INDEX test_mails_by_workspace ON test_mails(workspace_id, id);

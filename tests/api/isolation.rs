@@ -156,6 +156,20 @@ async fn every_route_with_an_id_refuses_another_workspaces_ids(app: TestApp) {
     )
     .await
     .expect(201);
+    app.post(
+        "/v1/workspace/team-addresses",
+        &a.key,
+        json!({"email": "qa@acme-mail.com"}),
+    )
+    .await
+    .expect(201);
+    let test_mail = {
+        let list = app.get("/v1/test-mails", &a.key).await.expect(200);
+        list["items"][0]["id"]
+            .as_str()
+            .expect("a test mail")
+            .to_owned()
+    };
     let import = app
         .import(&a.key, "source=product_users", "email\nann@acme-mail.com\n")
         .await
@@ -184,6 +198,8 @@ async fn every_route_with_an_id_refuses_another_workspaces_ids(app: TestApp) {
                 a.id.clone()
             }
             ("id", p) if p.starts_with("/v1/operator/") => message.clone(),
+            ("id", p) if p.starts_with("/v1/test-mails/") => test_mail.clone(),
+            ("email", _) => "qa@acme-mail.com".to_owned(),
             ("domain", _) => "acme-mail.com".to_owned(),
             ("name", "/v1/attributes/{name}") => "a_only".to_owned(),
             ("address", _) => "gone@acme-mail.com".to_owned(),

@@ -1674,3 +1674,167 @@ async fn risky_recipients_are_counted_and_can_be_left_out(db: Option<String>) {
     let mails = captured(&app, &ws.key, &id, 1).await;
     assert!(mails.contains_key("ann@gmail.com"), "{:?}", mails.keys());
 }
+
+crate::on_both_db!(a_test_send_reaches_confirmed_team_addresses_and_counts_nowhere,);
+
+/// The test mails of the workspace once `n` have been captured.
+async fn test_mails_captured(app: &TestApp, key: &str, n: usize) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let list = app.get("/v1/test-mails", key).await.expect(200);
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        if items.iter().filter(|i| i["state"] == "captured").count() >= n {
+            return items;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Item 10: there was no test send.
+async fn a_test_send_reaches_confirmed_team_addresses_and_counts_nowhere(db: Option<String>) {
+    let app = TestApp::spawn(db).await;
+    let ws = app.ready_workspace("Acme").await;
+    let reader = opted_in(&app, &ws, "reader@receiver-mail.net").await;
+    let _ = reader;
+    app.post(
+        "/v1/contacts",
+        &ws.key,
+        json!({"email": "reader@receiver-mail.net", "name": "Rita Reader"}),
+    )
+    .await
+    .expect(200);
+    let m = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({"name": "News", "kind": "marketing",
+                   "from": {"name": "Acme", "address": "news@acme-mail.com"},
+                   "subject": "News for {{ first_name | fallback: \"you\" }}",
+                   "template": {"layout": "plain", "text": "Hello."}}),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    let test_path = format!("/v1/messages/{id}/test");
+    let test = |to: &str| app.post(&test_path, &ws.key, json!({"to": [to]}));
+    let r = test("qa@acme-mail.com").await.expect(422);
+    assert!(r.to_string().contains("not a team address"), "{r}");
+
+    let added = app
+        .post(
+            "/v1/workspace/team-addresses",
+            &ws.key,
+            json!({"email": "qa@acme-mail.com"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(added["confirmed"], false);
+    let r = test("qa@acme-mail.com").await.expect(422);
+    assert!(r.to_string().contains("has not confirmed"), "{r}");
+    let mails = test_mails_captured(&app, &ws.key, 1).await;
+    assert_eq!(mails[0]["kind"], "confirmation");
+    let raw = app
+        .client
+        .get(app.url(&format!(
+            "/v1/test-mails/{}/raw",
+            mails[0]["id"].as_str().expect("id")
+        )))
+        .bearer_auth(&ws.key)
+        .send()
+        .await
+        .expect("raw")
+        .text()
+        .await
+        .expect("text");
+    let link = crate::hardening::link_in(&raw, &format!("{}/team/", app.base));
+    let page = app.client.get(&link).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    let post = |body: &'static str| {
+        app.client
+            .post(&link)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    assert_eq!(post("").await.expect("post").status(), 400);
+    assert_eq!(post("confirm=yes").await.expect("post").status(), 200);
+    let list = app
+        .get("/v1/workspace/team-addresses", &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(list["items"][0]["confirmed"], true, "{list}");
+
+    let sent = test("qa@acme-mail.com").await.expect(202);
+    assert_eq!(sent["queued"], 1);
+    let mails = test_mails_captured(&app, &ws.key, 2).await;
+    let t = mails
+        .iter()
+        .find(|m| m["kind"] == "test")
+        .expect("the test mail");
+    assert_eq!(t["subject"], "[Test] News for Rita", "{t}");
+    assert_eq!(t["to"], "qa@acme-mail.com");
+    let raw = app
+        .client
+        .get(app.url(&format!(
+            "/v1/test-mails/{}/raw",
+            t["id"].as_str().expect("id")
+        )))
+        .bearer_auth(&ws.key)
+        .send()
+        .await
+        .expect("raw")
+        .text()
+        .await
+        .expect("text");
+    // Its links do not work: the test cannot unsubscribe the sample contact.
+    let unsubscribe = list_unsubscribe(&raw);
+    let r = app
+        .client
+        .post(&unsubscribe)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("post");
+    assert!(r.status().is_client_error(), "{}", r.status());
+    // Nothing counted: no delivery, no outbox entry, no send in the rates.
+    let m = app
+        .get(&format!("/v1/messages/{id}"), &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(m["state"], "draft");
+    assert!(
+        m["counts"]
+            .as_object()
+            .expect("counts")
+            .values()
+            .all(|v| v == 0),
+        "{m}"
+    );
+    let outbox = app.get("/v1/outbox", &ws.key).await.expect(200);
+    assert_eq!(outbox["items"], json!([]));
+    let v = app
+        .get(&format!("/v1/workspaces/{}", ws.id), &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(v["reputation"]["sends"], 0, "{v}");
+    // Another workspace cannot send to this team.
+    let other = app.ready_workspace("Globex").await;
+    let theirs = app
+        .post(
+            "/v1/messages",
+            &other.key,
+            json!({"name": "x", "kind": "marketing", "from": {"address": "news@globex-mail.com"},
+                   "subject": "Hi", "template": {"layout": "plain", "text": "Hi."}}),
+        )
+        .await
+        .expect(201);
+    app.post(
+        &format!("/v1/messages/{}/test", theirs["id"].as_str().expect("id")),
+        &other.key,
+        json!({"to": ["qa@acme-mail.com"]}),
+    )
+    .await
+    .expect(422);
+}

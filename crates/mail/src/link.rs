@@ -19,6 +19,9 @@ pub enum Purpose {
     OptIn,
     Click,
     Open,
+    /// Confirms a workspace's team address (the address is in the URL
+    /// field of the claims).
+    Team,
 }
 
 impl Purpose {
@@ -28,6 +31,7 @@ impl Purpose {
             Self::OptIn => "i",
             Self::Click => "c",
             Self::Open => "o",
+            Self::Team => "t",
         }
     }
 
@@ -37,6 +41,7 @@ impl Purpose {
             "i" => Some(Self::OptIn),
             "c" => Some(Self::Click),
             "o" => Some(Self::Open),
+            "t" => Some(Self::Team),
             _ => None,
         }
     }
@@ -48,6 +53,7 @@ impl Purpose {
             Self::OptIn => "/optin/",
             Self::Click => "/c/",
             Self::Open => "/o/",
+            Self::Team => "/team/",
         }
     }
 }

@@ -518,6 +518,11 @@ impl DeliveryWorker {
                 outcome = self.run_once() => outcome,
             };
             self.state.worker_beat(&name);
+            if housekeeper {
+                if let Err(e) = self.send_test_mails().await {
+                    tracing::error!(error = %e, "delivery worker: could not send test mails");
+                }
+            }
             // Held mail is looked at when idle, and every few seconds while
             // busy, so a reinstated workspace does not wait for a quiet moment.
             let due = last_release.is_none_or(|t| t.elapsed() >= RELEASE_EVERY);
@@ -542,6 +547,54 @@ impl DeliveryWorker {
             }
             self.state.worker_beat(&name);
         }
+    }
+
+    /// Sends queued test mails and team confirmations through this worker's
+    /// transport (the capture transport keeps them). They are not
+    /// deliveries: no retries, no stats, no rates; a failure is recorded
+    /// with its reason and the team sends again.
+    pub async fn send_test_mails(&self) -> Result<usize, StoreError> {
+        let store = &self.state.store;
+        let mails = store.claim_test_mails(20).await?;
+        if mails.is_empty() {
+            return Ok(0);
+        }
+        let Some(transport) = &self.transport else {
+            for m in &mails {
+                store.finish_test_mail(&m.id, "captured", None).await?;
+            }
+            return Ok(mails.len());
+        };
+        let return_path = format!("no-reply@{}", self.state.bounce_domain());
+        let outgoing = mails
+            .iter()
+            .map(|m| Outgoing {
+                return_path: return_path.clone(),
+                recipient: m.recipient.clone(),
+                domain: m
+                    .recipient
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.to_ascii_lowercase())
+                    .unwrap_or_default(),
+                data: m.raw.as_bytes().to_vec(),
+            })
+            .collect();
+        let results = transport.send_all(outgoing).await;
+        for (m, result) in mails.iter().zip(results) {
+            let (state, reply) = match result {
+                SendResult::Accepted(r) => ("sent", format!("{} {}", r.code, r.text)),
+                SendResult::Rejected(r) => ("failed", format!("{} {}", r.code, r.text)),
+                SendResult::Transient { reply, reason, .. } => (
+                    "failed",
+                    match reply {
+                        Some(r) => format!("{reason}: {} {}", r.code, r.text),
+                        None => reason,
+                    },
+                ),
+            };
+            store.finish_test_mail(&m.id, state, Some(&reply)).await?;
+        }
+        Ok(mails.len())
     }
 
     async fn prepared(&self, id: &MessageId) -> Result<Result<Arc<Prepared>, String>, StoreError> {

@@ -2,8 +2,8 @@
 
 use crate::api::{
     addresses, consent, contacts, enforcement, guidelines, health, imports, keys, messages,
-    operator, provider_hooks, reports, reviews, sender_domains, suppressions, templates, webhooks,
-    workspace,
+    operator, provider_hooks, reports, reviews, sender_domains, suppressions, team, templates,
+    webhooks, workspace,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -74,6 +74,12 @@ use utoipa::{Modify, OpenApi};
         messages::preflight,
         messages::preflight_draft,
         messages::preview_message,
+        team::add,
+        team::list,
+        team::remove,
+        team::test_send,
+        team::test_mails,
+        team::test_mail_raw,
         messages::send,
         messages::transactional,
         messages::outbox,

@@ -23,6 +23,7 @@ mod migrate;
 mod reputation;
 mod sender;
 mod suppression;
+mod team;
 mod webhook;
 mod workspace;
 
@@ -44,6 +45,7 @@ pub use message::{
 pub use reputation::{CaseNote, ReviewCase};
 pub use sender::SenderDomain;
 pub use suppression::{SuppressionEntry, TrapEntry, TrapList, UnsuppressError, PERSON_REASONS};
+pub use team::{TeamAddress, TestMail, MAX_TEAM_ADDRESSES};
 pub use webhook::{DueWebhook, WebhookAttempt, WebhookEndpoint, WebhookMessage, WEBHOOK_EVENTS};
 pub use workspace::{Workspace, WorkspaceUpdate};
 

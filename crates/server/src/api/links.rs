@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
         .route("/report/{token}", get(report_page).post(report))
+        .route("/team/{token}", get(team_page).post(team_confirm))
         .route("/optin/{token}", get(opt_in_page).post(opt_in))
         .route("/c/{token}", get(click))
         .route("/o/{token}", get(open))
@@ -690,6 +691,84 @@ pub async fn report(
                 "<p>The report could not be filed just now; please try again in a minute.</p>",
             )
         }
+    }
+}
+
+// ---- team addresses --------------------------------------------------------------------
+
+/// The workspace and address a team confirmation link names.
+fn team_claims(state: &AppState, token: &str) -> Option<(WorkspaceId, String)> {
+    let claims = state
+        .links()
+        .verify(token, Purpose::Team, state.store.now())?;
+    let ws = WorkspaceId::parse(&claims.workspace).ok()?;
+    Some((ws, claims.url?))
+}
+
+/// The page behind a team address's confirmation link: one button, so a
+/// scanner following the link confirms nothing.
+pub async fn team_page(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    if let Some(r) = throttled(&state, &token, &headers, peer) {
+        return r;
+    }
+    let Some((ws, email)) = team_claims(&state, &token) else {
+        return gone();
+    };
+    let name = match state.store.workspace(&ws).await {
+        Ok(Some(w)) => w.name,
+        Ok(None) => return gone(),
+        Err(e) => return internal(&e),
+    };
+    let body = format!(
+        "<h1>Receive test mails</h1>\n<p>Confirm that <strong>{}</strong> receives the test mails of <strong>{}</strong> \
+         (drafts its team sends to check them before they go out).</p>\n\
+         <form method=\"post\">\n<input type=\"hidden\" name=\"confirm\" value=\"yes\">\n\
+         <button type=\"submit\">Confirm</button>\n</form>\n<p><small>If you did not expect this, ignore it: nothing will be sent to you.</small></p>",
+        escape(&email),
+        escape(&name)
+    );
+    html(StatusCode::OK, "Confirm test mails", &body)
+}
+
+pub async fn team_confirm(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = throttled(&state, &token, &headers, peer) {
+        return r;
+    }
+    let Some((ws, email)) = team_claims(&state, &token) else {
+        return gone();
+    };
+    if !form_urlencoded(&body)
+        .iter()
+        .any(|(k, v)| k == "confirm" && v == "yes")
+    {
+        return html(
+            StatusCode::BAD_REQUEST,
+            "Not confirmed",
+            "<p>Press the button on the confirmation page. Nothing was changed.</p>",
+        );
+    }
+    match state.store.confirm_team_address(&ws, &email).await {
+        Ok(true) => html(
+            StatusCode::OK,
+            "Confirmed",
+            &format!(
+                "<h1>Confirmed</h1>\n<p>{} now receives the team's test mails.</p>",
+                escape(&email)
+            ),
+        ),
+        Ok(false) => gone(),
+        Err(e) => internal(&e),
     }
 }
 

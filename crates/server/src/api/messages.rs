@@ -525,7 +525,7 @@ fn parse_message_id(id: &str) -> Result<MessageId, ApiError> {
     MessageId::parse(id).map_err(|e| ApiError::not_found(e.to_string()))
 }
 
-async fn load(state: &AppState, ws: &WorkspaceId, id: &str) -> ApiResult<MessageRecord> {
+pub(crate) async fn load(state: &AppState, ws: &WorkspaceId, id: &str) -> ApiResult<MessageRecord> {
     let id = parse_message_id(id)?;
     state
         .store
@@ -1074,6 +1074,34 @@ pub struct PreviewView {
     /// The preview's links look like the mail's and lead nowhere: they are
     /// signed with a key that verifies nowhere.
     pub links: &'static str,
+}
+
+/// A contact of the message's audience, for renders that show real data.
+pub(crate) async fn sample_contact(
+    state: &AppState,
+    m: &MessageRecord,
+) -> ApiResult<Option<sendwell_store::Contact>> {
+    let schema = state.store.schema(&m.workspace_id).await?;
+    let filter = match &m.audience {
+        Some(v) => Filter::parse(v, &schema).ok(),
+        None => None,
+    };
+    let spec = AudienceSpec {
+        workspace: &m.workspace_id,
+        filter: filter.as_ref(),
+        kind: m.kind,
+        topic: &m.topic,
+        opt_in_request_interval_days: state.opt_in_request_interval_days(),
+        exclude_risky: m.exclude_risky,
+    };
+    let sample = state.store.audience_sample(&spec, 1).await?;
+    let Some(first) = sample.first() else {
+        return Ok(None);
+    };
+    let Ok(id) = ContactId::parse(&first.id) else {
+        return Ok(None);
+    };
+    Ok(state.store.contact(&m.workspace_id, &id).await?)
 }
 
 /// The headers of a raw mail, unfolded.

@@ -18,6 +18,7 @@ pub mod reports;
 pub mod reviews;
 pub mod sender_domains;
 pub mod suppressions;
+pub mod team;
 pub mod templates;
 pub mod webhooks;
 pub mod workspace;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(suppressions::routes())
         .merge(imports::routes())
         .merge(templates::routes())
+        .merge(team::routes())
         .merge(messages::routes())
         .merge(links::routes())
         .merge(reviews::routes())

@@ -1,0 +1,370 @@
+//! Team addresses and test sends. A workspace declares its own people's
+//! addresses; each confirms by a link mailed to it; a message can then be
+//! sent to them as a test: marked in its subject, its links inert (signed
+//! with a preview key), and never counted in the message's stats or the
+//! workspace's rates.
+
+use crate::api::messages::load as load_message;
+use crate::delivery::{prepare, render_off_runtime_as, OwnedContact};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, WorkspaceCaller};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use sendwell_core::{EmailAddress, Permission};
+use sendwell_mail::mime::{Mailbox, OutgoingMail};
+use sendwell_mail::{LinkClaims, Purpose};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/workspace/team-addresses", get(list).post(add))
+        .route("/v1/workspace/team-addresses/{email}", delete(remove))
+        .route("/v1/messages/{id}/test", post(test_send))
+        .route("/v1/test-mails", get(test_mails))
+        .route("/v1/test-mails/{id}/raw", get(test_mail_raw))
+}
+
+/// Team confirmation links work this long.
+const CONFIRM_DAYS: i64 = 7;
+/// Addresses one test send may go to.
+const MAX_TEST_RECIPIENTS: usize = 10;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamAddressRequest {
+    pub email: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TeamAddressView {
+    pub email: String,
+    pub confirmed: bool,
+    pub confirmed_at: Option<String>,
+    pub created_at: String,
+}
+
+impl From<sendwell_store::TeamAddress> for TeamAddressView {
+    fn from(t: sendwell_store::TeamAddress) -> Self {
+        Self {
+            email: t.email,
+            confirmed: t.confirmed_at.is_some(),
+            confirmed_at: t.confirmed_at.map(|t| t.to_rfc3339()),
+            created_at: t.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TeamAddressList {
+    pub items: Vec<TeamAddressView>,
+}
+
+fn parse_email(text: &str, pointer: &str) -> ApiResult<EmailAddress> {
+    EmailAddress::parse(text).map_err(|e| ApiError::invalid_field(pointer, e.to_string()))
+}
+
+/// Declares a team address (admin) and mails it a confirmation link; it
+/// receives test sends once confirmed.
+#[utoipa::path(post, path = "/v1/workspace/team-addresses", tag = "messages", security(("bearer" = [])),
+    request_body = TeamAddressRequest,
+    responses((status = 201, body = TeamAddressView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn add(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    ApiJson(req): ApiJson<TeamAddressRequest>,
+) -> ApiResult<(StatusCode, Json<TeamAddressView>)> {
+    caller.require(Permission::ManageWorkspace)?;
+    let email = parse_email(&req.email, "/email")?;
+    let ws = caller.workspace();
+    let workspace = super::workspace::load(&state, ws).await?;
+    let now = state.store.now();
+    let token = state.links().sign(&LinkClaims {
+        purpose: Purpose::Team,
+        workspace: ws.to_string(),
+        contact: String::new(),
+        message: String::new(),
+        expires: Some(now.millis() / 1000 + CONFIRM_DAYS * 86_400),
+        url: Some(email.as_str().to_owned()),
+    });
+    let link = format!("{}{}{token}", state.public_url(), Purpose::Team.path());
+    let subject = format!(
+        "Confirm test mails from {}",
+        workspace.name.replace(['\r', '\n'], " ")
+    );
+    let text = format!(
+        "Someone at {name} asked that {address} receive the test mails of their workspace on this \
+         sending service: drafts they send to themselves to check them.\r\n\r\n\
+         To confirm, open this link and press the button (it works for {CONFIRM_DAYS} days):\r\n{link}\r\n\r\n\
+         If you did not expect this, ignore this mail: nothing will be sent to you.\r\n",
+        name = workspace.name,
+        address = email.as_str(),
+    );
+    let from = Mailbox {
+        name: Some("sendwell".to_owned()),
+        address: format!("no-reply@{}", state.bounce_domain()),
+    };
+    let to = Mailbox {
+        name: None,
+        address: email.as_str().to_owned(),
+    };
+    let message_id = format!(
+        "team.{}@{}",
+        &token[..token.len().min(16)],
+        state.public_host()
+    );
+    let raw = OutgoingMail {
+        from: &from,
+        to: &to,
+        reply_to: None,
+        subject: &subject,
+        date: now,
+        message_id: &message_id,
+        headers: &[],
+        text: &text,
+        html: None,
+    }
+    .build()
+    .map_err(|e| ApiError::internal(&e))?;
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let added = state
+        .store
+        .add_team_address(ws, email.as_str(), &caller.actor(), (&subject, &raw))
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "team-address-limit",
+                format!(
+                    "the workspace has its limit of {} team addresses; delete one first",
+                    sendwell_store::MAX_TEAM_ADDRESSES
+                ),
+            )
+        })?;
+    state.notify_queued();
+    Ok((StatusCode::CREATED, Json(added.into())))
+}
+
+#[utoipa::path(get, path = "/v1/workspace/team-addresses", tag = "messages", security(("bearer" = [])),
+    responses((status = 200, body = TeamAddressList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+) -> ApiResult<Json<TeamAddressList>> {
+    caller.require(Permission::Read)?;
+    let items = state
+        .store
+        .team_addresses(caller.workspace())
+        .await?
+        .into_iter()
+        .map(TeamAddressView::from)
+        .collect();
+    Ok(Json(TeamAddressList { items }))
+}
+
+#[utoipa::path(delete, path = "/v1/workspace/team-addresses/{email}", tag = "messages", security(("bearer" = [])),
+    params(("email" = String, Path)), responses((status = 204), (status = 404, body = crate::error::Problem)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(email): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Permission::ManageWorkspace)?;
+    let email = parse_email(&email, "/email")?;
+    if state
+        .store
+        .delete_team_address(caller.workspace(), email.as_str(), &caller.actor())
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "{email} is not a team address of this workspace."
+        )))
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestSendRequest {
+    /// Confirmed team addresses (at most 10).
+    pub to: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestSendResponse {
+    pub queued: usize,
+    pub ids: Vec<String>,
+}
+
+/// Sends the message to confirmed team addresses as a test (sender or
+/// admin): the subject starts with "[Test]", the content is rendered with
+/// the data of a contact of the audience when there is one, the links lead
+/// nowhere, and nothing is counted in the message's stats or the rates.
+#[utoipa::path(post, path = "/v1/messages/{id}/test", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = TestSendRequest,
+    responses((status = 202, body = TestSendResponse), (status = 422, body = crate::error::Problem)))]
+pub async fn test_send(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<TestSendRequest>,
+) -> ApiResult<(StatusCode, Json<TestSendResponse>)> {
+    caller.require(Permission::Send)?;
+    let ws = caller.workspace();
+    if req.to.is_empty() || req.to.len() > MAX_TEST_RECIPIENTS {
+        return Err(ApiError::invalid_field(
+            "/to",
+            format!("a test goes to 1 to {MAX_TEST_RECIPIENTS} team addresses"),
+        ));
+    }
+    let team = state.store.team_addresses(ws).await?;
+    let mut to = Vec::with_capacity(req.to.len());
+    for (i, t) in req.to.iter().enumerate() {
+        let email = parse_email(t, &format!("/to/{i}"))?;
+        match team.iter().find(|a| a.email == email.as_str()) {
+            Some(a) if a.confirmed_at.is_some() => to.push(email),
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    &format!("/to/{i}"),
+                    format!("{email} has not confirmed yet: open the link mailed to it (POST /v1/workspace/team-addresses sends a new one)"),
+                ))
+            }
+            None => {
+                return Err(ApiError::invalid_field(
+                    &format!("/to/{i}"),
+                    format!("{email} is not a team address of this workspace: add it with POST /v1/workspace/team-addresses and confirm it"),
+                ))
+            }
+        }
+    }
+    let mut message = load_message(&state, ws, &id).await?;
+    let workspace = super::workspace::load(&state, ws).await?;
+    let sample = super::messages::sample_contact(&state, &message).await?;
+    message.subject = format!("[Test] {}", message.subject);
+    let schema = state.store.schema(ws).await?;
+    let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
+    let prepared = Arc::new(
+        prepare(message.clone(), &names)
+            .map_err(|e| ApiError::invalid_field("/template", e.to_string()))?,
+    );
+    let now = state.store.now();
+    let mut mails = Vec::with_capacity(to.len());
+    for email in &to {
+        let person = OwnedContact {
+            id: sample
+                .as_ref()
+                .map(|c| c.id.to_string())
+                .unwrap_or_else(|| "ct_test".to_owned()),
+            email: email.as_str().to_owned(),
+            name: sample.as_ref().and_then(|c| c.name.clone()),
+            external_id: sample.as_ref().and_then(|c| c.external_id.clone()),
+            attributes: sample
+                .as_ref()
+                .map(|c| c.attributes.clone())
+                .unwrap_or_default(),
+        };
+        let message_id = format!(
+            "test.{}.{}@{}",
+            message.id,
+            mails.len(),
+            state.public_host()
+        );
+        let mail = render_off_runtime_as(
+            &state,
+            &workspace,
+            prepared.clone(),
+            person,
+            false,
+            true,
+            message_id,
+            now,
+        )
+        .await
+        .map_err(|e| ApiError::invalid_field("/template", e.to_string()))?;
+        mails.push((
+            email.as_str().to_owned(),
+            mail.subject,
+            String::from_utf8_lossy(&mail.raw).into_owned(),
+        ));
+    }
+    let ids = state
+        .store
+        .queue_test_mails(ws, message.id.as_str(), &mails)
+        .await?;
+    state.notify_queued();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(TestSendResponse {
+            queued: ids.len(),
+            ids,
+        }),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestMailView {
+    pub id: String,
+    pub message_id: Option<String>,
+    /// `test` or `confirmation` (of a team address).
+    pub kind: String,
+    pub to: String,
+    pub subject: String,
+    /// `queued`, `sending`, `sent`, `captured` (the capture transport) or `failed`.
+    pub state: String,
+    pub last_reply: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestMailList {
+    pub items: Vec<TestMailView>,
+}
+
+/// The workspace's test mails and team confirmations, newest first.
+#[utoipa::path(get, path = "/v1/test-mails", tag = "messages", security(("bearer" = [])),
+    responses((status = 200, body = TestMailList)))]
+pub async fn test_mails(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+) -> ApiResult<Json<TestMailList>> {
+    caller.require(Permission::Read)?;
+    let items = state
+        .store
+        .test_mails(caller.workspace(), 200)
+        .await?
+        .into_iter()
+        .map(|t| TestMailView {
+            id: t.id,
+            message_id: t.message_id,
+            kind: t.kind,
+            to: t.recipient,
+            subject: t.subject,
+            state: t.state,
+            last_reply: t.last_reply,
+            created_at: t.created_at.to_rfc3339(),
+        })
+        .collect();
+    Ok(Json(TestMailList { items }))
+}
+
+/// One test mail as sent (RFC 5322).
+#[utoipa::path(get, path = "/v1/test-mails/{id}/raw", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, content_type = "message/rfc822", body = String), (status = 404, body = crate::error::Problem)))]
+pub async fn test_mail_raw(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    caller.require(Permission::Read)?;
+    let mail = state
+        .store
+        .test_mail(caller.workspace(), &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("There is no test mail {id}.")))?;
+    Ok(([(header::CONTENT_TYPE, "message/rfc822")], mail.raw))
+}
