@@ -1838,3 +1838,77 @@ async fn a_test_send_reaches_confirmed_team_addresses_and_counts_nowhere(db: Opt
     .await
     .expect(422);
 }
+
+crate::on_both_db!(the_readme_first_steps_make_a_clean_mail,);
+
+/// "Done when": the README's first steps, as written there, give a mail
+/// with https links and no finding from sendwell's own screening.
+async fn the_readme_first_steps_make_a_clean_mail(db: Option<String>) {
+    let app = TestApp::spawn_with(db, |s| {
+        s.public_url = Some("https://mail.acme-mail.com".to_owned());
+        s.delivery.bounce_domain = Some("bounces.acme-mail.com".to_owned());
+    })
+    .await;
+    let ws = app.workspace("Acme").await;
+    app.patch(
+        "/v1/workspace",
+        &ws.key,
+        json!({"physical_address": "Acme Ltd, 1 Main Street, Springfield 12345, USA"}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        "/v1/guidelines/accept",
+        &ws.key,
+        json!({"version": 1, "accepted_by": "Ada Lovelace <ada@acme.example>"}),
+    )
+    .await
+    .expect(200);
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README");
+    // The contact and the message exactly as the README writes them.
+    let json_after = |marker: &str| -> Value {
+        let at = readme
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker} in the README"));
+        let rest = &readme[at..];
+        let start = rest.find("-d '").expect("a body") + 4;
+        let end = rest[start..].find("'").expect("its end") + start;
+        serde_json::from_str(&rest[start..end]).expect("the README's JSON parses")
+    };
+    let contact = json_after("-X POST localhost:8080/v1/contacts ");
+    let id = app.post("/v1/contacts", &ws.key, contact).await.expect(201)["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let consent = json_after(&format!("v1/contacts/ct_.../consent -H"));
+    app.post(&format!("/v1/contacts/{id}/consent"), &ws.key, consent)
+        .await
+        .expect(201);
+    let message = json_after("-X POST localhost:8080/v1/messages ");
+    let m = app.post("/v1/messages", &ws.key, message).await.expect(201);
+    let mid = m["id"].as_str().expect("id").to_owned();
+    let pre = app
+        .post(&format!("/v1/messages/{mid}/preflight"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    assert_eq!(pre["ready"], true, "{pre}");
+    assert_eq!(pre["content"]["verdict"], "send", "{pre}");
+    assert_eq!(pre["content"]["hits"], json!([]), "{pre}");
+    for w in pre["warnings"].as_array().expect("warnings") {
+        let code = w["code"].as_str().unwrap_or("");
+        assert!(
+            code == "sender_domain_unverified",
+            "the README's mail draws a warning: {w}"
+        );
+    }
+    app.post(&format!("/v1/messages/{mid}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    let mails = captured(&app, &ws.key, &mid, 1).await;
+    let raw = mails.values().next().expect("the mail");
+    let flat = raw.replace("=\r\n", "");
+    assert!(flat.contains("https://mail.acme-mail.com/u/"), "{raw}");
+    assert!(!flat.contains("http://"), "{raw}");
+    assert!(!flat.contains("Hi ,"), "{raw}");
+}
