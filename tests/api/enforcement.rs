@@ -151,7 +151,13 @@ async fn bounce_rates_review_then_suspend_and_a_failed_probation_withdraws(db: O
     let (second, queued) = send_news(&app, &ws, "second").await;
     assert_eq!(queued, 23);
     settled(&app, &ws.key, &second).await;
-    let v = wait_state(&app, &ws, "suspended").await;
+    let mut v = wait_state(&app, &ws, "suspended").await;
+    // The case is opened just after the state changes (its own write).
+    let started = Instant::now();
+    while v["reputation"]["open_case"].is_null() && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        v = operator_view(&app, &ws).await;
+    }
     assert_eq!(v["reputation"]["verdict"], "suspend");
     let case = v["reputation"]["open_case"].clone();
     assert_eq!(case["state"], "open", "{v}");
