@@ -1881,7 +1881,7 @@ async fn the_readme_first_steps_make_a_clean_mail(db: Option<String>) {
         .as_str()
         .expect("id")
         .to_owned();
-    let consent = json_after(&format!("v1/contacts/ct_.../consent -H"));
+    let consent = json_after("v1/contacts/ct_.../consent -H");
     app.post(&format!("/v1/contacts/{id}/consent"), &ws.key, consent)
         .await
         .expect(201);

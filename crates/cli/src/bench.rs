@@ -22,6 +22,10 @@ pub enum BenchCommand {
         /// Distinct company domains in the generated file (besides gmail.com).
         #[arg(long, default_value_t = 5_000)]
         domains: u64,
+        /// Declare opt-in consent for every row (held until the verdict,
+        /// then written to the ledger).
+        #[arg(long)]
+        consent: bool,
         /// PostgreSQL URL; a fresh SQLite database in a temporary directory when not given.
         #[arg(long)]
         database_url: Option<String>,
@@ -108,8 +112,9 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             rows,
             dns,
             domains,
+            consent,
             database_url,
-        } => import(rows, dns, domains, database_url).await,
+        } => import(rows, dns, domains, consent, database_url).await,
         BenchCommand::Contacts {
             count,
             batch,
@@ -247,6 +252,7 @@ async fn import(
     rows: u64,
     dns: bool,
     domains: u64,
+    consent: bool,
     database_url: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     use sendwell_screen::dns::{DomainMail, StaticResolver};
@@ -321,6 +327,17 @@ async fn import(
             ("source", "product_users"),
             ("checks", if dns { "dns" } else { "offline" }),
         ])
+        .query(&if consent {
+            vec![
+                ("consent", "opt_in"),
+                (
+                    "consent_statement",
+                    "Ticked 'Email me product news' at sign-up",
+                ),
+            ]
+        } else {
+            Vec::new()
+        })
         .bearer_auth(&key)
         .header("content-type", "text/csv")
         .body(reqwest::Body::wrap_stream(stream))
@@ -340,6 +357,8 @@ async fn import(
         "rows": rows,
         "bytes": bytes,
         "checks": if dns { "dns" } else { "offline" },
+        "consent": consent,
+        "consent_recorded": report["counts"]["consent_recorded"],
         "seconds": (seconds * 1000.0).round() / 1000.0,
         "rows_per_second": (rows as f64 / seconds).round(),
         "imported": report["counts"]["imported"],
