@@ -551,22 +551,8 @@ fn filter_position(text: &str, name: &str) -> Option<(usize, usize)> {
 
 /// The closest of `known` to `name`, if it is a likely typo.
 fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut prev: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut cur = vec![i + 1; b.len() + 1];
-            for (j, cb) in b.iter().enumerate() {
-                cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1);
-            }
-            prev = cur;
-        }
-        prev[b.len()]
-    }
     known
-        .map(|k| (distance(name, k), k))
+        .map(|k| (sendwell_core::text::edit_distance(name, k), k))
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, k)| k)

@@ -111,12 +111,21 @@ pub struct ImportSession {
     pub existing_contacts: u64,
     /// Consent events held by writers that have drained.
     consent_held: u64,
+    /// Declared consent kept in memory while it is small: an import that
+    /// ends accepted appends it straight to the ledger, without writing it
+    /// to `import_consent` and reading it back.
+    pending: Vec<NewConsentEvent>,
 }
+
+/// Declared consent events kept in memory before they go to
+/// `import_consent` (about 25 MB at most).
+const PENDING_CONSENT: usize = 50_000;
 
 /// Work queued for the writer task, done in order.
 enum Queued {
     Contacts(PlannedWrite),
-    Consent(Vec<NewConsentEvent>),
+    /// Events to hold, and the sequence number of the first.
+    Consent(Vec<NewConsentEvent>, u64),
 }
 
 struct Writer {
@@ -138,7 +147,6 @@ async fn run_writer(
     store: Store,
     ws: WorkspaceId,
     import_id: String,
-    first_seq: u64,
     mut tx: Transaction<'static, Any>,
     mut queue: tokio::sync::mpsc::Receiver<Queued>,
 ) -> Drained {
@@ -146,8 +154,8 @@ async fn run_writer(
     while let Some(work) = queue.recv().await {
         let result = match work {
             Queued::Contacts(write) => store.apply_upsert(&mut tx, &ws, write).await,
-            Queued::Consent(events) => {
-                hold_consent(&mut tx, &ws, &import_id, first_seq + consent_held, &events)
+            Queued::Consent(events, first) => {
+                hold_consent(&mut tx, &ws, &import_id, first, &events)
                     .await
                     .map(|n| consent_held += n)
             }
@@ -331,6 +339,7 @@ impl Store {
             used: HashSet::new(),
             existing_contacts: u64::try_from(existing).unwrap_or(0),
             consent_held: 0,
+            pending: Vec::new(),
         })
     }
 
@@ -491,7 +500,7 @@ impl ImportSession {
             let drained = done.await.map_err(|e| {
                 crate::StoreError::Integrity(format!("the import's writer stopped: {e}"))
             })?;
-            self.consent_held += drained.consent_held;
+            let _ = drained.consent_held;
             self.tx = Some(drained.tx);
             drained.result?;
         }
@@ -511,7 +520,6 @@ impl ImportSession {
                 self.store.clone(),
                 self.ws.clone(),
                 self.id.clone(),
-                self.consent_held,
                 tx,
                 receiver,
             ));
@@ -598,8 +606,22 @@ impl ImportSession {
 
     /// Queues declared consent for contacts of batches already queued;
     /// contacts who opted out keep their choice.
-    pub async fn record_consent(&mut self, events: Vec<NewConsentEvent>) -> Result<()> {
-        self.queue(Queued::Consent(events)).await
+    pub async fn record_consent(&mut self, mut events: Vec<NewConsentEvent>) -> Result<()> {
+        // In memory while small; once past the limit, all of it (in order)
+        // is held in the database.
+        if self.consent_held == 0 && self.pending.len() + events.len() <= PENDING_CONSENT {
+            self.pending.append(&mut events);
+            return Ok(());
+        }
+        if !self.pending.is_empty() {
+            let earlier = std::mem::take(&mut self.pending);
+            let first = self.consent_held;
+            self.consent_held += earlier.len() as u64;
+            self.queue(Queued::Consent(earlier, first)).await?;
+        }
+        let first = self.consent_held;
+        self.consent_held += events.len() as u64;
+        self.queue(Queued::Consent(events, first)).await
     }
 
     /// How many consent events the import declared, once everything
@@ -607,7 +629,7 @@ impl ImportSession {
     /// accepted, at `finish`, or approved.
     pub async fn consent_declared(&mut self) -> Result<u64> {
         self.drained().await?;
-        Ok(self.consent_held)
+        Ok(self.consent_held + self.pending.len() as u64)
     }
 
     /// Saves the verdict; the created contacts are mailable unless it is `quarantined`.
@@ -645,17 +667,39 @@ impl ImportSession {
         // accepted, at the operator's approval when it is quarantined,
         // never when it is rejected.
         let mut counts = verdict.counts.clone();
+        let applying = std::time::Instant::now();
+        let pending = std::mem::take(&mut self.pending);
+        let in_memory = pending.len() as u64;
         let (recorded, held) = match verdict.status.as_str() {
-            "accepted" | "accepted_with_warnings" => (
-                apply_held_consent(&self.store, &mut tx, &self.ws, &self.id, now).await?,
-                0,
-            ),
-            "quarantined" => (0, self.consent_held),
+            "accepted" | "accepted_with_warnings" => {
+                let mut recorded = 0;
+                for chunk in pending.chunks(5000) {
+                    recorded +=
+                        append_bulk_in_tx(&self.store, &mut tx, &self.ws, chunk.to_vec(), now)
+                            .await?;
+                }
+                recorded +=
+                    apply_held_consent(&self.store, &mut tx, &self.ws, &self.id, now).await?;
+                (recorded, 0)
+            }
+            "quarantined" => {
+                if !pending.is_empty() {
+                    hold_consent(&mut tx, &self.ws, &self.id, self.consent_held, &pending).await?;
+                }
+                (0, self.consent_held + in_memory)
+            }
             _ => {
                 drop_held_consent(&mut tx, &self.id).await?;
                 (0, 0)
             }
         };
+        tracing::info!(
+            import = %self.id,
+            recorded,
+            held,
+            ms = applying.elapsed().as_millis() as u64,
+            "declared consent applied at the import's end"
+        );
         if let Value::Object(m) = &mut counts {
             m.insert("consent_recorded".into(), Value::from(recorded));
             m.insert("consent_held".into(), Value::from(held));
