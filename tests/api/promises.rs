@@ -1734,6 +1734,18 @@ async fn a_test_send_reaches_confirmed_team_addresses_and_counts_nowhere(db: Opt
     assert!(r.to_string().contains("has not confirmed"), "{r}");
     let mails = test_mails_captured(&app, &ws.key, 1).await;
     assert_eq!(mails[0]["kind"], "confirmation");
+    // Declaring it again within the hour mails nobody again.
+    for _ in 0..3 {
+        app.post(
+            "/v1/workspace/team-addresses",
+            &ws.key,
+            json!({"email": "qa@acme-mail.com"}),
+        )
+        .await
+        .expect(201);
+    }
+    let all = app.get("/v1/test-mails", &ws.key).await.expect(200);
+    assert_eq!(all["items"].as_array().expect("items").len(), 1, "{all}");
     let raw = app
         .client
         .get(app.url(&format!(

@@ -206,17 +206,7 @@ impl CompiledTemplate {
         // Each part is parsed as written first, so an error names the line
         // and column of what the workspace wrote, not of the document a
         // layout builds around it.
-        for (field, part) in [
-            ("subject", Some(input.subject)),
-            ("html", source.html.as_deref()),
-            ("text", source.text.as_deref()),
-            ("heading", source.heading.as_deref()),
-            ("signature", source.signature.as_deref()),
-            ("button_text", source.button_text.as_deref()),
-            ("button_url", source.button_url.as_deref()),
-            ("image_url", source.image_url.as_deref()),
-            ("image_alt", source.image_alt.as_deref()),
-        ] {
+        for (field, part) in authored_parts(input) {
             if let Some(part) = part {
                 check_as_written(field, part)?;
             }
@@ -344,9 +334,10 @@ fn check_size(field: &'static str, text: &str) -> Result<(), TemplateError> {
 /// button `{% opt_in_button %}` makes, between tags. Written by hand it
 /// could go anywhere (an image URL sends it to whoever serves the image on
 /// open), so `{{ opt_in_url }}` is refused in every part.
-fn check_opt_in_placement(input: &CompileInput<'_>) -> Result<(), TemplateError> {
+/// Every part the workspace writes, by field name.
+fn authored_parts<'a>(input: &CompileInput<'a>) -> [(&'static str, Option<&'a str>); 9] {
     let source = input.source;
-    let parts = [
+    [
         ("subject", Some(input.subject)),
         ("html", source.html.as_deref()),
         ("text", source.text.as_deref()),
@@ -356,8 +347,12 @@ fn check_opt_in_placement(input: &CompileInput<'_>) -> Result<(), TemplateError>
         ("button_text", source.button_text.as_deref()),
         ("button_url", source.button_url.as_deref()),
         ("signature", source.signature.as_deref()),
-    ];
-    for (field, part) in parts {
+    ]
+}
+
+fn check_opt_in_placement(input: &CompileInput<'_>) -> Result<(), TemplateError> {
+    let source = input.source;
+    for (field, part) in authored_parts(input) {
         let Some(part) = part else { continue };
         let mut names = BTreeSet::new();
         collect_variables(part, &mut names);

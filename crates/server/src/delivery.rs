@@ -194,6 +194,19 @@ pub struct OwnedContact {
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
+impl OwnedContact {
+    /// A stored contact's data, mailed to `email`.
+    pub fn of(c: &sendwell_store::Contact, email: String) -> Self {
+        Self {
+            id: c.id.to_string(),
+            email,
+            name: c.name.clone(),
+            external_id: c.external_id.clone(),
+            attributes: c.attributes.clone(),
+        }
+    }
+}
+
 /// [`render_for`] on a blocking thread: a render may take up to its time
 /// limit, and the runtime's threads serve every other request meanwhile.
 pub async fn render_off_runtime(
@@ -279,13 +292,7 @@ pub async fn render_for_contact(
     let prepared = prepare(message.clone(), &names)
         .map_err(|e| crate::error::ApiError::invalid_field("/template", e.to_string()))?;
     let now = state.store.now();
-    let person = OwnedContact {
-        id: c.id.to_string(),
-        email,
-        name: c.name.clone(),
-        external_id: c.external_id.clone(),
-        attributes: c.attributes.clone(),
-    };
+    let person = OwnedContact::of(&c, email);
     let message_id = format!("preview.{}@{}", message.id, state.public_host());
     render_off_runtime_as(
         state,

@@ -120,12 +120,17 @@ fn json_pointer(path: &serde_path_to_error::Path) -> String {
             Segment::Seq { index } => out.push_str(&format!("/{index}")),
             Segment::Map { key } | Segment::Enum { variant: key } => {
                 out.push('/');
-                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                out.push_str(&escape_pointer(key));
             }
             Segment::Unknown => {}
         }
     }
     out
+}
+
+/// One JSON pointer token (RFC 6901): `~` and `/` escaped.
+pub(crate) fn escape_pointer(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
 }
 
 /// serde's wording without the names of our Rust types, which mean nothing

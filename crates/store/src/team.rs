@@ -57,13 +57,17 @@ fn test_from(row: &AnyRow) -> Result<TestMail> {
     })
 }
 
+/// A confirmation is mailed to one address at most this often.
+const CONFIRMATION_INTERVAL_MS: i64 = 3_600_000;
+
 /// A workspace has at most this many team addresses.
 pub const MAX_TEAM_ADDRESSES: i64 = 50;
 
 impl Store {
     /// Declares a team address (unconfirmed) and queues its confirmation
     /// mail, in one transaction. `None` when the workspace has its limit.
-    /// Declaring one again sends a new confirmation and keeps its state.
+    /// Declaring one again keeps its state, and mails a new confirmation
+    /// only if the last went more than an hour ago.
     pub async fn add_team_address(
         &self,
         ws: &WorkspaceId,
@@ -94,7 +98,25 @@ impl Store {
         .bind(now.millis())
         .execute(&mut *tx)
         .await?;
-        insert_test_mail(&mut tx, ws, None, "confirmation", email, confirmation, now).await?;
+        // A confirmation goes at most once an hour to an address, and never
+        // to one that confirmed: declaring it again cannot make sendwell mail
+        // someone over and over.
+        let recent = sqlx::query(
+            "SELECT 1 AS one FROM test_mails WHERE workspace_id = $1 AND recipient = $2 \
+             AND kind = 'confirmation' AND created_at > $3 \
+             UNION ALL SELECT 1 AS one FROM team_addresses WHERE workspace_id = $4 AND email = $5 \
+             AND confirmed_at IS NOT NULL",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(email.to_owned())
+        .bind(now.millis() - CONFIRMATION_INTERVAL_MS)
+        .bind(ws.as_str().to_owned())
+        .bind(email.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if recent.is_none() {
+            insert_test_mail(&mut tx, ws, None, "confirmation", email, confirmation, now).await?;
+        }
         crate::audit::record(
             &mut tx,
             crate::audit::NewAudit {

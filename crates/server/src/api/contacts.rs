@@ -325,9 +325,7 @@ pub(crate) fn stamp(check: &sendwell_screen::AddressCheck) -> sendwell_store::Ad
     }
 }
 
-fn escape_pointer(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
-}
+use crate::extract::escape_pointer;
 
 /// Turns the store's item errors into one problem: 409 when every error is
 /// a conflict between contacts, 422 otherwise.

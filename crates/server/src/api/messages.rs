@@ -639,9 +639,18 @@ fn authenticity_blocks(p: &AuthenticityProblem) -> bool {
 
 /// The preflight report, and the message's audience filter parsed on the
 /// way (which `send` queues with).
+/// What a report is for: a preflight shows everything; a send needs only
+/// the blockers, so it skips the counts that only make warnings.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReportFor {
+    Preflight,
+    Send,
+}
+
 async fn report(
     state: &AppState,
     m: &MessageRecord,
+    purpose: ReportFor,
 ) -> ApiResult<(PreflightReport, Option<Filter>)> {
     let ws = &m.workspace_id;
     let workspace = state
@@ -928,7 +937,7 @@ async fn report(
     }
     // A used attribute that part of the audience lacks renders empty for
     // them ("Hi ,"): say for how many, so the sender adds a fallback.
-    if audience.eligible > 0 {
+    if audience.eligible > 0 && purpose == ReportFor::Preflight {
         for name in used_variables.iter().take(20) {
             let field = match name.as_str() {
                 "first_name" | "last_name" | "name" => "name",
@@ -1024,7 +1033,7 @@ pub async fn preflight(
 ) -> ApiResult<Json<PreflightReport>> {
     caller.require(Permission::Read)?;
     let m = load(&state, caller.workspace(), &id).await?;
-    Ok(Json(report(&state, &m).await?.0))
+    Ok(Json(report(&state, &m, ReportFor::Preflight).await?.0))
 }
 
 /// The preflight report of a message not yet stored: compose and check in
@@ -1045,7 +1054,11 @@ pub async fn preflight_draft(
         ));
     }
     let composed = compose(&state, &caller, &req).await?;
-    Ok(Json(report(&state, &composed.probe).await?.0))
+    Ok(Json(
+        report(&state, &composed.probe, ReportFor::Preflight)
+            .await?
+            .0,
+    ))
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -1152,27 +1165,15 @@ pub async fn preview_message(
         Some(c) => ContactId::parse(c)
             .map_err(|e| ApiError::invalid_field("/contact_id", e.to_string()))?,
         None => {
-            let schema = state.store.schema(caller.workspace()).await?;
-            let filter = match &m.audience {
-                Some(v) => Filter::parse(v, &schema).ok(),
-                None => None,
-            };
-            let spec = AudienceSpec {
-                workspace: caller.workspace(),
-                filter: filter.as_ref(),
-                kind: m.kind,
-                topic: &m.topic,
-                opt_in_request_interval_days: state.opt_in_request_interval_days(),
-                exclude_risky: m.exclude_risky,
-            };
-            let sample = state.store.audience_sample(&spec, 1).await?;
-            let first = sample.first().ok_or_else(|| {
-                ApiError::conflict(
-                    "no-contact-to-preview",
-                    "No contact of the message's audience may receive it, so there is none to preview with: give contact_id.",
-                )
-            })?;
-            ContactId::parse(&first.id).map_err(|e| ApiError::internal(&e))?
+            sample_contact(&state, &m)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::conflict(
+                        "no-contact-to-preview",
+                        "No contact of the message's audience may receive it, so there is none to preview with: give contact_id.",
+                    )
+                })?
+                .id
         }
     };
     let mail = crate::delivery::render_for_contact(&state, &workspace, &m, &contact, true, true)
@@ -1241,7 +1242,7 @@ pub async fn send(
 ) -> ApiResult<(StatusCode, Json<SendResponse>)> {
     caller.require(Permission::Send)?;
     let m = load(&state, caller.workspace(), &id).await?;
-    let (r, filter) = report(&state, &m).await?;
+    let (r, filter) = report(&state, &m, ReportFor::Send).await?;
     if !r.ready {
         return Err(blocked(r.blockers));
     }

@@ -231,7 +231,7 @@ pub async fn test_send(
             Some(_) => {
                 return Err(ApiError::invalid_field(
                     &format!("/to/{i}"),
-                    format!("{email} has not confirmed yet: open the link mailed to it (POST /v1/workspace/team-addresses sends a new one)"),
+                    format!("{email} has not confirmed yet: open the link mailed to it (POST /v1/workspace/team-addresses sends a new one, at most once an hour)"),
                 ))
             }
             None => {
@@ -255,18 +255,16 @@ pub async fn test_send(
     let now = state.store.now();
     let mut mails = Vec::with_capacity(to.len());
     for email in &to {
-        let person = OwnedContact {
-            id: sample
-                .as_ref()
-                .map(|c| c.id.to_string())
-                .unwrap_or_else(|| "ct_test".to_owned()),
-            email: email.as_str().to_owned(),
-            name: sample.as_ref().and_then(|c| c.name.clone()),
-            external_id: sample.as_ref().and_then(|c| c.external_id.clone()),
-            attributes: sample
-                .as_ref()
-                .map(|c| c.attributes.clone())
-                .unwrap_or_default(),
+        let to = email.as_str().to_owned();
+        let person = match &sample {
+            Some(c) => OwnedContact::of(c, to),
+            None => OwnedContact {
+                id: "ct_test".to_owned(),
+                email: to,
+                name: None,
+                external_id: None,
+                attributes: Default::default(),
+            },
         };
         let message_id = format!(
             "test.{}.{}@{}",
