@@ -674,7 +674,11 @@ fn worker_process(app: &TestApp, sink: SocketAddr) -> std::process::Child {
         .env("SENDWELL_SMTP_RELAY", sink.to_string())
         .env("SENDWELL_SMTP_TLS", "none")
         .env("SENDWELL_INSECURE_SKIP_DOMAIN_VERIFICATION", "true")
-        .env("SENDWELL_WORKER_LEASE_SECONDS", "2")
+        // Short, so a killed worker's deliveries come back soon; long
+        // enough that three workers sharing two cores finish a batch
+        // within it (at 2 s their own leases ran out under load, and the
+        // copies sent twice passed the killed worker's window).
+        .env("SENDWELL_WORKER_LEASE_SECONDS", "5")
         .env("SENDWELL_PUBLIC_URL", "https://mail.sendwell.test")
         .env("SENDWELL_DNS", "off")
         .env("SENDWELL_LOG", "warn")
