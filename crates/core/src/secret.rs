@@ -15,6 +15,22 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
+/// HMAC-SHA256 of the concatenation of `parts` under `key`: the one place
+/// sendwell computes a MAC, whatever it signs (links, return paths,
+/// Message-IDs, webhooks, provider signatures, derived keys).
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC hashes a key longer than a block and pads a shorter one, so
+    // every length is accepted; the error case of the trait cannot happen.
+    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC-SHA256 accepts a key of any length"),
+    };
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 pub fn to_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
@@ -26,7 +42,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 }
 
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| match c {
@@ -75,15 +91,7 @@ impl SecretKey {
     }
 
     fn mac(&self, purpose: &str, data: &[u8]) -> String {
-        // new_from_slice only fails for key lengths HMAC cannot take; any length works.
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.0) {
-            Ok(m) => m,
-            Err(_) => unreachable!("HMAC accepts keys of any length"),
-        };
-        mac.update(purpose.as_bytes());
-        mac.update(&[0]);
-        mac.update(data);
-        to_hex(&mac.finalize().into_bytes())
+        to_hex(&hmac_sha256(&self.0, &[purpose.as_bytes(), &[0], data]))
     }
 
     /// Keyed hash of a normalised address: the same for every workspace of
@@ -96,14 +104,7 @@ impl SecretKey {
     /// A key for one purpose (signing links, ...), derived from this one so
     /// that a token made for one use can never pass as another's.
     pub fn derive(&self, purpose: &str) -> [u8; 32] {
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.0) {
-            Ok(m) => m,
-            Err(_) => unreachable!("HMAC accepts keys of any length"),
-        };
-        mac.update(b"derive");
-        mac.update(&[0]);
-        mac.update(purpose.as_bytes());
-        mac.finalize().into_bytes().into()
+        hmac_sha256(&self.0, &[b"derive", &[0], purpose.as_bytes()])
     }
 
     /// A value that identifies the key without revealing it, stored in the

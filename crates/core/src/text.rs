@@ -4,6 +4,29 @@
 
 use std::fmt;
 
+/// Appends `text` to `out` with the five HTML specials escaped, so it is
+/// safe both as element content and inside a quoted attribute value. The
+/// one HTML escape every page and mail part uses.
+pub fn escape_html_into(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+}
+
+/// `text` with the HTML specials escaped; see [`escape_html_into`].
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    escape_html_into(text, &mut out);
+    out
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TextError {
     #[error("{field} is empty")]

@@ -7,9 +7,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use sendwell_core::Timestamp;
-use sha2::Sha256;
 
 /// What a link is for. Part of the signed data, so a token for one purpose
 /// is refused for another.
@@ -91,11 +89,8 @@ impl LinkSigner {
         Self { key }
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
-        match Hmac::<Sha256>::new_from_slice(&self.key) {
-            Ok(m) => m,
-            Err(_) => unreachable!("HMAC accepts keys of any length"),
-        }
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        sendwell_core::secret::hmac_sha256(&self.key, parts)
     }
 
     pub fn sign(&self, claims: &LinkClaims) -> String {
@@ -108,9 +103,7 @@ impl LinkSigner {
             claims.expires.unwrap_or(0),
             claims.url.as_deref().unwrap_or("")
         );
-        let mut mac = self.mac();
-        mac.update(payload.as_bytes());
-        let tag = mac.finalize().into_bytes();
+        let tag = self.mac(&[payload.as_bytes()]);
         let mut token = URL_SAFE_NO_PAD.encode(payload.as_bytes());
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(&tag[..MAC_LEN]));
@@ -122,12 +115,13 @@ impl LinkSigner {
     /// it, so a POST needs the page first (no blind replays of a link
     /// that leaked, say through an image URL or a referrer).
     pub fn form_nonce(&self, token: &str, expires: i64) -> String {
-        let mut mac = self.mac();
-        mac.update(b"form-nonce|");
-        mac.update(token.as_bytes());
-        mac.update(b"|");
-        mac.update(expires.to_string().as_bytes());
-        URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..MAC_LEN])
+        let mac = self.mac(&[
+            b"form-nonce|",
+            token.as_bytes(),
+            b"|",
+            expires.to_string().as_bytes(),
+        ]);
+        URL_SAFE_NO_PAD.encode(&mac[..MAC_LEN])
     }
 
     /// Whether `nonce` was made for `token` with `expires`, not yet past.
@@ -148,9 +142,10 @@ impl LinkSigner {
         if tag.len() != MAC_LEN {
             return None;
         }
-        let mut mac = self.mac();
-        mac.update(&payload);
-        mac.verify_truncated_left(&tag).ok()?;
+        let expected = self.mac(&[&payload]);
+        if !sendwell_core::secret::constant_time_eq(&expected[..MAC_LEN], &tag) {
+            return None;
+        }
         let text = String::from_utf8(payload).ok()?;
         let mut parts = text.splitn(7, '|');
         if parts.next()? != "1" {

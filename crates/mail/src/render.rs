@@ -12,6 +12,7 @@ use crate::link::MailLinks;
 use crate::mime::{Mailbox, OutgoingMail};
 use crate::template::CompiledTemplate;
 use liquid::model::{Object, Value as LValue};
+use sendwell_core::text::escape_html_into;
 use sendwell_core::{MessageKind, Timestamp};
 use serde_json::{Map, Value};
 
@@ -80,22 +81,9 @@ impl RenderError {
     }
 }
 
-fn html_escape(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-}
-
 fn escaped(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
-    html_escape(text, &mut out);
+    escape_html_into(text, &mut out);
     out
 }
 
@@ -430,7 +418,7 @@ fn html_footer(f: &Footer<'_>) -> String {
     out.push_str("<div style=\"margin:32px auto 0 auto;max-width:600px;padding:16px 24px;border-top:1px solid #dddddd;font-family:Arial,Helvetica,sans-serif;font-size:12px;line-height:1.5;color:#555555;background-color:#ffffff;text-align:center;\">");
     if f.address.is_some() || f.unsubscribe.is_some() {
         out.push_str("<p style=\"margin:0 0 8px 0;color:#555555;\">");
-        html_escape(f.workspace_name, &mut out);
+        escape_html_into(f.workspace_name, &mut out);
         if let Some(address) = f.address {
             out.push_str("<br>");
             out.push_str(&escaped(address).replace('\n', "<br>"));

@@ -718,20 +718,9 @@ fn parse_quoted(text: &str) -> Option<String> {
 /// Escapes text placed literally in the HTML source: HTML specials, and
 /// braces, so a literal cannot turn into Liquid.
 pub(crate) fn escape_literal_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '{' => out.push_str("&#123;"),
-            '}' => out.push_str("&#125;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    sendwell_core::text::escape_html(text)
+        .replace('{', "&#123;")
+        .replace('}', "&#125;")
 }
 
 /// Text with Liquid kept intact and everything else escaped for HTML, with
@@ -781,10 +770,7 @@ fn escape_outside_liquid(text: &str) -> String {
 }
 
 fn escape_text(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\n', "<br>\n")
+    sendwell_core::text::escape_html(text).replace('\n', "<br>\n")
 }
 
 const SHELL_START: &str = "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n</head>\n<body style=\"margin:0;padding:0;background-color:#ffffff;\">\n<div style=\"max-width:600px;margin:0 auto;padding:24px;font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.5;color:#222222;\">\n";

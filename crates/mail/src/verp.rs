@@ -9,9 +9,6 @@
 //! is compared without regard to case: the delivery id is upper-cased
 //! before the MAC is computed and when it is read back.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 /// The local part before the `+`.
 pub const PREFIX: &str = "bounces";
 const MAC_BYTES: usize = 10;
@@ -43,18 +40,11 @@ impl VerpSigner {
     /// The MAC of `delivery` under one use's tag, so a Message-ID's MAC is
     /// never a valid return path's and the other way round.
     fn tagged_mac_hex(&self, tag: &[u8], delivery: &str) -> String {
-        // The key is 32 bytes, which HMAC always accepts.
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.key) {
-            Ok(m) => m,
-            Err(_) => unreachable_hmac(),
-        };
-        mac.update(tag);
-        mac.update(delivery.to_ascii_uppercase().as_bytes());
-        let out = mac.finalize().into_bytes();
-        out[..MAC_BYTES]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        let out = sendwell_core::secret::hmac_sha256(
+            &self.key,
+            &[tag, delivery.to_ascii_uppercase().as_bytes()],
+        );
+        sendwell_core::secret::to_hex(&out[..MAC_BYTES])
     }
 
     /// The envelope sender for one delivery, or `None` when the delivery id
@@ -161,11 +151,6 @@ fn canonical_delivery(delivery: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(".")
-}
-
-#[cold]
-fn unreachable_hmac() -> ! {
-    panic!("HMAC-SHA256 accepts a key of any length")
 }
 
 #[cfg(test)]

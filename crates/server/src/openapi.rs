@@ -1,10 +1,5 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::api::{
-    addresses, consent, contacts, enforcement, guidelines, health, imports, keys, messages,
-    operator, provider_hooks, reports, reviews, sender_domains, suppressions, team, templates,
-    webhooks, workspace,
-};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -16,103 +11,9 @@ use utoipa::{Modify, OpenApi};
                        operator endpoints the operator token, both as `Authorization: Bearer`. Errors are RFC 9457 \
                        problem documents."
     ),
-    paths(
-        health::healthz,
-        health::openapi,
-        health::metrics,
-        operator::create_workspace,
-        operator::list_workspaces,
-        operator::get_workspace,
-        operator::workspace_audit_log,
-        operator::publish_guidelines,
-        workspace::get_workspace,
-        workspace::patch_workspace,
-        workspace::sending_status,
-        workspace::audit_log,
-        guidelines::current,
-        guidelines::accept,
-        guidelines::acceptances,
-        keys::create,
-        keys::list,
-        keys::revoke,
-        contacts::upsert,
-        contacts::batch,
-        contacts::list,
-        contacts::get_one,
-        contacts::erase,
-        contacts::export,
-        contacts::list_attributes,
-        contacts::declare_attribute,
-        contacts::delete_attribute,
-        consent::record,
-        consent::proof,
-        consent::verify,
-        addresses::check,
-        suppressions::list,
-        suppressions::add,
-        suppressions::remove,
-        suppressions::export_csv,
-        suppressions::list_traps,
-        suppressions::add_trap,
-        suppressions::remove_trap,
-        imports::create,
-        imports::list,
-        imports::get_one,
-        imports::rejects,
-        imports::operator_list,
-        imports::operator_get,
-        imports::approve,
-        imports::reject,
-        templates::create,
-        templates::list,
-        templates::show,
-        templates::update,
-        messages::preview,
-        messages::create,
-        messages::list,
-        messages::show,
-        messages::preflight,
-        messages::preflight_draft,
-        messages::preview_message,
-        team::add,
-        team::list,
-        team::remove,
-        team::test_send,
-        team::test_mails,
-        team::test_mail_raw,
-        messages::send,
-        messages::transactional,
-        messages::outbox,
-        messages::outbox_raw,
-        reviews::list,
-        reviews::approve,
-        reviews::reject,
-        sender_domains::create,
-        sender_domains::list,
-        sender_domains::show,
-        sender_domains::remove,
-        sender_domains::verify,
-        enforcement::get_policy,
-        enforcement::put_policy,
-        enforcement::list_cases,
-        enforcement::add_note,
-        enforcement::reinstate,
-        enforcement::withdraw,
-        enforcement::restore,
-        reports::report,
-        reports::list,
-        webhooks::create,
-        webhooks::list,
-        webhooks::remove,
-        webhooks::log,
-        provider_hooks::mailgun,
-        provider_hooks::sendgrid,
-        provider_hooks::postmark,
-        provider_hooks::ses,
-    ),
     modifiers(&BearerAuth)
 )]
-struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 struct BearerAuth;
 
@@ -126,8 +27,14 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The document of every route `crate::api` declares, built once.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let mut doc = ApiDoc::openapi();
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(build).clone()
+}
+
+fn build() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = crate::api::documented().split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     normalise(&mut doc);
     doc

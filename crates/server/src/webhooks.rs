@@ -8,11 +8,9 @@
 
 use crate::state::AppState;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use sendwell_core::{Timestamp, WorkspaceId};
 use sendwell_store::WebhookAttempt;
 use serde_json::{json, Value};
-use sha2::Sha256;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -31,9 +29,9 @@ pub fn new_secret() -> String {
 /// The `webhook-signature` header value for a message.
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Option<String> {
     let key = B64.decode(secret.strip_prefix("whsec_")?).ok()?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
-    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
-    Some(format!("v1,{}", B64.encode(mac.finalize().into_bytes())))
+    let mac =
+        sendwell_core::secret::hmac_sha256(&key, &[format!("{id}.{timestamp}.{body}").as_bytes()]);
+    Some(format!("v1,{}", B64.encode(mac)))
 }
 
 /// Queues an event for every endpoint of the workspace that wants it. A

@@ -1571,7 +1571,7 @@ impl<'a> Doc<'a> {
                 let Some(recent) = firsts.get_mut(bit / 2) else {
                     continue;
                 };
-                if bit % 2 == 0 {
+                if bit.is_multiple_of(2) {
                     recent.rotate_right(1);
                     recent[0] = (m.start(), m.end());
                 } else if let Some(&(start, _)) =

@@ -4,12 +4,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, WorkspaceCaller};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::Permission;
 use sendwell_screen::{AddressCheck, Verdict};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub const MAX_ADDRESSES: usize = 1000;
 
@@ -71,8 +71,8 @@ pub struct CheckResponse {
     pub results: Vec<CheckView>,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/addresses/check", post(check))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(check))
 }
 
 /// Runs the checks for one address: offline, then DNS (cached per domain)

@@ -7,8 +7,7 @@ use crate::extract::{ApiJson, WorkspaceCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::consent::{
     current, BrokenLink, ChainVerdict, ConsentAction, ConsentEvent, ConsentMethod, Evidence,
     NewConsentEvent, Topic,
@@ -17,6 +16,7 @@ use sendwell_core::Permission;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -134,10 +134,10 @@ pub struct LedgerVerificationView {
     pub first_broken: Option<BrokenLinkView>,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/contacts/{id}/consent", get(proof).post(record))
-        .route("/v1/consent/verify", get(verify))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(proof, record))
+        .routes(routes!(verify))
 }
 
 fn current_view(events: &[ConsentEvent]) -> BTreeMap<String, CurrentConsentView> {

@@ -2,14 +2,13 @@
 //! list with a cursor, export everything held on one, erase one.
 
 use super::consent::ConsentEventView;
-use super::page_limit;
+use super::{page_limit, Page};
 use crate::error::{ApiError, ApiResult, FieldProblem};
 use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::attribute::MAX_ATTRIBUTES;
 use sendwell_core::text::Label;
 use sendwell_core::{ContactId, EmailAddress, Permission, Timestamp};
@@ -18,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub const MAX_BATCH: usize = 1000;
 
@@ -152,12 +152,6 @@ impl ContactView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ContactPageView {
-    pub items: Vec<ContactView>,
-    pub next_cursor: Option<String>,
-}
-
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ContactQuery {
@@ -184,12 +178,12 @@ pub struct ContactExportView {
     pub activity: serde_json::Map<String, serde_json::Value>,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/contacts", post(upsert).get(list))
-        .route("/v1/contacts/batch", post(batch))
-        .route("/v1/contacts/{id}", get(get_one).delete(erase))
-        .route("/v1/contacts/{id}/export", get(export))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upsert, list))
+        .routes(routes!(batch))
+        .routes(routes!(get_one, erase))
+        .routes(routes!(export))
 }
 
 pub(crate) fn contact_id(id: &str) -> Result<ContactId, ApiError> {
@@ -500,12 +494,12 @@ pub async fn batch(
 
 /// Lists contacts in a stable order, a page at a time.
 #[utoipa::path(get, path = "/v1/contacts", tag = "contacts", security(("bearer" = [])),
-    params(ContactQuery), responses((status = 200, body = ContactPageView)))]
+    params(ContactQuery), responses((status = 200, body = Page<ContactView>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: WorkspaceCaller,
     ApiQuery(query): ApiQuery<ContactQuery>,
-) -> ApiResult<Json<ContactPageView>> {
+) -> ApiResult<Json<Page<ContactView>>> {
     caller.require(Permission::Read)?;
     let limit = page_limit(query.limit)?;
     let cursor = match query.cursor.as_deref() {
@@ -528,7 +522,7 @@ pub async fn list(
         .store
         .list_contacts(caller.workspace(), cursor.as_ref(), limit, email.as_ref())
         .await?;
-    Ok(Json(ContactPageView {
+    Ok(Json(Page {
         items: page.items.into_iter().map(ContactView::from).collect(),
         next_cursor: page.next_cursor,
     }))
@@ -629,16 +623,10 @@ pub struct DeclareAttribute {
     pub kind: String,
 }
 
-pub fn attribute_routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/attributes",
-            get(list_attributes).post(declare_attribute),
-        )
-        .route(
-            "/v1/attributes/{name}",
-            axum::routing::delete(delete_attribute),
-        )
+pub fn attribute_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_attributes, declare_attribute))
+        .routes(routes!(delete_attribute))
 }
 
 /// Whether a message uses the attribute: a variable of its subject or

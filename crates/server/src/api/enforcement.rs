@@ -6,22 +6,22 @@ use crate::error::{ApiError, ApiResult, FieldProblem};
 use crate::extract::{ApiJson, ApiQuery, OperatorCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::reputation::{judge, Policy, Verdict};
 use sendwell_core::{StateEvent, Timestamp, WorkspaceId};
 use sendwell_store::ReviewCase;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/operator/policy", get(get_policy).put(put_policy))
-        .route("/v1/operator/cases", get(list_cases))
-        .route("/v1/operator/cases/{id}/notes", post(add_note))
-        .route("/v1/operator/workspaces/{id}/reinstate", post(reinstate))
-        .route("/v1/operator/workspaces/{id}/withdraw", post(withdraw))
-        .route("/v1/operator/workspaces/{id}/restore", post(restore))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_policy, put_policy))
+        .routes(routes!(list_cases))
+        .routes(routes!(add_note))
+        .routes(routes!(reinstate))
+        .routes(routes!(withdraw))
+        .routes(routes!(restore))
 }
 
 #[derive(Serialize, ToSchema)]

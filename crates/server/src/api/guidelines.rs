@@ -6,8 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, WorkspaceCaller};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::gate;
 use sendwell_core::text::Label;
 use sendwell_core::Permission;
@@ -15,6 +14,7 @@ use sendwell_store::{AcceptError, Guidelines};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Serialize, ToSchema)]
 pub struct GuidelinesView {
@@ -60,11 +60,11 @@ pub struct AcceptanceView {
     pub accepted_at: String,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/guidelines", get(current))
-        .route("/v1/guidelines/accept", post(accept))
-        .route("/v1/guidelines/acceptances", get(acceptances))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(current))
+        .routes(routes!(accept))
+        .routes(routes!(acceptances))
 }
 
 /// The current sending guidelines. No key needed.

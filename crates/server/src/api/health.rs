@@ -3,9 +3,9 @@
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -27,11 +27,11 @@ pub struct Stalled {
     pub seconds: u64,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/openapi.json", get(openapi))
-        .route("/metrics", get(metrics))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(openapi))
+        .routes(routes!(metrics))
 }
 
 /// Whether the server and its database answer.

@@ -19,8 +19,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use futures_util::{Stream, StreamExt};
 use sendwell_core::consent::{ConsentAction, ConsentMethod, Evidence, NewConsentEvent, Topic};
 use sendwell_core::text::Label;
@@ -35,6 +34,8 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 pub const MAX_ROWS: u64 = 1_000_000;
 /// Bodies up to this size are read; 1,000,000 rows of a few columns fit.
@@ -166,20 +167,16 @@ pub struct OperatorImportQuery {
     pub limit: Option<i64>,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/imports",
-            post(create)
-                .layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES))
-                .get(list),
-        )
-        .route("/v1/imports/{id}", get(get_one))
-        .route("/v1/imports/{id}/rejects.csv", get(rejects))
-        .route("/v1/operator/imports", get(operator_list))
-        .route("/v1/operator/imports/{id}", get(operator_get))
-        .route("/v1/operator/imports/{id}/approve", post(approve))
-        .route("/v1/operator/imports/{id}/reject", post(reject))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)))
+        .routes(routes!(list))
+        .routes(routes!(get_one))
+        .routes(routes!(rejects))
+        .routes(routes!(operator_list))
+        .routes(routes!(operator_get))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
 }
 
 /// The declaration, parsed.

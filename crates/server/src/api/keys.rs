@@ -6,14 +6,14 @@ use crate::extract::{ApiJson, WorkspaceCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::secret::ApiKeyToken;
 use sendwell_core::text::Label;
 use sendwell_core::{ApiKeyId, Permission, Role};
 use sendwell_store::{ApiKeyRecord, NewKeyRow, RevokeError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -61,10 +61,10 @@ pub struct KeyList {
     pub items: Vec<KeyView>,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/api-keys", get(list).post(create))
-        .route("/v1/api-keys/{id}", delete(revoke))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(revoke))
 }
 
 pub(crate) fn parse_role(text: &str) -> Result<Role, ApiError> {

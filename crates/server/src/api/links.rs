@@ -18,6 +18,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use sendwell_core::consent::{ConsentAction, ConsentMethod, Evidence, NewConsentEvent, Topic};
+use sendwell_core::text::escape_html;
 use sendwell_core::{AttributeName, ContactId, EmailAddress, MessageId, WorkspaceId};
 use sendwell_mail::{LinkClaims, Purpose};
 use sendwell_store::{LinkEvent, MessageRecord, Workspace};
@@ -79,14 +80,6 @@ fn gone() -> Response {
     )
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// The pages' only style sheet; the CSP allows it by its hash, so no inline
 /// style or script of anyone else's can run.
 const STYLE: &str = "body{font-family:Arial,Helvetica,sans-serif;max-width:520px;margin:48px auto;padding:0 16px;color:#222;line-height:1.5}\
@@ -99,7 +92,7 @@ fn page(title: &str, body: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"robots\" content=\"noindex\">\n<title>{}</title>\n\
          <style>{STYLE}</style>\n</head>\n<body>\n{}\n</body>\n</html>\n",
-        escape(title),
+        escape_html(title),
         body
     )
 }
@@ -245,7 +238,7 @@ pub async fn unsubscribe_page(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let name = escape(&t.workspace.name);
+    let name = escape_html(&t.workspace.name);
     let topics = match state.store.workspace_topics(&t.workspace.id).await {
         Ok(t) => t,
         Err(e) => return internal(&e),
@@ -258,7 +251,7 @@ pub async fn unsubscribe_page(
     if topics.len() > 1 {
         body.push_str("<h2>Or choose what to stop</h2>\n<form method=\"post\">\n");
         for topic in &topics {
-            let t = escape(topic);
+            let t = escape_html(topic);
             body.push_str(&format!(
                 "<label><input type=\"checkbox\" name=\"topic\" value=\"{t}\"> {t}</label>\n"
             ));
@@ -317,7 +310,7 @@ pub async fn unsubscribe(
         tracing::error!(error = %e, "unsubscribe: neither written nor journaled");
         return internal(&"the unsubscribe could not be recorded");
     }
-    let name = escape(&t.workspace.name);
+    let name = escape_html(&t.workspace.name);
     html(
         StatusCode::OK,
         "Unsubscribed",
@@ -612,7 +605,7 @@ pub async fn report_page(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let name = escape(&t.workspace.name);
+    let name = escape_html(&t.workspace.name);
     let body = format!(
         "<h1>Report this email</h1>\n<p>Tell the operator of this sending service what is wrong with the email \
          you received from <strong>{name}</strong>: you did not ask for it, it is a scam, it is offensive. \
@@ -680,7 +673,7 @@ pub async fn report(
             "Thank you",
             &format!(
                 "<h1>Thank you</h1>\n<p>Your report reached the operator, and {} will not email you again.</p>",
-                escape(&t.workspace.name)
+                escape_html(&t.workspace.name)
             ),
         ),
         Err(e) => {
@@ -729,8 +722,8 @@ pub async fn team_page(
          (drafts its team sends to check them before they go out).</p>\n\
          <form method=\"post\">\n<input type=\"hidden\" name=\"confirm\" value=\"yes\">\n\
          <button type=\"submit\">Confirm</button>\n</form>\n<p><small>If you did not expect this, ignore it: nothing will be sent to you.</small></p>",
-        escape(&email),
-        escape(&name)
+        escape_html(&email),
+        escape_html(&name)
     );
     html(StatusCode::OK, "Confirm test mails", &body)
 }
@@ -764,7 +757,7 @@ pub async fn team_confirm(
             "Confirmed",
             &format!(
                 "<h1>Confirmed</h1>\n<p>{} now receives the team's test mails.</p>",
-                escape(&email)
+                escape_html(&email)
             ),
         ),
         Ok(false) => gone(),
@@ -791,7 +784,7 @@ pub async fn opt_in_page(
     let Some(wording) = t.message.as_ref().and_then(opt_in_button) else {
         return gone();
     };
-    let name = escape(&t.workspace.name);
+    let name = escape_html(&t.workspace.name);
     let expires = state.store.now().millis() / 1000 + OPT_IN_FORM_SECONDS;
     let nonce = state.links().form_nonce(&token, expires);
     let body = format!(
@@ -800,7 +793,7 @@ pub async fn opt_in_page(
          <input type=\"hidden\" name=\"expires\" value=\"{expires}\">\n\
          <button type=\"submit\">{}</button>\n</form>\n\
          <p><small>You can unsubscribe at any time from the link in every email.</small></p>",
-        escape(&wording)
+        escape_html(&wording)
     );
     html(
         StatusCode::OK,
@@ -986,7 +979,7 @@ async fn thanks(state: &AppState, t: &Target) -> Response {
     match state.store.opt_in_landing_url(&t.workspace.id).await {
         Ok(Some(url)) => Redirect::to(&url).into_response(),
         Ok(None) => {
-            let name = escape(&t.workspace.name);
+            let name = escape_html(&t.workspace.name);
             html(
                 StatusCode::OK,
                 "Thank you",

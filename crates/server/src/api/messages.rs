@@ -7,8 +7,8 @@
 //! blockers when anything blocks; otherwise it queues one delivery per
 //! eligible contact inside the database and answers 202.
 
-use super::page_limit;
 use super::templates::{parse_source, template_error};
+use super::{page_limit, Page};
 use crate::delivery::{compile_message, prepare, render_off_runtime, OwnedContact};
 use crate::error::{ApiError, ApiResult, BlockerView, FieldProblem};
 use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
@@ -16,11 +16,11 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::attribute::AttributeSchema;
 use sendwell_core::consent::Topic;
 use sendwell_core::filter::{Filter, FilterError, FilterLocation};
+use sendwell_core::text::escape_html;
 use sendwell_core::text::Label;
 use sendwell_core::{
     gate, AttributeName, ContactId, EmailAddress, MessageId, MessageKind, OutboxId, Permission,
@@ -36,19 +36,20 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/audiences/preview", post(preview))
-        .route("/v1/messages", get(list).post(create))
-        .route("/v1/messages/{id}", get(show))
-        .route("/v1/messages/preflight", post(preflight_draft))
-        .route("/v1/messages/{id}/preflight", post(preflight))
-        .route("/v1/messages/{id}/preview", post(preview_message))
-        .route("/v1/messages/{id}/send", post(send))
-        .route("/v1/transactional", post(transactional))
-        .route("/v1/outbox", get(outbox))
-        .route("/v1/outbox/{id}/raw", get(outbox_raw))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(preview))
+        .routes(routes!(list, create))
+        .routes(routes!(show))
+        .routes(routes!(preflight_draft))
+        .routes(routes!(preflight))
+        .routes(routes!(preview_message))
+        .routes(routes!(send))
+        .routes(routes!(transactional))
+        .routes(routes!(outbox))
+        .routes(routes!(outbox_raw))
 }
 
 // ---- shared parsing ----------------------------------------------------------
@@ -554,39 +555,27 @@ pub struct ListQuery {
     pub limit: Option<i64>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct MessagePage {
-    pub items: Vec<MessageView>,
-    pub next_cursor: Option<String>,
-}
-
 #[utoipa::path(get, path = "/v1/messages", tag = "messages", security(("bearer" = [])),
-    params(ListQuery), responses((status = 200, body = MessagePage)))]
+    params(ListQuery), responses((status = 200, body = Page<MessageView>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: WorkspaceCaller,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> ApiResult<Json<MessagePage>> {
+) -> ApiResult<Json<Page<MessageView>>> {
     caller.require(Permission::Read)?;
     let limit = page_limit(query.limit)?;
-    let mut items = state
+    let items = state
         .store
         .list_messages(caller.workspace(), query.cursor.as_deref(), limit + 1)
         .await?;
-    let more = items.len() as i64 > limit;
-    items.truncate(usize::try_from(limit).unwrap_or(50));
-    let next_cursor = if more {
-        items.last().map(|m| m.id.to_string())
-    } else {
-        None
-    };
-    let mut views = Vec::with_capacity(items.len());
-    for m in items {
+    let page = Page::cut(items, limit, |m| m.id.to_string());
+    let mut views = Vec::with_capacity(page.items.len());
+    for m in page.items {
         views.push(view(&state, m).await?);
     }
-    Ok(Json(MessagePage {
+    Ok(Json(Page {
         items: views,
-        next_cursor,
+        next_cursor: page.next_cursor,
     }))
 }
 
@@ -875,8 +864,8 @@ async fn report(
                     let html_has_address = address.is_empty()
                         || mail
                             .html
-                            .contains(&html_escape_min(&address).replace('\n', "<br>"))
-                        || mail.html.contains(&html_escape_min(&address));
+                            .contains(&escape_html(&address).replace('\n', "<br>"))
+                        || mail.html.contains(&escape_html(&address));
                     let places = prepared.template.places;
                     Some(ComplianceView {
                         unsubscribe_link: if places.html_unsubscribe {
@@ -1011,14 +1000,6 @@ pub(crate) fn screen_rendered(
         .map(|(_, d)| d)
         .unwrap_or("");
     Screener::screen(&mail, &[own, "sendwell.invalid"])
-}
-
-fn html_escape_min(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 /// The compliance report of a message: what blocks it, who it reaches,
@@ -1558,20 +1539,14 @@ pub struct OutboxItem {
     pub created_at: String,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct OutboxPage {
-    pub items: Vec<OutboxItem>,
-    pub next_cursor: Option<String>,
-}
-
 /// Mails stored by the capture transport.
 #[utoipa::path(get, path = "/v1/outbox", tag = "messages", security(("bearer" = [])),
-    params(OutboxQuery), responses((status = 200, body = OutboxPage)))]
+    params(OutboxQuery), responses((status = 200, body = Page<OutboxItem>)))]
 pub async fn outbox(
     State(state): State<AppState>,
     caller: WorkspaceCaller,
     ApiQuery(query): ApiQuery<OutboxQuery>,
-) -> ApiResult<Json<OutboxPage>> {
+) -> ApiResult<Json<Page<OutboxItem>>> {
     caller.require(Permission::Read)?;
     let limit = page_limit(query.limit)?;
     let message = match &query.message_id {
@@ -1581,7 +1556,7 @@ pub async fn outbox(
         ),
         None => None,
     };
-    let mut items = state
+    let items = state
         .store
         .list_outbox(
             caller.workspace(),
@@ -1590,26 +1565,14 @@ pub async fn outbox(
             limit + 1,
         )
         .await?;
-    let more = items.len() as i64 > limit;
-    items.truncate(usize::try_from(limit).unwrap_or(50));
-    let next_cursor = if more {
-        items.last().map(|e| e.id.to_string())
-    } else {
-        None
-    };
-    Ok(Json(OutboxPage {
-        items: items
-            .into_iter()
-            .map(|e| OutboxItem {
-                id: e.id.to_string(),
-                message_id: e.message_id,
-                to: e.to,
-                subject: e.subject,
-                created_at: e.created_at.to_rfc3339(),
-            })
-            .collect(),
-        next_cursor,
-    }))
+    let page = Page::cut(items, limit, |e| e.id.to_string());
+    Ok(Json(page.map(|e| OutboxItem {
+        id: e.id.to_string(),
+        message_id: e.message_id,
+        to: e.to,
+        subject: e.subject,
+        created_at: e.created_at.to_rfc3339(),
+    })))
 }
 
 /// The RFC 5322 bytes of a captured mail.

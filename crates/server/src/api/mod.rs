@@ -27,10 +27,14 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
-pub fn router(state: AppState) -> Router {
-    let limit = state.max_body_bytes();
-    Router::new()
+/// Every documented endpoint: each module declares its routes with
+/// `routes!`, which takes the path and method from the handler's
+/// `#[utoipa::path]`, so a route and its OpenAPI entry are one declaration.
+pub(crate) fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .merge(health::routes())
         .merge(operator::routes())
         .merge(workspace::routes())
@@ -45,13 +49,20 @@ pub fn router(state: AppState) -> Router {
         .merge(templates::routes())
         .merge(team::routes())
         .merge(messages::routes())
-        .merge(links::routes())
         .merge(reviews::routes())
         .merge(sender_domains::routes())
         .merge(enforcement::routes())
         .merge(reports::routes())
         .merge(webhooks::routes())
         .merge(provider_hooks::routes())
+}
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.max_body_bytes();
+    let (api, _) = documented().split_for_parts();
+    api
+        // The pages behind the links in mails are HTML for people, not API.
+        .merge(links::routes())
         .fallback(|| async {
             ApiError::not_found("There is no such endpoint; GET /openapi.json lists them all.")
         })
@@ -96,6 +107,37 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
         .entry(header::X_FRAME_OPTIONS)
         .or_insert(HeaderValue::from_static("DENY"));
     response
+}
+
+/// One page of a list read with a cursor: the items, and the cursor to
+/// pass for the next page, absent on the last one.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The page of `rows` read with `limit + 1`: the extra row only says
+    /// that more follow, and the last row kept gives the cursor (`key`).
+    pub fn cut(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Self {
+        let keep = usize::try_from(limit).unwrap_or(50);
+        let more = rows.len() > keep;
+        rows.truncate(keep);
+        let next_cursor = if more { rows.last().map(key) } else { None };
+        Self {
+            items: rows,
+            next_cursor,
+        }
+    }
+
+    /// The same page with every item turned into what the API shows.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
 }
 
 /// Page sizes: `limit` defaults to 50 and may be 1 to 1000.

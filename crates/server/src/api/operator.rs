@@ -2,15 +2,14 @@
 //! read their audit logs, publish new guidelines.
 
 use super::guidelines::GuidelinesView;
-use super::page_limit;
-use super::workspace::{audit_page, AuditLogPage, PageQuery, SendingStatusView, WorkspaceView};
+use super::workspace::{audit_page, AuditEntryView, PageQuery, SendingStatusView, WorkspaceView};
+use super::{page_limit, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, OperatorCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::gate;
 use sendwell_core::secret::ApiKeyToken;
 use sendwell_core::text::Label;
@@ -18,6 +17,7 @@ use sendwell_core::{ApiKeyId, Role, WorkspaceId};
 use sendwell_store::NewKeyRow;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -36,12 +36,6 @@ pub struct CreatedWorkspace {
     pub sending_status: SendingStatusView,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct WorkspacePage {
-    pub items: Vec<WorkspaceView>,
-    pub next_cursor: Option<String>,
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishGuidelines {
@@ -57,18 +51,12 @@ pub struct PublishGuidelines {
 /// The grace period of a new version unless the operator says otherwise.
 pub const DEFAULT_GRACE_DAYS: u32 = 14;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/workspaces",
-            post(create_workspace).get(list_workspaces),
-        )
-        .route("/v1/workspaces/{id}", get(get_workspace))
-        .route(
-            "/v1/operator/workspaces/{id}/audit-log",
-            get(workspace_audit_log),
-        )
-        .route("/v1/operator/guidelines", post(publish_guidelines))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_workspace, list_workspaces))
+        .routes(routes!(get_workspace))
+        .routes(routes!(workspace_audit_log))
+        .routes(routes!(publish_guidelines))
 }
 
 fn workspace_id(id: &str) -> Result<WorkspaceId, ApiError> {
@@ -119,30 +107,21 @@ pub async fn create_workspace(
 
 /// Lists workspaces (operator).
 #[utoipa::path(get, path = "/v1/workspaces", tag = "operator", security(("bearer" = [])),
-    params(PageQuery), responses((status = 200, body = WorkspacePage)))]
+    params(PageQuery), responses((status = 200, body = Page<WorkspaceView>)))]
 pub async fn list_workspaces(
     State(state): State<AppState>,
     _operator: OperatorCaller,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> ApiResult<Json<WorkspacePage>> {
+) -> ApiResult<Json<Page<WorkspaceView>>> {
     let limit = page_limit(query.limit)?;
-    let mut items = state
+    let items = state
         .store
         .list_workspaces(query.cursor.as_deref(), limit + 1)
         .await?;
-    let more = items.len() as i64 > limit;
-    items.truncate(usize::try_from(limit).unwrap_or(50));
-    Ok(Json(WorkspacePage {
-        next_cursor: if more {
-            items.last().map(|w| w.id.to_string())
-        } else {
-            None
-        },
-        items: items
-            .iter()
-            .map(|w| WorkspaceView::from(w, state.store.now()))
-            .collect(),
-    }))
+    let now = state.store.now();
+    Ok(Json(
+        Page::cut(items, limit, |w| w.id.to_string()).map(|w| WorkspaceView::from(&w, now)),
+    ))
 }
 
 /// One workspace (operator).
@@ -171,13 +150,13 @@ pub struct OperatorWorkspaceView {
 
 /// A workspace's audit log (operator).
 #[utoipa::path(get, path = "/v1/operator/workspaces/{id}/audit-log", tag = "operator", security(("bearer" = [])),
-    params(("id" = String, Path), PageQuery), responses((status = 200, body = AuditLogPage)))]
+    params(("id" = String, Path), PageQuery), responses((status = 200, body = Page<AuditEntryView>)))]
 pub async fn workspace_audit_log(
     State(state): State<AppState>,
     _operator: OperatorCaller,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> ApiResult<Json<AuditLogPage>> {
+) -> ApiResult<Json<Page<AuditEntryView>>> {
     let ws = super::workspace::load(&state, &workspace_id(&id)?).await?;
     Ok(Json(audit_page(&state, &ws.id, query).await?))
 }

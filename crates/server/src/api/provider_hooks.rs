@@ -26,27 +26,25 @@ use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use sendwell_mail::bounce::Reason;
 use sendwell_mail::verp::unverified_delivery_of_message_id;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::Sha256;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 /// How old a signed event may be.
 const TOLERANCE_S: i64 = 15 * 60;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/webhooks/mailgun", post(mailgun))
-        .route("/v1/webhooks/sendgrid", post(sendgrid))
-        .route("/v1/webhooks/postmark", post(postmark))
-        .route("/v1/webhooks/ses", post(ses))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(mailgun))
+        .routes(routes!(sendgrid))
+        .routes(routes!(postmark))
+        .routes(routes!(ses))
 }
 
 /// What the events were turned into.
@@ -198,16 +196,10 @@ pub async fn mailgun(
             "signature.timestamp, signature.token and signature.signature are needed",
         ));
     };
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(key.as_bytes()).map_err(|e| ApiError::internal(&e))?;
-    mac.update(ts.as_bytes());
-    mac.update(token.as_bytes());
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let expected = sendwell_core::secret::to_hex(&sendwell_core::secret::hmac_sha256(
+        key.as_bytes(),
+        &[ts.as_bytes(), token.as_bytes()],
+    ));
     if !sendwell_core::secret::constant_time_eq(
         expected.as_bytes(),
         given.to_ascii_lowercase().as_bytes(),

@@ -2,25 +2,25 @@
 //! `review` wait here; the operator approves (the deliveries go out) or
 //! rejects them with a note the workspace sees.
 
-use super::page_limit;
+use super::{page_limit, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, OperatorCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::text::Label;
 use sendwell_core::MessageId;
 use sendwell_store::MessageRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/operator/reviews", get(list))
-        .route("/v1/operator/reviews/{id}/approve", post(approve))
-        .route("/v1/operator/reviews/{id}/reject", post(reject))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -70,12 +70,6 @@ impl ReviewItem {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ReviewPage {
-    pub items: Vec<ReviewItem>,
-    pub next_cursor: Option<String>,
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
@@ -85,12 +79,12 @@ pub struct Decision {
 
 /// Messages waiting for (or decided in) content review.
 #[utoipa::path(get, path = "/v1/operator/reviews", tag = "operator", security(("bearer" = [])),
-    params(ReviewQuery), responses((status = 200, body = ReviewPage)))]
+    params(ReviewQuery), responses((status = 200, body = Page<ReviewItem>)))]
 pub async fn list(
     State(state): State<AppState>,
     _operator: OperatorCaller,
     ApiQuery(query): ApiQuery<ReviewQuery>,
-) -> ApiResult<Json<ReviewPage>> {
+) -> ApiResult<Json<Page<ReviewItem>>> {
     let wanted = query.state.as_deref().unwrap_or("pending");
     if !["pending", "approved", "rejected"].contains(&wanted) {
         return Err(ApiError::invalid_field(
@@ -99,21 +93,12 @@ pub async fn list(
         ));
     }
     let limit = page_limit(query.limit)?;
-    let mut items = state
+    let items = state
         .store
         .messages_in_review(wanted, query.cursor.as_deref(), limit + 1)
         .await?;
-    let more = items.len() as i64 > limit;
-    items.truncate(usize::try_from(limit).unwrap_or(50));
-    let next_cursor = if more {
-        items.last().map(|m| m.id.to_string())
-    } else {
-        None
-    };
-    Ok(Json(ReviewPage {
-        items: items.into_iter().map(ReviewItem::from).collect(),
-        next_cursor,
-    }))
+    let page = Page::cut(items, limit, |m| m.id.to_string());
+    Ok(Json(page.map(ReviewItem::from)))
 }
 
 async fn decide(

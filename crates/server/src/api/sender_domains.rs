@@ -9,8 +9,7 @@ use crate::extract::{ApiJson, WorkspaceCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::{Permission, WorkspaceId};
 use sendwell_mail::dkim::{self, DkimAlgorithm};
 use sendwell_screen::dns::{MailDomainResolver, TxtAnswer};
@@ -18,6 +17,7 @@ use sendwell_store::SenderDomain;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -57,11 +57,11 @@ pub struct SenderDomainList {
     pub items: Vec<SenderDomainView>,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sender-domains", get(list).post(create))
-        .route("/v1/sender-domains/{domain}", get(show).delete(remove))
-        .route("/v1/sender-domains/{domain}/verify", post(verify))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, remove))
+        .routes(routes!(verify))
 }
 
 /// A domain name in lower-case ASCII, or what is wrong with it.

@@ -1,20 +1,20 @@
 //! A workspace's suppression list, and the operator's platform-wide trap list.
 
-use super::page_limit;
 use super::workspace::PageQuery;
+use super::{page_limit, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, OperatorCaller, WorkspaceCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::text::Label;
 use sendwell_core::{EmailAddress, Permission};
 use sendwell_store::{SuppressionEntry, TrapEntry, UnsuppressError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Reasons a workspace may record itself.
 const WORKSPACE_REASONS: &[&str] = &["manual", "unsubscribed", "complained", "bounced"];
@@ -43,12 +43,6 @@ impl SuppressionView {
             created_at: e.created_at.to_rfc3339(),
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SuppressionPage {
-    pub items: Vec<SuppressionView>,
-    pub next_cursor: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -96,13 +90,13 @@ pub struct TrapList {
     pub items: Vec<TrapView>,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/suppressions", get(list).post(add))
-        .route("/v1/suppressions.csv", get(export_csv))
-        .route("/v1/suppressions/{address}", delete(remove))
-        .route("/v1/operator/suppressions", get(list_traps).post(add_trap))
-        .route("/v1/operator/suppressions/{id}", delete(remove_trap))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, add))
+        .routes(routes!(export_csv))
+        .routes(routes!(remove))
+        .routes(routes!(list_traps, add_trap))
+        .routes(routes!(remove_trap))
 }
 
 fn parse_address(text: &str, pointer: &str) -> Result<EmailAddress, ApiError> {
@@ -111,29 +105,20 @@ fn parse_address(text: &str, pointer: &str) -> Result<EmailAddress, ApiError> {
 
 /// The workspace's suppressions, a page at a time.
 #[utoipa::path(get, path = "/v1/suppressions", tag = "suppressions", security(("bearer" = [])),
-    params(PageQuery), responses((status = 200, body = SuppressionPage)))]
+    params(PageQuery), responses((status = 200, body = Page<SuppressionView>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: WorkspaceCaller,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> ApiResult<Json<SuppressionPage>> {
+) -> ApiResult<Json<Page<SuppressionView>>> {
     caller.require(Permission::Read)?;
     let limit = page_limit(query.limit)?;
-    let mut items = state
+    let items = state
         .store
         .list_suppressions(caller.workspace(), query.cursor.as_deref(), limit + 1)
         .await?;
-    let more = items.len() as i64 > limit;
-    items.truncate(usize::try_from(limit).unwrap_or(50));
-    let next_cursor = if more {
-        items.last().map(|e| e.email_hash.clone())
-    } else {
-        None
-    };
-    Ok(Json(SuppressionPage {
-        items: items.into_iter().map(SuppressionView::from).collect(),
-        next_cursor,
-    }))
+    let page = Page::cut(items, limit, |e| e.email_hash.clone());
+    Ok(Json(page.map(SuppressionView::from)))
 }
 
 /// Suppresses an address for the workspace (sender or admin).

@@ -12,22 +12,22 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::{EmailAddress, Permission};
 use sendwell_mail::mime::{Mailbox, OutgoingMail};
 use sendwell_mail::{LinkClaims, Purpose};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/workspace/team-addresses", get(list).post(add))
-        .route("/v1/workspace/team-addresses/{email}", delete(remove))
-        .route("/v1/messages/{id}/test", post(test_send))
-        .route("/v1/test-mails", get(test_mails))
-        .route("/v1/test-mails/{id}/raw", get(test_mail_raw))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, add))
+        .routes(routes!(remove))
+        .routes(routes!(test_send))
+        .routes(routes!(test_mails))
+        .routes(routes!(test_mail_raw))
 }
 
 /// Team confirmation links work this long.

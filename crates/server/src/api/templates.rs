@@ -3,15 +3,14 @@
 //! address hidden from readers is refused; a variable that is not an
 //! attribute yet is a warning).
 
-use super::page_limit;
 use super::workspace::PageQuery;
+use super::{page_limit, Page};
 use crate::error::{ApiError, ApiResult, FieldProblem};
 use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::text::Label;
 use sendwell_core::{Permission, TemplateId, WorkspaceId};
 use sendwell_mail::template::{
@@ -21,6 +20,7 @@ use sendwell_store::{NewTemplate, TemplateRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -62,16 +62,10 @@ impl TemplateView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct TemplatePage {
-    pub items: Vec<TemplateView>,
-    pub next_cursor: Option<String>,
-}
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/templates", get(list).post(create))
-        .route("/v1/templates/{id}", get(show).put(update))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update))
 }
 
 /// A template source from JSON, with errors located under `pointer`.
@@ -242,27 +236,18 @@ pub async fn show(
 }
 
 #[utoipa::path(get, path = "/v1/templates", tag = "templates", security(("bearer" = [])),
-    params(PageQuery), responses((status = 200, body = TemplatePage)))]
+    params(PageQuery), responses((status = 200, body = Page<TemplateView>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: WorkspaceCaller,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> ApiResult<Json<TemplatePage>> {
+) -> ApiResult<Json<Page<TemplateView>>> {
     caller.require(Permission::Read)?;
     let limit = page_limit(query.limit)?;
-    let mut items = state
+    let items = state
         .store
         .list_templates(caller.workspace(), query.cursor.as_deref(), limit + 1)
         .await?;
-    let more = items.len() as i64 > limit;
-    items.truncate(usize::try_from(limit).unwrap_or(50));
-    let next_cursor = if more {
-        items.last().map(|t| t.id.to_string())
-    } else {
-        None
-    };
-    Ok(Json(TemplatePage {
-        items: items.into_iter().map(TemplateView::from).collect(),
-        next_cursor,
-    }))
+    let page = Page::cut(items, limit, |t| t.id.to_string());
+    Ok(Json(page.map(TemplateView::from)))
 }

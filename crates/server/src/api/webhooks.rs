@@ -6,18 +6,18 @@ use crate::extract::{ApiJson, WorkspaceCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::Permission;
 use sendwell_store::{WebhookEndpoint, WebhookMessage, WEBHOOK_EVENTS};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/webhooks", get(list).post(create))
-        .route("/v1/webhooks/{id}", axum::routing::delete(remove))
-        .route("/v1/webhooks/{id}/deliveries", get(log))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(remove))
+        .routes(routes!(log))
 }
 
 #[derive(Deserialize, ToSchema)]

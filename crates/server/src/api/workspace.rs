@@ -1,19 +1,19 @@
 //! The caller's own workspace: its details, physical address, sending
 //! status and audit log.
 
-use super::page_limit;
+use super::{page_limit, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use sendwell_core::gate::{self, SendingStatus};
 use sendwell_core::text::PhysicalAddress;
 use sendwell_core::{Permission, WorkspaceId};
 use sendwell_store::{AuditEntry, Workspace};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Serialize, ToSchema)]
 pub struct GuidelinesState {
@@ -135,12 +135,6 @@ impl AuditEntryView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct AuditLogPage {
-    pub items: Vec<AuditEntryView>,
-    pub next_cursor: Option<String>,
-}
-
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
@@ -150,11 +144,11 @@ pub struct PageQuery {
     pub limit: Option<i64>,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/workspace", get(get_workspace).patch(patch_workspace))
-        .route("/v1/workspace/sending-status", get(sending_status))
-        .route("/v1/workspace/audit-log", get(audit_log))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_workspace, patch_workspace))
+        .routes(routes!(sending_status))
+        .routes(routes!(audit_log))
 }
 
 pub(crate) async fn load(state: &AppState, id: &WorkspaceId) -> ApiResult<Workspace> {
@@ -271,33 +265,24 @@ pub(crate) async fn audit_page(
     state: &AppState,
     ws: &WorkspaceId,
     query: PageQuery,
-) -> ApiResult<AuditLogPage> {
+) -> ApiResult<Page<AuditEntryView>> {
     let limit = page_limit(query.limit)?;
-    let mut items = state
+    let items = state
         .store
         .audit_log(ws, query.cursor.as_deref(), limit + 1)
         .await?;
-    let more = items.len() as i64 > limit;
-    items.truncate(usize::try_from(limit).unwrap_or(50));
-    let next_cursor = if more {
-        items.last().map(|e| e.id.clone())
-    } else {
-        None
-    };
-    Ok(AuditLogPage {
-        items: items.into_iter().map(AuditEntryView::from).collect(),
-        next_cursor,
-    })
+    let page = Page::cut(items, limit, |e| e.id.clone());
+    Ok(page.map(AuditEntryView::from))
 }
 
 /// The workspace's audit log: state changes, acceptances, keys, erasures.
 #[utoipa::path(get, path = "/v1/workspace/audit-log", tag = "workspace", security(("bearer" = [])),
-    params(PageQuery), responses((status = 200, body = AuditLogPage)))]
+    params(PageQuery), responses((status = 200, body = Page<AuditEntryView>)))]
 pub async fn audit_log(
     State(state): State<AppState>,
     caller: WorkspaceCaller,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> ApiResult<Json<AuditLogPage>> {
+) -> ApiResult<Json<Page<AuditEntryView>>> {
     caller.require(Permission::Read)?;
     Ok(Json(audit_page(&state, caller.workspace(), query).await?))
 }
