@@ -124,31 +124,51 @@ impl PhysicalAddress {
     }
 }
 
-/// Levenshtein distance counting a swap of neighbours as one edit, so that
-/// `plna` is one edit from `plan`.
+/// Optimal string alignment distance: insertions, deletions, substitutions
+/// and swaps of neighbours each cost one, so `plna` is one edit from `plan`.
+/// Short ASCII words (the common case: attribute names, domains of every
+/// imported row) are compared on the stack without allocating.
 pub fn edit_distance(a: &str, b: &str) -> usize {
+    const SHORT: usize = 64;
+    if a.is_ascii() && b.is_ascii() && a.len() < SHORT && b.len() < SHORT {
+        let mut rows = [[0usize; SHORT]; 3];
+        return alignment_distance(a.as_bytes(), b.as_bytes(), &mut rows);
+    }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
+    let mut rows = vec![vec![0usize; b.len() + 1]; 3];
+    let [before, prev, cur] = &mut rows[..] else {
+        return a.len().max(b.len());
+    };
+    alignment_distance(&a, &b, &mut [before, prev, cur])
+}
+
+/// The distance of `a` and `b` with three rows of at least `b.len() + 1`
+/// cells: the row two back (for swaps), the previous one and the current.
+fn alignment_distance<T: PartialEq, R: AsMut<[usize]>>(
+    a: &[T],
+    b: &[T],
+    rows: &mut [R; 3],
+) -> usize {
+    let [before, prev, cur] = rows;
+    let (before, prev, cur) = (before.as_mut(), prev.as_mut(), cur.as_mut());
+    for (j, cell) in prev.iter_mut().enumerate().take(b.len() + 1) {
         *cell = j;
     }
     for i in 1..=a.len() {
+        cur[0] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
+            let mut v = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
+                v = v.min(before[j - 2] + 1);
             }
-            d[i][j] = v;
+            cur[j] = v;
         }
+        before[..=b.len()].copy_from_slice(&prev[..=b.len()]);
+        prev[..=b.len()].copy_from_slice(&cur[..=b.len()]);
     }
-    d[a.len()][b.len()]
+    prev[b.len()]
 }
 
 #[cfg(test)]

@@ -490,32 +490,14 @@ fn likely_typo(domain: &str) -> Option<String> {
         .map(|p| (*p).to_owned())
 }
 
-/// Optimal string alignment distance: insertions, deletions, substitutions
-/// and swaps of neighbours each cost one. Runs on every imported row, so it
-/// keeps three rows on the stack and gives up early on very different lengths.
+/// The edit distance of two domains, or 3 (more than any limit asked for)
+/// when their lengths alone differ by more than two: this runs for every
+/// imported row against every popular domain.
 fn edit_distance(a: &str, b: &str) -> usize {
-    const MAX: usize = 64;
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len().abs_diff(b.len()) > 2 || a.len() >= MAX || b.len() >= MAX {
+    if a.len().abs_diff(b.len()) > 2 {
         return 3;
     }
-    let mut before = [0usize; MAX];
-    let mut prev: [usize; MAX] = std::array::from_fn(|j| j);
-    let mut cur = [0usize; MAX];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(before[j - 2] + 1);
-            }
-            cur[j] = v;
-        }
-        before = prev;
-        prev = cur;
-    }
-    prev[b.len()]
+    sendwell_core::text::edit_distance(a, b)
 }
 
 #[cfg(test)]
