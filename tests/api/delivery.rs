@@ -312,7 +312,10 @@ async fn smtp_delivery_is_dkim_signed_with_a_verp_return_path_and_keeps_every_re
         })
         .collect::<HashMap<_, _>>();
     let bounced = store
-        .delivery_state(&format!("{id}.{}", ids["gone@receiver-mail.net"]))
+        .delivery_state(
+            &sendwell_core::DeliveryId::parse(&format!("{id}.{}", ids["gone@receiver-mail.net"]))
+                .expect("a delivery id"),
+        )
         .await
         .expect("read")
         .expect("row");
@@ -325,7 +328,10 @@ async fn smtp_delivery_is_dkim_signed_with_a_verp_return_path_and_keeps_every_re
         .unwrap_or_default()
         .contains("no such user"));
     let deferred = store
-        .delivery_state(&format!("{id}.{}", ids["later@receiver-mail.net"]))
+        .delivery_state(
+            &sendwell_core::DeliveryId::parse(&format!("{id}.{}", ids["later@receiver-mail.net"]))
+                .expect("a delivery id"),
+        )
         .await
         .expect("read")
         .expect("row");
@@ -482,7 +488,10 @@ async fn transient_failures_are_retried_with_back_off_and_given_up_with_the_last
         let id = id.clone();
         async move {
             store
-                .delivery_state(&format!("{id}.{contact}"))
+                .delivery_state(
+                    &sendwell_core::DeliveryId::parse(&format!("{id}.{contact}"))
+                        .expect("a delivery id"),
+                )
                 .await
                 .expect("read")
                 .expect("row")
@@ -587,7 +596,9 @@ async fn held_while_suspended_released_when_reinstated_cancelled_when_withdrawn(
         .expect("id")
         .to_owned();
     let d = store
-        .delivery_state(&format!("{id2}.{contact}"))
+        .delivery_state(
+            &sendwell_core::DeliveryId::parse(&format!("{id2}.{contact}")).expect("a delivery id"),
+        )
         .await
         .expect("read")
         .expect("row");
@@ -927,7 +938,9 @@ async fn mx_transport_follows_mx_records_and_never_sends_to_a_null_mx() {
     let d = app
         .state
         .store
-        .delivery_state(&format!("{id}.{bob}"))
+        .delivery_state(
+            &sendwell_core::DeliveryId::parse(&format!("{id}.{bob}")).expect("a delivery id"),
+        )
         .await
         .expect("read")
         .expect("row");

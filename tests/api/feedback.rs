@@ -277,7 +277,10 @@ async fn bounces_and_complaints_by_smtp_become_suppressions_and_opt_outs(db: Opt
     assert_eq!(blocked[0].1, "blocked");
     // The hard bounce turned its delivery from delivered into bounced.
     let d = store
-        .delivery_state(&format!("{id}.{}", ids["hard"]))
+        .delivery_state(
+            &sendwell_core::DeliveryId::parse(&format!("{id}.{}", ids["hard"]))
+                .expect("a delivery id"),
+        )
         .await
         .expect("read")
         .expect("row");

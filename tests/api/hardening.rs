@@ -61,12 +61,12 @@ async fn settled(app: &TestApp, id: &str) -> (String, String) {
         let d = app
             .state
             .store
-            .delivery_state(id)
+            .delivery_state(&sendwell_core::DeliveryId::parse(id).expect("a delivery id"))
             .await
             .expect("read")
             .expect("the delivery exists");
         if !matches!(d.state.as_str(), "queued" | "sending") {
-            return (d.state, d.last_reply.unwrap_or_default());
+            return (d.state.to_string(), d.last_reply.unwrap_or_default());
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),

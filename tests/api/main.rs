@@ -26,6 +26,7 @@
 //! - `promises`: advertised guarantees walked as a user would (issue #14)
 //! - `fuzz`: property tests of provider webhooks, CSV imports, inbound SMTP
 //! - `hardening`: attacks by co-tenants, recipients and anyone (issue #13)
+//! - `schema`: the database's own rules on states (issue #15)
 
 mod support;
 
@@ -45,6 +46,7 @@ mod keys;
 mod messages;
 mod privacy;
 mod promises;
+mod schema;
 mod screening;
 mod webhooks;
 mod workspaces;

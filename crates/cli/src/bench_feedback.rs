@@ -99,12 +99,12 @@ pub async fn monitor(events: u64, database_url: Option<String>) -> anyhow::Resul
     for i in 1..=events {
         let contact = ContactId::generate(now);
         let d = DeliveryRef {
-            id: format!("{message}.{contact}"),
+            id: sendwell_core::DeliveryId::new(&message, &contact),
             workspace_id: ws.clone(),
             message_id: message.clone(),
             contact_id: contact,
             email: None,
-            state: "delivered".to_owned(),
+            state: sendwell_core::DeliveryStatus::Delivered,
         };
         state
             .store

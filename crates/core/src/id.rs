@@ -170,9 +170,65 @@ define_id!(
     LinkEventId, "le_", "link event"
 );
 
+/// One delivery: a message to one contact, named by both
+/// (`msg_<body>.ct_<body>`), so a message can reach a contact only once.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeliveryId(String);
+
+impl DeliveryId {
+    pub fn new(message: &MessageId, contact: &ContactId) -> Self {
+        Self(format!("{message}.{contact}"))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, IdError> {
+        let invalid = || IdError {
+            given: text.chars().take(64).collect(),
+            what: "delivery",
+            prefix: "msg_<message>.ct_",
+        };
+        let (message, contact) = text.split_once('.').ok_or_else(invalid)?;
+        let message = MessageId::parse(message).map_err(|_| invalid())?;
+        let contact = ContactId::parse(contact).map_err(|_| invalid())?;
+        Ok(Self::new(&message, &contact))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The message this delivery sends.
+    pub fn message(&self) -> MessageId {
+        let message = self.0.split_once('.').map_or(self.0.as_str(), |(m, _)| m);
+        MessageId(message.to_owned())
+    }
+}
+
+impl fmt::Display for DeliveryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl serde::Serialize for DeliveryId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_ids_name_their_message_and_contact() {
+        let now = Timestamp::from_millis(1_000);
+        let (m, c) = (MessageId::generate(now), ContactId::generate(now));
+        let id = DeliveryId::new(&m, &c);
+        assert_eq!(DeliveryId::parse(id.as_str()), Ok(id.clone()));
+        assert_eq!(id.message(), m);
+        assert!(DeliveryId::parse(m.as_str()).is_err());
+        assert!(DeliveryId::parse(&format!("{c}.{m}")).is_err());
+    }
 
     #[test]
     fn generated_ids_parse_and_sort_by_time() {

@@ -25,10 +25,10 @@ pub mod workspace;
 pub use attribute::{AttributeName, AttributeType, AttributeValue};
 pub use email::EmailAddress;
 pub use id::{
-    ApiKeyId, AuditId, ConsentEventId, ContactId, LinkEventId, MessageId, OutboxId, TemplateId,
-    WorkspaceId,
+    ApiKeyId, AuditId, ConsentEventId, ContactId, DeliveryId, LinkEventId, MessageId, OutboxId,
+    TemplateId, WorkspaceId,
 };
-pub use message::MessageKind;
+pub use message::{DeliveryStatus, MessageKind, MessageState, ReviewState};
 pub use role::{Permission, Role};
 pub use time::{Clock, SystemClock, Timestamp};
 pub use workspace::{SendingState, StateEvent};

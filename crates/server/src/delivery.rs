@@ -849,7 +849,7 @@ impl DeliveryWorker {
         }
         let metrics = self.state.metrics();
         for (_, o) in &finished {
-            metrics.outcome(o.state());
+            metrics.outcome(o.state().as_str());
             if let DeliveryOutcome::Deferred {
                 domain: Some(domain),
                 ..
@@ -1001,7 +1001,7 @@ impl DeliveryWorker {
             }
             jobs.push(RenderJob {
                 index: i,
-                message_id: self.state.verp().message_id(&delivery.id, &host),
+                message_id: self.state.verp().message_id(delivery.id.as_str(), &host),
                 target,
             });
         }
@@ -1051,7 +1051,10 @@ impl DeliveryWorker {
                 });
                 continue;
             }
-            let Some(return_path) = self.state.verp().return_path(&delivery.id, &bounce_domain)
+            let Some(return_path) = self
+                .state
+                .verp()
+                .return_path(delivery.id.as_str(), &bounce_domain)
             else {
                 outcomes[i] = Some(DeliveryOutcome::Failed {
                     reason: format!("the delivery id {} cannot be a return path", delivery.id),

@@ -29,13 +29,13 @@ pub enum Applied {
     /// Recorded on the delivery; `suppressed` names the reason if the
     /// address was suppressed.
     Recorded {
-        delivery: String,
+        delivery: sendwell_core::DeliveryId,
         kind: &'static str,
         reason: String,
         suppressed: Option<String>,
     },
     /// The same feedback for this delivery came before.
-    Duplicate { delivery: String },
+    Duplicate { delivery: sendwell_core::DeliveryId },
     /// Nothing to act on (a delay warning, a success notice, not a bounce).
     Ignored { why: String },
     /// No delivery of ours matches.

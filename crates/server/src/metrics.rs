@@ -74,18 +74,10 @@ impl Metrics {
             "# HELP sendwell_queue_deliveries Deliveries in each state, over all workspaces."
         );
         let _ = writeln!(out, "# TYPE sendwell_queue_deliveries gauge");
-        for state in [
-            "review",
-            "queued",
-            "sending",
-            "delivered",
-            "deferred",
-            "bounced",
-            "failed",
-            "held",
-            "skipped",
-            "cancelled",
-        ] {
+        for state in sendwell_core::DeliveryStatus::ALL
+            .iter()
+            .map(|s| s.as_str())
+        {
             let n = queue.get(state).copied().unwrap_or(0);
             let _ = writeln!(out, "sendwell_queue_deliveries{{state=\"{state}\"}} {n}");
         }

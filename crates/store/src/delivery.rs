@@ -11,9 +11,14 @@
 //! commit of its outcome.
 
 use crate::audience::{push_from_where, AudienceSpec, Sql};
-use crate::{corrupt, get_i64, get_opt_str, get_str, Backend, Result, Store};
+use crate::{
+    corrupt, get_delivery_id, get_delivery_status, get_i64, get_opt_str, get_str, Backend, Result,
+    Store,
+};
 use sendwell_core::reputation::Counts;
-use sendwell_core::{ContactId, MessageId, MessageKind, OutboxId, Timestamp, WorkspaceId};
+use sendwell_core::{
+    ContactId, DeliveryId, DeliveryStatus, MessageId, MessageKind, OutboxId, Timestamp, WorkspaceId,
+};
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -22,7 +27,7 @@ use std::collections::BTreeMap;
 /// A delivery claimed by a worker, leased until it records an outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimedDelivery {
-    pub id: String,
+    pub id: DeliveryId,
     pub workspace_id: WorkspaceId,
     pub message_id: MessageId,
     pub contact_id: ContactId,
@@ -81,15 +86,15 @@ pub enum DeliveryOutcome {
 
 impl DeliveryOutcome {
     /// The state the delivery takes.
-    pub fn state(&self) -> &'static str {
+    pub fn state(&self) -> DeliveryStatus {
         match self {
-            Self::Captured { .. } | Self::Delivered { .. } => "delivered",
-            Self::Deferred { .. } => "deferred",
-            Self::Bounced { .. } => "bounced",
-            Self::Failed { .. } => "failed",
-            Self::Skipped { .. } => "skipped",
-            Self::Held { .. } => "held",
-            Self::Cancelled { .. } => "cancelled",
+            Self::Captured { .. } | Self::Delivered { .. } => DeliveryStatus::Delivered,
+            Self::Deferred { .. } => DeliveryStatus::Deferred,
+            Self::Bounced { .. } => DeliveryStatus::Bounced,
+            Self::Failed { .. } => DeliveryStatus::Failed,
+            Self::Skipped { .. } => DeliveryStatus::Skipped,
+            Self::Held { .. } => DeliveryStatus::Held,
+            Self::Cancelled { .. } => DeliveryStatus::Cancelled,
         }
     }
 
@@ -149,7 +154,7 @@ fn claimed_from(row: &AnyRow, now: Timestamp) -> Result<ClaimedDelivery> {
     let kind = get_str(row, "kind")?;
     let first: Option<i64> = row.try_get("first_attempt_at")?;
     Ok(ClaimedDelivery {
-        id: get_str(row, "id")?,
+        id: get_delivery_id(row, "id")?,
         workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
         message_id: MessageId::parse(&msg).map_err(|_| corrupt("message id", &msg))?,
         contact_id: ContactId::parse(&ct).map_err(|_| corrupt("contact id", &ct))?,
@@ -339,8 +344,8 @@ impl Store {
                         | DeliveryOutcome::Cancelled { .. }
                 );
                 q = q
-                    .bind(delivery.id.clone())
-                    .bind(outcome.state())
+                    .bind(delivery.id.as_str().to_owned())
+                    .bind(outcome.state().as_str())
                     .bind(outcome.last_reply())
                     .bind(reply.map(|r| i64::from(r.code)))
                     .bind(reply.and_then(|r| r.enhanced.clone()))
@@ -359,7 +364,7 @@ impl Store {
         let mut counts: std::collections::HashMap<(WorkspaceId, MessageId), Counts> =
             std::collections::HashMap::new();
         for (delivery, outcome) in outcomes {
-            if !recorded.contains(&delivery.id) {
+            if !recorded.contains(delivery.id.as_str()) {
                 continue;
             }
             let hard = match outcome {
@@ -391,7 +396,7 @@ impl Store {
             else {
                 continue;
             };
-            if !recorded.contains(&delivery.id) {
+            if !recorded.contains(delivery.id.as_str()) {
                 continue;
             }
             sqlx::query(
@@ -401,7 +406,7 @@ impl Store {
             .bind(OutboxId::generate(now).as_str().to_owned())
             .bind(delivery.workspace_id.as_str().to_owned())
             .bind(delivery.message_id.as_str().to_owned())
-            .bind(delivery.id.clone())
+            .bind(delivery.id.as_str().to_owned())
             .bind(recipient.clone())
             .bind(subject.clone())
             .bind(raw.clone())
@@ -491,17 +496,17 @@ impl Store {
     }
 
     /// One delivery's state and last reply, for tests and the API.
-    pub async fn delivery_state(&self, id: &str) -> Result<Option<DeliveryState>> {
+    pub async fn delivery_state(&self, id: &DeliveryId) -> Result<Option<DeliveryState>> {
         let row = sqlx::query(
             "SELECT state, attempts, last_reply, reply_code, enhanced_status, next_attempt_at \
              FROM deliveries WHERE id = $1",
         )
-        .bind(id.to_owned())
+        .bind(id.as_str().to_owned())
         .fetch_optional(&self.read)
         .await?;
         row.map(|r| {
             Ok(DeliveryState {
-                state: get_str(&r, "state")?,
+                state: get_delivery_status(&r, "state")?,
                 attempts: get_i64(&r, "attempts")?,
                 last_reply: get_opt_str(&r, "last_reply")?,
                 reply_code: r.try_get::<Option<i64>, _>("reply_code")?,
@@ -516,10 +521,80 @@ impl Store {
 /// What a delivery's row says now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryState {
-    pub state: String,
+    pub state: DeliveryStatus,
     pub attempts: i64,
     pub last_reply: Option<String>,
     pub reply_code: Option<i64>,
     pub enhanced_status: Option<String>,
     pub next_attempt_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use sendwell_core::{DeliveryStatus, MessageState, ReviewState};
+
+    /// The names compared with a `state` column in `source`'s SQL:
+    /// `state = 'x'`, `state <> 'x'` and `state IN ('x', 'y')`.
+    fn state_literals(source: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for (at, _) in source.match_indices("state ") {
+            let rest = &source[at + "state ".len()..];
+            let list = if let Some(r) = rest.strip_prefix("IN (") {
+                r.split(')').next().unwrap_or("")
+            } else if let Some(r) = rest.strip_prefix("= '").or(rest.strip_prefix("<> '")) {
+                r.split('\'').next().map_or("", |name| &r[..name.len()])
+            } else {
+                continue;
+            };
+            found.extend(
+                list.split(',')
+                    .map(|s| s.trim().trim_matches('\'').to_owned())
+                    .filter(|s| !s.is_empty() && !s.starts_with('$')),
+            );
+        }
+        found
+    }
+
+    /// The SQL that reads or moves deliveries names only states the code
+    /// knows: a misspelt state in a WHERE clause would match nothing, and
+    /// no constraint catches a read.
+    #[test]
+    fn delivery_sql_names_only_known_states() {
+        let sources = [
+            include_str!("delivery.rs"),
+            include_str!("feedback.rs"),
+            include_str!("message.rs"),
+            include_str!("reputation.rs"),
+        ];
+        let known = |name: &str| {
+            DeliveryStatus::parse(name).is_some()
+                || MessageState::parse(name).is_some()
+                || ReviewState::parse(name).is_some()
+        };
+        let mut seen = 0;
+        for source in sources {
+            let source = &source[..source.find("#[cfg(test)]").unwrap_or(source.len())];
+            // Each query's text, up to its first bind or run.
+            let queries = source.split("sqlx::query").skip(1).map(|q| {
+                let end = [".bind(", ".fetch", ".execute("]
+                    .iter()
+                    .filter_map(|m| q.find(m))
+                    .min()
+                    .unwrap_or(q.len());
+                &q[..end]
+            });
+            let on_deliveries = queries
+                .filter(|q| q.contains("deliveries") || q.contains("messages"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for name in state_literals(&on_deliveries) {
+                assert!(
+                    known(&name),
+                    "'{name}' is not a delivery, message or review state"
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen >= 20, "the scan found only {seen} state names");
+    }
 }

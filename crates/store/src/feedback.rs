@@ -4,21 +4,21 @@
 //! transaction.
 
 use crate::consent::append_in_tx;
-use crate::{corrupt, get_opt_str, get_str, Result, Store};
+use crate::{corrupt, get_delivery_id, get_delivery_status, get_opt_str, get_str, Result, Store};
 use sendwell_core::consent::NewConsentEvent;
-use sendwell_core::{ContactId, MessageId, WorkspaceId};
+use sendwell_core::{ContactId, DeliveryId, DeliveryStatus, MessageId, WorkspaceId};
 use sqlx::Row;
 
 /// A delivery as feedback needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryRef {
-    pub id: String,
+    pub id: DeliveryId,
     pub workspace_id: WorkspaceId,
     pub message_id: MessageId,
     pub contact_id: ContactId,
     /// The contact's address now (`None` once erased).
     pub email: Option<String>,
-    pub state: String,
+    pub state: DeliveryStatus,
 }
 
 /// What to write for one piece of feedback.
@@ -70,12 +70,12 @@ impl Store {
         let msg = get_str(&row, "message_id")?;
         let ct = get_str(&row, "contact_id")?;
         Ok(Some(DeliveryRef {
-            id: get_str(&row, "id")?,
+            id: get_delivery_id(&row, "id")?,
             workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
             message_id: MessageId::parse(&msg).map_err(|_| corrupt("message id", &msg))?,
             contact_id: ContactId::parse(&ct).map_err(|_| corrupt("contact id", &ct))?,
             email: get_opt_str(&row, "email")?,
-            state: get_str(&row, "state")?,
+            state: get_delivery_status(&row, "state")?,
         }))
     }
 
@@ -87,7 +87,7 @@ impl Store {
         let seen = sqlx::query(
             "SELECT 1 AS one FROM delivery_events WHERE delivery_id = $1 AND kind = $2 LIMIT 1",
         )
-        .bind(d.id.clone())
+        .bind(d.id.as_str().to_owned())
         .bind(f.kind.to_owned())
         .fetch_optional(&mut *tx)
         .await?;
@@ -109,7 +109,7 @@ impl Store {
         )
         .bind(id)
         .bind(d.workspace_id.as_str().to_owned())
-        .bind(d.id.clone())
+        .bind(d.id.as_str().to_owned())
         .bind(d.message_id.as_str().to_owned())
         .bind(d.contact_id.as_str().to_owned())
         .bind(f.kind.to_owned())
@@ -144,7 +144,7 @@ impl Store {
             .bind(f.reply_code.and_then(|c| c.parse::<i64>().ok()))
             .bind(f.status.map(str::to_owned))
             .bind(now.millis())
-            .bind(d.id.clone())
+            .bind(d.id.as_str().to_owned())
             .execute(&mut *tx)
             .await?;
             add.hard_bounces = turned.rows_affected();
@@ -225,7 +225,7 @@ impl Store {
 pub struct ConcernReport {
     pub id: String,
     pub workspace_id: WorkspaceId,
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     pub message_id: String,
     pub reason: String,
     pub reporter: Option<String>,
@@ -266,7 +266,7 @@ impl Store {
         )
         .bind(report.id.clone())
         .bind(report.workspace_id.as_str().to_owned())
-        .bind(report.delivery_id.clone())
+        .bind(report.delivery_id.as_str().to_owned())
         .bind(report.message_id.clone())
         .bind(report.reason.clone())
         .bind(report.reporter.clone())
@@ -294,7 +294,7 @@ impl Store {
                     id: get_str(r, "id")?,
                     workspace_id: WorkspaceId::parse(&ws)
                         .map_err(|_| corrupt("workspace id", &ws))?,
-                    delivery_id: get_str(r, "delivery_id")?,
+                    delivery_id: get_delivery_id(r, "delivery_id")?,
                     message_id: get_str(r, "message_id")?,
                     reason: get_str(r, "reason")?,
                     reporter: get_opt_str(r, "reporter")?,

@@ -302,6 +302,30 @@ fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} '{value}'"))
 }
 
+/// A column read into its domain type (an id, a state); a value that does
+/// not parse was written behind sendwell's back and is reported as corrupt.
+fn get_as<T, E>(
+    row: &AnyRow,
+    col: &str,
+    what: &str,
+    parse: impl FnOnce(&str) -> std::result::Result<T, E>,
+) -> Result<T> {
+    let text = get_str(row, col)?;
+    parse(&text).map_err(|_| corrupt(what, &text))
+}
+
+/// A delivery's state column.
+fn get_delivery_status(row: &AnyRow, col: &str) -> Result<sendwell_core::DeliveryStatus> {
+    get_as(row, col, "delivery state", |s| {
+        sendwell_core::DeliveryStatus::parse(s).ok_or(())
+    })
+}
+
+/// A delivery id column.
+fn get_delivery_id(row: &AnyRow, col: &str) -> Result<sendwell_core::DeliveryId> {
+    get_as(row, col, "delivery id", sendwell_core::DeliveryId::parse)
+}
+
 /// Plans every execution for its own parameters. A cached generic plan for
 /// the batch look-ups (`IN` lists of up to 1,000 values) was seen choosing a
 /// sequential scan once a workspace grew, taking a second per batch.

@@ -8,13 +8,13 @@
 
 use crate::audience::{push_from_where, AudienceSpec, Sql};
 use crate::{
-    consent::append_in_tx, corrupt, get_i64, get_opt_str, get_opt_ts, get_str, get_ts, Backend,
-    Result, Store,
+    consent::append_in_tx, corrupt, get_as, get_i64, get_opt_str, get_opt_ts, get_str, get_ts,
+    Backend, Result, Store,
 };
 use sendwell_core::consent::{ConsentEvent, NewConsentEvent};
 use sendwell_core::{
-    AttributeName, AttributeType, ContactId, LinkEventId, MessageId, MessageKind, OutboxId,
-    TemplateId, Timestamp, WorkspaceId,
+    AttributeName, AttributeType, ContactId, DeliveryId, DeliveryStatus, LinkEventId, MessageId,
+    MessageKind, MessageState, OutboxId, ReviewState, TemplateId, Timestamp, WorkspaceId,
 };
 use serde_json::Value;
 use sqlx::any::AnyRow;
@@ -66,7 +66,7 @@ pub struct MessageRecord {
     /// Per-call template data of a transactional send.
     pub data: Option<Value>,
     /// `draft` or `queued`.
-    pub state: String,
+    pub state: MessageState,
     pub queued: i64,
     pub created_by: String,
     pub created_at: Timestamp,
@@ -74,7 +74,7 @@ pub struct MessageRecord {
     /// The content screen's report, stored when the message was sent.
     pub screening: Option<Value>,
     /// `pending`, `approved` or `rejected` when the screen asked for review.
-    pub review_state: Option<String>,
+    pub review_state: Option<ReviewState>,
     /// The operator's note, which the workspace sees.
     pub review_note: Option<String>,
     pub reviewed_at: Option<Timestamp>,
@@ -105,7 +105,7 @@ impl MessageRecord {
             track_opens: new.track_opens,
             exclude_risky: new.exclude_risky,
             data: new.data.clone(),
-            state: "draft".to_owned(),
+            state: MessageState::Draft,
             queued: 0,
             created_by: new.created_by.clone(),
             created_at: now,
@@ -220,13 +220,18 @@ fn message_from(row: &AnyRow) -> Result<MessageRecord> {
         track_opens: get_i64(row, "track_opens")? != 0,
         exclude_risky: get_i64(row, "exclude_risky")? != 0,
         data: opt_json_column(row, "data")?,
-        state: get_str(row, "state")?,
+        state: get_as(row, "state", "message state", |s| {
+            MessageState::parse(s).ok_or(())
+        })?,
         queued: get_i64(row, "queued")?,
         created_by: get_str(row, "created_by")?,
         created_at: get_ts(row, "created_at")?,
         sent_at: get_opt_ts(row, "sent_at")?,
         screening: opt_json_column(row, "screening")?,
-        review_state: get_opt_str(row, "review_state")?,
+        review_state: match get_opt_str(row, "review_state")? {
+            Some(s) => Some(ReviewState::parse(&s).ok_or_else(|| corrupt("review state", &s))?),
+            None => None,
+        },
         review_note: get_opt_str(row, "review_note")?,
         reviewed_at: get_opt_ts(row, "reviewed_at")?,
     })
@@ -486,21 +491,26 @@ impl Store {
         contact: &ContactId,
         screening: &Value,
         review: bool,
-    ) -> Result<(MessageRecord, String)> {
+    ) -> Result<(MessageRecord, DeliveryId)> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
         let mut message = insert_message(&mut tx, ws, new, now).await?;
-        let delivery_id = format!("{}.{}", message.id, contact);
+        let delivery_id = DeliveryId::new(&message.id, contact);
         sqlx::query(
             "INSERT INTO deliveries (id, workspace_id, message_id, contact_id, kind, state, attempts, \
              next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, $7)",
         )
-        .bind(delivery_id.clone())
+        .bind(delivery_id.as_str().to_owned())
         .bind(ws.as_str().to_owned())
         .bind(message.id.as_str().to_owned())
         .bind(contact.as_str().to_owned())
         .bind(new.kind.as_str())
-        .bind(if review { "review" } else { "queued" })
+        .bind(if review {
+            DeliveryStatus::Review
+        } else {
+            DeliveryStatus::Queued
+        }
+        .as_str())
         .bind(now.millis())
         .execute(&mut *tx)
         .await?;
@@ -516,8 +526,8 @@ impl Store {
         .await?;
         tx.commit().await?;
         message.screening = Some(screening.clone());
-        message.review_state = review.then(|| "pending".to_owned());
-        message.state = "queued".to_owned();
+        message.review_state = review.then_some(ReviewState::Pending);
+        message.state = MessageState::Queued;
         message.queued = 1;
         message.sent_at = Some(now);
         Ok((message, delivery_id))
@@ -551,14 +561,14 @@ impl Store {
     /// Messages waiting for the operator's content review, oldest first.
     pub async fn messages_in_review(
         &self,
-        state: &str,
+        state: ReviewState,
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<MessageRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE review_state = $1 AND id > $2 ORDER BY id LIMIT $3"
         ))
-        .bind(state.to_owned())
+        .bind(state.as_str())
         .bind(after.unwrap_or("").to_owned())
         .bind(limit)
         .fetch_all(&self.read)
@@ -581,7 +591,12 @@ impl Store {
             "UPDATE messages SET review_state = $1, review_note = $2, reviewed_at = $3, updated_at = $3 \
              WHERE id = $4 AND review_state = 'pending'",
         )
-        .bind(if approve { "approved" } else { "rejected" })
+        .bind(if approve {
+            ReviewState::Approved
+        } else {
+            ReviewState::Rejected
+        }
+        .as_str())
         .bind(note.to_owned())
         .bind(now.millis())
         .bind(id.as_str().to_owned())
@@ -591,10 +606,10 @@ impl Store {
             return Ok(None);
         }
         let (state, reply) = if approve {
-            ("queued", None)
+            (DeliveryStatus::Queued, None)
         } else {
             (
-                "skipped",
+                DeliveryStatus::Skipped,
                 Some(format!("content rejected by the operator: {note}")),
             )
         };
@@ -602,7 +617,7 @@ impl Store {
             "UPDATE deliveries SET state = $1, last_reply = $2, next_attempt_at = $3, updated_at = $3 \
              WHERE message_id = $4 AND state = 'review'",
         )
-        .bind(state)
+        .bind(state.as_str())
         .bind(reply)
         .bind(now.millis())
         .bind(id.as_str().to_owned())

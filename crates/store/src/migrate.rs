@@ -60,6 +60,11 @@ macro_rules! migrations {
                 name: "promises",
                 sql: include_str!(concat!("../../../migrations/", $dir, "/0007_promises.sql")),
             },
+            Migration {
+                version: 8,
+                name: "states",
+                sql: include_str!(concat!("../../../migrations/", $dir, "/0008_states.sql")),
+            },
         ]
     };
 }
@@ -151,4 +156,74 @@ async fn apply(conn: &mut sqlx::AnyConnection, migrations: &[Migration], now: i6
         tracing::info!(version = m.version, name = m.name, "applied migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sendwell_core::{DeliveryStatus, MessageState, ReviewState};
+
+    /// The names in every `IN (...)` list that follows `after` in `sql`.
+    fn lists_after<'a>(sql: &'a str, after: &str) -> Vec<Vec<&'a str>> {
+        sql.match_indices(after)
+            .filter_map(|(at, _)| {
+                let rest = &sql[at..];
+                let open = rest.find("IN (")? + 4;
+                let close = rest[open..].find(')')? + open;
+                Some(
+                    rest[open..close]
+                        .split(',')
+                        .map(|s| s.trim().trim_matches('\''))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_schema_lists_exactly_the_states_of_the_code() {
+        let names = |all: &[&'static str]| all.to_vec();
+        let delivery = names(
+            &DeliveryStatus::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>(),
+        );
+        let message = names(
+            &MessageState::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>(),
+        );
+        let review = names(
+            &ReviewState::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>(),
+        );
+        for migrations in [SQLITE, POSTGRES] {
+            let Some(m) = migrations.iter().find(|m| m.name == "states") else {
+                panic!("the states migration is listed");
+            };
+            let deliveries = lists_after(m.sql, "NEW.state NOT IN")
+                .into_iter()
+                .chain(lists_after(m.sql, "CHECK (state IN"))
+                .collect::<Vec<_>>();
+            assert!(!deliveries.is_empty());
+            for list in deliveries {
+                assert!(
+                    list == delivery || list == message,
+                    "{list:?} is neither the delivery nor the message states"
+                );
+            }
+            let reviews = lists_after(m.sql, "review_state NOT IN")
+                .into_iter()
+                .chain(lists_after(m.sql, "review_state IN"))
+                .collect::<Vec<_>>();
+            assert!(!reviews.is_empty());
+            assert!(reviews.iter().all(|l| *l == review), "{reviews:?}");
+            assert!(m.sql.contains(&format!("'{}'", delivery.join("', '"))));
+            assert!(m.sql.contains(&format!("'{}'", message.join("', '"))));
+        }
+    }
 }

@@ -685,13 +685,14 @@ pub async fn delete_attribute(
                 continue;
             }
             // A sent message whose mail has all gone needs it no more.
-            let pending = if m.state == "draft" {
+            let pending = if m.state == sendwell_core::MessageState::Draft {
                 true
             } else {
                 let counts = state.store.delivery_counts(&m.id).await?;
-                ["queued", "sending", "deferred", "held"]
+                sendwell_core::DeliveryStatus::ALL
                     .iter()
-                    .any(|s| counts.get(*s).copied().unwrap_or(0) > 0)
+                    .filter(|s| s.is_pending() || **s == sendwell_core::DeliveryStatus::Held)
+                    .any(|s| counts.get(s.as_str()).copied().unwrap_or(0) > 0)
             };
             if pending {
                 users.push(format!("{} ({})", m.name, m.id));

@@ -23,8 +23,8 @@ use sendwell_core::filter::{Filter, FilterError, FilterLocation};
 use sendwell_core::text::escape_html;
 use sendwell_core::text::Label;
 use sendwell_core::{
-    gate, AttributeName, ContactId, EmailAddress, MessageId, MessageKind, OutboxId, Permission,
-    TemplateId, WorkspaceId,
+    gate, AttributeName, ContactId, DeliveryStatus, EmailAddress, MessageId, MessageKind,
+    MessageState, OutboxId, Permission, ReviewState, TemplateId, WorkspaceId,
 };
 use sendwell_screen::authenticity::{check_sender, AuthenticityProblem, SenderFacts};
 use sendwell_screen::content::{AuthoredMail, ContentVerdict, Screener, Screening};
@@ -296,30 +296,21 @@ pub struct FromView {
     pub address: String,
 }
 
-const DELIVERY_STATES: &[&str] = &[
-    "review",
-    "queued",
-    "sending",
-    "delivered",
-    "deferred",
-    "bounced",
-    "failed",
-    "held",
-    "skipped",
-    "cancelled",
-];
-
 async fn view(state: &AppState, m: MessageRecord) -> ApiResult<MessageView> {
     let mut counts = state.store.delivery_counts(&m.id).await?;
-    for s in DELIVERY_STATES {
-        counts.entry((*s).to_owned()).or_insert(0);
+    for s in DeliveryStatus::ALL {
+        counts.entry(s.as_str().to_owned()).or_insert(0);
     }
     let events = state.store.link_event_counts(&m.id).await?;
-    let pending = counts["queued"] + counts["sending"] + counts["deferred"];
-    let shown_state = match m.state.as_str() {
-        "draft" => "draft",
-        _ if m.review_state.as_deref() == Some("pending") => "in_review",
-        _ if m.review_state.as_deref() == Some("rejected") => "rejected",
+    let pending: i64 = DeliveryStatus::ALL
+        .iter()
+        .filter(|s| s.is_pending())
+        .map(|s| counts[s.as_str()])
+        .sum();
+    let shown_state = match m.state {
+        MessageState::Draft => "draft",
+        _ if m.review_state == Some(ReviewState::Pending) => "in_review",
+        _ if m.review_state == Some(ReviewState::Rejected) => "rejected",
         _ if pending > 0 => "sending",
         // Kept until the workspace may send again.
         _ if counts["held"] > 0 => "held",
@@ -350,7 +341,7 @@ async fn view(state: &AppState, m: MessageRecord) -> ApiResult<MessageView> {
         sent_at: m.sent_at.map(|t| t.to_rfc3339()),
         screening: m.screening,
         review: m.review_state.map(|state| ReviewView {
-            state,
+            state: state.as_str().to_owned(),
             note: m.review_note,
             reviewed_at: m.reviewed_at.map(|t| t.to_rfc3339()),
         }),
@@ -662,7 +653,7 @@ async fn report(
             message: r.message,
         });
     }
-    if m.state != "draft" {
+    if m.state != MessageState::Draft {
         blockers.push(Finding {
             code: "already_sent".to_owned(),
             message: "This message was sent already; compose a new message to send again."
@@ -699,7 +690,7 @@ async fn report(
             ),
         });
     }
-    if audience.eligible == 0 && m.state == "draft" {
+    if audience.eligible == 0 && m.state == MessageState::Draft {
         blockers.push(Finding {
             code: "no_eligible_recipients".to_owned(),
             message: format!(
@@ -1513,7 +1504,7 @@ pub async fn transactional(
         StatusCode::ACCEPTED,
         Json(TransactionalResponse {
             message_id: message.id.to_string(),
-            delivery_id,
+            delivery_id: delivery_id.to_string(),
             queued: 1,
             review: review.then(|| "pending".to_owned()),
         }),

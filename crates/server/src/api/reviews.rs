@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use sendwell_core::text::Label;
-use sendwell_core::MessageId;
+use sendwell_core::{MessageId, ReviewState};
 use sendwell_store::MessageRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -63,7 +63,10 @@ impl ReviewItem {
             subject: m.subject,
             screening: m.screening,
             queued: m.queued,
-            state: m.review_state.unwrap_or_default(),
+            state: m
+                .review_state
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
             note: m.review_note,
             sent_at: m.sent_at.map(|t| t.to_rfc3339()),
         }
@@ -86,12 +89,12 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ReviewQuery>,
 ) -> ApiResult<Json<Page<ReviewItem>>> {
     let wanted = query.state.as_deref().unwrap_or("pending");
-    if !["pending", "approved", "rejected"].contains(&wanted) {
+    let Some(wanted) = ReviewState::parse(wanted) else {
         return Err(ApiError::invalid_field(
             "/state",
             format!("state '{wanted}' is not one of pending, approved, rejected"),
         ));
-    }
+    };
     let limit = page_limit(query.limit)?;
     let items = state
         .store
