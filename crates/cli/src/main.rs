@@ -12,7 +12,7 @@ mod send;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sendwell_core::WorkspaceId;
-use sendwell_server::config::{Overrides, SecretSource, Settings};
+use sendwell_server::config::{table, Overrides, SecretSource, Settings};
 use sendwell_server::App;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,61 +34,100 @@ struct Location {
     /// A TOML configuration file (also SENDWELL_CONFIG).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
-    /// Where the SQLite database and generated secrets live (also SENDWELL_DATA_DIR) [default: ./sendwell-data].
-    #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
-    /// postgres://USER@HOST/DB to use PostgreSQL instead of SQLite (also SENDWELL_DATABASE_URL).
-    #[arg(long, global = true)]
-    database_url: Option<String>,
+    #[command(flatten)]
+    settings: TableFlags<EVERYWHERE>,
 }
 
-/// How mail leaves (each also from the configuration file and SENDWELL_* variables).
-#[derive(Args, Clone, Debug, Default)]
-struct DeliveryFlags {
-    /// capture (store mail in the outbox; the default), smtp (through a relay) or mx (direct) (also SENDWELL_TRANSPORT).
-    #[arg(long)]
-    transport: Option<String>,
-    /// HOST:PORT of the relay for --transport smtp (also SENDWELL_SMTP_RELAY).
-    #[arg(long)]
-    smtp_relay: Option<String>,
-    /// User name for AUTH at the relay (also SENDWELL_SMTP_USER).
-    #[arg(long)]
-    smtp_user: Option<String>,
-    /// Password for AUTH at the relay (better: SENDWELL_SMTP_PASSWORD, which stays out of the process list).
-    #[arg(long)]
-    smtp_password: Option<String>,
-    /// opportunistic (STARTTLS when offered; the default), starttls (required), tls (implicit, port 465) or none (also SENDWELL_SMTP_TLS).
-    #[arg(long)]
-    smtp_tls: Option<String>,
-    /// The domain of the VERP return path, bounces+TOKEN@DOMAIN (also SENDWELL_BOUNCE_DOMAIN) [default: the public URL's host].
-    #[arg(long)]
-    bounce_domain: Option<String>,
-    /// Let unverified sender domains send (tests, local relays); preflight and the log warn.
-    #[arg(long)]
-    insecure_skip_domain_verification: bool,
-    /// HOST:PORT of the inbound SMTP listener for bounces and complaints, or off (also SENDWELL_SMTP_LISTEN) [default: 127.0.0.1:2525].
-    #[arg(long)]
-    smtp_listen: Option<String>,
+/// Flag groups of the settings table, by the commands that take them.
+const EVERYWHERE: u8 = 0;
+const DELIVERY: u8 = 1;
+const SERVE: u8 = 2;
+
+/// The flags of one group, made from the settings table
+/// (`sendwell_server::config::table::SETTINGS`): each setting's key with
+/// dashes, its description, variable and default as the help.
+#[derive(Clone, Debug, Default)]
+struct TableFlags<const GROUP: u8> {
+    given: Vec<(&'static str, String)>,
+}
+
+impl<const GROUP: u8> TableFlags<GROUP> {
+    fn settings() -> impl Iterator<Item = &'static table::Setting> {
+        table::SETTINGS.iter().filter(|s| match GROUP {
+            EVERYWHERE => s.flag == table::Flag::Everywhere,
+            DELIVERY => s.flag == table::Flag::Delivery,
+            _ => s.flag == table::Flag::Serve,
+        })
+    }
+}
+
+impl<const GROUP: u8> clap::FromArgMatches for TableFlags<GROUP> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = Self::default();
+        flags.update_from_arg_matches(matches)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for s in Self::settings() {
+            if s.switch {
+                if matches.get_flag(s.key) {
+                    self.given.push((s.key, "true".to_owned()));
+                }
+            } else if let Some(v) = matches.get_one::<String>(s.key) {
+                self.given.push((s.key, v.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<const GROUP: u8> Args for TableFlags<GROUP> {
+    fn augment_args(mut cmd: clap::Command) -> clap::Command {
+        let defaults = Settings::defaults();
+        for s in Self::settings() {
+            let Some(name) = s.flag_name() else { continue };
+            let help = format!(
+                "{} (also {}) [default: {}]",
+                s.about,
+                s.env(),
+                s.default_text(&defaults).replace('`', "")
+            );
+            let arg = clap::Arg::new(s.key)
+                .long(name)
+                .help(help)
+                .global(GROUP == EVERYWHERE);
+            cmd = cmd.arg(if s.switch {
+                arg.action(clap::ArgAction::SetTrue)
+            } else {
+                arg.value_name(s.key.to_ascii_uppercase())
+            });
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP API (and a delivery worker).
     Serve {
-        /// HOST:PORT to listen on (also SENDWELL_LISTEN) [default: 127.0.0.1:8080].
-        #[arg(long)]
-        listen: Option<String>,
+        #[command(flatten)]
+        serve: TableFlags<SERVE>,
         #[command(flatten)]
         location: Location,
         #[command(flatten)]
-        delivery: DeliveryFlags,
+        delivery: TableFlags<DELIVERY>,
     },
     /// Run delivery only: several workers and servers may share one PostgreSQL database.
     Worker {
         #[command(flatten)]
         location: Location,
         #[command(flatten)]
-        delivery: DeliveryFlags,
+        delivery: TableFlags<DELIVERY>,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -180,15 +219,15 @@ enum GuidelinesCommand {
     },
 }
 
-fn settings(location: Location, listen: Option<String>) -> anyhow::Result<Settings> {
-    delivery_settings(location, listen, DeliveryFlags::default())
+fn settings(location: Location) -> anyhow::Result<Settings> {
+    load(location, &[])
 }
 
 /// Settings of a command that only reads: it must find an instance, never
 /// make one (a typo in --data-dir would otherwise create an empty one and
 /// answer from it).
 fn existing(location: Location) -> anyhow::Result<Settings> {
-    let s = settings(location, None)?;
+    let s = settings(location)?;
     if !s.data_dir.is_dir() {
         anyhow::bail!(
             "there is no sendwell data directory at {}: give the one `sendwell serve` uses with --data-dir (or SENDWELL_DATA_DIR)",
@@ -204,28 +243,19 @@ fn existing(location: Location) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
-fn delivery_settings(
-    location: Location,
-    listen: Option<String>,
-    d: DeliveryFlags,
-) -> anyhow::Result<Settings> {
-    Ok(Settings::load(
-        Overrides {
-            config: location.config,
-            listen,
-            data_dir: location.data_dir,
-            database_url: location.database_url,
-            transport: d.transport,
-            smtp_relay: d.smtp_relay,
-            smtp_user: d.smtp_user,
-            smtp_password: d.smtp_password,
-            smtp_tls: d.smtp_tls,
-            bounce_domain: d.bounce_domain,
-            insecure_skip_domain_verification: d.insecure_skip_domain_verification,
-            smtp_listen: d.smtp_listen,
-        },
-        |k| std::env::var(k).ok(),
-    )?)
+/// The settings with the flags given on the command line.
+fn load(location: Location, flags: &[&[(&'static str, String)]]) -> anyhow::Result<Settings> {
+    let mut overrides = Overrides::default();
+    overrides.config = location.config;
+    for (key, value) in location
+        .settings
+        .given
+        .iter()
+        .chain(flags.iter().flat_map(|f| f.iter()))
+    {
+        overrides.set(key, value.clone());
+    }
+    Ok(Settings::load(overrides, |k| std::env::var(k).ok())?)
 }
 
 fn init_logging() {
@@ -293,15 +323,13 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve {
-            listen,
+            serve: flags,
             location,
             delivery,
-        } => serve(delivery_settings(location, listen, delivery)?).await,
-        Command::Worker { location, delivery } => {
-            worker(delivery_settings(location, None, delivery)?).await
-        }
+        } => serve(load(location, &[&flags.given, &delivery.given])?).await,
+        Command::Worker { location, delivery } => worker(load(location, &[&delivery.given])?).await,
         Command::Migrate { location } => {
-            let app = App::prepare(settings(location, None)?).await?;
+            let app = App::prepare(settings(location)?).await?;
             println!("database is up to date: {}", app.database_description);
             Ok(ExitCode::SUCCESS)
         }
@@ -381,7 +409,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         file.display()
                     );
                 }
-                let app = App::prepare(settings(location, None)?).await?;
+                let app = App::prepare(settings(location)?).await?;
                 let g = app
                     .state
                     .store
