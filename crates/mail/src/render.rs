@@ -56,6 +56,9 @@ pub struct RenderedMail {
     pub html: String,
     pub text: String,
     pub unsubscribe_url: String,
+    /// The headers the renderer added beyond the standard ones (the list
+    /// headers of bulk mail), as they are in `raw`.
+    pub headers: Vec<(&'static str, String)>,
     pub raw: Vec<u8>,
 }
 
@@ -613,7 +616,7 @@ fn render_unguarded(
         html = inject_html_footer(&html, &pixel);
     }
 
-    let mut headers: Vec<(&str, String)> = Vec::with_capacity(3);
+    let mut headers: Vec<(&'static str, String)> = Vec::with_capacity(3);
     if env.kind.is_bulk() {
         headers.push((
             "List-Unsubscribe",
@@ -660,6 +663,7 @@ fn render_unguarded(
         html,
         text,
         unsubscribe_url,
+        headers,
         raw,
     })
 }

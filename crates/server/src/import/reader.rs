@@ -1,0 +1,713 @@
+//! Reading an import's CSV on a blocking thread: the charset, the
+//! delimiter, the header's columns, each row parsed and checked offline,
+//! counted for the import's score, and handed to the writer in batches.
+
+use super::{BATCH, MAX_ROWS};
+use crate::api::addresses::CheckView;
+use crate::api::contacts::stamp;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::http::StatusCode;
+use sendwell_core::text::Label;
+use sendwell_core::{AttributeName, AttributeType, EmailAddress, Timestamp};
+use sendwell_screen::score::ImportCounts;
+use sendwell_screen::{AddressCheck, Verdict};
+use sendwell_store::ContactInput;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+/// The reason given for a row on the operator's block list.
+pub(super) const BLOCKED: &str = "blocked by the platform operator; this address is never mailed";
+
+
+/// What the CSV reader hands to the writer.
+pub(super) enum Parsed {
+    Batch(Batch),
+    /// The reader's tallies, once the file is read.
+    Done(Box<Tally>),
+    Fatal(ApiError),
+}
+
+#[derive(Default)]
+pub(super) struct Batch {
+    pub(super) ready: Vec<Ready>,
+    pub(super) rejected: Vec<(u64, String, String)>,
+}
+
+impl Batch {
+    /// Room for a whole batch of rows: growing the vector row by row moved
+    /// every row several times and kept the allocator busy.
+    fn with_capacity() -> Self {
+        Self {
+            ready: Vec::with_capacity(BATCH),
+            rejected: Vec::new(),
+        }
+    }
+}
+
+/// A row that passed the offline checks, ready to be written.
+pub(super) struct Ready {
+    pub(super) line: u64,
+    pub(super) email: String,
+    /// The offline checks, kept only when DNS is to be asked as well:
+    /// otherwise the reader drops them itself, which is cheaper than the
+    /// writer freeing memory another thread allocated.
+    pub(super) check: Option<AddressCheck>,
+    pub(super) input: ContactInput,
+}
+
+pub(super) struct Row {
+    pub(super) line: u64,
+    pub(super) email: String,
+    pub(super) outcome: Result<(AddressCheck, ContactInput), String>,
+}
+
+/// The per-row bookkeeping, kept by the reader so the writer only writes.
+#[derive(Default)]
+pub(super) struct Tally {
+    pub(super) counts: ImportCounts,
+    pub(super) seen: HashSet<u64>,
+    pub(super) seen_ext: HashSet<u64>,
+    pub(super) domains: HashMap<String, u64>,
+}
+
+impl Tally {
+    /// Counts a checked row; `Err` with the reason when it is not to be written.
+    fn take(
+        &mut self,
+        row: Row,
+        state: &AppState,
+        traps: &sendwell_store::TrapList,
+        cache: &mut sendwell_screen::address::DomainCache,
+        workspace_was_empty: bool,
+    ) -> Result<Ready, (u64, String, String)> {
+        let counts = &mut self.counts;
+        // The trap list is consulted first, whatever else is wrong with the
+        // row, and reported without naming the list: the workspace learns
+        // that the row is blocked, not which entry matched.
+        let trapped = match &row.outcome {
+            Ok((check, input)) => traps.matches(
+                check.domain.as_deref().unwrap_or(""),
+                input.email_hash.as_deref().unwrap_or(""),
+            ),
+            Err(_) if !traps.is_empty() => match EmailAddress::parse(&row.email) {
+                Ok(parsed) => {
+                    let check = state.checker().offline_cached(&row.email, cache);
+                    traps.matches(
+                        check.domain.as_deref().unwrap_or(parsed.domain()),
+                        &state.address_hash(&parsed),
+                    )
+                }
+                Err(_) => false,
+            },
+            Err(_) => false,
+        };
+        if trapped {
+            counts.checked += 1;
+            counts.trap += 1;
+            return Err((row.line, row.email, BLOCKED.to_owned()));
+        }
+        let (check, mut input) = match row.outcome {
+            Ok(ok) => ok,
+            Err(reason) => {
+                if reason.starts_with("invalid address") {
+                    counts.checked += 1;
+                    counts.invalid += 1;
+                }
+                return Err((row.line, row.email, reason));
+            }
+        };
+        counts.checked += 1;
+        counts.count_verdict(&check);
+        let key = input
+            .email
+            .as_ref()
+            .map(EmailAddress::key)
+            .unwrap_or_default();
+        let repeated_email = !self.seen.insert(key_hash(key));
+        if repeated_email {
+            counts.duplicates += 1;
+        }
+        let repeated_ext = input
+            .external_id
+            .as_deref()
+            .is_some_and(|x| !self.seen_ext.insert(key_hash(x)));
+        // In a workspace that was empty, only a repeat within this file can
+        // match a stored contact, so the others skip the look-up.
+        input.known_new = workspace_was_empty && !repeated_email && !repeated_ext;
+        if let Some(domain) = check.domain.as_deref() {
+            if !sendwell_screen::address::is_mailbox_provider(domain) {
+                match self.domains.get_mut(domain) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.domains.insert(domain.to_owned(), 1);
+                    }
+                }
+            }
+        }
+        input.address = Some(stamp(&check));
+        Ok(Ready {
+            line: row.line,
+            email: row.email,
+            check: Some(check),
+            input,
+        })
+    }
+}
+
+/// Attribute columns: name, and type once known (from the schema or the first value).
+pub(super) type AttributeColumns = Vec<(String, Option<AttributeType>)>;
+
+#[derive(Clone, Copy)]
+pub(super) enum Column {
+    Email,
+    ExternalId,
+    Name,
+    /// `first_name` and `last_name` columns make up the contact's name.
+    FirstName,
+    LastName,
+    CreatedAt,
+    LastSeenAt,
+    Attribute(usize),
+}
+
+pub(super) fn normalise_header(h: &str) -> String {
+    h.trim()
+        .trim_start_matches('\u{feff}')
+        .to_lowercase()
+        .replace([' ', '-', '.'], "_")
+}
+
+pub(super) fn columns(
+    headers: &csv::StringRecord,
+    known: &HashMap<String, AttributeType>,
+) -> Result<(Vec<Column>, AttributeColumns), ApiError> {
+    let mut cols = Vec::new();
+    let mut attrs: Vec<(String, Option<AttributeType>)> = Vec::new();
+    let mut seen = HashSet::new();
+    for h in headers {
+        let name = normalise_header(h);
+        let col = match name.as_str() {
+            "email" | "email_address" | "e_mail" | "mail" => Column::Email,
+            "external_id" | "user_id" | "id" => Column::ExternalId,
+            "name" | "full_name" => Column::Name,
+            "first_name" | "firstname" | "given_name" => Column::FirstName,
+            "last_name" | "lastname" | "surname" | "family_name" => Column::LastName,
+            "created_at" | "signed_up_at" => Column::CreatedAt,
+            "last_seen_at" => Column::LastSeenAt,
+            other => {
+                let attr = AttributeName::parse(other).map_err(|e| {
+                    ApiError::invalid_field(
+                        "/header",
+                        format!(
+                            "column '{}' cannot be imported: {e}",
+                            h.chars().take(80).collect::<String>()
+                        ),
+                    )
+                })?;
+                attrs.push((attr.as_str().to_owned(), known.get(attr.as_str()).copied()));
+                Column::Attribute(attrs.len() - 1)
+            }
+        };
+        let key = match col {
+            Column::Attribute(_) => name.clone(),
+            Column::Email => "email".into(),
+            Column::ExternalId => "external_id".into(),
+            Column::Name => "name".into(),
+            Column::FirstName => "first_name".into(),
+            Column::LastName => "last_name".into(),
+            Column::CreatedAt => "created_at".into(),
+            Column::LastSeenAt => "last_seen_at".into(),
+        };
+        if !seen.insert(key.clone()) {
+            return Err(ApiError::invalid_field(
+                "/header",
+                format!("two columns mean '{key}'; keep one"),
+            ));
+        }
+        cols.push(col);
+    }
+    if cols.iter().any(|c| matches!(c, Column::Name))
+        && cols
+            .iter()
+            .any(|c| matches!(c, Column::FirstName | Column::LastName))
+    {
+        return Err(ApiError::invalid_field(
+            "/header",
+            "the CSV has a name column and first or last name columns; the name is made from either, so keep one or the other",
+        ));
+    }
+    if headers.iter().all(|h| h.trim().is_empty()) {
+        return Err(ApiError::invalid_field(
+            "/header",
+            "the file is empty: send a CSV whose first line names the columns, one of them email",
+        ));
+    }
+    if !cols.iter().any(|c| matches!(c, Column::Email)) {
+        return Err(ApiError::invalid_field(
+            "/header",
+            "the CSV has no email column: the first line must name the columns, one of them email",
+        ));
+    }
+    Ok((cols, attrs))
+}
+
+pub(super) fn looks_boolean(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "y" | "1" => Some(true),
+        "false" | "no" | "n" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+pub(super) fn number(v: &str) -> Option<serde_json::Number> {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    let leading_zero = digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.");
+    if leading_zero || digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+    {
+        return None;
+    }
+    if let Ok(i) = v.parse::<i64>() {
+        return Some(i.into());
+    }
+    v.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
+}
+
+/// The type a column takes from its first value, when the schema has none.
+pub(super) fn infer(v: &str) -> AttributeType {
+    if matches!(
+        v.to_ascii_lowercase().as_str(),
+        "true" | "false" | "yes" | "no"
+    ) {
+        AttributeType::Boolean
+    } else if number(v).is_some() {
+        AttributeType::Number
+    } else if v.len() >= 10 && Timestamp::parse(v).is_ok() && v.as_bytes().get(4) == Some(&b'-') {
+        AttributeType::Date
+    } else {
+        AttributeType::String
+    }
+}
+
+pub(super) fn convert(column: &str, kind: AttributeType, v: &str) -> Result<Value, String> {
+    match kind {
+        AttributeType::String => Ok(Value::String(v.to_owned())),
+        AttributeType::Number => number(v)
+            .map(Value::Number)
+            .ok_or_else(|| format!("column {column}: '{v}' is not a number")),
+        AttributeType::Boolean => looks_boolean(v)
+            .map(Value::Bool)
+            .ok_or_else(|| format!("column {column}: '{v}' is not true or false")),
+        AttributeType::Date => {
+            if v.chars().all(|c| c.is_ascii_digit()) {
+                number(v)
+                    .map(Value::Number)
+                    .ok_or_else(|| format!("column {column}: '{v}' is not a date"))
+            } else {
+                Ok(Value::String(v.to_owned()))
+            }
+        }
+    }
+}
+
+/// Reads the CSV on a blocking thread, checking each address offline.
+/// What the reader thread needs besides the file.
+pub(super) struct ReaderContext {
+    pub(super) state: AppState,
+    pub(super) known: HashMap<String, AttributeType>,
+    pub(super) traps: sendwell_store::TrapList,
+    pub(super) workspace_was_empty: bool,
+    /// Whether the writer asks DNS about each row's domain.
+    pub(super) dns: bool,
+}
+
+/// The text encoding an upload is read with: `None` for UTF-8.
+pub(super) struct Charset {
+    pub(super) encoding: Option<&'static encoding_rs::Encoding>,
+    /// Whether it was guessed (the file is not UTF-8 and declared nothing).
+    pub(super) guessed: bool,
+}
+
+/// Works out the file's encoding: the declared one, a UTF-16 byte order
+/// mark, UTF-8 if every byte of the file is, and windows-1252 (what
+/// spreadsheets write on most Western systems) otherwise.
+pub(super) fn detect_charset(
+    file: &mut std::fs::File,
+    declared: Option<&str>,
+) -> Result<Charset, ApiError> {
+    use std::io::{Read, Seek, SeekFrom};
+    if let Some(label) = declared {
+        let encoding = encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
+            ApiError::invalid_field(
+                "/charset",
+                format!(
+                    "charset '{}' is not an encoding sendwell knows: use utf-8, windows-1252, iso-8859-1, utf-16le or another WHATWG label",
+                    label.chars().take(40).collect::<String>()
+                ),
+            )
+        })?;
+        return Ok(Charset {
+            encoding: (encoding != encoding_rs::UTF_8).then_some(encoding),
+            guessed: false,
+        });
+    }
+    let io = |e: std::io::Error| ApiError::internal(&format!("cannot read the spool file: {e}"));
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carry = 0usize;
+    let mut first = true;
+    let utf8;
+    loop {
+        let n = file.read(&mut buf[carry..]).map_err(io)?;
+        let filled = carry + n;
+        if first {
+            first = false;
+            let bom = &buf[..filled.min(2)];
+            if bom == b"\xFF\xFE" || bom == b"\xFE\xFF" {
+                file.seek(SeekFrom::Start(0)).map_err(io)?;
+                return Ok(Charset {
+                    encoding: Some(if bom[0] == 0xFF {
+                        encoding_rs::UTF_16LE
+                    } else {
+                        encoding_rs::UTF_16BE
+                    }),
+                    guessed: false,
+                });
+            }
+        }
+        if n == 0 {
+            // What is left is an incomplete character at the end.
+            utf8 = carry == 0;
+            break;
+        }
+        match std::str::from_utf8(&buf[..filled]) {
+            Ok(_) => carry = 0,
+            // An incomplete character at the end of this read is finished
+            // by the next one.
+            Err(e) if e.error_len().is_none() => {
+                let valid = e.valid_up_to();
+                buf.copy_within(valid..filled, 0);
+                carry = filled - valid;
+            }
+            Err(_) => {
+                utf8 = false;
+                break;
+            }
+        }
+    }
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    Ok(Charset {
+        encoding: (!utf8).then_some(encoding_rs::WINDOWS_1252),
+        guessed: !utf8,
+    })
+}
+
+/// Reads `inner` in its encoding and gives UTF-8.
+pub(super) struct Decoding<R> {
+    pub(super) inner: R,
+    pub(super) decoder: encoding_rs::Decoder,
+    pub(super) out: Vec<u8>,
+    pub(super) pos: usize,
+    pub(super) done: bool,
+}
+
+impl<R: std::io::Read> Decoding<R> {
+    pub(super) fn new(inner: R, encoding: &'static encoding_rs::Encoding) -> Self {
+        Self {
+            inner,
+            decoder: encoding.new_decoder_with_bom_removal(),
+            out: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Decoding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.out.len() {
+            if self.done {
+                return Ok(0);
+            }
+            let mut chunk = [0u8; 16 * 1024];
+            let n = self.inner.read(&mut chunk)?;
+            let last = n == 0;
+            self.done = last;
+            let room = self
+                .decoder
+                .max_utf8_buffer_length(n)
+                .unwrap_or(n.saturating_mul(3).saturating_add(16));
+            let mut text = String::with_capacity(room);
+            let _ = self.decoder.decode_to_string(&chunk[..n], &mut text, last);
+            self.out = text.into_bytes();
+            self.pos = 0;
+        }
+        let k = buf.len().min(self.out.len() - self.pos);
+        buf[..k].copy_from_slice(&self.out[self.pos..self.pos + k]);
+        self.pos += k;
+        Ok(k)
+    }
+}
+
+/// The separator of the header line: a comma, or the semicolon or tab that
+/// spreadsheets write in some locales, whichever the line has most of.
+pub(super) fn sniff_delimiter(start: &[u8]) -> u8 {
+    let line = start.split(|b| *b == b'\n').next().unwrap_or(start);
+    let count = |d: u8| line.iter().filter(|b| **b == d).count();
+    [b';', b'\t']
+        .into_iter()
+        .filter(|d| count(*d) > count(b','))
+        .max_by_key(|d| count(*d))
+        .unwrap_or(b',')
+}
+
+pub(super) fn read_csv(
+    reader: impl std::io::Read,
+    context: ReaderContext,
+    out: tokio::sync::mpsc::Sender<Parsed>,
+) {
+    let ReaderContext {
+        state,
+        known,
+        traps,
+        workspace_was_empty,
+        dns,
+    } = context;
+    let mut tally = Tally::default();
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
+    let delimiter = match std::io::BufRead::fill_buf(&mut reader) {
+        Ok(start) => sniff_delimiter(start),
+        Err(e) => {
+            let _ = out.blocking_send(Parsed::Fatal(ApiError::bad_request(format!(
+                "The CSV could not be read: {e}."
+            ))));
+            return;
+        }
+    };
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(reader);
+    let headers = match csv.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            let _ = out.blocking_send(Parsed::Fatal(ApiError::bad_request(format!(
+                "The CSV could not be read: {e}."
+            ))));
+            return;
+        }
+    };
+    let (cols, mut attrs) = match columns(&headers, &known) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = out.blocking_send(Parsed::Fatal(e));
+            return;
+        }
+    };
+    // The schema's cap, before a row is read: a file with thousands of
+    // columns is refused whole, not written in part.
+    let new: Vec<&str> = attrs
+        .iter()
+        .filter(|(_, kind)| kind.is_none())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let limit = state.store.max_attributes();
+    if known.len().saturating_add(new.len()) > limit {
+        let _ = out.blocking_send(Parsed::Fatal(ApiError::invalid_field(
+            "/header",
+            format!(
+                "the file has {} columns that are not attributes yet, and the workspace has {} of its limit of {limit}: \
+                 drop the columns you do not need ({}{}), or delete unused attributes with DELETE /v1/attributes/{{name}}. Nothing was imported.",
+                new.len(),
+                known.len(),
+                new.iter().take(5).copied().collect::<Vec<_>>().join(", "),
+                if new.len() > 5 { ", ..." } else { "" }
+            ),
+        )));
+        return;
+    }
+    let mut batch = Batch::with_capacity();
+    let mut record = csv::ByteRecord::new();
+    let mut domains = sendwell_screen::address::DomainCache::default();
+    let mut rows = 0u64;
+    loop {
+        match csv.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let _ = out.blocking_send(Parsed::Fatal(ApiError::bad_request(format!(
+                    "The CSV could not be read: {e}."
+                ))));
+                return;
+            }
+        }
+        rows += 1;
+        if rows > MAX_ROWS {
+            let _ = out.blocking_send(Parsed::Fatal(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-many-rows",
+                "The file has too many rows",
+                format!("An import takes at most {MAX_ROWS} rows; split the file. Nothing was imported."),
+            )));
+            return;
+        }
+        let line = record.position().map_or(rows + 1, |p| p.line());
+        let row = parse_row(
+            &record,
+            line,
+            &cols,
+            &mut attrs,
+            &state,
+            headers.len(),
+            &mut domains,
+        );
+        match tally.take(row, &state, &traps, &mut domains, workspace_was_empty) {
+            Ok(mut ready) => {
+                if !dns {
+                    ready.check = None;
+                }
+                batch.ready.push(ready);
+            }
+            Err(rejected) => batch.rejected.push(rejected),
+        }
+        if batch.ready.len() + batch.rejected.len() >= BATCH
+            && out
+                .blocking_send(Parsed::Batch(std::mem::replace(
+                    &mut batch,
+                    Batch::with_capacity(),
+                )))
+                .is_err()
+        {
+            return;
+        }
+    }
+    tally.counts.rows = rows;
+    if (!batch.ready.is_empty() || !batch.rejected.is_empty())
+        && out.blocking_send(Parsed::Batch(batch)).is_err()
+    {
+        return;
+    }
+    let _ = out.blocking_send(Parsed::Done(Box::new(tally)));
+}
+
+pub(super) fn parse_row(
+    record: &csv::ByteRecord,
+    line: u64,
+    cols: &[Column],
+    attrs: &mut [(String, Option<AttributeType>)],
+    state: &AppState,
+    width: usize,
+    domains: &mut sendwell_screen::address::DomainCache,
+) -> Row {
+    let mut email = String::new();
+    let mut input = ContactInput::default();
+    let mut failure: Option<String> = None;
+    let (mut first, mut last) = (None::<&str>, None::<&str>);
+    if record.len() != width {
+        failure = Some(format!(
+            "the row has {} fields; the header has {width}",
+            record.len()
+        ));
+    }
+    for (field, col) in record.iter().zip(cols) {
+        let Ok(value) = std::str::from_utf8(field) else {
+            failure.get_or_insert_with(|| "the row is not valid UTF-8".to_owned());
+            continue;
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let result: Result<(), String> = match col {
+            Column::Email => {
+                email = value.to_owned();
+                Ok(())
+            }
+            Column::ExternalId => Label::parse("external_id", value, 255)
+                .map(|l| input.external_id = Some(l.into_string()))
+                .map_err(|e| e.to_string()),
+            Column::Name => Label::parse("name", value, 255)
+                .map(|l| input.name = Some(l.into_string()))
+                .map_err(|e| e.to_string()),
+            Column::FirstName => {
+                first = Some(value);
+                Ok(())
+            }
+            Column::LastName => {
+                last = Some(value);
+                Ok(())
+            }
+            Column::CreatedAt => Timestamp::parse(value)
+                .map(|t| input.created_at = Some(t))
+                .map_err(|e| e.to_string()),
+            Column::LastSeenAt => Timestamp::parse(value)
+                .map(|t| input.last_seen_at = Some(t))
+                .map_err(|e| e.to_string()),
+            Column::Attribute(i) => {
+                let (name, kind) = &mut attrs[*i];
+                let kind = *kind.get_or_insert_with(|| infer(value));
+                convert(name, kind, value).map(|v| {
+                    input.attributes.insert(name.clone(), v);
+                })
+            }
+        };
+        if let Err(e) = result {
+            failure.get_or_insert(e);
+        }
+    }
+    if first.is_some() || last.is_some() {
+        let name = [first, last]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if let Err(e) = Label::parse("name", &name, 255).map(|l| input.name = Some(l.into_string()))
+        {
+            failure.get_or_insert(e.to_string());
+        }
+    }
+    if let Some(reason) = failure {
+        return Row {
+            line,
+            email,
+            outcome: Err(reason),
+        };
+    }
+    if email.is_empty() {
+        return Row {
+            line,
+            email,
+            outcome: Err("no email address".to_owned()),
+        };
+    }
+    let mut check = state.checker().offline_cached(&email, domains);
+    let outcome = match check.parsed.take() {
+        Some(parsed) if check.verdict != Verdict::Invalid => {
+            input.email_hash = Some(state.address_hash(&parsed));
+            input.email = Some(parsed);
+            Ok((check, input))
+        }
+        _ => Err(check_reason(&check)),
+    };
+    Row {
+        line,
+        email,
+        outcome,
+    }
+}
+
+pub(super) fn check_reason(check: &AddressCheck) -> String {
+    let view = CheckView::from(check);
+    let details: Vec<String> = view
+        .details
+        .iter()
+        .map(|d| format!("{}: {}", d.code, d.detail))
+        .collect();
+    format!("invalid address ({})", details.join("; "))
+}
+
+pub(super) fn key_hash(key: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}

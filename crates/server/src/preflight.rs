@@ -1,0 +1,523 @@
+//! Preflight: everything that decides whether a message may go, as one
+//! report the API, the CLI and the console show alike. The sending gate,
+//! the audience and its counts, the sender's authenticity and domain, the
+//! template and a sample mail rendered as it would leave (the footer and
+//! list headers the compliance renderer adds, the content screen's
+//! verdict), and which attributes the template uses that part of the
+//! audience lacks.
+
+use crate::delivery::{prepare, render_off_runtime, OwnedContact, Prepared};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use sendwell_core::filter::Filter;
+use sendwell_core::text::escape_html;
+use sendwell_core::{gate, ContactId, MessageKind, MessageState, Timestamp};
+use sendwell_mail::RenderedMail;
+use sendwell_screen::authenticity::{check_sender, AuthenticityProblem, SenderFacts};
+use sendwell_screen::content::{AuthoredMail, ContentVerdict, Screener, Screening};
+use sendwell_store::{AudienceCounts, AudienceSpec, MessageRecord, Workspace};
+use serde::Serialize;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Finding {
+    pub code: String,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ComplianceView {
+    /// `template` when the template shows it itself, `footer` when sendwell adds it.
+    pub unsubscribe_link: String,
+    pub physical_address: String,
+    /// Checked on a sample mail rendered now.
+    pub html_has_unsubscribe: bool,
+    pub html_has_address: bool,
+    pub text_has_unsubscribe: bool,
+    pub text_has_address: bool,
+    pub list_unsubscribe: bool,
+    pub list_unsubscribe_post: bool,
+    pub list_id: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreflightReport {
+    /// True when nothing blocks: `send` will queue the message.
+    pub ready: bool,
+    pub blockers: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+    #[schema(value_type = Object)]
+    pub audience: AudienceCounts,
+    pub compliance: Option<ComplianceView>,
+    pub template_warnings: Vec<Finding>,
+    pub authenticity: Vec<Finding>,
+    /// The content screen's verdict on a sample mail: `send`, `review`
+    /// (an operator looks first) or `block`, with every rule that fired.
+    #[schema(value_type = Object)]
+    pub content: Option<Screening>,
+}
+
+/// What a report is for: a preflight shows everything; a send needs only
+/// the blockers, so it skips the counts that only make warnings.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ReportFor {
+    Preflight,
+    Send,
+}
+
+/// What blocks the message and what only warns, as the report is built.
+#[derive(Default)]
+struct Findings {
+    blockers: Vec<Finding>,
+    warnings: Vec<Finding>,
+}
+
+impl Findings {
+    fn block(&mut self, code: &str, message: impl Into<String>) {
+        self.blockers.push(Finding::new(code, message));
+    }
+
+    fn warn(&mut self, code: &str, message: impl Into<String>) {
+        self.warnings.push(Finding::new(code, message));
+    }
+}
+
+/// What the sample mail showed: the compliance checks, the content
+/// screen's verdict, the variables the template uses and its warnings.
+#[derive(Default)]
+struct Sample {
+    compliance: Option<ComplianceView>,
+    content: Option<Screening>,
+    used_variables: Vec<String>,
+    template_warnings: Vec<Finding>,
+}
+
+/// The preflight report of message `m`, and its audience filter parsed on
+/// the way (which `send` queues with).
+pub async fn report(
+    state: &AppState,
+    m: &MessageRecord,
+    purpose: ReportFor,
+) -> ApiResult<(PreflightReport, Option<Filter>)> {
+    let ws = &m.workspace_id;
+    let workspace = state
+        .store
+        .workspace(ws)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The workspace no longer exists."))?;
+    let mut findings = Findings::default();
+    gate_findings(&workspace, state.store.now(), m, &mut findings);
+    let schema = state.store.schema(ws).await?;
+    let filter = audience_filter(m, &schema)?;
+    let spec = AudienceSpec {
+        workspace: ws,
+        filter: filter.as_ref(),
+        kind: m.kind,
+        topic: &m.topic,
+        opt_in_request_interval_days: state.opt_in_request_interval_days(),
+        exclude_risky: m.exclude_risky,
+    };
+    let audience = state.store.audience_counts(&spec).await?;
+    audience_findings(m, &audience, &mut findings);
+    let authenticity = sender_findings(state, m, &mut findings).await?;
+    let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
+    let sample = match prepare(m.clone(), &names) {
+        Err(e) => {
+            findings.block("template_invalid", e.to_string());
+            Sample::default()
+        }
+        Ok(prepared) => render_sample(state, &workspace, m, &spec, prepared, &mut findings).await?,
+    };
+    if let Some(screening) = &sample.content {
+        content_findings(screening, &mut findings);
+    }
+    if audience.eligible > 0 && purpose == ReportFor::Preflight {
+        let used = &sample.used_variables;
+        attribute_gaps(
+            state,
+            &spec,
+            &schema,
+            used,
+            audience.eligible,
+            &mut findings,
+        )
+        .await?;
+    }
+    let report = PreflightReport {
+        content: sample.content,
+        ready: findings.blockers.is_empty(),
+        blockers: findings.blockers,
+        warnings: findings.warnings,
+        audience,
+        compliance: sample.compliance,
+        template_warnings: sample.template_warnings,
+        authenticity,
+    };
+    Ok((report, filter))
+}
+
+/// The sending gate's blockers and reminders, and a message sent already.
+fn gate_findings(workspace: &Workspace, now: Timestamp, m: &MessageRecord, f: &mut Findings) {
+    let gate = gate::evaluate(workspace.gate_input(now));
+    for b in gate.blockers {
+        f.block(b.code, b.message);
+    }
+    for r in gate.reminders {
+        f.warn(r.code, r.message);
+    }
+    if m.state != MessageState::Draft {
+        f.block(
+            "already_sent",
+            "This message was sent already; compose a new message to send again.",
+        );
+    }
+}
+
+/// The message's audience filter, parsed against the schema as it is now.
+fn audience_filter(
+    m: &MessageRecord,
+    schema: &sendwell_core::attribute::AttributeSchema,
+) -> ApiResult<Option<Filter>> {
+    let Some(v) = &m.audience else {
+        return Ok(None);
+    };
+    Filter::parse(v, schema).map(Some).map_err(|e| {
+        ApiError::conflict(
+            "audience-no-longer-valid",
+            format!("The message's audience filter no longer fits the attribute schema: {e}"),
+        )
+    })
+}
+
+/// Risky recipients warn; nobody eligible blocks, with what would help.
+fn audience_findings(m: &MessageRecord, audience: &AudienceCounts, f: &mut Findings) {
+    if audience.risky > 0 {
+        f.warn(
+            "risky_recipients",
+            format!(
+                "{} of the {} recipients have a risky address (a likely typo, a disposable domain or a role \
+                 account such as info@): mail to them bounces or reaches nobody in particular more often. \
+                 Compose with \"exclude_risky\": true to leave them out, or fix the addresses.",
+                audience.risky, audience.eligible
+            ),
+        );
+    }
+    if audience.eligible == 0 && m.state == MessageState::Draft {
+        let help = match m.kind {
+            MessageKind::Marketing => "Marketing goes only to contacts who opted in to the topic; ask for permission first with an opt_in_request message.",
+            MessageKind::OptInRequest => "Opt-in requests go only to contacts with no recorded choice who were not asked recently.",
+            MessageKind::Transactional => "Check the filter and the suppression list.",
+        };
+        f.block(
+            "no_eligible_recipients",
+            format!(
+                "No contact may receive this message: {} match the filter, none is eligible. {help}",
+                audience.matched
+            ),
+        );
+    }
+}
+
+/// Whether a sender that looks like this is refused rather than warned about.
+fn authenticity_blocks(p: &AuthenticityProblem) -> bool {
+    matches!(
+        p.code(),
+        "fake_reply" | "poses_as_relative" | "poses_as_brand"
+    )
+}
+
+/// Who the mail says it is from: impersonation, and the sender domain's
+/// verification. The authenticity findings, for the report's own list.
+async fn sender_findings(
+    state: &AppState,
+    m: &MessageRecord,
+    f: &mut Findings,
+) -> ApiResult<Vec<Finding>> {
+    let facts = SenderFacts {
+        from_name: m.from_name.as_deref(),
+        from_address: &m.from_address,
+        subject: &m.subject,
+        is_reply: false,
+        owned_domains: &[],
+    };
+    let mut authenticity = Vec::new();
+    for p in check_sender(&facts) {
+        let finding = Finding::new(p.code(), p.explain());
+        if authenticity_blocks(&p) {
+            f.blockers.push(finding.clone());
+        } else {
+            f.warnings.push(finding.clone());
+        }
+        authenticity.push(finding);
+    }
+    let problem =
+        crate::api::sender_domains::sender_domain_problem(state, &m.workspace_id, &m.from_address)
+            .await?;
+    if let Some((blocks, message)) = problem {
+        if blocks {
+            f.block("sender_domain_unverified", message);
+        } else {
+            f.warn("sender_domain_unverified", message);
+        }
+    }
+    Ok(authenticity)
+}
+
+/// The contact a sample mail is rendered for: the first of the audience,
+/// or a stand-in when nobody is eligible.
+async fn sample_person(state: &AppState, spec: &AudienceSpec<'_>) -> ApiResult<OwnedContact> {
+    let sample = state.store.audience_sample(spec, 1).await?;
+    let full = match sample.first().and_then(|s| ContactId::parse(&s.id).ok()) {
+        Some(id) => state.store.contact(spec.workspace, &id).await?,
+        None => None,
+    };
+    Ok(match full {
+        Some(c) => OwnedContact {
+            id: c.id.to_string(),
+            email: c
+                .email
+                .clone()
+                .unwrap_or_else(|| "preview@sendwell.invalid".to_owned()),
+            name: c.name,
+            external_id: c.external_id,
+            attributes: c.attributes,
+        },
+        None => OwnedContact {
+            id: "ct_preview".to_owned(),
+            email: "preview@sendwell.invalid".to_owned(),
+            name: None,
+            external_id: None,
+            attributes: serde_json::Map::new(),
+        },
+    })
+}
+
+/// Renders a sample mail as it would leave, tracked, and as the workspace
+/// wrote it, untracked, for the content screen.
+async fn render_sample(
+    state: &AppState,
+    workspace: &Workspace,
+    m: &MessageRecord,
+    spec: &AudienceSpec<'_>,
+    prepared: Prepared,
+    f: &mut Findings,
+) -> ApiResult<Sample> {
+    let mut sample = Sample {
+        used_variables: prepared.template.variables().to_vec(),
+        template_warnings: prepared
+            .template
+            .warnings
+            .iter()
+            .map(|w| Finding::new(w.code, w.message.clone()))
+            .collect(),
+        ..Sample::default()
+    };
+    if m.kind == MessageKind::OptInRequest && prepared.template.opt_in_wording.is_none() {
+        f.block(
+            "opt_in_button_missing",
+            "An opt-in request needs the button the person presses to agree: \
+             add {% opt_in_button \"Yes, send me the newsletter\" %} to the body.",
+        );
+    }
+    let person = sample_person(state, spec).await?;
+    let untracked = OwnedContact {
+        id: person.id.clone(),
+        email: person.email.clone(),
+        name: person.name.clone(),
+        external_id: person.external_id.clone(),
+        attributes: person.attributes.clone(),
+    };
+    let message_id = format!("preflight@{}", state.public_host());
+    let now = state.store.now();
+    let prepared = Arc::new(prepared);
+    let tracked = render_off_runtime(
+        state,
+        workspace,
+        prepared.clone(),
+        person,
+        true,
+        message_id.clone(),
+        now,
+    )
+    .await;
+    let mail = match tracked {
+        Ok(mail) => mail,
+        Err(e) => {
+            f.block("template_render_failed", e.to_string());
+            return Ok(sample);
+        }
+    };
+    // The screen judges what the workspace wrote: the same mail without
+    // click tracking or the open pixel.
+    let plain = render_off_runtime(
+        state,
+        workspace,
+        prepared.clone(),
+        untracked,
+        false,
+        message_id,
+        now,
+    )
+    .await;
+    if let Ok(plain) = plain {
+        sample.content = Some(screen_rendered(
+            state,
+            m,
+            &plain.subject,
+            &plain.text,
+            &plain.html,
+        ));
+    }
+    let address = workspace.physical_address.clone().unwrap_or_default();
+    sample.compliance = Some(compliance(&mail, &prepared, &address));
+    Ok(sample)
+}
+
+/// Where the unsubscribe link and the address are, and whether the list
+/// headers are there, as the renderer made the mail.
+fn compliance(mail: &RenderedMail, prepared: &Prepared, address: &str) -> ComplianceView {
+    let has = |name: &str| {
+        mail.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    let html_has_address = address.is_empty()
+        || mail
+            .html
+            .contains(&escape_html(address).replace('\n', "<br>"))
+        || mail.html.contains(&escape_html(address));
+    let places = prepared.template.places;
+    let placed = |by_template: bool| if by_template { "template" } else { "footer" }.to_owned();
+    ComplianceView {
+        unsubscribe_link: placed(places.html_unsubscribe),
+        physical_address: placed(places.html_address),
+        html_has_unsubscribe: mail.html.contains(&mail.unsubscribe_url),
+        html_has_address,
+        text_has_unsubscribe: mail.text.contains(&mail.unsubscribe_url),
+        text_has_address: mail.text.contains(address),
+        list_unsubscribe: has("List-Unsubscribe"),
+        list_unsubscribe_post: has("List-Unsubscribe-Post"),
+        list_id: has("List-Id"),
+    }
+}
+
+/// A blocking screen verdict blocks with every rule that fired; a review
+/// verdict warns that an operator looks first.
+fn content_findings(screening: &Screening, f: &mut Findings) {
+    match screening.verdict {
+        ContentVerdict::Block => {
+            for hit in &screening.hits {
+                f.block(
+                    &format!("content.{}", hit.rule),
+                    format!("{} (\"{}\")", hit.explanation, hit.snippet),
+                );
+            }
+            if screening.hits.is_empty() {
+                f.block("content_blocked", "The content screen blocks this message.");
+            }
+        }
+        ContentVerdict::Review => {
+            let why = screening
+                .hits
+                .iter()
+                .map(|h| h.explanation.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            f.warn(
+                "content_review",
+                format!(
+                    "The content screen asks an operator to review this message before it goes out (score {:.1}): {why}",
+                    screening.score
+                ),
+            );
+        }
+        ContentVerdict::Send => {}
+    }
+}
+
+/// A used attribute that part of the audience lacks renders empty for them
+/// ("Hi ,"): says for how many, so the sender adds a fallback. One count
+/// per used attribute, at most 20.
+async fn attribute_gaps(
+    state: &AppState,
+    spec: &AudienceSpec<'_>,
+    schema: &sendwell_core::attribute::AttributeSchema,
+    used_variables: &[String],
+    eligible: i64,
+    f: &mut Findings,
+) -> ApiResult<()> {
+    for name in used_variables.iter().take(20) {
+        let field = match name.as_str() {
+            "first_name" | "last_name" | "name" => "name",
+            "external_id" => "external_id",
+            other if schema.iter().any(|(n, _)| n.as_str() == other) => other,
+            _ => continue,
+        };
+        let Ok(missing) = Filter::parse_text(&format!("{field} has no value"), schema) else {
+            continue;
+        };
+        let combined = match spec.filter {
+            Some(filter) => Filter::And(vec![filter.clone(), missing]),
+            None => missing,
+        };
+        let lacking = state
+            .store
+            .audience_counts(&AudienceSpec {
+                filter: Some(&combined),
+                ..*spec
+            })
+            .await?
+            .eligible;
+        if lacking > 0 {
+            f.warn(
+                "attribute_empty",
+                format!(
+                    "{{{{ {name} }}}} is empty for {lacking} of the {eligible} recipients, so their mail shows nothing there; \
+                     give it a fallback, such as {{{{ {name} | fallback: \"there\" }}}}"
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Screens a rendered mail's authored content. sendwell's own links (the
+/// unsubscribe link of the footer, opt-in buttons) are not the workspace's
+/// writing: they are taken out first, so a server reached by IP address in
+/// development does not look like a phishing link.
+pub(crate) fn screen_rendered(
+    state: &AppState,
+    m: &MessageRecord,
+    subject: &str,
+    text: &str,
+    html: &str,
+) -> Screening {
+    const OWN: &str = "https://sendwell.invalid";
+    let base = state.public_url();
+    let text = text.replace(base, OWN);
+    let html = html.replace(base, OWN);
+    let mut mail = AuthoredMail::from_parts(
+        m.from_name.as_deref(),
+        &m.from_address,
+        subject,
+        &text,
+        Some(&html),
+    );
+    mail.links.retain(|l| !l.href.starts_with(OWN));
+    let own = m
+        .from_address
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or("");
+    Screener::screen(&mail, &[own, "sendwell.invalid"])
+}
