@@ -64,6 +64,22 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The RFC 5322 date-time of mail headers, in UTC:
+    /// `Thu, 26 Nov 2026 16:05:00 +0000`. Instants before 1970 or after
+    /// 9999 are clamped to that range (the grammar has four-digit years).
+    pub fn to_rfc5322(self) -> String {
+        let secs = self.0.div_euclid(1000).clamp(0, 253_402_300_799);
+        let fmt = format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] +0000"
+        );
+        OffsetDateTime::from_unix_timestamp(secs)
+            .ok()
+            .and_then(|dt| dt.format(&fmt).ok())
+            .unwrap_or_else(|| "Thu, 01 Jan 1970 00:00:00 +0000".to_owned())
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339())

@@ -200,59 +200,11 @@ pub fn write_header(out: &mut Vec<u8>, name: &str, value: &str) -> Result<(), Mi
 /// The RFC 5322 form of an instant, in UTC: `Thu, 26 Nov 2026 16:05:00 +0000`.
 /// Instants before 1970 or after 9999 are clamped to that range.
 pub fn rfc5322_date(t: Timestamp) -> String {
-    let mut out = Vec::with_capacity(31);
-    write_date(&mut out, t);
-    // Only ASCII digits, letters, spaces, ':' and '+' are written.
-    String::from_utf8_lossy(&out).into_owned()
+    t.to_rfc5322()
 }
 
 fn write_date(out: &mut Vec<u8>, t: Timestamp) {
-    const DAYS: [&[u8; 3]; 7] = [b"Sun", b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat"];
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
-    // 9999-12-31T23:59:59Z: the date-time grammar has four-digit years.
-    let secs = t.millis().div_euclid(1000).clamp(0, 253_402_300_799);
-    let days = secs / 86_400;
-    let sod = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    // 1970-01-01 was a Thursday.
-    out.extend_from_slice(DAYS[((days + 4) % 7) as usize]);
-    out.extend_from_slice(b", ");
-    push_2digits(out, day);
-    out.push(b' ');
-    out.extend_from_slice(MONTHS[(month - 1) as usize]);
-    out.push(b' ');
-    push_2digits(out, year / 100);
-    push_2digits(out, year % 100);
-    out.push(b' ');
-    push_2digits(out, sod / 3600);
-    out.push(b':');
-    push_2digits(out, sod / 60 % 60);
-    out.push(b':');
-    push_2digits(out, sod % 60);
-    out.extend_from_slice(b" +0000");
-}
-
-fn push_2digits(out: &mut Vec<u8>, n: i64) {
-    out.push(b'0' + (n / 10 % 10) as u8);
-    out.push(b'0' + (n % 10) as u8);
-}
-
-/// Days since 1970-01-01 to (year, month, day), for days >= 0 (Howard
-/// Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    out.extend_from_slice(t.to_rfc5322().as_bytes());
 }
 
 // ---------------------------------------------------------------------------
@@ -654,20 +606,14 @@ fn push_q(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 fn push_base64(out: &mut Vec<u8>, bytes: &[u8]) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        let sextet = |shift: u32| ALPHABET[((n >> shift) & 63) as usize];
-        out.push(sextet(18));
-        out.push(sextet(12));
-        out.push(if chunk.len() > 1 { sextet(6) } else { b'=' });
-        out.push(if chunk.len() > 2 { sextet(0) } else { b'=' });
-    }
+    use base64::Engine as _;
+    let start = out.len();
+    out.resize(start + b64_len(bytes.len()), 0);
+    // The room is exactly the encoded length, which encode_slice needs.
+    let written = base64::engine::general_purpose::STANDARD
+        .encode_slice(bytes, &mut out[start..])
+        .unwrap_or(0);
+    out.truncate(start + written);
 }
 
 // ---------------------------------------------------------------------------

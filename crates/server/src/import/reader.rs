@@ -20,7 +20,6 @@ use std::hash::{Hash, Hasher};
 /// The reason given for a row on the operator's block list.
 pub(super) const BLOCKED: &str = "blocked by the platform operator; this address is never mailed";
 
-
 /// What the CSV reader hands to the writer.
 pub(super) enum Parsed {
     Batch(Batch),
