@@ -492,3 +492,39 @@ async fn the_cli_reads_without_writing_and_stops_quietly_at_a_closed_pipe() {
     let list = app.get("/v1/messages", &ws.key).await.expect(200);
     assert_eq!(list["items"], serde_json::json!([]), "{list}");
 }
+
+/// Regression: `bench deliver` declared `first_name` as an attribute after
+/// templates reserved the name (issue #14), so the benchmark the README
+/// and BENCHMARKS cite stopped with a 422. Each benchmark runs end to end
+/// on a few rows and prints its line.
+#[test]
+fn the_benchmarks_run_end_to_end() {
+    let run = |args: &[&str]| -> Vec<serde_json::Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_sendwell"))
+            .args(args)
+            .env("SENDWELL_LOG", "warn")
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    };
+    for dkim in ["none", "rsa"] {
+        let line = &run(&["bench", "deliver", "--recipients", "40", "--dkim", dkim])[0];
+        assert_eq!(line["delivered"], 40, "{line}");
+        assert_eq!(line["sink_accepted"], 40, "{line}");
+    }
+    let line = &run(&["bench", "import", "--rows", "200", "--consent"])[0];
+    assert_eq!(line["imported"], 200, "{line}");
+    let lines = run(&["bench", "audience", "--contacts", "120", "--runs", "1"]);
+    assert_eq!(lines.len(), 4, "three cases and the store's own");
+    assert_eq!(lines[1]["eligible"], 120, "{}", lines[1]);
+    let line = &run(&["bench", "contacts", "--count", "100"])[0];
+    assert_eq!(line["contacts"], 100, "{line}");
+}

@@ -161,10 +161,7 @@ async fn contacts(
     if !(1..=1000).contains(&batch) {
         bail!("--batch must be 1 to 1000");
     }
-    let dir = std::env::temp_dir().join(format!(
-        "sendwell-bench-{}",
-        sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<6>())
-    ));
+    let dir = scratch_dir()?;
     let mut settings = Settings::for_data_dir(&dir);
     settings.database_url = database_url;
     let bench = BenchServer::start(settings, None).await?;
@@ -233,11 +230,26 @@ async fn contacts(
             "contacts": count,
             "batch": batch,
             "concurrency": concurrency,
-            "seconds": (seconds * 1000.0).round() / 1000.0,
+            "seconds": round3(seconds),
             "contacts_per_second": (count as f64 / seconds).round(),
         })
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// DNS answers for gmail.com and `company0.com` to `company{domains-1}.com`.
+fn company_resolver(domains: u64) -> sendwell_screen::dns::StaticResolver {
+    use sendwell_screen::dns::{DomainMail, StaticResolver};
+    let mx = |host: String| DomainMail::Mx(vec![host]);
+    let mut resolver = StaticResolver::new().with("gmail.com", mx("mx.gmail.com".into()), 3600);
+    for d in 0..domains {
+        resolver = resolver.with(
+            &format!("company{d}.com"),
+            mx(format!("mx.company{d}.com")),
+            3600,
+        );
+    }
+    resolver
 }
 
 /// Peak resident memory of this process so far, in MB (Linux).
@@ -255,20 +267,15 @@ async fn import(
     consent: bool,
     database_url: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    use sendwell_screen::dns::{DomainMail, StaticResolver};
-    use std::io::Write;
-    let dir = std::env::temp_dir().join(format!(
-        "sendwell-bench-{}",
-        sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<6>())
-    ));
-    std::fs::create_dir_all(&dir)?;
+    let dir = scratch_dir()?;
     // The file: users of a product, a third on gmail.com, the rest spread
     // over company domains; a few role accounts and typos, as real exports have.
     let path = dir.join("users.csv");
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        writeln!(out, "email,name,user_id,plan,seats,signed_up_at")?;
-        for i in 0..rows {
+    write_csv(
+        &path,
+        "email,name,user_id,plan,seats,signed_up_at",
+        rows,
+        |i| {
             let domain = if i % 3 == 0 {
                 "gmail.com".to_owned()
             } else {
@@ -279,47 +286,22 @@ async fn import(
             } else {
                 format!("user{i}")
             };
-            writeln!(
-                out,
-                "{local}.{i}@{domain},User {i},u{i},{},{},2025-{:02}-15",
-                if i % 2 == 0 { "pro" } else { "free" },
+            let plan = if i % 2 == 0 { "pro" } else { "free" };
+            format!(
+                "{local}.{i}@{domain},User {i},u{i},{plan},{},2025-{:02}-15",
                 i % 50,
                 1 + i % 12
-            )?;
-        }
-    }
+            )
+        },
+    )?;
     let bytes = std::fs::metadata(&path)?.len();
-    let mut resolver = StaticResolver::new().with(
-        "gmail.com",
-        DomainMail::Mx(vec!["mx.gmail.com".into()]),
-        3600,
-    );
-    for d in 0..domains.max(1) {
-        resolver = resolver.with(
-            &format!("company{d}.com"),
-            DomainMail::Mx(vec![format!("mx.company{d}.com")]),
-            3600,
-        );
-    }
-    let resolver = std::sync::Arc::new(resolver);
+    let resolver = std::sync::Arc::new(company_resolver(domains.max(1)));
     let mut settings = Settings::for_data_dir(dir.join("data"));
     settings.database_url = database_url;
     let bench = BenchServer::start(settings, Some(resolver.clone())).await?;
     let (base, key, backend) = (bench.base.clone(), bench.key.clone(), bench.backend);
     let client = reqwest::Client::new();
-    let file = tokio::fs::File::open(&path).await?;
-    let stream = futures_util::stream::unfold(file, |mut file| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 256 * 1024];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(buf), file))
-            }
-            Err(e) => Some((Err(e), file)),
-        }
-    });
+    let stream = file_body(&path).await?;
     let started = Instant::now();
     let resp = client
         .post(format!("{base}/v1/imports"))
@@ -340,7 +322,7 @@ async fn import(
         })
         .bearer_auth(&key)
         .header("content-type", "text/csv")
-        .body(reqwest::Body::wrap_stream(stream))
+        .body(stream)
         .send()
         .await?;
     let status = resp.status();
@@ -359,7 +341,7 @@ async fn import(
         "checks": if dns { "dns" } else { "offline" },
         "consent": consent,
         "consent_recorded": report["counts"]["consent_recorded"],
-        "seconds": (seconds * 1000.0).round() / 1000.0,
+        "seconds": round3(seconds),
         "rows_per_second": (rows as f64 / seconds).round(),
         "imported": report["counts"]["imported"],
         "status": report["status"],
@@ -371,6 +353,101 @@ async fn import(
     }
     println!("{line}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A file as a streamed request body, read 256 KiB at a time.
+pub(crate) async fn file_body(path: &std::path::Path) -> anyhow::Result<reqwest::Body> {
+    let file = tokio::fs::File::open(path).await?;
+    let stream = futures_util::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 256 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(buf), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    });
+    Ok(reqwest::Body::wrap_stream(stream))
+}
+
+/// A fresh directory under the system's temporary directory for one run.
+pub(crate) fn scratch_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "sendwell-bench-{}",
+        sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<6>())
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Writes a CSV file of `rows` lines made by `row`, after `header`.
+pub(crate) fn write_csv(
+    path: &std::path::Path,
+    header: &str,
+    rows: u64,
+    row: impl Fn(u64) -> String,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "{header}")?;
+    for i in 0..rows {
+        writeln!(out, "{}", row(i))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Seconds (or any ratio) to three decimals, for the JSON lines.
+pub(crate) fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The answer to a request the benchmark needs, or what went wrong.
+pub(crate) async fn answer(resp: reqwest::Response, what: &str) -> anyhow::Result<Value> {
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        anyhow::bail!("{what} failed: {status} {body}");
+    }
+    Ok(body)
+}
+
+/// Imports the users of `path` with declared opt-in, streaming the file;
+/// approves the import when it is quarantined. The import's report.
+pub(crate) async fn import_opted_in(
+    bench: &BenchServer,
+    path: &std::path::Path,
+) -> anyhow::Result<Value> {
+    let stream = file_body(path).await?;
+    let request = reqwest::Client::new()
+        .post(format!("{}/v1/imports", bench.base))
+        .query(&[
+            ("source", "product_users"),
+            ("checks", "offline"),
+            ("consent", "opt_in"),
+            ("consent_statement", "Ticked the newsletter box at sign-up"),
+        ])
+        .bearer_auth(&bench.key)
+        .header("content-type", "text/csv")
+        .body(stream);
+    let report = answer(request.send().await?, "the import").await?;
+    if report["status"] == "quarantined" {
+        let id = report["id"].as_str().context("import id")?;
+        let approve = format!("/v1/operator/imports/{id}/approve");
+        let note = json!({"note": "bench data"});
+        bench
+            .call_as_operator(
+                reqwest::Method::POST,
+                &approve,
+                Some(note),
+                "approving the import",
+            )
+            .await?;
+    }
+    Ok(report)
 }
 
 /// A server started in this process for a benchmark, with one workspace.
@@ -439,6 +516,45 @@ impl BenchServer {
             stop,
             server,
         })
+    }
+
+    /// `method path` with the workspace's key and `body` as JSON, if any.
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        what: &str,
+    ) -> anyhow::Result<Value> {
+        self.call_as(&self.key, method, path, body, what).await
+    }
+
+    /// The same with the operator's token.
+    pub(crate) async fn call_as_operator(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        what: &str,
+    ) -> anyhow::Result<Value> {
+        self.call_as(&self.operator, method, path, body, what).await
+    }
+
+    async fn call_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        what: &str,
+    ) -> anyhow::Result<Value> {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request.send().await?, what).await
     }
 
     pub(crate) async fn stop(self) -> anyhow::Result<()> {

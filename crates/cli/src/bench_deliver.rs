@@ -4,7 +4,7 @@
 //! delivery is recorded: queueing, rendering with the footer, link signing,
 //! DKIM, SMTP through the real transport, and the outcome commits.
 
-use crate::bench::{peak_rss_mb, BenchServer};
+use crate::bench::{import_opted_in, peak_rss_mb, round3, scratch_dir, write_csv, BenchServer};
 use anyhow::{bail, Context};
 use sendwell_screen::dns::StaticResolver;
 use sendwell_server::config::Settings;
@@ -44,70 +44,46 @@ fn template() -> Value {
     })
 }
 
-async fn ok(resp: reqwest::Response, what: &str) -> anyhow::Result<Value> {
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{what} failed: {status} {body}");
-    }
-    Ok(body)
-}
-
-pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
-    use std::io::Write;
-    let algorithms: Vec<&str> = match args.dkim.as_str() {
+/// The DKIM algorithms `--dkim` names.
+fn algorithms(dkim: &str) -> anyhow::Result<Vec<&'static str>> {
+    Ok(match dkim {
         "none" => vec![],
         "rsa" => vec!["rsa"],
         "ed25519" => vec!["ed25519"],
         "both" => vec!["rsa", "ed25519"],
         other => bail!("--dkim {other}: use rsa, ed25519, both or none"),
-    };
-    let sink = match &args.smtp {
-        Some(_) => None,
-        None => Some(
-            SmtpSink::start(
-                Arc::new(AcceptAll),
-                SinkOptions {
-                    auth: None,
-                    keep: false,
-                },
-            )
-            .await?,
-        ),
-    };
-    let (host, port) = match (&args.smtp, &sink) {
-        (Some(s), _) => {
-            let (h, p) = s
-                .rsplit_once(':')
-                .context("--smtp takes HOST:PORT, for example 127.0.0.1:2525")?;
-            (
-                h.to_owned(),
-                p.parse::<u16>()
-                    .context("--smtp: the port is not a number")?,
-            )
-        }
-        (None, Some(sink)) => (sink.addr().ip().to_string(), sink.addr().port()),
-        (None, None) => bail!("no SMTP server"),
-    };
-    let dir = std::env::temp_dir().join(format!(
-        "sendwell-bench-{}",
-        sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<6>())
-    ));
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("users.csv");
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        writeln!(out, "email,first_name,plan,seats")?;
-        for i in 0..args.recipients {
-            writeln!(
-                out,
-                "user{i}@company{}.com,User{i},{},{}",
-                i % 5000,
-                ["pro", "team", "free"][(i % 3) as usize],
-                i % 50
-            )?;
-        }
+    })
+}
+
+/// The SMTP server mail goes to: `--smtp`, or a sink started here.
+async fn smtp_target(smtp: Option<&str>) -> anyhow::Result<(String, u16, Option<SmtpSink>)> {
+    if let Some(s) = smtp {
+        let (h, p) = s
+            .rsplit_once(':')
+            .context("--smtp takes HOST:PORT, for example 127.0.0.1:2525")?;
+        let port = p
+            .parse::<u16>()
+            .context("--smtp: the port is not a number")?;
+        return Ok((h.to_owned(), port, None));
     }
+    let options = SinkOptions {
+        auth: None,
+        keep: false,
+    };
+    let sink = SmtpSink::start(Arc::new(AcceptAll), options).await?;
+    Ok((sink.addr().ip().to_string(), sink.addr().port(), Some(sink)))
+}
+
+/// Settings that send through `host:port` without TLS, from the scratch
+/// directory, signing with DKIM only when `sign` (otherwise sender domains
+/// need no verification).
+fn settings(
+    dir: &std::path::Path,
+    args: &DeliverArgs,
+    host: &str,
+    port: u16,
+    sign: bool,
+) -> Settings {
     let mut settings = Settings::for_data_dir(dir.join("data"));
     settings.database_url = args.database_url.clone();
     settings.dns = false;
@@ -115,66 +91,63 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
     let d = &mut settings.delivery;
     d.transport.kind = TransportKind::Smtp;
     d.transport.relay = Some(Relay {
-        host: host.clone(),
+        host: host.to_owned(),
         port,
         tls: sendwell_server::smtp::client::TlsMode::None,
         credentials: None,
     });
     d.transport.helo_name = "mail.acme-mail.com".to_owned();
     d.bounce_domain = Some("bounces.acme-mail.com".to_owned());
-    d.insecure_skip_domain_verification = algorithms.is_empty();
-    let resolver = Arc::new(StaticResolver::new());
-    let bench = BenchServer::start(settings, Some(resolver.clone())).await?;
-    let mut extra = Vec::new();
-    let stop = tokio_util::sync::CancellationToken::new();
-    for _ in 1..args.workers.max(1) {
-        let w = sendwell_server::delivery::DeliveryWorker::new(bench.state.clone());
-        extra.push(tokio::spawn(w.run(stop.clone(), 50)));
-    }
-    let client = reqwest::Client::new();
-    let base = bench.base.clone();
-    let key = bench.key.clone();
-    ok(
-        client
-            .patch(format!("{base}/v1/workspace"))
-            .bearer_auth(&key)
-            .json(&json!({"physical_address": "Acme Ltd, 1 Main Street, Springfield 12345, USA"}))
-            .send()
-            .await?,
-        "setting the address",
-    )
-    .await?;
-    let guidelines = ok(
-        client
-            .get(format!("{base}/v1/guidelines"))
-            .bearer_auth(&key)
-            .send()
-            .await?,
-        "reading the guidelines",
-    )
-    .await?;
-    ok(
-        client
-            .post(format!("{base}/v1/guidelines/accept"))
-            .bearer_auth(&key)
-            .json(&json!({"version": guidelines["version"], "accepted_by": "Bench Admin"}))
-            .send()
-            .await?,
-        "accepting the guidelines",
-    )
-    .await?;
-    let mut dkim_dns = Vec::new();
-    if !algorithms.is_empty() {
-        let domain = ok(
-            client
-                .post(format!("{base}/v1/sender-domains"))
-                .bearer_auth(&key)
-                .json(&json!({"domain": "acme-mail.com", "algorithms": algorithms}))
-                .send()
-                .await?,
-            "adding the sender domain",
+    d.insecure_skip_domain_verification = !sign;
+    settings
+}
+
+/// The workspace ready to send: its address, the guidelines accepted, the
+/// sender domain verified with the DKIM records published in `resolver`
+/// (returned for the report), and the attributes the template uses.
+async fn ready_workspace(
+    bench: &BenchServer,
+    resolver: &StaticResolver,
+    algorithms: &[&str],
+) -> anyhow::Result<Vec<Value>> {
+    use reqwest::Method;
+    let address = json!({"physical_address": "Acme Ltd, 1 Main Street, Springfield 12345, USA"});
+    bench
+        .call(
+            Method::PATCH,
+            "/v1/workspace",
+            Some(address),
+            "setting the address",
         )
         .await?;
+    let guidelines = bench
+        .call(
+            Method::GET,
+            "/v1/guidelines",
+            None,
+            "reading the guidelines",
+        )
+        .await?;
+    let accept = json!({"version": guidelines["version"], "accepted_by": "Bench Admin"});
+    bench
+        .call(
+            Method::POST,
+            "/v1/guidelines/accept",
+            Some(accept),
+            "accepting the guidelines",
+        )
+        .await?;
+    let mut dkim_dns = Vec::new();
+    if !algorithms.is_empty() {
+        let add = json!({"domain": "acme-mail.com", "algorithms": algorithms});
+        let domain = bench
+            .call(
+                Method::POST,
+                "/v1/sender-domains",
+                Some(add),
+                "adding the sender domain",
+            )
+            .await?;
         for r in domain["dns_records"]
             .as_array()
             .cloned()
@@ -185,109 +158,65 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
             resolver.set_txt(&name, vec![txt.clone()]);
             dkim_dns.push(json!({"name": name, "txt": txt}));
         }
-        let verified = ok(
-            client
-                .post(format!("{base}/v1/sender-domains/acme-mail.com/verify"))
-                .bearer_auth(&key)
-                .send()
-                .await?,
-            "verifying the sender domain",
-        )
-        .await?;
+        let verify = "/v1/sender-domains/acme-mail.com/verify";
+        let verified = bench
+            .call(Method::POST, verify, None, "verifying the sender domain")
+            .await?;
         if verified["verified"] != true {
             bail!("the sender domain did not verify: {verified}");
         }
     }
-    for (name, kind) in [
-        ("first_name", "string"),
-        ("plan", "string"),
-        ("seats", "number"),
-    ] {
-        ok(
-            client
-                .post(format!("{base}/v1/attributes"))
-                .bearer_auth(&key)
-                .json(&json!({"name": name, "type": kind}))
-                .send()
-                .await?,
-            "declaring an attribute",
-        )
-        .await?;
+    // first_name is the first word of the contact's name, not an attribute.
+    for (name, kind) in [("plan", "string"), ("seats", "number")] {
+        let declare = json!({"name": name, "type": kind});
+        bench
+            .call(
+                Method::POST,
+                "/v1/attributes",
+                Some(declare),
+                "declaring an attribute",
+            )
+            .await?;
     }
-    let file = tokio::fs::File::open(&path).await?;
-    let stream = futures_util::stream::unfold(file, |mut file| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 256 * 1024];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(buf), file))
-            }
-            Err(e) => Some((Err(e), file)),
-        }
+    Ok(dkim_dns)
+}
+
+/// What the send took: deliveries queued, seconds to queue them, seconds
+/// until the last was recorded, and the message's counts by state.
+struct Sent {
+    queued: i64,
+    queue_seconds: f64,
+    seconds: f64,
+    counts: Value,
+    setup_peak_mb: Option<f64>,
+}
+
+/// Composes the announcement, sends it, and waits until every delivery is
+/// recorded. The clock runs from `send`.
+async fn send_and_wait(bench: &BenchServer) -> anyhow::Result<Sent> {
+    use reqwest::Method;
+    let compose = json!({
+        "name": "bench",
+        "kind": "marketing",
+        "from": {"name": "Acme Product Team", "address": "news@acme-mail.com"},
+        "subject": "{{ first_name | fallback: \"Hello\" }}, the spring release is here",
+        "template": template(),
     });
-    let report = ok(
-        client
-            .post(format!("{base}/v1/imports"))
-            .query(&[
-                ("source", "product_users"),
-                ("checks", "offline"),
-                ("consent", "opt_in"),
-                ("consent_statement", "Ticked the newsletter box at sign-up"),
-            ])
-            .bearer_auth(&key)
-            .header("content-type", "text/csv")
-            .body(reqwest::Body::wrap_stream(stream))
-            .send()
-            .await?,
-        "the import",
-    )
-    .await?;
-    if report["status"] == "quarantined" {
-        let id = report["id"].as_str().context("import id")?;
-        ok(
-            client
-                .post(format!("{base}/v1/operator/imports/{id}/approve"))
-                .bearer_auth(&bench.operator)
-                .json(&json!({"note": "bench data"}))
-                .send()
-                .await?,
-            "approving the import",
+    let message = bench
+        .call(
+            Method::POST,
+            "/v1/messages",
+            Some(compose),
+            "composing the message",
         )
         .await?;
-    }
-    let message = ok(
-        client
-            .post(format!("{base}/v1/messages"))
-            .bearer_auth(&key)
-            .json(&json!({
-                "name": "bench",
-                "kind": "marketing",
-                "from": {"name": "Acme Product Team", "address": "news@acme-mail.com"},
-                "subject": "{{ first_name | fallback: \"Hello\" }}, the spring release is here",
-                "template": template(),
-            }))
-            .send()
-            .await?,
-        "composing the message",
-    )
-    .await?;
     let id = message["id"].as_str().context("message id")?.to_owned();
     // The import's peak is its own; the figure below is the send's.
-    let setup_peak = peak_rss_mb();
+    let setup_peak_mb = peak_rss_mb();
     reset_peak_rss();
     let started = Instant::now();
-    let sent = ok(
-        client
-            .post(format!("{base}/v1/messages/{id}/send"))
-            .bearer_auth(&key)
-            .send()
-            .await?,
-        "sending",
-    )
-    .await?;
-    let queued = sent["queued"].as_i64().unwrap_or(0);
+    let send = format!("/v1/messages/{id}/send");
+    let sent = bench.call(Method::POST, &send, None, "sending").await?;
     let queue_seconds = started.elapsed().as_secs_f64();
     // Polled with a cheap indexed query: counting the deliveries by state
     // every few milliseconds would be a load of its own.
@@ -299,16 +228,44 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    let counts = ok(
-        client
-            .get(format!("{base}/v1/messages/{id}"))
-            .bearer_auth(&key)
-            .send()
-            .await?,
-        "reading the message",
-    )
-    .await?["counts"]
-        .clone();
+    let shown = bench
+        .call(
+            Method::GET,
+            &format!("/v1/messages/{id}"),
+            None,
+            "reading the message",
+        )
+        .await?;
+    Ok(Sent {
+        queued: sent["queued"].as_i64().unwrap_or(0),
+        queue_seconds,
+        seconds,
+        counts: shown["counts"].clone(),
+        setup_peak_mb,
+    })
+}
+
+pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
+    let algorithms = algorithms(&args.dkim)?;
+    let (host, port, sink) = smtp_target(args.smtp.as_deref()).await?;
+    let dir = scratch_dir()?;
+    let path = dir.join("users.csv");
+    write_csv(&path, "email,first_name,plan,seats", args.recipients, |i| {
+        let plan = ["pro", "team", "free"][(i % 3) as usize];
+        format!("user{i}@company{}.com,User{i},{plan},{}", i % 5000, i % 50)
+    })?;
+    let settings = settings(&dir, &args, &host, port, !algorithms.is_empty());
+    let resolver = Arc::new(StaticResolver::new());
+    let bench = BenchServer::start(settings, Some(resolver.clone())).await?;
+    let mut extra = Vec::new();
+    let stop = tokio_util::sync::CancellationToken::new();
+    for _ in 1..args.workers.max(1) {
+        let w = sendwell_server::delivery::DeliveryWorker::new(bench.state.clone());
+        extra.push(tokio::spawn(w.run(stop.clone(), 50)));
+    }
+    let dkim_dns = ready_workspace(&bench, &resolver, &algorithms).await?;
+    import_opted_in(&bench, &path).await?;
+    let sent = send_and_wait(&bench).await?;
     stop.cancel();
     for t in extra {
         t.await.ok();
@@ -317,30 +274,31 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
     let backend = bench.backend;
     bench.stop().await?;
     std::fs::remove_dir_all(&dir).ok();
-    let delivered = counts["delivered"].as_i64().unwrap_or(0);
+    let delivered = sent.counts["delivered"].as_i64().unwrap_or(0);
     let mut line = json!({
         "bench": "deliver",
         "backend": backend,
         "workers": args.workers.max(1),
         "dkim": args.dkim,
         "recipients": args.recipients,
-        "queued": queued,
+        "queued": sent.queued,
         "delivered": delivered,
-        "deliveries": counts,
-        "seconds": (seconds * 1000.0).round() / 1000.0,
-        "queue_seconds": (queue_seconds * 1000.0).round() / 1000.0,
-        "messages_per_second": (delivered as f64 / seconds).round(),
+        "deliveries": sent.counts,
+        "seconds": round3(sent.seconds),
+        "queue_seconds": round3(sent.queue_seconds),
+        "messages_per_second": (delivered as f64 / sent.seconds).round(),
         "peak_rss_mb": peak_rss_mb(),
-        "setup_peak_rss_mb": setup_peak,
+        "setup_peak_rss_mb": sent.setup_peak_mb,
         "rss_at_end_anon_mb": anon,
         "rss_at_end_file_mb": file,
     });
-    if let Some(sink) = &sink {
-        line["sink"] = json!("in-process");
-        line["sink_accepted"] = json!(sink.accepted_count());
-    } else {
-        line["sink"] = json!(format!("{host}:{port}"));
-    }
+    line["sink"] = match &sink {
+        Some(sink) => {
+            line["sink_accepted"] = json!(sink.accepted_count());
+            json!("in-process")
+        }
+        None => json!(format!("{host}:{port}")),
+    };
     if !dkim_dns.is_empty() {
         line["dkim_dns"] = json!(dkim_dns);
     }

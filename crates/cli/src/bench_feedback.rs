@@ -4,14 +4,11 @@
 //! measured as the event history grows).
 
 use crate::bench::BenchServer;
+use crate::bench::{round3, scratch_dir};
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::time::Instant;
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
 
 /// Every message of the bounce corpus (LF, CRLF and CR copies, non-bounces).
 fn bounce_files(dir: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
@@ -80,10 +77,7 @@ pub fn bounces(corpus: &std::path::Path, passes: u32) -> anyhow::Result<ExitCode
 pub async fn monitor(events: u64, database_url: Option<String>) -> anyhow::Result<ExitCode> {
     use sendwell_core::{ContactId, MessageId, WorkspaceId};
     use sendwell_store::{DeliveryRef, Feedback};
-    let dir = std::env::temp_dir().join(format!(
-        "sendwell-bench-{}",
-        sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<6>())
-    ));
+    let dir = scratch_dir()?;
     let mut settings = sendwell_server::config::Settings::for_data_dir(dir.join("data"));
     settings.database_url = database_url;
     settings.dns = false;

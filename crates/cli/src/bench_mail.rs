@@ -2,8 +2,9 @@
 //! counting audiences (`bench audience`). Each prints one JSON line per
 //! measurement, with a baseline measured in the same run.
 
+use crate::bench::{import_opted_in, round3, scratch_dir, write_csv};
 use crate::bench::{peak_rss_mb, BenchServer};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use sendwell_core::{MessageKind, Timestamp};
 use sendwell_mail::mime::OutgoingMail;
 use sendwell_mail::{
@@ -169,94 +170,82 @@ pub fn render(mails: u64) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
+/// The filter of the benchmark's main case: three predicates on three
+/// attribute types.
+const AUDIENCE_FILTER: &str =
+    "plan in (\"pro\", \"team\") and seats greater than 10 and trial_ends_at after \"2025-06-01\"";
 
 pub async fn audience(
     contacts: u64,
     runs: u32,
     database_url: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    use std::io::Write;
-    let dir = std::env::temp_dir().join(format!(
-        "sendwell-bench-{}",
-        sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<6>())
-    ));
-    std::fs::create_dir_all(&dir)?;
+    let dir = scratch_dir()?;
     let path = dir.join("users.csv");
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        writeln!(out, "email,name,user_id,plan,seats,trial_ends_at")?;
-        for i in 0..contacts {
+    write_csv(
+        &path,
+        "email,name,user_id,plan,seats,trial_ends_at",
+        contacts,
+        |i| {
             let domain = if i % 3 == 0 {
                 "gmail.com".to_owned()
             } else {
                 format!("company{}.com", i % 5000)
             };
-            writeln!(
-                out,
-                "user{i}@{domain},User {i},u{i},{},{},2025-{:02}-15",
-                ["pro", "team", "free"][(i % 3) as usize],
+            let plan = ["pro", "team", "free"][(i % 3) as usize];
+            format!(
+                "user{i}@{domain},User {i},u{i},{plan},{},2025-{:02}-15",
                 i % 50,
                 1 + i % 12
-            )?;
-        }
-    }
+            )
+        },
+    )?;
     let mut settings = Settings::for_data_dir(dir.join("data"));
     settings.database_url = database_url;
     settings.dns = false;
     let bench = BenchServer::start(settings, None).await?;
-    let client = reqwest::Client::new();
     for (name, kind) in [
         ("plan", "string"),
         ("seats", "number"),
         ("trial_ends_at", "date"),
     ] {
-        client
-            .post(format!("{}/v1/attributes", bench.base))
-            .bearer_auth(&bench.key)
-            .json(&json!({"name": name, "type": kind}))
-            .send()
-            .await?
-            .error_for_status()?;
+        let declare = json!({"name": name, "type": kind});
+        bench
+            .call(
+                reqwest::Method::POST,
+                "/v1/attributes",
+                Some(declare),
+                "declaring an attribute",
+            )
+            .await?;
     }
     let started = Instant::now();
-    let body = tokio::fs::read(&path).await?;
-    let resp = client
-        .post(format!("{}/v1/imports", bench.base))
-        .query(&[
-            ("source", "product_users"),
-            ("checks", "offline"),
-            ("consent", "opt_in"),
-            ("consent_statement", "Ticked the newsletter box at sign-up"),
-        ])
-        .bearer_auth(&bench.key)
-        .header("content-type", "text/csv")
-        .body(body)
-        .send()
-        .await?;
-    let status = resp.status();
-    let report: Value = resp.json().await?;
-    if !status.is_success() {
-        bail!("import failed: {status} {report}");
-    }
+    import_opted_in(&bench, &path).await?;
     let load_seconds = started.elapsed().as_secs_f64();
-    if report["status"] == "quarantined" {
-        let id = report["id"].as_str().context("import id")?;
-        client
-            .post(format!("{}/v1/operator/imports/{id}/approve", bench.base))
-            .bearer_auth(&bench.operator)
-            .json(&json!({"note": "benchmark data"}))
-            .send()
-            .await?
-            .error_for_status()?;
+    preview_cases(&bench, contacts, runs, load_seconds).await?;
+    let database = bench.database_url.clone();
+    let workspace = bench.workspace.clone();
+    bench.stop().await?;
+    store_only(&database, &workspace, contacts, runs).await?;
+    if std::env::var_os("SENDWELL_BENCH_KEEP").is_some() {
+        eprintln!("kept {}", dir.display());
+    } else {
+        std::fs::remove_dir_all(&dir).ok();
     }
-    let filter = "plan in (\"pro\", \"team\") and seats greater than 10 and trial_ends_at after \"2025-06-01\"";
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Times `POST /v1/audiences/preview` for each case, a line each.
+async fn preview_cases(
+    bench: &BenchServer,
+    contacts: u64,
+    runs: u32,
+    load_seconds: f64,
+) -> anyhow::Result<()> {
     let cases = [
         (
             "marketing, three-predicate filter",
-            json!({"kind": "marketing", "filter": filter}),
+            json!({"kind": "marketing", "filter": AUDIENCE_FILTER}),
         ),
         (
             "baseline: transactional, no filter",
@@ -269,17 +258,14 @@ pub async fn audience(
         let mut last = Value::Null;
         for _ in 0..runs.max(1) {
             let started = Instant::now();
-            let resp = client
-                .post(format!("{}/v1/audiences/preview", bench.base))
-                .bearer_auth(&bench.key)
-                .json(&request)
-                .send()
+            last = bench
+                .call(
+                    reqwest::Method::POST,
+                    "/v1/audiences/preview",
+                    Some(request.clone()),
+                    "preview",
+                )
                 .await?;
-            let status = resp.status();
-            last = resp.json().await?;
-            if !status.is_success() {
-                bail!("preview failed: {status} {last}");
-            }
             times.push(started.elapsed().as_secs_f64());
         }
         times.sort_by(|a, b| a.total_cmp(b));
@@ -300,16 +286,21 @@ pub async fn audience(
             })
         );
     }
-    let database = bench.database_url.clone();
-    let workspace = bench.workspace.clone();
-    bench.stop().await?;
-    // The store alone, without HTTP: the count and the sample apart.
-    let store =
-        sendwell_store::Store::open(&database, std::sync::Arc::new(sendwell_core::SystemClock))
-            .await?;
-    let ws = sendwell_core::WorkspaceId::parse(&workspace).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// The store alone, without HTTP: the count and the sample apart.
+async fn store_only(
+    database: &str,
+    workspace: &str,
+    contacts: u64,
+    runs: u32,
+) -> anyhow::Result<()> {
+    let clock = std::sync::Arc::new(sendwell_core::SystemClock);
+    let store = sendwell_store::Store::open(database, clock).await?;
+    let ws = sendwell_core::WorkspaceId::parse(workspace).map_err(|e| anyhow::anyhow!("{e}"))?;
     let schema = store.schema(&ws).await?;
-    let parsed = sendwell_core::filter::Filter::parse_text(filter, &schema)
+    let parsed = sendwell_core::filter::Filter::parse_text(AUDIENCE_FILTER, &schema)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let spec = sendwell_store::AudienceSpec {
         workspace: &ws,
@@ -347,12 +338,7 @@ pub async fn audience(
         })
     );
     store.close().await;
-    if std::env::var_os("SENDWELL_BENCH_KEEP").is_some() {
-        eprintln!("kept {}", dir.display());
-    } else {
-        std::fs::remove_dir_all(&dir).ok();
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Every file named in the corpus's labels.jsonl, read into memory.
