@@ -166,6 +166,292 @@ enum Col {
     Json(&'static str),
 }
 
+/// The person's activity an export lists, one query each, by workspace
+/// and contact: name, SQL and columns.
+fn activity_queries() -> Vec<(&'static str, String, Vec<Col>)> {
+    use Col::{Int, Json, Text, Time};
+    /// Rows per list: far more than one person gathers.
+    const MAX: i64 = 100_000;
+    let by_contact = |sql: &str| format!("{sql} LIMIT {MAX}");
+    vec![
+        (
+            "deliveries",
+            by_contact(
+                "SELECT d.id, d.message_id, m.name AS message_name, d.kind, d.state, d.attempts, \
+                 d.last_reply, d.reply_code, d.enhanced_status, d.created_at, d.done_at \
+                 FROM deliveries d LEFT JOIN messages m ON m.id = d.message_id \
+                 WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY d.id",
+            ),
+            vec![
+                Text("id"), Text("message_id"), Text("message_name"), Text("kind"), Text("state"),
+                Int("attempts"), Text("last_reply"), Int("reply_code"), Text("enhanced_status"),
+                Time("created_at"), Time("done_at"),
+            ],
+        ),
+        (
+            "mails",
+            by_contact(
+                "SELECT o.id, o.message_id, o.delivery_id, o.recipient, o.subject, o.raw, o.created_at \
+                 FROM outbox o JOIN deliveries d ON d.id = o.delivery_id \
+                 WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY o.id",
+            ),
+            vec![
+                Text("id"), Text("message_id"), Text("delivery_id"), Text("recipient"), Text("subject"),
+                Text("raw"), Time("created_at"),
+            ],
+        ),
+        (
+            "link_events",
+            by_contact(
+                "SELECT id, message_id, kind, url, ip, user_agent, created_at FROM link_events \
+                 WHERE workspace_id = $1 AND contact_id = $2 ORDER BY id",
+            ),
+            vec![
+                Text("id"), Text("message_id"), Text("kind"), Text("url"), Text("ip"),
+                Text("user_agent"), Time("created_at"),
+            ],
+        ),
+        (
+            "feedback",
+            by_contact(
+                "SELECT id, delivery_id, message_id, kind, reason, hard, status, reply_code, \
+                 feedback_type, diagnostic, source, created_at FROM delivery_events \
+                 WHERE workspace_id = $1 AND contact_id = $2 ORDER BY id",
+            ),
+            vec![
+                Text("id"), Text("delivery_id"), Text("message_id"), Text("kind"), Text("reason"),
+                Int("hard"), Text("status"), Text("reply_code"), Text("feedback_type"),
+                Text("diagnostic"), Text("source"), Time("created_at"),
+            ],
+        ),
+        (
+            "reports",
+            by_contact(
+                "SELECT r.id, r.delivery_id, r.message_id, r.reason, r.reporter, r.ip, r.proven, r.created_at \
+                 FROM concern_reports r JOIN deliveries d ON d.id = r.delivery_id \
+                 WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY r.id",
+            ),
+            vec![
+                Text("id"), Text("delivery_id"), Text("message_id"), Text("reason"), Text("reporter"),
+                Text("ip"), Int("proven"), Time("created_at"),
+            ],
+        ),
+        (
+            "held_consent",
+            by_contact(
+                "SELECT import_id, action, topic, method, evidence FROM import_consent \
+                 WHERE workspace_id = $1 AND contact_id = $2 ORDER BY import_id, seq",
+            ),
+            vec![Text("import_id"), Text("action"), Text("topic"), Text("method"), Json("evidence")],
+        ),
+    ]
+}
+
+/// The import that brought the contact in, and those that declared consent
+/// for it (named in the ledger's evidence or still held).
+fn contact_imports(
+    contact: &Contact,
+    consent_events: &[sendwell_core::consent::ConsentEvent],
+    activity: &Map<String, Value>,
+) -> Vec<String> {
+    const NAMED: &str = "declared with import ";
+    let mut ids: Vec<String> = contact.import_id.iter().cloned().collect();
+    for e in consent_events {
+        let declaration = e
+            .evidence
+            .as_ref()
+            .and_then(|ev| ev.evidence.declaration.as_deref());
+        if let Some(at) = declaration.and_then(|d| d.find(NAMED).map(|at| &d[at + NAMED.len()..])) {
+            let id: String = at
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            ids.push(id);
+        }
+    }
+    if let Some(Value::Array(held)) = activity.get("held_consent") {
+        ids.extend(
+            held.iter()
+                .filter_map(|h| h["import_id"].as_str().map(str::to_owned)),
+        );
+    }
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Each item's attribute changes against the schema (fixing types on
+/// first use); `None` for an item whose attributes do not fit, with its
+/// errors in `errors`.
+fn resolve_types(
+    schema: &mut AttributeSchema,
+    items: &[ContactInput],
+    errors: &mut Vec<BatchItemError>,
+) -> Vec<Option<Vec<AttributeChange>>> {
+    let mut changes = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        match schema.resolve(&item.attributes) {
+            Ok(c) => changes.push(Some(c)),
+            Err(errs) => {
+                errors.extend(errs.into_iter().map(|e| BatchItemError {
+                    index,
+                    problem: BatchItemProblem::Attribute(e),
+                }));
+                changes.push(None);
+            }
+        }
+    }
+    changes
+}
+
+/// The rows of a batch by address and by external id, kept current as
+/// items move addresses and ids between them.
+struct Identity {
+    by_email: HashMap<String, usize>,
+    by_ext: HashMap<String, usize>,
+}
+
+impl Identity {
+    fn of(rows: &[Row_], items: usize) -> Self {
+        let mut by_email = HashMap::with_capacity(items);
+        let mut by_ext = HashMap::with_capacity(items);
+        for (i, r) in rows.iter().enumerate() {
+            if let Some(k) = &r.email_key {
+                by_email.insert(k.clone(), i);
+            }
+            if let Some(x) = &r.external_id {
+                by_ext.insert(x.clone(), i);
+            }
+        }
+        Self { by_email, by_ext }
+    }
+
+    /// The row `item` is (`None`: a new contact), or why it cannot be
+    /// told: its external id and its address name two different contacts.
+    fn target(
+        &self,
+        item: &ContactInput,
+        rows: &[Row_],
+    ) -> std::result::Result<Option<usize>, String> {
+        let email_key = item.email.as_ref().map(EmailAddress::key);
+        let found_ext = item
+            .external_id
+            .as_ref()
+            .and_then(|x| self.by_ext.get(x).copied());
+        let found_email = email_key.and_then(|k| self.by_email.get(k).copied());
+        let email = || item.email.as_ref().map(EmailAddress::as_str).unwrap_or("");
+        match (found_ext, found_email) {
+            (Some(a), Some(b)) if a != b => Err(format!(
+                "external_id '{}' belongs to contact {} but email '{}' belongs to contact {}; \
+                 change or remove one of them",
+                item.external_id.as_deref().unwrap_or(""),
+                rows[a].id,
+                email(),
+                rows[b].id
+            )),
+            (Some(a), _) => Ok(Some(a)),
+            (None, Some(b)) => match (&rows[b].external_id, &item.external_id) {
+                (Some(theirs), Some(ours)) => Err(format!(
+                    "email '{}' belongs to contact {} whose external_id is '{theirs}', not '{ours}'",
+                    email(),
+                    rows[b].id
+                )),
+                _ => Ok(Some(b)),
+            },
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Row `i` takes the item's address, external id, name, dates and
+    /// address check; the look-ups follow.
+    fn take(&mut self, row: &mut Row_, i: usize, item: &ContactInput, tag: Option<&CreateTag>) {
+        if let (Some(email), Some(key)) = (&item.email, item.email.as_ref().map(EmailAddress::key))
+        {
+            if row.email_key.as_deref() != Some(key) {
+                if let Some(old) = row.email_key.take() {
+                    self.by_email.remove(&old);
+                    // An import that gives a stored contact a new address
+                    // vouches for that address: it is quarantined with the import.
+                    if let Some(tag) = tag {
+                        row.import_id = Some(tag.import_id.clone());
+                    }
+                }
+                self.by_email.insert(key.to_owned(), i);
+                row.email_key = Some(key.to_owned());
+            }
+            row.email = Some(email.as_str().to_owned());
+            row.email_hash.clone_from(&item.email_hash);
+        }
+        if let Some(stamp) = &item.address {
+            row.address_verdict = Some(stamp.verdict.clone());
+            row.address_check = (!stamp.json.is_empty()).then(|| stamp.json.clone());
+        }
+        if let Some(x) = &item.external_id {
+            self.by_ext.insert(x.clone(), i);
+            row.external_id = Some(x.clone());
+        }
+        if let Some(name) = &item.name {
+            row.name = Some(name.clone());
+        }
+        if let Some(created) = item.created_at {
+            row.created_at = created;
+        }
+        if let Some(seen) = item.last_seen_at {
+            row.last_seen_at = Some(seen);
+        }
+    }
+}
+
+/// A new contact's row, before the item's values are taken.
+fn new_row(item: &ContactInput, now: Timestamp, tag: Option<&CreateTag>) -> Row_ {
+    Row_ {
+        id: ContactId::generate(now),
+        email: None,
+        email_key: None,
+        email_hash: None,
+        external_id: None,
+        name: None,
+        attributes: Map::new(),
+        created_at: item.created_at.unwrap_or(now),
+        updated_at: now,
+        last_seen_at: None,
+        address_verdict: None,
+        address_check: None,
+        import_id: tag.map(|t| t.import_id.clone()),
+        import_status: None,
+        dirty: true,
+    }
+}
+
+/// The changed rows in chunks of bound values, and the stored contacts
+/// whose address moves (released first, so the unique index never sees one
+/// address on two rows). `original_keys` are the stored rows' addresses
+/// before the batch.
+fn plan_write(ws: &WorkspaceId, rows: Vec<Row_>, original_keys: &[Option<String>]) -> PlannedWrite {
+    let moved: Vec<String> = rows
+        .iter()
+        .zip(original_keys)
+        .filter(|(r, original)| r.dirty && original.is_some() && r.email_key != **original)
+        .map(|(r, _)| r.id.as_str().to_owned())
+        .collect();
+    let mut dirty = rows
+        .into_iter()
+        .filter(|r| r.dirty)
+        .collect::<Vec<_>>()
+        .into_iter();
+    let mut chunks = Vec::with_capacity(dirty.len().div_ceil(WRITE_CHUNK));
+    while dirty.len() > 0 {
+        let mut values = ChunkValues::with_rows(dirty.len().min(WRITE_CHUNK));
+        let rows = dirty
+            .by_ref()
+            .take(WRITE_CHUNK)
+            .map(|row| values.row(ws, row))
+            .count();
+        chunks.push((rows, values.into_arguments()));
+    }
+    PlannedWrite { moved, chunks }
+}
+
 fn export_row(row: &AnyRow, cols: &[Col]) -> Result<Value> {
     let mut out = Map::new();
     for col in cols {
@@ -575,33 +861,11 @@ impl Store {
         tag: Option<&CreateTag>,
     ) -> PlannedUpsert {
         let now = self.now();
-        // 1. Types: every item against the schema, fixing types on first use.
         let mut errors = Vec::new();
-        let mut changes: Vec<Option<Vec<AttributeChange>>> = Vec::with_capacity(items.len());
-        for (index, item) in items.iter().enumerate() {
-            match schema.resolve(&item.attributes) {
-                Ok(c) => changes.push(Some(c)),
-                Err(errs) => {
-                    errors.extend(errs.into_iter().map(|e| BatchItemError {
-                        index,
-                        problem: BatchItemProblem::Attribute(e),
-                    }));
-                    changes.push(None);
-                }
-            }
-        }
-
+        // 1. Types: every item against the schema, fixing types on first use.
+        let changes = resolve_types(schema, items, &mut errors);
         // 2. Identity: which existing contact each item is.
-        let mut by_email: HashMap<String, usize> = HashMap::with_capacity(items.len());
-        let mut by_ext: HashMap<String, usize> = HashMap::with_capacity(items.len());
-        for (i, r) in rows.iter().enumerate() {
-            if let Some(k) = &r.email_key {
-                by_email.insert(k.clone(), i);
-            }
-            if let Some(x) = &r.external_id {
-                by_ext.insert(x.clone(), i);
-            }
-        }
+        let mut identity = Identity::of(&rows, items.len());
         let stored = rows.len();
         let original_keys: Vec<Option<String>> = rows.iter().map(|r| r.email_key.clone()).collect();
         rows.reserve(items.len());
@@ -610,46 +874,18 @@ impl Store {
             let Some(item_changes) = item_changes else {
                 continue;
             };
-            let email_key = item.email.as_ref().map(EmailAddress::key);
-            let found_ext = item
-                .external_id
-                .as_ref()
-                .and_then(|x| by_ext.get(x).copied());
-            let found_email = email_key.and_then(|k| by_email.get(k).copied());
-            let conflict = |msg: String| BatchItemError {
-                index,
-                problem: BatchItemProblem::Conflict(msg),
-            };
-            let target = match (found_ext, found_email) {
-                (Some(a), Some(b)) if a != b => {
-                    errors.push(conflict(format!(
-                        "external_id '{}' belongs to contact {} but email '{}' belongs to contact {}; \
-                         change or remove one of them",
-                        item.external_id.as_deref().unwrap_or(""),
-                        rows[a].id,
-                        item.email.as_ref().map(EmailAddress::as_str).unwrap_or(""),
-                        rows[b].id
-                    )));
+            let target = match identity.target(item, &rows) {
+                Ok(target) => target,
+                Err(conflict) => {
+                    errors.push(BatchItemError {
+                        index,
+                        problem: BatchItemProblem::Conflict(conflict),
+                    });
                     continue;
                 }
-                (Some(a), _) => Some(a),
-                (None, Some(b)) => {
-                    if let (Some(theirs), Some(ours)) = (&rows[b].external_id, &item.external_id) {
-                        errors.push(conflict(format!(
-                            "email '{}' belongs to contact {} whose external_id is '{theirs}', not '{ours}'",
-                            item.email.as_ref().map(EmailAddress::as_str).unwrap_or(""),
-                            rows[b].id
-                        )));
-                        continue;
-                    }
-                    Some(b)
-                }
-                (None, None) => None,
             };
-            let mut merged = match target {
-                Some(i) => rows[i].attributes.clone(),
-                None => Map::new(),
-            };
+            // 3. The attributes as they will be, within the limit.
+            let mut merged = target.map_or_else(Map::new, |i| rows[i].attributes.clone());
             apply_changes(&mut merged, item_changes);
             if merged.len() > MAX_ATTRIBUTES {
                 errors.push(BatchItemError {
@@ -658,63 +894,16 @@ impl Store {
                 });
                 continue;
             }
+            // 4. The row, found or new, takes what the item gives.
             let (i, status) = match target {
                 Some(i) => (i, UpsertStatus::Updated),
                 None => {
-                    rows.push(Row_ {
-                        id: ContactId::generate(now),
-                        email: None,
-                        email_key: None,
-                        email_hash: None,
-                        external_id: None,
-                        name: None,
-                        attributes: Map::new(),
-                        created_at: item.created_at.unwrap_or(now),
-                        updated_at: now,
-                        last_seen_at: None,
-                        address_verdict: None,
-                        address_check: None,
-                        import_id: tag.map(|t| t.import_id.clone()),
-                        import_status: None,
-                        dirty: true,
-                    });
+                    rows.push(new_row(item, now, tag));
                     (rows.len() - 1, UpsertStatus::Created)
                 }
             };
+            identity.take(&mut rows[i], i, item, tag);
             let row = &mut rows[i];
-            if let (Some(email), Some(key)) = (&item.email, email_key) {
-                if row.email_key.as_deref() != Some(key) {
-                    if let Some(old) = row.email_key.take() {
-                        by_email.remove(&old);
-                        // An import that gives a stored contact a new address
-                        // vouches for that address: it is quarantined with the import.
-                        if let Some(tag) = tag {
-                            row.import_id = Some(tag.import_id.clone());
-                        }
-                    }
-                    by_email.insert(key.to_owned(), i);
-                    row.email_key = Some(key.to_owned());
-                }
-                row.email = Some(email.as_str().to_owned());
-                row.email_hash.clone_from(&item.email_hash);
-            }
-            if let Some(stamp) = &item.address {
-                row.address_verdict = Some(stamp.verdict.clone());
-                row.address_check = (!stamp.json.is_empty()).then(|| stamp.json.clone());
-            }
-            if let Some(x) = &item.external_id {
-                by_ext.insert(x.clone(), i);
-                row.external_id = Some(x.clone());
-            }
-            if let Some(name) = &item.name {
-                row.name = Some(name.clone());
-            }
-            if let Some(created) = item.created_at {
-                row.created_at = created;
-            }
-            if let Some(seen) = item.last_seen_at {
-                row.last_seen_at = Some(seen);
-            }
             row.attributes = merged;
             row.updated_at = now;
             row.dirty = true;
@@ -724,32 +913,8 @@ impl Store {
                 status,
             });
         }
-
-        // Addresses that move between stored contacts are released first,
-        // so the unique index never sees one address on two rows.
-        let moved: Vec<String> = rows[..stored]
-            .iter()
-            .zip(&original_keys)
-            .filter(|(r, original)| r.dirty && original.is_some() && r.email_key != **original)
-            .map(|(r, _)| r.id.as_str().to_owned())
-            .collect();
-        let mut dirty = rows
-            .into_iter()
-            .filter(|r| r.dirty)
-            .collect::<Vec<_>>()
-            .into_iter();
-        let mut chunks = Vec::with_capacity(dirty.len().div_ceil(WRITE_CHUNK));
-        while dirty.len() > 0 {
-            let mut values = ChunkValues::with_rows(dirty.len().min(WRITE_CHUNK));
-            let rows = dirty
-                .by_ref()
-                .take(WRITE_CHUNK)
-                .map(|row| values.row(ws, row))
-                .count();
-            chunks.push((rows, values.into_arguments()));
-        }
         PlannedUpsert {
-            write: PlannedWrite { moved, chunks },
+            write: plan_write(ws, rows, &original_keys[..stored]),
             outcomes,
             errors,
         }
@@ -1232,84 +1397,8 @@ impl Store {
             return Ok(None);
         };
         let consent_events = self.contact_consent_events(ws, id).await?;
-        use Col::{Int, Json, Text, Time};
-        /// Rows per list: far more than one person gathers.
-        const MAX: i64 = 100_000;
-        let by_contact = |sql: &str| format!("{sql} LIMIT {MAX}");
-        let queries: Vec<(&str, String, Vec<Col>)> = vec![
-            (
-                "deliveries",
-                by_contact(
-                    "SELECT d.id, d.message_id, m.name AS message_name, d.kind, d.state, d.attempts, \
-                     d.last_reply, d.reply_code, d.enhanced_status, d.created_at, d.done_at \
-                     FROM deliveries d LEFT JOIN messages m ON m.id = d.message_id \
-                     WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY d.id",
-                ),
-                vec![
-                    Text("id"), Text("message_id"), Text("message_name"), Text("kind"), Text("state"),
-                    Int("attempts"), Text("last_reply"), Int("reply_code"), Text("enhanced_status"),
-                    Time("created_at"), Time("done_at"),
-                ],
-            ),
-            (
-                "mails",
-                by_contact(
-                    "SELECT o.id, o.message_id, o.delivery_id, o.recipient, o.subject, o.raw, o.created_at \
-                     FROM outbox o JOIN deliveries d ON d.id = o.delivery_id \
-                     WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY o.id",
-                ),
-                vec![
-                    Text("id"), Text("message_id"), Text("delivery_id"), Text("recipient"), Text("subject"),
-                    Text("raw"), Time("created_at"),
-                ],
-            ),
-            (
-                "link_events",
-                by_contact(
-                    "SELECT id, message_id, kind, url, ip, user_agent, created_at FROM link_events \
-                     WHERE workspace_id = $1 AND contact_id = $2 ORDER BY id",
-                ),
-                vec![
-                    Text("id"), Text("message_id"), Text("kind"), Text("url"), Text("ip"),
-                    Text("user_agent"), Time("created_at"),
-                ],
-            ),
-            (
-                "feedback",
-                by_contact(
-                    "SELECT id, delivery_id, message_id, kind, reason, hard, status, reply_code, \
-                     feedback_type, diagnostic, source, created_at FROM delivery_events \
-                     WHERE workspace_id = $1 AND contact_id = $2 ORDER BY id",
-                ),
-                vec![
-                    Text("id"), Text("delivery_id"), Text("message_id"), Text("kind"), Text("reason"),
-                    Int("hard"), Text("status"), Text("reply_code"), Text("feedback_type"),
-                    Text("diagnostic"), Text("source"), Time("created_at"),
-                ],
-            ),
-            (
-                "reports",
-                by_contact(
-                    "SELECT r.id, r.delivery_id, r.message_id, r.reason, r.reporter, r.ip, r.proven, r.created_at \
-                     FROM concern_reports r JOIN deliveries d ON d.id = r.delivery_id \
-                     WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY r.id",
-                ),
-                vec![
-                    Text("id"), Text("delivery_id"), Text("message_id"), Text("reason"), Text("reporter"),
-                    Text("ip"), Int("proven"), Time("created_at"),
-                ],
-            ),
-            (
-                "held_consent",
-                by_contact(
-                    "SELECT import_id, action, topic, method, evidence FROM import_consent \
-                     WHERE workspace_id = $1 AND contact_id = $2 ORDER BY import_id, seq",
-                ),
-                vec![Text("import_id"), Text("action"), Text("topic"), Text("method"), Json("evidence")],
-            ),
-        ];
         let mut activity = Map::new();
-        for (name, sql, cols) in queries {
+        for (name, sql, cols) in activity_queries() {
             let rows = sqlx::query(&sql)
                 .bind(ws.as_str().to_owned())
                 .bind(id.as_str().to_owned())
@@ -1321,36 +1410,26 @@ impl Store {
                 .collect::<Result<Vec<_>>>()?;
             activity.insert(name.to_owned(), Value::Array(list));
         }
-        // The import that brought the contact in, and those that declared
-        // consent for it (named in the ledger's evidence or still held).
-        let mut import_ids: Vec<String> = contact.import_id.iter().cloned().collect();
-        for e in &consent_events {
-            if let Some(d) = &e
-                .evidence
-                .as_ref()
-                .and_then(|ev| ev.evidence.declaration.clone())
-            {
-                if let Some(at) = d.find("declared with import ") {
-                    let rest = &d[at + "declared with import ".len()..];
-                    let id: String = rest
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
-                    import_ids.push(id);
-                }
-            }
-        }
-        if let Some(Value::Array(held)) = activity.get("held_consent") {
-            for h in held {
-                if let Some(i) = h["import_id"].as_str() {
-                    import_ids.push(i.to_owned());
-                }
-            }
-        }
-        import_ids.sort();
-        import_ids.dedup();
+        let import_ids = contact_imports(&contact, &consent_events, &activity);
+        let imports = self.export_imports(ws, import_ids).await?;
+        activity.insert("imports".to_owned(), Value::Array(imports));
+        let suppressions = match &contact.email_hash {
+            Some(hash) => self.export_suppressions(ws, hash).await?,
+            None => Vec::new(),
+        };
+        activity.insert("suppressions".to_owned(), Value::Array(suppressions));
+        Ok(Some(ContactExport {
+            contact,
+            consent_events,
+            activity,
+        }))
+    }
+
+    /// The imports named, as an export lists them.
+    async fn export_imports(&self, ws: &WorkspaceId, ids: Vec<String>) -> Result<Vec<Value>> {
+        use Col::{Text, Time};
         let mut imports = Vec::new();
-        for import in import_ids {
+        for import in ids {
             let row = sqlx::query(
                 "SELECT id, source, description, consent, consent_topic, consent_statement, status, created_at, finished_at \
                  FROM imports WHERE workspace_id = $1 AND id = $2",
@@ -1359,51 +1438,41 @@ impl Store {
             .bind(import)
             .fetch_optional(&self.read)
             .await?;
+            let cols = [
+                Text("id"),
+                Text("source"),
+                Text("description"),
+                Text("consent"),
+                Text("consent_topic"),
+                Text("consent_statement"),
+                Text("status"),
+                Time("created_at"),
+                Time("finished_at"),
+            ];
             if let Some(row) = row {
-                imports.push(export_row(
-                    &row,
-                    &[
-                        Text("id"),
-                        Text("source"),
-                        Text("description"),
-                        Text("consent"),
-                        Text("consent_topic"),
-                        Text("consent_statement"),
-                        Text("status"),
-                        Time("created_at"),
-                        Time("finished_at"),
-                    ],
-                )?);
+                imports.push(export_row(&row, &cols)?);
             }
         }
-        activity.insert("imports".to_owned(), Value::Array(imports));
-        let mut suppressions = Vec::new();
-        if let Some(hash) = &contact.email_hash {
-            let rows = sqlx::query(
-                "SELECT reason, source, email, created_at FROM suppressions WHERE workspace_id = $1 AND email_hash = $2",
-            )
-            .bind(ws.as_str().to_owned())
-            .bind(hash.clone())
-            .fetch_all(&self.read)
-            .await?;
-            for r in &rows {
-                suppressions.push(export_row(
-                    r,
-                    &[
-                        Text("reason"),
-                        Text("source"),
-                        Text("email"),
-                        Time("created_at"),
-                    ],
-                )?);
-            }
-        }
-        activity.insert("suppressions".to_owned(), Value::Array(suppressions));
-        Ok(Some(ContactExport {
-            contact,
-            consent_events,
-            activity,
-        }))
+        Ok(imports)
+    }
+
+    /// The workspace's suppressions of the address with this hash.
+    async fn export_suppressions(&self, ws: &WorkspaceId, hash: &str) -> Result<Vec<Value>> {
+        use Col::{Text, Time};
+        let rows = sqlx::query(
+            "SELECT reason, source, email, created_at FROM suppressions WHERE workspace_id = $1 AND email_hash = $2",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(hash.to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        let cols = [
+            Text("reason"),
+            Text("source"),
+            Text("email"),
+            Time("created_at"),
+        ];
+        rows.iter().map(|r| export_row(r, &cols)).collect()
     }
 
     pub async fn contact_exists(&self, ws: &WorkspaceId, id: &ContactId) -> Result<bool> {

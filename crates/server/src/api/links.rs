@@ -425,131 +425,148 @@ async fn apply_unsubscribe(
     user_agent: Option<String>,
     mailto: bool,
 ) -> Result<(), sendwell_store::StoreError> {
-    let form: Vec<(String, String)> = form_urlencoded(body);
-    let one_click = mailto
-        || form
-            .iter()
-            .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click");
-    let chosen: Vec<&str> = form
+    let asked = Asked::read(body, mailto);
+    let all_topics = state.store.workspace_topics(&t.workspace.id).await?;
+    let (topics, everything) = asked.topics(t, all_topics);
+    let evidence = asked.evidence(t, ip, user_agent);
+    let events: Vec<NewConsentEvent> = topics
         .iter()
-        .filter(|(k, _)| k == "topic")
-        .map(|(_, v)| v.as_str())
-        .collect();
-    let method = if mailto {
-        ConsentMethod::Mailto
-    } else if one_click {
-        ConsentMethod::OneClick
-    } else {
-        ConsentMethod::UnsubscribeLink
-    };
-    let all_topics = match state.store.workspace_topics(&t.workspace.id).await {
-        Ok(t) => t,
-        Err(e) => return Err(e),
-    };
-    // One-click and "all" leave every topic and suppress the address;
-    // chosen topics leave only those.
-    let (topics, everything): (Vec<String>, bool) = if one_click || chosen.is_empty() {
-        let mut all = all_topics.clone();
-        if let Some(m) = &t.message {
-            if !all.contains(&m.topic) && m.kind.is_bulk() {
-                all.push(m.topic.clone());
-            }
-        }
-        if all.is_empty() {
-            all.push(sendwell_core::consent::DEFAULT_TOPIC.to_owned());
-        }
-        (all, true)
-    } else {
-        let mut picked: Vec<String> = chosen
-            .iter()
-            .filter(|c| all_topics.iter().any(|t| t == *c))
-            .map(|c| (*c).to_owned())
-            .collect();
-        picked.sort();
-        picked.dedup();
-        let everything = picked.len() == all_topics.len();
-        (picked, everything)
-    };
-    let evidence = Evidence {
-        ip: Some(ip.to_owned()),
-        user_agent: user_agent.clone(),
-        message_id: t.message.as_ref().map(|m| m.id.to_string()),
-        subject: t
-            .message
-            .as_ref()
-            .map(|m| m.subject.chars().take(998).collect()),
-        wording: Some(if mailto {
-            "An unsubscribe mail to the List-Unsubscribe mailto address (RFC 2369)".to_owned()
-        } else if one_click {
-            "List-Unsubscribe=One-Click (RFC 8058) from the mail client".to_owned()
-        } else {
-            "Unsubscribe button on the unsubscribe page".to_owned()
-        }),
-        ..Evidence::default()
-    };
-    let evidence = evidence.checked().unwrap_or_default();
-    let mut events = Vec::with_capacity(topics.len());
-    for topic in &topics {
-        let Ok(topic) = Topic::parse(topic) else {
-            continue;
-        };
-        events.push(NewConsentEvent {
+        .filter_map(|topic| Topic::parse(topic).ok())
+        .map(|topic| NewConsentEvent {
             contact_id: t.contact.clone(),
             action: ConsentAction::OptOut,
             topic,
-            method,
+            method: asked.method,
             actor: "recipient".to_owned(),
             evidence: evidence.clone(),
-        });
-    }
-    let contact = match state.store.contact(&t.workspace.id, &t.contact).await {
-        Ok(c) => c,
-        Err(e) => return Err(e),
-    };
-    let suppress = match (everything, contact.as_ref().and_then(|c| c.email.clone())) {
+        })
+        .collect();
+    let contact = state.store.contact(&t.workspace.id, &t.contact).await?;
+    let suppress = match (everything, contact.and_then(|c| c.email)) {
         (true, Some(email)) => EmailAddress::parse(&email)
             .ok()
-            .map(|e| (email, state.address_hash(&e))),
+            .map(|e| (state.address_hash(&e), email)),
         _ => None,
     };
-    let outcome = state
+    let recorded = state
         .store
         .unsubscribe(
             &t.workspace.id,
             events,
             t.message.as_ref().map(|m| m.topic.as_str()),
-            suppress.as_ref().map(|(e, h)| (e.as_str(), h.as_str())),
-            if one_click {
+            suppress.as_ref().map(|(h, e)| (e.as_str(), h.as_str())),
+            if asked.one_click {
                 "one_click"
             } else {
                 "unsubscribe_link"
             },
         )
-        .await;
-    match outcome {
-        Ok(Some(events)) if !events.is_empty() => {
-            let topics: Vec<String> = events.iter().map(|e| e.topic.to_string()).collect();
-            crate::webhooks::emit(
-                state,
-                &t.workspace.id,
-                "unsubscribe",
-                vec![serde_json::json!({
-                    "contact_id": t.contact.as_str(),
-                    "message_id": t.message.as_ref().map(|m| m.id.to_string()),
-                    "topics": topics,
-                    "everything": everything,
-                    "method": method.as_str(),
-                })],
-            )
-            .await;
-            // Counted once: a second press changes nothing, so the
-            // message's stats do not move either.
-            record(state, &t.workspace.id, &t.claims, "unsubscribe", None, ip).await;
-        }
-        Ok(_) => {}
-        Err(e) => return Err(e),
+        .await?;
+    if let Some(events) = recorded.filter(|e| !e.is_empty()) {
+        let topics: Vec<String> = events.iter().map(|e| e.topic.to_string()).collect();
+        let data = serde_json::json!({
+            "contact_id": t.contact.as_str(),
+            "message_id": t.message.as_ref().map(|m| m.id.to_string()),
+            "topics": topics,
+            "everything": everything,
+            "method": asked.method.as_str(),
+        });
+        crate::webhooks::emit(state, &t.workspace.id, "unsubscribe", vec![data]).await;
+        // Counted once: a second press changes nothing, so the message's
+        // stats do not move either.
+        record(state, &t.workspace.id, &t.claims, "unsubscribe", None, ip).await;
     }
     Ok(())
+}
+
+/// What an unsubscribe asks for: how it came, and the topics chosen on
+/// the page (none: all of them).
+struct Asked {
+    mailto: bool,
+    one_click: bool,
+    method: ConsentMethod,
+    chosen: Vec<String>,
+}
+
+impl Asked {
+    fn read(body: &[u8], mailto: bool) -> Self {
+        let form = form_urlencoded(body);
+        let one_click = mailto
+            || form
+                .iter()
+                .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click");
+        let method = if mailto {
+            ConsentMethod::Mailto
+        } else if one_click {
+            ConsentMethod::OneClick
+        } else {
+            ConsentMethod::UnsubscribeLink
+        };
+        let chosen = form
+            .into_iter()
+            .filter(|(k, _)| k == "topic")
+            .map(|(_, v)| v)
+            .collect();
+        Self {
+            mailto,
+            one_click,
+            method,
+            chosen,
+        }
+    }
+
+    /// The topics to leave, and whether that is every topic (then the
+    /// address is suppressed too). One-click and "all" leave every topic;
+    /// chosen topics leave only those the workspace has.
+    fn topics(&self, t: &Target, all_topics: Vec<String>) -> (Vec<String>, bool) {
+        if self.one_click || self.chosen.is_empty() {
+            let mut all = all_topics;
+            if let Some(m) = &t.message {
+                if !all.contains(&m.topic) && m.kind.is_bulk() {
+                    all.push(m.topic.clone());
+                }
+            }
+            if all.is_empty() {
+                all.push(sendwell_core::consent::DEFAULT_TOPIC.to_owned());
+            }
+            return (all, true);
+        }
+        let mut picked: Vec<String> = self
+            .chosen
+            .iter()
+            .filter(|c| all_topics.contains(c))
+            .cloned()
+            .collect();
+        picked.sort();
+        picked.dedup();
+        let everything = picked.len() == all_topics.len();
+        (picked, everything)
+    }
+
+    /// The evidence kept with the opt-out: where it came from and what the
+    /// person used.
+    fn evidence(&self, t: &Target, ip: &str, user_agent: Option<String>) -> Evidence {
+        let wording = if self.mailto {
+            "An unsubscribe mail to the List-Unsubscribe mailto address (RFC 2369)"
+        } else if self.one_click {
+            "List-Unsubscribe=One-Click (RFC 8058) from the mail client"
+        } else {
+            "Unsubscribe button on the unsubscribe page"
+        };
+        Evidence {
+            ip: Some(ip.to_owned()),
+            user_agent,
+            message_id: t.message.as_ref().map(|m| m.id.to_string()),
+            subject: t
+                .message
+                .as_ref()
+                .map(|m| m.subject.chars().take(998).collect()),
+            wording: Some(wording.to_owned()),
+            ..Evidence::default()
+        }
+        .checked()
+        .unwrap_or_default()
+    }
 }
 
 /// `application/x-www-form-urlencoded` pairs; anything unreadable is skipped.
@@ -843,63 +860,27 @@ pub async fn opt_in(
     let Some(wording) = opt_in_button(message) else {
         return gone();
     };
-    // Only a press of the page's own button counts: the form carries a
-    // nonce the page made for this token, an hour at most before.
-    let form = form_urlencoded(&body);
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let fresh = match (
-        field("nonce"),
-        field("expires").and_then(|e| e.parse::<i64>().ok()),
-    ) {
-        (Some(nonce), Some(expires)) => {
-            state
-                .links()
-                .check_form_nonce(&token, expires, nonce, state.store.now())
-        }
-        _ => false,
-    };
-    if !fresh {
+    if !form_is_fresh(&state, &token, &body) {
         return html(
             StatusCode::FORBIDDEN,
             "Please confirm again",
             "<p>This confirmation is too old or did not come from the confirmation page. Open the link in the email again and press the button.</p>",
         );
     }
-    let Ok(topic) = Topic::parse(&message.topic) else {
-        return gone();
-    };
-    let Ok(attribute) = AttributeName::parse(&message.opt_in_attribute) else {
+    let (Ok(topic), Ok(attribute)) = (
+        Topic::parse(&message.topic),
+        AttributeName::parse(&message.opt_in_attribute),
+    ) else {
         return gone();
     };
     let ip = client_ip(state.trusted_proxies(), &headers, peer);
-    // The evidence holds what this person saw: the subject rendered for
-    // them (the button's wording is literal text, never Liquid).
-    let subject = match crate::delivery::render_for_contact(
-        &state,
-        &t.workspace,
-        message,
-        &t.contact,
-        false,
-        false,
-    )
-    .await
-    {
-        Ok(Some(mail)) => mail.subject,
-        _ => message.subject.clone(),
-    };
-    let evidence = Evidence {
-        ip: Some(ip.clone()),
-        user_agent: user_agent(&headers),
-        message_id: Some(message.id.to_string()),
-        subject: Some(subject.chars().take(998).collect()),
-        wording: Some(wording),
-        ..Evidence::default()
-    };
-    let evidence = evidence.checked().unwrap_or_default();
+    let evidence = opt_in_evidence(&state, &t, message, wording, &ip, &headers).await;
+    // Pressing again (or replaying the form) records nothing new.
+    match current_choice(&state, &t, &topic).await {
+        Ok(Some(ConsentAction::OptIn)) => return thanks(&state, &t).await,
+        Ok(_) => {}
+        Err(e) => return internal(&e),
+    }
     // A mail the capture transport only stored never reached the person:
     // whoever pressed its button is not known to be them, and the ledger
     // says so.
@@ -911,67 +892,129 @@ pub async fn opt_in(
         Ok(c) => c,
         Err(e) => return internal(&e),
     };
-    // Pressing again (or replaying the form) records nothing new.
-    let events = match state
-        .store
-        .contact_consent_events(&t.workspace.id, &t.contact)
-        .await
-    {
-        Ok(e) => e,
-        Err(e) => return internal(&e),
-    };
-    let current = events
-        .iter()
-        .rev()
-        .find(|e| e.topic == topic)
-        .map(|e| e.action);
-    if current == Some(ConsentAction::OptIn) {
-        return thanks(&state, &t).await;
-    }
     let event = NewConsentEvent {
         contact_id: t.contact.clone(),
         action: ConsentAction::OptIn,
         topic,
         method: ConsentMethod::OptInLink,
         actor: if captured {
-            "captured-mail-reader".to_owned()
+            "captured-mail-reader"
         } else {
-            "recipient".to_owned()
-        },
+            "recipient"
+        }
+        .to_owned(),
         evidence,
     };
-    match state
-        .store
-        .confirm_opt_in(&t.workspace.id, event, &attribute)
-        .await
-    {
-        Ok(Ok(Some(appended))) => {
-            crate::webhooks::emit(
-                &state,
-                &t.workspace.id,
-                "opt_in",
-                vec![serde_json::json!({
-                    "contact_id": t.contact.as_str(),
-                    "message_id": t.message.as_ref().map(|m| m.id.to_string()),
-                    "topic": appended.topic.to_string(),
-                    "method": "opt_in_link",
-                })],
-            )
-            .await;
-        }
-        Ok(Ok(None)) => return gone(),
-        Ok(Err(kind)) => {
-            tracing::warn!(attribute = %attribute, kind = kind.as_str(), "opt-in attribute has another type");
-            return html(
-                StatusCode::CONFLICT,
-                "Not recorded",
-                "<p>Your choice could not be recorded because of a setting of the sender. Please contact them.</p>",
-            );
-        }
-        Err(e) => return internal(&e),
+    if let Err(r) = confirm(&state, &t, event, &attribute).await {
+        return r;
     }
     record(&state, &t.workspace.id, &t.claims, "opt_in", None, &ip).await;
     thanks(&state, &t).await
+}
+
+/// Only a press of the page's own button counts: the form carries a nonce
+/// the page made for this token, an hour at most before.
+fn form_is_fresh(state: &AppState, token: &str, body: &[u8]) -> bool {
+    let form = form_urlencoded(body);
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    match (
+        field("nonce"),
+        field("expires").and_then(|e| e.parse::<i64>().ok()),
+    ) {
+        (Some(nonce), Some(expires)) => {
+            state
+                .links()
+                .check_form_nonce(token, expires, nonce, state.store.now())
+        }
+        _ => false,
+    }
+}
+
+/// The evidence of an opt-in: what this person saw, the subject rendered
+/// for them (the button's wording is literal text, never Liquid), and
+/// where the press came from.
+async fn opt_in_evidence(
+    state: &AppState,
+    t: &Target,
+    message: &MessageRecord,
+    wording: String,
+    ip: &str,
+    headers: &HeaderMap,
+) -> Evidence {
+    let rendered =
+        crate::delivery::render_for_contact(state, &t.workspace, message, &t.contact, false, false)
+            .await;
+    let subject = match rendered {
+        Ok(Some(mail)) => mail.subject,
+        _ => message.subject.clone(),
+    };
+    Evidence {
+        ip: Some(ip.to_owned()),
+        user_agent: user_agent(headers),
+        message_id: Some(message.id.to_string()),
+        subject: Some(subject.chars().take(998).collect()),
+        wording: Some(wording),
+        ..Evidence::default()
+    }
+    .checked()
+    .unwrap_or_default()
+}
+
+/// The person's latest choice for `topic`, if any.
+async fn current_choice(
+    state: &AppState,
+    t: &Target,
+    topic: &Topic,
+) -> Result<Option<ConsentAction>, sendwell_store::StoreError> {
+    let events = state
+        .store
+        .contact_consent_events(&t.workspace.id, &t.contact)
+        .await?;
+    Ok(events
+        .iter()
+        .rev()
+        .find(|e| e.topic == *topic)
+        .map(|e| e.action))
+}
+
+/// Appends the opt-in and sets the attribute, then tells the workspace's
+/// webhooks; the page to show instead when that cannot be done.
+async fn confirm(
+    state: &AppState,
+    t: &Target,
+    event: NewConsentEvent,
+    attribute: &AttributeName,
+) -> Result<(), Response> {
+    let confirmed = state
+        .store
+        .confirm_opt_in(&t.workspace.id, event, attribute)
+        .await;
+    match confirmed {
+        Ok(Ok(Some(appended))) => {
+            let data = serde_json::json!({
+                "contact_id": t.contact.as_str(),
+                "message_id": t.message.as_ref().map(|m| m.id.to_string()),
+                "topic": appended.topic.to_string(),
+                "method": "opt_in_link",
+            });
+            crate::webhooks::emit(state, &t.workspace.id, "opt_in", vec![data]).await;
+            Ok(())
+        }
+        Ok(Ok(None)) => Err(gone()),
+        Ok(Err(kind)) => {
+            tracing::warn!(attribute = %attribute, kind = kind.as_str(), "opt-in attribute has another type");
+            Err(html(
+                StatusCode::CONFLICT,
+                "Not recorded",
+                "<p>Your choice could not be recorded because of a setting of the sender. Please contact them.</p>",
+            ))
+        }
+        Err(e) => Err(internal(&e)),
+    }
 }
 
 /// The answer to a confirmed opt-in: the workspace's landing page, or ours.

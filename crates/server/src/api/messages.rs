@@ -939,136 +939,22 @@ pub async fn transactional(
 ) -> ApiResult<(StatusCode, Json<TransactionalResponse>)> {
     caller.require(Permission::Send)?;
     let ws = caller.workspace().clone();
-    let given = [
-        req.to.id.is_some(),
-        req.to.external_id.is_some(),
-        req.to.email.is_some(),
-    ]
-    .iter()
-    .filter(|g| **g)
-    .count();
-    if given != 1 {
-        return Err(ApiError::invalid_field(
-            "/to",
-            "name the contact by exactly one of \"id\", \"external_id\" or \"email\"",
-        ));
-    }
-    let contact_id = if let Some(id) = &req.to.id {
-        let id =
-            ContactId::parse(id).map_err(|e| ApiError::invalid_field("/to/id", e.to_string()))?;
-        state.store.contact_exists(&ws, &id).await?.then_some(id)
-    } else if let Some(ext) = &req.to.external_id {
-        state.store.find_contact_id(&ws, Some(ext), None).await?
-    } else {
-        let email = parse_address(req.to.email.as_deref().unwrap_or(""), "/to/email")?;
-        state
-            .store
-            .find_contact_id(&ws, None, Some(email.key()))
-            .await?
-    };
-    let Some(contact_id) = contact_id else {
-        return Err(ApiError::not_found(
-            "There is no such contact in this workspace; create it first with POST /v1/contacts.",
-        ));
-    };
-    let data = match &req.data {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(map)) => {
-            if map.len() > 200 {
-                return Err(ApiError::invalid_field(
-                    "/data",
-                    "data has more than 200 keys",
-                ));
-            }
-            Some(Value::Object(map.clone()))
-        }
-        Some(_) => {
-            return Err(ApiError::invalid_field(
-                "/data",
-                "data is a JSON object of values for the template",
-            ))
-        }
-    };
-    let message_req = MessageRequest {
-        name: req
-            .name
-            .clone()
-            .unwrap_or_else(|| "transactional".to_owned()),
-        kind: "transactional".to_owned(),
-        topic: None,
-        from: FromRequest {
-            name: req.from.name.clone(),
-            address: req.from.address.clone(),
-        },
-        reply_to: req.reply_to.clone(),
-        subject: req.subject.clone(),
-        template: req.template.clone(),
-        audience: None,
-        opt_in_attribute: None,
-        track_clicks: req.track_clicks,
-        track_opens: req.track_opens,
-        exclude_risky: None,
-    };
-    let mut composed = compose(&state, &caller, &message_req).await?;
+    let contact_id = recipient(&state, &ws, &req.to).await?;
+    let data = template_data(req.data.as_ref())?;
+    let mut composed = compose(&state, &caller, &req.as_message()).await?;
     composed.new.data = data;
     let workspace = state
         .store
         .workspace(&ws)
         .await?
         .ok_or_else(|| ApiError::not_found("The workspace no longer exists."))?;
-    let status = gate::evaluate(workspace.gate_input(state.store.now()));
-    if !status.can_send_transactional() {
-        return Err(blocked(
-            status
-                .blockers
-                .into_iter()
-                .filter(|b| b.blocks_transactional)
-                .map(|b| Finding {
-                    code: b.code.to_owned(),
-                    message: b.message,
-                })
-                .collect(),
-        ));
-    }
-    let spec = AudienceSpec {
-        workspace: &ws,
-        filter: None,
-        kind: MessageKind::Transactional,
-        topic: &composed.new.topic,
-        opt_in_request_interval_days: 0,
-        exclude_risky: false,
-    };
-    if let Some((true, message)) =
-        super::sender_domains::sender_domain_problem(&state, &ws, &composed.new.from_address)
-            .await?
-    {
-        return Err(blocked(vec![Finding {
-            code: "sender_domain_unverified".to_owned(),
-            message,
-        }]));
-    }
-    if let Some(reason) = state.store.contact_category(&spec, &contact_id).await? {
-        return Err(blocked(vec![Finding {
-            code: format!("contact_{reason}"),
-            message: format!(
-                "This contact cannot receive mail: the address is {reason}. Transactional mail is not sent to bounced, \
-                 complaining, invalid or erased addresses."
-            ),
-        }]));
-    }
+    may_send_transactional(&state, &workspace, &composed.new, &contact_id).await?;
     // Screened for this contact, with this call's data, before anything is stored.
     composed.probe.data.clone_from(&composed.new.data);
     let screening = screen_for_contact(&state, &workspace, &composed.probe, &contact_id).await?;
     if screening.verdict == ContentVerdict::Block {
         return Err(blocked(
-            screening
-                .hits
-                .iter()
-                .map(|hit| Finding {
-                    code: format!("content.{}", hit.rule),
-                    message: format!("{} (\"{}\")", hit.explanation, hit.snippet),
-                })
-                .collect(),
+            screening.hits.iter().map(content_finding).collect(),
         ));
     }
     let review = screening.verdict == ContentVerdict::Review;
@@ -1087,6 +973,140 @@ pub async fn transactional(
             review: review.then(|| "pending".to_owned()),
         }),
     ))
+}
+
+impl TransactionalRequest {
+    /// The message this call composes: transactional, to nobody but the
+    /// one contact.
+    fn as_message(&self) -> MessageRequest {
+        MessageRequest {
+            name: self
+                .name
+                .clone()
+                .unwrap_or_else(|| "transactional".to_owned()),
+            kind: "transactional".to_owned(),
+            topic: None,
+            from: FromRequest {
+                name: self.from.name.clone(),
+                address: self.from.address.clone(),
+            },
+            reply_to: self.reply_to.clone(),
+            subject: self.subject.clone(),
+            template: self.template.clone(),
+            audience: None,
+            opt_in_attribute: None,
+            track_clicks: self.track_clicks,
+            track_opens: self.track_opens,
+            exclude_risky: None,
+        }
+    }
+}
+
+/// The contact a transactional mail goes to, named by exactly one of its
+/// id, external id or address.
+async fn recipient(state: &AppState, ws: &WorkspaceId, to: &ContactRef) -> ApiResult<ContactId> {
+    let given = [
+        to.id.is_some(),
+        to.external_id.is_some(),
+        to.email.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(ApiError::invalid_field(
+            "/to",
+            "name the contact by exactly one of \"id\", \"external_id\" or \"email\"",
+        ));
+    }
+    let found = if let Some(id) = &to.id {
+        let id =
+            ContactId::parse(id).map_err(|e| ApiError::invalid_field("/to/id", e.to_string()))?;
+        state.store.contact_exists(ws, &id).await?.then_some(id)
+    } else if let Some(ext) = &to.external_id {
+        state.store.find_contact_id(ws, Some(ext), None).await?
+    } else {
+        let email = parse_address(to.email.as_deref().unwrap_or(""), "/to/email")?;
+        state
+            .store
+            .find_contact_id(ws, None, Some(email.key()))
+            .await?
+    };
+    found.ok_or_else(|| {
+        ApiError::not_found(
+            "There is no such contact in this workspace; create it first with POST /v1/contacts.",
+        )
+    })
+}
+
+/// The call's `data` for the template: an object of at most 200 keys.
+fn template_data(data: Option<&Value>) -> ApiResult<Option<Value>> {
+    match data {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) if map.len() > 200 => Err(ApiError::invalid_field(
+            "/data",
+            "data has more than 200 keys",
+        )),
+        Some(Value::Object(map)) => Ok(Some(Value::Object(map.clone()))),
+        Some(_) => Err(ApiError::invalid_field(
+            "/data",
+            "data is a JSON object of values for the template",
+        )),
+    }
+}
+
+/// What blocks a transactional mail to this contact: the gate's blockers
+/// that hold for transactional mail, an unverified sender domain, and an
+/// address that may not be mailed.
+async fn may_send_transactional(
+    state: &AppState,
+    workspace: &sendwell_store::Workspace,
+    message: &NewMessage,
+    contact: &ContactId,
+) -> ApiResult<()> {
+    let status = gate::evaluate(workspace.gate_input(state.store.now()));
+    if !status.can_send_transactional() {
+        return Err(blocked(
+            status
+                .blockers
+                .into_iter()
+                .filter(|b| b.blocks_transactional)
+                .map(|b| Finding::new(b.code, b.message))
+                .collect(),
+        ));
+    }
+    let ws = &workspace.id;
+    if let Some((true, message)) =
+        super::sender_domains::sender_domain_problem(state, ws, &message.from_address).await?
+    {
+        return Err(blocked(vec![Finding::new(
+            "sender_domain_unverified",
+            message,
+        )]));
+    }
+    let spec = AudienceSpec {
+        workspace: ws,
+        filter: None,
+        kind: MessageKind::Transactional,
+        topic: &message.topic,
+        opt_in_request_interval_days: 0,
+        exclude_risky: false,
+    };
+    if let Some(reason) = state.store.contact_category(&spec, contact).await? {
+        return Err(blocked(vec![Finding::new(
+            &format!("contact_{reason}"),
+            format!(
+                "This contact cannot receive mail: the address is {reason}. Transactional mail is not sent to bounced, \
+                 complaining, invalid or erased addresses."
+            ),
+        )]));
+    }
+    Ok(())
+}
+
+/// A content screen hit as a blocker.
+fn content_finding(hit: &sendwell_screen::content::Hit) -> Finding {
+    Finding::new(
+        &format!("content.{}", hit.rule),
+        format!("{} (\"{}\")", hit.explanation, hit.snippet),
+    )
 }
 
 // ---- outbox --------------------------------------------------------------------------
