@@ -730,80 +730,7 @@ impl DeliveryWorker {
         }
         let now = store.now();
         let mut outcomes: Vec<Option<DeliveryOutcome>> = vec![None; claimed.len()];
-        let mut ready: Vec<Ready> = Vec::new();
-        let mut workspaces: HashMap<WorkspaceId, Option<Workspace>> = HashMap::new();
-        // Deliveries of one message are rendered together, with the contacts
-        // read in one query.
-        let mut by_message: HashMap<MessageId, Vec<usize>> = HashMap::new();
-        for (i, d) in claimed.iter().enumerate() {
-            by_message.entry(d.message_id.clone()).or_default().push(i);
-        }
-        for (message_id, indexes) in by_message {
-            let ws_id = &claimed[indexes[0]].workspace_id;
-            if !workspaces.contains_key(ws_id) {
-                let ws = store.workspace(ws_id).await?;
-                workspaces.insert(ws_id.clone(), ws);
-            }
-            let verdict = match workspaces.get(ws_id) {
-                Some(Some(w)) => Ok(w),
-                _ => Err(DeliveryOutcome::Failed {
-                    reason: "the workspace no longer exists".to_owned(),
-                    reply: None,
-                }),
-            }
-            .and_then(|w| {
-                if w.state == SendingState::Withdrawn {
-                    return Err(DeliveryOutcome::Cancelled {
-                        reason: "cancelled: the workspace's sending was withdrawn".to_owned(),
-                    });
-                }
-                let status = gate::evaluate(w.gate_input(now));
-                let may = if claimed[indexes[0]].kind == sendwell_core::MessageKind::Transactional {
-                    status.can_send_transactional()
-                } else {
-                    status.can_send()
-                };
-                if may {
-                    Ok(w)
-                } else {
-                    let codes: Vec<&str> = status.blockers.iter().map(|b| b.code).collect();
-                    Err(DeliveryOutcome::Held {
-                        reason: format!("the workspace may not send now: {}", codes.join(", ")),
-                    })
-                }
-            });
-            let workspace = match verdict {
-                Ok(w) => w.clone(),
-                Err(outcome) => {
-                    for i in indexes {
-                        outcomes[i] = Some(outcome.clone());
-                    }
-                    continue;
-                }
-            };
-            let prepared = match self.prepared(&message_id).await? {
-                Ok(p) => p,
-                Err(reason) => {
-                    for i in indexes {
-                        outcomes[i] = Some(DeliveryOutcome::Failed {
-                            reason: reason.clone(),
-                            reply: None,
-                        });
-                    }
-                    continue;
-                }
-            };
-            self.render_message(
-                &workspace,
-                &prepared,
-                &claimed,
-                &indexes,
-                now,
-                &mut outcomes,
-                &mut ready,
-            )
-            .await?;
-        }
+        let ready = self.render_batch(&claimed, now, &mut outcomes).await?;
         let refused = if ready.is_empty() {
             Vec::new()
         } else {
@@ -822,16 +749,110 @@ impl DeliveryWorker {
             .collect();
         let n = finished.len();
         store.record_outcomes(&self.owner, &finished).await?;
+        self.after_outcomes(&finished, refused).await?;
+        Ok(Outcome::Worked(n))
+    }
+
+    /// Renders the claimed deliveries, message by message (one query for
+    /// the contacts of each), into mails ready for the transport; the
+    /// deliveries that go no further get their outcome in `outcomes`.
+    async fn render_batch(
+        &self,
+        claimed: &[ClaimedDelivery],
+        now: Timestamp,
+        outcomes: &mut [Option<DeliveryOutcome>],
+    ) -> Result<Vec<Ready>, StoreError> {
+        let mut ready: Vec<Ready> = Vec::new();
+        let mut workspaces: HashMap<WorkspaceId, Option<Workspace>> = HashMap::new();
+        let mut by_message: HashMap<MessageId, Vec<usize>> = HashMap::new();
+        for (i, d) in claimed.iter().enumerate() {
+            by_message.entry(d.message_id.clone()).or_default().push(i);
+        }
+        for (message_id, indexes) in by_message {
+            let first = &claimed[indexes[0]];
+            if !workspaces.contains_key(&first.workspace_id) {
+                let ws = self.state.store.workspace(&first.workspace_id).await?;
+                workspaces.insert(first.workspace_id.clone(), ws);
+            }
+            let workspace = workspaces.get(&first.workspace_id).and_then(Option::as_ref);
+            let to_render = match self.may_send(workspace, first.kind, now) {
+                Ok(w) => self
+                    .prepared(&message_id)
+                    .await?
+                    .map(|p| (w, p))
+                    .map_err(|reason| DeliveryOutcome::Failed {
+                        reason,
+                        reply: None,
+                    }),
+                Err(outcome) => Err(outcome),
+            };
+            match to_render {
+                Ok((w, prepared)) => {
+                    self.render_message(w, &prepared, claimed, &indexes, now, outcomes, &mut ready)
+                        .await?;
+                }
+                Err(outcome) => {
+                    for i in indexes {
+                        outcomes[i] = Some(outcome.clone());
+                    }
+                }
+            }
+        }
+        Ok(ready)
+    }
+
+    /// Whether a workspace may send mail of `kind` now: the outcome of its
+    /// deliveries when it may not (gone, withdrawn, or held by the gate).
+    fn may_send<'w>(
+        &self,
+        workspace: Option<&'w Workspace>,
+        kind: sendwell_core::MessageKind,
+        now: Timestamp,
+    ) -> Result<&'w Workspace, DeliveryOutcome> {
+        let Some(w) = workspace else {
+            return Err(DeliveryOutcome::Failed {
+                reason: "the workspace no longer exists".to_owned(),
+                reply: None,
+            });
+        };
+        if w.state == SendingState::Withdrawn {
+            return Err(DeliveryOutcome::Cancelled {
+                reason: "cancelled: the workspace's sending was withdrawn".to_owned(),
+            });
+        }
+        let status = gate::evaluate(w.gate_input(now));
+        let may = if kind == sendwell_core::MessageKind::Transactional {
+            status.can_send_transactional()
+        } else {
+            status.can_send()
+        };
+        if may {
+            return Ok(w);
+        }
+        let codes: Vec<&str> = status.blockers.iter().map(|b| b.code).collect();
+        Err(DeliveryOutcome::Held {
+            reason: format!("the workspace may not send now: {}", codes.join(", ")),
+        })
+    }
+
+    /// What follows recorded outcomes: addresses a server refused for good
+    /// are suppressed, webhooks told, the reputation monitor judges what
+    /// was sent, and the metrics count each outcome.
+    async fn after_outcomes(
+        &self,
+        finished: &[(ClaimedDelivery, DeliveryOutcome)],
+        refused: Vec<(WorkspaceId, String)>,
+    ) -> Result<(), StoreError> {
         for (ws, email) in refused {
             if let Ok(address) = sendwell_core::EmailAddress::parse(&email) {
                 let hash = self.state.address_hash(&address);
-                store
+                self.state
+                    .store
                     .add_suppression(&ws, &email, &hash, "bounced", "smtp")
                     .await?;
             }
         }
-        self.emit_delivery_webhooks(&finished).await?;
-        // The reputation monitor judges what this batch sent.
+        self.emit_delivery_webhooks(finished).await?;
         let mut judged: Vec<(&WorkspaceId, &MessageId)> = finished
             .iter()
             .filter(|(_, o)| {
@@ -848,7 +869,7 @@ impl DeliveryWorker {
             crate::reputation::evaluate(&self.state, ws, msg).await?;
         }
         let metrics = self.state.metrics();
-        for (_, o) in &finished {
+        for (_, o) in finished {
             metrics.outcome(o.state().as_str());
             if let DeliveryOutcome::Deferred {
                 domain: Some(domain),
@@ -858,7 +879,7 @@ impl DeliveryWorker {
                 metrics.deferral(domain);
             }
         }
-        Ok(Outcome::Worked(n))
+        Ok(())
     }
 
     /// `delivery` webhooks for the outcomes that end a delivery, for the
@@ -915,7 +936,6 @@ impl DeliveryWorker {
         outcomes: &mut [Option<DeliveryOutcome>],
         ready: &mut Vec<Ready>,
     ) -> Result<(), StoreError> {
-        let store = &self.state.store;
         let message = &prepared.message;
         let spec = AudienceSpec {
             workspace: &workspace.id,
@@ -931,7 +951,9 @@ impl DeliveryWorker {
             .iter()
             .map(|&i| claimed[i].contact_id.clone())
             .collect();
-        let mut targets: HashMap<_, MailTarget> = store
+        let mut targets: HashMap<_, MailTarget> = self
+            .state
+            .store
             .mail_targets(&spec, &ids)
             .await?
             .into_iter()
@@ -942,141 +964,164 @@ impl DeliveryWorker {
             .rsplit_once('@')
             .map(|(_, d)| d.to_ascii_lowercase())
             .unwrap_or_default();
-        let capture = self.transport.is_none();
         let signers = self.signers_for(&workspace.id, &from_domain).await?;
         let host = self.state.public_host();
-        let bounce_domain = self.state.bounce_domain();
-        let max_crashes = self.state.delivery().max_crashes;
         let mut jobs: Vec<RenderJob> = Vec::new();
         for &i in indexes {
             let delivery = &claimed[i];
-            // A delivery whose worker died on it again and again is not
-            // handed to this one: it fails, with the reason on record.
-            if delivery.lease_expiries >= max_crashes {
-                outcomes[i] = Some(DeliveryOutcome::Failed {
-                    reason: format!(
-                        "the worker stopped without an outcome {} times while sending this mail (a crash or hang in rendering or sending); it was given up",
-                        delivery.lease_expiries
-                    ),
-                    reply: None,
-                });
-                continue;
+            let target = targets.remove(&delivery.contact_id);
+            match self.may_render(workspace, delivery, target, &signers, now) {
+                Ok(target) => jobs.push(RenderJob {
+                    index: i,
+                    message_id: self.state.verp().message_id(delivery.id.as_str(), &host),
+                    target,
+                }),
+                Err(outcome) => outcomes[i] = Some(outcome),
             }
-            let Some(target) = targets.remove(&delivery.contact_id) else {
-                outcomes[i] = Some(DeliveryOutcome::Skipped {
-                    reason: "erased".to_owned(),
-                });
-                continue;
-            };
-            if let Some(reason) = &target.category {
-                outcomes[i] = Some(DeliveryOutcome::Skipped {
-                    reason: reason.clone(),
-                });
-                continue;
-            }
-            if target.email.is_none() {
-                outcomes[i] = Some(DeliveryOutcome::Skipped {
-                    reason: "invalid".to_owned(),
-                });
-                continue;
-            }
-            if let Err(reason) = &signers {
-                outcomes[i] = Some(DeliveryOutcome::Failed {
-                    reason: reason.clone(),
-                    reply: None,
-                });
-                continue;
-            }
-            if !capture {
-                if let Some(at) = self.paced(&workspace.id) {
-                    let wait = at.saturating_duration_since(Instant::now());
-                    outcomes[i] = Some(DeliveryOutcome::Deferred {
-                        domain: None,
-                        reply: None,
-                        reason: "the workspace's sending rate limit".to_owned(),
-                        retry_at: Timestamp::from_millis(now.millis() + ms(wait)),
-                    });
-                    continue;
-                }
-            }
-            jobs.push(RenderJob {
-                index: i,
-                message_id: self.state.verp().message_id(delivery.id.as_str(), &host),
-                target,
-            });
         }
         if jobs.is_empty() {
             return Ok(());
         }
         let signers = signers.ok().flatten();
-        // Rendering and signing are CPU work: they run on a blocking thread,
-        // never on the runtime's threads that serve the API.
-        let rendered = {
-            let state = self.state.clone();
-            let workspace = workspace.clone();
-            let prepared = prepared.clone();
-            tokio::task::spawn_blocking(move || {
-                render_jobs(&state, &workspace, &prepared, signers.as_deref(), jobs, now)
-            })
+        let Some(rendered) = self
+            .render_off_thread(workspace, prepared, signers, jobs, now)
             .await
-        };
-        let rendered = match rendered {
-            Ok(r) => r,
-            Err(e) => {
-                // Every panic inside is caught per mail; this is a bug.
-                tracing::error!(error = %e, "delivery worker: the render task failed");
-                for &i in indexes {
-                    outcomes[i].get_or_insert(DeliveryOutcome::Failed {
-                        reason: "rendering failed unexpectedly".to_owned(),
-                        reply: None,
-                    });
-                }
-                return Ok(());
-            }
-        };
-        for (i, email, result) in rendered {
-            let delivery = &claimed[i];
-            let (raw, subject) = match result {
-                Ok(r) => r,
-                Err(outcome) => {
-                    outcomes[i] = Some(outcome);
-                    continue;
-                }
-            };
-            if capture {
-                outcomes[i] = Some(DeliveryOutcome::Captured {
-                    recipient: email,
-                    subject,
-                    raw: String::from_utf8_lossy(&raw).into_owned(),
-                });
-                continue;
-            }
-            let Some(return_path) = self
-                .state
-                .verp()
-                .return_path(delivery.id.as_str(), &bounce_domain)
-            else {
-                outcomes[i] = Some(DeliveryOutcome::Failed {
-                    reason: format!("the delivery id {} cannot be a return path", delivery.id),
+        else {
+            for &i in indexes {
+                outcomes[i].get_or_insert(DeliveryOutcome::Failed {
+                    reason: "rendering failed unexpectedly".to_owned(),
                     reply: None,
                 });
-                continue;
-            };
-            let domain = email
-                .rsplit_once('@')
-                .map(|(_, d)| d.to_ascii_lowercase())
-                .unwrap_or_default();
-            ready.push(Ready {
-                index: i,
-                outgoing: Outgoing {
-                    return_path,
-                    recipient: email,
-                    domain,
-                    data: raw,
-                },
-            });
+            }
+            return Ok(());
+        };
+        for (i, email, result) in rendered {
+            let made =
+                result.and_then(|(raw, subject)| self.outgoing(&claimed[i], email, raw, subject));
+            match made {
+                Ok(outgoing) => ready.push(Ready { index: i, outgoing }),
+                Err(outcome) => outcomes[i] = Some(outcome),
+            }
         }
         Ok(())
+    }
+
+    /// Whether `delivery` is rendered now: its contact (`target`) may still
+    /// receive it, its worker did not die on it too often, its workspace's
+    /// keys are usable and its rate leaves room. The outcome instead when not.
+    fn may_render(
+        &self,
+        workspace: &Workspace,
+        delivery: &ClaimedDelivery,
+        target: Option<MailTarget>,
+        signers: &Result<Option<Arc<Vec<DkimSigner>>>, String>,
+        now: Timestamp,
+    ) -> Result<MailTarget, DeliveryOutcome> {
+        let skipped = |reason: &str| DeliveryOutcome::Skipped {
+            reason: reason.to_owned(),
+        };
+        // A delivery whose worker died on it again and again is not handed
+        // to this one: it fails, with the reason on record.
+        if delivery.lease_expiries >= self.state.delivery().max_crashes {
+            return Err(DeliveryOutcome::Failed {
+                reason: format!(
+                    "the worker stopped without an outcome {} times while sending this mail (a crash or hang in rendering or sending); it was given up",
+                    delivery.lease_expiries
+                ),
+                reply: None,
+            });
+        }
+        let target = target.ok_or_else(|| skipped("erased"))?;
+        if let Some(reason) = &target.category {
+            return Err(skipped(reason));
+        }
+        if target.email.is_none() {
+            return Err(skipped("invalid"));
+        }
+        if let Err(reason) = signers {
+            return Err(DeliveryOutcome::Failed {
+                reason: reason.clone(),
+                reply: None,
+            });
+        }
+        let capture = self.transport.is_none();
+        if let Some(at) = self.paced(&workspace.id).filter(|_| !capture) {
+            let wait = at.saturating_duration_since(Instant::now());
+            return Err(DeliveryOutcome::Deferred {
+                domain: None,
+                reply: None,
+                reason: "the workspace's sending rate limit".to_owned(),
+                retry_at: Timestamp::from_millis(now.millis() + ms(wait)),
+            });
+        }
+        Ok(target)
+    }
+
+    /// Renders and signs the jobs on a blocking thread, never on the
+    /// runtime's threads that serve the API; `None` if that thread failed
+    /// (every panic inside is caught per mail, so that is a bug).
+    async fn render_off_thread(
+        &self,
+        workspace: &Workspace,
+        prepared: &Arc<Prepared>,
+        signers: Option<Arc<Vec<DkimSigner>>>,
+        jobs: Vec<RenderJob>,
+        now: Timestamp,
+    ) -> Option<Vec<Rendered>> {
+        let state = self.state.clone();
+        let workspace = workspace.clone();
+        let prepared = prepared.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            render_jobs(&state, &workspace, &prepared, signers.as_deref(), jobs, now)
+        })
+        .await;
+        match rendered {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(error = %e, "delivery worker: the render task failed");
+                None
+            }
+        }
+    }
+
+    /// A rendered mail ready for the transport, with its VERP return path;
+    /// the outcome instead when it goes no further (the capture transport
+    /// records the mail itself as the outcome, here and now).
+    fn outgoing(
+        &self,
+        delivery: &ClaimedDelivery,
+        email: String,
+        raw: Vec<u8>,
+        subject: String,
+    ) -> Result<Outgoing, DeliveryOutcome> {
+        if self.transport.is_none() {
+            return Err(DeliveryOutcome::Captured {
+                recipient: email,
+                subject,
+                raw: String::from_utf8_lossy(&raw).into_owned(),
+            });
+        }
+        let bounce_domain = self.state.bounce_domain();
+        let Some(return_path) = self
+            .state
+            .verp()
+            .return_path(delivery.id.as_str(), &bounce_domain)
+        else {
+            return Err(DeliveryOutcome::Failed {
+                reason: format!("the delivery id {} cannot be a return path", delivery.id),
+                reply: None,
+            });
+        };
+        let domain = email
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+            .unwrap_or_default();
+        Ok(Outgoing {
+            return_path,
+            recipient: email,
+            domain,
+            data: raw,
+        })
     }
 
     /// Sends the rendered mails and turns each result into an outcome.
