@@ -335,102 +335,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Workspace {
             command: WorkspaceCommand::List { location },
-        } => {
-            let app = App::prepare(existing(location)?).await?;
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = app
-                    .state
-                    .store
-                    .list_workspaces(cursor.as_deref(), 500)
-                    .await?;
-                for ws in &page {
-                    println!("{}\t{}\t{}", ws.id, ws.state, ws.name);
-                }
-                match page.last() {
-                    Some(last) if page.len() == 500 => cursor = Some(last.id.to_string()),
-                    _ => break,
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => list_workspaces(location).await,
         Command::Consent {
             command:
                 ConsentCommand::Verify {
                     workspace,
                     location,
                 },
+        } => verify_consent(&workspace, location).await,
+        Command::Guidelines {
+            command:
+                GuidelinesCommand::Publish {
+                    file,
+                    grace_days,
+                    location,
+                },
+        } => publish_guidelines(&file, grace_days, location).await,
+        Command::Guidelines {
+            command: GuidelinesCommand::Show { location },
         } => {
-            let id = WorkspaceId::parse(&workspace)?;
             let app = App::prepare(existing(location)?).await?;
-            if app.state.store.workspace(&id).await?.is_none() {
-                anyhow::bail!("there is no workspace {id} in {}", app.database_description);
-            }
-            let verification = app.state.store.verify_ledger(&id).await?;
-            let view = sendwell_server::api::consent::verification_view(&verification);
-            let line = serde_json::json!({
-                "workspace": id.to_string(),
-                "valid": view.valid,
-                "events": view.events,
-                "erased_events": view.erased_events,
-                "first_broken": view.first_broken.as_ref().map(|b| serde_json::json!({
-                    "seq": b.seq, "event_id": b.event_id, "problem": b.problem,
-                })),
-            });
-            println!("{line}");
-            if let Some(b) = &view.first_broken {
-                eprintln!(
-                    "the consent ledger of {id} is broken at event {}{}: {}",
-                    b.seq,
-                    b.event_id
-                        .as_deref()
-                        .map(|e| format!(" ({e})"))
-                        .unwrap_or_default(),
-                    b.problem
-                );
-                return Ok(ExitCode::from(1));
-            }
+            let g = app.state.store.current_guidelines().await?;
+            println!(
+                "version {} (published {} by {})\n\n{}",
+                g.version, g.published_at, g.published_by, g.text
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Guidelines { command } => match command {
-            GuidelinesCommand::Publish {
-                file,
-                grace_days,
-                location,
-            } => {
-                if grace_days > 90 {
-                    anyhow::bail!("--grace-days is 0 to 90; {grace_days} was given");
-                }
-                let text = std::fs::read_to_string(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?;
-                if text.trim().len() < 20 {
-                    anyhow::bail!(
-                        "{} is empty or too short to be the guidelines",
-                        file.display()
-                    );
-                }
-                let app = App::prepare(settings(location)?).await?;
-                let g = app
-                    .state
-                    .store
-                    .publish_guidelines(text.trim(), "operator (cli)", grace_days)
-                    .await?;
-                println!(
-                    "published guidelines version {}; workspaces send as before for {grace_days} days and must accept it by then (transactional mail is never stopped by it)",
-                    g.version
-                );
-                Ok(ExitCode::SUCCESS)
-            }
-            GuidelinesCommand::Show { location } => {
-                let app = App::prepare(existing(location)?).await?;
-                let g = app.state.store.current_guidelines().await?;
-                println!(
-                    "version {} (published {} by {})\n\n{}",
-                    g.version, g.published_at, g.published_by, g.text
-                );
-                Ok(ExitCode::SUCCESS)
-            }
-        },
         Command::Bench { command } => bench::run(command).await,
         Command::CheckAddress {
             addresses,
@@ -444,6 +375,92 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ScreenTrain(args) => screen::train(args),
         Command::ParseBounce(args) => bounce::parse_bounce(args),
     }
+}
+
+/// `workspace list`: every workspace, a tab-separated line each.
+async fn list_workspaces(location: Location) -> anyhow::Result<ExitCode> {
+    let app = App::prepare(existing(location)?).await?;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = app
+            .state
+            .store
+            .list_workspaces(cursor.as_deref(), 500)
+            .await?;
+        for ws in &page {
+            println!("{}\t{}\t{}", ws.id, ws.state, ws.name);
+        }
+        match page.last() {
+            Some(last) if page.len() == 500 => cursor = Some(last.id.to_string()),
+            _ => break,
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `consent verify`: the workspace's whole chain checked, as a JSON line;
+/// exit 1 and the first broken link on standard error when it is broken.
+async fn verify_consent(workspace: &str, location: Location) -> anyhow::Result<ExitCode> {
+    let id = WorkspaceId::parse(workspace)?;
+    let app = App::prepare(existing(location)?).await?;
+    if app.state.store.workspace(&id).await?.is_none() {
+        anyhow::bail!("there is no workspace {id} in {}", app.database_description);
+    }
+    let verification = app.state.store.verify_ledger(&id).await?;
+    let view = sendwell_server::api::consent::verification_view(&verification);
+    let line = serde_json::json!({
+        "workspace": id.to_string(),
+        "valid": view.valid,
+        "events": view.events,
+        "erased_events": view.erased_events,
+        "first_broken": view.first_broken.as_ref().map(|b| serde_json::json!({
+            "seq": b.seq, "event_id": b.event_id, "problem": b.problem,
+        })),
+    });
+    println!("{line}");
+    let Some(b) = &view.first_broken else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let event = b
+        .event_id
+        .as_deref()
+        .map(|e| format!(" ({e})"))
+        .unwrap_or_default();
+    eprintln!(
+        "the consent ledger of {id} is broken at event {}{event}: {}",
+        b.seq, b.problem
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// `guidelines publish`: a new version from a Markdown file.
+async fn publish_guidelines(
+    file: &std::path::Path,
+    grace_days: u32,
+    location: Location,
+) -> anyhow::Result<ExitCode> {
+    if grace_days > 90 {
+        anyhow::bail!("--grace-days is 0 to 90; {grace_days} was given");
+    }
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    if text.trim().len() < 20 {
+        anyhow::bail!(
+            "{} is empty or too short to be the guidelines",
+            file.display()
+        );
+    }
+    let app = App::prepare(settings(location)?).await?;
+    let g = app
+        .state
+        .store
+        .publish_guidelines(text.trim(), "operator (cli)", grace_days)
+        .await?;
+    println!(
+        "published guidelines version {}; workspaces send as before for {grace_days} days and must accept it by then (transactional mail is never stopped by it)",
+        g.version
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {

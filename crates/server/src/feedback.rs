@@ -146,13 +146,7 @@ async fn apply_one(
             ),
         });
     }
-    let kind: &'static str = match report.kind {
-        ReportKind::Complaint => "complaint",
-        ReportKind::AutoReply => "auto_reply",
-        _ if matches!(r.reason, Reason::Feedback) => "complaint",
-        _ if matches!(r.reason, Reason::Vacation) => "auto_reply",
-        _ => "bounce",
-    };
+    let kind = feedback_kind(report, r);
     let email = d.email.clone().unwrap_or_default();
     let hash = EmailAddress::parse(&email)
         .ok()
@@ -165,33 +159,7 @@ async fn apply_one(
         match kind {
             "complaint" => {
                 suppress = Some(("complained", email.as_str(), hash));
-                let evidence = Evidence {
-                    message_id: Some(d.message_id.to_string()),
-                    wording: Some(format!(
-                        "complaint report ({}) from {}",
-                        r.feedback_type.as_deref().unwrap_or("abuse"),
-                        report.reporting_mta.as_deref().unwrap_or(source)
-                    )),
-                    ..Evidence::default()
-                };
-                let evidence = evidence.checked().unwrap_or_default();
-                let mut topics = state.store.workspace_topics(&d.workspace_id).await?;
-                if topics.is_empty() {
-                    topics.push(sendwell_core::consent::DEFAULT_TOPIC.to_owned());
-                }
-                for topic in topics {
-                    let Ok(topic) = Topic::parse(&topic) else {
-                        continue;
-                    };
-                    opt_outs.push(NewConsentEvent {
-                        contact_id: d.contact_id.clone(),
-                        action: ConsentAction::OptOut,
-                        topic,
-                        method: ConsentMethod::Complaint,
-                        actor: format!("feedback:{source}"),
-                        evidence: evidence.clone(),
-                    });
-                }
+                opt_outs = complaint_opt_outs(state, report, r, d, source).await?;
             }
             "bounce" if is_reputation(r.reason) => {}
             "bounce" if r.hardbounce => suppress = Some(("bounced", email.as_str(), hash)),
@@ -222,25 +190,20 @@ async fn apply_one(
         });
     }
     if kind != "auto_reply" {
-        crate::webhooks::emit(
-            state,
-            &d.workspace_id,
-            kind,
-            vec![serde_json::json!({
-                "delivery_id": d.id,
-                "message_id": d.message_id.as_str(),
-                "contact_id": d.contact_id.as_str(),
-                "email": d.email,
-                "reason": reason,
-                "hard": r.hardbounce,
-                "status": r.status,
-                "reply_code": r.replycode,
-                "feedback_type": r.feedback_type,
-                "source": source,
-                "suppressed": outcome.suppressed,
-            })],
-        )
-        .await;
+        let data = serde_json::json!({
+            "delivery_id": d.id,
+            "message_id": d.message_id.as_str(),
+            "contact_id": d.contact_id.as_str(),
+            "email": d.email,
+            "reason": reason,
+            "hard": r.hardbounce,
+            "status": r.status,
+            "reply_code": r.replycode,
+            "feedback_type": r.feedback_type,
+            "source": source,
+            "suppressed": outcome.suppressed,
+        });
+        crate::webhooks::emit(state, &d.workspace_id, kind, vec![data]).await;
     }
     crate::reputation::evaluate(state, &d.workspace_id, &d.message_id).await?;
     tracing::info!(
@@ -256,6 +219,56 @@ async fn apply_one(
         reason,
         suppressed: outcome.suppressed,
     })
+}
+
+/// What a report about one recipient is: a complaint, an automatic reply
+/// or a bounce.
+fn feedback_kind(report: &BounceReport, r: &BouncedRecipient) -> &'static str {
+    match report.kind {
+        ReportKind::Complaint => "complaint",
+        ReportKind::AutoReply => "auto_reply",
+        _ if matches!(r.reason, Reason::Feedback) => "complaint",
+        _ if matches!(r.reason, Reason::Vacation) => "auto_reply",
+        _ => "bounce",
+    }
+}
+
+/// A complaint opts the person out of every topic of the workspace, with
+/// the report as the evidence.
+async fn complaint_opt_outs(
+    state: &AppState,
+    report: &BounceReport,
+    r: &BouncedRecipient,
+    d: &DeliveryRef,
+    source: &str,
+) -> Result<Vec<NewConsentEvent>, StoreError> {
+    let evidence = Evidence {
+        message_id: Some(d.message_id.to_string()),
+        wording: Some(format!(
+            "complaint report ({}) from {}",
+            r.feedback_type.as_deref().unwrap_or("abuse"),
+            report.reporting_mta.as_deref().unwrap_or(source)
+        )),
+        ..Evidence::default()
+    }
+    .checked()
+    .unwrap_or_default();
+    let mut topics = state.store.workspace_topics(&d.workspace_id).await?;
+    if topics.is_empty() {
+        topics.push(sendwell_core::consent::DEFAULT_TOPIC.to_owned());
+    }
+    Ok(topics
+        .iter()
+        .filter_map(|t| Topic::parse(t).ok())
+        .map(|topic| NewConsentEvent {
+            contact_id: d.contact_id.clone(),
+            action: ConsentAction::OptOut,
+            topic,
+            method: ConsentMethod::Complaint,
+            actor: format!("feedback:{source}"),
+            evidence: evidence.clone(),
+        })
+        .collect())
 }
 
 /// Records one event that did not come as a mail (a provider webhook, a

@@ -329,35 +329,7 @@ pub(crate) async fn append_bulk_in_tx(
     .ok_or_else(|| StoreError::Integrity(format!("workspace {ws} has no consent ledger head")))?;
     let mut seq = get_i64(&head, "seq")?;
     let mut prev_hash = get_str(&head, "hash")?;
-    // Current state of the contacts concerned.
-    let mut current: HashMap<(String, String), TopicConsent> = HashMap::new();
-    let ids: Vec<String> = {
-        let mut v: Vec<String> = events
-            .iter()
-            .map(|e| e.contact_id.as_str().to_owned())
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    for chunk in ids.chunks(1000) {
-        let sql = format!(
-            "SELECT contact_id, topic, status, double_opt_in, since, event_id FROM contact_consent \
-             WHERE workspace_id = {} AND contact_id IN ({})",
-            store.param(1),
-            store.params(2, chunk.len())
-        );
-        let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
-        for id in chunk {
-            q = q.bind(id.clone());
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            current.insert(
-                (get_str(&row, "contact_id")?, get_str(&row, "topic")?),
-                topic_consent_from(&row)?,
-            );
-        }
-    }
+    let mut current = current_consent(store, tx, ws, &events).await?;
     let mut sealed = Vec::with_capacity(events.len());
     for new in events {
         let key = (
@@ -377,6 +349,66 @@ pub(crate) async fn append_bulk_in_tx(
         current.insert(key, state);
         sealed.push(event);
     }
+    insert_events(store, tx, ws, &sealed).await?;
+    let new_ids: HashSet<&ConsentEventId> = sealed.iter().map(|e| &e.id).collect();
+    let states: Vec<(&(String, String), &TopicConsent)> = current
+        .iter()
+        .filter(|(_, s)| new_ids.contains(&s.event_id))
+        .collect();
+    upsert_states(store, tx, ws, &states).await?;
+    write_summaries(store, tx, ws, &current).await?;
+    sqlx::query("UPDATE consent_heads SET seq = $1, hash = $2 WHERE workspace_id = $3")
+        .bind(seq)
+        .bind(prev_hash)
+        .bind(ws.as_str().to_owned())
+        .execute(&mut **tx)
+        .await?;
+    Ok(sealed.len() as u64)
+}
+
+/// Each topic's consent now of every contact the events concern, by
+/// (contact, topic).
+async fn current_consent(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    events: &[NewConsentEvent],
+) -> Result<HashMap<(String, String), TopicConsent>> {
+    let mut ids: Vec<String> = events
+        .iter()
+        .map(|e| e.contact_id.as_str().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let mut current = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        let sql = format!(
+            "SELECT contact_id, topic, status, double_opt_in, since, event_id FROM contact_consent \
+             WHERE workspace_id = {} AND contact_id IN ({})",
+            store.param(1),
+            store.params(2, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            current.insert(
+                (get_str(&row, "contact_id")?, get_str(&row, "topic")?),
+                topic_consent_from(&row)?,
+            );
+        }
+    }
+    Ok(current)
+}
+
+/// The sealed events, 150 to an INSERT.
+async fn insert_events(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    sealed: &[ConsentEvent],
+) -> Result<()> {
     for chunk in sealed.chunks(150) {
         let rows: Vec<String> = (0..chunk.len())
             .map(|i| format!("({})", store.params(i * EVENT_PARAMS + 1, EVENT_PARAMS)))
@@ -409,11 +441,16 @@ pub(crate) async fn append_bulk_in_tx(
         }
         q.execute(&mut **tx).await?;
     }
-    let new_ids: HashSet<&ConsentEventId> = sealed.iter().map(|e| &e.id).collect();
-    let states: Vec<(&(String, String), &TopicConsent)> = current
-        .iter()
-        .filter(|(_, s)| new_ids.contains(&s.event_id))
-        .collect();
+    Ok(())
+}
+
+/// The topic states the new events changed, 300 to an upsert.
+async fn upsert_states(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    states: &[(&(String, String), &TopicConsent)],
+) -> Result<()> {
     for chunk in states.chunks(300) {
         let rows: Vec<String> = (0..chunk.len())
             .map(|i| format!("({})", store.params(i * STATE_PARAMS + 1, STATE_PARAMS)))
@@ -437,10 +474,19 @@ pub(crate) async fn append_bulk_in_tx(
         }
         q.execute(&mut **tx).await?;
     }
-    // Every topic of each contact concerned is in `current`: its summary
-    // can be written whole.
+    Ok(())
+}
+
+/// Each concerned contact's consent summary, written whole: every topic of
+/// each is in `current`.
+async fn write_summaries(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    current: &HashMap<(String, String), TopicConsent>,
+) -> Result<()> {
     let mut summaries: HashMap<&str, Vec<(&str, ConsentStatus)>> = HashMap::new();
-    for ((contact, topic), state) in &current {
+    for ((contact, topic), state) in current {
         summaries
             .entry(contact.as_str())
             .or_default()
@@ -466,13 +512,7 @@ pub(crate) async fn append_bulk_in_tx(
         }
         q.bind(ws.as_str().to_owned()).execute(&mut **tx).await?;
     }
-    sqlx::query("UPDATE consent_heads SET seq = $1, hash = $2 WHERE workspace_id = $3")
-        .bind(seq)
-        .bind(prev_hash)
-        .bind(ws.as_str().to_owned())
-        .execute(&mut **tx)
-        .await?;
-    Ok(sealed.len() as u64)
+    Ok(())
 }
 
 /// Appends an event inside the caller's transaction (see `append_consent`).

@@ -291,40 +291,7 @@ impl Store {
             Backend::Postgres => CHUNK,
         };
         for chunk in outcomes.chunks(chunk_size) {
-            let mut sql = String::from(
-                "UPDATE deliveries AS d SET state = v.state, last_reply = v.last_reply, \
-                 reply_code = v.reply_code, enhanced_status = v.enhanced, \
-                 recipient_domain = COALESCE(v.domain, d.recipient_domain), \
-                 next_attempt_at = COALESCE(v.next_at, d.next_attempt_at), \
-                 first_attempt_at = COALESCE(d.first_attempt_at, v.first_at), done_at = v.done_at, \
-                 lease_until = NULL, lease_owner = NULL, updated_at = $1 \
-                 FROM (SELECT column1 AS vid, column2 AS state, column3 AS last_reply, column4 AS reply_code, \
-                 column5 AS enhanced, column6 AS domain, column7 AS next_at, column8 AS first_at, \
-                 column9 AS done_at FROM (VALUES ",
-            );
-            let mut n = 3;
-            for (k, _) in chunk.iter().enumerate() {
-                if k > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push('(');
-                for c in 0..9 {
-                    if c > 0 {
-                        sql.push_str(", ");
-                    }
-                    // The first row fixes each column's type for PostgreSQL.
-                    match (k, c) {
-                        (0, 3 | 6 | 7 | 8) => sql.push_str(&format!("CAST(${n} AS BIGINT)")),
-                        (0, _) => sql.push_str(&format!("CAST(${n} AS TEXT)")),
-                        _ => sql.push_str(&format!("${n}")),
-                    }
-                    n += 1;
-                }
-                sql.push(')');
-            }
-            sql.push_str(
-                ") AS x) AS v WHERE d.id = v.vid AND d.state = 'sending' AND d.lease_owner = $2 RETURNING id",
-            );
+            let sql = outcome_update_sql(chunk.len());
             // Full chunks share one prepared statement; a shorter last chunk
             // is not kept.
             let mut q = sqlx::query(&sql)
@@ -358,61 +325,23 @@ impl Store {
                 recorded.insert(get_str(&row, "id")?);
             }
         }
-        // The reputation monitor's counts, in the same transaction: a send
-        // is a mail the receiving server (or the capture outbox) took; a hard bounce is a
-        // permanent refusal of the address (5.1.x).
-        let mut counts: std::collections::HashMap<(WorkspaceId, MessageId), Counts> =
-            std::collections::HashMap::new();
-        for (delivery, outcome) in outcomes {
-            if !recorded.contains(delivery.id.as_str()) {
-                continue;
-            }
-            let hard = match outcome {
-                // A captured mail was delivered too, to the outbox: the
-                // rates must count it, or complaints about captured mail
-                // would be measured against no sends at all.
-                DeliveryOutcome::Delivered { .. } | DeliveryOutcome::Captured { .. } => false,
-                DeliveryOutcome::Bounced { reply, .. } => reply
-                    .enhanced
-                    .as_deref()
-                    .is_some_and(|e| e.starts_with("5.1.")),
-                _ => continue,
-            };
-            let c = counts
-                .entry((delivery.workspace_id.clone(), delivery.message_id.clone()))
-                .or_default();
-            c.sends += 1;
-            c.hard_bounces += u64::from(hard);
-        }
-        for ((ws, msg), add) in counts {
+        // Only what this worker still held counts, in the same transaction.
+        let mine: Vec<&(ClaimedDelivery, DeliveryOutcome)> = outcomes
+            .iter()
+            .filter(|(d, _)| recorded.contains(d.id.as_str()))
+            .collect();
+        for ((ws, msg), add) in reputation_counts(&mine) {
             crate::reputation::count_in_tx(&mut tx, &ws, &msg, add, now).await?;
         }
-        for (delivery, outcome) in outcomes {
-            let DeliveryOutcome::Captured {
+        for (delivery, outcome) in mine {
+            if let DeliveryOutcome::Captured {
                 recipient,
                 subject,
                 raw,
             } = outcome
-            else {
-                continue;
-            };
-            if !recorded.contains(delivery.id.as_str()) {
-                continue;
+            {
+                insert_captured(&mut tx, delivery, recipient, subject, raw, now).await?;
             }
-            sqlx::query(
-                "INSERT INTO outbox (id, workspace_id, message_id, delivery_id, recipient, subject, raw, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(OutboxId::generate(now).as_str().to_owned())
-            .bind(delivery.workspace_id.as_str().to_owned())
-            .bind(delivery.message_id.as_str().to_owned())
-            .bind(delivery.id.as_str().to_owned())
-            .bind(recipient.clone())
-            .bind(subject.clone())
-            .bind(raw.clone())
-            .bind(now.millis())
-            .execute(&mut *tx)
-            .await?;
         }
         tx.commit().await?;
         Ok(recorded.len())
@@ -529,6 +458,102 @@ pub struct DeliveryState {
     pub next_attempt_at: Timestamp,
 }
 
+/// The UPDATE that records `rows` outcomes at once from a VALUES list,
+/// only where the delivery is still being sent under the caller's lease
+/// (`$1` is now, `$2` the owner, then nine values a row).
+fn outcome_update_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "UPDATE deliveries AS d SET state = v.state, last_reply = v.last_reply, \
+         reply_code = v.reply_code, enhanced_status = v.enhanced, \
+         recipient_domain = COALESCE(v.domain, d.recipient_domain), \
+         next_attempt_at = COALESCE(v.next_at, d.next_attempt_at), \
+         first_attempt_at = COALESCE(d.first_attempt_at, v.first_at), done_at = v.done_at, \
+         lease_until = NULL, lease_owner = NULL, updated_at = $1 \
+         FROM (SELECT column1 AS vid, column2 AS state, column3 AS last_reply, column4 AS reply_code, \
+         column5 AS enhanced, column6 AS domain, column7 AS next_at, column8 AS first_at, \
+         column9 AS done_at FROM (VALUES ",
+    );
+    let mut n = 3;
+    for k in 0..rows {
+        if k > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..9 {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            // The first row fixes each column's type for PostgreSQL.
+            match (k, c) {
+                (0, 3 | 6 | 7 | 8) => sql.push_str(&format!("CAST(${n} AS BIGINT)")),
+                (0, _) => sql.push_str(&format!("CAST(${n} AS TEXT)")),
+                _ => sql.push_str(&format!("${n}")),
+            }
+            n += 1;
+        }
+        sql.push(')');
+    }
+    sql.push_str(
+        ") AS x) AS v WHERE d.id = v.vid AND d.state = 'sending' AND d.lease_owner = $2 RETURNING id",
+    );
+    sql
+}
+
+/// The reputation monitor's counts of recorded outcomes, by message: a
+/// send is a mail the receiving server (or the capture outbox) took; a
+/// hard bounce is a permanent refusal of the address (5.1.x).
+fn reputation_counts(
+    recorded: &[&(ClaimedDelivery, DeliveryOutcome)],
+) -> std::collections::HashMap<(WorkspaceId, MessageId), Counts> {
+    let mut counts: std::collections::HashMap<(WorkspaceId, MessageId), Counts> =
+        std::collections::HashMap::new();
+    for (delivery, outcome) in recorded.iter().map(|r| (&r.0, &r.1)) {
+        let hard = match outcome {
+            // A captured mail was delivered too, to the outbox: the rates
+            // must count it, or complaints about captured mail would be
+            // measured against no sends at all.
+            DeliveryOutcome::Delivered { .. } | DeliveryOutcome::Captured { .. } => false,
+            DeliveryOutcome::Bounced { reply, .. } => reply
+                .enhanced
+                .as_deref()
+                .is_some_and(|e| e.starts_with("5.1.")),
+            _ => continue,
+        };
+        let c = counts
+            .entry((delivery.workspace_id.clone(), delivery.message_id.clone()))
+            .or_default();
+        c.sends += 1;
+        c.hard_bounces += u64::from(hard);
+    }
+    counts
+}
+
+/// A mail the capture transport took, into the outbox.
+async fn insert_captured(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    delivery: &ClaimedDelivery,
+    recipient: &str,
+    subject: &str,
+    raw: &str,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (id, workspace_id, message_id, delivery_id, recipient, subject, raw, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(OutboxId::generate(now).as_str().to_owned())
+    .bind(delivery.workspace_id.as_str().to_owned())
+    .bind(delivery.message_id.as_str().to_owned())
+    .bind(delivery.id.as_str().to_owned())
+    .bind(recipient.to_owned())
+    .bind(subject.to_owned())
+    .bind(raw.to_owned())
+    .bind(now.millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use sendwell_core::{DeliveryStatus, MessageState, ReviewState};
@@ -574,7 +599,9 @@ mod tests {
         let mut seen = 0;
         for source in sources {
             let source = &source[..source.find("#[cfg(test)]").unwrap_or(source.len())];
-            // Each query's text, up to its first bind or run.
+            // Each query's text, up to its first bind or run (queries built
+            // in a function start as a String).
+            let source = source.replace("String::from(", "sqlx::query");
             let queries = source.split("sqlx::query").skip(1).map(|q| {
                 let end = [".bind(", ".fetch", ".execute("]
                     .iter()
