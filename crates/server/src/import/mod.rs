@@ -92,48 +92,8 @@ pub struct Declaration {
 }
 
 pub fn declaration(q: ImportQuery, actor: String) -> Result<Declaration, ApiError> {
-    let source = q
-        .source
-        .as_deref()
-        .map(|s| s.trim().to_lowercase())
-        .ok_or_else(|| {
-            ApiError::invalid_field(
-                "/source",
-                format!(
-                    "say how this list was procured: source={}",
-                    SOURCES.join(" | ")
-                ),
-            )
-        })?;
-    if REFUSED_SOURCES.contains(&source.as_str()) {
-        return Err(ApiError::invalid_field(
-            "/source",
-            format!(
-                "lists that were {source} cannot be imported: the sending guidelines (section 2, \"Mail only your own, \
-                 real users\") allow only people who signed up with you or bought from you. Bought, rented, borrowed \
-                 and scraped lists are not allowed, however they are labelled."
-            ),
-        ));
-    }
-    if !SOURCES.contains(&source.as_str()) {
-        return Err(ApiError::invalid_field(
-            "/source",
-            format!("source '{source}' is not one of {}", SOURCES.join(", ")),
-        ));
-    }
-    let description = match q
-        .description
-        .as_deref()
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-    {
-        Some(d) => Some(
-            Label::parse("description", d, 1000)
-                .map_err(|e| ApiError::invalid_field("/description", e.to_string()))?
-                .into_string(),
-        ),
-        None => None,
-    };
+    let source = provenance(q.source.as_deref())?;
+    let description = label(q.description.as_deref(), "description", 1000)?;
     if source == "other" && description.is_none() {
         return Err(ApiError::invalid_field(
             "/description",
@@ -153,36 +113,8 @@ pub fn declaration(q: ImportQuery, actor: String) -> Result<Declaration, ApiErro
         }
         None => Topic::marketing(),
     };
-    let statement = match q
-        .consent_statement
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        Some(s) => Some(
-            Label::parse("consent_statement", s, 2000)
-                .map_err(|e| ApiError::invalid_field("/consent_statement", e.to_string()))?
-                .into_string(),
-        ),
-        None => None,
-    };
-    let consent_event = match consent.as_str() {
-        "none" => None,
-        other => {
-            let statement = statement.clone().ok_or_else(|| {
-                ApiError::invalid_field(
-                    "/consent_statement",
-                    "declared consent needs consent_statement: how and when these people agreed, in words you could show them",
-                )
-            })?;
-            let action = if other == "double_opt_in" {
-                ConsentAction::DoubleOptInConfirmed
-            } else {
-                ConsentAction::OptIn
-            };
-            Some((action, topic.clone(), statement))
-        }
-    };
+    let statement = label(q.consent_statement.as_deref(), "consent_statement", 2000)?;
+    let consent_event = declared_consent(&consent, &topic, statement.as_deref())?;
     let dns = match q.checks.as_deref().unwrap_or("offline") {
         "offline" => false,
         "dns" => true,
@@ -207,6 +139,68 @@ pub fn declaration(q: ImportQuery, actor: String) -> Result<Declaration, ApiErro
         consent: consent_event,
         dns,
     })
+}
+
+/// How the list was procured: one of [`SOURCES`]; the refused kinds are
+/// refused by name, with the guideline that refuses them.
+fn provenance(source: Option<&str>) -> Result<String, ApiError> {
+    let source = source.map(|s| s.trim().to_lowercase()).ok_or_else(|| {
+        ApiError::invalid_field(
+            "/source",
+            format!(
+                "say how this list was procured: source={}",
+                SOURCES.join(" | ")
+            ),
+        )
+    })?;
+    if REFUSED_SOURCES.contains(&source.as_str()) {
+        return Err(ApiError::invalid_field(
+            "/source",
+            format!(
+                "lists that were {source} cannot be imported: the sending guidelines (section 2, \"Mail only your own, \
+                 real users\") allow only people who signed up with you or bought from you. Bought, rented, borrowed \
+                 and scraped lists are not allowed, however they are labelled."
+            ),
+        ));
+    }
+    if !SOURCES.contains(&source.as_str()) {
+        return Err(ApiError::invalid_field(
+            "/source",
+            format!("source '{source}' is not one of {}", SOURCES.join(", ")),
+        ));
+    }
+    Ok(source)
+}
+
+/// An optional text field of the declaration, at most `max` characters.
+fn label(value: Option<&str>, field: &'static str, max: usize) -> Result<Option<String>, ApiError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => Label::parse(field, v, max)
+            .map(|l| Some(l.into_string()))
+            .map_err(|e| ApiError::invalid_field(&format!("/{field}"), e.to_string())),
+        None => Ok(None),
+    }
+}
+
+/// The consent event the import declares for each row, if any: declared
+/// consent needs the statement of how and when these people agreed.
+fn declared_consent(
+    consent: &str,
+    topic: &Topic,
+    statement: Option<&str>,
+) -> Result<Option<(ConsentAction, Topic, String)>, ApiError> {
+    let action = match consent {
+        "none" => return Ok(None),
+        "double_opt_in" => ConsentAction::DoubleOptInConfirmed,
+        _ => ConsentAction::OptIn,
+    };
+    let statement = statement.ok_or_else(|| {
+        ApiError::invalid_field(
+            "/consent_statement",
+            "declared consent needs consent_statement: how and when these people agreed, in words you could show them",
+        )
+    })?;
+    Ok(Some((action, topic.clone(), statement.to_owned())))
 }
 
 /// An import that ran to its verdict.

@@ -465,6 +465,42 @@ pub(super) fn read_csv(
     context: ReaderContext,
     out: tokio::sync::mpsc::Sender<Parsed>,
 ) {
+    match read_all(reader, context, &out) {
+        Ok(tally) => {
+            let _ = out.blocking_send(Parsed::Done(Box::new(tally)));
+        }
+        Err(Stop::Fatal(e)) => {
+            let _ = out.blocking_send(Parsed::Fatal(e));
+        }
+        Err(Stop::Gone) => {}
+    }
+}
+
+/// Why the reader stops early: the file cannot be imported, or the writer
+/// is gone (its request ended).
+enum Stop {
+    Fatal(ApiError),
+    Gone,
+}
+
+impl From<ApiError> for Stop {
+    fn from(e: ApiError) -> Self {
+        Self::Fatal(e)
+    }
+}
+
+fn unreadable(e: impl std::fmt::Display) -> Stop {
+    Stop::Fatal(ApiError::bad_request(format!(
+        "The CSV could not be read: {e}."
+    )))
+}
+
+/// Reads every row into batches for the writer; the tallies at the end.
+fn read_all(
+    reader: impl std::io::Read,
+    context: ReaderContext,
+    out: &tokio::sync::mpsc::Sender<Parsed>,
+) -> Result<Tally, Stop> {
     let ReaderContext {
         state,
         known,
@@ -472,92 +508,39 @@ pub(super) fn read_csv(
         workspace_was_empty,
         dns,
     } = context;
-    let mut tally = Tally::default();
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
-    let delimiter = match std::io::BufRead::fill_buf(&mut reader) {
-        Ok(start) => sniff_delimiter(start),
-        Err(e) => {
-            let _ = out.blocking_send(Parsed::Fatal(ApiError::bad_request(format!(
-                "The CSV could not be read: {e}."
-            ))));
-            return;
-        }
-    };
+    let delimiter = sniff_delimiter(std::io::BufRead::fill_buf(&mut reader).map_err(unreadable)?);
     let mut csv = csv::ReaderBuilder::new()
         .flexible(true)
         .delimiter(delimiter)
         .from_reader(reader);
-    let headers = match csv.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            let _ = out.blocking_send(Parsed::Fatal(ApiError::bad_request(format!(
-                "The CSV could not be read: {e}."
-            ))));
-            return;
-        }
-    };
-    let (cols, mut attrs) = match columns(&headers, &known) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = out.blocking_send(Parsed::Fatal(e));
-            return;
-        }
-    };
-    // The schema's cap, before a row is read: a file with thousands of
-    // columns is refused whole, not written in part.
-    let new: Vec<&str> = attrs
-        .iter()
-        .filter(|(_, kind)| kind.is_none())
-        .map(|(n, _)| n.as_str())
-        .collect();
-    let limit = state.store.max_attributes();
-    if known.len().saturating_add(new.len()) > limit {
-        let _ = out.blocking_send(Parsed::Fatal(ApiError::invalid_field(
-            "/header",
-            format!(
-                "the file has {} columns that are not attributes yet, and the workspace has {} of its limit of {limit}: \
-                 drop the columns you do not need ({}{}), or delete unused attributes with DELETE /v1/attributes/{{name}}. Nothing was imported.",
-                new.len(),
-                known.len(),
-                new.iter().take(5).copied().collect::<Vec<_>>().join(", "),
-                if new.len() > 5 { ", ..." } else { "" }
-            ),
-        )));
-        return;
-    }
+    let headers = csv.headers().map_err(unreadable)?.clone();
+    let (cols, mut attrs) = columns(&headers, &known)?;
+    schema_has_room(&known, &attrs, state.store.max_attributes())?;
+    let mut tally = Tally::default();
     let mut batch = Batch::with_capacity();
     let mut record = csv::ByteRecord::new();
     let mut domains = sendwell_screen::address::DomainCache::default();
     let mut rows = 0u64;
-    loop {
-        match csv.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let _ = out.blocking_send(Parsed::Fatal(ApiError::bad_request(format!(
-                    "The CSV could not be read: {e}."
-                ))));
-                return;
-            }
-        }
+    while csv.read_byte_record(&mut record).map_err(unreadable)? {
         rows += 1;
         if rows > MAX_ROWS {
-            let _ = out.blocking_send(Parsed::Fatal(ApiError::new(
+            return Err(Stop::Fatal(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too-many-rows",
                 "The file has too many rows",
                 format!("An import takes at most {MAX_ROWS} rows; split the file. Nothing was imported."),
             )));
-            return;
         }
         let line = record.position().map_or(rows + 1, |p| p.line());
+        let width = headers.len();
         let row = parse_row(
             &record,
             line,
             &cols,
             &mut attrs,
             &state,
-            headers.len(),
+            width,
             &mut domains,
         );
         match tally.take(row, &state, &traps, &mut domains, workspace_was_empty) {
@@ -569,24 +552,46 @@ pub(super) fn read_csv(
             }
             Err(rejected) => batch.rejected.push(rejected),
         }
-        if batch.ready.len() + batch.rejected.len() >= BATCH
-            && out
-                .blocking_send(Parsed::Batch(std::mem::replace(
-                    &mut batch,
-                    Batch::with_capacity(),
-                )))
-                .is_err()
-        {
-            return;
+        if batch.ready.len() + batch.rejected.len() >= BATCH {
+            let full = std::mem::replace(&mut batch, Batch::with_capacity());
+            out.blocking_send(Parsed::Batch(full))
+                .map_err(|_| Stop::Gone)?;
         }
     }
     tally.counts.rows = rows;
-    if (!batch.ready.is_empty() || !batch.rejected.is_empty())
-        && out.blocking_send(Parsed::Batch(batch)).is_err()
-    {
-        return;
+    if !batch.ready.is_empty() || !batch.rejected.is_empty() {
+        out.blocking_send(Parsed::Batch(batch))
+            .map_err(|_| Stop::Gone)?;
     }
-    let _ = out.blocking_send(Parsed::Done(Box::new(tally)));
+    Ok(tally)
+}
+
+/// The schema's cap, before a row is read: a file with more new columns
+/// than the workspace has room for is refused whole, not written in part.
+fn schema_has_room(
+    known: &HashMap<String, AttributeType>,
+    attrs: &AttributeColumns,
+    limit: usize,
+) -> Result<(), ApiError> {
+    let new: Vec<&str> = attrs
+        .iter()
+        .filter(|(_, kind)| kind.is_none())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if known.len().saturating_add(new.len()) <= limit {
+        return Ok(());
+    }
+    Err(ApiError::invalid_field(
+        "/header",
+        format!(
+            "the file has {} columns that are not attributes yet, and the workspace has {} of its limit of {limit}: \
+             drop the columns you do not need ({}{}), or delete unused attributes with DELETE /v1/attributes/{{name}}. Nothing was imported.",
+            new.len(),
+            known.len(),
+            new.iter().take(5).copied().collect::<Vec<_>>().join(", "),
+            if new.len() > 5 { ", ..." } else { "" }
+        ),
+    ))
 }
 
 pub(super) fn parse_row(
