@@ -1306,70 +1306,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let ws_s = ws.as_str().to_owned();
-        let id_s = id.as_str().to_owned();
-        sqlx::query(
-            "UPDATE consent_events SET evidence = NULL, evidence_salt = NULL, erased_at = $3 \
-             WHERE workspace_id = $1 AND contact_id = $2",
-        )
-        .bind(ws_s.clone())
-        .bind(id_s.clone())
-        .bind(now.millis())
-        .execute(&mut *tx)
-        .await?;
-        // Every other copy of what identifies the person: the mails kept in
-        // the outbox, the replies and reports that quote the address, what
-        // the person's clicks and opens recorded, consent an import still
-        // holds, and webhook payloads about them. What stays is the
-        // pseudonymous id, so counts and the ledger's chain still add up.
-        for sql in [
-            "DELETE FROM outbox WHERE workspace_id = $1 AND delivery_id IN \
-             (SELECT id FROM deliveries WHERE workspace_id = $2 AND contact_id = $3)",
-            "UPDATE concern_reports SET reporter = NULL, ip = NULL, reason = '(erased)' \
-             WHERE workspace_id = $1 AND delivery_id IN \
-             (SELECT id FROM deliveries WHERE workspace_id = $2 AND contact_id = $3)",
-        ] {
-            sqlx::query(sql)
-                .bind(ws_s.clone())
-                .bind(ws_s.clone())
-                .bind(id_s.clone())
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(
-            "UPDATE webhook_messages SET payload = $1 WHERE workspace_id = $2 AND payload LIKE $3",
-        )
-        .bind(serde_json::json!({"contact_id": id_s, "erased": true}).to_string())
-        .bind(ws_s.clone())
-        .bind(format!("%\"{id_s}\"%"))
-        .execute(&mut *tx)
-        .await?;
-        for sql in [
-            "UPDATE deliveries SET last_reply = NULL, recipient_domain = NULL \
-             WHERE workspace_id = $1 AND contact_id = $2",
-            "UPDATE delivery_events SET diagnostic = NULL WHERE workspace_id = $1 AND contact_id = $2",
-            "UPDATE link_events SET ip = NULL, user_agent = NULL, url = NULL \
-             WHERE workspace_id = $1 AND contact_id = $2",
-            "DELETE FROM import_consent WHERE workspace_id = $1 AND contact_id = $2",
-            "DELETE FROM contact_consent WHERE workspace_id = $1 AND contact_id = $2",
-            "DELETE FROM contacts WHERE workspace_id = $1 AND id = $2",
-        ] {
-            sqlx::query(sql)
-                .bind(ws_s.clone())
-                .bind(id_s.clone())
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(
-            "INSERT INTO erasures (contact_id, workspace_id, erased_at, actor) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (contact_id) DO NOTHING",
-        )
-            .bind(id_s.clone())
-            .bind(ws_s)
-            .bind(now.millis())
-            .bind(actor.to_owned())
-            .execute(&mut *tx)
-            .await?;
+        scrub_person(&mut tx, ws, id, actor, now).await?;
         audit::record(
             &mut tx,
             NewAudit {
@@ -1483,4 +1420,80 @@ impl Store {
             .await?;
         Ok(row.is_some())
     }
+}
+
+/// Removes every other copy of what identifies a contact, inside the
+/// erasure's transaction: the ledger's evidence, the mails kept in the
+/// outbox, the replies and reports that quote the address, what the
+/// person's clicks and opens recorded, consent an import still holds and
+/// webhook payloads about them; then the contact itself, with a record of
+/// the erasure. What stays is the pseudonymous id, so counts and the
+/// ledger's chain still add up.
+async fn scrub_person(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    id: &ContactId,
+    actor: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let ws_s = ws.as_str().to_owned();
+    let id_s = id.as_str().to_owned();
+    sqlx::query(
+        "UPDATE consent_events SET evidence = NULL, evidence_salt = NULL, erased_at = $3 \
+         WHERE workspace_id = $1 AND contact_id = $2",
+    )
+    .bind(ws_s.clone())
+    .bind(id_s.clone())
+    .bind(now.millis())
+    .execute(&mut **tx)
+    .await?;
+    for sql in [
+        "DELETE FROM outbox WHERE workspace_id = $1 AND delivery_id IN \
+         (SELECT id FROM deliveries WHERE workspace_id = $2 AND contact_id = $3)",
+        "UPDATE concern_reports SET reporter = NULL, ip = NULL, reason = '(erased)' \
+         WHERE workspace_id = $1 AND delivery_id IN \
+         (SELECT id FROM deliveries WHERE workspace_id = $2 AND contact_id = $3)",
+    ] {
+        sqlx::query(sql)
+            .bind(ws_s.clone())
+            .bind(ws_s.clone())
+            .bind(id_s.clone())
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE webhook_messages SET payload = $1 WHERE workspace_id = $2 AND payload LIKE $3",
+    )
+    .bind(serde_json::json!({"contact_id": id_s, "erased": true}).to_string())
+    .bind(ws_s.clone())
+    .bind(format!("%\"{id_s}\"%"))
+    .execute(&mut **tx)
+    .await?;
+    for sql in [
+        "UPDATE deliveries SET last_reply = NULL, recipient_domain = NULL \
+         WHERE workspace_id = $1 AND contact_id = $2",
+        "UPDATE delivery_events SET diagnostic = NULL WHERE workspace_id = $1 AND contact_id = $2",
+        "UPDATE link_events SET ip = NULL, user_agent = NULL, url = NULL \
+         WHERE workspace_id = $1 AND contact_id = $2",
+        "DELETE FROM import_consent WHERE workspace_id = $1 AND contact_id = $2",
+        "DELETE FROM contact_consent WHERE workspace_id = $1 AND contact_id = $2",
+        "DELETE FROM contacts WHERE workspace_id = $1 AND id = $2",
+    ] {
+        sqlx::query(sql)
+            .bind(ws_s.clone())
+            .bind(id_s.clone())
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO erasures (contact_id, workspace_id, erased_at, actor) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (contact_id) DO NOTHING",
+    )
+    .bind(id_s)
+    .bind(ws_s)
+    .bind(now.millis())
+    .bind(actor.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -98,75 +98,18 @@ impl Store {
                 opt_outs: 0,
             });
         }
-        let id = format!(
-            "ev_{}",
-            sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<12>())
-        );
-        sqlx::query(
-            "INSERT INTO delivery_events (id, workspace_id, delivery_id, message_id, contact_id, kind, reason, \
-             hard, status, reply_code, feedback_type, diagnostic, source, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(id)
-        .bind(d.workspace_id.as_str().to_owned())
-        .bind(d.id.as_str().to_owned())
-        .bind(d.message_id.as_str().to_owned())
-        .bind(d.contact_id.as_str().to_owned())
-        .bind(f.kind.to_owned())
-        .bind(f.reason.to_owned())
-        .bind(i64::from(f.hard))
-        .bind(f.status.map(str::to_owned))
-        .bind(f.reply_code.map(str::to_owned))
-        .bind(f.feedback_type.map(str::to_owned))
-        .bind(f.diagnostic.map(|t| t.chars().take(2000).collect::<String>()))
-        .bind(f.source.to_owned())
-        .bind(now.millis())
-        .execute(&mut *tx)
-        .await?;
+        insert_event(&mut tx, &f, now).await?;
         let mut add = sendwell_core::reputation::Counts::default();
         if f.kind == "complaint" {
             add.complaints = 1;
         }
         if f.kind == "bounce" && f.hard {
-            // A bounce that arrives after the receiving server said 250.
-            let turned = sqlx::query(
-                "UPDATE deliveries SET state = 'bounced', last_reply = $1, reply_code = $2, \
-                 enhanced_status = $3, updated_at = $4 WHERE id = $5 AND state = 'delivered'",
-            )
-            .bind(format!(
-                "bounced later: {}",
-                f.diagnostic
-                    .unwrap_or(f.reason)
-                    .chars()
-                    .take(500)
-                    .collect::<String>()
-            ))
-            .bind(f.reply_code.and_then(|c| c.parse::<i64>().ok()))
-            .bind(f.status.map(str::to_owned))
-            .bind(now.millis())
-            .bind(d.id.as_str().to_owned())
-            .execute(&mut *tx)
-            .await?;
-            add.hard_bounces = turned.rows_affected();
+            add.hard_bounces = bounced_after_delivery(&mut tx, &f, now).await?;
         }
         crate::reputation::count_in_tx(&mut tx, &d.workspace_id, &d.message_id, add, now).await?;
         let mut suppress = f.suppress;
         if let (None, Some((count, of_last, email, hash))) = (suppress, f.soft_rule) {
-            let row = sqlx::query(
-                "SELECT COUNT(DISTINCT e.delivery_id) AS n FROM delivery_events e \
-                 WHERE e.workspace_id = $1 AND e.contact_id = $2 AND e.kind = 'bounce' AND e.hard = 0 \
-                 AND e.delivery_id IN (SELECT x.id FROM deliveries x WHERE x.workspace_id = $3 \
-                 AND x.contact_id = $4 ORDER BY x.created_at DESC LIMIT $5)",
-            )
-            .bind(d.workspace_id.as_str().to_owned())
-            .bind(d.contact_id.as_str().to_owned())
-            .bind(d.workspace_id.as_str().to_owned())
-            .bind(d.contact_id.as_str().to_owned())
-            .bind(of_last)
-            .fetch_one(&mut *tx)
-            .await?;
-            let n: i64 = row.try_get("n")?;
-            if n >= count {
+            if soft_bounces(&mut tx, d, of_last).await? >= count {
                 suppress = Some(("bounced", email, hash));
             }
         }
@@ -305,4 +248,83 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The feedback as a row of the delivery's events.
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    f: &Feedback<'_>,
+    now: sendwell_core::Timestamp,
+) -> Result<()> {
+    let d = f.delivery;
+    let id = format!(
+        "ev_{}",
+        sendwell_core::secret::to_hex(&sendwell_core::secret::random_bytes::<12>())
+    );
+    sqlx::query(
+        "INSERT INTO delivery_events (id, workspace_id, delivery_id, message_id, contact_id, kind, reason, \
+         hard, status, reply_code, feedback_type, diagnostic, source, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(id)
+    .bind(d.workspace_id.as_str().to_owned())
+    .bind(d.id.as_str().to_owned())
+    .bind(d.message_id.as_str().to_owned())
+    .bind(d.contact_id.as_str().to_owned())
+    .bind(f.kind.to_owned())
+    .bind(f.reason.to_owned())
+    .bind(i64::from(f.hard))
+    .bind(f.status.map(str::to_owned))
+    .bind(f.reply_code.map(str::to_owned))
+    .bind(f.feedback_type.map(str::to_owned))
+    .bind(f.diagnostic.map(|t| t.chars().take(2000).collect::<String>()))
+    .bind(f.source.to_owned())
+    .bind(now.millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A hard bounce that arrives after the receiving server said 250 turns
+/// the delivery into a bounce; how many deliveries that turned (0 or 1).
+async fn bounced_after_delivery(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    f: &Feedback<'_>,
+    now: sendwell_core::Timestamp,
+) -> Result<u64> {
+    let why: String = f.diagnostic.unwrap_or(f.reason).chars().take(500).collect();
+    let turned = sqlx::query(
+        "UPDATE deliveries SET state = 'bounced', last_reply = $1, reply_code = $2, \
+         enhanced_status = $3, updated_at = $4 WHERE id = $5 AND state = 'delivered'",
+    )
+    .bind(format!("bounced later: {why}"))
+    .bind(f.reply_code.and_then(|c| c.parse::<i64>().ok()))
+    .bind(f.status.map(str::to_owned))
+    .bind(now.millis())
+    .bind(f.delivery.id.as_str().to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(turned.rows_affected())
+}
+
+/// Soft bounces among the contact's last `of_last` deliveries.
+async fn soft_bounces(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    d: &DeliveryRef,
+    of_last: i64,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "SELECT COUNT(DISTINCT e.delivery_id) AS n FROM delivery_events e \
+         WHERE e.workspace_id = $1 AND e.contact_id = $2 AND e.kind = 'bounce' AND e.hard = 0 \
+         AND e.delivery_id IN (SELECT x.id FROM deliveries x WHERE x.workspace_id = $3 \
+         AND x.contact_id = $4 ORDER BY x.created_at DESC LIMIT $5)",
+    )
+    .bind(d.workspace_id.as_str().to_owned())
+    .bind(d.contact_id.as_str().to_owned())
+    .bind(d.workspace_id.as_str().to_owned())
+    .bind(d.contact_id.as_str().to_owned())
+    .bind(of_last)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get("n")?)
 }
