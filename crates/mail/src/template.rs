@@ -174,34 +174,7 @@ impl CompiledTemplate {
 
     pub fn compile(input: &CompileInput<'_>) -> Result<Self, TemplateError> {
         let source = input.source;
-        check_size("subject", input.subject)?;
-        for (field, part) in [
-            ("html", &source.html),
-            ("text", &source.text),
-            ("heading", &source.heading),
-            ("signature", &source.signature),
-            ("button_text", &source.button_text),
-            ("image_alt", &source.image_alt),
-        ] {
-            if let Some(part) = part {
-                check_size(field, part)?;
-            }
-        }
-        for (field, url) in [
-            ("image_url", &source.image_url),
-            ("button_url", &source.button_url),
-        ] {
-            if let Some(url) = url {
-                if !(url.starts_with("https://") || url.starts_with("http://"))
-                    || url.contains(['"', '<', '>', ' '])
-                {
-                    return Err(TemplateError::new(
-                        field,
-                        format!("{field} must be an http:// or https:// address without spaces or quotes"),
-                    ));
-                }
-            }
-        }
+        check_fields(input)?;
         check_opt_in_placement(input)?;
         // Each part is parsed as written first, so an error names the line
         // and column of what the workspace wrote, not of the document a
@@ -229,52 +202,22 @@ impl CompiledTemplate {
         let mut wording = None;
         let html_ready = preprocess(&html_source, Part::Html, &mut wording);
         let text_ready = preprocess(&text_source, Part::Text, &mut wording);
+        // Line breaks in the subject are replaced by spaces when the mail
+        // is built.
         let subject_ready = preprocess(input.subject, Part::Text, &mut None);
-        if subject_ready.contains(['\r', '\n']) {
-            // Replaced by spaces when the mail is built; said here so the
-            // workspace knows.
-        }
-        let parse = |field: &'static str, text: &str| {
-            check_nesting(field, text)?;
-            let parser = parser()?;
-            // The engine's parser is not ours: a panic in it ends this
-            // template's compilation, never the request or the worker.
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(text))) {
-                Ok(parsed) => parsed.map_err(|e| liquid_error(field, &e)),
-                Err(_) => Err(TemplateError::new(
-                    field,
-                    format!("the template engine could not read {field}; simplify it"),
-                )),
-            }
+        let subject = parse_part("subject", &subject_ready)?;
+        let html_field = if source.layout == Layout::Custom || source.html.is_some() {
+            "html"
+        } else {
+            "text"
         };
-        let subject = parse("subject", &subject_ready)?;
-        let html = parse(
-            if source.layout == Layout::Custom || source.html.is_some() {
-                "html"
-            } else {
-                "text"
-            },
-            &html_ready,
-        )?;
-        let text = parse("text", &text_ready)?;
-
+        let html = parse_part(html_field, &html_ready)?;
+        let text = parse_part("text", &text_ready)?;
         let mut names = BTreeSet::new();
         for part in [&subject_ready, &html_ready, &text_ready] {
             collect_variables(part, &mut names);
         }
-        let mut warnings = Vec::new();
-        for name in &names {
-            if !BUILTIN_VARIABLES.contains(&name.as_str())
-                && !input.attributes.iter().any(|a| a == name)
-            {
-                warnings.push(TemplateWarning {
-                    code: "unknown_attribute",
-                    message: format!(
-                        "'{name}' is not an attribute of this workspace yet: it renders empty for every contact until contacts have it (check the spelling, or give a fallback with {{{{ {name} | fallback: \"...\" }}}})"
-                    ),
-                });
-            }
-        }
+        let mut warnings = unknown_attribute_warnings(&names, input.attributes);
         let places = Places {
             html_unsubscribe: compliance::contains_placeholder(
                 &html_source,
@@ -309,6 +252,75 @@ impl CompiledTemplate {
             warnings,
         })
     }
+}
+
+/// Every part within the size limit, and the image and button addresses
+/// plain http(s) without spaces or quotes.
+fn check_fields(input: &CompileInput<'_>) -> Result<(), TemplateError> {
+    let source = input.source;
+    check_size("subject", input.subject)?;
+    for (field, part) in [
+        ("html", &source.html),
+        ("text", &source.text),
+        ("heading", &source.heading),
+        ("signature", &source.signature),
+        ("button_text", &source.button_text),
+        ("image_alt", &source.image_alt),
+    ] {
+        if let Some(part) = part {
+            check_size(field, part)?;
+        }
+    }
+    for (field, url) in [
+        ("image_url", &source.image_url),
+        ("button_url", &source.button_url),
+    ] {
+        let Some(url) = url else { continue };
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.contains(['"', '<', '>', ' '])
+        {
+            return Err(TemplateError::new(
+                field,
+                format!("{field} must be an http:// or https:// address without spaces or quotes"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One part parsed by the template engine, within our nesting limit. The
+/// engine's parser is not ours: a panic in it ends this template's
+/// compilation, never the request or the worker.
+fn parse_part(field: &'static str, text: &str) -> Result<liquid::Template, TemplateError> {
+    check_nesting(field, text)?;
+    let parser = parser()?;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(text))) {
+        Ok(parsed) => parsed.map_err(|e| liquid_error(field, &e)),
+        Err(_) => Err(TemplateError::new(
+            field,
+            format!("the template engine could not read {field}; simplify it"),
+        )),
+    }
+}
+
+/// A warning for each name the template reads that is neither sendwell's
+/// nor an attribute of the workspace: it renders empty for everyone.
+fn unknown_attribute_warnings(
+    names: &BTreeSet<String>,
+    attributes: &[String],
+) -> Vec<TemplateWarning> {
+    names
+        .iter()
+        .filter(|name| {
+            !BUILTIN_VARIABLES.contains(&name.as_str()) && !attributes.iter().any(|a| a == *name)
+        })
+        .map(|name| TemplateWarning {
+            code: "unknown_attribute",
+            message: format!(
+                "'{name}' is not an attribute of this workspace yet: it renders empty for every contact until contacts have it (check the spelling, or give a fallback with {{{{ {name} | fallback: \"...\" }}}})"
+            ),
+        })
+        .collect()
 }
 
 fn check_size(field: &'static str, text: &str) -> Result<(), TemplateError> {

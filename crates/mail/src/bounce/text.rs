@@ -369,6 +369,67 @@ pub(crate) fn unquote(text: &str) -> std::borrow::Cow<'_, str> {
 /// recipients when other candidates exist.
 pub(crate) fn scan(text: &str, exclude: &[String]) -> Scan {
     let lines: Vec<&str> = text.lines().collect();
+    let anchors = anchors_of(&lines);
+    // Prefer anchors that are not excluded addresses.
+    let excluded = |a: &str| exclude.iter().any(|e| address::same(e, a));
+    let usable: Vec<&Anchor> = anchors.iter().filter(|a| !excluded(&a.address)).collect();
+    let chosen: Vec<&Anchor> = if usable.is_empty() {
+        anchors.iter().collect()
+    } else {
+        usable
+    };
+    let Some(best) = chosen.iter().map(|a| a.strength).max() else {
+        return Scan {
+            recipients: Vec::new(),
+            preamble: collapse(&lines.join("\n")),
+        };
+    };
+    // The recipients: the addresses of the strongest kind present.
+    let mut recipients: Vec<TextRecipient> = Vec::new();
+    for a in chosen.iter().filter(|a| a.strength == best) {
+        if !recipients
+            .iter()
+            .any(|r| address::same(&r.address, &a.address))
+        {
+            recipients.push(TextRecipient {
+                address: a.address.clone(),
+                strength: a.strength,
+                diagnostic: String::new(),
+            });
+        }
+    }
+    let block_anchors: Vec<&Anchor> = chosen
+        .iter()
+        .copied()
+        .filter(|a| a.strength == best || a.strength == Strength::Transcript)
+        .filter(|a| {
+            recipients
+                .iter()
+                .any(|r| address::same(&r.address, &a.address))
+        })
+        .collect();
+    let first_line = block_anchors.first().map_or(lines.len(), |a| a.line);
+    let preamble = collapse(&lines[..first_line.min(lines.len())].join("\n"));
+    for (idx, block) in blocks(&lines, &block_anchors, &recipients) {
+        if let Some(r) = recipients.get_mut(idx) {
+            let c = collapse(&block);
+            if !c.is_empty() {
+                if !r.diagnostic.is_empty() {
+                    r.diagnostic.push(' ');
+                }
+                r.diagnostic.push_str(&c);
+            }
+        }
+    }
+    Scan {
+        recipients,
+        preamble,
+    }
+}
+
+/// Every line that names an address, with how strongly: a recipient line
+/// of its own, an SMTP transcript line, or a sentence.
+fn anchors_of(lines: &[&str]) -> Vec<Anchor> {
     let mut anchors: Vec<Anchor> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         if let Some((a, rest)) = line_anchor(line) {
@@ -401,49 +462,18 @@ pub(crate) fn scan(text: &str, exclude: &[String]) -> Scan {
             }
         }
     }
-    // Prefer anchors that are not excluded addresses.
-    let excluded = |a: &str| exclude.iter().any(|e| address::same(e, a));
-    let usable: Vec<&Anchor> = anchors.iter().filter(|a| !excluded(&a.address)).collect();
-    let chosen: Vec<&Anchor> = if usable.is_empty() {
-        anchors.iter().collect()
-    } else {
-        usable
-    };
-    let Some(best) = chosen.iter().map(|a| a.strength).max() else {
-        return Scan {
-            recipients: Vec::new(),
-            preamble: collapse(&lines.join("\n")),
-        };
-    };
-    // The recipients: the addresses of the strongest kind present.
-    let mut recipients: Vec<TextRecipient> = Vec::new();
-    for a in chosen.iter().filter(|a| a.strength == best) {
-        if !recipients
-            .iter()
-            .any(|r| address::same(&r.address, &a.address))
-        {
-            recipients.push(TextRecipient {
-                address: a.address.clone(),
-                strength: a.strength,
-                diagnostic: String::new(),
-            });
-        }
-    }
-    // Each anchor of a recipient owns the lines up to the next anchor of a
-    // recipient; an anchor written after its transcript ("554 <x>... Remote
-    // protocol error") also owns the transcript lines before it.
-    let block_anchors: Vec<&Anchor> = chosen
-        .iter()
-        .copied()
-        .filter(|a| a.strength == best || a.strength == Strength::Transcript)
-        .filter(|a| {
-            recipients
-                .iter()
-                .any(|r| address::same(&r.address, &a.address))
-        })
-        .collect();
-    let first_line = block_anchors.first().map_or(lines.len(), |a| a.line);
-    let preamble = collapse(&lines[..first_line.min(lines.len())].join("\n"));
+    anchors
+}
+
+/// The text each recipient's anchors own, by recipient index. Each anchor
+/// owns the lines up to the next anchor of a recipient; an anchor written
+/// after its transcript ("554 <x>... Remote protocol error") also owns the
+/// transcript lines before it.
+fn blocks(
+    lines: &[&str],
+    block_anchors: &[&Anchor],
+    recipients: &[TextRecipient],
+) -> Vec<(usize, String)> {
     let mut pieces: Vec<(usize, String)> = Vec::new();
     let mut prev_end = 0;
     for (k, a) in block_anchors.iter().enumerate() {
@@ -463,52 +493,46 @@ pub(crate) fn scan(text: &str, exclude: &[String]) -> Scan {
             pieces.push((idx, a.rest.clone()));
             continue;
         }
-        let mut block = String::new();
-        let trimmed = lines[a.line].trim_start();
-        if trimmed.starts_with(">>>") || a.strength == Strength::Transcript {
-            block.push_str(trimmed);
-        } else if trimmed.len() > 3 && trimmed.as_bytes()[..3].iter().all(u8::is_ascii_digit) {
-            // The transcript before it, from "while talking to" on.
-            let from = (prev_end..a.line)
-                .rev()
-                .find(|&j| lines[j].to_ascii_lowercase().contains("while talking to"))
-                .unwrap_or(a.line);
-            for l in &lines[from..a.line] {
-                block.push_str(l);
-                block.push('\n');
-            }
-            block.push_str(trimmed);
-        } else {
-            block.push_str(a.rest.trim_start_matches(['>', '.', ':', ' ']));
-        }
-        let mut stop = end;
-        for (j, l) in lines.iter().enumerate().take(end).skip(a.line + 1) {
-            if end < lines.len() && l.to_ascii_lowercase().contains("while talking to") {
-                // The transcript of another host.
-                stop = j;
-                break;
-            }
-            block.push('\n');
-            block.push_str(l);
-        }
+        let (block, stop) = anchor_block(lines, a, prev_end, end);
         prev_end = stop;
         pieces.push((idx, block));
     }
-    for (idx, block) in pieces {
-        if let Some(r) = recipients.get_mut(idx) {
-            let c = collapse(&block);
-            if !c.is_empty() {
-                if !r.diagnostic.is_empty() {
-                    r.diagnostic.push(' ');
-                }
-                r.diagnostic.push_str(&c);
-            }
+    pieces
+}
+
+/// The block of one anchor: its own line (with the transcript before it
+/// when it is a reply line), then the lines up to `end`, or up to the
+/// transcript of another host. The block, and the line it stopped at.
+fn anchor_block(lines: &[&str], a: &Anchor, prev_end: usize, end: usize) -> (String, usize) {
+    let mut block = String::new();
+    let trimmed = lines[a.line].trim_start();
+    if trimmed.starts_with(">>>") || a.strength == Strength::Transcript {
+        block.push_str(trimmed);
+    } else if trimmed.len() > 3 && trimmed.as_bytes()[..3].iter().all(u8::is_ascii_digit) {
+        // The transcript before it, from "while talking to" on.
+        let from = (prev_end..a.line)
+            .rev()
+            .find(|&j| lines[j].to_ascii_lowercase().contains("while talking to"))
+            .unwrap_or(a.line);
+        for l in &lines[from..a.line] {
+            block.push_str(l);
+            block.push('\n');
         }
+        block.push_str(trimmed);
+    } else {
+        block.push_str(a.rest.trim_start_matches(['>', '.', ':', ' ']));
     }
-    Scan {
-        recipients,
-        preamble,
+    let mut stop = end;
+    for (j, l) in lines.iter().enumerate().take(end).skip(a.line + 1) {
+        if end < lines.len() && l.to_ascii_lowercase().contains("while talking to") {
+            // The transcript of another host.
+            stop = j;
+            break;
+        }
+        block.push('\n');
+        block.push_str(l);
     }
+    (block, stop)
 }
 
 /// Sendmail's summary of a recipient's failure, `(reason: ...)`.
