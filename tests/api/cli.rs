@@ -527,4 +527,10 @@ fn the_benchmarks_run_end_to_end() {
     assert_eq!(lines[1]["eligible"], 120, "{}", lines[1]);
     let line = &run(&["bench", "contacts", "--count", "100"])[0];
     assert_eq!(line["contacts"], 100, "{line}");
+    let line = &run(&["bench", "render", "--mails", "50"])[0];
+    assert_eq!(
+        (line["mails"].as_u64(), line["tracked_links"].as_u64()),
+        (Some(50), Some(10)),
+        "{line}"
+    );
 }

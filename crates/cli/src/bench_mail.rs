@@ -40,6 +40,31 @@ fn announcement() -> TemplateSource {
     }
 }
 
+/// A contact of the render benchmark: id, address, name and attributes.
+type Person = (String, String, String, Map<String, Value>);
+
+/// A thousand contacts with the attributes the announcement uses.
+fn people() -> Vec<Person> {
+    (0..1000)
+        .map(|i| {
+            let mut attrs = Map::new();
+            let plan = if i % 2 == 0 { "pro" } else { "team" };
+            attrs.insert("plan".into(), json!(plan));
+            attrs.insert(
+                "company".into(),
+                json!(format!("Company {i} GmbH & Co. KG")),
+            );
+            attrs.insert("seats".into(), json!(i % 50));
+            (
+                format!("ct_01KBENCH{i:017}"),
+                format!("user{i}@company{}.com", i % 100),
+                format!("Person{i} Example"),
+                attrs,
+            )
+        })
+        .collect()
+}
+
 pub fn render(mails: u64) -> anyhow::Result<ExitCode> {
     let source = announcement();
     let compiled = CompiledTemplate::compile(&CompileInput {
@@ -53,7 +78,6 @@ pub fn render(mails: u64) -> anyhow::Result<ExitCode> {
         name: Some("Acme Product Team".to_owned()),
         address: "news@acme-mail.com".to_owned(),
     };
-    let signer = LinkSigner::new([42; 32]);
     let now = Timestamp::from_millis(1_795_000_000_000);
     let envelope = Envelope {
         from: &from,
@@ -70,85 +94,12 @@ pub fn render(mails: u64) -> anyhow::Result<ExitCode> {
         date: now,
         limits: sendwell_mail::RenderLimits::default(),
     };
-    let people: Vec<(String, String, String, Map<String, Value>)> = (0..1000)
-        .map(|i| {
-            let mut attrs = Map::new();
-            attrs.insert(
-                "plan".into(),
-                json!(if i % 2 == 0 { "pro" } else { "team" }),
-            );
-            attrs.insert(
-                "company".into(),
-                json!(format!("Company {i} GmbH & Co. KG")),
-            );
-            attrs.insert("seats".into(), json!(i % 50));
-            (
-                format!("ct_01KBENCH{i:017}"),
-                format!("user{i}@company{}.com", i % 100),
-                format!("Person{i} Example"),
-                attrs,
-            )
-        })
-        .collect();
-    let mut bytes = 0usize;
-    let mut rendered = Vec::with_capacity(people.len());
     let started = Instant::now();
-    for n in 0..mails {
-        let (id, email, name, attrs) = &people[(n % 1000) as usize];
-        let links = MailLinks {
-            signer: &signer,
-            base_url: "https://mail.acme-mail.com",
-            workspace: envelope.workspace_id,
-            contact: id,
-            message: "msg_01KBENCH000000000000000000",
-            now,
-        };
-        let recipient = Recipient {
-            contact_id: id,
-            email,
-            name: Some(name),
-            external_id: None,
-            attributes: attrs,
-            data: None,
-        };
-        let mail = render_mail(
-            &compiled,
-            &envelope,
-            &recipient,
-            &links,
-            &format!("d{n}@mail.acme-mail.com"),
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        bytes += mail.raw.len();
-        if n < 1000 {
-            rendered.push(mail);
-        }
-    }
+    let (rendered, bytes) = render_all(&compiled, &envelope, &people(), mails)?;
     let full = started.elapsed().as_secs_f64();
     // Baseline, same run: MIME building alone of the same rendered parts.
     let started = Instant::now();
-    let mut base_bytes = 0usize;
-    for n in 0..mails {
-        let mail = &rendered[(n % rendered.len() as u64) as usize];
-        let to = Mailbox {
-            name: None,
-            address: "user@company1.com".to_owned(),
-        };
-        let out = OutgoingMail {
-            from: &from,
-            to: &to,
-            reply_to: None,
-            subject: &mail.subject,
-            date: now,
-            message_id: "d@mail.acme-mail.com",
-            headers: &[],
-            text: &mail.text,
-            html: Some(&mail.html),
-        }
-        .build()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        base_bytes += out.len();
-    }
+    let base_bytes = build_only(&rendered, &from, now, mails)?;
     let mime = started.elapsed().as_secs_f64();
     let links = rendered[0].html.matches("/c/").count();
     println!(
@@ -168,6 +119,80 @@ pub fn render(mails: u64) -> anyhow::Result<ExitCode> {
         })
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Renders `mails` mails to the people in turn: the first thousand
+/// rendered, and the bytes of all.
+fn render_all(
+    compiled: &CompiledTemplate,
+    envelope: &Envelope<'_>,
+    people: &[Person],
+    mails: u64,
+) -> anyhow::Result<(Vec<sendwell_mail::RenderedMail>, usize)> {
+    let signer = LinkSigner::new([42; 32]);
+    let mut bytes = 0usize;
+    let mut rendered = Vec::with_capacity(people.len());
+    for n in 0..mails {
+        let (id, email, name, attrs) = &people[(n % people.len() as u64) as usize];
+        let links = MailLinks {
+            signer: &signer,
+            base_url: "https://mail.acme-mail.com",
+            workspace: envelope.workspace_id,
+            contact: id,
+            message: "msg_01KBENCH000000000000000000",
+            now: envelope.date,
+        };
+        let recipient = Recipient {
+            contact_id: id,
+            email,
+            name: Some(name),
+            external_id: None,
+            attributes: attrs,
+            data: None,
+        };
+        let message_id = format!("d{n}@mail.acme-mail.com");
+        let mail = render_mail(compiled, envelope, &recipient, &links, &message_id)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        bytes += mail.raw.len();
+        if n < 1000 {
+            rendered.push(mail);
+        }
+    }
+    Ok((rendered, bytes))
+}
+
+/// Builds the MIME message of rendered parts again, `mails` times: the
+/// baseline; the bytes built.
+fn build_only(
+    rendered: &[sendwell_mail::RenderedMail],
+    from: &Mailbox,
+    now: Timestamp,
+    mails: u64,
+) -> anyhow::Result<usize> {
+    let mut base_bytes = 0usize;
+    for n in 0..mails {
+        let mail = &rendered[(n % rendered.len() as u64) as usize];
+        // Made for each mail, as the send path makes it.
+        let to = Mailbox {
+            name: None,
+            address: "user@company1.com".to_owned(),
+        };
+        let out = OutgoingMail {
+            from,
+            to: &to,
+            reply_to: None,
+            subject: &mail.subject,
+            date: now,
+            message_id: "d@mail.acme-mail.com",
+            headers: &[],
+            text: &mail.text,
+            html: Some(&mail.html),
+        }
+        .build()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        base_bytes += out.len();
+    }
+    Ok(base_bytes)
 }
 
 /// The filter of the benchmark's main case: three predicates on three
