@@ -570,41 +570,13 @@ fn render_unguarded(
     let fail = |part: &'static str| move |e: liquid::Error| RenderError::new(part, e.to_string());
     let subject = render_bounded(&t.subject, &g.text).map_err(fail("subject"))?;
     let subject = subject.trim().to_owned();
-    let mut html = render_bounded(&t.html, &g.html).map_err(fail("HTML part"))?;
-    let mut text = render_bounded(&t.text, &g.text).map_err(fail("text part"))?;
-
-    // What the template shows itself is checked on the result, so a
-    // placeholder inside a condition that was false still gets a footer.
-    // Only the template's own (visible, checked when compiled) placeholders
-    // count: the same text elsewhere, say in a comment, does not.
-    let places = t.places;
-    let address_html = escaped(env.physical_address).replace('\n', "<br>");
-    let html_has_unsub = places.html_unsubscribe && html.contains(&unsubscribe_url);
-    let html_has_address = places.html_address && html.contains(&address_html);
-    // Every mail says how to report it; the template may place the link
-    // itself ({{ report_url }}), or the footer does.
-    let html_has_report = html.contains(&report_url);
-    if !(html_has_unsub && html_has_address && html_has_report) {
-        let footer = html_footer(&Footer {
-            address: (!html_has_address).then_some(env.physical_address),
-            unsubscribe: (!html_has_unsub).then_some(unsubscribe_url.as_str()),
-            report: (!html_has_report).then_some(report_url.as_str()),
-            workspace_name: env.workspace_name,
-        });
-        html = inject_html_footer(&html, &footer);
-    }
-    let text_has_unsub = places.text_unsubscribe && text.contains(&unsubscribe_url);
-    let text_has_address = places.text_address && text.contains(env.physical_address);
-    let text_has_report = text.contains(&report_url);
-    if !(text_has_unsub && text_has_address && text_has_report) {
-        let footer = text_footer(&Footer {
-            address: (!text_has_address).then_some(env.physical_address),
-            unsubscribe: (!text_has_unsub).then_some(unsubscribe_url.as_str()),
-            report: (!text_has_report).then_some(report_url.as_str()),
-            workspace_name: env.workspace_name,
-        });
-        text = inject_text_footer(&text, &footer);
-    }
+    let html = render_bounded(&t.html, &g.html).map_err(fail("HTML part"))?;
+    let text = render_bounded(&t.text, &g.text).map_err(fail("text part"))?;
+    let footer = FooterLinks {
+        unsubscribe: &unsubscribe_url,
+        report: &report_url,
+    };
+    let (mut html, text) = with_footers(t.places, env, &footer, html, text);
     if env.track_clicks {
         html = rewrite_links(&html, links.base_url, |url| links.click(url));
     }
@@ -615,31 +587,7 @@ fn render_unguarded(
         );
         html = inject_html_footer(&html, &pixel);
     }
-
-    let mut headers: Vec<(&'static str, String)> = Vec::with_capacity(3);
-    if env.kind.is_bulk() {
-        headers.push((
-            "List-Unsubscribe",
-            format!(
-                "<{unsubscribe_url}>, <mailto:unsubscribe@{}?subject=unsubscribe%20{}>",
-                env.mailto_domain,
-                links.unsubscribe_token()
-            ),
-        ));
-        headers.push((
-            "List-Unsubscribe-Post",
-            "List-Unsubscribe=One-Click".to_owned(),
-        ));
-        headers.push((
-            "List-Id",
-            format!(
-                "<{}.{}.{}>",
-                env.topic,
-                env.workspace_id.to_ascii_lowercase().replace('_', "-"),
-                env.host
-            ),
-        ));
-    }
+    let headers = list_headers(env, links, &unsubscribe_url);
     let to = Mailbox {
         name: rcpt.name.map(str::to_owned),
         address: rcpt.email.to_owned(),
@@ -666,6 +614,90 @@ fn render_unguarded(
         headers,
         raw,
     })
+}
+
+/// The links every mail's footer may carry.
+struct FooterLinks<'a> {
+    unsubscribe: &'a str,
+    report: &'a str,
+}
+
+/// The parts with a footer for whatever of the unsubscribe link, the
+/// physical address and the report link the template does not show
+/// itself. What the template shows is checked on the result, so a
+/// placeholder inside a condition that was false still gets a footer; only
+/// the template's own (visible, checked when compiled) placeholders count:
+/// the same text elsewhere, say in a comment, does not.
+fn with_footers(
+    places: crate::template::Places,
+    env: &Envelope<'_>,
+    links: &FooterLinks<'_>,
+    mut html: String,
+    mut text: String,
+) -> (String, String) {
+    let address_html = escaped(env.physical_address).replace('\n', "<br>");
+    let html_has_unsub = places.html_unsubscribe && html.contains(links.unsubscribe);
+    let html_has_address = places.html_address && html.contains(&address_html);
+    // Every mail says how to report it; the template may place the link
+    // itself ({{ report_url }}), or the footer does.
+    let html_has_report = html.contains(links.report);
+    if !(html_has_unsub && html_has_address && html_has_report) {
+        let footer = html_footer(&Footer {
+            address: (!html_has_address).then_some(env.physical_address),
+            unsubscribe: (!html_has_unsub).then_some(links.unsubscribe),
+            report: (!html_has_report).then_some(links.report),
+            workspace_name: env.workspace_name,
+        });
+        html = inject_html_footer(&html, &footer);
+    }
+    let text_has_unsub = places.text_unsubscribe && text.contains(links.unsubscribe);
+    let text_has_address = places.text_address && text.contains(env.physical_address);
+    let text_has_report = text.contains(links.report);
+    if !(text_has_unsub && text_has_address && text_has_report) {
+        let footer = text_footer(&Footer {
+            address: (!text_has_address).then_some(env.physical_address),
+            unsubscribe: (!text_has_unsub).then_some(links.unsubscribe),
+            report: (!text_has_report).then_some(links.report),
+            workspace_name: env.workspace_name,
+        });
+        text = inject_text_footer(&text, &footer);
+    }
+    (html, text)
+}
+
+/// The list headers of bulk mail: List-Unsubscribe (the page and the
+/// mailto address), one-click List-Unsubscribe-Post (RFC 8058) and List-Id.
+fn list_headers(
+    env: &Envelope<'_>,
+    links: &MailLinks<'_>,
+    unsubscribe_url: &str,
+) -> Vec<(&'static str, String)> {
+    if !env.kind.is_bulk() {
+        return Vec::new();
+    }
+    vec![
+        (
+            "List-Unsubscribe",
+            format!(
+                "<{unsubscribe_url}>, <mailto:unsubscribe@{}?subject=unsubscribe%20{}>",
+                env.mailto_domain,
+                links.unsubscribe_token()
+            ),
+        ),
+        (
+            "List-Unsubscribe-Post",
+            "List-Unsubscribe=One-Click".to_owned(),
+        ),
+        (
+            "List-Id",
+            format!(
+                "<{}.{}.{}>",
+                env.topic,
+                env.workspace_id.to_ascii_lowercase().replace('_', "-"),
+                env.host
+            ),
+        ),
+    ]
 }
 
 #[cfg(test)]

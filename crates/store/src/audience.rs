@@ -256,89 +256,20 @@ fn bind_time(sql: &mut Sql, column: &Column, t: Timestamp) {
 
 /// Appends a predicate that is true, false or (for a missing value) NULL.
 fn push_predicate(sql: &mut Sql, field: &Field, op: &Op, now: Timestamp) {
-    let f = |sql: &mut Sql| push_field(sql, field);
     sql.push("(");
     match op {
         Op::HasAnyValue | Op::HasNoValue => {
-            let any = matches!(op, Op::HasAnyValue);
-            let column = f(sql);
-            sql.push(if any { " IS NOT NULL" } else { " IS NULL" });
-            if matches!(column, Column::Text) {
-                sql.push(if any { " AND " } else { " OR " });
-                f(sql);
-                sql.push(if any { " <> ''" } else { " = ''" });
-            }
+            push_presence(sql, field, matches!(op, Op::HasAnyValue))
         }
-        Op::Is(lit) | Op::IsNot(lit) => {
-            let negate = matches!(op, Op::IsNot(_));
-            if negate {
-                f(sql);
-                sql.push(" IS NULL OR NOT (");
-            }
-            let column = f(sql);
-            match (&column, lit) {
-                // A date is the whole UTC day it falls on.
-                (Column::Millis | Column::DateText, Literal::Date(t)) => {
-                    let start = t.millis().div_euclid(DAY_MS) * DAY_MS;
-                    sql.push(" >= ");
-                    bind_time(sql, &column, Timestamp::from_millis(start));
-                    sql.push(" AND ");
-                    f(sql);
-                    sql.push(" < ");
-                    bind_time(sql, &column, Timestamp::from_millis(start + DAY_MS));
-                }
-                _ => {
-                    sql.push(" = ");
-                    bind_literal(sql, &column, lit);
-                }
-            }
-            if negate {
-                sql.push(")");
-            }
-        }
+        Op::Is(lit) | Op::IsNot(lit) => push_equal(sql, field, lit, matches!(op, Op::IsNot(_))),
         Op::Contains(s) | Op::DoesNotContain(s) => {
-            let negate = matches!(op, Op::DoesNotContain(_));
-            if negate {
-                f(sql);
-                sql.push(" IS NULL OR ");
-            }
-            sql.push(match sql.backend {
-                Backend::Sqlite => "instr(lower(",
-                Backend::Postgres => "strpos(lower(",
-            });
-            f(sql);
-            sql.push("), lower(");
-            sql.text(s);
-            sql.push(if negate { ")) = 0" } else { ")) > 0" });
+            push_contains(sql, field, s, matches!(op, Op::DoesNotContain(_)));
         }
-        Op::StartsWith(s) => {
-            sql.push("substr(lower(");
-            f(sql);
-            // substr takes INTEGER on PostgreSQL, not BIGINT.
-            sql.push("), 1, CAST(");
-            sql.int(s.chars().count() as i64);
-            sql.push(" AS INTEGER)) = lower(");
-            sql.text(s);
-            sql.push(")");
-        }
-        Op::EndsWith(s) => {
-            let n = s.chars().count() as i64;
-            sql.push("length(");
-            f(sql);
-            sql.push(") >= ");
-            sql.int(n);
-            sql.push(" AND substr(lower(");
-            f(sql);
-            sql.push("), CAST(length(");
-            f(sql);
-            sql.push(") - ");
-            sql.int(n - 1);
-            sql.push(" AS INTEGER)) = lower(");
-            sql.text(s);
-            sql.push(")");
+        Op::StartsWith(s) | Op::EndsWith(s) => {
+            push_affix(sql, field, s, matches!(op, Op::EndsWith(_)));
         }
         Op::GreaterThan(lit) | Op::LessThan(lit) => {
-            let column = f(sql);
+            let column = push_field(sql, field);
             sql.push(if matches!(op, Op::GreaterThan(_)) {
                 " > "
             } else {
@@ -347,14 +278,14 @@ fn push_predicate(sql: &mut Sql, field: &Field, op: &Op, now: Timestamp) {
             bind_literal(sql, &column, lit);
         }
         Op::Between(low, high) => {
-            let column = f(sql);
+            let column = push_field(sql, field);
             sql.push(" BETWEEN ");
             bind_literal(sql, &column, low);
             sql.push(" AND ");
             bind_literal(sql, &column, high);
         }
         Op::In(list) => {
-            let column = f(sql);
+            let column = push_field(sql, field);
             sql.push(" IN (");
             for (i, lit) in list.iter().enumerate() {
                 if i > 0 {
@@ -365,7 +296,7 @@ fn push_predicate(sql: &mut Sql, field: &Field, op: &Op, now: Timestamp) {
             sql.push(")");
         }
         Op::Before(t) | Op::After(t) => {
-            let column = f(sql);
+            let column = push_field(sql, field);
             sql.push(if matches!(op, Op::Before(_)) {
                 " < "
             } else {
@@ -374,7 +305,7 @@ fn push_predicate(sql: &mut Sql, field: &Field, op: &Op, now: Timestamp) {
             bind_time(sql, &column, *t);
         }
         Op::MoreThanDaysAgo(days) | Op::LessThanDaysAgo(days) => {
-            let column = f(sql);
+            let column = push_field(sql, field);
             let edge = Timestamp::from_millis(now.millis() - i64::from(*days) * DAY_MS);
             sql.push(if matches!(op, Op::MoreThanDaysAgo(_)) {
                 " < "
@@ -384,6 +315,91 @@ fn push_predicate(sql: &mut Sql, field: &Field, op: &Op, now: Timestamp) {
             bind_time(sql, &column, edge);
         }
     }
+    sql.push(")");
+}
+
+/// `has any value` (`any`) or `has no value`: an empty text counts as none.
+fn push_presence(sql: &mut Sql, field: &Field, any: bool) {
+    let column = push_field(sql, field);
+    sql.push(if any { " IS NOT NULL" } else { " IS NULL" });
+    if matches!(column, Column::Text) {
+        sql.push(if any { " AND " } else { " OR " });
+        push_field(sql, field);
+        sql.push(if any { " <> ''" } else { " = ''" });
+    }
+}
+
+/// `is` (or `is not`, which a missing value also satisfies); a date is the
+/// whole UTC day it falls on.
+fn push_equal(sql: &mut Sql, field: &Field, lit: &Literal, negate: bool) {
+    if negate {
+        push_field(sql, field);
+        sql.push(" IS NULL OR NOT (");
+    }
+    let column = push_field(sql, field);
+    match (&column, lit) {
+        (Column::Millis | Column::DateText, Literal::Date(t)) => {
+            let start = t.millis().div_euclid(DAY_MS) * DAY_MS;
+            sql.push(" >= ");
+            bind_time(sql, &column, Timestamp::from_millis(start));
+            sql.push(" AND ");
+            push_field(sql, field);
+            sql.push(" < ");
+            bind_time(sql, &column, Timestamp::from_millis(start + DAY_MS));
+        }
+        _ => {
+            sql.push(" = ");
+            bind_literal(sql, &column, lit);
+        }
+    }
+    if negate {
+        sql.push(")");
+    }
+}
+
+/// `contains` (or `does not contain`, which a missing value satisfies),
+/// without regard to case.
+fn push_contains(sql: &mut Sql, field: &Field, s: &str, negate: bool) {
+    if negate {
+        push_field(sql, field);
+        sql.push(" IS NULL OR ");
+    }
+    sql.push(match sql.backend {
+        Backend::Sqlite => "instr(lower(",
+        Backend::Postgres => "strpos(lower(",
+    });
+    push_field(sql, field);
+    sql.push("), lower(");
+    sql.text(s);
+    sql.push(if negate { ")) = 0" } else { ")) > 0" });
+}
+
+/// `starts with`, or `ends with` (`end`), without regard to case.
+fn push_affix(sql: &mut Sql, field: &Field, s: &str, end: bool) {
+    let n = s.chars().count() as i64;
+    if !end {
+        sql.push("substr(lower(");
+        push_field(sql, field);
+        // substr takes INTEGER on PostgreSQL, not BIGINT.
+        sql.push("), 1, CAST(");
+        sql.int(n);
+        sql.push(" AS INTEGER)) = lower(");
+        sql.text(s);
+        sql.push(")");
+        return;
+    }
+    sql.push("length(");
+    push_field(sql, field);
+    sql.push(") >= ");
+    sql.int(n);
+    sql.push(" AND substr(lower(");
+    push_field(sql, field);
+    sql.push("), CAST(length(");
+    push_field(sql, field);
+    sql.push(") - ");
+    sql.int(n - 1);
+    sql.push(" AS INTEGER)) = lower(");
+    sql.text(s);
     sql.push(")");
 }
 
