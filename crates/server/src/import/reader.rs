@@ -603,73 +603,48 @@ pub(super) fn parse_row(
     width: usize,
     domains: &mut sendwell_screen::address::DomainCache,
 ) -> Row {
-    let mut email = String::new();
-    let mut input = ContactInput::default();
-    let mut failure: Option<String> = None;
-    let (mut first, mut last) = (None::<&str>, None::<&str>);
+    let mut fields = Fields::default();
     if record.len() != width {
-        failure = Some(format!(
+        fields.failure = Some(format!(
             "the row has {} fields; the header has {width}",
             record.len()
         ));
     }
     for (field, col) in record.iter().zip(cols) {
         let Ok(value) = std::str::from_utf8(field) else {
-            failure.get_or_insert_with(|| "the row is not valid UTF-8".to_owned());
+            fields
+                .failure
+                .get_or_insert_with(|| "the row is not valid UTF-8".to_owned());
             continue;
         };
         let value = value.trim();
         if value.is_empty() {
             continue;
         }
-        let result: Result<(), String> = match col {
-            Column::Email => {
-                email = value.to_owned();
-                Ok(())
-            }
-            Column::ExternalId => Label::parse("external_id", value, 255)
-                .map(|l| input.external_id = Some(l.into_string()))
-                .map_err(|e| e.to_string()),
-            Column::Name => Label::parse("name", value, 255)
-                .map(|l| input.name = Some(l.into_string()))
-                .map_err(|e| e.to_string()),
-            Column::FirstName => {
-                first = Some(value);
-                Ok(())
-            }
-            Column::LastName => {
-                last = Some(value);
-                Ok(())
-            }
-            Column::CreatedAt => Timestamp::parse(value)
-                .map(|t| input.created_at = Some(t))
-                .map_err(|e| e.to_string()),
-            Column::LastSeenAt => Timestamp::parse(value)
-                .map(|t| input.last_seen_at = Some(t))
-                .map_err(|e| e.to_string()),
-            Column::Attribute(i) => {
-                let (name, kind) = &mut attrs[*i];
-                let kind = *kind.get_or_insert_with(|| infer(value));
-                convert(name, kind, value).map(|v| {
-                    input.attributes.insert(name.clone(), v);
-                })
-            }
-        };
-        if let Err(e) = result {
-            failure.get_or_insert(e);
+        if let Err(e) = fields.take(col, value, attrs) {
+            fields.failure.get_or_insert(e);
         }
     }
-    if first.is_some() || last.is_some() {
-        let name = [first, last]
+    // First and last names make up the name, whatever a name column said.
+    if fields.first.is_some() || fields.last.is_some() {
+        let name = [fields.first.as_deref(), fields.last.as_deref()]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()
             .join(" ");
-        if let Err(e) = Label::parse("name", &name, 255).map(|l| input.name = Some(l.into_string()))
-        {
-            failure.get_or_insert(e.to_string());
+        match label("name", &name) {
+            Ok(name) => fields.input.name = Some(name),
+            Err(e) => {
+                fields.failure.get_or_insert(e);
+            }
         }
     }
+    let Fields {
+        email,
+        mut input,
+        failure,
+        ..
+    } = fields;
     if let Some(reason) = failure {
         return Row {
             line,
@@ -698,6 +673,58 @@ pub(super) fn parse_row(
         email,
         outcome,
     }
+}
+
+/// What a row's fields say, as they are read: the address, the contact's
+/// other values, and the first problem found.
+#[derive(Default)]
+struct Fields {
+    email: String,
+    input: ContactInput,
+    failure: Option<String>,
+    first: Option<String>,
+    last: Option<String>,
+}
+
+impl Fields {
+    /// One field's value, into the place its column names.
+    fn take(
+        &mut self,
+        col: &Column,
+        value: &str,
+        attrs: &mut [(String, Option<AttributeType>)],
+    ) -> Result<(), String> {
+        let input = &mut self.input;
+        match col {
+            Column::Email => self.email = value.to_owned(),
+            Column::ExternalId => {
+                input.external_id = Some(label("external_id", value)?);
+            }
+            Column::Name => input.name = Some(label("name", value)?),
+            Column::FirstName => self.first = Some(value.to_owned()),
+            Column::LastName => self.last = Some(value.to_owned()),
+            Column::CreatedAt => {
+                input.created_at = Some(Timestamp::parse(value).map_err(|e| e.to_string())?);
+            }
+            Column::LastSeenAt => {
+                input.last_seen_at = Some(Timestamp::parse(value).map_err(|e| e.to_string())?);
+            }
+            Column::Attribute(i) => {
+                let (name, kind) = &mut attrs[*i];
+                let kind = *kind.get_or_insert_with(|| infer(value));
+                let v = convert(name, kind, value)?;
+                input.attributes.insert(name.clone(), v);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A name or external id of at most 255 characters.
+fn label(field: &'static str, value: &str) -> Result<String, String> {
+    Label::parse(field, value, 255)
+        .map(Label::into_string)
+        .map_err(|e| e.to_string())
 }
 
 pub(super) fn check_reason(check: &AddressCheck) -> String {
