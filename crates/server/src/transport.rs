@@ -465,104 +465,111 @@ impl SmtpTransport {
         };
         let mut conn: Option<SmtpConnection> = None;
         while let Some((i, mail)) = pending.next() {
-            if let Some(left) = self.cooling_left(&dest.key) {
-                let r = cooling(left);
-                out.push((i, r.clone()));
-                out.extend(pending.by_ref().map(|(j, _)| (j, r.clone())));
-                break;
-            }
-            let mut c = match conn.take() {
-                Some(c) => c,
-                None => match self.take_idle(&dest.key) {
-                    Some(c) => c,
-                    None => match self.connect(dest).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            let r = connection_failed(&e);
-                            if let SendResult::Transient {
-                                reply: Some(reply), ..
-                            } = &r
-                            {
-                                if is_throttling(reply) {
-                                    self.cool_down(&dest.key);
-                                }
-                            }
-                            out.push((i, r.clone()));
-                            out.extend(pending.by_ref().map(|(j, _)| (j, r.clone())));
-                            break;
-                        }
-                    },
-                },
+            let cooling_down = self.cooling_left(&dest.key).map(cooling);
+            let next = match cooling_down {
+                Some(r) => Err(r),
+                None => self.connection(dest, conn.take()).await,
             };
-            let needs_utf8 = !mail.recipient.is_ascii() || !mail.return_path.is_ascii();
-            if needs_utf8 && !c.supports_smtputf8() {
-                out.push((
-                    i,
-                    SendResult::Rejected(Reply {
-                        code: 553,
-                        enhanced: Some("5.6.7".to_owned()),
-                        text: "not sent: the address has a UTF-8 local part, and the receiving server \
-                               does not offer SMTPUTF8 (RFC 6531), which it needs"
-                            .to_owned(),
-                    }),
-                ));
-                conn = Some(c);
-                continue;
-            }
-            match c.send(&mail.return_path, &mail.recipient, &mail.data).await {
-                Ok(reply) if reply.is_positive() => {
-                    out.push((i, SendResult::Accepted(reply)));
-                    self.warmed_up(&dest.key);
-                    if c.sent() < self.settings.messages_per_connection {
-                        conn = Some(c);
-                    } else {
-                        c.quit().await;
-                    }
+            let c = match next {
+                Ok(c) => c,
+                Err(r) => {
+                    // Nothing more goes to this destination now.
+                    out.push((i, r.clone()));
+                    out.extend(pending.by_ref().map(|(j, _)| (j, r.clone())));
+                    break;
                 }
-                Ok(reply) if reply.is_permanent() => {
-                    out.push((i, SendResult::Rejected(reply)));
-                    conn = Some(c);
-                }
-                Ok(reply) => {
-                    if is_throttling(&reply) {
-                        let wait = self.cool_down(&dest.key);
-                        out.push((
-                            i,
-                            SendResult::Transient {
-                                reason: "the destination asked us to slow down".to_owned(),
-                                reply: Some(reply.clone()),
-                                wait: Some(wait),
-                            },
-                        ));
-                        // 421 closes the connection; the others may not, but
-                        // the server wants fewer of them.
-                        if reply.code != 421 {
-                            c.quit().await;
-                        }
-                    } else {
-                        out.push((
-                            i,
-                            SendResult::Transient {
-                                reason: "the receiving server deferred it".to_owned(),
-                                reply: Some(reply),
-                                wait: None,
-                            },
-                        ));
-                        conn = Some(c);
-                    }
-                }
-                Err(e) => {
-                    // The connection is unusable; this mail's fate is
-                    // unknown to the server only if it never answered 250,
-                    // so it is tried again later.
-                    out.push((i, connection_failed(&e)));
-                }
-            }
+            };
+            let (result, kept) = self.send_one(dest, c, &mail).await;
+            out.push((i, result));
+            conn = kept;
         }
         if let Some(c) = conn {
             self.put_idle(&dest.key, c);
         }
         out
+    }
+
+    /// The connection to send the next mail over: the one in hand, an idle
+    /// one, or a new one; the result every waiting mail gets instead when
+    /// the destination cannot be reached.
+    async fn connection(
+        &self,
+        dest: &Destination,
+        held: Option<SmtpConnection>,
+    ) -> Result<SmtpConnection, SendResult> {
+        if let Some(c) = held.or_else(|| self.take_idle(&dest.key)) {
+            return Ok(c);
+        }
+        self.connect(dest).await.map_err(|e| {
+            let r = connection_failed(&e);
+            if let SendResult::Transient {
+                reply: Some(reply), ..
+            } = &r
+            {
+                if is_throttling(reply) {
+                    self.cool_down(&dest.key);
+                }
+            }
+            r
+        })
+    }
+
+    /// Sends one mail over `c`: the result, and the connection when it may
+    /// carry the next mail.
+    async fn send_one(
+        &self,
+        dest: &Destination,
+        mut c: SmtpConnection,
+        mail: &Outgoing,
+    ) -> (SendResult, Option<SmtpConnection>) {
+        let needs_utf8 = !mail.recipient.is_ascii() || !mail.return_path.is_ascii();
+        if needs_utf8 && !c.supports_smtputf8() {
+            let refused = SendResult::Rejected(Reply {
+                code: 553,
+                enhanced: Some("5.6.7".to_owned()),
+                text: "not sent: the address has a UTF-8 local part, and the receiving server \
+                       does not offer SMTPUTF8 (RFC 6531), which it needs"
+                    .to_owned(),
+            });
+            return (refused, Some(c));
+        }
+        match c.send(&mail.return_path, &mail.recipient, &mail.data).await {
+            Ok(reply) if reply.is_positive() => {
+                self.warmed_up(&dest.key);
+                if c.sent() < self.settings.messages_per_connection {
+                    return (SendResult::Accepted(reply), Some(c));
+                }
+                c.quit().await;
+                (SendResult::Accepted(reply), None)
+            }
+            Ok(reply) if reply.is_permanent() => (SendResult::Rejected(reply), Some(c)),
+            Ok(reply) if is_throttling(&reply) => {
+                let wait = self.cool_down(&dest.key);
+                // 421 closes the connection; the others may not, but the
+                // server wants fewer of them.
+                if reply.code != 421 {
+                    c.quit().await;
+                }
+                let slow_down = SendResult::Transient {
+                    reason: "the destination asked us to slow down".to_owned(),
+                    reply: Some(reply),
+                    wait: Some(wait),
+                };
+                (slow_down, None)
+            }
+            Ok(reply) => {
+                let deferred = SendResult::Transient {
+                    reason: "the receiving server deferred it".to_owned(),
+                    reply: Some(reply),
+                    wait: None,
+                };
+                (deferred, Some(c))
+            }
+            // The connection is unusable; this mail's fate is unknown to
+            // the server only if it never answered 250, so it is tried
+            // again later.
+            Err(e) => (connection_failed(&e), None),
+        }
     }
 
     /// Closes every idle connection.

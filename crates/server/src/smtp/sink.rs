@@ -387,85 +387,10 @@ impl Session<'_> {
         let verb = verb(line).to_ascii_uppercase();
         let args = line.get(verb.len()..).unwrap_or("").trim();
         match verb.as_str() {
-            "EHLO" | "HELO" => {
-                if args.is_empty() {
-                    return self.error(501, "5.5.4 A domain name is needed").await;
-                }
-                self.reset();
-                self.greeted = true;
-                self.errors = 0;
-                if verb == "HELO" {
-                    return self.ok(250, NAME).await;
-                }
-                let mut lines = vec![
-                    format!("{NAME} greets {args}"),
-                    "PIPELINING".to_owned(),
-                    "8BITMIME".to_owned(),
-                    "ENHANCEDSTATUSCODES".to_owned(),
-                    format!("SIZE {MAX_MESSAGE_SIZE}"),
-                ];
-                if self.config.options.auth.is_some() {
-                    lines.push("AUTH PLAIN LOGIN".to_owned());
-                }
-                let last = lines.len() - 1;
-                let mut out = String::new();
-                for (i, l) in lines.iter().enumerate() {
-                    let sep = if i == last { ' ' } else { '-' };
-                    out.push_str(&format!("250{sep}{l}\r\n"));
-                }
-                self.io.write_all(out.as_bytes()).await?;
-                Ok(Flow::Continue)
-            }
+            "EHLO" | "HELO" => self.greet(&verb, args).await,
             "AUTH" => self.auth(args).await,
-            "MAIL" => {
-                self.note_pipelining();
-                if !self.greeted {
-                    return self.error(503, "5.5.1 EHLO first").await;
-                }
-                if self.config.options.auth.is_some() && !self.authenticated {
-                    return self.error(530, "5.7.0 Authentication required").await;
-                }
-                if self.from.is_some() {
-                    return self.error(503, "5.5.1 Nested MAIL").await;
-                }
-                let Some((from, params)) = path_argument(args, "FROM:") else {
-                    return self.error(501, "5.5.4 Syntax: MAIL FROM:<address>").await;
-                };
-                if let Err((code, text)) = check_mail_parameters(params, MAX_MESSAGE_SIZE) {
-                    return self.error(code, text).await;
-                }
-                self.from = Some(from.to_owned());
-                self.ok(250, "2.1.0 Sender ok").await
-            }
-            "RCPT" => {
-                self.note_pipelining();
-                if self.from.is_none() {
-                    return self.error(503, "5.5.1 MAIL first").await;
-                }
-                let Some((to, _params)) = path_argument(args, "TO:") else {
-                    return self.error(501, "5.5.4 Syntax: RCPT TO:<address>").await;
-                };
-                if to.is_empty() {
-                    return self.error(501, "5.1.3 Empty recipient").await;
-                }
-                if self.to.len() >= MAX_RECIPIENTS {
-                    return self.ok(452, "4.5.3 Too many recipients").await;
-                }
-                let to = to.to_owned();
-                match self.config.script.on_rcpt(&to) {
-                    Action::Accept => {
-                        self.to.push(to);
-                        self.ok(250, "2.1.5 Recipient ok").await
-                    }
-                    Action::Reply(code, text) => {
-                        if (200..300).contains(&code) {
-                            self.to.push(to);
-                        }
-                        self.scripted(code, &text).await
-                    }
-                    Action::Disconnect => Ok(Flow::Close),
-                }
-            }
+            "MAIL" => self.mail_from(args).await,
+            "RCPT" => self.rcpt_to(args).await,
             "DATA" => {
                 if !args.is_empty() {
                     return self.error(501, "5.5.4 DATA takes no arguments").await;
@@ -492,6 +417,88 @@ impl Session<'_> {
                 self.error(502, "5.5.1 Not implemented").await
             }
             _ => self.error(500, "5.5.2 Command not recognized").await,
+        }
+    }
+
+    /// EHLO (with the extensions offered) or HELO.
+    async fn greet(&mut self, verb: &str, args: &str) -> std::io::Result<Flow> {
+        if args.is_empty() {
+            return self.error(501, "5.5.4 A domain name is needed").await;
+        }
+        self.reset();
+        self.greeted = true;
+        self.errors = 0;
+        if verb == "HELO" {
+            return self.ok(250, NAME).await;
+        }
+        let mut lines = vec![
+            format!("{NAME} greets {args}"),
+            "PIPELINING".to_owned(),
+            "8BITMIME".to_owned(),
+            "ENHANCEDSTATUSCODES".to_owned(),
+            format!("SIZE {MAX_MESSAGE_SIZE}"),
+        ];
+        if self.config.options.auth.is_some() {
+            lines.push("AUTH PLAIN LOGIN".to_owned());
+        }
+        let last = lines.len() - 1;
+        let mut out = String::new();
+        for (i, l) in lines.iter().enumerate() {
+            let sep = if i == last { ' ' } else { '-' };
+            out.push_str(&format!("250{sep}{l}\r\n"));
+        }
+        self.io.write_all(out.as_bytes()).await?;
+        Ok(Flow::Continue)
+    }
+
+    async fn mail_from(&mut self, args: &str) -> std::io::Result<Flow> {
+        self.note_pipelining();
+        if !self.greeted {
+            return self.error(503, "5.5.1 EHLO first").await;
+        }
+        if self.config.options.auth.is_some() && !self.authenticated {
+            return self.error(530, "5.7.0 Authentication required").await;
+        }
+        if self.from.is_some() {
+            return self.error(503, "5.5.1 Nested MAIL").await;
+        }
+        let Some((from, params)) = path_argument(args, "FROM:") else {
+            return self.error(501, "5.5.4 Syntax: MAIL FROM:<address>").await;
+        };
+        if let Err((code, text)) = check_mail_parameters(params, MAX_MESSAGE_SIZE) {
+            return self.error(code, text).await;
+        }
+        self.from = Some(from.to_owned());
+        self.ok(250, "2.1.0 Sender ok").await
+    }
+
+    async fn rcpt_to(&mut self, args: &str) -> std::io::Result<Flow> {
+        self.note_pipelining();
+        if self.from.is_none() {
+            return self.error(503, "5.5.1 MAIL first").await;
+        }
+        let Some((to, _params)) = path_argument(args, "TO:") else {
+            return self.error(501, "5.5.4 Syntax: RCPT TO:<address>").await;
+        };
+        if to.is_empty() {
+            return self.error(501, "5.1.3 Empty recipient").await;
+        }
+        if self.to.len() >= MAX_RECIPIENTS {
+            return self.ok(452, "4.5.3 Too many recipients").await;
+        }
+        let to = to.to_owned();
+        match self.config.script.on_rcpt(&to) {
+            Action::Accept => {
+                self.to.push(to);
+                self.ok(250, "2.1.5 Recipient ok").await
+            }
+            Action::Reply(code, text) => {
+                if (200..300).contains(&code) {
+                    self.to.push(to);
+                }
+                self.scripted(code, &text).await
+            }
+            Action::Disconnect => Ok(Flow::Close),
         }
     }
 
