@@ -788,36 +788,7 @@ fn parse_text(ctx: &Context<'_>) -> Option<BounceReport> {
         }
     }
     if found.is_empty() && headers_say {
-        // The text names nobody: the X-Failed-Recipients header does, or
-        // else the returned message's To. A delivery-status part without
-        // any recipient block says the MTA refused the whole message (the
-        // sender's relay or alias failed) before any recipient was tried:
-        // the returned message's addressees failed then, first of all.
-        let failed: Vec<String> = ctx
-            .parsed
-            .headers
-            .all("x-failed-recipients")
-            .flat_map(|v| address::find_all(v, true))
-            .map(|f| f.address)
-            .collect();
-        let mut to: Vec<String> = Vec::new();
-        if let Some(h) = &ctx.original {
-            for v in h.all("to") {
-                for f in address::find_all(v, true) {
-                    if !address::is_system_address(&f.address) {
-                        to.push(f.address);
-                    }
-                }
-            }
-        }
-        let names: Vec<String> = if failed.is_empty() {
-            to
-        } else if whole_message_refused(ctx) {
-            to.into_iter().chain(failed).collect()
-        } else {
-            failed
-        };
-        found.extend(names.into_iter().map(|a| (a, String::new())));
+        found.extend(named_elsewhere(ctx).into_iter().map(|a| (a, String::new())));
     }
     if found.is_empty() {
         return None;
@@ -825,35 +796,12 @@ fn parse_text(ctx: &Context<'_>) -> Option<BounceReport> {
     // One recipient, or only ones the headers name: the text's preamble
     // is about them all.
     let single = found.len() == 1 || found.iter().all(|(_, d)| d.is_empty());
+    let preamble = if single { scan.preamble.as_str() } else { "" };
     let mut out: Vec<BouncedRecipient> = Vec::new();
     for (addr, diag) in found {
-        if out.iter().any(|o| address::same(&o.recipient, &addr)) {
-            continue;
+        if !out.iter().any(|o| address::same(&o.recipient, &addr)) {
+            out.push(text_recipient(addr, diag, preamble, hints.command));
         }
-        let preamble = if single { scan.preamble.as_str() } else { "" };
-        let status = text::status_in(&diag).or_else(|| {
-            if single {
-                text::status_in(preamble)
-            } else {
-                None
-            }
-        });
-        let replycode = text::replycode_in(&diag);
-        let command = text::command_in(&diag).or(hints.command);
-        let summary = text::reason_line(&diag);
-        let ev = Evidence {
-            diagnostic: if summary.is_empty() { &diag } else { summary },
-            extra: vec![&diag, preamble],
-            status: status.as_deref(),
-            replycode: replycode.as_deref(),
-            command,
-            action: None,
-            diagnostic_type: None,
-        };
-        let reason = reason::classify(&ev);
-        out.push(finish(
-            addr, reason, status, replycode, diag, command, None, None,
-        ));
     }
     Some(BounceReport {
         kind: ReportKind::Bounce,
@@ -864,6 +812,70 @@ fn parse_text(ctx: &Context<'_>) -> Option<BounceReport> {
         original_from: None,
         reporting_mta: None,
     })
+}
+
+/// The recipients of a bounce whose text names nobody: the
+/// X-Failed-Recipients header does, or else the returned message's To. A
+/// delivery-status part without any recipient block says the MTA refused
+/// the whole message (the sender's relay or alias failed) before any
+/// recipient was tried: the returned message's addressees failed then,
+/// first of all.
+fn named_elsewhere(ctx: &Context<'_>) -> Vec<String> {
+    let failed: Vec<String> = ctx
+        .parsed
+        .headers
+        .all("x-failed-recipients")
+        .flat_map(|v| address::find_all(v, true))
+        .map(|f| f.address)
+        .collect();
+    let mut to: Vec<String> = Vec::new();
+    if let Some(h) = &ctx.original {
+        for v in h.all("to") {
+            for f in address::find_all(v, true) {
+                if !address::is_system_address(&f.address) {
+                    to.push(f.address);
+                }
+            }
+        }
+    }
+    if failed.is_empty() {
+        to
+    } else if whole_message_refused(ctx) {
+        to.into_iter().chain(failed).collect()
+    } else {
+        failed
+    }
+}
+
+/// One recipient of a text bounce, classified from its own diagnostic and
+/// (when it is the only one) the text's preamble.
+fn text_recipient(
+    addr: String,
+    diag: String,
+    preamble: &str,
+    hint: Option<SmtpCommand>,
+) -> BouncedRecipient {
+    let status = text::status_in(&diag).or_else(|| {
+        if preamble.is_empty() {
+            None
+        } else {
+            text::status_in(preamble)
+        }
+    });
+    let replycode = text::replycode_in(&diag);
+    let command = text::command_in(&diag).or(hint);
+    let summary = text::reason_line(&diag);
+    let ev = Evidence {
+        diagnostic: if summary.is_empty() { &diag } else { summary },
+        extra: vec![&diag, preamble],
+        status: status.as_deref(),
+        replycode: replycode.as_deref(),
+        command,
+        action: None,
+        diagnostic_type: None,
+    };
+    let reason = reason::classify(&ev);
+    finish(addr, reason, status, replycode, diag, command, None, None)
 }
 
 /// A `message/delivery-status` part with no per-recipient block: the MTA
