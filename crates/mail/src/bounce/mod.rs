@@ -473,34 +473,7 @@ fn dedup(v: &mut Vec<String>) {
 // DSN
 
 fn parse_dsn(ctx: &Context<'_>) -> Option<BounceReport> {
-    let mut dsn_all = dsn::Dsn::default();
-    for leaf in ctx
-        .parsed
-        .leaves
-        .iter()
-        .filter(|l| l.kind == LeafKind::DeliveryStatus)
-    {
-        let d = dsn::parse_dsn(&leaf.text);
-        if dsn_all.reporting_mta.is_none() {
-            dsn_all.reporting_mta = d.reporting_mta;
-        }
-        if dsn_all.envelope_sender.is_none() {
-            dsn_all.envelope_sender = d.envelope_sender;
-        }
-        dsn_all.recipients.extend(d.recipients);
-    }
-    if dsn_all.recipients.is_empty() {
-        // A DSN pasted into a text part.
-        let lower = ctx.notification.to_ascii_lowercase();
-        let has_recipient =
-            lower.contains("\nfinal-recipient:") || lower.contains("\noriginal-recipient:");
-        if has_recipient && (lower.contains("\naction:") || lower.contains("\nstatus:")) {
-            let d = dsn::parse_dsn(&ctx.notification);
-            dsn_all.recipients = d.recipients;
-            dsn_all.reporting_mta = d.reporting_mta;
-            dsn_all.envelope_sender = d.envelope_sender;
-        }
-    }
+    let mut dsn_all = delivery_status(ctx);
     dsn_all.recipients.retain(|r| r.address().is_some());
     if dsn_all.recipients.is_empty() {
         return None;
@@ -511,58 +484,9 @@ fn parse_dsn(ctx: &Context<'_>) -> Option<BounceReport> {
     let mut out: Vec<BouncedRecipient> = Vec::new();
     for r in &dsn_all.recipients {
         let Some(addr) = r.address() else { continue };
-        if out.iter().any(|o| address::same(&o.recipient, &addr)) {
-            continue;
+        if !out.iter().any(|o| address::same(&o.recipient, &addr)) {
+            out.push(dsn_recipient(r, addr, &scan, single));
         }
-        let text_block = scan
-            .recipients
-            .iter()
-            .filter(|t| address::same(&t.address, &addr))
-            .map(|t| t.diagnostic.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let text_block = if text_block.is_empty() && single && scan.recipients.len() <= 1 {
-            scan.recipients
-                .first()
-                .map(|t| t.diagnostic.clone())
-                .unwrap_or_default()
-        } else {
-            text_block
-        };
-        let primary = text::collapse(r.diagnostic.as_deref().unwrap_or(""));
-        let primary = match &r.status_comment {
-            Some(c) if c.len() > 3 => format!("{primary} {c}"),
-            _ => primary,
-        };
-        let status = pick_status(r.status.as_deref(), &primary, &text_block);
-        let replycode = text::replycode_in(&primary).or_else(|| text::replycode_in(&text_block));
-        let command = text::command_in(&primary).or_else(|| text::command_in(&text_block));
-        let preamble = if single { scan.preamble.as_str() } else { "" };
-        let ev = Evidence {
-            diagnostic: &primary,
-            extra: vec![text::reason_line(&text_block), &text_block, preamble],
-            status: status.as_deref(),
-            replycode: replycode.as_deref(),
-            command,
-            action: r.action.as_deref(),
-            diagnostic_type: r.diagnostic_type.as_deref(),
-        };
-        let reason = reason::classify(&ev);
-        let diagnostic = if primary.is_empty() {
-            text_block.clone()
-        } else {
-            primary.clone()
-        };
-        out.push(finish(
-            addr,
-            reason,
-            status,
-            replycode,
-            diagnostic,
-            command,
-            r.action.clone(),
-            r.remote_mta.clone(),
-        ));
     }
     Some(BounceReport {
         kind: ReportKind::Bounce,
@@ -573,6 +497,96 @@ fn parse_dsn(ctx: &Context<'_>) -> Option<BounceReport> {
         original_from: None,
         reporting_mta: dsn_all.reporting_mta,
     })
+}
+
+/// The delivery-status parts of the message taken together, or a DSN
+/// pasted into a text part when there is none.
+fn delivery_status(ctx: &Context<'_>) -> dsn::Dsn {
+    let mut dsn_all = dsn::Dsn::default();
+    let parts = ctx
+        .parsed
+        .leaves
+        .iter()
+        .filter(|l| l.kind == LeafKind::DeliveryStatus);
+    for leaf in parts {
+        let d = dsn::parse_dsn(&leaf.text);
+        if dsn_all.reporting_mta.is_none() {
+            dsn_all.reporting_mta = d.reporting_mta;
+        }
+        if dsn_all.envelope_sender.is_none() {
+            dsn_all.envelope_sender = d.envelope_sender;
+        }
+        dsn_all.recipients.extend(d.recipients);
+    }
+    if !dsn_all.recipients.is_empty() {
+        return dsn_all;
+    }
+    let lower = ctx.notification.to_ascii_lowercase();
+    let has_recipient =
+        lower.contains("\nfinal-recipient:") || lower.contains("\noriginal-recipient:");
+    if has_recipient && (lower.contains("\naction:") || lower.contains("\nstatus:")) {
+        return dsn::parse_dsn(&ctx.notification);
+    }
+    dsn_all
+}
+
+/// One recipient of a DSN, classified from its own fields first and from
+/// what the human-readable text says about it.
+fn dsn_recipient(
+    r: &dsn::DsnRecipient,
+    addr: String,
+    scan: &text::Scan,
+    single: bool,
+) -> BouncedRecipient {
+    let text_block = scan
+        .recipients
+        .iter()
+        .filter(|t| address::same(&t.address, &addr))
+        .map(|t| t.diagnostic.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text_block = if text_block.is_empty() && single && scan.recipients.len() <= 1 {
+        scan.recipients
+            .first()
+            .map(|t| t.diagnostic.clone())
+            .unwrap_or_default()
+    } else {
+        text_block
+    };
+    let primary = text::collapse(r.diagnostic.as_deref().unwrap_or(""));
+    let primary = match &r.status_comment {
+        Some(c) if c.len() > 3 => format!("{primary} {c}"),
+        _ => primary,
+    };
+    let status = pick_status(r.status.as_deref(), &primary, &text_block);
+    let replycode = text::replycode_in(&primary).or_else(|| text::replycode_in(&text_block));
+    let command = text::command_in(&primary).or_else(|| text::command_in(&text_block));
+    let preamble = if single { scan.preamble.as_str() } else { "" };
+    let ev = Evidence {
+        diagnostic: &primary,
+        extra: vec![text::reason_line(&text_block), &text_block, preamble],
+        status: status.as_deref(),
+        replycode: replycode.as_deref(),
+        command,
+        action: r.action.as_deref(),
+        diagnostic_type: r.diagnostic_type.as_deref(),
+    };
+    let reason = reason::classify(&ev);
+    let diagnostic = if primary.is_empty() {
+        text_block.clone()
+    } else {
+        primary.clone()
+    };
+    finish(
+        addr,
+        reason,
+        status,
+        replycode,
+        diagnostic,
+        command,
+        r.action.clone(),
+        r.remote_mta.clone(),
+    )
 }
 
 /// The DSN's status, unless it is the unspecific `X.0.0` and the text has
