@@ -549,12 +549,19 @@ fn hex(c: u8) -> Option<u8> {
 }
 
 /// Bytes to text: UTF-8 where valid, Latin-1 / windows-1252 for those
-/// charsets (and for invalid UTF-8 without a charset), lossy otherwise.
+/// charsets (and for invalid UTF-8 without a charset), the declared
+/// charset's decoder (mail-parser's, every WHATWG encoding) for the others,
+/// lossy UTF-8 when the charset is unknown. Charsets written in 7-bit
+/// escapes (ISO-2022-JP and its kin, UTF-7, HZ) are always decoded: their
+/// bytes are valid UTF-8 but do not mean what UTF-8 says.
 pub(crate) fn bytes_to_string(b: &[u8], charset: Option<&str>) -> String {
-    if let Ok(s) = std::str::from_utf8(b) {
-        return s.to_owned();
-    }
     let cs = charset.unwrap_or("").trim().to_ascii_lowercase();
+    let escaped = cs.starts_with("iso-2022-") || cs == "utf-7" || cs == "hz-gb-2312";
+    if !escaped {
+        if let Ok(s) = std::str::from_utf8(b) {
+            return s.to_owned();
+        }
+    }
     let latin = matches!(
         cs.as_str(),
         "iso-8859-1"
@@ -569,9 +576,11 @@ pub(crate) fn bytes_to_string(b: &[u8], charset: Option<&str>) -> String {
             | ""
     );
     if latin {
-        b.iter().map(|&c| char::from(c)).collect()
-    } else {
-        String::from_utf8_lossy(b).into_owned()
+        return b.iter().map(|&c| char::from(c)).collect();
+    }
+    match mail_parser::decoders::charsets::map::charset_decoder(cs.as_bytes()) {
+        Some(decode) => decode(b),
+        None => String::from_utf8_lossy(b).into_owned(),
     }
 }
 
@@ -642,6 +651,31 @@ mod tests {
         assert_eq!(p.leaves.len(), 2);
         assert_eq!(p.leaves[0].text, "hello");
         assert_eq!(p.leaves[1].kind, LeafKind::DeliveryStatus);
+    }
+
+    /// Bounces from Japanese, Chinese and Korean servers come in their own
+    /// charsets; ISO-2022-JP is 7-bit and would pass for UTF-8.
+    #[test]
+    fn east_asian_charsets_are_decoded() {
+        let iso_2022_jp = b"\x1b$B%O%m!<!&%o!<%k%I\x1b(B";
+        assert_eq!(
+            bytes_to_string(iso_2022_jp, Some("ISO-2022-JP")),
+            "ハロー・ワールド"
+        );
+        let shift_jis = b"\x83n\x83\x8D\x81[\x81E\x83\x8F\x81[\x83\x8B\x83h";
+        assert_eq!(
+            bytes_to_string(shift_jis, Some("Shift_JIS")),
+            "ハロー・ワールド"
+        );
+        let euc_kr = b"\xbe\xc8\xb3\xe7\xc7\xcf\xbc\xbc\xbf\xe4";
+        assert_eq!(bytes_to_string(euc_kr, Some("euc-kr")), "안녕하세요");
+        assert_eq!(decode_words("=?ISO-2022-JP?B?GyRCJU8lbSE8GyhC?="), "ハロー");
+        // What was read before stays as it was.
+        assert_eq!(
+            bytes_to_string("café".as_bytes(), Some("iso-8859-1")),
+            "café"
+        );
+        assert_eq!(bytes_to_string(b"caf\xe9", None), "café");
     }
 
     #[test]
