@@ -438,13 +438,10 @@ pub(crate) async fn import_opted_in(
         let id = report["id"].as_str().context("import id")?;
         let approve = format!("/v1/operator/imports/{id}/approve");
         let note = json!({"note": "bench data"});
+        let operator = bench.operator.clone();
+        let what = "approving the import";
         bench
-            .call_as_operator(
-                reqwest::Method::POST,
-                &approve,
-                Some(note),
-                "approving the import",
-            )
+            .call_as(&operator, reqwest::Method::POST, &approve, Some(note), what)
             .await?;
     }
     Ok(report)
@@ -529,18 +526,8 @@ impl BenchServer {
         self.call_as(&self.key, method, path, body, what).await
     }
 
-    /// The same with the operator's token.
-    pub(crate) async fn call_as_operator(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-        what: &str,
-    ) -> anyhow::Result<Value> {
-        self.call_as(&self.operator, method, path, body, what).await
-    }
-
-    async fn call_as(
+    /// The same with another token (the operator's).
+    pub(crate) async fn call_as(
         &self,
         token: &str,
         method: reqwest::Method,
