@@ -550,13 +550,13 @@ fn hex(c: u8) -> Option<u8> {
 
 /// Bytes to text: UTF-8 where valid, Latin-1 / windows-1252 for those
 /// charsets (and for invalid UTF-8 without a charset), the declared
-/// charset's decoder (mail-parser's, every WHATWG encoding) for the others,
-/// lossy UTF-8 when the charset is unknown. Charsets written in 7-bit
-/// escapes (ISO-2022-JP and its kin, UTF-7, HZ) are always decoded: their
-/// bytes are valid UTF-8 but do not mean what UTF-8 says.
+/// charset's decoder (encoding_rs: every WHATWG encoding) for the others,
+/// lossy UTF-8 when the charset is unknown. ISO-2022-JP, written in 7-bit
+/// escapes, is always decoded: its bytes are valid UTF-8 but do not mean
+/// what UTF-8 says.
 pub(crate) fn bytes_to_string(b: &[u8], charset: Option<&str>) -> String {
     let cs = charset.unwrap_or("").trim().to_ascii_lowercase();
-    let escaped = cs.starts_with("iso-2022-") || cs == "utf-7" || cs == "hz-gb-2312";
+    let escaped = matches!(cs.as_str(), "iso-2022-jp" | "csiso2022jp");
     if !escaped {
         if let Ok(s) = std::str::from_utf8(b) {
             return s.to_owned();
@@ -578,9 +578,13 @@ pub(crate) fn bytes_to_string(b: &[u8], charset: Option<&str>) -> String {
     if latin {
         return b.iter().map(|&c| char::from(c)).collect();
     }
-    match mail_parser::decoders::charsets::map::charset_decoder(cs.as_bytes()) {
-        Some(decode) => decode(b),
-        None => String::from_utf8_lossy(b).into_owned(),
+    // WHATWG maps a few unsafe labels to "replacement", which would turn the
+    // whole text into one U+FFFD: lossy UTF-8 keeps more.
+    match encoding_rs::Encoding::for_label(cs.as_bytes()) {
+        Some(encoding) if encoding != encoding_rs::REPLACEMENT => {
+            encoding.decode_without_bom_handling(b).0.into_owned()
+        }
+        _ => String::from_utf8_lossy(b).into_owned(),
     }
 }
 
