@@ -147,6 +147,21 @@ struct Target {
     message: Option<MessageRecord>,
 }
 
+/// The prologue of every page behind a link: the rate limits, then the
+/// token for `purpose` and what it names.
+async fn admit(
+    state: &AppState,
+    token: &str,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    purpose: Purpose,
+) -> Result<Target, Response> {
+    if let Some(r) = throttled(state, token, headers, peer) {
+        return Err(r);
+    }
+    target(state, token, purpose).await
+}
+
 async fn target(state: &AppState, token: &str, purpose: Purpose) -> Result<Target, Response> {
     let Some(claims) = state.links().verify(token, purpose, state.store.now()) else {
         return Err(gone());
@@ -231,10 +246,7 @@ pub async fn unsubscribe_page(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    if let Some(r) = throttled(&state, &token, &headers, peer) {
-        return r;
-    }
-    let t = match target(&state, &token, Purpose::Unsubscribe).await {
+    let t = match admit(&state, &token, &headers, peer, Purpose::Unsubscribe).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -281,10 +293,7 @@ pub async fn unsubscribe(
     Path(token): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = throttled(&state, &token, &headers, peer) {
-        return r;
-    }
-    let t = match target(&state, &token, Purpose::Unsubscribe).await {
+    let t = match admit(&state, &token, &headers, peer, Purpose::Unsubscribe).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -615,10 +624,7 @@ pub async fn report_page(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    if let Some(r) = throttled(&state, &token, &headers, peer) {
-        return r;
-    }
-    let t = match target(&state, &token, Purpose::Unsubscribe).await {
+    let t = match admit(&state, &token, &headers, peer, Purpose::Unsubscribe).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -645,10 +651,7 @@ pub async fn report(
     Path(token): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = throttled(&state, &token, &headers, peer) {
-        return r;
-    }
-    let t = match target(&state, &token, Purpose::Unsubscribe).await {
+    let t = match admit(&state, &token, &headers, peer, Purpose::Unsubscribe).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -791,10 +794,7 @@ pub async fn opt_in_page(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    if let Some(r) = throttled(&state, &token, &headers, peer) {
-        return r;
-    }
-    let t = match target(&state, &token, Purpose::OptIn).await {
+    let t = match admit(&state, &token, &headers, peer, Purpose::OptIn).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -847,10 +847,7 @@ pub async fn opt_in(
     Path(token): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = throttled(&state, &token, &headers, peer) {
-        return r;
-    }
-    let t = match target(&state, &token, Purpose::OptIn).await {
+    let t = match admit(&state, &token, &headers, peer, Purpose::OptIn).await {
         Ok(t) => t,
         Err(r) => return r,
     };

@@ -402,20 +402,7 @@ async fn compose(
         _ => parse_topic(req.topic.as_deref(), "/topic")?,
     };
     let from_address = parse_address(&req.from.address, "/from/address")?;
-    let from_name = match &req.from.name {
-        Some(n) if !n.trim().is_empty() => Some(header_text(n, "/from/name", "from.name", 200)?),
-        _ => None,
-    };
-    // The From name is a header, not a template: Liquid in it would reach
-    // the inbox as braces.
-    if let Some(n) = &from_name {
-        if n.contains("{{") || n.contains("{%") {
-            return Err(ApiError::invalid_field(
-                "/from/name",
-                "from.name is sent as written and cannot hold Liquid ({{ ... }} or {% ... %}): write the sender's name, such as \"Ann at Acme\"",
-            ));
-        }
-    }
+    let from_name = from_name(req.from.name.as_deref())?;
     let reply_to = match &req.reply_to {
         Some(r) => Some(parse_address(r, "/reply_to")?.as_str().to_owned()),
         None => None,
@@ -433,22 +420,7 @@ async fn compose(
         &schema,
         "/audience/filter",
     )?;
-    let opt_in_attribute = match &req.opt_in_attribute {
-        Some(a) => AttributeName::parse(a)
-            .map_err(|e| ApiError::invalid_field("/opt_in_attribute", e.to_string()))?,
-        None => AttributeName::parse("opt_in").map_err(|e| ApiError::internal(&e))?,
-    };
-    if let Some(kind) = schema.get(&opt_in_attribute) {
-        if kind != sendwell_core::AttributeType::Boolean {
-            return Err(ApiError::invalid_field(
-                "/opt_in_attribute",
-                format!(
-                    "'{opt_in_attribute}' is a {} attribute; the opt-in button sets a boolean attribute to true: name another one",
-                    kind.as_str()
-                ),
-            ));
-        }
-    }
+    let opt_in_attribute = opt_in_attribute(req.opt_in_attribute.as_deref(), &schema)?;
     let template = resolve_template(state, ws, &req.template).await?;
     let new = NewMessage {
         name: name.as_str().to_owned(),
@@ -480,6 +452,41 @@ async fn compose(
     }
     super::templates::check_render_budget(state, compiled, kind).await?;
     Ok(Composed { new, probe })
+}
+
+/// The From name, if any: a header, not a template, so Liquid in it (which
+/// would reach the inbox as braces) is refused.
+fn from_name(name: Option<&str>) -> ApiResult<Option<String>> {
+    let Some(n) = name.filter(|n| !n.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let n = header_text(n, "/from/name", "from.name", 200)?;
+    if n.contains("{{") || n.contains("{%") {
+        return Err(ApiError::invalid_field(
+            "/from/name",
+            "from.name is sent as written and cannot hold Liquid ({{ ... }} or {% ... %}): write the sender's name, such as \"Ann at Acme\"",
+        ));
+    }
+    Ok(Some(n))
+}
+
+/// The boolean attribute the opt-in button sets (`opt_in` unless named).
+fn opt_in_attribute(name: Option<&str>, schema: &AttributeSchema) -> ApiResult<AttributeName> {
+    let attribute = match name {
+        Some(a) => AttributeName::parse(a)
+            .map_err(|e| ApiError::invalid_field("/opt_in_attribute", e.to_string()))?,
+        None => AttributeName::parse("opt_in").map_err(|e| ApiError::internal(&e))?,
+    };
+    match schema.get(&attribute) {
+        Some(kind) if kind != sendwell_core::AttributeType::Boolean => Err(ApiError::invalid_field(
+            "/opt_in_attribute",
+            format!(
+                "'{attribute}' is a {} attribute; the opt-in button sets a boolean attribute to true: name another one",
+                kind.as_str()
+            ),
+        )),
+        _ => Ok(attribute),
+    }
 }
 
 /// Composes a message (sender or admin). It is a draft until sent.

@@ -19,7 +19,7 @@ use reader::{
 };
 use sendwell_core::consent::{ConsentAction, ConsentMethod, Evidence, NewConsentEvent, Topic};
 use sendwell_core::text::Label;
-use sendwell_core::{AttributeType, WorkspaceId};
+use sendwell_core::WorkspaceId;
 use sendwell_screen::score::{assess, Context, ImportCounts};
 use sendwell_screen::{MailDomainResolver, Verdict};
 use sendwell_store::{
@@ -226,45 +226,31 @@ pub async fn run(
     })
     .await
     .map_err(|e| ApiError::internal(&format!("the charset check stopped: {e}")))??;
-    let charset_name = charset.encoding.map(|e| e.name().to_ascii_lowercase());
-    let guessed = charset.guessed;
-    let known: HashMap<String, AttributeType> = state
-        .store
-        .attribute_schema(ws)
-        .await?
-        .into_iter()
-        .map(|(n, t, _)| (n, t))
-        .collect();
+    let note = CharsetNote {
+        name: charset.encoding.map(|e| e.name().to_ascii_lowercase()),
+        guessed: charset.guessed,
+    };
+    // Read before the import's write transaction opens.
+    let known = state.store.attribute_schema(ws).await?;
     let traps = state.store.trap_list().await?;
     let any_suppressions = state.store.any_suppressions().await?;
     let mut session = state.store.begin_import(ws, &decl.meta).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Parsed>(4);
     let context = ReaderContext {
         state: state.clone(),
-        known,
+        known: known.into_iter().map(|(n, t, _)| (n, t)).collect(),
         traps,
         workspace_was_empty: session.existing_contacts == 0,
         dns: decl.dns,
     };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Parsed>(4);
     let reader_task = tokio::task::spawn_blocking(move || match charset.encoding {
         Some(encoding) => read_csv(Decoding::new(spooled, encoding), context, tx),
         None => read_csv(spooled, context, tx),
     });
     let mut intake = Intake::new(any_suppressions);
-    let mut tally: Option<Box<Tally>> = None;
-    while let Some(msg) = rx.recv().await {
-        intake.timing[0] += intake.mark.elapsed();
-        intake.mark = Instant::now();
-        match msg {
-            Parsed::Batch(batch) => {
-                intake
-                    .take(state, &mut session, batch, &decl, &actor)
-                    .await?;
-            }
-            Parsed::Done(t) => tally = Some(t),
-            Parsed::Fatal(e) => return Err(e),
-        }
-    }
+    let tally = intake
+        .take_all(state, &mut session, rx, &decl, &actor)
+        .await?;
     reader_task
         .await
         .map_err(|e| ApiError::internal(&format!("the CSV reader stopped: {e}")))?;
@@ -272,11 +258,7 @@ pub async fn run(
     let tally =
         tally.ok_or_else(|| ApiError::internal(&"the CSV reader ended without its tallies"))?;
     intake.log(&session);
-    let charset = CharsetNote {
-        name: charset_name,
-        guessed,
-    };
-    let (verdict, nothing_imported) = verdict(state, &session, intake, *tally, &charset);
+    let (verdict, nothing_imported) = verdict(state, &session, intake, *tally, &note);
     let record = session.finish(verdict).await?.map_err(|errors| {
         ApiError::conflict(
             "concurrent-change",
@@ -344,6 +326,27 @@ impl Intake {
                 csv_field(&short(reason))
             ));
         }
+    }
+
+    /// Every batch the reader sends, until it is done: its tallies.
+    async fn take_all(
+        &mut self,
+        state: &AppState,
+        session: &mut ImportSession,
+        mut rx: tokio::sync::mpsc::Receiver<Parsed>,
+        decl: &Declaration,
+        actor: &str,
+    ) -> ApiResult<Option<Box<Tally>>> {
+        let mut tally = None;
+        while let Some(msg) = rx.recv().await {
+            self.lap(0);
+            match msg {
+                Parsed::Batch(batch) => self.take(state, session, batch, decl, actor).await?,
+                Parsed::Done(t) => tally = Some(t),
+                Parsed::Fatal(e) => return Err(e),
+            }
+        }
+        Ok(tally)
     }
 
     /// Time since the last mark goes to step `i`.
@@ -504,25 +507,7 @@ fn verdict(
     };
     let assessment = assess(&own_counts, context, state.thresholds());
     let with_others = assess(&counts, context, state.thresholds());
-    let mut counts_json = serde_json::to_value(&counts).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut counts_json {
-        m.insert(
-            CROSS_TENANT.into(),
-            serde_json::json!({
-                "suppressed_elsewhere": counts.suppressed_elsewhere,
-                "score": with_others.score,
-                "status": with_others.status.as_str(),
-                "signals": with_others.signals.iter().filter(|s| s.code == "suppressed_elsewhere").collect::<Vec<_>>(),
-            }),
-        );
-        m.insert(
-            "charset".into(),
-            Value::from(charset.name.clone().unwrap_or_else(|| "utf-8".to_owned())),
-        );
-        if charset.guessed {
-            m.insert("charset_guessed".into(), Value::from(true));
-        }
-    }
+    let counts_json = counts_report(&counts, &with_others, charset);
     let mut rejects = intake.rejects;
     if counts.rejected > MAX_LISTED_REJECTS {
         rejects.push_str(&format!(
@@ -555,6 +540,41 @@ fn verdict(
         rejects_csv: rejects,
     };
     (verdict, nothing)
+}
+
+/// The counts as the import's report keeps them: with what other
+/// workspaces' suppressions would change (for the operator's eyes only)
+/// and the charset the file was read in.
+fn counts_report(
+    counts: &ImportCounts,
+    with_others: &sendwell_screen::score::Assessment,
+    charset: &CharsetNote,
+) -> Value {
+    let mut counts_json = serde_json::to_value(counts).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut counts_json {
+        let elsewhere: Vec<_> = with_others
+            .signals
+            .iter()
+            .filter(|s| s.code == "suppressed_elsewhere")
+            .collect();
+        m.insert(
+            CROSS_TENANT.into(),
+            serde_json::json!({
+                "suppressed_elsewhere": counts.suppressed_elsewhere,
+                "score": with_others.score,
+                "status": with_others.status.as_str(),
+                "signals": elsewhere,
+            }),
+        );
+        m.insert(
+            "charset".into(),
+            Value::from(charset.name.clone().unwrap_or_else(|| "utf-8".to_owned())),
+        );
+        if charset.guessed {
+            m.insert("charset_guessed".into(), Value::from(true));
+        }
+    }
+    counts_json
 }
 
 /// Why an import stored nothing: an empty file, or the commonest reasons
