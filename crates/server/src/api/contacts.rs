@@ -205,6 +205,21 @@ fn parse_time(value: &Value) -> Result<Timestamp, String> {
     }
 }
 
+/// A field's value when given and valid; its problem reported otherwise.
+fn field_value<T>(
+    problem: &mut impl FnMut(&str, String),
+    name: &str,
+    parsed: Option<Result<T, String>>,
+) -> Option<T> {
+    match parsed? {
+        Ok(v) => Some(v),
+        Err(e) => {
+            problem(name, e);
+            None
+        }
+    }
+}
+
 /// Parses one contact, collecting every problem under `prefix`.
 fn parse_write(
     state: &AppState,
@@ -219,42 +234,31 @@ fn parse_write(
             detail,
         })
     };
-    let email = match w.email.as_deref() {
-        Some(text) => match EmailAddress::parse(text) {
-            Ok(e) => Some(e),
-            Err(e) => {
-                problem("email", e.to_string());
-                None
-            }
-        },
-        None => None,
+    // Each field parsed on its own, every problem reported.
+    let label = |name: &'static str, text: Option<&str>| {
+        text.map(|t| {
+            Label::parse(name, t, 255)
+                .map(Label::into_string)
+                .map_err(|e| e.to_string())
+        })
     };
-    let external_id = match w.external_id.as_deref() {
-        Some(text) => match Label::parse("external_id", text, 255) {
-            Ok(l) => Some(l.into_string()),
-            Err(e) => {
-                problem("external_id", e.to_string());
-                None
-            }
-        },
-        None => None,
-    };
+    let parsed_email = w
+        .email
+        .as_deref()
+        .map(|t| EmailAddress::parse(t).map_err(|e| e.to_string()));
+    let email = field_value(&mut problem, "email", parsed_email);
+    let external_id = field_value(
+        &mut problem,
+        "external_id",
+        label("external_id", w.external_id.as_deref()),
+    );
+    let name = field_value(&mut problem, "name", label("name", w.name.as_deref()));
     if w.email.is_none() && w.external_id.is_none() {
         problem(
             "email",
             "give an email, an external_id, or both, to say which contact this is".to_owned(),
         );
     }
-    let name = match w.name.as_deref() {
-        Some(text) => match Label::parse("name", text, 255) {
-            Ok(l) => Some(l.into_string()),
-            Err(e) => {
-                problem("name", e.to_string());
-                None
-            }
-        },
-        None => None,
-    };
     let mut times = [None, None];
     for (slot, (field, value)) in times.iter_mut().zip([
         ("created_at", &w.created_at),

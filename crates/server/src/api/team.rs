@@ -216,32 +216,7 @@ pub async fn test_send(
 ) -> ApiResult<(StatusCode, Json<TestSendResponse>)> {
     caller.require(Permission::Send)?;
     let ws = caller.workspace();
-    if req.to.is_empty() || req.to.len() > MAX_TEST_RECIPIENTS {
-        return Err(ApiError::invalid_field(
-            "/to",
-            format!("a test goes to 1 to {MAX_TEST_RECIPIENTS} team addresses"),
-        ));
-    }
-    let team = state.store.team_addresses(ws).await?;
-    let mut to = Vec::with_capacity(req.to.len());
-    for (i, t) in req.to.iter().enumerate() {
-        let email = parse_email(t, &format!("/to/{i}"))?;
-        match team.iter().find(|a| a.email == email.as_str()) {
-            Some(a) if a.confirmed_at.is_some() => to.push(email),
-            Some(_) => {
-                return Err(ApiError::invalid_field(
-                    &format!("/to/{i}"),
-                    format!("{email} has not confirmed yet: open the link mailed to it (POST /v1/workspace/team-addresses sends a new one, at most once an hour)"),
-                ))
-            }
-            None => {
-                return Err(ApiError::invalid_field(
-                    &format!("/to/{i}"),
-                    format!("{email} is not a team address of this workspace: add it with POST /v1/workspace/team-addresses and confirm it"),
-                ))
-            }
-        }
-    }
+    let to = confirmed_recipients(&state, ws, &req.to).await?;
     let mut message = load_message(&state, ws, &id).await?;
     let workspace = super::workspace::load(&state, ws).await?;
     let sample = super::messages::sample_contact(&state, &message).await?;
@@ -266,12 +241,8 @@ pub async fn test_send(
                 attributes: Default::default(),
             },
         };
-        let message_id = format!(
-            "test.{}.{}@{}",
-            message.id,
-            mails.len(),
-            state.public_host()
-        );
+        let host = state.public_host();
+        let message_id = format!("test.{}.{}@{host}", message.id, mails.len());
         let mail = render_off_runtime_as(
             &state,
             &workspace,
@@ -284,11 +255,8 @@ pub async fn test_send(
         )
         .await
         .map_err(|e| ApiError::invalid_field("/template", e.to_string()))?;
-        mails.push((
-            email.as_str().to_owned(),
-            mail.subject,
-            String::from_utf8_lossy(&mail.raw).into_owned(),
-        ));
+        let raw = String::from_utf8_lossy(&mail.raw).into_owned();
+        mails.push((email.as_str().to_owned(), mail.subject, raw));
     }
     let ids = state
         .store
@@ -302,6 +270,43 @@ pub async fn test_send(
             ids,
         }),
     ))
+}
+
+/// The addresses a test goes to: 1 to 10, each a confirmed team address
+/// of the workspace.
+async fn confirmed_recipients(
+    state: &AppState,
+    ws: &sendwell_core::WorkspaceId,
+    given: &[String],
+) -> ApiResult<Vec<EmailAddress>> {
+    if given.is_empty() || given.len() > MAX_TEST_RECIPIENTS {
+        return Err(ApiError::invalid_field(
+            "/to",
+            format!("a test goes to 1 to {MAX_TEST_RECIPIENTS} team addresses"),
+        ));
+    }
+    let team = state.store.team_addresses(ws).await?;
+    let mut to = Vec::with_capacity(given.len());
+    for (i, t) in given.iter().enumerate() {
+        let pointer = format!("/to/{i}");
+        let email = parse_email(t, &pointer)?;
+        match team.iter().find(|a| a.email == email.as_str()) {
+            Some(a) if a.confirmed_at.is_some() => to.push(email),
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    &pointer,
+                    format!("{email} has not confirmed yet: open the link mailed to it (POST /v1/workspace/team-addresses sends a new one, at most once an hour)"),
+                ))
+            }
+            None => {
+                return Err(ApiError::invalid_field(
+                    &pointer,
+                    format!("{email} is not a team address of this workspace: add it with POST /v1/workspace/team-addresses and confirm it"),
+                ))
+            }
+        }
+    }
+    Ok(to)
 }
 
 #[derive(Serialize, ToSchema)]
