@@ -344,7 +344,9 @@ impl Settings {
                 .or_else(|| {
                     file.get(setting.key).map(|v| {
                         let what = format!("{} in the configuration file", setting.key);
-                        (what, file_value(v))
+                        // A list or table only where the setting takes one.
+                        let value = file_value(v, setting.list).unwrap_or_default();
+                        (what, value)
                     })
                 });
             let Some((what, value)) = given else {
@@ -353,11 +355,7 @@ impl Settings {
             (setting.apply)(&mut loading, &value).map_err(|table::Refused| {
                 ConfigError::Invalid {
                     what,
-                    value: if setting.secret {
-                        "(hidden)".to_owned()
-                    } else {
-                        value.clone()
-                    },
+                    value: shown(&value, setting.secret),
                     hint: setting.hint,
                 }
             })?;
@@ -465,18 +463,19 @@ impl Loading {
     /// The checks that need several settings, then the settings.
     fn finish(mut self) -> Result<Settings, ConfigError> {
         let t = &mut self.settings.delivery.transport;
-        let credentials = match (self.user, self.password) {
-            (Some(username), Some(password)) => Some(Credentials { username, password }),
-            (None, None) => None,
-            _ => {
-                return Err(ConfigError::Delivery {
-                    what: "the SMTP credentials".to_owned(),
-                    value: "(one of user and password)".to_owned(),
-                    hint: "give both --smtp-user and --smtp-password, or neither",
-                })
-            }
-        };
         if let Some((host, port)) = self.relay {
+            // Credentials are the relay's: they are checked with it.
+            let credentials = match (self.user, self.password) {
+                (Some(username), Some(password)) => Some(Credentials { username, password }),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::Delivery {
+                        what: "the SMTP credentials".to_owned(),
+                        value: "(one of user and password)".to_owned(),
+                        hint: "give both --smtp-user and --smtp-password, or neither",
+                    })
+                }
+            };
             t.relay = Some(Relay {
                 host,
                 port,
@@ -506,22 +505,46 @@ impl Loading {
     }
 }
 
+/// A refused value as an error shows it: hidden when secret, cut to 100
+/// characters and quoted (a huge value or control characters stay out of
+/// the terminal).
+fn shown(value: &str, secret: bool) -> String {
+    if secret {
+        return "(hidden)".to_owned();
+    }
+    let cut: String = value.chars().take(100).collect();
+    let quoted = format!("{cut:?}");
+    let quoted = quoted.trim_matches('"');
+    if cut.len() < value.len() {
+        format!("{quoted}...")
+    } else {
+        quoted.to_owned()
+    }
+}
+
 /// A value of the configuration file as the text a flag or variable would
-/// give: lists joined by commas, tables as `KEY=VALUE` pairs.
-fn file_value(value: &toml::Value) -> String {
-    match value {
+/// give: lists joined by commas and tables as `KEY=VALUE` pairs where the
+/// setting takes them (`list`); `None` (refused as empty) for a list or
+/// table anywhere else, or a nested one.
+fn file_value(value: &toml::Value, list: bool) -> Option<String> {
+    Some(match value {
         toml::Value::String(s) => s.clone(),
-        toml::Value::Array(items) => items.iter().map(file_value).collect::<Vec<_>>().join(","),
-        toml::Value::Table(t) => t
+        toml::Value::Array(items) if list => items
             .iter()
-            .map(|(k, v)| format!("{k}={}", file_value(v)))
-            .collect::<Vec<_>>()
+            .map(|v| file_value(v, false))
+            .collect::<Option<Vec<_>>>()?
             .join(","),
+        toml::Value::Table(t) if list => t
+            .iter()
+            .map(|(k, v)| file_value(v, false).map(|v| format!("{k}={v}")))
+            .collect::<Option<Vec<_>>>()?
+            .join(","),
+        toml::Value::Array(_) | toml::Value::Table(_) => return None,
         toml::Value::Integer(n) => n.to_string(),
         toml::Value::Float(n) => n.to_string(),
         toml::Value::Boolean(b) => b.to_string(),
         toml::Value::Datetime(d) => d.to_string(),
-    }
+    })
 }
 
 /// A public URL must be absolute http(s), with no path, query or fragment
@@ -539,15 +562,38 @@ fn check_public_url(value: &str) -> Option<String> {
     }
 }
 
-/// The configuration file, every key of which must be a setting's.
+/// The configuration file (at most 1 MiB), every key of which must be a
+/// setting's.
 fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    use std::io::Read;
+    const MAX_FILE_BYTES: u64 = 1024 * 1024;
+    let read_error = |source| ConfigError::Read {
         path: path.to_owned(),
         source,
-    })?;
-    let file: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.to_owned(),
-        message: e.to_string().trim().to_owned(),
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
+        .map_err(read_error)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(ConfigError::Parse {
+            path: path.to_owned(),
+            message: "it is larger than 1 MiB; a configuration file is a few lines".to_owned(),
+        });
+    }
+    // toml's own message quotes the offending line, which may hold a
+    // password: only its words and the position are shown.
+    let file: toml::Table = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        ConfigError::Parse {
+            path: path.to_owned(),
+            message: match line {
+                Some(line) => format!("line {line}: {}", e.message().trim()),
+                None => e.message().trim().to_owned(),
+            },
+        }
     })?;
     for key in file.keys() {
         if table::SETTINGS.iter().all(|s| s.key != key) {
@@ -800,6 +846,64 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// Review: a secret in a file toml cannot read, a list where one value
+    /// belongs, and numbers that would overflow the clocks and semaphores
+    /// they reach.
+    #[test]
+    fn hostile_values_are_refused_or_bounded_without_echoing_secrets() {
+        let dir = std::env::temp_dir().join(format!("sw-config-{}", to_hex(&random_bytes::<6>())));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bad.toml");
+        let load_file = |text: &str| {
+            std::fs::write(&file, text).expect("write");
+            Settings::load(
+                Overrides {
+                    config: Some(file.clone()),
+                    ..Overrides::default()
+                },
+                env_of(&[]),
+            )
+        };
+        let err = load_file("smtp_password = \"p\\w-secret\"\n").expect_err("bad escape");
+        assert!(!err.to_string().contains("secret"), "{err}");
+        assert!(err.to_string().contains("line 1"), "{err}");
+        let err = load_file("smtp_relay = [\"a.example:25\", \"b.example:25\"]\n")
+            .expect_err("a list for one relay");
+        assert!(err.to_string().contains("smtp_relay"), "{err}");
+        let s = load_file("trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n").expect("a list");
+        assert_eq!(s.trusted_proxies.len(), 2);
+        std::fs::remove_dir_all(dir).ok();
+        let s = Settings::load(
+            Overrides::default(),
+            env_of(&[
+                ("SENDWELL_MAX_CONNECTIONS", "18446744073709551615"),
+                ("SENDWELL_WORKER_LEASE_SECONDS", "18446744073709551615"),
+                ("SENDWELL_RETRY_GIVE_UP_HOURS", "18446744073709551615"),
+                (
+                    "SENDWELL_HTTP_HEADER_TIMEOUT_SECONDS",
+                    "18446744073709551615",
+                ),
+                ("SENDWELL_SMTP_USER", "only-the-user"),
+            ]),
+        )
+        .expect("bounded, and credentials without a relay are not checked");
+        assert!(s.delivery.transport.max_connections <= 100_000);
+        assert_eq!(s.delivery.lease_ms, 24 * 3600 * 1000);
+        assert_eq!(
+            s.delivery.give_up_after,
+            Duration::from_secs(30 * 24 * 3600)
+        );
+        assert_eq!(s.http.header_timeout, Duration::from_secs(24 * 3600));
+        let huge = "x".repeat(10_000);
+        let err = Settings::load(Overrides::default(), env_of(&[("SENDWELL_LISTEN", &huge)]))
+            .expect_err("not an address");
+        assert!(
+            err.to_string().len() < 400,
+            "the value is cut: {}",
+            err.to_string().len()
+        );
     }
 
     #[test]

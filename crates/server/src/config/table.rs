@@ -39,6 +39,8 @@ pub struct Setting {
     pub secret: bool,
     /// A switch: the flag takes no value and means `true`.
     pub switch: bool,
+    /// Takes a list (or, for `domain_limits`, a table) in the file.
+    pub list: bool,
     /// What it sets, as the README's table says it.
     pub about: &'static str,
     /// What a valid value looks like, for the error when one is not.
@@ -63,6 +65,9 @@ impl Setting {
 
     /// The default as the README shows it.
     pub fn default_text(&self, defaults: &Settings) -> String {
+        if self.secret {
+            return self.unset.to_owned();
+        }
         (self.show)(defaults).unwrap_or_else(|| self.unset.to_owned())
     }
 }
@@ -84,9 +89,22 @@ fn text(v: &str) -> Option<String> {
     Some(v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-fn seconds(v: &str) -> Result<Duration, Refused> {
-    Ok(Duration::from_secs(number::<u64>(v)?.max(1)))
+/// A count of at least 1 and at most `max`: connection and permit counts
+/// beyond what a semaphore takes would panic where they are used.
+fn count(v: &str, max: usize) -> Result<usize, Refused> {
+    Ok(number::<usize>(v)?.clamp(1, max))
 }
+
+/// Connections (and other permits) a setting may ask for.
+const MAX_PERMITS: usize = 100_000;
+
+/// A duration in whole seconds, from 1 second to a day: longer timeouts
+/// and leases overflow the clocks they are added to.
+fn seconds(v: &str) -> Result<Duration, Refused> {
+    Ok(Duration::from_secs(number::<u64>(v)?.clamp(1, DAY)))
+}
+
+const DAY: u64 = 24 * 3600;
 
 fn list(v: &str) -> Vec<String> {
     v.split(',')
@@ -123,6 +141,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::Serve,
         secret: false,
         switch: false,
+        list: false,
         about: "HTTP listen address",
         hint: HOST_PORT,
         apply: |l, v| {
@@ -137,6 +156,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::Everywhere,
         secret: false,
         switch: false,
+        list: false,
         about: "where the SQLite database and generated secrets live",
         hint: "a directory",
         apply: |l, v| {
@@ -151,6 +171,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::Everywhere,
         secret: true,
         switch: false,
+        list: false,
         about: "the database: `postgres://USER@HOST/DB` for PostgreSQL",
         hint: "postgres://USER@HOST/DB or sqlite://FILE",
         apply: |l, v| {
@@ -165,6 +186,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: true,
         switch: false,
+        list: false,
         about: "the operator's API token",
         hint: "a random value of at least 24 characters, for example from `openssl rand -hex 32`; \
                this one is shorter than 24 characters",
@@ -184,6 +206,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: true,
         switch: false,
+        list: false,
         about: "the instance key of address hashes and signed links",
         hint: "64 hexadecimal characters (32 bytes), for example from `openssl rand -hex 32`",
         apply: |l, v| {
@@ -199,6 +222,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "public URL of the links in mail",
         hint: "give an address such as https://mail.example.com, without a path",
         apply: |l, v| {
@@ -213,6 +237,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "request body limit (imports excepted)",
         hint: "bytes",
         apply: |l, v| {
@@ -227,6 +252,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "custom attributes a workspace may declare",
         hint: WHOLE,
         apply: |l, v| {
@@ -241,8 +267,9 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "DNS for address checks, from the system's resolver configuration",
-        hint: "on or off",
+        hint: "on or off (also true/false, yes/no, 1/0, or system)",
         apply: |l, v| {
             l.settings.dns = v.trim() == "system" || boolean(v)?;
             Ok(())
@@ -255,6 +282,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "import score: accepted at or above",
         hint: "a score from 0 to 100",
         apply: |l, v| {
@@ -269,6 +297,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "import score: quarantined below",
         hint: "a score from 0 to 100",
         apply: |l, v| {
@@ -283,6 +312,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "days between opt-in requests to one contact",
         hint: "whole days",
         apply: |l, v| {
@@ -297,6 +327,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::Delivery,
         secret: false,
         switch: false,
+        list: false,
         about: "how mail leaves: `capture` (kept in the outbox), `smtp` (a relay) or `mx` (direct)",
         hint: "use capture (store mail in the outbox), smtp (a relay) or mx (direct)",
         apply: |l, v| {
@@ -311,6 +342,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::Delivery,
         secret: false,
         switch: false,
+        list: false,
         about: "the relay of the `smtp` transport",
         hint: "write HOST:PORT, for example smtp.example.com:587",
         apply: |l, v| {
@@ -338,10 +370,11 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::Delivery,
         secret: false,
         switch: false,
+        list: false,
         about: "user name for AUTH at the relay",
         hint: "a user name",
         apply: |l, v| {
-            l.user = Some(v.to_owned());
+            l.user = Some(v.trim().to_owned());
             Ok(())
         },
         show: |_| None,
@@ -352,10 +385,11 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::Delivery,
         secret: true,
         switch: false,
+        list: false,
         about: "password for AUTH at the relay (better in the environment than as a flag)",
         hint: "a password",
         apply: |l, v| {
-            l.password = Some(v.to_owned());
+            l.password = Some(v.trim().to_owned());
             Ok(())
         },
         show: |_| None,
@@ -366,6 +400,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::Delivery,
         secret: false,
         switch: false,
+        list: false,
         about: "relay TLS: `opportunistic`, `starttls` (required), `tls` (implicit, port 465) or `none`",
         hint: "use starttls (required), opportunistic (STARTTLS when offered, the default), \
                tls (implicit, port 465) or none",
@@ -387,6 +422,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::Delivery,
         secret: false,
         switch: false,
+        list: false,
         about: "the domain of the VERP return path, `bounces+TOKEN@DOMAIN`",
         hint: "give a domain name such as bounces.example.com, whose MX points at this server",
         apply: |l, v| {
@@ -406,6 +442,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::Delivery,
         secret: false,
         switch: true,
+        list: false,
         about: "let unverified sender domains send (tests, local relays); preflight and the log warn",
         hint: YES_NO,
         apply: |l, v| {
@@ -420,6 +457,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::Delivery,
         secret: false,
         switch: false,
+        list: false,
         about: "inbound SMTP for bounces and complaints (`off` to disable)",
         hint: "write it as HOST:PORT, for example 127.0.0.1:2525, or off",
         apply: |l, v| {
@@ -437,6 +475,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "the name given in EHLO",
         hint: "a host name",
         apply: |l, v| {
@@ -451,6 +490,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "the port MX hosts are reached on",
         hint: "a port number",
         apply: |l, v| {
@@ -465,6 +505,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "MX hosts on private addresses (tests)",
         hint: YES_NO,
         apply: |l, v| {
@@ -479,10 +520,11 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "outgoing SMTP connections overall",
         hint: WHOLE,
         apply: |l, v| {
-            l.settings.delivery.transport.max_connections = number(v)?;
+            l.settings.delivery.transport.max_connections = count(v, MAX_PERMITS)?;
             Ok(())
         },
         show: |s| Some(s.delivery.transport.max_connections.to_string()),
@@ -493,10 +535,11 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "outgoing SMTP connections to one destination",
         hint: WHOLE,
         apply: |l, v| {
-            l.settings.delivery.transport.connections_per_domain = number(v)?;
+            l.settings.delivery.transport.connections_per_domain = count(v, MAX_PERMITS)?;
             Ok(())
         },
         show: |s| Some(s.delivery.transport.connections_per_domain.to_string()),
@@ -507,6 +550,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: true,
         about: "connections to named domains (`gmail.com=2,outlook.com=2`; a table in the file)",
         hint: "write DOMAIN=CONNECTIONS pairs separated by commas, for example gmail.com=2,outlook.com=2",
         apply: |l, v| {
@@ -516,7 +560,7 @@ pub static SETTINGS: &[Setting] = &[
                     .delivery
                     .transport
                     .domain_limits
-                    .insert(domain.trim().to_ascii_lowercase(), number(n)?);
+                    .insert(domain.trim().to_ascii_lowercase(), count(n, MAX_PERMITS)?);
             }
             Ok(())
         },
@@ -528,6 +572,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "mails sent over one SMTP connection",
         hint: WHOLE,
         apply: |l, v| {
@@ -542,6 +587,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "mails per second per workspace (per process; 0 for no limit)",
         hint: "mails per second",
         apply: |l, v| {
@@ -556,6 +602,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "the first retry waits this long; each next one twice as long",
         hint: SECONDS,
         apply: |l, v| {
@@ -570,11 +617,13 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "transient failures are retried for this long",
         hint: "hours",
         apply: |l, v| {
+            // At most 30 days: the deadline is added to the first attempt.
             l.settings.delivery.give_up_after =
-                Duration::from_secs(number::<u64>(v)?.saturating_mul(3600));
+                Duration::from_secs(number::<u64>(v)?.min(30 * 24).saturating_mul(3600));
             Ok(())
         },
         show: |s| Some(format!("{} h", s.delivery.give_up_after.as_secs() / 3600)),
@@ -585,10 +634,11 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "a claimed delivery returns to the queue when not recorded within this",
         hint: SECONDS,
         apply: |l, v| {
-            let ms = number::<u64>(v)?.max(1).saturating_mul(1000);
+            let ms = seconds(v)?.as_millis();
             l.settings.delivery.lease_ms = i64::try_from(ms).unwrap_or(i64::MAX);
             Ok(())
         },
@@ -600,6 +650,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "deliveries one worker loop claims at once (1 to 5000)",
         hint: WHOLE,
         apply: |l, v| {
@@ -614,6 +665,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "worker loops per process (1 to 16)",
         hint: WHOLE,
         apply: |l, v| {
@@ -628,6 +680,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "`serve` runs a delivery worker too",
         hint: YES_NO,
         apply: |l, v| {
@@ -642,6 +695,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "a delivery fails after its worker died on it this many times",
         hint: WHOLE,
         apply: |l, v| {
@@ -656,6 +710,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "`/healthz` reports a pipeline without progress for this long",
         hint: SECONDS,
         apply: |l, v| {
@@ -670,6 +725,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "webhooks to private or plain-http endpoints",
         hint: YES_NO,
         apply: |l, v| {
@@ -684,6 +740,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "render limit per mail: bytes of a part",
         hint: "bytes",
         apply: |l, v| {
@@ -698,6 +755,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "render limit per mail: loop iterations",
         hint: WHOLE,
         apply: |l, v| {
@@ -712,10 +770,12 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "render limit per mail: time",
         hint: "milliseconds",
         apply: |l, v| {
-            l.settings.delivery.render.max_time = Duration::from_millis(number::<u64>(v)?.max(1));
+            let ms = number::<u64>(v)?.clamp(1, DAY * 1000);
+            l.settings.delivery.render.max_time = Duration::from_millis(ms);
             Ok(())
         },
         show: |s| Some(format!("{} ms", s.delivery.render.max_time.as_millis())),
@@ -726,6 +786,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "an import's whole upload must arrive within this",
         hint: SECONDS,
         apply: |l, v| {
@@ -740,6 +801,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "an import's upload must average at least this rate",
         hint: "bytes a second",
         apply: |l, v| {
@@ -754,6 +816,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "HTTP header and idle timeout",
         hint: SECONDS,
         apply: |l, v| {
@@ -768,10 +831,11 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "HTTP connections overall",
         hint: WHOLE,
         apply: |l, v| {
-            l.settings.http.max_connections = number::<usize>(v)?.max(1);
+            l.settings.http.max_connections = count(v, MAX_PERMITS)?;
             Ok(())
         },
         show: |s| Some(s.http.max_connections.to_string()),
@@ -782,10 +846,11 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "HTTP connections per client address",
         hint: WHOLE,
         apply: |l, v| {
-            l.settings.http.max_per_ip = number::<usize>(v)?.max(1);
+            l.settings.http.max_per_ip = count(v, MAX_PERMITS)?;
             Ok(())
         },
         show: |s| Some(s.http.max_per_ip.to_string()),
@@ -796,6 +861,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: true,
         about: "reverse proxies whose `X-Forwarded-For` is believed (`10.0.0.0/8,::1`)",
         hint: "addresses or ranges such as 10.0.0.0/8, separated by commas",
         apply: |l, v| {
@@ -813,10 +879,11 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "inbound SMTP connections overall",
         hint: WHOLE,
         apply: |l, v| {
-            l.settings.inbound.max_connections = number::<usize>(v)?.max(1);
+            l.settings.inbound.max_connections = count(v, MAX_PERMITS)?;
             Ok(())
         },
         show: |s| Some(s.inbound.max_connections.to_string()),
@@ -827,10 +894,11 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "inbound SMTP connections per client address",
         hint: WHOLE,
         apply: |l, v| {
-            l.settings.inbound.max_per_ip = number::<usize>(v)?.max(1);
+            l.settings.inbound.max_per_ip = count(v, MAX_PERMITS)?;
             Ok(())
         },
         show: |s| Some(s.inbound.max_per_ip.to_string()),
@@ -841,6 +909,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "inbound SMTP message size",
         hint: "bytes",
         apply: |l, v| {
@@ -855,6 +924,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "inbound SMTP: bytes of accepted mail waiting to be processed",
         hint: "bytes",
         apply: |l, v| {
@@ -869,6 +939,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "inbound SMTP command and data timeout",
         hint: SECONDS,
         apply: |l, v| {
@@ -885,6 +956,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "inbound STARTTLS certificate chain (PEM; with `smtp_tls_key`)",
         hint: "a PEM file",
         apply: |l, v| {
@@ -899,6 +971,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "inbound STARTTLS private key (PEM; with `smtp_tls_cert`)",
         hint: "a PEM file",
         apply: |l, v| {
@@ -913,6 +986,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: true,
         about: "the SNS topics whose SES notifications are accepted (comma-separated; a list in the file)",
         hint: "topic ARNs separated by commas",
         apply: |l, v| {
@@ -927,6 +1001,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: false,
         switch: false,
+        list: false,
         about: "SendGrid's signed event webhook key (base64 DER)",
         hint: "the verification key SendGrid shows",
         apply: |l, v| {
@@ -941,6 +1016,7 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: true,
         switch: false,
+        list: false,
         about: "Mailgun's webhook signing key",
         hint: "the signing key Mailgun shows",
         apply: |l, v| {
@@ -955,11 +1031,16 @@ pub static SETTINGS: &[Setting] = &[
         flag: Flag::None,
         secret: true,
         switch: false,
+        list: false,
         about: "the secret in Postmark's webhook URL (`?token=`, at least 16 characters)",
         hint: "a random value of at least 16 characters",
         apply: |l, v| {
+            let token = v.trim();
+            if !token.is_empty() && token.len() < 16 {
+                return Err(Refused);
+            }
             l.settings.delivery.providers.postmark_webhook_token =
-                Some(v.trim().to_owned()).filter(|t| t.len() >= 16);
+                Some(token.to_owned()).filter(|t| !t.is_empty());
             Ok(())
         },
         show: |_| None,
