@@ -41,7 +41,6 @@ def blank(src):
         out.append(c); i+=1
     return ''.join(out)
 res=[]
-only_src = '--src' in sys.argv
 for root,_,files in os.walk(sys.argv[1]):
     for f in files:
         if not f.endswith('.rs'): continue

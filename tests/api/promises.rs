@@ -1849,6 +1849,16 @@ async fn a_test_send_reaches_confirmed_team_addresses_and_counts_nowhere(db: Opt
     )
     .await
     .expect(422);
+    // Review: a withdrawn workspace sends nothing, tests included.
+    app.post(
+        &format!("/v1/operator/workspaces/{}/withdraw", ws.id),
+        &app.operator,
+        json!({"reason": "repeated complaints"}),
+    )
+    .await
+    .expect(200);
+    let r = test("qa@acme-mail.com").await.expect(409);
+    assert!(r.to_string().contains("withdrawn"), "{r}");
 }
 
 crate::on_both_db!(the_readme_first_steps_make_a_clean_mail,);

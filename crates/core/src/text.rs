@@ -136,11 +136,8 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut rows = vec![vec![0usize; b.len() + 1]; 3];
-    let [before, prev, cur] = &mut rows[..] else {
-        return a.len().max(b.len());
-    };
-    alignment_distance(&a, &b, &mut [before, prev, cur])
+    let row = vec![0usize; b.len() + 1];
+    alignment_distance(&a, &b, &mut [row.clone(), row.clone(), row])
 }
 
 /// The distance of `a` and `b` with three rows of at least `b.len() + 1`

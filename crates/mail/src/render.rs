@@ -84,12 +84,6 @@ impl RenderError {
     }
 }
 
-fn escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    escape_html_into(text, &mut out);
-    out
-}
-
 /// A JSON value as Liquid sees it; strings HTML-escaped for the HTML part,
 /// so no contact data can add markup to a mail.
 fn to_liquid(value: &Value, html: bool) -> LValue {
@@ -102,7 +96,7 @@ fn to_liquid(value: &Value, html: bool) -> LValue {
         },
         Value::String(s) => {
             if html {
-                LValue::scalar(escaped(s))
+                LValue::scalar(sendwell_core::text::escape_html(s))
             } else {
                 LValue::scalar(s.clone())
             }
@@ -120,7 +114,7 @@ fn to_liquid(value: &Value, html: bool) -> LValue {
 
 fn text_value(text: &str, html: bool) -> LValue {
     if html {
-        LValue::scalar(escaped(text))
+        LValue::scalar(sendwell_core::text::escape_html(text))
     } else {
         LValue::scalar(text.to_owned())
     }
@@ -166,7 +160,8 @@ fn globals(
             }),
             "workspace_name" => Some(env.workspace_name.to_owned()),
             "physical_address" => {
-                let h = escaped(env.physical_address).replace('\n', "<br>");
+                let h =
+                    sendwell_core::text::escape_html(env.physical_address).replace('\n', "<br>");
                 html.insert(name.clone().into(), LValue::scalar(h));
                 text.insert(
                     name.clone().into(),
@@ -424,7 +419,7 @@ fn html_footer(f: &Footer<'_>) -> String {
         escape_html_into(f.workspace_name, &mut out);
         if let Some(address) = f.address {
             out.push_str("<br>");
-            out.push_str(&escaped(address).replace('\n', "<br>"));
+            out.push_str(&sendwell_core::text::escape_html(address).replace('\n', "<br>"));
         }
         out.push_str("</p>");
     }
@@ -635,7 +630,7 @@ fn with_footers(
     mut html: String,
     mut text: String,
 ) -> (String, String) {
-    let address_html = escaped(env.physical_address).replace('\n', "<br>");
+    let address_html = sendwell_core::text::escape_html(env.physical_address).replace('\n', "<br>");
     let html_has_unsub = places.html_unsubscribe && html.contains(links.unsubscribe);
     let html_has_address = places.html_address && html.contains(&address_html);
     // Every mail says how to report it; the template may place the link

@@ -995,9 +995,11 @@ impl DeliveryWorker {
             }
             return Ok(());
         };
+        let bounce_domain = self.state.bounce_domain();
         for (i, email, result) in rendered {
-            let made =
-                result.and_then(|(raw, subject)| self.outgoing(&claimed[i], email, raw, subject));
+            let made = result.and_then(|(raw, subject)| {
+                self.outgoing(&claimed[i], email, raw, subject, &bounce_domain)
+            });
             match made {
                 Ok(outgoing) => ready.push(Ready { index: i, outgoing }),
                 Err(outcome) => outcomes[i] = Some(outcome),
@@ -1044,8 +1046,13 @@ impl DeliveryWorker {
                 reply: None,
             });
         }
-        let capture = self.transport.is_none();
-        if let Some(at) = self.paced(&workspace.id).filter(|_| !capture) {
+        // The capture transport is not paced (the pace slot is not taken).
+        let paced = if self.transport.is_some() {
+            self.paced(&workspace.id)
+        } else {
+            None
+        };
+        if let Some(at) = paced {
             let wait = at.saturating_duration_since(Instant::now());
             return Err(DeliveryOutcome::Deferred {
                 domain: None,
@@ -1093,6 +1100,7 @@ impl DeliveryWorker {
         email: String,
         raw: Vec<u8>,
         subject: String,
+        bounce_domain: &str,
     ) -> Result<Outgoing, DeliveryOutcome> {
         if self.transport.is_none() {
             return Err(DeliveryOutcome::Captured {
@@ -1101,11 +1109,10 @@ impl DeliveryWorker {
                 raw: String::from_utf8_lossy(&raw).into_owned(),
             });
         }
-        let bounce_domain = self.state.bounce_domain();
         let Some(return_path) = self
             .state
             .verp()
-            .return_path(delivery.id.as_str(), &bounce_domain)
+            .return_path(delivery.id.as_str(), bounce_domain)
         else {
             return Err(DeliveryOutcome::Failed {
                 reason: format!("the delivery id {} cannot be a return path", delivery.id),

@@ -555,13 +555,16 @@ fn hex(c: u8) -> Option<u8> {
 /// escapes, is always decoded: its bytes are valid UTF-8 but do not mean
 /// what UTF-8 says.
 pub(crate) fn bytes_to_string(b: &[u8], charset: Option<&str>) -> String {
-    let cs = charset.unwrap_or("").trim().to_ascii_lowercase();
-    let escaped = matches!(cs.as_str(), "iso-2022-jp" | "csiso2022jp");
+    let declared = charset.unwrap_or("").trim();
+    let escaped = ["iso-2022-jp", "csiso2022jp"]
+        .iter()
+        .any(|c| declared.eq_ignore_ascii_case(c));
     if !escaped {
         if let Ok(s) = std::str::from_utf8(b) {
             return s.to_owned();
         }
     }
+    let cs = declared.to_ascii_lowercase();
     let latin = matches!(
         cs.as_str(),
         "iso-8859-1"

@@ -252,13 +252,13 @@ fn parse_write(
         "external_id",
         label("external_id", w.external_id.as_deref()),
     );
-    let name = field_value(&mut problem, "name", label("name", w.name.as_deref()));
     if w.email.is_none() && w.external_id.is_none() {
         problem(
             "email",
             "give an email, an external_id, or both, to say which contact this is".to_owned(),
         );
     }
+    let name = field_value(&mut problem, "name", label("name", w.name.as_deref()));
     let mut times = [None, None];
     for (slot, (field, value)) in times.iter_mut().zip([
         ("created_at", &w.created_at),

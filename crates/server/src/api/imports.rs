@@ -11,8 +11,8 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, OperatorCaller, WorkspaceCaller};
+pub use crate::import::ImportQuery;
 use crate::import::{declaration, CROSS_TENANT};
-pub use crate::import::{ImportQuery, MAX_ROWS};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};

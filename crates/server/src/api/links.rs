@@ -871,13 +871,14 @@ pub async fn opt_in(
         return gone();
     };
     let ip = client_ip(state.trusted_proxies(), &headers, peer);
-    let evidence = opt_in_evidence(&state, &t, message, wording, &ip, &headers).await;
-    // Pressing again (or replaying the form) records nothing new.
+    // Pressing again (or replaying the form) records nothing new, and
+    // renders nothing for its evidence.
     match current_choice(&state, &t, &topic).await {
         Ok(Some(ConsentAction::OptIn)) => return thanks(&state, &t).await,
         Ok(_) => {}
         Err(e) => return internal(&e),
     }
+    let evidence = opt_in_evidence(&state, &t, message, wording, &ip, &headers).await;
     // A mail the capture transport only stored never reached the person:
     // whoever pressed its button is not known to be them, and the ledger
     // says so.

@@ -34,6 +34,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 const CONFIRM_DAYS: i64 = 7;
 /// Addresses one test send may go to.
 const MAX_TEST_RECIPIENTS: usize = 10;
+/// Test sends a workspace may make in an hour (each to at most ten team
+/// addresses): tests leave through the platform's own addresses too.
+const TEST_SENDS_PER_HOUR: u32 = 30;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -219,6 +222,32 @@ pub async fn test_send(
     let to = confirmed_recipients(&state, ws, &req.to).await?;
     let mut message = load_message(&state, ws, &id).await?;
     let workspace = super::workspace::load(&state, ws).await?;
+    // A suspended or withdrawn workspace sends nothing, tests included.
+    if matches!(
+        workspace.state,
+        sendwell_core::SendingState::Suspended | sendwell_core::SendingState::Withdrawn
+    ) {
+        return Err(ApiError::conflict(
+            "sending-stopped",
+            format!(
+                "This workspace is {}: it sends no mail, test mails included, until the operator reinstates it.",
+                workspace.state.as_str()
+            ),
+        ));
+    }
+    if !state.allow(
+        "test-send",
+        ws.as_str(),
+        TEST_SENDS_PER_HOUR,
+        std::time::Duration::from_secs(3600),
+    ) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-test-sends",
+            "Too many test sends",
+            format!("A workspace may send {TEST_SENDS_PER_HOUR} tests an hour; try again later."),
+        ));
+    }
     let sample = super::messages::sample_contact(&state, &message).await?;
     message.subject = format!("[Test] {}", message.subject);
     let schema = state.store.schema(ws).await?;

@@ -257,7 +257,7 @@ pub async fn run(
     session.consent_declared().await?;
     let tally =
         tally.ok_or_else(|| ApiError::internal(&"the CSV reader ended without its tallies"))?;
-    intake.log(&session);
+    intake.log(&session, tally.counts.rows);
     let (verdict, nothing_imported) = verdict(state, &session, intake, *tally, &note);
     let record = session.finish(verdict).await?.map_err(|errors| {
         ApiError::conflict(
@@ -452,11 +452,13 @@ impl Intake {
         (items, lines)
     }
 
-    fn log(&self, session: &ImportSession) {
+    /// Where the importing request spent its time, for the `rows` the
+    /// reader read.
+    fn log(&self, session: &ImportSession, rows: u64) {
         let ms = |d: Duration| d.as_millis() as u64;
         tracing::info!(
             import = %session.id,
-            rows = self.counts.rows,
+            rows,
             waiting_for_rows_ms = ms(self.timing[0]),
             checks_ms = ms(self.timing[1]),
             suppression_lookups_ms = ms(self.timing[2]),

@@ -627,7 +627,7 @@ pub(super) fn parse_row(
     }
     // First and last names make up the name, whatever a name column said.
     if fields.first.is_some() || fields.last.is_some() {
-        let name = [fields.first.as_deref(), fields.last.as_deref()]
+        let name = [fields.first, fields.last]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()
@@ -678,20 +678,20 @@ pub(super) fn parse_row(
 /// What a row's fields say, as they are read: the address, the contact's
 /// other values, and the first problem found.
 #[derive(Default)]
-struct Fields {
+struct Fields<'a> {
     email: String,
     input: ContactInput,
     failure: Option<String>,
-    first: Option<String>,
-    last: Option<String>,
+    first: Option<&'a str>,
+    last: Option<&'a str>,
 }
 
-impl Fields {
+impl<'a> Fields<'a> {
     /// One field's value, into the place its column names.
     fn take(
         &mut self,
         col: &Column,
-        value: &str,
+        value: &'a str,
         attrs: &mut [(String, Option<AttributeType>)],
     ) -> Result<(), String> {
         let input = &mut self.input;
@@ -701,8 +701,8 @@ impl Fields {
                 input.external_id = Some(label("external_id", value)?);
             }
             Column::Name => input.name = Some(label("name", value)?),
-            Column::FirstName => self.first = Some(value.to_owned()),
-            Column::LastName => self.last = Some(value.to_owned()),
+            Column::FirstName => self.first = Some(value),
+            Column::LastName => self.last = Some(value),
             Column::CreatedAt => {
                 input.created_at = Some(Timestamp::parse(value).map_err(|e| e.to_string())?);
             }
