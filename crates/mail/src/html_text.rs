@@ -1,7 +1,8 @@
-//! The plain-text alternative of a mail, derived from its HTML: a small
-//! tolerant tokenizer (no HTML crate) that keeps what a reader sees — text,
-//! link targets, image alt text, paragraph and list structure — and drops
-//! the rest (head, style, script, comments, tags).
+//! The plain-text alternative of a mail, derived from its HTML: it keeps
+//! what a reader sees — text, link targets, image alt text, paragraph and
+//! list structure — and drops the rest (head, style, script, comments,
+//! tags). Tokens, entities and the line-breaking table come from
+//! `sendwell-html`, shared with the template check and the content screen.
 //!
 //! It also runs on template sources before Liquid rendering, so `{{ ... }}`
 //! and `{% ... %}` pass through byte for byte wherever they are kept (text,
@@ -9,6 +10,10 @@
 //! inside them, and a `<` or `>` inside them is not markup. Liquid inside a
 //! dropped element (a `<style>`, a comment, a tag's other attributes) goes
 //! with it, so a Liquid block must open and close within such an element.
+
+use sendwell_html::layout::{layout, Layout};
+use sendwell_html::token::liquid_segment;
+use sendwell_html::{entity, tokenize, Syntax, Token};
 
 /// A readable text part for a mail, derived from its HTML.
 ///
@@ -22,12 +27,86 @@
 /// or comments, stray `<`) never fails: a `<` that does not start markup is
 /// text.
 pub fn html_to_text(html: &str) -> String {
-    let mut converter = Converter {
-        src: html,
-        out: Out::with_capacity(html.len() / 2),
-    };
-    converter.run();
-    converter.out.finish()
+    let mut out = Out::with_capacity(html.len() / 2);
+    // The head shows nothing; a `<body>` ends it even when `</head>` is
+    // missing.
+    let mut in_head = false;
+    for token in tokenize(html, Syntax::Liquid) {
+        match token {
+            Token::Start { name, .. } if name == "head" => in_head = true,
+            Token::End { name } if name == "head" => in_head = false,
+            Token::Start { ref name, .. } if name == "body" || !in_head => {
+                in_head = false;
+                start_tag(&mut out, name, &token);
+            }
+            Token::End { name } if !in_head => end_tag(&mut out, &name),
+            Token::Text { text, .. } if !in_head => inline_text(&mut out, text),
+            Token::Output { text, .. } | Token::LiquidTag { text, .. } if !in_head => {
+                out.word(text);
+            }
+            _ => {}
+        }
+    }
+    out.finish()
+}
+
+/// The paragraph break around a list: a blank line at the outer level, a
+/// line inside another list.
+fn list_break(depth: usize) -> Break {
+    if depth == 0 {
+        Break::Paragraph
+    } else {
+        Break::Line
+    }
+}
+
+fn start_tag(out: &mut Out, name: &str, tag: &Token<'_>) {
+    match name {
+        "a" => out.open_link(attribute_text(tag.attr("href").unwrap_or(""))),
+        "img" => inline_text(out, tag.attr("alt").unwrap_or("")),
+        _ => match layout(name) {
+            Layout::List => {
+                out.block(list_break(out.list_depth));
+                out.list_depth += 1;
+            }
+            Layout::ListItem => {
+                out.bullet = None;
+                out.block(Break::Line);
+                out.bullet = Some(out.list_depth.max(1));
+            }
+            other => boundary(out, other),
+        },
+    }
+}
+
+fn end_tag(out: &mut Out, name: &str) {
+    match name {
+        "a" => out.close_link(),
+        "img" => {}
+        _ => match layout(name) {
+            Layout::List => {
+                out.list_depth = out.list_depth.saturating_sub(1);
+                out.bullet = None;
+                out.block(list_break(out.list_depth));
+            }
+            Layout::ListItem => {
+                out.bullet = None;
+                out.block(Break::Line);
+            }
+            other => boundary(out, other),
+        },
+    }
+}
+
+/// What either tag of an element other than a list or item writes.
+fn boundary(out: &mut Out, layout: Layout) {
+    match layout {
+        Layout::Paragraph => out.block(Break::Paragraph),
+        Layout::Line => out.block(Break::Line),
+        Layout::LineBreak => out.line_break(),
+        Layout::Cell => out.space(),
+        Layout::Inline | Layout::List | Layout::ListItem => {}
+    }
 }
 
 /// How much vertical space an element boundary asks for.
@@ -36,92 +115,6 @@ enum Break {
     None,
     Line,
     Paragraph,
-}
-
-/// What an element does to the text.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Inline (span, b, font...) or unknown: nothing.
-    Inline,
-    Block(Break),
-    /// br: one line break per element, so `<br><br>` is a blank line.
-    LineBreak,
-    /// td, th: cells of one row are separated by a space.
-    Cell,
-    List,
-    ListItem,
-    Link,
-    Image,
-    /// head, style, script, title: the content is dropped.
-    Hidden,
-}
-
-fn kind(name: &str) -> Kind {
-    const PARAGRAPH: &[&str] = &[
-        "p",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "blockquote",
-        "table",
-        "dl",
-        "hr",
-        "pre",
-        "figure",
-        "address",
-    ];
-    const LINE: &[&str] = &[
-        "div",
-        "tr",
-        "section",
-        "article",
-        "header",
-        "footer",
-        "nav",
-        "aside",
-        "main",
-        "center",
-        "form",
-        "fieldset",
-        "legend",
-        "dt",
-        "dd",
-        "figcaption",
-        "caption",
-        "thead",
-        "tbody",
-        "tfoot",
-        "details",
-        "summary",
-        "body",
-        "html",
-    ];
-    let is = |n: &str| name.eq_ignore_ascii_case(n);
-    let any = |list: &[&str]| list.iter().any(|n| is(n));
-    if is("a") {
-        Kind::Link
-    } else if is("br") {
-        Kind::LineBreak
-    } else if is("img") {
-        Kind::Image
-    } else if is("li") {
-        Kind::ListItem
-    } else if is("ul") || is("ol") {
-        Kind::List
-    } else if is("td") || is("th") {
-        Kind::Cell
-    } else if is("head") || is("style") || is("script") || is("title") {
-        Kind::Hidden
-    } else if any(PARAGRAPH) {
-        Kind::Block(Break::Paragraph)
-    } else if any(LINE) {
-        Kind::Block(Break::Line)
-    } else {
-        Kind::Inline
-    }
 }
 
 /// The text being written, with the separators it owes: whitespace and
@@ -285,251 +278,10 @@ fn same_target(label: &str, href: &str) -> bool {
 /// `at`, if it is closed. Like Liquid's own lexer, the first closer ends it
 /// (quotes inside do not protect a `}}`).
 fn liquid_end(src: &str, at: usize) -> Option<usize> {
-    let bytes = src.as_bytes();
-    if bytes.get(at) != Some(&b'{') {
+    if src.as_bytes().get(at) != Some(&b'{') {
         return None;
     }
-    let closer = match bytes.get(at + 1) {
-        Some(b'{') => "}}",
-        Some(b'%') => "%}",
-        _ => return None,
-    };
-    src[at + 2..].find(closer).map(|p| at + 2 + p + 2)
-}
-
-/// Finds `needle` (ASCII, lowercase) in `hay` from `from`, ASCII
-/// case-insensitively.
-fn find_ci(hay: &str, needle: &str, from: usize) -> Option<usize> {
-    let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
-    if hay.len() < needle.len() {
-        return None;
-    }
-    (from..=hay.len() - needle.len())
-        .find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
-}
-
-/// One parsed tag.
-struct Tag<'a> {
-    name: &'a str,
-    closing: bool,
-    /// The attributes this converter uses, raw.
-    href: Option<&'a str>,
-    alt: Option<&'a str>,
-    /// Just past the `>`.
-    end: usize,
-}
-
-/// What a `<` starts.
-enum Markup<'a> {
-    /// A comment, doctype or processing instruction, ending here.
-    Skip(usize),
-    Tag(Tag<'a>),
-}
-
-struct Converter<'a> {
-    src: &'a str,
-    out: Out,
-}
-
-impl Converter<'_> {
-    fn run(&mut self) {
-        let src = self.src;
-        let bytes = src.as_bytes();
-        let mut pos = 0;
-        // Text from here to `pos` is not written yet.
-        let mut text_start = 0;
-        while pos < bytes.len() {
-            match bytes[pos] {
-                // Liquid stays in the text run; it is only stepped over here
-                // so that a `<` inside it is not taken for markup.
-                b'{' => pos = liquid_end(src, pos).unwrap_or(pos + 1),
-                b'<' => match markup(src, pos) {
-                    Some(markup) => {
-                        inline_text(&mut self.out, &src[text_start..pos]);
-                        pos = match markup {
-                            Markup::Skip(end) => end,
-                            Markup::Tag(tag) => self.apply(tag),
-                        };
-                        text_start = pos;
-                    }
-                    None => pos += 1,
-                },
-                _ => pos += 1,
-            }
-        }
-        inline_text(&mut self.out, &src[text_start..]);
-    }
-
-    /// Applies a tag's effect; returns where the text resumes.
-    fn apply(&mut self, tag: Tag<'_>) -> usize {
-        let out = &mut self.out;
-        let list_break = |depth: usize| {
-            if depth == 0 {
-                Break::Paragraph
-            } else {
-                Break::Line
-            }
-        };
-        match (kind(tag.name), tag.closing) {
-            (Kind::Inline, _) | (Kind::Image, true) | (Kind::Hidden, true) => {}
-            (Kind::Block(level), _) => out.block(level),
-            (Kind::LineBreak, _) => out.line_break(),
-            (Kind::Cell, _) => out.space(),
-            (Kind::List, false) => {
-                out.block(list_break(out.list_depth));
-                out.list_depth += 1;
-            }
-            (Kind::List, true) => {
-                out.list_depth = out.list_depth.saturating_sub(1);
-                out.bullet = None;
-                out.block(list_break(out.list_depth));
-            }
-            (Kind::ListItem, closing) => {
-                out.bullet = None;
-                out.block(Break::Line);
-                if !closing {
-                    out.bullet = Some(out.list_depth.max(1));
-                }
-            }
-            (Kind::Link, false) => out.open_link(attribute_text(tag.href.unwrap_or(""))),
-            (Kind::Link, true) => out.close_link(),
-            (Kind::Image, false) => inline_text(out, tag.alt.unwrap_or("")),
-            (Kind::Hidden, false) => return skip_hidden(self.src, tag.name, tag.end),
-        }
-        tag.end
-    }
-}
-
-/// Parses the markup starting with the `<` at `at`; `None` when that `<` is
-/// plain text (not followed by a tag name, `/`+name, `!` or `?`, or never
-/// closed by a `>`).
-fn markup(src: &str, at: usize) -> Option<Markup<'_>> {
-    let bytes = src.as_bytes();
-    let next = *bytes.get(at + 1)?;
-    if src[at..].starts_with("<!--") {
-        // An unclosed comment runs to the end, as in browsers.
-        let end = src[at + 4..]
-            .find("-->")
-            .map_or(src.len(), |p| at + 4 + p + 3);
-        return Some(Markup::Skip(end));
-    }
-    if next == b'!' || next == b'?' {
-        let end = src[at..].find('>').map_or(src.len(), |p| at + p + 1);
-        return Some(Markup::Skip(end));
-    }
-    let closing = next == b'/';
-    let name_start = at + 1 + usize::from(closing);
-    if !bytes.get(name_start).is_some_and(u8::is_ascii_alphabetic) {
-        return None;
-    }
-    let name_end = name_start
-        + bytes[name_start..]
-            .iter()
-            .position(|&b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b':'))
-            .unwrap_or(bytes.len() - name_start);
-    let mut tag = Tag {
-        name: &src[name_start..name_end],
-        closing,
-        href: None,
-        alt: None,
-        end: 0,
-    };
-    let mut pos = name_end;
-    loop {
-        // Between attributes.
-        while pos < bytes.len() && (bytes[pos].is_ascii_whitespace() || bytes[pos] == b'/') {
-            pos += 1;
-        }
-        match bytes.get(pos) {
-            None => return None,
-            Some(b'>') => {
-                tag.end = pos + 1;
-                return Some(Markup::Tag(tag));
-            }
-            Some(b'{') if liquid_end(src, pos).is_some() => {
-                pos = liquid_end(src, pos)?;
-                continue;
-            }
-            Some(_) => {}
-        }
-        let name_start = pos;
-        while pos < bytes.len()
-            && !bytes[pos].is_ascii_whitespace()
-            && !matches!(bytes[pos], b'=' | b'>' | b'/')
-        {
-            pos += 1;
-        }
-        let name = &src[name_start..pos];
-        while pos < bytes.len() && bytes[pos].is_ascii_whitespace() {
-            pos += 1;
-        }
-        if bytes.get(pos) != Some(&b'=') {
-            continue;
-        }
-        pos += 1;
-        while pos < bytes.len() && bytes[pos].is_ascii_whitespace() {
-            pos += 1;
-        }
-        let (value, after) = attribute_value(src, pos)?;
-        pos = after;
-        if name.eq_ignore_ascii_case("href") {
-            tag.href = Some(value);
-        } else if name.eq_ignore_ascii_case("alt") {
-            tag.alt = Some(value);
-        }
-    }
-}
-
-/// An attribute value at `at`: quoted or not, Liquid inside it kept whole
-/// (its quotes and `>` do not end the value). Returns the raw value and
-/// where parsing resumes; an unclosed quote ends at the next `>`.
-fn attribute_value(src: &str, at: usize) -> Option<(&str, usize)> {
-    let bytes = src.as_bytes();
-    let quote = match bytes.get(at)? {
-        q @ (b'"' | b'\'') => Some(*q),
-        _ => None,
-    };
-    let start = at + usize::from(quote.is_some());
-    let mut pos = start;
-    while pos < bytes.len() {
-        let b = bytes[pos];
-        if b == b'{' {
-            if let Some(end) = liquid_end(src, pos) {
-                pos = end;
-                continue;
-            }
-        }
-        match quote {
-            Some(q) if b == q => return Some((&src[start..pos], pos + 1)),
-            None if b.is_ascii_whitespace() || b == b'>' => return Some((&src[start..pos], pos)),
-            _ => pos += 1,
-        }
-    }
-    if quote.is_some() {
-        // Unclosed quote: the value (and the tag) end at the next `>`.
-        let gt = src[start..].find('>')? + start;
-        return Some((&src[start..gt], gt));
-    }
-    Some((&src[start..], src.len()))
-}
-
-/// Skips the content of a head/style/script/title element: up to its end
-/// tag (for head, also up to a `<body`, which ends it implicitly), or to the
-/// end of the input if it is never closed.
-fn skip_hidden(src: &str, name: &str, from: usize) -> usize {
-    let closer = format!("</{}", name.to_ascii_lowercase());
-    let end_tag = find_ci(src, &closer, from);
-    if name.eq_ignore_ascii_case("head") {
-        if let Some(body) = find_ci(src, "<body", from) {
-            if end_tag.is_none_or(|e| body < e) {
-                return body;
-            }
-        }
-    }
-    match end_tag {
-        Some(e) => src[e..].find('>').map_or(src.len(), |p| e + p + 1),
-        None => src.len(),
-    }
+    liquid_segment(src, at).map(|(_, end)| end)
 }
 
 /// An attribute value as text: entities decoded outside Liquid, Liquid kept
@@ -564,22 +316,6 @@ fn attribute_text(raw: &str) -> String {
     }
     text.push_str(&raw[run..]);
     text
-}
-
-/// The character a numeric reference stands for, as browsers read it: the
-/// C1 range as Windows-1252 (old templates write `&#150;` for a dash), NUL,
-/// surrogates and out-of-range values as U+FFFD.
-fn numeric_char(code: u32) -> char {
-    const CP1252: [char; 32] = [
-        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
-        '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
-        'ž', 'Ÿ',
-    ];
-    match code {
-        0x80..=0x9f => CP1252[(code - 0x80) as usize],
-        0 => char::REPLACEMENT_CHARACTER,
-        _ => char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER),
-    }
 }
 
 /// Writes text that holds no markup: entities decoded, whitespace collapsed,
@@ -635,55 +371,12 @@ fn inline_text(out: &mut Out, text: &str) {
 /// Decodes the character reference starting with the `&` at `at`:
 /// `Some((char, end))`, with no char for the invisible spacers (`&zwnj;`,
 /// `&shy;`) email templates pad preheaders with; `None` when it is not a
-/// reference this decoder knows (the `&` is then text).
+/// reference (the `&` is then text). A template means `&amp` without its
+/// semicolon literally.
 fn entity(src: &str, at: usize) -> Option<(Option<char>, usize)> {
-    let rest = src.get(at + 1..)?;
-    let semi = rest.as_bytes().iter().take(12).position(|&b| b == b';')?;
-    let body = &rest[..semi];
-    let end = at + 1 + semi + 1;
-    if let Some(number) = body.strip_prefix('#') {
-        let (digits, radix) = match number.strip_prefix(['x', 'X']) {
-            Some(hex) => (hex, 16),
-            None => (number, 10),
-        };
-        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-            return None;
-        }
-        let code = u32::from_str_radix(digits, radix).ok()?;
-        return Some((Some(numeric_char(code)), end));
-    }
-    let c = match body {
-        "amp" => '&',
-        "lt" => '<',
-        "gt" => '>',
-        "quot" => '"',
-        "apos" => '\'',
-        "nbsp" => '\u{a0}',
-        "copy" => '©',
-        "reg" => '®',
-        "trade" => '™',
-        "hellip" => '…',
-        "mdash" => '—',
-        "ndash" => '–',
-        "lsquo" => '‘',
-        "rsquo" => '’',
-        "ldquo" => '“',
-        "rdquo" => '”',
-        "laquo" => '«',
-        "raquo" => '»',
-        "bull" => '•',
-        "middot" => '·',
-        "euro" => '€',
-        "pound" => '£',
-        "yen" => '¥',
-        "cent" => '¢',
-        "deg" => '°',
-        "times" => '×',
-        "zwj" => '\u{200d}',
-        "zwnj" | "shy" => return Some((None, end)),
-        _ => return None,
-    };
-    Some((Some(c), end))
+    let (c, len) = entity::reference(src.get(at..)?, false)?;
+    let c = (!matches!(c, '\u{200c}' | '\u{ad}')).then_some(c);
+    Some((c, at + len))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::template::CompiledTemplate;
 use liquid::model::{Object, Value as LValue};
 use sendwell_core::text::escape_html_into;
 use sendwell_core::{MessageKind, Timestamp};
+use sendwell_html::{entity, tokenize, Attr, Syntax, Token};
 use serde_json::{Map, Value};
 
 /// The contact a mail is made for.
@@ -125,6 +126,47 @@ struct Globals {
     text: Object,
 }
 
+impl Globals {
+    fn set(&mut self, name: &str, html: LValue, text: LValue) {
+        self.html.insert(name.to_owned().into(), html);
+        self.text.insert(name.to_owned().into(), text);
+    }
+
+    /// A variable that prints plain text (escaped in the HTML part), or
+    /// nil.
+    fn set_plain(&mut self, name: &str, raw: Option<String>) {
+        match raw {
+            Some(raw) => self.set(name, text_value(&raw, true), LValue::scalar(raw)),
+            None => self.set(name, LValue::Nil, LValue::Nil),
+        }
+    }
+
+    /// The postal address: its lines become `<br>` in the HTML part.
+    fn set_address(&mut self, name: &str, address: &str) {
+        let html = sendwell_core::text::escape_html(address).replace('\n', "<br>");
+        self.set(
+            name,
+            LValue::scalar(html),
+            LValue::scalar(address.to_owned()),
+        );
+    }
+
+    fn set_value(&mut self, name: &str, value: &Value) {
+        self.set(name, to_liquid(value, true), to_liquid(value, false));
+    }
+}
+
+/// A display name as first and last name: the first word, and the rest.
+fn split_name(name: Option<&str>) -> (Option<&str>, Option<&str>) {
+    match name {
+        Some(name) => match name.trim().split_once(char::is_whitespace) {
+            Some((f, l)) => (Some(f), Some(l.trim())),
+            None => (Some(name.trim()), None),
+        },
+        None => (None, None),
+    }
+}
+
 fn globals(
     t: &CompiledTemplate,
     env: &Envelope<'_>,
@@ -133,15 +175,11 @@ fn globals(
     unsubscribe_url: &str,
     report_url: &str,
 ) -> Globals {
-    let mut html = Object::new();
-    let mut text = Object::new();
-    let (first, last) = match rcpt.name {
-        Some(name) => match name.trim().split_once(char::is_whitespace) {
-            Some((f, l)) => (Some(f), Some(l.trim())),
-            None => (Some(name.trim()), None),
-        },
-        None => (None, None),
+    let mut g = Globals {
+        html: Object::new(),
+        text: Object::new(),
     };
+    let (first, last) = split_name(rcpt.name);
     for name in &t.variables {
         let plain: Option<String> = match name.as_str() {
             "email" => Some(rcpt.email.to_owned()),
@@ -160,19 +198,11 @@ fn globals(
             }),
             "workspace_name" => Some(env.workspace_name.to_owned()),
             "physical_address" => {
-                let h =
-                    sendwell_core::text::escape_html(env.physical_address).replace('\n', "<br>");
-                html.insert(name.clone().into(), LValue::scalar(h));
-                text.insert(
-                    name.clone().into(),
-                    LValue::scalar(env.physical_address.to_owned()),
-                );
+                g.set_address(name, env.physical_address);
                 continue;
             }
             "data" => {
-                let data = Value::Object(rcpt.data.cloned().unwrap_or_default());
-                html.insert(name.clone().into(), to_liquid(&data, true));
-                text.insert(name.clone().into(), to_liquid(&data, false));
+                g.set_value(name, &Value::Object(rcpt.data.cloned().unwrap_or_default()));
                 continue;
             }
             other => {
@@ -181,25 +211,15 @@ fn globals(
                     .and_then(|d| d.get(other))
                     .or_else(|| rcpt.attributes.get(other));
                 if let Some(value) = value {
-                    html.insert(name.clone().into(), to_liquid(value, true));
-                    text.insert(name.clone().into(), to_liquid(value, false));
+                    g.set_value(name, value);
                     continue;
                 }
                 None
             }
         };
-        match plain {
-            Some(raw) => {
-                html.insert(name.clone().into(), text_value(&raw, true));
-                text.insert(name.clone().into(), LValue::scalar(raw));
-            }
-            None => {
-                html.insert(name.clone().into(), LValue::Nil);
-                text.insert(name.clone().into(), LValue::Nil);
-            }
-        }
+        g.set_plain(name, plain);
     }
-    Globals { html, text }
+    g
 }
 
 /// Rewrites the `href` of every `<a>` to an http(s) destination into a
@@ -210,56 +230,48 @@ pub fn rewrite_links(
     mut click: impl FnMut(&str) -> String,
 ) -> String {
     let mut out = String::with_capacity(html.len() + 512);
-    let bytes = html.as_bytes();
     let mut copied = 0;
-    let mut i = 0;
-    while let Some(pos) = html[i..].find('<') {
-        let tag_start = i + pos;
-        i = tag_start + 1;
-        let is_anchor = bytes
-            .get(tag_start + 1)
-            .is_some_and(|b| b.eq_ignore_ascii_case(&b'a'))
-            && bytes
-                .get(tag_start + 2)
-                .is_some_and(|b| b.is_ascii_whitespace());
-        if !is_anchor {
-            continue;
+    for href in hrefs(html, true) {
+        let url = decode_entities(href.value);
+        // A URL that cannot be a Location header (control characters)
+        // gets no click link: sendwell never redirects to it.
+        let safe = header_safe_url(url.trim());
+        if let (true, false, Some(safe)) = (is_web(&url), url.starts_with(own_prefix), safe) {
+            out.push_str(&html[copied..href.at]);
+            out.push_str(&click(&safe));
+            copied = href.at + href.value.len();
         }
-        // The end of the tag, skipping quoted attribute values.
-        let mut j = tag_start + 2;
-        let mut quote = 0u8;
-        while j < bytes.len() {
-            let b = bytes[j];
-            if quote != 0 {
-                if b == quote {
-                    quote = 0;
-                }
-            } else if b == b'"' || b == b'\'' {
-                quote = b;
-            } else if b == b'>' {
-                break;
-            }
-            j += 1;
-        }
-        let tag = &html[tag_start..j];
-        if let Some((value_start, value_end)) = find_href(tag) {
-            let value = &tag[value_start..value_end];
-            let url = decode_entities(value);
-            let lower = url.trim_start().to_ascii_lowercase();
-            let web = lower.starts_with("http://") || lower.starts_with("https://");
-            // A URL that cannot be a Location header (control characters)
-            // gets no click link: sendwell never redirects to it.
-            let safe = header_safe_url(url.trim());
-            if let (true, false, Some(safe)) = (web, url.starts_with(own_prefix), safe) {
-                out.push_str(&html[copied..tag_start + value_start]);
-                out.push_str(&click(&safe));
-                copied = tag_start + value_end;
-            }
-        }
-        i = j;
     }
     out.push_str(&html[copied..]);
     out
+}
+
+/// The `href` attributes of `html`: of links only, or of every element.
+fn hrefs(html: &str, links_only: bool) -> impl Iterator<Item = Attr<'_>> {
+    tokenize(html, Syntax::Html)
+        .into_iter()
+        .filter_map(move |token| match token {
+            Token::Start { name, attrs, .. } if !links_only || name == "a" => {
+                attrs.into_iter().find(|a| a.name == "href" && a.has_value)
+            }
+            _ => None,
+        })
+}
+
+/// An attribute value as the browser reads it: character references that
+/// end in their semicolon decoded.
+fn decode_entities(value: &str) -> std::borrow::Cow<'_, str> {
+    entity::decode_strict(value)
+}
+
+/// Whether a link goes to the web (http or https).
+fn is_web(url: &str) -> bool {
+    let url = url.trim_start();
+    let has = |scheme: &str| {
+        url.get(..scheme.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+    };
+    has("http://") || has("https://")
 }
 
 /// `url` as a Location header can carry it: bytes outside visible ASCII
@@ -286,118 +298,10 @@ pub fn header_safe_url(url: &str) -> Option<std::borrow::Cow<'_, str>> {
 /// The web links in `html` that could not be tracked (see
 /// [`header_safe_url`]), as the browser would read them.
 pub fn untrackable_links(html: &str) -> Vec<String> {
-    let lower = html.to_ascii_lowercase();
-    let mut found = Vec::new();
-    let mut from = 0;
-    while let Some(at) = lower[from..].find("href") {
-        let start = from + at + 4;
-        from = start;
-        let tail = html[start..].trim_start();
-        let Some(v) = tail.strip_prefix('=').map(str::trim_start) else {
-            continue;
-        };
-        let value = match v.chars().next() {
-            Some(q @ ('"' | '\'')) => v[1..].split(q).next().unwrap_or(""),
-            _ => v
-                .split(|c: char| c.is_ascii_whitespace() || c == '>')
-                .next()
-                .unwrap_or(""),
-        };
-        let url = decode_entities(value);
-        let lower_url = url.trim_start().to_ascii_lowercase();
-        if (lower_url.starts_with("http://") || lower_url.starts_with("https://"))
-            && header_safe_url(url.trim()).is_none()
-        {
-            found.push(url);
-        }
-    }
-    found
-}
-
-/// An attribute value as the browser reads it: character references decoded.
-fn decode_entities(value: &str) -> String {
-    if !value.contains('&') {
-        return value.to_owned();
-    }
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at..];
-        let end = tail[1..].find(';').map(|e| e + 1).filter(|e| *e <= 10);
-        let decoded = end.and_then(|end| {
-            let name = &tail[1..end];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                _ => {
-                    let num = name.strip_prefix('#')?;
-                    let code = match num.strip_prefix(['x', 'X']) {
-                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-                        None => num.parse().ok()?,
-                    };
-                    char::from_u32(code)
-                }
-            }?;
-            Some((c, end))
-        });
-        match decoded {
-            Some((c, end)) => {
-                out.push(c);
-                rest = &tail[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The byte range of the `href` value inside one tag's text.
-fn find_href(tag: &str) -> Option<(usize, usize)> {
-    let lower = tag.to_ascii_lowercase();
-    let bytes = lower.as_bytes();
-    let mut from = 0;
-    while let Some(pos) = lower[from..].find("href") {
-        let at = from + pos;
-        from = at + 4;
-        let before_ok = at > 0 && bytes[at - 1].is_ascii_whitespace();
-        if !before_ok {
-            continue;
-        }
-        let mut k = at + 4;
-        while k < bytes.len() && bytes[k].is_ascii_whitespace() {
-            k += 1;
-        }
-        if bytes.get(k) != Some(&b'=') {
-            continue;
-        }
-        k += 1;
-        while k < bytes.len() && bytes[k].is_ascii_whitespace() {
-            k += 1;
-        }
-        return match bytes.get(k) {
-            Some(&q) if q == b'"' || q == b'\'' => {
-                let end = lower[k + 1..].find(q as char).map(|e| k + 1 + e)?;
-                Some((k + 1, end))
-            }
-            Some(_) => {
-                let end = lower[k..]
-                    .find(|c: char| c.is_ascii_whitespace() || c == '>')
-                    .map(|e| k + e)
-                    .unwrap_or(lower.len());
-                Some((k, end))
-            }
-            None => None,
-        };
-    }
-    None
+    hrefs(html, false)
+        .map(|href| decode_entities(href.value).into_owned())
+        .filter(|url| is_web(url) && header_safe_url(url.trim()).is_none())
+        .collect()
 }
 
 /// What a footer carries: the parts the template does not show itself.
