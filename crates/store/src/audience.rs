@@ -9,7 +9,7 @@
 
 use crate::{Backend, Result, Store};
 use sendwell_core::filter::{Field, Filter, Literal, Op};
-use sendwell_core::{AttributeType, MessageKind, Timestamp, WorkspaceId};
+use sendwell_core::{AttributeName, AttributeType, MessageKind, Timestamp, WorkspaceId};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Row};
@@ -109,6 +109,10 @@ impl Sql {
         }
     }
 
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
     pub(crate) fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
         self
@@ -169,66 +173,51 @@ enum Column {
 }
 
 fn push_field(sql: &mut Sql, field: &Field) -> Column {
-    let column = |sql: &mut Sql, name: &str| {
-        sql.push("c.").push(name);
+    let (name, column) = match field {
+        Field::Email => ("email", Column::Text),
+        Field::Name => ("name", Column::Text),
+        Field::ExternalId => ("external_id", Column::Text),
+        Field::CreatedAt => ("created_at", Column::Millis),
+        Field::UpdatedAt => ("updated_at", Column::Millis),
+        Field::LastSeenAt => ("last_seen_at", Column::Millis),
+        Field::Attribute(name, kind) => return push_attribute(sql, name, *kind),
     };
-    match field {
-        Field::Email => {
-            column(sql, "email");
-            Column::Text
+    sql.push("c.").push(name);
+    column
+}
+
+/// An attribute's value out of the contact's attributes JSON, in the form
+/// its type compares in.
+fn push_attribute(sql: &mut Sql, name: &AttributeName, kind: AttributeType) -> Column {
+    match (sql.backend, kind) {
+        (Backend::Sqlite, _) => {
+            sql.push("json_extract(c.attributes, ");
+            sql.text(&format!("$.\"{}\"", name.as_str()));
+            sql.push(")");
         }
-        Field::Name => {
-            column(sql, "name");
-            Column::Text
+        (Backend::Postgres, AttributeType::Number) => {
+            sql.push("(c.attributes->>");
+            sql.text(name.as_str());
+            sql.push(")::double precision");
         }
-        Field::ExternalId => {
-            column(sql, "external_id");
-            Column::Text
+        (Backend::Postgres, AttributeType::Date) => {
+            // Byte order: a locale's collation may weigh the
+            // punctuation of an RFC 3339 time differently.
+            sql.push("((c.attributes->>");
+            sql.text(name.as_str());
+            sql.push(") COLLATE \"C\")");
         }
-        Field::CreatedAt => {
-            column(sql, "created_at");
-            Column::Millis
+        (Backend::Postgres, _) => {
+            sql.push("(c.attributes->>");
+            sql.text(name.as_str());
+            sql.push(")");
         }
-        Field::UpdatedAt => {
-            column(sql, "updated_at");
-            Column::Millis
-        }
-        Field::LastSeenAt => {
-            column(sql, "last_seen_at");
-            Column::Millis
-        }
-        Field::Attribute(name, kind) => {
-            match (sql.backend, kind) {
-                (Backend::Sqlite, _) => {
-                    sql.push("json_extract(c.attributes, ");
-                    sql.text(&format!("$.\"{}\"", name.as_str()));
-                    sql.push(")");
-                }
-                (Backend::Postgres, AttributeType::Number) => {
-                    sql.push("(c.attributes->>");
-                    sql.text(name.as_str());
-                    sql.push(")::double precision");
-                }
-                (Backend::Postgres, AttributeType::Date) => {
-                    // Byte order: a locale's collation may weigh the
-                    // punctuation of an RFC 3339 time differently.
-                    sql.push("((c.attributes->>");
-                    sql.text(name.as_str());
-                    sql.push(") COLLATE \"C\")");
-                }
-                (Backend::Postgres, _) => {
-                    sql.push("(c.attributes->>");
-                    sql.text(name.as_str());
-                    sql.push(")");
-                }
-            }
-            match kind {
-                AttributeType::String => Column::Text,
-                AttributeType::Number => Column::Number,
-                AttributeType::Boolean => Column::Boolean,
-                AttributeType::Date => Column::DateText,
-            }
-        }
+    }
+    match kind {
+        AttributeType::String => Column::Text,
+        AttributeType::Number => Column::Number,
+        AttributeType::Boolean => Column::Boolean,
+        AttributeType::Date => Column::DateText,
     }
 }
 
@@ -277,45 +266,46 @@ fn push_predicate(sql: &mut Sql, field: &Field, op: &Op, now: Timestamp) {
             });
             bind_literal(sql, &column, lit);
         }
-        Op::Between(low, high) => {
-            let column = push_field(sql, field);
-            sql.push(" BETWEEN ");
-            bind_literal(sql, &column, low);
-            sql.push(" AND ");
-            bind_literal(sql, &column, high);
-        }
-        Op::In(list) => {
-            let column = push_field(sql, field);
-            sql.push(" IN (");
-            for (i, lit) in list.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                bind_literal(sql, &column, lit);
-            }
-            sql.push(")");
-        }
+        Op::Between(low, high) => push_between(sql, field, low, high),
+        Op::In(list) => push_in(sql, field, list),
         Op::Before(t) | Op::After(t) => {
-            let column = push_field(sql, field);
-            sql.push(if matches!(op, Op::Before(_)) {
-                " < "
-            } else {
-                " > "
-            });
-            bind_time(sql, &column, *t);
+            push_time_bound(sql, field, matches!(op, Op::Before(_)), *t);
         }
         Op::MoreThanDaysAgo(days) | Op::LessThanDaysAgo(days) => {
-            let column = push_field(sql, field);
             let edge = Timestamp::from_millis(now.millis() - i64::from(*days) * DAY_MS);
-            sql.push(if matches!(op, Op::MoreThanDaysAgo(_)) {
-                " < "
-            } else {
-                " > "
-            });
-            bind_time(sql, &column, edge);
+            push_time_bound(sql, field, matches!(op, Op::MoreThanDaysAgo(_)), edge);
         }
     }
     sql.push(")");
+}
+
+/// `between` two literals, both included.
+fn push_between(sql: &mut Sql, field: &Field, low: &Literal, high: &Literal) {
+    let column = push_field(sql, field);
+    sql.push(" BETWEEN ");
+    bind_literal(sql, &column, low);
+    sql.push(" AND ");
+    bind_literal(sql, &column, high);
+}
+
+/// `in` a list of literals.
+fn push_in(sql: &mut Sql, field: &Field, list: &[Literal]) {
+    let column = push_field(sql, field);
+    sql.push(" IN (");
+    for (i, lit) in list.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        bind_literal(sql, &column, lit);
+    }
+    sql.push(")");
+}
+
+/// The field's time is before `t` (`earlier`), or after it.
+fn push_time_bound(sql: &mut Sql, field: &Field, earlier: bool, t: Timestamp) {
+    let column = push_field(sql, field);
+    sql.push(if earlier { " < " } else { " > " });
+    bind_time(sql, &column, t);
 }
 
 /// `has any value` (`any`) or `has no value`: an empty text counts as none.
@@ -509,6 +499,18 @@ pub(crate) fn push_from_where(sql: &mut Sql, spec: &AudienceSpec<'_>, now: Times
         sql.push(" AND ");
         push_filter(sql, filter, now);
     }
+}
+
+/// `<category> AS category FROM ... WHERE <workspace>`: the category of any
+/// contact of the workspace, whatever the message's filter says.
+pub(crate) fn push_category_unfiltered(sql: &mut Sql, spec: &AudienceSpec<'_>, now: Timestamp) {
+    push_category(sql, spec, now);
+    sql.push(" AS category");
+    let unfiltered = AudienceSpec {
+        filter: None,
+        ..spec.clone()
+    };
+    push_from_where(sql, &unfiltered, now);
 }
 
 impl Store {

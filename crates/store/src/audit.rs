@@ -47,6 +47,25 @@ pub(crate) async fn record(
     Ok(())
 }
 
+/// Records a change that moves no sending state: who did what, and why.
+pub(crate) async fn record_action(
+    tx: &mut Transaction<'_, Any>,
+    ws: &WorkspaceId,
+    actor: &str,
+    action: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let entry = NewAudit {
+        workspace_id: ws,
+        actor,
+        action,
+        transition: None,
+        reason,
+    };
+    record(tx, entry, now).await
+}
+
 fn from_row(row: &AnyRow) -> Result<AuditEntry> {
     Ok(AuditEntry {
         id: get_str(row, "id")?,
@@ -71,18 +90,7 @@ impl Store {
     ) -> Result<()> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
-        record(
-            &mut tx,
-            NewAudit {
-                workspace_id: ws,
-                actor,
-                action,
-                transition: None,
-                reason,
-            },
-            now,
-        )
-        .await?;
+        record_action(&mut tx, ws, actor, action, reason, now).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -2,7 +2,9 @@
 //! chain intact under concurrency, the derived current consent per contact
 //! and topic (updated in the same transaction), and verification.
 
-use crate::{corrupt, get_i64, get_opt_str, get_str, get_ts, Result, Store, StoreError};
+use crate::{
+    bind_batch, corrupt, get_i64, get_opt_str, get_str, get_ts, Result, Store, StoreError,
+};
 use sendwell_core::consent::{
     check_event, fold, BrokenLink, ChainProblem, ChainVerdict, ChainVerifier, ConsentAction,
     ConsentEvent, ConsentMethod, ConsentStatus, Evidence, NewConsentEvent, SealedEvidence, Topic,
@@ -119,6 +121,22 @@ impl Store {
             Some(row) => get_i64(&row, "seq")?,
             None => 0,
         };
+        let links = self.neighbour_links(ws, &events).await?;
+        let problems = broken_links(&events, &links, chain_length);
+        Ok(ContactProof {
+            events,
+            problems,
+            chain_length,
+        })
+    }
+
+    /// The (prev_hash, hash) of the events just before and just after each
+    /// of `events` in the workspace's chain, by sequence number.
+    async fn neighbour_links(
+        &self,
+        ws: &WorkspaceId,
+        events: &[ConsentEvent],
+    ) -> Result<HashMap<i64, (String, String)>> {
         let mut neighbours: Vec<i64> = events
             .iter()
             .flat_map(|e| [e.seq - 1, e.seq + 1])
@@ -129,50 +147,17 @@ impl Store {
         let mut links: HashMap<i64, (String, String)> = HashMap::new();
         for chunk in neighbours.chunks(500) {
             let sql = format!(
-                "SELECT seq, prev_hash, hash FROM consent_events WHERE workspace_id = {} AND seq IN ({})",
-                self.param(1),
-                self.params(2, chunk.len())
+                "SELECT seq, prev_hash, hash FROM consent_events WHERE {}",
+                self.batch_condition("seq", chunk.len())
             );
-            let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
-            for s in chunk {
-                q = q.bind(*s);
-            }
-            for row in q.fetch_all(&self.read).await? {
+            for row in bind_batch(&sql, ws, chunk).fetch_all(&self.read).await? {
                 links.insert(
                     get_i64(&row, "seq")?,
                     (get_str(&row, "prev_hash")?, get_str(&row, "hash")?),
                 );
             }
         }
-        let mut problems = Vec::new();
-        for e in &events {
-            let broken = |problem| BrokenLink {
-                seq: e.seq,
-                event_id: Some(e.id.clone()),
-                problem,
-            };
-            if let Err(problem) = check_event(e, false) {
-                problems.push(broken(problem));
-                continue;
-            }
-            let before_ok = if e.seq == 1 {
-                e.prev_hash == sendwell_core::consent::GENESIS_HASH
-            } else {
-                links
-                    .get(&(e.seq - 1))
-                    .is_some_and(|(_, h)| *h == e.prev_hash)
-            };
-            let after_ok =
-                e.seq >= chain_length || links.get(&(e.seq + 1)).is_some_and(|(p, _)| *p == e.hash);
-            if !before_ok || !after_ok {
-                problems.push(broken(ChainProblem::LinkBroken));
-            }
-        }
-        Ok(ContactProof {
-            events,
-            problems,
-            chain_length,
-        })
+        Ok(links)
     }
 
     /// Walks the workspace's whole chain, a page at a time.
@@ -193,11 +178,24 @@ impl Store {
             });
         };
         let head = (get_i64(&head, "seq")?, get_str(&head, "hash")?);
+        let (verifier, without_evidence) = self.walk_chain(ws, head.0).await?;
+        let verdict = verifier.finish(Some((head.0, head.1.as_str())));
+        self.judge_missing_evidence(ws, verdict, without_evidence)
+            .await
+    }
+
+    /// Feeds the chain up to `head_seq` to a verifier, a page at a time,
+    /// stopping at the first break; the events it met without evidence.
+    async fn walk_chain(
+        &self,
+        ws: &WorkspaceId,
+        head_seq: i64,
+    ) -> Result<(ChainVerifier, Vec<WithoutEvidence>)> {
         let mut verifier = ChainVerifier::default();
         let mut without_evidence = Vec::new();
         let mut after = 0i64;
-        // The walk stops at the head read above, so appends made meanwhile
-        // are not mistaken for a broken end.
+        // The walk stops at the head read before it, so appends made
+        // meanwhile are not mistaken for a broken end.
         'pages: loop {
             let rows = sqlx::query(&format!(
                 "SELECT {EVENT_COLUMNS} FROM consent_events WHERE workspace_id = $1 AND seq > $2 \
@@ -205,7 +203,7 @@ impl Store {
             ))
             .bind(ws.as_str().to_owned())
             .bind(after)
-            .bind(head.0)
+            .bind(head_seq)
             .fetch_all(&self.read)
             .await?;
             if rows.is_empty() {
@@ -217,13 +215,24 @@ impl Store {
                 if event.evidence.is_none() {
                     without_evidence.push((event.seq, event.id.clone(), event.contact_id.clone()));
                 }
-                // Whether a removal of evidence was an erasure is judged below.
+                // Whether a removal of evidence was an erasure is judged after the walk.
                 if !verifier.feed(&event, true) {
                     break 'pages;
                 }
             }
         }
-        let mut verdict = verifier.finish(Some((head.0, head.1.as_str())));
+        Ok((verifier, without_evidence))
+    }
+
+    /// Tells erasures from evidence removed by hand: the first event whose
+    /// evidence is gone without its contact having been erased breaks the
+    /// chain there, unless it broke earlier. Counts the erased events.
+    async fn judge_missing_evidence(
+        &self,
+        ws: &WorkspaceId,
+        mut verdict: ChainVerdict,
+        without_evidence: Vec<WithoutEvidence>,
+    ) -> Result<LedgerVerification> {
         // Read after the walk, so an erasure committed during it is included.
         let erased: HashSet<String> =
             sqlx::query("SELECT contact_id FROM erasures WHERE workspace_id = $1")
@@ -272,6 +281,43 @@ impl Store {
     }
 }
 
+/// An event met without evidence: its place, id and contact.
+type WithoutEvidence = (i64, ConsentEventId, ContactId);
+
+/// What is wrong with each of a contact's events: its own hash, or its
+/// links to the events around it (`links`, from `neighbour_links`).
+fn broken_links(
+    events: &[ConsentEvent],
+    links: &HashMap<i64, (String, String)>,
+    chain_length: i64,
+) -> Vec<BrokenLink> {
+    let mut problems = Vec::new();
+    for e in events {
+        let broken = |problem| BrokenLink {
+            seq: e.seq,
+            event_id: Some(e.id.clone()),
+            problem,
+        };
+        if let Err(problem) = check_event(e, false) {
+            problems.push(broken(problem));
+            continue;
+        }
+        let before_ok = if e.seq == 1 {
+            e.prev_hash == sendwell_core::consent::GENESIS_HASH
+        } else {
+            links
+                .get(&(e.seq - 1))
+                .is_some_and(|(_, h)| *h == e.prev_hash)
+        };
+        let after_ok =
+            e.seq >= chain_length || links.get(&(e.seq + 1)).is_some_and(|(p, _)| *p == e.hash);
+        if !before_ok || !after_ok {
+            problems.push(broken(ChainProblem::LinkBroken));
+        }
+    }
+    problems
+}
+
 async fn current_for(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     ws: &WorkspaceId,
@@ -302,6 +348,11 @@ pub(crate) fn topic_consent_from(row: &AnyRow) -> Result<TopicConsent> {
     })
 }
 
+/// The start of a look-up of contacts' consent, by topic, to be followed
+/// by a [`Store::batch_condition`] on `contact_id`.
+pub(crate) const CONSENT_OF_CONTACTS: &str =
+    "SELECT contact_id, topic, status, double_opt_in, since, event_id FROM contact_consent WHERE ";
+
 /// Values per row in the multi-row writes below.
 const EVENT_PARAMS: usize = 14;
 const STATE_PARAMS: usize = 7;
@@ -320,13 +371,12 @@ pub(crate) async fn append_bulk_in_tx(
     if events.is_empty() {
         return Ok(0);
     }
-    let head = sqlx::query(
+    let head = lock_head(
+        tx,
+        ws,
         "UPDATE consent_heads SET seq = seq WHERE workspace_id = $1 RETURNING seq, hash",
     )
-    .bind(ws.as_str().to_owned())
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| StoreError::Integrity(format!("workspace {ws} has no consent ledger head")))?;
+    .await?;
     let mut seq = get_i64(&head, "seq")?;
     let mut prev_hash = get_str(&head, "hash")?;
     let mut current = current_consent(store, tx, ws, &events).await?;
@@ -383,16 +433,10 @@ async fn current_consent(
     let mut current = HashMap::new();
     for chunk in ids.chunks(1000) {
         let sql = format!(
-            "SELECT contact_id, topic, status, double_opt_in, since, event_id FROM contact_consent \
-             WHERE workspace_id = {} AND contact_id IN ({})",
-            store.param(1),
-            store.params(2, chunk.len())
+            "{CONSENT_OF_CONTACTS}{}",
+            store.batch_condition("contact_id", chunk.len())
         );
-        let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
-        for id in chunk {
-            q = q.bind(id.clone());
-        }
-        for row in q.fetch_all(&mut **tx).await? {
+        for row in bind_batch(&sql, ws, chunk).fetch_all(&mut **tx).await? {
             current.insert(
                 (get_str(&row, "contact_id")?, get_str(&row, "topic")?),
                 topic_consent_from(&row)?,
@@ -410,12 +454,9 @@ async fn insert_events(
     sealed: &[ConsentEvent],
 ) -> Result<()> {
     for chunk in sealed.chunks(150) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", store.params(i * EVENT_PARAMS + 1, EVENT_PARAMS)))
-            .collect();
         let sql = format!(
             "INSERT INTO consent_events ({EVENT_COLUMNS}) VALUES {}",
-            rows.join(", ")
+            store.value_rows(chunk.len(), EVENT_PARAMS)
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {
@@ -452,14 +493,11 @@ async fn upsert_states(
     states: &[(&(String, String), &TopicConsent)],
 ) -> Result<()> {
     for chunk in states.chunks(300) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", store.params(i * STATE_PARAMS + 1, STATE_PARAMS)))
-            .collect();
         let sql = format!(
             "INSERT INTO contact_consent (workspace_id, contact_id, topic, status, double_opt_in, since, event_id) \
              VALUES {} ON CONFLICT (workspace_id, contact_id, topic) DO UPDATE SET status = excluded.status, \
              double_opt_in = excluded.double_opt_in, since = excluded.since, event_id = excluded.event_id",
-            rows.join(", ")
+            store.value_rows(chunk.len(), STATE_PARAMS)
         );
         let mut q = sqlx::query(&sql);
         for ((contact, topic), s) in chunk {
@@ -497,13 +535,10 @@ async fn write_summaries(
         .map(|(contact, topics)| (contact, consent_summary(topics)))
         .collect();
     for chunk in summaries.chunks(400) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", store.params(i * 2 + 1, 2)))
-            .collect();
         let sql = format!(
             "UPDATE contacts SET consent_state = v.column2 FROM (VALUES {}) AS v \
              WHERE contacts.workspace_id = {} AND contacts.id = v.column1",
-            rows.join(", "),
+            store.value_rows(chunk.len(), 2),
             store.param(chunk.len() * 2 + 1)
         );
         let mut q = sqlx::query(&sql);
@@ -524,13 +559,12 @@ pub(crate) async fn append_in_tx(
 ) -> Result<Option<ConsentEvent>> {
     // Updating the head first takes its row lock (PostgreSQL) or the write
     // lock (SQLite), so appends to one workspace's chain are serial.
-    let head = sqlx::query(
+    let head = lock_head(
+        tx,
+        ws,
         "UPDATE consent_heads SET seq = seq + 1 WHERE workspace_id = $1 RETURNING seq, hash",
     )
-    .bind(ws.as_str().to_owned())
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| StoreError::Integrity(format!("workspace {ws} has no consent ledger head")))?;
+    .await?;
     // Checked under the head's lock, so an erasure cannot slip in between.
     let exists = sqlx::query("SELECT 1 AS one FROM contacts WHERE workspace_id = $1 AND id = $2")
         .bind(ws.as_str().to_owned())
@@ -544,6 +578,38 @@ pub(crate) async fn append_in_tx(
     let prev_hash = get_str(&head, "hash")?;
     let previous = current_for(tx, ws, &new.contact_id, &new.topic).await?;
     let event = ConsentEvent::append(new, ws.clone(), seq, prev_hash, now);
+    insert_event(tx, ws, &event).await?;
+    sqlx::query("UPDATE consent_heads SET hash = $1 WHERE workspace_id = $2")
+        .bind(event.hash.clone())
+        .bind(ws.as_str().to_owned())
+        .execute(&mut **tx)
+        .await?;
+    let state = fold(previous.as_ref(), &event);
+    upsert_state(tx, ws, &event, &state).await?;
+    refresh_summary(tx, ws, &event.contact_id).await?;
+    Ok(Some(event))
+}
+
+/// Takes the workspace's ledger head with `sql`, an UPDATE that returns
+/// its seq and hash: the row stays locked until the transaction ends.
+async fn lock_head(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    sql: &str,
+) -> Result<AnyRow> {
+    sqlx::query(sql)
+        .bind(ws.as_str().to_owned())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::Integrity(format!("workspace {ws} has no consent ledger head")))
+}
+
+/// One new event, with its evidence, into the ledger.
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    event: &ConsentEvent,
+) -> Result<()> {
     let sealed = event
         .evidence
         .as_ref()
@@ -567,12 +633,16 @@ pub(crate) async fn append_in_tx(
     .bind(event.hash.clone())
     .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE consent_heads SET hash = $1 WHERE workspace_id = $2")
-        .bind(event.hash.clone())
-        .bind(ws.as_str().to_owned())
-        .execute(&mut **tx)
-        .await?;
-    let state = fold(previous.as_ref(), &event);
+    Ok(())
+}
+
+/// The contact's consent on the event's topic, as the event left it.
+async fn upsert_state(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    event: &ConsentEvent,
+    state: &TopicConsent,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO contact_consent (workspace_id, contact_id, topic, status, double_opt_in, since, event_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (workspace_id, contact_id, topic) DO UPDATE SET \
@@ -588,11 +658,20 @@ pub(crate) async fn append_in_tx(
     .bind(state.event_id.as_str().to_owned())
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Rewrites the contact's consent summary from all its topics.
+async fn refresh_summary(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    contact: &ContactId,
+) -> Result<()> {
     let rows = sqlx::query(
         "SELECT topic, status FROM contact_consent WHERE workspace_id = $1 AND contact_id = $2",
     )
     .bind(ws.as_str().to_owned())
-    .bind(event.contact_id.as_str().to_owned())
+    .bind(contact.as_str().to_owned())
     .fetch_all(&mut **tx)
     .await?;
     let mut topics = Vec::with_capacity(rows.len());
@@ -607,10 +686,10 @@ pub(crate) async fn append_in_tx(
     sqlx::query("UPDATE contacts SET consent_state = $1 WHERE workspace_id = $2 AND id = $3")
         .bind(summary)
         .bind(ws.as_str().to_owned())
-        .bind(event.contact_id.as_str().to_owned())
+        .bind(contact.as_str().to_owned())
         .execute(&mut **tx)
         .await?;
-    Ok(Some(event))
+    Ok(())
 }
 
 /// A contact's current consent in one short text, `|marketing:in|news:out|`,

@@ -4,9 +4,11 @@
 //! contacts before it writes anything, and writes everything in one
 //! transaction: it succeeds whole or leaves the database as it was.
 
-use crate::audit::{self, NewAudit};
+use crate::audit;
+use crate::consent::CONSENT_OF_CONTACTS;
 use crate::{
-    corrupt, get_opt_str, get_opt_ts, get_str, get_ts, Backend, Result, Store, StoreError,
+    bind_batch, corrupt, get_opt_str, get_opt_ts, get_str, get_ts, numbered_rows, Backend, Result,
+    Store, StoreError,
 };
 use sendwell_core::attribute::{
     apply_changes, AttributeChange, AttributeError, AttributeSchema, MAX_ATTRIBUTES,
@@ -166,86 +168,81 @@ enum Col {
     Json(&'static str),
 }
 
-/// The person's activity an export lists, one query each, by workspace
-/// and contact: name, SQL and columns.
-fn activity_queries() -> Vec<(&'static str, String, Vec<Col>)> {
+/// One list of the person's activity an export holds: its name, the query
+/// by workspace (`$1`) and contact (`$2`), and its columns.
+struct ActivityQuery {
+    name: &'static str,
+    sql: &'static str,
+    cols: &'static [Col],
+}
+
+/// Rows per activity list: far more than one person gathers.
+const MAX_ACTIVITY_ROWS: i64 = 100_000;
+
+/// The person's activity an export lists, one query each.
+const ACTIVITY_QUERIES: &[ActivityQuery] = {
     use Col::{Int, Json, Text, Time};
-    /// Rows per list: far more than one person gathers.
-    const MAX: i64 = 100_000;
-    let by_contact = |sql: &str| format!("{sql} LIMIT {MAX}");
-    vec![
-        (
-            "deliveries",
-            by_contact(
-                "SELECT d.id, d.message_id, m.name AS message_name, d.kind, d.state, d.attempts, \
-                 d.last_reply, d.reply_code, d.enhanced_status, d.created_at, d.done_at \
-                 FROM deliveries d LEFT JOIN messages m ON m.id = d.message_id \
-                 WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY d.id",
-            ),
-            vec![
+    &[
+        ActivityQuery {
+            name: "deliveries",
+            sql: "SELECT d.id, d.message_id, m.name AS message_name, d.kind, d.state, d.attempts, \
+                  d.last_reply, d.reply_code, d.enhanced_status, d.created_at, d.done_at \
+                  FROM deliveries d LEFT JOIN messages m ON m.id = d.message_id \
+                  WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY d.id",
+            cols: &[
                 Text("id"), Text("message_id"), Text("message_name"), Text("kind"), Text("state"),
                 Int("attempts"), Text("last_reply"), Int("reply_code"), Text("enhanced_status"),
                 Time("created_at"), Time("done_at"),
             ],
-        ),
-        (
-            "mails",
-            by_contact(
-                "SELECT o.id, o.message_id, o.delivery_id, o.recipient, o.subject, o.raw, o.created_at \
-                 FROM outbox o JOIN deliveries d ON d.id = o.delivery_id \
-                 WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY o.id",
-            ),
-            vec![
+        },
+        ActivityQuery {
+            name: "mails",
+            sql: "SELECT o.id, o.message_id, o.delivery_id, o.recipient, o.subject, o.raw, o.created_at \
+                  FROM outbox o JOIN deliveries d ON d.id = o.delivery_id \
+                  WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY o.id",
+            cols: &[
                 Text("id"), Text("message_id"), Text("delivery_id"), Text("recipient"), Text("subject"),
                 Text("raw"), Time("created_at"),
             ],
-        ),
-        (
-            "link_events",
-            by_contact(
-                "SELECT id, message_id, kind, url, ip, user_agent, created_at FROM link_events \
-                 WHERE workspace_id = $1 AND contact_id = $2 ORDER BY id",
-            ),
-            vec![
+        },
+        ActivityQuery {
+            name: "link_events",
+            sql: "SELECT id, message_id, kind, url, ip, user_agent, created_at FROM link_events \
+                  WHERE workspace_id = $1 AND contact_id = $2 ORDER BY id",
+            cols: &[
                 Text("id"), Text("message_id"), Text("kind"), Text("url"), Text("ip"),
                 Text("user_agent"), Time("created_at"),
             ],
-        ),
-        (
-            "feedback",
-            by_contact(
-                "SELECT id, delivery_id, message_id, kind, reason, hard, status, reply_code, \
-                 feedback_type, diagnostic, source, created_at FROM delivery_events \
-                 WHERE workspace_id = $1 AND contact_id = $2 ORDER BY id",
-            ),
-            vec![
+        },
+        ActivityQuery {
+            name: "feedback",
+            sql: "SELECT id, delivery_id, message_id, kind, reason, hard, status, reply_code, \
+                  feedback_type, diagnostic, source, created_at FROM delivery_events \
+                  WHERE workspace_id = $1 AND contact_id = $2 ORDER BY id",
+            cols: &[
                 Text("id"), Text("delivery_id"), Text("message_id"), Text("kind"), Text("reason"),
                 Int("hard"), Text("status"), Text("reply_code"), Text("feedback_type"),
                 Text("diagnostic"), Text("source"), Time("created_at"),
             ],
-        ),
-        (
-            "reports",
-            by_contact(
-                "SELECT r.id, r.delivery_id, r.message_id, r.reason, r.reporter, r.ip, r.proven, r.created_at \
-                 FROM concern_reports r JOIN deliveries d ON d.id = r.delivery_id \
-                 WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY r.id",
-            ),
-            vec![
+        },
+        ActivityQuery {
+            name: "reports",
+            sql: "SELECT r.id, r.delivery_id, r.message_id, r.reason, r.reporter, r.ip, r.proven, r.created_at \
+                  FROM concern_reports r JOIN deliveries d ON d.id = r.delivery_id \
+                  WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY r.id",
+            cols: &[
                 Text("id"), Text("delivery_id"), Text("message_id"), Text("reason"), Text("reporter"),
                 Text("ip"), Int("proven"), Time("created_at"),
             ],
-        ),
-        (
-            "held_consent",
-            by_contact(
-                "SELECT import_id, action, topic, method, evidence FROM import_consent \
-                 WHERE workspace_id = $1 AND contact_id = $2 ORDER BY import_id, seq",
-            ),
-            vec![Text("import_id"), Text("action"), Text("topic"), Text("method"), Json("evidence")],
-        ),
+        },
+        ActivityQuery {
+            name: "held_consent",
+            sql: "SELECT import_id, action, topic, method, evidence FROM import_consent \
+                  WHERE workspace_id = $1 AND contact_id = $2 ORDER BY import_id, seq",
+            cols: &[Text("import_id"), Text("action"), Text("topic"), Text("method"), Json("evidence")],
+        },
     ]
-}
+};
 
 /// The import that brought the contact in, and those that declared consent
 /// for it (named in the ledger's evidence or still held).
@@ -400,6 +397,28 @@ impl Identity {
             row.last_seen_at = Some(seen);
         }
     }
+}
+
+/// Which stored row `item` is (`None`: a new contact), and its attributes
+/// as they will be; why the item cannot be written, when it cannot.
+fn resolve_item(
+    identity: &Identity,
+    rows: &[Row_],
+    item: &ContactInput,
+    changes: &[AttributeChange],
+) -> std::result::Result<(Option<usize>, Map<String, Value>), BatchItemProblem> {
+    let target = identity
+        .target(item, rows)
+        .map_err(BatchItemProblem::Conflict)?;
+    // 3. The attributes as they will be, within the limit.
+    let mut merged = target.map_or_else(Map::new, |i| rows[i].attributes.clone());
+    apply_changes(&mut merged, changes);
+    if merged.len() > MAX_ATTRIBUTES {
+        return Err(BatchItemProblem::Attribute(AttributeError::TooMany(
+            merged.len(),
+        )));
+    }
+    Ok((target, merged))
 }
 
 /// A new contact's row, before the item's values are taken.
@@ -611,18 +630,14 @@ impl Store {
             "INSERT INTO contacts (id, workspace_id, email, email_key, email_hash, external_id, name, attributes, \
              created_at, updated_at, last_seen_at, address_verdict, address_check, import_id) VALUES ",
         );
-        for i in 0..n {
-            let p = i * CONTACT_PARAMS;
-            if i > 0 {
-                sql.push_str(", ");
+        // The eighth value of each row, the attributes, is stored as JSON.
+        sql.push_str(&numbered_rows(n, CONTACT_PARAMS, 1, |_, c, k| {
+            if c == 7 {
+                self.json_param(k)
+            } else {
+                self.param(k)
             }
-            sql.push_str(&format!(
-                "({}, {}, {})",
-                self.params(p + 1, 7),
-                self.json_param(p + 8),
-                self.params(p + 9, 6)
-            ));
-        }
+        }));
         sql.push_str(
             " ON CONFLICT (workspace_id, id) DO UPDATE SET email = excluded.email, email_key = excluded.email_key, \
              email_hash = excluded.email_hash, external_id = excluded.external_id, name = excluded.name, \
@@ -643,15 +658,22 @@ impl Store {
     }
 }
 
-fn row_from(row: &AnyRow) -> Result<Row_> {
+/// A contact row's `id`, and its `attributes` (a JSON object).
+pub(crate) fn id_and_attributes(row: &AnyRow) -> Result<(ContactId, Map<String, Value>)> {
     let id = get_str(row, "id")?;
     let raw = get_str(row, "attributes")?;
     let attributes = match serde_json::from_str::<Value>(&raw) {
         Ok(Value::Object(map)) => map,
         _ => return Err(corrupt("contact attributes of", &id)),
     };
+    let id = ContactId::parse(&id).map_err(|_| corrupt("contact id", &id))?;
+    Ok((id, attributes))
+}
+
+fn row_from(row: &AnyRow) -> Result<Row_> {
+    let (id, attributes) = id_and_attributes(row)?;
     Ok(Row_ {
-        id: ContactId::parse(&id).map_err(|_| corrupt("contact id", &id))?,
+        id,
         email: get_opt_str(row, "email")?,
         email_key: get_opt_str(row, "email_key")?,
         email_hash: get_opt_str(row, "email_hash")?,
@@ -736,39 +758,8 @@ pub(crate) async fn save_new_types(
         .filter(|(n, _)| before.get(n).is_none())
         .map(|(n, _)| n)
         .collect();
-    if !new.is_empty() {
-        let stored: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM attribute_schema WHERE workspace_id = $1")
-                .bind(ws.as_str().to_owned())
-                .fetch_one(&mut **tx)
-                .await?
-                .try_get("n")?;
-        let stored = usize::try_from(stored).unwrap_or(usize::MAX);
-        if stored.saturating_add(new.len()) > limit {
-            let full = |name: &AttributeName| AttributeError::SchemaFull {
-                name: name.as_str().to_owned(),
-                limit,
-            };
-            let mut errors: Vec<BatchItemError> = items
-                .iter()
-                .enumerate()
-                .filter_map(|(index, item)| {
-                    new.iter()
-                        .find(|n| item.attributes.contains_key(n.as_str()))
-                        .map(|n| BatchItemError {
-                            index,
-                            problem: BatchItemProblem::Attribute(full(n)),
-                        })
-                })
-                .collect();
-            if errors.is_empty() {
-                errors.push(BatchItemError {
-                    index: 0,
-                    problem: BatchItemProblem::Attribute(full(new[0])),
-                });
-            }
-            return Ok(Err(errors));
-        }
+    if !new.is_empty() && stored_types(tx, ws).await?.saturating_add(new.len()) > limit {
+        return Ok(Err(schema_full_errors(&new, items, limit)));
     }
     for (name, kind) in after.iter() {
         if before.get(name).is_some() {
@@ -784,34 +775,97 @@ pub(crate) async fn save_new_types(
         .bind(now.millis())
         .execute(&mut **tx)
         .await?;
-        let stored: String =
-            sqlx::query("SELECT kind FROM attribute_schema WHERE workspace_id = $1 AND name = $2")
-                .bind(ws.as_str().to_owned())
-                .bind(name.as_str().to_owned())
-                .fetch_one(&mut **tx)
-                .await?
-                .try_get("kind")?;
+        let stored = stored_kind(tx, ws, name).await?;
         if stored != kind.as_str() {
             let expected =
                 AttributeType::parse(&stored).ok_or_else(|| corrupt("attribute type", &stored))?;
-            let errors = items
-                .iter()
-                .enumerate()
-                .filter(|(_, item)| item.attributes.contains_key(name.as_str()))
-                .map(|(index, _)| BatchItemError {
-                    index,
-                    problem: BatchItemProblem::Attribute(AttributeError::WrongType {
-                        name: name.as_str().to_owned(),
-                        expected,
-                        given: format!("a value of type {kind}"),
-                        hint: "a value of the attribute's type (it was fixed by a concurrent request)",
-                    }),
-                })
-                .collect();
-            return Ok(Err(errors));
+            return Ok(Err(wrong_type_errors(items, name, kind, expected)));
         }
     }
     Ok(Ok(()))
+}
+
+/// How many attribute types the workspace's schema holds.
+async fn stored_types(tx: &mut Transaction<'_, Any>, ws: &WorkspaceId) -> Result<usize> {
+    let stored: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM attribute_schema WHERE workspace_id = $1")
+            .bind(ws.as_str().to_owned())
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("n")?;
+    Ok(usize::try_from(stored).unwrap_or(usize::MAX))
+}
+
+/// The type stored for an attribute (which a concurrent write may have fixed).
+pub(crate) async fn stored_kind(
+    tx: &mut Transaction<'_, Any>,
+    ws: &WorkspaceId,
+    name: &AttributeName,
+) -> Result<String> {
+    Ok(
+        sqlx::query("SELECT kind FROM attribute_schema WHERE workspace_id = $1 AND name = $2")
+            .bind(ws.as_str().to_owned())
+            .bind(name.as_str().to_owned())
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("kind")?,
+    )
+}
+
+/// The schema cannot take the `new` attributes: each item that uses one
+/// fails, or (when none does) the first item does.
+fn schema_full_errors(
+    new: &[&AttributeName],
+    items: &[ContactInput],
+    limit: usize,
+) -> Vec<BatchItemError> {
+    let full = |name: &AttributeName| AttributeError::SchemaFull {
+        name: name.as_str().to_owned(),
+        limit,
+    };
+    let mut errors: Vec<BatchItemError> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(index, item)| {
+            new.iter()
+                .find(|n| item.attributes.contains_key(n.as_str()))
+                .map(|n| BatchItemError {
+                    index,
+                    problem: BatchItemProblem::Attribute(full(n)),
+                })
+        })
+        .collect();
+    if errors.is_empty() {
+        errors.push(BatchItemError {
+            index: 0,
+            problem: BatchItemProblem::Attribute(full(new[0])),
+        });
+    }
+    errors
+}
+
+/// A concurrent write fixed `name` as `expected`, not `kind`: every item
+/// that uses it fails.
+fn wrong_type_errors(
+    items: &[ContactInput],
+    name: &AttributeName,
+    kind: AttributeType,
+    expected: AttributeType,
+) -> Vec<BatchItemError> {
+    items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| item.attributes.contains_key(name.as_str()))
+        .map(|(index, _)| BatchItemError {
+            index,
+            problem: BatchItemProblem::Attribute(AttributeError::WrongType {
+                name: name.as_str().to_owned(),
+                expected,
+                given: format!("a value of type {kind}"),
+                hint: "a value of the attribute's type (it was fixed by a concurrent request)",
+            }),
+        })
+        .collect()
 }
 
 impl Store {
@@ -874,26 +928,13 @@ impl Store {
             let Some(item_changes) = item_changes else {
                 continue;
             };
-            let target = match identity.target(item, &rows) {
-                Ok(target) => target,
-                Err(conflict) => {
-                    errors.push(BatchItemError {
-                        index,
-                        problem: BatchItemProblem::Conflict(conflict),
-                    });
+            let (target, merged) = match resolve_item(&identity, &rows, item, item_changes) {
+                Ok(resolved) => resolved,
+                Err(problem) => {
+                    errors.push(BatchItemError { index, problem });
                     continue;
                 }
             };
-            // 3. The attributes as they will be, within the limit.
-            let mut merged = target.map_or_else(Map::new, |i| rows[i].attributes.clone());
-            apply_changes(&mut merged, item_changes);
-            if merged.len() > MAX_ATTRIBUTES {
-                errors.push(BatchItemError {
-                    index,
-                    problem: BatchItemProblem::Attribute(AttributeError::TooMany(merged.len())),
-                });
-                continue;
-            }
             // 4. The row, found or new, takes what the item gives.
             let (i, status) = match target {
                 Some(i) => (i, UpsertStatus::Updated),
@@ -929,15 +970,10 @@ impl Store {
     ) -> Result<()> {
         for chunk in write.moved.chunks(1000) {
             let sql = format!(
-                "UPDATE contacts SET email_key = NULL WHERE workspace_id = {} AND id IN ({})",
-                self.param(1),
-                self.params(2, chunk.len())
+                "UPDATE contacts SET email_key = NULL WHERE {}",
+                self.batch_condition("id", chunk.len())
             );
-            let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
-            for id in chunk {
-                q = q.bind(id.clone());
-            }
-            q.execute(&mut **tx).await?;
+            bind_batch(&sql, ws, chunk).execute(&mut **tx).await?;
         }
         // One multi-row statement per chunk: a round trip per statement, not per contact.
         for (rows, values) in write.chunks {
@@ -993,15 +1029,10 @@ impl Store {
                     Backend::Postgres => " FOR UPDATE",
                 };
                 let sql = format!(
-                    "SELECT {columns} FROM contacts WHERE workspace_id = {} AND {column} IN ({}){lock}",
-                    self.param(1),
-                    self.params(2, chunk.len())
+                    "SELECT {columns} FROM contacts WHERE {}{lock}",
+                    self.batch_condition(column, chunk.len())
                 );
-                let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
-                for v in chunk {
-                    q = q.bind(v.clone());
-                }
-                for r in q.fetch_all(&mut **tx).await? {
+                for r in bind_batch(&sql, ws, chunk).fetch_all(&mut **tx).await? {
                     let row = row_from(&r)?;
                     if !found.iter().any(|f| f.id == row.id) {
                         found.push(row);
@@ -1080,17 +1111,12 @@ impl Store {
             .collect();
         let suppressions = self.suppressions_by_hash(ws, &hashes).await?;
         let sql = format!(
-            "SELECT contact_id, topic, status, double_opt_in, since, event_id FROM contact_consent \
-             WHERE workspace_id = {} AND contact_id IN ({})",
-            self.param(1),
-            self.params(2, contacts.len())
+            "{CONSENT_OF_CONTACTS}{}",
+            self.batch_condition("contact_id", contacts.len())
         );
-        let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
-        for c in contacts.iter() {
-            q = q.bind(c.id.as_str().to_owned());
-        }
+        let ids: Vec<String> = contacts.iter().map(|c| c.id.as_str().to_owned()).collect();
         let mut consent: HashMap<String, BTreeMap<Topic, TopicConsent>> = HashMap::new();
-        for row in q.fetch_all(&self.read).await? {
+        for row in bind_batch(&sql, ws, &ids).fetch_all(&self.read).await? {
             let topic = get_str(&row, "topic")?;
             consent
                 .entry(get_str(&row, "contact_id")?)
@@ -1118,16 +1144,10 @@ impl Store {
         let mut out = HashMap::new();
         for chunk in hashes.chunks(500) {
             let sql = format!(
-                "SELECT email_hash, reason, source, created_at FROM suppressions \
-                 WHERE workspace_id = {} AND email_hash IN ({})",
-                self.param(1),
-                self.params(2, chunk.len())
+                "SELECT email_hash, reason, source, created_at FROM suppressions WHERE {}",
+                self.batch_condition("email_hash", chunk.len())
             );
-            let mut q = sqlx::query(&sql).bind(ws.as_str().to_owned());
-            for h in chunk {
-                q = q.bind(h.clone());
-            }
-            for row in q.fetch_all(&self.read).await? {
+            for row in bind_batch(&sql, ws, chunk).fetch_all(&self.read).await? {
                 out.insert(
                     get_str(&row, "email_hash")?,
                     Suppression {
@@ -1200,15 +1220,12 @@ impl Store {
                 current.get(name).unwrap_or(kind),
             )));
         }
-        audit::record(
+        audit::record_action(
             &mut tx,
-            NewAudit {
-                workspace_id: ws,
-                actor,
-                action: "attribute.declared",
-                transition: None,
-                reason: &format!("attribute '{name}' declared as {kind}"),
-            },
+            ws,
+            actor,
+            "attribute.declared",
+            &format!("attribute '{name}' declared as {kind}"),
             now,
         )
         .await?;
@@ -1253,15 +1270,12 @@ impl Store {
             .bind(key)
             .execute(&mut *tx)
             .await?;
-        audit::record(
+        audit::record_action(
             &mut tx,
-            NewAudit {
-                workspace_id: ws,
-                actor,
-                action: "attribute.deleted",
-                transition: None,
-                reason: &format!("attribute '{name}' deleted, with its values on every contact"),
-            },
+            ws,
+            actor,
+            "attribute.deleted",
+            &format!("attribute '{name}' deleted, with its values on every contact"),
             now,
         )
         .await?;
@@ -1279,13 +1293,14 @@ impl Store {
         actor: &str,
     ) -> Result<bool> {
         let now = self.now();
-        let mut tx = self.write.begin().await?;
         // Take the ledger's head first: an append for this contact either
         // finished before (its evidence is erased below) or waits and then
         // finds no contact.
-        sqlx::query("UPDATE consent_heads SET seq = seq WHERE workspace_id = $1")
-            .bind(ws.as_str().to_owned())
-            .execute(&mut *tx)
+        let mut tx = self
+            .begin_locked(
+                "UPDATE consent_heads SET seq = seq WHERE workspace_id = $1",
+                ws,
+            )
             .await?;
         let row =
             sqlx::query("SELECT email_hash FROM contacts WHERE workspace_id = $1 AND id = $2")
@@ -1307,17 +1322,12 @@ impl Store {
             .await?;
         }
         scrub_person(&mut tx, ws, id, actor, now).await?;
-        audit::record(
+        audit::record_action(
             &mut tx,
-            NewAudit {
-                workspace_id: ws,
-                actor,
-                action: "contact.erased",
-                transition: None,
-                reason: &format!(
-                    "contact {id} erased on request; its address stays suppressed by hash"
-                ),
-            },
+            ws,
+            actor,
+            "contact.erased",
+            &format!("contact {id} erased on request; its address stays suppressed by hash"),
             now,
         )
         .await?;
@@ -1335,7 +1345,8 @@ impl Store {
         };
         let consent_events = self.contact_consent_events(ws, id).await?;
         let mut activity = Map::new();
-        for (name, sql, cols) in activity_queries() {
+        for query in ACTIVITY_QUERIES {
+            let sql = format!("{} LIMIT {MAX_ACTIVITY_ROWS}", query.sql);
             let rows = sqlx::query(&sql)
                 .bind(ws.as_str().to_owned())
                 .bind(id.as_str().to_owned())
@@ -1343,9 +1354,9 @@ impl Store {
                 .await?;
             let list = rows
                 .iter()
-                .map(|r| export_row(r, &cols))
+                .map(|r| export_row(r, query.cols))
                 .collect::<Result<Vec<_>>>()?;
-            activity.insert(name.to_owned(), Value::Array(list));
+            activity.insert(query.name.to_owned(), Value::Array(list));
         }
         let import_ids = contact_imports(&contact, &consent_events, &activity);
         let imports = self.export_imports(ws, import_ids).await?;
@@ -1447,6 +1458,28 @@ async fn scrub_person(
     .bind(now.millis())
     .execute(&mut **tx)
     .await?;
+    scrub_mail_about(tx, &ws_s, &id_s).await?;
+    scrub_rows_of(tx, &ws_s, &id_s).await?;
+    sqlx::query(
+        "INSERT INTO erasures (contact_id, workspace_id, erased_at, actor) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (contact_id) DO NOTHING",
+    )
+    .bind(id_s)
+    .bind(ws_s)
+    .bind(now.millis())
+    .bind(actor.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The mails kept of the person, the reports that quote them and the
+/// webhook payloads about them.
+async fn scrub_mail_about(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws_s: &str,
+    id_s: &str,
+) -> Result<()> {
     for sql in [
         "DELETE FROM outbox WHERE workspace_id = $1 AND delivery_id IN \
          (SELECT id FROM deliveries WHERE workspace_id = $2 AND contact_id = $3)",
@@ -1455,9 +1488,9 @@ async fn scrub_person(
          (SELECT id FROM deliveries WHERE workspace_id = $2 AND contact_id = $3)",
     ] {
         sqlx::query(sql)
-            .bind(ws_s.clone())
-            .bind(ws_s.clone())
-            .bind(id_s.clone())
+            .bind(ws_s.to_owned())
+            .bind(ws_s.to_owned())
+            .bind(id_s.to_owned())
             .execute(&mut **tx)
             .await?;
     }
@@ -1465,10 +1498,20 @@ async fn scrub_person(
         "UPDATE webhook_messages SET payload = $1 WHERE workspace_id = $2 AND payload LIKE $3",
     )
     .bind(serde_json::json!({"contact_id": id_s, "erased": true}).to_string())
-    .bind(ws_s.clone())
+    .bind(ws_s.to_owned())
     .bind(format!("%\"{id_s}\"%"))
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// What the person's deliveries, feedback and clicks recorded, their
+/// consent (held and current), and the contact itself.
+async fn scrub_rows_of(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws_s: &str,
+    id_s: &str,
+) -> Result<()> {
     for sql in [
         "UPDATE deliveries SET last_reply = NULL, recipient_domain = NULL \
          WHERE workspace_id = $1 AND contact_id = $2",
@@ -1480,20 +1523,10 @@ async fn scrub_person(
         "DELETE FROM contacts WHERE workspace_id = $1 AND id = $2",
     ] {
         sqlx::query(sql)
-            .bind(ws_s.clone())
-            .bind(id_s.clone())
+            .bind(ws_s.to_owned())
+            .bind(id_s.to_owned())
             .execute(&mut **tx)
             .await?;
     }
-    sqlx::query(
-        "INSERT INTO erasures (contact_id, workspace_id, erased_at, actor) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (contact_id) DO NOTHING",
-    )
-    .bind(id_s)
-    .bind(ws_s)
-    .bind(now.millis())
-    .bind(actor.to_owned())
-    .execute(&mut **tx)
-    .await?;
     Ok(())
 }

@@ -10,9 +10,11 @@
 //! second copy only when a worker died between the server's 250 and the
 //! commit of its outcome.
 
-use crate::audience::{push_from_where, AudienceSpec, Sql};
+use crate::audience::{push_category_unfiltered, AudienceSpec, Sql};
+use crate::contact::id_and_attributes;
 use crate::{
-    corrupt, get_delivery_id, get_delivery_status, get_i64, get_opt_str, get_str, Backend, Result,
+    get_contact_id, get_delivery_id, get_delivery_status, get_i64, get_message_id,
+    get_message_kind, get_opt_str, get_str, get_workspace_id, numbered_rows, Backend, Result,
     Store,
 };
 use sendwell_core::reputation::Counts;
@@ -20,8 +22,9 @@ use sendwell_core::{
     ContactId, DeliveryId, DeliveryStatus, MessageId, MessageKind, OutboxId, Timestamp, WorkspaceId,
 };
 use serde_json::{Map, Value};
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row};
 use std::collections::BTreeMap;
 
 /// A delivery claimed by a worker, leased until it records an outcome.
@@ -148,17 +151,13 @@ pub struct MailTarget {
 }
 
 fn claimed_from(row: &AnyRow, now: Timestamp) -> Result<ClaimedDelivery> {
-    let ws = get_str(row, "workspace_id")?;
-    let msg = get_str(row, "message_id")?;
-    let ct = get_str(row, "contact_id")?;
-    let kind = get_str(row, "kind")?;
     let first: Option<i64> = row.try_get("first_attempt_at")?;
     Ok(ClaimedDelivery {
         id: get_delivery_id(row, "id")?,
-        workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
-        message_id: MessageId::parse(&msg).map_err(|_| corrupt("message id", &msg))?,
-        contact_id: ContactId::parse(&ct).map_err(|_| corrupt("contact id", &ct))?,
-        kind: MessageKind::parse(&kind).ok_or_else(|| corrupt("message kind", &kind))?,
+        workspace_id: get_workspace_id(row, "workspace_id")?,
+        message_id: get_message_id(row, "message_id")?,
+        contact_id: get_contact_id(row, "contact_id")?,
+        kind: get_message_kind(row, "kind")?,
         attempts: get_i64(row, "attempts")?,
         first_attempt_at: first.map(Timestamp::from_millis).unwrap_or(now),
         lease_expiries: get_i64(row, "lease_expiries")?,
@@ -219,54 +218,12 @@ impl Store {
             Backend::Sqlite => "json(c.attributes) AS attributes, ",
             Backend::Postgres => "c.attributes::text AS attributes, ",
         });
-        self.push_contact_category(&mut sql, spec, now);
-        sql.push(" AS category");
-        let unfiltered = AudienceSpec {
-            filter: None,
-            ..spec.clone()
-        };
-        push_from_where(&mut sql, &unfiltered, now);
-        match self.backend {
-            // One JSON array parameter: the SQLite driver's binding of many
-            // parameters costs time in their square.
-            Backend::Sqlite => {
-                let ids: Vec<&str> = contacts.iter().map(ContactId::as_str).collect();
-                sql.push(" AND c.id IN (SELECT value FROM json_each(");
-                sql.text(&Value::from(ids).to_string());
-                sql.push("))");
-            }
-            Backend::Postgres => {
-                sql.push(" AND c.id IN (");
-                for (i, id) in contacts.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(", ");
-                    }
-                    sql.text(id.as_str());
-                }
-                sql.push(")");
-            }
-        }
+        push_category_unfiltered(&mut sql, spec, now);
+        push_contact_ids(&mut sql, contacts);
         // Not kept as a prepared statement: the IN list's length varies, and
         // each length would stay cached on every connection.
         let rows = sql.query().persistent(false).fetch_all(&self.read).await?;
-        rows.iter()
-            .map(|row| {
-                let id = get_str(row, "id")?;
-                let raw = get_str(row, "attributes")?;
-                let attributes = match serde_json::from_str::<Value>(&raw) {
-                    Ok(Value::Object(map)) => map,
-                    _ => return Err(corrupt("contact attributes of", &id)),
-                };
-                Ok(MailTarget {
-                    contact_id: ContactId::parse(&id).map_err(|_| corrupt("contact id", &id))?,
-                    email: get_opt_str(row, "email")?,
-                    name: get_opt_str(row, "name")?,
-                    external_id: get_opt_str(row, "external_id")?,
-                    attributes,
-                    category: row.try_get::<Option<String>, _>("category")?,
-                })
-            })
-            .collect()
+        rows.iter().map(target_from).collect()
     }
 
     /// Records the outcomes of `owner`'s claimed deliveries in one
@@ -299,27 +256,7 @@ impl Store {
                 .bind(now.millis())
                 .bind(owner.to_owned());
             for (delivery, outcome) in chunk {
-                let reply = outcome.reply();
-                let next_attempt = match outcome {
-                    DeliveryOutcome::Deferred { retry_at, .. } => Some(retry_at.millis()),
-                    _ => None,
-                };
-                let attempted = !matches!(
-                    outcome,
-                    DeliveryOutcome::Held { .. }
-                        | DeliveryOutcome::Skipped { .. }
-                        | DeliveryOutcome::Cancelled { .. }
-                );
-                q = q
-                    .bind(delivery.id.as_str().to_owned())
-                    .bind(outcome.state().as_str())
-                    .bind(outcome.last_reply())
-                    .bind(reply.map(|r| i64::from(r.code)))
-                    .bind(reply.and_then(|r| r.enhanced.clone()))
-                    .bind(outcome.domain().map(str::to_owned))
-                    .bind(next_attempt)
-                    .bind(attempted.then_some(delivery.first_attempt_at.millis()))
-                    .bind(outcome.is_final().then_some(now.millis()));
+                q = bind_outcome(q, delivery, outcome, now);
             }
             for row in q.fetch_all(&mut *tx).await? {
                 recorded.insert(get_str(&row, "id")?);
@@ -330,19 +267,7 @@ impl Store {
             .iter()
             .filter(|(d, _)| recorded.contains(d.id.as_str()))
             .collect();
-        for ((ws, msg), add) in reputation_counts(&mine) {
-            crate::reputation::count_in_tx(&mut tx, &ws, &msg, add, now).await?;
-        }
-        for (delivery, outcome) in mine {
-            if let DeliveryOutcome::Captured {
-                recipient,
-                subject,
-                raw,
-            } = outcome
-            {
-                insert_captured(&mut tx, delivery, recipient, subject, raw, now).await?;
-            }
-        }
+        record_consequences(&mut tx, &mine, now).await?;
         tx.commit().await?;
         Ok(recorded.len())
     }
@@ -366,10 +291,7 @@ impl Store {
             .fetch_all(&self.read)
             .await?;
         rows.iter()
-            .map(|r| {
-                let id = get_str(r, "workspace_id")?;
-                WorkspaceId::parse(&id).map_err(|_| corrupt("workspace id", &id))
-            })
+            .map(|r| get_workspace_id(r, "workspace_id"))
             .collect()
     }
 
@@ -447,6 +369,42 @@ impl Store {
     }
 }
 
+/// `AND c.id IN (...)`: only these contacts.
+fn push_contact_ids(sql: &mut Sql, contacts: &[ContactId]) {
+    match sql.backend() {
+        // One JSON array parameter: the SQLite driver's binding of many
+        // parameters costs time in their square.
+        Backend::Sqlite => {
+            let ids: Vec<&str> = contacts.iter().map(ContactId::as_str).collect();
+            sql.push(" AND c.id IN (SELECT value FROM json_each(");
+            sql.text(&Value::from(ids).to_string());
+            sql.push("))");
+        }
+        Backend::Postgres => {
+            sql.push(" AND c.id IN (");
+            for (i, id) in contacts.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.text(id.as_str());
+            }
+            sql.push(")");
+        }
+    }
+}
+
+fn target_from(row: &AnyRow) -> Result<MailTarget> {
+    let (contact_id, attributes) = id_and_attributes(row)?;
+    Ok(MailTarget {
+        contact_id,
+        email: get_opt_str(row, "email")?,
+        name: get_opt_str(row, "name")?,
+        external_id: get_opt_str(row, "external_id")?,
+        attributes,
+        category: row.try_get::<Option<String>, _>("category")?,
+    })
+}
+
 /// What a delivery's row says now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryState {
@@ -473,30 +431,68 @@ fn outcome_update_sql(rows: usize) -> String {
          column5 AS enhanced, column6 AS domain, column7 AS next_at, column8 AS first_at, \
          column9 AS done_at FROM (VALUES ",
     );
-    let mut n = 3;
-    for k in 0..rows {
-        if k > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 0..9 {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            // The first row fixes each column's type for PostgreSQL.
-            match (k, c) {
-                (0, 3 | 6 | 7 | 8) => sql.push_str(&format!("CAST(${n} AS BIGINT)")),
-                (0, _) => sql.push_str(&format!("CAST(${n} AS TEXT)")),
-                _ => sql.push_str(&format!("${n}")),
-            }
-            n += 1;
-        }
-        sql.push(')');
-    }
+    // The first row fixes each column's type for PostgreSQL.
+    sql.push_str(&numbered_rows(rows, 9, 3, |k, c, n| match (k, c) {
+        (0, 3 | 6 | 7 | 8) => format!("CAST(${n} AS BIGINT)"),
+        (0, _) => format!("CAST(${n} AS TEXT)"),
+        _ => format!("${n}"),
+    }));
     sql.push_str(
         ") AS x) AS v WHERE d.id = v.vid AND d.state = 'sending' AND d.lease_owner = $2 RETURNING id",
     );
     sql
+}
+
+/// One row of `outcome_update_sql`'s VALUES: the delivery and its nine values.
+fn bind_outcome<'q>(
+    q: Query<'q, Any, AnyArguments<'q>>,
+    delivery: &ClaimedDelivery,
+    outcome: &DeliveryOutcome,
+    now: Timestamp,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    let reply = outcome.reply();
+    let next_attempt = match outcome {
+        DeliveryOutcome::Deferred { retry_at, .. } => Some(retry_at.millis()),
+        _ => None,
+    };
+    let attempted = !matches!(
+        outcome,
+        DeliveryOutcome::Held { .. }
+            | DeliveryOutcome::Skipped { .. }
+            | DeliveryOutcome::Cancelled { .. }
+    );
+    q.bind(delivery.id.as_str().to_owned())
+        .bind(outcome.state().as_str())
+        .bind(outcome.last_reply())
+        .bind(reply.map(|r| i64::from(r.code)))
+        .bind(reply.and_then(|r| r.enhanced.clone()))
+        .bind(outcome.domain().map(str::to_owned))
+        .bind(next_attempt)
+        .bind(attempted.then_some(delivery.first_attempt_at.millis()))
+        .bind(outcome.is_final().then_some(now.millis()))
+}
+
+/// What the recorded outcomes bring with them: the reputation monitor's
+/// counts, and the mails the capture transport took.
+async fn record_consequences(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    recorded: &[&(ClaimedDelivery, DeliveryOutcome)],
+    now: Timestamp,
+) -> Result<()> {
+    for ((ws, msg), add) in reputation_counts(recorded) {
+        crate::reputation::count_in_tx(tx, &ws, &msg, add, now).await?;
+    }
+    for (delivery, outcome) in recorded.iter().map(|r| (&r.0, &r.1)) {
+        if let DeliveryOutcome::Captured {
+            recipient,
+            subject,
+            raw,
+        } = outcome
+        {
+            insert_captured(tx, delivery, recipient, subject, raw, now).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The reputation monitor's counts of recorded outcomes, by message: a

@@ -4,7 +4,11 @@
 //! transaction.
 
 use crate::consent::append_in_tx;
-use crate::{corrupt, get_delivery_id, get_delivery_status, get_opt_str, get_str, Result, Store};
+use crate::suppression::upsert_suppression;
+use crate::{
+    get_contact_id, get_delivery_id, get_delivery_status, get_message_id, get_opt_str, get_str,
+    get_workspace_id, Result, Store,
+};
 use sendwell_core::consent::NewConsentEvent;
 use sendwell_core::{ContactId, DeliveryId, DeliveryStatus, MessageId, WorkspaceId};
 use sqlx::Row;
@@ -66,14 +70,11 @@ impl Store {
         .fetch_optional(&self.read)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let ws = get_str(&row, "workspace_id")?;
-        let msg = get_str(&row, "message_id")?;
-        let ct = get_str(&row, "contact_id")?;
         Ok(Some(DeliveryRef {
             id: get_delivery_id(&row, "id")?,
-            workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
-            message_id: MessageId::parse(&msg).map_err(|_| corrupt("message id", &msg))?,
-            contact_id: ContactId::parse(&ct).map_err(|_| corrupt("contact id", &ct))?,
+            workspace_id: get_workspace_id(&row, "workspace_id")?,
+            message_id: get_message_id(&row, "message_id")?,
+            contact_id: get_contact_id(&row, "contact_id")?,
             email: get_opt_str(&row, "email")?,
             state: get_delivery_status(&row, "state")?,
         }))
@@ -113,27 +114,12 @@ impl Store {
                 suppress = Some(("bounced", email, hash));
             }
         }
-        let mut opt_outs = 0;
-        for event in f.opt_outs {
-            if append_in_tx(&mut tx, &d.workspace_id, event, now)
-                .await?
-                .is_some()
-            {
-                opt_outs += 1;
-            }
-        }
+        let opt_outs = append_opt_outs(&mut tx, &d.workspace_id, f.opt_outs, now).await?;
         if let Some((reason, email, hash)) = suppress {
             // The stronger reason wins: a complaint or a hard bounce after
             // an unsubscribe takes the row.
-            sqlx::query(crate::suppression::UPSERT_SUPPRESSION)
-                .bind(d.workspace_id.as_str().to_owned())
-                .bind(hash.to_owned())
-                .bind(reason.to_owned())
-                .bind(format!("{}:{}", f.kind, f.source))
-                .bind(now.millis())
-                .bind(email.to_owned())
-                .execute(&mut *tx)
-                .await?;
+            let source = format!("{}:{}", f.kind, f.source);
+            upsert_suppression(&mut tx, &d.workspace_id, hash, reason, &source, now, email).await?;
         }
         tx.commit().await?;
         Ok(FeedbackOutcome {
@@ -232,11 +218,9 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let ws = get_str(r, "workspace_id")?;
                 Ok(ConcernReport {
                     id: get_str(r, "id")?,
-                    workspace_id: WorkspaceId::parse(&ws)
-                        .map_err(|_| corrupt("workspace id", &ws))?,
+                    workspace_id: get_workspace_id(r, "workspace_id")?,
                     delivery_id: get_delivery_id(r, "delivery_id")?,
                     message_id: get_str(r, "message_id")?,
                     reason: get_str(r, "reason")?,
@@ -248,6 +232,23 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Appends the opt-outs feedback brings; how many were appended (a
+/// contact erased meanwhile has none).
+async fn append_opt_outs(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    events: Vec<NewConsentEvent>,
+    now: sendwell_core::Timestamp,
+) -> Result<usize> {
+    let mut appended = 0;
+    for event in events {
+        if append_in_tx(tx, ws, event, now).await?.is_some() {
+            appended += 1;
+        }
+    }
+    Ok(appended)
 }
 
 /// The feedback as a row of the delivery's events.

@@ -1,6 +1,6 @@
 //! Versioned sending guidelines and each workspace's acceptance of them.
 
-use crate::audit::{self, NewAudit};
+use crate::audit;
 use crate::workspace::{activate_if_ready, WorkspaceUpdate};
 use crate::{get_i64, get_opt_str, get_str, get_ts, Result, Store, StoreError};
 use sendwell_core::guidelines::{BUNDLED_TEXT, BUNDLED_VERSION};
@@ -140,15 +140,12 @@ impl Store {
         .bind(now.millis())
         .execute(&mut *tx)
         .await?;
-        audit::record(
+        audit::record_action(
             &mut tx,
-            NewAudit {
-                workspace_id: ws,
-                actor: &actor,
-                action: "guidelines.accepted",
-                transition: None,
-                reason: &format!("guidelines version {version} accepted by {accepted_by}"),
-            },
+            ws,
+            &actor,
+            "guidelines.accepted",
+            &format!("guidelines version {version} accepted by {accepted_by}"),
             now,
         )
         .await?;

@@ -8,7 +8,7 @@ use crate::contact::{
     load_schema, save_new_types, BatchItemError, ContactInput, CreateTag, PlannedWrite,
     UpsertOutcome,
 };
-use crate::{get_opt_str, get_opt_ts, get_str, get_ts, Result, Store};
+use crate::{get_opt_str, get_opt_ts, get_str, get_ts, numbered_rows, Result, Store};
 use sendwell_core::attribute::AttributeSchema;
 use sendwell_core::consent::NewConsentEvent;
 use sendwell_core::{AuditId, Timestamp, WorkspaceId};
@@ -189,24 +189,10 @@ async fn hold_consent(
     const CHUNK: usize = 400;
     let mut seq = i64::try_from(first_seq).unwrap_or(i64::MAX);
     for chunk in events.chunks(CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO import_consent (import_id, seq, workspace_id, contact_id, action, topic, method, actor, evidence) VALUES ",
+        let sql = format!(
+            "INSERT INTO import_consent (import_id, seq, workspace_id, contact_id, action, topic, method, actor, evidence) VALUES {}",
+            numbered_rows(chunk.len(), 9, 1, |_, _, n| format!("${n}"))
         );
-        let mut n = 1;
-        for (k, _) in chunk.iter().enumerate() {
-            if k > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            for c in 0..9 {
-                if c > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("${n}"));
-                n += 1;
-            }
-            sql.push(')');
-        }
         let mut q = sqlx::query(&sql).persistent(chunk.len() == CHUNK);
         for e in chunk {
             q = q
@@ -236,7 +222,6 @@ async fn apply_held_consent(
     now: Timestamp,
 ) -> Result<u64> {
     use sendwell_core::consent::{ConsentAction, ConsentMethod, Evidence, Topic};
-    use sendwell_core::ContactId;
     const PAGE: i64 = 5000;
     let mut after = -1i64;
     let mut appended = 0;
@@ -254,14 +239,12 @@ async fn apply_held_consent(
         after = last.try_get::<i64, _>("seq")?;
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
-            let contact = get_str(row, "contact_id")?;
             let action = get_str(row, "action")?;
             let topic = get_str(row, "topic")?;
             let method = get_str(row, "method")?;
             let evidence = get_str(row, "evidence")?;
             events.push(NewConsentEvent {
-                contact_id: ContactId::parse(&contact)
-                    .map_err(|_| crate::corrupt("contact id", &contact))?,
+                contact_id: crate::get_contact_id(row, "contact_id")?,
                 action: ConsentAction::parse(&action)
                     .ok_or_else(|| crate::corrupt("consent action", &action))?,
                 topic: Topic::parse(&topic).map_err(|_| crate::corrupt("topic", &topic))?,
@@ -427,18 +410,8 @@ impl Store {
             return Ok(Err(ReviewError::NotQuarantined(record.status)));
         }
         let status = if approve { "approved" } else { "rejected" };
-        let done = sqlx::query(
-            "UPDATE imports SET status = $1, reviewed_at = $2, review_note = $3 \
-             WHERE id = $4 AND status = 'quarantined'",
-        )
-        .bind(status)
-        .bind(now.millis())
-        .bind(note.to_owned())
-        .bind(id.to_owned())
-        .execute(&mut *tx)
-        .await?;
         // A concurrent review got there first.
-        if done.rows_affected() != 1 {
+        if !mark_reviewed(&mut tx, id, status, note, now).await? {
             return Ok(Err(ReviewError::NotQuarantined(
                 "already reviewed".to_owned(),
             )));
@@ -451,35 +424,14 @@ impl Store {
             drop_held_consent(&mut tx, id).await?;
             0
         };
-        let mut counts = record
-            .counts
-            .clone()
-            .unwrap_or_else(|| Value::Object(Default::default()));
-        if let Value::Object(m) = &mut counts {
-            m.insert("consent_recorded".into(), Value::from(consent));
-            m.insert("consent_held".into(), Value::from(0));
-        }
-        sqlx::query("UPDATE imports SET counts = $1 WHERE id = $2")
-            .bind(counts.to_string())
-            .bind(id.to_owned())
-            .execute(&mut *tx)
-            .await?;
-        crate::audit::record(
-            &mut tx,
-            crate::audit::NewAudit {
-                workspace_id: &ws,
-                actor: "operator",
-                action: if approve {
-                    "import.approved"
-                } else {
-                    "import.rejected"
-                },
-                transition: None,
-                reason: &format!("import {id} {status} by the operator: {note}"),
-            },
-            now,
-        )
-        .await?;
+        let counts = save_review_counts(&mut tx, id, record.counts.clone(), consent).await?;
+        let action = if approve {
+            "import.approved"
+        } else {
+            "import.rejected"
+        };
+        let reason = format!("import {id} {status} by the operator: {note}");
+        crate::audit::record_action(&mut tx, &ws, "operator", action, &reason, now).await?;
         tx.commit().await?;
         Ok(Ok(ImportRecord {
             counts: Some(counts),
@@ -489,6 +441,60 @@ impl Store {
             ..record
         }))
     }
+}
+
+/// Records the operator's review of a quarantined import; `false` when it
+/// is no longer quarantined.
+async fn mark_reviewed(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    status: &str,
+    note: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE imports SET status = $1, reviewed_at = $2, review_note = $3 \
+         WHERE id = $4 AND status = 'quarantined'",
+    )
+    .bind(status.to_owned())
+    .bind(now.millis())
+    .bind(note.to_owned())
+    .bind(id.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The reviewed import's counts, with the consent the review recorded
+/// (none is held any more), saved.
+async fn save_review_counts(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    counts: Option<Value>,
+    recorded: u64,
+) -> Result<Value> {
+    let mut counts = counts.unwrap_or_else(|| Value::Object(Default::default()));
+    set_consent_counts(&mut counts, recorded, 0);
+    sqlx::query("UPDATE imports SET counts = $1 WHERE id = $2")
+        .bind(counts.to_string())
+        .bind(id.to_owned())
+        .execute(&mut **tx)
+        .await?;
+    Ok(counts)
+}
+
+/// Notes in an import's counts how much declared consent reached the
+/// ledger and how much is still held.
+fn set_consent_counts(counts: &mut Value, recorded: u64, held: u64) {
+    if let Value::Object(m) = counts {
+        m.insert("consent_recorded".into(), Value::from(recorded));
+        m.insert("consent_held".into(), Value::from(held));
+    }
+}
+
+/// The import's transaction went missing: a bug, not a database error.
+fn lost_transaction() -> crate::StoreError {
+    crate::StoreError::Integrity("the import's transaction was lost".to_owned())
 }
 
 impl ImportSession {
@@ -504,17 +510,13 @@ impl ImportSession {
             self.tx = Some(drained.tx);
             drained.result?;
         }
-        self.tx.as_mut().ok_or_else(|| {
-            crate::StoreError::Integrity("the import's transaction was lost".to_owned())
-        })
+        self.tx.as_mut().ok_or_else(lost_transaction)
     }
 
     /// Hands work to the writer task, starting it if needed.
     async fn queue(&mut self, work: Queued) -> Result<()> {
         if self.writer.is_none() {
-            let tx = self.tx.take().ok_or_else(|| {
-                crate::StoreError::Integrity("the import's transaction was lost".to_owned())
-            })?;
+            let tx = self.tx.take().ok_or_else(lost_transaction)?;
             let (queue, receiver) = tokio::sync::mpsc::channel(QUEUED_BATCHES);
             let done = tokio::spawn(run_writer(
                 self.store.clone(),
@@ -640,21 +642,13 @@ impl ImportSession {
         let now = self.store.now();
         self.drained().await?;
         let Some(mut tx) = self.tx.take() else {
-            return Err(crate::StoreError::Integrity(
-                "the import's transaction was lost".to_owned(),
-            ));
+            return Err(lost_transaction());
         };
-        let written = AttributeSchema::new(
-            self.schema
-                .iter()
-                .filter(|(n, _)| self.before.get(n).is_some() || self.used.contains(n.as_str()))
-                .map(|(n, k)| (n.clone(), k)),
-        );
         if let Err(errors) = save_new_types(
             &mut tx,
             &self.ws,
             &self.before,
-            &written,
+            &self.written_schema(),
             &[],
             now,
             self.store.max_attributes(),
@@ -663,47 +657,9 @@ impl ImportSession {
         {
             return Ok(Err(errors));
         }
-        // Declared consent counts once the import does: now when it is
-        // accepted, at the operator's approval when it is quarantined,
-        // never when it is rejected.
         let mut counts = verdict.counts.clone();
-        let applying = std::time::Instant::now();
-        let pending = std::mem::take(&mut self.pending);
-        let in_memory = pending.len() as u64;
-        let (recorded, held) = match verdict.status.as_str() {
-            "accepted" | "accepted_with_warnings" => {
-                let mut recorded = 0;
-                for chunk in pending.chunks(5000) {
-                    recorded +=
-                        append_bulk_in_tx(&self.store, &mut tx, &self.ws, chunk.to_vec(), now)
-                            .await?;
-                }
-                recorded +=
-                    apply_held_consent(&self.store, &mut tx, &self.ws, &self.id, now).await?;
-                (recorded, 0)
-            }
-            "quarantined" => {
-                if !pending.is_empty() {
-                    hold_consent(&mut tx, &self.ws, &self.id, self.consent_held, &pending).await?;
-                }
-                (0, self.consent_held + in_memory)
-            }
-            _ => {
-                drop_held_consent(&mut tx, &self.id).await?;
-                (0, 0)
-            }
-        };
-        tracing::info!(
-            import = %self.id,
-            recorded,
-            held,
-            ms = applying.elapsed().as_millis() as u64,
-            "declared consent applied at the import's end"
-        );
-        if let Value::Object(m) = &mut counts {
-            m.insert("consent_recorded".into(), Value::from(recorded));
-            m.insert("consent_held".into(), Value::from(held));
-        }
+        let (recorded, held) = self.settle_consent(&mut tx, &verdict.status, now).await?;
+        set_consent_counts(&mut counts, recorded, held);
         sqlx::query(
             "UPDATE imports SET status = $1, score = $2, counts = $3, signals = $4, rejects = $5, finished_at = $6 \
              WHERE id = $7",
@@ -724,5 +680,59 @@ impl ImportSession {
                 crate::StoreError::Integrity("finished import not found".to_owned())
             })?;
         Ok(Ok(record))
+    }
+
+    /// The schema as the rows actually written use it: attributes only
+    /// rejected rows carried stay out.
+    fn written_schema(&self) -> AttributeSchema {
+        AttributeSchema::new(
+            self.schema
+                .iter()
+                .filter(|(n, _)| self.before.get(n).is_some() || self.used.contains(n.as_str()))
+                .map(|(n, k)| (n.clone(), k)),
+        )
+    }
+
+    /// Declared consent counts once the import does: now when it is
+    /// accepted, at the operator's approval when it is quarantined, never
+    /// when it is rejected. The events recorded, and those still held.
+    async fn settle_consent(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        status: &str,
+        now: Timestamp,
+    ) -> Result<(u64, u64)> {
+        let applying = std::time::Instant::now();
+        let pending = std::mem::take(&mut self.pending);
+        let in_memory = pending.len() as u64;
+        let (recorded, held) = match status {
+            "accepted" | "accepted_with_warnings" => {
+                let mut recorded = 0;
+                for chunk in pending.chunks(5000) {
+                    recorded +=
+                        append_bulk_in_tx(&self.store, tx, &self.ws, chunk.to_vec(), now).await?;
+                }
+                recorded += apply_held_consent(&self.store, tx, &self.ws, &self.id, now).await?;
+                (recorded, 0)
+            }
+            "quarantined" => {
+                if !pending.is_empty() {
+                    hold_consent(tx, &self.ws, &self.id, self.consent_held, &pending).await?;
+                }
+                (0, self.consent_held + in_memory)
+            }
+            _ => {
+                drop_held_consent(tx, &self.id).await?;
+                (0, 0)
+            }
+        };
+        tracing::info!(
+            import = %self.id,
+            recorded,
+            held,
+            ms = applying.elapsed().as_millis() as u64,
+            "declared consent applied at the import's end"
+        );
+        Ok((recorded, held))
     }
 }

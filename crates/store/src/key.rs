@@ -1,8 +1,8 @@
 //! API keys: stored as a digest of their secret, looked up by id on every
 //! request, revoked rather than deleted so the audit trail keeps them.
 
-use crate::audit::{self, NewAudit};
-use crate::{corrupt, get_opt_ts, get_str, get_ts, Result, Store};
+use crate::audit;
+use crate::{get_as, get_opt_ts, get_str, get_ts, get_workspace_id, Result, Store};
 use sendwell_core::{ApiKeyId, Role, Timestamp, WorkspaceId};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -45,15 +45,12 @@ const SELECT_KEY: &str =
     "SELECT id, workspace_id, name, role, secret_hash, created_at, last_used_at, revoked_at FROM api_keys";
 
 fn from_row(row: &AnyRow) -> Result<AuthKey> {
-    let id = get_str(row, "id")?;
-    let ws = get_str(row, "workspace_id")?;
-    let role = get_str(row, "role")?;
     Ok(AuthKey {
         record: ApiKeyRecord {
-            id: ApiKeyId::parse(&id).map_err(|_| corrupt("key id", &id))?,
-            workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
+            id: get_as(row, "id", "key id", ApiKeyId::parse)?,
+            workspace_id: get_workspace_id(row, "workspace_id")?,
             name: get_str(row, "name")?,
-            role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+            role: get_as(row, "role", "role", |r| Role::parse(r).ok_or(()))?,
             created_at: get_ts(row, "created_at")?,
             last_used_at: get_opt_ts(row, "last_used_at")?,
             revoked_at: get_opt_ts(row, "revoked_at")?,
@@ -83,6 +80,23 @@ pub(crate) async fn insert_key(
     Ok(())
 }
 
+/// How many keys of the workspace other than `id` are live admin keys.
+async fn other_admin_keys(
+    tx: &mut Transaction<'_, Any>,
+    ws: &WorkspaceId,
+    id: &ApiKeyId,
+) -> Result<i64> {
+    Ok(sqlx::query(
+        "SELECT COUNT(*) AS n FROM api_keys WHERE workspace_id = $1 AND role = 'admin' \
+         AND revoked_at IS NULL AND id <> $2",
+    )
+    .bind(ws.as_str().to_owned())
+    .bind(id.as_str().to_owned())
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("n")?)
+}
+
 /// How stale `last_used_at` may get before a request refreshes it; keeps
 /// authentication from writing on every request.
 const TOUCH_INTERVAL_MS: i64 = 60_000;
@@ -104,18 +118,7 @@ impl Store {
         );
         let id = key.id.clone();
         insert_key(&mut tx, ws, key, now).await?;
-        audit::record(
-            &mut tx,
-            NewAudit {
-                workspace_id: ws,
-                actor,
-                action: "api_key.created",
-                transition: None,
-                reason: &reason,
-            },
-            now,
-        )
-        .await?;
+        audit::record_action(&mut tx, ws, actor, "api_key.created", &reason, now).await?;
         tx.commit().await?;
         self.api_key(ws, &id)
             .await?
@@ -171,12 +174,13 @@ impl Store {
         actor: &str,
     ) -> Result<Result<ApiKeyRecord, RevokeError>> {
         let now = self.now();
-        let mut tx = self.write.begin().await?;
         // Serialises revocations per workspace (a row lock on PostgreSQL), so
         // two admins revoking each other's keys cannot both succeed.
-        sqlx::query("UPDATE workspaces SET updated_at = updated_at WHERE id = $1")
-            .bind(ws.as_str().to_owned())
-            .execute(&mut *tx)
+        let mut tx = self
+            .begin_locked(
+                "UPDATE workspaces SET updated_at = updated_at WHERE id = $1",
+                ws,
+            )
             .await?;
         let row = sqlx::query(&format!("{SELECT_KEY} WHERE workspace_id = $1 AND id = $2"))
             .bind(ws.as_str().to_owned())
@@ -189,34 +193,20 @@ impl Store {
         if key.record.revoked_at.is_some() {
             return Ok(Err(RevokeError::AlreadyRevoked));
         }
-        if key.record.role == Role::Admin {
-            let others: i64 = sqlx::query(
-                "SELECT COUNT(*) AS n FROM api_keys WHERE workspace_id = $1 AND role = 'admin' \
-                 AND revoked_at IS NULL AND id <> $2",
-            )
-            .bind(ws.as_str().to_owned())
-            .bind(id.as_str().to_owned())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
-            if others == 0 {
-                return Ok(Err(RevokeError::LastAdmin));
-            }
+        if key.record.role == Role::Admin && other_admin_keys(&mut tx, ws, id).await? == 0 {
+            return Ok(Err(RevokeError::LastAdmin));
         }
         sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now.millis())
             .bind(id.as_str().to_owned())
             .execute(&mut *tx)
             .await?;
-        audit::record(
+        audit::record_action(
             &mut tx,
-            NewAudit {
-                workspace_id: ws,
-                actor,
-                action: "api_key.revoked",
-                transition: None,
-                reason: &format!("API key {} '{}' revoked", id, key.record.name),
-            },
+            ws,
+            actor,
+            "api_key.revoked",
+            &format!("API key {} '{}' revoked", id, key.record.name),
             now,
         )
         .await?;

@@ -49,9 +49,10 @@ pub use team::{TeamAddress, TestMail, MAX_TEAM_ADDRESSES};
 pub use webhook::{DueWebhook, WebhookAttempt, WebhookEndpoint, WebhookMessage, WEBHOOK_EVENTS};
 pub use workspace::{Workspace, WorkspaceUpdate};
 
-use sendwell_core::{Clock, Timestamp};
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sendwell_core::{Clock, Timestamp, WorkspaceId};
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, Row};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -136,35 +137,7 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(redact(url)));
         };
         let (read, write) = match backend {
-            Backend::Sqlite => {
-                let url = if url.contains('?') {
-                    url.to_owned()
-                } else {
-                    format!("{url}?mode=rwc")
-                };
-                let write = AnyPoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(Duration::from_secs(60))
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            sqlx::Executor::execute(conn, SQLITE_WRITE_PRAGMAS).await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&url)
-                    .await?;
-                let read = AnyPoolOptions::new()
-                    .max_connections(4)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            sqlx::Executor::execute(conn, SQLITE_READ_PRAGMAS).await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&url)
-                    .await?;
-                (read, write)
-            }
+            Backend::Sqlite => sqlite_pools(url).await?,
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
@@ -241,6 +214,37 @@ impl Store {
     }
 }
 
+/// The reading and the writing pool of a SQLite file, created if needed.
+async fn sqlite_pools(url: &str) -> Result<(AnyPool, AnyPool)> {
+    let url = if url.contains('?') {
+        url.to_owned()
+    } else {
+        format!("{url}?mode=rwc")
+    };
+    let write = AnyPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(60))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::Executor::execute(conn, SQLITE_WRITE_PRAGMAS).await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await?;
+    let read = AnyPoolOptions::new()
+        .max_connections(4)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::Executor::execute(conn, SQLITE_READ_PRAGMAS).await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await?;
+    Ok((read, write))
+}
+
 /// Hides a password in a database URL before it reaches a message.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -256,6 +260,23 @@ pub fn redact(url: &str) -> String {
 }
 
 impl Store {
+    /// A write transaction that first takes a lock with `lock`, an UPDATE
+    /// that changes nothing and whose one value is the workspace: the lock
+    /// (a row lock on PostgreSQL, the write lock on SQLite) serialises the
+    /// writes that take it, until this transaction ends.
+    async fn begin_locked(
+        &self,
+        lock: &str,
+        ws: &WorkspaceId,
+    ) -> Result<sqlx::Transaction<'static, Any>> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(lock)
+            .bind(ws.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
     /// The placeholder for the `n`th bound value of a statement whose values
     /// are all bound in order. SQLite gets anonymous `?`: sqlx looks up the
     /// name of every numbered parameter, and SQLite finds a name by walking a
@@ -274,6 +295,40 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    /// `(?, ?), (?, ?)`: the placeholders of `count` rows of `width`
+    /// values each, bound row by row from the first.
+    fn value_rows(&self, count: usize, width: usize) -> String {
+        numbered_rows(count, width, 1, |_, _, n| self.param(n))
+    }
+
+    /// `workspace_id = ? AND {column} IN (?, ...)` for `count` values: the
+    /// condition of a look-up of many rows of one workspace at once, whose
+    /// values [`bind_batch`] binds.
+    fn batch_condition(&self, column: &str, count: usize) -> String {
+        format!(
+            "workspace_id = {} AND {column} IN ({})",
+            self.param(1),
+            self.params(2, count)
+        )
+    }
+}
+
+/// A statement with a [`Store::batch_condition`], its values bound: the
+/// workspace, then each of `values`.
+fn bind_batch<'q, T>(
+    sql: &'q str,
+    ws: &WorkspaceId,
+    values: &[T],
+) -> Query<'q, Any, AnyArguments<'q>>
+where
+    T: Clone + Send + 'q + sqlx::Encode<'q, Any> + sqlx::Type<Any>,
+{
+    let mut q = sqlx::query(sql).bind(ws.as_str().to_owned());
+    for v in values {
+        q = q.bind(v.clone());
+    }
+    q
 }
 
 fn get_str(row: &AnyRow, col: &str) -> Result<String> {
@@ -324,6 +379,55 @@ fn get_delivery_status(row: &AnyRow, col: &str) -> Result<sendwell_core::Deliver
 /// A delivery id column.
 fn get_delivery_id(row: &AnyRow, col: &str) -> Result<sendwell_core::DeliveryId> {
     get_as(row, col, "delivery id", sendwell_core::DeliveryId::parse)
+}
+
+/// A message's kind column.
+fn get_message_kind(row: &AnyRow, col: &str) -> Result<sendwell_core::MessageKind> {
+    get_as(row, col, "message kind", |s| {
+        sendwell_core::MessageKind::parse(s).ok_or(())
+    })
+}
+
+/// A workspace id column.
+fn get_workspace_id(row: &AnyRow, col: &str) -> Result<WorkspaceId> {
+    get_as(row, col, "workspace id", WorkspaceId::parse)
+}
+
+/// A contact id column.
+fn get_contact_id(row: &AnyRow, col: &str) -> Result<sendwell_core::ContactId> {
+    get_as(row, col, "contact id", sendwell_core::ContactId::parse)
+}
+
+/// A message id column.
+fn get_message_id(row: &AnyRow, col: &str) -> Result<sendwell_core::MessageId> {
+    get_as(row, col, "message id", sendwell_core::MessageId::parse)
+}
+
+/// `count` parenthesised rows of `width` numbered placeholders (`$n`),
+/// numbered on from `first`; `placeholder(row, column, n)` writes each.
+fn numbered_rows(
+    count: usize,
+    width: usize,
+    first: usize,
+    placeholder: impl Fn(usize, usize, usize) -> String,
+) -> String {
+    let mut sql = String::new();
+    let mut n = first;
+    for k in 0..count {
+        if k > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..width {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&placeholder(k, c, n));
+            n += 1;
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 /// Plans every execution for its own parameters. A cached generic plan for

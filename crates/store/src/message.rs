@@ -6,10 +6,13 @@
 //! PostgreSQL), so a killed worker's claims return to the queue, and every
 //! claimed delivery ends in a recorded state.
 
-use crate::audience::{push_from_where, AudienceSpec, Sql};
+use crate::audience::{push_category_unfiltered, push_from_where, AudienceSpec, Sql};
+use crate::contact::stored_kind;
+use crate::suppression::upsert_suppression;
 use crate::{
-    consent::append_in_tx, corrupt, get_as, get_i64, get_opt_str, get_opt_ts, get_str, get_ts,
-    Backend, Result, Store,
+    consent::append_in_tx, corrupt, get_as, get_contact_id, get_i64, get_message_id,
+    get_message_kind, get_opt_str, get_opt_ts, get_str, get_ts, get_workspace_id, Backend, Result,
+    Store,
 };
 use sendwell_core::consent::{ConsentEvent, NewConsentEvent};
 use sendwell_core::{
@@ -187,9 +190,8 @@ fn opt_json_column(row: &AnyRow, col: &str) -> Result<Option<Value>> {
 }
 
 fn template_from(row: &AnyRow) -> Result<TemplateRecord> {
-    let id = get_str(row, "id")?;
     Ok(TemplateRecord {
-        id: TemplateId::parse(&id).map_err(|_| corrupt("template id", &id))?,
+        id: get_as(row, "id", "template id", TemplateId::parse)?,
         name: get_str(row, "name")?,
         layout: get_str(row, "layout")?,
         source: json_column(row, "source")?,
@@ -200,14 +202,11 @@ fn template_from(row: &AnyRow) -> Result<TemplateRecord> {
 }
 
 fn message_from(row: &AnyRow) -> Result<MessageRecord> {
-    let id = get_str(row, "id")?;
-    let ws = get_str(row, "workspace_id")?;
-    let kind = get_str(row, "kind")?;
     Ok(MessageRecord {
-        id: MessageId::parse(&id).map_err(|_| corrupt("message id", &id))?,
-        workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
+        id: get_message_id(row, "id")?,
+        workspace_id: get_workspace_id(row, "workspace_id")?,
         name: get_str(row, "name")?,
-        kind: MessageKind::parse(&kind).ok_or_else(|| corrupt("message kind", &kind))?,
+        kind: get_message_kind(row, "kind")?,
         topic: get_str(row, "topic")?,
         from_name: get_opt_str(row, "from_name")?,
         from_address: get_str(row, "from_address")?,
@@ -433,20 +432,33 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if claimed.rows_affected() == 0 {
-            let exists =
-                sqlx::query("SELECT 1 AS one FROM messages WHERE workspace_id = $1 AND id = $2")
-                    .bind(spec.workspace.as_str().to_owned())
-                    .bind(id.as_str().to_owned())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            return Ok(Err(if exists.is_some() {
-                QueueError::AlreadyQueued
-            } else {
-                QueueError::NotFound
-            }));
+            return Ok(Err(why_not_queued(&mut tx, spec.workspace, id).await?));
         }
+        let scan = self.scan_whole_table(spec.workspace).await?;
+        let sql = self.queue_deliveries_sql(id, spec, review, scan, now);
+        let inserted = sql.query().execute(&mut *tx).await?.rows_affected();
+        let queued = i64::try_from(inserted).unwrap_or(i64::MAX);
+        sqlx::query("UPDATE messages SET queued = $1 WHERE id = $2")
+            .bind(queued)
+            .bind(id.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(queued))
+    }
+
+    /// The `INSERT ... SELECT` that queues a delivery of the message to each
+    /// eligible contact of its audience.
+    fn queue_deliveries_sql(
+        &self,
+        id: &MessageId,
+        spec: &AudienceSpec<'_>,
+        review: bool,
+        scan: bool,
+        now: Timestamp,
+    ) -> Sql {
         let mut sql = Sql::new(self.backend);
-        sql.scan = self.scan_whole_table(spec.workspace).await?;
+        sql.scan = scan;
         sql.push(
             "INSERT INTO deliveries (id, workspace_id, message_id, contact_id, kind, state, attempts, \
              next_attempt_at, created_at, updated_at) SELECT ",
@@ -471,15 +483,7 @@ impl Store {
         sql.push(" AND (");
         self.push_contact_category(&mut sql, spec, now);
         sql.push(") IS NULL");
-        let inserted = sql.query().execute(&mut *tx).await?.rows_affected();
-        let queued = i64::try_from(inserted).unwrap_or(i64::MAX);
-        sqlx::query("UPDATE messages SET queued = $1 WHERE id = $2")
-            .bind(queued)
-            .bind(id.as_str().to_owned())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Ok(queued))
+        sql
     }
 
     /// Creates a one-recipient message (a transactional send) and queues its
@@ -543,13 +547,7 @@ impl Store {
         let now = self.now();
         let mut sql = Sql::new(self.backend);
         sql.push("SELECT ");
-        self.push_contact_category(&mut sql, spec, now);
-        sql.push(" AS category");
-        let unfiltered = AudienceSpec {
-            filter: None,
-            ..spec.clone()
-        };
-        push_from_where(&mut sql, &unfiltered, now);
+        push_category_unfiltered(&mut sql, spec, now);
         sql.push(" AND c.id = ");
         sql.text(contact.as_str());
         match sql.query().fetch_optional(&self.read).await? {
@@ -768,15 +766,7 @@ impl Store {
             }
         }
         if let Some((email, hash)) = suppress {
-            sqlx::query(crate::suppression::UPSERT_SUPPRESSION)
-                .bind(ws.as_str().to_owned())
-                .bind(hash.to_owned())
-                .bind("unsubscribed")
-                .bind(source.to_owned())
-                .bind(now.millis())
-                .bind(email.to_owned())
-                .execute(&mut *tx)
-                .await?;
+            upsert_suppression(&mut tx, ws, hash, "unsubscribed", source, now, email).await?;
         }
         tx.commit().await?;
         Ok(Some(appended))
@@ -807,19 +797,38 @@ impl Store {
         .bind(now.millis())
         .execute(&mut *tx)
         .await?;
-        let kind: String =
-            sqlx::query("SELECT kind FROM attribute_schema WHERE workspace_id = $1 AND name = $2")
-                .bind(ws.as_str().to_owned())
-                .bind(attribute.as_str().to_owned())
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("kind")?;
+        let kind = stored_kind(&mut tx, ws, attribute).await?;
         if kind != "boolean" {
             let kind =
                 AttributeType::parse(&kind).ok_or_else(|| corrupt("attribute type", &kind))?;
             return Ok(Err(kind));
         }
-        // Set in place, so a concurrent update of other attributes is kept.
+        self.set_attribute_true(&mut tx, ws, &contact, attribute, now)
+            .await?;
+        // Opting in again is how a person lifts their own unsubscribe.
+        sqlx::query(
+            "DELETE FROM suppressions WHERE workspace_id = $1 AND reason = 'unsubscribed' AND email_hash = \
+             (SELECT email_hash FROM contacts WHERE workspace_id = $2 AND id = $3)",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(ws.as_str().to_owned())
+        .bind(contact.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(Some(appended)))
+    }
+
+    /// Sets a boolean attribute of the contact to true, in place, so a
+    /// concurrent update of its other attributes is kept.
+    async fn set_attribute_true(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        ws: &WorkspaceId,
+        contact: &ContactId,
+        attribute: &AttributeName,
+        now: Timestamp,
+    ) -> Result<()> {
         let write = match self.backend {
             Backend::Sqlite => {
                 "UPDATE contacts SET attributes = jsonb_set(attributes, $1, json('true')), updated_at = $2 \
@@ -839,20 +848,9 @@ impl Store {
             .bind(now.millis())
             .bind(ws.as_str().to_owned())
             .bind(contact.as_str().to_owned())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        // Opting in again is how a person lifts their own unsubscribe.
-        sqlx::query(
-            "DELETE FROM suppressions WHERE workspace_id = $1 AND reason = 'unsubscribed' AND email_hash = \
-             (SELECT email_hash FROM contacts WHERE workspace_id = $2 AND id = $3)",
-        )
-        .bind(ws.as_str().to_owned())
-        .bind(ws.as_str().to_owned())
-        .bind(contact.as_str().to_owned())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Ok(Some(appended)))
+        Ok(())
     }
 
     /// The workspace's attribute schema as the domain type.
@@ -888,15 +886,7 @@ impl Store {
         .bind(external_id.map(str::to_owned))
         .fetch_optional(&self.read)
         .await?;
-        match row {
-            Some(row) => {
-                let id = get_str(&row, "id")?;
-                Ok(Some(
-                    ContactId::parse(&id).map_err(|_| corrupt("contact id", &id))?,
-                ))
-            }
-            None => Ok(None),
-        }
+        row.map(|row| get_contact_id(&row, "id")).transpose()
     }
 
     /// Topics on which a workspace records choices or sends, for the
@@ -940,6 +930,24 @@ impl Store {
             .transpose()?
             .flatten())
     }
+}
+
+/// Why a message that could not be claimed as a draft was not queued.
+async fn why_not_queued(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    id: &MessageId,
+) -> Result<QueueError> {
+    let exists = sqlx::query("SELECT 1 AS one FROM messages WHERE workspace_id = $1 AND id = $2")
+        .bind(ws.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(if exists.is_some() {
+        QueueError::AlreadyQueued
+    } else {
+        QueueError::NotFound
+    })
 }
 
 async fn insert_message(

@@ -2,7 +2,9 @@
 //! and day and per message, the operator's policy, review cases with their
 //! evidence and notes, probation, and paused messages.
 
-use crate::{corrupt, get_i64, get_opt_str, get_opt_ts, get_str, get_ts, Result, Store};
+use crate::{
+    corrupt, get_i64, get_opt_str, get_opt_ts, get_str, get_ts, get_workspace_id, Result, Store,
+};
 use sendwell_core::reputation::{Counts, Policy};
 use sendwell_core::{MessageId, Timestamp, WorkspaceId};
 use serde_json::{json, Value};
@@ -36,10 +38,9 @@ fn u(n: i64) -> u64 {
 }
 
 fn case_from(row: &AnyRow) -> Result<ReviewCase> {
-    let ws = get_str(row, "workspace_id")?;
     Ok(ReviewCase {
         id: get_str(row, "id")?,
-        workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
+        workspace_id: get_workspace_id(row, "workspace_id")?,
         state: get_str(row, "state")?,
         reason: get_str(row, "reason")?,
         evidence: serde_json::from_str(&get_str(row, "evidence")?).unwrap_or(Value::Null),
@@ -48,6 +49,55 @@ fn case_from(row: &AnyRow) -> Result<ReviewCase> {
         closed_at: get_opt_ts(row, "closed_at")?,
         notes: Vec::new(),
     })
+}
+
+/// Rows of a case's evidence, each as `entry` shows it.
+fn evidence_list(rows: &[AnyRow], entry: fn(&AnyRow) -> Result<Value>) -> Result<Vec<Value>> {
+    rows.iter().map(entry).collect()
+}
+
+/// One day's counts.
+fn day_evidence(d: &AnyRow) -> Result<Value> {
+    let day = get_i64(d, "day")?;
+    Ok(json!({
+        "day": Timestamp::from_millis(day * DAY_MS).to_rfc3339().get(..10).unwrap_or_default(),
+        "sends": get_i64(d, "sends")?,
+        "hard_bounces": get_i64(d, "hard_bounces")?,
+        "complaints": get_i64(d, "complaints")?,
+    }))
+}
+
+/// A domain and how often it bounced.
+fn domain_evidence(r: &AnyRow) -> Result<Value> {
+    Ok(json!({
+        "domain": get_opt_str(r, "domain")?,
+        "bounces": get_i64(r, "n")?,
+    }))
+}
+
+/// A recent import and its provenance.
+fn import_evidence(r: &AnyRow) -> Result<Value> {
+    Ok(json!({
+        "id": get_str(r, "id")?,
+        "source": get_opt_str(r, "source")?,
+        "description": get_opt_str(r, "description")?,
+        "status": get_opt_str(r, "status")?,
+        "score": r.try_get::<Option<i64>, _>("score").ok().flatten(),
+        "created_at": get_ts(r, "created_at")?.to_rfc3339(),
+    }))
+}
+
+/// A recent message and its counts.
+fn message_evidence(r: &AnyRow) -> Result<Value> {
+    Ok(json!({
+        "id": get_str(r, "id")?,
+        "name": get_str(r, "name")?,
+        "kind": get_str(r, "kind")?,
+        "subject": get_str(r, "subject")?,
+        "sends": get_i64(r, "sends")?,
+        "hard_bounces": get_i64(r, "hard_bounces")?,
+        "complaints": get_i64(r, "complaints")?,
+    }))
 }
 
 /// Adds sends and bad outcomes to a workspace's day and to its message.
@@ -235,16 +285,6 @@ impl Store {
         .bind(today - i64::from(window_days))
         .fetch_all(&self.read)
         .await?;
-        let mut by_day = Vec::new();
-        for d in &days {
-            let day = get_i64(d, "day")?;
-            by_day.push(json!({
-                "day": Timestamp::from_millis(day * DAY_MS).to_rfc3339().get(..10).unwrap_or_default(),
-                "sends": get_i64(d, "sends")?,
-                "hard_bounces": get_i64(d, "hard_bounces")?,
-                "complaints": get_i64(d, "complaints")?,
-            }));
-        }
         let since = now.millis() - i64::from(window_days) * DAY_MS;
         let domains = sqlx::query(
             "SELECT recipient_domain AS domain, COUNT(*) AS n FROM deliveries \
@@ -255,13 +295,6 @@ impl Store {
         .bind(since)
         .fetch_all(&self.read)
         .await?;
-        let mut top = Vec::new();
-        for r in &domains {
-            top.push(json!({
-                "domain": get_opt_str(r, "domain")?,
-                "bounces": get_i64(r, "n")?,
-            }));
-        }
         let imports = sqlx::query(
             "SELECT id, source, description, status, score, created_at FROM imports \
              WHERE workspace_id = $1 ORDER BY created_at DESC LIMIT 10",
@@ -269,17 +302,6 @@ impl Store {
         .bind(ws.as_str().to_owned())
         .fetch_all(&self.read)
         .await?;
-        let mut recent_imports = Vec::new();
-        for r in &imports {
-            recent_imports.push(json!({
-                "id": get_str(r, "id")?,
-                "source": get_opt_str(r, "source")?,
-                "description": get_opt_str(r, "description")?,
-                "status": get_opt_str(r, "status")?,
-                "score": r.try_get::<Option<i64>, _>("score").ok().flatten(),
-                "created_at": get_ts(r, "created_at")?.to_rfc3339(),
-            }));
-        }
         let messages = sqlx::query(
             "SELECT id, name, kind, subject, sends, hard_bounces, complaints, created_at FROM messages \
              WHERE workspace_id = $1 ORDER BY created_at DESC LIMIT 10",
@@ -287,24 +309,12 @@ impl Store {
         .bind(ws.as_str().to_owned())
         .fetch_all(&self.read)
         .await?;
-        let mut recent_messages = Vec::new();
-        for r in &messages {
-            recent_messages.push(json!({
-                "id": get_str(r, "id")?,
-                "name": get_str(r, "name")?,
-                "kind": get_str(r, "kind")?,
-                "subject": get_str(r, "subject")?,
-                "sends": get_i64(r, "sends")?,
-                "hard_bounces": get_i64(r, "hard_bounces")?,
-                "complaints": get_i64(r, "complaints")?,
-            }));
-        }
         Ok(json!({
             "window_days": window_days,
-            "by_day": by_day,
-            "top_bouncing_domains": top,
-            "recent_imports": recent_imports,
-            "recent_messages": recent_messages,
+            "by_day": evidence_list(&days, day_evidence)?,
+            "top_bouncing_domains": evidence_list(&domains, domain_evidence)?,
+            "recent_imports": evidence_list(&imports, import_evidence)?,
+            "recent_messages": evidence_list(&messages, message_evidence)?,
         }))
     }
 
@@ -471,12 +481,7 @@ impl Store {
         .bind(self.now().millis())
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let id = get_str(r, "id")?;
-                WorkspaceId::parse(&id).map_err(|_| corrupt("workspace id", &id))
-            })
-            .collect()
+        rows.iter().map(|r| get_workspace_id(r, "id")).collect()
     }
 
     /// Pauses a message (the circuit breaker): its waiting deliveries are

@@ -30,9 +30,8 @@ const COLUMNS: &str =
      verified_at, checked_at, last_check, created_at";
 
 fn domain_from(row: &AnyRow) -> Result<SenderDomain> {
-    let ws = get_str(row, "workspace_id")?;
     Ok(SenderDomain {
-        workspace_id: WorkspaceId::parse(&ws).map_err(|_| crate::corrupt("workspace id", &ws))?,
+        workspace_id: crate::get_workspace_id(row, "workspace_id")?,
         domain: get_str(row, "domain")?,
         rsa_selector: get_opt_str(row, "rsa_selector")?,
         rsa_key: get_opt_str(row, "rsa_key")?,

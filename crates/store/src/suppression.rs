@@ -5,6 +5,7 @@
 use crate::{get_opt_str, get_str, get_ts, Result, Store};
 use sendwell_core::{AuditId, Timestamp, WorkspaceId};
 use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
 
 /// Reasons that only the person can lift, by opting in again.
 pub const PERSON_REASONS: &[&str] = &["unsubscribed", "complained", "erased"];
@@ -13,7 +14,7 @@ pub const PERSON_REASONS: &[&str] = &["unsubscribed", "complained", "erased"];
 /// erased > complained > bounced > unsubscribed > manual, and the stronger
 /// one wins (a complaint after an unsubscribe keeps transactional mail
 /// away too). Parameters: workspace, hash, reason, source, time, email.
-pub(crate) const UPSERT_SUPPRESSION: &str = "INSERT INTO suppressions \
+const UPSERT_SUPPRESSION: &str = "INSERT INTO suppressions \
      (workspace_id, email_hash, reason, source, created_at, email) VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (workspace_id, email_hash) DO UPDATE SET \
      reason = excluded.reason, source = excluded.source, created_at = excluded.created_at \
@@ -78,6 +79,44 @@ impl TrapList {
     }
 }
 
+/// Adds a suppression, or strengthens the one there (`UPSERT_SUPPRESSION`).
+pub(crate) async fn upsert_suppression(
+    tx: &mut Transaction<'_, Any>,
+    ws: &WorkspaceId,
+    hash: &str,
+    reason: &str,
+    source: &str,
+    now: Timestamp,
+    email: &str,
+) -> Result<()> {
+    sqlx::query(UPSERT_SUPPRESSION)
+        .bind(ws.as_str().to_owned())
+        .bind(hash.to_owned())
+        .bind(reason.to_owned())
+        .bind(source.to_owned())
+        .bind(now.millis())
+        .bind(email.to_owned())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The row of the workspace's suppression of the address with this hash
+/// (read by `entry_from`).
+async fn suppression_row<'e, E>(executor: E, ws: &WorkspaceId, hash: &str) -> Result<Option<AnyRow>>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    Ok(sqlx::query(
+        "SELECT email, email_hash, reason, source, created_at FROM suppressions \
+         WHERE workspace_id = $1 AND email_hash = $2",
+    )
+    .bind(ws.as_str().to_owned())
+    .bind(hash.to_owned())
+    .fetch_optional(executor)
+    .await?)
+}
+
 fn entry_from(row: &AnyRow) -> Result<SuppressionEntry> {
     Ok(SuppressionEntry {
         email: get_opt_str(row, "email")?,
@@ -113,14 +152,7 @@ impl Store {
         ws: &WorkspaceId,
         hash: &str,
     ) -> Result<Option<SuppressionEntry>> {
-        let row = sqlx::query(
-            "SELECT email, email_hash, reason, source, created_at FROM suppressions \
-             WHERE workspace_id = $1 AND email_hash = $2",
-        )
-        .bind(ws.as_str().to_owned())
-        .bind(hash.to_owned())
-        .fetch_optional(&self.read)
-        .await?;
+        let row = suppression_row(&self.read, ws, hash).await?;
         row.as_ref().map(entry_from).transpose()
     }
 
@@ -146,23 +178,11 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .is_some();
-        sqlx::query(UPSERT_SUPPRESSION)
-            .bind(ws.as_str().to_owned())
-            .bind(hash.to_owned())
-            .bind(reason.to_owned())
-            .bind(source.to_owned())
-            .bind(now.millis())
-            .bind(email.to_owned())
-            .execute(&mut *tx)
-            .await?;
-        let entry = sqlx::query(
-            "SELECT email, email_hash, reason, source, created_at FROM suppressions \
-             WHERE workspace_id = $1 AND email_hash = $2",
-        )
-        .bind(ws.as_str().to_owned())
-        .bind(hash.to_owned())
-        .fetch_one(&mut *tx)
-        .await?;
+        upsert_suppression(&mut tx, ws, hash, reason, source, now, email).await?;
+        // Upserted just above, in this transaction.
+        let entry = suppression_row(&mut *tx, ws, hash)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
         tx.commit().await?;
         Ok((entry_from(&entry)?, !existed))
     }
@@ -175,14 +195,7 @@ impl Store {
         hash: &str,
     ) -> Result<std::result::Result<SuppressionEntry, UnsuppressError>> {
         let mut tx = self.write.begin().await?;
-        let row = sqlx::query(
-            "SELECT email, email_hash, reason, source, created_at FROM suppressions \
-             WHERE workspace_id = $1 AND email_hash = $2",
-        )
-        .bind(ws.as_str().to_owned())
-        .bind(hash.to_owned())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row = suppression_row(&mut *tx, ws, hash).await?;
         let Some(entry) = row.as_ref().map(entry_from).transpose()? else {
             return Ok(Err(UnsuppressError::NotFound));
         };

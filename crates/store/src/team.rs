@@ -77,15 +77,7 @@ impl Store {
     ) -> Result<Option<TeamAddress>> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
-        let count: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM team_addresses WHERE workspace_id = $1 AND email <> $2",
-        )
-        .bind(ws.as_str().to_owned())
-        .bind(email.to_owned())
-        .fetch_one(&mut *tx)
-        .await
-        .and_then(|r| sqlx::Row::try_get(&r, "n"))?;
-        if count >= MAX_TEAM_ADDRESSES {
+        if other_team_addresses(&mut tx, ws, email).await? >= MAX_TEAM_ADDRESSES {
             return Ok(None);
         }
         sqlx::query(
@@ -98,36 +90,15 @@ impl Store {
         .bind(now.millis())
         .execute(&mut *tx)
         .await?;
-        // A confirmation goes at most once an hour to an address, and never
-        // to one that confirmed: declaring it again cannot make sendwell mail
-        // someone over and over.
-        let recent = sqlx::query(
-            "SELECT 1 AS one FROM test_mails WHERE workspace_id = $1 AND recipient = $2 \
-             AND kind = 'confirmation' AND created_at > $3 \
-             UNION ALL SELECT 1 AS one FROM team_addresses WHERE workspace_id = $4 AND email = $5 \
-             AND confirmed_at IS NOT NULL",
-        )
-        .bind(ws.as_str().to_owned())
-        .bind(email.to_owned())
-        .bind(now.millis() - CONFIRMATION_INTERVAL_MS)
-        .bind(ws.as_str().to_owned())
-        .bind(email.to_owned())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if recent.is_none() {
+        if confirmation_due(&mut tx, ws, email, now).await? {
             insert_test_mail(&mut tx, ws, None, "confirmation", email, confirmation, now).await?;
         }
-        crate::audit::record(
+        crate::audit::record_action(
             &mut tx,
-            crate::audit::NewAudit {
-                workspace_id: ws,
-                actor,
-                action: "team_address.added",
-                transition: None,
-                reason: &format!(
-                    "team address {email} added; a confirmation link was mailed to it"
-                ),
-            },
+            ws,
+            actor,
+            "team_address.added",
+            &format!("team address {email} added; a confirmation link was mailed to it"),
             now,
         )
         .await?;
@@ -184,15 +155,12 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        crate::audit::record(
+        crate::audit::record_action(
             &mut tx,
-            crate::audit::NewAudit {
-                workspace_id: ws,
-                actor,
-                action: "team_address.deleted",
-                transition: None,
-                reason: &format!("team address {email} deleted"),
-            },
+            ws,
+            actor,
+            "team_address.deleted",
+            &format!("team address {email} deleted"),
             now,
         )
         .await?;
@@ -267,6 +235,47 @@ impl Store {
         .await?;
         row.as_ref().map(test_from).transpose()
     }
+}
+
+/// How many team addresses the workspace has besides `email`.
+async fn other_team_addresses(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    email: &str,
+) -> Result<i64> {
+    Ok(sqlx::query(
+        "SELECT COUNT(*) AS n FROM team_addresses WHERE workspace_id = $1 AND email <> $2",
+    )
+    .bind(ws.as_str().to_owned())
+    .bind(email.to_owned())
+    .fetch_one(&mut **tx)
+    .await
+    .and_then(|r| sqlx::Row::try_get(&r, "n"))?)
+}
+
+/// Whether a confirmation may be mailed to `email`: at most once an hour,
+/// and never once it confirmed, so declaring an address again and again
+/// cannot make sendwell mail someone over and over.
+async fn confirmation_due(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    email: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    let recent = sqlx::query(
+        "SELECT 1 AS one FROM test_mails WHERE workspace_id = $1 AND recipient = $2 \
+         AND kind = 'confirmation' AND created_at > $3 \
+         UNION ALL SELECT 1 AS one FROM team_addresses WHERE workspace_id = $4 AND email = $5 \
+         AND confirmed_at IS NOT NULL",
+    )
+    .bind(ws.as_str().to_owned())
+    .bind(email.to_owned())
+    .bind(now.millis() - CONFIRMATION_INTERVAL_MS)
+    .bind(ws.as_str().to_owned())
+    .bind(email.to_owned())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(recent.is_none())
 }
 
 async fn insert_test_mail(

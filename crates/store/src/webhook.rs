@@ -53,10 +53,9 @@ pub struct DueWebhook {
 }
 
 fn endpoint_from(r: &AnyRow) -> Result<WebhookEndpoint> {
-    let ws = get_str(r, "workspace_id")?;
     Ok(WebhookEndpoint {
         id: get_str(r, "id")?,
-        workspace_id: WorkspaceId::parse(&ws).map_err(|_| corrupt("workspace id", &ws))?,
+        workspace_id: crate::get_workspace_id(r, "workspace_id")?,
         url: get_str(r, "url")?,
         secret: get_str(r, "secret")?,
         events: get_str(r, "events")?

@@ -3,7 +3,9 @@
 
 use crate::audit::{self, NewAudit};
 use crate::key::{insert_key, NewKeyRow};
-use crate::{corrupt, get_opt_str, get_opt_ts, get_str, get_ts, Result, Store, StoreError};
+use crate::{
+    get_as, get_opt_str, get_opt_ts, get_str, get_ts, get_workspace_id, Result, Store, StoreError,
+};
 use sendwell_core::gate::GateInput;
 use sendwell_core::text::PhysicalAddress;
 use sendwell_core::workspace::TransitionError;
@@ -54,12 +56,12 @@ const SELECT_WORKSPACE: &str = "SELECT w.id, w.name, w.state, w.physical_address
      FROM workspaces w";
 
 fn from_row(row: &AnyRow) -> Result<Workspace> {
-    let id = get_str(row, "id")?;
-    let state = get_str(row, "state")?;
     Ok(Workspace {
-        id: WorkspaceId::parse(&id).map_err(|_| corrupt("workspace id", &id))?,
+        id: get_workspace_id(row, "id")?,
         name: get_str(row, "name")?,
-        state: SendingState::parse(&state).ok_or_else(|| corrupt("workspace state", &state))?,
+        state: get_as(row, "state", "workspace state", |s| {
+            SendingState::parse(s).ok_or(())
+        })?,
         physical_address: get_opt_str(row, "physical_address")?,
         opt_in_landing_url: get_opt_str(row, "opt_in_landing_url")?,
         created_at: get_ts(row, "created_at")?,
@@ -183,15 +185,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         insert_key(&mut tx, &id, first_key, now).await?;
-        audit::record(
+        audit::record_action(
             &mut tx,
-            NewAudit {
-                workspace_id: &id,
-                actor,
-                action: "workspace.created",
-                transition: None,
-                reason: &format!("workspace '{name}' created in state onboarding"),
-            },
+            &id,
+            actor,
+            "workspace.created",
+            &format!("workspace '{name}' created in state onboarding"),
             now,
         )
         .await?;
@@ -242,15 +241,12 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        audit::record(
+        audit::record_action(
             &mut tx,
-            NewAudit {
-                workspace_id: ws,
-                actor,
-                action: "workspace.address_set",
-                transition: None,
-                reason: "physical postal address updated",
-            },
+            ws,
+            actor,
+            "workspace.address_set",
+            "physical postal address updated",
             now,
         )
         .await?;
