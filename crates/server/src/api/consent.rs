@@ -168,51 +168,13 @@ pub async fn record(
 ) -> ApiResult<(StatusCode, Json<RecordedConsent>)> {
     caller.require(Permission::RecordConsent)?;
     let contact = contact_id(&id)?;
-    let action = ConsentAction::parse(&req.action).ok_or_else(|| {
-        ApiError::invalid_field(
-            "/action",
-            format!(
-                "action '{}' is not one of {}",
-                req.action,
-                ConsentAction::names()
-            ),
-        )
-    })?;
-    let method = ConsentMethod::parse(&req.method).ok_or_else(|| {
-        ApiError::invalid_field(
-            "/method",
-            format!(
-                "method '{}' is not one of {}",
-                req.method,
-                ConsentMethod::names()
-            ),
-        )
-    })?;
-    if !method.recordable_by_client() {
-        return Err(ApiError::invalid_field(
-            "/method",
-            format!(
-                "method '{method}' is recorded by sendwell itself when it sees it happen, so it cannot be \
-                 claimed through the API; use 'form' for your own sign-up forms or 'api' otherwise"
-            ),
-        ));
-    }
+    let action = parse_action(&req.action)?;
+    let method = parse_method(&req.method)?;
     let topic = match req.topic.as_deref() {
         Some(t) => Topic::parse(t).map_err(|e| ApiError::invalid_field("/topic", e.to_string()))?,
         None => Topic::marketing(),
     };
-    let evidence = req
-        .evidence
-        .unwrap_or_default()
-        .checked()
-        .map_err(|e| ApiError::invalid_field("/evidence", e.to_string()))?;
-    if action != ConsentAction::OptOut && evidence.is_empty() {
-        return Err(ApiError::invalid_field(
-            "/evidence",
-            "an opt-in must carry evidence that proves it: give at least one of ip, user_agent, source_url, \
-             wording (the words the person was shown), message_id",
-        ));
-    }
+    let evidence = checked_evidence(req.evidence, action)?;
     let event = state
         .store
         .append_consent(
@@ -239,6 +201,51 @@ pub async fn record(
             current: current_view(&events),
         }),
     ))
+}
+
+fn parse_action(text: &str) -> ApiResult<ConsentAction> {
+    ConsentAction::parse(text).ok_or_else(|| {
+        ApiError::invalid_field(
+            "/action",
+            format!("action '{text}' is not one of {}", ConsentAction::names()),
+        )
+    })
+}
+
+/// A method a client may claim: the others sendwell records itself.
+fn parse_method(text: &str) -> ApiResult<ConsentMethod> {
+    let method = ConsentMethod::parse(text).ok_or_else(|| {
+        ApiError::invalid_field(
+            "/method",
+            format!("method '{text}' is not one of {}", ConsentMethod::names()),
+        )
+    })?;
+    if !method.recordable_by_client() {
+        return Err(ApiError::invalid_field(
+            "/method",
+            format!(
+                "method '{method}' is recorded by sendwell itself when it sees it happen, so it cannot be \
+                 claimed through the API; use 'form' for your own sign-up forms or 'api' otherwise"
+            ),
+        ));
+    }
+    Ok(method)
+}
+
+/// The evidence, checked; an opt-in must carry some.
+fn checked_evidence(evidence: Option<Evidence>, action: ConsentAction) -> ApiResult<Evidence> {
+    let evidence = evidence
+        .unwrap_or_default()
+        .checked()
+        .map_err(|e| ApiError::invalid_field("/evidence", e.to_string()))?;
+    if action != ConsentAction::OptOut && evidence.is_empty() {
+        return Err(ApiError::invalid_field(
+            "/evidence",
+            "an opt-in must carry evidence that proves it: give at least one of ip, user_agent, source_url, \
+             wording (the words the person was shown), message_id",
+        ));
+    }
+    Ok(evidence)
 }
 
 /// The proof bundle of a contact's consent: every event with its evidence,

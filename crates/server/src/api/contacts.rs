@@ -11,8 +11,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use sendwell_core::attribute::MAX_ATTRIBUTES;
 use sendwell_core::text::Label;
-use sendwell_core::{ContactId, EmailAddress, Permission, Timestamp};
-use sendwell_store::{BatchItemError, BatchItemProblem, Contact, ContactInput, UpsertStatus};
+use sendwell_core::{ContactId, EmailAddress, Permission, Timestamp, WorkspaceId};
+use sendwell_store::{
+    BatchItemError, BatchItemProblem, Contact, ContactInput, UpsertOutcome, UpsertStatus,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -235,13 +237,6 @@ fn parse_write(
         })
     };
     // Each field parsed on its own, every problem reported.
-    let label = |name: &'static str, text: Option<&str>| {
-        text.map(|t| {
-            Label::parse(name, t, 255)
-                .map(Label::into_string)
-                .map_err(|e| e.to_string())
-        })
-    };
     let parsed_email = w
         .email
         .as_deref()
@@ -250,7 +245,7 @@ fn parse_write(
     let external_id = field_value(
         &mut problem,
         "external_id",
-        label("external_id", w.external_id.as_deref()),
+        label_value("external_id", w.external_id.as_deref()),
     );
     if w.email.is_none() && w.external_id.is_none() {
         problem(
@@ -258,7 +253,40 @@ fn parse_write(
             "give an email, an external_id, or both, to say which contact this is".to_owned(),
         );
     }
-    let name = field_value(&mut problem, "name", label("name", w.name.as_deref()));
+    let name = field_value(&mut problem, "name", label_value("name", w.name.as_deref()));
+    let [created_at, last_seen_at] = parse_times(&mut problem, &w);
+    let attributes = w.attributes.unwrap_or_default();
+    check_attribute_count(&mut problem, &attributes);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(ContactInput {
+        known_new: false,
+        email_hash: email.as_ref().map(|e| state.address_hash(e)),
+        address: w
+            .email
+            .as_deref()
+            .map(|text| address_stamp(state, text, traps)),
+        email,
+        external_id,
+        name,
+        attributes,
+        created_at,
+        last_seen_at,
+    })
+}
+
+/// A label field (a name, an id) when given: its text, or what is wrong with it.
+fn label_value(name: &'static str, text: Option<&str>) -> Option<Result<String, String>> {
+    text.map(|t| {
+        Label::parse(name, t, 255)
+            .map(Label::into_string)
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// `created_at` and `last_seen_at`, each when given (and not null).
+fn parse_times(problem: &mut impl FnMut(&str, String), w: &ContactWrite) -> [Option<Timestamp>; 2] {
     let mut times = [None, None];
     for (slot, (field, value)) in times.iter_mut().zip([
         ("created_at", &w.created_at),
@@ -271,7 +299,10 @@ fn parse_write(
             }
         }
     }
-    let attributes = w.attributes.unwrap_or_default();
+    times
+}
+
+fn check_attribute_count(problem: &mut impl FnMut(&str, String), attributes: &Map<String, Value>) {
     if attributes.len() > MAX_ATTRIBUTES {
         problem(
             "attributes",
@@ -281,26 +312,17 @@ fn parse_write(
             ),
         );
     }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let email_hash = email.as_ref().map(|e| state.address_hash(e));
-    let address = w.email.as_deref().map(|text| {
-        let mut check = state.checker().offline(text);
-        super::addresses::flag_trap(state, &mut check, traps);
-        stamp(&check)
-    });
-    Ok(ContactInput {
-        known_new: false,
-        address,
-        email,
-        email_hash,
-        external_id,
-        name,
-        attributes,
-        created_at: times[0],
-        last_seen_at: times[1],
-    })
+}
+
+/// The offline address check of a contact's address, with the trap list.
+fn address_stamp(
+    state: &AppState,
+    text: &str,
+    traps: &sendwell_store::TrapList,
+) -> sendwell_store::AddressStamp {
+    let mut check = state.checker().offline(text);
+    super::addresses::flag_trap(state, &mut check, traps);
+    stamp(&check)
 }
 
 /// The check's verdict, as stored with the contact: the verdict, and for a
@@ -433,67 +455,91 @@ pub async fn batch(
         }
     }
     if !problems.is_empty() {
-        // Every kind of problem at once: the attribute types too, as the
-        // write would have judged them (a type fixed by an earlier item
-        // holds for later ones), so one round of fixes is enough.
-        let mut schema = state.store.schema(caller.workspace()).await?;
-        let mut typed = Vec::new();
-        for (i, attributes) in attribute_sets.iter().enumerate() {
-            if let Err(errors) = schema.resolve(attributes) {
-                for e in errors {
-                    let pointer = match e.attribute() {
-                        Some(name) => format!("/contacts/{i}/attributes/{}", escape_pointer(name)),
-                        None => format!("/contacts/{i}/attributes"),
-                    };
-                    if !problems.iter().any(|p| p.pointer == pointer) {
-                        typed.push(FieldProblem {
-                            pointer,
-                            detail: e.to_string(),
-                        });
-                    }
-                }
-            }
-        }
+        // Every kind of problem at once: the attribute types too, so one
+        // round of fixes is enough.
+        let typed =
+            attribute_type_problems(&state, caller.workspace(), &problems, &attribute_sets).await?;
         problems.extend(typed);
-        let index = |p: &FieldProblem| {
-            p.pointer
-                .split('/')
-                .nth(2)
-                .and_then(|i| i.parse::<usize>().ok())
-                .unwrap_or(usize::MAX)
-        };
-        problems.sort_by_key(index);
-        let summary = format!(
-            "{} problem{} in the batch; see errors. Nothing was written.",
-            problems.len(),
-            if problems.len() == 1 { "" } else { "s" }
-        );
-        return Err(ApiError::invalid(summary).with_errors(problems));
+        return Err(batch_invalid(problems));
     }
     let outcomes = state
         .store
         .upsert_contacts(caller.workspace(), &inputs)
         .await?
         .map_err(|errors| batch_problem(errors, |i| format!("/contacts/{i}")))?;
-    let created = outcomes
-        .iter()
-        .filter(|o| o.status == UpsertStatus::Created)
-        .count();
-    Ok(Json(BatchResponse {
-        created,
-        updated: outcomes.len() - created,
-        results: outcomes
-            .into_iter()
-            .map(|o| BatchItemResult {
-                index: o.index,
-                id: o.id.to_string(),
-                status: match o.status {
-                    UpsertStatus::Created => "created",
-                    UpsertStatus::Updated => "updated",
-                },
-            })
-            .collect(),
-    }))
+    Ok(Json(BatchResponse::of(outcomes)))
+}
+
+/// The attribute type problems of a batch, as the write would have judged
+/// them (a type fixed by an earlier item holds for later ones), except
+/// where a problem already points.
+async fn attribute_type_problems(
+    state: &AppState,
+    ws: &WorkspaceId,
+    problems: &[FieldProblem],
+    attribute_sets: &[Map<String, Value>],
+) -> ApiResult<Vec<FieldProblem>> {
+    let mut schema = state.store.schema(ws).await?;
+    let mut typed = Vec::new();
+    for (i, attributes) in attribute_sets.iter().enumerate() {
+        if let Err(errors) = schema.resolve(attributes) {
+            for e in errors {
+                let pointer = match e.attribute() {
+                    Some(name) => format!("/contacts/{i}/attributes/{}", escape_pointer(name)),
+                    None => format!("/contacts/{i}/attributes"),
+                };
+                if !problems.iter().any(|p| p.pointer == pointer) {
+                    typed.push(FieldProblem {
+                        pointer,
+                        detail: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(typed)
+}
+
+/// A batch refused for its problems, in the order of its items.
+fn batch_invalid(mut problems: Vec<FieldProblem>) -> ApiError {
+    let index = |p: &FieldProblem| {
+        p.pointer
+            .split('/')
+            .nth(2)
+            .and_then(|i| i.parse::<usize>().ok())
+            .unwrap_or(usize::MAX)
+    };
+    problems.sort_by_key(index);
+    let summary = format!(
+        "{} problem{} in the batch; see errors. Nothing was written.",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    ApiError::invalid(summary).with_errors(problems)
+}
+
+impl BatchResponse {
+    fn of(outcomes: Vec<UpsertOutcome>) -> Self {
+        let created = outcomes
+            .iter()
+            .filter(|o| o.status == UpsertStatus::Created)
+            .count();
+        Self {
+            created,
+            updated: outcomes.len() - created,
+            results: outcomes
+                .into_iter()
+                .map(|o| BatchItemResult {
+                    index: o.index,
+                    id: o.id.to_string(),
+                    status: match o.status {
+                        UpsertStatus::Created => "created",
+                        UpsertStatus::Updated => "updated",
+                    },
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Lists contacts in a stable order, a page at a time.
@@ -515,13 +561,11 @@ pub async fn list(
         })?),
         None => None,
     };
-    let email = match query.email.as_deref() {
-        Some(e) => Some(
-            EmailAddress::parse(e)
-                .map_err(|err| ApiError::invalid_field("/email", err.to_string()))?,
-        ),
-        None => None,
-    };
+    let email = query
+        .email
+        .as_deref()
+        .map(|e| super::parse_email(e, "/email"))
+        .transpose()?;
     let page = state
         .store
         .list_contacts(caller.workspace(), cursor.as_ref(), limit, email.as_ref())
@@ -659,25 +703,12 @@ fn message_uses(m: &sendwell_store::MessageRecord, name: &str) -> bool {
         || (m.kind == sendwell_core::MessageKind::OptInRequest && m.opt_in_attribute == name)
 }
 
-/// Removes an attribute no message still to be sent uses, with its value
-/// on every contact (admin). A message that uses it is named in the 409.
-#[utoipa::path(delete, path = "/v1/attributes/{name}", tag = "contacts", security(("bearer" = [])),
-    params(("name" = String, Path)),
-    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
-pub async fn delete_attribute(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
-    Path(name): Path<String>,
-) -> ApiResult<StatusCode> {
-    caller.require(Permission::ManageWorkspace)?;
-    let ws = caller.workspace();
-    let not_found = || {
-        ApiError::not_found(format!(
-            "This workspace has no attribute '{}'; GET /v1/attributes lists them.",
-            name.chars().take(80).collect::<String>()
-        ))
-    };
-    let attribute = sendwell_core::AttributeName::parse(&name).map_err(|_| not_found())?;
+/// The messages, named, that use the attribute and still have mail to send.
+async fn attribute_users(
+    state: &AppState,
+    ws: &WorkspaceId,
+    attribute: &sendwell_core::AttributeName,
+) -> ApiResult<Vec<String>> {
     let mut users = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -703,6 +734,29 @@ pub async fn delete_attribute(
             }
         }
     }
+    Ok(users)
+}
+
+/// Removes an attribute no message still to be sent uses, with its value
+/// on every contact (admin). A message that uses it is named in the 409.
+#[utoipa::path(delete, path = "/v1/attributes/{name}", tag = "contacts", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn delete_attribute(
+    State(state): State<AppState>,
+    caller: WorkspaceCaller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Permission::ManageWorkspace)?;
+    let ws = caller.workspace();
+    let not_found = || {
+        ApiError::not_found(format!(
+            "This workspace has no attribute '{}'; GET /v1/attributes lists them.",
+            name.chars().take(80).collect::<String>()
+        ))
+    };
+    let attribute = sendwell_core::AttributeName::parse(&name).map_err(|_| not_found())?;
+    let users = attribute_users(&state, ws, &attribute).await?;
     if !users.is_empty() {
         return Err(ApiError::conflict(
             "attribute-in-use",

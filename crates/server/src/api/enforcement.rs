@@ -253,6 +253,35 @@ fn parse_ws(id: &str) -> Result<WorkspaceId, ApiError> {
     WorkspaceId::parse(id).map_err(|e| ApiError::not_found(e.to_string()))
 }
 
+fn no_workspace(id: &str) -> ApiError {
+    ApiError::not_found(format!("There is no workspace {id}."))
+}
+
+/// Moves the workspace (by the operator), or refuses: 404 when there is
+/// no such workspace (`id` as asked for), 409 with `only` (the state it
+/// must be in) when the move does not apply.
+async fn transition(
+    state: &AppState,
+    ws: &WorkspaceId,
+    id: &str,
+    event: StateEvent,
+    reason: &str,
+    only: &str,
+) -> ApiResult<()> {
+    match state
+        .store
+        .transition_workspace(ws, event, "operator", reason)
+        .await?
+    {
+        None => Err(no_workspace(id)),
+        Some(Err(e)) => Err(ApiError::conflict(
+            "invalid-transition",
+            format!("{e}: {only}"),
+        )),
+        Some(Ok(_)) => Ok(()),
+    }
+}
+
 /// Reinstates a suspended workspace on probation (operator): its held mail
 /// is released; at the end of probation it becomes active if its rates are
 /// under the review lines, and is withdrawn otherwise.
@@ -276,20 +305,15 @@ pub async fn reinstate(
         ));
     }
     let reason = format!("reinstated on probation for {days} days: {note}");
-    match state
-        .store
-        .transition_workspace(&ws, StateEvent::ReinstateOnProbation, "operator", &reason)
-        .await?
-    {
-        None => return Err(ApiError::not_found(format!("There is no workspace {id}."))),
-        Some(Err(e)) => {
-            return Err(ApiError::conflict(
-                "invalid-transition",
-                format!("{e}: only a suspended workspace can be reinstated."),
-            ))
-        }
-        Some(Ok(_)) => {}
-    }
+    transition(
+        &state,
+        &ws,
+        &id,
+        StateEvent::ReinstateOnProbation,
+        &reason,
+        "only a suspended workspace can be reinstated.",
+    )
+    .await?;
     let until = Timestamp::from_millis(
         state
             .store
@@ -338,20 +362,15 @@ pub async fn restore(
     let ws = parse_ws(&id)?;
     let reason = text("/reason", &req.reason, 4000)?;
     let reason = format!("withdrawal undone: {reason}");
-    match state
-        .store
-        .transition_workspace(&ws, StateEvent::Restore, "operator", &reason)
-        .await?
-    {
-        None => return Err(ApiError::not_found(format!("There is no workspace {id}."))),
-        Some(Err(e)) => {
-            return Err(ApiError::conflict(
-                "invalid-transition",
-                format!("{e}: only a withdrawn workspace can be restored."),
-            ))
-        }
-        Some(Ok(_)) => {}
-    }
+    transition(
+        &state,
+        &ws,
+        &id,
+        StateEvent::Restore,
+        &reason,
+        "only a withdrawn workspace can be restored.",
+    )
+    .await?;
     crate::reputation::state_changed(&state, &ws, "suspended", &reason, "operator").await;
     Ok(Json(workspace_answer(&state, &ws).await?))
 }
@@ -371,9 +390,7 @@ pub async fn withdraw(
     let reason = text("/reason", &req.reason, 4000)?;
     match crate::reputation::withdraw(&state, &ws, &reason, "operator").await? {
         Ok(()) => Ok(Json(workspace_answer(&state, &ws).await?)),
-        Err(why) if why.contains("no such") => {
-            Err(ApiError::not_found(format!("There is no workspace {id}.")))
-        }
+        Err(why) if why.contains("no such") => Err(no_workspace(&id)),
         Err(why) => Err(ApiError::conflict("invalid-transition", format!("{why}."))),
     }
 }

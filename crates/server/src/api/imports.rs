@@ -20,7 +20,6 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use futures_util::{Stream, StreamExt};
-use sendwell_core::text::Label;
 use sendwell_core::{Permission, Timestamp};
 use sendwell_store::{ImportRecord, ReviewError};
 use serde::{Deserialize, Serialize};
@@ -93,6 +92,15 @@ pub struct ImportList {
     pub items: Vec<ImportView>,
 }
 
+impl ImportList {
+    /// The workspace's view of each import.
+    fn of(records: Vec<ImportRecord>) -> Self {
+        Self {
+            items: records.into_iter().map(ImportView::from).collect(),
+        }
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
@@ -121,11 +129,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reject))
 }
 
+/// An upload as it arrives: chunks of bytes, or why reading stopped.
+type BodyStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
 /// The request body as a stream of bytes: a CSV body, or the first file of a multipart form.
-async fn body_stream(
-    req: Request,
-    state: &AppState,
-) -> Result<std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>, ApiError> {
+async fn body_stream(req: Request, state: &AppState) -> Result<BodyStream, ApiError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -136,82 +144,105 @@ async fn body_stream(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let io_err = |e: String| std::io::Error::other(e);
     match content_type.as_str() {
         "text/csv" | "application/csv" | "text/plain" => Ok(Box::pin(with_stall_limit(
             axum::RequestExt::into_limited_body(req)
                 .into_data_stream()
-                .map(move |r| r.map_err(|e| io_err(e.to_string()))),
+                .map(|r| r.map_err(|e| std::io::Error::other(e.to_string()))),
         ))),
-        "multipart/form-data" => {
-            let mut form = axum::extract::Multipart::from_request(req, state)
-                .await
-                .map_err(|e| ApiError::bad_request(format!("The multipart body could not be read: {e}.")))?;
-            // A field borrows the form, so a task owns both and passes the
-            // file's chunks on; the channel keeps memory flat.
-            let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
-            let (found_tx, found_rx) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
-            tokio::spawn(async move {
-                let mut found_tx = Some(found_tx);
-                loop {
-                    let field = match form.next_field().await {
-                        Ok(Some(f)) => f,
-                        Ok(None) => {
-                            if let Some(f) = found_tx.take() {
-                                let _ = f.send(Err(ApiError::invalid(
-                                    "The form has no file: send the CSV in a field named file.",
-                                )));
-                            }
-                            return;
-                        }
-                        Err(e) => {
-                            let err = format!("The multipart body could not be read: {e}.");
-                            match found_tx.take() {
-                                Some(f) => {
-                                    let _ = f.send(Err(ApiError::bad_request(err)));
-                                }
-                                None => {
-                                    let _ = tx.send(Err(std::io::Error::other(err))).await;
-                                }
-                            }
-                            return;
-                        }
-                    };
-                    if field.name() != Some("file") && field.file_name().is_none() {
-                        continue;
-                    }
-                    if let Some(f) = found_tx.take() {
-                        let _ = f.send(Ok(()));
-                    }
-                    let mut field = field;
-                    loop {
-                        match field.chunk().await {
-                            Ok(Some(bytes)) => {
-                                if tx.send(Ok(bytes)).await.is_err() {
-                                    return;
-                                }
-                            }
-                            Ok(None) => return,
-                            Err(e) => {
-                                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
-            found_rx
-                .await
-                .map_err(|_| ApiError::bad_request("The multipart body ended early."))??;
-            let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-            Ok(Box::pin(with_stall_limit(stream)))
-        }
+        "multipart/form-data" => multipart_file_stream(req, state).await,
         _ => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
             "The body must be CSV",
             "Send the CSV as the body with Content-Type: text/csv, or as a multipart/form-data field named file.",
         )),
+    }
+}
+
+/// The file of a multipart form, as a stream, once the form is known to
+/// hold one.
+async fn multipart_file_stream(req: Request, state: &AppState) -> Result<BodyStream, ApiError> {
+    let form = axum::extract::Multipart::from_request(req, state)
+        .await
+        .map_err(|e| {
+            ApiError::bad_request(format!("The multipart body could not be read: {e}."))
+        })?;
+    // A field borrows the form, so a task owns both and passes the
+    // file's chunks on; the channel keeps memory flat.
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
+    let (found_tx, found_rx) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
+    tokio::spawn(forward_form_file(form, tx, found_tx));
+    found_rx
+        .await
+        .map_err(|_| ApiError::bad_request("The multipart body ended early."))??;
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok(Box::pin(with_stall_limit(stream)))
+}
+
+/// Finds the form's file (the field named file, or the first with a file
+/// name), says on `found` whether there is one, and sends its chunks to
+/// `tx`. A problem before the file is found goes to `found`, after it to `tx`.
+async fn forward_form_file(
+    mut form: axum::extract::Multipart,
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    found: tokio::sync::oneshot::Sender<Result<(), ApiError>>,
+) {
+    let mut found = Some(found);
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                if let Some(f) = found.take() {
+                    let _ = f.send(Err(ApiError::invalid(
+                        "The form has no file: send the CSV in a field named file.",
+                    )));
+                }
+                return;
+            }
+            Err(e) => {
+                let err = format!("The multipart body could not be read: {e}.");
+                match found.take() {
+                    Some(f) => {
+                        let _ = f.send(Err(ApiError::bad_request(err)));
+                    }
+                    None => {
+                        let _ = tx.send(Err(std::io::Error::other(err))).await;
+                    }
+                }
+                return;
+            }
+        };
+        if field.name() != Some("file") && field.file_name().is_none() {
+            continue;
+        }
+        if let Some(f) = found.take() {
+            let _ = f.send(Ok(()));
+        }
+        return forward_chunks(field, &tx).await;
+    }
+}
+
+/// Sends a field's chunks on until it ends, fails, or no one reads them.
+async fn forward_chunks(
+    mut field: axum::extract::multipart::Field<'_>,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) {
+    loop {
+        match field.chunk().await {
+            Ok(Some(bytes)) => {
+                if tx.send(Ok(bytes)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => {
+                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                return;
+            }
+        }
     }
 }
 
@@ -268,10 +299,7 @@ fn upload_too_slow(detail: String) -> ApiError {
 /// Writes the upload to an anonymous temporary file (gone when dropped),
 /// holding it to the deadline, the minimum rate and the stall limit, and
 /// hands the file back at its start.
-async fn spool(
-    mut stream: std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>,
-    limits: UploadLimits,
-) -> Result<std::fs::File, ApiError> {
+async fn spool(mut stream: BodyStream, limits: UploadLimits) -> Result<std::fs::File, ApiError> {
     use tokio::io::AsyncWriteExt;
     let file = tokio::task::spawn_blocking(tempfile::tempfile)
         .await
@@ -290,39 +318,14 @@ async fn spool(
                 )))
             }
             Ok(None) => break,
-            Ok(Some(Err(e))) if e.kind() == std::io::ErrorKind::TimedOut => {
-                return Err(upload_too_slow(format!("The upload stopped: {e}")))
-            }
-            Ok(Some(Err(e))) => {
-                let text = e.to_string();
-                if text.contains("length limit") {
-                    return Err(ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "file-too-large",
-                        "The file is too large",
-                        format!("An import takes at most {MAX_IMPORT_BYTES} bytes; split the file. Nothing was imported."),
-                    ));
-                }
-                return Err(ApiError::bad_request(format!(
-                    "The upload could not be read: {text}."
-                )));
-            }
+            Ok(Some(Err(e))) => return Err(unreadable_upload(e)),
             Ok(Some(Ok(bytes))) => bytes,
         };
         total += chunk.len() as u64;
         file.write_all(&chunk)
             .await
             .map_err(|e| ApiError::internal(&format!("cannot write the spool file: {e}")))?;
-        let elapsed = started.elapsed();
-        if let Some(timed) = elapsed.checked_sub(limits.grace) {
-            let needed = limits.min_rate.saturating_mul(timed.as_secs());
-            if total < needed {
-                return Err(upload_too_slow(format!(
-                    "The upload arrived at less than {} bytes a second",
-                    limits.min_rate
-                )));
-            }
-        }
+        check_rate(&limits, started.elapsed(), total)?;
     }
     file.flush()
         .await
@@ -331,6 +334,43 @@ async fn spool(
     std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))
         .map_err(|e| ApiError::internal(&format!("cannot read the spool file: {e}")))?;
     Ok(file)
+}
+
+/// Why an upload could not be read: it stalled, it was over the size
+/// limit, or the connection failed.
+fn unreadable_upload(e: std::io::Error) -> ApiError {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        return upload_too_slow(format!("The upload stopped: {e}"));
+    }
+    let text = e.to_string();
+    if text.contains("length limit") {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "file-too-large",
+            "The file is too large",
+            format!("An import takes at most {MAX_IMPORT_BYTES} bytes; split the file. Nothing was imported."),
+        );
+    }
+    ApiError::bad_request(format!("The upload could not be read: {text}."))
+}
+
+/// Refuses an upload that, once the grace period is over, has averaged
+/// less than the minimum rate.
+fn check_rate(
+    limits: &UploadLimits,
+    elapsed: std::time::Duration,
+    total: u64,
+) -> Result<(), ApiError> {
+    if let Some(timed) = elapsed.checked_sub(limits.grace) {
+        let needed = limits.min_rate.saturating_mul(timed.as_secs());
+        if total < needed {
+            return Err(upload_too_slow(format!(
+                "The upload arrived at less than {} bytes a second",
+                limits.min_rate
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Imports a CSV of contacts.
@@ -380,9 +420,7 @@ pub async fn list(
         .store
         .list_imports(Some(caller.workspace()), None, None, 1000)
         .await?;
-    Ok(Json(ImportList {
-        items: items.into_iter().map(ImportView::from).collect(),
-    }))
+    Ok(Json(ImportList::of(items)))
 }
 
 fn import_not_found(id: &str) -> ApiError {
@@ -436,9 +474,7 @@ pub async fn operator_list(
         .store
         .list_imports(None, q.status.as_deref(), q.cursor.as_deref(), limit)
         .await?;
-    Ok(Json(ImportList {
-        items: items.into_iter().map(ImportView::from).collect(),
-    }))
+    Ok(Json(ImportList::of(items)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -473,8 +509,7 @@ async fn review(
     approve: bool,
     note: &str,
 ) -> ApiResult<Json<ImportView>> {
-    let note = Label::parse("note", note, 2000)
-        .map_err(|e| ApiError::invalid_field("/note", e.to_string()))?;
+    let note = super::label("note", note, 2000)?;
     match state
         .store
         .review_import(id, approve, note.as_str())

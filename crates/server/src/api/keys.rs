@@ -8,7 +8,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use sendwell_core::secret::ApiKeyToken;
-use sendwell_core::text::Label;
 use sendwell_core::{ApiKeyId, Permission, Role};
 use sendwell_store::{ApiKeyRecord, NewKeyRow, RevokeError};
 use serde::{Deserialize, Serialize};
@@ -85,8 +84,7 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     caller.require(Permission::ManageKeys)?;
-    let name = Label::parse("name", &req.name, 100)
-        .map_err(|e| ApiError::invalid_field("/name", e.to_string()))?;
+    let name = super::label("name", &req.name, 100)?;
     let role = parse_role(&req.role)?;
     let token = ApiKeyToken::generate(ApiKeyId::generate(state.store.now()));
     let hash = token.secret_hash();

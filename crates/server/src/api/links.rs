@@ -12,7 +12,8 @@
 use crate::extract::client_ip;
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -43,32 +44,101 @@ const REQUESTS_PER_LINK_MINUTE: u32 = 300;
 /// from a few addresses, so this is far above what one person does.
 const REQUESTS_PER_CLIENT_MINUTE: u32 = 6_000;
 
-/// `Some(429)` when this link, or this client, has been followed too
-/// often this minute.
-fn throttled(
-    state: &AppState,
-    token: &str,
-    headers: &HeaderMap,
+/// A page, or the page that answers instead: a token that does not check,
+/// a limit reached, a failure.
+type PageResult = Result<Response, Response>;
+
+/// A request to a page behind a link: the token in its path, and who
+/// asks (the client's address and headers), with the server's state.
+pub struct LinkRequest {
+    state: AppState,
+    token: String,
+    headers: HeaderMap,
     peer: SocketAddr,
-) -> Option<Response> {
-    let minute = std::time::Duration::from_secs(60);
-    let ip = client_ip(state.trusted_proxies(), headers, peer);
-    let link = token.get(..token.len().min(200)).unwrap_or(token);
-    if state.allow("link-token", link, REQUESTS_PER_LINK_MINUTE, minute)
-        && state.allow("link-client", &ip, REQUESTS_PER_CLIENT_MINUTE, minute)
-    {
-        return None;
+}
+
+impl FromRequestParts<AppState> for LinkRequest {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(token) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            state: state.clone(),
+            token,
+            headers: parts.headers.clone(),
+            peer,
+        })
     }
-    let mut r = html(
-        StatusCode::TOO_MANY_REQUESTS,
-        "Too many requests",
-        "<p>This link was opened too often in the last minute. Please wait a minute and try again.</p>",
-    );
-    r.headers_mut().insert(
-        header::RETRY_AFTER,
-        axum::http::HeaderValue::from_static("60"),
-    );
-    Some(r)
+}
+
+// The `Err` of these is the page to answer with instead: made at most once
+// a request, so its size costs nothing.
+#[allow(clippy::result_large_err)]
+impl LinkRequest {
+    fn client_ip(&self) -> String {
+        client_ip(self.state.trusted_proxies(), &self.headers, self.peer)
+    }
+
+    /// `Err(429)` when this link, or this client, has been followed too
+    /// often this minute.
+    fn throttle(&self) -> Result<(), Response> {
+        let (state, token) = (&self.state, self.token.as_str());
+        let minute = std::time::Duration::from_secs(60);
+        let ip = self.client_ip();
+        let link = token.get(..token.len().min(200)).unwrap_or(token);
+        if state.allow("link-token", link, REQUESTS_PER_LINK_MINUTE, minute)
+            && state.allow("link-client", &ip, REQUESTS_PER_CLIENT_MINUTE, minute)
+        {
+            return Ok(());
+        }
+        let mut r = html(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            "<p>This link was opened too often in the last minute. Please wait a minute and try again.</p>",
+        );
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("60"),
+        );
+        Err(r)
+    }
+
+    /// The prologue of every page behind a link: the rate limits, then the
+    /// token for `purpose` and what it names.
+    async fn admit(&self, purpose: Purpose) -> Result<Target, Response> {
+        self.throttle()?;
+        target(&self.state, &self.token, purpose).await
+    }
+
+    /// The workspace and address a team confirmation link names, once the
+    /// rate limits let the request through.
+    fn admit_team(&self) -> Result<(WorkspaceId, String), Response> {
+        self.throttle()?;
+        team_claims(&self.state, &self.token).ok_or_else(gone)
+    }
+
+    /// The claims of a tracking link (click or open), once the rate limits
+    /// let the request through.
+    fn admit_tracking(&self, purpose: Purpose) -> Result<LinkClaims, Response> {
+        self.throttle()?;
+        self.state
+            .links()
+            .verify(&self.token, purpose, self.state.store.now())
+            .ok_or_else(gone)
+    }
+
+    /// Records a click or open for the workspace the link names.
+    async fn record_tracking(&self, claims: &LinkClaims, kind: &str, url: Option<&str>) {
+        if let Ok(ws) = WorkspaceId::parse(&claims.workspace) {
+            let ip = self.client_ip();
+            record(&self.state, &ws, claims, kind, url, &ip).await;
+        }
+    }
 }
 
 /// The answer to any token that does not check: nothing more is said.
@@ -147,37 +217,20 @@ struct Target {
     message: Option<MessageRecord>,
 }
 
-/// The prologue of every page behind a link: the rate limits, then the
-/// token for `purpose` and what it names.
-async fn admit(
-    state: &AppState,
-    token: &str,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-    purpose: Purpose,
-) -> Result<Target, Response> {
-    if let Some(r) = throttled(state, token, headers, peer) {
-        return Err(r);
-    }
-    target(state, token, purpose).await
-}
-
 async fn target(state: &AppState, token: &str, purpose: Purpose) -> Result<Target, Response> {
     let Some(claims) = state.links().verify(token, purpose, state.store.now()) else {
         return Err(gone());
     };
     let ws = WorkspaceId::parse(&claims.workspace).map_err(|_| gone())?;
     let contact = ContactId::parse(&claims.contact).map_err(|_| gone())?;
-    let workspace = match state.store.workspace(&ws).await {
-        Ok(Some(w)) => w,
-        Ok(None) => return Err(gone()),
-        Err(e) => return Err(internal(&e)),
-    };
+    let workspace = state
+        .store
+        .workspace(&ws)
+        .await
+        .map_err(internal)?
+        .ok_or_else(gone)?;
     let message = match MessageId::parse(&claims.message) {
-        Ok(id) => match state.store.message(&ws, &id).await {
-            Ok(m) => m,
-            Err(e) => return Err(internal(&e)),
-        },
+        Ok(id) => state.store.message(&ws, &id).await.map_err(internal)?,
         Err(_) => None,
     };
     Ok(Target {
@@ -188,7 +241,7 @@ async fn target(state: &AppState, token: &str, purpose: Purpose) -> Result<Targe
     })
 }
 
-fn internal(e: &dyn std::fmt::Display) -> Response {
+fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "link page failed");
     html(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -240,21 +293,15 @@ async fn record(
 // ---- unsubscribe -------------------------------------------------------------------
 
 /// The unsubscribe page: who is asking, and a button to confirm.
-pub async fn unsubscribe_page(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-) -> Response {
-    let t = match admit(&state, &token, &headers, peer, Purpose::Unsubscribe).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+pub async fn unsubscribe_page(link: LinkRequest) -> PageResult {
+    let state = &link.state;
+    let t = link.admit(Purpose::Unsubscribe).await?;
     let name = escape_html(&t.workspace.name);
-    let topics = match state.store.workspace_topics(&t.workspace.id).await {
-        Ok(t) => t,
-        Err(e) => return internal(&e),
-    };
+    let topics = state
+        .store
+        .workspace_topics(&t.workspace.id)
+        .await
+        .map_err(internal)?;
     let mut body = format!(
         "<h1>Unsubscribe</h1>\n<p>Stop receiving emails from <strong>{name}</strong>?</p>\n\
          <form method=\"post\">\n<input type=\"hidden\" name=\"confirm\" value=\"all\">\n\
@@ -272,11 +319,11 @@ pub async fn unsubscribe_page(
             "<button type=\"submit\">Unsubscribe from the chosen topics</button>\n</form>\n",
         );
     }
-    html(
+    Ok(html(
         StatusCode::OK,
         &format!("Unsubscribe from {}", t.workspace.name),
         &body,
-    )
+    ))
 }
 
 /// How long an unsubscribe's write may take before the request goes to the
@@ -286,47 +333,39 @@ const UNSUBSCRIBE_WRITE_LIMIT: std::time::Duration = std::time::Duration::from_m
 /// Unsubscribes: one-click (RFC 8058) or the page's button. The answer
 /// comes within a second whatever the database is doing: a write that
 /// takes longer is journaled to disk and applied from there.
-pub async fn unsubscribe(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-    body: Bytes,
-) -> Response {
-    let t = match admit(&state, &token, &headers, peer, Purpose::Unsubscribe).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+pub async fn unsubscribe(link: LinkRequest, body: Bytes) -> PageResult {
+    let state = &link.state;
+    let t = link.admit(Purpose::Unsubscribe).await?;
     // Only the two bodies an unsubscribe takes: a bare or odd POST (a
     // scanner, a prefetch) changes nothing.
     if !is_unsubscribe_form(&body) {
-        return html(
+        return Err(html(
             StatusCode::BAD_REQUEST,
             "Nothing was changed",
             "<p>This address unsubscribes with the button on its page, or with a mail client's one-click request (<code>List-Unsubscribe=One-Click</code>). Nothing was changed.</p>",
-        );
+        ));
     }
-    let ip = client_ip(state.trusted_proxies(), &headers, peer);
+    let ip = link.client_ip();
     let request = crate::journal::PendingUnsubscribe {
-        token: token.clone(),
+        token: link.token.clone(),
         body: String::from_utf8_lossy(&body).chars().take(4096).collect(),
         ip,
-        user_agent: user_agent(&headers),
+        user_agent: user_agent(&link.headers),
         received_at: state.store.now().millis(),
         mailto: false,
     };
-    if let Err(e) = apply_or_journal(&state, &t, request).await {
+    if let Err(e) = apply_or_journal(state, &t, request).await {
         tracing::error!(error = %e, "unsubscribe: neither written nor journaled");
-        return internal(&"the unsubscribe could not be recorded");
+        return Err(internal("the unsubscribe could not be recorded"));
     }
     let name = escape_html(&t.workspace.name);
-    html(
+    Ok(html(
         StatusCode::OK,
         "Unsubscribed",
         &format!(
             "<h1>You are unsubscribed</h1>\n<p>{name} will not send you these emails any more.</p>"
         ),
-    )
+    ))
 }
 
 /// Applies one journaled unsubscribe; `Ok` when it stuck (or its token no
@@ -437,26 +476,8 @@ async fn apply_unsubscribe(
     let asked = Asked::read(body, mailto);
     let all_topics = state.store.workspace_topics(&t.workspace.id).await?;
     let (topics, everything) = asked.topics(t, all_topics);
-    let evidence = asked.evidence(t, ip, user_agent);
-    let events: Vec<NewConsentEvent> = topics
-        .iter()
-        .filter_map(|topic| Topic::parse(topic).ok())
-        .map(|topic| NewConsentEvent {
-            contact_id: t.contact.clone(),
-            action: ConsentAction::OptOut,
-            topic,
-            method: asked.method,
-            actor: "recipient".to_owned(),
-            evidence: evidence.clone(),
-        })
-        .collect();
-    let contact = state.store.contact(&t.workspace.id, &t.contact).await?;
-    let suppress = match (everything, contact.and_then(|c| c.email)) {
-        (true, Some(email)) => EmailAddress::parse(&email)
-            .ok()
-            .map(|e| (state.address_hash(&e), email)),
-        _ => None,
-    };
+    let events = asked.opt_outs(t, &topics, asked.evidence(t, ip, user_agent));
+    let suppress = address_to_suppress(state, t, everything).await?;
     let recorded = state
         .store
         .unsubscribe(
@@ -472,20 +493,49 @@ async fn apply_unsubscribe(
         )
         .await?;
     if let Some(events) = recorded.filter(|e| !e.is_empty()) {
-        let topics: Vec<String> = events.iter().map(|e| e.topic.to_string()).collect();
-        let data = serde_json::json!({
-            "contact_id": t.contact.as_str(),
-            "message_id": t.message.as_ref().map(|m| m.id.to_string()),
-            "topics": topics,
-            "everything": everything,
-            "method": asked.method.as_str(),
-        });
-        crate::webhooks::emit(state, &t.workspace.id, "unsubscribe", vec![data]).await;
-        // Counted once: a second press changes nothing, so the message's
-        // stats do not move either.
-        record(state, &t.workspace.id, &t.claims, "unsubscribe", None, ip).await;
+        announce_unsubscribe(state, t, &events, everything, &asked, ip).await;
     }
     Ok(())
+}
+
+/// The contact's address, keyed hash first, to suppress when it leaves
+/// `everything`.
+async fn address_to_suppress(
+    state: &AppState,
+    t: &Target,
+    everything: bool,
+) -> Result<Option<(String, String)>, sendwell_store::StoreError> {
+    let contact = state.store.contact(&t.workspace.id, &t.contact).await?;
+    Ok(match (everything, contact.and_then(|c| c.email)) {
+        (true, Some(email)) => EmailAddress::parse(&email)
+            .ok()
+            .map(|e| (state.address_hash(&e), email)),
+        _ => None,
+    })
+}
+
+/// Tells the workspace's webhooks, and counts the unsubscribe in the
+/// message's stats.
+async fn announce_unsubscribe(
+    state: &AppState,
+    t: &Target,
+    events: &[sendwell_core::consent::ConsentEvent],
+    everything: bool,
+    asked: &Asked,
+    ip: &str,
+) {
+    let topics: Vec<String> = events.iter().map(|e| e.topic.to_string()).collect();
+    let data = serde_json::json!({
+        "contact_id": t.contact.as_str(),
+        "message_id": t.message.as_ref().map(|m| m.id.to_string()),
+        "topics": topics,
+        "everything": everything,
+        "method": asked.method.as_str(),
+    });
+    crate::webhooks::emit(state, &t.workspace.id, "unsubscribe", vec![data]).await;
+    // Counted once: a second press changes nothing, so the message's
+    // stats do not move either.
+    record(state, &t.workspace.id, &t.claims, "unsubscribe", None, ip).await;
 }
 
 /// What an unsubscribe asks for: how it came, and the topics chosen on
@@ -552,6 +602,22 @@ impl Asked {
         (picked, everything)
     }
 
+    /// An opt-out of each topic that parses, with the evidence.
+    fn opt_outs(&self, t: &Target, topics: &[String], evidence: Evidence) -> Vec<NewConsentEvent> {
+        topics
+            .iter()
+            .filter_map(|topic| Topic::parse(topic).ok())
+            .map(|topic| NewConsentEvent {
+                contact_id: t.contact.clone(),
+                action: ConsentAction::OptOut,
+                topic,
+                method: self.method,
+                actor: "recipient".to_owned(),
+                evidence: evidence.clone(),
+            })
+            .collect()
+    }
+
     /// The evidence kept with the opt-out: where it came from and what the
     /// person used.
     fn evidence(&self, t: &Target, ip: &str, user_agent: Option<String>) -> Evidence {
@@ -590,6 +656,13 @@ fn form_urlencoded(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The first value of a form field.
+fn form_value<'f>(form: &'f [(String, String)], name: &str) -> Option<&'f str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -618,16 +691,8 @@ fn percent_decode(text: &str) -> String {
 
 /// The page behind "Report this email" in every footer: what is wrong,
 /// and (if the person wants an answer) how to reach them.
-pub async fn report_page(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-) -> Response {
-    let t = match admit(&state, &token, &headers, peer, Purpose::Unsubscribe).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+pub async fn report_page(link: LinkRequest) -> PageResult {
+    let t = link.admit(Purpose::Unsubscribe).await?;
     let name = escape_html(&t.workspace.name);
     let body = format!(
         "<h1>Report this email</h1>\n<p>Tell the operator of this sending service what is wrong with the email \
@@ -639,72 +704,72 @@ pub async fn report_page(
          <input id=\"reporter\" name=\"reporter\" type=\"email\" maxlength=\"320\" autocomplete=\"email\"></p>\n\
          <button type=\"submit\">Send the report</button>\n</form>\n"
     );
-    html(StatusCode::OK, "Report this email", &body)
+    Ok(html(StatusCode::OK, "Report this email", &body))
 }
 
 /// Files the report of the page's form: proven by the token, so it is a
 /// complaint (the sender stops mailing the person, and its rate counts it).
-pub async fn report(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-    body: Bytes,
-) -> Response {
-    let t = match admit(&state, &token, &headers, peer, Purpose::Unsubscribe).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let ip = client_ip(state.trusted_proxies(), &headers, peer);
+pub async fn report(link: LinkRequest, body: Bytes) -> PageResult {
+    let state = &link.state;
+    let t = link.admit(Purpose::Unsubscribe).await?;
+    let ip = link.client_ip();
     if !state.allow_report(&ip) {
-        return html(
+        return Err(html(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many reports",
             "<p>This address sent many reports in the last hour; please try again later.</p>",
-        );
+        ));
     }
-    let form = form_urlencoded(&body);
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let Some(reason) = field("reason").filter(|r| r.chars().count() <= 2000) else {
-        return html(
+    let (Some(reason), reporter) = report_form(&body) else {
+        return Err(html(
             StatusCode::BAD_REQUEST,
             "Say what is wrong",
             "<p>The report needs a few words (at most 2,000 characters) on what is wrong with the email. Go back and write them.</p>",
-        );
+        ));
     };
-    let reporter =
-        field("reporter").filter(|r| r.chars().count() <= 320 && !r.chars().any(char::is_control));
     let delivery_id = format!("{}.{}", t.claims.message, t.claims.contact);
-    let delivery = match state.store.delivery_ref(&delivery_id).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return gone(),
-        Err(e) => return internal(&e),
-    };
+    let delivery = state
+        .store
+        .delivery_ref(&delivery_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(gone)?;
     match super::reports::file(state.clone(), delivery, &reason, reporter.as_deref(), &ip, true)
         .await
     {
-        Ok(_) => html(
+        Ok(_) => Ok(html(
             StatusCode::OK,
             "Thank you",
             &format!(
                 "<h1>Thank you</h1>\n<p>Your report reached the operator, and {} will not email you again.</p>",
                 escape_html(&t.workspace.name)
             ),
-        ),
+        )),
         Err(e) => {
             tracing::warn!(error = ?e, "a report from the footer link was not filed");
-            html(
+            Err(html(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Not filed",
                 "<p>The report could not be filed just now; please try again in a minute.</p>",
-            )
+            ))
         }
     }
+}
+
+/// The report form's reason (when given in at most 2,000 characters) and
+/// the reporter's address (when at most 320 characters, on one line).
+fn report_form(body: &[u8]) -> (Option<String>, Option<String>) {
+    let form = form_urlencoded(body);
+    let field = |name: &str| {
+        form_value(&form, name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let reason = field("reason").filter(|r| r.chars().count() <= 2000);
+    let reporter =
+        field("reporter").filter(|r| r.chars().count() <= 320 && !r.chars().any(char::is_control));
+    (reason, reporter)
 }
 
 // ---- team addresses --------------------------------------------------------------------
@@ -720,23 +785,16 @@ fn team_claims(state: &AppState, token: &str) -> Option<(WorkspaceId, String)> {
 
 /// The page behind a team address's confirmation link: one button, so a
 /// scanner following the link confirms nothing.
-pub async fn team_page(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-) -> Response {
-    if let Some(r) = throttled(&state, &token, &headers, peer) {
-        return r;
-    }
-    let Some((ws, email)) = team_claims(&state, &token) else {
-        return gone();
-    };
-    let name = match state.store.workspace(&ws).await {
-        Ok(Some(w)) => w.name,
-        Ok(None) => return gone(),
-        Err(e) => return internal(&e),
-    };
+pub async fn team_page(link: LinkRequest) -> PageResult {
+    let state = &link.state;
+    let (ws, email) = link.admit_team()?;
+    let name = state
+        .store
+        .workspace(&ws)
+        .await
+        .map_err(internal)?
+        .ok_or_else(gone)?
+        .name;
     let body = format!(
         "<h1>Receive test mails</h1>\n<p>Confirm that <strong>{}</strong> receives the test mails of <strong>{}</strong> \
          (drafts its team sends to check them before they go out).</p>\n\
@@ -745,65 +803,50 @@ pub async fn team_page(
         escape_html(&email),
         escape_html(&name)
     );
-    html(StatusCode::OK, "Confirm test mails", &body)
+    Ok(html(StatusCode::OK, "Confirm test mails", &body))
 }
 
-pub async fn team_confirm(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-    body: Bytes,
-) -> Response {
-    if let Some(r) = throttled(&state, &token, &headers, peer) {
-        return r;
-    }
-    let Some((ws, email)) = team_claims(&state, &token) else {
-        return gone();
-    };
+pub async fn team_confirm(link: LinkRequest, body: Bytes) -> PageResult {
+    let state = &link.state;
+    let (ws, email) = link.admit_team()?;
     if !form_urlencoded(&body)
         .iter()
         .any(|(k, v)| k == "confirm" && v == "yes")
     {
-        return html(
+        return Err(html(
             StatusCode::BAD_REQUEST,
             "Not confirmed",
             "<p>Press the button on the confirmation page. Nothing was changed.</p>",
-        );
+        ));
     }
     match state.store.confirm_team_address(&ws, &email).await {
-        Ok(true) => html(
+        Ok(true) => Ok(html(
             StatusCode::OK,
             "Confirmed",
             &format!(
                 "<h1>Confirmed</h1>\n<p>{} now receives the team's test mails.</p>",
                 escape_html(&email)
             ),
-        ),
-        Ok(false) => gone(),
-        Err(e) => internal(&e),
+        )),
+        Ok(false) => Err(gone()),
+        Err(e) => Err(internal(e)),
     }
 }
 
 // ---- opt-in --------------------------------------------------------------------------
 
 /// The opt-in page: the button's wording and one confirming press.
-pub async fn opt_in_page(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-) -> Response {
-    let t = match admit(&state, &token, &headers, peer, Purpose::OptIn).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let Some(wording) = t.message.as_ref().and_then(opt_in_button) else {
-        return gone();
-    };
+pub async fn opt_in_page(link: LinkRequest) -> PageResult {
+    let state = &link.state;
+    let t = link.admit(Purpose::OptIn).await?;
+    let wording = t
+        .message
+        .as_ref()
+        .and_then(opt_in_button)
+        .ok_or_else(gone)?;
     let name = escape_html(&t.workspace.name);
     let expires = state.store.now().millis() / 1000 + OPT_IN_FORM_SECONDS;
-    let nonce = state.links().form_nonce(&token, expires);
+    let nonce = state.links().form_nonce(&link.token, expires);
     let body = format!(
         "<h1>{name}</h1>\n<p>Confirm that you want to receive emails from <strong>{name}</strong>.</p>\n\
          <form method=\"post\">\n<input type=\"hidden\" name=\"nonce\" value=\"{nonce}\">\n\
@@ -812,11 +855,11 @@ pub async fn opt_in_page(
          <p><small>You can unsubscribe at any time from the link in every email.</small></p>",
         escape_html(&wording)
     );
-    html(
+    Ok(html(
         StatusCode::OK,
         &format!("Confirm: {}", t.workspace.name),
         &body,
-    )
+    ))
 }
 
 /// How long the opt-in page's form may be sent after the page was shown.
@@ -840,88 +883,73 @@ fn button_wording(m: &MessageRecord) -> Option<String> {
 
 /// Records the opt-in with its evidence, sets the message's opt-in
 /// attribute, and sends the person on.
-pub async fn opt_in(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-    body: Bytes,
-) -> Response {
-    let t = match admit(&state, &token, &headers, peer, Purpose::OptIn).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let Some(message) = &t.message else {
-        return gone();
-    };
-    let Some(wording) = opt_in_button(message) else {
-        return gone();
-    };
-    if !form_is_fresh(&state, &token, &body) {
-        return html(
+pub async fn opt_in(link: LinkRequest, body: Bytes) -> PageResult {
+    let state = &link.state;
+    let t = link.admit(Purpose::OptIn).await?;
+    let message = t.message.as_ref().ok_or_else(gone)?;
+    let wording = opt_in_button(message).ok_or_else(gone)?;
+    if !form_is_fresh(state, &link.token, &body) {
+        return Err(html(
             StatusCode::FORBIDDEN,
             "Please confirm again",
             "<p>This confirmation is too old or did not come from the confirmation page. Open the link in the email again and press the button.</p>",
-        );
+        ));
     }
     let (Ok(topic), Ok(attribute)) = (
         Topic::parse(&message.topic),
         AttributeName::parse(&message.opt_in_attribute),
     ) else {
-        return gone();
+        return Err(gone());
     };
-    let ip = client_ip(state.trusted_proxies(), &headers, peer);
+    let ip = link.client_ip();
     // Pressing again (or replaying the form) records nothing new, and
     // renders nothing for its evidence.
-    match current_choice(&state, &t, &topic).await {
-        Ok(Some(ConsentAction::OptIn)) => return thanks(&state, &t).await,
-        Ok(_) => {}
-        Err(e) => return internal(&e),
+    let latest = current_choice(state, &t, &topic).await.map_err(internal)?;
+    if latest == Some(ConsentAction::OptIn) {
+        return Ok(thanks(state, &t).await);
     }
-    let evidence = opt_in_evidence(&state, &t, message, wording, &ip, &headers).await;
-    // A mail the capture transport only stored never reached the person:
-    // whoever pressed its button is not known to be them, and the ledger
-    // says so.
-    let captured = match state
-        .store
-        .delivery_was_captured(message.id.as_str(), t.contact.as_str())
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => return internal(&e),
-    };
+    let evidence = opt_in_evidence(state, &t, message, wording, &ip, &link.headers).await;
     let event = NewConsentEvent {
         contact_id: t.contact.clone(),
         action: ConsentAction::OptIn,
         topic,
         method: ConsentMethod::OptInLink,
-        actor: if captured {
-            "captured-mail-reader"
-        } else {
-            "recipient"
-        }
-        .to_owned(),
+        actor: opt_in_actor(state, &t, message).await?,
         evidence,
     };
-    if let Err(r) = confirm(&state, &t, event, &attribute).await {
-        return r;
-    }
-    record(&state, &t.workspace.id, &t.claims, "opt_in", None, &ip).await;
-    thanks(&state, &t).await
+    confirm(state, &t, event, &attribute).await?;
+    record(state, &t.workspace.id, &t.claims, "opt_in", None, &ip).await;
+    Ok(thanks(state, &t).await)
+}
+
+/// Who pressed the button, as the ledger names them. A mail the capture
+/// transport only stored never reached the person: whoever pressed its
+/// button is not known to be them, and the ledger says so.
+async fn opt_in_actor(
+    state: &AppState,
+    t: &Target,
+    message: &MessageRecord,
+) -> Result<String, Response> {
+    let captured = state
+        .store
+        .delivery_was_captured(message.id.as_str(), t.contact.as_str())
+        .await
+        .map_err(internal)?;
+    let actor = if captured {
+        "captured-mail-reader"
+    } else {
+        "recipient"
+    };
+    Ok(actor.to_owned())
 }
 
 /// Only a press of the page's own button counts: the form carries a nonce
 /// the page made for this token, an hour at most before.
 fn form_is_fresh(state: &AppState, token: &str, body: &[u8]) -> bool {
     let form = form_urlencoded(body);
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
     match (
-        field("nonce"),
-        field("expires").and_then(|e| e.parse::<i64>().ok()),
+        form_value(&form, "nonce"),
+        form_value(&form, "expires").and_then(|e| e.parse::<i64>().ok()),
     ) {
         (Some(nonce), Some(expires)) => {
             state
@@ -1011,7 +1039,7 @@ async fn confirm(
                 "<p>Your choice could not be recorded because of a setting of the sender. Please contact them.</p>",
             ))
         }
-        Err(e) => Err(internal(&e)),
+        Err(e) => Err(internal(e)),
     }
 }
 
@@ -1027,42 +1055,24 @@ async fn thanks(state: &AppState, t: &Target) -> Response {
                 &format!("<h1>Thank you</h1>\n<p>You will now receive emails from {name}. You can unsubscribe at any time.</p>"),
             )
         }
-        Err(e) => internal(&e),
+        Err(e) => internal(e),
     }
 }
 
 // ---- click and open --------------------------------------------------------------------
 
 /// Redirects to the URL signed into the token, and only to that.
-pub async fn click(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-) -> Response {
-    if let Some(r) = throttled(&state, &token, &headers, peer) {
-        return r;
-    }
-    let Some(claims) = state
-        .links()
-        .verify(&token, Purpose::Click, state.store.now())
-    else {
-        return gone();
-    };
-    let Some(url) = claims.url.clone() else {
-        return gone();
-    };
+pub async fn click(link: LinkRequest) -> PageResult {
+    let claims = link.admit_tracking(Purpose::Click)?;
+    let url = claims.url.clone().ok_or_else(gone)?;
     let lower = url.to_ascii_lowercase();
     if !(lower.starts_with("http://") || lower.starts_with("https://"))
         || url.contains(['\r', '\n'])
     {
-        return gone();
+        return Err(gone());
     }
-    if let Ok(ws) = WorkspaceId::parse(&claims.workspace) {
-        let ip = client_ip(state.trusted_proxies(), &headers, peer);
-        record(&state, &ws, &claims, "click", Some(&url), &ip).await;
-    }
-    (
+    link.record_tracking(&claims, "click", Some(&url)).await;
+    Ok((
         StatusCode::FOUND,
         [
             (header::LOCATION, url.as_str()),
@@ -1070,7 +1080,7 @@ pub async fn click(
             (header::REFERRER_POLICY, "no-referrer"),
         ],
     )
-        .into_response()
+        .into_response())
 }
 
 /// A transparent 1x1 GIF.
@@ -1080,26 +1090,10 @@ const PIXEL: &[u8] = &[
     0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
-pub async fn open(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(token): Path<String>,
-) -> Response {
-    if let Some(r) = throttled(&state, &token, &headers, peer) {
-        return r;
-    }
-    let Some(claims) = state
-        .links()
-        .verify(&token, Purpose::Open, state.store.now())
-    else {
-        return gone();
-    };
-    if let Ok(ws) = WorkspaceId::parse(&claims.workspace) {
-        let ip = client_ip(state.trusted_proxies(), &headers, peer);
-        record(&state, &ws, &claims, "open", None, &ip).await;
-    }
-    (
+pub async fn open(link: LinkRequest) -> PageResult {
+    let claims = link.admit_tracking(Purpose::Open)?;
+    link.record_tracking(&claims, "open", None).await;
+    Ok((
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "image/gif"),
@@ -1107,5 +1101,5 @@ pub async fn open(
         ],
         PIXEL,
     )
-        .into_response()
+        .into_response())
 }

@@ -8,7 +8,7 @@
 //! eligible contact inside the database and answers 202.
 
 use super::templates::{parse_source, template_error};
-use super::{page_limit, Page};
+use super::{page_limit, parse_email, Page};
 use crate::delivery::{compile_message, prepare, render_off_runtime, OwnedContact};
 use crate::error::{ApiError, ApiResult, BlockerView, FieldProblem};
 use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
@@ -20,10 +20,9 @@ use axum::Json;
 use sendwell_core::attribute::AttributeSchema;
 use sendwell_core::consent::Topic;
 use sendwell_core::filter::{Filter, FilterError, FilterLocation};
-use sendwell_core::text::Label;
 use sendwell_core::{
-    gate, AttributeName, ContactId, DeliveryStatus, EmailAddress, MessageId, MessageKind,
-    MessageState, OutboxId, Permission, ReviewState, TemplateId, WorkspaceId,
+    gate, AttributeName, ContactId, DeliveryStatus, MessageId, MessageKind, MessageState, OutboxId,
+    Permission, ReviewState, TemplateId, WorkspaceId,
 };
 use sendwell_screen::content::{ContentVerdict, Screening};
 use sendwell_store::{AudienceSpec, MessageRecord, NewMessage, QueueError, SampleContact};
@@ -119,10 +118,6 @@ fn header_text(text: &str, pointer: &str, what: &str, max: usize) -> Result<Stri
         ));
     }
     Ok(trimmed.to_owned())
-}
-
-fn parse_address(text: &str, pointer: &str) -> Result<EmailAddress, ApiError> {
-    EmailAddress::parse(text).map_err(|e| ApiError::invalid_field(pointer, e.to_string()))
 }
 
 // ---- audience preview ----------------------------------------------------------
@@ -392,28 +387,16 @@ async fn compose(
     req: &MessageRequest,
 ) -> ApiResult<Composed> {
     let ws = caller.workspace();
-    let name = Label::parse("name", &req.name, 200)
-        .map_err(|e| ApiError::invalid_field("/name", e.to_string()))?;
+    let name = super::label("name", &req.name, 200)?;
     let kind = parse_kind(&req.kind, "/kind")?;
-    let topic = match kind {
-        MessageKind::Transactional if req.topic.is_none() => {
-            Topic::parse("transactional").map_err(|e| ApiError::internal(&e))?
-        }
-        _ => parse_topic(req.topic.as_deref(), "/topic")?,
-    };
-    let from_address = parse_address(&req.from.address, "/from/address")?;
+    let topic = message_topic(kind, req.topic.as_deref())?;
+    let from_address = parse_email(&req.from.address, "/from/address")?;
     let from_name = from_name(req.from.name.as_deref())?;
     let reply_to = match &req.reply_to {
-        Some(r) => Some(parse_address(r, "/reply_to")?.as_str().to_owned()),
+        Some(r) => Some(parse_email(r, "/reply_to")?.as_str().to_owned()),
         None => None,
     };
-    let subject = header_text(&req.subject, "/subject", "subject", 500)?;
-    if subject.is_empty() {
-        return Err(ApiError::invalid_field(
-            "/subject",
-            "subject is empty; every mail needs one",
-        ));
-    }
+    let subject = parse_subject(&req.subject)?;
     let schema = state.store.schema(ws).await?;
     let filter = parse_filter(
         req.audience.as_ref().and_then(|a| a.filter.as_ref()),
@@ -439,19 +422,52 @@ async fn compose(
         data: None,
         created_by: caller.actor(),
     };
-    // Compiled now, so a broken template is refused before it is stored.
-    let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
+    let probe = compiled_probe(state, ws, &new, &schema).await?;
+    Ok(Composed { new, probe })
+}
+
+/// The consent topic: as named, else `transactional` for transactional
+/// mail and `marketing` for the rest.
+fn message_topic(kind: MessageKind, topic: Option<&str>) -> ApiResult<Topic> {
+    match kind {
+        MessageKind::Transactional if topic.is_none() => {
+            Topic::parse("transactional").map_err(|e| ApiError::internal(&e))
+        }
+        _ => parse_topic(topic, "/topic"),
+    }
+}
+
+fn parse_subject(text: &str) -> ApiResult<String> {
+    let subject = header_text(text, "/subject", "subject", 500)?;
+    if subject.is_empty() {
+        return Err(ApiError::invalid_field(
+            "/subject",
+            "subject is empty; every mail needs one",
+        ));
+    }
+    Ok(subject)
+}
+
+/// The message as it would be stored, compiled now so that a broken
+/// template is refused before it is stored.
+async fn compiled_probe(
+    state: &AppState,
+    ws: &WorkspaceId,
+    new: &NewMessage,
+    schema: &AttributeSchema,
+) -> ApiResult<MessageRecord> {
+    let names = super::templates::attribute_names_of(schema);
     let now = state.store.now();
-    let probe = MessageRecord::draft(MessageId::generate(now), ws.clone(), &new, now);
+    let probe = MessageRecord::draft(MessageId::generate(now), ws.clone(), new, now);
     let compiled = compile_message(&probe, &names).map_err(|e| template_error(e, "/template"))?;
-    if compiled.opt_in_wording.is_some() && kind != MessageKind::OptInRequest {
+    if compiled.opt_in_wording.is_some() && new.kind != MessageKind::OptInRequest {
         return Err(ApiError::invalid_field(
             "/template",
             "the opt-in button belongs only in an opt_in_request message (kind \"opt_in_request\"): remove it, or send this as an opt-in request",
         ));
     }
-    super::templates::check_render_budget(state, compiled, kind).await?;
-    Ok(Composed { new, probe })
+    super::templates::check_render_budget(state, compiled, new.kind).await?;
+    Ok(probe)
 }
 
 /// The From name, if any: a header, not a template, so Liquid in it (which
@@ -557,12 +573,13 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<MessageView>>> {
     caller.require(Permission::Read)?;
-    let limit = page_limit(query.limit)?;
-    let items = state
-        .store
-        .list_messages(caller.workspace(), query.cursor.as_deref(), limit + 1)
-        .await?;
-    let page = Page::cut(items, limit, |m| m.id.to_string());
+    let page = Page::read(
+        query.cursor.as_deref(),
+        query.limit,
+        |after, n| state.store.list_messages(caller.workspace(), after, n),
+        |m| m.id.to_string(),
+    )
+    .await?;
     let mut views = Vec::with_capacity(page.items.len());
     for m in page.items {
         views.push(view(&state, m).await?);
@@ -646,6 +663,22 @@ pub struct PreviewView {
     pub links: &'static str,
 }
 
+/// Who a stored message goes to, its filter read already.
+fn audience_of<'a>(
+    state: &AppState,
+    m: &'a MessageRecord,
+    filter: Option<&'a Filter>,
+) -> AudienceSpec<'a> {
+    AudienceSpec {
+        workspace: &m.workspace_id,
+        filter,
+        kind: m.kind,
+        topic: &m.topic,
+        opt_in_request_interval_days: state.opt_in_request_interval_days(),
+        exclude_risky: m.exclude_risky,
+    }
+}
+
 /// A contact of the message's audience, for renders that show real data.
 pub(crate) async fn sample_contact(
     state: &AppState,
@@ -656,14 +689,7 @@ pub(crate) async fn sample_contact(
         Some(v) => Filter::parse(v, &schema).ok(),
         None => None,
     };
-    let spec = AudienceSpec {
-        workspace: &m.workspace_id,
-        filter: filter.as_ref(),
-        kind: m.kind,
-        topic: &m.topic,
-        opt_in_request_interval_days: state.opt_in_request_interval_days(),
-        exclude_risky: m.exclude_risky,
-    };
+    let spec = audience_of(state, m, filter.as_ref());
     let sample = state.store.audience_sample(&spec, 1).await?;
     let Some(first) = sample.first() else {
         return Ok(None);
@@ -672,6 +698,18 @@ pub(crate) async fn sample_contact(
         return Ok(None);
     };
     Ok(state.store.contact(&m.workspace_id, &id).await?)
+}
+
+/// The caller's workspace, read again for a render.
+async fn current_workspace(
+    state: &AppState,
+    ws: &WorkspaceId,
+) -> ApiResult<sendwell_store::Workspace> {
+    state
+        .store
+        .workspace(ws)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The workspace no longer exists."))
 }
 
 /// The headers of a raw mail, unfolded.
@@ -713,11 +751,7 @@ pub async fn preview_message(
         crate::extract::parse_json(&body)?
     };
     let m = load(&state, caller.workspace(), &id).await?;
-    let workspace = state
-        .store
-        .workspace(caller.workspace())
-        .await?
-        .ok_or_else(|| ApiError::not_found("The workspace no longer exists."))?;
+    let workspace = current_workspace(&state, caller.workspace()).await?;
     let contact = match &req.contact_id {
         Some(c) => ContactId::parse(c)
             .map_err(|e| ApiError::invalid_field("/contact_id", e.to_string()))?,
@@ -803,14 +837,7 @@ pub async fn send(
     if !r.ready {
         return Err(blocked(r.blockers));
     }
-    let spec = AudienceSpec {
-        workspace: caller.workspace(),
-        filter: filter.as_ref(),
-        kind: m.kind,
-        topic: &m.topic,
-        opt_in_request_interval_days: state.opt_in_request_interval_days(),
-        exclude_risky: m.exclude_risky,
-    };
+    let spec = audience_of(&state, &m, filter.as_ref());
     let screening = r
         .content
         .as_ref()
@@ -898,21 +925,14 @@ async fn screen_for_contact(
     m: &MessageRecord,
     contact_id: &ContactId,
 ) -> ApiResult<Screening> {
-    let schema = state.store.schema(&workspace.id).await?;
-    let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
+    let names = super::templates::attribute_names(state, &workspace.id).await?;
     let prepared = prepare(m.clone(), &names).map_err(|e| template_error(e, "/template"))?;
     let contact = state
         .store
         .contact(&workspace.id, contact_id)
         .await?
         .ok_or_else(|| ApiError::not_found("The contact no longer exists."))?;
-    let person = OwnedContact {
-        id: contact.id.to_string(),
-        email: contact.email.clone().unwrap_or_default(),
-        name: contact.name.clone(),
-        external_id: contact.external_id.clone(),
-        attributes: contact.attributes,
-    };
+    let person = OwnedContact::of(&contact, contact.email.clone().unwrap_or_default());
     let message_id = format!("screen@{}", state.public_host());
     let mail = render_off_runtime(
         state,
@@ -950,11 +970,7 @@ pub async fn transactional(
     let data = template_data(req.data.as_ref())?;
     let mut composed = compose(&state, &caller, &req.as_message()).await?;
     composed.new.data = data;
-    let workspace = state
-        .store
-        .workspace(&ws)
-        .await?
-        .ok_or_else(|| ApiError::not_found("The workspace no longer exists."))?;
+    let workspace = current_workspace(&state, &ws).await?;
     may_send_transactional(&state, &workspace, &composed.new, &contact_id).await?;
     // Screened for this contact, with this call's data, before anything is stored.
     composed.probe.data.clone_from(&composed.new.data);
@@ -1030,7 +1046,7 @@ async fn recipient(state: &AppState, ws: &WorkspaceId, to: &ContactRef) -> ApiRe
     } else if let Some(ext) = &to.external_id {
         state.store.find_contact_id(ws, Some(ext), None).await?
     } else {
-        let email = parse_address(to.email.as_deref().unwrap_or(""), "/to/email")?;
+        let email = parse_email(to.email.as_deref().unwrap_or(""), "/to/email")?;
         state
             .store
             .find_contact_id(ws, None, Some(email.key()))

@@ -24,9 +24,12 @@ pub mod webhooks;
 pub mod workspace;
 
 use crate::error::ApiError;
+use crate::extract::WorkspaceCaller;
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
+use sendwell_core::text::Label;
+use sendwell_core::EmailAddress;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -140,6 +143,24 @@ impl<T> Page<T> {
     }
 }
 
+impl<T> Page<T> {
+    /// The page after `cursor`: the limit checked ([`page_limit`]), `read`
+    /// asked for one row more than the page holds, the rows cut by `key`.
+    pub(crate) async fn read<'c, F>(
+        cursor: Option<&'c str>,
+        limit: Option<i64>,
+        read: impl FnOnce(Option<&'c str>, i64) -> F,
+        key: impl Fn(&T) -> String,
+    ) -> Result<Self, ApiError>
+    where
+        F: std::future::Future<Output = Result<Vec<T>, sendwell_store::StoreError>>,
+    {
+        let limit = page_limit(limit)?;
+        let rows = read(cursor, limit + 1).await?;
+        Ok(Self::cut(rows, limit, key))
+    }
+}
+
 /// Page sizes: `limit` defaults to 50 and may be 1 to 1000.
 pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
@@ -150,4 +171,30 @@ pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
             format!("limit must be between 1 and 1000; {n} was given"),
         )),
     }
+}
+
+/// A short text field (a name, a note) of at most `max` characters; a
+/// problem points at `/{field}`.
+pub(crate) fn label(field: &'static str, text: &str, max: usize) -> Result<Label, ApiError> {
+    Label::parse(field, text, max)
+        .map_err(|e| ApiError::invalid_field(&format!("/{field}"), e.to_string()))
+}
+
+/// An email address given at `pointer`.
+pub(crate) fn parse_email(text: &str, pointer: &str) -> Result<EmailAddress, ApiError> {
+    EmailAddress::parse(text).map_err(|e| ApiError::invalid_field(pointer, e.to_string()))
+}
+
+/// Notes in the workspace's audit log what its caller did.
+pub(crate) async fn audit(
+    state: &AppState,
+    caller: &WorkspaceCaller,
+    action: &str,
+    reason: &str,
+) -> Result<(), ApiError> {
+    state
+        .store
+        .record_audit(caller.workspace(), &caller.actor(), action, reason)
+        .await?;
+    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use super::guidelines::GuidelinesView;
 use super::workspace::{audit_page, AuditEntryView, PageQuery, SendingStatusView, WorkspaceView};
-use super::{page_limit, Page};
+use super::Page;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, OperatorCaller};
 use crate::state::AppState;
@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use sendwell_core::gate;
 use sendwell_core::secret::ApiKeyToken;
-use sendwell_core::text::Label;
 use sendwell_core::{ApiKeyId, Role, WorkspaceId};
 use sendwell_store::NewKeyRow;
 use serde::{Deserialize, Serialize};
@@ -73,8 +72,7 @@ pub async fn create_workspace(
     _operator: OperatorCaller,
     ApiJson(req): ApiJson<CreateWorkspace>,
 ) -> ApiResult<(StatusCode, Json<CreatedWorkspace>)> {
-    let name = Label::parse("name", &req.name, 200)
-        .map_err(|e| ApiError::invalid_field("/name", e.to_string()))?;
+    let name = super::label("name", &req.name, 200)?;
     let token = ApiKeyToken::generate(ApiKeyId::generate(state.store.now()));
     let hash = token.secret_hash();
     let ws = state
@@ -113,15 +111,15 @@ pub async fn list_workspaces(
     _operator: OperatorCaller,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<WorkspaceView>>> {
-    let limit = page_limit(query.limit)?;
-    let items = state
-        .store
-        .list_workspaces(query.cursor.as_deref(), limit + 1)
-        .await?;
+    let page = Page::read(
+        query.cursor.as_deref(),
+        query.limit,
+        |after, n| state.store.list_workspaces(after, n),
+        |w| w.id.to_string(),
+    )
+    .await?;
     let now = state.store.now();
-    Ok(Json(
-        Page::cut(items, limit, |w| w.id.to_string()).map(|w| WorkspaceView::from(&w, now)),
-    ))
+    Ok(Json(page.map(|w| WorkspaceView::from(&w, now))))
 }
 
 /// One workspace (operator).

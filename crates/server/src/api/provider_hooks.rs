@@ -90,8 +90,33 @@ fn unauthorized(why: &str) -> ApiError {
     ApiError::unauthorized(format!("The event is not signed by the provider: {why}."))
 }
 
-fn fresh(state: &AppState, timestamp: i64) -> bool {
-    (state.store.now().millis() / 1000 - timestamp).abs() <= TOLERANCE_S
+/// Refuses an event signed more than [`TOLERANCE_S`] away from now (a
+/// replay), or with no readable timestamp.
+fn fresh(state: &AppState, timestamp: Option<i64>) -> Result<(), ApiError> {
+    match timestamp {
+        Some(t) if (state.store.now().millis() / 1000 - t).abs() <= TOLERANCE_S => Ok(()),
+        _ => Err(unauthorized("the timestamp is more than 15 minutes away")),
+    }
+}
+
+/// A webhook body that should be one JSON document.
+fn json_body(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("The body is not JSON: {e}.")))
+}
+
+/// Our Message-ID from a provider's list of headers, each an object with
+/// its name under `name_key` and its value under `value_key`.
+fn message_id_header(headers: &Value, name_key: &str, value_key: &str) -> Option<String> {
+    headers.as_array().and_then(|h| {
+        h.iter()
+            .find(|x| {
+                x[name_key]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case("Message-ID"))
+            })
+            .and_then(|x| s(&x[value_key]))
+    })
 }
 
 /// A reason from an enhanced status code and the reply text.
@@ -168,6 +193,18 @@ async fn apply(state: &AppState, events: Vec<Event>, source: &str) -> ApiResult<
     Ok(result)
 }
 
+/// Applies the events, or answers that there was nothing to act on.
+async fn apply_or_ignore(
+    state: &AppState,
+    events: Option<Vec<Event>>,
+    source: &str,
+) -> ApiResult<Json<ProviderResult>> {
+    match events {
+        Some(events) => Ok(Json(apply(state, events, source).await?)),
+        None => Ok(Json(ProviderResult::ignored())),
+    }
+}
+
 fn s(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -186,9 +223,14 @@ pub async fn mailgun(
     let Some(key) = state.provider_keys().mailgun_signing_key.clone() else {
         return Err(not_configured("Mailgun"));
     };
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("The body is not JSON: {e}.")))?;
-    let sig = &v["signature"];
+    let v = json_body(&body)?;
+    mailgun_verified(&state, &key, &v["signature"])?;
+    let event = mailgun_event(&v["event-data"]);
+    apply_or_ignore(&state, event.map(|e| vec![e]), "mailgun").await
+}
+
+/// Mailgun's signature: HMAC-SHA256 of timestamp and token under the signing key.
+fn mailgun_verified(state: &AppState, key: &str, sig: &Value) -> Result<(), ApiError> {
     let (Some(ts), Some(token), Some(given)) =
         (s(&sig["timestamp"]), s(&sig["token"]), s(&sig["signature"]))
     else {
@@ -206,14 +248,15 @@ pub async fn mailgun(
     ) {
         return Err(unauthorized("the signature does not match"));
     }
-    if !ts.parse::<i64>().is_ok_and(|t| fresh(&state, t)) {
-        return Err(unauthorized("the timestamp is more than 15 minutes away"));
-    }
-    let ev = &v["event-data"];
+    fresh(state, ts.parse::<i64>().ok())
+}
+
+/// A Mailgun `failed` or `complained` event in our terms; `None` for any other.
+fn mailgun_event(ev: &Value) -> Option<Event> {
     let kind = ev["event"].as_str().unwrap_or_default();
     let complaint = kind == "complained";
     if !complaint && kind != "failed" {
-        return Ok(Json(ProviderResult::ignored()));
+        return None;
     }
     let hard = ev["severity"].as_str() == Some("permanent");
     let status = s(&ev["delivery-status"]["enhanced-code"]).filter(|x| !x.is_empty());
@@ -221,7 +264,7 @@ pub async fn mailgun(
         .filter(|x| !x.is_empty())
         .or_else(|| s(&ev["delivery-status"]["message"]))
         .unwrap_or_default();
-    let event = Event {
+    Some(Event {
         message_id: s(&ev["message"]["headers"]["message-id"]),
         recipient: s(&ev["recipient"]).unwrap_or_default(),
         complaint,
@@ -234,8 +277,7 @@ pub async fn mailgun(
         status,
         reply_code: s(&ev["delivery-status"]["code"]),
         detail,
-    };
-    Ok(Json(apply(&state, vec![event], "mailgun").await?))
+    })
 }
 
 /// SendGrid's signed event webhook (`bounce`, `dropped`, `spamreport`).
@@ -249,6 +291,24 @@ pub async fn sendgrid(
     let Some(key) = state.provider_keys().sendgrid_verification_key.clone() else {
         return Err(not_configured("SendGrid"));
     };
+    sendgrid_verified(&state, &key, &headers, &body)?;
+    let list: Vec<Value> = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("The body is not a JSON array of events: {e}.")))?;
+    let events: Vec<Event> = list.iter().filter_map(sendgrid_event).collect();
+    let ignored = list.len() - events.len();
+    let mut result = apply(&state, events, "sendgrid").await?;
+    result.ignored += ignored;
+    Ok(Json(result))
+}
+
+/// SendGrid's signature: ECDSA P-256 over the timestamp header and the
+/// body, checked with the verification key (base64 DER).
+fn sendgrid_verified(
+    state: &AppState,
+    key: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ApiError> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -274,7 +334,7 @@ pub async fn sendgrid(
         .get(spki.len().saturating_sub(65)..)
         .unwrap_or_default();
     let mut signed = ts.as_bytes().to_vec();
-    signed.extend_from_slice(&body);
+    signed.extend_from_slice(body);
     let verifier = aws_lc_rs::signature::UnparsedPublicKey::new(
         &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
         point,
@@ -282,44 +342,37 @@ pub async fn sendgrid(
     if verifier.verify(&signed, &sig).is_err() {
         return Err(unauthorized("the signature does not match"));
     }
-    if !ts.trim().parse::<i64>().is_ok_and(|t| fresh(&state, t)) {
-        return Err(unauthorized("the timestamp is more than 15 minutes away"));
+    fresh(state, ts.trim().parse::<i64>().ok())
+}
+
+/// A SendGrid `bounce`, `dropped` or `spamreport` event in our terms;
+/// `None` for any other.
+fn sendgrid_event(ev: &Value) -> Option<Event> {
+    let kind = ev["event"].as_str().unwrap_or_default();
+    let complaint = kind == "spamreport";
+    if !complaint && kind != "bounce" && kind != "dropped" {
+        return None;
     }
-    let list: Vec<Value> = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("The body is not a JSON array of events: {e}.")))?;
-    let mut events = Vec::new();
-    let mut ignored = 0;
-    for ev in list {
-        let kind = ev["event"].as_str().unwrap_or_default();
-        let complaint = kind == "spamreport";
-        if !complaint && kind != "bounce" && kind != "dropped" {
-            ignored += 1;
-            continue;
-        }
-        let status = s(&ev["status"]);
-        let detail = s(&ev["reason"]).unwrap_or_default();
-        let blocked = ev["type"].as_str() == Some("blocked");
-        let hard = !complaint && !blocked && status.as_deref().is_some_and(|x| x.starts_with('5'));
-        events.push(Event {
-            message_id: s(&ev["smtp-id"]),
-            recipient: s(&ev["email"]).unwrap_or_default(),
-            complaint,
-            hard,
-            reason: if complaint {
-                Reason::Feedback
-            } else if blocked {
-                Reason::Blocked
-            } else {
-                reason_of(status.as_deref(), &detail, hard)
-            },
-            status,
-            reply_code: None,
-            detail,
-        });
-    }
-    let mut result = apply(&state, events, "sendgrid").await?;
-    result.ignored += ignored;
-    Ok(Json(result))
+    let status = s(&ev["status"]);
+    let detail = s(&ev["reason"]).unwrap_or_default();
+    let blocked = ev["type"].as_str() == Some("blocked");
+    let hard = !complaint && !blocked && status.as_deref().is_some_and(|x| x.starts_with('5'));
+    Some(Event {
+        message_id: s(&ev["smtp-id"]),
+        recipient: s(&ev["email"]).unwrap_or_default(),
+        complaint,
+        hard,
+        reason: if complaint {
+            Reason::Feedback
+        } else if blocked {
+            Reason::Blocked
+        } else {
+            reason_of(status.as_deref(), &detail, hard)
+        },
+        status,
+        reply_code: None,
+        detail,
+    })
 }
 
 #[derive(Deserialize)]
@@ -343,12 +396,16 @@ pub async fn postmark(
     if !sendwell_core::secret::constant_time_eq(secret.as_bytes(), given.as_bytes()) {
         return Err(unauthorized("the token in the URL is wrong"));
     }
-    let ev: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("The body is not JSON: {e}.")))?;
+    let event = postmark_event(&json_body(&body)?);
+    apply_or_ignore(&state, event.map(|e| vec![e]), "postmark").await
+}
+
+/// A Postmark bounce or spam complaint in our terms; `None` for any other record.
+fn postmark_event(ev: &Value) -> Option<Event> {
     let record = ev["RecordType"].as_str().unwrap_or_default();
     let complaint = record == "SpamComplaint";
     if !complaint && record != "Bounce" {
-        return Ok(Json(ProviderResult::ignored()));
+        return None;
     }
     let kind = ev["Type"].as_str().unwrap_or_default();
     let hard = matches!(
@@ -360,18 +417,9 @@ pub async fn postmark(
         .unwrap_or_default();
     // Postmark reports its own message id; ours comes back in the
     // metadata when the mail carried it, or in the headers of the content.
-    let message_id = s(&ev["Metadata"]["message_id"]).or_else(|| {
-        ev["Headers"].as_array().and_then(|h| {
-            h.iter()
-                .find(|x| {
-                    x["Name"]
-                        .as_str()
-                        .is_some_and(|n| n.eq_ignore_ascii_case("Message-ID"))
-                })
-                .and_then(|x| s(&x["Value"]))
-        })
-    });
-    let event = Event {
+    let message_id = s(&ev["Metadata"]["message_id"])
+        .or_else(|| message_id_header(&ev["Headers"], "Name", "Value"));
+    Some(Event {
         message_id,
         recipient: s(&ev["Email"]).unwrap_or_default(),
         complaint,
@@ -388,8 +436,7 @@ pub async fn postmark(
         status: None,
         reply_code: None,
         detail,
-    };
-    Ok(Json(apply(&state, vec![event], "postmark").await?))
+    })
 }
 
 // ---- Amazon SES through SNS ----------------------------------------------------
@@ -527,13 +574,10 @@ async fn sns_verified(state: &AppState, v: &Value) -> Result<(), ApiError> {
     )
     .map_err(|_| unauthorized("the signature does not match"))?;
     let ts = v["Timestamp"].as_str().unwrap_or_default();
-    let fresh_enough =
-        time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
-            .is_ok_and(|t| fresh(state, t.unix_timestamp()));
-    if !fresh_enough {
-        return Err(unauthorized("the timestamp is more than 15 minutes away"));
-    }
-    Ok(())
+    let signed_at = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp());
+    fresh(state, signed_at)
 }
 
 /// Amazon SES bounce and complaint notifications, delivered by SNS.
@@ -556,14 +600,7 @@ pub async fn ses(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<P
     sns_verified(&state, &v).await?;
     match v["Type"].as_str() {
         Some("SubscriptionConfirmation") => {
-            let url = v["SubscribeURL"].as_str().unwrap_or_default();
-            if !is_sns_url(url) {
-                return Err(unauthorized("the subscription URL is not SNS's"));
-            }
-            state.sns_fetch()(url.to_owned())
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
-            tracing::info!(topic, "confirmed the SNS subscription");
+            confirm_subscription(&state, &v, topic).await?;
             return Ok(Json(ProviderResult::ignored()));
         }
         Some("Notification") => {}
@@ -571,66 +608,77 @@ pub async fn ses(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<P
     }
     let msg: Value = serde_json::from_str(v["Message"].as_str().unwrap_or_default())
         .map_err(|e| ApiError::invalid(format!("The SES notification is not JSON: {e}.")))?;
+    apply_or_ignore(&state, ses_events(&msg), "ses").await
+}
+
+/// Confirms the subscription an SNS `SubscriptionConfirmation` asks for,
+/// by fetching its SubscribeURL (only ever an SNS one).
+async fn confirm_subscription(state: &AppState, v: &Value, topic: &str) -> Result<(), ApiError> {
+    let url = v["SubscribeURL"].as_str().unwrap_or_default();
+    if !is_sns_url(url) {
+        return Err(unauthorized("the subscription URL is not SNS's"));
+    }
+    state.sns_fetch()(url.to_owned())
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    tracing::info!(topic, "confirmed the SNS subscription");
+    Ok(())
+}
+
+/// The events of an SES notification, one a recipient; `None` when it is
+/// neither a bounce nor a complaint.
+fn ses_events(msg: &Value) -> Option<Vec<Event>> {
     let kind = msg["notificationType"]
         .as_str()
         .or_else(|| msg["eventType"].as_str())
         .unwrap_or_default();
-    let message_id = msg["mail"]["headers"]
-        .as_array()
-        .and_then(|h| {
-            h.iter()
-                .find(|x| {
-                    x["name"]
-                        .as_str()
-                        .is_some_and(|n| n.eq_ignore_ascii_case("Message-ID"))
-                })
-                .and_then(|x| s(&x["value"]))
-        })
+    let message_id = message_id_header(&msg["mail"]["headers"], "name", "value")
         .or_else(|| s(&msg["mail"]["commonHeaders"]["messageId"]));
-    let mut events = Vec::new();
     match kind {
-        "Bounce" => {
-            let hard = msg["bounce"]["bounceType"].as_str() == Some("Permanent");
-            for r in msg["bounce"]["bouncedRecipients"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-            {
-                let status = s(&r["status"]);
-                let detail = s(&r["diagnosticCode"]).unwrap_or_default();
-                events.push(Event {
-                    message_id: message_id.clone(),
-                    recipient: s(&r["emailAddress"]).unwrap_or_default(),
-                    complaint: false,
-                    hard,
-                    reason: reason_of(status.as_deref(), &detail, hard),
-                    status,
-                    reply_code: None,
-                    detail,
-                });
-            }
-        }
-        "Complaint" => {
-            for r in msg["complaint"]["complainedRecipients"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-            {
-                events.push(Event {
-                    message_id: message_id.clone(),
-                    recipient: s(&r["emailAddress"]).unwrap_or_default(),
-                    complaint: true,
-                    hard: false,
-                    reason: Reason::Feedback,
-                    status: None,
-                    reply_code: None,
-                    detail: s(&msg["complaint"]["complaintFeedbackType"]).unwrap_or_default(),
-                });
-            }
-        }
-        _ => return Ok(Json(ProviderResult::ignored())),
+        "Bounce" => Some(ses_bounces(&msg["bounce"], &message_id)),
+        "Complaint" => Some(ses_complaints(&msg["complaint"], &message_id)),
+        _ => None,
     }
-    Ok(Json(apply(&state, events, "ses").await?))
+}
+
+fn ses_bounces(bounce: &Value, message_id: &Option<String>) -> Vec<Event> {
+    let hard = bounce["bounceType"].as_str() == Some("Permanent");
+    let recipients = bounce["bouncedRecipients"].as_array().into_iter().flatten();
+    recipients
+        .map(|r| {
+            let status = s(&r["status"]);
+            let detail = s(&r["diagnosticCode"]).unwrap_or_default();
+            Event {
+                message_id: message_id.clone(),
+                recipient: s(&r["emailAddress"]).unwrap_or_default(),
+                complaint: false,
+                hard,
+                reason: reason_of(status.as_deref(), &detail, hard),
+                status,
+                reply_code: None,
+                detail,
+            }
+        })
+        .collect()
+}
+
+fn ses_complaints(complaint: &Value, message_id: &Option<String>) -> Vec<Event> {
+    let recipients = complaint["complainedRecipients"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    recipients
+        .map(|r| Event {
+            message_id: message_id.clone(),
+            recipient: s(&r["emailAddress"]).unwrap_or_default(),
+            complaint: true,
+            hard: false,
+            reason: Reason::Feedback,
+            status: None,
+            reply_code: None,
+            detail: s(&complaint["complaintFeedbackType"]).unwrap_or_default(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

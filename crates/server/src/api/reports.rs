@@ -99,20 +99,31 @@ pub async fn report(
             "say in 1 to 2,000 characters what is wrong with the message",
         ));
     }
-    let reporter = match req
-        .reporter
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-    {
+    let reporter = parse_reporter(req.reporter.as_deref())?;
+    let (delivery, proven) = reported_delivery(&state, &req).await?;
+    let saved = file(state, delivery, reason, reporter.as_deref(), &ip, proven).await?;
+    Ok((StatusCode::ACCEPTED, Json(saved)))
+}
+
+/// How to reach the person reporting, if they said.
+fn parse_reporter(reporter: Option<&str>) -> ApiResult<Option<String>> {
+    match reporter.map(str::trim).filter(|r| !r.is_empty()) {
         Some(r) if r.chars().count() > 320 || r.chars().any(char::is_control) => {
-            return Err(ApiError::invalid_field(
+            Err(ApiError::invalid_field(
                 "/reporter",
                 "give an email address or a name of at most 320 characters",
             ))
         }
-        other => other.map(str::to_owned),
-    };
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+/// The delivery a report names, and whether the report proves that its
+/// sender received it.
+async fn reported_delivery(
+    state: &AppState,
+    req: &ReportRequest,
+) -> ApiResult<(sendwell_store::DeliveryRef, bool)> {
     let from_link = req.link.as_deref().and_then(|l| {
         let token = l
             .trim()
@@ -148,8 +159,7 @@ pub async fn report(
             "The message could not be found: give the unsubscribe link from its footer (\"link\") or its Message-ID header (\"message_id\").",
         ));
     };
-    let saved = file(state, delivery, reason, reporter.as_deref(), &ip, proven).await?;
-    Ok((StatusCode::ACCEPTED, Json(saved)))
+    Ok((delivery, proven))
 }
 
 /// Stores a report; a proven one is a complaint too.

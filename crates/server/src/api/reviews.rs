@@ -2,13 +2,12 @@
 //! `review` wait here; the operator approves (the deliveries go out) or
 //! rejects them with a note the workspace sees.
 
-use super::{page_limit, Page};
+use super::Page;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, OperatorCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
-use sendwell_core::text::Label;
 use sendwell_core::{MessageId, ReviewState};
 use sendwell_store::MessageRecord;
 use serde::{Deserialize, Serialize};
@@ -95,12 +94,13 @@ pub async fn list(
             format!("state '{wanted}' is not one of pending, approved, rejected"),
         ));
     };
-    let limit = page_limit(query.limit)?;
-    let items = state
-        .store
-        .messages_in_review(wanted, query.cursor.as_deref(), limit + 1)
-        .await?;
-    let page = Page::cut(items, limit, |m| m.id.to_string());
+    let page = Page::read(
+        query.cursor.as_deref(),
+        query.limit,
+        |after, n| state.store.messages_in_review(wanted, after, n),
+        |m| m.id.to_string(),
+    )
+    .await?;
     Ok(Json(page.map(ReviewItem::from)))
 }
 
@@ -111,8 +111,7 @@ async fn decide(
     note: &str,
 ) -> ApiResult<Json<ReviewItem>> {
     let id = MessageId::parse(id).map_err(|e| ApiError::not_found(e.to_string()))?;
-    let note = Label::parse("note", note, 2000)
-        .map_err(|e| ApiError::invalid_field("/note", e.to_string()))?;
+    let note = super::label("note", note, 2000)?;
     match state
         .store
         .decide_review(&id, approve, note.as_str())

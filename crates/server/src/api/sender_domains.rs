@@ -156,14 +156,30 @@ pub async fn create(
     caller.require(Permission::ManageWorkspace)?;
     let ws = caller.workspace();
     let domain = parse_domain(&req.domain).map_err(|e| ApiError::invalid_field("/domain", e))?;
+    let algorithms = parse_algorithms(req.algorithms.as_deref())?;
+    let row = with_new_keys(&state, ws, &domain, algorithms).await?;
+    if !state.store.create_sender_domain(&row).await? {
+        return Err(ApiError::conflict(
+            "sender-domain-exists",
+            format!("{domain} is already a sender domain of this workspace; GET /v1/sender-domains/{domain} shows its records."),
+        ));
+    }
+    super::audit(
+        &state,
+        &caller,
+        "sender_domain.created",
+        &format!("sender domain {domain} added, with its DKIM keys"),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(view(&state, row)?)))
+}
+
+/// The DKIM algorithms asked for, each once, in the order given (RSA when
+/// none is named).
+fn parse_algorithms(given: Option<&[String]>) -> ApiResult<Vec<DkimAlgorithm>> {
+    let default = ["rsa".to_owned()];
     let mut algorithms = Vec::new();
-    for (i, a) in req
-        .algorithms
-        .clone()
-        .unwrap_or_else(|| vec!["rsa".to_owned()])
-        .iter()
-        .enumerate()
-    {
+    for (i, a) in given.unwrap_or(&default).iter().enumerate() {
         let alg = match a.trim().to_ascii_lowercase().as_str() {
             "rsa" => DkimAlgorithm::Rsa,
             "ed25519" => DkimAlgorithm::Ed25519,
@@ -184,9 +200,20 @@ pub async fn create(
             "name at least one algorithm: rsa, ed25519 or both",
         ));
     }
+    Ok(algorithms)
+}
+
+/// A new sender domain row with a fresh key, sealed, and a selector for
+/// each algorithm.
+async fn with_new_keys(
+    state: &AppState,
+    ws: &WorkspaceId,
+    domain: &str,
+    algorithms: Vec<DkimAlgorithm>,
+) -> ApiResult<SenderDomain> {
     let mut row = SenderDomain {
         workspace_id: ws.clone(),
-        domain: domain.clone(),
+        domain: domain.to_owned(),
         rsa_selector: None,
         rsa_key: None,
         ed25519_selector: None,
@@ -204,7 +231,7 @@ pub async fn create(
             .map_err(|e| ApiError::internal(&e))?;
         let sealed = state
             .sealer()
-            .seal(ws, &domain, alg, &key.private_pkcs8)
+            .seal(ws, domain, alg, &key.private_pkcs8)
             .map_err(|e| ApiError::internal(&e))?;
         match alg {
             DkimAlgorithm::Rsa => {
@@ -217,22 +244,7 @@ pub async fn create(
             }
         }
     }
-    if !state.store.create_sender_domain(&row).await? {
-        return Err(ApiError::conflict(
-            "sender-domain-exists",
-            format!("{domain} is already a sender domain of this workspace; GET /v1/sender-domains/{domain} shows its records."),
-        ));
-    }
-    state
-        .store
-        .record_audit(
-            caller.workspace(),
-            &caller.actor(),
-            "sender_domain.created",
-            &format!("sender domain {domain} added, with its DKIM keys"),
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(view(&state, row)?)))
+    Ok(row)
 }
 
 #[utoipa::path(get, path = "/v1/sender-domains", tag = "sender-domains", security(("bearer" = [])),
@@ -279,15 +291,13 @@ pub async fn remove(
         .store
         .delete_sender_domain(caller.workspace(), &d.domain)
         .await?;
-    state
-        .store
-        .record_audit(
-            caller.workspace(),
-            &caller.actor(),
-            "sender_domain.deleted",
-            &format!("sender domain {} and its DKIM keys deleted", d.domain),
-        )
-        .await?;
+    super::audit(
+        &state,
+        &caller,
+        "sender_domain.deleted",
+        &format!("sender domain {} and its DKIM keys deleted", d.domain),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -297,6 +307,36 @@ fn p_value(record: &str) -> Option<String> {
         let (k, v) = tag.split_once('=')?;
         (k.trim() == "p").then(|| v.chars().filter(|c| !c.is_whitespace()).collect())
     })
+}
+
+/// Looks one DKIM record up in DNS: whether it is published with the
+/// right public key, and what was found, for the domain's `last_check`.
+async fn check_record(state: &AppState, record: DnsRecord) -> (bool, serde_json::Value) {
+    let expected = p_value(&record.value).unwrap_or_default();
+    let (found, ok, problem) = match state.resolver().txt(&record.name).await {
+        TxtAnswer::Records(txts) => {
+            let published: Vec<String> = txts.iter().filter_map(|t| p_value(t)).collect();
+            if published.contains(&expected) {
+                (true, true, None)
+            } else if published.is_empty() {
+                (true, false, Some("a TXT record is there, but it has no p= public key".to_owned()))
+            } else {
+                (true, false, Some("the published public key is not this domain's key: publish the value shown".to_owned()))
+            }
+        }
+        TxtAnswer::NotFound => (false, false, Some(format!("no TXT record at {}; publish it and try again (DNS changes can take a while to show)", record.name))),
+        TxtAnswer::TempFail(e) => (false, false, Some(format!("DNS did not answer: {e}; try again later"))),
+    };
+    (
+        ok,
+        json!({
+            "name": record.name,
+            "algorithm": record.algorithm,
+            "found": found,
+            "matches": ok,
+            "problem": problem,
+        }),
+    )
 }
 
 /// Looks the DKIM records up in DNS; the domain is verified when every
@@ -315,29 +355,9 @@ pub async fn verify(
     let mut results = Vec::new();
     let mut all_ok = true;
     for record in records(&state, &d)? {
-        let expected = p_value(&record.value).unwrap_or_default();
-        let (found, ok, problem) = match state.resolver().txt(&record.name).await {
-            TxtAnswer::Records(txts) => {
-                let published: Vec<String> = txts.iter().filter_map(|t| p_value(t)).collect();
-                if published.contains(&expected) {
-                    (true, true, None)
-                } else if published.is_empty() {
-                    (true, false, Some("a TXT record is there, but it has no p= public key".to_owned()))
-                } else {
-                    (true, false, Some("the published public key is not this domain's key: publish the value shown".to_owned()))
-                }
-            }
-            TxtAnswer::NotFound => (false, false, Some(format!("no TXT record at {}; publish it and try again (DNS changes can take a while to show)", record.name))),
-            TxtAnswer::TempFail(e) => (false, false, Some(format!("DNS did not answer: {e}; try again later"))),
-        };
+        let (ok, result) = check_record(&state, record).await;
         all_ok &= ok;
-        results.push(json!({
-            "name": record.name,
-            "algorithm": record.algorithm,
-            "found": found,
-            "matches": ok,
-            "problem": problem,
-        }));
+        results.push(result);
     }
     let check = json!({"verified": all_ok, "records": results});
     let updated = state
@@ -345,19 +365,17 @@ pub async fn verify(
         .record_domain_check(ws, &d.domain, all_ok, &check)
         .await?
         .ok_or_else(|| ApiError::not_found("The sender domain was removed meanwhile."))?;
-    state
-        .store
-        .record_audit(
-            ws,
-            &caller.actor(),
-            "sender_domain.checked",
-            &format!(
-                "DNS records of {} checked: {}",
-                d.domain,
-                if all_ok { "verified" } else { "not verified" }
-            ),
-        )
-        .await?;
+    super::audit(
+        &state,
+        &caller,
+        "sender_domain.checked",
+        &format!(
+            "DNS records of {} checked: {}",
+            d.domain,
+            if all_ok { "verified" } else { "not verified" }
+        ),
+    )
+    .await?;
     Ok(Json(view(&state, updated)?))
 }
 

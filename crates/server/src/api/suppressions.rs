@@ -1,7 +1,7 @@
 //! A workspace's suppression list, and the operator's platform-wide trap list.
 
 use super::workspace::PageQuery;
-use super::{page_limit, Page};
+use super::{audit, parse_email, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, OperatorCaller, WorkspaceCaller};
 use crate::state::AppState;
@@ -9,8 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use sendwell_core::text::Label;
-use sendwell_core::{EmailAddress, Permission};
+use sendwell_core::Permission;
 use sendwell_store::{SuppressionEntry, TrapEntry, UnsuppressError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -99,8 +98,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_trap))
 }
 
-fn parse_address(text: &str, pointer: &str) -> Result<EmailAddress, ApiError> {
-    EmailAddress::parse(text).map_err(|e| ApiError::invalid_field(pointer, e.to_string()))
+/// The start of an address's keyed hash: enough to tell entries apart
+/// in the audit log without keeping the address there.
+fn key_prefix(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
 }
 
 /// The workspace's suppressions, a page at a time.
@@ -112,12 +113,13 @@ pub async fn list(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<SuppressionView>>> {
     caller.require(Permission::Read)?;
-    let limit = page_limit(query.limit)?;
-    let items = state
-        .store
-        .list_suppressions(caller.workspace(), query.cursor.as_deref(), limit + 1)
-        .await?;
-    let page = Page::cut(items, limit, |e| e.email_hash.clone());
+    let page = Page::read(
+        query.cursor.as_deref(),
+        query.limit,
+        |after, n| state.store.list_suppressions(caller.workspace(), after, n),
+        |e| e.email_hash.clone(),
+    )
+    .await?;
     Ok(Json(page.map(SuppressionView::from)))
 }
 
@@ -130,7 +132,7 @@ pub async fn add(
     ApiJson(req): ApiJson<AddSuppression>,
 ) -> ApiResult<(StatusCode, Json<SuppressionView>)> {
     caller.require(Permission::WriteContacts)?;
-    let email = parse_address(&req.email, "/email")?;
+    let email = parse_email(&req.email, "/email")?;
     let reason = req.reason.as_deref().unwrap_or("manual");
     if !WORKSPACE_REASONS.contains(&reason) {
         return Err(ApiError::invalid_field(
@@ -152,18 +154,16 @@ pub async fn add(
         )
         .await?;
     let hash = state.address_hash(&email);
-    state
-        .store
-        .record_audit(
-            caller.workspace(),
-            &caller.actor(),
-            "suppression.added",
-            &format!(
-                "suppression ({reason}) set for the address with key {}",
-                &hash[..hash.len().min(12)]
-            ),
-        )
-        .await?;
+    audit(
+        &state,
+        &caller,
+        "suppression.added",
+        &format!(
+            "suppression ({reason}) set for the address with key {}",
+            key_prefix(&hash)
+        ),
+    )
+    .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -183,23 +183,21 @@ pub async fn remove(
     Path(address): Path<String>,
 ) -> ApiResult<Json<SuppressionView>> {
     caller.require(Permission::ManageWorkspace)?;
-    let email = parse_address(&address, "/address")?;
+    let email = parse_email(&address, "/address")?;
     let hash = state.address_hash(&email);
     match state.store.remove_suppression(caller.workspace(), &hash).await? {
         Ok(entry) => {
-            state
-                .store
-                .record_audit(
-                    caller.workspace(),
-                    &caller.actor(),
-                    "suppression.lifted",
-                    &format!(
-                        "suppression ({}) lifted for the address with key {}",
-                        entry.reason,
-                        &hash[..hash.len().min(12)]
-                    ),
-                )
-                .await?;
+            audit(
+                &state,
+                &caller,
+                "suppression.lifted",
+                &format!(
+                    "suppression ({}) lifted for the address with key {}",
+                    entry.reason,
+                    key_prefix(&hash)
+                ),
+            )
+            .await?;
             Ok(Json(SuppressionView::from(entry)))
         }
         Err(UnsuppressError::NotFound) => Err(ApiError::not_found(format!("{address} is not suppressed in this workspace."))),
@@ -281,8 +279,7 @@ pub async fn add_trap(
     _operator: OperatorCaller,
     ApiJson(req): ApiJson<AddTrap>,
 ) -> ApiResult<(StatusCode, Json<TrapView>)> {
-    let note = Label::parse("note", &req.note, 500)
-        .map_err(|e| ApiError::invalid_field("/note", e.to_string()))?;
+    let note = super::label("note", &req.note, 500)?;
     let value = match req.kind.as_str() {
         "domain" => {
             let probe = format!("x@{}", req.value.trim());
@@ -291,7 +288,7 @@ pub async fn add_trap(
                 ApiError::invalid_field("/value", format!("'{}' is not a domain name", req.value))
             })?
         }
-        "address" => state.address_hash(&parse_address(&req.value, "/value")?),
+        "address" => state.address_hash(&parse_email(&req.value, "/value")?),
         other => {
             return Err(ApiError::invalid_field(
                 "/kind",

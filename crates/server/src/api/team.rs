@@ -4,6 +4,7 @@
 //! with a preview key), and never counted in the message's stats or the
 //! workspace's rates.
 
+use super::parse_email;
 use crate::api::messages::load as load_message;
 use crate::delivery::{prepare, render_off_runtime_as, OwnedContact};
 use crate::error::{ApiError, ApiResult};
@@ -16,6 +17,7 @@ use axum::Json;
 use sendwell_core::{EmailAddress, Permission};
 use sendwell_mail::mime::{Mailbox, OutgoingMail};
 use sendwell_mail::{LinkClaims, Purpose};
+use sendwell_store::{MessageRecord, Workspace};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -68,10 +70,6 @@ pub struct TeamAddressList {
     pub items: Vec<TeamAddressView>,
 }
 
-fn parse_email(text: &str, pointer: &str) -> ApiResult<EmailAddress> {
-    EmailAddress::parse(text).map_err(|e| ApiError::invalid_field(pointer, e.to_string()))
-}
-
 /// Declares a team address (admin) and mails it a confirmation link; it
 /// receives test sends once confirmed.
 #[utoipa::path(post, path = "/v1/workspace/team-addresses", tag = "messages", security(("bearer" = [])),
@@ -86,15 +84,51 @@ pub async fn add(
     let email = parse_email(&req.email, "/email")?;
     let ws = caller.workspace();
     let workspace = super::workspace::load(&state, ws).await?;
-    let now = state.store.now();
-    let token = state.links().sign(&LinkClaims {
+    let (subject, raw) = confirmation_mail(&state, &workspace, &email)?;
+    let added = state
+        .store
+        .add_team_address(ws, email.as_str(), &caller.actor(), (&subject, &raw))
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "team-address-limit",
+                format!(
+                    "the workspace has its limit of {} team addresses; delete one first",
+                    sendwell_store::MAX_TEAM_ADDRESSES
+                ),
+            )
+        })?;
+    state.notify_queued();
+    Ok((StatusCode::CREATED, Json(added.into())))
+}
+
+/// The signed token of a team address's confirmation link, good for
+/// [`CONFIRM_DAYS`].
+fn confirmation_token(
+    state: &AppState,
+    ws: &sendwell_core::WorkspaceId,
+    email: &EmailAddress,
+    now: sendwell_core::Timestamp,
+) -> String {
+    state.links().sign(&LinkClaims {
         purpose: Purpose::Team,
         workspace: ws.to_string(),
         contact: String::new(),
         message: String::new(),
         expires: Some(now.millis() / 1000 + CONFIRM_DAYS * 86_400),
         url: Some(email.as_str().to_owned()),
-    });
+    })
+}
+
+/// The mail that asks a team address to confirm: its subject and its
+/// RFC 5322 text, with a link that works for [`CONFIRM_DAYS`].
+fn confirmation_mail(
+    state: &AppState,
+    workspace: &Workspace,
+    email: &EmailAddress,
+) -> ApiResult<(String, String)> {
+    let now = state.store.now();
+    let token = confirmation_token(state, &workspace.id, email, now);
     let link = format!("{}{}{token}", state.public_url(), Purpose::Team.path());
     let subject = format!(
         "Confirm test mails from {}",
@@ -134,22 +168,7 @@ pub async fn add(
     }
     .build()
     .map_err(|e| ApiError::internal(&e))?;
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let added = state
-        .store
-        .add_team_address(ws, email.as_str(), &caller.actor(), (&subject, &raw))
-        .await?
-        .ok_or_else(|| {
-            ApiError::conflict(
-                "team-address-limit",
-                format!(
-                    "the workspace has its limit of {} team addresses; delete one first",
-                    sendwell_store::MAX_TEAM_ADDRESSES
-                ),
-            )
-        })?;
-    state.notify_queued();
-    Ok((StatusCode::CREATED, Json(added.into())))
+    Ok((subject, String::from_utf8_lossy(&raw).into_owned()))
 }
 
 #[utoipa::path(get, path = "/v1/workspace/team-addresses", tag = "messages", security(("bearer" = [])),
@@ -222,7 +241,27 @@ pub async fn test_send(
     let to = confirmed_recipients(&state, ws, &req.to).await?;
     let mut message = load_message(&state, ws, &id).await?;
     let workspace = super::workspace::load(&state, ws).await?;
-    // A suspended or withdrawn workspace sends nothing, tests included.
+    may_send_tests(&state, &workspace)?;
+    let sample = super::messages::sample_contact(&state, &message).await?;
+    message.subject = format!("[Test] {}", message.subject);
+    let mails = render_tests(&state, &workspace, &message, sample.as_ref(), &to).await?;
+    let ids = state
+        .store
+        .queue_test_mails(ws, message.id.as_str(), &mails)
+        .await?;
+    state.notify_queued();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(TestSendResponse {
+            queued: ids.len(),
+            ids,
+        }),
+    ))
+}
+
+/// Refuses a test from a workspace that may send nothing (suspended or
+/// withdrawn), or that has made its tests for this hour.
+fn may_send_tests(state: &AppState, workspace: &Workspace) -> ApiResult<()> {
     if matches!(
         workspace.state,
         sendwell_core::SendingState::Suspended | sendwell_core::SendingState::Withdrawn
@@ -237,7 +276,7 @@ pub async fn test_send(
     }
     if !state.allow(
         "test-send",
-        ws.as_str(),
+        workspace.id.as_str(),
         TEST_SENDS_PER_HOUR,
         std::time::Duration::from_secs(3600),
     ) {
@@ -248,33 +287,32 @@ pub async fn test_send(
             format!("A workspace may send {TEST_SENDS_PER_HOUR} tests an hour; try again later."),
         ));
     }
-    let sample = super::messages::sample_contact(&state, &message).await?;
-    message.subject = format!("[Test] {}", message.subject);
-    let schema = state.store.schema(ws).await?;
-    let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
+    Ok(())
+}
+
+/// The test mails, one an address: recipient, subject and RFC 5322 text,
+/// rendered with the sample contact's data (or none) and inert links.
+async fn render_tests(
+    state: &AppState,
+    workspace: &Workspace,
+    message: &MessageRecord,
+    sample: Option<&sendwell_store::Contact>,
+    to: &[EmailAddress],
+) -> ApiResult<Vec<(String, String, String)>> {
+    let names = super::templates::attribute_names(state, &workspace.id).await?;
     let prepared = Arc::new(
         prepare(message.clone(), &names)
             .map_err(|e| ApiError::invalid_field("/template", e.to_string()))?,
     );
     let now = state.store.now();
     let mut mails = Vec::with_capacity(to.len());
-    for email in &to {
-        let to = email.as_str().to_owned();
-        let person = match &sample {
-            Some(c) => OwnedContact::of(c, to),
-            None => OwnedContact {
-                id: "ct_test".to_owned(),
-                email: to,
-                name: None,
-                external_id: None,
-                attributes: Default::default(),
-            },
-        };
+    for email in to {
+        let person = test_person(sample, email.as_str().to_owned());
         let host = state.public_host();
         let message_id = format!("test.{}.{}@{host}", message.id, mails.len());
         let mail = render_off_runtime_as(
-            &state,
-            &workspace,
+            state,
+            workspace,
             prepared.clone(),
             person,
             false,
@@ -287,18 +325,22 @@ pub async fn test_send(
         let raw = String::from_utf8_lossy(&mail.raw).into_owned();
         mails.push((email.as_str().to_owned(), mail.subject, raw));
     }
-    let ids = state
-        .store
-        .queue_test_mails(ws, message.id.as_str(), &mails)
-        .await?;
-    state.notify_queued();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(TestSendResponse {
-            queued: ids.len(),
-            ids,
-        }),
-    ))
+    Ok(mails)
+}
+
+/// Whom a test is rendered for: the sample contact's data, or a bare
+/// stand-in, at the team address.
+fn test_person(sample: Option<&sendwell_store::Contact>, to: String) -> OwnedContact {
+    match sample {
+        Some(c) => OwnedContact::of(c, to),
+        None => OwnedContact {
+            id: "ct_test".to_owned(),
+            email: to,
+            name: None,
+            external_id: None,
+            attributes: Default::default(),
+        },
+    }
 }
 
 /// The addresses a test goes to: 1 to 10, each a confirmed team address

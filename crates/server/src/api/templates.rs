@@ -4,14 +4,13 @@
 //! attribute yet is a warning).
 
 use super::workspace::PageQuery;
-use super::{page_limit, Page};
+use super::Page;
 use crate::error::{ApiError, ApiResult, FieldProblem};
 use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use sendwell_core::text::Label;
 use sendwell_core::{Permission, TemplateId, WorkspaceId};
 use sendwell_mail::template::{
     CompileInput, CompiledTemplate, TemplateError, TemplateSource, TemplateWarning,
@@ -126,7 +125,14 @@ pub(crate) fn template_error(e: TemplateError, pointer: &str) -> ApiError {
 
 pub(crate) async fn attribute_names(state: &AppState, ws: &WorkspaceId) -> ApiResult<Vec<String>> {
     let schema = state.store.schema(ws).await?;
-    Ok(schema.iter().map(|(n, _)| n.as_str().to_owned()).collect())
+    Ok(attribute_names_of(&schema))
+}
+
+/// The names of a workspace's attributes, for compiling templates.
+pub(crate) fn attribute_names_of(
+    schema: &sendwell_core::attribute::AttributeSchema,
+) -> Vec<String> {
+    schema.iter().map(|(n, _)| n.as_str().to_owned()).collect()
 }
 
 async fn checked(
@@ -134,8 +140,7 @@ async fn checked(
     ws: &WorkspaceId,
     req: &TemplateRequest,
 ) -> ApiResult<(NewTemplate, Vec<TemplateWarning>)> {
-    let name = Label::parse("name", &req.name, 200)
-        .map_err(|e| ApiError::invalid_field("/name", e.to_string()))?;
+    let name = super::label("name", &req.name, 200)?;
     let source = parse_source(&req.template, "/template")?;
     let attributes = attribute_names(state, ws).await?;
     let compiled = CompiledTemplate::compile(&CompileInput {
@@ -243,11 +248,12 @@ pub async fn list(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<TemplateView>>> {
     caller.require(Permission::Read)?;
-    let limit = page_limit(query.limit)?;
-    let items = state
-        .store
-        .list_templates(caller.workspace(), query.cursor.as_deref(), limit + 1)
-        .await?;
-    let page = Page::cut(items, limit, |t| t.id.to_string());
+    let page = Page::read(
+        query.cursor.as_deref(),
+        query.limit,
+        |after, n| state.store.list_templates(caller.workspace(), after, n),
+        |t| t.id.to_string(),
+    )
+    .await?;
     Ok(Json(page.map(TemplateView::from)))
 }

@@ -127,33 +127,7 @@ pub async fn create(
     caller.require(Permission::ManageWorkspace)?;
     let url = check_url(&req.url, state.delivery().webhook_allow_private)
         .map_err(|e| ApiError::invalid_field("/url", e))?;
-    let mut events = Vec::new();
-    match &req.events {
-        None => events.extend(WEBHOOK_EVENTS.iter().map(|e| (*e).to_owned())),
-        Some(list) => {
-            for (i, e) in list.iter().enumerate() {
-                let e = e.trim().to_ascii_lowercase();
-                if !WEBHOOK_EVENTS.contains(&e.as_str()) {
-                    return Err(ApiError::invalid_field(
-                        &format!("/events/{i}"),
-                        format!(
-                            "'{e}' is not an event; the events are {}",
-                            WEBHOOK_EVENTS.join(", ")
-                        ),
-                    ));
-                }
-                if !events.contains(&e) {
-                    events.push(e);
-                }
-            }
-            if events.is_empty() {
-                return Err(ApiError::invalid_field(
-                    "/events",
-                    "name at least one event",
-                ));
-            }
-        }
-    }
+    let events = parse_events(req.events.as_deref())?;
     let secret = crate::webhooks::new_secret();
     // Sealed at rest, as DKIM keys are: a copy of the database alone does
     // not let anyone sign events as sendwell.
@@ -167,19 +141,53 @@ pub async fn create(
         .create_webhook_endpoint(caller.workspace(), &id, &url, &sealed, &events)
         .await?;
     e.secret = secret;
-    state
-        .store
-        .record_audit(
-            caller.workspace(),
-            &caller.actor(),
-            "webhook.created",
-            &format!(
-                "webhook endpoint {id} added for {url} ({})",
-                events.join(", ")
-            ),
-        )
-        .await?;
+    super::audit(
+        &state,
+        &caller,
+        "webhook.created",
+        &format!(
+            "webhook endpoint {id} added for {url} ({})",
+            events.join(", ")
+        ),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(EndpointView::from(e, true))))
+}
+
+/// The events an endpoint asks for, each once (all of them when none are named).
+fn parse_events(given: Option<&[String]>) -> ApiResult<Vec<String>> {
+    let Some(list) = given else {
+        return Ok(WEBHOOK_EVENTS.iter().map(|e| (*e).to_owned()).collect());
+    };
+    let mut events = Vec::new();
+    for (i, e) in list.iter().enumerate() {
+        let e = e.trim().to_ascii_lowercase();
+        if !WEBHOOK_EVENTS.contains(&e.as_str()) {
+            return Err(ApiError::invalid_field(
+                &format!("/events/{i}"),
+                format!(
+                    "'{e}' is not an event; the events are {}",
+                    WEBHOOK_EVENTS.join(", ")
+                ),
+            ));
+        }
+        if !events.contains(&e) {
+            events.push(e);
+        }
+    }
+    if events.is_empty() {
+        return Err(ApiError::invalid_field(
+            "/events",
+            "name at least one event",
+        ));
+    }
+    Ok(events)
+}
+
+fn no_endpoint(id: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "There is no webhook endpoint {id} in this workspace."
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
@@ -212,20 +220,16 @@ pub async fn remove(
         .delete_webhook_endpoint(caller.workspace(), &id)
         .await?
     {
-        state
-            .store
-            .record_audit(
-                caller.workspace(),
-                &caller.actor(),
-                "webhook.deleted",
-                &format!("webhook endpoint {id} deleted"),
-            )
-            .await?;
+        super::audit(
+            &state,
+            &caller,
+            "webhook.deleted",
+            &format!("webhook endpoint {id} deleted"),
+        )
+        .await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!(
-            "There is no webhook endpoint {id} in this workspace."
-        )))
+        Err(no_endpoint(&id))
     }
 }
 
@@ -244,9 +248,7 @@ pub async fn log(
         .await?
         .is_none()
     {
-        return Err(ApiError::not_found(format!(
-            "There is no webhook endpoint {id} in this workspace."
-        )));
+        return Err(no_endpoint(&id));
     }
     let items = state
         .store

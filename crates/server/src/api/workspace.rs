@@ -1,7 +1,7 @@
 //! The caller's own workspace: its details, physical address, sending
 //! status and audit log.
 
-use super::{page_limit, Page};
+use super::Page;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
 use crate::state::AppState;
@@ -80,24 +80,20 @@ impl SendingStatusView {
         Self {
             can_send: status.can_send(),
             can_send_transactional: status.can_send_transactional(),
-            reminders: status
-                .reminders
-                .iter()
-                .map(|b| BlockerView {
-                    code: b.code.to_owned(),
-                    message: b.message.clone(),
-                })
-                .collect(),
-            blockers: status
-                .blockers
-                .iter()
-                .map(|b| BlockerView {
-                    code: b.code.to_owned(),
-                    message: b.message.clone(),
-                })
-                .collect(),
+            reminders: blocker_views(&status.reminders),
+            blockers: blocker_views(&status.blockers),
         }
     }
+}
+
+fn blocker_views(blockers: &[gate::Blocker]) -> Vec<BlockerView> {
+    blockers
+        .iter()
+        .map(|b| BlockerView {
+            code: b.code.to_owned(),
+            message: b.message.clone(),
+        })
+        .collect()
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -187,64 +183,78 @@ pub async fn patch_workspace(
         ));
     }
     // Everything is checked before anything is written.
-    let address = match &patch.physical_address {
-        Some(raw) => Some(
+    let address = patch
+        .physical_address
+        .as_deref()
+        .map(|raw| {
             PhysicalAddress::parse(raw)
-                .map_err(|e| ApiError::invalid_field("/physical_address", e.to_string()))?,
-        ),
-        None => None,
-    };
-    let landing = match patch.opt_in_landing_url.as_deref().map(str::trim) {
-        Some("") => Some(None),
-        Some(url) => {
-            let lower = url.to_ascii_lowercase();
-            let ok = (lower.starts_with("https://") || lower.starts_with("http://"))
-                && url.len() <= 2000
-                && !url.chars().any(|c| {
-                    c.is_control() || c.is_whitespace() || c == '"' || c == '<' || c == '>'
-                });
-            if !ok {
-                return Err(ApiError::invalid_field(
-                    "/opt_in_landing_url",
-                    "opt_in_landing_url must be an https:// (or http://) address of at most 2,000 characters, without spaces",
-                ));
-            }
-            Some(Some(url.to_owned()))
-        }
-        None => None,
-    };
+                .map_err(|e| ApiError::invalid_field("/physical_address", e.to_string()))
+        })
+        .transpose()?;
+    let landing = patch
+        .opt_in_landing_url
+        .as_deref()
+        .map(parse_landing_url)
+        .transpose()?;
     if let Some(landing) = landing {
-        if !state
-            .store
-            .set_opt_in_landing_url(caller.workspace(), landing.as_deref())
-            .await?
-        {
-            return Err(ApiError::not_found(
-                "The workspace of this key no longer exists.",
-            ));
-        }
-        state
-            .store
-            .record_audit(
-                caller.workspace(),
-                &caller.actor(),
-                "workspace.landing_url_set",
-                &match &landing {
-                    Some(url) => format!("opt-in landing URL set to {url}"),
-                    None => "opt-in landing URL removed".to_owned(),
-                },
-            )
-            .await?;
+        set_landing_url(&state, &caller, landing.as_deref()).await?;
     }
     if let Some(address) = address {
         state
             .store
             .set_physical_address(caller.workspace(), &address, &caller.actor())
             .await?
-            .ok_or_else(|| ApiError::not_found("The workspace of this key no longer exists."))?;
+            .ok_or_else(workspace_gone)?;
     }
     let ws = load(&state, caller.workspace()).await?;
     Ok(Json(WorkspaceView::from(&ws, state.store.now())))
+}
+
+fn workspace_gone() -> ApiError {
+    ApiError::not_found("The workspace of this key no longer exists.")
+}
+
+/// The opt-in landing URL asked for: an http(s) address, or `None` (an
+/// empty string) to remove it.
+fn parse_landing_url(url: &str) -> ApiResult<Option<String>> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let lower = url.to_ascii_lowercase();
+    let ok = (lower.starts_with("https://") || lower.starts_with("http://"))
+        && url.len() <= 2000
+        && !url
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '"' || c == '<' || c == '>');
+    if !ok {
+        return Err(ApiError::invalid_field(
+            "/opt_in_landing_url",
+            "opt_in_landing_url must be an https:// (or http://) address of at most 2,000 characters, without spaces",
+        ));
+    }
+    Ok(Some(url.to_owned()))
+}
+
+/// Sets (or with `None` removes) the opt-in landing URL, and says so in
+/// the audit log.
+async fn set_landing_url(
+    state: &AppState,
+    caller: &WorkspaceCaller,
+    landing: Option<&str>,
+) -> ApiResult<()> {
+    if !state
+        .store
+        .set_opt_in_landing_url(caller.workspace(), landing)
+        .await?
+    {
+        return Err(workspace_gone());
+    }
+    let reason = match landing {
+        Some(url) => format!("opt-in landing URL set to {url}"),
+        None => "opt-in landing URL removed".to_owned(),
+    };
+    super::audit(state, caller, "workspace.landing_url_set", &reason).await
 }
 
 /// Whether the workspace may send now, with every blocker at once.
@@ -266,12 +276,13 @@ pub(crate) async fn audit_page(
     ws: &WorkspaceId,
     query: PageQuery,
 ) -> ApiResult<Page<AuditEntryView>> {
-    let limit = page_limit(query.limit)?;
-    let items = state
-        .store
-        .audit_log(ws, query.cursor.as_deref(), limit + 1)
-        .await?;
-    let page = Page::cut(items, limit, |e| e.id.clone());
+    let page = Page::read(
+        query.cursor.as_deref(),
+        query.limit,
+        |after, n| state.store.audit_log(ws, after, n),
+        |e| e.id.clone(),
+    )
+    .await?;
     Ok(page.map(AuditEntryView::from))
 }
 
