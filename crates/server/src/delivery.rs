@@ -21,7 +21,7 @@ use crate::state::AppState;
 use crate::transport::{Outgoing, SendResult, SmtpTransport, TransportKind};
 use sendwell_core::gate;
 use sendwell_core::SendingState;
-use sendwell_core::{MessageId, Timestamp, WorkspaceId};
+use sendwell_core::{ContactId, MessageId, Timestamp, WorkspaceId};
 use sendwell_mail::dkim::DkimSigner;
 use sendwell_mail::template::{CompileInput, CompiledTemplate, TemplateError, TemplateSource};
 use sendwell_mail::{
@@ -186,6 +186,7 @@ pub fn render_signed(
 }
 
 /// A contact's data, owned, for a render on another thread.
+#[derive(Clone)]
 pub struct OwnedContact {
     pub id: String,
     pub email: String,
@@ -351,23 +352,8 @@ fn render_jobs(
             out.push((job.index, email, Err(failed(reason.clone()))));
             continue;
         }
-        let person = MailContact {
-            id: job.target.contact_id.as_str(),
-            email: &email,
-            name: job.target.name.as_deref(),
-            external_id: job.target.external_id.as_deref(),
-            attributes: &job.target.attributes,
-        };
-        let mail = match render_for(
-            state,
-            workspace,
-            prepared,
-            &person,
-            true,
-            &job.message_id,
-            now,
-        ) {
-            Ok(m) => m,
+        let result = match render_job(state, workspace, prepared, &job, &email, now) {
+            Ok(mail) => sign_rendered(signers, mail, now),
             Err(e) => {
                 if e.crashed {
                     tracing::error!(message = %prepared.message.id, "delivery worker: the template engine panicked; the delivery fails");
@@ -376,27 +362,54 @@ fn render_jobs(
                 if e.exceeded == Some(sendwell_mail::Exceeded::Time) {
                     too_slow = Some(reason.clone());
                 }
-                out.push((job.index, email, Err(failed(reason))));
-                continue;
+                Err(reason)
             }
         };
-        let raw = match signers {
-            Some(s) => match sendwell_mail::dkim::sign(s, &mail.raw, now) {
-                Ok(signed) => signed,
-                Err(e) => {
-                    out.push((
-                        job.index,
-                        email,
-                        Err(failed(format!("DKIM signing failed: {e}"))),
-                    ));
-                    continue;
-                }
-            },
-            None => mail.raw,
-        };
-        out.push((job.index, email, Ok((raw, mail.subject))));
+        out.push((job.index, email, result.map_err(failed)));
     }
     out
+}
+
+/// Renders one job's mail for its contact, mailed to `email`.
+fn render_job(
+    state: &AppState,
+    workspace: &Workspace,
+    prepared: &Prepared,
+    job: &RenderJob,
+    email: &str,
+    now: Timestamp,
+) -> Result<RenderedMail, RenderError> {
+    let person = MailContact {
+        id: job.target.contact_id.as_str(),
+        email,
+        name: job.target.name.as_deref(),
+        external_id: job.target.external_id.as_deref(),
+        attributes: &job.target.attributes,
+    };
+    render_for(
+        state,
+        workspace,
+        prepared,
+        &person,
+        true,
+        &job.message_id,
+        now,
+    )
+}
+
+/// The rendered mail signed with the sender domain's keys (as it is when
+/// there are none), and its subject; why signing failed otherwise.
+fn sign_rendered(
+    signers: Option<&Vec<DkimSigner>>,
+    mail: RenderedMail,
+    now: Timestamp,
+) -> Result<(Vec<u8>, String), String> {
+    let raw = match signers {
+        Some(s) => sendwell_mail::dkim::sign(s, &mail.raw, now)
+            .map_err(|e| format!("DKIM signing failed: {e}"))?,
+        None => mail.raw,
+    };
+    Ok((raw, mail.subject))
 }
 
 /// A mail rendered and signed, waiting for the transport.
@@ -429,6 +442,14 @@ fn record(reply: &Reply) -> ReplyRecord {
         enhanced: reply.enhanced.clone(),
         line: reply.to_line(),
     }
+}
+
+/// The domain of an address, in lower case; empty when there is no `@`.
+fn lowercase_domain(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 fn ms(d: Duration) -> i64 {
@@ -578,11 +599,7 @@ impl DeliveryWorker {
             .map(|m| Outgoing {
                 return_path: return_path.clone(),
                 recipient: m.recipient.clone(),
-                domain: m
-                    .recipient
-                    .rsplit_once('@')
-                    .map(|(_, d)| d.to_ascii_lowercase())
-                    .unwrap_or_default(),
+                domain: lowercase_domain(&m.recipient),
                 data: m.raw.as_bytes().to_vec(),
             })
             .collect();
@@ -925,6 +942,8 @@ impl DeliveryWorker {
         Ok(())
     }
 
+    /// Renders one message's claimed deliveries (`indexes` into `claimed`)
+    /// into `ready`; the ones that go no further get their outcome.
     #[allow(clippy::too_many_arguments)]
     async fn render_message(
         &self,
@@ -937,48 +956,14 @@ impl DeliveryWorker {
         ready: &mut Vec<Ready>,
     ) -> Result<(), StoreError> {
         let message = &prepared.message;
-        let spec = AudienceSpec {
-            workspace: &workspace.id,
-            filter: None,
-            kind: message.kind,
-            topic: &message.topic,
-            // Asked again now, the delivery itself would count as the
-            // earlier request: only the other guards apply here.
-            opt_in_request_interval_days: 0,
-            exclude_risky: message.exclude_risky,
-        };
-        let ids: Vec<_> = indexes
-            .iter()
-            .map(|&i| claimed[i].contact_id.clone())
-            .collect();
-        let mut targets: HashMap<_, MailTarget> = self
-            .state
-            .store
-            .mail_targets(&spec, &ids)
-            .await?
-            .into_iter()
-            .map(|t| (t.contact_id.clone(), t))
-            .collect();
-        let from_domain = message
-            .from_address
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_ascii_lowercase())
-            .unwrap_or_default();
+        let targets = self
+            .mail_targets(workspace, message, claimed, indexes)
+            .await?;
+        let from_domain = lowercase_domain(&message.from_address);
         let signers = self.signers_for(&workspace.id, &from_domain).await?;
-        let host = self.state.public_host();
-        let mut jobs: Vec<RenderJob> = Vec::new();
-        for &i in indexes {
-            let delivery = &claimed[i];
-            let target = targets.remove(&delivery.contact_id);
-            match self.may_render(workspace, delivery, target, &signers, now) {
-                Ok(target) => jobs.push(RenderJob {
-                    index: i,
-                    message_id: self.state.verp().message_id(delivery.id.as_str(), &host),
-                    target,
-                }),
-                Err(outcome) => outcomes[i] = Some(outcome),
-            }
-        }
+        let jobs = self.plan_renders(
+            workspace, claimed, indexes, targets, &signers, now, outcomes,
+        );
         if jobs.is_empty() {
             return Ok(());
         }
@@ -1006,6 +991,69 @@ impl DeliveryWorker {
             }
         }
         Ok(())
+    }
+
+    /// The contacts of the deliveries at `indexes` that may still receive
+    /// `message`, by contact id.
+    async fn mail_targets(
+        &self,
+        workspace: &Workspace,
+        message: &MessageRecord,
+        claimed: &[ClaimedDelivery],
+        indexes: &[usize],
+    ) -> Result<HashMap<ContactId, MailTarget>, StoreError> {
+        let spec = AudienceSpec {
+            workspace: &workspace.id,
+            filter: None,
+            kind: message.kind,
+            topic: &message.topic,
+            // Asked again now, the delivery itself would count as the
+            // earlier request: only the other guards apply here.
+            opt_in_request_interval_days: 0,
+            exclude_risky: message.exclude_risky,
+        };
+        let ids: Vec<_> = indexes
+            .iter()
+            .map(|&i| claimed[i].contact_id.clone())
+            .collect();
+        Ok(self
+            .state
+            .store
+            .mail_targets(&spec, &ids)
+            .await?
+            .into_iter()
+            .map(|t| (t.contact_id.clone(), t))
+            .collect())
+    }
+
+    /// A render job for each delivery at `indexes` that may be rendered
+    /// now; the others get their outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn plan_renders(
+        &self,
+        workspace: &Workspace,
+        claimed: &[ClaimedDelivery],
+        indexes: &[usize],
+        mut targets: HashMap<ContactId, MailTarget>,
+        signers: &Result<Option<Arc<Vec<DkimSigner>>>, String>,
+        now: Timestamp,
+        outcomes: &mut [Option<DeliveryOutcome>],
+    ) -> Vec<RenderJob> {
+        let host = self.state.public_host();
+        let mut jobs: Vec<RenderJob> = Vec::new();
+        for &i in indexes {
+            let delivery = &claimed[i];
+            let target = targets.remove(&delivery.contact_id);
+            match self.may_render(workspace, delivery, target, signers, now) {
+                Ok(target) => jobs.push(RenderJob {
+                    index: i,
+                    message_id: self.state.verp().message_id(delivery.id.as_str(), &host),
+                    target,
+                }),
+                Err(outcome) => outcomes[i] = Some(outcome),
+            }
+        }
+        jobs
     }
 
     /// Whether `delivery` is rendered now: its contact (`target`) may still
@@ -1119,10 +1167,7 @@ impl DeliveryWorker {
                 reply: None,
             });
         };
-        let domain = email
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_ascii_lowercase())
-            .unwrap_or_default();
+        let domain = lowercase_domain(&email);
         Ok(Outgoing {
             return_path,
             recipient: email,
@@ -1143,13 +1188,11 @@ impl DeliveryWorker {
         let Some(transport) = &self.transport else {
             return refused;
         };
-        let settings = self.state.delivery();
         let (indexes, mails): (Vec<usize>, Vec<Outgoing>) =
             ready.into_iter().map(|r| (r.index, r.outgoing)).unzip();
         let recipients: Vec<String> = mails.iter().map(|m| m.recipient.clone()).collect();
         let domains: Vec<String> = mails.iter().map(|m| m.domain.clone()).collect();
         let results = transport.send_all(mails).await;
-        let metrics = self.state.metrics();
         for (((i, domain), result), recipient) in indexes
             .into_iter()
             .zip(domains)
@@ -1157,63 +1200,92 @@ impl DeliveryWorker {
             .zip(recipients)
         {
             let delivery = &claimed[i];
-            let outcome = match result {
-                SendResult::Accepted(reply) => {
-                    metrics.reply(Some(reply.code));
-                    DeliveryOutcome::Delivered {
-                        domain,
-                        reply: record(&reply),
-                    }
-                }
-                SendResult::Rejected(reply) => {
-                    metrics.reply(Some(reply.code));
-                    // The address itself was refused (5.1.x: no such
-                    // mailbox or domain): it is suppressed.
-                    if reply
-                        .enhanced
-                        .as_deref()
-                        .is_some_and(|e| e.starts_with("5.1."))
-                    {
-                        refused.push((delivery.workspace_id.clone(), recipient));
-                    }
-                    DeliveryOutcome::Bounced {
-                        domain,
-                        reply: record(&reply),
-                    }
-                }
-                SendResult::Transient {
-                    reply,
-                    reason,
-                    wait,
-                } => {
-                    metrics.reply(reply.as_ref().map(|r| r.code));
-                    let reply = reply.as_ref().map(record);
-                    let deadline = delivery.first_attempt_at.millis() + ms(settings.give_up_after);
-                    if now.millis() >= deadline {
-                        DeliveryOutcome::Failed {
-                            reason: format!(
-                                "gave up after {} hours of temporary failures; the last: {reason}",
-                                settings.give_up_after.as_secs() / 3600
-                            ),
-                            reply,
-                        }
-                    } else {
-                        let pause = retry_pause(settings.retry_base, delivery.attempts)
-                            .max(wait.unwrap_or(Duration::ZERO));
-                        DeliveryOutcome::Deferred {
-                            domain: Some(domain),
-                            reply,
-                            reason,
-                            retry_at: Timestamp::from_millis(
-                                (now.millis() + ms(pause)).min(deadline),
-                            ),
-                        }
-                    }
-                }
-            };
+            let (outcome, address_refused) = self.outcome_of_send(delivery, domain, result, now);
+            if address_refused {
+                refused.push((delivery.workspace_id.clone(), recipient));
+            }
             outcomes[i] = Some(outcome);
         }
         refused
+    }
+
+    /// What the transport's result makes of a delivery, counted in the
+    /// metrics; true when the server refused the address itself (5.1.x:
+    /// no such mailbox or domain), which is then suppressed.
+    fn outcome_of_send(
+        &self,
+        delivery: &ClaimedDelivery,
+        domain: String,
+        result: SendResult,
+        now: Timestamp,
+    ) -> (DeliveryOutcome, bool) {
+        let metrics = self.state.metrics();
+        match result {
+            SendResult::Accepted(reply) => {
+                metrics.reply(Some(reply.code));
+                let delivered = DeliveryOutcome::Delivered {
+                    domain,
+                    reply: record(&reply),
+                };
+                (delivered, false)
+            }
+            SendResult::Rejected(reply) => {
+                metrics.reply(Some(reply.code));
+                let address_refused = reply
+                    .enhanced
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("5.1."));
+                let bounced = DeliveryOutcome::Bounced {
+                    domain,
+                    reply: record(&reply),
+                };
+                (bounced, address_refused)
+            }
+            SendResult::Transient {
+                reply,
+                reason,
+                wait,
+            } => {
+                metrics.reply(reply.as_ref().map(|r| r.code));
+                let reply = reply.as_ref().map(record);
+                let outcome = self.retry_or_give_up(delivery, domain, reply, reason, wait, now);
+                (outcome, false)
+            }
+        }
+    }
+
+    /// After a temporary failure: another attempt after the back-off (or
+    /// the server's `wait`, if longer), or failure once the delivery has
+    /// been tried for `give_up_after`.
+    fn retry_or_give_up(
+        &self,
+        delivery: &ClaimedDelivery,
+        domain: String,
+        reply: Option<ReplyRecord>,
+        reason: String,
+        wait: Option<Duration>,
+        now: Timestamp,
+    ) -> DeliveryOutcome {
+        let settings = self.state.delivery();
+        let deadline = delivery.first_attempt_at.millis() + ms(settings.give_up_after);
+        if now.millis() >= deadline {
+            DeliveryOutcome::Failed {
+                reason: format!(
+                    "gave up after {} hours of temporary failures; the last: {reason}",
+                    settings.give_up_after.as_secs() / 3600
+                ),
+                reply,
+            }
+        } else {
+            let pause = retry_pause(settings.retry_base, delivery.attempts)
+                .max(wait.unwrap_or(Duration::ZERO));
+            DeliveryOutcome::Deferred {
+                domain: Some(domain),
+                reply,
+                reason,
+                retry_at: Timestamp::from_millis((now.millis() + ms(pause)).min(deadline)),
+            }
+        }
     }
 }
 

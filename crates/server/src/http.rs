@@ -72,33 +72,51 @@ pub async fn serve(
         let stop = stop.clone();
         connections.spawn(async move {
             let _ticket = ticket;
-            let service = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    router.clone().oneshot(req.map(axum::body::Body::new))
-                },
-            );
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .max_buf_size(64 * 1024);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, error = %e, "http: connection ended");
-                    }
-                }
-                _ = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
+            serve_connection(stream, peer, router, limits.header_timeout, stop).await;
         });
     }
     stop.cancel();
+    drain(connections).await;
+    Ok(())
+}
+
+/// Serves one connection's requests until it ends, or until `stop`, when
+/// the request in hand is finished first.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    router: Router,
+    header_timeout: Duration,
+    stop: CancellationToken,
+) {
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(req.map(axum::body::Body::new))
+        });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(64 * 1024);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "http: connection ended");
+            }
+        }
+        _ = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Waits up to 30 s for the open connections to finish; the ones still
+/// open then are aborted when the set is dropped.
+async fn drain(mut connections: tokio::task::JoinSet<()>) {
     let drained = tokio::time::timeout(Duration::from_secs(30), async {
         while connections.join_next().await.is_some() {}
     })
@@ -106,5 +124,4 @@ pub async fn serve(
     if drained.is_err() {
         tracing::warn!("http: connections still open 30 s after shutdown; closing them");
     }
-    Ok(())
 }

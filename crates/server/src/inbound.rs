@@ -8,7 +8,7 @@
 //! One task parses and applies the queued messages in turn.
 
 use crate::feedback::{apply_report, Applied};
-use crate::smtp::server::{InboundLimits, InboundServer, Recipients};
+use crate::smtp::server::{Inbound, InboundLimits, InboundServer, Recipients};
 use crate::state::AppState;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -93,57 +93,62 @@ pub async fn start(
         InboundServer::start(addr, &bounce_domain, limits, recipients, tls).await?;
     tokio::spawn(async move {
         while let Some(message) = rx.recv().await {
-            let to_unsubscribe = message.to.iter().any(|r| {
-                r.rsplit_once('@')
-                    .is_some_and(|(l, _)| l.eq_ignore_ascii_case(UNSUBSCRIBE))
-            });
-            if to_unsubscribe {
-                match unsubscribe_token(&message.data) {
-                    Some(token) => {
-                        let peer = message.peer.ip().to_string();
-                        match crate::api::links::unsubscribe_by_mail(&state, &token, &peer).await {
-                            Ok(true) => {}
-                            Ok(false) => tracing::info!(
-                                "a mailto unsubscribe with a token that does not check"
-                            ),
-                            Err(e) => {
-                                tracing::error!(error = %e, "a mailto unsubscribe could not be recorded")
-                            }
-                        }
-                    }
-                    None => tracing::info!("a mailto unsubscribe without a token"),
-                }
-                continue;
-            }
-            let data = message.data.clone();
-            // Parsing is CPU work on input from anyone: off the runtime.
-            let report = match tokio::task::spawn_blocking(move || {
-                sendwell_mail::bounce::parse(&data)
-            })
-            .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "inbound SMTP: a message could not be parsed");
-                    continue;
-                }
-            };
-            match apply_report(&state, &report, &message.to, "smtp").await {
-                Ok(applied) => {
-                    let unmatched = applied
-                        .iter()
-                        .filter(|a| matches!(a, Applied::Unmatched { .. }))
-                        .count();
-                    if unmatched > 0 {
-                        tracing::info!(unmatched, "feedback for no delivery of ours");
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "could not record feedback"),
-            }
-            drop(message);
+            process(&state, message).await;
         }
     });
     Ok(server)
+}
+
+/// Acts on one accepted message: a mailto unsubscribe, or a bounce or
+/// complaint report. Its share of the queue is given back at the end.
+async fn process(state: &AppState, message: Inbound) {
+    let to_unsubscribe = message.to.iter().any(|r| {
+        r.rsplit_once('@')
+            .is_some_and(|(l, _)| l.eq_ignore_ascii_case(UNSUBSCRIBE))
+    });
+    if to_unsubscribe {
+        unsubscribe(state, &message).await;
+        return;
+    }
+    let data = message.data.clone();
+    // Parsing is CPU work on input from anyone: off the runtime.
+    let report =
+        match tokio::task::spawn_blocking(move || sendwell_mail::bounce::parse(&data)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "inbound SMTP: a message could not be parsed");
+                return;
+            }
+        };
+    match apply_report(state, &report, &message.to, "smtp").await {
+        Ok(applied) => {
+            let unmatched = applied
+                .iter()
+                .filter(|a| matches!(a, Applied::Unmatched { .. }))
+                .count();
+            if unmatched > 0 {
+                tracing::info!(unmatched, "feedback for no delivery of ours");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not record feedback"),
+    }
+    drop(message);
+}
+
+/// Records a mailto unsubscribe by the signed token the mail carries.
+async fn unsubscribe(state: &AppState, message: &Inbound) {
+    let Some(token) = unsubscribe_token(&message.data) else {
+        tracing::info!("a mailto unsubscribe without a token");
+        return;
+    };
+    let peer = message.peer.ip().to_string();
+    match crate::api::links::unsubscribe_by_mail(state, &token, &peer).await {
+        Ok(true) => {}
+        Ok(false) => tracing::info!("a mailto unsubscribe with a token that does not check"),
+        Err(e) => {
+            tracing::error!(error = %e, "a mailto unsubscribe could not be recorded")
+        }
+    }
 }
 
 #[cfg(test)]

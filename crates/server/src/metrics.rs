@@ -69,11 +69,12 @@ impl Metrics {
 
     pub fn render(&self, queue: &BTreeMap<String, i64>) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP sendwell_queue_deliveries Deliveries in each state, over all workspaces."
+        family(
+            &mut out,
+            "sendwell_queue_deliveries",
+            "gauge",
+            "Deliveries in each state, over all workspaces.",
         );
-        let _ = writeln!(out, "# TYPE sendwell_queue_deliveries gauge");
         for state in sendwell_core::DeliveryStatus::ALL
             .iter()
             .map(|s| s.as_str())
@@ -81,45 +82,33 @@ impl Metrics {
             let n = queue.get(state).copied().unwrap_or(0);
             let _ = writeln!(out, "sendwell_queue_deliveries{{state=\"{state}\"}} {n}");
         }
-        let _ = writeln!(
-            out,
-            "# HELP sendwell_deliveries_total Deliveries this process finished, by outcome."
+        labelled_counters(
+            &mut out,
+            "sendwell_deliveries_total",
+            "Deliveries this process finished, by outcome.",
+            "outcome",
+            &self.outcomes,
         );
-        let _ = writeln!(out, "# TYPE sendwell_deliveries_total counter");
-        if let Ok(m) = self.outcomes.lock() {
-            for (k, v) in m.iter() {
-                let _ = writeln!(out, "sendwell_deliveries_total{{outcome=\"{k}\"}} {v}");
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP sendwell_smtp_replies_total SMTP replies this process received, by class."
+        labelled_counters(
+            &mut out,
+            "sendwell_smtp_replies_total",
+            "SMTP replies this process received, by class.",
+            "class",
+            &self.replies,
         );
-        let _ = writeln!(out, "# TYPE sendwell_smtp_replies_total counter");
-        if let Ok(m) = self.replies.lock() {
-            for (k, v) in m.iter() {
-                let _ = writeln!(out, "sendwell_smtp_replies_total{{class=\"{k}\"}} {v}");
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP sendwell_deferrals_total Deferred deliveries, by recipient domain."
+        labelled_counters(
+            &mut out,
+            "sendwell_deferrals_total",
+            "Deferred deliveries, by recipient domain.",
+            "domain",
+            &self.deferrals,
         );
-        let _ = writeln!(out, "# TYPE sendwell_deferrals_total counter");
-        if let Ok(m) = self.deferrals.lock() {
-            for (k, v) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "sendwell_deferrals_total{{domain=\"{}\"}} {v}",
-                    escape(k)
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP sendwell_pipeline_restarts_total Delivery pipelines that crashed and were started again."
+        family(
+            &mut out,
+            "sendwell_pipeline_restarts_total",
+            "counter",
+            "Delivery pipelines that crashed and were started again.",
         );
-        let _ = writeln!(out, "# TYPE sendwell_pipeline_restarts_total counter");
         let _ = writeln!(
             out,
             "sendwell_pipeline_restarts_total {}",
@@ -127,6 +116,28 @@ impl Metrics {
                 .load(std::sync::atomic::Ordering::Relaxed)
         );
         out
+    }
+}
+
+/// The HELP and TYPE lines that introduce a metric.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A counter with one sample for each value of its `label`.
+fn labelled_counters<K: AsRef<str>>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    counts: &Mutex<BTreeMap<K, u64>>,
+) {
+    family(out, name, "counter", help);
+    if let Ok(m) = counts.lock() {
+        for (k, v) in m.iter() {
+            let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {v}", escape(k.as_ref()));
+        }
     }
 }
 

@@ -130,17 +130,7 @@ pub async fn report(
     let audience = state.store.audience_counts(&spec).await?;
     audience_findings(m, &audience, &mut findings);
     let authenticity = sender_findings(state, m, &mut findings).await?;
-    let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
-    let sample = match prepare(m.clone(), &names) {
-        Err(e) => {
-            findings.block("template_invalid", e.to_string());
-            Sample::default()
-        }
-        Ok(prepared) => render_sample(state, &workspace, m, &spec, prepared, &mut findings).await?,
-    };
-    if let Some(screening) = &sample.content {
-        content_findings(screening, &mut findings);
-    }
+    let sample = sample_findings(state, &workspace, m, &spec, &schema, &mut findings).await?;
     if audience.eligible > 0 && purpose == ReportFor::Preflight {
         let used = &sample.used_variables;
         attribute_gaps(
@@ -302,6 +292,30 @@ async fn sample_person(state: &AppState, spec: &AudienceSpec<'_>) -> ApiResult<O
     })
 }
 
+/// The template compiled against the schema and a sample mail rendered
+/// from it: what blocks or warns in either, and what the sample showed.
+async fn sample_findings(
+    state: &AppState,
+    workspace: &Workspace,
+    m: &MessageRecord,
+    spec: &AudienceSpec<'_>,
+    schema: &sendwell_core::attribute::AttributeSchema,
+    f: &mut Findings,
+) -> ApiResult<Sample> {
+    let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
+    let sample = match prepare(m.clone(), &names) {
+        Err(e) => {
+            f.block("template_invalid", e.to_string());
+            Sample::default()
+        }
+        Ok(prepared) => render_sample(state, workspace, m, spec, prepared, f).await?,
+    };
+    if let Some(screening) = &sample.content {
+        content_findings(screening, f);
+    }
+    Ok(sample)
+}
+
 /// Renders a sample mail as it would leave, tracked, and as the workspace
 /// wrote it, untracked, for the content screen.
 async fn render_sample(
@@ -312,31 +326,9 @@ async fn render_sample(
     prepared: Prepared,
     f: &mut Findings,
 ) -> ApiResult<Sample> {
-    let mut sample = Sample {
-        used_variables: prepared.template.variables().to_vec(),
-        template_warnings: prepared
-            .template
-            .warnings
-            .iter()
-            .map(|w| Finding::new(w.code, w.message.clone()))
-            .collect(),
-        ..Sample::default()
-    };
-    if m.kind == MessageKind::OptInRequest && prepared.template.opt_in_wording.is_none() {
-        f.block(
-            "opt_in_button_missing",
-            "An opt-in request needs the button the person presses to agree: \
-             add {% opt_in_button \"Yes, send me the newsletter\" %} to the body.",
-        );
-    }
+    let mut sample = template_sample(m, &prepared, f);
     let person = sample_person(state, spec).await?;
-    let untracked = OwnedContact {
-        id: person.id.clone(),
-        email: person.email.clone(),
-        name: person.name.clone(),
-        external_id: person.external_id.clone(),
-        attributes: person.attributes.clone(),
-    };
+    let untracked = person.clone();
     let message_id = format!("preflight@{}", state.public_host());
     let now = state.store.now();
     let prepared = Arc::new(prepared);
@@ -369,18 +361,34 @@ async fn render_sample(
         now,
     )
     .await;
-    if let Ok(plain) = plain {
-        sample.content = Some(screen_rendered(
-            state,
-            m,
-            &plain.subject,
-            &plain.text,
-            &plain.html,
-        ));
-    }
+    sample.content = plain
+        .ok()
+        .map(|plain| screen_rendered(state, m, &plain.subject, &plain.text, &plain.html));
     let address = workspace.physical_address.clone().unwrap_or_default();
     sample.compliance = Some(compliance(&mail, &prepared, &address));
     Ok(sample)
+}
+
+/// What the compiled template itself tells: the variables it uses, its
+/// warnings, and a missing opt-in button that blocks an opt-in request.
+fn template_sample(m: &MessageRecord, prepared: &Prepared, f: &mut Findings) -> Sample {
+    if m.kind == MessageKind::OptInRequest && prepared.template.opt_in_wording.is_none() {
+        f.block(
+            "opt_in_button_missing",
+            "An opt-in request needs the button the person presses to agree: \
+             add {% opt_in_button \"Yes, send me the newsletter\" %} to the body.",
+        );
+    }
+    Sample {
+        used_variables: prepared.template.variables().to_vec(),
+        template_warnings: prepared
+            .template
+            .warnings
+            .iter()
+            .map(|w| Finding::new(w.code, w.message.clone()))
+            .collect(),
+        ..Sample::default()
+    }
 }
 
 /// Where the unsubscribe link and the address are, and whether the list

@@ -305,53 +305,45 @@ impl SmtpTransport {
     async fn destination(&self, domain: &str) -> Result<Destination, SendResult> {
         if let Some(relay) = &self.settings.relay {
             if self.settings.kind == TransportKind::Smtp {
-                let addrs =
-                    resolve(&relay.host, relay.port)
-                        .await
-                        .map_err(|e| SendResult::Transient {
-                            reply: None,
-                            reason: format!("cannot resolve the relay {}: {e}", relay.host),
-                            wait: None,
-                        })?;
-                return Ok(Destination {
-                    key: format!("{}:{}", relay.host, relay.port),
-                    hosts: addrs.into_iter().map(|a| (relay.host.clone(), a)).collect(),
-                    options: self.options(relay.tls, CertCheck::WebPki, relay.credentials.clone()),
-                });
+                return self.relay_destination(relay).await;
             }
         }
         let Some(resolver) = &self.resolver else {
-            return Err(SendResult::Transient {
-                reply: None,
-                reason: "no DNS resolver for MX delivery".to_owned(),
-                wait: None,
-            });
+            return Err(transient("no DNS resolver for MX delivery".to_owned()));
         };
-        let names = match resolver.resolve(domain).await.answer {
-            DomainMail::Mx(hosts) => hosts,
-            DomainMail::AddressFallback => vec![domain.to_owned()],
-            DomainMail::NullMx => {
-                return Err(SendResult::Rejected(synthetic(
-                    556,
-                    "5.1.10",
-                    &format!("{domain} publishes a null MX: it accepts no mail (RFC 7505)"),
-                )))
-            }
-            DomainMail::NoMail => {
-                return Err(SendResult::Rejected(synthetic(
-                    550,
-                    "5.1.2",
-                    &format!("{domain} has no MX and no address records: it cannot receive mail"),
-                )))
-            }
-            DomainMail::TempFail(e) => {
-                return Err(SendResult::Transient {
-                    reply: None,
-                    reason: format!("DNS lookup of {domain} failed: {e}"),
-                    wait: None,
-                })
-            }
-        };
+        let names = mx_host_names(resolver, domain).await?;
+        let hosts = self.mx_addresses(domain, names).await?;
+        Ok(Destination {
+            key: domain.to_owned(),
+            hosts,
+            options: self.options(
+                TlsMode::StartTls { required: false },
+                CertCheck::AcceptAny,
+                None,
+            ),
+        })
+    }
+
+    /// The one relay of the `smtp` transport, at each of its addresses.
+    async fn relay_destination(&self, relay: &Relay) -> Result<Destination, SendResult> {
+        let addrs = resolve(&relay.host, relay.port)
+            .await
+            .map_err(|e| transient(format!("cannot resolve the relay {}: {e}", relay.host)))?;
+        Ok(Destination {
+            key: format!("{}:{}", relay.host, relay.port),
+            hosts: addrs.into_iter().map(|a| (relay.host.clone(), a)).collect(),
+            options: self.options(relay.tls, CertCheck::WebPki, relay.credentials.clone()),
+        })
+    }
+
+    /// The addresses of the MX hosts `names`; private ones only when
+    /// allowed. No address at all is a failure, a final one when some host
+    /// was refused for being private.
+    async fn mx_addresses(
+        &self,
+        domain: &str,
+        names: Vec<String>,
+    ) -> Result<Vec<(String, SocketAddr)>, SendResult> {
         let mut hosts = Vec::new();
         let mut refused = None;
         for name in names {
@@ -374,21 +366,9 @@ impl SmtpTransport {
             )));
         }
         if hosts.is_empty() {
-            return Err(SendResult::Transient {
-                reply: None,
-                reason: format!("no MX host of {domain} has an address"),
-                wait: None,
-            });
+            return Err(transient(format!("no MX host of {domain} has an address")));
         }
-        Ok(Destination {
-            key: domain.to_owned(),
-            hosts,
-            options: self.options(
-                TlsMode::StartTls { required: false },
-                CertCheck::AcceptAny,
-                None,
-            ),
-        })
+        Ok(hosts)
     }
 
     /// Sends mails for one destination (all of them, for a relay).
@@ -584,6 +564,30 @@ impl SmtpTransport {
     }
 }
 
+/// The host names to deliver `domain`'s mail to: its MX hosts, or the
+/// domain itself when it has no MX; a domain that takes no mail at all is
+/// a final failure.
+async fn mx_host_names(
+    resolver: &CachingResolver,
+    domain: &str,
+) -> Result<Vec<String>, SendResult> {
+    match resolver.resolve(domain).await.answer {
+        DomainMail::Mx(hosts) => Ok(hosts),
+        DomainMail::AddressFallback => Ok(vec![domain.to_owned()]),
+        DomainMail::NullMx => Err(SendResult::Rejected(synthetic(
+            556,
+            "5.1.10",
+            &format!("{domain} publishes a null MX: it accepts no mail (RFC 7505)"),
+        ))),
+        DomainMail::NoMail => Err(SendResult::Rejected(synthetic(
+            550,
+            "5.1.2",
+            &format!("{domain} has no MX and no address records: it cannot receive mail"),
+        ))),
+        DomainMail::TempFail(e) => Err(transient(format!("DNS lookup of {domain} failed: {e}"))),
+    }
+}
+
 fn synthetic(code: u16, enhanced: &str, text: &str) -> Reply {
     Reply {
         code,
@@ -593,9 +597,14 @@ fn synthetic(code: u16, enhanced: &str, text: &str) -> Reply {
 }
 
 fn not_attempted(reason: &str) -> SendResult {
+    transient(reason.to_owned())
+}
+
+/// A failure to try again later, with no reply from a server behind it.
+fn transient(reason: String) -> SendResult {
     SendResult::Transient {
         reply: None,
-        reason: reason.to_owned(),
+        reason,
         wait: None,
     }
 }

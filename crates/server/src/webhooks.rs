@@ -9,7 +9,7 @@
 use crate::state::AppState;
 use base64::Engine as _;
 use sendwell_core::{Timestamp, WorkspaceId};
-use sendwell_store::WebhookAttempt;
+use sendwell_store::{DueWebhook, WebhookAttempt, WebhookMessage};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -121,88 +121,115 @@ pub async fn send_due(
 ) -> Result<usize, sendwell_store::StoreError> {
     let due = state.store.claim_webhooks(50, 60_000).await?;
     let n = due.len();
-    let base = state.delivery().webhook_retry_base;
-    for d in due {
-        let m = &d.message;
-        let timestamp = state.store.now().millis() / 1000;
-        let secret = state
-            .sealer()
-            .open_webhook_secret(&m.endpoint_id, &d.secret)
-            .unwrap_or_default();
-        let Some(signature) = sign(&secret, &m.id, timestamp, &m.payload) else {
-            state
+    for d in &due {
+        post_and_record(state, client, d).await?;
+    }
+    Ok(n)
+}
+
+/// Signs and posts one message, then records how the attempt went.
+async fn post_and_record(
+    state: &AppState,
+    client: &reqwest::Client,
+    d: &DueWebhook,
+) -> Result<(), sendwell_store::StoreError> {
+    let m = &d.message;
+    let timestamp = state.store.now().millis() / 1000;
+    let secret = state
+        .sealer()
+        .open_webhook_secret(&m.endpoint_id, &d.secret)
+        .unwrap_or_default();
+    let Some(signature) = sign(&secret, &m.id, timestamp, &m.payload) else {
+        return state
+            .store
+            .record_webhook_attempt(
+                &m.id,
+                None,
+                Some("the endpoint secret is unusable"),
+                WebhookAttempt::GaveUp,
+            )
+            .await;
+    };
+    let result = match destination_allowed(state, &d.url) {
+        Err(e) => Err(e),
+        Ok(()) => post(client, &d.url, m, timestamp, signature).await,
+    };
+    let (status, error) = match result {
+        Ok(resp) if resp.status().is_success() => {
+            return state
                 .store
                 .record_webhook_attempt(
                     &m.id,
+                    Some(i64::from(resp.status().as_u16())),
                     None,
-                    Some("the endpoint secret is unusable"),
-                    WebhookAttempt::GaveUp,
+                    WebhookAttempt::Delivered,
                 )
-                .await?;
-            continue;
-        };
-        // The endpoint's address is checked again at every delivery: an
-        // address literal here, a name by the client's guarded resolver.
-        let allowed = if state.delivery().webhook_allow_private {
-            Ok(())
-        } else {
-            reqwest::Url::parse(&d.url)
-                .map_err(|e| e.to_string())
-                .and_then(|u| {
-                    crate::netguard::check_host(u.host_str().unwrap_or_default())
-                        .map_err(|e| e.to_string())
-                })
-        };
-        let result = match allowed {
-            Err(e) => Err(e),
-            Ok(()) => client
-                .post(&d.url)
-                .header("content-type", "application/json")
-                .header("webhook-id", &m.id)
-                .header("webhook-timestamp", timestamp.to_string())
-                .header("webhook-signature", signature)
-                .header(
-                    "user-agent",
-                    concat!("sendwell/", env!("CARGO_PKG_VERSION")),
-                )
-                .body(m.payload.clone())
-                .send()
-                .await
-                .map_err(|e| format!("the request failed: {}", error_chain(&e))),
-        };
-        let (status, error) = match result {
-            Ok(resp) if resp.status().is_success() => {
-                state
-                    .store
-                    .record_webhook_attempt(
-                        &m.id,
-                        Some(i64::from(resp.status().as_u16())),
-                        None,
-                        WebhookAttempt::Delivered,
-                    )
-                    .await?;
-                continue;
-            }
-            Ok(resp) => (
-                Some(i64::from(resp.status().as_u16())),
-                format!("the endpoint answered {}", resp.status()),
-            ),
-            Err(e) => (None, e),
-        };
-        let attempt = usize::try_from(m.attempts).unwrap_or(usize::MAX);
-        let outcome = match SCHEDULE.get(attempt.saturating_sub(1)) {
-            Some(k) => WebhookAttempt::RetryAt(Timestamp::from_millis(
-                state.store.now().millis()
-                    + i64::try_from(base.saturating_mul(*k).as_millis()).unwrap_or(i64::MAX),
-            )),
-            None => WebhookAttempt::GaveUp,
-        };
-        state
-            .store
-            .record_webhook_attempt(&m.id, status, Some(&error), outcome)
-            .await?;
+                .await;
+        }
+        Ok(resp) => (
+            Some(i64::from(resp.status().as_u16())),
+            format!("the endpoint answered {}", resp.status()),
+        ),
+        Err(e) => (None, e),
+    };
+    let outcome = retry_or_give_up(state, m.attempts);
+    state
+        .store
+        .record_webhook_attempt(&m.id, status, Some(&error), outcome)
+        .await
+}
+
+/// The endpoint's address is checked again at every delivery: an address
+/// literal here, a name by the client's guarded resolver.
+fn destination_allowed(state: &AppState, url: &str) -> Result<(), String> {
+    if state.delivery().webhook_allow_private {
+        Ok(())
+    } else {
+        reqwest::Url::parse(url)
+            .map_err(|e| e.to_string())
+            .and_then(|u| {
+                crate::netguard::check_host(u.host_str().unwrap_or_default())
+                    .map_err(|e| e.to_string())
+            })
     }
-    Ok(n)
+}
+
+/// Posts the signed message; an error says why no answer came.
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    m: &WebhookMessage,
+    timestamp: i64,
+    signature: String,
+) -> Result<reqwest::Response, String> {
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &m.id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .header(
+            "user-agent",
+            concat!("sendwell/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(m.payload.clone())
+        .send()
+        .await
+        .map_err(|e| format!("the request failed: {}", error_chain(&e)))
+}
+
+/// When to try a failed message again after its `attempts`th attempt, or
+/// to give up once the schedule is used up.
+fn retry_or_give_up(state: &AppState, attempts: i64) -> WebhookAttempt {
+    let base = state.delivery().webhook_retry_base;
+    let attempt = usize::try_from(attempts).unwrap_or(usize::MAX);
+    match SCHEDULE.get(attempt.saturating_sub(1)) {
+        Some(k) => WebhookAttempt::RetryAt(Timestamp::from_millis(
+            state.store.now().millis()
+                + i64::try_from(base.saturating_mul(*k).as_millis()).unwrap_or(i64::MAX),
+        )),
+        None => WebhookAttempt::GaveUp,
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::api::suppressions::csv_field;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use reader::{
-    check_reason, detect_charset, read_csv, Batch, Decoding, Parsed, ReaderContext, Tally,
+    check_reason, detect_charset, read_csv, Batch, Charset, Decoding, Parsed, ReaderContext, Tally,
 };
 use sendwell_core::consent::{ConsentAction, ConsentMethod, Evidence, NewConsentEvent, Topic};
 use sendwell_core::text::Label;
@@ -220,12 +220,7 @@ pub async fn run(
     spooled: std::fs::File,
     declared_charset: Option<String>,
 ) -> ApiResult<Finished> {
-    let (spooled, charset) = tokio::task::spawn_blocking(move || {
-        let mut spooled = spooled;
-        detect_charset(&mut spooled, declared_charset.as_deref()).map(|c| (spooled, c))
-    })
-    .await
-    .map_err(|e| ApiError::internal(&format!("the charset check stopped: {e}")))??;
+    let (spooled, charset) = spooled_charset(spooled, declared_charset).await?;
     let note = CharsetNote {
         name: charset.encoding.map(|e| e.name().to_ascii_lowercase()),
         guessed: charset.guessed,
@@ -259,7 +254,16 @@ pub async fn run(
         tally.ok_or_else(|| ApiError::internal(&"the CSV reader ended without its tallies"))?;
     intake.log(&session, tally.counts.rows);
     let (verdict, nothing_imported) = verdict(state, &session, intake, *tally, &note);
-    let record = session.finish(verdict).await?.map_err(|errors| {
+    let record = finish(session, verdict).await?;
+    Ok(Finished {
+        record,
+        nothing_imported,
+    })
+}
+
+/// Stores the verdict and ends the import's transaction.
+async fn finish(session: ImportSession, verdict: ImportVerdict) -> ApiResult<ImportRecord> {
+    session.finish(verdict).await?.map_err(|errors| {
         ApiError::conflict(
             "concurrent-change",
             format!(
@@ -267,11 +271,21 @@ pub async fn run(
                 errors.len()
             ),
         )
-    })?;
-    Ok(Finished {
-        record,
-        nothing_imported,
     })
+}
+
+/// The spooled file's encoding, worked out on a blocking thread; the file
+/// is handed back rewound.
+async fn spooled_charset(
+    spooled: std::fs::File,
+    declared_charset: Option<String>,
+) -> ApiResult<(std::fs::File, Charset)> {
+    tokio::task::spawn_blocking(move || {
+        let mut spooled = spooled;
+        detect_charset(&mut spooled, declared_charset.as_deref()).map(|c| (spooled, c))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&format!("the charset check stopped: {e}")))?
 }
 
 /// What the writer's side counts: what DNS, the suppression lists and the
@@ -396,24 +410,8 @@ impl Intake {
         }
         self.counts.imported += outcomes.len() as u64;
         self.lap(3);
-        if let Some((action, topic, statement)) = &decl.consent {
-            let events: Vec<NewConsentEvent> = outcomes
-                .iter()
-                .map(|o| NewConsentEvent {
-                    contact_id: o.id.clone(),
-                    action: *action,
-                    topic: topic.clone(),
-                    method: ConsentMethod::Import,
-                    actor: actor.to_owned(),
-                    evidence: Evidence {
-                        declaration: Some(format!(
-                            "{statement} (declared with import {} from source {}, line {})",
-                            session.id, decl.meta.source, lines[o.index].0
-                        )),
-                        ..Evidence::default()
-                    },
-                })
-                .collect();
+        if let Some(consent) = &decl.consent {
+            let events = consent_events(session, decl, consent, actor, &outcomes, &lines);
             session.record_consent(events).await?;
         }
         Ok(())
@@ -468,6 +466,35 @@ impl Intake {
     }
 }
 
+/// The consent the import declares, as ledger events for the contacts it
+/// wrote (`lines`: each written row's line and address).
+fn consent_events(
+    session: &ImportSession,
+    decl: &Declaration,
+    (action, topic, statement): &(ConsentAction, Topic, String),
+    actor: &str,
+    outcomes: &[sendwell_store::UpsertOutcome],
+    lines: &[(u64, String)],
+) -> Vec<NewConsentEvent> {
+    outcomes
+        .iter()
+        .map(|o| NewConsentEvent {
+            contact_id: o.id.clone(),
+            action: *action,
+            topic: topic.clone(),
+            method: ConsentMethod::Import,
+            actor: actor.to_owned(),
+            evidence: Evidence {
+                declaration: Some(format!(
+                    "{statement} (declared with import {} from source {}, line {})",
+                    session.id, decl.meta.source, lines[o.index].0
+                )),
+                ..Evidence::default()
+            },
+        })
+        .collect()
+}
+
 /// The encoding the file was read in, for the report.
 struct CharsetNote {
     name: Option<String>,
@@ -490,15 +517,7 @@ fn verdict(
     } = tally;
     counts.add(&intake.counts);
     counts.take_back(&intake.found_invalid, intake.found_invalid.invalid);
-    let top = domains.values().max().copied().unwrap_or(0);
-    let context = Context {
-        existing_contacts: session.existing_contacts,
-        top_domain_share: if counts.checked == 0 {
-            0.0
-        } else {
-            top as f64 / counts.checked as f64
-        },
-    };
+    let context = score_context(session, &counts, &domains);
     // What other workspaces suppress is the operator's to know: the
     // workspace's score, status and signals are worked out without it (any
     // threshold on it could be probed one address at a time by a tenant
@@ -510,13 +529,7 @@ fn verdict(
     let assessment = assess(&own_counts, context, state.thresholds());
     let with_others = assess(&counts, context, state.thresholds());
     let counts_json = counts_report(&counts, &with_others, charset);
-    let mut rejects = intake.rejects;
-    if counts.rejected > MAX_LISTED_REJECTS {
-        rejects.push_str(&format!(
-            ",,\"and {} more rejected rows, counted but not listed\"\n",
-            counts.rejected - MAX_LISTED_REJECTS
-        ));
-    }
+    let rejects = rejects_csv(intake.rejects, counts.rejected);
     let mut signals = serde_json::to_value(&assessment.signals).unwrap_or(Value::Null);
     let nothing = counts.imported == 0;
     let (status, score) = if nothing {
@@ -542,6 +555,35 @@ fn verdict(
         rejects_csv: rejects,
     };
     (verdict, nothing)
+}
+
+/// What the score weighs the counts against: the workspace's size, and
+/// the share of the checked rows in the commonest domain.
+fn score_context(
+    session: &ImportSession,
+    counts: &ImportCounts,
+    domains: &HashMap<String, u64>,
+) -> Context {
+    let top = domains.values().max().copied().unwrap_or(0);
+    Context {
+        existing_contacts: session.existing_contacts,
+        top_domain_share: if counts.checked == 0 {
+            0.0
+        } else {
+            top as f64 / counts.checked as f64
+        },
+    }
+}
+
+/// The listed rejected rows, and a last line counting those not listed.
+fn rejects_csv(mut rejects: String, rejected: u64) -> String {
+    if rejected > MAX_LISTED_REJECTS {
+        rejects.push_str(&format!(
+            ",,\"and {} more rejected rows, counted but not listed\"\n",
+            rejected - MAX_LISTED_REJECTS
+        ));
+    }
+    rejects
 }
 
 /// The counts as the import's report keeps them: with what other

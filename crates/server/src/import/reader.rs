@@ -43,6 +43,29 @@ impl Batch {
             rejected: Vec::new(),
         }
     }
+
+    /// Files a counted row: ready to write (with its checks only when DNS
+    /// is to be asked too), or rejected with its reason.
+    fn add(&mut self, taken: Result<Ready, (u64, String, String)>, dns: bool) {
+        match taken {
+            Ok(mut ready) => {
+                if !dns {
+                    ready.check = None;
+                }
+                self.ready.push(ready);
+            }
+            Err(rejected) => self.rejected.push(rejected),
+        }
+    }
+
+    /// Rows in the batch, ready or rejected.
+    fn len(&self) -> usize {
+        self.ready.len() + self.rejected.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ready.is_empty() && self.rejected.is_empty()
+    }
 }
 
 /// A row that passed the offline checks, ready to be written.
@@ -82,27 +105,7 @@ impl Tally {
         workspace_was_empty: bool,
     ) -> Result<Ready, (u64, String, String)> {
         let counts = &mut self.counts;
-        // The trap list is consulted first, whatever else is wrong with the
-        // row, and reported without naming the list: the workspace learns
-        // that the row is blocked, not which entry matched.
-        let trapped = match &row.outcome {
-            Ok((check, input)) => traps.matches(
-                check.domain.as_deref().unwrap_or(""),
-                input.email_hash.as_deref().unwrap_or(""),
-            ),
-            Err(_) if !traps.is_empty() => match EmailAddress::parse(&row.email) {
-                Ok(parsed) => {
-                    let check = state.checker().offline_cached(&row.email, cache);
-                    traps.matches(
-                        check.domain.as_deref().unwrap_or(parsed.domain()),
-                        &state.address_hash(&parsed),
-                    )
-                }
-                Err(_) => false,
-            },
-            Err(_) => false,
-        };
-        if trapped {
+        if is_trapped(&row, state, traps, cache) {
             counts.checked += 1;
             counts.trap += 1;
             return Err((row.line, row.email, BLOCKED.to_owned()));
@@ -119,31 +122,9 @@ impl Tally {
         };
         counts.checked += 1;
         counts.count_verdict(&check);
-        let key = input
-            .email
-            .as_ref()
-            .map(EmailAddress::key)
-            .unwrap_or_default();
-        let repeated_email = !self.seen.insert(key_hash(key));
-        if repeated_email {
-            counts.duplicates += 1;
-        }
-        let repeated_ext = input
-            .external_id
-            .as_deref()
-            .is_some_and(|x| !self.seen_ext.insert(key_hash(x)));
-        // In a workspace that was empty, only a repeat within this file can
-        // match a stored contact, so the others skip the look-up.
-        input.known_new = workspace_was_empty && !repeated_email && !repeated_ext;
+        self.count_repeats(&mut input, workspace_was_empty);
         if let Some(domain) = check.domain.as_deref() {
-            if !sendwell_screen::address::is_mailbox_provider(domain) {
-                match self.domains.get_mut(domain) {
-                    Some(n) => *n += 1,
-                    None => {
-                        self.domains.insert(domain.to_owned(), 1);
-                    }
-                }
-            }
+            self.count_domain(domain);
         }
         input.address = Some(stamp(&check));
         Ok(Ready {
@@ -152,6 +133,68 @@ impl Tally {
             check: Some(check),
             input,
         })
+    }
+
+    /// Counts a repeated address, and tells the writer whether the row
+    /// can only be a new contact.
+    fn count_repeats(&mut self, input: &mut ContactInput, workspace_was_empty: bool) {
+        let key = input
+            .email
+            .as_ref()
+            .map(EmailAddress::key)
+            .unwrap_or_default();
+        let repeated_email = !self.seen.insert(key_hash(key));
+        if repeated_email {
+            self.counts.duplicates += 1;
+        }
+        let repeated_ext = input
+            .external_id
+            .as_deref()
+            .is_some_and(|x| !self.seen_ext.insert(key_hash(x)));
+        // In a workspace that was empty, only a repeat within this file can
+        // match a stored contact, so the others skip the look-up.
+        input.known_new = workspace_was_empty && !repeated_email && !repeated_ext;
+    }
+
+    /// Counts the rows of each domain that is not a mailbox provider.
+    fn count_domain(&mut self, domain: &str) {
+        if !sendwell_screen::address::is_mailbox_provider(domain) {
+            match self.domains.get_mut(domain) {
+                Some(n) => *n += 1,
+                None => {
+                    self.domains.insert(domain.to_owned(), 1);
+                }
+            }
+        }
+    }
+}
+
+/// Whether the row's address is on the operator's trap list. The list is
+/// consulted first, whatever else is wrong with the row, and reported
+/// without naming the list: the workspace learns that the row is blocked,
+/// not which entry matched.
+fn is_trapped(
+    row: &Row,
+    state: &AppState,
+    traps: &sendwell_store::TrapList,
+    cache: &mut sendwell_screen::address::DomainCache,
+) -> bool {
+    match &row.outcome {
+        Ok((check, input)) => traps.matches(
+            check.domain.as_deref().unwrap_or(""),
+            input.email_hash.as_deref().unwrap_or(""),
+        ),
+        Err(_) if !traps.is_empty() => match EmailAddress::parse(&row.email) {
+            Ok(parsed) => {
+                let check = state.checker().offline_cached(&row.email, cache);
+                traps.matches(
+                    check.domain.as_deref().unwrap_or(parsed.domain()),
+                    &state.address_hash(&parsed),
+                )
+            }
+            Err(_) => false,
+        },
+        Err(_) => false,
     }
 }
 
@@ -187,38 +230,8 @@ pub(super) fn columns(
     let mut seen = HashSet::new();
     for h in headers {
         let name = normalise_header(h);
-        let col = match name.as_str() {
-            "email" | "email_address" | "e_mail" | "mail" => Column::Email,
-            "external_id" | "user_id" | "id" => Column::ExternalId,
-            "name" | "full_name" => Column::Name,
-            "first_name" | "firstname" | "given_name" => Column::FirstName,
-            "last_name" | "lastname" | "surname" | "family_name" => Column::LastName,
-            "created_at" | "signed_up_at" => Column::CreatedAt,
-            "last_seen_at" => Column::LastSeenAt,
-            other => {
-                let attr = AttributeName::parse(other).map_err(|e| {
-                    ApiError::invalid_field(
-                        "/header",
-                        format!(
-                            "column '{}' cannot be imported: {e}",
-                            h.chars().take(80).collect::<String>()
-                        ),
-                    )
-                })?;
-                attrs.push((attr.as_str().to_owned(), known.get(attr.as_str()).copied()));
-                Column::Attribute(attrs.len() - 1)
-            }
-        };
-        let key = match col {
-            Column::Attribute(_) => name.clone(),
-            Column::Email => "email".into(),
-            Column::ExternalId => "external_id".into(),
-            Column::Name => "name".into(),
-            Column::FirstName => "first_name".into(),
-            Column::LastName => "last_name".into(),
-            Column::CreatedAt => "created_at".into(),
-            Column::LastSeenAt => "last_seen_at".into(),
-        };
+        let col = column_of(h, &name, known, &mut attrs)?;
+        let key = column_key(col, &name);
         if !seen.insert(key.clone()) {
             return Err(ApiError::invalid_field(
                 "/header",
@@ -227,6 +240,59 @@ pub(super) fn columns(
         }
         cols.push(col);
     }
+    check_header(headers, &cols)?;
+    Ok((cols, attrs))
+}
+
+/// The column a header `h` (normalised: `name`) stands for; any name that
+/// is not a contact field is an attribute, added to `attrs`.
+fn column_of(
+    h: &str,
+    name: &str,
+    known: &HashMap<String, AttributeType>,
+    attrs: &mut AttributeColumns,
+) -> Result<Column, ApiError> {
+    Ok(match name {
+        "email" | "email_address" | "e_mail" | "mail" => Column::Email,
+        "external_id" | "user_id" | "id" => Column::ExternalId,
+        "name" | "full_name" => Column::Name,
+        "first_name" | "firstname" | "given_name" => Column::FirstName,
+        "last_name" | "lastname" | "surname" | "family_name" => Column::LastName,
+        "created_at" | "signed_up_at" => Column::CreatedAt,
+        "last_seen_at" => Column::LastSeenAt,
+        other => {
+            let attr = AttributeName::parse(other).map_err(|e| {
+                ApiError::invalid_field(
+                    "/header",
+                    format!(
+                        "column '{}' cannot be imported: {e}",
+                        h.chars().take(80).collect::<String>()
+                    ),
+                )
+            })?;
+            attrs.push((attr.as_str().to_owned(), known.get(attr.as_str()).copied()));
+            Column::Attribute(attrs.len() - 1)
+        }
+    })
+}
+
+/// What a column means, so two headers that mean the same are caught.
+fn column_key(col: Column, name: &str) -> String {
+    match col {
+        Column::Attribute(_) => name.to_owned(),
+        Column::Email => "email".into(),
+        Column::ExternalId => "external_id".into(),
+        Column::Name => "name".into(),
+        Column::FirstName => "first_name".into(),
+        Column::LastName => "last_name".into(),
+        Column::CreatedAt => "created_at".into(),
+        Column::LastSeenAt => "last_seen_at".into(),
+    }
+}
+
+/// The header as a whole: not empty, with an email column, and one way to
+/// give the name.
+fn check_header(headers: &csv::StringRecord, cols: &[Column]) -> Result<(), ApiError> {
     if cols.iter().any(|c| matches!(c, Column::Name))
         && cols
             .iter()
@@ -249,7 +315,7 @@ pub(super) fn columns(
             "the CSV has no email column: the first line must name the columns, one of them email",
         ));
     }
-    Ok((cols, attrs))
+    Ok(())
 }
 
 pub(super) fn looks_boolean(v: &str) -> Option<bool> {
@@ -335,49 +401,55 @@ pub(super) fn detect_charset(
     file: &mut std::fs::File,
     declared: Option<&str>,
 ) -> Result<Charset, ApiError> {
-    use std::io::{Read, Seek, SeekFrom};
+    use std::io::{Seek, SeekFrom};
     if let Some(label) = declared {
-        let encoding = encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
-            ApiError::invalid_field(
-                "/charset",
-                format!(
-                    "charset '{}' is not an encoding sendwell knows: use utf-8, windows-1252, iso-8859-1, utf-16le or another WHATWG label",
-                    label.chars().take(40).collect::<String>()
-                ),
-            )
-        })?;
-        return Ok(Charset {
-            encoding: (encoding != encoding_rs::UTF_8).then_some(encoding),
-            guessed: false,
-        });
+        return declared_charset(label);
     }
     let io = |e: std::io::Error| ApiError::internal(&format!("cannot read the spool file: {e}"));
+    let charset = sniff_charset(file).map_err(io)?;
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    Ok(charset)
+}
+
+/// The encoding the upload declared, by its WHATWG label.
+fn declared_charset(label: &str) -> Result<Charset, ApiError> {
+    let encoding = encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
+        ApiError::invalid_field(
+            "/charset",
+            format!(
+                "charset '{}' is not an encoding sendwell knows: use utf-8, windows-1252, iso-8859-1, utf-16le or another WHATWG label",
+                label.chars().take(40).collect::<String>()
+            ),
+        )
+    })?;
+    Ok(Charset {
+        encoding: (encoding != encoding_rs::UTF_8).then_some(encoding),
+        guessed: false,
+    })
+}
+
+/// Reads the file from where it is for a UTF-16 byte order mark, then on
+/// to its end or its first byte that is not UTF-8.
+fn sniff_charset(file: &mut std::fs::File) -> std::io::Result<Charset> {
+    use std::io::Read;
     let mut buf = vec![0u8; 1 << 20];
     let mut carry = 0usize;
     let mut first = true;
-    let utf8;
     loop {
-        let n = file.read(&mut buf[carry..]).map_err(io)?;
+        let n = file.read(&mut buf[carry..])?;
         let filled = carry + n;
         if first {
             first = false;
-            let bom = &buf[..filled.min(2)];
-            if bom == b"\xFF\xFE" || bom == b"\xFE\xFF" {
-                file.seek(SeekFrom::Start(0)).map_err(io)?;
+            if let Some(encoding) = utf16_bom(&buf[..filled.min(2)]) {
                 return Ok(Charset {
-                    encoding: Some(if bom[0] == 0xFF {
-                        encoding_rs::UTF_16LE
-                    } else {
-                        encoding_rs::UTF_16BE
-                    }),
+                    encoding: Some(encoding),
                     guessed: false,
                 });
             }
         }
         if n == 0 {
             // What is left is an incomplete character at the end.
-            utf8 = carry == 0;
-            break;
+            return Ok(utf8_or_guessed(carry == 0));
         }
         match std::str::from_utf8(&buf[..filled]) {
             Ok(_) => carry = 0,
@@ -388,17 +460,30 @@ pub(super) fn detect_charset(
                 buf.copy_within(valid..filled, 0);
                 carry = filled - valid;
             }
-            Err(_) => {
-                utf8 = false;
-                break;
-            }
+            Err(_) => return Ok(utf8_or_guessed(false)),
         }
     }
-    file.seek(SeekFrom::Start(0)).map_err(io)?;
-    Ok(Charset {
+}
+
+/// The UTF-16 encoding whose byte order mark `bom` is, if it is one.
+fn utf16_bom(bom: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    if bom == b"\xFF\xFE" || bom == b"\xFE\xFF" {
+        Some(if bom[0] == 0xFF {
+            encoding_rs::UTF_16LE
+        } else {
+            encoding_rs::UTF_16BE
+        })
+    } else {
+        None
+    }
+}
+
+/// UTF-8, or windows-1252 guessed for a file that is not.
+fn utf8_or_guessed(utf8: bool) -> Charset {
+    Charset {
         encoding: (!utf8).then_some(encoding_rs::WINDOWS_1252),
         guessed: !utf8,
-    })
+    }
 }
 
 /// Reads `inner` in its encoding and gives UTF-8.
@@ -508,12 +593,7 @@ fn read_all(
         workspace_was_empty,
         dns,
     } = context;
-    let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
-    let delimiter = sniff_delimiter(std::io::BufRead::fill_buf(&mut reader).map_err(unreadable)?);
-    let mut csv = csv::ReaderBuilder::new()
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(reader);
+    let mut csv = open_csv(reader)?;
     let headers = csv.headers().map_err(unreadable)?.clone();
     let (cols, mut attrs) = columns(&headers, &known)?;
     schema_has_room(&known, &attrs, state.store.max_attributes())?;
@@ -525,12 +605,7 @@ fn read_all(
     while csv.read_byte_record(&mut record).map_err(unreadable)? {
         rows += 1;
         if rows > MAX_ROWS {
-            return Err(Stop::Fatal(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-many-rows",
-                "The file has too many rows",
-                format!("An import takes at most {MAX_ROWS} rows; split the file. Nothing was imported."),
-            )));
+            return Err(too_many_rows());
         }
         let line = record.position().map_or(rows + 1, |p| p.line());
         let width = headers.len();
@@ -543,27 +618,39 @@ fn read_all(
             width,
             &mut domains,
         );
-        match tally.take(row, &state, &traps, &mut domains, workspace_was_empty) {
-            Ok(mut ready) => {
-                if !dns {
-                    ready.check = None;
-                }
-                batch.ready.push(ready);
-            }
-            Err(rejected) => batch.rejected.push(rejected),
-        }
-        if batch.ready.len() + batch.rejected.len() >= BATCH {
+        let taken = tally.take(row, &state, &traps, &mut domains, workspace_was_empty);
+        batch.add(taken, dns);
+        if batch.len() >= BATCH {
             let full = std::mem::replace(&mut batch, Batch::with_capacity());
             out.blocking_send(Parsed::Batch(full))
                 .map_err(|_| Stop::Gone)?;
         }
     }
     tally.counts.rows = rows;
-    if !batch.ready.is_empty() || !batch.rejected.is_empty() {
+    if !batch.is_empty() {
         out.blocking_send(Parsed::Batch(batch))
             .map_err(|_| Stop::Gone)?;
     }
     Ok(tally)
+}
+
+/// A CSV reader over `reader`, with the delimiter its header line uses.
+fn open_csv<R: std::io::Read>(reader: R) -> Result<csv::Reader<std::io::BufReader<R>>, Stop> {
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
+    let delimiter = sniff_delimiter(std::io::BufRead::fill_buf(&mut reader).map_err(unreadable)?);
+    Ok(csv::ReaderBuilder::new()
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(reader))
+}
+
+fn too_many_rows() -> Stop {
+    Stop::Fatal(ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too-many-rows",
+        "The file has too many rows",
+        format!("An import takes at most {MAX_ROWS} rows; split the file. Nothing was imported."),
+    ))
 }
 
 /// The schema's cap, before a row is read: a file with more new columns
@@ -603,48 +690,12 @@ pub(super) fn parse_row(
     width: usize,
     domains: &mut sendwell_screen::address::DomainCache,
 ) -> Row {
-    let mut fields = Fields::default();
-    if record.len() != width {
-        fields.failure = Some(format!(
-            "the row has {} fields; the header has {width}",
-            record.len()
-        ));
-    }
-    for (field, col) in record.iter().zip(cols) {
-        let Ok(value) = std::str::from_utf8(field) else {
-            fields
-                .failure
-                .get_or_insert_with(|| "the row is not valid UTF-8".to_owned());
-            continue;
-        };
-        let value = value.trim();
-        if value.is_empty() {
-            continue;
-        }
-        if let Err(e) = fields.take(col, value, attrs) {
-            fields.failure.get_or_insert(e);
-        }
-    }
-    // First and last names make up the name, whatever a name column said.
-    if fields.first.is_some() || fields.last.is_some() {
-        let name = [fields.first, fields.last]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        match label("name", &name) {
-            Ok(name) => fields.input.name = Some(name),
-            Err(e) => {
-                fields.failure.get_or_insert(e);
-            }
-        }
-    }
     let Fields {
         email,
         mut input,
         failure,
         ..
-    } = fields;
+    } = Fields::read(record, cols, attrs, width);
     if let Some(reason) = failure {
         return Row {
             line,
@@ -687,6 +738,56 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    /// Every field of a row of `width` columns.
+    fn read(
+        record: &'a csv::ByteRecord,
+        cols: &[Column],
+        attrs: &mut [(String, Option<AttributeType>)],
+        width: usize,
+    ) -> Self {
+        let mut fields = Fields::default();
+        if record.len() != width {
+            fields.failure = Some(format!(
+                "the row has {} fields; the header has {width}",
+                record.len()
+            ));
+        }
+        for (field, col) in record.iter().zip(cols) {
+            let Ok(value) = std::str::from_utf8(field) else {
+                fields
+                    .failure
+                    .get_or_insert_with(|| "the row is not valid UTF-8".to_owned());
+                continue;
+            };
+            let value = value.trim();
+            if value.is_empty() {
+                continue;
+            }
+            if let Err(e) = fields.take(col, value, attrs) {
+                fields.failure.get_or_insert(e);
+            }
+        }
+        fields.join_names();
+        fields
+    }
+
+    /// First and last names make up the name, whatever a name column said.
+    fn join_names(&mut self) {
+        if self.first.is_some() || self.last.is_some() {
+            let name = [self.first, self.last]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            match label("name", &name) {
+                Ok(name) => self.input.name = Some(name),
+                Err(e) => {
+                    self.failure.get_or_insert(e);
+                }
+            }
+        }
+    }
+
     /// One field's value, into the place its column names.
     fn take(
         &mut self,

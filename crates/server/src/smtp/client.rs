@@ -14,6 +14,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -863,6 +864,24 @@ impl SmtpConnection {
     }
 
     async fn transaction(&mut self, from: &str, to: &str, data: &[u8]) -> Result<Reply, SmtpError> {
+        let mail = self.mail_command(from, to, data)?;
+        let rcpt = format!("RCPT TO:<{to}>\r\n");
+        let replies = if self.ext.pipelining {
+            match self.envelope_pipelined(&mail, &rcpt).await? {
+                ControlFlow::Break(closing) => return Ok(closing),
+                ControlFlow::Continue(replies) => replies,
+            }
+        } else {
+            self.envelope_in_turn(&mail, &rcpt).await?
+        };
+        if let Some(rejection) = self.leave_rejected_envelope(replies).await? {
+            return Ok(rejection);
+        }
+        self.send_message(data).await
+    }
+
+    /// The MAIL command line with the parameters the message needs.
+    fn mail_command(&self, from: &str, to: &str, data: &[u8]) -> Result<String, SmtpError> {
         let utf8 = !from.is_ascii() || !to.is_ascii();
         if utf8 && !self.ext.smtputf8 {
             // Never handed over without the extension: a server that did not
@@ -883,66 +902,90 @@ impl SmtpConnection {
             mail.push_str(" BODY=8BITMIME");
         }
         mail.push_str("\r\n");
-        let rcpt = format!("RCPT TO:<{to}>\r\n");
+        Ok(mail)
+    }
 
-        let (mail_reply, rcpt_reply, data_reply) = if self.ext.pipelining {
-            self.write_flush("MAIL", &[mail.as_bytes(), rcpt.as_bytes(), b"DATA\r\n"])
-                .await?;
-            let mail_reply = self.read("MAIL").await?;
-            if mail_reply.code == 421 {
-                return Ok(mail_reply);
-            }
-            let rcpt_reply = self.read("RCPT").await?;
-            if rcpt_reply.code == 421 {
-                return Ok(rcpt_reply);
-            }
-            let data_reply = self.read("DATA").await?;
-            (mail_reply, Some(rcpt_reply), Some(data_reply))
-        } else {
-            self.write_flush("MAIL", &[mail.as_bytes()]).await?;
-            let mail_reply = self.read("MAIL").await?;
-            if !mail_reply.is_positive() {
-                (mail_reply, None, None)
-            } else {
-                self.write_flush("RCPT", &[rcpt.as_bytes()]).await?;
-                let rcpt_reply = self.read("RCPT").await?;
-                if !rcpt_reply.is_positive() {
-                    (mail_reply, Some(rcpt_reply), None)
-                } else {
-                    self.write_flush("DATA", &[b"DATA\r\n"]).await?;
-                    let data_reply = self.read("DATA").await?;
-                    (mail_reply, Some(rcpt_reply), Some(data_reply))
-                }
-            }
-        };
-
-        let data_ok = data_reply.as_ref().is_some_and(|r| r.code == 354);
-        let transaction_open = mail_reply.is_positive();
-        let rejection = if !mail_reply.is_positive() {
-            Some(unexpected("MAIL", mail_reply)?)
-        } else if let Some(r) = rcpt_reply.filter(|r| !r.is_positive()) {
-            Some(unexpected("RCPT", r)?)
-        } else if let Some(r) = data_reply.filter(|r| r.code != 354) {
-            Some(unexpected("DATA", r)?)
-        } else {
-            None
-        };
-
-        if let Some(rejection) = rejection {
-            if data_ok {
-                // The server took DATA although MAIL or RCPT failed: end
-                // the (empty) message so the session is back in step.
-                self.write_flush("DATA", &[b".\r\n"]).await?;
-                let _ = self.read("data end").await?;
-            }
-            if rejection.code == 421 {
-                self.broken = true;
-            } else if transaction_open {
-                self.reset().await?;
-            }
-            return Ok(rejection);
+    /// MAIL, RCPT and DATA in one write, then their replies. Breaks with
+    /// a 421 to MAIL or RCPT: the server is closing, nothing more comes.
+    async fn envelope_pipelined(
+        &mut self,
+        mail: &str,
+        rcpt: &str,
+    ) -> Result<ControlFlow<Reply, EnvelopeReplies>, SmtpError> {
+        self.write_flush("MAIL", &[mail.as_bytes(), rcpt.as_bytes(), b"DATA\r\n"])
+            .await?;
+        let mail_reply = self.read("MAIL").await?;
+        if mail_reply.code == 421 {
+            return Ok(ControlFlow::Break(mail_reply));
         }
+        let rcpt_reply = self.read("RCPT").await?;
+        if rcpt_reply.code == 421 {
+            return Ok(ControlFlow::Break(rcpt_reply));
+        }
+        let data_reply = self.read("DATA").await?;
+        Ok(ControlFlow::Continue(EnvelopeReplies {
+            mail: mail_reply,
+            rcpt: Some(rcpt_reply),
+            data: Some(data_reply),
+        }))
+    }
 
+    /// MAIL, RCPT and DATA one after the other, stopping at the first
+    /// negative reply.
+    async fn envelope_in_turn(
+        &mut self,
+        mail: &str,
+        rcpt: &str,
+    ) -> Result<EnvelopeReplies, SmtpError> {
+        self.write_flush("MAIL", &[mail.as_bytes()]).await?;
+        let mail_reply = self.read("MAIL").await?;
+        let mut replies = EnvelopeReplies {
+            mail: mail_reply,
+            rcpt: None,
+            data: None,
+        };
+        if !replies.mail.is_positive() {
+            return Ok(replies);
+        }
+        self.write_flush("RCPT", &[rcpt.as_bytes()]).await?;
+        let rcpt_reply = self.read("RCPT").await?;
+        let rcpt_ok = rcpt_reply.is_positive();
+        replies.rcpt = Some(rcpt_reply);
+        if !rcpt_ok {
+            return Ok(replies);
+        }
+        self.write_flush("DATA", &[b"DATA\r\n"]).await?;
+        replies.data = Some(self.read("DATA").await?);
+        Ok(replies)
+    }
+
+    /// When MAIL, RCPT or DATA was refused: brings the session back in
+    /// step and returns the refusal. `None` when the data may follow.
+    async fn leave_rejected_envelope(
+        &mut self,
+        replies: EnvelopeReplies,
+    ) -> Result<Option<Reply>, SmtpError> {
+        let data_ok = replies.data.as_ref().is_some_and(|r| r.code == 354);
+        let transaction_open = replies.mail.is_positive();
+        let Some(rejection) = replies.rejection()? else {
+            return Ok(None);
+        };
+        if data_ok {
+            // The server took DATA although MAIL or RCPT failed: end
+            // the (empty) message so the session is back in step.
+            self.write_flush("DATA", &[b".\r\n"]).await?;
+            let _ = self.read("data end").await?;
+        }
+        if rejection.code == 421 {
+            self.broken = true;
+        } else if transaction_open {
+            self.reset().await?;
+        }
+        Ok(Some(rejection))
+    }
+
+    /// Writes the message and reads the reply to it.
+    async fn send_message(&mut self, data: &[u8]) -> Result<Reply, SmtpError> {
         let limit = self.data_timeout;
         timed(limit, "data", async {
             write_data(&mut self.io, data).await?;
@@ -1117,6 +1160,28 @@ impl SmtpConnection {
     }
 }
 
+/// The replies to MAIL, RCPT and DATA, as far as the commands were sent.
+struct EnvelopeReplies {
+    mail: Reply,
+    rcpt: Option<Reply>,
+    data: Option<Reply>,
+}
+
+impl EnvelopeReplies {
+    /// The first refusal among the replies, if any.
+    fn rejection(self) -> Result<Option<Reply>, SmtpError> {
+        Ok(if !self.mail.is_positive() {
+            Some(unexpected("MAIL", self.mail)?)
+        } else if let Some(r) = self.rcpt.filter(|r| !r.is_positive()) {
+            Some(unexpected("RCPT", r)?)
+        } else if let Some(r) = self.data.filter(|r| r.code != 354) {
+            Some(unexpected("DATA", r)?)
+        } else {
+            None
+        })
+    }
+}
+
 /// A reply to MAIL, RCPT or DATA that is neither what was hoped for nor a
 /// failure (a 3yz, or a 2yz to DATA) means the server is not speaking SMTP.
 fn unexpected(stage: &'static str, reply: Reply) -> Result<Reply, SmtpError> {
@@ -1161,6 +1226,35 @@ mod tests {
         SmtpSink::start(Arc::new(script), options)
             .await
             .expect("start the sink")
+    }
+
+    async fn connect(sink: &SmtpSink, options: &ClientOptions) -> SmtpConnection {
+        SmtpConnection::connect("localhost", sink.addr(), options)
+            .await
+            .expect("connect to the sink")
+    }
+
+    /// A sink without AUTH running `script`, and a plain connection to it.
+    async fn connected(script: impl Script) -> (SmtpSink, SmtpConnection) {
+        let sink = sink(script, None).await;
+        let conn = connect(&sink, &options()).await;
+        (sink, conn)
+    }
+
+    /// Sends one mail that the server answers, positively or not.
+    async fn send(conn: &mut SmtpConnection, from: &str, to: &str, data: &[u8]) -> Reply {
+        conn.send(from, to, data).await.expect("send")
+    }
+
+    /// The reply of a connection-level refusal at `stage`.
+    fn refusal<T: fmt::Debug>(result: Result<T, SmtpError>, stage: &str) -> Reply {
+        match result {
+            Err(SmtpError::Reply { stage: at, reply }) => {
+                assert_eq!(at, stage);
+                reply
+            }
+            other => panic!("expected a refused {stage}, got {other:?}"),
+        }
     }
 
     fn parse(lines: &[&str]) -> Result<(Reply, Vec<String>), SmtpError> {
@@ -1354,16 +1448,10 @@ mod tests {
 
     #[tokio::test]
     async fn plain_send_arrives_byte_exact() {
-        let sink = sink(AcceptAll, None).await;
-        let mut conn = SmtpConnection::connect("localhost", sink.addr(), &options())
-            .await
-            .expect("connect to the sink");
+        let (sink, mut conn) = connected(AcceptAll).await;
         assert!(!conn.is_tls());
         let data = b"Subject: hi\r\n\r\nline one\r\n.starts with a dot\r\nbare LF\nlast";
-        let reply = conn
-            .send("from@a.test", "to@b.test", data)
-            .await
-            .expect("send");
+        let reply = send(&mut conn, "from@a.test", "to@b.test", data).await;
         assert!(reply.is_positive(), "{reply:?}");
         assert_eq!(reply.code, 250);
         assert_eq!(reply.enhanced.as_deref(), Some("2.0.0"));
@@ -1384,12 +1472,9 @@ mod tests {
 
     #[tokio::test]
     async fn eight_bit_data_and_null_sender() {
-        let sink = sink(AcceptAll, None).await;
-        let mut conn = SmtpConnection::connect("localhost", sink.addr(), &options())
-            .await
-            .expect("connect to the sink");
+        let (sink, mut conn) = connected(AcceptAll).await;
         let data = "Subject: caf\u{e9}\r\n\r\nd\u{e9}j\u{e0} vu\r\n".as_bytes();
-        let reply = conn.send("", "to@b.test", data).await.expect("send");
+        let reply = send(&mut conn, "", "to@b.test", data).await;
         assert_eq!(reply.code, 250);
         let got = sink.received();
         assert_eq!(got[0].from, "");
@@ -1398,17 +1483,17 @@ mod tests {
 
     #[tokio::test]
     async fn pipelines_many_messages_on_one_connection() {
-        let sink = sink(AcceptAll, None).await;
-        let mut conn = SmtpConnection::connect("localhost", sink.addr(), &options())
-            .await
-            .expect("connect to the sink");
+        let (sink, mut conn) = connected(AcceptAll).await;
         assert!(conn.supports_pipelining());
         for i in 0..50 {
             let data = format!("Subject: {i}\r\n\r\nbody {i}\r\n");
-            let reply = conn
-                .send("from@a.test", &format!("to{i}@b.test"), data.as_bytes())
-                .await
-                .expect("send");
+            let reply = send(
+                &mut conn,
+                "from@a.test",
+                &format!("to{i}@b.test"),
+                data.as_bytes(),
+            )
+            .await;
             assert_eq!(reply.code, 250);
         }
         assert_eq!(conn.sent(), 50);
@@ -1431,59 +1516,34 @@ mod tests {
         let sink = sink(AcceptAll, Some(("ann", "s3cret"))).await;
         let mut opts = options();
         opts.credentials = Some(credentials("ann", "s3cret"));
-        let mut conn = SmtpConnection::connect("localhost", sink.addr(), &opts)
-            .await
-            .expect("connect to the sink");
-        let reply = conn
-            .send("ann@a.test", "to@b.test", b"hi\r\n")
-            .await
-            .expect("send");
+        let mut conn = connect(&sink, &opts).await;
+        let reply = send(&mut conn, "ann@a.test", "to@b.test", b"hi\r\n").await;
         assert_eq!(reply.code, 250);
 
         opts.credentials = Some(credentials("ann", "wrong"));
-        match SmtpConnection::connect("localhost", sink.addr(), &opts).await {
-            Err(SmtpError::Reply { stage, reply }) => {
-                assert_eq!(stage, "AUTH");
-                assert_eq!(reply.code, 535);
-                assert_eq!(reply.enhanced.as_deref(), Some("5.7.8"));
-            }
-            other => panic!("expected a refused AUTH, got {other:?}"),
-        }
+        let refused = SmtpConnection::connect("localhost", sink.addr(), &opts).await;
+        let reply = refusal(refused, "AUTH");
+        assert_eq!(reply.code, 535);
+        assert_eq!(reply.enhanced.as_deref(), Some("5.7.8"));
     }
 
     #[tokio::test]
     async fn auth_login_with_right_and_wrong_credentials() {
         let sink = sink(AcceptAll, Some(("bob", "pa:ss word"))).await;
-        let mut conn = SmtpConnection::connect("localhost", sink.addr(), &options())
-            .await
-            .expect("connect to the sink");
+        let mut conn = connect(&sink, &options()).await;
         conn.authenticate(AuthMechanism::Login, &credentials("bob", "pa:ss word"))
             .await
             .expect("AUTH");
-        let reply = conn
-            .send("bob@a.test", "to@b.test", b"hi\r\n")
-            .await
-            .expect("send");
+        let reply = send(&mut conn, "bob@a.test", "to@b.test", b"hi\r\n").await;
         assert_eq!(reply.code, 250);
 
-        let mut conn = SmtpConnection::connect("localhost", sink.addr(), &options())
-            .await
-            .expect("connect to the sink");
-        match conn
+        let mut conn = connect(&sink, &options()).await;
+        let refused = conn
             .authenticate(AuthMechanism::Login, &credentials("bob", "nope"))
-            .await
-        {
-            Err(SmtpError::Reply { stage, reply }) => {
-                assert_eq!(stage, "AUTH");
-                assert_eq!(reply.code, 535);
-            }
-            other => panic!("expected a refused AUTH, got {other:?}"),
-        }
+            .await;
+        assert_eq!(refusal(refused, "AUTH").code, 535);
         // Without AUTH the sink refuses MAIL: a reply, not a failure.
-        let reply = conn
-            .send("bob@a.test", "to@b.test", b"hi\r\n")
-            .await
-            .expect("send");
+        let reply = send(&mut conn, "bob@a.test", "to@b.test", b"hi\r\n").await;
         assert_eq!(reply.code, 530);
         assert_eq!(reply.enhanced.as_deref(), Some("5.7.0"));
         assert!(conn.is_usable());
@@ -1511,23 +1571,14 @@ mod tests {
 
     #[tokio::test]
     async fn rejected_recipient_leaves_the_connection_usable() {
-        let sink = sink(RejectSome, None).await;
-        let mut conn = SmtpConnection::connect("localhost", sink.addr(), &options())
-            .await
-            .expect("connect to the sink");
-        let reply = conn
-            .send("a@a.test", "nobody@b.test", b"x\r\n")
-            .await
-            .expect("send");
+        let (sink, mut conn) = connected(RejectSome).await;
+        let reply = send(&mut conn, "a@a.test", "nobody@b.test", b"x\r\n").await;
         assert_eq!(reply.code, 550);
         assert_eq!(reply.enhanced.as_deref(), Some("5.1.1"));
         assert_eq!(reply.text, "no such user");
         assert!(reply.is_permanent());
         assert!(conn.is_usable());
-        let reply = conn
-            .send("a@a.test", "someone@b.test", b"y\r\n")
-            .await
-            .expect("send");
+        let reply = send(&mut conn, "a@a.test", "someone@b.test", b"y\r\n").await;
         assert_eq!(reply.code, 250);
         let got = sink.received();
         assert_eq!(got.len(), 1);
@@ -1536,23 +1587,14 @@ mod tests {
 
     #[tokio::test]
     async fn rejected_recipient_without_pipelining() {
-        let sink = sink(RejectSome, None).await;
-        let mut conn = SmtpConnection::connect("localhost", sink.addr(), &options())
-            .await
-            .expect("connect to the sink");
+        let (sink, mut conn) = connected(RejectSome).await;
         conn.ext.pipelining = false;
-        let reply = conn
-            .send("a@a.test", "nobody@b.test", b"x\r\n")
-            .await
-            .expect("send");
+        let reply = send(&mut conn, "a@a.test", "nobody@b.test", b"x\r\n").await;
         assert_eq!(
             (reply.code, reply.enhanced.as_deref()),
             (550, Some("5.1.1"))
         );
-        let reply = conn
-            .send("a@a.test", "someone@b.test", b"y\r\n")
-            .await
-            .expect("send");
+        let reply = send(&mut conn, "a@a.test", "someone@b.test", b"y\r\n").await;
         assert_eq!(reply.code, 250);
         assert_eq!(sink.received().len(), 1);
         assert_eq!(sink.pipelined_commands(), 0);
@@ -1560,31 +1602,19 @@ mod tests {
 
     #[tokio::test]
     async fn transient_reply_after_data() {
-        let sink = sink(RejectSome, None).await;
-        let mut conn = SmtpConnection::connect("localhost", sink.addr(), &options())
-            .await
-            .expect("connect to the sink");
-        let reply = conn
-            .send("a@a.test", "later@b.test", b"x\r\n")
-            .await
-            .expect("send");
+        let (sink, mut conn) = connected(RejectSome).await;
+        let reply = send(&mut conn, "a@a.test", "later@b.test", b"x\r\n").await;
         assert_eq!(reply.code, 451);
         assert_eq!(reply.enhanced.as_deref(), Some("4.7.1"));
         assert!(reply.is_transient());
-        let reply = conn
-            .send("a@a.test", "now@b.test", b"x\r\n")
-            .await
-            .expect("send");
+        let reply = send(&mut conn, "a@a.test", "now@b.test", b"x\r\n").await;
         assert_eq!(reply.code, 250);
         assert_eq!(sink.accepted_count(), 1);
     }
 
     #[tokio::test]
     async fn disconnect_after_data_is_an_error() {
-        let sink = sink(RejectSome, None).await;
-        let mut conn = SmtpConnection::connect("localhost", sink.addr(), &options())
-            .await
-            .expect("connect to the sink");
+        let (sink, mut conn) = connected(RejectSome).await;
         let result = conn.send("a@a.test", "hangup@b.test", b"x\r\n").await;
         assert!(matches!(result, Err(SmtpError::Io(_))), "{result:?}");
         assert!(!conn.is_usable());
@@ -1594,10 +1624,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_injected_addresses_before_sending() {
-        let sink = sink(AcceptAll, None).await;
-        let mut conn = SmtpConnection::connect("localhost", sink.addr(), &options())
-            .await
-            .expect("connect to the sink");
+        let (sink, mut conn) = connected(AcceptAll).await;
         for (from, to) in [
             ("a@a.test\r\nRCPT TO:<evil@c.test>", "to@b.test"),
             ("a@a.test", "to@b.test>\r\nDATA"),
@@ -1611,10 +1638,7 @@ mod tests {
         assert_eq!(conn.sent(), 0);
         assert!(conn.is_usable());
         // Nothing reached the server: the session is still in step.
-        let reply = conn
-            .send("a@a.test", "to@b.test", b"x\r\n")
-            .await
-            .expect("send");
+        let reply = send(&mut conn, "a@a.test", "to@b.test", b"x\r\n").await;
         assert_eq!(reply.code, 250);
         let got = sink.received();
         assert_eq!(got.len(), 1);
@@ -1626,14 +1650,9 @@ mod tests {
         let sink = sink(AcceptAll, None).await;
         let mut opts = options();
         opts.tls = TlsMode::StartTls { required: false };
-        let mut conn = SmtpConnection::connect("localhost", sink.addr(), &opts)
-            .await
-            .expect("connect to the sink");
+        let mut conn = connect(&sink, &opts).await;
         assert!(!conn.is_tls());
-        let reply = conn
-            .send("a@a.test", "to@b.test", b"x\r\n")
-            .await
-            .expect("send");
+        let reply = send(&mut conn, "a@a.test", "to@b.test", b"x\r\n").await;
         assert_eq!(reply.code, 250);
 
         opts.tls = TlsMode::StartTls { required: true };
@@ -1647,14 +1666,9 @@ mod tests {
         let mut opts = options();
         opts.tls = TlsMode::StartTls { required: false };
         opts.credentials = Some(credentials("ann", "pw"));
-        let mut conn = SmtpConnection::connect("localhost", sink.addr(), &opts)
-            .await
-            .expect("connect to the sink");
+        let mut conn = connect(&sink, &opts).await;
         assert!(!conn.is_tls());
-        let reply = conn
-            .send("a@a.test", "to@b.test", b"x\r\n")
-            .await
-            .expect("send");
+        let reply = send(&mut conn, "a@a.test", "to@b.test", b"x\r\n").await;
         assert_eq!(reply.code, 250);
     }
 
@@ -1667,13 +1681,8 @@ mod tests {
             }
         }
         let sink = sink(Busy, None).await;
-        match SmtpConnection::connect("localhost", sink.addr(), &options()).await {
-            Err(SmtpError::Reply { stage, reply }) => {
-                assert_eq!(stage, "greeting");
-                assert_eq!(reply.code, 554);
-            }
-            other => panic!("expected a refused greeting, got {other:?}"),
-        }
+        let refused = SmtpConnection::connect("localhost", sink.addr(), &options()).await;
+        assert_eq!(refusal(refused, "greeting").code, 554);
         let addr = sink.addr();
         sink.shutdown();
         drop(sink);

@@ -194,6 +194,13 @@ enum Read {
     TimedOut,
 }
 
+/// A message read after DATA.
+enum Message {
+    Data(Vec<u8>),
+    /// Larger than allowed; what came was dropped.
+    TooBig,
+}
+
 /// Whether the session goes on.
 enum Flow {
     Continue,
@@ -442,6 +449,23 @@ impl<'a> Session<'a> {
         }
         self.reply(354, "End data with <CR><LF>.<CR><LF>").await?;
         let max = self.config.limits.max_message_bytes;
+        let Some(message) = self.read_message(max).await? else {
+            return Ok(Flow::Close);
+        };
+        let from = self.from.take().unwrap_or_default();
+        let to = std::mem::take(&mut self.to);
+        match message {
+            Message::TooBig => {
+                self.ok(552, &format!("5.3.4 Message larger than {max} bytes"))
+                    .await
+            }
+            Message::Data(data) => self.queue(from, to, data).await,
+        }
+    }
+
+    /// Reads the message up to the `.` line, dot-stuffing undone, taking
+    /// at most `max` bytes of it. `None` when the session ends first.
+    async fn read_message(&mut self, max: usize) -> std::io::Result<Option<Message>> {
         let mut data = Vec::new();
         let mut too_big = false;
         loop {
@@ -454,11 +478,11 @@ impl<'a> Session<'a> {
                     too_big = true;
                     continue;
                 }
-                Read::Closed => return Ok(Flow::Close),
+                Read::Closed => return Ok(None),
                 Read::TimedOut => {
                     self.reply(421, "4.4.2 Timeout reading the message, closing")
                         .await?;
-                    return Ok(Flow::Close);
+                    return Ok(None);
                 }
             }
             let content = trim_ending(&self.line);
@@ -473,13 +497,20 @@ impl<'a> Session<'a> {
             data.extend_from_slice(content);
             data.extend_from_slice(b"\r\n");
         }
-        let from = self.from.take().unwrap_or_default();
-        let to = std::mem::take(&mut self.to);
-        if too_big {
-            return self
-                .ok(552, &format!("5.3.4 Message larger than {max} bytes"))
-                .await;
-        }
+        Ok(Some(if too_big {
+            Message::TooBig
+        } else {
+            Message::Data(data)
+        }))
+    }
+
+    /// Hands an accepted message on, when the queue has room for it.
+    async fn queue(
+        &mut self,
+        from: String,
+        to: Vec<String>,
+        data: Vec<u8>,
+    ) -> std::io::Result<Flow> {
         let bytes = u32::try_from(data.len().max(1)).unwrap_or(u32::MAX);
         let Ok(queued) = self.config.queue.clone().try_acquire_many_owned(bytes) else {
             return self.ok(451, "4.3.2 Too busy, try again later").await;

@@ -11,6 +11,7 @@ use super::client::{read_line_limited, LineRead};
 use super::wire::{check_mail_parameters, discard_line, path_argument, trim_ending, verb};
 use base64::Engine as _;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -577,49 +578,17 @@ impl Session<'_> {
         let mechanism = words.next().unwrap_or("").to_ascii_uppercase();
         let initial = words.next().map(str::to_owned);
         let given = match mechanism.as_str() {
-            "PLAIN" => {
-                let token = match initial {
-                    Some(t) if t != "=" => t,
-                    Some(_) => String::new(),
-                    None => match self.challenge("").await? {
-                        Some(t) => t,
-                        None => return Ok(Flow::Continue),
-                    },
-                };
-                let Some(decoded) = decode_base64(&token) else {
-                    return self.error(501, "5.5.2 Bad base64").await;
-                };
-                let mut parts = decoded.split(|&b| b == 0);
-                let (_authzid, user, pass) = (parts.next(), parts.next(), parts.next());
-                match (user, pass, parts.next()) {
-                    (Some(u), Some(p), None) => (u.to_vec(), p.to_vec()),
-                    _ => return self.error(501, "5.5.2 Bad PLAIN response").await,
-                }
-            }
-            "LOGIN" => {
-                let user_b64 = match initial {
-                    Some(t) => t,
-                    None => match self.challenge("VXNlcm5hbWU6").await? {
-                        Some(t) => t,
-                        None => return Ok(Flow::Continue),
-                    },
-                };
-                let Some(user) = decode_base64(&user_b64) else {
-                    return self.error(501, "5.5.2 Bad base64").await;
-                };
-                let Some(pass_b64) = self.challenge("UGFzc3dvcmQ6").await? else {
-                    return Ok(Flow::Continue);
-                };
-                let Some(pass) = decode_base64(&pass_b64) else {
-                    return self.error(501, "5.5.2 Bad base64").await;
-                };
-                (user, pass)
-            }
+            "PLAIN" => self.plain_credentials(initial).await?,
+            "LOGIN" => self.login_credentials(initial).await?,
             _ => {
                 return self
                     .error(504, "5.5.4 Unrecognized authentication type")
                     .await
             }
+        };
+        let given = match given {
+            ControlFlow::Continue(given) => given,
+            ControlFlow::Break(flow) => return Ok(flow),
         };
         if given.0 == user.as_bytes() && given.1 == pass.as_bytes() {
             self.authenticated = true;
@@ -628,6 +597,66 @@ impl Session<'_> {
             self.error(535, "5.7.8 Authentication credentials invalid")
                 .await
         }
+    }
+
+    /// The user name and password of an AUTH PLAIN exchange (RFC 4616),
+    /// from the `initial` response or a challenge; breaks with the flow
+    /// when the exchange ended without them (already answered).
+    async fn plain_credentials(
+        &mut self,
+        initial: Option<String>,
+    ) -> std::io::Result<ControlFlow<Flow, (Vec<u8>, Vec<u8>)>> {
+        let token = match initial {
+            Some(t) if t != "=" => t,
+            Some(_) => String::new(),
+            None => match self.challenge("").await? {
+                Some(t) => t,
+                None => return Ok(ControlFlow::Break(Flow::Continue)),
+            },
+        };
+        let Some(decoded) = decode_base64(&token) else {
+            return Ok(ControlFlow::Break(
+                self.error(501, "5.5.2 Bad base64").await?,
+            ));
+        };
+        let mut parts = decoded.split(|&b| b == 0);
+        let (_authzid, user, pass) = (parts.next(), parts.next(), parts.next());
+        match (user, pass, parts.next()) {
+            (Some(u), Some(p), None) => Ok(ControlFlow::Continue((u.to_vec(), p.to_vec()))),
+            _ => Ok(ControlFlow::Break(
+                self.error(501, "5.5.2 Bad PLAIN response").await?,
+            )),
+        }
+    }
+
+    /// The user name and password of an AUTH LOGIN exchange, the user
+    /// name perhaps as the `initial` response; breaks with the flow when
+    /// the exchange ended without them (already answered).
+    async fn login_credentials(
+        &mut self,
+        initial: Option<String>,
+    ) -> std::io::Result<ControlFlow<Flow, (Vec<u8>, Vec<u8>)>> {
+        let user_b64 = match initial {
+            Some(t) => t,
+            None => match self.challenge("VXNlcm5hbWU6").await? {
+                Some(t) => t,
+                None => return Ok(ControlFlow::Break(Flow::Continue)),
+            },
+        };
+        let Some(user) = decode_base64(&user_b64) else {
+            return Ok(ControlFlow::Break(
+                self.error(501, "5.5.2 Bad base64").await?,
+            ));
+        };
+        let Some(pass_b64) = self.challenge("UGFzc3dvcmQ6").await? else {
+            return Ok(ControlFlow::Break(Flow::Continue));
+        };
+        let Some(pass) = decode_base64(&pass_b64) else {
+            return Ok(ControlFlow::Break(
+                self.error(501, "5.5.2 Bad base64").await?,
+            ));
+        };
+        Ok(ControlFlow::Continue((user, pass)))
     }
 
     /// Sends a 334 challenge and reads the answer; `None` when the client
@@ -665,11 +694,17 @@ mod tests {
     }
 
     impl Raw {
-        async fn open(sink: &SmtpSink) -> Raw {
+        /// A connection whose greeting is still to be read.
+        async fn connect(sink: &SmtpSink) -> Raw {
             let stream = TcpStream::connect(sink.addr()).await.expect("connect");
-            let mut raw = Raw {
+            Raw {
                 io: BufReader::new(stream),
-            };
+            }
+        }
+
+        /// A connection the sink greeted with 220.
+        async fn open(sink: &SmtpSink) -> Raw {
+            let mut raw = Raw::connect(sink).await;
             assert_eq!(raw.code().await, 220);
             raw
         }
@@ -874,25 +909,16 @@ mod tests {
         let sink = SmtpSink::start(Arc::new(Closed), SinkOptions::default())
             .await
             .expect("start the sink");
-        let stream = TcpStream::connect(sink.addr()).await.expect("connect");
-        let mut raw = Raw {
-            io: BufReader::new(stream),
-        };
+        let mut raw = Raw::connect(&sink).await;
         assert_eq!(raw.code().await, 554);
         assert_eq!(raw.says(b"HELO c.test\r\n").await, 503);
         assert_eq!(raw.says(b"QUIT\r\n").await, 221);
 
-        let stream = TcpStream::connect(sink.addr()).await.expect("connect");
-        let mut raw = Raw {
-            io: BufReader::new(stream),
-        };
+        let mut raw = Raw::connect(&sink).await;
         assert_eq!(raw.code().await, 421);
         assert!(raw.closed().await);
 
-        let stream = TcpStream::connect(sink.addr()).await.expect("connect");
-        let mut raw = Raw {
-            io: BufReader::new(stream),
-        };
+        let mut raw = Raw::connect(&sink).await;
         assert!(raw.closed().await);
 
         let addr = sink.addr();
