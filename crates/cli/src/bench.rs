@@ -165,10 +165,33 @@ async fn contacts(
     let mut settings = Settings::for_data_dir(&dir);
     settings.database_url = database_url;
     let bench = BenchServer::start(settings, None).await?;
-    let (base, key, backend) = (bench.base.clone(), bench.key.clone(), bench.backend);
-    let client = reqwest::Client::new();
     // Bodies are built before the clock starts: the figure is the server's.
-    let bodies: Vec<Vec<u8>> = (0..count.div_ceil(batch))
+    let client = reqwest::Client::new();
+    let bodies = contact_batches(count, batch);
+    let started = Instant::now();
+    post_batches(&client, &bench, bodies, concurrency).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let backend = bench.backend;
+    bench.stop_and_clean_up(&dir).await?;
+    println!(
+        "{}",
+        json!({
+            "bench": "contacts_batch",
+            "backend": backend,
+            "contacts": count,
+            "batch": batch,
+            "concurrency": concurrency,
+            "seconds": round3(seconds),
+            "contacts_per_second": (count as f64 / seconds).round(),
+        })
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The request bodies of POST /v1/contacts/batch for `count` contacts,
+/// `batch` to a request.
+fn contact_batches(count: usize, batch: usize) -> Vec<Vec<u8>> {
+    (0..count.div_ceil(batch))
         .map(|b| {
             let start = b * batch;
             let end = (start + batch).min(count);
@@ -184,15 +207,24 @@ async fn contacts(
                 .collect();
             serde_json::to_vec(&json!({ "contacts": contacts })).unwrap_or_default()
         })
-        .collect();
-    let started = Instant::now();
+        .collect()
+}
+
+/// Posts every body with `concurrency` requests in flight; the first
+/// refused batch fails the run.
+async fn post_batches(
+    client: &reqwest::Client,
+    bench: &BenchServer,
+    bodies: Vec<Vec<u8>>,
+    concurrency: usize,
+) -> anyhow::Result<()> {
     let queue = std::sync::Arc::new(tokio::sync::Mutex::new(bodies.into_iter()));
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
         let queue = queue.clone();
         let client = client.clone();
-        let url = format!("{base}/v1/contacts/batch");
-        let key = key.clone();
+        let url = format!("{}/v1/contacts/batch", bench.base);
+        let key = bench.key.clone();
         workers.push(tokio::spawn(async move {
             loop {
                 let next = queue.lock().await.next();
@@ -219,22 +251,7 @@ async fn contacts(
     for w in workers {
         w.await??;
     }
-    let seconds = started.elapsed().as_secs_f64();
-    bench.stop().await?;
-    std::fs::remove_dir_all(&dir).ok();
-    println!(
-        "{}",
-        json!({
-            "bench": "contacts_batch",
-            "backend": backend,
-            "contacts": count,
-            "batch": batch,
-            "concurrency": concurrency,
-            "seconds": round3(seconds),
-            "contacts_per_second": (count as f64 / seconds).round(),
-        })
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// DNS answers for gmail.com and `company0.com` to `company{domains-1}.com`.
@@ -254,8 +271,13 @@ fn company_resolver(domains: u64) -> sendwell_screen::dns::StaticResolver {
 
 /// Peak resident memory of this process so far, in MB (Linux).
 pub(crate) fn peak_rss_mb() -> Option<f64> {
+    status_mb("VmHWM:")
+}
+
+/// A line of /proc/self/status in MB (Linux): what the memory is made of.
+pub(crate) fn status_mb(key: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some((kb / 1024.0 * 10.0).round() / 10.0)
 }
@@ -268,71 +290,16 @@ async fn import(
     database_url: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let dir = scratch_dir()?;
-    // The file: users of a product, a third on gmail.com, the rest spread
-    // over company domains; a few role accounts and typos, as real exports have.
     let path = dir.join("users.csv");
-    write_csv(
-        &path,
-        "email,name,user_id,plan,seats,signed_up_at",
-        rows,
-        |i| {
-            let domain = if i % 3 == 0 {
-                "gmail.com".to_owned()
-            } else {
-                format!("company{}.com", i % domains.max(1))
-            };
-            let local = if i % 97 == 0 {
-                "info".to_owned()
-            } else {
-                format!("user{i}")
-            };
-            let plan = if i % 2 == 0 { "pro" } else { "free" };
-            format!(
-                "{local}.{i}@{domain},User {i},u{i},{plan},{},2025-{:02}-15",
-                i % 50,
-                1 + i % 12
-            )
-        },
-    )?;
+    write_product_users(&path, rows, domains)?;
     let bytes = std::fs::metadata(&path)?.len();
     let resolver = std::sync::Arc::new(company_resolver(domains.max(1)));
     let mut settings = Settings::for_data_dir(dir.join("data"));
     settings.database_url = database_url;
     let bench = BenchServer::start(settings, Some(resolver.clone())).await?;
-    let (base, key, backend) = (bench.base.clone(), bench.key.clone(), bench.backend);
-    let client = reqwest::Client::new();
-    let stream = file_body(&path).await?;
-    let started = Instant::now();
-    let resp = client
-        .post(format!("{base}/v1/imports"))
-        .query(&[
-            ("source", "product_users"),
-            ("checks", if dns { "dns" } else { "offline" }),
-        ])
-        .query(&if consent {
-            vec![
-                ("consent", "opt_in"),
-                (
-                    "consent_statement",
-                    "Ticked 'Email me product news' at sign-up",
-                ),
-            ]
-        } else {
-            Vec::new()
-        })
-        .bearer_auth(&key)
-        .header("content-type", "text/csv")
-        .body(stream)
-        .send()
-        .await?;
-    let status = resp.status();
-    let report: Value = resp.json().await?;
-    let seconds = started.elapsed().as_secs_f64();
-    if !status.is_success() {
-        bail!("import failed: {status} {report}");
-    }
-    bench.stop().await?;
-    std::fs::remove_dir_all(&dir).ok();
+    let backend = bench.backend;
+    let (report, seconds) = timed_import(&bench, &path, dns, consent).await?;
+    bench.stop_and_clean_up(&dir).await?;
     let mut line = json!({
         "bench": "import",
         "backend": backend,
@@ -355,22 +322,80 @@ async fn import(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The file: users of a product, a third on gmail.com, the rest spread
+/// over company domains; a few role accounts and typos, as real exports have.
+fn write_product_users(path: &std::path::Path, rows: u64, domains: u64) -> anyhow::Result<()> {
+    write_csv(
+        path,
+        "email,name,user_id,plan,seats,signed_up_at",
+        rows,
+        |i| {
+            let domain = if i % 3 == 0 {
+                "gmail.com".to_owned()
+            } else {
+                format!("company{}.com", i % domains.max(1))
+            };
+            let local = if i % 97 == 0 {
+                "info".to_owned()
+            } else {
+                format!("user{i}")
+            };
+            let plan = if i % 2 == 0 { "pro" } else { "free" };
+            format!(
+                "{local}.{i}@{domain},User {i},u{i},{plan},{},2025-{:02}-15",
+                i % 50,
+                1 + i % 12
+            )
+        },
+    )
+}
+
+/// Streams `path` to POST /v1/imports; the report and the seconds it took,
+/// timed from the request to the parsed report.
+async fn timed_import(
+    bench: &BenchServer,
+    path: &std::path::Path,
+    dns: bool,
+    consent: bool,
+) -> anyhow::Result<(Value, f64)> {
+    let client = reqwest::Client::new();
+    let stream = file_body(path).await?;
+    let started = Instant::now();
+    let resp = client
+        .post(format!("{}/v1/imports", bench.base))
+        .query(&[
+            ("source", "product_users"),
+            ("checks", if dns { "dns" } else { "offline" }),
+        ])
+        .query(&if consent {
+            vec![
+                ("consent", "opt_in"),
+                (
+                    "consent_statement",
+                    "Ticked 'Email me product news' at sign-up",
+                ),
+            ]
+        } else {
+            Vec::new()
+        })
+        .bearer_auth(&bench.key)
+        .header("content-type", "text/csv")
+        .body(stream)
+        .send()
+        .await?;
+    let status = resp.status();
+    let report: Value = resp.json().await?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !status.is_success() {
+        bail!("import failed: {status} {report}");
+    }
+    Ok((report, seconds))
+}
+
 /// A file as a streamed request body, read 256 KiB at a time.
 pub(crate) async fn file_body(path: &std::path::Path) -> anyhow::Result<reqwest::Body> {
     let file = tokio::fs::File::open(path).await?;
-    let stream = futures_util::stream::unfold(file, |mut file| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 256 * 1024];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(buf), file))
-            }
-            Err(e) => Some((Err(e), file)),
-        }
-    });
-    Ok(reqwest::Body::wrap_stream(stream))
+    Ok(crate::import::streamed_body(file, |_| {}))
 }
 
 /// A fresh directory under the system's temporary directory for one run.
@@ -547,6 +572,13 @@ impl BenchServer {
     pub(crate) async fn stop(self) -> anyhow::Result<()> {
         self.stop.send(()).ok();
         self.server.await??;
+        Ok(())
+    }
+
+    /// Stops the server, then removes the run's scratch directory `dir`.
+    pub(crate) async fn stop_and_clean_up(self, dir: &std::path::Path) -> anyhow::Result<()> {
+        self.stop().await?;
+        std::fs::remove_dir_all(dir).ok();
         Ok(())
     }
 }

@@ -4,7 +4,9 @@
 //! delivery is recorded: queueing, rendering with the footer, link signing,
 //! DKIM, SMTP through the real transport, and the outcome commits.
 
-use crate::bench::{import_opted_in, peak_rss_mb, round3, scratch_dir, write_csv, BenchServer};
+use crate::bench::{
+    import_opted_in, peak_rss_mb, round3, scratch_dir, status_mb, write_csv, BenchServer,
+};
 use anyhow::{bail, Context};
 use sendwell_screen::dns::StaticResolver;
 use sendwell_server::config::Settings;
@@ -110,6 +112,16 @@ async fn ready_workspace(
     resolver: &StaticResolver,
     algorithms: &[&str],
 ) -> anyhow::Result<Vec<Value>> {
+    set_address_and_accept_guidelines(bench).await?;
+    let mut dkim_dns = Vec::new();
+    if !algorithms.is_empty() {
+        dkim_dns = verify_sender_domain(bench, resolver, algorithms).await?;
+    }
+    declare_template_attributes(bench).await?;
+    Ok(dkim_dns)
+}
+
+async fn set_address_and_accept_guidelines(bench: &BenchServer) -> anyhow::Result<()> {
     use reqwest::Method;
     let address = json!({"physical_address": "Acme Ltd, 1 Main Street, Springfield 12345, USA"});
     bench
@@ -137,48 +149,61 @@ async fn ready_workspace(
             "accepting the guidelines",
         )
         .await?;
+    Ok(())
+}
+
+/// Adds the sender domain, publishes its DKIM records in `resolver` and
+/// verifies it; the records published, for the report.
+async fn verify_sender_domain(
+    bench: &BenchServer,
+    resolver: &StaticResolver,
+    algorithms: &[&str],
+) -> anyhow::Result<Vec<Value>> {
+    use reqwest::Method;
+    let add = json!({"domain": "acme-mail.com", "algorithms": algorithms});
+    let domain = bench
+        .call(
+            Method::POST,
+            "/v1/sender-domains",
+            Some(add),
+            "adding the sender domain",
+        )
+        .await?;
     let mut dkim_dns = Vec::new();
-    if !algorithms.is_empty() {
-        let add = json!({"domain": "acme-mail.com", "algorithms": algorithms});
-        let domain = bench
-            .call(
-                Method::POST,
-                "/v1/sender-domains",
-                Some(add),
-                "adding the sender domain",
-            )
-            .await?;
-        for r in domain["dns_records"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-        {
-            let name = r["name"].as_str().unwrap_or_default().to_owned();
-            let txt = r["value"].as_str().unwrap_or_default().to_owned();
-            resolver.set_txt(&name, vec![txt.clone()]);
-            dkim_dns.push(json!({"name": name, "txt": txt}));
-        }
-        let verify = "/v1/sender-domains/acme-mail.com/verify";
-        let verified = bench
-            .call(Method::POST, verify, None, "verifying the sender domain")
-            .await?;
-        if verified["verified"] != true {
-            bail!("the sender domain did not verify: {verified}");
-        }
+    for r in domain["dns_records"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let name = r["name"].as_str().unwrap_or_default().to_owned();
+        let txt = r["value"].as_str().unwrap_or_default().to_owned();
+        resolver.set_txt(&name, vec![txt.clone()]);
+        dkim_dns.push(json!({"name": name, "txt": txt}));
     }
+    let verify = "/v1/sender-domains/acme-mail.com/verify";
+    let verified = bench
+        .call(Method::POST, verify, None, "verifying the sender domain")
+        .await?;
+    if verified["verified"] != true {
+        bail!("the sender domain did not verify: {verified}");
+    }
+    Ok(dkim_dns)
+}
+
+async fn declare_template_attributes(bench: &BenchServer) -> anyhow::Result<()> {
     // first_name is the first word of the contact's name, not an attribute.
     for (name, kind) in [("plan", "string"), ("seats", "number")] {
         let declare = json!({"name": name, "type": kind});
         bench
             .call(
-                Method::POST,
+                reqwest::Method::POST,
                 "/v1/attributes",
                 Some(declare),
                 "declaring an attribute",
             )
             .await?;
     }
-    Ok(dkim_dns)
+    Ok(())
 }
 
 /// What the send took: deliveries queued, seconds to queue them, seconds
@@ -250,19 +275,12 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
     let (host, port, sink) = smtp_target(args.smtp.as_deref()).await?;
     let dir = scratch_dir()?;
     let path = dir.join("users.csv");
-    write_csv(&path, "email,first_name,plan,seats", args.recipients, |i| {
-        let plan = ["pro", "team", "free"][(i % 3) as usize];
-        format!("user{i}@company{}.com,User{i},{plan},{}", i % 5000, i % 50)
-    })?;
+    write_recipients(&path, args.recipients)?;
     let settings = settings(&dir, &args, &host, port, !algorithms.is_empty());
     let resolver = Arc::new(StaticResolver::new());
     let bench = BenchServer::start(settings, Some(resolver.clone())).await?;
-    let mut extra = Vec::new();
     let stop = tokio_util::sync::CancellationToken::new();
-    for _ in 1..args.workers.max(1) {
-        let w = sendwell_server::delivery::DeliveryWorker::new(bench.state.clone());
-        extra.push(tokio::spawn(w.run(stop.clone(), 50)));
-    }
+    let extra = spawn_extra_workers(&bench, args.workers, &stop);
     let dkim_dns = ready_workspace(&bench, &resolver, &algorithms).await?;
     import_opted_in(&bench, &path).await?;
     let sent = send_and_wait(&bench).await?;
@@ -272,8 +290,7 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
     }
     let (anon, file) = (status_mb("RssAnon:"), status_mb("RssFile:"));
     let backend = bench.backend;
-    bench.stop().await?;
-    std::fs::remove_dir_all(&dir).ok();
+    bench.stop_and_clean_up(&dir).await?;
     let delivered = sent.counts["delivered"].as_i64().unwrap_or(0);
     let mut line = json!({
         "bench": "deliver",
@@ -306,18 +323,34 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The contacts to import: `recipients` users spread over 5,000 company
+/// domains, with the attributes the template uses.
+fn write_recipients(path: &std::path::Path, recipients: u64) -> anyhow::Result<()> {
+    write_csv(path, "email,first_name,plan,seats", recipients, |i| {
+        let plan = ["pro", "team", "free"][(i % 3) as usize];
+        format!("user{i}@company{}.com,User{i},{plan},{}", i % 5000, i % 50)
+    })
+}
+
+/// Starts the delivery workers beyond the server's own, up to `workers` in
+/// all; they run until `stop` is cancelled.
+fn spawn_extra_workers(
+    bench: &BenchServer,
+    workers: usize,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (1..workers.max(1))
+        .map(|_| {
+            let w = sendwell_server::delivery::DeliveryWorker::new(bench.state.clone());
+            tokio::spawn(w.run(stop.clone(), 50))
+        })
+        .collect()
+}
+
 /// Starts the kernel's peak-RSS count (VmHWM) afresh (Linux: writing 5 to
 /// /proc/self/clear_refs), so the peak measured after is the send's alone.
 fn reset_peak_rss() {
     if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
         eprintln!("note: cannot reset the peak RSS count ({e}); peak_rss_mb includes the import");
     }
-}
-
-/// A line of /proc/self/status in MB (Linux): what the memory is made of.
-fn status_mb(key: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some((kb / 1024.0 * 10.0).round() / 10.0)
 }

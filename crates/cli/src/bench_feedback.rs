@@ -75,8 +75,7 @@ pub fn bounces(corpus: &std::path::Path, passes: u32) -> anyhow::Result<ExitCode
 /// followed by the monitor's judgement of the workspace and the message,
 /// and reports the cost per event at checkpoints as the history grows.
 pub async fn monitor(events: u64, database_url: Option<String>) -> anyhow::Result<ExitCode> {
-    use sendwell_core::{ContactId, MessageId, WorkspaceId};
-    use sendwell_store::{DeliveryRef, Feedback};
+    use sendwell_core::{MessageId, WorkspaceId};
     let dir = scratch_dir()?;
     let mut settings = sendwell_server::config::Settings::for_data_dir(dir.join("data"));
     settings.database_url = database_url;
@@ -91,32 +90,7 @@ pub async fn monitor(events: u64, database_url: Option<String>) -> anyhow::Resul
     let mut checkpoints: Vec<Value> = Vec::new();
     let mut started = Instant::now();
     for i in 1..=events {
-        let contact = ContactId::generate(now);
-        let d = DeliveryRef {
-            id: sendwell_core::DeliveryId::new(&message, &contact),
-            workspace_id: ws.clone(),
-            message_id: message.clone(),
-            contact_id: contact,
-            email: None,
-            state: sendwell_core::DeliveryStatus::Delivered,
-        };
-        state
-            .store
-            .record_feedback(Feedback {
-                delivery: &d,
-                kind: "complaint",
-                reason: "feedback",
-                hard: false,
-                status: None,
-                reply_code: None,
-                feedback_type: Some("abuse"),
-                diagnostic: None,
-                source: "bench",
-                suppress: None,
-                soft_rule: None,
-                opt_outs: Vec::new(),
-            })
-            .await?;
+        record_complaint(&state, &ws, &message, now).await?;
         sendwell_server::reputation::evaluate(&state, &ws, &message).await?;
         if i % window == 0
             && (i == window || i.is_power_of_two() || i % (window * 10) == 0 || i == events)
@@ -132,8 +106,7 @@ pub async fn monitor(events: u64, database_url: Option<String>) -> anyhow::Resul
         }
     }
     let backend = bench.backend;
-    bench.stop().await?;
-    std::fs::remove_dir_all(&dir).ok();
+    bench.stop_and_clean_up(&dir).await?;
     println!(
         "{}",
         json!({
@@ -145,4 +118,42 @@ pub async fn monitor(events: u64, database_url: Option<String>) -> anyhow::Resul
         })
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records a complaint from a new contact about `message`, as a feedback
+/// loop report would.
+async fn record_complaint(
+    state: &sendwell_server::AppState,
+    ws: &sendwell_core::WorkspaceId,
+    message: &sendwell_core::MessageId,
+    now: sendwell_core::Timestamp,
+) -> anyhow::Result<()> {
+    use sendwell_store::{DeliveryRef, Feedback};
+    let contact = sendwell_core::ContactId::generate(now);
+    let d = DeliveryRef {
+        id: sendwell_core::DeliveryId::new(message, &contact),
+        workspace_id: ws.clone(),
+        message_id: message.clone(),
+        contact_id: contact,
+        email: None,
+        state: sendwell_core::DeliveryStatus::Delivered,
+    };
+    state
+        .store
+        .record_feedback(Feedback {
+            delivery: &d,
+            kind: "complaint",
+            reason: "feedback",
+            hard: false,
+            status: None,
+            reply_code: None,
+            feedback_type: Some("abuse"),
+            diagnostic: None,
+            source: "bench",
+            suppress: None,
+            soft_rule: None,
+            opt_outs: Vec::new(),
+        })
+        .await?;
+    Ok(())
 }

@@ -93,10 +93,45 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot open {}", args.file.display()))?;
     let total = file.metadata().await?.len();
-    let sent = Arc::new(AtomicU64::new(0));
-    let counter = sent.clone();
+    let sent = AtomicU64::new(0);
+    let body = streamed_body(file, move |n| {
+        let done = sent.fetch_add(n, Ordering::Relaxed) + n;
+        progress(done, total);
+    });
+    let url = format!("{}/v1/imports", args.server.trim_end_matches('/'));
+    progress(0, total);
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .query(&import_query(&args))
+        .bearer_auth(&args.api_key)
+        .header("content-type", "text/csv")
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    eprintln!();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!(
+            "the import was refused ({}): {}",
+            status.as_u16(),
+            body["detail"].as_str().unwrap_or("no detail given")
+        );
+    }
+    report_import(&args.server, &body)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A file as a streamed request body, read 256 KiB at a time; `on_read` is
+/// told the size of each chunk as it goes.
+pub(crate) fn streamed_body(
+    file: tokio::fs::File,
+    on_read: impl Fn(u64) + Send + Sync + 'static,
+) -> reqwest::Body {
+    let on_read = Arc::new(on_read);
     let stream = futures_util::stream::unfold(file, move |mut file| {
-        let counter = counter.clone();
+        let on_read = on_read.clone();
         async move {
             use tokio::io::AsyncReadExt;
             let mut buf = vec![0u8; 256 * 1024];
@@ -104,14 +139,18 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
                 Ok(0) => None,
                 Ok(n) => {
                     buf.truncate(n);
-                    let done = counter.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-                    progress(done, total);
+                    on_read(n as u64);
                     Some((Ok::<_, std::io::Error>(buf), file))
                 }
                 Err(e) => Some((Err(e), file)),
             }
         }
     });
+    reqwest::Body::wrap_stream(stream)
+}
+
+/// The import's query: the source, the consent options given, and the checks.
+fn import_query(args: &ImportArgs) -> Vec<(&'static str, String)> {
     let mut query: Vec<(&str, String)> = vec![("source", args.source.clone())];
     for (k, v) in [
         ("description", &args.description),
@@ -127,28 +166,12 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         "checks",
         if args.dns { "dns" } else { "offline" }.to_owned(),
     ));
-    let url = format!("{}/v1/imports", args.server.trim_end_matches('/'));
-    progress(0, total);
-    let resp = reqwest::Client::new()
-        .post(&url)
-        .query(&query)
-        .bearer_auth(&args.api_key)
-        .header("content-type", "text/csv")
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}"))?;
-    eprintln!();
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!(
-            "the import was refused ({}): {}",
-            status.as_u16(),
-            body["detail"].as_str().unwrap_or("no detail given")
-        );
-    }
-    println!("{}", serde_json::to_string_pretty(&body)?);
+    query
+}
+
+/// Prints the import's report on stdout and a summary on stderr.
+fn report_import(server: &str, body: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(body)?);
     eprintln!(
         "import {}: {} (score {}); {} rows, {} imported, {} rejected. Rejected rows: {}{}",
         body["id"].as_str().unwrap_or("?"),
@@ -157,8 +180,8 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         body["counts"]["rows"],
         body["counts"]["imported"],
         body["counts"]["rejected"],
-        args.server.trim_end_matches('/'),
+        server.trim_end_matches('/'),
         body["rejects_url"].as_str().unwrap_or("")
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

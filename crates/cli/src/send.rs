@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Where the server is and who is asking.
@@ -85,69 +85,68 @@ pub async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     // Checking a message from a file composes nothing: the server judges
     // the body as it would be stored, and stores nothing.
     if let (None, Some(path), true) = (&args.message, &args.file, args.preflight) {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let body: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", path.display()))?;
-        let (status, json, text) = c
-            .call(reqwest::Method::POST, "/v1/messages/preflight", Some(&body))
-            .await?;
-        if status != 200 {
-            eprintln!("preflight failed ({status}): {}", problem(&json, &text));
-            return Ok(ExitCode::FAILURE);
-        }
-        println!("{}", serde_json::to_string_pretty(&json)?);
-        return Ok(if json["ready"] == true {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        });
+        let body = read_message_file(path)?;
+        return preflight(c, "/v1/messages/preflight", Some(&body)).await;
     }
     let id = match (&args.message, &args.file) {
         (Some(id), None) => id.clone(),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let body: Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not valid JSON", path.display()))?;
-            let (status, json, text) = c
-                .call(reqwest::Method::POST, "/v1/messages", Some(&body))
-                .await?;
-            if status != 201 {
-                eprintln!(
-                    "the message was not composed ({status}): {}",
-                    problem(&json, &text)
-                );
-                return Ok(ExitCode::FAILURE);
-            }
-            let id = json["id"]
-                .as_str()
-                .context("the server gave no message id")?
-                .to_owned();
-            eprintln!("composed {id}");
-            id
-        }
+        (None, Some(path)) => match compose(c, path).await? {
+            Some(id) => id,
+            None => return Ok(ExitCode::FAILURE),
+        },
         _ => bail!("name a message id, or give --file with a message to compose"),
     };
     if args.preflight {
-        let (status, json, text) = c
-            .call(
-                reqwest::Method::POST,
-                &format!("/v1/messages/{id}/preflight"),
-                None,
-            )
-            .await?;
-        if status != 200 {
-            eprintln!("preflight failed ({status}): {}", problem(&json, &text));
-            return Ok(ExitCode::FAILURE);
-        }
-        println!("{}", serde_json::to_string_pretty(&json)?);
-        return Ok(if json["ready"] == true {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        });
+        return preflight(c, &format!("/v1/messages/{id}/preflight"), None).await;
     }
+    send_composed(c, &id).await
+}
+
+/// The message body a `--file` holds, as JSON.
+fn read_message_file(path: &Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+/// Prints the preflight report from `path`; succeeds when the message is ready.
+async fn preflight(c: &Connection, path: &str, body: Option<&Value>) -> anyhow::Result<ExitCode> {
+    let (status, json, text) = c.call(reqwest::Method::POST, path, body).await?;
+    if status != 200 {
+        eprintln!("preflight failed ({status}): {}", problem(&json, &text));
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(if json["ready"] == true {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Composes the message in `path`; its id, or `None` when the server refused
+/// it (and said why on stderr).
+async fn compose(c: &Connection, path: &Path) -> anyhow::Result<Option<String>> {
+    let body = read_message_file(path)?;
+    let (status, json, text) = c
+        .call(reqwest::Method::POST, "/v1/messages", Some(&body))
+        .await?;
+    if status != 201 {
+        eprintln!(
+            "the message was not composed ({status}): {}",
+            problem(&json, &text)
+        );
+        return Ok(None);
+    }
+    let id = json["id"]
+        .as_str()
+        .context("the server gave no message id")?
+        .to_owned();
+    eprintln!("composed {id}");
+    Ok(Some(id))
+}
+
+async fn send_composed(c: &Connection, id: &str) -> anyhow::Result<ExitCode> {
     let (status, json, text) = c
         .call(
             reqwest::Method::POST,

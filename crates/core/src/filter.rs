@@ -818,43 +818,49 @@ fn build(field: &Field, kind: OpKind, args: Args, form: Form) -> Result<Op, (Spo
         OpKind::LessThanDaysAgo => Ok(Op::LessThanDaysAgo(
             days(one(args, name)?).map_err(at_value)?,
         )),
-        OpKind::Between => {
-            let shape = "two values, the lower and the upper bound, such as [1, 5]";
-            let items = list(args, name, shape)?;
-            if items.len() != 2 {
-                return Err((
-                    Spot::Value,
-                    format!("'{name}' takes {shape}; this list has {}", items.len()),
-                ));
-            }
-            let [lo, hi]: [Literal; 2] = typed(field, items)?
-                .try_into()
-                .map_err(|_| (Spot::Value, format!("'{name}' takes {shape}")))?;
-            if lo.greater(&hi) {
-                return Err((
-                    Spot::Value,
-                    format!("'{name}' needs the lower bound first: {lo} is greater than {hi}; swap them"),
-                ));
-            }
-            Ok(Op::Between(lo, hi))
-        }
-        OpKind::In => {
-            let items = list(args, name, "a list of values, such as [\"pro\", \"team\"]")?;
-            if items.is_empty() {
-                return Err((Spot::Value, format!("'{name}' needs at least one value")));
-            }
-            if items.len() > MAX_IN_VALUES {
-                return Err((
-                    Spot::Item(MAX_IN_VALUES),
-                    format!(
-                        "'{name}' takes at most {MAX_IN_VALUES} values; this list has {}",
-                        items.len()
-                    ),
-                ));
-            }
-            Ok(Op::In(typed(field, items)?))
-        }
+        OpKind::Between => between(field, args, name),
+        OpKind::In => in_list(field, args, name),
     }
+}
+
+/// The two bounds of `between`, typed, the lower first.
+fn between(field: &Field, args: Args, name: &str) -> Result<Op, (Spot, String)> {
+    let shape = "two values, the lower and the upper bound, such as [1, 5]";
+    let items = list(args, name, shape)?;
+    if items.len() != 2 {
+        return Err((
+            Spot::Value,
+            format!("'{name}' takes {shape}; this list has {}", items.len()),
+        ));
+    }
+    let [lo, hi]: [Literal; 2] = typed(field, items)?
+        .try_into()
+        .map_err(|_| (Spot::Value, format!("'{name}' takes {shape}")))?;
+    if lo.greater(&hi) {
+        return Err((
+            Spot::Value,
+            format!("'{name}' needs the lower bound first: {lo} is greater than {hi}; swap them"),
+        ));
+    }
+    Ok(Op::Between(lo, hi))
+}
+
+/// The values of `in`: at least one, at most [`MAX_IN_VALUES`], each typed.
+fn in_list(field: &Field, args: Args, name: &str) -> Result<Op, (Spot, String)> {
+    let items = list(args, name, "a list of values, such as [\"pro\", \"team\"]")?;
+    if items.is_empty() {
+        return Err((Spot::Value, format!("'{name}' needs at least one value")));
+    }
+    if items.len() > MAX_IN_VALUES {
+        return Err((
+            Spot::Item(MAX_IN_VALUES),
+            format!(
+                "'{name}' takes at most {MAX_IN_VALUES} values; this list has {}",
+                items.len()
+            ),
+        ));
+    }
+    Ok(Op::In(typed(field, items)?))
 }
 
 /// The field a name refers to, or a message saying which names exist.
@@ -1070,36 +1076,25 @@ impl JsonReader<'_> {
         }
         let field_ptr = child(ptr, "field");
         let op_ptr = child(ptr, "op");
-        let field_name = match map.get("field") {
-            Some(Value::String(s)) => s,
-            Some(other) => {
-                return Err(json_error(
-                    &field_ptr,
-                    format!("'field' names a field or attribute as a string, such as \"plan\", not {}", json_kind(other)),
-                ))
-            }
-            None => {
-                return Err(json_error(
-                    ptr,
-                    "a condition needs a 'field', as in {\"field\": \"email\", \"op\": \"has_any_value\"}".to_owned(),
-                ))
-            }
-        };
-        let op_name = match map.get("op") {
-            Some(Value::String(s)) => s,
-            Some(other) => {
-                return Err(json_error(
-                    &op_ptr,
-                    format!("'op' is a string such as \"is\", not {}", json_kind(other)),
-                ))
-            }
-            None => {
-                return Err(json_error(
-                    ptr,
-                    "a condition needs an 'op', as in {\"field\": \"email\", \"op\": \"has_any_value\"}".to_owned(),
-                ))
-            }
-        };
+        let field_name = string_member(
+            map,
+            "field",
+            ptr,
+            |other| {
+                format!(
+                    "'field' names a field or attribute as a string, such as \"plan\", not {}",
+                    json_kind(other)
+                )
+            },
+            "a condition needs a 'field', as in {\"field\": \"email\", \"op\": \"has_any_value\"}",
+        )?;
+        let op_name = string_member(
+            map,
+            "op",
+            ptr,
+            |other| format!("'op' is a string such as \"is\", not {}", json_kind(other)),
+            "a condition needs an 'op', as in {\"field\": \"email\", \"op\": \"has_any_value\"}",
+        )?;
         self.predicates += 1;
         if self.predicates > MAX_PREDICATES {
             return Err(json_error(ptr, too_many_predicates()));
@@ -1116,21 +1111,44 @@ impl JsonReader<'_> {
                 op_not_allowed(&field, kind, Form::Json),
             ));
         }
-        let args = match map.get("value") {
-            None => Args::Absent,
-            Some(Value::Array(items)) => Args::List(items.iter().map(raw).collect()),
-            Some(value) => Args::One(raw(value)),
-        };
-        let op = build(&field, kind, args, Form::Json).map_err(|(spot, message)| {
-            let value_ptr = child(ptr, "value");
-            let at = match spot {
-                Spot::Condition => ptr.to_owned(),
-                Spot::Value => value_ptr,
-                Spot::Item(i) => child(&value_ptr, &i.to_string()),
-            };
-            json_error(&at, message)
-        })?;
+        let op = build(&field, kind, json_args(map), Form::Json)
+            .map_err(|(spot, message)| json_error(&spot_pointer(ptr, spot), message))?;
         Ok(Filter::Predicate(Predicate { field, op }))
+    }
+}
+
+/// The string under `key` of a condition at `ptr`; an error with
+/// `not_string` when it is something else, with `missing` when it is absent.
+fn string_member<'m>(
+    map: &'m serde_json::Map<String, Value>,
+    key: &str,
+    ptr: &str,
+    not_string: impl FnOnce(&Value) -> String,
+    missing: &str,
+) -> Result<&'m str, FilterError> {
+    match map.get(key) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(json_error(&child(ptr, key), not_string(other))),
+        None => Err(json_error(ptr, missing.to_owned())),
+    }
+}
+
+/// The values under a condition's "value" key, as written.
+fn json_args(map: &serde_json::Map<String, Value>) -> Args {
+    match map.get("value") {
+        None => Args::Absent,
+        Some(Value::Array(items)) => Args::List(items.iter().map(raw).collect()),
+        Some(value) => Args::One(raw(value)),
+    }
+}
+
+/// The JSON Pointer of a spot in the condition at `ptr`.
+fn spot_pointer(ptr: &str, spot: Spot) -> String {
+    let value_ptr = child(ptr, "value");
+    match spot {
+        Spot::Condition => ptr.to_owned(),
+        Spot::Value => value_ptr,
+        Spot::Item(i) => child(&value_ptr, &i.to_string()),
     }
 }
 
@@ -1257,53 +1275,9 @@ fn lex(text: &str) -> Result<Vec<Token>, FilterError> {
                     _ => Tok::Comma,
                 }
             }
-            '"' | '\'' => {
-                chars.next();
-                let mut value = String::new();
-                loop {
-                    match chars.next() {
-                        None => {
-                            return Err(text_error(
-                                text,
-                                at,
-                                format!("unterminated string: add the closing {c}"),
-                            ))
-                        }
-                        Some((_, q)) if q == c => break,
-                        Some((escape_at, '\\')) => match chars.next() {
-                            Some((_, e @ ('"' | '\'' | '\\'))) => value.push(e),
-                            Some((_, e)) => {
-                                return Err(text_error(
-                                    text,
-                                    escape_at,
-                                    format!("unknown escape '\\{e}' in a string; the escapes are \\\", \\' and \\\\, and other characters are written as they are"),
-                                ))
-                            }
-                            None => {
-                                return Err(text_error(
-                                    text,
-                                    at,
-                                    format!("unterminated string: add the closing {c}"),
-                                ))
-                            }
-                        },
-                        Some((_, other)) => value.push(other),
-                    }
-                }
-                Tok::Str(value)
-            }
+            '"' | '\'' => quoted_string(text, at, c, &mut chars)?,
             '-' | '0'..='9' => number(text, at, &mut chars)?,
-            c if c.is_ascii_alphabetic() || c == '_' => {
-                let mut end = at;
-                while let Some(&(i, w)) = chars.peek() {
-                    if !is_word_char(w) {
-                        break;
-                    }
-                    end = i + w.len_utf8();
-                    chars.next();
-                }
-                Tok::Word(text.get(at..end).unwrap_or("").to_owned())
-            }
+            c if c.is_ascii_alphabetic() || c == '_' => word(text, at, &mut chars),
             '=' | '<' | '>' | '!' => {
                 return Err(text_error(
                     text,
@@ -1324,12 +1298,62 @@ fn lex(text: &str) -> Result<Vec<Token>, FilterError> {
     Ok(tokens)
 }
 
-/// Reads `-?digits(.digits)?([eE][+-]?digits)?` starting at `start`.
-fn number(
+/// The characters `lex` has yet to read, with their byte offsets.
+type Chars<'t> = std::iter::Peekable<std::str::CharIndices<'t>>;
+
+/// Reads a string opened by the quote `quote` at `at`, up to its closing
+/// quote, undoing the escapes.
+fn quoted_string(
     text: &str,
-    start: usize,
-    chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>,
+    at: usize,
+    quote: char,
+    chars: &mut Chars<'_>,
 ) -> Result<Tok, FilterError> {
+    let unterminated = || {
+        text_error(
+            text,
+            at,
+            format!("unterminated string: add the closing {quote}"),
+        )
+    };
+    chars.next();
+    let mut value = String::new();
+    loop {
+        match chars.next() {
+            None => return Err(unterminated()),
+            Some((_, q)) if q == quote => break,
+            Some((escape_at, '\\')) => match chars.next() {
+                Some((_, e @ ('"' | '\'' | '\\'))) => value.push(e),
+                Some((_, e)) => {
+                    return Err(text_error(
+                        text,
+                        escape_at,
+                        format!("unknown escape '\\{e}' in a string; the escapes are \\\", \\' and \\\\, and other characters are written as they are"),
+                    ))
+                }
+                None => return Err(unterminated()),
+            },
+            Some((_, other)) => value.push(other),
+        }
+    }
+    Ok(Tok::Str(value))
+}
+
+/// Reads a word (a keyword or a field name) starting at `at`.
+fn word(text: &str, at: usize, chars: &mut Chars<'_>) -> Tok {
+    let mut end = at;
+    while let Some(&(i, w)) = chars.peek() {
+        if !is_word_char(w) {
+            break;
+        }
+        end = i + w.len_utf8();
+        chars.next();
+    }
+    Tok::Word(text.get(at..end).unwrap_or("").to_owned())
+}
+
+/// Reads `-?digits(.digits)?([eE][+-]?digits)?` starting at `start`.
+fn number(text: &str, start: usize, chars: &mut Chars<'_>) -> Result<Tok, FilterError> {
     let bytes = text.as_bytes();
     let digit_at = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
     let mut end = start;
@@ -1573,67 +1597,19 @@ impl TextParser<'_> {
             _ => String::new(),
         };
         let kind = match word.as_str() {
-            "has" => {
-                let next = self.next();
-                let kind = if next.is("any") {
-                    OpKind::HasAnyValue
-                } else if next.is("no") {
-                    OpKind::HasNoValue
-                } else {
-                    return Err(self.expected(&next, "'any value' or 'no value' after 'has'"));
-                };
-                let after = if kind == OpKind::HasAnyValue {
-                    "has any"
-                } else {
-                    "has no"
-                };
-                self.expect_word("value", after)?;
-                kind
-            }
+            "has" => self.has_value()?,
             "is" if self.peek().is("not") => {
                 self.next();
                 OpKind::IsNot
             }
             "is" => OpKind::Is,
             "contains" => OpKind::Contains,
-            "does" => {
-                self.expect_word("not", "does")?;
-                let next = self.next();
-                if !(next.is("contain") || next.is("contains")) {
-                    return Err(self.expected(&next, "'contain' after 'does not'"));
-                }
-                OpKind::DoesNotContain
-            }
-            "starts" => {
-                self.expect_word("with", "starts")?;
-                OpKind::StartsWith
-            }
-            "ends" => {
-                self.expect_word("with", "ends")?;
-                OpKind::EndsWith
-            }
-            "greater" => {
-                self.expect_word("than", "greater")?;
-                OpKind::GreaterThan
-            }
-            "less" => {
-                self.expect_word("than", "less")?;
-                if self.days_ahead() {
-                    OpKind::LessThanDaysAgo
-                } else {
-                    OpKind::LessThan
-                }
-            }
-            "more" => {
-                self.expect_word("than", "more")?;
-                if !self.days_ahead() {
-                    return Err(self.expected(
-                        self.peek(),
-                        "a number of days after 'more than', as in more than 30 days ago (to compare numbers, use greater than)",
-                    ));
-                }
-                OpKind::MoreThanDaysAgo
-            }
+            "does" => self.does_not_contain()?,
+            "starts" => self.then_word("with", "starts", OpKind::StartsWith)?,
+            "ends" => self.then_word("with", "ends", OpKind::EndsWith)?,
+            "greater" => self.then_word("than", "greater", OpKind::GreaterThan)?,
+            "less" => self.less_than()?,
+            "more" => self.more_than_days_ago()?,
             "between" => OpKind::Between,
             "in" => OpKind::In,
             "before" => OpKind::Before,
@@ -1651,6 +1627,63 @@ impl TextParser<'_> {
             }
         };
         Ok((kind, token.at))
+    }
+
+    /// `word` must follow `after`; then the op is `kind`.
+    fn then_word(&mut self, word: &str, after: &str, kind: OpKind) -> Result<OpKind, FilterError> {
+        self.expect_word(word, after)?;
+        Ok(kind)
+    }
+
+    /// The rest of `has any value` or `has no value`, after `has`.
+    fn has_value(&mut self) -> Result<OpKind, FilterError> {
+        let next = self.next();
+        let kind = if next.is("any") {
+            OpKind::HasAnyValue
+        } else if next.is("no") {
+            OpKind::HasNoValue
+        } else {
+            return Err(self.expected(&next, "'any value' or 'no value' after 'has'"));
+        };
+        let after = if kind == OpKind::HasAnyValue {
+            "has any"
+        } else {
+            "has no"
+        };
+        self.expect_word("value", after)?;
+        Ok(kind)
+    }
+
+    /// The rest of `does not contain`, after `does`.
+    fn does_not_contain(&mut self) -> Result<OpKind, FilterError> {
+        self.expect_word("not", "does")?;
+        let next = self.next();
+        if !(next.is("contain") || next.is("contains")) {
+            return Err(self.expected(&next, "'contain' after 'does not'"));
+        }
+        Ok(OpKind::DoesNotContain)
+    }
+
+    /// After `less`: `less than N days ago` on a date, else `less than`.
+    fn less_than(&mut self) -> Result<OpKind, FilterError> {
+        self.expect_word("than", "less")?;
+        Ok(if self.days_ahead() {
+            OpKind::LessThanDaysAgo
+        } else {
+            OpKind::LessThan
+        })
+    }
+
+    /// After `more`: only `more than N days ago` (numbers use `greater than`).
+    fn more_than_days_ago(&mut self) -> Result<OpKind, FilterError> {
+        self.expect_word("than", "more")?;
+        if !self.days_ahead() {
+            return Err(self.expected(
+                self.peek(),
+                "a number of days after 'more than', as in more than 30 days ago (to compare numbers, use greater than)",
+            ));
+        }
+        Ok(OpKind::MoreThanDaysAgo)
     }
 
     /// Reads the values the op takes; records where each one starts.
@@ -1677,47 +1710,53 @@ impl TextParser<'_> {
                 self.expect_word("ago", if unit.is("day") { "day" } else { "days" })?;
                 Args::One(count)
             }
-            OpKind::Between => {
-                let lo = self.value(&any_value, items)?;
-                let and = self.next();
-                if !and.is("and") {
-                    return Err(
-                        self.expected(&and, "'and' between the two bounds, as in between 1 and 5")
-                    );
-                }
-                let hi = self.value(
-                    "a value after 'and' (a quoted string, a number, true or false)",
-                    items,
-                )?;
-                Args::List(vec![lo, hi])
-            }
-            OpKind::In => {
-                let open = self.next();
-                if open.tok != Tok::Open {
-                    return Err(
-                        self.expected(&open, "'(' after 'in', as in plan in (\"pro\", \"team\")")
-                    );
-                }
-                let mut values = Vec::new();
-                if self.peek().tok == Tok::Close {
-                    self.next();
-                    return Ok(Args::List(values));
-                }
-                loop {
-                    values.push(self.value(
-                        "a value in the 'in' list (a quoted string or a number)",
-                        items,
-                    )?);
-                    let separator = self.next();
-                    match separator.tok {
-                        Tok::Comma => {}
-                        Tok::Close => break,
-                        _ => return Err(self.expected(&separator, "',' or ')' in the 'in' list")),
-                    }
-                }
-                Args::List(values)
-            }
+            OpKind::Between => self.between_bounds(&any_value, items)?,
+            OpKind::In => self.in_values(items)?,
         })
+    }
+
+    /// `LO and HI`, after `between`.
+    fn between_bounds(
+        &mut self,
+        any_value: &str,
+        items: &mut Vec<usize>,
+    ) -> Result<Args, FilterError> {
+        let lo = self.value(any_value, items)?;
+        let and = self.next();
+        if !and.is("and") {
+            return Err(self.expected(&and, "'and' between the two bounds, as in between 1 and 5"));
+        }
+        let hi = self.value(
+            "a value after 'and' (a quoted string, a number, true or false)",
+            items,
+        )?;
+        Ok(Args::List(vec![lo, hi]))
+    }
+
+    /// `(V, V, ...)` after `in`; `()` is read as an empty list, which `build` refuses.
+    fn in_values(&mut self, items: &mut Vec<usize>) -> Result<Args, FilterError> {
+        let open = self.next();
+        if open.tok != Tok::Open {
+            return Err(self.expected(&open, "'(' after 'in', as in plan in (\"pro\", \"team\")"));
+        }
+        let mut values = Vec::new();
+        if self.peek().tok == Tok::Close {
+            self.next();
+            return Ok(Args::List(values));
+        }
+        loop {
+            values.push(self.value(
+                "a value in the 'in' list (a quoted string or a number)",
+                items,
+            )?);
+            let separator = self.next();
+            match separator.tok {
+                Tok::Comma => {}
+                Tok::Close => break,
+                _ => return Err(self.expected(&separator, "',' or ')' in the 'in' list")),
+            }
+        }
+        Ok(Args::List(values))
     }
 
     fn value(&mut self, expected: &str, items: &mut Vec<usize>) -> Result<Raw, FilterError> {
@@ -2225,7 +2264,7 @@ mod tests {
     }
 
     #[test]
-    fn limits_are_enforced() {
+    fn condition_count_is_limited() {
         // 100 conditions pass, 101 do not, in both forms.
         let conditions = |n: usize| vec!["seats is 1"; n].join(" or ");
         assert_eq!(text(&conditions(100)).predicates(), 100);
@@ -2236,7 +2275,10 @@ mod tests {
             |n: usize| json!({"or": vec![json!({"field": "seats", "op": "is", "value": 1}); n]});
         assert_eq!(from_json(list(100)).predicates(), 100);
         assert_eq!(pointer(&json_err(list(101))), "/or/100");
+    }
 
+    #[test]
+    fn nesting_depth_is_limited() {
         // Depth 16 passes, 17 does not.
         let nested = |n: usize| format!("{}email has any value", "not ".repeat(n));
         assert_eq!(text(&nested(16)).to_text(), nested(16));
@@ -2269,7 +2311,10 @@ mod tests {
         let e = json_err(json!({"not": deep}));
         assert!(e.message.contains("more than 16 levels"), "{e}");
         assert_eq!(pointer(&e), "/not".repeat(16));
+    }
 
+    #[test]
+    fn value_counts_are_limited() {
         // In lists: 1,000 values.
         let values = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
         let f = text(&format!("seats in ({})", values(1000)));
@@ -2288,7 +2333,10 @@ mod tests {
         assert!(e.message.contains("at most 10000 values"), "{}", e.message);
         let e = json_err(json!({"field": "seats", "op": "in", "value": vec![1; 1001]}));
         assert_eq!(pointer(&e), "/value/1000");
+    }
 
+    #[test]
+    fn sizes_and_day_counts_are_limited() {
         // Text size: 10,000 bytes.
         let padded = |n: usize| format!("email has any value{}", " ".repeat(n - 19));
         assert!(Filter::parse_text(&padded(10_000), &schema()).is_ok());

@@ -56,55 +56,104 @@ impl GateInput {
 
 pub fn evaluate(input: GateInput) -> SendingStatus {
     let mut blockers = Vec::new();
-    if !input.has_physical_address {
-        blockers.push(Blocker {
-            code: "physical_address_missing",
-            message: "Set the business's physical postal address (PATCH /v1/workspace with \
-                      {\"physical_address\": \"...\"}); it is printed in the footer of every message."
-                .to_owned(),
-            blocks_transactional: true,
-        });
-    }
     let mut reminders = Vec::new();
-    match input.accepted_guidelines {
-        Some(v) if v == input.current_guidelines => {}
-        Some(v) if input.grace_until.is_some_and(|g| input.now < g) => reminders.push(Blocker {
-            code: "guidelines_update_pending",
-            message: format!(
-                "Version {} of the sending guidelines was published after your workspace accepted \
-                 version {v}. An admin should read it (GET /v1/guidelines) and accept it \
-                 (POST /v1/guidelines/accept with {{\"version\": {}, \"accepted_by\": \"...\"}}) \
-                 by {}; until then mail goes as before, after that only transactional mail does.",
-                input.current_guidelines,
-                input.current_guidelines,
-                input.grace_until.map(|g| g.to_rfc3339()).unwrap_or_default()
-            ),
-            blocks_transactional: false,
-        }),
-        Some(v) => blockers.push(Blocker {
-            code: "guidelines_outdated",
-            message: format!(
-                "Version {} of the sending guidelines was published after your workspace accepted \
-                 version {v}, and its grace period is over. An admin must read it (GET /v1/guidelines) and accept it \
-                 (POST /v1/guidelines/accept with {{\"version\": {}, \"accepted_by\": \"...\"}}) \
-                 before the next marketing mail; transactional mail still goes.",
-                input.current_guidelines, input.current_guidelines
-            ),
-            blocks_transactional: false,
-        }),
-        None => blockers.push(Blocker {
-            code: "guidelines_not_accepted",
-            message: format!(
-                "An admin must read the sending guidelines (GET /v1/guidelines) and accept \
-                 version {} (POST /v1/guidelines/accept with {{\"version\": {}, \"accepted_by\": \"...\"}}) \
-                 before the first message.",
-                input.current_guidelines, input.current_guidelines
-            ),
-            blocks_transactional: true,
-        }),
+    if !input.has_physical_address {
+        blockers.push(physical_address_missing());
     }
-    match input.state {
-        SendingState::Suspended => blockers.push(Blocker {
+    match guidelines_check(&input) {
+        GuidelinesCheck::Current => {}
+        GuidelinesCheck::Remind(reminder) => reminders.push(reminder),
+        GuidelinesCheck::Block(blocker) => blockers.push(blocker),
+    }
+    let blocked_otherwise = !blockers.is_empty();
+    if let Some(blocker) = state_blocker(input.state, blocked_otherwise) {
+        blockers.push(blocker);
+    }
+    SendingStatus {
+        blockers,
+        reminders,
+    }
+}
+
+fn physical_address_missing() -> Blocker {
+    Blocker {
+        code: "physical_address_missing",
+        message: "Set the business's physical postal address (PATCH /v1/workspace with \
+                  {\"physical_address\": \"...\"}); it is printed in the footer of every message."
+            .to_owned(),
+        blocks_transactional: true,
+    }
+}
+
+/// Where the workspace stands on the current sending guidelines.
+enum GuidelinesCheck {
+    Current,
+    Remind(Blocker),
+    Block(Blocker),
+}
+
+fn guidelines_check(input: &GateInput) -> GuidelinesCheck {
+    match input.accepted_guidelines {
+        Some(v) if v == input.current_guidelines => GuidelinesCheck::Current,
+        Some(v) if input.grace_until.is_some_and(|g| input.now < g) => {
+            GuidelinesCheck::Remind(guidelines_update_pending(input, v))
+        }
+        Some(v) => GuidelinesCheck::Block(guidelines_outdated(input, v)),
+        None => GuidelinesCheck::Block(guidelines_not_accepted(input)),
+    }
+}
+
+fn guidelines_update_pending(input: &GateInput, accepted: i64) -> Blocker {
+    Blocker {
+        code: "guidelines_update_pending",
+        message: format!(
+            "Version {} of the sending guidelines was published after your workspace accepted \
+             version {accepted}. An admin should read it (GET /v1/guidelines) and accept it \
+             (POST /v1/guidelines/accept with {{\"version\": {}, \"accepted_by\": \"...\"}}) \
+             by {}; until then mail goes as before, after that only transactional mail does.",
+            input.current_guidelines,
+            input.current_guidelines,
+            input
+                .grace_until
+                .map(|g| g.to_rfc3339())
+                .unwrap_or_default()
+        ),
+        blocks_transactional: false,
+    }
+}
+
+fn guidelines_outdated(input: &GateInput, accepted: i64) -> Blocker {
+    Blocker {
+        code: "guidelines_outdated",
+        message: format!(
+            "Version {} of the sending guidelines was published after your workspace accepted \
+             version {accepted}, and its grace period is over. An admin must read it (GET /v1/guidelines) and accept it \
+             (POST /v1/guidelines/accept with {{\"version\": {}, \"accepted_by\": \"...\"}}) \
+             before the next marketing mail; transactional mail still goes.",
+            input.current_guidelines, input.current_guidelines
+        ),
+        blocks_transactional: false,
+    }
+}
+
+fn guidelines_not_accepted(input: &GateInput) -> Blocker {
+    Blocker {
+        code: "guidelines_not_accepted",
+        message: format!(
+            "An admin must read the sending guidelines (GET /v1/guidelines) and accept \
+             version {} (POST /v1/guidelines/accept with {{\"version\": {}, \"accepted_by\": \"...\"}}) \
+             before the first message.",
+            input.current_guidelines, input.current_guidelines
+        ),
+        blocks_transactional: true,
+    }
+}
+
+/// The blocker the workspace's state adds. An onboarding workspace with other
+/// blockers is told about those only: clearing them is what activates it.
+fn state_blocker(state: SendingState, blocked_otherwise: bool) -> Option<Blocker> {
+    match state {
+        SendingState::Suspended => Some(Blocker {
             code: "workspace_suspended",
             message:
                 "Sending is suspended while the delivery team reviews this workspace's bounce \
@@ -112,23 +161,19 @@ pub fn evaluate(input: GateInput) -> SendingStatus {
                     .to_owned(),
             blocks_transactional: true,
         }),
-        SendingState::Withdrawn => blockers.push(Blocker {
+        SendingState::Withdrawn => Some(Blocker {
             code: "workspace_withdrawn",
             message: "The operator has withdrawn this workspace's access to sending.".to_owned(),
             blocks_transactional: true,
         }),
-        SendingState::Onboarding if blockers.is_empty() => blockers.push(Blocker {
+        SendingState::Onboarding if !blocked_otherwise => Some(Blocker {
             code: "workspace_onboarding",
             message: "The workspace has not been activated yet; accepting the guidelines again \
                       activates it."
                 .to_owned(),
             blocks_transactional: true,
         }),
-        _ => {}
-    }
-    SendingStatus {
-        blockers,
-        reminders,
+        _ => None,
     }
 }
 
