@@ -277,11 +277,10 @@ pub(crate) fn parser_builder() -> liquid::ParserBuilder {
         .block(s::CommentBlock)
         .block(s::CaseBlock)
         .block(BudgetedFor)
-        .block(Unsupported(
-            "tablerow",
-            "endtablerow",
-            "use {% for %} and write the table's rows yourself",
-        ))
+        .block(Unsupported {
+            tags: BlockTags("tablerow", "endtablerow"),
+            why: "use {% for %} and write the table's rows yourself",
+        })
         .block(BudgetedCapture);
     macro_rules! bounded {
         ($b:expr, $($g:ident: $f:ident),*; linear: [$($l:ident),*]) => {
@@ -422,15 +421,8 @@ impl liquid_core::ParseTag for BudgetedAssign {
         mut arguments: TagTokenIter<'_>,
         options: &Language,
     ) -> Result<Box<dyn Renderable>> {
-        let name = arguments
-            .expect_next("Identifier expected.")?
-            .expect_identifier()
-            .into_result()?;
-        let name = KString::from_ref(name);
-        arguments
-            .expect_next("Assignment operator \"=\" expected.")?
-            .expect_str("=")
-            .into_result_custom_msg("Assignment operator \"=\" expected.")?;
+        let name = identifier(&mut arguments, "Identifier expected.")?;
+        expect_word(&mut arguments, "=", "Assignment operator \"=\" expected.")?;
         let value = arguments
             .expect_next("FilterChain expected.")?
             .expect_filter_chain(options)
@@ -459,11 +451,11 @@ impl Renderable for Assign {
     }
 }
 
-/// A block that Liquid has and mail templates do not.
+/// The start and end tag of one of our blocks, as liquid registers it.
 #[derive(Clone, Copy, Debug)]
-struct Unsupported(&'static str, &'static str, &'static str);
+struct BlockTags(&'static str, &'static str);
 
-impl BlockReflection for Unsupported {
+impl BlockReflection for BlockTags {
     fn start_tag(&self) -> &str {
         self.0
     }
@@ -475,6 +467,14 @@ impl BlockReflection for Unsupported {
     }
 }
 
+/// A block that Liquid has and mail templates do not.
+#[derive(Clone, Copy, Debug)]
+struct Unsupported {
+    tags: BlockTags,
+    /// What to write instead.
+    why: &'static str,
+}
+
 impl ParseBlock for Unsupported {
     fn parse(
         &self,
@@ -484,30 +484,18 @@ impl ParseBlock for Unsupported {
     ) -> Result<Box<dyn Renderable>> {
         Err(Error::with_msg(format!(
             "{{% {} %}} is not supported in mail templates: {}",
-            self.0, self.2
+            self.tags.0, self.why
         )))
     }
 
     fn reflection(&self) -> &dyn BlockReflection {
-        self
+        &self.tags
     }
 }
 
 /// `{% capture name %}...{% endcapture %}`, into a bounded buffer.
 #[derive(Clone, Copy, Debug)]
 struct BudgetedCapture;
-
-impl BlockReflection for BudgetedCapture {
-    fn start_tag(&self) -> &str {
-        "capture"
-    }
-    fn end_tag(&self) -> &str {
-        "endcapture"
-    }
-    fn description(&self) -> &str {
-        ""
-    }
-}
 
 impl ParseBlock for BudgetedCapture {
     fn parse(
@@ -516,11 +504,7 @@ impl ParseBlock for BudgetedCapture {
         mut tokens: TagBlock<'_, '_>,
         options: &Language,
     ) -> Result<Box<dyn Renderable>> {
-        let id = arguments
-            .expect_next("Identifier expected")?
-            .expect_identifier()
-            .into_result()?;
-        let id = KString::from_ref(id);
+        let id = identifier(&mut arguments, "Identifier expected")?;
         arguments.expect_nothing()?;
         let template = Template::new(tokens.parse_all(options)?);
         tokens.assert_empty();
@@ -528,7 +512,7 @@ impl ParseBlock for BudgetedCapture {
     }
 
     fn reflection(&self) -> &dyn BlockReflection {
-        self
+        &BlockTags("capture", "endcapture")
     }
 }
 
@@ -557,18 +541,6 @@ impl Renderable for Capture {
 #[derive(Clone, Copy, Debug)]
 struct BudgetedFor;
 
-impl BlockReflection for BudgetedFor {
-    fn start_tag(&self) -> &str {
-        "for"
-    }
-    fn end_tag(&self) -> &str {
-        "endfor"
-    }
-    fn description(&self) -> &str {
-        ""
-    }
-}
-
 #[derive(Debug)]
 enum Source {
     Array(Expression),
@@ -593,59 +565,17 @@ impl ParseBlock for BudgetedFor {
         mut tokens: TagBlock<'_, '_>,
         options: &Language,
     ) -> Result<Box<dyn Renderable>> {
-        let var = arguments
-            .expect_next("Identifier expected.")?
-            .expect_identifier()
-            .into_result()?;
-        let var = KString::from_ref(var);
-        arguments
-            .expect_next("\"in\" expected.")?
-            .expect_str("in")
-            .into_result_custom_msg("\"in\" expected.")?;
-        let source = match arguments
-            .expect_next("Array or range expected.")?
-            .expect_value()
-        {
-            TryMatchToken::Matches(array) => Source::Array(array),
-            TryMatchToken::Fails(token) => match token.expect_range() {
-                TryMatchToken::Matches((start, stop)) => Source::Counted(start, stop),
-                TryMatchToken::Fails(token) => return token.raise_error().into_err(),
-            },
-        };
-        let mut limit = None;
-        let mut offset = None;
-        let mut reversed = false;
-        while let Some(token) = arguments.next() {
-            match token.as_str() {
-                "limit" => limit = Some(attribute(&mut arguments)?),
-                "offset" => offset = Some(attribute(&mut arguments)?),
-                "reversed" => reversed = true,
-                _ => {
-                    return token
-                        .raise_custom_error("\"limit\", \"offset\" or \"reversed\" expected.")
-                        .into_err()
-                }
-            }
-        }
+        let var = identifier(&mut arguments, "Identifier expected.")?;
+        expect_word(&mut arguments, "in", "\"in\" expected.")?;
+        let source = loop_source(&mut arguments)?;
+        let (limit, offset, reversed) = loop_options(&mut arguments)?;
         arguments.expect_nothing()?;
-        let mut body = Vec::new();
-        let mut otherwise = None;
-        while let Some(element) = tokens.next()? {
-            match element {
-                BlockElement::Tag(mut tag) if tag.name() == "else" => {
-                    tag.tokens().expect_nothing()?;
-                    otherwise = Some(Template::new(tokens.parse_all(options)?));
-                    break;
-                }
-                BlockElement::Tag(tag) => body.push(tag.parse(&mut tokens, options)?),
-                element => body.push(element.parse(&mut tokens, options)?),
-            }
-        }
+        let (body, otherwise) = loop_body(&mut tokens, options)?;
         tokens.assert_empty();
         Ok(Box::new(For {
             var,
             source,
-            body: Template::new(body),
+            body,
             otherwise,
             limit,
             offset,
@@ -654,16 +584,85 @@ impl ParseBlock for BudgetedFor {
     }
 
     fn reflection(&self) -> &dyn BlockReflection {
-        self
+        &BlockTags("for", "endfor")
     }
+}
+
+/// The variable name a tag starts with.
+fn identifier(arguments: &mut TagTokenIter<'_>, missing: &str) -> Result<KString> {
+    let id = arguments
+        .expect_next(missing)?
+        .expect_identifier()
+        .into_result()?;
+    Ok(KString::from_ref(id))
+}
+
+/// The word (`in`, `=`, `:`) that must come next.
+fn expect_word(arguments: &mut TagTokenIter<'_>, word: &str, missing: &str) -> Result<()> {
+    arguments
+        .expect_next(missing)?
+        .expect_str(word)
+        .into_result_custom_msg(missing)
+}
+
+/// What a `for` loops over: an array, or a range `(a..b)`.
+fn loop_source(arguments: &mut TagTokenIter<'_>) -> Result<Source> {
+    let token = arguments.expect_next("Array or range expected.")?;
+    match token.expect_value() {
+        TryMatchToken::Matches(array) => Ok(Source::Array(array)),
+        TryMatchToken::Fails(token) => match token.expect_range() {
+            TryMatchToken::Matches((start, stop)) => Ok(Source::Counted(start, stop)),
+            TryMatchToken::Fails(token) => token.raise_error().into_err(),
+        },
+    }
+}
+
+/// `limit:`, `offset:` and `reversed` after the source.
+fn loop_options(
+    arguments: &mut TagTokenIter<'_>,
+) -> Result<(Option<Expression>, Option<Expression>, bool)> {
+    let mut limit = None;
+    let mut offset = None;
+    let mut reversed = false;
+    while let Some(token) = arguments.next() {
+        match token.as_str() {
+            "limit" => limit = Some(attribute(arguments)?),
+            "offset" => offset = Some(attribute(arguments)?),
+            "reversed" => reversed = true,
+            _ => {
+                return token
+                    .raise_custom_error("\"limit\", \"offset\" or \"reversed\" expected.")
+                    .into_err()
+            }
+        }
+    }
+    Ok((limit, offset, reversed))
+}
+
+/// The loop's body, and what follows `{% else %}` if there is one.
+fn loop_body(
+    tokens: &mut TagBlock<'_, '_>,
+    options: &Language,
+) -> Result<(Template, Option<Template>)> {
+    let mut body = Vec::new();
+    let mut otherwise = None;
+    while let Some(element) = tokens.next()? {
+        match element {
+            BlockElement::Tag(mut tag) if tag.name() == "else" => {
+                tag.tokens().expect_nothing()?;
+                otherwise = Some(Template::new(tokens.parse_all(options)?));
+                break;
+            }
+            BlockElement::Tag(tag) => body.push(tag.parse(tokens, options)?),
+            element => body.push(element.parse(tokens, options)?),
+        }
+    }
+    Ok((Template::new(body), otherwise))
 }
 
 /// The value after `limit:` or `offset:`.
 fn attribute(arguments: &mut TagTokenIter<'_>) -> Result<Expression> {
-    arguments
-        .expect_next("\":\" expected.")?
-        .expect_str(":")
-        .into_result_custom_msg("\":\" expected.")?;
+    expect_word(arguments, ":", "\":\" expected.")?;
     arguments
         .expect_next("Value expected.")?
         .expect_value()

@@ -1044,8 +1044,39 @@ mod tests {
     /// returns whether every DKIM-Signature in it verifies. `None` when
     /// dkimpy is missing and SENDWELL_SKIP_DKIMPY=1 allows skipping.
     fn dkimpy_verifies(message: &[u8], records: &[(String, String)]) -> Option<bool> {
+        if !dkimpy_available() {
+            if std::env::var("SENDWELL_SKIP_DKIMPY").as_deref() == Ok("1") {
+                eprintln!("skipped the dkimpy verification: SENDWELL_SKIP_DKIMPY=1");
+                return None;
+            }
+            panic!(
+                "python3 with dkimpy is needed to verify DKIM signatures: \
+                 run `pip install dkimpy pynacl` (or set SENDWELL_SKIP_DKIMPY=1 to skip)"
+            );
+        }
+        let path = write_temp_message(message);
+        let mut command = Command::new("python3");
+        command.arg("-c").arg(DKIMPY_SCRIPT).arg(&path);
+        for (name, txt) in records {
+            command.arg(name).arg(txt);
+        }
+        let output = command.output().expect("run python3");
+        let _ = std::fs::remove_file(&path);
+        match output.status.code() {
+            Some(0) => Some(true),
+            Some(10) => Some(false),
+            _ => panic!(
+                "the dkimpy script failed: {}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        }
+    }
+
+    /// Whether python3 can import dkimpy, asked once per test run.
+    fn dkimpy_available() -> bool {
         static AVAILABLE: OnceLock<bool> = OnceLock::new();
-        let available = *AVAILABLE.get_or_init(|| {
+        *AVAILABLE.get_or_init(|| {
             let importable = || {
                 Command::new("python3")
                     .args(["-c", "import dkim, nacl"])
@@ -1059,18 +1090,11 @@ mod tests {
                     .status()
                     .is_ok_and(|s| s.success())
                     && importable())
-        });
-        if !available {
-            if std::env::var("SENDWELL_SKIP_DKIMPY").as_deref() == Ok("1") {
-                eprintln!("skipped the dkimpy verification: SENDWELL_SKIP_DKIMPY=1");
-                return None;
-            }
-            panic!(
-                "python3 with dkimpy is needed to verify DKIM signatures: \
-                 run `pip install dkimpy pynacl` (or set SENDWELL_SKIP_DKIMPY=1 to skip)"
-            );
-        }
+        })
+    }
 
+    /// The message in a temp file of its own (tests run in parallel).
+    fn write_temp_message(message: &[u8]) -> std::path::PathBuf {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let path = std::env::temp_dir().join(format!(
             "sendwell-dkim-{}-{}.eml",
@@ -1078,8 +1102,13 @@ mod tests {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::write(&path, message).expect("write temp message");
+        path
+    }
 
-        const SCRIPT: &str = r#"
+    /// Verifies every DKIM-Signature of the file `argv[1]`, with DNS
+    /// answered from the name/value pairs after it; exits 0 when there are
+    /// some and all pass, else 10.
+    const DKIMPY_SCRIPT: &str = r#"
 import logging, sys
 import dkim
 logging.basicConfig(level=logging.INFO)
@@ -1100,23 +1129,6 @@ for i in range(count):
 print('signatures:', count, 'results:', results)
 sys.exit(0 if count > 0 and all(results) else 10)
 "#;
-        let mut command = Command::new("python3");
-        command.arg("-c").arg(SCRIPT).arg(&path);
-        for (name, txt) in records {
-            command.arg(name).arg(txt);
-        }
-        let output = command.output().expect("run python3");
-        let _ = std::fs::remove_file(&path);
-        match output.status.code() {
-            Some(0) => Some(true),
-            Some(10) => Some(false),
-            _ => panic!(
-                "the dkimpy script failed: {}\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
-        }
-    }
 
     fn replace_once(message: &[u8], from: &str, to: &str) -> Vec<u8> {
         let text = String::from_utf8(message.to_vec()).expect("utf-8");

@@ -94,6 +94,12 @@ const RESERVED_HEADERS: &[&str] = &[
     "return-path",
 ];
 
+/// The part headers of the text and the HTML body.
+const TEXT_PART: &[u8] = b"Content-Type: text/plain; charset=utf-8\r\n\
+      Content-Transfer-Encoding: quoted-printable\r\n\r\n";
+const HTML_PART: &[u8] = b"Content-Type: text/html; charset=utf-8\r\n\
+      Content-Transfer-Encoding: quoted-printable\r\n\r\n";
+
 impl OutgoingMail<'_> {
     /// The whole message, ready for SMTP DATA (before dot-stuffing, which the
     /// transport does; QP already keeps lines from starting with "." or
@@ -120,12 +126,29 @@ impl OutgoingMail<'_> {
         }
 
         out.reserve(self.size_hint());
+        self.write_headers(out, &from, &to, reply_to.as_deref(), &message_id);
+        match self.html {
+            None => self.write_text_body(out),
+            Some(html) => self.write_alternative_body(out, html, &message_id),
+        }
+        Ok(())
+    }
+
+    /// The header block, with addresses and the message id already checked.
+    fn write_headers(
+        &self,
+        out: &mut Vec<u8>,
+        from: &str,
+        to: &str,
+        reply_to: Option<&str>,
+        message_id: &str,
+    ) {
         out.extend_from_slice(b"Date: ");
         write_date(out, self.date);
         out.extend_from_slice(b"\r\n");
-        write_mailbox(out, "From", self.from.name.as_deref(), &from);
-        write_mailbox(out, "To", self.to.name.as_deref(), &to);
-        if let (Some(m), Some(addr)) = (self.reply_to, reply_to.as_deref()) {
+        write_mailbox(out, "From", self.from.name.as_deref(), from);
+        write_mailbox(out, "To", self.to.name.as_deref(), to);
+        if let (Some(m), Some(addr)) = (self.reply_to, reply_to) {
             write_mailbox(out, "Reply-To", m.name.as_deref(), addr);
         }
         write_text_header(out, "Subject", self.subject);
@@ -136,42 +159,38 @@ impl OutgoingMail<'_> {
             write_words_header(out, name, value);
         }
         out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    }
 
-        const TEXT_PART: &[u8] = b"Content-Type: text/plain; charset=utf-8\r\n\
-              Content-Transfer-Encoding: quoted-printable\r\n\r\n";
-        const HTML_PART: &[u8] = b"Content-Type: text/html; charset=utf-8\r\n\
-              Content-Transfer-Encoding: quoted-printable\r\n\r\n";
-        match self.html {
-            None => {
-                out.extend_from_slice(TEXT_PART);
-                write_qp(out, self.text.as_bytes());
-                // The message must end in CRLF; a soft break provides it
-                // without adding a line break to the decoded text.
-                if !self.text.is_empty() && !self.text.ends_with(['\r', '\n']) {
-                    out.extend_from_slice(b"=\r\n");
-                }
-            }
-            Some(html) => {
-                let boundary = boundary(&message_id);
-                out.extend_from_slice(b"Content-Type: multipart/alternative; boundary=\"");
-                out.extend_from_slice(&boundary);
-                out.extend_from_slice(b"\"\r\n\r\n");
-                // The CRLF before each delimiter belongs to the delimiter
-                // (RFC 2046 5.1.1), so parts decode to exactly their input.
-                for (headers, body) in [(TEXT_PART, self.text), (HTML_PART, html)] {
-                    out.extend_from_slice(b"--");
-                    out.extend_from_slice(&boundary);
-                    out.extend_from_slice(b"\r\n");
-                    out.extend_from_slice(headers);
-                    write_qp(out, body.as_bytes());
-                    out.extend_from_slice(b"\r\n");
-                }
-                out.extend_from_slice(b"--");
-                out.extend_from_slice(&boundary);
-                out.extend_from_slice(b"--\r\n");
-            }
+    /// A text-only message: the text is the whole body.
+    fn write_text_body(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(TEXT_PART);
+        write_qp(out, self.text.as_bytes());
+        // The message must end in CRLF; a soft break provides it
+        // without adding a line break to the decoded text.
+        if !self.text.is_empty() && !self.text.ends_with(['\r', '\n']) {
+            out.extend_from_slice(b"=\r\n");
         }
-        Ok(())
+    }
+
+    /// multipart/alternative: the text part, then the HTML part.
+    fn write_alternative_body(&self, out: &mut Vec<u8>, html: &str, message_id: &str) {
+        let boundary = boundary(message_id);
+        out.extend_from_slice(b"Content-Type: multipart/alternative; boundary=\"");
+        out.extend_from_slice(&boundary);
+        out.extend_from_slice(b"\"\r\n\r\n");
+        // The CRLF before each delimiter belongs to the delimiter
+        // (RFC 2046 5.1.1), so parts decode to exactly their input.
+        for (headers, body) in [(TEXT_PART, self.text), (HTML_PART, html)] {
+            out.extend_from_slice(b"--");
+            out.extend_from_slice(&boundary);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(headers);
+            write_qp(out, body.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"--");
+        out.extend_from_slice(&boundary);
+        out.extend_from_slice(b"--\r\n");
     }
 
     fn size_hint(&self) -> usize {
@@ -692,6 +711,36 @@ fn all_printable_no_equals(x: u64) -> bool {
     below_space | del_or_high | equals == 0
 }
 
+/// Copies plain bytes from `i` while they fit the line, eight at a time
+/// while all eight are printable ASCII: the new (i, col). A space or tab
+/// that would end the line is left to be encoded.
+// Inlined: it runs once per run of plain bytes in the hot loop.
+#[inline(always)]
+fn copy_plain_run(input: &[u8], mut i: usize, dst: &mut [u8], mut col: usize) -> (usize, usize) {
+    let n = input.len();
+    let end = n.min(i + QP_CONTENT - col);
+    while let Some(chunk) = input[i..end].first_chunk::<8>() {
+        if !all_printable_no_equals(u64::from_le_bytes(*chunk)) {
+            break;
+        }
+        dst[col..col + 8].copy_from_slice(chunk);
+        col += 8;
+        i += 8;
+    }
+    while i < end && QP_PLAIN[usize::from(input[i])] {
+        dst[col] = input[i];
+        col += 1;
+        i += 1;
+    }
+    // A space or tab may not end a line: take it back and encode it.
+    let line_ends = i == n || input[i] == b'\r' || input[i] == b'\n';
+    if line_ends && matches!(input[i - 1], b' ' | b'\t') {
+        i -= 1;
+        col -= 1;
+    }
+    (i, col)
+}
+
 /// Encodes one physical line of `input` from `i` into `dst`, with its hard
 /// or soft line break unless the input ends first: (bytes written, next i).
 fn qp_line(input: &[u8], mut i: usize, dst: &mut [u8]) -> (usize, usize) {
@@ -715,29 +764,9 @@ fn qp_line(input: &[u8], mut i: usize, dst: &mut [u8]) -> (usize, usize) {
             if col == QP_CONTENT {
                 break;
             }
-            // The common case: copy plain bytes while they fit the line,
-            // eight at a time while all eight are printable ASCII.
+            // The common case: a run of plain bytes.
             let start = i;
-            let end = n.min(i + QP_CONTENT - col);
-            while let Some(chunk) = input[i..end].first_chunk::<8>() {
-                if !all_printable_no_equals(u64::from_le_bytes(*chunk)) {
-                    break;
-                }
-                dst[col..col + 8].copy_from_slice(chunk);
-                col += 8;
-                i += 8;
-            }
-            while i < end && QP_PLAIN[usize::from(input[i])] {
-                dst[col] = input[i];
-                col += 1;
-                i += 1;
-            }
-            // A space or tab may not end a line: take it back and encode it.
-            let line_ends = i == n || input[i] == b'\r' || input[i] == b'\n';
-            if line_ends && matches!(input[i - 1], b' ' | b'\t') {
-                i -= 1;
-                col -= 1;
-            }
+            (i, col) = copy_plain_run(input, i, dst, col);
             if i > start {
                 continue;
             }

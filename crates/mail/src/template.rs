@@ -67,6 +67,24 @@ pub struct TemplateSource {
     pub signature: Option<String>,
 }
 
+impl TemplateSource {
+    /// A `custom` template: the workspace's whole HTML document, nothing
+    /// else.
+    pub fn custom(html: impl Into<String>) -> Self {
+        Self {
+            layout: Layout::Custom,
+            html: Some(html.into()),
+            text: None,
+            heading: None,
+            image_url: None,
+            image_alt: None,
+            button_text: None,
+            button_url: None,
+            signature: None,
+        }
+    }
+}
+
 /// A template that cannot be used, with where and how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -186,15 +204,7 @@ impl CompiledTemplate {
         }
         let html_source = compose_html(input)?;
         check_hidden(&html_source)?;
-        if let Some(bad) = crate::render::untrackable_links(&html_source).first() {
-            return Err(TemplateError::new(
-                "html",
-                format!(
-                    "the link {:?} holds a line break or other control character: no mail client could follow it; remove it",
-                    bad.chars().take(200).collect::<String>()
-                ),
-            ));
-        }
+        check_links_followable(&html_source)?;
         let text_source = match &source.text {
             Some(text) => layout_text(source, input.from_name, text),
             None => html_to_text(&html_source),
@@ -218,30 +228,8 @@ impl CompiledTemplate {
             collect_variables(part, &mut names);
         }
         let mut warnings = unknown_attribute_warnings(&names, input.attributes);
-        let places = Places {
-            html_unsubscribe: compliance::contains_placeholder(
-                &html_source,
-                Placeholder::UnsubscribeUrl,
-            ),
-            html_address: compliance::contains_placeholder(
-                &html_source,
-                Placeholder::PhysicalAddress,
-            ),
-            text_unsubscribe: compliance::contains_placeholder(
-                &text_source,
-                Placeholder::UnsubscribeUrl,
-            ),
-            text_address: compliance::contains_placeholder(
-                &text_source,
-                Placeholder::PhysicalAddress,
-            ),
-        };
-        if source.layout == Layout::Custom && !(places.html_unsubscribe && places.html_address) {
-            warnings.push(TemplateWarning {
-                code: "footer_added",
-                message: "the template does not place {{ unsubscribe_url }} and {{ physical_address }} itself: sendwell adds a footer with them to every mail".to_owned(),
-            });
-        }
+        let places = Places::in_parts(&html_source, &text_source);
+        warnings.extend(footer_warning(source.layout, places));
         Ok(Self {
             subject,
             html,
@@ -251,6 +239,45 @@ impl CompiledTemplate {
             places,
             warnings,
         })
+    }
+}
+
+impl Places {
+    /// Where the composed HTML and text place the unsubscribe link and the
+    /// address.
+    fn in_parts(html: &str, text: &str) -> Self {
+        Places {
+            html_unsubscribe: compliance::contains_placeholder(html, Placeholder::UnsubscribeUrl),
+            html_address: compliance::contains_placeholder(html, Placeholder::PhysicalAddress),
+            text_unsubscribe: compliance::contains_placeholder(text, Placeholder::UnsubscribeUrl),
+            text_address: compliance::contains_placeholder(text, Placeholder::PhysicalAddress),
+        }
+    }
+}
+
+/// A custom document that does not place both the unsubscribe link and the
+/// address gets sendwell's footer: the workspace should know.
+fn footer_warning(layout: Layout, places: Places) -> Option<TemplateWarning> {
+    (layout == Layout::Custom && !(places.html_unsubscribe && places.html_address)).then(|| {
+        TemplateWarning {
+            code: "footer_added",
+            message: "the template does not place {{ unsubscribe_url }} and {{ physical_address }} itself: sendwell adds a footer with them to every mail".to_owned(),
+        }
+    })
+}
+
+/// Refuses a link no mail client could follow (a line break or another
+/// control character in it).
+fn check_links_followable(html: &str) -> Result<(), TemplateError> {
+    match crate::render::untrackable_links(html).first() {
+        Some(bad) => Err(TemplateError::new(
+            "html",
+            format!(
+                "the link {:?} holds a line break or other control character: no mail client could follow it; remove it",
+                bad.chars().take(200).collect::<String>()
+            ),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -342,10 +369,6 @@ fn check_size(field: &'static str, text: &str) -> Result<(), TemplateError> {
     Ok(())
 }
 
-/// The opt-in link is sendwell's, not the template's: it exists only as the
-/// button `{% opt_in_button %}` makes, between tags. Written by hand it
-/// could go anywhere (an image URL sends it to whoever serves the image on
-/// open), so `{{ opt_in_url }}` is refused in every part.
 /// Every part the workspace writes, by field name.
 fn authored_parts<'a>(input: &CompileInput<'a>) -> [(&'static str, Option<&'a str>); 9] {
     let source = input.source;
@@ -362,6 +385,10 @@ fn authored_parts<'a>(input: &CompileInput<'a>) -> [(&'static str, Option<&'a st
     ]
 }
 
+/// The opt-in link is sendwell's, not the template's: it exists only as the
+/// button `{% opt_in_button %}` makes, between tags. Written by hand it
+/// could go anywhere (an image URL sends it to whoever serves the image on
+/// open), so `{{ opt_in_url }}` is refused in every part.
 fn check_opt_in_placement(input: &CompileInput<'_>) -> Result<(), TemplateError> {
     let source = input.source;
     for (field, part) in authored_parts(input) {
@@ -385,39 +412,53 @@ fn check_opt_in_placement(input: &CompileInput<'_>) -> Result<(), TemplateError>
         ("html", source.html.as_deref()),
         ("text", source.text.as_deref()),
     ] {
-        let Some(mut rest) = part else { continue };
-        while let Some(start) = rest.find("{%") {
-            let tag = &rest[start + 2..];
-            let Some(end) = tag.find("%}") else { break };
-            let inner = tag[..end].trim_matches(|c: char| c == '-' || c.is_whitespace());
-            if let Some(arg) = inner.strip_prefix("opt_in_button") {
-                let wording = parse_quoted(arg.trim());
-                if wording.as_deref().is_none_or(|w| w.trim().is_empty()) {
-                    return Err(TemplateError::new(
-                        field,
-                        "the opt-in button needs the words the person agrees to, in quotes: write {% opt_in_button \"Yes, send me the monthly newsletter\" %}",
-                    ));
-                }
-            }
-            rest = &tag[end + 2..];
+        if let Some(part) = part {
+            check_opt_in_wording(field, part)?;
         }
     }
-    if let Some(html) = source.html.as_deref() {
-        let mut rest = html;
-        let mut before = String::new();
-        while let Some(at) = rest.find("opt_in_button") {
-            before.push_str(&rest[..at]);
-            let open = before.rfind('<');
-            let close = before.rfind('>');
-            if open.is_some() && (close.is_none() || close < open) {
+    match source.html.as_deref() {
+        Some(html) => check_opt_in_between_tags(html),
+        None => Ok(()),
+    }
+}
+
+/// Every opt-in button says, in quotes, what the person agrees to.
+fn check_opt_in_wording(field: &'static str, part: &str) -> Result<(), TemplateError> {
+    let mut rest = part;
+    while let Some(start) = rest.find("{%") {
+        let tag = &rest[start + 2..];
+        let Some(end) = tag.find("%}") else { break };
+        let inner = tag[..end].trim_matches(|c: char| c == '-' || c.is_whitespace());
+        if let Some(arg) = inner.strip_prefix("opt_in_button") {
+            let wording = parse_quoted(arg.trim());
+            if wording.as_deref().is_none_or(|w| w.trim().is_empty()) {
                 return Err(TemplateError::new(
-                    "html",
-                    "the opt-in button is inside an HTML tag: place {% opt_in_button %} between tags",
+                    field,
+                    "the opt-in button needs the words the person agrees to, in quotes: write {% opt_in_button \"Yes, send me the monthly newsletter\" %}",
                 ));
             }
-            before.push_str("opt_in_button");
-            rest = &rest[at + "opt_in_button".len()..];
         }
+        rest = &tag[end + 2..];
+    }
+    Ok(())
+}
+
+/// The opt-in button stands between HTML tags, never inside one.
+fn check_opt_in_between_tags(html: &str) -> Result<(), TemplateError> {
+    let mut rest = html;
+    let mut before = String::new();
+    while let Some(at) = rest.find("opt_in_button") {
+        before.push_str(&rest[..at]);
+        let open = before.rfind('<');
+        let close = before.rfind('>');
+        if open.is_some() && (close.is_none() || close < open) {
+            return Err(TemplateError::new(
+                "html",
+                "the opt-in button is inside an HTML tag: place {% opt_in_button %} between tags",
+            ));
+        }
+        before.push_str("opt_in_button");
+        rest = &rest[at + "opt_in_button".len()..];
     }
     Ok(())
 }
@@ -499,29 +540,13 @@ fn check_hidden(html: &str) -> Result<(), TemplateError> {
 /// filter are replaced by text of the same length, so positions stay.
 fn check_as_written(field: &'static str, text: &str) -> Result<(), TemplateError> {
     check_nesting(field, text)?;
-    let mut masked = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("{%") {
-        masked.push_str(&rest[..start]);
-        let tag = &rest[start..];
-        let Some(end) = tag[2..].find("%}").map(|e| e + 4) else {
-            masked.push_str(tag);
-            rest = "";
-            break;
-        };
-        let inner = tag[2..end - 2].trim_matches(|c: char| c == '-' || c.is_whitespace());
+    let masked = rewrite_tags(text, text.len(), |inner, tag, out| {
         if inner.starts_with("opt_in_button") {
-            masked.extend(
-                tag[..end]
-                    .chars()
-                    .map(|c| if c == '\n' { '\n' } else { ' ' }),
-            );
+            out.extend(tag.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
         } else {
-            masked.push_str(&tag[..end]);
+            out.push_str(tag);
         }
-        rest = &tag[end..];
-    }
-    masked.push_str(rest);
+    });
     let masked = masked.replace("fallback:", " default:");
     let parser = parser()?;
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(&masked))) {
@@ -653,43 +678,62 @@ enum Part {
 /// Rewrites sendwell's additions to plain Liquid: `fallback:` becomes
 /// `default:`, and `{% opt_in_button "wording" %}` a link to the opt-in URL.
 fn preprocess(source: &str, part: Part, wording: &mut Option<String>) -> String {
-    let mut out = String::with_capacity(source.len() + 64);
-    let mut rest = source;
+    let out = rewrite_tags(source, source.len() + 64, |inner, tag, out| {
+        match inner.strip_prefix("opt_in_button") {
+            Some(arg) => push_opt_in_button(out, arg, part, wording),
+            None => out.push_str(tag),
+        }
+    });
+    replace_fallback(&out)
+}
+
+/// The opt-in button as a link to the opt-in URL (HTML) or its wording and
+/// the URL (text); the first button's wording is the template's.
+fn push_opt_in_button(out: &mut String, arg: &str, part: Part, wording: &mut Option<String>) {
+    let text = parse_quoted(arg.trim()).unwrap_or_else(|| "Yes, keep me posted".to_owned());
+    match part {
+        Part::Html => {
+            out.push_str(
+                "<a href=\"{{ opt_in_url }}\" style=\"display:inline-block;padding:12px 24px;background-color:#1a73e8;color:#ffffff;text-decoration:none;border-radius:4px;font-weight:bold;\">",
+            );
+            out.push_str(&escape_literal_html(&text));
+            out.push_str("</a>");
+        }
+        Part::Text => {
+            out.push_str(&text.replace(['{', '}'], ""));
+            out.push_str(": {{ opt_in_url }}");
+        }
+    }
+    if wording.is_none() {
+        *wording = Some(text);
+    }
+}
+
+/// `text` with each `{% ... %}` tag replaced by what `rewrite` writes for it
+/// (given the tag's inside, trimmed, and the whole tag); an unclosed tag and
+/// the rest of the text are copied as they are.
+fn rewrite_tags(
+    text: &str,
+    capacity: usize,
+    mut rewrite: impl FnMut(&str, &str, &mut String),
+) -> String {
+    let mut out = String::with_capacity(capacity);
+    let mut rest = text;
     while let Some(start) = rest.find("{%") {
         out.push_str(&rest[..start]);
         let tag = &rest[start..];
         // The closing `%}` after the opening one: in `{%}` they overlap.
-        let Some(end) = tag[2..].find("%}").map(|e| e + 2) else {
+        let Some(end) = tag[2..].find("%}").map(|e| e + 4) else {
             out.push_str(tag);
             rest = "";
             break;
         };
-        let inner = tag[2..end].trim_matches(|c: char| c == '-' || c.is_whitespace());
-        if let Some(arg) = inner.strip_prefix("opt_in_button") {
-            let text = parse_quoted(arg.trim()).unwrap_or_else(|| "Yes, keep me posted".to_owned());
-            match part {
-                Part::Html => {
-                    out.push_str(
-                        "<a href=\"{{ opt_in_url }}\" style=\"display:inline-block;padding:12px 24px;background-color:#1a73e8;color:#ffffff;text-decoration:none;border-radius:4px;font-weight:bold;\">",
-                    );
-                    out.push_str(&escape_literal_html(&text));
-                    out.push_str("</a>");
-                }
-                Part::Text => {
-                    out.push_str(&text.replace(['{', '}'], ""));
-                    out.push_str(": {{ opt_in_url }}");
-                }
-            }
-            if wording.is_none() {
-                *wording = Some(text);
-            }
-        } else {
-            out.push_str(&tag[..end + 2]);
-        }
-        rest = &tag[end + 2..];
+        let inner = tag[2..end - 2].trim_matches(|c: char| c == '-' || c.is_whitespace());
+        rewrite(inner, &tag[..end], &mut out);
+        rest = &tag[end..];
     }
     out.push_str(rest);
-    replace_fallback(&out)
+    out
 }
 
 fn replace_fallback(text: &str) -> String {
@@ -791,19 +835,6 @@ const SHELL_END: &str = "</div>\n</body>\n</html>\n";
 /// The full HTML document of a template, still in Liquid.
 fn compose_html(input: &CompileInput<'_>) -> Result<String, TemplateError> {
     let source = input.source;
-    let body = || -> Result<String, TemplateError> {
-        match (&source.html, &source.text) {
-            (Some(html), _) => Ok(html.clone()),
-            (None, Some(text)) => Ok(text_to_html(text)),
-            (None, None) => Err(TemplateError::new(
-                "html",
-                format!(
-                    "a '{}' template needs its body: give \"html\" or \"text\"",
-                    source.layout.as_str()
-                ),
-            )),
-        }
-    };
     let mut out = String::with_capacity(4096);
     match source.layout {
         Layout::Custom => {
@@ -817,63 +848,91 @@ fn compose_html(input: &CompileInput<'_>) -> Result<String, TemplateError> {
         }
         Layout::Plain => {
             out.push_str(SHELL_START);
-            out.push_str(&body()?);
+            out.push_str(&layout_body(source)?);
         }
         Layout::Personal => {
             out.push_str(SHELL_START);
-            out.push_str(&body()?);
-            let signature = source
-                .signature
-                .as_deref()
-                .or(input.from_name)
-                .ok_or_else(|| {
-                    TemplateError::new(
-                        "signature",
-                        "a 'personal' template is a letter from a teammate: give \"signature\" (for example \"Anna, founder\") or a sender name",
-                    )
-                })?;
-            out.push_str("\n<p style=\"margin:24px 0 0 0;\">");
-            out.push_str(&escape_literal_html(signature).replace('\n', "<br>\n"));
-            out.push_str("</p>\n");
+            out.push_str(&layout_body(source)?);
+            push_signature(&mut out, source.signature.as_deref().or(input.from_name))?;
         }
         Layout::Announcement => {
             out.push_str(SHELL_START);
-            let heading = source.heading.as_deref().ok_or_else(|| {
-                TemplateError::new("heading", "an 'announcement' template needs \"heading\"")
-            })?;
-            out.push_str("<h1 style=\"font-size:28px;line-height:1.25;margin:0 0 16px 0;\">");
-            out.push_str(&escape_outside_liquid(heading));
-            out.push_str("</h1>\n");
-            if let Some(url) = &source.image_url {
-                out.push_str("<img src=\"");
-                out.push_str(url);
-                out.push_str("\" alt=\"");
-                out.push_str(&escape_literal_html(
-                    source.image_alt.as_deref().unwrap_or(""),
-                ));
-                out.push_str("\" width=\"552\" style=\"display:block;max-width:100%;height:auto;margin:0 0 16px 0;border:0;\">\n");
-            }
-            out.push_str(&body()?);
-            match (&source.button_text, &source.button_url) {
-                (Some(text), Some(url)) => {
-                    out.push_str("\n<p style=\"margin:24px 0;\"><a href=\"");
-                    out.push_str(url);
-                    out.push_str("\" style=\"display:inline-block;padding:12px 24px;background-color:#1a73e8;color:#ffffff;text-decoration:none;border-radius:4px;font-weight:bold;\">");
-                    out.push_str(&escape_literal_html(text));
-                    out.push_str("</a></p>\n");
-                }
-                (None, None) => {}
-                _ => {
-                    return Err(TemplateError::new(
-                        "button_url",
-                        "an announcement button needs both \"button_text\" and \"button_url\"",
-                    ))
-                }
-            }
+            push_heading_and_image(&mut out, source)?;
+            out.push_str(&layout_body(source)?);
+            push_button(&mut out, source)?;
         }
     }
     out.push_str(SHELL_END);
     Ok(out)
+}
+
+/// The body a layout wraps: the HTML as written, else the text as HTML.
+fn layout_body(source: &TemplateSource) -> Result<String, TemplateError> {
+    match (&source.html, &source.text) {
+        (Some(html), _) => Ok(html.clone()),
+        (None, Some(text)) => Ok(text_to_html(text)),
+        (None, None) => Err(TemplateError::new(
+            "html",
+            format!(
+                "a '{}' template needs its body: give \"html\" or \"text\"",
+                source.layout.as_str()
+            ),
+        )),
+    }
+}
+
+/// The `personal` letter's signature below the body.
+fn push_signature(out: &mut String, signature: Option<&str>) -> Result<(), TemplateError> {
+    let signature = signature.ok_or_else(|| {
+        TemplateError::new(
+            "signature",
+            "a 'personal' template is a letter from a teammate: give \"signature\" (for example \"Anna, founder\") or a sender name",
+        )
+    })?;
+    out.push_str("\n<p style=\"margin:24px 0 0 0;\">");
+    out.push_str(&escape_literal_html(signature).replace('\n', "<br>\n"));
+    out.push_str("</p>\n");
+    Ok(())
+}
+
+/// The announcement's heading, and its image when it has one.
+fn push_heading_and_image(out: &mut String, source: &TemplateSource) -> Result<(), TemplateError> {
+    let heading = source.heading.as_deref().ok_or_else(|| {
+        TemplateError::new("heading", "an 'announcement' template needs \"heading\"")
+    })?;
+    out.push_str("<h1 style=\"font-size:28px;line-height:1.25;margin:0 0 16px 0;\">");
+    out.push_str(&escape_outside_liquid(heading));
+    out.push_str("</h1>\n");
+    if let Some(url) = &source.image_url {
+        out.push_str("<img src=\"");
+        out.push_str(url);
+        out.push_str("\" alt=\"");
+        out.push_str(&escape_literal_html(
+            source.image_alt.as_deref().unwrap_or(""),
+        ));
+        out.push_str("\" width=\"552\" style=\"display:block;max-width:100%;height:auto;margin:0 0 16px 0;border:0;\">\n");
+    }
+    Ok(())
+}
+
+/// The announcement's button below the body: both its text and its address,
+/// or neither.
+fn push_button(out: &mut String, source: &TemplateSource) -> Result<(), TemplateError> {
+    match (&source.button_text, &source.button_url) {
+        (Some(text), Some(url)) => {
+            out.push_str("\n<p style=\"margin:24px 0;\"><a href=\"");
+            out.push_str(url);
+            out.push_str("\" style=\"display:inline-block;padding:12px 24px;background-color:#1a73e8;color:#ffffff;text-decoration:none;border-radius:4px;font-weight:bold;\">");
+            out.push_str(&escape_literal_html(text));
+            out.push_str("</a></p>\n");
+            Ok(())
+        }
+        (None, None) => Ok(()),
+        _ => Err(TemplateError::new(
+            "button_url",
+            "an announcement button needs both \"button_text\" and \"button_url\"",
+        )),
+    }
 }
 
 /// The text part of a layout whose body text is given: everything the
@@ -1048,18 +1107,14 @@ mod tests {
         })
     }
 
-    fn custom(html: &str) -> TemplateSource {
-        TemplateSource {
-            layout: Layout::Custom,
-            html: Some(html.to_owned()),
-            text: None,
-            heading: None,
-            image_url: None,
-            image_alt: None,
-            button_text: None,
-            button_url: None,
-            signature: None,
-        }
+    /// Compiled with the subject "News", no sender name and no attributes.
+    fn compile_news(source: &TemplateSource) -> Result<CompiledTemplate, TemplateError> {
+        CompiledTemplate::compile(&CompileInput {
+            source,
+            subject: "News",
+            from_name: None,
+            attributes: &[],
+        })
     }
 
     #[test]
@@ -1086,9 +1141,9 @@ mod tests {
             "<p><a href=\"{{opt_in_url}}\">yes</a></p>",
             "<p><img alt='{% opt_in_button \"Yes\" %}'></p>",
         ] {
-            assert!(compile(custom(html)).is_err(), "{html}");
+            assert!(compile(TemplateSource::custom(html)).is_err(), "{html}");
         }
-        assert!(compile(custom(
+        assert!(compile(TemplateSource::custom(
             "<p>Would you like news?</p>{% opt_in_button \"Yes\" %}"
         ))
         .is_ok());
@@ -1098,7 +1153,7 @@ mod tests {
     /// became a click link whose redirect could not be a header.
     #[test]
     fn regression_a_link_with_a_line_break_is_refused() {
-        let err = compile(custom(
+        let err = compile(TemplateSource::custom(
             "<p><a href=\"https://shop.example/&#10;Set-Cookie: x=1\">x</a></p>",
         ))
         .expect_err("refused");
@@ -1113,7 +1168,7 @@ mod tests {
     /// overlapping) panicked the compiler, in the API handler.
     #[test]
     fn regression_overlapping_tag_marks_do_not_panic() {
-        let _ = compile(custom("<p>{%}x</p>"));
+        let _ = compile(TemplateSource::custom("<p>{%}x</p>"));
         let mut wording = None;
         assert_eq!(preprocess("{%}", Part::Html, &mut wording), "{%}");
     }
@@ -1130,8 +1185,10 @@ mod tests {
 
     #[test]
     fn unknown_attributes_are_warnings_not_errors() {
-        let t =
-            compile(custom("<html><body>{{ plan }} {{ plna }}</body></html>")).expect("compiles");
+        let t = compile(TemplateSource::custom(
+            "<html><body>{{ plan }} {{ plna }}</body></html>",
+        ))
+        .expect("compiles");
         let codes: Vec<&str> = t.warnings.iter().map(|w| w.code).collect();
         assert!(codes.contains(&"unknown_attribute"));
         assert!(t.warnings.iter().any(|w| w.message.contains("'plna'")));
@@ -1140,7 +1197,7 @@ mod tests {
 
     #[test]
     fn a_liquid_syntax_error_names_line_and_column() {
-        let err = compile(custom(
+        let err = compile(TemplateSource::custom(
             "<html><body>\n<p>{% if plan %}open</p>\n</body></html>",
         ))
         .expect_err("unclosed if");
@@ -1150,8 +1207,10 @@ mod tests {
             "{}",
             err.message
         );
-        let err = compile(custom("<html>\n<body>{{ first_name | }}</body></html>"))
-            .expect_err("bad filter");
+        let err = compile(TemplateSource::custom(
+            "<html>\n<body>{{ first_name | }}</body></html>",
+        ))
+        .expect_err("bad filter");
         assert_eq!(err.line, Some(2), "{}", err.message);
         assert!(err.column.is_some(), "{}", err.message);
     }
@@ -1192,7 +1251,7 @@ mod tests {
             html: None,
             text: Some("Thanks for trying us.".to_owned()),
             signature: Some("Anna, founder".to_owned()),
-            ..custom("")
+            ..TemplateSource::custom("")
         };
         let t = compile(letter).expect("compiles");
         let text = t.text.render(&liquid::object!({})).expect("renders");
@@ -1210,15 +1269,9 @@ mod tests {
                 "Hi {{ first_name | fallback: \"you\" }},\nsee {{ plan | upcas }} and {% if %}."
                     .to_owned(),
             ),
-            ..custom("")
+            ..TemplateSource::custom("")
         };
-        let err = CompiledTemplate::compile(&CompileInput {
-            source: &source,
-            subject: "News",
-            from_name: None,
-            attributes: &[],
-        })
-        .expect_err("bad");
+        let err = compile_news(&source).expect_err("bad");
         eprintln!("{}", err.message);
         assert_eq!(err.field, "text", "{}", err.message);
         assert_eq!(err.line, Some(2), "{}", err.message);
@@ -1228,15 +1281,9 @@ mod tests {
             text: Some(
                 "Hi {{ first_name | fallback: \"you\" }},\nsee {{ plan | upcas }}.".to_owned(),
             ),
-            ..custom("")
+            ..TemplateSource::custom("")
         };
-        let err = CompiledTemplate::compile(&CompileInput {
-            source: &source,
-            subject: "News",
-            from_name: None,
-            attributes: &[],
-        })
-        .expect_err("unknown filter");
+        let err = compile_news(&source).expect_err("unknown filter");
         eprintln!("{}", err.message);
         assert!(err.message.contains("upcas"), "{}", err.message);
         assert_eq!(err.line, Some(2), "{}", err.message);
@@ -1244,15 +1291,9 @@ mod tests {
         // In the subject, after a fallback and an opt-in button elsewhere.
         let source = TemplateSource {
             layout: Layout::Custom,
-            ..custom("<html><body>\n<p>{% opt_in_button \"Yes\" %} {{ x | fallback: \"y\" }} {{ y | nope }}</p></body></html>")
+            ..TemplateSource::custom("<html><body>\n<p>{% opt_in_button \"Yes\" %} {{ x | fallback: \"y\" }} {{ y | nope }}</p></body></html>")
         };
-        let err = CompiledTemplate::compile(&CompileInput {
-            source: &source,
-            subject: "News",
-            from_name: None,
-            attributes: &[],
-        })
-        .expect_err("unknown filter");
+        let err = compile_news(&source).expect_err("unknown filter");
         assert_eq!(err.field, "html");
         assert_eq!(
             (err.line, err.column),
@@ -1265,13 +1306,14 @@ mod tests {
 
     #[test]
     fn opt_in_button_becomes_a_link_to_the_opt_in_url_and_keeps_its_wording() {
-        let t = compile(custom(
+        let t = compile(TemplateSource::custom(
             "<html><body>{% opt_in_button \"Yes, keep me posted\" %}</body></html>",
         ))
         .expect("compiles");
         assert_eq!(t.opt_in_wording.as_deref(), Some("Yes, keep me posted"));
-        let source =
-            custom("<html><body>{% opt_in_button \"Yes, keep me posted\" %}</body></html>");
+        let source = TemplateSource::custom(
+            "<html><body>{% opt_in_button \"Yes, keep me posted\" %}</body></html>",
+        );
         assert_eq!(
             opt_in_wording(&source).as_deref(),
             Some("Yes, keep me posted")
@@ -1281,7 +1323,7 @@ mod tests {
 
     #[test]
     fn layouts_check_their_parts() {
-        let mut announcement = custom("<p>Body</p>");
+        let mut announcement = TemplateSource::custom("<p>Body</p>");
         announcement.layout = Layout::Announcement;
         assert_eq!(
             compile(announcement.clone()).expect_err("no heading").field,
@@ -1302,7 +1344,7 @@ mod tests {
         );
         announcement.button_url = Some("https://example.com/".into());
         assert!(compile(announcement).is_ok());
-        let mut custom_without_html = custom("");
+        let mut custom_without_html = TemplateSource::custom("");
         custom_without_html.html = None;
         assert_eq!(
             compile(custom_without_html).expect_err("no html").field,
@@ -1312,7 +1354,7 @@ mod tests {
 
     #[test]
     fn a_custom_template_that_hides_the_unsubscribe_link_is_refused() {
-        let err = compile(custom(
+        let err = compile(TemplateSource::custom(
             "<html><body><p>Hi</p><div style=\"display:none\"><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a> {{ physical_address }}</div></body></html>",
         ))
         .expect_err("hidden");
@@ -1322,7 +1364,9 @@ mod tests {
 
     #[test]
     fn regression_hidden_placeholders_are_refused_in_every_layout() {
-        let mut plain = custom("<p>Hi</p><!-- {{ unsubscribe_url }} {{ physical_address }} -->");
+        let mut plain = TemplateSource::custom(
+            "<p>Hi</p><!-- {{ unsubscribe_url }} {{ physical_address }} -->",
+        );
         plain.layout = Layout::Plain;
         let err = compile(plain).expect_err("hidden in a comment");
         assert!(err.message.contains("hidden"), "{}", err.message);
@@ -1333,10 +1377,10 @@ mod tests {
     #[test]
     fn regression_deeply_nested_blocks_are_refused_before_parsing() {
         let deep = "{% if true %}".repeat(20_000) + &"{% endif %}".repeat(20_000);
-        let err = compile(custom(&format!("<p>{deep}</p>"))).expect_err("refused");
+        let err = compile(TemplateSource::custom(format!("<p>{deep}</p>"))).expect_err("refused");
         assert!(err.message.contains("nests blocks"), "{}", err.message);
         let fine = "{% if true %}".repeat(10) + "x" + &"{% endif %}".repeat(10);
-        assert!(compile(custom(&format!("<p>{fine}</p>"))).is_ok());
+        assert!(compile(TemplateSource::custom(format!("<p>{fine}</p>"))).is_ok());
     }
 
     #[test]

@@ -146,120 +146,215 @@ fn corpus_accuracy() {
     let emails = dir.join("emails");
     let rows = rows(&dir);
     let mut reports: HashMap<String, BounceReport> = HashMap::new();
-    let mut total = Tally::default();
-    let mut by_set: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut confusion: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let mut missed: Vec<String> = Vec::new();
+    let mut results = Results::default();
     for row in &rows {
-        let report = reports.entry(row.file.clone()).or_insert_with(|| {
-            let path = emails.join(&row.file);
-            let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            bounce::parse(&raw)
-        });
-        if let Some(show) = std::env::var_os("BOUNCE_CORPUS_SHOW") {
-            if row.file.contains(show.to_string_lossy().as_ref()) && row.index <= 1 {
-                println!(
-                    "{}: {}",
-                    row.file,
-                    serde_json::to_string_pretty(&*report).unwrap_or_default()
-                );
-            }
-        }
-        let set = row.file.split('/').nth(1).unwrap_or("?").to_owned();
-        let (reason_ok, hard_ok, rcpt_ok, got) = if !row.is_bounce {
-            let ok = !report.is_bounce();
-            let got = if ok {
-                "(not a bounce)".to_owned()
-            } else {
-                format!(
-                    "bounce: {}",
-                    report
-                        .recipients
-                        .first()
-                        .map_or("-".to_owned(), |r| r.reason.to_string())
-                )
-            };
-            (ok, ok, ok, got)
+        let report = reports
+            .entry(row.file.clone())
+            .or_insert_with(|| parse_file(&emails.join(&row.file)));
+        show_report_if_asked(row, report);
+        results.record(row, &judge(row, report));
+    }
+
+    results.print(reports.len());
+    print_extra_recipients(&rows, &reports, &results.missed);
+
+    let failures = results.floor_failures();
+    println!(
+        "floors (reason >= {REASON_FLOOR}%, hard/soft >= {HARD_FLOOR}%, recipient >= \
+         {RECIPIENT_FLOOR}%) on bsd, dos, mac and all: {}",
+        if failures.is_empty() {
+            "met"
         } else {
-            let expected = corrected_recipient(&row.file, &row.recipient);
-            let by_addr = report
+            "NOT met"
+        }
+    );
+    assert!(
+        failures.is_empty(),
+        "below the floors:\n  {}",
+        failures.join("\n  ")
+    );
+}
+
+fn parse_file(path: &std::path::Path) -> BounceReport {
+    let raw = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bounce::parse(&raw)
+}
+
+/// Prints the whole report of the files `BOUNCE_CORPUS_SHOW` names.
+fn show_report_if_asked(row: &Row, report: &BounceReport) {
+    if let Some(show) = std::env::var_os("BOUNCE_CORPUS_SHOW") {
+        if row.file.contains(show.to_string_lossy().as_ref()) && row.index <= 1 {
+            println!(
+                "{}: {}",
+                row.file,
+                serde_json::to_string_pretty(report).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// How one row came out.
+struct Outcome {
+    reason: bool,
+    hard: bool,
+    recipient: bool,
+    /// What the parser gave, for the list of misses.
+    got: String,
+}
+
+fn judge(row: &Row, report: &BounceReport) -> Outcome {
+    if row.is_bounce {
+        judge_bounce(row, report)
+    } else {
+        judge_non_bounce(report)
+    }
+}
+
+/// A row labelled "not a bounce" is right only when the parser agrees.
+fn judge_non_bounce(report: &BounceReport) -> Outcome {
+    let ok = !report.is_bounce();
+    let got = if ok {
+        "(not a bounce)".to_owned()
+    } else {
+        format!(
+            "bounce: {}",
+            report
                 .recipients
-                .iter()
-                .find(|r| r.recipient.eq_ignore_ascii_case(expected));
-            let rcpt_ok = by_addr.is_some();
-            let r = by_addr.or_else(|| report.recipients.get(row.index.saturating_sub(1)));
-            match r {
-                Some(r) => (
-                    r.reason.as_str() == row.reason,
-                    r.hardbounce == row.hardbounce,
-                    rcpt_ok,
-                    format!(
-                        "{} {} hard={} [{} {} {:?}] {}",
-                        r.recipient,
-                        r.reason,
-                        r.hardbounce,
-                        r.status.as_deref().unwrap_or("-"),
-                        r.replycode.as_deref().unwrap_or("-"),
-                        r.command,
-                        r.diagnostic.chars().take(160).collect::<String>()
-                    ),
-                ),
-                None => (false, false, false, "(no recipient)".to_owned()),
-            }
-        };
-        total.add(reason_ok, hard_ok, rcpt_ok);
-        by_set
+                .first()
+                .map_or("-".to_owned(), |r| r.reason.to_string())
+        )
+    };
+    Outcome {
+        reason: ok,
+        hard: ok,
+        recipient: ok,
+        got,
+    }
+}
+
+/// A bounce row against the recipient of that address, else the one at
+/// the row's position.
+fn judge_bounce(row: &Row, report: &BounceReport) -> Outcome {
+    let expected = corrected_recipient(&row.file, &row.recipient);
+    let by_addr = report
+        .recipients
+        .iter()
+        .find(|r| r.recipient.eq_ignore_ascii_case(expected));
+    let rcpt_ok = by_addr.is_some();
+    let r = by_addr.or_else(|| report.recipients.get(row.index.saturating_sub(1)));
+    match r {
+        Some(r) => Outcome {
+            reason: r.reason.as_str() == row.reason,
+            hard: r.hardbounce == row.hardbounce,
+            recipient: rcpt_ok,
+            got: format!(
+                "{} {} hard={} [{} {} {:?}] {}",
+                r.recipient,
+                r.reason,
+                r.hardbounce,
+                r.status.as_deref().unwrap_or("-"),
+                r.replycode.as_deref().unwrap_or("-"),
+                r.command,
+                r.diagnostic.chars().take(160).collect::<String>()
+            ),
+        },
+        None => Outcome {
+            reason: false,
+            hard: false,
+            recipient: false,
+            got: "(no recipient)".to_owned(),
+        },
+    }
+}
+
+/// The figures of the whole corpus and of each set (bsd, dos, mac, not).
+#[derive(Default)]
+struct Results {
+    total: Tally,
+    by_set: BTreeMap<String, Tally>,
+    /// (expected, got) reasons of the rows whose reason is wrong.
+    confusion: BTreeMap<(String, String), usize>,
+    missed: Vec<String>,
+}
+
+impl Results {
+    fn record(&mut self, row: &Row, o: &Outcome) {
+        let set = row.file.split('/').nth(1).unwrap_or("?").to_owned();
+        self.total.add(o.reason, o.hard, o.recipient);
+        self.by_set
             .entry(set)
             .or_default()
-            .add(reason_ok, hard_ok, rcpt_ok);
-        if !reason_ok {
+            .add(o.reason, o.hard, o.recipient);
+        if !o.reason {
             let expected = if row.is_bounce {
                 row.reason.clone()
             } else {
                 "(not a bounce)".to_owned()
             };
+            let got = &o.got;
             let got_reason = if !row.is_bounce || got.starts_with('(') {
                 got.clone()
             } else {
-                got.split(' ').nth(1).unwrap_or(&got).to_owned()
+                got.split(' ').nth(1).unwrap_or(got).to_owned()
             };
-            *confusion.entry((expected, got_reason)).or_default() += 1;
+            *self.confusion.entry((expected, got_reason)).or_default() += 1;
         }
-        if !(reason_ok && hard_ok && rcpt_ok) {
-            missed.push(format!(
+        if !(o.reason && o.hard && o.recipient) {
+            self.missed.push(format!(
                 "  {} #{}: expected {} {} hard={} | got {}",
-                row.file, row.index, row.recipient, row.reason, row.hardbounce, got
+                row.file, row.index, row.recipient, row.reason, row.hardbounce, o.got
             ));
         }
     }
 
-    println!(
-        "bounce corpus: {} rows, {} files",
-        total.rows,
-        reports.len()
-    );
-    for (set, t) in &by_set {
-        let label = match set.as_str() {
-            "bsd" => " (LF)",
-            "dos" => " (CRLF copies)",
-            "mac" => " (CR copies)",
-            "not" => " (non-bounces)",
-            _ => "",
-        };
-        println!("  {}{label}", t.line(set));
-    }
-    println!("  {}", total.line("all"));
-    if !confusion.is_empty() {
-        println!("reason misses (expected -> got: rows):");
-        for ((e, g), n) in &confusion {
-            println!("  {e} -> {g}: {n}");
+    fn print(&self, files: usize) {
+        println!("bounce corpus: {} rows, {} files", self.total.rows, files);
+        for (set, t) in &self.by_set {
+            let label = match set.as_str() {
+                "bsd" => " (LF)",
+                "dos" => " (CRLF copies)",
+                "mac" => " (CR copies)",
+                "not" => " (non-bounces)",
+                _ => "",
+            };
+            println!("  {}{label}", t.line(set));
+        }
+        println!("  {}", self.total.line("all"));
+        if !self.confusion.is_empty() {
+            println!("reason misses (expected -> got: rows):");
+            for ((e, g), n) in &self.confusion {
+                println!("  {e} -> {g}: {n}");
+            }
         }
     }
-    // Recipients the parser names that no row expects (a wrong extra
-    // recipient would suppress an address that never bounced).
+
+    /// The floors hold over all rows, and separately over the LF files and
+    /// over each of their CRLF and CR copies: the line endings must not
+    /// matter.
+    fn floor_failures(&self) -> Vec<String> {
+        let mut failures: Vec<String> = Vec::new();
+        for set in ["bsd", "dos", "mac"] {
+            match self.by_set.get(set) {
+                Some(t) if t.rows > 0 => failures.extend(t.below_floors(set)),
+                _ => failures.push(format!("{set}: no labelled rows")),
+            }
+        }
+        failures.extend(self.total.below_floors("all"));
+        failures
+    }
+}
+
+/// Recipients the parser names that no row expects (a wrong extra
+/// recipient would suppress an address that never bounced); with
+/// `BOUNCE_CORPUS_VERBOSE` also them and the missed rows.
+fn print_extra_recipients(
+    rows: &[Row],
+    reports: &HashMap<String, BounceReport>,
+    missed: &[String],
+) {
     let mut extra = 0;
     let mut extra_list = Vec::new();
-    for (file, report) in &reports {
+    for (file, report) in reports {
         for r in &report.recipients {
             let expected = rows
                 .iter()
@@ -277,36 +372,10 @@ fn corpus_accuracy() {
             println!("{e}");
         }
         println!("missed rows:");
-        for m in &missed {
+        for m in missed {
             println!("{m}");
         }
     }
-
-    // The floors hold over all rows, and separately over the LF files and
-    // over each of their CRLF and CR copies: the line endings must not
-    // matter.
-    let mut failures: Vec<String> = Vec::new();
-    for set in ["bsd", "dos", "mac"] {
-        match by_set.get(set) {
-            Some(t) if t.rows > 0 => failures.extend(t.below_floors(set)),
-            _ => failures.push(format!("{set}: no labelled rows")),
-        }
-    }
-    failures.extend(total.below_floors("all"));
-    println!(
-        "floors (reason >= {REASON_FLOOR}%, hard/soft >= {HARD_FLOOR}%, recipient >= \
-         {RECIPIENT_FLOOR}%) on bsd, dos, mac and all: {}",
-        if failures.is_empty() {
-            "met"
-        } else {
-            "NOT met"
-        }
-    );
-    assert!(
-        failures.is_empty(),
-        "below the floors:\n  {}",
-        failures.join("\n  ")
-    );
 }
 
 /// The CRLF and CR copies parse exactly like their LF originals.

@@ -9,7 +9,7 @@
 
 use proptest::prelude::*;
 use sendwell_core::Timestamp;
-use sendwell_mail::template::{CompileInput, CompiledTemplate, Layout, TemplateSource};
+use sendwell_mail::template::{CompileInput, CompiledTemplate, TemplateSource};
 use sendwell_mail::{
     render_mail, Envelope, LinkClaims, LinkSigner, MailLinks, Mailbox, Purpose, Recipient,
     RenderLimits, VerpSigner,
@@ -111,19 +111,8 @@ fn template_text() -> impl Strategy<Value = String> {
 }
 
 fn render_one(html: &str, code: &str) {
-    let source = TemplateSource {
-        layout: Layout::Custom,
-        html: Some(html.to_owned()),
-        text: None,
-        heading: None,
-        image_url: None,
-        image_alt: None,
-        button_text: None,
-        button_url: None,
-        signature: None,
-    };
     let Ok(t) = CompiledTemplate::compile(&CompileInput {
-        source: &source,
+        source: &TemplateSource::custom(html),
         subject: "Hi {{ first_name }}",
         from_name: None,
         attributes: &["code".to_owned()],
@@ -134,25 +123,7 @@ fn render_one(html: &str, code: &str) {
         name: None,
         address: "news@acme-mail.com".to_owned(),
     };
-    let limits = RenderLimits {
-        max_time: std::time::Duration::from_millis(200),
-        ..RenderLimits::default()
-    };
-    let env = Envelope {
-        from: &from,
-        reply_to: None,
-        kind: sendwell_core::MessageKind::Marketing,
-        topic: "general",
-        workspace_id: "ws_01J9ZK3Q4R5S6T7V8W9X0Y1Z2A",
-        workspace_name: "Acme",
-        physical_address: "1 Main Street",
-        host: "mail.example.com",
-        mailto_domain: "mail.example.com",
-        track_clicks: true,
-        track_opens: true,
-        date: Timestamp::from_millis(1_700_000_000_000),
-        limits,
-    };
+    let env = envelope(&from);
     let mut attributes = serde_json::Map::new();
     attributes.insert(
         "code".to_owned(),
@@ -176,6 +147,29 @@ fn render_one(html: &str, code: &str) {
         now: env.date,
     };
     let _ = render_mail(&t, &env, &rcpt, &links, "m@mail.example.com");
+}
+
+/// A marketing mail from `from`, tracked, with a 200 ms render budget.
+fn envelope(from: &Mailbox) -> Envelope<'_> {
+    let limits = RenderLimits {
+        max_time: std::time::Duration::from_millis(200),
+        ..RenderLimits::default()
+    };
+    Envelope {
+        from,
+        reply_to: None,
+        kind: sendwell_core::MessageKind::Marketing,
+        topic: "general",
+        workspace_id: "ws_01J9ZK3Q4R5S6T7V8W9X0Y1Z2A",
+        workspace_name: "Acme",
+        physical_address: "1 Main Street",
+        host: "mail.example.com",
+        mailto_domain: "mail.example.com",
+        track_clicks: true,
+        track_opens: true,
+        date: Timestamp::from_millis(1_700_000_000_000),
+        limits,
+    }
 }
 
 proptest! {

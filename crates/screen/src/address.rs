@@ -76,6 +76,28 @@ pub struct AddressCheck {
 }
 
 impl AddressCheck {
+    /// A check of `input` that has found nothing yet.
+    fn unchecked(input: &str) -> Self {
+        AddressCheck {
+            input: input.to_owned(),
+            normalized: None,
+            verdict: Verdict::Valid,
+            reasons: Vec::new(),
+            suggestion: None,
+            domain: None,
+            parsed: None,
+        }
+    }
+
+    /// Ends the check on a syntax error, which makes the address invalid.
+    fn syntax_error(mut self, detail: String) -> Self {
+        self.reasons.push(Reason {
+            code: "syntax",
+            detail,
+        });
+        self.finish()
+    }
+
     fn finish(mut self) -> Self {
         self.verdict = if self.reasons.iter().any(|r| INVALID_CODES.contains(&r.code)) {
             Verdict::Invalid
@@ -242,6 +264,55 @@ pub struct DomainCache {
 impl DomainCache {
     /// Bounds memory on a file with ever new domains.
     const MAX: usize = 100_000;
+
+    /// The facts of `domain`, worked out by `learn` the first time.
+    fn facts_of(
+        &mut self,
+        domain: &str,
+        learn: impl FnOnce(&str) -> DomainFacts,
+    ) -> std::sync::Arc<DomainFacts> {
+        if self.facts.len() >= Self::MAX {
+            self.facts.clear();
+        }
+        if let Some(known) = self.facts.get(domain) {
+            return known.clone();
+        }
+        let learnt = std::sync::Arc::new(learn(domain));
+        self.facts.insert(domain.to_owned(), learnt.clone());
+        learnt
+    }
+}
+
+impl DomainFacts {
+    /// A domain under no public suffix that exists; one ending in a slip
+    /// of the finger for `.com` (`.con`) gets the `.com` name as a fix.
+    fn note_no_public_suffix(&mut self, domain: &str) {
+        let tld = domain.rsplit('.').next().unwrap_or(domain);
+        self.fix = COM_TYPOS
+            .contains(&tld)
+            .then(|| format!("{}.com", &domain[..domain.len() - tld.len() - 1]));
+        self.reasons.push(Reason {
+            code: "no_public_suffix",
+            detail: format!(
+                "{domain} does not end in a public suffix (top-level domain) that exists"
+            ),
+        });
+    }
+}
+
+/// Reserved for examples, tests or local use (RFC 2606, 6761, 6762).
+fn is_reserved(domain: &str) -> bool {
+    RESERVED_DOMAINS
+        .iter()
+        .chain(RESERVED_SUFFIXES)
+        .any(|r| same_or_below(domain, r))
+}
+
+/// Ends in a public suffix that exists, with a registrable name below it.
+fn has_public_suffix(domain: &str) -> bool {
+    let known_suffix = psl::suffix(domain.as_bytes()).is_some_and(|s| s.is_known());
+    let registrable = psl::domain(domain.as_bytes()).is_some();
+    known_suffix && registrable
 }
 
 /// `domain` is `zone` or a name below it.
@@ -284,57 +355,23 @@ impl Checker {
     /// The same, remembering what it learnt about each domain in `cache`
     /// (an import sees the same few thousand domains a million times).
     pub fn offline_cached(&self, input: &str, cache: &mut DomainCache) -> AddressCheck {
-        let mut check = AddressCheck {
-            input: input.to_owned(),
-            normalized: None,
-            verdict: Verdict::Valid,
-            reasons: Vec::new(),
-            suggestion: None,
-            domain: None,
-            parsed: None,
-        };
+        let mut check = AddressCheck::unchecked(input);
         let parsed = match EmailAddress::parse(input) {
             Ok(p) => p,
-            Err(e) => {
-                check.reasons.push(Reason {
-                    code: "syntax",
-                    detail: e.to_string(),
-                });
-                return check.finish();
-            }
+            Err(e) => return check.syntax_error(e.to_string()),
         };
-        if cache.facts.len() >= DomainCache::MAX {
-            cache.facts.clear();
-        }
-        let facts = match cache.facts.get(parsed.domain()) {
-            Some(f) => f.clone(),
-            None => {
-                let f = std::sync::Arc::new(self.domain_facts(parsed.domain()));
-                cache.facts.insert(parsed.domain().to_owned(), f.clone());
-                f
-            }
-        };
+        let facts = cache.facts_of(parsed.domain(), |domain| self.domain_facts(domain));
         let local = parsed.local_part();
         let domain = match &facts.ascii {
             Ok(d) => d.clone(),
-            Err(why) => {
-                check.reasons.push(Reason {
-                    code: "syntax",
-                    detail: why.clone(),
-                });
-                return check.finish();
-            }
+            Err(why) => return check.syntax_error(why.clone()),
         };
         let normalized = format!("{local}@{domain}");
         if normalized.len() > 254 {
-            check.reasons.push(Reason {
-                code: "syntax",
-                detail: format!(
-                    "in ASCII form the address is {} characters long; the limit is 254",
-                    normalized.len()
-                ),
-            });
-            return check.finish();
+            return check.syntax_error(format!(
+                "in ASCII form the address is {} characters long; the limit is 254",
+                normalized.len()
+            ));
         }
         check.reasons.extend(facts.reasons.iter().cloned());
         if let Some(fixed) = &facts.fix {
@@ -363,51 +400,40 @@ impl Checker {
                 return facts;
             }
         };
-        let reserved = RESERVED_DOMAINS
-            .iter()
-            .chain(RESERVED_SUFFIXES)
-            .any(|r| same_or_below(&domain, r));
-        if reserved {
+        if is_reserved(&domain) {
             facts.reasons.push(Reason {
                 code: "reserved_domain",
                 detail: format!(
                     "{domain} is reserved for examples, tests or local use and never receives mail"
                 ),
             });
+        } else if !has_public_suffix(&domain) {
+            facts.note_no_public_suffix(&domain);
         } else {
-            let known_suffix = psl::suffix(domain.as_bytes()).is_some_and(|s| s.is_known());
-            let registrable = psl::domain(domain.as_bytes()).is_some();
-            if !known_suffix || !registrable {
-                let tld = domain.rsplit('.').next().unwrap_or(&domain);
-                facts.fix = COM_TYPOS
-                    .contains(&tld)
-                    .then(|| format!("{}.com", &domain[..domain.len() - tld.len() - 1]));
-                facts.reasons.push(Reason {
-                    code: "no_public_suffix",
-                    detail: format!(
-                        "{domain} does not end in a public suffix (top-level domain) that exists"
-                    ),
-                });
-            } else {
-                if self.is_disposable(&domain) {
-                    facts.reasons.push(Reason {
-                        code: "disposable",
-                        detail: format!(
-                            "{domain} hands out throwaway addresses that expire within hours or days"
-                        ),
-                    });
-                }
-                if let Some(fixed) = likely_typo(&domain) {
-                    facts.reasons.push(Reason {
-                        code: "likely_typo",
-                        detail: format!("{domain} looks like a misspelling of {fixed}"),
-                    });
-                    facts.fix = Some(fixed);
-                }
-            }
+            self.note_registered_domain(&domain, &mut facts);
         }
         facts.ascii = Ok(domain);
         facts
+    }
+
+    /// What can be wrong with a domain under a real public suffix: it hands
+    /// out throwaway addresses, or it misspells a mailbox provider's.
+    fn note_registered_domain(&self, domain: &str, facts: &mut DomainFacts) {
+        if self.is_disposable(domain) {
+            facts.reasons.push(Reason {
+                code: "disposable",
+                detail: format!(
+                    "{domain} hands out throwaway addresses that expire within hours or days"
+                ),
+            });
+        }
+        if let Some(fixed) = likely_typo(domain) {
+            facts.reasons.push(Reason {
+                code: "likely_typo",
+                detail: format!("{domain} looks like a misspelling of {fixed}"),
+            });
+            facts.fix = Some(fixed);
+        }
     }
 
     fn check_local(&self, check: &mut AddressCheck, local: &str) {

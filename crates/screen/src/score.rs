@@ -147,105 +147,130 @@ fn share(n: u64, of: u64) -> f64 {
 }
 
 pub fn assess(counts: &ImportCounts, context: Context, thresholds: Thresholds) -> Assessment {
-    let of = counts.checked;
     let mut signals = Vec::new();
-    let mut add = |code: &'static str, share: f64, points: f64, detail: String| {
-        if points >= 0.5 {
-            signals.push(Signal {
-                code,
-                share: (share * 1000.0).round() / 1000.0,
-                points: (points * 10.0).round() / 10.0,
-                detail,
-            });
-        }
-    };
-    let pct = |s: f64| format!("{:.1}%", s * 100.0);
-    let s = share(counts.invalid, of);
-    add("invalid", s, 100.0 * s, format!("{} of the addresses are invalid: a list kept by a business that mails its users rarely has many", pct(s)));
-    let s = share(counts.disposable, of);
-    add(
-        "disposable",
-        s,
-        100.0 * s,
-        format!("{} use throwaway mailbox services", pct(s)),
-    );
+    address_signals(counts, &mut signals);
+    list_signals(counts, context, &mut signals);
+    let points: f64 = signals.iter().map(|s| s.points).sum();
+    let score = (100.0 - points).clamp(0.0, 100.0).round() as u32;
+    if counts.trap > 0 {
+        signals.push(trap_signal(counts));
+    }
+    Assessment {
+        score,
+        status: status(score, counts.trap > 0, thresholds),
+        signals,
+    }
+}
+
+/// Records a signal that costs at least half a point, its share and points
+/// rounded for display.
+fn add_signal(
+    signals: &mut Vec<Signal>,
+    code: &'static str,
+    share: f64,
+    points: f64,
+    detail: String,
+) {
+    if points >= 0.5 {
+        signals.push(Signal {
+            code,
+            share: (share * 1000.0).round() / 1000.0,
+            points: (points * 10.0).round() / 10.0,
+            detail,
+        });
+    }
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+/// What the address checks found, each as a share of the checked
+/// addresses costing up to `weight` points: invalid, disposable, suppressed
+/// elsewhere, role accounts, typos.
+fn address_signals(counts: &ImportCounts, signals: &mut Vec<Signal>) {
+    let of = counts.checked;
     // Counted only on a list of some size and with several matches, so that
     // a small import cannot be used to ask about single addresses.
-    if of >= 100 && counts.suppressed_elsewhere >= 5 {
-        let s = share(counts.suppressed_elsewhere, of);
-        add(
-            "suppressed_elsewhere",
-            s,
-            150.0 * s,
-            format!("{} already bounced, complained or unsubscribed with other senders on this platform", pct(s)),
-        );
+    let elsewhere_counts = of >= 100 && counts.suppressed_elsewhere >= 5;
+    #[rustfmt::skip]
+    let shares = [
+        (true, "invalid", counts.invalid, 100.0,
+         "of the addresses are invalid: a list kept by a business that mails its users rarely has many"),
+        (true, "disposable", counts.disposable, 100.0, "use throwaway mailbox services"),
+        (elsewhere_counts, "suppressed_elsewhere", counts.suppressed_elsewhere, 150.0,
+         "already bounced, complained or unsubscribed with other senders on this platform"),
+        (true, "role", counts.role, 50.0,
+         "are role accounts (info@, admin@, ...) rather than people"),
+        (true, "typo", counts.typo, 50.0, "look like misspelt domains"),
+    ];
+    for (counted, code, n, weight, what) in shares {
+        if counted {
+            let s = share(n, of);
+            add_signal(
+                signals,
+                code,
+                s,
+                weight * s,
+                format!("{} {what}", percent(s)),
+            );
+        }
     }
-    let s = share(counts.role, of);
-    add(
-        "role",
-        s,
-        50.0 * s,
-        format!(
-            "{} are role accounts (info@, admin@, ...) rather than people",
-            pct(s)
-        ),
-    );
-    let s = share(counts.typo, of);
-    add(
-        "typo",
-        s,
-        50.0 * s,
-        format!("{} look like misspelt domains", pct(s)),
-    );
+}
+
+/// What the list as a whole shows: repeated rows, addresses the workspace
+/// never had, one domain dominating.
+fn list_signals(counts: &ImportCounts, context: Context, signals: &mut Vec<Signal>) {
     let s = share(counts.duplicates, counts.rows);
-    add(
+    add_signal(
+        signals,
         "duplicates",
         s,
         25.0 * s,
-        format!("{} of the rows repeat an address", pct(s)),
+        format!("{} of the rows repeat an address", percent(s)),
     );
     if context.existing_contacts >= 100 {
         let s = share(counts.created, counts.created + counts.updated);
-        add(
+        add_signal(
+            signals,
             "never_seen",
             s,
             30.0 * ((s - 0.5) / 0.5).max(0.0),
             format!(
                 "{} of the addresses were never seen before in this workspace",
-                pct(s)
+                percent(s)
             ),
         );
     }
-    if of >= 100 && context.top_domain_share > 0.5 {
+    if counts.checked >= 100 && context.top_domain_share > 0.5 {
         let s = context.top_domain_share;
-        add(
+        add_signal(
+            signals,
             "concentrated",
             s,
             20.0 * (s - 0.5) / 0.5,
-            format!("{} of the addresses share one domain", pct(s)),
+            format!("{} of the addresses share one domain", percent(s)),
         );
     }
-    let points: f64 = signals.iter().map(|s| s.points).sum();
-    let score = (100.0 - points).clamp(0.0, 100.0).round() as u32;
-    if counts.trap > 0 {
-        signals.push(Signal {
-            code: "trap",
-            share: share(counts.trap, of),
-            points: 0.0,
-            detail: format!("{} addresses are blocked by the platform operator; a list collected from people rarely has any", counts.trap),
-        });
+}
+
+/// Trap addresses cost no points: any at all quarantine the import.
+fn trap_signal(counts: &ImportCounts) -> Signal {
+    Signal {
+        code: "trap",
+        share: share(counts.trap, counts.checked),
+        points: 0.0,
+        detail: format!("{} addresses are blocked by the platform operator; a list collected from people rarely has any", counts.trap),
     }
-    let status = if counts.trap > 0 || score < thresholds.quarantine_below {
+}
+
+fn status(score: u32, has_traps: bool, thresholds: Thresholds) -> ImportStatus {
+    if has_traps || score < thresholds.quarantine_below {
         ImportStatus::Quarantined
     } else if score < thresholds.accept_at {
         ImportStatus::AcceptedWithWarnings
     } else {
         ImportStatus::Accepted
-    };
-    Assessment {
-        score,
-        status,
-        signals,
     }
 }
 

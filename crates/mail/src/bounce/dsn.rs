@@ -133,77 +133,19 @@ pub(crate) fn parse_dsn(text: &str) -> Dsn {
     for group in field_groups(text) {
         let mut cur: Option<DsnRecipient> = None;
         for (name, value) in group {
-            match name.as_str() {
-                "reporting-mta" => {
-                    dsn.reporting_mta
-                        .get_or_insert_with(|| after_type(&value).to_owned());
-                    continue;
-                }
-                "x-postfix-sender" | "x-original-envelope-from" | "x-envelope-from" => {
-                    if dsn.envelope_sender.is_none() {
-                        dsn.envelope_sender = address::from_field(&value);
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            if !RECIPIENT_FIELDS.contains(&name.as_str())
-                && !name.starts_with("x-")
-                && name != "last-attempt-date"
-                && name != "will-retry-until"
-            {
+            if dsn.take_message_field(&name, &value) || !is_recipient_field(&name) {
                 continue;
             }
             // A second Final-Recipient (or a repeated field) starts the next
             // recipient even without an empty line in between.
-            let starts_new = match &cur {
-                None => RECIPIENT_FIELDS.contains(&name.as_str()),
-                Some(r) => match name.as_str() {
-                    "final-recipient" => r.final_recipient.is_some(),
-                    "original-recipient" => r.original_recipient.is_some(),
-                    "action" => r.action.is_some(),
-                    "status" => r.status.is_some(),
-                    _ => false,
-                },
-            };
-            if starts_new {
+            if starts_new_recipient(cur.as_ref(), &name) {
                 if let Some(r) = cur.take() {
                     dsn.recipients.push(r);
                 }
                 cur = Some(DsnRecipient::default());
             }
-            let Some(r) = cur.as_mut() else {
-                continue;
-            };
-            match name.as_str() {
-                "final-recipient" => r.final_recipient = Some(value),
-                "original-recipient" => r.original_recipient = Some(value),
-                "x-actual-recipient" => r.actual_recipient = Some(value),
-                "action" => {
-                    let a = value
-                        .split(|c: char| c.is_whitespace() || c == '(' || c == ';')
-                        .next()
-                        .unwrap_or("")
-                        .to_ascii_lowercase();
-                    r.action = Some(a);
-                }
-                "status" => {
-                    let (code, comment) = split_status(&value);
-                    r.status = code;
-                    if !comment.is_empty() {
-                        r.status_comment = Some(comment.to_owned());
-                    }
-                }
-                "remote-mta" => r.remote_mta = Some(after_type(&value).to_owned()),
-                "diagnostic-code" => {
-                    let (t, d) = split_diagnostic(&value);
-                    r.diagnostic_type = t;
-                    r.diagnostic = Some(d);
-                }
-                "x-powermta-bouncecategory" | "x-bounce-category" => {
-                    r.category = Some(value.to_ascii_lowercase())
-                }
-                _ => {}
+            if let Some(r) = cur.as_mut() {
+                r.set_field(&name, value);
             }
         }
         if let Some(r) = cur.take() {
@@ -217,6 +159,85 @@ pub(crate) fn parse_dsn(text: &str) -> Dsn {
             || r.actual_recipient.is_some()
     });
     dsn
+}
+
+impl Dsn {
+    /// Records a field about the whole message; false for any other field.
+    fn take_message_field(&mut self, name: &str, value: &str) -> bool {
+        match name {
+            "reporting-mta" => {
+                self.reporting_mta
+                    .get_or_insert_with(|| after_type(value).to_owned());
+                true
+            }
+            "x-postfix-sender" | "x-original-envelope-from" | "x-envelope-from" => {
+                if self.envelope_sender.is_none() {
+                    self.envelope_sender = address::from_field(value);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A field a per-recipient block may hold (vendor `x-` fields included).
+fn is_recipient_field(name: &str) -> bool {
+    RECIPIENT_FIELDS.contains(&name)
+        || name.starts_with("x-")
+        || name == "last-attempt-date"
+        || name == "will-retry-until"
+}
+
+/// Whether the field opens a new recipient: the first recipient field, or
+/// one the current recipient already has.
+fn starts_new_recipient(cur: Option<&DsnRecipient>, name: &str) -> bool {
+    match cur {
+        None => RECIPIENT_FIELDS.contains(&name),
+        Some(r) => match name {
+            "final-recipient" => r.final_recipient.is_some(),
+            "original-recipient" => r.original_recipient.is_some(),
+            "action" => r.action.is_some(),
+            "status" => r.status.is_some(),
+            _ => false,
+        },
+    }
+}
+
+impl DsnRecipient {
+    /// Records one per-recipient field; fields it does not read are ignored.
+    fn set_field(&mut self, name: &str, value: String) {
+        match name {
+            "final-recipient" => self.final_recipient = Some(value),
+            "original-recipient" => self.original_recipient = Some(value),
+            "x-actual-recipient" => self.actual_recipient = Some(value),
+            "action" => {
+                let a = value
+                    .split(|c: char| c.is_whitespace() || c == '(' || c == ';')
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                self.action = Some(a);
+            }
+            "status" => {
+                let (code, comment) = split_status(&value);
+                self.status = code;
+                if !comment.is_empty() {
+                    self.status_comment = Some(comment.to_owned());
+                }
+            }
+            "remote-mta" => self.remote_mta = Some(after_type(&value).to_owned()),
+            "diagnostic-code" => {
+                let (t, d) = split_diagnostic(&value);
+                self.diagnostic_type = t;
+                self.diagnostic = Some(d);
+            }
+            "x-powermta-bouncecategory" | "x-bounce-category" => {
+                self.category = Some(value.to_ascii_lowercase())
+            }
+            _ => {}
+        }
+    }
 }
 
 /// `dns; host` → `host`.

@@ -331,46 +331,70 @@ fn walk(
     if leaves.len() >= MAX_LEAVES {
         return;
     }
-    if ctype.starts_with("multipart/") && depth < MAX_DEPTH {
-        // A boundary parameter that lost its indentation and landed in the
-        // body.
-        let mut body = body;
-        let from_body = if param(params, "boundary").is_none() {
-            boundary_in_body(&mut body)
-        } else {
-            None
-        };
-        if let Some(boundary) = param(params, "boundary")
-            .map(str::to_owned)
-            .or(from_body)
-            .filter(|b| !b.is_empty())
-        {
-            let boundary = boundary.as_str();
-            let parts = split_multipart(body, boundary.as_bytes());
-            if !parts.is_empty() {
-                let alternative = ctype == "multipart/alternative";
-                let mut sub = Vec::new();
-                for part in parts {
-                    let (head, pbody) = split_head_body(part);
-                    let h = parse_headers(head);
-                    let (ct, ps) = content_type(&h);
-                    walk(&h, &ct, &ps, pbody, depth + 1, &mut sub);
-                }
-                if alternative {
-                    // Keep the plain text when there is one, else the HTML.
-                    let has_plain = sub
-                        .iter()
-                        .any(|l| l.kind == LeafKind::Text && l.ctype == "text/plain");
-                    if has_plain {
-                        sub.retain(|l| !(l.kind == LeafKind::Text && l.ctype == "text/html"));
-                    }
-                }
-                leaves.extend(sub);
-                return;
-            }
-        }
-        // A multipart without a usable boundary: read it as text.
+    if ctype.starts_with("multipart/")
+        && depth < MAX_DEPTH
+        && walk_multipart(ctype, params, body, depth, leaves)
+    {
+        return;
     }
+    // A multipart without a usable boundary is read as text.
+    leaves.push(read_leaf(headers, ctype, params, body));
+}
+
+/// Walks the parts of a multipart body into `leaves`; false (and nothing
+/// walked) when it has no usable boundary.
+fn walk_multipart(
+    ctype: &str,
+    params: &[(String, String)],
+    mut body: &[u8],
+    depth: usize,
+    leaves: &mut Vec<Leaf>,
+) -> bool {
+    // A boundary parameter that lost its indentation and landed in the
+    // body.
+    let from_body = if param(params, "boundary").is_none() {
+        boundary_in_body(&mut body)
+    } else {
+        None
+    };
+    let Some(boundary) = param(params, "boundary")
+        .map(str::to_owned)
+        .or(from_body)
+        .filter(|b| !b.is_empty())
+    else {
+        return false;
+    };
+    let parts = split_multipart(body, boundary.as_bytes());
+    if parts.is_empty() {
+        return false;
+    }
+    let mut sub = Vec::new();
+    for part in parts {
+        let (head, pbody) = split_head_body(part);
+        let h = parse_headers(head);
+        let (ct, ps) = content_type(&h);
+        walk(&h, &ct, &ps, pbody, depth + 1, &mut sub);
+    }
+    if ctype == "multipart/alternative" {
+        keep_plain_alternative(&mut sub);
+    }
+    leaves.extend(sub);
+    true
+}
+
+/// Of the alternatives, keeps the plain text when there is one, else the
+/// HTML.
+fn keep_plain_alternative(sub: &mut Vec<Leaf>) {
+    let has_plain = sub
+        .iter()
+        .any(|l| l.kind == LeafKind::Text && l.ctype == "text/plain");
+    if has_plain {
+        sub.retain(|l| !(l.kind == LeafKind::Text && l.ctype == "text/html"));
+    }
+}
+
+/// One part read as a leaf: its body decoded to text (HTML converted).
+fn read_leaf(headers: &Headers, ctype: &str, params: &[(String, String)], body: &[u8]) -> Leaf {
     let cte = headers
         .get("content-transfer-encoding")
         .map(|s| s.trim().to_ascii_lowercase())
@@ -378,7 +402,20 @@ fn walk(
     let decoded = decode_body(body, &cte);
     let charset = param(params, "charset");
     let text = bytes_to_string(&decoded, charset);
-    let kind = match ctype {
+    let text = if ctype == "text/html" {
+        html_to_text(&text)
+    } else {
+        text
+    };
+    Leaf {
+        kind: leaf_kind(ctype),
+        ctype: ctype.to_owned(),
+        text,
+    }
+}
+
+fn leaf_kind(ctype: &str) -> LeafKind {
+    match ctype {
         "message/delivery-status" | "message/global-delivery-status" => LeafKind::DeliveryStatus,
         "message/feedback-report" => LeafKind::FeedbackReport,
         "message/rfc822"
@@ -391,17 +428,7 @@ fn walk(
         // Some MTAs label the report parts loosely.
         "application/octet-stream" | "message/disposition-notification" => LeafKind::Other,
         _ => LeafKind::Other,
-    };
-    let text = if ctype == "text/html" {
-        html_to_text(&text)
-    } else {
-        text
-    };
-    leaves.push(Leaf {
-        kind,
-        ctype: ctype.to_owned(),
-        text,
-    });
+    }
 }
 
 /// `boundary="X"` on the first line of `body`: X, and `body` moves past

@@ -253,26 +253,7 @@ fn context(parsed: &Parsed) -> Context<'_> {
         notification = u;
     }
     if !seen_original {
-        if let Some(cut) = text::original_start(&notification) {
-            let rest = notification[cut..].to_owned();
-            notification.truncate(cut);
-            // Skip the marker line itself.
-            let body = match rest.find('\n') {
-                Some(p) => rest[p + 1..].trim_start_matches('\n').to_owned(),
-                None => String::new(),
-            };
-            let body = if body
-                .to_ascii_lowercase()
-                .starts_with("content-type: message/rfc822")
-            {
-                // A marker line followed by a MIME-ish part header.
-                match body.find("\n\n") {
-                    Some(p) => body[p + 2..].to_owned(),
-                    None => body,
-                }
-            } else {
-                body
-            };
+        if let Some(body) = cut_quoted_original(&mut notification) {
             let head = message::parse_head(body.as_bytes());
             if !head.0.is_empty() {
                 original = Some(head);
@@ -290,6 +271,30 @@ fn context(parsed: &Parsed) -> Context<'_> {
         from,
         subject,
     }
+}
+
+/// Cuts a returned message quoted inline (after a marker line) off the
+/// notification and gives its text.
+fn cut_quoted_original(notification: &mut String) -> Option<String> {
+    let cut = text::original_start(notification)?;
+    let rest = notification[cut..].to_owned();
+    notification.truncate(cut);
+    // Skip the marker line itself.
+    let body = match rest.find('\n') {
+        Some(p) => rest[p + 1..].trim_start_matches('\n').to_owned(),
+        None => String::new(),
+    };
+    if body
+        .to_ascii_lowercase()
+        .starts_with("content-type: message/rfc822")
+    {
+        // A marker line followed by a MIME-ish part header.
+        return Some(match body.find("\n\n") {
+            Some(p) => body[p + 2..].to_owned(),
+            None => body,
+        });
+    }
+    Some(body)
 }
 
 /// Sets the original Message-ID, sender and VERP address.
@@ -369,59 +374,8 @@ fn excluded_addresses(ctx: &Context<'_>) -> Vec<String> {
 // ARF and complaint formats
 
 fn parse_arf(ctx: &Context<'_>) -> Option<BounceReport> {
-    let report_type = ctx
-        .parsed
-        .headers
-        .get("content-type")
-        .map(|v| v.to_ascii_lowercase())
-        .unwrap_or_default();
-    let fb_leaf = ctx
-        .parsed
-        .leaves
-        .iter()
-        .find(|l| l.kind == LeafKind::FeedbackReport);
-    let subject = ctx.subject.to_ascii_lowercase();
-    let from = ctx.from.to_ascii_lowercase();
-    let hotmail_style = subject.contains("complaint about message from")
-        || (from.contains("staff@hotmail.com") && ctx.original.is_some());
-    let inline_fields = fb_leaf.is_none()
-        && ctx
-            .notification
-            .lines()
-            .any(|l| l.to_ascii_lowercase().starts_with("feedback-type:"));
-    if fb_leaf.is_none()
-        && !report_type.contains("report-type=feedback-report")
-        && !hotmail_style
-        && !inline_fields
-    {
-        return None;
-    }
-    let fb = match fb_leaf {
-        Some(l) => dsn::parse_feedback(&l.text),
-        None if inline_fields => dsn::parse_feedback(&ctx.notification),
-        None => dsn::Feedback::default(),
-    };
-    let mut recipients: Vec<String> = fb.original_rcpt_to.clone();
-    if recipients.is_empty() {
-        recipients = fb.removal_recipient.clone();
-    }
-    if recipients.is_empty() {
-        if let Some(h) = &ctx.original {
-            for v in h.all("to") {
-                recipients.extend(address::find_all(v, true).into_iter().map(|f| f.address));
-            }
-        }
-    }
-    if recipients.is_empty() {
-        // Some reports name only a redacted address; the text may name it.
-        if let Some(a) = ctx
-            .original_text
-            .as_deref()
-            .and_then(|t| text::scan(t, &[]).recipients.into_iter().next())
-        {
-            recipients.push(a.address);
-        }
-    }
+    let fb = feedback_report(ctx)?;
+    let mut recipients = complained_recipients(ctx, &fb);
     if recipients.is_empty() {
         return None;
     }
@@ -454,6 +408,72 @@ fn parse_arf(ctx: &Context<'_>) -> Option<BounceReport> {
         original_from: None,
         reporting_mta: fb.reporting_mta.clone(),
     })
+}
+
+/// The feedback fields of a complaint (an ARF part, a report without one,
+/// Hotmail's format, fields pasted into the text); None when the message
+/// is no complaint.
+fn feedback_report(ctx: &Context<'_>) -> Option<dsn::Feedback> {
+    let report_type = ctx
+        .parsed
+        .headers
+        .get("content-type")
+        .map(|v| v.to_ascii_lowercase())
+        .unwrap_or_default();
+    let fb_leaf = ctx
+        .parsed
+        .leaves
+        .iter()
+        .find(|l| l.kind == LeafKind::FeedbackReport);
+    let subject = ctx.subject.to_ascii_lowercase();
+    let from = ctx.from.to_ascii_lowercase();
+    let hotmail_style = subject.contains("complaint about message from")
+        || (from.contains("staff@hotmail.com") && ctx.original.is_some());
+    let inline_fields = fb_leaf.is_none()
+        && ctx
+            .notification
+            .lines()
+            .any(|l| l.to_ascii_lowercase().starts_with("feedback-type:"));
+    if fb_leaf.is_none()
+        && !report_type.contains("report-type=feedback-report")
+        && !hotmail_style
+        && !inline_fields
+    {
+        return None;
+    }
+    Some(match fb_leaf {
+        Some(l) => dsn::parse_feedback(&l.text),
+        None if inline_fields => dsn::parse_feedback(&ctx.notification),
+        None => dsn::Feedback::default(),
+    })
+}
+
+/// Who complained: the report's Original-Rcpt-To, else its
+/// Removal-Recipient, else the returned message's To, else an address its
+/// text names.
+fn complained_recipients(ctx: &Context<'_>, fb: &dsn::Feedback) -> Vec<String> {
+    let mut recipients: Vec<String> = fb.original_rcpt_to.clone();
+    if recipients.is_empty() {
+        recipients = fb.removal_recipient.clone();
+    }
+    if recipients.is_empty() {
+        if let Some(h) = &ctx.original {
+            for v in h.all("to") {
+                recipients.extend(address::find_all(v, true).into_iter().map(|f| f.address));
+            }
+        }
+    }
+    if recipients.is_empty() {
+        // Some reports name only a redacted address; the text may name it.
+        if let Some(a) = ctx
+            .original_text
+            .as_deref()
+            .and_then(|t| text::scan(t, &[]).recipients.into_iter().next())
+        {
+            recipients.push(a.address);
+        }
+    }
+    recipients
 }
 
 fn dedup(v: &mut Vec<String>) {
@@ -538,21 +558,7 @@ fn dsn_recipient(
     scan: &text::Scan,
     single: bool,
 ) -> BouncedRecipient {
-    let text_block = scan
-        .recipients
-        .iter()
-        .filter(|t| address::same(&t.address, &addr))
-        .map(|t| t.diagnostic.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let text_block = if text_block.is_empty() && single && scan.recipients.len() <= 1 {
-        scan.recipients
-            .first()
-            .map(|t| t.diagnostic.clone())
-            .unwrap_or_default()
-    } else {
-        text_block
-    };
+    let text_block = text_about(scan, &addr, single);
     let primary = text::collapse(r.diagnostic.as_deref().unwrap_or(""));
     let primary = match &r.status_comment {
         Some(c) if c.len() > 3 => format!("{primary} {c}"),
@@ -587,6 +593,26 @@ fn dsn_recipient(
         r.action.clone(),
         r.remote_mta.clone(),
     )
+}
+
+/// What the human-readable text says about the recipient: the blocks
+/// that name it, or the text's only block when the DSN has one recipient.
+fn text_about(scan: &text::Scan, addr: &str, single: bool) -> String {
+    let text_block = scan
+        .recipients
+        .iter()
+        .filter(|t| address::same(&t.address, addr))
+        .map(|t| t.diagnostic.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if text_block.is_empty() && single && scan.recipients.len() <= 1 {
+        scan.recipients
+            .first()
+            .map(|t| t.diagnostic.clone())
+            .unwrap_or_default()
+    } else {
+        text_block
+    }
 }
 
 /// The DSN's status, unless it is the unspecific `X.0.0` and the text has
@@ -635,92 +661,95 @@ fn finish(
 // ---------------------------------------------------------------------
 // Bounces without a DSN
 
+/// Words in the From of a bounce (lower case).
+const BOUNCE_FROM: &[&str] = &[
+    "mailer-daemon",
+    "mail-daemon",
+    "post_master",
+    "mailerdaemon",
+    "postmaster",
+    "mail delivery",
+    "mail system",
+    "mailadmin",
+    "mail administrator",
+    "bounce",
+    "noreply@",
+    "no-reply@",
+    "daemon@",
+    "mmdf",
+    "root@",
+    "smtp gateway",
+    "mail transport",
+    "mailer@",
+    "-admin@",
+    "administrator",
+    "dragonfly",
+];
+/// Words in the Subject of a bounce (lower case).
+const BOUNCE_SUBJECT: &[&str] = &[
+    "undeliver",
+    "undelivered",
+    "delivery status",
+    "delivery failure",
+    "delivery failed",
+    "delivery notification",
+    "delivery problem",
+    "delivery report",
+    "failure notice",
+    "failure delivery",
+    "returned mail",
+    "returned to sender",
+    "return to sender",
+    "mail delivery",
+    "could not be delivered",
+    "couldn't be delivered",
+    "not delivered",
+    "non-delivery",
+    "nondeliverable",
+    "non delivery",
+    "delivery has failed",
+    "message delayed",
+    "delayed mail",
+    "delivery delay",
+    "warning: could not send",
+    "mail system error",
+    "bounce",
+    "rejected",
+    "error sending",
+    "failed delivery",
+    "failed mail",
+    "mail error",
+    "mail failure",
+    "message not delivered",
+    "nicht zustellbar",
+    "unzustellbar",
+    "non remis",
+    "no entregado",
+    "non recapitabile",
+    "notice: mail delivery",
+    "problem delivering",
+    "delivery unsuccessful",
+    "permanent error",
+    "transient failure",
+    "could not send message",
+    "mail could not be delivered",
+    "message you sent",
+    "your message",
+    "message blocked",
+    "message rejected",
+    "smtp error",
+    "failure",
+    "loop alert",
+];
+
 /// From and Subject of a bounce.
 fn looks_like_bounce(ctx: &Context<'_>) -> bool {
     let from = ctx.from.to_ascii_lowercase();
     let subject = ctx.subject.to_ascii_lowercase();
     let h = &ctx.parsed.headers;
-    const FROM: &[&str] = &[
-        "mailer-daemon",
-        "mail-daemon",
-        "post_master",
-        "mailerdaemon",
-        "postmaster",
-        "mail delivery",
-        "mail system",
-        "mailadmin",
-        "mail administrator",
-        "bounce",
-        "noreply@",
-        "no-reply@",
-        "daemon@",
-        "mmdf",
-        "root@",
-        "smtp gateway",
-        "mail transport",
-        "mailer@",
-        "-admin@",
-        "administrator",
-        "dragonfly",
-    ];
-    const SUBJECT: &[&str] = &[
-        "undeliver",
-        "undelivered",
-        "delivery status",
-        "delivery failure",
-        "delivery failed",
-        "delivery notification",
-        "delivery problem",
-        "delivery report",
-        "failure notice",
-        "failure delivery",
-        "returned mail",
-        "returned to sender",
-        "return to sender",
-        "mail delivery",
-        "could not be delivered",
-        "couldn't be delivered",
-        "not delivered",
-        "non-delivery",
-        "nondeliverable",
-        "non delivery",
-        "delivery has failed",
-        "message delayed",
-        "delayed mail",
-        "delivery delay",
-        "warning: could not send",
-        "mail system error",
-        "bounce",
-        "rejected",
-        "error sending",
-        "failed delivery",
-        "failed mail",
-        "mail error",
-        "mail failure",
-        "message not delivered",
-        "nicht zustellbar",
-        "unzustellbar",
-        "non remis",
-        "no entregado",
-        "non recapitabile",
-        "notice: mail delivery",
-        "problem delivering",
-        "delivery unsuccessful",
-        "permanent error",
-        "transient failure",
-        "could not send message",
-        "mail could not be delivered",
-        "message you sent",
-        "your message",
-        "message blocked",
-        "message rejected",
-        "smtp error",
-        "failure",
-        "loop alert",
-    ];
     h.has("x-failed-recipients")
-        || FROM.iter().any(|p| from.contains(p))
-        || SUBJECT.iter().any(|p| subject.contains(p))
+        || BOUNCE_FROM.iter().any(|p| from.contains(p))
+        || BOUNCE_SUBJECT.iter().any(|p| subject.contains(p))
         || h.get("content-type").is_some_and(|c| {
             c.to_ascii_lowercase()
                 .contains("report-type=delivery-status")

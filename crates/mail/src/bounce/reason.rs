@@ -316,89 +316,132 @@ pub(crate) enum Strength {
 
 /// The reason an enhanced status code names, if it names one.
 pub(crate) fn from_status(status: &str) -> Option<(Reason, Strength)> {
-    use Reason::*;
-    use Strength::*;
     let mut it = status.split('.');
     let class = it.next()?;
     let subject: u32 = it.next()?.parse().ok()?;
     let detail: u32 = it.next()?.parse().ok()?;
     if class == "2" {
-        return Some((Delivered, Strong));
+        return Some((Reason::Delivered, Strength::Strong));
     }
     if class != "4" && class != "5" {
         return None;
     }
-    let r = match (subject, detail) {
-        (1, 1) => (UserUnknown, Weak),
-        (1, 2) => (HostUnknown, Weak),
-        (1, 3) => (UserUnknown, Weak),
-        (1, 4) => (UserUnknown, Weak),
-        (1, 6) => (HasMoved, Strong),
-        (1, 7) => (Rejected, Weak),
-        (1, 8) => (Rejected, Weak),
-        (1, 10) => (NotAccept, Weak),
-        (1, 351) => (UserUnknown, Weak),
-        (2, 1) => (Suspend, Weak),
-        (2, 2) => (MailboxFull, Strong),
-        (2, 3) => (ExceedLimit, Strong),
-        (2, 4) => (SystemError, Weak),
-        (3, 1) => (SystemFull, Weak),
-        (3, 4) => (MesgTooBig, Strong),
-        (3, 5) => (SystemError, Weak),
-        (3, 0) | (3, 2) | (3, 3) => (SystemError, Weak),
-        // Exchange Online answers 5.4.1 to recipients it does not accept.
-        (4, 1) if class == "4" => (NetworkError, Weak),
-        (4, 2) => (NetworkError, Weak),
-        (4, 3) => (SystemError, Weak),
-        (4, 4) => (HostUnknown, Weak),
-        (4, 5) => (SystemFull, Weak),
-        (4, 6) => (NetworkError, Weak),
-        (4, 7) => (Expired, Weak),
-        (4, 312) => (NetworkError, Weak),
-        (4, 316) => (Expired, Weak),
-        (5, 0) | (5, 1) | (5, 2) | (5, 4) | (5, 5) => (SyntaxError, Weak),
-        (5, 3) => (TooManyConn, Weak),
-        (6, _) => (ContentError, Weak),
-        (7, 0) => (SecurityError, Weak),
-        (7, 1) => (Rejected, Weak),
-        (7, 2) | (7, 3) => (Rejected, Weak),
-        (7, 4)
-        | (7, 5)
-        | (7, 6)
-        | (7, 8)
-        | (7, 10)
-        | (7, 12)
-        | (7, 15)
-        | (7, 16)
-        | (7, 17)
-        | (7, 18)
-        | (7, 19) => (SecurityError, Weak),
-        (7, 7) => (SecurityError, Weak),
-        (7, 9) => (PolicyViolation, Weak),
-        (7, 11) | (7, 30) => (FailedStartTls, Weak),
-        (7, 13) | (7, 14) => (Suspend, Weak),
-        (7, 20) | (7, 21) | (7, 22) | (7, 23) | (7, 24) | (7, 26) | (7, 29) => {
-            (AuthFailure, Strong)
-        }
-        (7, 25) => (RequirePtr, Strong),
-        (7, 27) => (NotAccept, Strong),
-        (7, 28) => (Speeding, Weak),
-        (7, 509) | (7, 510) | (7, 511) => (AuthFailure, Weak),
-        (7, 606..=649) => (Blocked, Weak),
-        (7, 650..=699) => (BadReputation, Weak),
+    // One table per subject of RFC 3463 (X.1 addressing ... X.7 security).
+    match subject {
+        1 => addressing_status(detail),
+        2 => mailbox_status(detail),
+        3 => mail_system_status(detail),
+        4 => routing_status(class, detail),
+        5 => protocol_status(detail),
+        6 => Some((Reason::ContentError, Strength::Weak)),
+        7 => security_status(detail),
+        _ => None,
+    }
+}
+
+/// X.1.*: addressing status.
+fn addressing_status(detail: u32) -> Option<(Reason, Strength)> {
+    use Reason::*;
+    use Strength::*;
+    Some(match detail {
+        1 => (UserUnknown, Weak),
+        2 => (HostUnknown, Weak),
+        3 => (UserUnknown, Weak),
+        4 => (UserUnknown, Weak),
+        6 => (HasMoved, Strong),
+        7 => (Rejected, Weak),
+        8 => (Rejected, Weak),
+        10 => (NotAccept, Weak),
+        351 => (UserUnknown, Weak),
         _ => return None,
-    };
-    Some(r)
+    })
+}
+
+/// X.2.*: mailbox status.
+fn mailbox_status(detail: u32) -> Option<(Reason, Strength)> {
+    use Reason::*;
+    use Strength::*;
+    Some(match detail {
+        1 => (Suspend, Weak),
+        2 => (MailboxFull, Strong),
+        3 => (ExceedLimit, Strong),
+        4 => (SystemError, Weak),
+        _ => return None,
+    })
+}
+
+/// X.3.*: mail system status.
+fn mail_system_status(detail: u32) -> Option<(Reason, Strength)> {
+    use Reason::*;
+    use Strength::*;
+    Some(match detail {
+        1 => (SystemFull, Weak),
+        4 => (MesgTooBig, Strong),
+        5 => (SystemError, Weak),
+        0 | 2 | 3 => (SystemError, Weak),
+        _ => return None,
+    })
+}
+
+/// X.4.*: network and routing status.
+fn routing_status(class: &str, detail: u32) -> Option<(Reason, Strength)> {
+    use Reason::*;
+    use Strength::*;
+    Some(match detail {
+        // Exchange Online answers 5.4.1 to recipients it does not accept.
+        1 if class == "4" => (NetworkError, Weak),
+        2 => (NetworkError, Weak),
+        3 => (SystemError, Weak),
+        4 => (HostUnknown, Weak),
+        5 => (SystemFull, Weak),
+        6 => (NetworkError, Weak),
+        7 => (Expired, Weak),
+        312 => (NetworkError, Weak),
+        316 => (Expired, Weak),
+        _ => return None,
+    })
+}
+
+/// X.5.*: mail delivery protocol status.
+fn protocol_status(detail: u32) -> Option<(Reason, Strength)> {
+    use Reason::*;
+    use Strength::*;
+    Some(match detail {
+        0 | 1 | 2 | 4 | 5 => (SyntaxError, Weak),
+        3 => (TooManyConn, Weak),
+        _ => return None,
+    })
+}
+
+/// X.7.*: security and policy status.
+fn security_status(detail: u32) -> Option<(Reason, Strength)> {
+    use Reason::*;
+    use Strength::*;
+    Some(match detail {
+        0 => (SecurityError, Weak),
+        1 => (Rejected, Weak),
+        2 | 3 => (Rejected, Weak),
+        4 | 5 | 6 | 8 | 10 | 12 | 15 | 16 | 17 | 18 | 19 => (SecurityError, Weak),
+        7 => (SecurityError, Weak),
+        9 => (PolicyViolation, Weak),
+        11 | 30 => (FailedStartTls, Weak),
+        13 | 14 => (Suspend, Weak),
+        20 | 21 | 22 | 23 | 24 | 26 | 29 => (AuthFailure, Strong),
+        25 => (RequirePtr, Strong),
+        27 => (NotAccept, Strong),
+        28 => (Speeding, Weak),
+        509..=511 => (AuthFailure, Weak),
+        606..=649 => (Blocked, Weak),
+        650..=699 => (BadReputation, Weak),
+        _ => return None,
+    })
 }
 
 /// The reason for one recipient: a provider's code or a specific phrase
 /// (in the diagnostic, else in the other texts) beats the status code,
 /// which beats generic words; then the SMTP command that failed refines it.
 pub(crate) fn classify(ev: &Evidence<'_>) -> Reason {
-    let action = ev.action.unwrap_or("");
-    if matches!(action, "delivered" | "relayed" | "expanded" | "deliverable")
-        || ev.status.is_some_and(|s| s.starts_with("2."))
-    {
+    if is_success(ev) {
         return Reason::Delivered;
     }
     let status = ev.status.filter(|s| !s.is_empty());
@@ -414,74 +457,15 @@ pub(crate) fn classify(ev: &Evidence<'_>) -> Reason {
     let generic_reason = texts().find_map(generic_norm);
 
     let mut reason = match (specific_reason, coded) {
-        (Some(t), Some((c, Strength::Strong))) if t != c => {
-            // A specific code wins, except over texts that are more specific
-            // still.
-            if matches!(
-                t,
-                Reason::NotAccept
-                    | Reason::VirusDetected
-                    | Reason::Suspend
-                    | Reason::SpamDetected
-                    | Reason::NoRelaying
-                    | Reason::PolicyViolation
-                    | Reason::Speeding
-            ) {
-                t
-            } else {
-                c
-            }
-        }
+        (Some(t), Some((c, Strength::Strong))) if t != c => text_or_strong_code(t, c),
         (Some(t), _) => t,
         (None, Some((c, _))) => c,
         (None, None) => generic_reason.unwrap_or_else(|| fallback(ev)),
     };
-
-    // What the local delivery agent (a pipe, procmail) said is its own
-    // failure, unless it is about space.
-    if ev.diagnostic_type == Some("x-unix")
-        && !(specific_reason == Some(reason)
-            && matches!(
-                reason,
-                Reason::MailboxFull | Reason::SystemFull | Reason::MesgTooBig | Reason::SystemError
-            ))
-    {
+    if is_local_agent_failure(ev, specific_reason, reason) {
         reason = Reason::MailerError;
     }
-
-    match ev.command {
-        // Refused before any recipient: the connecting host is blocked.
-        Some(SmtpCommand::Connect | SmtpCommand::Helo)
-            if matches!(
-                reason,
-                Reason::Rejected
-                    | Reason::OnHold
-                    | Reason::Undefined
-                    | Reason::UserUnknown
-                    | Reason::Filtered
-                    | Reason::HostUnknown
-                    | Reason::SecurityError
-                    | Reason::SyntaxError
-            ) =>
-        {
-            reason = Reason::Blocked;
-        }
-        // Refused at MAIL FROM: the sender.
-        Some(SmtpCommand::Mail)
-            if matches!(
-                reason,
-                Reason::UserUnknown
-                    | Reason::HostUnknown
-                    | Reason::Filtered
-                    | Reason::OnHold
-                    | Reason::Undefined
-                    | Reason::SyntaxError
-            ) =>
-        {
-            reason = Reason::Rejected;
-        }
-        _ => {}
-    }
+    reason = refine_by_command(ev.command, reason);
 
     // "User unknown" is only that when the recipient was refused at RCPT
     // (or the status code says so): answered to DATA, or with no word on
@@ -500,6 +484,80 @@ pub(crate) fn classify(ev: &Evidence<'_>) -> Reason {
         }
     }
     reason
+}
+
+/// A success notification: the action or a 2.x.x status says so.
+fn is_success(ev: &Evidence<'_>) -> bool {
+    let action = ev.action.unwrap_or("");
+    matches!(action, "delivered" | "relayed" | "expanded" | "deliverable")
+        || ev.status.is_some_and(|s| s.starts_with("2."))
+}
+
+/// A specific code wins over a differing specific text, except over texts
+/// that are more specific still.
+fn text_or_strong_code(text: Reason, code: Reason) -> Reason {
+    if matches!(
+        text,
+        Reason::NotAccept
+            | Reason::VirusDetected
+            | Reason::Suspend
+            | Reason::SpamDetected
+            | Reason::NoRelaying
+            | Reason::PolicyViolation
+            | Reason::Speeding
+    ) {
+        text
+    } else {
+        code
+    }
+}
+
+/// What the local delivery agent (a pipe, procmail) said is its own
+/// failure, unless it is about space.
+fn is_local_agent_failure(ev: &Evidence<'_>, specific: Option<Reason>, reason: Reason) -> bool {
+    ev.diagnostic_type == Some("x-unix")
+        && !(specific == Some(reason)
+            && matches!(
+                reason,
+                Reason::MailboxFull | Reason::SystemFull | Reason::MesgTooBig | Reason::SystemError
+            ))
+}
+
+/// Who was refused follows from the command the refusal answered.
+fn refine_by_command(command: Option<SmtpCommand>, reason: Reason) -> Reason {
+    match command {
+        // Refused before any recipient: the connecting host is blocked.
+        Some(SmtpCommand::Connect | SmtpCommand::Helo)
+            if matches!(
+                reason,
+                Reason::Rejected
+                    | Reason::OnHold
+                    | Reason::Undefined
+                    | Reason::UserUnknown
+                    | Reason::Filtered
+                    | Reason::HostUnknown
+                    | Reason::SecurityError
+                    | Reason::SyntaxError
+            ) =>
+        {
+            Reason::Blocked
+        }
+        // Refused at MAIL FROM: the sender.
+        Some(SmtpCommand::Mail)
+            if matches!(
+                reason,
+                Reason::UserUnknown
+                    | Reason::HostUnknown
+                    | Reason::Filtered
+                    | Reason::OnHold
+                    | Reason::Undefined
+                    | Reason::SyntaxError
+            ) =>
+        {
+            Reason::Rejected
+        }
+        _ => reason,
+    }
 }
 
 fn command_fallback(ev: &Evidence<'_>) -> Option<Reason> {

@@ -157,6 +157,29 @@ const LINE_LABELS: &[&str] = &[
 /// An address that starts the line (after a bullet, a label or an SMTP
 /// reply code): the address and what follows it.
 fn line_anchor(line: &str) -> Option<(String, String)> {
+    let (l, coded) = strip_line_lead(line);
+    let l = l.trim_start_matches(['"', '\'']);
+    if let Some(inner) = l.strip_prefix('<') {
+        return bracketed_anchor(inner, coded);
+    }
+    if coded {
+        return None;
+    }
+    let found = address::find_all(l, false);
+    let f = found.first()?;
+    if f.start != 0 {
+        return None;
+    }
+    let rest = &l[f.end..];
+    if !ends_recipient_line(rest) {
+        return None;
+    }
+    Some((f.address.clone(), rest.to_owned()))
+}
+
+/// The line without its bullets, Sendmail reply code and label; true when
+/// it had the reply code.
+fn strip_line_lead(line: &str) -> (&str, bool) {
     let mut l = line.trim();
     for bullet in ["* ", "-- ", "- ", "\u{2022} ", "o ", "+ ", ">>> ", "> "] {
         if let Some(r) = l.strip_prefix(bullet) {
@@ -183,36 +206,33 @@ fn line_anchor(line: &str) -> Option<(String, String)> {
             l = r.trim_start();
         }
     }
-    let l = l.trim_start_matches(['"', '\'']);
-    if let Some(inner) = l.strip_prefix('<') {
-        let close = inner.find('>')?;
-        let candidate = &inner[..close];
-        let found = address::find_all(candidate, true);
-        let f = found.first()?;
-        if f.start != 0 || f.end != candidate.len() {
-            return None;
-        }
-        let rest = inner[close + 1..].to_owned();
-        if coded && !rest.starts_with("...") {
-            return None;
-        }
-        return Some((f.address.clone(), rest));
-    }
-    if coded {
-        return None;
-    }
-    let found = address::find_all(l, false);
+    (l, coded)
+}
+
+/// `<x>rest` (given after the `<`): only an address fills the brackets,
+/// and after a reply code only `...` follows them.
+fn bracketed_anchor(inner: &str, coded: bool) -> Option<(String, String)> {
+    let close = inner.find('>')?;
+    let candidate = &inner[..close];
+    let found = address::find_all(candidate, true);
     let f = found.first()?;
-    if f.start != 0 {
+    if f.start != 0 || f.end != candidate.len() {
         return None;
     }
-    let rest = &l[f.end..];
-    // An address followed by ordinary prose ("x@y wrote:") is not a
-    // recipient line; a colon, a bracket, "on <date>", "...", an error or
-    // nothing is.
+    let rest = inner[close + 1..].to_owned();
+    if coded && !rest.starts_with("...") {
+        return None;
+    }
+    Some((f.address.clone(), rest))
+}
+
+/// An address followed by ordinary prose ("x@y wrote:") is not a
+/// recipient line; a colon, a bracket, "on <date>", "...", an error or
+/// nothing is.
+fn ends_recipient_line(rest: &str) -> bool {
     let r = rest.trim_start();
     let rl = r.to_lowercase();
-    let ok = r.is_empty()
+    r.is_empty()
         || r.starts_with([':', '(', '[', '<', '>', '"', '\'', ',', ';'])
         || r.starts_with("...")
         || r.starts_with("- ")
@@ -227,11 +247,7 @@ fn line_anchor(line: &str) -> Option<(String, String)> {
             "no such", "quota", "exceed",
         ]
         .iter()
-        .any(|w| rl.contains(w));
-    if !ok {
-        return None;
-    }
-    Some((f.address.clone(), rest.to_owned()))
+        .any(|w| rl.contains(w))
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -384,20 +400,7 @@ pub(crate) fn scan(text: &str, exclude: &[String]) -> Scan {
             preamble: collapse(&lines.join("\n")),
         };
     };
-    // The recipients: the addresses of the strongest kind present.
-    let mut recipients: Vec<TextRecipient> = Vec::new();
-    for a in chosen.iter().filter(|a| a.strength == best) {
-        if !recipients
-            .iter()
-            .any(|r| address::same(&r.address, &a.address))
-        {
-            recipients.push(TextRecipient {
-                address: a.address.clone(),
-                strength: a.strength,
-                diagnostic: String::new(),
-            });
-        }
-    }
+    let mut recipients = strongest_recipients(&chosen, best);
     let block_anchors: Vec<&Anchor> = chosen
         .iter()
         .copied()
@@ -425,6 +428,25 @@ pub(crate) fn scan(text: &str, exclude: &[String]) -> Scan {
         recipients,
         preamble,
     }
+}
+
+/// The recipients: the addresses of the strongest kind present, each
+/// once, with no diagnostic yet.
+fn strongest_recipients(chosen: &[&Anchor], best: Strength) -> Vec<TextRecipient> {
+    let mut recipients: Vec<TextRecipient> = Vec::new();
+    for a in chosen.iter().filter(|a| a.strength == best) {
+        if !recipients
+            .iter()
+            .any(|r| address::same(&r.address, &a.address))
+        {
+            recipients.push(TextRecipient {
+                address: a.address.clone(),
+                strength: a.strength,
+                diagnostic: String::new(),
+            });
+        }
+    }
+    recipients
 }
 
 /// Every line that names an address, with how strongly: a recipient line

@@ -351,19 +351,20 @@ pub(crate) fn for_each_token(mail: &AuthoredMail, mut f: impl FnMut(&str)) {
         }
     };
     let mut buf = String::with_capacity(64);
+    subject_tokens(mail.subject.trim(), &mut buf, &mut emit);
+    sender_name_tokens(mail.from_name.as_deref(), &mut buf, &mut emit);
+    body_shape_tokens(mail, &mut buf, &mut emit);
+    link_domain_tokens(mail, &mut buf, &mut emit);
+    body_word_tokens(mail, &mut buf, &mut emit);
+}
 
-    // Subject.
-    let subject = mail.subject.trim();
+/// The words of the (trimmed) subject and its shape: missing, with a
+/// dollar amount, with `!`, in capitals.
+fn subject_tokens(subject: &str, buf: &mut String, emit: &mut impl FnMut(&str)) {
     if subject.is_empty() {
         emit("s:*none");
     }
-    // A leading "[list-name]" is added by mailing-list software, not by
-    // the sender.
-    let authored_subject = match subject.strip_prefix('[').and_then(|r| r.split_once(']')) {
-        Some((tag, rest)) if tag.len() <= 30 => rest,
-        _ => subject,
-    };
-    let subject_words = words(authored_subject, "s:", &mut buf, |w| {
+    let subject_words = words(without_list_tag(subject), "s:", buf, |w| {
         // Reply and forward markers say nothing about the content (and a
         // false `Re:` is judged by the rules).
         if !matches!(w, "s:re" | "s:fw" | "s:fwd" | "s:aw" | "s:tr") {
@@ -379,16 +380,30 @@ pub(crate) fn for_each_token(mail: &AuthoredMail, mut f: impl FnMut(&str)) {
     if subject_words.letters >= 6 && subject_words.upper * 10 >= subject_words.letters * 8 {
         emit("s:*caps");
     }
+}
 
-    // Sender name.
-    match mail.from_name.as_deref().map(str::trim) {
+/// The subject without a leading "[list-name]": mailing-list software adds
+/// it, not the sender.
+fn without_list_tag(subject: &str) -> &str {
+    match subject.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        Some((tag, rest)) if tag.len() <= 30 => rest,
+        _ => subject,
+    }
+}
+
+/// The words of the From display name, or that there is none.
+fn sender_name_tokens(name: Option<&str>, buf: &mut String, emit: &mut impl FnMut(&str)) {
+    match name.map(str::trim) {
         Some(name) if !name.is_empty() => {
-            words(name, "n:", &mut buf, &mut emit);
+            words(name, "n:", buf, &mut *emit);
         }
         _ => emit("n:*none"),
     }
+}
 
-    // Shape of the body.
+/// The shape of the body: a dollar amount, a run of "!!!", and the types
+/// of the first attachments.
+fn body_shape_tokens(mail: &AuthoredMail, buf: &mut String, emit: &mut impl FnMut(&str)) {
     let text = mail.text.as_str();
     if has_money(text) {
         emit("*money");
@@ -397,55 +412,57 @@ pub(crate) fn for_each_token(mail: &AuthoredMail, mut f: impl FnMut(&str)) {
         emit("*exclaim_run");
     }
     for attachment in mail.attachments.iter().take(10) {
-        if let Some(ext) = attachment
-            .filename
-            .as_deref()
-            .and_then(|n| n.rsplit_once('.'))
-            .map(|(_, ext)| ext)
-            .filter(|ext| {
-                (1..=5).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphanumeric())
-            })
-        {
+        if let Some(ext) = attachment.filename.as_deref().and_then(file_extension) {
             buf.clear();
             buf.push_str("a:");
             buf.extend(ext.chars().map(|c| c.to_ascii_lowercase()));
-            emit(&buf);
+            emit(buf);
         }
     }
+}
 
-    // Where links go: HTML links, then bare URLs in the text.
-    let mut domains = 0;
-    let mut link_domain = |url: &str, emit: &mut dyn FnMut(&str), buf: &mut String| {
-        if domains >= MAX_LINK_DOMAINS {
-            return;
-        }
-        domains += 1;
-        match url_host(url) {
-            Some(Host::Ip) => emit("*link_ip"),
-            Some(Host::Name(host)) => {
-                let host = host.to_ascii_lowercase();
-                if let Some(domain) = psl::domain_str(&host) {
-                    buf.clear();
-                    buf.push_str("d:");
-                    buf.push_str(domain);
-                    emit(buf);
-                }
+/// The extension of a file name, when it looks like one (1 to 5 letters
+/// or digits).
+fn file_extension(name: &str) -> Option<&str> {
+    name.rsplit_once('.').map(|(_, ext)| ext).filter(|ext| {
+        (1..=5).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
+/// Where links go: HTML links, then bare URLs in the text, the first
+/// [`MAX_LINK_DOMAINS`] of them.
+fn link_domain_tokens(mail: &AuthoredMail, buf: &mut String, emit: &mut impl FnMut(&str)) {
+    let hrefs = mail.links.iter().map(|link| link.href.as_str());
+    let bare = bare_urls(&mail.text).take(MAX_LINK_DOMAINS);
+    for url in hrefs.chain(bare).take(MAX_LINK_DOMAINS) {
+        link_domain_token(url, buf, emit);
+    }
+}
+
+/// The registrable domain a link goes to, or that it goes to a bare IP.
+fn link_domain_token(url: &str, buf: &mut String, emit: &mut impl FnMut(&str)) {
+    match url_host(url) {
+        Some(Host::Ip) => emit("*link_ip"),
+        Some(Host::Name(host)) => {
+            let host = host.to_ascii_lowercase();
+            if let Some(domain) = psl::domain_str(&host) {
+                buf.clear();
+                buf.push_str("d:");
+                buf.push_str(domain);
+                emit(buf);
             }
-            None => {}
         }
-    };
-    for link in &mail.links {
-        link_domain(&link.href, &mut emit, &mut buf);
+        None => {}
     }
-    for url in bare_urls(text).take(MAX_LINK_DOMAINS) {
-        link_domain(url, &mut emit, &mut buf);
-    }
+}
 
-    // The words: the visible text, then link texts (which in an HTML-only
-    // mail are part of the text already; each token counts once anyway).
-    let body = words(text, "", &mut buf, &mut emit);
+/// The words: the visible text, then link texts (which in an HTML-only
+/// mail are part of the text already; each token counts once anyway), and
+/// what their count says: little text, images instead of text, shouting.
+fn body_word_tokens(mail: &AuthoredMail, buf: &mut String, emit: &mut impl FnMut(&str)) {
+    let body = words(&mail.text, "", buf, &mut *emit);
     for link in mail.links.iter().take(MAX_LINK_DOMAINS) {
-        words(&link.text, "", &mut buf, &mut emit);
+        words(&link.text, "", buf, &mut *emit);
     }
     if body.words < 3 {
         emit("*no_text");
@@ -485,62 +502,14 @@ fn words(text: &str, prefix: &str, buf: &mut String, mut f: impl FnMut(&str)) ->
     let mut skip_to_space = false;
     let bytes = text.as_bytes();
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        // ASCII is read byte by byte; anything else as a char.
-        let (c, len) = if b < 0x80 {
-            (char::from(b), 1)
-        } else {
-            match text[i..].chars().next() {
-                Some(c) => (c, c.len_utf8()),
-                None => break,
-            }
-        };
+    while let Some(c) = char_at(text, i) {
         let at = i;
-        i += len;
+        i += c.len_utf8();
         if skip_to_space {
             skip_to_space = !c.is_whitespace();
             continue;
         }
-        if b.is_ascii_alphabetic() {
-            word.chars += 1;
-            stats.letters += 1;
-            if b.is_ascii_uppercase() {
-                word.upper += 1;
-                stats.upper += 1;
-            }
-            if word.chars <= MAX_WORD_CHARS {
-                buf.push(char::from(b.to_ascii_lowercase()));
-            }
-            continue;
-        }
-        if b.is_ascii_digit() {
-            word.digit = true;
-            word.chars += 1;
-            continue;
-        }
-        if b >= 0x80 && c.is_alphabetic() {
-            word.chars += 1;
-            stats.letters += 1;
-            if c.is_uppercase() {
-                word.upper += 1;
-                stats.upper += 1;
-            }
-            if word.chars <= MAX_WORD_CHARS {
-                buf.extend(c.to_lowercase());
-            }
-            continue;
-        }
-        if matches!(
-            c,
-            '\'' | '\u{2019}'
-                | '\u{200b}'
-                | '\u{200c}'
-                | '\u{200d}'
-                | '\u{2060}'
-                | '\u{feff}'
-                | '\u{ad}'
-        ) {
+        if word.push(c, buf, &mut stats) || dropped_inside_word(c) {
             continue;
         }
         // A separator ends the word; an e-mail address or a URL is skipped.
@@ -560,6 +529,31 @@ fn words(text: &str, prefix: &str, buf: &mut String, mut f: impl FnMut(&str)) ->
     stats
 }
 
+/// The character at byte `i` of `text`: ASCII is read byte by byte,
+/// anything else as a char.
+fn char_at(text: &str, i: usize) -> Option<char> {
+    let b = *text.as_bytes().get(i)?;
+    if b < 0x80 {
+        Some(char::from(b))
+    } else {
+        text[i..].chars().next()
+    }
+}
+
+/// Apostrophes and invisible characters, which do not end a word.
+fn dropped_inside_word(c: char) -> bool {
+    matches!(
+        c,
+        '\'' | '\u{2019}'
+            | '\u{200b}'
+            | '\u{200c}'
+            | '\u{200d}'
+            | '\u{2060}'
+            | '\u{feff}'
+            | '\u{ad}'
+    )
+}
+
 /// The word being read by [`words`].
 #[derive(Default)]
 struct Word {
@@ -569,6 +563,38 @@ struct Word {
 }
 
 impl Word {
+    /// Adds `c` to the word (lowercased into `buf`, up to
+    /// [`MAX_WORD_CHARS`]) when it is a letter or a digit; `false` for
+    /// anything else.
+    fn push(&mut self, c: char, buf: &mut String, stats: &mut WordStats) -> bool {
+        if c.is_ascii_alphabetic() {
+            self.count_letter(c.is_ascii_uppercase(), stats);
+            if self.chars <= MAX_WORD_CHARS {
+                buf.push(c.to_ascii_lowercase());
+            }
+        } else if c.is_ascii_digit() {
+            self.digit = true;
+            self.chars += 1;
+        } else if !c.is_ascii() && c.is_alphabetic() {
+            self.count_letter(c.is_uppercase(), stats);
+            if self.chars <= MAX_WORD_CHARS {
+                buf.extend(c.to_lowercase());
+            }
+        } else {
+            return false;
+        }
+        true
+    }
+
+    fn count_letter(&mut self, upper: bool, stats: &mut WordStats) {
+        self.chars += 1;
+        stats.letters += 1;
+        if upper {
+            self.upper += 1;
+            stats.upper += 1;
+        }
+    }
+
     fn finish(&self, buf: &str, stats: &mut WordStats, f: &mut impl FnMut(&str)) {
         if self.digit || !(MIN_WORD_CHARS..=MAX_WORD_CHARS).contains(&self.chars) {
             return;

@@ -544,109 +544,114 @@ impl Sig {
 
 /// Named word lists usable as `{name}` in a phrase.
 #[rustfmt::skip]
+const LISTS: &[(&str, &[&str])] = &[
+    // Amounts (see the module documentation).
+    ("{m}", &["$", "$$"]),
+    ("{M}", &["$$"]),
+    ("{n}", &["#", "##"]),
+    ("{N}", &["##", "$$"]),
+    ("{upto}", &[
+        "", "up to", "over", "more than", "at least", "as much as", "an extra", "extra",
+        "an additional",
+    ]),
+    ("{period}", &["hour", "day", "week", "month", "night", "weekend", "hr"]),
+    ("{per}", &[
+        "", "a", "per", "each", "every", "in a", "in one", "in just one",
+    ]),
+    ("{earn}", &[
+        "earn", "earns", "earning", "earned", "make", "makes", "making", "made", "generate",
+        "generating", "bring in", "take home", "pull in", "pocket", "rake in", "receive",
+    ]),
+    ("{returns}", &[
+        "return", "returns", "profit", "profits", "roi", "payout", "payouts", "gains",
+    ]),
+    ("{often}", &[
+        "daily", "weekly", "monthly", "a day", "per day", "a week", "per week", "a month",
+        "per month", "every day", "every week", "each day", "each week", "each month",
+        "every month",
+    ]),
+    ("{account}", &[
+        "account", "accounts", "mailbox", "email account", "card", "access", "apple id",
+        "online banking", "bank account", "profile",
+    ]),
+    ("{secret}", &[
+        "password", "passwords", "passcode", "pin", "pin number", "pin code", "atm pin", "cvv",
+        "cvv2", "cvc", "cvv code", "cvv number", "security code", "card number", "card numbers",
+        "full card number", "credit card number", "debit card number", "card details",
+        "credit card details", "debit card details", "card information",
+        "credit card information", "card info", "credit card info", "social security number",
+        "ssn", "online banking details", "online banking login", "online banking password",
+        "banking details", "banking login", "banking password", "banking credentials",
+        "login details", "login credentials", "login information", "log in details",
+        "sign in details", "account credentials", "account password", "email password",
+        "username and password", "user name and password", "bank login", "bank details",
+        "bank account details", "bank account number", "routing number", "security questions",
+        "security answers", "mothers maiden name",
+    ]),
+    ("{code}", &[
+        "one time password", "one time code", "otp", "verification code", "authentication code",
+        "2fa code", "security code", "login code",
+    ]),
+    ("{drug}", &[
+        "cocaine", "crack cocaine", "heroin", "meth", "methamphetamine", "crystal meth", "mdma",
+        "ecstasy pills", "lsd", "fentanyl", "ketamine", "oxycodone", "oxycontin", "xanax",
+        "xanax bars", "percocet", "hydrocodone", "opium", "ghb", "mephedrone", "pcp",
+        "roxicodone", "dilaudid", "molly pills",
+    ]),
+    ("{rxdrug}", &[
+        "viagra", "cialis", "levitra", "sildenafil", "tadalafil", "vardenafil", "xanax",
+        "alprazolam", "valium", "diazepam", "ativan", "lorazepam", "klonopin", "clonazepam",
+        "ambien", "zolpidem", "adderall", "ritalin", "modafinil", "provigil", "oxycodone",
+        "oxycontin", "hydrocodone", "vicodin", "percocet", "tramadol", "codeine", "morphine",
+        "fentanyl", "dilaudid", "carisoprodol", "phentermine", "ozempic", "semaglutide",
+        "wegovy", "mounjaro", "tirzepatide", "accutane", "isotretinoin", "amoxicillin",
+        "antibiotics", "anabolic steroids", "steroids", "clomid", "propecia", "finasteride",
+        "suboxone", "gabapentin", "lyrica", "pregabalin",
+        "painkillers", "pain pills", "sleeping pills",
+    ]),
+    ("{weapon}", &[
+        "gun", "guns", "firearm", "firearms", "pistol", "pistols", "rifle", "rifles", "handgun",
+        "handguns", "shotgun", "shotguns", "weapons", "ak47", "ak47s", "ak #", "ar15", "ar15s",
+        "ar #", "glock", "glocks", "ammo", "ammunition",
+    ]),
+    ("{badweapon}", &[
+        "glock switch", "glock switches", "auto sear", "auto sears", "drop in auto sear",
+        "lightning link", "lightning links", "full auto conversion kit",
+        "full auto conversion kits", "machine gun conversion kit", "ghost gun", "ghost guns",
+        "untraceable gun", "untraceable guns", "untraceable firearm", "untraceable firearms",
+        "untraceable pistols", "unregistered guns", "unregistered firearms",
+        "unserialized guns", "unserialized firearms", "explosives", "grenades", "c4", "semtex",
+        "pipe bombs",
+    ]),
+    ("{fake}", &["counterfeit", "fake", "forged", "undetectable counterfeit"]),
+    ("{document}", &[
+        "money", "banknotes", "bank notes", "bills", "notes", "currency", "dollars", "euros",
+        "pounds", "passport", "passports", "id", "ids", "id card", "id cards",
+        "drivers license", "drivers licenses", "driving licence", "driving licences",
+        "documents", "diploma", "diplomas", "degree certificates", "visas", "residence permits",
+    ]),
+    ("{luxury}", &[
+        "rolex", "omega", "cartier", "breitling", "patek philippe", "audemars piguet", "hublot",
+        "tag heuer", "louis vuitton", "gucci", "chanel", "hermes", "prada", "dior", "fendi",
+        "balenciaga", "versace", "burberry", "moncler", "yeezy",
+    ]),
+    ("{loot}", &[
+        "accounts", "credit cards", "cards", "bank accounts", "paypal accounts", "logins",
+        "credentials", "passwords", "databases", "database", "email lists", "ssns",
+        "identities", "card data",
+    ]),
+    ("{crowd}", &[
+        "people", "persons", "friends", "members", "new members", "others", "more people",
+        "distributors", "affiliates", "recruits", "family members", "other people",
+    ]),
+];
+
+/// The list called `name` (with its braces), if there is one.
 fn list(name: &str) -> Option<&'static [&'static str]> {
-    Some(match name {
-        // Amounts (see the module documentation).
-        "{m}" => &["$", "$$"],
-        "{M}" => &["$$"],
-        "{n}" => &["#", "##"],
-        "{N}" => &["##", "$$"],
-        "{upto}" => &[
-            "", "up to", "over", "more than", "at least", "as much as", "an extra", "extra",
-            "an additional",
-        ],
-        "{period}" => &["hour", "day", "week", "month", "night", "weekend", "hr"],
-        "{per}" => &[
-            "", "a", "per", "each", "every", "in a", "in one", "in just one",
-        ],
-        "{earn}" => &[
-            "earn", "earns", "earning", "earned", "make", "makes", "making", "made", "generate",
-            "generating", "bring in", "take home", "pull in", "pocket", "rake in", "receive",
-        ],
-        "{returns}" => &[
-            "return", "returns", "profit", "profits", "roi", "payout", "payouts", "gains",
-        ],
-        "{often}" => &[
-            "daily", "weekly", "monthly", "a day", "per day", "a week", "per week", "a month",
-            "per month", "every day", "every week", "each day", "each week", "each month",
-            "every month",
-        ],
-        "{account}" => &[
-            "account", "accounts", "mailbox", "email account", "card", "access", "apple id",
-            "online banking", "bank account", "profile",
-        ],
-        "{secret}" => &[
-            "password", "passwords", "passcode", "pin", "pin number", "pin code", "atm pin", "cvv",
-            "cvv2", "cvc", "cvv code", "cvv number", "security code", "card number", "card numbers",
-            "full card number", "credit card number", "debit card number", "card details",
-            "credit card details", "debit card details", "card information",
-            "credit card information", "card info", "credit card info", "social security number",
-            "ssn", "online banking details", "online banking login", "online banking password",
-            "banking details", "banking login", "banking password", "banking credentials",
-            "login details", "login credentials", "login information", "log in details",
-            "sign in details", "account credentials", "account password", "email password",
-            "username and password", "user name and password", "bank login", "bank details",
-            "bank account details", "bank account number", "routing number", "security questions",
-            "security answers", "mothers maiden name",
-        ],
-        "{code}" => &[
-            "one time password", "one time code", "otp", "verification code", "authentication code",
-            "2fa code", "security code", "login code",
-        ],
-        "{drug}" => &[
-            "cocaine", "crack cocaine", "heroin", "meth", "methamphetamine", "crystal meth", "mdma",
-            "ecstasy pills", "lsd", "fentanyl", "ketamine", "oxycodone", "oxycontin", "xanax",
-            "xanax bars", "percocet", "hydrocodone", "opium", "ghb", "mephedrone", "pcp",
-            "roxicodone", "dilaudid", "molly pills",
-        ],
-        "{rxdrug}" => &[
-            "viagra", "cialis", "levitra", "sildenafil", "tadalafil", "vardenafil", "xanax",
-            "alprazolam", "valium", "diazepam", "ativan", "lorazepam", "klonopin", "clonazepam",
-            "ambien", "zolpidem", "adderall", "ritalin", "modafinil", "provigil", "oxycodone",
-            "oxycontin", "hydrocodone", "vicodin", "percocet", "tramadol", "codeine", "morphine",
-            "fentanyl", "dilaudid", "carisoprodol", "phentermine", "ozempic", "semaglutide",
-            "wegovy", "mounjaro", "tirzepatide", "accutane", "isotretinoin", "amoxicillin",
-            "antibiotics", "anabolic steroids", "steroids", "clomid", "propecia", "finasteride",
-            "suboxone", "gabapentin", "lyrica", "pregabalin",
-            "painkillers", "pain pills", "sleeping pills",
-        ],
-        "{weapon}" => &[
-            "gun", "guns", "firearm", "firearms", "pistol", "pistols", "rifle", "rifles", "handgun",
-            "handguns", "shotgun", "shotguns", "weapons", "ak47", "ak47s", "ak #", "ar15", "ar15s",
-            "ar #", "glock", "glocks", "ammo", "ammunition",
-        ],
-        "{badweapon}" => &[
-            "glock switch", "glock switches", "auto sear", "auto sears", "drop in auto sear",
-            "lightning link", "lightning links", "full auto conversion kit",
-            "full auto conversion kits", "machine gun conversion kit", "ghost gun", "ghost guns",
-            "untraceable gun", "untraceable guns", "untraceable firearm", "untraceable firearms",
-            "untraceable pistols", "unregistered guns", "unregistered firearms",
-            "unserialized guns", "unserialized firearms", "explosives", "grenades", "c4", "semtex",
-            "pipe bombs",
-        ],
-        "{fake}" => &["counterfeit", "fake", "forged", "undetectable counterfeit"],
-        "{document}" => &[
-            "money", "banknotes", "bank notes", "bills", "notes", "currency", "dollars", "euros",
-            "pounds", "passport", "passports", "id", "ids", "id card", "id cards",
-            "drivers license", "drivers licenses", "driving licence", "driving licences",
-            "documents", "diploma", "diplomas", "degree certificates", "visas", "residence permits",
-        ],
-        "{luxury}" => &[
-            "rolex", "omega", "cartier", "breitling", "patek philippe", "audemars piguet", "hublot",
-            "tag heuer", "louis vuitton", "gucci", "chanel", "hermes", "prada", "dior", "fendi",
-            "balenciaga", "versace", "burberry", "moncler", "yeezy",
-        ],
-        "{loot}" => &[
-            "accounts", "credit cards", "cards", "bank accounts", "paypal accounts", "logins",
-            "credentials", "passwords", "databases", "database", "email lists", "ssns",
-            "identities", "card data",
-        ],
-        "{crowd}" => &[
-            "people", "persons", "friends", "members", "new members", "others", "more people",
-            "distributors", "affiliates", "recruits", "family members", "other people",
-        ],
-        _ => return None,
-    })
+    LISTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, words)| *words)
 }
 
 /// Prescription drugs offered without one.
@@ -1159,11 +1164,7 @@ impl Engine {
             .map(|w| (w.to_string(), Target::Spam))
             .collect();
         for (section, line) in offensive_entries() {
-            let sig = match section {
-                "slur" => Sig::Slur,
-                "hate" => Sig::Hate,
-                _ => Sig::Violence,
-            };
+            let sig = offensive_signal(section);
             add(sig, line);
             if sig == Sig::Slur && !line.contains([' ', '(']) {
                 targets.insert(line.to_string(), Target::Slur);
@@ -1179,6 +1180,15 @@ impl Engine {
             compounds,
             targets,
         }
+    }
+}
+
+/// The signal of a section of the offensive word list.
+fn offensive_signal(section: &str) -> Sig {
+    match section {
+        "slur" => Sig::Slur,
+        "hate" => Sig::Hate,
+        _ => Sig::Violence,
     }
 }
 
@@ -1203,6 +1213,15 @@ fn offensive_entries() -> impl Iterator<Item = (&'static str, &'static str)> {
     })
 }
 
+/// What a word of a phrase stands for: the items of the list it names
+/// (`{m}`), or itself.
+fn word_or_list(word: &str) -> Vec<String> {
+    match list(word) {
+        Some(items) => items.iter().map(|item| item.to_string()).collect(),
+        None => vec![word.to_string()],
+    }
+}
+
 /// Every word sequence a phrase stands for, each as ` word word `.
 fn expand(phrase: &str) -> Vec<String> {
     fn cross(outs: Vec<String>, alts: &[String]) -> Vec<String> {
@@ -1225,11 +1244,7 @@ fn expand(phrase: &str) -> Vec<String> {
                 .flat_map(|alt| {
                     alt.split_whitespace()
                         .fold(vec![String::new()], |acc, word| {
-                            let items: Vec<String> = match list(word) {
-                                Some(items) => items.iter().map(|i| i.to_string()).collect(),
-                                None => vec![word.to_string()],
-                            };
-                            cross(acc, &items)
+                            cross(acc, &word_or_list(word))
                         })
                 })
                 .collect();
@@ -1238,11 +1253,7 @@ fn expand(phrase: &str) -> Vec<String> {
         } else {
             let next = rest.find('(').unwrap_or(rest.len());
             for word in rest[..next].split_whitespace() {
-                let alts: Vec<String> = match list(word) {
-                    Some(items) => items.iter().map(|item| item.to_string()).collect(),
-                    None => vec![word.to_string()],
-                };
-                outs = cross(outs, &alts);
+                outs = cross(outs, &word_or_list(word));
             }
             rest = &rest[next..];
         }
@@ -1450,100 +1461,16 @@ impl<'a> Doc<'a> {
     /// decimal part, a multiplier, a percent sign or a currency word after
     /// it) and pushes its placeholder. Returns where it ends.
     fn number(&mut self, field: usize, text: &str, start: usize, currency: Option<usize>) -> usize {
-        let bytes = text.as_bytes();
-        let mut j = start;
-        let mut int_digits = 0;
-        let mut first = true;
-        let mut decimal = false;
-        loop {
-            let group_start = j;
-            while j < bytes.len() && bytes[j].is_ascii_digit() {
-                j += 1;
-            }
-            let group = j - group_start;
-            if first {
-                int_digits += group;
-                first = false;
-            } else if !decimal && group == 3 {
-                int_digits += 3;
-            } else {
-                decimal = true;
-            }
-            if j + 1 < bytes.len()
-                && matches!(bytes[j], b',' | b'.' | b'\'')
-                && bytes[j + 1].is_ascii_digit()
-            {
-                j += 1;
-                continue;
-            }
-            break;
-        }
-        let mut big = int_digits >= 3;
-        let mut money = currency.is_some();
-        let mut percent = false;
-        // A suffix written on the number: "5k", "2.5m", "1st".
-        let suffix_end = j + text[j..]
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(text.len() - j);
-        if suffix_end > j {
-            let suffix = &text[j..suffix_end];
-            if one_of(suffix, MULTIPLIER_SUFFIXES) {
-                big = true;
-                j = suffix_end;
-            } else if one_of(suffix, &["st", "nd", "rd", "th"]) {
-                j = suffix_end;
-            }
-        }
-        // Words after it: "5 million", "5,000 dollars", "30 %", "30 percent".
-        for _ in 0..3 {
-            let after = j + text[j..].len() - text[j..].trim_start().len();
-            let rest = &text[after..];
-            if rest.starts_with('%') {
-                percent = true;
-                j = after + 1;
-                break;
-            }
-            let len = rest
-                .find(|c: char| !c.is_ascii_alphabetic())
-                .unwrap_or(rest.len());
-            if len == 0 {
-                break;
-            }
-            let next = &rest[..len];
-            if one_of(next, MULTIPLIER_WORDS) {
-                big = true;
-                j = after + len;
-            } else if one_of(next, CURRENCY_WORDS) {
-                money = true;
-                j = after + len;
-                break;
-            } else if one_of(next, &["percent", "pct"]) {
-                percent = true;
-                j = after + len;
-                break;
-            } else if next.eq_ignore_ascii_case("per")
-                && rest[len..]
-                    .trim_start()
-                    .get(..4)
-                    .is_some_and(|cent| cent.eq_ignore_ascii_case("cent"))
-            {
-                percent = true;
-                let cent = rest[len..].len() - rest[len..].trim_start().len();
-                j = after + len + cent + 4;
-                break;
-            } else {
-                break;
-            }
-        }
-        let token = match (percent, money, big) {
-            (true, _, _) => "%",
-            (false, true, true) => "$$",
-            (false, true, false) => "$",
-            (false, false, true) => "##",
-            (false, false, false) => "#",
+        let (digits_end, int_digits) = digit_groups(text.as_bytes(), start);
+        let mut amount = Amount {
+            big: int_digits >= 3,
+            money: currency.is_some(),
+            percent: false,
         };
-        self.push(token, field, currency.unwrap_or(start), j);
-        j
+        let end = amount.read_suffix(text, digits_end);
+        let end = amount.read_words_after(text, end);
+        self.push(amount.placeholder(), field, currency.unwrap_or(start), end);
+        end
     }
 
     /// The first match of each signal, and which signals the subject has.
@@ -1742,6 +1669,130 @@ fn read_word(text: &str, start: usize, out: &mut String) -> (usize, bool) {
     (end, plain)
 }
 
+/// The digits at `start` with thousands separators and a decimal part:
+/// where they end, and how many digits the integer part has.
+fn digit_groups(bytes: &[u8], start: usize) -> (usize, usize) {
+    let mut j = start;
+    let mut int_digits = 0;
+    let mut first = true;
+    let mut decimal = false;
+    loop {
+        let group_start = j;
+        while j < bytes.len() && bytes[j].is_ascii_digit() {
+            j += 1;
+        }
+        let group = j - group_start;
+        if first {
+            int_digits += group;
+            first = false;
+        } else if !decimal && group == 3 {
+            int_digits += 3;
+        } else {
+            decimal = true;
+        }
+        if j + 1 < bytes.len()
+            && matches!(bytes[j], b',' | b'.' | b'\'')
+            && bytes[j + 1].is_ascii_digit()
+        {
+            j += 1;
+            continue;
+        }
+        break;
+    }
+    (j, int_digits)
+}
+
+/// What a number of the text stands for, read from the number and the
+/// words around it.
+struct Amount {
+    /// 100 or more.
+    big: bool,
+    money: bool,
+    percent: bool,
+}
+
+impl Amount {
+    /// The placeholder the number becomes (see the module documentation).
+    fn placeholder(&self) -> &'static str {
+        match (self.percent, self.money, self.big) {
+            (true, _, _) => "%",
+            (false, true, true) => "$$",
+            (false, true, false) => "$",
+            (false, false, true) => "##",
+            (false, false, false) => "#",
+        }
+    }
+
+    /// A suffix written on the number at `end`: "5k", "2.5m", "1st".
+    /// Returns where the number ends with it.
+    fn read_suffix(&mut self, text: &str, end: usize) -> usize {
+        let suffix_end = end
+            + text[end..]
+                .find(|c: char| !c.is_ascii_alphabetic())
+                .unwrap_or(text.len() - end);
+        if suffix_end > end {
+            let suffix = &text[end..suffix_end];
+            if one_of(suffix, MULTIPLIER_SUFFIXES) {
+                self.big = true;
+                return suffix_end;
+            }
+            if one_of(suffix, &["st", "nd", "rd", "th"]) {
+                return suffix_end;
+            }
+        }
+        end
+    }
+
+    /// Up to three words after the number at `end`: "5 million", "5,000
+    /// dollars", "30 %", "30 percent". Returns where the amount ends.
+    fn read_words_after(&mut self, text: &str, mut end: usize) -> usize {
+        for _ in 0..3 {
+            let after = end + text[end..].len() - text[end..].trim_start().len();
+            let rest = &text[after..];
+            if rest.starts_with('%') {
+                self.percent = true;
+                return after + 1;
+            }
+            let len = rest
+                .find(|c: char| !c.is_ascii_alphabetic())
+                .unwrap_or(rest.len());
+            if len == 0 {
+                break;
+            }
+            let next = &rest[..len];
+            if one_of(next, MULTIPLIER_WORDS) {
+                self.big = true;
+                end = after + len;
+            } else if one_of(next, CURRENCY_WORDS) {
+                self.money = true;
+                return after + len;
+            } else if one_of(next, &["percent", "pct"]) {
+                self.percent = true;
+                return after + len;
+            } else if let Some(cent) = cent_after_per(next, &rest[len..]) {
+                self.percent = true;
+                return after + len + cent;
+            } else {
+                break;
+            }
+        }
+        end
+    }
+}
+
+/// For the word "per" followed by `rest`: the length of the " cent" that
+/// follows it ("per cent"), spaces included.
+fn cent_after_per(word: &str, rest: &str) -> Option<usize> {
+    if !word.eq_ignore_ascii_case("per") {
+        return None;
+    }
+    let spaces = rest.len() - rest.trim_start().len();
+    rest.trim_start()
+        .get(..4)
+        .filter(|cent| cent.eq_ignore_ascii_case("cent"))
+        .map(|_| spaces + 4)
+}
+
 /// Whether `word` is one of `list` (lowercase), ignoring ASCII case.
 fn one_of(word: &str, list: &[&str]) -> bool {
     list.iter().any(|w| w.eq_ignore_ascii_case(word))
@@ -1904,6 +1955,12 @@ impl Out {
             score: score.unwrap_or(info.score),
         });
     }
+
+    /// Adds the rule's hit, at its usual points, with an explanation
+    /// naming what is involved.
+    fn add_explained(&mut self, code: &str, snippet: String, explanation: String) {
+        self.add(code, snippet, Some(explanation), None);
+    }
 }
 
 fn cut(text: &str, max: usize) -> String {
@@ -1947,9 +2004,19 @@ impl Ctx<'_, '_> {
         self.found.has(sig)
     }
 
+    /// The rules that fire on phrases, alone or combined, family by family
+    /// (the link and sender rules come later).
     fn phrase_rules(&mut self) {
+        self.advance_fee_rules();
+        self.get_rich_quick_rules();
+        self.pyramid_rules();
+        self.phishing_phrase_rules();
+        self.offensive_rules();
+        self.illegal_rules();
+    }
+
+    fn advance_fee_rules(&mut self) {
         use Sig::*;
-        // advance_fee
         self.on(Inheritance, "advance_fee.inheritance_claim");
         self.on(Offshore, "advance_fee.offshore_funds");
         self.on(FakeOfficial, "advance_fee.fake_official");
@@ -1962,8 +2029,10 @@ impl Ctx<'_, '_> {
             self.on_all(&[Prize, Fee], "advance_fee.prize_fee");
         }
         self.on(Untraceable, "advance_fee.untraceable_payment");
+    }
 
-        // get_rich_quick
+    fn get_rich_quick_rules(&mut self) {
+        use Sig::*;
         self.on(Guaranteed, "get_rich_quick.guaranteed_returns");
         self.on(HighReturns, "get_rich_quick.high_returns");
         self.on(DoubleMoney, "get_rich_quick.double_your_money");
@@ -1992,26 +2061,32 @@ impl Ctx<'_, '_> {
             self.on(Crypto, "get_rich_quick.crypto_promise");
         }
         self.on(Hype, "get_rich_quick.hype");
+    }
 
-        // pyramid
-        self.on(Recruitment, "pyramid.recruitment");
-        self.on(Mlm, "pyramid.mlm");
-        self.on(Gifting, "pyramid.gifting_scheme");
-        self.on(ChainLetter, "pyramid.chain_letter");
+    fn pyramid_rules(&mut self) {
+        self.on(Sig::Recruitment, "pyramid.recruitment");
+        self.on(Sig::Mlm, "pyramid.mlm");
+        self.on(Sig::Gifting, "pyramid.gifting_scheme");
+        self.on(Sig::ChainLetter, "pyramid.chain_letter");
+    }
 
-        // phishing (the link rules come later)
+    fn phishing_phrase_rules(&mut self) {
+        use Sig::*;
         self.on(Secret, "phishing.asks_for_secret");
         self.on(Verify, "phishing.account_verification");
         if self.has(Threat) || self.has(Secret) || self.has(Verify) {
             self.on(Deadline, "phishing.deadline_pressure");
         }
+    }
 
-        // offensive
-        self.on(Slur, "offensive.slur");
-        self.on(Hate, "offensive.hate_speech");
-        self.on(Violence, "offensive.threat");
+    fn offensive_rules(&mut self) {
+        self.on(Sig::Slur, "offensive.slur");
+        self.on(Sig::Hate, "offensive.hate_speech");
+        self.on(Sig::Violence, "offensive.threat");
+    }
 
-        // illegal
+    fn illegal_rules(&mut self) {
+        use Sig::*;
         self.on(Drugs, "illegal.drugs");
         if !self.on_all(&[NoPrescription, RxDrug], "illegal.prescription_drugs") {
             self.on(RxWithoutRx, "illegal.prescription_drugs");
@@ -2254,6 +2329,24 @@ fn unicode_host(host: &str) -> Option<String> {
     Some(labels.join("."))
 }
 
+/// One web link, as the link rules see it.
+struct WebLink<'l> {
+    text: &'l str,
+    href: &'l str,
+    host: &'l str,
+    /// The host belongs to the workspace (or the sender).
+    own_host: bool,
+}
+
+impl WebLink<'_> {
+    /// The link as a hit shows it (only built for a hit).
+    fn shown(&self) -> String {
+        link_snippet(self.text, self.href)
+    }
+}
+
+/// Fires the link rules on each web link (the first [`MAX_LINKS`]), and the
+/// account threat, which weighs less when every link is the workspace's.
 fn links(mail: &AuthoredMail, own: &[&str], from_domain: &str, ctx: &mut Ctx) -> LinkFacts {
     let mut facts = LinkFacts {
         disguised: false,
@@ -2265,88 +2358,124 @@ fn links(mail: &AuthoredMail, own: &[&str], from_domain: &str, ctx: &mut Ctx) ->
             continue;
         };
         web_links += 1;
-        let host = href.host.as_str();
-        let own_host = owned_by(host, own);
-        if !own_host {
+        let web = WebLink {
+            text: &link.text,
+            href: &link.href,
+            host: &href.host,
+            own_host: owned_by(&href.host, own),
+        };
+        if !web.own_host {
             facts.all_own = false;
         }
-        // Only built for a hit.
-        let shown = || link_snippet(&link.text, &link.href);
-
-        if let Some(user) = &href.userinfo {
+        if ctx.judge_link(&web, href.userinfo.as_deref(), own, from_domain) {
             facts.disguised = true;
-            ctx.out.add(
+        }
+    }
+    if web_links == 0 {
+        facts.all_own = false;
+    }
+    ctx.account_threat(facts.all_own);
+    facts
+}
+
+impl Ctx<'_, '_> {
+    /// Fires the rules on one web link; returns whether the link hides
+    /// where it goes.
+    fn judge_link(
+        &mut self,
+        link: &WebLink,
+        userinfo: Option<&str>,
+        own: &[&str],
+        from_domain: &str,
+    ) -> bool {
+        let host = link.host;
+        let mut disguised = false;
+        if let Some(user) = userinfo {
+            disguised = true;
+            self.out.add_explained(
                 "phishing.userinfo_link",
-                shown(),
-                Some(format!(
+                link.shown(),
+                format!(
                     "A link starts with \"{}@\", which browsers ignore: it really goes to {host}. \
                      Remove the part before the @ and link to your own domain.",
                     cut(user, 60)
-                )),
-                None,
+                ),
             );
         }
         if is_ip(host) {
-            facts.disguised = true;
-            ctx.out.add(
+            self.out.add_explained(
                 "phishing.ip_link",
-                shown(),
-                Some(format!(
+                link.shown(),
+                format!(
                     "A link leads to the bare IP address {host} instead of a domain name, as \
                      phishing links do. Link to your own domain."
-                )),
-                None,
+                ),
             );
-            continue;
+            return true;
         }
-        if SHORTENERS.contains(&registrable(host)) && !own_host {
-            ctx.out.add(
+        if SHORTENERS.contains(&registrable(host)) && !link.own_host {
+            self.out.add_explained(
                 "phishing.url_shortener",
-                shown(),
-                Some(format!(
+                link.shown(),
+                format!(
                     "A link goes through the URL shortener {}, which hides its destination and \
                      is widely used in spam. Link directly to the page, on your own domain.",
                     registrable(host)
-                )),
-                None,
+                ),
             );
         }
-        if let Some(unicode) = unicode_host(host) {
-            if !own_host {
-                let folded: String = unicode.chars().map(authenticity::fold_lookalike).collect();
-                let brand = authenticity::brand_of_domain(&folded);
-                if unicode.split('.').any(lookalike_label) || brand.is_some() {
-                    facts.disguised = true;
-                    let mimics = brand.map_or(String::new(), |b| format!(", imitating {b}"));
-                    ctx.out.add(
-                        "phishing.punycode_lookalike",
-                        shown(),
-                        Some(format!(
-                            "A link's domain {host} reads as \"{unicode}\", letters from another \
-                             alphabet that look like Latin ones{mimics}. Link to your real \
-                             domain."
-                        )),
-                        None,
-                    );
-                } else {
-                    ctx.out.add(
-                        "phishing.punycode_domain",
-                        shown(),
-                        Some(format!(
-                            "A link's domain {host} (\"{unicode}\") is an internationalised \
-                             domain, which is also how look-alike domains are made. If it is \
-                             yours, add it to your sender domains."
-                        )),
-                        None,
-                    );
-                }
-            }
+        disguised |= self.internationalised_link(link);
+        disguised |= self.mismatched_link_text(link, own, from_domain);
+        disguised
+    }
+
+    /// A link to someone else's domain written in Unicode (or punycode):
+    /// look-alike letters or a brand's name are a disguise; otherwise it is
+    /// only a weak signal. Returns whether it is a disguise.
+    fn internationalised_link(&mut self, link: &WebLink) -> bool {
+        let Some(unicode) = unicode_host(link.host) else {
+            return false;
+        };
+        if link.own_host {
+            return false;
         }
-        let Some(text_domain) = shown_domain(&link.text) else {
-            continue;
+        let host = link.host;
+        let folded: String = unicode.chars().map(authenticity::fold_lookalike).collect();
+        let brand = authenticity::brand_of_domain(&folded);
+        let lookalike = unicode.split('.').any(lookalike_label) || brand.is_some();
+        if lookalike {
+            let mimics = brand.map_or(String::new(), |b| format!(", imitating {b}"));
+            self.out.add_explained(
+                "phishing.punycode_lookalike",
+                link.shown(),
+                format!(
+                    "A link's domain {host} reads as \"{unicode}\", letters from another \
+                     alphabet that look like Latin ones{mimics}. Link to your real domain."
+                ),
+            );
+        } else {
+            self.out.add_explained(
+                "phishing.punycode_domain",
+                link.shown(),
+                format!(
+                    "A link's domain {host} (\"{unicode}\") is an internationalised domain, \
+                     which is also how look-alike domains are made. If it is yours, add it to \
+                     your sender domains."
+                ),
+            );
+        }
+        lookalike
+    }
+
+    /// A link whose text shows another site than the one it goes to.
+    /// Returns whether that is a disguise rather than click tracking.
+    fn mismatched_link_text(&mut self, link: &WebLink, own: &[&str], from_domain: &str) -> bool {
+        let host = link.host;
+        let Some(text_domain) = shown_domain(link.text) else {
+            return false;
         };
         if same_site(&text_domain, host) || is_tracker(host) {
-            continue;
+            return false;
         }
         let brand = authenticity::brand_of_domain(&text_domain).filter(|b| {
             !authenticity::brand_owned_by(b, &[host]) && !authenticity::brand_owned_by(b, own)
@@ -2354,13 +2483,10 @@ fn links(mail: &AuthoredMail, own: &[&str], from_domain: &str, ctx: &mut Ctx) ->
         // A redirect through the sender's own domain, or one that names the
         // shown site in its address, is click tracking, not a disguise
         // (unless it shows a brand's address).
-        let weak = brand.is_none() && (own_host || names_site(&link.href, &text_domain));
-        if !weak {
-            facts.disguised = true;
-        }
-        ctx.out.add(
+        let weak = brand.is_none() && (link.own_host || names_site(link.href, &text_domain));
+        self.out.add(
             "phishing.link_text_mismatch",
-            shown(),
+            link.shown(),
             Some(format!(
                 "A link shows {text_domain} but leads to {host}. Make the link text match where \
                  the link goes, or use words instead of an address."
@@ -2368,39 +2494,45 @@ fn links(mail: &AuthoredMail, own: &[&str], from_domain: &str, ctx: &mut Ctx) ->
             weak.then_some(2.0),
         );
         if let Some(brand) = brand {
-            let sender = if from_domain.is_empty() {
-                "the mail's sender".to_string()
-            } else {
-                from_domain.to_string()
-            };
-            ctx.out.add(
-                "phishing.brand_link",
-                shown(),
-                Some(format!(
-                    "A link shows {text_domain}, an address of {brand}, but leads to {host}, and \
-                     the mail comes from {sender}, which is not {brand}'s. Remove links that \
-                     pretend to go to another company's site."
-                )),
+            self.brand_link(link, &text_domain, brand, from_domain);
+        }
+        !weak
+    }
+
+    /// A link showing a brand's address that leads elsewhere, in a mail
+    /// not from the brand.
+    fn brand_link(&mut self, link: &WebLink, text_domain: &str, brand: &str, from_domain: &str) {
+        let host = link.host;
+        let sender = if from_domain.is_empty() {
+            "the mail's sender".to_string()
+        } else {
+            from_domain.to_string()
+        };
+        self.out.add_explained(
+            "phishing.brand_link",
+            link.shown(),
+            format!(
+                "A link shows {text_domain}, an address of {brand}, but leads to {host}, and the \
+                 mail comes from {sender}, which is not {brand}'s. Remove links that pretend to \
+                 go to another company's site."
+            ),
+        );
+    }
+
+    /// A threat to an account weighs less when every link goes to the
+    /// workspace's own domains.
+    fn account_threat(&mut self, all_own: bool) {
+        if let Some(span) = self.found.get(Sig::Threat) {
+            let snippet = self.doc.snippet(span);
+            self.out.add(
+                "phishing.account_threat",
+                snippet,
                 None,
+                all_own.then_some(2.0),
             );
         }
     }
-    if web_links == 0 {
-        facts.all_own = false;
-    }
-    if let Some(span) = ctx.found.get(Sig::Threat) {
-        let snippet = ctx.doc.snippet(span);
-        ctx.out.add(
-            "phishing.account_threat",
-            snippet,
-            None,
-            facts.all_own.then_some(2.0),
-        );
-    }
-    facts
-}
 
-impl Ctx<'_, '_> {
     /// A request for credentials (or an account threat) with a disguised
     /// link: credential phishing, blocked.
     fn credential_link(&mut self, links: &LinkFacts) {
@@ -2419,6 +2551,20 @@ impl Ctx<'_, '_> {
 // Sender and subject
 
 fn sender(mail: &AuthoredMail, owned: &[&str], from_domain: &str, own: &[&str], ctx: &mut Ctx) {
+    let impersonated = header_problems(mail, owned, ctx);
+    // A brand in the subject, in an account, payment or delivery context.
+    let context = ctx.found.in_subject & Sig::AccountWord.bit() != 0
+        || ctx.has(Sig::Secret)
+        || ctx.has(Sig::Verify)
+        || ctx.has(Sig::Threat);
+    if context && !mail.subject.is_empty() {
+        brand_in_subject(mail, from_domain, own, &impersonated, ctx);
+    }
+}
+
+/// Fires a rule on each problem of the sender and subject headers; returns
+/// the brands the sender poses as.
+fn header_problems(mail: &AuthoredMail, owned: &[&str], ctx: &mut Ctx) -> Vec<String> {
     let from_address = mail.from_address.as_deref().unwrap_or("");
     let problems = authenticity::check_sender(&SenderFacts {
         from_name: mail.from_name.as_deref(),
@@ -2449,42 +2595,43 @@ fn sender(mail: &AuthoredMail, owned: &[&str], from_domain: &str, own: &[&str], 
                 ("deceptive_header.excessive_punctuation", &mail.subject)
             }
         };
-        ctx.out.add(
-            code,
-            snippet.clone(),
-            Some(sentence(&problem.explain())),
-            None,
-        );
+        ctx.out
+            .add_explained(code, snippet.clone(), sentence(&problem.explain()));
     }
+    impersonated
+}
 
-    // A brand in the subject, in an account, payment or delivery context.
-    let context = ctx.found.in_subject & Sig::AccountWord.bit() != 0
-        || ctx.has(Sig::Secret)
-        || ctx.has(Sig::Verify)
-        || ctx.has(Sig::Threat);
-    if context && !mail.subject.is_empty() {
-        for brand in authenticity::brands_mentioned(&mail.subject) {
-            if impersonated.iter().any(|b| b == brand) || authenticity::brand_owned_by(brand, own) {
-                continue;
-            }
-            let sender = if from_domain.is_empty() {
-                "an address without a domain".to_string()
-            } else {
-                from_domain.to_string()
-            };
-            ctx.out.add(
-                "phishing.brand_in_subject",
-                mail.subject.clone(),
-                Some(format!(
-                    "The subject names {brand} in an account, payment or delivery context, but \
-                     the mail comes from {sender}, which does not belong to {brand}. Do not \
-                     write in another company's name."
-                )),
-                None,
-            );
-            break;
-        }
-    }
+/// The first brand the subject names that neither the sender poses as
+/// (already a hit) nor the workspace owns.
+fn brand_in_subject(
+    mail: &AuthoredMail,
+    from_domain: &str,
+    own: &[&str],
+    impersonated: &[String],
+    ctx: &mut Ctx,
+) {
+    let Some(brand) = authenticity::brands_mentioned(&mail.subject)
+        .into_iter()
+        .find(|brand| {
+            !impersonated.iter().any(|b| b == brand) && !authenticity::brand_owned_by(brand, own)
+        })
+    else {
+        return;
+    };
+    let sender = if from_domain.is_empty() {
+        "an address without a domain".to_string()
+    } else {
+        from_domain.to_string()
+    };
+    ctx.out.add_explained(
+        "phishing.brand_in_subject",
+        mail.subject.clone(),
+        format!(
+            "The subject names {brand} in an account, payment or delivery context, but the mail \
+             comes from {sender}, which does not belong to {brand}. Do not write in another \
+             company's name."
+        ),
+    );
 }
 
 /// "the subject ..." as a sentence: capital first letter, full stop.
@@ -2548,26 +2695,7 @@ const DANGEROUS_TYPES: &[&str] = &[
 
 impl Ctx<'_, '_> {
     fn obfuscation(&mut self, mail: &AuthoredMail, engine: &Engine) {
-        // Hidden text.
-        let hidden = mail
-            .hidden_text
-            .chars()
-            .filter(|c| !c.is_whitespace() && !is_invisible(*c))
-            .count();
-        if hidden >= 20 {
-            let score = if hidden <= 150 { 2.0 } else { 4.0 };
-            self.out.add(
-                "obfuscation.hidden_text",
-                snippet(&mail.hidden_text, 0, 0),
-                Some(format!(
-                    "The HTML contains {hidden} characters of text the reader cannot see \
-                     (hidden, tiny or same-colour text), a trick to fool filters. Remove it; keep \
-                     a hidden preview text short."
-                )),
-                Some(score),
-            );
-        }
-
+        self.hidden_text(&mail.hidden_text);
         // Zero-width characters inside words.
         for text in [&mail.subject, &mail.text] {
             if let Some(at) = zero_width_inside_word(text) {
@@ -2576,77 +2704,94 @@ impl Ctx<'_, '_> {
                 break;
             }
         }
-
-        // Image-only mail.
         if mail.images >= 1 {
-            let words = self
-                .doc
-                .toks
-                .iter()
-                .filter(|t| t.field == TEXT && self.doc.word(t).starts_with(char::is_alphabetic))
-                .count();
-            if words < 20 {
-                let score = if words < 5 { 3.0 } else { 2.0 };
-                let images = mail.images;
-                self.out.add(
-                    "obfuscation.image_only",
-                    format!("{images} image(s), {words} word(s) of text"),
-                    Some(format!(
-                        "The mail is {images} image(s) with {words} word(s) of text, which hides \
-                         its content from filters and reads as empty where images are blocked. \
-                         Put the message in text."
-                    )),
-                    Some(score),
-                );
-            }
+            self.image_only(mail.images);
         }
-
-        // Attachments.
         for attachment in &mail.attachments {
             self.attachment(attachment);
         }
-
-        // Disguised words.
         for (field, text) in [(SUBJECT, &mail.subject), (TEXT, &mail.text)] {
             for disguise in disguised_words(self.doc, field, engine) {
-                let snip = snippet(text, disguise.start, disguise.end);
-                let written = cut(&text[disguise.start..disguise.end], 60);
-                match disguise.target {
-                    Target::Slur => self.out.add(
-                        "offensive.slur",
-                        snip,
-                        Some(
-                            "The mail contains a slur, disguised with symbols or spacing. \
-                             Offensive content cannot be sent; remove it."
-                                .to_string(),
-                        ),
-                        None,
-                    ),
-                    Target::Spam => {
-                        let code = if disguise.spaced {
-                            "obfuscation.broken_word"
-                        } else {
-                            "obfuscation.leetspeak"
-                        };
-                        let how = if disguise.spaced {
-                            "broken up with spaces or symbols"
-                        } else {
-                            "disguised with digits, symbols or look-alike letters"
-                        };
-                        self.out.add(
-                            code,
-                            snip,
-                            Some(format!(
-                                "\"{written}\" is \"{}\" {how} to dodge filters. Write words \
-                                 normally.",
-                                disguise.word
-                            )),
-                            None,
-                        );
-                    }
-                }
+                self.disguised_word(text, &disguise);
             }
         }
+    }
+
+    /// Text the reader cannot see, weighed by its length.
+    fn hidden_text(&mut self, hidden_text: &str) {
+        let hidden = hidden_text
+            .chars()
+            .filter(|c| !c.is_whitespace() && !is_invisible(*c))
+            .count();
+        if hidden >= 20 {
+            let score = if hidden <= 150 { 2.0 } else { 4.0 };
+            self.out.add(
+                "obfuscation.hidden_text",
+                snippet(hidden_text, 0, 0),
+                Some(format!(
+                    "The HTML contains {hidden} characters of text the reader cannot see \
+                     (hidden, tiny or same-colour text), a trick to fool filters. Remove it; keep \
+                     a hidden preview text short."
+                )),
+                Some(score),
+            );
+        }
+    }
+
+    /// A mail of images with (almost) no words of text.
+    fn image_only(&mut self, images: usize) {
+        let words = self
+            .doc
+            .toks
+            .iter()
+            .filter(|t| t.field == TEXT && self.doc.word(t).starts_with(char::is_alphabetic))
+            .count();
+        if words < 20 {
+            let score = if words < 5 { 3.0 } else { 2.0 };
+            self.out.add(
+                "obfuscation.image_only",
+                format!("{images} image(s), {words} word(s) of text"),
+                Some(format!(
+                    "The mail is {images} image(s) with {words} word(s) of text, which hides \
+                     its content from filters and reads as empty where images are blocked. \
+                     Put the message in text."
+                )),
+                Some(score),
+            );
+        }
+    }
+
+    /// A word of `text` written in disguise: a slur, or a spam word.
+    fn disguised_word(&mut self, text: &str, disguise: &Disguise) {
+        let snip = snippet(text, disguise.start, disguise.end);
+        let written = cut(&text[disguise.start..disguise.end], 60);
+        let (code, explanation) = match disguise.target {
+            Target::Slur => (
+                "offensive.slur",
+                "The mail contains a slur, disguised with symbols or spacing. Offensive content \
+                 cannot be sent; remove it."
+                    .to_string(),
+            ),
+            Target::Spam => {
+                let (code, how) = if disguise.spaced {
+                    (
+                        "obfuscation.broken_word",
+                        "broken up with spaces or symbols",
+                    )
+                } else {
+                    (
+                        "obfuscation.leetspeak",
+                        "disguised with digits, symbols or look-alike letters",
+                    )
+                };
+                let explanation = format!(
+                    "\"{written}\" is \"{}\" {how} to dodge filters. Write words normally.",
+                    disguise.word
+                );
+                (code, explanation)
+            }
+        };
+        self.out.add_explained(code, snip, explanation);
     }
 
     fn attachment(&mut self, attachment: &Attachment) {
@@ -2663,57 +2808,54 @@ impl Ctx<'_, '_> {
         let last = parts.next().unwrap_or("").trim();
         let before = parts.next().map(str::trim);
         let has_ext = lower.contains('.');
-        let dangerous = (has_ext && DANGEROUS_EXTENSIONS.contains(&last))
-            || DANGEROUS_TYPES.contains(&content_type);
-        let reversed = name.contains([
-            '\u{202e}', '\u{202d}', '\u{202b}', '\u{2066}', '\u{2067}', '\u{2068}',
-        ]);
-        if reversed || (dangerous && before.is_some_and(|b| DOCUMENT_EXTENSIONS.contains(&b))) {
-            self.out.add(
-                "obfuscation.double_extension",
-                shown,
-                Some(format!(
-                    "The attachment \"{}\" disguises a program as a document (a double \
-                     extension or reversed text). It cannot be sent.",
-                    cut(&snippet(name, 0, 0), 80)
-                )),
-                None,
-            );
-        } else if dangerous {
-            let what = if has_ext && DANGEROUS_EXTENSIONS.contains(&last) {
+        let dangerous_ext = has_ext && DANGEROUS_EXTENSIONS.contains(&last);
+        let dangerous = dangerous_ext || DANGEROUS_TYPES.contains(&content_type);
+        // The extension when `by_extension`, else the content type.
+        let kind = |by_extension: bool| {
+            if by_extension {
                 format!(".{last}")
             } else {
                 content_type.to_string()
-            };
-            self.out.add(
-                "obfuscation.dangerous_attachment",
-                shown,
-                Some(format!(
-                    "An attachment is a program, script, shortcut or disk image ({what}), which \
-                     cannot be sent. Remove it; link to a download page on your own site if you \
-                     must."
-                )),
-                None,
+            }
+        };
+        if reverses_text(name)
+            || (dangerous && before.is_some_and(|b| DOCUMENT_EXTENSIONS.contains(&b)))
+        {
+            let explanation = format!(
+                "The attachment \"{}\" disguises a program as a document (a double extension or \
+                 reversed text). It cannot be sent.",
+                cut(&snippet(name, 0, 0), 80)
             );
+            self.out
+                .add_explained("obfuscation.double_extension", shown, explanation);
+        } else if dangerous {
+            let explanation = format!(
+                "An attachment is a program, script, shortcut or disk image ({}), which cannot be \
+                 sent. Remove it; link to a download page on your own site if you must.",
+                kind(dangerous_ext)
+            );
+            self.out
+                .add_explained("obfuscation.dangerous_attachment", shown, explanation);
         } else if (has_ext && MACRO_EXTENSIONS.contains(&last))
             || content_type.contains("macroenabled")
         {
-            self.out.add(
-                "obfuscation.macro_attachment",
-                shown,
-                Some(format!(
-                    "An attachment ({}) is an Office document with macros, a common way to \
-                     deliver malware. Send a macro-free format (.docx, .xlsx, PDF).",
-                    if has_ext {
-                        format!(".{last}")
-                    } else {
-                        content_type.to_string()
-                    }
-                )),
-                None,
+            let explanation = format!(
+                "An attachment ({}) is an Office document with macros, a common way to deliver \
+                 malware. Send a macro-free format (.docx, .xlsx, PDF).",
+                kind(has_ext)
             );
+            self.out
+                .add_explained("obfuscation.macro_attachment", shown, explanation);
         }
     }
+}
+
+/// Whether a file name holds characters that reverse the text after them
+/// (`scan\u{202e}fdp.exe` shows as `scanexe.pdf`).
+fn reverses_text(name: &str) -> bool {
+    name.contains([
+        '\u{202e}', '\u{202d}', '\u{202b}', '\u{2066}', '\u{2067}', '\u{2068}',
+    ])
 }
 
 /// Where a zero-width character sits between two letters or digits (of
@@ -2798,86 +2940,112 @@ fn disguised_words(doc: &Doc, field: usize, engine: &Engine) -> Vec<Disguise> {
     let to = doc.toks.partition_point(|t| t.field <= field);
     let toks = &doc.toks[from..to.max(from)];
     let mut folded = String::new();
-    let bytes = text.as_bytes();
     let mut i = 0;
     while i < toks.len() {
         // Most words are lowercase ASCII letters, followed by one space and
         // a word that is not a single letter: nothing to look at.
-        let t = &toks[i];
-        let plain = t.plain;
-        let apart = toks.get(i + 1).is_none_or(|n| {
-            n.start == t.end + 1 && bytes.get(t.end) == Some(&b' ') && n.end - n.start > 1
-        });
-        if plain && apart {
+        if toks[i].plain && stands_apart(text, toks, i) {
             i += 1;
             continue;
         }
-        // The group of words joined to toks[i].
-        let mut j = i + 1;
-        let mut symbols = false;
-        while j < toks.len() {
-            let (prev, next) = (&toks[j - 1], &toks[j]);
-            let single = |t: &Tok| {
-                t.end - t.start == 1 && doc.word(t).starts_with(|c: char| c.is_ascii_alphabetic())
-            };
-            let gap = text.get(prev.end..next.start).unwrap_or(" ");
-            // Most words are apart by one space and longer than a letter.
-            let joined = if gap == " " {
-                single(prev) && single(next)
-            } else {
-                let tight = !gap.is_empty()
-                    && gap.len() <= 3
-                    && gap
-                        .chars()
-                        .all(|c| is_separator(c) || leet(c, false).is_some());
-                symbols |= tight;
-                tight
-                    || (gap.len() <= 4
-                        && gap
-                            .chars()
-                            .all(|c| c.is_whitespace() || is_separator(c) || c == '|')
-                        && single(prev)
-                        && single(next))
-            };
-            if !joined || is_placeholder(doc.word(next)) {
-                break;
-            }
-            j += 1;
+        let (end, symbols) = joined_group(doc, text, toks, i);
+        let group = &toks[i..end];
+        i = end;
+        if let Some(disguise) = group_disguise(doc, text, group, symbols, engine, &mut folded) {
+            out.push(disguise);
         }
-        let group = &toks[i..j];
-        i = j;
-        let (Some(first), Some(last)) = (group.first(), group.last()) else {
-            continue;
-        };
-        if group.len() == 1 {
-            let word = doc.word(first);
-            if is_placeholder(word) || !suspicious(word) {
-                continue;
-            }
-        }
-        let written = &text[first.start..last.end];
-        let within = group.len() >= 3 && !symbols;
-        // Addresses and paths ("www.example.com/a/b") join many words; no
-        // target is that long.
-        let letters: usize = group.iter().map(|t| t.len).sum();
-        if written.len() > 8 * MAX_TARGET_LEN
-            || (!within && (written.len() > 3 * MAX_TARGET_LEN || letters > MAX_TARGET_LEN))
-        {
-            continue;
-        }
-        let Some((word, target, substituted)) = spelled(written, within, engine, &mut folded)
-        else {
-            continue;
-        };
-        out.push(Disguise {
-            start: first.start,
-            end: last.end,
-            word,
-            target,
-            spaced: !substituted,
-        });
     }
     out
+}
+
+/// Whether the word `toks[i]` is the last one, or followed by one space and
+/// a word longer than a letter.
+fn stands_apart(text: &str, toks: &[Tok], i: usize) -> bool {
+    let t = &toks[i];
+    toks.get(i + 1).is_none_or(|n| {
+        n.start == t.end + 1 && text.as_bytes().get(t.end) == Some(&b' ') && n.end - n.start > 1
+    })
+}
+
+/// Where the group of words joined to `toks[i]` ends, and whether symbols
+/// join any of them.
+fn joined_group(doc: &Doc, text: &str, toks: &[Tok], i: usize) -> (usize, bool) {
+    let mut j = i + 1;
+    let mut symbols = false;
+    while j < toks.len() {
+        let (prev, next) = (&toks[j - 1], &toks[j]);
+        let gap = text.get(prev.end..next.start).unwrap_or(" ");
+        let (joined, tight) = gap_joins(doc, gap, prev, next);
+        symbols |= tight;
+        if !joined || is_placeholder(doc.word(next)) {
+            break;
+        }
+        j += 1;
+    }
+    (j, symbols)
+}
+
+/// Whether the `gap` between two words joins them into one written word,
+/// and whether it does so tightly: with a few symbols standing for letters
+/// or between them ("fr.ee", "c@sh"). Spaces and separators join only
+/// single letters ("F R E E", "V - I").
+fn gap_joins(doc: &Doc, gap: &str, prev: &Tok, next: &Tok) -> (bool, bool) {
+    let single = |t: &Tok| {
+        t.end - t.start == 1 && doc.word(t).starts_with(|c: char| c.is_ascii_alphabetic())
+    };
+    // Most words are apart by one space and longer than a letter.
+    if gap == " " {
+        return (single(prev) && single(next), false);
+    }
+    let tight = !gap.is_empty()
+        && gap.len() <= 3
+        && gap
+            .chars()
+            .all(|c| is_separator(c) || leet(c, false).is_some());
+    let joined = tight
+        || (gap.len() <= 4
+            && gap
+                .chars()
+                .all(|c| c.is_whitespace() || is_separator(c) || c == '|')
+            && single(prev)
+            && single(next));
+    (joined, tight)
+}
+
+/// The disguise a group of joined words is, when it spells a target word.
+fn group_disguise(
+    doc: &Doc,
+    text: &str,
+    group: &[Tok],
+    symbols: bool,
+    engine: &Engine,
+    folded: &mut String,
+) -> Option<Disguise> {
+    let (first, last) = (group.first()?, group.last()?);
+    if group.len() == 1 {
+        let word = doc.word(first);
+        if is_placeholder(word) || !suspicious(word) {
+            return None;
+        }
+    }
+    let written = &text[first.start..last.end];
+    let within = group.len() >= 3 && !symbols;
+    // Addresses and paths ("www.example.com/a/b") join many words; no
+    // target is that long.
+    let letters: usize = group.iter().map(|t| t.len).sum();
+    if written.len() > 8 * MAX_TARGET_LEN
+        || (!within && (written.len() > 3 * MAX_TARGET_LEN || letters > MAX_TARGET_LEN))
+    {
+        return None;
+    }
+    let (word, target, substituted) = spelled(written, within, engine, folded)?;
+    Some(Disguise {
+        start: first.start,
+        end: last.end,
+        word,
+        target,
+        spaced: !substituted,
+    })
 }
 
 /// A single word worth a closer look: digits among its letters, or
@@ -3009,6 +3177,47 @@ mod tests {
             .find(|(section, _)| *section == "slur")
             .map(|(_, word)| word)
             .expect("the list has slurs")
+    }
+
+    /// The hit of `code` on `mail`, which must fire.
+    fn hit(mail: &AuthoredMail, owned: &[&str], code: &str) -> Hit {
+        check(mail, owned)
+            .into_iter()
+            .find(|h| h.rule == code)
+            .expect("the rule fires")
+    }
+
+    /// Each text, as the body of a mail with `subject`, fires its rule.
+    fn assert_each_fires(subject: &str, cases: &[(&str, &str)]) {
+        for (text, code) in cases {
+            let m = mail(subject, text);
+            assert!(fires(&m, code), "{code}: {text}: {:?}", codes(&m));
+        }
+    }
+
+    /// Every rule of `expected` fires on `mail`.
+    fn assert_all_fire(mail: &AuthoredMail, expected: &[&str]) {
+        let got = codes(mail);
+        for code in expected {
+            assert!(got.iter().any(|c| c == code), "{code}: {got:?}");
+        }
+    }
+
+    /// Each text, as the body of a mail with `subject`, scores under 3
+    /// points.
+    fn assert_each_scores_low(subject: &str, texts: &[&str]) {
+        for text in texts {
+            let m = mail(subject, text);
+            assert!(total(&m) < 3.0, "{text}: {:?}", codes(&m));
+        }
+    }
+
+    /// No rule fires on any of the texts, as the body of a mail.
+    fn assert_no_hits(texts: &[&str]) {
+        for text in texts {
+            let m = mail("News", text);
+            assert!(check(&m, OWN).is_empty(), "{text}: {:?}", codes(&m));
+        }
     }
 
     // -- the machinery ------------------------------------------------------
@@ -3147,11 +3356,7 @@ mod tests {
             "Hello",
             &format!("{long} As the next of kin you inherit the estate. {long}"),
         );
-        let hits = check(&m, OWN);
-        let hit = hits
-            .iter()
-            .find(|h| h.rule == "advance_fee.inheritance_claim")
-            .expect("the rule fires");
+        let hit = hit(&m, OWN, "advance_fee.inheritance_claim");
         assert!(hit.snippet.contains("next of kin"));
         assert!(hit.snippet.chars().count() <= 200);
         assert!(hit.explanation.len() > 40);
@@ -3238,75 +3443,85 @@ mod tests {
     // -- advance_fee --------------------------------------------------------
 
     #[test]
-    fn advance_fee_scams_are_caught() {
-        for (text, code) in [
-            (
-                "I am contacting you about my late client who died intestate; you are his next of kin.",
-                "advance_fee.inheritance_claim",
-            ),
-            (
-                "Good news from your long-lost relative in Spain.",
-                "advance_fee.inheritance_claim",
-            ),
-            (
-                "The unclaimed funds of our deceased customer await a beneficiary.",
-                "advance_fee.inheritance_claim",
-            ),
-            (
-                "The money is kept in a Swiss bank account.",
-                "advance_fee.offshore_funds",
-            ),
-            (
-                "My father smuggled it through diplomatic means.",
-                "advance_fee.offshore_funds",
-            ),
-            (
-                "I am Barrister James Okoro, personal attorney to the late Mr. Smith.",
-                "advance_fee.fake_official",
-            ),
-            (
-                "A foreign prince needs your help.",
-                "advance_fee.fake_official",
-            ),
-            (
-                "We need your help with the transfer of $25,500,000.00 to a safe account.",
-                "advance_fee.fund_transfer",
-            ),
-            (
-                "the sum of US$15.5 million (Fifteen Million Five Hundred Thousand United States Dollars)",
-                "advance_fee.fund_transfer",
-            ),
-            (
-                "We will transfer the funds into your account within days.",
-                "advance_fee.fund_transfer",
-            ),
-            (
-                "For your help, your share (30%) will be paid first.",
-                "advance_fee.share_offer",
-            ),
-            (
-                "You will receive 25% of the total sum for your assistance.",
-                "advance_fee.share_offer",
-            ),
-            (
-                "I write to you with an urgent business proposal of great benefit.",
-                "advance_fee.business_proposal",
-            ),
-            (
-                "Please keep this matter strictly confidential.",
-                "advance_fee.secrecy",
-            ),
-            (
-                "Your email address has been selected as a winner of the International Lottery draw.",
-                "advance_fee.lottery_win",
-            ),
-            (
-                "Payment is accepted by Western Union only.",
-                "advance_fee.untraceable_payment",
-            ),
-        ] {
-            assert!(text_fires(text, code), "{code}: {text}");
-        }
+    fn advance_fee_openings_are_caught() {
+        assert_each_fires(
+            "Hello",
+            &[
+                (
+                    "I am contacting you about my late client who died intestate; you are his next of kin.",
+                    "advance_fee.inheritance_claim",
+                ),
+                (
+                    "Good news from your long-lost relative in Spain.",
+                    "advance_fee.inheritance_claim",
+                ),
+                (
+                    "The unclaimed funds of our deceased customer await a beneficiary.",
+                    "advance_fee.inheritance_claim",
+                ),
+                (
+                    "The money is kept in a Swiss bank account.",
+                    "advance_fee.offshore_funds",
+                ),
+                (
+                    "My father smuggled it through diplomatic means.",
+                    "advance_fee.offshore_funds",
+                ),
+                (
+                    "I am Barrister James Okoro, personal attorney to the late Mr. Smith.",
+                    "advance_fee.fake_official",
+                ),
+                (
+                    "A foreign prince needs your help.",
+                    "advance_fee.fake_official",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn advance_fee_offers_and_requests_are_caught() {
+        assert_each_fires(
+            "Hello",
+            &[
+                (
+                    "We need your help with the transfer of $25,500,000.00 to a safe account.",
+                    "advance_fee.fund_transfer",
+                ),
+                (
+                    "the sum of US$15.5 million (Fifteen Million Five Hundred Thousand United States Dollars)",
+                    "advance_fee.fund_transfer",
+                ),
+                (
+                    "We will transfer the funds into your account within days.",
+                    "advance_fee.fund_transfer",
+                ),
+                (
+                    "For your help, your share (30%) will be paid first.",
+                    "advance_fee.share_offer",
+                ),
+                (
+                    "You will receive 25% of the total sum for your assistance.",
+                    "advance_fee.share_offer",
+                ),
+                (
+                    "I write to you with an urgent business proposal of great benefit.",
+                    "advance_fee.business_proposal",
+                ),
+                (
+                    "Please keep this matter strictly confidential.",
+                    "advance_fee.secrecy",
+                ),
+                (
+                    "Your email address has been selected as a winner of the International Lottery draw.",
+                    "advance_fee.lottery_win",
+                ),
+                (
+                    "Payment is accepted by Western Union only.",
+                    "advance_fee.untraceable_payment",
+                ),
+            ],
+        );
     }
 
     #[test]
@@ -3334,95 +3549,93 @@ mod tests {
                  be yours. Keep this matter strictly confidential.",
             )
         };
-        let got = codes(&m);
-        for code in [
-            "advance_fee.inheritance_claim",
-            "advance_fee.fake_official",
-            "advance_fee.fund_transfer",
-            "advance_fee.share_offer",
-            "advance_fee.business_proposal",
-            "advance_fee.secrecy",
-            "deceptive_header.all_caps_subject",
-        ] {
-            assert!(got.iter().any(|c| c == code), "{code}: {got:?}");
-        }
+        assert_all_fire(
+            &m,
+            &[
+                "advance_fee.inheritance_claim",
+                "advance_fee.fake_official",
+                "advance_fee.fund_transfer",
+                "advance_fee.share_offer",
+                "advance_fee.business_proposal",
+                "advance_fee.secrecy",
+                "deceptive_header.all_caps_subject",
+            ],
+        );
         assert!(total(&m) >= 20.0);
     }
 
     #[test]
     fn ordinary_words_near_advance_fee_phrases_are_fine() {
-        for text in [
-            "Plan ahead for inheritance tax with our advisers.",
-            "Please list your next appointment and your kin's details.",
-            "Our bank transfer details are on the invoice.",
-            "The prince of pastry opens a new shop on Main Street.",
-            "Join the winners of last year's photo contest at our exhibition.",
-            "The business proposal template is in the shared folder.",
-        ] {
-            assert!(
-                total(&mail("Update", text)) < 3.0,
-                "{text}: {:?}",
-                codes(&mail("Update", text))
-            );
-        }
+        assert_each_scores_low(
+            "Update",
+            &[
+                "Plan ahead for inheritance tax with our advisers.",
+                "Please list your next appointment and your kin's details.",
+                "Our bank transfer details are on the invoice.",
+                "The prince of pastry opens a new shop on Main Street.",
+                "Join the winners of last year's photo contest at our exhibition.",
+                "The business proposal template is in the shared folder.",
+            ],
+        );
     }
 
     // -- get_rich_quick -----------------------------------------------------
 
     #[test]
     fn get_rich_quick_promises_are_caught() {
-        for (text, code) in [
-            (
-                "Guaranteed returns on every deposit.",
-                "get_rich_quick.guaranteed_returns",
-            ),
-            (
-                "Our fund pays a guaranteed 12% monthly return.",
-                "get_rich_quick.guaranteed_returns",
-            ),
-            (
-                "Enjoy returns of up to 40% per month.",
-                "get_rich_quick.high_returns",
-            ),
-            (
-                "Members earn 3% daily on their deposit.",
-                "get_rich_quick.high_returns",
-            ),
-            (
-                "Double your money in 30 days!",
-                "get_rich_quick.double_your_money",
-            ),
-            (
-                "Turn $250 into $10,000 this month.",
-                "get_rich_quick.double_your_money",
-            ),
-            (
-                "This is a risk-free investment.",
-                "get_rich_quick.risk_free_investment",
-            ),
-            (
-                "Earn $5,000 a week from home!",
-                "get_rich_quick.income_claim",
-            ),
-            (
-                "Make up to $800 per day in your spare time.",
-                "get_rich_quick.income_claim",
-            ),
-            (
-                "You can make money fast with our system.",
-                "get_rich_quick.make_money_fast",
-            ),
-            (
-                "Get rich quick with the secret method.",
-                "get_rich_quick.make_money_fast",
-            ),
-            (
-                "Be your own boss and quit your day job.",
-                "get_rich_quick.hype",
-            ),
-        ] {
-            assert!(text_fires(text, code), "{code}: {text}");
-        }
+        assert_each_fires(
+            "Hello",
+            &[
+                (
+                    "Guaranteed returns on every deposit.",
+                    "get_rich_quick.guaranteed_returns",
+                ),
+                (
+                    "Our fund pays a guaranteed 12% monthly return.",
+                    "get_rich_quick.guaranteed_returns",
+                ),
+                (
+                    "Enjoy returns of up to 40% per month.",
+                    "get_rich_quick.high_returns",
+                ),
+                (
+                    "Members earn 3% daily on their deposit.",
+                    "get_rich_quick.high_returns",
+                ),
+                (
+                    "Double your money in 30 days!",
+                    "get_rich_quick.double_your_money",
+                ),
+                (
+                    "Turn $250 into $10,000 this month.",
+                    "get_rich_quick.double_your_money",
+                ),
+                (
+                    "This is a risk-free investment.",
+                    "get_rich_quick.risk_free_investment",
+                ),
+                (
+                    "Earn $5,000 a week from home!",
+                    "get_rich_quick.income_claim",
+                ),
+                (
+                    "Make up to $800 per day in your spare time.",
+                    "get_rich_quick.income_claim",
+                ),
+                (
+                    "You can make money fast with our system.",
+                    "get_rich_quick.make_money_fast",
+                ),
+                (
+                    "Get rich quick with the secret method.",
+                    "get_rich_quick.make_money_fast",
+                ),
+                (
+                    "Be your own boss and quit your day job.",
+                    "get_rich_quick.hype",
+                ),
+            ],
+        );
     }
 
     #[test]
@@ -3465,62 +3678,57 @@ mod tests {
 
     #[test]
     fn ordinary_money_talk_is_not_get_rich_quick() {
-        for text in [
-            "Earn 2% cash back on every purchase with our card.",
-            "Members earn $10 per referral.",
-            "Engineers here earn $120,000 a year on average.",
-            "Try it risk-free for 30 days, with a money-back guarantee.",
-            "Our company announced a $2 million investment in renewable energy; the investment \
-             will create 50 jobs.",
-            "We guarantee delivery within 48 hours.",
-        ] {
-            assert!(
-                total(&mail("News", text)) < 3.0,
-                "{text}: {:?}",
-                codes(&mail("News", text))
-            );
-        }
+        assert_each_scores_low(
+            "News",
+            &[
+                "Earn 2% cash back on every purchase with our card.",
+                "Members earn $10 per referral.",
+                "Engineers here earn $120,000 a year on average.",
+                "Try it risk-free for 30 days, with a money-back guarantee.",
+                "Our company announced a $2 million investment in renewable energy; the \
+                 investment will create 50 jobs.",
+                "We guarantee delivery within 48 hours.",
+            ],
+        );
     }
 
     // -- pyramid ------------------------------------------------------------
 
     #[test]
     fn pyramid_schemes_are_caught() {
-        for (text, code) in [
-            ("Just recruit 3 people and you are paid forever.", "pyramid.recruitment"),
-            ("Build your downline today!", "pyramid.recruitment"),
-            ("Our 2x2 matrix pays out in days.", "pyramid.recruitment"),
-            ("Get paid for every person you recruit.", "pyramid.recruitment"),
-            ("This is not a pyramid scheme!", "pyramid.recruitment"),
-            ("Join our network marketing opportunity.", "pyramid.mlm"),
-            ("Welcome to our gifting circle: give once, receive eight times.", "pyramid.gifting_scheme"),
-            ("The blessing loom changed my life.", "pyramid.gifting_scheme"),
-            (
-                "Send $5 to each of the 6 names on the list, then add your name to the bottom of the list.",
-                "pyramid.chain_letter",
-            ),
-            ("Forward this email to 10 friends or bad luck follows.", "pyramid.chain_letter"),
-            ("Do not break the chain.", "pyramid.chain_letter"),
-        ] {
-            assert!(text_fires(text, code), "{code}: {text}");
-        }
+        assert_each_fires(
+            "Hello",
+            &[
+                ("Just recruit 3 people and you are paid forever.", "pyramid.recruitment"),
+                ("Build your downline today!", "pyramid.recruitment"),
+                ("Our 2x2 matrix pays out in days.", "pyramid.recruitment"),
+                ("Get paid for every person you recruit.", "pyramid.recruitment"),
+                ("This is not a pyramid scheme!", "pyramid.recruitment"),
+                ("Join our network marketing opportunity.", "pyramid.mlm"),
+                ("Welcome to our gifting circle: give once, receive eight times.", "pyramid.gifting_scheme"),
+                ("The blessing loom changed my life.", "pyramid.gifting_scheme"),
+                (
+                    "Send $5 to each of the 6 names on the list, then add your name to the bottom of the list.",
+                    "pyramid.chain_letter",
+                ),
+                ("Forward this email to 10 friends or bad luck follows.", "pyramid.chain_letter"),
+                ("Do not break the chain.", "pyramid.chain_letter"),
+            ],
+        );
     }
 
     #[test]
     fn ordinary_recruiting_and_sharing_are_not_pyramids() {
-        for text in [
-            "We are recruiting new volunteers for the spring clean-up.",
-            "Refer a friend and you both get a month free.",
-            "Forward this email to a friend who might like it.",
-            "Your name is on the guest list for Friday.",
-            "The Matrix is back in cinemas this weekend.",
-        ] {
-            assert!(
-                total(&mail("News", text)) < 3.0,
-                "{text}: {:?}",
-                codes(&mail("News", text))
-            );
-        }
+        assert_each_scores_low(
+            "News",
+            &[
+                "We are recruiting new volunteers for the spring clean-up.",
+                "Refer a friend and you both get a month free.",
+                "Forward this email to a friend who might like it.",
+                "Your name is on the guest list for Friday.",
+                "The Matrix is back in cinemas this weekend.",
+            ],
+        );
     }
 
     // -- phishing -----------------------------------------------------------
@@ -3556,14 +3764,14 @@ mod tests {
             "Your account has been suspended. Verify your account within 24 hours or it will be \
              permanently closed.",
         );
-        let got = codes(&m);
-        for code in [
-            "phishing.account_threat",
-            "phishing.account_verification",
-            "phishing.deadline_pressure",
-        ] {
-            assert!(got.iter().any(|c| c == code), "{code}: {got:?}");
-        }
+        assert_all_fire(
+            &m,
+            &[
+                "phishing.account_threat",
+                "phishing.account_verification",
+                "phishing.deadline_pressure",
+            ],
+        );
         // A sale that ends within 24 hours threatens nothing.
         let m = mail("Last call", "Our sale ends within 24 hours.");
         assert!(!fires(&m, "phishing.deadline_pressure"));
@@ -3599,11 +3807,7 @@ mod tests {
             )],
             ..mail("Offer", "See the offer.")
         };
-        let hits = check(&m, OWN);
-        let hit = hits
-            .iter()
-            .find(|h| h.rule == "phishing.link_text_mismatch")
-            .expect("the rule fires");
+        let hit = hit(&m, OWN, "phishing.link_text_mismatch");
         assert_eq!(hit.score, 5.0);
         assert!(
             hit.explanation.contains("www.acme-partner.com")
@@ -3658,57 +3862,47 @@ mod tests {
                 "Please verify your account to keep using it.",
             )
         };
-        let got = codes(&m);
-        for code in [
-            "phishing.link_text_mismatch",
-            "phishing.brand_link",
-            "phishing.account_verification",
-            "phishing.credential_link",
-        ] {
-            assert!(got.iter().any(|c| c == code), "{code}: {got:?}");
+        assert_all_fire(
+            &m,
+            &[
+                "phishing.link_text_mismatch",
+                "phishing.brand_link",
+                "phishing.account_verification",
+                "phishing.credential_link",
+            ],
+        );
+        assert!(codes(&m).iter().any(|c| blocks(c)));
+    }
+
+    /// A mail with one link, "Sign in", to `href`.
+    fn sign_in_link(href: &str) -> AuthoredMail {
+        AuthoredMail {
+            links: vec![link("Sign in", href)],
+            ..mail("Notice", "Hello.")
         }
-        assert!(got.iter().any(|c| blocks(c)));
     }
 
     #[test]
     fn ip_userinfo_shortener_and_lookalike_links_are_caught() {
-        let with = |href: &str| AuthoredMail {
-            links: vec![link("Sign in", href)],
-            ..mail("Notice", "Hello.")
-        };
-        assert!(fires(
-            &with("http://192.168.10.4/login"),
-            "phishing.ip_link"
-        ));
-        assert!(fires(
-            &with("http://[2001:db8::1]/login"),
-            "phishing.ip_link"
-        ));
-        assert!(fires(&with("http://3232235777/login"), "phishing.ip_link"));
-        assert!(fires(
-            &with("https://www.bank.example@evil.example/"),
-            "phishing.userinfo_link"
-        ));
-        assert!(fires(
-            &with("https://bit.ly/3xYz"),
-            "phishing.url_shortener"
-        ));
-        assert!(fires(
-            &with("https://tinyurl.com/abc"),
-            "phishing.url_shortener"
-        ));
-        assert_eq!(total(&with("https://bit.ly/3xYz")), 2.0);
-        // pаypal with a Cyrillic а.
-        assert!(fires(
-            &with("https://xn--pypal-4ve.com/"),
-            "phishing.punycode_lookalike"
-        ));
-        assert!(fires(
-            &with("https://p\u{430}ypal.com/"),
-            "phishing.punycode_lookalike"
-        ));
+        for (href, code) in [
+            ("http://192.168.10.4/login", "phishing.ip_link"),
+            ("http://[2001:db8::1]/login", "phishing.ip_link"),
+            ("http://3232235777/login", "phishing.ip_link"),
+            (
+                "https://www.bank.example@evil.example/",
+                "phishing.userinfo_link",
+            ),
+            ("https://bit.ly/3xYz", "phishing.url_shortener"),
+            ("https://tinyurl.com/abc", "phishing.url_shortener"),
+            // pаypal with a Cyrillic а.
+            ("https://xn--pypal-4ve.com/", "phishing.punycode_lookalike"),
+            ("https://p\u{430}ypal.com/", "phishing.punycode_lookalike"),
+        ] {
+            assert!(fires(&sign_in_link(href), code), "{code}: {href}");
+        }
+        assert_eq!(total(&sign_in_link("https://bit.ly/3xYz")), 2.0);
         // An honest internationalised domain is only a weak signal.
-        let m = with("https://xn--mnchen-3ya.de/");
+        let m = sign_in_link("https://xn--mnchen-3ya.de/");
         assert!(fires(&m, "phishing.punycode_domain"));
         assert!(total(&m) < 3.0);
         // An IP link with a credential request blocks.
@@ -3726,11 +3920,7 @@ mod tests {
             from_address: Some("service@paypal-alerts.example".to_string()),
             ..mail("Hello", "Hello.")
         };
-        let hits = check(&m, &[]);
-        let hit = hits
-            .iter()
-            .find(|h| h.rule == "phishing.poses_as_brand")
-            .expect("the rule fires");
+        let hit = hit(&m, &[], "phishing.poses_as_brand");
         assert!(hit.explanation.starts_with("The sender name"));
         assert!(hit.snippet.contains("paypal-alerts.example"));
 
@@ -3799,15 +3989,16 @@ mod tests {
         assert!(fires(&m, "offensive.slur"));
         let upper = slur.to_uppercase();
         assert!(fires(&mail(&format!("{upper}!"), "Hi"), "offensive.slur"));
-        for (text, code) in [
-            ("Time to kill all the immigrants.", "offensive.hate_speech"),
-            ("Heil Hitler, comrades.", "offensive.hate_speech"),
-            ("Pay up or I will kill you.", "offensive.threat"),
-            ("I'm going to shoot your family.", "offensive.threat"),
-            ("I know where you live.", "offensive.threat"),
-        ] {
-            assert!(text_fires(text, code), "{code}: {text}");
-        }
+        assert_each_fires(
+            "Hello",
+            &[
+                ("Time to kill all the immigrants.", "offensive.hate_speech"),
+                ("Heil Hitler, comrades.", "offensive.hate_speech"),
+                ("Pay up or I will kill you.", "offensive.threat"),
+                ("I'm going to shoot your family.", "offensive.threat"),
+                ("I know where you live.", "offensive.threat"),
+            ],
+        );
         assert!(blocks("offensive.threat"));
     }
 
@@ -3829,22 +4020,19 @@ mod tests {
 
     #[test]
     fn words_containing_offensive_ones_are_fine() {
-        for text in [
+        assert_no_hits(&[
             "Scunthorpe United won the assessment match.",
             "Our classic class on Spice Girls and Pakistani cooking.",
             "Flights to Niger and Nigeria.",
             "This deal is a killer: you will die laughing.",
             "Kill the lights, the show begins.",
             "Cocktail hour at the Essex office.",
-        ] {
-            let m = mail("News", text);
-            assert!(check(&m, OWN).is_empty(), "{text}: {:?}", codes(&m));
-        }
+        ]);
     }
 
     #[test]
     fn illegal_offers_block() {
-        for (text, code) in [
+        let offers = [
             ("Buy cocaine online, discreet shipping.", "illegal.drugs"),
             ("Pure MDMA for sale, shipped discreetly.", "illegal.drugs"),
             (
@@ -3873,27 +4061,27 @@ mod tests {
             ("Fresh fullz for sale, high balance.", "illegal.stolen_data"),
             ("CVV dumps with pin, updated daily.", "illegal.stolen_data"),
             ("Hacked PayPal accounts for sale.", "illegal.stolen_data"),
-        ] {
-            let m = mail("Offer", text);
-            assert!(fires(&m, code), "{code}: {text}: {:?}", codes(&m));
+        ];
+        assert_each_fires("Offer", &offers);
+        for (_, code) in offers {
             assert!(blocks(code));
         }
     }
 
     #[test]
     fn mentions_of_drugs_weapons_and_fakes_in_ordinary_mail_are_fine() {
-        for text in [
-            "Police seized cocaine worth $2 million at the port.",
-            "Our pharmacy: ibuprofen is available without a prescription.",
-            "Blue-light glasses, no prescription needed.",
-            "Gun safety course: learn how background checks work.",
-            "How to spot a fake Rolex: five tips from our jewellers.",
-            "Protect yourself from stolen credit cards with our alerts.",
-            "Officially licensed replica jerseys for the new season.",
-        ] {
-            let m = mail("News", text);
-            assert!(total(&m) < 3.0, "{text}: {:?}", codes(&m));
-        }
+        assert_each_scores_low(
+            "News",
+            &[
+                "Police seized cocaine worth $2 million at the port.",
+                "Our pharmacy: ibuprofen is available without a prescription.",
+                "Blue-light glasses, no prescription needed.",
+                "Gun safety course: learn how background checks work.",
+                "How to spot a fake Rolex: five tips from our jewellers.",
+                "Protect yourself from stolen credit cards with our alerts.",
+                "Officially licensed replica jerseys for the new season.",
+            ],
+        );
     }
 
     // -- obfuscation --------------------------------------------------------
@@ -3921,10 +4109,7 @@ mod tests {
             "Buy V\u{200c}i\u{200d}agra",
             "obfuscation.zero_width"
         ));
-        let hit = check(&mail("Fr\u{200b}ee", "Hi"), OWN)
-            .into_iter()
-            .find(|h| h.rule == "obfuscation.zero_width")
-            .expect("the rule fires");
+        let hit = hit(&mail("Fr\u{200b}ee", "Hi"), OWN, "obfuscation.zero_width");
         assert!(hit.snippet.contains("Fr[U+200B]ee"));
         // Emoji sequences and a byte order mark at the start are fine.
         for text in [
@@ -3942,11 +4127,7 @@ mod tests {
             images: 3,
             ..mail("Look", "Click here")
         };
-        let hit = check(&m, OWN)
-            .into_iter()
-            .find(|h| h.rule == "obfuscation.image_only")
-            .expect("the rule fires");
-        assert_eq!(hit.score, 3.0);
+        assert_eq!(hit(&m, OWN, "obfuscation.image_only").score, 3.0);
         let m = AuthoredMail {
             images: 1,
             ..mail("Look", "Our new collection is here: six short words")
@@ -3962,15 +4143,19 @@ mod tests {
         assert!(!fires(&m, "obfuscation.image_only"));
     }
 
-    #[test]
-    fn dangerous_attachments_are_caught() {
-        let with = |name: Option<&str>, content_type: &str| AuthoredMail {
+    /// A mail with one attachment.
+    fn with_attachment(name: Option<&str>, content_type: &str) -> AuthoredMail {
+        AuthoredMail {
             attachments: vec![Attachment {
                 filename: name.map(str::to_string),
                 content_type: content_type.to_string(),
             }],
             ..mail("Files", "See attached.")
-        };
+        }
+    }
+
+    #[test]
+    fn dangerous_attachments_are_caught() {
         for name in [
             "setup.exe",
             "Update.SCR",
@@ -3985,29 +4170,33 @@ mod tests {
         ] {
             assert!(
                 fires(
-                    &with(Some(name), "application/octet-stream"),
+                    &with_attachment(Some(name), "application/octet-stream"),
                     "obfuscation.dangerous_attachment"
                 ),
                 "{name}"
             );
         }
         for name in ["invoice.pdf.exe", "photo.jpg .scr", "scan\u{202e}fdp.exe"] {
-            let m = with(Some(name), "application/octet-stream");
+            let m = with_attachment(Some(name), "application/octet-stream");
             assert!(fires(&m, "obfuscation.double_extension"), "{name}");
             assert!(!fires(&m, "obfuscation.dangerous_attachment"), "{name}");
         }
         assert!(fires(
-            &with(None, "application/x-msdownload"),
+            &with_attachment(None, "application/x-msdownload"),
             "obfuscation.dangerous_attachment"
         ));
+    }
+
+    #[test]
+    fn macro_documents_are_caught_and_ordinary_attachments_are_fine() {
         for name in ["report.docm", "budget.xlsm"] {
             assert!(fires(
-                &with(Some(name), "application/octet-stream"),
+                &with_attachment(Some(name), "application/octet-stream"),
                 "obfuscation.macro_attachment"
             ));
         }
         assert!(fires(
-            &with(None, "application/vnd.ms-excel.sheet.macroEnabled.12"),
+            &with_attachment(None, "application/vnd.ms-excel.sheet.macroEnabled.12"),
             "obfuscation.macro_attachment"
         ));
         for name in [
@@ -4017,39 +4206,36 @@ mod tests {
             "archive.zip",
             "Invoice no. 42",
         ] {
-            let m = with(Some(name), "application/pdf");
+            let m = with_attachment(Some(name), "application/pdf");
             assert!(check(&m, OWN).is_empty(), "{name}: {:?}", codes(&m));
         }
     }
 
     #[test]
     fn disguised_words_are_caught() {
-        for (text, code) in [
-            ("Buy V1agra now", "obfuscation.leetspeak"),
-            ("Get fr33 stuff", "obfuscation.leetspeak"),
-            ("Fast c@sh today", "obfuscation.leetspeak"),
-            ("Your m0ney back", "obfuscation.leetspeak"),
-            ("Fake ro1ex", "obfuscation.leetspeak"),
-            ("Get \u{441}ash today", "obfuscation.leetspeak"),
-            ("V i a g r a for you", "obfuscation.broken_word"),
-            ("It is F R E E M O N E Y", "obfuscation.broken_word"),
-            ("V-I-A-G-R-A", "obfuscation.broken_word"),
-            ("F.R.E.E trial", "obfuscation.broken_word"),
-            ("pay-pal login", "obfuscation.broken_word"),
-        ] {
-            let m = mail("Hi", text);
-            assert!(fires(&m, code), "{code}: {text}: {:?}", codes(&m));
-        }
-        let hit = check(&mail("Hi", "Buy V1agra now"), OWN)
-            .into_iter()
-            .find(|h| h.rule == "obfuscation.leetspeak")
-            .expect("the rule fires");
+        assert_each_fires(
+            "Hi",
+            &[
+                ("Buy V1agra now", "obfuscation.leetspeak"),
+                ("Get fr33 stuff", "obfuscation.leetspeak"),
+                ("Fast c@sh today", "obfuscation.leetspeak"),
+                ("Your m0ney back", "obfuscation.leetspeak"),
+                ("Fake ro1ex", "obfuscation.leetspeak"),
+                ("Get \u{441}ash today", "obfuscation.leetspeak"),
+                ("V i a g r a for you", "obfuscation.broken_word"),
+                ("It is F R E E M O N E Y", "obfuscation.broken_word"),
+                ("V-I-A-G-R-A", "obfuscation.broken_word"),
+                ("F.R.E.E trial", "obfuscation.broken_word"),
+                ("pay-pal login", "obfuscation.broken_word"),
+            ],
+        );
+        let hit = hit(&mail("Hi", "Buy V1agra now"), OWN, "obfuscation.leetspeak");
         assert!(hit.explanation.contains("\"V1agra\"") && hit.explanation.contains("\"viagra\""));
     }
 
     #[test]
     fn ordinary_digits_symbols_and_letters_are_not_disguises() {
-        for text in [
+        assert_no_hits(&[
             "Download the MP3 and the B2B guide.",
             "COVID-19 rules, e-mail us, U.S.A. and A B C tests.",
             "Open 24/7, Wi-Fi, 2FA and Q&A.",
@@ -4057,10 +4243,7 @@ mod tests {
             "Free shipping on orders over $50.",
             "I am a big fan of the A-Team and R2-D2.",
             "Москва и Санкт-Петербург",
-        ] {
-            let m = mail("News", text);
-            assert!(check(&m, OWN).is_empty(), "{text}: {:?}", codes(&m));
-        }
+        ]);
     }
 
     // -- legitimate mail ----------------------------------------------------
@@ -4076,9 +4259,8 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn legitimate_mail_passes() {
-        let sale = AuthoredMail {
+    fn spring_sale() -> AuthoredMail {
+        AuthoredMail {
             links: shop_links(6),
             images: 4,
             ..mail(
@@ -4087,8 +4269,11 @@ mod tests {
                  SPRING30 at checkout. Free shipping on orders over $50. Shop now and find your \
                  new favourite jacket, shoes and bags before they are gone.",
             )
-        };
-        let webinar = AuthoredMail {
+        }
+    }
+
+    fn webinar_invitation() -> AuthoredMail {
+        AuthoredMail {
             links: vec![
                 link("Register now", "https://acme.test/webinar/register"),
                 link("Add to calendar", "https://acme.test/webinar.ics"),
@@ -4100,9 +4285,12 @@ mod tests {
                  complaint rates low. Seats are limited, register now. The recording will be \
                  sent to everyone who registers.",
             )
-        };
-        let mut update_links = shop_links(7);
-        update_links.extend([
+        }
+    }
+
+    fn product_update() -> AuthoredMail {
+        let mut links = shop_links(7);
+        links.extend([
             link("acme.test/changelog", "https://acme.test/changelog"),
             link("docs.acme.test", "https://docs.acme.test/"),
             link("github.com/acme/widget", "https://github.com/acme/widget"),
@@ -4112,8 +4300,8 @@ mod tests {
             ),
             link("Unsubscribe", "https://acme.test/unsubscribe?u=1"),
         ]);
-        let update = AuthoredMail {
-            links: update_links,
+        AuthoredMail {
+            links,
             images: 2,
             ..mail(
                 "Product update: faster exports and a new API",
@@ -4121,8 +4309,11 @@ mod tests {
                  mode. Exports of 1,000,000 rows now finish in 12 seconds. Read the changelog \
                  for details, and tell us what you would like to see next.",
             )
-        };
-        let reset = AuthoredMail {
+        }
+    }
+
+    fn password_reset() -> AuthoredMail {
+        AuthoredMail {
             from_name: Some("PayPal".to_string()),
             from_address: Some("service@paypal.com".to_string()),
             links: vec![link(
@@ -4135,22 +4326,31 @@ mod tests {
                  ignore this email and your password stays the same. The link expires in 24 \
                  hours.",
             )
-        };
-        let invoice = AuthoredMail {
+        }
+    }
+
+    fn invoice() -> AuthoredMail {
+        AuthoredMail {
             links: vec![link("View invoice", "https://acme.test/invoices/42")],
             ..mail(
                 "Your invoice INV-2024-0042",
                 "Your invoice INV-2024-0042 for $1,250.00 is ready. Amount due: $1,250.00 by 30 \
                  April 2024. You can pay by card or bank transfer. Thank you for your business.",
             )
-        };
-        let investment = mail(
+        }
+    }
+
+    fn investment_newsletter() -> AuthoredMail {
+        mail(
             "Acme quarterly newsletter",
             "Acme announced a $2 million investment in its Leeds plant this quarter. The \
              investment adds 40 jobs and doubles our capacity. Our CEO said the returns on this \
              investment will take years, as with any long-term project.",
-        );
-        let charity = AuthoredMail {
+        )
+    }
+
+    fn charity_appeal() -> AuthoredMail {
+        AuthoredMail {
             links: vec![link("Donate now", "https://acme.test/donate")],
             images: 1,
             ..mail(
@@ -4159,16 +4359,22 @@ mod tests {
                  goes to the field, and every donation is matched by our partners until Friday. \
                  Please give what you can today, and thank you for standing with us.",
             )
-        };
+        }
+    }
+
+    #[test]
+    fn legitimate_mail_passes() {
+        let update = product_update();
+        let reset = password_reset();
         for (name, m, owned) in [
-            ("sale", &sale, OWN),
-            ("webinar", &webinar, OWN),
+            ("sale", &spring_sale(), OWN),
+            ("webinar", &webinar_invitation(), OWN),
             ("product update", &update, OWN),
             ("password reset", &reset, &[][..]),
             ("password reset, owned", &reset, &["paypal.com"][..]),
-            ("invoice", &invoice, OWN),
-            ("investment newsletter", &investment, OWN),
-            ("charity appeal", &charity, OWN),
+            ("invoice", &invoice(), OWN),
+            ("investment newsletter", &investment_newsletter(), OWN),
+            ("charity appeal", &charity_appeal(), OWN),
         ] {
             let hits = check(m, owned);
             let total: f32 = hits.iter().map(|h| h.score).sum();
