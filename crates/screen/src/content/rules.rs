@@ -3115,7 +3115,10 @@ fn spelled(
                 .targets
                 .iter()
                 .filter(|(word, _)| word.len() >= 4 && folded.contains(word.as_str()))
-                .max_by_key(|(word, _)| word.len())
+                // The longest, and of those the first in the alphabet: the
+                // map's order is random per process, and the verdict must
+                // not be.
+                .max_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then_with(|| b.cmp(a)))
             {
                 return Some((word.clone(), *target, substituted));
             }
@@ -4208,6 +4211,19 @@ mod tests {
         ] {
             let m = with_attachment(Some(name), "application/pdf");
             assert!(check(&m, OWN).is_empty(), "{name}: {:?}", codes(&m));
+        }
+    }
+
+    #[test]
+    fn a_run_holding_two_targets_of_one_length_always_names_the_same() {
+        // Regression: the longest target inside a run was taken in the
+        // target map's order, which is random per map, so "FREECASH" was
+        // read as "free" in one process and "cash" in another.
+        let mut folded = String::new();
+        for _ in 0..16 {
+            let engine = Engine::build();
+            let found = spelled("F R E E C A S H", true, &engine, &mut folded);
+            assert_eq!(found.map(|(word, _, _)| word).as_deref(), Some("cash"));
         }
     }
 
