@@ -4,6 +4,7 @@
 //! lowercased; Liquid in a value becomes `__liquid__`, which no parser
 //! knows, so a colour a template computes is "unknown", never a guess.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::token::{is_liquid_start, liquid_end, Token};
@@ -86,7 +87,7 @@ impl Sheet {
 
     pub(crate) fn add(&mut self, css: &str) {
         let css = clean_css(css);
-        let mut rest = css.as_str();
+        let mut rest: &str = &css;
         loop {
             rest = rest.trim_start();
             if rest.is_empty() {
@@ -269,7 +270,14 @@ pub(crate) fn block_close(css: &str, open: usize) -> (usize, usize) {
 /// CSS without comments, HTML comment markers and Liquid: a Liquid output
 /// becomes `__liquid__`, which no value parser knows, so a colour taken from
 /// a variable counts as unknown rather than as whatever it looks like.
-pub(crate) fn clean_css(css: &str) -> String {
+pub(crate) fn clean_css(css: &str) -> Cow<'_, str> {
+    // Most inline styles hold none of it: no copy then.
+    if !["/*", "{{", "{%", "<!--", "-->"]
+        .iter()
+        .any(|m| css.contains(m))
+    {
+        return Cow::Borrowed(css);
+    }
     let bytes = css.as_bytes();
     let mut out = String::with_capacity(css.len());
     let mut i = 0;
@@ -296,7 +304,7 @@ pub(crate) fn clean_css(css: &str) -> String {
             i += c.len_utf8();
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// The relevant `prop: value; ...`, lowercased, `!important` dropped (inline
@@ -306,10 +314,12 @@ pub(crate) fn parse_declarations(css: &str) -> Vec<Decl> {
     css.split(';')
         .filter_map(|part| {
             let (property, value) = part.split_once(':')?;
-            let property = property.trim().to_ascii_lowercase();
-            if !RELEVANT.contains(&property.as_str()) {
-                return None;
-            }
+            // Most properties are not relevant: nothing is copied for them.
+            let property = property.trim();
+            let property = RELEVANT
+                .iter()
+                .find(|r| r.eq_ignore_ascii_case(property))?
+                .to_string();
             let mut value = value.trim().to_ascii_lowercase();
             if let Some(v) = value.strip_suffix("important") {
                 if let Some(v) = v.trim_end().strip_suffix('!') {

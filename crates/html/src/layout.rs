@@ -28,49 +28,54 @@ impl Layout {
     }
 }
 
-const PARAGRAPH: &[&str] = &[
-    "p",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "blockquote",
-    "table",
-    "dl",
-    "hr",
-    "pre",
-    "figure",
-    "address",
-];
+fn is_paragraph(name: &str) -> bool {
+    matches!(
+        name,
+        "p" | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "blockquote"
+            | "table"
+            | "dl"
+            | "hr"
+            | "pre"
+            | "figure"
+            | "address"
+    )
+}
 
-const LINE: &[&str] = &[
-    "div",
-    "tr",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "nav",
-    "aside",
-    "main",
-    "center",
-    "form",
-    "fieldset",
-    "legend",
-    "dt",
-    "dd",
-    "figcaption",
-    "caption",
-    "thead",
-    "tbody",
-    "tfoot",
-    "details",
-    "summary",
-    "body",
-    "html",
-];
+fn is_line(name: &str) -> bool {
+    matches!(
+        name,
+        "div"
+            | "tr"
+            | "section"
+            | "article"
+            | "header"
+            | "footer"
+            | "nav"
+            | "aside"
+            | "main"
+            | "center"
+            | "form"
+            | "fieldset"
+            | "legend"
+            | "dt"
+            | "dd"
+            | "figcaption"
+            | "caption"
+            | "thead"
+            | "tbody"
+            | "tfoot"
+            | "details"
+            | "summary"
+            | "body"
+            | "html"
+    )
+}
 
 /// The layout of the element `name` (lowercase).
 pub fn layout(name: &str) -> Layout {
@@ -79,8 +84,8 @@ pub fn layout(name: &str) -> Layout {
         "li" => Layout::ListItem,
         "ul" | "ol" => Layout::List,
         "td" | "th" => Layout::Cell,
-        _ if PARAGRAPH.contains(&name) => Layout::Paragraph,
-        _ if LINE.contains(&name) => Layout::Line,
+        _ if is_paragraph(name) => Layout::Paragraph,
+        _ if is_line(name) => Layout::Line,
         _ => Layout::Inline,
     }
 }

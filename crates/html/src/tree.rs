@@ -114,67 +114,103 @@ impl HiddenBy {
 }
 
 /// Elements that never have content.
-pub const VOID: &[&str] = &[
-    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img", "input",
-    "keygen", "link", "meta", "param", "source", "track", "wbr",
-];
+fn is_void_element(name: &str) -> bool {
+    matches!(
+        name,
+        "area"
+            | "base"
+            | "basefont"
+            | "bgsound"
+            | "br"
+            | "col"
+            | "embed"
+            | "frame"
+            | "hr"
+            | "img"
+            | "input"
+            | "keygen"
+            | "link"
+            | "meta"
+            | "param"
+            | "source"
+            | "track"
+            | "wbr"
+    )
+}
 
 /// Whether `name` (lowercase) never has content.
 pub fn is_void(name: &str) -> bool {
-    VOID.contains(&name)
+    is_void_element(name)
 }
 
 /// Start tags that close an open `<p>`, as HTML parsers do.
-const CLOSES_P: &[&str] = &[
-    "address",
-    "article",
-    "aside",
-    "blockquote",
-    "center",
-    "details",
-    "dialog",
-    "dir",
-    "div",
-    "dl",
-    "dd",
-    "dt",
-    "fieldset",
-    "figcaption",
-    "figure",
-    "footer",
-    "form",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "header",
-    "hgroup",
-    "hr",
-    "li",
-    "main",
-    "menu",
-    "nav",
-    "ol",
-    "p",
-    "pre",
-    "section",
-    "summary",
-    "table",
-    "ul",
-];
+fn closes_p(name: &str) -> bool {
+    matches!(
+        name,
+        "address"
+            | "article"
+            | "aside"
+            | "blockquote"
+            | "center"
+            | "details"
+            | "dialog"
+            | "dir"
+            | "div"
+            | "dl"
+            | "dd"
+            | "dt"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "form"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "header"
+            | "hgroup"
+            | "hr"
+            | "li"
+            | "main"
+            | "menu"
+            | "nav"
+            | "ol"
+            | "p"
+            | "pre"
+            | "section"
+            | "summary"
+            | "table"
+            | "ul"
+    )
+}
 
 /// Elements an implied `</p>` or `</li>` does not reach past.
-const SCOPE: &[&str] = &[
-    "html", "table", "td", "th", "caption", "button", "marquee", "object", "applet", "template",
-];
+fn is_scope(name: &str) -> bool {
+    matches!(
+        name,
+        "html"
+            | "table"
+            | "td"
+            | "th"
+            | "caption"
+            | "button"
+            | "marquee"
+            | "object"
+            | "applet"
+            | "template"
+    )
+}
 
 /// The deepest nesting kept.
 pub const MAX_DEPTH: usize = 512;
 
 /// Elements whose content is never rendered, though it is markup.
-const NOT_RENDERED: &[&str] = &["template", "xml"];
+fn not_rendered(name: &str) -> bool {
+    matches!(name, "template" | "xml")
+}
 
 /// An open element and what it passes on to its content.
 #[derive(Clone, Debug)]
@@ -340,7 +376,12 @@ impl<X> Tree<X> {
             self.closed.push(frame);
             return;
         }
-        *self.open.entry(frame.name.clone()).or_default() += 1;
+        match self.open.get_mut(frame.name.as_str()) {
+            Some(count) => *count += 1,
+            None => {
+                self.open.insert(frame.name.clone(), 1);
+            }
+        }
         self.stack.push(frame);
     }
 
@@ -367,7 +408,7 @@ impl<X> Tree<X> {
                 self.pop_to(head);
             }
         }
-        if CLOSES_P.contains(&name) {
+        if closes_p(name) {
             if let Some(p) = self.top().p_scope {
                 self.pop_to(p);
             }
@@ -520,7 +561,7 @@ fn scope_of(
     parent: Option<usize>,
     boundary: bool,
 ) -> Option<usize> {
-    if SCOPE.contains(&name) || boundary {
+    if is_scope(name) || boundary {
         None
     } else if name == opener {
         Some(index)
@@ -559,7 +600,7 @@ fn own_hiding<'d>(
     hidden_attribute: bool,
     get: &impl Fn(&str) -> Option<&'d str>,
 ) -> Option<HiddenBy> {
-    if NOT_RENDERED.contains(&name) {
+    if not_rendered(name) {
         return Some(HiddenBy::NotInBody {
             element: name.to_string(),
         });
