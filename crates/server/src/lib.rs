@@ -4,6 +4,7 @@
 //! secrets; [`App::router`] is the whole HTTP surface; [`App::serve`] runs it
 //! on a listener. Tests spawn it on port 0 with a fresh database each.
 
+pub mod address;
 pub mod admission;
 pub mod api;
 pub mod config;

@@ -119,14 +119,7 @@ pub async fn report(
     gate_findings(&workspace, state.store.now(), m, &mut findings);
     let schema = state.store.schema(ws).await?;
     let filter = audience_filter(m, &schema)?;
-    let spec = AudienceSpec {
-        workspace: ws,
-        filter: filter.as_ref(),
-        kind: m.kind,
-        topic: &m.topic,
-        opt_in_request_interval_days: state.opt_in_request_interval_days(),
-        exclude_risky: m.exclude_risky,
-    };
+    let spec = audience_of(state, m, filter.as_ref());
     let audience = state.store.audience_counts(&spec).await?;
     audience_findings(m, &audience, &mut findings);
     let authenticity = sender_findings(state, m, &mut findings).await?;
@@ -251,8 +244,7 @@ async fn sender_findings(
         authenticity.push(finding);
     }
     let problem =
-        crate::api::sender_domains::sender_domain_problem(state, &m.workspace_id, &m.from_address)
-            .await?;
+        crate::dkim_keys::sender_domain_problem(state, &m.workspace_id, &m.from_address).await?;
     if let Some((blocks, message)) = problem {
         if blocks {
             f.block("sender_domain_unverified", message);
@@ -263,14 +255,51 @@ async fn sender_findings(
     Ok(authenticity)
 }
 
+/// Who a stored message goes to, its filter read already.
+pub(crate) fn audience_of<'a>(
+    state: &AppState,
+    m: &'a MessageRecord,
+    filter: Option<&'a Filter>,
+) -> AudienceSpec<'a> {
+    AudienceSpec {
+        workspace: &m.workspace_id,
+        filter,
+        kind: m.kind,
+        topic: &m.topic,
+        opt_in_request_interval_days: state.opt_in_request_interval_days(),
+        exclude_risky: m.exclude_risky,
+    }
+}
+
+/// A contact of the message's audience, for renders that show real data.
+pub(crate) async fn sample_contact(
+    state: &AppState,
+    m: &MessageRecord,
+) -> ApiResult<Option<sendwell_store::Contact>> {
+    let schema = state.store.schema(&m.workspace_id).await?;
+    let filter = match &m.audience {
+        Some(v) => Filter::parse(v, &schema).ok(),
+        None => None,
+    };
+    first_of_audience(state, &audience_of(state, m, filter.as_ref())).await
+}
+
+/// The first contact of an audience, if anyone may receive the message.
+async fn first_of_audience(
+    state: &AppState,
+    spec: &AudienceSpec<'_>,
+) -> ApiResult<Option<sendwell_store::Contact>> {
+    let sample = state.store.audience_sample(spec, 1).await?;
+    match sample.first().and_then(|s| ContactId::parse(&s.id).ok()) {
+        Some(id) => Ok(state.store.contact(spec.workspace, &id).await?),
+        None => Ok(None),
+    }
+}
+
 /// The contact a sample mail is rendered for: the first of the audience,
 /// or a stand-in when nobody is eligible.
 async fn sample_person(state: &AppState, spec: &AudienceSpec<'_>) -> ApiResult<OwnedContact> {
-    let sample = state.store.audience_sample(spec, 1).await?;
-    let full = match sample.first().and_then(|s| ContactId::parse(&s.id).ok()) {
-        Some(id) => state.store.contact(spec.workspace, &id).await?,
-        None => None,
-    };
+    let full = first_of_audience(state, spec).await?;
     Ok(match full {
         Some(c) => OwnedContact {
             id: c.id.to_string(),

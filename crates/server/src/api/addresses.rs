@@ -23,48 +23,7 @@ pub struct CheckRequest {
     pub offline: bool,
 }
 
-#[derive(Serialize, ToSchema, Clone, Debug)]
-pub struct ReasonView {
-    pub code: String,
-    pub detail: String,
-}
-
-/// One address's verdict: the same shape as `sendwell check-address` prints.
-#[derive(Serialize, ToSchema, Clone, Debug)]
-pub struct CheckView {
-    pub address: String,
-    /// `valid`, `risky` or `invalid`.
-    pub verdict: &'static str,
-    /// Reason codes: syntax, reserved_domain, no_public_suffix, null_mx,
-    /// no_mail_server, dns_unavailable, disposable, role_account,
-    /// likely_typo, quoted_local_part, utf8_local_part, blocked.
-    pub reasons: Vec<String>,
-    pub details: Vec<ReasonView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub suggestion: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub normalized: Option<String>,
-}
-
-impl CheckView {
-    pub fn from(c: &AddressCheck) -> Self {
-        Self {
-            address: c.input.clone(),
-            verdict: c.verdict.as_str(),
-            reasons: c.reasons.iter().map(|r| r.code.to_owned()).collect(),
-            details: c
-                .reasons
-                .iter()
-                .map(|r| ReasonView {
-                    code: r.code.to_owned(),
-                    detail: r.detail.clone(),
-                })
-                .collect(),
-            suggestion: c.suggestion.clone(),
-            normalized: c.normalized.clone(),
-        }
-    }
-}
+pub use crate::address::{CheckView, ReasonView};
 
 #[derive(Serialize, ToSchema)]
 pub struct CheckResponse {

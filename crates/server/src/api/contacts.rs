@@ -322,27 +322,7 @@ fn address_stamp(
 ) -> sendwell_store::AddressStamp {
     let mut check = state.checker().offline(text);
     super::addresses::flag_trap(state, &mut check, traps);
-    stamp(&check)
-}
-
-/// The check's verdict, as stored with the contact: the verdict, and for a
-/// risky or invalid address its reason codes and suggestion (kept small: an
-/// import writes one per row).
-pub(crate) fn stamp(check: &sendwell_screen::AddressCheck) -> sendwell_store::AddressStamp {
-    let json = if check.reasons.is_empty() && check.suggestion.is_none() {
-        String::new()
-    } else {
-        let reasons: Vec<&str> = check.reasons.iter().map(|r| r.code).collect();
-        let mut v = serde_json::json!({"verdict": check.verdict.as_str(), "reasons": reasons});
-        if let Some(s) = &check.suggestion {
-            v["suggestion"] = Value::String(s.clone());
-        }
-        v.to_string()
-    };
-    sendwell_store::AddressStamp {
-        verdict: check.verdict.as_str().to_owned(),
-        json,
-    }
+    crate::address::stamp(&check)
 }
 
 use crate::extract::escape_pointer;

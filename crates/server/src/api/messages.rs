@@ -663,43 +663,6 @@ pub struct PreviewView {
     pub links: &'static str,
 }
 
-/// Who a stored message goes to, its filter read already.
-fn audience_of<'a>(
-    state: &AppState,
-    m: &'a MessageRecord,
-    filter: Option<&'a Filter>,
-) -> AudienceSpec<'a> {
-    AudienceSpec {
-        workspace: &m.workspace_id,
-        filter,
-        kind: m.kind,
-        topic: &m.topic,
-        opt_in_request_interval_days: state.opt_in_request_interval_days(),
-        exclude_risky: m.exclude_risky,
-    }
-}
-
-/// A contact of the message's audience, for renders that show real data.
-pub(crate) async fn sample_contact(
-    state: &AppState,
-    m: &MessageRecord,
-) -> ApiResult<Option<sendwell_store::Contact>> {
-    let schema = state.store.schema(&m.workspace_id).await?;
-    let filter = match &m.audience {
-        Some(v) => Filter::parse(v, &schema).ok(),
-        None => None,
-    };
-    let spec = audience_of(state, m, filter.as_ref());
-    let sample = state.store.audience_sample(&spec, 1).await?;
-    let Some(first) = sample.first() else {
-        return Ok(None);
-    };
-    let Ok(id) = ContactId::parse(&first.id) else {
-        return Ok(None);
-    };
-    Ok(state.store.contact(&m.workspace_id, &id).await?)
-}
-
 /// The caller's workspace, read again for a render.
 async fn current_workspace(
     state: &AppState,
@@ -756,7 +719,7 @@ pub async fn preview_message(
         Some(c) => ContactId::parse(c)
             .map_err(|e| ApiError::invalid_field("/contact_id", e.to_string()))?,
         None => {
-            sample_contact(&state, &m)
+            crate::preflight::sample_contact(&state, &m)
                 .await?
                 .ok_or_else(|| {
                     ApiError::conflict(
@@ -837,7 +800,7 @@ pub async fn send(
     if !r.ready {
         return Err(blocked(r.blockers));
     }
-    let spec = audience_of(&state, &m, filter.as_ref());
+    let spec = crate::preflight::audience_of(&state, &m, filter.as_ref());
     let screening = r
         .content
         .as_ref()
@@ -1097,7 +1060,7 @@ async fn may_send_transactional(
     }
     let ws = &workspace.id;
     if let Some((true, message)) =
-        super::sender_domains::sender_domain_problem(state, ws, &message.from_address).await?
+        crate::dkim_keys::sender_domain_problem(state, ws, &message.from_address).await?
     {
         return Err(blocked(vec![Finding::new(
             "sender_domain_unverified",

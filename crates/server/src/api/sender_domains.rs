@@ -379,40 +379,6 @@ pub async fn verify(
     Ok(Json(view(&state, updated)?))
 }
 
-/// What preflight says about the From domain: `None` when it is a
-/// verified sender domain (or a subdomain of one); otherwise the message,
-/// and whether it blocks sending (every transport but capture, unless the
-/// operator skips the check).
-pub(crate) async fn sender_domain_problem(
-    state: &AppState,
-    ws: &WorkspaceId,
-    from_address: &str,
-) -> ApiResult<Option<(bool, String)>> {
-    let from_domain = from_address
-        .rsplit_once('@')
-        .map(|(_, d)| d.to_ascii_lowercase())
-        .unwrap_or_default();
-    let domains = state.store.sender_domains(ws).await?;
-    if crate::dkim_keys::signing_domain(&domains, &from_domain, true).is_some() {
-        return Ok(None);
-    }
-    let known = crate::dkim_keys::signing_domain(&domains, &from_domain, false).is_some();
-    let step = if known {
-        format!("publish its DKIM record and verify it with POST /v1/sender-domains/{from_domain}/verify")
-    } else {
-        format!("add it with POST /v1/sender-domains {{\"domain\": \"{from_domain}\"}}, publish the DKIM record shown and verify it")
-    };
-    let blocks = state.requires_verified_domain();
-    let message = if blocks {
-        format!("{from_domain} is not a verified sender domain of this workspace, and mail leaves only from verified domains: {step}.")
-    } else if state.delivery().transport.kind == crate::transport::TransportKind::Capture {
-        format!("{from_domain} is not a verified sender domain. On the capture transport mail is only stored, so this does not block; real delivery will need it: {step}.")
-    } else {
-        format!("{from_domain} is not a verified sender domain; it sends only because the operator skips domain verification (--insecure-skip-domain-verification). Mail from it is not DKIM-signed: {step}.")
-    };
-    Ok(Some((blocks, message)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

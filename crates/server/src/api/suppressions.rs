@@ -229,10 +229,10 @@ pub async fn export_csv(
         for e in &page {
             out.push_str(&format!(
                 "{},{},{},{},{}\n",
-                csv_field(e.email.as_deref().unwrap_or("")),
+                sendwell_core::text::csv_field(e.email.as_deref().unwrap_or("")),
                 e.email_hash,
-                csv_field(&e.reason),
-                csv_field(&e.source),
+                sendwell_core::text::csv_field(&e.reason),
+                sendwell_core::text::csv_field(&e.source),
                 e.created_at.to_rfc3339()
             ));
         }
@@ -242,20 +242,6 @@ pub async fn export_csv(
         }
     }
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out))
-}
-
-/// Quotes a CSV field when it needs it, and defuses spreadsheet formulas.
-pub(crate) fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
 }
 
 /// The operator's trap list.

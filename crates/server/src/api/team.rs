@@ -242,7 +242,7 @@ pub async fn test_send(
     let mut message = load_message(&state, ws, &id).await?;
     let workspace = super::workspace::load(&state, ws).await?;
     may_send_tests(&state, &workspace)?;
-    let sample = super::messages::sample_contact(&state, &message).await?;
+    let sample = crate::preflight::sample_contact(&state, &message).await?;
     message.subject = format!("[Test] {}", message.subject);
     let mails = render_tests(&state, &workspace, &message, sample.as_ref(), &to).await?;
     let ids = state

@@ -11,13 +11,13 @@
 
 pub mod reader;
 
-use crate::api::suppressions::csv_field;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use reader::{
     check_reason, detect_charset, read_csv, Batch, Charset, Decoding, Parsed, ReaderContext, Tally,
 };
 use sendwell_core::consent::{ConsentAction, ConsentMethod, Evidence, NewConsentEvent, Topic};
+use sendwell_core::text::csv_field;
 use sendwell_core::text::Label;
 use sendwell_core::WorkspaceId;
 use sendwell_screen::score::{assess, Context, ImportCounts};
@@ -440,7 +440,7 @@ impl Intake {
                         continue;
                     }
                     if check.verdict != before.verdict {
-                        row.input.address = Some(crate::api::contacts::stamp(&check));
+                        row.input.address = Some(crate::address::stamp(&check));
                     }
                 }
             }

@@ -3,8 +3,7 @@
 //! counted for the import's score, and handed to the writer in batches.
 
 use super::{BATCH, MAX_ROWS};
-use crate::api::addresses::CheckView;
-use crate::api::contacts::stamp;
+use crate::address::{stamp, CheckView};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::http::StatusCode;
