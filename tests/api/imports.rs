@@ -19,6 +19,7 @@ on_both!(
     a_large_import_is_written_batch_after_batch,
     an_import_that_breaks_off_midway_leaves_nothing_behind,
     two_imports_of_one_list_at_once_create_each_contact_once,
+    the_import_list_pages_with_a_cursor_and_shows_only_the_workspace_s_own,
 );
 
 const PRODUCT: &str = "source=product_users&description=Export%20of%20our%20app%27s%20users";
@@ -662,4 +663,43 @@ async fn two_imports_of_one_list_at_once_create_each_contact_once(app: TestApp) 
         .await
         .expect(200);
     assert_eq!(one["items"].as_array().map(Vec::len), Some(1), "{one}");
+}
+
+/// Regression: the list answered at most 1,000 imports and said nothing of
+/// the rest; it pages like every other list now.
+async fn the_import_list_pages_with_a_cursor_and_shows_only_the_workspace_s_own(app: TestApp) {
+    let ws = app.workspace("Acme").await;
+    let other = app.workspace("Other").await;
+    let mut made = Vec::new();
+    for name in ["one", "two", "three"] {
+        let report = app
+            .import(&ws.key, PRODUCT, &format!("email\n{name}@gmail.com\n"))
+            .await
+            .expect(201);
+        made.push(report["id"].as_str().expect("an id").to_owned());
+    }
+    let first = app.get("/v1/imports?limit=2", &ws.key).await.expect(200);
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(&first),
+        [made[2].clone(), made[1].clone()],
+        "newest first"
+    );
+    let cursor = first["next_cursor"].as_str().expect("a cursor to the rest");
+    let rest = app
+        .get(&format!("/v1/imports?limit=2&cursor={cursor}"), &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(ids(&rest), [made[0].clone()]);
+    assert!(rest["next_cursor"].is_null(), "{rest}");
+    let theirs = app.get("/v1/imports", &other.key).await.expect(200);
+    assert!(ids(&theirs).is_empty(), "{theirs}");
+    app.get("/v1/imports?limit=0", &ws.key).await.expect(422);
 }

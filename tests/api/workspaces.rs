@@ -7,6 +7,7 @@ use serde_json::json;
 on_both!(
     a_new_workspace_is_onboarding_with_every_blocker,
     address_and_acceptance_activate_the_workspace_and_are_audited,
+    a_settings_change_is_applied_whole_or_not_at_all,
     a_new_guidelines_version_must_be_accepted_again,
     guidelines_are_readable_without_a_key,
     health_and_openapi_answer,
@@ -304,4 +305,43 @@ async fn health_and_openapi_answer(app: TestApp) {
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["ContactWrite"].is_object());
+}
+
+/// Regression: the landing URL and the address were written one after the
+/// other, each on its own, so a failure between them left half a change.
+/// They are one transaction now, and a refused field changes neither.
+async fn a_settings_change_is_applied_whole_or_not_at_all(app: TestApp) {
+    let ws = app.workspace("Acme").await;
+    let before = app.get("/v1/workspace", &ws.key).await.expect(200);
+    let both = json!({
+        "physical_address": "Other Ltd\n2 Side Street\nShelbyville 54321",
+        "opt_in_landing_url": "ftp://acme-mail.com/thanks"
+    });
+    app.patch("/v1/workspace", &ws.key, both).await.expect(422);
+    let unchanged = app.get("/v1/workspace", &ws.key).await.expect(200);
+    assert_eq!(unchanged["physical_address"], before["physical_address"]);
+    let both = json!({
+        "physical_address": "Other Ltd\n2 Side Street\nShelbyville 54321",
+        "opt_in_landing_url": "https://acme-mail.com/thanks"
+    });
+    let after = app.patch("/v1/workspace", &ws.key, both).await.expect(200);
+    assert_eq!(
+        after["physical_address"],
+        "Other Ltd\n2 Side Street\nShelbyville 54321"
+    );
+    let log = app
+        .get("/v1/workspace/audit-log", &ws.key)
+        .await
+        .expect(200);
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(
+        actions[actions.len() - 2..],
+        ["workspace.landing_url_set", "workspace.address_set"],
+        "{actions:?}"
+    );
 }

@@ -47,7 +47,7 @@ pub use sender::SenderDomain;
 pub use suppression::{SuppressionEntry, TrapEntry, TrapList, UnsuppressError, PERSON_REASONS};
 pub use team::{TeamAddress, TestMail, MAX_TEAM_ADDRESSES};
 pub use webhook::{DueWebhook, WebhookAttempt, WebhookEndpoint, WebhookMessage, WEBHOOK_EVENTS};
-pub use workspace::{Workspace, WorkspaceUpdate};
+pub use workspace::{SettingsChange, Workspace, WorkspaceUpdate};
 
 use sendwell_core::{Clock, Timestamp, WorkspaceId};
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};

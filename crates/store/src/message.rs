@@ -903,23 +903,6 @@ impl Store {
         rows.iter().map(|r| get_str(r, "topic")).collect()
     }
 
-    /// Sets where the opt-in button sends a person afterwards.
-    pub async fn set_opt_in_landing_url(
-        &self,
-        ws: &WorkspaceId,
-        url: Option<&str>,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE workspaces SET opt_in_landing_url = $1, updated_at = $2 WHERE id = $3",
-        )
-        .bind(url.map(str::to_owned))
-        .bind(self.now().millis())
-        .bind(ws.as_str().to_owned())
-        .execute(&self.write)
-        .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
     pub async fn opt_in_landing_url(&self, ws: &WorkspaceId) -> Result<Option<String>> {
         let row = sqlx::query("SELECT opt_in_landing_url FROM workspaces WHERE id = $1")
             .bind(ws.as_str().to_owned())

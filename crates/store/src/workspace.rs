@@ -42,6 +42,14 @@ impl Workspace {
     }
 }
 
+/// A change of a workspace's settings; `None` leaves a setting as it is.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SettingsChange<'a> {
+    pub physical_address: Option<&'a PhysicalAddress>,
+    /// `Some(None)` removes the landing URL.
+    pub opt_in_landing_url: Option<Option<&'a str>>,
+}
+
 /// The outcome of a change that may also have activated the workspace.
 #[derive(Clone, Debug)]
 pub struct WorkspaceUpdate {
@@ -220,39 +228,68 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
-    /// Sets the physical address; activates the workspace if that was the
-    /// last obligation. `None` when the workspace does not exist.
-    pub async fn set_physical_address(
+    /// Applies a change of the workspace's settings with its audit records
+    /// in one transaction: all of it or none. `Ok(false)` when the
+    /// workspace does not exist.
+    pub async fn update_workspace_settings(
         &self,
         ws: &WorkspaceId,
-        address: &PhysicalAddress,
+        change: &SettingsChange<'_>,
         actor: &str,
-    ) -> Result<Option<WorkspaceUpdate>> {
+    ) -> Result<bool> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
-        let done = sqlx::query(
-            "UPDATE workspaces SET physical_address = $1, updated_at = $2 WHERE id = $3",
-        )
-        .bind(address.as_str().to_owned())
-        .bind(now.millis())
-        .bind(ws.as_str().to_owned())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(None);
+        if let Some(url) = change.opt_in_landing_url {
+            let done = sqlx::query(
+                "UPDATE workspaces SET opt_in_landing_url = $1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(url.map(str::to_owned))
+            .bind(now.millis())
+            .bind(ws.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            let reason = match url {
+                Some(url) => format!("opt-in landing URL set to {url}"),
+                None => "opt-in landing URL removed".to_owned(),
+            };
+            audit::record_action(
+                &mut tx,
+                ws,
+                actor,
+                "workspace.landing_url_set",
+                &reason,
+                now,
+            )
+            .await?;
         }
-        audit::record_action(
-            &mut tx,
-            ws,
-            actor,
-            "workspace.address_set",
-            "physical postal address updated",
-            now,
-        )
-        .await?;
-        let update = activate_if_ready(&mut tx, ws, actor, now).await?;
+        if let Some(address) = change.physical_address {
+            let done = sqlx::query(
+                "UPDATE workspaces SET physical_address = $1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(address.as_str().to_owned())
+            .bind(now.millis())
+            .bind(ws.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            audit::record_action(
+                &mut tx,
+                ws,
+                actor,
+                "workspace.address_set",
+                "physical postal address updated",
+                now,
+            )
+            .await?;
+            activate_if_ready(&mut tx, ws, actor, now).await?;
+        }
         tx.commit().await?;
-        Ok(Some(update))
+        Ok(true)
     }
 
     /// Applies a state event (for the reputation monitor and the operator).

@@ -9,6 +9,8 @@
 //! client: a client trickling its CSV holds nothing that anyone else waits
 //! for. One transaction throughout: a failed import leaves nothing behind.
 
+use super::workspace::PageQuery;
+use super::Page;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, OperatorCaller, WorkspaceCaller};
 pub use crate::import::ImportQuery;
@@ -83,20 +85,6 @@ impl ImportView {
             finished_at: r.finished_at.map(Timestamp::to_rfc3339),
             reviewed_at: r.reviewed_at.map(Timestamp::to_rfc3339),
             review_note: r.review_note,
-        }
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ImportList {
-    pub items: Vec<ImportView>,
-}
-
-impl ImportList {
-    /// The workspace's view of each import.
-    fn of(records: Vec<ImportRecord>) -> Self {
-        Self {
-            items: records.into_iter().map(ImportView::from).collect(),
         }
     }
 }
@@ -409,18 +397,27 @@ pub async fn create(
     Ok((status, Json(ImportView::from(done.record))))
 }
 
-/// The workspace's imports.
-#[utoipa::path(get, path = "/v1/imports", tag = "imports", security(("bearer" = [])), responses((status = 200, body = ImportList)))]
+/// The workspace's imports, newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/imports", tag = "imports", security(("bearer" = [])),
+    params(PageQuery), responses((status = 200, body = Page<ImportView>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: WorkspaceCaller,
-) -> ApiResult<Json<ImportList>> {
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<ImportView>>> {
     caller.require(Permission::Read)?;
-    let items = state
-        .store
-        .list_imports(Some(caller.workspace()), None, None, 1000)
-        .await?;
-    Ok(Json(ImportList::of(items)))
+    let page = Page::read(
+        query.cursor.as_deref(),
+        query.limit,
+        |after, n| {
+            state
+                .store
+                .list_imports(Some(caller.workspace()), None, after, n)
+        },
+        |r| r.id.clone(),
+    )
+    .await?;
+    Ok(Json(page.map(ImportView::from)))
 }
 
 fn import_not_found(id: &str) -> ApiError {
@@ -463,18 +460,24 @@ pub async fn rejects(
 
 /// Imports across workspaces, e.g. `?status=quarantined` (operator).
 #[utoipa::path(get, path = "/v1/operator/imports", tag = "operator", security(("bearer" = [])),
-    params(OperatorImportQuery), responses((status = 200, body = ImportList)))]
+    params(OperatorImportQuery), responses((status = 200, body = Page<ImportView>)))]
 pub async fn operator_list(
     State(state): State<AppState>,
     _operator: OperatorCaller,
     ApiQuery(q): ApiQuery<OperatorImportQuery>,
-) -> ApiResult<Json<ImportList>> {
-    let limit = super::page_limit(q.limit)?;
-    let items = state
-        .store
-        .list_imports(None, q.status.as_deref(), q.cursor.as_deref(), limit)
-        .await?;
-    Ok(Json(ImportList::of(items)))
+) -> ApiResult<Json<Page<ImportView>>> {
+    let page = Page::read(
+        q.cursor.as_deref(),
+        q.limit,
+        |after, n| {
+            state
+                .store
+                .list_imports(None, q.status.as_deref(), after, n)
+        },
+        |r| r.id.clone(),
+    )
+    .await?;
+    Ok(Json(page.map(ImportView::from)))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -196,15 +196,16 @@ pub async fn patch_workspace(
         .as_deref()
         .map(parse_landing_url)
         .transpose()?;
-    if let Some(landing) = landing {
-        set_landing_url(&state, &caller, landing.as_deref()).await?;
-    }
-    if let Some(address) = address {
-        state
-            .store
-            .set_physical_address(caller.workspace(), &address, &caller.actor())
-            .await?
-            .ok_or_else(workspace_gone)?;
+    let change = sendwell_store::SettingsChange {
+        physical_address: address.as_ref(),
+        opt_in_landing_url: landing.as_ref().map(Option::as_deref),
+    };
+    if !state
+        .store
+        .update_workspace_settings(caller.workspace(), &change, &caller.actor())
+        .await?
+    {
+        return Err(workspace_gone());
     }
     let ws = load(&state, caller.workspace()).await?;
     Ok(Json(WorkspaceView::from(&ws, state.store.now())))
@@ -234,27 +235,6 @@ fn parse_landing_url(url: &str) -> ApiResult<Option<String>> {
         ));
     }
     Ok(Some(url.to_owned()))
-}
-
-/// Sets (or with `None` removes) the opt-in landing URL, and says so in
-/// the audit log.
-async fn set_landing_url(
-    state: &AppState,
-    caller: &WorkspaceCaller,
-    landing: Option<&str>,
-) -> ApiResult<()> {
-    if !state
-        .store
-        .set_opt_in_landing_url(caller.workspace(), landing)
-        .await?
-    {
-        return Err(workspace_gone());
-    }
-    let reason = match landing {
-        Some(url) => format!("opt-in landing URL set to {url}"),
-        None => "opt-in landing URL removed".to_owned(),
-    };
-    super::audit(state, caller, "workspace.landing_url_set", &reason).await
 }
 
 /// Whether the workspace may send now, with every blocker at once.
