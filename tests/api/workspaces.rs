@@ -8,6 +8,7 @@ on_both!(
     a_new_workspace_is_onboarding_with_every_blocker,
     address_and_acceptance_activate_the_workspace_and_are_audited,
     a_settings_change_is_applied_whole_or_not_at_all,
+    withdrawing_an_unknown_or_withdrawn_workspace_says_which,
     a_new_guidelines_version_must_be_accepted_again,
     guidelines_are_readable_without_a_key,
     health_and_openapi_answer,
@@ -343,5 +344,34 @@ async fn a_settings_change_is_applied_whole_or_not_at_all(app: TestApp) {
         actions[actions.len() - 2..],
         ["workspace.landing_url_set", "workspace.address_set"],
         "{actions:?}"
+    );
+}
+
+/// Regression: a refused withdrawal was told apart from a missing
+/// workspace by the words of its message; it is a typed refusal now.
+async fn withdrawing_an_unknown_or_withdrawn_workspace_says_which(app: TestApp) {
+    let ws = app.workspace("Acme").await;
+    let withdraw = |id: String| {
+        let app = &app;
+        async move {
+            app.post(
+                &format!("/v1/operator/workspaces/{id}/withdraw"),
+                &app.operator,
+                json!({"reason": "repeated complaints"}),
+            )
+            .await
+        }
+    };
+    withdraw("ws_00000000000000000000000000".to_owned())
+        .await
+        .expect(404);
+    withdraw(ws.id.clone()).await.expect(200);
+    let again = withdraw(ws.id.clone()).await.expect(409);
+    assert_eq!(
+        again["type"]
+            .as_str()
+            .map(|t| t.ends_with("invalid-transition")),
+        Some(true),
+        "{again}"
     );
 }

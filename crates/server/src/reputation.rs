@@ -170,6 +170,16 @@ pub async fn end_probations(state: &AppState) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Why a workspace could not be withdrawn.
+#[derive(Debug, thiserror::Error)]
+pub enum WithdrawRefused {
+    #[error("there is no such workspace")]
+    NoSuchWorkspace,
+    /// Its state does not allow it (already withdrawn, say).
+    #[error("{0}")]
+    NotFrom(sendwell_core::workspace::TransitionError),
+}
+
 /// Withdraws a workspace's sending: its pending mail is cancelled, its
 /// open cases close. The data stays and can still be exported.
 pub async fn withdraw(
@@ -177,15 +187,15 @@ pub async fn withdraw(
     ws: &WorkspaceId,
     reason: &str,
     actor: &str,
-) -> Result<Result<(), String>, StoreError> {
+) -> Result<Result<(), WithdrawRefused>, StoreError> {
     match state
         .store
         .transition_workspace(ws, StateEvent::Withdraw, actor, reason)
         .await?
     {
         Some(Ok(_)) => state_changed(state, ws, "withdrawn", reason, actor).await,
-        Some(Err(e)) => return Ok(Err(e.to_string())),
-        None => return Ok(Err("there is no such workspace".to_owned())),
+        Some(Err(e)) => return Ok(Err(WithdrawRefused::NotFrom(e))),
+        None => return Ok(Err(WithdrawRefused::NoSuchWorkspace)),
     }
     state
         .store

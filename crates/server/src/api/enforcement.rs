@@ -390,7 +390,7 @@ pub async fn withdraw(
     let reason = text("/reason", &req.reason, 4000)?;
     match crate::reputation::withdraw(&state, &ws, &reason, "operator").await? {
         Ok(()) => Ok(Json(workspace_answer(&state, &ws).await?)),
-        Err(why) if why.contains("no such") => Err(no_workspace(&id)),
+        Err(crate::reputation::WithdrawRefused::NoSuchWorkspace) => Err(no_workspace(&id)),
         Err(why) => Err(ApiError::conflict("invalid-transition", format!("{why}."))),
     }
 }
