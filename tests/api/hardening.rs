@@ -822,6 +822,41 @@ mod inbound_smtp {
         assert!(say(&mut conn, "QUIT").await.starts_with("221"));
     }
 
+    /// Regression: a line over 8,192 bytes in a small message was answered
+    /// "Message larger than ... bytes", which sent the sender looking for
+    /// the wrong problem.
+    #[tokio::test]
+    async fn an_overlong_line_is_refused_for_what_it_is() {
+        let (srv, mut rx) = server(InboundLimits::default(), None).await;
+        let (mut conn, _) = connect(srv.addr(), "127.0.0.1").await;
+        assert!(say(&mut conn, "EHLO mx.receiver-mail.net")
+            .await
+            .starts_with("250"));
+        let long = format!("Subject: x\r\n\r\n{}\r\n", "w".repeat(9_000));
+        let short = "Subject: y\r\n\r\nfine\r\n".to_owned();
+        let mut answers = Vec::new();
+        for data in [&long, &short] {
+            assert!(say(&mut conn, "MAIL FROM:<>").await.starts_with("250"));
+            assert!(say(&mut conn, "RCPT TO:<abuse@bounces.sendwell.test>")
+                .await
+                .starts_with("250"));
+            assert!(say(&mut conn, "DATA").await.starts_with("354"));
+            conn.get_mut()
+                .write_all(data.as_bytes())
+                .await
+                .expect("write");
+            answers.push(say(&mut conn, "\r\n.").await);
+        }
+        assert!(
+            answers[0].starts_with("552 5.3.4") && answers[0].contains("line"),
+            "{answers:?}"
+        );
+        assert!(!answers[0].contains("larger than"), "{answers:?}");
+        assert!(answers[1].starts_with("250"), "{answers:?}");
+        let queued = rx.recv().await.expect("the short one is queued");
+        assert!(String::from_utf8_lossy(&queued.data).contains("fine"));
+    }
+
     #[tokio::test]
     async fn messages_are_held_to_the_size_limit_and_the_queue_to_its_bytes() {
         let limits = InboundLimits {

@@ -199,6 +199,8 @@ enum Message {
     Data(Vec<u8>),
     /// Larger than allowed; what came was dropped.
     TooBig,
+    /// A line longer than [`MAX_TEXT_LINE`]; what came was dropped.
+    LineTooLong,
 }
 
 /// Whether the session goes on.
@@ -266,8 +268,9 @@ impl<'a> Session<'a> {
             Ok(Err(e)) => Err(e),
             Ok(Ok(LineRead::Eof)) => Ok(Read::Closed),
             Ok(Ok(LineRead::TooLong)) => {
+                // The rest of the line within what the session has left.
                 let discard = discard_line(&mut self.io);
-                match tokio::time::timeout(timeout, discard).await {
+                match tokio::time::timeout(timeout.min(left), discard).await {
                     Ok(r) => r.map(|()| Read::TooLong),
                     Err(_) => Ok(Read::TimedOut),
                 }
@@ -459,6 +462,13 @@ impl<'a> Session<'a> {
                 self.ok(552, &format!("5.3.4 Message larger than {max} bytes"))
                     .await
             }
+            Message::LineTooLong => {
+                let text = format!(
+                    "5.3.4 A line of the message is longer than {MAX_TEXT_LINE} bytes; \
+                     RFC 5321 allows 1000"
+                );
+                self.ok(552, &text).await
+            }
             Message::Data(data) => self.queue(from, to, data).await,
         }
     }
@@ -468,6 +478,7 @@ impl<'a> Session<'a> {
     async fn read_message(&mut self, max: usize) -> std::io::Result<Option<Message>> {
         let mut data = Vec::new();
         let mut too_big = false;
+        let mut long_line = false;
         loop {
             match self
                 .read(MAX_TEXT_LINE, self.config.limits.data_timeout)
@@ -475,7 +486,7 @@ impl<'a> Session<'a> {
             {
                 Read::Line(_) => {}
                 Read::TooLong => {
-                    too_big = true;
+                    long_line = true;
                     continue;
                 }
                 Read::Closed => return Ok(None),
@@ -490,7 +501,10 @@ impl<'a> Session<'a> {
                 break;
             }
             let content = content.strip_prefix(b".").unwrap_or(content);
-            if too_big || data.len() + content.len() + 2 > max {
+            if too_big || long_line {
+                continue;
+            }
+            if data.len() + content.len() + 2 > max {
                 too_big = true;
                 continue;
             }
@@ -499,6 +513,8 @@ impl<'a> Session<'a> {
         }
         Ok(Some(if too_big {
             Message::TooBig
+        } else if long_line {
+            Message::LineTooLong
         } else {
             Message::Data(data)
         }))
