@@ -41,8 +41,9 @@ pub(crate) struct Selector {
     decls: Vec<(usize, String, usize)>,
 }
 
-/// A property and its value, both lowercased, without `!important`.
-pub(crate) type Decl = (String, String);
+/// A property (one of [`RELEVANT`]) and its value, lowercased, without
+/// `!important`.
+pub(crate) type Decl = (&'static str, String);
 
 /// The properties that can hide something; the rest are dropped on parsing.
 pub(crate) const RELEVANT: &[&str] = &[
@@ -242,7 +243,7 @@ impl Sheet {
             .into_iter()
             .enumerate()
             .filter_map(|(property, winner)| {
-                winner.map(|(_, _, value)| (RELEVANT[property].to_string(), value.to_string()))
+                winner.map(|(_, _, value)| (RELEVANT[property], value.to_string()))
             })
             .collect()
     }
@@ -316,10 +317,7 @@ pub(crate) fn parse_declarations(css: &str) -> Vec<Decl> {
             let (property, value) = part.split_once(':')?;
             // Most properties are not relevant: nothing is copied for them.
             let property = property.trim();
-            let property = RELEVANT
-                .iter()
-                .find(|r| r.eq_ignore_ascii_case(property))?
-                .to_string();
+            let property = *RELEVANT.iter().find(|r| r.eq_ignore_ascii_case(property))?;
             let mut value = value.trim().to_ascii_lowercase();
             if let Some(v) = value.strip_suffix("important") {
                 if let Some(v) = v.trim_end().strip_suffix('!') {

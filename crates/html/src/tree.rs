@@ -8,6 +8,7 @@
 //! in a frame's `extra` (a pending link, where a link's text starts); the
 //! tree hands back every frame it closes, in closing order.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::css::{
@@ -215,7 +216,8 @@ fn not_rendered(name: &str) -> bool {
 /// An open element and what it passes on to its content.
 #[derive(Clone, Debug)]
 pub struct Frame<X> {
-    pub name: String,
+    /// Lowercase; borrowed for the elements mail is made of.
+    pub name: Cow<'static, str>,
     in_head: bool,
     /// What hides the element and everything in it; no descendant undoes it.
     hidden: Option<HiddenBy>,
@@ -240,7 +242,7 @@ pub struct Frame<X> {
 impl<X: Default> Frame<X> {
     fn root() -> Frame<X> {
         Frame {
-            name: "#document".to_string(),
+            name: Cow::Borrowed("#document"),
             in_head: false,
             hidden: None,
             visibility_hidden: false,
@@ -376,10 +378,10 @@ impl<X> Tree<X> {
             self.closed.push(frame);
             return;
         }
-        match self.open.get_mut(frame.name.as_str()) {
+        match self.open.get_mut(frame.name.as_ref()) {
             Some(count) => *count += 1,
             None => {
-                self.open.insert(frame.name.clone(), 1);
+                self.open.insert(frame.name.to_string(), 1);
             }
         }
         self.stack.push(frame);
@@ -436,7 +438,7 @@ impl<X> Tree<X> {
     /// further out than an element named in `stop`.
     fn close_within(&mut self, names: &[&str], stop: &[&str]) {
         for i in (0..self.stack.len()).rev() {
-            let open = self.stack[i].name.as_str();
+            let open = self.stack[i].name.as_ref();
             if names.contains(&open) {
                 self.pop_to(i);
                 return;
@@ -460,7 +462,7 @@ impl<X> Tree<X> {
             let Some(frame) = self.stack.pop() else {
                 return;
             };
-            if let Some(count) = self.open.get_mut(&frame.name) {
+            if let Some(count) = self.open.get_mut(frame.name.as_ref()) {
                 *count = count.saturating_sub(1);
             }
             self.closed.push(frame);
@@ -505,13 +507,13 @@ impl<X> Tree<X> {
             decls
                 .iter()
                 .rev()
-                .find(|(k, _)| k == p)
+                .find(|(k, _)| *k == p)
                 .map(|(_, v)| v.as_str())
         };
         let has_attr = |a: &str| attrs.iter().any(|x| x.name == a);
         let index = self.stack.len();
         Frame {
-            name: name.to_string(),
+            name: element_name(name),
             in_head: match name {
                 "head" => true,
                 "body" => false,
@@ -552,6 +554,21 @@ impl<X> Tree<X> {
     }
 }
 
+/// The elements mail is made of, sorted, so their frames need no
+/// allocation for the name.
+const COMMON: &[&str] = &[
+    "a", "b", "body", "br", "center", "div", "em", "font", "h1", "h2", "h3", "head", "hr", "html",
+    "i", "img", "li", "link", "meta", "ol", "p", "small", "span", "strong", "style", "table",
+    "tbody", "td", "th", "title", "tr", "u", "ul",
+];
+
+fn element_name(name: &str) -> Cow<'static, str> {
+    match COMMON.binary_search(&name) {
+        Ok(i) => Cow::Borrowed(COMMON[i]),
+        Err(_) => Cow::Owned(name.to_owned()),
+    }
+}
+
 /// The stack index of the open `opener` (`p`, `li`) a later start tag may
 /// close: this element when it is one, none past a scope boundary.
 fn scope_of(
@@ -577,17 +594,18 @@ fn presentational(name: &str, attrs: &[Attr<'_>]) -> Vec<Decl> {
     for attr in attrs {
         let value = || clean_css(attr.value).trim().to_ascii_lowercase();
         match attr.name.as_ref() {
-            "bgcolor" => decls.push(("background-color".to_string(), legacy_colour(&value()))),
+            "bgcolor" => decls.push(("background-color", legacy_colour(&value()))),
             // Only <font> takes a colour from an attribute, and <body>
             // a text colour.
             "color" if matches!(name, "font" | "basefont") => {
-                decls.push(("color".to_string(), legacy_colour(&value())));
+                decls.push(("color", legacy_colour(&value())));
             }
             "text" if name == "body" => {
-                decls.push(("color".to_string(), legacy_colour(&value())));
+                decls.push(("color", legacy_colour(&value())));
             }
-            "background" => decls.push(("background-image".to_string(), "url()".to_string())),
-            "width" | "height" => decls.push((attr.name.to_string(), value())),
+            "background" => decls.push(("background-image", "url()".to_string())),
+            "width" => decls.push(("width", value())),
+            "height" => decls.push(("height", value())),
             _ => {}
         }
     }
@@ -650,7 +668,7 @@ fn background(decls: &[Decl], parent: Option<Rgba>) -> Option<Rgba> {
     let mut colour: Option<Option<Rgba>> = None;
     let mut image = false;
     for (property, value) in decls {
-        match property.as_str() {
+        match *property {
             "background-color" => colour = Some(background_colour(value)),
             "background" => {
                 image = has_image(value);
@@ -744,6 +762,13 @@ mod tests {
                 ("e", true)
             ]
         );
+    }
+
+    #[test]
+    fn the_common_names_are_sorted_for_their_binary_search() {
+        assert!(COMMON.windows(2).all(|w| w[0] < w[1]));
+        assert!(matches!(element_name("td"), Cow::Borrowed("td")));
+        assert_eq!(element_name("o:p"), "o:p");
     }
 
     #[test]

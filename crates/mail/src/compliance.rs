@@ -253,7 +253,7 @@ impl Walker {
                     }
                 }
                 Token::Raw { text, at } => {
-                    let element = self.tree.top().name.clone();
+                    let element = self.tree.top().name.to_string();
                     for f in placeholders_in(text, *at) {
                         let v = Visibility::Hidden(HiddenBy::NotInBody {
                             element: element.clone(),
