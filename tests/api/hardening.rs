@@ -760,6 +760,21 @@ mod inbound_smtp {
         (conn, greeting)
     }
 
+    /// One message to the abuse address, from MAIL to the final dot: the
+    /// answer to the dot.
+    async fn send_message(conn: &mut BufReader<TcpStream>, data: &str) -> String {
+        assert!(say(conn, "MAIL FROM:<>").await.starts_with("250"));
+        assert!(say(conn, "RCPT TO:<abuse@bounces.sendwell.test>")
+            .await
+            .starts_with("250"));
+        assert!(say(conn, "DATA").await.starts_with("354"));
+        conn.get_mut()
+            .write_all(data.as_bytes())
+            .await
+            .expect("write");
+        say(conn, "\r\n.").await
+    }
+
     async fn say(conn: &mut BufReader<TcpStream>, line: &str) -> String {
         conn.get_mut()
             .write_all(format!("{line}\r\n").as_bytes())
@@ -836,16 +851,7 @@ mod inbound_smtp {
         let short = "Subject: y\r\n\r\nfine\r\n".to_owned();
         let mut answers = Vec::new();
         for data in [&long, &short] {
-            assert!(say(&mut conn, "MAIL FROM:<>").await.starts_with("250"));
-            assert!(say(&mut conn, "RCPT TO:<abuse@bounces.sendwell.test>")
-                .await
-                .starts_with("250"));
-            assert!(say(&mut conn, "DATA").await.starts_with("354"));
-            conn.get_mut()
-                .write_all(data.as_bytes())
-                .await
-                .expect("write");
-            answers.push(say(&mut conn, "\r\n.").await);
+            answers.push(send_message(&mut conn, data).await);
         }
         assert!(
             answers[0].starts_with("552 5.3.4") && answers[0].contains("line"),
@@ -875,16 +881,7 @@ mod inbound_smtp {
         let huge = format!("Subject: x\r\n\r\n{}\r\n", "z".repeat(12_000));
         let mut answers = Vec::new();
         for data in [&body, &body, &body, &huge] {
-            assert!(say(&mut conn, "MAIL FROM:<>").await.starts_with("250"));
-            assert!(say(&mut conn, "RCPT TO:<abuse@bounces.sendwell.test>")
-                .await
-                .starts_with("250"));
-            assert!(say(&mut conn, "DATA").await.starts_with("354"));
-            conn.get_mut()
-                .write_all(data.as_bytes())
-                .await
-                .expect("write");
-            answers.push(say(&mut conn, "\r\n.").await);
+            answers.push(send_message(&mut conn, data).await);
         }
         assert!(
             answers[0].starts_with("250") && answers[1].starts_with("250"),

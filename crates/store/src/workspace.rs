@@ -137,6 +137,25 @@ pub(crate) async fn transition_in_tx(
     Ok(Ok(next))
 }
 
+/// Sets one settings column of a workspace (`column` is ours, never
+/// input); `false` when the workspace does not exist.
+async fn set_column(
+    tx: &mut Transaction<'_, Any>,
+    ws: &WorkspaceId,
+    column: &'static str,
+    value: Option<String>,
+    now: Timestamp,
+) -> Result<bool> {
+    let sql = format!("UPDATE workspaces SET {column} = $1, updated_at = $2 WHERE id = $3");
+    let done = sqlx::query(&sql)
+        .bind(value)
+        .bind(now.millis())
+        .bind(ws.as_str().to_owned())
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Leaves onboarding once the workspace meets its obligations.
 pub(crate) async fn activate_if_ready(
     tx: &mut Transaction<'_, Any>,
@@ -240,15 +259,8 @@ impl Store {
         let now = self.now();
         let mut tx = self.write.begin().await?;
         if let Some(url) = change.opt_in_landing_url {
-            let done = sqlx::query(
-                "UPDATE workspaces SET opt_in_landing_url = $1, updated_at = $2 WHERE id = $3",
-            )
-            .bind(url.map(str::to_owned))
-            .bind(now.millis())
-            .bind(ws.as_str().to_owned())
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
+            let value = url.map(str::to_owned);
+            if !set_column(&mut tx, ws, "opt_in_landing_url", value, now).await? {
                 return Ok(false);
             }
             let reason = match url {
@@ -266,15 +278,8 @@ impl Store {
             .await?;
         }
         if let Some(address) = change.physical_address {
-            let done = sqlx::query(
-                "UPDATE workspaces SET physical_address = $1, updated_at = $2 WHERE id = $3",
-            )
-            .bind(address.as_str().to_owned())
-            .bind(now.millis())
-            .bind(ws.as_str().to_owned())
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
+            let value = Some(address.as_str().to_owned());
+            if !set_column(&mut tx, ws, "physical_address", value, now).await? {
                 return Ok(false);
             }
             audit::record_action(
