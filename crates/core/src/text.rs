@@ -170,7 +170,7 @@ fn alignment_distance<T: PartialEq, R: AsMut<[usize]>>(
 
 /// Quotes a CSV field when it needs it, and defuses spreadsheet formulas.
 pub fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
         value.to_owned()

@@ -23,8 +23,10 @@ pub(crate) struct Sheet {
     by_selector: HashMap<(Option<String>, Vec<u32>), usize>,
     /// `#id` and `.class` names, interned.
     names: HashMap<String, u32>,
-    /// Selector indices filed under a name, indexed by name.
-    by_name: Vec<Vec<usize>>,
+    /// Selector indices filed under a name, indexed by name, then by tag
+    /// (`*` for any): an element visits only the rules of its own tag, so
+    /// a sheet of `u1.a`, `u2.a`... costs each element one list.
+    by_name: Vec<HashMap<String, Vec<usize>>>,
     /// Selector indices of selectors without names, by tag (`*` for any).
     by_tag: HashMap<String, Vec<usize>>,
     /// Source order of the last declaration.
@@ -176,19 +178,17 @@ impl Sheet {
                 }
             }
         }
-        self.by_name = vec![Vec::new(); self.names.len()];
+        self.by_name = vec![HashMap::new(); self.names.len()];
         for (i, selector) in self.selectors.iter().enumerate() {
             let rarest = selector
                 .names
                 .iter()
                 .copied()
                 .min_by_key(|&name| frequency.get(name as usize).copied().unwrap_or(0));
+            let tag = selector.tag.clone().unwrap_or_else(|| "*".to_string());
             match rarest.and_then(|name| self.by_name.get_mut(name as usize)) {
-                Some(list) => list.push(i),
-                None => {
-                    let tag = selector.tag.clone().unwrap_or_else(|| "*".to_string());
-                    self.by_tag.entry(tag).or_default().push(i);
-                }
+                Some(by_tag) => by_tag.entry(tag).or_default().push(i),
+                None => self.by_tag.entry(tag).or_default().push(i),
             }
         }
     }
@@ -213,10 +213,18 @@ impl Sheet {
     pub(crate) fn declarations(&self, tag: &str, names: &[u32]) -> Vec<Decl> {
         type Winner<'s> = ((usize, usize, usize), usize, &'s str);
         let mut winners: Vec<Option<Winner>> = vec![None; RELEVANT.len()];
+        let filed = |t: &str| {
+            names
+                .iter()
+                .filter_map(|&n| self.by_name.get(n as usize))
+                .filter_map(move |by_tag| by_tag.get(t))
+                .collect::<Vec<_>>()
+        };
         let candidates = [tag, "*"]
             .into_iter()
             .filter_map(|t| self.by_tag.get(t))
-            .chain(names.iter().filter_map(|&n| self.by_name.get(n as usize)))
+            .chain(filed(tag))
+            .chain(filed("*"))
             .flatten();
         for &i in candidates {
             let selector = &self.selectors[i];

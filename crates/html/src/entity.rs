@@ -139,13 +139,20 @@ fn numeric(s: &str, lenient: bool) -> Option<(char, usize)> {
     };
     let digits_len = bytes[digits_start..]
         .iter()
-        .take(8)
         .take_while(|b| b.is_ascii_hexdigit() && (radix == 16 || b.is_ascii_digit()))
         .count();
     if digits_len == 0 {
         return None;
     }
-    let code = u32::from_str_radix(&s[digits_start..digits_start + digits_len], radix).ok()?;
+    // Leading zeros count for nothing, as in browsers: `&#0000000118;` is
+    // a `v`. More than eight digits after them is no reference here (it
+    // stays as written; a browser shows U+FFFD).
+    let digits = s[digits_start..digits_start + digits_len].trim_start_matches('0');
+    let code = match digits.len() {
+        0 => 0,
+        1..=8 => u32::from_str_radix(digits, radix).ok()?,
+        _ => return None,
+    };
     let mut len = digits_start + digits_len;
     if bytes.get(len) == Some(&b';') {
         len += 1;
@@ -185,6 +192,13 @@ mod tests {
             decode("AT&T &unknown; &nbspat &#66"),
             "AT&T &unknown; \u{a0}at B"
         );
+    }
+
+    #[test]
+    fn long_numbers_are_read_whole() {
+        assert_eq!(decode("&#0000000118;iagra"), "viagra");
+        assert_eq!(decode("&#x00000000000056;"), "V");
+        assert_eq!(decode("&#99999999999999;x"), "&#99999999999999;x");
     }
 
     #[test]

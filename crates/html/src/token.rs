@@ -102,6 +102,7 @@ pub fn tokenize(src: &str, syntax: Syntax) -> Vec<Token<'_>> {
         // About one token per 24 bytes in mail as sent.
         tokens: Vec::with_capacity(src.len() / 24),
         text_from: 0,
+        unclosed: false,
     };
     let bytes = src.as_bytes();
     let mut i = 0;
@@ -136,6 +137,10 @@ struct Tokenizer<'a> {
     tokens: Vec<Token<'a>>,
     /// Where the text not yet emitted starts.
     text_from: usize,
+    /// A tag ran into the end of the input: every later `<` is text, as
+    /// browsers drop such a tag, and no later `<` searches to the end
+    /// again (`<a<a<a...` would cost the square of its length).
+    unclosed: bool,
 }
 
 impl<'a> Tokenizer<'a> {
@@ -208,9 +213,8 @@ impl<'a> Tokenizer<'a> {
             } else if src[body..].starts_with("->") {
                 (body, body + 2)
             } else {
-                src[body..]
-                    .find("-->")
-                    .map_or((src.len(), src.len()), |k| (body + k, body + k + 3))
+                comment_close(&src[body..])
+                    .map_or((src.len(), src.len()), |(k, n)| (body + k, body + k + n))
             };
             self.tokens.push(Token::Comment {
                 text: &src[body..content_end],
@@ -219,6 +223,9 @@ impl<'a> Tokenizer<'a> {
             return Some(end);
         }
         let next = *bytes.get(i + 1)?;
+        if self.unclosed {
+            return None;
+        }
         if next == b'!' || next == b'?' {
             // Doctype, CDATA, `<![endif]>`: nothing a reader sees.
             self.flush_text(i);
@@ -230,7 +237,10 @@ impl<'a> Tokenizer<'a> {
                 return None;
             }
             let name_end = name_end(bytes, i + 2);
-            let end = self.tag_end(name_end)?;
+            let Some(end) = self.tag_end(name_end) else {
+                self.unclosed = true;
+                return None;
+            };
             self.flush_text(i);
             let name = lowercase(&src[i + 2..name_end]);
             self.tokens.push(Token::End { name });
@@ -263,7 +273,10 @@ impl<'a> Tokenizer<'a> {
         let src = self.src;
         let ne = name_end(src.as_bytes(), i + 1);
         let name = lowercase(&src[i + 1..ne]);
-        let (attrs, self_closing, end) = self.attributes(ne)?;
+        let Some((attrs, self_closing, end)) = self.attributes(ne) else {
+            self.unclosed = true;
+            return None;
+        };
         self.flush_text(i);
         let raw = is_raw_text(&name);
         let end_tag = raw.then(|| format!("</{name}"));
@@ -422,6 +435,24 @@ impl<'a> Tokenizer<'a> {
     }
 }
 
+/// Where a comment's content ends and how long its close is: `-->`, or
+/// `--!>`, which browsers accept too.
+fn comment_close(rest: &str) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(k) = rest[from..].find("--") {
+        let at = from + k;
+        let after = &rest[at + 2..];
+        if after.starts_with('>') {
+            return Some((at, 3));
+        }
+        if after.starts_with("!>") {
+            return Some((at, 4));
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// `s` ASCII-lowercased, borrowed when it already is.
 fn lowercase(s: &str) -> Cow<'_, str> {
     if s.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -550,6 +581,25 @@ mod tests {
         assert_eq!((attrs[0].name.as_ref(), attrs[0].value), ("class", "x"));
         assert_eq!((*at, *end), (0, 11));
         assert_eq!(&src[attrs[0].at..attrs[0].at + 1], "x");
+    }
+
+    #[test]
+    fn a_tag_that_runs_into_the_end_leaves_the_rest_as_text_in_linear_time() {
+        let tokens = tokenize("<p>a</p><b c=d e", Syntax::Html);
+        assert_eq!(names(&tokens), ["<p>", "text:a", "</p>", "text:<b c=d e"]);
+        // Each `<` searched to the end once cost the square of the length.
+        let attack = "<a".repeat(200_000);
+        let tokens = tokenize(&attack, Syntax::Html);
+        assert_eq!(names(&tokens).len(), 1);
+    }
+
+    #[test]
+    fn a_comment_ends_at_either_close_browsers_accept() {
+        let tokens = tokenize("<!-- a --!>shown<!-- b -- c -->", Syntax::Html);
+        assert_eq!(
+            names(&tokens),
+            ["comment: a ", "text:shown", "comment: b -- c "]
+        );
     }
 
     #[test]

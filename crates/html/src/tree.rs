@@ -437,6 +437,13 @@ impl<X> Tree<X> {
     /// Closes the innermost open element named in `names`, looking no
     /// further out than an element named in `stop`.
     fn close_within(&mut self, names: &[&str], stop: &[&str]) {
+        // Nothing to close: no walk down a deep stack for each cell.
+        if names
+            .iter()
+            .all(|n| self.open.get(*n).is_none_or(|&c| c == 0))
+        {
+            return;
+        }
         for i in (0..self.stack.len()).rev() {
             let open = self.stack[i].name.as_ref();
             if names.contains(&open) {
@@ -769,6 +776,16 @@ mod tests {
         assert!(COMMON.windows(2).all(|w| w[0] < w[1]));
         assert!(matches!(element_name("td"), Cow::Borrowed("td")));
         assert_eq!(element_name("o:p"), "o:p");
+    }
+
+    #[test]
+    fn rules_filed_by_class_apply_to_their_own_tag_only() {
+        let seen = text_visibility(
+            "<style>u.a { display: none } p.a { color: #fff } *.b { display: none }</style>\
+             <p class=a>p</p><u class=a>u</u><i class=a>i</i><i class=b>b</i>",
+        );
+        let shown: Vec<_> = seen.iter().map(|(t, s)| (t.as_str(), *s)).collect();
+        assert_eq!(shown, [("p", false), ("u", false), ("i", true), ("b", false)]);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! with it, so a Liquid block must open and close within such an element.
 
 use sendwell_html::layout::{layout, Layout};
-use sendwell_html::token::liquid_segment;
+use sendwell_html::token::{is_liquid_start, liquid_segment};
 use sendwell_html::{entity, tokenize, Syntax, Token};
 
 /// A readable text part for a mail, derived from its HTML.
@@ -278,10 +278,30 @@ fn same_target(label: &str, href: &str) -> bool {
 /// `at`, if it is closed. Like Liquid's own lexer, the first closer ends it
 /// (quotes inside do not protect a `}}`).
 fn liquid_end(src: &str, at: usize) -> Option<usize> {
-    if src.as_bytes().get(at) != Some(&b'{') {
+    if !is_liquid_start(src.as_bytes(), at) {
         return None;
     }
     liquid_segment(src, at).map(|(_, end)| end)
+}
+
+/// [`liquid_end`] for a scan from left to right that remembers which
+/// closers (`}}`, `%}`) are missing from the rest, so a run of unclosed
+/// `{{` costs one search, not one each.
+#[derive(Default)]
+struct LiquidScan {
+    missing: [bool; 2],
+}
+
+impl LiquidScan {
+    fn end(&mut self, src: &str, at: usize) -> Option<usize> {
+        let kind = usize::from(src.as_bytes().get(at + 1) == Some(&b'%'));
+        if self.missing[kind] || !is_liquid_start(src.as_bytes(), at) {
+            return None;
+        }
+        let end = liquid_end(src, at);
+        self.missing[kind] = end.is_none();
+        end
+    }
 }
 
 /// An attribute value as text: entities decoded outside Liquid, Liquid kept
@@ -290,11 +310,10 @@ fn attribute_text(raw: &str) -> String {
     let mut text = String::with_capacity(raw.len());
     let bytes = raw.as_bytes();
     let (mut pos, mut run) = (0, 0);
+    let mut liquid = LiquidScan::default();
     while pos < bytes.len() {
         match bytes[pos] {
-            b'{' if liquid_end(raw, pos).is_some() => {
-                pos = liquid_end(raw, pos).unwrap_or(pos + 1);
-            }
+            b'{' => pos = liquid.end(raw, pos).unwrap_or(pos + 1),
             b'&' => {
                 text.push_str(&raw[run..pos]);
                 match entity(raw, pos) {
@@ -323,6 +342,7 @@ fn attribute_text(raw: &str) -> String {
 fn inline_text(out: &mut Out, text: &str) {
     let bytes = text.as_bytes();
     let (mut pos, mut run) = (0, 0);
+    let mut liquid = LiquidScan::default();
     while pos < bytes.len() {
         let b = bytes[pos];
         // U+00A0 written as is counts as a space too.
@@ -333,7 +353,7 @@ fn inline_text(out: &mut Out, text: &str) {
         }
         out.word(&text[run..pos]);
         if b == b'{' {
-            match liquid_end(text, pos) {
+            match liquid.end(text, pos) {
                 Some(end) => {
                     out.word(&text[pos..end]);
                     pos = end;
@@ -527,6 +547,14 @@ mod tests {
             html_to_text("Hi&zwnj;&nbsp;&zwnj;&nbsp;&shy; there"),
             "Hi there"
         );
+    }
+
+    #[test]
+    fn unclosed_liquid_costs_one_search() {
+        // Each `{{` once searched to the end for its `}}`.
+        let text = html_to_text(&format!("<p>{}</p>", "{{ x ".repeat(100_000)));
+        assert!(text.starts_with("{{ x {{ x"), "{}", &text[..20]);
+        assert_eq!(html_to_text("a {b} {{ c }} {% d"), "a {b} {{ c }} {% d");
     }
 
     #[test]

@@ -382,12 +382,7 @@ fn scan_html(html: &str) -> HtmlScan {
     };
     for token in &tokens {
         match token {
-            Token::Start {
-                name,
-                attrs,
-                self_closing,
-                ..
-            } => scanner.open(name, attrs, *self_closing),
+            Token::Start { name, attrs, .. } => scanner.open(name, attrs),
             Token::End { name } => scanner.close(name),
             Token::Text { text, .. } => scanner.text(text),
             Token::Output { .. }
@@ -411,7 +406,7 @@ struct Scanner {
 }
 
 impl Scanner {
-    fn open(&mut self, name: &str, attrs: &[Attr<'_>], self_closing: bool) {
+    fn open(&mut self, name: &str, attrs: &[Attr<'_>]) {
         match layout(name) {
             Layout::Cell => self.pending_space = true,
             l if l.breaks_line() => self.pending_break = true,
@@ -424,8 +419,10 @@ impl Scanner {
             self.close_link();
             self.open_link(attrs);
         }
+        // `/>` closes nothing in HTML: `<div style="display:none"/>` hides
+        // what follows, as the template check reads it too.
         let frame = self.tree.start(name, attrs, ());
-        if !(is_void(name) || self_closing) {
+        if !is_void(name) {
             self.tree.push(frame);
         }
         self.tree.clear_closed();

@@ -268,7 +268,13 @@ impl<'a> Session<'a> {
             Ok(Err(e)) => Err(e),
             Ok(Ok(LineRead::Eof)) => Ok(Read::Closed),
             Ok(Ok(LineRead::TooLong)) => {
-                // The rest of the line within what the session has left.
+                // The rest of the line within what the session has left
+                // now, after the read.
+                let left = self
+                    .config
+                    .limits
+                    .session_timeout
+                    .saturating_sub(self.started.elapsed());
                 let discard = discard_line(&mut self.io);
                 match tokio::time::timeout(timeout.min(left), discard).await {
                     Ok(r) => r.map(|()| Read::TooLong),
