@@ -785,7 +785,10 @@ mod tests {
              <p class=a>p</p><u class=a>u</u><i class=a>i</i><i class=b>b</i>",
         );
         let shown: Vec<_> = seen.iter().map(|(t, s)| (t.as_str(), *s)).collect();
-        assert_eq!(shown, [("p", false), ("u", false), ("i", true), ("b", false)]);
+        assert_eq!(
+            shown,
+            [("p", false), ("u", false), ("i", true), ("b", false)]
+        );
     }
 
     #[test]
