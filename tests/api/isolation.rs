@@ -170,6 +170,17 @@ async fn every_route_with_an_id_refuses_another_workspaces_ids(app: TestApp) {
             .expect("a test mail")
             .to_owned()
     };
+    let member = app
+        .post(
+            "/v1/members",
+            &a.key,
+            json!({"email": "pat@acme-mail.com", "role": "sender"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .expect("member id")
+        .to_owned();
     let import = app
         .import(&a.key, "source=product_users", "email\nann@acme-mail.com\n")
         .await
@@ -199,6 +210,7 @@ async fn every_route_with_an_id_refuses_another_workspaces_ids(app: TestApp) {
             }
             ("id", p) if p.starts_with("/v1/operator/") => message.clone(),
             ("id", p) if p.starts_with("/v1/test-mails/") => test_mail.clone(),
+            ("id", p) if p.starts_with("/v1/members/") => member.clone(),
             ("email", _) => "qa@acme-mail.com".to_owned(),
             ("domain", _) => "acme-mail.com".to_owned(),
             ("name", "/v1/attributes/{name}") => "a_only".to_owned(),

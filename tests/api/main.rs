@@ -27,6 +27,7 @@
 //! - `fuzz`: property tests of provider webhooks, CSV imports, inbound SMTP
 //! - `hardening`: attacks by co-tenants, recipients and anyone (issue #13)
 //! - `schema`: the database's own rules on states (issue #15)
+//! - `members`: console members, invites, sessions, CSRF (issue #16)
 
 mod support;
 
@@ -43,6 +44,7 @@ mod hardening;
 mod imports;
 mod isolation;
 mod keys;
+mod members;
 mod messages;
 mod privacy;
 mod promises;

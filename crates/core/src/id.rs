@@ -169,6 +169,11 @@ define_id!(
     /// One recorded click, open or other link event.
     LinkEventId, "le_", "link event"
 );
+define_id!(
+    /// A person who signs in to the web console (one email, one password),
+    /// a member of one or more workspaces.
+    AccountId, "acc_", "account"
+);
 
 /// One delivery: a message to one contact, named by both
 /// (`msg_<body>.ct_<body>`), so a message can reach a contact only once.

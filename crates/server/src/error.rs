@@ -74,6 +74,16 @@ impl ApiError {
         self
     }
 
+    /// What went wrong and what to do, as a person reads it.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The problems located in the request, each with its JSON Pointer.
+    pub fn field_errors(&self) -> &[FieldProblem] {
+        &self.errors
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

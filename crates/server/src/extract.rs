@@ -290,36 +290,80 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
     Ok(Caller::Workspace(key.record))
 }
 
-/// A caller holding one of a workspace's API keys.
+/// A caller acting inside one workspace: a program with one of its API
+/// keys, or a member signed in to the console. Handlers take either, so
+/// the console calls the same handlers, with the same rules and errors.
 pub struct WorkspaceCaller {
-    pub key: ApiKeyRecord,
+    workspace: WorkspaceId,
+    role: Role,
+    by: CalledBy,
+}
+
+enum CalledBy {
+    Key(sendwell_core::ApiKeyId),
+    Member(Box<sendwell_store::Account>),
 }
 
 impl WorkspaceCaller {
+    fn key(key: ApiKeyRecord) -> Self {
+        Self {
+            workspace: key.workspace_id,
+            role: key.role,
+            by: CalledBy::Key(key.id),
+        }
+    }
+
+    /// A member of `workspace` with `role`, signed in to the console.
+    pub fn member(account: sendwell_store::Account, workspace: WorkspaceId, role: Role) -> Self {
+        Self {
+            workspace,
+            role,
+            by: CalledBy::Member(Box::new(account)),
+        }
+    }
+
     pub fn workspace(&self) -> &WorkspaceId {
-        &self.key.workspace_id
+        &self.workspace
     }
 
     /// The actor recorded in audit logs and the ledger.
     pub fn actor(&self) -> String {
-        format!("key:{}", self.key.id)
+        match &self.by {
+            CalledBy::Key(id) => format!("key:{id}"),
+            CalledBy::Member(account) => account.actor(),
+        }
+    }
+
+    /// How an acceptance of the guidelines by this caller is recorded.
+    pub fn accepted_through(&self) -> sendwell_store::AcceptedThrough<'_> {
+        match &self.by {
+            CalledBy::Key(id) => sendwell_store::AcceptedThrough::Key(id),
+            CalledBy::Member(account) => sendwell_store::AcceptedThrough::Member(account),
+        }
     }
 
     pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
-        if self.key.role.allows(permission) {
+        if self.role.allows(permission) {
             return Ok(());
         }
         let needed = Role::least_for(permission);
-        Err(ApiError::forbidden(format!(
-            "This needs an API key with the {} role{}; this key has the {} role.",
-            needed.as_str(),
-            if needed == Role::Admin {
-                ""
-            } else {
-                " or higher"
-            },
-            self.key.role.as_str()
-        )))
+        let or_higher = if needed == Role::Admin {
+            ""
+        } else {
+            " or higher"
+        };
+        Err(ApiError::forbidden(match &self.by {
+            CalledBy::Key(_) => format!(
+                "This needs an API key with the {} role{or_higher}; this key has the {} role.",
+                needed.as_str(),
+                self.role.as_str()
+            ),
+            CalledBy::Member(_) => format!(
+                "This needs the {} role{or_higher}; you are a {} in this workspace. Ask an admin of the workspace.",
+                needed.as_str(),
+                self.role.as_str()
+            ),
+        }))
     }
 }
 
@@ -328,7 +372,7 @@ impl FromRequestParts<AppState> for WorkspaceCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match identify(parts, state).await? {
-            Caller::Workspace(key) => Ok(Self { key }),
+            Caller::Workspace(key) => Ok(Self::key(key)),
             Caller::Operator => Err(ApiError::forbidden(
                 "This endpoint acts inside one workspace: call it with one of the workspace's API keys. \
                  The operator token works on the operator endpoints only.",

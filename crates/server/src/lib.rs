@@ -4,10 +4,12 @@
 //! secrets; [`App::router`] is the whole HTTP surface; [`App::serve`] runs it
 //! on a listener. Tests spawn it on port 0 with a fresh database each.
 
+pub mod accounts;
 pub mod address;
 pub mod admission;
 pub mod api;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod dkim_keys;
 pub mod dns;

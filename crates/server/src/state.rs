@@ -261,6 +261,27 @@ impl AppState {
         entry.1 <= limit
     }
 
+    /// Whether `key` has used up `limit` of the bucket's current window,
+    /// without counting a use (see [`Self::allow`]).
+    pub fn exhausted(
+        &self,
+        bucket: &'static str,
+        key: &str,
+        limit: u32,
+        window: std::time::Duration,
+    ) -> bool {
+        let Ok(map) = self.inner.limits.lock() else {
+            return true;
+        };
+        map.get(&(bucket, key.to_owned()))
+            .is_some_and(|(start, n)| start.elapsed() < window && *n >= limit)
+    }
+
+    /// The key the console's CSRF tokens are made with.
+    pub fn console_key(&self) -> [u8; 32] {
+        self.inner.secret.derive("console-csrf")
+    }
+
     /// The reverse proxies whose `X-Forwarded-For` is believed.
     pub fn trusted_proxies(&self) -> &[crate::config::IpNet] {
         &self.inner.trusted_proxies

@@ -96,6 +96,19 @@ impl Store {
     }
 
     /// A workspace's audit log, oldest first, after the entry id `after`.
+    /// The newest `limit` entries of a workspace's audit log, newest first.
+    pub async fn audit_log_newest(&self, ws: &WorkspaceId, limit: i64) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, actor, action, from_state, to_state, reason, created_at FROM audit_log \
+             WHERE workspace_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     pub async fn audit_log(
         &self,
         ws: &WorkspaceId,

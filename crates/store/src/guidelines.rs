@@ -43,6 +43,14 @@ fn from_row(row: &AnyRow) -> Result<Guidelines> {
     })
 }
 
+/// How an acceptance was given: with an API key, or by a member signed in
+/// to the console. The store keeps the key's or the account's id.
+#[derive(Clone, Copy, Debug)]
+pub enum AcceptedThrough<'a> {
+    Key(&'a ApiKeyId),
+    Member(&'a crate::Account),
+}
+
 impl Store {
     pub(crate) async fn install_bundled_guidelines(&self) -> Result<()> {
         sqlx::query(
@@ -106,11 +114,14 @@ impl Store {
         ws: &WorkspaceId,
         version: i64,
         accepted_by: &str,
-        key: &ApiKeyId,
+        through: AcceptedThrough<'_>,
         ip: Option<&str>,
     ) -> Result<Result<WorkspaceUpdate, AcceptError>> {
         let now = self.now();
-        let actor = format!("key:{key}");
+        let (actor, credential) = match through {
+            AcceptedThrough::Key(key) => (format!("key:{key}"), key.as_str().to_owned()),
+            AcceptedThrough::Member(account) => (account.actor(), account.id.as_str().to_owned()),
+        };
         let mut tx = self.write.begin().await?;
         let exists = sqlx::query("SELECT id FROM workspaces WHERE id = $1")
             .bind(ws.as_str().to_owned())
@@ -135,7 +146,7 @@ impl Store {
         .bind(ws.as_str().to_owned())
         .bind(version)
         .bind(accepted_by.to_owned())
-        .bind(key.as_str().to_owned())
+        .bind(credential)
         .bind(ip.map(str::to_owned))
         .bind(now.millis())
         .execute(&mut *tx)

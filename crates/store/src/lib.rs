@@ -9,6 +9,7 @@
 //! own pool and see committed data (WAL). On PostgreSQL both are one pool,
 //! and appends that must be serial (the consent chain) take a row lock.
 
+mod account;
 mod audience;
 mod audit;
 mod consent;
@@ -27,6 +28,10 @@ mod team;
 mod webhook;
 mod workspace;
 
+pub use account::{
+    Account, ConsoleSession, Invite, Member, MemberError, Membership, NewToken, TokenError,
+    TokenPurpose,
+};
 pub use audience::{AudienceCounts, AudienceSpec, Excluded, SampleContact};
 pub use audit::AuditEntry;
 pub use consent::{ContactProof, LedgerVerification};
@@ -36,7 +41,7 @@ pub use contact::{
 };
 pub use delivery::{ClaimedDelivery, DeliveryOutcome, DeliveryState, MailTarget, ReplyRecord};
 pub use feedback::{ConcernReport, DeliveryRef, Feedback, FeedbackOutcome};
-pub use guidelines::{AcceptError, Acceptance, Guidelines};
+pub use guidelines::{AcceptError, Acceptance, AcceptedThrough, Guidelines};
 pub use import::{ImportRecord, ImportSession, ImportVerdict, NewImport, ReviewError};
 pub use key::{ApiKeyRecord, AuthKey, NewKeyRow, RevokeError};
 pub use message::{

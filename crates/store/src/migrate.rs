@@ -65,6 +65,11 @@ macro_rules! migrations {
                 name: "states",
                 sql: include_str!(concat!("../../../migrations/", $dir, "/0008_states.sql")),
             },
+            Migration {
+                version: 9,
+                name: "members",
+                sql: include_str!(concat!("../../../migrations/", $dir, "/0009_members.sql")),
+            },
         ]
     };
 }

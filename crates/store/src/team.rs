@@ -91,7 +91,16 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if confirmation_due(&mut tx, ws, email, now).await? {
-            insert_test_mail(&mut tx, ws, None, "confirmation", email, confirmation, now).await?;
+            insert_test_mail(
+                &mut tx,
+                ws.as_str(),
+                None,
+                "confirmation",
+                email,
+                confirmation,
+                now,
+            )
+            .await?;
         }
         crate::audit::record_action(
             &mut tx,
@@ -180,8 +189,16 @@ impl Store {
         let mut ids = Vec::with_capacity(mails.len());
         for (to, subject, raw) in mails {
             ids.push(
-                insert_test_mail(&mut tx, ws, Some(message), "test", to, (subject, raw), now)
-                    .await?,
+                insert_test_mail(
+                    &mut tx,
+                    ws.as_str(),
+                    Some(message),
+                    "test",
+                    to,
+                    (subject, raw),
+                    now,
+                )
+                .await?,
             );
         }
         tx.commit().await?;
@@ -211,6 +228,18 @@ impl Store {
         .execute(&self.write)
         .await?;
         Ok(())
+    }
+
+    /// Every platform mail to one address, newest first (tests and the
+    /// operator read invites and resets here).
+    pub async fn test_mails_to(&self, recipient: &str) -> Result<Vec<TestMail>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TEST_COLUMNS} FROM test_mails WHERE recipient = $1 ORDER BY id DESC"
+        ))
+        .bind(recipient.to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(test_from).collect()
     }
 
     /// A workspace's test mails, newest first.
@@ -278,9 +307,11 @@ async fn confirmation_due(
     Ok(recent.is_none())
 }
 
-async fn insert_test_mail(
+/// Queues one mail of the platform's own (`ws` is the workspace it is
+/// for, or empty for mail to a console account, which no workspace sees).
+pub(crate) async fn insert_test_mail(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    ws: &WorkspaceId,
+    ws: &str,
     message: Option<&str>,
     kind: &str,
     to: &str,
@@ -293,7 +324,7 @@ async fn insert_test_mail(
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', NULL, $8, NULL)",
     )
     .bind(id.clone())
-    .bind(ws.as_str().to_owned())
+    .bind(ws.to_owned())
     .bind(message.map(str::to_owned))
     .bind(kind.to_owned())
     .bind(to.to_owned())

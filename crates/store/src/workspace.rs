@@ -191,6 +191,7 @@ impl Store {
         &self,
         name: &str,
         first_key: NewKeyRow<'_>,
+        first_admin: Option<crate::account::Invite<'_>>,
         actor: &str,
     ) -> Result<Workspace> {
         let now = self.now();
@@ -221,6 +222,11 @@ impl Store {
             now,
         )
         .await?;
+        if let Some(invite) = first_admin {
+            crate::account::insert_member(&mut tx, &id, invite, actor, now)
+                .await?
+                .map_err(|e| StoreError::Integrity(format!("first admin not added: {e:?}")))?;
+        }
         let ws = load_in_tx(&mut tx, &id)
             .await?
             .ok_or_else(|| StoreError::Integrity("created workspace not found".to_owned()))?;

@@ -55,6 +55,7 @@ async fn new_workspace(store: &Store) -> sendwell_core::WorkspaceId {
                 role: Role::Admin,
                 secret_hash: &hash,
             },
+            None,
             "operator",
         )
         .await

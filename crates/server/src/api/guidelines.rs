@@ -55,7 +55,11 @@ pub struct AcceptResponse {
 pub struct AcceptanceView {
     pub version: i64,
     pub accepted_by: String,
-    pub api_key_id: String,
+    /// The API key it was accepted with; absent when a member accepted it
+    /// in the console.
+    pub api_key_id: Option<String>,
+    /// The console account of the member who accepted it, if one did.
+    pub account_id: Option<String>,
     pub ip: Option<String>,
     pub accepted_at: String,
 }
@@ -95,7 +99,7 @@ pub async fn accept(
             caller.workspace(),
             req.version,
             accepted_by.as_str(),
-            &caller.key.id,
+            caller.accepted_through(),
             Some(&ip),
         )
         .await?;
@@ -139,7 +143,14 @@ pub async fn acceptances(
             .map(|a| AcceptanceView {
                 version: a.version,
                 accepted_by: a.accepted_by,
-                api_key_id: a.api_key_id,
+                api_key_id: a
+                    .api_key_id
+                    .starts_with(sendwell_core::ApiKeyId::PREFIX)
+                    .then(|| a.api_key_id.clone()),
+                account_id: a
+                    .api_key_id
+                    .starts_with(sendwell_core::AccountId::PREFIX)
+                    .then(|| a.api_key_id.clone()),
                 ip: a.ip,
                 accepted_at: a.accepted_at.to_rfc3339(),
             })

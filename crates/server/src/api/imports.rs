@@ -118,7 +118,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// An upload as it arrives: chunks of bytes, or why reading stopped.
-type BodyStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+pub(crate) type BodyStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
 /// The request body as a stream of bytes: a CSV body, or the first file of a multipart form.
 async fn body_stream(req: Request, state: &AppState) -> Result<BodyStream, ApiError> {
@@ -151,6 +151,20 @@ async fn body_stream(req: Request, state: &AppState) -> Result<BodyStream, ApiEr
 /// The file of a multipart form, as a stream, once the form is known to
 /// hold one.
 async fn multipart_file_stream(req: Request, state: &AppState) -> Result<BodyStream, ApiError> {
+    form_upload(req, state).await.map(|(_, stream)| stream)
+}
+
+/// Text fields a form may send before its file, and the size of each.
+const MAX_FORM_FIELDS: usize = 32;
+const MAX_FORM_FIELD_BYTES: usize = 16 * 1024;
+
+/// A multipart form with a file: the text fields sent before the file (so
+/// a page puts its declaration and CSRF token first) and the file as a
+/// stream. The console's upload and the API's multipart body both use it.
+pub(crate) async fn form_upload(
+    req: Request,
+    state: &AppState,
+) -> Result<(Vec<(String, String)>, BodyStream), ApiError> {
     let form = axum::extract::Multipart::from_request(req, state)
         .await
         .map_err(|e| {
@@ -159,58 +173,73 @@ async fn multipart_file_stream(req: Request, state: &AppState) -> Result<BodyStr
     // A field borrows the form, so a task owns both and passes the
     // file's chunks on; the channel keeps memory flat.
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
-    let (found_tx, found_rx) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
+    let (found_tx, found_rx) = tokio::sync::oneshot::channel::<FormStart>();
     tokio::spawn(forward_form_file(form, tx, found_tx));
-    found_rx
+    let fields = found_rx
         .await
         .map_err(|_| ApiError::bad_request("The multipart body ended early."))??;
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
-    Ok(Box::pin(with_stall_limit(stream)))
+    Ok((fields, Box::pin(with_stall_limit(stream))))
 }
 
+/// What a form held before its file, or why it could not be read.
+type FormStart = Result<Vec<(String, String)>, ApiError>;
+
 /// Finds the form's file (the field named file, or the first with a file
-/// name), says on `found` whether there is one, and sends its chunks to
-/// `tx`. A problem before the file is found goes to `found`, after it to `tx`.
+/// name), says on `found` whether there is one (with the text fields
+/// before it), and sends its chunks to `tx`. A problem before the file is
+/// found goes to `found`, after it to `tx`.
 async fn forward_form_file(
     mut form: axum::extract::Multipart,
     tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
-    found: tokio::sync::oneshot::Sender<Result<(), ApiError>>,
+    found: tokio::sync::oneshot::Sender<FormStart>,
 ) {
-    let mut found = Some(found);
+    let mut fields = Vec::new();
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => {
-                if let Some(f) = found.take() {
-                    let _ = f.send(Err(ApiError::invalid(
-                        "The form has no file: send the CSV in a field named file.",
-                    )));
-                }
+                let _ = found.send(Err(ApiError::invalid(
+                    "The form has no file: send the CSV in a field named file.",
+                )));
                 return;
             }
             Err(e) => {
                 let err = format!("The multipart body could not be read: {e}.");
-                match found.take() {
-                    Some(f) => {
-                        let _ = f.send(Err(ApiError::bad_request(err)));
-                    }
-                    None => {
-                        let _ = tx.send(Err(std::io::Error::other(err))).await;
-                    }
-                }
+                let _ = found.send(Err(ApiError::bad_request(err)));
                 return;
             }
         };
-        if field.name() != Some("file") && field.file_name().is_none() {
-            continue;
+        if field.name() == Some("file") || field.file_name().is_some() {
+            let _ = found.send(Ok(fields));
+            return forward_chunks(field, &tx).await;
         }
-        if let Some(f) = found.take() {
-            let _ = f.send(Ok(()));
+        let name = field.name().unwrap_or("").to_owned();
+        match text_field(field).await {
+            Some(value) if fields.len() < MAX_FORM_FIELDS => fields.push((name, value)),
+            _ => {
+                let _ = found.send(Err(ApiError::bad_request(format!(
+                    "The form's fields before the file are too many or too long (at most {MAX_FORM_FIELDS} of {} KiB).",
+                    MAX_FORM_FIELD_BYTES / 1024
+                ))));
+                return;
+            }
         }
-        return forward_chunks(field, &tx).await;
     }
+}
+
+/// A text field's value, if it is UTF-8 and at most [`MAX_FORM_FIELD_BYTES`].
+async fn text_field(mut field: axum::extract::multipart::Field<'_>) -> Option<String> {
+    let mut value = Vec::new();
+    while let Ok(Some(chunk)) = field.chunk().await {
+        if value.len() + chunk.len() > MAX_FORM_FIELD_BYTES {
+            return None;
+        }
+        value.extend_from_slice(&chunk);
+    }
+    String::from_utf8(value).ok()
 }
 
 /// Sends a field's chunks on until it ends, fails, or no one reads them.
@@ -287,7 +316,7 @@ fn upload_too_slow(detail: String) -> ApiError {
 /// Writes the upload to an anonymous temporary file (gone when dropped),
 /// holding it to the deadline, the minimum rate and the stall limit, and
 /// hands the file back at its start.
-async fn spool(mut stream: BodyStream, limits: UploadLimits) -> Result<std::fs::File, ApiError> {
+pub(crate) async fn spool(mut stream: BodyStream, limits: UploadLimits) -> Result<std::fs::File, ApiError> {
     use tokio::io::AsyncWriteExt;
     let file = tokio::task::spawn_blocking(tempfile::tempfile)
         .await

@@ -162,12 +162,23 @@ pub async fn preview(
     ApiJson(req): ApiJson<PreviewRequest>,
 ) -> ApiResult<Json<PreviewResponse>> {
     caller.require(Permission::Read)?;
+    Ok(Json(
+        audience_preview(&state, caller.workspace(), &req).await?,
+    ))
+}
+
+/// The audience preview the API and the console's Audiences page show.
+pub(crate) async fn audience_preview(
+    state: &AppState,
+    ws: &sendwell_core::WorkspaceId,
+    req: &PreviewRequest,
+) -> ApiResult<PreviewResponse> {
     let kind = parse_kind(&req.kind, "/kind")?;
     let topic = parse_topic(req.topic.as_deref(), "/topic")?;
-    let schema = state.store.schema(caller.workspace()).await?;
+    let schema = state.store.schema(ws).await?;
     let filter = parse_filter(req.filter.as_ref(), &schema, "/filter")?;
     let spec = AudienceSpec {
-        workspace: caller.workspace(),
+        workspace: ws,
         filter: filter.as_ref(),
         kind,
         topic: topic.as_str(),
@@ -176,13 +187,13 @@ pub async fn preview(
     };
     let counts = state.store.audience_counts(&spec).await?;
     let sample = state.store.audience_sample(&spec, 10).await?;
-    Ok(Json(PreviewResponse {
+    Ok(PreviewResponse {
         matched: counts.matched,
         eligible: counts.eligible,
         excluded: counts.excluded,
         sample,
         filter_text: filter.as_ref().map(Filter::to_text),
-    }))
+    })
 }
 
 // ---- messages ------------------------------------------------------------------------

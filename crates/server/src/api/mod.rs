@@ -11,6 +11,7 @@ pub mod health;
 pub mod imports;
 pub mod keys;
 pub mod links;
+pub mod members;
 pub mod messages;
 pub mod operator;
 pub mod provider_hooks;
@@ -43,6 +44,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(workspace::routes())
         .merge(guidelines::routes())
         .merge(keys::routes())
+        .merge(members::routes())
         .merge(contacts::routes())
         .merge(contacts::attribute_routes())
         .merge(consent::routes())
@@ -66,6 +68,8 @@ pub fn router(state: AppState) -> Router {
     api
         // The pages behind the links in mails are HTML for people, not API.
         .merge(links::routes())
+        // The web console, for workspace members.
+        .merge(crate::console::routes())
         .fallback(|| async {
             ApiError::not_found("There is no such endpoint; GET /openapi.json lists them all.")
         })

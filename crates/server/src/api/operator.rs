@@ -13,7 +13,7 @@ use axum::Json;
 use sendwell_core::gate;
 use sendwell_core::secret::ApiKeyToken;
 use sendwell_core::{ApiKeyId, Role, WorkspaceId};
-use sendwell_store::NewKeyRow;
+use sendwell_store::{Invite, NewKeyRow, NewToken};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -22,6 +22,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspace {
     pub name: String,
+    /// The first admin member's address: the answer then holds an
+    /// `invite_url` for them to set a password and use the console.
+    #[serde(default)]
+    pub admin_email: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -33,6 +37,10 @@ pub struct CreatedWorkspace {
     pub api_key: String,
     pub api_key_id: String,
     pub sending_status: SendingStatusView,
+    /// The first admin's one-time invite link (when `admin_email` was
+    /// given); it works for 7 days. Shown only in this response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invite_url: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -73,8 +81,21 @@ pub async fn create_workspace(
     ApiJson(req): ApiJson<CreateWorkspace>,
 ) -> ApiResult<(StatusCode, Json<CreatedWorkspace>)> {
     let name = super::label("name", &req.name, 200)?;
+    let admin = match &req.admin_email {
+        Some(email) => Some(super::parse_email(email, "/admin_email")?),
+        None => None,
+    };
     let token = ApiKeyToken::generate(ApiKeyId::generate(state.store.now()));
     let hash = token.secret_hash();
+    let (invite_token, invite_hash) = crate::accounts::new_token();
+    let first_admin = admin.as_ref().map(|email| Invite {
+        email: email.key(),
+        role: Role::Admin,
+        token: NewToken {
+            hash: &invite_hash,
+            expires_at: crate::accounts::invite_expiry(state.store.now()),
+        },
+    });
     let ws = state
         .store
         .create_workspace(
@@ -85,6 +106,7 @@ pub async fn create_workspace(
                 role: Role::Admin,
                 secret_hash: &hash,
             },
+            first_admin,
             OperatorCaller::ACTOR,
         )
         .await?;
@@ -99,6 +121,7 @@ pub async fn create_workspace(
             sending_status: SendingStatusView::from(&gate::evaluate(
                 ws.gate_input(state.store.now()),
             )),
+            invite_url: admin.map(|_| crate::accounts::invite_url(&state, &invite_token)),
         }),
     ))
 }

@@ -123,7 +123,7 @@ fn records(state: &AppState, d: &SenderDomain) -> Result<Vec<DnsRecord>, ApiErro
     Ok(out)
 }
 
-fn view(state: &AppState, d: SenderDomain) -> Result<SenderDomainView, ApiError> {
+pub(crate) fn view(state: &AppState, d: SenderDomain) -> Result<SenderDomainView, ApiError> {
     Ok(SenderDomainView {
         dns_records: records(state, &d)?,
         domain: d.domain,
@@ -135,7 +135,11 @@ fn view(state: &AppState, d: SenderDomain) -> Result<SenderDomainView, ApiError>
     })
 }
 
-async fn find(state: &AppState, ws: &WorkspaceId, domain: &str) -> ApiResult<SenderDomain> {
+pub(crate) async fn find(
+    state: &AppState,
+    ws: &WorkspaceId,
+    domain: &str,
+) -> ApiResult<SenderDomain> {
     let d = parse_domain(domain).map_err(ApiError::not_found)?;
     state.store.sender_domain(ws, &d).await?.ok_or_else(|| {
         ApiError::not_found(format!(
@@ -350,8 +354,20 @@ pub async fn verify(
     Path(domain): Path<String>,
 ) -> ApiResult<Json<SenderDomainView>> {
     caller.require(Permission::ManageWorkspace)?;
-    let ws = caller.workspace();
-    let d = find(&state, ws, &domain).await?;
+    let view = verify_domain(&state, caller.workspace(), &domain, &caller.actor()).await?;
+    Ok(Json(view))
+}
+
+/// Looks a sender domain's DKIM records up in DNS and records the outcome
+/// (the API's verify and the console's Verify button).
+pub(crate) async fn verify_domain(
+    state: &AppState,
+    ws: &WorkspaceId,
+    domain: &str,
+    actor: &str,
+) -> ApiResult<SenderDomainView> {
+    let state = state.clone();
+    let d = find(&state, ws, domain).await?;
     let mut results = Vec::new();
     let mut all_ok = true;
     for record in records(&state, &d)? {
@@ -365,18 +381,16 @@ pub async fn verify(
         .record_domain_check(ws, &d.domain, all_ok, &check)
         .await?
         .ok_or_else(|| ApiError::not_found("The sender domain was removed meanwhile."))?;
-    super::audit(
-        &state,
-        &caller,
-        "sender_domain.checked",
-        &format!(
-            "DNS records of {} checked: {}",
-            d.domain,
-            if all_ok { "verified" } else { "not verified" }
-        ),
-    )
-    .await?;
-    Ok(Json(view(&state, updated)?))
+    let reason = format!(
+        "DNS records of {} checked: {}",
+        d.domain,
+        if all_ok { "verified" } else { "not verified" }
+    );
+    state
+        .store
+        .record_audit(ws, actor, "sender_domain.checked", &reason)
+        .await?;
+    view(&state, updated)
 }
 
 #[cfg(test)]

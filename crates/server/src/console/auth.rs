@@ -1,0 +1,507 @@
+//! Signing in and out, accepting an invite, resetting a password, and
+//! choosing among one's workspaces.
+//!
+//! Sign-in is throttled per account (5 failures in 15 minutes) and per
+//! client address (20 failures a minute); an unknown address costs the
+//! same hashing time as a wrong password and gets the same answer.
+
+use super::layout::{bare, field, FieldExtra};
+use super::session::{self, live_session, read_form, same_origin};
+use super::{html, local_path, plain_error, redirect, Reply};
+use crate::accounts::{self, looks_like_token, token_hash, Password};
+use crate::extract::client_ip;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use maud::html as markup;
+use sendwell_core::{EmailAddress, WorkspaceId};
+use sendwell_store::{Account, TokenError, TokenPurpose};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const ACCOUNT_FAILURES: u32 = 5;
+const ACCOUNT_WINDOW: Duration = Duration::from_secs(15 * 60);
+const CLIENT_FAILURES: u32 = 20;
+const CLIENT_WINDOW: Duration = Duration::from_secs(60);
+
+#[derive(Deserialize, Default)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+fn sign_in_form(email: &str, next: &str, error: Option<&str>) -> maud::Markup {
+    bare(
+        "Sign in",
+        markup! {
+            @if let Some(e) = error {
+                p.error role="alert" #signin-error { (e) }
+            }
+            form method="post" action="/login" {
+                input type="hidden" name="next" value=(next);
+                (field("email", "Email", "email", email, None,
+                    FieldExtra { autocomplete: Some("username"), required: true, ..Default::default() }))
+                (field("password", "Password", "password", "", None,
+                    FieldExtra { autocomplete: Some("current-password"), required: true, ..Default::default() }))
+                button type="submit" { "Sign in" }
+            }
+            p { a href="/reset" { "Forgot your password?" } }
+        },
+    )
+}
+
+pub async fn sign_in_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Reply {
+    if live_session(&state, &headers).await?.is_some() {
+        return Ok(redirect(local_path(q.next.as_deref())));
+    }
+    let next = local_path(q.next.as_deref());
+    Ok(html(StatusCode::OK, sign_in_form("", next, None)))
+}
+
+fn client(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
+    client_ip(state.trusted_proxies(), headers, peer)
+}
+
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Reply {
+    let headers = req.headers().clone();
+    if !same_origin(&state, &headers) {
+        return Err(session::forbidden_origin());
+    }
+    let form: SignInForm = read_form(req, &state).await?;
+    let next = local_path(form.next.as_deref()).to_owned();
+    let ip = client(&state, &headers, peer);
+    let email = EmailAddress::parse(form.email.trim())
+        .map(|e| e.key().to_owned())
+        .unwrap_or_else(|_| form.email.trim().to_lowercase());
+    let refuse = |status: StatusCode, text: &str| {
+        html(status, sign_in_form(form.email.trim(), &next, Some(text)))
+    };
+    if state.exhausted("signin-account", &email, ACCOUNT_FAILURES, ACCOUNT_WINDOW)
+        || state.exhausted("signin-client", &ip, CLIENT_FAILURES, CLIENT_WINDOW)
+    {
+        return Err(refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed sign-ins for this account or from this network. Wait 15 minutes and try again, or reset your password.",
+        ));
+    }
+    let account = state
+        .store
+        .account_by_email(&email)
+        .await
+        .map_err(super::internal)?;
+    let hash = account.as_ref().and_then(|a| a.password_hash.as_deref());
+    if !accounts::verify_password(&form.password, hash).await {
+        state.allow("signin-account", &email, ACCOUNT_FAILURES, ACCOUNT_WINDOW);
+        state.allow("signin-client", &ip, CLIENT_FAILURES, CLIENT_WINDOW);
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "The email or the password is not right. Check both and try again.",
+        ));
+    }
+    let Some(account) = account else {
+        return Err(super::internal("verified a password without an account"));
+    };
+    start_session(&state, &account, &ip, &next).await
+}
+
+/// Starts a session for `account` and sends it on: to `next` when it
+/// belongs to one workspace, else to the list of its workspaces.
+async fn start_session(state: &AppState, account: &Account, ip: &str, next: &str) -> Reply {
+    let memberships = state
+        .store
+        .memberships(&account.id)
+        .await
+        .map_err(super::internal)?;
+    let ws = match memberships.as_slice() {
+        [only] => Some(&only.workspace_id),
+        _ => None,
+    };
+    let (id, hash) = session::new_session_id();
+    state
+        .store
+        .create_session(&hash, account, ws, ip)
+        .await
+        .map_err(super::internal)?;
+    let to = if ws.is_some() { next } else { "/workspaces" };
+    let mut response = redirect(to);
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session::set_cookie(state, &id));
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn sign_out(State(state): State<AppState>, req: Request) -> Reply {
+    let headers = req.headers().clone();
+    if !same_origin(&state, &headers) {
+        return Err(session::forbidden_origin());
+    }
+    let form: CsrfOnly = read_form(req, &state).await?;
+    if let Some((hash, _)) = live_session(&state, &headers).await? {
+        let expected = session::csrf_token(&state, &hash);
+        if !sendwell_core::secret::constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
+            return Err(plain_error(
+                StatusCode::FORBIDDEN,
+                "The form has expired",
+                "Go back, reload the page and sign out again.",
+            ));
+        }
+        state
+            .store
+            .end_session(&hash)
+            .await
+            .map_err(super::internal)?;
+    }
+    let mut response = redirect("/login");
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session::clear_cookie());
+    Ok(response)
+}
+
+fn token_problem(e: TokenError, what: &str) -> Response {
+    let text = match e {
+        TokenError::Unknown => format!(
+            "This {what} link is not valid. Check that the whole link was copied, or ask for a new one."
+        ),
+        TokenError::Used => format!(
+            "This {what} link was already used. Sign in with your password, or ask for a new link."
+        ),
+        TokenError::Expired => {
+            format!("This {what} link has expired. Ask for a new one.")
+        }
+    };
+    plain_error(StatusCode::GONE, "This link does not work", &text)
+}
+
+async fn token_account(state: &AppState, token: &str, purpose: TokenPurpose) -> Reply<Account> {
+    let what = match purpose {
+        TokenPurpose::Invite => "invite",
+        TokenPurpose::Reset => "password reset",
+    };
+    if !looks_like_token(token) {
+        return Err(token_problem(TokenError::Unknown, what));
+    }
+    state
+        .store
+        .token_account(&token_hash(token), purpose)
+        .await
+        .map_err(super::internal)?
+        .map_err(|e| token_problem(e, what))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+fn password_form(
+    action: &str,
+    title: &str,
+    account: &Account,
+    with_name: bool,
+    errors: (Option<&str>, Option<&str>),
+) -> maud::Markup {
+    bare(
+        title,
+        markup! {
+            p { "For " strong { (account.email) } "." }
+            form method="post" action=(action) {
+                @if with_name {
+                    (field("name", "Your name", "text", &account.name, None,
+                        FieldExtra { autocomplete: Some("name"), hint: Some("Shown to your workspace's other members and in its audit log."), ..Default::default() }))
+                }
+                (field("password", "Password", "password", "", errors.0,
+                    FieldExtra { autocomplete: Some("new-password"), required: true,
+                        hint: Some("At least 10 characters; a few unrelated words work well.") }))
+                (field("confirm", "Confirm password", "password", "", errors.1,
+                    FieldExtra { autocomplete: Some("new-password"), required: true, ..Default::default() }))
+                button type="submit" { "Set password" }
+            }
+        },
+    )
+}
+
+pub async fn invite_page(State(state): State<AppState>, Path(token): Path<String>) -> Reply {
+    let account = token_account(&state, &token, TokenPurpose::Invite).await?;
+    let action = format!("/invite/{token}");
+    Ok(html(
+        StatusCode::OK,
+        password_form(&action, "Welcome to sendwell", &account, true, (None, None)),
+    ))
+}
+
+pub async fn accept_invite(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Reply {
+    set_password(&state, peer, &token, TokenPurpose::Invite, req).await
+}
+
+/// Checks the two password fields, sets the password with the one-time
+/// link, and signs the person in.
+async fn set_password(
+    state: &AppState,
+    peer: SocketAddr,
+    token: &str,
+    purpose: TokenPurpose,
+    req: Request,
+) -> Reply {
+    let headers = req.headers().clone();
+    if !same_origin(state, &headers) {
+        return Err(session::forbidden_origin());
+    }
+    let form: PasswordForm = read_form(req, state).await?;
+    let account = token_account(state, token, purpose).await?;
+    let (action, title, with_name) = match purpose {
+        TokenPurpose::Invite => (format!("/invite/{token}"), "Welcome to sendwell", true),
+        TokenPurpose::Reset => (format!("/reset/{token}"), "Choose a new password", false),
+    };
+    let again = |errors: (Option<&str>, Option<&str>)| {
+        html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            password_form(&action, title, &account, with_name, errors),
+        )
+    };
+    let password = match Password::parse(&form.password, &account.email) {
+        Ok(p) => p,
+        Err(e) => return Err(again((Some(&e), None))),
+    };
+    if form.password != form.confirm {
+        return Err(again((
+            None,
+            Some("The two passwords are not the same; type the same password in both fields."),
+        )));
+    }
+    let name = form
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            n.chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>()
+        });
+    let hash = accounts::hash_password(&password)
+        .await
+        .map_err(super::internal)?;
+    let account = state
+        .store
+        .redeem_token(&token_hash(token), purpose, &hash, name.as_deref())
+        .await
+        .map_err(super::internal)?
+        .map_err(|e| token_problem(e, "one-time"))?;
+    let ip = client(state, &headers, peer);
+    start_session(state, &account, &ip, "/").await
+}
+
+#[derive(Deserialize)]
+pub struct ResetRequestForm {
+    #[serde(default)]
+    email: String,
+}
+
+fn reset_request_form(error: Option<&str>) -> maud::Markup {
+    bare(
+        "Reset your password",
+        markup! {
+            p { "Give the address you sign in with; we mail it a link to choose a new password." }
+            form method="post" action="/reset" {
+                (field("email", "Email", "email", "", error,
+                    FieldExtra { autocomplete: Some("username"), required: true, ..Default::default() }))
+                button type="submit" { "Send the link" }
+            }
+            p { a href="/login" { "Back to sign in" } }
+        },
+    )
+}
+
+pub async fn reset_request_page() -> Response {
+    html(StatusCode::OK, reset_request_form(None))
+}
+
+pub async fn reset_request(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Reply {
+    let headers = req.headers().clone();
+    if !same_origin(&state, &headers) {
+        return Err(session::forbidden_origin());
+    }
+    let form: ResetRequestForm = read_form(req, &state).await?;
+    let Ok(email) = EmailAddress::parse(form.email.trim()) else {
+        return Err(html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            reset_request_form(Some(
+                "This is not an email address; check it and send it again.",
+            )),
+        ));
+    };
+    let ip = client(&state, &headers, peer);
+    if !state.allow("reset-client", &ip, 10, Duration::from_secs(3600)) {
+        return Err(plain_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            "Too many reset links were asked for from this network in the last hour; try again later.",
+        ));
+    }
+    crate::accounts::mail_reset_link(&state, email.key())
+        .await
+        .map_err(super::internal)?;
+    // The same answer whether or not the address has an account.
+    Ok(html(
+        StatusCode::OK,
+        bare(
+            "Check your mail",
+            markup! {
+                p role="status" {
+                    "If " strong { (email.as_str()) } " has an account here, a link to choose a new password is on its way. It works for "
+                    (accounts::RESET_MINUTES) " minutes."
+                }
+                p { a href="/login" { "Back to sign in" } }
+            },
+        ),
+    ))
+}
+
+pub async fn reset_page(State(state): State<AppState>, Path(token): Path<String>) -> Reply {
+    let account = token_account(&state, &token, TokenPurpose::Reset).await?;
+    let action = format!("/reset/{token}");
+    Ok(html(
+        StatusCode::OK,
+        password_form(
+            &action,
+            "Choose a new password",
+            &account,
+            false,
+            (None, None),
+        ),
+    ))
+}
+
+pub async fn reset(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Reply {
+    set_password(&state, peer, &token, TokenPurpose::Reset, req).await
+}
+
+pub async fn workspaces_page(State(state): State<AppState>, headers: HeaderMap) -> Reply {
+    let Some((hash, session)) = live_session(&state, &headers).await? else {
+        return Err(redirect("/login"));
+    };
+    let memberships = state
+        .store
+        .memberships(&session.account.id)
+        .await
+        .map_err(super::internal)?;
+    let csrf = session::csrf_token(&state, &hash);
+    let body = markup! {
+        @if memberships.is_empty() {
+            p { "You are not a member of any workspace now. Ask an admin of your workspace to invite you again." }
+        } @else {
+            p { "Choose the workspace to work in." }
+            ul.choices {
+                @for m in &memberships {
+                    li {
+                        form method="post" action="/workspaces" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            input type="hidden" name="workspace" value=(m.workspace_id.as_str());
+                            button type="submit" { (m.workspace_name) }
+                            " as " (m.role.as_str())
+                        }
+                    }
+                }
+            }
+        }
+        form method="post" action="/logout" {
+            input type="hidden" name="csrf" value=(csrf);
+            button.link type="submit" { "Sign out" }
+        }
+    };
+    Ok(html(StatusCode::OK, bare("Your workspaces", body)))
+}
+
+#[derive(Deserialize)]
+pub struct SwitchForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    workspace: String,
+}
+
+pub async fn switch_workspace(State(state): State<AppState>, req: Request) -> Reply {
+    let headers = req.headers().clone();
+    if !same_origin(&state, &headers) {
+        return Err(session::forbidden_origin());
+    }
+    let form: SwitchForm = read_form(req, &state).await?;
+    let Some((hash, session)) = live_session(&state, &headers).await? else {
+        return Err(redirect("/login"));
+    };
+    let expected = session::csrf_token(&state, &hash);
+    if !sendwell_core::secret::constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
+        return Err(plain_error(
+            StatusCode::FORBIDDEN,
+            "The form has expired",
+            "Go back, reload the page and choose again.",
+        ));
+    }
+    let memberships = state
+        .store
+        .memberships(&session.account.id)
+        .await
+        .map_err(super::internal)?;
+    let chosen = WorkspaceId::parse(&form.workspace)
+        .ok()
+        .filter(|ws| memberships.iter().any(|m| &m.workspace_id == ws));
+    let Some(ws) = chosen else {
+        return Err(plain_error(
+            StatusCode::FORBIDDEN,
+            "Not a member",
+            "You are not a member of that workspace.",
+        ));
+    };
+    state
+        .store
+        .switch_session_workspace(&hash, &ws)
+        .await
+        .map_err(super::internal)?;
+    Ok(redirect("/"))
+}

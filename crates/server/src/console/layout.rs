@@ -1,0 +1,180 @@
+//! The console's frame (head, navigation, who is signed in) and the small
+//! pieces every page uses: labelled fields with their error beside them,
+//! forms with the CSRF token, notices.
+
+use super::Signed;
+use maud::{html, Markup, DOCTYPE};
+
+/// The workspace navigation, in order: (name, path).
+pub const NAV: [(&str, &str); 8] = [
+    ("Home", "/"),
+    ("Contacts", "/contacts"),
+    ("Imports", "/imports"),
+    ("Audiences", "/audiences"),
+    ("Templates", "/templates"),
+    ("Messages", "/messages"),
+    ("Suppressions", "/suppressions"),
+    ("Settings", "/settings"),
+];
+
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            meta name="robots" content="noindex";
+            title { (title) " · sendwell" }
+            link rel="stylesheet" href="/static/console.css";
+            script src="/static/console.js" defer {}
+        }
+    }
+}
+
+/// A page of the signed-in console: navigation with `current` marked.
+pub fn page(who: &Signed, current: &str, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title))
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    span.brand { "sendwell" }
+                    span.workspace {
+                        (who.workspace.name)
+                        @if who.workspaces > 1 {
+                            " " a href="/workspaces" { "(switch)" }
+                        }
+                    }
+                    span.who {
+                        (who.account.email) " · " (who.role.as_str())
+                    }
+                    form.inline method="post" action="/logout" {
+                        (csrf(who))
+                        button.link type="submit" { "Sign out" }
+                    }
+                }
+                nav aria-label="Workspace" {
+                    ul {
+                        @for (name, path) in NAV {
+                            li {
+                                @if name == current {
+                                    a href=(path) aria-current="page" { (name) }
+                                } @else {
+                                    a href=(path) { (name) }
+                                }
+                            }
+                        }
+                    }
+                }
+                main #main {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// A page for someone not signed in (sign-in, invites, resets).
+pub fn bare(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title))
+            body.bare {
+                main #main {
+                    p.brand { "sendwell" }
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// An error page, inside the frame when someone is signed in.
+pub fn error(who: Option<&Signed>, title: &str, detail: &str) -> Markup {
+    let body = html! {
+        p.error role="alert" { (detail) }
+        p { a href="/" { "Back to the start" } }
+    };
+    match who {
+        Some(who) => page(who, "", title, body),
+        None => bare(title, body),
+    }
+}
+
+/// The hidden CSRF field every form of a signed-in page carries.
+pub fn csrf(who: &Signed) -> Markup {
+    html! { input type="hidden" name="csrf" value=(who.csrf); }
+}
+
+/// A labelled input; its error (if any) is shown under it and tied to it
+/// with `aria-describedby`, and the field is marked invalid.
+pub fn field(
+    id: &str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    error: Option<&str>,
+    extra: FieldExtra,
+) -> Markup {
+    let error_id = format!("{id}-error");
+    let hint_id = format!("{id}-hint");
+    let described = match (error.is_some(), extra.hint.is_some()) {
+        (true, true) => Some(format!("{error_id} {hint_id}")),
+        (true, false) => Some(error_id.clone()),
+        (false, true) => Some(hint_id.clone()),
+        (false, false) => None,
+    };
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            @if let Some(hint) = extra.hint {
+                p.hint id=(hint_id) { (hint) }
+            }
+            @if kind == "textarea" {
+                textarea id=(id) name=(id) rows="4"
+                    aria-invalid=[error.map(|_| "true")]
+                    aria-describedby=[described.as_deref()]
+                    required[extra.required] { (value) }
+            } @else {
+                input id=(id) name=(id) type=(kind) value=(value)
+                    autocomplete=[extra.autocomplete]
+                    aria-invalid=[error.map(|_| "true")]
+                    aria-describedby=[described.as_deref()]
+                    required[extra.required];
+            }
+            @if let Some(e) = error {
+                p.field-error id=(error_id) { (e) }
+            }
+        }
+    }
+}
+
+/// What else a field may say about itself.
+#[derive(Default, Clone, Copy)]
+pub struct FieldExtra<'a> {
+    pub hint: Option<&'a str>,
+    pub autocomplete: Option<&'a str>,
+    pub required: bool,
+}
+
+/// A notice at the top of a page (after an action).
+pub fn notice(text: Option<&str>) -> Markup {
+    html! {
+        @if let Some(t) = text {
+            p.notice role="status" { (t) }
+        }
+    }
+}
+
+/// A date as the console shows it: `2026-12-07 10:15 UTC`.
+pub fn when(t: sendwell_core::Timestamp) -> String {
+    let text = t.to_rfc3339();
+    match (text.get(..10), text.get(11..16)) {
+        (Some(day), Some(time)) => format!("{day} {time} UTC"),
+        _ => text,
+    }
+}

@@ -1,0 +1,328 @@
+//! Console sessions: a random id in an `HttpOnly`, `SameSite=Lax` cookie
+//! (`Secure` when the public URL is https), its digest in the store, idle
+//! and absolute expiry, and a CSRF token per session that every form
+//! carries. The signed-in member's role is read again on every request, so
+//! a role change or a removal takes effect at once.
+
+use super::{redirect, Reply};
+use crate::accounts::token_hash;
+use crate::state::AppState;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sendwell_core::secret::{constant_time_eq, hmac_sha256, random_bytes, to_hex};
+use sendwell_core::{Permission, Role};
+use sendwell_store::{Account, Workspace};
+use serde::de::DeserializeOwned;
+
+pub const COOKIE: &str = "sendwell_session";
+/// A session unused this long ends.
+pub const IDLE_MINUTES: i64 = 12 * 60;
+/// A session ends this long after sign-in, used or not.
+pub const ABSOLUTE_DAYS: i64 = 7;
+/// How stale `last_seen_at` may get before a request refreshes it.
+const TOUCH_MS: i64 = 60_000;
+/// The largest form the console takes (uploads have their own limit).
+pub const MAX_FORM_BYTES: usize = 256 * 1024;
+
+/// The session cookie's value in a request, if any.
+pub fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|v| crate::accounts::looks_like_token(v))
+}
+
+/// The `Set-Cookie` value that starts a session.
+pub fn set_cookie(state: &AppState, id: &str) -> HeaderValue {
+    let secure = if state.public_url().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let max_age = ABSOLUTE_DAYS * 86_400;
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .unwrap_or(HeaderValue::from_static(""))
+}
+
+/// The `Set-Cookie` value that ends a session in the browser.
+pub fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static("sendwell_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+/// A new session id (the cookie's value) and its digest.
+pub fn new_session_id() -> (String, String) {
+    let id = to_hex(&random_bytes::<32>());
+    let hash = token_hash(&id);
+    (id, hash)
+}
+
+/// The CSRF token of a session: derived from its digest with the server's
+/// key, so it needs no storage and cannot be guessed from outside.
+pub fn csrf_token(state: &AppState, session_hash: &str) -> String {
+    to_hex(&hmac_sha256(&state.console_key(), &[session_hash.as_bytes()])[..16])
+}
+
+/// Whether a POST came from a page of this site: browsers say so in
+/// `Sec-Fetch-Site` and `Origin`; a request from another site is refused
+/// even before its CSRF token is looked at.
+pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(fetch_site, Some("cross-site" | "same-site")) {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    origin == state.public_url()
+        || origin.strip_prefix("http://") == Some(host)
+        || origin.strip_prefix("https://") == Some(host)
+}
+
+/// A signed-in member acting in one workspace.
+pub struct Signed {
+    pub account: Account,
+    pub workspace: Workspace,
+    pub role: Role,
+    /// How many workspaces the account belongs to (a switcher when > 1).
+    pub workspaces: usize,
+    pub session_hash: String,
+    pub csrf: String,
+}
+
+impl Signed {
+    pub fn can(&self, permission: Permission) -> bool {
+        self.role.allows(permission)
+    }
+
+    /// This member as a caller of the API's handlers, which the console's
+    /// pages call for everything they change.
+    pub fn caller(&self) -> crate::extract::WorkspaceCaller {
+        crate::extract::WorkspaceCaller::member(
+            self.account.clone(),
+            self.workspace.id.clone(),
+            self.role,
+        )
+    }
+
+    /// The actor the audit log and the ledger record.
+    pub fn actor(&self) -> String {
+        self.account.actor()
+    }
+
+    /// Refuses what the member's role does not allow, with a page that
+    /// says which role it needs.
+    pub fn require(&self, permission: Permission) -> Result<(), Response> {
+        if self.can(permission) {
+            return Ok(());
+        }
+        let needed = Role::least_for(permission);
+        Err(super::error_page(
+            self,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            &format!(
+                "This needs the {} role; you are a {} in this workspace. Ask an admin of the workspace.",
+                needed.as_str(),
+                self.role.as_str()
+            ),
+        ))
+    }
+}
+
+/// Where to send someone who is not signed in: the sign-in page, which
+/// brings them back to `path` afterwards.
+fn to_sign_in(parts: &Parts) -> Response {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    if parts.method == axum::http::Method::GET && path != "/" {
+        redirect(&format!("/login?next={}", super::url_encode(path)))
+    } else {
+        redirect("/login")
+    }
+}
+
+/// The session behind a request's cookie, if live; ends it when expired.
+pub async fn live_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(String, sendwell_store::ConsoleSession)>, Response> {
+    let Some(id) = cookie_value(headers) else {
+        return Ok(None);
+    };
+    let hash = token_hash(&id);
+    let session = state
+        .store
+        .console_session(&hash)
+        .await
+        .map_err(super::internal)?;
+    let Some(session) = session else {
+        return Ok(None);
+    };
+    let now = state.store.now().millis();
+    let idle = now - session.last_seen_at.millis() > IDLE_MINUTES * 60_000;
+    let old = now - session.created_at.millis() > ABSOLUTE_DAYS * 86_400_000;
+    if idle || old {
+        state
+            .store
+            .end_session(&hash)
+            .await
+            .map_err(super::internal)?;
+        return Ok(None);
+    }
+    if now - session.last_seen_at.millis() > TOUCH_MS {
+        state
+            .store
+            .touch_session(&hash)
+            .await
+            .map_err(super::internal)?;
+    }
+    Ok(Some((hash, session)))
+}
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Reply<Self> {
+        let Some((hash, session)) = live_session(state, &parts.headers).await? else {
+            return Err(to_sign_in(parts));
+        };
+        let Some(ws) = session.workspace_id.clone() else {
+            return Err(redirect("/workspaces"));
+        };
+        let memberships = state
+            .store
+            .memberships(&session.account.id)
+            .await
+            .map_err(super::internal)?;
+        let Some(membership) = memberships.iter().find(|m| m.workspace_id == ws) else {
+            // Removed from this workspace since signing in.
+            return Err(redirect("/workspaces"));
+        };
+        let role = membership.role;
+        let workspace = state
+            .store
+            .workspace(&ws)
+            .await
+            .map_err(super::internal)?
+            .ok_or_else(|| redirect("/workspaces"))?;
+        Ok(Self {
+            csrf: csrf_token(state, &hash),
+            account: session.account,
+            workspace,
+            role,
+            workspaces: memberships.len(),
+            session_hash: hash,
+        })
+    }
+}
+
+/// A form posted by a signed-in member: the origin checked, the CSRF token
+/// checked, the body parsed (at most [`MAX_FORM_BYTES`]).
+pub struct Posted<T> {
+    pub who: Signed,
+    pub form: T,
+}
+
+/// Reads an urlencoded body into `T`, or a page that says what is wrong.
+pub async fn read_form<T: DeserializeOwned>(req: Request, state: &AppState) -> Result<T, Response> {
+    let bytes = axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)
+        .await
+        .map_err(|_| {
+            super::plain_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The form is too large",
+                &format!(
+                    "A form may send at most {} KiB; shorten the text and send it again.",
+                    MAX_FORM_BYTES / 1024
+                ),
+            )
+        })?;
+    let _ = state;
+    serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+        super::plain_error(
+            StatusCode::BAD_REQUEST,
+            "The form could not be read",
+            &format!(
+                "The form's fields were not as expected ({e}); reload the page and try again."
+            ),
+        )
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        if !same_origin(state, &parts.headers) {
+            return Err(forbidden_origin());
+        }
+        let who = Signed::from_request_parts(&mut parts, state).await?;
+        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+            .await
+            .map_err(|_| {
+                super::error_page(
+                    &who,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "The form is too large",
+                    &format!(
+                        "A form may send at most {} KiB; shorten the text and send it again.",
+                        MAX_FORM_BYTES / 1024
+                    ),
+                )
+            })?;
+        let token: CsrfField = serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfField {
+            csrf: String::new(),
+        });
+        if !constant_time_eq(token.csrf.as_bytes(), who.csrf.as_bytes()) {
+            return Err(super::error_page(
+                &who,
+                StatusCode::FORBIDDEN,
+                "The form has expired",
+                "The form was not sent from a page of this session (its security token does not match). Go back, reload the page and send it again.",
+            ));
+        }
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+            super::error_page(
+                &who,
+                StatusCode::BAD_REQUEST,
+                "The form could not be read",
+                &format!(
+                    "The form's fields were not as expected ({e}); reload the page and try again."
+                ),
+            )
+        })?;
+        Ok(Self { who, form })
+    }
+}
+
+pub fn forbidden_origin() -> Response {
+    super::plain_error(
+        StatusCode::FORBIDDEN,
+        "Refused",
+        "This form was sent from another site. Open sendwell's own page and send it from there.",
+    )
+    .into_response()
+}

@@ -1,0 +1,668 @@
+//! Members and the console's sessions over plain HTTP (issue #16): invites
+//! from the operator and from admins, one-time links, passwords, sessions,
+//! CSRF, sign-in throttling, roles, removal, and what a co-tenant, a
+//! removed member or another site can do with them.
+
+use crate::on_both;
+use crate::support::TestApp;
+use serde_json::json;
+
+on_both!(
+    the_first_admin_accepts_the_invite_and_signs_in,
+    invite_links_work_once_and_check_the_password,
+    admins_manage_members_and_the_last_admin_stays,
+    sign_in_is_throttled_per_account,
+    forms_need_the_session_token_and_this_site,
+    a_removed_member_loses_the_workspace_at_once,
+    members_see_only_their_own_workspace,
+    contact_names_are_shown_as_text,
+    a_reset_link_is_mailed_privately_and_works_once,
+    sign_in_goes_back_only_to_local_pages,
+);
+
+/// A client that keeps the session cookie and never follows redirects.
+struct Visitor<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    cookie: Option<String>,
+}
+
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    body: String,
+}
+
+impl<'a> Visitor<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookie: None,
+        }
+    }
+
+    async fn answer(&mut self, response: reqwest::Response) -> Answer {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let location = header("location");
+        let set_cookie = header("set-cookie");
+        if let Some(c) = &set_cookie {
+            let pair = c.split(';').next().unwrap_or("").to_owned();
+            self.cookie = pair
+                .split_once('=')
+                .filter(|(_, v)| !v.is_empty())
+                .map(|_| pair.clone());
+        }
+        let status = response.status().as_u16();
+        let body = response.text().await.expect("body");
+        Answer {
+            status,
+            location,
+            set_cookie,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        let mut req = self.client.get(self.app.url(path));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let response = req.send().await.expect("GET");
+        self.answer(response).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        self.post_with(path, fields, &[]).await
+    }
+
+    async fn post_with(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut req = self
+            .client
+            .post(self.app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let response = req.send().await.expect("POST");
+        self.answer(response).await
+    }
+
+    /// The CSRF token of the page at `path`.
+    async fn csrf(&mut self, path: &str) -> String {
+        let page = self.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        csrf_of(&page.body)
+    }
+
+    async fn sign_in(&mut self, email: &str, password: &str) -> Answer {
+        self.post("/login", &[("email", email), ("password", password)])
+            .await
+    }
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("the page has a CSRF field");
+    let rest = &page[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').expect("end of value")].to_owned()
+}
+
+/// The path of an invite or reset URL.
+fn path_of(url: &str) -> String {
+    let at = url
+        .find("/invite/")
+        .or_else(|| url.find("/reset/"))
+        .expect("a link");
+    url[at..].to_owned()
+}
+
+const PASSWORD: &str = "blue harbour lantern 42";
+
+/// A workspace whose first admin (`email`) has accepted the invite; the
+/// visitor is signed in as them.
+async fn admin_of<'a>(
+    app: &'a TestApp,
+    name: &str,
+    email: &str,
+) -> (crate::support::Workspace, Visitor<'a>) {
+    let created = app
+        .post(
+            "/v1/workspaces",
+            &app.operator,
+            json!({"name": name, "admin_email": email}),
+        )
+        .await
+        .expect(201);
+    let ws = crate::support::Workspace {
+        id: created["id"].as_str().expect("id").to_owned(),
+        key: created["api_key"].as_str().expect("key").to_owned(),
+    };
+    let invite = path_of(created["invite_url"].as_str().expect("invite_url"));
+    let mut visitor = Visitor::new(app);
+    let done = visitor
+        .post(
+            &invite,
+            &[
+                ("name", "Ada Admin"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    (ws, visitor)
+}
+
+async fn the_first_admin_accepts_the_invite_and_signs_in(app: TestApp) {
+    let created = app
+        .post(
+            "/v1/workspaces",
+            &app.operator,
+            json!({"name": "Acme", "admin_email": "Ada@Example.com"}),
+        )
+        .await
+        .expect(201);
+    let url = created["invite_url"].as_str().expect("invite_url");
+    assert!(url.starts_with(&app.base), "{url}");
+    let invite = path_of(url);
+    let mut v = Visitor::new(&app);
+    let page = v.get(&invite).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("ada@example.com"), "{}", page.body);
+    assert!(page.body.contains("Confirm password"));
+    let done = v
+        .post(
+            &invite,
+            &[
+                ("name", "Ada"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let cookie = done.set_cookie.expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let home = v.get("/").await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert!(home.body.contains("Sending status") && home.body.contains("Acme"));
+    // Signing out ends the session on the server, not only in the browser.
+    let old_cookie = v.cookie.clone();
+    let csrf = csrf_of(&home.body);
+    let out = v.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    v.cookie = old_cookie;
+    let after = v.get("/").await;
+    assert_eq!(after.status, 303);
+    assert_eq!(after.location.as_deref(), Some("/login"));
+    // And the password works from the sign-in page, in any letter case of the address.
+    let signed = v.sign_in("ADA@example.com", PASSWORD).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert_eq!(v.get("/contacts").await.status, 200);
+    let log = app
+        .get(
+            "/v1/workspace/audit-log",
+            &created["api_key"].as_str().expect("key"),
+        )
+        .await
+        .expect(200);
+    let text = log.to_string();
+    assert!(
+        text.contains("member:ada@example.com") && text.contains("member.joined"),
+        "{text}"
+    );
+}
+
+async fn invite_links_work_once_and_check_the_password(app: TestApp) {
+    let ws = app.workspace("Acme").await;
+    let invited = app
+        .post(
+            "/v1/members",
+            &ws.key,
+            json!({"email": "bo@example.com", "role": "sender"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(invited["status"], "invited");
+    let invite = path_of(invited["invite_url"].as_str().expect("url"));
+    let mut v = Visitor::new(&app);
+    let short = v
+        .post(&invite, &[("password", "short"), ("confirm", "short")])
+        .await;
+    assert_eq!(short.status, 422);
+    assert!(
+        short.body.contains("at least 10 characters"),
+        "{}",
+        short.body
+    );
+    let mismatch = v
+        .post(
+            &invite,
+            &[("password", PASSWORD), ("confirm", "another long password")],
+        )
+        .await;
+    assert_eq!(mismatch.status, 422);
+    assert!(mismatch.body.contains("not the same"));
+    assert!(v.cookie.is_none(), "no session before the password is set");
+    let ok = v
+        .post(&invite, &[("password", PASSWORD), ("confirm", PASSWORD)])
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let again = Visitor::new(&app)
+        .post(
+            &invite,
+            &[
+                ("password", "someone else's pass"),
+                ("confirm", "someone else's pass"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 410, "a used link is refused");
+    assert!(again.body.contains("already used"));
+    let forged = Visitor::new(&app)
+        .get(&format!("/invite/{}", "a".repeat(64)))
+        .await;
+    assert_eq!(forged.status, 410);
+    let members = app.get("/v1/members", &ws.key).await.expect(200);
+    let text = members.to_string();
+    assert!(
+        text.contains("\"active\"") && !text.contains("argon2"),
+        "{text}"
+    );
+}
+
+async fn admins_manage_members_and_the_last_admin_stays(app: TestApp) {
+    let ws = app.workspace("Acme").await;
+    let a = app
+        .post(
+            "/v1/members",
+            &ws.key,
+            json!({"email": "a@example.com", "role": "admin"}),
+        )
+        .await
+        .expect(201);
+    let dup = app
+        .post(
+            "/v1/members",
+            &ws.key,
+            json!({"email": "A@example.com", "role": "viewer"}),
+        )
+        .await
+        .expect(409);
+    assert!(dup["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("already a member"));
+    let bad = app
+        .post(
+            "/v1/members",
+            &ws.key,
+            json!({"email": "x@example.com", "role": "owner"}),
+        )
+        .await
+        .expect(422);
+    assert!(bad.to_string().contains("admin, sender, viewer"));
+    let id = a["id"].as_str().expect("id");
+    let last = app
+        .patch(
+            &format!("/v1/members/{id}"),
+            &ws.key,
+            json!({"role": "viewer"}),
+        )
+        .await
+        .expect(409);
+    assert!(last["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("only admin"));
+    app.delete(&format!("/v1/members/{id}"), &ws.key)
+        .await
+        .expect(409);
+    let b = app
+        .post(
+            "/v1/members",
+            &ws.key,
+            json!({"email": "b@example.com", "role": "admin"}),
+        )
+        .await
+        .expect(201);
+    let changed = app
+        .patch(
+            &format!("/v1/members/{id}"),
+            &ws.key,
+            json!({"role": "viewer"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(changed["role"], "viewer");
+    let viewer_key = app.new_key(&ws.key, "viewer").await;
+    app.post(
+        "/v1/members",
+        &viewer_key,
+        json!({"email": "c@example.com", "role": "admin"}),
+    )
+    .await
+    .expect(403);
+    let bid = b["id"].as_str().expect("id");
+    let fresh = app
+        .post(&format!("/v1/members/{bid}/invite"), &ws.key, json!({}))
+        .await
+        .expect(201);
+    assert!(fresh["invite_url"]
+        .as_str()
+        .expect("url")
+        .contains("/invite/"));
+    app.delete(&format!("/v1/members/{id}"), &ws.key)
+        .await
+        .expect(200);
+    let list = app.get("/v1/members", &ws.key).await.expect(200);
+    assert_eq!(list["items"].as_array().expect("items").len(), 1);
+}
+
+async fn sign_in_is_throttled_per_account(app: TestApp) {
+    let (_ws, _admin) = admin_of(&app, "Acme", "ada@example.com").await;
+    let mut v = Visitor::new(&app);
+    for _ in 0..5 {
+        let wrong = v
+            .sign_in("ada@example.com", "not the password at all")
+            .await;
+        assert_eq!(wrong.status, 401);
+        assert!(wrong.body.contains("not right"));
+    }
+    let refused = v.sign_in("ada@example.com", PASSWORD).await;
+    assert_eq!(refused.status, 429, "even the right password waits");
+    assert!(refused.body.contains("Wait 15 minutes"));
+    assert!(v.cookie.is_none());
+    // An unknown address gets the same answer as a wrong password.
+    let unknown = Visitor::new(&app)
+        .sign_in("nobody@example.com", PASSWORD)
+        .await;
+    assert_eq!(unknown.status, 401);
+}
+
+async fn forms_need_the_session_token_and_this_site(app: TestApp) {
+    let (ws, mut v) = admin_of(&app, "Acme", "ada@example.com").await;
+    let address = "Acme Ltd, 1 Main Street, Springfield 12345, USA";
+    let none = v
+        .post("/settings/address", &[("physical_address", address)])
+        .await;
+    assert_eq!(none.status, 403);
+    let wrong = v
+        .post(
+            "/settings/address",
+            &[
+                ("csrf", "0".repeat(32).as_str()),
+                ("physical_address", address),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+    let csrf = v.csrf("/").await;
+    let cross = v
+        .post_with(
+            "/settings/address",
+            &[("csrf", &csrf), ("physical_address", address)],
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(cross.status, 403);
+    let other_origin = v
+        .post_with(
+            "/settings/address",
+            &[("csrf", &csrf), ("physical_address", address)],
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(other_origin.status, 403);
+    let view = app.get("/v1/workspace", &ws.key).await.expect(200);
+    assert!(view["physical_address"].is_null(), "nothing was written");
+    let bad = v
+        .post(
+            "/settings/address",
+            &[("csrf", &csrf), ("physical_address", "x")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        bad.body.contains("aria-invalid=\"true\""),
+        "the error is shown at the field"
+    );
+    let ok = v
+        .post(
+            "/settings/address",
+            &[("csrf", &csrf), ("physical_address", address)],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let view = app.get("/v1/workspace", &ws.key).await.expect(200);
+    assert_eq!(view["physical_address"], address);
+}
+
+async fn a_removed_member_loses_the_workspace_at_once(app: TestApp) {
+    let (ws, _admin) = admin_of(&app, "Acme", "ada@example.com").await;
+    let invited = app
+        .post(
+            "/v1/members",
+            &ws.key,
+            json!({"email": "bo@example.com", "role": "sender"}),
+        )
+        .await
+        .expect(201);
+    let mut bo = Visitor::new(&app);
+    let invite = path_of(invited["invite_url"].as_str().expect("url"));
+    assert_eq!(
+        bo.post(&invite, &[("password", PASSWORD), ("confirm", PASSWORD)])
+            .await
+            .status,
+        303
+    );
+    let settings = bo.get("/settings").await;
+    assert_eq!(settings.status, 200);
+    assert!(
+        !settings.body.contains("Invite someone"),
+        "a sender does not manage members"
+    );
+    let refused = bo
+        .post(
+            "/settings/members",
+            &[
+                ("csrf", &csrf_of(&settings.body)),
+                ("email", "x@example.com"),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let id = invited["id"].as_str().expect("id");
+    app.delete(&format!("/v1/members/{id}"), &ws.key)
+        .await
+        .expect(200);
+    let after = bo.get("/contacts").await;
+    assert_eq!(
+        after.status, 303,
+        "the removed member's session no longer opens the workspace"
+    );
+}
+
+async fn members_see_only_their_own_workspace(app: TestApp) {
+    let (_a, mut ada) = admin_of(&app, "Acme", "ada@example.com").await;
+    let other = app.workspace("Globex").await;
+    let contact = app
+        .contact(
+            &other.key,
+            json!({"email": "secret@globex.example", "name": "Hidden"}),
+        )
+        .await;
+    let page = ada.get(&format!("/contacts/{contact}")).await;
+    assert_eq!(page.status, 404);
+    assert!(!page.body.contains("secret@globex.example"));
+    let list = ada.get("/contacts?q=secret%40globex.example").await;
+    assert!(!list.body.contains("Hidden"));
+    // A session cannot be moved into a workspace its account is not a member of.
+    let csrf = ada.csrf("/").await;
+    let switch = ada
+        .post("/workspaces", &[("csrf", &csrf), ("workspace", &other.id)])
+        .await;
+    assert_eq!(switch.status, 403);
+}
+
+async fn contact_names_are_shown_as_text(app: TestApp) {
+    let (ws, mut ada) = admin_of(&app, "Acme", "ada@example.com").await;
+    let id = app
+        .contact(
+            &ws.key,
+            json!({"email": "x@example.com", "name": "<script>alert(1)</script>", "attributes": {"note": "<img src=x onerror=alert(2)>"}}),
+        )
+        .await;
+    for path in ["/contacts".to_owned(), format!("/contacts/{id}")] {
+        let page = ada.get(&path).await;
+        assert_eq!(page.status, 200);
+        assert!(!page.body.contains("<script>alert(1)"), "{path}");
+        assert!(!page.body.contains("<img src=x"), "{path}");
+        assert!(
+            page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{path}"
+        );
+    }
+}
+
+async fn a_reset_link_is_mailed_privately_and_works_once(app: TestApp) {
+    let (ws, _ada) = admin_of(&app, "Acme", "ada@example.com").await;
+    let mut v = Visitor::new(&app);
+    let asked = v.post("/reset", &[("email", "ada@example.com")]).await;
+    assert_eq!(asked.status, 200);
+    let unknown = v.post("/reset", &[("email", "nobody@example.com")]).await;
+    assert_eq!(unknown.status, 200, "the same answer, whoever asks");
+    let mails = app
+        .state
+        .store
+        .test_mails_to("ada@example.com")
+        .await
+        .expect("mails");
+    let reset = mails
+        .iter()
+        .find(|m| m.kind == "account" && m.subject.contains("new sendwell password"))
+        .expect("a reset mail");
+    let raw = reset.raw.replace("=\r\n", "");
+    let at = raw.find("/reset/").expect("a link");
+    let path: String = raw[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    // No workspace sees the account's mail.
+    let listed = app.get("/v1/test-mails", &ws.key).await.expect(200);
+    assert!(!listed.to_string().contains("/reset/"), "{listed}");
+    let new_password = "green meadow teapot 7";
+    let done = v
+        .post(
+            &path,
+            &[("password", new_password), ("confirm", new_password)],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        Visitor::new(&app)
+            .sign_in("ada@example.com", PASSWORD)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        Visitor::new(&app)
+            .sign_in("ada@example.com", new_password)
+            .await
+            .status,
+        303
+    );
+    let again = Visitor::new(&app)
+        .post(
+            &path,
+            &[
+                ("password", "yet another long one"),
+                ("confirm", "yet another long one"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 410);
+}
+
+async fn sign_in_goes_back_only_to_local_pages(app: TestApp) {
+    let (_ws, _ada) = admin_of(&app, "Acme", "ada@example.com").await;
+    let mut v = Visitor::new(&app);
+    let asked = v.get("/contacts?q=a").await;
+    assert_eq!(asked.status, 303);
+    assert_eq!(
+        asked.location.as_deref(),
+        Some("/login?next=/contacts%3Fq%3Da")
+    );
+    let back = v
+        .post(
+            "/login",
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("next", "/contacts?q=a"),
+            ],
+        )
+        .await;
+    assert_eq!(back.location.as_deref(), Some("/contacts?q=a"));
+    for hostile in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let mut v = Visitor::new(&app);
+        let signed = v
+            .post(
+                "/login",
+                &[
+                    ("email", "ada@example.com"),
+                    ("password", PASSWORD),
+                    ("next", hostile),
+                ],
+            )
+            .await;
+        assert_eq!(signed.location.as_deref(), Some("/"), "{hostile}");
+    }
+}
