@@ -243,7 +243,7 @@ async fn the_first_admin_accepts_the_invite_and_signs_in(app: TestApp) {
     let log = app
         .get(
             "/v1/workspace/audit-log",
-            &created["api_key"].as_str().expect("key"),
+            created["api_key"].as_str().expect("key"),
         )
         .await
         .expect(200);

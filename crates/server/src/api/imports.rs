@@ -316,7 +316,10 @@ fn upload_too_slow(detail: String) -> ApiError {
 /// Writes the upload to an anonymous temporary file (gone when dropped),
 /// holding it to the deadline, the minimum rate and the stall limit, and
 /// hands the file back at its start.
-pub(crate) async fn spool(mut stream: BodyStream, limits: UploadLimits) -> Result<std::fs::File, ApiError> {
+pub(crate) async fn spool(
+    mut stream: BodyStream,
+    limits: UploadLimits,
+) -> Result<std::fs::File, ApiError> {
     use tokio::io::AsyncWriteExt;
     let file = tokio::task::spawn_blocking(tempfile::tempfile)
         .await

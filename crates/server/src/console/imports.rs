@@ -28,7 +28,10 @@ const SOURCES: [(&str, &str); 6] = [
 ];
 
 const CONSENTS: [(&str, &str); 3] = [
-    ("none", "They have not agreed to marketing (transactional mail only)"),
+    (
+        "none",
+        "They have not agreed to marketing (transactional mail only)",
+    ),
     ("opt_in", "They opted in to marketing"),
     ("double_opt_in", "They opted in and confirmed by mail"),
 ];
@@ -231,7 +234,12 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
         .await
         .map_err(super::internal)?
         .ok_or_else(|| {
-            super::error_page(&who, StatusCode::NOT_FOUND, "No such import", "This workspace has no such import.")
+            super::error_page(
+                &who,
+                StatusCode::NOT_FOUND,
+                "No such import",
+                "This workspace has no such import.",
+            )
         })?;
     Ok(html(StatusCode::OK, result_page(&who, &record)))
 }
@@ -247,14 +255,22 @@ pub async fn rejects(
         .await
         .map_err(super::internal)?
         .ok_or_else(|| {
-            super::error_page(&who, StatusCode::NOT_FOUND, "No such import", "This workspace has no such import.")
+            super::error_page(
+                &who,
+                StatusCode::NOT_FOUND,
+                "No such import",
+                "This workspace has no such import.",
+            )
         })?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"rejects-{}.csv\"", id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "")),
+                format!(
+                    "attachment; filename=\"rejects-{}.csv\"",
+                    id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "")
+                ),
             ),
         ],
         csv,

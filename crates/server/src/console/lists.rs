@@ -1,6 +1,4 @@
-//! The workspace's lists as tables: templates, messages and
-//! suppressions, newest or first by id, each with the API's page size; and
-//! the audience counter (a filter in its text form, counted as a message
+//! Suppressions as a table, and the audience counter (a filter in its text form, counted as a message
 //! of a kind would count it, with each reason for leaving contacts out).
 
 use super::layout::{page, when};
@@ -32,52 +30,6 @@ fn table(caption: &str, heads: &[&str], rows: Vec<Vec<Markup>>) -> Markup {
 
 fn text(s: impl AsRef<str>) -> Markup {
     markup! { (s.as_ref()) }
-}
-
-pub async fn templates(State(state): State<AppState>, who: Signed) -> Reply {
-    let list = state
-        .store
-        .list_templates(&who.workspace.id, None, PAGE)
-        .await
-        .map_err(super::internal)?;
-    let rows = list
-        .iter()
-        .map(|t| vec![text(&t.name), text(&t.layout), text(when(t.updated_at))])
-        .collect();
-    let body = table("Templates", &["Name", "Layout", "Changed"], rows);
-    Ok(html(
-        StatusCode::OK,
-        page(&who, "Templates", "Templates", body),
-    ))
-}
-
-pub async fn messages(State(state): State<AppState>, who: Signed) -> Reply {
-    let list = state
-        .store
-        .list_messages(&who.workspace.id, None, PAGE)
-        .await
-        .map_err(super::internal)?;
-    let rows = list
-        .iter()
-        .map(|m| {
-            vec![
-                text(&m.name),
-                text(m.kind.as_str()),
-                text(&m.subject),
-                text(m.state.as_str()),
-                text(when(m.created_at)),
-            ]
-        })
-        .collect();
-    let body = table(
-        "Messages",
-        &["Name", "Kind", "Subject", "State", "Created"],
-        rows,
-    );
-    Ok(html(
-        StatusCode::OK,
-        page(&who, "Messages", "Messages", body),
-    ))
 }
 
 pub async fn suppressions(State(state): State<AppState>, who: Signed) -> Reply {

@@ -18,8 +18,10 @@ mod home;
 mod imports;
 mod layout;
 mod lists;
+mod messages;
 pub mod session;
 mod settings;
+mod templates;
 
 use crate::state::AppState;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -61,15 +63,25 @@ pub fn routes() -> Router<AppState> {
         .route("/contacts/{id}", get(contacts::show))
         .route(
             "/imports",
-            get(imports::page_get).post(imports::upload).layer(axum::extract::DefaultBodyLimit::max(
-                crate::api::imports::MAX_IMPORT_BYTES,
-            )),
+            get(imports::page_get).post(imports::upload).layer(
+                axum::extract::DefaultBodyLimit::max(crate::api::imports::MAX_IMPORT_BYTES),
+            ),
         )
         .route("/imports/{id}", get(imports::show))
         .route("/imports/{id}/rejects.csv", get(imports::rejects))
         .route("/audiences", get(lists::audiences))
-        .route("/templates", get(lists::templates))
-        .route("/messages", get(lists::messages))
+        .route("/templates", get(templates::index).post(templates::create))
+        .route("/templates/new", get(templates::new))
+        .route(
+            "/templates/{id}",
+            get(templates::show).post(templates::update),
+        )
+        .route("/messages", get(messages::index).post(messages::compose))
+        .route("/messages/new", get(messages::new))
+        .route("/messages/{id}", get(messages::show))
+        .route("/messages/{id}/send", post(messages::send))
+        .route("/messages/{id}/preview.html", get(messages::preview_html))
+        .route("/messages/{id}/preview.txt", get(messages::preview_text))
         .route("/suppressions", get(lists::suppressions))
         .route("/settings", get(settings::page))
         .route("/settings/members", post(settings::invite))

@@ -1,0 +1,558 @@
+//! Messages: the composer (kind, topic, from, subject, template, audience)
+//! with the preflight report as a panel, the message page (preflight,
+//! preview as a chosen contact in a sandboxed frame, the text part, send
+//! with a confirmation that says how many people receive it, deliveries by
+//! state and the captured outbox). Every step calls the API's handler, so
+//! the rules and the error texts are the API's.
+
+use super::home::api_error;
+use super::layout::{csrf, page, when};
+use super::session::Posted;
+use super::{html, redirect, Reply, Signed};
+use crate::api::messages::{
+    self as api, AudienceRequest, FromRequest, MessageRequest, PreflightReport,
+};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::{html as markup, Markup};
+use sendwell_core::Permission;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The composer's fields, as posted and as shown again.
+#[derive(Deserialize, Default, Clone)]
+pub struct ComposeForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    topic: String,
+    #[serde(default)]
+    from_name: String,
+    #[serde(default)]
+    from_address: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    template_id: String,
+    #[serde(default)]
+    heading: String,
+    #[serde(default)]
+    html: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    button_text: String,
+    #[serde(default)]
+    button_url: String,
+    #[serde(default)]
+    filter: String,
+    /// `check` (preflight only) or `save`.
+    #[serde(default)]
+    action: String,
+}
+
+fn some(text: &str) -> Option<String> {
+    let t = text.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+impl ComposeForm {
+    /// The API's request for these fields: a saved template by id, or the
+    /// announcement layout with the parts typed here.
+    fn request(&self) -> MessageRequest {
+        let template = match some(&self.template_id) {
+            Some(id) => json!({"template_id": id}),
+            None => {
+                let mut t = serde_json::Map::new();
+                t.insert("layout".to_owned(), json!("announcement"));
+                for (key, value) in [
+                    ("heading", &self.heading),
+                    ("html", &self.html),
+                    ("text", &self.text),
+                    ("button_text", &self.button_text),
+                    ("button_url", &self.button_url),
+                ] {
+                    if let Some(v) = some(value) {
+                        t.insert(key.to_owned(), Value::String(v));
+                    }
+                }
+                Value::Object(t)
+            }
+        };
+        MessageRequest {
+            name: self.name.trim().to_owned(),
+            kind: some(&self.kind).unwrap_or_else(|| "marketing".to_owned()),
+            topic: some(&self.topic),
+            from: FromRequest {
+                name: some(&self.from_name),
+                address: self.from_address.trim().to_owned(),
+            },
+            reply_to: None,
+            subject: self.subject.clone(),
+            template,
+            audience: some(&self.filter).map(|f| AudienceRequest {
+                filter: Some(Value::String(f)),
+            }),
+            opt_in_attribute: None,
+            exclude_risky: None,
+            track_clicks: None,
+            track_opens: None,
+        }
+    }
+}
+
+/// Which form field a problem's JSON Pointer concerns.
+fn field_of(pointer: &str) -> &'static str {
+    match pointer {
+        "/name" => "name",
+        "/kind" => "kind",
+        "/topic" => "topic",
+        "/from/address" => "from_address",
+        "/from/name" => "from_name",
+        "/subject" => "subject",
+        "/audience/filter" => "filter",
+        p if p.starts_with("/template/heading") => "heading",
+        p if p.starts_with("/template/text") => "text",
+        p if p.starts_with("/template/button") => "button_url",
+        p if p.starts_with("/template") => "html",
+        _ => "",
+    }
+}
+
+/// Errors by field name; those of no field under the empty name.
+type Errors = Vec<(&'static str, String)>;
+
+fn errors_of(e: &crate::error::ApiError) -> Errors {
+    let located: Errors = e
+        .field_errors()
+        .iter()
+        .map(|p| (field_of(&p.pointer), p.detail.clone()))
+        .collect();
+    if located.is_empty() {
+        vec![("", e.detail().to_owned())]
+    } else {
+        located
+    }
+}
+
+fn input(id: &str, label: &str, value: &str, errors: &Errors, hint: Option<&str>) -> Markup {
+    let error = errors
+        .iter()
+        .find(|(f, _)| *f == id)
+        .map(|(_, e)| e.as_str());
+    let kind = if matches!(id, "html" | "text" | "filter") {
+        "textarea"
+    } else {
+        "text"
+    };
+    super::layout::field(
+        id,
+        label,
+        kind,
+        value,
+        error,
+        super::layout::FieldExtra {
+            hint,
+            ..Default::default()
+        },
+    )
+}
+
+fn composer(
+    who: &Signed,
+    f: &ComposeForm,
+    errors: &Errors,
+    templates: &[(String, String)],
+) -> Markup {
+    let kind = if f.kind.is_empty() {
+        "marketing"
+    } else {
+        f.kind.as_str()
+    };
+    markup! {
+        @for (field, e) in errors.iter().filter(|(f, _)| f.is_empty()) {
+            p.error role="alert" { (e) }
+            @let _ = field;
+        }
+        form method="post" action="/messages" {
+            (csrf(who))
+            (input("name", "Name", &f.name, errors, Some("For you; recipients do not see it.")))
+            div.field {
+                label for="kind" { "Kind" }
+                select #kind name="kind" {
+                    option value="marketing" selected[kind == "marketing"] { "Marketing (to contacts who opted in)" }
+                    option value="opt_in_request" selected[kind == "opt_in_request"] { "Opt-in request (asks for permission)" }
+                }
+            }
+            (input("topic", "Topic", &f.topic, errors, Some("The consent topic; marketing when empty.")))
+            (input("from_name", "From name", &f.from_name, errors, None))
+            (input("from_address", "From address", &f.from_address, errors, Some("An address on a verified sender domain.")))
+            (input("subject", "Subject", &f.subject, errors, None))
+            div.field {
+                label for="template_id" { "Template" }
+                select #template_id name="template_id" {
+                    option value="" selected[f.template_id.is_empty()] { "The announcement layout, with the parts below" }
+                    @for (id, name) in templates {
+                        option value=(id) selected[&f.template_id == id] { (name) }
+                    }
+                }
+            }
+            fieldset {
+                legend { "Announcement parts" }
+                p.hint { "Placeholders fill in per person: {{ first_name }}, {{ name }}, {{ email }}, and each attribute by its name, such as {{ plan }}. The unsubscribe link and your address are added to every mail." }
+                (input("heading", "Heading", &f.heading, errors, None))
+                (input("html", "Body (HTML)", &f.html, errors, None))
+                (input("text", "Body (plain text)", &f.text, errors, Some("Made from the HTML when empty.")))
+                (input("button_text", "Button text", &f.button_text, errors, None))
+                (input("button_url", "Button link", &f.button_url, errors, None))
+            }
+            (input("filter", "Audience filter", &f.filter, errors, Some("Empty: every contact who may receive it. For example: plan is \"pro\".")))
+            button type="submit" name="action" value="check" { "Check" }
+            " "
+            button type="submit" name="action" value="save" { "Save draft" }
+        }
+    }
+}
+
+/// The preflight report as a panel.
+fn report_panel(r: &PreflightReport) -> Markup {
+    markup! {
+        section.report aria-labelledby="preflight-heading" {
+            h2 #preflight-heading { "Preflight" }
+            @if r.ready {
+                p.ok { "Ready: nothing blocks this message." }
+            } @else {
+                p.warn { "Blocked: each item says what to change." }
+            }
+            @if !r.blockers.is_empty() {
+                h3 { "What blocks it" }
+                ul.blockers { @for b in &r.blockers { li { (b.message) } } }
+            }
+            @if !r.warnings.is_empty() {
+                h3 { "Warnings" }
+                ul { @for w in &r.warnings { li { (w.message) } } }
+            }
+            h3 { "Audience" }
+            p { strong { (r.audience.eligible) } " of " (r.audience.matched) " matching contacts would receive it." }
+            @if let Some(c) = &r.compliance {
+                h3 { "Footer and headers" }
+                ul {
+                    li { "Unsubscribe link: " (c.unsubscribe_link) (yes_no(c.html_has_unsubscribe && c.text_has_unsubscribe)) }
+                    li { "Physical address: " (c.physical_address) (yes_no(c.html_has_address && c.text_has_address)) }
+                    li { "List-Unsubscribe and one-click headers" (yes_no(c.list_unsubscribe && c.list_unsubscribe_post)) }
+                }
+            }
+            @if !r.authenticity.is_empty() {
+                h3 { "Authenticity" }
+                ul { @for a in &r.authenticity { li { (a.message) } } }
+            }
+            @if let Some(s) = &r.content {
+                h3 { "Content screening: " (format!("{:?}", s.verdict).to_lowercase()) }
+                @if s.hits.is_empty() {
+                    p { "Nothing in the content looks like a scam, spam or phishing." }
+                } @else {
+                    ul.hits {
+                        @for h in &s.hits {
+                            li { (h.explanation) @if !h.snippet.is_empty() { " " mark { (h.snippet) } } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn yes_no(ok: bool) -> &'static str {
+    if ok {
+        " (present)"
+    } else {
+        " (missing)"
+    }
+}
+
+async fn template_choices(state: &AppState, who: &Signed) -> Reply<Vec<(String, String)>> {
+    Ok(state
+        .store
+        .list_templates(&who.workspace.id, None, 200)
+        .await
+        .map_err(super::internal)?
+        .into_iter()
+        .map(|t| (t.id.to_string(), t.name))
+        .collect())
+}
+
+pub async fn index(State(state): State<AppState>, who: Signed) -> Reply {
+    let list = state
+        .store
+        .list_messages(&who.workspace.id, None, 200)
+        .await
+        .map_err(super::internal)?;
+    let body = markup! {
+        @if who.can(Permission::Send) { p { a href="/messages/new" { "Compose a message" } } }
+        @if list.is_empty() {
+            p { "No messages yet." }
+        } @else {
+            table {
+                caption { "Messages" }
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Kind" } th scope="col" { "Subject" } th scope="col" { "State" } th scope="col" { "Created" } } }
+                tbody {
+                    @for m in &list {
+                        tr {
+                            td { a href=(format!("/messages/{}", m.id)) { (m.name) } }
+                            td { (m.kind.as_str()) } td { (m.subject) } td { (m.state.as_str()) }
+                            td { (when(m.created_at)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(html(
+        StatusCode::OK,
+        page(&who, "Messages", "Messages", body),
+    ))
+}
+
+async fn compose_page(
+    state: &AppState,
+    who: &Signed,
+    form: &ComposeForm,
+    errors: &Errors,
+    report: Option<&PreflightReport>,
+    status: StatusCode,
+) -> Reply {
+    let templates = template_choices(state, who).await?;
+    let body = markup! {
+        (composer(who, form, errors, &templates))
+        @if let Some(r) = report { (report_panel(r)) }
+    };
+    Ok(html(
+        status,
+        page(who, "Messages", "Compose a message", body),
+    ))
+}
+
+pub async fn new(State(state): State<AppState>, who: Signed) -> Reply {
+    who.require(Permission::Send)?;
+    compose_page(
+        &state,
+        &who,
+        &ComposeForm::default(),
+        &Vec::new(),
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+pub async fn compose(State(state): State<AppState>, posted: Posted<ComposeForm>) -> Reply {
+    let Posted { who, form } = posted;
+    who.require(Permission::Send)?;
+    let req = form.request();
+    if form.action == "check" {
+        return match api::preflight_draft(State(state.clone()), who.caller(), ApiJson(req)).await {
+            Ok(report) => {
+                compose_page(
+                    &state,
+                    &who,
+                    &form,
+                    &Vec::new(),
+                    Some(&report.0),
+                    StatusCode::OK,
+                )
+                .await
+            }
+            Err(e) => {
+                compose_page(
+                    &state,
+                    &who,
+                    &form,
+                    &errors_of(&e),
+                    None,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await
+            }
+        };
+    }
+    match api::create(State(state.clone()), who.caller(), ApiJson(req)).await {
+        Ok((_, view)) => Ok(redirect(&format!("/messages/{}", view.0.id))),
+        Err(e) => {
+            compose_page(
+                &state,
+                &who,
+                &form,
+                &errors_of(&e),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    }
+}
+
+pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<String>) -> Reply {
+    let view = api::show(State(state.clone()), who.caller(), Path(id.clone()))
+        .await
+        .map_err(|e| api_error(&who, e))?
+        .0;
+    let report = if view.kind != "transactional" && view.sent_at.is_none() {
+        Some(
+            api::preflight(State(state.clone()), who.caller(), Path(id.clone()))
+                .await
+                .map_err(|e| api_error(&who, e))?
+                .0,
+        )
+    } else {
+        None
+    };
+    let outbox = state
+        .store
+        .list_outbox(
+            &who.workspace.id,
+            sendwell_core::MessageId::parse(&id).ok().as_ref(),
+            None,
+            51,
+        )
+        .await
+        .map_err(super::internal)?;
+    let body = markup! {
+        dl.facts {
+            dt { "State" } dd { (view.state) }
+            dt { "Kind" } dd { (view.kind) }
+            dt { "From" } dd { (view.from.name.as_deref().unwrap_or("")) " <" (view.from.address) ">" }
+            dt { "Subject" } dd { (view.subject) }
+            @if let Some(at) = &view.sent_at { dt { "Sent" } dd { (at) } }
+        }
+        @if !view.counts.is_empty() {
+            h2 { "Deliveries" }
+            table {
+                caption { "Deliveries by state" }
+                thead { tr { th scope="col" { "State" } th scope="col" { "Count" } } }
+                tbody { @for (state, n) in &view.counts { tr { td { (state) } td { (n) } } } }
+            }
+        }
+        @if !view.events.is_empty() {
+            h2 { "What recipients did" }
+            ul { @for (kind, n) in &view.events { li { (kind) ": " (n) } } }
+        }
+        @if let Some(r) = &report {
+            (report_panel(r))
+            h2 { "Preview" }
+            p.hint { "As the first contact of the audience would get it. Its links look real and lead nowhere." }
+            iframe.preview src=(format!("/messages/{id}/preview.html")) title="Preview of the mail" sandbox="" width="100%" height="480" {}
+            p { a href=(format!("/messages/{id}/preview.txt")) { "The plain-text part" } }
+            @if who.can(Permission::Send) && r.ready {
+                form method="post" action=(format!("/messages/{id}/send")) {
+                    (csrf(&who))
+                    @let people = if r.audience.eligible == 1 { "1 person".to_owned() } else { format!("{} people", r.audience.eligible) };
+                    p { "Sending cannot be undone: the mail goes to " strong { (people) } "." }
+                    button type="submit" { "Send to " (people) }
+                }
+            }
+        }
+        @if !outbox.is_empty() {
+            h2 { "Outbox" }
+            p.hint { "Mail kept by the capture transport instead of being delivered." }
+            table {
+                caption { "Captured mail of this message" }
+                thead { tr { th scope="col" { "To" } th scope="col" { "Subject" } th scope="col" { "When" } } }
+                tbody { @for o in outbox.iter().take(50) { tr { td { (o.to) } td { (o.subject) } td { (when(o.created_at)) } } } }
+            }
+        }
+    };
+    Ok(html(
+        StatusCode::OK,
+        page(&who, "Messages", &view.name, body),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn send(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<Empty>,
+) -> Reply {
+    let who = posted.who;
+    who.require(Permission::Send)?;
+    let (_, sent) = api::send(State(state.clone()), who.caller(), Path(id.clone()))
+        .await
+        .map_err(|e| api_error(&who, e))?;
+    let to = match sent.0.review {
+        Some(_) => format!("/messages/{id}?done=review"),
+        None => format!("/messages/{id}?done=sent"),
+    };
+    Ok(redirect(&to))
+}
+
+#[derive(Deserialize, Default)]
+pub struct PreviewQuery {
+    #[serde(default)]
+    contact: Option<String>,
+}
+
+async fn preview_of(
+    state: &AppState,
+    who: &Signed,
+    id: &str,
+    contact: Option<String>,
+) -> Reply<api::PreviewView> {
+    let body = serde_json::to_vec(&json!({"contact_id": contact})).unwrap_or_default();
+    let body = if contact.is_none() { Vec::new() } else { body };
+    Ok(api::preview_message(
+        State(state.clone()),
+        who.caller(),
+        Path(id.to_owned()),
+        body.into(),
+    )
+    .await
+    .map_err(|e| api_error(who, e))?
+    .0)
+}
+
+/// The rendered HTML of a preview, for the sandboxed frame: no script can
+/// run in it (the CSP's `sandbox`), and only this site may frame it.
+pub async fn preview_html(
+    State(state): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<PreviewQuery>,
+) -> Reply {
+    let preview = preview_of(&state, &who, &id, q.contact).await?;
+    Ok(framed(preview.html, "text/html; charset=utf-8"))
+}
+
+pub async fn preview_text(
+    State(state): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<PreviewQuery>,
+) -> Reply {
+    let preview = preview_of(&state, &who, &id, q.contact).await?;
+    Ok(framed(preview.text, "text/plain; charset=utf-8"))
+}
+
+fn framed(body: String, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'self'",
+                ),
+            ),
+            (header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
+}
