@@ -46,3 +46,6 @@ CREATE TABLE console_sessions (
     client TEXT NOT NULL
 );
 CREATE INDEX console_sessions_by_account ON console_sessions(account_id);
+
+-- The console's contact search: a name prefix is a range of this index.
+CREATE INDEX contacts_by_name ON contacts(workspace_id, name COLLATE "C");

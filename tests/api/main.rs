@@ -28,6 +28,7 @@
 //! - `hardening`: attacks by co-tenants, recipients and anyone (issue #13)
 //! - `schema`: the database's own rules on states (issue #15)
 //! - `members`: console members, invites, sessions, CSRF (issue #16)
+//! - `console`: the console's pages over HTTP, each action as the API's (issue #16)
 
 mod support;
 
@@ -35,6 +36,7 @@ mod addresses;
 mod bad_input;
 mod cli;
 mod consent;
+mod console;
 mod contacts;
 mod delivery;
 mod enforcement;

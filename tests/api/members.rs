@@ -21,21 +21,21 @@ on_both!(
 );
 
 /// A client that keeps the session cookie and never follows redirects.
-struct Visitor<'a> {
+pub(crate) struct Visitor<'a> {
     app: &'a TestApp,
-    client: reqwest::Client,
-    cookie: Option<String>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) cookie: Option<String>,
 }
 
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    set_cookie: Option<String>,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) location: Option<String>,
+    pub(crate) set_cookie: Option<String>,
+    pub(crate) body: String,
 }
 
 impl<'a> Visitor<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             client: reqwest::Client::builder()
@@ -73,7 +73,7 @@ impl<'a> Visitor<'a> {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Answer {
+    pub(crate) async fn get(&mut self, path: &str) -> Answer {
         let mut req = self.client.get(self.app.url(path));
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c);
@@ -82,11 +82,11 @@ impl<'a> Visitor<'a> {
         self.answer(response).await
     }
 
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
         self.post_with(path, fields, &[]).await
     }
 
-    async fn post_with(
+    pub(crate) async fn post_with(
         &mut self,
         path: &str,
         fields: &[(&str, &str)],
@@ -113,13 +113,13 @@ impl<'a> Visitor<'a> {
     }
 
     /// The CSRF token of the page at `path`.
-    async fn csrf(&mut self, path: &str) -> String {
+    pub(crate) async fn csrf(&mut self, path: &str) -> String {
         let page = self.get(path).await;
         assert_eq!(page.status, 200, "{path}: {}", page.body);
         csrf_of(&page.body)
     }
 
-    async fn sign_in(&mut self, email: &str, password: &str) -> Answer {
+    pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> Answer {
         self.post("/login", &[("email", email), ("password", password)])
             .await
     }
@@ -137,7 +137,7 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
-fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     let at = page
         .find("name=\"csrf\" value=\"")
         .expect("the page has a CSRF field");
@@ -154,11 +154,11 @@ fn path_of(url: &str) -> String {
     url[at..].to_owned()
 }
 
-const PASSWORD: &str = "blue harbour lantern 42";
+pub(crate) const PASSWORD: &str = "blue harbour lantern 42";
 
 /// A workspace whose first admin (`email`) has accepted the invite; the
 /// visitor is signed in as them.
-async fn admin_of<'a>(
+pub(crate) async fn admin_of<'a>(
     app: &'a TestApp,
     name: &str,
     email: &str,

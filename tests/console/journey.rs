@@ -80,6 +80,15 @@ async fn follow(s: &Session, name: &str) {
     s.goto(url.as_str().expect("url")).await;
 }
 
+/// Saves the page as `docs/screenshots/{name}.png` (1280x800) when
+/// SENDWELL_SCREENSHOTS names that folder; the README links them.
+async fn shot(s: &Session, name: &str) {
+    if let Some(dir) = std::env::var_os("SENDWELL_SCREENSHOTS") {
+        s.screenshot(std::path::Path::new(&dir).join(format!("{name}.png")))
+            .await;
+    }
+}
+
 async fn heading(s: &Session) -> String {
     s.find("h1").await.text().await
 }
@@ -151,6 +160,7 @@ async fn a_new_admin_goes_from_the_invite_to_a_sent_mail() {
     press(&s, "Sign out").await;
     assert_eq!(heading(&s).await, "Sign in");
     s.assert_accessible("sign in").await;
+    shot(&s, "sign-in").await;
     type_into(&s, "Email", "ada@acme-mail.com").await;
     type_into(&s, "Password", PASSWORD).await;
     press(&s, "Sign in").await;
@@ -169,6 +179,7 @@ async fn a_new_admin_goes_from_the_invite_to_a_sent_mail() {
     let home = s.source().await;
     assert!(home.contains("You accepted the guidelines"), "{home}");
     assert!(home.contains("This workspace can send."), "{home}");
+    shot(&s, "home").await;
 
     // An import with declared consent.
     follow(&s, "Imports").await;
@@ -189,6 +200,7 @@ async fn a_new_admin_goes_from_the_invite_to_a_sent_mail() {
     press(&s, "Import").await;
     assert_eq!(heading(&s).await, "Import result", "{}", s.source().await);
     s.assert_accessible("import result").await;
+    shot(&s, "import-result").await;
     assert!(s.source().await.contains("Accepted"));
 
     // The audience: a filter with a mistake, then a good one.
@@ -205,6 +217,7 @@ async fn a_new_admin_goes_from_the_invite_to_a_sent_mail() {
         "{counted}"
     );
     s.assert_accessible("audiences").await;
+    shot(&s, "audiences").await;
 
     // Compose: the screen blocks a scam in preflight; fixed, it is ready.
     follow(&s, "Messages").await;
@@ -228,6 +241,7 @@ async fn a_new_admin_goes_from_the_invite_to_a_sent_mail() {
         "the hit's snippet is highlighted"
     );
     s.assert_accessible("preflight report").await;
+    shot(&s, "composer-blocked").await;
     type_into(&s, "Subject", "The spring release").await;
     type_into(
         &s,
@@ -258,6 +272,11 @@ async fn a_new_admin_goes_from_the_invite_to_a_sent_mail() {
     s.goto(&message_url).await;
     press(&s, "Send to 2 people").await;
     let sent = wait_for_text(&s, &message_url, "Captured mail of this message").await;
+    shot(&s, "message-sent").await;
+    follow(&s, "Settings").await;
+    shot(&s, "settings").await;
+    follow(&s, "Contacts").await;
+    shot(&s, "contacts").await;
     assert!(
         sent.contains("ann@gmail.com") && sent.contains("carla@outlook.com"),
         "{sent}"

@@ -93,6 +93,17 @@ pub enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// The console's pages with N imported contacts, each requested R
+    /// times by a signed-in member: median, 95th percentile, slowest.
+    Console {
+        #[arg(long, default_value_t = 1_000_000)]
+        contacts: u64,
+        #[arg(long, default_value_t = 50)]
+        runs: u32,
+        /// PostgreSQL URL; a fresh SQLite database in a temporary directory when not given.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Count an audience over N imported contacts with a three-predicate filter.
     Audience {
         #[arg(long, default_value_t = 1_000_000)]
@@ -149,6 +160,11 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             runs,
             database_url,
         } => crate::bench_mail::audience(contacts, runs, database_url).await,
+        BenchCommand::Console {
+            contacts,
+            runs,
+            database_url,
+        } => crate::bench_console::console(contacts, runs, database_url).await,
     }
 }
 

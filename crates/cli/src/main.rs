@@ -1,6 +1,7 @@
 //! The `sendwell` binary: a thin shell over the server and store crates.
 
 mod bench;
+mod bench_console;
 mod bench_deliver;
 mod bench_feedback;
 mod bench_mail;
@@ -494,15 +495,19 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         }
     };
     println!();
-    println!("Next: create a workspace as the operator; the answer holds its first admin API key:");
+    println!(
+        "Next: create a workspace as the operator, naming its first admin; the answer holds an"
+    );
+    println!(
+        "invite_url to open in a browser (and the workspace's first admin API key, for programs):"
+    );
     println!(
         "  curl -s -X POST {url}/v1/workspaces -H \"Authorization: Bearer {token_hint}\" \
-         -H 'Content-Type: application/json' -d '{{\"name\": \"Acme\"}}'"
+         -H 'Content-Type: application/json' -d '{{\"name\": \"Acme\", \"admin_email\": \"you@your-company.com\"}}'"
     );
     println!(
-        "Then, with that key: set the physical address (PATCH /v1/workspace), read and accept the"
+        "The invite leads to the console at {url}/, whose Home page lists what stands before the first send."
     );
-    println!("guidelines (GET /v1/guidelines, POST /v1/guidelines/accept), and check GET /v1/workspace/sending-status.");
     println!("The whole API is described at {url}/openapi.json");
     use std::io::Write;
     std::io::stdout().flush().ok();

@@ -1100,6 +1100,50 @@ impl Store {
         Ok(ContactPage { items, next_cursor })
     }
 
+    /// Contacts whose external id is `text`, or whose name starts with it
+    /// (letter case as typed), at most `limit`, by name: the console's
+    /// search box. Both use an index, so the search stays fast however
+    /// many contacts the workspace has.
+    pub async fn search_contacts(
+        &self,
+        ws: &WorkspaceId,
+        text: &str,
+        limit: i64,
+    ) -> Result<Vec<Contact>> {
+        // Byte order on both backends (PostgreSQL's locale order would put
+        // names that start with `text` outside the range); the index is in
+        // the same order.
+        let name = match self.backend {
+            crate::Backend::Postgres => "name COLLATE \"C\"",
+            crate::Backend::Sqlite => "name",
+        };
+        let sql = format!(
+            "SELECT {0} FROM contacts WHERE workspace_id = $1 AND external_id = $2 \
+             UNION ALL SELECT {0} FROM contacts WHERE workspace_id = $1 AND {name} >= $2 AND {name} < $3 \
+             ORDER BY name, id LIMIT $4",
+            self.contact_columns()
+        );
+        // Every name that starts with `text` sorts before `text` followed by
+        // the highest character.
+        let upper = format!("{text}\u{10FFFF}");
+        let rows = sqlx::query(&sql)
+            .bind(ws.as_str().to_owned())
+            .bind(text.to_owned())
+            .bind(upper)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(|r| row_from(r).map(contact_from))
+            .collect::<Result<Vec<_>>>()?;
+        // A contact found both ways is listed once.
+        let mut seen = std::collections::HashSet::new();
+        items.retain(|c| seen.insert(c.id.clone()));
+        self.decorate(ws, &mut items).await?;
+        Ok(items)
+    }
+
     /// Fills in suppression and current consent for a page of contacts.
     async fn decorate(&self, ws: &WorkspaceId, contacts: &mut [Contact]) -> Result<()> {
         if contacts.is_empty() {

@@ -20,35 +20,54 @@ pub struct ListQuery {
     q: Option<String>,
     #[serde(default)]
     after: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
 }
 
 pub async fn list(State(state): State<AppState>, who: Signed, Query(q): Query<ListQuery>) -> Reply {
     let search = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let (email, search_error) = match search.map(EmailAddress::parse) {
-        Some(Ok(e)) => (Some(e), None),
-        Some(Err(e)) => (None, Some(e.to_string())),
-        None => (None, None),
-    };
     let cursor = q.after.as_deref().and_then(|c| ContactId::parse(c).ok());
-    let contacts = if search_error.is_some() {
-        sendwell_store::ContactPage {
+    let search_error = search
+        .filter(|s| s.chars().count() > 200)
+        .map(|_| "Search for at most 200 characters.".to_owned());
+    let store = &state.store;
+    let ws = &who.workspace.id;
+    let contacts = match (search, &search_error) {
+        (_, Some(_)) => sendwell_store::ContactPage {
             items: Vec::new(),
             next_cursor: None,
+        },
+        // An address finds its contact; anything else, a name or an id.
+        (Some(text), None) => match EmailAddress::parse(text) {
+            Ok(email) => {
+                store
+                    .list_contacts(ws, cursor.as_ref(), PAGE, Some(&email))
+                    .await
+            }
+            Err(_) => store.search_contacts(ws, text, PAGE).await.map(|items| {
+                sendwell_store::ContactPage {
+                    items,
+                    next_cursor: None,
+                }
+            }),
         }
-    } else {
-        state
-            .store
-            .list_contacts(&who.workspace.id, cursor.as_ref(), PAGE, email.as_ref())
+        .map_err(super::internal)?,
+        (None, None) => store
+            .list_contacts(ws, cursor.as_ref(), PAGE, None)
             .await
-            .map_err(super::internal)?
+            .map_err(super::internal)?,
     };
     let search_text = search.unwrap_or("");
+    let done = (q.done.as_deref() == Some("erased"))
+        .then_some("The contact is erased; its address stays suppressed by a keyed hash.");
     let body = markup! {
+        (super::layout::notice(done))
         form.search method="get" action="/contacts" role="search" {
-            label for="q" { "Find a contact by email address" }
+            label for="q" { "Find a contact" }
+            p.hint #q-hint { "An email address, an external id, or the start of a name (letter case as written)." }
             input #q type="search" name="q" value=(search_text)
                 aria-invalid=[search_error.as_ref().map(|_| "true")]
-                aria-describedby=[search_error.as_ref().map(|_| "q-error")];
+                aria-describedby=(if search_error.is_some() { "q-hint q-error" } else { "q-hint" });
             button type="submit" { "Find" }
             @if let Some(e) = &search_error { p.field-error #q-error { (e) } }
         }
@@ -72,6 +91,9 @@ pub async fn list(State(state): State<AppState>, who: Signed, Query(q): Query<Li
                         }
                     }
                 }
+            }
+            @if search.is_some() && contacts.items.len() as i64 == PAGE {
+                p { "The first " (PAGE) " matches are shown; type more to narrow them down." }
             }
             @if let Some(next) = &contacts.next_cursor {
                 p { a href=(format!("/contacts?after={}", super::url_encode(next))) rel="next" { "Next page" } }
@@ -125,6 +147,15 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
                 dt { "Quarantined" } dd { "Created by an import that waits for the operator's review: not mailed until it is approved." }
             }
             dt { "Added" } dd { (when(contact.created_at)) }
+        }
+        ul.actions {
+            @if who.can(sendwell_core::Permission::ExportContacts) {
+                li { a href=(format!("/contacts/{}/export.json", contact.id)) download { "Download everything held on this contact (JSON)" } }
+            }
+            li { a href=(format!("/contacts/{}/consent.json", contact.id)) download { "Download the proof of consent (JSON)" } }
+            @if who.can(sendwell_core::Permission::EraseContacts) {
+                li { a href=(format!("/contacts/{}/erase", contact.id)) { "Erase this contact…" } }
+            }
         }
         h2 { "Attributes" }
         @if contact.attributes.is_empty() {
@@ -184,4 +215,106 @@ fn value_text(value: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// A JSON download of what an API handler answered.
+fn download<T: serde::Serialize>(name: &str, value: &T) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    let safe: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .collect();
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/json; charset=utf-8".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{safe}\""),
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Everything held on the contact, as the API's export gives it.
+pub async fn export(State(state): State<AppState>, who: Signed, Path(id): Path<String>) -> Reply {
+    let export = crate::api::contacts::export(State(state), who.caller(), Path(id.clone()))
+        .await
+        .map_err(|e| super::home::api_error(&who, e))?;
+    Ok(download(&format!("contact-{id}.json"), &export.0))
+}
+
+/// The contact's proof bundle: every consent event with its evidence and
+/// the chain check of each.
+pub async fn proof(State(state): State<AppState>, who: Signed, Path(id): Path<String>) -> Reply {
+    let proof = crate::api::consent::proof(State(state), who.caller(), Path(id.clone()))
+        .await
+        .map_err(|e| super::home::api_error(&who, e))?;
+    Ok(download(&format!("consent-{id}.json"), &proof.0))
+}
+
+/// The confirmation before an erasure, naming what it does.
+pub async fn erase_page(
+    State(state): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+) -> Reply {
+    who.require(sendwell_core::Permission::EraseContacts)?;
+    let contact = ContactId::parse(&id).ok();
+    let found = match &contact {
+        Some(c) => state
+            .store
+            .contact(&who.workspace.id, c)
+            .await
+            .map_err(super::internal)?,
+        None => None,
+    };
+    let Some(contact) = found else {
+        return Err(super::error_page(
+            &who,
+            StatusCode::NOT_FOUND,
+            "No such contact",
+            "This workspace has no such contact; it may have been erased.",
+        ));
+    };
+    let name = contact.email.clone().unwrap_or_else(|| id.clone());
+    let body = markup! {
+        p { "Erasing " strong { (name) } " removes for good:" }
+        ul {
+            li { "the address, the name, the external id and every attribute;" }
+            li { "the evidence of every consent event (the ledger keeps the events' digests, so it stays verifiable);" }
+            li { "the person's mails and link events." }
+        }
+        p { "A keyed hash of the address stays on the suppression list, so this address is never mailed again from this workspace, even if it is imported later. This cannot be undone. Download the data first if the person asked for a copy." }
+        form method="post" action=(format!("/contacts/{id}/erase")) {
+            (super::layout::csrf(&who))
+            button.danger type="submit" { "Erase " (name) " for good" }
+        }
+        p { a href=(format!("/contacts/{id}")) { "Keep the contact" } }
+    };
+    Ok(html(
+        StatusCode::OK,
+        page(&who, "Contacts", "Erase a contact", body),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn erase(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: super::session::Posted<Empty>,
+) -> Reply {
+    let who = posted.who;
+    crate::api::contacts::erase(State(state), who.caller(), Path(id))
+        .await
+        .map_err(|e| super::home::api_error(&who, e))?;
+    Ok(super::redirect("/contacts?done=erased"))
 }

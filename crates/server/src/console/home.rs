@@ -32,6 +32,9 @@ fn done_text(done: Option<&str>) -> Option<&'static str> {
         "address" => "The physical address is saved; it is printed in the footer of every mail.",
         "guidelines" => "You accepted the guidelines; thank you.",
         "verified" => "The sender domain's DNS records were checked; the result is below.",
+        "domain" => {
+            "The sender domain is added: publish the DNS record shown for it, then press Verify."
+        }
         _ => return None,
     })
 }
@@ -164,7 +167,15 @@ fn tick(done: bool) -> Markup {
 fn domains(who: &Signed, list: &[SenderDomainView]) -> Markup {
     markup! {
         @if list.is_empty() {
-            p { "No sender domain yet. Mail is sent from addresses on a domain whose DKIM records you publish; add one with the API (POST /v1/sender-domains)." }
+            p { "No sender domain yet. Mail is sent from addresses on a domain whose DKIM records you publish." }
+        }
+        @if who.can(Permission::ManageWorkspace) {
+            form method="post" action="/settings/domains" {
+                (csrf(who))
+                (field("domain", "Sender domain", "text", "", None,
+                    FieldExtra { hint: Some("The part after @ in your From address, such as acme.com."), required: true, ..Default::default() }))
+                button type="submit" { "Add domain" }
+            }
         }
         @for d in list {
             div.domain {
@@ -349,4 +360,20 @@ pub async fn verify_domain(State(state): State<AppState>, posted: Posted<DomainF
     .await
     .map_err(|e| api_error(&who, e))?;
     Ok(redirect("/?done=verified"))
+}
+
+pub async fn add_domain(State(state): State<AppState>, posted: Posted<DomainForm>) -> Reply {
+    let Posted { who, form } = posted;
+    let req = crate::api::sender_domains::SenderDomainRequest {
+        domain: form.domain.clone(),
+        algorithms: None,
+    };
+    let _added = crate::api::sender_domains::create(
+        State(state.clone()),
+        who.caller(),
+        crate::extract::ApiJson(req),
+    )
+    .await
+    .map_err(|e| api_error(&who, e))?;
+    Ok(redirect("/?done=domain"))
 }

@@ -1,62 +1,152 @@
-//! Suppressions as a table, and the audience counter (a filter in its text form, counted as a message
-//! of a kind would count it, with each reason for leaving contacts out).
+//! Suppressions (the list a page at a time, add, lift where the workspace
+//! may, the whole list as CSV) and the audience counter (a filter in its
+//! text form, counted as a message of a kind would count it, with each
+//! reason for leaving contacts out).
 
-use super::layout::{page, when};
-use super::{html, Reply, Signed};
+use super::layout::{csrf, field, page, when, FieldExtra};
+use super::session::Posted;
+use super::{html, redirect, Reply, Signed};
 use crate::api::messages::{audience_preview, PreviewRequest};
+use crate::extract::ApiJson;
 use crate::state::AppState;
+use axum::extract::Path;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use maud::{html as markup, Markup};
+use sendwell_core::Permission;
 use serde::Deserialize;
 
+/// Suppressions on one page of the list.
 const PAGE: i64 = 100;
 
-fn table(caption: &str, heads: &[&str], rows: Vec<Vec<Markup>>) -> Markup {
+#[derive(Deserialize, Default)]
+pub struct SuppressionQuery {
+    #[serde(default)]
+    after: Option<String>,
+}
+
+fn suppression_rows(who: &Signed, list: &[sendwell_store::SuppressionEntry]) -> Markup {
+    let can_lift = who.can(Permission::ManageWorkspace);
     markup! {
-        @if rows.is_empty() {
-            p { "None yet." }
-        } @else {
-            table {
-                caption { (caption) }
-                thead { tr { @for h in heads { th scope="col" { (h) } } } }
-                tbody {
-                    @for row in rows { tr { @for cell in row { td { (cell) } } } }
+        table {
+            caption { "Suppressed addresses" }
+            thead { tr {
+                th scope="col" { "Address" } th scope="col" { "Reason" } th scope="col" { "Source" }
+                th scope="col" { "Since" } th scope="col" { "Lift" }
+            } }
+            tbody {
+                @for s in list {
+                    tr {
+                        td { (s.email.as_deref().unwrap_or("(erased: kept as a keyed hash)")) }
+                        td { (s.reason.replace('_', " ")) }
+                        td { (s.source) }
+                        td { (when(s.created_at)) }
+                        td {
+                            @if sendwell_store::PERSON_REASONS.contains(&s.reason.as_str()) {
+                                "Only the person, by opting in again"
+                            } @else if let (true, Some(email)) = (can_lift, &s.email) {
+                                form.inline method="post" action="/suppressions/lift" {
+                                    (csrf(who))
+                                    input type="hidden" name="email" value=(email);
+                                    button type="submit" { "Lift for " (email) }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
     }
 }
 
-fn text(s: impl AsRef<str>) -> Markup {
-    markup! { (s.as_ref()) }
-}
-
-pub async fn suppressions(State(state): State<AppState>, who: Signed) -> Reply {
+async fn suppressions_page(
+    state: &AppState,
+    who: &Signed,
+    after: Option<&str>,
+    form: (&str, Option<&str>),
+    status: StatusCode,
+) -> Reply {
     let list = state
         .store
-        .list_suppressions(&who.workspace.id, None, PAGE)
+        .list_suppressions(&who.workspace.id, after, PAGE + 1)
         .await
         .map_err(super::internal)?;
-    let rows = list
-        .iter()
-        .map(|s| {
-            vec![
-                text(s.email.as_deref().unwrap_or("(erased)")),
-                text(s.reason.replace('_', " ")),
-                text(&s.source),
-                text(when(s.created_at)),
-            ]
-        })
-        .collect();
+    let more = list.len() as i64 > PAGE;
+    let shown = &list[..list.len().min(PAGE as usize)];
     let body = markup! {
-        p { "Suppressed addresses are never mailed: hard bounces, complaints, unsubscribes and erased people." }
-        (table("Suppressed addresses", &["Address", "Reason", "Source", "Since"], rows))
+        p { "Suppressed addresses are never mailed: hard bounces, complaints, unsubscribes and erased people. "
+            a href="/suppressions.csv" download { "Download the whole list (CSV)" } }
+        @if who.can(Permission::ManageWorkspace) {
+            form method="post" action="/suppressions" {
+                (csrf(who))
+                (field("email", "Address to suppress", "email", form.0, form.1, FieldExtra { required: true, ..Default::default() }))
+                button type="submit" { "Suppress" }
+            }
+        }
+        @if shown.is_empty() { p { "None." } } @else { (suppression_rows(who, shown)) }
+        @if let (true, Some(last)) = (more, shown.last()) {
+            p { a rel="next" href=(format!("/suppressions?after={}", last.email_hash)) { "Next page" } }
+        }
     };
     Ok(html(
-        StatusCode::OK,
-        page(&who, "Suppressions", "Suppressions", body),
+        status,
+        page(who, "Suppressions", "Suppressions", body),
     ))
+}
+
+pub async fn suppressions(
+    State(state): State<AppState>,
+    who: Signed,
+    Query(q): Query<SuppressionQuery>,
+) -> Reply {
+    suppressions_page(&state, &who, q.after.as_deref(), ("", None), StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct SuppressForm {
+    #[serde(default)]
+    email: String,
+}
+
+pub async fn suppress(State(state): State<AppState>, posted: Posted<SuppressForm>) -> Reply {
+    let Posted { who, form } = posted;
+    let req = crate::api::suppressions::AddSuppression {
+        email: form.email.trim().to_owned(),
+        reason: None,
+    };
+    match crate::api::suppressions::add(State(state.clone()), who.caller(), ApiJson(req)).await {
+        Ok(_) => Ok(redirect("/suppressions")),
+        Err(e) if e.status() == StatusCode::FORBIDDEN => Err(super::home::api_error(&who, e)),
+        Err(e) => {
+            let detail = e.detail().to_owned();
+            suppressions_page(&state, &who, None, (&form.email, Some(&detail)), e.status()).await
+        }
+    }
+}
+
+pub async fn lift(State(state): State<AppState>, posted: Posted<SuppressForm>) -> Reply {
+    let Posted { who, form } = posted;
+    let _lifted = crate::api::suppressions::remove(
+        State(state.clone()),
+        who.caller(),
+        Path(form.email.clone()),
+    )
+    .await
+    .map_err(|e| super::home::api_error(&who, e))?;
+    Ok(redirect("/suppressions"))
+}
+
+pub async fn suppressions_csv(State(state): State<AppState>, who: Signed) -> Reply {
+    use axum::response::IntoResponse;
+    let csv = crate::api::suppressions::export_csv(State(state), who.caller())
+        .await
+        .map_err(|e| super::home::api_error(&who, e))?;
+    let mut response = csv.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        axum::http::HeaderValue::from_static("attachment; filename=\"suppressions.csv\""),
+    );
+    Ok(response)
 }
 
 #[derive(Deserialize, Default)]

@@ -58,9 +58,16 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/settings/address", post(home::set_address))
         .route("/settings/guidelines", post(home::accept_guidelines))
+        .route("/settings/domains", post(home::add_domain))
         .route("/settings/domains/verify", post(home::verify_domain))
         .route("/contacts", get(contacts::list))
         .route("/contacts/{id}", get(contacts::show))
+        .route("/contacts/{id}/export.json", get(contacts::export))
+        .route("/contacts/{id}/consent.json", get(contacts::proof))
+        .route(
+            "/contacts/{id}/erase",
+            get(contacts::erase_page).post(contacts::erase),
+        )
         .route(
             "/imports",
             get(imports::page_get).post(imports::upload).layer(
@@ -82,11 +89,25 @@ pub fn routes() -> Router<AppState> {
         .route("/messages/{id}/send", post(messages::send))
         .route("/messages/{id}/preview.html", get(messages::preview_html))
         .route("/messages/{id}/preview.txt", get(messages::preview_text))
-        .route("/suppressions", get(lists::suppressions))
+        .route(
+            "/suppressions",
+            get(lists::suppressions).post(lists::suppress),
+        )
+        .route("/suppressions/lift", post(lists::lift))
+        .route("/suppressions.csv", get(lists::suppressions_csv))
         .route("/settings", get(settings::page))
         .route("/settings/members", post(settings::invite))
         .route("/settings/members/{id}/role", post(settings::change_role))
         .route("/settings/members/{id}/remove", post(settings::remove))
+        .route("/settings/keys", post(settings::create_key))
+        .route("/settings/keys/{id}/revoke", post(settings::revoke_key))
+        .route("/settings/webhooks", post(settings::create_webhook))
+        .route("/settings/webhooks/{id}", get(settings::webhook_log))
+        .route(
+            "/settings/webhooks/{id}/remove",
+            post(settings::remove_webhook),
+        )
+        .route("/settings/landing", post(settings::set_landing))
         .route("/static/console.css", get(style))
         .route("/static/console.js", get(script))
 }

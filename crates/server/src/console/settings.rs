@@ -1,11 +1,15 @@
-//! Settings: the workspace's members (invite, change a role, remove; admins
-//! only), its API keys (never their secrets) and its audit log.
+//! Settings: the workspace's members (invite, change a role, remove), its
+//! API keys (a new one shown once; revoke), webhook endpoints (the secret
+//! shown once; the delivery log; remove), the opt-in landing page (admins
+//! only), and the audit log. Every change goes through the API's handler.
 
 use super::layout::{self, csrf, field, notice, when, FieldExtra};
 use super::session::Posted;
 use super::{html, redirect, Reply, Signed};
 use crate::accounts::{self, member_error_text};
+use crate::extract::ApiJson;
 use crate::state::AppState;
+use axum::extract::FromRequest;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use maud::{html as markup, Markup};
@@ -17,7 +21,8 @@ pub struct SettingsQuery {
     done: Option<String>,
 }
 
-/// What the invite form shows again after a refusal.
+/// What the forms show again after a refusal, and what is shown once
+/// after a success (an invite link, a new key, a webhook's secret).
 #[derive(Default)]
 struct InviteState<'a> {
     email: &'a str,
@@ -25,6 +30,10 @@ struct InviteState<'a> {
     error: Option<String>,
     /// The link of an invite just made, shown once.
     invite_url: Option<String>,
+    /// A form's refusal, by form: (form, message).
+    refused: Option<(&'static str, String)>,
+    /// A new API key or webhook secret, shown once: (what, secret).
+    revealed: Option<(&'static str, String)>,
 }
 
 const ROLES: [(Role, &str); 3] = [
@@ -41,6 +50,11 @@ pub async fn page(
     let done = match q.done.as_deref() {
         Some("role") => Some("The role is changed."),
         Some("removed") => Some("The member is removed; their sessions in this workspace ended."),
+        Some("revoked") => {
+            Some("The API key is revoked; programs using it are refused from now on.")
+        }
+        Some("webhook-removed") => Some("The webhook endpoint is removed."),
+        Some("landing") => Some("The opt-in landing page is saved."),
         _ => None,
     };
     render(&state, &who, InviteState::default(), done, StatusCode::OK).await
@@ -78,27 +92,22 @@ async fn render(
     } else {
         Vec::new()
     };
+    let hooks = if admin {
+        state
+            .store
+            .webhook_endpoints(ws)
+            .await
+            .map_err(super::internal)?
+    } else {
+        Vec::new()
+    };
     let body = markup! {
         (notice(done))
         @if admin {
             (members_section(who, &members, &invite))
-            section aria-labelledby="keys-heading" {
-                h2 #keys-heading { "API keys" }
-                p { "Keys let programs use the API. A key is shown once, when it is made (POST /v1/api-keys)." }
-                table {
-                    caption { "API keys" }
-                    thead { tr { th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "Last used" } th scope="col" { "State" } } }
-                    tbody {
-                        @for k in &keys {
-                            tr {
-                                td { (k.name) } td { (k.role.as_str()) }
-                                td { (k.last_used_at.map(when).unwrap_or_default()) }
-                                td { @if k.revoked_at.is_some() { "revoked" } @else { "live" } }
-                            }
-                        }
-                    }
-                }
-            }
+            (keys_section(who, &keys, &invite))
+            (webhooks_section(who, &hooks, &invite))
+            (landing_section(who, &invite))
         } @else {
             p { "Members and API keys are managed by the workspace's admins." }
         }
@@ -207,7 +216,7 @@ pub async fn invite(State(state): State<AppState>, posted: Posted<InviteForm>) -
         email: &form.email,
         role: &form.role,
         error: Some(error),
-        invite_url: None,
+        ..InviteState::default()
     };
     let email = match EmailAddress::parse(form.email.trim()) {
         Ok(e) => e,
@@ -325,4 +334,307 @@ pub async fn remove(
             )
         })?;
     Ok(redirect("/settings?done=removed"))
+}
+
+fn refusal<'a>(shown: &'a InviteState, form: &str) -> Option<&'a str> {
+    shown
+        .refused
+        .as_ref()
+        .filter(|(f, _)| *f == form)
+        .map(|(_, e)| e.as_str())
+}
+
+fn revealed(shown: &InviteState, what: &str) -> Markup {
+    markup! {
+        @if let Some((_, secret)) = shown.revealed.as_ref().filter(|(w, _)| *w == what) {
+            div.notice role="status" {
+                p { "Copy it now: it is shown only this once." }
+                p { code.wrap #revealed-secret { (secret) } }
+            }
+        }
+    }
+}
+
+fn keys_section(
+    who: &Signed,
+    keys: &[sendwell_store::ApiKeyRecord],
+    shown: &InviteState,
+) -> Markup {
+    markup! {
+        section aria-labelledby="keys-heading" {
+            h2 #keys-heading { "API keys" }
+            p { "Keys let programs use the API with the same roles as members." }
+            (revealed(shown, "key"))
+            table {
+                caption { "API keys" }
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "Last used" } th scope="col" { "State" } } }
+                tbody {
+                    @for k in keys {
+                        tr {
+                            td { (k.name) } td { (k.role.as_str()) }
+                            td { (k.last_used_at.map(when).unwrap_or_default()) }
+                            td {
+                                @if k.revoked_at.is_some() { "revoked" } @else {
+                                    form.inline method="post" action=(format!("/settings/keys/{}/revoke", k.id)) {
+                                        (csrf(who))
+                                        button.danger type="submit" { "Revoke " (k.name) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action="/settings/keys" {
+                (csrf(who))
+                (field("key_name", "Key name", "text", "", refusal(shown, "key"),
+                    FieldExtra { required: true, hint: Some("What uses it, such as \"CRM sync\"."), ..Default::default() }))
+                div.field {
+                    label for="key_role" { "Key role" }
+                    select #key_role name="role" {
+                        @for (role, what) in ROLES { option value=(role.as_str()) selected[role == Role::Sender] { (what) } }
+                    }
+                }
+                button type="submit" { "Create key" }
+            }
+        }
+    }
+}
+
+fn webhooks_section(
+    who: &Signed,
+    hooks: &[sendwell_store::WebhookEndpoint],
+    shown: &InviteState,
+) -> Markup {
+    markup! {
+        section aria-labelledby="webhooks-heading" {
+            h2 #webhooks-heading { "Webhooks" }
+            p { "Events are POSTed to your endpoints, signed as Standard Webhooks describe; check the signature with the endpoint's secret." }
+            (revealed(shown, "webhook"))
+            @if !hooks.is_empty() {
+                table {
+                    caption { "Webhook endpoints" }
+                    thead { tr { th scope="col" { "Address" } th scope="col" { "Events" } th scope="col" { "Deliveries" } th scope="col" { "Remove" } } }
+                    tbody {
+                        @for h in hooks {
+                            tr {
+                                td { (h.url) }
+                                td { (h.events.join(", ")) }
+                                td { a href=(format!("/settings/webhooks/{}", h.id)) { "Delivery log of " (h.url) } }
+                                td {
+                                    form.inline method="post" action=(format!("/settings/webhooks/{}/remove", h.id)) {
+                                        (csrf(who))
+                                        button.danger type="submit" { "Remove " (h.url) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action="/settings/webhooks" {
+                (csrf(who))
+                (field("webhook_url", "Endpoint address", "url", "", refusal(shown, "webhook"),
+                    FieldExtra { required: true, hint: Some("An https:// address on a public host."), ..Default::default() }))
+                fieldset {
+                    legend { "Events (all when none is ticked)" }
+                    @for event in sendwell_store::WEBHOOK_EVENTS {
+                        div {
+                            input type="checkbox" name="events" value=(event) id=(format!("event-{event}"));
+                            label for=(format!("event-{event}")) { (event.replace('_', " ")) }
+                        }
+                    }
+                }
+                button type="submit" { "Add endpoint" }
+            }
+        }
+    }
+}
+
+fn landing_section(who: &Signed, shown: &InviteState) -> Markup {
+    let current = who.workspace.opt_in_landing_url.as_deref().unwrap_or("");
+    markup! {
+        section aria-labelledby="landing-heading" {
+            h2 #landing-heading { "Opt-in landing page" }
+            form method="post" action="/settings/landing" {
+                (csrf(who))
+                (field("opt_in_landing_url", "Landing page address", "url", current, refusal(shown, "landing"),
+                    FieldExtra { hint: Some("Where the opt-in button sends a person after confirming; empty for sendwell's own thank-you page."), ..Default::default() }))
+                button type="submit" { "Save landing page" }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct KeyForm {
+    #[serde(default)]
+    key_name: String,
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn create_key(State(state): State<AppState>, posted: Posted<KeyForm>) -> Reply {
+    let Posted { who, form } = posted;
+    who.require(Permission::ManageKeys)?;
+    let req = crate::api::keys::CreateKey {
+        name: form.key_name.clone(),
+        role: form.role.clone(),
+    };
+    let shown =
+        match crate::api::keys::create(State(state.clone()), who.caller(), ApiJson(req)).await {
+            Ok((_, created)) => InviteState {
+                revealed: Some(("key", created.0.api_key)),
+                ..InviteState::default()
+            },
+            Err(e) => InviteState {
+                refused: Some(("key", e.detail().to_owned())),
+                ..InviteState::default()
+            },
+        };
+    let status = if shown.refused.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render(&state, &who, shown, None, status).await
+}
+
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<Empty>,
+) -> Reply {
+    let who = posted.who;
+    let _revoked = crate::api::keys::revoke(State(state.clone()), who.caller(), Path(id))
+        .await
+        .map_err(|e| super::home::api_error(&who, e))?;
+    Ok(redirect("/settings?done=revoked"))
+}
+
+#[derive(Deserialize)]
+pub struct WebhookForm {
+    #[serde(default)]
+    webhook_url: String,
+    #[serde(default)]
+    events: Vec<String>,
+}
+
+pub async fn create_webhook(State(state): State<AppState>, req: axum::extract::Request) -> Reply {
+    // A form with several `events` fields: read as pairs, since the
+    // urlencoded reader takes one value a name.
+    let posted: Posted<Vec<(String, String)>> = Posted::from_request(req, &state).await?;
+    let Posted { who, form: pairs } = posted;
+    who.require(Permission::ManageKeys)?;
+    let form = WebhookForm {
+        webhook_url: pairs
+            .iter()
+            .find(|(k, _)| k == "webhook_url")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default(),
+        events: pairs
+            .iter()
+            .filter(|(k, _)| k == "events")
+            .map(|(_, v)| v.clone())
+            .collect(),
+    };
+    let req = crate::api::webhooks::EndpointRequest {
+        url: form.webhook_url.clone(),
+        events: (!form.events.is_empty()).then_some(form.events),
+    };
+    let shown = match crate::api::webhooks::create(State(state.clone()), who.caller(), ApiJson(req))
+        .await
+    {
+        Ok((_, created)) => InviteState {
+            revealed: created.0.secret.map(|s| ("webhook", s)),
+            ..InviteState::default()
+        },
+        Err(e) => InviteState {
+            refused: Some(("webhook", e.detail().to_owned())),
+            ..InviteState::default()
+        },
+    };
+    let status = if shown.refused.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render(&state, &who, shown, None, status).await
+}
+
+pub async fn remove_webhook(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<Empty>,
+) -> Reply {
+    let who = posted.who;
+    crate::api::webhooks::remove(State(state.clone()), who.caller(), Path(id))
+        .await
+        .map_err(|e| super::home::api_error(&who, e))?;
+    Ok(redirect("/settings?done=webhook-removed"))
+}
+
+pub async fn webhook_log(
+    State(state): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+) -> Reply {
+    let log = crate::api::webhooks::log(State(state.clone()), who.caller(), Path(id))
+        .await
+        .map_err(|e| super::home::api_error(&who, e))?
+        .0;
+    let body = markup! {
+        @if log.items.is_empty() {
+            p { "Nothing sent to this endpoint yet." }
+        } @else {
+            table {
+                caption { "Deliveries to this endpoint, newest first" }
+                thead { tr {
+                    th scope="col" { "Event" } th scope="col" { "State" } th scope="col" { "Attempts" }
+                    th scope="col" { "Last answer" } th scope="col" { "Created" }
+                } }
+                tbody {
+                    @for d in &log.items {
+                        tr {
+                            td { (d.event_type) } td { (d.state) } td { (d.attempts) }
+                            td { (d.last_status.map(|s| s.to_string()).or(d.last_error.clone()).unwrap_or_default()) }
+                            td { (d.created_at) }
+                        }
+                    }
+                }
+            }
+        }
+        p { a href="/settings" { "Back to settings" } }
+    };
+    Ok(html(
+        StatusCode::OK,
+        layout::page(&who, "Settings", "Webhook deliveries", body),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct LandingForm {
+    #[serde(default)]
+    opt_in_landing_url: String,
+}
+
+pub async fn set_landing(State(state): State<AppState>, posted: Posted<LandingForm>) -> Reply {
+    let Posted { who, form } = posted;
+    let patch = crate::api::workspace::WorkspacePatch {
+        physical_address: None,
+        opt_in_landing_url: Some(form.opt_in_landing_url.clone()),
+    };
+    match crate::api::workspace::patch_workspace(State(state.clone()), who.caller(), ApiJson(patch))
+        .await
+    {
+        Ok(_) => Ok(redirect("/settings?done=landing")),
+        Err(e) if e.status() == StatusCode::FORBIDDEN => Err(super::home::api_error(&who, e)),
+        Err(e) => {
+            let shown = InviteState {
+                refused: Some(("landing", e.detail().to_owned())),
+                ..InviteState::default()
+            };
+            render(&state, &who, shown, None, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+    }
 }

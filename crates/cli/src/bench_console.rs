@@ -1,0 +1,221 @@
+//! `sendwell bench console`: the console's pages over HTTP with N imported
+//! contacts, each page requested R times by a signed-in member; the median,
+//! the 95th percentile and the slowest time of each, a JSON line a page.
+
+use crate::bench::{import_opted_in, peak_rss_mb, round3, scratch_dir, write_csv, BenchServer};
+use anyhow::Context as _;
+use sendwell_server::config::Settings;
+use serde_json::json;
+use std::process::ExitCode;
+use std::time::Instant;
+
+const PASSWORD: &str = "bench password of some length";
+
+/// A member of the bench workspace, signed in: the session cookie.
+async fn sign_in(bench: &BenchServer) -> anyhow::Result<String> {
+    let invited = bench
+        .call(
+            reqwest::Method::POST,
+            "/v1/members",
+            Some(json!({"email": "bench@company1.com", "role": "admin"})),
+            "inviting a member",
+        )
+        .await?;
+    let url = invited["invite_url"]
+        .as_str()
+        .context("no invite_url in the answer")?;
+    let path = &url[url.find("/invite/").context("no invite path")?..];
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let answer = client
+        .post(format!("{}{path}", bench.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "password={0}&confirm={0}",
+            PASSWORD.replace(' ', "+")
+        ))
+        .send()
+        .await?;
+    let cookie = answer
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("no session cookie after accepting the invite")?;
+    Ok(cookie.to_owned())
+}
+
+/// A sent message and a draft, both to the whole audience: their ids.
+async fn messages(bench: &BenchServer) -> anyhow::Result<(String, String)> {
+    let body = |name: &str| {
+        json!({"name": name, "kind": "marketing",
+               "from": {"name": "Bench", "address": "news@company1.com"},
+               "subject": "News", "template": {"layout": "plain", "text": "Hello {{ first_name }}, here is what is new."},
+               "audience": {"filter": "plan is \"team\" and seats greater than 48"}})
+    };
+    let mut ids = Vec::new();
+    for name in ["sent", "draft"] {
+        let m = bench
+            .call(
+                reqwest::Method::POST,
+                "/v1/messages",
+                Some(body(name)),
+                "composing",
+            )
+            .await?;
+        ids.push(m["id"].as_str().context("no message id")?.to_owned());
+    }
+    bench
+        .call(
+            reqwest::Method::PATCH,
+            "/v1/workspace",
+            Some(json!({"physical_address": "Bench Ltd, 1 Main Street, Springfield 12345, USA"})),
+            "setting the address",
+        )
+        .await?;
+    let version = bench
+        .call(reqwest::Method::GET, "/v1/guidelines", None, "guidelines")
+        .await?["version"]
+        .clone();
+    bench
+        .call(
+            reqwest::Method::POST,
+            "/v1/guidelines/accept",
+            Some(json!({"version": version, "accepted_by": "Bench"})),
+            "accepting the guidelines",
+        )
+        .await?;
+    bench
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/messages/{}/send", ids[0]),
+            Some(json!({})),
+            "sending",
+        )
+        .await?;
+    Ok((ids[0].clone(), ids[1].clone()))
+}
+
+/// A contact in the middle of the id order, and a cursor there.
+async fn middle_contact(bench: &BenchServer, contacts: u64) -> anyhow::Result<String> {
+    let wanted = format!(
+        "user{}@company{}.com",
+        contacts / 2 + 1,
+        (contacts / 2 + 1) % 5000
+    );
+    let found = bench
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/contacts?email={wanted}"),
+            None,
+            "finding a contact",
+        )
+        .await?;
+    Ok(found["items"][0]["id"]
+        .as_str()
+        .with_context(|| format!("no contact {wanted}: {found}"))?
+        .to_owned())
+}
+
+pub async fn console(
+    contacts: u64,
+    runs: u32,
+    database_url: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let dir = scratch_dir()?;
+    let path = dir.join("users.csv");
+    write_csv(&path, "email,name,plan,seats", contacts, |i| {
+        let plan = ["pro", "team", "free"][(i % 3) as usize];
+        format!("user{i}@company{}.com,User {i},{plan},{}", i % 5000, i % 50)
+    })?;
+    let mut settings = Settings::for_data_dir(dir.join("data"));
+    settings.database_url = database_url;
+    settings.dns = false;
+    let bench = BenchServer::start(settings, None).await?;
+    for (name, kind) in [("plan", "string"), ("seats", "number")] {
+        bench
+            .call(
+                reqwest::Method::POST,
+                "/v1/attributes",
+                Some(json!({"name": name, "type": kind})),
+                "declaring an attribute",
+            )
+            .await?;
+    }
+    import_opted_in(&bench, &path).await?;
+    let cookie = sign_in(&bench).await?;
+    let (sent, draft) = messages(&bench).await?;
+    let contact = middle_contact(&bench, contacts).await?;
+    let pages = [
+        ("contacts list, first page", "/contacts".to_owned()),
+        (
+            "contacts list, a page in the middle",
+            format!("/contacts?after={contact}"),
+        ),
+        (
+            "contacts list, look-up by address",
+            format!(
+                "/contacts?q=user{}%40company{}.com",
+                contacts / 3,
+                (contacts / 3) % 5000
+            ),
+        ),
+        ("contact page", format!("/contacts/{contact}")),
+        (
+            "audience count, no filter",
+            "/audiences?kind=marketing".to_owned(),
+        ),
+        (
+            "audience count, two predicates",
+            "/audiences?kind=marketing&filter=plan+is+%22team%22+and+seats+greater+than+48"
+                .to_owned(),
+        ),
+        ("message page, sent", format!("/messages/{sent}")),
+        (
+            "message page, draft with its preflight",
+            format!("/messages/{draft}"),
+        ),
+        ("home", "/".to_owned()),
+    ];
+    let client = reqwest::Client::new();
+    for (label, page) in pages {
+        let mut times = Vec::with_capacity(runs as usize);
+        for _ in 0..runs.max(1) {
+            let started = Instant::now();
+            let answer = client
+                .get(format!("{}{page}", bench.base))
+                .header("cookie", &cookie)
+                .send()
+                .await?;
+            let status = answer.status();
+            let body = answer.bytes().await?;
+            times.push(started.elapsed().as_secs_f64());
+            if !status.is_success() {
+                anyhow::bail!(
+                    "{page} answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        let at =
+            |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
+        println!(
+            "{}",
+            json!({
+                "bench": "console",
+                "backend": bench.backend,
+                "contacts": contacts,
+                "page": label,
+                "runs": times.len(),
+                "median_ms": round3(at(0.5) * 1000.0),
+                "p95_ms": round3(at(0.95) * 1000.0),
+                "max_ms": round3(times[times.len() - 1] * 1000.0),
+                "peak_rss_mb": peak_rss_mb(),
+            })
+        );
+    }
+    bench.stop_and_clean_up(&dir).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,241 @@
+//! The console's pages over plain HTTP (issue #16), on both backends: each
+//! action does what the API does, with the API's errors at the field, and
+//! nothing a page shows once is shown again.
+
+use crate::members::{admin_of, csrf_of, Visitor};
+use crate::on_both;
+use crate::support::TestApp;
+use serde_json::json;
+
+on_both!(
+    contacts_are_found_by_address_name_or_external_id,
+    a_contact_is_exported_and_erased_after_a_confirmation,
+    suppressions_are_added_lifted_and_downloaded,
+    keys_and_webhook_secrets_are_shown_once,
+    a_template_error_is_shown_at_its_part,
+    every_page_answers_with_the_console_headers,
+);
+
+async fn contacts_are_found_by_address_name_or_external_id(app: TestApp) {
+    let (ws, mut v) = admin_of(&app, "Acme", "ada@example.com").await;
+    app.contact(
+        &ws.key,
+        json!({"email": "ann@gmail.com", "name": "Ann Lee", "external_id": "u-42"}),
+    )
+    .await;
+    app.contact(
+        &ws.key,
+        json!({"email": "bob@yahoo.com", "name": "Bob Stone", "external_id": "u-7"}),
+    )
+    .await;
+    let by_address = v.get("/contacts?q=ANN%40gmail.com").await;
+    assert!(by_address.body.contains("Ann Lee") && !by_address.body.contains("Bob Stone"));
+    let by_name = v.get("/contacts?q=Bob").await;
+    assert!(by_name.body.contains("bob@yahoo.com") && !by_name.body.contains("ann@gmail.com"));
+    let by_id = v.get("/contacts?q=u-42").await;
+    assert!(by_id.body.contains("ann@gmail.com") && !by_id.body.contains("bob@yahoo.com"));
+    let nothing = v.get("/contacts?q=Zed").await;
+    assert!(nothing.body.contains("No contacts match"));
+}
+
+async fn a_contact_is_exported_and_erased_after_a_confirmation(app: TestApp) {
+    let (ws, mut v) = admin_of(&app, "Acme", "ada@example.com").await;
+    let id = app
+        .contact(
+            &ws.key,
+            json!({"email": "ann@gmail.com", "name": "Ann Lee"}),
+        )
+        .await;
+    let export = v.get(&format!("/contacts/{id}/export.json")).await;
+    assert_eq!(export.status, 200);
+    let value: serde_json::Value = serde_json::from_str(&export.body).expect("JSON");
+    assert!(value.to_string().contains("ann@gmail.com"));
+    let proof = v.get(&format!("/contacts/{id}/consent.json")).await;
+    assert_eq!(proof.status, 200);
+    let confirm = v.get(&format!("/contacts/{id}/erase")).await;
+    assert!(
+        confirm.body.contains("never mailed again") && confirm.body.contains("cannot be undone")
+    );
+    let csrf = csrf_of(&confirm.body);
+    let erased = v
+        .post(&format!("/contacts/{id}/erase"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(erased.status, 303);
+    app.get(&format!("/v1/contacts/{id}"), &ws.key)
+        .await
+        .expect(404);
+    let list = app.get("/v1/suppressions", &ws.key).await.expect(200);
+    assert_eq!(list["items"][0]["reason"], "erased", "{list}");
+}
+
+async fn suppressions_are_added_lifted_and_downloaded(app: TestApp) {
+    let (ws, mut v) = admin_of(&app, "Acme", "ada@example.com").await;
+    let csrf = v.csrf("/suppressions").await;
+    let bad = v
+        .post(
+            "/suppressions",
+            &[("csrf", &csrf), ("email", "not an address")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("aria-invalid=\"true\""));
+    let added = v
+        .post(
+            "/suppressions",
+            &[("csrf", &csrf), ("email", "gone@gmail.com")],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let list = app.get("/v1/suppressions", &ws.key).await.expect(200);
+    assert_eq!(list["items"][0]["email"], "gone@gmail.com");
+    let csv = v.get("/suppressions.csv").await;
+    assert!(csv.body.starts_with("email,email_hash,reason") && csv.body.contains("gone@gmail.com"));
+    let page = v.get("/suppressions").await;
+    assert!(page.body.contains("Lift for gone@gmail.com"));
+    let lifted = v
+        .post(
+            "/suppressions/lift",
+            &[("csrf", &csrf), ("email", "gone@gmail.com")],
+        )
+        .await;
+    assert_eq!(lifted.status, 303);
+    let list = app.get("/v1/suppressions", &ws.key).await.expect(200);
+    assert!(list["items"].as_array().expect("items").is_empty());
+}
+
+async fn keys_and_webhook_secrets_are_shown_once(app: TestApp) {
+    let (ws, mut v) = admin_of(&app, "Acme", "ada@example.com").await;
+    let csrf = v.csrf("/settings").await;
+    let made = v
+        .post(
+            "/settings/keys",
+            &[
+                ("csrf", &csrf),
+                ("key_name", "CRM sync"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 200);
+    let at = made
+        .body
+        .find("revealed-secret\">")
+        .expect("the key is shown");
+    let key: String = made.body[at + "revealed-secret\">".len()..]
+        .chars()
+        .take_while(|c| *c != '<')
+        .collect();
+    assert_eq!(
+        app.get("/v1/workspace", &key).await.status.as_u16(),
+        200,
+        "the key works"
+    );
+    let again = v.get("/settings").await;
+    assert!(!again.body.contains(&key), "the key is not shown again");
+    let refused = v
+        .post(
+            "/settings/webhooks",
+            &[("csrf", &csrf), ("webhook_url", "http://10.0.0.1/hook")],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("https"), "{}", refused.body);
+    let hooks = app.get("/v1/webhooks", &ws.key).await.expect(200);
+    assert!(hooks["items"].as_array().expect("items").is_empty());
+    let listed = app.get("/v1/api-keys", &ws.key).await.expect(200);
+    let id = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|k| k["name"] == "CRM sync")
+        .expect("the new key")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let revoked = v
+        .post(&format!("/settings/keys/{id}/revoke"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(revoked.status, 303);
+    assert_eq!(app.get("/v1/workspace", &key).await.status.as_u16(), 401);
+}
+
+async fn a_template_error_is_shown_at_its_part(app: TestApp) {
+    let (_ws, mut v) = admin_of(&app, "Acme", "ada@example.com").await;
+    let csrf = v.csrf("/templates/new").await;
+    let broken = v
+        .post(
+            "/templates",
+            &[
+                ("csrf", &csrf),
+                ("name", "Broken"),
+                ("layout", "custom"),
+                ("html", "<p>{% if x %}never closed</p>"),
+            ],
+        )
+        .await;
+    assert_eq!(broken.status, 422);
+    let field = &broken.body[broken
+        .body
+        .find("id=\"html-error\"")
+        .expect("an error at the HTML part")..];
+    assert!(field.contains("line"), "{field}");
+    let saved = v
+        .post(
+            "/templates",
+            &[
+                ("csrf", &csrf),
+                ("name", "News"),
+                ("layout", "plain"),
+                ("text", "Hello {{ first_name }}"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let list = v.get("/templates").await;
+    assert!(list.body.contains(">News<"));
+}
+
+async fn every_page_answers_with_the_console_headers(app: TestApp) {
+    let (_ws, mut v) = admin_of(&app, "Acme", "ada@example.com").await;
+    for path in [
+        "/",
+        "/contacts",
+        "/imports",
+        "/audiences",
+        "/templates",
+        "/templates/new",
+        "/messages",
+        "/messages/new",
+        "/suppressions",
+        "/settings",
+    ] {
+        let response = v
+            .client
+            .get(app.url(path))
+            .header("cookie", v.cookie.clone().expect("signed in"))
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(response.status(), 200, "{path}");
+        let csp = response
+            .headers()
+            .get("content-security-policy")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+            "{path}: {csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+    }
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    for path in ["/", "/contacts", "/settings", "/messages/new"] {
+        let response = anonymous.get(app.url(path)).send().await.expect("page");
+        assert_eq!(response.status(), 303, "{path}");
+    }
+}
