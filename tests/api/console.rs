@@ -2,7 +2,7 @@
 //! action does what the API does, with the API's errors at the field, and
 //! nothing a page shows once is shown again.
 
-use crate::members::{admin_of, csrf_of, Visitor};
+use crate::members::{admin_of, csrf_of};
 use crate::on_both;
 use crate::support::TestApp;
 use serde_json::json;
@@ -196,7 +196,7 @@ async fn a_template_error_is_shown_at_its_part(app: TestApp) {
 }
 
 async fn every_page_answers_with_the_console_headers(app: TestApp) {
-    let (_ws, mut v) = admin_of(&app, "Acme", "ada@example.com").await;
+    let (_ws, v) = admin_of(&app, "Acme", "ada@example.com").await;
     for path in [
         "/",
         "/contacts",
