@@ -478,3 +478,56 @@ async fn a_hostile_contact_name_is_shown_as_text() {
         s.assert_accessible(&path).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audience_counts_follow_the_filter_as_it_is_typed() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::sqlite().await;
+    let (key, invite) = invited_workspace(&app, "Acme", "ada@acme-mail.com").await;
+    for (email, plan) in [
+        ("ann@gmail.com", "pro"),
+        ("bob@yahoo.com", "free"),
+        ("carla@outlook.com", "pro"),
+    ] {
+        let id = app
+            .contact(&key, json!({"email": email, "attributes": {"plan": plan}}))
+            .await;
+        app.post(
+            &format!("/v1/contacts/{id}/consent"),
+            &key,
+            json!({"action": "opt_in", "method": "form", "evidence": {"wording": "News please"}}),
+        )
+        .await
+        .expect(201);
+    }
+    let s = browser.session().await;
+    accept_invite(&s, &invite).await;
+    follow(&s, "Audiences").await;
+    assert!(s.source().await.contains("<strong>3</strong> of 3"));
+    s.field("Filter").await.send_keys("plan is \"pro\"").await;
+    let live = |text: &'static str| {
+        let s = &s;
+        async move {
+            for _ in 0..100 {
+                if s.source().await.contains(text) {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            false
+        }
+    };
+    assert!(
+        live("<strong>2</strong> of 2").await,
+        "the counts follow the filter without a submit: {}",
+        s.source().await
+    );
+    s.field("Filter").await.send_keys(" and").await;
+    assert!(
+        live("id=\"filter-error\"").await,
+        "the error shows at the field"
+    );
+    s.assert_accessible("audiences, live").await;
+}

@@ -395,6 +395,49 @@ impl Store {
     }
 
     /// Deliveries of a message by state.
+    /// A message's finished deliveries over time: the width of a bucket in
+    /// milliseconds (a minute at least, about 60 buckets over the span),
+    /// and per bucket start the count of each final state.
+    pub async fn deliveries_over_time(
+        &self,
+        id: &MessageId,
+    ) -> Result<(i64, Vec<(i64, String, i64)>)> {
+        let span = sqlx::query(
+            "SELECT CAST(MIN(done_at) AS BIGINT) AS first, CAST(MAX(done_at) AS BIGINT) AS last \
+             FROM deliveries WHERE message_id = $1 AND done_at IS NOT NULL",
+        )
+        .bind(id.as_str().to_owned())
+        .fetch_one(&self.read)
+        .await?;
+        let (Some(first), Some(last)) = (
+            span.try_get::<Option<i64>, _>("first")?,
+            span.try_get::<Option<i64>, _>("last")?,
+        ) else {
+            return Ok((60_000, Vec::new()));
+        };
+        let bucket = ((last - first) / 60).max(60_000);
+        let rows = sqlx::query(
+            "SELECT CAST((done_at - $2) / $3 AS BIGINT) AS b, state, CAST(COUNT(*) AS BIGINT) AS n \
+             FROM deliveries WHERE message_id = $1 AND done_at IS NOT NULL GROUP BY 1, state ORDER BY 1",
+        )
+        .bind(id.as_str().to_owned())
+        .bind(first)
+        .bind(bucket)
+        .fetch_all(&self.read)
+        .await?;
+        let points = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    first + crate::get_i64(r, "b")? * bucket,
+                    crate::get_str(r, "state")?,
+                    crate::get_i64(r, "n")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((bucket, points))
+    }
+
     pub async fn delivery_counts(&self, id: &MessageId) -> Result<BTreeMap<String, i64>> {
         let rows = sqlx::query(
             "SELECT state, COUNT(*) AS n FROM deliveries WHERE message_id = $1 GROUP BY state",

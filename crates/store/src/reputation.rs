@@ -164,6 +164,38 @@ impl Store {
         })
     }
 
+    /// A workspace's counts by day over the last `window_days` days, oldest
+    /// first, as (day number since the epoch, counts); days without sends
+    /// are left out.
+    pub async fn reputation_by_day(
+        &self,
+        ws: &WorkspaceId,
+        window_days: u32,
+    ) -> Result<Vec<(i64, Counts)>> {
+        let today = self.now().millis() / DAY_MS;
+        let rows = sqlx::query(
+            "SELECT CAST(day AS BIGINT) AS day, CAST(sends AS BIGINT) AS s, CAST(hard_bounces AS BIGINT) AS h, \
+             CAST(complaints AS BIGINT) AS c FROM reputation_days \
+             WHERE workspace_id = $1 AND day > $2 ORDER BY day",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(today - i64::from(window_days))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    get_i64(row, "day")?,
+                    Counts {
+                        sends: u(get_i64(row, "s")?),
+                        hard_bounces: u(get_i64(row, "h")?),
+                        complaints: u(get_i64(row, "c")?),
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// A workspace's counts of all time (one row per day it sent).
     async fn all_time_counts(&self, ws: &WorkspaceId) -> Result<Counts> {
         let row = sqlx::query(

@@ -46,6 +46,9 @@ struct HomeData {
     domains: Vec<SenderDomainView>,
     reputation: ReputationView,
     policy: sendwell_core::reputation::Policy,
+    /// (day number, counts) over the window, oldest first.
+    days: Vec<(i64, sendwell_core::reputation::Counts)>,
+    today: i64,
 }
 
 async fn read(state: &AppState, who: &Signed) -> Result<HomeData, ApiError> {
@@ -62,6 +65,11 @@ async fn read(state: &AppState, who: &Signed) -> Result<HomeData, ApiError> {
         guidelines: state.store.current_guidelines().await?,
         domains,
         reputation: crate::api::enforcement::reputation_view(state, &ws.id).await?,
+        days: state
+            .store
+            .reputation_by_day(&ws.id, state.store.policy().await?.window_days)
+            .await?,
+        today: state.store.now().millis() / 86_400_000,
         policy: state.store.policy().await?,
     })
 }
@@ -224,6 +232,8 @@ fn reputation(who: &Signed, data: &HomeData) -> Markup {
             }
             (rate_chart("Hard-bounce rate", r.hard_bounce_rate, p.review_hard_bounce_rate, p.suspend_hard_bounce_rate))
             (rate_chart("Complaint rate", r.complaint_rate, p.review_complaint_rate, p.suspend_complaint_rate))
+            (by_day(data, "Hard-bounce rate by day", |c| c.hard_bounce_rate(), (p.review_hard_bounce_rate, p.suspend_hard_bounce_rate)))
+            (by_day(data, "Complaint rate by day", |c| c.complaint_rate(), (p.review_complaint_rate, p.suspend_complaint_rate)))
             @if let Some(until) = &r.probation_until { p { "On probation until " (until) "." } }
         }
     }
@@ -263,6 +273,70 @@ fn rate_chart(name: &str, rate: f64, review: f64, suspend: f64) -> Markup {
                 text x=(format!("{:.1}", x(suspend))) y="10" text-anchor="middle" { "suspend " (percent(suspend)) }
             }
             figcaption { (summary) }
+        }
+    }
+}
+
+/// One rate by day over the window, as bars, with the review and suspend
+/// lines drawn and labelled; the numbers in a table below for those who
+/// do not read charts.
+fn by_day(
+    data: &HomeData,
+    name: &str,
+    rate: fn(&sendwell_core::reputation::Counts) -> f64,
+    (review, suspend): (f64, f64),
+) -> Markup {
+    let window = i64::from(data.policy.window_days.max(1));
+    let first = data.today - window + 1;
+    let top = data
+        .days
+        .iter()
+        .map(|(_, c)| rate(c))
+        .fold(suspend * 1.5, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let width = 540.0 / window as f64;
+    let y = |v: f64| 130.0 - 120.0 * (v / top).min(1.0);
+    let summary = format!(
+        "{name} over the last {window} days: {} days with sends; review at {}, suspend at {}",
+        data.days.len(),
+        percent(review),
+        percent(suspend)
+    );
+    let day_text = |day: i64| {
+        sendwell_core::Timestamp::from_millis(day * 86_400_000).to_rfc3339()[..10].to_owned()
+    };
+    markup! {
+        figure.chart {
+            svg viewBox="0 0 640 150" width="640" height="150" role="img" aria-label=(summary) {
+                rect x="10" y="10" width="540" height="120" class="track" {}
+                @for (day, counts) in &data.days {
+                    @let v = rate(counts);
+                    rect class="bar" x=(format!("{:.1}", 10.0 + (day - first) as f64 * width))
+                        y=(format!("{:.1}", y(v))) width=(format!("{:.1}", (width - 1.0).max(1.0)))
+                        height=(format!("{:.1}", 130.0 - y(v))) {}
+                }
+                line class="review" x1="10" x2="550" y1=(format!("{:.1}", y(review))) y2=(format!("{:.1}", y(review))) {}
+                text x="556" y=(format!("{:.1}", y(review) + 4.0)) { "review " (percent(review)) }
+                line class="suspend" x1="10" x2="550" y1=(format!("{:.1}", y(suspend))) y2=(format!("{:.1}", y(suspend))) {}
+                text x="556" y=(format!("{:.1}", y(suspend) + 4.0)) { "suspend " (percent(suspend)) }
+                text x="10" y="146" { (day_text(first)) }
+                text x="550" y="146" text-anchor="end" { (day_text(data.today)) }
+            }
+            figcaption { (summary) }
+        }
+        @if !data.days.is_empty() {
+            details {
+                summary { "The numbers by day: " (name) }
+                table {
+                    caption { (name) }
+                    thead { tr { th scope="col" { "Day" } th scope="col" { "Sends" } th scope="col" { "Rate" } } }
+                    tbody {
+                        @for (day, counts) in &data.days {
+                            tr { td { (day_text(*day)) } td { (counts.sends) } td { (percent(rate(counts))) } }
+                        }
+                    }
+                }
+            }
         }
     }
 }

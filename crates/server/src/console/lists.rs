@@ -181,7 +181,7 @@ pub async fn audiences(
         Err(e) => (None, Some(e.detail().to_owned())),
     };
     let body = markup! {
-        form method="get" action="/audiences" {
+        form method="get" action="/audiences" data-live="counts" {
             div.field {
                 label for="filter" { "Filter" }
                 p.hint #filter-hint { "For example: plan is \"pro\" and last_seen_at less than 30 days ago. Empty: every contact." }
@@ -200,8 +200,10 @@ pub async fn audiences(
             }
             button type="submit" { "Count" }
         }
+        div #live-counts aria-live="polite" {
+        @if let Some(e) = &error { p.visually-hidden { "The filter has an error: " (e) } }
         @if let Some(r) = result {
-            section aria-labelledby="counts" aria-live="polite" {
+            section aria-labelledby="counts" {
                 h2 #counts { "Who it reaches" }
                 p { strong { (r.eligible) } " of " (r.matched) " matching contacts may receive it." }
                 ul {
@@ -214,6 +216,7 @@ pub async fn audiences(
                     ul { @for c in &r.sample { li { (c.email.as_deref().unwrap_or("")) } } }
                 }
             }
+        }
         }
     };
     Ok(html(

@@ -411,6 +411,16 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
     } else {
         None
     };
+    let over_time = match sendwell_core::MessageId::parse(&id) {
+        Ok(m) => Some(
+            state
+                .store
+                .deliveries_over_time(&m)
+                .await
+                .map_err(super::internal)?,
+        ),
+        Err(_) => None,
+    };
     let outbox = state
         .store
         .list_outbox(
@@ -425,17 +435,22 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
         dl.facts {
             dt { "State" } dd { (view.state) }
             dt { "Kind" } dd { (view.kind) }
-            dt { "From" } dd { (view.from.name.as_deref().unwrap_or("")) " <" (view.from.address) ">" }
+            dt { "From" } dd {
+                @if let Some(name) = &view.from.name { (name) " <" (view.from.address) ">" } @else { (view.from.address) }
+            }
             dt { "Subject" } dd { (view.subject) }
             @if let Some(at) = &view.sent_at { dt { "Sent" } dd { (at) } }
         }
-        @if !view.counts.is_empty() {
+        @if view.counts.values().any(|n| *n > 0) {
             h2 { "Deliveries" }
             table {
                 caption { "Deliveries by state" }
                 thead { tr { th scope="col" { "State" } th scope="col" { "Count" } } }
-                tbody { @for (state, n) in &view.counts { tr { td { (state) } td { (n) } } } }
+                tbody { @for (state, n) in view.counts.iter().filter(|(_, n)| **n > 0) { tr { td { (state) } td { (n) } } } }
             }
+        }
+        @if let Some((bucket, points)) = &over_time {
+            @if !points.is_empty() { (delivery_chart(*bucket, points)) }
         }
         @if !view.events.is_empty() {
             h2 { "What recipients did" }
@@ -555,4 +570,66 @@ fn framed(body: String, content_type: &'static str) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Finished deliveries over time as stacked bars (the lower part
+/// delivered, the upper part bounced or failed, said in the caption and
+/// the table, not by colour alone).
+fn delivery_chart(bucket: i64, points: &[(i64, String, i64)]) -> Markup {
+    let mut buckets: std::collections::BTreeMap<i64, (i64, i64)> =
+        std::collections::BTreeMap::new();
+    for (start, state, n) in points {
+        let entry = buckets.entry(*start).or_default();
+        if state == "delivered" {
+            entry.0 += n;
+        } else {
+            entry.1 += n;
+        }
+    }
+    let first = buckets.keys().next().copied().unwrap_or(0);
+    let count = buckets
+        .keys()
+        .last()
+        .map(|last| (last - first) / bucket.max(1) + 1)
+        .unwrap_or(1)
+        .max(1);
+    let top = buckets
+        .values()
+        .map(|(a, b)| a + b)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let width = 600.0 / count as f64;
+    let h = |n: i64| 120.0 * n as f64 / top;
+    let minutes = bucket / 60_000;
+    let summary = format!(
+        "Finished deliveries per {minutes} minute(s): the lower part of each bar delivered, the upper part bounced or failed; {} in all",
+        buckets.values().map(|(a, b)| a + b).sum::<i64>()
+    );
+    markup! {
+        h2 { "Deliveries over time" }
+        figure.chart {
+            svg viewBox="0 0 620 140" width="620" height="140" role="img" aria-label=(summary) {
+                rect class="track" x="10" y="10" width="600" height="120" {}
+                @for (start, (ok, bad)) in &buckets {
+                    @let x = 10.0 + ((start - first) / bucket.max(1)) as f64 * width;
+                    rect class="bar" x=(format!("{x:.1}")) y=(format!("{:.1}", 130.0 - h(*ok))) width=(format!("{:.1}", (width - 1.0).max(1.0))) height=(format!("{:.1}", h(*ok))) {}
+                    rect class="bad" x=(format!("{x:.1}")) y=(format!("{:.1}", 130.0 - h(*ok) - h(*bad))) width=(format!("{:.1}", (width - 1.0).max(1.0))) height=(format!("{:.1}", h(*bad))) {}
+                }
+            }
+            figcaption { (summary) }
+        }
+        details {
+            summary { "The numbers over time" }
+            table {
+                caption { "Finished deliveries over time" }
+                thead { tr { th scope="col" { "From" } th scope="col" { "Delivered" } th scope="col" { "Bounced or failed" } } }
+                tbody {
+                    @for (start, (ok, bad)) in &buckets {
+                        tr { td { (when(sendwell_core::Timestamp::from_millis(*start))) } td { (ok) } td { (bad) } }
+                    }
+                }
+            }
+        }
+    }
 }

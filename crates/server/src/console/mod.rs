@@ -113,10 +113,11 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The Content-Security-Policy of console pages: the site's own style
-/// sheet and script, forms that post back here, nothing framed but the
-/// site's own (sandboxed) previews, and no one may frame the console.
-const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
-     form-action 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// sheet and script (which may fetch pages of this site), forms that post
+/// back here, nothing framed but the site's own (sandboxed) previews, and
+/// no one may frame the console.
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
+     img-src 'self' data:; form-action 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The headers every console page carries.
 fn page_headers() -> [(header::HeaderName, HeaderValue); 6] {

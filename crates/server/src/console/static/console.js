@@ -1,4 +1,7 @@
-// sendwell console: enhancements only. Every page works without this file.
+// sendwell console: enhancements only. Every page works without this file:
+// each form also works as a plain submit.
+"use strict";
+
 // Forms whose button is marked data-confirm ask before they are sent.
 document.addEventListener("submit", function (event) {
   var button = event.submitter;
@@ -7,3 +10,53 @@ document.addEventListener("submit", function (event) {
     event.preventDefault();
   }
 });
+
+// Audiences: the counts follow the filter as it is typed. The page is
+// fetched as it would be on submit, and its counts and the filter's error
+// are taken from it; the field being typed in is left alone.
+(function () {
+  var form = document.querySelector("form[data-live=counts]");
+  if (!form || !window.fetch || !window.DOMParser) {
+    return;
+  }
+  var timer = null;
+  var asked = 0;
+  function refresh() {
+    var mine = ++asked;
+    var query = new URLSearchParams(new FormData(form)).toString();
+    fetch(form.action + "?" + query, { credentials: "same-origin" })
+      .then(function (response) { return response.text(); })
+      .then(function (html) {
+        if (mine !== asked) {
+          return;
+        }
+        var page = new DOMParser().parseFromString(html, "text/html");
+        var fresh = page.getElementById("live-counts");
+        var shown = document.getElementById("live-counts");
+        if (fresh && shown) {
+          shown.replaceWith(fresh);
+        }
+        var field = document.getElementById("filter");
+        var oldError = document.getElementById("filter-error");
+        var newError = page.getElementById("filter-error");
+        if (oldError) {
+          oldError.remove();
+        }
+        if (newError && field) {
+          field.insertAdjacentElement("afterend", document.importNode(newError, true));
+          field.setAttribute("aria-invalid", "true");
+        } else if (field) {
+          field.removeAttribute("aria-invalid");
+        }
+      })
+      .catch(function () { /* the Count button still works */ });
+  }
+  form.addEventListener("input", function () {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(refresh, 400);
+  });
+  form.addEventListener("change", function () {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(refresh, 50);
+  });
+})();
