@@ -666,3 +666,86 @@ async fn sign_in_goes_back_only_to_local_pages(app: TestApp) {
         assert_eq!(signed.location.as_deref(), Some("/"), "{hostile}");
     }
 }
+
+/// A session ends after 12 hours unused, and 7 days after sign-in however
+/// much it is used; an invite ends after 7 days.
+#[tokio::test]
+async fn sessions_and_invites_expire() {
+    let clock = std::sync::Arc::new(crate::support::ShiftedClock::default());
+    let app = TestApp::spawn_with_clock(None, clock.clone(), |_| {}).await;
+    let (ws, mut v) = admin_of(&app, "Acme", "ada@example.com").await;
+    clock.advance_hours(11);
+    assert_eq!(
+        v.get("/").await.status,
+        200,
+        "11 hours idle: still signed in"
+    );
+    clock.advance_hours(13);
+    let idle = v.get("/").await;
+    assert_eq!(idle.status, 303, "13 hours idle: signed out");
+    assert_eq!(idle.location.as_deref(), Some("/login"));
+    let mut v = Visitor::new(&app);
+    assert_eq!(v.sign_in("ada@example.com", PASSWORD).await.status, 303);
+    // Used every 11 hours: 15 times is 165 hours, within the 7 days.
+    for _ in 0..15 {
+        clock.advance_hours(11);
+        assert_eq!(v.get("/").await.status, 200);
+    }
+    clock.advance_hours(11);
+    assert_eq!(
+        v.get("/").await.status,
+        303,
+        "176 hours after sign-in: signed out, however used"
+    );
+    let invited = app
+        .post(
+            "/v1/members",
+            &ws.key,
+            json!({"email": "bo@example.com", "role": "viewer"}),
+        )
+        .await
+        .expect(201);
+    clock.advance_hours(7 * 24 + 1);
+    let late = Visitor::new(&app)
+        .get(&path_of(invited["invite_url"].as_str().expect("url")))
+        .await;
+    assert_eq!(late.status, 410);
+    assert!(late.body.contains("expired"));
+}
+
+/// Failed sign-ins from one client are capped whatever addresses it tries,
+/// and an https public URL makes the cookie Secure.
+#[tokio::test]
+async fn sign_in_is_throttled_per_client_and_cookies_are_secure_on_https() {
+    let app = TestApp::spawn_with(None, |s| {
+        s.public_url = Some("https://mail.example.com".to_owned());
+    })
+    .await;
+    let (_ws, _) = admin_of(&app, "Acme", "ada@example.com").await;
+    let mut v = Visitor::new(&app);
+    for i in 0..20 {
+        let wrong = v
+            .sign_in(&format!("guess{i}@example.com"), "not it at all")
+            .await;
+        assert_eq!(wrong.status, 401);
+    }
+    assert_eq!(v.sign_in("ada@example.com", PASSWORD).await.status, 429);
+    let created = app
+        .post(
+            "/v1/workspaces",
+            &app.operator,
+            json!({"name": "Globex", "admin_email": "gil@example.com"}),
+        )
+        .await
+        .expect(201);
+    let url = created["invite_url"].as_str().expect("url");
+    assert!(url.starts_with("https://mail.example.com/invite/"), "{url}");
+    let done = Visitor::new(&app)
+        .post(
+            &path_of(url),
+            &[("password", PASSWORD), ("confirm", PASSWORD)],
+        )
+        .await;
+    let cookie = done.set_cookie.expect("cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}

@@ -260,8 +260,12 @@ pub struct ShiftedClock {
 
 impl ShiftedClock {
     pub fn advance_days(&self, days: i64) {
+        self.advance_hours(days * 24);
+    }
+
+    pub fn advance_hours(&self, hours: i64) {
         self.offset_ms
-            .fetch_add(days * 86_400_000, std::sync::atomic::Ordering::SeqCst);
+            .fetch_add(hours * 3_600_000, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

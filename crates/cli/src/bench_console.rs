@@ -98,7 +98,12 @@ async fn messages(bench: &BenchServer) -> anyhow::Result<(String, String)> {
     // not while it writes beside them.
     for _ in 0..6000 {
         let m = bench
-            .call(reqwest::Method::GET, &format!("/v1/messages/{}", ids[0]), None, "reading the message")
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/messages/{}", ids[0]),
+                None,
+                "reading the message",
+            )
             .await?;
         if m["state"] == "sent" {
             break;
@@ -172,7 +177,10 @@ pub async fn console(
                 (contacts / 3) % 5000
             ),
         ),
-        ("contacts list, search by the start of a name", "/contacts?q=User+12345".to_owned()),
+        (
+            "contacts list, search by the start of a name",
+            "/contacts?q=User+12345".to_owned(),
+        ),
         ("contact page", format!("/contacts/{contact}")),
         (
             "audience count, no filter",
