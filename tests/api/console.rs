@@ -14,6 +14,7 @@ on_both!(
     keys_and_webhook_secrets_are_shown_once,
     a_template_error_is_shown_at_its_part,
     every_page_answers_with_the_console_headers,
+    a_contact_page_lists_its_mails_and_events,
 );
 
 async fn contacts_are_found_by_address_name_or_external_id(app: TestApp) {
@@ -238,4 +239,43 @@ async fn every_page_answers_with_the_console_headers(app: TestApp) {
         let response = anonymous.get(app.url(path)).send().await.expect("page");
         assert_eq!(response.status(), 303, "{path}");
     }
+}
+
+async fn a_contact_page_lists_its_mails_and_events(app: TestApp) {
+    let (ws, mut v) = admin_of(&app, "Acme", "ada@example.com").await;
+    app.patch(
+        "/v1/workspace",
+        &ws.key,
+        json!({"physical_address": "Acme Ltd, 1 Main Street, Springfield 12345, USA"}),
+    )
+    .await
+    .expect(200);
+    let version = app.get("/v1/guidelines", &ws.key).await.expect(200)["version"].clone();
+    app.post(
+        "/v1/guidelines/accept",
+        &ws.key,
+        json!({"version": version, "accepted_by": "Ada"}),
+    )
+    .await
+    .expect(200);
+    let id = crate::support::opted_in(&app, &ws, "ann@gmail.com").await;
+    let (message, queued) = crate::support::send_news(&app, &ws, "Spring news").await;
+    assert_eq!(queued, 1);
+    for _ in 0..200 {
+        let m = app
+            .get(&format!("/v1/messages/{message}"), &ws.key)
+            .await
+            .expect(200);
+        if m["state"] == "sent" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let page = v.get(&format!("/contacts/{id}")).await;
+    assert_eq!(page.status, 200);
+    let mails = &page.body[page.body.find("The newest 50 mails").expect("the mails")..];
+    assert!(
+        mails.contains("Spring news") && mails.contains("delivered"),
+        "{mails}"
+    );
 }

@@ -176,6 +176,16 @@ struct ActivityQuery {
     cols: &'static [Col],
 }
 
+/// A contact's recent mail and what happened to it, for the console.
+#[derive(Clone, Debug, Default)]
+pub struct RecentActivity {
+    /// (message name, delivery state, when it finished or was made).
+    pub mails: Vec<(String, String, Timestamp)>,
+    /// (kind: open, click, unsubscribe, opt_in, bounce, complaint...,
+    /// message name, when).
+    pub events: Vec<(String, String, Timestamp)>,
+}
+
 /// Rows per activity list: far more than one person gathers.
 const MAX_ACTIVITY_ROWS: i64 = 100_000;
 
@@ -1142,6 +1152,53 @@ impl Store {
         items.retain(|c| seen.insert(c.id.clone()));
         self.decorate(ws, &mut items).await?;
         Ok(items)
+    }
+
+    /// The newest `limit` mails of a contact and the newest `limit` events
+    /// (link events, bounces and complaints), each newest first.
+    pub async fn recent_activity(
+        &self,
+        ws: &WorkspaceId,
+        contact: &ContactId,
+        limit: i64,
+    ) -> Result<RecentActivity> {
+        let mails = sqlx::query(
+            "SELECT COALESCE(m.name, '') AS name, d.state, COALESCE(d.done_at, d.created_at) AS at_ms \
+             FROM deliveries d LEFT JOIN messages m ON m.id = d.message_id \
+             WHERE d.workspace_id = $1 AND d.contact_id = $2 ORDER BY d.created_at DESC, d.id DESC LIMIT $3",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(contact.as_str().to_owned())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        let events = sqlx::query(
+            "SELECT kind, name, at_ms FROM (\
+               SELECT e.kind, COALESCE(m.name, '') AS name, e.created_at AS at_ms, e.id FROM link_events e \
+               LEFT JOIN messages m ON m.id = e.message_id WHERE e.workspace_id = $1 AND e.contact_id = $2 \
+               UNION ALL \
+               SELECT f.kind, COALESCE(m.name, '') AS name, f.created_at AS at_ms, f.id FROM delivery_events f \
+               LEFT JOIN messages m ON m.id = f.message_id WHERE f.workspace_id = $1 AND f.contact_id = $2\
+             ) t ORDER BY at_ms DESC, id DESC LIMIT $3",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(contact.as_str().to_owned())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        let triple = |r: &AnyRow, a: &str, b: &str| -> Result<(String, String, Timestamp)> {
+            Ok((get_str(r, a)?, get_str(r, b)?, get_ts(r, "at_ms")?))
+        };
+        Ok(RecentActivity {
+            mails: mails
+                .iter()
+                .map(|r| triple(r, "name", "state"))
+                .collect::<Result<_>>()?,
+            events: events
+                .iter()
+                .map(|r| triple(r, "kind", "name"))
+                .collect::<Result<_>>()?,
+        })
     }
 
     /// Fills in suppression and current consent for a page of contacts.

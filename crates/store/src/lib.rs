@@ -37,7 +37,7 @@ pub use audit::AuditEntry;
 pub use consent::{ContactProof, LedgerVerification};
 pub use contact::{
     AddressStamp, BatchItemError, BatchItemProblem, Contact, ContactExport, ContactInput,
-    ContactPage, DeclareRefusal, Suppression, UpsertOutcome, UpsertStatus,
+    ContactPage, DeclareRefusal, RecentActivity, Suppression, UpsertOutcome, UpsertStatus,
 };
 pub use delivery::{ClaimedDelivery, DeliveryOutcome, DeliveryState, MailTarget, ReplyRecord};
 pub use feedback::{ConcernReport, DeliveryRef, Feedback, FeedbackOutcome};

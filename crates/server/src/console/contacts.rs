@@ -131,6 +131,11 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
         .contact_consent_events(&who.workspace.id, &id)
         .await
         .map_err(super::internal)?;
+    let activity = state
+        .store
+        .recent_activity(&who.workspace.id, &id, 50)
+        .await
+        .map_err(super::internal)?;
     let title = contact
         .email
         .clone()
@@ -180,6 +185,26 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
                     li { (topic.as_str()) ": " (c.status.as_str().replace('_', " "))
                         @if c.double_opt_in { " (confirmed)" } " since " (when(c.since)) }
                 }
+            }
+        }
+        h2 { "Mails" }
+        @if activity.mails.is_empty() {
+            p { "No mail sent to this contact yet." }
+        } @else {
+            table {
+                caption { "The newest 50 mails to this contact" }
+                thead { tr { th scope="col" { "Message" } th scope="col" { "State" } th scope="col" { "When" } } }
+                tbody { @for (name, state, at) in &activity.mails { tr { td { (name) } td { (state) } td { (when(*at)) } } } }
+            }
+        }
+        h2 { "Events" }
+        @if activity.events.is_empty() {
+            p { "No opens, clicks, bounces or complaints." }
+        } @else {
+            table {
+                caption { "The newest 50 events: opens, clicks, unsubscribes, bounces, complaints" }
+                thead { tr { th scope="col" { "Event" } th scope="col" { "Message" } th scope="col" { "When" } } }
+                tbody { @for (kind, name, at) in &activity.events { tr { td { (kind.replace('_', " ")) } td { (name) } td { (when(*at)) } } } }
             }
         }
         h2 { "Consent ledger" }
