@@ -18,6 +18,8 @@ on_both!(
     contact_names_are_shown_as_text,
     a_reset_link_is_mailed_privately_and_works_once,
     sign_in_goes_back_only_to_local_pages,
+    an_invite_never_sets_the_password_of_an_existing_account,
+    a_second_factor_is_asked_for_once_turned_on,
 );
 
 /// A client that keeps the session cookie and never follows redirects.
@@ -748,4 +750,183 @@ async fn sign_in_is_throttled_per_client_and_cookies_are_secure_on_https() {
         .await;
     let cookie = done.set_cookie.expect("cookie");
     assert!(cookie.contains("; Secure"), "{cookie}");
+}
+
+async fn an_invite_never_sets_the_password_of_an_existing_account(app: TestApp) {
+    // Globex invites Ada before she has set a password anywhere: a link.
+    let globex = app.workspace("Globex").await;
+    let early = app
+        .post(
+            "/v1/members",
+            &globex.key,
+            json!({"email": "ada@example.com", "role": "viewer"}),
+        )
+        .await
+        .expect(201);
+    let early_link = path_of(
+        early["invite_url"]
+            .as_str()
+            .expect("a link for a new account"),
+    );
+    // Ada becomes Acme's admin and sets her password through Acme's invite.
+    let (_acme, mut ada) = admin_of(&app, "Acme", "ada@example.com").await;
+    // Globex's link can no longer set her password.
+    let takeover = Visitor::new(&app)
+        .post(
+            &early_link,
+            &[
+                ("password", "globex owns you now"),
+                ("confirm", "globex owns you now"),
+            ],
+        )
+        .await;
+    assert_eq!(takeover.status, 410, "{}", takeover.body);
+    // A later invite gives no link at all; she is added and signs in as before.
+    let initech = app.workspace("Initech").await;
+    let added = app
+        .post(
+            "/v1/members",
+            &initech.key,
+            json!({"email": "ada@example.com", "role": "sender"}),
+        )
+        .await
+        .expect(201);
+    assert!(added.get("invite_url").is_none(), "{added}");
+    assert_eq!(added["status"], "active");
+    assert_eq!(
+        Visitor::new(&app)
+            .sign_in("ada@example.com", PASSWORD)
+            .await
+            .status,
+        303
+    );
+    let choose = ada.get("/workspaces").await;
+    assert!(
+        choose.body.contains("Initech")
+            && choose.body.contains("Globex")
+            && choose.body.contains("Acme")
+    );
+    let created = app
+        .post(
+            "/v1/workspaces",
+            &app.operator,
+            json!({"name": "Hooli", "admin_email": "ada@example.com"}),
+        )
+        .await
+        .expect(201);
+    assert!(created.get("invite_url").is_none(), "{created}");
+}
+
+/// The current code of the secret a setup page shows.
+fn code_of(page: &str) -> (String, String) {
+    let at = page.find("name=\"secret\" value=\"").expect("the secret");
+    let rest = &page[at + "name=\"secret\" value=\"".len()..];
+    let hex = rest[..rest.find('"').expect("end")].to_owned();
+    let secret = sendwell_core::secret::from_hex(&hex).expect("hex");
+    let now = sendwell_core::Clock::now(&sendwell_core::SystemClock).millis() / 1000;
+    (
+        hex,
+        format!("{:06}", sendwell_server::totp::code_at(&secret, now)),
+    )
+}
+
+async fn a_second_factor_is_asked_for_once_turned_on(app: TestApp) {
+    let (_ws, mut ada) = admin_of(&app, "Acme", "ada@example.com").await;
+    let setup = ada.get("/settings/totp").await;
+    assert_eq!(setup.status, 200);
+    let csrf = csrf_of(&setup.body);
+    let (secret, code) = code_of(&setup.body);
+    let wrong = ada
+        .post(
+            "/settings/totp",
+            &[("csrf", &csrf), ("secret", &secret), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    let on = ada
+        .post(
+            "/settings/totp",
+            &[("csrf", &csrf), ("secret", &secret), ("code", &code)],
+        )
+        .await;
+    assert_eq!(on.status, 303, "{}", on.body);
+    // The password alone is no longer enough.
+    let mut v = Visitor::new(&app);
+    let step = v.sign_in("ada@example.com", PASSWORD).await;
+    assert_eq!(step.status, 200);
+    assert!(v.cookie.is_none(), "no session before the code");
+    assert!(step.body.contains("Authentication code"));
+    let at = step
+        .body
+        .find("name=\"pending\" value=\"")
+        .expect("pending");
+    let rest = &step.body[at + "name=\"pending\" value=\"".len()..];
+    let pending = rest[..rest.find('"').expect("end")].to_owned();
+    let bad = v
+        .post("/login/code", &[("pending", &pending), ("code", "123456")])
+        .await;
+    assert_eq!(bad.status, 401);
+    let forged = v
+        .post(
+            "/login/code",
+            &[("pending", &pending.replace('.', "x")), ("code", &code)],
+        )
+        .await;
+    assert_eq!(forged.status, 401);
+    let secret_bytes = sendwell_core::secret::from_hex(&secret).expect("hex");
+    let now = sendwell_core::Clock::now(&sendwell_core::SystemClock).millis() / 1000;
+    let fresh = format!("{:06}", sendwell_server::totp::code_at(&secret_bytes, now));
+    // The code that turned the factor on was used already; a step later
+    // would be needed to sign in with the same digits.
+    let ok = v
+        .post("/login/code", &[("pending", &pending), ("code", &fresh)])
+        .await;
+    if fresh == code {
+        assert_eq!(ok.status, 401, "a code works once");
+    } else {
+        assert_eq!(ok.status, 303, "{}", ok.body);
+        assert!(v.cookie.is_some());
+        let again = Visitor::new(&app)
+            .post("/login/code", &[("pending", &pending), ("code", &fresh)])
+            .await;
+        assert_eq!(again.status, 401, "a code works once");
+    }
+    // A reset link proves the mailbox only: it sets the password and asks
+    // for a sign-in with both factors.
+    Visitor::new(&app)
+        .post("/reset", &[("email", "ada@example.com")])
+        .await;
+    let mails = app
+        .state
+        .store
+        .test_mails_to("ada@example.com")
+        .await
+        .expect("mails");
+    let raw = mails
+        .iter()
+        .find(|m| m.subject.contains("new sendwell password"))
+        .expect("a reset mail")
+        .raw
+        .replace("=\r\n", "");
+    let at = raw.find("/reset/").expect("a link");
+    let path: String = raw[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let mut r = Visitor::new(&app);
+    let done = r
+        .post(
+            &path,
+            &[
+                ("password", "green meadow teapot 7"),
+                ("confirm", "green meadow teapot 7"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    assert_eq!(done.location.as_deref(), Some("/login"));
+    assert!(
+        r.cookie.is_none(),
+        "no session from a reset when a second factor is on"
+    );
 }

@@ -176,10 +176,12 @@ pub fn invite_expiry(now: Timestamp) -> Timestamp {
     Timestamp::from_millis(now.millis() + INVITE_DAYS * 86_400_000)
 }
 
-/// An invited member and the link to pass them.
+/// An invited member and the link to pass them: none when the person has
+/// an account already (they sign in with it; a link that set a password
+/// would let any workspace's admin take over their account).
 pub struct Invited {
     pub member: Member,
-    pub invite_url: String,
+    pub invite_url: Option<String>,
 }
 
 /// Adds `email` to the workspace with `role` and makes their invite link.
@@ -201,13 +203,16 @@ pub async fn invite(
         .invite_member(ws, email, role, token_row, actor)
         .await?
         .map(|member| Invited {
+            invite_url: (!member.active).then(|| invite_url(state, &token)),
             member,
-            invite_url: invite_url(state, &token),
         });
     if let Ok(invited) = &invited {
         let name = state.store.workspace(ws).await?.map(|w| w.name);
         let name = name.as_deref().unwrap_or("a workspace");
-        if let Err(e) = mail_invite(state, name, email, &invited.invite_url).await {
+        let sign_in = format!("{}/login", state.public_url());
+        let link = invited.invite_url.as_deref().unwrap_or(&sign_in);
+        let has_account = invited.invite_url.is_none();
+        if let Err(e) = mail_invite(state, name, email, link, has_account).await {
             // The link is in the answer too; a mail that could not be
             // queued is logged, not a failed invite.
             tracing::warn!(error = %e, "could not queue the invite mail");
@@ -298,16 +303,24 @@ pub async fn mail_invite(
     workspace: &str,
     email: &str,
     invite_url: &str,
+    has_account: bool,
 ) -> Result<(), String> {
     let subject = format!(
         "You are invited to {} on sendwell",
         workspace.replace(['\r', '\n'], " ")
     );
-    let text = format!(
+    let text = if has_account {
+        format!(
+            "You were added to the workspace {workspace} on sendwell.\r\n\r\n\
+             Sign in as usual, with the password you already have, and choose it among your workspaces:\r\n{invite_url}\r\n"
+        )
+    } else {
+        format!(
         "You were invited to the workspace {workspace} on sendwell, the service it sends its mail with.\r\n\r\n\
          To accept, open this link and choose a password (it works for {INVITE_DAYS} days, once):\r\n{invite_url}\r\n\r\n\
          If you did not expect this, ignore this mail.\r\n"
-    );
+    )
+    };
     let raw = account_mail(state, email, &subject, &text)?;
     state
         .store

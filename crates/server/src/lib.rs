@@ -27,6 +27,7 @@ pub mod preflight;
 pub mod reputation;
 pub mod smtp;
 mod state;
+pub mod totp;
 pub mod transport;
 pub mod webhooks;
 

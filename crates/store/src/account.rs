@@ -133,18 +133,21 @@ fn member_from(row: &AnyRow) -> Result<Member> {
 const SELECT_MEMBER: &str = "SELECT a.id, a.email, a.name, a.password_hash, m.role, m.created_by, \
      m.created_at AS member_since FROM members m JOIN accounts a ON a.id = m.account_id";
 
-/// The account of `email`, made when there is none.
+/// The account of `email`, made when there is none, and whether it has a
+/// password already (an existing account is added, never given a link
+/// that would set its password).
 async fn account_for_invite(
     tx: &mut Transaction<'_, Any>,
     email: &str,
     now: Timestamp,
-) -> Result<AccountId> {
-    let found = sqlx::query("SELECT id FROM accounts WHERE email = $1")
+) -> Result<(AccountId, bool)> {
+    let found = sqlx::query("SELECT id, password_hash FROM accounts WHERE email = $1")
         .bind(email.to_owned())
         .fetch_optional(&mut **tx)
         .await?;
     if let Some(row) = found {
-        return get_as(&row, "id", "account id", AccountId::parse);
+        let id = get_as(&row, "id", "account id", AccountId::parse)?;
+        return Ok((id, get_opt_str(&row, "password_hash")?.is_some()));
     }
     let id = AccountId::generate(now);
     sqlx::query("INSERT INTO accounts (id, email, created_at) VALUES ($1, $2, $3)")
@@ -153,7 +156,7 @@ async fn account_for_invite(
         .bind(now.millis())
         .execute(&mut **tx)
         .await?;
-    Ok(id)
+    Ok((id, false))
 }
 
 async fn insert_token(
@@ -210,7 +213,7 @@ pub(crate) async fn insert_member(
     actor: &str,
     now: Timestamp,
 ) -> Result<std::result::Result<Member, MemberError>> {
-    let account = account_for_invite(tx, invite.email, now).await?;
+    let (account, active) = account_for_invite(tx, invite.email, now).await?;
     if member_in(tx, ws, &account).await?.is_some() {
         return Ok(Err(MemberError::AlreadyMember));
     }
@@ -225,7 +228,9 @@ pub(crate) async fn insert_member(
     .bind(now.millis())
     .execute(&mut **tx)
     .await?;
-    insert_token(tx, &account, TokenPurpose::Invite, invite.token, now).await?;
+    if !active {
+        insert_token(tx, &account, TokenPurpose::Invite, invite.token, now).await?;
+    }
     let reason = format!(
         "{} invited with role {}",
         invite.email,
@@ -401,6 +406,38 @@ impl Store {
         row.as_ref().map(account_from).transpose()
     }
 
+    pub async fn account(&self, id: &AccountId) -> Result<Option<Account>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"
+        ))
+        .bind(id.as_str().to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(account_from).transpose()
+    }
+
+    /// Turns the account's second factor on (with its secret, hex) or off,
+    /// noted in the audit log of each of its workspaces.
+    pub async fn set_totp_secret(&self, account: &Account, secret: Option<&str>) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        sqlx::query("UPDATE accounts SET totp_secret = $1 WHERE id = $2")
+            .bind(secret.map(str::to_owned))
+            .bind(account.id.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
+        let (action, reason) = match secret {
+            Some(_) => ("member.second_factor_on", "turned two-step sign-in on"),
+            None => ("member.second_factor_off", "turned two-step sign-in off"),
+        };
+        for ws in memberships_in(&mut tx, &account.id).await? {
+            let reason = format!("{} {reason}", account.email);
+            audit::record_action(&mut tx, &ws, &account.actor(), action, &reason, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The account a live one-time link is for.
     pub async fn token_account(
         &self,
@@ -458,6 +495,15 @@ impl Store {
             return Ok(Err(TokenError::Expired));
         }
         let account = get_as(&row, "account_id", "account id", AccountId::parse)?;
+        if purpose == TokenPurpose::Invite {
+            let has_password = sqlx::query("SELECT password_hash FROM accounts WHERE id = $1")
+                .bind(account.as_str().to_owned())
+                .fetch_one(&mut *tx)
+                .await?;
+            if get_opt_str(&has_password, "password_hash")?.is_some() {
+                return Ok(Err(TokenError::Used));
+            }
+        }
         let spent = sqlx::query(
             "UPDATE account_tokens SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
         )

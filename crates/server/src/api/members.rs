@@ -63,8 +63,10 @@ pub struct InvitedMember {
     #[serde(flatten)]
     pub member: MemberView,
     /// The one-time link that lets the person set a password; it works for
-    /// 7 days. Shown only in this response.
-    pub invite_url: String,
+    /// 7 days. Shown only in this response. Absent when the person has an
+    /// account already: they are added, and sign in with their password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invite_url: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -226,6 +228,6 @@ pub(crate) async fn reinvite_member(
         .map_err(member_problem)?;
     Ok(InvitedMember {
         member: member.into(),
-        invite_url: accounts::invite_url(state, &token),
+        invite_url: Some(accounts::invite_url(state, &token)),
     })
 }

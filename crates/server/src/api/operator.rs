@@ -38,7 +38,9 @@ pub struct CreatedWorkspace {
     pub api_key_id: String,
     pub sending_status: SendingStatusView,
     /// The first admin's one-time invite link (when `admin_email` was
-    /// given); it works for 7 days. Shown only in this response.
+    /// given and names no existing account); it works for 7 days. Shown
+    /// only in this response. A person with an account is added as the
+    /// admin and signs in with their own password.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invite_url: Option<String>,
 }
@@ -110,6 +112,25 @@ pub async fn create_workspace(
             OperatorCaller::ACTOR,
         )
         .await?;
+    // A person with an account already is added, not sent a link that
+    // would set their password: they sign in with the one they have.
+    let invite_url = match &admin {
+        Some(email) => {
+            let existing = state.store.account_by_email(email.key()).await?;
+            let fresh = existing.is_none_or(|a| a.password_hash.is_none());
+            let url = fresh.then(|| crate::accounts::invite_url(&state, &invite_token));
+            let sign_in = format!("{}/login", state.public_url());
+            let link = url.as_deref().unwrap_or(&sign_in);
+            if let Err(e) =
+                crate::accounts::mail_invite(&state, &ws.name, email.key(), link, !fresh).await
+            {
+                // The link is in the answer too.
+                tracing::warn!(error = %e, "could not queue the first admin's invite mail");
+            }
+            url
+        }
+        None => None,
+    };
     Ok((
         StatusCode::CREATED,
         Json(CreatedWorkspace {
@@ -121,7 +142,7 @@ pub async fn create_workspace(
             sending_status: SendingStatusView::from(&gate::evaluate(
                 ws.gate_input(state.store.now()),
             )),
-            invite_url: admin.map(|_| crate::accounts::invite_url(&state, &invite_token)),
+            invite_url,
         }),
     ))
 }

@@ -120,6 +120,138 @@ pub async fn sign_in(
     let Some(account) = account else {
         return Err(super::internal("verified a password without an account"));
     };
+    if account.totp_secret.is_some() {
+        let pending = pending_token(&state, &account.id, state.store.now().millis() / 1000 + 300);
+        return Ok(html(StatusCode::OK, code_form(&pending, &next, None)));
+    }
+    start_session(&state, &account, &ip, &next).await
+}
+
+/// Whether `code` is the account's current code and not used before: a
+/// code works once (its step is remembered for as long as it is good), in
+/// sign-in and in the settings that turn the factor on or off alike.
+pub(super) fn use_code(
+    state: &AppState,
+    account: &sendwell_core::AccountId,
+    secret: &[u8],
+    code: &str,
+) -> bool {
+    let now = state.store.now().millis() / 1000;
+    crate::totp::verify(secret, code, now).is_some_and(|step| {
+        state.allow(
+            "totp-step",
+            &format!("{account}:{step}"),
+            1,
+            Duration::from_secs(120),
+        )
+    })
+}
+
+/// Proof that the password was right, for the second step: the account,
+/// until when (Unix seconds), and a MAC over both with the console's key.
+fn pending_token(state: &AppState, account: &sendwell_core::AccountId, until: i64) -> String {
+    let mac = sendwell_core::secret::hmac_sha256(
+        &state.console_key(),
+        &[
+            b"totp-pending",
+            account.as_str().as_bytes(),
+            until.to_string().as_bytes(),
+        ],
+    );
+    format!("{account}.{until}.{}", sendwell_core::secret::to_hex(&mac))
+}
+
+/// The account a pending token names, if its MAC holds and it has not expired.
+fn pending_account(state: &AppState, token: &str) -> Option<sendwell_core::AccountId> {
+    let mut parts = token.split('.');
+    let (account, until, mac) = (parts.next()?, parts.next()?, parts.next()?);
+    let account = sendwell_core::AccountId::parse(account).ok()?;
+    let until: i64 = until.parse().ok()?;
+    let expected = pending_token(state, &account, until);
+    let fresh = until >= state.store.now().millis() / 1000;
+    (fresh
+        && sendwell_core::secret::constant_time_eq(
+            expected.as_bytes(),
+            format!("{account}.{until}.{mac}").as_bytes(),
+        ))
+    .then_some(account)
+}
+
+fn code_form(pending: &str, next: &str, error: Option<&str>) -> maud::Markup {
+    bare(
+        "Two-step sign-in",
+        markup! {
+            p { "Open your authenticator app and type the six-digit code it shows for sendwell." }
+            form method="post" action="/login/code" {
+                input type="hidden" name="pending" value=(pending);
+                input type="hidden" name="next" value=(next);
+                (field("code", "Authentication code", "text", "", error,
+                    FieldExtra { autocomplete: Some("one-time-code"), required: true, ..Default::default() }))
+                button type="submit" { "Verify" }
+            }
+            p { a href="/login" { "Start again" } }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    pending: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Codes one account may get wrong in 15 minutes.
+const CODE_FAILURES: u32 = 5;
+
+pub async fn sign_in_code(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Reply {
+    let headers = req.headers().clone();
+    if !same_origin(&state, &headers) {
+        return Err(session::forbidden_origin());
+    }
+    let form: CodeForm = read_form(req, &state).await?;
+    let next = local_path(form.next.as_deref()).to_owned();
+    let Some(id) = pending_account(&state, &form.pending) else {
+        return Err(html(
+            StatusCode::UNAUTHORIZED,
+            sign_in_form(
+                "",
+                &next,
+                Some("The sign-in took too long or was not started here; sign in again."),
+            ),
+        ));
+    };
+    let again =
+        |status: StatusCode, text: &str| html(status, code_form(&form.pending, &next, Some(text)));
+    if state.exhausted("signin-code", id.as_str(), CODE_FAILURES, ACCOUNT_WINDOW) {
+        return Err(again(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many wrong codes for this account. Wait 15 minutes and sign in again.",
+        ));
+    }
+    let account = state.store.account(&id).await.map_err(super::internal)?;
+    let secret = account
+        .as_ref()
+        .and_then(|a| a.totp_secret.as_deref())
+        .and_then(sendwell_core::secret::from_hex);
+    let (Some(account), Some(secret)) = (account, secret) else {
+        return Err(super::internal("a pending sign-in without a second factor"));
+    };
+    if !use_code(&state, &id, &secret, &form.code) {
+        state.allow("signin-code", id.as_str(), CODE_FAILURES, ACCOUNT_WINDOW);
+        return Err(again(
+            StatusCode::UNAUTHORIZED,
+            "This code is not right, or was used already. Type the code your app shows now.",
+        ));
+    }
+    let ip = client(&state, &headers, peer);
     start_session(&state, &account, &ip, &next).await
 }
 
@@ -324,6 +456,11 @@ async fn set_password(
         .await
         .map_err(super::internal)?
         .map_err(|e| token_problem(e, "one-time"))?;
+    if account.totp_secret.is_some() {
+        // A reset link proves the mailbox, not the second factor: the
+        // person signs in with both.
+        return Ok(redirect("/login"));
+    }
     let ip = client(state, &headers, peer);
     start_session(state, &account, &ip, "/").await
 }

@@ -42,7 +42,13 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home::page))
         .route("/login", get(auth::sign_in_page).post(auth::sign_in))
+        .route("/login/code", post(auth::sign_in_code))
         .route("/logout", post(auth::sign_out))
+        .route(
+            "/settings/totp",
+            get(settings::totp_page).post(settings::totp_on),
+        )
+        .route("/settings/totp/off", post(settings::totp_off))
         .route(
             "/invite/{token}",
             get(auth::invite_page).post(auth::accept_invite),

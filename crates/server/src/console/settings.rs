@@ -55,6 +55,8 @@ pub async fn page(
         }
         Some("webhook-removed") => Some("The webhook endpoint is removed."),
         Some("landing") => Some("The opt-in landing page is saved."),
+        Some("totp-on") => Some("Two-step sign-in is on."),
+        Some("totp-off") => Some("Two-step sign-in is off."),
         _ => None,
     };
     render(&state, &who, InviteState::default(), done, StatusCode::OK).await
@@ -110,6 +112,21 @@ async fn render(
             (landing_section(who, &invite))
         } @else {
             p { "Members and API keys are managed by the workspace's admins." }
+        }
+        section aria-labelledby="totp-heading" {
+            h2 #totp-heading { "Two-step sign-in" }
+            @if who.account.totp_secret.is_some() {
+                p.ok { "On: signing in asks for a code from your authenticator app." }
+                form method="post" action="/settings/totp/off" {
+                    (csrf(who))
+                    (field("off_code", "Code to turn it off", "text", "", refusal(&invite, "totp-off"),
+                        FieldExtra { autocomplete: Some("one-time-code"), required: true, ..Default::default() }))
+                    button type="submit" { "Turn two-step sign-in off" }
+                }
+            } @else {
+                p { "Off. With it on, signing in also asks for a six-digit code from an authenticator app on your phone, so a stolen password is not enough. "
+                    a href="/settings/totp" { "Set up two-step sign-in" } }
+            }
         }
         section aria-labelledby="audit-heading" {
             h2 #audit-heading { "Audit log" }
@@ -247,11 +264,14 @@ pub async fn invite(State(state): State<AppState>, posted: Posted<InviteForm>) -
         .map_err(super::internal)?;
     match invited {
         Ok(invited) => {
+            let done = invited.invite_url.is_none().then_some(
+                "They have an account already: they are added, and sign in with their own password. We mailed them.",
+            );
             let shown = InviteState {
-                invite_url: Some(invited.invite_url),
+                invite_url: invited.invite_url,
                 ..InviteState::default()
             };
-            render(&state, &who, shown, None, StatusCode::OK).await
+            render(&state, &who, shown, done, StatusCode::OK).await
         }
         Err(e) => {
             let text = member_error_text(e).to_owned();
@@ -637,4 +657,110 @@ pub async fn set_landing(State(state): State<AppState>, posted: Posted<LandingFo
             render(&state, &who, shown, None, StatusCode::UNPROCESSABLE_ENTITY).await
         }
     }
+}
+
+fn totp_setup(who: &Signed, secret: &[u8], error: Option<&str>) -> Markup {
+    let key = crate::totp::base32(secret);
+    let grouped: Vec<String> = key
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    markup! {
+        ol {
+            li { "In your authenticator app, add an account by its key (\"enter a setup key\")." }
+            li { "Type this key: " code #totp-key { (grouped.join(" ")) } " (time-based, six digits), or open "
+                 a href=(crate::totp::uri(secret, "sendwell", &who.account.email)) { "this setup link" } " on the phone." }
+            li { "Type the code the app shows now." }
+        }
+        form method="post" action="/settings/totp" {
+            (csrf(who))
+            input type="hidden" name="secret" value=(sendwell_core::secret::to_hex(secret));
+            (field("code", "Code from the app", "text", "", error,
+                FieldExtra { autocomplete: Some("one-time-code"), required: true, ..Default::default() }))
+            button type="submit" { "Turn two-step sign-in on" }
+        }
+    }
+}
+
+pub async fn totp_page(who: Signed) -> Reply {
+    let secret = crate::totp::new_secret();
+    let body = totp_setup(&who, &secret, None);
+    Ok(html(
+        StatusCode::OK,
+        layout::page(&who, "Settings", "Set up two-step sign-in", body),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct TotpOnForm {
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    code: String,
+}
+
+pub async fn totp_on(State(state): State<AppState>, posted: Posted<TotpOnForm>) -> Reply {
+    let Posted { who, form } = posted;
+    let secret = sendwell_core::secret::from_hex(&form.secret)
+        .filter(|s| s.len() >= 16 && s.len() <= 64)
+        .ok_or_else(|| {
+            super::error_page(
+                &who,
+                StatusCode::BAD_REQUEST,
+                "Start again",
+                "The setup key was not sent whole; open the setup page again.",
+            )
+        })?;
+    if !super::auth::use_code(&state, &who.account.id, &secret, &form.code) {
+        let body = totp_setup(
+            &who,
+            &secret,
+            Some("This code does not match the key: check the app's clock, and type the code it shows now."),
+        );
+        return Ok(html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            layout::page(&who, "Settings", "Set up two-step sign-in", body),
+        ));
+    }
+    state
+        .store
+        .set_totp_secret(&who.account, Some(&form.secret.to_ascii_lowercase()))
+        .await
+        .map_err(super::internal)?;
+    Ok(redirect("/settings?done=totp-on"))
+}
+
+#[derive(Deserialize)]
+pub struct TotpOffForm {
+    #[serde(default)]
+    off_code: String,
+}
+
+pub async fn totp_off(State(state): State<AppState>, posted: Posted<TotpOffForm>) -> Reply {
+    let Posted { who, form } = posted;
+    let secret = who
+        .account
+        .totp_secret
+        .as_deref()
+        .and_then(sendwell_core::secret::from_hex);
+    let Some(secret) = secret else {
+        return Ok(redirect("/settings"));
+    };
+    if !super::auth::use_code(&state, &who.account.id, &secret, &form.off_code) {
+        let shown = InviteState {
+            refused: Some((
+                "totp-off",
+                "This code is not right; type the code your app shows now.".to_owned(),
+            )),
+            ..InviteState::default()
+        };
+        return render(&state, &who, shown, None, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    state
+        .store
+        .set_totp_secret(&who.account, None)
+        .await
+        .map_err(super::internal)?;
+    Ok(redirect("/settings?done=totp-off"))
 }
