@@ -20,6 +20,8 @@ on_both!(
     sign_in_goes_back_only_to_local_pages,
     an_invite_never_sets_the_password_of_an_existing_account,
     a_second_factor_is_asked_for_once_turned_on,
+    guesses_sent_at_once_are_capped_too,
+    invites_are_capped_per_workspace_and_day,
 );
 
 /// A client that keeps the session cookie and never follows redirects.
@@ -576,17 +578,7 @@ async fn a_reset_link_is_mailed_privately_and_works_once(app: TestApp) {
     assert_eq!(asked.status, 200);
     let unknown = v.post("/reset", &[("email", "nobody@example.com")]).await;
     assert_eq!(unknown.status, 200, "the same answer, whoever asks");
-    let mails = app
-        .state
-        .store
-        .test_mails_to("ada@example.com")
-        .await
-        .expect("mails");
-    let reset = mails
-        .iter()
-        .find(|m| m.kind == "account" && m.subject.contains("new sendwell password"))
-        .expect("a reset mail");
-    let raw = reset.raw.replace("=\r\n", "");
+    let raw = reset_mail(&app, "ada@example.com").await;
     let at = raw.find("/reset/").expect("a link");
     let path: String = raw[at..]
         .chars()
@@ -682,6 +674,22 @@ async fn sessions_and_invites_expire() {
         200,
         "11 hours idle: still signed in"
     );
+    // A session whose cookie never comes back is dropped by the sweep.
+    let mut other = Visitor::new(&app);
+    assert_eq!(other.sign_in("ada@example.com", PASSWORD).await.status, 303);
+    clock.advance_hours(13);
+    let now = app.state.store.now().millis();
+    let dropped = app
+        .state
+        .store
+        .expire_sessions(
+            sendwell_core::Timestamp::from_millis(now - 12 * 3_600_000),
+            sendwell_core::Timestamp::from_millis(now - 7 * 86_400_000),
+        )
+        .await
+        .expect("sweep");
+    assert_eq!(dropped, 2, "both idle sessions are dropped");
+    clock.advance_hours(-13);
     clock.advance_hours(13);
     let idle = v.get("/").await;
     assert_eq!(idle.status, 303, "13 hours idle: signed out");
@@ -896,18 +904,7 @@ async fn a_second_factor_is_asked_for_once_turned_on(app: TestApp) {
     Visitor::new(&app)
         .post("/reset", &[("email", "ada@example.com")])
         .await;
-    let mails = app
-        .state
-        .store
-        .test_mails_to("ada@example.com")
-        .await
-        .expect("mails");
-    let raw = mails
-        .iter()
-        .find(|m| m.subject.contains("new sendwell password"))
-        .expect("a reset mail")
-        .raw
-        .replace("=\r\n", "");
+    let raw = reset_mail(&app, "ada@example.com").await;
     let at = raw.find("/reset/").expect("a link");
     let path: String = raw[at..]
         .chars()
@@ -929,4 +926,104 @@ async fn a_second_factor_is_asked_for_once_turned_on(app: TestApp) {
         r.cookie.is_none(),
         "no session from a reset when a second factor is on"
     );
+}
+
+/// The text of the reset mail to `to`, once it is queued (the reset page
+/// answers before it is).
+async fn reset_mail(app: &TestApp, to: &str) -> String {
+    for _ in 0..200 {
+        let mails = app.state.store.test_mails_to(to).await.expect("mails");
+        if let Some(m) = mails
+            .iter()
+            .find(|m| m.kind == "account" && m.subject.contains("new sendwell password"))
+        {
+            return m.raw.replace("=\r\n", "");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no reset mail to {to}");
+}
+
+async fn guesses_sent_at_once_are_capped_too(app: TestApp) {
+    let (_ws, _ada) = admin_of(&app, "Acme", "ada@example.com").await;
+    let guesses = (0..12).map(|i| {
+        let app = &app;
+        async move {
+            let mut v = Visitor::new(app);
+            v.sign_in("ada@example.com", &format!("wrong guess number {i}"))
+                .await
+                .status
+        }
+    });
+    let statuses = futures_util_join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked, 5, "{statuses:?}");
+    assert_eq!(refused, 7, "{statuses:?}");
+}
+
+/// Runs the futures at once and collects their outputs in order.
+async fn futures_util_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out = Vec::with_capacity(set.len());
+    // Polled together: each awaits its own request while the others run.
+    let joined = std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out.len() <= i {
+                out.resize_with(i + 1, || None);
+            }
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    });
+    joined.await;
+    out.into_iter().map(|v| v.expect("done")).collect()
+}
+
+async fn invites_are_capped_per_workspace_and_day(app: TestApp) {
+    let ws = app.workspace("Acme").await;
+    for i in 0..50 {
+        app.post(
+            "/v1/members",
+            &ws.key,
+            json!({"email": format!("person{i}@example.com"), "role": "viewer"}),
+        )
+        .await
+        .expect(201);
+    }
+    let refused = app
+        .post(
+            "/v1/members",
+            &ws.key,
+            json!({"email": "one-more@example.com", "role": "viewer"}),
+        )
+        .await
+        .expect(429);
+    assert!(refused["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("tomorrow"));
+    let other = app.workspace("Globex").await;
+    app.post(
+        "/v1/members",
+        &other.key,
+        json!({"email": "one-more@example.com", "role": "viewer"}),
+    )
+    .await
+    .expect(201);
 }

@@ -125,11 +125,21 @@ fn decoy_hash() -> &'static str {
     })
 }
 
+/// Too many passwords are being checked to wait for a turn.
+#[derive(Debug)]
+pub struct Busy;
+
+/// How long a check waits for a turn before the request is refused.
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Whether `text` is the password of `hash` (`None`: no account, which
-/// costs the same time and is never true).
-pub async fn verify_password(text: &str, hash: Option<&str>) -> bool {
-    let Ok(_permit) = HASHING.acquire().await else {
-        return false;
+/// costs the same time and is never true); `Busy` when no turn came
+/// within a few seconds, so a flood of sign-ins is refused rather than
+/// queued without end.
+pub async fn verify_password(text: &str, hash: Option<&str>) -> Result<bool, Busy> {
+    let permit = tokio::time::timeout(HASHING_WAIT, HASHING.acquire()).await;
+    let Ok(Ok(_permit)) = permit else {
+        return Err(Busy);
     };
     let known = hash.is_some();
     let hash = hash.unwrap_or_else(|| decoy_hash()).to_owned();
@@ -142,7 +152,7 @@ pub async fn verify_password(text: &str, hash: Option<&str>) -> bool {
     })
     .await
     .unwrap_or(false);
-    known && verified
+    Ok(known && verified)
 }
 
 /// A new random token (64 hex digits) and the digest the store keeps.
@@ -184,6 +194,25 @@ pub struct Invited {
     pub invite_url: Option<String>,
 }
 
+/// Invites one workspace may send in a day: each mails someone who is not
+/// a member yet, from the platform's own address.
+pub const INVITES_PER_DAY: u32 = 50;
+
+/// Whether the workspace may send one more invite today (counted here).
+pub fn invite_allowed(state: &AppState, ws: &WorkspaceId) -> bool {
+    state.allow(
+        "invites",
+        ws.as_str(),
+        INVITES_PER_DAY,
+        std::time::Duration::from_secs(86_400),
+    )
+}
+
+/// What to tell someone over the invite limit.
+pub fn too_many_invites() -> String {
+    format!("This workspace sent its {INVITES_PER_DAY} invites for today; send more tomorrow.")
+}
+
 /// Adds `email` to the workspace with `role` and makes their invite link.
 pub async fn invite(
     state: &AppState,
@@ -207,7 +236,14 @@ pub async fn invite(
             member,
         });
     if let Ok(invited) = &invited {
-        let name = state.store.workspace(ws).await?.map(|w| w.name);
+        // The invite is stored: a failure to read the name now only plainer mail.
+        let name = state
+            .store
+            .workspace(ws)
+            .await
+            .ok()
+            .flatten()
+            .map(|w| w.name);
         let name = name.as_deref().unwrap_or("a workspace");
         let sign_in = format!("{}/login", state.public_url());
         let link = invited.invite_url.as_deref().unwrap_or(&sign_in);
@@ -371,10 +407,18 @@ mod tests {
         let password = Password::parse("correct horse battery", "a@example.com").expect("works");
         let hash = hash_password(&password).await.expect("works");
         assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(verify_password("correct horse battery", Some(&hash)).await);
-        assert!(!verify_password("correct horse battery!", Some(&hash)).await);
-        assert!(!verify_password("correct horse battery", None).await);
-        assert!(!verify_password("x", Some("not a hash")).await);
+        assert!(verify_password("correct horse battery", Some(&hash))
+            .await
+            .expect("a turn"));
+        assert!(!verify_password("correct horse battery!", Some(&hash))
+            .await
+            .expect("a turn"));
+        assert!(!verify_password("correct horse battery", None)
+            .await
+            .expect("a turn"));
+        assert!(!verify_password("x", Some("not a hash"))
+            .await
+            .expect("a turn"));
     }
 
     #[test]

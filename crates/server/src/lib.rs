@@ -184,6 +184,7 @@ impl App {
         };
         let stop = tokio_util::sync::CancellationToken::new();
         let journal_task = tokio::spawn(replay_journal(self.state.clone(), stop.clone()));
+        let sweep_task = tokio::spawn(console::session::sweep(self.state.clone(), stop.clone()));
         let worker_task = self.settings.delivery.serve_worker.then(|| {
             let worker = delivery::DeliveryWorker::new(self.state.clone());
             tokio::spawn(worker.run(stop.clone(), self.settings.worker_idle_ms))
@@ -196,6 +197,7 @@ impl App {
         let served = http::serve(listener, router, self.settings.http, shutdown).await;
         stop.cancel();
         let _ = journal_task.await;
+        let _ = sweep_task.await;
         if let Some(task) = worker_task {
             let _ = task.await;
         }

@@ -18,7 +18,10 @@ use tokio::sync::Notify;
 
 /// Per-key counters of the rate limits: (limit, key) to the window's
 /// start and the count in it.
-type RateCounters = std::collections::HashMap<(&'static str, String), (std::time::Instant, u32)>;
+type RateCounters = std::collections::HashMap<
+    (&'static str, String),
+    (std::time::Instant, u32, std::time::Duration),
+>;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -248,17 +251,31 @@ impl AppState {
         };
         let now = std::time::Instant::now();
         if map.len() > 200_000 {
-            map.retain(|_, (start, _)| now.duration_since(*start) < window);
+            // Each entry by its own window: a short limit's clean-up must
+            // not drop a long one's count (a sign-in lock-out).
+            map.retain(|_, (start, _, kept)| now.duration_since(*start) < *kept);
             if map.len() > 200_000 {
                 return false;
             }
         }
-        let entry = map.entry((bucket, key.to_owned())).or_insert((now, 0));
+        let entry = map
+            .entry((bucket, key.to_owned()))
+            .or_insert((now, 0, window));
         if now.duration_since(entry.0) >= window {
-            *entry = (now, 0);
+            *entry = (now, 0, window);
         }
         entry.1 = entry.1.saturating_add(1);
         entry.1 <= limit
+    }
+
+    /// Gives back one use counted by [`Self::allow`] (a sign-in counted
+    /// before its password was checked, and found right).
+    pub fn refund(&self, bucket: &'static str, key: &str) {
+        if let Ok(mut map) = self.inner.limits.lock() {
+            if let Some(entry) = map.get_mut(&(bucket, key.to_owned())) {
+                entry.1 = entry.1.saturating_sub(1);
+            }
+        }
     }
 
     /// Whether `key` has used up `limit` of the bucket's current window,
@@ -274,7 +291,7 @@ impl AppState {
             return true;
         };
         map.get(&(bucket, key.to_owned()))
-            .is_some_and(|(start, n)| start.elapsed() < window && *n >= limit)
+            .is_some_and(|(start, n, _)| start.elapsed() < window && *n >= limit)
     }
 
     /// The key the console's CSRF tokens are made with.

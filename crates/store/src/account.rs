@@ -149,14 +149,25 @@ async fn account_for_invite(
         let id = get_as(&row, "id", "account id", AccountId::parse)?;
         return Ok((id, get_opt_str(&row, "password_hash")?.is_some()));
     }
+    // Two workspaces may invite the same new address at once: the second
+    // insert finds the first's row.
     let id = AccountId::generate(now);
-    sqlx::query("INSERT INTO accounts (id, email, created_at) VALUES ($1, $2, $3)")
-        .bind(id.as_str().to_owned())
+    sqlx::query(
+        "INSERT INTO accounts (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING",
+    )
+    .bind(id.as_str().to_owned())
+    .bind(email.to_owned())
+    .bind(now.millis())
+    .execute(&mut **tx)
+    .await?;
+    let row = sqlx::query("SELECT id, password_hash FROM accounts WHERE email = $1")
         .bind(email.to_owned())
-        .bind(now.millis())
-        .execute(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?;
-    Ok((id, false))
+    Ok((
+        get_as(&row, "id", "account id", AccountId::parse)?,
+        get_opt_str(&row, "password_hash")?.is_some(),
+    ))
 }
 
 async fn insert_token(
@@ -505,16 +516,24 @@ impl Store {
             }
         }
         let spent = sqlx::query(
+            "UPDATE account_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+        )
+        .bind(now.millis())
+        .bind(token_hash.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        if spent.rows_affected() != 1 {
+            // Another request spent it between the read and the write.
+            return Ok(Err(TokenError::Used));
+        }
+        // The account's other links stop working with it.
+        sqlx::query(
             "UPDATE account_tokens SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
         )
         .bind(now.millis())
         .bind(account.as_str().to_owned())
         .execute(&mut *tx)
         .await?;
-        if spent.rows_affected() == 0 {
-            // Another request spent it between the read and the write.
-            return Ok(Err(TokenError::Used));
-        }
         sqlx::query(
             "UPDATE accounts SET password_hash = $1, password_set_at = $2, \
              name = COALESCE($3, name) WHERE id = $4",
@@ -660,7 +679,7 @@ impl Store {
              FROM console_sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id_hash = $1"
         ))
         .bind(id_hash.to_owned())
-        .fetch_optional(&self.write)
+        .fetch_optional(&self.read)
         .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -704,6 +723,15 @@ impl Store {
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+
+    /// Drops one-time links spent or expired before `before`; how many.
+    pub async fn prune_account_tokens(&self, before: Timestamp) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM account_tokens WHERE expires_at < $1 OR used_at < $1")
+            .bind(before.millis())
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Drops sessions idle since `idle_before` or started before

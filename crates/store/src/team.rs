@@ -217,9 +217,14 @@ impl Store {
         rows.iter().map(test_from).collect()
     }
 
+    /// Records how a test mail went. A console account's mail (an invite
+    /// or a reset, whose link opens the account) keeps no copy of its text
+    /// once it has left: only the capture transport keeps it, for a
+    /// server that delivers nothing.
     pub async fn finish_test_mail(&self, id: &str, state: &str, reply: Option<&str>) -> Result<()> {
         sqlx::query(
-            "UPDATE test_mails SET state = $1, last_reply = $2, done_at = $3 WHERE id = $4",
+            "UPDATE test_mails SET state = $1, last_reply = $2, done_at = $3, \
+             raw = CASE WHEN kind = 'account' AND $1 <> 'captured' THEN '' ELSE raw END WHERE id = $4",
         )
         .bind(state.to_owned())
         .bind(reply.map(str::to_owned))

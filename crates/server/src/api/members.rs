@@ -90,6 +90,15 @@ pub(crate) fn member_problem(e: MemberError) -> ApiError {
     }
 }
 
+fn too_many_invites() -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-invites",
+        "Too many invites",
+        accounts::too_many_invites(),
+    )
+}
+
 fn account_id(id: &str) -> Result<AccountId, ApiError> {
     AccountId::parse(id)
         .map_err(|_| ApiError::not_found(format!("This workspace has no member '{id}'.")))
@@ -108,6 +117,9 @@ pub async fn invite(
     caller.require(Permission::ManageKeys)?;
     let email = super::parse_email(&req.email, "/email")?;
     let role = parse_role(&req.role)?;
+    if !accounts::invite_allowed(&state, caller.workspace()) {
+        return Err(too_many_invites());
+    }
     let invited = accounts::invite(
         &state,
         caller.workspace(),
@@ -216,6 +228,9 @@ pub(crate) async fn reinvite_member(
             ),
         ));
     }
+    if !accounts::invite_allowed(state, ws) {
+        return Err(too_many_invites());
+    }
     let (token, hash) = accounts::new_token();
     let token_row = sendwell_store::NewToken {
         hash: &hash,
@@ -226,8 +241,21 @@ pub(crate) async fn reinvite_member(
         .reinvite_member(ws, account, token_row, actor)
         .await?
         .map_err(member_problem)?;
+    let url = accounts::invite_url(state, &token);
+    let name = state
+        .store
+        .workspace(ws)
+        .await
+        .ok()
+        .flatten()
+        .map(|w| w.name);
+    let name = name.as_deref().unwrap_or("a workspace");
+    if let Err(e) = accounts::mail_invite(state, name, &member.email, &url, false).await {
+        // The link is in the answer too.
+        tracing::warn!(error = %e, "could not queue the invite mail");
+    }
     Ok(InvitedMember {
         member: member.into(),
-        invite_url: Some(accounts::invite_url(state, &token)),
+        invite_url: Some(url),
     })
 }

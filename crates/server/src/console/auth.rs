@@ -73,6 +73,18 @@ pub async fn sign_in_page(
     Ok(html(StatusCode::OK, sign_in_form("", next, None)))
 }
 
+/// The key of a client's network for the sign-in limit: its IPv4 address,
+/// or the /64 of an IPv6 one (one subscriber's whole prefix).
+fn client_network(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => ip.to_owned(),
+    }
+}
+
 fn client(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
     client_ip(state.trusted_proxies(), headers, peer)
 }
@@ -95,9 +107,13 @@ pub async fn sign_in(
     let refuse = |status: StatusCode, text: &str| {
         html(status, sign_in_form(form.email.trim(), &next, Some(text)))
     };
-    if state.exhausted("signin-account", &email, ACCOUNT_FAILURES, ACCOUNT_WINDOW)
-        || state.exhausted("signin-client", &ip, CLIENT_FAILURES, CLIENT_WINDOW)
-    {
+    // Every attempt is counted before its password is checked (and given
+    // back when it was right), so attempts sent in parallel cannot all
+    // pass while none has failed yet.
+    let network = client_network(&ip);
+    let account_ok = state.allow("signin-account", &email, ACCOUNT_FAILURES, ACCOUNT_WINDOW);
+    let client_ok = state.allow("signin-client", &network, CLIENT_FAILURES, CLIENT_WINDOW);
+    if !(account_ok && client_ok) {
         return Err(refuse(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed sign-ins for this account or from this network. Wait 15 minutes and try again, or reset your password.",
@@ -109,14 +125,25 @@ pub async fn sign_in(
         .await
         .map_err(super::internal)?;
     let hash = account.as_ref().and_then(|a| a.password_hash.as_deref());
-    if !accounts::verify_password(&form.password, hash).await {
-        state.allow("signin-account", &email, ACCOUNT_FAILURES, ACCOUNT_WINDOW);
-        state.allow("signin-client", &ip, CLIENT_FAILURES, CLIENT_WINDOW);
+    let verified = match accounts::verify_password(&form.password, hash).await {
+        Ok(v) => v,
+        Err(accounts::Busy) => {
+            state.refund("signin-account", &email);
+            state.refund("signin-client", &network);
+            return Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy checking other sign-ins; try again in a moment.",
+            ));
+        }
+    };
+    if !verified {
         return Err(refuse(
             StatusCode::UNAUTHORIZED,
             "The email or the password is not right. Check both and try again.",
         ));
     }
+    state.refund("signin-account", &email);
+    state.refund("signin-client", &network);
     let Some(account) = account else {
         return Err(super::internal("verified a password without an account"));
     };
@@ -516,9 +543,14 @@ pub async fn reset_request(
             "Too many reset links were asked for from this network in the last hour; try again later.",
         ));
     }
-    crate::accounts::mail_reset_link(&state, email.key())
-        .await
-        .map_err(super::internal)?;
+    // Looked up and mailed beside the answer, so its timing does not tell
+    // whether the address has an account.
+    let (task_state, key) = (state.clone(), email.key().to_owned());
+    tokio::spawn(async move {
+        if let Err(e) = crate::accounts::mail_reset_link(&task_state, &key).await {
+            tracing::error!(error = %e, "could not mail a password reset link");
+        }
+    });
     // The same answer whether or not the address has an account.
     Ok(html(
         StatusCode::OK,

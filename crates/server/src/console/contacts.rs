@@ -27,9 +27,18 @@ pub struct ListQuery {
 pub async fn list(State(state): State<AppState>, who: Signed, Query(q): Query<ListQuery>) -> Reply {
     let search = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let cursor = q.after.as_deref().and_then(|c| ContactId::parse(c).ok());
-    let search_error = search
-        .filter(|s| s.chars().count() > 200)
-        .map(|_| "Search for at most 200 characters.".to_owned());
+    let search_error = search.and_then(|s| {
+        if s.chars().count() > 200 {
+            Some("Search for at most 200 characters.".to_owned())
+        } else if s.chars().any(char::is_control) {
+            Some(
+                "Search for letters, digits and punctuation, without control characters."
+                    .to_owned(),
+            )
+        } else {
+            None
+        }
+    });
     let store = &state.store;
     let ws = &who.workspace.id;
     let contacts = match (search, &search_error) {

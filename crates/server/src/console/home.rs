@@ -384,6 +384,7 @@ pub struct AcceptForm {
 pub async fn accept_guidelines(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     posted: Posted<AcceptForm>,
 ) -> Reply {
     let Posted { who, form } = posted;
@@ -393,7 +394,7 @@ pub async fn accept_guidelines(
     } else {
         format!("{} <{}>", who.account.name, who.account.email)
     };
-    let ip = peer.ip().to_string();
+    let ip = crate::extract::client_ip(state.trusted_proxies(), &headers, peer);
     let outcome = state
         .store
         .accept_guidelines(

@@ -396,7 +396,23 @@ pub async fn compose(State(state): State<AppState>, posted: Posted<ComposeForm>)
     }
 }
 
-pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<String>) -> Reply {
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Reply {
+    let done = match q.done.as_deref() {
+        Some("sent") => Some("Sent: the mail is queued for every person it may reach."),
+        Some("review") => Some("Held for review: content screening asked the delivery team to look at this mail first. It is sent once they approve it; you will see their decision here."),
+        _ => None,
+    };
     let view = api::show(State(state.clone()), who.caller(), Path(id.clone()))
         .await
         .map_err(|e| api_error(&who, e))?
@@ -432,6 +448,7 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
         .await
         .map_err(super::internal)?;
     let body = markup! {
+        (super::layout::notice(done))
         dl.facts {
             dt { "State" } dd { (view.state) }
             dt { "Kind" } dd { (view.kind) }

@@ -105,6 +105,7 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/members", post(settings::invite))
         .route("/settings/members/{id}/role", post(settings::change_role))
         .route("/settings/members/{id}/remove", post(settings::remove))
+        .route("/settings/members/{id}/reinvite", post(settings::reinvite))
         .route("/settings/keys", post(settings::create_key))
         .route("/settings/keys/{id}/revoke", post(settings::revoke_key))
         .route("/settings/webhooks", post(settings::create_webhook))

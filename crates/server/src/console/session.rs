@@ -326,3 +326,25 @@ pub fn forbidden_origin() -> Response {
     )
     .into_response()
 }
+
+/// Drops expired sessions and spent or expired one-time links every ten
+/// minutes, until `stop`: a session is otherwise dropped only when its
+/// cookie comes back.
+pub async fn sweep(state: AppState, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        let now = state.store.now().millis();
+        let idle = sendwell_core::Timestamp::from_millis(now - IDLE_MINUTES * 60_000);
+        let old = sendwell_core::Timestamp::from_millis(now - ABSOLUTE_DAYS * 86_400_000);
+        if let Err(e) = state.store.expire_sessions(idle, old).await {
+            tracing::warn!(error = %e, "console: expired sessions not dropped");
+        }
+        let day_ago = sendwell_core::Timestamp::from_millis(now - 86_400_000);
+        if let Err(e) = state.store.prune_account_tokens(day_ago).await {
+            tracing::warn!(error = %e, "console: spent links not dropped");
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+        }
+    }
+}

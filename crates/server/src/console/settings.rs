@@ -166,7 +166,15 @@ fn members_section(
                         tr {
                             td { (m.email) }
                             td { (m.name) }
-                            td { @if m.active { "active" } @else { "invited" } }
+                            td {
+                                @if m.active { "active" } @else {
+                                    "invited "
+                                    form.inline method="post" action=(format!("/settings/members/{}/reinvite", m.account_id)) {
+                                        (csrf(who))
+                                        button.link type="submit" { "New invite link for " (m.email) }
+                                    }
+                                }
+                            }
                             td {
                                 form.inline method="post" action=(format!("/settings/members/{}/role", m.account_id)) {
                                     (csrf(who))
@@ -259,6 +267,17 @@ pub async fn invite(State(state): State<AppState>, posted: Posted<InviteForm>) -
         )
         .await;
     };
+    if !accounts::invite_allowed(&state, &who.workspace.id) {
+        let text = accounts::too_many_invites();
+        return render(
+            &state,
+            &who,
+            again(text),
+            None,
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
+    }
     let invited = accounts::invite(&state, &who.workspace.id, email.key(), role, &who.actor())
         .await
         .map_err(super::internal)?;
@@ -763,4 +782,23 @@ pub async fn totp_off(State(state): State<AppState>, posted: Posted<TotpOffForm>
         .await
         .map_err(super::internal)?;
     Ok(redirect("/settings?done=totp-off"))
+}
+
+pub async fn reinvite(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<Empty>,
+) -> Reply {
+    let who = posted.who;
+    who.require(Permission::ManageKeys)?;
+    let account = member_id(&who, &id)?;
+    let invited =
+        crate::api::members::reinvite_member(&state, &who.workspace.id, &account, &who.actor())
+            .await
+            .map_err(|e| super::home::api_error(&who, e))?;
+    let shown = InviteState {
+        invite_url: invited.invite_url,
+        ..InviteState::default()
+    };
+    render(&state, &who, shown, None, StatusCode::OK).await
 }

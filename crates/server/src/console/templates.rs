@@ -230,7 +230,21 @@ pub async fn create(State(state): State<AppState>, posted: Posted<TemplateForm>)
     }
 }
 
-pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<String>) -> Reply {
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    who: Signed,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ShowQuery>,
+) -> Reply {
+    let saved = q.saved.is_some().then_some(
+        "Saved. Messages composed with this template before keep the version they were made with.",
+    );
     let t = api::show(State(state.clone()), who.caller(), Path(id.clone()))
         .await
         .map_err(|e| api_error(&who, e))?
@@ -238,6 +252,7 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
     let form = TemplateForm::from_source(&t.name, &t.template);
     let warnings = t.warnings.as_array().cloned().unwrap_or_default();
     let body = markup! {
+        (super::layout::notice(saved))
         @for w in &warnings {
             p.warn { (w.get("message").and_then(Value::as_str).unwrap_or("")) }
         }

@@ -21,10 +21,16 @@ document.addEventListener("submit", function (event) {
   }
   var timer = null;
   var asked = 0;
+  var pending = null;
   function refresh() {
     var mine = ++asked;
+    // One count at a time: a newer filter cancels the count of an older one.
+    if (pending && window.AbortController) {
+      pending.abort();
+    }
+    pending = window.AbortController ? new AbortController() : null;
     var query = new URLSearchParams(new FormData(form)).toString();
-    fetch(form.action + "?" + query, { credentials: "same-origin" })
+    fetch(form.action + "?" + query, { credentials: "same-origin", signal: pending ? pending.signal : undefined })
       .then(function (response) { return response.text(); })
       .then(function (html) {
         if (mine !== asked) {
