@@ -15,6 +15,7 @@ on_both!(
     a_template_error_is_shown_at_its_part,
     every_page_answers_with_the_console_headers,
     a_contact_page_lists_its_mails_and_events,
+    an_upload_without_script_imports_after_its_token,
 );
 
 async fn contacts_are_found_by_address_name_or_external_id(app: TestApp) {
@@ -278,4 +279,44 @@ async fn a_contact_page_lists_its_mails_and_events(app: TestApp) {
         mails.contains("Spring news") && mails.contains("delivered"),
         "{mails}"
     );
+}
+
+async fn an_upload_without_script_imports_after_its_token(app: TestApp) {
+    let (ws, mut v) = admin_of(&app, "Acme", "ada@example.com").await;
+    let csrf = v.csrf("/imports").await;
+    let upload = |token: &str| {
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", token.to_owned())
+            .text("source", "product_users")
+            .text("consent", "none")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(
+                    b"email,name\nann@gmail.com,Ann\nbob@yahoo.com,Bob\n".to_vec(),
+                )
+                .file_name("people.csv")
+                .mime_str("text/csv")
+                .expect("mime"),
+            );
+        v.client
+            .post(app.url("/imports"))
+            .header("cookie", v.cookie.clone().expect("signed in"))
+            .multipart(form)
+    };
+    let forged = upload(&"0".repeat(32)).send().await.expect("post");
+    assert_eq!(forged.status(), 403);
+    let none = app.get("/v1/imports", &ws.key).await.expect(200);
+    assert!(
+        none["items"].as_array().expect("items").is_empty(),
+        "nothing imported"
+    );
+    let done = upload(&csrf).send().await.expect("post");
+    assert_eq!(done.status(), 200);
+    let page = done.text().await.expect("page");
+    assert!(
+        page.contains("Import result") && page.contains("Accepted"),
+        "{page}"
+    );
+    let list = app.get("/v1/contacts", &ws.key).await.expect(200);
+    assert_eq!(list["items"].as_array().expect("items").len(), 2);
 }

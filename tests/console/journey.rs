@@ -51,12 +51,15 @@ async fn choose(s: &Session, label: &str, value: &str) {
 /// Clicks the button named `name` and waits until the page it leads to
 /// has loaded (a click returns before a form's answer has arrived).
 async fn press(s: &Session, name: &str) {
-    s.execute("window.__sendwellOld = true;", &[]).await;
+    // A mark on the page's root element: a new page (or one the script
+    // wrote in place) has a root without it.
+    s.execute("document.documentElement.dataset.sendwellOld = '1';", &[])
+        .await;
     s.button(name).await.click().await;
     for _ in 0..200 {
         let loaded = s
             .execute(
-                "return window.__sendwellOld === undefined && document.readyState === 'complete';",
+                "return document.documentElement.dataset.sendwellOld === undefined && document.readyState === 'complete' && document.querySelector('h1') !== null;",
                 &[],
             )
             .await;

@@ -45,7 +45,7 @@ fn upload_form(who: &Signed, error: Option<&str>) -> Markup {
             }
             @if let Some(e) = error { p.error role="alert" #import-error { (e) } }
             @if who.can(Permission::WriteContacts) {
-                form method="post" action="/imports" enctype="multipart/form-data" {
+                form method="post" action="/imports" enctype="multipart/form-data" data-progress="upload-progress" {
                     (csrf(who))
                     div.field {
                         label for="source" { "Where the list came from" }
@@ -75,6 +75,7 @@ fn upload_form(who: &Signed, error: Option<&str>) -> Markup {
                         input #file type="file" name="file" accept=".csv,text/csv" required aria-describedby="file-hint";
                     }
                     button type="submit" { "Import" }
+                    p.hint #upload-progress-label hidden { "Uploading: " progress #upload-progress max="100" value="0" aria-labelledby="upload-progress-label" {} }
                 }
             } @else {
                 p { "Importing needs the sender or admin role." }

@@ -400,6 +400,9 @@ pub async fn compose(State(state): State<AppState>, posted: Posted<ComposeForm>)
 pub struct ShowQuery {
     #[serde(default)]
     done: Option<String>,
+    /// Preview as the contact with this address.
+    #[serde(default)]
+    as_contact: Option<String>,
 }
 
 pub async fn show(
@@ -408,7 +411,35 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
 ) -> Reply {
+    let (preview_contact, preview_error) = match q
+        .as_contact
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => (None, None),
+        Some(text) => match sendwell_core::EmailAddress::parse(text) {
+            Err(e) => (None, Some(e.to_string())),
+            Ok(email) => {
+                let found = state
+                    .store
+                    .list_contacts(&who.workspace.id, None, 1, Some(&email))
+                    .await
+                    .map_err(super::internal)?;
+                match found.items.into_iter().next() {
+                    Some(c) => (Some(c.id.to_string()), None),
+                    None => (None, Some(format!("This workspace has no contact {text}."))),
+                }
+            }
+        },
+    };
+    let preview_src = match &preview_contact {
+        Some(c) => format!("/messages/{id}/preview.html?contact={c}"),
+        None => format!("/messages/{id}/preview.html"),
+    };
+    let text_src = preview_src.replace("preview.html", "preview.txt");
     let done = match q.done.as_deref() {
+        Some("tested") => Some("The test mail is on its way to the team addresses you chose."),
         Some("sent") => Some("Sent: the mail is queued for every person it may reach."),
         Some("review") => Some("Held for review: content screening asked the delivery team to look at this mail first. It is sent once they approve it; you will see their decision here."),
         _ => None,
@@ -476,9 +507,23 @@ pub async fn show(
         @if let Some(r) = &report {
             (report_panel(r))
             h2 { "Preview" }
-            p.hint { "As the first contact of the audience would get it. Its links look real and lead nowhere." }
-            iframe.preview src=(format!("/messages/{id}/preview.html")) title="Preview of the mail" sandbox="" width="100%" height="480" {}
-            p { a href=(format!("/messages/{id}/preview.txt")) { "The plain-text part" } }
+            form method="get" action=(format!("/messages/{id}")) {
+                (super::layout::field("as_contact", "Preview as the contact with the address", "email",
+                    q.as_contact.as_deref().unwrap_or(""), preview_error.as_deref(),
+                    super::layout::FieldExtra { hint: Some("Empty: the first contact of the audience."), ..Default::default() }))
+                button type="submit" { "Preview" }
+            }
+            p.hint { "Its links look real and lead nowhere." }
+            iframe.preview src=(preview_src) title="Preview of the mail" sandbox="" width="100%" height="480" {}
+            p { a href=(text_src) { "The plain-text part" } }
+            @if who.can(Permission::Send) {
+                form method="post" action=(format!("/messages/{id}/test")) {
+                    (csrf(&who))
+                    (super::layout::field("test_to", "Send a test to", "text", "", None,
+                        super::layout::FieldExtra { hint: Some("Confirmed team addresses, separated by commas (add them with the API: POST /v1/workspace/team-addresses). The subject is marked as a test and its links do nothing."), ..Default::default() }))
+                    button type="submit" { "Send test" }
+                }
+            }
             @if who.can(Permission::Send) && r.ready {
                 form method="post" action=(format!("/messages/{id}/send")) {
                     (csrf(&who))
@@ -649,4 +694,36 @@ fn delivery_chart(bucket: i64, points: &[(i64, String, i64)]) -> Markup {
             }
         }
     }
+}
+
+#[derive(Deserialize)]
+pub struct TestForm {
+    #[serde(default)]
+    test_to: String,
+}
+
+pub async fn test_send(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<TestForm>,
+) -> Reply {
+    let Posted { who, form } = posted;
+    let req = crate::api::team::TestSendRequest {
+        to: form
+            .test_to
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
+    let _sent = crate::api::team::test_send(
+        State(state.clone()),
+        who.caller(),
+        Path(id.clone()),
+        ApiJson(req),
+    )
+    .await
+    .map_err(|e| api_error(&who, e))?;
+    Ok(redirect(&format!("/messages/{id}?done=tested")))
 }

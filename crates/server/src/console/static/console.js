@@ -66,3 +66,39 @@ document.addEventListener("submit", function (event) {
     timer = window.setTimeout(refresh, 50);
   });
 })();
+
+// Imports: a large file's upload shows its progress. The form is sent as
+// it would be without this script; the answer replaces the page.
+(function () {
+  var form = document.querySelector("form[data-progress]");
+  if (!form || !window.XMLHttpRequest || !window.FormData) {
+    return;
+  }
+  var bar = document.getElementById(form.getAttribute("data-progress"));
+  var label = bar && document.getElementById(bar.getAttribute("aria-labelledby"));
+  form.addEventListener("submit", function (event) {
+    if (!bar) {
+      return;
+    }
+    event.preventDefault();
+    var request = new XMLHttpRequest();
+    request.open("POST", form.action);
+    request.upload.addEventListener("progress", function (e) {
+      if (e.lengthComputable) {
+        bar.value = Math.round((e.loaded / e.total) * 100);
+      }
+    });
+    request.addEventListener("load", function () {
+      document.open();
+      document.write(request.responseText);
+      document.close();
+    });
+    request.addEventListener("error", function () {
+      form.submit();
+    });
+    if (label) {
+      label.hidden = false;
+    }
+    request.send(new FormData(form));
+  });
+})();
