@@ -534,3 +534,80 @@ async fn the_audience_counts_follow_the_filter_as_it_is_typed() {
     );
     s.assert_accessible("audiences, live").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_in_and_moving_around_work_from_the_keyboard() {
+    use crate::webdriver::key;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::sqlite().await;
+    let (_key, invite) = invited_workspace(&app, "Acme", "ada@acme-mail.com").await;
+    let s = browser.session().await;
+    accept_invite(&s, &invite).await;
+    press(&s, "Sign out").await;
+    // Tab to each field, type, and Enter to send the form.
+    s.press_tab().await;
+    assert_eq!(
+        s.active_element().await.attr("id").await.as_deref(),
+        Some("email")
+    );
+    s.active_element()
+        .await
+        .send_keys("ada@acme-mail.com")
+        .await;
+    s.press_tab().await;
+    assert_eq!(
+        s.active_element().await.attr("id").await.as_deref(),
+        Some("password")
+    );
+    s.execute("document.documentElement.dataset.sendwellOld = '1';", &[])
+        .await;
+    s.active_element().await.send_keys(PASSWORD).await;
+    s.press(&[key::ENTER]).await;
+    for _ in 0..200 {
+        let loaded = s
+            .execute(
+                "return document.documentElement.dataset.sendwellOld === undefined && document.readyState === 'complete';",
+                &[],
+            )
+            .await;
+        if loaded == json!(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(heading(&s).await, "Home");
+    // The first Tab reaches the skip link, which leads past the navigation.
+    s.press_tab().await;
+    let skip = s.active_element().await;
+    assert_eq!(skip.text().await, "Skip to content");
+    assert_eq!(skip.attr("href").await.as_deref(), Some("#main"));
+    // Every link of the navigation is reached by Tab, in order.
+    let mut reached = Vec::new();
+    for _ in 0..20 {
+        if reached.len() == NAV.len() {
+            break;
+        }
+        s.press_tab().await;
+        let el = s.active_element().await;
+        if el.tag_name().await == "a" {
+            let text = el.text().await;
+            if crate::journey::NAV.contains(&text.as_str()) {
+                reached.push(text);
+            }
+        }
+    }
+    assert_eq!(reached, NAV, "the navigation in Tab order");
+}
+
+const NAV: [&str; 8] = [
+    "Home",
+    "Contacts",
+    "Imports",
+    "Audiences",
+    "Templates",
+    "Messages",
+    "Suppressions",
+    "Settings",
+];

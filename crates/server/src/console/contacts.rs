@@ -153,7 +153,17 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
         dl.facts {
             dt { "Name" } dd { (contact.name.as_deref().unwrap_or("")) }
             dt { "External id" } dd { (contact.external_id.as_deref().unwrap_or("")) }
-            dt { "Address check" } dd { (contact.address_verdict.as_deref().unwrap_or("not checked")) }
+            dt { "Address check" } dd {
+                (contact.address_verdict.as_deref().unwrap_or("not checked"))
+                @if let Some(check) = &contact.address_check {
+                    @for reason in check.get("reasons").and_then(|r| r.as_array()).into_iter().flatten() {
+                        " · " (reason.as_str().unwrap_or("").replace('_', " "))
+                    }
+                    @if let Some(s) = check.get("suggestion").and_then(|s| s.as_str()) {
+                        " · did they mean " (s) "?"
+                    }
+                }
+            }
             @if let Some(s) = &contact.suppression {
                 dt { "Suppressed" } dd { (format!("{s:?}")) }
             }
@@ -224,7 +234,7 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
                 caption { "Every consent event of this contact, oldest first" }
                 thead { tr {
                     th scope="col" { "When" } th scope="col" { "Action" } th scope="col" { "Topic" }
-                    th scope="col" { "Method" } th scope="col" { "By" }
+                    th scope="col" { "Method" } th scope="col" { "By" } th scope="col" { "Evidence" }
                 } }
                 tbody {
                     @for e in &events {
@@ -234,6 +244,7 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
                             td { (e.topic.as_str()) }
                             td { (e.method.as_str()) }
                             td { (e.actor) }
+                            td { (evidence_text(e)) }
                         }
                     }
                 }
@@ -241,6 +252,29 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
         }
     };
     Ok(html(StatusCode::OK, page(&who, "Contacts", &title, body)))
+}
+
+/// A ledger event's evidence in a line: the words shown, the address and
+/// page it came from, the mail; "erased" once the person was erased.
+fn evidence_text(e: &sendwell_core::consent::ConsentEvent) -> String {
+    let Some(sealed) = &e.evidence else {
+        return "erased (the digest stays)".to_owned();
+    };
+    let ev = &sealed.evidence;
+    let mut parts = Vec::new();
+    if let Some(w) = &ev.wording {
+        parts.push(format!("shown: \u{201c}{w}\u{201d}"));
+    }
+    if let Some(ip) = &ev.ip {
+        parts.push(format!("from {ip}"));
+    }
+    if let Some(url) = &ev.source_url {
+        parts.push(format!("on {url}"));
+    }
+    if let Some(subject) = &ev.subject {
+        parts.push(format!("mail \u{201c}{subject}\u{201d}"));
+    }
+    parts.join("; ")
 }
 
 /// An attribute's value as text: strings as they are, others as JSON.
