@@ -236,23 +236,9 @@ pub async fn invite(
             member,
         });
     if let Ok(invited) = &invited {
-        // The invite is stored: a failure to read the name now only plainer mail.
-        let name = state
-            .store
-            .workspace(ws)
-            .await
-            .ok()
-            .flatten()
-            .map(|w| w.name);
-        let name = name.as_deref().unwrap_or("a workspace");
         let sign_in = format!("{}/login", state.public_url());
         let link = invited.invite_url.as_deref().unwrap_or(&sign_in);
-        let has_account = invited.invite_url.is_none();
-        if let Err(e) = mail_invite(state, name, email, link, has_account).await {
-            // The link is in the answer too; a mail that could not be
-            // queued is logged, not a failed invite.
-            tracing::warn!(error = %e, "could not queue the invite mail");
-        }
+        mail_invite_logged(state, ws, email, link, invited.invite_url.is_none()).await;
     }
     Ok(invited)
 }
@@ -365,6 +351,29 @@ pub async fn mail_invite(
         .map_err(|e| e.to_string())?;
     state.notify_queued();
     Ok(())
+}
+
+/// Mails an invite (or, to a person with an account, the notice that they
+/// were added) naming the workspace; a mail that cannot be queued is
+/// logged, not a failed invite: the link is in the inviter's answer too.
+pub async fn mail_invite_logged(
+    state: &AppState,
+    ws: &WorkspaceId,
+    email: &str,
+    link: &str,
+    has_account: bool,
+) {
+    let name = state
+        .store
+        .workspace(ws)
+        .await
+        .ok()
+        .flatten()
+        .map(|w| w.name);
+    let name = name.as_deref().unwrap_or("a workspace");
+    if let Err(e) = mail_invite(state, name, email, link, has_account).await {
+        tracing::warn!(error = %e, "could not queue the invite mail");
+    }
 }
 
 /// Reset links one account may be sent in an hour.

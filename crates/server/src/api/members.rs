@@ -242,18 +242,7 @@ pub(crate) async fn reinvite_member(
         .await?
         .map_err(member_problem)?;
     let url = accounts::invite_url(state, &token);
-    let name = state
-        .store
-        .workspace(ws)
-        .await
-        .ok()
-        .flatten()
-        .map(|w| w.name);
-    let name = name.as_deref().unwrap_or("a workspace");
-    if let Err(e) = accounts::mail_invite(state, name, &member.email, &url, false).await {
-        // The link is in the answer too.
-        tracing::warn!(error = %e, "could not queue the invite mail");
-    }
+    accounts::mail_invite_logged(state, ws, &member.email, &url, false).await;
     Ok(InvitedMember {
         member: member.into(),
         invite_url: Some(url),

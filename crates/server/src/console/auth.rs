@@ -73,6 +73,21 @@ pub async fn sign_in_page(
     Ok(html(StatusCode::OK, sign_in_form("", next, None)))
 }
 
+/// A form posted from a page of this site by someone who may not be
+/// signed in (sign-in, a one-time link, a reset request): the request's
+/// headers and the form, or the page that refuses it.
+async fn posted_here<T: serde::de::DeserializeOwned>(
+    req: Request,
+    state: &AppState,
+) -> Reply<(HeaderMap, T)> {
+    let headers = req.headers().clone();
+    if !same_origin(state, &headers) {
+        return Err(session::forbidden_origin());
+    }
+    let form = read_form(req, state).await?;
+    Ok((headers, form))
+}
+
 /// The key of a client's network for the sign-in limit: its IPv4 address,
 /// or the /64 of an IPv6 one (one subscriber's whole prefix).
 fn client_network(ip: &str) -> String {
@@ -94,11 +109,7 @@ pub async fn sign_in(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Reply {
-    let headers = req.headers().clone();
-    if !same_origin(&state, &headers) {
-        return Err(session::forbidden_origin());
-    }
-    let form: SignInForm = read_form(req, &state).await?;
+    let (headers, form): (HeaderMap, SignInForm) = posted_here(req, &state).await?;
     let next = local_path(form.next.as_deref()).to_owned();
     let ip = client(&state, &headers, peer);
     let email = EmailAddress::parse(form.email.trim())
@@ -239,11 +250,7 @@ pub async fn sign_in_code(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Reply {
-    let headers = req.headers().clone();
-    if !same_origin(&state, &headers) {
-        return Err(session::forbidden_origin());
-    }
-    let form: CodeForm = read_form(req, &state).await?;
+    let (headers, form): (HeaderMap, CodeForm) = posted_here(req, &state).await?;
     let next = local_path(form.next.as_deref()).to_owned();
     let Some(id) = pending_account(&state, &form.pending) else {
         return Err(html(
@@ -315,11 +322,7 @@ pub struct CsrfOnly {
 }
 
 pub async fn sign_out(State(state): State<AppState>, req: Request) -> Reply {
-    let headers = req.headers().clone();
-    if !same_origin(&state, &headers) {
-        return Err(session::forbidden_origin());
-    }
-    let form: CsrfOnly = read_form(req, &state).await?;
+    let (headers, form): (HeaderMap, CsrfOnly) = posted_here(req, &state).await?;
     if let Some((hash, _)) = live_session(&state, &headers).await? {
         let expected = session::csrf_token(&state, &hash);
         if !sendwell_core::secret::constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
@@ -437,11 +440,7 @@ async fn set_password(
     purpose: TokenPurpose,
     req: Request,
 ) -> Reply {
-    let headers = req.headers().clone();
-    if !same_origin(state, &headers) {
-        return Err(session::forbidden_origin());
-    }
-    let form: PasswordForm = read_form(req, state).await?;
+    let (headers, form): (HeaderMap, PasswordForm) = posted_here(req, state).await?;
     let account = token_account(state, token, purpose).await?;
     let (action, title, with_name) = match purpose {
         TokenPurpose::Invite => (format!("/invite/{token}"), "Welcome to sendwell", true),
@@ -522,11 +521,7 @@ pub async fn reset_request(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Reply {
-    let headers = req.headers().clone();
-    if !same_origin(&state, &headers) {
-        return Err(session::forbidden_origin());
-    }
-    let form: ResetRequestForm = read_form(req, &state).await?;
+    let (headers, form): (HeaderMap, ResetRequestForm) = posted_here(req, &state).await?;
     let Ok(email) = EmailAddress::parse(form.email.trim()) else {
         return Err(html(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -636,11 +631,7 @@ pub struct SwitchForm {
 }
 
 pub async fn switch_workspace(State(state): State<AppState>, req: Request) -> Reply {
-    let headers = req.headers().clone();
-    if !same_origin(&state, &headers) {
-        return Err(session::forbidden_origin());
-    }
-    let form: SwitchForm = read_form(req, &state).await?;
+    let (headers, form): (HeaderMap, SwitchForm) = posted_here(req, &state).await?;
     let Some((hash, session)) = live_session(&state, &headers).await? else {
         return Err(redirect("/login"));
     };

@@ -5,7 +5,7 @@
 //! service as `POST /v1/imports`.
 
 use super::home::api_error;
-use super::layout::{csrf, page, when};
+use super::layout::{csrf, page, select, when};
 use super::session::same_origin;
 use super::{html, Reply, Signed};
 use crate::api::imports::{form_upload, spool};
@@ -47,23 +47,13 @@ fn upload_form(who: &Signed, error: Option<&str>) -> Markup {
             @if who.can(Permission::WriteContacts) {
                 form method="post" action="/imports" enctype="multipart/form-data" data-progress="upload-progress" {
                     (csrf(who))
-                    div.field {
-                        label for="source" { "Where the list came from" }
-                        select #source name="source" required {
-                            @for (value, text) in SOURCES { option value=(value) { (text) } }
-                        }
-                    }
+                    (select("source", "source", "Where the list came from", &SOURCES, "signup_form"))
                     div.field {
                         label for="description" { "Description" }
                         p.hint #description-hint { "How and when these people gave you their address (needed for Other)." }
                         textarea #description name="description" rows="2" aria-describedby="description-hint" {}
                     }
-                    div.field {
-                        label for="consent" { "Their consent to marketing" }
-                        select #consent name="consent" {
-                            @for (value, text) in CONSENTS { option value=(value) { (text) } }
-                        }
-                    }
+                    (select("consent", "consent", "Their consent to marketing", &CONSENTS, "none"))
                     div.field {
                         label for="consent_statement" { "How consent was collected" }
                         p.hint #statement-hint { "Needed when they opted in, e.g. the checkbox's words on your sign-up form and the years it was used. It becomes the evidence in each person's consent record." }

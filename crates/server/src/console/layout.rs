@@ -49,10 +49,7 @@ pub fn page(who: &Signed, current: &str, title: &str, body: Markup) -> Markup {
                     span.who {
                         (who.account.email) " · " (who.role.as_str())
                     }
-                    form.inline method="post" action="/logout" {
-                        (csrf(who))
-                        button.link type="submit" { "Sign out" }
-                    }
+                    (post_button(who, "/logout", ButtonKind::Link, "Sign out"))
                 }
                 nav aria-label="Workspace" {
                     ul {
@@ -108,6 +105,50 @@ pub fn error(who: Option<&Signed>, title: &str, detail: &str) -> Markup {
 /// The hidden CSRF field every form of a signed-in page carries.
 pub fn csrf(who: &Signed) -> Markup {
     html! { input type="hidden" name="csrf" value=(who.csrf); }
+}
+
+/// A labelled drop-down of `(value, text)` choices; `name` is what the
+/// form sends it as, `selected` the value chosen now.
+pub fn select(
+    id: &str,
+    name: &str,
+    label: &str,
+    choices: &[(&str, &str)],
+    selected: &str,
+) -> Markup {
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            select id=(id) name=(name) {
+                @for (value, text) in choices {
+                    option value=(value) selected[*value == selected] { (text) }
+                }
+            }
+        }
+    }
+}
+
+/// How a one-button form's button looks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ButtonKind {
+    /// Like a link, for small actions inside a sentence.
+    Link,
+    /// Red: the action removes something.
+    Danger,
+}
+
+/// A form of one button that posts to `action` (with the CSRF token); the
+/// button's text says what it does to what.
+pub fn post_button(who: &Signed, action: &str, kind: ButtonKind, text: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            (csrf(who))
+            @match kind {
+                ButtonKind::Link => button.link type="submit" { (text) },
+                ButtonKind::Danger => button.danger type="submit" { (text) },
+            }
+        }
+    }
 }
 
 /// A labelled input; its error (if any) is shown under it and tied to it

@@ -3,7 +3,7 @@
 //! text form, counted as a message of a kind would count it, with each
 //! reason for leaving contacts out).
 
-use super::layout::{csrf, field, page, when, FieldExtra};
+use super::layout::{csrf, field, page, select, when, FieldExtra};
 use super::session::Posted;
 use super::{html, redirect, Reply, Signed};
 use crate::api::messages::{audience_preview, PreviewRequest};
@@ -190,14 +190,7 @@ pub async fn audiences(
                     aria-describedby=(if error.is_some() { "filter-hint filter-error" } else { "filter-hint" }) { (filter) }
                 @if let Some(e) = &error { p.field-error #filter-error { (e) } }
             }
-            div.field {
-                label for="kind" { "Kind of message" }
-                select #kind name="kind" {
-                    @for (value, name) in KINDS {
-                        option value=(value) selected[value == kind] { (name) }
-                    }
-                }
-            }
+            (select("kind", "kind", "Kind of message", &KINDS, kind))
             button type="submit" { "Count" }
         }
         div #live-counts aria-live="polite" {

@@ -182,26 +182,18 @@ fn composer(
         form method="post" action="/messages" {
             (csrf(who))
             (input("name", "Name", &f.name, errors, Some("For you; recipients do not see it.")))
-            div.field {
-                label for="kind" { "Kind" }
-                select #kind name="kind" {
-                    option value="marketing" selected[kind == "marketing"] { "Marketing (to contacts who opted in)" }
-                    option value="opt_in_request" selected[kind == "opt_in_request"] { "Opt-in request (asks for permission)" }
-                }
-            }
+            (super::layout::select("kind", "kind", "Kind", &[
+                ("marketing", "Marketing (to contacts who opted in)"),
+                ("opt_in_request", "Opt-in request (asks for permission)"),
+            ], kind))
             (input("topic", "Topic", &f.topic, errors, Some("The consent topic; marketing when empty.")))
             (input("from_name", "From name", &f.from_name, errors, None))
             (input("from_address", "From address", &f.from_address, errors, Some("An address on a verified sender domain.")))
             (input("subject", "Subject", &f.subject, errors, None))
-            div.field {
-                label for="template_id" { "Template" }
-                select #template_id name="template_id" {
-                    option value="" selected[f.template_id.is_empty()] { "The announcement layout, with the parts below" }
-                    @for (id, name) in templates {
-                        option value=(id) selected[&f.template_id == id] { (name) }
-                    }
-                }
-            }
+            @let choices: Vec<(&str, &str)> = std::iter::once(("", "The announcement layout, with the parts below"))
+                .chain(templates.iter().map(|(id, name)| (id.as_str(), name.as_str())))
+                .collect();
+            (super::layout::select("template_id", "template_id", "Template", &choices, &f.template_id))
             fieldset {
                 legend { "Announcement parts" }
                 p.hint { "Placeholders fill in per person: {{ first_name }}, {{ name }}, {{ email }}, and each attribute by its name, such as {{ plan }}. The unsubscribe link and your address are added to every mail." }
@@ -354,40 +346,35 @@ pub async fn compose(State(state): State<AppState>, posted: Posted<ComposeForm>)
     let Posted { who, form } = posted;
     who.require(Permission::Send)?;
     let req = form.request();
-    if form.action == "check" {
-        return match api::preflight_draft(State(state.clone()), who.caller(), ApiJson(req)).await {
-            Ok(report) => {
-                compose_page(
-                    &state,
-                    &who,
-                    &form,
-                    &Vec::new(),
-                    Some(&report.0),
-                    StatusCode::OK,
-                )
-                .await
-            }
-            Err(e) => {
-                compose_page(
-                    &state,
-                    &who,
-                    &form,
-                    &errors_of(&e),
-                    None,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                )
-                .await
-            }
-        };
-    }
-    match api::create(State(state.clone()), who.caller(), ApiJson(req)).await {
-        Ok((_, view)) => Ok(redirect(&format!("/messages/{}", view.0.id))),
-        Err(e) => {
+    let checked = if form.action == "check" {
+        api::preflight_draft(State(state.clone()), who.caller(), ApiJson(req))
+            .await
+            .map(|report| report.0)
+    } else {
+        match api::create(State(state.clone()), who.caller(), ApiJson(req)).await {
+            Ok((_, view)) => return Ok(redirect(&format!("/messages/{}", view.0.id))),
+            Err(e) => Err(e),
+        }
+    };
+    match checked {
+        Ok(report) => {
             compose_page(
                 &state,
                 &who,
                 &form,
-                &errors_of(&e),
+                &Vec::new(),
+                Some(&report),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => {
+            let errors = errors_of(&e);
+            compose_page(
+                &state,
+                &who,
+                &form,
+                &errors,
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -602,18 +589,32 @@ pub async fn preview_html(
     Path(id): Path<String>,
     Query(q): Query<PreviewQuery>,
 ) -> Reply {
-    let preview = preview_of(&state, &who, &id, q.contact).await?;
-    Ok(framed(preview.html, "text/html; charset=utf-8"))
+    preview_part(&state, &who, &id, q, true).await
 }
 
+/// The plain-text part of a preview.
 pub async fn preview_text(
     State(state): State<AppState>,
     who: Signed,
     Path(id): Path<String>,
     Query(q): Query<PreviewQuery>,
 ) -> Reply {
-    let preview = preview_of(&state, &who, &id, q.contact).await?;
-    Ok(framed(preview.text, "text/plain; charset=utf-8"))
+    preview_part(&state, &who, &id, q, false).await
+}
+
+async fn preview_part(
+    state: &AppState,
+    who: &Signed,
+    id: &str,
+    q: PreviewQuery,
+    html: bool,
+) -> Reply {
+    let preview = preview_of(state, who, id, q.contact).await?;
+    Ok(if html {
+        framed(preview.html, "text/html; charset=utf-8")
+    } else {
+        framed(preview.text, "text/plain; charset=utf-8")
+    })
 }
 
 fn framed(body: String, content_type: &'static str) -> Response {

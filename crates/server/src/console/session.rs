@@ -241,27 +241,58 @@ pub struct Posted<T> {
 
 /// Reads an urlencoded body into `T`, or a page that says what is wrong.
 pub async fn read_form<T: DeserializeOwned>(req: Request, state: &AppState) -> Result<T, Response> {
-    let bytes = axum::body::to_bytes(req.into_body(), MAX_FORM_BYTES)
+    let _ = state;
+    let bytes = form_bytes(req.into_body(), None).await?;
+    parse_form(&bytes, None)
+}
+
+/// A form's bytes, at most [`MAX_FORM_BYTES`], or the page that says it
+/// is too large (inside the console's frame when `who` is known).
+async fn form_bytes(
+    body: axum::body::Body,
+    who: Option<&Signed>,
+) -> Result<axum::body::Bytes, Response> {
+    axum::body::to_bytes(body, MAX_FORM_BYTES)
         .await
         .map_err(|_| {
-            super::plain_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "The form is too large",
-                &format!(
-                    "A form may send at most {} KiB; shorten the text and send it again.",
-                    MAX_FORM_BYTES / 1024
+            let detail = format!(
+                "A form may send at most {} KiB; shorten the text and send it again.",
+                MAX_FORM_BYTES / 1024
+            );
+            match who {
+                Some(who) => super::error_page(
+                    who,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "The form is too large",
+                    &detail,
                 ),
-            )
-        })?;
-    let _ = state;
-    serde_urlencoded::from_bytes(&bytes).map_err(|e| {
-        super::plain_error(
-            StatusCode::BAD_REQUEST,
-            "The form could not be read",
-            &format!(
-                "The form's fields were not as expected ({e}); reload the page and try again."
+                None => super::plain_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "The form is too large",
+                    &detail,
+                ),
+            }
+        })
+}
+
+/// A form's fields, or the page that says they are not as expected.
+fn parse_form<T: DeserializeOwned>(bytes: &[u8], who: Option<&Signed>) -> Result<T, Response> {
+    serde_urlencoded::from_bytes(bytes).map_err(|e| {
+        let detail =
+            format!("The form's fields were not as expected ({e}); reload the page and try again.");
+        match who {
+            Some(who) => super::error_page(
+                who,
+                StatusCode::BAD_REQUEST,
+                "The form could not be read",
+                &detail,
             ),
-        )
+            None => super::plain_error(
+                StatusCode::BAD_REQUEST,
+                "The form could not be read",
+                &detail,
+            ),
+        }
     })
 }
 
@@ -280,19 +311,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
             return Err(forbidden_origin());
         }
         let who = Signed::from_request_parts(&mut parts, state).await?;
-        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
-            .await
-            .map_err(|_| {
-                super::error_page(
-                    &who,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "The form is too large",
-                    &format!(
-                        "A form may send at most {} KiB; shorten the text and send it again.",
-                        MAX_FORM_BYTES / 1024
-                    ),
-                )
-            })?;
+        let bytes = form_bytes(body, Some(&who)).await?;
         let token: CsrfField = serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfField {
             csrf: String::new(),
         });
@@ -304,16 +323,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
                 "The form was not sent from a page of this session (its security token does not match). Go back, reload the page and send it again.",
             ));
         }
-        let form = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
-            super::error_page(
-                &who,
-                StatusCode::BAD_REQUEST,
-                "The form could not be read",
-                &format!(
-                    "The form's fields were not as expected ({e}); reload the page and try again."
-                ),
-            )
-        })?;
+        let form = parse_form(&bytes, Some(&who))?;
         Ok(Self { who, form })
     }
 }

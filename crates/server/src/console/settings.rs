@@ -3,7 +3,7 @@
 //! shown once; the delivery log; remove), the opt-in landing page (admins
 //! only), and the audit log. Every change goes through the API's handler.
 
-use super::layout::{self, csrf, field, notice, when, FieldExtra};
+use super::layout::{self, csrf, field, notice, post_button, when, ButtonKind, FieldExtra};
 use super::session::Posted;
 use super::{html, redirect, Reply, Signed};
 use crate::accounts::{self, member_error_text};
@@ -76,32 +76,16 @@ async fn render(
         .await
         .map_err(super::internal)?;
     let admin = who.can(Permission::ManageKeys);
-    let members = if admin {
-        state
-            .store
-            .list_members(ws)
-            .await
-            .map_err(super::internal)?
+    // What only admins see is read only for them.
+    let (members, keys, hooks) = if admin {
+        let store = &state.store;
+        (
+            store.list_members(ws).await.map_err(super::internal)?,
+            store.list_api_keys(ws).await.map_err(super::internal)?,
+            store.webhook_endpoints(ws).await.map_err(super::internal)?,
+        )
     } else {
-        Vec::new()
-    };
-    let keys = if admin {
-        state
-            .store
-            .list_api_keys(ws)
-            .await
-            .map_err(super::internal)?
-    } else {
-        Vec::new()
-    };
-    let hooks = if admin {
-        state
-            .store
-            .webhook_endpoints(ws)
-            .await
-            .map_err(super::internal)?
-    } else {
-        Vec::new()
+        (Vec::new(), Vec::new(), Vec::new())
     };
     let body = markup! {
         (notice(done))
@@ -169,10 +153,8 @@ fn members_section(
                             td {
                                 @if m.active { "active" } @else {
                                     "invited "
-                                    form.inline method="post" action=(format!("/settings/members/{}/reinvite", m.account_id)) {
-                                        (csrf(who))
-                                        button.link type="submit" { "New invite link for " (m.email) }
-                                    }
+                                    (post_button(who, &format!("/settings/members/{}/reinvite", m.account_id),
+                                        ButtonKind::Link, &format!("New invite link for {}", m.email)))
                                 }
                             }
                             td {
@@ -189,10 +171,8 @@ fn members_section(
                             }
                             td {
                                 @if m.account_id != who.account.id {
-                                    form.inline method="post" action=(format!("/settings/members/{}/remove", m.account_id)) {
-                                        (csrf(who))
-                                        button.danger type="submit" { "Remove " (m.email) }
-                                    }
+                                    (post_button(who, &format!("/settings/members/{}/remove", m.account_id),
+                                        ButtonKind::Danger, &format!("Remove {}", m.email)))
                                 }
                             }
                         }
@@ -414,10 +394,8 @@ fn keys_section(
                             td { (k.last_used_at.map(when).unwrap_or_default()) }
                             td {
                                 @if k.revoked_at.is_some() { "revoked" } @else {
-                                    form.inline method="post" action=(format!("/settings/keys/{}/revoke", k.id)) {
-                                        (csrf(who))
-                                        button.danger type="submit" { "Revoke " (k.name) }
-                                    }
+                                    (post_button(who, &format!("/settings/keys/{}/revoke", k.id),
+                                        ButtonKind::Danger, &format!("Revoke {}", k.name)))
                                 }
                             }
                         }
@@ -428,12 +406,8 @@ fn keys_section(
                 (csrf(who))
                 (field("key_name", "Key name", "text", "", refusal(shown, "key"),
                     FieldExtra { required: true, hint: Some("What uses it, such as \"CRM sync\"."), ..Default::default() }))
-                div.field {
-                    label for="key_role" { "Key role" }
-                    select #key_role name="role" {
-                        @for (role, what) in ROLES { option value=(role.as_str()) selected[role == Role::Sender] { (what) } }
-                    }
-                }
+                @let roles: Vec<(&str, &str)> = ROLES.iter().map(|(r, what)| (r.as_str(), *what)).collect();
+                (layout::select("key_role", "role", "Key role", &roles, Role::Sender.as_str()))
                 button type="submit" { "Create key" }
             }
         }
@@ -461,10 +435,8 @@ fn webhooks_section(
                                 td { (h.events.join(", ")) }
                                 td { a href=(format!("/settings/webhooks/{}", h.id)) { "Delivery log of " (h.url) } }
                                 td {
-                                    form.inline method="post" action=(format!("/settings/webhooks/{}/remove", h.id)) {
-                                        (csrf(who))
-                                        button.danger type="submit" { "Remove " (h.url) }
-                                    }
+                                    (post_button(who, &format!("/settings/webhooks/{}/remove", h.id),
+                                        ButtonKind::Danger, &format!("Remove {}", h.url)))
                                 }
                             }
                         }
@@ -520,23 +492,37 @@ pub async fn create_key(State(state): State<AppState>, posted: Posted<KeyForm>) 
         name: form.key_name.clone(),
         role: form.role.clone(),
     };
-    let shown =
-        match crate::api::keys::create(State(state.clone()), who.caller(), ApiJson(req)).await {
-            Ok((_, created)) => InviteState {
-                revealed: Some(("key", created.0.api_key)),
+    let made = crate::api::keys::create(State(state.clone()), who.caller(), ApiJson(req))
+        .await
+        .map(|(_, created)| Some(created.0.api_key));
+    show_once(&state, &who, "key", made).await
+}
+
+/// Settings again after making something whose secret is shown once (a
+/// key, a webhook's signing secret), or with the refusal at its form.
+async fn show_once(
+    state: &AppState,
+    who: &Signed,
+    form: &'static str,
+    made: Result<Option<String>, crate::error::ApiError>,
+) -> Reply {
+    let (shown, status) = match made {
+        Ok(secret) => (
+            InviteState {
+                revealed: secret.map(|s| (form, s)),
                 ..InviteState::default()
             },
-            Err(e) => InviteState {
-                refused: Some(("key", e.detail().to_owned())),
+            StatusCode::OK,
+        ),
+        Err(e) => (
+            InviteState {
+                refused: Some((form, e.detail().to_owned())),
                 ..InviteState::default()
             },
-        };
-    let status = if shown.refused.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     };
-    render(&state, &who, shown, None, status).await
+    render(state, who, shown, None, status).await
 }
 
 pub async fn revoke_key(
@@ -581,24 +567,10 @@ pub async fn create_webhook(State(state): State<AppState>, req: axum::extract::R
         url: form.webhook_url.clone(),
         events: (!form.events.is_empty()).then_some(form.events),
     };
-    let shown = match crate::api::webhooks::create(State(state.clone()), who.caller(), ApiJson(req))
+    let made = crate::api::webhooks::create(State(state.clone()), who.caller(), ApiJson(req))
         .await
-    {
-        Ok((_, created)) => InviteState {
-            revealed: created.0.secret.map(|s| ("webhook", s)),
-            ..InviteState::default()
-        },
-        Err(e) => InviteState {
-            refused: Some(("webhook", e.detail().to_owned())),
-            ..InviteState::default()
-        },
-    };
-    let status = if shown.refused.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    render(&state, &who, shown, None, status).await
+        .map(|(_, created)| created.0.secret);
+    show_once(&state, &who, "webhook", made).await
 }
 
 pub async fn remove_webhook(

@@ -163,12 +163,7 @@ fn editor(who: &Signed, action: &str, f: &TemplateForm, errors: &[(String, Strin
         form method="post" action=(action) {
             (csrf(who))
             (field("name", "Name", "text", &f.name, error("name"), FieldExtra { required: true, ..Default::default() }))
-            div.field {
-                label for="layout" { "Layout" }
-                select #layout name="layout" {
-                    @for (value, text) in LAYOUTS { option value=(value) selected[value == layout] { (text) } }
-                }
-            }
+            (super::layout::select("layout", "layout", "Layout", &LAYOUTS, layout))
             @for (part, label) in PARTS {
                 @let kind = if matches!(part, "html" | "text" | "signature") { "textarea" } else { "text" };
                 (field(part, label, kind, f.part(part), error(part), FieldExtra::default()))
