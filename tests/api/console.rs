@@ -16,6 +16,7 @@ on_both!(
     every_page_answers_with_the_console_headers,
     a_contact_page_lists_its_mails_and_events,
     an_upload_without_script_imports_after_its_token,
+    a_template_is_previewed_in_a_sandbox_before_it_is_saved,
 );
 
 async fn contacts_are_found_by_address_name_or_external_id(app: TestApp) {
@@ -319,4 +320,77 @@ async fn an_upload_without_script_imports_after_its_token(app: TestApp) {
     );
     let list = app.get("/v1/contacts", &ws.key).await.expect(200);
     assert_eq!(list["items"].as_array().expect("items").len(), 2);
+}
+
+async fn a_template_is_previewed_in_a_sandbox_before_it_is_saved(app: TestApp) {
+    let (ws, mut v) = admin_of(&app, "Acme", "ada@example.com").await;
+    app.patch(
+        "/v1/workspace",
+        &ws.key,
+        json!({"physical_address": "Acme Ltd, 1 Main Street, Springfield 12345, USA"}),
+    )
+    .await
+    .expect(200);
+    let csrf = v.csrf("/templates/new").await;
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("name", "News"),
+        ("layout", "announcement"),
+        ("heading", "Spring"),
+        (
+            "html",
+            "<p>Hello {{ first_name }}, <script>alert(1)</script>here is the news.</p>",
+        ),
+    ];
+    let response = v
+        .client
+        .post(app.url("/templates/preview"))
+        .header("cookie", v.cookie.clone().expect("signed in"))
+        .form(&fields)
+        .send()
+        .await
+        .expect("preview");
+    assert_eq!(response.status(), 200);
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(
+        csp.starts_with("sandbox;") && csp.contains("frame-ancestors 'self'"),
+        "{csp}"
+    );
+    let html = response.text().await.expect("html");
+    assert!(html.contains("Hello Ann, "), "{html}");
+    assert!(
+        html.contains("Acme Ltd, 1 Main Street"),
+        "the footer has the workspace's address"
+    );
+    let text = v.post("/templates/preview.txt", &fields).await;
+    assert!(
+        text.body.contains("Hello Ann,") && !text.body.contains("<p>"),
+        "{}",
+        text.body
+    );
+    let broken = v
+        .post(
+            "/templates/preview",
+            &[
+                ("csrf", &csrf),
+                ("name", "x"),
+                ("layout", "custom"),
+                ("html", "{% if %}"),
+            ],
+        )
+        .await;
+    assert_eq!(broken.status, 200);
+    assert!(
+        broken.body.contains("line"),
+        "the error says where: {}",
+        broken.body
+    );
+    let list = app.get("/v1/templates", &ws.key).await.expect(200);
+    assert!(
+        list["items"].as_array().expect("items").is_empty(),
+        "a preview saves nothing"
+    );
 }

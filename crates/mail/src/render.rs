@@ -413,6 +413,39 @@ pub fn trial_render(
     kind: MessageKind,
     limits: RenderLimits,
 ) -> Result<(), RenderError> {
+    match sample_render(t, kind, limits, &Sample::default()) {
+        Err(e) if e.exceeded.is_some() || e.crashed => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Who a sample render is for and from: a template's preview shows the
+/// workspace's own name and address, and a made-up person.
+#[derive(Clone, Debug)]
+pub struct Sample<'a> {
+    pub workspace_name: &'a str,
+    pub physical_address: &'a str,
+    pub contact_name: Option<&'a str>,
+}
+
+impl Default for Sample<'_> {
+    fn default() -> Self {
+        Self {
+            workspace_name: "Workspace",
+            physical_address: "1 Main Street, Springfield",
+            contact_name: None,
+        }
+    }
+}
+
+/// Renders `t` for a made-up contact with no attributes, its links signed
+/// with a key nobody has (they lead nowhere): a template's preview.
+pub fn sample_render(
+    t: &CompiledTemplate,
+    kind: MessageKind,
+    limits: RenderLimits,
+    sample: &Sample<'_>,
+) -> Result<RenderedMail, RenderError> {
     let from = Mailbox {
         name: Some("Sender".to_owned()),
         address: "sender@sendwell.invalid".to_owned(),
@@ -423,8 +456,8 @@ pub fn trial_render(
         kind,
         topic: "general",
         workspace_id: "ws_00000000000000000000000000",
-        workspace_name: "Workspace",
-        physical_address: "1 Main Street, Springfield",
+        workspace_name: sample.workspace_name,
+        physical_address: sample.physical_address,
         host: "sendwell.invalid",
         mailto_domain: "sendwell.invalid",
         track_clicks: true,
@@ -436,7 +469,7 @@ pub fn trial_render(
     let rcpt = Recipient {
         contact_id: "ct_00000000000000000000000000",
         email: "contact@sendwell.invalid",
-        name: None,
+        name: sample.contact_name,
         external_id: None,
         attributes: &attributes,
         data: None,
@@ -450,10 +483,7 @@ pub fn trial_render(
         message: "msg_00000000000000000000000000",
         now: env.date,
     };
-    match render_mail(t, &env, &rcpt, &links, "trial@sendwell.invalid") {
-        Err(e) if e.exceeded.is_some() || e.crashed => Err(e),
-        _ => Ok(()),
-    }
+    render_mail(t, &env, &rcpt, &links, "trial@sendwell.invalid")
 }
 
 fn render_unguarded(

@@ -135,12 +135,12 @@ pub(crate) fn attribute_names_of(
     schema.iter().map(|(n, _)| n.as_str().to_owned()).collect()
 }
 
-async fn checked(
+/// A template compiled as it would be saved (the same refusals).
+async fn compiled(
     state: &AppState,
     ws: &WorkspaceId,
     req: &TemplateRequest,
-) -> ApiResult<(NewTemplate, Vec<TemplateWarning>)> {
-    let name = super::label("name", &req.name, 200)?;
+) -> ApiResult<(TemplateSource, CompiledTemplate)> {
     let source = parse_source(&req.template, "/template")?;
     let attributes = attribute_names(state, ws).await?;
     let compiled = CompiledTemplate::compile(&CompileInput {
@@ -163,6 +163,50 @@ async fn checked(
         }
     })
     .map_err(|e| template_error(e, "/template"))?;
+    Ok((source, compiled))
+}
+
+/// The template rendered for a made-up person with the workspace's own
+/// name and address: the editor's preview. Its links lead nowhere.
+pub(crate) async fn sample(
+    state: &AppState,
+    workspace: &sendwell_store::Workspace,
+    req: &TemplateRequest,
+) -> ApiResult<sendwell_mail::RenderedMail> {
+    let (_, compiled) = compiled(state, &workspace.id, req).await?;
+    let limits = state.delivery().render;
+    let turn = state.api_render_turn().await;
+    let name = workspace.name.clone();
+    let address = workspace
+        .physical_address
+        .clone()
+        .unwrap_or_else(|| "(your physical address, once it is set on Home)".to_owned());
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        let sample = sendwell_mail::Sample {
+            workspace_name: &name,
+            physical_address: &address,
+            contact_name: Some("Ann Example"),
+        };
+        sendwell_mail::sample_render(
+            &compiled,
+            sendwell_core::MessageKind::Marketing,
+            limits,
+            &sample,
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| ApiError::invalid(format!("the template cannot be rendered: {}", e.reason)))
+}
+
+async fn checked(
+    state: &AppState,
+    ws: &WorkspaceId,
+    req: &TemplateRequest,
+) -> ApiResult<(NewTemplate, Vec<TemplateWarning>)> {
+    let name = super::label("name", &req.name, 200)?;
+    let (source, compiled) = compiled(state, ws, req).await?;
     let warnings = compiled.warnings.clone();
     check_render_budget(state, compiled, sendwell_core::MessageKind::Marketing).await?;
     let new = NewTemplate {

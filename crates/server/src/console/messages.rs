@@ -15,8 +15,7 @@ use crate::api::messages::{
 use crate::extract::ApiJson;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use maud::{html as markup, Markup};
 use sendwell_core::Permission;
 use serde::Deserialize;
@@ -611,28 +610,10 @@ async fn preview_part(
 ) -> Reply {
     let preview = preview_of(state, who, id, q.contact).await?;
     Ok(if html {
-        framed(preview.html, "text/html; charset=utf-8")
+        super::framed(preview.html, "text/html; charset=utf-8")
     } else {
-        framed(preview.text, "text/plain; charset=utf-8")
+        super::framed(preview.text, "text/plain; charset=utf-8")
     })
-}
-
-fn framed(body: String, content_type: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(
-                    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'self'",
-                ),
-            ),
-            (header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 /// Finished deliveries over time as stacked bars (the lower part

@@ -85,6 +85,8 @@ pub fn routes() -> Router<AppState> {
         .route("/audiences", get(lists::audiences))
         .route("/templates", get(templates::index).post(templates::create))
         .route("/templates/new", get(templates::new))
+        .route("/templates/preview", post(templates::preview_html))
+        .route("/templates/preview.txt", post(templates::preview_text))
         .route(
             "/templates/{id}",
             get(templates::show).post(templates::update),
@@ -223,6 +225,27 @@ pub fn local_path(next: Option<&str>) -> &str {
         }
         _ => "/",
     }
+}
+
+/// A rendered mail for a sandboxed frame: no script can run in it (the
+/// CSP's `sandbox`), it loads nothing but inline styles and https images,
+/// and only this site may frame it.
+pub fn framed(body: String, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'self'",
+                ),
+            ),
+            (header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

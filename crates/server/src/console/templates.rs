@@ -169,8 +169,43 @@ fn editor(who: &Signed, action: &str, f: &TemplateForm, errors: &[(String, Strin
                 (field(part, label, kind, f.part(part), error(part), FieldExtra::default()))
             }
             button type="submit" { "Save template" }
+            " "
+            button type="submit" formaction="/templates/preview" formtarget="template-preview" data-live-preview { "Preview" }
+            " "
+            button type="submit" formaction="/templates/preview.txt" formtarget="template-preview" { "Preview the text part" }
+        }
+        h2 { "Preview" }
+        p.hint { "For a made-up person, Ann Example, with your workspace's name and address in the footer. Press Preview to see the parts above as they are now; with scripts on, it follows as you type. Its links lead nowhere." }
+        iframe.preview name="template-preview" title="Preview of the template" sandbox="" width="100%" height="480" {}
+    }
+}
+
+/// The editor's parts rendered, for the preview frame: the HTML part (or
+/// the text part), or what stops the template from rendering.
+async fn preview_part(state: AppState, posted: Posted<TemplateForm>, html: bool) -> Reply {
+    let Posted { who, form } = posted;
+    who.require(Permission::Send)?;
+    match api::sample(&state, &who.workspace, &form.request()).await {
+        Ok(mail) if html => Ok(super::framed(mail.html, "text/html; charset=utf-8")),
+        Ok(mail) => Ok(super::framed(mail.text, "text/plain; charset=utf-8")),
+        Err(e) => {
+            let problems: Vec<String> = std::iter::once(e.detail().to_owned())
+                .chain(e.field_errors().iter().map(|p| p.detail.clone()))
+                .collect();
+            Ok(super::framed(
+                problems.join("\n"),
+                "text/plain; charset=utf-8",
+            ))
         }
     }
+}
+
+pub async fn preview_html(State(state): State<AppState>, posted: Posted<TemplateForm>) -> Reply {
+    preview_part(state, posted, true).await
+}
+
+pub async fn preview_text(State(state): State<AppState>, posted: Posted<TemplateForm>) -> Reply {
+    preview_part(state, posted, false).await
 }
 
 pub async fn index(State(state): State<AppState>, who: Signed) -> Reply {

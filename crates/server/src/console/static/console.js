@@ -102,3 +102,20 @@ document.addEventListener("submit", function (event) {
     request.send(new FormData(form));
   });
 })();
+
+// Templates: the preview follows the editor as it is typed, by pressing the
+// Preview button for the person (it sends the parts to the preview frame).
+(function () {
+  var button = document.querySelector("button[data-live-preview]");
+  var form = button && button.form;
+  if (!form || !form.requestSubmit) {
+    return;
+  }
+  var timer = null;
+  form.addEventListener("input", function () {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(function () { form.requestSubmit(button); }, 600);
+  });
+  // The preview of the template as saved, at once.
+  form.requestSubmit(button);
+})();
