@@ -39,6 +39,26 @@ async fn contacts_are_found_by_address_name_or_external_id(app: TestApp) {
     assert!(by_id.body.contains("ann@gmail.com") && !by_id.body.contains("bob@yahoo.com"));
     let nothing = v.get("/contacts?q=Zed").await;
     assert!(nothing.body.contains("No contacts match"));
+    app.contact(
+        &ws.key,
+        json!({"email": "cy@gmail.com", "attributes": {"plan": "pro"}}),
+    )
+    .await;
+    app.contact(
+        &ws.key,
+        json!({"email": "di@gmail.com", "attributes": {"plan": "free"}}),
+    )
+    .await;
+    let pro = v.get("/contacts?filter=plan+is+%22pro%22").await;
+    assert_eq!(pro.status, 200);
+    assert!(
+        pro.body.contains("cy@gmail.com") && !pro.body.contains("di@gmail.com"),
+        "{}",
+        pro.body
+    );
+    let wrong = v.get("/contacts?filter=plan+iz+%22pro%22").await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("id=\"filter-error\""));
 }
 
 async fn a_contact_is_exported_and_erased_after_a_confirmation(app: TestApp) {

@@ -593,6 +593,34 @@ impl Store {
             .collect()
     }
 
+    /// Contacts the filter of `spec` matches, whatever they may receive:
+    /// `limit` after the id `after`, by id (the console's filtered list).
+    pub async fn matching_contacts(
+        &self,
+        spec: &AudienceSpec<'_>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SampleContact>> {
+        let now = self.now();
+        let mut sql = Sql::new(self.backend);
+        sql.push("SELECT c.id, c.email, c.name");
+        push_from_where(&mut sql, spec, now);
+        sql.push(" AND c.id > ");
+        sql.text(after.unwrap_or(""));
+        sql.push(" ORDER BY c.id LIMIT ");
+        sql.int(limit);
+        let rows = sql.query().fetch_all(&self.read).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SampleContact {
+                    id: row.try_get("id")?,
+                    email: row.try_get("email")?,
+                    name: row.try_get("name")?,
+                })
+            })
+            .collect()
+    }
+
     /// The category of one contact for a message: `None` when it may
     /// receive it. The delivery worker asks again just before sending.
     pub(crate) fn push_contact_category(

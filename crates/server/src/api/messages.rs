@@ -83,7 +83,7 @@ fn filter_error(e: FilterError, pointer: &str) -> ApiError {
     ])
 }
 
-fn parse_filter(
+pub(crate) fn parse_filter(
     value: Option<&Value>,
     schema: &AttributeSchema,
     pointer: &str,

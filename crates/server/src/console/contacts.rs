@@ -22,9 +22,15 @@ pub struct ListQuery {
     after: Option<String>,
     #[serde(default)]
     done: Option<String>,
+    /// An audience filter in its text form.
+    #[serde(default)]
+    filter: Option<String>,
 }
 
 pub async fn list(State(state): State<AppState>, who: Signed, Query(q): Query<ListQuery>) -> Reply {
+    if let Some(filter) = q.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        return filtered(&state, &who, filter, q.after.as_deref()).await;
+    }
     let search = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let cursor = q.after.as_deref().and_then(|c| ContactId::parse(c).ok());
     let search_error = search.and_then(|s| {
@@ -71,6 +77,7 @@ pub async fn list(State(state): State<AppState>, who: Signed, Query(q): Query<Li
         .then_some("The contact is erased; its address stays suppressed by a keyed hash.");
     let body = markup! {
         (super::layout::notice(done))
+        (filter_form("", None))
         form.search method="get" action="/contacts" role="search" {
             label for="q" { "Find a contact" }
             p.hint #q-hint { "An email address, an external id, or the start of a name (letter case as written)." }
@@ -113,6 +120,82 @@ pub async fn list(State(state): State<AppState>, who: Signed, Query(q): Query<Li
         StatusCode::OK,
         page(&who, "Contacts", "Contacts", body),
     ))
+}
+
+fn filter_form(filter: &str, error: Option<&str>) -> maud::Markup {
+    markup! {
+        form.search method="get" action="/contacts" {
+            (super::layout::field("filter", "Contacts matching a filter", "textarea", filter, error,
+                super::layout::FieldExtra { hint: Some("The filter language of audiences, e.g. plan is \"pro\" and last_seen_at less than 30 days ago."), ..Default::default() }))
+            button type="submit" { "Filter" }
+        }
+    }
+}
+
+/// The contacts a filter matches, whatever they may receive, a page at a
+/// time by id; the filter's error under the field.
+async fn filtered(state: &AppState, who: &Signed, filter: &str, after: Option<&str>) -> Reply {
+    let schema = state
+        .store
+        .schema(&who.workspace.id)
+        .await
+        .map_err(super::internal)?;
+    let parsed = crate::api::messages::parse_filter(
+        Some(&serde_json::Value::String(filter.to_owned())),
+        &schema,
+        "/filter",
+    );
+    let (rows, error) = match &parsed {
+        Ok(parsed) => {
+            let spec = sendwell_store::AudienceSpec {
+                workspace: &who.workspace.id,
+                filter: parsed.as_ref(),
+                kind: sendwell_core::MessageKind::Transactional,
+                topic: "transactional",
+                opt_in_request_interval_days: 0,
+                exclude_risky: false,
+            };
+            let rows = state
+                .store
+                .matching_contacts(&spec, after, PAGE + 1)
+                .await
+                .map_err(super::internal)?;
+            (rows, None)
+        }
+        Err(e) => (Vec::new(), Some(e.detail().to_owned())),
+    };
+    let more = rows.len() as i64 > PAGE;
+    let shown = &rows[..rows.len().min(PAGE as usize)];
+    let body = markup! {
+        (filter_form(filter, error.as_deref()))
+        @if error.is_none() {
+            @if shown.is_empty() {
+                p { "No contacts match." }
+            } @else {
+                table {
+                    caption { "Contacts matching the filter, by id" }
+                    thead { tr { th scope="col" { "Email" } th scope="col" { "Name" } } }
+                    tbody {
+                        @for c in shown {
+                            tr {
+                                td { a href=(format!("/contacts/{}", c.id)) { (c.email.as_deref().unwrap_or("(no address)")) } }
+                                td { (c.name.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+                @if let (true, Some(last)) = (more, shown.last()) {
+                    p { a rel="next" href=(format!("/contacts?filter={}&after={}", super::url_encode(filter), super::url_encode(&last.id))) { "Next page" } }
+                }
+            }
+        }
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok(html(status, page(who, "Contacts", "Contacts", body)))
 }
 
 pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<String>) -> Reply {
