@@ -611,3 +611,73 @@ const NAV: [&str; 8] = [
     "Suppressions",
     "Settings",
 ];
+
+/// Every page an admin can reach passes axe-core, the ones the journeys do
+/// not open included.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_other_page_passes_the_accessibility_check() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::sqlite().await;
+    let (key, invite) = invited_workspace(&app, "Acme", "ada@acme-mail.com").await;
+    ready(&app, &key).await;
+    let contact = app
+        .contact(&key, json!({"email": "ann@gmail.com", "name": "Ann"}))
+        .await;
+    let template = app
+        .post(
+            "/v1/templates",
+            &key,
+            json!({"name": "News", "template": {"layout": "plain", "text": "Hello {{ first_name }}"}}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let hook = app
+        .post(
+            "/v1/webhooks",
+            &key,
+            json!({"url": "https://hooks.example.com/sendwell"}),
+        )
+        .await;
+    let s = browser.session().await;
+    accept_invite(&s, &invite).await;
+    // A second workspace, so that the chooser has a choice.
+    let other = app.workspace("Globex").await;
+    app.post(
+        "/v1/members",
+        &other.key,
+        json!({"email": "ada@acme-mail.com", "role": "viewer"}),
+    )
+    .await
+    .expect(201);
+    let mut pages = vec![
+        "/templates/new".to_owned(),
+        format!("/templates/{template}"),
+        "/messages/new".to_owned(),
+        "/settings".to_owned(),
+        "/settings/totp".to_owned(),
+        format!("/contacts/{contact}/erase"),
+        "/contacts?filter=plan+iz".to_owned(),
+        "/suppressions".to_owned(),
+        "/workspaces".to_owned(),
+    ];
+    if hook.status.is_success() {
+        pages.push(format!(
+            "/settings/webhooks/{}",
+            hook.body["id"].as_str().expect("id")
+        ));
+    }
+    for page in &pages {
+        s.goto(&format!("{}{page}", app.base)).await;
+        s.assert_accessible(page).await;
+    }
+    press(&s, "Sign out").await;
+    for page in ["/reset", "/login"] {
+        s.goto(&format!("{}{page}", app.base)).await;
+        s.assert_accessible(page).await;
+    }
+}
