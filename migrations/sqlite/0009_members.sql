@@ -49,3 +49,16 @@ CREATE INDEX console_sessions_by_account ON console_sessions(account_id);
 
 -- The console's contact search: a name prefix is a range of this index.
 CREATE INDEX contacts_by_name ON contacts(workspace_id, name);
+
+-- Saved audiences: a named filter (its canonical JSON and its text form),
+-- evaluated again whenever it is used.
+CREATE TABLE saved_audiences (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    name TEXT NOT NULL,
+    filter TEXT NOT NULL,
+    filter_text TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (workspace_id, name)
+);

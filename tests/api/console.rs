@@ -17,6 +17,7 @@ on_both!(
     a_contact_page_lists_its_mails_and_events,
     an_upload_without_script_imports_after_its_token,
     a_template_is_previewed_in_a_sandbox_before_it_is_saved,
+    audiences_are_saved_listed_and_deleted,
 );
 
 async fn contacts_are_found_by_address_name_or_external_id(app: TestApp) {
@@ -413,4 +414,103 @@ async fn a_template_is_previewed_in_a_sandbox_before_it_is_saved(app: TestApp) {
         list["items"].as_array().expect("items").is_empty(),
         "a preview saves nothing"
     );
+}
+
+async fn audiences_are_saved_listed_and_deleted(app: TestApp) {
+    let (ws, mut v) = admin_of(&app, "Acme", "ada@example.com").await;
+    app.contact(
+        &ws.key,
+        json!({"email": "cy@gmail.com", "attributes": {"plan": "pro"}}),
+    )
+    .await;
+    let saved = app
+        .post(
+            "/v1/audiences",
+            &ws.key,
+            json!({"name": "Pro", "filter": "plan is \"pro\""}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(saved["filter_text"], "plan is \"pro\"");
+    let taken = app
+        .post(
+            "/v1/audiences",
+            &ws.key,
+            json!({"name": "Pro", "filter": "plan is \"free\""}),
+        )
+        .await
+        .expect(409);
+    assert!(taken["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("another name"));
+    app.post(
+        "/v1/audiences",
+        &ws.key,
+        json!({"name": "All", "filter": ""}),
+    )
+    .await
+    .expect(422);
+    app.post(
+        "/v1/audiences",
+        &ws.key,
+        json!({"name": "Bad", "filter": "plan iz \"pro\""}),
+    )
+    .await
+    .expect(422);
+    let viewer = app.new_key(&ws.key, "viewer").await;
+    app.post(
+        "/v1/audiences",
+        &viewer,
+        json!({"name": "Mine", "filter": "plan is \"pro\""}),
+    )
+    .await
+    .expect(403);
+    // In the console: save the counted filter under a name, see it, delete it.
+    let page = v.get("/audiences?filter=plan+is+%22pro%22").await;
+    assert!(page.body.contains("Save this filter as") && page.body.contains(">Pro<"));
+    let csrf = csrf_of(&page.body);
+    let dup = v
+        .post(
+            "/audiences",
+            &[
+                ("csrf", &csrf),
+                ("filter", "plan is \"pro\""),
+                ("audience_name", "Pro"),
+            ],
+        )
+        .await;
+    assert_eq!(dup.status, 409);
+    assert!(
+        dup.body.contains("id=\"audience_name-error\""),
+        "the refusal is at the name"
+    );
+    let made = v
+        .post(
+            "/audiences",
+            &[
+                ("csrf", &csrf),
+                ("filter", "plan is \"pro\""),
+                ("audience_name", "Pro buyers"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303);
+    let list = app.get("/v1/audiences", &ws.key).await.expect(200);
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2);
+    let id = items
+        .iter()
+        .find(|a| a["name"] == "Pro buyers")
+        .expect("saved")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let gone = v
+        .post(&format!("/audiences/{id}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(gone.status, 303);
+    app.get(&format!("/v1/audiences/{id}"), &ws.key)
+        .await
+        .expect(404);
 }

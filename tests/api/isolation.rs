@@ -181,6 +181,23 @@ async fn every_route_with_an_id_refuses_another_workspaces_ids(app: TestApp) {
         .as_str()
         .expect("member id")
         .to_owned();
+    app.post(
+        "/v1/attributes",
+        &a.key,
+        json!({"name": "tier", "type": "string"}),
+    )
+    .await;
+    let audience = app
+        .post(
+            "/v1/audiences",
+            &a.key,
+            json!({"name": "Gold", "filter": "tier is \"gold\""}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .expect("audience id")
+        .to_owned();
     let import = app
         .import(&a.key, "source=product_users", "email\nann@acme-mail.com\n")
         .await
@@ -211,6 +228,7 @@ async fn every_route_with_an_id_refuses_another_workspaces_ids(app: TestApp) {
             ("id", p) if p.starts_with("/v1/operator/") => message.clone(),
             ("id", p) if p.starts_with("/v1/test-mails/") => test_mail.clone(),
             ("id", p) if p.starts_with("/v1/members/") => member.clone(),
+            ("id", p) if p.starts_with("/v1/audiences/") => audience.clone(),
             ("email", _) => "qa@acme-mail.com".to_owned(),
             ("domain", _) => "acme-mail.com".to_owned(),
             ("name", "/v1/attributes/{name}") => "a_only".to_owned(),

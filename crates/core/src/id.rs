@@ -170,6 +170,10 @@ define_id!(
     LinkEventId, "le_", "link event"
 );
 define_id!(
+    /// A saved audience: a named filter, evaluated again at each use.
+    AudienceId, "aud_", "audience"
+);
+define_id!(
     /// A person who signs in to the web console (one email, one password),
     /// a member of one or more workspaces.
     AccountId, "acc_", "account"

@@ -25,8 +25,8 @@ pub mod workspace;
 pub use attribute::{AttributeName, AttributeType, AttributeValue};
 pub use email::EmailAddress;
 pub use id::{
-    AccountId, ApiKeyId, AuditId, ConsentEventId, ContactId, DeliveryId, LinkEventId, MessageId,
-    OutboxId, TemplateId, WorkspaceId,
+    AccountId, ApiKeyId, AudienceId, AuditId, ConsentEventId, ContactId, DeliveryId, LinkEventId,
+    MessageId, OutboxId, TemplateId, WorkspaceId,
 };
 pub use message::{DeliveryStatus, MessageKind, MessageState, ReviewState};
 pub use role::{Permission, Role};

@@ -22,6 +22,7 @@ mod key;
 mod message;
 mod migrate;
 mod reputation;
+mod saved_audience;
 mod sender;
 mod suppression;
 mod team;
@@ -48,6 +49,7 @@ pub use message::{
     LinkEvent, MessageRecord, NewMessage, NewTemplate, OutboxEntry, QueueError, TemplateRecord,
 };
 pub use reputation::{CaseNote, ReviewCase};
+pub use saved_audience::{NameTaken, SavedAudience};
 pub use sender::SenderDomain;
 pub use suppression::{SuppressionEntry, TrapEntry, TrapList, UnsuppressError, PERSON_REASONS};
 pub use team::{TeamAddress, TestMail, MAX_TEAM_ADDRESSES};

@@ -3,6 +3,7 @@
 //! shape the answer; they hold no SQL.
 
 pub mod addresses;
+pub mod audiences;
 pub mod consent;
 pub mod contacts;
 pub mod enforcement;
@@ -54,6 +55,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(templates::routes())
         .merge(team::routes())
         .merge(messages::routes())
+        .merge(audiences::routes())
         .merge(reviews::routes())
         .merge(sender_domains::routes())
         .merge(enforcement::routes())

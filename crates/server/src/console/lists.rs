@@ -153,6 +153,7 @@ pub async fn suppressions_csv(State(state): State<AppState>, who: Signed) -> Rep
 pub struct AudienceQuery {
     #[serde(default)]
     filter: Option<String>,
+
     #[serde(default)]
     kind: Option<String>,
 }
@@ -168,6 +169,19 @@ pub async fn audiences(
     who: Signed,
     Query(q): Query<AudienceQuery>,
 ) -> Reply {
+    audiences_page(&state, &who, &q, None, StatusCode::OK).await
+}
+
+/// The audience counter, the save form (with why the last save was
+/// refused, if it was) and the saved audiences.
+async fn audiences_page(
+    state: &AppState,
+    who: &Signed,
+    q: &AudienceQuery,
+    save_error: Option<&str>,
+    status: StatusCode,
+) -> Reply {
+    let (state, who) = (state.clone(), who);
     let filter = q.filter.as_deref().map(str::trim).unwrap_or("");
     let kind = q.kind.as_deref().unwrap_or("marketing");
     let req = PreviewRequest {
@@ -180,6 +194,11 @@ pub async fn audiences(
         Ok(r) => (Some(r), None),
         Err(e) => (None, Some(e.detail().to_owned())),
     };
+    let saved = state
+        .store
+        .saved_audiences(&who.workspace.id)
+        .await
+        .map_err(super::internal)?;
     let body = markup! {
         form method="get" action="/audiences" data-live="counts" {
             div.field {
@@ -212,10 +231,20 @@ pub async fn audiences(
         }
         }
     };
-    Ok(html(
-        StatusCode::OK,
-        page(&who, "Audiences", "Audiences", body),
-    ))
+    let body = markup! {
+        (body)
+        @if who.can(Permission::Send) && error.is_none() && !filter.is_empty() {
+            form method="post" action="/audiences" {
+                (csrf(&who))
+                input type="hidden" name="filter" value=(filter);
+                (field("audience_name", "Save this filter as", "text", "", save_error,
+                    FieldExtra { hint: Some("A name, such as \"Pro customers\"; who it reaches is counted again at each use."), ..Default::default() }))
+                button type="submit" { "Save audience" }
+            }
+        }
+        (saved_list(&who, &saved))
+    };
+    Ok(html(status, page(who, "Audiences", "Audiences", body)))
 }
 
 fn excluded(e: &sendwell_store::Excluded) -> [(&'static str, i64); 9] {
@@ -231,3 +260,76 @@ fn excluded(e: &sendwell_store::Excluded) -> [(&'static str, i64); 9] {
         ("risky address", e.risky),
     ]
 }
+
+fn saved_list(who: &Signed, saved: &[sendwell_store::SavedAudience]) -> Markup {
+    markup! {
+        h2 { "Saved audiences" }
+        @if saved.is_empty() {
+            p { "None yet: count a filter, then save it under a name." }
+        } @else {
+            table {
+                caption { "Saved audiences" }
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Filter" } th scope="col" { "Delete" } } }
+                tbody {
+                    @for a in saved {
+                        tr {
+                            td { a href=(format!("/audiences?filter={}", super::url_encode(&a.filter_text))) { (a.name) } }
+                            td { code { (a.filter_text) } }
+                            td {
+                                @if who.can(Permission::Send) {
+                                    (super::layout::post_button(who, &format!("/audiences/{}/delete", a.id),
+                                        super::layout::ButtonKind::Danger, &format!("Delete {}", a.name)))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SaveForm {
+    #[serde(default)]
+    filter: String,
+    #[serde(default)]
+    audience_name: String,
+}
+
+pub async fn save_audience(State(state): State<AppState>, posted: Posted<SaveForm>) -> Reply {
+    let Posted { who, form } = posted;
+    let req = crate::api::audiences::SaveAudience {
+        name: form.audience_name.clone(),
+        filter: serde_json::Value::String(form.filter.clone()),
+    };
+    match crate::api::audiences::save(State(state.clone()), who.caller(), ApiJson(req)).await {
+        Ok(_) => Ok(redirect(&format!(
+            "/audiences?filter={}",
+            super::url_encode(&form.filter)
+        ))),
+        Err(e) if e.status() == StatusCode::FORBIDDEN => Err(super::home::api_error(&who, e)),
+        Err(e) => {
+            let q = AudienceQuery {
+                filter: Some(form.filter.clone()),
+                kind: None,
+            };
+            audiences_page(&state, &who, &q, Some(e.detail()), e.status()).await
+        }
+    }
+}
+
+pub async fn delete_audience(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<Empty>,
+) -> Reply {
+    let who = posted.who;
+    let _gone = crate::api::audiences::delete(State(state.clone()), who.caller(), Path(id))
+        .await
+        .map_err(|e| super::home::api_error(&who, e))?;
+    Ok(redirect("/audiences"))
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}

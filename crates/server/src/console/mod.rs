@@ -82,7 +82,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/imports/{id}", get(imports::show))
         .route("/imports/{id}/rejects.csv", get(imports::rejects))
-        .route("/audiences", get(lists::audiences))
+        .route(
+            "/audiences",
+            get(lists::audiences).post(lists::save_audience),
+        )
+        .route("/audiences/{id}/delete", post(lists::delete_audience))
         .route("/templates", get(templates::index).post(templates::create))
         .route("/templates/new", get(templates::new))
         .route("/templates/preview", post(templates::preview_html))
