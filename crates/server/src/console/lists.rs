@@ -181,7 +181,7 @@ async fn audiences_page(
     save_error: Option<&str>,
     status: StatusCode,
 ) -> Reply {
-    let (state, who) = (state.clone(), who);
+    let state = state.clone();
     let filter = q.filter.as_deref().map(str::trim).unwrap_or("");
     let kind = q.kind.as_deref().unwrap_or("marketing");
     let req = PreviewRequest {
@@ -235,14 +235,14 @@ async fn audiences_page(
         (body)
         @if who.can(Permission::Send) && error.is_none() && !filter.is_empty() {
             form method="post" action="/audiences" {
-                (csrf(&who))
+                (csrf(who))
                 input type="hidden" name="filter" value=(filter);
                 (field("audience_name", "Save this filter as", "text", "", save_error,
                     FieldExtra { hint: Some("A name, such as \"Pro customers\"; who it reaches is counted again at each use."), ..Default::default() }))
                 button type="submit" { "Save audience" }
             }
         }
-        (saved_list(&who, &saved))
+        (saved_list(who, &saved))
     };
     Ok(html(status, page(who, "Audiences", "Audiences", body)))
 }
