@@ -200,34 +200,7 @@ pub async fn console(
     ];
     let client = reqwest::Client::new();
     for (label, page) in pages {
-        let mut times = Vec::with_capacity(runs as usize);
-        // One request first, untimed: the figures are of a page in use,
-        // not of the first read of its rows from disk.
-        client
-            .get(format!("{}{page}", bench.base))
-            .header("cookie", &cookie)
-            .send()
-            .await?
-            .bytes()
-            .await?;
-        for _ in 0..runs.max(1) {
-            let started = Instant::now();
-            let answer = client
-                .get(format!("{}{page}", bench.base))
-                .header("cookie", &cookie)
-                .send()
-                .await?;
-            let status = answer.status();
-            let body = answer.bytes().await?;
-            times.push(started.elapsed().as_secs_f64());
-            if !status.is_success() {
-                anyhow::bail!(
-                    "{page} answered {status}: {}",
-                    String::from_utf8_lossy(&body)
-                );
-            }
-        }
-        times.sort_by(|a, b| a.total_cmp(b));
+        let times = time_page(&client, &bench.base, &page, &cookie, runs).await?;
         let at =
             |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
         println!(
@@ -247,4 +220,34 @@ pub async fn console(
     }
     bench.stop_and_clean_up(&dir).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `runs` timed requests of `page` as the signed-in member, sorted, after
+/// one untimed request: the figures are of a page in use, not of the
+/// first read of its rows from disk.
+async fn time_page(
+    client: &reqwest::Client,
+    base: &str,
+    page: &str,
+    cookie: &str,
+    runs: u32,
+) -> anyhow::Result<Vec<f64>> {
+    let get = || client.get(format!("{base}{page}")).header("cookie", cookie);
+    get().send().await?.bytes().await?;
+    let mut times = Vec::with_capacity(runs as usize);
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        let answer = get().send().await?;
+        let status = answer.status();
+        let body = answer.bytes().await?;
+        times.push(started.elapsed().as_secs_f64());
+        if !status.is_success() {
+            anyhow::bail!(
+                "{page} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(times)
 }

@@ -233,6 +233,17 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
         .clone()
         .unwrap_or_else(|| contact.id.to_string());
     let body = markup! {
+        (contact_facts(&who, &contact))
+        (attributes_and_consent(&contact))
+        (activity_tables(&activity))
+        (ledger_table(&events))
+    };
+    Ok(html(StatusCode::OK, page(&who, "Contacts", &title, body)))
+}
+
+/// Who the contact is, the address check, and what may be done with it.
+fn contact_facts(who: &Signed, contact: &sendwell_store::Contact) -> maud::Markup {
+    markup! {
         dl.facts {
             dt { "Name" } dd { (contact.name.as_deref().unwrap_or("")) }
             dt { "External id" } dd { (contact.external_id.as_deref().unwrap_or("")) }
@@ -264,6 +275,11 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
                 li { a href=(format!("/contacts/{}/erase", contact.id)) { "Erase this contact…" } }
             }
         }
+    }
+}
+
+fn attributes_and_consent(contact: &sendwell_store::Contact) -> maud::Markup {
+    markup! {
         h2 { "Attributes" }
         @if contact.attributes.is_empty() {
             p { "None." }
@@ -289,6 +305,11 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
                 }
             }
         }
+    }
+}
+
+fn activity_tables(activity: &sendwell_store::RecentActivity) -> maud::Markup {
+    markup! {
         h2 { "Mails" }
         @if activity.mails.is_empty() {
             p { "No mail sent to this contact yet." }
@@ -309,6 +330,11 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
                 tbody { @for (kind, name, at) in &activity.events { tr { td { (kind.replace('_', " ")) } td { (name) } td { (when(*at)) } } } }
             }
         }
+    }
+}
+
+fn ledger_table(events: &[sendwell_core::consent::ConsentEvent]) -> maud::Markup {
+    markup! {
         h2 { "Consent ledger" }
         @if events.is_empty() {
             p { "No events." }
@@ -320,7 +346,7 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
                     th scope="col" { "Method" } th scope="col" { "By" } th scope="col" { "Evidence" }
                 } }
                 tbody {
-                    @for e in &events {
+                    @for e in events {
                         tr {
                             td { (when(e.occurred_at)) }
                             td { (e.action.as_str()) }
@@ -333,8 +359,7 @@ pub async fn show(State(state): State<AppState>, who: Signed, Path(id): Path<Str
                 }
             }
         }
-    };
-    Ok(html(StatusCode::OK, page(&who, "Contacts", &title, body)))
+    }
 }
 
 /// A ledger event's evidence in a line: the words shown, the address and

@@ -391,81 +391,126 @@ pub struct ShowQuery {
     as_contact: Option<String>,
 }
 
+/// The contact a preview is asked for by address: its id, or why there
+/// is none.
+async fn preview_contact(
+    state: &AppState,
+    who: &Signed,
+    asked: Option<&str>,
+) -> Reply<(Option<String>, Option<String>)> {
+    let Some(text) = asked.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok((None, None));
+    };
+    let email = match sendwell_core::EmailAddress::parse(text) {
+        Ok(e) => e,
+        Err(e) => return Ok((None, Some(e.to_string()))),
+    };
+    let found = state
+        .store
+        .list_contacts(&who.workspace.id, None, 1, Some(&email))
+        .await
+        .map_err(super::internal)?;
+    Ok(match found.items.into_iter().next() {
+        Some(c) => (Some(c.id.to_string()), None),
+        None => (None, Some(format!("This workspace has no contact {text}."))),
+    })
+}
+
+/// What a message's page shows besides the message: its preflight (before
+/// it is sent), its deliveries over time and its captured mail.
+struct MessageExtras {
+    report: Option<PreflightReport>,
+    over_time: Option<(i64, Vec<(i64, String, i64)>)>,
+    outbox: Vec<sendwell_store::OutboxEntry>,
+}
+
+async fn extras(
+    state: &AppState,
+    who: &Signed,
+    id: &str,
+    view: &api::MessageView,
+) -> Reply<MessageExtras> {
+    let report = if view.kind != "transactional" && view.sent_at.is_none() {
+        Some(
+            api::preflight(State(state.clone()), who.caller(), Path(id.to_owned()))
+                .await
+                .map_err(|e| api_error(who, e))?
+                .0,
+        )
+    } else {
+        None
+    };
+    let message = sendwell_core::MessageId::parse(id).ok();
+    let over_time = match &message {
+        Some(m) => Some(
+            state
+                .store
+                .deliveries_over_time(m)
+                .await
+                .map_err(super::internal)?,
+        ),
+        None => None,
+    };
+    let outbox = state
+        .store
+        .list_outbox(&who.workspace.id, message.as_ref(), None, 51)
+        .await
+        .map_err(super::internal)?;
+    Ok(MessageExtras {
+        report,
+        over_time,
+        outbox,
+    })
+}
+
+fn done_text(done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "tested" => "The test mail is on its way to the team addresses you chose.",
+        "sent" => "Sent: the mail is queued for every person it may reach.",
+        "review" => "Held for review: content screening asked the delivery team to look at this mail first. It is sent once they approve it; you will see their decision here.",
+        _ => return None,
+    })
+}
+
 pub async fn show(
     State(state): State<AppState>,
     who: Signed,
     Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
 ) -> Reply {
-    let (preview_contact, preview_error) = match q
-        .as_contact
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        None => (None, None),
-        Some(text) => match sendwell_core::EmailAddress::parse(text) {
-            Err(e) => (None, Some(e.to_string())),
-            Ok(email) => {
-                let found = state
-                    .store
-                    .list_contacts(&who.workspace.id, None, 1, Some(&email))
-                    .await
-                    .map_err(super::internal)?;
-                match found.items.into_iter().next() {
-                    Some(c) => (Some(c.id.to_string()), None),
-                    None => (None, Some(format!("This workspace has no contact {text}."))),
-                }
-            }
-        },
-    };
-    let preview_src = match &preview_contact {
-        Some(c) => format!("/messages/{id}/preview.html?contact={c}"),
-        None => format!("/messages/{id}/preview.html"),
-    };
-    let text_src = preview_src.replace("preview.html", "preview.txt");
-    let done = match q.done.as_deref() {
-        Some("tested") => Some("The test mail is on its way to the team addresses you chose."),
-        Some("sent") => Some("Sent: the mail is queued for every person it may reach."),
-        Some("review") => Some("Held for review: content screening asked the delivery team to look at this mail first. It is sent once they approve it; you will see their decision here."),
-        _ => None,
-    };
+    let (contact, preview_error) = preview_contact(&state, &who, q.as_contact.as_deref()).await?;
     let view = api::show(State(state.clone()), who.caller(), Path(id.clone()))
         .await
         .map_err(|e| api_error(&who, e))?
         .0;
-    let report = if view.kind != "transactional" && view.sent_at.is_none() {
-        Some(
-            api::preflight(State(state.clone()), who.caller(), Path(id.clone()))
-                .await
-                .map_err(|e| api_error(&who, e))?
-                .0,
-        )
-    } else {
-        None
+    let extras = extras(&state, &who, &id, &view).await?;
+    let preview = Preview {
+        id: &id,
+        contact: contact.as_deref(),
+        asked: q.as_contact.as_deref().unwrap_or(""),
+        error: preview_error.as_deref(),
     };
-    let over_time = match sendwell_core::MessageId::parse(&id) {
-        Ok(m) => Some(
-            state
-                .store
-                .deliveries_over_time(&m)
-                .await
-                .map_err(super::internal)?,
-        ),
-        Err(_) => None,
-    };
-    let outbox = state
-        .store
-        .list_outbox(
-            &who.workspace.id,
-            sendwell_core::MessageId::parse(&id).ok().as_ref(),
-            None,
-            51,
-        )
-        .await
-        .map_err(super::internal)?;
     let body = markup! {
-        (super::layout::notice(done))
+        (super::layout::notice(done_text(q.done.as_deref())))
+        (facts(&view))
+        @if let Some((bucket, points)) = &extras.over_time {
+            @if !points.is_empty() { (delivery_chart(*bucket, points)) }
+        }
+        @if let Some(r) = &extras.report {
+            (report_panel(r))
+            (preview_section(&who, &preview, r))
+        }
+        (outbox_section(&extras.outbox))
+    };
+    Ok(html(
+        StatusCode::OK,
+        page(&who, "Messages", &view.name, body),
+    ))
+}
+
+/// The message, its deliveries by state and what recipients did.
+fn facts(view: &api::MessageView) -> Markup {
+    markup! {
         dl.facts {
             dt { "State" } dd { (view.state) }
             dt { "Kind" } dd { (view.kind) }
@@ -483,42 +528,66 @@ pub async fn show(
                 tbody { @for (state, n) in view.counts.iter().filter(|(_, n)| **n > 0) { tr { td { (state) } td { (n) } } } }
             }
         }
-        @if let Some((bucket, points)) = &over_time {
-            @if !points.is_empty() { (delivery_chart(*bucket, points)) }
-        }
         @if !view.events.is_empty() {
             h2 { "What recipients did" }
             ul { @for (kind, n) in &view.events { li { (kind) ": " (n) } } }
         }
-        @if let Some(r) = &report {
-            (report_panel(r))
-            h2 { "Preview" }
-            form method="get" action=(format!("/messages/{id}")) {
-                (super::layout::field("as_contact", "Preview as the contact with the address", "email",
-                    q.as_contact.as_deref().unwrap_or(""), preview_error.as_deref(),
-                    super::layout::FieldExtra { hint: Some("Empty: the first contact of the audience."), ..Default::default() }))
-                button type="submit" { "Preview" }
-            }
-            p.hint { "Its links look real and lead nowhere." }
-            iframe.preview src=(preview_src) title="Preview of the mail" sandbox="" width="100%" height="480" {}
-            p { a href=(text_src) { "The plain-text part" } }
-            @if who.can(Permission::Send) {
-                form method="post" action=(format!("/messages/{id}/test")) {
-                    (csrf(&who))
-                    (super::layout::field("test_to", "Send a test to", "text", "", None,
-                        super::layout::FieldExtra { hint: Some("Confirmed team addresses, separated by commas (add them with the API: POST /v1/workspace/team-addresses). The subject is marked as a test and its links do nothing."), ..Default::default() }))
-                    button type="submit" { "Send test" }
-                }
-            }
-            @if who.can(Permission::Send) && r.ready {
-                form method="post" action=(format!("/messages/{id}/send")) {
-                    (csrf(&who))
-                    @let people = if r.audience.eligible == 1 { "1 person".to_owned() } else { format!("{} people", r.audience.eligible) };
-                    p { "Sending cannot be undone: the mail goes to " strong { (people) } "." }
-                    button type="submit" { "Send to " (people) }
-                }
+    }
+}
+
+/// Which preview a message's page shows.
+struct Preview<'a> {
+    id: &'a str,
+    /// The contact it renders for; the audience's first when `None`.
+    contact: Option<&'a str>,
+    /// The address asked for, and why it has no contact.
+    asked: &'a str,
+    error: Option<&'a str>,
+}
+
+/// The preview, the test send and the send with its count of people.
+fn preview_section(who: &Signed, p: &Preview, r: &PreflightReport) -> Markup {
+    let id = p.id;
+    let src = match p.contact {
+        Some(c) => format!("/messages/{id}/preview.html?contact={c}"),
+        None => format!("/messages/{id}/preview.html"),
+    };
+    let text_src = src.replace("preview.html", "preview.txt");
+    let people = if r.audience.eligible == 1 {
+        "1 person".to_owned()
+    } else {
+        format!("{} people", r.audience.eligible)
+    };
+    markup! {
+        h2 { "Preview" }
+        form method="get" action=(format!("/messages/{id}")) {
+            (super::layout::field("as_contact", "Preview as the contact with the address", "email", p.asked, p.error,
+                super::layout::FieldExtra { hint: Some("Empty: the first contact of the audience."), ..Default::default() }))
+            button type="submit" { "Preview" }
+        }
+        p.hint { "Its links look real and lead nowhere." }
+        iframe.preview src=(src) title="Preview of the mail" sandbox="" width="100%" height="480" {}
+        p { a href=(text_src) { "The plain-text part" } }
+        @if who.can(Permission::Send) {
+            form method="post" action=(format!("/messages/{id}/test")) {
+                (csrf(who))
+                (super::layout::field("test_to", "Send a test to", "text", "", None,
+                    super::layout::FieldExtra { hint: Some("Confirmed team addresses, separated by commas (add them with the API: POST /v1/workspace/team-addresses). The subject is marked as a test and its links do nothing."), ..Default::default() }))
+                button type="submit" { "Send test" }
             }
         }
+        @if who.can(Permission::Send) && r.ready {
+            form method="post" action=(format!("/messages/{id}/send")) {
+                (csrf(who))
+                p { "Sending cannot be undone: the mail goes to " strong { (people) } "." }
+                button type="submit" { "Send to " (people) }
+            }
+        }
+    }
+}
+
+fn outbox_section(outbox: &[sendwell_store::OutboxEntry]) -> Markup {
+    markup! {
         @if !outbox.is_empty() {
             h2 { "Outbox" }
             p.hint { "Mail kept by the capture transport instead of being delivered." }
@@ -528,11 +597,7 @@ pub async fn show(
                 tbody { @for o in outbox.iter().take(50) { tr { td { (o.to) } td { (o.subject) } td { (when(o.created_at)) } } } }
             }
         }
-    };
-    Ok(html(
-        StatusCode::OK,
-        page(&who, "Messages", &view.name, body),
-    ))
+    }
 }
 
 #[derive(Deserialize)]
