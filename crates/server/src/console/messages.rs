@@ -416,11 +416,15 @@ async fn preview_contact(
     })
 }
 
+/// Finished deliveries over time: the bucket's width in milliseconds, and
+/// (bucket start, state, count).
+type OverTime = (i64, Vec<(i64, String, i64)>);
+
 /// What a message's page shows besides the message: its preflight (before
 /// it is sent), its deliveries over time and its captured mail.
 struct MessageExtras {
     report: Option<PreflightReport>,
-    over_time: Option<(i64, Vec<(i64, String, i64)>)>,
+    over_time: Option<OverTime>,
     outbox: Vec<sendwell_store::OutboxEntry>,
 }
 
