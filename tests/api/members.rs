@@ -212,6 +212,14 @@ async fn the_first_admin_accepts_the_invite_and_signs_in(app: TestApp) {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("ada@example.com"), "{}", page.body);
     assert!(page.body.contains("Confirm password"));
+    let policy = reqwest::get(app.url(&invite))
+        .await
+        .expect("page")
+        .headers()["referrer-policy"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    assert_eq!(policy, "no-referrer", "the token never leaves in a Referer");
     let done = v
         .post(
             &invite,
@@ -758,6 +766,7 @@ async fn sign_in_is_throttled_per_client_and_cookies_are_secure_on_https() {
         .await;
     let cookie = done.set_cookie.expect("cookie");
     assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.starts_with("__Host-sendwell_session="), "{cookie}");
 }
 
 async fn an_invite_never_sets_the_password_of_an_existing_account(app: TestApp) {

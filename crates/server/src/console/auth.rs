@@ -341,7 +341,7 @@ pub async fn sign_out(State(state): State<AppState>, req: Request) -> Reply {
     let mut response = redirect("/login");
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, session::clear_cookie());
+        .insert(header::SET_COOKIE, session::clear_cookie(&state));
     Ok(response)
 }
 
@@ -413,13 +413,23 @@ fn password_form(
     )
 }
 
+/// A page whose address holds a one-time token: it sends no Referer at
+/// all, so the token cannot leave in one.
+fn no_referrer(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        axum::http::HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
 pub async fn invite_page(State(state): State<AppState>, Path(token): Path<String>) -> Reply {
     let account = token_account(&state, &token, TokenPurpose::Invite).await?;
     let action = format!("/invite/{token}");
-    Ok(html(
+    Ok(no_referrer(html(
         StatusCode::OK,
         password_form(&action, "Welcome to sendwell", &account, true, (None, None)),
-    ))
+    )))
 }
 
 pub async fn accept_invite(
@@ -447,10 +457,10 @@ async fn set_password(
         TokenPurpose::Reset => (format!("/reset/{token}"), "Choose a new password", false),
     };
     let again = |errors: (Option<&str>, Option<&str>)| {
-        html(
+        no_referrer(html(
             StatusCode::UNPROCESSABLE_ENTITY,
             password_form(&action, title, &account, with_name, errors),
-        )
+        ))
     };
     let password = match Password::parse(&form.password, &account.email) {
         Ok(p) => p,
@@ -565,7 +575,7 @@ pub async fn reset_request(
 pub async fn reset_page(State(state): State<AppState>, Path(token): Path<String>) -> Reply {
     let account = token_account(&state, &token, TokenPurpose::Reset).await?;
     let action = format!("/reset/{token}");
-    Ok(html(
+    Ok(no_referrer(html(
         StatusCode::OK,
         password_form(
             &action,
@@ -574,7 +584,7 @@ pub async fn reset_page(State(state): State<AppState>, Path(token): Path<String>
             false,
             (None, None),
         ),
-    ))
+    )))
 }
 
 pub async fn reset(

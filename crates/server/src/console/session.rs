@@ -17,6 +17,10 @@ use sendwell_store::{Account, Workspace};
 use serde::de::DeserializeOwned;
 
 pub const COOKIE: &str = "sendwell_session";
+/// The cookie's name behind an https public URL: the `__Host-` prefix makes
+/// browsers refuse it unless it is Secure, for this host only and for the
+/// whole site, so a sibling subdomain cannot plant one.
+pub const SECURE_COOKIE: &str = "__Host-sendwell_session";
 /// A session unused this long ends.
 pub const IDLE_MINUTES: i64 = 12 * 60;
 /// A session ends this long after sign-in, used or not.
@@ -26,36 +30,56 @@ const TOUCH_MS: i64 = 60_000;
 /// The largest form the console takes (uploads have their own limit).
 pub const MAX_FORM_BYTES: usize = 256 * 1024;
 
+/// The session cookie's name on this server.
+fn cookie_name(state: &AppState) -> &'static str {
+    if state.public_url().starts_with("https://") {
+        SECURE_COOKIE
+    } else {
+        COOKIE
+    }
+}
+
 /// The session cookie's value in a request, if any.
-pub fn cookie_value(headers: &HeaderMap) -> Option<String> {
+pub fn cookie_value(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let name = cookie_name(state);
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim().to_owned())
         .filter(|v| crate::accounts::looks_like_token(v))
 }
 
 /// The `Set-Cookie` value that starts a session.
 pub fn set_cookie(state: &AppState, id: &str) -> HeaderValue {
-    let secure = if state.public_url().starts_with("https://") {
+    let name = cookie_name(state);
+    let secure = if name == SECURE_COOKIE {
         "; Secure"
     } else {
         ""
     };
     let max_age = ABSOLUTE_DAYS * 86_400;
     HeaderValue::from_str(&format!(
-        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+        "{name}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
     ))
     .unwrap_or(HeaderValue::from_static(""))
 }
 
 /// The `Set-Cookie` value that ends a session in the browser.
-pub fn clear_cookie() -> HeaderValue {
-    HeaderValue::from_static("sendwell_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+pub fn clear_cookie(state: &AppState) -> HeaderValue {
+    let name = cookie_name(state);
+    let secure = if name == SECURE_COOKIE {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"
+    ))
+    .unwrap_or(HeaderValue::from_static(""))
 }
 
 /// A new session id (the cookie's value) and its digest.
@@ -162,7 +186,7 @@ pub async fn live_session(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<(String, sendwell_store::ConsoleSession)>, Response> {
-    let Some(id) = cookie_value(headers) else {
+    let Some(id) = cookie_value(state, headers) else {
         return Ok(None);
     };
     let hash = token_hash(&id);
