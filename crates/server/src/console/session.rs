@@ -99,10 +99,15 @@ pub fn csrf_token(state: &AppState, session_hash: &str) -> String {
 /// `Sec-Fetch-Site` and `Origin`; a request from another site is refused
 /// even before its CSRF token is looked at.
 pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
-    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if matches!(fetch_site, Some("cross-site" | "same-site")) {
-        return false;
+    // Browsers say where a request comes from in Sec-Fetch-Site whatever
+    // the page's referrer policy (a page that sends no Referer posts with
+    // `Origin: null`), so it decides when it is there.
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some("same-origin" | "none") => return true,
+        Some(_) => return false,
+        None => {}
     }
+    // Older browsers: the Origin, when they send one.
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
