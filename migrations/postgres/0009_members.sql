@@ -62,3 +62,7 @@ CREATE TABLE saved_audiences (
     created_at BIGINT NOT NULL,
     UNIQUE (workspace_id, name)
 );
+
+-- Who made each API key, so that a member's keys can be found when the
+-- member leaves.
+ALTER TABLE api_keys ADD COLUMN created_by TEXT;

@@ -18,6 +18,7 @@ on_both!(
     an_upload_without_script_imports_after_its_token,
     a_template_is_previewed_in_a_sandbox_before_it_is_saved,
     audiences_are_saved_listed_and_deleted,
+    removing_a_member_names_the_keys_they_made,
 );
 
 async fn contacts_are_found_by_address_name_or_external_id(app: TestApp) {
@@ -513,4 +514,57 @@ async fn audiences_are_saved_listed_and_deleted(app: TestApp) {
     app.get(&format!("/v1/audiences/{id}"), &ws.key)
         .await
         .expect(404);
+}
+
+async fn removing_a_member_names_the_keys_they_made(app: TestApp) {
+    let (ws, mut ada) = admin_of(&app, "Acme", "ada@example.com").await;
+    let invited = app
+        .post(
+            "/v1/members",
+            &ws.key,
+            json!({"email": "bo@example.com", "role": "admin"}),
+        )
+        .await
+        .expect(201);
+    let link = invited["invite_url"].as_str().expect("link");
+    let mut bo = crate::members::Visitor::new(&app);
+    let path = &link[link.find("/invite/").expect("path")..];
+    let pw = crate::members::PASSWORD;
+    assert_eq!(
+        bo.post(path, &[("password", pw), ("confirm", pw)])
+            .await
+            .status,
+        303
+    );
+    let csrf = bo.csrf("/settings").await;
+    let made = bo
+        .post(
+            "/settings/keys",
+            &[
+                ("csrf", &csrf),
+                ("key_name", "Bo's sync"),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 200);
+    let keys = app.get("/v1/api-keys", &ws.key).await.expect(200);
+    assert!(keys.to_string().contains("member:bo@example.com"), "{keys}");
+    let id = invited["id"].as_str().expect("id");
+    let csrf = ada.csrf("/settings").await;
+    let removed = ada
+        .post(
+            &format!("/settings/members/{id}/remove"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(removed.status, 200);
+    assert!(
+        removed
+            .body
+            .contains("still work until revoked: Bo&#39;s sync")
+            || removed.body.contains("still work until revoked: Bo's sync"),
+        "{}",
+        removed.body
+    );
 }

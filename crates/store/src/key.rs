@@ -24,6 +24,9 @@ pub struct ApiKeyRecord {
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    /// Who made it (an actor as the audit log names it); unknown for keys
+    /// made before this was recorded.
+    pub created_by: Option<String>,
 }
 
 /// What authentication needs: the record and the digest to compare with.
@@ -42,7 +45,8 @@ pub enum RevokeError {
 }
 
 const SELECT_KEY: &str =
-    "SELECT id, workspace_id, name, role, secret_hash, created_at, last_used_at, revoked_at FROM api_keys";
+    "SELECT id, workspace_id, name, role, secret_hash, created_at, last_used_at, revoked_at, \
+     created_by FROM api_keys";
 
 fn from_row(row: &AnyRow) -> Result<AuthKey> {
     Ok(AuthKey {
@@ -54,6 +58,7 @@ fn from_row(row: &AnyRow) -> Result<AuthKey> {
             created_at: get_ts(row, "created_at")?,
             last_used_at: get_opt_ts(row, "last_used_at")?,
             revoked_at: get_opt_ts(row, "revoked_at")?,
+            created_by: crate::get_opt_str(row, "created_by")?,
         },
         secret_hash: get_str(row, "secret_hash")?,
     })
@@ -63,11 +68,12 @@ pub(crate) async fn insert_key(
     tx: &mut Transaction<'_, Any>,
     ws: &WorkspaceId,
     key: NewKeyRow<'_>,
+    actor: &str,
     now: Timestamp,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO api_keys (id, workspace_id, name, role, secret_hash, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO api_keys (id, workspace_id, name, role, secret_hash, created_at, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(key.id.as_str().to_owned())
     .bind(ws.as_str().to_owned())
@@ -75,6 +81,7 @@ pub(crate) async fn insert_key(
     .bind(key.role.as_str())
     .bind(key.secret_hash.to_owned())
     .bind(now.millis())
+    .bind(actor.to_owned())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -117,7 +124,7 @@ impl Store {
             key.role.as_str()
         );
         let id = key.id.clone();
-        insert_key(&mut tx, ws, key, now).await?;
+        insert_key(&mut tx, ws, key, actor, now).await?;
         audit::record_action(&mut tx, ws, actor, "api_key.created", &reason, now).await?;
         tx.commit().await?;
         self.api_key(ws, &id)

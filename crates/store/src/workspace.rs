@@ -212,7 +212,7 @@ impl Store {
             .bind(sendwell_core::consent::GENESIS_HASH)
             .execute(&mut *tx)
             .await?;
-        insert_key(&mut tx, &id, first_key, now).await?;
+        insert_key(&mut tx, &id, first_key, actor, now).await?;
         audit::record_action(
             &mut tx,
             &id,

@@ -40,6 +40,9 @@ pub struct KeyView {
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// Who made it, as the audit log names them (absent for keys made
+    /// before this was recorded).
+    pub created_by: Option<String>,
 }
 
 impl KeyView {
@@ -51,6 +54,7 @@ impl KeyView {
             created_at: k.created_at.to_rfc3339(),
             last_used_at: k.last_used_at.map(|t| t.to_rfc3339()),
             revoked_at: k.revoked_at.map(|t| t.to_rfc3339()),
+            created_by: k.created_by.clone(),
         }
     }
 }

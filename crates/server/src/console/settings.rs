@@ -339,7 +339,7 @@ pub async fn remove(
     let who = posted.who;
     who.require(Permission::ManageKeys)?;
     let account = member_id(&who, &id)?;
-    state
+    let removed = state
         .store
         .remove_member(&who.workspace.id, &account, &who.actor())
         .await
@@ -352,7 +352,35 @@ pub async fn remove(
                 member_error_text(e),
             )
         })?;
-    Ok(redirect("/settings?done=removed"))
+    // Their sessions ended; API keys they made did not. Say which, so the
+    // admin can revoke them below.
+    let theirs = format!("member:{}", removed.email);
+    let keys: Vec<String> = state
+        .store
+        .list_api_keys(&who.workspace.id)
+        .await
+        .map_err(super::internal)?
+        .into_iter()
+        .filter(|k| k.revoked_at.is_none() && k.created_by.as_deref() == Some(theirs.as_str()))
+        .map(|k| k.name)
+        .collect();
+    if keys.is_empty() {
+        return Ok(redirect("/settings?done=removed"));
+    }
+    let notice = format!(
+        "{} is removed and their sessions ended. API keys they made still work until revoked: {}. Revoke them below if {} should lose all access.",
+        removed.email,
+        keys.join(", "),
+        removed.email
+    );
+    render(
+        &state,
+        &who,
+        InviteState::default(),
+        Some(&notice),
+        StatusCode::OK,
+    )
+    .await
 }
 
 fn refusal<'a>(shown: &'a InviteState, form: &str) -> Option<&'a str> {
@@ -386,11 +414,12 @@ fn keys_section(
             (revealed(shown, "key"))
             table {
                 caption { "API keys" }
-                thead { tr { th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "Last used" } th scope="col" { "State" } } }
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "Made by" } th scope="col" { "Last used" } th scope="col" { "State" } } }
                 tbody {
                     @for k in keys {
                         tr {
                             td { (k.name) } td { (k.role.as_str()) }
+                            td { (k.created_by.as_deref().unwrap_or("")) }
                             td { (k.last_used_at.map(when).unwrap_or_default()) }
                             td {
                                 @if k.revoked_at.is_some() { "revoked" } @else {
