@@ -1036,3 +1036,49 @@ async fn invites_are_capped_per_workspace_and_day(app: TestApp) {
     .await
     .expect(201);
 }
+
+/// Behind the operator's proxy, an acceptance of the guidelines records the
+/// client's address (the evidence of who accepted), by the API and the
+/// console alike.
+#[tokio::test]
+async fn an_acceptance_records_the_client_behind_a_trusted_proxy() {
+    let app = TestApp::spawn_with(None, |s| {
+        s.trusted_proxies =
+            vec![sendwell_server::config::IpNet::parse("127.0.0.0/8").expect("net")];
+    })
+    .await;
+    let (ws, mut v) = admin_of(&app, "Acme", "ada@example.com").await;
+    let version = app.get("/v1/guidelines", &ws.key).await.expect(200)["version"].clone();
+    let accepted = app
+        .client
+        .post(app.url("/v1/guidelines/accept"))
+        .bearer_auth(&ws.key)
+        .header("x-forwarded-for", "203.0.113.7")
+        .json(&json!({"version": version, "accepted_by": "Ada"}))
+        .send()
+        .await
+        .expect("accept");
+    assert_eq!(accepted.status(), 200);
+    let csrf = v.csrf("/").await;
+    let by_console = v
+        .post_with(
+            "/settings/guidelines",
+            &[("csrf", &csrf), ("version", &version.to_string())],
+            &[("x-forwarded-for", "198.51.100.9")],
+        )
+        .await;
+    assert_eq!(by_console.status, 303, "{}", by_console.body);
+    let list = app
+        .get("/v1/guidelines/acceptances", &ws.key)
+        .await
+        .expect(200);
+    let text = list.to_string();
+    assert!(
+        text.contains("203.0.113.7") && text.contains("198.51.100.9"),
+        "{text}"
+    );
+    assert!(
+        text.contains("acc_"),
+        "the console's acceptance names the account: {text}"
+    );
+}

@@ -86,13 +86,16 @@ pub async fn current(State(state): State<AppState>) -> ApiResult<Json<Guidelines
 pub async fn accept(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     caller: WorkspaceCaller,
     ApiJson(req): ApiJson<AcceptRequest>,
 ) -> ApiResult<Json<AcceptResponse>> {
     caller.require(Permission::ManageWorkspace)?;
     let accepted_by = Label::parse("accepted_by", &req.accepted_by, 200)
         .map_err(|e| ApiError::invalid_field("/accepted_by", e.to_string()))?;
-    let ip = peer.ip().to_string();
+    // The client's address, behind the operator's trusted proxies too: it
+    // is the evidence of who accepted.
+    let ip = crate::extract::client_ip(state.trusted_proxies(), &headers, peer);
     let outcome = state
         .store
         .accept_guidelines(
