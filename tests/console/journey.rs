@@ -244,6 +244,11 @@ async fn a_new_admin_goes_from_the_invite_to_a_sent_mail() {
         "the hit's snippet is highlighted"
     );
     s.assert_accessible("preflight report").await;
+    s.execute(
+        "document.getElementById('preflight-heading').scrollIntoView();",
+        &[],
+    )
+    .await;
     shot(&s, "composer-blocked").await;
     type_into(&s, "Subject", "The spring release").await;
     type_into(
