@@ -63,6 +63,7 @@ CREATE TABLE saved_audiences (
     UNIQUE (workspace_id, name)
 );
 
--- Who made each API key, so that a member's keys can be found when the
--- member leaves.
+-- Who made each API key and webhook endpoint, so that a member's can be
+-- found when the member leaves.
 ALTER TABLE api_keys ADD COLUMN created_by TEXT;
+ALTER TABLE webhook_endpoints ADD COLUMN created_by TEXT;

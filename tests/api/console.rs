@@ -562,8 +562,10 @@ async fn removing_a_member_names_the_keys_they_made(app: TestApp) {
     assert!(
         removed
             .body
-            .contains("still work until revoked: Bo&#39;s sync")
-            || removed.body.contains("still work until revoked: Bo's sync"),
+            .contains("still works until removed: the API key Bo&#39;s sync")
+            || removed
+                .body
+                .contains("still works until removed: the API key Bo's sync"),
         "{}",
         removed.body
     );

@@ -25,6 +25,9 @@ pub struct WebhookEndpoint {
     pub secret: String,
     pub events: Vec<String>,
     pub created_at: Timestamp,
+    /// Who added it (an actor as the audit log names it); unknown for
+    /// endpoints added before this was recorded.
+    pub created_by: Option<String>,
 }
 
 /// One event for one endpoint: queued, sent, or given up.
@@ -64,6 +67,7 @@ fn endpoint_from(r: &AnyRow) -> Result<WebhookEndpoint> {
             .map(str::to_owned)
             .collect(),
         created_at: get_ts(r, "created_at")?,
+        created_by: crate::get_opt_str(r, "created_by")?,
     })
 }
 
@@ -108,11 +112,12 @@ impl Store {
         url: &str,
         secret: &str,
         events: &[String],
+        actor: &str,
     ) -> Result<WebhookEndpoint> {
         let id = id.to_owned();
         sqlx::query(
-            "INSERT INTO webhook_endpoints (id, workspace_id, url, secret, events, created_at, disabled_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+            "INSERT INTO webhook_endpoints (id, workspace_id, url, secret, events, created_at, disabled_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
         )
         .bind(id.clone())
         .bind(ws.as_str().to_owned())
@@ -120,6 +125,7 @@ impl Store {
         .bind(secret.to_owned())
         .bind(events.join(","))
         .bind(self.now().millis())
+        .bind(actor.to_owned())
         .execute(&self.write)
         .await?;
         self.webhook_endpoint(ws, &id)

@@ -138,7 +138,14 @@ pub async fn create(
         .map_err(|e| ApiError::internal(&e))?;
     let mut e = state
         .store
-        .create_webhook_endpoint(caller.workspace(), &id, &url, &sealed, &events)
+        .create_webhook_endpoint(
+            caller.workspace(),
+            &id,
+            &url,
+            &sealed,
+            &events,
+            &caller.actor(),
+        )
         .await?;
     e.secret = secret;
     super::audit(

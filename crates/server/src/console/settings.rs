@@ -355,22 +355,36 @@ pub async fn remove(
     // Their sessions ended; API keys they made did not. Say which, so the
     // admin can revoke them below.
     let theirs = format!("member:{}", removed.email);
-    let keys: Vec<String> = state
+    let ws = &who.workspace.id;
+    let keys = state
         .store
-        .list_api_keys(&who.workspace.id)
+        .list_api_keys(ws)
         .await
-        .map_err(super::internal)?
+        .map_err(super::internal)?;
+    let hooks = state
+        .store
+        .webhook_endpoints(ws)
+        .await
+        .map_err(super::internal)?;
+    let made_by_them = |by: &Option<String>| by.as_deref() == Some(theirs.as_str());
+    let left: Vec<String> = keys
         .into_iter()
-        .filter(|k| k.revoked_at.is_none() && k.created_by.as_deref() == Some(theirs.as_str()))
-        .map(|k| k.name)
+        .filter(|k| k.revoked_at.is_none() && made_by_them(&k.created_by))
+        .map(|k| format!("the API key {}", k.name))
+        .chain(
+            hooks
+                .into_iter()
+                .filter(|h| made_by_them(&h.created_by))
+                .map(|h| format!("the webhook to {}", h.url)),
+        )
         .collect();
-    if keys.is_empty() {
+    if left.is_empty() {
         return Ok(redirect("/settings?done=removed"));
     }
     let notice = format!(
-        "{} is removed and their sessions ended. API keys they made still work until revoked: {}. Revoke them below if {} should lose all access.",
+        "{} is removed and their sessions ended. What they made still works until removed: {}. Revoke or remove it below if {} should lose all access.",
         removed.email,
-        keys.join(", "),
+        left.join(", "),
         removed.email
     );
     render(
