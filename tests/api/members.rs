@@ -964,44 +964,11 @@ async fn guesses_sent_at_once_are_capped_too(app: TestApp) {
                 .status
         }
     });
-    let statuses = futures_util_join_all(guesses).await;
+    let statuses = futures_util::future::join_all(guesses).await;
     let checked = statuses.iter().filter(|s| **s == 401).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!(checked, 5, "{statuses:?}");
     assert_eq!(refused, 7, "{statuses:?}");
-}
-
-/// Runs the futures at once and collects their outputs in order.
-async fn futures_util_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for f in futures {
-        set.push(Box::pin(f));
-    }
-    let mut out = Vec::with_capacity(set.len());
-    // Polled together: each awaits its own request while the others run.
-    let joined = std::future::poll_fn(|cx| {
-        let mut all_done = true;
-        for (i, f) in set.iter_mut().enumerate() {
-            if out.len() <= i {
-                out.resize_with(i + 1, || None);
-            }
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => all_done = false,
-                }
-            }
-        }
-        if all_done {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    });
-    joined.await;
-    out.into_iter().map(|v| v.expect("done")).collect()
 }
 
 async fn invites_are_capped_per_workspace_and_day(app: TestApp) {

@@ -51,11 +51,20 @@ async fn choose(s: &Session, label: &str, value: &str) {
 /// Clicks the button named `name` and waits until the page it leads to
 /// has loaded (a click returns before a form's answer has arrived).
 async fn press(s: &Session, name: &str) {
-    // A mark on the page's root element: a new page (or one the script
-    // wrote in place) has a root without it.
+    mark_page(s).await;
+    s.button(name).await.click().await;
+    wait_for_new_page(s, &format!("pressing {name:?}")).await;
+}
+
+/// Marks the page's root element: a new page (or one a script wrote in
+/// place) has a root without the mark.
+async fn mark_page(s: &Session) {
     s.execute("document.documentElement.dataset.sendwellOld = '1';", &[])
         .await;
-    s.button(name).await.click().await;
+}
+
+/// Waits until the page marked by [`mark_page`] has given way to a new one.
+async fn wait_for_new_page(s: &Session, what: &str) {
     for _ in 0..200 {
         let loaded = s
             .execute(
@@ -68,7 +77,7 @@ async fn press(s: &Session, name: &str) {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("pressing {name:?} led to no new page");
+    panic!("{what} led to no new page");
 }
 
 /// Follows the link named `name` and waits for its page.
@@ -566,22 +575,10 @@ async fn signing_in_and_moving_around_work_from_the_keyboard() {
         s.active_element().await.attr("id").await.as_deref(),
         Some("password")
     );
-    s.execute("document.documentElement.dataset.sendwellOld = '1';", &[])
-        .await;
+    mark_page(&s).await;
     s.active_element().await.send_keys(PASSWORD).await;
     s.press(&[key::ENTER]).await;
-    for _ in 0..200 {
-        let loaded = s
-            .execute(
-                "return document.documentElement.dataset.sendwellOld === undefined && document.readyState === 'complete';",
-                &[],
-            )
-            .await;
-        if loaded == json!(true) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_for_new_page(&s, "Enter in the password field").await;
     assert_eq!(heading(&s).await, "Home");
     // The first Tab reaches the skip link, which leads past the navigation.
     s.press_tab().await;

@@ -84,7 +84,7 @@ async fn posted_here<T: serde::de::DeserializeOwned>(
     if !same_origin(state, &headers) {
         return Err(session::forbidden_origin());
     }
-    let form = read_form(req, state).await?;
+    let form = read_form(req).await?;
     Ok((headers, form))
 }
 

@@ -60,6 +60,7 @@ async fn read(state: &AppState, who: &Signed) -> Result<HomeData, ApiError> {
         .into_iter()
         .map(|d| crate::api::sender_domains::view(state, d))
         .collect::<Result<Vec<_>, _>>()?;
+    let policy = state.store.policy().await?;
     Ok(HomeData {
         status: gate::evaluate(ws.gate_input(state.store.now())),
         guidelines: state.store.current_guidelines().await?,
@@ -67,10 +68,10 @@ async fn read(state: &AppState, who: &Signed) -> Result<HomeData, ApiError> {
         reputation: crate::api::enforcement::reputation_view(state, &ws.id).await?,
         days: state
             .store
-            .reputation_by_day(&ws.id, state.store.policy().await?.window_days)
+            .reputation_by_day(&ws.id, policy.window_days)
             .await?,
         today: state.store.now().millis() / 86_400_000,
-        policy: state.store.policy().await?,
+        policy,
     })
 }
 

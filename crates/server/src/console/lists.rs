@@ -181,7 +181,6 @@ async fn audiences_page(
     save_error: Option<&str>,
     status: StatusCode,
 ) -> Reply {
-    let state = state.clone();
     let filter = q.filter.as_deref().map(str::trim).unwrap_or("");
     let kind = q.kind.as_deref().unwrap_or("marketing");
     let req = PreviewRequest {
@@ -190,7 +189,7 @@ async fn audiences_page(
         topic: None,
         exclude_risky: None,
     };
-    let (result, error) = match audience_preview(&state, &who.workspace.id, &req).await {
+    let (result, error) = match audience_preview(state, &who.workspace.id, &req).await {
         Ok(r) => (Some(r), None),
         Err(e) => (None, Some(e.detail().to_owned())),
     };

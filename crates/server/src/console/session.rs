@@ -269,8 +269,7 @@ pub struct Posted<T> {
 }
 
 /// Reads an urlencoded body into `T`, or a page that says what is wrong.
-pub async fn read_form<T: DeserializeOwned>(req: Request, state: &AppState) -> Result<T, Response> {
-    let _ = state;
+pub async fn read_form<T: DeserializeOwned>(req: Request) -> Result<T, Response> {
     let bytes = form_bytes(req.into_body(), None).await?;
     parse_form(&bytes, None)
 }

@@ -21,10 +21,11 @@ pub struct SettingsQuery {
     done: Option<String>,
 }
 
-/// What the forms show again after a refusal, and what is shown once
-/// after a success (an invite link, a new key, a webhook's secret).
+/// What the page shows after an action: the invite form again with its
+/// refusal, another form's refusal, or what is shown once after a success
+/// (an invite link, a new key, a webhook's secret).
 #[derive(Default)]
-struct InviteState<'a> {
+struct Shown<'a> {
     email: &'a str,
     role: &'a str,
     error: Option<String>,
@@ -59,13 +60,13 @@ pub async fn page(
         Some("totp-off") => Some("Two-step sign-in is off."),
         _ => None,
     };
-    render(&state, &who, InviteState::default(), done, StatusCode::OK).await
+    render(&state, &who, Shown::default(), done, StatusCode::OK).await
 }
 
 async fn render(
     state: &AppState,
     who: &Signed,
-    invite: InviteState<'_>,
+    invite: Shown<'_>,
     done: Option<&str>,
     status: StatusCode,
 ) -> Reply {
@@ -131,11 +132,7 @@ async fn render(
     ))
 }
 
-fn members_section(
-    who: &Signed,
-    members: &[sendwell_store::Member],
-    invite: &InviteState,
-) -> Markup {
+fn members_section(who: &Signed, members: &[sendwell_store::Member], invite: &Shown) -> Markup {
     markup! {
         section aria-labelledby="members-heading" {
             h2 #members-heading { "Members" }
@@ -217,11 +214,11 @@ pub struct InviteForm {
 pub async fn invite(State(state): State<AppState>, posted: Posted<InviteForm>) -> Reply {
     let Posted { who, form } = posted;
     who.require(Permission::ManageKeys)?;
-    let again = |error: String| InviteState {
+    let again = |error: String| Shown {
         email: &form.email,
         role: &form.role,
         error: Some(error),
-        ..InviteState::default()
+        ..Shown::default()
     };
     let email = match EmailAddress::parse(form.email.trim()) {
         Ok(e) => e,
@@ -266,9 +263,9 @@ pub async fn invite(State(state): State<AppState>, posted: Posted<InviteForm>) -
             let done = invited.invite_url.is_none().then_some(
                 "They have an account already: they are added, and sign in with their own password. We mailed them.",
             );
-            let shown = InviteState {
+            let shown = Shown {
                 invite_url: invited.invite_url,
-                ..InviteState::default()
+                ..Shown::default()
             };
             render(&state, &who, shown, done, StatusCode::OK).await
         }
@@ -390,14 +387,14 @@ pub async fn remove(
     render(
         &state,
         &who,
-        InviteState::default(),
+        Shown::default(),
         Some(&notice),
         StatusCode::OK,
     )
     .await
 }
 
-fn refusal<'a>(shown: &'a InviteState, form: &str) -> Option<&'a str> {
+fn refusal<'a>(shown: &'a Shown, form: &str) -> Option<&'a str> {
     shown
         .refused
         .as_ref()
@@ -405,7 +402,7 @@ fn refusal<'a>(shown: &'a InviteState, form: &str) -> Option<&'a str> {
         .map(|(_, e)| e.as_str())
 }
 
-fn revealed(shown: &InviteState, what: &str) -> Markup {
+fn revealed(shown: &Shown, what: &str) -> Markup {
     markup! {
         @if let Some((_, secret)) = shown.revealed.as_ref().filter(|(w, _)| *w == what) {
             div.notice role="status" {
@@ -416,11 +413,7 @@ fn revealed(shown: &InviteState, what: &str) -> Markup {
     }
 }
 
-fn keys_section(
-    who: &Signed,
-    keys: &[sendwell_store::ApiKeyRecord],
-    shown: &InviteState,
-) -> Markup {
+fn keys_section(who: &Signed, keys: &[sendwell_store::ApiKeyRecord], shown: &Shown) -> Markup {
     markup! {
         section aria-labelledby="keys-heading" {
             h2 #keys-heading { "API keys" }
@@ -460,7 +453,7 @@ fn keys_section(
 fn webhooks_section(
     who: &Signed,
     hooks: &[sendwell_store::WebhookEndpoint],
-    shown: &InviteState,
+    shown: &Shown,
 ) -> Markup {
     markup! {
         section aria-labelledby="webhooks-heading" {
@@ -505,7 +498,7 @@ fn webhooks_section(
     }
 }
 
-fn landing_section(who: &Signed, shown: &InviteState) -> Markup {
+fn landing_section(who: &Signed, shown: &Shown) -> Markup {
     let current = who.workspace.opt_in_landing_url.as_deref().unwrap_or("");
     markup! {
         section aria-labelledby="landing-heading" {
@@ -551,16 +544,16 @@ async fn show_once(
 ) -> Reply {
     let (shown, status) = match made {
         Ok(secret) => (
-            InviteState {
+            Shown {
                 revealed: secret.map(|s| (form, s)),
-                ..InviteState::default()
+                ..Shown::default()
             },
             StatusCode::OK,
         ),
         Err(e) => (
-            InviteState {
+            Shown {
                 refused: Some((form, e.detail().to_owned())),
-                ..InviteState::default()
+                ..Shown::default()
             },
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
@@ -684,9 +677,9 @@ pub async fn set_landing(State(state): State<AppState>, posted: Posted<LandingFo
         Ok(_) => Ok(redirect("/settings?done=landing")),
         Err(e) if e.status() == StatusCode::FORBIDDEN => Err(super::home::api_error(&who, e)),
         Err(e) => {
-            let shown = InviteState {
+            let shown = Shown {
                 refused: Some(("landing", e.detail().to_owned())),
-                ..InviteState::default()
+                ..Shown::default()
             };
             render(&state, &who, shown, None, StatusCode::UNPROCESSABLE_ENTITY).await
         }
@@ -782,12 +775,12 @@ pub async fn totp_off(State(state): State<AppState>, posted: Posted<TotpOffForm>
         return Ok(redirect("/settings"));
     };
     if !super::auth::use_code(&state, &who.account.id, &secret, &form.off_code) {
-        let shown = InviteState {
+        let shown = Shown {
             refused: Some((
                 "totp-off",
                 "This code is not right; type the code your app shows now.".to_owned(),
             )),
-            ..InviteState::default()
+            ..Shown::default()
         };
         return render(&state, &who, shown, None, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
@@ -811,9 +804,9 @@ pub async fn reinvite(
         crate::api::members::reinvite_member(&state, &who.workspace.id, &account, &who.actor())
             .await
             .map_err(|e| super::home::api_error(&who, e))?;
-    let shown = InviteState {
+    let shown = Shown {
         invite_url: invited.invite_url,
-        ..InviteState::default()
+        ..Shown::default()
     };
     render(&state, &who, shown, None, StatusCode::OK).await
 }
