@@ -105,7 +105,12 @@ pub async fn page(State(state): State<AppState>, who: Signed, Query(q): Query<Do
 
 /// An API error shown as a console page.
 pub fn api_error(who: &Signed, e: ApiError) -> Response {
-    super::error_page(who, e.status(), "That did not work", e.detail())
+    let title = match e.status() {
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::NOT_FOUND => "Not found",
+        _ => "That did not work",
+    };
+    super::error_page(who, e.status(), title, e.detail())
 }
 
 fn checklist(who: &Signed, data: &HomeData, address: (&str, Option<&str>)) -> Markup {

@@ -154,20 +154,11 @@ impl Signed {
     /// Refuses what the member's role does not allow, with a page that
     /// says which role it needs.
     pub fn require(&self, permission: Permission) -> Result<(), Response> {
-        if self.can(permission) {
-            return Ok(());
-        }
-        let needed = Role::least_for(permission);
-        Err(super::error_page(
-            self,
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            &format!(
-                "This needs the {} role; you are a {} in this workspace. Ask an admin of the workspace.",
-                needed.as_str(),
-                self.role.as_str()
-            ),
-        ))
+        // The API's check, with its words: one place says which role an
+        // action needs.
+        self.caller()
+            .require(permission)
+            .map_err(|e| super::home::api_error(self, e))
     }
 }
 
