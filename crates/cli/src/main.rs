@@ -140,6 +140,11 @@ enum Command {
         #[command(subcommand)]
         command: WorkspaceCommand,
     },
+    /// The delivery team's console accounts (operator).
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
     /// The consent ledger.
     Consent {
         #[command(subcommand)]
@@ -184,6 +189,32 @@ enum Command {
 enum WorkspaceCommand {
     /// List workspaces with their sending state.
     List {
+        #[command(flatten)]
+        location: Location,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Give an address a role on the delivery team; prints a one-time
+    /// invite link (7 days) when its account has no password yet.
+    AddUser {
+        email: String,
+        /// `operator` (everything) or `auditor` (reads only).
+        #[arg(long, default_value = "operator")]
+        role: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Take the delivery team's role away from an address; its operator
+    /// sessions end at once.
+    RemoveUser {
+        email: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// List the delivery team: address, role, second factor.
+    Users {
         #[command(flatten)]
         location: Location,
     },
@@ -363,6 +394,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Operator { command } => operator_command(command).await,
         Command::Bench { command } => bench::run(command).await,
         Command::CheckAddress {
             addresses,
@@ -432,6 +464,75 @@ async fn verify_consent(workspace: &str, location: Location) -> anyhow::Result<E
         b.seq, b.problem
     );
     Ok(ExitCode::from(1))
+}
+
+/// `operator add-user | remove-user | users`.
+async fn operator_command(command: OperatorCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        OperatorCommand::AddUser {
+            email,
+            role,
+            location,
+        } => {
+            let role = sendwell_core::OperatorRole::parse(&role).with_context(|| {
+                format!("--role is operator or auditor; '{role}' was given")
+            })?;
+            let address = sendwell_core::EmailAddress::parse(email.trim())
+                .map_err(|e| anyhow::anyhow!("'{email}' is not an email address: {e}"))?;
+            let app = App::prepare(settings(location)?).await?;
+            let (operator, link) = sendwell_server::accounts::add_operator(
+                &app.state,
+                &address,
+                role,
+                "operator (cli)",
+            )
+            .await?;
+            let sign_in = format!("{}/operator/login", app.state.public_url());
+            match link {
+                Some(link) => println!(
+                    "{} is an {} now. Give them this one-time link (it works for {} days) to set a password:\n  {link}\nthen they sign in at {sign_in} and set up the second factor.",
+                    operator.account.email,
+                    operator.role.as_str(),
+                    sendwell_server::accounts::INVITE_DAYS
+                ),
+                None => println!(
+                    "{} is an {} now; the account has a password already: they sign in at {sign_in} (the first sign-in sets up the second factor).",
+                    operator.account.email,
+                    operator.role.as_str()
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        OperatorCommand::RemoveUser { email, location } => {
+            let address = sendwell_core::EmailAddress::parse(email.trim())
+                .map_err(|e| anyhow::anyhow!("'{email}' is not an email address: {e}"))?;
+            let app = App::prepare(existing(location)?).await?;
+            if app.state.store.remove_operator(address.key()).await? {
+                println!("{} is no longer on the delivery team; their operator sessions ended", address.key());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("{} is not on the delivery team", address.key());
+                Ok(ExitCode::from(1))
+            }
+        }
+        OperatorCommand::Users { location } => {
+            let app = App::prepare(existing(location)?).await?;
+            for o in app.state.store.operators().await? {
+                let factor = if o.account.totp_secret.is_some() {
+                    "second factor on"
+                } else {
+                    "second factor not set up yet"
+                };
+                let password = if o.account.password_hash.is_some() {
+                    "active"
+                } else {
+                    "invited"
+                };
+                println!("{}\t{}\t{password}\t{factor}", o.account.email, o.role.as_str());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 /// `guidelines publish`: a new version from a Markdown file.

@@ -75,3 +75,33 @@ mod tests {
         assert_eq!(Role::least_for(Permission::ManageWorkspace), Role::Admin);
     }
 }
+
+/// A role of the platform's delivery team in the operator console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperatorRole {
+    /// Everything: decisions on workspaces, imports, reviews, the policy
+    /// and the guidelines.
+    Operator,
+    /// Reads everything, changes nothing.
+    Auditor,
+}
+
+impl OperatorRole {
+    pub const ALL: [Self; 2] = [Self::Operator, Self::Auditor];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// Whether the role may change anything.
+    pub fn may_act(self) -> bool {
+        self == Self::Operator
+    }
+}

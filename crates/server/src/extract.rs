@@ -381,11 +381,53 @@ impl FromRequestParts<AppState> for WorkspaceCaller {
     }
 }
 
-/// The platform operator (the delivery team).
-pub struct OperatorCaller;
+/// The platform operator (the delivery team): the operator token, or a
+/// person of the team signed in to the operator console. An `auditor`
+/// reads and changes nothing.
+pub struct OperatorCaller {
+    actor: String,
+    role: sendwell_core::OperatorRole,
+}
 
 impl OperatorCaller {
-    pub const ACTOR: &'static str = "operator";
+    /// The actor the operator token is recorded as.
+    pub const TOKEN_ACTOR: &'static str = "operator";
+
+    /// The holder of the operator token: may do everything.
+    pub fn token() -> Self {
+        Self {
+            actor: Self::TOKEN_ACTOR.to_owned(),
+            role: sendwell_core::OperatorRole::Operator,
+        }
+    }
+
+    /// A person of the delivery team, signed in to the operator console.
+    pub fn person(operator: &sendwell_store::Operator) -> Self {
+        Self {
+            actor: operator.actor(),
+            role: operator.role,
+        }
+    }
+
+    /// Who audit logs and notes name as having acted.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    pub fn role(&self) -> sendwell_core::OperatorRole {
+        self.role
+    }
+
+    /// Refuses a change by an auditor, who may only read.
+    pub fn require_act(&self) -> Result<(), ApiError> {
+        if self.role.may_act() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "This changes something, and auditors may only read. Ask an operator of the platform to do it.",
+            ))
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for OperatorCaller {
@@ -393,7 +435,7 @@ impl FromRequestParts<AppState> for OperatorCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match identify(parts, state).await? {
-            Caller::Operator => Ok(Self),
+            Caller::Operator => Ok(Self::token()),
             Caller::Workspace(_) => Err(ApiError::forbidden(
                 "This is an operator endpoint: call it with the operator token, not a workspace API key.",
             )),

@@ -99,10 +99,10 @@ pub enum TokenError {
     Expired,
 }
 
-const ACCOUNT_COLUMNS: &str =
+pub(crate) const ACCOUNT_COLUMNS: &str =
     "a.id, a.email, a.name, a.password_hash, a.totp_secret, a.created_at, a.password_set_at";
 
-fn account_from(row: &AnyRow) -> Result<Account> {
+pub(crate) fn account_from(row: &AnyRow) -> Result<Account> {
     Ok(Account {
         id: get_as(row, "id", "account id", AccountId::parse)?,
         email: get_str(row, "email")?,
@@ -136,7 +136,7 @@ const SELECT_MEMBER: &str = "SELECT a.id, a.email, a.name, a.password_hash, m.ro
 /// The account of `email`, made when there is none, and whether it has a
 /// password already (an existing account is added, never given a link
 /// that would set its password).
-async fn account_for_invite(
+pub(crate) async fn account_for_invite(
     tx: &mut Transaction<'_, Any>,
     email: &str,
     now: Timestamp,
@@ -170,7 +170,7 @@ async fn account_for_invite(
     ))
 }
 
-async fn insert_token(
+pub(crate) async fn insert_token(
     tx: &mut Transaction<'_, Any>,
     account: &AccountId,
     purpose: TokenPurpose,
@@ -544,10 +544,12 @@ impl Store {
         .bind(account.as_str().to_owned())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM console_sessions WHERE account_id = $1")
-            .bind(account.as_str().to_owned())
-            .execute(&mut *tx)
-            .await?;
+        for table in ["console_sessions", "operator_sessions"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
+                .bind(account.as_str().to_owned())
+                .execute(&mut *tx)
+                .await?;
+        }
         let row = sqlx::query(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"
         ))
@@ -741,13 +743,18 @@ impl Store {
         idle_before: Timestamp,
         started_before: Timestamp,
     ) -> Result<u64> {
-        let done =
-            sqlx::query("DELETE FROM console_sessions WHERE last_seen_at < $1 OR created_at < $2")
-                .bind(idle_before.millis())
-                .bind(started_before.millis())
-                .execute(&self.write)
-                .await?;
-        Ok(done.rows_affected())
+        let mut dropped = 0;
+        for table in ["console_sessions", "operator_sessions"] {
+            let done = sqlx::query(&format!(
+                "DELETE FROM {table} WHERE last_seen_at < $1 OR created_at < $2"
+            ))
+            .bind(idle_before.millis())
+            .bind(started_before.millis())
+            .execute(&self.write)
+            .await?;
+            dropped += done.rows_affected();
+        }
+        Ok(dropped)
     }
 }
 

@@ -163,6 +163,16 @@ pub struct ConcernReport {
     /// Message-ID with its MAC). Only a proven report counts as a complaint.
     pub proven: bool,
     pub created_at: sendwell_core::Timestamp,
+    /// When an operator marked it handled, who, and their note.
+    pub handled: Option<Handled>,
+}
+
+/// An operator's handling of a report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handled {
+    pub at: sendwell_core::Timestamp,
+    pub by: String,
+    pub note: String,
 }
 
 impl Store {
@@ -188,6 +198,7 @@ impl Store {
             ip: ip.map(str::to_owned),
             proven,
             created_at: now,
+            handled: None,
         };
         sqlx::query(
             "INSERT INTO concern_reports (id, workspace_id, delivery_id, message_id, reason, reporter, ip, proven, created_at) \
@@ -207,31 +218,77 @@ impl Store {
         Ok(report)
     }
 
-    /// Reports, newest first.
-    pub async fn concern_reports(&self, limit: i64) -> Result<Vec<ConcernReport>> {
-        let rows = sqlx::query(
-            "SELECT id, workspace_id, delivery_id, message_id, reason, reporter, ip, proven, created_at \
-             FROM concern_reports ORDER BY created_at DESC, id DESC LIMIT $1",
-        )
+    /// Reports, newest first; only those not handled yet when `open`.
+    pub async fn concern_reports(&self, limit: i64, open: bool) -> Result<Vec<ConcernReport>> {
+        let filter = if open { "WHERE handled_at IS NULL" } else { "" };
+        let rows = sqlx::query(&format!(
+            "SELECT {REPORT_COLUMNS} FROM concern_reports {filter} \
+             ORDER BY created_at DESC, id DESC LIMIT $1"
+        ))
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ConcernReport {
-                    id: get_str(r, "id")?,
-                    workspace_id: get_workspace_id(r, "workspace_id")?,
-                    delivery_id: get_delivery_id(r, "delivery_id")?,
-                    message_id: get_str(r, "message_id")?,
-                    reason: get_str(r, "reason")?,
-                    reporter: get_opt_str(r, "reporter")?,
-                    ip: get_opt_str(r, "ip")?,
-                    proven: crate::get_i64(r, "proven")? != 0,
-                    created_at: crate::get_ts(r, "created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(report_from).collect()
     }
+
+    /// One report.
+    pub async fn concern_report(&self, id: &str) -> Result<Option<ConcernReport>> {
+        let row = sqlx::query(&format!(
+            "SELECT {REPORT_COLUMNS} FROM concern_reports WHERE id = $1"
+        ))
+        .bind(id.to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(report_from).transpose()
+    }
+
+    /// Marks a report handled (once): the report as it is now, or `None`
+    /// when there is no such report. A report handled already keeps its
+    /// first handling.
+    pub async fn handle_report(
+        &self,
+        id: &str,
+        by: &str,
+        note: &str,
+    ) -> Result<Option<ConcernReport>> {
+        sqlx::query(
+            "UPDATE concern_reports SET handled_at = $1, handled_by = $2, handled_note = $3 \
+             WHERE id = $4 AND handled_at IS NULL",
+        )
+        .bind(self.now().millis())
+        .bind(by.to_owned())
+        .bind(note.to_owned())
+        .bind(id.to_owned())
+        .execute(&self.write)
+        .await?;
+        self.concern_report(id).await
+    }
+}
+
+const REPORT_COLUMNS: &str = "id, workspace_id, delivery_id, message_id, reason, reporter, ip, \
+     proven, created_at, handled_at, handled_by, handled_note";
+
+fn report_from(r: &sqlx::any::AnyRow) -> Result<ConcernReport> {
+    let handled = match crate::get_opt_ts(r, "handled_at")? {
+        Some(at) => Some(Handled {
+            at,
+            by: get_opt_str(r, "handled_by")?.unwrap_or_default(),
+            note: get_opt_str(r, "handled_note")?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(ConcernReport {
+        id: get_str(r, "id")?,
+        workspace_id: get_workspace_id(r, "workspace_id")?,
+        delivery_id: get_delivery_id(r, "delivery_id")?,
+        message_id: get_str(r, "message_id")?,
+        reason: get_str(r, "reason")?,
+        reporter: get_opt_str(r, "reporter")?,
+        ip: get_opt_str(r, "ip")?,
+        proven: crate::get_i64(r, "proven")? != 0,
+        created_at: crate::get_ts(r, "created_at")?,
+        handled,
+    })
 }
 
 /// Appends the opt-outs feedback brings; how many were appended (a

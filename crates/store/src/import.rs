@@ -394,6 +394,7 @@ impl Store {
         id: &str,
         approve: bool,
         note: &str,
+        actor: &str,
     ) -> Result<std::result::Result<ImportRecord, ReviewError>> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
@@ -431,7 +432,7 @@ impl Store {
             "import.rejected"
         };
         let reason = format!("import {id} {status} by the operator: {note}");
-        crate::audit::record_action(&mut tx, &ws, "operator", action, &reason, now).await?;
+        crate::audit::record_action(&mut tx, &ws, actor, action, &reason, now).await?;
         tx.commit().await?;
         Ok(Ok(ImportRecord {
             counts: Some(counts),

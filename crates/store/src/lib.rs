@@ -21,6 +21,7 @@ mod import;
 mod key;
 mod message;
 mod migrate;
+mod operator;
 mod reputation;
 mod saved_audience;
 mod sender;
@@ -41,13 +42,14 @@ pub use contact::{
     ContactPage, DeclareRefusal, RecentActivity, Suppression, UpsertOutcome, UpsertStatus,
 };
 pub use delivery::{ClaimedDelivery, DeliveryOutcome, DeliveryState, MailTarget, ReplyRecord};
-pub use feedback::{ConcernReport, DeliveryRef, Feedback, FeedbackOutcome};
+pub use feedback::{ConcernReport, DeliveryRef, Feedback, FeedbackOutcome, Handled};
 pub use guidelines::{AcceptError, Acceptance, AcceptedThrough, Guidelines};
 pub use import::{ImportRecord, ImportSession, ImportVerdict, NewImport, ReviewError};
 pub use key::{ApiKeyRecord, AuthKey, NewKeyRow, RevokeError};
 pub use message::{
     LinkEvent, MessageRecord, NewMessage, NewTemplate, OutboxEntry, QueueError, TemplateRecord,
 };
+pub use operator::{AddedOperator, Operator, OperatorSession};
 pub use reputation::{CaseNote, ReviewCase};
 pub use saved_audience::{NameTaken, SavedAudience};
 pub use sender::SenderDomain;

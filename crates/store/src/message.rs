@@ -625,6 +625,7 @@ impl Store {
         id: &MessageId,
         approve: bool,
         note: &str,
+        actor: &str,
     ) -> Result<Option<MessageRecord>> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
@@ -670,8 +671,17 @@ impl Store {
         .bind(id.as_str().to_owned())
         .fetch_one(&mut *tx)
         .await?;
+        let record = message_from(&row)?;
+        let (action, verb) = if approve {
+            ("message.review_approved", "approved")
+        } else {
+            ("message.review_rejected", "rejected")
+        };
+        let reason = format!("content review of message {id} {verb}: {note}");
+        crate::audit::record_action(&mut tx, &record.workspace_id, actor, action, &reason, now)
+            .await?;
         tx.commit().await?;
-        Ok(Some(message_from(&row)?))
+        Ok(Some(record))
     }
 
     /// Whether the contact's delivery of a message was only captured (never

@@ -70,6 +70,11 @@ macro_rules! migrations {
                 name: "members",
                 sql: include_str!(concat!("../../../migrations/", $dir, "/0009_members.sql")),
             },
+            Migration {
+                version: 10,
+                name: "operators",
+                sql: include_str!(concat!("../../../migrations/", $dir, "/0010_operators.sql")),
+            },
         ]
     };
 }

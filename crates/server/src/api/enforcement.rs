@@ -137,9 +137,10 @@ pub async fn get_policy(
     responses((status = 200, description = "The policy as stored"), (status = 422, body = crate::error::Problem)))]
 pub async fn put_policy(
     State(state): State<AppState>,
-    _operator: OperatorCaller,
+    operator: OperatorCaller,
     ApiJson(policy): ApiJson<Policy>,
 ) -> ApiResult<Json<Policy>> {
+    operator.require_act()?;
     let problems = policy.problems();
     if let Some((_, first)) = problems.first() {
         return Err(
@@ -195,7 +196,8 @@ pub async fn list_cases(
 #[serde(deny_unknown_fields)]
 pub struct NoteRequest {
     pub note: String,
-    /// Who writes it (shown with the note); "operator" when left out.
+    /// Who writes it (shown with the note), for the operator token: "operator"
+    /// when left out. A person signed in to the console signs as themselves.
     #[serde(default)]
     pub author: Option<String>,
 }
@@ -217,14 +219,17 @@ fn text(pointer: &str, value: &str, max: usize) -> Result<String, ApiError> {
     responses((status = 200, body = CaseView), (status = 404, body = crate::error::Problem)))]
 pub async fn add_note(
     State(state): State<AppState>,
-    _operator: OperatorCaller,
+    operator: OperatorCaller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<NoteRequest>,
 ) -> ApiResult<Json<CaseView>> {
+    operator.require_act()?;
     let note = text("/note", &req.note, 4000)?;
+    // A person of the team signs with their own name; the token may say
+    // whose note it is.
     let author = match &req.author {
-        Some(a) => text("/author", a, 200)?,
-        None => "operator".to_owned(),
+        Some(a) if operator.actor() == OperatorCaller::TOKEN_ACTOR => text("/author", a, 200)?,
+        _ => operator.actor().to_owned(),
     };
     match state.store.add_case_note(&id, &author, &note).await? {
         Some(c) => Ok(Json(CaseView::from(c))),
@@ -262,6 +267,7 @@ fn no_workspace(id: &str) -> ApiError {
 /// must be in) when the move does not apply.
 async fn transition(
     state: &AppState,
+    actor: &str,
     ws: &WorkspaceId,
     id: &str,
     event: StateEvent,
@@ -270,7 +276,7 @@ async fn transition(
 ) -> ApiResult<()> {
     match state
         .store
-        .transition_workspace(ws, event, "operator", reason)
+        .transition_workspace(ws, event, actor, reason)
         .await?
     {
         None => Err(no_workspace(id)),
@@ -290,10 +296,11 @@ async fn transition(
     responses((status = 200, body = ReputationView), (status = 409, body = crate::error::Problem)))]
 pub async fn reinstate(
     State(state): State<AppState>,
-    _operator: OperatorCaller,
+    operator: OperatorCaller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ReinstateRequest>,
 ) -> ApiResult<Json<ReputationView>> {
+    operator.require_act()?;
     let ws = parse_ws(&id)?;
     let note = text("/note", &req.note, 4000)?;
     let policy = state.store.policy().await?;
@@ -307,6 +314,7 @@ pub async fn reinstate(
     let reason = format!("reinstated on probation for {days} days: {note}");
     transition(
         &state,
+        operator.actor(),
         &ws,
         &id,
         StateEvent::ReinstateOnProbation,
@@ -322,7 +330,7 @@ pub async fn reinstate(
             .saturating_add(i64::from(days) * 86_400_000),
     );
     state.store.start_probation(&ws, until).await?;
-    crate::reputation::state_changed(&state, &ws, "probation", &reason, "operator").await;
+    crate::reputation::state_changed(&state, &ws, "probation", &reason, operator.actor()).await;
     state.store.close_cases(&ws, &reason).await?;
     state.notify_queued();
     Ok(Json(reputation_view(&state, &ws).await?))
@@ -355,15 +363,17 @@ pub struct RestoreRequest {
     responses((status = 200, body = super::operator::OperatorWorkspaceView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn restore(
     State(state): State<AppState>,
-    _operator: OperatorCaller,
+    operator: OperatorCaller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RestoreRequest>,
 ) -> ApiResult<Json<super::operator::OperatorWorkspaceView>> {
+    operator.require_act()?;
     let ws = parse_ws(&id)?;
     let reason = text("/reason", &req.reason, 4000)?;
     let reason = format!("withdrawal undone: {reason}");
     transition(
         &state,
+        operator.actor(),
         &ws,
         &id,
         StateEvent::Restore,
@@ -371,7 +381,8 @@ pub async fn restore(
         "only a withdrawn workspace can be restored.",
     )
     .await?;
-    crate::reputation::state_changed(&state, &ws, "suspended", &reason, "operator").await;
+    crate::reputation::state_changed(&state, &ws, "suspended", &reason, operator.actor())
+        .await;
     Ok(Json(workspace_answer(&state, &ws).await?))
 }
 
@@ -382,13 +393,14 @@ pub async fn restore(
     responses((status = 200, body = super::operator::OperatorWorkspaceView), (status = 409, body = crate::error::Problem)))]
 pub async fn withdraw(
     State(state): State<AppState>,
-    _operator: OperatorCaller,
+    operator: OperatorCaller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<WithdrawRequest>,
 ) -> ApiResult<Json<super::operator::OperatorWorkspaceView>> {
+    operator.require_act()?;
     let ws = parse_ws(&id)?;
     let reason = text("/reason", &req.reason, 4000)?;
-    match crate::reputation::withdraw(&state, &ws, &reason, "operator").await? {
+    match crate::reputation::withdraw(&state, &ws, &reason, operator.actor()).await? {
         Ok(()) => Ok(Json(workspace_answer(&state, &ws).await?)),
         Err(crate::reputation::WithdrawRefused::NoSuchWorkspace) => Err(no_workspace(&id)),
         Err(why) => Err(ApiError::conflict("invalid-transition", format!("{why}."))),

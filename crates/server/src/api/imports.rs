@@ -540,6 +540,7 @@ pub async fn operator_get(
 
 async fn review(
     state: &AppState,
+    actor: &str,
     id: &str,
     approve: bool,
     note: &str,
@@ -547,7 +548,7 @@ async fn review(
     let note = super::label("note", note, 2000)?;
     match state
         .store
-        .review_import(id, approve, note.as_str())
+        .review_import(id, approve, note.as_str(), actor)
         .await?
     {
         Ok(r) => Ok(Json(ImportView::from(r))),
@@ -564,11 +565,12 @@ async fn review(
     params(("id" = String, Path)), request_body = ReviewRequest, responses((status = 200, body = ImportView)))]
 pub async fn approve(
     State(state): State<AppState>,
-    _operator: OperatorCaller,
+    operator: OperatorCaller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ReviewRequest>,
 ) -> ApiResult<Json<ImportView>> {
-    review(&state, &id, true, &req.note).await
+    operator.require_act()?;
+    review(&state, operator.actor(), &id, true, &req.note).await
 }
 
 /// Rejects a quarantined import: its contacts stay unmailable (operator).
@@ -576,9 +578,10 @@ pub async fn approve(
     params(("id" = String, Path)), request_body = ReviewRequest, responses((status = 200, body = ImportView)))]
 pub async fn reject(
     State(state): State<AppState>,
-    _operator: OperatorCaller,
+    operator: OperatorCaller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ReviewRequest>,
 ) -> ApiResult<Json<ImportView>> {
-    review(&state, &id, false, &req.note).await
+    operator.require_act()?;
+    review(&state, operator.actor(), &id, false, &req.note).await
 }

@@ -79,9 +79,10 @@ fn workspace_id(id: &str) -> Result<WorkspaceId, ApiError> {
     responses((status = 201, body = CreatedWorkspace), (status = 403, body = crate::error::Problem)))]
 pub async fn create_workspace(
     State(state): State<AppState>,
-    _operator: OperatorCaller,
+    operator: OperatorCaller,
     ApiJson(req): ApiJson<CreateWorkspace>,
 ) -> ApiResult<(StatusCode, Json<CreatedWorkspace>)> {
+    operator.require_act()?;
     let name = super::label("name", &req.name, 200)?;
     let admin = match &req.admin_email {
         Some(email) => Some(super::parse_email(email, "/admin_email")?),
@@ -109,7 +110,7 @@ pub async fn create_workspace(
                 secret_hash: &hash,
             },
             first_admin,
-            OperatorCaller::ACTOR,
+            operator.actor(),
         )
         .await?;
     // A person with an account already is added, not sent a link that
@@ -209,9 +210,10 @@ pub async fn workspace_audit_log(
     request_body = PublishGuidelines, responses((status = 201, body = GuidelinesView)))]
 pub async fn publish_guidelines(
     State(state): State<AppState>,
-    _operator: OperatorCaller,
+    operator: OperatorCaller,
     ApiJson(req): ApiJson<PublishGuidelines>,
 ) -> ApiResult<(StatusCode, Json<GuidelinesView>)> {
+    operator.require_act()?;
     let text = req.text.trim();
     if text.len() < 20 {
         return Err(ApiError::invalid_field(
@@ -234,7 +236,7 @@ pub async fn publish_guidelines(
     }
     let published = state
         .store
-        .publish_guidelines(text, OperatorCaller::ACTOR, grace_days)
+        .publish_guidelines(text, operator.actor(), grace_days)
         .await?;
     Ok((StatusCode::CREATED, Json(GuidelinesView::from(published))))
 }

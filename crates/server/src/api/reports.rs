@@ -24,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(report))
         .routes(routes!(list))
+        .routes(routes!(handle))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -53,6 +54,16 @@ pub struct ReportView {
     /// counts as a complaint.
     pub proven: bool,
     pub created_at: String,
+    /// When an operator marked it handled, by whom, with what note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handled: Option<HandledView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HandledView {
+    pub at: String,
+    pub by: String,
+    pub note: String,
 }
 
 impl From<sendwell_store::ConcernReport> for ReportView {
@@ -65,6 +76,11 @@ impl From<sendwell_store::ConcernReport> for ReportView {
             reporter: r.reporter,
             proven: r.proven,
             created_at: r.created_at.to_rfc3339(),
+            handled: r.handled.map(|h| HandledView {
+                at: h.at.to_rfc3339(),
+                by: h.by,
+                note: h.note,
+            }),
         }
     }
 }
@@ -186,19 +202,78 @@ pub(crate) async fn file(
     Ok(ReportView::from(saved))
 }
 
-/// Reported concerns, newest first (operator).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// `open` (not handled yet) or `all` (default).
+    pub state: Option<String>,
+}
+
+/// The most reports one answer lists.
+pub const REPORT_LIST_LIMIT: i64 = 200;
+
+/// Reported concerns, newest first, at most 200 (operator).
 #[utoipa::path(get, path = "/v1/operator/reports", tag = "operator", security(("bearer" = [])),
-    responses((status = 200, body = ReportList)))]
+    params(ReportQuery), responses((status = 200, body = ReportList)))]
 pub async fn list(
     State(state): State<AppState>,
     _operator: OperatorCaller,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<ReportQuery>,
 ) -> ApiResult<Json<ReportList>> {
+    let open = match q.state.as_deref() {
+        None | Some("all") => false,
+        Some("open") => true,
+        Some(other) => {
+            return Err(ApiError::invalid_field(
+                "/state",
+                format!("state is open or all; '{other}' was given"),
+            ))
+        }
+    };
     let items = state
         .store
-        .concern_reports(200)
+        .concern_reports(REPORT_LIST_LIMIT, open)
         .await?
         .into_iter()
         .map(ReportView::from)
         .collect();
     Ok(Json(ReportList { items }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandleRequest {
+    /// What was done about it.
+    pub note: String,
+}
+
+/// Marks a report handled, with a note (operator). A report handled
+/// already keeps its first handling (409).
+#[utoipa::path(post, path = "/v1/operator/reports/{id}/handle", tag = "operator", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = HandleRequest,
+    responses((status = 200, body = ReportView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn handle(
+    State(state): State<AppState>,
+    operator: OperatorCaller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(req): ApiJson<HandleRequest>,
+) -> ApiResult<Json<ReportView>> {
+    operator.require_act()?;
+    let note = super::label("note", &req.note, 2000)?;
+    let before = state.store.concern_report(&id).await?;
+    let Some(before) = before else {
+        return Err(ApiError::not_found(format!("There is no report '{id}'.")));
+    };
+    if let Some(h) = &before.handled {
+        return Err(ApiError::conflict(
+            "already-handled",
+            format!("Report {id} was handled by {} already.", h.by),
+        ));
+    }
+    let after = state
+        .store
+        .handle_report(&id, operator.actor(), note.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("There is no report '{id}'.")))?;
+    Ok(Json(ReportView::from(after)))
 }

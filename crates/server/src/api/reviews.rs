@@ -106,6 +106,7 @@ pub async fn list(
 
 async fn decide(
     state: &AppState,
+    actor: &str,
     id: &str,
     approve: bool,
     note: &str,
@@ -114,7 +115,7 @@ async fn decide(
     let note = super::label("note", note, 2000)?;
     match state
         .store
-        .decide_review(&id, approve, note.as_str())
+        .decide_review(&id, approve, note.as_str(), actor)
         .await?
     {
         Some(m) => {
@@ -136,11 +137,12 @@ async fn decide(
     responses((status = 200, body = ReviewItem), (status = 409, body = crate::error::Problem)))]
 pub async fn approve(
     State(state): State<AppState>,
-    _operator: OperatorCaller,
+    operator: OperatorCaller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Decision>,
 ) -> ApiResult<Json<ReviewItem>> {
-    decide(&state, &id, true, &req.note).await
+    operator.require_act()?;
+    decide(&state, operator.actor(), &id, true, &req.note).await
 }
 
 /// Rejects a message in review: nothing is sent and the workspace sees the note.
@@ -149,9 +151,10 @@ pub async fn approve(
     responses((status = 200, body = ReviewItem), (status = 409, body = crate::error::Problem)))]
 pub async fn reject(
     State(state): State<AppState>,
-    _operator: OperatorCaller,
+    operator: OperatorCaller,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Decision>,
 ) -> ApiResult<Json<ReviewItem>> {
-    decide(&state, &id, false, &req.note).await
+    operator.require_act()?;
+    decide(&state, operator.actor(), &id, false, &req.note).await
 }

@@ -262,9 +262,10 @@ pub async fn list_traps(
     request_body = AddTrap, responses((status = 201, body = TrapView), (status = 409, body = crate::error::Problem)))]
 pub async fn add_trap(
     State(state): State<AppState>,
-    _operator: OperatorCaller,
+    operator: OperatorCaller,
     ApiJson(req): ApiJson<AddTrap>,
 ) -> ApiResult<(StatusCode, Json<TrapView>)> {
+    operator.require_act()?;
     let note = super::label("note", &req.note, 500)?;
     let value = match req.kind.as_str() {
         "domain" => {
@@ -300,9 +301,10 @@ pub async fn add_trap(
     params(("id" = String, Path)), responses((status = 204, description = "removed"), (status = 404, body = crate::error::Problem)))]
 pub async fn remove_trap(
     State(state): State<AppState>,
-    _operator: OperatorCaller,
+    operator: OperatorCaller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    operator.require_act()?;
     if state.store.remove_trap(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 const ACCOUNT_FAILURES: u32 = 5;
-const ACCOUNT_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub(super) const ACCOUNT_WINDOW: Duration = Duration::from_secs(15 * 60);
 const CLIENT_FAILURES: u32 = 20;
 const CLIENT_WINDOW: Duration = Duration::from_secs(60);
 
@@ -76,7 +76,7 @@ pub async fn sign_in_page(
 /// A form posted from a page of this site by someone who may not be
 /// signed in (sign-in, a one-time link, a reset request): the request's
 /// headers and the form, or the page that refuses it.
-async fn posted_here<T: serde::de::DeserializeOwned>(
+pub(super) async fn posted_here<T: serde::de::DeserializeOwned>(
     req: Request,
     state: &AppState,
 ) -> Reply<(HeaderMap, T)> {
@@ -90,7 +90,7 @@ async fn posted_here<T: serde::de::DeserializeOwned>(
 
 /// The key of a client's network for the sign-in limit: its IPv4 address,
 /// or the /64 of an IPv6 one (one subscriber's whole prefix).
-fn client_network(ip: &str) -> String {
+pub(super) fn client_network(ip: &str) -> String {
     match ip.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V6(v6)) => {
             let s = v6.segments();
@@ -100,7 +100,7 @@ fn client_network(ip: &str) -> String {
     }
 }
 
-fn client(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
+pub(super) fn client(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
     client_ip(state.trusted_proxies(), headers, peer)
 }
 
@@ -112,23 +112,71 @@ pub async fn sign_in(
     let (headers, form): (HeaderMap, SignInForm) = posted_here(req, &state).await?;
     let next = local_path(form.next.as_deref()).to_owned();
     let ip = client(&state, &headers, peer);
-    let email = EmailAddress::parse(form.email.trim())
-        .map(|e| e.key().to_owned())
-        .unwrap_or_else(|_| form.email.trim().to_lowercase());
-    let refuse = |status: StatusCode, text: &str| {
-        html(status, sign_in_form(form.email.trim(), &next, Some(text)))
+    let account = match check_password(&state, &form.email, &form.password, &ip).await? {
+        Ok(account) => account,
+        Err(refused) => {
+            return Err(html(
+                refused.status(),
+                sign_in_form(form.email.trim(), &next, Some(refused.text())),
+            ))
+        }
     };
+    if account.totp_secret.is_some() {
+        let until = state.store.now().millis() / 1000 + 300;
+        let pending = pending_token(&state, PENDING_MEMBER, &account.id, until);
+        return Ok(html(StatusCode::OK, code_form(&pending, &next, None)));
+    }
+    start_session(&state, &account, &ip, &next).await
+}
+
+/// Why a password was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PasswordRefused {
+    /// Too many failures for the account or from the client's network.
+    Throttled,
+    /// No turn to hash came in time.
+    Busy,
+    /// The address or the password is not right (which, is not said).
+    Wrong,
+}
+
+impl PasswordRefused {
+    pub(super) fn status(self) -> StatusCode {
+        match self {
+            Self::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Wrong => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    pub(super) fn text(self) -> &'static str {
+        match self {
+            Self::Throttled => "Too many failed sign-ins for this account or from this network. Wait 15 minutes and try again, or reset your password.",
+            Self::Busy => "The server is busy checking other sign-ins; try again in a moment.",
+            Self::Wrong => "The email or the password is not right. Check both and try again.",
+        }
+    }
+}
+
+/// The account whose address and password were given, throttled per
+/// account and per client network; both consoles sign in through it.
+pub(super) async fn check_password(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    ip: &str,
+) -> Reply<Result<Account, PasswordRefused>> {
+    let email = EmailAddress::parse(email.trim())
+        .map(|e| e.key().to_owned())
+        .unwrap_or_else(|_| email.trim().to_lowercase());
     // Every attempt is counted before its password is checked (and given
     // back when it was right), so attempts sent in parallel cannot all
     // pass while none has failed yet.
-    let network = client_network(&ip);
+    let network = client_network(ip);
     let account_ok = state.allow("signin-account", &email, ACCOUNT_FAILURES, ACCOUNT_WINDOW);
     let client_ok = state.allow("signin-client", &network, CLIENT_FAILURES, CLIENT_WINDOW);
     if !(account_ok && client_ok) {
-        return Err(refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed sign-ins for this account or from this network. Wait 15 minutes and try again, or reset your password.",
-        ));
+        return Ok(Err(PasswordRefused::Throttled));
     }
     let account = state
         .store
@@ -136,33 +184,23 @@ pub async fn sign_in(
         .await
         .map_err(super::internal)?;
     let hash = account.as_ref().and_then(|a| a.password_hash.as_deref());
-    let verified = match accounts::verify_password(&form.password, hash).await {
+    let verified = match accounts::verify_password(password, hash).await {
         Ok(v) => v,
         Err(accounts::Busy) => {
             state.refund("signin-account", &email);
             state.refund("signin-client", &network);
-            return Err(refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The server is busy checking other sign-ins; try again in a moment.",
-            ));
+            return Ok(Err(PasswordRefused::Busy));
         }
     };
     if !verified {
-        return Err(refuse(
-            StatusCode::UNAUTHORIZED,
-            "The email or the password is not right. Check both and try again.",
-        ));
+        return Ok(Err(PasswordRefused::Wrong));
     }
     state.refund("signin-account", &email);
     state.refund("signin-client", &network);
-    let Some(account) = account else {
-        return Err(super::internal("verified a password without an account"));
-    };
-    if account.totp_secret.is_some() {
-        let pending = pending_token(&state, &account.id, state.store.now().millis() / 1000 + 300);
-        return Ok(html(StatusCode::OK, code_form(&pending, &next, None)));
+    match account {
+        Some(account) => Ok(Ok(account)),
+        None => Err(super::internal("verified a password without an account")),
     }
-    start_session(&state, &account, &ip, &next).await
 }
 
 /// Whether `code` is the account's current code and not used before: a
@@ -185,13 +223,24 @@ pub(super) fn use_code(
     })
 }
 
+/// What a pending token is for: the member's second step, the operator's,
+/// or an operator's first sign-in that sets the factor up (then with the
+/// new secret in the purpose, so the token vouches for that secret too).
+pub(super) const PENDING_MEMBER: &str = "totp-pending";
+
 /// Proof that the password was right, for the second step: the account,
-/// until when (Unix seconds), and a MAC over both with the console's key.
-fn pending_token(state: &AppState, account: &sendwell_core::AccountId, until: i64) -> String {
+/// until when (Unix seconds), and a MAC over both and the purpose with the
+/// console's key.
+pub(super) fn pending_token(
+    state: &AppState,
+    purpose: &str,
+    account: &sendwell_core::AccountId,
+    until: i64,
+) -> String {
     let mac = sendwell_core::secret::hmac_sha256(
         &state.console_key(),
         &[
-            b"totp-pending",
+            purpose.as_bytes(),
             account.as_str().as_bytes(),
             until.to_string().as_bytes(),
         ],
@@ -199,13 +248,18 @@ fn pending_token(state: &AppState, account: &sendwell_core::AccountId, until: i6
     format!("{account}.{until}.{}", sendwell_core::secret::to_hex(&mac))
 }
 
-/// The account a pending token names, if its MAC holds and it has not expired.
-fn pending_account(state: &AppState, token: &str) -> Option<sendwell_core::AccountId> {
+/// The account a pending token names, if its MAC holds for `purpose` and
+/// it has not expired.
+pub(super) fn pending_account(
+    state: &AppState,
+    purpose: &str,
+    token: &str,
+) -> Option<sendwell_core::AccountId> {
     let mut parts = token.split('.');
     let (account, until, mac) = (parts.next()?, parts.next()?, parts.next()?);
     let account = sendwell_core::AccountId::parse(account).ok()?;
     let until: i64 = until.parse().ok()?;
-    let expected = pending_token(state, &account, until);
+    let expected = pending_token(state, purpose, &account, until);
     let fresh = until >= state.store.now().millis() / 1000;
     (fresh
         && sendwell_core::secret::constant_time_eq(
@@ -243,7 +297,7 @@ pub struct CodeForm {
 }
 
 /// Codes one account may get wrong in 15 minutes.
-const CODE_FAILURES: u32 = 5;
+pub(super) const CODE_FAILURES: u32 = 5;
 
 pub async fn sign_in_code(
     State(state): State<AppState>,
@@ -252,7 +306,7 @@ pub async fn sign_in_code(
 ) -> Reply {
     let (headers, form): (HeaderMap, CodeForm) = posted_here(req, &state).await?;
     let next = local_path(form.next.as_deref()).to_owned();
-    let Some(id) = pending_account(&state, &form.pending) else {
+    let Some(id) = pending_account(&state, PENDING_MEMBER, &form.pending) else {
         return Err(html(
             StatusCode::UNAUTHORIZED,
             sign_in_form(
@@ -311,7 +365,7 @@ async fn start_session(state: &AppState, account: &Account, ip: &str, next: &str
     let mut response = redirect(to);
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, session::set_cookie(state, &id));
+        .insert(header::SET_COOKIE, session::set_cookie(state, session::Realm::Member, &id));
     Ok(response)
 }
 
@@ -324,7 +378,7 @@ pub struct CsrfOnly {
 pub async fn sign_out(State(state): State<AppState>, req: Request) -> Reply {
     let (headers, form): (HeaderMap, CsrfOnly) = posted_here(req, &state).await?;
     if let Some((hash, _)) = live_session(&state, &headers).await? {
-        let expected = session::csrf_token(&state, &hash);
+        let expected = session::csrf_token(&state, session::Realm::Member, &hash);
         if !sendwell_core::secret::constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
             return Err(plain_error(
                 StatusCode::FORBIDDEN,
@@ -341,7 +395,7 @@ pub async fn sign_out(State(state): State<AppState>, req: Request) -> Reply {
     let mut response = redirect("/login");
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, session::clear_cookie(&state));
+        .insert(header::SET_COOKIE, session::clear_cookie(&state, session::Realm::Member));
     Ok(response)
 }
 
@@ -497,6 +551,24 @@ async fn set_password(
         // person signs in with both.
         return Ok(redirect("/login"));
     }
+    // Someone of the delivery team with no workspace signs in to the
+    // operator console, which sets up their second factor first.
+    let is_operator = state
+        .store
+        .operator(&account.id)
+        .await
+        .map_err(super::internal)?
+        .is_some();
+    if is_operator {
+        let memberships = state
+            .store
+            .memberships(&account.id)
+            .await
+            .map_err(super::internal)?;
+        if memberships.is_empty() {
+            return Ok(redirect("/operator/login?welcome=1"));
+        }
+    }
     let ip = client(state, &headers, peer);
     start_session(state, &account, &ip, "/").await
 }
@@ -605,7 +677,7 @@ pub async fn workspaces_page(State(state): State<AppState>, headers: HeaderMap) 
         .memberships(&session.account.id)
         .await
         .map_err(super::internal)?;
-    let csrf = session::csrf_token(&state, &hash);
+    let csrf = session::csrf_token(&state, session::Realm::Member, &hash);
     let body = markup! {
         @if memberships.is_empty() {
             p { "You are not a member of any workspace now. Ask an admin of your workspace to invite you again." }
@@ -645,7 +717,7 @@ pub async fn switch_workspace(State(state): State<AppState>, req: Request) -> Re
     let Some((hash, session)) = live_session(&state, &headers).await? else {
         return Err(redirect("/login"));
     };
-    let expected = session::csrf_token(&state, &hash);
+    let expected = session::csrf_token(&state, session::Realm::Member, &hash);
     if !sendwell_core::secret::constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
         return Err(plain_error(
             StatusCode::FORBIDDEN,

@@ -217,13 +217,18 @@ fn domains(who: &Signed, list: &[SenderDomainView]) -> Markup {
 }
 
 /// A rate as a percentage with up to two decimals.
-fn percent(rate: f64) -> String {
+pub(super) fn percent(rate: f64) -> String {
     format!("{:.2}%", rate * 100.0)
 }
 
 fn reputation(who: &Signed, data: &HomeData) -> Markup {
     let r = &data.reputation;
     let p = &data.policy;
+    let days = Days {
+        days: &data.days,
+        today: data.today,
+        window_days: p.window_days,
+    };
     markup! {
         section aria-labelledby="reputation-heading" {
             h2 #reputation-heading { "Reputation" }
@@ -238,8 +243,8 @@ fn reputation(who: &Signed, data: &HomeData) -> Markup {
             }
             (rate_chart("Hard-bounce rate", r.hard_bounce_rate, p.review_hard_bounce_rate, p.suspend_hard_bounce_rate))
             (rate_chart("Complaint rate", r.complaint_rate, p.review_complaint_rate, p.suspend_complaint_rate))
-            (by_day(data, "Hard-bounce rate by day", |c| c.hard_bounce_rate(), (p.review_hard_bounce_rate, p.suspend_hard_bounce_rate)))
-            (by_day(data, "Complaint rate by day", |c| c.complaint_rate(), (p.review_complaint_rate, p.suspend_complaint_rate)))
+            (by_day(&days, "Hard-bounce rate by day", |c| c.hard_bounce_rate(), (p.review_hard_bounce_rate, p.suspend_hard_bounce_rate)))
+            (by_day(&days, "Complaint rate by day", |c| c.complaint_rate(), (p.review_complaint_rate, p.suspend_complaint_rate)))
             @if let Some(until) = &r.probation_until { p { "On probation until " (until) "." } }
         }
     }
@@ -259,7 +264,7 @@ fn next_step(state: SendingState) -> &'static str {
 
 /// A bar for the rate on a scale up to twice the suspend line, with the
 /// review and suspend lines drawn and labelled (not told by colour alone).
-fn rate_chart(name: &str, rate: f64, review: f64, suspend: f64) -> Markup {
+pub(super) fn rate_chart(name: &str, rate: f64, review: f64, suspend: f64) -> Markup {
     let scale = (suspend * 2.0).max(rate).max(f64::MIN_POSITIVE);
     let x = |v: f64| 10.0 + 580.0 * (v / scale).min(1.0);
     let summary = format!(
@@ -286,13 +291,22 @@ fn rate_chart(name: &str, rate: f64, review: f64, suspend: f64) -> Markup {
 /// One rate by day over the window, as bars, with the review and suspend
 /// lines drawn and labelled; the numbers in a table below for those who
 /// do not read charts.
-fn by_day(
-    data: &HomeData,
+/// A window of days' counts, as the charts draw them.
+pub(super) struct Days<'a> {
+    /// (day number since the epoch, counts), oldest first; days without
+    /// sends left out.
+    pub days: &'a [(i64, sendwell_core::reputation::Counts)],
+    pub today: i64,
+    pub window_days: u32,
+}
+
+pub(super) fn by_day(
+    data: &Days<'_>,
     name: &str,
     rate: fn(&sendwell_core::reputation::Counts) -> f64,
     (review, suspend): (f64, f64),
 ) -> Markup {
-    let window = i64::from(data.policy.window_days.max(1));
+    let window = i64::from(data.window_days.max(1));
     let first = data.today - window + 1;
     let top = data
         .days
@@ -315,7 +329,7 @@ fn by_day(
         figure.chart {
             svg viewBox="0 0 640 150" width="640" height="150" role="img" aria-label=(summary) {
                 rect x="10" y="10" width="540" height="120" class="track" {}
-                @for (day, counts) in &data.days {
+                @for (day, counts) in data.days {
                     @let v = rate(counts);
                     rect class="bar" x=(format!("{:.1}", 10.0 + (day - first) as f64 * width))
                         y=(format!("{:.1}", y(v))) width=(format!("{:.1}", (width - 1.0).max(1.0)))
@@ -337,7 +351,7 @@ fn by_day(
                     caption { (name) }
                     thead { tr { th scope="col" { "Day" } th scope="col" { "Sends" } th scope="col" { "Rate" } } }
                     tbody {
-                        @for (day, counts) in &data.days {
+                        @for (day, counts) in data.days {
                             tr { td { (day_text(*day)) } td { (counts.sends) } td { (percent(rate(counts))) } }
                         }
                     }

@@ -2,6 +2,7 @@
 //! pieces every page uses: labelled fields with their error beside them,
 //! forms with the CSRF token, notices.
 
+use super::session::Csrf;
 use super::Signed;
 use maud::{html, Markup, DOCTYPE};
 
@@ -103,8 +104,8 @@ pub fn error(who: Option<&Signed>, title: &str, detail: &str) -> Markup {
 }
 
 /// The hidden CSRF field every form of a signed-in page carries.
-pub fn csrf(who: &Signed) -> Markup {
-    html! { input type="hidden" name="csrf" value=(who.csrf); }
+pub fn csrf(who: &impl Csrf) -> Markup {
+    html! { input type="hidden" name="csrf" value=(who.csrf()); }
 }
 
 /// A labelled drop-down of `(value, text)` choices; `name` is what the
@@ -139,7 +140,7 @@ pub enum ButtonKind {
 
 /// A form of one button that posts to `action` (with the CSRF token); the
 /// button's text says what it does to what.
-pub fn post_button(who: &Signed, action: &str, kind: ButtonKind, text: &str) -> Markup {
+pub fn post_button(who: &impl Csrf, action: &str, kind: ButtonKind, text: &str) -> Markup {
     html! {
         form.inline method="post" action=(action) {
             (csrf(who))

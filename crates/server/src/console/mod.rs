@@ -19,6 +19,7 @@ mod imports;
 mod layout;
 mod lists;
 mod messages;
+pub mod operator;
 pub mod session;
 mod settings;
 mod templates;
@@ -122,6 +123,7 @@ pub fn routes() -> Router<AppState> {
             post(settings::remove_webhook),
         )
         .route("/settings/landing", post(settings::set_landing))
+        .merge(operator::routes())
         .route("/static/console.css", get(style))
         .route("/static/console.js", get(script))
 }

@@ -30,18 +30,58 @@ const TOUCH_MS: i64 = 60_000;
 /// The largest form the console takes (uploads have their own limit).
 pub const MAX_FORM_BYTES: usize = 256 * 1024;
 
-/// The session cookie's name on this server.
-fn cookie_name(state: &AppState) -> &'static str {
-    if state.public_url().starts_with("https://") {
-        SECURE_COOKIE
-    } else {
-        COOKIE
+/// Whose session a cookie holds: a workspace member's, or an operator's.
+/// The two never share a cookie, a table or a CSRF token, so a signed-in
+/// member's browser holds nothing that opens an operator page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Realm {
+    Member,
+    Operator,
+}
+
+impl Realm {
+    /// The cookie's name on this server: behind an https public URL with
+    /// the `__Host-` prefix, which makes browsers refuse it unless it is
+    /// Secure, for this host only and for the whole site, so a sibling
+    /// subdomain cannot plant one.
+    fn cookie_name(self, state: &AppState) -> &'static str {
+        let secure = state.public_url().starts_with("https://");
+        match (self, secure) {
+            (Self::Member, false) => COOKIE,
+            (Self::Member, true) => SECURE_COOKIE,
+            (Self::Operator, false) => OPERATOR_COOKIE,
+            (Self::Operator, true) => SECURE_OPERATOR_COOKIE,
+        }
+    }
+
+    /// How long a session lasts after sign-in, used or not, in seconds.
+    pub fn absolute_seconds(self) -> i64 {
+        match self {
+            Self::Member => ABSOLUTE_DAYS * 86_400,
+            Self::Operator => OPERATOR_ABSOLUTE_HOURS * 3600,
+        }
+    }
+
+    /// How long a session may go unused, in seconds.
+    pub fn idle_seconds(self) -> i64 {
+        match self {
+            Self::Member => IDLE_MINUTES * 60,
+            Self::Operator => OPERATOR_IDLE_MINUTES * 60,
+        }
     }
 }
 
+/// The operator console's session cookie (and its name behind https).
+pub const OPERATOR_COOKIE: &str = "sendwell_operator";
+pub const SECURE_OPERATOR_COOKIE: &str = "__Host-sendwell_operator";
+/// An operator session unused this long ends.
+pub const OPERATOR_IDLE_MINUTES: i64 = 30;
+/// An operator session ends this long after sign-in.
+pub const OPERATOR_ABSOLUTE_HOURS: i64 = 12;
+
 /// The session cookie's value in a request, if any.
-pub fn cookie_value(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let name = cookie_name(state);
+pub fn cookie_value(state: &AppState, realm: Realm, headers: &HeaderMap) -> Option<String> {
+    let name = realm.cookie_name(state);
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -54,30 +94,24 @@ pub fn cookie_value(state: &AppState, headers: &HeaderMap) -> Option<String> {
 }
 
 /// The `Set-Cookie` value that starts a session.
-pub fn set_cookie(state: &AppState, id: &str) -> HeaderValue {
-    let name = cookie_name(state);
-    let secure = if name == SECURE_COOKIE {
-        "; Secure"
-    } else {
-        ""
-    };
-    let max_age = ABSOLUTE_DAYS * 86_400;
-    HeaderValue::from_str(&format!(
-        "{name}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-    ))
-    .unwrap_or(HeaderValue::from_static(""))
+pub fn set_cookie(state: &AppState, realm: Realm, id: &str) -> HeaderValue {
+    cookie_header(state, realm, id, realm.absolute_seconds())
 }
 
 /// The `Set-Cookie` value that ends a session in the browser.
-pub fn clear_cookie(state: &AppState) -> HeaderValue {
-    let name = cookie_name(state);
-    let secure = if name == SECURE_COOKIE {
+pub fn clear_cookie(state: &AppState, realm: Realm) -> HeaderValue {
+    cookie_header(state, realm, "", 0)
+}
+
+fn cookie_header(state: &AppState, realm: Realm, value: &str, max_age: i64) -> HeaderValue {
+    let name = realm.cookie_name(state);
+    let secure = if name.starts_with("__Host-") {
         "; Secure"
     } else {
         ""
     };
     HeaderValue::from_str(&format!(
-        "{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
     ))
     .unwrap_or(HeaderValue::from_static(""))
 }
@@ -91,8 +125,23 @@ pub fn new_session_id() -> (String, String) {
 
 /// The CSRF token of a session: derived from its digest with the server's
 /// key, so it needs no storage and cannot be guessed from outside.
-pub fn csrf_token(state: &AppState, session_hash: &str) -> String {
-    to_hex(&hmac_sha256(&state.console_key(), &[session_hash.as_bytes()])[..16])
+pub fn csrf_token(state: &AppState, realm: Realm, session_hash: &str) -> String {
+    let mac = match realm {
+        Realm::Member => hmac_sha256(&state.console_key(), &[session_hash.as_bytes()]),
+        Realm::Operator => hmac_sha256(
+            &state.console_key(),
+            &[b"operator-csrf", session_hash.as_bytes()],
+        ),
+    };
+    to_hex(&mac[..16])
+}
+
+/// Whether `given` is the CSRF token of the session `session_hash`.
+pub fn constant_time_csrf(state: &AppState, realm: Realm, session_hash: &str, given: &str) -> bool {
+    constant_time_eq(
+        given.as_bytes(),
+        csrf_token(state, realm, session_hash).as_bytes(),
+    )
 }
 
 /// Whether a POST came from a page of this site: browsers say so in
@@ -118,6 +167,17 @@ pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     origin == state.public_url()
         || origin.strip_prefix("http://") == Some(host)
         || origin.strip_prefix("https://") == Some(host)
+}
+
+/// What every signed-in page's forms carry.
+pub trait Csrf {
+    fn csrf(&self) -> &str;
+}
+
+impl Csrf for Signed {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 /// A signed-in member acting in one workspace.
@@ -182,7 +242,7 @@ pub async fn live_session(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<(String, sendwell_store::ConsoleSession)>, Response> {
-    let Some(id) = cookie_value(state, headers) else {
+    let Some(id) = cookie_value(state, Realm::Member, headers) else {
         return Ok(None);
     };
     let hash = token_hash(&id);
@@ -242,7 +302,7 @@ impl FromRequestParts<AppState> for Signed {
             .map_err(super::internal)?
             .ok_or_else(|| redirect("/workspaces"))?;
         Ok(Self {
-            csrf: csrf_token(state, &hash),
+            csrf: csrf_token(state, Realm::Member, &hash),
             account: session.account,
             workspace,
             role,
