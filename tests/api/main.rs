@@ -28,6 +28,7 @@
 //! - `hardening`: attacks by co-tenants, recipients and anyone (issue #13)
 //! - `schema`: the database's own rules on states (issue #15)
 //! - `members`: console members, invites, sessions, CSRF (issue #16)
+//! - `operators`: the operator console, its accounts and sessions (issue #17)
 //! - `console`: the console's pages over HTTP, each action as the API's (issue #16)
 
 mod support;
@@ -48,6 +49,7 @@ mod isolation;
 mod keys;
 mod members;
 mod messages;
+mod operators;
 mod privacy;
 mod promises;
 mod schema;

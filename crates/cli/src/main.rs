@@ -474,9 +474,8 @@ async fn operator_command(command: OperatorCommand) -> anyhow::Result<ExitCode> 
             role,
             location,
         } => {
-            let role = sendwell_core::OperatorRole::parse(&role).with_context(|| {
-                format!("--role is operator or auditor; '{role}' was given")
-            })?;
+            let role = sendwell_core::OperatorRole::parse(&role)
+                .with_context(|| format!("--role is operator or auditor; '{role}' was given"))?;
             let address = sendwell_core::EmailAddress::parse(email.trim())
                 .map_err(|e| anyhow::anyhow!("'{email}' is not an email address: {e}"))?;
             let app = App::prepare(settings(location)?).await?;
@@ -508,7 +507,10 @@ async fn operator_command(command: OperatorCommand) -> anyhow::Result<ExitCode> 
                 .map_err(|e| anyhow::anyhow!("'{email}' is not an email address: {e}"))?;
             let app = App::prepare(existing(location)?).await?;
             if app.state.store.remove_operator(address.key()).await? {
-                println!("{} is no longer on the delivery team; their operator sessions ended", address.key());
+                println!(
+                    "{} is no longer on the delivery team; their operator sessions ended",
+                    address.key()
+                );
                 Ok(ExitCode::SUCCESS)
             } else {
                 eprintln!("{} is not on the delivery team", address.key());
@@ -528,7 +530,11 @@ async fn operator_command(command: OperatorCommand) -> anyhow::Result<ExitCode> 
                 } else {
                     "invited"
                 };
-                println!("{}\t{}\t{password}\t{factor}", o.account.email, o.role.as_str());
+                println!(
+                    "{}\t{}\t{password}\t{factor}",
+                    o.account.email,
+                    o.role.as_str()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

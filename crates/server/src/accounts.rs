@@ -392,6 +392,34 @@ pub fn member_error_text(e: MemberError) -> &'static str {
     }
 }
 
+/// Gives `email` a role on the delivery team (`sendwell operator
+/// add-user`): the operator, and the one-time link that sets the new
+/// account's password (none when the account has a password already: the
+/// person signs in with it). Either way, the first operator sign-in sets
+/// up the second factor, which operators must use.
+pub async fn add_operator(
+    state: &AppState,
+    email: &sendwell_core::EmailAddress,
+    role: sendwell_core::OperatorRole,
+    actor: &str,
+) -> Result<(sendwell_store::Operator, Option<String>), StoreError> {
+    let (token, hash) = new_token();
+    let added = state
+        .store
+        .add_operator(
+            email.key(),
+            role,
+            NewToken {
+                hash: &hash,
+                expires_at: invite_expiry(state.store.now()),
+            },
+            actor,
+        )
+        .await?;
+    let url = (!added.had_password).then(|| invite_url(state, &token));
+    Ok((added.operator, url))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,32 +467,4 @@ mod tests {
         assert_eq!(token_hash(&a), ha);
         assert!(!looks_like_token("../../etc"));
     }
-}
-
-/// Gives `email` a role on the delivery team (`sendwell operator
-/// add-user`): the operator, and the one-time link that sets the new
-/// account's password (none when the account has a password already: the
-/// person signs in with it). Either way, the first operator sign-in sets
-/// up the second factor, which operators must use.
-pub async fn add_operator(
-    state: &AppState,
-    email: &sendwell_core::EmailAddress,
-    role: sendwell_core::OperatorRole,
-    actor: &str,
-) -> Result<(sendwell_store::Operator, Option<String>), StoreError> {
-    let (token, hash) = new_token();
-    let added = state
-        .store
-        .add_operator(
-            email.key(),
-            role,
-            NewToken {
-                hash: &hash,
-                expires_at: invite_expiry(state.store.now()),
-            },
-            actor,
-        )
-        .await?;
-    let url = (!added.had_password).then(|| invite_url(state, &token));
-    Ok((added.operator, url))
 }

@@ -2,6 +2,9 @@
 //! outcome, SMTP replies by class, deferrals by destination domain. The
 //! counters are this process's; queue depth by state is read from the
 //! database when scraped, so it covers every worker.
+//!
+//! The same counts are also kept in ten-minute slots over the last 24
+//! hours, which the operator console's overview draws.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,12 +13,35 @@ use std::sync::Mutex;
 /// Distinct domains counted before the rest go under `other`.
 const MAX_DOMAINS: usize = 500;
 
+/// Minutes in one slot of the recent series.
+pub const SLOT_MINUTES: i64 = 10;
+/// Slots kept: 24 hours.
+pub const SLOTS: usize = 144;
+
 #[derive(Default)]
 pub struct Metrics {
     outcomes: Mutex<BTreeMap<&'static str, u64>>,
     replies: Mutex<BTreeMap<&'static str, u64>>,
     deferrals: Mutex<BTreeMap<String, u64>>,
     pipeline_restarts: std::sync::atomic::AtomicU64,
+    recent: Mutex<std::collections::VecDeque<Slot>>,
+}
+
+/// The counts of one ten-minute slot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Slot {
+    /// Minutes since the Unix epoch at which the slot starts.
+    pub start_minute: i64,
+    pub outcomes: BTreeMap<&'static str, u64>,
+    pub replies: BTreeMap<&'static str, u64>,
+    pub deferrals: BTreeMap<String, u64>,
+}
+
+fn now_minute() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs() / 60).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K, by: u64) {
@@ -33,8 +59,45 @@ fn escape(value: &str) -> String {
 }
 
 impl Metrics {
+    /// Adds to the slot of `minute` (made when it is the newest), dropping
+    /// slots older than a day.
+    fn in_slot(&self, minute: i64, add: impl FnOnce(&mut Slot)) {
+        let Ok(mut recent) = self.recent.lock() else {
+            return;
+        };
+        let start = minute - minute.rem_euclid(SLOT_MINUTES);
+        if recent.back().is_none_or(|s| s.start_minute < start) {
+            recent.push_back(Slot {
+                start_minute: start,
+                ..Slot::default()
+            });
+        }
+        let oldest = start - SLOT_MINUTES * (SLOTS as i64 - 1);
+        while recent.front().is_some_and(|s| s.start_minute < oldest) {
+            recent.pop_front();
+        }
+        if let Some(slot) = recent.iter_mut().rev().find(|s| s.start_minute == start) {
+            add(slot);
+        }
+    }
+
+    /// The slots of the last 24 hours that saw anything, oldest first.
+    pub fn recent(&self) -> Vec<Slot> {
+        let oldest = now_minute() - SLOT_MINUTES * SLOTS as i64;
+        self.recent
+            .lock()
+            .map(|r| {
+                r.iter()
+                    .filter(|s| s.start_minute > oldest)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn outcome(&self, state: &'static str) {
         bump(&self.outcomes, state, 1);
+        self.in_slot(now_minute(), |s| *s.outcomes.entry(state).or_insert(0) += 1);
     }
 
     /// An SMTP reply code (or none, for a connection that failed).
@@ -47,6 +110,7 @@ impl Metrics {
             _ => "none",
         };
         bump(&self.replies, class, 1);
+        self.in_slot(now_minute(), |s| *s.replies.entry(class).or_insert(0) += 1);
     }
 
     /// A delivery pipeline crashed and was started again.
@@ -64,7 +128,9 @@ impl Metrics {
         } else {
             "other".to_owned()
         };
-        *m.entry(key).or_insert(0) += 1;
+        *m.entry(key.clone()).or_insert(0) += 1;
+        drop(m);
+        self.in_slot(now_minute(), |s| *s.deferrals.entry(key).or_insert(0) += 1);
     }
 
     pub fn render(&self, queue: &BTreeMap<String, i64>) -> String {
@@ -144,6 +210,26 @@ fn labelled_counters<K: AsRef<str>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_counts_fall_in_ten_minute_slots_and_a_day_is_kept() {
+        let m = Metrics::default();
+        let t = 29_000_000;
+        m.in_slot(t, |s| *s.outcomes.entry("delivered").or_insert(0) += 1);
+        m.in_slot(t + 3, |s| *s.outcomes.entry("delivered").or_insert(0) += 1);
+        m.in_slot(t + 10, |s| *s.replies.entry("4xx").or_insert(0) += 1);
+        let slots: Vec<Slot> = m.recent.lock().expect("lock").iter().cloned().collect();
+        assert_eq!(slots.len(), 2);
+        assert_eq!(slots[0].outcomes["delivered"], 2);
+        assert_eq!(slots[1].replies["4xx"], 1);
+        // A day later the first slots are gone.
+        m.in_slot(t + 24 * 60 + 5, |s| {
+            *s.replies.entry("2xx").or_insert(0) += 1
+        });
+        let slots: Vec<Slot> = m.recent.lock().expect("lock").iter().cloned().collect();
+        assert_eq!(slots.len(), 2, "{slots:?}");
+        assert!(slots.iter().all(|s| !s.outcomes.contains_key("delivered")));
+    }
 
     #[test]
     fn counters_render_in_exposition_format() {

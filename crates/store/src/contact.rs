@@ -618,7 +618,7 @@ impl Store {
         slot.get_or_init(|| self.upsert_sql(WRITE_CHUNK))
     }
 
-    fn attributes_column(&self) -> &'static str {
+    pub(crate) fn attributes_column(&self) -> &'static str {
         match self.backend {
             // Stored as SQLite's binary JSON, so audience filters read
             // attributes without parsing text for every contact.

@@ -285,6 +285,29 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// The contact of one of a message's deliveries (a held one while
+    /// there is any): whom a mail in content review is shown as going to.
+    pub async fn first_recipient(&self, id: &MessageId) -> Result<Option<ContactId>> {
+        // Both reads walk the (message_id, state) index and stop at one row.
+        for state in [Some(DeliveryStatus::Review), None] {
+            let sql = match state {
+                Some(_) => {
+                    "SELECT contact_id FROM deliveries WHERE message_id = $1 AND state = $2 LIMIT 1"
+                }
+                None => "SELECT contact_id FROM deliveries WHERE message_id = $1 LIMIT 1",
+            };
+            let mut q = sqlx::query(sql).bind(id.as_str().to_owned());
+            if let Some(state) = state {
+                q = q.bind(state.as_str());
+            }
+            let row = q.fetch_optional(&self.read).await?;
+            if let Some(row) = row {
+                return get_contact_id(&row, "contact_id").map(Some);
+            }
+        }
+        Ok(None)
+    }
+
     /// Workspaces that have held deliveries.
     pub async fn workspaces_with_held(&self) -> Result<Vec<WorkspaceId>> {
         let rows = sqlx::query("SELECT DISTINCT workspace_id FROM deliveries WHERE state = 'held'")
@@ -342,6 +365,22 @@ impl Store {
         let mut counts = BTreeMap::new();
         for row in rows {
             counts.insert(get_str(&row, "state")?, get_i64(&row, "n")?);
+        }
+        Ok(counts)
+    }
+
+    /// Deliveries in each state that is still waiting for something
+    /// (review, queued, sending, deferred, held): one index range each,
+    /// so it costs what the queue holds, not what was ever sent.
+    pub async fn waiting_depth(&self) -> Result<BTreeMap<&'static str, i64>> {
+        use sendwell_core::DeliveryStatus as S;
+        let mut counts = BTreeMap::new();
+        for state in [S::Review, S::Queued, S::Sending, S::Deferred, S::Held] {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM deliveries WHERE state = $1")
+                .bind(state.as_str())
+                .fetch_one(&self.read)
+                .await?;
+            counts.insert(state.as_str(), get_i64(&row, "n")?);
         }
         Ok(counts)
     }

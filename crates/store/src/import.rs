@@ -5,13 +5,13 @@
 
 use crate::consent::append_bulk_in_tx;
 use crate::contact::{
-    load_schema, save_new_types, BatchItemError, ContactInput, CreateTag, PlannedWrite,
-    UpsertOutcome,
+    id_and_attributes, load_schema, save_new_types, BatchItemError, ContactInput, CreateTag,
+    PlannedWrite, UpsertOutcome,
 };
 use crate::{get_opt_str, get_opt_ts, get_str, get_ts, numbered_rows, Result, Store};
 use sendwell_core::attribute::AttributeSchema;
 use sendwell_core::consent::NewConsentEvent;
-use sendwell_core::{AuditId, Timestamp, WorkspaceId};
+use sendwell_core::{AuditId, ContactId, Timestamp, WorkspaceId};
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -52,6 +52,21 @@ pub struct ImportRecord {
     pub reviewed_at: Option<Timestamp>,
     pub review_note: Option<String>,
 }
+
+/// A contact an import created, as the delivery team's review shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportedContact {
+    pub id: ContactId,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub attributes: serde_json::Map<String, Value>,
+    /// `valid`, `risky` or `invalid`, when the address was checked.
+    pub address_verdict: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// The most contacts [`Store::import_sample`] gives.
+pub const MAX_IMPORT_SAMPLE: i64 = 100;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum ReviewError {
@@ -353,6 +368,43 @@ impl Store {
             Some(r) => Ok(Some(get_opt_str(&r, "rejects")?.unwrap_or_default())),
             None => Ok(None),
         }
+    }
+
+    /// The first `limit` (at most [`MAX_IMPORT_SAMPLE`]) contacts, by id,
+    /// that import `id` of workspace `ws` created or gave a new address: a
+    /// sample of its rows for the delivery team's review.
+    pub async fn import_sample(
+        &self,
+        ws: &WorkspaceId,
+        id: &str,
+        limit: i64,
+    ) -> Result<Vec<ImportedContact>> {
+        // The primary key (workspace_id, id) gives the order, so the read
+        // stops at `limit` matches instead of sorting the import's rows.
+        let sql = format!(
+            "SELECT id, email, name, {}, address_verdict, created_at FROM contacts \
+             WHERE workspace_id = $1 AND import_id = $2 ORDER BY id LIMIT $3",
+            self.attributes_column()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(ws.as_str().to_owned())
+            .bind(id.to_owned())
+            .bind(limit.clamp(0, MAX_IMPORT_SAMPLE))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let (id, attributes) = id_and_attributes(row)?;
+                Ok(ImportedContact {
+                    id,
+                    email: get_opt_str(row, "email")?,
+                    name: get_opt_str(row, "name")?,
+                    attributes,
+                    address_verdict: get_opt_str(row, "address_verdict")?,
+                    created_at: get_ts(row, "created_at")?,
+                })
+            })
+            .collect()
     }
 
     /// Imports of one workspace, or (for the operator) of all, optionally by status.

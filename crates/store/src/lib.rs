@@ -44,7 +44,10 @@ pub use contact::{
 pub use delivery::{ClaimedDelivery, DeliveryOutcome, DeliveryState, MailTarget, ReplyRecord};
 pub use feedback::{ConcernReport, DeliveryRef, Feedback, FeedbackOutcome, Handled};
 pub use guidelines::{AcceptError, Acceptance, AcceptedThrough, Guidelines};
-pub use import::{ImportRecord, ImportSession, ImportVerdict, NewImport, ReviewError};
+pub use import::{
+    ImportRecord, ImportSession, ImportVerdict, ImportedContact, NewImport, ReviewError,
+    MAX_IMPORT_SAMPLE,
+};
 pub use key::{ApiKeyRecord, AuthKey, NewKeyRow, RevokeError};
 pub use message::{
     LinkEvent, MessageRecord, NewMessage, NewTemplate, OutboxEntry, QueueError, TemplateRecord,

@@ -196,6 +196,37 @@ impl Store {
             .collect()
     }
 
+    /// Every workspace's counts by day over the last `window_days` days,
+    /// as (workspace, day number since the epoch, counts): one read of the
+    /// per-day counters, however many deliveries the window holds.
+    pub async fn reputation_by_day_all(
+        &self,
+        window_days: u32,
+    ) -> Result<Vec<(WorkspaceId, i64, Counts)>> {
+        let today = self.now().millis() / DAY_MS;
+        let rows = sqlx::query(
+            "SELECT workspace_id, CAST(day AS BIGINT) AS day, CAST(sends AS BIGINT) AS s, \
+             CAST(hard_bounces AS BIGINT) AS h, CAST(complaints AS BIGINT) AS c \
+             FROM reputation_days WHERE day > $1 ORDER BY workspace_id, day",
+        )
+        .bind(today - i64::from(window_days))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    get_workspace_id(row, "workspace_id")?,
+                    get_i64(row, "day")?,
+                    Counts {
+                        sends: u(get_i64(row, "s")?),
+                        hard_bounces: u(get_i64(row, "h")?),
+                        complaints: u(get_i64(row, "c")?),
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// A workspace's counts of all time (one row per day it sent).
     async fn all_time_counts(&self, ws: &WorkspaceId) -> Result<Counts> {
         let row = sqlx::query(
@@ -240,6 +271,34 @@ impl Store {
             }
         }
         self.reputation_counts(ws, window_days).await
+    }
+
+    /// The counts the monitor judges, for every workspace that sent in the
+    /// window (see [`Store::judged_counts`]): one read of the per-day
+    /// counters, and one more for each workspace reinstated within it.
+    pub async fn judged_counts_all(
+        &self,
+        window_days: u32,
+    ) -> Result<std::collections::HashMap<WorkspaceId, Counts>> {
+        let mut out: std::collections::HashMap<WorkspaceId, Counts> =
+            std::collections::HashMap::new();
+        for (ws, _, c) in self.reputation_by_day_all(window_days).await? {
+            let t = out.entry(ws).or_default();
+            t.sends += c.sends;
+            t.hard_bounces += c.hard_bounces;
+            t.complaints += c.complaints;
+        }
+        let since = self.now().millis() - i64::from(window_days) * DAY_MS;
+        let rows = sqlx::query("SELECT id FROM workspaces WHERE reinstated_at > $1")
+            .bind(since)
+            .fetch_all(&self.read)
+            .await?;
+        for row in &rows {
+            let ws = get_workspace_id(row, "id")?;
+            let counts = self.judged_counts(&ws, window_days).await?;
+            out.insert(ws, counts);
+        }
+        Ok(out)
     }
 
     /// Starts probation until `until`, counting afresh from now.

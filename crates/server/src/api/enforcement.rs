@@ -381,8 +381,7 @@ pub async fn restore(
         "only a withdrawn workspace can be restored.",
     )
     .await?;
-    crate::reputation::state_changed(&state, &ws, "suspended", &reason, operator.actor())
-        .await;
+    crate::reputation::state_changed(&state, &ws, "suspended", &reason, operator.actor()).await;
     Ok(Json(workspace_answer(&state, &ws).await?))
 }
 

@@ -490,14 +490,15 @@ pub async fn rejects(
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv))
 }
 
-/// Imports across workspaces, e.g. `?status=quarantined` (operator).
+/// Imports across workspaces, each with its workspace, e.g.
+/// `?status=quarantined` (operator).
 #[utoipa::path(get, path = "/v1/operator/imports", tag = "operator", security(("bearer" = [])),
-    params(OperatorImportQuery), responses((status = 200, body = Page<ImportView>)))]
+    params(OperatorImportQuery), responses((status = 200, body = Page<OperatorImportView>)))]
 pub async fn operator_list(
     State(state): State<AppState>,
     _operator: OperatorCaller,
     ApiQuery(q): ApiQuery<OperatorImportQuery>,
-) -> ApiResult<Json<Page<ImportView>>> {
+) -> ApiResult<Json<Page<OperatorImportView>>> {
     let page = Page::read(
         q.cursor.as_deref(),
         q.limit,
@@ -509,7 +510,7 @@ pub async fn operator_list(
         |r| r.id.clone(),
     )
     .await?;
-    Ok(Json(page.map(ImportView::from)))
+    Ok(Json(page.map(OperatorImportView::from)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -517,6 +518,15 @@ pub struct OperatorImportView {
     pub workspace_id: String,
     #[serde(flatten)]
     pub import: ImportView,
+}
+
+impl From<ImportRecord> for OperatorImportView {
+    fn from(r: ImportRecord) -> Self {
+        Self {
+            workspace_id: r.workspace_id.clone(),
+            import: ImportView::for_operator(r),
+        }
+    }
 }
 
 /// One import with its workspace (operator).
@@ -532,10 +542,7 @@ pub async fn operator_get(
         .import_record(None, &id)
         .await?
         .ok_or_else(|| import_not_found(&id))?;
-    Ok(Json(OperatorImportView {
-        workspace_id: r.workspace_id.clone(),
-        import: ImportView::for_operator(r),
-    }))
+    Ok(Json(OperatorImportView::from(r)))
 }
 
 async fn review(

@@ -741,7 +741,21 @@ pub async fn preview_message(
                 .id
         }
     };
-    let mail = crate::delivery::render_for_contact(&state, &workspace, &m, &contact, true, true)
+    Ok(Json(
+        render_preview(&state, &workspace, &m, &contact).await?,
+    ))
+}
+
+/// The message rendered for one contact as its mail would be, its links
+/// signed with a preview key: the workspace's preview, and the held mail
+/// on the delivery team's review page.
+pub(crate) async fn render_preview(
+    state: &AppState,
+    workspace: &sendwell_store::Workspace,
+    m: &MessageRecord,
+    contact: &ContactId,
+) -> ApiResult<PreviewView> {
+    let mail = crate::delivery::render_for_contact(state, workspace, m, contact, true, true)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!(
@@ -754,7 +768,7 @@ pub async fn preview_message(
         .find(|h| h.name.eq_ignore_ascii_case("to"))
         .map(|h| h.value.clone())
         .unwrap_or_default();
-    Ok(Json(PreviewView {
+    Ok(PreviewView {
         contact_id: contact.to_string(),
         to,
         subject: mail.subject,
@@ -762,7 +776,7 @@ pub async fn preview_message(
         text: mail.text,
         headers,
         links: "signed with a preview key: they look like the mail's and work nowhere",
-    }))
+    })
 }
 
 #[derive(Serialize, ToSchema)]

@@ -49,7 +49,7 @@ pub struct ReviewItem {
 }
 
 impl ReviewItem {
-    fn from(m: MessageRecord) -> Self {
+    pub(crate) fn from(m: MessageRecord) -> Self {
         Self {
             message_id: m.id.to_string(),
             workspace_id: m.workspace_id.to_string(),
@@ -102,6 +102,50 @@ pub async fn list(
     )
     .await?;
     Ok(Json(page.map(ReviewItem::from)))
+}
+
+/// A message that content screening held for review, decided or not, of
+/// any workspace (the operator console's review page).
+pub(crate) async fn held(state: &AppState, id: &str) -> ApiResult<MessageRecord> {
+    let id = MessageId::parse(id).map_err(|e| ApiError::not_found(e.to_string()))?;
+    state
+        .store
+        .message_by_id(&id)
+        .await?
+        .filter(|m| m.review_state.is_some())
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "Message {id} was not held for content review: there is nothing to review."
+            ))
+        })
+}
+
+/// A held message rendered as its mail: for one of its recipients, or
+/// (when none can be rendered for) for a contact of its audience.
+pub(crate) async fn held_mail(
+    state: &AppState,
+    m: &MessageRecord,
+) -> ApiResult<super::messages::PreviewView> {
+    let workspace = state
+        .store
+        .workspace(&m.workspace_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The message's workspace no longer exists."))?;
+    if let Some(contact) = state.store.first_recipient(&m.id).await? {
+        match super::messages::render_preview(state, &workspace, m, &contact).await {
+            Err(e) if e.status() == axum::http::StatusCode::NOT_FOUND => {}
+            rendered => return rendered,
+        }
+    }
+    let contact = crate::preflight::sample_contact(state, m)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "no-contact-to-preview",
+                "The message has no recipient left to render it for (they were erased), and no contact of its audience may receive it.",
+            )
+        })?;
+    super::messages::render_preview(state, &workspace, m, &contact.id).await
 }
 
 async fn decide(

@@ -363,9 +363,10 @@ async fn start_session(state: &AppState, account: &Account, ip: &str, next: &str
         .map_err(super::internal)?;
     let to = if ws.is_some() { next } else { "/workspaces" };
     let mut response = redirect(to);
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, session::set_cookie(state, session::Realm::Member, &id));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session::set_cookie(state, session::Realm::Member, &id),
+    );
     Ok(response)
 }
 
@@ -393,9 +394,10 @@ pub async fn sign_out(State(state): State<AppState>, req: Request) -> Reply {
             .map_err(super::internal)?;
     }
     let mut response = redirect("/login");
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, session::clear_cookie(&state, session::Realm::Member));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session::clear_cookie(&state, session::Realm::Member),
+    );
     Ok(response)
 }
 

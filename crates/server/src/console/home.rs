@@ -146,9 +146,7 @@ fn checklist(who: &Signed, data: &HomeData, address: (&str, Option<&str>)) -> Ma
                 li {
                     h3 { "Sending guidelines, version " (data.guidelines.version) " " (tick(accepted)) }
                     div.guidelines tabindex="0" role="region" aria-label="The sending guidelines" {
-                        @for para in data.guidelines.text.split("\n\n") {
-                            p { (para.trim()) }
-                        }
+                        (super::markdown::render(&data.guidelines.text))
                     }
                     @if accepted {
                         p.ok { "Accepted." }

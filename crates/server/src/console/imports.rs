@@ -18,7 +18,7 @@ use maud::{html as markup, Markup};
 use sendwell_core::Permission;
 use sendwell_store::ImportRecord;
 
-const SOURCES: [(&str, &str); 6] = [
+pub(crate) const SOURCES: [(&str, &str); 6] = [
     ("signup_form", "A sign-up form on our site or app"),
     ("product_users", "Users of our product"),
     ("event_signup", "People who signed up at an event"),
@@ -27,7 +27,7 @@ const SOURCES: [(&str, &str); 6] = [
     ("other", "Other (describe below)"),
 ];
 
-const CONSENTS: [(&str, &str); 3] = [
+pub(crate) const CONSENTS: [(&str, &str); 3] = [
     (
         "none",
         "They have not agreed to marketing (transactional mail only)",

@@ -18,6 +18,7 @@ mod home;
 mod imports;
 mod layout;
 mod lists;
+mod markdown;
 mod messages;
 pub mod operator;
 pub mod session;

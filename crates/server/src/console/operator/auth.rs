@@ -5,8 +5,8 @@
 //! has it. Only then does an operator session start.
 
 use crate::console::auth::{
-    check_password, client, pending_account, pending_token, posted_here, use_code,
-    ACCOUNT_WINDOW, CODE_FAILURES,
+    check_password, client, pending_account, pending_token, posted_here, use_code, ACCOUNT_WINDOW,
+    CODE_FAILURES,
 };
 use crate::console::layout::{bare, field, FieldExtra};
 use crate::console::session::{self, constant_time_csrf, Realm};
@@ -245,7 +245,8 @@ fn count_wrong_code(state: &AppState, id: &AccountId) {
     state.allow("signin-code", id.as_str(), CODE_FAILURES, ACCOUNT_WINDOW);
 }
 
-const TOO_MANY_CODES: &str = "Too many wrong codes for this account. Wait 15 minutes and sign in again.";
+const TOO_MANY_CODES: &str =
+    "Too many wrong codes for this account. Wait 15 minutes and sign in again.";
 const WRONG_CODE: &str =
     "This code is not right, or was used already. Type the code your app shows now.";
 

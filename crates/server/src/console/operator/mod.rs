@@ -30,7 +30,10 @@ pub use session::{OperatorPosted, OperatorSigned};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/operator", get(overview::page))
-        .route("/operator/login", get(auth::sign_in_page).post(auth::sign_in))
+        .route(
+            "/operator/login",
+            get(auth::sign_in_page).post(auth::sign_in),
+        )
         .route("/operator/login/code", post(auth::sign_in_code))
         .route("/operator/login/enrol", post(auth::enrol))
         .route("/operator/logout", post(auth::sign_out))
@@ -44,7 +47,10 @@ pub fn routes() -> Router<AppState> {
             "/operator/workspaces/{id}/withdraw",
             post(workspaces::withdraw),
         )
-        .route("/operator/workspaces/{id}/restore", post(workspaces::restore))
+        .route(
+            "/operator/workspaces/{id}/restore",
+            post(workspaces::restore),
+        )
         .route("/operator/cases", get(workspaces::cases))
         .route("/operator/cases/{id}/notes", post(workspaces::add_note))
         .route("/operator/imports", get(queues::imports))

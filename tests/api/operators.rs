@@ -1,0 +1,703 @@
+//! The operator's console over plain HTTP (issue #17), on both backends:
+//! operator accounts with a second factor that is always asked for, their
+//! sessions kept apart from workspace members', auditors who read and
+//! change nothing, and each page's action doing what the API does.
+
+use crate::members::{csrf_of, Answer, Visitor, PASSWORD};
+use crate::on_both;
+use crate::support::TestApp;
+use sendwell_core::{OperatorRole, StateEvent, WorkspaceId};
+use serde_json::json;
+
+on_both!(
+    an_operator_signs_in_only_with_a_second_factor,
+    operator_and_member_sessions_open_only_their_own_pages,
+    an_auditor_reads_every_page_and_changes_nothing,
+    a_case_is_worked_from_the_queue_to_probation,
+    the_effect_of_a_policy_is_previewed_before_it_is_saved,
+    guidelines_are_previewed_then_published,
+    a_report_is_marked_handled_once,
+    workspaces_are_filtered_by_state_and_sorted_by_rate,
+);
+
+/// The value of a hidden field of a page.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field: {page}"));
+    let rest = &page[at + marker.len()..];
+    rest[..rest.find('"').expect("end of value")].to_owned()
+}
+
+/// The code an authenticator app shows now (by the server's clock),
+/// `steps` steps of 30 seconds ahead.
+fn code(app: &TestApp, secret: &[u8], steps: i64) -> String {
+    let now = app.state.store.now().millis() / 1000 + steps * 30;
+    format!("{:06}", sendwell_server::totp::code_at(secret, now))
+}
+
+/// Someone added to the delivery team with `role`, who accepted the
+/// invite, set up the second factor and is signed in: the visitor and
+/// the factor's secret.
+pub(crate) async fn operator_of<'a>(
+    app: &'a TestApp,
+    email: &str,
+    role: OperatorRole,
+) -> (Visitor<'a>, Vec<u8>) {
+    let address = sendwell_core::EmailAddress::parse(email).expect("address");
+    let (_, link) = sendwell_server::accounts::add_operator(&app.state, &address, role, "test")
+        .await
+        .expect("added");
+    let link = link.expect("a new account gets an invite link");
+    let path = &link[link.find("/invite/").expect("invite path")..];
+    let mut v = Visitor::new(app);
+    let set = v
+        .post(
+            path,
+            &[
+                ("name", "Olga Operator"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, 303, "{}", set.body);
+    assert_eq!(set.location.as_deref(), Some("/operator/login?welcome=1"));
+    assert!(v.cookie.is_none(), "no workspace session for an operator");
+    let enrol = v
+        .post(
+            "/operator/login",
+            &[("email", email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(enrol.status, 200, "{}", enrol.body);
+    assert!(
+        enrol.body.contains("Set up two-step sign-in"),
+        "{}",
+        enrol.body
+    );
+    let secret_hex = hidden(&enrol.body, "secret");
+    let secret = sendwell_core::secret::from_hex(&secret_hex).expect("hex");
+    let done = v
+        .post(
+            "/operator/login/enrol",
+            &[
+                ("pending", &hidden(&enrol.body, "pending")),
+                ("secret", &secret_hex),
+                ("code", &code(app, &secret, 0)),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some("/operator"));
+    (v, secret)
+}
+
+/// Signs in again with password and code (`steps` ahead, so that a code
+/// used a moment ago is not used twice).
+async fn sign_in_again(app: &TestApp, email: &str, secret: &[u8], steps: i64) -> Answer {
+    let mut v = Visitor::new(app);
+    let step = v
+        .post(
+            "/operator/login",
+            &[("email", email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(step.status, 200, "{}", step.body);
+    assert!(step.body.contains("Two-step sign-in"), "{}", step.body);
+    v.post(
+        "/operator/login/code",
+        &[
+            ("pending", &hidden(&step.body, "pending")),
+            ("code", &code(app, secret, steps)),
+        ],
+    )
+    .await
+}
+
+async fn an_operator_signs_in_only_with_a_second_factor(app: TestApp) {
+    let (mut olga, secret) =
+        operator_of(&app, "olga@platform.example", OperatorRole::Operator).await;
+    let overview = olga.get("/operator").await;
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    assert!(overview.body.contains("Waiting for the team"));
+    for name in [
+        "Workspaces",
+        "Cases",
+        "Imports",
+        "Reviews",
+        "Reports",
+        "Policy",
+        "Guidelines",
+    ] {
+        assert!(overview.body.contains(&format!(">{name}</a>")), "{name}");
+    }
+    // Signing in again asks for the code, never for a new setup.
+    let again = sign_in_again(&app, "olga@platform.example", &secret, 1).await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    let cookie = again.set_cookie.expect("a cookie");
+    assert!(
+        cookie.starts_with("__Host-sendwell_operator=") || cookie.starts_with("sendwell_operator="),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    // A wrong code, a code used already, and a setup with a secret of the
+    // form's own choosing are refused.
+    let mut v = Visitor::new(&app);
+    let step = v
+        .post(
+            "/operator/login",
+            &[("email", "olga@platform.example"), ("password", PASSWORD)],
+        )
+        .await;
+    let pending = hidden(&step.body, "pending");
+    let wrong = v
+        .post(
+            "/operator/login/code",
+            &[("pending", &pending), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    let reused = v
+        .post(
+            "/operator/login/code",
+            &[("pending", &pending), ("code", &code(&app, &secret, 1))],
+        )
+        .await;
+    assert_eq!(reused.status, 401, "a code works once");
+    let forged = v
+        .post(
+            "/operator/login/enrol",
+            &[
+                ("pending", &pending),
+                ("secret", "00112233445566778899aabbccddeeff00112233"),
+                ("code", "123456"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 401, "{}", forged.body);
+    assert!(v.cookie.is_none());
+    // A wrong password gets the sign-in page again, and no step.
+    let bad = Visitor::new(&app)
+        .post(
+            "/operator/login",
+            &[
+                ("email", "olga@platform.example"),
+                ("password", "not the password at all"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 401);
+    assert!(!bad.body.contains("name=\"pending\""));
+    // Signing out ends the session on the server.
+    let csrf = olga.csrf("/operator").await;
+    let kept = olga.cookie.clone();
+    let out = olga.post("/operator/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    olga.cookie = kept;
+    let after = olga.get("/operator").await;
+    assert_eq!(after.status, 303);
+    assert!(after
+        .location
+        .expect("to sign-in")
+        .starts_with("/operator/login"));
+}
+
+async fn operator_and_member_sessions_open_only_their_own_pages(app: TestApp) {
+    let (_ws, mut ada) = crate::members::admin_of(&app, "Acme", "ada@example.com").await;
+    // A member is not on the delivery team: their session opens no
+    // operator page, and their password does not start one.
+    let refused = ada.get("/operator/cases").await;
+    assert_eq!(refused.status, 303);
+    assert!(refused
+        .location
+        .expect("sign-in")
+        .starts_with("/operator/login"));
+    let not_team = Visitor::new(&app)
+        .post(
+            "/operator/login",
+            &[("email", "ada@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(not_team.status, 403);
+    assert!(not_team.body.contains("not on the delivery team"));
+    // An operator's session opens no workspace page.
+    let (mut olga, _) = operator_of(&app, "olga@platform.example", OperatorRole::Operator).await;
+    let home = olga.get("/contacts").await;
+    assert_eq!(home.status, 303);
+    assert!(home.location.expect("member sign-in").starts_with("/login"));
+    // Taken off the team, an operator's session ends at once.
+    assert!(app
+        .state
+        .store
+        .remove_operator("olga@platform.example")
+        .await
+        .expect("removed"));
+    let gone = olga.get("/operator").await;
+    assert_eq!(gone.status, 303);
+    // Forms of the operator console need the session's token and this site.
+    let (mut otto, _) = operator_of(&app, "otto@platform.example", OperatorRole::Operator).await;
+    let no_token = otto
+        .post("/operator/policy", &[("action", "save"), ("csrf", "nope")])
+        .await;
+    assert_eq!(no_token.status, 403);
+    let csrf = otto.csrf("/operator/policy").await;
+    let other_site = otto
+        .post_with(
+            "/operator/policy",
+            &[("csrf", &csrf), ("action", "save")],
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(other_site.status, 403);
+}
+
+/// Every page of the operator navigation, with a few of their inner pages.
+const PAGES: [&str; 8] = [
+    "/operator",
+    "/operator/workspaces",
+    "/operator/cases",
+    "/operator/imports",
+    "/operator/reviews",
+    "/operator/reports",
+    "/operator/policy",
+    "/operator/guidelines",
+];
+
+/// The paths of the forms on a page that post, sign-out aside.
+fn changing_forms(page: &str) -> Vec<String> {
+    page.match_indices("method=\"post\" action=\"")
+        .map(|(at, m)| {
+            let rest = &page[at + m.len()..];
+            rest[..rest.find('"').expect("end")].to_owned()
+        })
+        .filter(|a| a != "/operator/logout")
+        .collect()
+}
+
+async fn an_auditor_reads_every_page_and_changes_nothing(app: TestApp) {
+    let ws = app.ready_workspace("Acme").await;
+    let (mut anna, _) = operator_of(&app, "anna@platform.example", OperatorRole::Auditor).await;
+    let (mut olga, _) = operator_of(&app, "olga@platform.example", OperatorRole::Operator).await;
+    let ws_page = format!("/operator/workspaces/{}", ws.id);
+    for path in PAGES.iter().copied().chain([ws_page.as_str()]) {
+        let page = anna.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert!(page.body.contains("You are an auditor"), "{path}");
+        assert_eq!(changing_forms(&page.body), Vec::<String>::new(), "{path}");
+        let as_operator = olga.get(path).await;
+        assert_eq!(as_operator.status, 200, "{path}");
+    }
+    // The operator's page has the forms the auditor's lacks.
+    let forms = changing_forms(&olga.get(&ws_page).await.body);
+    assert!(forms.contains(&format!("{ws_page}/withdraw")), "{forms:?}");
+    // Posting anyway, with the auditor's own token, is refused and changes nothing.
+    let csrf = anna.csrf("/operator/workspaces").await;
+    let refused = anna
+        .post(
+            &format!("{ws_page}/withdraw"),
+            &[("csrf", &csrf), ("reason", "just looking")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("Auditors only read"));
+    let policy = anna
+        .post(
+            "/operator/policy",
+            &[("csrf", &csrf), ("action", "save"), ("window_days", "3")],
+        )
+        .await;
+    assert_eq!(policy.status, 403);
+    let view = app
+        .get(&format!("/v1/workspaces/{}", ws.id), &app.operator)
+        .await
+        .expect(200);
+    assert_ne!(view["state"], "withdrawn");
+    let p = app
+        .get("/v1/operator/policy", &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(p["window_days"], 30);
+}
+
+/// Puts `sends` sends with `hard_bounces` hard bounces in today's counts.
+async fn counts_today(app: &TestApp, ws: &str, sends: i64, hard_bounces: i64) {
+    let day = app.state.store.now().millis() / 86_400_000;
+    let mut db = app.raw_db().await;
+    sqlx::query(
+        "INSERT INTO reputation_days (workspace_id, day, sends, hard_bounces, complaints) \
+         VALUES ($1, $2, $3, $4, 0)",
+    )
+    .bind(ws.to_owned())
+    .bind(day)
+    .bind(sends)
+    .bind(hard_bounces)
+    .execute(&mut db)
+    .await
+    .expect("counts");
+}
+
+/// A workspace the monitor suspended (12% hard bounces), with its case.
+async fn suspended(app: &TestApp, name: &str) -> crate::support::Workspace {
+    let ws = app.ready_workspace(name).await;
+    counts_today(app, &ws.id, 1000, 120).await;
+    let id = WorkspaceId::parse(&ws.id).expect("id");
+    let store = &app.state.store;
+    let _ = store
+        .transition_workspace(&id, StateEvent::Activate, "monitor", "first send")
+        .await
+        .expect("activate");
+    let moved = store
+        .transition_workspace(
+            &id,
+            StateEvent::Suspend,
+            "monitor",
+            "hard bounces 12.00% over the suspend line 10.00%",
+        )
+        .await
+        .expect("store")
+        .expect("suspend");
+    assert_eq!(moved, Ok(sendwell_core::SendingState::Suspended));
+    let evidence = store.case_evidence(&id, 30).await.expect("evidence");
+    store
+        .open_case(
+            &id,
+            "hard bounces 12.00% over the suspend line 10.00%",
+            &evidence,
+        )
+        .await
+        .expect("case");
+    ws
+}
+
+async fn a_case_is_worked_from_the_queue_to_probation(app: TestApp) {
+    let ws = suspended(&app, "Bulkco").await;
+    let (mut olga, _) = operator_of(&app, "olga@platform.example", OperatorRole::Operator).await;
+    let queue = olga.get("/operator/cases").await;
+    assert!(
+        queue.body.contains("Bulkco") && queue.body.contains("12.00%"),
+        "{}",
+        queue.body
+    );
+    assert!(
+        queue.body.contains("Sends and outcomes by day"),
+        "the evidence is shown"
+    );
+    let case = app
+        .get("/v1/operator/cases?state=open", &app.operator)
+        .await
+        .expect(200)["items"][0]["id"]
+        .as_str()
+        .expect("case id")
+        .to_owned();
+    let csrf = csrf_of(&queue.body);
+    let note = olga
+        .post(
+            &format!("/operator/cases/{case}/notes"),
+            &[
+                ("csrf", &csrf),
+                (&format!("case-note-{case}"), "Called the customer."),
+            ],
+        )
+        .await;
+    assert_eq!(note.status, 303, "{}", note.body);
+    let cases = app
+        .get("/v1/operator/cases", &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(
+        cases["items"][0]["notes"][0]["author"],
+        "operator:olga@platform.example"
+    );
+    // A reinstatement without a note is refused at the field, as typed.
+    let bare = olga
+        .post(
+            &format!("/operator/workspaces/{}/reinstate", ws.id),
+            &[("csrf", &csrf), ("probation_days", "7"), ("note", " ")],
+        )
+        .await;
+    assert_eq!(bare.status, 422, "{}", bare.body);
+    assert!(bare.body.contains("aria-invalid=\"true\""));
+    let done = olga
+        .post(
+            &format!("/operator/workspaces/{}/reinstate", ws.id),
+            &[
+                ("csrf", &csrf),
+                ("probation_days", "7"),
+                ("note", "The bought list is deleted."),
+                ("back", "/operator/cases"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/operator/cases?done=reinstate")
+    );
+    let view = app
+        .get(&format!("/v1/workspaces/{}", ws.id), &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(view["state"], "probation", "{view}");
+    let audit = app
+        .get(
+            &format!("/v1/operator/workspaces/{}/audit-log", ws.id),
+            &app.operator,
+        )
+        .await
+        .expect(200)
+        .to_string();
+    assert!(audit.contains("operator:olga@platform.example"), "{audit}");
+    let page = olga.get("/operator/cases").await;
+    assert!(page.body.contains("On probation (1)"), "{}", page.body);
+    assert!(page.body.contains("Days left"));
+    assert!(page.body.contains("reinstated on probation for 7 days"));
+    let ws_page = olga.get(&format!("/operator/workspaces/{}", ws.id)).await;
+    assert!(ws_page.body.contains("Sends since reinstatement"));
+    // A workspace in probation cannot be reinstated again: the API says why.
+    let again = olga
+        .post(
+            &format!("/operator/workspaces/{}/reinstate", ws.id),
+            &[("csrf", &csrf), ("probation_days", "7"), ("note", "again")],
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again
+        .body
+        .contains("only a suspended workspace can be reinstated"));
+}
+
+async fn the_effect_of_a_policy_is_previewed_before_it_is_saved(app: TestApp) {
+    let a = app.ready_workspace("Alpha").await;
+    let b = app.ready_workspace("Beta").await;
+    let c = app.ready_workspace("Gamma").await;
+    counts_today(&app, &a.id, 1000, 30).await;
+    counts_today(&app, &b.id, 1000, 40).await;
+    counts_today(&app, &c.id, 1000, 5).await;
+    let (mut olga, _) = operator_of(&app, "olga@platform.example", OperatorRole::Operator).await;
+    let page = olga.get("/operator/policy").await;
+    assert!(
+        page.body.contains("0 workspaces would be under review"),
+        "{}",
+        page.body
+    );
+    let csrf = csrf_of(&page.body);
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("review_hard_bounce_rate", "2"),
+        ("suspend_hard_bounce_rate", "10"),
+        ("review_complaint_rate", "0.1"),
+        ("suspend_complaint_rate", "0.3"),
+        ("window_days", "30"),
+        ("min_sends", "500"),
+        ("breaker_min_deliveries", "1000"),
+        ("probation_days", "14"),
+    ];
+    let mut preview = fields.clone();
+    preview.push(("action", "preview"));
+    let shown = olga.post("/operator/policy", &preview).await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert!(
+        shown.body.contains("2 workspaces would be under review"),
+        "{}",
+        shown.body
+    );
+    assert!(shown.body.contains("Alpha, Beta"));
+    let p = app
+        .get("/v1/operator/policy", &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(
+        p["review_hard_bounce_rate"], 0.05,
+        "a preview saves nothing"
+    );
+    // A review line over the suspend line is refused at its field.
+    let mut wrong = fields.clone();
+    wrong[1] = ("review_hard_bounce_rate", "12");
+    wrong.push(("action", "save"));
+    let refused = olga.post("/operator/policy", &wrong).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("below the suspend line"),
+        "{}",
+        refused.body
+    );
+    fields.push(("action", "save"));
+    let saved = olga.post("/operator/policy", &fields).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let p = app
+        .get("/v1/operator/policy", &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(p["review_hard_bounce_rate"], 0.02, "{p}");
+}
+
+async fn guidelines_are_previewed_then_published(app: TestApp) {
+    let ws = app.ready_workspace("Acme").await;
+    let (mut olga, _) = operator_of(&app, "olga@platform.example", OperatorRole::Operator).await;
+    let page = olga.get("/operator/guidelines").await;
+    assert!(
+        page.body.contains("1 of 1 workspaces accepted it"),
+        "{}",
+        page.body
+    );
+    let csrf = csrf_of(&page.body);
+    let text = "# Sending rules\n\nSend **only** to people who asked.\n\n<script>alert(1)</script>";
+    let preview = olga
+        .post(
+            "/operator/guidelines",
+            &[
+                ("csrf", &csrf),
+                ("text", text),
+                ("grace_days", "7"),
+                ("action", "preview"),
+            ],
+        )
+        .await;
+    assert_eq!(preview.status, 200);
+    assert!(
+        preview.body.contains("<h1>Sending rules</h1>"),
+        "{}",
+        preview.body
+    );
+    assert!(preview.body.contains("<strong>only</strong>"));
+    assert!(
+        !preview.body.contains("<script>alert"),
+        "raw HTML is shown as text"
+    );
+    let current = app.get("/v1/guidelines", &ws.key).await.expect(200);
+    let version = current["version"].as_i64().expect("version");
+    let bad = olga
+        .post(
+            "/operator/guidelines",
+            &[
+                ("csrf", &csrf),
+                ("text", text),
+                ("grace_days", "400"),
+                ("action", "publish"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("grace_days is 0 to 90"), "{}", bad.body);
+    let published = olga
+        .post(
+            "/operator/guidelines",
+            &[
+                ("csrf", &csrf),
+                ("text", text),
+                ("grace_days", "7"),
+                ("action", "publish"),
+            ],
+        )
+        .await;
+    assert_eq!(published.status, 303, "{}", published.body);
+    let now = app.get("/v1/guidelines", &ws.key).await.expect(200);
+    assert_eq!(now["version"].as_i64(), Some(version + 1));
+    let page = olga.get("/operator/guidelines").await;
+    assert!(
+        page.body.contains("0 of 1 workspaces accepted it"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("(not the current one)"));
+}
+
+async fn a_report_is_marked_handled_once(app: TestApp) {
+    let ws = app.ready_workspace("Acme").await;
+    let now = app.state.store.now();
+    let message = sendwell_core::MessageId::generate(now);
+    let contact = sendwell_core::ContactId::generate(now);
+    let mut db = app.raw_db().await;
+    sqlx::query(
+        "INSERT INTO concern_reports (id, workspace_id, delivery_id, message_id, reason, reporter, ip, proven, created_at) \
+         VALUES ('rep_1', $1, $2, $3, 'I never signed up <b>for this</b>', 'pat@example.org', '192.0.2.7', 1, $4)",
+    )
+    .bind(ws.id.clone())
+    .bind(format!("{message}.{contact}"))
+    .bind(message.to_string())
+    .bind(now.millis())
+    .execute(&mut db)
+    .await
+    .expect("report");
+    let (mut olga, _) = operator_of(&app, "olga@platform.example", OperatorRole::Operator).await;
+    let inbox = olga.get("/operator/reports").await;
+    assert!(
+        inbox
+            .body
+            .contains("I never signed up &lt;b&gt;for this&lt;/b&gt;"),
+        "{}",
+        inbox.body
+    );
+    let csrf = csrf_of(&inbox.body);
+    let handled = olga
+        .post(
+            "/operator/reports/rep_1/handle",
+            &[
+                ("csrf", &csrf),
+                ("note", "Suppressed; told the workspace."),
+                ("note-rep_1", "Suppressed; told the workspace."),
+            ],
+        )
+        .await;
+    assert_eq!(handled.status, 303, "{}", handled.body);
+    let list = app
+        .get("/v1/operator/reports", &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(
+        list["items"][0]["handled"]["by"], "operator:olga@platform.example",
+        "{list}"
+    );
+    let open = app
+        .get("/v1/operator/reports?state=open", &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(open["items"].as_array().map(Vec::len), Some(0));
+    let twice = app
+        .post(
+            "/v1/operator/reports/rep_1/handle",
+            &app.operator,
+            json!({"note": "again"}),
+        )
+        .await;
+    assert_eq!(twice.status.as_u16(), 409);
+}
+
+async fn workspaces_are_filtered_by_state_and_sorted_by_rate(app: TestApp) {
+    let calm = app.ready_workspace("Calm").await;
+    counts_today(&app, &calm.id, 1000, 10).await;
+    let busy = suspended(&app, "Bouncy").await;
+    let (mut olga, _) = operator_of(&app, "olga@platform.example", OperatorRole::Operator).await;
+    let by_rate = olga.get("/operator/workspaces?sort=bounces").await;
+    let (b, c) = (
+        by_rate.body.find(">Bouncy<").expect("Bouncy"),
+        by_rate.body.find(">Calm<").expect("Calm"),
+    );
+    assert!(b < c, "the highest rate first");
+    assert!(by_rate.body.contains("Open case"));
+    assert!(
+        by_rate.body.contains("role=\"img\""),
+        "each row has its chart"
+    );
+    let suspended_only = olga.get("/operator/workspaces?state=suspended").await;
+    assert!(suspended_only.body.contains(">Bouncy<") && !suspended_only.body.contains(">Calm<"));
+    // Members are listed by name and role, and nothing of their passwords.
+    app.post(
+        "/v1/members",
+        &busy.key,
+        json!({"email": "sam@bouncy.example", "role": "sender"}),
+    )
+    .await
+    .expect(201);
+    let page = olga.get(&format!("/operator/workspaces/{}", busy.id)).await;
+    assert!(page.body.contains("sam@bouncy.example") && page.body.contains("sender"));
+    assert!(!page.body.contains("$argon2"));
+    assert!(page.body.contains("Hard-bounce rate by day"));
+    let missing = olga.get("/operator/workspaces/ws_nope").await;
+    assert_eq!(missing.status, 404);
+}
