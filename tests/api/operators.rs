@@ -7,7 +7,8 @@ use crate::members::{csrf_of, Answer, Visitor, PASSWORD};
 use crate::on_both;
 use crate::support::TestApp;
 use sendwell_core::{OperatorRole, StateEvent, WorkspaceId};
-use serde_json::json;
+use serde_json::{json, Value};
+use std::time::Duration;
 
 on_both!(
     an_operator_signs_in_only_with_a_second_factor,
@@ -18,6 +19,9 @@ on_both!(
     guidelines_are_previewed_then_published,
     a_report_is_marked_handled_once,
     workspaces_are_filtered_by_state_and_sorted_by_rate,
+    a_quarantined_import_is_explained_and_approved_with_a_note,
+    held_mail_is_shown_sandboxed_and_an_approval_releases_it,
+    an_auditor_sees_the_queues_but_no_decision_forms,
 );
 
 /// The value of a hidden field of a page.
@@ -607,8 +611,8 @@ async fn guidelines_are_previewed_then_published(app: TestApp) {
     assert!(page.body.contains("(not the current one)"));
 }
 
-async fn a_report_is_marked_handled_once(app: TestApp) {
-    let ws = app.ready_workspace("Acme").await;
+/// An open report of concern `rep_1` about a message of workspace `ws`.
+async fn open_report(app: &TestApp, ws: &str) {
     let now = app.state.store.now();
     let message = sendwell_core::MessageId::generate(now);
     let contact = sendwell_core::ContactId::generate(now);
@@ -617,13 +621,18 @@ async fn a_report_is_marked_handled_once(app: TestApp) {
         "INSERT INTO concern_reports (id, workspace_id, delivery_id, message_id, reason, reporter, ip, proven, created_at) \
          VALUES ('rep_1', $1, $2, $3, 'I never signed up <b>for this</b>', 'pat@example.org', '192.0.2.7', 1, $4)",
     )
-    .bind(ws.id.clone())
+    .bind(ws.to_owned())
     .bind(format!("{message}.{contact}"))
     .bind(message.to_string())
     .bind(now.millis())
     .execute(&mut db)
     .await
     .expect("report");
+}
+
+async fn a_report_is_marked_handled_once(app: TestApp) {
+    let ws = app.ready_workspace("Acme").await;
+    open_report(&app, &ws.id).await;
     let (mut olga, _) = operator_of(&app, "olga@platform.example", OperatorRole::Operator).await;
     let inbox = olga.get("/operator/reports").await;
     assert!(
@@ -634,6 +643,27 @@ async fn a_report_is_marked_handled_once(app: TestApp) {
         inbox.body
     );
     let csrf = csrf_of(&inbox.body);
+    // A blank note is refused beside the report's own field, as typed.
+    let blank = olga
+        .post(
+            "/operator/reports/rep_1/handle",
+            &[("csrf", &csrf), ("note", " ")],
+        )
+        .await;
+    assert_eq!(blank.status, 422, "{}", blank.body);
+    assert!(
+        blank.body.contains("was not marked handled")
+            && blank.body.contains("href=\"#note-rep_1\"")
+            && blank.body.contains("aria-describedby=\"note-rep_1-error\""),
+        "{}",
+        blank.body
+    );
+    assert!(tag_of(&blank.body, "<input id=\"note-rep_1\"").contains("aria-invalid=\"true\""));
+    let still = app
+        .get("/v1/operator/reports?state=open", &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(still["items"].as_array().map(Vec::len), Some(1), "{still}");
     let handled = olga
         .post(
             "/operator/reports/rep_1/handle",
@@ -700,4 +730,613 @@ async fn workspaces_are_filtered_by_state_and_sorted_by_rate(app: TestApp) {
     assert!(page.body.contains("Hard-bounce rate by day"));
     let missing = olga.get("/operator/workspaces/ws_nope").await;
     assert_eq!(missing.status, 404);
+}
+
+/// `text` as the console writes it into a page.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The tag of `page` that starts with `start`, up to its closing `>`.
+fn tag_of<'p>(page: &'p str, start: &str) -> &'p str {
+    let at = page
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in {page}"));
+    let rest = &page[at..];
+    &rest[..=rest.find('>').expect("end of tag")]
+}
+
+/// The part of `page` from `from` to the first `to` after it.
+fn between<'p>(page: &'p str, from: &str, to: &str) -> &'p str {
+    let at = page
+        .find(from)
+        .unwrap_or_else(|| panic!("no {from} in {page}"));
+    let rest = &page[at..];
+    &rest[..rest
+        .find(to)
+        .unwrap_or_else(|| panic!("no {to} after {from}"))]
+}
+
+/// Bought-looking leads: 60 invalid addresses, 40 role accounts and 100
+/// addresses never seen, imported into a workspace that already has 150
+/// contacts of its own, with a declared opt-in.
+const LEADS_QUERY: &str = "source=other&description=Leads%20from%20a%20partner\
+    &consent=opt_in&consent_statement=Ticked%20a%20box%20at%20the%20partner%27s%20stand";
+
+fn lead_addresses() -> (Vec<String>, Vec<String>) {
+    let invalid = (0..60).map(|i| format!("lead{i}@example.com")).collect();
+    let stored = (0..40)
+        .map(|i| format!("info@company{i}.com"))
+        .chain((0..100).map(|i| format!("prospect{i}@gmail.com")))
+        .collect();
+    (invalid, stored)
+}
+
+/// The report of a quarantined import into the workspace of `key`.
+async fn quarantined_import(app: &TestApp, key: &str) -> Value {
+    let existing: Vec<Value> = (0..150)
+        .map(|i| json!({"email": format!("member{i}@gmail.com")}))
+        .collect();
+    app.post("/v1/contacts/batch", key, json!({"contacts": existing}))
+        .await
+        .expect(200);
+    let (invalid, stored) = lead_addresses();
+    let mut csv = String::from("email,first_name\n");
+    for address in invalid.iter().chain(&stored) {
+        csv.push_str(&format!("{address},Lead\n"));
+    }
+    let report = app.import(key, LEADS_QUERY, &csv).await.expect(201);
+    assert_eq!(report["status"], "quarantined", "{report}");
+    report
+}
+
+async fn a_quarantined_import_is_explained_and_approved_with_a_note(app: TestApp) {
+    let ws = app.workspace("Leadhaus").await;
+    let report = quarantined_import(&app, &ws.key).await;
+    let id = report["id"].as_str().expect("id").to_owned();
+    let (mut olga, _) = operator_of(&app, "olga@platform.example", OperatorRole::Operator).await;
+
+    // The queue lists it under its workspace's name.
+    let queue = olga.get("/operator/imports").await;
+    assert_eq!(queue.status, 200, "{}", queue.body);
+    assert!(
+        queue
+            .body
+            .contains(&format!("href=\"/operator/imports/{id}\"")),
+        "{}",
+        queue.body
+    );
+    assert!(
+        queue.body.contains(&format!(
+            "href=\"/operator/workspaces/{0}\">Leadhaus ({0})</a>",
+            ws.id
+        )),
+        "{}",
+        queue.body
+    );
+    assert!(queue.body.contains("Leads from a partner"));
+
+    // Its page explains every signal, says what was declared and shows rows.
+    let path = format!("/operator/imports/{id}");
+    let page = olga.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let signals = report["signals"].as_array().expect("signals");
+    let codes: Vec<&str> = signals
+        .iter()
+        .map(|s| s["code"].as_str().expect("code"))
+        .collect();
+    for code in ["invalid", "role", "never_seen"] {
+        assert!(codes.contains(&code), "{codes:?}");
+    }
+    for s in signals {
+        let detail = s["detail"].as_str().expect("detail");
+        assert!(
+            page.body.contains(&escaped(detail)),
+            "{detail}: {}",
+            page.body
+        );
+    }
+    for meaning in [
+        "Addresses that cannot receive mail",
+        "Addresses of a function (info@, sales@) rather than a person",
+        "Addresses the workspace never had",
+    ] {
+        assert!(page.body.contains(meaning), "{meaning}: {}", page.body);
+    }
+    assert!(
+        !page.body.contains("This page has no explanation"),
+        "every signal is explained: {}",
+        page.body
+    );
+    for declared in [
+        "Other (describe below) (other)",
+        "Leads from a partner",
+        "They opted in to marketing",
+        "Ticked a box at the partner's stand",
+    ] {
+        assert!(page.body.contains(declared), "{declared}: {}", page.body);
+    }
+    let sample = between(&page.body, "A sample of the rows", "</table>");
+    let (invalid, stored) = lead_addresses();
+    let shown = stored
+        .iter()
+        .filter(|a| sample.contains(&format!("<td>{a}</td>")))
+        .count();
+    assert_eq!(shown, 20, "the first 20 of the rows it stored: {sample}");
+    assert!(sample.contains("(of 140)"), "{sample}");
+    assert!(
+        !invalid.iter().any(|a| sample.contains(a.as_str())) && !sample.contains("member"),
+        "only what the import created: {sample}"
+    );
+    let decide = format!("/operator/imports/{id}/decide");
+    assert_eq!(changing_forms(&page.body), vec![decide.clone()]);
+
+    // An empty note gets the API's own error beside the field; nothing changes.
+    let api = app
+        .post(
+            &format!("/v1/operator/imports/{id}/approve"),
+            &app.operator,
+            json!({"note": ""}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(api["errors"][0]["pointer"], "/note", "{api}");
+    let says = api["errors"][0]["detail"].as_str().expect("detail");
+    let csrf = csrf_of(&page.body);
+    let bare = olga
+        .post(
+            &decide,
+            &[("csrf", &csrf), ("decision", "approve"), ("note", "")],
+        )
+        .await;
+    assert_eq!(bare.status, 422, "{}", bare.body);
+    let textarea = tag_of(&bare.body, "<textarea id=\"note\"");
+    assert!(
+        textarea.contains("aria-invalid=\"true\"") && textarea.contains("note-error"),
+        "{textarea}"
+    );
+    assert!(
+        bare.body.contains(&format!(
+            "<p class=\"field-error\" id=\"note-error\">{}</p>",
+            escaped(says)
+        )),
+        "{says}: {}",
+        bare.body
+    );
+    assert_eq!(
+        changing_forms(&bare.body),
+        vec![decide.clone()],
+        "the form is offered again"
+    );
+    let held = app
+        .get(&format!("/v1/operator/imports/{id}"), &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(held["status"], "quarantined", "{held}");
+    assert!(held["review_note"].is_null(), "{held}");
+
+    // With a note it is approved; the note's line break becomes a space.
+    let approved = olga
+        .post(
+            &decide,
+            &[
+                ("csrf", &csrf),
+                ("decision", "approve"),
+                (
+                    "note",
+                    "The partner showed their sign-up form.\r\nKeep it on file.",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(approved.status, 303, "{}", approved.body);
+    assert_eq!(
+        approved.location.as_deref(),
+        Some(format!("{path}?done=approved").as_str())
+    );
+    let note = "The partner showed their sign-up form. Keep it on file.";
+    let after = olga.get(&format!("{path}?done=approved")).await;
+    assert!(
+        after.body.contains("Approved: the import") && after.body.contains("approved after review"),
+        "{}",
+        after.body
+    );
+    assert!(after.body.contains(note), "{}", after.body);
+    assert_eq!(changing_forms(&after.body), Vec::<String>::new());
+    let seen = app
+        .get(&format!("/v1/imports/{id}"), &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(seen["status"], "approved", "{seen}");
+    assert_eq!(seen["review_note"], note, "{seen}");
+    let lead = app
+        .get("/v1/contacts?email=prospect7@gmail.com", &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(lead["items"][0]["mailable"], true, "{lead}");
+    let log = app
+        .get(
+            &format!("/v1/operator/workspaces/{}/audit-log?limit=1000", ws.id),
+            &app.operator,
+        )
+        .await
+        .expect(200);
+    assert!(
+        log["items"].as_array().expect("items").iter().any(|e| {
+            e["action"] == "import.approved" && e["actor"] == "operator:olga@platform.example"
+        }),
+        "{log}"
+    );
+    // It has left the queue for the list of approved imports.
+    let queue = olga.get("/operator/imports").await;
+    assert!(!queue.body.contains(&id), "{}", queue.body);
+    let done = olga.get("/operator/imports?status=approved").await;
+    assert!(
+        done.body
+            .contains(&format!("href=\"/operator/imports/{id}\"")),
+        "{}",
+        done.body
+    );
+    // Deciding again is the API's conflict, shown as a page.
+    let twice = olga
+        .post(
+            &decide,
+            &[("csrf", &csrf), ("decision", "reject"), ("note", "again")],
+        )
+        .await;
+    assert_eq!(twice.status, 409, "{}", twice.body);
+    assert_eq!(
+        app.get(&format!("/v1/imports/{id}"), &ws.key)
+            .await
+            .expect(200)["status"],
+        "approved"
+    );
+}
+
+/// A pushy but not fraudulent mail, which content screening holds for review.
+const GREY: &str =
+    "Our spring sale ends tonight. Thirty percent off everything in the shop with code \
+    SPRING30. Act now, limited time only!";
+
+/// Sends a mail that screening holds for review to the workspace's opted-in
+/// contacts; its id.
+async fn held_message(app: &TestApp, key: &str, name: &str) -> String {
+    let m = app
+        .post(
+            "/v1/messages",
+            key,
+            json!({
+                "name": name, "kind": "marketing",
+                "from": {"name": "Acme", "address": "news@acme-mail.com"},
+                "subject": "LAST CHANCE TO SAVE BIG!!!",
+                "template": {"layout": "plain", "text": GREY},
+            }),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    let sent = app
+        .post(&format!("/v1/messages/{id}/send"), key, json!({}))
+        .await
+        .expect(202);
+    assert_eq!(sent["review"], "pending", "{sent}");
+    let m = app
+        .get(&format!("/v1/messages/{id}"), key)
+        .await
+        .expect(200);
+    assert_eq!(m["counts"]["review"], 1, "{m}");
+    id
+}
+
+/// The message once its state is `state`.
+async fn message_in(app: &TestApp, key: &str, id: &str, state: &str) -> Value {
+    for _ in 0..400 {
+        let m = app
+            .get(&format!("/v1/messages/{id}"), key)
+            .await
+            .expect(200);
+        if m["state"] == state {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("message {id} never reached {state}");
+}
+
+/// A GET with the visitor's session: the status, a header and the body.
+async fn get_header(
+    v: &Visitor<'_>,
+    app: &TestApp,
+    path: &str,
+    name: &str,
+) -> (u16, String, String) {
+    let mut req = v.client.get(app.url(path));
+    if let Some(c) = &v.cookie {
+        req = req.header("cookie", c);
+    }
+    let resp = req.send().await.expect("GET");
+    let value = resp
+        .headers()
+        .get(name)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let status = resp.status().as_u16();
+    (status, value, resp.text().await.expect("body"))
+}
+
+async fn held_mail_is_shown_sandboxed_and_an_approval_releases_it(app: TestApp) {
+    let ws = app.ready_workspace("Springshop").await;
+    crate::support::opted_in(&app, &ws, "ann@gmail.com").await;
+    let first = held_message(&app, &ws.key, "Grey 1").await;
+    let second = held_message(&app, &ws.key, "Grey 2").await;
+    let (mut olga, _) = operator_of(&app, "olga@platform.example", OperatorRole::Operator).await;
+
+    let queue = olga.get("/operator/reviews").await;
+    assert_eq!(queue.status, 200, "{}", queue.body);
+    for id in [&first, &second] {
+        assert!(
+            queue.body.contains(&format!(
+                "href=\"/operator/reviews/{id}\">LAST CHANCE TO SAVE BIG!!!</a>"
+            )),
+            "{id}: {}",
+            queue.body
+        );
+    }
+    assert!(
+        queue.body.contains(&format!(">Springshop ({})</a>", ws.id)),
+        "{}",
+        queue.body
+    );
+
+    // The page frames the mail with every permission taken away, and marks
+    // what the rules matched.
+    let path = format!("/operator/reviews/{first}");
+    let page = olga.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let frame = tag_of(&page.body, "<iframe");
+    assert!(
+        frame.contains("sandbox=\"\"")
+            && frame.contains(&format!("src=\"/operator/reviews/{first}/mail.html\"")),
+        "{frame}"
+    );
+    let item = app
+        .get("/v1/operator/reviews", &app.operator)
+        .await
+        .expect(200)["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["message_id"] == first.as_str())
+        .expect("in the queue")
+        .clone();
+    let hits = item["screening"]["hits"].as_array().expect("hits").clone();
+    assert!(!hits.is_empty(), "{item}");
+    for h in &hits {
+        let snippet = h["snippet"].as_str().expect("snippet");
+        if !snippet.is_empty() {
+            assert!(
+                page.body
+                    .contains(&format!("<mark>{}</mark>", escaped(snippet))),
+                "{snippet}: {}",
+                page.body
+            );
+        }
+        let explanation = h["explanation"].as_str().expect("explanation");
+        assert!(page.body.contains(&escaped(explanation)), "{explanation}");
+    }
+    let text = between(&page.body, "<pre class=\"mail-text\">", "</pre>");
+    assert!(text.contains("Our spring sale ends tonight."), "{text}");
+    let normal = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let marked: Vec<String> = text
+        .split("<mark>")
+        .skip(1)
+        .map(|m| normal(&m[..m.find("</mark>").expect("closed")]))
+        .collect();
+    assert!(
+        hits.iter().any(|h| {
+            let rule = h["rule"].as_str().expect("rule");
+            let snippet = normal(&escaped(h["snippet"].as_str().expect("snippet")));
+            !rule.starts_with("statistical.")
+                && snippet.len() >= 3
+                && marked.iter().any(|m| m.contains(&snippet))
+        }),
+        "a rule's match is marked in the text: {marked:?} of {hits:?}"
+    );
+    let (status, policy, mail) = get_header(
+        &olga,
+        &app,
+        &format!("{path}/mail.html"),
+        "content-security-policy",
+    )
+    .await;
+    assert_eq!(status, 200, "{mail}");
+    assert!(policy.split(';').any(|d| d.trim() == "sandbox"), "{policy}");
+    assert!(mail.contains("Our spring sale ends tonight"), "{mail}");
+    let decide = format!("{path}/decide");
+    assert_eq!(changing_forms(&page.body), vec![decide.clone()]);
+
+    // Approved with a note: the held delivery goes out.
+    let csrf = csrf_of(&page.body);
+    let approved = olga
+        .post(
+            &decide,
+            &[
+                ("csrf", &csrf),
+                ("decision", "approve"),
+                ("note", "A seasonal sale; fine."),
+            ],
+        )
+        .await;
+    assert_eq!(approved.status, 303, "{}", approved.body);
+    assert_eq!(
+        approved.location.as_deref(),
+        Some(format!("{path}?done=approved").as_str())
+    );
+    let m = message_in(&app, &ws.key, &first, "sent").await;
+    assert_eq!(m["counts"]["review"], 0, "{m}");
+    assert_eq!(m["counts"]["delivered"], 1, "{m}");
+    assert_eq!(m["review"]["state"], "approved", "{m}");
+    assert_eq!(m["review"]["note"], "A seasonal sale; fine.", "{m}");
+    let log = app
+        .get(
+            &format!("/v1/operator/workspaces/{}/audit-log?limit=1000", ws.id),
+            &app.operator,
+        )
+        .await
+        .expect(200);
+    assert!(
+        log["items"].as_array().expect("items").iter().any(|e| {
+            e["action"] == "message.review_approved"
+                && e["actor"] == "operator:olga@platform.example"
+        }),
+        "{log}"
+    );
+    let after = olga.get(&format!("{path}?done=approved")).await;
+    assert!(after
+        .body
+        .contains("Approved: the held deliveries are released"));
+    assert_eq!(changing_forms(&after.body), Vec::<String>::new());
+
+    // The second is rejected: nothing goes out, and the workspace reads why.
+    let rejected = olga
+        .post(
+            &format!("/operator/reviews/{second}/decide"),
+            &[
+                ("csrf", &csrf),
+                ("decision", "reject"),
+                ("note", "Urgency without an end date is not allowed."),
+            ],
+        )
+        .await;
+    assert_eq!(rejected.status, 303, "{}", rejected.body);
+    let m = app
+        .get(&format!("/v1/messages/{second}"), &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(m["state"], "rejected", "{m}");
+    assert_eq!(m["counts"]["review"], 0, "{m}");
+    assert_eq!(m["counts"]["skipped"], 1, "{m}");
+    assert_eq!(
+        m["review"]["note"], "Urgency without an end date is not allowed.",
+        "{m}"
+    );
+    let outbox = app
+        .get(&format!("/v1/outbox?message_id={second}"), &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(outbox["items"], json!([]), "{outbox}");
+    let pending = olga.get("/operator/reviews").await;
+    assert!(
+        !pending.body.contains(&first) && !pending.body.contains(&second),
+        "{}",
+        pending.body
+    );
+    let decided = olga.get("/operator/reviews?state=rejected").await;
+    assert!(
+        decided.body.contains(&second)
+            && decided
+                .body
+                .contains("Urgency without an end date is not allowed."),
+        "{}",
+        decided.body
+    );
+}
+
+async fn an_auditor_sees_the_queues_but_no_decision_forms(app: TestApp) {
+    let ws = app.ready_workspace("Acme").await;
+    let import = quarantined_import(&app, &ws.key).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    crate::support::opted_in(&app, &ws, "ann@gmail.com").await;
+    let held = held_message(&app, &ws.key, "Grey").await;
+    open_report(&app, &ws.id).await;
+    let (mut anna, _) = operator_of(&app, "anna@platform.example", OperatorRole::Auditor).await;
+    for (path, shows) in [
+        ("/operator/imports".to_owned(), import.clone()),
+        (
+            format!("/operator/imports/{import}"),
+            "Leads from a partner".to_owned(),
+        ),
+        ("/operator/reviews".to_owned(), held.clone()),
+        (
+            format!("/operator/reviews/{held}"),
+            "sandbox=\"\"".to_owned(),
+        ),
+        (
+            "/operator/reports".to_owned(),
+            "I never signed up".to_owned(),
+        ),
+    ] {
+        let page = anna.get(&path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert!(page.body.contains(&shows), "{path}: {}", page.body);
+        assert!(page.body.contains("You are an auditor"), "{path}");
+        assert_eq!(changing_forms(&page.body), Vec::<String>::new(), "{path}");
+        assert!(!page.body.contains("name=\"decision\""), "{path}");
+    }
+    let (status, _, mail) = get_header(
+        &anna,
+        &app,
+        &format!("/operator/reviews/{held}/mail.html"),
+        "content-type",
+    )
+    .await;
+    assert_eq!(status, 200, "{mail}");
+    // Posting anyway, with the auditor's own token, changes nothing.
+    let csrf = anna.csrf("/operator/imports").await;
+    let forged = anna
+        .post(
+            &format!("/operator/imports/{import}/decide"),
+            &[
+                ("csrf", &csrf),
+                ("decision", "approve"),
+                ("note", "Looks fine"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let still = app
+        .get(&format!("/v1/operator/imports/{import}"), &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(still["status"], "quarantined", "{still}");
+    let forged = anna
+        .post(
+            &format!("/operator/reviews/{held}/decide"),
+            &[
+                ("csrf", &csrf),
+                ("decision", "approve"),
+                ("note", "Looks fine"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let forged = anna
+        .post(
+            "/operator/reports/rep_1/handle",
+            &[("csrf", &csrf), ("note", "Looks fine")],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let m = app
+        .get(&format!("/v1/messages/{held}"), &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(m["state"], "in_review", "{m}");
+    assert_eq!(m["counts"]["review"], 1, "{m}");
+    let open = app
+        .get("/v1/operator/reports?state=open", &app.operator)
+        .await
+        .expect(200);
+    assert_eq!(open["items"].as_array().map(Vec::len), Some(1), "{open}");
 }

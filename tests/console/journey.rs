@@ -8,7 +8,7 @@ use crate::webdriver::{Browser, Session};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const PASSWORD: &str = "blue harbour lantern 42";
+pub(crate) const PASSWORD: &str = "blue harbour lantern 42";
 const ADDRESS: &str = "Acme Ltd, 1 Main Street, Springfield 12345, USA";
 
 /// An advance-fee scam, which the content screen blocks.
@@ -33,7 +33,7 @@ async fn invited_workspace(app: &TestApp, name: &str, email: &str) -> (String, S
     )
 }
 
-async fn type_into(s: &Session, label: &str, text: &str) {
+pub(crate) async fn type_into(s: &Session, label: &str, text: &str) {
     let field = s.field(label).await;
     field.clear().await;
     field.send_keys(text).await;
@@ -50,7 +50,7 @@ async fn choose(s: &Session, label: &str, value: &str) {
 
 /// Clicks the button named `name` and waits until the page it leads to
 /// has loaded (a click returns before a form's answer has arrived).
-async fn press(s: &Session, name: &str) {
+pub(crate) async fn press(s: &Session, name: &str) {
     mark_page(s).await;
     s.button(name).await.click().await;
     wait_for_new_page(s, &format!("pressing {name:?}")).await;
@@ -58,13 +58,13 @@ async fn press(s: &Session, name: &str) {
 
 /// Marks the page's root element: a new page (or one a script wrote in
 /// place) has a root without the mark.
-async fn mark_page(s: &Session) {
+pub(crate) async fn mark_page(s: &Session) {
     s.execute("document.documentElement.dataset.sendwellOld = '1';", &[])
         .await;
 }
 
 /// Waits until the page marked by [`mark_page`] has given way to a new one.
-async fn wait_for_new_page(s: &Session, what: &str) {
+pub(crate) async fn wait_for_new_page(s: &Session, what: &str) {
     for _ in 0..200 {
         let loaded = s
             .execute(
@@ -81,7 +81,7 @@ async fn wait_for_new_page(s: &Session, what: &str) {
 }
 
 /// Follows the link named `name` and waits for its page.
-async fn follow(s: &Session, name: &str) {
+pub(crate) async fn follow(s: &Session, name: &str) {
     let href = s.link(name).await.attr("href").await.expect("href");
     let url = s
         .execute(
@@ -94,14 +94,14 @@ async fn follow(s: &Session, name: &str) {
 
 /// Saves the page as `docs/screenshots/{name}.png` (1280x800) when
 /// SENDWELL_SCREENSHOTS names that folder; the README links them.
-async fn shot(s: &Session, name: &str) {
+pub(crate) async fn shot(s: &Session, name: &str) {
     if let Some(dir) = std::env::var_os("SENDWELL_SCREENSHOTS") {
         s.screenshot(std::path::Path::new(&dir).join(format!("{name}.png")))
             .await;
     }
 }
 
-async fn heading(s: &Session) -> String {
+pub(crate) async fn heading(s: &Session) -> String {
     s.find("h1").await.text().await
 }
 
@@ -136,7 +136,7 @@ async fn every_page(s: &Session, mut check: impl FnMut(&str, &str)) {
 }
 
 /// Reloads `url` until `text` is on it (the delivery worker runs beside).
-async fn wait_for_text(s: &Session, url: &str, text: &str) -> String {
+pub(crate) async fn wait_for_text(s: &Session, url: &str, text: &str) -> String {
     for _ in 0..100 {
         s.goto(url).await;
         let source = s.source().await;

@@ -6,5 +6,6 @@
 mod support;
 
 mod journey;
+mod operator;
 mod smoke;
 mod webdriver;

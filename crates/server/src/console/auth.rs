@@ -460,7 +460,7 @@ fn password_form(
                 }
                 (field("password", "Password", "password", "", errors.0,
                     FieldExtra { autocomplete: Some("new-password"), required: true,
-                        hint: Some("At least 10 characters; a few unrelated words work well.") }))
+                        hint: Some("At least 10 characters; a few unrelated words work well."), ..Default::default() }))
                 (field("confirm", "Confirm password", "password", "", errors.1,
                     FieldExtra { autocomplete: Some("new-password"), required: true, ..Default::default() }))
                 button type="submit" { "Set password" }

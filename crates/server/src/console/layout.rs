@@ -177,12 +177,12 @@ pub fn field(
                 p.hint id=(hint_id) { (hint) }
             }
             @if kind == "textarea" {
-                textarea id=(id) name=(id) rows="4"
+                textarea id=(id) name=(extra.name.unwrap_or(id)) rows="4"
                     aria-invalid=[error.map(|_| "true")]
                     aria-describedby=[described.as_deref()]
                     required[extra.required] { (value) }
             } @else {
-                input id=(id) name=(id) type=(kind) value=(value)
+                input id=(id) name=(extra.name.unwrap_or(id)) type=(kind) value=(value)
                     autocomplete=[extra.autocomplete]
                     aria-invalid=[error.map(|_| "true")]
                     aria-describedby=[described.as_deref()]
@@ -199,6 +199,9 @@ pub fn field(
 #[derive(Default, Clone, Copy)]
 pub struct FieldExtra<'a> {
     pub hint: Option<&'a str>,
+    /// The name the form sends it as, when it is not the id (a page with
+    /// the same form several times needs unique ids).
+    pub name: Option<&'a str>,
     pub autocomplete: Option<&'a str>,
     pub required: bool,
 }

@@ -403,10 +403,11 @@ fn decisions(
                 h3 { "Reinstate on probation" }
                 p.hint { "Held mail is released. At the end of probation the workspace is active again if its rates are under the review lines, and withdrawn if not." }
                 (field(&format!("probation_days-{id}"), "Probation days", "number",
-                    error.value("reinstate", "probation_days", &days), error.at("reinstate", "/probation_days"), FieldExtra::default()))
+                    error.value("reinstate", "probation_days", &days), error.at("reinstate", "/probation_days"),
+                    FieldExtra { name: Some("probation_days"), ..Default::default() }))
                 (field(&format!("note-{id}"), "Note for the record", "textarea",
                     error.value("reinstate", "note", ""), error.at("reinstate", "/note"),
-                    FieldExtra { required: true, ..Default::default() }))
+                    FieldExtra { name: Some("note"), required: true, ..Default::default() }))
                 button type="submit" { "Reinstate on probation" }
             }
         }
@@ -418,7 +419,7 @@ fn decisions(
                 p.hint { "Undoes the withdrawal: the workspace is suspended again, and can then be reinstated on probation. Mail cancelled by the withdrawal stays cancelled." }
                 (field(&format!("restore-reason-{id}"), "Reason for restoring", "textarea",
                     error.value("restore", "reason", ""), error.at("restore", "/reason"),
-                    FieldExtra { required: true, ..Default::default() }))
+                    FieldExtra { name: Some("reason"), required: true, ..Default::default() }))
                 button type="submit" { "Restore" }
             }
         } @else {
@@ -429,7 +430,7 @@ fn decisions(
                 p.hint { "Stops the workspace's sending for good: pending mail is cancelled, each delivery with the reason. Its data stays exportable." }
                 (field(&format!("withdraw-reason-{id}"), "Reason for withdrawing", "textarea",
                     error.value("withdraw", "reason", ""), error.at("withdraw", "/reason"),
-                    FieldExtra { required: true, ..Default::default() }))
+                    FieldExtra { name: Some("reason"), required: true, ..Default::default() }))
                 button.danger type="submit" data-confirm="Withdraw this workspace's sending? Pending mail is cancelled." { "Withdraw" }
             }
         }
