@@ -2,11 +2,17 @@
 -- console account (email, password) and must use a second factor; the
 -- role here is the platform's, apart from any workspace membership:
 -- `operator` may do everything, `auditor` may only read.
+--
+-- The way in is a setup link that `sendwell operator add-user` prints (its
+-- digest here): it sets the password and the second factor together. A
+-- password alone, however it was set, never makes an operator session.
 CREATE TABLE operator_accounts (
     account_id TEXT PRIMARY KEY REFERENCES accounts(id),
     role TEXT NOT NULL CHECK (role IN ('operator', 'auditor')),
     created_by TEXT NOT NULL,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    setup_token_hash TEXT UNIQUE,
+    setup_expires_at BIGINT
 );
 
 -- Operator sessions, kept apart from workspace sessions: their own
@@ -24,3 +30,8 @@ CREATE INDEX operator_sessions_by_account ON operator_sessions(account_id);
 ALTER TABLE concern_reports ADD COLUMN handled_at BIGINT;
 ALTER TABLE concern_reports ADD COLUMN handled_by TEXT;
 ALTER TABLE concern_reports ADD COLUMN handled_note TEXT;
+
+-- A workspace's recent hard bounces, for the domains that bounced most
+-- (the operator's workspace page and a case's evidence): a partial index,
+-- so the read costs what bounced, not everything the workspace sent.
+CREATE INDEX deliveries_bounced ON deliveries(workspace_id, updated_at) WHERE state = 'bounced';

@@ -534,3 +534,51 @@ fn the_benchmarks_run_end_to_end() {
         "{line}"
     );
 }
+
+/// `sendwell operator add-user | users | remove-user`, as the operator runs them.
+#[test]
+fn the_delivery_team_is_added_listed_and_removed_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sendwell"))
+            .args(["operator"])
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env_remove("SENDWELL_DATABASE_URL")
+            .env_remove("SENDWELL_CONFIG")
+            .env("SENDWELL_PUBLIC_URL", "https://mail.example.org")
+            .output()
+            .expect("run")
+    };
+    let added = run(&["add-user", "Olga@Platform.example", "--role", "auditor"]);
+    let text = String::from_utf8_lossy(&added.stdout);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(
+        text.contains("olga@platform.example is an auditor"),
+        "{text}"
+    );
+    assert!(
+        text.contains("https://mail.example.org/operator/setup/"),
+        "a one-time link: {text}"
+    );
+    let bad_role = run(&["add-user", "x@platform.example", "--role", "boss"]);
+    assert!(!bad_role.status.success());
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("operator or auditor"));
+    let users = run(&["users"]);
+    let list = String::from_utf8_lossy(&users.stdout);
+    assert!(
+        list.contains("olga@platform.example\tauditor\tsetup link not used yet"),
+        "{list}"
+    );
+    let removed = run(&["remove-user", "olga@platform.example"]);
+    assert!(removed.status.success());
+    let again = run(&["remove-user", "olga@platform.example"]);
+    assert!(!again.status.success(), "not on the team any more");
+    let users = run(&["users"]);
+    assert!(!String::from_utf8_lossy(&users.stdout).contains("olga@"));
+}

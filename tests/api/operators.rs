@@ -12,6 +12,8 @@ use std::time::Duration;
 
 on_both!(
     an_operator_signs_in_only_with_a_second_factor,
+    a_setup_link_works_once_and_only_it_sets_up_an_operator,
+    a_password_set_through_a_workspace_invite_opens_no_operator_session,
     operator_and_member_sessions_open_only_their_own_pages,
     an_auditor_reads_every_page_and_changes_nothing,
     a_case_is_worked_from_the_queue_to_probation,
@@ -41,9 +43,14 @@ fn code(app: &TestApp, secret: &[u8], steps: i64) -> String {
     format!("{:06}", sendwell_server::totp::code_at(secret, now))
 }
 
-/// Someone added to the delivery team with `role`, who accepted the
-/// invite, set up the second factor and is signed in: the visitor and
-/// the factor's secret.
+/// The path of a setup link.
+fn setup_path(link: &str) -> String {
+    link[link.find("/operator/setup/").expect("setup path")..].to_owned()
+}
+
+/// Someone added to the delivery team with `role` who used the setup link
+/// (password and second factor) and so is signed in: the visitor and the
+/// factor's secret.
 pub(crate) async fn operator_of<'a>(
     app: &'a TestApp,
     email: &str,
@@ -53,41 +60,20 @@ pub(crate) async fn operator_of<'a>(
     let (_, link) = sendwell_server::accounts::add_operator(&app.state, &address, role, "test")
         .await
         .expect("added");
-    let link = link.expect("a new account gets an invite link");
-    let path = &link[link.find("/invite/").expect("invite path")..];
+    let path = setup_path(&link);
     let mut v = Visitor::new(app);
-    let set = v
+    let page = v.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Set up your delivery team account"));
+    let secret_hex = hidden(&page.body, "secret");
+    let secret = sendwell_core::secret::from_hex(&secret_hex).expect("hex");
+    let done = v
         .post(
-            path,
+            &path,
             &[
                 ("name", "Olga Operator"),
                 ("password", PASSWORD),
                 ("confirm", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(set.status, 303, "{}", set.body);
-    assert_eq!(set.location.as_deref(), Some("/operator/login?welcome=1"));
-    assert!(v.cookie.is_none(), "no workspace session for an operator");
-    let enrol = v
-        .post(
-            "/operator/login",
-            &[("email", email), ("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(enrol.status, 200, "{}", enrol.body);
-    assert!(
-        enrol.body.contains("Set up two-step sign-in"),
-        "{}",
-        enrol.body
-    );
-    let secret_hex = hidden(&enrol.body, "secret");
-    let secret = sendwell_core::secret::from_hex(&secret_hex).expect("hex");
-    let done = v
-        .post(
-            "/operator/login/enrol",
-            &[
-                ("pending", &hidden(&enrol.body, "pending")),
                 ("secret", &secret_hex),
                 ("code", &code(app, &secret, 0)),
             ],
@@ -149,8 +135,7 @@ async fn an_operator_signs_in_only_with_a_second_factor(app: TestApp) {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
     );
-    // A wrong code, a code used already, and a setup with a secret of the
-    // form's own choosing are refused.
+    // A wrong code and a code used already are refused.
     let mut v = Visitor::new(&app);
     let step = v
         .post(
@@ -173,14 +158,12 @@ async fn an_operator_signs_in_only_with_a_second_factor(app: TestApp) {
         )
         .await;
     assert_eq!(reused.status, 401, "a code works once");
+    // A pending step made for another purpose (a member's) is not taken.
+    let tampered = format!("{pending}x");
     let forged = v
         .post(
-            "/operator/login/enrol",
-            &[
-                ("pending", &pending),
-                ("secret", "00112233445566778899aabbccddeeff00112233"),
-                ("code", "123456"),
-            ],
+            "/operator/login/code",
+            &[("pending", &tampered), ("code", &code(&app, &secret, -1))],
         )
         .await;
     assert_eq!(forged.status, 401, "{}", forged.body);
@@ -484,10 +467,10 @@ async fn the_effect_of_a_policy_is_previewed_before_it_is_saved(app: TestApp) {
     counts_today(&app, &c.id, 1000, 5).await;
     let (mut olga, _) = operator_of(&app, "olga@platform.example", OperatorRole::Operator).await;
     let page = olga.get("/operator/policy").await;
+    assert!(page.body.contains("Preview the effect"), "{}", page.body);
     assert!(
-        page.body.contains("0 workspaces would be under review"),
-        "{}",
-        page.body
+        !page.body.contains("would be under review"),
+        "nothing is judged on a GET"
     );
     let csrf = csrf_of(&page.body);
     let mut fields = vec![
@@ -1339,4 +1322,182 @@ async fn an_auditor_sees_the_queues_but_no_decision_forms(app: TestApp) {
         .await
         .expect(200);
     assert_eq!(open["items"].as_array().map(Vec::len), Some(1), "{open}");
+}
+
+async fn post_fields(v: &mut Visitor<'_>, path: &str, fields: &[(String, String)]) -> Answer {
+    let f: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    v.post(path, &f).await
+}
+
+async fn a_setup_link_works_once_and_only_it_sets_up_an_operator(app: TestApp) {
+    let address = sendwell_core::EmailAddress::parse("otto@platform.example").expect("address");
+    let (_, link) = sendwell_server::accounts::add_operator(
+        &app.state,
+        &address,
+        OperatorRole::Operator,
+        "test",
+    )
+    .await
+    .expect("added");
+    let path = setup_path(&link);
+    let mut v = Visitor::new(&app);
+    let page = v.get(&path).await;
+    let referrer = reqwest::get(app.url(&path)).await.expect("page").headers()["referrer-policy"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    assert_eq!(
+        referrer, "no-referrer",
+        "the token never leaves in a Referer"
+    );
+    let secret_hex = hidden(&page.body, "secret");
+    let secret = sendwell_core::secret::from_hex(&secret_hex).expect("hex");
+    let fields = |code: &str| {
+        vec![
+            ("password".to_owned(), PASSWORD.to_owned()),
+            ("confirm".to_owned(), PASSWORD.to_owned()),
+            ("secret".to_owned(), secret_hex.clone()),
+            ("code".to_owned(), code.to_owned()),
+        ]
+    };
+    // Before the setup, the password alone signs no one in.
+    let early = Visitor::new(&app)
+        .post(
+            "/operator/login",
+            &[("email", "otto@platform.example"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(early.status, 401, "no password yet");
+    // A wrong code keeps the page, with the error at the field.
+    let wrong = post_fields(&mut v, &path, &fields("000000")).await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("id=\"code-error\""), "{}", wrong.body);
+    let weak = v
+        .post(
+            &path,
+            &[
+                ("password", "short"),
+                ("confirm", "short"),
+                ("secret", &secret_hex),
+                ("code", "000000"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, 422);
+    assert!(
+        weak.body.contains("at least 10 characters"),
+        "{}",
+        weak.body
+    );
+    let done = post_fields(&mut v, &path, &fields(&code(&app, &secret, 0))).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    // The link works once.
+    let again = post_fields(
+        &mut Visitor::new(&app),
+        &path,
+        &fields(&code(&app, &secret, 1)),
+    )
+    .await;
+    assert_eq!(again.status, 410, "{}", again.body);
+    // Added again (a lost phone): a new link, and the sessions end.
+    let (_, second) = sendwell_server::accounts::add_operator(
+        &app.state,
+        &address,
+        OperatorRole::Operator,
+        "test",
+    )
+    .await
+    .expect("again");
+    assert_ne!(setup_path(&second), path);
+    let ended = v.get("/operator").await;
+    assert_eq!(ended.status, 303, "the session ended");
+}
+
+/// The attack a review found: a workspace admin invites the address of
+/// someone about to join the delivery team, sets its password through
+/// the workspace invite, and tries the operator sign-in with it.
+async fn a_password_set_through_a_workspace_invite_opens_no_operator_session(app: TestApp) {
+    let address = sendwell_core::EmailAddress::parse("newop@platform.example").expect("address");
+    let (_, setup) = sendwell_server::accounts::add_operator(
+        &app.state,
+        &address,
+        OperatorRole::Operator,
+        "test",
+    )
+    .await
+    .expect("added");
+    let (ws, _) = crate::members::admin_of(&app, "Mallory Ltd", "mallory@example.com").await;
+    let invited = app
+        .post(
+            "/v1/members",
+            &ws.key,
+            json!({"email": "newop@platform.example", "role": "viewer"}),
+        )
+        .await
+        .expect(201);
+    let url = invited["invite_url"]
+        .as_str()
+        .expect("a link for a new account")
+        .to_owned();
+    let invite = &url[url.find("/invite/").expect("path")..];
+    let mut mallory = Visitor::new(&app);
+    let set = mallory
+        .post(
+            invite,
+            &[
+                ("password", "mallory's own password"),
+                ("confirm", "mallory's own password"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, 303, "{}", set.body);
+    // The password is right, but it opens no operator session, and the
+    // member session cannot set up a factor for the operator account.
+    let tried = Visitor::new(&app)
+        .post(
+            "/operator/login",
+            &[
+                ("email", "newop@platform.example"),
+                ("password", "mallory's own password"),
+            ],
+        )
+        .await;
+    assert_eq!(tried.status, 403, "{}", tried.body);
+    assert!(tried.body.contains("not set up"), "{}", tried.body);
+    assert!(!tried.body.contains("name=\"pending\""));
+    let factor = mallory.get("/settings/totp").await;
+    assert_eq!(factor.status, 403, "{}", factor.body);
+    // The real person's setup link replaces that password.
+    let path = setup_path(&setup);
+    let mut real = Visitor::new(&app);
+    let page = real.get(&path).await;
+    let secret_hex = hidden(&page.body, "secret");
+    let secret = sendwell_core::secret::from_hex(&secret_hex).expect("hex");
+    let done = real
+        .post(
+            &path,
+            &[
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+                ("secret", &secret_hex),
+                ("code", &code(&app, &secret, 0)),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let old = Visitor::new(&app)
+        .post(
+            "/operator/login",
+            &[
+                ("email", "newop@platform.example"),
+                ("password", "mallory's own password"),
+            ],
+        )
+        .await;
+    assert_eq!(old.status, 401, "the invite's password no longer works");
+    let gone = mallory.get("/").await;
+    assert_eq!(gone.status, 303, "the member session set up with it ended");
 }

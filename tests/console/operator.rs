@@ -115,25 +115,19 @@ async fn settled(app: &TestApp, ws: &Workspace, id: &str) -> Value {
 }
 
 /// Adds `email` to the delivery team with `role`, and walks the browser
-/// through the invite, the first sign-in and the second factor's setup,
-/// to the overview.
+/// through the setup link (password and second factor) to the overview.
 async fn sign_in_as_new_operator(app: &TestApp, s: &Session, email: &str, role: OperatorRole) {
     let address = sendwell_core::EmailAddress::parse(email).expect("address");
     let (_, link) = sendwell_server::accounts::add_operator(&app.state, &address, role, "test")
         .await
         .expect("added");
-    s.goto(&link.expect("an invite link")).await;
+    s.goto(&link).await;
+    assert_eq!(heading(s).await, "Set up your delivery team account");
+    s.assert_accessible("operator setup").await;
+    shot(s, "operator-setup").await;
+    type_into(s, "Your name", "Olga").await;
     type_into(s, "Password", PASSWORD).await;
     type_into(s, "Confirm password", PASSWORD).await;
-    press(s, "Set password").await;
-    assert_eq!(heading(s).await, "Delivery team sign-in");
-    s.assert_accessible("operator sign-in").await;
-    type_into(s, "Email", email).await;
-    type_into(s, "Password", PASSWORD).await;
-    press(s, "Sign in").await;
-    assert_eq!(heading(s).await, "Set up two-step sign-in");
-    s.assert_accessible("second factor setup").await;
-    shot(s, "operator-second-factor").await;
     let hex = s
         .execute(
             "return document.querySelector('input[name=secret]').value;",
@@ -144,7 +138,7 @@ async fn sign_in_as_new_operator(app: &TestApp, s: &Session, email: &str, role: 
     let now = app.state.store.now().millis() / 1000;
     let code = format!("{:06}", sendwell_server::totp::code_at(&secret, now));
     type_into(s, "Authentication code", &code).await;
-    press(s, "Turn on and sign in").await;
+    press(s, "Set up and sign in").await;
     assert_eq!(heading(s).await, "Overview", "{}", s.source().await);
 }
 
@@ -253,10 +247,12 @@ async fn probation_run(bounces_go_on: bool) {
     // operator signs in again, with a code.
     s.goto(&format!("{}/operator/cases", app.base)).await;
     assert_eq!(heading(&s).await, "Delivery team sign-in");
+    s.assert_accessible("operator sign-in").await;
     type_into(&s, "Email", "olga@platform.example").await;
     type_into(&s, "Password", PASSWORD).await;
     press(&s, "Sign in").await;
     assert_eq!(heading(&s).await, "Two-step sign-in");
+    s.assert_accessible("operator second step").await;
     let secret = app
         .state
         .store
@@ -361,6 +357,25 @@ async fn an_auditor_can_submit_no_form_and_an_operator_releases_held_mail() {
     // form but signing out; a forged one is refused.
     let s = browser.session().await;
     sign_in_as_new_operator(&app, &s, "anna@platform.example", OperatorRole::Auditor).await;
+    // From the keyboard: the skip link first, then the navigation in order.
+    s.press_tab().await;
+    let skip = s.active_element().await;
+    assert_eq!(skip.text().await, "Skip to content");
+    let mut reached = Vec::new();
+    for _ in 0..20 {
+        if reached.len() == NAV.len() {
+            break;
+        }
+        s.press_tab().await;
+        let el = s.active_element().await;
+        if el.tag_name().await == "a" {
+            let text = el.text().await;
+            if NAV.contains(&text.as_str()) {
+                reached.push(text);
+            }
+        }
+    }
+    assert_eq!(reached, NAV, "the operator navigation in Tab order");
     for name in NAV {
         follow(&s, name).await;
         s.assert_accessible(&format!("{name} (auditor)")).await;

@@ -104,6 +104,19 @@ pub enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// The operator console's pages with W workspaces and D finished
+    /// deliveries in the window, each requested R times by an operator.
+    Operator {
+        #[arg(long, default_value_t = 1000)]
+        workspaces: u64,
+        #[arg(long, default_value_t = 10_000_000)]
+        deliveries: u64,
+        #[arg(long, default_value_t = 50)]
+        runs: u32,
+        /// PostgreSQL URL; a fresh SQLite database in a temporary directory when not given.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Count an audience over N imported contacts with a three-predicate filter.
     Audience {
         #[arg(long, default_value_t = 1_000_000)]
@@ -165,6 +178,12 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             runs,
             database_url,
         } => crate::bench_console::console(contacts, runs, database_url).await,
+        BenchCommand::Operator {
+            workspaces,
+            deliveries,
+            runs,
+            database_url,
+        } => crate::bench_operator::operator(workspaces, deliveries, runs, database_url).await,
     }
 }
 

@@ -225,7 +225,7 @@ pub async fn console(
 /// `runs` timed requests of `page` as the signed-in member, sorted, after
 /// one untimed request: the figures are of a page in use, not of the
 /// first read of its rows from disk.
-async fn time_page(
+pub(crate) async fn time_page(
     client: &reqwest::Client,
     base: &str,
     page: &str,

@@ -5,6 +5,7 @@ mod bench_console;
 mod bench_deliver;
 mod bench_feedback;
 mod bench_mail;
+mod bench_operator;
 mod bounce;
 mod import;
 mod screen;
@@ -197,7 +198,9 @@ enum WorkspaceCommand {
 #[derive(Subcommand)]
 enum OperatorCommand {
     /// Give an address a role on the delivery team; prints a one-time
-    /// invite link (7 days) when its account has no password yet.
+    /// setup link (7 days) that sets their password and second factor.
+    /// Run it again for someone who lost their phone: a new link, and
+    /// their operator sessions end.
     AddUser {
         email: String,
         /// `operator` (everything) or `auditor` (reads only).
@@ -213,7 +216,7 @@ enum OperatorCommand {
         #[command(flatten)]
         location: Location,
     },
-    /// List the delivery team: address, role, second factor.
+    /// List the delivery team: address, role, whether the setup link was used.
     Users {
         #[command(flatten)]
         location: Location,
@@ -486,20 +489,13 @@ async fn operator_command(command: OperatorCommand) -> anyhow::Result<ExitCode> 
                 "operator (cli)",
             )
             .await?;
-            let sign_in = format!("{}/operator/login", app.state.public_url());
-            match link {
-                Some(link) => println!(
-                    "{} is an {} now. Give them this one-time link (it works for {} days) to set a password:\n  {link}\nthen they sign in at {sign_in} and set up the second factor.",
-                    operator.account.email,
-                    operator.role.as_str(),
-                    sendwell_server::accounts::INVITE_DAYS
-                ),
-                None => println!(
-                    "{} is an {} now; the account has a password already: they sign in at {sign_in} (the first sign-in sets up the second factor).",
-                    operator.account.email,
-                    operator.role.as_str()
-                ),
-            }
+            println!(
+                "{} is an {} now. Give them this one-time setup link (it works for {} days): they choose a password and set up their second factor with it, then sign in at {}/operator/login.\n  {link}",
+                operator.account.email,
+                operator.role.as_str(),
+                sendwell_server::accounts::INVITE_DAYS,
+                app.state.public_url()
+            );
             Ok(ExitCode::SUCCESS)
         }
         OperatorCommand::RemoveUser { email, location } => {
@@ -520,21 +516,12 @@ async fn operator_command(command: OperatorCommand) -> anyhow::Result<ExitCode> 
         OperatorCommand::Users { location } => {
             let app = App::prepare(existing(location)?).await?;
             for o in app.state.store.operators().await? {
-                let factor = if o.account.totp_secret.is_some() {
-                    "second factor on"
-                } else {
-                    "second factor not set up yet"
-                };
-                let password = if o.account.password_hash.is_some() {
+                let status = if o.account.totp_secret.is_some() {
                     "active"
                 } else {
-                    "invited"
+                    "setup link not used yet"
                 };
-                println!(
-                    "{}\t{}\t{password}\t{factor}",
-                    o.account.email,
-                    o.role.as_str()
-                );
+                println!("{}\t{}\t{status}", o.account.email, o.role.as_str());
             }
             Ok(ExitCode::SUCCESS)
         }

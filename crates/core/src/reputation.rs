@@ -143,6 +143,43 @@ pub enum Verdict {
     Suspend(String),
 }
 
+/// What the reputation monitor does to a workspace, given its verdict
+/// and its state: the one table the monitor acts on and the operator's
+/// policy preview counts with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Move {
+    /// Past a suspend line while active or under review.
+    Suspend,
+    /// Past a suspend line again while on probation.
+    Withdraw,
+    /// Past a review line while active.
+    OpenReview,
+    /// Back under the review lines while under review.
+    CloseReview,
+}
+
+impl Verdict {
+    /// The move this verdict makes for a workspace in `state`, if any.
+    pub fn move_for(&self, state: crate::SendingState) -> Option<Move> {
+        use crate::SendingState as S;
+        match (self, state) {
+            (Self::Suspend(_), S::Active | S::UnderReview) => Some(Move::Suspend),
+            (Self::Suspend(_), S::Probation) => Some(Move::Withdraw),
+            (Self::Review(_), S::Active) => Some(Move::OpenReview),
+            (Self::Fine, S::UnderReview) => Some(Move::CloseReview),
+            _ => None,
+        }
+    }
+
+    /// Why, for a verdict past a line.
+    pub fn why(&self) -> &str {
+        match self {
+            Self::Review(why) | Self::Suspend(why) => why,
+            Self::TooFew | Self::Fine => "",
+        }
+    }
+}
+
 fn pct(r: f64) -> String {
     format!("{:.2}%", r * 100.0)
 }

@@ -393,18 +393,18 @@ pub fn member_error_text(e: MemberError) -> &'static str {
 }
 
 /// Gives `email` a role on the delivery team (`sendwell operator
-/// add-user`): the operator, and the one-time link that sets the new
-/// account's password (none when the account has a password already: the
-/// person signs in with it). Either way, the first operator sign-in sets
-/// up the second factor, which operators must use.
+/// add-user`): the operator, and the one-time setup link (7 days) that
+/// sets their password and second factor together. Running it again for
+/// the same person gives a new link (a lost phone) and ends their
+/// operator sessions.
 pub async fn add_operator(
     state: &AppState,
     email: &sendwell_core::EmailAddress,
     role: sendwell_core::OperatorRole,
     actor: &str,
-) -> Result<(sendwell_store::Operator, Option<String>), StoreError> {
+) -> Result<(sendwell_store::Operator, String), StoreError> {
     let (token, hash) = new_token();
-    let added = state
+    let operator = state
         .store
         .add_operator(
             email.key(),
@@ -416,8 +416,12 @@ pub async fn add_operator(
             actor,
         )
         .await?;
-    let url = (!added.had_password).then(|| invite_url(state, &token));
-    Ok((added.operator, url))
+    Ok((operator, operator_setup_url(state, &token)))
+}
+
+/// The address of an operator's setup link.
+pub fn operator_setup_url(state: &AppState, token: &str) -> String {
+    format!("{}/operator/setup/{token}", state.public_url())
 }
 
 #[cfg(test)]

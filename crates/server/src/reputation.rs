@@ -12,8 +12,8 @@
 //!   → `withdrawn` (pending mail cancelled). Every step is in the audit log.
 
 use crate::state::AppState;
-use sendwell_core::reputation::{judge, Policy, Verdict};
-use sendwell_core::{MessageId, SendingState, StateEvent, WorkspaceId};
+use sendwell_core::reputation::{judge, Move, Policy, Verdict};
+use sendwell_core::{MessageId, StateEvent, WorkspaceId};
 use sendwell_store::StoreError;
 
 const ACTOR: &str = "reputation-monitor";
@@ -95,21 +95,23 @@ async fn evaluate_workspace(
         return Ok(());
     };
     let counts = state.store.judged_counts(ws, policy.window_days).await?;
-    match (judge(policy, &counts, policy.min_sends), workspace.state) {
-        (Verdict::Suspend(why), SendingState::Active | SendingState::UnderReview) => {
-            suspend(state, ws, &why).await?;
+    let verdict = judge(policy, &counts, policy.min_sends);
+    let why = verdict.why();
+    match verdict.move_for(workspace.state) {
+        Some(Move::Suspend) => {
+            suspend(state, ws, why).await?;
         }
         // On probation, crossing the suspend line again ends it: withdrawn.
-        (Verdict::Suspend(why), SendingState::Probation) => {
+        Some(Move::Withdraw) => {
             let reason = format!("crossed the suspend line again while on probation: {why}");
             if let Err(e) = withdraw(state, ws, &reason, ACTOR).await? {
                 tracing::warn!(workspace = %ws, error = %e, "could not withdraw");
             }
         }
-        (Verdict::Review(why), SendingState::Active) => {
-            transition(state, ws, StateEvent::OpenReview, &why).await?;
+        Some(Move::OpenReview) => {
+            transition(state, ws, StateEvent::OpenReview, why).await?;
         }
-        (Verdict::Fine, SendingState::UnderReview) => {
+        Some(Move::CloseReview) => {
             transition(
                 state,
                 ws,
@@ -118,7 +120,7 @@ async fn evaluate_workspace(
             )
             .await?;
         }
-        _ => {}
+        None => {}
     }
     Ok(())
 }

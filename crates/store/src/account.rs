@@ -170,7 +170,7 @@ pub(crate) async fn account_for_invite(
     ))
 }
 
-pub(crate) async fn insert_token(
+async fn insert_token(
     tx: &mut Transaction<'_, Any>,
     account: &AccountId,
     purpose: TokenPurpose,

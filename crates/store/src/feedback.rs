@@ -242,16 +242,16 @@ impl Store {
         row.as_ref().map(report_from).transpose()
     }
 
-    /// Marks a report handled (once): the report as it is now, or `None`
-    /// when there is no such report. A report handled already keeps its
-    /// first handling.
+    /// Marks a report handled (once): the report as it is now and whether
+    /// this call handled it, or `None` when there is no such report. A
+    /// report handled already keeps its first handling.
     pub async fn handle_report(
         &self,
         id: &str,
         by: &str,
         note: &str,
-    ) -> Result<Option<ConcernReport>> {
-        sqlx::query(
+    ) -> Result<Option<(ConcernReport, bool)>> {
+        let done = sqlx::query(
             "UPDATE concern_reports SET handled_at = $1, handled_by = $2, handled_note = $3 \
              WHERE id = $4 AND handled_at IS NULL",
         )
@@ -261,7 +261,8 @@ impl Store {
         .bind(id.to_owned())
         .execute(&self.write)
         .await?;
-        self.concern_report(id).await
+        let handled_now = done.rows_affected() == 1;
+        Ok(self.concern_report(id).await?.map(|r| (r, handled_now)))
     }
 }
 

@@ -26,6 +26,7 @@ mod reputation;
 mod saved_audience;
 mod sender;
 mod suppression;
+mod synthetic;
 mod team;
 mod webhook;
 mod workspace;
@@ -52,11 +53,12 @@ pub use key::{ApiKeyRecord, AuthKey, NewKeyRow, RevokeError};
 pub use message::{
     LinkEvent, MessageRecord, NewMessage, NewTemplate, OutboxEntry, QueueError, TemplateRecord,
 };
-pub use operator::{AddedOperator, Operator, OperatorSession};
+pub use operator::{Operator, OperatorSession};
 pub use reputation::{CaseNote, ReviewCase};
 pub use saved_audience::{NameTaken, SavedAudience};
 pub use sender::SenderDomain;
 pub use suppression::{SuppressionEntry, TrapEntry, TrapList, UnsuppressError, PERSON_REASONS};
+pub use synthetic::SyntheticHistory;
 pub use team::{TeamAddress, TestMail, MAX_TEAM_ADDRESSES};
 pub use webhook::{DueWebhook, WebhookAttempt, WebhookEndpoint, WebhookMessage, WEBHOOK_EVENTS};
 pub use workspace::{SettingsChange, Workspace, WorkspaceUpdate};

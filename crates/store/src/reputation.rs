@@ -12,6 +12,11 @@ use sqlx::any::AnyRow;
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
+/// The most recent bounces a workspace's top bouncing domains are counted
+/// from: enough to name the domains that matter, bounded however much a
+/// workspace bounced.
+const RECENT_BOUNCES: i64 = 10_000;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct CaseNote {
     pub author: String,
@@ -377,13 +382,17 @@ impl Store {
         .fetch_all(&self.read)
         .await?;
         let since = now.millis() - i64::from(window_days) * DAY_MS;
+        // Among the window's most recent bounces (at most RECENT_BOUNCES),
+        // read along the partial index of bounced deliveries.
         let domains = sqlx::query(
-            "SELECT recipient_domain AS domain, COUNT(*) AS n FROM deliveries \
-             WHERE workspace_id = $1 AND updated_at > $2 AND state = 'bounced' \
-             GROUP BY recipient_domain ORDER BY n DESC LIMIT 10",
+            "SELECT domain, COUNT(*) AS n FROM (SELECT recipient_domain AS domain FROM deliveries \
+             WHERE workspace_id = $1 AND state = 'bounced' AND updated_at > $2 \
+             ORDER BY updated_at DESC LIMIT $3) recent \
+             GROUP BY domain ORDER BY n DESC, domain LIMIT 10",
         )
         .bind(ws.as_str().to_owned())
         .bind(since)
+        .bind(RECENT_BOUNCES)
         .fetch_all(&self.read)
         .await?;
         let imports = sqlx::query(
@@ -481,13 +490,41 @@ impl Store {
         }
     }
 
-    /// Cases, newest first; only those in `state` when given.
-    pub async fn cases(&self, state: Option<&str>) -> Result<Vec<ReviewCase>> {
+    /// Every open case's workspace and id (a list's "open case" column).
+    pub async fn open_case_ids(&self) -> Result<Vec<(WorkspaceId, String)>> {
+        let rows = sqlx::query("SELECT workspace_id, id FROM review_cases WHERE state = 'open'")
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((get_workspace_id(r, "workspace_id")?, get_str(r, "id")?)))
+            .collect()
+    }
+
+    /// The open cases that waited longest, oldest first, at most `limit`.
+    pub async fn open_cases_oldest_first(&self, limit: i64) -> Result<Vec<ReviewCase>> {
         let rows = sqlx::query(
-            "SELECT * FROM review_cases WHERE ($1 = '' OR state = $2) ORDER BY opened_at DESC LIMIT 200",
+            "SELECT * FROM review_cases WHERE state = 'open' ORDER BY opened_at, id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut c = case_from(r)?;
+            c.notes = self.case_notes(&c.id).await?;
+            out.push(c);
+        }
+        Ok(out)
+    }
+
+    /// Cases, newest first, at most `limit`; only those in `state` when given.
+    pub async fn cases(&self, state: Option<&str>, limit: i64) -> Result<Vec<ReviewCase>> {
+        let rows = sqlx::query(
+            "SELECT * FROM review_cases WHERE ($1 = '' OR state = $2) ORDER BY opened_at DESC LIMIT $3",
         )
         .bind(state.unwrap_or("").to_owned())
         .bind(state.unwrap_or("").to_owned())
+        .bind(limit)
         .fetch_all(&self.read)
         .await?;
         let mut out = Vec::new();

@@ -184,7 +184,7 @@ pub async fn list_cases(
     }
     let items = state
         .store
-        .cases(q.state.as_deref())
+        .cases(q.state.as_deref(), 200)
         .await?
         .into_iter()
         .map(CaseView::from)

@@ -260,20 +260,23 @@ pub async fn handle(
 ) -> ApiResult<Json<ReportView>> {
     operator.require_act()?;
     let note = super::label("note", &req.note, 2000)?;
-    let before = state.store.concern_report(&id).await?;
-    let Some(before) = before else {
-        return Err(ApiError::not_found(format!("There is no report '{id}'.")));
-    };
-    if let Some(h) = &before.handled {
-        return Err(ApiError::conflict(
-            "already-handled",
-            format!("Report {id} was handled by {} already.", h.by),
-        ));
-    }
-    let after = state
+    let handled = state
         .store
         .handle_report(&id, operator.actor(), note.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("There is no report '{id}'.")))?;
+        .await?;
+    let Some((after, handled_now)) = handled else {
+        return Err(ApiError::not_found(format!("There is no report '{id}'.")));
+    };
+    if !handled_now {
+        let by = after
+            .handled
+            .as_ref()
+            .map(|h| h.by.as_str())
+            .unwrap_or("someone");
+        return Err(ApiError::conflict(
+            "already-handled",
+            format!("Report {id} was handled by {by} already."),
+        ));
+    }
     Ok(Json(ReportView::from(after)))
 }

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 const ACCOUNT_FAILURES: u32 = 5;
-pub(super) const ACCOUNT_WINDOW: Duration = Duration::from_secs(15 * 60);
+const ACCOUNT_WINDOW: Duration = Duration::from_secs(15 * 60);
 const CLIENT_FAILURES: u32 = 20;
 const CLIENT_WINDOW: Duration = Duration::from_secs(60);
 
@@ -123,7 +123,7 @@ pub async fn sign_in(
     };
     if account.totp_secret.is_some() {
         let until = state.store.now().millis() / 1000 + 300;
-        let pending = pending_token(&state, PENDING_MEMBER, &account.id, until);
+        let pending = pending_token(&state, PENDING_MEMBER, &account, until);
         return Ok(html(StatusCode::OK, code_form(&pending, &next, None)));
     }
     start_session(&state, &account, &ip, &next).await
@@ -172,10 +172,14 @@ pub(super) async fn check_password(
     // Every attempt is counted before its password is checked (and given
     // back when it was right), so attempts sent in parallel cannot all
     // pass while none has failed yet.
+    // The client's network first: a throttled client adds no entry for
+    // the addresses it tries, so it cannot fill the limiter's table.
     let network = client_network(ip);
-    let account_ok = state.allow("signin-account", &email, ACCOUNT_FAILURES, ACCOUNT_WINDOW);
-    let client_ok = state.allow("signin-client", &network, CLIENT_FAILURES, CLIENT_WINDOW);
-    if !(account_ok && client_ok) {
+    if !state.allow("signin-client", &network, CLIENT_FAILURES, CLIENT_WINDOW) {
+        return Ok(Err(PasswordRefused::Throttled));
+    }
+    if !state.allow("signin-account", &email, ACCOUNT_FAILURES, ACCOUNT_WINDOW) {
+        state.refund("signin-client", &network);
         return Ok(Err(PasswordRefused::Throttled));
     }
     let account = state
@@ -229,44 +233,127 @@ pub(super) fn use_code(
 pub(super) const PENDING_MEMBER: &str = "totp-pending";
 
 /// Proof that the password was right, for the second step: the account,
-/// until when (Unix seconds), and a MAC over both and the purpose with the
-/// console's key.
+/// until when (Unix seconds), and a MAC with the console's key over both,
+/// the purpose and when the password was last set (so a reset of the
+/// password voids every step begun with the old one).
 pub(super) fn pending_token(
     state: &AppState,
     purpose: &str,
-    account: &sendwell_core::AccountId,
+    account: &Account,
     until: i64,
 ) -> String {
+    let id = &account.id;
+    format!(
+        "{id}.{until}.{}",
+        pending_mac(state, purpose, account, until)
+    )
+}
+
+fn pending_mac(state: &AppState, purpose: &str, account: &Account, until: i64) -> String {
+    let set_at = account.password_set_at.map(|t| t.millis()).unwrap_or(0);
     let mac = sendwell_core::secret::hmac_sha256(
         &state.console_key(),
         &[
             purpose.as_bytes(),
-            account.as_str().as_bytes(),
+            b"\0",
+            account.id.as_str().as_bytes(),
+            b"\0",
             until.to_string().as_bytes(),
+            b"\0",
+            set_at.to_string().as_bytes(),
         ],
     );
-    format!("{account}.{until}.{}", sendwell_core::secret::to_hex(&mac))
+    sendwell_core::secret::to_hex(&mac)
 }
 
-/// The account a pending token names, if its MAC holds for `purpose` and
-/// it has not expired.
-pub(super) fn pending_account(
+/// The account a pending token was made for, if its MAC holds for
+/// `purpose` and the account as it is now, and it has not expired.
+pub(super) async fn pending_account(
     state: &AppState,
     purpose: &str,
     token: &str,
-) -> Option<sendwell_core::AccountId> {
+) -> Reply<Option<Account>> {
     let mut parts = token.split('.');
-    let (account, until, mac) = (parts.next()?, parts.next()?, parts.next()?);
-    let account = sendwell_core::AccountId::parse(account).ok()?;
-    let until: i64 = until.parse().ok()?;
-    let expected = pending_token(state, purpose, &account, until);
-    let fresh = until >= state.store.now().millis() / 1000;
-    (fresh
-        && sendwell_core::secret::constant_time_eq(
-            expected.as_bytes(),
-            format!("{account}.{until}.{mac}").as_bytes(),
-        ))
-    .then_some(account)
+    let (Some(id), Some(until), Some(mac), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Ok(None);
+    };
+    let (Ok(id), Ok(until)) = (sendwell_core::AccountId::parse(id), until.parse::<i64>()) else {
+        return Ok(None);
+    };
+    if until < state.store.now().millis() / 1000 {
+        return Ok(None);
+    }
+    let Some(account) = state.store.account(&id).await.map_err(super::internal)? else {
+        return Ok(None);
+    };
+    let expected = pending_mac(state, purpose, &account, until);
+    Ok(
+        sendwell_core::secret::constant_time_eq(expected.as_bytes(), mac.as_bytes())
+            .then_some(account),
+    )
+}
+
+/// Why a second step was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StepRefused {
+    /// The step was not begun here, took too long, or the password changed.
+    Stale,
+    TooManyCodes,
+    WrongCode,
+}
+
+impl StepRefused {
+    pub(super) fn status(self) -> StatusCode {
+        match self {
+            Self::Stale | Self::WrongCode => StatusCode::UNAUTHORIZED,
+            Self::TooManyCodes => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    pub(super) fn text(self) -> &'static str {
+        match self {
+            Self::Stale => "The sign-in took too long or was not started here; sign in again.",
+            Self::TooManyCodes => {
+                "Too many wrong codes for this account. Wait 15 minutes and sign in again."
+            }
+            Self::WrongCode => {
+                "This code is not right, or was used already. Type the code your app shows now."
+            }
+        }
+    }
+}
+
+/// The second step of a sign-in, in either console: the account whose
+/// pending token and current code were given. Each attempt is counted
+/// before the code is checked (and given back when it was right), so
+/// codes sent in parallel cannot all be tried while none has failed yet.
+pub(super) async fn second_step(
+    state: &AppState,
+    purpose: &str,
+    pending: &str,
+    code: &str,
+) -> Reply<Result<Account, StepRefused>> {
+    let Some(account) = pending_account(state, purpose, pending).await? else {
+        return Ok(Err(StepRefused::Stale));
+    };
+    let Some(secret) = account
+        .totp_secret
+        .as_deref()
+        .and_then(sendwell_core::secret::from_hex)
+    else {
+        return Ok(Err(StepRefused::Stale));
+    };
+    let key = account.id.as_str().to_owned();
+    if !state.allow("signin-code", &key, CODE_FAILURES, ACCOUNT_WINDOW) {
+        return Ok(Err(StepRefused::TooManyCodes));
+    }
+    if !use_code(state, &account.id, &secret, code) {
+        return Ok(Err(StepRefused::WrongCode));
+    }
+    state.refund("signin-code", &key);
+    Ok(Ok(account))
 }
 
 fn code_form(pending: &str, next: &str, error: Option<&str>) -> maud::Markup {
@@ -297,7 +384,7 @@ pub struct CodeForm {
 }
 
 /// Codes one account may get wrong in 15 minutes.
-pub(super) const CODE_FAILURES: u32 = 5;
+const CODE_FAILURES: u32 = 5;
 
 pub async fn sign_in_code(
     State(state): State<AppState>,
@@ -306,39 +393,21 @@ pub async fn sign_in_code(
 ) -> Reply {
     let (headers, form): (HeaderMap, CodeForm) = posted_here(req, &state).await?;
     let next = local_path(form.next.as_deref()).to_owned();
-    let Some(id) = pending_account(&state, PENDING_MEMBER, &form.pending) else {
-        return Err(html(
-            StatusCode::UNAUTHORIZED,
-            sign_in_form(
-                "",
-                &next,
-                Some("The sign-in took too long or was not started here; sign in again."),
-            ),
-        ));
+    let account = match second_step(&state, PENDING_MEMBER, &form.pending, &form.code).await? {
+        Ok(account) => account,
+        Err(StepRefused::Stale) => {
+            return Err(html(
+                StatusCode::UNAUTHORIZED,
+                sign_in_form("", &next, Some(StepRefused::Stale.text())),
+            ))
+        }
+        Err(refused) => {
+            return Err(html(
+                refused.status(),
+                code_form(&form.pending, &next, Some(refused.text())),
+            ))
+        }
     };
-    let again =
-        |status: StatusCode, text: &str| html(status, code_form(&form.pending, &next, Some(text)));
-    if state.exhausted("signin-code", id.as_str(), CODE_FAILURES, ACCOUNT_WINDOW) {
-        return Err(again(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many wrong codes for this account. Wait 15 minutes and sign in again.",
-        ));
-    }
-    let account = state.store.account(&id).await.map_err(super::internal)?;
-    let secret = account
-        .as_ref()
-        .and_then(|a| a.totp_secret.as_deref())
-        .and_then(sendwell_core::secret::from_hex);
-    let (Some(account), Some(secret)) = (account, secret) else {
-        return Err(super::internal("a pending sign-in without a second factor"));
-    };
-    if !use_code(&state, &id, &secret, &form.code) {
-        state.allow("signin-code", id.as_str(), CODE_FAILURES, ACCOUNT_WINDOW);
-        return Err(again(
-            StatusCode::UNAUTHORIZED,
-            "This code is not right, or was used already. Type the code your app shows now.",
-        ));
-    }
     let ip = client(&state, &headers, peer);
     start_session(&state, &account, &ip, &next).await
 }
@@ -401,7 +470,7 @@ pub async fn sign_out(State(state): State<AppState>, req: Request) -> Reply {
     Ok(response)
 }
 
-fn token_problem(e: TokenError, what: &str) -> Response {
+pub(super) fn token_problem(e: TokenError, what: &str) -> Response {
     let text = match e {
         TokenError::Unknown => format!(
             "This {what} link is not valid. Check that the whole link was copied, or ask for a new one."
@@ -471,7 +540,7 @@ fn password_form(
 
 /// A page whose address holds a one-time token: it sends no Referer at
 /// all, so the token cannot leave in one.
-fn no_referrer(mut response: Response) -> Response {
+pub(super) fn no_referrer(mut response: Response) -> Response {
     response.headers_mut().insert(
         header::REFERRER_POLICY,
         axum::http::HeaderValue::from_static("no-referrer"),
@@ -552,24 +621,6 @@ async fn set_password(
         // A reset link proves the mailbox, not the second factor: the
         // person signs in with both.
         return Ok(redirect("/login"));
-    }
-    // Someone of the delivery team with no workspace signs in to the
-    // operator console, which sets up their second factor first.
-    let is_operator = state
-        .store
-        .operator(&account.id)
-        .await
-        .map_err(super::internal)?
-        .is_some();
-    if is_operator {
-        let memberships = state
-            .store
-            .memberships(&account.id)
-            .await
-            .map_err(super::internal)?;
-        if memberships.is_empty() {
-            return Ok(redirect("/operator/login?welcome=1"));
-        }
     }
     let ip = client(state, &headers, peer);
     start_session(state, &account, &ip, "/").await

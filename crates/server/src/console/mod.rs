@@ -238,17 +238,41 @@ pub fn local_path(next: Option<&str>) -> &str {
 /// CSP's `sandbox`), it loads nothing but inline styles and https images,
 /// and only this site may frame it.
 pub fn framed(body: String, content_type: &'static str) -> Response {
+    framed_with(body, content_type, FRAME_CSP)
+}
+
+/// The same for someone else's mail (the operator's review): not even its
+/// images load, so its sender learns nothing of when or from where it was
+/// read.
+pub fn framed_offline(body: String, content_type: &'static str) -> Response {
+    framed_with(body, content_type, OFFLINE_FRAME_CSP)
+}
+
+const FRAME_CSP: &str = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'self'";
+const OFFLINE_FRAME_CSP: &str =
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'";
+
+fn framed_with(body: String, content_type: &'static str, csp: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (
                 header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(
-                    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'self'",
-                ),
+                HeaderValue::from_static(csp),
             ),
-            (header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN")),
+            (
+                header::X_FRAME_OPTIONS,
+                HeaderValue::from_static("SAMEORIGIN"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
         ],
         body,
     )

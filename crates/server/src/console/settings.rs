@@ -710,7 +710,41 @@ fn totp_setup(who: &Signed, secret: &[u8], error: Option<&str>) -> Markup {
     }
 }
 
-pub async fn totp_page(who: Signed) -> Reply {
+/// Refuses to change the second factor here when it was set up for the
+/// delivery team: a workspace session (and the password) must never be
+/// enough to replace or remove an operator's factor. A factor set up here
+/// cannot be replaced either, only turned off with a code of its own.
+async fn factor_changeable(
+    state: &AppState,
+    who: &Signed,
+    turning_on: bool,
+) -> Result<(), axum::response::Response> {
+    let operator = state
+        .store
+        .operator(&who.account.id)
+        .await
+        .map_err(super::internal)?;
+    if operator.is_some() {
+        return Err(super::error_page(
+            who,
+            StatusCode::FORBIDDEN,
+            "Not here",
+            "Your two-step sign-in belongs to your delivery team account and cannot be changed from a workspace. Ask the platform's operator for a new setup link (sendwell operator add-user).",
+        ));
+    }
+    if turning_on && who.account.totp_secret.is_some() {
+        return Err(super::error_page(
+            who,
+            StatusCode::CONFLICT,
+            "Already on",
+            "Two-step sign-in is on already. To use another phone, turn it off with a code from the current one, then set it up again.",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn totp_page(State(state): State<AppState>, who: Signed) -> Reply {
+    factor_changeable(&state, &who, true).await?;
     let secret = crate::totp::new_secret();
     let body = totp_setup(&who, &secret, None);
     Ok(html(
@@ -729,6 +763,7 @@ pub struct TotpOnForm {
 
 pub async fn totp_on(State(state): State<AppState>, posted: Posted<TotpOnForm>) -> Reply {
     let Posted { who, form } = posted;
+    factor_changeable(&state, &who, true).await?;
     let secret = sendwell_core::secret::from_hex(&form.secret)
         .filter(|s| s.len() >= 16 && s.len() <= 64)
         .ok_or_else(|| {
@@ -766,6 +801,7 @@ pub struct TotpOffForm {
 
 pub async fn totp_off(State(state): State<AppState>, posted: Posted<TotpOffForm>) -> Reply {
     let Posted { who, form } = posted;
+    factor_changeable(&state, &who, false).await?;
     let secret = who
         .account
         .totp_secret

@@ -1,23 +1,24 @@
 //! Signing in to the operator console: email and password (throttled as
-//! the workspace console's), then always a second factor. Someone of the
-//! team without one sets it up in the same sign-in, before any session
-//! exists: the page shows a new secret, and a code from it proves the app
-//! has it. Only then does an operator session start.
+//! the workspace console's), then always a second factor. The way in for
+//! someone new is the setup link `sendwell operator add-user` prints: it
+//! sets the password and the second factor together, so a password set any
+//! other way (a workspace's invite to the same address, a reset by mail)
+//! never opens an operator session.
 
+use crate::accounts::Password;
 use crate::console::auth::{
-    check_password, client, pending_account, pending_token, posted_here, use_code, ACCOUNT_WINDOW,
-    CODE_FAILURES,
+    check_password, client, no_referrer, pending_token, posted_here, second_step, token_problem,
+    use_code, StepRefused,
 };
 use crate::console::layout::{bare, field, FieldExtra};
 use crate::console::session::{self, constant_time_csrf, Realm};
 use crate::console::{html, local_path, redirect, Reply};
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::html as markup;
-use sendwell_core::AccountId;
-use sendwell_store::{Account, Operator};
+use sendwell_store::Operator;
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -119,20 +120,15 @@ pub async fn sign_in(
             "This account is not on the delivery team. Workspace members sign in at /login.",
         ));
     }
-    let until = state.store.now().millis() / 1000 + STEP_SECONDS;
-    match account.totp_secret {
-        Some(_) => {
-            let pending = pending_token(&state, PENDING_OPERATOR, &account.id, until);
-            Ok(html(StatusCode::OK, code_form(&pending, &next, None)))
-        }
-        None => {
-            let secret = crate::totp::new_secret();
-            Ok(html(
-                StatusCode::OK,
-                enrol_form(&state, &account, &secret, until, &next, None),
-            ))
-        }
+    if account.totp_secret.is_none() {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "Your second factor is not set up. Open the setup link the delivery team gave you, or ask them for a new one (sendwell operator add-user).",
+        ));
     }
+    let until = state.store.now().millis() / 1000 + STEP_SECONDS;
+    let pending = pending_token(&state, PENDING_OPERATOR, &account, until);
+    Ok(html(StatusCode::OK, code_form(&pending, &next, None)))
 }
 
 fn code_form(pending: &str, next: &str, error: Option<&str>) -> maud::Markup {
@@ -152,103 +148,15 @@ fn code_form(pending: &str, next: &str, error: Option<&str>) -> maud::Markup {
     )
 }
 
-/// The purpose of the pending token of an enrolment: it vouches for the
-/// secret shown, so the form cannot swap in one of its own.
-fn enrol_purpose(secret_hex: &str) -> String {
-    format!("operator-enrol:{secret_hex}")
-}
-
-fn enrol_form(
-    state: &AppState,
-    account: &Account,
-    secret: &[u8],
-    until: i64,
-    next: &str,
-    error: Option<&str>,
-) -> maud::Markup {
-    let hex = sendwell_core::secret::to_hex(secret);
-    let pending = pending_token(state, &enrol_purpose(&hex), &account.id, until);
-    let key = crate::totp::base32(secret);
-    let grouped: Vec<String> = key
-        .as_bytes()
-        .chunks(4)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect();
-    bare(
-        "Set up two-step sign-in",
-        markup! {
-            p { "The delivery team always signs in with a second factor. Add sendwell to an authenticator app on your phone, then type the code it shows." }
-            ol {
-                li { "Type this key: " code #totp-key { (grouped.join(" ")) } " (time-based, six digits), or open "
-                     a href=(crate::totp::uri(secret, "sendwell operator", &account.email)) { "this setup link" } " on the phone." }
-                li { "Type the six-digit code the app shows." }
-            }
-            form method="post" action="/operator/login/enrol" {
-                input type="hidden" name="pending" value=(pending);
-                input type="hidden" name="secret" value=(hex);
-                input type="hidden" name="next" value=(next);
-                (field("code", "Authentication code", "text", "", error,
-                    FieldExtra { autocomplete: Some("one-time-code"), required: true, ..Default::default() }))
-                button type="submit" { "Turn on and sign in" }
-            }
-            p { a href="/operator/login" { "Start again" } }
-        },
-    )
-}
-
 #[derive(Deserialize)]
 pub struct CodeForm {
     #[serde(default)]
     pending: String,
     #[serde(default)]
-    secret: String,
-    #[serde(default)]
     code: String,
     #[serde(default)]
     next: Option<String>,
 }
-
-/// The operator a pending token names, or the sign-in page again.
-async fn pending_operator(
-    state: &AppState,
-    purpose: &str,
-    form: &CodeForm,
-    next: &str,
-) -> Reply<(AccountId, Operator)> {
-    let again = || {
-        html(
-            StatusCode::UNAUTHORIZED,
-            sign_in_form(
-                "",
-                next,
-                Some("The sign-in took too long or was not started here; sign in again."),
-                false,
-            ),
-        )
-    };
-    let id = pending_account(state, purpose, &form.pending).ok_or_else(again)?;
-    let operator = state
-        .store
-        .operator(&id)
-        .await
-        .map_err(crate::console::internal)?
-        .ok_or_else(again)?;
-    Ok((id, operator))
-}
-
-/// Whether the account has had too many wrong codes lately.
-fn too_many_codes(state: &AppState, id: &AccountId) -> bool {
-    state.exhausted("signin-code", id.as_str(), CODE_FAILURES, ACCOUNT_WINDOW)
-}
-
-fn count_wrong_code(state: &AppState, id: &AccountId) {
-    state.allow("signin-code", id.as_str(), CODE_FAILURES, ACCOUNT_WINDOW);
-}
-
-const TOO_MANY_CODES: &str =
-    "Too many wrong codes for this account. Wait 15 minutes and sign in again.";
-const WRONG_CODE: &str =
-    "This code is not right, or was used already. Type the code your app shows now.";
 
 pub async fn sign_in_code(
     State(state): State<AppState>,
@@ -257,66 +165,202 @@ pub async fn sign_in_code(
 ) -> Reply {
     let (headers, form): (HeaderMap, CodeForm) = posted_here(req, &state).await?;
     let next = next_path(form.next.as_deref());
-    let (id, operator) = pending_operator(&state, PENDING_OPERATOR, &form, &next).await?;
-    let again =
-        |status: StatusCode, text: &str| html(status, code_form(&form.pending, &next, Some(text)));
-    if too_many_codes(&state, &id) {
-        return Err(again(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_CODES));
-    }
-    let secret = operator
-        .account
-        .totp_secret
-        .as_deref()
-        .and_then(sendwell_core::secret::from_hex);
-    let Some(secret) = secret else {
-        return Err(redirect("/operator/login"));
+    let refused =
+        |status: StatusCode, text: &str| html(status, sign_in_form("", &next, Some(text), false));
+    let account = match second_step(&state, PENDING_OPERATOR, &form.pending, &form.code).await? {
+        Ok(account) => account,
+        Err(StepRefused::Stale) => {
+            return Err(refused(StatusCode::UNAUTHORIZED, StepRefused::Stale.text()))
+        }
+        Err(why) => {
+            return Err(html(
+                why.status(),
+                code_form(&form.pending, &next, Some(why.text())),
+            ))
+        }
     };
-    if !use_code(&state, &id, &secret, &form.code) {
-        count_wrong_code(&state, &id);
-        return Err(again(StatusCode::UNAUTHORIZED, WRONG_CODE));
-    }
+    // Taken off the team meanwhile: no session.
+    let Some(operator) = state
+        .store
+        .operator(&account.id)
+        .await
+        .map_err(crate::console::internal)?
+    else {
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "This account is not on the delivery team.",
+        ));
+    };
     let ip = client(&state, &headers, peer);
     start(&state, &operator, &ip, &next).await
 }
 
-pub async fn enrol(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Reply {
-    let (headers, form): (HeaderMap, CodeForm) = posted_here(req, &state).await?;
-    let next = next_path(form.next.as_deref());
-    let hex = form.secret.to_ascii_lowercase();
-    let (id, operator) = pending_operator(&state, &enrol_purpose(&hex), &form, &next).await?;
-    let Some(secret) = sendwell_core::secret::from_hex(&hex) else {
-        return Err(redirect("/operator/login"));
-    };
-    let until = state.store.now().millis() / 1000 + STEP_SECONDS;
-    let again = |status: StatusCode, text: &str| {
-        html(
-            status,
-            enrol_form(&state, &operator.account, &secret, until, &next, Some(text)),
-        )
-    };
-    if operator.account.totp_secret.is_some() {
-        // Set up meanwhile (another tab): sign in with it.
-        return Err(redirect("/operator/login"));
-    }
-    if too_many_codes(&state, &id) {
-        return Err(again(StatusCode::TOO_MANY_REQUESTS, TOO_MANY_CODES));
-    }
-    if !use_code(&state, &id, &secret, &form.code) {
-        count_wrong_code(&state, &id);
-        return Err(again(StatusCode::UNAUTHORIZED, WRONG_CODE));
+#[derive(Deserialize)]
+pub struct SetupForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// What a setup form says is wrong, field by field.
+#[derive(Default)]
+struct SetupErrors {
+    password: Option<String>,
+    confirm: Option<String>,
+    code: Option<String>,
+}
+
+fn setup_form(
+    token: &str,
+    operator: &Operator,
+    secret: &[u8],
+    name: &str,
+    errors: &SetupErrors,
+) -> maud::Markup {
+    let key = crate::totp::base32(secret);
+    let grouped: Vec<String> = key
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    let account = &operator.account;
+    bare(
+        "Set up your delivery team account",
+        markup! {
+            p { "For " strong { (account.email) } ", as " (operator.role.as_str()) "." }
+            form method="post" action=(format!("/operator/setup/{token}")) {
+                (field("name", "Your name", "text", name, None,
+                    FieldExtra { autocomplete: Some("name"), hint: Some("Shown with your notes and decisions."), ..Default::default() }))
+                (field("password", "Password", "password", "", errors.password.as_deref(),
+                    FieldExtra { autocomplete: Some("new-password"), required: true,
+                        hint: Some("At least 10 characters; a few unrelated words work well."), ..Default::default() }))
+                (field("confirm", "Confirm password", "password", "", errors.confirm.as_deref(),
+                    FieldExtra { autocomplete: Some("new-password"), required: true, ..Default::default() }))
+                h2 { "Two-step sign-in" }
+                p { "The delivery team always signs in with a second factor. Add sendwell to an authenticator app on your phone, then type the code it shows." }
+                ol {
+                    li { "Type this key: " code #totp-key { (grouped.join(" ")) } " (time-based, six digits), or open "
+                         a href=(crate::totp::uri(secret, "sendwell operator", &account.email)) { "this setup link" } " on the phone." }
+                    li { "Type the six-digit code the app shows." }
+                }
+                input type="hidden" name="secret" value=(sendwell_core::secret::to_hex(secret));
+                (field("code", "Authentication code", "text", "", errors.code.as_deref(),
+                    FieldExtra { autocomplete: Some("one-time-code"), required: true, ..Default::default() }))
+                button type="submit" { "Set up and sign in" }
+            }
+        },
+    )
+}
+
+/// The operator a setup link is for, or the page that says why it does not work.
+async fn setup_operator(state: &AppState, token: &str) -> Reply<Operator> {
+    if !crate::accounts::looks_like_token(token) {
+        return Err(token_problem(sendwell_store::TokenError::Unknown, "setup"));
     }
     state
         .store
-        .set_totp_secret(&operator.account, Some(&hex))
+        .operator_setup(&crate::accounts::token_hash(token))
+        .await
+        .map_err(crate::console::internal)?
+        .map_err(|e| token_problem(e, "setup"))
+}
+
+pub async fn setup_page(State(state): State<AppState>, Path(token): Path<String>) -> Reply {
+    let operator = setup_operator(&state, &token).await?;
+    let secret = crate::totp::new_secret();
+    let name = operator.account.name.clone();
+    Ok(no_referrer(html(
+        StatusCode::OK,
+        setup_form(&token, &operator, &secret, &name, &SetupErrors::default()),
+    )))
+}
+
+/// Wrong codes one setup link may take in 15 minutes.
+const SETUP_FAILURES: u32 = 5;
+
+pub async fn setup(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Reply {
+    let (headers, form): (HeaderMap, SetupForm) = posted_here(req, &state).await?;
+    let operator = setup_operator(&state, &token).await?;
+    let Some(secret) = sendwell_core::secret::from_hex(&form.secret).filter(|s| s.len() >= 16)
+    else {
+        return Err(redirect(&format!("/operator/setup/{token}")));
+    };
+    let again = |errors: SetupErrors| {
+        no_referrer(html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            setup_form(&token, &operator, &secret, &form.name, &errors),
+        ))
+    };
+    let password = match Password::parse(&form.password, &operator.account.email) {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(again(SetupErrors {
+                password: Some(e),
+                ..Default::default()
+            }))
+        }
+    };
+    if form.password != form.confirm {
+        return Err(again(SetupErrors {
+            confirm: Some(
+                "The two passwords are not the same; type the same password in both fields."
+                    .to_owned(),
+            ),
+            ..Default::default()
+        }));
+    }
+    // Each attempt counts before the code is checked, and is given back
+    // when it was right.
+    let key = crate::accounts::token_hash(&token);
+    if !state.allow("operator-setup", &key, SETUP_FAILURES, SETUP_WINDOW) {
+        return Err(again(SetupErrors {
+            code: Some(
+                "Too many wrong codes for this link. Wait 15 minutes and try again.".to_owned(),
+            ),
+            ..Default::default()
+        }));
+    }
+    if !use_code(&state, &operator.account.id, &secret, &form.code) {
+        return Err(again(SetupErrors {
+            code: Some("This code is not right. Check that the app shows sendwell operator, and type the code it shows now.".to_owned()),
+            ..Default::default()
+        }));
+    }
+    state.refund("operator-setup", &key);
+    let hash = crate::accounts::hash_password(&password)
         .await
         .map_err(crate::console::internal)?;
+    let name = form.name.trim();
+    let name: Option<String> =
+        (!name.is_empty()).then(|| name.chars().filter(|c| !c.is_control()).take(200).collect());
+    let done = state
+        .store
+        .complete_operator_setup(
+            &key,
+            &hash,
+            name.as_deref(),
+            &sendwell_core::secret::to_hex(&secret),
+        )
+        .await
+        .map_err(crate::console::internal)?
+        .map_err(|e| token_problem(e, "setup"))?;
     let ip = client(&state, &headers, peer);
-    start(&state, &operator, &ip, &next).await
+    start(&state, &done, &ip, "/operator").await
 }
+
+const SETUP_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Starts an operator session and goes on to `next`.
 async fn start(state: &AppState, operator: &Operator, ip: &str, next: &str) -> Reply {

@@ -35,7 +35,10 @@ pub fn routes() -> Router<AppState> {
             get(auth::sign_in_page).post(auth::sign_in),
         )
         .route("/operator/login/code", post(auth::sign_in_code))
-        .route("/operator/login/enrol", post(auth::enrol))
+        .route(
+            "/operator/setup/{token}",
+            get(auth::setup_page).post(auth::setup),
+        )
         .route("/operator/logout", post(auth::sign_out))
         .route("/operator/workspaces", get(workspaces::list))
         .route("/operator/workspaces/{id}", get(workspaces::show))

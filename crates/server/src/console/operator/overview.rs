@@ -27,7 +27,7 @@ fn capped(n: usize) -> String {
 
 pub async fn page(State(state): State<AppState>, who: OperatorSigned) -> Reply {
     let store = &state.store;
-    let cases = store.cases(Some("open")).await.map_err(internal)?.len();
+    let cases = store.open_case_ids().await.map_err(internal)?.len();
     let imports = store
         .list_imports(None, Some("quarantined"), None, COUNT_CAP)
         .await

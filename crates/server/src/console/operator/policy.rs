@@ -13,8 +13,8 @@ use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use maud::{html as markup, Markup};
-use sendwell_core::reputation::{judge, Policy, Verdict};
-use sendwell_core::{SendingState, WorkspaceId};
+use sendwell_core::reputation::{judge, Move, Policy};
+use sendwell_core::WorkspaceId;
 use sendwell_store::Workspace;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -152,36 +152,47 @@ fn parse_policy(fields: &HashMap<String, String>) -> Result<Policy, HashMap<Stri
     }
 }
 
-/// How many workspaces each policy would put under review or suspend:
-/// judged now, from the same counts the monitor uses.
+/// What the monitor would do to each workspace under a policy, judged
+/// from the counts it judges by now: the names, by move.
+#[derive(Default)]
 struct Effect {
-    review: Vec<String>,
     suspend: Vec<String>,
+    withdraw: Vec<String>,
+    review: Vec<String>,
+    back: Vec<String>,
+}
+
+impl Effect {
+    fn total(&self) -> usize {
+        self.suspend.len() + self.withdraw.len() + self.review.len() + self.back.len()
+    }
 }
 
 fn effect(
     policy: &Policy,
     counts: &HashMap<WorkspaceId, sendwell_core::reputation::Counts>,
-    names: &HashMap<WorkspaceId, &Workspace>,
+    workspaces: &[Workspace],
 ) -> Effect {
-    let mut out = Effect {
-        review: Vec::new(),
-        suspend: Vec::new(),
-    };
-    for (ws, c) in counts {
-        let Some(w) = names.get(ws) else { continue };
-        // Withdrawn workspaces send nothing more; the monitor leaves them.
-        if w.state == SendingState::Withdrawn {
-            continue;
-        }
-        match judge(policy, c, policy.min_sends) {
-            Verdict::Review(_) => out.review.push(w.name.clone()),
-            Verdict::Suspend(_) => out.suspend.push(w.name.clone()),
-            Verdict::TooFew | Verdict::Fine => {}
-        }
+    let mut out = Effect::default();
+    for w in workspaces {
+        let c = counts.get(&w.id).copied().unwrap_or_default();
+        let list = match judge(policy, &c, policy.min_sends).move_for(w.state) {
+            Some(Move::Suspend) => &mut out.suspend,
+            Some(Move::Withdraw) => &mut out.withdraw,
+            Some(Move::OpenReview) => &mut out.review,
+            Some(Move::CloseReview) => &mut out.back,
+            None => continue,
+        };
+        list.push(w.name.clone());
     }
-    out.review.sort();
-    out.suspend.sort();
+    for list in [
+        &mut out.suspend,
+        &mut out.withdraw,
+        &mut out.review,
+        &mut out.back,
+    ] {
+        list.sort();
+    }
     out
 }
 
@@ -201,8 +212,6 @@ async fn preview(state: &AppState, current: &Policy, proposed: &Policy) -> Reply
             break;
         }
     }
-    let names: HashMap<WorkspaceId, &Workspace> =
-        workspaces.iter().map(|w| (w.id.clone(), w)).collect();
     let now_counts = state
         .store
         .judged_counts_all(current.window_days)
@@ -219,17 +228,33 @@ async fn preview(state: &AppState, current: &Policy, proposed: &Policy) -> Reply
                 .map_err(internal)?,
         )
     };
-    let before = effect(current, &now_counts, &names);
-    let after = effect(proposed, new_counts.as_ref().unwrap_or(&now_counts), &names);
-    let list = |names: &[String]| names.join(", ");
+    let before = effect(current, &now_counts, &workspaces);
+    let after = effect(
+        proposed,
+        new_counts.as_ref().unwrap_or(&now_counts),
+        &workspaces,
+    );
+    let line = |what: &str, names: &[String], now: usize| {
+        markup! {
+            li {
+                strong { (names.len()) " " (what) }
+                " (" (now) " with the lines in force)"
+                @if !names.is_empty() { ": " (names.join(", ")) }
+            }
+        }
+    };
     Ok(markup! {
         section #policy-effect aria-labelledby="effect-heading" role="status" {
             h2 #effect-heading { "What this policy would do now" }
-            p { strong { (after.review.len()) " workspaces would be under review" } " (" (before.review.len()) " with the policy in force) and "
-                strong { (after.suspend.len()) " would be suspended" } " (" (before.suspend.len()) " now)." }
-            @if !after.review.is_empty() { p { "Under review: " (list(&after.review)) } }
-            @if !after.suspend.is_empty() { p { "Suspended: " (list(&after.suspend)) } }
-            p.hint { "Judged from the rates of the last " (proposed.window_days) " days as they are now. Saving changes nothing at once: the monitor applies the policy at its next run." }
+            p { "Judged from every workspace's rates as they are now, and its state:" }
+            ul {
+                (line("workspaces would be under review", &after.review, before.review.len()))
+                (line("would be suspended", &after.suspend, before.suspend.len()))
+                (line("on probation would be withdrawn", &after.withdraw, before.withdraw.len()))
+                (line("would leave review", &after.back, before.back.len()))
+            }
+            @if after.total() == 0 { p { "No workspace would change state." } }
+            p.hint { "Saving moves no workspace at once: the monitor judges each by the lines in force at its next send, bounce or complaint." }
         }
     })
 }
@@ -275,12 +300,10 @@ async fn policy_page(state: &AppState, who: &OperatorSigned, done: Option<&str>)
         .iter()
         .map(|(name, ..)| ((*name).to_owned(), shown(&policy, name)))
         .collect();
-    let effect = preview(state, &policy, &policy).await?;
     let body = markup! {
         (notice(done))
-        p { "The lines the reputation monitor judges every workspace by. A change is previewed against every workspace's rates before it is saved." }
+        p { "The lines the reputation monitor judges every workspace by. Preview a change to see which workspaces it would move before you save it." }
         (policy_form(who, &values, &HashMap::new()))
-        (effect)
     };
     Ok(html(
         StatusCode::OK,

@@ -10,7 +10,7 @@ use crate::api::imports::{self as imports_api, OperatorImportQuery, OperatorImpo
 use crate::api::reports::{self as reports_api, HandleRequest, ReportQuery, ReportView};
 use crate::api::reviews::{self as reviews_api, Decision, ReviewItem, ReviewQuery};
 use crate::console::layout::{csrf, field, notice, select, when, FieldExtra};
-use crate::console::{framed, html, internal, redirect, url_encode, Reply};
+use crate::console::{framed_offline, html, internal, redirect, url_encode, Reply};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
@@ -886,6 +886,11 @@ fn hits_table(s: &Screened, text: Option<&str>) -> Markup {
     }
 }
 
+/// The most of a mail's text that is searched for passages to mark.
+const MAX_MARKED_TEXT: usize = 100_000;
+/// The most passages searched for.
+const MAX_MARKED_PASSAGES: usize = 50;
+
 /// The mail's text with every passage a rule matched marked.
 fn marked_text(text: &str, s: &Screened) -> Markup {
     let needles: Vec<&str> = s
@@ -894,14 +899,29 @@ fn marked_text(text: &str, s: &Screened) -> Markup {
         .filter(|h| h.marks_text())
         .map(|h| h.snippet.as_str())
         .collect();
-    let segments = highlight(text, &needles);
+    // Marking costs the text's length times each passage's: a mail's text
+    // is the sender's to make long, so only its start is marked.
+    let cut = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .take_while(|i| *i <= MAX_MARKED_TEXT)
+        .last()
+        .filter(|_| text.len() > MAX_MARKED_TEXT)
+        .unwrap_or(text.len());
+    let needles: Vec<&str> = needles.into_iter().take(MAX_MARKED_PASSAGES).collect();
+    let segments = highlight(&text[..cut], &needles);
+    let rest = &text[cut..];
     markup! {
         h2 { "The text, with what the rules matched marked" }
+        @if !rest.is_empty() {
+            p.hint { "Only the first " (MAX_MARKED_TEXT / 1000) " kB are marked; the rest follows unmarked." }
+        }
         p.hint { "Each marked passage is the matched text of a rule in the table above." }
         pre.mail-text {
             @for (piece, marked) in &segments {
                 @if *marked { mark { (piece) } } @else { (piece) }
             }
+            (rest)
         }
     }
 }
@@ -936,8 +956,8 @@ pub async fn review_mail(
         .await
         .map_err(|e| api_error(&who, e))?;
     Ok(match reviews_api::held_mail(&state, &m).await {
-        Ok(mail) => framed(mail.html, "text/html; charset=utf-8"),
-        Err(e) => framed(
+        Ok(mail) => framed_offline(mail.html, "text/html; charset=utf-8"),
+        Err(e) => framed_offline(
             format!("The held mail could not be rendered: {}", e.detail()),
             "text/plain; charset=utf-8",
         ),

@@ -120,11 +120,10 @@ pub async fn list(
     }
     let open: HashMap<WorkspaceId, String> = state
         .store
-        .cases(Some("open"))
+        .open_case_ids()
         .await
         .map_err(internal)?
         .into_iter()
-        .map(|c| (c.workspace_id, c.id))
         .collect();
     let wanted = q
         .state
@@ -445,8 +444,9 @@ fn probation_progress(r: &ReputationView, policy: &Policy, now_ms: i64) -> Marku
         .as_deref()
         .and_then(|t| sendwell_core::Timestamp::parse(t).ok());
     let days_left = until.map(|t| ((t.millis() - now_ms).max(0) + 86_399_999) / 86_400_000);
-    let under = r.hard_bounce_rate < policy.review_hard_bounce_rate
-        && r.complaint_rate < policy.review_complaint_rate;
+    // As the end of probation judges: too few sends to judge counts as
+    // under the lines.
+    let under = matches!(r.verdict.as_str(), "fine" | "too_few_sends");
     markup! {
         dl.facts {
             dt { "Sends since reinstatement" } dd { (r.sends) }
@@ -760,6 +760,11 @@ pub struct CasesQuery {
     done: Option<String>,
 }
 
+/// The most open cases the queue shows (the store's page; more wait behind).
+const OPEN_CASES: i64 = 200;
+/// Closed cases shown under "Recently decided".
+const CLOSED_CASES: i64 = 20;
+
 /// A case with its workspace, as the queue shows it.
 struct QueuedCase {
     case: ReviewCase,
@@ -779,38 +784,52 @@ pub async fn cases(
         _ => None,
     };
     let policy = state.store.policy().await.map_err(internal)?;
-    let all = state.store.cases(None).await.map_err(internal)?;
-    let mut open = Vec::new();
-    let mut closed = Vec::new();
-    for case in all {
-        let workspace = state
-            .store
-            .workspace(&case.workspace_id)
-            .await
-            .map_err(internal)?;
-        let q = QueuedCase { case, workspace };
-        if q.case.state == "open" {
-            open.push(q);
-        } else if closed.len() < 20 {
-            closed.push(q);
-        }
-    }
-    // Oldest first: the case that waited longest is worked first.
-    open.sort_by_key(|c| c.case.opened_at);
+    // Every workspace once, by id: the cases' names and the probation list.
+    let workspaces: HashMap<WorkspaceId, Workspace> = all_workspaces(&state)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|w| (w.id.clone(), w))
+        .collect();
+    let queued = |case: ReviewCase| QueuedCase {
+        workspace: workspaces.get(&case.workspace_id).cloned(),
+        case,
+    };
+    let open: Vec<QueuedCase> = state
+        .store
+        .open_cases_oldest_first(OPEN_CASES)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(queued)
+        .collect();
+    let open_total = state.store.open_case_ids().await.map_err(internal)?.len();
+    let closed: Vec<QueuedCase> = state
+        .store
+        .cases(Some("closed"), CLOSED_CASES)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(queued)
+        .collect();
     let mut probation = Vec::new();
-    for ws in all_workspaces(&state).await.map_err(internal)? {
-        if ws.state == SendingState::Probation {
-            let r = enforcement::reputation_view(&state, &ws.id)
-                .await
-                .map_err(|e| api_error(&who, e))?;
-            probation.push((ws, r));
-        }
+    let mut on_probation: Vec<&Workspace> = workspaces
+        .values()
+        .filter(|w| w.state == SendingState::Probation)
+        .collect();
+    on_probation.sort_by(|a, b| a.name.cmp(&b.name));
+    for ws in on_probation {
+        let r = enforcement::reputation_view(&state, &ws.id)
+            .await
+            .map_err(|e| api_error(&who, e))?;
+        probation.push((ws, r));
     }
     let now = state.store.now();
     let body = markup! {
         (notice(done))
         section aria-labelledby="open-heading" {
-            h2 #open-heading { "Open cases, oldest first (" (open.len()) ")" }
+            h2 #open-heading { "Open cases, oldest first (" (open_total) ")" }
+            @if open.len() < open_total { p { "The " (open.len()) " that waited longest are shown; the rest follow as these are decided." } }
             @if open.is_empty() { p { "No open cases." } }
             @for q in &open {
                 (open_case(&who, q, &policy))
