@@ -253,6 +253,15 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
+    /// Every workspace, by id (the operator's lists: a platform holds
+    /// thousands, not millions).
+    pub async fn all_workspaces(&self) -> Result<Vec<Workspace>> {
+        let rows = sqlx::query(&format!("{SELECT_WORKSPACE} ORDER BY w.id"))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// Applies a change of the workspace's settings with its audit records
     /// in one transaction: all of it or none. `Ok(false)` when the
     /// workspace does not exist.

@@ -197,21 +197,7 @@ fn effect(
 }
 
 async fn preview(state: &AppState, current: &Policy, proposed: &Policy) -> Reply<Markup> {
-    let mut workspaces = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = state
-            .store
-            .list_workspaces(after.as_deref(), 500)
-            .await
-            .map_err(internal)?;
-        let done = page.len() < 500;
-        after = page.last().map(|w| w.id.to_string());
-        workspaces.extend(page);
-        if done {
-            break;
-        }
-    }
+    let workspaces = state.store.all_workspaces().await.map_err(internal)?;
     let now_counts = state
         .store
         .judged_counts_all(current.window_days)
@@ -368,6 +354,29 @@ pub struct PublishForm {
     grace_days: String,
 }
 
+/// Which version each workspace accepted.
+fn acceptance(workspaces: &[Workspace], current: i64) -> Markup {
+    markup! {
+            section aria-labelledby="accept-heading" {
+                h2 #accept-heading { "Acceptance by workspace" }
+                table {
+                    caption { "Which version each workspace accepted" }
+                    thead { tr { th scope="col" { "Workspace" } th scope="col" { "Accepted" } th scope="col" { "Grace until" } th scope="col" { "State" } } }
+                    tbody { @for w in workspaces { tr {
+                        td { a href=(format!("/operator/workspaces/{}", w.id)) { (w.name) } }
+                        td { @match w.accepted_guidelines {
+                            Some(v) if v == current => { "version " (v) " (current)" },
+                            Some(v) => { "version " (v) " (not the current one)" },
+                            None => "none",
+                        } }
+                        td { (w.guidelines_grace_until.map(when).unwrap_or_default()) }
+                        td { (w.state.as_str().replace('_', " ")) }
+                    } } }
+                }
+            }
+    }
+}
+
 async fn guidelines_page(
     state: &AppState,
     who: &OperatorSigned,
@@ -375,21 +384,7 @@ async fn guidelines_page(
     done: Option<&str>,
 ) -> Reply {
     let current = state.store.current_guidelines().await.map_err(internal)?;
-    let mut workspaces = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = state
-            .store
-            .list_workspaces(after.as_deref(), 500)
-            .await
-            .map_err(internal)?;
-        let done = page.len() < 500;
-        after = page.last().map(|w| w.id.to_string());
-        workspaces.extend(page);
-        if done {
-            break;
-        }
-    }
+    let mut workspaces = state.store.all_workspaces().await.map_err(internal)?;
     // Those that have not accepted the current version first.
     workspaces.sort_by_key(|w| {
         (
@@ -452,23 +447,7 @@ async fn guidelines_page(
                 }
             }
         }
-        section aria-labelledby="accept-heading" {
-            h2 #accept-heading { "Acceptance by workspace" }
-            table {
-                caption { "Which version each workspace accepted" }
-                thead { tr { th scope="col" { "Workspace" } th scope="col" { "Accepted" } th scope="col" { "Grace until" } th scope="col" { "State" } } }
-                tbody { @for w in &workspaces { tr {
-                    td { a href=(format!("/operator/workspaces/{}", w.id)) { (w.name) } }
-                    td { @match w.accepted_guidelines {
-                        Some(v) if v == current.version => { "version " (v) " (current)" },
-                        Some(v) => { "version " (v) " (not the current one)" },
-                        None => "none",
-                    } }
-                    td { (w.guidelines_grace_until.map(when).unwrap_or_default()) }
-                    td { (w.state.as_str().replace('_', " ")) }
-                } } }
-            }
-        }
+        (acceptance(&workspaces, current.version))
     };
     Ok(html(status, frame(who, "Guidelines", "Guidelines", body)))
 }

@@ -52,21 +52,6 @@ const SORTS: [(&str, &str); 5] = [
     ("state", "State"),
 ];
 
-/// Every workspace, read in pages of the store's size.
-async fn all_workspaces(state: &AppState) -> Result<Vec<Workspace>, sendwell_store::StoreError> {
-    let mut all = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = state.store.list_workspaces(after.as_deref(), 500).await?;
-        let done = page.len() < 500;
-        after = page.last().map(|w| w.id.to_string());
-        all.extend(page);
-        if done {
-            return Ok(all);
-        }
-    }
-}
-
 fn state_label(s: SendingState) -> String {
     s.as_str().replace('_', " ")
 }
@@ -99,13 +84,16 @@ fn sort_rows(rows: &mut [Row], sort: &str) {
     }
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    who: OperatorSigned,
-    Query(q): Query<ListQuery>,
-) -> Reply {
-    let policy = state.store.policy().await.map_err(internal)?;
-    let workspaces = all_workspaces(&state).await.map_err(internal)?;
+/// Every workspace, its counts over the window and its open case.
+async fn list_data(
+    state: &AppState,
+    policy: &Policy,
+) -> Reply<(
+    Vec<Workspace>,
+    HashMap<WorkspaceId, Counts>,
+    HashMap<WorkspaceId, String>,
+)> {
+    let workspaces = state.store.all_workspaces().await.map_err(internal)?;
     let mut totals: HashMap<WorkspaceId, Counts> = HashMap::new();
     for (ws, _, c) in state
         .store
@@ -125,6 +113,16 @@ pub async fn list(
         .map_err(internal)?
         .into_iter()
         .collect();
+    Ok((workspaces, totals, open))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    who: OperatorSigned,
+    Query(q): Query<ListQuery>,
+) -> Reply {
+    let policy = state.store.policy().await.map_err(internal)?;
+    let (workspaces, totals, open) = list_data(&state, &policy).await?;
     let wanted = q
         .state
         .as_deref()
@@ -487,6 +485,71 @@ pub async fn show(
     workspace_page(&state, &who, &id, done, &FormError::default()).await
 }
 
+/// What a workspace is and how it stands, as facts.
+fn facts(ws: &Workspace, r: &ReputationView, policy: &Policy) -> Markup {
+    markup! {
+            dl.facts {
+                dt { "State" } dd { (state_label(ws.state)) }
+                dt { "Created" } dd { (when(ws.created_at)) }
+                dt { "Guidelines" } dd {
+                    @match ws.accepted_guidelines {
+                        Some(v) => { "accepted version " (v) " (current " (ws.current_guidelines) ")" },
+                        None => "not accepted",
+                    }
+                }
+                dt { "Physical address" } dd { (ws.physical_address.as_deref().unwrap_or("not given")) }
+                dt { "Over the last " (policy.window_days) " days" } dd {
+                    (r.sends) " sends, " (r.hard_bounces) " hard bounces (" (percent(r.hard_bounce_rate)) "), "
+                    (r.complaints) " complaints (" (percent(r.complaint_rate)) "); the monitor says "
+                    strong { (r.verdict.replace('_', " ")) }
+                }
+                dt { "Open case" } dd {
+                    @match &r.open_case {
+                        Some(c) => { a href=(format!("/operator/cases#{}", c.id)) { "Opened " (c.opened_at.get(..10).unwrap_or("")) } ": " (c.reason) },
+                        None => "None",
+                    }
+                }
+            }
+    }
+}
+
+fn members_section(members: &[sendwell_store::Member]) -> Markup {
+    markup! {
+            section aria-labelledby="members-heading" {
+                h2 #members-heading { "Members" }
+                @if members.is_empty() { p { "No members; the workspace uses API keys only." } }
+                @else {
+                    table {
+                        caption { "Members and their roles" }
+                        thead { tr { th scope="col" { "Name" } th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Status" } } }
+                        tbody { @for m in members { tr {
+                            td { (m.name) } td { (m.email) } td { (m.role.as_str()) }
+                            td { @if m.active { "active" } @else { "invited" } }
+                        } } }
+                    }
+                }
+            }
+    }
+}
+
+fn audit_section(audit: &[sendwell_store::AuditEntry]) -> Markup {
+    markup! {
+            section aria-labelledby="audit-heading" {
+                h2 #audit-heading { "Audit log (newest 50)" }
+                table {
+                    caption { "Audit log" }
+                    thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "Why" } } }
+                    tbody { @for a in audit { tr {
+                        td { (when(a.created_at)) } td { (a.actor) }
+                        td { (a.action)
+                            @if let (Some(f), Some(t)) = (&a.from_state, &a.to_state) { br; (f.replace('_', " ")) " → " (t.replace('_', " ")) } }
+                        td { (a.reason) }
+                    } } }
+                }
+            }
+    }
+}
+
 async fn workspace_page(
     state: &AppState,
     who: &OperatorSigned,
@@ -544,28 +607,7 @@ async fn workspace_page(
     };
     let body = markup! {
         (notice(done))
-        dl.facts {
-            dt { "State" } dd { (state_label(ws.state)) }
-            dt { "Created" } dd { (when(ws.created_at)) }
-            dt { "Guidelines" } dd {
-                @match ws.accepted_guidelines {
-                    Some(v) => { "accepted version " (v) " (current " (ws.current_guidelines) ")" },
-                    None => "not accepted",
-                }
-            }
-            dt { "Physical address" } dd { (ws.physical_address.as_deref().unwrap_or("not given")) }
-            dt { "Over the last " (policy.window_days) " days" } dd {
-                (r.sends) " sends, " (r.hard_bounces) " hard bounces (" (percent(r.hard_bounce_rate)) "), "
-                (r.complaints) " complaints (" (percent(r.complaint_rate)) "); the monitor says "
-                strong { (r.verdict.replace('_', " ")) }
-            }
-            dt { "Open case" } dd {
-                @match &r.open_case {
-                    Some(c) => { a href=(format!("/operator/cases#{}", c.id)) { "Opened " (c.opened_at.get(..10).unwrap_or("")) } ": " (c.reason) },
-                    None => "None",
-                }
-            }
-        }
+        (facts(&ws, &r, &policy))
         @if ws.state == SendingState::Probation {
             section aria-labelledby="probation-heading" {
                 h2 #probation-heading { "Probation" }
@@ -592,33 +634,8 @@ async fn workspace_page(
             }
             (evidence_tables(&evidence, id))
         }
-        section aria-labelledby="members-heading" {
-            h2 #members-heading { "Members" }
-            @if members.is_empty() { p { "No members; the workspace uses API keys only." } }
-            @else {
-                table {
-                    caption { "Members and their roles" }
-                    thead { tr { th scope="col" { "Name" } th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Status" } } }
-                    tbody { @for m in &members { tr {
-                        td { (m.name) } td { (m.email) } td { (m.role.as_str()) }
-                        td { @if m.active { "active" } @else { "invited" } }
-                    } } }
-                }
-            }
-        }
-        section aria-labelledby="audit-heading" {
-            h2 #audit-heading { "Audit log (newest 50)" }
-            table {
-                caption { "Audit log" }
-                thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "Why" } } }
-                tbody { @for a in &audit { tr {
-                    td { (when(a.created_at)) } td { (a.actor) }
-                    td { (a.action)
-                        @if let (Some(f), Some(t)) = (&a.from_state, &a.to_state) { br; (f.replace('_', " ")) " → " (t.replace('_', " ")) } }
-                    td { (a.reason) }
-                } } }
-            }
-        }
+        (members_section(&members))
+        (audit_section(&audit))
     };
     Ok(html(error_status, page(who, "Workspaces", &ws.name, body)))
 }
@@ -785,7 +802,9 @@ pub async fn cases(
     };
     let policy = state.store.policy().await.map_err(internal)?;
     // Every workspace once, by id: the cases' names and the probation list.
-    let workspaces: HashMap<WorkspaceId, Workspace> = all_workspaces(&state)
+    let workspaces: HashMap<WorkspaceId, Workspace> = state
+        .store
+        .all_workspaces()
         .await
         .map_err(internal)?
         .into_iter()
