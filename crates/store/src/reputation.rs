@@ -201,18 +201,18 @@ impl Store {
             .collect()
     }
 
-    /// Every workspace's counts by day over the last `window_days` days,
-    /// as (workspace, day number since the epoch, counts): one read of the
-    /// per-day counters, however many deliveries the window holds.
-    pub async fn reputation_by_day_all(
+    /// Every workspace's counts over the last `window_days` days, summed
+    /// by the database: one row a workspace that sent, however many
+    /// deliveries and days the window holds.
+    pub async fn reputation_totals_all(
         &self,
         window_days: u32,
-    ) -> Result<Vec<(WorkspaceId, i64, Counts)>> {
+    ) -> Result<std::collections::HashMap<WorkspaceId, Counts>> {
         let today = self.now().millis() / DAY_MS;
         let rows = sqlx::query(
-            "SELECT workspace_id, CAST(day AS BIGINT) AS day, CAST(sends AS BIGINT) AS s, \
-             CAST(hard_bounces AS BIGINT) AS h, CAST(complaints AS BIGINT) AS c \
-             FROM reputation_days WHERE day > $1 ORDER BY workspace_id, day",
+            "SELECT workspace_id, CAST(SUM(sends) AS BIGINT) AS s, \
+             CAST(SUM(hard_bounces) AS BIGINT) AS h, CAST(SUM(complaints) AS BIGINT) AS c \
+             FROM reputation_days WHERE day > $1 GROUP BY workspace_id",
         )
         .bind(today - i64::from(window_days))
         .fetch_all(&self.read)
@@ -221,7 +221,6 @@ impl Store {
             .map(|row| {
                 Ok((
                     get_workspace_id(row, "workspace_id")?,
-                    get_i64(row, "day")?,
                     Counts {
                         sends: u(get_i64(row, "s")?),
                         hard_bounces: u(get_i64(row, "h")?),
@@ -285,14 +284,7 @@ impl Store {
         &self,
         window_days: u32,
     ) -> Result<std::collections::HashMap<WorkspaceId, Counts>> {
-        let mut out: std::collections::HashMap<WorkspaceId, Counts> =
-            std::collections::HashMap::new();
-        for (ws, _, c) in self.reputation_by_day_all(window_days).await? {
-            let t = out.entry(ws).or_default();
-            t.sends += c.sends;
-            t.hard_bounces += c.hard_bounces;
-            t.complaints += c.complaints;
-        }
+        let mut out = self.reputation_totals_all(window_days).await?;
         let since = self.now().millis() - i64::from(window_days) * DAY_MS;
         let rows = sqlx::query("SELECT id FROM workspaces WHERE reinstated_at > $1")
             .bind(since)

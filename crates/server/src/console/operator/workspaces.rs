@@ -94,18 +94,11 @@ async fn list_data(
     HashMap<WorkspaceId, String>,
 )> {
     let workspaces = state.store.all_workspaces().await.map_err(internal)?;
-    let mut totals: HashMap<WorkspaceId, Counts> = HashMap::new();
-    for (ws, _, c) in state
+    let totals = state
         .store
-        .reputation_by_day_all(policy.window_days)
+        .reputation_totals_all(policy.window_days)
         .await
-        .map_err(internal)?
-    {
-        let t = totals.entry(ws).or_default();
-        t.sends += c.sends;
-        t.hard_bounces += c.hard_bounces;
-        t.complaints += c.complaints;
-    }
+        .map_err(internal)?;
     let open: HashMap<WorkspaceId, String> = state
         .store
         .open_case_ids()
