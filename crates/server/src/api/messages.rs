@@ -603,7 +603,7 @@ pub async fn list(
 
 // ---- preflight -----------------------------------------------------------------------
 
-use crate::preflight::{report, screen_rendered, ReportFor};
+use crate::preflight::{report, ReportFor};
 pub use crate::preflight::{ComplianceView, Finding, PreflightReport};
 
 /// The compliance report of a message: what blocks it, who it reaches,
@@ -933,13 +933,7 @@ async fn screen_for_contact(
     )
     .await
     .map_err(|e| ApiError::invalid_field("/template", e.to_string()))?;
-    Ok(screen_rendered(
-        state,
-        m,
-        &mail.subject,
-        &mail.text,
-        &mail.html,
-    ))
+    Ok(crate::preflight::screen_mail(state, m, &mail))
 }
 
 /// Sends one transactional mail to one contact at once (sender or admin).
