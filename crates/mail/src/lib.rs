@@ -19,8 +19,8 @@ pub use budget::{Exceeded, RenderLimits};
 pub use link::{LinkClaims, LinkSigner, MailLinks, Purpose};
 pub use mime::Mailbox;
 pub use render::{
-    render_mail, sample_render, trial_render, AuthoredParts, Envelope, Recipient, RenderError,
-    RenderedMail, Sample,
+    render_mail, sample_render, trial_render, Envelope, Recipient, RenderError, RenderedMail,
+    Sample,
 };
 pub use template::{
     CompileInput, CompiledTemplate, Layout, TemplateError, TemplateSource, TemplateWarning,

@@ -61,19 +61,6 @@ pub struct RenderedMail {
     /// headers of bulk mail), as they are in `raw`.
     pub headers: Vec<(&'static str, String)>,
     pub raw: Vec<u8>,
-    /// What the workspace's template made of the mail, before sendwell
-    /// added its footer (the unsubscribe and report links, the physical
-    /// address), with the address the template placed itself taken out:
-    /// what content screening reads. Kept for an untracked render only
-    /// (the one the screen asks for), so that sending pays nothing for it.
-    pub authored: Option<AuthoredParts>,
-}
-
-/// The workspace's own writing in a rendered mail.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AuthoredParts {
-    pub html: String,
-    pub text: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -514,21 +501,6 @@ fn render_unguarded(
     let subject = subject.trim().to_owned();
     let html = render_bounded(&t.html, &g.html).map_err(fail("HTML part"))?;
     let text = render_bounded(&t.text, &g.text).map_err(fail("text part"))?;
-    let authored = (!env.track_clicks && !env.track_opens).then(|| {
-        let address_html =
-            sendwell_core::text::escape_html(env.physical_address).replace('\n', "<br>");
-        let strip = |part: &str, address: &str| {
-            if address.trim().is_empty() {
-                part.to_owned()
-            } else {
-                part.replace(address, "")
-            }
-        };
-        AuthoredParts {
-            html: strip(&html, &address_html),
-            text: strip(&text, env.physical_address),
-        }
-    });
     let footer = FooterLinks {
         unsubscribe: &unsubscribe_url,
         report: &report_url,
@@ -570,7 +542,6 @@ fn render_unguarded(
         unsubscribe_url,
         headers,
         raw,
-        authored,
     })
 }
 

@@ -390,7 +390,9 @@ async fn render_sample(
         now,
     )
     .await;
-    sample.content = plain.ok().map(|plain| screen_mail(state, m, &plain));
+    sample.content = plain
+        .ok()
+        .map(|plain| screen_rendered(state, m, &plain.subject, &plain.text, &plain.html));
     let address = workspace.physical_address.clone().unwrap_or_default();
     sample.compliance = Some(compliance(&mail, &prepared, &address));
     Ok(sample)
@@ -526,26 +528,11 @@ async fn attribute_gaps(
     Ok(())
 }
 
-/// Screens what the workspace wrote in an untracked render: the parts
-/// before sendwell's footer (its unsubscribe and report links, the
-/// physical address), so the platform's words never count for or against
-/// the workspace's mail.
-pub(crate) fn screen_mail(
-    state: &AppState,
-    m: &MessageRecord,
-    mail: &sendwell_mail::RenderedMail,
-) -> Screening {
-    match &mail.authored {
-        Some(a) => screen_rendered(state, m, &mail.subject, &a.text, &a.html),
-        None => screen_rendered(state, m, &mail.subject, &mail.text, &mail.html),
-    }
-}
-
 /// Screens a rendered mail's authored content. sendwell's own links (the
 /// unsubscribe link of the footer, opt-in buttons) are not the workspace's
 /// writing: they are taken out first, so a server reached by IP address in
 /// development does not look like a phishing link.
-fn screen_rendered(
+pub(crate) fn screen_rendered(
     state: &AppState,
     m: &MessageRecord,
     subject: &str,

@@ -603,7 +603,7 @@ pub async fn list(
 
 // ---- preflight -----------------------------------------------------------------------
 
-use crate::preflight::{report, ReportFor};
+use crate::preflight::{report, screen_rendered, ReportFor};
 pub use crate::preflight::{ComplianceView, Finding, PreflightReport};
 
 /// The compliance report of a message: what blocks it, who it reaches,
@@ -933,7 +933,13 @@ async fn screen_for_contact(
     )
     .await
     .map_err(|e| ApiError::invalid_field("/template", e.to_string()))?;
-    Ok(crate::preflight::screen_mail(state, m, &mail))
+    Ok(screen_rendered(
+        state,
+        m,
+        &mail.subject,
+        &mail.text,
+        &mail.html,
+    ))
 }
 
 /// Sends one transactional mail to one contact at once (sender or admin).
