@@ -143,6 +143,13 @@ impl AuthoredMail {
             Some(t) if !t.trim().is_empty() => t,
             _ => scan.visible,
         };
+        // A mail without HTML links by the addresses its text spells out:
+        // they are screened as links too (the text is what it shows).
+        let links = if html.is_none() {
+            text_links(&text)
+        } else {
+            scan.links
+        };
         Self {
             from_name,
             from_address,
@@ -150,11 +157,38 @@ impl AuthoredMail {
             text,
             html,
             hidden_text: scan.hidden,
-            links: scan.links,
+            links,
             images: scan.images,
             attachments: Vec::new(),
         }
     }
+}
+
+/// The web and `data:` addresses a plain text spells out, at most
+/// [`MAX_LINKS`], each as a link whose text is itself.
+fn text_links(text: &str) -> Vec<Link> {
+    let lower = text.to_ascii_lowercase();
+    let mut links = Vec::new();
+    let mut at = 0;
+    while links.len() < MAX_LINKS {
+        let next = ["https://", "http://", "data:"]
+            .iter()
+            .filter_map(|scheme| lower[at..].find(scheme).map(|i| at + i))
+            .min();
+        let Some(start) = next else { break };
+        let end = text[start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\''))
+            .map_or(text.len(), |i| start + i);
+        let href = text[start..end].trim_end_matches(['.', ',', ';', ')', ']', '!', '?']);
+        if href.len() > "http://".len() {
+            links.push(Link {
+                text: href.to_string(),
+                href: href.to_string(),
+            });
+        }
+        at = end.max(start + 1);
+    }
+    links
 }
 
 /// The display name and address of the first From mailbox.
@@ -509,6 +543,39 @@ fn is_space(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plain_text_mail_links_by_the_addresses_it_spells_out() {
+        let mail = AuthoredMail::from_parts(
+            None,
+            "a@b.example",
+            "s",
+            "Upgrade here: http://203.0.113.45/owa/quota.php?u=1. Or (https://x.example/a), \
+             or data:text/html;base64,PGgxPg== now",
+            None,
+        );
+        let hrefs: Vec<&str> = mail.links.iter().map(|l| l.href.as_str()).collect();
+        assert_eq!(
+            hrefs,
+            [
+                "http://203.0.113.45/owa/quota.php?u=1",
+                "https://x.example/a",
+                "data:text/html;base64,PGgxPg=="
+            ]
+        );
+        let with_html = AuthoredMail::from_parts(
+            None,
+            "a@b.example",
+            "s",
+            "see https://y.example",
+            Some("<a href=\"https://z.example\">z</a>"),
+        );
+        assert_eq!(
+            with_html.links.len(),
+            1,
+            "HTML's links are the mail's links"
+        );
+    }
 
     fn eml(headers: &str, body: &str) -> Vec<u8> {
         format!("{headers}\r\n\r\n{body}")

@@ -70,6 +70,9 @@ pub fn check(mail: &AuthoredMail, owned_domains: &[&str]) -> Vec<Hit> {
     ctx.phrase_rules();
     let links = links(mail, &own, &from_domain, &mut ctx);
     ctx.credential_link(&links);
+    ctx.lure_elsewhere(&links);
+    ctx.on(Sig::HtmlAttachment, "phishing.html_attachment");
+    data_urls(mail, &mut ctx);
     sender(mail, owned_domains, &from_domain, &own, &mut ctx);
     ctx.obfuscation(mail, engine);
     let mut hits = out.hits;
@@ -357,6 +360,28 @@ const RULES: &[RuleInfo] = &[
         "A link shows a well-known brand's address but leads elsewhere, and the mail does not \
          come from that brand. Remove links that pretend to go to another company's site.",
     ),
+    rule(
+        "phishing.lure_elsewhere",
+        5.0,
+        "The mail uses a pretext phishing relies on (a full mailbox, held messages, an expiring \
+         password, a voicemail or fax, a shared document or signature request, a second factor to \
+         set up again, a small delivery fee, an unpaid invoice, changed bank details, an unusual \
+         sign-in) and links to a site that is not the sender's own. Link only to your own domain \
+         for anything about the reader's account, payments or documents.",
+    ),
+    rule(
+        "phishing.html_attachment",
+        5.0,
+        "The mail asks the reader to open an attached HTML file or to open a file in their \
+         browser, the way credential pages are smuggled past filters. Put the content in the mail \
+         or link to a page on your own domain.",
+    ),
+    blocking(
+        "phishing.data_url",
+        "The mail links to a data: URL, a whole page hidden inside the link, which browsers show \
+         without any address to check: a way of hiding phishing pages. Link to a page on your own \
+         domain instead.",
+    ),
     blocking(
         "phishing.credential_link",
         "The mail asks the reader for account details or credentials, or threatens their \
@@ -526,9 +551,11 @@ enum Sig {
     Weapons,
     Counterfeit,
     StolenData,
+    Lure,
+    HtmlAttachment,
 }
 
-const SIGS: usize = Sig::StolenData as usize + 1;
+const SIGS: usize = Sig::HtmlAttachment as usize + 1;
 
 impl Sig {
     fn bit(self) -> u64 {
@@ -986,6 +1013,52 @@ const PHRASES: &[(Sig, &[&str])] = &[
             "to avoid (your account|your mailbox|your email|your card|your access) (being|getting|from being) (suspended|closed|locked|deleted|deactivated|terminated|blocked|disabled|restricted|limited)",
             "(account|mailbox|email account) (suspension|termination|deactivation|closure|deletion|lockout) (notice|warning|alert|notification)",
             "(mailbox|email) (quota|storage) (exceeded|is full|limit reached|has exceeded)",
+        ],
+    ),
+    // The pretexts of modern credential, payment and document lures, as
+    // phishing-awareness guidance lists them (national CERTs, mailbox
+    // providers' abuse pages): each alone is what real services also send,
+    // so they count only with a link to somewhere else than the sender's
+    // own domain (see `Ctx::lure_elsewhere`).
+    (
+        Sig::Lure,
+        &[
+            // Webmail credential harvesting: quota, held mail, upgrades.
+            "(mailbox|inbox|email storage|email account|cloud storage|storage|quota) (is |has |)(full|almost full|nearly full|over quota|over its quota|exceeded|reached its limit|reached the limit)",
+            "(messages|emails|mails|incoming messages|incoming emails) (are |have been |were |)(held|on hold|quarantined|pending delivery|stuck|undelivered)",
+            "(release|recover|retrieve|restore|deliver) (your |the |all |)(held|pending|quarantined|blocked|undelivered|incoming) (messages|emails|mails)",
+            "(upgrade|migrate|move) (to |your mailbox to |)(the |)(new |latest )(webmail|mailbox|email|outlook) (version|system|server)",
+            "password (expires|will expire|has expired|is expiring|is due to expire|expiry)",
+            "(keep|retain|continue using|continue with) (the |your |)(same|current) password",
+            // Voicemail, fax, scans, shared documents, signatures.
+            "(new |)(voicemail|voice message|voice mail|fax|secure message|encrypted message|scanned document|scan) (received|from|available|waiting|for you|left for you|transcript)",
+            "(shared|sent) (a |an |the |)(file|files|document|documents|folder|spreadsheet|link) with you",
+            "(review|view|open|sign|access|download) (the |this |your |)(shared|secure|encrypted|attached|pending) (document|documents|file|files|contract|agreement|message|fax|statement|invoice)",
+            "(document|documents|contract|agreement|file) (ready|waiting|pending) (for your |to )(signature|review|sign)",
+            // A second factor and QR codes ("quishing").
+            "(two factor|2fa|multi factor|mfa|two step|2 step|authenticator|security key|passkey|2 step verification|two step verification) + (re enrol|re enroll|reenrol|reenroll|re register|reregister|re activate|re verify|migrate|migration|expired|expires|will be disabled|be disabled|reset|re enrolment|re enrollment|update required)",
+            "scan (the|this|our|below|attached|following) qr (code|)",
+            "approve (the|this|our) (sign in|login|log in|mfa|authentication) (request|prompt|notification)",
+            // Parcels and fees.
+            "(delivery|redelivery|customs|shipping|handling|postage|storage|release) (fee|charge|charges|duty|payment|costs|cost) (of|is|due|outstanding|unpaid)",
+            "(parcel|package|shipment|delivery|item) (could not be|couldnt be|was not|wasnt|cannot be|can not be) (delivered|dispatched)",
+            // Invoices, remittances, bank details, payroll.
+            "(remittance|payment) (advice|confirmation|released|notification)",
+            "(outstanding|unpaid|overdue|past due) (invoice|invoices|payment|balance|bill)",
+            "(bank|banking|payment|account|remittance) (details|information|instructions) (have|has) (changed|been updated|been changed)",
+            "(new|updated|changed) (bank|banking|payment|remittance) (details|information|instructions|account)",
+            "(payslip|pay slip|salary|payroll|bonus) (statement|adjustment|update|document|details|increase|review)",
+            // Sign-in alerts that ask for action.
+            "(unusual|suspicious|unrecognised|unrecognized) (sign in|login|log in|activity|access) (attempt|detected|on|from|to)",
+        ],
+    ),
+    (
+        Sig::HtmlAttachment,
+        &[
+            "(open|download|view|run) (the |this |)(attached|enclosed) (html|htm|shtml) (file|document|page|attachment|)",
+            "(attached|enclosed) (file|document|page|attachment) (in |)(html|htm) (format|file|)",
+            "(html|htm|shtml) (attachment|file) (attached|enclosed|below|included)",
+            "open (it |the attachment |the file |the attached file |the document |)(in|with) (your |a |)(web |)(browser|chrome|edge|firefox) (only|to view|to read|to access|to open)",
         ],
     ),
     (
@@ -1848,6 +1921,8 @@ const SIG_ORDER: [Sig; SIGS] = [
     Sig::Weapons,
     Sig::Counterfeit,
     Sig::StolenData,
+    Sig::Lure,
+    Sig::HtmlAttachment,
 ];
 
 struct Found {
@@ -2109,6 +2184,8 @@ struct LinkFacts {
     disguised: bool,
     /// Every web link goes to the workspace's own domains.
     all_own: bool,
+    /// Some web link goes elsewhere than the workspace's own domains.
+    foreign: bool,
 }
 
 struct Href {
@@ -2351,6 +2428,7 @@ fn links(mail: &AuthoredMail, own: &[&str], from_domain: &str, ctx: &mut Ctx) ->
     let mut facts = LinkFacts {
         disguised: false,
         all_own: true,
+        foreign: false,
     };
     let mut web_links = 0;
     for link in mail.links.iter().take(MAX_LINKS) {
@@ -2366,6 +2444,7 @@ fn links(mail: &AuthoredMail, own: &[&str], from_domain: &str, ctx: &mut Ctx) ->
         };
         if !web.own_host {
             facts.all_own = false;
+            facts.foreign = true;
         }
         if ctx.judge_link(&web, href.userinfo.as_deref(), own, from_domain) {
             facts.disguised = true;
@@ -2533,6 +2612,14 @@ impl Ctx<'_, '_> {
         }
     }
 
+    /// A lure's pretext with a link to somewhere else than the sender's
+    /// own domains: what real services send links to their own site.
+    fn lure_elsewhere(&mut self, links: &LinkFacts) {
+        if links.foreign {
+            self.on(Sig::Lure, "phishing.lure_elsewhere");
+        }
+    }
+
     /// A request for credentials (or an account threat) with a disguised
     /// link: credential phishing, blocked.
     fn credential_link(&mut self, links: &LinkFacts) {
@@ -2544,6 +2631,25 @@ impl Ctx<'_, '_> {
                 return;
             }
         }
+    }
+}
+
+/// Links (or text) that carry a whole page in a `data:` URL.
+fn data_urls(mail: &AuthoredMail, ctx: &mut Ctx) {
+    let is_data = |href: &str| {
+        href.trim_start()
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("data:"))
+    };
+    if let Some(link) = mail.links.iter().take(MAX_LINKS).find(|l| is_data(&l.href)) {
+        let shown: String = link.href.chars().take(60).collect();
+        ctx.out.add("phishing.data_url", shown, None, None);
+        return;
+    }
+    let lower = mail.text.to_ascii_lowercase();
+    if let Some(at) = lower.find("data:text/html") {
+        let shown: String = mail.text[at..].chars().take(60).collect();
+        ctx.out.add("phishing.data_url", shown, None, None);
     }
 }
 
