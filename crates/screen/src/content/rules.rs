@@ -71,6 +71,7 @@ pub fn check(mail: &AuthoredMail, owned_domains: &[&str]) -> Vec<Hit> {
     let links = links(mail, &own, &from_domain, &mut ctx);
     ctx.credential_link(&links);
     ctx.lure_elsewhere(&links);
+    ctx.pretext_domain(&from_domain);
     ctx.on(Sig::HtmlAttachment, "phishing.html_attachment");
     data_urls(mail, &mut ctx);
     sender(mail, owned_domains, &from_domain, &own, &mut ctx);
@@ -375,6 +376,13 @@ const RULES: &[RuleInfo] = &[
         "The mail asks the reader to open an attached HTML file or to open a file in their \
          browser, the way credential pages are smuggled past filters. Put the content in the mail \
          or link to a page on your own domain.",
+    ),
+    rule(
+        "phishing.pretext_domain",
+        5.0,
+        "The mail comes from a domain named for an account action (\"secure-\", \"-verify\", \
+         \"-login\", \"mfa-reset\", ...) and uses a pretext phishing relies on. Businesses mail from \
+         their own brand's domain; send from yours.",
     ),
     blocking(
         "phishing.data_url",
@@ -1025,7 +1033,8 @@ const PHRASES: &[(Sig, &[&str])] = &[
         &[
             // Webmail credential harvesting: quota, held mail, upgrades.
             "(mailbox|inbox|email storage|email account|cloud storage|storage|quota) (is |has |)(full|almost full|nearly full|over quota|over its quota|exceeded|reached its limit|reached the limit)",
-            "(messages|emails|mails|incoming messages|incoming emails) (are |have been |were |)(held|on hold|quarantined|pending delivery|stuck|undelivered)",
+            "(messages|emails|mails|mail|incoming messages|incoming emails|incoming mail) (are now being|are being|are now|is now being|is being|is now|have been|has been|are|were|is|was) (held|on hold|quarantined|pending delivery|stuck|undelivered|blocked|paused)",
+            "(mailbox|inbox|email storage|cloud storage|storage) + (limit|capacity|quota)",
             "(release|recover|retrieve|restore|deliver) (your |the |all |)(held|pending|quarantined|blocked|undelivered|incoming) (messages|emails|mails)",
             "(upgrade|migrate|move) (to |your mailbox to |)(the |)(new |latest )(webmail|mailbox|email|outlook) (version|system|server)",
             "password (expires|will expire|has expired|is expiring|is due to expire|expiry)",
@@ -2617,6 +2626,55 @@ impl Ctx<'_, '_> {
     fn lure_elsewhere(&mut self, links: &LinkFacts) {
         if links.foreign {
             self.on(Sig::Lure, "phishing.lure_elsewhere");
+        }
+    }
+
+    /// A pretext (a lure's, a request to verify, a threat) sent from a
+    /// domain whose name is made of account-action words joined by
+    /// hyphens, as phishing-awareness guidance describes look-alike
+    /// sender domains (`secure-login-alerts.com`, `mfa-reset-required.net`).
+    fn pretext_domain(&mut self, from_domain: &str) {
+        const ACTION_WORDS: &[&str] = &[
+            "secure",
+            "security",
+            "verify",
+            "verification",
+            "login",
+            "signin",
+            "logon",
+            "account",
+            "accounts",
+            "update",
+            "alert",
+            "alerts",
+            "notify",
+            "notice",
+            "billing",
+            "redelivery",
+            "quota",
+            "reset",
+            "recovery",
+            "auth",
+            "mfa",
+            "2fa",
+            "helpdesk",
+            "webmail",
+            "mailbox",
+            "confirm",
+            "unlock",
+            "validation",
+            "refund",
+        ];
+        let label = site_label(from_domain);
+        let parts: Vec<&str> = label.split('-').filter(|p| !p.is_empty()).collect();
+        let actions = parts.iter().filter(|p| ACTION_WORDS.contains(p)).count();
+        if parts.len() < 2 || actions == 0 {
+            return;
+        }
+        for sig in [Sig::Lure, Sig::Verify, Sig::Threat, Sig::Secret] {
+            if self.on(sig, "phishing.pretext_domain") {
+                return;
+            }
         }
     }
 
