@@ -770,6 +770,27 @@ pub struct CasesQuery {
     done: Option<String>,
 }
 
+/// The workspaces on probation, by name, each with its standing.
+async fn on_probation<'a>(
+    state: &AppState,
+    who: &OperatorSigned,
+    workspaces: &'a HashMap<WorkspaceId, Workspace>,
+) -> Reply<Vec<(&'a Workspace, ReputationView)>> {
+    let mut on: Vec<&Workspace> = workspaces
+        .values()
+        .filter(|w| w.state == SendingState::Probation)
+        .collect();
+    on.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out = Vec::with_capacity(on.len());
+    for ws in on {
+        let r = enforcement::reputation_view(state, &ws.id)
+            .await
+            .map_err(|e| api_error(who, e))?;
+        out.push((ws, r));
+    }
+    Ok(out)
+}
+
 /// The most open cases the queue shows (the store's page; more wait behind).
 const OPEN_CASES: i64 = 200;
 /// Closed cases shown under "Recently decided".
@@ -824,18 +845,7 @@ pub async fn cases(
         .into_iter()
         .map(queued)
         .collect();
-    let mut probation = Vec::new();
-    let mut on_probation: Vec<&Workspace> = workspaces
-        .values()
-        .filter(|w| w.state == SendingState::Probation)
-        .collect();
-    on_probation.sort_by(|a, b| a.name.cmp(&b.name));
-    for ws in on_probation {
-        let r = enforcement::reputation_view(&state, &ws.id)
-            .await
-            .map_err(|e| api_error(&who, e))?;
-        probation.push((ws, r));
-    }
+    let probation = on_probation(&state, &who, &workspaces).await?;
     let now = state.store.now();
     let body = markup! {
         (notice(done))
