@@ -292,19 +292,6 @@ async fn the_circuit_breaker_pauses_a_message_that_bounces_too_much(db: Option<S
 
 const BOUNCE_DOMAIN: &str = "bounces.sendwell.test";
 
-/// Refuses the `bad...@` recipients as unknown; keeps what it accepts.
-struct TwelvePercent;
-
-impl Script for TwelvePercent {
-    fn on_rcpt(&self, to: &str) -> Action {
-        if to.starts_with("bad") {
-            Action::Reply(550, "5.1.1 no such user".to_owned())
-        } else {
-            Action::Accept
-        }
-    }
-}
-
 fn arf(rcpt: &str, original: &str) -> String {
     format!(
         "From: fbl@receiver-mail.net\r\nTo: abuse@{BOUNCE_DOMAIN}\r\nSubject: complaint\r\n\
@@ -316,44 +303,6 @@ fn arf(rcpt: &str, original: &str) -> String {
     )
 }
 
-/// 1,000 opted-in contacts by import: `good` ones and 120 `bad` ones (12%).
-async fn thousand(app: &TestApp, ws: &Workspace, prefix_bad: &str, bad: usize, good: usize) {
-    let mut csv = String::from("email\n");
-    for i in 0..good {
-        csv.push_str(&format!("good{i}@receiver-mail.net\n"));
-    }
-    for i in 0..bad {
-        csv.push_str(&format!("{prefix_bad}{i}@receiver-mail.net\n"));
-    }
-    let resp = app
-        .client
-        .post(app.url(
-            "/v1/imports?source=product_users&consent=opt_in&consent_statement=Ticked%20the%20box%20at%20sign-up",
-        ))
-        .bearer_auth(&ws.key)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .expect("import");
-    assert!(resp.status().is_success(), "import: {}", resp.status());
-    let report: Value = resp.json().await.expect("report");
-    if report["status"] == "quarantined" {
-        // A list of addresses never seen before looks bought; the operator
-        // lets it through here, as the test's premise.
-        app.post(
-            &format!(
-                "/v1/operator/imports/{}/approve",
-                report["id"].as_str().expect("id")
-            ),
-            &app.operator,
-            json!({"note": "test data"}),
-        )
-        .await
-        .expect(200);
-    }
-}
-
 /// The issue's end-to-end run: 1,000 contacts, 12% refused with 550 5.1.1,
 /// 0.5% complaining by ARF: suspended, mail held, a case open; reinstated
 /// on probation; then either a clean send (`active` when probation ends)
@@ -361,7 +310,7 @@ async fn thousand(app: &TestApp, ws: &Workspace, prefix_bad: &str, bad: usize, g
 async fn suspension_run(db: Option<String>, bounces_go_on: bool) {
     use crate::support::ShiftedClock;
     use sendwell_server::smtp::client::{ClientOptions, SmtpConnection};
-    let sink = SmtpSink::start(Arc::new(TwelvePercent), SinkOptions::default())
+    let sink = SmtpSink::start(Arc::new(crate::support::RefusesBad), SinkOptions::default())
         .await
         .expect("sink");
     let addr = sink.addr();
@@ -378,7 +327,7 @@ async fn suspension_run(db: Option<String>, bounces_go_on: bool) {
     .await;
     let inbound = app.inbound().await;
     let ws = app.ready_workspace("Acme").await;
-    thousand(&app, &ws, "bad", 120, 880).await;
+    crate::support::import_bad_and_good(&app, &ws, "bad", 120, 880).await;
     // The first send goes out in one batch; the second is queued behind it.
     let (first, queued) = send_news(&app, &ws, "first").await;
     assert_eq!(queued, 1000);
@@ -459,7 +408,7 @@ async fn suspension_run(db: Option<String>, bounces_go_on: bool) {
     assert_eq!(m["counts"]["skipped"], 125, "{m}");
     if bounces_go_on {
         // New addresses bounce at the same rate during probation.
-        thousand(&app, &ws, "badnew", 120, 0).await;
+        crate::support::import_bad_and_good(&app, &ws, "badnew", 120, 0).await;
         let (third, _) = send_news(&app, &ws, "third").await;
         settled(&app, &ws.key, &third).await;
     }

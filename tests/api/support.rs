@@ -92,6 +92,66 @@ pub fn relay_to(settings: &mut Settings, sink: std::net::SocketAddr) {
 
 /// Composes a plain marketing message from news@acme-mail.com and sends
 /// it; its id and how many deliveries were queued.
+/// Refuses every `bad...@` recipient as unknown (550 5.1.1) and accepts
+/// the rest: a relay for the enforcement runs.
+pub struct RefusesBad;
+
+impl sendwell_server::smtp::sink::Script for RefusesBad {
+    fn on_rcpt(&self, to: &str) -> sendwell_server::smtp::sink::Action {
+        if to.starts_with("bad") {
+            sendwell_server::smtp::sink::Action::Reply(550, "5.1.1 no such user".to_owned())
+        } else {
+            sendwell_server::smtp::sink::Action::Accept
+        }
+    }
+}
+
+/// Imports `good` addresses (`good{i}@receiver-mail.net`) and `bad` ones
+/// (`{prefix_bad}{i}@...`) with declared consent, letting the import
+/// through when it was quarantined (the runs' premise).
+pub async fn import_bad_and_good(
+    app: &TestApp,
+    ws: &Workspace,
+    prefix_bad: &str,
+    bad: usize,
+    good: usize,
+) {
+    let mut csv = String::from("email\n");
+    for i in 0..good {
+        csv.push_str(&format!("good{i}@receiver-mail.net\n"));
+    }
+    for i in 0..bad {
+        csv.push_str(&format!("{prefix_bad}{i}@receiver-mail.net\n"));
+    }
+    let resp = app
+        .client
+        .post(app.url(
+            "/v1/imports?source=product_users&consent=opt_in&consent_statement=Ticked%20the%20box%20at%20sign-up",
+        ))
+        .bearer_auth(&ws.key)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("import");
+    assert!(resp.status().is_success(), "import: {}", resp.status());
+    let report: Value = resp.json().await.expect("report");
+    if report["status"] == "quarantined" {
+        // A list of addresses never seen before looks bought; the operator
+        // lets it through here, as the test's premise.
+        app.post(
+            &format!(
+                "/v1/operator/imports/{}/approve",
+                report["id"].as_str().expect("id")
+            ),
+            &app.operator,
+            json!({"note": "test data"}),
+        )
+        .await
+        .expect(200);
+    }
+}
+
 pub async fn send_news(app: &TestApp, ws: &Workspace, name: &str) -> (String, i64) {
     let m = app
         .post(

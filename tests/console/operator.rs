@@ -7,26 +7,15 @@
 //! approval releases the held mail.
 
 use crate::journey::{follow, heading, press, shot, type_into, wait_for_text, PASSWORD};
-use crate::support::{relay_to, send_news, ShiftedClock, TestApp, Workspace};
+use crate::support::{
+    import_bad_and_good, relay_to, send_news, RefusesBad, ShiftedClock, TestApp, Workspace,
+};
 use crate::webdriver::{Browser, Session};
 use sendwell_core::OperatorRole;
-use sendwell_server::smtp::sink::{Action, Script, SinkOptions, SmtpSink};
+use sendwell_server::smtp::sink::{SinkOptions, SmtpSink};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Refuses every `bad...@` recipient as unknown (550 5.1.1).
-struct Refusing;
-
-impl Script for Refusing {
-    fn on_rcpt(&self, to: &str) -> Action {
-        if to.starts_with("bad") {
-            Action::Reply(550, "5.1.1 no such user".to_owned())
-        } else {
-            Action::Accept
-        }
-    }
-}
 
 /// The operator console's navigation.
 const NAV: [&str; 8] = [
@@ -39,43 +28,6 @@ const NAV: [&str; 8] = [
     "Policy",
     "Guidelines",
 ];
-
-/// Imports `good` addresses that accept and `bad` that are refused,
-/// approving the import if it was quarantined.
-async fn import(app: &TestApp, ws: &Workspace, prefix_bad: &str, bad: usize, good: usize) {
-    let mut csv = String::from("email\n");
-    for i in 0..good {
-        csv.push_str(&format!("good{i}@receiver-mail.net\n"));
-    }
-    for i in 0..bad {
-        csv.push_str(&format!("{prefix_bad}{i}@receiver-mail.net\n"));
-    }
-    let resp = app
-        .client
-        .post(app.url(
-            "/v1/imports?source=product_users&consent=opt_in&consent_statement=Ticked%20the%20box%20at%20sign-up",
-        ))
-        .bearer_auth(&ws.key)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .expect("import");
-    assert!(resp.status().is_success(), "import: {}", resp.status());
-    let report: Value = resp.json().await.expect("report");
-    if report["status"] == "quarantined" {
-        app.post(
-            &format!(
-                "/v1/operator/imports/{}/approve",
-                report["id"].as_str().expect("id")
-            ),
-            &app.operator,
-            json!({"note": "test data"}),
-        )
-        .await
-        .expect(200);
-    }
-}
 
 async fn state_of(app: &TestApp, ws: &Workspace) -> String {
     app.get(&format!("/v1/workspaces/{}", ws.id), &app.operator)
@@ -148,7 +100,7 @@ async fn probation_run(bounces_go_on: bool) {
     let Some(browser) = Browser::start().await else {
         return;
     };
-    let sink = SmtpSink::start(Arc::new(Refusing), SinkOptions::default())
+    let sink = SmtpSink::start(Arc::new(RefusesBad), SinkOptions::default())
         .await
         .expect("sink");
     let addr = sink.addr();
@@ -165,7 +117,7 @@ async fn probation_run(bounces_go_on: bool) {
     })
     .await;
     let ws = app.ready_workspace("Bulkmail Ltd").await;
-    import(&app, &ws, "bad", 120, 880).await;
+    import_bad_and_good(&app, &ws, "bad", 120, 880).await;
     // The first send goes out in one batch; the second is queued behind it
     // and held when the first's bounces suspend the workspace.
     let (first, queued) = send_news(&app, &ws, "first").await;
@@ -230,7 +182,7 @@ async fn probation_run(bounces_go_on: bool) {
     };
     assert_eq!(m["counts"]["delivered"], 880, "{m}");
     if bounces_go_on {
-        import(&app, &ws, "badnew", 120, 0).await;
+        import_bad_and_good(&app, &ws, "badnew", 120, 0).await;
         let (third, _) = send_news(&app, &ws, "third").await;
         settled(&app, &ws, &third).await;
     }

@@ -34,21 +34,41 @@ pub struct NextQuery {
 #[derive(Deserialize)]
 pub struct SignInForm {
     #[serde(default)]
-    email: String,
+    pub(super) email: String,
     #[serde(default)]
-    password: String,
+    pub(super) password: String,
     #[serde(default)]
-    next: Option<String>,
+    pub(super) next: Option<String>,
 }
 
-fn sign_in_form(email: &str, next: &str, error: Option<&str>) -> maud::Markup {
+/// Where a console's sign-in lives: the page's title and the paths its
+/// two steps post to. The workspace console and the operator console
+/// differ in nothing else.
+pub(super) struct SignInAt {
+    pub title: &'static str,
+    pub login: &'static str,
+    pub code: &'static str,
+}
+
+pub(super) const MEMBER_SIGN_IN: SignInAt = SignInAt {
+    title: "Sign in",
+    login: "/login",
+    code: "/login/code",
+};
+
+pub(super) fn sign_in_form(
+    at: &SignInAt,
+    email: &str,
+    next: &str,
+    error: Option<&str>,
+) -> maud::Markup {
     bare(
-        "Sign in",
+        at.title,
         markup! {
             @if let Some(e) = error {
                 p.error role="alert" #signin-error { (e) }
             }
-            form method="post" action="/login" {
+            form method="post" action=(at.login) {
                 input type="hidden" name="next" value=(next);
                 (field("email", "Email", "email", email, None,
                     FieldExtra { autocomplete: Some("username"), required: true, ..Default::default() }))
@@ -70,7 +90,10 @@ pub async fn sign_in_page(
         return Ok(redirect(local_path(q.next.as_deref())));
     }
     let next = local_path(q.next.as_deref());
-    Ok(html(StatusCode::OK, sign_in_form("", next, None)))
+    Ok(html(
+        StatusCode::OK,
+        sign_in_form(&MEMBER_SIGN_IN, "", next, None),
+    ))
 }
 
 /// A form posted from a page of this site by someone who may not be
@@ -117,14 +140,22 @@ pub async fn sign_in(
         Err(refused) => {
             return Err(html(
                 refused.status(),
-                sign_in_form(form.email.trim(), &next, Some(refused.text())),
+                sign_in_form(
+                    &MEMBER_SIGN_IN,
+                    form.email.trim(),
+                    &next,
+                    Some(refused.text()),
+                ),
             ))
         }
     };
     if account.totp_secret.is_some() {
         let until = state.store.now().millis() / 1000 + 300;
         let pending = pending_token(&state, PENDING_MEMBER, &account, until);
-        return Ok(html(StatusCode::OK, code_form(&pending, &next, None)));
+        return Ok(html(
+            StatusCode::OK,
+            code_form(&MEMBER_SIGN_IN, &pending, &next, None),
+        ));
     }
     start_session(&state, &account, &ip, &next).await
 }
@@ -356,19 +387,24 @@ pub(super) async fn second_step(
     Ok(Ok(account))
 }
 
-fn code_form(pending: &str, next: &str, error: Option<&str>) -> maud::Markup {
+pub(super) fn code_form(
+    at: &SignInAt,
+    pending: &str,
+    next: &str,
+    error: Option<&str>,
+) -> maud::Markup {
     bare(
         "Two-step sign-in",
         markup! {
             p { "Open your authenticator app and type the six-digit code it shows for sendwell." }
-            form method="post" action="/login/code" {
+            form method="post" action=(at.code) {
                 input type="hidden" name="pending" value=(pending);
                 input type="hidden" name="next" value=(next);
                 (field("code", "Authentication code", "text", "", error,
                     FieldExtra { autocomplete: Some("one-time-code"), required: true, ..Default::default() }))
                 button type="submit" { "Verify" }
             }
-            p { a href="/login" { "Start again" } }
+            p { a href=(at.login) { "Start again" } }
         },
     )
 }
@@ -376,11 +412,11 @@ fn code_form(pending: &str, next: &str, error: Option<&str>) -> maud::Markup {
 #[derive(Deserialize)]
 pub struct CodeForm {
     #[serde(default)]
-    pending: String,
+    pub(super) pending: String,
     #[serde(default)]
-    code: String,
+    pub(super) code: String,
     #[serde(default)]
-    next: Option<String>,
+    pub(super) next: Option<String>,
 }
 
 /// Codes one account may get wrong in 15 minutes.
@@ -398,13 +434,13 @@ pub async fn sign_in_code(
         Err(StepRefused::Stale) => {
             return Err(html(
                 StatusCode::UNAUTHORIZED,
-                sign_in_form("", &next, Some(StepRefused::Stale.text())),
+                sign_in_form(&MEMBER_SIGN_IN, "", &next, Some(StepRefused::Stale.text())),
             ))
         }
         Err(refused) => {
             return Err(html(
                 refused.status(),
-                code_form(&form.pending, &next, Some(refused.text())),
+                code_form(&MEMBER_SIGN_IN, &form.pending, &next, Some(refused.text())),
             ))
         }
     };

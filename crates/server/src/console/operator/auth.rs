@@ -7,8 +7,8 @@
 
 use crate::accounts::Password;
 use crate::console::auth::{
-    check_password, client, no_referrer, pending_token, posted_here, second_step, token_problem,
-    use_code, StepRefused,
+    check_password, client, code_form, no_referrer, pending_token, posted_here, second_step,
+    sign_in_form, token_problem, use_code, CodeForm, SignInAt, SignInForm, StepRefused,
 };
 use crate::console::layout::{bare, field, FieldExtra};
 use crate::console::session::{self, constant_time_csrf, Realm};
@@ -30,8 +30,13 @@ const STEP_SECONDS: i64 = 300;
 #[derive(Deserialize, Default)]
 pub struct SignInQuery {
     next: Option<String>,
-    welcome: Option<String>,
 }
+
+const OPERATOR_SIGN_IN: SignInAt = SignInAt {
+    title: "Delivery team sign-in",
+    login: "/operator/login",
+    code: "/operator/login/code",
+};
 
 fn next_path(next: Option<&str>) -> String {
     let path = local_path(next);
@@ -40,29 +45,6 @@ fn next_path(next: Option<&str>) -> String {
     } else {
         "/operator".to_owned()
     }
-}
-
-fn sign_in_form(email: &str, next: &str, error: Option<&str>, welcome: bool) -> maud::Markup {
-    bare(
-        "Delivery team sign-in",
-        markup! {
-            @if welcome {
-                p.notice role="status" { "Your password is set. Sign in with it; you will then set up two-step sign-in, which the delivery team always uses." }
-            }
-            @if let Some(e) = error {
-                p.error role="alert" #signin-error { (e) }
-            }
-            form method="post" action="/operator/login" {
-                input type="hidden" name="next" value=(next);
-                (field("email", "Email", "email", email, None,
-                    FieldExtra { autocomplete: Some("username"), required: true, ..Default::default() }))
-                (field("password", "Password", "password", "", None,
-                    FieldExtra { autocomplete: Some("current-password"), required: true, ..Default::default() }))
-                button type="submit" { "Sign in" }
-            }
-            p { a href="/reset" { "Forgot your password?" } }
-        },
-    )
 }
 
 pub async fn sign_in_page(
@@ -76,18 +58,8 @@ pub async fn sign_in_page(
     }
     Ok(html(
         StatusCode::OK,
-        sign_in_form("", &next, None, q.welcome.is_some()),
+        sign_in_form(&OPERATOR_SIGN_IN, "", &next, None),
     ))
-}
-
-#[derive(Deserialize)]
-pub struct SignInForm {
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    next: Option<String>,
 }
 
 pub async fn sign_in(
@@ -101,7 +73,7 @@ pub async fn sign_in(
     let refuse = |status: StatusCode, text: &str| {
         html(
             status,
-            sign_in_form(form.email.trim(), &next, Some(text), false),
+            sign_in_form(&OPERATOR_SIGN_IN, form.email.trim(), &next, Some(text)),
         )
     };
     let account = match check_password(&state, &form.email, &form.password, &ip).await? {
@@ -128,34 +100,10 @@ pub async fn sign_in(
     }
     let until = state.store.now().millis() / 1000 + STEP_SECONDS;
     let pending = pending_token(&state, PENDING_OPERATOR, &account, until);
-    Ok(html(StatusCode::OK, code_form(&pending, &next, None)))
-}
-
-fn code_form(pending: &str, next: &str, error: Option<&str>) -> maud::Markup {
-    bare(
-        "Two-step sign-in",
-        markup! {
-            p { "Open your authenticator app and type the six-digit code it shows for sendwell." }
-            form method="post" action="/operator/login/code" {
-                input type="hidden" name="pending" value=(pending);
-                input type="hidden" name="next" value=(next);
-                (field("code", "Authentication code", "text", "", error,
-                    FieldExtra { autocomplete: Some("one-time-code"), required: true, ..Default::default() }))
-                button type="submit" { "Verify" }
-            }
-            p { a href="/operator/login" { "Start again" } }
-        },
-    )
-}
-
-#[derive(Deserialize)]
-pub struct CodeForm {
-    #[serde(default)]
-    pending: String,
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    next: Option<String>,
+    Ok(html(
+        StatusCode::OK,
+        code_form(&OPERATOR_SIGN_IN, &pending, &next, None),
+    ))
 }
 
 pub async fn sign_in_code(
@@ -165,8 +113,12 @@ pub async fn sign_in_code(
 ) -> Reply {
     let (headers, form): (HeaderMap, CodeForm) = posted_here(req, &state).await?;
     let next = next_path(form.next.as_deref());
-    let refused =
-        |status: StatusCode, text: &str| html(status, sign_in_form("", &next, Some(text), false));
+    let refused = |status: StatusCode, text: &str| {
+        html(
+            status,
+            sign_in_form(&OPERATOR_SIGN_IN, "", &next, Some(text)),
+        )
+    };
     let account = match second_step(&state, PENDING_OPERATOR, &form.pending, &form.code).await? {
         Ok(account) => account,
         Err(StepRefused::Stale) => {
@@ -175,7 +127,7 @@ pub async fn sign_in_code(
         Err(why) => {
             return Err(html(
                 why.status(),
-                code_form(&form.pending, &next, Some(why.text())),
+                code_form(&OPERATOR_SIGN_IN, &form.pending, &next, Some(why.text())),
             ))
         }
     };
