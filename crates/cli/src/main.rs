@@ -489,6 +489,12 @@ async fn operator_command(command: OperatorCommand) -> anyhow::Result<ExitCode> 
                 "operator (cli)",
             )
             .await?;
+            if app.settings.public_url.is_none() {
+                eprintln!(
+                    "note: no public URL is configured, so the link below names {}; set SENDWELL_PUBLIC_URL (or public_url in the configuration file) to the address people reach this server at, and run add-user again",
+                    app.state.public_url()
+                );
+            }
             println!(
                 "{} is an {} now. Give them this one-time setup link (it works for {} days): they choose a password and set up their second factor with it, then sign in at {}/operator/login.\n  {link}",
                 operator.account.email,
