@@ -3,7 +3,7 @@
 //! token classifier shipped in `crates/screen/data/content_model.txt`.
 
 use anyhow::Context;
-use sendwell_screen::content::model::train_from_dir;
+use sendwell_screen::content::model::train_with_modern;
 use sendwell_screen::content::{AuthoredMail, Screener};
 use serde_json::json;
 use std::path::PathBuf;
@@ -72,13 +72,25 @@ pub struct TrainArgs {
     /// The labelled corpus: a directory with labels.jsonl (file, label) and the files it names.
     #[arg(long, default_value = "../shared/corpus/content")]
     corpus: PathBuf,
+    /// Sets of modern mail written for the project, also learnt from: each a
+    /// directory with lures.jsonl (spam) and lookalikes.jsonl (legitimate).
+    /// Never the held-out sets.
+    #[arg(long, default_value = "crates/screen/tests/tuning")]
+    modern: Vec<PathBuf>,
     /// Where to write the model.
     #[arg(long, default_value = "crates/screen/data/content_model.txt")]
     out: PathBuf,
 }
 
 pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let (model, n) = train_from_dir(&args.corpus)
+    if let Some(h) = args.modern.iter().find(|m| m.ends_with("heldout")) {
+        anyhow::bail!(
+            "{} is a held-out set: training on it would make its figures meaningless; \
+             pass a tuning set to --modern",
+            h.display()
+        );
+    }
+    let (model, n) = train_with_modern(&args.corpus, &args.modern)
         .with_context(|| format!("cannot train from {}", args.corpus.display()))?;
     std::fs::write(&args.out, model.to_text())
         .with_context(|| format!("cannot write {}", args.out.display()))?;

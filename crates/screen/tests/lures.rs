@@ -8,57 +8,27 @@
 //! Run with output: `cargo test -p sendwell-screen --test lures -- --nocapture`
 //! (and `LURES_DETAIL=1` for every mail's verdict and hits).
 
-use sendwell_screen::content::{AuthoredMail, ContentVerdict, Screener};
+use sendwell_screen::content::model::{read_written_set, WrittenMail};
+use sendwell_screen::content::{ContentVerdict, Screener};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-struct Mail {
-    id: String,
-    family: String,
-    mail: AuthoredMail,
-    own: String,
-}
-
-fn read(set: &str, file: &str) -> Vec<Mail> {
+fn read(set: &str, file: &str) -> Vec<WrittenMail> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join(set)
         .join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-            let s = |k: &str| v[k].as_str().unwrap_or("").to_owned();
-            let from = s("from_address");
-            let own = from
-                .rsplit_once('@')
-                .map(|(_, d)| d.to_owned())
-                .unwrap_or_default();
-            let html = v["html"].as_str();
-            Mail {
-                id: s("id"),
-                family: s("family"),
-                mail: AuthoredMail::from_parts(
-                    v["from_name"].as_str(),
-                    &from,
-                    &s("subject"),
-                    &s("text"),
-                    html,
-                ),
-                own,
-            }
-        })
-        .collect()
+    read_written_set(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Flagged (review or block) of all, per family and in total.
-fn flagged(mails: &[Mail]) -> (BTreeMap<String, (usize, usize)>, (usize, usize)) {
+fn flagged(mails: &[WrittenMail]) -> (BTreeMap<String, (usize, usize)>, (usize, usize)) {
     let mut by_family: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut total = (0, 0);
     let detail = std::env::var_os("LURES_DETAIL").is_some();
     for m in mails {
-        let screening = Screener::screen(&m.mail, &[m.own.as_str()]);
+        let screening = Screener::screen(&m.mail, &[m.own_domain.as_str()]);
         let verdict = screening.verdict;
         let hit = usize::from(verdict != ContentVerdict::Send);
         if detail {
@@ -144,8 +114,8 @@ fn tuning_set_figures() {
 
 /// Held-out lures caught, as measured on 2026-12-07 (docs/BENCHMARKS.md);
 /// the goal of issue #18 is 75%.
-const FLOOR_CAUGHT: f64 = 69.0;
-/// Held-out lookalikes flagged, as measured; the goal is 5% at most. Most
-/// are held by the statistical classifier alone, trained on 2002-era bulk
-/// spam, which reads modern invoices and payment notices as spam.
-const CEILING_FLAGGED: f64 = 25.5;
+const FLOOR_CAUGHT: f64 = 75.0;
+/// Held-out lookalikes flagged, as measured; the goal is 5% at most. The
+/// classifier now also learns the modern tuning sets (25.0% before); most
+/// of what is left are invoices and payment notices.
+const CEILING_FLAGGED: f64 = 11.0;

@@ -15,11 +15,19 @@
 //! then decides the reason from providers' codes and the phrases MTAs use,
 //! the status code and the SMTP command that failed ([`reason`]).
 //!
-//! Limits: text in charsets other than UTF-8, ASCII and Latin-1 (ISO-2022-JP,
-//! Shift_JIS, ...) is not decoded, so only its ASCII parts are read; an mbox
-//! file gives the recipients of all its bounces in one report.
+//! The reason is decided from meaning first where the bounce states it:
+//! a provider's own code, the enhanced status code (RFC 3463) where it is
+//! specific, the SMTP command that failed; then from the words, in three
+//! tiers: one MTA's specific phrase, what the text speaks of (a subject such
+//! as "mailbox" near a predicate such as "full", the `concepts` module), and
+//! single generic words.
+//!
+//! Text in any charset encoding_rs knows (ISO-2022-JP, Shift_JIS, EUC-KR,
+//! ...) is decoded; an mbox file gives the recipients of all its bounces in
+//! one report.
 
 mod address;
+mod concepts;
 mod dsn;
 mod message;
 mod phrases;
@@ -28,6 +36,13 @@ pub mod reason;
 mod text;
 
 pub use reason::{Reason, SmtpCommand};
+
+/// Measuring how the phrase tables generalise: parse with some phrases
+/// left out, and learn which phrases decided (the leave-one-source-out
+/// figures of docs/BENCHMARKS.md).
+pub mod trial {
+    pub use super::phrases::{all_phrases, with_trial, Trial};
+}
 
 use message::{Headers, LeafKind, Parsed};
 use reason::Evidence;

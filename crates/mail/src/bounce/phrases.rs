@@ -10,6 +10,9 @@
 
 use super::reason::Reason;
 use aho_corasick::{AhoCorasick, MatchKind};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::Rc;
 use std::sync::OnceLock;
 use Reason::*;
 
@@ -17,11 +20,11 @@ use Reason::*;
 /// the matching phrase that comes first in table order.
 pub(crate) struct Matcher {
     automaton: Option<AhoCorasick>,
-    /// Per automaton pattern: its rank (table order), reason and whether
-    /// it must match a whole word.
-    patterns: Vec<(usize, Reason, bool)>,
-    /// Patterns with `*`: rank, reason, pieces.
-    wildcards: Vec<(usize, Reason, Vec<&'static str>)>,
+    /// Per automaton pattern: its rank (table order), reason, whether it
+    /// must match a whole word, and the phrase as the table writes it.
+    patterns: Vec<(usize, Reason, bool, &'static str)>,
+    /// Patterns with `*`: rank, reason, pieces, the phrase.
+    wildcards: Vec<(usize, Reason, Vec<&'static str>, &'static str)>,
 }
 
 impl Matcher {
@@ -38,10 +41,10 @@ impl Matcher {
                     .map(str::trim)
                     .filter(|x| !x.is_empty())
                     .collect();
-                wildcards.push((rank, reason, pieces));
+                wildcards.push((rank, reason, pieces, p));
             } else {
                 plain.push(p);
-                patterns.push((rank, reason, p.len() <= 4 || rank < whole_words));
+                patterns.push((rank, reason, p.len() <= 4 || rank < whole_words, p));
             }
         }
         let automaton = AhoCorasick::builder()
@@ -55,16 +58,18 @@ impl Matcher {
         }
     }
 
-    /// The reason of the best-ranked phrase in `norm` (normalized text).
-    pub(crate) fn first(&self, norm: &str) -> Option<Reason> {
+    /// The reason and the phrase of the best-ranked phrase in `norm`
+    /// (normalized text).
+    fn first(&self, norm: &str) -> Option<(Reason, &'static str)> {
         let bytes = norm.as_bytes();
-        let mut best: Option<(usize, Reason)> = None;
+        let mut best: Option<(usize, Reason, &'static str)> = None;
         if let Some(ac) = &self.automaton {
             for m in ac.find_overlapping_iter(norm) {
-                let Some(&(rank, reason, word)) = self.patterns.get(m.pattern().as_usize()) else {
+                let Some(&(rank, reason, word, phrase)) = self.patterns.get(m.pattern().as_usize())
+                else {
                     continue;
                 };
-                if best.is_some_and(|(b, _)| b <= rank) {
+                if best.is_some_and(|(b, _, _)| b <= rank) {
                     continue;
                 }
                 if word {
@@ -74,11 +79,11 @@ impl Matcher {
                         continue;
                     }
                 }
-                best = Some((rank, reason));
+                best = Some((rank, reason, phrase));
             }
         }
-        for (rank, reason, pieces) in &self.wildcards {
-            if best.is_some_and(|(b, _)| b <= *rank) {
+        for (rank, reason, pieces, phrase) in &self.wildcards {
+            if best.is_some_and(|(b, _, _)| b <= *rank) {
                 continue;
             }
             let mut rest = norm;
@@ -93,10 +98,10 @@ impl Matcher {
                 }
             }
             if all {
-                best = Some((*rank, *reason));
+                best = Some((*rank, *reason, phrase));
             }
         }
-        best.map(|(_, r)| r)
+        best.map(|(_, r, p)| (r, p))
     }
 }
 
@@ -111,36 +116,142 @@ fn table_entries(
         .collect()
 }
 
-/// Providers' codes, then the specific phrases.
-pub(crate) fn specific() -> &'static Matcher {
-    static M: OnceLock<Matcher> = OnceLock::new();
-    M.get_or_init(|| {
-        let mut entries: Vec<(usize, Reason, &'static str)> = PROVIDER
+/// The three matchers: providers' codes with the specific phrases, the
+/// generic words, and the definite "no such mailbox" phrases.
+pub(crate) struct Tables {
+    specific: Matcher,
+    generic: Matcher,
+    definite_user: Matcher,
+}
+
+impl Tables {
+    /// The tables without the phrases `left_out` names.
+    fn without(left_out: &HashSet<&str>) -> Tables {
+        let kept = |e: &(usize, Reason, &'static str)| !left_out.contains(e.2);
+        let mut specific: Vec<(usize, Reason, &'static str)> = PROVIDER
             .iter()
             .enumerate()
             .map(|(i, (p, r))| (i, *r, *p))
             .collect();
-        entries.extend(table_entries(PROVIDER.len(), SPECIFIC));
-        // Providers' codes are tokens, never part of a longer word.
-        Matcher::new(entries, PROVIDER.len())
-    })
+        specific.extend(table_entries(PROVIDER.len(), SPECIFIC));
+        specific.retain(kept);
+        let mut generic = table_entries(0, GENERIC);
+        generic.retain(kept);
+        let mut definite: Vec<_> = DEFINITE_USER.iter().map(|p| (0, UserUnknown, *p)).collect();
+        definite.retain(kept);
+        Tables {
+            // Providers' codes are tokens, never part of a longer word.
+            specific: Matcher::new(specific, PROVIDER.len()),
+            generic: Matcher::new(generic, 0),
+            definite_user: Matcher::new(definite, 0),
+        }
+    }
+}
+
+fn standard() -> &'static Tables {
+    static T: OnceLock<Tables> = OnceLock::new();
+    T.get_or_init(|| Tables::without(&HashSet::new()))
+}
+
+/// A measurement in progress on this thread (see [`Trial`]).
+struct Running {
+    tables: Option<Rc<Tables>>,
+    fired: Vec<&'static str>,
+}
+
+thread_local! {
+    static RUNNING: RefCell<Option<Running>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the phrase tables of `trial` on this thread, and answers
+/// what `f` gave with the phrases that decided a text meanwhile.
+///
+/// This is how the phrase tables' generalisation is measured: the phrases
+/// that decide only the bounces of one MTA family are left out, and that
+/// family is parsed without them (leave-one-source-out).
+pub fn with_trial<R>(trial: &Trial, f: impl FnOnce() -> R) -> (R, Vec<&'static str>) {
+    RUNNING.with(|r| {
+        *r.borrow_mut() = Some(Running {
+            tables: trial.tables.clone(),
+            fired: Vec::new(),
+        })
+    });
+    let out = f();
+    let fired = RUNNING
+        .with(|r| r.borrow_mut().take())
+        .map(|r| r.fired)
+        .unwrap_or_default();
+    (out, fired)
+}
+
+/// The phrase tables a measurement runs with: all of them, or all but some.
+#[derive(Clone, Default)]
+pub struct Trial {
+    tables: Option<Rc<Tables>>,
+}
+
+impl Trial {
+    /// Every phrase.
+    pub fn all() -> Trial {
+        Trial::default()
+    }
+
+    /// Every phrase but those named (as the tables write them).
+    pub fn without(left_out: &HashSet<&str>) -> Trial {
+        Trial {
+            tables: Some(Rc::new(Tables::without(left_out))),
+        }
+    }
+}
+
+/// Every phrase of the tables, as they write it.
+pub fn all_phrases() -> impl Iterator<Item = &'static str> {
+    PROVIDER
+        .iter()
+        .map(|(p, _)| *p)
+        .chain(
+            SPECIFIC
+                .iter()
+                .chain(GENERIC)
+                .flat_map(|(_, ps)| ps.iter().copied()),
+        )
+        .chain(DEFINITE_USER.iter().copied())
+}
+
+/// The best-ranked phrase of the matcher `pick` chooses in `norm`, from
+/// the tables of the measurement running on this thread, else the
+/// standard ones.
+fn decide(norm: &str, pick: fn(&Tables) -> &Matcher) -> Option<Reason> {
+    let (hit, measuring) = RUNNING.with(|r| match r.borrow().as_ref() {
+        Some(Running {
+            tables: Some(t), ..
+        }) => (pick(t).first(norm), true),
+        Some(_) => (pick(standard()).first(norm), true),
+        None => (pick(standard()).first(norm), false),
+    });
+    if let (Some((_, phrase)), true) = (hit, measuring) {
+        RUNNING.with(|r| {
+            if let Some(r) = r.borrow_mut().as_mut() {
+                r.fired.push(phrase);
+            }
+        });
+    }
+    hit.map(|(reason, _)| reason)
+}
+
+/// Providers' codes, then the specific phrases.
+pub(crate) fn specific(norm: &str) -> Option<Reason> {
+    decide(norm, |t| &t.specific)
 }
 
 /// The generic words.
-pub(crate) fn generic() -> &'static Matcher {
-    static M: OnceLock<Matcher> = OnceLock::new();
-    M.get_or_init(|| Matcher::new(table_entries(0, GENERIC), 0))
+pub(crate) fn generic(norm: &str) -> Option<Reason> {
+    decide(norm, |t| &t.generic)
 }
 
-/// The definite "no such mailbox" phrases (all ranked alike).
-pub(crate) fn definite_user() -> &'static Matcher {
-    static M: OnceLock<Matcher> = OnceLock::new();
-    M.get_or_init(|| {
-        Matcher::new(
-            DEFINITE_USER.iter().map(|p| (0, UserUnknown, *p)).collect(),
-            0,
-        )
-    })
+/// A definite "no such mailbox" phrase.
+pub(crate) fn definite_user(norm: &str) -> bool {
+    decide(norm, |t| &t.definite_user).is_some()
 }
 
 /// Providers' codes and signatures.

@@ -261,12 +261,12 @@ fn is_reply_prefix(w: &str) -> bool {
 
 /// A provider's code, or a specific phrase, in a normalized text.
 fn specific_norm(norm: &str) -> Option<Reason> {
-    phrases::specific().first(norm)
+    phrases::specific(norm)
 }
 
 /// A generic word (or what "X does not exist" names) in a normalized text.
 fn generic_norm(norm: &str) -> Option<Reason> {
-    does_not_exist(norm).or_else(|| phrases::generic().first(norm))
+    does_not_exist(norm).or_else(|| phrases::generic(norm))
 }
 
 /// The reason the phrases of the text name, specific or generic.
@@ -302,7 +302,7 @@ fn does_not_exist(norm: &str) -> Option<Reason> {
 
 /// Whether a definite "no such mailbox" phrase occurs (normalized text).
 fn definite_user(norm: &str) -> bool {
-    phrases::definite_user().first(norm).is_some()
+    phrases::definite_user(norm)
 }
 
 /// How much an enhanced status code says about the reason.
@@ -453,7 +453,10 @@ pub(crate) fn classify(ev: &Evidence<'_>) -> Reason {
         .map(normalize)
         .collect();
     let texts = || normalized.iter().map(String::as_str);
-    let specific_reason = texts().find_map(specific_norm);
+    // A specific phrase in any text, else what a text speaks of.
+    let phrase_reason = texts().find_map(specific_norm);
+    let concept_reason = texts().find_map(super::concepts::first);
+    let specific_reason = phrase_reason.or(concept_reason);
     let generic_reason = texts().find_map(generic_norm);
 
     let mut reason = match (specific_reason, coded) {
@@ -466,6 +469,15 @@ pub(crate) fn classify(ev: &Evidence<'_>) -> Reason {
         reason = Reason::MailerError;
     }
     reason = refine_by_command(ev.command, reason);
+    // Refused at connection time, before any sender or recipient: a text
+    // that only speaks of the client's reverse DNS in general terms is a
+    // block of the host (a provider's own PTR wording keeps requireptr).
+    if phrase_reason.is_none()
+        && reason == Reason::RequirePtr
+        && matches!(ev.command, Some(SmtpCommand::Connect | SmtpCommand::Helo))
+    {
+        reason = Reason::Blocked;
+    }
 
     // "User unknown" is only that when the recipient was refused at RCPT
     // (or the status code says so): answered to DATA, or with no word on
@@ -542,6 +554,9 @@ fn refine_by_command(command: Option<SmtpCommand>, reason: Reason) -> Reason {
         {
             Reason::Blocked
         }
+        // Whatever it said, a refusal of STARTTLS is a failed TLS start
+        // (RFC 3207: the answer to STARTTLS is about TLS alone).
+        Some(SmtpCommand::StartTls) if reason != Reason::Blocked => Reason::FailedStartTls,
         // Refused at MAIL FROM: the sender.
         Some(SmtpCommand::Mail)
             if matches!(

@@ -67,12 +67,23 @@ pub struct Screening {
 /// [`rules::blocks`]). The classifier only ever adds points: mail that
 /// merely reads unlike 2002 spam (modern phishing) is left to the rules.
 ///
-/// The thresholds were tuned with 5-fold cross-validation on the
-/// development corpus, so on mail the classifier was not trained on: from
-/// a probability of 0.93 it catches about 89% of spam while flagging under
-/// 3% of `hard_ham` (legitimate newsletters); from 0.90 it caught 91% but
-/// flagged 4% of `hard_ham`, too close to the 5% bound, and below 0.9 the
-/// `hard_ham` rate climbs fast (5.3% from 0.85).
+/// The classifier learns the development corpus (2002 mail) and the modern
+/// tuning sets of lures and legitimate lookalikes (`tests/tuning/`), so that
+/// a password reset or an invoice of today does not read as spam merely for
+/// using words 2002's legitimate mail did not. The threshold was chosen by
+/// 5-fold cross-validation over both (mail the model did not learn), by the
+/// trade-off between spam caught and legitimate mail flagged:
+///
+/// | from | corpus spam | ham | hard_ham | modern lures | lookalikes |
+/// | --- | --- | --- | --- | --- | --- |
+/// | 0.93 | 86.6% | 0.48% | 2.0% | 65.3% | 6.0% |
+/// | 0.90 | 88.5% | 0.60% | 3.3% | 70.0% | 7.3% |
+/// | 0.87 | 90.2% | 0.60% | 3.3% | 73.3% | 8.7% |
+/// | 0.85 | 91.0% | 0.60% | 3.3% | 75.3% | 10.7% |
+///
+/// From 0.90 each step down catches about 2% more spam and flags about 1.5%
+/// more legitimate lookalikes; 0.90 keeps both within a few points of their
+/// goals.
 pub struct Screener;
 
 impl Screener {
@@ -81,7 +92,7 @@ impl Screener {
     /// A score from here blocks the message.
     pub const BLOCK_AT: f32 = 10.0;
     /// The spam probability from which the classifier adds its hit.
-    pub const STATISTICAL_FROM: f32 = 0.93;
+    pub const STATISTICAL_FROM: f32 = 0.90;
     /// The classifier hit's points at [`Self::STATISTICAL_FROM`].
     pub const STATISTICAL_POINTS: f32 = 5.0;
     /// The classifier hit's points at probability 1.
@@ -210,7 +221,10 @@ mod tests {
             ("link to domain example.biz".to_string(), 3.0),
             ("word \"hello\"".to_string(), -1.0),
         ];
-        assert_eq!(statistical_hit(0.92, &top), None);
+        assert_eq!(
+            statistical_hit(Screener::STATISTICAL_FROM - 0.01, &top),
+            None
+        );
         let at_threshold = statistical_hit(Screener::STATISTICAL_FROM, &top).expect("a hit");
         assert_eq!(at_threshold.rule, "statistical.looks_like_spam");
         assert!((at_threshold.score - Screener::STATISTICAL_POINTS).abs() < 1e-4);

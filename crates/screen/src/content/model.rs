@@ -839,6 +839,12 @@ fn json_string_field(line: &str, name: &str) -> Option<String> {
 /// the `.eml` files it names. Returns the model and the number of messages
 /// it was trained on (files that are not messages are skipped).
 pub fn train_from_dir(dir: &std::path::Path) -> std::io::Result<(Model, usize)> {
+    train_with_modern(dir, &[])
+}
+
+/// The mails of a labelled corpus directory (labels.jsonl and the files it
+/// names), each with whether it is spam.
+fn labelled_mails(dir: &std::path::Path) -> std::io::Result<Vec<(AuthoredMail, bool)>> {
     use std::io::{Error, ErrorKind};
     let labels_path = dir.join("labels.jsonl");
     let labels = std::fs::read_to_string(&labels_path)
@@ -856,6 +862,72 @@ pub fn train_from_dir(dir: &std::path::Path) -> std::io::Result<(Model, usize)> 
             .map_err(|e| Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         if let Some(mail) = AuthoredMail::from_eml(&bytes) {
             mails.push((mail, label.spam));
+        }
+    }
+    Ok(mails)
+}
+
+/// One mail of a set written as JSON lines (`id`, `family`, `from_name`,
+/// `from_address`, `subject`, `text`, `html`), as the lure and lookalike
+/// sets of `tests/tuning/` and `tests/heldout/` are.
+pub struct WrittenMail {
+    pub id: String,
+    pub family: String,
+    /// The domain of the From address: the sender's own.
+    pub own_domain: String,
+    pub mail: AuthoredMail,
+}
+
+/// The mails of a JSON-lines set; a line that is not a JSON object with a
+/// From address is an error naming its line.
+pub fn read_written_set(text: &str) -> Result<Vec<WrittenMail>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_owned();
+        let from = s("from_address");
+        let Some((_, own)) = from.rsplit_once('@') else {
+            return Err(format!("line {}: no from_address", i + 1));
+        };
+        out.push(WrittenMail {
+            id: s("id"),
+            family: s("family"),
+            own_domain: own.to_owned(),
+            mail: AuthoredMail::from_parts(
+                v.get("from_name").and_then(|x| x.as_str()),
+                &from,
+                &s("subject"),
+                &s("text"),
+                v.get("html").and_then(|x| x.as_str()),
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// Trains on a labelled corpus directory (see [`train_from_dir`]) and on
+/// written sets: each directory in `modern` holds `lures.jsonl` (spam)
+/// and `lookalikes.jsonl` (legitimate). Answers the model and how many
+/// messages it learnt from.
+pub fn train_with_modern(
+    dir: &std::path::Path,
+    modern: &[std::path::PathBuf],
+) -> std::io::Result<(Model, usize)> {
+    use std::io::{Error, ErrorKind};
+    let mut mails = labelled_mails(dir)?;
+    for m in modern {
+        for (file, spam) in [("lures.jsonl", true), ("lookalikes.jsonl", false)] {
+            let path = m.join(file);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let set = read_written_set(&text).map_err(|e| {
+                Error::new(ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+            })?;
+            mails.extend(set.into_iter().map(|w| (w.mail, spam)));
         }
     }
     let model = Model::train(mails.iter().map(|(mail, spam)| (mail, *spam)));
