@@ -92,6 +92,35 @@ pub(crate) fn from_field(value: &str) -> Option<String> {
     None
 }
 
+/// Exchange's IMCEA encapsulation of a foreign address in a local one
+/// (`IMCEASMTP-jo+2Esmith+40example+2Ecom@exchange.example`, each `+HH`
+/// a hex-coded character, as Microsoft documents it): the SMTP address
+/// it carries, when it carries one.
+pub(crate) fn imcea_decoded(a: &str) -> Option<String> {
+    let (local, _) = a.rsplit_once('@')?;
+    let rest = local
+        .get(..10)
+        .filter(|p| p.eq_ignore_ascii_case("imceasmtp-"))
+        .map(|_| &local[10..])?;
+    let mut out = Vec::with_capacity(rest.len());
+    let b = rest.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'+' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    let decoded = String::from_utf8(out).ok()?;
+    let found = find_all(&decoded, false);
+    let f = found.first()?;
+    (f.start == 0 && f.end == decoded.len()).then(|| f.address.clone())
+}
+
 /// Lower-cased for comparison.
 pub(crate) fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
@@ -125,5 +154,11 @@ mod tests {
             Some("root@localhost")
         );
         assert!(first_any("no address here @ all").is_none());
+        assert_eq!(
+            imcea_decoded("IMCEASMTP-jo+2Esmith+40example+2Ecom@hq.example").as_deref(),
+            Some("jo.smith@example.com")
+        );
+        assert_eq!(imcea_decoded("jo@example.com"), None);
+        assert_eq!(imcea_decoded("IMCEAEX-_O=ORG_OU=X@hq.example"), None);
     }
 }

@@ -95,8 +95,6 @@ const CONCEPTS: &[Concept] = &[
             "permerror",
             "unauthenticated",
             "not authenticated",
-            "reject",
-            "policy",
         ],
     },
     // A missing or mismatched reverse DNS (PTR) for the sending IP:

@@ -232,10 +232,13 @@ fn parse_embedded(ctx: &Context<'_>, depth: usize) -> Option<BounceReport> {
     let h = ctx.original.as_ref()?;
     let ctype = h.get("content-type").unwrap_or("").to_ascii_lowercase();
     let from = h.get("from").unwrap_or("").to_ascii_lowercase();
+    let subject = message::decode_words(h.get("subject").unwrap_or("")).to_ascii_lowercase();
+    // A report by its type, or a bounce by its From or Subject (a mailing
+    // list's "uncaught bounce" forwards the MTA's own, whatever it is).
     let is_report = ctype.contains("report-type=delivery-status")
         || ctype.contains("report-type=feedback-report")
-        || from.contains("mailer-daemon")
-        || from.contains("postmaster");
+        || BOUNCE_FROM.iter().any(|p| from.contains(p))
+        || BOUNCE_SUBJECT.iter().any(|p| subject.contains(p));
     if !is_report {
         return None;
     }
@@ -657,6 +660,7 @@ fn finish(
     action: Option<String>,
     remote_mta: Option<String>,
 ) -> BouncedRecipient {
+    let recipient = address::imcea_decoded(&recipient).unwrap_or(recipient);
     let temporary = status.as_deref().is_some_and(|s| s.starts_with('4'))
         || (status.is_none() && replycode.as_deref().is_some_and(|c| c.starts_with('4')));
     BouncedRecipient {
@@ -886,11 +890,16 @@ fn named_elsewhere(ctx: &Context<'_>) -> Vec<String> {
         .flat_map(|v| address::find_all(v, true))
         .map(|f| f.address)
         .collect();
+    // The returned message's addressees, but not a mailing list it was
+    // sent to (the list names itself as the Sender or Reply-To, or is
+    // the bounce's own address) nor a daemon.
+    let exclude = excluded_addresses(ctx);
     let mut to: Vec<String> = Vec::new();
     if let Some(h) = &ctx.original {
         for v in h.all("to") {
             for f in address::find_all(v, true) {
-                if !address::is_system_address(&f.address) {
+                let own = exclude.iter().any(|e| address::same(e, &f.address));
+                if !address::is_system_address(&f.address) && !own {
                     to.push(f.address);
                 }
             }

@@ -302,6 +302,25 @@ pub(crate) const PROVIDER: &[(&str, Reason)] = &[
     ("[tss02]", BadReputation),
     ("[tss03]", BadReputation),
     ("[tss09]", BadReputation),
+    // Microsoft Exchange and Exchange Online: the component codes after
+    // the status in their NDRs, as Microsoft documents them.
+    ("resolver.adr.exrecipnotfound", UserUnknown),
+    ("resolver.adr.recipnotfound", UserUnknown),
+    ("resolver.adr.recipientnotfound", UserUnknown),
+    ("resolver.adr.badprimary", UserUnknown),
+    ("smtpsend.dns.nonexistentdomain", HostUnknown),
+    ("smtpsend.dns.mxcheckfailed", HostUnknown),
+    ("resolver.rst.notauthorized", Rejected),
+    ("resolver.rst.authrequired", Rejected),
+    ("resolver.rst.recipsizelimit", MesgTooBig),
+    ("resolver.rst.sendsizelimit", MesgTooBig),
+    (
+        "storedrv.deliver.exception:quotaexceededexception",
+        MailboxFull,
+    ),
+    // The reply of Postfix's and Exim's DNSBL checks names the list:
+    // "Client host [192.0.2.1] blocked using zen.spamhaus.org".
+    ("blocked using", Blocked),
     ("[ts01]", BadReputation),
     ("[ts02]", BadReputation),
     ("[ts03]", BadReputation),
@@ -344,6 +363,8 @@ pub(crate) const SPECIFIC: &[(Reason, &[&str])] = &[
             "no mx record found",
             "couldn't find a mail exchanger",
             "could not find a mail exchanger",
+            // Postfix, for a null MX (RFC 7505) or an SRV record of ".".
+            "indicated no smtp service",
         ],
     ),
     (
@@ -1307,4 +1328,11 @@ pub(crate) const DEFINITE_USER: &[&str] = &[
     "inactive email address",
     "invalid recipient",
     "mailbox unavailable",
+    // Yahoo's documented "dd This user doesn't have a yahoo.com account",
+    // also without its "dd" prefix.
+    "doesn't have a yahoo.com account",
+    "does not have a yahoo.com account",
+    // Mercury/32 and other local delivery agents: the server itself knows
+    // its users.
+    "no such local user",
 ];

@@ -428,7 +428,10 @@ fn security_status(detail: u32) -> Option<(Reason, Strength)> {
         13 | 14 => (Suspend, Weak),
         20 | 21 | 22 | 23 | 24 | 26 | 29 => (AuthFailure, Strong),
         25 => (RequirePtr, Strong),
-        27 => (NotAccept, Strong),
+        // RFC 7505: the *sender's* domain has a null MX. About the sender,
+        // so never a hard bounce of the recipient (Gmail also answers
+        // 5.7.27 for a failed SPF check; the text then says so).
+        27 => (Rejected, Weak),
         28 => (Speeding, Weak),
         509..=511 => (AuthFailure, Weak),
         606..=649 => (Blocked, Weak),

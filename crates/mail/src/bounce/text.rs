@@ -181,10 +181,14 @@ fn line_anchor(line: &str) -> Option<(String, String)> {
 /// it had the reply code.
 fn strip_line_lead(line: &str) -> (&str, bool) {
     let mut l = line.trim();
-    for bullet in ["* ", "-- ", "- ", "\u{2022} ", "o ", "+ ", ">>> ", "> "] {
-        if let Some(r) = l.strip_prefix(bullet) {
-            l = r.trim_start();
-        }
+    // A run of bullet marks before a space: "* ", "*** " (Mercury), "-- ",
+    // ">>> ", "\u{2022} ", "o ".
+    let marks = l.trim_start_matches(['*', '-', '+', '>', '#', '\u{2022}']);
+    if marks.len() < l.len() && marks.starts_with(char::is_whitespace) {
+        l = marks.trim_start();
+    }
+    if let Some(r) = l.strip_prefix("o ") {
+        l = r.trim_start();
     }
     // Sendmail's "550 <x>... User unknown".
     let b = l.as_bytes();
