@@ -12,6 +12,7 @@ on_both!(
     legitimate_marketing_passes_the_screen,
     a_grey_message_waits_for_the_operator_who_approves_or_rejects_it,
     transactional_mail_is_screened_too,
+    sendwell_s_own_additions_are_never_screened_in_any_layout,
 );
 
 /// A scam: an inheritance from a long-lost relative, a fee, and bank details.
@@ -266,4 +267,58 @@ async fn transactional_mail_is_screened_too(app: TestApp) {
     )
     .await
     .expect(202);
+}
+
+/// Issue #18: the screen reads what the workspace wrote, never what
+/// sendwell added. A two-line newsletter in every layout, with and without
+/// tracking, screens `send`; the footer's words (the workspace's name and
+/// address, "Unsubscribe", "Report this email") are not among the
+/// classifier's tokens, and no rule fires on sendwell's own links or pixel.
+async fn sendwell_s_own_additions_are_never_screened_in_any_layout(app: TestApp) {
+    let ws = app.ready_workspace("Acme").await;
+    contact_opted_in(&app, &ws, "ann@gmail.com").await;
+    let text = "News for {{ first_name | fallback: \"you\" }}.";
+    let layouts = [
+        json!({"layout": "plain", "text": text}),
+        json!({"layout": "personal", "text": text, "signature": "Anna"}),
+        json!({"layout": "announcement", "heading": "Hello", "text": text}),
+        json!({"layout": "custom", "html": "<html><body><p>News for you.</p></body></html>", "text": "News for you."}),
+    ];
+    for template in layouts {
+        for tracked in [true, false] {
+            let mut body = marketing("Short", "Hello {{ first_name | fallback: \"there\" }}", "x");
+            body["template"] = template.clone();
+            body["track_clicks"] = json!(tracked);
+            body["track_opens"] = json!(tracked);
+            let id = compose(&app, &ws, body).await;
+            let report = app
+                .post(&format!("/v1/messages/{id}/preflight"), &ws.key, json!({}))
+                .await
+                .expect(200);
+            let content = &report["content"];
+            assert_eq!(
+                content["verdict"], "send",
+                "{template} tracked={tracked}: {report}"
+            );
+            assert_eq!(
+                content["hits"],
+                json!([]),
+                "{template} tracked={tracked}: {report}"
+            );
+            let tokens = content["top_tokens"].to_string().to_lowercase();
+            for footer_word in [
+                "unsubscribe",
+                "report",
+                "usa",
+                "ltd",
+                "springfield",
+                "street",
+            ] {
+                assert!(
+                    !tokens.contains(footer_word),
+                    "{template} tracked={tracked}: the footer's {footer_word:?} was screened: {tokens}"
+                );
+            }
+        }
+    }
 }

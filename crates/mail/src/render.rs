@@ -61,6 +61,34 @@ pub struct RenderedMail {
     /// headers of bulk mail), as they are in `raw`.
     pub headers: Vec<(&'static str, String)>,
     pub raw: Vec<u8>,
+    /// The footer sendwell added to the HTML part, as it stands there (the
+    /// parts the template does not show itself), when it added one.
+    pub added_html_footer: Option<String>,
+    /// Whether sendwell added a footer to the text part (after its last
+    /// `-- ` line).
+    pub added_text_footer: bool,
+}
+
+impl RenderedMail {
+    /// What the workspace wrote, without what sendwell added: the text and
+    /// HTML parts without the footers, before click tracking and the open
+    /// pixel (a mail rendered untracked has neither). Content screening
+    /// reads this, so the footer's words are never held against a mail.
+    pub fn authored(&self) -> (String, String) {
+        let html = match &self.added_html_footer {
+            Some(footer) => self.html.replacen(footer.as_str(), "", 1),
+            None => self.html.clone(),
+        };
+        let text = if self.added_text_footer {
+            match self.text.rfind("-- \n") {
+                Some(at) => self.text[..at].trim_end().to_owned(),
+                None => self.text.clone(),
+            }
+        } else {
+            self.text.clone()
+        };
+        (text, html)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -505,7 +533,8 @@ fn render_unguarded(
         unsubscribe: &unsubscribe_url,
         report: &report_url,
     };
-    let (mut html, text) = with_footers(t.places, env, &footer, html, text);
+    let (mut html, text, added_html_footer, added_text_footer) =
+        with_footers(t.places, env, &footer, html, text);
     if env.track_clicks {
         html = rewrite_links(&html, links.base_url, |url| links.click(url));
     }
@@ -542,6 +571,8 @@ fn render_unguarded(
         unsubscribe_url,
         headers,
         raw,
+        added_html_footer,
+        added_text_footer,
     })
 }
 
@@ -563,13 +594,14 @@ fn with_footers(
     links: &FooterLinks<'_>,
     mut html: String,
     mut text: String,
-) -> (String, String) {
+) -> (String, String, Option<String>, bool) {
     let address_html = sendwell_core::text::escape_html(env.physical_address).replace('\n', "<br>");
     let html_has_unsub = places.html_unsubscribe && html.contains(links.unsubscribe);
     let html_has_address = places.html_address && html.contains(&address_html);
     // Every mail says how to report it; the template may place the link
     // itself ({{ report_url }}), or the footer does.
     let html_has_report = html.contains(links.report);
+    let (mut added_html, mut added_text) = (None, false);
     if !(html_has_unsub && html_has_address && html_has_report) {
         let footer = html_footer(&Footer {
             address: (!html_has_address).then_some(env.physical_address),
@@ -578,6 +610,7 @@ fn with_footers(
             workspace_name: env.workspace_name,
         });
         html = inject_html_footer(&html, &footer);
+        added_html = Some(footer);
     }
     let text_has_unsub = places.text_unsubscribe && text.contains(links.unsubscribe);
     let text_has_address = places.text_address && text.contains(env.physical_address);
@@ -590,8 +623,9 @@ fn with_footers(
             workspace_name: env.workspace_name,
         });
         text = inject_text_footer(&text, &footer);
+        added_text = true;
     }
-    (html, text)
+    (html, text, added_html, added_text)
 }
 
 /// The list headers of bulk mail: List-Unsubscribe (the page and the

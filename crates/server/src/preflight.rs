@@ -390,9 +390,7 @@ async fn render_sample(
         now,
     )
     .await;
-    sample.content = plain
-        .ok()
-        .map(|plain| screen_rendered(state, m, &plain.subject, &plain.text, &plain.html));
+    sample.content = plain.ok().map(|plain| screen_rendered(state, m, &plain));
     let address = workspace.physical_address.clone().unwrap_or_default();
     sample.compliance = Some(compliance(&mail, &prepared, &address));
     Ok(sample)
@@ -528,25 +526,27 @@ async fn attribute_gaps(
     Ok(())
 }
 
-/// Screens a rendered mail's authored content. sendwell's own links (the
-/// unsubscribe link of the footer, opt-in buttons) are not the workspace's
-/// writing: they are taken out first, so a server reached by IP address in
-/// development does not look like a phishing link.
+/// Screens what the workspace wrote in a rendered mail (rendered
+/// untracked): never what sendwell added, so the footer sendwell adds
+/// (the workspace's name and address, "Unsubscribe", "Report this email")
+/// is taken out first, and sendwell's own links in what is left (an
+/// unsubscribe link the template places, opt-in buttons) are not the
+/// workspace's links either: a server reached by IP address in development
+/// does not look like a phishing link.
 pub(crate) fn screen_rendered(
     state: &AppState,
     m: &MessageRecord,
-    subject: &str,
-    text: &str,
-    html: &str,
+    mail: &RenderedMail,
 ) -> Screening {
     const OWN: &str = "https://sendwell.invalid";
     let base = state.public_url();
+    let (text, html) = mail.authored();
     let text = text.replace(base, OWN);
     let html = html.replace(base, OWN);
     let mut mail = AuthoredMail::from_parts(
         m.from_name.as_deref(),
         &m.from_address,
-        subject,
+        &mail.subject,
         &text,
         Some(&html),
     );

@@ -417,9 +417,19 @@ pub(crate) fn scan(text: &str, exclude: &[String]) -> Scan {
         .collect();
     let first_line = block_anchors.first().map_or(lines.len(), |a| a.line);
     let preamble = collapse(&lines[..first_line.min(lines.len())].join("\n"));
+    let locals: Vec<String> = recipients
+        .iter()
+        .map(|r| local_part(&r.address).to_ascii_lowercase())
+        .collect();
     for (idx, block) in blocks(&lines, &block_anchors, &recipients) {
+        // A line that names another recipient's mailbox ("550 5.1.1
+        // jo... User unknown") is about that one, not this one.
+        let own: Vec<&str> = block
+            .lines()
+            .filter(|l| names_local(l).is_none_or(|n| locals.get(idx) == Some(&n)))
+            .collect();
         if let Some(r) = recipients.get_mut(idx) {
-            let c = collapse(&block);
+            let c = collapse(&own.join("\n"));
             if !c.is_empty() {
                 if !r.diagnostic.is_empty() {
                     r.diagnostic.push(' ');
@@ -428,9 +438,51 @@ pub(crate) fn scan(text: &str, exclude: &[String]) -> Scan {
             }
         }
     }
+    attach_transcript_lines(&lines, &locals, &mut recipients);
     Scan {
         recipients,
         preamble,
+    }
+}
+
+fn local_part(address: &str) -> &str {
+    address.rsplit_once('@').map_or(address, |(l, _)| l)
+}
+
+/// The mailbox a Sendmail-style reply line names by its local part:
+/// `550 5.1.1 jo... User unknown` or `<jo>... User unknown` gives `jo`.
+fn names_local(line: &str) -> Option<String> {
+    let p = line.find("...")?;
+    let word = line[..p].rsplit(char::is_whitespace).next()?;
+    let word = word.trim_matches(['<', '>']);
+    (!word.is_empty() && !word.contains('@') && !word.starts_with(|c: char| c.is_ascii_digit()))
+        .then(|| word.to_ascii_lowercase())
+}
+
+/// When several recipients are listed and a transcript names each by its
+/// local part (Sendmail, after rewriting to the local user), the line
+/// about each joins that recipient's diagnostic.
+fn attach_transcript_lines(lines: &[&str], locals: &[String], recipients: &mut [TextRecipient]) {
+    if recipients.len() < 2 {
+        return;
+    }
+    for line in lines {
+        let Some(name) = names_local(line) else {
+            continue;
+        };
+        let mut owners = locals.iter().enumerate().filter(|(_, l)| **l == name);
+        let (Some((idx, _)), None) = (owners.next(), owners.next()) else {
+            continue;
+        };
+        let c = collapse(line);
+        if let Some(r) = recipients.get_mut(idx) {
+            if !r.diagnostic.contains(&c) {
+                if !r.diagnostic.is_empty() {
+                    r.diagnostic.push(' ');
+                }
+                r.diagnostic.push_str(&c);
+            }
+        }
     }
 }
 

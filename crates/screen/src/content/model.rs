@@ -38,6 +38,8 @@ const MAX_LINK_DOMAINS: usize = 100;
 /// Words shorter or longer than this are not tokens.
 const MIN_WORD_CHARS: usize = 2;
 const MAX_WORD_CHARS: usize = 20;
+/// Telling tokens a mail needs before the classifier judges it.
+const MIN_EVIDENCE: usize = 4;
 /// Top tokens returned with a score.
 const MAX_TOP_TOKENS: usize = 10;
 
@@ -227,7 +229,14 @@ impl Model {
             sb.total_cmp(&sa).then_with(|| a.0.cmp(b.0))
         });
         found.truncate(MAX_DISCRIMINATORS);
-        let probability = combine(found.iter().map(|(_, p)| f64::from(*p))) as f32;
+        // A mail with fewer telling tokens than this says too little for
+        // the classifier to judge ("Hello Ann / News for Ann." would read
+        // 94% likely from two words): it stays unsure, and the rules judge.
+        let probability = if found.len() < MIN_EVIDENCE {
+            0.5
+        } else {
+            combine(found.iter().map(|(_, p)| f64::from(*p))) as f32
+        };
 
         let spammy = probability >= 0.5;
         let mut top: Vec<(String, f32)> = found
@@ -1226,11 +1235,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sendwell-model-test-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("m")).expect("temp dir");
         let mut labels = String::new();
-        for (i, (spam, body)) in [(true, "Win cash now"), (false, "Notes from the meeting")]
-            .iter()
-            .cycle()
-            .take(8)
-            .enumerate()
+        for (i, (spam, body)) in [
+            (true, "Win cash now, claim prize today"),
+            (false, "Notes from the meeting"),
+        ]
+        .iter()
+        .cycle()
+        .take(8)
+        .enumerate()
         {
             let name = format!("m/{i}.eml");
             std::fs::write(
@@ -1246,7 +1258,9 @@ mod tests {
         std::fs::write(dir.join("labels.jsonl"), labels).expect("write");
         let (model, n) = train_from_dir(&dir).expect("trained");
         assert_eq!(n, 8);
-        assert!(model.score(&mail("s", None, "win cash")).0 > 0.9);
+        assert!(model.score(&mail("s", None, "win cash now, claim prize")).0 > 0.9);
+        // Too few telling words to judge: unsure, whatever they are.
+        assert_eq!(model.score(&mail("s", None, "win cash")).0, 0.5);
         assert!(train_from_dir(&dir.join("missing")).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }

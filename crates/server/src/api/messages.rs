@@ -933,13 +933,7 @@ async fn screen_for_contact(
     )
     .await
     .map_err(|e| ApiError::invalid_field("/template", e.to_string()))?;
-    Ok(screen_rendered(
-        state,
-        m,
-        &mail.subject,
-        &mail.text,
-        &mail.html,
-    ))
+    Ok(screen_rendered(state, m, &mail))
 }
 
 /// Sends one transactional mail to one contact at once (sender or admin).
