@@ -115,9 +115,9 @@ fn report(set: &str, held_out: bool) -> SetFigures {
 /// on these sets fails. Reason, hard/soft, recipient per row, files
 /// exactly right; in percent.
 const FLOORS: &[(&str, [f64; 4])] = &[
-    ("tuning", [82.0, 95.0, 98.0, 98.0]),
-    ("legacy-tuning", [90.0, 91.5, 97.0, 96.0]),
-    ("heldout", [88.0, 95.5, 100.0, 100.0]),
+    ("tuning", [83.0, 95.0, 98.0, 98.0]),
+    ("legacy-tuning", [91.5, 93.0, 97.0, 96.0]),
+    ("heldout", [89.0, 95.5, 100.0, 100.0]),
     ("legacy-heldout", [86.5, 90.0, 96.0, 95.0]),
 ];
 

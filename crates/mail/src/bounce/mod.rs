@@ -270,7 +270,14 @@ fn context(parsed: &Parsed) -> Context<'_> {
     if let std::borrow::Cow::Owned(u) = text::unquote(&notification) {
         notification = u;
     }
-    if !seen_original {
+    if seen_original {
+        // The returned message is attached, and the text may quote its
+        // headers as well (Exchange's "Original message headers:"): they
+        // are not the notification either.
+        if let Some(cut) = text::original_start(&notification) {
+            notification.truncate(cut);
+        }
+    } else {
         if let Some(body) = cut_quoted_original(&mut notification) {
             let head = message::parse_head(body.as_bytes());
             if !head.0.is_empty() {

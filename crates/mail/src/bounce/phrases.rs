@@ -311,13 +311,16 @@ pub(crate) const PROVIDER: &[(&str, Reason)] = &[
     ("smtpsend.dns.nonexistentdomain", HostUnknown),
     ("smtpsend.dns.mxcheckfailed", HostUnknown),
     ("resolver.rst.notauthorized", Rejected),
-    ("resolver.rst.authrequired", Rejected),
+    ("resolver.rst.authrequired", SecurityError),
     ("resolver.rst.recipsizelimit", MesgTooBig),
     ("resolver.rst.sendsizelimit", MesgTooBig),
     (
         "storedrv.deliver.exception:quotaexceededexception",
         MailboxFull,
     ),
+    // Mimecast: the sender is on the recipient's own block list.
+    ("envelope blocked - user entry", Rejected),
+    ("envelope blocked - user domain entry", Rejected),
     // The reply of Postfix's and Exim's DNSBL checks names the list:
     // "Client host [192.0.2.1] blocked using zen.spamhaus.org".
     ("blocked using", Blocked),
