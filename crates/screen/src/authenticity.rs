@@ -428,6 +428,17 @@ const BRANDS: &[Brand] = &[
     Brand { name: "Walmart", keys: &["walmart"], labels: &["walmart"], context: Context::None },
     Brand { name: "Spotify", keys: &["spotify"], labels: &["spotify"], context: Context::None },
     Brand { name: "Steam", keys: &["steam", "steampowered"], labels: &["steampowered", "steamcommunity", "valvesoftware"], context: Context::RoleWords },
+    // Services whose names phishing borrows most after the above (file
+    // sharing, meetings, payments), as the phishing reports of
+    // 2023-2025 list them.
+    Brand { name: "OneDrive", keys: &["onedrive", "sharepoint"], labels: MICROSOFT, context: Context::None },
+    Brand { name: "WeTransfer", keys: &["wetransfer"], labels: &["wetransfer"], context: Context::None },
+    Brand { name: "Zoom", keys: &["zoom"], labels: &["zoom", "zoomus"], context: Context::RoleWords },
+    Brand { name: "Stripe", keys: &["stripe"], labels: &["stripe"], context: Context::RoleWords },
+    Brand { name: "Intuit", keys: &["intuit", "quickbooks"], labels: &["intuit", "quickbooks"], context: Context::None },
+    Brand { name: "Shopify", keys: &["shopify"], labels: &["shopify", "myshopify"], context: Context::None },
+    Brand { name: "Venmo", keys: &["venmo"], labels: &["venmo"], context: Context::None },
+    Brand { name: "Zelle", keys: &["zelle"], labels: &["zelle", "zellepay"], context: Context::None },
 ];
 
 /// The longest brand key, in bytes: joining more words than that cannot
@@ -522,6 +533,13 @@ const ROLE_WORDS: &[&str] = &[
     "at",
     "via",
     "by",
+    "meeting",
+    "meetings",
+    "invite",
+    "invites",
+    "webinar",
+    "payout",
+    "payouts",
 ];
 
 /// The brands the sender name or the from address's local part names, each
@@ -531,22 +549,95 @@ fn brands_named(facts: &SenderFacts) -> Vec<&'static Brand> {
         .from_address
         .rsplit_once('@')
         .map_or(facts.from_address, |(local, _)| local);
+    // The sender's own domain names a brand too when a part of its name
+    // is one ("zoom-us-invite.net", "stripe-payouts.co"); the brand's own
+    // domains are told apart below.
+    let domain = facts.from_address.rsplit_once('@').map_or("", |(_, d)| d);
+    let label = registrable_label(domain).unwrap_or_default();
+    let domain_words = if label.contains('-') {
+        words(&label)
+    } else {
+        Vec::new()
+    };
     // Split and join once, not once per brand: this runs for every message
     // screened.
-    let texts = [words(facts.from_name.unwrap_or("")), words(local)];
-    let runs = [key_runs(&texts[0]), key_runs(&texts[1])];
+    let texts = [
+        words(facts.from_name.unwrap_or("")),
+        words(local),
+        domain_words,
+    ];
+    let runs = [
+        key_runs(&texts[0]),
+        key_runs(&texts[1]),
+        key_runs(&texts[2]),
+    ];
+    // In a domain's name any other part gives the context ("zoom" in
+    // "zoom-us-invite"), not only the words beside the brand.
+    let domain_context = |start: usize, end: usize, context: Context| {
+        context == Context::None
+            || texts[2]
+                .iter()
+                .enumerate()
+                .any(|(i, w)| (i < start || i >= end) && DOMAIN_ROLE_WORDS.contains(&w.as_str()))
+    };
     BRANDS
         .iter()
         .filter(|brand| {
-            texts.iter().zip(&runs).any(|(words, runs)| {
-                runs.iter().any(|(joined, start, end)| {
-                    brand.keys.contains(&joined.as_str())
-                        && in_context(words, *start, *end, brand.context)
+            texts
+                .iter()
+                .zip(&runs)
+                .enumerate()
+                .any(|(t, (words, runs))| {
+                    runs.iter().any(|(joined, start, end)| {
+                        brand.keys.contains(&joined.as_str())
+                            && if t == 2 {
+                                domain_context(*start, *end, brand.context)
+                            } else {
+                                in_context(words, *start, *end, brand.context)
+                            }
+                    })
                 })
-            })
         })
         .collect()
 }
+
+/// The parts of a domain's name beside a brand that is also an ordinary
+/// word which make it the brand's name: what a service's own domains would
+/// say ("us" as in zoom.us, "invite", "payouts", "support").
+const DOMAIN_ROLE_WORDS: &[&str] = &[
+    "us",
+    "invite",
+    "invites",
+    "meeting",
+    "meetings",
+    "webinar",
+    "payout",
+    "payouts",
+    "pay",
+    "payment",
+    "payments",
+    "support",
+    "help",
+    "helpdesk",
+    "account",
+    "accounts",
+    "billing",
+    "login",
+    "signin",
+    "secure",
+    "security",
+    "verify",
+    "verification",
+    "notification",
+    "notifications",
+    "alert",
+    "alerts",
+    "service",
+    "services",
+    "team",
+    "online",
+    "mail",
+];
 
 /// Every run of adjacent words short enough to be a brand key, joined
 /// ("pay" + "pal"), with where it starts and ends in `words`.
@@ -870,6 +961,35 @@ mod tests {
             codes(&facts(Some("Papa John's"), "deals@acme.test", "Hi")),
             vec!["poses_as_relative"]
         );
+    }
+
+    #[test]
+    fn a_sender_domain_built_on_a_brand_poses_as_it() {
+        for address in [
+            "meetings@zoom-us-invite.net",
+            "notifications@stripe-payouts.co",
+            "noreply@wetransfer-files.co",
+            "tom@onedrive-meetingnotes.com",
+        ] {
+            assert_eq!(
+                codes(&facts(None, address, "Hello")),
+                vec!["poses_as_brand"],
+                "{address}"
+            );
+        }
+        // The brand's own domain, a word that merely contains a brand, and
+        // an ordinary word that is a brand without a role word beside it.
+        for address in [
+            "no-reply@zoom.us",
+            "hello@pinstripe-tailors.com",
+            "shop@zoom-lens-rentals.com",
+            "team@stripe.com",
+        ] {
+            assert!(
+                codes(&facts(None, address, "Hello")).is_empty(),
+                "{address}"
+            );
+        }
     }
 
     #[test]

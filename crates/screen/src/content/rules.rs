@@ -2664,6 +2664,25 @@ impl Ctx<'_, '_> {
             "unlock",
             "validation",
             "refund",
+            // Generic service words: a domain made of a function ("IT
+            // support desk", "voicemail", "domain registry", "payroll
+            // portal") rather than a business's name.
+            "support",
+            "desk",
+            "voicemail",
+            "registry",
+            "portal",
+            "payroll",
+            "payment",
+            "payments",
+            "invoice",
+            "invoices",
+            "parcel",
+            "tracking",
+            "docs",
+            "files",
+            "fileshare",
+            "esign",
         ];
         let label = site_label(from_domain);
         let parts: Vec<&str> = label.split('-').filter(|p| !p.is_empty()).collect();
