@@ -190,8 +190,20 @@ fn five_fold_cross_validation() {
                 .as_deref()
                 .and_then(|a| a.rsplit_once('@'))
                 .map_or("", |(_, d)| d);
-            let flagged =
-                Screener::screen_with(&model, mail, &[own]).verdict != ContentVerdict::Send;
+            let screening = Screener::screen_with(&model, mail, &[own]);
+            let flagged = screening.verdict != ContentVerdict::Send;
+            if flagged && !*spam && std::env::var_os("LURES_DETAIL").is_some() {
+                let hits: Vec<String> = screening
+                    .hits
+                    .iter()
+                    .map(|h| format!("{}({:.1})", h.rule, h.score))
+                    .collect();
+                println!(
+                    "    lookalike flagged: {} | {}",
+                    mail.subject,
+                    hits.join(" ")
+                );
+            }
             let t = if *spam { &mut lures } else { &mut lookalikes };
             t.0 += usize::from(flagged);
             t.1 += 1;

@@ -994,8 +994,13 @@ const PHRASES: &[(Sig, &[&str])] = &[
         Sig::Secret,
         &[
             "(enter|confirm|verify|submit|type|re enter|reenter|retype|validate|input|update) (your|your full|your current) + {secret}",
-            "(send|reply with|give|tell|share|email|disclose|provide|forward|text) (us |me |)(your|your full|your current) + {secret}",
-            "(send|reply with|give|tell|share|email|disclose|forward|text|read) (us |me |)(your|the) + {code}",
+            "(send|reply with|give|tell|share|disclose|provide|forward|text) (us |me |)(your|your full|your current) + {secret}",
+            // "email" only as a verb with its object: "ignore this email - your
+            // password won't change" reads "email your password" once the
+            // dash is gone.
+            "email (us|me) (your|your full|your current) + {secret}",
+            "(send|reply with|give|tell|share|disclose|forward|text|read) (us |me |)(your|the) + {code}",
+            "email (us|me) (your|the) + {code}",
             "(reply|respond) (to this email |to this message |)with your + {secret}",
         ],
     ),
@@ -3927,6 +3932,7 @@ mod tests {
             "Enter your online banking password on the next page.",
             "Send us your social security number to verify your identity.",
             "Tell us your one-time password so we can help.",
+            "Email us your password and we will fix the account.",
         ] {
             assert!(text_fires(text, "phishing.asks_for_secret"), "{text}");
         }
@@ -3938,6 +3944,7 @@ mod tests {
             "We will never ask you to confirm your password by email.",
             "Never share your PIN with anyone, not even us.",
             "Acme staff do not ask you to send your card details.",
+            "If you didn't ask to reset it, ignore this email - your password won't change.",
         ] {
             assert!(!text_fires(text, "phishing.asks_for_secret"), "{text}");
         }
