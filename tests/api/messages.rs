@@ -24,6 +24,8 @@ on_both!(
     regression_unsubscribe_keeps_a_bounce_and_opting_in_again_lifts_the_unsubscribe,
 );
 
+crate::on_both_db!(estimated_counts_read_a_sample_and_say_so_while_exact_ones_count_every_contact);
+
 const ADDRESS: &str = "Acme Ltd, 1 Main Street, Springfield 12345, USA";
 
 fn marketing(name: &str, template: Value) -> Value {
@@ -1386,4 +1388,114 @@ async fn regression_unsubscribe_keeps_a_bounce_and_opting_in_again_lifts_the_uns
     bulk["kind"] = json!("transactional");
     let r = app.post("/v1/messages", &ws.key, bulk).await.expect(422);
     assert_eq!(r["errors"][0]["pointer"], "/kind");
+}
+
+/// Issue #16: a large workspace's counts at a glance are estimated from a
+/// sample (here 640 contacts of 2,000, `audience_sample`), say how many
+/// they read, and stay near the exact count; exact counts stay the
+/// default; an estimate of nobody eligible is checked exactly before it
+/// blocks.
+async fn estimated_counts_read_a_sample_and_say_so_while_exact_ones_count_every_contact(
+    db: Option<String>,
+) {
+    let app = TestApp::spawn_with(db.clone(), |s| s.audience_sample = 640).await;
+    let ws = app.ready_workspace("Acme").await;
+    for batch in 0..2 {
+        let contacts: Vec<Value> = (0..1000)
+            .map(|i| {
+                let n = batch * 1000 + i;
+                json!({"email": format!("reader{n}@gmail.com"), "attributes": {"n": n}})
+            })
+            .collect();
+        app.post("/v1/contacts/batch", &ws.key, json!({"contacts": contacts}))
+            .await
+            .expect(200);
+    }
+    if let Some(url) = &db {
+        // PostgreSQL sizes its sample from the table's statistics.
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
+            .await
+            .expect("connect");
+        sqlx::query("ANALYZE contacts")
+            .execute(&mut conn)
+            .await
+            .expect("analyze");
+    }
+    let preview = |body: Value| {
+        let app = &app;
+        let key = ws.key.clone();
+        async move {
+            app.post("/v1/audiences/preview", &key, body)
+                .await
+                .expect(200)
+        }
+    };
+    let exact = preview(json!({"kind": "transactional"})).await;
+    assert_eq!(exact["eligible"], 2000, "{exact}");
+    assert!(exact.get("estimated_from").is_none(), "{exact}");
+
+    let estimated = preview(json!({"kind": "transactional", "estimate": true})).await;
+    let read = estimated["estimated_from"]
+        .as_i64()
+        .expect("an estimate says what it read");
+    assert!((80..2000).contains(&read), "{estimated}");
+    let about = estimated["eligible"].as_i64().expect("eligible");
+    assert!((1300..=2700).contains(&about), "{estimated}");
+    assert_eq!(
+        estimated["sample"].as_array().map(Vec::len),
+        Some(10),
+        "{estimated}"
+    );
+
+    let filtered = preview(json!({
+        "kind": "transactional", "estimate": true, "filter": "n less than 1000"
+    }))
+    .await;
+    let half = filtered["eligible"].as_i64().expect("eligible");
+    assert!((500..=1500).contains(&half), "{filtered}");
+
+    // A message nobody may receive: the estimate of none is checked
+    // exactly, so the blocker names the exact counts.
+    let m = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({
+                "name": "Nobody", "kind": "marketing",
+                "from": {"name": "Acme", "address": "news@acme-mail.com"},
+                "subject": "Hello",
+                "template": {"layout": "plain", "text": "News."},
+            }),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id");
+    let report = app
+        .post(
+            &format!("/v1/messages/{id}/preflight?estimate=true"),
+            &ws.key,
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(report["audience"]["eligible"], 0, "{report}");
+    assert_eq!(report["audience"]["matched"], 2000, "{report}");
+    assert!(report.get("audience_estimated_from").is_none(), "{report}");
+    assert_eq!(
+        report["blockers"][0]["code"], "no_eligible_recipients",
+        "{report}"
+    );
+    let bad = app
+        .post(
+            &format!("/v1/messages/{id}/preflight?estimated=yes"),
+            &ws.key,
+            json!({}),
+        )
+        .await;
+    assert!(
+        bad.status.is_client_error(),
+        "an unknown query parameter is refused: {}",
+        bad.status
+    );
 }

@@ -191,10 +191,23 @@ pub async fn console(
             "/audiences?kind=marketing&filter=plan+is+%22team%22+and+seats+greater+than+48"
                 .to_owned(),
         ),
+        (
+            "audience count, no filter, counted exactly (baseline)",
+            "/audiences?kind=marketing&exact=1".to_owned(),
+        ),
+        (
+            "audience count, two predicates, counted exactly (baseline)",
+            "/audiences?kind=marketing&filter=plan+is+%22team%22+and+seats+greater+than+48&exact=1"
+                .to_owned(),
+        ),
         ("message page, sent", format!("/messages/{sent}")),
         (
             "message page, draft with its preflight",
             format!("/messages/{draft}"),
+        ),
+        (
+            "message page, draft, audience counted exactly (baseline)",
+            format!("/messages/{draft}?exact=1"),
         ),
         ("home", "/".to_owned()),
     ];

@@ -106,7 +106,8 @@ impl App {
         let url = settings.effective_database_url();
         let store = Store::open(&url, clock.clone())
             .await?
-            .with_max_attributes(settings.max_attributes);
+            .with_max_attributes(settings.max_attributes)
+            .with_audience_sample(settings.audience_sample);
         restrict_files(&data_dir);
         store
             .check_secret_fingerprint(&SecretKey::fingerprint(&secret))

@@ -58,6 +58,11 @@ pub struct PreflightReport {
     pub warnings: Vec<Finding>,
     #[schema(value_type = Object)]
     pub audience: AudienceCounts,
+    /// Present when the audience counts are estimates (`?estimate=true` in
+    /// a large workspace): how many of the workspace's contacts the sample
+    /// read. The send always counts exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience_estimated_from: Option<i64>,
     pub compliance: Option<ComplianceView>,
     pub template_warnings: Vec<Finding>,
     pub authenticity: Vec<Finding>,
@@ -72,7 +77,20 @@ pub struct PreflightReport {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum ReportFor {
     Preflight,
+    /// A preflight shown at a glance (the console's draft page): in a large
+    /// workspace its counts are estimated from a sample of the contacts.
+    PreflightEstimated,
     Send,
+}
+
+impl ReportFor {
+    fn shows_everything(self) -> bool {
+        self != ReportFor::Send
+    }
+
+    fn estimates(self) -> bool {
+        self == ReportFor::PreflightEstimated
+    }
 }
 
 /// What blocks the message and what only warns, as the report is built.
@@ -120,11 +138,12 @@ pub async fn report(
     let schema = state.store.schema(ws).await?;
     let filter = audience_filter(m, &schema)?;
     let spec = audience_of(state, m, filter.as_ref());
-    let audience = state.store.audience_counts(&spec).await?;
+    let (audience, estimated_from) = audience_counts(state, &spec, purpose).await?;
     audience_findings(m, &audience, &mut findings);
     let authenticity = sender_findings(state, m, &mut findings).await?;
-    let sample = sample_findings(state, &workspace, m, &spec, &schema, &mut findings).await?;
-    if audience.eligible > 0 && purpose == ReportFor::Preflight {
+    let sample =
+        sample_findings(state, &workspace, m, &spec, &schema, purpose, &mut findings).await?;
+    if audience.eligible > 0 && purpose.shows_everything() {
         let used = &sample.used_variables;
         attribute_gaps(
             state,
@@ -132,6 +151,7 @@ pub async fn report(
             &schema,
             used,
             audience.eligible,
+            purpose,
             &mut findings,
         )
         .await?;
@@ -142,11 +162,30 @@ pub async fn report(
         blockers: findings.blockers,
         warnings: findings.warnings,
         audience,
+        audience_estimated_from: estimated_from,
         compliance: sample.compliance,
         template_warnings: sample.template_warnings,
         authenticity,
     };
     Ok((report, filter))
+}
+
+/// The audience's counts, estimated when `purpose` allows and the
+/// workspace is large; with how many contacts the estimate read. An
+/// estimate of nobody eligible is checked exactly, since it would block.
+async fn audience_counts(
+    state: &AppState,
+    spec: &AudienceSpec<'_>,
+    purpose: ReportFor,
+) -> ApiResult<(AudienceCounts, Option<i64>)> {
+    if !purpose.estimates() {
+        return Ok((state.store.audience_counts(spec).await?, None));
+    }
+    let counted = state.store.audience_counts_estimated(spec).await?;
+    if counted.sampled.is_some() && counted.counts.eligible == 0 {
+        return Ok((state.store.audience_counts(spec).await?, None));
+    }
+    Ok((counted.counts, counted.sampled))
 }
 
 /// The sending gate's blockers and reminders, and a message sent already.
@@ -281,15 +320,21 @@ pub(crate) async fn sample_contact(
         Some(v) => Filter::parse(v, &schema).ok(),
         None => None,
     };
-    first_of_audience(state, &audience_of(state, m, filter.as_ref())).await
+    first_of_audience(state, &audience_of(state, m, filter.as_ref()), false).await
 }
 
-/// The first contact of an audience, if anyone may receive the message.
+/// The first contact of an audience, if anyone may receive the message
+/// (when `sampled`, the first of the sample an estimate reads).
 async fn first_of_audience(
     state: &AppState,
     spec: &AudienceSpec<'_>,
+    sampled: bool,
 ) -> ApiResult<Option<sendwell_store::Contact>> {
-    let sample = state.store.audience_sample(spec, 1).await?;
+    let sample = if sampled {
+        state.store.audience_sample_estimated(spec, 1).await?
+    } else {
+        state.store.audience_sample(spec, 1).await?
+    };
     match sample.first().and_then(|s| ContactId::parse(&s.id).ok()) {
         Some(id) => Ok(state.store.contact(spec.workspace, &id).await?),
         None => Ok(None),
@@ -298,8 +343,12 @@ async fn first_of_audience(
 
 /// The contact a sample mail is rendered for: the first of the audience,
 /// or a stand-in when nobody is eligible.
-async fn sample_person(state: &AppState, spec: &AudienceSpec<'_>) -> ApiResult<OwnedContact> {
-    let full = first_of_audience(state, spec).await?;
+async fn sample_person(
+    state: &AppState,
+    spec: &AudienceSpec<'_>,
+    sampled: bool,
+) -> ApiResult<OwnedContact> {
+    let full = first_of_audience(state, spec, sampled).await?;
     Ok(match full {
         Some(c) => OwnedContact {
             id: c.id.to_string(),
@@ -329,6 +378,7 @@ async fn sample_findings(
     m: &MessageRecord,
     spec: &AudienceSpec<'_>,
     schema: &sendwell_core::attribute::AttributeSchema,
+    purpose: ReportFor,
     f: &mut Findings,
 ) -> ApiResult<Sample> {
     let names: Vec<String> = schema.iter().map(|(n, _)| n.as_str().to_owned()).collect();
@@ -337,7 +387,9 @@ async fn sample_findings(
             f.block("template_invalid", e.to_string());
             Sample::default()
         }
-        Ok(prepared) => render_sample(state, workspace, m, spec, prepared, f).await?,
+        Ok(prepared) => {
+            render_sample(state, workspace, m, spec, prepared, purpose.estimates(), f).await?
+        }
     };
     if let Some(screening) = &sample.content {
         content_findings(screening, f);
@@ -353,10 +405,11 @@ async fn render_sample(
     m: &MessageRecord,
     spec: &AudienceSpec<'_>,
     prepared: Prepared,
+    sampled: bool,
     f: &mut Findings,
 ) -> ApiResult<Sample> {
     let mut sample = template_sample(m, &prepared, f);
-    let person = sample_person(state, spec).await?;
+    let person = sample_person(state, spec, sampled).await?;
     let untracked = person.clone();
     let message_id = format!("preflight@{}", state.public_host());
     let now = state.store.now();
@@ -489,6 +542,7 @@ async fn attribute_gaps(
     schema: &sendwell_core::attribute::AttributeSchema,
     used_variables: &[String],
     eligible: i64,
+    purpose: ReportFor,
     f: &mut Findings,
 ) -> ApiResult<()> {
     for name in used_variables.iter().take(20) {
@@ -505,19 +559,25 @@ async fn attribute_gaps(
             Some(filter) => Filter::And(vec![filter.clone(), missing]),
             None => missing,
         };
-        let lacking = state
-            .store
-            .audience_counts(&AudienceSpec {
-                filter: Some(&combined),
-                ..*spec
-            })
-            .await?
-            .eligible;
+        let lacking_spec = AudienceSpec {
+            filter: Some(&combined),
+            ..*spec
+        };
+        let (lacking, estimated) = if purpose.estimates() {
+            let c = state.store.audience_counts_estimated(&lacking_spec).await?;
+            (c.counts.eligible, c.sampled.is_some())
+        } else {
+            (
+                state.store.audience_counts(&lacking_spec).await?.eligible,
+                false,
+            )
+        };
+        let about = if estimated { "about " } else { "" };
         if lacking > 0 {
             f.warn(
                 "attribute_empty",
                 format!(
-                    "{{{{ {name} }}}} is empty for {lacking} of the {eligible} recipients, so their mail shows nothing there; \
+                    "{{{{ {name} }}}} is empty for {about}{lacking} of the {eligible} recipients, so their mail shows nothing there; \
                      give it a fallback, such as {{{{ {name} | fallback: \"there\" }}}}"
                 ),
             );

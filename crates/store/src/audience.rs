@@ -56,6 +56,31 @@ pub struct Excluded {
     pub risky: i64,
 }
 
+impl AudienceCounts {
+    /// Every count multiplied by `scale`, rounded: a sample's counts as
+    /// estimates for the whole.
+    fn scaled(&self, scale: f64) -> AudienceCounts {
+        let up = |n: i64| (n as f64 * scale).round() as i64;
+        let e = &self.excluded;
+        AudienceCounts {
+            matched: up(self.matched),
+            eligible: up(self.eligible),
+            risky: up(self.risky),
+            excluded: Excluded {
+                no_consent: up(e.no_consent),
+                unsubscribed: up(e.unsubscribed),
+                bounced: up(e.bounced),
+                complained: up(e.complained),
+                invalid: up(e.invalid),
+                erased: up(e.erased),
+                quarantined: up(e.quarantined),
+                recently_asked: up(e.recently_asked),
+                risky: up(e.risky),
+            },
+        }
+    }
+}
+
 impl Excluded {
     fn add(&mut self, category: &str, n: i64) {
         match category {
@@ -95,8 +120,35 @@ pub(crate) struct Sql {
     /// Read the contacts table in full rather than through the workspace's
     /// index entries (see `Store::scan_whole_table`).
     pub(crate) scan: bool,
+    /// Read only a sample of the contacts table (an estimate).
+    pub(crate) sample: Option<Sampling>,
     pub(crate) text: String,
     pub(crate) params: Vec<Param>,
+}
+
+/// Which part of the contacts table an estimate reads.
+#[derive(Clone, Debug)]
+pub(crate) enum Sampling {
+    /// SQLite: blocks of `width` rowids from each start, spread evenly over
+    /// the table.
+    Blocks { starts: Vec<i64>, width: i64 },
+    /// PostgreSQL: this percentage of the table's pages (`TABLESAMPLE
+    /// SYSTEM`, repeatable, so the same page shows the same estimate).
+    Pages { percent: f64 },
+}
+
+/// How many contacts an estimate reads by default: 64 blocks of 1,000 rows
+/// on SQLite, the same share of pages on PostgreSQL.
+pub const DEFAULT_AUDIENCE_SAMPLE: i64 = 64_000;
+/// Blocks of rowids an estimate reads on SQLite.
+const SAMPLE_BLOCKS: i64 = 64;
+
+/// Audience counts, exact or estimated from a sample.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CountsMaybeEstimated {
+    pub counts: AudienceCounts,
+    /// When estimated: how many of the workspace's contacts the sample read.
+    pub sampled: Option<i64>,
 }
 
 impl Sql {
@@ -104,6 +156,7 @@ impl Sql {
         Self {
             backend,
             scan: false,
+            sample: None,
             text: String::with_capacity(512),
             params: Vec::new(),
         }
@@ -481,10 +534,12 @@ fn push_category(sql: &mut Sql, spec: &AudienceSpec<'_>, now: Timestamp) {
     sql.push("ELSE NULL END");
 }
 
-/// `FROM contacts c LEFT JOIN suppressions s ... WHERE <workspace and filter>`.
+/// `FROM contacts c LEFT JOIN suppressions s ... WHERE <workspace and filter>`,
+/// over the sample `sql.sample` names when it names one.
 pub(crate) fn push_from_where(sql: &mut Sql, spec: &AudienceSpec<'_>, now: Timestamp) {
+    push_contacts_source(sql);
     sql.push(
-        " FROM contacts c LEFT JOIN suppressions s ON s.workspace_id = c.workspace_id \
+        " LEFT JOIN suppressions s ON s.workspace_id = c.workspace_id \
          AND s.email_hash = c.email_hash",
     );
     // A unary plus keeps SQLite from walking an index on workspace_id and
@@ -498,6 +553,35 @@ pub(crate) fn push_from_where(sql: &mut Sql, spec: &AudienceSpec<'_>, now: Times
     if let Some(filter) = spec.filter {
         sql.push(" AND ");
         push_filter(sql, filter, now);
+    }
+}
+
+/// ` FROM contacts c`, or the part of it the sample reads.
+fn push_contacts_source(sql: &mut Sql) {
+    match sql.sample.take() {
+        None => {
+            sql.push(" FROM contacts c");
+        }
+        Some(Sampling::Blocks { starts, width }) => {
+            // Each block is a range of rowids: SQLite reads it with a
+            // range search on the table itself, not a scan.
+            sql.push(" FROM (VALUES ");
+            for (i, start) in starts.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.push("(");
+                sql.int(*start);
+                sql.push(")");
+            }
+            sql.push(") AS b JOIN contacts c ON c.rowid >= b.column1 AND c.rowid < b.column1 + ");
+            sql.int(width);
+        }
+        Some(Sampling::Pages { percent }) => {
+            sql.push(&format!(
+                " FROM contacts c TABLESAMPLE SYSTEM ({percent:.6}) REPEATABLE (7)"
+            ));
+        }
     }
 }
 
@@ -540,6 +624,17 @@ impl Store {
         let now = self.now();
         let mut sql = Sql::new(self.backend);
         sql.scan = self.scan_whole_table(spec.workspace).await?;
+        self.grouped_counts(sql, spec, now).await
+    }
+
+    /// The counts by category over what `sql` (empty, with its scan and
+    /// sample set) reads.
+    async fn grouped_counts(
+        &self,
+        mut sql: Sql,
+        spec: &AudienceSpec<'_>,
+        now: Timestamp,
+    ) -> Result<AudienceCounts> {
         sql.push("SELECT category, risky, COUNT(*) AS n FROM (SELECT ");
         push_category(&mut sql, spec, now);
         sql.push(" AS category, CASE WHEN c.address_verdict = 'risky' THEN 1 ELSE 0 END AS risky");
@@ -567,14 +662,129 @@ impl Store {
         Ok(counts)
     }
 
+    /// How an estimate samples the contacts table, and by how much its
+    /// counts are scaled up; `None` when the table is small enough to count
+    /// whole.
+    async fn sampling_plan(&self) -> Result<Option<(Sampling, f64)>> {
+        match self.backend {
+            Backend::Sqlite => {
+                let row = sqlx::query(
+                    "SELECT COALESCE(MIN(rowid), 0) AS lo, COALESCE(MAX(rowid), 0) AS hi FROM contacts",
+                )
+                .fetch_one(&self.read)
+                .await?;
+                let lo: i64 = row.try_get("lo")?;
+                let hi: i64 = row.try_get("hi")?;
+                let span = hi - lo + 1;
+                if span < 2 * self.estimate_rows {
+                    return Ok(None);
+                }
+                let width = self.estimate_rows / SAMPLE_BLOCKS;
+                let step = span / SAMPLE_BLOCKS;
+                let starts = (0..SAMPLE_BLOCKS).map(|i| lo + i * step).collect();
+                let scale = span as f64 / (SAMPLE_BLOCKS * width) as f64;
+                Ok(Some((Sampling::Blocks { starts, width }, scale)))
+            }
+            Backend::Postgres => {
+                let row = sqlx::query(
+                    "SELECT reltuples::float8 AS n FROM pg_class WHERE oid = 'contacts'::regclass",
+                )
+                .fetch_one(&self.read)
+                .await?;
+                let n: f64 = row.try_get("n")?;
+                if n < (2 * self.estimate_rows) as f64 {
+                    return Ok(None);
+                }
+                let percent = (100.0 * self.estimate_rows as f64 / n).min(100.0);
+                Ok(Some((Sampling::Pages { percent }, 100.0 / percent)))
+            }
+        }
+    }
+
+    /// [`Store::audience_counts`], estimated from a sample of the contacts
+    /// table when the workspace is large (a page that shows a count at a
+    /// glance); exact when it is small. The send always counts exactly.
+    pub async fn audience_counts_estimated(
+        &self,
+        spec: &AudienceSpec<'_>,
+    ) -> Result<CountsMaybeEstimated> {
+        let exact = |counts| CountsMaybeEstimated {
+            counts,
+            sampled: None,
+        };
+        let Some((sampling, scale)) = self.sampling_plan().await? else {
+            return Ok(exact(self.audience_counts(spec).await?));
+        };
+        let now = self.now();
+        let mut size = Sql::new(self.backend);
+        size.sample = Some(sampling.clone());
+        size.push("SELECT COUNT(*) AS n");
+        push_contacts_source(&mut size);
+        // The unary plus keeps SQLite on the rowid ranges rather than the
+        // workspace's index (PostgreSQL has no such operator on text).
+        size.push(if self.backend == Backend::Sqlite {
+            " WHERE +c.workspace_id = "
+        } else {
+            " WHERE c.workspace_id = "
+        });
+        size.text(spec.workspace.as_str());
+        let sampled: i64 = size.query().fetch_one(&self.read).await?.try_get("n")?;
+        // A workspace with fewer contacts than an eighth of the sample in
+        // it is counted exactly: its own index makes that fast, and so few
+        // rows would make a coarse estimate.
+        if sampled < self.estimate_rows / 8 {
+            return Ok(exact(self.audience_counts(spec).await?));
+        }
+        let mut sql = Sql::new(self.backend);
+        sql.scan = self.backend == Backend::Sqlite;
+        sql.sample = Some(sampling);
+        let counts = self.grouped_counts(sql, spec, now).await?;
+        Ok(CountsMaybeEstimated {
+            counts: counts.scaled(scale),
+            sampled: Some(sampled),
+        })
+    }
+
+    /// Up to `limit` eligible contacts, by id, from the sample an estimate
+    /// reads when the contacts table is large (the first by id in the
+    /// sample, not in the workspace); the first `limit` by id otherwise, or
+    /// when the sample holds fewer.
+    pub async fn audience_sample_estimated(
+        &self,
+        spec: &AudienceSpec<'_>,
+        limit: i64,
+    ) -> Result<Vec<SampleContact>> {
+        let Some((sampling, _)) = self.sampling_plan().await? else {
+            return self.audience_sample(spec, limit).await;
+        };
+        let mut sql = Sql::new(self.backend);
+        sql.scan = self.backend == Backend::Sqlite;
+        sql.sample = Some(sampling);
+        let found = self.sample_from(sql, spec, limit).await?;
+        if (found.len() as i64) < limit {
+            return self.audience_sample(spec, limit).await;
+        }
+        Ok(found)
+    }
+
     /// The first `limit` eligible contacts, by id.
     pub async fn audience_sample(
         &self,
         spec: &AudienceSpec<'_>,
         limit: i64,
     ) -> Result<Vec<SampleContact>> {
+        self.sample_from(Sql::new(self.backend), spec, limit).await
+    }
+
+    /// The first `limit` eligible contacts by id of what `sql` (empty, with
+    /// its scan and sample set) reads.
+    async fn sample_from(
+        &self,
+        mut sql: Sql,
+        spec: &AudienceSpec<'_>,
+        limit: i64,
+    ) -> Result<Vec<SampleContact>> {
         let now = self.now();
-        let mut sql = Sql::new(self.backend);
         sql.push("SELECT c.id, c.email, c.name");
         push_from_where(&mut sql, spec, now);
         sql.push(" AND (");

@@ -35,7 +35,10 @@ pub use account::{
     Account, ConsoleSession, Invite, Member, MemberError, Membership, NewToken, TokenError,
     TokenPurpose,
 };
-pub use audience::{AudienceCounts, AudienceSpec, Excluded, SampleContact};
+pub use audience::{
+    AudienceCounts, AudienceSpec, CountsMaybeEstimated, Excluded, SampleContact,
+    DEFAULT_AUDIENCE_SAMPLE,
+};
 pub use audit::AuditEntry;
 pub use consent::{ContactProof, LedgerVerification};
 pub use contact::{
@@ -116,6 +119,8 @@ pub struct Store {
     clock: Arc<dyn Clock>,
     /// The most attributes a workspace's schema may hold.
     max_attributes: usize,
+    /// How many contacts an estimated audience count reads.
+    estimate_rows: i64,
 }
 
 impl std::fmt::Debug for Store {
@@ -168,6 +173,7 @@ impl Store {
             write,
             clock,
             max_attributes: sendwell_core::attribute::DEFAULT_MAX_SCHEMA_ATTRIBUTES,
+            estimate_rows: DEFAULT_AUDIENCE_SAMPLE,
         };
         migrate::run(&store).await?;
         store.install_bundled_guidelines().await?;
@@ -175,6 +181,13 @@ impl Store {
     }
 
     /// Sets the most attributes a workspace's schema may hold.
+    /// How many contacts an estimated audience count reads (at least 640:
+    /// 64 blocks of 10).
+    pub fn with_audience_sample(mut self, rows: i64) -> Self {
+        self.estimate_rows = rows.max(640);
+        self
+    }
+
     pub fn with_max_attributes(mut self, max: usize) -> Self {
         self.max_attributes = max;
         self

@@ -31,6 +31,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// The most custom attributes a workspace's schema may hold.
     pub max_attributes: usize,
+    /// How many contacts an estimated audience count reads (at least 640).
+    pub audience_sample: i64,
     /// Whether address checks may ask DNS (off: only offline checks).
     pub dns: bool,
     pub import_thresholds: sendwell_screen::score::Thresholds,
@@ -207,6 +209,7 @@ impl std::fmt::Debug for Settings {
             .field("secret_key", &self.secret_key.as_ref().map(|_| "(set)"))
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_attributes", &self.max_attributes)
+            .field("audience_sample", &self.audience_sample)
             .field("dns", &self.dns)
             .field("import_thresholds", &self.import_thresholds)
             .field("public_url", &self.public_url)
@@ -383,6 +386,7 @@ impl Settings {
             secret_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_attributes: sendwell_core::attribute::DEFAULT_MAX_SCHEMA_ATTRIBUTES,
+            audience_sample: sendwell_store::DEFAULT_AUDIENCE_SAMPLE,
             dns: true,
             import_thresholds: sendwell_screen::score::Thresholds::default(),
             public_url: None,

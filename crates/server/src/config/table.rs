@@ -263,6 +263,21 @@ pub static SETTINGS: &[Setting] = &[
         unset: "",
     },
     Setting {
+        key: "audience_sample",
+        flag: Flag::None,
+        secret: false,
+        switch: false,
+        list: false,
+        about: "contacts an estimated audience count reads (the console's counts)",
+        hint: WHOLE,
+        apply: |l, v| {
+            l.settings.audience_sample = number(v)?;
+            Ok(())
+        },
+        show: |s| Some(s.audience_sample.to_string()),
+        unset: "",
+    },
+    Setting {
         key: "dns",
         flag: Flag::None,
         secret: false,

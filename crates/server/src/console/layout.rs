@@ -223,3 +223,41 @@ pub fn when(t: sendwell_core::Timestamp) -> String {
         _ => text,
     }
 }
+
+/// An estimated count as people read it: three significant figures with
+/// thousands separated ("about 260,000" for 259,998).
+pub fn about(n: i64) -> String {
+    let n = n.max(0);
+    let places = n.checked_ilog10().map_or(0, |d| d.saturating_sub(2));
+    let unit = 10_i64.pow(places);
+    let rounded = (n + unit / 2) / unit * unit;
+    let digits = rounded.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::about;
+
+    #[test]
+    fn estimates_read_as_three_figures() {
+        for (n, shown) in [
+            (0, "0"),
+            (7, "7"),
+            (999, "999"),
+            (1_234, "1,230"),
+            (259_998, "260,000"),
+            (1_000_000, "1,000,000"),
+            (-5, "0"),
+        ] {
+            assert_eq!(about(n), shown, "{n}");
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! text form, counted as a message of a kind would count it, with each
 //! reason for leaving contacts out).
 
-use super::layout::{csrf, field, page, select, when, FieldExtra};
+use super::layout::{about, csrf, field, page, select, when, FieldExtra};
 use super::session::Posted;
 use super::{html, redirect, Reply, Signed};
 use crate::api::messages::{audience_preview, PreviewRequest};
@@ -156,6 +156,9 @@ pub struct AudienceQuery {
 
     #[serde(default)]
     kind: Option<String>,
+    /// Count exactly (any value), not from a sample.
+    #[serde(default)]
+    exact: Option<String>,
 }
 
 const KINDS: [(&str, &str); 3] = [
@@ -188,6 +191,7 @@ async fn audiences_page(
         kind: kind.to_owned(),
         topic: None,
         exclude_risky: None,
+        estimate: Some(q.exact.is_none()),
     };
     let (result, error) = match audience_preview(state, &who.workspace.id, &req).await {
         Ok(r) => (Some(r), None),
@@ -216,10 +220,23 @@ async fn audiences_page(
         @if let Some(r) = result {
             section aria-labelledby="counts" {
                 h2 #counts { "Who it reaches" }
-                p { strong { (r.eligible) } " of " (r.matched) " matching contacts may receive it." }
-                ul {
-                    @for (why, n) in excluded(&r.excluded) {
-                        @if n > 0 { li { (n) " left out: " (why) } }
+                @if let Some(n) = r.estimated_from {
+                    p { "About " strong { (about(r.eligible)) } " of about " (about(r.matched)) " matching contacts may receive it." }
+                    p.hint {
+                        "Estimated from " (n) " contacts; a send counts exactly. "
+                        a href=(format!("/audiences?filter={}&kind={}&exact=1", super::url_encode(filter), super::url_encode(kind))) { "Count exactly" }
+                    }
+                    ul {
+                        @for (why, n) in excluded(&r.excluded) {
+                            @if n > 0 { li { "about " (about(n)) " left out: " (why) } }
+                        }
+                    }
+                } @else {
+                    p { strong { (r.eligible) } " of " (r.matched) " matching contacts may receive it." }
+                    ul {
+                        @for (why, n) in excluded(&r.excluded) {
+                            @if n > 0 { li { (n) " left out: " (why) } }
+                        }
                     }
                 }
                 @if !r.sample.is_empty() {
@@ -312,6 +329,7 @@ pub async fn save_audience(State(state): State<AppState>, posted: Posted<SaveFor
             let q = AudienceQuery {
                 filter: Some(form.filter.clone()),
                 kind: None,
+                exact: None,
             };
             audiences_page(&state, &who, &q, Some(e.detail()), e.status()).await
         }

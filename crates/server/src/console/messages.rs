@@ -6,13 +6,13 @@
 //! the rules and the error texts are the API's.
 
 use super::home::api_error;
-use super::layout::{csrf, page, when};
+use super::layout::{about, csrf, page, when};
 use super::session::Posted;
 use super::{html, redirect, Reply, Signed};
 use crate::api::messages::{
     self as api, AudienceRequest, FromRequest, MessageRequest, PreflightReport,
 };
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -211,7 +211,9 @@ fn composer(
 }
 
 /// The preflight report as a panel.
-fn report_panel(r: &PreflightReport) -> Markup {
+/// `exact_link`: the message whose page can count its audience exactly
+/// when the report estimated it.
+fn report_panel(r: &PreflightReport, exact_link: Option<&str>) -> Markup {
     markup! {
         section.report aria-labelledby="preflight-heading" {
             h2 #preflight-heading { "Preflight" }
@@ -229,7 +231,12 @@ fn report_panel(r: &PreflightReport) -> Markup {
                 ul { @for w in &r.warnings { li { (w.message) } } }
             }
             h3 { "Audience" }
-            p { strong { (r.audience.eligible) } " of " (r.audience.matched) " matching contacts would receive it." }
+            @if let Some(n) = r.audience_estimated_from {
+                p { "About " strong { (about(r.audience.eligible)) } " of about " (about(r.audience.matched)) " matching contacts would receive it." }
+                p.hint { "Estimated from " (n) " contacts; the send counts exactly. " @if let Some(id) = exact_link { a href=(format!("/messages/{id}?exact=1")) { "Count exactly" } } }
+            } @else {
+                p { strong { (r.audience.eligible) } " of " (r.audience.matched) " matching contacts would receive it." }
+            }
             @if let Some(c) = &r.compliance {
                 h3 { "Footer and headers" }
                 ul {
@@ -320,7 +327,7 @@ async fn compose_page(
     let templates = template_choices(state, who).await?;
     let body = markup! {
         (composer(who, form, errors, &templates))
-        @if let Some(r) = report { (report_panel(r)) }
+        @if let Some(r) = report { (report_panel(r, None)) }
     };
     Ok(html(
         status,
@@ -346,9 +353,16 @@ pub async fn compose(State(state): State<AppState>, posted: Posted<ComposeForm>)
     who.require(Permission::Send)?;
     let req = form.request();
     let checked = if form.action == "check" {
-        api::preflight_draft(State(state.clone()), who.caller(), ApiJson(req))
-            .await
-            .map(|report| report.0)
+        api::preflight_draft(
+            State(state.clone()),
+            who.caller(),
+            ApiQuery(api::EstimateQuery {
+                estimate: Some(true),
+            }),
+            ApiJson(req),
+        )
+        .await
+        .map(|report| report.0)
     } else {
         match api::create(State(state.clone()), who.caller(), ApiJson(req)).await {
             Ok((_, view)) => return Ok(redirect(&format!("/messages/{}", view.0.id))),
@@ -389,6 +403,9 @@ pub struct ShowQuery {
     /// Preview as the contact with this address.
     #[serde(default)]
     as_contact: Option<String>,
+    /// Count the audience exactly (any value), not from a sample.
+    #[serde(default)]
+    exact: Option<String>,
 }
 
 /// The contact a preview is asked for by address: its id, or why there
@@ -428,18 +445,28 @@ struct MessageExtras {
     outbox: Vec<sendwell_store::OutboxEntry>,
 }
 
+/// `exact`: count the audience exactly rather than estimate it from a
+/// sample (the page's "Count exactly").
 async fn extras(
     state: &AppState,
     who: &Signed,
     id: &str,
     view: &api::MessageView,
+    exact: bool,
 ) -> Reply<MessageExtras> {
     let report = if view.kind != "transactional" && view.sent_at.is_none() {
         Some(
-            api::preflight(State(state.clone()), who.caller(), Path(id.to_owned()))
-                .await
-                .map_err(|e| api_error(who, e))?
-                .0,
+            api::preflight(
+                State(state.clone()),
+                who.caller(),
+                Path(id.to_owned()),
+                ApiQuery(api::EstimateQuery {
+                    estimate: Some(!exact),
+                }),
+            )
+            .await
+            .map_err(|e| api_error(who, e))?
+            .0,
         )
     } else {
         None
@@ -487,7 +514,7 @@ pub async fn show(
         .await
         .map_err(|e| api_error(&who, e))?
         .0;
-    let extras = extras(&state, &who, &id, &view).await?;
+    let extras = extras(&state, &who, &id, &view, q.exact.is_some()).await?;
     let preview = Preview {
         id: &id,
         contact: contact.as_deref(),
@@ -501,7 +528,7 @@ pub async fn show(
             @if !points.is_empty() { (delivery_chart(*bucket, points)) }
         }
         @if let Some(r) = &extras.report {
-            (report_panel(r))
+            (report_panel(r, Some(&id)))
             (preview_section(&who, &preview, r))
         }
         (outbox_section(&extras.outbox))
