@@ -163,7 +163,37 @@ pub async fn console(
     let cookie = sign_in(&bench).await?;
     let (sent, draft) = messages(&bench).await?;
     let contact = middle_contact(&bench, contacts).await?;
-    let pages = [
+    let pages = pages(contacts, &contact, &sent, &draft);
+    let client = reqwest::Client::new();
+    for (label, page) in pages {
+        let times = time_page(&client, &bench.base, &page, &cookie, runs).await?;
+        let at =
+            |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
+        println!(
+            "{}",
+            json!({
+                "bench": "console",
+                "backend": bench.backend,
+                "contacts": contacts,
+                "page": label,
+                "runs": times.len(),
+                "median_ms": round3(at(0.5) * 1000.0),
+                "p95_ms": round3(at(0.95) * 1000.0),
+                "max_ms": round3(times[times.len() - 1] * 1000.0),
+                "peak_rss_mb": peak_rss_mb(),
+            })
+        );
+    }
+    estimates_against_exact(&bench, contacts).await?;
+    bench.stop_and_clean_up(&dir).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each page the benchmark times, with its label: the contacts lists, a
+/// contact, the audience counts (estimated, and exactly as the baseline),
+/// a sent and a draft message, Home.
+fn pages(contacts: u64, contact: &str, sent: &str, draft: &str) -> Vec<(&'static str, String)> {
+    vec![
         ("contacts list, first page", "/contacts".to_owned()),
         (
             "contacts list, a page in the middle",
@@ -210,29 +240,43 @@ pub async fn console(
             format!("/messages/{draft}?exact=1"),
         ),
         ("home", "/".to_owned()),
-    ];
-    let client = reqwest::Client::new();
-    for (label, page) in pages {
-        let times = time_page(&client, &bench.base, &page, &cookie, runs).await?;
-        let at =
-            |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
+    ]
+}
+
+/// How far the estimates the pages show are from the exact counts: one
+/// line per filter the pages count.
+async fn estimates_against_exact(bench: &BenchServer, contacts: u64) -> anyhow::Result<()> {
+    for filter in [None, Some("plan is \"team\" and seats greater than 48")] {
+        let count = |estimate: bool| {
+            let body = json!({"kind": "marketing", "filter": filter, "estimate": estimate});
+            bench.call(
+                reqwest::Method::POST,
+                "/v1/audiences/preview",
+                Some(body),
+                "counting an audience",
+            )
+        };
+        let exact = count(false).await?;
+        let estimated = count(true).await?;
+        let (e, x) = (
+            estimated["eligible"].as_i64().unwrap_or(0),
+            exact["eligible"].as_i64().unwrap_or(0),
+        );
         println!(
             "{}",
             json!({
                 "bench": "console",
                 "backend": bench.backend,
                 "contacts": contacts,
-                "page": label,
-                "runs": times.len(),
-                "median_ms": round3(at(0.5) * 1000.0),
-                "p95_ms": round3(at(0.95) * 1000.0),
-                "max_ms": round3(times[times.len() - 1] * 1000.0),
-                "peak_rss_mb": peak_rss_mb(),
+                "filter": filter,
+                "eligible_exact": x,
+                "eligible_estimated": e,
+                "estimated_from": estimated["estimated_from"],
+                "error_percent": if x > 0 { round3(100.0 * (e - x) as f64 / x as f64) } else { 0.0 },
             })
         );
     }
-    bench.stop_and_clean_up(&dir).await?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// `runs` timed requests of `page` as the signed-in member, sorted, after

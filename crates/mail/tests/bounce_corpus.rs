@@ -185,21 +185,18 @@ fn leave_one_source_out() {
         }
         full.insert(file.clone(), report);
     }
-    let mut sizes: BTreeMap<String, usize> = BTreeMap::new();
-    for r in &rows {
-        *sizes.entry(family(&r.file)).or_default() += 1;
-    }
-    let mut largest: Vec<(String, usize)> = sizes.into_iter().collect();
-    largest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    largest.truncate(LEFT_OUT_FAMILIES);
-
+    let corpus = Parsed {
+        rows: &rows,
+        raws: &raws,
+        full: &full,
+    };
     let mut with_all = Tally::default();
     let mut without = Tally::default();
     println!("leave-one-source-out on ../shared/corpus/bounces (LF files):");
-    for (fam, _) in &largest {
+    for fam in largest_families(&rows) {
         let left_out: HashSet<&str> = decides_in
             .iter()
-            .filter(|(_, fams)| fams.len() == 1 && fams.contains(fam))
+            .filter(|(_, fams)| fams.len() == 1 && fams.contains(&fam))
             .map(|(p, _)| *p)
             .collect();
         if std::env::var_os("BOUNCE_CORPUS_VERBOSE").is_some() {
@@ -207,41 +204,65 @@ fn leave_one_source_out() {
             names.sort_unstable();
             println!("  {fam}: left out {names:?}");
         }
-        let trial = Trial::without(&left_out);
-        let (mut a, mut b) = (Tally::default(), Tally::default());
-        for row in rows.iter().filter(|r| &family(&r.file) == fam) {
-            let expected = corrected_recipient(&row.file, &row.recipient);
-            a.add(&judge(row, expected, &full[&row.file]));
-            let raw = &raws[&row.file];
-            let (report, _) = with_trial(&trial, || bounce::parse(raw));
-            let o = judge(row, expected, &report);
-            if !(o.reason && o.hard) && std::env::var_os("BOUNCE_CORPUS_VERBOSE").is_some() {
-                println!(
-                    "    {} expected {} hard={} | got {}",
-                    row.file, row.reason, row.hardbounce, o.got
-                );
-            }
-            b.add(&o);
-        }
-        println!("  {}   (all phrases)", a.line(fam));
+        let (a, b) = hold_out(&corpus, &fam, &left_out);
+        println!("  {}   (all phrases)", a.line(&fam));
         println!(
             "  {}   ({} phrases only it needs left out)",
             b.line(""),
             left_out.len()
         );
-        with_all.rows += a.rows;
-        with_all.reason += a.reason;
-        with_all.hard += a.hard;
-        with_all.recipient += a.recipient;
-        without.rows += b.rows;
-        without.reason += b.reason;
-        without.hard += b.hard;
-        without.recipient += b.recipient;
+        with_all.merge(&a);
+        without.merge(&b);
     }
     println!("  {}   (all phrases)", with_all.line("ten families"));
     println!("  {}   (each family left out)", without.line(""));
     let failures = without.below("left out", LEFT_OUT_FLOORS);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The corpus's LF rows, their files and each file's report with every
+/// phrase.
+struct Parsed<'a> {
+    rows: &'a [Row],
+    raws: &'a BTreeMap<String, Vec<u8>>,
+    full: &'a HashMap<String, BounceReport>,
+}
+
+/// The [`LEFT_OUT_FAMILIES`] families with the most rows, largest first.
+fn largest_families(rows: &[Row]) -> Vec<String> {
+    let mut sizes: BTreeMap<String, usize> = BTreeMap::new();
+    for r in rows {
+        *sizes.entry(family(&r.file)).or_default() += 1;
+    }
+    let mut largest: Vec<(String, usize)> = sizes.into_iter().collect();
+    largest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    largest
+        .into_iter()
+        .take(LEFT_OUT_FAMILIES)
+        .map(|(f, _)| f)
+        .collect()
+}
+
+/// One family's rows judged with every phrase and with `left_out` taken
+/// out of the tables.
+fn hold_out(corpus: &Parsed<'_>, fam: &str, left_out: &HashSet<&str>) -> (Tally, Tally) {
+    let trial = Trial::without(left_out);
+    let (mut a, mut b) = (Tally::default(), Tally::default());
+    for row in corpus.rows.iter().filter(|r| family(&r.file) == fam) {
+        let expected = corrected_recipient(&row.file, &row.recipient);
+        a.add(&judge(row, expected, &corpus.full[&row.file]));
+        let raw = &corpus.raws[&row.file];
+        let (report, _) = with_trial(&trial, || bounce::parse(raw));
+        let o = judge(row, expected, &report);
+        if !(o.reason && o.hard) && std::env::var_os("BOUNCE_CORPUS_VERBOSE").is_some() {
+            println!(
+                "    {} expected {} hard={} | got {}",
+                row.file, row.reason, row.hardbounce, o.got
+            );
+        }
+        b.add(&o);
+    }
+    (a, b)
 }
 
 /// The leave-one-source-out floors over the ten families (reason, hard/

@@ -150,6 +150,54 @@ fn shipped_model_meets_the_targets_on_the_development_set() {
     );
 }
 
+/// The modern tuning mails of fold `fold`, screened by a model that learnt
+/// the corpus and the other folds of them; adds to the lures caught and
+/// the lookalikes flagged (each as flagged, of all).
+fn screen_modern_fold(
+    corpus: &[Example],
+    modern: &[(AuthoredMail, bool)],
+    fold: usize,
+    folds: usize,
+    lures: &mut (usize, usize),
+    lookalikes: &mut (usize, usize),
+) {
+    // The modern tuning mails of this fold, screened by a model that
+    // learnt the other four fifths of them.
+    let model = Model::train(
+        corpus.iter().map(|e| (&e.mail, e.label.spam)).chain(
+            modern
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % folds != fold)
+                .map(|(_, (m, spam))| (m, *spam)),
+        ),
+    );
+    for (_, (mail, spam)) in modern.iter().enumerate().filter(|(i, _)| i % folds == fold) {
+        let own = mail
+            .from_address
+            .as_deref()
+            .and_then(|a| a.rsplit_once('@'))
+            .map_or("", |(_, d)| d);
+        let screening = Screener::screen_with(&model, mail, &[own]);
+        let flagged = screening.verdict != ContentVerdict::Send;
+        if flagged && !*spam && std::env::var_os("LURES_DETAIL").is_some() {
+            let hits: Vec<String> = screening
+                .hits
+                .iter()
+                .map(|h| format!("{}({:.1})", h.rule, h.score))
+                .collect();
+            println!(
+                "    lookalike flagged: {} | {}",
+                mail.subject,
+                hits.join(" ")
+            );
+        }
+        let t = if *spam { &mut *lures } else { &mut *lookalikes };
+        t.0 += usize::from(flagged);
+        t.1 += 1;
+    }
+}
+
 #[test]
 fn five_fold_cross_validation() {
     let corpus = corpus();
@@ -173,41 +221,7 @@ fn five_fold_cross_validation() {
             let screening = Screener::screen_with(&model, &example.mail, OWNED);
             tally.add(&example.label, screening.verdict);
         }
-        // The modern tuning mails of this fold, screened by a model that
-        // learnt the other four fifths of them.
-        let model = Model::train(
-            corpus.iter().map(|e| (&e.mail, e.label.spam)).chain(
-                modern
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| i % FOLDS != fold)
-                    .map(|(_, (m, spam))| (m, *spam)),
-            ),
-        );
-        for (_, (mail, spam)) in modern.iter().enumerate().filter(|(i, _)| i % FOLDS == fold) {
-            let own = mail
-                .from_address
-                .as_deref()
-                .and_then(|a| a.rsplit_once('@'))
-                .map_or("", |(_, d)| d);
-            let screening = Screener::screen_with(&model, mail, &[own]);
-            let flagged = screening.verdict != ContentVerdict::Send;
-            if flagged && !*spam && std::env::var_os("LURES_DETAIL").is_some() {
-                let hits: Vec<String> = screening
-                    .hits
-                    .iter()
-                    .map(|h| format!("{}({:.1})", h.rule, h.score))
-                    .collect();
-                println!(
-                    "    lookalike flagged: {} | {}",
-                    mail.subject,
-                    hits.join(" ")
-                );
-            }
-            let t = if *spam { &mut lures } else { &mut lookalikes };
-            t.0 += usize::from(flagged);
-            t.1 += 1;
-        }
+        screen_modern_fold(corpus, &modern, fold, FOLDS, &mut lures, &mut lookalikes);
     }
     tally.print("5-fold cross-validation");
     println!(

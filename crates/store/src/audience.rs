@@ -631,23 +631,59 @@ impl Store {
     /// sample set) reads.
     async fn grouped_counts(
         &self,
-        mut sql: Sql,
+        sql: Sql,
         spec: &AudienceSpec<'_>,
         now: Timestamp,
     ) -> Result<AudienceCounts> {
+        Ok(self.counts_with_unmatched(sql, spec, now, false).await?.0)
+    }
+
+    /// The counts by category over what `sql` reads and, when
+    /// `with_unmatched`, how many of the workspace's contacts it read in
+    /// all: the filter then decides a category ('unmatched') instead of
+    /// leaving rows out, so one pass over a sample gives both.
+    async fn counts_with_unmatched(
+        &self,
+        mut sql: Sql,
+        spec: &AudienceSpec<'_>,
+        now: Timestamp,
+        with_unmatched: bool,
+    ) -> Result<(AudienceCounts, i64)> {
         sql.push("SELECT category, risky, COUNT(*) AS n FROM (SELECT ");
-        push_category(&mut sql, spec, now);
+        let filter = spec.filter.filter(|_| with_unmatched);
+        if let Some(f) = filter {
+            sql.push("CASE WHEN ");
+            push_filter(&mut sql, f, now);
+            sql.push(" THEN (");
+            push_category(&mut sql, spec, now);
+            sql.push(") ELSE 'unmatched' END");
+        } else {
+            push_category(&mut sql, spec, now);
+        }
         sql.push(" AS category, CASE WHEN c.address_verdict = 'risky' THEN 1 ELSE 0 END AS risky");
-        push_from_where(&mut sql, spec, now);
+        if filter.is_some() {
+            let unfiltered = AudienceSpec {
+                filter: None,
+                ..spec.clone()
+            };
+            push_from_where(&mut sql, &unfiltered, now);
+        } else {
+            push_from_where(&mut sql, spec, now);
+        }
         sql.push(") t GROUP BY category, risky");
         let rows = sql.query().fetch_all(&self.read).await?;
         let mut counts = AudienceCounts::default();
+        let mut read = 0;
         for row in rows {
             let category: Option<String> = row.try_get("category")?;
             let n: i64 = row.try_get("n")?;
             let risky: i64 = row
                 .try_get::<i64, _>("risky")
                 .or_else(|_| row.try_get::<i32, _>("risky").map(i64::from))?;
+            read += n;
+            if category.as_deref() == Some("unmatched") {
+                continue;
+            }
             counts.matched += n;
             match category {
                 None => {
@@ -659,7 +695,19 @@ impl Store {
                 Some(c) => counts.excluded.add(&c, n),
             }
         }
-        Ok(counts)
+        Ok((counts, read))
+    }
+
+    /// Brings the contacts table's statistics up to date after a large
+    /// import: PostgreSQL's `ANALYZE` (its planner and the size of an
+    /// estimate's sample read them). SQLite keeps none: its queries are
+    /// planned by hand (see `scan_whole_table`), and an estimate reads the
+    /// rowid range.
+    pub async fn refresh_contact_statistics(&self) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("ANALYZE contacts").execute(&self.write).await?;
+        }
+        Ok(())
     }
 
     /// How an estimate samples the contacts table, and by how much its
@@ -669,7 +717,10 @@ impl Store {
         match self.backend {
             Backend::Sqlite => {
                 let row = sqlx::query(
-                    "SELECT COALESCE(MIN(rowid), 0) AS lo, COALESCE(MAX(rowid), 0) AS hi FROM contacts",
+                    // Two subqueries: each reads one end of the rowid
+                    // b-tree, where MIN and MAX in one SELECT scan it all.
+                    "SELECT COALESCE((SELECT MIN(rowid) FROM contacts), 0) AS lo, \
+                     COALESCE((SELECT MAX(rowid) FROM contacts), 0) AS hi",
                 )
                 .fetch_one(&self.read)
                 .await?;
@@ -716,29 +767,16 @@ impl Store {
             return Ok(exact(self.audience_counts(spec).await?));
         };
         let now = self.now();
-        let mut size = Sql::new(self.backend);
-        size.sample = Some(sampling.clone());
-        size.push("SELECT COUNT(*) AS n");
-        push_contacts_source(&mut size);
-        // The unary plus keeps SQLite on the rowid ranges rather than the
-        // workspace's index (PostgreSQL has no such operator on text).
-        size.push(if self.backend == Backend::Sqlite {
-            " WHERE +c.workspace_id = "
-        } else {
-            " WHERE c.workspace_id = "
-        });
-        size.text(spec.workspace.as_str());
-        let sampled: i64 = size.query().fetch_one(&self.read).await?.try_get("n")?;
+        let mut sql = Sql::new(self.backend);
+        sql.scan = self.backend == Backend::Sqlite;
+        sql.sample = Some(sampling);
+        let (counts, sampled) = self.counts_with_unmatched(sql, spec, now, true).await?;
         // A workspace with fewer contacts than an eighth of the sample in
         // it is counted exactly: its own index makes that fast, and so few
         // rows would make a coarse estimate.
         if sampled < self.estimate_rows / 8 {
             return Ok(exact(self.audience_counts(spec).await?));
         }
-        let mut sql = Sql::new(self.backend);
-        sql.scan = self.backend == Backend::Sqlite;
-        sql.sample = Some(sampling);
-        let counts = self.grouped_counts(sql, spec, now).await?;
         Ok(CountsMaybeEstimated {
             counts: counts.scaled(scale),
             sampled: Some(sampled),
@@ -760,7 +798,7 @@ impl Store {
         let mut sql = Sql::new(self.backend);
         sql.scan = self.backend == Backend::Sqlite;
         sql.sample = Some(sampling);
-        let found = self.sample_from(sql, spec, limit).await?;
+        let found = self.sample_from(sql, spec, limit, false).await?;
         if (found.len() as i64) < limit {
             return self.audience_sample(spec, limit).await;
         }
@@ -773,23 +811,30 @@ impl Store {
         spec: &AudienceSpec<'_>,
         limit: i64,
     ) -> Result<Vec<SampleContact>> {
-        self.sample_from(Sql::new(self.backend), spec, limit).await
+        self.sample_from(Sql::new(self.backend), spec, limit, true)
+            .await
     }
 
-    /// The first `limit` eligible contacts by id of what `sql` (empty, with
-    /// its scan and sample set) reads.
+    /// The first `limit` eligible contacts of what `sql` (empty, with its
+    /// scan and sample set) reads: by id when `by_id`, else in the order
+    /// the sample reads them (it stops at the `limit`-th).
     async fn sample_from(
         &self,
         mut sql: Sql,
         spec: &AudienceSpec<'_>,
         limit: i64,
+        by_id: bool,
     ) -> Result<Vec<SampleContact>> {
         let now = self.now();
         sql.push("SELECT c.id, c.email, c.name");
         push_from_where(&mut sql, spec, now);
         sql.push(" AND (");
         push_category(&mut sql, spec, now);
-        sql.push(") IS NULL ORDER BY c.id LIMIT ");
+        sql.push(if by_id {
+            ") IS NULL ORDER BY c.id LIMIT "
+        } else {
+            ") IS NULL LIMIT "
+        });
         sql.int(limit);
         let rows = sql.query().fetch_all(&self.read).await?;
         rows.iter()

@@ -14,6 +14,7 @@
 //! lists); not from the wording of any one bounce.
 
 use super::reason::Reason;
+use std::collections::HashMap;
 use Reason::*;
 
 /// One concept: a subject and a predicate within [`NEAR`] words of each
@@ -338,15 +339,41 @@ fn words(norm: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Where a term (one or more words) starts in `words`.
-fn positions(words: &[&str], term: &str) -> Vec<usize> {
-    let parts: Vec<&str> = term.split(' ').collect();
-    if parts.is_empty() || parts.len() > words.len() {
-        return Vec::new();
+/// The words of a text with where each stands, for looking terms up.
+struct Index<'a> {
+    words: Vec<&'a str>,
+    at: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> Index<'a> {
+    fn new(words: Vec<&'a str>) -> Self {
+        let mut at: HashMap<&'a str, Vec<usize>> = HashMap::with_capacity(words.len());
+        for (i, w) in words.iter().enumerate() {
+            at.entry(*w).or_default().push(i);
+        }
+        Index { words, at }
     }
-    (0..=words.len() - parts.len())
-        .filter(|&i| parts.iter().enumerate().all(|(k, p)| words[i + k] == *p))
-        .collect()
+
+    /// Where a term (one or more words) starts.
+    fn positions(&self, term: &str) -> Vec<usize> {
+        let mut parts = term.split(' ');
+        let Some(first) = parts.next() else {
+            return Vec::new();
+        };
+        let Some(starts) = self.at.get(first) else {
+            return Vec::new();
+        };
+        let rest: Vec<&str> = parts.collect();
+        starts
+            .iter()
+            .copied()
+            .filter(|&i| {
+                rest.iter()
+                    .enumerate()
+                    .all(|(k, p)| self.words.get(i + 1 + k) == Some(p))
+            })
+            .collect()
+    }
 }
 
 /// The reason of the first concept a normalized text speaks of.
@@ -355,18 +382,15 @@ pub(crate) fn first(norm: &str) -> Option<Reason> {
     if words.is_empty() {
         return None;
     }
+    let index = Index::new(words);
     CONCEPTS
         .iter()
-        .find(|c| speaks_of(c, &words))
+        .find(|c| speaks_of(c, &index))
         .map(|c| c.reason)
 }
 
-fn speaks_of(c: &Concept, words: &[&str]) -> bool {
-    let subjects: Vec<usize> = c
-        .subjects
-        .iter()
-        .flat_map(|s| positions(words, s))
-        .collect();
+fn speaks_of(c: &Concept, index: &Index<'_>) -> bool {
+    let subjects: Vec<usize> = c.subjects.iter().flat_map(|s| index.positions(s)).collect();
     if subjects.is_empty() {
         return false;
     }
@@ -374,7 +398,8 @@ fn speaks_of(c: &Concept, words: &[&str]) -> bool {
         return true;
     }
     c.predicates.iter().any(|p| {
-        positions(words, p)
+        index
+            .positions(p)
             .into_iter()
             .any(|q| subjects.iter().any(|&s| s.abs_diff(q) <= NEAR))
     })

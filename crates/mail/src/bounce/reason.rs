@@ -458,8 +458,7 @@ pub(crate) fn classify(ev: &Evidence<'_>) -> Reason {
     let texts = || normalized.iter().map(String::as_str);
     // A specific phrase in any text, else what a text speaks of.
     let phrase_reason = texts().find_map(specific_norm);
-    let concept_reason = texts().find_map(super::concepts::first);
-    let specific_reason = phrase_reason.or(concept_reason);
+    let specific_reason = phrase_reason.or_else(|| texts().find_map(super::concepts::first));
     let generic_reason = texts().find_map(generic_norm);
 
     let mut reason = match (specific_reason, coded) {

@@ -66,6 +66,13 @@ impl Tally {
         self.recipient += usize::from(o.recipient);
     }
 
+    pub fn merge(&mut self, other: &Tally) {
+        self.rows += other.rows;
+        self.reason += other.reason;
+        self.hard += other.hard;
+        self.recipient += other.recipient;
+    }
+
     pub fn pct(n: usize, d: usize) -> f64 {
         if d == 0 {
             100.0

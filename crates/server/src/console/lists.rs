@@ -220,25 +220,7 @@ async fn audiences_page(
         @if let Some(r) = result {
             section aria-labelledby="counts" {
                 h2 #counts { "Who it reaches" }
-                @if let Some(n) = r.estimated_from {
-                    p { "About " strong { (about(r.eligible)) } " of about " (about(r.matched)) " matching contacts may receive it." }
-                    p.hint {
-                        "Estimated from " (n) " contacts; a send counts exactly. "
-                        a href=(format!("/audiences?filter={}&kind={}&exact=1", super::url_encode(filter), super::url_encode(kind))) { "Count exactly" }
-                    }
-                    ul {
-                        @for (why, n) in excluded(&r.excluded) {
-                            @if n > 0 { li { "about " (about(n)) " left out: " (why) } }
-                        }
-                    }
-                } @else {
-                    p { strong { (r.eligible) } " of " (r.matched) " matching contacts may receive it." }
-                    ul {
-                        @for (why, n) in excluded(&r.excluded) {
-                            @if n > 0 { li { (n) " left out: " (why) } }
-                        }
-                    }
-                }
+                (counts_of(&r, filter, kind))
                 @if !r.sample.is_empty() {
                     h3 { "A sample" }
                     ul { @for c in &r.sample { li { (c.email.as_deref().unwrap_or("")) } } }
@@ -261,6 +243,32 @@ async fn audiences_page(
         (saved_list(who, &saved))
     };
     Ok(html(status, page(who, "Audiences", "Audiences", body)))
+}
+
+/// Who a filter reaches: exact counts, or estimates that say so with a
+/// link to the exact count.
+fn counts_of(r: &crate::api::messages::PreviewResponse, filter: &str, kind: &str) -> Markup {
+    markup! {
+        @if let Some(n) = r.estimated_from {
+            p { "About " strong { (about(r.eligible)) } " of about " (about(r.matched)) " matching contacts may receive it." }
+            p.hint {
+                "Estimated from " (n) " contacts; a send counts exactly. "
+                a href=(format!("/audiences?filter={}&kind={}&exact=1", super::url_encode(filter), super::url_encode(kind))) { "Count exactly" }
+            }
+            ul {
+                @for (why, n) in excluded(&r.excluded) {
+                    @if n > 0 { li { "about " (about(n)) " left out: " (why) } }
+                }
+            }
+        } @else {
+            p { strong { (r.eligible) } " of " (r.matched) " matching contacts may receive it." }
+            ul {
+                @for (why, n) in excluded(&r.excluded) {
+                    @if n > 0 { li { (n) " left out: " (why) } }
+                }
+            }
+        }
+    }
 }
 
 fn excluded(e: &sendwell_store::Excluded) -> [(&'static str, i64); 9] {

@@ -212,6 +212,10 @@ pub struct Finished {
 
 /// Runs the import of `spooled` into workspace `ws` for `actor`, as
 /// `declaration` says, reading it in `declared_charset` when given.
+/// Imports of this many rows or more refresh the contacts table's
+/// statistics when they end.
+const REFRESH_STATISTICS_FROM: u64 = 10_000;
+
 pub async fn run(
     state: &AppState,
     ws: &WorkspaceId,
@@ -253,8 +257,20 @@ pub async fn run(
     let tally =
         tally.ok_or_else(|| ApiError::internal(&"the CSV reader ended without its tallies"))?;
     intake.log(&session, tally.counts.rows);
+    let rows = tally.counts.rows;
     let (verdict, nothing_imported) = verdict(state, &session, intake, *tally, &note);
     let record = finish(session, verdict).await?;
+    if rows >= REFRESH_STATISTICS_FROM {
+        // A large import changes the contacts table's shape: the planner's
+        // statistics (and the sample size of estimated counts on
+        // PostgreSQL) follow at once, not at the next automatic analysis.
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.refresh_contact_statistics().await {
+                tracing::warn!(error = %e, "refreshing the contacts table's statistics failed");
+            }
+        });
+    }
     Ok(Finished {
         record,
         nothing_imported,
