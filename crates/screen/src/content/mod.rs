@@ -72,7 +72,7 @@ pub struct Screening {
 /// a password reset or an invoice of today does not read as spam merely for
 /// using words 2002's legitimate mail did not. It only judges a mail with
 /// at least four telling words (fewer read 94% likely from a greeting and
-/// a name). The threshold was chosen by 5-fold cross-validation over both
+/// a name), and one with fewer than eight as if neutral words filled it up. The threshold was chosen by 5-fold cross-validation over both
 /// (mail the model did not learn), with these figures (issue #18; at 0.90
 /// and below the same sets were measured before the four-word minimum):
 ///

@@ -40,6 +40,9 @@ const MIN_WORD_CHARS: usize = 2;
 const MAX_WORD_CHARS: usize = 20;
 /// Telling tokens a mail needs before the classifier judges it.
 const MIN_EVIDENCE: usize = 4;
+/// A mail with fewer telling tokens is judged as if neutral ones filled it
+/// up to this many.
+const SMOOTH_TO: usize = 8;
 /// Top tokens returned with a score.
 const MAX_TOP_TOKENS: usize = 10;
 
@@ -229,15 +232,22 @@ impl Model {
             sb.total_cmp(&sa).then_with(|| a.0.cmp(b.0))
         });
         found.truncate(MAX_DISCRIMINATORS);
-        // A mail with fewer telling tokens than this says too little for
-        // the classifier to judge ("Hello Ann / News for Ann." would read
-        // 94% likely from two words): it stays unsure, and the rules judge.
+        // A mail with few telling tokens says little: it is judged as if
+        // neutral tokens (0.5) filled it up to SMOOTH_TO, so two or three
+        // words cannot make it 94% likely ("Hello Ann / News for Ann."),
+        // while a mail with many keeps its own verdict. Below MIN_EVIDENCE
+        // it stays unsure.
         let probability = if found.len() < MIN_EVIDENCE {
             0.5
         } else {
-            combine(found.iter().map(|(_, p)| f64::from(*p))) as f32
+            let padding = SMOOTH_TO.saturating_sub(found.len());
+            combine(
+                found
+                    .iter()
+                    .map(|(_, p)| f64::from(*p))
+                    .chain(std::iter::repeat_n(0.5, padding)),
+            ) as f32
         };
-
         let spammy = probability >= 0.5;
         let mut top: Vec<(String, f32)> = found
             .iter()

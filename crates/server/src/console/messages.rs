@@ -584,10 +584,12 @@ fn preview_section(who: &Signed, p: &Preview, r: &PreflightReport) -> Markup {
         None => format!("/messages/{id}/preview.html"),
     };
     let text_src = src.replace("preview.html", "preview.txt");
-    let people = if r.audience.eligible == 1 {
-        "1 person".to_owned()
-    } else {
-        format!("{} people", r.audience.eligible)
+    // An estimated audience is named as one ("about 260,000 people"): the
+    // exact number is counted when the send queues the mail.
+    let people = match (r.audience_estimated_from, r.audience.eligible) {
+        (Some(_), n) => format!("about {} people", about(n)),
+        (None, 1) => "1 person".to_owned(),
+        (None, n) => format!("{n} people"),
     };
     markup! {
         h2 { "Preview" }
