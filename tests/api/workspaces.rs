@@ -12,6 +12,7 @@ on_both!(
     a_new_guidelines_version_must_be_accepted_again,
     guidelines_are_readable_without_a_key,
     health_and_openapi_answer,
+    a_web_address_in_the_physical_address_is_refused,
 );
 
 fn codes(status: &serde_json::Value) -> Vec<String> {
@@ -374,4 +375,28 @@ async fn withdrawing_an_unknown_or_withdrawn_workspace_says_which(app: TestApp) 
         Some(true),
         "{again}"
     );
+}
+
+/// The physical address stands in every footer, which content screening
+/// does not read: a link there is refused, saying where links belong, and
+/// nothing is stored.
+async fn a_web_address_in_the_physical_address_is_refused(app: TestApp) {
+    let ws = app.workspace("Acme").await;
+    let r = app
+        .patch(
+            "/v1/workspace",
+            &ws.key,
+            json!({"physical_address": "Acme Ltd, 1 Main Street, Springfield; prizes at https://prize.example"}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(r["errors"][0]["pointer"], "/physical_address", "{r}");
+    assert!(
+        r["errors"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("https://prize.example") && d.contains("message itself")),
+        "{r}"
+    );
+    let status = app.get("/v1/workspace", &ws.key).await.expect(200);
+    assert!(status["physical_address"].is_null(), "{status}");
 }

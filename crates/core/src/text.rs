@@ -43,6 +43,11 @@ pub enum TextError {
         "{field} is too short to be a postal address: give street, city, postal code and country"
     )]
     TooShort { field: &'static str },
+    #[error(
+        "{field} contains a web address ({found}); a postal address has none: give street, city, \
+         postal code and country, and put links in the message itself"
+    )]
+    WebAddress { field: &'static str, found: String },
 }
 
 /// A single line of user text, trimmed, 1..=max characters.
@@ -115,6 +120,18 @@ impl PhysicalAddress {
         }
         if len < Self::MIN {
             return Err(TextError::TooShort { field });
+        }
+        // The address stands in every mail's footer, which content
+        // screening does not read (it is sendwell's addition): a link there
+        // would reach recipients unscreened.
+        if let Some(found) = joined.split_whitespace().find(|w| {
+            let w = w.to_ascii_lowercase();
+            w.contains("://") || w.starts_with("www.")
+        }) {
+            return Err(TextError::WebAddress {
+                field,
+                found: found.to_owned(),
+            });
         }
         Ok(Self(joined))
     }
@@ -228,6 +245,18 @@ mod tests {
             PhysicalAddress::parse("1 Main Street\tSpringfield"),
             Err(TextError::ControlCharacter { .. })
         ));
+        for spam in [
+            "1 Main Street, Springfield; claim your prize at https://prize.example/x",
+            "Acme, 1 Main Street, Springfield, see WWW.prize.example",
+        ] {
+            assert!(
+                matches!(
+                    PhysicalAddress::parse(spam),
+                    Err(TextError::WebAddress { .. })
+                ),
+                "{spam}"
+            );
+        }
         assert!(matches!(
             PhysicalAddress::parse("\n \n"),
             Err(TextError::Empty { .. })

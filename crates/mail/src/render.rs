@@ -64,9 +64,9 @@ pub struct RenderedMail {
     /// The footer sendwell added to the HTML part, as it stands there (the
     /// parts the template does not show itself), when it added one.
     pub added_html_footer: Option<String>,
-    /// Whether sendwell added a footer to the text part (after its last
-    /// `-- ` line).
-    pub added_text_footer: bool,
+    /// Where the footer sendwell added to the text part starts (its `-- `
+    /// separator line included), when it added one.
+    pub added_text_footer_at: Option<usize>,
 }
 
 impl RenderedMail {
@@ -79,13 +79,9 @@ impl RenderedMail {
             Some(footer) => self.html.replacen(footer.as_str(), "", 1),
             None => self.html.clone(),
         };
-        let text = if self.added_text_footer {
-            match self.text.rfind("-- \n") {
-                Some(at) => self.text[..at].trim_end().to_owned(),
-                None => self.text.clone(),
-            }
-        } else {
-            self.text.clone()
+        let text = match self.added_text_footer_at {
+            Some(at) => self.text.get(..at).unwrap_or(&self.text).to_owned(),
+            None => self.text.clone(),
         };
         (text, html)
     }
@@ -533,7 +529,7 @@ fn render_unguarded(
         unsubscribe: &unsubscribe_url,
         report: &report_url,
     };
-    let (mut html, text, added_html_footer, added_text_footer) =
+    let (mut html, text, added_html_footer, added_text_footer_at) =
         with_footers(t.places, env, &footer, html, text);
     if env.track_clicks {
         html = rewrite_links(&html, links.base_url, |url| links.click(url));
@@ -572,7 +568,7 @@ fn render_unguarded(
         headers,
         raw,
         added_html_footer,
-        added_text_footer,
+        added_text_footer_at,
     })
 }
 
@@ -594,14 +590,14 @@ fn with_footers(
     links: &FooterLinks<'_>,
     mut html: String,
     mut text: String,
-) -> (String, String, Option<String>, bool) {
+) -> (String, String, Option<String>, Option<usize>) {
     let address_html = sendwell_core::text::escape_html(env.physical_address).replace('\n', "<br>");
     let html_has_unsub = places.html_unsubscribe && html.contains(links.unsubscribe);
     let html_has_address = places.html_address && html.contains(&address_html);
     // Every mail says how to report it; the template may place the link
     // itself ({{ report_url }}), or the footer does.
     let html_has_report = html.contains(links.report);
-    let (mut added_html, mut added_text) = (None, false);
+    let (mut added_html, mut added_text) = (None, None);
     if !(html_has_unsub && html_has_address && html_has_report) {
         let footer = html_footer(&Footer {
             address: (!html_has_address).then_some(env.physical_address),
@@ -622,8 +618,9 @@ fn with_footers(
             report: (!text_has_report).then_some(links.report),
             workspace_name: env.workspace_name,
         });
+        // The footer follows the text without its trailing blank space.
+        added_text = Some(text.trim_end().len());
         text = inject_text_footer(&text, &footer);
-        added_text = true;
     }
     (html, text, added_html, added_text)
 }

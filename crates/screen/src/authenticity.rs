@@ -571,14 +571,17 @@ fn brands_named(facts: &SenderFacts) -> Vec<&'static Brand> {
         key_runs(&texts[1]),
         key_runs(&texts[2]),
     ];
-    // In a domain's name any other part gives the context ("zoom" in
-    // "zoom-us-invite"), not only the words beside the brand.
+    // In a domain's name any other part that is a sender-role word gives
+    // the context ("invite" in "zoom-us-invite"), not only the words
+    // beside the brand; "us" too, as in zoom.us.
     let domain_context = |start: usize, end: usize, context: Context| {
+        let role =
+            |w: &str| w == "us" || (ROLE_WORDS.contains(&w) && !MENTION_FILLERS.contains(&w));
         context == Context::None
             || texts[2]
                 .iter()
                 .enumerate()
-                .any(|(i, w)| (i < start || i >= end) && DOMAIN_ROLE_WORDS.contains(&w.as_str()))
+                .any(|(i, w)| (i < start || i >= end) && role(w))
     };
     BRANDS
         .iter()
@@ -600,44 +603,6 @@ fn brands_named(facts: &SenderFacts) -> Vec<&'static Brand> {
         })
         .collect()
 }
-
-/// The parts of a domain's name beside a brand that is also an ordinary
-/// word which make it the brand's name: what a service's own domains would
-/// say ("us" as in zoom.us, "invite", "payouts", "support").
-const DOMAIN_ROLE_WORDS: &[&str] = &[
-    "us",
-    "invite",
-    "invites",
-    "meeting",
-    "meetings",
-    "webinar",
-    "payout",
-    "payouts",
-    "pay",
-    "payment",
-    "payments",
-    "support",
-    "help",
-    "helpdesk",
-    "account",
-    "accounts",
-    "billing",
-    "login",
-    "signin",
-    "secure",
-    "security",
-    "verify",
-    "verification",
-    "notification",
-    "notifications",
-    "alert",
-    "alerts",
-    "service",
-    "services",
-    "team",
-    "online",
-    "mail",
-];
 
 /// Every run of adjacent words short enough to be a brand key, joined
 /// ("pay" + "pal"), with where it starts and ends in `words`.

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use sendwell_screen::content::model::{
-    parse_labels, read_written_set, train_with_modern, LabelledFile,
+    parse_labels, read_modern_sets, train_with_modern, LabelledFile,
 };
 use sendwell_screen::content::{AuthoredMail, ContentVerdict, Model, Screener};
 
@@ -37,15 +37,7 @@ fn modern_dirs() -> Vec<PathBuf> {
 
 /// The modern mails, each with whether it is spam (a lure).
 fn modern() -> Vec<(AuthoredMail, bool)> {
-    let mut out = Vec::new();
-    for dir in modern_dirs() {
-        for (file, spam) in [("lures.jsonl", true), ("lookalikes.jsonl", false)] {
-            let text = std::fs::read_to_string(dir.join(file)).expect("a written set");
-            let set = read_written_set(&text).expect("a well-formed written set");
-            out.extend(set.into_iter().map(|w| (w.mail, spam)));
-        }
-    }
-    out
+    read_modern_sets(&modern_dirs()).expect("the written sets read")
 }
 
 struct Example {

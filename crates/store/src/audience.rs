@@ -624,17 +624,6 @@ impl Store {
         let now = self.now();
         let mut sql = Sql::new(self.backend);
         sql.scan = self.scan_whole_table(spec.workspace).await?;
-        self.grouped_counts(sql, spec, now).await
-    }
-
-    /// The counts by category over what `sql` (empty, with its scan and
-    /// sample set) reads.
-    async fn grouped_counts(
-        &self,
-        sql: Sql,
-        spec: &AudienceSpec<'_>,
-        now: Timestamp,
-    ) -> Result<AudienceCounts> {
         Ok(self.counts_with_unmatched(sql, spec, now, false).await?.0)
     }
 
@@ -661,15 +650,13 @@ impl Store {
             push_category(&mut sql, spec, now);
         }
         sql.push(" AS category, CASE WHEN c.address_verdict = 'risky' THEN 1 ELSE 0 END AS risky");
-        if filter.is_some() {
-            let unfiltered = AudienceSpec {
-                filter: None,
-                ..spec.clone()
-            };
-            push_from_where(&mut sql, &unfiltered, now);
-        } else {
-            push_from_where(&mut sql, spec, now);
-        }
+        // The filter already decided a category above: the rows are the
+        // workspace's, all of them.
+        let source = AudienceSpec {
+            filter: spec.filter.filter(|_| filter.is_none()),
+            ..spec.clone()
+        };
+        push_from_where(&mut sql, &source, now);
         sql.push(") t GROUP BY category, risky");
         let rows = sql.query().fetch_all(&self.read).await?;
         let mut counts = AudienceCounts::default();

@@ -41,7 +41,7 @@ pub use reason::{Reason, SmtpCommand};
 /// left out, and learn which phrases decided (the leave-one-source-out
 /// figures of docs/BENCHMARKS.md).
 pub mod trial {
-    pub use super::phrases::{all_phrases, with_trial, Trial};
+    pub use super::phrases::{with_trial, Trial};
 }
 
 use message::{Headers, LeafKind, Parsed};

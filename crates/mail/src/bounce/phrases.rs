@@ -170,17 +170,27 @@ thread_local! {
 /// that decide only the bounces of one MTA family are left out, and that
 /// family is parsed without them (leave-one-source-out).
 pub fn with_trial<R>(trial: &Trial, f: impl FnOnce() -> R) -> (R, Vec<&'static str>) {
+    /// Ends the measurement however `f` ends, a panic included, so the
+    /// thread never goes on parsing with the trial's tables.
+    struct End;
+    impl Drop for End {
+        fn drop(&mut self) {
+            RUNNING.with(|r| r.borrow_mut().take());
+        }
+    }
     RUNNING.with(|r| {
         *r.borrow_mut() = Some(Running {
             tables: trial.tables.clone(),
             fired: Vec::new(),
         })
     });
+    let end = End;
     let out = f();
     let fired = RUNNING
         .with(|r| r.borrow_mut().take())
         .map(|r| r.fired)
         .unwrap_or_default();
+    drop(end);
     (out, fired)
 }
 
@@ -202,20 +212,6 @@ impl Trial {
             tables: Some(Rc::new(Tables::without(left_out))),
         }
     }
-}
-
-/// Every phrase of the tables, as they write it.
-pub fn all_phrases() -> impl Iterator<Item = &'static str> {
-    PROVIDER
-        .iter()
-        .map(|(p, _)| *p)
-        .chain(
-            SPECIFIC
-                .iter()
-                .chain(GENERIC)
-                .flat_map(|(_, ps)| ps.iter().copied()),
-        )
-        .chain(DEFINITE_USER.iter().copied())
 }
 
 /// The best-ranked phrase of the matcher `pick` chooses in `norm`, from

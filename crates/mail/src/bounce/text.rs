@@ -466,12 +466,21 @@ fn attach_transcript_lines(lines: &[&str], locals: &[String], recipients: &mut [
     if recipients.len() < 2 {
         return;
     }
+    // Each local part's recipient, when exactly one has it (a map, so a
+    // bounce listing thousands of recipients stays linear).
+    let mut owner: std::collections::HashMap<&str, Option<usize>> =
+        std::collections::HashMap::with_capacity(locals.len());
+    for (i, l) in locals.iter().enumerate() {
+        owner
+            .entry(l.as_str())
+            .and_modify(|o| *o = None)
+            .or_insert(Some(i));
+    }
     for line in lines {
         let Some(name) = names_local(line) else {
             continue;
         };
-        let mut owners = locals.iter().enumerate().filter(|(_, l)| **l == name);
-        let (Some((idx, _)), None) = (owners.next(), owners.next()) else {
+        let Some(&Some(idx)) = owner.get(name.as_str()) else {
             continue;
         };
         let c = collapse(line);

@@ -928,17 +928,13 @@ pub fn read_written_set(text: &str) -> Result<Vec<WrittenMail>, String> {
     Ok(out)
 }
 
-/// Trains on a labelled corpus directory (see [`train_from_dir`]) and on
-/// written sets: each directory in `modern` holds `lures.jsonl` (spam)
-/// and `lookalikes.jsonl` (legitimate). Answers the model and how many
-/// messages it learnt from.
-pub fn train_with_modern(
-    dir: &std::path::Path,
-    modern: &[std::path::PathBuf],
-) -> std::io::Result<(Model, usize)> {
+/// The mails of written sets, each with whether it is spam: every
+/// directory in `dirs` holds `lures.jsonl` (spam) and `lookalikes.jsonl`
+/// (legitimate).
+pub fn read_modern_sets(dirs: &[std::path::PathBuf]) -> std::io::Result<Vec<(AuthoredMail, bool)>> {
     use std::io::{Error, ErrorKind};
-    let mut mails = labelled_mails(dir)?;
-    for m in modern {
+    let mut mails = Vec::new();
+    for m in dirs {
         for (file, spam) in [("lures.jsonl", true), ("lookalikes.jsonl", false)] {
             let path = m.join(file);
             let text = std::fs::read_to_string(&path)
@@ -949,6 +945,19 @@ pub fn train_with_modern(
             mails.extend(set.into_iter().map(|w| (w.mail, spam)));
         }
     }
+    Ok(mails)
+}
+
+/// Trains on a labelled corpus directory (see [`train_from_dir`]) and on
+/// written sets: each directory in `modern` holds `lures.jsonl` (spam)
+/// and `lookalikes.jsonl` (legitimate). Answers the model and how many
+/// messages it learnt from.
+pub fn train_with_modern(
+    dir: &std::path::Path,
+    modern: &[std::path::PathBuf],
+) -> std::io::Result<(Model, usize)> {
+    let mut mails = labelled_mails(dir)?;
+    mails.extend(read_modern_sets(modern)?);
     let model = Model::train(mails.iter().map(|(mail, spam)| (mail, *spam)));
     Ok((model, mails.len()))
 }

@@ -196,11 +196,7 @@ pub(crate) async fn audience_preview(
     };
     let (counts, estimated_from, sample) = if req.estimate == Some(true) {
         let counted = state.store.audience_counts_estimated(&spec).await?;
-        let sample = if counted.sampled.is_some() {
-            state.store.audience_sample_estimated(&spec, 10).await?
-        } else {
-            state.store.audience_sample(&spec, 10).await?
-        };
+        let sample = state.store.audience_sample_estimated(&spec, 10).await?;
         (counted.counts, counted.sampled, sample)
     } else {
         let counts = state.store.audience_counts(&spec).await?;
