@@ -1,9 +1,21 @@
-//! A small, tolerant MIME reader for bounces: line endings normalised to LF,
-//! header fields unfolded and RFC 2047 decoded, multiparts split (also when
-//! the closing delimiter is missing), base64 and quoted-printable bodies
-//! decoded, and the leaves of the tree flattened in order. Attached messages
+//! The bounce reader's view of a message. mail-parser reads the MIME
+//! structure: header fields unfolded and RFC 2047 decoded, multiparts
+//! split (also when the closing delimiter is missing), base64 and
+//! quoted-printable bodies decoded, charsets through encoding_rs. This
+//! module flattens the parts into leaves in order and adds what broken
+//! bounces need and mail-parser does not do: a multipart whose
+//! Content-Type header got lost, a boundary parameter that fell into the
+//! body, base64 read leniently where mail-parser gives up on it, and
+//! Latin-1 for undeclared 8-bit text. Attached messages
 //! (`message/rfc822`, `text/rfc822-headers`) are leaves: the notification
 //! never reads text from inside the returned original.
+
+use std::sync::OnceLock;
+
+use mail_parser::{
+    ContentType, Encoding, Header, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders,
+    PartType,
+};
 
 use crate::html_text::html_to_text;
 
@@ -93,19 +105,244 @@ pub(crate) fn normalize_newlines(raw: &[u8]) -> Vec<u8> {
 /// Parses a whole message (LF line endings already).
 pub(crate) fn parse(data: &[u8]) -> Parsed {
     let data = skip_mbox_from(data);
-    let (head, body) = split_head_body(data);
-    let headers = parse_headers(head);
-    let (mut ctype, mut params) = content_type(&headers);
-    if !ctype.starts_with("multipart/") {
-        // A multipart whose Content-Type header got lost.
-        if let Some(b) = guess_boundary(body) {
-            ctype = "multipart/mixed".to_owned();
-            params = vec![("boundary".to_owned(), b)];
-        }
+    if !looks_like_field(data) {
+        // No header block at all: the whole message is its text.
+        let text = bytes_to_string(data, None);
+        return Parsed {
+            headers: Headers::default(),
+            leaves: vec![leaf(LeafKind::Text, "text/plain", text)],
+        };
     }
+    let Some(message) = parser().parse(data) else {
+        return Parsed::default();
+    };
+    let root = message.root_part();
+    let headers = headers_of(root.headers());
     let mut leaves = Vec::new();
-    walk(&headers, &ctype, &params, body, 0, &mut leaves);
+    let lost_boundary = if content_type_of(root).starts_with("multipart/") {
+        None
+    } else {
+        guess_boundary(body_bytes(data, root))
+    };
+    match lost_boundary {
+        // A multipart whose Content-Type header got lost.
+        Some(boundary) => walk_rebuilt(&boundary, body_bytes(data, root), 0, &mut leaves),
+        None => walk(&message, 0, 0, &mut leaves),
+    }
     Parsed { headers, leaves }
+}
+
+/// Reads MIME headers structured (to walk the parts) and every other field
+/// as text, RFC 2047 decoded.
+fn parser() -> &'static MessageParser {
+    static PARSER: OnceLock<MessageParser> = OnceLock::new();
+    PARSER.get_or_init(|| {
+        MessageParser::new()
+            .with_mime_headers()
+            .default_header_text()
+    })
+}
+
+/// Header fields as the bounce reader reads them: lower-case names, text
+/// values (a Content-Type written back as `type/subtype; name=value`).
+fn headers_of(fields: &[Header<'_>]) -> Headers {
+    Headers(
+        fields
+            .iter()
+            .map(|h| {
+                let value = match h.value() {
+                    HeaderValue::Text(t) => t.trim().to_owned(),
+                    HeaderValue::TextList(list) => list.join(", "),
+                    HeaderValue::ContentType(ct) => content_type_text(ct),
+                    _ => String::new(),
+                };
+                (h.name().to_ascii_lowercase(), value)
+            })
+            .collect(),
+    )
+}
+
+fn content_type_text(ct: &ContentType<'_>) -> String {
+    let mut out = ct.ctype().to_ascii_lowercase();
+    if let Some(sub) = ct.subtype() {
+        out.push('/');
+        out.push_str(&sub.to_ascii_lowercase());
+    }
+    for a in ct.attributes.iter().flatten() {
+        out.push_str(&format!("; {}={}", a.name, a.value));
+    }
+    out
+}
+
+/// Lower-case `type/subtype` of a part, `text/plain` when it has none.
+fn content_type_of(part: &MessagePart<'_>) -> String {
+    match part.content_type() {
+        Some(ct) => match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase(),
+            None => "text/plain".to_owned(),
+        },
+        None => "text/plain".to_owned(),
+    }
+}
+
+/// The raw (still encoded) body of a part, out of the bytes its message
+/// was parsed from.
+fn body_bytes<'a>(raw: &'a [u8], part: &MessagePart<'_>) -> &'a [u8] {
+    let start = (part.raw_body_offset() as usize).min(raw.len());
+    let end = part.raw_end_offset() as usize;
+    if end <= start || end > raw.len() {
+        &raw[start..]
+    } else {
+        &raw[start..end]
+    }
+}
+
+/// Walks part `id` of `message` into `leaves`.
+fn walk(message: &Message<'_>, id: u32, depth: usize, leaves: &mut Vec<Leaf>) {
+    if leaves.len() >= MAX_LEAVES {
+        return;
+    }
+    let Some(part) = message.part(id) else {
+        return;
+    };
+    let ctype = content_type_of(part);
+    let raw = message.raw_message();
+    match &part.body {
+        PartType::Multipart(children) if depth < MAX_DEPTH => {
+            let mut sub = Vec::new();
+            for &child in children {
+                walk(message, child, depth + 1, &mut sub);
+            }
+            if ctype == "multipart/alternative" {
+                keep_plain_alternative(&mut sub);
+            }
+            leaves.extend(sub);
+        }
+        PartType::Message(inner) => {
+            let text = if part.encoding == Encoding::None {
+                body_bytes(raw, part)
+            } else {
+                inner.raw_message()
+            };
+            leaves.push(leaf(
+                LeafKind::Original,
+                &ctype,
+                bytes_to_string(text, None),
+            ));
+        }
+        // A multipart without a usable boundary: its boundary parameter may
+        // have lost its indentation and landed in the body.
+        _ if ctype.starts_with("multipart/") && depth < MAX_DEPTH => {
+            let mut body = body_bytes(raw, part);
+            match boundary_in_body(&mut body) {
+                Some(boundary) => walk_rebuilt(&boundary, body, depth + 1, leaves),
+                None => leaves.push(read_leaf(part, &ctype, raw)),
+            }
+        }
+        _ => leaves.push(read_leaf(part, &ctype, raw)),
+    }
+}
+
+/// Walks `body` as a `multipart/mixed` with `boundary`, which its own
+/// headers failed to say.
+fn walk_rebuilt(boundary: &str, body: &[u8], depth: usize, leaves: &mut Vec<Leaf>) {
+    let mut rebuilt =
+        format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\n\n").into_bytes();
+    rebuilt.extend_from_slice(body);
+    if let Some(message) = parser().parse(&rebuilt) {
+        walk(&message, 0, depth, leaves);
+    }
+}
+
+/// Of the alternatives, keeps the plain text when there is one, else the
+/// HTML.
+fn keep_plain_alternative(sub: &mut Vec<Leaf>) {
+    let has_plain = sub
+        .iter()
+        .any(|l| l.kind == LeafKind::Text && l.ctype == "text/plain");
+    if has_plain {
+        sub.retain(|l| !(l.kind == LeafKind::Text && l.ctype == "text/html"));
+    }
+}
+
+/// One part read as a leaf: its body as text (HTML converted).
+fn read_leaf(part: &MessagePart<'_>, ctype: &str, raw: &[u8]) -> Leaf {
+    let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
+    let base64 = part
+        .content_transfer_encoding()
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
+    let text = if part.is_encoding_problem && base64 {
+        // Base64 that mail-parser refused (stray characters, a broken
+        // line): read leniently, or as the text it turned out to be.
+        let body = body_bytes(raw, part);
+        let decoded = decode_base64(body);
+        if decoded.is_empty() {
+            bytes_to_string(body, charset)
+        } else {
+            bytes_to_string(&normalize_newlines(&decoded), charset)
+        }
+    } else {
+        match &part.body {
+            PartType::Text(t) | PartType::Html(t) if !undeclared_8bit(t, charset) => {
+                unix_newlines(t)
+            }
+            PartType::Binary(b) | PartType::InlineBinary(b) => {
+                bytes_to_string(&normalize_newlines(b), charset)
+            }
+            _ => bytes_to_string(&normalize_newlines(&decoded_again(part, raw)), charset),
+        }
+    };
+    let text = if ctype == "text/html" {
+        html_to_text(&text)
+    } else {
+        text
+    };
+    leaf(leaf_kind(ctype), ctype, text)
+}
+
+/// Text mail-parser decoded as lossy UTF-8 for want of a charset: 8-bit
+/// bytes that were not UTF-8, which this reader takes for Latin-1.
+fn undeclared_8bit(text: &str, charset: Option<&str>) -> bool {
+    charset.is_none() && text.contains('\u{fffd}')
+}
+
+/// A text part's bytes decoded again from its raw body (for the Latin-1
+/// reading of undeclared 8-bit text).
+fn decoded_again(part: &MessagePart<'_>, raw: &[u8]) -> Vec<u8> {
+    let body = body_bytes(raw, part);
+    match part.encoding {
+        Encoding::Base64 => decode_base64(body),
+        Encoding::QuotedPrintable => decode_qp(body),
+        Encoding::None => body.to_vec(),
+    }
+}
+
+fn unix_newlines(text: &str) -> String {
+    if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        text.to_owned()
+    }
+}
+
+fn leaf(kind: LeafKind, ctype: &str, text: String) -> Leaf {
+    Leaf {
+        kind,
+        ctype: ctype.to_owned(),
+        text,
+    }
+}
+
+/// Parses only the header block of `data` (the rest ignored).
+pub(crate) fn parse_head(data: &[u8]) -> Headers {
+    let data = skip_leading_blank(skip_mbox_from(data));
+    if !looks_like_field(data) {
+        return Headers::default();
+    }
+    parser()
+        .parse_headers(data)
+        .map(|m| headers_of(m.root_part().headers()))
+        .unwrap_or_default()
 }
 
 /// A line `--X` that occurs at least twice and is followed by a
@@ -147,13 +384,6 @@ fn guess_boundary(body: &[u8]) -> Option<String> {
     None
 }
 
-/// Parses only the header block of `data` (the rest ignored).
-pub(crate) fn parse_head(data: &[u8]) -> Headers {
-    let data = skip_leading_blank(skip_mbox_from(data));
-    let (head, _) = split_head_body(data);
-    parse_headers(head)
-}
-
 fn skip_mbox_from(data: &[u8]) -> &[u8] {
     if data.starts_with(b"From ") {
         match data.iter().position(|&b| b == b'\n') {
@@ -172,34 +402,6 @@ fn skip_leading_blank(mut data: &[u8]) -> &[u8] {
     data
 }
 
-/// Splits at the first empty line. A block whose first line is not a header
-/// field has no headers at all.
-pub(crate) fn split_head_body(data: &[u8]) -> (&[u8], &[u8]) {
-    if data.first() == Some(&b'\n') {
-        return (&[], &data[1..]);
-    }
-    if !looks_like_field(data) {
-        return (&[], data);
-    }
-    let mut i = 0;
-    while i < data.len() {
-        match data[i..].iter().position(|&b| b == b'\n') {
-            Some(p) => {
-                let next = i + p + 1;
-                if data.get(next) == Some(&b'\n') {
-                    return (&data[..next], &data[next + 1..]);
-                }
-                if next >= data.len() {
-                    return (data, &[]);
-                }
-                i = next;
-            }
-            None => return (data, &[]),
-        }
-    }
-    (data, &[])
-}
-
 /// `Name:` at the very start, with a name of printable non-space ASCII.
 fn looks_like_field(data: &[u8]) -> bool {
     for (n, &b) in data.iter().take(80).enumerate() {
@@ -211,207 +413,6 @@ fn looks_like_field(data: &[u8]) -> bool {
         }
     }
     false
-}
-
-pub(crate) fn parse_headers(head: &[u8]) -> Headers {
-    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-    for line in head.split(|&b| b == b'\n') {
-        if line.is_empty() {
-            continue;
-        }
-        if line[0] == b' ' || line[0] == b'\t' {
-            if let Some((_, v)) = out.last_mut() {
-                v.push(b' ');
-                v.extend_from_slice(trim_bytes(line));
-            }
-            continue;
-        }
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        let name = &line[..colon];
-        if name.is_empty() || name.iter().any(|&b| !(33..=126).contains(&b)) {
-            continue;
-        }
-        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-        out.push((name, trim_bytes(&line[colon + 1..]).to_vec()));
-    }
-    Headers(
-        out.into_iter()
-            .map(|(n, v)| {
-                let v = decode_words(&bytes_to_string(&v, None));
-                (n, v)
-            })
-            .collect(),
-    )
-}
-
-fn trim_bytes(mut b: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = b {
-        if first.is_ascii_whitespace() {
-            b = rest;
-        } else {
-            break;
-        }
-    }
-    while let [rest @ .., last] = b {
-        if last.is_ascii_whitespace() {
-            b = rest;
-        } else {
-            break;
-        }
-    }
-    b
-}
-
-/// `type/subtype` (lower case, `text/plain` when absent) and parameters
-/// (names in lower case, values unquoted).
-pub(crate) fn content_type(headers: &Headers) -> (String, Vec<(String, String)>) {
-    match headers.get("content-type") {
-        Some(v) => parse_content_type(v),
-        None => ("text/plain".to_owned(), Vec::new()),
-    }
-}
-
-pub(crate) fn parse_content_type(v: &str) -> (String, Vec<(String, String)>) {
-    let mut pieces = split_params(v).into_iter();
-    let ctype = pieces
-        .next()
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| s.contains('/'))
-        .unwrap_or_else(|| "text/plain".to_owned());
-    let params = pieces
-        .filter_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .map(|s| s.strip_suffix('"').unwrap_or(s))
-                .unwrap_or(v);
-            Some((k.trim().to_ascii_lowercase(), v.to_owned()))
-        })
-        .collect();
-    (ctype, params)
-}
-
-/// Splits at `;` outside double quotes.
-fn split_params(v: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in v.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                cur.push(c);
-            }
-            ';' if !quoted => out.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
-
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn walk(
-    headers: &Headers,
-    ctype: &str,
-    params: &[(String, String)],
-    body: &[u8],
-    depth: usize,
-    leaves: &mut Vec<Leaf>,
-) {
-    if leaves.len() >= MAX_LEAVES {
-        return;
-    }
-    if ctype.starts_with("multipart/")
-        && depth < MAX_DEPTH
-        && walk_multipart(ctype, params, body, depth, leaves)
-    {
-        return;
-    }
-    // A multipart without a usable boundary is read as text.
-    leaves.push(read_leaf(headers, ctype, params, body));
-}
-
-/// Walks the parts of a multipart body into `leaves`; false (and nothing
-/// walked) when it has no usable boundary.
-fn walk_multipart(
-    ctype: &str,
-    params: &[(String, String)],
-    mut body: &[u8],
-    depth: usize,
-    leaves: &mut Vec<Leaf>,
-) -> bool {
-    // A boundary parameter that lost its indentation and landed in the
-    // body.
-    let from_body = if param(params, "boundary").is_none() {
-        boundary_in_body(&mut body)
-    } else {
-        None
-    };
-    let Some(boundary) = param(params, "boundary")
-        .map(str::to_owned)
-        .or(from_body)
-        .filter(|b| !b.is_empty())
-    else {
-        return false;
-    };
-    let parts = split_multipart(body, boundary.as_bytes());
-    if parts.is_empty() {
-        return false;
-    }
-    let mut sub = Vec::new();
-    for part in parts {
-        let (head, pbody) = split_head_body(part);
-        let h = parse_headers(head);
-        let (ct, ps) = content_type(&h);
-        walk(&h, &ct, &ps, pbody, depth + 1, &mut sub);
-    }
-    if ctype == "multipart/alternative" {
-        keep_plain_alternative(&mut sub);
-    }
-    leaves.extend(sub);
-    true
-}
-
-/// Of the alternatives, keeps the plain text when there is one, else the
-/// HTML.
-fn keep_plain_alternative(sub: &mut Vec<Leaf>) {
-    let has_plain = sub
-        .iter()
-        .any(|l| l.kind == LeafKind::Text && l.ctype == "text/plain");
-    if has_plain {
-        sub.retain(|l| !(l.kind == LeafKind::Text && l.ctype == "text/html"));
-    }
-}
-
-/// One part read as a leaf: its body decoded to text (HTML converted).
-fn read_leaf(headers: &Headers, ctype: &str, params: &[(String, String)], body: &[u8]) -> Leaf {
-    let cte = headers
-        .get("content-transfer-encoding")
-        .map(|s| s.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let decoded = decode_body(body, &cte);
-    let charset = param(params, "charset");
-    let text = bytes_to_string(&decoded, charset);
-    let text = if ctype == "text/html" {
-        html_to_text(&text)
-    } else {
-        text
-    };
-    Leaf {
-        kind: leaf_kind(ctype),
-        ctype: ctype.to_owned(),
-        text,
-    }
 }
 
 fn leaf_kind(ctype: &str) -> LeafKind {
@@ -440,61 +441,6 @@ fn boundary_in_body(body: &mut &[u8]) -> Option<String> {
     let v = v.trim_end_matches(';').trim_matches('"');
     *body = body.get(end + 1..).unwrap_or(&[]);
     Some(v.to_owned())
-}
-
-/// The body parts between the delimiter lines; an unterminated last part
-/// runs to the end. Empty when the boundary never occurs.
-fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u8]> {
-    let mut parts = Vec::new();
-    let mut start: Option<usize> = None;
-    let mut pos = 0;
-    while pos <= body.len() {
-        let end = body[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(body.len(), |p| pos + p);
-        let line = &body[pos..end];
-        if let Some(rest) = line.strip_prefix(b"--") {
-            if let Some(after) = rest.strip_prefix(boundary) {
-                let closing = after.starts_with(b"--");
-                if closing || trim_bytes(after).is_empty() {
-                    if let Some(s) = start {
-                        // The line break before the delimiter belongs to it.
-                        let e = if pos > s { pos - 1 } else { s };
-                        parts.push(&body[s..e]);
-                    }
-                    if closing {
-                        return parts;
-                    }
-                    start = Some((end + 1).min(body.len()));
-                }
-            }
-        }
-        if end >= body.len() {
-            break;
-        }
-        pos = end + 1;
-    }
-    if let Some(s) = start {
-        parts.push(&body[s..]);
-    }
-    parts
-}
-
-pub(crate) fn decode_body(body: &[u8], cte: &str) -> Vec<u8> {
-    match cte {
-        "base64" => {
-            let decoded = decode_base64(body);
-            // Not base64 after all (a mislabelled part): keep the text.
-            if decoded.is_empty() && !body.iter().all(u8::is_ascii_whitespace) {
-                body.to_vec()
-            } else {
-                normalize_newlines(&decoded)
-            }
-        }
-        "quoted-printable" => decode_qp(body, false),
-        _ => body.to_vec(),
-    }
 }
 
 /// Lenient base64: skips anything outside the alphabet, stops at `=`
@@ -527,8 +473,8 @@ pub(crate) fn decode_base64(input: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Quoted-printable; `underscore` for the RFC 2047 "Q" form.
-pub(crate) fn decode_qp(input: &[u8], underscore: bool) -> Vec<u8> {
+/// Quoted-printable, for re-reading a body mail-parser decoded as UTF-8.
+fn decode_qp(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
@@ -554,9 +500,6 @@ pub(crate) fn decode_qp(input: &[u8], underscore: bool) -> Vec<u8> {
                 }
             }
             out.push(c);
-            i += 1;
-        } else if underscore && c == b'_' {
-            out.push(b' ');
             i += 1;
         } else {
             out.push(c);
@@ -618,62 +561,6 @@ pub(crate) fn bytes_to_string(b: &[u8], charset: Option<&str>) -> String {
     }
 }
 
-/// Decodes RFC 2047 encoded-words; whitespace between two adjacent
-/// encoded-words is dropped.
-pub(crate) fn decode_words(s: &str) -> String {
-    if !s.contains("=?") {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    let mut last_was_word = false;
-    while let Some(start) = rest.find("=?") {
-        let (before, after) = rest.split_at(start);
-        match parse_word(after) {
-            Some((text, used)) => {
-                if !(last_was_word && before.trim().is_empty()) {
-                    out.push_str(before);
-                }
-                out.push_str(&text);
-                rest = &after[used..];
-                last_was_word = true;
-            }
-            None => {
-                out.push_str(before);
-                out.push_str("=?");
-                rest = &after[2..];
-                last_was_word = false;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// `=?charset?E?text?=` at the start of `s`: the decoded text and the
-/// number of bytes used.
-fn parse_word(s: &str) -> Option<(String, usize)> {
-    let inner = s.strip_prefix("=?")?;
-    let q1 = inner.find('?')?;
-    let charset = &inner[..q1];
-    let rest = &inner[q1 + 1..];
-    let enc = rest.chars().next()?;
-    let rest = rest.get(1..)?.strip_prefix('?')?;
-    let end = rest.find("?=")?;
-    let text = &rest[..end];
-    if text.contains(' ') {
-        return None;
-    }
-    let charset = charset.split('*').next().unwrap_or(charset);
-    let bytes = match enc {
-        'B' | 'b' => decode_base64(text.as_bytes()),
-        'Q' | 'q' => decode_qp(text.as_bytes(), true),
-        _ => return None,
-    };
-    let used = 2 + q1 + 1 + 1 + 1 + end + 2;
-    Some((bytes_to_string(&bytes, Some(charset)), used))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,6 +572,67 @@ mod tests {
         assert_eq!(p.leaves.len(), 2);
         assert_eq!(p.leaves[0].text, "hello");
         assert_eq!(p.leaves[1].kind, LeafKind::DeliveryStatus);
+    }
+
+    /// What this reader adds to mail-parser for broken bounces.
+    #[test]
+    fn lost_content_type_is_recovered() {
+        let raw = b"From: MAILER-DAEMON@mx.example\nSubject: failure\n\n--B0UNDARY1\nContent-Type: text/plain\n\nUser unknown\n--B0UNDARY1\nContent-Type: message/delivery-status\n\nAction: failed\n--B0UNDARY1--\n";
+        let p = parse(raw);
+        assert_eq!(p.leaves.len(), 2, "{:?}", p.leaves);
+        assert_eq!(p.leaves[0].text.trim(), "User unknown");
+        assert_eq!(p.leaves[1].kind, LeafKind::DeliveryStatus);
+        assert_eq!(p.headers.get("subject"), Some("failure"));
+    }
+
+    #[test]
+    fn boundary_that_fell_into_the_body_is_used() {
+        let raw = b"Subject: x\nContent-Type: multipart/report; report-type=delivery-status;\n\nboundary=\"QQ\"\n--QQ\nContent-Type: text/plain\n\nMailbox full\n--QQ--\n";
+        let p = parse(raw);
+        assert_eq!(p.leaves.len(), 1, "{:?}", p.leaves);
+        assert_eq!(p.leaves[0].text.trim(), "Mailbox full");
+    }
+
+    #[test]
+    fn broken_base64_is_read_leniently_and_latin1_is_kept() {
+        // A stray '*' inside the base64 of "Delivery failed".
+        let raw = b"Subject: x\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\nRGVsaXZl*cnkgZmFpbGVk\n";
+        let p = parse(raw);
+        assert_eq!(p.leaves[0].text.trim(), "Delivery failed");
+        // 8-bit text without a charset is read as Latin-1, not replaced.
+        let p = parse(b"Subject: x\n\nBo\xeete pleine\n");
+        assert_eq!(p.leaves[0].text.trim(), "Bo\u{ee}te pleine");
+        // No header block at all: the whole text is the notification.
+        let p = parse(b"The mail to a@b.example failed.\n");
+        assert_eq!(p.leaves[0].text.trim(), "The mail to a@b.example failed.");
+        assert!(p.headers.0.is_empty());
+    }
+
+    /// A hostile bounce: thousands of nested multiparts and parts. The
+    /// walk stops at its depth and leaf limits instead of following them.
+    #[test]
+    fn nesting_and_parts_are_bounded() {
+        let mut raw = String::from("Subject: x\n");
+        for i in 0..2_000 {
+            raw.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}\"\n\n--b{i}\n"
+            ));
+        }
+        raw.push_str("Content-Type: text/plain\n\ndeep\n");
+        let p = parse(raw.as_bytes());
+        assert!(p.leaves.len() <= MAX_LEAVES);
+        assert!(
+            p.leaves.iter().all(|l| l.text != "deep"),
+            "read below MAX_DEPTH"
+        );
+
+        let mut wide =
+            String::from("Subject: x\nContent-Type: multipart/mixed; boundary=\"w\"\n\n");
+        for _ in 0..5_000 {
+            wide.push_str("--w\nContent-Type: text/plain\n\npart\n");
+        }
+        wide.push_str("--w--\n");
+        assert_eq!(parse(wide.as_bytes()).leaves.len(), MAX_LEAVES);
     }
 
     /// Bounces from Japanese, Chinese and Korean servers come in their own
@@ -703,7 +651,8 @@ mod tests {
         );
         let euc_kr = b"\xbe\xc8\xb3\xe7\xc7\xcf\xbc\xbc\xbf\xe4";
         assert_eq!(bytes_to_string(euc_kr, Some("euc-kr")), "안녕하세요");
-        assert_eq!(decode_words("=?ISO-2022-JP?B?GyRCJU8lbSE8GyhC?="), "ハロー");
+        let head = parse_head(b"Subject: =?ISO-2022-JP?B?GyRCJU8lbSE8GyhC?=\n\n");
+        assert_eq!(head.get("subject"), Some("ハロー"));
         // What was read before stays as it was.
         assert_eq!(
             bytes_to_string("café".as_bytes(), Some("iso-8859-1")),
@@ -714,8 +663,9 @@ mod tests {
 
     #[test]
     fn encoded_words_and_qp() {
-        assert_eq!(decode_words("=?UTF-8?Q?a_b?= =?UTF-8?B?Yw==?= d"), "a bc d");
-        assert_eq!(decode_qp(b"a=3Db=\nc", false), b"a=bc");
+        let head = parse_head(b"Subject: =?UTF-8?Q?a_b?= =?UTF-8?B?Yw==?= d\n\n");
+        assert_eq!(head.get("subject"), Some("a bc d"));
+        assert_eq!(decode_qp(b"a=3Db=\nc"), b"a=bc");
         assert_eq!(normalize_newlines(b"a\r\nb\rc\n"), b"a\nb\nc\n");
     }
 }

@@ -232,7 +232,7 @@ fn parse_embedded(ctx: &Context<'_>, depth: usize) -> Option<BounceReport> {
     let h = ctx.original.as_ref()?;
     let ctype = h.get("content-type").unwrap_or("").to_ascii_lowercase();
     let from = h.get("from").unwrap_or("").to_ascii_lowercase();
-    let subject = message::decode_words(h.get("subject").unwrap_or("")).to_ascii_lowercase();
+    let subject = h.get("subject").unwrap_or("").to_ascii_lowercase();
     // A report by its type, or a bounce by its From or Subject (a mailing
     // list's "uncaught bounce" forwards the MTA's own, whatever it is).
     let is_report = ctype.contains("report-type=delivery-status")
