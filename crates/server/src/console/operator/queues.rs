@@ -591,35 +591,7 @@ pub async fn decide_import(
     Path(id): Path<String>,
     posted: OperatorPosted<DecideForm>,
 ) -> Reply {
-    let OperatorPosted { who, form } = posted;
-    let Some(verdict) = Verdict::parse(&form.decision) else {
-        return Err(no_decision(&who));
-    };
-    let req = ApiJson(imports_api::ReviewRequest {
-        note: one_line(&form.note),
-    });
-    let (state_, caller, path) = (State(state.clone()), who.caller(), Path(id.clone()));
-    let decided = match verdict {
-        Verdict::Approve => imports_api::approve(state_, caller, path, req).await,
-        Verdict::Reject => imports_api::reject(state_, caller, path, req).await,
-    };
-    match decided {
-        Ok(_) => Ok(redirect(&format!(
-            "/operator/imports/{}?done={}",
-            url_encode(&id),
-            verdict.done()
-        ))),
-        Err(e) => match note_error(&e) {
-            Some(error) => {
-                let note = Note {
-                    value: &form.note,
-                    error: Some(error),
-                };
-                import_page(&state, &who, &id, None, note, e.status()).await
-            }
-            None => Err(api_error(&who, e)),
-        },
-    }
+    decide(Queue::Imports, state, id, posted).await
 }
 
 // ---------------------------------------------------------------------------
@@ -969,21 +941,98 @@ pub async fn decide_review(
     Path(id): Path<String>,
     posted: OperatorPosted<DecideForm>,
 ) -> Reply {
+    decide(Queue::Reviews, state, id, posted).await
+}
+
+/// The two queues whose items an operator approves or rejects with a note.
+#[derive(Clone, Copy)]
+enum Queue {
+    Imports,
+    Reviews,
+}
+
+impl Queue {
+    /// Where an item's page lives.
+    fn path(self) -> &'static str {
+        match self {
+            Self::Imports => "/operator/imports",
+            Self::Reviews => "/operator/reviews",
+        }
+    }
+
+    /// Decides item `id` through the API's operator handler.
+    async fn decide(
+        self,
+        state: &AppState,
+        who: &OperatorSigned,
+        id: &str,
+        verdict: Verdict,
+        note: String,
+    ) -> Result<(), ApiError> {
+        let (state, caller, path) = (State(state.clone()), who.caller(), Path(id.to_owned()));
+        match (self, verdict) {
+            (Self::Imports, Verdict::Approve) => {
+                let req = ApiJson(imports_api::ReviewRequest { note });
+                imports_api::approve(state, caller, path, req)
+                    .await
+                    .map(drop)
+            }
+            (Self::Imports, Verdict::Reject) => {
+                let req = ApiJson(imports_api::ReviewRequest { note });
+                imports_api::reject(state, caller, path, req)
+                    .await
+                    .map(drop)
+            }
+            (Self::Reviews, Verdict::Approve) => {
+                let req = ApiJson(Decision { note });
+                reviews_api::approve(state, caller, path, req)
+                    .await
+                    .map(drop)
+            }
+            (Self::Reviews, Verdict::Reject) => {
+                let req = ApiJson(Decision { note });
+                reviews_api::reject(state, caller, path, req)
+                    .await
+                    .map(drop)
+            }
+        }
+    }
+
+    /// The item's page again, with the note and the API's word on it.
+    async fn page(
+        self,
+        state: &AppState,
+        who: &OperatorSigned,
+        id: &str,
+        note: Note<'_>,
+        status: StatusCode,
+    ) -> Reply {
+        match self {
+            Self::Imports => import_page(state, who, id, None, note, status).await,
+            Self::Reviews => review_page(state, who, id, None, note, status).await,
+        }
+    }
+}
+
+/// Approves or rejects an item of `queue`, then shows its page with what
+/// was done, or again with the note the API refused.
+async fn decide(
+    queue: Queue,
+    state: AppState,
+    id: String,
+    posted: OperatorPosted<DecideForm>,
+) -> Reply {
     let OperatorPosted { who, form } = posted;
     let Some(verdict) = Verdict::parse(&form.decision) else {
         return Err(no_decision(&who));
     };
-    let req = ApiJson(Decision {
-        note: one_line(&form.note),
-    });
-    let (state_, caller, path) = (State(state.clone()), who.caller(), Path(id.clone()));
-    let decided = match verdict {
-        Verdict::Approve => reviews_api::approve(state_, caller, path, req).await,
-        Verdict::Reject => reviews_api::reject(state_, caller, path, req).await,
-    };
+    let decided = queue
+        .decide(&state, &who, &id, verdict, one_line(&form.note))
+        .await;
     match decided {
-        Ok(_) => Ok(redirect(&format!(
-            "/operator/reviews/{}?done={}",
+        Ok(()) => Ok(redirect(&format!(
+            "{}/{}?done={}",
+            queue.path(),
             url_encode(&id),
             verdict.done()
         ))),
@@ -993,7 +1042,7 @@ pub async fn decide_review(
                     value: &form.note,
                     error: Some(error),
                 };
-                review_page(&state, &who, &id, None, note, e.status()).await
+                queue.page(&state, &who, &id, note, e.status()).await
             }
             None => Err(api_error(&who, e)),
         },
