@@ -210,6 +210,17 @@ async fn roles_are_checked_on_every_endpoint(app: TestApp) {
         let resp = app.send(method.clone(), &path, Some(&viewer), body).await;
         assert_eq!(resp.status.as_u16(), 403, "viewer on {method} {path}");
     }
+    // The role is checked before the body is read: a viewer learns nothing
+    // about what a valid request would look like.
+    let resp = app
+        .send(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&viewer),
+            Some(json!({"nonsense": 1})),
+        )
+        .await;
+    assert_eq!(resp.status.as_u16(), 403, "{}", resp.body);
     // The contact survived the refused erasure.
     app.get(&format!("/v1/contacts/{contact}"), &ws.key)
         .await

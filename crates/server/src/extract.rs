@@ -381,6 +381,68 @@ impl FromRequestParts<AppState> for WorkspaceCaller {
     }
 }
 
+/// What a handler needs of its workspace caller, named in its signature:
+/// `Ws<can::Send>` is a caller whose role may send, with the app state. A
+/// caller without the permission is refused before the handler runs, so a
+/// handler cannot forget to check.
+pub mod can {
+    use sendwell_core::Permission;
+
+    /// A permission as a type, for [`super::Ws`].
+    pub trait Need {
+        const PERMISSION: Permission;
+    }
+
+    macro_rules! needs {
+        ($($name:ident),* $(,)?) => {$(
+            #[doc = concat!("The `", stringify!($name), "` permission.")]
+            pub struct $name;
+            impl Need for $name {
+                const PERMISSION: Permission = Permission::$name;
+            }
+        )*};
+    }
+
+    needs!(
+        Read,
+        WriteContacts,
+        RecordConsent,
+        ExportContacts,
+        EraseContacts,
+        ManageWorkspace,
+        ManageKeys,
+        Send,
+    );
+}
+
+/// A workspace caller allowed `P`, and the app state.
+pub struct Ws<P> {
+    pub state: AppState,
+    pub caller: WorkspaceCaller,
+    need: std::marker::PhantomData<P>,
+}
+
+impl<P: can::Need> Ws<P> {
+    /// `caller` with the state, when its role allows `P`.
+    pub fn checked(state: AppState, caller: WorkspaceCaller) -> Result<Self, ApiError> {
+        caller.require(P::PERMISSION)?;
+        Ok(Self {
+            state,
+            caller,
+            need: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<P: can::Need> FromRequestParts<AppState> for Ws<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = WorkspaceCaller::from_request_parts(parts, state).await?;
+        Self::checked(state.clone(), caller)
+    }
+}
+
 /// The platform operator (the delivery team): the operator token, or a
 /// person of the team signed in to the operator console. An `auditor`
 /// reads and changes nothing.
@@ -441,6 +503,64 @@ impl FromRequestParts<AppState> for OperatorCaller {
             )),
         }
     }
+}
+
+/// An operator who may change things (not an auditor), and the app state.
+pub struct Acting {
+    pub state: AppState,
+    pub operator: OperatorCaller,
+}
+
+impl Acting {
+    /// `operator` with the state, unless an auditor.
+    pub fn checked(state: AppState, operator: OperatorCaller) -> Result<Self, ApiError> {
+        operator.require_act()?;
+        Ok(Self { state, operator })
+    }
+}
+
+impl FromRequestParts<AppState> for Acting {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let operator = OperatorCaller::from_request_parts(parts, state).await?;
+        Self::checked(state.clone(), operator)
+    }
+}
+
+/// A caller an API handler takes already checked ([`Ws`], [`Acting`]).
+pub trait Checked: Sized {
+    type Caller;
+    fn checked(state: AppState, caller: Self::Caller) -> Result<Self, ApiError>;
+}
+
+impl<P: can::Need> Checked for Ws<P> {
+    type Caller = WorkspaceCaller;
+    fn checked(state: AppState, caller: WorkspaceCaller) -> Result<Self, ApiError> {
+        Ws::checked(state, caller)
+    }
+}
+
+impl Checked for Acting {
+    type Caller = OperatorCaller;
+    fn checked(state: AppState, operator: OperatorCaller) -> Result<Self, ApiError> {
+        Acting::checked(state, operator)
+    }
+}
+
+/// Calls an API handler for someone the console signed in, checking what
+/// the handler needs as its extractor would for an API client.
+pub async fn call<C, T, F, Fut>(
+    state: AppState,
+    caller: C::Caller,
+    handler: F,
+) -> Result<T, ApiError>
+where
+    C: Checked,
+    F: FnOnce(C) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    handler(C::checked(state, caller)?).await
 }
 
 /// The client's address: the TCP peer, or, when the peer is one of the

@@ -1,11 +1,9 @@
 //! `POST /v1/addresses/check`: the address checks over HTTP.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, WorkspaceCaller};
+use crate::extract::{can, ApiJson, Ws};
 use crate::state::AppState;
-use axum::extract::State;
 use axum::Json;
-use sendwell_core::Permission;
 use sendwell_screen::{AddressCheck, Verdict};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -77,11 +75,11 @@ pub(crate) fn flag_trap(
 #[utoipa::path(post, path = "/v1/addresses/check", tag = "addresses", security(("bearer" = [])),
     request_body = CheckRequest, responses((status = 200, body = CheckResponse), (status = 422, body = crate::error::Problem)))]
 pub async fn check(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws {
+        state, caller: _, ..
+    }: Ws<can::Read>,
     ApiJson(req): ApiJson<CheckRequest>,
 ) -> ApiResult<Json<CheckResponse>> {
-    caller.require(Permission::Read)?;
     let n = req.addresses.len();
     if n == 0 || n > MAX_ADDRESSES {
         return Err(ApiError::invalid_field(

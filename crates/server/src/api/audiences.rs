@@ -5,12 +5,12 @@
 
 use super::messages::parse_filter;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, WorkspaceCaller};
+use crate::extract::{can, ApiJson, Ws};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
-use sendwell_core::{AudienceId, Permission};
+use sendwell_core::AudienceId;
 use sendwell_store::SavedAudience;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -76,11 +76,9 @@ fn audience_id(id: &str) -> Result<AudienceId, ApiError> {
     request_body = SaveAudience,
     responses((status = 201, body = SavedAudienceView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn save(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Send>,
     ApiJson(req): ApiJson<SaveAudience>,
 ) -> ApiResult<(StatusCode, Json<SavedAudienceView>)> {
-    caller.require(Permission::Send)?;
     let name = super::label("name", &req.name, 200)?;
     let schema = state.store.schema(caller.workspace()).await?;
     let filter = parse_filter(Some(&req.filter), &schema, "/filter")?.ok_or_else(|| {
@@ -120,11 +118,7 @@ pub async fn save(
 /// The workspace's saved audiences, by name.
 #[utoipa::path(get, path = "/v1/audiences", tag = "messages", security(("bearer" = [])),
     responses((status = 200, body = SavedAudienceList)))]
-pub async fn list(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
-) -> ApiResult<Json<SavedAudienceList>> {
-    caller.require(Permission::Read)?;
+pub async fn list(Ws { state, caller, .. }: Ws<can::Read>) -> ApiResult<Json<SavedAudienceList>> {
     let items = state.store.saved_audiences(caller.workspace()).await?;
     Ok(Json(SavedAudienceList {
         items: items.into_iter().map(SavedAudienceView::from).collect(),
@@ -135,11 +129,9 @@ pub async fn list(
     params(("id" = String, Path)),
     responses((status = 200, body = SavedAudienceView), (status = 404, body = crate::error::Problem)))]
 pub async fn show(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SavedAudienceView>> {
-    caller.require(Permission::Read)?;
     let found = state
         .store
         .saved_audience(caller.workspace(), &audience_id(&id)?)
@@ -154,11 +146,9 @@ pub async fn show(
     params(("id" = String, Path)),
     responses((status = 200, body = SavedAudienceView), (status = 404, body = crate::error::Problem)))]
 pub async fn delete(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Send>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SavedAudienceView>> {
-    caller.require(Permission::Send)?;
     let gone = state
         .store
         .delete_saved_audience(caller.workspace(), &audience_id(&id)?, &caller.actor())

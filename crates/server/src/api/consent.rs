@@ -3,16 +3,15 @@
 
 use super::contacts::{contact_id, not_found};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, WorkspaceCaller};
+use crate::extract::{can, ApiJson, Ws};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
 use sendwell_core::consent::{
     current, BrokenLink, ChainVerdict, ConsentAction, ConsentEvent, ConsentMethod, Evidence,
     NewConsentEvent, Topic,
 };
-use sendwell_core::Permission;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -161,12 +160,10 @@ fn current_view(events: &[ConsentEvent]) -> BTreeMap<String, CurrentConsentView>
     params(("id" = String, Path)), request_body = ConsentRequest,
     responses((status = 201, body = RecordedConsent), (status = 422, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub async fn record(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::RecordConsent>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ConsentRequest>,
 ) -> ApiResult<(StatusCode, Json<RecordedConsent>)> {
-    caller.require(Permission::RecordConsent)?;
     let contact = contact_id(&id)?;
     let action = parse_action(&req.action)?;
     let method = parse_method(&req.method)?;
@@ -253,11 +250,9 @@ fn checked_evidence(evidence: Option<Evidence>, action: ConsentAction) -> ApiRes
 #[utoipa::path(get, path = "/v1/contacts/{id}/consent", tag = "consent", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = ProofBundle), (status = 404, body = crate::error::Problem)))]
 pub async fn proof(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProofBundle>> {
-    caller.require(Permission::Read)?;
     let contact = contact_id(&id)?;
     if !state
         .store
@@ -288,10 +283,8 @@ pub async fn proof(
 #[utoipa::path(get, path = "/v1/consent/verify", tag = "consent", security(("bearer" = [])),
     responses((status = 200, body = LedgerVerificationView)))]
 pub async fn verify(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
 ) -> ApiResult<Json<LedgerVerificationView>> {
-    caller.require(Permission::Read)?;
     let v = state.store.verify_ledger(caller.workspace()).await?;
     Ok(Json(verification_view(&v)))
 }

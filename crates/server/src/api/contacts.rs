@@ -4,14 +4,14 @@
 use super::consent::ConsentEventView;
 use super::{page_limit, Page};
 use crate::error::{ApiError, ApiResult, FieldProblem};
-use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
+use crate::extract::{can, ApiJson, ApiQuery, Ws};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
 use sendwell_core::attribute::MAX_ATTRIBUTES;
 use sendwell_core::text::Label;
-use sendwell_core::{ContactId, EmailAddress, Permission, Timestamp, WorkspaceId};
+use sendwell_core::{ContactId, EmailAddress, Timestamp, WorkspaceId};
 use sendwell_store::{
     BatchItemError, BatchItemProblem, Contact, ContactInput, UpsertOutcome, UpsertStatus,
 };
@@ -373,11 +373,9 @@ fn batch_problem(errors: Vec<BatchItemError>, prefix: impl Fn(usize) -> String) 
     responses((status = 201, description = "created", body = ContactView), (status = 200, description = "updated", body = ContactView),
         (status = 422, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn upsert(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::WriteContacts>,
     ApiJson(write): ApiJson<ContactWrite>,
 ) -> ApiResult<(StatusCode, Json<ContactView>)> {
-    caller.require(Permission::WriteContacts)?;
     let traps = state.store.trap_list().await?;
     let input = parse_write(&state, write, "", &traps).map_err(|problems| {
         let summary = problems[0].detail.clone();
@@ -411,11 +409,9 @@ pub async fn upsert(
     request_body = BatchRequest,
     responses((status = 200, body = BatchResponse), (status = 422, body = crate::error::Problem), (status = 413, body = crate::error::Problem)))]
 pub async fn batch(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::WriteContacts>,
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> ApiResult<Json<BatchResponse>> {
-    caller.require(Permission::WriteContacts)?;
     let n = req.contacts.len();
     if n == 0 || n > MAX_BATCH {
         return Err(ApiError::invalid_field(
@@ -526,11 +522,9 @@ impl BatchResponse {
 #[utoipa::path(get, path = "/v1/contacts", tag = "contacts", security(("bearer" = [])),
     params(ContactQuery), responses((status = 200, body = Page<ContactView>)))]
 pub async fn list(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     ApiQuery(query): ApiQuery<ContactQuery>,
 ) -> ApiResult<Json<Page<ContactView>>> {
-    caller.require(Permission::Read)?;
     let limit = page_limit(query.limit)?;
     let cursor = match query.cursor.as_deref() {
         Some(c) => Some(ContactId::parse(c).map_err(|_| {
@@ -560,11 +554,9 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/contacts/{id}", tag = "contacts", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = ContactView), (status = 404, body = crate::error::Problem)))]
 pub async fn get_one(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ContactView>> {
-    caller.require(Permission::Read)?;
     let contact = state
         .store
         .contact(caller.workspace(), &contact_id(&id)?)
@@ -579,11 +571,9 @@ pub async fn get_one(
 #[utoipa::path(delete, path = "/v1/contacts/{id}", tag = "contacts", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 204, description = "erased"), (status = 404, body = crate::error::Problem)))]
 pub async fn erase(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::EraseContacts>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Permission::EraseContacts)?;
     if state
         .store
         .erase_contact(caller.workspace(), &contact_id(&id)?, &caller.actor())
@@ -599,11 +589,9 @@ pub async fn erase(
 #[utoipa::path(get, path = "/v1/contacts/{id}/export", tag = "contacts", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = ContactExportView), (status = 404, body = crate::error::Problem)))]
 pub async fn export(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ExportContacts>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ContactExportView>> {
-    caller.require(Permission::ExportContacts)?;
     let export = state
         .store
         .export_contact(caller.workspace(), &contact_id(&id)?)
@@ -723,11 +711,9 @@ async fn attribute_users(
     params(("name" = String, Path)),
     responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn delete_attribute(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageWorkspace>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Permission::ManageWorkspace)?;
     let ws = caller.workspace();
     let not_found = || {
         ApiError::not_found(format!(
@@ -762,10 +748,8 @@ pub async fn delete_attribute(
 #[utoipa::path(get, path = "/v1/attributes", tag = "contacts", security(("bearer" = [])),
     responses((status = 200, body = AttributeList)))]
 pub async fn list_attributes(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
 ) -> ApiResult<Json<AttributeList>> {
-    caller.require(Permission::Read)?;
     let schema = state.store.attribute_schema(caller.workspace()).await?;
     Ok(Json(AttributeList {
         items: schema
@@ -784,11 +768,9 @@ pub async fn list_attributes(
     request_body = DeclareAttribute,
     responses((status = 201, body = AttributeView), (status = 200, body = AttributeView), (status = 409, body = crate::error::Problem)))]
 pub async fn declare_attribute(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::WriteContacts>,
     ApiJson(req): ApiJson<DeclareAttribute>,
 ) -> ApiResult<(StatusCode, Json<AttributeView>)> {
-    caller.require(Permission::WriteContacts)?;
     let name = sendwell_core::AttributeName::parse(&req.name)
         .map_err(|e| ApiError::invalid_field("/name", e.to_string()))?;
     let kind = sendwell_core::AttributeType::parse(&req.kind).ok_or_else(|| {

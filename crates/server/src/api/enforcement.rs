@@ -3,7 +3,7 @@
 //! reinstatement on probation and withdrawal.
 
 use crate::error::{ApiError, ApiResult, FieldProblem};
-use crate::extract::{ApiJson, ApiQuery, OperatorCaller};
+use crate::extract::{Acting, ApiJson, ApiQuery, OperatorCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -136,11 +136,9 @@ pub async fn get_policy(
 #[utoipa::path(put, path = "/v1/operator/policy", tag = "operator", security(("bearer" = [])),
     responses((status = 200, description = "The policy as stored"), (status = 422, body = crate::error::Problem)))]
 pub async fn put_policy(
-    State(state): State<AppState>,
-    operator: OperatorCaller,
+    Acting { state, operator: _ }: Acting,
     ApiJson(policy): ApiJson<Policy>,
 ) -> ApiResult<Json<Policy>> {
-    operator.require_act()?;
     let problems = policy.problems();
     if let Some((_, first)) = problems.first() {
         return Err(
@@ -218,12 +216,10 @@ fn text(pointer: &str, value: &str, max: usize) -> Result<String, ApiError> {
     params(("id" = String, Path)), request_body = NoteRequest,
     responses((status = 200, body = CaseView), (status = 404, body = crate::error::Problem)))]
 pub async fn add_note(
-    State(state): State<AppState>,
-    operator: OperatorCaller,
+    Acting { state, operator }: Acting,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<NoteRequest>,
 ) -> ApiResult<Json<CaseView>> {
-    operator.require_act()?;
     let note = text("/note", &req.note, 4000)?;
     // A person of the team signs with their own name; the token may say
     // whose note it is.
@@ -295,12 +291,10 @@ async fn transition(
     params(("id" = String, Path)), request_body = ReinstateRequest,
     responses((status = 200, body = ReputationView), (status = 409, body = crate::error::Problem)))]
 pub async fn reinstate(
-    State(state): State<AppState>,
-    operator: OperatorCaller,
+    Acting { state, operator }: Acting,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ReinstateRequest>,
 ) -> ApiResult<Json<ReputationView>> {
-    operator.require_act()?;
     let ws = parse_ws(&id)?;
     let note = text("/note", &req.note, 4000)?;
     let policy = state.store.policy().await?;
@@ -362,12 +356,10 @@ pub struct RestoreRequest {
     params(("id" = String, Path)), request_body = RestoreRequest,
     responses((status = 200, body = super::operator::OperatorWorkspaceView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn restore(
-    State(state): State<AppState>,
-    operator: OperatorCaller,
+    Acting { state, operator }: Acting,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RestoreRequest>,
 ) -> ApiResult<Json<super::operator::OperatorWorkspaceView>> {
-    operator.require_act()?;
     let ws = parse_ws(&id)?;
     let reason = text("/reason", &req.reason, 4000)?;
     let reason = format!("withdrawal undone: {reason}");
@@ -391,12 +383,10 @@ pub async fn restore(
     params(("id" = String, Path)), request_body = WithdrawRequest,
     responses((status = 200, body = super::operator::OperatorWorkspaceView), (status = 409, body = crate::error::Problem)))]
 pub async fn withdraw(
-    State(state): State<AppState>,
-    operator: OperatorCaller,
+    Acting { state, operator }: Acting,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<WithdrawRequest>,
 ) -> ApiResult<Json<super::operator::OperatorWorkspaceView>> {
-    operator.require_act()?;
     let ws = parse_ws(&id)?;
     let reason = text("/reason", &req.reason, 4000)?;
     match crate::reputation::withdraw(&state, &ws, &reason, operator.actor()).await? {

@@ -3,13 +3,12 @@
 
 use super::workspace::{SendingStatusView, WorkspaceView};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, WorkspaceCaller};
+use crate::extract::{can, ApiJson, Ws};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, State};
 use axum::Json;
 use sendwell_core::gate;
 use sendwell_core::text::Label;
-use sendwell_core::Permission;
 use sendwell_store::{AcceptError, Guidelines};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -84,13 +83,11 @@ pub async fn current(State(state): State<AppState>) -> ApiResult<Json<Guidelines
     request_body = AcceptRequest,
     responses((status = 200, body = AcceptResponse), (status = 409, body = crate::error::Problem)))]
 pub async fn accept(
-    State(state): State<AppState>,
+    Ws { state, caller, .. }: Ws<can::ManageWorkspace>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: axum::http::HeaderMap,
-    caller: WorkspaceCaller,
     ApiJson(req): ApiJson<AcceptRequest>,
 ) -> ApiResult<Json<AcceptResponse>> {
-    caller.require(Permission::ManageWorkspace)?;
     let accepted_by = Label::parse("accepted_by", &req.accepted_by, 200)
         .map_err(|e| ApiError::invalid_field("/accepted_by", e.to_string()))?;
     // The client's address, behind the operator's trusted proxies too: it
@@ -136,10 +133,8 @@ pub async fn accept(
 #[utoipa::path(get, path = "/v1/guidelines/acceptances", tag = "guidelines", security(("bearer" = [])),
     responses((status = 200, body = Vec<AcceptanceView>)))]
 pub async fn acceptances(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
 ) -> ApiResult<Json<Vec<AcceptanceView>>> {
-    caller.require(Permission::Read)?;
     let list = state.store.acceptances(caller.workspace()).await?;
     Ok(Json(
         list.into_iter()

@@ -12,7 +12,7 @@
 use super::workspace::PageQuery;
 use super::Page;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, OperatorCaller, WorkspaceCaller};
+use crate::extract::{can, Acting, ApiJson, ApiQuery, OperatorCaller, Ws};
 pub use crate::import::ImportQuery;
 use crate::import::{declaration, CROSS_TENANT};
 use crate::state::AppState;
@@ -22,7 +22,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use futures_util::{Stream, StreamExt};
-use sendwell_core::{Permission, Timestamp};
+use sendwell_core::Timestamp;
 use sendwell_store::{ImportRecord, ReviewError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -398,12 +398,10 @@ fn check_rate(
     request_body(content = String, content_type = "text/csv"),
     responses((status = 201, body = ImportView), (status = 422, body = crate::error::Problem), (status = 413, body = crate::error::Problem)))]
 pub async fn create(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::WriteContacts>,
     ApiQuery(query): ApiQuery<ImportQuery>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<ImportView>)> {
-    caller.require(Permission::WriteContacts)?;
     let declared_charset = query.charset.clone().or_else(|| {
         req.headers()
             .get(header::CONTENT_TYPE)
@@ -433,11 +431,9 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/imports", tag = "imports", security(("bearer" = [])),
     params(PageQuery), responses((status = 200, body = Page<ImportView>)))]
 pub async fn list(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<ImportView>>> {
-    caller.require(Permission::Read)?;
     let page = Page::read(
         query.cursor.as_deref(),
         query.limit,
@@ -460,11 +456,9 @@ fn import_not_found(id: &str) -> ApiError {
 #[utoipa::path(get, path = "/v1/imports/{id}", tag = "imports", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = ImportView), (status = 404, body = crate::error::Problem)))]
 pub async fn get_one(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ImportView>> {
-    caller.require(Permission::Read)?;
     let r = state
         .store
         .import_record(Some(caller.workspace()), &id)
@@ -477,11 +471,9 @@ pub async fn get_one(
 #[utoipa::path(get, path = "/v1/imports/{id}/rejects.csv", tag = "imports", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, content_type = "text/csv", body = String)))]
 pub async fn rejects(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    caller.require(Permission::Read)?;
     let csv = state
         .store
         .import_rejects(caller.workspace(), &id)
@@ -571,12 +563,10 @@ async fn review(
 #[utoipa::path(post, path = "/v1/operator/imports/{id}/approve", tag = "operator", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = ReviewRequest, responses((status = 200, body = ImportView)))]
 pub async fn approve(
-    State(state): State<AppState>,
-    operator: OperatorCaller,
+    Acting { state, operator }: Acting,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ReviewRequest>,
 ) -> ApiResult<Json<ImportView>> {
-    operator.require_act()?;
     review(&state, operator.actor(), &id, true, &req.note).await
 }
 
@@ -584,11 +574,9 @@ pub async fn approve(
 #[utoipa::path(post, path = "/v1/operator/imports/{id}/reject", tag = "operator", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = ReviewRequest, responses((status = 200, body = ImportView)))]
 pub async fn reject(
-    State(state): State<AppState>,
-    operator: OperatorCaller,
+    Acting { state, operator }: Acting,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ReviewRequest>,
 ) -> ApiResult<Json<ImportView>> {
-    operator.require_act()?;
     review(&state, operator.actor(), &id, false, &req.note).await
 }

@@ -2,13 +2,13 @@
 //! once), list, revoke.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, WorkspaceCaller};
+use crate::extract::{can, ApiJson, Ws};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
 use sendwell_core::secret::ApiKeyToken;
-use sendwell_core::{ApiKeyId, Permission, Role};
+use sendwell_core::{ApiKeyId, Role};
 use sendwell_store::{ApiKeyRecord, NewKeyRow, RevokeError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -83,11 +83,9 @@ pub(crate) fn parse_role(text: &str) -> Result<Role, ApiError> {
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("bearer" = [])),
     request_body = CreateKey, responses((status = 201, body = CreatedKey), (status = 403, body = crate::error::Problem)))]
 pub async fn create(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageKeys>,
     ApiJson(req): ApiJson<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
-    caller.require(Permission::ManageKeys)?;
     let name = super::label("name", &req.name, 100)?;
     let role = parse_role(&req.role)?;
     let token = ApiKeyToken::generate(ApiKeyId::generate(state.store.now()));
@@ -120,11 +118,7 @@ pub async fn create(
 /// Lists the workspace's keys, revoked ones included; never the secrets (admin).
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("bearer" = [])),
     responses((status = 200, body = KeyList)))]
-pub async fn list(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
-) -> ApiResult<Json<KeyList>> {
-    caller.require(Permission::ManageKeys)?;
+pub async fn list(Ws { state, caller, .. }: Ws<can::ManageKeys>) -> ApiResult<Json<KeyList>> {
     let keys = state.store.list_api_keys(caller.workspace()).await?;
     Ok(Json(KeyList {
         items: keys.iter().map(KeyView::from).collect(),
@@ -136,11 +130,9 @@ pub async fn list(
     params(("id" = String, Path, description = "key id")),
     responses((status = 200, body = KeyView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn revoke(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageKeys>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<KeyView>> {
-    caller.require(Permission::ManageKeys)?;
     let not_found = || ApiError::not_found(format!("This workspace has no API key '{id}'."));
     let key_id = ApiKeyId::parse(&id).map_err(|_| not_found())?;
     match state.store.revoke_api_key(caller.workspace(), &key_id, &caller.actor()).await? {

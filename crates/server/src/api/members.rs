@@ -5,12 +5,12 @@
 use super::keys::parse_role;
 use crate::accounts::{self, member_error_text};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, WorkspaceCaller};
+use crate::extract::{can, ApiJson, Ws};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
-use sendwell_core::{AccountId, Permission};
+use sendwell_core::AccountId;
 use sendwell_store::{Member, MemberError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -110,11 +110,9 @@ fn account_id(id: &str) -> Result<AccountId, ApiError> {
     request_body = InviteMember,
     responses((status = 201, body = InvitedMember), (status = 409, body = crate::error::Problem)))]
 pub async fn invite(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageKeys>,
     ApiJson(req): ApiJson<InviteMember>,
 ) -> ApiResult<(StatusCode, Json<InvitedMember>)> {
-    caller.require(Permission::ManageKeys)?;
     let email = super::parse_email(&req.email, "/email")?;
     let role = parse_role(&req.role)?;
     if !accounts::invite_allowed(&state, caller.workspace()) {
@@ -141,11 +139,7 @@ pub async fn invite(
 /// Lists the workspace's members (admin); never their passwords.
 #[utoipa::path(get, path = "/v1/members", tag = "members", security(("bearer" = [])),
     responses((status = 200, body = MemberList)))]
-pub async fn list(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
-) -> ApiResult<Json<MemberList>> {
-    caller.require(Permission::ManageKeys)?;
+pub async fn list(Ws { state, caller, .. }: Ws<can::ManageKeys>) -> ApiResult<Json<MemberList>> {
     let members = state.store.list_members(caller.workspace()).await?;
     Ok(Json(MemberList {
         items: members.into_iter().map(MemberView::from).collect(),
@@ -157,12 +151,10 @@ pub async fn list(
     params(("id" = String, Path, description = "the member's account id")), request_body = MemberPatch,
     responses((status = 200, body = MemberView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn change_role(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageKeys>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<MemberPatch>,
 ) -> ApiResult<Json<MemberView>> {
-    caller.require(Permission::ManageKeys)?;
     let account = account_id(&id)?;
     let role = parse_role(&req.role)?;
     let member = state
@@ -178,11 +170,9 @@ pub async fn change_role(
     params(("id" = String, Path, description = "the member's account id")),
     responses((status = 200, body = MemberView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn remove(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageKeys>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<MemberView>> {
-    caller.require(Permission::ManageKeys)?;
     let account = account_id(&id)?;
     let member = state
         .store
@@ -197,11 +187,9 @@ pub async fn remove(
     params(("id" = String, Path, description = "the member's account id")),
     responses((status = 201, body = InvitedMember), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn reinvite(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageKeys>,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<InvitedMember>)> {
-    caller.require(Permission::ManageKeys)?;
     let account = account_id(&id)?;
     let invited = reinvite_member(&state, caller.workspace(), &account, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(invited)))

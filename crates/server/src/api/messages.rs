@@ -11,9 +11,9 @@ use super::templates::{parse_source, template_error};
 use super::{page_limit, parse_email, Page};
 use crate::delivery::{compile_message, prepare, render_off_runtime, OwnedContact};
 use crate::error::{ApiError, ApiResult, BlockerView, FieldProblem};
-use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
+use crate::extract::{can, ApiJson, ApiQuery, WorkspaceCaller, Ws};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -22,7 +22,7 @@ use sendwell_core::consent::Topic;
 use sendwell_core::filter::{Filter, FilterError, FilterLocation};
 use sendwell_core::{
     gate, AttributeName, ContactId, DeliveryStatus, MessageId, MessageKind, MessageState, OutboxId,
-    Permission, ReviewState, TemplateId, WorkspaceId,
+    ReviewState, TemplateId, WorkspaceId,
 };
 use sendwell_screen::content::{ContentVerdict, Screening};
 use sendwell_store::{AudienceSpec, MessageRecord, NewMessage, QueueError, SampleContact};
@@ -166,11 +166,9 @@ pub struct PreviewResponse {
     request_body = PreviewRequest,
     responses((status = 200, body = PreviewResponse), (status = 422, body = crate::error::Problem)))]
 pub async fn preview(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     ApiJson(req): ApiJson<PreviewRequest>,
 ) -> ApiResult<Json<PreviewResponse>> {
-    caller.require(Permission::Read)?;
     Ok(Json(
         audience_preview(&state, caller.workspace(), &req).await?,
     ))
@@ -537,11 +535,9 @@ fn opt_in_attribute(name: Option<&str>, schema: &AttributeSchema) -> ApiResult<A
     request_body = MessageRequest,
     responses((status = 201, body = MessageView), (status = 422, body = crate::error::Problem)))]
 pub async fn create(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Send>,
     ApiJson(req): ApiJson<MessageRequest>,
 ) -> ApiResult<(StatusCode, Json<MessageView>)> {
-    caller.require(Permission::Send)?;
     // Transactional mail needs no consent; sent to a filtered audience it
     // would be bulk mail without an opt-in or List-Unsubscribe.
     if req.kind == "transactional" {
@@ -576,11 +572,9 @@ pub(crate) async fn load(state: &AppState, ws: &WorkspaceId, id: &str) -> ApiRes
     params(("id" = String, Path)),
     responses((status = 200, body = MessageView), (status = 404, body = crate::error::Problem)))]
 pub async fn show(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<MessageView>> {
-    caller.require(Permission::Read)?;
     let m = load(&state, caller.workspace(), &id).await?;
     Ok(Json(view(&state, m).await?))
 }
@@ -595,11 +589,9 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/v1/messages", tag = "messages", security(("bearer" = [])),
     params(ListQuery), responses((status = 200, body = Page<MessageView>)))]
 pub async fn list(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<MessageView>>> {
-    caller.require(Permission::Read)?;
     let page = Page::read(
         query.cursor.as_deref(),
         query.limit,
@@ -650,12 +642,10 @@ impl EstimateQuery {
     params(("id" = String, Path), EstimateQuery),
     responses((status = 200, body = PreflightReport), (status = 404, body = crate::error::Problem)))]
 pub async fn preflight(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<EstimateQuery>,
 ) -> ApiResult<Json<PreflightReport>> {
-    caller.require(Permission::Read)?;
     let m = load(&state, caller.workspace(), &id).await?;
     Ok(Json(report(&state, &m, q.purpose()).await?.0))
 }
@@ -667,12 +657,10 @@ pub async fn preflight(
     request_body = MessageRequest,
     responses((status = 200, body = PreflightReport), (status = 422, body = crate::error::Problem)))]
 pub async fn preflight_draft(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Send>,
     ApiQuery(q): ApiQuery<EstimateQuery>,
     ApiJson(req): ApiJson<MessageRequest>,
 ) -> ApiResult<Json<PreflightReport>> {
-    caller.require(Permission::Send)?;
     if req.kind == "transactional" {
         return Err(ApiError::invalid_field(
             "/kind",
@@ -750,12 +738,10 @@ fn raw_headers(raw: &[u8]) -> Vec<HeaderView> {
     params(("id" = String, Path)), request_body = MessagePreviewRequest,
     responses((status = 200, body = PreviewView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn preview_message(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<PreviewView>> {
-    caller.require(Permission::Read)?;
     let req: MessagePreviewRequest = if body.iter().all(u8::is_ascii_whitespace) {
         MessagePreviewRequest::default()
     } else {
@@ -852,11 +838,9 @@ fn blocked(blockers: Vec<Finding>) -> ApiError {
     params(("id" = String, Path)),
     responses((status = 202, body = SendResponse), (status = 409, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub async fn send(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Send>,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<SendResponse>)> {
-    caller.require(Permission::Send)?;
     let m = load(&state, caller.workspace(), &id).await?;
     let (r, filter) = report(&state, &m, ReportFor::Send).await?;
     if !r.ready {
@@ -979,11 +963,9 @@ async fn screen_for_contact(
     responses((status = 202, body = TransactionalResponse), (status = 404, body = crate::error::Problem),
         (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn transactional(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Send>,
     ApiJson(req): ApiJson<TransactionalRequest>,
 ) -> ApiResult<(StatusCode, Json<TransactionalResponse>)> {
-    caller.require(Permission::Send)?;
     let ws = caller.workspace().clone();
     let contact_id = recipient(&state, &ws, &req.to).await?;
     let data = template_data(req.data.as_ref())?;
@@ -1174,11 +1156,9 @@ pub struct OutboxItem {
 #[utoipa::path(get, path = "/v1/outbox", tag = "messages", security(("bearer" = [])),
     params(OutboxQuery), responses((status = 200, body = Page<OutboxItem>)))]
 pub async fn outbox(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> ApiResult<Json<Page<OutboxItem>>> {
-    caller.require(Permission::Read)?;
     let limit = page_limit(query.limit)?;
     let message = match &query.message_id {
         Some(m) => Some(
@@ -1211,11 +1191,9 @@ pub async fn outbox(
     params(("id" = String, Path)),
     responses((status = 200, content_type = "message/rfc822", body = String), (status = 404, body = crate::error::Problem)))]
 pub async fn outbox_raw(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    caller.require(Permission::Read)?;
     let id = OutboxId::parse(&id).map_err(|e| ApiError::not_found(e.to_string()))?;
     match state.store.outbox_raw(caller.workspace(), &id).await? {
         Some(raw) => Ok(([(header::CONTENT_TYPE, "message/rfc822")], raw)),

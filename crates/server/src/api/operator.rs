@@ -5,7 +5,7 @@ use super::guidelines::GuidelinesView;
 use super::workspace::{audit_page, AuditEntryView, PageQuery, SendingStatusView, WorkspaceView};
 use super::Page;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, OperatorCaller};
+use crate::extract::{Acting, ApiJson, ApiQuery, OperatorCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -78,11 +78,9 @@ fn workspace_id(id: &str) -> Result<WorkspaceId, ApiError> {
     request_body = CreateWorkspace,
     responses((status = 201, body = CreatedWorkspace), (status = 403, body = crate::error::Problem)))]
 pub async fn create_workspace(
-    State(state): State<AppState>,
-    operator: OperatorCaller,
+    Acting { state, operator }: Acting,
     ApiJson(req): ApiJson<CreateWorkspace>,
 ) -> ApiResult<(StatusCode, Json<CreatedWorkspace>)> {
-    operator.require_act()?;
     let name = super::label("name", &req.name, 200)?;
     let admin = match &req.admin_email {
         Some(email) => Some(super::parse_email(email, "/admin_email")?),
@@ -209,11 +207,9 @@ pub async fn workspace_audit_log(
 #[utoipa::path(post, path = "/v1/operator/guidelines", tag = "operator", security(("bearer" = [])),
     request_body = PublishGuidelines, responses((status = 201, body = GuidelinesView)))]
 pub async fn publish_guidelines(
-    State(state): State<AppState>,
-    operator: OperatorCaller,
+    Acting { state, operator }: Acting,
     ApiJson(req): ApiJson<PublishGuidelines>,
 ) -> ApiResult<(StatusCode, Json<GuidelinesView>)> {
-    operator.require_act()?;
     let text = req.text.trim();
     if text.len() < 20 {
         return Err(ApiError::invalid_field(

@@ -9,7 +9,7 @@
 //! operator and changes nothing else. Rate-limited per client address.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{client_ip, ApiJson, OperatorCaller};
+use crate::extract::{client_ip, Acting, ApiJson, OperatorCaller};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -253,12 +253,10 @@ pub struct HandleRequest {
     params(("id" = String, Path)), request_body = HandleRequest,
     responses((status = 200, body = ReportView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn handle(
-    State(state): State<AppState>,
-    operator: OperatorCaller,
+    Acting { state, operator }: Acting,
     axum::extract::Path(id): axum::extract::Path<String>,
     ApiJson(req): ApiJson<HandleRequest>,
 ) -> ApiResult<Json<ReportView>> {
-    operator.require_act()?;
     let note = super::label("note", &req.note, 2000)?;
     let handled = state
         .store

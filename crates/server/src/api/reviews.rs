@@ -4,7 +4,7 @@
 
 use super::Page;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, OperatorCaller};
+use crate::extract::{Acting, ApiJson, ApiQuery, OperatorCaller};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -180,12 +180,10 @@ async fn decide(
     params(("id" = String, Path)), request_body = Decision,
     responses((status = 200, body = ReviewItem), (status = 409, body = crate::error::Problem)))]
 pub async fn approve(
-    State(state): State<AppState>,
-    operator: OperatorCaller,
+    Acting { state, operator }: Acting,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Decision>,
 ) -> ApiResult<Json<ReviewItem>> {
-    operator.require_act()?;
     decide(&state, operator.actor(), &id, true, &req.note).await
 }
 
@@ -194,11 +192,9 @@ pub async fn approve(
     params(("id" = String, Path)), request_body = Decision,
     responses((status = 200, body = ReviewItem), (status = 409, body = crate::error::Problem)))]
 pub async fn reject(
-    State(state): State<AppState>,
-    operator: OperatorCaller,
+    Acting { state, operator }: Acting,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Decision>,
 ) -> ApiResult<Json<ReviewItem>> {
-    operator.require_act()?;
     decide(&state, operator.actor(), &id, false, &req.note).await
 }

@@ -5,12 +5,12 @@
 //! the operator skips the check for tests), where preflight warns.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, WorkspaceCaller};
+use crate::extract::{can, ApiJson, Ws};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
-use sendwell_core::{Permission, WorkspaceId};
+use sendwell_core::WorkspaceId;
 use sendwell_mail::dkim::{self, DkimAlgorithm};
 use sendwell_screen::dns::{MailDomainResolver, TxtAnswer};
 use sendwell_store::SenderDomain;
@@ -153,11 +153,9 @@ pub(crate) async fn find(
     request_body = SenderDomainRequest,
     responses((status = 201, body = SenderDomainView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn create(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageWorkspace>,
     ApiJson(req): ApiJson<SenderDomainRequest>,
 ) -> ApiResult<(StatusCode, Json<SenderDomainView>)> {
-    caller.require(Permission::ManageWorkspace)?;
     let ws = caller.workspace();
     let domain = parse_domain(&req.domain).map_err(|e| ApiError::invalid_field("/domain", e))?;
     let algorithms = parse_algorithms(req.algorithms.as_deref())?;
@@ -253,11 +251,7 @@ async fn with_new_keys(
 
 #[utoipa::path(get, path = "/v1/sender-domains", tag = "sender-domains", security(("bearer" = [])),
     responses((status = 200, body = SenderDomainList)))]
-pub async fn list(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
-) -> ApiResult<Json<SenderDomainList>> {
-    caller.require(Permission::Read)?;
+pub async fn list(Ws { state, caller, .. }: Ws<can::Read>) -> ApiResult<Json<SenderDomainList>> {
     let items = state
         .store
         .sender_domains(caller.workspace())
@@ -272,11 +266,9 @@ pub async fn list(
     params(("domain" = String, Path)),
     responses((status = 200, body = SenderDomainView), (status = 404, body = crate::error::Problem)))]
 pub async fn show(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     Path(domain): Path<String>,
 ) -> ApiResult<Json<SenderDomainView>> {
-    caller.require(Permission::Read)?;
     let d = find(&state, caller.workspace(), &domain).await?;
     Ok(Json(view(&state, d)?))
 }
@@ -285,11 +277,9 @@ pub async fn show(
     params(("domain" = String, Path)),
     responses((status = 204), (status = 404, body = crate::error::Problem)))]
 pub async fn remove(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageWorkspace>,
     Path(domain): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Permission::ManageWorkspace)?;
     let d = find(&state, caller.workspace(), &domain).await?;
     state
         .store
@@ -349,11 +339,9 @@ async fn check_record(state: &AppState, record: DnsRecord) -> (bool, serde_json:
     params(("domain" = String, Path)),
     responses((status = 200, body = SenderDomainView), (status = 404, body = crate::error::Problem)))]
 pub async fn verify(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageWorkspace>,
     Path(domain): Path<String>,
 ) -> ApiResult<Json<SenderDomainView>> {
-    caller.require(Permission::ManageWorkspace)?;
     let view = verify_domain(&state, caller.workspace(), &domain, &caller.actor()).await?;
     Ok(Json(view))
 }

@@ -3,13 +3,12 @@
 use super::workspace::PageQuery;
 use super::{audit, parse_email, Page};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, OperatorCaller, WorkspaceCaller};
+use crate::extract::{can, Acting, ApiJson, ApiQuery, OperatorCaller, Ws};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use sendwell_core::Permission;
 use sendwell_store::{SuppressionEntry, TrapEntry, UnsuppressError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -108,11 +107,9 @@ fn key_prefix(hash: &str) -> &str {
 #[utoipa::path(get, path = "/v1/suppressions", tag = "suppressions", security(("bearer" = [])),
     params(PageQuery), responses((status = 200, body = Page<SuppressionView>)))]
 pub async fn list(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<SuppressionView>>> {
-    caller.require(Permission::Read)?;
     let page = Page::read(
         query.cursor.as_deref(),
         query.limit,
@@ -127,11 +124,9 @@ pub async fn list(
 #[utoipa::path(post, path = "/v1/suppressions", tag = "suppressions", security(("bearer" = [])),
     request_body = AddSuppression, responses((status = 201, body = SuppressionView), (status = 200, body = SuppressionView)))]
 pub async fn add(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::WriteContacts>,
     ApiJson(req): ApiJson<AddSuppression>,
 ) -> ApiResult<(StatusCode, Json<SuppressionView>)> {
-    caller.require(Permission::WriteContacts)?;
     let email = parse_email(&req.email, "/email")?;
     let reason = req.reason.as_deref().unwrap_or("manual");
     if !WORKSPACE_REASONS.contains(&reason) {
@@ -178,11 +173,9 @@ pub async fn add(
     params(("address" = String, Path)),
     responses((status = 200, body = SuppressionView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn remove(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageWorkspace>,
     Path(address): Path<String>,
 ) -> ApiResult<Json<SuppressionView>> {
-    caller.require(Permission::ManageWorkspace)?;
     let email = parse_email(&address, "/address")?;
     let hash = state.address_hash(&email);
     match state.store.remove_suppression(caller.workspace(), &hash).await? {
@@ -214,11 +207,7 @@ pub async fn remove(
 /// The whole suppression list as CSV: email, email_hash, reason, source, created_at.
 #[utoipa::path(get, path = "/v1/suppressions.csv", tag = "suppressions", security(("bearer" = [])),
     responses((status = 200, content_type = "text/csv", body = String)))]
-pub async fn export_csv(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
-) -> ApiResult<impl IntoResponse> {
-    caller.require(Permission::Read)?;
+pub async fn export_csv(Ws { state, caller, .. }: Ws<can::Read>) -> ApiResult<impl IntoResponse> {
     let mut out = String::from("email,email_hash,reason,source,created_at\n");
     let mut cursor: Option<String> = None;
     loop {
@@ -261,11 +250,9 @@ pub async fn list_traps(
 #[utoipa::path(post, path = "/v1/operator/suppressions", tag = "operator", security(("bearer" = [])),
     request_body = AddTrap, responses((status = 201, body = TrapView), (status = 409, body = crate::error::Problem)))]
 pub async fn add_trap(
-    State(state): State<AppState>,
-    operator: OperatorCaller,
+    Acting { state, operator: _ }: Acting,
     ApiJson(req): ApiJson<AddTrap>,
 ) -> ApiResult<(StatusCode, Json<TrapView>)> {
-    operator.require_act()?;
     let note = super::label("note", &req.note, 500)?;
     let value = match req.kind.as_str() {
         "domain" => {
@@ -300,11 +287,9 @@ pub async fn add_trap(
 #[utoipa::path(delete, path = "/v1/operator/suppressions/{id}", tag = "operator", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 204, description = "removed"), (status = 404, body = crate::error::Problem)))]
 pub async fn remove_trap(
-    State(state): State<AppState>,
-    operator: OperatorCaller,
+    Acting { state, operator: _ }: Acting,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    operator.require_act()?;
     if state.store.remove_trap(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

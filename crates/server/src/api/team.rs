@@ -8,13 +8,13 @@ use super::parse_email;
 use crate::api::messages::load as load_message;
 use crate::delivery::{prepare, render_off_runtime_as, OwnedContact};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, WorkspaceCaller};
+use crate::extract::{can, ApiJson, Ws};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use sendwell_core::{EmailAddress, Permission};
+use sendwell_core::EmailAddress;
 use sendwell_mail::mime::{Mailbox, OutgoingMail};
 use sendwell_mail::{LinkClaims, Purpose};
 use sendwell_store::{MessageRecord, Workspace};
@@ -76,11 +76,9 @@ pub struct TeamAddressList {
     request_body = TeamAddressRequest,
     responses((status = 201, body = TeamAddressView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn add(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageWorkspace>,
     ApiJson(req): ApiJson<TeamAddressRequest>,
 ) -> ApiResult<(StatusCode, Json<TeamAddressView>)> {
-    caller.require(Permission::ManageWorkspace)?;
     let email = parse_email(&req.email, "/email")?;
     let ws = caller.workspace();
     let workspace = super::workspace::load(&state, ws).await?;
@@ -173,11 +171,7 @@ fn confirmation_mail(
 
 #[utoipa::path(get, path = "/v1/workspace/team-addresses", tag = "messages", security(("bearer" = [])),
     responses((status = 200, body = TeamAddressList)))]
-pub async fn list(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
-) -> ApiResult<Json<TeamAddressList>> {
-    caller.require(Permission::Read)?;
+pub async fn list(Ws { state, caller, .. }: Ws<can::Read>) -> ApiResult<Json<TeamAddressList>> {
     let items = state
         .store
         .team_addresses(caller.workspace())
@@ -191,11 +185,9 @@ pub async fn list(
 #[utoipa::path(delete, path = "/v1/workspace/team-addresses/{email}", tag = "messages", security(("bearer" = [])),
     params(("email" = String, Path)), responses((status = 204), (status = 404, body = crate::error::Problem)))]
 pub async fn remove(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageWorkspace>,
     Path(email): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Permission::ManageWorkspace)?;
     let email = parse_email(&email, "/email")?;
     if state
         .store
@@ -231,12 +223,10 @@ pub struct TestSendResponse {
     params(("id" = String, Path)), request_body = TestSendRequest,
     responses((status = 202, body = TestSendResponse), (status = 422, body = crate::error::Problem)))]
 pub async fn test_send(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Send>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<TestSendRequest>,
 ) -> ApiResult<(StatusCode, Json<TestSendResponse>)> {
-    caller.require(Permission::Send)?;
     let ws = caller.workspace();
     let to = confirmed_recipients(&state, ws, &req.to).await?;
     let mut message = load_message(&state, ws, &id).await?;
@@ -402,11 +392,7 @@ pub struct TestMailList {
 /// The workspace's test mails and team confirmations, newest first.
 #[utoipa::path(get, path = "/v1/test-mails", tag = "messages", security(("bearer" = [])),
     responses((status = 200, body = TestMailList)))]
-pub async fn test_mails(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
-) -> ApiResult<Json<TestMailList>> {
-    caller.require(Permission::Read)?;
+pub async fn test_mails(Ws { state, caller, .. }: Ws<can::Read>) -> ApiResult<Json<TestMailList>> {
     let items = state
         .store
         .test_mails(caller.workspace(), 200)
@@ -430,11 +416,9 @@ pub async fn test_mails(
 #[utoipa::path(get, path = "/v1/test-mails/{id}/raw", tag = "messages", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, content_type = "message/rfc822", body = String), (status = 404, body = crate::error::Problem)))]
 pub async fn test_mail_raw(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    caller.require(Permission::Read)?;
     let mail = state
         .store
         .test_mail(caller.workspace(), &id)

@@ -6,12 +6,12 @@
 use super::workspace::PageQuery;
 use super::Page;
 use crate::error::{ApiError, ApiResult, FieldProblem};
-use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
+use crate::extract::{can, ApiJson, ApiQuery, Ws};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
-use sendwell_core::{Permission, TemplateId, WorkspaceId};
+use sendwell_core::{TemplateId, WorkspaceId};
 use sendwell_mail::template::{
     CompileInput, CompiledTemplate, TemplateError, TemplateSource, TemplateWarning,
 };
@@ -223,11 +223,9 @@ async fn checked(
     request_body = TemplateRequest,
     responses((status = 201, body = TemplateView), (status = 422, body = crate::error::Problem)))]
 pub async fn create(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Send>,
     ApiJson(req): ApiJson<TemplateRequest>,
 ) -> ApiResult<(StatusCode, Json<TemplateView>)> {
-    caller.require(Permission::Send)?;
     let (new, _) = checked(&state, caller.workspace(), &req).await?;
     let saved = state
         .store
@@ -242,12 +240,10 @@ pub async fn create(
     params(("id" = String, Path)), request_body = TemplateRequest,
     responses((status = 200, body = TemplateView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn update(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Send>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<TemplateRequest>,
 ) -> ApiResult<Json<TemplateView>> {
-    caller.require(Permission::Send)?;
     let id = parse_id(&id)?;
     let (new, _) = checked(&state, caller.workspace(), &req).await?;
     match state
@@ -270,11 +266,9 @@ fn parse_id(id: &str) -> Result<TemplateId, ApiError> {
     params(("id" = String, Path)),
     responses((status = 200, body = TemplateView), (status = 404, body = crate::error::Problem)))]
 pub async fn show(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TemplateView>> {
-    caller.require(Permission::Read)?;
     let id = parse_id(&id)?;
     match state.store.template(caller.workspace(), &id).await? {
         Some(t) => Ok(Json(TemplateView::from(t))),
@@ -287,11 +281,9 @@ pub async fn show(
 #[utoipa::path(get, path = "/v1/templates", tag = "templates", security(("bearer" = [])),
     params(PageQuery), responses((status = 200, body = Page<TemplateView>)))]
 pub async fn list(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<TemplateView>>> {
-    caller.require(Permission::Read)?;
     let page = Page::read(
         query.cursor.as_deref(),
         query.limit,

@@ -2,12 +2,11 @@
 //! log. The signing secret is shown once, when the endpoint is made.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, WorkspaceCaller};
+use crate::extract::{can, ApiJson, Ws};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
-use sendwell_core::Permission;
 use sendwell_store::{WebhookEndpoint, WebhookMessage, WEBHOOK_EVENTS};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -120,11 +119,9 @@ fn check_url(text: &str, allow_private: bool) -> Result<String, String> {
     request_body = EndpointRequest,
     responses((status = 201, body = EndpointView), (status = 422, body = crate::error::Problem)))]
 pub async fn create(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageWorkspace>,
     ApiJson(req): ApiJson<EndpointRequest>,
 ) -> ApiResult<(StatusCode, Json<EndpointView>)> {
-    caller.require(Permission::ManageWorkspace)?;
     let url = check_url(&req.url, state.delivery().webhook_allow_private)
         .map_err(|e| ApiError::invalid_field("/url", e))?;
     let events = parse_events(req.events.as_deref())?;
@@ -199,11 +196,7 @@ fn no_endpoint(id: &str) -> ApiError {
 
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
     responses((status = 200, body = EndpointList)))]
-pub async fn list(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
-) -> ApiResult<Json<EndpointList>> {
-    caller.require(Permission::Read)?;
+pub async fn list(Ws { state, caller, .. }: Ws<can::Read>) -> ApiResult<Json<EndpointList>> {
     let items = state
         .store
         .webhook_endpoints(caller.workspace())
@@ -217,11 +210,9 @@ pub async fn list(
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 204), (status = 404, body = crate::error::Problem)))]
 pub async fn remove(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageWorkspace>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Permission::ManageWorkspace)?;
     if state
         .store
         .delete_webhook_endpoint(caller.workspace(), &id)
@@ -244,11 +235,9 @@ pub async fn remove(
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = DeliveryLog), (status = 404, body = crate::error::Problem)))]
 pub async fn log(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeliveryLog>> {
-    caller.require(Permission::Read)?;
     if state
         .store
         .webhook_endpoint(caller.workspace(), &id)

@@ -3,13 +3,12 @@
 
 use super::Page;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, WorkspaceCaller};
+use crate::extract::{can, ApiJson, ApiQuery, Ws};
 use crate::state::AppState;
-use axum::extract::State;
 use axum::Json;
 use sendwell_core::gate::{self, SendingStatus};
 use sendwell_core::text::PhysicalAddress;
-use sendwell_core::{Permission, WorkspaceId};
+use sendwell_core::WorkspaceId;
 use sendwell_store::{AuditEntry, Workspace};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -159,10 +158,8 @@ pub(crate) async fn load(state: &AppState, id: &WorkspaceId) -> ApiResult<Worksp
 #[utoipa::path(get, path = "/v1/workspace", tag = "workspace", security(("bearer" = [])),
     responses((status = 200, body = WorkspaceView), (status = 401, body = crate::error::Problem)))]
 pub async fn get_workspace(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
 ) -> ApiResult<Json<WorkspaceView>> {
-    caller.require(Permission::Read)?;
     let ws = load(&state, caller.workspace()).await?;
     Ok(Json(WorkspaceView::from(&ws, state.store.now())))
 }
@@ -172,11 +169,9 @@ pub async fn get_workspace(
     request_body = WorkspacePatch,
     responses((status = 200, body = WorkspaceView), (status = 422, body = crate::error::Problem)))]
 pub async fn patch_workspace(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::ManageWorkspace>,
     ApiJson(patch): ApiJson<WorkspacePatch>,
 ) -> ApiResult<Json<WorkspaceView>> {
-    caller.require(Permission::ManageWorkspace)?;
     if patch.physical_address.is_none() && patch.opt_in_landing_url.is_none() {
         return Err(ApiError::invalid(
             "Nothing to change: send {\"physical_address\": \"...\"} or {\"opt_in_landing_url\": \"https://...\"}.",
@@ -241,10 +236,8 @@ fn parse_landing_url(url: &str) -> ApiResult<Option<String>> {
 #[utoipa::path(get, path = "/v1/workspace/sending-status", tag = "workspace", security(("bearer" = [])),
     responses((status = 200, body = SendingStatusView)))]
 pub async fn sending_status(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
 ) -> ApiResult<Json<SendingStatusView>> {
-    caller.require(Permission::Read)?;
     let ws = load(&state, caller.workspace()).await?;
     Ok(Json(SendingStatusView::from(&gate::evaluate(
         ws.gate_input(state.store.now()),
@@ -270,10 +263,8 @@ pub(crate) async fn audit_page(
 #[utoipa::path(get, path = "/v1/workspace/audit-log", tag = "workspace", security(("bearer" = [])),
     params(PageQuery), responses((status = 200, body = Page<AuditEntryView>)))]
 pub async fn audit_log(
-    State(state): State<AppState>,
-    caller: WorkspaceCaller,
+    Ws { state, caller, .. }: Ws<can::Read>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<AuditEntryView>>> {
-    caller.require(Permission::Read)?;
     Ok(Json(audit_page(&state, caller.workspace(), query).await?))
 }

@@ -420,18 +420,22 @@ fn download<T: serde::Serialize>(name: &str, value: &T) -> axum::response::Respo
 
 /// Everything held on the contact, as the API's export gives it.
 pub async fn export(State(state): State<AppState>, who: Signed, Path(id): Path<String>) -> Reply {
-    let export = crate::api::contacts::export(State(state), who.caller(), Path(id.clone()))
-        .await
-        .map_err(|e| super::home::api_error(&who, e))?;
+    let export = crate::extract::call(state, who.caller(), |c| {
+        crate::api::contacts::export(c, Path(id.clone()))
+    })
+    .await
+    .map_err(|e| super::home::api_error(&who, e))?;
     Ok(download(&format!("contact-{id}.json"), &export.0))
 }
 
 /// The contact's proof bundle: every consent event with its evidence and
 /// the chain check of each.
 pub async fn proof(State(state): State<AppState>, who: Signed, Path(id): Path<String>) -> Reply {
-    let proof = crate::api::consent::proof(State(state), who.caller(), Path(id.clone()))
-        .await
-        .map_err(|e| super::home::api_error(&who, e))?;
+    let proof = crate::extract::call(state, who.caller(), |c| {
+        crate::api::consent::proof(c, Path(id.clone()))
+    })
+    .await
+    .map_err(|e| super::home::api_error(&who, e))?;
     Ok(download(&format!("consent-{id}.json"), &proof.0))
 }
 
@@ -489,8 +493,10 @@ pub async fn erase(
     posted: super::session::Posted<Empty>,
 ) -> Reply {
     let who = posted.who;
-    crate::api::contacts::erase(State(state), who.caller(), Path(id))
-        .await
-        .map_err(|e| super::home::api_error(&who, e))?;
+    crate::extract::call(state, who.caller(), |c| {
+        crate::api::contacts::erase(c, Path(id))
+    })
+    .await
+    .map_err(|e| super::home::api_error(&who, e))?;
     Ok(super::redirect("/contacts?done=erased"))
 }

@@ -461,11 +461,9 @@ pub async fn add_domain(State(state): State<AppState>, posted: Posted<DomainForm
         domain: form.domain.clone(),
         algorithms: None,
     };
-    let _added = crate::api::sender_domains::create(
-        State(state.clone()),
-        who.caller(),
-        crate::extract::ApiJson(req),
-    )
+    let _added = crate::extract::call(state.clone(), who.caller(), |c| {
+        crate::api::sender_domains::create(c, crate::extract::ApiJson(req))
+    })
     .await
     .map_err(|e| api_error(&who, e))?;
     Ok(redirect("/?done=domain"))

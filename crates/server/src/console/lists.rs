@@ -114,7 +114,11 @@ pub async fn suppress(State(state): State<AppState>, posted: Posted<SuppressForm
         email: form.email.trim().to_owned(),
         reason: None,
     };
-    match crate::api::suppressions::add(State(state.clone()), who.caller(), ApiJson(req)).await {
+    match crate::extract::call(state.clone(), who.caller(), |c| {
+        crate::api::suppressions::add(c, ApiJson(req))
+    })
+    .await
+    {
         Ok(_) => Ok(redirect("/suppressions")),
         Err(e) if e.status() == StatusCode::FORBIDDEN => Err(super::home::api_error(&who, e)),
         Err(e) => {
@@ -126,11 +130,9 @@ pub async fn suppress(State(state): State<AppState>, posted: Posted<SuppressForm
 
 pub async fn lift(State(state): State<AppState>, posted: Posted<SuppressForm>) -> Reply {
     let Posted { who, form } = posted;
-    let _lifted = crate::api::suppressions::remove(
-        State(state.clone()),
-        who.caller(),
-        Path(form.email.clone()),
-    )
+    let _lifted = crate::extract::call(state.clone(), who.caller(), |c| {
+        crate::api::suppressions::remove(c, Path(form.email.clone()))
+    })
     .await
     .map_err(|e| super::home::api_error(&who, e))?;
     Ok(redirect("/suppressions"))
@@ -138,9 +140,11 @@ pub async fn lift(State(state): State<AppState>, posted: Posted<SuppressForm>) -
 
 pub async fn suppressions_csv(State(state): State<AppState>, who: Signed) -> Reply {
     use axum::response::IntoResponse;
-    let csv = crate::api::suppressions::export_csv(State(state), who.caller())
-        .await
-        .map_err(|e| super::home::api_error(&who, e))?;
+    let csv = crate::extract::call(state, who.caller(), |c| {
+        crate::api::suppressions::export_csv(c)
+    })
+    .await
+    .map_err(|e| super::home::api_error(&who, e))?;
     let mut response = csv.into_response();
     response.headers_mut().insert(
         axum::http::header::CONTENT_DISPOSITION,
@@ -327,7 +331,11 @@ pub async fn save_audience(State(state): State<AppState>, posted: Posted<SaveFor
         name: form.audience_name.clone(),
         filter: serde_json::Value::String(form.filter.clone()),
     };
-    match crate::api::audiences::save(State(state.clone()), who.caller(), ApiJson(req)).await {
+    match crate::extract::call(state.clone(), who.caller(), |c| {
+        crate::api::audiences::save(c, ApiJson(req))
+    })
+    .await
+    {
         Ok(_) => Ok(redirect(&format!(
             "/audiences?filter={}",
             super::url_encode(&form.filter)
@@ -350,9 +358,11 @@ pub async fn delete_audience(
     posted: Posted<Empty>,
 ) -> Reply {
     let who = posted.who;
-    let _gone = crate::api::audiences::delete(State(state.clone()), who.caller(), Path(id))
-        .await
-        .map_err(|e| super::home::api_error(&who, e))?;
+    let _gone = crate::extract::call(state.clone(), who.caller(), |c| {
+        crate::api::audiences::delete(c, Path(id))
+    })
+    .await
+    .map_err(|e| super::home::api_error(&who, e))?;
     Ok(redirect("/audiences"))
 }
 

@@ -353,18 +353,23 @@ pub async fn compose(State(state): State<AppState>, posted: Posted<ComposeForm>)
     who.require(Permission::Send)?;
     let req = form.request();
     let checked = if form.action == "check" {
-        api::preflight_draft(
-            State(state.clone()),
-            who.caller(),
-            ApiQuery(api::EstimateQuery {
-                estimate: Some(true),
-            }),
-            ApiJson(req),
-        )
+        crate::extract::call(state.clone(), who.caller(), |c| {
+            api::preflight_draft(
+                c,
+                ApiQuery(api::EstimateQuery {
+                    estimate: Some(true),
+                }),
+                ApiJson(req),
+            )
+        })
         .await
         .map(|report| report.0)
     } else {
-        match api::create(State(state.clone()), who.caller(), ApiJson(req)).await {
+        match crate::extract::call(state.clone(), who.caller(), |c| {
+            api::create(c, ApiJson(req))
+        })
+        .await
+        {
             Ok((_, view)) => return Ok(redirect(&format!("/messages/{}", view.0.id))),
             Err(e) => Err(e),
         }
@@ -456,14 +461,15 @@ async fn extras(
 ) -> Reply<MessageExtras> {
     let report = if view.kind != "transactional" && view.sent_at.is_none() {
         Some(
-            api::preflight(
-                State(state.clone()),
-                who.caller(),
-                Path(id.to_owned()),
-                ApiQuery(api::EstimateQuery {
-                    estimate: Some(!exact),
-                }),
-            )
+            crate::extract::call(state.clone(), who.caller(), |c| {
+                api::preflight(
+                    c,
+                    Path(id.to_owned()),
+                    ApiQuery(api::EstimateQuery {
+                        estimate: Some(!exact),
+                    }),
+                )
+            })
             .await
             .map_err(|e| api_error(who, e))?
             .0,
@@ -510,10 +516,12 @@ pub async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Reply {
     let (contact, preview_error) = preview_contact(&state, &who, q.as_contact.as_deref()).await?;
-    let view = api::show(State(state.clone()), who.caller(), Path(id.clone()))
-        .await
-        .map_err(|e| api_error(&who, e))?
-        .0;
+    let view = crate::extract::call(state.clone(), who.caller(), |c| {
+        api::show(c, Path(id.clone()))
+    })
+    .await
+    .map_err(|e| api_error(&who, e))?
+    .0;
     let extras = extras(&state, &who, &id, &view, q.exact.is_some()).await?;
     let preview = Preview {
         id: &id,
@@ -643,9 +651,11 @@ pub async fn send(
 ) -> Reply {
     let who = posted.who;
     who.require(Permission::Send)?;
-    let (_, sent) = api::send(State(state.clone()), who.caller(), Path(id.clone()))
-        .await
-        .map_err(|e| api_error(&who, e))?;
+    let (_, sent) = crate::extract::call(state.clone(), who.caller(), |c| {
+        api::send(c, Path(id.clone()))
+    })
+    .await
+    .map_err(|e| api_error(&who, e))?;
     let to = match sent.0.review {
         Some(_) => format!("/messages/{id}?done=review"),
         None => format!("/messages/{id}?done=sent"),
@@ -667,12 +677,9 @@ async fn preview_of(
 ) -> Reply<api::PreviewView> {
     let body = serde_json::to_vec(&json!({"contact_id": contact})).unwrap_or_default();
     let body = if contact.is_none() { Vec::new() } else { body };
-    Ok(api::preview_message(
-        State(state.clone()),
-        who.caller(),
-        Path(id.to_owned()),
-        body.into(),
-    )
+    Ok(crate::extract::call(state.clone(), who.caller(), |c| {
+        api::preview_message(c, Path(id.to_owned()), body.into())
+    })
     .await
     .map_err(|e| api_error(who, e))?
     .0)
@@ -797,12 +804,9 @@ pub async fn test_send(
             .map(str::to_owned)
             .collect(),
     };
-    let _sent = crate::api::team::test_send(
-        State(state.clone()),
-        who.caller(),
-        Path(id.clone()),
-        ApiJson(req),
-    )
+    let _sent = crate::extract::call(state.clone(), who.caller(), |c| {
+        crate::api::team::test_send(c, Path(id.clone()), ApiJson(req))
+    })
     .await
     .map_err(|e| api_error(&who, e))?;
     Ok(redirect(&format!("/messages/{id}?done=tested")))

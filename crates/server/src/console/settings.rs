@@ -528,9 +528,11 @@ pub async fn create_key(State(state): State<AppState>, posted: Posted<KeyForm>) 
         name: form.key_name.clone(),
         role: form.role.clone(),
     };
-    let made = crate::api::keys::create(State(state.clone()), who.caller(), ApiJson(req))
-        .await
-        .map(|(_, created)| Some(created.0.api_key));
+    let made = crate::extract::call(state.clone(), who.caller(), |c| {
+        crate::api::keys::create(c, ApiJson(req))
+    })
+    .await
+    .map(|(_, created)| Some(created.0.api_key));
     show_once(&state, &who, "key", made).await
 }
 
@@ -567,9 +569,11 @@ pub async fn revoke_key(
     posted: Posted<Empty>,
 ) -> Reply {
     let who = posted.who;
-    let _revoked = crate::api::keys::revoke(State(state.clone()), who.caller(), Path(id))
-        .await
-        .map_err(|e| super::home::api_error(&who, e))?;
+    let _revoked = crate::extract::call(state.clone(), who.caller(), |c| {
+        crate::api::keys::revoke(c, Path(id))
+    })
+    .await
+    .map_err(|e| super::home::api_error(&who, e))?;
     Ok(redirect("/settings?done=revoked"))
 }
 
@@ -603,9 +607,11 @@ pub async fn create_webhook(State(state): State<AppState>, req: axum::extract::R
         url: form.webhook_url.clone(),
         events: (!form.events.is_empty()).then_some(form.events),
     };
-    let made = crate::api::webhooks::create(State(state.clone()), who.caller(), ApiJson(req))
-        .await
-        .map(|(_, created)| created.0.secret);
+    let made = crate::extract::call(state.clone(), who.caller(), |c| {
+        crate::api::webhooks::create(c, ApiJson(req))
+    })
+    .await
+    .map(|(_, created)| created.0.secret);
     show_once(&state, &who, "webhook", made).await
 }
 
@@ -615,9 +621,11 @@ pub async fn remove_webhook(
     posted: Posted<Empty>,
 ) -> Reply {
     let who = posted.who;
-    crate::api::webhooks::remove(State(state.clone()), who.caller(), Path(id))
-        .await
-        .map_err(|e| super::home::api_error(&who, e))?;
+    crate::extract::call(state.clone(), who.caller(), |c| {
+        crate::api::webhooks::remove(c, Path(id))
+    })
+    .await
+    .map_err(|e| super::home::api_error(&who, e))?;
     Ok(redirect("/settings?done=webhook-removed"))
 }
 
@@ -626,10 +634,12 @@ pub async fn webhook_log(
     who: Signed,
     Path(id): Path<String>,
 ) -> Reply {
-    let log = crate::api::webhooks::log(State(state.clone()), who.caller(), Path(id))
-        .await
-        .map_err(|e| super::home::api_error(&who, e))?
-        .0;
+    let log = crate::extract::call(state.clone(), who.caller(), |c| {
+        crate::api::webhooks::log(c, Path(id))
+    })
+    .await
+    .map_err(|e| super::home::api_error(&who, e))?
+    .0;
     let body = markup! {
         @if log.items.is_empty() {
             p { "Nothing sent to this endpoint yet." }
@@ -671,8 +681,10 @@ pub async fn set_landing(State(state): State<AppState>, posted: Posted<LandingFo
         physical_address: None,
         opt_in_landing_url: Some(form.opt_in_landing_url.clone()),
     };
-    match crate::api::workspace::patch_workspace(State(state.clone()), who.caller(), ApiJson(patch))
-        .await
+    match crate::extract::call(state.clone(), who.caller(), |c| {
+        crate::api::workspace::patch_workspace(c, ApiJson(patch))
+    })
+    .await
     {
         Ok(_) => Ok(redirect("/settings?done=landing")),
         Err(e) if e.status() == StatusCode::FORBIDDEN => Err(super::home::api_error(&who, e)),

@@ -248,7 +248,11 @@ pub async fn new(who: Signed) -> Reply {
 pub async fn create(State(state): State<AppState>, posted: Posted<TemplateForm>) -> Reply {
     let Posted { who, form } = posted;
     who.require(Permission::Send)?;
-    match api::create(State(state.clone()), who.caller(), ApiJson(form.request())).await {
+    match crate::extract::call(state.clone(), who.caller(), |c| {
+        api::create(c, ApiJson(form.request()))
+    })
+    .await
+    {
         Ok((_, saved)) => Ok(redirect(&format!("/templates/{}?saved=1", saved.0.id))),
         Err(e) => {
             let body = editor(&who, "/templates", &form, &errors_of(&e));
@@ -275,10 +279,12 @@ pub async fn show(
     let saved = q.saved.is_some().then_some(
         "Saved. Messages composed with this template before keep the version they were made with.",
     );
-    let t = api::show(State(state.clone()), who.caller(), Path(id.clone()))
-        .await
-        .map_err(|e| api_error(&who, e))?
-        .0;
+    let t = crate::extract::call(state.clone(), who.caller(), |c| {
+        api::show(c, Path(id.clone()))
+    })
+    .await
+    .map_err(|e| api_error(&who, e))?
+    .0;
     let form = TemplateForm::from_source(&t.name, &t.template);
     let warnings = t.warnings.as_array().cloned().unwrap_or_default();
     let body = markup! {
@@ -302,12 +308,9 @@ pub async fn update(
 ) -> Reply {
     let Posted { who, form } = posted;
     who.require(Permission::Send)?;
-    match api::update(
-        State(state.clone()),
-        who.caller(),
-        Path(id.clone()),
-        ApiJson(form.request()),
-    )
+    match crate::extract::call(state.clone(), who.caller(), |c| {
+        api::update(c, Path(id.clone()), ApiJson(form.request()))
+    })
     .await
     {
         Ok(_) => Ok(redirect(&format!("/templates/{id}?saved=1"))),

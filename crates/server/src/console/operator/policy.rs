@@ -323,11 +323,9 @@ pub async fn save(State(state): State<AppState>, posted: OperatorPosted<PolicyFo
         }
     };
     if form.action == "save" {
-        let _saved = crate::api::enforcement::put_policy(
-            State(state.clone()),
-            who.caller(),
-            ApiJson(proposed),
-        )
+        let _saved = crate::extract::call(state.clone(), who.caller(), |c| {
+            crate::api::enforcement::put_policy(c, ApiJson(proposed))
+        })
         .await
         .map_err(|e| api_error(&who, e))?;
         return Ok(redirect("/operator/policy?done=saved"));
@@ -487,11 +485,9 @@ pub async fn publish(State(state): State<AppState>, posted: OperatorPosted<Publi
         text: form.text.clone(),
         grace_days: grace,
     };
-    match crate::api::operator::publish_guidelines(
-        State(state.clone()),
-        who.caller(),
-        ApiJson(request),
-    )
+    match crate::extract::call(state.clone(), who.caller(), |c| {
+        crate::api::operator::publish_guidelines(c, ApiJson(request))
+    })
     .await
     {
         Ok(_) => Ok(redirect("/operator/guidelines?done=published")),

@@ -12,7 +12,7 @@ use crate::api::reviews::{self as reviews_api, Decision, ReviewItem, ReviewQuery
 use crate::console::layout::{csrf, field, notice, select, when, FieldExtra};
 use crate::console::{framed_offline, html, internal, redirect, url_encode, Reply};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{Acting, ApiJson, ApiQuery};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -969,31 +969,24 @@ impl Queue {
         verdict: Verdict,
         note: String,
     ) -> Result<(), ApiError> {
-        let (state, caller, path) = (State(state.clone()), who.caller(), Path(id.to_owned()));
+        let acting = Acting::checked(state.clone(), who.caller())?;
+        let path = Path(id.to_owned());
         match (self, verdict) {
             (Self::Imports, Verdict::Approve) => {
                 let req = ApiJson(imports_api::ReviewRequest { note });
-                imports_api::approve(state, caller, path, req)
-                    .await
-                    .map(drop)
+                imports_api::approve(acting, path, req).await.map(drop)
             }
             (Self::Imports, Verdict::Reject) => {
                 let req = ApiJson(imports_api::ReviewRequest { note });
-                imports_api::reject(state, caller, path, req)
-                    .await
-                    .map(drop)
+                imports_api::reject(acting, path, req).await.map(drop)
             }
             (Self::Reviews, Verdict::Approve) => {
                 let req = ApiJson(Decision { note });
-                reviews_api::approve(state, caller, path, req)
-                    .await
-                    .map(drop)
+                reviews_api::approve(acting, path, req).await.map(drop)
             }
             (Self::Reviews, Verdict::Reject) => {
                 let req = ApiJson(Decision { note });
-                reviews_api::reject(state, caller, path, req)
-                    .await
-                    .map(drop)
+                reviews_api::reject(acting, path, req).await.map(drop)
             }
         }
     }
@@ -1265,7 +1258,11 @@ pub async fn handle_report(
     let req = ApiJson(HandleRequest {
         note: one_line(&form.note),
     });
-    match reports_api::handle(State(state.clone()), who.caller(), Path(id.clone()), req).await {
+    match crate::extract::call(state.clone(), who.caller(), |c| {
+        reports_api::handle(c, Path(id.clone()), req)
+    })
+    .await
+    {
         Ok(_) => Ok(redirect("/operator/reports?done=handled")),
         Err(e) => match note_error(&e) {
             Some(error) => {

@@ -707,12 +707,9 @@ pub async fn reinstate(
         probation_days: days,
         note: form.note.clone(),
     };
-    match enforcement::reinstate(
-        State(state.clone()),
-        who.caller(),
-        Path(id.clone()),
-        ApiJson(request),
-    )
+    match crate::extract::call(state.clone(), who.caller(), |c| {
+        enforcement::reinstate(c, Path(id.clone()), ApiJson(request))
+    })
     .await
     {
         Ok(_) => Ok(redirect(&back_to(&form, &id, "reinstate"))),
@@ -729,12 +726,9 @@ pub async fn withdraw(
     let request = WithdrawRequest {
         reason: form.reason.clone(),
     };
-    match enforcement::withdraw(
-        State(state.clone()),
-        who.caller(),
-        Path(id.clone()),
-        ApiJson(request),
-    )
+    match crate::extract::call(state.clone(), who.caller(), |c| {
+        enforcement::withdraw(c, Path(id.clone()), ApiJson(request))
+    })
     .await
     {
         Ok(_) => Ok(redirect(&back_to(&form, &id, "withdraw"))),
@@ -751,12 +745,9 @@ pub async fn restore(
     let request = RestoreRequest {
         reason: form.reason.clone(),
     };
-    match enforcement::restore(
-        State(state.clone()),
-        who.caller(),
-        Path(id.clone()),
-        ApiJson(request),
-    )
+    match crate::extract::call(state.clone(), who.caller(), |c| {
+        enforcement::restore(c, Path(id.clone()), ApiJson(request))
+    })
     .await
     {
         Ok(_) => Ok(redirect(&back_to(&form, &id, "restore"))),
@@ -951,12 +942,9 @@ pub async fn add_note(
         .cloned()
         .unwrap_or_default();
     let request = NoteRequest { note, author: None };
-    let _case = enforcement::add_note(
-        State(state.clone()),
-        who.caller(),
-        Path(id.clone()),
-        ApiJson(request),
-    )
+    let _case = crate::extract::call(state.clone(), who.caller(), |c| {
+        enforcement::add_note(c, Path(id.clone()), ApiJson(request))
+    })
     .await
     .map_err(|e| api_error(&who, e))?;
     Ok(redirect(&format!("/operator/cases?done=note#{id}")))
