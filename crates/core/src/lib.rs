@@ -29,6 +29,6 @@ pub use id::{
     MessageId, OutboxId, TemplateId, WorkspaceId,
 };
 pub use message::{DeliveryStatus, MessageKind, MessageState, ReviewState};
-pub use role::{OperatorRole, Permission, Role};
+pub use role::{can, OperatorRole, Permission, Role};
 pub use time::{Clock, SystemClock, Timestamp};
 pub use workspace::{SendingState, StateEvent};

@@ -10,8 +10,37 @@ pub enum Role {
     Viewer,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Permission {
+/// Declares the permissions once: the `Permission` enum, and in [`can`] one
+/// type per permission, so an API handler can name the one it needs in
+/// its signature.
+macro_rules! permissions {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Permission {
+            $($(#[$doc])* $name,)*
+        }
+
+        /// Each [`Permission`] as a type.
+        pub mod can {
+            use super::Permission;
+
+            /// A permission as a type.
+            pub trait Need {
+                const PERMISSION: Permission;
+            }
+
+            $(
+                #[doc = concat!("[`Permission::", stringify!($name), "`] as a type.")]
+                pub struct $name;
+                impl Need for $name {
+                    const PERMISSION: Permission = Permission::$name;
+                }
+            )*
+        }
+    };
+}
+
+permissions! {
     Read,
     WriteContacts,
     RecordConsent,

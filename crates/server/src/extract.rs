@@ -385,35 +385,7 @@ impl FromRequestParts<AppState> for WorkspaceCaller {
 /// `Ws<can::Send>` is a caller whose role may send, with the app state. A
 /// caller without the permission is refused before the handler runs, so a
 /// handler cannot forget to check.
-pub mod can {
-    use sendwell_core::Permission;
-
-    /// A permission as a type, for [`super::Ws`].
-    pub trait Need {
-        const PERMISSION: Permission;
-    }
-
-    macro_rules! needs {
-        ($($name:ident),* $(,)?) => {$(
-            #[doc = concat!("The `", stringify!($name), "` permission.")]
-            pub struct $name;
-            impl Need for $name {
-                const PERMISSION: Permission = Permission::$name;
-            }
-        )*};
-    }
-
-    needs!(
-        Read,
-        WriteContacts,
-        RecordConsent,
-        ExportContacts,
-        EraseContacts,
-        ManageWorkspace,
-        ManageKeys,
-        Send,
-    );
-}
+pub use sendwell_core::can;
 
 /// A workspace caller allowed `P`, and the app state.
 pub struct Ws<P> {

@@ -276,6 +276,23 @@ async fn other_admins(
 /// admins changing each other's roles cannot both leave it without one.
 const LOCK_WORKSPACE: &str = "UPDATE workspaces SET updated_at = updated_at WHERE id = $1";
 
+/// The two kinds of console session, each in its own table: a member's
+/// (one workspace at a time) and an operator's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionRealm {
+    Member,
+    Operator,
+}
+
+impl SessionRealm {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Member => "console_sessions",
+            Self::Operator => "operator_sessions",
+        }
+    }
+}
+
 impl Store {
     /// Adds `email` to the workspace with `role` (making its account when
     /// it has none) and stores an invite link for it.
@@ -699,13 +716,16 @@ impl Store {
         }))
     }
 
-    /// Notes that a session was used now.
-    pub async fn touch_session(&self, id_hash: &str) -> Result<()> {
-        sqlx::query("UPDATE console_sessions SET last_seen_at = $1 WHERE id_hash = $2")
-            .bind(self.now().millis())
-            .bind(id_hash.to_owned())
-            .execute(&self.write)
-            .await?;
+    /// Notes that a session of `realm` was used now.
+    pub async fn touch_session(&self, realm: SessionRealm, id_hash: &str) -> Result<()> {
+        sqlx::query(&format!(
+            "UPDATE {} SET last_seen_at = $1 WHERE id_hash = $2",
+            realm.table()
+        ))
+        .bind(self.now().millis())
+        .bind(id_hash.to_owned())
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 
@@ -719,8 +739,8 @@ impl Store {
         Ok(())
     }
 
-    pub async fn end_session(&self, id_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
+    pub async fn end_session(&self, realm: SessionRealm, id_hash: &str) -> Result<()> {
+        sqlx::query(&format!("DELETE FROM {} WHERE id_hash = $1", realm.table()))
             .bind(id_hash.to_owned())
             .execute(&self.write)
             .await?;

@@ -32,8 +32,8 @@ mod webhook;
 mod workspace;
 
 pub use account::{
-    Account, ConsoleSession, Invite, Member, MemberError, Membership, NewToken, TokenError,
-    TokenPurpose,
+    Account, ConsoleSession, Invite, Member, MemberError, Membership, NewToken, SessionRealm,
+    TokenError, TokenPurpose,
 };
 pub use audience::{
     AudienceCounts, AudienceSpec, CountsMaybeEstimated, Excluded, SampleContact,

@@ -275,21 +275,4 @@ impl Store {
             last_seen_at: get_ts(&row, "last_seen_at")?,
         }))
     }
-
-    pub async fn touch_operator_session(&self, id_hash: &str) -> Result<()> {
-        sqlx::query("UPDATE operator_sessions SET last_seen_at = $1 WHERE id_hash = $2")
-            .bind(self.now().millis())
-            .bind(id_hash.to_owned())
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn end_operator_session(&self, id_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM operator_sessions WHERE id_hash = $1")
-            .bind(id_hash.to_owned())
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
 }

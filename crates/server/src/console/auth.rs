@@ -482,10 +482,19 @@ pub struct CsrfOnly {
 }
 
 pub async fn sign_out(State(state): State<AppState>, req: Request) -> Reply {
-    let (headers, form): (HeaderMap, CsrfOnly) = posted_here(req, &state).await?;
-    if let Some((hash, _)) = live_session(&state, &headers).await? {
-        let expected = session::csrf_token(&state, session::Realm::Member, &hash);
-        if !sendwell_core::secret::constant_time_eq(form.csrf.as_bytes(), expected.as_bytes()) {
+    sign_out_of::<sendwell_store::ConsoleSession>(&state, req, "/login").await
+}
+
+/// Ends the session of `S`'s realm that the cookie names (when the form
+/// came from one of its pages), clears the cookie and goes on to `then`.
+pub(super) async fn sign_out_of<S: session::RealmSession>(
+    state: &AppState,
+    req: Request,
+    then: &str,
+) -> Reply {
+    let (headers, form): (HeaderMap, CsrfOnly) = posted_here(req, state).await?;
+    if let Some((hash, _)) = session::live::<S>(state, &headers).await? {
+        if !session::constant_time_csrf(state, S::REALM, &hash, &form.csrf) {
             return Err(plain_error(
                 StatusCode::FORBIDDEN,
                 "The form has expired",
@@ -494,15 +503,14 @@ pub async fn sign_out(State(state): State<AppState>, req: Request) -> Reply {
         }
         state
             .store
-            .end_session(&hash)
+            .end_session(S::REALM.stored(), &hash)
             .await
             .map_err(super::internal)?;
     }
-    let mut response = redirect("/login");
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        session::clear_cookie(&state, session::Realm::Member),
-    );
+    let mut response = redirect(then);
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session::clear_cookie(state, S::REALM));
     Ok(response)
 }
 

@@ -62,6 +62,14 @@ impl Realm {
         }
     }
 
+    /// The store's name for this realm's sessions.
+    pub fn stored(self) -> sendwell_store::SessionRealm {
+        match self {
+            Self::Member => sendwell_store::SessionRealm::Member,
+            Self::Operator => sendwell_store::SessionRealm::Operator,
+        }
+    }
+
     /// How long a session may go unused, in seconds.
     pub fn idle_seconds(self) -> i64 {
         match self {
@@ -237,42 +245,77 @@ fn to_sign_in(parts: &Parts) -> Response {
     }
 }
 
-/// The session behind a request's cookie, if live; ends it when expired.
-pub async fn live_session(
+/// A stored session of one realm, as [`live`] checks it.
+pub trait RealmSession: Sized {
+    const REALM: Realm;
+    fn load(
+        state: &AppState,
+        hash: &str,
+    ) -> impl std::future::Future<Output = sendwell_store::Result<Option<Self>>> + Send;
+    fn created_at(&self) -> sendwell_core::Timestamp;
+    fn last_seen_at(&self) -> sendwell_core::Timestamp;
+    /// Whether the session may be trusted apart from its age.
+    fn trusted(&self) -> bool {
+        true
+    }
+}
+
+impl RealmSession for sendwell_store::ConsoleSession {
+    const REALM: Realm = Realm::Member;
+    async fn load(state: &AppState, hash: &str) -> sendwell_store::Result<Option<Self>> {
+        state.store.console_session(hash).await
+    }
+    fn created_at(&self) -> sendwell_core::Timestamp {
+        self.created_at
+    }
+    fn last_seen_at(&self) -> sendwell_core::Timestamp {
+        self.last_seen_at
+    }
+}
+
+/// The session the request's cookie names, when it is live: one idle or
+/// too old (or no longer trusted) is ended, and one in use is noted as
+/// used at most once a minute.
+pub async fn live<S: RealmSession>(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Option<(String, sendwell_store::ConsoleSession)>, Response> {
-    let Some(id) = cookie_value(state, Realm::Member, headers) else {
+) -> Result<Option<(String, S)>, Response> {
+    let realm = S::REALM;
+    let Some(id) = cookie_value(state, realm, headers) else {
         return Ok(None);
     };
     let hash = token_hash(&id);
-    let session = state
-        .store
-        .console_session(&hash)
-        .await
-        .map_err(super::internal)?;
-    let Some(session) = session else {
+    let Some(session) = S::load(state, &hash).await.map_err(super::internal)? else {
         return Ok(None);
     };
     let now = state.store.now().millis();
-    let idle = now - session.last_seen_at.millis() > IDLE_MINUTES * 60_000;
-    let old = now - session.created_at.millis() > ABSOLUTE_DAYS * 86_400_000;
-    if idle || old {
+    let unused = now - session.last_seen_at().millis();
+    let idle = unused > realm.idle_seconds() * 1000;
+    let old = now - session.created_at().millis() > realm.absolute_seconds() * 1000;
+    if idle || old || !session.trusted() {
         state
             .store
-            .end_session(&hash)
+            .end_session(realm.stored(), &hash)
             .await
             .map_err(super::internal)?;
         return Ok(None);
     }
-    if now - session.last_seen_at.millis() > TOUCH_MS {
+    if unused > TOUCH_MS {
         state
             .store
-            .touch_session(&hash)
+            .touch_session(realm.stored(), &hash)
             .await
             .map_err(super::internal)?;
     }
     Ok(Some((hash, session)))
+}
+
+/// The member session the request's cookie names, when it is live.
+pub async fn live_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(String, sendwell_store::ConsoleSession)>, Response> {
+    live(state, headers).await
 }
 
 impl FromRequestParts<AppState> for Signed {
@@ -321,15 +364,36 @@ pub struct Posted<T> {
 
 /// Reads an urlencoded body into `T`, or a page that says what is wrong.
 pub async fn read_form<T: DeserializeOwned>(req: Request) -> Result<T, Response> {
-    let bytes = form_bytes(req.into_body(), None).await?;
-    parse_form(&bytes, None)
+    let bytes = form_bytes(req.into_body(), &Nobody).await?;
+    parse_form(&bytes, &Nobody)
+}
+
+/// Whom the page refusing a form is shown to: a member or an operator in
+/// their console's frame, or someone not signed in.
+pub trait Refused {
+    fn page(&self, status: StatusCode, title: &str, detail: &str) -> Response;
+}
+
+/// Someone not signed in (a sign-in or setup form).
+pub struct Nobody;
+
+impl Refused for Nobody {
+    fn page(&self, status: StatusCode, title: &str, detail: &str) -> Response {
+        super::plain_error(status, title, detail)
+    }
+}
+
+impl Refused for Signed {
+    fn page(&self, status: StatusCode, title: &str, detail: &str) -> Response {
+        super::error_page(self, status, title, detail)
+    }
 }
 
 /// A form's bytes, at most [`MAX_FORM_BYTES`], or the page that says it
-/// is too large (inside the console's frame when `who` is known).
-async fn form_bytes(
+/// is too large.
+pub async fn form_bytes(
     body: axum::body::Body,
-    who: Option<&Signed>,
+    who: &impl Refused,
 ) -> Result<axum::body::Bytes, Response> {
     axum::body::to_bytes(body, MAX_FORM_BYTES)
         .await
@@ -338,41 +402,41 @@ async fn form_bytes(
                 "A form may send at most {} KiB; shorten the text and send it again.",
                 MAX_FORM_BYTES / 1024
             );
-            match who {
-                Some(who) => super::error_page(
-                    who,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "The form is too large",
-                    &detail,
-                ),
-                None => super::plain_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "The form is too large",
-                    &detail,
-                ),
-            }
+            who.page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The form is too large",
+                &detail,
+            )
         })
 }
 
 /// A form's fields, or the page that says they are not as expected.
-fn parse_form<T: DeserializeOwned>(bytes: &[u8], who: Option<&Signed>) -> Result<T, Response> {
+pub fn parse_form<T: DeserializeOwned>(bytes: &[u8], who: &impl Refused) -> Result<T, Response> {
     serde_urlencoded::from_bytes(bytes).map_err(|e| {
         let detail =
             format!("The form's fields were not as expected ({e}); reload the page and try again.");
-        match who {
-            Some(who) => super::error_page(
-                who,
-                StatusCode::BAD_REQUEST,
-                "The form could not be read",
-                &detail,
-            ),
-            None => super::plain_error(
-                StatusCode::BAD_REQUEST,
-                "The form could not be read",
-                &detail,
-            ),
-        }
+        who.page(
+            StatusCode::BAD_REQUEST,
+            "The form could not be read",
+            &detail,
+        )
     })
+}
+
+/// Refuses a form whose CSRF token is not `expected`, the token of the
+/// session whose page sent it.
+pub fn check_csrf(bytes: &[u8], expected: &str, who: &impl Refused) -> Result<(), Response> {
+    let token: CsrfField = serde_urlencoded::from_bytes(bytes).unwrap_or(CsrfField {
+        csrf: String::new(),
+    });
+    if constant_time_eq(token.csrf.as_bytes(), expected.as_bytes()) {
+        return Ok(());
+    }
+    Err(who.page(
+        StatusCode::FORBIDDEN,
+        "The form has expired",
+        "The form was not sent from a page of this session (its security token does not match). Go back, reload the page and send it again.",
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -390,19 +454,9 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
             return Err(forbidden_origin());
         }
         let who = Signed::from_request_parts(&mut parts, state).await?;
-        let bytes = form_bytes(body, Some(&who)).await?;
-        let token: CsrfField = serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfField {
-            csrf: String::new(),
-        });
-        if !constant_time_eq(token.csrf.as_bytes(), who.csrf.as_bytes()) {
-            return Err(super::error_page(
-                &who,
-                StatusCode::FORBIDDEN,
-                "The form has expired",
-                "The form was not sent from a page of this session (its security token does not match). Go back, reload the page and send it again.",
-            ));
-        }
-        let form = parse_form(&bytes, Some(&who))?;
+        let bytes = form_bytes(body, &who).await?;
+        check_csrf(&bytes, &who.csrf, &who)?;
+        let form = parse_form(&bytes, &who)?;
         Ok(Self { who, form })
     }
 }

@@ -11,12 +11,11 @@ use crate::console::auth::{
     sign_in_form, token_problem, use_code, CodeForm, SignInAt, SignInForm, StepRefused,
 };
 use crate::console::layout::{bare, field, FieldExtra};
-use crate::console::session::{self, constant_time_csrf, Realm};
+use crate::console::session::{self, Realm};
 use crate::console::{html, local_path, redirect, Reply};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::Response;
 use maud::html as markup;
 use sendwell_store::Operator;
 use serde::Deserialize;
@@ -331,32 +330,11 @@ async fn start(state: &AppState, operator: &Operator, ip: &str, next: &str) -> R
     Ok(response)
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub async fn sign_out(State(state): State<AppState>, req: Request) -> Reply {
-    let (headers, form): (HeaderMap, CsrfOnly) = posted_here(req, &state).await?;
-    if let Some((hash, _)) = super::session::live(&state, &headers).await? {
-        if !constant_time_csrf(&state, Realm::Operator, &hash, &form.csrf) {
-            return Err(crate::console::plain_error(
-                StatusCode::FORBIDDEN,
-                "The form has expired",
-                "Go back, reload the page and sign out again.",
-            ));
-        }
-        state
-            .store
-            .end_operator_session(&hash)
-            .await
-            .map_err(crate::console::internal)?;
-    }
-    let mut response: Response = redirect("/operator/login");
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        session::clear_cookie(&state, Realm::Operator),
-    );
-    Ok(response)
+    crate::console::auth::sign_out_of::<sendwell_store::OperatorSession>(
+        &state,
+        req,
+        "/operator/login",
+    )
+    .await
 }

@@ -11,7 +11,6 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use sendwell_core::secret::constant_time_eq;
 use sendwell_store::Operator;
 use serde::de::DeserializeOwned;
 
@@ -40,46 +39,30 @@ impl OperatorSigned {
     }
 }
 
-/// The live operator session behind a request's cookie; an expired one
-/// is ended.
+impl member_session::RealmSession for sendwell_store::OperatorSession {
+    const REALM: Realm = Realm::Operator;
+    async fn load(state: &AppState, hash: &str) -> sendwell_store::Result<Option<Self>> {
+        state.store.operator_session(hash).await
+    }
+    fn created_at(&self) -> sendwell_core::Timestamp {
+        self.created_at
+    }
+    fn last_seen_at(&self) -> sendwell_core::Timestamp {
+        self.last_seen_at
+    }
+    /// A session is only ever started after the second factor; one whose
+    /// account has lost it (a reset) is not trusted either.
+    fn trusted(&self) -> bool {
+        self.operator.account.totp_secret.is_some()
+    }
+}
+
+/// The operator session the request's cookie names, when it is live.
 pub async fn live(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<(String, sendwell_store::OperatorSession)>, Response> {
-    let Some(id) = member_session::cookie_value(state, Realm::Operator, headers) else {
-        return Ok(None);
-    };
-    let hash = crate::accounts::token_hash(&id);
-    let session = state
-        .store
-        .operator_session(&hash)
-        .await
-        .map_err(crate::console::internal)?;
-    let Some(session) = session else {
-        return Ok(None);
-    };
-    let now = state.store.now().millis();
-    let idle = now - session.last_seen_at.millis() > Realm::Operator.idle_seconds() * 1000;
-    let old = now - session.created_at.millis() > Realm::Operator.absolute_seconds() * 1000;
-    // A session is only ever started after the second factor; one whose
-    // account has lost it (a reset) is not trusted either.
-    let factor = session.operator.account.totp_secret.is_some();
-    if idle || old || !factor {
-        state
-            .store
-            .end_operator_session(&hash)
-            .await
-            .map_err(crate::console::internal)?;
-        return Ok(None);
-    }
-    if now - session.last_seen_at.millis() > 60_000 {
-        state
-            .store
-            .touch_operator_session(&hash)
-            .await
-            .map_err(crate::console::internal)?;
-    }
-    Ok(Some((hash, session)))
+    member_session::live(state, headers).await
 }
 
 fn to_sign_in(parts: &Parts) -> Response {
@@ -113,17 +96,17 @@ impl FromRequestParts<AppState> for OperatorSigned {
     }
 }
 
+impl member_session::Refused for OperatorSigned {
+    fn page(&self, status: StatusCode, title: &str, detail: &str) -> Response {
+        super::error_page(self, status, title, detail)
+    }
+}
+
 /// A form posted by a signed-in operator: origin and CSRF token checked,
 /// and refused for an auditor, who may read but not change anything.
 pub struct OperatorPosted<T> {
     pub who: OperatorSigned,
     pub form: T,
-}
-
-#[derive(serde::Deserialize)]
-struct CsrfField {
-    #[serde(default)]
-    csrf: String,
 }
 
 impl<T: DeserializeOwned + Send> FromRequest<AppState> for OperatorPosted<T> {
@@ -135,30 +118,8 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for OperatorPosted<T> {
             return Err(member_session::forbidden_origin());
         }
         let who = OperatorSigned::from_request_parts(&mut parts, state).await?;
-        let bytes = axum::body::to_bytes(body, member_session::MAX_FORM_BYTES)
-            .await
-            .map_err(|_| {
-                super::error_page(
-                    &who,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "The form is too large",
-                    &format!(
-                        "A form may send at most {} KiB; shorten the text and send it again.",
-                        member_session::MAX_FORM_BYTES / 1024
-                    ),
-                )
-            })?;
-        let token: CsrfField = serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfField {
-            csrf: String::new(),
-        });
-        if !constant_time_eq(token.csrf.as_bytes(), who.csrf.as_bytes()) {
-            return Err(super::error_page(
-                &who,
-                StatusCode::FORBIDDEN,
-                "The form has expired",
-                "The form was not sent from a page of this session (its security token does not match). Go back, reload the page and send it again.",
-            ));
-        }
+        let bytes = member_session::form_bytes(body, &who).await?;
+        member_session::check_csrf(&bytes, &who.csrf, &who)?;
         if !who.may_act() {
             return Err(super::error_page(
                 &who,
@@ -167,16 +128,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for OperatorPosted<T> {
                 "This form changes something, and your role on the delivery team is auditor. Ask an operator to do it.",
             ));
         }
-        let form = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
-            super::error_page(
-                &who,
-                StatusCode::BAD_REQUEST,
-                "The form could not be read",
-                &format!(
-                    "The form's fields were not as expected ({e}); reload the page and try again."
-                ),
-            )
-        })?;
+        let form = member_session::parse_form(&bytes, &who)?;
         Ok(Self { who, form })
     }
 }
