@@ -28,13 +28,29 @@ async fn sign_in(bench: &BenchServer) -> anyhow::Result<String> {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
+    let form = format!("password={0}&confirm={0}", PASSWORD.replace(' ', "+"));
+    let url = format!("{}{path}", bench.base);
+    session_cookie(
+        &client,
+        &url,
+        form,
+        "no session cookie after accepting the invite",
+    )
+    .await
+}
+
+/// Posts a form that starts a session: the session's cookie, as a Cookie
+/// header gives it back.
+pub(crate) async fn session_cookie(
+    client: &reqwest::Client,
+    url: &str,
+    form: String,
+    missing: &'static str,
+) -> anyhow::Result<String> {
     let answer = client
-        .post(format!("{}{path}", bench.base))
+        .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "password={0}&confirm={0}",
-            PASSWORD.replace(' ', "+")
-        ))
+        .body(form)
         .send()
         .await?;
     let cookie = answer
@@ -42,7 +58,7 @@ async fn sign_in(bench: &BenchServer) -> anyhow::Result<String> {
         .get("set-cookie")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .context("no session cookie after accepting the invite")?;
+        .context(missing)?;
     Ok(cookie.to_owned())
 }
 

@@ -55,21 +55,17 @@ async fn sign_in(bench: &BenchServer) -> anyhow::Result<String> {
     let now = bench.state.store.now().millis() / 1000;
     let code = format!("{:06}", sendwell_server::totp::code_at(&secret, now));
     let password = PASSWORD.replace(' ', "+");
-    let done = client
-        .post(format!("{}{path}", bench.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "name=Bench&password={password}&confirm={password}&secret={secret_hex}&code={code}"
-        ))
-        .send()
-        .await?;
-    let cookie = done
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .context("no operator session after the second factor")?;
-    Ok(cookie.to_owned())
+    let form = format!(
+        "name=Bench&password={password}&confirm={password}&secret={secret_hex}&code={code}"
+    );
+    let url = format!("{}{path}", bench.base);
+    crate::bench_console::session_cookie(
+        &client,
+        &url,
+        form,
+        "no operator session after the second factor",
+    )
+    .await
 }
 
 /// The deliveries of the workspace ranked `rank` (0 first) of `n`.

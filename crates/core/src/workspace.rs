@@ -42,6 +42,19 @@ pub enum StateEvent {
     Restore,
 }
 
+impl StateEvent {
+    pub const ALL: [StateEvent; 8] = [
+        Self::Activate,
+        Self::OpenReview,
+        Self::CloseReview,
+        Self::Suspend,
+        Self::ReinstateOnProbation,
+        Self::EndProbation,
+        Self::Withdraw,
+        Self::Restore,
+    ];
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("a workspace that is {from} cannot {event}")]
 pub struct TransitionError {
@@ -155,15 +168,7 @@ mod tests {
             err.to_string(),
             "a workspace that is withdrawn cannot be reinstated on probation"
         );
-        for event in [
-            Activate,
-            OpenReview,
-            CloseReview,
-            Suspend,
-            ReinstateOnProbation,
-            EndProbation,
-            Withdraw,
-        ] {
+        for event in StateEvent::ALL.into_iter().filter(|e| *e != Restore) {
             assert!(Withdrawn.apply(event).is_err(), "withdrawn is final");
         }
     }

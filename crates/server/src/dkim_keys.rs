@@ -118,26 +118,43 @@ impl KeySealer {
         Ok(plain.to_vec())
     }
 
-    /// The signers of a sender domain: one per key it has.
-    pub fn signers(&self, d: &SenderDomain) -> Result<Vec<DkimSigner>, String> {
+    /// The keys of a sender domain, opened, one per key it has.
+    pub fn keys<'a>(&self, d: &'a SenderDomain) -> Result<Vec<OpenedKey<'a>>, SealError> {
         let mut out = Vec::new();
         for (alg, selector, sealed) in [
             (DkimAlgorithm::Rsa, &d.rsa_selector, &d.rsa_key),
             (DkimAlgorithm::Ed25519, &d.ed25519_selector, &d.ed25519_key),
         ] {
-            let (Some(selector), Some(sealed)) = (selector, sealed) else {
-                continue;
-            };
-            let pkcs8 = self
-                .open(&d.workspace_id, &d.domain, alg, sealed)
-                .map_err(|e| format!("{}: {e}", d.domain))?;
-            out.push(
-                DkimSigner::new(alg, &d.domain, selector, &pkcs8)
-                    .map_err(|e| format!("{}: {e}", d.domain))?,
-            );
+            if let (Some(selector), Some(sealed)) = (selector, sealed) {
+                let pkcs8 = self.open(&d.workspace_id, &d.domain, alg, sealed)?;
+                out.push(OpenedKey {
+                    alg,
+                    selector,
+                    pkcs8,
+                });
+            }
         }
         Ok(out)
     }
+
+    /// The signers of a sender domain: one per key it has.
+    pub fn signers(&self, d: &SenderDomain) -> Result<Vec<DkimSigner>, String> {
+        let keys = self.keys(d).map_err(|e| format!("{}: {e}", d.domain))?;
+        keys.iter()
+            .map(|k| {
+                DkimSigner::new(k.alg, &d.domain, k.selector, &k.pkcs8)
+                    .map_err(|e| format!("{}: {e}", d.domain))
+            })
+            .collect()
+    }
+}
+
+/// A sender domain's key, unsealed.
+pub struct OpenedKey<'a> {
+    pub alg: DkimAlgorithm,
+    pub selector: &'a str,
+    /// The private key, PKCS#8 DER.
+    pub pkcs8: Vec<u8>,
 }
 
 /// The sender domain that signs mail from `from_domain`: the domain itself,

@@ -148,6 +148,16 @@ pub(crate) async fn count_in_tx(
     Ok(())
 }
 
+/// Counts read from a row's `s`, `h` and `c` (sends, hard bounces,
+/// complaints).
+fn counts_from(row: &AnyRow) -> Result<Counts> {
+    Ok(Counts {
+        sends: u(get_i64(row, "s")?),
+        hard_bounces: u(get_i64(row, "h")?),
+        complaints: u(get_i64(row, "c")?),
+    })
+}
+
 impl Store {
     /// A workspace's counts over the last `window_days` days (today included).
     pub async fn reputation_counts(&self, ws: &WorkspaceId, window_days: u32) -> Result<Counts> {
@@ -188,16 +198,7 @@ impl Store {
         .fetch_all(&self.read)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok((
-                    get_i64(row, "day")?,
-                    Counts {
-                        sends: u(get_i64(row, "s")?),
-                        hard_bounces: u(get_i64(row, "h")?),
-                        complaints: u(get_i64(row, "c")?),
-                    },
-                ))
-            })
+            .map(|row| Ok((get_i64(row, "day")?, counts_from(row)?)))
             .collect()
     }
 
@@ -218,16 +219,7 @@ impl Store {
         .fetch_all(&self.read)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok((
-                    get_workspace_id(row, "workspace_id")?,
-                    Counts {
-                        sends: u(get_i64(row, "s")?),
-                        hard_bounces: u(get_i64(row, "h")?),
-                        complaints: u(get_i64(row, "c")?),
-                    },
-                ))
-            })
+            .map(|row| Ok((get_workspace_id(row, "workspace_id")?, counts_from(row)?)))
             .collect()
     }
 

@@ -99,28 +99,19 @@ fn selector_for(alg: DkimAlgorithm) -> String {
 
 /// The records to publish for a stored domain.
 fn records(state: &AppState, d: &SenderDomain) -> Result<Vec<DnsRecord>, ApiError> {
-    let mut out = Vec::new();
-    for (alg, selector, sealed) in [
-        (DkimAlgorithm::Rsa, &d.rsa_selector, &d.rsa_key),
-        (DkimAlgorithm::Ed25519, &d.ed25519_selector, &d.ed25519_key),
-    ] {
-        let (Some(selector), Some(sealed)) = (selector, sealed) else {
-            continue;
-        };
-        let pkcs8 = state
-            .sealer()
-            .open(&d.workspace_id, &d.domain, alg, sealed)
-            .map_err(|e| ApiError::internal(&e))?;
-        let p = dkim::public_key_b64(alg, &pkcs8).map_err(|e| ApiError::internal(&e))?;
-        out.push(DnsRecord {
-            kind: "TXT".to_owned(),
-            name: format!("{selector}._domainkey.{}", d.domain),
-            value: format!("v=DKIM1; k={}; p={p}", alg.as_str()),
-            algorithm: alg.as_str().to_owned(),
-            selector: selector.clone(),
-        });
-    }
-    Ok(out)
+    let keys = state.sealer().keys(d).map_err(|e| ApiError::internal(&e))?;
+    keys.iter()
+        .map(|k| {
+            let p = dkim::public_key_b64(k.alg, &k.pkcs8).map_err(|e| ApiError::internal(&e))?;
+            Ok(DnsRecord {
+                kind: "TXT".to_owned(),
+                name: format!("{}._domainkey.{}", k.selector, d.domain),
+                value: format!("v=DKIM1; k={}; p={p}", k.alg.as_str()),
+                algorithm: k.alg.as_str().to_owned(),
+                selector: k.selector.to_owned(),
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn view(state: &AppState, d: SenderDomain) -> Result<SenderDomainView, ApiError> {

@@ -18,13 +18,14 @@ pub const NAV: [(&str, &str); 8] = [
     ("Settings", "/settings"),
 ];
 
-fn head(title: &str) -> Markup {
+/// The head of every console page, titled `title · site`.
+pub fn head(title: &str, site: &str) -> Markup {
     html! {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="robots" content="noindex";
-            title { (title) " · sendwell" }
+            title { (title) " · " (site) }
             link rel="stylesheet" href="/static/console.css";
             script src="/static/console.js" defer {}
         }
@@ -36,7 +37,7 @@ pub fn page(who: &Signed, current: &str, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, "sendwell"))
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
@@ -52,22 +53,29 @@ pub fn page(who: &Signed, current: &str, title: &str, body: Markup) -> Markup {
                     }
                     (post_button(who, "/logout", ButtonKind::Link, "Sign out"))
                 }
-                nav aria-label="Workspace" {
-                    ul {
-                        @for (name, path) in NAV {
-                            li {
-                                @if name == current {
-                                    a href=(path) aria-current="page" { (name) }
-                                } @else {
-                                    a href=(path) { (name) }
-                                }
-                            }
-                        }
-                    }
-                }
+                (nav("Workspace", &NAV, current))
                 main #main {
                     h1 { (title) }
                     (body)
+                }
+            }
+        }
+    }
+}
+
+/// A console's navigation, labelled `label`, with `current` marked.
+pub fn nav(label: &str, items: &[(&str, &str)], current: &str) -> Markup {
+    html! {
+        nav aria-label=(label) {
+            ul {
+                @for (name, path) in items {
+                    li {
+                        @if *name == current {
+                            a href=(path) aria-current="page" { (name) }
+                        } @else {
+                            a href=(path) { (name) }
+                        }
+                    }
                 }
             }
         }
@@ -79,7 +87,7 @@ pub fn bare(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, "sendwell"))
             body.bare {
                 main #main {
                     p.brand { "sendwell" }

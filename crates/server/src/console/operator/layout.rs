@@ -2,7 +2,7 @@
 //! the team's navigation.
 
 use super::OperatorSigned;
-use crate::console::layout::{post_button, ButtonKind};
+use crate::console::layout::{head, nav, post_button, ButtonKind};
 use maud::{html, Markup, DOCTYPE};
 
 /// The operator navigation, in order: (name, path).
@@ -22,14 +22,7 @@ pub fn page(who: &OperatorSigned, current: &str, title: &str, body: Markup) -> M
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="robots" content="noindex";
-                title { (title) " · sendwell operator" }
-                link rel="stylesheet" href="/static/console.css";
-                script src="/static/console.js" defer {}
-            }
+            (head(title, "sendwell operator"))
             body.operator {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
@@ -39,19 +32,7 @@ pub fn page(who: &OperatorSigned, current: &str, title: &str, body: Markup) -> M
                     }
                     (post_button(who, "/operator/logout", ButtonKind::Link, "Sign out"))
                 }
-                nav aria-label="Operator" {
-                    ul {
-                        @for (name, path) in NAV {
-                            li {
-                                @if name == current {
-                                    a href=(path) aria-current="page" { (name) }
-                                } @else {
-                                    a href=(path) { (name) }
-                                }
-                            }
-                        }
-                    }
-                }
+                (nav("Operator", &NAV, current))
                 main #main {
                     h1 { (title) }
                     @if !who.may_act() {
