@@ -21,7 +21,7 @@ crate::on_both_db!(
 /// Deliveries one worker process may have in flight: batch × pipelines.
 const WINDOW: usize = 500 * 2;
 
-fn announcement() -> Value {
+pub(crate) fn announcement() -> Value {
     json!({
         "name": "Spring",
         "kind": "marketing",
@@ -31,7 +31,7 @@ fn announcement() -> Value {
     })
 }
 
-async fn counts(app: &TestApp, key: &str, message: &str) -> Value {
+pub(crate) async fn counts(app: &TestApp, key: &str, message: &str) -> Value {
     app.get(&format!("/v1/messages/{message}"), key)
         .await
         .expect(200)["counts"]
@@ -39,7 +39,7 @@ async fn counts(app: &TestApp, key: &str, message: &str) -> Value {
 }
 
 /// Waits until `done` holds for the message's delivery counts.
-async fn wait_for(
+pub(crate) async fn wait_for(
     app: &TestApp,
     key: &str,
     message: &str,
@@ -60,7 +60,7 @@ async fn wait_for(
     }
 }
 
-fn n(c: &Value, state: &str) -> i64 {
+pub(crate) fn n(c: &Value, state: &str) -> i64 {
     c[state].as_i64().unwrap_or(0)
 }
 
@@ -612,16 +612,16 @@ async fn held_while_suspended_released_when_reinstated_cancelled_when_withdrawn(
 
 /// Counts mails by Message-ID, keeping nothing else.
 #[derive(Default)]
-struct Counter {
+pub(crate) struct Counter {
     seen: Mutex<HashMap<String, u32>>,
     total: AtomicU32,
 }
 
 impl Counter {
-    fn distinct(&self) -> usize {
+    pub(crate) fn distinct(&self) -> usize {
         self.seen.lock().expect("lock").len()
     }
-    fn duplicates(&self) -> usize {
+    pub(crate) fn duplicates(&self) -> usize {
         self.total.load(Ordering::SeqCst) as usize - self.distinct()
     }
 }
@@ -642,7 +642,7 @@ impl Script for Counter {
 
 /// A ready workspace whose `count` contacts opted in by import, and a
 /// marketing message to them all, queued.
-async fn queued_send(app: &TestApp, count: usize) -> (Workspace, String) {
+pub(crate) async fn queued_send(app: &TestApp, count: usize) -> (Workspace, String) {
     let ws = app.ready_workspace("Acme").await;
     let mut csv = String::from("email\n");
     for i in 0..count {
@@ -674,7 +674,7 @@ async fn queued_send(app: &TestApp, count: usize) -> (Workspace, String) {
 }
 
 /// `sendwell worker` in its own process, on the test server's database.
-fn worker_process(app: &TestApp, sink: SocketAddr) -> std::process::Child {
+pub(crate) fn worker_process(app: &TestApp, sink: SocketAddr) -> std::process::Child {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sendwell"));
     cmd.arg("worker")
         .env_clear()
@@ -700,7 +700,7 @@ fn worker_process(app: &TestApp, sink: SocketAddr) -> std::process::Child {
     cmd.spawn().expect("sendwell worker starts")
 }
 
-async fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
         assert!(

@@ -35,6 +35,7 @@ mod support;
 
 mod addresses;
 mod bad_input;
+mod campaigns;
 mod cli;
 mod consent;
 mod console;

@@ -300,6 +300,18 @@ async fn a_new_admin_goes_from_the_invite_to_a_sent_mail() {
     );
     assert!(!sent.contains("bob@yahoo.com"), "the filter left Bob out");
     s.screenshot(dir.path().join("message.png")).await;
+
+    // A sent message is copied into a new draft, ready to change.
+    s.goto(&message_url).await;
+    press(&s, "Copy into a new draft").await;
+    assert_eq!(heading(&s).await, "Spring news (copy)");
+    let copied = s.find("main").await.text().await;
+    assert!(
+        copied.contains("A copy of the message, as a draft"),
+        "{copied}"
+    );
+    assert!(copied.contains("draft"), "{copied}");
+    s.assert_accessible("copied message").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

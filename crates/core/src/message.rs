@@ -50,7 +50,7 @@ macro_rules! named_enum {
 
 named_enum!(
     /// Where one delivery (one message to one contact) stands. The
-    /// database's CHECK constraint lists the same names (migration 0008).
+    /// database's CHECK constraint lists the same names (migration 0011).
     DeliveryStatus {
         /// Held with its message for the operator's content review.
         Review = "review",
@@ -70,10 +70,21 @@ named_enum!(
         Held = "held",
         /// Not sent: the contact may no longer receive it.
         Skipped = "skipped",
-        /// Never to be sent: the workspace's sending was withdrawn.
+        /// Never to be sent: the workspace's sending was withdrawn, or the
+        /// workspace cancelled the message.
         Cancelled = "cancelled",
+        /// Stopped with its message, which the workspace paused; queued
+        /// again when it resumes it.
+        Paused = "paused",
     }
 );
+
+impl MessageState {
+    /// Sent: handed to the queue, whatever happened to it since.
+    pub fn is_sent(self) -> bool {
+        !matches!(self, Self::Draft)
+    }
+}
 
 impl DeliveryStatus {
     /// Still on its way: waiting, being sent or to be tried again.
@@ -83,12 +94,17 @@ impl DeliveryStatus {
 }
 
 named_enum!(
-    /// Where a message stands: composed, or handed to the queue.
+    /// Where a message stands: composed, handed to the queue, and perhaps
+    /// paused or cancelled by the workspace on its way.
     MessageState {
         /// Being composed; may still be changed and checked.
         Draft = "draft",
         /// Sent: its deliveries are queued (or held for review).
         Queued = "queued",
+        /// Sent, then paused: its waiting deliveries wait until resumed.
+        Paused = "paused",
+        /// Sent, then cancelled: what had not gone never will.
+        Cancelled = "cancelled",
     }
 );
 

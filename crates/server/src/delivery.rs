@@ -21,7 +21,7 @@ use crate::state::AppState;
 use crate::transport::{Outgoing, SendResult, SmtpTransport, TransportKind};
 use sendwell_core::gate;
 use sendwell_core::SendingState;
-use sendwell_core::{ContactId, MessageId, Timestamp, WorkspaceId};
+use sendwell_core::{ContactId, MessageId, MessageState, Timestamp, WorkspaceId};
 use sendwell_mail::dkim::DkimSigner;
 use sendwell_mail::template::{CompileInput, CompiledTemplate, TemplateError, TemplateSource};
 use sendwell_mail::{
@@ -792,6 +792,12 @@ impl DeliveryWorker {
                 workspaces.insert(first.workspace_id.clone(), ws);
             }
             let workspace = workspaces.get(&first.workspace_id).and_then(Option::as_ref);
+            if let Some(stopped) = self.stopped(&message_id).await? {
+                for i in indexes {
+                    outcomes[i] = Some(stopped.clone());
+                }
+                continue;
+            }
             let to_render = match self.may_send(workspace, first.kind, now) {
                 Ok(w) => self
                     .prepared(&message_id)
@@ -816,6 +822,22 @@ impl DeliveryWorker {
             }
         }
         Ok(ready)
+    }
+
+    /// The outcome of a message's claimed deliveries when the workspace
+    /// paused or cancelled it since they were queued (a retry falling due,
+    /// or a claim made just before the pause). Read fresh for every batch:
+    /// the prepared message is cached.
+    async fn stopped(&self, id: &MessageId) -> Result<Option<DeliveryOutcome>, StoreError> {
+        Ok(match self.state.store.message_state(id).await? {
+            Some(MessageState::Paused) => Some(DeliveryOutcome::Paused {
+                reason: "paused by the workspace".to_owned(),
+            }),
+            Some(MessageState::Cancelled) => Some(DeliveryOutcome::Cancelled {
+                reason: "cancelled by the workspace".to_owned(),
+            }),
+            _ => None,
+        })
     }
 
     /// Whether a workspace may send mail of `kind` now: the outcome of its

@@ -83,8 +83,11 @@ pub enum DeliveryOutcome {
     Skipped { reason: String },
     /// The workspace may not send now; kept for later.
     Held { reason: String },
-    /// The workspace's sending was withdrawn: it will never go.
+    /// The workspace's sending was withdrawn, or the workspace cancelled
+    /// the message: it will never go.
     Cancelled { reason: String },
+    /// The workspace paused the message: it waits until resumed.
+    Paused { reason: String },
 }
 
 impl DeliveryOutcome {
@@ -98,12 +101,16 @@ impl DeliveryOutcome {
             Self::Skipped { .. } => DeliveryStatus::Skipped,
             Self::Held { .. } => DeliveryStatus::Held,
             Self::Cancelled { .. } => DeliveryStatus::Cancelled,
+            Self::Paused { .. } => DeliveryStatus::Paused,
         }
     }
 
     /// Whether the delivery is finished for good.
     pub fn is_final(&self) -> bool {
-        !matches!(self, Self::Deferred { .. } | Self::Held { .. })
+        !matches!(
+            self,
+            Self::Deferred { .. } | Self::Held { .. } | Self::Paused { .. }
+        )
     }
 
     fn reply(&self) -> Option<&ReplyRecord> {
@@ -123,9 +130,10 @@ impl DeliveryOutcome {
                 Some(r) if r.line != *reason => format!("{reason}: {}", r.line),
                 _ => reason.clone(),
             },
-            Self::Skipped { reason } | Self::Held { reason } | Self::Cancelled { reason } => {
-                reason.clone()
-            }
+            Self::Skipped { reason }
+            | Self::Held { reason }
+            | Self::Cancelled { reason }
+            | Self::Paused { reason } => reason.clone(),
         }
     }
 
@@ -499,6 +507,7 @@ fn bind_outcome<'q>(
         DeliveryOutcome::Held { .. }
             | DeliveryOutcome::Skipped { .. }
             | DeliveryOutcome::Cancelled { .. }
+            | DeliveryOutcome::Paused { .. }
     );
     q.bind(delivery.id.as_str().to_owned())
         .bind(outcome.state().as_str())
@@ -621,6 +630,7 @@ mod tests {
     #[test]
     fn delivery_sql_names_only_known_states() {
         let sources = [
+            include_str!("campaign.rs"),
             include_str!("delivery.rs"),
             include_str!("feedback.rs"),
             include_str!("message.rs"),

@@ -12,6 +12,7 @@
 mod account;
 mod audience;
 mod audit;
+mod campaign;
 mod consent;
 mod contact;
 mod delivery;
@@ -40,6 +41,7 @@ pub use audience::{
     DEFAULT_AUDIENCE_SAMPLE,
 };
 pub use audit::AuditEntry;
+pub use campaign::{RunChange, RunChanged, RunRefused};
 pub use consent::{ContactProof, LedgerVerification};
 pub use contact::{
     AddressStamp, BatchItemError, BatchItemProblem, Contact, ContactExport, ContactInput,

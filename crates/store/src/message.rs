@@ -171,7 +171,7 @@ pub struct LinkEvent<'a> {
 }
 
 const TEMPLATE_COLUMNS: &str = "id, name, layout, source, warnings, created_at, updated_at";
-const MESSAGE_COLUMNS: &str = "id, workspace_id, name, kind, topic, from_name, from_address, reply_to, \
+pub(crate) const MESSAGE_COLUMNS: &str = "id, workspace_id, name, kind, topic, from_name, from_address, reply_to, \
      subject, template, audience, opt_in_attribute, track_clicks, track_opens, data, state, queued, \
      created_by, created_at, sent_at, screening, review_state, review_note, reviewed_at, exclude_risky";
 
@@ -201,7 +201,7 @@ fn template_from(row: &AnyRow) -> Result<TemplateRecord> {
     })
 }
 
-fn message_from(row: &AnyRow) -> Result<MessageRecord> {
+pub(crate) fn message_from(row: &AnyRow) -> Result<MessageRecord> {
     Ok(MessageRecord {
         id: get_message_id(row, "id")?,
         workspace_id: get_workspace_id(row, "workspace_id")?,
@@ -236,7 +236,7 @@ fn message_from(row: &AnyRow) -> Result<MessageRecord> {
     })
 }
 
-fn to_json_text(value: &Value) -> String {
+pub(crate) fn to_json_text(value: &Value) -> String {
     value.to_string()
 }
 
@@ -607,7 +607,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<MessageRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE review_state = $1 AND id > $2 ORDER BY id LIMIT $3"
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE review_state = $1 AND state <> 'cancelled' \
+             AND id > $2 ORDER BY id LIMIT $3"
         ))
         .bind(state.as_str())
         .bind(after.unwrap_or("").to_owned())
@@ -631,7 +632,7 @@ impl Store {
         let mut tx = self.write.begin().await?;
         let done = sqlx::query(
             "UPDATE messages SET review_state = $1, review_note = $2, reviewed_at = $3, updated_at = $3 \
-             WHERE id = $4 AND review_state = 'pending'",
+             WHERE id = $4 AND review_state = 'pending' AND state <> 'cancelled'",
         )
         .bind(if approve {
             ReviewState::Approved

@@ -37,7 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(preview))
         .routes(routes!(list, create))
-        .routes(routes!(show))
+        .routes(routes!(show, super::campaigns::update))
         .routes(routes!(preflight_draft))
         .routes(routes!(preflight))
         .routes(routes!(preview_message))
@@ -312,7 +312,7 @@ pub struct FromView {
     pub address: String,
 }
 
-async fn view(state: &AppState, m: MessageRecord) -> ApiResult<MessageView> {
+pub(super) async fn view(state: &AppState, m: MessageRecord) -> ApiResult<MessageView> {
     let mut counts = state.store.delivery_counts(&m.id).await?;
     for s in DeliveryStatus::ALL {
         counts.entry(s.as_str().to_owned()).or_insert(0);
@@ -325,6 +325,8 @@ async fn view(state: &AppState, m: MessageRecord) -> ApiResult<MessageView> {
         .sum();
     let shown_state = match m.state {
         MessageState::Draft => "draft",
+        MessageState::Paused => "paused",
+        MessageState::Cancelled => "cancelled",
         _ if m.review_state == Some(ReviewState::Pending) => "in_review",
         _ if m.review_state == Some(ReviewState::Rejected) => "rejected",
         _ if pending > 0 => "sending",
@@ -400,13 +402,26 @@ async fn resolve_template(state: &AppState, ws: &WorkspaceId, value: &Value) -> 
     }
 }
 
-struct Composed {
-    new: NewMessage,
+/// Transactional mail needs no consent; sent to a filtered audience it
+/// would be bulk mail without an opt-in or List-Unsubscribe.
+pub(super) fn bulk_only(req: &MessageRequest) -> ApiResult<()> {
+    if req.kind == "transactional" {
+        return Err(ApiError::invalid_field(
+            "/kind",
+            "transactional mail goes to one contact at a time: use POST /v1/transactional; \
+             mail to many contacts is marketing (needs their opt-in) or an opt_in_request",
+        ));
+    }
+    Ok(())
+}
+
+pub(super) struct Composed {
+    pub(super) new: NewMessage,
     /// The message as it would be stored, for checks before storing it.
     probe: MessageRecord,
 }
 
-async fn compose(
+pub(super) async fn compose(
     state: &AppState,
     caller: &WorkspaceCaller,
     req: &MessageRequest,
@@ -538,15 +553,7 @@ pub async fn create(
     Ws { state, caller, .. }: Ws<can::Send>,
     ApiJson(req): ApiJson<MessageRequest>,
 ) -> ApiResult<(StatusCode, Json<MessageView>)> {
-    // Transactional mail needs no consent; sent to a filtered audience it
-    // would be bulk mail without an opt-in or List-Unsubscribe.
-    if req.kind == "transactional" {
-        return Err(ApiError::invalid_field(
-            "/kind",
-            "transactional mail goes to one contact at a time: use POST /v1/transactional; \
-             mail to many contacts is marketing (needs their opt-in) or an opt_in_request",
-        ));
-    }
+    bulk_only(&req)?;
     let composed = compose(&state, &caller, &req).await?;
     let saved = state
         .store
@@ -555,7 +562,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&state, saved).await?)))
 }
 
-fn parse_message_id(id: &str) -> Result<MessageId, ApiError> {
+pub(super) fn parse_message_id(id: &str) -> Result<MessageId, ApiError> {
     MessageId::parse(id).map_err(|e| ApiError::not_found(e.to_string()))
 }
 

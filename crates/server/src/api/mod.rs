@@ -4,6 +4,7 @@
 
 pub mod addresses;
 pub mod audiences;
+pub mod campaigns;
 pub mod consent;
 pub mod contacts;
 pub mod enforcement;
@@ -55,6 +56,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(templates::routes())
         .merge(team::routes())
         .merge(messages::routes())
+        .merge(campaigns::routes())
         .merge(audiences::routes())
         .merge(reviews::routes())
         .merge(sender_domains::routes())

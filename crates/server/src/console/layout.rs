@@ -140,6 +140,8 @@ pub fn select(
 /// How a one-button form's button looks.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum ButtonKind {
+    /// An ordinary button.
+    Plain,
     /// Like a link, for small actions inside a sentence.
     Link,
     /// Red: the action removes something.
@@ -153,6 +155,7 @@ pub fn post_button(who: &impl Csrf, action: &str, kind: ButtonKind, text: &str) 
         form.inline method="post" action=(action) {
             (csrf(who))
             @match kind {
+                ButtonKind::Plain => button type="submit" { (text) },
                 ButtonKind::Link => button.link type="submit" { (text) },
                 ButtonKind::Danger => button.danger type="submit" { (text) },
             }

@@ -6,9 +6,10 @@
 //! the rules and the error texts are the API's.
 
 use super::home::api_error;
-use super::layout::{about, csrf, page, when};
+use super::layout::{about, csrf, page, post_button, when, ButtonKind};
 use super::session::Posted;
 use super::{html, redirect, Reply, Signed};
+use crate::api::campaigns;
 use crate::api::messages::{
     self as api, AudienceRequest, FromRequest, MessageRequest, PreflightReport,
 };
@@ -505,6 +506,10 @@ fn done_text(done: Option<&str>) -> Option<&'static str> {
         "tested" => "The test mail is on its way to the team addresses you chose.",
         "sent" => "Sent: the mail is queued for every person it may reach.",
         "review" => "Held for review: content screening asked the delivery team to look at this mail first. It is sent once they approve it; you will see their decision here.",
+        "paused" => "Paused: what is still waiting stays until you resume. Mail already handed to a server finishes.",
+        "resumed" => "Resumed: the waiting mail is back in the queue.",
+        "cancelled" => "Cancelled: what had not gone out never will.",
+        "copied" => "A copy of the message, as a draft: change it and send it when it is ready.",
         _ => return None,
     })
 }
@@ -532,6 +537,7 @@ pub async fn show(
     let body = markup! {
         (super::layout::notice(done_text(q.done.as_deref())))
         (facts(&view))
+        (run_section(&who, &view))
         @if let Some((bucket, points)) = &extras.over_time {
             @if !points.is_empty() { (delivery_chart(*bucket, points)) }
         }
@@ -570,6 +576,35 @@ fn facts(view: &api::MessageView) -> Markup {
         @if !view.events.is_empty() {
             h2 { "What recipients did" }
             ul { @for (kind, n) in &view.events { li { (kind) ": " (n) } } }
+        }
+    }
+}
+
+/// The buttons that pause, resume or cancel a message on its way, and the
+/// one that copies it into a new draft.
+fn run_section(who: &Signed, view: &api::MessageView) -> Markup {
+    let id = &view.id;
+    let button = |action: &str, kind: ButtonKind, text: &str| {
+        post_button(who, &format!("/messages/{id}/{action}"), kind, text)
+    };
+    markup! {
+        @if who.can(Permission::Send) {
+            div.actions {
+                @match view.state.as_str() {
+                    "sending" | "held" => {
+                        (button("pause", ButtonKind::Plain, "Pause"))
+                        " " (button("cancel", ButtonKind::Danger, "Cancel the rest"))
+                    }
+                    "paused" => {
+                        (button("resume", ButtonKind::Plain, "Resume"))
+                        " " (button("cancel", ButtonKind::Danger, "Cancel the rest"))
+                    }
+                    _ => {}
+                }
+                @if view.kind != "transactional" {
+                    " " (button("duplicate", ButtonKind::Plain, "Copy into a new draft"))
+                }
+            }
         }
     }
 }
@@ -661,6 +696,51 @@ pub async fn send(
         None => format!("/messages/{id}?done=sent"),
     };
     Ok(redirect(&to))
+}
+
+/// Pauses, resumes, cancels or copies a message through the API.
+pub async fn run(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    posted: Posted<Empty>,
+) -> Reply {
+    let who = posted.who;
+    who.require(Permission::Send)?;
+    let path = Path(id.clone());
+    let done = match action.as_str() {
+        "duplicate" => {
+            let (_, copy) = crate::extract::call(state.clone(), who.caller(), |c| {
+                campaigns::duplicate(c, path)
+            })
+            .await
+            .map_err(|e| api_error(&who, e))?;
+            return Ok(redirect(&format!("/messages/{}?done=copied", copy.0.id)));
+        }
+        "pause" => {
+            crate::extract::call(state.clone(), who.caller(), |c| campaigns::pause(c, path)).await
+        }
+        "resume" => {
+            crate::extract::call(state.clone(), who.caller(), |c| campaigns::resume(c, path)).await
+        }
+        "cancel" => {
+            crate::extract::call(state.clone(), who.caller(), |c| campaigns::cancel(c, path)).await
+        }
+        _ => {
+            return Err(super::error_page(
+                &who,
+                StatusCode::NOT_FOUND,
+                "No such action",
+                "A message can be paused, resumed, cancelled or copied.",
+            ))
+        }
+    };
+    let _changed = done.map_err(|e| api_error(&who, e))?;
+    let word = match action.as_str() {
+        "pause" => "paused",
+        "resume" => "resumed",
+        _ => "cancelled",
+    };
+    Ok(redirect(&format!("/messages/{id}?done={word}")))
 }
 
 #[derive(Deserialize, Default)]

@@ -101,6 +101,7 @@ pub fn routes() -> Router<AppState> {
         .route("/messages/new", get(messages::new))
         .route("/messages/{id}", get(messages::show))
         .route("/messages/{id}/send", post(messages::send))
+        .route("/messages/{id}/{action}", post(messages::run))
         .route("/messages/{id}/test", post(messages::test_send))
         .route("/messages/{id}/preview.html", get(messages::preview_html))
         .route("/messages/{id}/preview.txt", get(messages::preview_text))

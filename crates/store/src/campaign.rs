@@ -1,0 +1,252 @@
+//! A message's life after it is composed (issue #19): a draft is changed
+//! until it is sent, and a sent message is paused, resumed or cancelled
+//! on its way. Each change is one transaction: the message's state and
+//! its waiting deliveries move together, and the workspace's audit log
+//! says who did it.
+//!
+//! Deliveries a worker has already claimed (`sending`) are not touched:
+//! they finish as they would have. A worker checks the message's state
+//! when it claims a batch, so a delivery claimed after a pause (a retry
+//! falling due) goes back to `paused` instead of out.
+
+use crate::message::{message_from, to_json_text, MESSAGE_COLUMNS};
+use crate::{Result, Store};
+use sendwell_core::{MessageId, MessageState, Timestamp, WorkspaceId};
+use sqlx::{Any, Transaction};
+
+use crate::message::{MessageRecord, NewMessage};
+
+/// A change to a sent message's run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunChange {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl RunChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Cancel => "cancel",
+        }
+    }
+
+    /// "paused", "resumed", "cancelled".
+    pub fn past_tense(self) -> &'static str {
+        match self {
+            Self::Pause => "paused",
+            Self::Resume => "resumed",
+            Self::Cancel => "cancelled",
+        }
+    }
+
+    /// The states a message may be in for this change.
+    fn applies_to(self) -> &'static [MessageState] {
+        match self {
+            Self::Pause => &[MessageState::Queued],
+            Self::Resume => &[MessageState::Paused],
+            Self::Cancel => &[MessageState::Queued, MessageState::Paused],
+        }
+    }
+
+    fn to_state(self) -> MessageState {
+        match self {
+            Self::Pause => MessageState::Paused,
+            Self::Resume => MessageState::Queued,
+            Self::Cancel => MessageState::Cancelled,
+        }
+    }
+}
+
+/// Why a change was not made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunRefused {
+    NotFound,
+    /// The message is in a state the change does not apply to.
+    NotNow(MessageState),
+    /// The operator's content review has the message (pause and resume
+    /// wait for the decision; cancelling is always possible).
+    InReview,
+}
+
+/// What a change did: the message as it is now, and how many of its
+/// deliveries moved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunChanged {
+    pub message: MessageRecord,
+    pub moved: u64,
+}
+
+impl Store {
+    /// Changes a draft to `new` (everything but its id, workspace, author
+    /// and creation time). `Err(state)` when it is no longer a draft.
+    pub async fn update_draft(
+        &self,
+        ws: &WorkspaceId,
+        id: &MessageId,
+        new: &NewMessage,
+    ) -> Result<Option<std::result::Result<MessageRecord, MessageState>>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE messages SET name = $1, kind = $2, topic = $3, from_name = $4, from_address = $5, \
+             reply_to = $6, subject = $7, template = $8, audience = $9, opt_in_attribute = $10, \
+             track_clicks = $11, track_opens = $12, exclude_risky = $13, data = $14, updated_at = $15 \
+             WHERE workspace_id = $16 AND id = $17 AND state = 'draft'",
+        )
+        .bind(new.name.clone())
+        .bind(new.kind.as_str())
+        .bind(new.topic.clone())
+        .bind(new.from_name.clone())
+        .bind(new.from_address.clone())
+        .bind(new.reply_to.clone())
+        .bind(new.subject.clone())
+        .bind(to_json_text(&new.template))
+        .bind(new.audience.as_ref().map(to_json_text))
+        .bind(new.opt_in_attribute.clone())
+        .bind(i64::from(new.track_clicks))
+        .bind(i64::from(new.track_opens))
+        .bind(i64::from(new.exclude_risky))
+        .bind(new.data.as_ref().map(to_json_text))
+        .bind(now.millis())
+        .bind(ws.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
+        let Some(message) = message_in(&mut tx, ws, id).await? else {
+            return Ok(None);
+        };
+        if done.rows_affected() == 0 {
+            return Ok(Some(Err(message.state)));
+        }
+        tx.commit().await?;
+        Ok(Some(Ok(message)))
+    }
+
+    /// Pauses, resumes or cancels a sent message: its state and its
+    /// waiting deliveries move together, and the audit log records `actor`.
+    pub async fn change_run(
+        &self,
+        ws: &WorkspaceId,
+        id: &MessageId,
+        change: RunChange,
+        actor: &str,
+    ) -> Result<std::result::Result<RunChanged, RunRefused>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        // The write comes first, so the transaction holds the write lock
+        // from its first statement (on SQLite a read then a write can fail
+        // on a busy database instead of waiting).
+        // The states each change applies to, as `applies_to` lists them;
+        // pause and resume wait for a content review's approval.
+        let applies = match change {
+            RunChange::Pause => {
+                "state = 'queued' AND (review_state IS NULL OR review_state = 'approved')"
+            }
+            RunChange::Resume => {
+                "state = 'paused' AND (review_state IS NULL OR review_state = 'approved')"
+            }
+            RunChange::Cancel => "state IN ('queued', 'paused')",
+        };
+        let done = sqlx::query(&format!(
+            "UPDATE messages SET state = $1, updated_at = $2 \
+             WHERE workspace_id = $3 AND id = $4 AND {applies}"
+        ))
+        .bind(change.to_state().as_str())
+        .bind(now.millis())
+        .bind(ws.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            let before = message_in(&mut tx, ws, id).await?;
+            return Ok(Err(match before {
+                None => RunRefused::NotFound,
+                Some(m) if !change.applies_to().contains(&m.state) => RunRefused::NotNow(m.state),
+                Some(_) => RunRefused::InReview,
+            }));
+        }
+        let moved = move_deliveries(&mut tx, id, change, now).await?;
+        let Some(message) = message_in(&mut tx, ws, id).await? else {
+            return Ok(Err(RunRefused::NotFound));
+        };
+        let reason = format!(
+            "message {id} {}: {moved} waiting deliveries moved",
+            change.past_tense()
+        );
+        let action = format!("message.{}", change.as_str());
+        crate::audit::record_action(&mut tx, ws, actor, &action, &reason, now).await?;
+        tx.commit().await?;
+        Ok(Ok(RunChanged { message, moved }))
+    }
+
+    /// A message's state as stored now, for a worker about to send it.
+    pub async fn message_state(&self, id: &MessageId) -> Result<Option<MessageState>> {
+        let row = sqlx::query("SELECT state FROM messages WHERE id = $1")
+            .bind(id.as_str().to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| {
+            crate::get_as(&r, "state", "message state", |s| {
+                MessageState::parse(s).ok_or(())
+            })
+        })
+        .transpose()
+    }
+}
+
+async fn message_in(
+    tx: &mut Transaction<'_, Any>,
+    ws: &WorkspaceId,
+    id: &MessageId,
+) -> Result<Option<MessageRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE workspace_id = $1 AND id = $2"
+    ))
+    .bind(ws.as_str().to_owned())
+    .bind(id.as_str().to_owned())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(message_from).transpose()
+}
+
+/// Moves the message's waiting deliveries for `change`; how many moved.
+/// A resumed delivery keeps a retry time still to come (a deferral's
+/// back-off) and is due at once otherwise.
+async fn move_deliveries(
+    tx: &mut Transaction<'_, Any>,
+    id: &MessageId,
+    change: RunChange,
+    now: Timestamp,
+) -> Result<u64> {
+    let sql = match change {
+        RunChange::Pause => {
+            "UPDATE deliveries SET state = 'paused', last_reply = $1, updated_at = $2 \
+             WHERE message_id = $3 AND state IN ('queued', 'deferred')"
+        }
+        RunChange::Resume => {
+            "UPDATE deliveries SET state = 'queued', last_reply = $1, updated_at = $2, \
+             next_attempt_at = CASE WHEN next_attempt_at IS NULL OR next_attempt_at < $2 \
+             THEN $2 ELSE next_attempt_at END \
+             WHERE message_id = $3 AND state = 'paused'"
+        }
+        RunChange::Cancel => {
+            "UPDATE deliveries SET state = 'cancelled', last_reply = $1, updated_at = $2, done_at = $2 \
+             WHERE message_id = $3 AND state IN ('queued', 'deferred', 'paused', 'held', 'review')"
+        }
+    };
+    let reply = match change {
+        RunChange::Pause => "paused by the workspace",
+        RunChange::Resume => "resumed by the workspace",
+        RunChange::Cancel => "cancelled by the workspace",
+    };
+    let done = sqlx::query(sql)
+        .bind(reply)
+        .bind(now.millis())
+        .bind(id.as_str().to_owned())
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}

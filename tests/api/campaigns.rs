@@ -1,0 +1,311 @@
+//! A message's life after it is composed (issue #19): drafts change until
+//! they are sent, sent messages are copied, and a send is paused, resumed
+//! and cancelled in the middle, counted at a real SMTP sink by Message-ID.
+
+use crate::delivery::{
+    announcement, counts, n, queued_send, wait_for, wait_until, worker_process, Counter,
+};
+use crate::support::{opted_in, relay_to, send_news, TestApp};
+use reqwest::Method;
+use sendwell_server::smtp::sink::{SinkOptions, SmtpSink};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+crate::on_both!(a_draft_changes_until_it_is_sent_and_a_sent_one_is_copied);
+crate::on_both_db!(
+    pause_resume_and_cancel_say_what_does_not_apply,
+    a_send_paused_and_resumed_in_the_middle_loses_and_repeats_nothing,
+    a_send_cancelled_in_the_middle_sends_nothing_more,
+);
+
+async fn a_draft_changes_until_it_is_sent_and_a_sent_one_is_copied(app: TestApp) {
+    let ws = app.ready_workspace("Acme").await;
+    opted_in(&app, &ws, "ann@receiver-mail.net").await;
+    let draft = app
+        .post("/v1/messages", &ws.key, announcement())
+        .await
+        .expect(201);
+    let id = draft["id"].as_str().expect("id").to_owned();
+    let path = format!("/v1/messages/{id}");
+
+    // A draft changes, under the same rules as composing it.
+    let mut changed = announcement();
+    changed["subject"] = json!("The spring release, now with dates");
+    let saved = app
+        .send(Method::PUT, &path, Some(&ws.key), Some(changed.clone()))
+        .await
+        .expect(200);
+    assert_eq!(saved["subject"], "The spring release, now with dates");
+    assert_eq!(
+        app.get(&path, &ws.key).await.expect(200)["subject"],
+        saved["subject"]
+    );
+    let mut broken = changed.clone();
+    broken["subject"] = json!("");
+    let refused = app
+        .send(Method::PUT, &path, Some(&ws.key), Some(broken))
+        .await
+        .expect(422);
+    assert!(refused.to_string().contains("/subject"), "{refused}");
+    let mut transactional = changed.clone();
+    transactional["kind"] = json!("transactional");
+    app.send(Method::PUT, &path, Some(&ws.key), Some(transactional))
+        .await
+        .expect(422);
+    assert_eq!(
+        app.get(&path, &ws.key).await.expect(200)["subject"],
+        "The spring release, now with dates",
+        "a refused change leaves the draft as it was"
+    );
+
+    // A viewer changes nothing; another workspace does not see it.
+    let viewer = app.new_key(&ws.key, "viewer").await;
+    app.send(Method::PUT, &path, Some(&viewer), Some(changed.clone()))
+        .await
+        .expect(403);
+    let other = app.ready_workspace("Other").await;
+    app.send(Method::PUT, &path, Some(&other.key), Some(changed.clone()))
+        .await
+        .expect(404);
+    app.post(&format!("{path}/duplicate"), &other.key, json!({}))
+        .await
+        .expect(404);
+
+    // Sent, it no longer changes; a copy does.
+    app.post(&format!("{path}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    let refused = app
+        .send(Method::PUT, &path, Some(&ws.key), Some(announcement()))
+        .await
+        .expect(409);
+    assert!(refused["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("duplicate"));
+    assert_eq!(
+        app.get(&path, &ws.key).await.expect(200)["subject"],
+        "The spring release, now with dates"
+    );
+    let copy = app
+        .post(&format!("{path}/duplicate"), &ws.key, json!({}))
+        .await
+        .expect(201);
+    assert_ne!(copy["id"], draft["id"]);
+    assert_eq!(copy["state"], "draft");
+    assert_eq!(copy["name"], "Spring (copy)");
+    assert_eq!(copy["subject"], "The spring release, now with dates");
+    let copy_path = format!("/v1/messages/{}", copy["id"].as_str().expect("id"));
+    app.send(Method::PUT, &copy_path, Some(&ws.key), Some(announcement()))
+        .await
+        .expect(200);
+    let sent = app
+        .post(&format!("{copy_path}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    assert_eq!(sent["queued"], 1);
+}
+
+async fn pause_resume_and_cancel_say_what_does_not_apply(db: Option<String>) {
+    // No worker: what is queued stays queued while the test looks at it.
+    let app = TestApp::spawn_with(db, |s| s.delivery.serve_worker = false).await;
+    let ws = app.ready_workspace("Acme").await;
+    opted_in(&app, &ws, "ann@receiver-mail.net").await;
+    let draft = app
+        .post("/v1/messages", &ws.key, announcement())
+        .await
+        .expect(201);
+    let draft_path = format!("/v1/messages/{}", draft["id"].as_str().expect("id"));
+    for verb in ["pause", "resume", "cancel"] {
+        let refused = app
+            .post(&format!("{draft_path}/{verb}"), &ws.key, json!({}))
+            .await
+            .expect(409);
+        assert!(
+            refused["detail"]
+                .as_str()
+                .expect("detail")
+                .contains("draft"),
+            "{verb}: {refused}"
+        );
+    }
+
+    let (id, queued) = send_news(&app, &ws, "News").await;
+    assert_eq!(queued, 1);
+    let path = format!("/v1/messages/{id}");
+    let viewer = app.new_key(&ws.key, "viewer").await;
+    app.post(&format!("{path}/pause"), &viewer, json!({}))
+        .await
+        .expect(403);
+    let refused = app
+        .post(&format!("{path}/resume"), &ws.key, json!({}))
+        .await
+        .expect(409);
+    assert!(refused["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("not paused"));
+    let paused = app
+        .post(&format!("{path}/pause"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    assert_eq!(paused["state"], "paused");
+    assert_eq!(paused["counts"]["paused"], 1);
+    assert_eq!(paused["counts"]["queued"], 0);
+    app.post(&format!("{path}/pause"), &ws.key, json!({}))
+        .await
+        .expect(409);
+    let resumed = app
+        .post(&format!("{path}/resume"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    assert_eq!(resumed["state"], "sending");
+    assert_eq!(resumed["counts"]["queued"], 1);
+    let cancelled = app
+        .post(&format!("{path}/cancel"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    assert_eq!(cancelled["state"], "cancelled");
+    assert_eq!(cancelled["counts"]["cancelled"], 1);
+    for verb in ["pause", "resume", "cancel"] {
+        let refused = app
+            .post(&format!("{path}/{verb}"), &ws.key, json!({}))
+            .await
+            .expect(409);
+        assert!(
+            refused["detail"]
+                .as_str()
+                .expect("detail")
+                .contains("cancelled"),
+            "{verb}: {refused}"
+        );
+    }
+    // Each change is in the workspace's audit log, by whom.
+    let log = app
+        .get(
+            &format!("/v1/operator/workspaces/{}/audit-log", ws.id),
+            &app.operator,
+        )
+        .await
+        .expect(200);
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("message."))
+        .collect();
+    for action in ["message.pause", "message.resume", "message.cancel"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+}
+
+async fn sink_and_app(db: Option<String>) -> (Arc<Counter>, SmtpSink, TestApp) {
+    let counter = Arc::new(Counter::default());
+    let sink = SmtpSink::start(
+        counter.clone(),
+        SinkOptions {
+            auth: None,
+            keep: false,
+        },
+    )
+    .await
+    .expect("sink");
+    let app = TestApp::spawn_with(db, |s| {
+        relay_to(s, sink.addr());
+        s.delivery.insecure_skip_domain_verification = true;
+        s.delivery.serve_worker = false;
+    })
+    .await;
+    (counter, sink, app)
+}
+
+/// How many mails arrive over `wait`, after the message has nothing in a
+/// worker's hands.
+async fn arriving_after(
+    app: &TestApp,
+    key: &str,
+    id: &str,
+    counter: &Counter,
+    wait: Duration,
+) -> usize {
+    wait_for(app, key, id, Duration::from_secs(60), |c| {
+        n(c, "sending") == 0
+    })
+    .await;
+    let before = counter.distinct();
+    tokio::time::sleep(wait).await;
+    counter.distinct() - before
+}
+
+async fn a_send_paused_and_resumed_in_the_middle_loses_and_repeats_nothing(db: Option<String>) {
+    const MAILS: usize = 20_000;
+    let (counter, sink, app) = sink_and_app(db).await;
+    let (ws, id) = queued_send(&app, MAILS).await;
+    let mut worker = worker_process(&app, sink.addr());
+    let c = counter.clone();
+    wait_until(Duration::from_secs(120), "a fifth of the mail", move || {
+        c.distinct() >= MAILS / 5
+    })
+    .await;
+    let paused = app
+        .post(&format!("/v1/messages/{id}/pause"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    assert_eq!(paused["state"], "paused");
+    let late = arriving_after(&app, &ws.key, &id, &counter, Duration::from_secs(2)).await;
+    assert_eq!(late, 0, "mail went out while the message was paused");
+    let at_pause = counter.distinct();
+    let c = counts(&app, &ws.key, &id).await;
+    assert!(at_pause < MAILS, "paused in the middle, not after the end");
+    assert_eq!(n(&c, "delivered"), at_pause as i64, "{c}");
+    assert_eq!(n(&c, "paused"), (MAILS - at_pause) as i64, "{c}");
+
+    let resumed = app
+        .post(&format!("/v1/messages/{id}/resume"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    assert_eq!(resumed["state"], "sending");
+    let c = wait_for(&app, &ws.key, &id, Duration::from_secs(240), |c| {
+        n(c, "delivered") == MAILS as i64
+    })
+    .await;
+    worker.kill().ok();
+    worker.wait().ok();
+    assert_eq!(
+        n(&c, "paused") + n(&c, "failed") + n(&c, "queued"),
+        0,
+        "{c}"
+    );
+    assert_eq!(counter.distinct(), MAILS, "every mail arrived");
+    assert_eq!(counter.duplicates(), 0, "no mail arrived twice");
+    eprintln!("paused after {at_pause} of {MAILS} mails");
+}
+
+async fn a_send_cancelled_in_the_middle_sends_nothing_more(db: Option<String>) {
+    const MAILS: usize = 5_000;
+    let (counter, sink, app) = sink_and_app(db).await;
+    let (ws, id) = queued_send(&app, MAILS).await;
+    let mut worker = worker_process(&app, sink.addr());
+    let c = counter.clone();
+    wait_until(Duration::from_secs(120), "a fifth of the mail", move || {
+        c.distinct() >= MAILS / 5
+    })
+    .await;
+    let cancelled = app
+        .post(&format!("/v1/messages/{id}/cancel"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    assert_eq!(cancelled["state"], "cancelled");
+    let late = arriving_after(&app, &ws.key, &id, &counter, Duration::from_secs(2)).await;
+    worker.kill().ok();
+    worker.wait().ok();
+    assert_eq!(late, 0, "mail went out after the message was cancelled");
+    let sent = counter.distinct();
+    let c = counts(&app, &ws.key, &id).await;
+    assert!(sent < MAILS, "cancelled in the middle, not after the end");
+    assert_eq!(n(&c, "delivered"), sent as i64, "{c}");
+    assert_eq!(n(&c, "cancelled"), (MAILS - sent) as i64, "{c}");
+    assert_eq!(counter.duplicates(), 0);
+}
