@@ -151,7 +151,7 @@ fn raw_header(raw: &str, name: &str) -> Option<String> {
 }
 
 /// The first `href` in `html` that starts with `prefix`.
-fn link(html: &str, prefix: &str) -> Option<String> {
+pub(crate) fn link(html: &str, prefix: &str) -> Option<String> {
     let at = html.find(&format!("href=\"{prefix}"))?;
     let rest = &html[at + 6..];
     Some(rest[..rest.find('"')?].replace("&amp;", "&"))
@@ -241,7 +241,7 @@ async fn custom_template_without_footer_gets_unsubscribe_link_and_address_in_bot
     assert_eq!(status["events"]["open"], 1);
 }
 
-fn no_redirect_client() -> reqwest::Client {
+pub(crate) fn no_redirect_client() -> reqwest::Client {
     sendwell_server::install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

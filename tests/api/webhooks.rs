@@ -7,7 +7,10 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-crate::on_both_db!(events_reach_a_webhook_signed_retried_and_logged);
+crate::on_both_db!(
+    events_reach_a_webhook_signed_retried_and_logged,
+    opens_and_clicks_reach_webhooks_naming_the_contact,
+);
 
 #[derive(Clone, Default)]
 struct Received {
@@ -171,4 +174,100 @@ async fn events_reach_a_webhook_signed_retried_and_logged(db: Option<String>) {
     app.get(&format!("/v1/webhooks/{hook_id}/deliveries"), &ws.key)
         .await
         .expect(404);
+}
+
+/// Opens and clicks are events too (issue #19), and every payload names
+/// the contact by its address and external id as well as its id.
+async fn opens_and_clicks_reach_webhooks_naming_the_contact(db: Option<String>) {
+    let (url, got) = receiver().await;
+    let app = TestApp::spawn_with(db, |s| {
+        s.delivery.webhook_allow_private = true;
+        s.delivery.webhook_retry_base = Duration::from_millis(100);
+    })
+    .await;
+    let ws = app.ready_workspace("Acme").await;
+    app.post(
+        "/v1/webhooks",
+        &ws.key,
+        json!({"url": url, "events": ["delivery", "open", "click"]}),
+    )
+    .await
+    .expect(201);
+    let contact = app
+        .contact(
+            &ws.key,
+            json!({"email": "reader@receiver-mail.net", "external_id": "crm-42"}),
+        )
+        .await;
+    app.post(
+        &format!("/v1/contacts/{contact}/consent"),
+        &ws.key,
+        json!({"action": "opt_in", "method": "form", "evidence": {"wording": "Send me news"}}),
+    )
+    .await
+    .expect(201);
+    let m = app
+        .post(
+            "/v1/messages",
+            &ws.key,
+            json!({"name": "Sale", "kind": "marketing",
+                   "from": {"name": "Acme", "address": "news@acme-mail.com"},
+                   "subject": "The sale",
+                   "template": {"layout": "plain",
+                                "html": "<p>See <a href=\"https://shop.acme-mail.com/sale\">the sale</a>.</p>"}}),
+        )
+        .await
+        .expect(201);
+    let id = m["id"].as_str().expect("id").to_owned();
+    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    let mails = crate::hardening::captured(&app, &ws.key, &id, 1).await;
+    let raw = &mails["reader@receiver-mail.net"];
+    let parsed = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .expect("parses");
+    let html = parsed.body_html(0).expect("html").to_string();
+    let click = crate::messages::link(&html, &format!("{}/c/", app.base)).expect("click link");
+    crate::messages::no_redirect_client()
+        .get(&click)
+        .send()
+        .await
+        .expect("click");
+    let pixel_at = html.find(&format!("{}/o/", app.base)).expect("open pixel");
+    let pixel_end = html[pixel_at..].find('"').expect("end") + pixel_at;
+    app.client
+        .get(&html[pixel_at..pixel_end])
+        .send()
+        .await
+        .expect("open");
+
+    let started = Instant::now();
+    let events = loop {
+        let events: Vec<Value> = got
+            .calls
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter_map(|(_, b)| serde_json::from_str::<Value>(b).ok())
+            .collect();
+        let has = |t: &str| events.iter().any(|e| e["type"] == t);
+        if has("delivery") && has("open") && has("click") {
+            break events;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "webhooks arrived: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for e in &events {
+        let data = &e["data"];
+        assert_eq!(data["contact_id"], contact.as_str(), "{e}");
+        assert_eq!(data["email"], "reader@receiver-mail.net", "{e}");
+        assert_eq!(data["external_id"], "crm-42", "{e}");
+        assert_eq!(data["message_id"], id.as_str(), "{e}");
+    }
+    let click = events.iter().find(|e| e["type"] == "click").expect("click");
+    assert_eq!(click["data"]["url"], "https://shop.acme-mail.com/sale");
 }

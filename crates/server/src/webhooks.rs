@@ -36,10 +36,11 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Option<String
 
 /// Queues an event for every endpoint of the workspace that wants it. A
 /// failure is logged: the change it reports has already happened.
-pub async fn emit(state: &AppState, ws: &WorkspaceId, event: &str, data: Vec<Value>) {
+pub async fn emit(state: &AppState, ws: &WorkspaceId, event: &str, mut data: Vec<Value>) {
     if data.is_empty() {
         return;
     }
+    name_contacts(state, ws, &mut data).await;
     let now = state.store.now().to_rfc3339();
     let payloads: Vec<String> = data
         .into_iter()
@@ -50,6 +51,42 @@ pub async fn emit(state: &AppState, ws: &WorkspaceId, event: &str, data: Vec<Val
         .collect();
     if let Err(e) = state.store.enqueue_webhooks(ws, event, &payloads).await {
         tracing::error!(error = %e, workspace = %ws, event, "could not queue webhooks");
+    }
+}
+
+/// Adds the contact's `email` and `external_id` to every payload that
+/// names a `contact_id`, so a receiver can match the event to its own
+/// records without a second call (null for a contact erased since). An
+/// `email` the event itself carries (a bounce's recipient) is kept.
+async fn name_contacts(state: &AppState, ws: &WorkspaceId, data: &mut [Value]) {
+    let ids: Vec<String> = data
+        .iter()
+        .filter_map(|d| d.get("contact_id").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    let known = match state.store.contact_identities(ws, &ids).await {
+        Ok(known) => known,
+        Err(e) => {
+            tracing::warn!(error = %e, workspace = %ws, "webhook payloads sent without the contacts' addresses");
+            return;
+        }
+    };
+    for d in data.iter_mut() {
+        let Some(id) = d.get("contact_id").and_then(Value::as_str) else {
+            continue;
+        };
+        let (email, external_id) = known.get(id).cloned().unwrap_or((None, None));
+        if let Some(o) = d.as_object_mut() {
+            if o.get("email").is_none_or(Value::is_null) {
+                o.insert("email".to_owned(), json!(email));
+            }
+            o.insert("external_id".to_owned(), json!(external_id));
+        }
     }
 }
 

@@ -9,6 +9,8 @@ use sqlx::Row;
 /// Event types an endpoint may subscribe to.
 pub const WEBHOOK_EVENTS: &[&str] = &[
     "delivery",
+    "open",
+    "click",
     "bounce",
     "complaint",
     "unsubscribe",
@@ -189,6 +191,36 @@ impl Store {
             .await?
             .iter()
             .any(|e| e.events.iter().any(|x| x == event)))
+    }
+
+    /// The address and external id of each of `ids` (contact ids of one
+    /// workspace) that still exists, for webhook payloads: an erased
+    /// contact is missing from the answer.
+    pub async fn contact_identities(
+        &self,
+        ws: &WorkspaceId,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, (Option<String>, Option<String>)>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT id, email, external_id FROM contacts WHERE {}",
+                self.batch_condition("id", chunk.len())
+            );
+            for row in crate::bind_batch(&sql, ws, chunk)
+                .fetch_all(&self.read)
+                .await?
+            {
+                out.insert(
+                    get_str(&row, "id")?,
+                    (
+                        get_opt_str(&row, "email")?,
+                        get_opt_str(&row, "external_id")?,
+                    ),
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// Queues `payloads` of one event type for every endpoint of the

@@ -287,6 +287,20 @@ async fn record(
     };
     if let Err(e) = state.store.record_link_event(&event).await {
         tracing::warn!(error = %e, kind, "a link event was not recorded");
+        return;
+    }
+    // Opens and clicks as webhooks, for the endpoints that asked for them.
+    match state.store.wants_webhook(ws, kind).await {
+        Ok(true) => {
+            let data = serde_json::json!({
+                "message_id": claims.message,
+                "contact_id": claims.contact,
+                "url": url,
+            });
+            crate::webhooks::emit(state, ws, kind, vec![data]).await;
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, kind, "no webhook for a link event"),
     }
 }
 
