@@ -199,6 +199,35 @@ async fn pause_resume_and_cancel_say_what_does_not_apply(db: Option<String>) {
     for action in ["message.pause", "message.resume", "message.cancel"] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
+
+    // A paused message still needs the attributes it uses; once cancelled,
+    // it does not.
+    app.post(
+        "/v1/attributes",
+        &ws.key,
+        json!({"name": "plan", "type": "string"}),
+    )
+    .await
+    .expect(201);
+    let mut personal = announcement();
+    personal["subject"] = json!("News for {{ plan | fallback: \"you\" }}");
+    let m = app
+        .post("/v1/messages", &ws.key, personal)
+        .await
+        .expect(201);
+    let path = format!("/v1/messages/{}", m["id"].as_str().expect("id"));
+    app.post(&format!("{path}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    app.post(&format!("{path}/pause"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    let refused = app.delete("/v1/attributes/plan", &ws.key).await.expect(409);
+    assert!(refused.to_string().contains("Spring"), "{refused}");
+    app.post(&format!("{path}/cancel"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    app.delete("/v1/attributes/plan", &ws.key).await.expect(204);
 }
 
 async fn sink_and_app(db: Option<String>) -> (Arc<Counter>, SmtpSink, TestApp) {

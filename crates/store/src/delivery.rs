@@ -355,7 +355,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE deliveries SET state = 'cancelled', last_reply = $1, done_at = $2, updated_at = $2, \
              lease_until = NULL, lease_owner = NULL \
-             WHERE workspace_id = $3 AND state IN ('queued', 'deferred', 'held', 'review')",
+             WHERE workspace_id = $3 AND state IN ('queued', 'deferred', 'held', 'review', 'paused')",
         )
         .bind(reason.to_owned())
         .bind(now.millis())

@@ -694,7 +694,14 @@ async fn attribute_users(
                 let counts = state.store.delivery_counts(&m.id).await?;
                 sendwell_core::DeliveryStatus::ALL
                     .iter()
-                    .filter(|s| s.is_pending() || **s == sendwell_core::DeliveryStatus::Held)
+                    .filter(|s| {
+                        s.is_pending()
+                            || matches!(
+                                **s,
+                                sendwell_core::DeliveryStatus::Held
+                                    | sendwell_core::DeliveryStatus::Paused
+                            )
+                    })
                     .any(|s| counts.get(s.as_str()).copied().unwrap_or(0) > 0)
             };
             if pending {
