@@ -9,3 +9,7 @@ ALTER TABLE deliveries ADD CONSTRAINT deliveries_state_known
 ALTER TABLE messages DROP CONSTRAINT messages_state_known;
 ALTER TABLE messages ADD CONSTRAINT messages_state_known
     CHECK (state IN ('draft', 'queued', 'paused', 'cancelled'));
+
+-- A message may use a saved audience by its id: the audience's filter is
+-- read when the message is checked and sent, not copied when composed.
+ALTER TABLE messages ADD COLUMN audience_id TEXT;

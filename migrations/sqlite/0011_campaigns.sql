@@ -22,3 +22,7 @@ CREATE TRIGGER messages_state_known_update BEFORE UPDATE OF state, review_state 
 WHEN NEW.state NOT IN ('draft', 'queued', 'paused', 'cancelled')
   OR (NEW.review_state IS NOT NULL AND NEW.review_state NOT IN ('pending', 'approved', 'rejected'))
 BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: messages_state_known'); END;
+
+-- A message may use a saved audience by its id: the audience's filter is
+-- read when the message is checked and sent, not copied when composed.
+ALTER TABLE messages ADD COLUMN audience_id TEXT;

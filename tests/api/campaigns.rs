@@ -12,7 +12,10 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
-crate::on_both!(a_draft_changes_until_it_is_sent_and_a_sent_one_is_copied);
+crate::on_both!(
+    a_draft_changes_until_it_is_sent_and_a_sent_one_is_copied,
+    a_message_uses_a_saved_audience_read_again_at_each_check_and_send,
+);
 crate::on_both_db!(
     pause_resume_and_cancel_say_what_does_not_apply,
     a_send_paused_and_resumed_in_the_middle_loses_and_repeats_nothing,
@@ -337,4 +340,103 @@ async fn a_send_cancelled_in_the_middle_sends_nothing_more(db: Option<String>) {
     assert_eq!(n(&c, "delivered"), sent as i64, "{c}");
     assert_eq!(n(&c, "cancelled"), (MAILS - sent) as i64, "{c}");
     assert_eq!(counter.duplicates(), 0);
+}
+
+/// A contact with `plan`, opted in to marketing.
+async fn customer(app: &TestApp, ws: &crate::support::Workspace, email: &str, plan: &str) {
+    let id = app
+        .contact(
+            &ws.key,
+            json!({"email": email, "attributes": {"plan": plan}}),
+        )
+        .await;
+    app.post(
+        &format!("/v1/contacts/{id}/consent"),
+        &ws.key,
+        json!({"action": "opt_in", "method": "form", "evidence": {"wording": "Send me news"}}),
+    )
+    .await
+    .expect(201);
+}
+
+async fn a_message_uses_a_saved_audience_read_again_at_each_check_and_send(app: TestApp) {
+    let ws = app.ready_workspace("Acme").await;
+    customer(&app, &ws, "ann@receiver-mail.net", "pro").await;
+    customer(&app, &ws, "bob@receiver-mail.net", "free").await;
+    let pro = app
+        .post(
+            "/v1/audiences",
+            &ws.key,
+            json!({"name": "Pro", "filter": "plan is \"pro\""}),
+        )
+        .await
+        .expect(201);
+    let pro_id = pro["id"].as_str().expect("id").to_owned();
+
+    let mut by_id = announcement();
+    by_id["audience"] = json!({"audience_id": pro_id});
+    let m = app
+        .post("/v1/messages", &ws.key, by_id.clone())
+        .await
+        .expect(201);
+    assert_eq!(m["audience_id"], pro_id.as_str());
+    assert!(
+        m["audience"].is_null(),
+        "the filter is read at each use: {m}"
+    );
+    let path = format!("/v1/messages/{}", m["id"].as_str().expect("id"));
+
+    // A filter and an id together, an unknown id, another workspace's id.
+    let mut both = by_id.clone();
+    both["audience"]["filter"] = json!("plan is \"free\"");
+    let refused = app.post("/v1/messages", &ws.key, both).await.expect(422);
+    assert_eq!(refused["errors"][0]["pointer"], "/audience", "{refused}");
+    let mut unknown = announcement();
+    unknown["audience"] = json!({"audience_id": "aud_0000000000000000000000000"});
+    let refused = app.post("/v1/messages", &ws.key, unknown).await.expect(422);
+    assert_eq!(
+        refused["errors"][0]["pointer"], "/audience/audience_id",
+        "{refused}"
+    );
+    let other = app.ready_workspace("Other").await;
+    app.post("/v1/messages", &other.key, by_id.clone())
+        .await
+        .expect(422);
+
+    let report = app
+        .post(&format!("{path}/preflight"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    assert_eq!(report["audience"]["eligible"], 1, "{report}");
+
+    // Deleted, the audience blocks the message until it names another.
+    app.delete(&format!("/v1/audiences/{pro_id}"), &ws.key)
+        .await
+        .expect(200);
+    let refused = app
+        .post(&format!("{path}/preflight"), &ws.key, json!({}))
+        .await
+        .expect(409);
+    assert!(refused.to_string().contains("was deleted"), "{refused}");
+    app.post(&format!("{path}/send"), &ws.key, json!({}))
+        .await
+        .expect(409);
+    let everyone = app
+        .post(
+            "/v1/audiences",
+            &ws.key,
+            json!({"name": "Everyone", "filter": "plan has any value"}),
+        )
+        .await
+        .expect(201);
+    let mut renamed = announcement();
+    renamed["audience"] = json!({"audience_id": everyone["id"]});
+    app.send(Method::PUT, &path, Some(&ws.key), Some(renamed))
+        .await
+        .expect(200);
+    let sent = app
+        .post(&format!("{path}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    assert_eq!(sent["queued"], 2);
 }

@@ -136,7 +136,7 @@ pub async fn report(
     let mut findings = Findings::default();
     gate_findings(&workspace, state.store.now(), m, &mut findings);
     let schema = state.store.schema(ws).await?;
-    let filter = audience_filter(m, &schema)?;
+    let filter = audience_filter(state, m, &schema).await?;
     let spec = audience_of(state, m, filter.as_ref());
     let (audience, estimated_from) = audience_counts(state, &spec, purpose).await?;
     audience_findings(m, &audience, &mut findings);
@@ -205,20 +205,45 @@ fn gate_findings(workspace: &Workspace, now: Timestamp, m: &MessageRecord, f: &m
     }
 }
 
-/// The message's audience filter, parsed against the schema as it is now.
-fn audience_filter(
+/// The message's audience filter, parsed against the schema as it is now:
+/// its own, or its saved audience's as that is now.
+async fn audience_filter(
+    state: &AppState,
     m: &MessageRecord,
     schema: &sendwell_core::attribute::AttributeSchema,
 ) -> ApiResult<Option<Filter>> {
-    let Some(v) = &m.audience else {
+    let Some(v) = audience_value(state, m).await? else {
         return Ok(None);
     };
-    Filter::parse(v, schema).map(Some).map_err(|e| {
+    Filter::parse(&v, schema).map(Some).map_err(|e| {
         ApiError::conflict(
             "audience-no-longer-valid",
             format!("The message's audience filter no longer fits the attribute schema: {e}"),
         )
     })
+}
+
+/// The filter a message's audience is, as JSON: its own, or the one its
+/// saved audience has now. A saved audience deleted since is a conflict
+/// that says so.
+pub(crate) async fn audience_value(
+    state: &AppState,
+    m: &MessageRecord,
+) -> ApiResult<Option<serde_json::Value>> {
+    let Some(id) = &m.audience_id else {
+        return Ok(m.audience.clone());
+    };
+    match state.store.saved_audience(&m.workspace_id, id).await? {
+        Some(saved) => Ok(Some(saved.filter)),
+        None => Err(ApiError::conflict(
+            "audience-deleted",
+            format!(
+                "The saved audience {id} this message uses was deleted: choose another audience \
+                 (PUT /v1/messages/{} while it is a draft).",
+                m.id
+            ),
+        )),
+    }
 }
 
 /// Risky recipients warn; nobody eligible blocks, with what would help.
@@ -316,8 +341,8 @@ pub(crate) async fn sample_contact(
     m: &MessageRecord,
 ) -> ApiResult<Option<sendwell_store::Contact>> {
     let schema = state.store.schema(&m.workspace_id).await?;
-    let filter = match &m.audience {
-        Some(v) => Filter::parse(v, &schema).ok(),
+    let filter = match audience_value(state, m).await? {
+        Some(v) => Filter::parse(&v, &schema).ok(),
         None => None,
     };
     first_of_audience(state, &audience_of(state, m, filter.as_ref()), false).await

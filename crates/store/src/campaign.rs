@@ -93,8 +93,8 @@ impl Store {
         let done = sqlx::query(
             "UPDATE messages SET name = $1, kind = $2, topic = $3, from_name = $4, from_address = $5, \
              reply_to = $6, subject = $7, template = $8, audience = $9, opt_in_attribute = $10, \
-             track_clicks = $11, track_opens = $12, exclude_risky = $13, data = $14, updated_at = $15 \
-             WHERE workspace_id = $16 AND id = $17 AND state = 'draft'",
+             track_clicks = $11, track_opens = $12, exclude_risky = $13, data = $14, updated_at = $15, \
+             audience_id = $16 WHERE workspace_id = $17 AND id = $18 AND state = 'draft'",
         )
         .bind(new.name.clone())
         .bind(new.kind.as_str())
@@ -111,6 +111,7 @@ impl Store {
         .bind(i64::from(new.exclude_risky))
         .bind(new.data.as_ref().map(to_json_text))
         .bind(now.millis())
+        .bind(new.audience_id.as_ref().map(|a| a.as_str().to_owned()))
         .bind(ws.as_str().to_owned())
         .bind(id.as_str().to_owned())
         .execute(&mut *tx)

@@ -16,8 +16,9 @@ use crate::{
 };
 use sendwell_core::consent::{ConsentEvent, NewConsentEvent};
 use sendwell_core::{
-    AttributeName, AttributeType, ContactId, DeliveryId, DeliveryStatus, LinkEventId, MessageId,
-    MessageKind, MessageState, OutboxId, ReviewState, TemplateId, Timestamp, WorkspaceId,
+    AttributeName, AttributeType, AudienceId, ContactId, DeliveryId, DeliveryStatus, LinkEventId,
+    MessageId, MessageKind, MessageState, OutboxId, ReviewState, TemplateId, Timestamp,
+    WorkspaceId,
 };
 use serde_json::Value;
 use sqlx::any::AnyRow;
@@ -61,6 +62,9 @@ pub struct MessageRecord {
     pub template: Value,
     /// The audience filter in its canonical JSON form.
     pub audience: Option<Value>,
+    /// A saved audience whose filter is read when the message is checked
+    /// and sent (then `audience` is `None`).
+    pub audience_id: Option<AudienceId>,
     pub opt_in_attribute: String,
     pub track_clicks: bool,
     pub track_opens: bool,
@@ -103,6 +107,7 @@ impl MessageRecord {
             subject: new.subject.clone(),
             template: new.template.clone(),
             audience: new.audience.clone(),
+            audience_id: new.audience_id.clone(),
             opt_in_attribute: new.opt_in_attribute.clone(),
             track_clicks: new.track_clicks,
             track_opens: new.track_opens,
@@ -132,6 +137,7 @@ pub struct NewMessage {
     pub subject: String,
     pub template: Value,
     pub audience: Option<Value>,
+    pub audience_id: Option<AudienceId>,
     pub opt_in_attribute: String,
     pub track_clicks: bool,
     pub track_opens: bool,
@@ -173,7 +179,8 @@ pub struct LinkEvent<'a> {
 const TEMPLATE_COLUMNS: &str = "id, name, layout, source, warnings, created_at, updated_at";
 pub(crate) const MESSAGE_COLUMNS: &str = "id, workspace_id, name, kind, topic, from_name, from_address, reply_to, \
      subject, template, audience, opt_in_attribute, track_clicks, track_opens, data, state, queued, \
-     created_by, created_at, sent_at, screening, review_state, review_note, reviewed_at, exclude_risky";
+     created_by, created_at, sent_at, screening, review_state, review_note, reviewed_at, exclude_risky, \
+     audience_id";
 
 fn json_column(row: &AnyRow, col: &str) -> Result<Value> {
     let raw = get_str(row, col)?;
@@ -218,6 +225,9 @@ pub(crate) fn message_from(row: &AnyRow) -> Result<MessageRecord> {
         track_clicks: get_i64(row, "track_clicks")? != 0,
         track_opens: get_i64(row, "track_opens")? != 0,
         exclude_risky: get_i64(row, "exclude_risky")? != 0,
+        audience_id: get_opt_str(row, "audience_id")?
+            .map(|a| AudienceId::parse(&a).map_err(|_| corrupt("audience id", &a)))
+            .transpose()?,
         data: opt_json_column(row, "data")?,
         state: get_as(row, "state", "message state", |s| {
             MessageState::parse(s).ok_or(())
@@ -996,7 +1006,7 @@ async fn insert_message(
     let id = MessageId::generate(now);
     sqlx::query(&format!(
         "INSERT INTO messages ({MESSAGE_COLUMNS}, updated_at) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', 0, $16, $17, NULL, NULL, NULL, NULL, NULL, $18, $19)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', 0, $16, $17, NULL, NULL, NULL, NULL, NULL, $18, $19, $20)"
     ))
     .bind(id.as_str().to_owned())
     .bind(ws.as_str().to_owned())
@@ -1016,6 +1026,7 @@ async fn insert_message(
     .bind(new.created_by.clone())
     .bind(now.millis())
     .bind(i64::from(new.exclude_risky))
+    .bind(new.audience_id.as_ref().map(|a| a.as_str().to_owned()))
     .bind(now.millis())
     .execute(&mut **tx)
     .await?;

@@ -86,6 +86,7 @@ pub async fn duplicate(
         subject: m.subject,
         template: m.template,
         audience: m.audience,
+        audience_id: m.audience_id,
         opt_in_attribute: m.opt_in_attribute,
         track_clicks: m.track_clicks,
         track_opens: m.track_opens,

@@ -646,8 +646,13 @@ pub fn attribute_routes() -> OpenApiRouter<AppState> {
 }
 
 /// Whether a message uses the attribute: a variable of its subject or
-/// template, a name in its audience filter, or its opt-in attribute.
-fn message_uses(m: &sendwell_store::MessageRecord, name: &str) -> bool {
+/// template, a name in its audience filter (`audience`: its own, or its
+/// saved audience's), or its opt-in attribute.
+fn message_uses(
+    m: &sendwell_store::MessageRecord,
+    audience: Option<&serde_json::Value>,
+    name: &str,
+) -> bool {
     fn strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
         match v {
             serde_json::Value::String(s) => out.push(s),
@@ -663,7 +668,7 @@ fn message_uses(m: &sendwell_store::MessageRecord, name: &str) -> bool {
         sendwell_mail::template::collect_variables(t, &mut variables);
     }
     let mut filter = Vec::new();
-    if let Some(a) = &m.audience {
+    if let Some(a) = audience {
         strings(a, &mut filter);
     }
     variables.contains(name)
@@ -684,7 +689,11 @@ async fn attribute_users(
         let Some(last) = page.last() else { break };
         after = Some(last.id.to_string());
         for m in &page {
-            if !message_uses(m, attribute.as_str()) {
+            let audience = match &m.audience_id {
+                Some(id) => state.store.saved_audience(ws, id).await?.map(|a| a.filter),
+                None => m.audience.clone(),
+            };
+            if !message_uses(m, audience.as_ref(), attribute.as_str()) {
                 continue;
             }
             // A sent message whose mail has all gone needs it no more.

@@ -223,9 +223,15 @@ pub struct FromRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AudienceRequest {
+    /// A JSON filter object, or the same filter as text.
     #[schema(value_type = Object)]
     #[serde(default)]
     pub filter: Option<Value>,
+    /// A saved audience (`aud_...`, from `/v1/audiences`) instead of a
+    /// filter: its filter is read again when the message is checked and
+    /// sent.
+    #[serde(default)]
+    pub audience_id: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -269,7 +275,7 @@ pub struct MessageView {
     /// `draft`, `in_review` (an operator checks the content first),
     /// `rejected` (the operator refused it; see `review.note`), `sending`
     /// (deliveries pending), `held` (the workspace may not send now; kept,
-    /// not lost) or `sent`.
+    /// not lost), `paused`, `cancelled` or `sent`.
     pub state: String,
     pub from: FromView,
     pub reply_to: Option<String>,
@@ -278,13 +284,15 @@ pub struct MessageView {
     pub template: Value,
     #[schema(value_type = Object)]
     pub audience: Option<Value>,
+    /// The saved audience the message uses, when it uses one.
+    pub audience_id: Option<String>,
     pub opt_in_attribute: String,
     pub track_clicks: bool,
     pub track_opens: bool,
     /// Recipients with risky addresses are left out.
     pub exclude_risky: bool,
     pub queued: i64,
-    /// Deliveries by state: review, queued, sending, delivered, deferred, bounced, failed, held, skipped, cancelled.
+    /// Deliveries by state: review, queued, sending, delivered, deferred, bounced, failed, held, skipped, cancelled, paused.
     pub counts: BTreeMap<String, i64>,
     /// Recipient actions by kind: click, open, unsubscribe, opt_in.
     pub events: BTreeMap<String, i64>,
@@ -348,6 +356,7 @@ pub(super) async fn view(state: &AppState, m: MessageRecord) -> ApiResult<Messag
         subject: m.subject,
         template: m.template,
         audience: m.audience,
+        audience_id: m.audience_id.map(|a| a.to_string()),
         opt_in_attribute: m.opt_in_attribute,
         track_clicks: m.track_clicks,
         track_opens: m.track_opens,
@@ -443,6 +452,7 @@ pub(super) async fn compose(
         &schema,
         "/audience/filter",
     )?;
+    let audience_id = saved_audience_of(state, ws, req.audience.as_ref(), filter.is_some()).await?;
     let opt_in_attribute = opt_in_attribute(req.opt_in_attribute.as_deref(), &schema)?;
     let template = resolve_template(state, ws, &req.template).await?;
     let new = NewMessage {
@@ -455,6 +465,7 @@ pub(super) async fn compose(
         subject,
         template,
         audience: filter.as_ref().map(Filter::to_json),
+        audience_id,
         opt_in_attribute: opt_in_attribute.as_str().to_owned(),
         track_clicks: req.track_clicks.unwrap_or(true),
         track_opens: req.track_opens.unwrap_or(true),
@@ -464,6 +475,35 @@ pub(super) async fn compose(
     };
     let probe = compiled_probe(state, ws, &new, &schema).await?;
     Ok(Composed { new, probe })
+}
+
+/// The saved audience a message names, checked to exist in the workspace;
+/// a message names a filter or a saved audience, not both.
+async fn saved_audience_of(
+    state: &AppState,
+    ws: &WorkspaceId,
+    audience: Option<&AudienceRequest>,
+    has_filter: bool,
+) -> ApiResult<Option<sendwell_core::AudienceId>> {
+    let Some(id) = audience.and_then(|a| a.audience_id.as_deref()) else {
+        return Ok(None);
+    };
+    if has_filter {
+        return Err(ApiError::invalid_field(
+            "/audience",
+            "give the audience as a filter or as a saved audience's id, not both",
+        ));
+    }
+    let pointer = "/audience/audience_id";
+    let id = sendwell_core::AudienceId::parse(id)
+        .map_err(|e| ApiError::invalid_field(pointer, e.to_string()))?;
+    match state.store.saved_audience(ws, &id).await? {
+        Some(_) => Ok(Some(id)),
+        None => Err(ApiError::invalid_field(
+            pointer,
+            format!("this workspace has no saved audience {id}; GET /v1/audiences lists them"),
+        )),
+    }
 }
 
 /// The consent topic: as named, else `transactional` for transactional

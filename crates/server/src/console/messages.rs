@@ -97,6 +97,7 @@ impl ComposeForm {
             template,
             audience: some(&self.filter).map(|f| AudienceRequest {
                 filter: Some(Value::String(f)),
+                audience_id: None,
             }),
             opt_in_attribute: None,
             exclude_risky: None,
