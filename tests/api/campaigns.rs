@@ -3,21 +3,24 @@
 //! and cancelled in the middle, counted at a real SMTP sink by Message-ID.
 
 use crate::delivery::{
-    announcement, counts, n, queued_send, wait_for, wait_until, worker_process, Counter,
+    announcement, counted_sink_and_app, counts, n, queued_send, wait_for, wait_until,
+    worker_process, Counter,
 };
-use crate::support::{opted_in, relay_to, send_news, TestApp};
+use crate::support::{opted_in, send_news, TestApp};
 use reqwest::Method;
-use sendwell_server::smtp::sink::{SinkOptions, SmtpSink};
+use sendwell_server::smtp::sink::SmtpSink;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
 crate::on_both!(
     a_draft_changes_until_it_is_sent_and_a_sent_one_is_copied,
+    a_draft_changed_while_it_is_checked_is_not_queued,
     a_message_uses_a_saved_audience_read_again_at_each_check_and_send,
 );
 crate::on_both_db!(
     pause_resume_and_cancel_say_what_does_not_apply,
+    a_pause_meets_deliveries_in_a_workers_hands_and_the_circuit_breaker,
     a_send_paused_and_resumed_in_the_middle_loses_and_repeats_nothing,
     a_send_cancelled_in_the_middle_sends_nothing_more,
 );
@@ -233,113 +236,118 @@ async fn pause_resume_and_cancel_say_what_does_not_apply(db: Option<String>) {
     app.delete("/v1/attributes/plan", &ws.key).await.expect(204);
 }
 
-async fn sink_and_app(db: Option<String>) -> (Arc<Counter>, SmtpSink, TestApp) {
-    let counter = Arc::new(Counter::default());
-    let sink = SmtpSink::start(
-        counter.clone(),
-        SinkOptions {
-            auth: None,
-            keep: false,
-        },
-    )
-    .await
-    .expect("sink");
-    let app = TestApp::spawn_with(db, |s| {
-        relay_to(s, sink.addr());
-        s.delivery.insecure_skip_domain_verification = true;
-        s.delivery.serve_worker = false;
-    })
-    .await;
-    (counter, sink, app)
+/// A send of `mails` going out through a worker process to a counting
+/// sink, a fifth of it arrived.
+struct Midway {
+    counter: Arc<Counter>,
+    _sink: SmtpSink,
+    app: TestApp,
+    ws: crate::support::Workspace,
+    id: String,
+    worker: std::process::Child,
 }
 
-/// How many mails arrive over `wait`, after the message has nothing in a
-/// worker's hands.
-async fn arriving_after(
-    app: &TestApp,
-    key: &str,
-    id: &str,
-    counter: &Counter,
-    wait: Duration,
-) -> usize {
-    wait_for(app, key, id, Duration::from_secs(60), |c| {
-        n(c, "sending") == 0
-    })
-    .await;
-    let before = counter.distinct();
-    tokio::time::sleep(wait).await;
-    counter.distinct() - before
+impl Midway {
+    async fn start(db: Option<String>, mails: usize) -> Self {
+        let (counter, sink, app) = counted_sink_and_app(db).await;
+        let (ws, id) = queued_send(&app, mails).await;
+        let worker = worker_process(&app, sink.addr());
+        let c = counter.clone();
+        wait_until(Duration::from_secs(120), "a fifth of the mail", move || {
+            c.distinct() >= mails / 5
+        })
+        .await;
+        Self {
+            counter,
+            _sink: sink,
+            app,
+            ws,
+            id,
+            worker,
+        }
+    }
+
+    /// Pauses, resumes or cancels the message: its state after.
+    async fn change(&self, verb: &str) -> String {
+        let path = format!("/v1/messages/{}/{verb}", self.id);
+        let view = self
+            .app
+            .post(&path, &self.ws.key, json!({}))
+            .await
+            .expect(200);
+        view["state"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Once nothing of the message is in a worker's hands, how many mails
+    /// arrive over two more seconds.
+    async fn arriving_after(&self) -> usize {
+        wait_for(
+            &self.app,
+            &self.ws.key,
+            &self.id,
+            Duration::from_secs(60),
+            |c| n(c, "sending") == 0,
+        )
+        .await;
+        let before = self.counter.distinct();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        self.counter.distinct() - before
+    }
+
+    async fn counts(&self) -> serde_json::Value {
+        counts(&self.app, &self.ws.key, &self.id).await
+    }
+
+    fn stop_worker(&mut self) {
+        self.worker.kill().ok();
+        self.worker.wait().ok();
+    }
 }
 
 async fn a_send_paused_and_resumed_in_the_middle_loses_and_repeats_nothing(db: Option<String>) {
     const MAILS: usize = 20_000;
-    let (counter, sink, app) = sink_and_app(db).await;
-    let (ws, id) = queued_send(&app, MAILS).await;
-    let mut worker = worker_process(&app, sink.addr());
-    let c = counter.clone();
-    wait_until(Duration::from_secs(120), "a fifth of the mail", move || {
-        c.distinct() >= MAILS / 5
-    })
-    .await;
-    let paused = app
-        .post(&format!("/v1/messages/{id}/pause"), &ws.key, json!({}))
-        .await
-        .expect(200);
-    assert_eq!(paused["state"], "paused");
-    let late = arriving_after(&app, &ws.key, &id, &counter, Duration::from_secs(2)).await;
-    assert_eq!(late, 0, "mail went out while the message was paused");
-    let at_pause = counter.distinct();
-    let c = counts(&app, &ws.key, &id).await;
+    let mut send = Midway::start(db, MAILS).await;
+    assert_eq!(send.change("pause").await, "paused");
+    assert_eq!(send.arriving_after().await, 0, "mail went out while paused");
+    let at_pause = send.counter.distinct();
+    let c = send.counts().await;
     assert!(at_pause < MAILS, "paused in the middle, not after the end");
     assert_eq!(n(&c, "delivered"), at_pause as i64, "{c}");
     assert_eq!(n(&c, "paused"), (MAILS - at_pause) as i64, "{c}");
 
-    let resumed = app
-        .post(&format!("/v1/messages/{id}/resume"), &ws.key, json!({}))
-        .await
-        .expect(200);
-    assert_eq!(resumed["state"], "sending");
-    let c = wait_for(&app, &ws.key, &id, Duration::from_secs(240), |c| {
-        n(c, "delivered") == MAILS as i64
-    })
+    assert_eq!(send.change("resume").await, "sending");
+    let c = wait_for(
+        &send.app,
+        &send.ws.key,
+        &send.id,
+        Duration::from_secs(240),
+        |c| n(c, "delivered") == MAILS as i64,
+    )
     .await;
-    worker.kill().ok();
-    worker.wait().ok();
+    send.stop_worker();
     assert_eq!(
         n(&c, "paused") + n(&c, "failed") + n(&c, "queued"),
         0,
         "{c}"
     );
-    assert_eq!(counter.distinct(), MAILS, "every mail arrived");
-    assert_eq!(counter.duplicates(), 0, "no mail arrived twice");
+    assert_eq!(send.counter.distinct(), MAILS, "every mail arrived");
+    assert_eq!(send.counter.duplicates(), 0, "no mail arrived twice");
     eprintln!("paused after {at_pause} of {MAILS} mails");
 }
 
 async fn a_send_cancelled_in_the_middle_sends_nothing_more(db: Option<String>) {
     const MAILS: usize = 5_000;
-    let (counter, sink, app) = sink_and_app(db).await;
-    let (ws, id) = queued_send(&app, MAILS).await;
-    let mut worker = worker_process(&app, sink.addr());
-    let c = counter.clone();
-    wait_until(Duration::from_secs(120), "a fifth of the mail", move || {
-        c.distinct() >= MAILS / 5
-    })
-    .await;
-    let cancelled = app
-        .post(&format!("/v1/messages/{id}/cancel"), &ws.key, json!({}))
-        .await
-        .expect(200);
-    assert_eq!(cancelled["state"], "cancelled");
-    let late = arriving_after(&app, &ws.key, &id, &counter, Duration::from_secs(2)).await;
-    worker.kill().ok();
-    worker.wait().ok();
+    let mut send = Midway::start(db, MAILS).await;
+    assert_eq!(send.change("cancel").await, "cancelled");
+    let late = send.arriving_after().await;
+    send.stop_worker();
     assert_eq!(late, 0, "mail went out after the message was cancelled");
-    let sent = counter.distinct();
-    let c = counts(&app, &ws.key, &id).await;
+    let sent = send.counter.distinct();
+    let c = send.counts().await;
     assert!(sent < MAILS, "cancelled in the middle, not after the end");
     assert_eq!(n(&c, "delivered"), sent as i64, "{c}");
     assert_eq!(n(&c, "cancelled"), (MAILS - sent) as i64, "{c}");
-    assert_eq!(counter.duplicates(), 0);
+    assert_eq!(send.counter.duplicates(), 0);
 }
 
 /// A contact with `plan`, opted in to marketing.
@@ -439,4 +447,128 @@ async fn a_message_uses_a_saved_audience_read_again_at_each_check_and_send(app: 
         .await
         .expect(202);
     assert_eq!(sent["queued"], 2);
+}
+
+/// The send queues what preflight and screening checked: a draft changed
+/// between the check and the queueing (a PUT racing the send) is refused,
+/// and nothing is queued.
+async fn a_draft_changed_while_it_is_checked_is_not_queued(app: TestApp) {
+    let ws = app.ready_workspace("Acme").await;
+    opted_in(&app, &ws, "ann@receiver-mail.net").await;
+    let draft = app
+        .post("/v1/messages", &ws.key, announcement())
+        .await
+        .expect(201);
+    let id = draft["id"].as_str().expect("id").to_owned();
+    let store = &app.state.store;
+    let workspace = sendwell_core::WorkspaceId::parse(&ws.id).expect("workspace id");
+    let message = sendwell_core::MessageId::parse(&id).expect("message id");
+    let checked = store
+        .message(&workspace, &message)
+        .await
+        .expect("read")
+        .expect("the draft");
+    let mut changed = announcement();
+    changed["subject"] = json!("Something else entirely");
+    app.send(
+        Method::PUT,
+        &format!("/v1/messages/{id}"),
+        Some(&ws.key),
+        Some(changed),
+    )
+    .await
+    .expect(200);
+    let spec = sendwell_store::AudienceSpec {
+        workspace: &workspace,
+        filter: None,
+        kind: sendwell_core::MessageKind::Marketing,
+        topic: "marketing",
+        opt_in_request_interval_days: 30,
+        exclude_risky: false,
+    };
+    let queued = store
+        .queue_message(&checked, &spec, &serde_json::Value::Null, false)
+        .await
+        .expect("no database error");
+    assert_eq!(queued, Err(sendwell_store::QueueError::Changed));
+    let now = app
+        .get(&format!("/v1/messages/{id}"), &ws.key)
+        .await
+        .expect(200);
+    assert_eq!(now["state"], "draft", "nothing was written: {now}");
+    // Checked as it is now, it goes.
+    let current = store
+        .message(&workspace, &message)
+        .await
+        .expect("read")
+        .expect("the draft");
+    let queued = store
+        .queue_message(&current, &spec, &serde_json::Value::Null, false)
+        .await
+        .expect("no database error");
+    assert_eq!(queued, Ok(1));
+}
+
+/// The races a pause meets: a delivery a worker holds while the message is
+/// paused and resumed comes back to the queue, not to `paused` for good;
+/// one it holds while the message stays paused waits with the rest; and
+/// the reputation monitor's circuit breaker keeps its hold over a resume.
+async fn a_pause_meets_deliveries_in_a_workers_hands_and_the_circuit_breaker(db: Option<String>) {
+    let app = TestApp::spawn_with(db, |s| s.delivery.serve_worker = false).await;
+    let ws = app.ready_workspace("Acme").await;
+    opted_in(&app, &ws, "ann@receiver-mail.net").await;
+    let store = &app.state.store;
+    let paused_outcome = || sendwell_store::DeliveryOutcome::Paused {
+        reason: "paused by the workspace".to_owned(),
+    };
+    let verb = |id: &str, v: &str| format!("/v1/messages/{id}/{v}");
+
+    // Claimed, then paused and resumed before the worker records it.
+    let (id, _) = send_news(&app, &ws, "First").await;
+    let claimed = store
+        .claim_deliveries("test", 10, 60_000)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    app.post(&verb(&id, "pause"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    app.post(&verb(&id, "resume"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    let finished: Vec<_> = claimed.into_iter().map(|d| (d, paused_outcome())).collect();
+    store
+        .record_outcomes("test", &finished)
+        .await
+        .expect("record");
+    let c = counts(&app, &ws.key, &id).await;
+    assert_eq!((n(&c, "queued"), n(&c, "paused")), (1, 0), "{c}");
+
+    // Claimed, then paused: it waits with the rest until the resume.
+    let claimed = store
+        .claim_deliveries("test", 10, 60_000)
+        .await
+        .expect("claim");
+    app.post(&verb(&id, "pause"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    let finished: Vec<_> = claimed.into_iter().map(|d| (d, paused_outcome())).collect();
+    store
+        .record_outcomes("test", &finished)
+        .await
+        .expect("record");
+    let c = counts(&app, &ws.key, &id).await;
+    assert_eq!((n(&c, "queued"), n(&c, "paused")), (0, 1), "{c}");
+
+    // The circuit breaker trips while paused: a resume does not release it.
+    let message = sendwell_core::MessageId::parse(&id).expect("id");
+    assert!(store
+        .pause_message(&message, "complaint rate over the line")
+        .await
+        .expect("breaker"));
+    app.post(&verb(&id, "resume"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    let c = counts(&app, &ws.key, &id).await;
+    assert_eq!((n(&c, "queued"), n(&c, "held")), (0, 1), "{c}");
 }

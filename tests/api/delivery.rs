@@ -673,6 +673,28 @@ pub(crate) async fn queued_send(app: &TestApp, count: usize) -> (Workspace, Stri
     (ws, id)
 }
 
+/// A sink that counts mails by Message-ID, and a test server (without its
+/// own worker) that relays to it: mail goes out through `worker_process`.
+pub(crate) async fn counted_sink_and_app(db: Option<String>) -> (Arc<Counter>, SmtpSink, TestApp) {
+    let counter = Arc::new(Counter::default());
+    let sink = SmtpSink::start(
+        counter.clone(),
+        SinkOptions {
+            auth: None,
+            keep: false,
+        },
+    )
+    .await
+    .expect("sink");
+    let app = TestApp::spawn_with(db, |s| {
+        relay_to(s, sink.addr());
+        s.delivery.insecure_skip_domain_verification = true;
+        s.delivery.serve_worker = false;
+    })
+    .await;
+    (counter, sink, app)
+}
+
 /// `sendwell worker` in its own process, on the test server's database.
 pub(crate) fn worker_process(app: &TestApp, sink: SocketAddr) -> std::process::Child {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sendwell"));
@@ -713,22 +735,7 @@ pub(crate) async fn wait_until(limit: Duration, what: &str, mut done: impl FnMut
 
 async fn a_worker_killed_mid_send_loses_nothing_and_repeats_at_most_its_window(db: Option<String>) {
     const MAILS: usize = 20_000;
-    let counter = Arc::new(Counter::default());
-    let sink = SmtpSink::start(
-        counter.clone(),
-        SinkOptions {
-            auth: None,
-            keep: false,
-        },
-    )
-    .await
-    .expect("sink");
-    let app = TestApp::spawn_with(db, |s| {
-        relay_to(s, sink.addr());
-        s.delivery.insecure_skip_domain_verification = true;
-        s.delivery.serve_worker = false;
-    })
-    .await;
+    let (counter, sink, app) = counted_sink_and_app(db).await;
     let (ws, id) = queued_send(&app, MAILS).await;
     let mut first = worker_process(&app, sink.addr());
     let c = counter.clone();
@@ -772,22 +779,7 @@ async fn three_workers_share_a_send_on_postgres_and_survive_losing_one() {
         return;
     };
     const MAILS: usize = 20_000;
-    let counter = Arc::new(Counter::default());
-    let sink = SmtpSink::start(
-        counter.clone(),
-        SinkOptions {
-            auth: None,
-            keep: false,
-        },
-    )
-    .await
-    .expect("sink");
-    let app = TestApp::spawn_with(Some(url), |s| {
-        relay_to(s, sink.addr());
-        s.delivery.insecure_skip_domain_verification = true;
-        s.delivery.serve_worker = false;
-    })
-    .await;
+    let (counter, sink, app) = counted_sink_and_app(Some(url)).await;
     let (ws, id) = queued_send(&app, MAILS).await;
     let mut workers: Vec<_> = (0..3).map(|_| worker_process(&app, sink.addr())).collect();
     let c = counter.clone();

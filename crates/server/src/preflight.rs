@@ -341,7 +341,8 @@ pub(crate) async fn sample_contact(
     m: &MessageRecord,
 ) -> ApiResult<Option<sendwell_store::Contact>> {
     let schema = state.store.schema(&m.workspace_id).await?;
-    let filter = match audience_value(state, m).await? {
+    // A saved audience deleted since: any contact will do for a render.
+    let filter = match audience_value(state, m).await.ok().flatten() {
         Some(v) => Filter::parse(&v, &schema).ok(),
         None => None,
     };

@@ -9,7 +9,7 @@
 //! when it claims a batch, so a delivery claimed after a pause (a retry
 //! falling due) goes back to `paused` instead of out.
 
-use crate::message::{message_from, to_json_text, MESSAGE_COLUMNS};
+use crate::message::{bind_composed, message_from, MESSAGE_COLUMNS};
 use crate::{Result, Store};
 use sendwell_core::{MessageId, MessageState, Timestamp, WorkspaceId};
 use sqlx::{Any, Transaction};
@@ -90,32 +90,21 @@ impl Store {
     ) -> Result<Option<std::result::Result<MessageRecord, MessageState>>> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE messages SET name = $1, kind = $2, topic = $3, from_name = $4, from_address = $5, \
              reply_to = $6, subject = $7, template = $8, audience = $9, opt_in_attribute = $10, \
-             track_clicks = $11, track_opens = $12, exclude_risky = $13, data = $14, updated_at = $15, \
-             audience_id = $16 WHERE workspace_id = $17 AND id = $18 AND state = 'draft'",
-        )
-        .bind(new.name.clone())
-        .bind(new.kind.as_str())
-        .bind(new.topic.clone())
-        .bind(new.from_name.clone())
-        .bind(new.from_address.clone())
-        .bind(new.reply_to.clone())
-        .bind(new.subject.clone())
-        .bind(to_json_text(&new.template))
-        .bind(new.audience.as_ref().map(to_json_text))
-        .bind(new.opt_in_attribute.clone())
-        .bind(i64::from(new.track_clicks))
-        .bind(i64::from(new.track_opens))
-        .bind(i64::from(new.exclude_risky))
-        .bind(new.data.as_ref().map(to_json_text))
-        .bind(now.millis())
-        .bind(new.audience_id.as_ref().map(|a| a.as_str().to_owned()))
-        .bind(ws.as_str().to_owned())
-        .bind(id.as_str().to_owned())
-        .execute(&mut *tx)
-        .await?;
+             track_clicks = $11, track_opens = $12, data = $13, exclude_risky = $14, \
+             audience_id = $15, updated_at = $16 \
+             WHERE workspace_id = $17 AND id = $18 AND state = 'draft'",
+        );
+        let done = bind_composed(update, new)
+            .bind(i64::from(new.exclude_risky))
+            .bind(new.audience_id.as_ref().map(|a| a.as_str().to_owned()))
+            .bind(now.millis())
+            .bind(ws.as_str().to_owned())
+            .bind(id.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
         let Some(message) = message_in(&mut tx, ws, id).await? else {
             return Ok(None);
         };
@@ -227,8 +216,11 @@ async fn move_deliveries(
             "UPDATE deliveries SET state = 'paused', last_reply = $1, updated_at = $2 \
              WHERE message_id = $3 AND state IN ('queued', 'deferred')"
         }
+        // The reputation monitor's circuit breaker may have paused the
+        // message meanwhile: its mail stays held for the operator.
         RunChange::Resume => {
-            "UPDATE deliveries SET state = 'queued', last_reply = $1, updated_at = $2, \
+            "UPDATE deliveries SET state = CASE WHEN (SELECT paused_reason FROM messages \
+             WHERE id = $3) IS NULL THEN 'queued' ELSE 'held' END, last_reply = $1, updated_at = $2, \
              next_attempt_at = CASE WHEN next_attempt_at IS NULL OR next_attempt_at < $2 \
              THEN $2 ELSE next_attempt_at END \
              WHERE message_id = $3 AND state = 'paused'"

@@ -466,9 +466,14 @@ pub struct DeliveryState {
 /// The UPDATE that records `rows` outcomes at once from a VALUES list,
 /// only where the delivery is still being sent under the caller's lease
 /// (`$1` is now, `$2` the owner, then nine values a row).
+/// A delivery the worker returns to `paused` goes to the queue instead
+/// when its message was resumed meanwhile: the resume moved only what was
+/// paused when it ran.
 fn outcome_update_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "UPDATE deliveries AS d SET state = v.state, last_reply = v.last_reply, \
+        "UPDATE deliveries AS d SET state = CASE WHEN v.state = 'paused' AND NOT EXISTS \
+         (SELECT 1 FROM messages AS m WHERE m.id = d.message_id AND m.state = 'paused') \
+         THEN 'queued' ELSE v.state END, last_reply = v.last_reply, \
          reply_code = v.reply_code, enhanced_status = v.enhanced, \
          recipient_domain = COALESCE(v.domain, d.recipient_domain), \
          next_attempt_at = COALESCE(v.next_at, d.next_attempt_at), \

@@ -88,6 +88,27 @@ pub struct MessageRecord {
 }
 
 impl MessageRecord {
+    /// Whether both were composed alike: everything composing decides
+    /// (sender, subject, template, audience, tracking, ...), whatever
+    /// happened to them since.
+    pub fn composed_as(&self, other: &MessageRecord) -> bool {
+        self.name == other.name
+            && self.kind == other.kind
+            && self.topic == other.topic
+            && self.from_name == other.from_name
+            && self.from_address == other.from_address
+            && self.reply_to == other.reply_to
+            && self.subject == other.subject
+            && self.template == other.template
+            && self.audience == other.audience
+            && self.audience_id == other.audience_id
+            && self.opt_in_attribute == other.opt_in_attribute
+            && self.track_clicks == other.track_clicks
+            && self.track_opens == other.track_opens
+            && self.exclude_risky == other.exclude_risky
+            && self.data == other.data
+    }
+
     /// A draft as `new` makes it, before anything about sending is known.
     pub fn draft(
         id: MessageId,
@@ -151,6 +172,8 @@ pub struct NewMessage {
 pub enum QueueError {
     NotFound,
     AlreadyQueued,
+    /// The draft was changed after it was checked: check it again.
+    Changed,
 }
 
 /// One mail in the capture outbox.
@@ -466,11 +489,12 @@ impl Store {
     /// transaction, and marks the message queued. Returns how many.
     pub async fn queue_message(
         &self,
-        id: &MessageId,
+        checked: &MessageRecord,
         spec: &AudienceSpec<'_>,
         screening: &Value,
         review: bool,
     ) -> Result<std::result::Result<i64, QueueError>> {
+        let id = &checked.id;
         let now = self.now();
         let mut tx = self.write.begin().await?;
         let claimed = sqlx::query(
@@ -486,6 +510,17 @@ impl Store {
         .await?;
         if claimed.rows_affected() == 0 {
             return Ok(Err(why_not_queued(&mut tx, spec.workspace, id).await?));
+        }
+        // What goes out is what preflight and screening looked at: a draft
+        // changed since (PUT) is not queued, and nothing is written.
+        let row = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
+        ))
+        .bind(id.as_str().to_owned())
+        .fetch_one(&mut *tx)
+        .await?;
+        if !message_from(&row)?.composed_as(checked) {
+            return Ok(Err(QueueError::Changed));
         }
         let scan = self.scan_whole_table(spec.workspace).await?;
         let sql = self.queue_deliveries_sql(id, spec, review, scan, now);
@@ -1004,31 +1039,41 @@ async fn insert_message(
     now: Timestamp,
 ) -> Result<MessageRecord> {
     let id = MessageId::generate(now);
-    sqlx::query(&format!(
+    let sql = format!(
         "INSERT INTO messages ({MESSAGE_COLUMNS}, updated_at) VALUES \
          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', 0, $16, $17, NULL, NULL, NULL, NULL, NULL, $18, $19, $20)"
-    ))
-    .bind(id.as_str().to_owned())
-    .bind(ws.as_str().to_owned())
-    .bind(new.name.clone())
-    .bind(new.kind.as_str())
-    .bind(new.topic.clone())
-    .bind(new.from_name.clone())
-    .bind(new.from_address.clone())
-    .bind(new.reply_to.clone())
-    .bind(new.subject.clone())
-    .bind(to_json_text(&new.template))
-    .bind(new.audience.as_ref().map(to_json_text))
-    .bind(new.opt_in_attribute.clone())
-    .bind(i64::from(new.track_clicks))
-    .bind(i64::from(new.track_opens))
-    .bind(new.data.as_ref().map(to_json_text))
-    .bind(new.created_by.clone())
-    .bind(now.millis())
-    .bind(i64::from(new.exclude_risky))
-    .bind(new.audience_id.as_ref().map(|a| a.as_str().to_owned()))
-    .bind(now.millis())
-    .execute(&mut **tx)
-    .await?;
+    );
+    let q = sqlx::query(&sql)
+        .bind(id.as_str().to_owned())
+        .bind(ws.as_str().to_owned());
+    bind_composed(q, new)
+        .bind(new.created_by.clone())
+        .bind(now.millis())
+        .bind(i64::from(new.exclude_risky))
+        .bind(new.audience_id.as_ref().map(|a| a.as_str().to_owned()))
+        .bind(now.millis())
+        .execute(&mut **tx)
+        .await?;
     Ok(MessageRecord::draft(id, ws.clone(), new, now))
+}
+
+/// Binds what composing a message decides, name to data (thirteen values,
+/// in the order of [`MESSAGE_COLUMNS`]), for an insert and a draft's update.
+pub(crate) fn bind_composed<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    new: &NewMessage,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(new.name.clone())
+        .bind(new.kind.as_str())
+        .bind(new.topic.clone())
+        .bind(new.from_name.clone())
+        .bind(new.from_address.clone())
+        .bind(new.reply_to.clone())
+        .bind(new.subject.clone())
+        .bind(to_json_text(&new.template))
+        .bind(new.audience.as_ref().map(to_json_text))
+        .bind(new.opt_in_attribute.clone())
+        .bind(i64::from(new.track_clicks))
+        .bind(i64::from(new.track_opens))
+        .bind(new.data.as_ref().map(to_json_text))
 }

@@ -613,7 +613,7 @@ impl Store {
         }
         sqlx::query(
             "UPDATE deliveries SET state = 'held', last_reply = $1, updated_at = $2 \
-             WHERE message_id = $3 AND state IN ('queued', 'deferred')",
+             WHERE message_id = $3 AND state IN ('queued', 'deferred', 'paused')",
         )
         .bind(format!("paused: {reason}"))
         .bind(now.millis())

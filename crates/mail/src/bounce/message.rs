@@ -216,6 +216,7 @@ fn walk(message: &Message<'_>, id: u32, depth: usize, leaves: &mut Vec<Leaf>) {
             if ctype == "multipart/alternative" {
                 keep_plain_alternative(&mut sub);
             }
+            sub.truncate(MAX_LEAVES.saturating_sub(leaves.len()));
             leaves.extend(sub);
         }
         PartType::Message(inner) => {
@@ -239,8 +240,27 @@ fn walk(message: &Message<'_>, id: u32, depth: usize, leaves: &mut Vec<Leaf>) {
                 None => leaves.push(read_leaf(part, &ctype, raw)),
             }
         }
-        _ => leaves.push(read_leaf(part, &ctype, raw)),
+        _ => leaves.push(match headerless(part, raw, id) {
+            Some(text) => leaf(LeafKind::Text, "text/plain", text),
+            None => read_leaf(part, &ctype, raw),
+        }),
     }
+}
+
+/// A part (not the message itself) that starts with text instead of a
+/// header block: mail-parser read its first lines as header fields, so the
+/// part is read again from its start, all of it text.
+fn headerless(part: &MessagePart<'_>, raw: &[u8], id: u32) -> Option<String> {
+    if id == 0 {
+        return None;
+    }
+    let start = (part.raw_header_offset() as usize).min(raw.len());
+    let head = &raw[start..];
+    if head.starts_with(b"\n") || head.starts_with(b"\r\n") || looks_like_field(head) {
+        return None;
+    }
+    let end = (part.raw_end_offset() as usize).clamp(start, raw.len());
+    Some(bytes_to_string(&raw[start..end], None))
 }
 
 /// Walks `body` as a `multipart/mixed` with `boundary`, which its own
@@ -354,6 +374,12 @@ fn guess_boundary(body: &[u8]) -> Option<String> {
         return None;
     }
     let lines: Vec<&str> = text.lines().collect();
+    // How often each line occurs, so a candidate's repeat is found at once
+    // (a scan of the rest for each would be quadratic on a hostile body).
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for l in &lines {
+        *seen.entry(l.trim_end()).or_default() += 1;
+    }
     let mut before = 0;
     for (i, l) in lines.iter().enumerate() {
         let Some(b) = l.strip_prefix("--") else {
@@ -376,7 +402,7 @@ fn guess_boundary(body: &[u8]) -> Option<String> {
         let next_is_header = lines
             .get(i + 1)
             .is_some_and(|n| n.to_ascii_lowercase().starts_with("content-"));
-        let repeats = lines[i + 1..].iter().any(|m| m.trim_end() == *l);
+        let repeats = seen.get(l.trim_end()).is_some_and(|n| *n > 1);
         if next_is_header && repeats {
             return Some(b.to_owned());
         }
@@ -606,6 +632,24 @@ mod tests {
         let p = parse(b"The mail to a@b.example failed.\n");
         assert_eq!(p.leaves[0].text.trim(), "The mail to a@b.example failed.");
         assert!(p.headers.0.is_empty());
+    }
+
+    /// A part with no header block at all is text from its first line.
+    #[test]
+    fn a_part_without_headers_is_read_whole() {
+        let raw = b"Subject: x\nContent-Type: multipart/report; boundary=\"B\"\n\n--B\nThe mail to ann@b.example failed.\nReason: 550 5.1.1 user unknown\n\nGood luck.\n--B\nContent-Type: message/delivery-status\n\nAction: failed\n--B--\n";
+        let p = parse(raw);
+        assert_eq!(p.leaves.len(), 2, "{:?}", p.leaves);
+        assert!(
+            p.leaves[0]
+                .text
+                .starts_with("The mail to ann@b.example failed."),
+            "{:?}",
+            p.leaves[0]
+        );
+        assert!(p.leaves[0].text.contains("550 5.1.1 user unknown"));
+        assert!(p.leaves[0].text.contains("Good luck."));
+        assert_eq!(p.leaves[1].kind, LeafKind::DeliveryStatus);
     }
 
     /// A hostile bounce: thousands of nested multiparts and parts. The

@@ -289,7 +289,11 @@ async fn record(
         tracing::warn!(error = %e, kind, "a link event was not recorded");
         return;
     }
-    // Opens and clicks as webhooks, for the endpoints that asked for them.
+    // Opens and clicks as webhooks, for the endpoints that asked for them
+    // (unsubscribes and opt-ins send their own, with more to say).
+    if !matches!(kind, "open" | "click") {
+        return;
+    }
     match state.store.wants_webhook(ws, kind).await {
         Ok(true) => {
             let data = serde_json::json!({

@@ -905,7 +905,7 @@ pub async fn send(
         .is_some_and(|c| c.verdict == ContentVerdict::Review);
     match state
         .store
-        .queue_message(&m.id, &spec, &screening, review)
+        .queue_message(&m, &spec, &screening, review)
         .await?
     {
         Ok(queued) => {
@@ -927,6 +927,13 @@ pub async fn send(
         Err(QueueError::NotFound) => Err(ApiError::not_found(format!(
             "There is no message {id} in this workspace."
         ))),
+        Err(QueueError::Changed) => Err(ApiError::conflict(
+            "changed-while-checked",
+            format!(
+                "Message {id} was changed while it was being checked, so nothing was sent: \
+                 check the new version and send it again."
+            ),
+        )),
     }
 }
 
