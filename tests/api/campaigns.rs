@@ -417,6 +417,52 @@ async fn a_message_uses_a_saved_audience_read_again_at_each_check_and_send(app: 
         .expect(200);
     assert_eq!(report["audience"]["eligible"], 1, "{report}");
 
+    // The saved audience changes; the message reads the new filter.
+    let audience_path = format!("/v1/audiences/{pro_id}");
+    let wider = json!({"name": "Pro and free", "filter": "plan in (\"pro\", \"free\")"});
+    let changed = app
+        .send(
+            Method::PUT,
+            &audience_path,
+            Some(&ws.key),
+            Some(wider.clone()),
+        )
+        .await
+        .expect(200);
+    assert_eq!(changed["name"], "Pro and free");
+    let report = app
+        .post(&format!("{path}/preflight"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    assert_eq!(report["audience"]["eligible"], 2, "{report}");
+    app.send(Method::PUT, &audience_path, Some(&other.key), Some(wider))
+        .await
+        .expect(404);
+    app.post(
+        "/v1/audiences",
+        &ws.key,
+        json!({"name": "Taken", "filter": "plan is \"free\""}),
+    )
+    .await
+    .expect(201);
+    let taken = json!({"name": "Taken", "filter": "plan is \"pro\""});
+    app.send(Method::PUT, &audience_path, Some(&ws.key), Some(taken))
+        .await
+        .expect(409);
+    let viewer = app.new_key(&ws.key, "viewer").await;
+    let back = json!({"name": "Pro", "filter": "plan is \"pro\""});
+    app.send(
+        Method::PUT,
+        &audience_path,
+        Some(&viewer),
+        Some(back.clone()),
+    )
+    .await
+    .expect(403);
+    app.send(Method::PUT, &audience_path, Some(&ws.key), Some(back))
+        .await
+        .expect(200);
+
     // Deleted, the audience blocks the message until it names another.
     app.delete(&format!("/v1/audiences/{pro_id}"), &ws.key)
         .await

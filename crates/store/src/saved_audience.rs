@@ -105,6 +105,56 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
+    /// Changes a saved audience's name and filter: `None` when the
+    /// workspace has no such audience. Messages that use it by id read the
+    /// new filter at their next check and send.
+    pub async fn update_saved_audience(
+        &self,
+        ws: &WorkspaceId,
+        id: &AudienceId,
+        name: &str,
+        filter: &serde_json::Value,
+        filter_text: &str,
+        actor: &str,
+    ) -> Result<Option<std::result::Result<SavedAudience, NameTaken>>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        // The write comes first: on SQLite the transaction holds the write
+        // lock from its first statement.
+        let done = sqlx::query(
+            "UPDATE saved_audiences SET name = $1, filter = $2, filter_text = $3 \
+             WHERE workspace_id = $4 AND id = $5 AND NOT EXISTS (SELECT 1 FROM saved_audiences \
+             WHERE workspace_id = $6 AND name = $7 AND id <> $8)",
+        )
+        .bind(name.to_owned())
+        .bind(filter.to_string())
+        .bind(filter_text.to_owned())
+        .bind(ws.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .bind(ws.as_str().to_owned())
+        .bind(name.to_owned())
+        .bind(id.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM saved_audiences WHERE workspace_id = $1 AND id = $2"
+        ))
+        .bind(ws.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(saved) = row.as_ref().map(from_row).transpose()? else {
+            return Ok(None);
+        };
+        if done.rows_affected() == 0 {
+            return Ok(Some(Err(NameTaken)));
+        }
+        let reason = format!("audience '{name}' changed: {filter_text}");
+        audit::record_action(&mut tx, ws, actor, "audience.changed", &reason, now).await?;
+        tx.commit().await?;
+        Ok(Some(Ok(saved)))
+    }
+
     /// Deletes a saved audience; whether there was one.
     pub async fn delete_saved_audience(
         &self,

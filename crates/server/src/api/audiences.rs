@@ -63,7 +63,7 @@ pub struct SavedAudienceList {
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, save))
-        .routes(routes!(show, delete))
+        .routes(routes!(show, update, delete))
 }
 
 fn audience_id(id: &str) -> Result<AudienceId, ApiError> {
@@ -79,14 +79,7 @@ pub async fn save(
     Ws { state, caller, .. }: Ws<can::Send>,
     ApiJson(req): ApiJson<SaveAudience>,
 ) -> ApiResult<(StatusCode, Json<SavedAudienceView>)> {
-    let name = super::label("name", &req.name, 200)?;
-    let schema = state.store.schema(caller.workspace()).await?;
-    let filter = parse_filter(Some(&req.filter), &schema, "/filter")?.ok_or_else(|| {
-        ApiError::invalid_field(
-            "/filter",
-            "the filter is empty; an audience of every contact needs no saving",
-        )
-    })?;
+    let (name, filter) = named_filter(&state, &caller, &req).await?;
     if state.store.saved_audiences(caller.workspace()).await?.len() >= MAX_SAVED_AUDIENCES {
         return Err(ApiError::conflict(
             "too-many-audiences",
@@ -103,16 +96,70 @@ pub async fn save(
             &caller.actor(),
         )
         .await?
-        .map_err(|_| {
-            ApiError::conflict(
-                "audience-name-taken",
-                format!(
-                    "the workspace has an audience named '{}' already; choose another name",
-                    name.as_str()
-                ),
-            )
-        })?;
+        .map_err(|_| name_taken(name.as_str()))?;
     Ok((StatusCode::CREATED, Json(saved.into())))
+}
+
+/// The name and the filter of a saved audience, checked.
+async fn named_filter(
+    state: &AppState,
+    caller: &crate::extract::WorkspaceCaller,
+    req: &SaveAudience,
+) -> ApiResult<(sendwell_core::text::Label, sendwell_core::filter::Filter)> {
+    let name = super::label("name", &req.name, 200)?;
+    let schema = state.store.schema(caller.workspace()).await?;
+    let filter = parse_filter(Some(&req.filter), &schema, "/filter")?.ok_or_else(|| {
+        ApiError::invalid_field(
+            "/filter",
+            "the filter is empty; an audience of every contact needs no saving",
+        )
+    })?;
+    Ok((name, filter))
+}
+
+fn name_taken(name: &str) -> ApiError {
+    ApiError::conflict(
+        "audience-name-taken",
+        format!("the workspace has an audience named '{name}' already; choose another name"),
+    )
+}
+
+/// Changes a saved audience's name and filter (sender or admin). Messages
+/// that use it by id read the new filter at their next check and send.
+#[utoipa::path(put, path = "/v1/audiences/{id}", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = SaveAudience,
+    responses((status = 200, body = SavedAudienceView), (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn update(
+    Ws { state, caller, .. }: Ws<can::Send>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<SaveAudience>,
+) -> ApiResult<Json<SavedAudienceView>> {
+    let id = audience_id(&id)?;
+    let missing = || ApiError::not_found(format!("This workspace has no audience '{id}'."));
+    if state
+        .store
+        .saved_audience(caller.workspace(), &id)
+        .await?
+        .is_none()
+    {
+        return Err(missing());
+    }
+    let (name, filter) = named_filter(&state, &caller, &req).await?;
+    let changed = state
+        .store
+        .update_saved_audience(
+            caller.workspace(),
+            &id,
+            name.as_str(),
+            &filter.to_json(),
+            &filter.to_text(),
+            &caller.actor(),
+        )
+        .await?
+        .ok_or_else(missing)?
+        .map_err(|_| name_taken(name.as_str()))?;
+    Ok(Json(changed.into()))
 }
 
 /// The workspace's saved audiences, by name.
