@@ -21,6 +21,7 @@ crate::on_both!(
 crate::on_both_db!(
     pause_resume_and_cancel_say_what_does_not_apply,
     a_pause_meets_deliveries_in_a_workers_hands_and_the_circuit_breaker,
+    a_withdrawal_cancels_a_paused_messages_mail,
     a_send_paused_and_resumed_in_the_middle_loses_and_repeats_nothing,
     a_send_cancelled_in_the_middle_sends_nothing_more,
 );
@@ -617,4 +618,25 @@ async fn a_pause_meets_deliveries_in_a_workers_hands_and_the_circuit_breaker(db:
         .expect(200);
     let c = counts(&app, &ws.key, &id).await;
     assert_eq!((n(&c, "queued"), n(&c, "held")), (0, 1), "{c}");
+}
+
+/// Withdrawing a workspace cancels its paused mail too: nothing waits for a
+/// resume that may never send.
+async fn a_withdrawal_cancels_a_paused_messages_mail(db: Option<String>) {
+    let app = TestApp::spawn_with(db, |s| s.delivery.serve_worker = false).await;
+    let ws = app.ready_workspace("Acme").await;
+    opted_in(&app, &ws, "ann@receiver-mail.net").await;
+    let (id, _) = send_news(&app, &ws, "News").await;
+    app.post(&format!("/v1/messages/{id}/pause"), &ws.key, json!({}))
+        .await
+        .expect(200);
+    app.post(
+        &format!("/v1/operator/workspaces/{}/withdraw", ws.id),
+        &app.operator,
+        json!({"reason": "repeated complaints"}),
+    )
+    .await
+    .expect(200);
+    let c = counts(&app, &ws.key, &id).await;
+    assert_eq!((n(&c, "paused"), n(&c, "cancelled")), (0, 1), "{c}");
 }

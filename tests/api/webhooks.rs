@@ -189,7 +189,7 @@ async fn opens_and_clicks_reach_webhooks_naming_the_contact(db: Option<String>) 
     app.post(
         "/v1/webhooks",
         &ws.key,
-        json!({"url": url, "events": ["delivery", "open", "click"]}),
+        json!({"url": url, "events": ["delivery", "open", "click", "unsubscribe"]}),
     )
     .await
     .expect(201);
@@ -242,18 +242,40 @@ async fn opens_and_clicks_reach_webhooks_naming_the_contact(db: Option<String>) 
         .await
         .expect("open");
 
-    let started = Instant::now();
-    let events = loop {
-        let events: Vec<Value> = got
-            .calls
+    // One-click unsubscribe (RFC 8058): one event, not one per recorder.
+    let list_unsubscribe = crate::hardening::header(raw, "List-Unsubscribe");
+    let one_click = list_unsubscribe
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .expect("the https URL first")
+        .to_owned();
+    let r = app
+        .client
+        .post(&one_click)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("one-click");
+    assert!(r.status().is_success(), "{}", r.status());
+
+    let received = || -> Vec<Value> {
+        got.calls
             .lock()
             .expect("lock")
             .iter()
             .filter_map(|(_, b)| serde_json::from_str::<Value>(b).ok())
-            .collect();
+            .collect()
+    };
+    let started = Instant::now();
+    let events = loop {
+        let events = received();
         let has = |t: &str| events.iter().any(|e| e["type"] == t);
-        if has("delivery") && has("open") && has("click") {
-            break events;
+        if has("delivery") && has("open") && has("click") && has("unsubscribe") {
+            // Time for a second copy to arrive, were one sent.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            break received();
         }
         assert!(
             started.elapsed() < Duration::from_secs(20),
@@ -270,4 +292,6 @@ async fn opens_and_clicks_reach_webhooks_naming_the_contact(db: Option<String>) 
     }
     let click = events.iter().find(|e| e["type"] == "click").expect("click");
     assert_eq!(click["data"]["url"], "https://shop.acme-mail.com/sale");
+    let unsubscribes = events.iter().filter(|e| e["type"] == "unsubscribe").count();
+    assert_eq!(unsubscribes, 1, "{events:?}");
 }
