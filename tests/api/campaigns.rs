@@ -556,6 +556,37 @@ async fn a_draft_changed_while_it_is_checked_is_not_queued(app: TestApp) {
     assert_eq!(queued, Ok(1));
 }
 
+/// A worker claims the message's due delivery, the workspace `changes` it
+/// (pause, resume) meanwhile, and the worker, having read it paused,
+/// records the delivery as paused: the message's counts after.
+async fn claimed_then_returned_paused(
+    app: &TestApp,
+    key: &str,
+    id: &str,
+    changes: &[&str],
+) -> serde_json::Value {
+    let store = &app.state.store;
+    let claimed = store
+        .claim_deliveries("test", 10, 60_000)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    for change in changes {
+        app.post(&format!("/v1/messages/{id}/{change}"), key, json!({}))
+            .await
+            .expect(200);
+    }
+    let paused = sendwell_store::DeliveryOutcome::Paused {
+        reason: "paused by the workspace".to_owned(),
+    };
+    let finished: Vec<_> = claimed.into_iter().map(|d| (d, paused.clone())).collect();
+    store
+        .record_outcomes("test", &finished)
+        .await
+        .expect("record");
+    counts(app, key, id).await
+}
+
 /// The races a pause meets: a delivery a worker holds while the message is
 /// paused and resumed comes back to the queue, not to `paused` for good;
 /// one it holds while the message stays paused waits with the rest; and
@@ -565,46 +596,15 @@ async fn a_pause_meets_deliveries_in_a_workers_hands_and_the_circuit_breaker(db:
     let ws = app.ready_workspace("Acme").await;
     opted_in(&app, &ws, "ann@receiver-mail.net").await;
     let store = &app.state.store;
-    let paused_outcome = || sendwell_store::DeliveryOutcome::Paused {
-        reason: "paused by the workspace".to_owned(),
-    };
     let verb = |id: &str, v: &str| format!("/v1/messages/{id}/{v}");
 
     // Claimed, then paused and resumed before the worker records it.
     let (id, _) = send_news(&app, &ws, "First").await;
-    let claimed = store
-        .claim_deliveries("test", 10, 60_000)
-        .await
-        .expect("claim");
-    assert_eq!(claimed.len(), 1);
-    app.post(&verb(&id, "pause"), &ws.key, json!({}))
-        .await
-        .expect(200);
-    app.post(&verb(&id, "resume"), &ws.key, json!({}))
-        .await
-        .expect(200);
-    let finished: Vec<_> = claimed.into_iter().map(|d| (d, paused_outcome())).collect();
-    store
-        .record_outcomes("test", &finished)
-        .await
-        .expect("record");
-    let c = counts(&app, &ws.key, &id).await;
+    let c = claimed_then_returned_paused(&app, &ws.key, &id, &["pause", "resume"]).await;
     assert_eq!((n(&c, "queued"), n(&c, "paused")), (1, 0), "{c}");
 
     // Claimed, then paused: it waits with the rest until the resume.
-    let claimed = store
-        .claim_deliveries("test", 10, 60_000)
-        .await
-        .expect("claim");
-    app.post(&verb(&id, "pause"), &ws.key, json!({}))
-        .await
-        .expect(200);
-    let finished: Vec<_> = claimed.into_iter().map(|d| (d, paused_outcome())).collect();
-    store
-        .record_outcomes("test", &finished)
-        .await
-        .expect("record");
-    let c = counts(&app, &ws.key, &id).await;
+    let c = claimed_then_returned_paused(&app, &ws.key, &id, &["pause"]).await;
     assert_eq!((n(&c, "queued"), n(&c, "paused")), (0, 1), "{c}");
 
     // The circuit breaker trips while paused: a resume does not release it.

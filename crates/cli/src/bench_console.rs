@@ -183,8 +183,7 @@ pub async fn console(
     let client = reqwest::Client::new();
     for (label, page) in pages {
         let times = time_page(&client, &bench.base, &page, &cookie, runs).await?;
-        let at =
-            |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
+        let [median, p95, max] = crate::bench_console::median_p95_max_ms(&times);
         println!(
             "{}",
             json!({
@@ -193,9 +192,9 @@ pub async fn console(
                 "contacts": contacts,
                 "page": label,
                 "runs": times.len(),
-                "median_ms": round3(at(0.5) * 1000.0),
-                "p95_ms": round3(at(0.95) * 1000.0),
-                "max_ms": round3(times[times.len() - 1] * 1000.0),
+                "median_ms": median,
+                "p95_ms": p95,
+                "max_ms": max,
                 "peak_rss_mb": peak_rss_mb(),
             })
         );
@@ -323,4 +322,11 @@ pub(crate) async fn time_page(
     }
     times.sort_by(|a, b| a.total_cmp(b));
     Ok(times)
+}
+
+/// The median, 95th percentile and slowest of sorted timings in seconds,
+/// as milliseconds to three decimals.
+pub(crate) fn median_p95_max_ms(times: &[f64]) -> [f64; 3] {
+    let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
+    [at(0.5), at(0.95), at(1.0)].map(|t| round3(t * 1000.0))
 }

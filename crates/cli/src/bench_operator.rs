@@ -5,7 +5,7 @@
 //! requested R times by a signed-in operator; the median, the 95th
 //! percentile and the slowest time of each, a JSON line a page.
 
-use crate::bench::{peak_rss_mb, round3, scratch_dir, BenchServer};
+use crate::bench::{peak_rss_mb, scratch_dir, BenchServer};
 use crate::bench_console::time_page;
 use anyhow::Context as _;
 use sendwell_server::config::Settings;
@@ -206,8 +206,7 @@ pub async fn operator(
         time_preview(&client, &bench.base, &cookie, runs).await?,
     ));
     for (label, times) in timed {
-        let at =
-            |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
+        let [median, p95, max] = crate::bench_console::median_p95_max_ms(&times);
         println!(
             "{}",
             json!({
@@ -217,9 +216,9 @@ pub async fn operator(
                 "deliveries": deliveries,
                 "page": label,
                 "runs": times.len(),
-                "median_ms": round3(at(0.5) * 1000.0),
-                "p95_ms": round3(at(0.95) * 1000.0),
-                "max_ms": round3(times[times.len() - 1] * 1000.0),
+                "median_ms": median,
+                "p95_ms": p95,
+                "max_ms": max,
                 "peak_rss_mb": peak_rss_mb(),
             })
         );

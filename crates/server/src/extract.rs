@@ -394,18 +394,6 @@ pub struct Ws<P> {
     need: std::marker::PhantomData<P>,
 }
 
-impl<P: can::Need> Ws<P> {
-    /// `caller` with the state, when its role allows `P`.
-    pub fn checked(state: AppState, caller: WorkspaceCaller) -> Result<Self, ApiError> {
-        caller.require(P::PERMISSION)?;
-        Ok(Self {
-            state,
-            caller,
-            need: std::marker::PhantomData,
-        })
-    }
-}
-
 impl<P: can::Need> FromRequestParts<AppState> for Ws<P> {
     type Rejection = ApiError;
 
@@ -483,14 +471,6 @@ pub struct Acting {
     pub operator: OperatorCaller,
 }
 
-impl Acting {
-    /// `operator` with the state, unless an auditor.
-    pub fn checked(state: AppState, operator: OperatorCaller) -> Result<Self, ApiError> {
-        operator.require_act()?;
-        Ok(Self { state, operator })
-    }
-}
-
 impl FromRequestParts<AppState> for Acting {
     type Rejection = ApiError;
 
@@ -506,17 +486,25 @@ pub trait Checked: Sized {
     fn checked(state: AppState, caller: Self::Caller) -> Result<Self, ApiError>;
 }
 
+/// `caller` with the state, when its role allows `P`.
 impl<P: can::Need> Checked for Ws<P> {
     type Caller = WorkspaceCaller;
     fn checked(state: AppState, caller: WorkspaceCaller) -> Result<Self, ApiError> {
-        Ws::checked(state, caller)
+        caller.require(P::PERMISSION)?;
+        Ok(Self {
+            state,
+            caller,
+            need: std::marker::PhantomData,
+        })
     }
 }
 
+/// `operator` with the state, unless an auditor.
 impl Checked for Acting {
     type Caller = OperatorCaller;
     fn checked(state: AppState, operator: OperatorCaller) -> Result<Self, ApiError> {
-        Acting::checked(state, operator)
+        operator.require_act()?;
+        Ok(Self { state, operator })
     }
 }
 

@@ -136,14 +136,7 @@ impl Store {
         .bind(id.as_str().to_owned())
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM saved_audiences WHERE workspace_id = $1 AND id = $2"
-        ))
-        .bind(ws.as_str().to_owned())
-        .bind(id.as_str().to_owned())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(saved) = row.as_ref().map(from_row).transpose()? else {
+        let Some(saved) = audience_in(&mut tx, ws, id).await? else {
             return Ok(None);
         };
         if done.rows_affected() == 0 {
@@ -164,8 +157,10 @@ impl Store {
     ) -> Result<Option<SavedAudience>> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
+        // The write first, returning what it removed: the transaction holds
+        // the write lock from its first statement.
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM saved_audiences WHERE workspace_id = $1 AND id = $2"
+            "DELETE FROM saved_audiences WHERE workspace_id = $1 AND id = $2 RETURNING {COLUMNS}"
         ))
         .bind(ws.as_str().to_owned())
         .bind(id.as_str().to_owned())
@@ -174,14 +169,25 @@ impl Store {
         let Some(found) = row.as_ref().map(from_row).transpose()? else {
             return Ok(None);
         };
-        sqlx::query("DELETE FROM saved_audiences WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.as_str().to_owned())
-            .bind(id.as_str().to_owned())
-            .execute(&mut *tx)
-            .await?;
         let reason = format!("audience '{}' deleted", found.name);
         audit::record_action(&mut tx, ws, actor, "audience.deleted", &reason, now).await?;
         tx.commit().await?;
         Ok(Some(found))
     }
+}
+
+/// A saved audience of the workspace, read inside a transaction.
+async fn audience_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ws: &WorkspaceId,
+    id: &AudienceId,
+) -> Result<Option<SavedAudience>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM saved_audiences WHERE workspace_id = $1 AND id = $2"
+    ))
+    .bind(ws.as_str().to_owned())
+    .bind(id.as_str().to_owned())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(from_row).transpose()
 }

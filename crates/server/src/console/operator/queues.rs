@@ -12,7 +12,7 @@ use crate::api::reviews::{self as reviews_api, Decision, ReviewItem, ReviewQuery
 use crate::console::layout::{csrf, field, notice, select, when, FieldExtra};
 use crate::console::{framed_offline, html, internal, redirect, url_encode, Reply};
 use crate::error::ApiError;
-use crate::extract::{Acting, ApiJson, ApiQuery};
+use crate::extract::{Acting, ApiJson, ApiQuery, Checked};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
