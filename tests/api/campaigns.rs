@@ -534,7 +534,7 @@ async fn a_draft_changed_while_it_is_checked_is_not_queued(app: TestApp) {
         exclude_risky: false,
     };
     let queued = store
-        .queue_message(&checked, &spec, &serde_json::Value::Null, false)
+        .queue_message(&checked, &spec, &serde_json::Value::Null, false, None)
         .await
         .expect("no database error");
     assert_eq!(queued, Err(sendwell_store::QueueError::Changed));
@@ -550,7 +550,7 @@ async fn a_draft_changed_while_it_is_checked_is_not_queued(app: TestApp) {
         .expect("read")
         .expect("the draft");
     let queued = store
-        .queue_message(&current, &spec, &serde_json::Value::Null, false)
+        .queue_message(&current, &spec, &serde_json::Value::Null, false, None)
         .await
         .expect("no database error");
     assert_eq!(queued, Ok(1));

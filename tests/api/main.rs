@@ -32,6 +32,7 @@
 //! - `console`: the console's pages over HTTP, each action as the API's (issue #16)
 
 mod support;
+mod topics;
 
 mod addresses;
 mod bad_input;
@@ -53,6 +54,7 @@ mod messages;
 mod operators;
 mod privacy;
 mod promises;
+mod schedule;
 mod schema;
 mod screening;
 mod webhooks;

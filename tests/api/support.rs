@@ -319,6 +319,14 @@ pub struct ShiftedClock {
 }
 
 impl ShiftedClock {
+    /// Sets the clock to `at` (RFC 3339); it runs on from there.
+    pub fn set(&self, at: &str) {
+        let target = sendwell_core::Timestamp::parse(at).expect("an RFC 3339 time");
+        let real = sendwell_core::Clock::now(&SystemClock).millis();
+        self.offset_ms
+            .store(target.millis() - real, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn advance_days(&self, days: i64) {
         self.advance_hours(days * 24);
     }

@@ -60,7 +60,8 @@ string_enum!(
 );
 
 string_enum!(
-    /// How the choice reached sendwell.
+    /// How the choice reached sendwell. `preference_centre`: the person's
+    /// own choice on the page behind the signed link of a mail to them.
     ConsentMethod {
         Api => "api",
         Form => "form",
@@ -71,6 +72,7 @@ string_enum!(
         Mailto => "mailto",
         Complaint => "complaint",
         Operator => "operator",
+        PreferenceCentre => "preference_centre",
     }
 );
 

@@ -17,6 +17,7 @@ pub mod id;
 pub mod message;
 pub mod reputation;
 pub mod role;
+pub mod schedule;
 pub mod secret;
 pub mod text;
 pub mod time;

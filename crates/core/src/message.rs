@@ -50,7 +50,7 @@ macro_rules! named_enum {
 
 named_enum!(
     /// Where one delivery (one message to one contact) stands. The
-    /// database's CHECK constraint lists the same names (migration 0011).
+    /// database's CHECK constraint lists the same names (migration 0012).
     DeliveryStatus {
         /// Held with its message for the operator's content review.
         Review = "review",
@@ -82,7 +82,7 @@ named_enum!(
 impl MessageState {
     /// Sent: handed to the queue, whatever happened to it since.
     pub fn is_sent(self) -> bool {
-        !matches!(self, Self::Draft)
+        !matches!(self, Self::Draft | Self::Scheduled | Self::Held)
     }
 }
 
@@ -105,6 +105,11 @@ named_enum!(
         Paused = "paused",
         /// Sent, then cancelled: what had not gone never will.
         Cancelled = "cancelled",
+        /// Waiting for its `send_at`; checked again when it comes.
+        Scheduled = "scheduled",
+        /// Its scheduled time came and a check failed: held with the
+        /// reason, to be changed and sent or scheduled again.
+        Held = "held",
     }
 );
 

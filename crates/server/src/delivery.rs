@@ -562,6 +562,9 @@ impl DeliveryWorker {
                 if let Err(e) = self.release_held().await {
                     tracing::error!(error = %e, "delivery worker: could not release held mail");
                 }
+                if let Err(e) = crate::schedule::release_due(&self.state).await {
+                    tracing::error!(error = %e, "delivery worker: could not queue scheduled sends");
+                }
             }
             match outcome {
                 Ok(Outcome::Worked(_)) => continue,

@@ -64,6 +64,11 @@ impl ApiError {
         }
     }
 
+    /// What blocks, for a refusal that lists blockers.
+    pub fn blockers(&self) -> &[BlockerView] {
+        &self.blockers
+    }
+
     pub fn with_blockers(mut self, blockers: Vec<BlockerView>) -> Self {
         self.blockers = blockers;
         self

@@ -25,6 +25,7 @@ pub mod netguard;
 pub mod openapi;
 pub mod preflight;
 pub mod reputation;
+pub mod schedule;
 pub mod smtp;
 mod state;
 pub mod totp;

@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use sendwell_core::filter::Filter;
 use sendwell_core::text::escape_html;
-use sendwell_core::{gate, ContactId, MessageKind, MessageState, Timestamp};
+use sendwell_core::{gate, ContactId, MessageKind, Timestamp};
 use sendwell_mail::RenderedMail;
 use sendwell_screen::authenticity::{check_sender, AuthenticityProblem, SenderFacts};
 use sendwell_screen::content::{AuthoredMail, ContentVerdict, Screener, Screening};
@@ -197,7 +197,7 @@ fn gate_findings(workspace: &Workspace, now: Timestamp, m: &MessageRecord, f: &m
     for r in gate.reminders {
         f.warn(r.code, r.message);
     }
-    if m.state != MessageState::Draft {
+    if m.state.is_sent() {
         f.block(
             "already_sent",
             "This message was sent already; compose a new message to send again.",
@@ -259,7 +259,7 @@ fn audience_findings(m: &MessageRecord, audience: &AudienceCounts, f: &mut Findi
             ),
         );
     }
-    if audience.eligible == 0 && m.state == MessageState::Draft {
+    if audience.eligible == 0 && !m.state.is_sent() {
         let help = match m.kind {
             MessageKind::Marketing => "Marketing goes only to contacts who opted in to the topic; ask for permission first with an opt_in_request message.",
             MessageKind::OptInRequest => "Opt-in requests go only to contacts with no recorded choice who were not asked recently.",

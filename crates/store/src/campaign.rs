@@ -12,6 +12,7 @@
 use crate::message::{bind_composed, message_from, MESSAGE_COLUMNS};
 use crate::{Result, Store};
 use sendwell_core::{MessageId, MessageState, Timestamp, WorkspaceId};
+use serde_json::Value;
 use sqlx::{Any, Transaction};
 
 use crate::message::{MessageRecord, NewMessage};
@@ -47,7 +48,12 @@ impl RunChange {
         match self {
             Self::Pause => &[MessageState::Queued],
             Self::Resume => &[MessageState::Paused],
-            Self::Cancel => &[MessageState::Queued, MessageState::Paused],
+            Self::Cancel => &[
+                MessageState::Queued,
+                MessageState::Paused,
+                MessageState::Scheduled,
+                MessageState::Held,
+            ],
         }
     }
 
@@ -95,7 +101,7 @@ impl Store {
              reply_to = $6, subject = $7, template = $8, audience = $9, opt_in_attribute = $10, \
              track_clicks = $11, track_opens = $12, data = $13, exclude_risky = $14, \
              audience_id = $15, updated_at = $16 \
-             WHERE workspace_id = $17 AND id = $18 AND state = 'draft'",
+             WHERE workspace_id = $17 AND id = $18 AND state IN ('draft', 'scheduled', 'held')",
         );
         let done = bind_composed(update, new)
             .bind(i64::from(new.exclude_risky))
@@ -138,7 +144,7 @@ impl Store {
             RunChange::Resume => {
                 "state = 'paused' AND (review_state IS NULL OR review_state = 'approved')"
             }
-            RunChange::Cancel => "state IN ('queued', 'paused')",
+            RunChange::Cancel => "state IN ('queued', 'paused', 'scheduled', 'held')",
         };
         let done = sqlx::query(&format!(
             "UPDATE messages SET state = $1, updated_at = $2 \
@@ -170,6 +176,116 @@ impl Store {
         crate::audit::record_action(&mut tx, ws, actor, &action, &reason, now).await?;
         tx.commit().await?;
         Ok(Ok(RunChanged { message, moved }))
+    }
+
+    /// Schedules a draft (or a held or scheduled message) to be queued at
+    /// `send_at`, with its delivery window. `Err(state)` when it was sent.
+    pub async fn schedule_message(
+        &self,
+        ws: &WorkspaceId,
+        id: &MessageId,
+        send_at: Timestamp,
+        window: Option<&Value>,
+        actor: &str,
+    ) -> Result<Option<std::result::Result<MessageRecord, MessageState>>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE messages SET state = 'scheduled', send_at = $1, send_window = $2, \
+             held_reason = NULL, updated_at = $3 \
+             WHERE workspace_id = $4 AND id = $5 AND state IN ('draft', 'held', 'scheduled')",
+        )
+        .bind(send_at.millis())
+        .bind(window.map(Value::to_string))
+        .bind(now.millis())
+        .bind(ws.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
+        let Some(message) = message_in(&mut tx, ws, id).await? else {
+            return Ok(None);
+        };
+        if done.rows_affected() == 0 {
+            return Ok(Some(Err(message.state)));
+        }
+        let reason = format!("message {id} scheduled for {}", send_at.to_rfc3339());
+        crate::audit::record_action(&mut tx, ws, actor, "message.schedule", &reason, now).await?;
+        tx.commit().await?;
+        Ok(Some(Ok(message)))
+    }
+
+    /// Makes a scheduled (or held) message a draft again. `Err(state)` when
+    /// it is neither.
+    pub async fn unschedule_message(
+        &self,
+        ws: &WorkspaceId,
+        id: &MessageId,
+        actor: &str,
+    ) -> Result<Option<std::result::Result<MessageRecord, MessageState>>> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE messages SET state = 'draft', send_at = NULL, held_reason = NULL, updated_at = $1 \
+             WHERE workspace_id = $2 AND id = $3 AND state IN ('scheduled', 'held')",
+        )
+        .bind(now.millis())
+        .bind(ws.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
+        let Some(message) = message_in(&mut tx, ws, id).await? else {
+            return Ok(None);
+        };
+        if done.rows_affected() == 0 {
+            return Ok(Some(Err(message.state)));
+        }
+        let reason = format!("message {id} unscheduled: a draft again");
+        crate::audit::record_action(&mut tx, ws, actor, "message.unschedule", &reason, now).await?;
+        tx.commit().await?;
+        Ok(Some(Ok(message)))
+    }
+
+    /// Scheduled messages whose time has come, oldest first, from every
+    /// workspace.
+    pub async fn due_scheduled(&self, limit: i64) -> Result<Vec<MessageRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE state = 'scheduled' AND send_at <= $1 \
+             ORDER BY send_at, id LIMIT $2"
+        ))
+        .bind(self.now().millis())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(message_from).collect()
+    }
+
+    /// Holds a scheduled message whose checks failed at its time, with the
+    /// reason; false when it is no longer scheduled (sent or changed since).
+    pub async fn hold_scheduled(
+        &self,
+        ws: &WorkspaceId,
+        id: &MessageId,
+        reason: &str,
+    ) -> Result<bool> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE messages SET state = 'held', held_reason = $1, updated_at = $2 \
+             WHERE workspace_id = $3 AND id = $4 AND state = 'scheduled'",
+        )
+        .bind(reason)
+        .bind(now.millis())
+        .bind(ws.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let note = format!("message {id} held at its scheduled time: {reason}");
+        crate::audit::record_action(&mut tx, ws, "scheduler", "message.held", &note, now).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// A message's state as stored now, for a worker about to send it.

@@ -90,6 +90,29 @@ impl Store {
         Ok(event)
     }
 
+    /// Appends several events in one transaction, all or none. `None`
+    /// when the contact is not in the workspace.
+    pub async fn append_consents(
+        &self,
+        ws: &WorkspaceId,
+        events: Vec<NewConsentEvent>,
+    ) -> Result<Option<Vec<ConsentEvent>>> {
+        if events.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let mut appended = Vec::with_capacity(events.len());
+        for new in events {
+            match append_in_tx(&mut tx, ws, new, now).await? {
+                Some(e) => appended.push(e),
+                None => return Ok(None),
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(appended))
+    }
+
     pub async fn contact_consent_events(
         &self,
         ws: &WorkspaceId,

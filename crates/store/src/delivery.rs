@@ -336,7 +336,9 @@ impl Store {
             ""
         };
         let done = sqlx::query(&format!(
-            "UPDATE deliveries SET state = 'queued', next_attempt_at = $1, updated_at = $1 \
+            // A delivery waiting for its window keeps its time.
+            "UPDATE deliveries SET state = 'queued', updated_at = $1, \
+             next_attempt_at = CASE WHEN next_attempt_at < $1 THEN $1 ELSE next_attempt_at END \
              WHERE workspace_id = $2 AND state = 'held'{kinds} \
              AND message_id NOT IN (SELECT id FROM messages WHERE workspace_id = $3 AND paused_reason IS NOT NULL)"
         ))

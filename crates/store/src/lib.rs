@@ -29,6 +29,7 @@ mod sender;
 mod suppression;
 mod synthetic;
 mod team;
+mod topic;
 mod webhook;
 mod workspace;
 
@@ -56,7 +57,8 @@ pub use import::{
 };
 pub use key::{ApiKeyRecord, AuthKey, NewKeyRow, RevokeError};
 pub use message::{
-    LinkEvent, MessageRecord, NewMessage, NewTemplate, OutboxEntry, QueueError, TemplateRecord,
+    LinkEvent, MessageRecord, NewMessage, NewTemplate, OutboxEntry, QueueError, Schedule,
+    TemplateRecord, Timing,
 };
 pub use operator::{Operator, OperatorSession};
 pub use reputation::{CaseNote, ReviewCase};
@@ -64,6 +66,7 @@ pub use saved_audience::{NameTaken, SavedAudience};
 pub use sender::SenderDomain;
 pub use suppression::{SuppressionEntry, TrapEntry, TrapList, UnsuppressError, PERSON_REASONS};
 pub use synthetic::SyntheticHistory;
+pub use topic::{TopicExists, TopicRecord};
 pub use team::{TeamAddress, TestMail, MAX_TEAM_ADDRESSES};
 pub use webhook::{DueWebhook, WebhookAttempt, WebhookEndpoint, WebhookMessage, WEBHOOK_EVENTS};
 pub use workspace::{SettingsChange, Workspace, WorkspaceUpdate};

@@ -85,6 +85,19 @@ pub struct MessageRecord {
     /// The operator's note, which the workspace sees.
     pub review_note: Option<String>,
     pub reviewed_at: Option<Timestamp>,
+    pub schedule: Schedule,
+}
+
+/// When a message is to go out, and what stopped it at its time.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Schedule {
+    /// When a scheduled message is queued (UTC).
+    pub send_at: Option<Timestamp>,
+    /// The delivery window in each recipient's time zone, as given
+    /// (`{"start", "end", "days"}`), applied when the message is queued.
+    pub window: Option<Value>,
+    /// Why a scheduled send was held at its time.
+    pub held_reason: Option<String>,
 }
 
 impl MessageRecord {
@@ -143,6 +156,7 @@ impl MessageRecord {
             review_state: None,
             review_note: None,
             reviewed_at: None,
+            schedule: Schedule::default(),
         }
     }
 }
@@ -176,6 +190,19 @@ pub enum QueueError {
     Changed,
 }
 
+/// When each delivery of a bulk message may go out: its delivery window
+/// and the workspace's quiet hours, in each recipient's time zone.
+pub struct Timing {
+    /// The window as the message keeps it (`None`: no window).
+    pub window: Option<Value>,
+    /// The first moment mail may reach a contact whose `timezone`
+    /// attribute is this (`None`: the contact has none).
+    pub release: Box<ReleaseFn>,
+}
+
+/// The first moment mail may reach a contact in a time zone (by its name).
+pub type ReleaseFn = dyn Fn(Option<&str>) -> Timestamp + Send + Sync;
+
 /// One mail in the capture outbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxEntry {
@@ -203,7 +230,7 @@ const TEMPLATE_COLUMNS: &str = "id, name, layout, source, warnings, created_at, 
 pub(crate) const MESSAGE_COLUMNS: &str = "id, workspace_id, name, kind, topic, from_name, from_address, reply_to, \
      subject, template, audience, opt_in_attribute, track_clicks, track_opens, data, state, queued, \
      created_by, created_at, sent_at, screening, review_state, review_note, reviewed_at, exclude_risky, \
-     audience_id";
+     audience_id, send_at, send_window, held_reason";
 
 fn json_column(row: &AnyRow, col: &str) -> Result<Value> {
     let raw = get_str(row, col)?;
@@ -266,6 +293,11 @@ pub(crate) fn message_from(row: &AnyRow) -> Result<MessageRecord> {
         },
         review_note: get_opt_str(row, "review_note")?,
         reviewed_at: get_opt_ts(row, "reviewed_at")?,
+        schedule: Schedule {
+            send_at: get_opt_ts(row, "send_at")?,
+            window: opt_json_column(row, "send_window")?,
+            held_reason: get_opt_str(row, "held_reason")?,
+        },
     })
 }
 
@@ -493,19 +525,22 @@ impl Store {
         spec: &AudienceSpec<'_>,
         screening: &Value,
         review: bool,
+        timing: Option<&Timing>,
     ) -> Result<std::result::Result<i64, QueueError>> {
         let id = &checked.id;
         let now = self.now();
         let mut tx = self.write.begin().await?;
         let claimed = sqlx::query(
-            "UPDATE messages SET state = 'queued', sent_at = $1, updated_at = $1, screening = $2, review_state = $3 \
-             WHERE workspace_id = $4 AND id = $5 AND state = 'draft'",
+            "UPDATE messages SET state = 'queued', sent_at = $1, updated_at = $1, screening = $2, review_state = $3, \
+             send_window = $6, held_reason = NULL \
+             WHERE workspace_id = $4 AND id = $5 AND state IN ('draft', 'held', 'scheduled')",
         )
         .bind(now.millis())
         .bind(to_json_text(screening))
         .bind(review.then(|| "pending".to_owned()))
         .bind(spec.workspace.as_str().to_owned())
         .bind(id.as_str().to_owned())
+        .bind(timing.and_then(|t| t.window.as_ref()).map(Value::to_string))
         .execute(&mut *tx)
         .await?;
         if claimed.rows_affected() == 0 {
@@ -526,6 +561,10 @@ impl Store {
         let sql = self.queue_deliveries_sql(id, spec, review, scan, now);
         let inserted = sql.query().execute(&mut *tx).await?.rows_affected();
         let queued = i64::try_from(inserted).unwrap_or(i64::MAX);
+        if let Some(timing) = timing {
+            self.time_deliveries(&mut tx, spec.workspace, id, timing, now)
+                .await?;
+        }
         sqlx::query("UPDATE messages SET queued = $1 WHERE id = $2")
             .bind(queued)
             .bind(id.as_str().to_owned())
@@ -533,6 +572,82 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(Ok(queued))
+    }
+
+    /// Moves each new delivery of the message to the first moment its
+    /// recipient's local time allows (`timing`), by the distinct values of
+    /// the contacts' `timezone` attribute: one update per release time.
+    async fn time_deliveries(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        ws: &WorkspaceId,
+        id: &MessageId,
+        timing: &Timing,
+        now: Timestamp,
+    ) -> Result<()> {
+        let zone = match self.backend {
+            Backend::Sqlite => "CAST(json_extract(c.attributes, '$.timezone') AS TEXT)",
+            Backend::Postgres => "(c.attributes->>'timezone')",
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT DISTINCT {zone} AS zone FROM deliveries d JOIN contacts c \
+             ON c.workspace_id = d.workspace_id AND c.id = d.contact_id WHERE d.message_id = $1"
+        ))
+        .bind(id.as_str().to_owned())
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut by_time: std::collections::BTreeMap<i64, (bool, Vec<String>)> = Default::default();
+        for row in &rows {
+            let value = get_opt_str(row, "zone")?;
+            let at = (timing.release)(value.as_deref());
+            if at.millis() <= now.millis() {
+                continue;
+            }
+            let group = by_time.entry(at.millis()).or_default();
+            match value {
+                Some(v) => group.1.push(v),
+                None => group.0 = true,
+            }
+        }
+        for (at, (with_none, zones)) in by_time {
+            let mut chunks: Vec<&[String]> = zones.chunks(500).collect();
+            if with_none && chunks.is_empty() {
+                chunks.push(&[]);
+            }
+            for (n, chunk) in chunks.into_iter().enumerate() {
+                let mut sql = Sql::new(self.backend);
+                sql.push("UPDATE deliveries SET next_attempt_at = ");
+                sql.int(at);
+                sql.push(" WHERE message_id = ");
+                sql.text(id.as_str());
+                sql.push(" AND contact_id IN (SELECT c.id FROM contacts c WHERE c.workspace_id = ");
+                sql.text(ws.as_str());
+                sql.push(" AND (");
+                let mut first = true;
+                if with_none && n == 0 {
+                    sql.push(zone);
+                    sql.push(" IS NULL");
+                    first = false;
+                }
+                if !chunk.is_empty() {
+                    if !first {
+                        sql.push(" OR ");
+                    }
+                    sql.push(zone);
+                    sql.push(" IN (");
+                    for (i, z) in chunk.iter().enumerate() {
+                        if i > 0 {
+                            sql.push(", ");
+                        }
+                        sql.text(z);
+                    }
+                    sql.push(")");
+                }
+                sql.push("))");
+                sql.query().execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The `INSERT ... SELECT` that queues a delivery of the message to each
@@ -1041,7 +1156,7 @@ async fn insert_message(
     let id = MessageId::generate(now);
     let sql = format!(
         "INSERT INTO messages ({MESSAGE_COLUMNS}, updated_at) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', 0, $16, $17, NULL, NULL, NULL, NULL, NULL, $18, $19, $20)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', 0, $16, $17, NULL, NULL, NULL, NULL, NULL, $18, $19, NULL, NULL, NULL, $20)"
     );
     let q = sqlx::query(&sql)
         .bind(id.as_str().to_owned())

@@ -80,6 +80,20 @@ macro_rules! migrations {
                 name: "campaigns",
                 sql: include_str!(concat!("../../../migrations/", $dir, "/0011_campaigns.sql")),
             },
+            Migration {
+                version: 12,
+                name: "scheduling",
+                sql: include_str!(concat!(
+                    "../../../migrations/",
+                    $dir,
+                    "/0012_scheduling.sql"
+                )),
+            },
+            Migration {
+                version: 13,
+                name: "topics",
+                sql: include_str!(concat!("../../../migrations/", $dir, "/0013_topics.sql")),
+            },
         ]
     };
 }

@@ -16,6 +16,7 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "unsubscribe",
     "opt_in",
     "state_change",
+    "message_held",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -21,6 +21,10 @@ pub struct Workspace {
     pub physical_address: Option<String>,
     /// Where the opt-in button sends a person after confirming.
     pub opt_in_landing_url: Option<String>,
+    /// `HH:MM-HH:MM`: local hours in which no bulk mail reaches a person.
+    pub quiet_hours: Option<String>,
+    /// The IANA time zone of contacts without a `timezone` attribute.
+    pub timezone: Option<String>,
     pub created_at: Timestamp,
     pub current_guidelines: i64,
     pub accepted_guidelines: Option<i64>,
@@ -48,6 +52,10 @@ pub struct SettingsChange<'a> {
     pub physical_address: Option<&'a PhysicalAddress>,
     /// `Some(None)` removes the landing URL.
     pub opt_in_landing_url: Option<Option<&'a str>>,
+    /// `Some(None)` removes the quiet hours.
+    pub quiet_hours: Option<Option<&'a str>>,
+    /// `Some(None)` goes back to UTC.
+    pub timezone: Option<Option<&'a str>>,
 }
 
 /// The outcome of a change that may also have activated the workspace.
@@ -57,7 +65,7 @@ pub struct WorkspaceUpdate {
     pub activated: bool,
 }
 
-const SELECT_WORKSPACE: &str = "SELECT w.id, w.name, w.state, w.physical_address, w.opt_in_landing_url, w.created_at, \
+const SELECT_WORKSPACE: &str = "SELECT w.id, w.name, w.state, w.physical_address, w.opt_in_landing_url, w.quiet_hours, w.timezone, w.created_at, \
      (SELECT MAX(version) FROM guidelines) AS current_guidelines, \
      (SELECT grace_until FROM guidelines ORDER BY version DESC LIMIT 1) AS guidelines_grace_until, \
      (SELECT MAX(a.version) FROM guideline_acceptances a WHERE a.workspace_id = w.id) AS accepted_guidelines \
@@ -72,6 +80,8 @@ fn from_row(row: &AnyRow) -> Result<Workspace> {
         })?,
         physical_address: get_opt_str(row, "physical_address")?,
         opt_in_landing_url: get_opt_str(row, "opt_in_landing_url")?,
+        quiet_hours: get_opt_str(row, "quiet_hours")?,
+        timezone: get_opt_str(row, "timezone")?,
         created_at: get_ts(row, "created_at")?,
         current_guidelines: row
             .try_get::<Option<i64>, _>("current_guidelines")?
@@ -273,24 +283,38 @@ impl Store {
     ) -> Result<bool> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
-        if let Some(url) = change.opt_in_landing_url {
-            let value = url.map(str::to_owned);
-            if !set_column(&mut tx, ws, "opt_in_landing_url", value, now).await? {
+        let texts = [
+            (
+                "opt_in_landing_url",
+                "opt-in landing URL",
+                "workspace.landing_url_set",
+                change.opt_in_landing_url,
+            ),
+            (
+                "quiet_hours",
+                "quiet hours",
+                "workspace.quiet_hours_set",
+                change.quiet_hours,
+            ),
+            (
+                "timezone",
+                "time zone",
+                "workspace.timezone_set",
+                change.timezone,
+            ),
+        ];
+        for (column, what, action, value) in texts {
+            let Some(value) = value else {
+                continue;
+            };
+            if !set_column(&mut tx, ws, column, value.map(str::to_owned), now).await? {
                 return Ok(false);
             }
-            let reason = match url {
-                Some(url) => format!("opt-in landing URL set to {url}"),
-                None => "opt-in landing URL removed".to_owned(),
+            let reason = match value {
+                Some(v) => format!("{what} set to {v}"),
+                None => format!("{what} removed"),
             };
-            audit::record_action(
-                &mut tx,
-                ws,
-                actor,
-                "workspace.landing_url_set",
-                &reason,
-                now,
-            )
-            .await?;
+            audit::record_action(&mut tx, ws, actor, action, &reason, now).await?;
         }
         if let Some(address) = change.physical_address {
             let value = Some(address.as_str().to_owned());

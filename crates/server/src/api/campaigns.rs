@@ -22,6 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(pause))
         .routes(routes!(resume))
         .routes(routes!(cancel))
+        .routes(routes!(unschedule))
 }
 
 /// Changes a draft (sender or admin), with the same rules as composing
@@ -138,6 +139,34 @@ pub async fn cancel(ws: Ws<can::Send>, Path(id): Path<String>) -> ApiResult<Json
     change(ws, &id, RunChange::Cancel).await
 }
 
+/// Makes a scheduled message (or one held at its time) a draft again:
+/// nothing goes out until it is sent or scheduled anew.
+#[utoipa::path(post, path = "/v1/messages/{id}/unschedule", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = MessageView), (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem)))]
+pub async fn unschedule(
+    Ws { state, caller, .. }: Ws<can::Send>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MessageView>> {
+    let id = parse_message_id(&id)?;
+    match state
+        .store
+        .unschedule_message(caller.workspace(), &id, &caller.actor())
+        .await?
+    {
+        None => Err(not_found(&id)),
+        Some(Err(now)) => Err(ApiError::conflict(
+            "not-scheduled",
+            format!(
+                "Message {id} is {}, not scheduled; only a scheduled or held message is unscheduled.",
+                said(now)
+            ),
+        )),
+        Some(Ok(m)) => Ok(Json(view(&state, m).await?)),
+    }
+}
+
 async fn change(
     Ws { state, caller, .. }: Ws<can::Send>,
     id: &str,
@@ -173,6 +202,11 @@ fn refusal(id: &str, change: RunChange, now: MessageState) -> String {
             "Message {id} is a draft: nothing of it is on its way. It goes out only when you \
              send it (POST /v1/messages/{id}/send)."
         ),
+        (_, MessageState::Scheduled | MessageState::Held) => format!(
+            "Message {id} is {}: nothing of it is on its way yet. Cancel it, make it a draft \
+             again (POST /v1/messages/{id}/unschedule), or send it now (POST /v1/messages/{id}/send).",
+            said(now)
+        ),
         (_, MessageState::Cancelled) => format!(
             "Message {id} was cancelled, and a cancelled message stays so. Copy it with \
              POST /v1/messages/{id}/duplicate to send it again."
@@ -199,6 +233,8 @@ fn said(state: MessageState) -> &'static str {
         MessageState::Queued => "sent",
         MessageState::Paused => "paused",
         MessageState::Cancelled => "cancelled",
+        MessageState::Scheduled => "scheduled, not yet sent",
+        MessageState::Held => "held after its scheduled time, not sent",
     }
 }
 

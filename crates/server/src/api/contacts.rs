@@ -697,7 +697,7 @@ async fn attribute_users(
                 continue;
             }
             // A sent message whose mail has all gone needs it no more.
-            let pending = if m.state == sendwell_core::MessageState::Draft {
+            let pending = if !m.state.is_sent() {
                 true
             } else {
                 let counts = state.store.delivery_counts(&m.id).await?;

@@ -272,7 +272,8 @@ pub struct MessageView {
     pub name: String,
     pub kind: String,
     pub topic: String,
-    /// `draft`, `in_review` (an operator checks the content first),
+    /// `draft`, `scheduled` (waits for `send_at`), `held` (see
+    /// `held_reason`, or the workspace may not send now), `in_review` (an operator checks the content first),
     /// `rejected` (the operator refused it; see `review.note`), `sending`
     /// (deliveries pending), `held` (the workspace may not send now; kept,
     /// not lost), `paused`, `cancelled` or `sent`.
@@ -303,6 +304,14 @@ pub struct MessageView {
     pub screening: Option<Value>,
     /// The operator's content review, when the screen asked for one.
     pub review: Option<ReviewView>,
+    /// When a scheduled message goes (or went) out.
+    pub send_at: Option<String>,
+    /// The delivery window in each recipient's local time.
+    #[schema(value_type = Option<Object>)]
+    pub window: Option<Value>,
+    /// Why a scheduled send was held at its time: fix it, then send or
+    /// schedule it again.
+    pub held_reason: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -333,6 +342,8 @@ pub(super) async fn view(state: &AppState, m: MessageRecord) -> ApiResult<Messag
         .sum();
     let shown_state = match m.state {
         MessageState::Draft => "draft",
+        MessageState::Scheduled => "scheduled",
+        MessageState::Held => "held",
         MessageState::Paused => "paused",
         MessageState::Cancelled => "cancelled",
         _ if m.review_state == Some(ReviewState::Pending) => "in_review",
@@ -372,6 +383,9 @@ pub(super) async fn view(state: &AppState, m: MessageRecord) -> ApiResult<Messag
             note: m.review_note,
             reviewed_at: m.reviewed_at.map(|t| t.to_rfc3339()),
         }),
+        send_at: m.schedule.send_at.map(|t| t.to_rfc3339()),
+        window: m.schedule.window,
+        held_reason: m.schedule.held_reason,
     })
 }
 
@@ -857,6 +871,9 @@ pub struct SendResponse {
     /// wait until an operator approves.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub review: Option<String>,
+    /// When a scheduled message goes out (it was not queued now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<String>,
 }
 
 fn blocked(blockers: Vec<Finding>) -> ApiError {
@@ -879,21 +896,124 @@ fn blocked(blockers: Vec<Finding>) -> ApiError {
     )
 }
 
+/// When to send, and in which local hours each recipient may receive it.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// When to send (RFC 3339, UTC or with an offset), up to 366 days
+    /// ahead; leave out to send now. The message is checked now and again
+    /// at that time.
+    #[serde(default)]
+    pub send_at: Option<String>,
+    /// Deliver only within these hours of each recipient's local time
+    /// (their `timezone` attribute, else the workspace's time zone).
+    #[serde(default)]
+    pub window: Option<crate::schedule::WindowRequest>,
+}
+
 /// Queues the message for every eligible contact (sender or admin), or
-/// refuses with 409 and the blockers.
+/// schedules it for `send_at`; refuses with 409 and the blockers.
 #[utoipa::path(post, path = "/v1/messages/{id}/send", tag = "messages", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 202, body = SendResponse), (status = 409, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+    request_body(content = Option<SendRequest>, description = "optional: `{}` or no body sends now"),
+    responses((status = 202, body = SendResponse), (status = 409, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn send(
     Ws { state, caller, .. }: Ws<can::Send>,
     Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<SendResponse>)> {
+    let req: SendRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        SendRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::invalid(format!(
+                "The body is not a send request ({e}): send {{}} to send now, or \
+                 {{\"send_at\": \"2027-01-15T09:00:00Z\", \"window\": {{\"start\": \"09:00\", \"end\": \"17:00\", \"days\": [\"weekdays\"]}}}}"
+            ))
+        })?
+    };
+    let window = req
+        .window
+        .as_ref()
+        .map(|w| crate::schedule::parse_window(w, "/window"))
+        .transpose()?;
+    let now = state.store.now();
+    let send_at = req
+        .send_at
+        .as_deref()
+        .map(|t| crate::schedule::parse_send_at(t, now))
+        .transpose()?
+        .flatten();
     let m = load(&state, caller.workspace(), &id).await?;
-    let (r, filter) = report(&state, &m, ReportFor::Send).await?;
+    let stored = window.as_ref().map(|w| w.stored.clone());
+    let Some(at) = send_at else {
+        let sent = send_checked(&state, &m, stored.as_ref()).await?;
+        return Ok((StatusCode::ACCEPTED, Json(sent)));
+    };
+    // Checked now, so a blocker shows at once, and again at its time.
+    let (r, _) = report(&state, &m, ReportFor::Send).await?;
     if !r.ready {
         return Err(blocked(r.blockers));
     }
-    let spec = crate::preflight::audience_of(&state, &m, filter.as_ref());
+    let workspace = current_workspace(&state, caller.workspace()).await?;
+    crate::schedule::check_window(&workspace, window.as_ref().map(|w| &w.window))?;
+    match state
+        .store
+        .schedule_message(
+            caller.workspace(),
+            &m.id,
+            at,
+            stored.as_ref(),
+            &caller.actor(),
+        )
+        .await?
+    {
+        None => Err(ApiError::not_found(format!(
+            "There is no message {id} in this workspace."
+        ))),
+        Some(Err(_)) => Err(already_sent()),
+        Some(Ok(_)) => Ok((
+            StatusCode::ACCEPTED,
+            Json(SendResponse {
+                id: m.id.to_string(),
+                queued: 0,
+                review: None,
+                send_at: Some(at.to_rfc3339()),
+            }),
+        )),
+    }
+}
+
+fn already_sent() -> ApiError {
+    blocked(vec![Finding {
+        code: "already_sent".to_owned(),
+        message: "This message was sent already; compose a new message to send again.".to_owned(),
+    }])
+}
+
+/// Checks `m` as it is now (gate, guards, preflight, screening) and
+/// queues it, with its delivery window: the one path from draft to queue,
+/// for a send from the API and for a scheduled send at its time.
+pub(crate) async fn send_checked(
+    state: &AppState,
+    m: &MessageRecord,
+    window: Option<&Value>,
+) -> ApiResult<SendResponse> {
+    let (r, filter) = report(state, m, ReportFor::Send).await?;
+    if !r.ready {
+        return Err(blocked(r.blockers));
+    }
+    let workspace = current_workspace(state, &m.workspace_id).await?;
+    let parsed = window
+        .map(|w| {
+            serde_json::from_value::<crate::schedule::WindowRequest>(w.clone())
+                .map_err(|e| ApiError::invalid_field("/window", e.to_string()))
+                .and_then(|w| crate::schedule::parse_window(&w, "/window"))
+        })
+        .transpose()?;
+    crate::schedule::check_window(&workspace, parsed.as_ref().map(|w| &w.window))?;
+    let spec = crate::preflight::audience_of(state, m, filter.as_ref());
     let screening = r
         .content
         .as_ref()
@@ -903,27 +1023,23 @@ pub async fn send(
         .content
         .as_ref()
         .is_some_and(|c| c.verdict == ContentVerdict::Review);
+    let timing = crate::schedule::timing_for(&workspace, m, window, state.store.now());
+    let id = &m.id;
     match state
         .store
-        .queue_message(&m, &spec, &screening, review)
+        .queue_message(m, &spec, &screening, review, timing.as_ref())
         .await?
     {
         Ok(queued) => {
             state.notify_queued();
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(SendResponse {
-                    id: m.id.to_string(),
-                    queued,
-                    review: review.then(|| "pending".to_owned()),
-                }),
-            ))
+            Ok(SendResponse {
+                id: m.id.to_string(),
+                queued,
+                review: review.then(|| "pending".to_owned()),
+                send_at: None,
+            })
         }
-        Err(QueueError::AlreadyQueued) => Err(blocked(vec![Finding {
-            code: "already_sent".to_owned(),
-            message: "This message was sent already; compose a new message to send again."
-                .to_owned(),
-        }])),
+        Err(QueueError::AlreadyQueued) => Err(already_sent()),
         Err(QueueError::NotFound) => Err(ApiError::not_found(format!(
             "There is no message {id} in this workspace."
         ))),

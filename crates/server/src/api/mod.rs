@@ -23,6 +23,7 @@ pub mod sender_domains;
 pub mod suppressions;
 pub mod team;
 pub mod templates;
+pub mod topics;
 pub mod webhooks;
 pub mod workspace;
 
@@ -58,6 +59,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(messages::routes())
         .merge(campaigns::routes())
         .merge(audiences::routes())
+        .merge(topics::routes())
         .merge(reviews::routes())
         .merge(sender_domains::routes())
         .merge(enforcement::routes())

@@ -24,7 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct EndpointRequest {
     /// Where to POST events: an https URL.
     pub url: String,
-    /// Of delivery, bounce, complaint, unsubscribe, opt_in, state_change; all when left out.
+    /// Of delivery, open, click, bounce, complaint, unsubscribe, opt_in, state_change, message_held; all when left out.
     #[serde(default)]
     pub events: Option<Vec<String>>,
 }

@@ -31,6 +31,10 @@ pub struct WorkspaceView {
     pub physical_address: Option<String>,
     /// Where the opt-in button sends a person after confirming (else a thank-you page).
     pub opt_in_landing_url: Option<String>,
+    /// Local hours in which no bulk mail reaches a person.
+    pub quiet_hours: Option<String>,
+    /// The time zone of contacts without a `timezone` attribute (UTC when unset).
+    pub timezone: Option<String>,
     pub guidelines: GuidelinesState,
     pub can_send: bool,
     pub created_at: String,
@@ -44,6 +48,8 @@ impl WorkspaceView {
             state: ws.state.as_str().to_owned(),
             physical_address: ws.physical_address.clone(),
             opt_in_landing_url: ws.opt_in_landing_url.clone(),
+            quiet_hours: ws.quiet_hours.clone(),
+            timezone: ws.timezone.clone(),
             guidelines: GuidelinesState {
                 current_version: ws.current_guidelines,
                 accepted_version: ws.accepted_guidelines,
@@ -95,7 +101,7 @@ fn blocker_views(blockers: &[gate::Blocker]) -> Vec<BlockerView> {
         .collect()
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspacePatch {
     /// The business's physical postal address, printed in every footer.
@@ -103,6 +109,12 @@ pub struct WorkspacePatch {
     /// Where the opt-in button sends a person after confirming: an https://
     /// (or http://) address; an empty string removes it.
     pub opt_in_landing_url: Option<String>,
+    /// Local hours in which no bulk mail reaches a person, `HH:MM-HH:MM`
+    /// (e.g. `21:00-08:00`); an empty string removes them.
+    pub quiet_hours: Option<String>,
+    /// The IANA time zone of contacts without a `timezone` attribute
+    /// (e.g. `Europe/Berlin`); an empty string goes back to UTC.
+    pub timezone: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -172,9 +184,13 @@ pub async fn patch_workspace(
     Ws { state, caller, .. }: Ws<can::ManageWorkspace>,
     ApiJson(patch): ApiJson<WorkspacePatch>,
 ) -> ApiResult<Json<WorkspaceView>> {
-    if patch.physical_address.is_none() && patch.opt_in_landing_url.is_none() {
+    if patch.physical_address.is_none()
+        && patch.opt_in_landing_url.is_none()
+        && patch.quiet_hours.is_none()
+        && patch.timezone.is_none()
+    {
         return Err(ApiError::invalid(
-            "Nothing to change: send {\"physical_address\": \"...\"} or {\"opt_in_landing_url\": \"https://...\"}.",
+            "Nothing to change: send one or more of {\"physical_address\": \"...\", \"opt_in_landing_url\": \"https://...\", \"quiet_hours\": \"21:00-08:00\", \"timezone\": \"Europe/Berlin\"}.",
         ));
     }
     // Everything is checked before anything is written.
@@ -191,9 +207,36 @@ pub async fn patch_workspace(
         .as_deref()
         .map(parse_landing_url)
         .transpose()?;
+    let quiet = patch
+        .quiet_hours
+        .as_deref()
+        .map(|q| {
+            let q = q.trim();
+            if q.is_empty() {
+                return Ok(None);
+            }
+            crate::schedule::parse_quiet_hours(q)
+                .map(|span| Some(format!("{}-{}", span.start, span.end)))
+                .map_err(|e| ApiError::invalid_field("/quiet_hours", e))
+        })
+        .transpose()?;
+    let zone = patch
+        .timezone
+        .as_deref()
+        .map(|z| {
+            if z.trim().is_empty() {
+                return Ok(None);
+            }
+            sendwell_core::schedule::Zone::parse(z)
+                .map(|z| Some(z.name().to_owned()))
+                .map_err(|e| ApiError::invalid_field("/timezone", e.to_string()))
+        })
+        .transpose()?;
     let change = sendwell_store::SettingsChange {
         physical_address: address.as_ref(),
         opt_in_landing_url: landing.as_ref().map(Option::as_deref),
+        quiet_hours: quiet.as_ref().map(Option::as_deref),
+        timezone: zone.as_ref().map(Option::as_deref),
     };
     if !state
         .store

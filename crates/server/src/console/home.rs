@@ -384,7 +384,7 @@ pub async fn set_address(State(state): State<AppState>, posted: Posted<AddressFo
     };
     let change = sendwell_store::SettingsChange {
         physical_address: Some(&address),
-        opt_in_landing_url: None,
+        ..Default::default()
     };
     state
         .store

@@ -688,7 +688,7 @@ pub async fn send(
     let who = posted.who;
     who.require(Permission::Send)?;
     let (_, sent) = crate::extract::call(state.clone(), who.caller(), |c| {
-        api::send(c, Path(id.clone()))
+        api::send(c, Path(id.clone()), axum::body::Bytes::new())
     })
     .await
     .map_err(|e| api_error(&who, e))?;

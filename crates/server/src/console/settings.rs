@@ -680,6 +680,7 @@ pub async fn set_landing(State(state): State<AppState>, posted: Posted<LandingFo
     let patch = crate::api::workspace::WorkspacePatch {
         physical_address: None,
         opt_in_landing_url: Some(form.opt_in_landing_url.clone()),
+        ..Default::default()
     };
     match crate::extract::call(state.clone(), who.caller(), |c| {
         crate::api::workspace::patch_workspace(c, ApiJson(patch))

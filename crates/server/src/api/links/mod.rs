@@ -25,9 +25,12 @@ use sendwell_mail::{LinkClaims, Purpose};
 use sendwell_store::{LinkEvent, MessageRecord, Workspace};
 use std::net::SocketAddr;
 
+mod preferences;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+        .route("/p/{token}", get(preferences::page).post(preferences::choose))
         .route("/report/{token}", get(report_page).post(report))
         .route("/team/{token}", get(team_page).post(team_confirm))
         .route("/optin/{token}", get(opt_in_page).post(opt_in))
@@ -315,9 +318,7 @@ pub async fn unsubscribe_page(link: LinkRequest) -> PageResult {
     let state = &link.state;
     let t = link.admit(Purpose::Unsubscribe).await?;
     let name = escape_html(&t.workspace.name);
-    let topics = state
-        .store
-        .workspace_topics(&t.workspace.id)
+    let topics = preferences::shown_topics(state, &t.workspace.id)
         .await
         .map_err(internal)?;
     let mut body = format!(
@@ -328,15 +329,20 @@ pub async fn unsubscribe_page(link: LinkRequest) -> PageResult {
     if topics.len() > 1 {
         body.push_str("<h2>Or choose what to stop</h2>\n<form method=\"post\">\n");
         for topic in &topics {
-            let t = escape_html(topic);
+            let key = escape_html(&topic.key);
+            let name = escape_html(&topic.name);
             body.push_str(&format!(
-                "<label><input type=\"checkbox\" name=\"topic\" value=\"{t}\"> {t}</label>\n"
+                "<label><input type=\"checkbox\" name=\"topic\" value=\"{key}\"> {name}</label>\n"
             ));
         }
         body.push_str(
             "<button type=\"submit\">Unsubscribe from the chosen topics</button>\n</form>\n",
         );
     }
+    body.push_str(&format!(
+        "<p><a href=\"/p/{}\">Choose which emails you get</a></p>\n",
+        escape_html(&link.token)
+    ));
     Ok(html(
         StatusCode::OK,
         &format!("Unsubscribe from {}", t.workspace.name),
