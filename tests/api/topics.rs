@@ -15,12 +15,24 @@ crate::on_both!(
 async fn topics_are_named_checked_and_kept_per_workspace(app: TestApp) {
     let ws = app.ready_workspace("Named").await;
     for (body, pointer) in [
-        (json!({"key": "Product News", "name": "Product news"}), "/key"),
+        (
+            json!({"key": "Product News", "name": "Product news"}),
+            "/key",
+        ),
         (json!({"key": "product_news", "name": "  "}), "/name"),
-        (json!({"key": "product_news", "name": "Product\nnews"}), "/name"),
-        (json!({"key": "product_news", "name": "Product news", "description": "x".repeat(501)}), "/description"),
+        (
+            json!({"key": "product_news", "name": "Product\nnews"}),
+            "/name",
+        ),
+        (
+            json!({"key": "product_news", "name": "Product news", "description": "x".repeat(501)}),
+            "/description",
+        ),
     ] {
-        let r = app.post("/v1/topics", &ws.key, body.clone()).await.expect(422);
+        let r = app
+            .post("/v1/topics", &ws.key, body.clone())
+            .await
+            .expect(422);
         assert_eq!(r["errors"][0]["pointer"], pointer, "{body}: {r}");
     }
     let made = app
@@ -33,42 +45,90 @@ async fn topics_are_named_checked_and_kept_per_workspace(app: TestApp) {
         .expect(201);
     assert_eq!(made["name"], "Product news", "{made}");
     let again = app
-        .post("/v1/topics", &ws.key, json!({"key": "product_news", "name": "Other"}))
+        .post(
+            "/v1/topics",
+            &ws.key,
+            json!({"key": "product_news", "name": "Other"}),
+        )
         .await
         .expect(409);
-    assert!(again.to_string().contains("PUT /v1/topics/product_news"), "{again}");
+    assert!(
+        again.to_string().contains("PUT /v1/topics/product_news"),
+        "{again}"
+    );
     let viewer = app.new_key(&ws.key, "viewer").await;
-    app.post("/v1/topics", &viewer, json!({"key": "offers", "name": "Offers"}))
-        .await
-        .expect(403);
+    app.post(
+        "/v1/topics",
+        &viewer,
+        json!({"key": "offers", "name": "Offers"}),
+    )
+    .await
+    .expect(403);
     let renamed = app
-        .send(reqwest::Method::PUT, "/v1/topics/product_news", Some(&ws.key), Some(json!({"name": "Product updates"})))
+        .send(
+            reqwest::Method::PUT,
+            "/v1/topics/product_news",
+            Some(&ws.key),
+            Some(json!({"name": "Product updates"})),
+        )
         .await
         .expect(200);
-    assert_eq!((renamed["name"].as_str(), renamed["description"].as_str()), (Some("Product updates"), None));
-    app.send(reqwest::Method::PUT, "/v1/topics/nothing", Some(&ws.key), Some(json!({"name": "Nothing"})))
-        .await
-        .expect(404);
+    assert_eq!(
+        (renamed["name"].as_str(), renamed["description"].as_str()),
+        (Some("Product updates"), None)
+    );
+    app.send(
+        reqwest::Method::PUT,
+        "/v1/topics/nothing",
+        Some(&ws.key),
+        Some(json!({"name": "Nothing"})),
+    )
+    .await
+    .expect(404);
     // Another workspace sees none of them and may use the same key.
     let other = app.ready_workspace("Other").await;
-    assert_eq!(app.get("/v1/topics", &other.key).await.expect(200)["items"], json!([]));
-    app.post("/v1/topics", &other.key, json!({"key": "product_news", "name": "Theirs"}))
+    assert_eq!(
+        app.get("/v1/topics", &other.key).await.expect(200)["items"],
+        json!([])
+    );
+    app.post(
+        "/v1/topics",
+        &other.key,
+        json!({"key": "product_news", "name": "Theirs"}),
+    )
+    .await
+    .expect(201);
+    app.delete("/v1/topics/product_news", &other.key)
         .await
-        .expect(201);
-    app.delete("/v1/topics/product_news", &other.key).await.expect(204);
-    app.delete("/v1/topics/product_news", &other.key).await.expect(404);
+        .expect(204);
+    app.delete("/v1/topics/product_news", &other.key)
+        .await
+        .expect(404);
     let mine = app.get("/v1/topics", &viewer).await.expect(200);
     assert_eq!(mine["items"][0]["name"], "Product updates", "{mine}");
-    let audit = app.get("/v1/workspace/audit-log", &ws.key).await.expect(200);
+    let audit = app
+        .get("/v1/workspace/audit-log", &ws.key)
+        .await
+        .expect(200);
     assert!(audit.to_string().contains("topic.update"), "{audit}");
 }
 
 /// Loads the preference page and presses its button with `topics` ticked.
 async fn save_choices(app: &TestApp, url: &str, topics: &[&str]) -> reqwest::Response {
-    let page = app.client.get(url).send().await.expect("page").text().await.expect("text");
+    let page = app
+        .client
+        .get(url)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
     let field = |name: &str| {
         let marker = format!("name=\"{name}\" value=\"");
-        let at = page.find(&marker).unwrap_or_else(|| panic!("{name} in {page}"));
+        let at = page
+            .find(&marker)
+            .unwrap_or_else(|| panic!("{name} in {page}"));
         let rest = &page[at + marker.len()..];
         rest[..rest.find('"').expect("quote")].to_owned()
     };
@@ -100,22 +160,48 @@ async fn the_preference_centre_shows_names_and_records_each_change(app: TestApp)
     app.post("/v1/topics", &ws.key, json!({"key": "marketing", "name": "Monthly newsletter", "description": "What is new, on the first Monday."}))
         .await
         .expect(201);
-    app.post("/v1/topics", &ws.key, json!({"key": "product_news", "name": "Product news <beta>"}))
-        .await
-        .expect(201);
+    app.post(
+        "/v1/topics",
+        &ws.key,
+        json!({"key": "product_news", "name": "Product news <beta>"}),
+    )
+    .await
+    .expect(201);
     let (id, _) = send_news(&app, &ws, "News").await;
     let mails = captured(&app, &ws.key, &id, 1).await;
     let unsubscribe = link_in(&mails["ann@receiver-mail.net"], &format!("{}/u/", app.base));
     let prefs = unsubscribe.replace("/u/", "/p/");
 
     // The unsubscribe page names topics and leads to the preference centre.
-    let page = app.client.get(&unsubscribe).send().await.expect("page").text().await.expect("text");
-    assert!(page.contains("Monthly newsletter") && page.contains("Product news &lt;beta&gt;"), "{page}");
+    let page = app
+        .client
+        .get(&unsubscribe)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("Monthly newsletter") && page.contains("Product news &lt;beta&gt;"),
+        "{page}"
+    );
     assert!(page.contains("/p/"), "{page}");
 
-    let page = app.client.get(&prefs).send().await.expect("page").text().await.expect("text");
+    let page = app
+        .client
+        .get(&prefs)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
     assert!(page.contains("value=\"marketing\" checked"), "{page}");
-    assert!(page.contains("value=\"product_news\">"), "not ticked: {page}");
+    assert!(
+        page.contains("value=\"product_news\">"),
+        "not ticked: {page}"
+    );
     assert!(page.contains("What is new, on the first Monday."), "{page}");
     assert!(!page.contains("<beta>"), "escaped: {page}");
     let before = consent_events(&app, &ws.key, &ann).await.len();
@@ -147,21 +233,53 @@ async fn the_preference_centre_shows_names_and_records_each_change(app: TestApp)
     };
     assert_eq!(by_topic("marketing")["action"], "opt_out");
     let opt_in = by_topic("product_news");
-    assert_eq!((opt_in["action"].as_str(), opt_in["method"].as_str()), (Some("opt_in"), Some("preference_centre")), "{opt_in}");
-    assert!(opt_in["evidence"]["wording"].as_str().is_some_and(|w| w.contains("ticked")), "{opt_in}");
+    assert_eq!(
+        (opt_in["action"].as_str(), opt_in["method"].as_str()),
+        (Some("opt_in"), Some("preference_centre")),
+        "{opt_in}"
+    );
+    assert!(
+        opt_in["evidence"]["wording"]
+            .as_str()
+            .is_some_and(|w| w.contains("ticked")),
+        "{opt_in}"
+    );
     assert_eq!(opt_in["evidence"]["message_id"], id.as_str(), "{opt_in}");
     assert!(opt_in["evidence"]["ip"].is_string(), "{opt_in}");
-    assert!(!events.iter().any(|e| e["topic"] == "not_a_topic"), "unknown keys are ignored");
+    assert!(
+        !events.iter().any(|e| e["topic"] == "not_a_topic"),
+        "unknown keys are ignored"
+    );
 
     // The same choices again record nothing; the page shows them.
     save_choices(&app, &prefs, &["product_news"]).await;
     assert_eq!(consent_events(&app, &ws.key, &ann).await.len(), before + 2);
-    let page = app.client.get(&prefs).send().await.expect("page").text().await.expect("text");
-    assert!(page.contains("value=\"product_news\" checked") && page.contains("value=\"marketing\">"), "{page}");
+    let page = app
+        .client
+        .get(&prefs)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("value=\"product_news\" checked") && page.contains("value=\"marketing\">"),
+        "{page}"
+    );
     // The address is not suppressed: the person chose, they did not leave.
     let sup = app.get("/v1/suppressions", &ws.key).await.expect(200);
     assert_eq!(sup["items"], json!([]), "{sup}");
     // A forged token is a bare 404.
     let forged = format!("{}/p/not-a-token", app.base);
-    assert_eq!(app.client.get(&forged).send().await.expect("get").status().as_u16(), 404);
+    assert_eq!(
+        app.client
+            .get(&forged)
+            .send()
+            .await
+            .expect("get")
+            .status()
+            .as_u16(),
+        404
+    );
 }

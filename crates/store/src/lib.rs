@@ -66,8 +66,8 @@ pub use saved_audience::{NameTaken, SavedAudience};
 pub use sender::SenderDomain;
 pub use suppression::{SuppressionEntry, TrapEntry, TrapList, UnsuppressError, PERSON_REASONS};
 pub use synthetic::SyntheticHistory;
-pub use topic::{TopicExists, TopicRecord};
 pub use team::{TeamAddress, TestMail, MAX_TEAM_ADDRESSES};
+pub use topic::{TopicExists, TopicRecord};
 pub use webhook::{DueWebhook, WebhookAttempt, WebhookEndpoint, WebhookMessage, WEBHOOK_EVENTS};
 pub use workspace::{SettingsChange, Workspace, WorkspaceUpdate};
 

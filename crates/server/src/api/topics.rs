@@ -85,7 +85,9 @@ fn shown_text(text: &str, pointer: &str, max: usize, what: &str) -> ApiResult<St
     if t.chars().any(char::is_control) {
         return Err(ApiError::invalid_field(
             pointer,
-            format!("the {what} has a control character (a line break or tab): write it on one line"),
+            format!(
+                "the {what} has a control character (a line break or tab): write it on one line"
+            ),
         ));
     }
     if t.chars().count() > max {

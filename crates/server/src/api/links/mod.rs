@@ -30,7 +30,10 @@ mod preferences;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
-        .route("/p/{token}", get(preferences::page).post(preferences::choose))
+        .route(
+            "/p/{token}",
+            get(preferences::page).post(preferences::choose),
+        )
         .route("/report/{token}", get(report_page).post(report))
         .route("/team/{token}", get(team_page).post(team_confirm))
         .route("/optin/{token}", get(opt_in_page).post(opt_in))
