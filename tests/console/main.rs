@@ -7,5 +7,6 @@ mod support;
 
 mod journey;
 mod operator;
+mod recipient;
 mod smoke;
 mod webdriver;
