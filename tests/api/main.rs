@@ -44,6 +44,7 @@ mod contacts;
 mod delivery;
 mod enforcement;
 mod feedback;
+mod forms;
 mod fuzz;
 mod hardening;
 mod imports;

@@ -19,7 +19,10 @@ async fn unsubscribe_link(app: &TestApp, key: &str, message: &str) -> String {
         if let Some(id) = list["items"][0]["id"].as_str() {
             break id.to_owned();
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "a mail is captured");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a mail is captured"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let raw = app
@@ -33,7 +36,9 @@ async fn unsubscribe_link(app: &TestApp, key: &str, message: &str) -> String {
         .await
         .expect("text");
     let text = raw.replace("=\r\n", "").replace("=3D", "=");
-    let at = text.find(&format!("{}/u/", app.base)).expect("an unsubscribe link");
+    let at = text
+        .find(&format!("{}/u/", app.base))
+        .expect("an unsubscribe link");
     text[at..]
         .chars()
         .take_while(|c| !c.is_whitespace() && !matches!(c, '"' | '<' | '>'))
@@ -48,7 +53,10 @@ async fn a_recipient_chooses_topics_on_the_preference_centre_from_the_keyboard()
     let app = TestApp::sqlite().await;
     let ws = app.ready_workspace("Acme").await;
     let ann = opted_in(&app, &ws, "ann@receiver-mail.net").await;
-    for (k, name) in [("marketing", "Monthly newsletter"), ("product_news", "Product news")] {
+    for (k, name) in [
+        ("marketing", "Monthly newsletter"),
+        ("product_news", "Product news"),
+    ] {
         app.post(
             "/v1/topics",
             &ws.key,
@@ -108,13 +116,65 @@ async fn a_recipient_chooses_topics_on_the_preference_centre_from_the_keyboard()
         .cloned()
         .expect("an event");
     assert_eq!(
-        (last["topic"].as_str(), last["action"].as_str(), last["method"].as_str()),
-        (Some("product_news"), Some("opt_in"), Some("preference_centre")),
+        (
+            last["topic"].as_str(),
+            last["action"].as_str(),
+            last["method"].as_str()
+        ),
+        (
+            Some("product_news"),
+            Some("opt_in"),
+            Some("preference_centre")
+        ),
         "{events}"
     );
     // The newsletter stayed ticked: no opt-out was recorded.
-    assert!(
-        !events.to_string().contains("\"opt_out\""),
-        "{events}"
-    );
+    assert!(!events.to_string().contains("\"opt_out\""), "{events}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hosted_sign_up_form_passes_axe_and_is_sent_from_the_keyboard() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::sqlite().await;
+    let ws = app.ready_workspace("Acme").await;
+    let form = app
+        .post(
+            "/v1/forms",
+            &ws.key,
+            json!({"topic": "marketing", "fields": ["name"],
+                   "wording": "Send me the monthly newsletter. I can unsubscribe at any time."}),
+        )
+        .await
+        .expect(201);
+    let s = browser.session().await;
+    s.goto(&format!(
+        "{}/f/{}",
+        app.base,
+        form["id"].as_str().expect("id")
+    ))
+    .await;
+    s.assert_accessible("sign-up form").await;
+    // Tab reaches the address, then the name, then the button: never the honeypot.
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        s.press_tab().await;
+        let el = s.active_element().await;
+        let name = match el.attr("name").await {
+            Some(name) => name,
+            None => el.tag_name().await,
+        };
+        order.push(name);
+        if el.attr("name").await.as_deref() == Some("email") {
+            el.send_keys("dora@receiver-mail.net").await;
+        }
+    }
+    assert_eq!(order, ["email", "name", "button"], "the Tab order");
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    mark_page(&s).await;
+    s.press(&[key::ENTER]).await;
+    wait_for_new_page(&s, "Enter on Subscribe").await;
+    assert!(s.source().await.contains("Check your inbox"));
+    s.assert_accessible("sign-up sent").await;
 }

@@ -61,7 +61,9 @@ string_enum!(
 
 string_enum!(
     /// How the choice reached sendwell. `preference_centre`: the person's
-    /// own choice on the page behind the signed link of a mail to them.
+    /// own choice on the page behind the signed link of a mail to them;
+    /// `double_opt_in`: a hosted sign-up form, confirmed from the mail it
+    /// sent.
     ConsentMethod {
         Api => "api",
         Form => "form",
@@ -73,6 +75,7 @@ string_enum!(
         Complaint => "complaint",
         Operator => "operator",
         PreferenceCentre => "preference_centre",
+        DoubleOptIn => "double_opt_in",
     }
 );
 
@@ -145,6 +148,15 @@ pub struct Evidence {
     /// A sender's own statement, e.g. an import's declaration of how consent was collected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declaration: Option<String>,
+    /// Of a double opt-in: where the sign-up form was sent from, with
+    /// what, and when (RFC 3339); `ip` and `user_agent` are the
+    /// confirmation's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_user_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -202,7 +214,15 @@ impl Evidence {
         field(&mut self.message_id, "message_id", 998, false)?;
         field(&mut self.subject, "subject", 998, false)?;
         field(&mut self.declaration, "declaration", 5_000, true)?;
-        if let Some(ip) = &self.ip {
+        field(&mut self.submitted_ip, "submitted_ip", 64, false)?;
+        field(
+            &mut self.submitted_user_agent,
+            "submitted_user_agent",
+            1_000,
+            false,
+        )?;
+        field(&mut self.submitted_at, "submitted_at", 64, false)?;
+        for ip in [&self.ip, &self.submitted_ip].into_iter().flatten() {
             if ip.parse::<std::net::IpAddr>().is_err() {
                 return Err(EvidenceError::BadIp(ip.chars().take(64).collect()));
             }

@@ -20,6 +20,9 @@ pub enum Purpose {
     /// Confirms a workspace's team address (the address is in the URL
     /// field of the claims).
     Team,
+    /// Confirms a sign-up made on a hosted form (the submission's id is
+    /// in the message field of the claims).
+    Subscribe,
 }
 
 impl Purpose {
@@ -30,6 +33,7 @@ impl Purpose {
             Self::Click => "c",
             Self::Open => "o",
             Self::Team => "t",
+            Self::Subscribe => "s",
         }
     }
 
@@ -40,6 +44,7 @@ impl Purpose {
             "c" => Some(Self::Click),
             "o" => Some(Self::Open),
             "t" => Some(Self::Team),
+            "s" => Some(Self::Subscribe),
             _ => None,
         }
     }
@@ -52,6 +57,7 @@ impl Purpose {
             Self::Click => "/c/",
             Self::Open => "/o/",
             Self::Team => "/team/",
+            Self::Subscribe => "/confirm/",
         }
     }
 }

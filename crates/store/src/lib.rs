@@ -17,6 +17,7 @@ mod consent;
 mod contact;
 mod delivery;
 mod feedback;
+mod form;
 mod guidelines;
 mod import;
 mod key;
@@ -50,6 +51,7 @@ pub use contact::{
 };
 pub use delivery::{ClaimedDelivery, DeliveryOutcome, DeliveryState, MailTarget, ReplyRecord};
 pub use feedback::{ConcernReport, DeliveryRef, Feedback, FeedbackOutcome, Handled};
+pub use form::{Confirmed, FormRecord, NewForm, Submission};
 pub use guidelines::{AcceptError, Acceptance, AcceptedThrough, Guidelines};
 pub use import::{
     ImportRecord, ImportSession, ImportVerdict, ImportedContact, NewImport, ReviewError,

@@ -94,6 +94,11 @@ macro_rules! migrations {
                 name: "topics",
                 sql: include_str!(concat!("../../../migrations/", $dir, "/0013_topics.sql")),
             },
+            Migration {
+                version: 14,
+                name: "forms",
+                sql: include_str!(concat!("../../../migrations/", $dir, "/0014_forms.sql")),
+            },
         ]
     };
 }

@@ -8,6 +8,7 @@ pub mod campaigns;
 pub mod consent;
 pub mod contacts;
 pub mod enforcement;
+pub mod forms;
 pub mod guidelines;
 pub mod health;
 pub mod imports;
@@ -60,6 +61,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(campaigns::routes())
         .merge(audiences::routes())
         .merge(topics::routes())
+        .merge(forms::routes())
         .merge(reviews::routes())
         .merge(sender_domains::routes())
         .merge(enforcement::routes())

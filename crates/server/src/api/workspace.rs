@@ -256,6 +256,12 @@ fn workspace_gone() -> ApiError {
 /// The opt-in landing URL asked for: an http(s) address, or `None` (an
 /// empty string) to remove it.
 fn parse_landing_url(url: &str) -> ApiResult<Option<String>> {
+    parse_http_url(url, "/opt_in_landing_url")
+}
+
+/// An http(s) address a person is sent on to, or `None` (an empty
+/// string); `pointer` names the field in the error.
+pub(crate) fn parse_http_url(url: &str, pointer: &str) -> ApiResult<Option<String>> {
     let url = url.trim();
     if url.is_empty() {
         return Ok(None);
@@ -268,8 +274,11 @@ fn parse_landing_url(url: &str) -> ApiResult<Option<String>> {
             .any(|c| c.is_control() || c.is_whitespace() || c == '"' || c == '<' || c == '>');
     if !ok {
         return Err(ApiError::invalid_field(
-            "/opt_in_landing_url",
-            "opt_in_landing_url must be an https:// (or http://) address of at most 2,000 characters, without spaces",
+            pointer,
+            format!(
+                "{} must be an https:// (or http://) address of at most 2,000 characters, without spaces",
+                pointer.trim_start_matches('/')
+            ),
         ));
     }
     Ok(Some(url.to_owned()))

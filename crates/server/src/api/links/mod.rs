@@ -26,6 +26,7 @@ use sendwell_store::{LinkEvent, MessageRecord, Workspace};
 use std::net::SocketAddr;
 
 mod preferences;
+mod subscribe;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,6 +34,16 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/p/{token}",
             get(preferences::page).post(preferences::choose),
+        )
+        .route(
+            "/f/{token}",
+            get(subscribe::page)
+                .post(subscribe::submit)
+                .options(subscribe::preflight),
+        )
+        .route(
+            "/confirm/{token}",
+            get(subscribe::confirm_page).post(subscribe::confirm),
         )
         .route("/report/{token}", get(report_page).post(report))
         .route("/team/{token}", get(team_page).post(team_confirm))
@@ -160,7 +171,7 @@ fn gone() -> Response {
 /// style or script of anyone else's can run.
 const STYLE: &str = "body{font-family:Arial,Helvetica,sans-serif;max-width:520px;margin:48px auto;padding:0 16px;color:#222;line-height:1.5}\
 button{font-size:16px;padding:10px 20px;border:0;border-radius:4px;background:#1a73e8;color:#fff;cursor:pointer}\
-label{display:block;margin:6px 0}";
+label{display:block;margin:6px 0}.hp{position:absolute;left:-5000px}";
 
 fn page(title: &str, body: &str) -> String {
     format!(
