@@ -42,6 +42,7 @@ mod consent;
 mod console;
 mod contacts;
 mod delivery;
+mod domain_report;
 mod enforcement;
 mod feedback;
 mod forms;

@@ -88,6 +88,12 @@ impl CachingResolver {
         self.lookups.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The resolver behind the cache: for a check that must see what is
+    /// published now (a domain report after a record was changed).
+    pub fn uncached(&self) -> &dyn MailDomainResolver {
+        &*self.inner
+    }
+
     fn cached(&self, domain: &str) -> Option<DomainMail> {
         let now = self.clock.now();
         let entries = self.entries.lock().ok()?;

@@ -13,6 +13,7 @@ pub mod console;
 pub mod delivery;
 pub mod dkim_keys;
 pub mod dns;
+pub mod domain_report;
 mod error;
 mod extract;
 pub mod feedback;

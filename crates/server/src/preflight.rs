@@ -143,6 +143,14 @@ pub async fn report(
     let authenticity = sender_findings(state, m, &mut findings).await?;
     let sample =
         sample_findings(state, &workspace, m, &spec, &schema, purpose, &mut findings).await?;
+    bulk_sender_findings(
+        state,
+        m,
+        &audience,
+        sample.compliance.as_ref(),
+        &mut findings,
+    )
+    .await?;
     if audience.eligible > 0 && purpose.shows_everything() {
         let used = &sample.used_variables;
         attribute_gaps(
@@ -317,6 +325,107 @@ async fn sender_findings(
         }
     }
     Ok(authenticity)
+}
+
+/// Marketing mail a workspace sends in a day above which Gmail and Yahoo
+/// treat it as a bulk sender (their 2024 sender requirements).
+pub const BULK_SENDER_DAILY: i64 = 5_000;
+/// Gmail's complaint-rate lines for bulk senders: stay under 0.1%, never
+/// reach 0.3%.
+const BULK_COMPLAINT_WARN: f64 = 0.001;
+const BULK_COMPLAINT_BLOCK: f64 = 0.003;
+
+/// The bulk-sender rules, for a marketing send that takes the workspace
+/// above [`BULK_SENDER_DAILY`] mails in 24 hours: DMARC published for the
+/// From domain, DKIM aligned with it (a verified sender domain), one-click
+/// unsubscribe, and the complaint rate under 0.3% (a warning from 0.1%).
+/// On the capture transport, or when the operator skips domain
+/// verification, the DNS rules warn instead of blocking, as the sender
+/// domain check does.
+async fn bulk_sender_findings(
+    state: &AppState,
+    m: &MessageRecord,
+    audience: &AudienceCounts,
+    compliance: Option<&ComplianceView>,
+    f: &mut Findings,
+) -> ApiResult<()> {
+    if m.kind != MessageKind::Marketing || audience.eligible == 0 {
+        return Ok(());
+    }
+    let day = state.store.now().millis() - 86_400_000;
+    let mut volume = audience.eligible;
+    if volume <= BULK_SENDER_DAILY {
+        volume += state
+            .store
+            .marketing_sent_since(&m.workspace_id, Timestamp::from_millis(day))
+            .await?;
+    }
+    if volume <= BULK_SENDER_DAILY {
+        return Ok(());
+    }
+    let blocks = state.requires_verified_domain();
+    let dns_rule = |f: &mut Findings, code: &str, message: String| {
+        if blocks {
+            f.block(code, message);
+        } else {
+            f.warn(code, message);
+        }
+    };
+    let lead = format!(
+        "This send takes the workspace to {volume} marketing mails in 24 hours, above the {BULK_SENDER_DAILY} at which Gmail and Yahoo apply their bulk-sender rules"
+    );
+    let domain = m
+        .from_address
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default();
+    let dmarc = crate::domain_report::dmarc_check(state, &domain).await.0;
+    if dmarc.status == crate::domain_report::Status::Fail {
+        let publish = dmarc
+            .publish
+            .map(|p| format!(" Publish {} {} \"{}\".", p.kind, p.name, p.value))
+            .unwrap_or_default();
+        dns_rule(
+            f,
+            "bulk_dmarc_missing",
+            format!(
+                "{lead}: the From domain must publish DMARC. {}{publish}",
+                dmarc.detail
+            ),
+        );
+    }
+    if crate::dkim_keys::sender_domain_problem(state, &m.workspace_id, &m.from_address)
+        .await?
+        .is_some()
+    {
+        dns_rule(f, "bulk_not_aligned", format!(
+            "{lead}: mail must pass DKIM aligned with the From domain {domain}, so {domain} must be a verified sender domain of this workspace (GET /v1/sender-domains/{domain} shows what to publish)."
+        ));
+    }
+    if compliance.is_some_and(|c| !c.list_unsubscribe || !c.list_unsubscribe_post) {
+        f.block("bulk_one_click_missing", format!(
+            "{lead}: every mail must offer one-click unsubscribe (List-Unsubscribe with List-Unsubscribe-Post, RFC 8058), and the sample mail does not. Leave the headers to sendwell: a custom template must not remove them."
+        ));
+    }
+    let policy = state.store.policy().await?;
+    let rate = state
+        .store
+        .judged_counts(&m.workspace_id, policy.window_days)
+        .await?
+        .complaint_rate();
+    let shown = format!("{:.2}%", rate * 100.0);
+    if rate >= BULK_COMPLAINT_BLOCK {
+        f.block("bulk_complaint_rate", format!(
+            "{lead}: the complaint rate must stay under 0.3%, and this workspace's is {shown} over the last {} days. Send only to people who asked recently, make unsubscribing easy, and send less often until it falls.",
+            policy.window_days
+        ));
+    } else if rate >= BULK_COMPLAINT_WARN {
+        f.warn("bulk_complaint_rate", format!(
+            "{lead}: the complaint rate is {shown} over the last {} days; Gmail asks bulk senders to stay under 0.1% and never reach 0.3%.",
+            policy.window_days
+        ));
+    }
+    Ok(())
 }
 
 /// Who a stored message goes to, its filter read already.

@@ -395,6 +395,20 @@ impl Store {
         Ok(counts)
     }
 
+    /// Marketing deliveries the workspace queued since `since`: its daily
+    /// volume, for the bulk-sender rules.
+    pub async fn marketing_sent_since(&self, ws: &WorkspaceId, since: Timestamp) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM deliveries WHERE workspace_id = $1 AND kind = 'marketing' \
+             AND created_at >= $2",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(since.millis())
+        .fetch_one(&self.read)
+        .await?;
+        crate::get_i64(&row, "n")
+    }
+
     /// One delivery's state and last reply, for tests and the API.
     pub async fn delivery_state(&self, id: &DeliveryId) -> Result<Option<DeliveryState>> {
         let row = sqlx::query(

@@ -50,6 +50,11 @@ pub struct SenderDomainView {
     #[schema(value_type = Option<Object>)]
     pub last_check: Option<serde_json::Value>,
     pub created_at: String,
+    /// What mailbox providers check of the domain, looked up now: DKIM,
+    /// SPF, DMARC, alignment and the bounce domain's MX, each pass, warn
+    /// or fail with the record to publish (in `GET /v1/sender-domains/{domain}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<crate::domain_report::DomainReport>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -123,6 +128,7 @@ pub(crate) fn view(state: &AppState, d: SenderDomain) -> Result<SenderDomainView
         checked_at: d.checked_at.map(|t| t.to_rfc3339()),
         last_check: d.last_check,
         created_at: d.created_at.to_rfc3339(),
+        report: None,
     })
 }
 
@@ -261,7 +267,18 @@ pub async fn show(
     Path(domain): Path<String>,
 ) -> ApiResult<Json<SenderDomainView>> {
     let d = find(&state, caller.workspace(), &domain).await?;
-    Ok(Json(view(&state, d)?))
+    let mut shown = view(&state, d)?;
+    let dkim = shown
+        .dns_records
+        .first()
+        .map(|r| crate::domain_report::Publish {
+            kind: "TXT",
+            name: r.name.clone(),
+            value: r.value.clone(),
+        });
+    shown.report =
+        Some(crate::domain_report::report(&state, &shown.domain, shown.verified, dkim).await);
+    Ok(Json(shown))
 }
 
 #[utoipa::path(delete, path = "/v1/sender-domains/{domain}", tag = "sender-domains", security(("bearer" = [])),
