@@ -245,7 +245,7 @@ struct Midway {
     app: TestApp,
     ws: crate::support::Workspace,
     id: String,
-    worker: std::process::Child,
+    worker: crate::delivery::WorkerProcess,
 }
 
 impl Midway {

@@ -643,7 +643,7 @@ impl Script for Counter {
 /// A ready workspace whose `count` contacts opted in by import, and a
 /// marketing message to them all, queued.
 pub(crate) async fn queued_send(app: &TestApp, count: usize) -> (Workspace, String) {
-    let ws = app.ready_workspace("Acme").await;
+    let ws = app.established_workspace("Acme").await;
     let mut csv = String::from("email\n");
     for i in 0..count {
         csv.push_str(&format!("user{i}@receiver{}.net\n", i % 50));
@@ -696,7 +696,31 @@ pub(crate) async fn counted_sink_and_app(db: Option<String>) -> (Arc<Counter>, S
 }
 
 /// `sendwell worker` in its own process, on the test server's database.
-pub(crate) fn worker_process(app: &TestApp, sink: SocketAddr) -> std::process::Child {
+/// A `sendwell worker` process, killed when dropped: a test that fails
+/// must not leave it running (holding the test's output open).
+pub(crate) struct WorkerProcess(std::process::Child);
+
+impl std::ops::Deref for WorkerProcess {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for WorkerProcess {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+pub(crate) fn worker_process(app: &TestApp, sink: SocketAddr) -> WorkerProcess {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sendwell"));
     cmd.arg("worker")
         .env_clear()
@@ -719,7 +743,7 @@ pub(crate) fn worker_process(app: &TestApp, sink: SocketAddr) -> std::process::C
     if let Some(url) = &app.database_url {
         cmd.env("SENDWELL_DATABASE_URL", url);
     }
-    cmd.spawn().expect("sendwell worker starts")
+    WorkerProcess(cmd.spawn().expect("sendwell worker starts"))
 }
 
 pub(crate) async fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {

@@ -326,7 +326,7 @@ async fn suspension_run(db: Option<String>, bounces_go_on: bool) {
     })
     .await;
     let inbound = app.inbound().await;
-    let ws = app.ready_workspace("Acme").await;
+    let ws = app.established_workspace("Acme").await;
     crate::support::import_bad_and_good(&app, &ws, "bad", 120, 880).await;
     // The first send goes out in one batch; the second is queued behind it.
     let (first, queued) = send_news(&app, &ws, "first").await;

@@ -198,6 +198,24 @@ async fn every_route_with_an_id_refuses_another_workspaces_ids(app: TestApp) {
         .as_str()
         .expect("audience id")
         .to_owned();
+    let form = app
+        .post(
+            "/v1/forms",
+            &a.key,
+            json!({"topic": "marketing", "wording": "Send me the monthly news, please."}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .expect("form id")
+        .to_owned();
+    app.post(
+        "/v1/topics",
+        &a.key,
+        json!({"key": "a_news", "name": "A's news"}),
+    )
+    .await
+    .expect(201);
     let import = app
         .import(&a.key, "source=product_users", "email\nann@acme-mail.com\n")
         .await
@@ -229,6 +247,8 @@ async fn every_route_with_an_id_refuses_another_workspaces_ids(app: TestApp) {
             ("id", p) if p.starts_with("/v1/test-mails/") => test_mail.clone(),
             ("id", p) if p.starts_with("/v1/members/") => member.clone(),
             ("id", p) if p.starts_with("/v1/audiences/") => audience.clone(),
+            ("id", p) if p.starts_with("/v1/forms/") => form.clone(),
+            ("key", "/v1/topics/{key}") => "a_news".to_owned(),
             ("email", _) => "qa@acme-mail.com".to_owned(),
             ("domain", _) => "acme-mail.com".to_owned(),
             ("name", "/v1/attributes/{name}") => "a_only".to_owned(),

@@ -414,3 +414,160 @@ async fn quiet_hours_hold_bulk_mail_but_not_receipts(db: Option<String>) {
         .expect(200);
     assert_eq!(off["quiet_hours"], Value::Null);
 }
+
+crate::on_both_db!(warm_up_caps_bulk_mail_per_day_and_grows_over_three_days);
+
+async fn warm_up_caps_bulk_mail_per_day_and_grows_over_three_days(db: Option<String>) {
+    let (app, clock) = clocked(db, "2027-01-04T10:00:00Z").await;
+    let bad = app
+        .send(
+            reqwest::Method::PUT,
+            "/v1/operator/policy",
+            Some(&app.operator),
+            Some(json!({"warmup_growth": 20})),
+        )
+        .await
+        .expect(422);
+    assert_eq!(bad["errors"][0]["pointer"], "/warmup_growth", "{bad}");
+    app.send(
+        reqwest::Method::PUT,
+        "/v1/operator/policy",
+        Some(&app.operator),
+        Some(json!({"warmup_start_per_day": 10, "warmup_growth": 1.5, "warmup_end_per_day": 1000})),
+    )
+    .await
+    .expect(200);
+    let ws = app.ready_workspace("New").await;
+    let mut contacts = Vec::new();
+    for i in 0..40 {
+        contacts.push(opted_in(&app, &ws, &format!("p{i:02}@receiver-mail.net")).await);
+    }
+    let id = compose(&app, &ws).await;
+    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    let worker = DeliveryWorker::new(app.state.clone());
+    while worker.run_once().await.expect("batch") != Outcome::Idle {}
+    let c = counts(&app, &ws.key, &id).await;
+    assert_eq!(
+        (n(&c, "delivered"), n(&c, "deferred")),
+        (10, 30),
+        "day 1: {c}"
+    );
+    let view = app.get("/v1/workspace", &ws.key).await.expect(200);
+    assert_eq!(
+        view["warmup"],
+        json!({"cap_per_day": 10, "used_today": 10}),
+        "{view}"
+    );
+    // Each put-off mail says why and waits for midnight, in order.
+    let mut waiting = Vec::new();
+    for contact in &contacts {
+        let d = DeliveryId::parse(&format!("{id}.{contact}")).expect("id");
+        let s = app
+            .state
+            .store
+            .delivery_state(&d)
+            .await
+            .expect("store")
+            .expect("delivery");
+        if s.state == sendwell_core::DeliveryStatus::Deferred {
+            assert!(
+                s.last_reply
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("warmup")),
+                "{s:?}"
+            );
+            assert!(
+                s.next_attempt_at
+                    .to_rfc3339()
+                    .starts_with("2027-01-05T00:00:00"),
+                "{s:?}"
+            );
+            waiting.push((s.next_attempt_at.millis(), contact.clone()));
+        }
+    }
+    waiting.sort();
+    let distinct: std::collections::BTreeSet<i64> = waiting.iter().map(|(t, _)| *t).collect();
+    assert_eq!(distinct.len(), 30, "each put-off mail has its own place");
+    // A receipt is never capped.
+    let receipt = app
+        .post(
+            "/v1/transactional",
+            &ws.key,
+            json!({"to": {"email": "p00@receiver-mail.net"}, "from": {"address": "billing@acme-mail.com"},
+                   "subject": "Your receipt", "template": {"layout": "plain", "html": "<p>Thanks.</p>"}}),
+        )
+        .await
+        .expect(202);
+    assert_eq!(worker.run_once().await.expect("batch"), Outcome::Worked(1));
+    let d = DeliveryId::parse(receipt["delivery_id"].as_str().expect("id")).expect("id");
+    let r = app
+        .state
+        .store
+        .delivery_state(&d)
+        .await
+        .expect("store")
+        .expect("delivery");
+    assert_eq!(r.state, sendwell_core::DeliveryStatus::Delivered);
+
+    // Day 2: the cap grew to 15; the first fifteen put off go.
+    clock.set("2027-01-05T00:01:00Z");
+    while worker.run_once().await.expect("batch") != Outcome::Idle {}
+    let c = counts(&app, &ws.key, &id).await;
+    assert_eq!(
+        (n(&c, "delivered"), n(&c, "deferred")),
+        (25, 15),
+        "day 2: {c}"
+    );
+    for (k, (_, contact)) in waiting.iter().enumerate() {
+        let d = DeliveryId::parse(&format!("{id}.{contact}")).expect("id");
+        let s = app
+            .state
+            .store
+            .delivery_state(&d)
+            .await
+            .expect("store")
+            .expect("delivery");
+        let went = s.state == sendwell_core::DeliveryStatus::Delivered;
+        assert_eq!(went, k < 15, "the {k}th put off, in order: {s:?}");
+    }
+    // Day 3: 22 a day, so the last fifteen go.
+    clock.set("2027-01-06T00:01:00Z");
+    while worker.run_once().await.expect("batch") != Outcome::Idle {}
+    let c = counts(&app, &ws.key, &id).await;
+    assert_eq!(
+        (n(&c, "delivered"), n(&c, "deferred")),
+        (40, 0),
+        "day 3: {c}"
+    );
+    let view = app.get("/v1/workspace", &ws.key).await.expect(200);
+    assert_eq!(
+        view["warmup"],
+        json!({"cap_per_day": 22, "used_today": 15}),
+        "{view}"
+    );
+
+    // The operator lifts it; the change is audited.
+    let lifted = app
+        .post(
+            &format!("/v1/operator/workspaces/{}/warmup", ws.id),
+            &app.operator,
+            json!({"cap_per_day": null, "note": "known sender, moved from another platform"}),
+        )
+        .await
+        .expect(200);
+    assert!(lifted["workspace"].get("warmup").is_none(), "{lifted}");
+    app.post(
+        &format!("/v1/operator/workspaces/{}/warmup", ws.id),
+        &app.operator,
+        json!({"cap_per_day": 0, "note": "x"}),
+    )
+    .await
+    .expect(422);
+    let audit = app
+        .get("/v1/workspace/audit-log", &ws.key)
+        .await
+        .expect(200);
+    assert!(audit.to_string().contains("warm-up lifted"), "{audit}");
+}

@@ -504,6 +504,21 @@ impl TestApp {
         ws
     }
 
+    /// A workspace that may send and is past warm-up (an established
+    /// sender): the premise of tests that send more bulk mail in a day
+    /// than a new workspace's warm-up cap lets through.
+    pub async fn established_workspace(&self, name: &str) -> Workspace {
+        let ws = self.ready_workspace(name).await;
+        self.post(
+            &format!("/v1/operator/workspaces/{}/warmup", ws.id),
+            &self.operator,
+            json!({"cap_per_day": null, "note": "an established sender (test premise)"}),
+        )
+        .await
+        .expect(200);
+        ws
+    }
+
     /// Creates a contact and returns its id.
     pub async fn contact(&self, key: &str, body: Value) -> String {
         let resp = self.post("/v1/contacts", key, body).await;

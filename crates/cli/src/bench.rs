@@ -562,6 +562,14 @@ impl BenchServer {
             .as_str()
             .context("no id in the answer")?
             .to_owned();
+        // A benchmark measures an established sender, not a warm-up.
+        reqwest::Client::new()
+            .post(format!("{base}/v1/operator/workspaces/{workspace}/warmup"))
+            .bearer_auth(&token)
+            .json(&json!({"cap_per_day": null, "note": "benchmark"}))
+            .send()
+            .await?
+            .error_for_status()?;
         Ok(Self {
             state,
             database_url,

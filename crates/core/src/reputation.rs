@@ -24,6 +24,14 @@ pub struct Policy {
     pub breaker_min_deliveries: u64,
     /// The default length of probation after reinstatement.
     pub probation_days: u32,
+    /// A new workspace's daily cap of bulk mail (marketing and opt-in
+    /// requests) while it warms up; 0 for no warm-up.
+    pub warmup_start_per_day: u64,
+    /// Each new day the cap is multiplied by this, while the workspace's
+    /// rates stay under the review lines (frozen otherwise).
+    pub warmup_growth: f64,
+    /// Warm-up ends once the cap reaches this many a day.
+    pub warmup_end_per_day: u64,
 }
 
 impl Default for Policy {
@@ -37,6 +45,9 @@ impl Default for Policy {
             min_sends: 500,
             breaker_min_deliveries: 1000,
             probation_days: 14,
+            warmup_start_per_day: 1_000,
+            warmup_growth: 1.5,
+            warmup_end_per_day: 500_000,
         }
     }
 }
@@ -91,6 +102,21 @@ impl Policy {
                 "the circuit breaker needs a sample of at least one delivery".to_owned(),
             ));
         }
+        if !(1.0..=10.0).contains(&self.warmup_growth) {
+            out.push((
+                "/warmup_growth".to_owned(),
+                format!(
+                    "the daily growth of the warm-up cap is 1 (no growth) to 10; {} was given",
+                    self.warmup_growth
+                ),
+            ));
+        }
+        if self.warmup_start_per_day > 0 && self.warmup_end_per_day <= self.warmup_start_per_day {
+            out.push((
+                "/warmup_end_per_day".to_owned(),
+                "warm-up ends at a cap above the one it starts with".to_owned(),
+            ));
+        }
         if self.probation_days > 365 {
             out.push((
                 "/probation_days".to_owned(),
@@ -101,6 +127,32 @@ impl Policy {
             ));
         }
         out
+    }
+}
+
+impl Policy {
+    /// The cap a warming-up workspace has the day after one at `cap`:
+    /// grown when its rates are under the review lines, the same when they
+    /// are not; `None` once it reaches the end of warm-up.
+    pub fn warmup_next_cap(&self, cap: u64, rates_ok: bool) -> Option<u64> {
+        if !rates_ok {
+            return Some(cap);
+        }
+        let grown = (cap as f64 * self.warmup_growth).floor();
+        let grown = if grown >= self.warmup_end_per_day as f64 {
+            return None;
+        } else {
+            grown as u64
+        };
+        Some(grown.max(cap))
+    }
+
+    /// Whether counts are under both review lines (too few sends to judge
+    /// count as under).
+    pub fn under_review_lines(&self, c: &Counts) -> bool {
+        c.sends < self.min_sends
+            || (c.hard_bounce_rate() < self.review_hard_bounce_rate
+                && c.complaint_rate() < self.review_complaint_rate)
     }
 }
 
@@ -234,6 +286,46 @@ pub fn judge(policy: &Policy, counts: &Counts, min_sends: u64) -> Verdict {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_warm_up_cap_grows_while_rates_are_fine_and_ends_at_its_top() {
+        let p = Policy {
+            warmup_end_per_day: 3_000,
+            ..Policy::default()
+        };
+        assert_eq!(p.warmup_next_cap(1_000, true), Some(1_500));
+        assert_eq!(p.warmup_next_cap(1_500, true), Some(2_250));
+        assert_eq!(
+            p.warmup_next_cap(2_250, true),
+            None,
+            "3,375 is past the end"
+        );
+        assert_eq!(p.warmup_next_cap(1_500, false), Some(1_500), "frozen");
+        let flat = Policy {
+            warmup_growth: 1.0,
+            ..Policy::default()
+        };
+        assert_eq!(flat.warmup_next_cap(10, true), Some(10));
+        let bad = Counts {
+            sends: 1_000,
+            hard_bounces: 60,
+            complaints: 0,
+        };
+        assert!(!p.under_review_lines(&bad));
+        assert!(p.under_review_lines(&Counts {
+            sends: 10,
+            hard_bounces: 9,
+            complaints: 0
+        }));
+        assert!(Policy {
+            warmup_growth: 0.5,
+            ..Policy::default()
+        }
+        .problems()
+        .iter()
+        .any(|(p, _)| p == "/warmup_growth"));
+    }
+
     use super::*;
 
     fn c(sends: u64, hard: u64, complaints: u64) -> Counts {

@@ -814,8 +814,27 @@ impl DeliveryWorker {
             };
             match to_render {
                 Ok((w, prepared)) => {
-                    self.render_message(w, &prepared, claimed, &indexes, now, outcomes, &mut ready)
+                    // Over the warm-up cap: put off to tomorrow, in order.
+                    let grant =
+                        crate::warmup::take(&self.state, w, first.kind, indexes.len()).await?;
+                    let fit = usize::try_from(grant.granted)
+                        .unwrap_or(usize::MAX)
+                        .min(indexes.len());
+                    for (k, i) in indexes[fit..].iter().enumerate() {
+                        outcomes[*i] = Some(crate::warmup::put_off(&grant, k, now));
+                    }
+                    if fit > 0 {
+                        self.render_message(
+                            w,
+                            &prepared,
+                            claimed,
+                            &indexes[..fit],
+                            now,
+                            outcomes,
+                            &mut ready,
+                        )
                         .await?;
+                    }
                 }
                 Err(outcome) => {
                     for i in indexes {

@@ -31,6 +31,7 @@ pub mod smtp;
 mod state;
 pub mod totp;
 pub mod transport;
+pub mod warmup;
 pub mod webhooks;
 
 pub use error::ApiError;

@@ -71,7 +71,7 @@ pub use synthetic::SyntheticHistory;
 pub use team::{TeamAddress, TestMail, MAX_TEAM_ADDRESSES};
 pub use topic::{TopicExists, TopicRecord};
 pub use webhook::{DueWebhook, WebhookAttempt, WebhookEndpoint, WebhookMessage, WEBHOOK_EVENTS};
-pub use workspace::{SettingsChange, Workspace, WorkspaceUpdate};
+pub use workspace::{SettingsChange, Warmup, WarmupGrant, Workspace, WorkspaceUpdate};
 
 use sendwell_core::{Clock, Timestamp, WorkspaceId};
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};

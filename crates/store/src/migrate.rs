@@ -99,6 +99,11 @@ macro_rules! migrations {
                 name: "forms",
                 sql: include_str!(concat!("../../../migrations/", $dir, "/0014_forms.sql")),
             },
+            Migration {
+                version: 15,
+                name: "warmup",
+                sql: include_str!(concat!("../../../migrations/", $dir, "/0015_warmup.sql")),
+            },
         ]
     };
 }

@@ -25,6 +25,7 @@ pub struct Workspace {
     pub quiet_hours: Option<String>,
     /// The IANA time zone of contacts without a `timezone` attribute.
     pub timezone: Option<String>,
+    pub warmup: Warmup,
     pub created_at: Timestamp,
     pub current_guidelines: i64,
     pub accepted_guidelines: Option<i64>,
@@ -44,6 +45,33 @@ impl Workspace {
             now,
         }
     }
+}
+
+/// Where a workspace stands in its warm-up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Warmup {
+    /// Bulk mails a day; `None` when not warming up.
+    pub cap: Option<u64>,
+    /// The UTC day (`millis / 86,400,000`) `used` counts.
+    pub day: i64,
+    pub used: u64,
+}
+
+/// What one request for warm-up room got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WarmupGrant {
+    /// How many of the mails asked for may go today.
+    pub granted: u64,
+    /// Mails put off today before these: the rest go tomorrow after them.
+    pub deferred_before: u64,
+    /// The day's cap (`None`: not warming up).
+    pub cap: Option<u64>,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
 }
 
 /// A change of a workspace's settings; `None` leaves a setting as it is.
@@ -66,6 +94,7 @@ pub struct WorkspaceUpdate {
 }
 
 const SELECT_WORKSPACE: &str = "SELECT w.id, w.name, w.state, w.physical_address, w.opt_in_landing_url, w.quiet_hours, w.timezone, w.created_at, \
+     w.warmup_cap, w.warmup_day, w.warmup_used, \
      (SELECT MAX(version) FROM guidelines) AS current_guidelines, \
      (SELECT grace_until FROM guidelines ORDER BY version DESC LIMIT 1) AS guidelines_grace_until, \
      (SELECT MAX(a.version) FROM guideline_acceptances a WHERE a.workspace_id = w.id) AS accepted_guidelines \
@@ -82,6 +111,11 @@ fn from_row(row: &AnyRow) -> Result<Workspace> {
         opt_in_landing_url: get_opt_str(row, "opt_in_landing_url")?,
         quiet_hours: get_opt_str(row, "quiet_hours")?,
         timezone: get_opt_str(row, "timezone")?,
+        warmup: Warmup {
+            cap: row.try_get::<Option<i64>, _>("warmup_cap")?.map(u),
+            day: row.try_get::<i64, _>("warmup_day")?,
+            used: u(row.try_get::<i64, _>("warmup_used")?),
+        },
         created_at: get_ts(row, "created_at")?,
         current_guidelines: row
             .try_get::<Option<i64>, _>("current_guidelines")?
@@ -206,15 +240,18 @@ impl Store {
     ) -> Result<Workspace> {
         let now = self.now();
         let id = WorkspaceId::generate(now);
+        let start = self.policy().await?.warmup_start_per_day;
         let mut tx = self.write.begin().await?;
         sqlx::query(
-            "INSERT INTO workspaces (id, name, state, physical_address, created_at, updated_at) \
-             VALUES ($1, $2, $3, NULL, $4, $4)",
+            "INSERT INTO workspaces (id, name, state, physical_address, created_at, updated_at, \
+             warmup_cap, warmup_day) VALUES ($1, $2, $3, NULL, $4, $4, $5, $6)",
         )
         .bind(id.as_str().to_owned())
         .bind(name.to_owned())
         .bind(SendingState::Onboarding.as_str())
         .bind(now.millis())
+        .bind((start > 0).then(|| i64::try_from(start).unwrap_or(i64::MAX)))
+        .bind(now.millis() / DAY_MS)
         .execute(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO consent_heads (workspace_id, seq, hash) VALUES ($1, 0, $2)")
@@ -332,6 +369,127 @@ impl Store {
             .await?;
             activate_if_ready(&mut tx, ws, actor, now).await?;
         }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Asks for room for `wanted` bulk mails today under the workspace's
+    /// warm-up cap. A new day first moves the cap on with `next_cap` (grown
+    /// or frozen; `None` ends warm-up) and starts the counts afresh.
+    pub async fn take_warmup(
+        &self,
+        ws: &WorkspaceId,
+        wanted: u64,
+        next_cap: impl FnOnce(u64) -> Option<u64>,
+    ) -> Result<WarmupGrant> {
+        let today = self.now().millis() / DAY_MS;
+        let mut tx = self.write.begin().await?;
+        // A write first: the transaction holds the write lock from here.
+        sqlx::query("UPDATE workspaces SET warmup_used = warmup_used WHERE id = $1")
+            .bind(ws.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(
+            "SELECT warmup_cap, warmup_day, warmup_used, warmup_deferred FROM workspaces WHERE id = $1",
+        )
+        .bind(ws.as_str().to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(WarmupGrant {
+                granted: wanted,
+                deferred_before: 0,
+                cap: None,
+            });
+        };
+        let Some(mut cap) = row.try_get::<Option<i64>, _>("warmup_cap")?.map(u) else {
+            return Ok(WarmupGrant {
+                granted: wanted,
+                deferred_before: 0,
+                cap: None,
+            });
+        };
+        let (mut used, mut deferred) = (
+            u(row.try_get("warmup_used")?),
+            u(row.try_get("warmup_deferred")?),
+        );
+        if row.try_get::<i64, _>("warmup_day")? < today {
+            match next_cap(cap) {
+                Some(next) => cap = next,
+                None => {
+                    sqlx::query("UPDATE workspaces SET warmup_cap = NULL, warmup_day = $1, warmup_used = 0, warmup_deferred = 0 WHERE id = $2")
+                        .bind(today)
+                        .bind(ws.as_str().to_owned())
+                        .execute(&mut *tx)
+                        .await?;
+                    let reason = "warm-up over: the daily cap reached the policy's end";
+                    audit::record_action(
+                        &mut tx,
+                        ws,
+                        "system",
+                        "workspace.warmup_ended",
+                        reason,
+                        self.now(),
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    return Ok(WarmupGrant {
+                        granted: wanted,
+                        deferred_before: 0,
+                        cap: None,
+                    });
+                }
+            }
+            used = 0;
+            deferred = 0;
+        }
+        let granted = wanted.min(cap.saturating_sub(used));
+        let put_off = wanted - granted;
+        let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        sqlx::query(
+            "UPDATE workspaces SET warmup_cap = $1, warmup_day = $2, warmup_used = $3, warmup_deferred = $4 WHERE id = $5",
+        )
+        .bind(i(cap))
+        .bind(today)
+        .bind(i(used + granted))
+        .bind(i(deferred + put_off))
+        .bind(ws.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(WarmupGrant {
+            granted,
+            deferred_before: deferred,
+            cap: Some(cap),
+        })
+    }
+
+    /// Sets a workspace's warm-up cap (the operator): `None` lifts it.
+    /// False when there is no such workspace.
+    pub async fn set_warmup(
+        &self,
+        ws: &WorkspaceId,
+        cap: Option<u64>,
+        actor: &str,
+        note: &str,
+    ) -> Result<bool> {
+        let now = self.now();
+        let mut tx = self.write.begin().await?;
+        let done =
+            sqlx::query("UPDATE workspaces SET warmup_cap = $1, updated_at = $2 WHERE id = $3")
+                .bind(cap.map(|c| i64::try_from(c).unwrap_or(i64::MAX)))
+                .bind(now.millis())
+                .bind(ws.as_str().to_owned())
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let reason = match cap {
+            Some(c) => format!("warm-up cap set to {c} bulk mails a day: {note}"),
+            None => format!("warm-up lifted: {note}"),
+        };
+        audit::record_action(&mut tx, ws, actor, "workspace.warmup_set", &reason, now).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -22,6 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reinstate))
         .routes(routes!(withdraw))
         .routes(routes!(restore))
+        .routes(routes!(set_warmup))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -242,6 +243,43 @@ pub struct ReinstateRequest {
     #[serde(default)]
     pub probation_days: Option<u32>,
     pub note: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WarmupRequest {
+    /// Bulk mails a day from now on; null lifts the warm-up.
+    pub cap_per_day: Option<u64>,
+    /// Why; kept in the workspace's audit log.
+    pub note: String,
+}
+
+/// Sets or lifts a workspace's warm-up cap (operator).
+#[utoipa::path(post, path = "/v1/operator/workspaces/{id}/warmup", tag = "operator", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = WarmupRequest,
+    responses((status = 200, body = super::operator::OperatorWorkspaceView), (status = 404, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem)))]
+pub async fn set_warmup(
+    Acting { state, operator }: Acting,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<WarmupRequest>,
+) -> ApiResult<Json<super::operator::OperatorWorkspaceView>> {
+    let ws = parse_ws(&id)?;
+    let note = text("/note", &req.note, 4000)?;
+    if req.cap_per_day == Some(0) {
+        return Err(ApiError::invalid_field(
+            "/cap_per_day",
+            "a cap of 0 would stop all bulk mail: give at least 1, or null to lift the warm-up (to stop a workspace, suspend or withdraw it)",
+        ));
+    }
+    if !state
+        .store
+        .set_warmup(&ws, req.cap_per_day, operator.actor(), &note)
+        .await?
+    {
+        return Err(no_workspace(&id));
+    }
+    Ok(Json(workspace_answer(&state, &ws).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

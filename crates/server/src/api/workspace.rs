@@ -35,9 +35,21 @@ pub struct WorkspaceView {
     pub quiet_hours: Option<String>,
     /// The time zone of contacts without a `timezone` attribute (UTC when unset).
     pub timezone: Option<String>,
+    /// The daily cap on bulk mail while the workspace warms up; absent
+    /// once warm-up is over or lifted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<WarmupView>,
     pub guidelines: GuidelinesState,
     pub can_send: bool,
     pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WarmupView {
+    /// Bulk mails (marketing, opt-in requests) a UTC day.
+    pub cap_per_day: u64,
+    /// Of them, let through today.
+    pub used_today: u64,
 }
 
 impl WorkspaceView {
@@ -50,6 +62,14 @@ impl WorkspaceView {
             opt_in_landing_url: ws.opt_in_landing_url.clone(),
             quiet_hours: ws.quiet_hours.clone(),
             timezone: ws.timezone.clone(),
+            warmup: ws.warmup.cap.map(|cap| WarmupView {
+                cap_per_day: cap,
+                used_today: if ws.warmup.day == now.millis() / 86_400_000 {
+                    ws.warmup.used
+                } else {
+                    0
+                },
+            }),
             guidelines: GuidelinesState {
                 current_version: ws.current_guidelines,
                 accepted_version: ws.accepted_guidelines,
