@@ -532,6 +532,7 @@ async fn a_draft_changed_while_it_is_checked_is_not_queued(app: TestApp) {
         topic: "marketing",
         opt_in_request_interval_days: 30,
         exclude_risky: false,
+        sunset: None,
     };
     let queued = store
         .queue_message(&checked, &spec, &serde_json::Value::Null, false, None)

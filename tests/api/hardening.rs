@@ -81,7 +81,7 @@ pub async fn captured(app: &TestApp, key: &str, id: &str, n: usize) -> HashMap<S
     let started = Instant::now();
     loop {
         let out = app
-            .get(&format!("/v1/outbox?message_id={id}"), key)
+            .get(&format!("/v1/outbox?message_id={id}&limit=1000"), key)
             .await
             .expect(200);
         let items = out["items"].as_array().cloned().unwrap_or_default();

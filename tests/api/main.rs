@@ -44,6 +44,7 @@ mod contacts;
 mod delivery;
 mod domain_report;
 mod enforcement;
+mod engagement;
 mod feedback;
 mod forms;
 mod fuzz;

@@ -116,7 +116,7 @@ async fn probation_run(bounces_go_on: bool) {
         s.worker_idle_ms = 50;
     })
     .await;
-    let ws = app.ready_workspace("Bulkmail Ltd").await;
+    let ws = app.established_workspace("Bulkmail Ltd").await;
     import_bad_and_good(&app, &ws, "bad", 120, 880).await;
     // The first send goes out in one batch; the second is queued behind it
     // and held when the first's bounces suspend the workspace.

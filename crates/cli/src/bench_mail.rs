@@ -334,6 +334,7 @@ async fn store_only(
         topic: "marketing",
         opt_in_request_interval_days: 30,
         exclude_risky: false,
+        sunset: None,
     };
     let mut count_times = Vec::new();
     let mut sample_times = Vec::new();

@@ -1055,6 +1055,9 @@ impl DeliveryWorker {
             // earlier request: only the other guards apply here.
             opt_in_request_interval_days: 0,
             exclude_risky: message.exclude_risky,
+            // Decided when the message was queued: counted again now, this
+            // delivery's own predecessors would decide it.
+            sunset: None,
         };
         let ids: Vec<_> = indexes
             .iter()

@@ -137,9 +137,12 @@ pub async fn report(
     gate_findings(&workspace, state.store.now(), m, &mut findings);
     let schema = state.store.schema(ws).await?;
     let filter = audience_filter(state, m, &schema).await?;
-    let spec = audience_of(state, m, filter.as_ref());
+    let spec = audience_of(state, m, filter.as_ref(), workspace.sunset);
     let (audience, estimated_from) = audience_counts(state, &spec, purpose).await?;
     audience_findings(m, &audience, &mut findings);
+    if purpose.shows_everything() {
+        engagement_findings(state, &workspace, &spec, &audience, &mut findings).await?;
+    }
     let authenticity = sender_findings(state, m, &mut findings).await?;
     let sample =
         sample_findings(state, &workspace, m, &spec, &schema, purpose, &mut findings).await?;
@@ -327,6 +330,60 @@ async fn sender_findings(
     Ok(authenticity)
 }
 
+/// The sunset suggested when a workspace has none: five marketing mails
+/// in 90 days, none opened or clicked.
+const SUGGESTED_SUNSET: sendwell_store::Sunset = sendwell_store::Sunset { mails: 5, days: 90 };
+
+/// A suggestion to turn the engagement sunset on, for a marketing send
+/// to at least 100 people of whom a fifth or more have neither opened
+/// nor clicked any of their last five marketing mails in 90 days.
+async fn engagement_findings(
+    state: &AppState,
+    workspace: &Workspace,
+    spec: &AudienceSpec<'_>,
+    audience: &AudienceCounts,
+    f: &mut Findings,
+) -> ApiResult<()> {
+    if spec.kind != MessageKind::Marketing || workspace.sunset.is_some() || audience.eligible < 100
+    {
+        return Ok(());
+    }
+    let since = Timestamp::from_millis(state.store.now().millis() - 90 * 86_400_000);
+    if state
+        .store
+        .marketing_sent_since(&workspace.id, since)
+        .await?
+        == 0
+    {
+        return Ok(());
+    }
+    let with_sunset = AudienceSpec {
+        sunset: Some(SUGGESTED_SUNSET),
+        ..*spec
+    };
+    let unengaged = state
+        .store
+        .audience_counts(&with_sunset)
+        .await?
+        .excluded
+        .unengaged;
+    if unengaged * 5 >= audience.eligible {
+        f.warn(
+            "low_engagement",
+            format!(
+                "{unengaged} of the {} recipients were sent {} marketing mails in the last {} days and opened or clicked none. \
+                 Mail that nobody opens teaches mailbox providers to file yours as spam: turn on the engagement sunset \
+                 (PATCH /v1/workspace {{\"sunset\": \"{}\"}}) to leave them out, or ask them whether they still want it.",
+                audience.eligible,
+                SUGGESTED_SUNSET.mails,
+                SUGGESTED_SUNSET.days,
+                SUGGESTED_SUNSET.as_text()
+            ),
+        );
+    }
+    Ok(())
+}
+
 /// Marketing mail a workspace sends in a day above which Gmail and Yahoo
 /// treat it as a bulk sender (their 2024 sender requirements).
 pub const BULK_SENDER_DAILY: i64 = 5_000;
@@ -433,6 +490,7 @@ pub(crate) fn audience_of<'a>(
     state: &AppState,
     m: &'a MessageRecord,
     filter: Option<&'a Filter>,
+    sunset: Option<sendwell_store::Sunset>,
 ) -> AudienceSpec<'a> {
     AudienceSpec {
         workspace: &m.workspace_id,
@@ -441,6 +499,7 @@ pub(crate) fn audience_of<'a>(
         topic: &m.topic,
         opt_in_request_interval_days: state.opt_in_request_interval_days(),
         exclude_risky: m.exclude_risky,
+        sunset,
     }
 }
 
@@ -455,7 +514,7 @@ pub(crate) async fn sample_contact(
         Some(v) => Filter::parse(&v, &schema).ok(),
         None => None,
     };
-    first_of_audience(state, &audience_of(state, m, filter.as_ref()), false).await
+    first_of_audience(state, &audience_of(state, m, filter.as_ref(), None), false).await
 }
 
 /// The first contact of an audience, if anyone may receive the message

@@ -27,6 +27,32 @@ pub struct AudienceSpec<'a> {
     pub opt_in_request_interval_days: u32,
     /// Leave out contacts whose address check says `risky`.
     pub exclude_risky: bool,
+    /// Marketing only: leave out contacts who did not engage lately.
+    pub sunset: Option<Sunset>,
+}
+
+/// The engagement sunset: a contact sent `mails` marketing mails in the
+/// last `days` days who opened and clicked none of them is left out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sunset {
+    pub mails: u32,
+    pub days: u32,
+}
+
+impl Sunset {
+    /// `mails/days`, as the workspace keeps it.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (m, d) = text.trim().split_once('/')?;
+        let s = Self {
+            mails: m.trim().parse().ok()?,
+            days: d.trim().parse().ok()?,
+        };
+        ((1..=100).contains(&s.mails) && (1..=730).contains(&s.days)).then_some(s)
+    }
+
+    pub fn as_text(self) -> String {
+        format!("{}/{}", self.mails, self.days)
+    }
 }
 
 /// The numbers of a preview.
@@ -54,6 +80,8 @@ pub struct Excluded {
     pub recently_asked: i64,
     /// A risky address, left out at the sender's choice.
     pub risky: i64,
+    /// Neither opened nor clicked lately (the workspace's sunset).
+    pub unengaged: i64,
 }
 
 impl AudienceCounts {
@@ -76,6 +104,7 @@ impl AudienceCounts {
                 quarantined: up(e.quarantined),
                 recently_asked: up(e.recently_asked),
                 risky: up(e.risky),
+                unengaged: up(e.unengaged),
             },
         }
     }
@@ -93,6 +122,7 @@ impl Excluded {
             "quarantined" => self.quarantined += n,
             "recently_asked" => self.recently_asked += n,
             "risky" => self.risky += n,
+            "unengaged" => self.unengaged += n,
             _ => {}
         }
     }
@@ -530,6 +560,24 @@ fn push_category(sql: &mut Sql, spec: &AudienceSpec<'_>, now: Timestamp) {
     }
     if spec.exclude_risky {
         sql.push("WHEN c.address_verdict = 'risky' THEN 'risky' ");
+    }
+    if let (MessageKind::Marketing, Some(sunset)) = (spec.kind, spec.sunset) {
+        // By the indexes on (workspace, contact): a count of the contact's
+        // recent marketing deliveries, and any open or click since.
+        let since = now.millis() - i64::from(sunset.days) * DAY_MS;
+        sql.push(
+            "WHEN (SELECT COUNT(*) FROM deliveries d WHERE d.workspace_id = c.workspace_id \
+             AND d.contact_id = c.id AND d.kind = 'marketing' AND d.state = 'delivered' AND d.created_at > ",
+        );
+        sql.int(since);
+        sql.push(") >= ");
+        sql.int(i64::from(sunset.mails));
+        sql.push(
+            " AND NOT EXISTS (SELECT 1 FROM link_events e WHERE e.workspace_id = c.workspace_id \
+             AND e.contact_id = c.id AND e.kind IN ('open', 'click') AND e.created_at > ",
+        );
+        sql.int(since);
+        sql.push(") THEN 'unengaged' ");
     }
     sql.push("ELSE NULL END");
 }

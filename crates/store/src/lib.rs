@@ -39,7 +39,7 @@ pub use account::{
     TokenError, TokenPurpose,
 };
 pub use audience::{
-    AudienceCounts, AudienceSpec, CountsMaybeEstimated, Excluded, SampleContact,
+    AudienceCounts, AudienceSpec, CountsMaybeEstimated, Excluded, SampleContact, Sunset,
     DEFAULT_AUDIENCE_SAMPLE,
 };
 pub use audit::AuditEntry;

@@ -104,6 +104,11 @@ macro_rules! migrations {
                 name: "warmup",
                 sql: include_str!(concat!("../../../migrations/", $dir, "/0015_warmup.sql")),
             },
+            Migration {
+                version: 16,
+                name: "sunset",
+                sql: include_str!(concat!("../../../migrations/", $dir, "/0016_sunset.sql")),
+            },
         ]
     };
 }

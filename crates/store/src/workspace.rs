@@ -26,6 +26,8 @@ pub struct Workspace {
     /// The IANA time zone of contacts without a `timezone` attribute.
     pub timezone: Option<String>,
     pub warmup: Warmup,
+    /// The engagement sunset for marketing; `None`: off.
+    pub sunset: Option<crate::Sunset>,
     pub created_at: Timestamp,
     pub current_guidelines: i64,
     pub accepted_guidelines: Option<i64>,
@@ -84,6 +86,8 @@ pub struct SettingsChange<'a> {
     pub quiet_hours: Option<Option<&'a str>>,
     /// `Some(None)` goes back to UTC.
     pub timezone: Option<Option<&'a str>>,
+    /// `mails/days`; `Some(None)` turns the sunset off.
+    pub sunset: Option<Option<&'a str>>,
 }
 
 /// The outcome of a change that may also have activated the workspace.
@@ -94,7 +98,7 @@ pub struct WorkspaceUpdate {
 }
 
 const SELECT_WORKSPACE: &str = "SELECT w.id, w.name, w.state, w.physical_address, w.opt_in_landing_url, w.quiet_hours, w.timezone, w.created_at, \
-     w.warmup_cap, w.warmup_day, w.warmup_used, \
+     w.warmup_cap, w.warmup_day, w.warmup_used, w.sunset, \
      (SELECT MAX(version) FROM guidelines) AS current_guidelines, \
      (SELECT grace_until FROM guidelines ORDER BY version DESC LIMIT 1) AS guidelines_grace_until, \
      (SELECT MAX(a.version) FROM guideline_acceptances a WHERE a.workspace_id = w.id) AS accepted_guidelines \
@@ -111,6 +115,9 @@ fn from_row(row: &AnyRow) -> Result<Workspace> {
         opt_in_landing_url: get_opt_str(row, "opt_in_landing_url")?,
         quiet_hours: get_opt_str(row, "quiet_hours")?,
         timezone: get_opt_str(row, "timezone")?,
+        sunset: get_opt_str(row, "sunset")?
+            .as_deref()
+            .and_then(crate::Sunset::parse),
         warmup: Warmup {
             cap: row.try_get::<Option<i64>, _>("warmup_cap")?.map(u),
             day: row.try_get::<i64, _>("warmup_day")?,
@@ -338,6 +345,12 @@ impl Store {
                 "time zone",
                 "workspace.timezone_set",
                 change.timezone,
+            ),
+            (
+                "sunset",
+                "engagement sunset",
+                "workspace.sunset_set",
+                change.sunset,
             ),
         ];
         for (column, what, action, value) in texts {

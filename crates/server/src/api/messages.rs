@@ -184,6 +184,7 @@ pub(crate) async fn audience_preview(
     let topic = parse_topic(req.topic.as_deref(), "/topic")?;
     let schema = state.store.schema(ws).await?;
     let filter = parse_filter(req.filter.as_ref(), &schema, "/filter")?;
+    let sunset = current_workspace(state, ws).await?.sunset;
     let spec = AudienceSpec {
         workspace: ws,
         filter: filter.as_ref(),
@@ -191,6 +192,7 @@ pub(crate) async fn audience_preview(
         topic: topic.as_str(),
         opt_in_request_interval_days: state.opt_in_request_interval_days(),
         exclude_risky: req.exclude_risky.unwrap_or(false),
+        sunset,
     };
     let (counts, estimated_from, sample) = if req.estimate == Some(true) {
         let counted = state.store.audience_counts_estimated(&spec).await?;
@@ -1013,7 +1015,7 @@ pub(crate) async fn send_checked(
         })
         .transpose()?;
     crate::schedule::check_window(&workspace, parsed.as_ref().map(|w| &w.window))?;
-    let spec = crate::preflight::audience_of(state, m, filter.as_ref());
+    let spec = crate::preflight::audience_of(state, m, filter.as_ref(), workspace.sunset);
     let screening = r
         .content
         .as_ref()
@@ -1282,6 +1284,7 @@ async fn may_send_transactional(
         topic: &message.topic,
         opt_in_request_interval_days: 0,
         exclude_risky: false,
+        sunset: None,
     };
     if let Some(reason) = state.store.contact_category(&spec, contact).await? {
         return Err(blocked(vec![Finding::new(

@@ -35,6 +35,8 @@ pub struct WorkspaceView {
     pub quiet_hours: Option<String>,
     /// The time zone of contacts without a `timezone` attribute (UTC when unset).
     pub timezone: Option<String>,
+    /// The engagement sunset, `mails/days`, when on.
+    pub sunset: Option<String>,
     /// The daily cap on bulk mail while the workspace warms up; absent
     /// once warm-up is over or lifted.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,6 +64,7 @@ impl WorkspaceView {
             opt_in_landing_url: ws.opt_in_landing_url.clone(),
             quiet_hours: ws.quiet_hours.clone(),
             timezone: ws.timezone.clone(),
+            sunset: ws.sunset.map(sendwell_store::Sunset::as_text),
             warmup: ws.warmup.cap.map(|cap| WarmupView {
                 cap_per_day: cap,
                 used_today: if ws.warmup.day == now.millis() / 86_400_000 {
@@ -135,6 +138,10 @@ pub struct WorkspacePatch {
     /// The IANA time zone of contacts without a `timezone` attribute
     /// (e.g. `Europe/Berlin`); an empty string goes back to UTC.
     pub timezone: Option<String>,
+    /// The engagement sunset, `mails/days` (e.g. `5/90`): marketing leaves
+    /// out contacts sent that many marketing mails in that many days who
+    /// opened and clicked none; an empty string turns it off.
+    pub sunset: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -208,6 +215,7 @@ pub async fn patch_workspace(
         && patch.opt_in_landing_url.is_none()
         && patch.quiet_hours.is_none()
         && patch.timezone.is_none()
+        && patch.sunset.is_none()
     {
         return Err(ApiError::invalid(
             "Nothing to change: send one or more of {\"physical_address\": \"...\", \"opt_in_landing_url\": \"https://...\", \"quiet_hours\": \"21:00-08:00\", \"timezone\": \"Europe/Berlin\"}.",
@@ -252,11 +260,29 @@ pub async fn patch_workspace(
                 .map_err(|e| ApiError::invalid_field("/timezone", e.to_string()))
         })
         .transpose()?;
+    let sunset = patch
+        .sunset
+        .as_deref()
+        .map(|s| {
+            if s.trim().is_empty() {
+                return Ok(None);
+            }
+            sendwell_store::Sunset::parse(s)
+                .map(|s| Some(s.as_text()))
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "/sunset",
+                        format!("'{s}' is not a sunset: write mails/days, e.g. 5/90 (1 to 100 mails, 1 to 730 days), or an empty string to turn it off"),
+                    )
+                })
+        })
+        .transpose()?;
     let change = sendwell_store::SettingsChange {
         physical_address: address.as_ref(),
         opt_in_landing_url: landing.as_ref().map(Option::as_deref),
         quiet_hours: quiet.as_ref().map(Option::as_deref),
         timezone: zone.as_ref().map(Option::as_deref),
+        sunset: sunset.as_ref().map(Option::as_deref),
     };
     if !state
         .store

@@ -154,6 +154,7 @@ async fn filtered(state: &AppState, who: &Signed, filter: &str, after: Option<&s
                 topic: "transactional",
                 opt_in_request_interval_days: 0,
                 exclude_risky: false,
+                sunset: None,
             };
             let rows = state
                 .store

@@ -275,7 +275,7 @@ fn counts_of(r: &crate::api::messages::PreviewResponse, filter: &str, kind: &str
     }
 }
 
-fn excluded(e: &sendwell_store::Excluded) -> [(&'static str, i64); 9] {
+fn excluded(e: &sendwell_store::Excluded) -> [(&'static str, i64); 10] {
     [
         ("no recorded consent", e.no_consent),
         ("unsubscribed", e.unsubscribed),
@@ -285,6 +285,7 @@ fn excluded(e: &sendwell_store::Excluded) -> [(&'static str, i64); 9] {
         ("erased", e.erased),
         ("in an import under review", e.quarantined),
         ("asked for permission recently", e.recently_asked),
+        ("opened and clicked nothing lately (sunset)", e.unengaged),
         ("risky address", e.risky),
     ]
 }
