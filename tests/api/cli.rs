@@ -520,6 +520,13 @@ fn the_benchmarks_run_end_to_end() {
         assert_eq!(line["delivered"], 40, "{line}");
         assert_eq!(line["sink_accepted"], 40, "{line}");
     }
+    let line = &run(&["bench", "deliver", "--recipients", "60", "--scheduled"])[0];
+    assert_eq!(
+        (line["delivered"].as_i64(), line["sink_accepted"].as_i64()),
+        (Some(60), Some(60)),
+        "every mail once, across the pause: {line}"
+    );
+    assert!(line["release_seconds"].as_f64().is_some_and(|s| s >= 0.0), "{line}");
     let line = &run(&["bench", "import", "--rows", "200", "--consent"])[0];
     assert_eq!(line["imported"], 200, "{line}");
     let lines = run(&["bench", "audience", "--contacts", "120", "--runs", "1"]);

@@ -77,6 +77,11 @@ pub enum BenchCommand {
         /// PostgreSQL URL; a fresh SQLite database in a temporary directory when not given.
         #[arg(long)]
         database_url: Option<String>,
+        /// Schedule the send a few seconds ahead instead of sending now,
+        /// pause it when a third has gone and resume it a second later: the
+        /// scheduler's and the pause's figures beside the send's.
+        #[arg(long)]
+        scheduled: bool,
     },
     /// Parse every message of the bounce corpus, one thread.
     Bounces {
@@ -151,6 +156,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             dkim,
             workers,
             database_url,
+            scheduled,
         } => {
             crate::bench_deliver::deliver(crate::bench_deliver::DeliverArgs {
                 recipients,
@@ -158,6 +164,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 dkim,
                 database_url,
                 workers,
+                scheduled,
             })
             .await
         }

@@ -23,6 +23,7 @@ pub struct DeliverArgs {
     pub dkim: String,
     pub database_url: Option<String>,
     pub workers: usize,
+    pub scheduled: bool,
 }
 
 fn template() -> Value {
@@ -208,6 +209,7 @@ async fn declare_template_attributes(bench: &BenchServer) -> anyhow::Result<()> 
 
 /// What the send took: deliveries queued, seconds to queue them, seconds
 /// until the last was recorded, and the message's counts by state.
+#[derive(Clone)]
 struct Sent {
     queued: i64,
     queue_seconds: f64,
@@ -216,10 +218,8 @@ struct Sent {
     setup_peak_mb: Option<f64>,
 }
 
-/// Composes the announcement, sends it, and waits until every delivery is
-/// recorded. The clock runs from `send`.
-async fn send_and_wait(bench: &BenchServer) -> anyhow::Result<Sent> {
-    use reqwest::Method;
+/// Composes the announcement; its id.
+async fn compose(bench: &BenchServer) -> anyhow::Result<String> {
     let compose = json!({
         "name": "bench",
         "kind": "marketing",
@@ -229,13 +229,47 @@ async fn send_and_wait(bench: &BenchServer) -> anyhow::Result<Sent> {
     });
     let message = bench
         .call(
-            Method::POST,
+            reqwest::Method::POST,
             "/v1/messages",
             Some(compose),
             "composing the message",
         )
         .await?;
-    let id = message["id"].as_str().context("message id")?.to_owned();
+    Ok(message["id"].as_str().context("message id")?.to_owned())
+}
+
+/// Waits until no delivery of the message is pending, for an hour at most.
+async fn until_done(bench: &BenchServer, id: &str, started: Instant) -> anyhow::Result<()> {
+    // Polled with a cheap indexed query: counting the deliveries by state
+    // every few milliseconds would be a load of its own.
+    let message_id = sendwell_core::MessageId::parse(id).map_err(|e| anyhow::anyhow!("{e}"))?;
+    while bench.state.store.message_pending(&message_id).await? {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if started.elapsed() > Duration::from_secs(3600) {
+            bail!("the send did not finish within an hour");
+        }
+    }
+    Ok(())
+}
+
+/// The message's deliveries by state.
+async fn counts(bench: &BenchServer, id: &str) -> anyhow::Result<Value> {
+    bench
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/messages/{id}"),
+            None,
+            "reading the message",
+        )
+        .await
+        .map(|m| m["counts"].clone())
+}
+
+/// Composes the announcement, sends it, and waits until every delivery is
+/// recorded. The clock runs from `send`.
+async fn send_and_wait(bench: &BenchServer) -> anyhow::Result<Sent> {
+    use reqwest::Method;
+    let id = compose(bench).await?;
     // The import's peak is its own; the figure below is the send's.
     let setup_peak_mb = peak_rss_mb();
     reset_peak_rss();
@@ -243,30 +277,117 @@ async fn send_and_wait(bench: &BenchServer) -> anyhow::Result<Sent> {
     let send = format!("/v1/messages/{id}/send");
     let sent = bench.call(Method::POST, &send, None, "sending").await?;
     let queue_seconds = started.elapsed().as_secs_f64();
-    // Polled with a cheap indexed query: counting the deliveries by state
-    // every few milliseconds would be a load of its own.
-    let message_id = sendwell_core::MessageId::parse(&id).map_err(|e| anyhow::anyhow!("{e}"))?;
-    while bench.state.store.message_pending(&message_id).await? {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if started.elapsed() > Duration::from_secs(3600) {
-            bail!("the send did not finish within an hour");
-        }
-    }
+    until_done(bench, &id, started).await?;
     let seconds = started.elapsed().as_secs_f64();
-    let shown = bench
-        .call(
-            Method::GET,
-            &format!("/v1/messages/{id}"),
-            None,
-            "reading the message",
-        )
-        .await?;
     Ok(Sent {
         queued: sent["queued"].as_i64().unwrap_or(0),
         queue_seconds,
         seconds,
-        counts: shown["counts"].clone(),
+        counts: counts(bench, &id).await?,
         setup_peak_mb,
+    })
+}
+
+/// How far ahead the scheduled send is set.
+const SCHEDULE_AHEAD: Duration = Duration::from_secs(3);
+
+/// The scheduled send with a pause in the middle, as `--scheduled` runs it.
+struct Scheduled {
+    sent: Sent,
+    /// From `send_at` until the scheduler had queued the message.
+    release_seconds: f64,
+    /// The answers of the pause and resume calls.
+    pause_seconds: f64,
+    resume_seconds: f64,
+    /// Delivered when the pause was asked for, and a second later (mail
+    /// the workers had in hand finishes).
+    delivered_at_pause: i64,
+    delivered_after_pause: i64,
+    /// Time spent paused, left out of `messages_per_second`.
+    paused_seconds: f64,
+}
+
+/// Schedules the announcement [`SCHEDULE_AHEAD`], waits for the scheduler
+/// to queue it, pauses it once a third has gone, resumes it a second
+/// later, and waits until every delivery is recorded. The clock runs from
+/// `send_at`.
+async fn scheduled_pause_resume(bench: &BenchServer, recipients: u64) -> anyhow::Result<Scheduled> {
+    use reqwest::Method;
+    let id = compose(bench).await?;
+    let setup_peak_mb = peak_rss_mb();
+    reset_peak_rss();
+    let send_at = bench.state.store.now().millis() + SCHEDULE_AHEAD.as_millis() as i64;
+    let at = sendwell_core::Timestamp::from_millis(send_at).to_rfc3339();
+    bench
+        .call(
+            Method::POST,
+            &format!("/v1/messages/{id}/send"),
+            Some(json!({"send_at": at})),
+            "scheduling",
+        )
+        .await?;
+    let message_id = sendwell_core::MessageId::parse(&id).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let scheduled_at = Instant::now();
+    while bench.state.store.message_state(&message_id).await?
+        == Some(sendwell_core::MessageState::Scheduled)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if scheduled_at.elapsed() > Duration::from_secs(600) {
+            bail!("the scheduler did not queue the message within ten minutes");
+        }
+    }
+    // Measured from send_at, by the server's clock.
+    let release_seconds = (bench.state.store.now().millis() - send_at) as f64 / 1000.0;
+    let started = Instant::now();
+    let third = i64::try_from(recipients / 3).unwrap_or(i64::MAX);
+    let delivered = |c: &Value| c["delivered"].as_i64().unwrap_or(0);
+    while delivered(&counts(bench, &id).await?) < third {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if started.elapsed() > Duration::from_secs(3600) {
+            bail!("a third was not delivered within an hour");
+        }
+    }
+    let asked = Instant::now();
+    let paused = bench
+        .call(
+            Method::POST,
+            &format!("/v1/messages/{id}/pause"),
+            None,
+            "pausing",
+        )
+        .await?;
+    let pause_seconds = asked.elapsed().as_secs_f64();
+    let delivered_at_pause = delivered(&paused["counts"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let delivered_after_pause = delivered(&counts(bench, &id).await?);
+    let resuming = Instant::now();
+    bench
+        .call(
+            Method::POST,
+            &format!("/v1/messages/{id}/resume"),
+            None,
+            "resuming",
+        )
+        .await?;
+    let resume_seconds = resuming.elapsed().as_secs_f64();
+    let paused_seconds = asked.elapsed().as_secs_f64();
+    until_done(bench, &id, started).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let counts = counts(bench, &id).await?;
+    Ok(Scheduled {
+        sent: Sent {
+            queued: i64::try_from(recipients).unwrap_or(0),
+            queue_seconds: release_seconds,
+            seconds,
+            counts,
+            setup_peak_mb,
+        },
+        release_seconds,
+        pause_seconds,
+        resume_seconds,
+        delivered_at_pause,
+        delivered_after_pause,
+        paused_seconds,
     })
 }
 
@@ -283,7 +404,15 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
     let extra = spawn_extra_workers(&bench, args.workers, &stop);
     let dkim_dns = ready_workspace(&bench, &resolver, &algorithms).await?;
     import_opted_in(&bench, &path).await?;
-    let sent = send_and_wait(&bench).await?;
+    let scheduled = if args.scheduled {
+        Some(scheduled_pause_resume(&bench, args.recipients).await?)
+    } else {
+        None
+    };
+    let sent = match &scheduled {
+        Some(s) => s.sent.clone(),
+        None => send_and_wait(&bench).await?,
+    };
     stop.cancel();
     for t in extra {
         t.await.ok();
@@ -318,6 +447,17 @@ pub async fn deliver(args: DeliverArgs) -> anyhow::Result<ExitCode> {
     };
     if !dkim_dns.is_empty() {
         line["dkim_dns"] = json!(dkim_dns);
+    }
+    if let Some(s) = &scheduled {
+        line["bench"] = json!("deliver --scheduled");
+        line["release_seconds"] = json!(round3(s.release_seconds));
+        line["pause_call_seconds"] = json!(round3(s.pause_seconds));
+        line["resume_call_seconds"] = json!(round3(s.resume_seconds));
+        line["delivered_at_pause"] = json!(s.delivered_at_pause);
+        line["delivered_a_second_after_pause"] = json!(s.delivered_after_pause);
+        line["paused_seconds"] = json!(round3(s.paused_seconds));
+        line["messages_per_second"] =
+            json!((delivered as f64 / (sent.seconds - s.paused_seconds)).round());
     }
     println!("{line}");
     Ok(ExitCode::SUCCESS)
