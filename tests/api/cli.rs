@@ -526,7 +526,10 @@ fn the_benchmarks_run_end_to_end() {
         (Some(60), Some(60)),
         "every mail once, across the pause: {line}"
     );
-    assert!(line["release_seconds"].as_f64().is_some_and(|s| s >= 0.0), "{line}");
+    assert!(
+        line["release_seconds"].as_f64().is_some_and(|s| s >= 0.0),
+        "{line}"
+    );
     let line = &run(&["bench", "import", "--rows", "200", "--consent"])[0];
     assert_eq!(line["imported"], 200, "{line}");
     let lines = run(&["bench", "audience", "--contacts", "120", "--runs", "1"]);

@@ -934,10 +934,15 @@ impl DeliveryWorker {
             metrics.outcome(o.state().as_str());
             if let DeliveryOutcome::Deferred {
                 domain: Some(domain),
+                reply,
                 ..
             } = o
             {
-                metrics.deferral(domain);
+                metrics.deferral_reason(
+                    domain,
+                    reply.as_ref().map(|r| r.code),
+                    reply.as_ref().and_then(|r| r.enhanced.as_deref()),
+                );
             }
         }
         Ok(())

@@ -12,6 +12,8 @@ use std::sync::Mutex;
 
 /// Distinct domains counted before the rest go under `other`.
 const MAX_DOMAINS: usize = 500;
+/// Distinct (domain, reason) pairs counted before the rest go under `other`.
+const MAX_REASONS: usize = 2_000;
 
 /// Minutes in one slot of the recent series.
 pub const SLOT_MINUTES: i64 = 10;
@@ -23,6 +25,9 @@ pub struct Metrics {
     outcomes: Mutex<BTreeMap<&'static str, u64>>,
     replies: Mutex<BTreeMap<&'static str, u64>>,
     deferrals: Mutex<BTreeMap<String, u64>>,
+    /// Deferrals by (domain, reason): the enhanced status code of the
+    /// reply (`4.7.28`), else its code (`421`), else `no reply`.
+    deferral_reasons: Mutex<BTreeMap<(String, String), u64>>,
     pipeline_restarts: std::sync::atomic::AtomicU64,
     recent: Mutex<std::collections::VecDeque<Slot>>,
 }
@@ -119,6 +124,33 @@ impl Metrics {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Counts a deferral to `domain`, with the reply's code when there was
+    /// one (`enhanced` only when it reads as `class.subject.detail`).
+    pub fn deferral_reason(&self, domain: &str, code: Option<u16>, enhanced: Option<&str>) {
+        let reason = match (enhanced, code) {
+            (Some(e), _)
+                if e.len() <= 11
+                    && e.split('.').count() == 3
+                    && e.split('.')
+                        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) =>
+            {
+                e.to_owned()
+            }
+            (_, Some(c)) => c.to_string(),
+            _ => "no reply".to_owned(),
+        };
+        if let Ok(mut m) = self.deferral_reasons.lock() {
+            let key = (domain.to_owned(), reason);
+            let key = if m.contains_key(&key) || m.len() < MAX_REASONS {
+                key
+            } else {
+                ("other".to_owned(), "other".to_owned())
+            };
+            *m.entry(key).or_insert(0) += 1;
+        }
+        self.deferral(domain);
+    }
+
     pub fn deferral(&self, domain: &str) {
         let Ok(mut m) = self.deferrals.lock() else {
             return;
@@ -169,6 +201,22 @@ impl Metrics {
             "domain",
             &self.deferrals,
         );
+        family(
+            &mut out,
+            "sendwell_deferral_reasons_total",
+            "counter",
+            "Deferred deliveries, by recipient domain and the reply's enhanced status code (else its code, else no reply).",
+        );
+        if let Ok(m) = self.deferral_reasons.lock() {
+            for ((domain, reason), v) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "sendwell_deferral_reasons_total{{domain=\"{}\",reason=\"{}\"}} {v}",
+                    escape(domain),
+                    escape(reason)
+                );
+            }
+        }
         family(
             &mut out,
             "sendwell_pipeline_restarts_total",
@@ -241,6 +289,10 @@ mod tests {
         m.reply(None);
         m.deferral("example.com");
         m.deferral("ex\"ample.org");
+        m.deferral_reason("gmail.com", Some(421), Some("4.7.28"));
+        m.deferral_reason("gmail.com", Some(421), Some("4.7.28"));
+        m.deferral_reason("yahoo.com", Some(421), Some("junk\nline"));
+        m.deferral_reason("outlook.com", None, None);
         let mut q = BTreeMap::new();
         q.insert("queued".to_owned(), 7);
         let text = m.render(&q);
@@ -250,6 +302,16 @@ mod tests {
         assert!(text.contains("sendwell_smtp_replies_total{class=\"4xx\"} 1"));
         assert!(text.contains("sendwell_smtp_replies_total{class=\"none\"} 1"));
         assert!(text.contains("sendwell_deferrals_total{domain=\"example.com\"} 1"));
+        assert!(text
+            .contains("sendwell_deferral_reasons_total{domain=\"gmail.com\",reason=\"4.7.28\"} 2"));
+        assert!(
+            text.contains("sendwell_deferral_reasons_total{domain=\"yahoo.com\",reason=\"421\"} 1"),
+            "a code that does not read as one is not shown: {text}"
+        );
+        assert!(text.contains(
+            "sendwell_deferral_reasons_total{domain=\"outlook.com\",reason=\"no reply\"} 1"
+        ));
+        assert!(text.contains("sendwell_deferrals_total{domain=\"gmail.com\"} 2"));
         assert!(text.contains("domain=\"ex\\\"ample.org\""));
     }
 }

@@ -109,6 +109,51 @@ impl TransportSettings {
     }
 }
 
+/// Connections to the large consumer mailbox providers, shipped as
+/// defaults: each throttles a sender that opens many connections at once
+/// (Gmail answers `421 4.7.28`, Yahoo and AOL `421 4.7.0 [TSS04]`,
+/// Outlook.com `451 4.7.500`/`4.7.650`), most of all a new one. None of
+/// them publishes a number; these are conservative starting points, lower
+/// than the general `connections_per_domain`, which the operator raises or
+/// lowers per domain with `domain_limits`.
+pub const PROVIDER_CONNECTIONS: &[(&str, usize)] = &[
+    ("gmail.com", 3),
+    ("googlemail.com", 3),
+    ("yahoo.com", 2),
+    ("ymail.com", 2),
+    ("aol.com", 2),
+    ("outlook.com", 2),
+    ("hotmail.com", 2),
+    ("live.com", 2),
+    ("msn.com", 2),
+    ("icloud.com", 2),
+    ("me.com", 2),
+    ("mac.com", 2),
+    ("gmx.de", 2),
+    ("gmx.net", 2),
+    ("web.de", 2),
+    ("yandex.ru", 2),
+    ("mail.ru", 2),
+    ("orange.fr", 2),
+    ("free.fr", 2),
+    ("comcast.net", 2),
+];
+
+/// Connections to one destination: the operator's `domain_limits` for it,
+/// else the shipped provider default (never above `connections_per_domain`),
+/// else `connections_per_domain`; at least one.
+pub fn limit_for(settings: &TransportSettings, domain: &str) -> usize {
+    let general = settings.connections_per_domain;
+    let limit = match settings.domain_limits.get(domain) {
+        Some(n) => *n,
+        None => PROVIDER_CONNECTIONS
+            .iter()
+            .find(|(d, _)| *d == domain)
+            .map_or(general, |(_, n)| (*n).min(general)),
+    };
+    limit.max(1)
+}
+
 /// One mail to hand over.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
@@ -192,12 +237,7 @@ impl SmtpTransport {
     }
 
     fn limit_for(&self, key: &str) -> usize {
-        self.settings
-            .domain_limits
-            .get(key)
-            .copied()
-            .unwrap_or(self.settings.connections_per_domain)
-            .max(1)
+        limit_for(&self.settings, key)
     }
 
     fn semaphore(&self, key: &str) -> Arc<Semaphore> {
@@ -651,6 +691,24 @@ async fn resolve(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provider_defaults_apply_unless_the_operator_names_the_domain() {
+        let mut s = TransportSettings::capture();
+        assert_eq!(limit_for(&s, "gmail.com"), 3);
+        assert_eq!(limit_for(&s, "outlook.com"), 2);
+        assert_eq!(limit_for(&s, "small-company.example"), 4);
+        s.domain_limits.insert("gmail.com".to_owned(), 6);
+        assert_eq!(limit_for(&s, "gmail.com"), 6, "the operator's word wins");
+        s.connections_per_domain = 1;
+        assert_eq!(
+            limit_for(&s, "yahoo.com"),
+            1,
+            "never above the general limit"
+        );
+        s.domain_limits.insert("zero.example".to_owned(), 0);
+        assert_eq!(limit_for(&s, "zero.example"), 1);
+    }
 
     fn reply(code: u16, enhanced: Option<&str>) -> Reply {
         Reply {
