@@ -535,7 +535,7 @@ async fn a_draft_changed_while_it_is_checked_is_not_queued(app: TestApp) {
         sunset: None,
     };
     let queued = store
-        .queue_message(&checked, &spec, &serde_json::Value::Null, false, None)
+        .queue_message(&checked, &spec, &serde_json::Value::Null, false, None, None)
         .await
         .expect("no database error");
     assert_eq!(queued, Err(sendwell_store::QueueError::Changed));
@@ -551,7 +551,7 @@ async fn a_draft_changed_while_it_is_checked_is_not_queued(app: TestApp) {
         .expect("read")
         .expect("the draft");
     let queued = store
-        .queue_message(&current, &spec, &serde_json::Value::Null, false, None)
+        .queue_message(&current, &spec, &serde_json::Value::Null, false, None, None)
         .await
         .expect("no database error");
     assert_eq!(queued, Ok(1));

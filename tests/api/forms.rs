@@ -167,6 +167,10 @@ async fn a_sign_up_is_confirmed_over_smtp_and_recorded_with_both_steps(db: Optio
         mail.contains("1 Main Street"),
         "the physical address: {mail}"
     );
+    // The workspace never sees the confirmation (its members could press
+    // its link for the person), nor the address typed in.
+    let tests = app.get("/v1/test-mails", &ws.key).await.expect(200);
+    assert_eq!(tests["items"], json!([]), "{tests}");
     let link = link_after(&mail, "/confirm/").replace("https://mail.sendwell.test", &app.base);
     let confirm_page = app
         .client
@@ -225,6 +229,7 @@ async fn a_sign_up_is_confirmed_over_smtp_and_recorded_with_both_steps(db: Optio
         ),
         "{e}"
     );
+    assert_eq!(e["actor"], "recipient", "the mail left over SMTP: {e}");
     let ev = &e["evidence"];
     assert_eq!(
         ev["wording"], "Send me the monthly newsletter. I can unsubscribe at any time.",

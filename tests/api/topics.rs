@@ -133,6 +133,14 @@ async fn save_choices(app: &TestApp, url: &str, topics: &[&str]) -> reqwest::Res
         rest[..rest.find('"').expect("quote")].to_owned()
     };
     let mut body = format!("nonce={}&expires={}", field("nonce"), field("expires"));
+    // The topics the page showed, as the browser sends them back.
+    let marker = "name=\"shown\" value=\"";
+    for part in page.split(marker).skip(1) {
+        body.push_str(&format!(
+            "&shown={}",
+            &part[..part.find('"').expect("quote")]
+        ));
+    }
     for t in topics {
         body.push_str(&format!("&topic={t}"));
     }
@@ -143,6 +151,26 @@ async fn save_choices(app: &TestApp, url: &str, topics: &[&str]) -> reqwest::Res
         .send()
         .await
         .expect("post")
+}
+
+fn field_of(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{name} in {page}"));
+    let rest = &page[at + marker.len()..];
+    rest[..rest.find('"').expect("quote")].to_owned()
+}
+
+async fn opted_in_to(app: &TestApp, key: &str, contact: &str, topic: &str) {
+    app.post(
+        &format!("/v1/contacts/{contact}/consent"),
+        key,
+        json!({"action": "opt_in", "method": "form", "topic": topic,
+               "evidence": {"ip": "203.0.113.9", "wording": "Send me offers"}}),
+    )
+    .await
+    .expect(201);
 }
 
 async fn consent_events(app: &TestApp, key: &str, contact: &str) -> Vec<Value> {
@@ -251,8 +279,47 @@ async fn the_preference_centre_shows_names_and_records_each_change(app: TestApp)
         "unknown keys are ignored"
     );
 
+    // A topic named after the page was shown is left alone by its form.
+    let stale = app
+        .client
+        .get(&prefs)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    app.post(
+        "/v1/topics",
+        &ws.key,
+        json!({"key": "offers", "name": "Offers"}),
+    )
+    .await
+    .expect(201);
+    opted_in_to(&app, &ws.key, &ann, "offers").await;
+    let mut body = format!(
+        "nonce={}&expires={}",
+        field_of(&stale, "nonce"),
+        field_of(&stale, "expires")
+    );
+    body.push_str("&shown=marketing&shown=product_news&topic=product_news");
+    app.client
+        .post(&prefs)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    let offers: Vec<Value> = consent_events(&app, &ws.key, &ann)
+        .await
+        .into_iter()
+        .filter(|e| e["topic"] == "offers")
+        .collect();
+    assert_eq!(offers.len(), 1, "only the opt-in, no opt-out: {offers:?}");
+    let before = before + 1;
+
     // The same choices again record nothing; the page shows them.
-    save_choices(&app, &prefs, &["product_news"]).await;
+    save_choices(&app, &prefs, &["product_news", "offers"]).await;
     assert_eq!(consent_events(&app, &ws.key, &ann).await.len(), before + 2);
     let page = app
         .client
@@ -270,6 +337,30 @@ async fn the_preference_centre_shows_names_and_records_each_change(app: TestApp)
     // The address is not suppressed: the person chose, they did not leave.
     let sup = app.get("/v1/suppressions", &ws.key).await.expect(200);
     assert_eq!(sup["items"], json!([]), "{sup}");
+    // After "unsubscribe from everything" the centre offers no choices
+    // that could not bring mail.
+    let r = app
+        .client
+        .post(&unsubscribe)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("one-click");
+    assert!(r.status().is_success(), "{}", r.status());
+    let page = app
+        .client
+        .get(&prefs)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("gets no emails") && !page.contains("<form"),
+        "{page}"
+    );
     // A forged token is a bare 404.
     let forged = format!("{}/p/not-a-token", app.base);
     assert_eq!(

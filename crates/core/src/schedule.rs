@@ -89,6 +89,15 @@ impl DailySpan {
 pub struct Days(u8);
 
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const FULL_DAY_NAMES: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
 
 impl Days {
     pub const ALL: Days = Days(0b111_1111);
@@ -102,9 +111,10 @@ impl Days {
                 "weekdays" => 0b001_1111,
                 "weekends" => 0b110_0000,
                 other => {
-                    let at = DAY_NAMES
+                    let at = FULL_DAY_NAMES
                         .iter()
-                        .position(|d| other.starts_with(d) && other.len() <= 9)
+                        .zip(DAY_NAMES)
+                        .position(|(full, short)| other == *full || other == short)
                         .ok_or_else(|| ScheduleError::Day(name.to_owned()))?;
                     1 << at
                 }
@@ -179,7 +189,7 @@ pub enum ScheduleError {
     Time(String),
     #[error("a span from {0} to {0} is empty: give an end different from its start")]
     Empty(String),
-    #[error("'{0}' is not a day: use mon, tue, wed, thu, fri, sat, sun, weekdays or weekends")]
+    #[error("'{0}' is not a day: use mon ... sun (or monday ... sunday), weekdays or weekends")]
     Day(String),
     #[error("no day is given: list at least one day, or leave days out for every day")]
     NoDays,
@@ -295,6 +305,8 @@ mod tests {
             ["sat", "sun"]
         );
         assert!(Days::parse(["someday"]).is_err());
+        assert!(Days::parse(["monkey"]).is_err());
+        assert!(Days::parse(["saturn"]).is_err());
         assert_eq!(Days::parse([]), Err(ScheduleError::NoDays));
         assert_eq!(
             Zone::parse("Europe/Paris").expect("zone").name(),

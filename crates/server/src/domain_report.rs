@@ -9,8 +9,9 @@
 //! - **SPF** is checked by receivers on the return path (MAIL FROM), which
 //!   is the VERP address at the bounce domain: its record must authorise
 //!   the relay (the `smtp` transport) or this server (the `mx` transport).
-//!   Mechanisms that need further lookups (`include:`, `redirect=`) are not
-//!   followed: such a record is a warning to check, never a pass.
+//!   An `a:`, `include:` or `redirect=` in the sending host's own
+//!   organisational domain counts as naming it; other mechanisms that need
+//!   further lookups are not followed: such a record is a warning to check.
 //! - **DMARC** (RFC 7489): `_dmarc.<domain>`, else the organisational
 //!   domain's; `p=none` only monitors, and without `rua` nobody sees the
 //!   reports.

@@ -197,31 +197,38 @@ pub struct Released {
 /// the message scheduled, to be tried at the next look.
 pub async fn release_due(state: &AppState) -> Result<Released, StoreError> {
     let mut done = Released::default();
+    // Once over what is due now, in order: a message that cannot be sent
+    // for a passing reason is tried at the next look, and does not stop
+    // the ones behind it.
+    let mut after: Option<(Timestamp, sendwell_core::MessageId)> = None;
     loop {
-        let due = state.store.due_scheduled(RELEASE_BATCH).await?;
-        if due.is_empty() {
+        let due = state
+            .store
+            .due_scheduled(after.as_ref().map(|(t, id)| (*t, id)), RELEASE_BATCH)
+            .await?;
+        let Some(last) = due.last() else {
             return Ok(done);
-        }
-        let mut progressed = false;
+        };
+        after = last.schedule.send_at.map(|t| (t, last.id.clone()));
         for m in due {
             let window = m.schedule.window.clone();
-            match crate::api::messages::send_checked(state, &m, window.as_ref()).await {
-                Ok(_) => {
-                    done.sent += 1;
-                    progressed = true;
-                }
+            let at = m.schedule.send_at;
+            match crate::api::messages::send_checked(state, &m, window.as_ref(), at).await {
+                Ok(_) => done.sent += 1,
                 Err(e) if e.status().is_server_error() => {
                     tracing::error!(message = %m.id, error = %e.detail(), "scheduler: could not send; trying again later");
                 }
+                // Unscheduled, moved or sent since it was read: as it is now.
+                Err(e) if e.status() == axum::http::StatusCode::NOT_FOUND => {}
+                Err(e) if e.blockers().iter().any(|b| b.code == "already_sent") => {}
                 Err(e) => {
                     if hold(state, &m, &e).await? {
                         done.held += 1;
-                        progressed = true;
                     }
                 }
             }
         }
-        if !progressed {
+        if after.is_none() {
             return Ok(done);
         }
     }
@@ -241,7 +248,7 @@ async fn hold(state: &AppState, m: &MessageRecord, e: &ApiError) -> Result<bool,
     };
     if !state
         .store
-        .hold_scheduled(&m.workspace_id, &m.id, &reason)
+        .hold_scheduled(&m.workspace_id, &m.id, m.schedule.send_at, &reason)
         .await?
     {
         return Ok(false);

@@ -57,14 +57,12 @@ pub async fn take(
 pub fn put_off(grant: &WarmupGrant, k: usize, now: Timestamp) -> DeliveryOutcome {
     let tomorrow = (now.millis() / DAY_MS + 1) * DAY_MS;
     let order = i64::try_from(grant.deferred_before + k as u64).unwrap_or(0);
-    DeliveryOutcome::Deferred {
-        domain: None,
-        reply: None,
+    DeliveryOutcome::Postponed {
         reason: format!(
             "warmup: the workspace's cap of {} bulk mails today is reached; it goes out tomorrow",
             grant.cap.unwrap_or(0)
         ),
         // A millisecond apart, so tomorrow's claims keep today's order.
-        retry_at: Timestamp::from_millis(tomorrow + order.min(DAY_MS / 2)),
+        until: Timestamp::from_millis(tomorrow + order.min(DAY_MS / 2)),
     }
 }

@@ -563,11 +563,13 @@ fn push_category(sql: &mut Sql, spec: &AudienceSpec<'_>, now: Timestamp) {
     }
     if let (MessageKind::Marketing, Some(sunset)) = (spec.kind, spec.sunset) {
         // By the indexes on (workspace, contact): a count of the contact's
-        // recent marketing deliveries, and any open or click since.
+        // recent marketing deliveries that could show an open or a click
+        // (tracked), and any open or click since.
         let since = now.millis() - i64::from(sunset.days) * DAY_MS;
         sql.push(
-            "WHEN (SELECT COUNT(*) FROM deliveries d WHERE d.workspace_id = c.workspace_id \
-             AND d.contact_id = c.id AND d.kind = 'marketing' AND d.state = 'delivered' AND d.created_at > ",
+            "WHEN (SELECT COUNT(*) FROM deliveries d JOIN messages m ON m.id = d.message_id \
+             WHERE d.workspace_id = c.workspace_id AND d.contact_id = c.id AND d.kind = 'marketing' \
+             AND d.state = 'delivered' AND (m.track_opens <> 0 OR m.track_clicks <> 0) AND d.created_at > ",
         );
         sql.int(since);
         sql.push(") >= ");

@@ -245,14 +245,25 @@ impl Store {
         Ok(Some(Ok(message)))
     }
 
-    /// Scheduled messages whose time has come, oldest first, from every
-    /// workspace.
-    pub async fn due_scheduled(&self, limit: i64) -> Result<Vec<MessageRecord>> {
+    /// Scheduled messages whose time has come, from every workspace, in
+    /// order of (send_at, id) after `after`.
+    pub async fn due_scheduled(
+        &self,
+        after: Option<(Timestamp, &MessageId)>,
+        limit: i64,
+    ) -> Result<Vec<MessageRecord>> {
+        let (at, id) = match after {
+            Some((t, id)) => (t.millis(), id.as_str().to_owned()),
+            None => (i64::MIN, String::new()),
+        };
         let rows = sqlx::query(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE state = 'scheduled' AND send_at <= $1 \
-             ORDER BY send_at, id LIMIT $2"
+             AND (send_at > $2 OR (send_at = $3 AND id > $4)) ORDER BY send_at, id LIMIT $5"
         ))
         .bind(self.now().millis())
+        .bind(at)
+        .bind(at)
+        .bind(id)
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
@@ -265,18 +276,20 @@ impl Store {
         &self,
         ws: &WorkspaceId,
         id: &MessageId,
+        send_at: Option<Timestamp>,
         reason: &str,
     ) -> Result<bool> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
         let done = sqlx::query(
             "UPDATE messages SET state = 'held', held_reason = $1, updated_at = $2 \
-             WHERE workspace_id = $3 AND id = $4 AND state = 'scheduled'",
+             WHERE workspace_id = $3 AND id = $4 AND state = 'scheduled' AND send_at = $5",
         )
         .bind(reason)
         .bind(now.millis())
         .bind(ws.as_str().to_owned())
         .bind(id.as_str().to_owned())
+        .bind(send_at.map(Timestamp::millis))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

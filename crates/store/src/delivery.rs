@@ -88,6 +88,10 @@ pub enum DeliveryOutcome {
     Cancelled { reason: String },
     /// The workspace paused the message: it waits until resumed.
     Paused { reason: String },
+    /// Put off by sendwell itself until `until` (the warm-up's daily cap):
+    /// `deferred`, but not an attempt, so it brings no retry back-off and
+    /// no closer to giving up.
+    Postponed { reason: String, until: Timestamp },
 }
 
 impl DeliveryOutcome {
@@ -95,7 +99,7 @@ impl DeliveryOutcome {
     pub fn state(&self) -> DeliveryStatus {
         match self {
             Self::Captured { .. } | Self::Delivered { .. } => DeliveryStatus::Delivered,
-            Self::Deferred { .. } => DeliveryStatus::Deferred,
+            Self::Deferred { .. } | Self::Postponed { .. } => DeliveryStatus::Deferred,
             Self::Bounced { .. } => DeliveryStatus::Bounced,
             Self::Failed { .. } => DeliveryStatus::Failed,
             Self::Skipped { .. } => DeliveryStatus::Skipped,
@@ -109,7 +113,10 @@ impl DeliveryOutcome {
     pub fn is_final(&self) -> bool {
         !matches!(
             self,
-            Self::Deferred { .. } | Self::Held { .. } | Self::Paused { .. }
+            Self::Deferred { .. }
+                | Self::Held { .. }
+                | Self::Paused { .. }
+                | Self::Postponed { .. }
         )
     }
 
@@ -133,7 +140,8 @@ impl DeliveryOutcome {
             Self::Skipped { reason }
             | Self::Held { reason }
             | Self::Cancelled { reason }
-            | Self::Paused { reason } => reason.clone(),
+            | Self::Paused { reason }
+            | Self::Postponed { reason, .. } => reason.clone(),
         }
     }
 
@@ -482,6 +490,8 @@ pub struct DeliveryState {
 /// The UPDATE that records `rows` outcomes at once from a VALUES list,
 /// only where the delivery is still being sent under the caller's lease
 /// (`$1` is now, `$2` the owner, then nine values a row).
+/// The claim counted an attempt; an outcome that was none (held, paused,
+/// postponed, skipped, cancelled: no SMTP conversation) takes it back.
 /// A delivery the worker returns to `paused` goes to the queue instead
 /// when its message was resumed meanwhile: the resume moved only what was
 /// paused when it ran.
@@ -494,6 +504,7 @@ fn outcome_update_sql(rows: usize) -> String {
          recipient_domain = COALESCE(v.domain, d.recipient_domain), \
          next_attempt_at = COALESCE(v.next_at, d.next_attempt_at), \
          first_attempt_at = COALESCE(d.first_attempt_at, v.first_at), done_at = v.done_at, \
+         attempts = d.attempts - CASE WHEN v.first_at IS NULL THEN 1 ELSE 0 END, \
          lease_until = NULL, lease_owner = NULL, updated_at = $1 \
          FROM (SELECT column1 AS vid, column2 AS state, column3 AS last_reply, column4 AS reply_code, \
          column5 AS enhanced, column6 AS domain, column7 AS next_at, column8 AS first_at, \
@@ -521,6 +532,7 @@ fn bind_outcome<'q>(
     let reply = outcome.reply();
     let next_attempt = match outcome {
         DeliveryOutcome::Deferred { retry_at, .. } => Some(retry_at.millis()),
+        DeliveryOutcome::Postponed { until, .. } => Some(until.millis()),
         _ => None,
     };
     let attempted = !matches!(
@@ -529,6 +541,7 @@ fn bind_outcome<'q>(
             | DeliveryOutcome::Skipped { .. }
             | DeliveryOutcome::Cancelled { .. }
             | DeliveryOutcome::Paused { .. }
+            | DeliveryOutcome::Postponed { .. }
     );
     q.bind(delivery.id.as_str().to_owned())
         .bind(outcome.state().as_str())

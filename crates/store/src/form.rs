@@ -167,8 +167,8 @@ impl Store {
         row.as_ref().map(form_from).transpose()
     }
 
-    /// Removes a form: its endpoint answers 404 from now on; submissions
-    /// made before may still be confirmed.
+    /// Removes a form: its endpoint answers 404 from now on, and sign-ups
+    /// made on it can no longer be confirmed (their wording went with it).
     pub async fn delete_form(&self, ws: &WorkspaceId, id: &str, actor: &str) -> Result<bool> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
@@ -189,6 +189,22 @@ impl Store {
     /// A new submission's id (its confirmation link names it).
     pub fn new_submission_id() -> String {
         random_id("fs")
+    }
+
+    /// Sign-ups to the workspace's forms since `since`: the daily cap.
+    pub async fn workspace_submissions_since(
+        &self,
+        ws: &WorkspaceId,
+        since: Timestamp,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM form_submissions WHERE workspace_id = $1 AND submitted_at >= $2",
+        )
+        .bind(ws.as_str().to_owned())
+        .bind(since.millis())
+        .fetch_one(&self.read)
+        .await?;
+        crate::get_i64(&row, "n")
     }
 
     /// Submissions of an address (by its lower-case key) to the
@@ -239,7 +255,7 @@ impl Store {
             &mut tx,
             submission.workspace_id.as_str(),
             None,
-            "confirmation",
+            "signup_confirmation",
             &submission.email,
             (subject, raw),
             submission.submitted_at,

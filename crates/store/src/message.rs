@@ -526,23 +526,31 @@ impl Store {
         screening: &Value,
         review: bool,
         timing: Option<&Timing>,
+        scheduled_for: Option<Timestamp>,
     ) -> Result<std::result::Result<i64, QueueError>> {
         let id = &checked.id;
         let now = self.now();
         let mut tx = self.write.begin().await?;
-        let claimed = sqlx::query(
+        // The scheduler queues only what is still scheduled for the time it
+        // read: unscheduled or moved since, it is left as it is now.
+        let claimable = match scheduled_for {
+            Some(at) => format!("state = 'scheduled' AND send_at = {}", at.millis()),
+            None => "state IN ('draft', 'held', 'scheduled')".to_owned(),
+        };
+        let sql = format!(
             "UPDATE messages SET state = 'queued', sent_at = $1, updated_at = $1, screening = $2, review_state = $3, \
              send_window = $6, held_reason = NULL \
-             WHERE workspace_id = $4 AND id = $5 AND state IN ('draft', 'held', 'scheduled')",
-        )
-        .bind(now.millis())
-        .bind(to_json_text(screening))
-        .bind(review.then(|| "pending".to_owned()))
-        .bind(spec.workspace.as_str().to_owned())
-        .bind(id.as_str().to_owned())
-        .bind(timing.and_then(|t| t.window.as_ref()).map(Value::to_string))
-        .execute(&mut *tx)
-        .await?;
+             WHERE workspace_id = $4 AND id = $5 AND {claimable}"
+        );
+        let claimed = sqlx::query(&sql)
+            .bind(now.millis())
+            .bind(to_json_text(screening))
+            .bind(review.then(|| "pending".to_owned()))
+            .bind(spec.workspace.as_str().to_owned())
+            .bind(id.as_str().to_owned())
+            .bind(timing.and_then(|t| t.window.as_ref()).map(Value::to_string))
+            .execute(&mut *tx)
+            .await?;
         if claimed.rows_affected() == 0 {
             return Ok(Err(why_not_queued(&mut tx, spec.workspace, id).await?));
         }

@@ -19,7 +19,10 @@ pub struct TestMail {
     pub id: String,
     pub workspace_id: String,
     pub message_id: Option<String>,
-    /// `test` (a message's test send) or `confirmation` (of a team address).
+    /// `test` (a message's test send), `confirmation` (of a team address),
+    /// `account` (a console invite or reset) or `signup_confirmation` (of a
+    /// hosted form's sign-up: never shown to the workspace, whose members
+    /// could otherwise press its link for the person).
     pub kind: String,
     pub recipient: String,
     pub subject: String,
@@ -224,7 +227,8 @@ impl Store {
     pub async fn finish_test_mail(&self, id: &str, state: &str, reply: Option<&str>) -> Result<()> {
         sqlx::query(
             "UPDATE test_mails SET state = $1, last_reply = $2, done_at = $3, \
-             raw = CASE WHEN kind = 'account' AND $1 <> 'captured' THEN '' ELSE raw END WHERE id = $4",
+             raw = CASE WHEN kind IN ('account', 'signup_confirmation') AND $1 <> 'captured' THEN '' ELSE raw END \
+             WHERE id = $4",
         )
         .bind(state.to_owned())
         .bind(reply.map(str::to_owned))
@@ -250,7 +254,8 @@ impl Store {
     /// A workspace's test mails, newest first.
     pub async fn test_mails(&self, ws: &WorkspaceId, limit: i64) -> Result<Vec<TestMail>> {
         let rows = sqlx::query(&format!(
-            "SELECT {TEST_COLUMNS} FROM test_mails WHERE workspace_id = $1 ORDER BY id DESC LIMIT $2"
+            "SELECT {TEST_COLUMNS} FROM test_mails WHERE workspace_id = $1 AND kind <> 'signup_confirmation' \
+             ORDER BY id DESC LIMIT $2"
         ))
         .bind(ws.as_str().to_owned())
         .bind(limit)
@@ -261,7 +266,8 @@ impl Store {
 
     pub async fn test_mail(&self, ws: &WorkspaceId, id: &str) -> Result<Option<TestMail>> {
         let row = sqlx::query(&format!(
-            "SELECT {TEST_COLUMNS} FROM test_mails WHERE workspace_id = $1 AND id = $2"
+            "SELECT {TEST_COLUMNS} FROM test_mails WHERE workspace_id = $1 AND id = $2 \
+             AND kind <> 'signup_confirmation'"
         ))
         .bind(ws.as_str().to_owned())
         .bind(id.to_owned())

@@ -488,13 +488,17 @@ impl Store {
     ) -> Result<bool> {
         let now = self.now();
         let mut tx = self.write.begin().await?;
-        let done =
-            sqlx::query("UPDATE workspaces SET warmup_cap = $1, updated_at = $2 WHERE id = $3")
-                .bind(cap.map(|c| i64::try_from(c).unwrap_or(i64::MAX)))
-                .bind(now.millis())
-                .bind(ws.as_str().to_owned())
-                .execute(&mut *tx)
-                .await?;
+        // The cap holds for today as set: a new day grows it from there.
+        let done = sqlx::query(
+            "UPDATE workspaces SET warmup_cap = $1, warmup_day = $2, warmup_used = 0, warmup_deferred = 0, \
+             updated_at = $3 WHERE id = $4",
+        )
+        .bind(cap.map(|c| i64::try_from(c).unwrap_or(i64::MAX)))
+        .bind(now.millis() / DAY_MS)
+        .bind(now.millis())
+        .bind(ws.as_str().to_owned())
+        .execute(&mut *tx)
+        .await?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }

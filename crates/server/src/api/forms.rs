@@ -308,8 +308,8 @@ pub async fn show(
     Ok(Json(view(&state, form)))
 }
 
-/// Removes a form (admin): its endpoint answers 404 from now on; sign-ups
-/// made before may still be confirmed.
+/// Removes a form (admin): its endpoint answers 404 from now on, and
+/// sign-ups made on it that were not confirmed yet can no longer be.
 #[utoipa::path(delete, path = "/v1/forms/{id}", tag = "forms", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = crate::error::Problem)))]

@@ -948,9 +948,15 @@ pub async fn send(
         .transpose()?
         .flatten();
     let m = load(&state, caller.workspace(), &id).await?;
+    if window.is_some() && m.kind == MessageKind::Transactional {
+        return Err(ApiError::invalid_field(
+            "/window",
+            "a transactional message is never held back for a delivery window: leave the window out",
+        ));
+    }
     let stored = window.as_ref().map(|w| w.stored.clone());
     let Some(at) = send_at else {
-        let sent = send_checked(&state, &m, stored.as_ref()).await?;
+        let sent = send_checked(&state, &m, stored.as_ref(), None).await?;
         return Ok((StatusCode::ACCEPTED, Json(sent)));
     };
     // Checked now, so a blocker shows at once, and again at its time.
@@ -1001,6 +1007,7 @@ pub(crate) async fn send_checked(
     state: &AppState,
     m: &MessageRecord,
     window: Option<&Value>,
+    scheduled_for: Option<sendwell_core::Timestamp>,
 ) -> ApiResult<SendResponse> {
     let (r, filter) = report(state, m, ReportFor::Send).await?;
     if !r.ready {
@@ -1029,7 +1036,7 @@ pub(crate) async fn send_checked(
     let id = &m.id;
     match state
         .store
-        .queue_message(m, &spec, &screening, review, timing.as_ref())
+        .queue_message(m, &spec, &screening, review, timing.as_ref(), scheduled_for)
         .await?
     {
         Ok(queued) => {

@@ -218,7 +218,7 @@ pub async fn patch_workspace(
         && patch.sunset.is_none()
     {
         return Err(ApiError::invalid(
-            "Nothing to change: send one or more of {\"physical_address\": \"...\", \"opt_in_landing_url\": \"https://...\", \"quiet_hours\": \"21:00-08:00\", \"timezone\": \"Europe/Berlin\"}.",
+            "Nothing to change: send one or more of {\"physical_address\": \"...\", \"opt_in_landing_url\": \"https://...\", \"quiet_hours\": \"21:00-08:00\", \"timezone\": \"Europe/Berlin\", \"sunset\": \"5/90\"}.",
         ));
     }
     // Everything is checked before anything is written.

@@ -15,6 +15,7 @@ use super::{
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::http::StatusCode;
+use axum::response::Response;
 use sendwell_core::consent::{ConsentAction, ConsentMethod, Evidence, NewConsentEvent, Topic};
 use sendwell_core::text::escape_html;
 use sendwell_core::WorkspaceId;
@@ -76,9 +77,46 @@ async fn subscribed(state: &AppState, t: &Target) -> Result<BTreeSet<String>, St
 
 const WORDING: &str = "Chose on the preference centre";
 
+/// Whether the contact's address is on the workspace's suppression list
+/// (it unsubscribed from everything, bounced or complained): then no topic
+/// brings it mail, and the page says so instead of offering choices.
+async fn suppressed(state: &AppState, t: &Target) -> Result<bool, StoreError> {
+    let Some(email) = state
+        .store
+        .contact(&t.workspace.id, &t.contact)
+        .await?
+        .and_then(|c| c.email)
+    else {
+        return Ok(true);
+    };
+    let Ok(address) = sendwell_core::EmailAddress::parse(&email) else {
+        return Ok(true);
+    };
+    Ok(state
+        .store
+        .suppression(&t.workspace.id, &state.address_hash(&address))
+        .await?
+        .is_some())
+}
+
+fn no_choices(t: &Target) -> Response {
+    html(
+        StatusCode::OK,
+        &format!("Your emails from {}", t.workspace.name),
+        &format!(
+            "<h1>Your emails from {}</h1>\n<p>This address gets no emails from them: it unsubscribed from everything, \
+             or mail to it could not be delivered. To receive their emails again, contact them.</p>",
+            escape_html(&t.workspace.name)
+        ),
+    )
+}
+
 pub async fn page(link: LinkRequest) -> PageResult {
     let state = &link.state;
     let t = link.admit(Purpose::Unsubscribe).await?;
+    if suppressed(state, &t).await.map_err(internal)? {
+        return Ok(no_choices(&t));
+    }
     let topics = shown_topics(state, &t.workspace.id)
         .await
         .map_err(internal)?;
@@ -98,7 +136,8 @@ pub async fn page(link: LinkRequest) -> PageResult {
             ""
         };
         body.push_str(&format!(
-            "<p><label><input type=\"checkbox\" name=\"topic\" value=\"{key}\"{checked}> <strong>{}</strong></label>",
+            "<p><input type=\"hidden\" name=\"shown\" value=\"{key}\">\
+             <label><input type=\"checkbox\" name=\"topic\" value=\"{key}\"{checked}> <strong>{}</strong></label>",
             escape_html(&topic.name)
         ));
         if let Some(d) = &topic.description {
@@ -132,13 +171,23 @@ pub async fn choose(link: LinkRequest, body: Bytes) -> PageResult {
             "<p>This form is too old or did not come from the preferences page. Open the link in the email again and save your choices there.</p>",
         ));
     }
-    let topics = shown_topics(state, &t.workspace.id)
+    if suppressed(state, &t).await.map_err(internal)? {
+        return Ok(no_choices(&t));
+    }
+    let form = form_urlencoded(&body);
+    let values = |name: &str| -> BTreeSet<String> {
+        form.iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let (ticked, shown) = (values("topic"), values("shown"));
+    // Only the topics the page showed: one added since is nobody's choice.
+    let topics: Vec<ShownTopic> = shown_topics(state, &t.workspace.id)
         .await
-        .map_err(internal)?;
-    let ticked: BTreeSet<String> = form_urlencoded(&body)
+        .map_err(internal)?
         .into_iter()
-        .filter(|(k, _)| k == "topic")
-        .map(|(_, v)| v)
+        .filter(|x| shown.contains(&x.key))
         .collect();
     let current = subscribed(state, &t).await.map_err(internal)?;
     let evidence = Evidence {
@@ -150,6 +199,10 @@ pub async fn choose(link: LinkRequest, body: Bytes) -> PageResult {
     }
     .checked()
     .unwrap_or_default();
+    let actor = match &t.message {
+        Some(m) => super::opt_in_actor(state, &t, m).await?,
+        None => "recipient".to_owned(),
+    };
     let mut events = Vec::new();
     for topic in &topics {
         let want = ticked.contains(&topic.key);
@@ -172,7 +225,7 @@ pub async fn choose(link: LinkRequest, body: Bytes) -> PageResult {
             action,
             topic: key,
             method: ConsentMethod::PreferenceCentre,
-            actor: "recipient".to_owned(),
+            actor: actor.clone(),
             evidence,
         });
     }

@@ -44,6 +44,8 @@ const PER_ADDRESS_HOUR: i64 = 1;
 const PER_ADDRESS_DAY: i64 = 3;
 /// The largest sign-up body read.
 const MAX_BODY: usize = 16 * 1024;
+/// Confirmation mails one workspace's forms send in 24 hours.
+const PER_WORKSPACE_DAY: i64 = 5_000;
 
 /// The form behind `/f/{form}`, or a bare 404.
 async fn form_of(link: &LinkRequest) -> Result<FormRecord, Response> {
@@ -204,18 +206,23 @@ fn filled_by_a_person(state: &AppState, token: &str, fields: &Map<String, Value>
 pub async fn submit(link: LinkRequest, body: Bytes) -> PageResult {
     let form = form_of(&link).await?;
     let state = &link.state;
-    let (fields, json) = match read_fields(&link.headers, &body) {
-        Some(read) if body.len() <= MAX_BODY => read,
-        _ => {
-            return Err(refused(
-                false,
-                StatusCode::BAD_REQUEST,
-                "Not a sign-up",
-                "Send the form's fields (email, and the others it asks for) as a form or a JSON object.",
-            ))
-        }
+    let read = if body.len() <= MAX_BODY {
+        read_fields(&link.headers, &body)
+    } else {
+        None
     };
-    let mut answer = sign_up(state, &link, &form, &fields, json).await?;
+    let mut answer = match read {
+        Some((fields, json)) => match sign_up(state, &link, &form, &fields, json).await {
+            Ok(r) | Err(r) => r,
+        },
+        None => refused(
+            false,
+            StatusCode::BAD_REQUEST,
+            "Not a sign-up",
+            "Send the form's fields (email, and the others it asks for) as a form or a JSON object of at most 16 KB.",
+        ),
+    };
+    // A listed origin's script reads refusals too.
     cors(&form, &link.headers, &mut answer);
     Ok(answer)
 }
@@ -230,7 +237,7 @@ async fn sign_up(
     let ip = link.client_ip();
     if !state.allow(
         "form-client",
-        &ip,
+        &client_bucket(&ip),
         PER_CLIENT_HOUR,
         std::time::Duration::from_secs(3600),
     ) {
@@ -300,8 +307,20 @@ async fn sign_up(
     Ok(taken(form, json))
 }
 
+/// The key of the per-client limit: the address, or for IPv6 its /64 (one
+/// subscriber line holds a whole /64).
+fn client_bucket(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => ip.to_owned(),
+    }
+}
+
 /// Whether a confirmation may go to `email` now: not suppressed, and
-/// within the per-address limits.
+/// within the per-address limits and the workspace's daily cap.
 async fn quiet_enough(
     state: &AppState,
     form: &FormRecord,
@@ -317,6 +336,14 @@ async fn quiet_enough(
         return Ok(false);
     }
     let now = state.store.now().millis();
+    let today = state
+        .store
+        .workspace_submissions_since(ws, Timestamp::from_millis(now - 86_400_000))
+        .await?;
+    if today >= PER_WORKSPACE_DAY {
+        tracing::warn!(form = %form.id, "a workspace's forms reached their daily cap of confirmation mails");
+        return Ok(false);
+    }
     let key = email.key();
     let hour = state
         .store
@@ -478,12 +505,19 @@ pub async fn confirm(link: LinkRequest, body: Bytes) -> PageResult {
     }
     .checked()
     .unwrap_or_default();
+    // On the capture transport the mail never left: whoever pressed its
+    // button is not known to be the address's owner, and the ledger says so.
+    let actor = if state.delivery().transport.kind == crate::transport::TransportKind::Capture {
+        "captured-mail-reader"
+    } else {
+        "recipient"
+    };
     let event = |contact| NewConsentEvent {
         contact_id: contact,
         action: ConsentAction::DoubleOptInConfirmed,
         topic,
         method: ConsentMethod::DoubleOptIn,
-        actor: "recipient".to_owned(),
+        actor: actor.to_owned(),
         evidence,
     };
     match state.store.confirm_submission(&s, &input, event).await {
