@@ -409,17 +409,9 @@ async fn bulk_sender_findings(
     if m.kind != MessageKind::Marketing || audience.eligible == 0 {
         return Ok(());
     }
-    let day = state.store.now().millis() - 86_400_000;
-    let mut volume = audience.eligible;
-    if volume <= BULK_SENDER_DAILY {
-        volume += state
-            .store
-            .marketing_sent_since(&m.workspace_id, Timestamp::from_millis(day))
-            .await?;
-    }
-    if volume <= BULK_SENDER_DAILY {
+    let Some(volume) = bulk_volume(state, m, audience).await? else {
         return Ok(());
-    }
+    };
     let blocks = state.requires_verified_domain();
     let dns_rule = |f: &mut Findings, code: &str, message: String| {
         if blocks {
@@ -464,6 +456,34 @@ async fn bulk_sender_findings(
             "{lead}: every mail must offer one-click unsubscribe (List-Unsubscribe with List-Unsubscribe-Post, RFC 8058), and the sample mail does not. Leave the headers to sendwell: a custom template must not remove them."
         ));
     }
+    complaint_findings(state, m, &lead, f).await
+}
+
+/// The marketing mails of the 24 hours this send would make, when above
+/// [`BULK_SENDER_DAILY`].
+async fn bulk_volume(
+    state: &AppState,
+    m: &MessageRecord,
+    audience: &AudienceCounts,
+) -> ApiResult<Option<i64>> {
+    let mut volume = audience.eligible;
+    if volume <= BULK_SENDER_DAILY {
+        let day = state.store.now().millis() - 86_400_000;
+        volume += state
+            .store
+            .marketing_sent_since(&m.workspace_id, Timestamp::from_millis(day))
+            .await?;
+    }
+    Ok((volume > BULK_SENDER_DAILY).then_some(volume))
+}
+
+/// The bulk-sender complaint rule: a blocker from 0.3%, a warning from 0.1%.
+async fn complaint_findings(
+    state: &AppState,
+    m: &MessageRecord,
+    lead: &str,
+    f: &mut Findings,
+) -> ApiResult<()> {
     let policy = state.store.policy().await?;
     let rate = state
         .store

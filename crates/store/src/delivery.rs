@@ -201,7 +201,8 @@ impl Store {
              WHERE id IN (SELECT id FROM deliveries WHERE \
              (state IN ('queued', 'deferred') AND next_attempt_at <= $4) OR (state = 'sending' AND lease_until < $5) \
              ORDER BY next_attempt_at LIMIT $6{lock}) \
-             RETURNING id, workspace_id, message_id, contact_id, kind, attempts, first_attempt_at, lease_expiries"
+             RETURNING id, workspace_id, message_id, contact_id, kind, attempts, first_attempt_at, lease_expiries, \
+             next_attempt_at"
         );
         let rows = sqlx::query(&sql)
             .bind(owner.to_owned())
@@ -212,7 +213,17 @@ impl Store {
             .bind(limit)
             .fetch_all(&self.write)
             .await?;
-        rows.iter().map(|r| claimed_from(r, now)).collect()
+        // RETURNING keeps no order (PostgreSQL): in the order they fell
+        // due, which the warm-up's daily cap lets through first.
+        let mut claimed = rows
+            .iter()
+            .map(|r| Ok((get_i64(r, "next_attempt_at")?, claimed_from(r, now)?)))
+            .collect::<Result<Vec<_>>>()?;
+        claimed.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| a.1.id.as_str().cmp(b.1.id.as_str()))
+        });
+        Ok(claimed.into_iter().map(|(_, c)| c).collect())
     }
 
     /// The contacts of one message's claimed deliveries, with the category

@@ -76,6 +76,25 @@ fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// Ends a workspace's warm-up: the cap reached the policy's end.
+async fn end_warmup(
+    tx: &mut Transaction<'_, Any>,
+    ws: &WorkspaceId,
+    today: i64,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE workspaces SET warmup_cap = NULL, warmup_day = $1, warmup_used = 0, warmup_deferred = 0 \
+         WHERE id = $2",
+    )
+    .bind(today)
+    .bind(ws.as_str().to_owned())
+    .execute(&mut **tx)
+    .await?;
+    let reason = "warm-up over: the daily cap reached the policy's end";
+    audit::record_action(tx, ws, "system", "workspace.warmup_ended", reason, now).await
+}
+
 /// A change of a workspace's settings; `None` leaves a setting as it is.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SettingsChange<'a> {
@@ -430,21 +449,7 @@ impl Store {
             match next_cap(cap) {
                 Some(next) => cap = next,
                 None => {
-                    sqlx::query("UPDATE workspaces SET warmup_cap = NULL, warmup_day = $1, warmup_used = 0, warmup_deferred = 0 WHERE id = $2")
-                        .bind(today)
-                        .bind(ws.as_str().to_owned())
-                        .execute(&mut *tx)
-                        .await?;
-                    let reason = "warm-up over: the daily cap reached the policy's end";
-                    audit::record_action(
-                        &mut tx,
-                        ws,
-                        "system",
-                        "workspace.warmup_ended",
-                        reason,
-                        self.now(),
-                    )
-                    .await?;
+                    end_warmup(&mut tx, ws, today, self.now()).await?;
                     tx.commit().await?;
                     return Ok(WarmupGrant {
                         granted: wanted,

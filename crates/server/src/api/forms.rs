@@ -168,14 +168,10 @@ fn parse_origin(text: &str, index: usize) -> ApiResult<String> {
     Ok(t)
 }
 
-async fn parse_request(
-    state: &AppState,
-    ws: &sendwell_core::WorkspaceId,
-    req: &FormRequest,
-) -> ApiResult<NewForm> {
-    let topic = Topic::parse(req.topic.trim())
-        .map_err(|e| ApiError::invalid_field("/topic", e.to_string()))?;
-    let wording = req.wording.trim();
+/// The consent's wording: what people agree to, 10 to [`MAX_WORDING`]
+/// characters, lines but no other control characters.
+fn parse_wording(text: &str) -> ApiResult<String> {
+    let wording = text.trim();
     if wording.chars().count() < 10 || wording.chars().count() > MAX_WORDING {
         return Err(ApiError::invalid_field(
             "/wording",
@@ -191,7 +187,16 @@ async fn parse_request(
             "the wording has a control character: remove it",
         ));
     }
-    let fields = req.fields.clone().unwrap_or_default();
+    Ok(wording.to_owned())
+}
+
+/// The fields a form asks for besides the address: `name`, or text
+/// attributes the workspace declared, each once.
+async fn parse_fields(
+    state: &AppState,
+    ws: &sendwell_core::WorkspaceId,
+    fields: &[String],
+) -> ApiResult<Vec<String>> {
     if fields.len() > MAX_FIELDS {
         return Err(ApiError::invalid_field(
             "/fields",
@@ -199,7 +204,7 @@ async fn parse_request(
         ));
     }
     let schema = state.store.attribute_schema(ws).await?;
-    let mut checked = Vec::with_capacity(fields.len());
+    let mut checked: Vec<String> = Vec::with_capacity(fields.len());
     for (i, f) in fields.iter().enumerate() {
         let pointer = format!("/fields/{i}");
         if f == "email" || f == HONEYPOT || checked.contains(f) {
@@ -226,6 +231,18 @@ async fn parse_request(
         }
         checked.push(f.clone());
     }
+    Ok(checked)
+}
+
+async fn parse_request(
+    state: &AppState,
+    ws: &sendwell_core::WorkspaceId,
+    req: &FormRequest,
+) -> ApiResult<NewForm> {
+    let topic = Topic::parse(req.topic.trim())
+        .map_err(|e| ApiError::invalid_field("/topic", e.to_string()))?;
+    let wording = parse_wording(&req.wording)?;
+    let fields = parse_fields(state, ws, req.fields.as_deref().unwrap_or_default()).await?;
     let origins = req.origins.clone().unwrap_or_default();
     if origins.len() > MAX_ORIGINS {
         return Err(ApiError::invalid_field(
@@ -244,8 +261,8 @@ async fn parse_request(
     };
     Ok(NewForm {
         topic: topic.to_string(),
-        fields: checked,
-        wording: wording.to_owned(),
+        fields,
+        wording,
         redirect_url,
         origins,
     })

@@ -203,32 +203,12 @@ pub async fn choose(link: LinkRequest, body: Bytes) -> PageResult {
         Some(m) => super::opt_in_actor(state, &t, m).await?,
         None => "recipient".to_owned(),
     };
-    let mut events = Vec::new();
-    for topic in &topics {
-        let want = ticked.contains(&topic.key);
-        let action = match (want, current.contains(&topic.key)) {
-            (true, false) => ConsentAction::OptIn,
-            (false, true) => ConsentAction::OptOut,
-            _ => continue,
-        };
-        let Ok(key) = Topic::parse(&topic.key) else {
-            continue;
-        };
-        let mut evidence = evidence.clone();
-        evidence.wording = Some(format!(
-            "{WORDING}: {} \"{}\"",
-            if want { "ticked" } else { "unticked" },
-            topic.name.chars().take(100).collect::<String>()
-        ));
-        events.push(NewConsentEvent {
-            contact_id: t.contact.clone(),
-            action,
-            topic: key,
-            method: ConsentMethod::PreferenceCentre,
-            actor: actor.clone(),
-            evidence,
-        });
-    }
+    let choice = Choice {
+        topics: &topics,
+        ticked: &ticked,
+        current: &current,
+    };
+    let events = choice.events(&t, &actor, &evidence);
     let recorded = state
         .store
         .append_consents(&t.workspace.id, events)
@@ -254,6 +234,47 @@ pub async fn choose(link: LinkRequest, body: Bytes) -> PageResult {
             escape_html(&link.token)
         ),
     ))
+}
+
+/// What the person ticked on the page, against what they had.
+struct Choice<'c> {
+    topics: &'c [ShownTopic],
+    ticked: &'c BTreeSet<String>,
+    current: &'c BTreeSet<String>,
+}
+
+impl Choice<'_> {
+    /// An opt-in for each topic newly ticked, an opt-out for each unticked,
+    /// each with the page's evidence and the topic's name as shown.
+    fn events(&self, t: &Target, actor: &str, evidence: &Evidence) -> Vec<NewConsentEvent> {
+        let mut events = Vec::new();
+        for topic in self.topics {
+            let want = self.ticked.contains(&topic.key);
+            let action = match (want, self.current.contains(&topic.key)) {
+                (true, false) => ConsentAction::OptIn,
+                (false, true) => ConsentAction::OptOut,
+                _ => continue,
+            };
+            let Ok(key) = Topic::parse(&topic.key) else {
+                continue;
+            };
+            let mut evidence = evidence.clone();
+            evidence.wording = Some(format!(
+                "{WORDING}: {} \"{}\"",
+                if want { "ticked" } else { "unticked" },
+                topic.name.chars().take(100).collect::<String>()
+            ));
+            events.push(NewConsentEvent {
+                contact_id: t.contact.clone(),
+                action,
+                topic: key,
+                method: ConsentMethod::PreferenceCentre,
+                actor: actor.to_owned(),
+                evidence,
+            });
+        }
+        events
+    }
 }
 
 /// Tells the workspace's webhooks: `opt_in` for the topics chosen,

@@ -453,6 +453,50 @@ pub async fn confirm_page(link: LinkRequest) -> PageResult {
     ))
 }
 
+/// The contact a confirmed sign-up writes: its address (checked, as an
+/// API upsert checks it) and the form's fields, `name` as the name.
+async fn contact_of(
+    state: &AppState,
+    s: &Submission,
+    email: EmailAddress,
+) -> Result<ContactInput, Response> {
+    let mut attributes = s.fields.as_object().cloned().unwrap_or_default();
+    let name = attributes
+        .remove("name")
+        .and_then(|v| v.as_str().map(str::to_owned));
+    let traps = state.store.trap_list().await.map_err(internal)?;
+    let mut check = state.checker().offline(email.as_str());
+    crate::api::addresses::flag_trap(state, &mut check, &traps);
+    Ok(ContactInput {
+        email_hash: Some(state.address_hash(&email)),
+        address: Some(crate::address::stamp(&check)),
+        email: Some(email),
+        external_id: None,
+        name,
+        attributes,
+        created_at: None,
+        last_seen_at: None,
+        known_new: false,
+    })
+}
+
+/// The evidence of a double opt-in: the form's wording and address, the
+/// confirmation's client, and the sign-up's client and time.
+fn both_steps(link: &LinkRequest, form: &FormRecord, s: &Submission) -> Evidence {
+    Evidence {
+        ip: Some(link.client_ip()),
+        user_agent: user_agent(&link.headers),
+        source_url: Some(format!("{}/f/{}", link.state.public_url(), form.id)),
+        wording: Some(form.wording.clone()),
+        submitted_ip: s.ip.clone(),
+        submitted_user_agent: s.user_agent.clone(),
+        submitted_at: Some(s.submitted_at.to_rfc3339()),
+        ..Evidence::default()
+    }
+    .checked()
+    .unwrap_or_default()
+}
+
 pub async fn confirm(link: LinkRequest, body: Bytes) -> PageResult {
     let s = submission_of(&link).await?;
     let state = &link.state;
@@ -475,36 +519,8 @@ pub async fn confirm(link: LinkRequest, body: Bytes) -> PageResult {
     let Ok(topic) = Topic::parse(&form.topic) else {
         return Err(gone());
     };
-    let mut attributes = s.fields.as_object().cloned().unwrap_or_default();
-    let name = attributes
-        .remove("name")
-        .and_then(|v| v.as_str().map(str::to_owned));
-    let traps = state.store.trap_list().await.map_err(internal)?;
-    let mut check = state.checker().offline(email.as_str());
-    crate::api::addresses::flag_trap(state, &mut check, &traps);
-    let input = ContactInput {
-        email_hash: Some(state.address_hash(&email)),
-        address: Some(crate::address::stamp(&check)),
-        email: Some(email),
-        external_id: None,
-        name,
-        attributes,
-        created_at: None,
-        last_seen_at: None,
-        known_new: false,
-    };
-    let evidence = Evidence {
-        ip: Some(link.client_ip()),
-        user_agent: user_agent(&link.headers),
-        source_url: Some(format!("{}/f/{}", state.public_url(), form.id)),
-        wording: Some(form.wording.clone()),
-        submitted_ip: s.ip.clone(),
-        submitted_user_agent: s.user_agent.clone(),
-        submitted_at: Some(s.submitted_at.to_rfc3339()),
-        ..Evidence::default()
-    }
-    .checked()
-    .unwrap_or_default();
+    let input = contact_of(state, &s, email).await?;
+    let evidence = both_steps(&link, &form, &s);
     // On the capture transport the mail never left: whoever pressed its
     // button is not known to be the address's owner, and the ledger says so.
     let actor = if state.delivery().transport.kind == crate::transport::TransportKind::Capture {
