@@ -9,6 +9,19 @@ use serde_json::{json, Value};
 
 crate::on_both_db!(the_report_passes_warns_and_fails_with_the_records_to_publish);
 
+/// Mail through the relay smtp.relay.net, bounces to bounces.acme-mail.com.
+fn through_relay(s: &mut sendwell_server::config::Settings) {
+    let d = &mut s.delivery;
+    d.transport.kind = TransportKind::Smtp;
+    d.transport.relay = Some(Relay {
+        host: "smtp.relay.net".to_owned(),
+        port: 587,
+        tls: sendwell_server::smtp::TlsMode::None,
+        credentials: None,
+    });
+    d.bounce_domain = Some("bounces.acme-mail.com".to_owned());
+}
+
 fn by_check<'r>(report: &'r Value, name: &str) -> &'r Value {
     report["checks"]
         .as_array()
@@ -34,15 +47,7 @@ fn statuses(report: &Value) -> Vec<(String, String)> {
 
 async fn the_report_passes_warns_and_fails_with_the_records_to_publish(db: Option<String>) {
     let app = TestApp::spawn_with(db, |s| {
-        let d = &mut s.delivery;
-        d.transport.kind = TransportKind::Smtp;
-        d.transport.relay = Some(Relay {
-            host: "smtp.relay.net".to_owned(),
-            port: 587,
-            tls: sendwell_server::smtp::TlsMode::None,
-            credentials: None,
-        });
-        d.bounce_domain = Some("bounces.acme-mail.com".to_owned());
+        through_relay(s);
         s.public_url = Some("https://mail.sendwell.test".to_owned());
     })
     .await;
@@ -216,16 +221,8 @@ fn codes(report: &Value, list: &str) -> Vec<String> {
 
 async fn the_bulk_sender_rules_block_a_large_marketing_send_until_met(db: Option<String>) {
     let app = TestApp::spawn_with(db, |s| {
-        let d = &mut s.delivery;
-        d.transport.kind = TransportKind::Smtp;
-        d.transport.relay = Some(Relay {
-            host: "smtp.relay.net".to_owned(),
-            port: 587,
-            tls: sendwell_server::smtp::TlsMode::None,
-            credentials: None,
-        });
-        d.bounce_domain = Some("bounces.acme-mail.com".to_owned());
-        d.serve_worker = false;
+        through_relay(s);
+        s.delivery.serve_worker = false;
     })
     .await;
     let ws = app.ready_workspace("Big").await;

@@ -5,7 +5,7 @@
 //! suppressed addresses and other origins get nothing.
 
 use crate::delivery::announcement;
-use crate::support::{relay_to, TestApp};
+use crate::support::{hidden_field as field, page_text, relay_to, TestApp};
 use sendwell_server::smtp::sink::{AcceptAll, SinkOptions, SmtpSink};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -67,16 +67,6 @@ fn link_after(text: &str, marker: &str) -> String {
         .collect()
 }
 
-/// A page's hidden field.
-fn field(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let at = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("{name} in {page}"));
-    let rest = &page[at + marker.len()..];
-    rest[..rest.find('"').expect("quote")].to_owned()
-}
-
 async fn make_form(app: &TestApp, key: &str) -> Value {
     app.post(
         "/v1/attributes",
@@ -126,15 +116,7 @@ async fn a_sign_up_is_confirmed_over_smtp_and_recorded_with_both_steps(db: Optio
     );
 
     // The hosted page, filled in after a moment as a person would.
-    let page = app
-        .client
-        .get(&endpoint)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let page = page_text(&app.client, &endpoint).await;
     assert!(
         page.contains("<label for=\"sw-company\">Company</label>"),
         "{page}"
@@ -320,15 +302,7 @@ async fn forms_are_checked_and_bots_repeats_and_suppressed_addresses_get_no_mail
     )
     .await;
     assert_eq!(r.status().as_u16(), 200, "the same answer as a person");
-    let page = app
-        .client
-        .get(&endpoint)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let page = page_text(&app.client, &endpoint).await;
     post_form(
         &app,
         &endpoint,

@@ -172,36 +172,49 @@ pub async fn send_news(app: &TestApp, ws: &Workspace, name: &str) -> (String, i6
     (id, sent["queued"].as_i64().expect("queued"))
 }
 
-/// Presses the button on the opt-in page behind `url` as a browser would:
-/// loads the page, then posts its form with the nonce the page carries.
-pub async fn confirm_opt_in(client: &reqwest::Client, url: &str) -> reqwest::Response {
-    let page = client
+/// The value of the input named `name` on a page (a form's hidden nonce).
+pub fn hidden_field(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("the page has {name}: {page}"));
+    let rest = &page[at + marker.len()..];
+    rest[..rest.find('"').expect("closing quote")].to_owned()
+}
+
+/// A page's text, fetched as a browser would (no key).
+pub async fn page_text(client: &reqwest::Client, url: &str) -> String {
+    client
         .get(url)
         .send()
         .await
         .expect("page")
         .text()
         .await
-        .expect("text");
-    let field = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        let at = page
-            .find(&marker)
-            .unwrap_or_else(|| panic!("the page has {name}: {page}"));
-        let rest = &page[at + marker.len()..];
-        rest[..rest.find('"').expect("closing quote")].to_owned()
-    };
+        .expect("text")
+}
+
+/// Posts `body` as a browser posts a form.
+pub async fn post_form(client: &reqwest::Client, url: &str, body: String) -> reqwest::Response {
     client
         .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "nonce={}&expires={}",
-            field("nonce"),
-            field("expires")
-        ))
+        .body(body)
         .send()
         .await
-        .expect("confirm")
+        .expect("form post")
+}
+
+/// Presses the button on the opt-in page behind `url` as a browser would:
+/// loads the page, then posts its form with the nonce the page carries.
+pub async fn confirm_opt_in(client: &reqwest::Client, url: &str) -> reqwest::Response {
+    let page = page_text(client, url).await;
+    let body = format!(
+        "nonce={}&expires={}",
+        hidden_field(&page, "nonce"),
+        hidden_field(&page, "expires")
+    );
+    post_form(client, url, body).await
 }
 
 /// A contact who opted in to marketing through a form; its id.

@@ -4,7 +4,7 @@
 //! preference centre, recorded in the ledger with the page's evidence.
 
 use crate::hardening::{captured, link_in};
-use crate::support::{opted_in, send_news, TestApp};
+use crate::support::{hidden_field, opted_in, page_text, post_form, send_news, TestApp};
 use serde_json::{json, Value};
 
 crate::on_both!(
@@ -115,24 +115,12 @@ async fn topics_are_named_checked_and_kept_per_workspace(app: TestApp) {
 
 /// Loads the preference page and presses its button with `topics` ticked.
 async fn save_choices(app: &TestApp, url: &str, topics: &[&str]) -> reqwest::Response {
-    let page = app
-        .client
-        .get(url)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
-    let field = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        let at = page
-            .find(&marker)
-            .unwrap_or_else(|| panic!("{name} in {page}"));
-        let rest = &page[at + marker.len()..];
-        rest[..rest.find('"').expect("quote")].to_owned()
-    };
-    let mut body = format!("nonce={}&expires={}", field("nonce"), field("expires"));
+    let page = page_text(&app.client, url).await;
+    let mut body = format!(
+        "nonce={}&expires={}",
+        hidden_field(&page, "nonce"),
+        hidden_field(&page, "expires")
+    );
     // The topics the page showed, as the browser sends them back.
     let marker = "name=\"shown\" value=\"";
     for part in page.split(marker).skip(1) {
@@ -144,22 +132,7 @@ async fn save_choices(app: &TestApp, url: &str, topics: &[&str]) -> reqwest::Res
     for t in topics {
         body.push_str(&format!("&topic={t}"));
     }
-    app.client
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .expect("post")
-}
-
-fn field_of(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let at = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("{name} in {page}"));
-    let rest = &page[at + marker.len()..];
-    rest[..rest.find('"').expect("quote")].to_owned()
+    post_form(&app.client, url, body).await
 }
 
 async fn opted_in_to(app: &TestApp, key: &str, contact: &str, topic: &str) {
@@ -201,30 +174,14 @@ async fn the_preference_centre_shows_names_and_records_each_change(app: TestApp)
     let prefs = unsubscribe.replace("/u/", "/p/");
 
     // The unsubscribe page names topics and leads to the preference centre.
-    let page = app
-        .client
-        .get(&unsubscribe)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let page = page_text(&app.client, &unsubscribe).await;
     assert!(
         page.contains("Monthly newsletter") && page.contains("Product news &lt;beta&gt;"),
         "{page}"
     );
     assert!(page.contains("/p/"), "{page}");
 
-    let page = app
-        .client
-        .get(&prefs)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let page = page_text(&app.client, &prefs).await;
     assert!(page.contains("value=\"marketing\" checked"), "{page}");
     assert!(
         page.contains("value=\"product_news\">"),
@@ -235,14 +192,7 @@ async fn the_preference_centre_shows_names_and_records_each_change(app: TestApp)
     let before = consent_events(&app, &ws.key, &ann).await.len();
 
     // A bare or stale POST changes nothing.
-    let r = app
-        .client
-        .post(&prefs)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("topic=product_news")
-        .send()
-        .await
-        .expect("post");
+    let r = post_form(&app.client, &prefs, "topic=product_news".to_owned()).await;
     assert_eq!(r.status().as_u16(), 403);
     assert_eq!(consent_events(&app, &ws.key, &ann).await.len(), before);
 
@@ -280,15 +230,7 @@ async fn the_preference_centre_shows_names_and_records_each_change(app: TestApp)
     );
 
     // A topic named after the page was shown is left alone by its form.
-    let stale = app
-        .client
-        .get(&prefs)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let stale = page_text(&app.client, &prefs).await;
     app.post(
         "/v1/topics",
         &ws.key,
@@ -299,17 +241,11 @@ async fn the_preference_centre_shows_names_and_records_each_change(app: TestApp)
     opted_in_to(&app, &ws.key, &ann, "offers").await;
     let mut body = format!(
         "nonce={}&expires={}",
-        field_of(&stale, "nonce"),
-        field_of(&stale, "expires")
+        hidden_field(&stale, "nonce"),
+        hidden_field(&stale, "expires")
     );
     body.push_str("&shown=marketing&shown=product_news&topic=product_news");
-    app.client
-        .post(&prefs)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .expect("post");
+    post_form(&app.client, &prefs, body).await;
     let offers: Vec<Value> = consent_events(&app, &ws.key, &ann)
         .await
         .into_iter()
@@ -321,15 +257,7 @@ async fn the_preference_centre_shows_names_and_records_each_change(app: TestApp)
     // The same choices again record nothing; the page shows them.
     save_choices(&app, &prefs, &["product_news", "offers"]).await;
     assert_eq!(consent_events(&app, &ws.key, &ann).await.len(), before + 2);
-    let page = app
-        .client
-        .get(&prefs)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let page = page_text(&app.client, &prefs).await;
     assert!(
         page.contains("value=\"product_news\" checked") && page.contains("value=\"marketing\">"),
         "{page}"
@@ -339,24 +267,14 @@ async fn the_preference_centre_shows_names_and_records_each_change(app: TestApp)
     assert_eq!(sup["items"], json!([]), "{sup}");
     // After "unsubscribe from everything" the centre offers no choices
     // that could not bring mail.
-    let r = app
-        .client
-        .post(&unsubscribe)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("List-Unsubscribe=One-Click")
-        .send()
-        .await
-        .expect("one-click");
+    let r = post_form(
+        &app.client,
+        &unsubscribe,
+        "List-Unsubscribe=One-Click".to_owned(),
+    )
+    .await;
     assert!(r.status().is_success(), "{}", r.status());
-    let page = app
-        .client
-        .get(&prefs)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let page = page_text(&app.client, &prefs).await;
     assert!(
         page.contains("gets no emails") && !page.contains("<form"),
         "{page}"
