@@ -571,3 +571,51 @@ async fn warm_up_caps_bulk_mail_per_day_and_grows_over_three_days(db: Option<Str
         .expect(200);
     assert!(audit.to_string().contains("warm-up lifted"), "{audit}");
 }
+
+crate::on_both_db!(a_backlog_past_the_window_waits_for_its_next_opening);
+
+async fn a_backlog_past_the_window_waits_for_its_next_opening(db: Option<String>) {
+    // Monday 10:00 UTC, the window open: the mail is due at once.
+    let (app, clock) = clocked(db, "2027-01-04T10:00:00Z").await;
+    let ws = app.ready_workspace("Backlog").await;
+    let ann = opted_in(&app, &ws, "ann@receiver-mail.net").await;
+    let id = compose(&app, &ws).await;
+    app.post(
+        &format!("/v1/messages/{id}/send"),
+        &ws.key,
+        json!({"window": {"start": "09:00", "end": "17:00"}}),
+    )
+    .await
+    .expect(202);
+    assert!(due_at(&app, &id, &ann).await.as_str() <= "2027-01-04T10:01:00.000Z");
+    // No worker ran until 18:00: the window has closed, so it waits for
+    // the next opening instead of going now, and that is no attempt.
+    clock.set("2027-01-04T18:00:00Z");
+    let worker = DeliveryWorker::new(app.state.clone());
+    assert_eq!(worker.run_once().await.expect("batch"), Outcome::Worked(1));
+    let d = DeliveryId::parse(&format!("{id}.{ann}")).expect("id");
+    let s = app
+        .state
+        .store
+        .delivery_state(&d)
+        .await
+        .expect("store")
+        .expect("delivery");
+    assert_eq!(s.state, sendwell_core::DeliveryStatus::Deferred, "{s:?}");
+    assert_eq!(s.attempts, 0, "{s:?}");
+    assert_eq!(s.next_attempt_at.to_rfc3339(), "2027-01-05T09:00:00.000Z");
+    assert!(
+        s.last_reply
+            .as_deref()
+            .is_some_and(|r| r.starts_with("local hours")),
+        "{s:?}"
+    );
+    assert_eq!(
+        app.get("/v1/outbox", &ws.key).await.expect(200)["items"],
+        json!([])
+    );
+    clock.set("2027-01-05T09:00:30Z");
+    assert_eq!(worker.run_once().await.expect("batch"), Outcome::Worked(1));
+    let c = counts(&app, &ws.key, &id).await;
+    assert_eq!(n(&c, "delivered"), 1, "{c}");
+}

@@ -456,6 +456,42 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The deliveries at `indexes` that may reach their person now; the
+/// others are postponed to the first moment their local hours allow.
+fn outside_hours(
+    hours: &crate::schedule::LocalHours,
+    claimed: &[ClaimedDelivery],
+    indexes: &[usize],
+    targets: &HashMap<ContactId, sendwell_store::MailTarget>,
+    now: Timestamp,
+    outcomes: &mut [Option<DeliveryOutcome>],
+) -> Vec<usize> {
+    // A minute's grace: a delivery released at its window's opening is open.
+    let grace = now.millis() + 60_000;
+    indexes
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let zone = targets
+                .get(&claimed[i].contact_id)
+                .and_then(|t| t.attributes.get("timezone"))
+                .and_then(|z| z.as_str());
+            let open = hours.first_open(zone, now);
+            if open.millis() <= grace {
+                return true;
+            }
+            outcomes[i] = Some(DeliveryOutcome::Postponed {
+                reason: format!(
+                    "local hours: the delivery window or quiet hours hold it until {}",
+                    open.to_rfc3339()
+                ),
+                until: open,
+            });
+            false
+        })
+        .collect()
+}
+
 impl DeliveryWorker {
     pub fn new(state: AppState) -> Self {
         let settings = &state.delivery().transport;
@@ -1008,6 +1044,19 @@ impl DeliveryWorker {
         let targets = self
             .mail_targets(workspace, message, claimed, indexes)
             .await?;
+        // Quiet hours and the window hold at every claim, not only when the
+        // message was queued: a retry, a warm-up deferral, held mail
+        // released late or a backlog past the window's end waits too.
+        let hours = crate::schedule::LocalHours::of(
+            workspace,
+            message.kind,
+            message.schedule.window.as_ref(),
+        );
+        let indexes = match &hours {
+            Some(hours) => outside_hours(hours, claimed, indexes, &targets, now, outcomes),
+            None => indexes.to_vec(),
+        };
+        let indexes = &indexes[..];
         let from_domain = lowercase_domain(&message.from_address);
         let signers = self.signers_for(&workspace.id, &from_domain).await?;
         let jobs = self.plan_renders(

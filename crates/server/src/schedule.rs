@@ -101,6 +101,46 @@ fn zone_of(ws: &Workspace) -> Zone {
         .unwrap_or_else(Zone::utc)
 }
 
+/// The local hours a bulk message may reach people in: its delivery
+/// window and the workspace's quiet hours, with the zone of contacts
+/// that name none.
+#[derive(Clone, Debug)]
+pub struct LocalHours {
+    window: Option<DeliveryWindow>,
+    quiet: Option<DailySpan>,
+    default_zone: Zone,
+}
+
+impl LocalHours {
+    /// `None` when nothing holds the message back: transactional mail, or
+    /// neither a window (`window`, as the message keeps it) nor quiet hours.
+    pub fn of(ws: &Workspace, kind: MessageKind, window: Option<&Value>) -> Option<Self> {
+        let quiet = quiet_of(ws);
+        let window = window.and_then(stored_window);
+        if kind == MessageKind::Transactional || (quiet.is_none() && window.is_none()) {
+            return None;
+        }
+        Some(Self {
+            window,
+            quiet,
+            default_zone: zone_of(ws),
+        })
+    }
+
+    /// The first moment at or after `now` a person in `zone` (their
+    /// `timezone` attribute) may get the mail. A window the quiet hours
+    /// swallow whole (they changed after the message was checked) gives
+    /// way to the quiet hours.
+    pub fn first_open(&self, zone: Option<&str>, now: Timestamp) -> Timestamp {
+        let zone = zone
+            .and_then(|z| Zone::parse(z).ok())
+            .unwrap_or_else(|| self.default_zone.clone());
+        first_open(now, &zone, self.window.as_ref(), self.quiet.as_ref())
+            .or_else(|| first_open(now, &zone, None, self.quiet.as_ref()))
+            .unwrap_or(now)
+    }
+}
+
 /// When `m`'s deliveries may go out, or `None` when at once: transactional
 /// mail is never held back; bulk mail waits for its window and the quiet
 /// hours.
@@ -110,25 +150,10 @@ pub fn timing_for(
     window: Option<&Value>,
     now: Timestamp,
 ) -> Option<Timing> {
-    let quiet = quiet_of(ws);
-    let parsed = window.and_then(stored_window);
-    if m.kind == MessageKind::Transactional || (quiet.is_none() && parsed.is_none()) {
-        return None;
-    }
-    let default_zone = zone_of(ws);
-    let release = move |zone: Option<&str>| {
-        let zone = zone
-            .and_then(|z| Zone::parse(z).ok())
-            .unwrap_or_else(|| default_zone.clone());
-        // A window the quiet hours swallow whole (they changed after the
-        // message was checked) gives way to the quiet hours.
-        first_open(now, &zone, parsed.as_ref(), quiet.as_ref())
-            .or_else(|| first_open(now, &zone, None, quiet.as_ref()))
-            .unwrap_or(now)
-    };
+    let hours = LocalHours::of(ws, m.kind, window)?;
     Some(Timing {
         window: window.cloned(),
-        release: Box::new(release),
+        release: Box::new(move |zone| hours.first_open(zone, now)),
     })
 }
 
