@@ -619,3 +619,54 @@ async fn a_backlog_past_the_window_waits_for_its_next_opening(db: Option<String>
     let c = counts(&app, &ws.key, &id).await;
     assert_eq!(n(&c, "delivered"), 1, "{c}");
 }
+
+crate::on_both_db!(mail_held_for_quiet_hours_uses_none_of_the_warm_up_cap);
+
+async fn mail_held_for_quiet_hours_uses_none_of_the_warm_up_cap(db: Option<String>) {
+    let (app, clock) = clocked(db, "2027-01-04T10:00:00Z").await;
+    app.send(
+        reqwest::Method::PUT,
+        "/v1/operator/policy",
+        Some(&app.operator),
+        Some(json!({"warmup_start_per_day": 10, "warmup_growth": 1.5, "warmup_end_per_day": 1000})),
+    )
+    .await
+    .expect(200);
+    let ws = app.ready_workspace("Quiet and new").await;
+    app.patch(
+        "/v1/workspace",
+        &ws.key,
+        json!({"quiet_hours": "21:00-08:00"}),
+    )
+    .await
+    .expect(200);
+    for i in 0..25 {
+        opted_in(&app, &ws, &format!("q{i:02}@receiver-mail.net")).await;
+    }
+    let id = compose(&app, &ws).await;
+    app.post(&format!("/v1/messages/{id}/send"), &ws.key, json!({}))
+        .await
+        .expect(202);
+    let worker = DeliveryWorker::new(app.state.clone());
+    while worker.run_once().await.expect("batch") != Outcome::Idle {}
+    let c = counts(&app, &ws.key, &id).await;
+    assert_eq!(
+        (n(&c, "delivered"), n(&c, "deferred")),
+        (10, 15),
+        "day 1: {c}"
+    );
+    // Put off to midnight UTC, which is inside the quiet hours: held to
+    // 08:00 without using the new day's cap.
+    clock.set("2027-01-05T00:01:00Z");
+    while worker.run_once().await.expect("batch") != Outcome::Idle {}
+    let view = app.get("/v1/workspace", &ws.key).await.expect(200);
+    assert_eq!(view["warmup"]["used_today"], 0, "{view}");
+    clock.set("2027-01-05T08:00:30Z");
+    while worker.run_once().await.expect("batch") != Outcome::Idle {}
+    let c = counts(&app, &ws.key, &id).await;
+    assert_eq!(
+        (n(&c, "delivered"), n(&c, "deferred")),
+        (25, 0),
+        "day 2 at 08:00: {c}"
+    );
+}

@@ -850,27 +850,8 @@ impl DeliveryWorker {
             };
             match to_render {
                 Ok((w, prepared)) => {
-                    // Over the warm-up cap: put off to tomorrow, in order.
-                    let grant =
-                        crate::warmup::take(&self.state, w, first.kind, indexes.len()).await?;
-                    let fit = usize::try_from(grant.granted)
-                        .unwrap_or(usize::MAX)
-                        .min(indexes.len());
-                    for (k, i) in indexes[fit..].iter().enumerate() {
-                        outcomes[*i] = Some(crate::warmup::put_off(&grant, k, now));
-                    }
-                    if fit > 0 {
-                        self.render_message(
-                            w,
-                            &prepared,
-                            claimed,
-                            &indexes[..fit],
-                            now,
-                            outcomes,
-                            &mut ready,
-                        )
+                    self.render_message(w, &prepared, claimed, &indexes, now, outcomes, &mut ready)
                         .await?;
-                    }
                 }
                 Err(outcome) => {
                     for i in indexes {
@@ -1052,10 +1033,26 @@ impl DeliveryWorker {
             message.kind,
             message.schedule.window.as_ref(),
         );
-        let indexes = match &hours {
+        let mut indexes = match &hours {
             Some(hours) => outside_hours(hours, claimed, indexes, &targets, now, outcomes),
             None => indexes.to_vec(),
         };
+        // Over the warm-up cap: put off to tomorrow, in order. Only what
+        // may go now asks for room, so mail held for local hours uses none.
+        if !indexes.is_empty() {
+            let grant =
+                crate::warmup::take(&self.state, workspace, message.kind, indexes.len()).await?;
+            let fit = usize::try_from(grant.granted)
+                .unwrap_or(usize::MAX)
+                .min(indexes.len());
+            for (k, i) in indexes[fit..].iter().enumerate() {
+                outcomes[*i] = Some(crate::warmup::put_off(&grant, k, now));
+            }
+            indexes.truncate(fit);
+        }
+        if indexes.is_empty() {
+            return Ok(());
+        }
         let indexes = &indexes[..];
         let from_domain = lowercase_domain(&message.from_address);
         let signers = self.signers_for(&workspace.id, &from_domain).await?;
@@ -1203,11 +1200,10 @@ impl DeliveryWorker {
         };
         if let Some(at) = paced {
             let wait = at.saturating_duration_since(Instant::now());
-            return Err(DeliveryOutcome::Deferred {
-                domain: None,
-                reply: None,
+            // Not an attempt: no SMTP conversation took place.
+            return Err(DeliveryOutcome::Postponed {
                 reason: "the workspace's sending rate limit".to_owned(),
-                retry_at: Timestamp::from_millis(now.millis() + ms(wait)),
+                until: Timestamp::from_millis(now.millis() + ms(wait)),
             });
         }
         Ok(target)
