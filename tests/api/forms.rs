@@ -275,6 +275,10 @@ async fn forms_are_checked_and_bots_repeats_and_suppressed_addresses_get_no_mail
             json!({"topic": "marketing", "wording": "Send me the news, monthly.", "redirect_url": "javascript:alert(1)"}),
             "/redirect_url",
         ),
+        (
+            json!({"topic": "marketing", "wording": "Send me the news: see https://evil.example/win"}),
+            "/wording",
+        ),
     ] {
         let r = app
             .post("/v1/forms", &ws.key, body.clone())

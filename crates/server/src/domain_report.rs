@@ -114,10 +114,10 @@ pub fn spf_names(record: &str, host: &str) -> SpfVerdict {
     let org = organizational(&host);
     let mut unsure = Vec::new();
     for term in record.split_whitespace().skip(1) {
-        let term = term
-            .trim_start_matches(['+', '?', '~'])
-            .to_ascii_lowercase();
-        if term.starts_with('-') {
+        // Only a pass (`+`, or no qualifier) authorises; `-` fails the
+        // host, `~` and `?` leave it unjudged (RFC 7208 §4.6.2).
+        let term = term.trim_start_matches('+').to_ascii_lowercase();
+        if term.starts_with(['-', '~', '?']) {
             continue;
         }
         let target = term
@@ -506,6 +506,14 @@ mod tests {
         assert_eq!(
             spf_names("v=spf1 -all", "smtp.relay.net"),
             SpfVerdict::Excludes
+        );
+        assert_eq!(
+            spf_names(
+                "v=spf1 ?a:smtp.relay.net ~include:relay.net -all",
+                "smtp.relay.net"
+            ),
+            SpfVerdict::Excludes,
+            "neutral and softfail authorise nothing"
         );
         assert_eq!(
             spf_names("v=spf1 -a:smtp.relay.net ~all", "smtp.relay.net"),

@@ -181,6 +181,14 @@ fn parse_wording(text: &str) -> ApiResult<String> {
             ),
         ));
     }
+    let lower = wording.to_ascii_lowercase();
+    if lower.contains("://") || lower.contains("www.") {
+        return Err(ApiError::invalid_field(
+            "/wording",
+            "the wording goes out in a mail from this platform's address, so it carries no links: \
+             name your site or privacy page instead of linking to it",
+        ));
+    }
     if wording.chars().any(|c| c.is_control() && c != '\n') {
         return Err(ApiError::invalid_field(
             "/wording",

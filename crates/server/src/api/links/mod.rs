@@ -50,7 +50,13 @@ pub fn routes() -> Router<AppState> {
         .route("/optin/{token}", get(opt_in_page).post(opt_in))
         .route("/c/{token}", get(click))
         .route("/o/{token}", get(open))
+        // Every page behind a link takes a few form fields at most: a
+        // request no bigger than this is read before it is refused.
+        .layer(axum::extract::DefaultBodyLimit::max(LINK_BODY_LIMIT))
 }
+
+/// The largest body a page behind a link reads.
+const LINK_BODY_LIMIT: usize = 64 * 1024;
 
 /// Recorded events per link and hour; more are answered but not recorded.
 const LINK_EVENTS_PER_HOUR: u32 = 10;
@@ -104,11 +110,27 @@ impl LinkRequest {
     /// `Err(429)` when this link, or this client, has been followed too
     /// often this minute.
     fn throttle(&self) -> Result<(), Response> {
+        self.throttle_as(false)
+    }
+
+    /// [`Self::throttle`] for a path everyone shares (a public form's id):
+    /// its per-link count is kept per client, so one client that floods it
+    /// does not close it to everyone else.
+    fn throttle_shared(&self) -> Result<(), Response> {
+        self.throttle_as(true)
+    }
+
+    fn throttle_as(&self, shared: bool) -> Result<(), Response> {
         let (state, token) = (&self.state, self.token.as_str());
         let minute = std::time::Duration::from_secs(60);
         let ip = self.client_ip();
         let link = token.get(..token.len().min(200)).unwrap_or(token);
-        if state.allow("link-token", link, REQUESTS_PER_LINK_MINUTE, minute)
+        let link = if shared {
+            format!("{link}|{ip}")
+        } else {
+            link.to_owned()
+        };
+        if state.allow("link-token", &link, REQUESTS_PER_LINK_MINUTE, minute)
             && state.allow("link-client", &ip, REQUESTS_PER_CLIENT_MINUTE, minute)
         {
             return Ok(());

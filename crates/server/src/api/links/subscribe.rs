@@ -49,7 +49,7 @@ const PER_WORKSPACE_DAY: i64 = 5_000;
 
 /// The form behind `/f/{form}`, or a bare 404.
 async fn form_of(link: &LinkRequest) -> Result<FormRecord, Response> {
-    link.throttle()?;
+    link.throttle_shared()?;
     match link.state.store.form(&link.token).await {
         Ok(Some(f)) => Ok(f),
         Ok(None) => Err(gone()),
