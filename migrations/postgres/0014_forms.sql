@@ -31,3 +31,5 @@ CREATE TABLE form_submissions (
     contact_id TEXT
 );
 CREATE INDEX form_submissions_by_address ON form_submissions(workspace_id, email_key, submitted_at);
+-- The per-workspace daily cap counts by time alone.
+CREATE INDEX form_submissions_by_time ON form_submissions(workspace_id, submitted_at);

@@ -3,6 +3,7 @@
 
 use crate::audit::{self, NewAudit};
 use crate::key::{insert_key, NewKeyRow};
+use crate::reputation::DAY_MS;
 use crate::{
     get_as, get_opt_str, get_opt_ts, get_str, get_ts, get_workspace_id, Result, Store, StoreError,
 };
@@ -69,8 +70,6 @@ pub struct WarmupGrant {
     /// The day's cap (`None`: not warming up).
     pub cap: Option<u64>,
 }
-
-const DAY_MS: i64 = 86_400_000;
 
 fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
