@@ -176,8 +176,12 @@ pub(crate) async fn transition_in_tx(
     };
     // Compare-and-set: a concurrent transition on PostgreSQL makes this one fail
     // loudly instead of overwriting a state it never saw.
+    // Leaving probation ends its deadline in the same write, so no reader
+    // sees an active or withdrawn workspace still "on probation until".
     let done = sqlx::query(
-        "UPDATE workspaces SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4",
+        "UPDATE workspaces SET state = $1, updated_at = $2, \
+         probation_until = CASE WHEN $1 = 'probation' THEN probation_until ELSE NULL END \
+         WHERE id = $3 AND state = $4",
     )
     .bind(next.as_str())
     .bind(now.millis())
